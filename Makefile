@@ -1,0 +1,36 @@
+# The two commands of the README: `make demo` (main job) and `make test`.
+# Each creates the pip-only environment in .venv when it is missing or stale.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.dp_ros.stamp
+PYTHON3 ?= python3
+
+# The ROS wheels find their libraries and message packages through the ament index.
+export AMENT_PREFIX_PATH := $(abspath $(VENV))
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+
+.PHONY: venv test lint demo bench clean-venv
+
+$(STAMP): requirements.txt setup.py setup.cfg package.xml $(wildcard launch/*.launch.py config/*.yaml)
+	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
+	$(VENV)/bin/pip install -r requirements.txt
+	$(VENV)/bin/pip install --no-deps --no-build-isolation -e .
+	$(VENV)/bin/pip check
+	touch $@
+
+venv: $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(VENV)/bin/dp-ros sim $(DEMO_ARGS)
+
+bench: venv
+	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The model, ROS-free and torch-only."""

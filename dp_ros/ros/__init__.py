@@ -1,0 +1,1 @@
+"""Thin rclpy adapters: conversions and the nodes."""

@@ -1,0 +1,1 @@
+"""ROS-free deployment logic: observation history, chunk timing, inference runner."""

@@ -1,0 +1,1 @@
+"""Push-T simulator and its ROS 2 bridge node."""

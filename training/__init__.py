@@ -1,0 +1,1 @@
+"""Produces the policy: data, training loop, evaluation, bag conversion."""
