@@ -1,0 +1,42 @@
+"""The `dp-ros` command: one entry point, each subcommand lives in the module that does the work.
+
+Subcommand modules are imported lazily so that `dp-ros --help` stays fast and a machine
+without torch can still run the ROS-only subcommands.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Each module exposes main(argv: list[str] | None) -> int.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    'sim': ('dp_ros.ros.sim_launcher', 'Push-T sim bridge + policy node over ROS 2, score and video'),
+    'train': ('training.train', 'train a diffusion policy from a YAML config'),
+    'eval': ('training.evaluate', 'closed-loop Push-T evaluation (--via inprocess | ros)'),
+    'bag2zarr': ('training.bag2zarr', 'ROS 2 bags (mcap or sqlite3) -> zarr training set'),
+    'replay': ('sim_bridge.replay', 'replay dataset episodes through the sim bridge topics'),
+    'download-pusht': ('training.download', "download and unpack the paper's Push-T data"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ('-h', '--help'):
+        parser = argparse.ArgumentParser(prog='dp-ros', description=__doc__.splitlines()[0])
+        sub = parser.add_subparsers(title='subcommands', metavar='SUBCOMMAND')
+        for name, (_, help_text) in SUBCOMMANDS.items():
+            sub.add_parser(name, help=help_text)
+        parser.print_help()
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f"dp-ros: unknown subcommand '{name}' (choose from {', '.join(SUBCOMMANDS)})",
+              file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Test-wide setup: every run gets its own ROS domain and localhost-only discovery.
+
+The environment is set at import time, before any test imports rclpy, so the nodes this
+process creates and the processes it starts all land on the same isolated domain.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ['ROS_DOMAIN_ID'] = os.environ.get('DP_ROS_TEST_DOMAIN_ID', str(1 + os.getpid() % 200))
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)
+os.environ.setdefault('SDL_VIDEODRIVER', 'dummy')
+os.environ.setdefault('SDL_AUDIODRIVER', 'dummy')
+
+import pytest  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from ros_harness import ProcessGroup, RosProbe  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATASET = REPO_ROOT.parent / 'shared' / 'datasets' / 'pusht' / 'pusht_cchi_v7_replay.zarr'
+
+
+@pytest.fixture(scope='session')
+def pusht_zarr() -> Path:
+    """The paper's Push-T demonstrations (read-only)."""
+    if not DATASET.exists():
+        pytest.fail(f'shared dataset missing: {DATASET}')
+    return DATASET
+
+
+@pytest.fixture
+def ros_processes(request, tmp_path):
+    """Start nodes in their own processes; always stopped, logs shown when a test fails."""
+    group = ProcessGroup(tmp_path / 'proc_logs')
+    yield group
+    group.stop_all()
+    failed = getattr(request.node, 'rep_call', None)
+    if failed is not None and failed.failed:
+        group.print_logs()
+
+
+@pytest.fixture
+def ros_probe():
+    """An rclpy node in the test process, spun on a background thread."""
+    probe = RosProbe('dp_ros_test_probe')
+    yield probe
+    probe.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f'rep_{rep.when}', rep)

@@ -1,0 +1,166 @@
+"""Real-ROS test harness: nodes in separate processes, a probe node in the test process.
+
+Nothing here mocks ROS. Processes run in their own process group so that stop_all() also
+ends anything they started; every wait has a timeout and says what it waited for.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def module_cmd(module: str, *args: str) -> list[str]:
+    """Command line that runs a module of this checkout with the test's interpreter."""
+    return [sys.executable, '-m', module, *args]
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+class ProcessGroup:
+    """Starts processes with the test's ROS environment and always cleans them up."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.procs: list[Proc] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> Proc:
+        full_env = dict(os.environ)
+        full_env['PYTHONPATH'] = os.pathsep.join(
+            [str(REPO_ROOT), *filter(None, [full_env.get('PYTHONPATH')])])
+        full_env['PYTHONUNBUFFERED'] = '1'
+        full_env.update(env or {})
+        log_path = self.log_dir / f'{name}.log'
+        log_file = open(log_path, 'wb')  # noqa: SIM115 - closed with the process
+        popen = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
+                                 env=full_env, cwd=str(cwd or REPO_ROOT),
+                                 start_new_session=True)
+        log_file.close()
+        proc = Proc(name, popen, log_path)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: Proc, timeout: float = 10.0) -> int | None:
+        """SIGINT (as Ctrl-C in a launch), then SIGTERM, then SIGKILL of the whole group."""
+        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            if proc.popen.poll() is not None:
+                break
+            try:
+                os.killpg(proc.popen.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.popen.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+        return proc.popen.poll()
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            self.stop(proc)
+
+    def print_logs(self, tail: int = 4000) -> None:
+        for proc in self.procs:
+            print(f'----- {proc.name} (rc={proc.popen.poll()}) -----\n{proc.log()[-tail:]}')
+
+
+class RosProbe:
+    """A node of the test process with its own context, spun on a background thread."""
+
+    def __init__(self, name: str):
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:  # context shut down while spinning
+                if self.context.ok():
+                    raise
+                return
+
+    def collect(self, msg_type: Any, topic: str, qos: QoSProfile | int | None = None) -> list:
+        """Subscribe and return the list that incoming messages are appended to."""
+        received: list = []
+
+        def on_msg(msg):
+            with self._lock:
+                received.append(msg)
+
+        self.node.create_subscription(msg_type, topic, on_msg,
+                                      qos if qos is not None else qos_profile_sensor_data)
+        return received
+
+    def publisher(self, msg_type: Any, topic: str, qos: QoSProfile | int = 10):
+        return self.node.create_publisher(msg_type, topic, qos)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f'timed out after {timeout:.1f}s waiting for {what}')
+
+    def wait_for_messages(self, received: list, count: int, timeout: float,
+                          what: str = 'messages') -> list:
+        self.wait_for(lambda: len(received) >= count, timeout, f'{count} {what}')
+        with self._lock:
+            return list(received)
+
+    def wait_for_subscribers(self, publisher, count: int = 1, timeout: float = 15.0) -> None:
+        self.wait_for(lambda: publisher.get_subscription_count() >= count, timeout,
+                      f'{count} subscriber(s) on {publisher.topic_name}')
+
+    def call(self, srv_type: Any, name: str, request: Any, timeout: float = 15.0):
+        client = self.node.create_client(srv_type, name)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f'service {name} not available after {timeout}s')
+            future = client.call_async(request)
+            self.wait_for(future.done, timeout, f'reply from {name}')
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def close(self) -> None:
+        try:
+            self.executor.shutdown(timeout_sec=1.0)
+            self.node.destroy_node()
+        finally:
+            if self.context.ok():
+                rclpy.shutdown(context=self.context)
+        self._thread.join(timeout=2.0)
