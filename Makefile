@@ -11,14 +11,16 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
 .PHONY: venv test lint demo bench clean-venv
 
-$(STAMP): requirements.txt setup.py setup.cfg package.xml $(wildcard launch/*.launch.py config/*.yaml)
+$(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
 	$(VENV)/bin/pip install -r requirements.txt
-	$(VENV)/bin/pip install --no-deps --no-build-isolation -e .
-	$(VENV)/bin/pip check
 	touch $@
 
+# A regular (non-editable) install, redone each time (about a second): editable installs do
+# not place data_files, and `ros2 run`-style lookups need share/dp_ros and the ament marker.
 venv: $(STAMP)
+	$(VENV)/bin/pip install --no-deps --no-build-isolation --quiet .
+	$(VENV)/bin/pip check
 
 lint: venv
 	$(VENV)/bin/ruff check .

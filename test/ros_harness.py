@@ -20,7 +20,8 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+TEST_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TEST_DIR.parent
 
 
 def module_cmd(module: str, *args: str) -> list[str]:
@@ -53,7 +54,7 @@ class ProcessGroup:
               cwd: Path | None = None) -> Proc:
         full_env = dict(os.environ)
         full_env['PYTHONPATH'] = os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [full_env.get('PYTHONPATH')])])
+            [str(REPO_ROOT), str(TEST_DIR), *filter(None, [full_env.get('PYTHONPATH')])])
         full_env['PYTHONUNBUFFERED'] = '1'
         full_env.update(env or {})
         log_path = self.log_dir / f'{name}.log'

@@ -1,0 +1,276 @@
+"""ROS message <-> numpy conversions for the policy and sim nodes.
+
+No cv_bridge here (it is not available without a ROS install), so images are converted by
+hand. Times are integer nanoseconds everywhere: float seconds drift after a few hours of
+stamps, nanoseconds do not.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+NS_PER_S = 1_000_000_000
+
+# encoding -> (numpy dtype, channels). Multi-byte dtypes are given without byte order.
+IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
+    'rgb8': (np.dtype(np.uint8), 3),
+    'bgr8': (np.dtype(np.uint8), 3),
+    'rgba8': (np.dtype(np.uint8), 4),
+    'bgra8': (np.dtype(np.uint8), 4),
+    'mono8': (np.dtype(np.uint8), 1),
+    '16UC1': (np.dtype(np.uint16), 1),
+    'mono16': (np.dtype(np.uint16), 1),
+    '32FC1': (np.dtype(np.float32), 1),
+}
+
+
+# --- time -----------------------------------------------------------------------------------
+
+def time_to_ns(t: Time | Duration) -> int:
+    return int(t.sec) * NS_PER_S + int(t.nanosec)
+
+
+def ns_to_time(ns: int) -> Time:
+    sec, nanosec = divmod(int(ns), NS_PER_S)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def ns_to_duration(ns: int) -> Duration:
+    sec, nanosec = divmod(int(ns), NS_PER_S)
+    return Duration(sec=sec, nanosec=nanosec)
+
+
+def duration_to_ns(d: Duration) -> int:
+    return time_to_ns(d)
+
+
+def seconds_to_ns(seconds: float) -> int:
+    """Rounds to the nearest nanosecond, so 0.1 s is exactly 100_000_000 ns."""
+    return int(round(float(seconds) * NS_PER_S))
+
+
+def ns_to_seconds(ns: int) -> float:
+    return ns / NS_PER_S
+
+
+def time_to_seconds(t: Time | Duration) -> float:
+    return time_to_ns(t) / NS_PER_S
+
+
+def seconds_to_time(seconds: float) -> Time:
+    return ns_to_time(seconds_to_ns(seconds))
+
+
+def seconds_to_duration(seconds: float) -> Duration:
+    return ns_to_duration(seconds_to_ns(seconds))
+
+
+# --- images ---------------------------------------------------------------------------------
+
+def image_to_numpy(msg: Image) -> np.ndarray:
+    """(H, W, C) for colour encodings, (H, W) for single-channel ones, in native byte order.
+
+    Raises ValueError when the encoding is unknown or the buffer does not match
+    height/width/step, instead of returning a garbled image.
+    """
+    if msg.encoding not in IMAGE_ENCODINGS:
+        raise ValueError(f"unsupported image encoding '{msg.encoding}' "
+                         f"(supported: {', '.join(IMAGE_ENCODINGS)})")
+    dtype, channels = IMAGE_ENCODINGS[msg.encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    row_bytes = width * channels * dtype.itemsize
+    if height <= 0 or width <= 0:
+        raise ValueError(f'image has no pixels: {width}x{height}')
+    if step < row_bytes:
+        raise ValueError(f'image step {step} is smaller than a row of {width} {msg.encoding} '
+                         f'pixels ({row_bytes} bytes)')
+    buffer = np.frombuffer(msg.data, dtype=np.uint8)
+    if buffer.size != step * height:
+        raise ValueError(f'image data has {buffer.size} bytes, expected step*height = '
+                         f'{step}*{height} = {step * height} ({msg.encoding} {width}x{height})')
+    rows = buffer.reshape(height, step)[:, :row_bytes]
+    order = '>' if msg.is_bigendian else '<'
+    pixels = np.ascontiguousarray(rows).view(dtype.newbyteorder(order))
+    pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height,
+                                                                                         width)
+    return pixels.astype(dtype, copy=False)  # to native byte order
+
+
+def numpy_to_image(array: np.ndarray, encoding: str = 'rgb8', stamp: Time | None = None,
+                   frame_id: str = '') -> Image:
+    """Packed rows (step = width * pixel size), native byte order."""
+    if encoding not in IMAGE_ENCODINGS:
+        raise ValueError(f"unsupported image encoding '{encoding}' "
+                         f"(supported: {', '.join(IMAGE_ENCODINGS)})")
+    dtype, channels = IMAGE_ENCODINGS[encoding]
+    array = np.asarray(array)
+    expected_ndim = 3 if channels > 1 else 2
+    if array.ndim == 3 and channels == 1 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim != expected_ndim or (channels > 1 and array.shape[2] != channels):
+        raise ValueError(f'array of shape {array.shape} does not fit encoding {encoding} '
+                         f'({channels} channel(s))')
+    if array.dtype != dtype:
+        raise ValueError(f'array dtype {array.dtype} does not fit encoding {encoding} '
+                         f'(needs {dtype})')
+    msg = Image()
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(array.shape[0]), int(array.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = sys.byteorder == 'big'
+    msg.step = int(array.shape[1] * channels * dtype.itemsize)
+    msg.data = np.ascontiguousarray(array).tobytes()
+    return msg
+
+
+def to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB view of a colour or mono8 image, as the policy consumes."""
+    if encoding == 'rgb8':
+        return array
+    if encoding == 'bgr8':
+        return array[:, :, ::-1]
+    if encoding == 'rgba8':
+        return array[:, :, :3]
+    if encoding == 'bgra8':
+        return array[:, :, 2::-1]
+    if encoding == 'mono8':
+        return np.repeat(array[:, :, None], 3, axis=2)
+    raise ValueError(f"image encoding '{encoding}' cannot be used as an RGB camera")
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    return to_rgb(image_to_numpy(msg), msg.encoding)
+
+
+def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:
+    """Decodes jpeg/png into (H, W, 3) uint8 RGB."""
+    import cv2  # imported here: only compressed streams pay for OpenCV
+
+    buffer = np.frombuffer(msg.data, dtype=np.uint8)
+    if buffer.size == 0:
+        raise ValueError(f"compressed image (format '{msg.format}') has no data")
+    bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"could not decode compressed image (format '{msg.format}', "
+                         f'{buffer.size} bytes)')
+    return bgr[:, :, ::-1].copy()
+
+
+def numpy_to_compressed_image(rgb: np.ndarray, fmt: str = 'jpeg', stamp: Time | None = None,
+                              frame_id: str = '', quality: int = 95) -> CompressedImage:
+    import cv2
+
+    if fmt not in ('jpeg', 'png'):
+        raise ValueError(f"compressed format must be 'jpeg' or 'png', got '{fmt}'")
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == 'jpeg' else []
+    ok, encoded = cv2.imencode('.jpg' if fmt == 'jpeg' else '.png',
+                               np.ascontiguousarray(rgb[:, :, ::-1]), params)
+    if not ok:
+        raise ValueError(f'OpenCV could not encode a {rgb.shape} image as {fmt}')
+    msg = CompressedImage()
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.format = fmt
+    msg.data = encoded.tobytes()
+    return msg
+
+
+# --- joint states ---------------------------------------------------------------------------
+
+def joint_state_to_numpy(msg: JointState, names: Sequence[str],
+                         field: str = 'position') -> np.ndarray:
+    """Values of `field` for `names`, in that order (float64)."""
+    if field not in ('position', 'velocity', 'effort'):
+        raise ValueError(f"joint state field must be position, velocity or effort, got '{field}'")
+    values = getattr(msg, field)
+    if len(values) != len(msg.name):
+        raise ValueError(f'joint state has {len(msg.name)} names but {len(values)} {field} '
+                         'values')
+    index = {name: i for i, name in enumerate(msg.name)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise ValueError(f'joint state lacks joint(s) {missing}; it has {list(msg.name)}')
+    return np.array([values[index[n]] for n in names], dtype=np.float64)
+
+
+def numpy_to_joint_state(position: np.ndarray, names: Sequence[str],
+                         velocity: np.ndarray | None = None,
+                         stamp: Time | None = None) -> JointState:
+    position = np.asarray(position, dtype=np.float64).reshape(-1)
+    if position.size != len(names):
+        raise ValueError(f'{position.size} positions for {len(names)} joint names {list(names)}')
+    msg = JointState()
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.name = list(names)
+    msg.position = position.tolist()
+    if velocity is not None:
+        velocity = np.asarray(velocity, dtype=np.float64).reshape(-1)
+        if velocity.size != len(names):
+            raise ValueError(f'{velocity.size} velocities for {len(names)} joint names')
+        msg.velocity = velocity.tolist()
+    return msg
+
+
+# --- action chunks --------------------------------------------------------------------------
+
+@dataclass
+class TrajectoryChunk:
+    """A JointTrajectory as arrays: point i is due at stamp_ns + times_from_start_ns[i]."""
+
+    stamp_ns: int
+    joint_names: list[str]
+    times_from_start_ns: np.ndarray  # (N,) int64
+    positions: np.ndarray  # (N, D) float64
+
+    @property
+    def due_ns(self) -> np.ndarray:
+        return self.stamp_ns + self.times_from_start_ns
+
+
+def chunk_to_joint_trajectory(actions: np.ndarray, joint_names: Sequence[str], dt: float,
+                              stamp_ns: int, frame_id: str = '',
+                              first_index: int = 0) -> JointTrajectory:
+    """Point i (counting from first_index) is due at stamp + i*dt."""
+    actions = np.asarray(actions, dtype=np.float64)
+    if actions.ndim != 2 or actions.shape[1] != len(joint_names):
+        raise ValueError(f'actions of shape {actions.shape} do not match {len(joint_names)} '
+                         f'joint names {list(joint_names)}')
+    dt_ns = seconds_to_ns(dt)
+    if dt_ns <= 0:
+        raise ValueError(f'chunk period must be positive, got {dt}')
+    msg = JointTrajectory()
+    msg.header.stamp = ns_to_time(stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.joint_names = list(joint_names)
+    points = []
+    for i, row in enumerate(actions):
+        point = JointTrajectoryPoint()
+        point.positions = row.tolist()
+        point.time_from_start = ns_to_duration((first_index + i) * dt_ns)
+        points.append(point)
+    msg.points = points
+    return msg
+
+
+def joint_trajectory_to_chunk(msg: JointTrajectory) -> TrajectoryChunk:
+    n_joints = len(msg.joint_names)
+    for i, point in enumerate(msg.points):
+        if len(point.positions) != n_joints:
+            raise ValueError(f'trajectory point {i} has {len(point.positions)} positions for '
+                             f'{n_joints} joints {list(msg.joint_names)}')
+    positions = np.array([list(p.positions) for p in msg.points],
+                         dtype=np.float64).reshape(len(msg.points), n_joints)
+    times = np.array([duration_to_ns(p.time_from_start) for p in msg.points], dtype=np.int64)
+    return TrajectoryChunk(stamp_ns=time_to_ns(msg.header.stamp),
+                           joint_names=list(msg.joint_names),
+                           times_from_start_ns=times, positions=positions)

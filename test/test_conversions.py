@@ -1,0 +1,165 @@
+"""Message <-> numpy conversions, both ways, for every supported encoding."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image, JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from dp_ros.ros import conversions as cv
+
+RNG = np.random.default_rng(0)
+
+
+def sample_array(encoding: str, height: int = 5, width: int = 7) -> np.ndarray:
+    dtype, channels = cv.IMAGE_ENCODINGS[encoding]
+    shape = (height, width, channels) if channels > 1 else (height, width)
+    if dtype == np.float32:
+        return RNG.normal(size=shape).astype(np.float32)
+    return RNG.integers(0, np.iinfo(dtype).max, size=shape, endpoint=True).astype(dtype)
+
+
+def padded_message(array: np.ndarray, encoding: str, pad: int, bigendian: bool) -> Image:
+    """Builds a message the way another driver might: row padding and a chosen byte order."""
+    dtype, channels = cv.IMAGE_ENCODINGS[encoding]
+    data = array.astype(dtype.newbyteorder('>' if bigendian else '<'))
+    rows = data.reshape(array.shape[0], -1).view(np.uint8)
+    padded = np.concatenate([rows, np.full((rows.shape[0], pad), 0xAB, np.uint8)], axis=1)
+    msg = Image(height=array.shape[0], width=array.shape[1], encoding=encoding,
+                is_bigendian=bigendian, step=padded.shape[1])
+    msg.data = padded.tobytes()
+    return msg
+
+
+@pytest.mark.parametrize('encoding', list(cv.IMAGE_ENCODINGS))
+def test_image_round_trip(encoding):
+    array = sample_array(encoding)
+    msg = cv.numpy_to_image(array, encoding, stamp=cv.ns_to_time(123), frame_id='cam')
+    assert msg.is_bigendian == (sys.byteorder == 'big')
+    assert msg.step * msg.height == len(msg.data)
+    back = cv.image_to_numpy(msg)
+    assert back.dtype == array.dtype
+    np.testing.assert_array_equal(back, array)
+    assert msg.header.frame_id == 'cam' and cv.time_to_ns(msg.header.stamp) == 123
+
+
+@pytest.mark.parametrize('encoding', list(cv.IMAGE_ENCODINGS))
+@pytest.mark.parametrize('bigendian', [False, True])
+@pytest.mark.parametrize('pad', [0, 3, 16])
+def test_image_padding_and_byte_order(encoding, bigendian, pad):
+    array = sample_array(encoding)
+    back = cv.image_to_numpy(padded_message(array, encoding, pad, bigendian))
+    assert back.dtype.isnative
+    np.testing.assert_array_equal(back, array)
+
+
+def test_colour_orders_give_the_same_rgb():
+    rgb = sample_array('rgb8')
+    alpha = np.full(rgb.shape[:2] + (1,), 255, np.uint8)
+    variants = {
+        'rgb8': rgb, 'bgr8': rgb[:, :, ::-1].copy(),
+        'rgba8': np.concatenate([rgb, alpha], 2),
+        'bgra8': np.concatenate([rgb[:, :, ::-1], alpha], 2),
+    }
+    for encoding, array in variants.items():
+        np.testing.assert_array_equal(cv.image_to_rgb(cv.numpy_to_image(array, encoding)), rgb)
+    mono = sample_array('mono8')
+    assert cv.image_to_rgb(cv.numpy_to_image(mono, 'mono8')).shape == mono.shape + (3,)
+    with pytest.raises(ValueError, match='32FC1'):
+        cv.image_to_rgb(cv.numpy_to_image(sample_array('32FC1'), '32FC1'))
+
+
+@pytest.mark.parametrize('mutate, match', [
+    (lambda m: setattr(m, 'encoding', 'yuv422'), 'unsupported image encoding'),
+    (lambda m: setattr(m, 'step', 4), 'smaller than a row'),
+    (lambda m: setattr(m, 'height', m.height + 1), 'expected step\\*height'),
+    (lambda m: setattr(m, 'data', bytes(len(m.data) - 1)), 'expected step\\*height'),
+    (lambda m: setattr(m, 'width', 0), 'no pixels'),
+])
+def test_image_mismatch_is_a_clear_error(mutate, match):
+    msg = cv.numpy_to_image(sample_array('rgb8'), 'rgb8')
+    mutate(msg)
+    with pytest.raises(ValueError, match=match):
+        cv.image_to_numpy(msg)
+
+
+def test_numpy_to_image_rejects_wrong_arrays():
+    with pytest.raises(ValueError, match='dtype'):
+        cv.numpy_to_image(np.zeros((4, 4, 3), np.float32), 'rgb8')
+    with pytest.raises(ValueError, match='does not fit'):
+        cv.numpy_to_image(np.zeros((4, 4), np.uint8), 'rgb8')
+    with pytest.raises(ValueError, match='unsupported'):
+        cv.numpy_to_image(np.zeros((4, 4), np.uint8), 'bayer_rggb8')
+
+
+@pytest.mark.parametrize('fmt', ['png', 'jpeg'])
+def test_compressed_image_round_trip(fmt):
+    yy, xx = np.mgrid[0:48, 0:64]
+    rgb = np.stack([xx * 4, yy * 5, np.full_like(xx, 128)], axis=2).astype(np.uint8)
+    msg = cv.numpy_to_compressed_image(rgb, fmt, stamp=cv.ns_to_time(5))
+    back = cv.compressed_image_to_numpy(msg)
+    assert back.shape == rgb.shape and back.dtype == np.uint8
+    if fmt == 'png':
+        np.testing.assert_array_equal(back, rgb)
+    else:
+        assert np.abs(back.astype(int) - rgb).mean() < 3.0
+
+
+def test_compressed_image_garbage_is_a_clear_error():
+    from sensor_msgs.msg import CompressedImage
+
+    msg = CompressedImage(format='jpeg')
+    msg.data = b'not an image at all'
+    with pytest.raises(ValueError, match='could not decode'):
+        cv.compressed_image_to_numpy(msg)
+    with pytest.raises(ValueError, match='no data'):
+        cv.compressed_image_to_numpy(CompressedImage(format='png'))
+
+
+def test_joint_state_by_names():
+    msg = cv.numpy_to_joint_state([1.0, 2.0, 3.0], ['a', 'b', 'c'], velocity=[0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(cv.joint_state_to_numpy(msg, ['c', 'a']), [3.0, 1.0])
+    np.testing.assert_array_equal(cv.joint_state_to_numpy(msg, ['b'], 'velocity'), [0.2])
+    with pytest.raises(ValueError, match=r"lacks joint\(s\) \['z'\]"):
+        cv.joint_state_to_numpy(msg, ['a', 'z'])
+    short = JointState(name=['a', 'b'], position=[1.0])
+    with pytest.raises(ValueError, match='2 names but 1 position'):
+        cv.joint_state_to_numpy(short, ['a'])
+    with pytest.raises(ValueError, match='3 positions for 2'):
+        cv.numpy_to_joint_state([1, 2, 3], ['a', 'b'])
+
+
+def test_action_chunk_round_trip():
+    actions = RNG.uniform(0, 512, size=(8, 2))
+    stamp = 1_700_000_000 * cv.NS_PER_S + 123_456_789
+    msg = cv.chunk_to_joint_trajectory(actions, ['agent_x', 'agent_y'], 0.1, stamp)
+    assert isinstance(msg, JointTrajectory) and len(msg.points) == 8
+    chunk = cv.joint_trajectory_to_chunk(msg)
+    assert chunk.stamp_ns == stamp
+    assert chunk.joint_names == ['agent_x', 'agent_y']
+    np.testing.assert_array_equal(chunk.times_from_start_ns, np.arange(8) * 100_000_000)
+    np.testing.assert_array_equal(chunk.due_ns, stamp + np.arange(8) * 100_000_000)
+    np.testing.assert_array_equal(chunk.positions, actions)
+    with pytest.raises(ValueError, match='do not match 3 joint names'):
+        cv.chunk_to_joint_trajectory(actions, ['a', 'b', 'c'], 0.1, stamp)
+
+
+def test_ragged_trajectory_is_a_clear_error():
+    msg = cv.chunk_to_joint_trajectory(np.zeros((2, 2)), ['a', 'b'], 0.1, 0)
+    msg.points[1].positions = [1.0]
+    with pytest.raises(ValueError, match='point 1 has 1 positions'):
+        cv.joint_trajectory_to_chunk(msg)
+
+
+def test_time_has_no_float_drift():
+    big = 1_800_000_000 * cv.NS_PER_S + 999_999_999
+    assert cv.time_to_ns(cv.ns_to_time(big)) == big
+    assert cv.seconds_to_ns(0.1) == 100_000_000
+    # 100k control periods added as integers land exactly; float seconds would not.
+    assert sum([cv.seconds_to_ns(0.1)] * 100_000) == 10_000 * cv.NS_PER_S
+    t = cv.seconds_to_time(12.345678901)
+    assert (t.sec, t.nanosec) == (12, 345678901)
+    assert cv.duration_to_ns(cv.seconds_to_duration(0.25)) == 250_000_000
+    assert cv.time_to_seconds(cv.ns_to_time(1_500_000_000)) == 1.5
