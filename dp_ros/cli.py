@@ -11,7 +11,7 @@ import sys
 
 # name -> (module, one-line help). Each module exposes main(argv: list[str] | None) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    'sim': ('dp_ros.ros.sim_launcher', 'Push-T sim bridge + policy node over ROS 2, score and video'),
+    'sim': ('dp_ros.ros.sim_launcher', 'Push-T sim + policy node over ROS 2: score, video'),
     'train': ('training.train', 'train a diffusion policy from a YAML config'),
     'eval': ('training.evaluate', 'closed-loop Push-T evaluation (--via inprocess | ros)'),
     'bag2zarr': ('training.bag2zarr', 'ROS 2 bags (mcap or sqlite3) -> zarr training set'),
