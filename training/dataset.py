@@ -1,0 +1,201 @@
+"""Torch dataset of (observation history, action chunk) windows from a zarr replay buffer.
+
+Matches the paper's PushTImageDataset item for item, but holds images as uint8 in memory
+(0.7 GB instead of 2.8 GB for Push-T) and converts each sampled window to float32 [0, 1].
+The observation keys are configurable so that bag2zarr datasets (other cameras, joint
+states) load through the same class.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.replay_buffer import ReplayBuffer, read_array
+from training.sampler import SequenceSampler, downsample_mask, get_val_mask
+
+log = logging.getLogger(__name__)
+
+ACTION = 'action'
+_KEY_SPEC = re.compile(r'^\s*([\w./-]+)\s*(?:\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\])?\s*$')
+
+
+def parse_low_dim_key(spec: str | tuple[str, slice | None]) -> tuple[str, slice]:
+    """'state[:2]' or ('state', slice(0, 2)) -> ('state', slice(0, 2)); 'state' -> all columns.
+
+    The string form is what YAML configs can hold.
+    """
+    if isinstance(spec, tuple):
+        key, sl = spec
+        return key, slice(None) if sl is None else sl
+    match = _KEY_SPEC.match(spec)
+    if match is None:
+        raise ValueError(f"low-dim key spec {spec!r} is not 'key' or 'key[start:stop]'")
+    key, start, stop = match.groups()
+    return key, slice(int(start) if start else None, int(stop) if stop else None)
+
+
+def images_to_uint8(key: str):
+    """Block converter: float 0..255 images -> uint8, refusing values that would change."""
+    def convert(block: np.ndarray) -> np.ndarray:
+        if block.dtype == np.uint8 or block.size == 0:
+            return block.astype(np.uint8, copy=False)
+        if np.issubdtype(block.dtype, np.floating) or np.issubdtype(block.dtype, np.integer):
+            lo, hi = block.min(), block.max()
+            if lo < 0 or hi > 255:
+                raise ValueError(f'image array {key!r} has values in [{lo}, {hi}], '
+                                 f'expected 0..255')
+            out = block.astype(np.uint8)
+            if np.issubdtype(block.dtype, np.floating) and not np.array_equal(out, block):
+                bad = block[out != block].flat[0]
+                raise ValueError(f'image array {key!r} holds non-integral values (e.g. {bad}); '
+                                 f'cannot keep it as uint8')
+            return out
+        raise ValueError(f'image array {key!r} has unsupported dtype {block.dtype}')
+    return convert
+
+
+class PushTImageDataset(torch.utils.data.Dataset):
+    """Windows of `horizon` steps: {'obs': {name: (T, ...)}, 'action': (T, A)}, float32.
+
+    rgb_keys maps observation names to image arrays stored (N, H, W, C) 0..255 and yields
+    (T, C, H, W) in [0, 1]; low_dim_keys maps names to 'key' or 'key[a:b]' column slices.
+    Left as None they are the Push-T defaults built from image_key and state_key.
+    """
+
+    def __init__(self, zarr_path: str | Path, horizon: int = 16, pad_before: int = 1,
+                 pad_after: int = 7, seed: int = 42, val_ratio: float = 0.02,
+                 max_train_episodes: int | None = None, image_key: str = 'img',
+                 state_key: str = 'state', action_key: str = 'action',
+                 rgb_keys: Mapping[str, str] | None = None,
+                 low_dim_keys: Mapping[str, str | tuple[str, slice | None]] | None = None,
+                 progress: bool = True) -> None:
+        self.rgb_keys = dict(rgb_keys) if rgb_keys is not None else {'image': image_key}
+        raw_low_dim = low_dim_keys if low_dim_keys is not None else {
+            'agent_pos': (state_key, slice(0, 2))}
+        self.low_dim_keys = {name: parse_low_dim_key(spec) for name, spec in raw_low_dim.items()}
+        self.action_key = action_key
+        clash = (set(self.rgb_keys) & set(self.low_dim_keys)) | (
+            {ACTION} & (set(self.rgb_keys) | set(self.low_dim_keys)))
+        if clash:
+            raise ValueError(f'observation names must be unique and not {ACTION!r}: {clash}')
+
+        self.zarr_path = str(zarr_path)
+        self.replay_buffer, self.load_seconds = self._load(progress)
+        n_episodes = self.replay_buffer.n_episodes
+        self.val_mask = get_val_mask(n_episodes, val_ratio, seed=seed)
+        self.train_mask = downsample_mask(~self.val_mask, max_train_episodes, seed=seed)
+        self.horizon = horizon
+        self.pad_before = pad_before
+        self.pad_after = pad_after
+        self.seed = seed
+        self.episode_mask = self.train_mask
+        self.sampler = self._sampler(self.episode_mask)
+
+    def _load(self, progress: bool) -> tuple[ReplayBuffer, float]:
+        t0 = time.perf_counter()
+        source = ReplayBuffer.open(self.zarr_path, mode='r')
+        needed = [*self.rgb_keys.values(), *(k for k, _ in self.low_dim_keys.values()),
+                  self.action_key]
+        missing = sorted({k for k in needed if k not in source.data})
+        if missing:
+            raise KeyError(f'{self.zarr_path} has no data/{missing[0]} '
+                           f'(available: {source.keys()})')
+        data: dict[str, np.ndarray] = {}
+        for name, key in self.rgb_keys.items():
+            arr = source.data[key]
+            if arr.ndim != 4:
+                raise ValueError(f'image array {key!r} has shape {arr.shape}, '
+                                 f'expected (N, H, W, C)')
+            data[name] = read_array(arr, convert=images_to_uint8(key),
+                                    desc=f'loading {key}', progress=progress)
+        columns: dict[str, np.ndarray] = {}
+        for name, (key, sl) in self.low_dim_keys.items():
+            if key not in columns:
+                columns[key] = read_array(source.data[key], progress=False)
+            arr = columns[key]
+            data[name] = np.ascontiguousarray(arr.reshape(len(arr), -1)[:, sl], dtype=np.float32)
+            if data[name].shape[1] == 0:
+                raise ValueError(f'low-dim key {name!r} selects no columns of {key!r} '
+                                 f'(shape {arr.shape}, slice {sl})')
+        data[ACTION] = read_array(source.data[self.action_key], progress=False).astype(
+            np.float32).reshape(source.n_steps, -1)
+        seconds = time.perf_counter() - t0
+        log.info('loaded %s: %d episodes, %d steps in %.1f s', self.zarr_path,
+                 source.n_episodes, source.n_steps, seconds)
+        return ReplayBuffer.from_arrays(data, source.episode_ends.copy()), seconds
+
+    def _sampler(self, mask: np.ndarray) -> SequenceSampler:
+        return SequenceSampler(self.replay_buffer, self.horizon, pad_before=self.pad_before,
+                               pad_after=self.pad_after, episode_mask=mask)
+
+    # ------------------------------------------------------------------ info
+    @property
+    def episode_ends(self) -> np.ndarray:
+        return self.replay_buffer.episode_ends
+
+    @property
+    def n_train_episodes(self) -> int:
+        return int(self.train_mask.sum())
+
+    @property
+    def n_val_episodes(self) -> int:
+        return int(self.val_mask.sum())
+
+    @property
+    def n_episodes(self) -> int:
+        """Episodes this dataset object samples from (train or val)."""
+        return int(self.episode_mask.sum())
+
+    def obs_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-step shape of each observation as __getitem__ returns it (images C, H, W)."""
+        shapes = {}
+        for name in self.rgb_keys:
+            h, w, c = self.replay_buffer.data[name].shape[1:]
+            shapes[name] = (c, h, w)
+        for name in self.low_dim_keys:
+            shapes[name] = tuple(self.replay_buffer.data[name].shape[1:])
+        return shapes
+
+    @property
+    def action_dim(self) -> int:
+        return int(self.replay_buffer.data[ACTION].shape[1])
+
+    def get_validation_dataset(self) -> PushTImageDataset:
+        """The same data over the validation episodes.
+
+        The paper uses ~train_mask, which with max_train_episodes set also pulls the capped
+        training episodes into validation; this uses the validation split only.
+        """
+        val = copy.copy(self)
+        val.episode_mask = self.val_mask
+        val.sampler = self._sampler(self.val_mask)
+        return val
+
+    def get_normalizer_data(self) -> dict[str, np.ndarray]:
+        """Action and low-dim observations over all episodes (the paper fits on all data)."""
+        out = {ACTION: self.replay_buffer.data[ACTION].copy()}
+        for name in self.low_dim_keys:
+            out[name] = self.replay_buffer.data[name].copy()
+        return out
+
+    # ------------------------------------------------------------------ items
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __getitem__(self, idx: int) -> dict[str, dict[str, torch.Tensor] | torch.Tensor]:
+        sample = self.sampler.sample_sequence(idx)
+        obs = {}
+        for name in self.rgb_keys:
+            image = torch.from_numpy(sample[name]).permute(0, 3, 1, 2)
+            obs[name] = image.to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
+        for name in self.low_dim_keys:
+            obs[name] = torch.from_numpy(np.array(sample[name], dtype=np.float32))
+        action = torch.from_numpy(np.array(sample[ACTION], dtype=np.float32))
+        return {'obs': obs, ACTION: action}

@@ -1,0 +1,152 @@
+"""`dp-ros download-pusht`: fetch the paper's Push-T demonstrations and unpack them safely.
+
+The archive is downloaded and unpacked inside a temporary directory next to the
+destination and moved into place with one rename once it has been verified, so an
+interrupted or failed run leaves nothing behind.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import urllib.request
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlparse
+
+from tqdm.auto import tqdm
+
+from training.replay_buffer import ReplayBuffer
+
+DEFAULT_URL = 'https://diffusion-policy.cs.columbia.edu/data/training/pusht.zip'
+TOP_DIR = 'pusht'
+STORE = f'{TOP_DIR}/pusht_cchi_v7_replay.zarr'
+_BLOCK = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    """Anything that makes the download unusable; the message says what and where."""
+
+
+def fetch(url: str, dest: Path, progress: bool = True) -> str:
+    """Copy url (https://, http://, file:// or a local path) to dest; return its sha256."""
+    digest = hashlib.sha256()
+    parsed = urlparse(url)
+    if parsed.scheme in ('', 'file'):
+        path = Path(unquote(parsed.path) if parsed.scheme == 'file' else url).expanduser()
+        if not path.is_file():
+            raise DownloadError(f'no such file: {path}')
+        source, total = path.open('rb'), path.stat().st_size
+    else:
+        try:
+            response = urllib.request.urlopen(url, timeout=60)  # noqa: S310 (user-given URL)
+        except OSError as exc:
+            raise DownloadError(f'cannot download {url}: {exc}') from exc
+        length = response.headers.get('Content-Length')
+        source, total = response, int(length) if length and length.isdigit() else None
+    with source, dest.open('wb') as out, tqdm(total=total, unit='B', unit_scale=True,
+                                              unit_divisor=1024, desc=Path(parsed.path).name,
+                                              disable=not progress) as bar:
+        try:
+            while block := source.read(_BLOCK):
+                out.write(block)
+                digest.update(block)
+                bar.update(len(block))
+        except OSError as exc:
+            raise DownloadError(f'download of {url} failed: {exc}') from exc
+    if total is not None and dest.stat().st_size != total:
+        raise DownloadError(f'download of {url} is truncated: got {dest.stat().st_size} of '
+                            f'{total} bytes')
+    return digest.hexdigest()
+
+
+def unpack(archive: Path, into: Path, progress: bool = True) -> Path:
+    """Extract the archive's pusht/ tree into `into` after checking it; return into/pusht."""
+    if not zipfile.is_zipfile(archive):
+        raise DownloadError(f'{archive.name} is not a zip archive')
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            for info in members:
+                parts = PurePosixPath(info.filename).parts
+                if info.filename.startswith('/') or '..' in parts:
+                    raise DownloadError(f'unsafe path in archive: {info.filename!r}')
+            names = {m.filename.rstrip('/') for m in members}
+            if not any(n == STORE or n.startswith(STORE + '/') for n in names):
+                tops = sorted({n.split('/')[0] for n in names})
+                raise DownloadError(f'archive lacks {STORE}/ (top-level entries: {tops})')
+            wanted = [m for m in members if m.filename.split('/')[0] == TOP_DIR]
+            for info in tqdm(wanted, desc='unpacking', unit='file', disable=not progress):
+                zf.extract(info, into)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
+            NotImplementedError) as exc:  # corrupt headers can claim unknown methods
+        raise DownloadError(f'{archive.name} is a corrupt zip archive: {exc}') from exc
+    except OSError as exc:
+        raise DownloadError(f'cannot unpack {archive.name}: {exc}') from exc
+    return into / TOP_DIR
+
+
+def download_pusht(url: str, dest_dir: Path, sha256: str | None = None, force: bool = False,
+                   progress: bool = True) -> Path:
+    """Download and verify the dataset; return the path of the replay buffer store."""
+    dest_dir = dest_dir.expanduser().resolve()
+    final = dest_dir / TOP_DIR
+    if final.exists() and not force:
+        raise DownloadError(f'{final} already exists; pass --force to replace it')
+    created_dest = not dest_dir.exists()
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{TOP_DIR}-download-', dir=dest_dir))
+    try:
+        archive = tmp / 'pusht.zip'
+        digest = fetch(url, archive, progress=progress)
+        if sha256 is not None and digest.lower() != sha256.lower():
+            raise DownloadError(f'sha256 of {url} is {digest}, expected {sha256}')
+        unpacked = unpack(archive, tmp / 'unpacked', progress=progress)
+        archive.unlink()
+        try:
+            buffer = ReplayBuffer.open(unpacked / STORE.split('/', 1)[1], mode='r')
+        except (OSError, ValueError) as exc:
+            raise DownloadError(f'unpacked store does not open as a replay buffer: {exc}') from exc
+        if final.exists():  # only with --force: keep the old copy until the new one is in
+            os.replace(final, tmp / 'previous')
+        os.replace(unpacked, final)
+        print(f'{final / STORE.split("/", 1)[1]}: {buffer.n_episodes} episodes, '
+              f'{buffer.n_steps} steps, keys {buffer.keys()}')
+        return final / STORE.split('/', 1)[1]
+    except BaseException:
+        if created_dest:
+            shutil.rmtree(dest_dir, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='dp-ros download-pusht',
+        description="Download the Diffusion Policy paper's Push-T demonstrations "
+                    f'({STORE}) and verify them.')
+    parser.add_argument('--url', default=DEFAULT_URL,
+                        help='https://, file:// URL or local path of pusht.zip '
+                             '(default: %(default)s)')
+    parser.add_argument('--dest', type=Path, default=Path('data'),
+                        help='directory that receives pusht/ (default: %(default)s)')
+    parser.add_argument('--sha256', help='expected sha256 of the zip')
+    parser.add_argument('--force', action='store_true', help='replace an existing DEST/pusht')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bars')
+    args = parser.parse_args(argv)
+    try:
+        download_pusht(args.url, args.dest, sha256=args.sha256, force=args.force,
+                       progress=not args.no_progress)
+    except DownloadError as exc:
+        print(f'dp-ros download-pusht: error: {exc}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""Episode storage in the Diffusion Policy paper's zarr layout.
+
+Layout (zarr format 2, readable by the paper's code)::
+
+    <root>/data/<key>          arrays whose first axis is time, chunked along time only
+    <root>/meta/episode_ends   int64, exclusive end step of each episode
+
+A buffer is backed either by a zarr group (local path or fsspec URL, for reading and
+appending on disk) or by numpy arrays in memory (for fast random access while training).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import numcodecs
+import numpy as np
+import zarr
+from tqdm.auto import tqdm
+
+# The compressor of the paper's published Push-T store (ReplayBuffer 'disk' preset).
+DEFAULT_COMPRESSOR = numcodecs.Blosc(cname='zstd', clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
+# The paper sizes time chunks to about 2 MB.
+TARGET_CHUNK_BYTES = 2_000_000
+# Arrays larger than this get a progress bar when read whole.
+_PROGRESS_MIN_BYTES = 64 * 2**20
+
+PathOrUrl = str | Path
+
+
+class NotAReplayBufferError(ValueError):
+    """The store exists but does not hold the data/ + meta/episode_ends layout."""
+
+
+def store_location(path_or_url: PathOrUrl) -> str:
+    """Local path for plain paths and file:// URLs, the URL itself for other fsspec schemes.
+
+    file:// goes to zarr's LocalStore: fsspec's local filesystem does not create parent
+    directories when zarr writes keys, and the local store is faster anyway.
+    """
+    text = str(path_or_url)
+    if '://' not in text:
+        return str(Path(text).expanduser())
+    parsed = urlparse(text)
+    if parsed.scheme == 'file':
+        if parsed.netloc not in ('', 'localhost'):
+            raise ValueError(f'file:// URL with a remote host is not supported: {text!r}')
+        return unquote(parsed.path)
+    return text
+
+
+def time_chunk_length(step_shape: tuple[int, ...], dtype: np.dtype,
+                      target_bytes: int = TARGET_CHUNK_BYTES) -> int:
+    """Steps per chunk so that a chunk holds about target_bytes (chunking along time only)."""
+    step_bytes = max(1, int(np.prod(step_shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
+    return max(1, math.ceil(target_bytes / step_bytes))
+
+
+def read_array(array: Any, *, convert: Callable[[np.ndarray], np.ndarray] | None = None,
+               desc: str | None = None, progress: bool | None = None,
+               block_steps: int | None = None) -> np.ndarray:
+    """Read a (zarr or numpy) array into memory in time blocks, converting each block.
+
+    Block-wise reading keeps the peak memory at the converted result plus one block, which
+    matters when float32 images are turned into uint8 (2.8 GB -> 0.7 GB for Push-T).
+    """
+    n = int(array.shape[0])
+    if block_steps is None:
+        chunk = int(getattr(array, 'chunks', (n,))[0] or 1)
+        # several chunks per read lets zarr decode them concurrently
+        block_steps = chunk * max(1, 8_000_000 // max(1, chunk * _step_bytes(array)))
+    block_steps = max(1, block_steps)
+    if progress is None:
+        progress = n * _step_bytes(array) >= _PROGRESS_MIN_BYTES
+    out: np.ndarray | None = None
+    with tqdm(total=n, desc=desc or 'reading', unit='step', disable=not progress,
+              leave=False) as bar:
+        for start in range(0, n, block_steps):
+            stop = min(n, start + block_steps)
+            block = np.asarray(array[start:stop])
+            if convert is not None:
+                block = convert(block)
+            if out is None:
+                out = np.empty((n,) + block.shape[1:], dtype=block.dtype)
+            out[start:stop] = block
+            bar.update(stop - start)
+    if out is None:  # empty array: still honour the converted dtype
+        empty = np.zeros((0,) + tuple(array.shape[1:]), dtype=array.dtype)
+        out = convert(empty) if convert is not None else empty
+    return out
+
+
+def _step_bytes(array: Any) -> int:
+    return max(1, int(np.prod(array.shape[1:], dtype=np.int64)) * np.dtype(array.dtype).itemsize)
+
+
+class ReplayBuffer:
+    """Episodes of time-aligned arrays; see the module docstring for the storage layout."""
+
+    def __init__(self, data: dict[str, Any], episode_ends: np.ndarray,
+                 group: zarr.Group | None = None, location: str = '<memory>') -> None:
+        """Use open/create/copy_to_memory/from_arrays; this only wires checked parts."""
+        self._data = data
+        self._episode_ends = np.asarray(episode_ends, dtype=np.int64)
+        self._group = group
+        self.location = location
+        self._bases: dict[str, np.ndarray] = {}  # spare-capacity arrays of in-memory appends
+
+    # ---------------------------------------------------------------- constructors
+    @classmethod
+    def open(cls, path_or_url: PathOrUrl, mode: str = 'r') -> ReplayBuffer:
+        """Open an existing store; mode 'r' (read-only) or 'r+'/'a' (append episodes)."""
+        if mode not in ('r', 'r+', 'a'):
+            raise ValueError(f"mode must be 'r', 'r+' or 'a' for an existing store, got {mode!r}")
+        location = store_location(path_or_url)
+        try:
+            group = zarr.open_group(location, mode='r' if mode == 'r' else 'r+')
+        except (FileNotFoundError, zarr.errors.NodeNotFoundError) as exc:
+            raise FileNotFoundError(
+                f'no zarr replay buffer at {path_or_url}: {exc}') from exc
+        data, episode_ends = _validated_layout(group, str(path_or_url))
+        return cls(data, episode_ends, group=group, location=str(path_or_url))
+
+    @classmethod
+    def create(cls, path_or_url: PathOrUrl, *, overwrite: bool = False) -> ReplayBuffer:
+        """Create an empty store in the paper's layout (zarr format 2)."""
+        location = store_location(path_or_url)
+        try:
+            group = zarr.open_group(location, mode='w' if overwrite else 'w-', zarr_format=2)
+        except FileExistsError as exc:
+            raise FileExistsError(
+                f'{path_or_url} already exists; pass overwrite=True to replace it') from exc
+        group.require_group('data')
+        meta = group.require_group('meta')
+        meta.create_array('episode_ends', shape=(0,), dtype=np.int64, chunks=(1024,),
+                          compressors=DEFAULT_COMPRESSOR)
+        return cls({}, np.zeros(0, dtype=np.int64), group=group, location=str(path_or_url))
+
+    @classmethod
+    def create_in_memory(cls) -> ReplayBuffer:
+        """An empty numpy-backed buffer (build episodes, then save_to)."""
+        return cls({}, np.zeros(0, dtype=np.int64))
+
+    @classmethod
+    def from_arrays(cls, data: Mapping[str, np.ndarray],
+                    episode_ends: np.ndarray) -> ReplayBuffer:
+        """A numpy-backed buffer around existing arrays (not copied), layout checked."""
+        ends = np.asarray(episode_ends)
+        _check_episode_ends(ends, '<memory>')
+        n_steps = int(ends[-1]) if len(ends) else 0
+        for key, value in data.items():
+            if np.ndim(value) < 1 or len(value) != n_steps:
+                raise ValueError(f'array {key!r} has shape {np.shape(value)}, '
+                                 f'expected {n_steps} steps (episode_ends[-1])')
+        return cls({k: np.asarray(v) for k, v in data.items()}, ends.astype(np.int64))
+
+    @classmethod
+    def copy_to_memory(cls, path_or_url: PathOrUrl,
+                       keys: list[str] | None = None) -> ReplayBuffer:
+        """Load a store (or some of its keys) into numpy arrays for fast training access."""
+        source = cls.open(path_or_url, mode='r')
+        keys = list(source.keys()) if keys is None else list(keys)
+        missing = [k for k in keys if k not in source.data]
+        if missing:
+            raise KeyError(f'{path_or_url} has no data/{missing[0]} '
+                           f'(available: {sorted(source.data)})')
+        data = {k: read_array(source.data[k], desc=f'loading {k}') for k in keys}
+        return cls(data, source.episode_ends.copy(), location=f'{path_or_url} (in memory)')
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """key -> array (zarr.Array for store-backed buffers, np.ndarray in memory)."""
+        return MappingProxyType(self._data)
+
+    @property
+    def episode_ends(self) -> np.ndarray:
+        return self._episode_ends
+
+    @property
+    def n_episodes(self) -> int:
+        return len(self._episode_ends)
+
+    @property
+    def n_steps(self) -> int:
+        return int(self._episode_ends[-1]) if len(self._episode_ends) else 0
+
+    @property
+    def episode_lengths(self) -> np.ndarray:
+        return np.diff(self._episode_ends, prepend=0)
+
+    @property
+    def backend(self) -> str:
+        return 'numpy' if self._group is None else 'zarr'
+
+    def keys(self) -> list[str]:
+        return list(self._data)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __repr__(self) -> str:
+        shapes = ', '.join(f'{k}: {tuple(v.shape)} {v.dtype}' for k, v in self._data.items())
+        return (f'ReplayBuffer({self.location}, {self.backend}, {self.n_episodes} episodes, '
+                f'{self.n_steps} steps, {{{shapes}}})')
+
+    # ---------------------------------------------------------------- access
+    def episode_slice(self, idx: int) -> slice:
+        n = self.n_episodes
+        if not -n <= idx < n:
+            raise IndexError(f'episode index {idx} out of range for {n} episodes')
+        idx %= n
+        start = int(self._episode_ends[idx - 1]) if idx > 0 else 0
+        return slice(start, int(self._episode_ends[idx]))
+
+    def get_episode(self, idx: int, keys: list[str] | None = None) -> dict[str, np.ndarray]:
+        """One episode's arrays (views for in-memory buffers: copy before modifying)."""
+        sl = self.episode_slice(idx)
+        keys = self.keys() if keys is None else keys
+        return {k: np.asarray(self._data[k][sl]) for k in keys}
+
+    # ---------------------------------------------------------------- writing
+    def add_episode(self, episode: Mapping[str, np.ndarray],
+                    chunk_length: int | None = None) -> None:
+        """Append one episode; keys appear on the first add and must stay the same after.
+
+        chunk_length sets the time chunk of arrays created by this call (default about
+        2 MB per chunk, as the paper's writer).
+        """
+        if self._group is not None and self._group.read_only:
+            raise PermissionError(f"{self.location} is open read-only; use "
+                                  f"ReplayBuffer.open(..., mode='r+') to append episodes")
+        if not episode:
+            raise ValueError('episode has no arrays')
+        arrays = {k: np.asarray(v) for k, v in episode.items()}
+        lengths = {k: (v.shape[0] if v.ndim else None) for k, v in arrays.items()}
+        if None in lengths.values() or len(set(lengths.values())) != 1:
+            raise ValueError(f'episode arrays must share their first (time) axis, '
+                             f'got lengths {lengths}')
+        length = next(iter(lengths.values()))
+        if length == 0:
+            raise ValueError('episode has zero steps')
+        if self._data:
+            expected, given = set(self._data), set(arrays)
+            if expected != given:
+                raise ValueError(f'episode keys {sorted(given)} differ from the buffer keys '
+                                 f'{sorted(expected)} (missing {sorted(expected - given)}, '
+                                 f'extra {sorted(given - expected)})')
+            for key, value in arrays.items():
+                have = self._data[key]
+                if value.shape[1:] != tuple(have.shape[1:]):
+                    raise ValueError(f'episode array {key!r} has step shape {value.shape[1:]}, '
+                                     f'buffer has {tuple(have.shape[1:])}')
+                if not np.can_cast(value.dtype, have.dtype, casting='same_kind'):
+                    raise ValueError(f'episode array {key!r} has dtype {value.dtype}, '
+                                     f'buffer has {have.dtype}')
+        elif chunk_length is not None and chunk_length < 1:
+            raise ValueError(f'chunk_length must be >= 1, got {chunk_length}')
+
+        old_n = self.n_steps
+        new_n = old_n + length
+        for key, value in arrays.items():
+            if self._group is None:
+                self._data[key], self._bases[key] = _append_in_memory(
+                    self._data.get(key), self._bases.get(key), value, new_n)
+                continue
+            if key not in self._data:
+                cl = chunk_length or time_chunk_length(value.shape[1:], value.dtype)
+                self._data[key] = self._group['data'].create_array(
+                    key, shape=(0,) + value.shape[1:], dtype=value.dtype,
+                    chunks=(cl,) + value.shape[1:], compressors=DEFAULT_COMPRESSOR)
+            arr = self._data[key]
+            arr.resize((new_n,) + tuple(arr.shape[1:]))
+            arr[old_n:new_n] = value
+        self._episode_ends = np.append(self._episode_ends, np.int64(new_n))
+        if self._group is not None:
+            ends = self._group['meta/episode_ends']
+            ends.resize((self.n_episodes,))
+            ends[-1] = new_n
+
+    def save_to(self, path_or_url: PathOrUrl, *, overwrite: bool = False,
+                chunk_lengths: Mapping[str, int] | None = None) -> None:
+        """Write this buffer as a new store in the paper's layout (blosc/zstd, time chunks).
+
+        Store-backed arrays keep their time chunk unless chunk_lengths names one.
+        """
+        chunk_lengths = dict(chunk_lengths or {})
+        out = ReplayBuffer.create(path_or_url, overwrite=overwrite)
+        data_group = out._group['data']
+        for key, src in self._data.items():
+            step_shape = tuple(src.shape[1:])
+            cl = chunk_lengths.get(key)
+            if cl is None:
+                src_chunks = getattr(src, 'chunks', None)
+                cl = src_chunks[0] if src_chunks else time_chunk_length(step_shape, src.dtype)
+            dst = data_group.create_array(key, shape=tuple(src.shape), dtype=src.dtype,
+                                          chunks=(cl,) + step_shape,
+                                          compressors=DEFAULT_COMPRESSOR)
+            n = src.shape[0]
+            block = cl * max(1, 8_000_000 // max(1, cl * _step_bytes(src)))
+            show = n * _step_bytes(src) >= _PROGRESS_MIN_BYTES
+            with tqdm(total=n, desc=f'writing {key}', unit='step', disable=not show,
+                      leave=False) as bar:
+                for start in range(0, n, block):
+                    stop = min(n, start + block)
+                    dst[start:stop] = np.asarray(src[start:stop])
+                    bar.update(stop - start)
+        ends = out._group['meta/episode_ends']
+        ends.resize((self.n_episodes,))
+        if self.n_episodes:
+            ends[:] = self._episode_ends
+
+
+def _append_in_memory(have: np.ndarray | None, base: np.ndarray | None, value: np.ndarray,
+                      new_n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(have + value, its backing array): appends into spare capacity, amortised O(1).
+
+    base is the array this buffer allocated earlier (None if it never did); arrays handed
+    in by callers are never written past their end.
+    """
+    old_n = 0 if have is None else len(have)
+    if have is None or base is None or have.base is not base or len(base) < new_n:
+        template = value if have is None else have
+        grown = np.empty((max(new_n, 2 * old_n),) + template.shape[1:], dtype=template.dtype)
+        if have is not None:
+            grown[:old_n] = have
+        base = grown
+    base[old_n:new_n] = value
+    return base[:new_n], base
+
+
+def _check_episode_ends(ends: np.ndarray, where: str) -> None:
+    if ends.ndim != 1 or not np.issubdtype(ends.dtype, np.integer):
+        raise NotAReplayBufferError(
+            f'{where}: meta/episode_ends must be a 1-D integer array, '
+            f'got shape {ends.shape} dtype {ends.dtype}')
+    if len(ends) and (ends[0] < 0 or np.any(np.diff(ends) < 0)):
+        raise NotAReplayBufferError(
+            f'{where}: meta/episode_ends must be non-negative and non-decreasing, '
+            f'got {ends[:10]}...')
+
+
+def _validated_layout(group: zarr.Group, where: str) -> tuple[dict[str, Any], np.ndarray]:
+    """The data arrays and episode ends of a group, or a NotAReplayBufferError saying why."""
+    if 'data' not in group or not isinstance(group['data'], zarr.Group):
+        raise NotAReplayBufferError(f'{where} is not a replay buffer: missing group data/')
+    if 'meta' not in group or 'episode_ends' not in group['meta']:
+        raise NotAReplayBufferError(
+            f'{where} is not a replay buffer: missing array meta/episode_ends')
+    ends = np.asarray(group['meta/episode_ends'][:])
+    _check_episode_ends(ends, where)
+    n_steps = int(ends[-1]) if len(ends) else 0
+    data = dict(group['data'].arrays())
+    for key, arr in data.items():
+        if arr.ndim < 1 or arr.shape[0] != n_steps:
+            raise NotAReplayBufferError(
+                f'{where}: data/{key} has shape {arr.shape} but meta/episode_ends says '
+                f'{n_steps} steps')
+    return dict(sorted(data.items())), ends.astype(np.int64)

@@ -1,0 +1,131 @@
+"""Fixed-length windows over episodes, padded at the edges as in the Diffusion Policy paper.
+
+A window may start up to pad_before steps before an episode and end up to pad_after steps
+after it; the missing steps repeat the first/last frame. With pad_before = n_obs_steps - 1
+and pad_after = n_action_steps - 1 every step of an episode is seen as the current
+observation with a full action chunk to predict.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from training.replay_buffer import ReplayBuffer
+
+
+def create_indices(episode_ends: np.ndarray, sequence_length: int, episode_mask: np.ndarray,
+                   pad_before: int = 0, pad_after: int = 0, debug: bool = True) -> np.ndarray:
+    """All windows of the masked episodes as rows of
+    (buffer_start_idx, buffer_end_idx, sample_start_idx, sample_end_idx).
+
+    buffer_* is the slice of real steps to read, sample_* where it lands in the window;
+    window positions before sample_start / from sample_end on are edge padding.
+    Same rows, in the same order, as the paper's sampler.create_indices.
+    """
+    episode_ends = np.asarray(episode_ends, dtype=np.int64)
+    episode_mask = np.asarray(episode_mask, dtype=bool)
+    if episode_mask.shape != episode_ends.shape:
+        raise ValueError(f'episode_mask shape {episode_mask.shape} does not match '
+                         f'episode_ends shape {episode_ends.shape}')
+    if sequence_length < 1:
+        raise ValueError(f'sequence_length must be >= 1, got {sequence_length}')
+    pad_before = min(max(pad_before, 0), sequence_length - 1)
+    pad_after = min(max(pad_after, 0), sequence_length - 1)
+
+    rows = []
+    starts = np.concatenate([[0], episode_ends[:-1]])
+    for ep_start, ep_end, use in zip(starts, episode_ends, episode_mask, strict=True):
+        if not use:
+            continue
+        length = int(ep_end - ep_start)
+        # window start relative to the episode, from -pad_before to the last that still
+        # overlaps no more than pad_after steps past the end
+        rel = np.arange(-pad_before, length - sequence_length + pad_after + 1, dtype=np.int64)
+        if len(rel) == 0:
+            continue
+        buffer_start = np.maximum(rel, 0) + ep_start
+        buffer_end = np.minimum(rel + sequence_length, length) + ep_start
+        sample_start = buffer_start - (rel + ep_start)
+        sample_end = sequence_length - ((rel + sequence_length + ep_start) - buffer_end)
+        rows.append(np.stack([buffer_start, buffer_end, sample_start, sample_end], axis=1))
+    if not rows:
+        return np.zeros((0, 4), dtype=np.int64)
+    indices = np.concatenate(rows)
+    if debug:
+        sample_len = indices[:, 3] - indices[:, 2]
+        buffer_len = indices[:, 1] - indices[:, 0]
+        bad = (indices[:, 2] < 0) | (indices[:, 3] > sequence_length) | (sample_len != buffer_len)
+        if np.any(bad):
+            raise AssertionError(f'inconsistent window rows: {indices[bad][:5]}')
+    return indices
+
+
+def get_val_mask(n_episodes: int, val_ratio: float, seed: int = 0) -> np.ndarray:
+    """Boolean mask of validation episodes: round(n * ratio) of them, at least one, and at
+    least one left for training; the same episodes as the paper for the same seed."""
+    val_mask = np.zeros(n_episodes, dtype=bool)
+    if val_ratio <= 0:
+        return val_mask
+    n_val = min(max(1, round(n_episodes * val_ratio)), n_episodes - 1)
+    rng = np.random.default_rng(seed=seed)
+    val_mask[rng.choice(n_episodes, size=n_val, replace=False)] = True
+    return val_mask
+
+
+def downsample_mask(mask: np.ndarray, max_n: int | None, seed: int = 0) -> np.ndarray:
+    """Keep a random max_n of the True entries (all of them if there are fewer)."""
+    mask = np.asarray(mask, dtype=bool)
+    if max_n is None or np.sum(mask) <= max_n:
+        return mask
+    if max_n < 0:
+        raise ValueError(f'max_n must be >= 0, got {max_n}')
+    current = np.nonzero(mask)[0]
+    rng = np.random.default_rng(seed=seed)
+    keep = current[rng.choice(len(current), size=int(max_n), replace=False)]
+    out = np.zeros_like(mask)
+    out[keep] = True
+    return out
+
+
+class SequenceSampler:
+    """Windows of sequence_length steps from a replay buffer, edge-padded."""
+
+    def __init__(self, replay_buffer: ReplayBuffer, sequence_length: int, pad_before: int = 0,
+                 pad_after: int = 0, keys: list[str] | None = None,
+                 episode_mask: np.ndarray | None = None) -> None:
+        if sequence_length < 1:
+            raise ValueError(f'sequence_length must be >= 1, got {sequence_length}')
+        keys = replay_buffer.keys() if keys is None else list(keys)
+        missing = [k for k in keys if k not in replay_buffer.data]
+        if missing:
+            raise KeyError(f'replay buffer has no key {missing[0]!r} '
+                           f'(available: {replay_buffer.keys()})')
+        episode_ends = replay_buffer.episode_ends
+        if episode_mask is None:
+            episode_mask = np.ones(episode_ends.shape, dtype=bool)
+        self.indices = create_indices(episode_ends, sequence_length, episode_mask,
+                                      pad_before=pad_before, pad_after=pad_after)
+        self.keys = keys
+        self.sequence_length = sequence_length
+        self.replay_buffer = replay_buffer
+        self._arrays: dict[str, Any] = {k: replay_buffer.data[k] for k in keys}
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def sample_sequence(self, idx: int) -> dict[str, np.ndarray]:
+        """The window's arrays, each (sequence_length, ...) with edge frames repeated."""
+        buffer_start, buffer_end, sample_start, sample_end = (int(v) for v in self.indices[idx])
+        length = self.sequence_length
+        result = {}
+        for key, array in self._arrays.items():
+            sample = np.asarray(array[buffer_start:buffer_end])
+            if sample_start > 0 or sample_end < length:
+                data = np.empty((length,) + sample.shape[1:], dtype=sample.dtype)
+                data[:sample_start] = sample[0]
+                data[sample_end:] = sample[-1]
+                data[sample_start:sample_end] = sample
+                sample = data
+            result[key] = sample
+        return result
