@@ -1,0 +1,374 @@
+"""`dp-ros replay`: play a recorded Push-T episode's actions into the sim bridge over ROS.
+
+The sim is reset to the episode's recorded start state (parameter `initial_state` + the
+`reset` service), then each observation k is answered with a one-point JointTrajectory
+holding action k with header.stamp 0 ("now"), as a teleoperator's command stream is. In
+lockstep mode "now" is the waiting step's time, so the demonstration is reproduced (the
+recorded states are compared with the sim's); in realtime mode each action arrives after
+its step has started and lands one step late, as real latency makes it. With a bag recorder
+on the topics, this is how demonstration bags are made.
+
+Either start the node yourself (`--start-sim`, stopped at the end) or point at a running one
+(`--namespace`, default /pusht): its max_steps must be at least the episode length.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_DATASET = (Path(__file__).resolve().parents[2] / 'shared' / 'datasets' / 'pusht'
+                   / 'pusht_cchi_v7_replay.zarr')
+JOINTS = ('agent_x', 'agent_y')
+
+
+@dataclass
+class RecordedEpisode:
+    index: int
+    states: np.ndarray  # (T, 5) agent x, y, block x, y, angle
+    actions: np.ndarray  # (T, 2)
+
+
+def load_episode(dataset: Path, episode: int) -> RecordedEpisode:
+    """One episode's states and actions from the paper's zarr replay buffer (read-only)."""
+    import zarr
+
+    if not Path(dataset).exists():
+        raise FileNotFoundError(f'dataset not found: {dataset}')
+    root = zarr.open(str(dataset), mode='r')
+    ends = np.asarray(root['meta/episode_ends'][:], dtype=np.int64)
+    if not 0 <= episode < len(ends):
+        raise ValueError(f'episode {episode} is out of range: {dataset} has {len(ends)} '
+                         f'episodes (0..{len(ends) - 1})')
+    start = 0 if episode == 0 else int(ends[episode - 1])
+    end = int(ends[episode])
+    return RecordedEpisode(index=episode,
+                           states=np.asarray(root['data/state'][start:end], dtype=np.float64),
+                           actions=np.asarray(root['data/action'][start:end], dtype=np.float64))
+
+
+def parse_reset_message(message: str) -> int:
+    """The new episode's start stamp from the reset service's reply."""
+    match = re.search(r'stamp_ns=(-?\d+)', message)
+    if match is None:
+        raise ValueError(f"reset reply has no 'stamp_ns=': {message!r}")
+    return int(match.group(1))
+
+
+def angle_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs((np.asarray(a) - np.asarray(b) + np.pi) % (2 * np.pi) - np.pi)
+
+
+@dataclass
+class ReplaySummary:
+    episode: int
+    steps: int
+    mode: str
+    max_reward: float
+    final_reward: float
+    max_agent_error_px: float
+    max_block_error_px: float
+    max_block_angle_error_rad: float
+    wall_s: float
+    episode_result: dict | None = None
+    rewards: list[float] = field(default_factory=list)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='dp-ros replay', description=__doc__.splitlines()[0],
+        epilog='Without --start-sim a pusht_sim node must be running in --namespace; its '
+               'initial_state parameter is set and its reset service called.')
+    parser.add_argument('--dataset', type=Path, default=DEFAULT_DATASET,
+                        help='zarr replay buffer (default: the shared Push-T dataset)')
+    parser.add_argument('--episode', type=int, default=0, help='episode index (default 0)')
+    parser.add_argument('--namespace', default='/pusht', help='the sim node namespace')
+    parser.add_argument('--node-name', default='pusht_sim', help='the sim node name')
+    parser.add_argument('--start-sim', action='store_true',
+                        help='start the sim node as a subprocess (stopped at the end)')
+    parser.add_argument('--mode', choices=('lockstep', 'realtime'), default='lockstep',
+                        help='mode of the node started with --start-sim (default lockstep)')
+    parser.add_argument('--video', default='',
+                        help='with --start-sim: write the episode video here (.gif/.mp4)')
+    parser.add_argument('--print-every', type=int, default=10,
+                        help='print a progress line every N steps (default 10; 0: only the end)')
+    parser.add_argument('--timeout', type=float, default=30.0,
+                        help='seconds to wait for any one observation or service')
+    parser.add_argument('--json', type=Path, default=None, help='write the summary here')
+    return parser
+
+
+def start_sim_process(args, episode: RecordedEpisode) -> subprocess.Popen:
+    state = ', '.join(repr(float(v)) for v in episode.states[0])  # '222.0': a double
+    argv = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
+            '-r', f'__ns:={args.namespace}', '-r', f'__node:={args.node_name}',
+            '-p', f'mode:={args.mode}', '-p', 'autostart:=false', '-p', 'auto_reset:=false',
+            '-p', f'max_steps:={len(episode.actions)}', '-p', f'initial_state:=[{state}]',
+            '-p', 'action_wait_timeout_s:=0']
+    if args.video:
+        argv += ['-p', f'video_path:={args.video}']
+    return subprocess.Popen(argv, cwd=str(Path(__file__).resolve().parents[1]),
+                            start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGINT, 10.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+        if proc.poll() is not None:
+            return
+        try:
+            proc.send_signal(sig)
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class ReplayClient:
+    """The ROS side of a replay: one node, spun on a background thread."""
+
+    def __init__(self, namespace: str, node_name: str):
+        import rclpy
+        from geometry_msgs.msg import PoseStamped
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import Float64, String
+        from trajectory_msgs.msg import JointTrajectory
+
+        self.ns = namespace.rstrip('/')
+        self.node_path = f'{self.ns}/{node_name}'
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('pusht_replay', context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.cond = threading.Condition()
+        self.joints: dict[int, object] = {}
+        self.poses: dict[int, object] = {}
+        self.rewards: list[float] = []
+        self.results: list[dict] = []
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.subscriptions = [
+            self.node.create_subscription(JointState, f'{self.ns}/joint_states',
+                                          self._keyed(self.joints), reliable),
+            self.node.create_subscription(PoseStamped, f'{self.ns}/block_pose',
+                                          self._keyed(self.poses), reliable)]
+        self.node.create_subscription(Float64, f'{self.ns}/reward', self._on_reward, reliable)
+        self.node.create_subscription(String, f'{self.ns}/episode_result', self._on_result,
+                                      latched)
+        self.traj_pub = self.node.create_publisher(JointTrajectory,
+                                                   f'{self.ns}/joint_trajectory', reliable)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:
+                if self.context.ok():
+                    raise
+                return
+
+    def _keyed(self, store: dict):
+        from dp_ros.ros.conversions import time_to_ns
+
+        def on_msg(msg):
+            with self.cond:
+                store[time_to_ns(msg.header.stamp)] = msg
+                self.cond.notify_all()
+        return on_msg
+
+    def _on_reward(self, msg) -> None:
+        with self.cond:
+            self.rewards.append(float(msg.data))
+            self.cond.notify_all()
+
+    def _on_result(self, msg) -> None:
+        with self.cond:
+            self.results.append(json.loads(msg.data))
+            self.cond.notify_all()
+
+    def wait(self, predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f'timed out after {timeout:.0f} s waiting for {what}')
+                self.cond.wait(timeout=min(remaining, 0.1))
+
+    def call(self, srv_type, name: str, request, timeout: float):
+        client = self.node.create_client(srv_type, name)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f'service {name} not available after {timeout:.0f} s '
+                                   '(is the sim node running? see --start-sim)')
+            future = client.call_async(request)
+            self.wait(future.done, timeout, f'reply from {name}')
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def wait_connected(self, timeout: float, sim: subprocess.Popen | None = None) -> None:
+        """Both directions matched, so neither observation 0 nor action 0 is lost."""
+        def connected():
+            return (self.traj_pub.get_subscription_count() >= 1
+                    and all(s.get_publisher_count() >= 1 for s in self.subscriptions))
+        deadline = time.monotonic() + timeout
+        while not connected():
+            if sim is not None and sim.poll() is not None:
+                raise RuntimeError(f'the sim node exited with code {sim.returncode}')
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'no pusht_sim node on {self.ns} after {timeout:.0f} s '
+                                   '(is it running? see --start-sim)')
+            time.sleep(0.05)
+
+    def set_initial_state(self, state: np.ndarray, timeout: float) -> None:
+        from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+        from rcl_interfaces.srv import SetParameters
+
+        value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY,
+                               double_array_value=[float(v) for v in state])
+        reply = self.call(SetParameters, f'{self.node_path}/set_parameters',
+                          SetParameters.Request(parameters=[
+                              Parameter(name='initial_state', value=value)]), timeout)
+        if not reply.results or not reply.results[0].successful:
+            reason = reply.results[0].reason if reply.results else 'no result'
+            raise RuntimeError(f'{self.node_path} refused initial_state: {reason}')
+
+    def reset(self, timeout: float) -> int:
+        from std_srvs.srv import Trigger
+
+        reply = self.call(Trigger, f'{self.ns}/reset', Trigger.Request(), timeout)
+        if not reply.success:
+            raise RuntimeError(f'reset of {self.ns} failed: {reply.message}')
+        return parse_reset_message(reply.message)
+
+    def send_action(self, action: np.ndarray, stamp_ns: int = 0) -> None:
+        """One point, due at stamp_ns (0: when the sim receives it)."""
+        from dp_ros.ros.conversions import chunk_to_joint_trajectory
+
+        self.traj_pub.publish(chunk_to_joint_trajectory(np.asarray(action)[None], JOINTS, 0.1,
+                                                        stamp_ns))
+
+    def close(self) -> None:
+        import rclpy
+
+        try:
+            self.executor.shutdown(timeout_sec=1.0)
+            self.node.destroy_node()
+        finally:
+            if self.context.ok():
+                rclpy.shutdown(context=self.context)
+        self._thread.join(timeout=2.0)
+
+
+def observed_state(joint_msg, pose_msg) -> np.ndarray:
+    q = pose_msg.pose.orientation
+    yaw = 2.0 * np.arctan2(q.z, q.w)
+    return np.array([joint_msg.position[0], joint_msg.position[1], pose_msg.pose.position.x,
+                     pose_msg.pose.position.y, yaw % (2 * np.pi)])
+
+
+def replay(client: ReplayClient, episode: RecordedEpisode, mode_hint: str, timeout: float,
+           print_every: int, sim: subprocess.Popen | None = None) -> ReplaySummary:
+    """Drive one episode; observation k (in arrival order after the reset) gets action k."""
+    started = time.monotonic()
+    client.wait_connected(timeout, sim)
+    client.set_initial_state(episode.states[0], timeout)
+    with client.cond:
+        n_results = len(client.results)
+    start_ns = client.reset(timeout)
+    with client.cond:
+        n_rewards = len(client.rewards)
+    n = len(episode.actions)
+    errors = np.zeros((n, 3))
+    last_ns = start_ns - 1
+    for k in range(n):
+        # the first observation of the sim newer than the previous one, with its block pose
+        def next_obs(after=last_ns):
+            stamps = [s for s in client.joints if s > after and s in client.poses]
+            return [min(stamps)] if stamps else []  # a list: stamp 0 is a valid answer
+        t_k = client.wait(next_obs, timeout, f'observation {k} of the replayed episode')[0]
+        last_ns = t_k
+        with client.cond:
+            state = observed_state(client.joints[t_k], client.poses[t_k])
+        client.send_action(episode.actions[k], 0)
+        recorded = episode.states[k]
+        errors[k] = (np.abs(state[:2] - recorded[:2]).max(),
+                     np.abs(state[2:4] - recorded[2:4]).max(),
+                     angle_difference(state[4], recorded[4]))
+        if print_every and (k % print_every == 0 or k == n - 1):
+            with client.cond:
+                rewards = client.rewards[n_rewards:]
+            reward = rewards[-1] if rewards else 0.0
+            print(f'step {k + 1:4d}/{n}  t={(t_k - start_ns) / 1e9:6.1f} s  '
+                  f'action=({episode.actions[k][0]:6.1f}, {episode.actions[k][1]:6.1f})  '
+                  f'reward={reward:.3f}  |state - recorded|: agent {errors[k, 0]:.2g} px, '
+                  f'block {errors[k, 1]:.2g} px', flush=True)
+    # the reward of the last step, and the episode result if the episode ends with it
+    client.wait(lambda: len(client.rewards) - n_rewards >= n, timeout, f'{n} rewards')
+    try:
+        result = client.wait(lambda: client.results[n_results:], min(timeout, 5.0),
+                             'the episode result')[-1]
+    except TimeoutError:
+        result = None  # a running node with max_steps above the episode length goes on
+    with client.cond:
+        rewards = client.rewards[n_rewards:n_rewards + n]
+    return ReplaySummary(episode=episode.index, steps=n, mode=mode_hint,
+                         max_reward=float(max(rewards)), final_reward=float(rewards[-1]),
+                         max_agent_error_px=float(errors[:, 0].max()),
+                         max_block_error_px=float(errors[:, 1].max()),
+                         max_block_angle_error_rad=float(errors[:, 2].max()),
+                         wall_s=time.monotonic() - started, episode_result=result,
+                         rewards=[round(r, 6) for r in rewards])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        episode = load_episode(args.dataset, args.episode)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f'dp-ros replay: {exc}', file=sys.stderr)
+        return 2
+    print(f'replaying episode {episode.index} ({len(episode.actions)} steps) of {args.dataset}')
+    sim = start_sim_process(args, episode) if args.start_sim else None
+    client = ReplayClient(args.namespace, args.node_name)
+    try:
+        summary = replay(client, episode, args.mode if sim else 'running node', args.timeout,
+                         args.print_every, sim)
+    except (TimeoutError, RuntimeError, ValueError) as exc:
+        print(f'dp-ros replay: {exc}', file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+        if sim is not None:
+            stop_process(sim)
+    print(f'episode {summary.episode}: {summary.steps} steps, max reward '
+          f'{summary.max_reward:.3f}, final reward {summary.final_reward:.3f}; sim vs recorded: '
+          f'agent {summary.max_agent_error_px:.3g} px, block {summary.max_block_error_px:.3g} px, '
+          f'{summary.max_block_angle_error_rad:.3g} rad; {summary.wall_s:.1f} s')
+    if summary.episode_result is not None:
+        print(f'episode result: {json.dumps(summary.episode_result)}')
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(summary.__dict__, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""The pusht_sim node over real ROS topics: started as its own process, driven by the probe."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros_harness import module_cmd
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64, String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from dp_ros.ros.conversions import (
+    chunk_to_joint_trajectory,
+    image_to_numpy,
+    joint_state_to_numpy,
+    time_to_ns,
+)
+from sim_bridge.pusht_sim_node import SimNodeConfig
+
+pytestmark = pytest.mark.ros
+
+NS = '/pusht'
+JOINTS = ['agent_x', 'agent_y']
+DT_NS = 100_000_000
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# A push toward the T's usual start region: moves the agent, sometimes touches the block.
+ACTIONS = np.array([[200.0 + 15 * k, 300.0 - 10 * k] for k in range(12)])
+
+
+def start_sim(ros_processes, name: str, *params: str):
+    args = ['--ros-args', '-r', '__ns:=' + NS, '-p', 'obs_republish_period_s:=0.3']
+    for p in params:
+        args += ['-p', p]
+    return ros_processes.start(name, module_cmd('sim_bridge.pusht_sim_node', *args))
+
+
+class Streams:
+    """The node's outputs as seen by the probe."""
+
+    def __init__(self, probe):
+        self.probe = probe
+        self.images = probe.collect(Image, f'{NS}/image_raw')  # sensor-data QoS
+        self.joints = probe.collect(JointState, f'{NS}/joint_states', RELIABLE)
+        self.rewards = probe.collect(Float64, f'{NS}/reward', RELIABLE)
+        self.results = probe.collect(String, f'{NS}/episode_result', LATCHED)
+        self.clock = probe.collect(Clock, '/clock', RELIABLE)
+        self.traj_pub = probe.publisher(JointTrajectory, f'{NS}/joint_trajectory')
+
+    def joint_at(self, t_ns: int, timeout: float = 20.0) -> JointState:
+        def find():
+            return next((m for m in list(self.joints) if time_to_ns(m.header.stamp) == t_ns), None)
+        self.probe.wait_for(lambda: find() is not None, timeout, f'joint_states at {t_ns} ns')
+        return find()
+
+    def image_at(self, t_ns: int, timeout: float = 10.0) -> Image:
+        def find():
+            return next((m for m in list(self.images) if time_to_ns(m.header.stamp) == t_ns), None)
+        self.probe.wait_for(lambda: find() is not None, timeout, f'image at {t_ns} ns')
+        return find()
+
+    def result(self, count: int = 1, timeout: float = 20.0) -> list[dict]:
+        msgs = self.probe.wait_for_messages(self.results, count, timeout, 'episode results')
+        return [json.loads(m.data) for m in msgs]
+
+    def send(self, actions, stamp_ns: int) -> None:
+        self.traj_pub.publish(chunk_to_joint_trajectory(np.asarray(actions), JOINTS, 0.1,
+                                                        stamp_ns))
+
+
+def drive_lockstep(streams: Streams) -> tuple[list[bytes], list[np.ndarray]]:
+    """Answer the observations of an episode with ACTIONS; a 4-point chunk covers steps 0..3."""
+    streams.probe.wait_for_subscribers(streams.traj_pub)
+    images, states = [], []
+    k = 0
+    while k < len(ACTIONS):
+        js = streams.joint_at(k * DT_NS)
+        img = streams.image_at(k * DT_NS)
+        images.append(bytes(img.data))
+        states.append(np.concatenate([joint_state_to_numpy(js, JOINTS),
+                                      joint_state_to_numpy(js, JOINTS, 'velocity')]))
+        n = 4 if k == 0 else 1
+        streams.send(ACTIONS[k:k + n], k * DT_NS)
+        k += n
+        for j in range(1, n):  # steps run without waiting: their observations still come
+            js = streams.joint_at((k - n + j) * DT_NS)
+            images.append(bytes(streams.image_at((k - n + j) * DT_NS).data))
+            states.append(np.concatenate([joint_state_to_numpy(js, JOINTS),
+                                          joint_state_to_numpy(js, JOINTS, 'velocity')]))
+    js = streams.joint_at(k * DT_NS)  # the final observation
+    images.append(bytes(streams.image_at(k * DT_NS).data))
+    states.append(np.concatenate([joint_state_to_numpy(js, JOINTS),
+                                  joint_state_to_numpy(js, JOINTS, 'velocity')]))
+    return images, states
+
+
+def test_lockstep_runs_are_reproducible(ros_processes, ros_probe):
+    runs = []
+    streams = Streams(ros_probe)
+    for run in range(2):
+        for buf in (streams.images, streams.joints, streams.rewards, streams.results,
+                    streams.clock):
+            buf.clear()
+        proc = start_sim(ros_processes, f'sim_lockstep_{run}', 'seeds:=[7]', 'max_steps:=12',
+                         'auto_reset:=false', 'action_wait_timeout_s:=20.0')
+        images, states = drive_lockstep(streams)
+        result = streams.result()[-1]
+        assert result == {**result, 'seed': 7, 'episode': 0, 'steps': 12, 'reason': 'max_steps',
+                          'terminated': False, 'action_timeouts': 0, 'rejected': {}}
+        assert 0.0 <= result['max_reward'] <= 1.0 and 0.0 <= result['final_coverage'] <= 1.0
+        rewards = ros_probe.wait_for_messages(streams.rewards, 12, 5.0, 'rewards')
+        assert len(rewards) == 12 and all(0.0 <= r.data <= 1.0 for r in rewards)
+        img = streams.image_at(0)
+        assert (img.encoding, img.height, img.width, img.step) == ('rgb8', 96, 96, 96 * 3)
+        assert image_to_numpy(img).shape == (96, 96, 3)
+        clock_ns = sorted({time_to_ns(c.clock) for c in streams.clock})
+        assert clock_ns[0] == 0 and clock_ns[-1] == 12 * DT_NS  # sim time from 0 each run
+        runs.append((images, np.array(states), result))
+        ros_processes.stop(proc)
+    (images_a, states_a, result_a), (images_b, states_b, result_b) = runs
+    assert len(images_a) == len(images_b) == 13
+    assert images_a == images_b
+    np.testing.assert_array_equal(states_a, states_b)
+    assert result_a == result_b
+    # the actions did something: the agent followed the targets
+    assert np.linalg.norm(states_a[-1, :2] - states_a[0, :2]) > 50
+    assert len(set(images_a)) > 5
+
+
+def bad_trajectories() -> list[tuple[str, JointTrajectory]]:
+    def traj(names, rows, times_ns):
+        msg = JointTrajectory()
+        msg.joint_names = names
+        for row, t in zip(rows, times_ns, strict=True):
+            p = JointTrajectoryPoint(positions=[float(v) for v in row])
+            p.time_from_start.sec, p.time_from_start.nanosec = divmod(t, 1_000_000_000)
+            msg.points.append(p)
+        return msg
+
+    return [
+        ('joint_names', traj(['x', 'y'], [[100, 100]], [0])),
+        ('non_finite', traj(JOINTS, [[100, 100], [np.nan, 100]], [0, DT_NS])),
+        ('out_of_workspace', traj(JOINTS, [[100, 900]], [0])),
+        ('empty', traj(JOINTS, [], [])),
+        ('out_of_order', traj(JOINTS, [[100, 100], [110, 100]], [DT_NS, 0])),
+        ('dimension', traj(JOINTS, [[100, 100, 3]], [0])),
+    ]
+
+
+def test_lockstep_rejects_bad_input_keeps_running_and_resets(ros_processes, ros_probe):
+    streams = Streams(ros_probe)
+    start_sim(ros_processes, 'sim_bad_input', 'seeds:=[1, 2, 3]', 'max_steps:=3',
+              'action_wait_timeout_s:=0')  # wait forever: only our actions step the sim
+    start = joint_state_to_numpy(streams.joint_at(0), JOINTS)
+    ros_probe.wait_for_subscribers(streams.traj_pub)
+    for _, msg in bad_trajectories():  # each rejected: the sim keeps waiting for step 0
+        streams.traj_pub.publish(msg)
+    streams.send([[150.0, 150.0]], 0)
+    moved = joint_state_to_numpy(streams.joint_at(DT_NS), JOINTS) - start
+    assert np.all(np.sign(moved) == np.sign(np.array([150.0, 150.0]) - start))
+
+    reply = ros_probe.call(Trigger, f'{NS}/reset', Trigger.Request())
+    assert reply.success and 'seed=2' in reply.message
+    first = streams.result(1)[0]
+    assert first == {**first, 'reason': 'reset', 'seed': 1, 'episode': 0, 'steps': 1}
+    assert first['rejected'] == {kind: 1 for kind, _ in bad_trajectories()}
+
+    # Episode 1 (seed 2) starts at the next tick (t = 0.2 s): sim time never goes back.
+    for tick in (2, 3, 4):
+        streams.joint_at(tick * DT_NS)
+        streams.send([[300.0, 300.0]], tick * DT_NS)
+    second = streams.result(2)[1]
+    assert second == {**second, 'seed': 2, 'episode': 1, 'steps': 3, 'reason': 'max_steps',
+                      'action_timeouts': 0, 'rejected': {}}
+    # auto_reset started seed 3 at t = 0.6 s; after it the seeds are used up
+    streams.joint_at(6 * DT_NS)
+    reply = ros_probe.call(Trigger, f'{NS}/reset', Trigger.Request())
+    assert not reply.success and 'used up' in reply.message
+    streams.send([[300.0, 300.0]], 6 * DT_NS)
+    streams.joint_at(7 * DT_NS)  # still running
+
+
+def test_held_position_during_timeouts(ros_processes, ros_probe):
+    """With no action at all the agent holds where the episode put it."""
+    streams = Streams(ros_probe)
+    start_sim(ros_processes, 'sim_hold', 'seeds:=[4]', 'max_steps:=2', 'auto_reset:=false',
+              'action_wait_timeout_s:=0.3')
+    states = [joint_state_to_numpy(streams.joint_at(k * DT_NS), JOINTS) for k in range(3)]
+    np.testing.assert_allclose(states[1], states[0], atol=1e-6)
+    np.testing.assert_allclose(states[2], states[0], atol=1e-6)
+    assert streams.result()[0]['action_timeouts'] == 2
+
+
+def test_realtime_steps_at_ten_hz_with_camera_rate(ros_processes, ros_probe, tmp_path):
+    streams = Streams(ros_probe)
+    video = tmp_path / 'episode.gif'
+    start_sim(ros_processes, 'sim_realtime', 'mode:=realtime', 'seeds:=[5]', 'max_steps:=25',
+              'auto_reset:=false', 'camera_rate_hz:=5.0', f'video_path:={video}')
+    ros_probe.wait_for_messages(streams.joints, 3, 20.0, 'realtime joint states')
+    ros_probe.wait_for_subscribers(streams.traj_pub)
+    target = np.array([400.0, 100.0])
+    streams.send(target[None], 0)  # stamp 0: due now
+    result = streams.result(timeout=20.0)[0]
+    assert result['steps'] == 25 and result['reason'] == 'max_steps'
+    assert result['mode'] == 'realtime' and result['rejected'] == {}
+    joints = list(streams.joints)
+    stamps = np.array([time_to_ns(m.header.stamp) for m in joints])
+    gaps = np.diff(stamps)
+    assert len(stamps) == 26 and np.all(gaps % DT_NS == 0) and np.all(gaps > 0)
+    assert np.mean(gaps == DT_NS) > 0.8  # nominal 10 Hz ticks; a late tick skips a slot
+    now_ns = ros_probe.node.get_clock().now().nanoseconds
+    assert abs(now_ns - stamps[-1]) < 5e9  # ROS time, not sim time
+    final = joint_state_to_numpy(joints[-1], JOINTS)
+    assert np.linalg.norm(final - target) < 5.0
+    images = ros_probe.wait_for_messages(streams.images, 5, 5.0, 'realtime images')
+    image_stamps = np.array([time_to_ns(m.header.stamp) for m in images])
+    assert set(image_stamps) <= set(stamps)  # images share the joint states' stamps
+    assert np.all(np.diff(image_stamps) % (2 * DT_NS) == 0)  # 5 Hz camera
+    assert len(streams.clock) == 0  # no sim time in realtime
+    ros_probe.wait_for(video.exists, 10.0, 'the episode video')
+
+
+def test_replay_against_a_running_node_reproduces_the_demonstration(ros_processes, ros_probe,
+                                                                   pusht_zarr, tmp_path):
+    from sim_bridge import replay
+    from sim_bridge.pusht_env import PushTEnv
+
+    streams = Streams(ros_probe)
+    start_sim(ros_processes, 'sim_for_replay', 'seeds:=[11, 12]')  # episode 0 starts at launch
+    streams.joint_at(0)
+    summary_path = tmp_path / 'replay.json'
+    assert replay.main(['--dataset', str(pusht_zarr), '--episode', '1', '--print-every', '50',
+                        '--json', str(summary_path)]) == 0
+    summary = json.loads(summary_path.read_text())
+    recorded = replay.load_episode(pusht_zarr, 1)
+    assert summary['steps'] == len(recorded.actions) == 118
+    assert summary['max_agent_error_px'] < 1e-3 and summary['max_block_error_px'] < 1e-3
+    env = PushTEnv(render_obs=False, max_episode_steps=None)
+    env.reset(options={'state': recorded.states[0]})
+    rewards = [env.step(a)[1] for a in recorded.actions]
+    np.testing.assert_allclose(summary['rewards'], rewards, atol=1e-5)
+    # the replay reset the running node: episode 0 ended, episode 1 (seed 12) is the demo's
+    first = streams.result(1)[0]
+    assert first['reason'] == 'reset' and first['seed'] == 11
+
+
+def test_invalid_parameters_fail_fast_with_a_clear_error(ros_processes):
+    proc = start_sim(ros_processes, 'sim_invalid', 'mode:=turbo')
+    proc.popen.wait(timeout=30)
+    assert proc.popen.returncode == 2
+    assert "mode must be one of ('lockstep', 'realtime'), got 'turbo'" in proc.log()
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(control_rate_hz=20.0), 'control_rate_hz must be 10.0'),
+    (dict(camera_rate_hz=5.0), 'must equal control_rate_hz in lockstep'),
+    (dict(max_steps=0), 'max_steps must be >= 1'),
+    (dict(joint_names=['a']), 'joint_names must be two distinct names'),
+    (dict(workspace_low=[0.0, 600.0]), 'low < high'),
+    (dict(video_path='x.avi'), 'must end in .gif or .mp4'),
+])
+def test_config_validation_names_the_parameter(changes, message):
+    with pytest.raises(ValueError, match=message):
+        SimNodeConfig(**changes).validate()
+
+
+def test_seed_schedule():
+    assert [SimNodeConfig(seeds=[9, 3]).seed_for_episode(i) for i in range(3)] == [9, 3, None]
+    cfg = SimNodeConfig(seed_start=100000, seed_count=2)
+    assert [cfg.seed_for_episode(i) for i in range(3)] == [100000, 100001, None]
+    assert SimNodeConfig().seed_for_episode(1000) == 101000
