@@ -1,0 +1,161 @@
+"""In-process closed-loop evaluation: the paper's protocol, batching-independent results,
+the `dp-ros eval` report and videos."""
+from __future__ import annotations
+
+import json
+from collections import deque
+
+import cv2
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from dp_ros.policy.checkpoint import save_policy
+from dp_ros.policy.config import PolicyConfig
+from dp_ros.policy.diffusion import DiffusionPolicy
+from dp_ros.policy.normalizer import Normalizer
+from sim_bridge.pusht_env import PushTEnv
+from training.closed_loop import episode_generator, policy_obs, run_closed_loop
+from training.evaluate import build_eval_parser, main, make_eval_report, parse_seeds
+from training.video import tile_episodes, write_video
+
+SEEDS = [100000, 100001, 100002]
+MAX_STEPS = 20
+
+
+@pytest.fixture(scope='module')
+def policy(pusht_zarr) -> DiffusionPolicy:
+    """An untrained tiny policy with the real data's normalizer: it moves, so scores vary."""
+    torch.set_num_threads(1)  # the CPU is shared; more threads only contend
+    torch.manual_seed(0)
+    z = zarr.open(str(pusht_zarr), mode='r')
+    norm = Normalizer.from_data({'action': z['data/action'][:],
+                                 'agent_pos': z['data/state'][:, :2]})
+    cfg = PolicyConfig(resnet_width=0.25, down_dims=(32, 64, 128), sampler='ddpm',
+                       num_inference_steps=4)
+    return DiffusionPolicy(cfg, norm).eval()
+
+
+class Recorder:
+    """The real policy, with every observation batch it was given kept."""
+
+    def __init__(self, policy):
+        self.policy, self.calls = policy, []
+
+    def __getattr__(self, name):
+        return getattr(self.policy, name)
+
+    def predict_action(self, obs, **kw):
+        out = self.policy.predict_action(obs, **kw)
+        self.calls.append({k: v.clone() for k, v in obs.items()})  # planned calls only
+        return out
+
+
+def test_episode_generator_rule():
+    g = episode_generator(3, 100007)
+    ref = torch.Generator().manual_seed(3 * 1_000_003 + 100007)
+    assert torch.equal(torch.randn(5, generator=g), torch.randn(5, generator=ref))
+
+
+def test_matches_a_plain_single_episode_rollout(policy):
+    """The protocol written out for one episode: first obs repeated, 8 actions per plan,
+    stop on success or at max_steps, score = max reward."""
+    res = run_closed_loop(policy, SEEDS, max_steps=MAX_STEPS, progress=False)
+    cfg = policy.config
+    for i, seed in enumerate(SEEDS):
+        env = PushTEnv(max_episode_steps=MAX_STEPS)
+        obs, _ = env.reset(seed=seed)
+        hist = deque([obs] * cfg.n_obs_steps, maxlen=cfg.n_obs_steps)
+        gen = episode_generator(0, seed)
+        rewards, done = [], False
+        while not done:
+            action = policy.predict_action(policy_obs([hist], policy.device),
+                                           generator=gen)['action'][0].numpy()
+            for a in action:
+                obs, reward, terminated, _, _ = env.step(a)
+                hist.append(obs)
+                rewards.append(reward)
+                if terminated or len(rewards) >= MAX_STEPS:
+                    done = True
+                    break
+        assert res.steps[i] == len(rewards)
+        assert res.scores[i] == pytest.approx(max(rewards), abs=1e-9)
+    assert res.mean_score == pytest.approx(np.mean(res.scores))
+    assert len(set(res.scores)) > 1  # the episodes differ: the test can tell them apart
+
+
+def test_observation_history_and_plan_spacing(policy):
+    rec = Recorder(policy)
+    run_closed_loop(rec, SEEDS[:2], max_steps=MAX_STEPS, progress=False)
+    first = rec.calls[0]  # one batch of both episodes, or (the fallback) episode 0 alone
+    b = len(first['image'])
+    assert first['image'].shape == (b, 2, 3, 96, 96) and first['agent_pos'].shape == (b, 2, 2)
+    assert first['image'].dtype == torch.float32 and 0 <= first['image'].min()
+    assert first['image'].max() <= 1
+    for key in ('image', 'agent_pos'):  # at reset the first observation is repeated
+        assert torch.equal(first[key][:, 0], first[key][:, 1])
+    # 20 steps at 8 actions per plan: each episode plans at steps 0, 8, 16
+    assert sum(len(c['image']) for c in rec.calls) == 2 * 3
+    env = PushTEnv(max_episode_steps=MAX_STEPS)
+    obs, _ = env.reset(seed=SEEDS[0])
+    assert np.allclose(first['agent_pos'][0, 1].numpy(), obs['agent_pos'])
+    assert torch.equal(first['image'][0, 1], torch.from_numpy(obs['image']).permute(2, 0, 1) / 255)
+
+
+def test_scores_do_not_depend_on_batching(policy):
+    together = run_closed_loop(policy, SEEDS, max_steps=MAX_STEPS, progress=False)
+    alone = run_closed_loop(policy, SEEDS, max_steps=MAX_STEPS, batch_size=1, progress=False)
+    pairs = run_closed_loop(policy, SEEDS, max_steps=MAX_STEPS, batch_size=2, progress=False)
+    assert alone.steps == together.steps == pairs.steps
+    np.testing.assert_allclose(alone.scores, together.scores, atol=1e-6)
+    np.testing.assert_allclose(pairs.scores, together.scores, atol=1e-6)
+    other = run_closed_loop(policy, SEEDS, max_steps=MAX_STEPS, sample_seed=1, progress=False)
+    assert other.scores != together.scores  # the sample seed does reach the noise
+
+
+def test_eval_command_report_and_video(policy, tmp_path):
+    ckpt = save_policy(policy, tmp_path / 'policy')
+    out = tmp_path / 'eval' / 'report.json'
+    assert main(['--checkpoint', str(ckpt), '--seeds', '100000:100002', '--max-steps',
+                 str(MAX_STEPS), '--video-episodes', '0,1', '--no-progress',
+                 '--output', str(out)]) == 0
+    report = json.loads(out.read_text())
+    direct = run_closed_loop(policy, SEEDS[:2], max_steps=MAX_STEPS, progress=False)
+    assert [e['seed'] for e in report['episodes']] == SEEDS[:2]
+    np.testing.assert_allclose([e['score'] for e in report['episodes']], direct.scores,
+                               atol=1e-6)
+    assert report['mean_score'] == pytest.approx(np.mean(direct.scores))
+    assert report['config']['sample_seed'] == 0 and report['config']['max_steps'] == MAX_STEPS
+    video = out.with_suffix('.mp4')
+    assert report['video'] == str(video)
+    cap = cv2.VideoCapture(str(video))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == max(direct.steps) + 1
+    assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 2 * 256 + 2  # two episodes side by side
+
+
+def test_eval_parser_and_report_schema():
+    args = build_eval_parser().parse_args(['--checkpoint', 'x', '--output', 'o.json'])
+    assert args.seeds == list(range(100000, 100050)) and args.max_steps == 300
+    assert args.via == 'inprocess' and args.sample_seed == 0
+    assert parse_seeds('5,7') == [5, 7]
+    report = make_eval_report([1, 2], [0.5, 1.0], {'a': 1}, {'via': 'ros'})
+    assert report['mean_score'] == 0.75 and report['via'] == 'ros'
+    assert report['episodes'] == [{'seed': 1, 'score': 0.5}, {'seed': 2, 'score': 1.0}]
+    with pytest.raises(ValueError, match='2 seeds but 1 scores'):
+        make_eval_report([1, 2], [0.5], {}, None)
+
+
+def test_videos_mp4_and_gif(tmp_path):
+    frames = [np.full((32, 48, 3), 10 * i, dtype=np.uint8) for i in range(6)]
+    short = frames[:3]
+    tiled = tile_episodes([frames, short], gap=2)
+    assert len(tiled) == 6 and tiled[0].shape == (32, 98, 3)
+    assert np.array_equal(tiled[5][:, 50:], short[-1])  # an ended episode holds its last frame
+    gif = iio.imread(write_video(tmp_path / 'a.gif', frames), index=None)
+    assert gif.shape[0] == 6
+    cap = cv2.VideoCapture(str(write_video(tmp_path / 'a.mp4', tiled)))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    with pytest.raises(ValueError, match='must end in'):
+        write_video(tmp_path / 'a.avi', frames)

@@ -1,0 +1,87 @@
+"""Training configs: the paper's defaults, YAML files, dotted overrides, the shipped configs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.config import REPO_ROOT, TrainConfig, apply_override, load_config
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / 'config'
+
+
+def test_defaults_are_the_papers_optimisation_settings():
+    cfg = TrainConfig()
+    o, e = cfg.optim, cfg.ema
+    assert (o.lr, o.betas, o.eps, o.weight_decay) == (1e-4, (0.95, 0.999), 1e-8, 1e-6)
+    assert (o.lr_scheduler, o.lr_warmup_steps, o.grad_accum_steps) == ('cosine', 500, 1)
+    assert (e.power, e.max_value, e.min_value, e.inv_gamma, e.update_after_step) == (
+        0.75, 0.9999, 0.0, 1.0, 0)
+    assert cfg.eval.seeds == list(range(100000, 100050)) and cfg.eval.max_steps == 300
+    assert cfg.data.num_workers == 0 and cfg.data.batch_size == 64
+    assert cfg.data.resolved_zarr_path() == (
+        REPO_ROOT.parent / 'shared/datasets/pusht/pusht_cchi_v7_replay.zarr').resolve()
+
+
+def test_yaml_overrides_and_round_trip(tmp_path):
+    path = tmp_path / 'c.yaml'
+    path.write_text('policy: {resnet_width: 0.5}\ntrain: {max_steps: 10}\n')
+    cfg = load_config(path, ['train.max_steps=20', 'policy.down_dims=[64,128,256]',
+                             'optim.betas=[0.9,0.99]', 'eval.sampler=ddim',
+                             'data.max_train_episodes=null', 'train.mixed_precision=bf16',
+                             'data.rgb_keys.image=img'])
+    assert cfg.train.max_steps == 20 and cfg.optim.betas == (0.9, 0.99)
+    assert cfg.policy == {'resnet_width': 0.5, 'down_dims': [64, 128, 256]}
+    assert cfg.eval.sampler == 'ddim' and cfg.data.rgb_keys == {'image': 'img'}
+    pc = cfg.policy_config()
+    assert pc.down_dims == (64, 128, 256) and pc.resnet_width == 0.5
+    saved = cfg.save(tmp_path / 'run' / 'config.yaml')
+    assert load_config(saved) == cfg
+
+
+@pytest.mark.parametrize('override, message', [
+    ('train.max_step=5', "no key 'max_step' in train .*did you mean 'max_steps'"),
+    ('trian.seed=1', "no key 'trian' in the top level"),
+    ('policy.down_dim=[1]', "no key 'down_dim' in policy"),
+    ('train.max_steps', 'not of the form'),
+    ('train.mixed_precision=fp8', "mixed_precision 'fp8' is not one of"),
+    ('train.max_steps=0', 'train.max_steps must be > 0'),
+    ('optim.lr_scheduler=step', "lr_scheduler 'step' is not one of"),
+])
+def test_bad_overrides_are_named(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(None, [override])
+
+
+def test_unknown_yaml_key_is_named(tmp_path):
+    path = tmp_path / 'c.yaml'
+    path.write_text('optim: {learning_rate: 0.1}\n')
+    with pytest.raises(ValueError, match=r"unknown config keys \['optim.learning_rate'\]"):
+        load_config(path)
+    with pytest.raises(FileNotFoundError, match='not found'):
+        load_config(tmp_path / 'missing.yaml')
+
+
+def test_override_creates_nested_sections():
+    data: dict = {}
+    apply_override(data, 'data.low_dim_keys.agent_pos=state[:2]')
+    assert data == {'data': {'low_dim_keys': {'agent_pos': 'state[:2]'}}}
+
+
+def test_shipped_configs():
+    paper = load_config(CONFIG_DIR / 'train_pusht_image_paper.yaml')
+    pc = paper.policy_config()
+    assert pc.down_dims == (512, 1024, 2048) and pc.sampler == 'ddpm'
+    assert pc.num_inference_steps == 100 and pc.resnet_width == 1.0
+    assert paper.data.batch_size == 64 and paper.optim.lr == 1e-4
+    assert paper.train.mixed_precision == 'no'
+    # 3050 epochs of 372 steps (23,804 windows / 64), evaluation every 50 epochs
+    assert paper.train.max_steps == 3050 * 372 and paper.train.eval_every == 50 * 372
+    assert paper.eval.n_episodes == 50
+
+    cpu = load_config(CONFIG_DIR / 'train_pusht_image_cpu.yaml')
+    pc = cpu.policy_config()
+    assert pc.resnet_width == 0.5 and pc.down_dims == (64, 128, 256)
+    assert cpu.train.mixed_precision == 'bf16' and cpu.optim.lr == 3e-4
+    assert cpu.eval.sampler == 'ddim' and 10 <= cpu.eval.num_inference_steps <= 16
+    assert cpu.data.batch_size == 64 and cpu.data.num_workers == 0

@@ -1,0 +1,213 @@
+"""The training loop on a tiny model and a 5-episode copy of the Push-T data.
+
+Covers the run directory's contents, exact resume after SIGTERM and after SIGKILL (the
+losses after the restart equal an uninterrupted run's), and a 2-process torchrun run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+import zarr
+from safetensors.torch import load_file
+
+from dp_ros.policy.checkpoint import load_policy, read_policy_metadata
+from training.config import load_config
+from training.plots import read_log, series
+from training.replay_buffer import ReplayBuffer
+from training.train import EpochBatches, train
+
+REPO = Path(__file__).resolve().parents[1]
+N_EPISODES = 5
+
+
+@pytest.fixture(scope='module')
+def tiny_zarr(tmp_path_factory, pusht_zarr) -> Path:
+    """The first five Push-T episodes (3 train after the cap, 1 validation)."""
+    path = tmp_path_factory.mktemp('data') / 'tiny.zarr'
+    src = zarr.open(str(pusht_zarr), mode='r')
+    ends = src['meta/episode_ends'][:N_EPISODES]
+    out = ReplayBuffer.create(path)
+    start = 0
+    for end in ends:
+        out.add_episode({k: src['data'][k][start:end] for k in ('img', 'state', 'action')})
+        start = int(end)
+    return path
+
+
+def tiny_config(tmp_path: Path, zarr_path: Path, **sections) -> Path:
+    cfg = {
+        'policy': {'resnet_width': 0.25, 'down_dims': [32, 64, 128], 'sampler': 'ddim',
+                   'num_inference_steps': 3},
+        'data': {'zarr_path': str(zarr_path), 'batch_size': 8, 'max_train_episodes': 3,
+                 'val_ratio': 0.2},
+        'optim': {'lr': 3e-4, 'lr_warmup_steps': 2},
+        'train': {'max_steps': 6, 'log_every': 1, 'val_every': 3, 'val_max_batches': 2,
+                  'action_mse_every': 3, 'eval_every': 6, 'checkpoint_every': 3,
+                  'num_threads': 1, 'progress': False},
+        'eval': {'n_episodes': 2, 'max_steps': 16, 'n_video_episodes': 2},
+    }
+    for name, values in sections.items():
+        cfg[name].update(values)
+    path = tmp_path / 'cfg.yaml'
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def losses(run: Path) -> dict[int, float]:
+    steps, values = series(read_log(run / 'log.jsonl'), 'train', 'loss')
+    return dict(zip(steps, values, strict=True))
+
+
+def test_epoch_batches_are_a_function_of_seed_and_epoch():
+    a, b = EpochBatches(100, 8, seed=3), EpochBatches(100, 8, seed=3)
+    assert a.epoch(2) == b.epoch(2) and a.epoch(2) != a.epoch(1)
+    assert sorted(i for batch in a.epoch(0) for i in batch) == list(range(100))
+    ranks = [EpochBatches(101, 8, seed=3, rank=r, world=2) for r in range(2)]
+    both = [i for r in ranks for batch in r.epoch(0) for i in batch]
+    assert len(ranks[0].epoch(0)) == len(ranks[1].epoch(0)) == ranks[0].per_epoch
+    assert set(both) == set(range(101)) and len(both) == 102  # one index padded
+
+
+def test_train_writes_a_complete_run(tmp_path, tiny_zarr):
+    cfg = load_config(tiny_config(tmp_path, tiny_zarr))
+    run = tmp_path / 'run'
+    summary = train(cfg, run)
+    assert summary['step'] == 6 and summary['interrupted'] is None
+
+    records = read_log(run / 'log.jsonl')
+    events = [r['event'] for r in records]
+    assert events.count('train') == 6 and events.count('val') == 2
+    assert events.count('action_mse') == 2 and events.count('eval') == 1
+    for r in records:
+        assert {'step', 'epoch', 'wall_time', 'elapsed_s'} <= set(r)
+    ev = next(r for r in records if r['event'] == 'eval')
+    assert set(ev['test/scores']) == {'100000', '100001'}
+    assert ev['test/mean_score'] == pytest.approx(np.mean(list(ev['test/scores'].values())))
+    mse = next(r for r in records if r['event'] == 'action_mse')
+    assert mse['train_action_mse'] > mse['train_action_mse_norm'] > 0  # raw px vs [-1, 1]
+    assert all(np.isfinite(r['loss']) for r in records if r['event'] == 'train')
+
+    assert load_config(run / 'config.yaml') == cfg
+    assert (run / 'curves.png').stat().st_size > 0
+    assert (run / ev['video']).stat().st_size > 0
+    assert list((run / 'tb').glob('events.out.tfevents.*'))
+
+    # the artifacts hold the EMA weights, and load without pickle
+    ema = load_file(run / 'train_state' / 'ema.safetensors')
+    model = load_file(run / 'train_state' / 'model.safetensors')
+    for name in ('latest', 'best'):
+        policy = load_policy(run / 'checkpoints' / name)
+        sd = policy.state_dict()
+        assert all(torch.equal(sd[k], v) for k, v in ema.items())
+        assert read_policy_metadata(run / 'checkpoints' / name)['provenance']['step'] == 6
+    assert any(not torch.equal(model[k], ema[k]) for k in ema)
+    state = json.loads((run / 'train_state' / 'state.json').read_text())
+    assert state['position']['step'] == 6 and state['best_score'] == ev['test/mean_score']
+    assert not [p for p in run.iterdir() if p.name.startswith('.')]  # no temporaries left
+
+
+def test_gradient_accumulation_and_bf16(tmp_path, tiny_zarr):
+    cfg = load_config(tiny_config(tmp_path, tiny_zarr), [
+        'optim.grad_accum_steps=3', 'train.max_steps=2', 'train.mixed_precision=bf16',
+        'train.eval_every=0', 'train.val_every=0', 'train.action_mse_every=0'])
+    run = tmp_path / 'run'
+    train(cfg, run)
+    state = json.loads((run / 'train_state' / 'state.json').read_text())
+    assert state['position'] == {'step': 2, 'epoch': 0, 'batch': 6}  # 3 batches a step
+    assert state['optimizer']['scalars'] == {} and state['lr_scheduler']['last_epoch'] == 2
+    assert all(np.isfinite(v) for v in losses(run).values())
+
+
+def _start(cfg: Path, run: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
+    return subprocess.Popen([sys.executable, '-m', 'training.train', '--config', str(cfg),
+                             '--output', str(run)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _saved_step(run: Path) -> int:
+    try:
+        return json.loads((run / 'train_state' / 'state.json').read_text())['position']['step']
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return -1
+
+
+def _interrupt_after_save(cfg: Path, run: Path, sig: int, after_step: int) -> tuple[int, str]:
+    proc = _start(cfg, run)
+    deadline = time.monotonic() + 240
+    while _saved_step(run) < after_step and proc.poll() is None:
+        assert time.monotonic() < deadline, 'no train state appeared'
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=240)
+    return proc.returncode, out
+
+
+def test_resume_after_sigterm_and_sigkill_matches_an_uninterrupted_run(tmp_path, tiny_zarr):
+    cfg_path = tiny_config(tmp_path, tiny_zarr, data={'batch_size': 32},
+                           train={'max_steps': 16, 'checkpoint_every': 4, 'val_every': 0,
+                                  'action_mse_every': 0, 'eval_every': 0,
+                                  'final_eval': False})
+    reference = tmp_path / 'reference'
+    train(load_config(cfg_path), reference)
+    expected = losses(reference)
+    assert sorted(expected) == list(range(1, 17))
+
+    run = tmp_path / 'run'
+    # SIGTERM: saves the state at the step it stopped at, exits cleanly
+    rc, out = _interrupt_after_save(cfg_path, run, signal.SIGTERM, after_step=4)
+    assert rc == 0, out
+    stopped = _saved_step(run)
+    assert 4 <= stopped < 16, out
+    assert max(losses(run)) == stopped  # the state is from the last step it logged
+
+    # SIGKILL: nothing saved at the kill; the restart repeats the steps since the last save
+    rc, out = _interrupt_after_save(cfg_path, run, signal.SIGKILL, after_step=stopped + 1)
+    assert rc == -signal.SIGKILL
+    killed_at = _saved_step(run)
+    assert stopped < killed_at < 16
+    proc = _start(cfg_path, run)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out
+    assert f'resumed from {run / "train_state"} at step {killed_at}' in out
+
+    got = losses(run)  # after a resume the latest loss logged for a step wins
+    assert sorted(got) == sorted(expected)
+    for step, value in expected.items():
+        assert got[step] == pytest.approx(value, rel=1e-6, abs=1e-7), step
+    ema_ref = load_file(reference / 'train_state' / 'ema.safetensors')
+    ema_run = load_file(run / 'train_state' / 'ema.safetensors')
+    for k, v in ema_ref.items():
+        torch.testing.assert_close(ema_run[k], v, rtol=1e-5, atol=1e-7)
+    assert _saved_step(run) == 16
+
+
+def test_torchrun_two_processes(tmp_path, tiny_zarr):
+    cfg_path = tiny_config(tmp_path, tiny_zarr, train={'max_steps': 3, 'eval_every': 3,
+                                                       'checkpoint_every': 3})
+    run = tmp_path / 'run'
+    torchrun = Path(sys.executable).with_name('torchrun')
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
+    proc = subprocess.run([str(torchrun), '--standalone', '--nproc_per_node', '2', '-m',
+                           'training.train', '--config', str(cfg_path), '--output', str(run)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '2 process(es)' in proc.stderr
+    records = read_log(run / 'log.jsonl')
+    assert [r['step'] for r in records if r['event'] == 'train'] == [1, 2, 3]
+    ev = next(r for r in records if r['event'] == 'eval')
+    assert ev['test/n_episodes'] == 2  # one seed per rank, gathered
+    state = json.loads((run / 'train_state' / 'state.json').read_text())
+    assert state['world_size'] == 2 and set(state['rng']) == {'0', '1'}
+    assert (run / 'train_state' / 'rng_rank1.safetensors').is_file()
+    load_policy(run / 'checkpoints' / 'latest')
