@@ -1,0 +1,78 @@
+"""`dp-ros eval --via ros`: the paper's Push-T protocol through the sim bridge and the policy node.
+
+Same arguments and report as `--via inprocess` (training/evaluate.py). The sim runs in
+lockstep, the policy node plans on the observation of each step it is asked for and seeds
+one generator per episode with the shared rule, so each episode's score equals the
+in-process one bit for bit (the node turns messages into exactly the tensors the in-process
+loop builds). Episodes run one at a time: over ROS there is no batching.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+# the sim holds its target after this long without an action; counted, and a faithful
+# evaluation has none (a CPU chunk takes well under this)
+ACTION_WAIT_TIMEOUT_S = 300.0
+
+
+def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
+    from dp_ros.policy.checkpoint import read_policy_metadata
+    from dp_ros.ros.sim_launcher import SessionConfig, SimError, resolve_checkpoint, run_session
+    from training.evaluate import DTYPES, eval_config_dict, make_eval_report
+
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    meta = read_policy_metadata(checkpoint)
+    seeds = [int(s) for s in args.seeds]
+    bad = [i for i in args.video_episodes if not 0 <= i < len(seeds)]
+    if bad:
+        raise ValueError(f'--video-episodes {bad} out of range for {len(seeds)} seeds')
+    output = Path(args.output)
+    video_pattern = ''
+    if args.video_episodes:
+        video_pattern = str(output.with_name(f'{output.stem}_ep{{episode}}.{args.video_format}')
+                            .resolve())
+    cfg = SessionConfig(
+        checkpoint=checkpoint, seeds=seeds, mode='lockstep', max_steps=args.max_steps,
+        device=args.device, dtype=DTYPES[args.dtype], sampler=args.sampler or '',
+        num_inference_steps=args.num_inference_steps or 0, sample_seed=args.sample_seed,
+        cpu_threads=args.threads or 0, video_path=video_pattern,
+        log_dir=output.with_name(f'{output.stem}_ros_logs'),
+        sim_overrides={'action_wait_timeout_s': ACTION_WAIT_TIMEOUT_S},
+        # the node must run exactly the checkpoint's chunk, as the in-process loop does
+        policy_overrides={'n_action_steps': 0, 'action_lower': [0.0, 0.0],
+                          'action_upper': [512.0, 512.0]})
+    start = time.perf_counter()
+    results = run_session(cfg, progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    problems = {r['seed']: {'action_timeouts': r.get('action_timeouts', 0),
+                            'rejected': r.get('rejected', {})}
+                for r in results if r.get('action_timeouts') or r.get('rejected')}
+    if problems:
+        raise SimError(f'the sim held or rejected actions in some episodes {problems}: the '
+                       f'scores would not be the policy\'s; see the logs in {cfg.log_dir}')
+    extra: dict[str, Any] = {
+        'episode_steps': [int(r['steps']) for r in results],
+        'episode_success': [bool(r['terminated']) for r in results],
+        'wall_time_s': seconds, 'finished_at': time.time(),
+        'policy': {'sampler': args.sampler or meta['config'].get('sampler'),
+                   'num_inference_steps': args.num_inference_steps
+                   or meta['config'].get('num_inference_steps'),
+                   'provenance_step': meta.get('provenance', {}).get('step')},
+        'ros': {'mode': 'lockstep', 'logs': str(cfg.log_dir)},
+    }
+    if video_pattern:
+        videos = []
+        for i, seed in enumerate(seeds):
+            path = Path(video_pattern.format(episode=i, seed=seed))
+            if i in args.video_episodes:
+                videos.append(str(path))
+            else:
+                path.unlink(missing_ok=True)  # the sim films every episode
+        extra['video'] = videos[0]
+        extra['videos'] = videos
+        extra['video_episodes'] = list(args.video_episodes)
+    return make_eval_report(seeds, [float(r['max_reward']) for r in results],
+                            eval_config_dict(args), extra)

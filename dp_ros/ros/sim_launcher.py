@@ -1,0 +1,403 @@
+"""`dp-ros sim`: the Push-T sim bridge and the policy node over ROS 2, without a ROS install.
+
+The pip-only twin of `ros2 launch dp_ros pusht_sim.launch.py`: the same two executables in
+their own processes with the same YAML parameter files, then a small driver node here that
+follows the episodes (rewards, results), starts the next one and prints the scores.
+
+The driver starts each episode after the first itself: it resets the policy node (fresh
+history, waiting for the next episode start) before it resets the sim, so no chunk of one
+episode is ever planned on the other's observations. `dp-ros eval --via ros` uses the same
+session (dp_ros.ros.ros_eval).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+DEFAULT_CHECKPOINT = Path('checkpoints/pusht_default')
+SIM_PARAMS = 'pusht_sim.yaml'
+POLICY_PARAMS = 'policy_pusht.yaml'
+SIM_NAMESPACE = '/pusht'
+TRAIN_HINT = ('train one with\n'
+              '  dp-ros train --config config/train_pusht_image_cpu.yaml --output runs/pusht\n'
+              'and copy runs/pusht/checkpoints/best to checkpoints/pusht_default, or pass '
+              '--checkpoint DIR')
+
+
+class SimError(RuntimeError):
+    """The session could not run: a node died, a service failed, an episode timed out."""
+
+
+# --- files -----------------------------------------------------------------------------------
+
+def config_file(name: str) -> Path:
+    """A parameter file of this package: the source tree's config/ or the installed share/."""
+    source = Path(__file__).resolve().parents[2] / 'config' / name
+    if source.is_file():
+        return source
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        installed = Path(get_package_share_directory('dp_ros')) / 'config' / name
+        if installed.is_file():
+            return installed
+    except (ImportError, LookupError, ValueError):
+        pass
+    raise FileNotFoundError(f'parameter file {name} found neither in {source.parent} nor in the '
+                            "installed package's share/dp_ros/config")
+
+
+def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
+    """The given checkpoint, else the default one; SystemExit-worthy ValueError if missing."""
+    from dp_ros.policy.checkpoint import read_policy_metadata
+
+    if checkpoint is None:
+        path = DEFAULT_CHECKPOINT
+        if not path.is_dir():
+            raise ValueError(f'no checkpoint given and the default {path}/ does not exist '
+                             f'(relative to {Path.cwd()}): {TRAIN_HINT}')
+    else:
+        path = Path(checkpoint)
+        if not path.is_dir():
+            raise ValueError(f'checkpoint {path} is not a directory: {TRAIN_HINT}')
+    read_policy_metadata(path)  # a clear error now rather than in the node's log
+    return path.resolve()
+
+
+# --- the session -----------------------------------------------------------------------------
+
+@dataclass
+class SessionConfig:
+    checkpoint: Path
+    seeds: list[int]
+    mode: str = 'lockstep'
+    max_steps: int = 300
+    device: str = 'auto'
+    dtype: str = 'float32'
+    sampler: str = ''
+    num_inference_steps: int = 0
+    sample_seed: int = 0
+    cpu_threads: int = 0
+    video_path: str = ''  # sim parameter: '{episode}'/'{seed}' filled in
+    log_dir: Path = Path('outputs/sim/logs')
+    episode_timeout_s: float = 0.0  # 0: none (a slow CPU policy may take minutes)
+    policy_overrides: dict[str, Any] = field(default_factory=dict)
+    sim_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _param(name: str, value: Any) -> list[str]:
+    if isinstance(value, bool):
+        text = 'true' if value else 'false'
+    elif isinstance(value, (list, tuple)):
+        text = '[' + ','.join(str(v) for v in value) + ']'
+    else:
+        text = str(value)
+    return ['-p', f'{name}:={text}']
+
+
+def sim_command(cfg: SessionConfig) -> list[str]:
+    args = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
+            '-r', f'__ns:={SIM_NAMESPACE}', '--params-file', str(config_file(SIM_PARAMS))]
+    params = {'mode': cfg.mode, 'seeds': cfg.seeds, 'max_steps': cfg.max_steps,
+              'auto_reset': False, **cfg.sim_overrides}
+    if cfg.video_path:
+        params['video_path'] = cfg.video_path
+    for name, value in params.items():
+        args += _param(name, value)
+    return args
+
+
+def policy_command(cfg: SessionConfig) -> list[str]:
+    lockstep = cfg.mode == 'lockstep'
+    args = [sys.executable, '-m', 'dp_ros.ros.policy_node', '--ros-args',
+            '--params-file', str(config_file(POLICY_PARAMS))]
+    params = {'checkpoint': str(cfg.checkpoint), 'lockstep': lockstep, 'use_sim_time': lockstep,
+              'device': cfg.device, 'dtype': cfg.dtype, 'sample_seed': cfg.sample_seed,
+              'env_seed': cfg.seeds[0], 'cpu_threads': cfg.cpu_threads,
+              'num_inference_steps': cfg.num_inference_steps, **cfg.policy_overrides}
+    if cfg.sampler:
+        params['sampler'] = cfg.sampler
+    for name, value in params.items():
+        args += _param(name, value)
+    return args
+
+
+class SimSession:
+    """Two node processes and a driver node in this process; always cleaned up by close()."""
+
+    def __init__(self, cfg: SessionConfig):
+        if cfg.mode not in ('lockstep', 'realtime'):
+            raise ValueError(f"mode must be 'lockstep' or 'realtime', got '{cfg.mode}'")
+        if not cfg.seeds:
+            raise ValueError('no seeds: nothing to run')
+        self.cfg = cfg
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.results: dict[int, dict] = {}
+        self.steps = 0
+        self._cond = threading.Condition()
+        self._node = None
+        self._context = None
+        self._executor = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> SimSession:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from std_msgs.msg import Float64, String
+
+        self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
+        self._context = Context()
+        rclpy.init(context=self._context)
+        self._node = rclpy.create_node('dp_ros_sim_driver', context=self._context)
+        latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._node.create_subscription(String, f'{SIM_NAMESPACE}/episode_result',
+                                       self._on_result, latched)
+        self._node.create_subscription(Float64, f'{SIM_NAMESPACE}/reward', self._on_reward,
+                                       QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+        self._executor = SingleThreadedExecutor(context=self._context)
+        self._executor.add_node(self._node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+        self._start_process('policy_node', policy_command(self.cfg))
+        self._start_process('pusht_sim', sim_command(self.cfg))
+
+    def _start_process(self, name: str, argv: list[str]) -> None:
+        log = open(self.cfg.log_dir / f'{name}.log', 'wb')  # noqa: SIM115 - the child owns it
+        env = dict(os.environ, PYTHONUNBUFFERED='1')
+        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+        log.close()
+
+    def _spin(self) -> None:
+        while self._context.ok():
+            try:
+                self._executor.spin_once(timeout_sec=0.05)
+            except Exception:
+                if self._context.ok():
+                    raise
+                return
+
+    def close(self) -> None:
+        for proc in self.procs.values():  # Ctrl-C first: the sim writes its video on the way out
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+        for proc in self.procs.values():
+            for sig, wait in ((None, 15.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+                if sig is not None and proc.poll() is None:
+                    try:
+                        os.killpg(proc.pid, sig)
+                    except ProcessLookupError:
+                        break
+                try:
+                    proc.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self._context is not None and self._context.ok():
+            self._executor.shutdown(timeout_sec=1.0)
+            self._node.destroy_node()
+            import rclpy
+
+            rclpy.shutdown(context=self._context)
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        path = self.cfg.log_dir / f'{name}.log'
+        return path.read_text(errors='replace')[-chars:] if path.exists() else ''
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_result(self, msg) -> None:
+        result = json.loads(msg.data)
+        with self._cond:
+            self.results[int(result['episode'])] = result
+            self._cond.notify_all()
+
+    def _on_reward(self, msg) -> None:
+        with self._cond:
+            self.steps += 1
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ driving
+    def _check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise SimError(f'{name} exited with code {proc.returncode}; its log '
+                               f'({self.cfg.log_dir / (name + ".log")}) ends with:\n'
+                               f'{self.log_tail(name)}')
+
+    def wait_for_result(self, episode: int, on_progress: Callable[[int], None] | None = None
+                        ) -> dict:
+        timeout = self.cfg.episode_timeout_s
+        deadline = time.monotonic() + timeout if timeout > 0 else None
+        while True:
+            with self._cond:
+                if episode in self.results:
+                    return self.results[episode]
+                self._cond.wait(timeout=0.2)
+                steps = self.steps
+            if on_progress is not None:
+                on_progress(steps)
+            self._check_alive()
+            if deadline is not None and time.monotonic() > deadline:
+                raise SimError(f'episode {episode} did not end within {timeout} s; policy log:\n'
+                               f'{self.log_tail("policy_node")}')
+
+    def call(self, srv_type: Any, name: str, timeout: float = 60.0):
+        client = self._node.create_client(srv_type, name)
+        try:
+            deadline = time.monotonic() + timeout
+            while not client.wait_for_service(timeout_sec=0.5):
+                self._check_alive()
+                if time.monotonic() > deadline:
+                    raise SimError(f'service {name} not available after {timeout} s')
+            future = client.call_async(srv_type.Request())
+            while not future.done():
+                self._check_alive()
+                if time.monotonic() > deadline:
+                    raise SimError(f'no reply from {name} after {timeout} s')
+                time.sleep(0.01)
+            response = future.result()
+        finally:
+            self._node.destroy_client(client)
+        if not response.success:
+            raise SimError(f'{name} failed: {response.message}')
+        return response
+
+    def run(self, on_progress: Callable[[int], None] | None = None,
+            on_episode: Callable[[dict], None] | None = None) -> list[dict]:
+        """Every episode in turn; the results in seed order."""
+        from std_srvs.srv import Trigger
+
+        results = []
+        for episode in range(len(self.cfg.seeds)):
+            if episode > 0:
+                self.call(Trigger, '/dp_policy/reset')  # first: no chunk across episodes
+                self.call(Trigger, f'{SIM_NAMESPACE}/reset')
+            result = self.wait_for_result(episode, on_progress)
+            if int(result['seed']) != self.cfg.seeds[episode]:
+                raise SimError(f"episode {episode} ran seed {result['seed']}, expected "
+                               f'{self.cfg.seeds[episode]}')
+            results.append(result)
+            if on_episode is not None:
+                on_episode(result)
+        return results
+
+
+def run_session(cfg: SessionConfig, progress: bool = True,
+                print_fn: Callable[[str], None] = print) -> list[dict]:
+    """Start everything, run the episodes with a progress bar, stop everything."""
+    from tqdm import tqdm
+
+    total = len(cfg.seeds) * cfg.max_steps
+    bar = tqdm(total=total, desc=f'Push-T over ROS ({cfg.mode})', unit='step',
+               disable=not progress, dynamic_ncols=True)
+    # finished episodes count max_steps each on the bar, the running one its steps so far
+    done = {'bar': 0, 'steps': 0}
+
+    def on_progress(steps: int) -> None:
+        bar.n = min(total, done['bar'] + steps - done['steps'])
+        bar.refresh()
+
+    def on_episode(result: dict) -> None:
+        done['bar'] += cfg.max_steps
+        done['steps'] += int(result['steps'])
+        bar.n = min(total, done['bar'])
+        bar.refresh()
+        bar.write(f"episode {result['episode']} seed {result['seed']}: score "
+                  f"{result['max_reward']:.3f} after {result['steps']} steps ({result['reason']})")
+
+    with SimSession(cfg) as session:
+        try:
+            return session.run(on_progress, on_episode)
+        finally:
+            bar.close()
+
+
+# --- the command -----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='dp-ros sim', description=__doc__.splitlines()[0])
+    p.add_argument('--checkpoint', type=Path,
+                   help=f'policy directory (default: {DEFAULT_CHECKPOINT}/ if it exists)')
+    p.add_argument('--mode', choices=('lockstep', 'realtime'), default='lockstep',
+                   help='lockstep: sim time waits for the policy (any CPU); realtime: 10 Hz '
+                        'wall clock, slow inference costs')
+    p.add_argument('--seeds', type=int, nargs='+', default=[100000],
+                   help="episode seeds (the paper's test seeds are 100000..100049)")
+    p.add_argument('--max-steps', type=int, default=300)
+    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    p.add_argument('--dtype', choices=('float32', 'bfloat16', 'float16'), default='float32')
+    p.add_argument('--sampler', choices=('ddim', 'ddpm'), help="default: the checkpoint's")
+    p.add_argument('--num-inference-steps', type=int, default=0,
+                   help="default: the checkpoint's")
+    p.add_argument('--sample-seed', type=int, default=0)
+    p.add_argument('--threads', type=int, default=0, help='torch CPU threads of the node')
+    p.add_argument('--video', type=Path, default=Path('outputs/sim/pusht_sim.mp4'),
+                   help='video of the episodes (.mp4 or .gif; _epNNN added after the first)')
+    p.add_argument('--no-video', action='store_true')
+    p.add_argument('--logs', type=Path, default=Path('outputs/sim/logs'),
+                   help='where the node logs go')
+    p.add_argument('--episode-timeout', type=float, default=0.0,
+                   help='give up on an episode after this many seconds (0: never)')
+    p.add_argument('--no-progress', action='store_true')
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        checkpoint = resolve_checkpoint(args.checkpoint)
+    except ValueError as exc:
+        print(f'dp-ros sim: {exc}', file=sys.stderr)
+        return 2
+    if args.max_steps < 1:
+        print(f'dp-ros sim: --max-steps must be >= 1, got {args.max_steps}', file=sys.stderr)
+        return 2
+    video = '' if args.no_video else str(args.video.resolve())
+    cfg = SessionConfig(checkpoint=checkpoint, seeds=list(args.seeds), mode=args.mode,
+                        max_steps=args.max_steps, device=args.device, dtype=args.dtype,
+                        sampler=args.sampler or '', num_inference_steps=args.num_inference_steps,
+                        sample_seed=args.sample_seed, cpu_threads=args.threads,
+                        video_path=video, log_dir=args.logs,
+                        episode_timeout_s=args.episode_timeout)
+    print(f'dp-ros sim: {checkpoint} in {args.mode} mode, seeds {cfg.seeds}, ROS_DOMAIN_ID='
+          f"{os.environ.get('ROS_DOMAIN_ID', '0')}; node logs in {args.logs}/")
+    try:
+        results = run_session(cfg, progress=not args.no_progress)
+    except (SimError, FileNotFoundError) as exc:
+        print(f'dp-ros sim: {exc}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('dp-ros sim: interrupted', file=sys.stderr)
+        return 130
+    scores = [float(r['max_reward']) for r in results]
+    print(f'score (max reward per episode): {", ".join(f"{s:.3f}" for s in scores)}; mean '
+          f'{sum(scores) / len(scores):.3f} over {len(scores)} episode(s)')
+    if video:
+        print(f'video: {video}' + (' (+ _epNNN for later episodes)' if len(scores) > 1 else ''))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

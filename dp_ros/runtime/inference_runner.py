@@ -1,0 +1,277 @@
+"""The model at run time: device and dtype, warm-up, sampling on a worker thread, latency stats.
+
+Sampling a chunk takes tens of milliseconds on a GPU and seconds on a small CPU; it runs on a
+thread of its own so that the ROS executor keeps taking camera and joint-state messages
+meanwhile (torch releases the GIL inside its kernels).
+
+Determinism: one torch.Generator per episode, seeded sample_seed * 1_000_003 + env_seed, and
+used for every chunk of the episode in order. The in-process evaluation does the same, so the
+same observations give the same actions through ROS and without it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+EPISODE_SEED_FACTOR = 1_000_003
+DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+def resolve_device(spec: str) -> torch.device:
+    """'auto' (CUDA when present, else CPU), 'cpu', 'cuda' or 'cuda:N'."""
+    spec = str(spec).strip().lower()
+    if spec == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if spec == 'cpu':
+        return torch.device('cpu')
+    if spec == 'cuda' or spec.startswith('cuda:'):
+        index = spec.partition(':')[2]
+        if index and not index.isdigit():
+            raise ValueError(f"device '{spec}': the CUDA index must be a number, e.g. cuda:0")
+        if not torch.cuda.is_available():
+            raise ValueError(f"device '{spec}' asked for, but CUDA is not available here "
+                             "(use 'auto' or 'cpu')")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ValueError(f"device '{spec}': only {torch.cuda.device_count()} CUDA "
+                             'device(s) present')
+        return torch.device(spec)
+    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got '{spec}'")
+
+
+def resolve_dtype(spec: str, device: torch.device) -> torch.dtype:
+    """float32 | bfloat16 | float16; float16 only on CUDA (its CPU kernels are slow or absent)."""
+    if spec not in DTYPES:
+        raise ValueError(f"dtype must be one of {list(DTYPES)}, got '{spec}'")
+    if spec == 'float16' and device.type != 'cuda':
+        raise ValueError("dtype 'float16' needs a CUDA device; use 'bfloat16' on CPU")
+    return DTYPES[spec]
+
+
+def episode_seed(sample_seed: int, env_seed: int) -> int:
+    """The per-episode sampling seed shared with the in-process evaluation."""
+    return int(sample_seed) * EPISODE_SEED_FACTOR + int(env_seed)
+
+
+def episode_generator(sample_seed: int, env_seed: int,
+                      device: str | torch.device = 'cpu') -> torch.Generator:
+    gen = torch.Generator(device=torch.device(device))
+    gen.manual_seed(episode_seed(sample_seed, env_seed))
+    return gen
+
+
+# --- observations ----------------------------------------------------------------------------
+
+def fit_image(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, 3) uint8 at the checkpoint's size: centre-cropped to its aspect, then cv2.resize.
+
+    Untouched (no copy, bit-identical) when the size already matches.
+    """
+    h, w = rgb.shape[:2]
+    if (h, w) == (height, width):
+        return rgb
+    import cv2  # only cameras of another size pay for OpenCV
+
+    target_aspect = width / height
+    if w / h > target_aspect + 1e-6:  # too wide: crop columns
+        new_w = max(1, int(round(h * target_aspect)))
+        x0 = (w - new_w) // 2
+        rgb = rgb[:, x0:x0 + new_w]
+    elif w / h < target_aspect - 1e-6:  # too tall: crop rows
+        new_h = max(1, int(round(w / target_aspect)))
+        y0 = (h - new_h) // 2
+        rgb = rgb[y0:y0 + new_h]
+    shrink = rgb.shape[0] > height
+    return cv2.resize(np.ascontiguousarray(rgb), (width, height),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def to_model_obs(values: Mapping[str, Sequence[np.ndarray]], rgb_keys: Sequence[str],
+                 device: torch.device | str = 'cpu') -> dict[str, torch.Tensor]:
+    """Per-key lists of n_obs_steps samples -> the policy's (1, T, ...) float32 tensors.
+
+    Images (H, W, 3) uint8 become (1, T, 3, H, W) float32 uint8 / 255, permuted rather than
+    copied (channels-last strides), and low-dim samples float32: the very operations of the
+    in-process evaluation (training/closed_loop.py policy_obs), because a different memory
+    layout alone changes the convolution's floating-point sums.
+    """
+    obs = {}
+    for key, samples in values.items():
+        if key in rgb_keys:
+            images = np.stack(samples)[None]  # (1, T, H, W, 3) uint8
+            obs[key] = torch.from_numpy(images).to(device).permute(0, 1, 4, 2, 3).float() \
+                .div_(255.0)
+        else:
+            x = np.stack([np.asarray(s, dtype=np.float32) for s in samples])[None]
+            obs[key] = torch.from_numpy(x.astype(np.float32)).to(device)
+    return obs
+
+
+# --- latency ---------------------------------------------------------------------------------
+
+class LatencyStats:
+    """Last value and percentiles over a sliding window of samples (seconds)."""
+
+    def __init__(self, window: int = 200):
+        self._values: deque[float] = deque(maxlen=window)
+        self.count = 0
+        self.last: float | None = None
+
+    def add(self, seconds: float) -> None:
+        self._values.append(float(seconds))
+        self.last = float(seconds)
+        self.count += 1
+
+    def percentile(self, q: float) -> float | None:
+        return float(np.percentile(self._values, q)) if self._values else None
+
+    def summary_ms(self) -> dict[str, float | None]:
+        def ms(x: float | None) -> float | None:
+            return None if x is None else round(x * 1e3, 3)
+        return {'last_ms': ms(self.last), 'p50_ms': ms(self.percentile(50)),
+                'p95_ms': ms(self.percentile(95)), 'count': self.count}
+
+
+# --- the runner ------------------------------------------------------------------------------
+
+@dataclass
+class InferenceResult:
+    """What a submitted job produced; `error` is set instead of the arrays when sampling failed."""
+
+    context: Any
+    action: np.ndarray | None  # (n_action_steps, Da) float32, the checkpoint's executed slice
+    action_pred: np.ndarray | None  # (horizon, Da) float32
+    latency_s: float
+    error: BaseException | None = None
+
+
+class InferenceRunner:
+    """Owns the policy; runs one sampling job at a time on its worker thread."""
+
+    def __init__(self, policy: torch.nn.Module, sampler: str | None = None,
+                 num_inference_steps: int | None = None, extra_latency_s: float = 0.0,
+                 latency_window: int = 200):
+        if extra_latency_s < 0:
+            raise ValueError(f'extra_latency_s must be >= 0, got {extra_latency_s}')
+        self.policy = policy
+        self.sampler = sampler or None
+        self.num_inference_steps = num_inference_steps or None
+        if self.sampler is not None or self.num_inference_steps is not None:
+            # fail now, not on the first chunk
+            policy.sampler(self.sampler or policy.config.sampler,
+                           self.num_inference_steps or policy.config.num_inference_steps)
+        self.extra_latency_s = float(extra_latency_s)
+        self.latency = LatencyStats(latency_window)
+        self._cond = threading.Condition()
+        self._job: tuple | None = None
+        self._busy = False
+        self._stop = False
+        self._thread = threading.Thread(target=self._work, name='dp_inference', daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def from_checkpoint(cls, directory: str | Path, device: str = 'auto',
+                        dtype: str = 'float32', **kwargs: Any) -> InferenceRunner:
+        from dp_ros.policy.checkpoint import load_policy
+
+        dev = resolve_device(device)
+        policy = load_policy(directory, device=dev, dtype=resolve_dtype(dtype, dev))
+        return cls(policy, **kwargs)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def config(self):
+        return self.policy.config
+
+    @property
+    def device(self) -> torch.device:
+        return self.policy.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.policy.dtype
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return self._busy
+
+    # ------------------------------------------------------------------ sampling
+    def predict(self, obs: Mapping[str, torch.Tensor],
+                generator: torch.Generator | None = None) -> dict[str, np.ndarray]:
+        """Sample one chunk now, on the calling thread."""
+        out = self.policy.predict_action(dict(obs), generator=generator, sampler=self.sampler,
+                                         num_inference_steps=self.num_inference_steps)
+        return {k: v[0].detach().float().cpu().numpy() for k, v in out.items()}
+
+    def warmup(self, repeats: int = 2) -> float:
+        """Run the model on zero observations (CUDA kernels, allocator, scheduler caches).
+
+        Uses a throw-away generator, so the episode generators are untouched. Returns the
+        seconds of the last run.
+        """
+        cfg = self.config
+        obs = {k: torch.zeros((1, cfg.n_obs_steps, *cfg.obs_shape(k)), device=self.device)
+               for k in cfg.obs_keys}
+        seconds = 0.0
+        for _ in range(max(1, repeats)):
+            start = time.perf_counter()
+            self.predict(obs, torch.Generator(device=self.device).manual_seed(0))
+            if self.device.type == 'cuda':
+                torch.cuda.synchronize(self.device)
+            seconds = time.perf_counter() - start
+        return seconds
+
+    def submit(self, obs: Mapping[str, torch.Tensor], generator: torch.Generator | None,
+               callback: Callable[[InferenceResult], None], context: Any = None) -> bool:
+        """Queue a job for the worker; False (nothing queued) while one is still running."""
+        with self._cond:
+            if self._busy or self._stop:
+                return False
+            self._busy = True
+            self._job = (obs, generator, callback, context)
+            self._cond.notify_all()
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=timeout)
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._job is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                obs, generator, callback, context = self._job
+                self._job = None
+            start = time.perf_counter()
+            try:
+                out = self.predict(obs, generator)
+                if self.extra_latency_s > 0:
+                    time.sleep(self.extra_latency_s)
+                latency = time.perf_counter() - start
+                self.latency.add(latency)
+                result = InferenceResult(context, out['action'], out['action_pred'], latency)
+            except Exception as exc:  # handed to the callback: the node decides what to do
+                result = InferenceResult(context, None, None, time.perf_counter() - start, exc)
+            try:
+                callback(result)
+            except Exception:  # a broken callback must not kill the worker
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                with self._cond:  # only now: the callback has filed the chunk
+                    self._busy = False

@@ -1,0 +1,158 @@
+"""Timestamped history per input stream, and the n_obs_steps observation assembled from it.
+
+The observation for a plan is taken at the times t_last - j*dt (j = n_obs_steps-1 .. 0),
+t_last being the newest time at which every stream has a sample, from the newest sample at
+or before each time, as the paper's real-robot code aligns camera and robot streams
+(real_env.py get_obs). Nothing is ever extrapolated and no sample older than `max_age_ns`
+stands in for a time: the assembly is refused instead, with a reason.
+
+Episodes: after start_episode(t0), samples before t0 are gone and a time before t0 takes the
+episode's first sample, which is how the simulator's evaluation pads the first observation
+(the paper's MultiStepWrapper repeats the first observation). Without an episode start a
+time before the oldest sample means the history is not full yet.
+
+Times are integer nanoseconds. Not thread-safe: the caller holds a lock.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+
+@dataclass
+class Observation:
+    """One assembled observation: per stream, one sample for each of `times_ns` (oldest first)."""
+
+    t_ns: int  # the newest time, t_last: point 0 of the plan made on it is due then
+    times_ns: list[int]
+    values: dict[str, list[Any]]
+    stamps_ns: dict[str, list[int]]  # the stamp of each sample used
+
+
+@dataclass
+class Refusal:
+    """Why no observation can be assembled now; `kind` is stable, `message` is for people."""
+
+    kind: str  # 'empty' | 'not_full' | 'stale' | 'gap'
+    message: str
+
+    def __bool__(self) -> bool:  # so that `if result:` reads as "got an observation"
+        return False
+
+
+@dataclass
+class _Stream:
+    stamps: list[int] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+
+
+class ObservationHistory:
+    """A ring buffer per stream, ordered by header stamp, kept for `keep_ns` behind the newest."""
+
+    def __init__(self, streams: Sequence[str], n_obs_steps: int, dt_ns: int, max_age_ns: int,
+                 keep_ns: int | None = None, max_samples: int = 2000):
+        if not streams or len(set(streams)) != len(streams):
+            raise ValueError(f'streams must be distinct names, got {list(streams)}')
+        if n_obs_steps < 1:
+            raise ValueError(f'n_obs_steps must be >= 1, got {n_obs_steps}')
+        if dt_ns <= 0:
+            raise ValueError(f'dt_ns must be > 0, got {dt_ns}')
+        if max_age_ns <= 0:
+            raise ValueError(f'max_age_ns must be > 0, got {max_age_ns}')
+        needed = (n_obs_steps - 1) * dt_ns + max_age_ns
+        self.keep_ns = int(keep_ns) if keep_ns is not None else 2 * needed
+        if self.keep_ns < needed:
+            raise ValueError(f'keep_ns {keep_ns} is shorter than the span an observation needs '
+                             f'((n_obs_steps-1)*dt + max_age = {needed} ns)')
+        self.streams = list(streams)
+        self.n_obs_steps = int(n_obs_steps)
+        self.dt_ns = int(dt_ns)
+        self.max_age_ns = int(max_age_ns)
+        self.max_samples = int(max_samples)
+        self.episode_start_ns: int | None = None
+        self._data = {name: _Stream() for name in self.streams}
+
+    # ------------------------------------------------------------------ input
+    def add(self, stream: str, stamp_ns: int, value: Any) -> bool:
+        """File a sample; False (and nothing filed) when it is not newer than the stream's newest.
+
+        Samples from before the current episode start are refused too.
+        """
+        s = self._data[stream]
+        stamp_ns = int(stamp_ns)
+        if s.stamps and stamp_ns <= s.stamps[-1]:
+            return False
+        if self.episode_start_ns is not None and stamp_ns < self.episode_start_ns:
+            return False
+        s.stamps.append(stamp_ns)
+        s.values.append(value)
+        cut = bisect.bisect_left(s.stamps, stamp_ns - self.keep_ns)
+        cut = max(cut, len(s.stamps) - self.max_samples)
+        if cut > 0:
+            del s.stamps[:cut]
+            del s.values[:cut]
+        return True
+
+    def clear(self) -> None:
+        """Forget every sample and the episode start."""
+        self.episode_start_ns = None
+        for s in self._data.values():
+            s.stamps.clear()
+            s.values.clear()
+
+    def start_episode(self, start_ns: int) -> None:
+        """Drop samples from before start_ns; times before it take the episode's first sample."""
+        self.episode_start_ns = int(start_ns)
+        for s in self._data.values():
+            cut = bisect.bisect_left(s.stamps, self.episode_start_ns)
+            del s.stamps[:cut]
+            del s.values[:cut]
+
+    # ------------------------------------------------------------------ queries
+    def newest_stamp(self, stream: str) -> int | None:
+        s = self._data[stream]
+        return s.stamps[-1] if s.stamps else None
+
+    def size(self, stream: str) -> int:
+        return len(self._data[stream].stamps)
+
+    def t_last(self) -> int | None:
+        """The newest time at which every stream has a sample (None while one has none)."""
+        newest = [self.newest_stamp(name) for name in self.streams]
+        return None if any(t is None for t in newest) else min(newest)
+
+    def ages_ns(self, now_ns: int) -> dict[str, int | None]:
+        return {name: (None if (t := self.newest_stamp(name)) is None else int(now_ns) - t)
+                for name in self.streams}
+
+    def assemble(self, now_ns: int) -> Observation | Refusal:
+        """The observation at t_last - j*dt, j = n_obs_steps-1 .. 0, or why there is none."""
+        t_last = self.t_last()
+        if t_last is None:
+            empty = [n for n in self.streams if not self._data[n].stamps]
+            return Refusal('empty', f'no sample yet from {empty}')
+        age = int(now_ns) - t_last
+        if age > self.max_age_ns:
+            return Refusal('stale', f'newest complete observation is {age / 1e6:.1f} ms old '
+                                    f'(limit {self.max_age_ns / 1e6:.1f} ms)')
+        times = [t_last - j * self.dt_ns for j in range(self.n_obs_steps - 1, -1, -1)]
+        values: dict[str, list[Any]] = {}
+        stamps: dict[str, list[int]] = {}
+        for name in self.streams:
+            s = self._data[name]
+            values[name], stamps[name] = [], []
+            for t in times:
+                i = bisect.bisect_right(s.stamps, t) - 1
+                if i < 0:
+                    if self.episode_start_ns is None or t >= self.episode_start_ns:
+                        return Refusal('not_full', f'{name}: no sample at or before '
+                                                   f'{t} ns (oldest {s.stamps[0]} ns)')
+                    i = 0  # before the episode began: its first sample, as the sim pads
+                elif t - s.stamps[i] > self.max_age_ns:
+                    return Refusal('gap', f'{name}: newest sample at or before {t} ns is '
+                                          f'{(t - s.stamps[i]) / 1e6:.1f} ms older than that '
+                                          f'(limit {self.max_age_ns / 1e6:.1f} ms)')
+                values[name].append(s.values[i])
+                stamps[name].append(s.stamps[i])
+        return Observation(t_ns=t_last, times_ns=times, values=values, stamps_ns=stamps)

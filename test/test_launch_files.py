@@ -1,0 +1,152 @@
+"""The launch files name only things that exist: executables, parameter files, parameters.
+
+There is no `launch` package here to run them, so they are read as Python syntax trees:
+every Node's executable must be a console script of setup.py, every parameter file must be in
+config/, and every parameter (in the files and in the launch files' dicts) must be one the
+node declares.
+"""
+from __future__ import annotations
+
+import ast
+import py_compile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dp_ros.ros.policy_node import parameter_descriptors
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH_FILES = sorted((REPO / 'launch').glob('*.launch.py'))
+ALWAYS = {'use_sim_time'}  # every rclpy node has it
+
+
+def declared_parameters(executable: str) -> set[str]:
+    if executable == 'policy_node':
+        return set(parameter_descriptors()) | ALWAYS
+    if executable == 'pusht_sim_node':
+        from sim_bridge.pusht_sim_node import PARAMETER_HELP
+
+        return set(PARAMETER_HELP) | ALWAYS
+    raise AssertionError(f'no parameter list known for executable {executable}')
+
+
+def console_scripts() -> dict[str, str]:
+    tree = ast.parse((REPO / 'setup.py').read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == 'console_scripts':
+                    entries = ast.literal_eval(value)
+                    return dict(e.replace(' ', '').split('=', 1) for e in entries)
+    raise AssertionError('setup.py has no console_scripts')
+
+
+def kwarg(call: ast.Call, name: str):
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def call_name(call: ast.Call) -> str:
+    f = call.func
+    return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ''
+
+
+class LaunchFile:
+    def __init__(self, path: Path):
+        self.path = path
+        self.tree = ast.parse(path.read_text(), filename=str(path))
+        self.calls = [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)]
+        self.arguments = {}
+        for call in self.calls:
+            if call_name(call) == 'DeclareLaunchArgument':
+                self.arguments[ast.literal_eval(call.args[0])] = kwarg(call, 'default_value')
+        self.nodes = [c for c in self.calls if call_name(c) == 'Node']
+
+    def yaml_name(self, expr: ast.AST) -> str | None:
+        """'x.yaml' of os.path.join(config_dir, 'x.yaml'), directly or as an argument default."""
+        if isinstance(expr, ast.Call) and call_name(expr) == 'join':
+            last = expr.args[-1]
+            if isinstance(last, ast.Constant) and str(last.value).endswith('.yaml'):
+                return last.value
+        if isinstance(expr, ast.Call) and call_name(expr) == 'LaunchConfiguration':
+            default = self.arguments.get(ast.literal_eval(expr.args[0]))
+            return None if default is None else self.yaml_name(default)
+        return None
+
+
+def test_there_are_launch_files():
+    assert {p.name for p in LAUNCH_FILES} >= {'pusht_sim.launch.py', 'policy.launch.py'}
+
+
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_compiles_and_declares_its_arguments(path, tmp_path):
+    py_compile.compile(str(path), cfile=str(tmp_path / 'x.pyc'), doraise=True)
+    launch = LaunchFile(path)
+    assert {'checkpoint', 'mode', 'device'} <= set(launch.arguments)
+    assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'
+               for n in launch.tree.body)
+    used = {ast.literal_eval(c.args[0]) for c in launch.calls
+            if call_name(c) == 'LaunchConfiguration'}
+    undeclared = used - set(launch.arguments)
+    assert not undeclared, f'undeclared launch arguments {undeclared}'
+
+
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_nodes_name_existing_executables_files_and_parameters(path):
+    launch = LaunchFile(path)
+    scripts = console_scripts()
+    assert launch.nodes, f'{path.name} starts no node'
+    for node in launch.nodes:
+        assert ast.literal_eval(kwarg(node, 'package')) == 'dp_ros'
+        executable = ast.literal_eval(kwarg(node, 'executable'))
+        assert executable in scripts, f'{executable} is not a console script of setup.py'
+        declared = declared_parameters(executable)
+        params = kwarg(node, 'parameters')
+        assert isinstance(params, ast.List)
+        files = []
+        for item in params.elts:
+            if isinstance(item, ast.Dict):
+                keys = {ast.literal_eval(k) for k in item.keys}
+                assert keys <= declared, f'{executable}: undeclared {keys - declared}'
+            else:
+                name = launch.yaml_name(item)
+                assert name is not None, f'{path.name}: cannot tell the parameter file of ' \
+                                         f'{ast.unparse(item)}'
+                files.append(name)
+        assert files, f'{executable} in {path.name} gets no parameter file'
+        for name in files:
+            check_parameter_file(REPO / 'config' / name, executable,
+                                 ast.literal_eval(kwarg(node, 'name')))
+
+
+def check_parameter_file(path: Path, executable: str, node_name: str) -> None:
+    assert path.is_file(), f'{path} does not exist'
+    data = yaml.safe_load(path.read_text())
+    sections = {k.lstrip('/').split('/')[-1] if k != '/**' else '/**': v
+                for k, v in data.items()}
+    assert node_name in sections or '/**' in sections, \
+        f'{path.name} has no section for node {node_name} (has {list(data)})'
+    params = (sections.get(node_name) or sections['/**'])['ros__parameters']
+    declared = declared_parameters(executable)
+    unknown = set(params) - declared
+    assert not unknown, f'{path.name}: {executable} does not declare {sorted(unknown)}'
+
+
+@pytest.mark.parametrize('name', ['policy_pusht.yaml', 'policy_example_arm.yaml'])
+def test_policy_parameter_files_are_valid_configs(name):
+    """Every key is declared and its value passes the node's own type checks."""
+    from dp_ros.ros.policy_node import config_from_dict
+
+    check_parameter_file(REPO / 'config' / name, 'policy_node', 'dp_policy')
+    params = yaml.safe_load((REPO / 'config' / name).read_text())['/**/dp_policy'][
+        'ros__parameters']
+    params.pop('use_sim_time', None)
+    cfg = config_from_dict(params)
+    assert len(cfg.action_lower) == len(cfg.action_upper) == len(cfg.action_joint_names)
+
+
+def test_descriptors_describe_every_parameter():
+    descriptors = parameter_descriptors()
+    assert all(d.description for d in descriptors.values())
+    assert descriptors['max_input_age_s'].floating_point_range[0].from_value > 0
+    assert descriptors['num_inference_steps'].integer_range[0].to_value >= 100
