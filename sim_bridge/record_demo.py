@@ -1,0 +1,168 @@
+"""Record ROS topics into a bag (mcap or sqlite3): what `ros2 bag record` does, without a ROS
+install.
+
+    python -m sim_bridge.record_demo -o demos/rosbag2_pusht_0 [--storage mcap]
+        [--topics /pusht/image_raw ...] [--stop-after-results N] [--duration S]
+
+Messages are taken serialized (raw subscriptions: no deserialization) and written with their
+receive time, header stamps untouched, so `dp-ros bag2zarr` resamples them by stamp as it
+would a bag from a robot. QoS follows the publishers, as rosbag2 does: reliable only when
+every publisher offers it, transient-local for latched topics (episode results). Stops on
+Ctrl-C / SIGTERM, after N episode results, or after a duration; the bag is closed (metadata
+written) in every case.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from training.bag_recorder import BagRecorder
+
+DEFAULT_TOPICS = ('image_raw', 'joint_states', 'block_pose', 'joint_trajectory',
+                  'episode_result', 'reward')
+QUEUE_DEPTH = 1000  # a recorder must not drop messages while the disk catches up
+
+
+def message_class(msgtype: str):
+    """'sensor_msgs/msg/Image' -> the rclpy message class."""
+    package, _, name = msgtype.split('/')
+    return getattr(importlib.import_module(f'{package}.msg'), name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='python -m sim_bridge.record_demo',
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument('-o', '--output', type=Path, required=True,
+                        help='bag directory to create (must not exist)')
+    parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
+    parser.add_argument('--namespace', default='/pusht',
+                        help='prefix of the default topics (default /pusht)')
+    parser.add_argument('--topics', nargs='+', default=None,
+                        help='absolute topic names (default: the sim bridge topics)')
+    parser.add_argument('--stop-after-results', type=int, default=0,
+                        help='stop after this many messages on <namespace>/episode_result')
+    parser.add_argument('--duration', type=float, default=0.0,
+                        help='stop after this many seconds (default: run until Ctrl-C)')
+    return parser
+
+
+class Recorder:
+    """An rclpy node writing every message of the chosen topics into a BagRecorder."""
+
+    def __init__(self, topics: list[str], bag: BagRecorder, result_topic: str):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.topics = topics
+        self.bag = bag
+        self.result_topic = result_topic
+        self.results = 0
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('record_demo', context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.subscribed: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.node.create_timer(0.1, self._discover)
+
+    def _qos(self, topic: str):
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+        infos = self.node.get_publishers_info_by_topic(topic)
+        reliable = all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
+        latched = all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
+                      for i in infos)
+        return QoSProfile(depth=QUEUE_DEPTH,
+                          reliability=ReliabilityPolicy.RELIABLE if reliable
+                          else ReliabilityPolicy.BEST_EFFORT,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL if latched
+                          else DurabilityPolicy.VOLATILE)
+
+    def _discover(self) -> None:
+        """Subscribe to each topic once a publisher shows its type (and its QoS)."""
+        known = dict(self.node.get_topic_names_and_types())
+        for topic in self.topics:
+            if topic in self.subscribed or topic not in known:
+                continue
+            if not self.node.get_publishers_info_by_topic(topic):
+                continue
+            msgtype = known[topic][0]
+            self.node.create_subscription(message_class(msgtype), topic,
+                                          self._writer(topic, msgtype), self._qos(topic),
+                                          raw=True)
+            self.subscribed[topic] = msgtype
+            print(f'recording {topic} [{msgtype}]', flush=True)
+            if len(self.subscribed) == len(self.topics):
+                print(f'ready: recording {len(self.topics)} topics into {self.bag.path}',
+                      flush=True)
+
+    def _writer(self, topic: str, msgtype: str):
+        def on_message(data: bytes, info) -> None:
+            recv_ns = info['received_timestamp'] or time.time_ns()
+            with self._lock:
+                self.bag.write(topic, msgtype, recv_ns, data)
+                if topic == self.result_topic:
+                    self.results += 1
+        return on_message
+
+    def spin_until(self, stop: threading.Event, max_results: int, duration: float) -> None:
+        deadline = time.monotonic() + duration if duration > 0 else None
+        while not stop.is_set() and self.context.ok():
+            self.executor.spin_once(timeout_sec=0.05)
+            if max_results and self.results >= max_results:
+                # the results come last in an episode; catch stragglers of other topics
+                end = time.monotonic() + 0.5
+                while time.monotonic() < end:
+                    self.executor.spin_once(timeout_sec=0.05)
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                return
+
+    def close(self) -> None:
+        import rclpy
+
+        try:
+            self.executor.shutdown(timeout_sec=1.0)
+            self.node.destroy_node()
+        finally:
+            if self.context.ok():
+                rclpy.shutdown(context=self.context)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    ns = args.namespace.rstrip('/')
+    topics = args.topics or [f'{ns}/{t}' for t in DEFAULT_TOPICS]
+    bad = [t for t in topics if not t.startswith('/')]
+    if bad:
+        print(f'record_demo: topics must be absolute names, got {bad}', file=sys.stderr)
+        return 2
+    if args.output.exists():
+        print(f'record_demo: {args.output} exists already; not overwriting', file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    bag = BagRecorder(args.output, storage=args.storage)
+    recorder = Recorder(topics, bag, f'{ns}/episode_result')
+    try:
+        recorder.spin_until(stop, args.stop_after_results, args.duration)
+    finally:
+        recorder.close()
+        bag.close()
+    counts = ', '.join(f'{t}: {n}' for t, n in bag.counts.items()) or 'no messages'
+    print(f'wrote {args.output} ({args.storage}): {counts}', flush=True)
+    missing = [t for t in topics if t not in recorder.subscribed]
+    if missing:
+        print(f'record_demo: never saw a publisher on {missing}', file=sys.stderr)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Teleoperate the Push-T sim bridge with the mouse, as the paper's demonstrations were made.
+
+    python -m sim_bridge.teleop [--namespace /pusht]
+    python -m sim_bridge.record_demo -o demos/rosbag2_0   # in another terminal: record
+
+A pygame window shows the camera; the mouse position (in the 512 x 512 workspace) is the
+pusher's target, sent as a one-point JointTrajectory stamped with the observation it answers
+(so lockstep mode waits for you, and bag2zarr pairs each command with its observation).
+Hold the left button (or move the mouse near the agent once) to start pushing; R resets the
+episode (std_srvs/Trigger <namespace>/reset); Space pauses; Q or Esc quits.
+Needs a display: on a headless machine it exits with a message.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+
+import numpy as np
+
+WINDOW = 512  # pixels: the workspace's own coordinates, as in the paper's teleop
+JOINTS = ('agent_x', 'agent_y')
+
+
+def has_display() -> bool:
+    return bool(os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')
+                or sys.platform in ('darwin', 'win32'))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='python -m sim_bridge.teleop',
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument('--namespace', default='/pusht', help='the sim node namespace')
+    parser.add_argument('--fps', type=float, default=10.0,
+                        help='window refresh and command rate (default 10, the control rate)')
+    return parser
+
+
+class TeleopNode:
+    """Latest camera frame in, mouse targets out."""
+
+    def __init__(self, namespace: str):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from sensor_msgs.msg import Image
+        from trajectory_msgs.msg import JointTrajectory
+
+        self.ns = namespace.rstrip('/')
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('pusht_teleop', context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.lock = threading.Lock()
+        self.frame: np.ndarray | None = None
+        self.stamp_ns: int | None = None
+        self.answered_ns: int | None = None
+        self.node.create_subscription(Image, f'{self.ns}/image_raw', self._on_image,
+                                      qos_profile_sensor_data)
+        self.pub = self.node.create_publisher(
+            JointTrajectory, f'{self.ns}/joint_trajectory',
+            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:  # shut down while spinning
+                if self.context.ok():
+                    raise
+                return
+
+    def _on_image(self, msg) -> None:
+        from dp_ros.ros.conversions import image_to_rgb, time_to_ns
+
+        with self.lock:
+            self.frame = image_to_rgb(msg)
+            self.stamp_ns = time_to_ns(msg.header.stamp)
+
+    def send(self, target: tuple[float, float]) -> None:
+        """One command per observation: the target for that observation's step."""
+        from dp_ros.ros.conversions import chunk_to_joint_trajectory
+
+        with self.lock:
+            stamp = self.stamp_ns
+            if stamp is None or stamp == self.answered_ns:
+                return
+            self.answered_ns = stamp
+        self.pub.publish(chunk_to_joint_trajectory(np.array([target], dtype=np.float64),
+                                                   JOINTS, 0.1, stamp))
+
+    def reset(self) -> None:
+        from std_srvs.srv import Trigger
+
+        client = self.node.create_client(Trigger, f'{self.ns}/reset')
+        if client.wait_for_service(timeout_sec=2.0):
+            client.call_async(Trigger.Request())
+        else:
+            print(f'teleop: no reset service on {self.ns}', file=sys.stderr)
+
+    def close(self) -> None:
+        import rclpy
+
+        try:
+            self.executor.shutdown(timeout_sec=1.0)
+            self.node.destroy_node()
+        finally:
+            if self.context.ok():
+                rclpy.shutdown(context=self.context)
+
+
+def run_window(node: TeleopNode, fps: float) -> None:
+    import pygame
+
+    pygame.init()
+    screen = pygame.display.set_mode((WINDOW, WINDOW))
+    pygame.display.set_caption('dp_ros Push-T teleop: mouse = target, R reset, Q quit')
+    clock = pygame.time.Clock()
+    engaged = paused = False
+    while True:
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT:
+                return
+            if event.type == pygame.KEYDOWN:
+                if event.key in (pygame.K_q, pygame.K_ESCAPE):
+                    return
+                if event.key == pygame.K_r:
+                    engaged = False
+                    node.reset()
+                if event.key == pygame.K_SPACE:
+                    paused = not paused
+            if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
+                engaged = True
+        with node.lock:
+            frame = None if node.frame is None else node.frame.copy()
+        if frame is not None:
+            surface = pygame.surfarray.make_surface(np.ascontiguousarray(frame.swapaxes(0, 1)))
+            screen.blit(pygame.transform.scale(surface, (WINDOW, WINDOW)), (0, 0))
+        else:
+            screen.fill((40, 40, 40))
+        mouse = pygame.mouse.get_pos()
+        if engaged and not paused:
+            node.send((float(mouse[0]), float(mouse[1])))
+        pygame.draw.circle(screen, (255, 80, 80) if engaged else (120, 120, 120), mouse, 6, 2)
+        pygame.display.flip()
+        clock.tick(fps)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not has_display():
+        print('teleop: no display (DISPLAY/WAYLAND_DISPLAY unset): the teleop window needs one. '
+              'Run it on a desktop, or make demonstration bags headless with `dp-ros replay` '
+              '+ python -m sim_bridge.record_demo.', file=sys.stderr)
+        return 2
+    node = TeleopNode(args.namespace)
+    try:
+        run_window(node, args.fps)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.close()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

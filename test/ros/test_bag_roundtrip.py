@@ -1,0 +1,139 @@
+"""Demonstrations made in the sim and recorded over ROS come back as the dataset's episodes.
+
+Three short Push-T episodes are replayed (`dp-ros replay`) through the pusht_sim node in
+lockstep mode while sim_bridge.record_demo records the topics, two episodes into an mcap
+bag, one into an sqlite3 bag. `dp-ros bag2zarr` turns the bags into a zarr replay buffer,
+which must equal the dataset within the sim's fidelity bars, and `dp-ros train` must run on
+it unchanged.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+import zarr
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros_harness import REPO_ROOT, module_cmd
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from training.replay_buffer import ReplayBuffer
+
+pytestmark = pytest.mark.ros
+
+NS = '/pusht'
+LATCHED = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+CONFIG = REPO_ROOT / 'config' / 'bag2zarr_pusht.yaml'
+
+
+def shortest_episodes(pusht_zarr: Path, n: int) -> tuple[list[int], list[dict]]:
+    root = zarr.open(str(pusht_zarr), mode='r')
+    ends = np.asarray(root['meta/episode_ends'][:])
+    starts = np.concatenate([[0], ends[:-1]])
+    picked = sorted(int(i) for i in np.argsort(ends - starts, kind='stable')[:n])
+    data = [{k: np.asarray(root[f'data/{k}'][starts[i]:ends[i]])
+             for k in ('img', 'state', 'action')} for i in picked]
+    return picked, data
+
+
+def wait_for_log(proc, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in proc.log():
+        if not proc.alive():
+            raise AssertionError(f'{proc.name} exited: {proc.log()[-2000:]}')
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'{proc.name} did not print {text!r}: {proc.log()[-2000:]}')
+        time.sleep(0.05)
+
+
+def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, storage: str,
+           episodes: list[int]) -> None:
+    """Record while `dp-ros replay` plays the episodes; the last one is ended by a reset."""
+    from sim_bridge.replay import ReplayClient, load_episode, replay
+
+    rec = ros_processes.start(f'record_{storage}', module_cmd(
+        'sim_bridge.record_demo', '-o', str(bag), '--storage', storage))
+    client = ReplayClient(NS, 'pusht_sim')
+    try:
+        # the recorder subscribes to the trajectory topic once it sees the replay's publisher;
+        # no action may go out before both the sim and the recorder are matched
+        wait_for_log(rec, 'ready:', 60)
+        ros_probe.wait_for(lambda: client.traj_pub.get_subscription_count() >= 2, 30,
+                           'the sim and the recorder on the trajectory topic')
+        for episode in episodes:
+            summary = replay(client, load_episode(pusht_zarr, episode), 'lockstep', 60.0, 0)
+            assert summary.steps == len(load_episode(pusht_zarr, episode).actions)
+    finally:
+        client.close()
+    n = len(results)
+    reply = ros_probe.call(Trigger, f'{NS}/reset', Trigger.Request())
+    assert reply.success, reply.message
+    ros_probe.wait_for(lambda: len(results) > n, 20, 'the last episode result')
+    time.sleep(1.0)  # the recorder receives it too
+    assert ros_processes.stop(rec) == 0, rec.log()[-3000:]
+    assert (bag / 'metadata.yaml').exists(), rec.log()[-3000:]
+
+
+def test_sim_demonstrations_round_trip_through_bags(tmp_path, pusht_zarr, ros_processes,
+                                                    ros_probe):
+    indices, dataset = shortest_episodes(pusht_zarr, 3)
+    ros_processes.start('sim', module_cmd(
+        'sim_bridge.pusht_sim_node', '--ros-args', '-r', f'__ns:={NS}',
+        '-p', 'mode:=lockstep', '-p', 'autostart:=false', '-p', 'auto_reset:=false',
+        '-p', 'max_steps:=300', '-p', 'action_wait_timeout_s:=0.0'))
+    results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
+    bags = tmp_path / 'bags'
+    record(ros_processes, ros_probe, results, pusht_zarr, bags / 'demo_mcap', 'mcap',
+           indices[:2])
+    record(ros_processes, ros_probe, results, pusht_zarr, bags / 'demo_sqlite3', 'sqlite3',
+           indices[2:])
+
+    from training import bag2zarr
+
+    output = tmp_path / 'demos.zarr'
+    summary_json = tmp_path / 'summary.json'
+    rc = bag2zarr.main([str(bags), '-c', str(CONFIG), '-o', str(output), '--no-progress',
+                        '--summary-json', str(summary_json)])
+    summary = json.loads(summary_json.read_text()) if summary_json.exists() else None
+    if rc != 0:  # keep the bags for a look
+        shutil.copytree(bags, Path('/tmp') / f'bag_roundtrip_failed_{os.getpid()}')
+    assert rc == 0, summary
+    assert summary['episodes_added'] == 3, json.dumps(summary, indent=1)
+
+    buffer = ReplayBuffer.open(output)
+    assert buffer.episode_lengths.tolist() == [len(e['action']) for e in dataset]
+    for i, want in enumerate(dataset):
+        got = buffer.get_episode(i)
+        np.testing.assert_array_equal(got['action'], want['action'])
+        assert np.abs(got['state'][:, :4] - want['state'][:, :4]).max() < 1.0  # px
+        turn = (got['state'][:, 4] - want['state'][:, 4] + np.pi) % (2 * np.pi) - np.pi
+        assert np.abs(turn).max() < 0.02  # rad
+        mae = np.abs(got['img'].astype(np.float64) - want['img']).mean()
+        assert mae < 0.5, f'episode {indices[i]}: image MAE {mae:.3f}'
+
+    # `dp-ros train` reads the result as it reads the paper's dataset (a few steps)
+    train_cfg = {
+        'policy': {'resnet_width': 0.25, 'down_dims': [32, 64, 128], 'sampler': 'ddim',
+                   'num_inference_steps': 3},
+        'data': {'zarr_path': str(output), 'batch_size': 4, 'val_ratio': 0.0},
+        'optim': {'lr': 3e-4, 'lr_warmup_steps': 1},
+        'train': {'max_steps': 2, 'log_every': 1, 'val_every': 0, 'action_mse_every': 0,
+                  'eval_every': 0, 'checkpoint_every': 0, 'final_eval': False,
+                  'num_threads': 1, 'progress': False},
+    }
+    cfg_path = tmp_path / 'train.yaml'
+    cfg_path.write_text(yaml.safe_dump(train_cfg))
+    run = tmp_path / 'run'
+    train = ros_processes.start('train', module_cmd(
+        'dp_ros.cli', 'train', '--config', str(cfg_path), '--output', str(run)),
+        env={'OMP_NUM_THREADS': '1'})
+    assert train.popen.wait(timeout=400) == 0, train.log()[-4000:]
+    state = json.loads((run / 'train_state' / 'state.json').read_text())
+    assert state['position']['step'] == 2

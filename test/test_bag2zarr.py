@@ -1,0 +1,427 @@
+"""`dp-ros bag2zarr` without a ROS graph: bags written with rosbags from dataset episodes.
+
+The bags look like what the sim bridge + `dp-ros replay` + a recorder produce (same topics,
+types, stamps, markers), so the conversion must give back the dataset's episodes exactly.
+Bad inputs must leave an existing output byte for byte as it was.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+import zarr
+
+from training import bag2zarr
+from training.bag2zarr import ConfigError, config_from_dict, load_config
+from training.bag_reader import find_bags
+from training.bag_recorder import (
+    BagRecorder,
+    compressed_image_message,
+    image_message,
+    joint_state_message,
+    write_pusht_bag,
+)
+from training.replay_buffer import ReplayBuffer
+
+REPO = Path(__file__).resolve().parents[1]
+PUSHT_CONFIG = REPO / 'config' / 'bag2zarr_pusht.yaml'
+KEYS = ('img', 'state', 'action')
+MS = 1_000_000
+
+
+@pytest.fixture(scope='module')
+def episodes(pusht_zarr) -> list[dict[str, np.ndarray]]:
+    """The dataset's three shortest episodes (49, 56, 60 steps)."""
+    root = zarr.open(str(pusht_zarr), mode='r')
+    ends = np.asarray(root['meta/episode_ends'][:])
+    starts = np.concatenate([[0], ends[:-1]])
+    picked = sorted(np.argsort(ends - starts, kind='stable')[:3])
+    return [{k: np.asarray(root[f'data/{k}'][starts[i]:ends[i]]) for k in KEYS} for i in picked]
+
+
+def pusht_config(tmp_path: Path, **changes) -> Path:
+    raw = yaml.safe_load(PUSHT_CONFIG.read_text())
+    for key, value in changes.items():
+        if key in raw.get('episodes', {}) or key in ('on_gap', 'min_steps', 'marker'):
+            raw['episodes'][key] = value
+        else:
+            raw[key] = value
+    path = tmp_path / f'config_{len(list(tmp_path.glob("config_*")))}.yaml'
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run(bags, config: Path, output: Path, *extra: str) -> int:
+    return bag2zarr.main([*map(str, bags), '-c', str(config), '-o', str(output),
+                          '--no-progress', *extra])
+
+
+def assert_same_episode(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
+    assert len(got['action']) == len(want['action'])
+    np.testing.assert_array_equal(got['action'], want['action'])
+    np.testing.assert_array_equal(got['img'], want['img'])
+    np.testing.assert_array_equal(got['state'][:, :4], want['state'][:, :4])
+    # the angle travels as a quaternion: equal up to float32 rounding, modulo 2 pi
+    turn = (got['state'][:, 4] - want['state'][:, 4] + np.pi) % (2 * np.pi) - np.pi
+    assert np.abs(turn).max() < 1e-5
+
+
+def snapshot(store: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob('*'))
+            if p.is_file()}
+
+
+def leftovers(output: Path) -> list[str]:
+    return [p.name for p in output.parent.iterdir() if p.name.startswith(f'.{output.name}.')]
+
+
+# --- round trips -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
+def test_round_trip_gives_back_the_dataset_episodes(tmp_path, episodes, storage, capsys):
+    # a folder holding a two-episode bag (split on episode_result) and a one-episode bag
+    folder = tmp_path / 'bags'
+    write_pusht_bag(folder / 'rosbag2_a', episodes[:2], storage=storage)
+    write_pusht_bag(folder / 'rosbag2_b', episodes[2:], storage=storage, start_ns=50 * 10**9)
+    output = tmp_path / 'out.zarr'
+    assert run([folder], PUSHT_CONFIG, output) == 0
+    out = capsys.readouterr().out
+    assert 'wrote' in out and '+3 episodes' in out and '/pusht/image_raw' in out
+
+    buffer = ReplayBuffer.open(output)
+    assert buffer.n_episodes == 3
+    assert buffer.data['img'].dtype == np.float32  # the paper's layout
+    assert tuple(buffer.data['img'].shape[1:]) == (96, 96, 3)
+    for i, want in enumerate(episodes):
+        assert_same_episode(buffer.get_episode(i), want)
+    assert leftovers(output) == []
+
+
+def test_jittered_stamps_and_late_messages_land_in_their_step(tmp_path, episodes):
+    n0 = len(episodes[0]['action'])
+    # stamps off by up to 30 ms; the first episode's last image and pose arrive after the
+    # episode_result marker (received a second late)
+    bag = tmp_path / 'bag'
+    write_pusht_bag(bag, episodes[:2], jitter_ns=30 * MS, seed=3,
+                    late={'/pusht/image_raw': {n0 - 1}, '/pusht/block_pose': {n0 - 1}})
+    output = tmp_path / 'out.zarr'
+    assert run([bag], PUSHT_CONFIG, output) == 0
+    buffer = ReplayBuffer.open(output)
+    assert buffer.n_episodes == 2
+    for i in range(2):
+        assert_same_episode(buffer.get_episode(i), episodes[i])
+
+
+def test_dropped_image_is_a_gap_cut_dropped_or_bridged_as_configured(tmp_path, episodes,
+                                                                     capsys):
+    ep = episodes[1]
+    n = len(ep['action'])
+    bag = tmp_path / 'bag'
+    write_pusht_bag(bag, [ep], drop={'/pusht/image_raw': {20}})
+
+    split = tmp_path / 'split.zarr'
+    assert run([bag], PUSHT_CONFIG, split) == 0
+    out = capsys.readouterr().out
+    assert 'gap at t=2.000 s: 1 step(s) without /pusht/image_raw' in out
+    assert 'drops 1' in out
+    buffer = ReplayBuffer.open(split)
+    assert buffer.episode_lengths.tolist() == [20, n - 21]
+    np.testing.assert_array_equal(buffer.get_episode(1)['action'], ep['action'][21:])
+
+    assert run([bag], pusht_config(tmp_path, on_gap='drop'), tmp_path / 'drop.zarr') == 1
+    err = capsys.readouterr().err
+    assert 'no episode survived' in err
+    assert not (tmp_path / 'drop.zarr').exists()
+
+    # a tolerance over one period bridges the hole with the nearest frame
+    bridged = tmp_path / 'bridged.zarr'
+    assert run([bag], pusht_config(tmp_path, tolerance=0.12), bridged) == 0
+    got = ReplayBuffer.open(bridged).get_episode(0)
+    assert len(got['action']) == n
+    np.testing.assert_array_equal(got['action'], ep['action'])
+    assert (np.array_equal(got['img'][20], ep['img'][19])
+            or np.array_equal(got['img'][20], ep['img'][21]))
+
+
+def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
+    output = tmp_path / 'out.zarr'
+    write_pusht_bag(tmp_path / 'a', episodes[:1])
+    write_pusht_bag(tmp_path / 'b', episodes[1:], storage='sqlite3')
+    uint8 = pusht_config(tmp_path, image_dtype='uint8')
+    assert run([tmp_path / 'a'], uint8, output) == 0
+    assert ReplayBuffer.open(output).data['img'].dtype == np.uint8
+    before = {k: np.asarray(v[:]) for k, v in ReplayBuffer.open(output).data.items()}
+
+    # appending with the float32 config keeps the store's uint8 images
+    assert run([tmp_path / 'b'], PUSHT_CONFIG, output, '--memory-limit-mb', '1') == 0
+    assert 'appended to' in capsys.readouterr().out
+    buffer = ReplayBuffer.open(output)
+    assert buffer.n_episodes == 3 and buffer.data['img'].dtype == np.uint8
+    for key, value in before.items():
+        np.testing.assert_array_equal(buffer.data[key][:len(value)], value)
+    for i, want in enumerate(episodes):
+        assert_same_episode(buffer.get_episode(i), want)
+
+    # --overwrite starts over
+    assert run([tmp_path / 'b'], PUSHT_CONFIG, output, '--overwrite') == 0
+    buffer = ReplayBuffer.open(output)
+    assert buffer.n_episodes == 2 and buffer.data['img'].dtype == np.float32
+    assert leftovers(output) == []
+
+
+def test_arm_config_future_state_bool_markers_and_two_cameras(tmp_path):
+    """A real-arm recording: 30 Hz cameras (one compressed, one unstamped and larger),
+    100 Hz joint states, recording toggled by a Bool topic, action = state 0.1 s later."""
+    cfg = yaml.safe_load((REPO / 'config' / 'bag2zarr_example_arm.yaml').read_text())
+    joints = cfg['keys']['state']['joints']
+    rng = np.random.default_rng(0)
+    bag = tmp_path / 'arm_bag'
+    wall = 1_700_000_000 * 10**9
+    frames: dict[int, np.ndarray] = {}
+    with BagRecorder(bag, storage='mcap') as rec:
+        ts = rec.typestore
+        bool_t = ts.types['std_msgs/msg/Bool']
+        for t_ms in range(0, 6000, 10):  # 6 s of joint states at 100 Hz
+            t = wall + t_ms * MS
+            rec.write('/joint_states', 'sensor_msgs/msg/JointState', t + MS,
+                      joint_state_message(ts, joints, np.full(len(joints), t_ms / 1000.0), t))
+        for i in range(180):  # 6 s of two cameras at 30 Hz
+            t = wall + round(i * 1000 / 30) * MS
+            rgb = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
+            frames[t] = rgb
+            rec.write('/wrist_camera/image_raw/compressed', 'sensor_msgs/msg/CompressedImage',
+                      t + 2 * MS, compressed_image_message(ts, rgb, t, fmt='png'))
+            big = np.repeat(np.repeat(rgb, 2, axis=0), 2, axis=1)  # 192x192: resized to 96x96
+            rec.write('/scene_camera/image_raw', 'sensor_msgs/msg/Image', t + 3 * MS,
+                      image_message(ts, big, 0))  # a driver that leaves stamps unset
+        for t_ms, on in ((500, True), (2500, False), (3000, True), (5500, False)):
+            rec.write('/teleop/recording', 'std_msgs/msg/Bool', wall + t_ms * MS,
+                      bool_t(data=on))
+    output = tmp_path / 'arm.zarr'
+    config = tmp_path / 'arm.yaml'
+    config.write_text(yaml.safe_dump(cfg))
+    assert run([bag], config, output) == 0
+    buffer = ReplayBuffer.open(output)
+    assert buffer.n_episodes == 2
+    assert sorted(buffer.keys()) == ['action', 'scene_img', 'state', 'wrist_img']
+    assert buffer.data['wrist_img'].dtype == np.uint8
+    # 2 s and 2.5 s at 10 Hz; the step whose future lies past the end marker is trimmed
+    assert 18 <= buffer.episode_lengths[0] <= 20 and 23 <= buffer.episode_lengths[1] <= 25
+    for i in range(2):
+        ep = buffer.get_episode(i)
+        assert ep['state'].shape[1] == len(joints)
+        # the grid is 10 Hz; state is the time in seconds, action the state 0.1 s later
+        np.testing.assert_allclose(np.diff(ep['state'][:, 0]), 0.1, atol=0.011)
+        # (nearest 100 Hz sample on each side: within one joint-state period)
+        np.testing.assert_allclose(ep['action'] - ep['state'], 0.1, atol=0.0101)
+        assert abs(np.mean(ep['action'] - ep['state']) - 0.1) < 0.003
+        # the compressed (lossless png) wrist frames are camera frames, exactly
+        for frame in ep['wrist_img'][:3]:
+            assert any(np.array_equal(frame, f) for f in frames.values())
+        np.testing.assert_allclose(ep['scene_img'].astype(float), ep['wrist_img'].astype(float),
+                                   atol=1)  # a 2x downscale of the same frame
+    first = buffer.get_episode(0)['state'][0, 0]
+    # the episode starts with the first frame newer, by half a period, than all data
+    # received before the marker (late messages of the previous episode stay there)
+    assert 0.5 <= first <= 0.65
+
+
+# --- bad input leaves the output untouched ---------------------------------------------------
+
+@pytest.fixture
+def existing(tmp_path, episodes) -> tuple[Path, dict[str, bytes]]:
+    """An output store converted from one good bag, and its bytes."""
+    good = tmp_path / 'good'
+    write_pusht_bag(good, episodes[:1])
+    output = tmp_path / 'out.zarr'
+    assert run([good], PUSHT_CONFIG, output) == 0
+    return output, snapshot(output)
+
+
+def _corrupt_storage(bag: Path, how: str) -> None:
+    storage = next(p for p in bag.iterdir() if p.suffix in ('.mcap', '.db3'))
+    data = storage.read_bytes()
+    if how == 'garbage':
+        storage.write_bytes(os.urandom(len(data)))
+    else:  # truncated in the middle, as a recorder killed mid-write leaves it
+        storage.write_bytes(data[:len(data) // 2])
+
+
+def _bag_failing_midway(bag: Path, episodes) -> None:
+    """A bag whose image messages turn to garbage half-way: topics check out, reading fails."""
+    write_pusht_bag(bag.with_name('tmp_src'), episodes[1:2])
+    from training.bag_reader import open_bag
+
+    with open_bag(bag.with_name('tmp_src')) as src, BagRecorder(bag) as rec:
+        for i, (topic, recv, msg) in enumerate(src.messages(src.topics, progress=False)):
+            msgtype = src.topics[topic].msgtype
+            if topic == '/pusht/image_raw' and i > 100:
+                rec.write(topic, msgtype, recv, b'\x00\x01\x00\x00garbage')
+            else:
+                rec.write(topic, msgtype, recv, msg)
+    shutil.rmtree(bag.with_name('tmp_src'))
+
+
+BAD_INPUTS = {
+    'corrupt_mcap': ('mcap', 'garbage', r'cannot (open|read).*bad'),
+    'truncated_mcap': ('mcap', 'truncate', r'cannot (open|read).*bad'),
+    'corrupt_sqlite3': ('sqlite3', 'garbage', r'cannot (open|read).*bad'),
+    'truncated_sqlite3': ('sqlite3', 'truncate', r'cannot (open|read).*bad'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_INPUTS))
+def test_corrupt_bag_leaves_output_untouched(tmp_path, episodes, existing, case, capsys):
+    output, before = existing
+    storage, how, pattern = BAD_INPUTS[case]
+    good, bad = tmp_path / 'ok', tmp_path / 'bad'
+    write_pusht_bag(good, episodes[1:2], storage=storage)
+    write_pusht_bag(bad, episodes[2:], storage=storage)
+    _corrupt_storage(bad, how)
+    assert run([good, bad], PUSHT_CONFIG, output, '--memory-limit-mb', '1') == 1
+    err = capsys.readouterr().err
+    assert __import__('re').search(pattern, err), err
+    assert 'was not changed' in err
+    assert snapshot(output) == before
+    assert leftovers(output) == []
+
+
+def test_bag_failing_midway_leaves_output_untouched(tmp_path, episodes, existing, capsys):
+    output, before = existing
+    good, bad = tmp_path / 'ok', tmp_path / 'bad'
+    write_pusht_bag(good, episodes[1:2])
+    _bag_failing_midway(bad, episodes)
+    # the good bag is written into the temporary store first (tiny memory limit)
+    assert run([good, bad], PUSHT_CONFIG, output, '--memory-limit-mb', '0.01') == 1
+    err = capsys.readouterr().err
+    assert f'bag {bad}' in err and 'cannot read message' in err and '/pusht/image_raw' in err
+    assert snapshot(output) == before
+    assert leftovers(output) == []
+
+
+def test_missing_topic_lists_the_bag_topics(tmp_path, existing, capsys):
+    output, before = existing
+    raw = yaml.safe_load(PUSHT_CONFIG.read_text())
+    raw['keys']['state'][1]['pose'] = '/pusht/object_pose'
+    config = tmp_path / 'c.yaml'
+    config.write_text(yaml.safe_dump(raw))
+    assert run([tmp_path / 'good'], config, output) == 1
+    err = capsys.readouterr().err
+    assert "topic /pusht/object_pose (needed by key 'state' (pose)) is not in the bag" in err
+    for topic in ('/pusht/image_raw', '/pusht/joint_states', '/pusht/block_pose',
+                  '/pusht/joint_trajectory', '/pusht/episode_result'):
+        assert topic in err
+    assert snapshot(output) == before
+
+
+def test_wrong_message_type_is_named(tmp_path, existing, capsys):
+    output, before = existing
+    raw = yaml.safe_load(PUSHT_CONFIG.read_text())
+    raw['keys']['state'][1] = {'joint_state': '/pusht/block_pose', 'joints': ['block']}
+    config = tmp_path / 'c.yaml'
+    config.write_text(yaml.safe_dump(raw))
+    assert run([tmp_path / 'good'], config, output) == 1
+    err = capsys.readouterr().err
+    assert ('topic /pusht/block_pose has type geometry_msgs/msg/PoseStamped, but key '
+            "'state' (joint_state) needs sensor_msgs/msg/JointState") in err
+    assert snapshot(output) == before
+
+
+def test_unreadable_paths(tmp_path, existing, capsys):
+    output, before = existing
+    assert run([tmp_path / 'nope'], PUSHT_CONFIG, output) == 1
+    assert 'no such bag or folder' in capsys.readouterr().err
+    (tmp_path / 'empty').mkdir()
+    assert run([tmp_path / 'empty'], PUSHT_CONFIG, output) == 1
+    assert 'is not a ROS 2 bag (no metadata.yaml)' in capsys.readouterr().err
+    (tmp_path / 'notes.txt').write_text('hello')
+    assert run([tmp_path / 'notes.txt'], PUSHT_CONFIG, output) == 1
+    assert 'is not a ROS 2 bag' in capsys.readouterr().err
+    bad_yaml = tmp_path / 'broken' / 'metadata.yaml'
+    bad_yaml.parent.mkdir()
+    bad_yaml.write_text('rosbag2_bagfile_information: [unclosed')
+    assert run([bad_yaml.parent], PUSHT_CONFIG, output) == 1
+    assert 'cannot open bag' in capsys.readouterr().err
+    assert snapshot(output) == before
+    # an output that is not a replay buffer is refused, not overwritten
+    other = tmp_path / 'other'
+    (other / 'sub').mkdir(parents=True)
+    assert run([tmp_path / 'good'], PUSHT_CONFIG, other) == 1
+    assert 'not changed' in capsys.readouterr().err
+    assert sorted(p.name for p in other.iterdir()) == ['sub']
+
+
+def test_interrupt_midway_leaves_output_untouched(tmp_path, episodes, existing):
+    """A real Ctrl-C (SIGINT) while the conversion is under way."""
+    output, before = existing
+    bags = tmp_path / 'many'
+    for i in range(8):
+        write_pusht_bag(bags / f'bag_{i}', episodes, start_ns=i * 10**9)
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'training.bag2zarr', str(bags), '-c', str(PUSHT_CONFIG), '-o',
+         str(output), '--no-progress', '--memory-limit-mb', '0.01'],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    # wait until the temporary store holds new chunks beyond the copy of the output
+    while time.monotonic() < deadline and proc.poll() is None:
+        tmp = [p for p in output.parent.glob(f'.{output.name}.bag2zarr-*')]
+        if tmp and len(list(tmp[0].rglob('*'))) > len(before) + 10:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, f'conversion ended before the interrupt: {proc.communicate()}'
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert 'interrupted' in err and 'was not changed' in err
+    assert snapshot(output) == before
+    assert leftovers(output) == []
+
+
+# --- config ----------------------------------------------------------------------------------
+
+def test_config_errors_name_the_entry(tmp_path):
+    base = yaml.safe_load(PUSHT_CONFIG.read_text())
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['rate'\]"):
+        config_from_dict({**base, 'rate': 10})
+    with pytest.raises(ConfigError, match='keys.img: image shape must be'):
+        config_from_dict({**base, 'keys': {**base['keys'], 'img': {'image': '/a',
+                                                                    'shape': [96]}}})
+    with pytest.raises(ConfigError, match='future_of must name a non-image key'):
+        config_from_dict({**base, 'keys': {**base['keys'], 'action': {'future_of': 'img'}}})
+    with pytest.raises(ConfigError, match='needs joints'):
+        config_from_dict({**base, 'keys': {'state': {'joint_state': '/js'}}})
+    with pytest.raises(ConfigError, match='on_gap must be one of'):
+        config_from_dict({**base, 'episodes': {'on_gap': 'fill'}})
+    with pytest.raises(ConfigError, match='absolute name'):
+        config_from_dict({**base, 'keys': {'img': {'image': 'camera'}}})
+    (tmp_path / 'bad.yaml').write_text('keys: [unclosed')
+    with pytest.raises(ConfigError, match='not valid YAML'):
+        load_config(tmp_path / 'bad.yaml')
+    config = load_config(PUSHT_CONFIG)
+    assert config.grid_topic() == '/pusht/image_raw'
+    assert config.period_ns == 100_000_000
+    assert config.tolerance_ns(config.keys['img'].sources[0]) == 50_000_000
+
+
+def test_find_bags_in_folders(tmp_path, episodes):
+    write_pusht_bag(tmp_path / 'session' / 'b2', episodes[:1])
+    write_pusht_bag(tmp_path / 'session' / 'b1', episodes[:1], storage='sqlite3')
+    found = find_bags([tmp_path / 'session'])
+    assert [p.name for p in found] == ['b1', 'b2']
+    assert find_bags([tmp_path / 'session' / 'b1', tmp_path / 'session']) == found
+
+
+def test_teleop_explains_a_missing_display():
+    env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
+    proc = subprocess.run([sys.executable, '-m', 'sim_bridge.teleop'], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert 'teleop: no display' in proc.stderr and 'record_demo' in proc.stderr

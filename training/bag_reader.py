@@ -1,0 +1,309 @@
+"""Reading ROS 2 bags (mcap or sqlite3) into typed, timestamped streams, without ROS.
+
+rosbags deserializes messages into its own dataclasses whose field names match the rclpy
+messages (image data as a numpy uint8 array, header.stamp.sec/nanosec), so the rclpy-side
+conversions in dp_ros.ros.conversions are reused on them by duck typing.
+
+Every failure becomes a BagError that names the bag and the problem: an unreadable path, a
+corrupt file, a missing topic (listing the topics the bag has), a topic of the wrong type.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rosbags.rosbag2 import Reader
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys.store import Typestore
+from tqdm.auto import tqdm
+
+from dp_ros.ros.conversions import (
+    compressed_image_to_numpy,
+    image_to_rgb,
+    joint_state_to_numpy,
+    joint_trajectory_to_chunk,
+    time_to_ns,
+)
+
+IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
+JOINT_STATE_TYPES = ('sensor_msgs/msg/JointState',)
+TRAJECTORY_TYPES = ('trajectory_msgs/msg/JointTrajectory',)
+POSE_TYPES = ('geometry_msgs/msg/PoseStamped',)
+MARKER_TYPES = ('std_msgs/msg/String', 'std_msgs/msg/Bool', 'std_msgs/msg/Empty')
+STORAGE_SUFFIXES = ('.mcap', '.db3')
+
+
+class BagError(ValueError):
+    """A bag that cannot be converted; the message says which bag and why."""
+
+
+class BagReadError(BagError):
+    """The path is not a readable bag, or its file is corrupt."""
+
+
+class MissingTopicError(BagError):
+    """A topic the config needs is not in the bag."""
+
+
+class TopicTypeError(BagError):
+    """A topic has a message type the config cannot use for it."""
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    msgtype: str
+    count: int
+
+
+# --- finding bags ----------------------------------------------------------------------------
+
+def is_bag_dir(path: Path) -> bool:
+    return path.is_dir() and (path / 'metadata.yaml').is_file()
+
+
+def find_bags(paths: Iterable[str | Path]) -> list[Path]:
+    """Bag directories (metadata.yaml + storage files) named directly or found under folders.
+
+    A folder that is not a bag is searched recursively; its bags come sorted by path, so a
+    folder of `ros2 bag record` outputs converts in recording order (their names hold the date).
+    """
+    bags: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise BagReadError(f'no such bag or folder: {path}')
+        if is_bag_dir(path):
+            bags.append(path)
+        elif path.is_file() and path.suffix in STORAGE_SUFFIXES:
+            bags.append(path)  # a bare storage file: rosbags reads those too
+        elif path.is_dir():
+            found = sorted(p.parent for p in path.rglob('metadata.yaml'))
+            if not found:
+                raise BagReadError(f'{path} is not a ROS 2 bag (no metadata.yaml) and holds '
+                                   'no bag directories')
+            bags.extend(found)
+        else:
+            raise BagReadError(f'{path} is not a ROS 2 bag: expected a directory with '
+                               f'metadata.yaml or a {"/".join(STORAGE_SUFFIXES)} file')
+    unique = list(dict.fromkeys(p.resolve() for p in bags))
+    return unique
+
+
+# --- an open bag -----------------------------------------------------------------------------
+
+class Bag:
+    """An open bag: its topics, and its messages deserialized with a rosbags type store."""
+
+    def __init__(self, path: Path, reader: Reader, typestore: Typestore):
+        self.path = path
+        self._reader = reader
+        self.typestore = typestore
+        self.topics: dict[str, TopicInfo] = {
+            name: TopicInfo(name, info.msgtype or 'mixed types', int(info.msgcount))
+            for name, info in sorted(reader.topics.items())}
+        self._register_unknown_types()
+
+    @property
+    def start_ns(self) -> int:
+        return int(self._reader.start_time)
+
+    @property
+    def end_ns(self) -> int:
+        return int(self._reader.end_time)
+
+    def describe_topics(self) -> str:
+        if not self.topics:
+            return '(no topics)'
+        return ', '.join(f'{t.name} [{t.msgtype}, {t.count} msgs]' for t in self.topics.values())
+
+    def require(self, topic: str, allowed_types: Sequence[str], needed_by: str) -> TopicInfo:
+        """The topic's info, or a clear error when it is absent or of an unusable type."""
+        info = self.topics.get(topic)
+        if info is None:
+            raise MissingTopicError(f'bag {self.path}: topic {topic} (needed by {needed_by}) is '
+                                    f'not in the bag; the bag has: {self.describe_topics()}')
+        if info.msgtype not in allowed_types:
+            raise TopicTypeError(f'bag {self.path}: topic {topic} has type {info.msgtype}, but '
+                                 f'{needed_by} needs {" or ".join(allowed_types)}')
+        return info
+
+    def messages(self, topics: Iterable[str], progress: bool = True,
+                 ) -> Iterator[tuple[str, int, Any]]:
+        """(topic, receive time ns, deserialized message) in bag order."""
+        wanted = set(topics)
+        connections = [c for c in self._reader.connections if c.topic in wanted]
+        total = sum(c.msgcount for c in connections)
+        deserialize = self.typestore.deserialize_cdr
+        index = 0
+        topic = '?'
+        with tqdm(total=total, desc=f'reading {self.path.name}', unit='msg',
+                  disable=not progress, leave=False) as bar:
+            try:
+                for conn, recv_ns, raw in self._reader.messages(connections):
+                    topic = conn.topic
+                    msg = deserialize(raw, conn.msgtype)
+                    yield topic, int(recv_ns), msg
+                    index += 1
+                    if index % 256 == 0:
+                        bar.update(256)
+            except BagError:
+                raise
+            except Exception as exc:  # corrupt storage or CDR: name the bag and the place
+                raise BagReadError(f'bag {self.path}: cannot read message {index} (topic '
+                                   f'{topic}): {type(exc).__name__}: {exc}') from exc
+            bar.update(index % 256)
+
+    def _register_unknown_types(self) -> None:
+        """Custom message types are taken from the definitions the bag carries."""
+        for conn in self._reader.connections:
+            if conn.msgtype in self.typestore.types or not conn.msgdef.data:
+                continue
+            try:
+                self.typestore.register(get_types_from_msg(conn.msgdef.data, conn.msgtype))
+            except Exception:  # noqa: BLE001 - only a problem if the topic is used
+                pass
+
+
+def default_typestore() -> Typestore:
+    return get_typestore(Stores.ROS2_JAZZY)
+
+
+@contextmanager
+def open_bag(path: str | Path, typestore: Typestore | None = None) -> Iterator[Bag]:
+    """Open a bag directory (or bare .mcap/.db3); errors say which bag and what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise BagReadError(f'no such bag: {path}')
+    if path.is_dir() and not (path / 'metadata.yaml').is_file():
+        raise BagReadError(f'{path} is not a ROS 2 bag: it has no metadata.yaml')
+    try:
+        reader = Reader(path)
+        reader.open()
+    except Exception as exc:
+        raise BagReadError(f'cannot open bag {path}: {type(exc).__name__}: {exc}') from exc
+    try:
+        yield Bag(path, reader, typestore or default_typestore())
+    finally:
+        try:
+            reader.close()
+        except Exception:  # noqa: BLE001 - closing a corrupt bag may fail again; the cause counts
+            pass
+
+
+# --- typed decoding ---------------------------------------------------------------------------
+
+def header_stamp_ns(msg: Any) -> int:
+    """The header stamp in ns, 0 when the message has no header (or an unset stamp)."""
+    header = getattr(msg, 'header', None)
+    return 0 if header is None else time_to_ns(header.stamp)
+
+
+def resize_rgb(rgb: np.ndarray, shape: tuple[int, int] | None) -> np.ndarray:
+    """Resize to (H, W) with area averaging (downscale) as the paper's real-data pipeline."""
+    if shape is None or rgb.shape[:2] == tuple(shape):
+        return rgb
+    import cv2
+
+    height, width = shape
+    shrink = rgb.shape[0] >= height and rgb.shape[1] >= width
+    return cv2.resize(rgb, (width, height),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def decode_image(msg: Any, msgtype: str, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an Image or CompressedImage, resized to shape (H, W)."""
+    if msgtype == 'sensor_msgs/msg/CompressedImage':
+        rgb = compressed_image_to_numpy(msg)
+    else:
+        rgb = image_to_rgb(msg)
+    return np.ascontiguousarray(resize_rgb(rgb, shape))
+
+
+def decode_joint_state(msg: Any, names: Sequence[str], field_name: str = 'position',
+                       ) -> np.ndarray:
+    return joint_state_to_numpy(msg, names, field_name)
+
+
+def decode_trajectory(msg: Any, names: Sequence[str]) -> tuple[int, np.ndarray, np.ndarray]:
+    """(stamp ns, due times ns (N,), positions (N, D) in `names` order)."""
+    chunk = joint_trajectory_to_chunk(msg)
+    index = {n: i for i, n in enumerate(chunk.joint_names)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise ValueError(f'trajectory lacks joint(s) {missing}; it has {chunk.joint_names}')
+    positions = chunk.positions[:, [index[n] for n in names]]
+    return chunk.stamp_ns, chunk.due_ns.astype(np.int64), positions
+
+
+POSE_FIELDS = ('x', 'y', 'z', 'qx', 'qy', 'qz', 'qw', 'yaw')
+
+
+def decode_pose(msg: Any, fields: Sequence[str], yaw_min: float = -math.pi) -> np.ndarray:
+    """Selected pose fields; yaw (about z, from the quaternion) wrapped into
+    [yaw_min, yaw_min + 2 pi) so that it can match a dataset's angle convention."""
+    pose = msg.pose
+    p, q = pose.position, pose.orientation
+    values = {'x': p.x, 'y': p.y, 'z': p.z, 'qx': q.x, 'qy': q.y, 'qz': q.z, 'qw': q.w}
+    if 'yaw' in fields:
+        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+        values['yaw'] = (yaw - yaw_min) % (2 * math.pi) + yaw_min
+    return np.array([values[f] for f in fields], dtype=np.float64)
+
+
+def decode_marker(msg: Any, msgtype: str) -> bool | None:
+    """Bool markers say start (True) or end (False); String and Empty carry no role."""
+    if msgtype == 'std_msgs/msg/Bool':
+        return bool(msg.data)
+    return None
+
+
+# --- streams ---------------------------------------------------------------------------------
+
+@dataclass
+class Stream:
+    """One topic's messages, decoded: header stamps (0 = missing), receive times, values."""
+
+    topic: str
+    msgtype: str
+    stamps_ns: list[int] = field(default_factory=list)
+    recv_ns: list[int] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def times_ns(self) -> tuple[np.ndarray, bool]:
+        """(times, stamped): header stamps, or receive times when the stream never set them.
+
+        A single zero stamp in a stamped stream is a real time (sim time starts at 0).
+        """
+        stamps = np.asarray(self.stamps_ns, dtype=np.int64)
+        if len(stamps) and np.any(stamps != 0):
+            return stamps, True
+        return np.asarray(self.recv_ns, dtype=np.int64), False
+
+
+Decoder = Callable[[Any], Any]
+
+
+def read_streams(bag: Bag, decoders: dict[str, Decoder], progress: bool = True,
+                 ) -> dict[str, Stream]:
+    """Decode every message of the given topics; a decode failure names topic and message."""
+    streams = {topic: Stream(topic, bag.topics[topic].msgtype) for topic in decoders}
+    for topic, recv_ns, msg in bag.messages(decoders, progress=progress):
+        stream = streams[topic]
+        try:
+            value = decoders[topic](msg)
+        except ValueError as exc:
+            raise BagReadError(f'bag {bag.path}: message {len(stream)} of {topic} cannot be '
+                               f'converted: {exc}') from exc
+        stream.stamps_ns.append(header_stamp_ns(msg))
+        stream.recv_ns.append(recv_ns)
+        stream.values.append(value)
+    return streams

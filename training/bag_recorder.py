@@ -1,0 +1,235 @@
+"""Write ROS 2 bags (mcap or sqlite3) without a ROS install, as `ros2 bag record` lays them out.
+
+The writer takes already serialized CDR bytes (what an rclpy raw subscription or
+rclpy.serialization.serialize_message gives) or a rosbags message object, so the same code
+records live topics (sim_bridge/record_demo.py) and builds test and benchmark bags.
+No rclpy here: message definitions come from the rosbags type store.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys.store import Typestore
+
+STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
+
+
+def default_typestore() -> Typestore:
+    """Jazzy message definitions: the oldest ROS 2 this package supports."""
+    return get_typestore(Stores.ROS2_JAZZY)
+
+
+def normalize_msgtype(msgtype: str) -> str:
+    """'sensor_msgs/Image' -> 'sensor_msgs/msg/Image' (the form bags store)."""
+    parts = msgtype.strip().split('/')
+    if len(parts) == 2 and all(parts):
+        return f'{parts[0]}/msg/{parts[1]}'
+    if len(parts) == 3 and all(parts):
+        return msgtype.strip()
+    raise ValueError(f"message type must look like 'pkg/msg/Name', got {msgtype!r}")
+
+
+class BagRecorder:
+    """A bag being written: one connection per topic, messages with their receive time.
+
+    Use as a context manager (or call close()): metadata.yaml is written on close, and a bag
+    without it is not readable.
+    """
+
+    def __init__(self, path: str | Path, storage: str = 'mcap',
+                 typestore: Typestore | None = None):
+        if storage not in STORAGES:
+            raise ValueError(f"storage must be one of {sorted(STORAGES)}, got {storage!r}")
+        self.path = Path(path)
+        self.storage = storage
+        self.typestore = typestore or default_typestore()
+        self._writer = Writer(self.path, version=Writer.VERSION_LATEST,
+                              storage_plugin=STORAGES[storage])
+        self._writer.open()
+        self._connections: dict[str, Any] = {}
+        self.counts: dict[str, int] = {}
+        self._closed = False
+
+    def add_topic(self, topic: str, msgtype: str) -> None:
+        """Register a topic (also done by the first write); a topic keeps one type."""
+        msgtype = normalize_msgtype(msgtype)
+        have = self._connections.get(topic)
+        if have is not None:
+            if have.msgtype != msgtype:
+                raise ValueError(f'topic {topic} is recorded as {have.msgtype}, '
+                                 f'cannot also write {msgtype}')
+            return
+        if msgtype not in self.typestore.types:
+            raise ValueError(f'message type {msgtype} is unknown to the type store '
+                             f'(topic {topic})')
+        self._connections[topic] = self._writer.add_connection(topic, msgtype,
+                                                               typestore=self.typestore)
+        self.counts[topic] = 0
+
+    def write(self, topic: str, msgtype: str, recv_ns: int,
+              data: bytes | bytearray | memoryview | Any) -> None:
+        """Write one message: CDR bytes, or a rosbags message object (serialized here).
+
+        recv_ns is the bag timestamp (when the recorder received it); the header stamp, if
+        any, travels inside the message.
+        """
+        if self._closed:
+            raise RuntimeError(f'bag {self.path} is closed')
+        self.add_topic(topic, msgtype)
+        conn = self._connections[topic]
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            data = self.typestore.serialize_cdr(data, conn.msgtype)
+        self._writer.write(conn, int(recv_ns), data)
+        self.counts[topic] += 1
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._writer.close()
+
+    def __enter__(self) -> BagRecorder:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+# --- bags from arrays: demonstrations without a sim or a robot -------------------------------
+
+def _stamp(typestore: Typestore, ns: int) -> Any:
+    sec, nanosec = divmod(int(ns), 1_000_000_000)
+    return typestore.types['builtin_interfaces/msg/Time'](sec=sec, nanosec=nanosec)
+
+
+def _header(typestore: Typestore, ns: int, frame_id: str = '') -> Any:
+    return typestore.types['std_msgs/msg/Header'](stamp=_stamp(typestore, ns), frame_id=frame_id)
+
+
+def image_message(typestore: Typestore, rgb: np.ndarray, stamp_ns: int) -> Any:
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    return typestore.types['sensor_msgs/msg/Image'](
+        header=_header(typestore, stamp_ns), height=rgb.shape[0], width=rgb.shape[1],
+        encoding='rgb8', is_bigendian=0, step=rgb.shape[1] * 3, data=rgb.reshape(-1))
+
+
+def compressed_image_message(typestore: Typestore, rgb: np.ndarray, stamp_ns: int,
+                             fmt: str = 'png') -> Any:
+    import cv2
+
+    ok, encoded = cv2.imencode('.png' if fmt == 'png' else '.jpg',
+                               np.ascontiguousarray(rgb[:, :, ::-1], dtype=np.uint8))
+    if not ok:
+        raise ValueError(f'cannot encode a {rgb.shape} image as {fmt}')
+    return typestore.types['sensor_msgs/msg/CompressedImage'](
+        header=_header(typestore, stamp_ns), format=fmt, data=encoded.reshape(-1))
+
+
+def joint_state_message(typestore: Typestore, names: list[str], position: np.ndarray,
+                        stamp_ns: int, velocity: np.ndarray | None = None) -> Any:
+    pos = np.asarray(position, dtype=np.float64).reshape(-1)
+    vel = np.zeros(0) if velocity is None else np.asarray(velocity, np.float64).reshape(-1)
+    return typestore.types['sensor_msgs/msg/JointState'](
+        header=_header(typestore, stamp_ns), name=list(names), position=pos, velocity=vel,
+        effort=np.zeros(0))
+
+
+def pose_message(typestore: Typestore, x: float, y: float, yaw: float, stamp_ns: int) -> Any:
+    t = typestore.types
+    return t['geometry_msgs/msg/PoseStamped'](
+        header=_header(typestore, stamp_ns),
+        pose=t['geometry_msgs/msg/Pose'](
+            position=t['geometry_msgs/msg/Point'](x=float(x), y=float(y), z=0.0),
+            orientation=t['geometry_msgs/msg/Quaternion'](
+                x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2))))
+
+
+def trajectory_message(typestore: Typestore, names: list[str], positions: np.ndarray,
+                       stamp_ns: int, period_ns: int) -> Any:
+    """Point i due at stamp + i * period, as the policy node and the replay publish them."""
+    t = typestore.types
+    points = []
+    for i, row in enumerate(np.asarray(positions, dtype=np.float64).reshape(len(positions), -1)):
+        sec, nanosec = divmod(i * int(period_ns), 1_000_000_000)
+        points.append(t['trajectory_msgs/msg/JointTrajectoryPoint'](
+            positions=row, velocities=np.zeros(0), accelerations=np.zeros(0),
+            effort=np.zeros(0),
+            time_from_start=t['builtin_interfaces/msg/Duration'](sec=sec, nanosec=nanosec)))
+    return t['trajectory_msgs/msg/JointTrajectory'](
+        header=_header(typestore, stamp_ns), joint_names=list(names), points=points)
+
+
+def string_message(typestore: Typestore, text: str) -> Any:
+    return typestore.types['std_msgs/msg/String'](data=text)
+
+
+PUSHT_JOINTS = ['agent_x', 'agent_y']
+
+
+def write_pusht_bag(path: str | Path, episodes: list[dict[str, np.ndarray]],
+                    storage: str = 'mcap', namespace: str = '/pusht',
+                    period_ns: int = 100_000_000, start_ns: int = 0,
+                    wall_offset_ns: int = 1_700_000_000_000_000_000,
+                    latency_ns: int = 2_000_000, jitter_ns: int = 0,
+                    drop: dict[str, set[int]] | None = None,
+                    late: dict[str, set[int]] | None = None, seed: int = 0) -> BagRecorder:
+    """A bag as the sim bridge + `dp-ros replay` + a recorder make it, from dataset episodes.
+
+    Episode arrays: img (T, 96, 96, 3) 0..255, state (T, 5), action (T, 2). Step k of an
+    episode is stamped at its sim time; the episode ends with an episode_result marker and the
+    next one starts a step later, as the sim's lockstep clock runs. Receive times are wall
+    time (stamp + offset + latency, topics interleaved as a recorder sees them). jitter_ns
+    moves header stamps (not receive times) by up to that much, drop names message indices
+    (counted over the whole bag, per topic) that never reach the bag, late those received a
+    second late (after the next episode's marker, for the last steps).
+    """
+    rng = np.random.default_rng(seed)
+    drop = drop or {}
+    late = late or {}
+    ns = namespace.rstrip('/')
+    topics = {'image': f'{ns}/image_raw', 'joints': f'{ns}/joint_states',
+              'pose': f'{ns}/block_pose', 'traj': f'{ns}/joint_trajectory',
+              'result': f'{ns}/episode_result'}
+    counters = dict.fromkeys(topics.values(), 0)
+    recorder = BagRecorder(path, storage=storage)
+    ts = recorder.typestore
+    tick = start_ns // period_ns
+
+    def put(topic: str, msgtype: str, recv: int, msg: Any) -> None:
+        index = counters[topic]
+        counters[topic] += 1
+        if index not in drop.get(topic, ()):
+            delay = 1_000_000_000 if index in late.get(topic, ()) else 0
+            recorder.write(topic, msgtype, recv + delay, msg)
+
+    def jittered(t: int) -> int:
+        return t + int(rng.integers(-jitter_ns, jitter_ns + 1)) if jitter_ns else t
+
+    with recorder:
+        for number, episode in enumerate(episodes):
+            state, action, img = episode['state'], episode['action'], episode['img']
+            for k in range(len(action)):
+                t = tick * period_ns
+                recv = t + wall_offset_ns + latency_ns
+                put(topics['image'], 'sensor_msgs/msg/Image', recv,
+                    image_message(ts, img[k], jittered(t)))
+                put(topics['joints'], 'sensor_msgs/msg/JointState', recv + 1000,
+                    joint_state_message(ts, PUSHT_JOINTS, state[k, :2], jittered(t)))
+                put(topics['pose'], 'geometry_msgs/msg/PoseStamped', recv + 2000,
+                    pose_message(ts, state[k, 2], state[k, 3], float(state[k, 4]),
+                                 jittered(t)))
+                put(topics['traj'], 'trajectory_msgs/msg/JointTrajectory', recv + latency_ns,
+                    trajectory_message(ts, PUSHT_JOINTS, action[k:k + 1], t, period_ns))
+                tick += 1
+            recv = tick * period_ns + wall_offset_ns + latency_ns
+            put(topics['result'], 'std_msgs/msg/String', recv,
+                string_message(ts, json.dumps({'episode': number, 'steps': len(action)})))
+            tick += 1
+    return recorder

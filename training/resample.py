@@ -1,0 +1,257 @@
+"""Streams of timestamped messages -> one fixed control grid; gaps; episode boundaries.
+
+Pure numpy, integer nanoseconds. A grid time is valid for a stream when a message lies within
+the tolerance of it; a grid time where any stream is invalid is a gap. Leading and trailing
+invalid steps are trimmed (streams start and stop at slightly different times); interior gaps
+cut the episode or drop it, as configured.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+ALIGN_MODES = ('nearest', 'previous')
+GAP_POLICIES = ('split', 'drop')
+MARKER_ROLES = ('start', 'end', 'bool')
+
+
+def make_grid(start_ns: int, stop_ns: int, period_ns: int) -> np.ndarray:
+    """start, start + period, ... up to and including stop (int64 ns)."""
+    if period_ns <= 0:
+        raise ValueError(f'control period must be positive, got {period_ns} ns')
+    if stop_ns < start_ns:
+        return np.zeros(0, dtype=np.int64)
+    n = (int(stop_ns) - int(start_ns)) // int(period_ns) + 1
+    return int(start_ns) + np.arange(n, dtype=np.int64) * int(period_ns)
+
+
+def grid_start(times_ns: np.ndarray, period_ns: int) -> int:
+    """Where a window's grid starts: at its first message, moved to the stream's mean phase.
+
+    A jittered first stamp would otherwise shift every grid time by its jitter; the circular
+    mean of all stamps' phases (modulo the period) is what the sender's clock ticked on.
+    """
+    times = np.asarray(times_ns, dtype=np.int64)
+    phases = (times - times[0]) % period_ns * (2 * np.pi / period_ns)
+    mean = np.angle(np.mean(np.exp(1j * phases)))  # in (-pi, pi]
+    return int(times[0]) + int(round(mean * period_ns / (2 * np.pi)))
+
+
+def sample_indices(times_ns: np.ndarray, grid_ns: np.ndarray, tolerance_ns: int,
+                   align: str = 'nearest') -> tuple[np.ndarray, np.ndarray]:
+    """For each grid time the index of the message to use, and whether it is within tolerance.
+
+    times_ns must be sorted. 'nearest' takes the closest message either side (as offline
+    alignment can); 'previous' only messages at or before the grid time (what a causal
+    policy would have seen). Invalid entries have index 0 (never use them).
+    """
+    if align not in ALIGN_MODES:
+        raise ValueError(f"align must be one of {ALIGN_MODES}, got {align!r}")
+    times = np.asarray(times_ns, dtype=np.int64)
+    grid = np.asarray(grid_ns, dtype=np.int64)
+    if len(times) == 0:
+        return np.zeros(len(grid), dtype=np.int64), np.zeros(len(grid), dtype=bool)
+    if np.any(np.diff(times) < 0):
+        raise ValueError('message times must be sorted before sampling')
+    if align == 'previous':
+        index = np.searchsorted(times, grid, side='right') - 1
+        valid = index >= 0
+        index = np.maximum(index, 0)
+        valid &= (grid - times[index]) <= tolerance_ns
+        return np.where(valid, index, 0), valid
+    right = np.clip(np.searchsorted(times, grid, side='left'), 0, len(times) - 1)
+    left = np.maximum(right - 1, 0)
+    d_right = np.abs(times[right] - grid)
+    d_left = np.abs(grid - times[left])
+    index = np.where(d_left < d_right, left, right)
+    valid = np.minimum(d_left, d_right) <= tolerance_ns
+    return np.where(valid, index, 0), valid
+
+
+def trajectory_targets(stamps_ns: np.ndarray, due_ns: Sequence[np.ndarray],
+                       positions: Sequence[np.ndarray], grid_ns: np.ndarray,
+                       tolerance_ns: int, dim: int, slack_ns: int = 0,
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The commanded target at each grid time, as joint_trajectory_controller applies it.
+
+    The active trajectory at t is the latest one stamped at or before t (a new trajectory
+    replaces the old); its target is the last point due at or before t; before its first
+    point the previous target is held. Both "at or before" allow slack_ns (keep it under
+    half the point spacing), so that grid times a little early (jittered stamps) still find
+    the point meant for them. A target is valid when its point is due within the tolerance
+    of t (a held target from long ago is a gap: the commands stopped).
+    """
+    grid = np.asarray(grid_ns, dtype=np.int64)
+    values = np.zeros((len(grid), dim), dtype=np.float64)
+    valid = np.zeros(len(grid), dtype=bool)
+    stamps = np.asarray(stamps_ns, dtype=np.int64)
+    if len(stamps) == 0:
+        return values, valid
+    order = np.argsort(stamps, kind='stable')
+    sorted_stamps = stamps[order]
+    active = np.searchsorted(sorted_stamps, grid + slack_ns, side='right') - 1
+    held: np.ndarray | None = None
+    held_due = 0
+    for g, t in enumerate(grid):
+        if active[g] >= 0:
+            j = order[active[g]]
+            k = int(np.searchsorted(due_ns[j], t + slack_ns, side='right')) - 1
+            if k >= 0:
+                held, held_due = positions[j][k], int(due_ns[j][k])
+        if held is not None and abs(int(t) - held_due) <= tolerance_ns:
+            values[g] = held
+            valid[g] = True
+    return values, valid
+
+
+def valid_runs(valid: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal [start, stop) runs of True."""
+    v = np.concatenate([[False], np.asarray(valid, dtype=bool), [False]])
+    edges = np.flatnonzero(np.diff(v.astype(np.int8)))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+@dataclass
+class EpisodeCut:
+    """What became of one stretch of grid: kept ranges, and why steps were lost."""
+
+    ranges: list[tuple[int, int]]
+    trimmed_steps: int  # leading/trailing steps where some stream had not started / had ended
+    gaps: list[tuple[int, int]]  # interior [start, stop) runs of invalid steps
+    dropped_steps: int  # valid steps discarded (episode dropped at a gap, or too short)
+    reason: str = ''
+
+
+def cut_episodes(valid: np.ndarray, on_gap: str = 'split', min_steps: int = 1) -> EpisodeCut:
+    """Trim the ends, then cut at interior gaps ('split') or drop the lot ('drop')."""
+    if on_gap not in GAP_POLICIES:
+        raise ValueError(f"on_gap must be one of {GAP_POLICIES}, got {on_gap!r}")
+    runs = valid_runs(valid)
+    n = len(valid)
+    if not runs:
+        return EpisodeCut([], n, [], 0, 'no grid time has every stream')
+    first, last = runs[0][0], runs[-1][1]
+    trimmed = first + (n - last)
+    gaps = [(a[1], b[0]) for a, b in zip(runs[:-1], runs[1:], strict=True)]
+    if gaps and on_gap == 'drop':
+        return EpisodeCut([], trimmed, gaps, sum(b - a for a, b in runs),
+                          f'{len(gaps)} gap(s), on_gap=drop')
+    kept = [r for r in runs if r[1] - r[0] >= min_steps]
+    dropped = sum(b - a for a, b in runs if b - a < min_steps)
+    reason = f'{len(runs) - len(kept)} piece(s) shorter than {min_steps} steps' if dropped else ''
+    return EpisodeCut(kept, trimmed, gaps, dropped, reason)
+
+
+def marker_windows(marker_ns: np.ndarray, roles: Sequence[str], default_role: str,
+                   ) -> list[tuple[float, float]]:
+    """Episode windows [lo, hi) from marker times.
+
+    Roles: 'end' markers close an episode that began at the previous end (or the bag's start;
+    data after the last end is dropped); 'start' markers open one that lasts to the next start
+    (or the bag's end; data before the first start is dropped); a role per marker ('start' /
+    'end', as Bool markers give) opens and closes episodes explicitly.
+    """
+    times = np.asarray(marker_ns, dtype=np.int64)
+    order = np.argsort(times, kind='stable')
+    windows: list[tuple[float, float]] = []
+    open_at: float | None = -np.inf if default_role == 'end' else None
+    for i in order:
+        t = float(times[i])
+        role = roles[i] if roles[i] in ('start', 'end') else default_role
+        if role == 'start':
+            if open_at is not None and open_at != -np.inf:
+                windows.append((open_at, t))
+            open_at = t
+        else:
+            if open_at is not None:
+                windows.append((open_at, t))
+            open_at = t if default_role == 'end' else None
+    if open_at is not None and default_role != 'end':
+        windows.append((open_at, np.inf))
+    return windows
+
+
+def recv_to_stamp_boundaries(marker_recv_ns: np.ndarray, ref_recv_ns: np.ndarray,
+                             ref_stamp_ns: np.ndarray, all_recv_ns: np.ndarray,
+                             all_stamp_ns: np.ndarray, margin_ns: int, lookahead: int = 5,
+                             ) -> np.ndarray | None:
+    """Marker receive times as stamp-domain boundaries: the stamp where the next episode
+    starts.
+
+    That is the first reference stamp received after the marker that is newer (by more than
+    margin_ns) than every stamp received before it (all_*: every stamped stream). Messages
+    are then assigned by their own stamps, so one that arrived late, after the marker, stays
+    in its episode; and no receive-time arithmetic enters, which matters because the stamp
+    clock may stand still (a lockstep sim waiting for its next episode). None when the stamps
+    restart at a marker (the next reference messages are stamped before it): only receive
+    times can place it then.
+    """
+    order = np.argsort(all_recv_ns, kind='stable')
+    all_recv = np.asarray(all_recv_ns, dtype=np.int64)[order]
+    newest = np.maximum.accumulate(np.asarray(all_stamp_ns, dtype=np.int64)[order]) \
+        if len(order) else np.zeros(0, np.int64)
+    ref_order = np.argsort(ref_recv_ns, kind='stable')
+    ref_recv = np.asarray(ref_recv_ns, dtype=np.int64)[ref_order]
+    ref_stamps = np.asarray(ref_stamp_ns, dtype=np.int64)[ref_order]
+    never = np.iinfo(np.int64).max
+    out = np.full(len(marker_recv_ns), never, dtype=np.int64)
+    for j, m in enumerate(np.asarray(marker_recv_ns, dtype=np.int64)):
+        i = int(np.searchsorted(all_recv, m, side='right'))
+        seen = int(newest[i - 1]) if i > 0 else None
+        after = ref_stamps[int(np.searchsorted(ref_recv, m, side='right')):]
+        if seen is None:
+            out[j] = int(after.min()) if len(after) else never
+            continue
+        if len(after) and np.median(after[:lookahead]) < seen - margin_ns:
+            return None
+        newer = after[after > seen + margin_ns]
+        out[j] = int(newer.min()) if len(newer) else never
+    return out
+
+
+def recv_to_reference_stamps(recv_ns: np.ndarray, ref_recv_ns: np.ndarray,
+                             ref_stamp_ns: np.ndarray) -> np.ndarray:
+    """Receive times of an unstamped stream on a stamped reference stream's clock.
+
+    A message gets the stamp of the reference message received last before it: a command
+    stamped 0 ("now") answers the observation that came before it, and in lockstep "now" is
+    that observation's step, however long the answer took. Messages received before any
+    reference message keep their offset to the first one.
+    """
+    order = np.argsort(ref_recv_ns, kind='stable')
+    ref_recv = np.asarray(ref_recv_ns, dtype=np.int64)[order]
+    ref_stamps = np.asarray(ref_stamp_ns, dtype=np.int64)[order]
+    recv = np.asarray(recv_ns, dtype=np.int64)
+    if len(ref_recv) == 0:
+        return recv.copy()
+    index = np.searchsorted(ref_recv, recv, side='right') - 1
+    before = index < 0
+    out = ref_stamps[np.maximum(index, 0)].copy()
+    out[before] = ref_stamps[0] - (ref_recv[0] - recv[before])
+    return out
+
+
+@dataclass
+class RateStats:
+    count: int
+    rate_hz: float  # from the median period
+    drops: int  # messages missing where the period stretched over 1.5 median periods
+    max_gap_s: float
+
+
+def rate_stats(times_ns: np.ndarray | Sequence[np.ndarray]) -> RateStats:
+    """Rate and drops of a stream, or of its pieces (episodes: the pauses between them are
+    not drops)."""
+    pieces = [times_ns] if isinstance(times_ns, np.ndarray) else list(times_ns)
+    pieces = [np.sort(np.asarray(p, dtype=np.int64)) for p in pieces]
+    count = sum(len(p) for p in pieces)
+    diffs = np.concatenate([np.diff(p) for p in pieces] + [np.zeros(0, np.int64)])
+    positive = diffs[diffs > 0]
+    if len(positive) == 0:
+        return RateStats(count, 0.0, 0, 0.0)
+    period = float(np.median(positive))
+    long = diffs[diffs > 1.5 * period]
+    drops = int(np.sum(np.round(long / period) - 1))
+    return RateStats(count, 1e9 / period, drops, float(diffs.max()) / 1e9)
