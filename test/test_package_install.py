@@ -24,8 +24,8 @@ def installed_prefix(tmp_path_factory) -> Path:
     prefix = tmp_path_factory.mktemp('prefix')
     build = tmp_path_factory.mktemp('build')
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-build-isolation',
-                    '--no-cache-dir', '--quiet', '--ignore-installed', '--prefix', str(prefix), str(REPO)],
-                   check=True, cwd=build)
+                    '--no-cache-dir', '--quiet', '--ignore-installed', '--prefix', str(prefix),
+                    str(REPO)], check=True, cwd=build)
     return prefix
 
 

@@ -1,0 +1,179 @@
+"""The policy artifact: a directory with model.safetensors (weights) and policy.json (the rest).
+
+No pickle: loading runs no code from the file. A save writes a temporary sibling directory
+and renames it into place, so an interrupted save leaves the old artifact (or nothing),
+never half of one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from dp_ros.policy.config import PolicyConfig
+from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters
+from dp_ros.policy.normalizer import Normalizer
+
+WEIGHTS_FILE = 'model.safetensors'
+METADATA_FILE = 'policy.json'
+FORMAT = 'dp_ros.policy'
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """The artifact on disk is missing, malformed, or does not match its own config."""
+
+
+def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_period: float = 0.1,
+                provenance: dict | None = None, state_dict: dict | None = None) -> Path:
+    """Write the artifact; `state_dict` (e.g. the EMA weights) replaces the policy's own weights.
+
+    An existing artifact at `directory` is replaced as a whole.
+    """
+    directory = Path(directory)
+    if control_period <= 0:
+        raise ValueError(f'control_period must be > 0 s, got {control_period}')
+    weights = dict(policy.state_dict() if state_dict is None else state_dict)
+    _check_state_dict(policy.state_dict(), weights, source='state_dict')
+    tensors = {k: v.detach().to('cpu').contiguous().clone() for k, v in weights.items()}
+    dtypes = sorted({str(v.dtype).removeprefix('torch.') for v in tensors.values()})
+    config = policy.config
+    metadata = {
+        'format': FORMAT,
+        'format_version': FORMAT_VERSION,
+        'config': config.to_dict(),
+        'obs_keys': {'rgb': config.rgb_keys, 'low_dim': config.low_dim_keys},
+        'obs_shapes': {k: list(config.obs_shape(k)) for k in config.obs_keys},
+        'action_dim': config.action_dim,
+        'normalizer': policy.normalizer.to_dict(),
+        'control_period': float(control_period),
+        'provenance': dict(provenance or {}),
+        'weights': {'file': WEIGHTS_FILE, 'dtypes': dtypes,
+                    'num_parameters': count_parameters(policy)},
+    }
+    try:
+        text = json.dumps(metadata, indent=2, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f'policy metadata is not JSON-serialisable (check provenance): {e}') from e
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{directory.name}.tmp-', dir=directory.parent))
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={'format': 'pt'})
+        (tmp / METADATA_FILE).write_text(text + '\n')
+        for name in (WEIGHTS_FILE, METADATA_FILE):
+            _fsync(tmp / name)
+        _replace_dir(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def read_policy_metadata(directory: str | Path) -> dict:
+    """policy.json, checked for format, without touching the weights."""
+    path = Path(directory) / METADATA_FILE
+    if not path.is_file():
+        raise CheckpointError(f'{path} not found: not a dp_ros policy directory')
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f'{path} is not valid JSON: {e}') from e
+    if meta.get('format') != FORMAT:
+        raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    if meta.get('format_version') != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format_version {meta.get('format_version')!r}, this code "
+                              f'reads {FORMAT_VERSION}')
+    for key in ('config', 'normalizer', 'control_period'):
+        if key not in meta:
+            raise CheckpointError(f'{path}: missing {key!r}')
+    return meta
+
+
+def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
+                dtype: torch.dtype | None = None) -> DiffusionPolicy:
+    """Rebuild the policy from policy.json and load model.safetensors into it, in eval mode."""
+    directory = Path(directory)
+    meta = read_policy_metadata(directory)
+    try:
+        config = PolicyConfig.from_dict(meta['config'])
+        normalizer = Normalizer.from_dict(meta['normalizer'])
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f'{directory / METADATA_FILE}: {e}') from e
+    with torch.device('meta'):  # no random init of weights that are overwritten anyway
+        policy = DiffusionPolicy(config, normalizer)
+    path = directory / WEIGHTS_FILE
+    if not path.is_file():
+        raise CheckpointError(f'{path} not found')
+    with safe_open(str(path), framework='pt', device='cpu') as f:
+        weights = {k: f.get_tensor(k) for k in f.keys()}
+    _check_state_dict(policy.state_dict(), weights, source=str(path))
+    policy.load_state_dict({k: v.float() if v.is_floating_point() else v
+                            for k, v in weights.items()}, strict=True, assign=True)
+    left = [n for n, t in [*policy.named_parameters(), *policy.named_buffers()] if t.is_meta]
+    if left:
+        raise CheckpointError(f'{path}: no values for {left}')
+    policy.to(device=torch.device(device))
+    if dtype is not None:
+        policy.to(dtype=dtype)
+    return policy.eval()
+
+
+def _check_state_dict(expected: dict, got: dict, source: str) -> None:
+    """Raise one error that lists every missing, unexpected and mis-shaped tensor."""
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    shapes = [f'{k}: file {list(got[k].shape)} vs config {list(expected[k].shape)}'
+              for k in sorted(set(expected) & set(got)) if got[k].shape != expected[k].shape]
+    if not (missing or unexpected or shapes):
+        return
+    lines = [f'{source} does not match the policy config:']
+    if missing:
+        lines.append(f'  missing keys ({len(missing)}): {_short(missing)}')
+    if unexpected:
+        lines.append(f'  unexpected keys ({len(unexpected)}): {_short(unexpected)}')
+    if shapes:
+        lines.append(f'  shape mismatches ({len(shapes)}):')
+        lines.extend(f'    {s}' for s in shapes[:20])
+        if len(shapes) > 20:
+            lines.append(f'    ... and {len(shapes) - 20} more')
+    raise CheckpointError('\n'.join(lines))
+
+
+def _short(keys: list[str], limit: int = 20) -> str:
+    text = ', '.join(keys[:limit])
+    return text + (f', ... and {len(keys) - limit} more' if len(keys) > limit else '')
+
+
+def _fsync(path: Path) -> None:
+    with open(path, 'rb') as f:
+        os.fsync(f.fileno())
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move the finished `src` to `dst`; an old `dst` is moved aside first, then deleted."""
+    old = None
+    if dst.exists() or dst.is_symlink():
+        if not (dst / METADATA_FILE).is_file() and any(dst.iterdir()):
+            raise CheckpointError(f'{dst} exists and is not a policy directory; not replacing it')
+        old = dst.with_name(f'.{dst.name}.old-{uuid.uuid4().hex[:8]}')
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        fd = os.open(dst.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass

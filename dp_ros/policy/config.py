@@ -1,0 +1,167 @@
+"""Model configuration: one dataclass that travels, as JSON, inside every policy artifact."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+SAMPLERS = ('ddpm', 'ddim')
+OBS_TYPES = ('rgb', 'low_dim')
+PREDICTION_TYPES = ('epsilon', 'sample')
+
+
+def pusht_shape_meta() -> dict:
+    """Push-T image task: one 96x96 camera and the 2-D agent position; 2-D target actions."""
+    return {
+        'obs': {
+            'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+            'agent_pos': {'shape': [2], 'type': 'low_dim'},
+        },
+        'action': {'shape': [2]},
+    }
+
+
+@dataclass
+class PolicyConfig:
+    """Everything needed to rebuild the network; defaults are the paper's Push-T image settings.
+
+    Observation features are concatenated in `shape_meta['obs']` order (as robomimic does
+    in the paper's hybrid policy), so that order is part of the model.
+    """
+
+    shape_meta: dict = field(default_factory=pusht_shape_meta)
+    horizon: int = 16
+    n_obs_steps: int = 2
+    n_action_steps: int = 8
+    # denoiser (ConditionalUnet1D)
+    down_dims: tuple[int, ...] = (512, 1024, 2048)
+    kernel_size: int = 5
+    n_groups: int = 8
+    diffusion_step_embed_dim: int = 128
+    # observation encoder (ResNet18 + GroupNorm + spatial softmax)
+    crop_shape: tuple[int, int] | None = (84, 84)
+    resnet_width: float = 1.0
+    num_keypoints: int = 32
+    feature_dim: int = 64
+    # noise schedule (diffusers DDPMScheduler)
+    num_train_timesteps: int = 100
+    beta_schedule: str = 'squaredcos_cap_v2'
+    prediction_type: str = 'epsilon'
+    clip_sample: bool = True
+    # default sampling; predict_action can override both per call
+    sampler: str = 'ddpm'
+    num_inference_steps: int = 100
+
+    def __post_init__(self) -> None:
+        self.down_dims = tuple(int(d) for d in self.down_dims)
+        if self.crop_shape is not None:
+            self.crop_shape = (int(self.crop_shape[0]), int(self.crop_shape[1]))
+        self._validate()
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def rgb_keys(self) -> list[str]:
+        return [k for k, v in self.shape_meta['obs'].items() if v.get('type') == 'rgb']
+
+    @property
+    def low_dim_keys(self) -> list[str]:
+        obs = self.shape_meta['obs']
+        return [k for k, v in obs.items() if v.get('type', 'low_dim') == 'low_dim']
+
+    @property
+    def obs_keys(self) -> list[str]:
+        return list(self.shape_meta['obs'])
+
+    @property
+    def action_dim(self) -> int:
+        return int(self.shape_meta['action']['shape'][0])
+
+    def obs_shape(self, key: str) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.shape_meta['obs'][key]['shape'])
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d['down_dims'] = list(self.down_dims)
+        d['crop_shape'] = None if self.crop_shape is None else list(self.crop_shape)
+        return _jsonable(d)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PolicyConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f'unknown PolicyConfig keys {unknown}; known keys: {sorted(known)}')
+        return cls(**copy.deepcopy(d))
+
+    # ------------------------------------------------------------------ checks
+    def _validate(self) -> None:
+        meta = self.shape_meta
+        if not isinstance(meta, dict) or 'obs' not in meta or 'action' not in meta:
+            raise ValueError(f"shape_meta needs 'obs' and 'action' entries, got {meta!r}")
+        if not meta['obs']:
+            raise ValueError('shape_meta.obs is empty: the policy needs at least one observation')
+        for key, attr in meta['obs'].items():
+            kind = attr.get('type', 'low_dim')
+            if kind not in OBS_TYPES:
+                raise ValueError(f'obs {key!r}: type {kind!r} is not one of {OBS_TYPES}')
+            shape = list(attr.get('shape', []))
+            if kind == 'rgb' and (len(shape) != 3 or shape[0] != 3):
+                raise ValueError(f'rgb obs {key!r} needs shape [3, H, W], got {shape}')
+            if kind == 'low_dim' and len(shape) != 1:
+                raise ValueError(f'low_dim obs {key!r} needs shape [D], got {shape}')
+            if kind == 'rgb' and self.crop_shape is not None:
+                if self.crop_shape[0] > shape[1] or self.crop_shape[1] > shape[2]:
+                    raise ValueError(f'crop_shape {self.crop_shape} is larger than {key!r} {shape}')
+        if len(meta['action'].get('shape', [])) != 1:
+            raise ValueError(f"action shape must be [Da], got {meta['action'].get('shape')}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f'sampler {self.sampler!r} is not one of {SAMPLERS}')
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f'prediction_type {self.prediction_type!r} not in {PREDICTION_TYPES}')
+        if self.n_obs_steps < 1 or self.n_action_steps < 1:
+            raise ValueError(f'n_obs_steps={self.n_obs_steps}, n_action_steps='
+                             f'{self.n_action_steps}: both must be >= 1')
+        if self.n_obs_steps - 1 + self.n_action_steps > self.horizon:
+            raise ValueError(f'horizon {self.horizon} too short for n_obs_steps {self.n_obs_steps} '
+                             f'and n_action_steps {self.n_action_steps}')
+        if not self.down_dims:
+            raise ValueError('down_dims is empty')
+        stride = 2 ** (len(self.down_dims) - 1)
+        if self.horizon % stride:
+            raise ValueError(f'horizon {self.horizon} must be divisible by {stride} '
+                             f'(the UNet halves it {len(self.down_dims) - 1} times)')
+        bad = [d for d in self.down_dims if d % self.n_groups]
+        if bad:
+            raise ValueError(f'down_dims {bad} not divisible by n_groups {self.n_groups}')
+        if self.kernel_size % 2 != 1:
+            raise ValueError(f'kernel_size {self.kernel_size} must be odd')
+        if self.num_inference_steps < 1 or self.num_inference_steps > self.num_train_timesteps:
+            raise ValueError(f'num_inference_steps {self.num_inference_steps} must be in '
+                             f'1..{self.num_train_timesteps}')
+        base = 64 * self.resnet_width
+        if base != int(base) or int(base) % 16 or base <= 0:
+            raise ValueError(f'resnet_width {self.resnet_width} gives {base} base channels; '
+                             'it must be a positive multiple of 16 (GroupNorm uses C // 16 groups)')
+
+
+def pusht_image_config(**overrides: Any) -> PolicyConfig:
+    """The paper's Push-T image policy (train_diffusion_unet_hybrid_workspace)."""
+    return PolicyConfig(**overrides)
+
+
+def small_cpu_config(**overrides: Any) -> PolicyConfig:
+    """A ~8M-parameter variant that samples a chunk in well under 0.1 s on a laptop CPU."""
+    params: dict[str, Any] = dict(resnet_width=0.5, down_dims=(64, 128, 256),
+                                  sampler='ddim', num_inference_steps=10)
+    params.update(overrides)
+    return PolicyConfig(**params)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    return x

@@ -1,0 +1,188 @@
+"""The diffusion policy: observation encoder + 1-D UNet, trained with DDPM, sampled with DDPM/DDIM.
+
+Mirrors the paper's DiffusionUnetHybridImagePolicy with obs_as_global_cond=True: the
+features of the first n_obs_steps observations condition every UNet block (FiLM), the UNet
+denoises the whole action horizon, and the executed actions are the n_action_steps that
+start at the last observation step.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, DDPMScheduler
+from torch import nn
+
+from dp_ros.policy.config import SAMPLERS, PolicyConfig
+from dp_ros.policy.normalizer import Normalizer
+from dp_ros.policy.unet import ConditionalUnet1D
+from dp_ros.policy.vision import ObsEncoder
+
+# the paper's DDPMScheduler settings that PolicyConfig does not expose
+BETA_START = 1e-4
+BETA_END = 0.02
+VARIANCE_TYPE = 'fixed_small'
+
+Obs = dict[str, torch.Tensor]
+
+
+def make_train_scheduler(config: PolicyConfig) -> DDPMScheduler:
+    with torch.device('cpu'):  # stays real even when the networks are built on 'meta'
+        return DDPMScheduler(
+            num_train_timesteps=config.num_train_timesteps, beta_start=BETA_START,
+            beta_end=BETA_END, beta_schedule=config.beta_schedule, variance_type=VARIANCE_TYPE,
+            clip_sample=config.clip_sample, prediction_type=config.prediction_type)
+
+
+class DiffusionPolicy(nn.Module):
+    """Raw-unit observations in, raw-unit action chunks out; normalization is inside."""
+
+    def __init__(self, config: PolicyConfig, normalizer: Normalizer) -> None:
+        super().__init__()
+        self.config = config
+        self._check_normalizer(normalizer)
+        for key in config.rgb_keys:
+            if key not in normalizer:
+                normalizer.add_image_key(key)
+        self.normalizer = normalizer
+        self.obs_encoder = ObsEncoder(config)
+        self.model = ConditionalUnet1D(
+            input_dim=config.action_dim,
+            global_cond_dim=self.obs_encoder.output_dim * config.n_obs_steps,
+            diffusion_step_embed_dim=config.diffusion_step_embed_dim,
+            down_dims=config.down_dims, kernel_size=config.kernel_size, n_groups=config.n_groups)
+        self.noise_scheduler = make_train_scheduler(config)
+        self._samplers: dict[tuple[str, int], DDPMScheduler | DDIMScheduler] = {}
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def _check_normalizer(self, normalizer: Normalizer) -> None:
+        cfg = self.config
+        needed = {'action': cfg.action_dim, **{k: cfg.obs_shape(k)[0] for k in cfg.low_dim_keys}}
+        for key, dim in needed.items():
+            if key not in normalizer:
+                raise ValueError(f'normalizer lacks {key!r} (it has {normalizer.keys}); '
+                                 'fit it on the action and every low-dim observation')
+            if normalizer.dim(key) != dim:
+                raise ValueError(f'normalizer {key!r} has dimension {normalizer.dim(key)}, '
+                                 f'shape_meta says {dim}')
+
+    def sampler(self, name: str, num_inference_steps: int) -> DDPMScheduler | DDIMScheduler:
+        """A scheduler set to `num_inference_steps`.
+
+        Cached and never re-set after creation, so concurrent callers can share it (a race
+        only builds the same scheduler twice); no lock, so the policy stays deep-copyable.
+        """
+        if name not in SAMPLERS:
+            raise ValueError(f'sampler {name!r} is not one of {SAMPLERS}')
+        n_train = self.config.num_train_timesteps
+        if not 1 <= num_inference_steps <= n_train:
+            raise ValueError(f'num_inference_steps {num_inference_steps} must be in 1..{n_train}')
+        key = (name, int(num_inference_steps))
+        sched = self._samplers.get(key)
+        if sched is None:
+            cls = DDPMScheduler if name == 'ddpm' else DDIMScheduler
+            with torch.device('cpu'):
+                sched = cls.from_config(self.noise_scheduler.config)
+                sched.set_timesteps(num_inference_steps)
+            self._samplers[key] = sched
+        return sched
+
+    def encode_obs(self, obs: Obs, generator: torch.Generator | None = None,
+                   random_crop: bool | None = None) -> torch.Tensor:
+        """Raw obs (B, T>=n_obs_steps, ...) -> global condition (B, n_obs_steps * feature).
+
+        random_crop=None: random crops in training mode, centre crops in eval mode.
+        """
+        cfg = self.config
+        to = cfg.n_obs_steps
+        missing = [k for k in cfg.obs_keys if k not in obs]
+        if missing:
+            raise KeyError(f'observation lacks keys {missing}; the policy needs {cfg.obs_keys}')
+        batch = None
+        flat = {}
+        for key in cfg.obs_keys:
+            x = torch.as_tensor(obs[key])
+            shape = cfg.obs_shape(key)
+            if x.ndim != 2 + len(shape) or tuple(x.shape[2:]) != shape or x.shape[1] < to:
+                dims = ', '.join(map(str, shape))
+                raise ValueError(f'obs {key!r}: expected (B, T>={to}, {dims}), '
+                                 f'got {tuple(x.shape)}')
+            if batch is None:
+                batch = x.shape[0]
+            elif x.shape[0] != batch:
+                raise ValueError(f'obs {key!r} has batch size {x.shape[0]}, others {batch}')
+            x = self.normalizer.normalize(key, x[:, :to].to(self.device))
+            flat[key] = x.reshape(-1, *shape).to(self.dtype)
+        features = self.obs_encoder(flat, generator, random_crop)
+        return features.reshape(batch, -1)
+
+    # ------------------------------------------------------------------ training
+    def compute_loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Denoising loss; batch = {'obs': {k: (B, T, ...)}, 'action': (B, horizon, Da)}, raw.
+
+        `generator` (on the model's device) makes crops, noise and steps reproducible.
+        """
+        cfg = self.config
+        action = torch.as_tensor(batch['action'])
+        if action.ndim != 3 or action.shape[1:] != (cfg.horizon, cfg.action_dim):
+            raise ValueError(f"batch['action'] must be (B, {cfg.horizon}, {cfg.action_dim}), "
+                             f'got {tuple(action.shape)}')
+        global_cond = self.encode_obs(batch['obs'], generator)
+        naction = self.normalizer.normalize('action', action.to(self.device))
+        b = naction.shape[0]
+        noise = _randn(tuple(naction.shape), generator, naction.device)
+        gen_device = generator.device if generator is not None else naction.device
+        steps = torch.randint(0, cfg.num_train_timesteps, (b,), generator=generator,
+                              device=gen_device).to(naction.device)
+        noisy = self.noise_scheduler.add_noise(naction, noise, steps)
+        pred = self.model(noisy.to(self.dtype), steps, global_cond)
+        target = noise if cfg.prediction_type == 'epsilon' else naction
+        return F.mse_loss(pred.float(), target)
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def predict_action(self, obs: Obs, generator: torch.Generator | None = None,
+                       sampler: str | None = None, num_inference_steps: int | None = None
+                       ) -> dict[str, torch.Tensor]:
+        """Sample action chunks for a batch of observation histories.
+
+        obs[k]: (B, n_obs_steps, ...) raw units (images float in [0, 1]). Returns raw-unit
+        fp32 {'action': (B, n_action_steps, Da), 'action_pred': (B, horizon, Da)}; 'action'
+        is action_pred[:, n_obs_steps - 1 : n_obs_steps - 1 + n_action_steps]. The same
+        generator state gives the same samples. The denoiser runs in the model dtype, the
+        scheduler arithmetic in fp32.
+        """
+        cfg = self.config
+        for key in cfg.obs_keys:
+            if key in obs and torch.as_tensor(obs[key]).shape[1:2] != (cfg.n_obs_steps,):
+                raise ValueError(f'obs {key!r}: expected {cfg.n_obs_steps} time steps in dim 1, '
+                                 f'got shape {tuple(torch.as_tensor(obs[key]).shape)}')
+        sched = self.sampler(sampler or cfg.sampler, num_inference_steps or cfg.num_inference_steps)
+        global_cond = self.encode_obs(obs, random_crop=False)
+        shape = (global_cond.shape[0], cfg.horizon, cfg.action_dim)
+        traj = _randn(shape, generator, self.device)
+        for t in sched.timesteps:
+            out = self.model(traj.to(self.dtype), t.to(self.device), global_cond).float()
+            traj = sched.step(out, t, traj, generator=generator).prev_sample
+        action_pred = self.normalizer.unnormalize('action', traj)
+        start = cfg.n_obs_steps - 1
+        return {'action': action_pred[:, start:start + cfg.n_action_steps],
+                'action_pred': action_pred}
+
+
+def _randn(shape: tuple[int, ...], generator: torch.Generator | None,
+           device: torch.device) -> torch.Tensor:
+    """fp32 normal noise drawn on the generator's device, then moved (as diffusers does)."""
+    gen_device = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=gen_device).to(device)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

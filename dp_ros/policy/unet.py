@@ -1,0 +1,145 @@
+"""1-D temporal UNet denoiser with FiLM conditioning (the paper's ConditionalUnet1D).
+
+Module names match the paper's code, so its UNet state dicts map key for key. Its
+quirk is kept on purpose: every up stage upsamples (the `is_last` test there never fires),
+which balances the len(down_dims) - 1 downsamplings and fixes the parameter count.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class SinusoidalPosEmb(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        half = self.dim // 2
+        freq = torch.exp(torch.arange(half, device=x.device) * (-math.log(10000) / (half - 1)))
+        emb = x.float()[:, None] * freq[None, :]
+        return torch.cat((emb.sin(), emb.cos()), dim=-1)
+
+
+class Conv1dBlock(nn.Module):
+    """Conv1d -> GroupNorm -> Mish."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, n_groups: int = 8) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.Conv1d(in_ch, out_ch, kernel_size, padding=kernel_size // 2),
+            nn.GroupNorm(n_groups, out_ch),
+            nn.Mish(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+class Downsample1d(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(dim, dim, 3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Upsample1d(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv = nn.ConvTranspose1d(dim, dim, 4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class ConditionalResidualBlock1D(nn.Module):
+    """Two conv blocks; the condition predicts a per-channel scale and bias (FiLM) between them."""
+
+    def __init__(self, in_ch: int, out_ch: int, cond_dim: int, kernel_size: int,
+                 n_groups: int) -> None:
+        super().__init__()
+        self.out_channels = out_ch
+        self.blocks = nn.ModuleList([
+            Conv1dBlock(in_ch, out_ch, kernel_size, n_groups),
+            Conv1dBlock(out_ch, out_ch, kernel_size, n_groups),
+        ])
+        self.cond_encoder = nn.Sequential(nn.Mish(), nn.Linear(cond_dim, out_ch * 2))
+        self.residual_conv = nn.Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        out = self.blocks[0](x)
+        film = self.cond_encoder(cond).reshape(cond.shape[0], 2, self.out_channels, 1)
+        out = film[:, 0] * out + film[:, 1]
+        out = self.blocks[1](out)
+        return out + self.residual_conv(x)
+
+
+class ConditionalUnet1D(nn.Module):
+    """(B, T, input_dim) noisy actions, step k, global condition (B, G) -> (B, T, input_dim)."""
+
+    def __init__(self, input_dim: int, global_cond_dim: int, diffusion_step_embed_dim: int = 128,
+                 down_dims: tuple[int, ...] = (512, 1024, 2048), kernel_size: int = 5,
+                 n_groups: int = 8) -> None:
+        super().__init__()
+        all_dims = [input_dim, *down_dims]
+        start_dim = down_dims[0]
+        dsed = diffusion_step_embed_dim
+        self.diffusion_step_encoder = nn.Sequential(
+            SinusoidalPosEmb(dsed),
+            nn.Linear(dsed, dsed * 4),
+            nn.Mish(),
+            nn.Linear(dsed * 4, dsed),
+        )
+        cond_dim = dsed + global_cond_dim
+        in_out = list(zip(all_dims[:-1], all_dims[1:], strict=True))
+
+        def block(i: int, o: int) -> ConditionalResidualBlock1D:
+            return ConditionalResidualBlock1D(i, o, cond_dim, kernel_size, n_groups)
+
+        mid = all_dims[-1]
+        self.mid_modules = nn.ModuleList([block(mid, mid), block(mid, mid)])
+        self.down_modules = nn.ModuleList()
+        for i, (dim_in, dim_out) in enumerate(in_out):
+            is_last = i >= len(in_out) - 1
+            self.down_modules.append(nn.ModuleList([
+                block(dim_in, dim_out), block(dim_out, dim_out),
+                Downsample1d(dim_out) if not is_last else nn.Identity(),
+            ]))
+        self.up_modules = nn.ModuleList()
+        for dim_in, dim_out in reversed(in_out[1:]):
+            self.up_modules.append(nn.ModuleList([
+                block(dim_out * 2, dim_in), block(dim_in, dim_in), Upsample1d(dim_in),
+            ]))
+        self.final_conv = nn.Sequential(
+            Conv1dBlock(start_dim, start_dim, kernel_size, n_groups),
+            nn.Conv1d(start_dim, input_dim, 1),
+        )
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor | int,
+                global_cond: torch.Tensor) -> torch.Tensor:
+        x = sample.transpose(1, 2)  # (B, C, T)
+        if not torch.is_tensor(timestep):
+            timestep = torch.tensor([timestep], dtype=torch.long, device=x.device)
+        timestep = timestep.reshape(-1).to(x.device).expand(x.shape[0])
+        step_emb = self.diffusion_step_encoder[0](timestep).to(x.dtype)  # sinusoid is fp32
+        for layer in self.diffusion_step_encoder[1:]:
+            step_emb = layer(step_emb)
+        cond = torch.cat([step_emb, global_cond.to(x.dtype)], dim=-1)
+
+        skips = []
+        for res1, res2, down in self.down_modules:
+            x = res2(res1(x, cond), cond)
+            skips.append(x)
+            x = down(x)
+        for m in self.mid_modules:
+            x = m(x, cond)
+        for res1, res2, up in self.up_modules:
+            x = torch.cat((x, skips.pop()), dim=1)
+            x = up(res2(res1(x, cond), cond))
+        x = self.final_conv(x)
+        return x.transpose(1, 2)

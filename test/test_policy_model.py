@@ -1,0 +1,311 @@
+"""The policy model: sizes, normalizer, training loss, sampling semantics, and a real overfit."""
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from dp_ros.policy.config import PolicyConfig, pusht_image_config
+from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters
+from dp_ros.policy.normalizer import Normalizer
+from dp_ros.policy.resnet import ResNet18Trunk
+
+torch.set_num_threads(1)
+
+
+def tiny_config(**overrides) -> PolicyConfig:
+    """Small enough that a forward pass takes milliseconds on one core."""
+    params = dict(
+        shape_meta={'obs': {'image': {'shape': [3, 32, 32], 'type': 'rgb'},
+                            'agent_pos': {'shape': [2], 'type': 'low_dim'}},
+                    'action': {'shape': [2]}},
+        crop_shape=(28, 28), resnet_width=0.25, down_dims=(16, 32), num_keypoints=8,
+        feature_dim=16, diffusion_step_embed_dim=32)
+    params.update(overrides)
+    return PolicyConfig(**params)
+
+
+def fit_normalizer(config: PolicyConfig, seed: int = 0) -> Normalizer:
+    rng = np.random.default_rng(seed)
+    data = {'action': rng.uniform(0, 512, (200, config.action_dim))}
+    for key in config.low_dim_keys:
+        data[key] = rng.uniform(0, 512, (200, config.obs_shape(key)[0]))
+    return Normalizer.from_data(data)
+
+
+def random_obs(config: PolicyConfig, batch: int, steps: int, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    obs = {}
+    for key in config.obs_keys:
+        shape = config.obs_shape(key)
+        if key in config.rgb_keys:
+            obs[key] = torch.rand((batch, steps, *shape), generator=g)
+        else:
+            obs[key] = torch.rand((batch, steps, *shape), generator=g) * 512
+    return obs
+
+
+def random_batch(config: PolicyConfig, batch: int = 4, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed + 1)
+    return {'obs': random_obs(config, batch, config.horizon, seed),
+            'action': torch.rand((batch, config.horizon, config.action_dim), generator=g) * 512}
+
+
+# ---------------------------------------------------------------------------- sizes
+def test_paper_config_has_paper_parameter_counts():
+    config = pusht_image_config()
+    assert config.down_dims == (512, 1024, 2048) and config.crop_shape == (84, 84)
+    assert (config.horizon, config.n_obs_steps, config.n_action_steps) == (16, 2, 8)
+    normalizer = fit_normalizer(config)
+    with torch.device('meta'):  # no memory, no init time
+        policy = DiffusionPolicy(config, normalizer)
+    unet, encoder = count_parameters(policy.model), count_parameters(policy.obs_encoder)
+    assert unet == pytest.approx(251.5e6, rel=0.005)
+    assert encoder == pytest.approx(11.2e6, rel=0.005)
+    assert unet + encoder == pytest.approx(262.7e6, rel=0.005)
+    assert count_parameters(policy) == unet + encoder  # the normalizer holds no parameters
+
+
+def test_resnet_width_and_groupnorm():
+    trunk = ResNet18Trunk(width=0.5)
+    convs = [m.out_channels for m in trunk.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert sorted(set(convs)) == [32, 64, 128, 256]
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trunk.modules())
+    norms = [m for m in trunk.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and all(m.num_groups == m.num_channels // 16 for m in norms)
+    out = trunk(torch.zeros(2, 3, 84, 84))
+    assert out.shape == (2, 256, *ResNet18Trunk.output_hw(84, 84)) == (2, 256, 3, 3)
+    with pytest.raises(ValueError, match='resnet_width'):
+        PolicyConfig(resnet_width=0.3)
+
+
+# ---------------------------------------------------------------------------- config
+def test_config_round_trip_and_unknown_keys():
+    config = tiny_config(n_obs_steps=3, sampler='ddim', num_inference_steps=10)
+    d = json.loads(json.dumps(config.to_dict()))
+    assert PolicyConfig.from_dict(d) == config
+    assert config.rgb_keys == ['image'] and config.low_dim_keys == ['agent_pos']
+    assert config.action_dim == 2
+    d['lr'] = 1e-4
+    with pytest.raises(ValueError, match=r"unknown PolicyConfig keys \['lr'\]"):
+        PolicyConfig.from_dict(d)
+    with pytest.raises(ValueError, match='horizon 10 must be divisible by 4'):
+        PolicyConfig(horizon=10, n_action_steps=4)
+    with pytest.raises(ValueError, match="sampler 'dpm'"):
+        PolicyConfig(sampler='dpm')
+
+
+# ---------------------------------------------------------------------------- normalizer
+def test_normalizer_limits_round_trip():
+    rng = np.random.default_rng(1)
+    # the last dimension is constant
+    action = rng.uniform([10, -5, 3], [500, 5, 3], (1000, 3)).astype(np.float32)
+    norm = Normalizer.from_data({'action': action, 'agent_pos': action[:, :2]},
+                                image_keys=['image'])
+    x = torch.from_numpy(action)
+    n = norm.normalize('action', x)
+    assert n.dtype == torch.float32
+    assert torch.allclose(n[:, :2].min(0).values, torch.tensor([-1.0, -1.0]), atol=1e-6)
+    assert torch.allclose(n[:, :2].max(0).values, torch.tensor([1.0, 1.0]), atol=1e-6)
+    assert torch.allclose(n[:, 2], torch.zeros(1000), atol=1e-6)  # constant dim: centred only
+    assert torch.allclose(norm.unnormalize('action', n), x, atol=1e-4)
+    # (B, T, D) shapes work too
+    assert norm.normalize('action', x.reshape(10, 100, 3)).shape == (10, 100, 3)
+    img = torch.tensor([0.0, 0.5, 1.0])
+    assert torch.equal(norm.normalize('image', img), torch.tensor([-1.0, 0.0, 1.0]))
+
+    # JSON round trip is exact
+    again = Normalizer.from_dict(json.loads(json.dumps(norm.to_dict())))
+    assert again.keys == norm.keys
+    for key in norm.keys:
+        assert torch.equal(again.normalize(key, x[:, :norm.dim(key)] if key != 'image' else img),
+                           norm.normalize(key, x[:, :norm.dim(key)] if key != 'image' else img))
+    assert again.to_dict()['fields']['action']['min'] == norm.to_dict()['fields']['action']['min']
+
+    # casting a model to bf16 must not round the statistics
+    norm.to(torch.bfloat16)
+    assert all(b.dtype == torch.float32 for b in norm.buffers())
+    assert torch.allclose(norm.unnormalize('action', n), x, atol=1e-4)
+
+    with pytest.raises(KeyError, match="no key 'state'"):
+        norm.normalize('state', x)
+    with pytest.raises(ValueError, match='last dimension must be 3'):
+        norm.normalize('action', x[:, :2])
+
+
+# ---------------------------------------------------------------------------- training loss
+def test_compute_loss_backprops_into_encoder_and_unet():
+    config = tiny_config()
+    policy = DiffusionPolicy(config, fit_normalizer(config)).train()
+    batch = random_batch(config, batch=4)
+    loss = policy.compute_loss(batch, generator=torch.Generator().manual_seed(0))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    for name, module in [('encoder', policy.obs_encoder), ('unet', policy.model)]:
+        grads = [p.grad for p in module.parameters()]
+        assert all(g is not None for g in grads), name
+        assert sum(float(g.abs().sum()) for g in grads) > 0, name
+    # the generator makes the loss reproducible (crops, noise, steps)
+    same = policy.compute_loss(batch, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(same, loss.detach())
+    with pytest.raises(ValueError, match=r"batch\['action'\] must be \(B, 16, 2\)"):
+        policy.compute_loss({'obs': batch['obs'], 'action': batch['action'][:, :8]})
+
+
+def test_policy_deep_copies_for_ema():
+    config = tiny_config()
+    policy = DiffusionPolicy(config, fit_normalizer(config)).eval()
+    policy.sampler('ddim', 3)  # a cached scheduler must not block the copy
+    ema = copy.deepcopy(policy)
+    obs = random_obs(config, batch=1, steps=2)
+    a = policy.predict_action(obs, torch.Generator().manual_seed(0), 'ddim', 3)['action_pred']
+    b = ema.predict_action(obs, torch.Generator().manual_seed(0), 'ddim', 3)['action_pred']
+    assert torch.equal(a, b)
+    assert set(ema.state_dict()) == set(policy.state_dict())
+    assert not any(k.startswith('normalizer') for k in policy.state_dict())  # stats live in JSON
+
+
+def test_compute_loss_under_bf16_autocast():
+    config = tiny_config()
+    policy = DiffusionPolicy(config, fit_normalizer(config)).train()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss = policy.compute_loss(random_batch(config, batch=2))
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+# ---------------------------------------------------------------------------- sampling
+def test_predict_action_shapes_and_executed_slice():
+    config = tiny_config(n_obs_steps=3, n_action_steps=6)
+    policy = DiffusionPolicy(config, fit_normalizer(config)).eval()
+    obs = random_obs(config, batch=3, steps=3)
+    out = policy.predict_action(obs, torch.Generator().manual_seed(0), 'ddim', 4)
+    assert out['action_pred'].shape == (3, 16, 2)
+    assert out['action'].shape == (3, 6, 2)
+    # executed actions start at the last observation step (index n_obs_steps - 1)
+    assert torch.equal(out['action'], out['action_pred'][:, 2:8])
+    # raw units: the normalized sample is clipped to [-1, 1], i.e. the fitted action range
+    stats = policy.normalizer.to_dict()['fields']['action']
+    lo, hi = torch.tensor(stats['min']), torch.tensor(stats['max'])
+    assert torch.all(out['action_pred'] >= lo - 1e-3) and torch.all(out['action_pred'] <= hi + 1e-3)
+    # rows of a batch are different environments: different observations, different samples
+    assert not torch.equal(out['action_pred'][0], out['action_pred'][1])
+
+    with pytest.raises(ValueError, match='expected 3 time steps'):
+        policy.predict_action(random_obs(config, batch=1, steps=2))
+    with pytest.raises(KeyError, match='lacks keys'):
+        policy.predict_action({'image': obs['image']})
+
+
+@pytest.mark.parametrize('sampler,steps', [('ddpm', 1), ('ddpm', 7), ('ddpm', 100),
+                                           ('ddim', 1), ('ddim', 10), ('ddim', 16)])
+def test_samplers_any_step_count_are_deterministic(sampler, steps):
+    config = tiny_config()
+    policy = DiffusionPolicy(config, fit_normalizer(config)).eval()
+    obs = random_obs(config, batch=2, steps=2)
+    a = policy.predict_action(obs, torch.Generator().manual_seed(7), sampler, steps)
+    b = policy.predict_action(obs, torch.Generator().manual_seed(7), sampler, steps)
+    c = policy.predict_action(obs, torch.Generator().manual_seed(8), sampler, steps)
+    assert torch.equal(a['action_pred'], b['action_pred'])
+    assert not torch.equal(a['action_pred'], c['action_pred'])
+    assert torch.isfinite(a['action_pred']).all()
+    assert len(policy.sampler(sampler, steps).timesteps) == steps
+
+
+def test_predict_action_uses_centre_crop_even_in_train_mode():
+    config = tiny_config()
+    policy = DiffusionPolicy(config, fit_normalizer(config))
+    obs = random_obs(config, batch=1, steps=2)
+    policy.train()
+    a = policy.predict_action(obs, torch.Generator().manual_seed(0), 'ddim', 3)
+    policy.eval()
+    b = policy.predict_action(obs, torch.Generator().manual_seed(0), 'ddim', 3)
+    assert torch.equal(a['action_pred'], b['action_pred'])
+
+
+def test_bf16_policy_samples():
+    config = tiny_config()
+    policy = DiffusionPolicy(config, fit_normalizer(config)).eval()
+    obs = random_obs(config, batch=2, steps=2)
+    ref = policy.predict_action(obs, torch.Generator().manual_seed(0), 'ddim', 8)['action_pred']
+    policy.to(torch.bfloat16)
+    assert policy.dtype == torch.bfloat16
+    out = policy.predict_action(obs, torch.Generator().manual_seed(0), 'ddim', 8)['action_pred']
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    # same noise, same weights up to bf16 rounding: close to the fp32 sample in [-1, 1] units
+    diff = policy.normalizer.normalize('action', out) - policy.normalizer.normalize('action', ref)
+    assert diff.abs().max() < 0.25
+
+
+def test_several_cameras():
+    shape_meta = {'obs': {'left': {'shape': [3, 32, 32], 'type': 'rgb'},
+                          'wrist': {'shape': [3, 40, 40], 'type': 'rgb'},
+                          'joints': {'shape': [3], 'type': 'low_dim'}},
+                  'action': {'shape': [3]}}
+    config = tiny_config(shape_meta=shape_meta)
+    policy = DiffusionPolicy(config, fit_normalizer(config))
+    assert sorted(policy.obs_encoder.cameras) == ['left', 'wrist']
+    assert policy.obs_encoder.output_dim == 2 * config.feature_dim + 3
+    loss = policy.compute_loss(random_batch(config, batch=2))
+    loss.backward()
+    out = policy.predict_action(random_obs(config, 2, 2), torch.Generator().manual_seed(0),
+                                'ddim', 2)
+    assert out['action'].shape == (2, 8, 3)
+
+
+# ---------------------------------------------------------------------------- real data
+def test_tiny_policy_overfits_shortest_pusht_episode(pusht_zarr):
+    """A 2M-parameter policy memorises the 34 windows of the 49-step episode.
+
+    Images are average-pooled 96 -> 48 px and not cropped, so that the test stays well under
+    a minute on one core; everything else is the real model path.
+    """
+    root = zarr.open(str(pusht_zarr), mode='r')
+    ends = root['meta/episode_ends'][:]
+    starts = np.r_[0, ends[:-1]]
+    ep = int(np.argmin(ends - starts))
+    s, e = int(starts[ep]), int(ends[ep])
+    img = torch.from_numpy(root['data/img'][s:e]).permute(0, 3, 1, 2) / 255.0
+    img = torch.nn.functional.avg_pool2d(img, 2)
+    pos = torch.from_numpy(root['data/state'][s:e, :2])
+    act = torch.from_numpy(root['data/action'][s:e])
+
+    config = PolicyConfig(
+        shape_meta={'obs': {'image': {'shape': [3, 48, 48], 'type': 'rgb'},
+                            'agent_pos': {'shape': [2], 'type': 'low_dim'}},
+                    'action': {'shape': [2]}},
+        crop_shape=None, resnet_width=0.25, down_dims=(32, 64, 128), num_keypoints=16,
+        feature_dim=32)
+    horizon, to = config.horizon, config.n_obs_steps
+    idx = torch.stack([torch.arange(i, i + horizon) for i in range(e - s - horizon + 1)])
+    batch = {'obs': {'image': img[idx[:, :to]], 'agent_pos': pos[idx[:, :to]]},
+             'action': act[idx]}
+    torch.manual_seed(0)
+    normalizer = Normalizer.from_data({'action': act.numpy(), 'agent_pos': pos.numpy()})
+    policy = DiffusionPolicy(config, normalizer).train()
+    steps = 400
+    opt = torch.optim.AdamW(policy.parameters(), lr=1e-3, weight_decay=1e-6)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + np.cos(np.pi * i / steps)))
+    gen = torch.Generator().manual_seed(0)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loss = policy.compute_loss(batch, generator=gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    train_s = time.perf_counter() - t0
+
+    policy.eval()
+    out = policy.predict_action(batch['obs'], torch.Generator().manual_seed(0), 'ddpm', 100)
+    executed = batch['action'][:, to - 1:to - 1 + config.n_action_steps]
+    target = normalizer.normalize('action', executed)
+    mse = float(((normalizer.normalize('action', out['action']) - target) ** 2).mean())
+    print(f'overfit: {len(idx)} windows, {steps} steps in {train_s:.1f} s, '
+          f'final loss {loss.item():.4f}, executed-action normalized MSE {mse:.4f}')
+    assert mse < 0.05
