@@ -152,39 +152,13 @@ def run_closed_loop(policy, seeds: Sequence[int], *, max_steps: int = 300,
 
 
 class _Planner:
-    """Batched predict_action with one generator per episode.
-
-    If the policy's predict_action does not take a list of generators, plans episode by
-    episode with each one's own generator: the same noise, only slower.
-    """
-
-    warned = False  # say it once per process
+    """Batched predict_action with one generator per episode (noise independent of batching)."""
 
     def __init__(self, policy, sampler: str | None, num_inference_steps: int | None) -> None:
         self.policy = policy
         self.kwargs = {'sampler': sampler, 'num_inference_steps': num_inference_steps}
-        self.list_ok: bool | None = None
 
     def plan(self, histories: list, generators: list[torch.Generator]) -> np.ndarray:
         obs = policy_obs(histories, self.policy.device)
-        if self.list_ok is not False:
-            states = [g.get_state() for g in generators]
-            try:
-                out = self.policy.predict_action(obs, generator=generators, **self.kwargs)
-                self.list_ok = True
-                return out['action'].float().cpu().numpy()
-            except (AttributeError, TypeError) as e:
-                if self.list_ok or 'list' not in str(e):
-                    raise
-                for g, state in zip(generators, states, strict=True):
-                    g.set_state(state)
-                self.list_ok = False
-                level = logging.INFO if _Planner.warned else logging.WARNING
-                log.log(level, 'predict_action does not accept a list of generators (%s); '
-                        'planning episode by episode', e)
-                _Planner.warned = True
-        parts = []
-        for b, gen in enumerate(generators):
-            one = {k: v[b:b + 1] for k, v in obs.items()}
-            parts.append(self.policy.predict_action(one, generator=gen, **self.kwargs)['action'])
-        return torch.cat(parts).float().cpu().numpy()
+        out = self.policy.predict_action(obs, generator=generators, **self.kwargs)
+        return out['action'].float().cpu().numpy()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from dp_ros.policy.config import SAMPLERS, PolicyConfig
@@ -23,6 +24,7 @@ BETA_END = 0.02
 VARIANCE_TYPE = 'fixed_small'
 
 Obs = dict[str, torch.Tensor]
+Generators = torch.Generator | list[torch.Generator] | None
 
 
 def make_train_scheduler(config: PolicyConfig) -> DDPMScheduler:
@@ -148,7 +150,7 @@ class DiffusionPolicy(nn.Module):
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def predict_action(self, obs: Obs, generator: torch.Generator | None = None,
+    def predict_action(self, obs: Obs, generator: Generators = None,
                        sampler: str | None = None, num_inference_steps: int | None = None
                        ) -> dict[str, torch.Tensor]:
         """Sample action chunks for a batch of observation histories.
@@ -177,11 +179,13 @@ class DiffusionPolicy(nn.Module):
                 'action_pred': action_pred}
 
 
-def _randn(shape: tuple[int, ...], generator: torch.Generator | None,
-           device: torch.device) -> torch.Tensor:
-    """fp32 normal noise drawn on the generator's device, then moved (as diffusers does)."""
-    gen_device = generator.device if generator is not None else device
-    return torch.randn(shape, generator=generator, device=gen_device).to(device)
+def _randn(shape: tuple[int, ...], generator: Generators, device: torch.device) -> torch.Tensor:
+    """fp32 normal noise drawn on the generator's device, then moved (as diffusers does).
+
+    A list holds one generator per batch element, so an element's noise does not depend on
+    which other elements share its batch (batched evaluation == one episode at a time).
+    """
+    return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
 
 
 def count_parameters(module: nn.Module) -> int:
