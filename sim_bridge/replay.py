@@ -2,10 +2,11 @@
 
 The sim is reset to the episode's recorded start state (parameter `initial_state` + the
 `reset` service), then each observation k is answered with a one-point JointTrajectory
-holding action k with header.stamp 0 ("now"), as a teleoperator's command stream is. In
-lockstep mode "now" is the waiting step's time, so the demonstration is reproduced (the
-recorded states are compared with the sim's); in realtime mode each action arrives after
-its step has started and lands one step late, as real latency makes it. With a bag recorder
+holding action k. In lockstep mode it is stamped with observation k's time, the step it
+answers, so the demonstration is reproduced (the recorded states are compared with the
+sim's) and a recorder places it on the right grid step whatever order messages arrive in;
+in realtime mode it is stamped 0 ("now"), as a teleoperator's command stream is, arrives
+after its step has started and lands one step late, as real latency makes it. With a bag recorder
 on the topics, this is how demonstration bags are made.
 
 Either start the node yourself (`--start-sim`, stopped at the end) or point at a running one
@@ -307,7 +308,7 @@ def replay(client: ReplayClient, episode: RecordedEpisode, mode_hint: str, timeo
         last_ns = t_k
         with client.cond:
             state = observed_state(client.joints[t_k], client.poses[t_k])
-        client.send_action(episode.actions[k], 0)
+        client.send_action(episode.actions[k], t_k if mode_hint == 'lockstep' else 0)
         recorded = episode.states[k]
         errors[k] = (np.abs(state[:2] - recorded[:2]).max(),
                      np.abs(state[2:4] - recorded[2:4]).max(),

@@ -40,6 +40,19 @@ def start_sim(ros_processes, name: str, *params: str):
     return ros_processes.start(name, module_cmd('sim_bridge.pusht_sim_node', *args))
 
 
+def start_sim_when_heard(ros_processes, streams: 'Streams', name: str, *params: str):
+    """Start the sim paused and begin its episode only once the probe hears its topics, so
+    that a slow discovery (a loaded CPU) cannot hide the episode's first messages."""
+    proc = start_sim(ros_processes, name, 'autostart:=false', *params)
+    node = streams.probe.node
+    streams.probe.wait_for(lambda: node.count_publishers(f'{NS}/joint_states') >= 1
+                           and node.count_publishers(f'{NS}/image_raw') >= 1, 30.0,
+                           'the sim publishers')
+    reply = streams.probe.call(Trigger, f'{NS}/reset', Trigger.Request())
+    assert reply.success, reply.message
+    return proc
+
+
 class Streams:
     """The node's outputs as seen by the probe."""
 
@@ -188,7 +201,7 @@ def test_lockstep_rejects_bad_input_keeps_running_and_resets(ros_processes, ros_
 def test_held_position_during_timeouts(ros_processes, ros_probe):
     """With no action at all the agent holds where the episode put it."""
     streams = Streams(ros_probe)
-    start_sim(ros_processes, 'sim_hold', 'seeds:=[4]', 'max_steps:=2', 'auto_reset:=false',
+    start_sim_when_heard(ros_processes, streams, 'sim_hold', 'seeds:=[4]', 'max_steps:=2', 'auto_reset:=false',
               'action_wait_timeout_s:=0.3')
     states = [joint_state_to_numpy(streams.joint_at(k * DT_NS), JOINTS) for k in range(3)]
     np.testing.assert_allclose(states[1], states[0], atol=1e-6)
@@ -199,7 +212,7 @@ def test_held_position_during_timeouts(ros_processes, ros_probe):
 def test_realtime_steps_at_ten_hz_with_camera_rate(ros_processes, ros_probe, tmp_path):
     streams = Streams(ros_probe)
     video = tmp_path / 'episode.gif'
-    start_sim(ros_processes, 'sim_realtime', 'mode:=realtime', 'seeds:=[5]', 'max_steps:=25',
+    start_sim_when_heard(ros_processes, streams, 'sim_realtime', 'mode:=realtime', 'seeds:=[5]', 'max_steps:=25',
               'auto_reset:=false', 'camera_rate_hz:=5.0', f'video_path:={video}')
     ros_probe.wait_for_messages(streams.joints, 3, 20.0, 'realtime joint states')
     ros_probe.wait_for_subscribers(streams.traj_pub)
