@@ -67,6 +67,12 @@ def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, stora
         wait_for_log(rec, 'ready:', 60)
         ros_probe.wait_for(lambda: client.traj_pub.get_subscription_count() >= 2, 30,
                            'the sim and the recorder on the trajectory topic')
+        # and the recorder on the sim's outputs: a loaded CPU can make discovery slower than
+        # the replay's first steps, and the first images would be lost
+        for topic in ('image_raw', 'joint_states', 'block_pose'):
+            ros_probe.wait_for(lambda t=topic: ros_probe.node.count_subscribers(f'{NS}/{t}') >= 1,
+                               30, f'the recorder on {NS}/{topic}')
+        time.sleep(0.5)  # the graph is seen here a little before the sim has matched
         for episode in episodes:
             summary = replay(client, load_episode(pusht_zarr, episode), 'lockstep', 60.0, 0)
             assert summary.steps == len(load_episode(pusht_zarr, episode).actions)

@@ -201,8 +201,8 @@ def test_lockstep_rejects_bad_input_keeps_running_and_resets(ros_processes, ros_
 def test_held_position_during_timeouts(ros_processes, ros_probe):
     """With no action at all the agent holds where the episode put it."""
     streams = Streams(ros_probe)
-    start_sim_when_heard(ros_processes, streams, 'sim_hold', 'seeds:=[4]', 'max_steps:=2', 'auto_reset:=false',
-              'action_wait_timeout_s:=0.3')
+    start_sim_when_heard(ros_processes, streams, 'sim_hold', 'seeds:=[4]', 'max_steps:=2',
+                         'auto_reset:=false', 'action_wait_timeout_s:=0.3')
     states = [joint_state_to_numpy(streams.joint_at(k * DT_NS), JOINTS) for k in range(3)]
     np.testing.assert_allclose(states[1], states[0], atol=1e-6)
     np.testing.assert_allclose(states[2], states[0], atol=1e-6)
@@ -212,8 +212,9 @@ def test_held_position_during_timeouts(ros_processes, ros_probe):
 def test_realtime_steps_at_ten_hz_with_camera_rate(ros_processes, ros_probe, tmp_path):
     streams = Streams(ros_probe)
     video = tmp_path / 'episode.gif'
-    start_sim_when_heard(ros_processes, streams, 'sim_realtime', 'mode:=realtime', 'seeds:=[5]', 'max_steps:=25',
-              'auto_reset:=false', 'camera_rate_hz:=5.0', f'video_path:={video}')
+    start_sim_when_heard(ros_processes, streams, 'sim_realtime', 'mode:=realtime', 'seeds:=[5]',
+                         'max_steps:=25', 'auto_reset:=false', 'camera_rate_hz:=5.0',
+                         f'video_path:={video}')
     ros_probe.wait_for_messages(streams.joints, 3, 20.0, 'realtime joint states')
     ros_probe.wait_for_subscribers(streams.traj_pub)
     target = np.array([400.0, 100.0])
