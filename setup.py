@@ -20,6 +20,9 @@ setup(
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', sorted(glob('launch/*.launch.py'))),
         (f'share/{PACKAGE}/config', sorted(glob('config/*.yaml'))),
+        # the shipped Push-T policy, so `ros2 launch dp_ros pusht_sim.launch.py` needs no args
+        (f'share/{PACKAGE}/checkpoints/pusht_default',
+         sorted(glob('checkpoints/pusht_default/*'))),
     ],
     install_requires=['setuptools', 'numpy', 'pyyaml'],
     extras_require={'test': ['pytest', 'pytest-timeout', 'ruff']},
@@ -33,6 +36,8 @@ setup(
             'policy_node = dp_ros.ros.policy_node:main',
             'pusht_sim_node = sim_bridge.pusht_sim_node:main',
             'dp-ros = dp_ros.cli:main',
+            'pusht_record_demo = sim_bridge.record_demo:main',
+            'pusht_teleop = sim_bridge.teleop:main',
         ],
     },
 )

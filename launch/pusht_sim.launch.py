@@ -15,13 +15,15 @@ from launch import LaunchDescription
 
 
 def generate_launch_description():
-    config_dir = os.path.join(get_package_share_directory('dp_ros'), 'config')
+    share = get_package_share_directory('dp_ros')
+    config_dir = os.path.join(share, 'config')
     checkpoint = LaunchConfiguration('checkpoint')
     mode = LaunchConfiguration('mode')
     device = LaunchConfiguration('device')
     lockstep = PythonExpression(["'", mode, "' == 'lockstep'"])
     return LaunchDescription([
-        DeclareLaunchArgument('checkpoint', default_value='checkpoints/pusht_default',
+        DeclareLaunchArgument('checkpoint',
+                              default_value=os.path.join(share, 'checkpoints', 'pusht_default'),
                               description='policy directory (policy.json + model.safetensors)'),
         DeclareLaunchArgument('mode', default_value='lockstep',
                               choices=['lockstep', 'realtime'],

@@ -39,21 +39,27 @@ class SimError(RuntimeError):
 
 # --- files -----------------------------------------------------------------------------------
 
-def config_file(name: str) -> Path:
-    """A parameter file of this package: the source tree's config/ or the installed share/."""
-    source = Path(__file__).resolve().parents[2] / 'config' / name
-    if source.is_file():
+def package_path(relative: str | Path, kind: str = 'file') -> Path:
+    """A file or directory of this package: the source tree's, else the installed share/'s."""
+    exists = Path.is_file if kind == 'file' else Path.is_dir
+    source = Path(__file__).resolve().parents[2] / relative
+    if exists(source):
         return source
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        installed = Path(get_package_share_directory('dp_ros')) / 'config' / name
-        if installed.is_file():
+        installed = Path(get_package_share_directory('dp_ros')) / relative
+        if exists(installed):
             return installed
     except (ImportError, LookupError, ValueError):
         pass
-    raise FileNotFoundError(f'parameter file {name} found neither in {source.parent} nor in the '
-                            "installed package's share/dp_ros/config")
+    raise FileNotFoundError(f'{relative} found neither in {source.parent} nor in the '
+                            "installed package's share/dp_ros")
+
+
+def config_file(name: str) -> Path:
+    """A parameter file of this package (config/NAME)."""
+    return package_path(Path('config') / name)
 
 
 def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
@@ -61,10 +67,11 @@ def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
     from dp_ros.policy.checkpoint import read_policy_metadata
 
     if checkpoint is None:
-        path = DEFAULT_CHECKPOINT
-        if not path.is_dir():
-            raise ValueError(f'no checkpoint given and the default {path}/ does not exist '
-                             f'(relative to {Path.cwd()}): {TRAIN_HINT}')
+        try:
+            path = package_path(DEFAULT_CHECKPOINT, kind='dir')
+        except FileNotFoundError as exc:
+            raise ValueError(f'no checkpoint given and the default one is missing ({exc}): '
+                             f'{TRAIN_HINT}') from None
     else:
         path = Path(checkpoint)
         if not path.is_dir():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from ros.tiny_checkpoint import make_tiny_checkpoint
@@ -44,14 +45,14 @@ def test_ros_eval_matches_inprocess_eval(tmp_path):
     assert ros['config']['via'] == 'ros' and ros['ros']['mode'] == 'lockstep'
 
 
-
 def test_dp_ros_sim_without_checkpoint_says_how_to_get_one(tmp_path, monkeypatch, capsys):
     from dp_ros.ros import sim_launcher
 
-    monkeypatch.chdir(tmp_path)  # no checkpoints/pusht_default/ here
+    # a default that exists neither in the source tree nor in the installed share/
+    monkeypatch.setattr(sim_launcher, 'DEFAULT_CHECKPOINT', Path('checkpoints/absent_for_test'))
     assert sim_launcher.main([]) == 2
     err = capsys.readouterr().err
-    assert 'checkpoints/pusht_default' in err and 'dp-ros train' in err
+    assert 'checkpoints/absent_for_test' in err and 'dp-ros train' in err
 
 
 def test_dp_ros_sim_runs_episodes_prints_scores_and_writes_videos(tmp_path):
