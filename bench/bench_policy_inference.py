@@ -1,8 +1,10 @@
 """CPU cost of the policy: time per action chunk (batch 1) and per training step (batch 64).
 
 Usage: python bench/bench_policy_inference.py [--threads 2] [--reps 3] [--skip-paper]
-Writes bench/results/policy_inference.json. Weights are random: sampling cost does not
-depend on their values. Few repetitions on purpose (shared machine); read the medians with
+       python bench/bench_policy_inference.py --checkpoint checkpoints/pusht_default --reps 20
+Writes bench/results/policy_inference.json (random weights: sampling cost does not depend
+on their values), or with --checkpoint bench/results/policy_inference_<name>.json for a
+trained policy. Few repetitions on purpose (shared machine); read the medians with
 the load average recorded next to them.
 """
 from __future__ import annotations
@@ -58,8 +60,9 @@ def summary(times: list[float]) -> dict:
             'min_ms': round(1e3 * min(times), 2), 'reps': len(times)}
 
 
-def bench_inference(name: str, config: PolicyConfig, reps: int) -> list[dict]:
-    policy = make_policy(config).eval()
+def bench_inference(name: str, policy: DiffusionPolicy, reps: int) -> list[dict]:
+    config = policy.config
+    policy.eval()
     g = torch.Generator().manual_seed(0)
     obs = {'image': torch.rand(1, 2, 3, 96, 96, generator=g),
            'agent_pos': torch.rand(1, 2, 2, generator=g) * 512}
@@ -116,23 +119,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--reps', type=int, default=3)
     parser.add_argument('--skip-paper', action='store_true')
     parser.add_argument('--skip-train', action='store_true')
-    parser.add_argument('--out', type=Path, default=RESULTS)
+    parser.add_argument('--checkpoint', type=Path,
+                        help='time this trained policy (inference only) instead of the configs')
+    parser.add_argument('--out', type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    cfgs = configs(args.skip_paper)
+    if args.checkpoint is not None:
+        from dp_ros.policy.checkpoint import load_policy
+
+        policies = {f'checkpoint:{args.checkpoint.name}': lambda: load_policy(args.checkpoint)}
+        out = args.out or RESULTS.with_name(f'policy_inference_{args.checkpoint.name}.json')
+        args.skip_train = True
+    else:
+        cfgs = configs(args.skip_paper)
+        policies = {name: lambda c=config: make_policy(c) for name, config in cfgs.items()}
+        out = args.out or RESULTS
     load_before = os.getloadavg()
     results: list[dict] = []
     params = {}
-    for name, config in cfgs.items():
-        policy = make_policy(config)
+    for name, build in policies.items():
+        policy = build()
         params[name] = {'unet': count_parameters(policy.model),
                         'obs_encoder': count_parameters(policy.obs_encoder),
                         'total': count_parameters(policy),
-                        'config': config.to_dict()}
-        del policy
+                        'config': policy.config.to_dict()}
         print(f'{name}: {params[name]["total"] / 1e6:.1f}M parameters', flush=True)
-        results += bench_inference(name, config, args.reps)
+        results += bench_inference(name, policy, args.reps)
+        del policy
     if not args.skip_train:
         for name, config in cfgs.items():
             if name != 'paper':
@@ -144,15 +158,15 @@ def main(argv: list[str] | None = None) -> int:
                     'threads': args.threads},
         'load_average_before': [round(x, 2) for x in load_before],
         'load_average_after': [round(x, 2) for x in os.getloadavg()],
-        'note': 'batch 1 inference per action chunk and batch-64 training steps; random '
-                'weights; few repetitions on a shared 2-core machine (other jobs running), '
-                'so figures are upper bounds',
+        'note': 'batch 1 inference per action chunk and batch-64 training steps; '
+                + (f'trained policy {args.checkpoint}' if args.checkpoint else 'random weights')
+                + '; read the figures with the load averages beside them',
         'parameters': params,
         'results': results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + '\n')
-    print(f'wrote {args.out}')
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + '\n')
+    print(f'wrote {out}')
     return 0
 
 
