@@ -55,18 +55,14 @@ class Recorder:
     """An rclpy node writing every message of the chosen topics into a BagRecorder."""
 
     def __init__(self, topics: list[str], bag: BagRecorder, result_topic: str):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
+        from dp_ros.ros.background_node import BackgroundNode
 
         self.topics = topics
         self.bag = bag
         self.result_topic = result_topic
         self.results = 0
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('record_demo', context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        self.ros = BackgroundNode('record_demo', spin=False)  # spun here: spin_until()
+        self.node, self.context, self.executor = self.ros.node, self.ros.context, self.ros.executor
         self.subscribed: dict[str, str] = {}
         self._lock = threading.Lock()
         self.node.create_timer(0.1, self._discover)
@@ -125,14 +121,7 @@ class Recorder:
                 return
 
     def close(self) -> None:
-        import rclpy
-
-        try:
-            self.executor.shutdown(timeout_sec=1.0)
-            self.node.destroy_node()
-        finally:
-            if self.context.ok():
-                rclpy.shutdown(context=self.context)
+        self.ros.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,21 +136,18 @@ class ReplayClient:
     """The ROS side of a replay: one node, spun on a background thread."""
 
     def __init__(self, namespace: str, node_name: str):
-        import rclpy
         from geometry_msgs.msg import PoseStamped
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState
         from std_msgs.msg import Float64, String
         from trajectory_msgs.msg import JointTrajectory
 
+        from dp_ros.ros.background_node import BackgroundNode
+
         self.ns = namespace.rstrip('/')
         self.node_path = f'{self.ns}/{node_name}'
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('pusht_replay', context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        self.ros = BackgroundNode('pusht_replay', spin=False)
+        self.node, self.context, self.executor = self.ros.node, self.ros.context, self.ros.executor
         self.cond = threading.Condition()
         self.joints: dict[int, object] = {}
         self.poses: dict[int, object] = {}
@@ -169,17 +166,7 @@ class ReplayClient:
                                       latched)
         self.traj_pub = self.node.create_publisher(JointTrajectory,
                                                    f'{self.ns}/joint_trajectory', reliable)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:
-                if self.context.ok():
-                    raise
-                return
+        self.ros.start()
 
     def _keyed(self, store: dict):
         from dp_ros.ros.conversions import time_to_ns
@@ -267,15 +254,7 @@ class ReplayClient:
                                                         stamp_ns))
 
     def close(self) -> None:
-        import rclpy
-
-        try:
-            self.executor.shutdown(timeout_sec=1.0)
-            self.node.destroy_node()
-        finally:
-            if self.context.ok():
-                rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=2.0)
+        self.ros.close()
 
 
 def observed_state(joint_msg, pose_msg) -> np.ndarray:

@@ -41,18 +41,15 @@ class TeleopNode:
     """Latest camera frame in, mouse targets out."""
 
     def __init__(self, namespace: str):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import Image
         from trajectory_msgs.msg import JointTrajectory
 
+        from dp_ros.ros.background_node import BackgroundNode
+
         self.ns = namespace.rstrip('/')
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('pusht_teleop', context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        self.ros = BackgroundNode('pusht_teleop', spin=False)
+        self.node, self.context, self.executor = self.ros.node, self.ros.context, self.ros.executor
         self.lock = threading.Lock()
         self.frame: np.ndarray | None = None
         self.stamp_ns: int | None = None
@@ -62,17 +59,7 @@ class TeleopNode:
         self.pub = self.node.create_publisher(
             JointTrajectory, f'{self.ns}/joint_trajectory',
             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # shut down while spinning
-                if self.context.ok():
-                    raise
-                return
+        self.ros.start()
 
     def _on_image(self, msg) -> None:
         from dp_ros.ros.conversions import image_to_rgb, time_to_ns
@@ -103,14 +90,7 @@ class TeleopNode:
             print(f'teleop: no reset service on {self.ns}', file=sys.stderr)
 
     def close(self) -> None:
-        import rclpy
-
-        try:
-            self.executor.shutdown(timeout_sec=1.0)
-            self.node.destroy_node()
-        finally:
-            if self.context.ok():
-                rclpy.shutdown(context=self.context)
+        self.ros.close()
 
 
 def run_window(node: TeleopNode, fps: float) -> None:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import rclpy
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
+
+from dp_ros.ros.background_node import BackgroundNode
 
 TEST_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TEST_DIR.parent
@@ -91,27 +90,12 @@ class ProcessGroup:
             print(f'----- {proc.name} (rc={proc.popen.poll()}) -----\n{proc.log()[-tail:]}')
 
 
-class RosProbe:
+class RosProbe(BackgroundNode):
     """A node of the test process with its own context, spun on a background thread."""
 
     def __init__(self, name: str):
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # context shut down while spinning
-                if self.context.ok():
-                    raise
-                return
+        super().__init__(name)
 
     def collect(self, msg_type: Any, topic: str, qos: QoSProfile | int | None = None) -> list:
         """Subscribe and return the list that incoming messages are appended to."""
@@ -156,12 +140,3 @@ class RosProbe:
             return future.result()
         finally:
             self.node.destroy_client(client)
-
-    def close(self) -> None:
-        try:
-            self.executor.shutdown(timeout_sec=1.0)
-            self.node.destroy_node()
-        finally:
-            if self.context.ok():
-                rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=2.0)

@@ -1,0 +1,74 @@
+"""A node with an rclpy context of its own, spun on a background thread.
+
+Tools (replay, teleop, the bag recorder) and tests run such a node next to other nodes in the
+same process without touching the global rclpy context: init and shutdown stay private, so
+closing one never stops another, and the caller's thread stays free to wait on the messages.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Self
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+
+class BackgroundNode:
+    """`.context`, `.node` and `.executor`, spinning on a daemon thread unless `spin=False`.
+
+    With `spin=False` the caller spins `.executor` itself (or calls `start()` once its
+    subscriptions exist). `close()` may be called any number of times; `with` calls it too.
+    """
+
+    def __init__(self, name: str, namespace: str = '', *, spin: bool = True):
+        self.context = Context()
+        rclpy.init(context=self.context)
+        try:
+            self.node: Node = rclpy.create_node(name, namespace=namespace or None,
+                                                context=self.context)
+        except BaseException:
+            rclpy.shutdown(context=self.context)
+            raise
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        if spin:
+            self.start()
+
+    def start(self) -> None:
+        """Spin on a daemon thread until close(); a second call does nothing."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._spin, name=f'spin {self.node.get_name()}',
+                                            daemon=True)
+            self._thread.start()
+
+    def _spin(self) -> None:
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:  # the context was shut down while spinning
+                if self.context.ok():
+                    raise
+                return
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.executor.shutdown(timeout_sec=1.0)
+            self.node.destroy_node()
+        finally:
+            if self.context.ok():
+                rclpy.shutdown(context=self.context)
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
