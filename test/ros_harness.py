@@ -6,7 +6,6 @@ ends anything they started; every wait has a timeout and says what it waited for
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from typing import Any, Callable
 
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
+from dp_ros.ros import processes
 from dp_ros.ros.background_node import BackgroundNode
 
 TEST_DIR = Path(__file__).resolve().parent
@@ -57,29 +57,14 @@ class ProcessGroup:
         full_env['PYTHONUNBUFFERED'] = '1'
         full_env.update(env or {})
         log_path = self.log_dir / f'{name}.log'
-        log_file = open(log_path, 'wb')  # noqa: SIM115 - closed with the process
-        popen = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
-                                 env=full_env, cwd=str(cwd or REPO_ROOT),
-                                 start_new_session=True)
-        log_file.close()
+        popen = processes.start_logged(argv, log_path, env=full_env, cwd=cwd or REPO_ROOT)
         proc = Proc(name, popen, log_path)
         self.procs.append(proc)
         return proc
 
     def stop(self, proc: Proc, timeout: float = 10.0) -> int | None:
         """SIGINT (as Ctrl-C in a launch), then SIGTERM, then SIGKILL of the whole group."""
-        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-            if proc.popen.poll() is not None:
-                break
-            try:
-                os.killpg(proc.popen.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.popen.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
-        return proc.popen.poll()
+        return processes.stop(proc.popen, timeout)
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from dp_ros.ros import processes
 
 DEFAULT_CHECKPOINT = Path('checkpoints/pusht_default')
 SIM_PARAMS = 'pusht_sim.yaml'
@@ -151,10 +152,8 @@ class SimSession:
         self.results: dict[int, dict] = {}
         self.steps = 0
         self._cond = threading.Condition()
+        self._ros = None
         self._node = None
-        self._context = None
-        self._executor = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> SimSession:
@@ -165,69 +164,35 @@ class SimSession:
         self.close()
 
     def start(self) -> None:
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import Float64, String
 
+        from dp_ros.ros.background_node import BackgroundNode
+
         self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
-        self._context = Context()
-        rclpy.init(context=self._context)
-        self._node = rclpy.create_node('dp_ros_sim_driver', context=self._context)
+        self._ros = BackgroundNode('dp_ros_sim_driver', spin=False)
+        self._node = self._ros.node
         latched = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._node.create_subscription(String, f'{SIM_NAMESPACE}/episode_result',
                                        self._on_result, latched)
         self._node.create_subscription(Float64, f'{SIM_NAMESPACE}/reward', self._on_reward,
                                        QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
-        self._executor = SingleThreadedExecutor(context=self._context)
-        self._executor.add_node(self._node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
+        self._ros.start()
         self._start_process('policy_node', policy_command(self.cfg))
         self._start_process('pusht_sim', sim_command(self.cfg))
 
     def _start_process(self, name: str, argv: list[str]) -> None:
-        log = open(self.cfg.log_dir / f'{name}.log', 'wb')  # noqa: SIM115 - the child owns it
-        env = dict(os.environ, PYTHONUNBUFFERED='1')
-        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)
-        log.close()
-
-    def _spin(self) -> None:
-        while self._context.ok():
-            try:
-                self._executor.spin_once(timeout_sec=0.05)
-            except Exception:
-                if self._context.ok():
-                    raise
-                return
+        self.procs[name] = processes.start_logged(argv, self.cfg.log_dir / f'{name}.log',
+                                                  env=dict(os.environ, PYTHONUNBUFFERED='1'))
 
     def close(self) -> None:
         for proc in self.procs.values():  # Ctrl-C first: the sim writes its video on the way out
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
+            processes.interrupt(proc)
         for proc in self.procs.values():
-            for sig, wait in ((None, 15.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-                if sig is not None and proc.poll() is None:
-                    try:
-                        os.killpg(proc.pid, sig)
-                    except ProcessLookupError:
-                        break
-                try:
-                    proc.wait(wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        if self._context is not None and self._context.ok():
-            self._executor.shutdown(timeout_sec=1.0)
-            self._node.destroy_node()
-            import rclpy
-
-            rclpy.shutdown(context=self._context)
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+            processes.stop(proc, timeout=15.0, interrupted=True)
+        if self._ros is not None:
+            self._ros.close()
 
     def log_tail(self, name: str, chars: int = 3000) -> str:
         path = self.cfg.log_dir / f'{name}.log'
