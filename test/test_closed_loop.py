@@ -15,9 +15,10 @@ import zarr
 from dp_ros.policy.checkpoint import save_policy
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.diffusion import DiffusionPolicy
+from dp_ros.policy.inputs import episode_generator
 from dp_ros.policy.normalizer import Normalizer
 from sim_bridge.pusht_env import PushTEnv
-from training.closed_loop import episode_generator, policy_obs, run_closed_loop
+from training.closed_loop import policy_obs, run_closed_loop
 from training.evaluate import build_eval_parser, main, make_eval_report, parse_seeds
 from training.video import tile_episodes, write_video
 

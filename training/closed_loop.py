@@ -22,24 +22,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dp_ros.runtime.inference_runner import episode_generator
+from dp_ros.policy.inputs import batch_observations, episode_generator
 
 log = logging.getLogger(__name__)
 
-# one seeding rule for every evaluator (in-process here, the ROS policy node): the noise of
-# an episode comes from torch.Generator(seed = sample_seed * 1_000_003 + env_seed)
-__all__ = ['ClosedLoopResult', 'EvalInterrupted', 'episode_generator', 'policy_obs',
-           'run_closed_loop']
+__all__ = ['ClosedLoopResult', 'EvalInterrupted', 'policy_obs', 'run_closed_loop']
 
 
 def policy_obs(histories: Sequence[Sequence[dict[str, np.ndarray]]], device: torch.device
                ) -> dict[str, torch.Tensor]:
     """Observation histories (per episode, oldest first) -> the policy's raw batch:
     'image' float (B, T, 3, H, W) in [0, 1] from uint8 HWC, 'agent_pos' (B, T, 2)."""
-    images = np.stack([np.stack([o['image'] for o in h]) for h in histories])  # B T H W C
-    pos = np.stack([np.stack([o['agent_pos'] for o in h]) for h in histories])
-    image = torch.from_numpy(images).to(device).permute(0, 1, 4, 2, 3).float().div_(255.0)
-    return {'image': image, 'agent_pos': torch.from_numpy(pos.astype(np.float32)).to(device)}
+    episodes = [{key: [obs[key] for obs in h] for key in h[0]} for h in histories]
+    return batch_observations(episodes, ('image',), device)
 
 
 @dataclass

@@ -360,7 +360,8 @@ class PolicyNode(Node):
 
         import torch
 
-        from dp_ros.runtime.inference_runner import InferenceRunner, episode_generator
+        from dp_ros.policy.inputs import episode_generator
+        from dp_ros.runtime.inference_runner import InferenceRunner
 
         if cfg.cpu_threads:
             torch.set_num_threads(cfg.cpu_threads)

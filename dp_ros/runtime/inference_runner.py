@@ -4,9 +4,10 @@ Sampling a chunk takes tens of milliseconds on a GPU and seconds on a small CPU;
 thread of its own so that the ROS executor keeps taking camera and joint-state messages
 meanwhile (torch releases the GIL inside its kernels).
 
-Determinism: one torch.Generator per episode, seeded sample_seed * 1_000_003 + env_seed, and
-used for every chunk of the episode in order. The in-process evaluation does the same, so the
-same observations give the same actions through ROS and without it.
+Determinism: one torch.Generator per episode (dp_ros.policy.inputs.episode_generator), used
+for every chunk of the episode in order, and the observation tensors built by
+dp_ros.policy.inputs; the in-process evaluation does the same, so the same observations
+give the same actions through ROS and without it.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-EPISODE_SEED_FACTOR = 1_000_003
+from dp_ros.policy.inputs import batch_observations
+
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 
 
@@ -56,18 +58,6 @@ def resolve_dtype(spec: str, device: torch.device) -> torch.dtype:
     return DTYPES[spec]
 
 
-def episode_seed(sample_seed: int, env_seed: int) -> int:
-    """The per-episode sampling seed shared with the in-process evaluation."""
-    return int(sample_seed) * EPISODE_SEED_FACTOR + int(env_seed)
-
-
-def episode_generator(sample_seed: int, env_seed: int,
-                      device: str | torch.device = 'cpu') -> torch.Generator:
-    gen = torch.Generator(device=torch.device(device))
-    gen.manual_seed(episode_seed(sample_seed, env_seed))
-    return gen
-
-
 # --- observations ----------------------------------------------------------------------------
 
 def fit_image(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -96,23 +86,8 @@ def fit_image(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def to_model_obs(values: Mapping[str, Sequence[np.ndarray]], rgb_keys: Sequence[str],
                  device: torch.device | str = 'cpu') -> dict[str, torch.Tensor]:
-    """Per-key lists of n_obs_steps samples -> the policy's (1, T, ...) float32 tensors.
-
-    Images (H, W, 3) uint8 become (1, T, 3, H, W) float32 uint8 / 255, permuted rather than
-    copied (channels-last strides), and low-dim samples float32: the very operations of the
-    in-process evaluation (training/closed_loop.py policy_obs), because a different memory
-    layout alone changes the convolution's floating-point sums.
-    """
-    obs = {}
-    for key, samples in values.items():
-        if key in rgb_keys:
-            images = np.stack(samples)[None]  # (1, T, H, W, 3) uint8
-            obs[key] = torch.from_numpy(images).to(device).permute(0, 1, 4, 2, 3).float() \
-                .div_(255.0)
-        else:
-            x = np.stack([np.asarray(s, dtype=np.float32) for s in samples])[None]
-            obs[key] = torch.from_numpy(x.astype(np.float32)).to(device)
-    return obs
+    """One episode's per-key lists of n_obs_steps samples -> the policy's (1, T, ...) batch."""
+    return batch_observations([values], rgb_keys, device)
 
 
 # --- latency ---------------------------------------------------------------------------------

@@ -1,0 +1,48 @@
+"""What goes into predict_action, made the same way wherever the policy runs.
+
+The in-process evaluation and the ROS node must hand the model bit-identical inputs and
+noise, or the same checkpoint scores differently through ROS: a different memory layout
+alone changes a convolution's floating-point sums. Both use these functions.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+EPISODE_SEED_FACTOR = 1_000_003
+
+
+def episode_seed(sample_seed: int, env_seed: int) -> int:
+    """The sampling seed of one episode: independent of which episodes share a batch."""
+    return int(sample_seed) * EPISODE_SEED_FACTOR + int(env_seed)
+
+
+def episode_generator(sample_seed: int, env_seed: int,
+                      device: str | torch.device = 'cpu') -> torch.Generator:
+    """The generator an episode draws all its chunks' noise from, in order."""
+    gen = torch.Generator(device=torch.device(device))
+    gen.manual_seed(episode_seed(sample_seed, env_seed))
+    return gen
+
+
+def batch_observations(episodes: Sequence[Mapping[str, Sequence[np.ndarray]]],
+                       rgb_keys: Sequence[str],
+                       device: torch.device | str = 'cpu') -> dict[str, torch.Tensor]:
+    """Per episode, per key, n_obs_steps samples (oldest first) -> the policy's batch.
+
+    Images (H, W, 3) uint8 become (B, T, 3, H, W) float32 in [0, 1], permuted rather than
+    copied (channels-last strides); low-dim samples become (B, T, D) float32.
+    """
+    keys = list(episodes[0])
+    out = {}
+    for key in keys:
+        if key in rgb_keys:
+            images = np.stack([np.stack(ep[key]) for ep in episodes])  # B T H W C uint8
+            out[key] = torch.from_numpy(images).to(device).permute(0, 1, 4, 2, 3).float() \
+                .div_(255.0)
+        else:
+            values = np.stack([np.stack([np.asarray(s) for s in ep[key]]) for ep in episodes])
+            out[key] = torch.from_numpy(values.astype(np.float32)).to(device)
+    return out
