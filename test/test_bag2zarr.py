@@ -402,6 +402,9 @@ def test_config_errors_name_the_entry(tmp_path):
         config_from_dict({**base, 'episodes': {'on_gap': 'fill'}})
     with pytest.raises(ConfigError, match='absolute name'):
         config_from_dict({**base, 'keys': {'img': {'image': 'camera'}}})
+    with pytest.raises(ConfigError, match="keys.state: dtype 'float99' is not a numpy dtype"):
+        config_from_dict({**base, 'keys': {**base['keys'], 'state': {
+            'joint_state': '/js', 'joints': ['a'], 'dtype': 'float99'}}})
     (tmp_path / 'bad.yaml').write_text('keys: [unclosed')
     with pytest.raises(ConfigError, match='not valid YAML'):
         load_config(tmp_path / 'bad.yaml')

@@ -219,3 +219,14 @@ def test_create_refuses_existing_store_unless_overwrite(tmp_path):
         ReplayBuffer.create(path)
     assert ReplayBuffer.create(path, overwrite=True).n_episodes == 0
     assert ReplayBuffer.open(path).n_episodes == 0
+
+
+def test_save_to_progress_flag_controls_the_bars(tmp_path, capsys):
+    buf = ReplayBuffer.from_arrays({'x': np.arange(10, dtype=np.float32)[:, None]},
+                                   np.array([4, 10]))
+    buf.save_to(tmp_path / 'quiet.zarr', progress=False)
+    assert 'writing x' not in capsys.readouterr().err
+    buf.save_to(tmp_path / 'loud.zarr', progress=True)
+    assert 'writing x' in capsys.readouterr().err
+    np.testing.assert_array_equal(ReplayBuffer.open(tmp_path / 'quiet.zarr').data['x'][:],
+                                  buf.data['x'])

@@ -156,7 +156,7 @@ class Bag2ZarrConfig:
         raise ConfigError('no topic can set the control grid: give reference_topic')
 
 
-def _source_from_dict(key: str, raw: Any, image_dtype: str) -> SourceConfig:
+def _source_from_dict(key: str, raw: Any) -> SourceConfig:
     where = f'keys.{key}'
     if not isinstance(raw, dict):
         raise ConfigError(f'{where}: a source must be a mapping like {{image: /topic}}, got '
@@ -245,7 +245,11 @@ def config_from_dict(raw: dict) -> Bag2ZarrConfig:
             spec = dict(spec)
             dtype = str(spec.pop('dtype'))
             specs = [spec]
-        sources = [_source_from_dict(name, s, image_dtype) for s in specs]
+            try:
+                np.dtype(dtype)
+            except TypeError as exc:
+                raise ConfigError(f'keys.{name}: dtype {dtype!r} is not a numpy dtype') from exc
+        sources = [_source_from_dict(name, s) for s in specs]
         if not sources:
             raise ConfigError(f'keys.{name}: no sources')
         if any(s.kind == 'image' for s in sources):
@@ -658,8 +662,9 @@ class _Pending:
     ends in); appends, and batches beyond the memory limit, go episode by episode.
     """
 
-    def __init__(self, limit_bytes: int):
+    def __init__(self, limit_bytes: int, progress: bool = True):
         self.limit_bytes = limit_bytes
+        self.progress = progress
         self.episodes: list[dict[str, np.ndarray]] = []
         self.nbytes = 0
 
@@ -679,7 +684,8 @@ class _Pending:
             ends = np.cumsum([len(next(iter(e.values()))) for e in episodes])
             data = {k: np.concatenate([e[k] for e in episodes]) for k in episodes[0]}
             episodes.clear()
-            ReplayBuffer.from_arrays(data, ends).save_to(path)
+            ReplayBuffer.from_arrays(data, ends).save_to(
+                path, progress=None if self.progress else False)
             return ReplayBuffer.open(path, mode='r+')
         for episode in episodes:
             store.add_episode(episode)
@@ -703,7 +709,7 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
             check_bag(bag, config)
     reports = [] if reports is None else reports
     added_eps = added_steps = 0
-    pending = _Pending(int(memory_limit_mb * 2**20))
+    pending = _Pending(int(memory_limit_mb * 2**20), progress)
     with staged_store(output, overwrite) as (tmp, appending):
         store = ReplayBuffer.open(tmp, mode='r+') if appending else None
         if store is not None:

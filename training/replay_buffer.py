@@ -70,12 +70,10 @@ def read_array(array: Any, *, convert: Callable[[np.ndarray], np.ndarray] | None
     """
     n = int(array.shape[0])
     if block_steps is None:
-        chunk = int(getattr(array, 'chunks', (n,))[0] or 1)
-        # several chunks per read lets zarr decode them concurrently
-        block_steps = chunk * max(1, 8_000_000 // max(1, chunk * _step_bytes(array)))
+        block_steps = _block_steps(int(getattr(array, 'chunks', (n,))[0] or 1), array)
     block_steps = max(1, block_steps)
     if progress is None:
-        progress = n * _step_bytes(array) >= _PROGRESS_MIN_BYTES
+        progress = _worth_a_bar(array)
     out: np.ndarray | None = None
     with tqdm(total=n, desc=desc or 'reading', unit='step', disable=not progress,
               leave=False) as bar:
@@ -96,6 +94,15 @@ def read_array(array: Any, *, convert: Callable[[np.ndarray], np.ndarray] | None
 
 def _step_bytes(array: Any) -> int:
     return max(1, int(np.prod(array.shape[1:], dtype=np.int64)) * np.dtype(array.dtype).itemsize)
+
+
+def _block_steps(chunk: int, array: Any) -> int:
+    """Whole chunks of about 8 MB per read or write: zarr codes several concurrently."""
+    return chunk * max(1, 8_000_000 // max(1, chunk * _step_bytes(array)))
+
+
+def _worth_a_bar(array: Any) -> bool:
+    return int(array.shape[0]) * _step_bytes(array) >= _PROGRESS_MIN_BYTES
 
 
 class ReplayBuffer:
@@ -159,8 +166,8 @@ class ReplayBuffer:
         return cls({k: np.asarray(v) for k, v in data.items()}, ends.astype(np.int64))
 
     @classmethod
-    def copy_to_memory(cls, path_or_url: PathOrUrl,
-                       keys: list[str] | None = None) -> ReplayBuffer:
+    def copy_to_memory(cls, path_or_url: PathOrUrl, keys: list[str] | None = None,
+                       progress: bool | None = None) -> ReplayBuffer:
         """Load a store (or some of its keys) into numpy arrays for fast training access."""
         source = cls.open(path_or_url, mode='r')
         keys = list(source.keys()) if keys is None else list(keys)
@@ -168,7 +175,8 @@ class ReplayBuffer:
         if missing:
             raise KeyError(f'{path_or_url} has no data/{missing[0]} '
                            f'(available: {sorted(source.data)})')
-        data = {k: read_array(source.data[k], desc=f'loading {k}') for k in keys}
+        data = {k: read_array(source.data[k], desc=f'loading {k}', progress=progress)
+                for k in keys}
         return cls(data, source.episode_ends.copy(), location=f'{path_or_url} (in memory)')
 
     # ---------------------------------------------------------------- properties
@@ -286,10 +294,12 @@ class ReplayBuffer:
             ends[-1] = new_n
 
     def save_to(self, path_or_url: PathOrUrl, *, overwrite: bool = False,
-                chunk_lengths: Mapping[str, int] | None = None) -> None:
+                chunk_lengths: Mapping[str, int] | None = None,
+                progress: bool | None = None) -> None:
         """Write this buffer as a new store in the paper's layout (blosc/zstd, time chunks).
 
         Store-backed arrays keep their time chunk unless chunk_lengths names one.
+        progress: None shows a bar for large arrays only, False never.
         """
         chunk_lengths = dict(chunk_lengths or {})
         out = ReplayBuffer.create(path_or_url, overwrite=overwrite)
@@ -304,8 +314,8 @@ class ReplayBuffer:
                                           chunks=(cl,) + step_shape,
                                           compressors=DEFAULT_COMPRESSOR)
             n = src.shape[0]
-            block = cl * max(1, 8_000_000 // max(1, cl * _step_bytes(src)))
-            show = n * _step_bytes(src) >= _PROGRESS_MIN_BYTES
+            block = _block_steps(cl, src)
+            show = _worth_a_bar(src) if progress is None else progress
             with tqdm(total=n, desc=f'writing {key}', unit='step', disable=not show,
                       leave=False) as bar:
                 for start in range(0, n, block):

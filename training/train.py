@@ -272,8 +272,11 @@ class Trainer:
                                           num_warmup_steps=o.lr_warmup_steps,
                                           num_training_steps=cfg.train.max_steps)
         e = cfg.ema
+        # diffusers counts the update before computing its decay, the paper's EMAModel after:
+        # one more step of delay gives the paper's decays (0, 0, 1 - 2**-power, ...). A
+        # resumed run keeps the value saved in its train state (EMAModel.load_state_dict).
         self.ema = EMAModel(self.policy.parameters(), decay=e.max_value, min_decay=e.min_value,
-                            update_after_step=e.update_after_step, use_ema_warmup=True,
+                            update_after_step=e.update_after_step + 1, use_ema_warmup=True,
                             inv_gamma=e.inv_gamma, power=e.power) if e.enabled else None
         self.loss_gen = torch.Generator(device=self.device)
         self.loss_gen.manual_seed(cfg.train.seed * LOSS_SEED_STRIDE + self.rank)
