@@ -11,9 +11,6 @@ rename at the very end. A corrupt bag, a missing topic or Ctrl-C leave the outpu
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
-import errno
 import json
 import math
 import os
@@ -31,6 +28,7 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
+from dp_ros.atomic_dir import replace_dir
 from training.bag_reader import (
     IMAGE_TYPES,
     JOINT_STATE_TYPES,
@@ -541,47 +539,6 @@ def _window_episodes(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tupl
 
 
 # --- atomic output ---------------------------------------------------------------------------
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
-    if not sys.platform.startswith('linux'):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                          ctypes.c_uint]
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise OSError(err, f'cannot swap {a} and {b}: {os.strerror(err)}')
-
-
-def replace_dir(new: Path, target: Path) -> None:
-    """Put `new` at `target`; an existing target is swapped out in one step, then removed."""
-    if not target.exists():
-        os.rename(new, target)
-        return
-    if _exchange(new, target):
-        shutil.rmtree(new)  # now the old store
-        return
-    old = target.with_name(f'.{target.name}.old-{uuid.uuid4().hex[:8]}')
-    os.rename(target, old)
-    try:
-        os.rename(new, target)
-    except BaseException:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old)
-
 
 @contextmanager
 def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:

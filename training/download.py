@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from urllib.parse import unquote, urlparse
 
 from tqdm.auto import tqdm
 
+from dp_ros.atomic_dir import replace_dir
 from training.replay_buffer import ReplayBuffer
 
 DEFAULT_URL = 'https://diffusion-policy.cs.columbia.edu/data/training/pusht.zip'
@@ -111,9 +111,7 @@ def download_pusht(url: str, dest_dir: Path, sha256: str | None = None, force: b
             buffer = ReplayBuffer.open(unpacked / STORE.split('/', 1)[1], mode='r')
         except (OSError, ValueError) as exc:
             raise DownloadError(f'unpacked store does not open as a replay buffer: {exc}') from exc
-        if final.exists():  # only with --force: keep the old copy until the new one is in
-            os.replace(final, tmp / 'previous')
-        os.replace(unpacked, final)
+        replace_dir(unpacked, final)  # an old copy (--force) stays until the new one is in
         print(f'{final / STORE.split("/", 1)[1]}: {buffer.n_episodes} episodes, '
               f'{buffer.n_steps} steps, keys {buffer.keys()}')
         return final / STORE.split('/', 1)[1]

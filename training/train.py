@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, default_collate
 from tqdm import tqdm
 
+from dp_ros.atomic_dir import replace_dir
 from training.config import TrainConfig, load_config
 
 log = logging.getLogger('dp_ros.train')
@@ -172,15 +173,6 @@ def _json_default(x: Any) -> Any:
     if isinstance(x, tuple):
         return list(x)
     raise TypeError(f'{type(x).__name__} is not JSON serialisable')
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def find_train_state(resume: str, run_dir: Path) -> Path | None:
@@ -401,13 +393,7 @@ class Trainer:
             for f in tmp.iterdir():
                 with open(f, 'rb') as fh:
                     os.fsync(fh.fileno())
-            old = self.run_dir / f'.{STATE_DIR}.old'
-            shutil.rmtree(old, ignore_errors=True)
-            if final.exists():
-                os.replace(final, old)
-            os.replace(tmp, final)
-            _fsync_dir(self.run_dir)
-            shutil.rmtree(old, ignore_errors=True)
+            replace_dir(tmp, final)
         acc.wait_for_everyone()
         return final
 

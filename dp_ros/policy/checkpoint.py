@@ -10,13 +10,13 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from dp_ros.atomic_dir import replace_dir
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters
 from dp_ros.policy.normalizer import Normalizer
@@ -159,21 +159,7 @@ def _fsync(path: Path) -> None:
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
-    """Move the finished `src` to `dst`; an old `dst` is moved aside first, then deleted."""
-    old = None
-    if dst.exists() or dst.is_symlink():
-        if not (dst / METADATA_FILE).is_file() and any(dst.iterdir()):
-            raise CheckpointError(f'{dst} exists and is not a policy directory; not replacing it')
-        old = dst.with_name(f'.{dst.name}.old-{uuid.uuid4().hex[:8]}')
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    try:
-        fd = os.open(dst.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+    """Swap the finished `src` in at `dst`, refusing to replace something that is no policy."""
+    if dst.is_dir() and not (dst / METADATA_FILE).is_file() and any(dst.iterdir()):
+        raise CheckpointError(f'{dst} exists and is not a policy directory; not replacing it')
+    replace_dir(src, dst)
