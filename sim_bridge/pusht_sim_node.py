@@ -24,7 +24,11 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.exceptions import ParameterUninitializedException
+from rclpy.exceptions import (
+    NameValidationException,
+    ParameterException,
+    ParameterUninitializedException,
+)
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -132,6 +136,11 @@ class SimNodeConfig:
         if self.video_path and Path(self.video_path).suffix.lower() not in ('.gif', '.mp4'):
             raise ValueError(f"parameter video_path must end in .gif or .mp4, got "
                              f"'{self.video_path}'")
+        try:  # now, not on the worker at the first episode's end
+            video_file_for(self.video_path, 0, 0)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"parameter video_path '{self.video_path}': only {{episode}} and "
+                             f'{{seed}} can be filled in ({exc!r})') from None
 
     @property
     def workspace(self) -> Workspace:
@@ -387,15 +396,20 @@ class PushTSimNode(Node):
 
     # --- the two stepping loops -----------------------------------------------------------
 
+    def _wait_for_episode(self) -> bool:
+        """(lock held) Until an episode runs: True, or False once the node stops."""
+        while not self._stop:
+            if self._episode is not None and not self._episode.ended:
+                return True
+            self._cond.wait(timeout=0.5)
+        return False
+
     def _run_lockstep(self) -> None:
         cfg = self.config
         while True:
             with self._cond:
-                if self._stop:
+                if not self._wait_for_episode():
                     return
-                if self._episode is None or self._episode.ended:
-                    self._cond.wait(timeout=0.5)
-                    continue
                 generation, t_ns = self._generation, self._t_ns
                 timed_out = not self._wait_for_action(generation, t_ns)
                 if self._stop:
@@ -437,11 +451,8 @@ class PushTSimNode(Node):
         dt_ns = self.config.dt_ns
         while True:
             with self._cond:
-                if self._stop:
+                if not self._wait_for_episode():
                     return
-                if self._episode is None or self._episode.ended:
-                    self._cond.wait(timeout=0.5)
-                    continue
                 generation = self._generation
                 # The target for the interval [t_k, t_k+1) is what is scheduled at t_k, known
                 # by then: an answer to observation k arrives too late for it (real latency).
@@ -642,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             node = PushTSimNode()
-        except ValueError as exc:
+        except (ValueError, ParameterException, NameValidationException) as exc:
             print(f'pusht_sim: invalid parameters: {exc}', file=sys.stderr)
             return 2
         executor.add_node(node)

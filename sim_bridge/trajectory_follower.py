@@ -60,10 +60,6 @@ class Trajectory:
     positions: np.ndarray  # (N, D) float64
 
     @property
-    def first_due_ns(self) -> int:
-        return int(self.due_ns[0])
-
-    @property
     def last_due_ns(self) -> int:
         return int(self.due_ns[-1])
 
@@ -133,10 +129,6 @@ class TrajectoryFollower:
 
     def replace(self, trajectory: Trajectory) -> None:
         self._trajectory = trajectory
-
-    @property
-    def trajectory(self) -> Trajectory | None:
-        return self._trajectory
 
     @property
     def target(self) -> np.ndarray | None:

@@ -46,11 +46,11 @@ class BackgroundNode:
             self._thread.start()
 
     def _spin(self) -> None:
-        while self.context.ok():
+        while not self._closed and self.context.ok():
             try:
                 self.executor.spin_once(timeout_sec=0.05)
             except Exception:  # the context was shut down while spinning
-                if self.context.ok():
+                if self.context.ok() and not self._closed:
                     raise
                 return
 
@@ -58,14 +58,15 @@ class BackgroundNode:
         if self._closed:
             return
         self._closed = True
+        # the spin thread ends first, so no callback runs while the node is destroyed
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
         try:
             self.executor.shutdown(timeout_sec=1.0)
             self.node.destroy_node()
         finally:
             if self.context.ok():
                 rclpy.shutdown(context=self.context)
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
 
     def __enter__(self) -> Self:
         return self

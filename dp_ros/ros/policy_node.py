@@ -35,7 +35,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
@@ -50,7 +50,6 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from dp_ros.ros.conversions import (
-    IMAGE_ENCODINGS,
     chunk_to_joint_trajectory,
     compressed_image_to_numpy,
     image_to_rgb,
@@ -67,6 +66,8 @@ RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 PLAN_CHECK_PERIOD_S = 0.005  # wall-clock poll for "is a chunk due" besides message arrivals
+CAMERA_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8')  # what conversions.to_rgb takes
+MAX_SEED = 2 ** 40  # sample_seed and env seeds are at most this (the generator seed fits int64)
 
 
 # --- parameters ------------------------------------------------------------------------------
@@ -137,9 +138,9 @@ PARAMETER_HELP: dict[str, tuple[str, tuple[float, float] | None]] = {
     'action_upper': ('upper bound per action dimension (actions are clamped); empty: none',
                      None),
     'sample_seed': ('sampling seed; episode generator seed = sample_seed * 1000003 + env seed',
-                    (0, 2 ** 40)),
+                    (0, MAX_SEED)),
     'env_seed': ('env seed of the episode when no episode_start_topic announces it',
-                 (0, 2 ** 40)),
+                 (0, MAX_SEED)),
     'episode_start_topic': ('std_msgs/String JSON {"episode","seed","start_ns"} published at '
                             'each episode start (the sim: /pusht/episode_start); empty: none',
                             None),
@@ -148,8 +149,8 @@ PARAMETER_HELP: dict[str, tuple[str, tuple[float, float] | None]] = {
                  'use_sim_time): plan on it once the plan has run out', None),
     'replan_threshold': ('realtime: plan the next chunk once at most this many future actions '
                          'are left (lockstep always waits for the plan to run out)', (0, 1024)),
-    'action_lead_s': ('points due sooner than this are dropped as past (actuation delay)',
-                      (0.0, 10.0)),
+    'action_lead_s': ('realtime: points due sooner than this are dropped as past (actuation '
+                      'delay); lockstep ignores it, as it does replan_threshold', (0.0, 10.0)),
     'diagnostics_period_s': ('period of /diagnostics (wall seconds)', (0.05, 60.0)),
     'debug_extra_latency_s': ('TEST ONLY: sleep this long after each sampling, to emulate a '
                               'slow policy', (0.0, 60.0)),
@@ -226,7 +227,6 @@ class ResolvedSetup:
     image_shapes: dict[str, tuple[int, int]]  # key -> (H, W)
     n_obs_steps: int
     n_action_steps: int
-    horizon: int
     dt_ns: int
     max_age_ns: int
     lower: np.ndarray | None
@@ -314,8 +314,8 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     return ResolvedSetup(
         rgb_keys=rgb_keys, state_key=state_key,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
-        n_obs_steps=config.n_obs_steps, n_action_steps=n_action, horizon=config.horizon,
-        dt_ns=dt_ns, max_age_ns=max_age_ns, lower=lower, upper=upper)
+        n_obs_steps=config.n_obs_steps, n_action_steps=n_action, dt_ns=dt_ns,
+        max_age_ns=max_age_ns, lower=lower, upper=upper)
 
 
 # --- bookkeeping -----------------------------------------------------------------------------
@@ -331,8 +331,7 @@ class _StreamStats:
         recent = [t for t in self.arrivals if now_wall_ns - t <= window_ns]
         if len(recent) < 2:
             return 0.0
-        span = max(now_wall_ns - recent[0], 1)
-        return (len(recent) - 1) * 1e9 / span if span else 0.0
+        return (len(recent) - 1) * 1e9 / max(now_wall_ns - recent[0], 1)
 
 
 @dataclass
@@ -355,6 +354,9 @@ class PolicyNode(Node):
             raise ValueError('parameter checkpoint is empty: give the policy directory')
         if not Path(cfg.checkpoint).is_dir():
             raise ValueError(f"parameter checkpoint: '{cfg.checkpoint}' is not a directory")
+        if cfg.lockstep and not self.get_parameter('use_sim_time').value:
+            # on wall time "now" is never the sim's observation time: it would never plan
+            raise ValueError('parameter lockstep needs use_sim_time:=true (the sim\'s /clock)')
         metadata = read_policy_metadata(cfg.checkpoint)
         self.setup = setup = resolve_setup(cfg, metadata)
 
@@ -376,20 +378,20 @@ class PolicyNode(Node):
         self.warmup_s = self.runner.warmup() if cfg.warmup else None
 
         self._lock = threading.RLock()
-        self._streams = [*setup.rgb_keys, setup.state_key]
-        self.history = ObservationHistory(self._streams, setup.n_obs_steps, setup.dt_ns,
+        streams = [*setup.rgb_keys, setup.state_key]
+        self.history = ObservationHistory(streams, setup.n_obs_steps, setup.dt_ns,
                                           setup.max_age_ns, keep_ns=seconds_to_ns(cfg.history_s))
-        self.schedule = ActionSchedule(setup.dt_ns,
-                                       replan_threshold=0 if cfg.lockstep else
-                                       cfg.replan_threshold,
-                                       lead_ns=seconds_to_ns(cfg.action_lead_s))
-        self._stats = {name: _StreamStats() for name in self._streams}
+        # lockstep runs a plan out and keeps point 0 (the sim waits for it): no threshold, no lead
+        self.schedule = ActionSchedule(
+            setup.dt_ns, replan_threshold=0 if cfg.lockstep else cfg.replan_threshold,
+            lead_ns=0 if cfg.lockstep else seconds_to_ns(cfg.action_lead_s))
+        self._stats = {name: _StreamStats() for name in streams}
         self._bad: Counter = Counter()
         self._enabled = cfg.start_enabled
         self._armed = not cfg.episode_start_topic  # announced episode (or no episodes at all)
         self._generation = 0
         self._env_seed = cfg.env_seed
-        self._episode: dict | None = None
+        self._episode_start_ns: int | None = None  # of the newest announced episode
         self._generator = self._new_generator()
         self._last_t_obs: int | None = None
         self._waiting = 'starting'
@@ -487,8 +489,7 @@ class PolicyNode(Node):
             if isinstance(msg, CompressedImage):
                 rgb = compressed_image_to_numpy(msg)
             else:
-                if msg.encoding not in IMAGE_ENCODINGS or msg.encoding in (
-                        '16UC1', 'mono16', '32FC1'):
+                if msg.encoding not in CAMERA_ENCODINGS:
                     with self._lock:
                         self._bad_message('image_encoding', f"camera '{key}': encoding "
                                           f"'{msg.encoding}' is not an RGB/BGR/mono8 image")
@@ -532,16 +533,16 @@ class PolicyNode(Node):
         try:
             info = json.loads(msg.data)
             seed, start_ns = int(info['seed']), int(info['start_ns'])
-        except (ValueError, KeyError, TypeError) as exc:
+            if not 0 <= seed <= MAX_SEED:
+                raise ValueError(f'seed {seed} outside [0, {MAX_SEED}]')
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:  # 1e999 -> inf
             with self._lock:
                 self._bad_message('episode_start', f'{msg.data!r}: {exc!r}')
             return
         with self._lock:
-            current = self._episode
-            if current is not None and start_ns <= current['start_ns']:
+            if self._episode_start_ns is not None and start_ns <= self._episode_start_ns:
                 return  # a re-delivery, or an older episode
-            self._episode = {'seed': seed, 'start_ns': start_ns,
-                             'episode': info.get('episode')}
+            self._episode_start_ns = start_ns
             self._env_seed = seed
             self._restart(keep_from_ns=start_ns)
             self._armed = True
@@ -638,7 +639,7 @@ class PolicyNode(Node):
                 self._errors += 1
                 self.get_logger().error(f'sampling failed: {result.error!r}')
                 return
-            if ctx.generation != self._generation or not self._enabled:
+            if ctx.generation != self._generation:  # reset or disabled meanwhile
                 self._discarded += 1
                 return
             start = time.perf_counter()
@@ -729,6 +730,8 @@ class PolicyNode(Node):
         self.pub_diag.publish(array)
 
     def shutdown(self) -> None:
+        with self._lock:
+            self._generation += 1  # a chunk finishing after this is not published
         self.runner.close()
 
 
@@ -740,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             node = PolicyNode()
-        except (ValueError, InvalidParameterValueException, InvalidParameterTypeException) as exc:
+        except (ValueError, ParameterException, NameValidationException) as exc:
             print(f'{NODE_NAME}: invalid configuration: {exc}', file=sys.stderr)
             return 2
         executor.add_node(node)

@@ -14,11 +14,10 @@ from pathlib import Path
 
 def start_logged(argv: list[str], log_path: Path, env: dict[str, str] | None = None,
                  cwd: Path | None = None) -> subprocess.Popen:
-    """Start argv in a new session with stdout and stderr in log_path."""
+    """Start argv in a new session with stdout and stderr in log_path (env None: ours)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, 'wb') as log:  # the child keeps its own descriptor
-        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                env=env if env is not None else dict(os.environ),
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 cwd=None if cwd is None else str(cwd), start_new_session=True)
 
 

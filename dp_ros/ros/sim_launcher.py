@@ -157,7 +157,11 @@ class SimSession:
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> SimSession:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # __exit__ is not called then: stop what did start
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

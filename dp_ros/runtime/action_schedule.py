@@ -25,10 +25,6 @@ class Plan:
     due_ns: np.ndarray  # (N,) int64, strictly increasing
     actions: np.ndarray  # (N, Da) float64
 
-    @property
-    def last_due_ns(self) -> int:
-        return int(self.due_ns[-1])
-
     def __len__(self) -> int:
         return int(self.due_ns.size)
 

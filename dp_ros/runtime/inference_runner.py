@@ -93,26 +93,35 @@ def to_model_obs(values: Mapping[str, Sequence[np.ndarray]], rgb_keys: Sequence[
 # --- latency ---------------------------------------------------------------------------------
 
 class LatencyStats:
-    """Last value and percentiles over a sliding window of samples (seconds)."""
+    """Last value and percentiles over a sliding window of samples (seconds).
+
+    Thread-safe: the worker adds while the node's diagnostics timer reads.
+    """
 
     def __init__(self, window: int = 200):
         self._values: deque[float] = deque(maxlen=window)
+        self._lock = threading.Lock()
         self.count = 0
         self.last: float | None = None
 
     def add(self, seconds: float) -> None:
-        self._values.append(float(seconds))
-        self.last = float(seconds)
-        self.count += 1
+        with self._lock:
+            self._values.append(float(seconds))
+            self.last = float(seconds)
+            self.count += 1
 
     def percentile(self, q: float) -> float | None:
-        return float(np.percentile(self._values, q)) if self._values else None
+        with self._lock:
+            values = list(self._values)
+        return float(np.percentile(values, q)) if values else None
 
     def summary_ms(self) -> dict[str, float | None]:
         def ms(x: float | None) -> float | None:
             return None if x is None else round(x * 1e3, 3)
-        return {'last_ms': ms(self.last), 'p50_ms': ms(self.percentile(50)),
-                'p95_ms': ms(self.percentile(95)), 'count': self.count}
+        with self._lock:
+            last, count = self.last, self.count
+        return {'last_ms': ms(last), 'p50_ms': ms(self.percentile(50)),
+                'p95_ms': ms(self.percentile(95)), 'count': count}
 
 
 # --- the runner ------------------------------------------------------------------------------
