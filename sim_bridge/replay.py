@@ -200,16 +200,10 @@ class ReplayClient:
                 self.cond.wait(timeout=min(remaining, 0.1))
 
     def call(self, srv_type, name: str, request, timeout: float):
-        client = self.node.create_client(srv_type, name)
         try:
-            if not client.wait_for_service(timeout_sec=timeout):
-                raise TimeoutError(f'service {name} not available after {timeout:.0f} s '
-                                   '(is the sim node running? see --start-sim)')
-            future = client.call_async(request)
-            self.wait(future.done, timeout, f'reply from {name}')
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
+            return self.ros.call(srv_type, name, request, timeout)
+        except TimeoutError as exc:
+            raise TimeoutError(f'{exc} (is the sim node running? see --start-sim)') from None
 
     def wait_connected(self, timeout: float, sim: subprocess.Popen | None = None) -> None:
         """Both directions matched, so neither observation 0 nor action 0 is lost."""

@@ -116,12 +116,4 @@ class RosProbe(BackgroundNode):
                       f'{count} subscriber(s) on {publisher.topic_name}')
 
     def call(self, srv_type: Any, name: str, request: Any, timeout: float = 15.0):
-        client = self.node.create_client(srv_type, name)
-        try:
-            if not client.wait_for_service(timeout_sec=timeout):
-                raise TimeoutError(f'service {name} not available after {timeout}s')
-            future = client.call_async(request)
-            self.wait_for(future.done, timeout, f'reply from {name}')
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
+        return super().call(srv_type, name, request, timeout)

@@ -7,7 +7,8 @@ closing one never stops another, and the caller's thread stays free to wait on t
 from __future__ import annotations
 
 import threading
-from typing import Self
+import time
+from typing import Any, Callable, Self
 
 import rclpy
 from rclpy.context import Context
@@ -53,6 +54,30 @@ class BackgroundNode:
                 if self.context.ok() and not self._closed:
                     raise
                 return
+
+    def call(self, srv_type: Any, name: str, request: Any, timeout: float,
+             while_waiting: Callable[[], None] | None = None) -> Any:
+        """Call a service from a thread other than the spin thread; TimeoutError if it does
+        not appear or answer within `timeout` s. `while_waiting` runs every few ms (it may
+        raise, e.g. when the process serving the call has died)."""
+        client = self.node.create_client(srv_type, name)
+        try:
+            deadline = time.monotonic() + timeout
+            while not client.wait_for_service(timeout_sec=min(0.5, timeout)):
+                if while_waiting is not None:
+                    while_waiting()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f'service {name} not available after {timeout:g} s')
+            future = client.call_async(request)
+            while not future.done():
+                if while_waiting is not None:
+                    while_waiting()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f'no reply from {name} after {timeout:g} s')
+                time.sleep(0.01)
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
 
     def close(self) -> None:
         if self._closed:

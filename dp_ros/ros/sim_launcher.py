@@ -240,22 +240,11 @@ class SimSession:
                                f'{self.log_tail("policy_node")}')
 
     def call(self, srv_type: Any, name: str, timeout: float = 60.0):
-        client = self._node.create_client(srv_type, name)
         try:
-            deadline = time.monotonic() + timeout
-            while not client.wait_for_service(timeout_sec=0.5):
-                self._check_alive()
-                if time.monotonic() > deadline:
-                    raise SimError(f'service {name} not available after {timeout} s')
-            future = client.call_async(srv_type.Request())
-            while not future.done():
-                self._check_alive()
-                if time.monotonic() > deadline:
-                    raise SimError(f'no reply from {name} after {timeout} s')
-                time.sleep(0.01)
-            response = future.result()
-        finally:
-            self._node.destroy_client(client)
+            response = self._ros.call(srv_type, name, srv_type.Request(), timeout,
+                                      while_waiting=self._check_alive)
+        except TimeoutError as exc:
+            raise SimError(str(exc)) from None
         if not response.success:
             raise SimError(f'{name} failed: {response.message}')
         return response
