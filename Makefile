@@ -4,6 +4,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.dp_ros.stamp
 PYTHON3 ?= python3
+DEMO_ARGS ?= --seeds 100000 100001 100002 --video outputs/demo/pusht.gif
 
 # The ROS wheels find their libraries and message packages through the ament index.
 export AMENT_PREFIX_PATH := $(abspath $(VENV))

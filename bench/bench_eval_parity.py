@@ -5,7 +5,8 @@ Usage: python bench/bench_eval_parity.py [--checkpoint checkpoints/pusht_default
 Runs `dp-ros eval --via inprocess --batch-size 1` (one episode at a time, so the floats are
 those of the node, which plans one episode at a time) and `dp-ros eval --via ros` (sim
 bridge + policy node in lockstep), then compares per-episode scores. Writes
-bench/results/eval_parity.json with both reports' scores, wall times and the differences.
+bench/results/eval_parity.json (scores, wall times, differences) and keeps both eval reports
+beside it (eval_parity_inprocess.json, eval_parity_ros.json).
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -47,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--max-steps', type=int, default=300)
     p.add_argument('--out', type=Path, default=RESULTS)
     args = p.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        inproc, t_in = run('inprocess', args, Path(tmp) / 'inprocess.json')
-        ros, t_ros = run('ros', args, Path(tmp) / 'ros.json')
+    reports = {via: args.out.with_name(f'{args.out.stem}_{via}.json')
+               for via in ('inprocess', 'ros')}
+    inproc, t_in = run('inprocess', args, reports['inprocess'])
+    ros, t_ros = run('ros', args, reports['ros'])
     a = [e['score'] for e in inproc['episodes']]
     b = [e['score'] for e in ros['episodes']]
     diffs = [abs(x - y) for x, y in zip(a, b, strict=True)]
