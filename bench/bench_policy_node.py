@@ -129,7 +129,7 @@ def run_scenario(checkpoint: Path, work: Path, size: tuple[int, int], seconds: f
         'chunks_published': int(values['chunks_published']), 'chunks_received': n_chunks,
         'device': values['device'],
     }
-    if sampling:
+    if sampling and 'node_overhead_p50_ms' in values:  # none when no frame made a full history
         out['plan_overhead_ms'] = {'p50': float(values['node_overhead_p50_ms']),
                                    'p95': float(values['node_overhead_p95_ms'])}
         out['inference_latency_ms'] = {'p50': float(values['latency_p50_ms']),

@@ -65,6 +65,9 @@ NODE_NAME = 'dp_policy'
 RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Joint states: best effort (matches reliable and best-effort publishers alike), with a queue
+# deep enough for 100+ Hz streams while sampling holds the GIL for a few ms at a time.
+JOINT_STATE_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
 PLAN_CHECK_PERIOD_S = 0.005  # wall-clock poll for "is a chunk due" besides message arrivals
 CAMERA_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8')  # what conversions.to_rgb takes
 MAX_SEED = 2 ** 40  # sample_seed and env seeds are at most this (the generator seed fits int64)
@@ -411,7 +414,7 @@ class PolicyNode(Node):
                                      lambda msg, key=key: self._on_image(key, msg),
                                      qos_profile_sensor_data)
         self.create_subscription(JointState, cfg.joint_state_topic, self._on_joint_state,
-                                 qos_profile_sensor_data)
+                                 JOINT_STATE_QOS)
         if cfg.episode_start_topic:
             self.create_subscription(String, cfg.episode_start_topic, self._on_episode_start,
                                      LATCHED)
