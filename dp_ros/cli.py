@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # name -> (module, one-line help). Each module exposes main(argv: list[str] | None) -> int.
@@ -22,6 +23,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # pip-only installs: the environment's prefix holds share/ament_index (the ROS wheels and
+    # dp_ros itself); a sourced ROS setup sets AMENT_PREFIX_PATH and wins.
+    if not os.environ.get('AMENT_PREFIX_PATH'):
+        os.environ['AMENT_PREFIX_PATH'] = sys.prefix
     if not argv or argv[0] in ('-h', '--help'):
         parser = argparse.ArgumentParser(prog='dp-ros', description=__doc__.splitlines()[0])
         sub = parser.add_subparsers(title='subcommands', metavar='SUBCOMMAND')

@@ -52,7 +52,7 @@ def package_path(relative: str | Path, kind: str = 'file') -> Path:
         installed = Path(get_package_share_directory('dp_ros')) / relative
         if exists(installed):
             return installed
-    except (ImportError, LookupError, ValueError):
+    except (ImportError, LookupError, ValueError, OSError):
         pass
     raise FileNotFoundError(f'{relative} found neither in {source.parent} nor in the '
                             "installed package's share/dp_ros")
