@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from dp_ros.policy.config import PolicyConfig, jsonable
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ZARR = '../shared/datasets/pusht/pusht_cchi_v7_replay.zarr'
 MIXED_PRECISION = ('no', 'bf16', 'fp16')
@@ -160,7 +162,7 @@ class TrainConfig:
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return jsonable(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -178,7 +180,6 @@ class TrainConfig:
         return path
 
     def policy_config(self):  # -> PolicyConfig (import kept lazy: config stays torch-free)
-        from dp_ros.policy.config import PolicyConfig
         return PolicyConfig.from_dict(dict(self.policy))
 
 
@@ -239,7 +240,6 @@ def _check_key_path(parts: list[str], item: str) -> None:
 def _children(node: Any) -> dict[str, Any]:
     """Key -> what lies below it: a section dataclass, 'policy', or None (a leaf or mapping)."""
     if node == 'policy':
-        from dp_ros.policy.config import PolicyConfig
         return {f.name: None for f in dataclasses.fields(PolicyConfig)}
     if node is TrainConfig:
         return {'policy': 'policy', **_SECTIONS}
@@ -272,11 +272,3 @@ def _build(cls: Any, d: dict[str, Any], prefix: str) -> Any:
         else:
             kwargs[key] = value
     return cls(**kwargs)
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_plain(v) for v in x]
-    return x

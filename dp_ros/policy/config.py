@@ -85,7 +85,7 @@ class PolicyConfig:
         d = dataclasses.asdict(self)
         d['down_dims'] = list(self.down_dims)
         d['crop_shape'] = None if self.crop_shape is None else list(self.crop_shape)
-        return _jsonable(d)
+        return jsonable(d)
 
     @classmethod
     def from_dict(cls, d: dict) -> PolicyConfig:
@@ -159,9 +159,10 @@ def small_cpu_config(**overrides: Any) -> PolicyConfig:
     return PolicyConfig(**params)
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
+    """Dicts with str keys and lists instead of tuples, as JSON and YAML write them."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     return x
