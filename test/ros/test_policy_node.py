@@ -180,7 +180,9 @@ def test_safety_bad_messages_stale_inputs_and_services(ros_processes, ros_probe,
 
         for msg in list(trajs):
             check_chunk_safe(msg)
-        values = latest_diagnostics(diags)
+        # a diagnostics message from before the reset refilled the history says 'empty'
+        values = wait_diag(ros_probe, diags, lambda d: d['state'] != 'inputs: empty', 5.0,
+                           'diagnostics after the history refilled')
         for key in ('latency_p50_ms', 'latency_p95_ms', 'latency_last_ms', 'chunks_published',
                     'actions_dropped', 'input_image_rate_hz', 'input_agent_pos_age_ms',
                     'device', 'node_overhead_p95_ms'):
