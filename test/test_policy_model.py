@@ -14,6 +14,7 @@ from dp_ros.policy.config import PolicyConfig, pusht_image_config
 from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters
 from dp_ros.policy.normalizer import Normalizer
 from dp_ros.policy.resnet import ResNet18Trunk
+from dp_ros.policy.unet import Conv1d
 
 torch.set_num_threads(1)
 
@@ -309,3 +310,18 @@ def test_tiny_policy_overfits_shortest_pusht_episode(pusht_zarr):
     print(f'overfit: {len(idx)} windows, {steps} steps in {train_s:.1f} s, '
           f'final loss {loss.item():.4f}, executed-action normalized MSE {mse:.4f}')
     assert mse < 0.05
+
+
+@pytest.mark.parametrize('in_ch,out_ch,kernel,batch,steps', [
+    (256, 256, 5, 1, 4), (512, 128, 5, 1, 8), (128, 512, 1, 2, 4), (64, 64, 5, 1, 16)])
+def test_sampling_conv1d_path_equals_nn_conv1d(in_ch, out_ch, kernel, batch, steps):
+    torch.manual_seed(0)
+    conv = Conv1d(in_ch, out_ch, kernel, padding=kernel // 2)
+    ref = torch.nn.Conv1d(in_ch, out_ch, kernel, padding=kernel // 2)
+    ref.load_state_dict(conv.state_dict())
+    x = torch.randn(batch, in_ch, steps)
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x), ref(x), rtol=1e-5, atol=1e-5)
+    x.requires_grad_(True)
+    conv(x).sum().backward()  # training takes nn.Conv1d's own path
+    assert x.grad is not None and conv.weight.grad is not None

@@ -24,7 +24,7 @@ from dp_ros.policy.checkpoint import load_policy, read_policy_metadata
 from training.config import load_config
 from training.plots import read_log, series
 from training.replay_buffer import ReplayBuffer
-from training.train import EpochBatches, train
+from training.train import EpochBatches, Trainer, train
 
 REPO = Path(__file__).resolve().parents[1]
 N_EPISODES = 5
@@ -126,6 +126,35 @@ def test_gradient_accumulation_and_bf16(tmp_path, tiny_zarr):
     assert state['position'] == {'step': 2, 'epoch': 0, 'batch': 6}  # 3 batches a step
     assert state['optimizer']['scalars'] == {} and state['lr_scheduler']['last_epoch'] == 2
     assert all(np.isfinite(v) for v in losses(run).values())
+
+
+def test_warm_start_from_a_run_then_resume_its_own_state(tmp_path, tiny_zarr):
+    quiet = ['train.eval_every=0', 'train.val_every=0', 'train.action_mse_every=0',
+             'train.max_steps=2']
+    first = tmp_path / 'first'
+    train(load_config(tiny_config(tmp_path, tiny_zarr), quiet), first)
+    source = load_policy(first / 'checkpoints' / 'latest')
+
+    cfg = load_config(tiny_config(tmp_path, tiny_zarr), [*quiet, f'train.init_from={first}'])
+    second = tmp_path / 'second'
+    trainer = Trainer(cfg, second)
+    assert trainer.pos.step == 0 and trainer.lr_scheduler.last_epoch == 0  # fresh schedule
+    got = trainer.policy.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in source.state_dict().items())
+    assert trainer.policy.normalizer.to_dict() == source.normalizer.to_dict()
+    trainer.run()
+    assert load_config(second / 'config.yaml').train.init_from == str(first)
+    # once the run has its own train state, that wins over init_from
+    assert Trainer(cfg, second).pos.step == 2
+
+    other = load_config(tiny_config(tmp_path, tiny_zarr), [
+        *quiet, f'train.init_from={first}', 'policy.down_dims=[32,64]'])
+    with pytest.raises(ValueError, match='down_dims'):
+        Trainer(other, tmp_path / 'third')
+    missing = load_config(tiny_config(tmp_path, tiny_zarr),
+                          [*quiet, f'train.init_from={tmp_path / "nowhere"}'])
+    with pytest.raises(FileNotFoundError, match='init_from'):
+        Trainer(missing, tmp_path / 'fourth')
 
 
 def _start(cfg: Path, run: Path) -> subprocess.Popen:

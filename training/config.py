@@ -45,8 +45,12 @@ class DataConfig:
     drop_last: bool = False
 
     def resolved_zarr_path(self) -> Path:
+        """A relative path is taken from the working directory, else from the source tree (so
+        the shipped configs work from the repository root and from a source checkout)."""
         path = Path(self.zarr_path).expanduser()
-        return path if path.is_absolute() else (REPO_ROOT / path).resolve()
+        if path.is_absolute() or path.exists():
+            return path.resolve()
+        return (REPO_ROOT / path).resolve()
 
 
 @dataclass
@@ -93,6 +97,10 @@ class LoopConfig:
     final_eval: bool = True  # evaluate and checkpoint at max_steps too
     progress: bool = True
     control_period: float = 0.1  # written into the policy artifact (Push-T: 10 Hz)
+    # Warm start: a policy checkpoint directory (or a run directory: its checkpoints/latest)
+    # whose weights and normalizer start this run; optimizer, schedule and step start fresh.
+    # Ignored once the run has its own train state (a resume).
+    init_from: str | None = None
 
 
 @dataclass

@@ -190,6 +190,26 @@ def find_train_state(resume: str, run_dir: Path) -> Path | None:
     return path
 
 
+def load_init_policy(source: str | Path, policy_cfg) -> Any:
+    """The policy named by train.init_from, checked against this run's policy config."""
+    from dp_ros.policy.checkpoint import load_policy
+
+    path = Path(source)
+    if (path / 'checkpoints' / 'latest').is_dir():
+        path = path / 'checkpoints' / 'latest'
+    if not (path / 'policy.json').is_file():
+        raise FileNotFoundError(f'train.init_from={source}: no policy checkpoint (policy.json) '
+                                'there, nor a run directory with checkpoints/latest')
+    policy = load_policy(path)
+    theirs, ours = policy.config.to_dict(), policy_cfg.to_dict()
+    differ = sorted(k for k in ours if k not in ('sampler', 'num_inference_steps')
+                    and theirs.get(k) != ours[k])
+    if differ:
+        raise ValueError(f'train.init_from={source}: the checkpoint\'s policy differs from this '
+                         f'config in {", ".join(differ)}')
+    return policy
+
+
 # ---------------------------------------------------------------------------- the trainer
 @dataclass
 class Position:
@@ -245,14 +265,22 @@ class Trainer:
             policy_dict['shape_meta'] = self._shape_meta()
         from dp_ros.policy.config import PolicyConfig
         self.policy_cfg = PolicyConfig.from_dict(policy_dict)
+        init = None if self.saved or not cfg.train.init_from else \
+            load_init_policy(cfg.train.init_from, self.policy_cfg)
         if self.saved:
             norm_dict = self.saved['normalizer']
+        elif init is not None:
+            norm_dict = init.normalizer.to_dict()
         else:
             norm_dict = Normalizer.from_data(self.train_ds.get_normalizer_data()).to_dict()
         self.policy = DiffusionPolicy(self.policy_cfg, Normalizer.from_dict(norm_dict))
         self.param_names = [n for n, _ in self.policy.named_parameters()]
         if self.saved:
             self.policy.load_state_dict(_load_tensors(self.state_path / 'model.safetensors'))
+        elif init is not None:
+            self.policy.load_state_dict(init.state_dict())
+            if self.is_main:
+                log.info('warm start from %s', cfg.train.init_from)
         self.policy.to(self.device)
         self.eval_policy = DiffusionPolicy(self.policy_cfg, Normalizer.from_dict(norm_dict))
         self.eval_policy.to(self.device).eval()
