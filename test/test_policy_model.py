@@ -312,12 +312,13 @@ def test_tiny_policy_overfits_shortest_pusht_episode(pusht_zarr):
     assert mse < 0.05
 
 
-@pytest.mark.parametrize('in_ch,out_ch,kernel,batch,steps', [
-    (256, 256, 5, 1, 4), (512, 128, 5, 1, 8), (128, 512, 1, 2, 4), (64, 64, 5, 1, 16)])
-def test_sampling_conv1d_path_equals_nn_conv1d(in_ch, out_ch, kernel, batch, steps):
+@pytest.mark.parametrize('in_ch,out_ch,kernel,stride,batch,steps', [
+    (256, 256, 5, 1, 1, 4), (512, 128, 5, 1, 1, 8), (128, 512, 1, 1, 2, 4),
+    (128, 128, 3, 2, 1, 8), (64, 64, 5, 1, 1, 16)])
+def test_sampling_conv1d_path_equals_nn_conv1d(in_ch, out_ch, kernel, stride, batch, steps):
     torch.manual_seed(0)
-    conv = Conv1d(in_ch, out_ch, kernel, padding=kernel // 2)
-    ref = torch.nn.Conv1d(in_ch, out_ch, kernel, padding=kernel // 2)
+    conv = Conv1d(in_ch, out_ch, kernel, stride, padding=kernel // 2)
+    ref = torch.nn.Conv1d(in_ch, out_ch, kernel, stride, padding=kernel // 2)
     ref.load_state_dict(conv.state_dict())
     x = torch.randn(batch, in_ch, steps)
     with torch.no_grad():
@@ -325,3 +326,21 @@ def test_sampling_conv1d_path_equals_nn_conv1d(in_ch, out_ch, kernel, batch, ste
     x.requires_grad_(True)
     conv(x).sum().backward()  # training takes nn.Conv1d's own path
     assert x.grad is not None and conv.weight.grad is not None
+
+
+def test_sampling_with_films_batched_over_steps_equals_the_step_by_step_loop():
+    torch.manual_seed(0)
+    cfg = tiny_config(sampler='ddim', num_inference_steps=5)
+    policy = DiffusionPolicy(cfg, fit_normalizer(cfg)).eval()
+    obs = random_obs(cfg, batch=3, steps=cfg.n_obs_steps)
+    got = policy.predict_action(obs, torch.Generator().manual_seed(7))['action_pred']
+    # the plain loop: the UNet computes each step's conditioning itself
+    sched = policy.sampler(policy.config.sampler, policy.config.num_inference_steps)
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        cond = policy.encode_obs(obs, random_crop=False)
+        traj = torch.randn((3, policy.config.horizon, policy.config.action_dim), generator=gen)
+        for t in sched.timesteps:
+            traj = sched.step(policy.model(traj, t, cond), t, traj, generator=gen).prev_sample
+    torch.testing.assert_close(got, policy.normalizer.unnormalize('action', traj),
+                               rtol=1e-4, atol=1e-4)

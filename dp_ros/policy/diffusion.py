@@ -170,8 +170,12 @@ class DiffusionPolicy(nn.Module):
         global_cond = self.encode_obs(obs, random_crop=False)
         shape = (global_cond.shape[0], cfg.horizon, cfg.action_dim)
         traj = _randn(shape, generator, self.device)
-        for t in sched.timesteps:
-            out = self.model(traj.to(self.dtype), t.to(self.device), global_cond).float()
+        steps, b = sched.timesteps, global_cond.shape[0]
+        films = self.model.films(steps.to(self.device).repeat_interleave(b),
+                                 global_cond.repeat(len(steps), 1))  # row i * b + j: step i
+        for i, t in enumerate(steps):
+            step_films = [f[i * b:(i + 1) * b] for f in films]
+            out = self.model(traj.to(self.dtype), t, global_cond, step_films).float()
             traj = sched.step(out, t, traj, generator=generator).prev_sample
         action_pred = self.normalizer.unnormalize('action', traj)
         start = cfg.n_obs_steps - 1

@@ -39,17 +39,18 @@ class Conv1d(nn.Conv1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out_ch, in_ch, k = self.weight.shape
+        (stride,), (pad,) = self.stride, self.padding
         batch, _, steps = x.shape
-        if (torch.is_grad_enabled() or batch * steps > self.FAST_MAX_ROWS
-                or self.weight.numel() < self.FAST_MIN_WEIGHTS or self.stride != (1,)
-                or self.dilation != (1,) or self.groups != 1 or self.padding != (k // 2,)
-                or k % 2 == 0 or self.padding_mode != 'zeros' or x.device.type != 'cpu'):
+        out_steps = (steps + 2 * pad - k) // stride + 1
+        if (torch.is_grad_enabled() or batch * out_steps > self.FAST_MAX_ROWS
+                or self.weight.numel() < self.FAST_MIN_WEIGHTS or self.dilation != (1,)
+                or self.groups != 1 or self.padding_mode != 'zeros' or x.device.type != 'cpu'):
             return super().forward(x)
-        padded = nn.functional.pad(x, (k // 2, k // 2))
-        cols = padded.unfold(2, k, 1).permute(0, 2, 1, 3).reshape(batch * steps, in_ch * k)
+        padded = nn.functional.pad(x, (pad, pad))
+        cols = padded.unfold(2, k, stride).permute(0, 2, 1, 3).reshape(batch * out_steps, -1)
         weight = self.weight.reshape(out_ch, in_ch * k).t()
         out = cols @ weight if self.bias is None else torch.addmm(self.bias, cols, weight)
-        return out.view(batch, steps, out_ch).permute(0, 2, 1)
+        return out.view(batch, out_steps, out_ch).permute(0, 2, 1)
 
 
 class Conv1dBlock(nn.Module):
@@ -70,7 +71,7 @@ class Conv1dBlock(nn.Module):
 class Downsample1d(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(dim, dim, 3, 2, 1)
+        self.conv = Conv1d(dim, dim, 3, 2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
@@ -99,9 +100,12 @@ class ConditionalResidualBlock1D(nn.Module):
         self.cond_encoder = nn.Sequential(nn.Mish(), nn.Linear(cond_dim, out_ch * 2))
         self.residual_conv = Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def film(self, cond: torch.Tensor) -> torch.Tensor:
+        """Per-channel (scale, bias), (N, 2, out_ch, 1), from the step + observation condition."""
+        return self.cond_encoder(cond).reshape(cond.shape[0], 2, self.out_channels, 1)
+
+    def forward(self, x: torch.Tensor, film: torch.Tensor) -> torch.Tensor:
         out = self.blocks[0](x)
-        film = self.cond_encoder(cond).reshape(cond.shape[0], 2, self.out_channels, 1)
         out = film[:, 0] * out + film[:, 1]
         out = self.blocks[1](out)
         return out + self.residual_conv(x)
@@ -148,26 +152,43 @@ class ConditionalUnet1D(nn.Module):
             Conv1d(start_dim, input_dim, 1),
         )
 
-    def forward(self, sample: torch.Tensor, timestep: torch.Tensor | int,
-                global_cond: torch.Tensor) -> torch.Tensor:
-        x = sample.transpose(1, 2)  # (B, C, T)
+    def residual_blocks(self) -> list[ConditionalResidualBlock1D]:
+        """The FiLM-conditioned blocks in the order forward() runs them."""
+        down = [b for res1, res2, _ in self.down_modules for b in (res1, res2)]
+        up = [b for res1, res2, _ in self.up_modules for b in (res1, res2)]
+        return [*down, *self.mid_modules, *up]
+
+    def films(self, timestep: torch.Tensor | int, global_cond: torch.Tensor) -> list[torch.Tensor]:
+        """Every block's FiLM for (step, observation) rows of global_cond.
+
+        It depends on the step and the observation only, not on the noisy actions, so a
+        sampler computes it for all of its steps in one batch instead of once per step.
+        """
+        dtype = self.final_conv[1].weight.dtype
         if not torch.is_tensor(timestep):
-            timestep = torch.tensor([timestep], dtype=torch.long, device=x.device)
-        timestep = timestep.reshape(-1).to(x.device).expand(x.shape[0])
-        step_emb = self.diffusion_step_encoder[0](timestep).to(x.dtype)  # sinusoid is fp32
+            timestep = torch.tensor([timestep], dtype=torch.long)
+        timestep = timestep.reshape(-1).to(global_cond.device).expand(global_cond.shape[0])
+        step_emb = self.diffusion_step_encoder[0](timestep).to(dtype)  # sinusoid is fp32
         for layer in self.diffusion_step_encoder[1:]:
             step_emb = layer(step_emb)
-        cond = torch.cat([step_emb, global_cond.to(x.dtype)], dim=-1)
+        cond = torch.cat([step_emb, global_cond.to(dtype)], dim=-1)
+        return [block.film(cond) for block in self.residual_blocks()]
 
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor | int,
+                global_cond: torch.Tensor, films: list[torch.Tensor] | None = None
+                ) -> torch.Tensor:
+        """films: this step's films(timestep, global_cond), when the caller has them."""
+        x = sample.transpose(1, 2)  # (B, C, T)
+        film = iter(films if films is not None else self.films(timestep, global_cond))
         skips = []
         for res1, res2, down in self.down_modules:
-            x = res2(res1(x, cond), cond)
+            x = res2(res1(x, next(film)), next(film))
             skips.append(x)
             x = down(x)
         for m in self.mid_modules:
-            x = m(x, cond)
+            x = m(x, next(film))
         for res1, res2, up in self.up_modules:
             x = torch.cat((x, skips.pop()), dim=1)
-            x = up(res2(res1(x, cond), cond))
+            x = up(res2(res1(x, next(film)), next(film)))
         x = self.final_conv(x)
         return x.transpose(1, 2)
