@@ -14,6 +14,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'sim': ('dp_ros.ros.sim_launcher', 'Push-T sim + policy node over ROS 2: score, video'),
     'train': ('training.train', 'train a diffusion policy from a YAML config'),
+    'plot': ('training.plots', 'training curves of one run, or of chained warm-start stages'),
     'eval': ('training.evaluate', 'closed-loop Push-T evaluation (--via inprocess | ros)'),
     'bag2zarr': ('training.bag2zarr', 'ROS 2 bags (mcap or sqlite3) -> zarr training set'),
     'replay': ('sim_bridge.replay', 'replay dataset episodes through the sim bridge topics'),

@@ -22,6 +22,7 @@ from safetensors.torch import load_file
 
 from dp_ros.policy.checkpoint import load_policy, read_policy_metadata
 from training.config import load_config
+from training.plots import main as plots_main
 from training.plots import read_log, series
 from training.replay_buffer import ReplayBuffer
 from training.train import EpochBatches, Trainer, train
@@ -146,6 +147,10 @@ def test_warm_start_from_a_run_then_resume_its_own_state(tmp_path, tiny_zarr):
     assert load_config(second / 'config.yaml').train.init_from == str(first)
     # once the run has its own train state, that wins over init_from
     assert Trainer(cfg, second).pos.step == 2
+    # the two stages on one step axis
+    assert plots_main([str(first), str(second), '--out', str(tmp_path / 'c.png')]) == 0
+    assert (tmp_path / 'c.png').stat().st_size > 0
+    assert plots_main([str(tmp_path / 'nowhere'), '--out', str(tmp_path / 'd.png')]) == 2
 
     other = load_config(tiny_config(tmp_path, tiny_zarr), [
         *quiet, f'train.init_from={first}', 'policy.down_dims=[32,64]'])

@@ -1,7 +1,13 @@
-"""Training curves from the run's JSONL log, as one PNG (headless matplotlib)."""
+"""Training curves from a run's JSONL log, as one PNG (headless matplotlib).
+
+`dp-ros plot RUN [RUN ...] --out curves.png` chains runs that warm-start one another
+(train.init_from) on one step axis, with a dashed line where each stage starts.
+"""
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from pathlib import Path
 
 PANELS = (  # (title, [(event, key)], log-scale y)
@@ -36,20 +42,33 @@ def series(records: list[dict], event: str, key: str) -> tuple[list[int], list[f
     return steps, [by_step[s] for s in steps]
 
 
-def plot_training_curves(log_path: str | Path, out_path: str | Path) -> Path:
+def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str | Path) -> Path:
+    """One log, or several stages in order: stage k's steps follow stage k-1's last step."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    records = read_log(log_path)
+    paths = [log_paths] if isinstance(log_paths, (str, Path)) else list(log_paths)
+    stages, offset = [], 0
+    for path in paths:
+        records = read_log(path)
+        stages.append((offset, records))
+        offset += max((int(r['step']) for r in records if 'step' in r), default=0)
     fig, axes = plt.subplots(len(PANELS), 1, figsize=(8, 2.6 * len(PANELS)), sharex=True)
     for ax, (title, keys, log_y) in zip(axes, PANELS, strict=True):
         values: list[float] = []
         for event, key in keys:
-            x, y = series(records, event, key)
+            x: list[int] = []
+            y: list[float] = []
+            for start, records in stages:
+                sx, sy = series(records, event, key)
+                x += [start + s for s in sx]
+                y += sy
             if x:
                 ax.plot(x, y, marker='o' if len(x) < 30 else None, ms=3, label=key)
                 values += y
+        for start, _ in stages[1:]:
+            ax.axvline(start, color='grey', ls='--', lw=1)
         drawn = bool(values)
         if drawn and log_y and min(values) > 0:
             ax.set_yscale('log')
@@ -57,7 +76,8 @@ def plot_training_curves(log_path: str | Path, out_path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         if drawn:
             ax.legend(fontsize=8)
-    axes[-1].set_xlabel('optimizer step')
+    axes[-1].set_xlabel('optimizer step' + (' (dashed: next stage starts)' if len(stages) > 1
+                                            else ''))
     fig.tight_layout()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,3 +86,18 @@ def plot_training_curves(log_path: str | Path, out_path: str | Path) -> Path:
     plt.close(fig)
     tmp.replace(out_path)
     return out_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog='dp-ros plot', description=__doc__.splitlines()[0])
+    parser.add_argument('runs', nargs='+', type=Path,
+                        help='run directories (or log.jsonl files), earliest stage first')
+    parser.add_argument('--out', type=Path, required=True, help='PNG to write')
+    args = parser.parse_args(argv)
+    logs = [r / 'log.jsonl' if r.is_dir() else r for r in args.runs]
+    missing = [str(p) for p in logs if not p.is_file()]
+    if missing:
+        print(f'dp-ros plot: no training log at {", ".join(missing)}', file=sys.stderr)
+        return 2
+    print(plot_training_curves(logs, args.out))
+    return 0
