@@ -27,6 +27,7 @@ from dp_ros.policy.normalizer import Normalizer
 RESULTS = Path(__file__).resolve().parent / 'results' / 'policy_inference.json'
 SAMPLINGS = [('ddpm', 100), ('ddim', 16), ('ddim', 10)]
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
+MODES = ('eager', 'torchscript')  # DiffusionPolicy.use_torchscript
 
 
 def configs(skip_paper: bool) -> dict[str, PolicyConfig]:
@@ -79,13 +80,17 @@ def bench_inference(name: str, policy: DiffusionPolicy, reps: int) -> list[dict]
         base = {'config': name, 'dtype': dname}
         rows.append({**base, 'what': 'obs_encoder_forward', **summary(enc)})
         rows.append({**base, 'what': 'unet_forward', **summary(unet)})
-        for sampler, steps in SAMPLINGS:
-            n = 1 if (name == 'paper' and steps == 100) else reps
-            times = timed(lambda s=sampler, k=steps: policy.predict_action(
-                obs, torch.Generator().manual_seed(0), s, k), n)
-            row = {**base, 'what': f'chunk_{sampler}{steps}', **summary(times)}
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+        for mode in MODES:
+            policy.use_torchscript(mode == 'torchscript')  # the node's default: torchscript
+            for sampler, steps in SAMPLINGS:
+                n = 1 if (name == 'paper' and steps == 100) else reps
+                policy.predict_action(obs, None, sampler, steps)  # warm-up (and the trace)
+                times = timed(lambda s=sampler, k=steps: policy.predict_action(
+                    obs, torch.Generator().manual_seed(0), s, k), n)
+                row = {**base, 'mode': mode, 'what': f'chunk_{sampler}{steps}', **summary(times)}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+        policy.use_torchscript(False)
     return rows
 
 

@@ -344,3 +344,21 @@ def test_sampling_with_films_batched_over_steps_equals_the_step_by_step_loop():
             traj = sched.step(policy.model(traj, t, cond), t, traj, generator=gen).prev_sample
     torch.testing.assert_close(got, policy.normalizer.unnormalize('action', traj),
                                rtol=1e-4, atol=1e-4)
+
+
+def test_torchscript_sampling_equals_eager_and_keeps_one_graph_per_batch_shape():
+    torch.manual_seed(0)
+    cfg = tiny_config(sampler='ddim', num_inference_steps=4, down_dims=(64, 128, 256))
+    policy = DiffusionPolicy(cfg, fit_normalizer(cfg)).eval()
+    for batch in (1, 3):
+        obs = random_obs(cfg, batch=batch, steps=cfg.n_obs_steps, seed=batch)
+        policy.use_torchscript(False)
+        eager = policy.predict_action(obs, torch.Generator().manual_seed(1))['action_pred']
+        policy.use_torchscript(True)
+        frozen = policy.predict_action(obs, torch.Generator().manual_seed(1))['action_pred']
+        again = policy.predict_action(obs, torch.Generator().manual_seed(1))['action_pred']
+        torch.testing.assert_close(frozen, eager, rtol=1e-4, atol=1e-3)
+        assert torch.equal(frozen, again) and len(policy._frozen) == 1
+    policy.train()  # train mode samples eagerly
+    policy.predict_action(random_obs(cfg, batch=2, steps=cfg.n_obs_steps))
+    assert len(policy._frozen) == 1

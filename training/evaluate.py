@@ -67,6 +67,8 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--dtype', choices=tuple(DTYPES), default='fp32',
                    help='denoiser weights dtype (normalization stays fp32)')
     p.add_argument('--threads', type=int, help='torch.set_num_threads')
+    p.add_argument('--eager', action='store_true',
+                   help='sample with the eager UNet (default: TorchScript-frozen, as the node)')
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--output', type=Path, required=True, help='report JSON path')
     return p
@@ -97,7 +99,8 @@ def eval_config_dict(args: argparse.Namespace) -> dict[str, Any]:
     return {'checkpoint': str(args.checkpoint), 'via': args.via, 'seeds': list(args.seeds),
             'max_steps': args.max_steps, 'sampler': args.sampler,
             'num_inference_steps': args.num_inference_steps, 'sample_seed': args.sample_seed,
-            'batch_size': args.batch_size, 'device': args.device, 'dtype': args.dtype}
+            'batch_size': args.batch_size, 'device': args.device, 'dtype': args.dtype,
+            'torchscript': not args.eager}
 
 
 def video_path(output: Path, fmt: str) -> Path:
@@ -117,6 +120,7 @@ def run_inprocess_eval(args: argparse.Namespace) -> dict[str, Any]:
     dtype = getattr(torch, DTYPES[args.dtype])
     policy = load_policy(args.checkpoint, device=args.device,
                          dtype=None if dtype == torch.float32 else dtype)
+    policy.use_torchscript(not args.eager)
     bad = [i for i in args.video_episodes if not 0 <= i < len(args.seeds)]
     if bad:
         raise ValueError(f'--video-episodes {bad} out of range for {len(args.seeds)} seeds')

@@ -85,6 +85,7 @@ class PolicyNodeConfig:
     sampler: str = ''
     num_inference_steps: int = 0
     cpu_threads: int = 0
+    torchscript: bool = True
     warmup: bool = True
     image_topics: list[str] = field(default_factory=lambda: ['/pusht/image_raw'])
     compressed_images: bool = False
@@ -120,6 +121,8 @@ PARAMETER_HELP: dict[str, tuple[str, tuple[float, float] | None]] = {
     'sampler': ("'ddim' or 'ddpm'; empty: the checkpoint's", None),
     'num_inference_steps': ("denoising steps; 0: the checkpoint's", (0, 1000)),
     'cpu_threads': ('torch CPU threads; 0: torch default', (0, 256)),
+    'torchscript': ('sample with a TorchScript-frozen UNet (about 1.6x faster at batch 1 on '
+                    'CPU); false: eager PyTorch', None),
     'warmup': ('run the model once at start (CUDA kernels, caches) before taking inputs', None),
     'image_topics': ("camera topics, one per image key of the checkpoint, in its order", None),
     'compressed_images': ('cameras publish sensor_msgs/CompressedImage (jpeg/png)', None),
@@ -373,7 +376,7 @@ class PolicyNode(Node):
         self._episode_generator = episode_generator
         self.runner = InferenceRunner.from_checkpoint(
             cfg.checkpoint, device=cfg.device, dtype=cfg.dtype, sampler=cfg.sampler or None,
-            num_inference_steps=cfg.num_inference_steps or None,
+            num_inference_steps=cfg.num_inference_steps or None, torchscript=cfg.torchscript,
             extra_latency_s=cfg.debug_extra_latency_s)
         self.device_name = str(self.runner.device)
         if self.runner.device.type == 'cuda':

@@ -43,7 +43,7 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
         sim_overrides={'action_wait_timeout_s': ACTION_WAIT_TIMEOUT_S},
         # the node must run exactly the checkpoint's chunk, as the in-process loop does
         policy_overrides={'n_action_steps': 0, 'action_lower': [0.0, 0.0],
-                          'action_upper': [512.0, 512.0]})
+                          'action_upper': [512.0, 512.0], 'torchscript': not args.eager})
     start = time.perf_counter()
     results = run_session(cfg, progress=not args.no_progress)
     seconds = time.perf_counter() - start

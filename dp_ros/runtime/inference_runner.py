@@ -141,11 +141,12 @@ class InferenceRunner:
     """Owns the policy; runs one sampling job at a time on its worker thread."""
 
     def __init__(self, policy: torch.nn.Module, sampler: str | None = None,
-                 num_inference_steps: int | None = None, extra_latency_s: float = 0.0,
-                 latency_window: int = 200):
+                 num_inference_steps: int | None = None, torchscript: bool = True,
+                 extra_latency_s: float = 0.0, latency_window: int = 200):
         if extra_latency_s < 0:
             raise ValueError(f'extra_latency_s must be >= 0, got {extra_latency_s}')
         self.policy = policy
+        policy.use_torchscript(torchscript)
         self.sampler = sampler or None
         self.num_inference_steps = num_inference_steps or None
         if self.sampler is not None or self.num_inference_steps is not None:
