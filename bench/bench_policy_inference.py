@@ -25,7 +25,7 @@ from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters
 from dp_ros.policy.normalizer import Normalizer
 
 RESULTS = Path(__file__).resolve().parent / 'results' / 'policy_inference.json'
-SAMPLINGS = [('ddpm', 100), ('ddim', 16), ('ddim', 10)]
+SAMPLINGS = [('ddpm', 100), ('ddim', 16), ('ddim', 10), ('ddim', 8)]
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
 MODES = ('eager', 'torchscript')  # DiffusionPolicy.use_torchscript
 
