@@ -164,7 +164,7 @@ class ConditionalUnet1D(nn.Module):
         It depends on the step and the observation only, not on the noisy actions, so a
         sampler computes it for all of its steps in one batch instead of once per step.
         """
-        dtype = self.final_conv[1].weight.dtype
+        dtype = next(self.parameters()).dtype  # as DiffusionPolicy.dtype
         if not torch.is_tensor(timestep):
             timestep = torch.tensor([timestep], dtype=torch.long)
         timestep = timestep.reshape(-1).to(global_cond.device).expand(global_cond.shape[0])
