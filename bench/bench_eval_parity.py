@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from training import evaluate  # noqa: E402
+from dp_ros.app import evaluate  # noqa: E402
 
 RESULTS = REPO / 'bench' / 'results' / 'eval_parity.json'
 

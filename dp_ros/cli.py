@@ -12,10 +12,10 @@ import sys
 
 # name -> (module, one-line help). Each module exposes main(argv: list[str] | None) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    'sim': ('dp_ros.ros.sim_launcher', 'Push-T sim + policy node over ROS 2: score, video'),
+    'sim': ('dp_ros.app.sim_launcher', 'Push-T sim + policy node over ROS 2: score, video'),
     'train': ('training.train', 'train a diffusion policy from a YAML config'),
     'plot': ('training.plots', 'training curves of one run, or of chained warm-start stages'),
-    'eval': ('training.evaluate', 'closed-loop Push-T evaluation (--via inprocess | ros)'),
+    'eval': ('dp_ros.app.evaluate', 'closed-loop Push-T evaluation (--via inprocess | ros)'),
     'bag2zarr': ('training.bag2zarr', 'ROS 2 bags (mcap or sqlite3) -> zarr training set'),
     'replay': ('sim_bridge.replay', 'replay dataset episodes through the sim bridge topics'),
     'download-pusht': ('training.download', "download and unpack the paper's Push-T data"),

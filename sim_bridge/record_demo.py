@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from training.bag_recorder import BagRecorder
+from dp_ros.bags.recorder import BagRecorder
 
 DEFAULT_TOPICS = ('image_raw', 'joint_states', 'block_pose', 'joint_trajectory',
                   'episode_result', 'reward')

@@ -19,16 +19,16 @@ import pytest
 import yaml
 import zarr
 
-from training import bag2zarr
-from training.bag2zarr import ConfigError, config_from_dict, load_config
-from training.bag_reader import find_bags
-from training.bag_recorder import (
+from dp_ros.bags.reader import find_bags
+from dp_ros.bags.recorder import (
     BagRecorder,
     compressed_image_message,
     image_message,
     joint_state_message,
     write_pusht_bag,
 )
+from training import bag2zarr
+from training.bag2zarr import ConfigError, config_from_dict, load_config
 from training.replay_buffer import ReplayBuffer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -258,7 +258,7 @@ def _corrupt_storage(bag: Path, how: str) -> None:
 def _bag_failing_midway(bag: Path, episodes) -> None:
     """A bag whose image messages turn to garbage half-way: topics check out, reading fails."""
     write_pusht_bag(bag.with_name('tmp_src'), episodes[1:2])
-    from training.bag_reader import open_bag
+    from dp_ros.bags.reader import open_bag
 
     with open_bag(bag.with_name('tmp_src')) as src, BagRecorder(bag) as rec:
         for i, (topic, recv, msg) in enumerate(src.messages(src.topics, progress=False)):

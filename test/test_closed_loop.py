@@ -12,6 +12,8 @@ import pytest
 import torch
 import zarr
 
+from dp_ros.app.eval_report import build_eval_parser, make_eval_report, parse_seeds
+from dp_ros.app.evaluate import main
 from dp_ros.policy.checkpoint import save_policy
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.diffusion import DiffusionPolicy
@@ -19,7 +21,6 @@ from dp_ros.policy.inputs import episode_generator
 from dp_ros.policy.normalizer import Normalizer
 from sim_bridge.pusht_env import PushTEnv
 from training.closed_loop import policy_obs, run_closed_loop
-from training.evaluate import build_eval_parser, main, make_eval_report, parse_seeds
 from training.video import tile_episodes, write_video
 
 SEEDS = [100000, 100001, 100002]

@@ -29,7 +29,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from dp_ros.atomic_dir import replace_dir
-from training.bag_reader import (
+from dp_ros.bags.reader import (
     IMAGE_TYPES,
     JOINT_STATE_TYPES,
     MARKER_TYPES,

@@ -46,7 +46,7 @@ def test_ros_eval_matches_inprocess_eval(tmp_path):
 
 
 def test_dp_ros_sim_without_checkpoint_says_how_to_get_one(tmp_path, monkeypatch, capsys):
-    from dp_ros.ros import sim_launcher
+    from dp_ros.app import sim_launcher
 
     # a default that exists neither in the source tree nor in the installed share/
     monkeypatch.setattr(sim_launcher, 'DEFAULT_CHECKPOINT', Path('checkpoints/absent_for_test'))

@@ -15,15 +15,11 @@ from typing import Any
 
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
+from dp_ros.bags.typestore import default_typestore
+
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
-
-
-def default_typestore() -> Typestore:
-    """Jazzy message definitions: the oldest ROS 2 this package supports."""
-    return get_typestore(Stores.ROS2_JAZZY)
 
 
 def normalize_msgtype(msgtype: str) -> str:

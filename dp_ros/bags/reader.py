@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 from rosbags.rosbag2 import Reader
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys import get_types_from_msg
 from rosbags.typesys.store import Typestore
 from tqdm.auto import tqdm
 
+from dp_ros.bags.typestore import default_typestore
 from dp_ros.ros.conversions import (
     compressed_image_to_numpy,
     image_to_rgb,
@@ -168,10 +169,6 @@ class Bag:
                 self.typestore.register(get_types_from_msg(conn.msgdef.data, conn.msgtype))
             except Exception:  # noqa: BLE001 - only a problem if the topic is used
                 pass
-
-
-def default_typestore() -> Typestore:
-    return get_typestore(Stores.ROS2_JAZZY)
 
 
 @contextmanager

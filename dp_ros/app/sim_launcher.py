@@ -7,7 +7,7 @@ follows the episodes (rewards, results), starts the next one and prints the scor
 The driver starts each episode after the first itself: it resets the policy node (fresh
 history, waiting for the next episode start) before it resets the sim, so no chunk of one
 episode is ever planned on the other's observations. `dp-ros eval --via ros` uses the same
-session (dp_ros.ros.ros_eval).
+session (dp_ros.app.ros_eval).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`dp-ros eval --via ros`: the paper's Push-T protocol through the sim bridge and the policy node.
 
-Same arguments and report as `--via inprocess` (training/evaluate.py). The sim runs in
+Same arguments and report as `--via inprocess` (dp_ros/app/evaluate.py). The sim runs in
 lockstep, the policy node plans on the observation of each step it is asked for and seeds
 one generator per episode with the shared rule, so each episode's score equals the
 in-process one bit for bit (the node turns messages into exactly the tensors the in-process
@@ -19,9 +19,9 @@ ACTION_WAIT_TIMEOUT_S = 300.0
 
 
 def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
+    from dp_ros.app.eval_report import DTYPES, eval_config_dict, make_eval_report
+    from dp_ros.app.sim_launcher import SessionConfig, SimError, resolve_checkpoint, run_session
     from dp_ros.policy.checkpoint import read_policy_metadata
-    from dp_ros.ros.sim_launcher import SessionConfig, SimError, resolve_checkpoint, run_session
-    from training.evaluate import DTYPES, eval_config_dict, make_eval_report
 
     checkpoint = resolve_checkpoint(args.checkpoint)
     meta = read_policy_metadata(checkpoint)

@@ -1,18 +1,12 @@
-"""`dp-ros eval`: closed-loop Push-T evaluation of a policy artifact.
+"""What both `dp-ros eval` paths share: the arguments, seed parsing and the report format.
 
---via inprocess steps the simulator in this process (batched, training/closed_loop.py);
---via ros runs the sim bridge and the policy node as ROS 2 processes
-(dp_ros.ros.ros_eval.run_ros_eval, same arguments, same report). Both give the same
-per-episode scores for the same seeds and --sample-seed.
+dp_ros/app/evaluate.py (in-process, and the command) and dp_ros/app/ros_eval.py (through
+ROS) both import this module and not each other's internals, so the two paths cannot drift.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import math
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -105,67 +99,3 @@ def eval_config_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 def video_path(output: Path, fmt: str) -> Path:
     return output.with_suffix(f'.{fmt}')
-
-
-def run_inprocess_eval(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
-    from dp_ros.policy.checkpoint import load_policy, read_policy_metadata
-    from training.closed_loop import run_closed_loop
-    from training.video import write_episodes_video
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    meta = read_policy_metadata(args.checkpoint)
-    dtype = getattr(torch, DTYPES[args.dtype])
-    policy = load_policy(args.checkpoint, device=args.device,
-                         dtype=None if dtype == torch.float32 else dtype)
-    policy.use_torchscript(not args.eager)
-    bad = [i for i in args.video_episodes if not 0 <= i < len(args.seeds)]
-    if bad:
-        raise ValueError(f'--video-episodes {bad} out of range for {len(args.seeds)} seeds')
-    res = run_closed_loop(policy, args.seeds, max_steps=args.max_steps, sampler=args.sampler,
-                          num_inference_steps=args.num_inference_steps,
-                          sample_seed=args.sample_seed, batch_size=args.batch_size,
-                          video_episodes=args.video_episodes, progress=not args.no_progress)
-    extra: dict[str, Any] = {
-        'episode_steps': res.steps, 'episode_success': res.success,
-        'wall_time_s': res.seconds, 'finished_at': time.time(),
-        'policy': {'sampler': args.sampler or policy.config.sampler,
-                   'num_inference_steps': args.num_inference_steps
-                   or policy.config.num_inference_steps,
-                   'provenance_step': meta.get('provenance', {}).get('step')},
-    }
-    if res.frames:
-        path = video_path(args.output, args.video_format)
-        written = write_episodes_video(path, [res.frames[i] for i in args.video_episodes])
-        extra['video'] = str(written[0])
-        extra['video_episodes'] = list(args.video_episodes)
-    return make_eval_report(res.seeds, res.scores, eval_config_dict(args), extra)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_eval_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s '
-                        '%(message)s', stream=sys.stderr)
-    if args.max_steps < 1:
-        print(f'dp-ros eval: --max-steps must be >= 1, got {args.max_steps}', file=sys.stderr)
-        return 2
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    if args.via == 'ros':
-        from dp_ros.ros.ros_eval import run_ros_eval
-        report = run_ros_eval(args)
-    else:
-        report = run_inprocess_eval(args)
-    tmp = args.output.with_name(f'.{args.output.name}.tmp')
-    tmp.write_text(json.dumps(report, indent=2) + '\n')
-    tmp.replace(args.output)
-    for ep in report['episodes']:
-        print(f"seed {ep['seed']}: score {ep['score']:.4f}")
-    print(f"mean_score {report['mean_score']:.4f} over {report['n_episodes']} episodes "
-          f'-> {args.output}')
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The application layer: the `dp-ros` subcommands that orchestrate everything below."""

@@ -1,0 +1,137 @@
+"""Documented config fields: the one parameter mechanism of every node, without ROS.
+
+Each field of a node's config dataclass is made with `param(default, description,
+range=..., unit=..., read_only=...)`; its metadata is the single source of the ROS
+ParameterDescriptor (dp_ros/ros/parameters.py), of the type and range checks here (errors
+name the parameter), and of the README's parameter tables (dp_ros/app/param_docs.py). The
+dataclass stays ROS-free, so the logic it configures is unit-tested without rclpy.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, TypeVar
+
+C = TypeVar('C')
+
+# field annotation (a string under `from __future__ import annotations`) -> checker
+_KINDS = ('bool', 'str', 'int', 'float', 'list[str]', 'list[int]', 'list[float]')
+
+
+def param(default: Any, description: str, *, range: tuple[float, float] | None = None,
+          read_only: bool = True, unit: str = '') -> Any:
+    """A documented parameter field: its description, unit, inclusive range and read_only flag.
+
+    List defaults are copied per instance (a default_factory is made here).
+    """
+    metadata = {'description': description, 'range': range, 'read_only': read_only,
+                'unit': unit}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda d=tuple(default): list(d),
+                                 metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def param_fields(cls: type) -> list[dataclasses.Field]:
+    out = []
+    for f in dataclasses.fields(cls):
+        if 'description' not in f.metadata:
+            raise TypeError(f'{cls.__name__}.{f.name} is not documented: make it with param()')
+        if f.type not in _KINDS:
+            raise TypeError(f'{cls.__name__}.{f.name}: type {f.type!r} is not one of {_KINDS}')
+        out.append(f)
+    return out
+
+
+def default_of(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def coerce(name: str, kind: str, value: Any) -> Any:
+    """YAML and the command line give 1 for 1.0 and [] without a type: check and convert."""
+    if kind == 'bool':
+        if not isinstance(value, bool):
+            raise ValueError(f'parameter {name} must be true or false, got {value!r}')
+        return value
+    if kind == 'str':
+        if not isinstance(value, str):
+            raise ValueError(f'parameter {name} must be a string, got {value!r}')
+        return value
+    if kind == 'int':
+        if not _is_number(value) or (isinstance(value, float) and value != int(value)):
+            raise ValueError(f'parameter {name} must be an integer, got {value!r}')
+        return int(value)
+    if kind == 'float':
+        if not _is_number(value):
+            raise ValueError(f'parameter {name} must be a number, got {value!r}')
+        return float(value)
+    if not isinstance(value, (list, tuple)) and type(value).__name__ != 'array':
+        raise ValueError(f'parameter {name} must be a list, got {value!r}')
+    items = list(value)  # rclpy hands numeric arrays over as array.array
+    if kind == 'list[str]':
+        if not all(isinstance(v, str) for v in items):
+            raise ValueError(f'parameter {name} must be a list of strings, got {items!r}')
+        return items
+    if not all(_is_number(v) for v in items):
+        raise ValueError(f'parameter {name} must be a list of numbers, got {items!r}')
+    if kind == 'list[int]':
+        if any(float(v) != int(v) for v in items):
+            raise ValueError(f'parameter {name} must be a list of integers, got {items!r}')
+        return [int(v) for v in items]
+    return [float(v) for v in items]
+
+
+def check_range(name: str, value: Any, bounds: tuple[float, float] | None) -> None:
+    if bounds is None:
+        return
+    low, high = bounds
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if isinstance(v, float) and not math.isfinite(v) or not low <= v <= high:
+            raise ValueError(f'parameter {name} must be in [{low}, {high}], got {value!r}')
+
+
+def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
+    """Typed, range-checked config from raw parameter values (None or absent: the default).
+
+    Unknown names are an error, so a misspelt parameter in a YAML file is never ignored.
+    """
+    fields = param_fields(cls)
+    unknown = sorted(set(values) - {f.name for f in fields})
+    if unknown:
+        raise ValueError(f'unknown parameter(s) {unknown} for {cls.__name__}')
+    kwargs = {}
+    for f in fields:
+        raw = values.get(f.name)
+        if raw is None:
+            kwargs[f.name] = default_of(f)
+            continue
+        value = coerce(f.name, f.type, raw)
+        check_range(f.name, value, f.metadata['range'])
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def markdown_table(cls: type) -> str:
+    """The README table of a node's parameters, generated from the same field metadata."""
+    rows = ['| parameter | type | default | range | description |',
+            '| --- | --- | --- | --- | --- |']
+    for f in param_fields(cls):
+        meta = f.metadata
+        bounds = meta['range']
+        rng = f'[{bounds[0]}, {bounds[1]}]' if bounds is not None else ''
+        text = meta['description'] + (f' ({meta["unit"]})' if meta['unit'] else '')
+        if not meta['read_only']:
+            text += '; settable at run time'
+        default = default_of(f)
+        shown = repr(default) if isinstance(default, str) else str(default).lower() \
+            if isinstance(default, bool) else str(default)
+        rows.append(f'| `{f.name}` | {f.type} | `{shown}` | {rng} | '
+                    f"{text.replace('|', '/')} |")
+    return '\n'.join(rows) + '\n'
