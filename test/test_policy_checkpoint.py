@@ -55,7 +55,7 @@ def sample(policy: DiffusionPolicy, sampler: str = 'ddpm', steps: int = 10) -> t
 
 def test_save_load_gives_bit_identical_samples(tmp_path):
     policy = make_policy()
-    path = save_policy(policy, tmp_path / 'pol', control_period=0.1,
+    path = save_policy(policy, tmp_path / 'pol', control_period_s=0.1,
                        provenance={'dataset': 'pusht_cchi_v7_replay.zarr', 'epoch': 3})
     assert sorted(p.name for p in path.iterdir()) == ['model.safetensors', 'policy.json']
     loaded = load_policy(path)
@@ -65,7 +65,7 @@ def test_save_load_gives_bit_identical_samples(tmp_path):
     assert loaded.config == policy.config
 
     meta = read_policy_metadata(path)
-    assert meta['control_period'] == 0.1
+    assert meta['control_period_s'] == 0.1
     assert meta['provenance'] == {'dataset': 'pusht_cchi_v7_replay.zarr', 'epoch': 3}
     assert meta['obs_keys'] == {'rgb': ['image'], 'low_dim': ['agent_pos']}
     assert meta['obs_shapes'] == {'image': [3, 32, 32], 'agent_pos': [2]}
@@ -168,3 +168,14 @@ def test_weights_file_is_safetensors_not_pickle(tmp_path):
     header = json.loads(raw[8:8 + header_len])
     assert 'model.final_conv.1.weight' in header
     assert not raw.startswith(b'PK') and b'\x80\x02' not in raw[:2]  # not a torch.save zip/pickle
+
+
+def test_an_old_artifact_with_control_period_loads_with_a_deprecation_warning(tmp_path):
+    from ros.tiny_checkpoint import make_tiny_checkpoint
+
+    path = make_tiny_checkpoint(tmp_path / 'old')
+    meta = json.loads((path / 'policy.json').read_text())
+    meta['control_period'] = meta.pop('control_period_s')
+    (path / 'policy.json').write_text(json.dumps(meta))
+    with pytest.warns(DeprecationWarning, match="'control_period' is the old name"):
+        assert read_policy_metadata(path)['control_period_s'] == 0.1

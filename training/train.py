@@ -434,7 +434,7 @@ class Trainer:
             'train_config': self.cfg.to_dict(), 'saved_at': time.time(),
         }
         return save_policy(self.policy, self.run_dir / 'checkpoints' / name,
-                           control_period=self.cfg.train.control_period, provenance=provenance,
+                           control_period_s=self.cfg.train.control_period, provenance=provenance,
                            state_dict=self.ema_state_dict())
 
     # ------------------------------------------------------------------ evaluation pieces

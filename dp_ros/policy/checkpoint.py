@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,15 +32,15 @@ class CheckpointError(ValueError):
     """The artifact on disk is missing, malformed, or does not match its own config."""
 
 
-def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_period: float = 0.1,
+def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_period_s: float = 0.1,
                 provenance: dict | None = None, state_dict: dict | None = None) -> Path:
     """Write the artifact; `state_dict` (e.g. the EMA weights) replaces the policy's own weights.
 
     An existing artifact at `directory` is replaced as a whole.
     """
     directory = Path(directory)
-    if control_period <= 0:
-        raise ValueError(f'control_period must be > 0 s, got {control_period}')
+    if not control_period_s > 0:
+        raise ValueError(f'control_period_s must be > 0 s, got {control_period_s}')
     weights = dict(policy.state_dict() if state_dict is None else state_dict)
     _check_state_dict(policy.state_dict(), weights, source='state_dict')
     tensors = {k: v.detach().to('cpu').contiguous().clone() for k, v in weights.items()}
@@ -53,7 +54,7 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
         'obs_shapes': {k: list(config.obs_shape(k)) for k in config.obs_keys},
         'action_dim': config.action_dim,
         'normalizer': policy.normalizer.to_dict(),
-        'control_period': float(control_period),
+        'control_period_s': float(control_period_s),
         'provenance': dict(provenance or {}),
         'weights': {'file': WEIGHTS_FILE, 'dtypes': dtypes,
                     'num_parameters': count_parameters(policy)},
@@ -92,7 +93,11 @@ def read_policy_metadata(directory: str | Path) -> dict:
     if meta.get('format_version') != FORMAT_VERSION:
         raise CheckpointError(f"{path}: format_version {meta.get('format_version')!r}, this code "
                               f'reads {FORMAT_VERSION}')
-    for key in ('config', 'normalizer', 'control_period'):
+    if 'control_period_s' not in meta and 'control_period' in meta:
+        warnings.warn(f"{path}: 'control_period' is the old name of 'control_period_s'; "
+                      'save the policy again to update it', DeprecationWarning, stacklevel=2)
+        meta['control_period_s'] = meta.pop('control_period')
+    for key in ('config', 'normalizer', 'control_period_s'):
         if key not in meta:
             raise CheckpointError(f'{path}: missing {key!r}')
     return meta

@@ -299,7 +299,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter n_action_steps {n_action} is more than the chunk holds '
                          f'(horizon {config.horizon} - n_obs_steps {config.n_obs_steps} + 1 = '
                          f'{max_steps})')
-    period = cfg.control_period_s or float(metadata['control_period'])
+    period = cfg.control_period_s or float(metadata['control_period_s'])
     lower = upper = None
     if cfg.action_lower or cfg.action_upper:
         if len(cfg.action_lower) != config.action_dim or \

@@ -16,7 +16,7 @@ from dp_ros.policy.diffusion import DiffusionPolicy
 from dp_ros.policy.normalizer import Normalizer
 
 
-def make_tiny_checkpoint(directory: str | Path, seed: int = 0, control_period: float = 0.1,
+def make_tiny_checkpoint(directory: str | Path, seed: int = 0, control_period_s: float = 0.1,
                          **overrides) -> Path:
     torch.manual_seed(seed)
     params = dict(resnet_width=0.25, down_dims=(32, 64, 128), sampler='ddim',
@@ -27,7 +27,7 @@ def make_tiny_checkpoint(directory: str | Path, seed: int = 0, control_period: f
     data = {'agent_pos': rng.uniform(20, 490, size=(64, 2)),
             'action': rng.uniform(60, 450, size=(64, 2))}
     policy = DiffusionPolicy(config, Normalizer.from_data(data)).eval()
-    return save_policy(policy, directory, control_period=control_period,
+    return save_policy(policy, directory, control_period_s=control_period_s,
                        provenance={'note': 'tiny random test policy'})
 
 
