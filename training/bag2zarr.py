@@ -48,6 +48,7 @@ from dp_ros.bags.reader import (
     open_bag,
     read_streams,
 )
+from dp_ros.errors import UserError
 from training.replay_buffer import NotAReplayBufferError, ReplayBuffer
 from training.resample import (
     ALIGN_MODES,
@@ -70,7 +71,7 @@ IMAGE_DTYPES = ('float32', 'uint8')
 JOINT_FIELDS = ('position', 'velocity', 'effort')
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """The bag2zarr config is malformed; the message names the offending entry."""
 
 

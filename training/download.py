@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlparse
 from tqdm.auto import tqdm
 
 from dp_ros.atomic_dir import replace_dir
+from dp_ros.errors import UserError
 from training.replay_buffer import ReplayBuffer
 
 DEFAULT_URL = 'https://diffusion-policy.cs.columbia.edu/data/training/pusht.zip'
@@ -28,7 +29,7 @@ STORE = f'{TOP_DIR}/pusht_cchi_v7_replay.zarr'
 _BLOCK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """Anything that makes the download unusable; the message says what and where."""
 
 

@@ -22,6 +22,8 @@ import numpy as np
 import zarr
 from tqdm.auto import tqdm
 
+from dp_ros.errors import UserError
+
 # The compressor of the paper's published Push-T store (ReplayBuffer 'disk' preset).
 DEFAULT_COMPRESSOR = numcodecs.Blosc(cname='zstd', clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
 # The paper sizes time chunks to about 2 MB.
@@ -32,7 +34,7 @@ _PROGRESS_MIN_BYTES = 64 * 2**20
 PathOrUrl = str | Path
 
 
-class NotAReplayBufferError(ValueError):
+class NotAReplayBufferError(UserError, ValueError):
     """The store exists but does not hold the data/ + meta/episode_ends layout."""
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from dp_ros.errors import UserError
 from dp_ros.ros import processes
 
 DEFAULT_CHECKPOINT = Path('checkpoints/pusht_default')
@@ -34,7 +35,7 @@ TRAIN_HINT = ('train one with\n'
               '--checkpoint DIR')
 
 
-class SimError(RuntimeError):
+class SimError(UserError, RuntimeError):
     """The session could not run: a node died, a service failed, an episode timed out."""
 
 

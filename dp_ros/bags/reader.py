@@ -23,6 +23,7 @@ from rosbags.typesys.store import Typestore
 from tqdm.auto import tqdm
 
 from dp_ros.bags.typestore import default_typestore
+from dp_ros.errors import UserError
 from dp_ros.ros.conversions import (
     compressed_image_to_numpy,
     image_to_rgb,
@@ -39,7 +40,7 @@ MARKER_TYPES = ('std_msgs/msg/String', 'std_msgs/msg/Bool', 'std_msgs/msg/Empty'
 STORAGE_SUFFIXES = ('.mcap', '.db3')
 
 
-class BagError(ValueError):
+class BagError(UserError, ValueError):
     """A bag that cannot be converted; the message says which bag and why."""
 
 

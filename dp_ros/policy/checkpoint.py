@@ -18,6 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from dp_ros.atomic_dir import replace_dir
+from dp_ros.errors import UserError
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters
 from dp_ros.policy.normalizer import Normalizer
@@ -28,7 +29,7 @@ FORMAT = 'dp_ros.policy'
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """The artifact on disk is missing, malformed, or does not match its own config."""
 
 
