@@ -27,7 +27,61 @@ class PolicyConfig:
     """Everything needed to rebuild the network; defaults are the paper's Push-T image settings.
 
     Observation features are concatenated in `shape_meta['obs']` order (as robomimic does
-    in the paper's hybrid policy), so that order is part of the model.
+    in the paper's hybrid policy), so that order is part of the model. Time is counted in
+    control steps: one observation and one action per control period (`control_period_s`
+    of the policy artifact; Push-T: 0.1 s). The timeline of n_obs_steps, horizon and
+    n_action_steps is drawn in DiffusionPolicy.predict_action.
+
+    Task and timeline:
+        shape_meta: {'obs': {name: {'shape': [...], 'type': 'rgb' | 'low_dim'}},
+            'action': {'shape': [Da]}}. rgb shapes are [3, H, W] (pixels, images in [0, 1]);
+            low_dim shapes are [D] in the data's own units (e.g. px). At least one obs.
+        horizon: action steps the denoiser predicts per sample (Tp), starting at the oldest
+            observation step. Must be >= n_obs_steps - 1 + n_action_steps and divisible by
+            2 ** (len(down_dims) - 1). Paper: 16.
+        n_obs_steps: observation steps the policy conditions on (To): the current one and
+            To - 1 before it. >= 1. Paper: 2.
+        n_action_steps: actions executed per plan (Ta), from the current step on; the rest
+            of the horizon is discarded. >= 1. Paper: 8 (0.8 s at 10 Hz).
+
+    Denoiser (ConditionalUnet1D, a 1-D temporal UNet with FiLM conditioning):
+        down_dims: channels of each UNet stage; the horizon is halved between stages
+            (len(down_dims) - 1 times). Width drives the parameter count: the paper's
+            (512, 1024, 2048) is ~250M parameters, (64, 128, 256) ~5M. Each divisible by
+            n_groups.
+        kernel_size: temporal convolution kernel, in action steps. Odd (same padding). 5.
+        n_groups: GroupNorm groups in every UNet conv block. Divides every down_dims entry.
+        diffusion_step_embed_dim: size of the diffusion-step embedding (sinusoidal, then an
+            MLP) that joins the observation features in every block's FiLM condition. 128.
+
+    Observation encoder (per camera: crop, ResNet18 with GroupNorm, spatial softmax):
+        crop_shape: (height, width) in pixels of the crop fed to the ResNet: random in
+            training (augmentation), centred at inference. None: no crop. Must fit inside
+            every rgb shape. Paper: (84, 84) of 96x96.
+        resnet_width: channel multiplier of the ResNet18 trunk (1.0: 64..512 channels, the
+            paper's). 64 * resnet_width must be a positive multiple of 16 (GroupNorm uses
+            C // 16 groups), e.g. 0.25, 0.5, 1.0.
+        num_keypoints: spatial-softmax keypoints per camera: each is the expected (x, y) in
+            [-1, 1] of one learned attention map over the last feature map. >= 1. 32.
+        feature_dim: length of one camera's feature vector (a Linear + ReLU of the 2 *
+            num_keypoints coordinates). Low-dim observations are appended unchanged, so the
+            condition has n_obs_steps * (cameras * feature_dim + sum of low-dim D) values.
+
+    Noise schedule (diffusers DDPMScheduler; actions are normalized to [-1, 1]):
+        num_train_timesteps: diffusion steps K of the forward (noising) process in training.
+            >= num_inference_steps. Paper: 100.
+        beta_schedule: noise variance schedule over the K steps, a diffusers name: 'linear',
+            'scaled_linear' or 'squaredcos_cap_v2' (the paper's cosine schedule).
+        prediction_type: what the UNet predicts: 'epsilon' (the added noise, the paper's) or
+            'sample' (the clean action sequence).
+        clip_sample: clip each denoising step's clean-action estimate to [-1, 1], the range
+            of normalized actions (actions outside the training data's range are cut).
+
+    Sampling defaults (predict_action can override both per call):
+        sampler: 'ddpm' (the paper's, one network call per step) or 'ddim' (deterministic,
+            good with far fewer steps).
+        num_inference_steps: denoising steps per action chunk, in 1..num_train_timesteps;
+            inference time grows linearly with it. Paper: 100 DDPM steps; CPU: ~10 DDIM.
     """
 
     shape_meta: dict = field(default_factory=pusht_shape_meta)

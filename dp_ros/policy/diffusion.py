@@ -198,6 +198,20 @@ class DiffusionPolicy(nn.Module):
         is action_pred[:, n_obs_steps - 1 : n_obs_steps - 1 + n_action_steps]. The same
         generator state gives the same samples. The denoiser runs in the model dtype, the
         scheduler arithmetic in fp32.
+
+        The timeline (the paper's), one column per control step, t the current step;
+        To = n_obs_steps, Tp = horizon, Ta = n_action_steps (Push-T: 2, 16, 8)::
+
+            step t+       -1  0  1  2  3  4  5  6  7  8  9 10 11 12 13 14
+            observations   o  o
+            action_pred    p  p  p  p  p  p  p  p  p  p  p  p  p  p  p  p
+            action            a  a  a  a  a  a  a  a
+
+        Observations are steps t-To+1 .. t (obs[k][:, 0] the oldest). The predicted horizon
+        starts at the oldest observation step: action_pred[:, i] is the action at step
+        t-To+1+i, so it also covers the observed past. Only the Ta actions from the current
+        step t on are executed (action_pred index To-1 .. To-2+Ta), then the policy plans
+        again from new observations (receding horizon).
         """
         cfg = self.config
         for key in cfg.obs_keys:
