@@ -2,6 +2,11 @@
 
 Subcommand modules are imported lazily so that `dp-ros --help` stays fast and a machine
 without torch can still run the ROS-only subcommands.
+
+The error rule of every subcommand (dp_ros/errors.py): an expected error (a UserError, or a
+file or directory that is missing or of the wrong kind) is one line on stderr,
+`dp-ros <subcommand>: <message>`, and exit code 2, without a traceback; Ctrl-C exits 130.
+Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import argparse
 import importlib
 import os
 import sys
+
+from dp_ros.errors import UserError
 
 # name -> (module, one-line help). Each module exposes main(argv: list[str] | None) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -20,6 +27,30 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'replay': ('sim_bridge.replay', 'replay dataset episodes through the sim bridge topics'),
     'download-pusht': ('training.download', "download and unpack the paper's Push-T data"),
 }
+
+# what the rule turns into one line and exit code 2; a missing checkpoint, config, bag or
+# dataset found by open() or Path.iterdir() is the user's to fix as much as a UserError
+EXPECTED_ERRORS = (UserError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def one_line(message: object) -> str:
+    """The message with its line breaks and runs of blanks folded into single spaces."""
+    return ' '.join(str(message).split())
+
+
+def run_subcommand(name: str, argv: list[str]) -> int:
+    """Run one subcommand's main(argv) under the error rule; its exit code."""
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    try:
+        return int(module.main(argv) or 0)
+    except KeyboardInterrupt:
+        print(f'dp-ros {name}: interrupted', file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except EXPECTED_ERRORS as exc:
+        print(f'dp-ros {name}: {one_line(exc) or type(exc).__name__}', file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,9 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"dp-ros: unknown subcommand '{name}' (choose from {', '.join(SUBCOMMANDS)})",
               file=sys.stderr)
-        return 2
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    return int(module.main(rest) or 0)
+        return EXIT_USER_ERROR
+    return run_subcommand(name, rest)
 
 
 if __name__ == '__main__':

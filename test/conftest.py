@@ -17,20 +17,19 @@ os.environ.setdefault('SDL_AUDIODRIVER', 'dummy')
 
 import pytest  # noqa: E402
 
+# test/ on sys.path: the shared scaffolding (support, ros_harness) and test/ros/ helpers
 sys.path.insert(0, str(Path(__file__).parent))
 
 from ros_harness import ProcessGroup, RosProbe  # noqa: E402
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATASET = REPO_ROOT.parent / 'shared' / 'datasets' / 'pusht' / 'pusht_cchi_v7_replay.zarr'
+from support import PUSHT_DATASET  # noqa: E402
 
 
 @pytest.fixture(scope='session')
 def pusht_zarr() -> Path:
     """The paper's Push-T demonstrations (read-only)."""
-    if not DATASET.exists():
-        pytest.fail(f'shared dataset missing: {DATASET}')
-    return DATASET
+    if not PUSHT_DATASET.exists():
+        pytest.fail(f'shared dataset missing: {PUSHT_DATASET}')
+    return PUSHT_DATASET
 
 
 @pytest.fixture

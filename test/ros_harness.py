@@ -7,25 +7,26 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from support import REPO_ROOT, TEST_DIR, module_cmd, sim_node_cmd
 
 from dp_ros.ros import processes
 from dp_ros.ros.background_node import BackgroundNode
 
-TEST_DIR = Path(__file__).resolve().parent
-REPO_ROOT = TEST_DIR.parent
+__all__ = ['LATCHED', 'REPO_ROOT', 'RELIABLE', 'TEST_DIR', 'Proc', 'ProcessGroup', 'RosProbe',
+           'module_cmd', 'sim_node_cmd']
 
-
-def module_cmd(module: str, *args: str) -> list[str]:
-    """Command line that runs a module of this checkout with the test's interpreter."""
-    return [sys.executable, '-m', module, *args]
+# the QoS of the sim's and the node's event topics (rewards, results, diagnostics) and of
+# the latched ones (episode_result, episode_start): late joiners get the last messages
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 @dataclass

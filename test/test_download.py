@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.download import main
+from dp_ros.cli import run_subcommand
 from training.replay_buffer import ReplayBuffer
 
 STORE = 'pusht/pusht_cchi_v7_replay.zarr'
@@ -39,6 +39,11 @@ def good_zip(tmp_path) -> Path:
     return zip_tree(tmp_path / 'src', tmp_path / 'pusht.zip')
 
 
+def main(argv: list[str]) -> int:
+    """`dp-ros download-pusht ARGV` in this process: an expected error is exit 2, one line."""
+    return run_subcommand('download-pusht', argv)
+
+
 def leftovers(dest: Path) -> list[str]:
     return sorted(p.name for p in dest.iterdir()) if dest.exists() else []
 
@@ -57,7 +62,7 @@ def test_download_file_url_unpacks_and_verifies(tmp_path, good_zip, capsys):
     assert '2 episodes, 9 steps' in capsys.readouterr().out
 
     # a second run refuses to clobber, --force replaces
-    assert main(['--url', str(good_zip), '--dest', str(dest), '--no-progress']) == 1
+    assert main(['--url', str(good_zip), '--dest', str(dest), '--no-progress']) == 2
     assert 'already exists' in capsys.readouterr().err
     assert main(['--url', str(good_zip), '--dest', str(dest), '--force', '--no-progress']) == 0
     assert leftovers(dest) == ['pusht'] and ReplayBuffer.open(dest / STORE).n_steps == 9
@@ -67,7 +72,7 @@ def test_wrong_checksum_leaves_nothing(tmp_path, good_zip, capsys):
     dest = tmp_path / 'data'
     rc = main(['--url', good_zip.as_uri(), '--dest', str(dest), '--sha256', '0' * 64,
                '--no-progress'])
-    assert rc == 1
+    assert rc == 2
     assert 'sha256' in capsys.readouterr().err
     assert not dest.exists()
 
@@ -79,13 +84,13 @@ def test_corrupt_zip_leaves_nothing(tmp_path, good_zip, capsys):
     data[len(data) // 3: len(data) // 3 + 64] = b'\0' * 64  # damage a member's bytes
     broken = tmp_path / 'broken.zip'
     broken.write_bytes(bytes(data))
-    assert main(['--url', broken.as_uri(), '--dest', str(dest), '--no-progress']) == 1
+    assert main(['--url', broken.as_uri(), '--dest', str(dest), '--no-progress']) == 2
     assert 'corrupt zip' in capsys.readouterr().err
     assert leftovers(dest) == []
 
     truncated = tmp_path / 'truncated.zip'
     truncated.write_bytes(good_zip.read_bytes()[:-200])  # central directory cut off
-    assert main(['--url', str(truncated), '--dest', str(dest), '--no-progress']) == 1
+    assert main(['--url', str(truncated), '--dest', str(dest), '--no-progress']) == 2
     assert 'not a zip' in capsys.readouterr().err
     assert leftovers(dest) == []
 
@@ -94,7 +99,7 @@ def test_zip_without_the_store_leaves_nothing(tmp_path, capsys):
     small_buffer().save_to(tmp_path / 'src' / 'pusht' / 'other.zarr')
     archive = zip_tree(tmp_path / 'src', tmp_path / 'other.zip')
     dest = tmp_path / 'data'
-    assert main(['--url', archive.as_uri(), '--dest', str(dest), '--no-progress']) == 1
+    assert main(['--url', archive.as_uri(), '--dest', str(dest), '--no-progress']) == 2
     assert f'lacks {STORE}' in capsys.readouterr().err
     assert not dest.exists()
 
@@ -106,7 +111,7 @@ def test_store_that_is_not_a_replay_buffer_leaves_nothing(tmp_path, capsys):
     (store / 'data' / '.zgroup').write_text('{"zarr_format": 2}')
     archive = zip_tree(tmp_path / 'src', tmp_path / 'empty.zip')
     dest = tmp_path / 'data'
-    assert main(['--url', archive.as_uri(), '--dest', str(dest), '--no-progress']) == 1
+    assert main(['--url', archive.as_uri(), '--dest', str(dest), '--no-progress']) == 2
     assert 'meta/episode_ends' in capsys.readouterr().err
     assert not dest.exists()
 
@@ -117,14 +122,14 @@ def test_unsafe_member_paths_are_refused(tmp_path, capsys):
         zf.writestr(f'{STORE}/.zgroup', '{"zarr_format": 2}')
         zf.writestr('pusht/../../escaped.txt', 'x')
     dest = tmp_path / 'data'
-    assert main(['--url', str(archive), '--dest', str(dest), '--no-progress']) == 1
+    assert main(['--url', str(archive), '--dest', str(dest), '--no-progress']) == 2
     assert 'unsafe path' in capsys.readouterr().err
     assert not (tmp_path / 'escaped.txt').exists() and not dest.exists()
 
 
 def test_missing_source_is_an_error(tmp_path, capsys):
     assert main(['--url', (tmp_path / 'nope.zip').as_uri(), '--dest', str(tmp_path / 'd'),
-                 '--no-progress']) == 1
+                 '--no-progress']) == 2
     assert 'no such file' in capsys.readouterr().err
 
 

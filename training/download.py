@@ -138,14 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--force', action='store_true', help='replace an existing DEST/pusht')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
     args = parser.parse_args(argv)
-    try:
-        download_pusht(args.url, args.dest, sha256=args.sha256, force=args.force,
-                       progress=not args.no_progress)
-    except DownloadError as exc:
-        print(f'dp-ros download-pusht: error: {exc}', file=sys.stderr)
-        return 1
+    # a DownloadError is a UserError: `dp-ros download-pusht` prints it in one line, exit 2
+    download_pusht(args.url, args.dest, sha256=args.sha256, force=args.force,
+                   progress=not args.no_progress)
     return 0
 
 
-if __name__ == '__main__':
+if __name__ == '__main__':  # the command is `dp-ros download-pusht`, which prints a UserError
     sys.exit(main())

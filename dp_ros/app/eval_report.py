@@ -10,6 +10,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from dp_ros.errors import UserError
+
 REPORT_FORMAT = 'dp_ros.eval'
 REPORT_VERSION = 1
 DTYPES = {'fp32': 'float32', 'bf16': 'bfloat16', 'fp16': 'float16'}
@@ -68,6 +70,38 @@ def build_eval_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_eval_args(args: argparse.Namespace) -> None:
+    """The expected errors of both paths, found before anything is loaded or started.
+
+    Raises UserError (one line and exit 2 through dp_ros/cli.py); a missing or malformed
+    checkpoint is a CheckpointError, which is one. args.device becomes the resolved device
+    ('auto' -> 'cuda' or 'cpu').
+    """
+    from dp_ros.policy.checkpoint import read_policy_metadata
+    from dp_ros.runtime.inference_runner import resolve_device, resolve_dtype
+
+    try:
+        device = resolve_device(args.device)
+        resolve_dtype(DTYPES[args.dtype], device)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    args.device = str(device)
+    if args.max_steps < 1:
+        raise UserError(f'--max-steps must be >= 1, got {args.max_steps}')
+    for flag, value in (('--batch-size', args.batch_size), ('--threads', args.threads),
+                        ('--num-inference-steps', args.num_inference_steps)):
+        if value is not None and value < 1:
+            raise UserError(f'{flag} must be >= 1, got {value}')
+    check_video_episodes(args.video_episodes, len(args.seeds))
+    read_policy_metadata(args.checkpoint)
+
+
+def check_video_episodes(indices: list[int], n_seeds: int) -> None:
+    bad = [i for i in indices if not 0 <= i < n_seeds]
+    if bad:
+        raise UserError(f'--video-episodes {bad} out of range for {n_seeds} seeds')
+
+
 def make_eval_report(seeds: list[int], scores: list[float], config_dict: dict[str, Any],
                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The evaluation report both evaluators write: per-episode scores, their mean, the
@@ -94,7 +128,7 @@ def eval_config_dict(args: argparse.Namespace) -> dict[str, Any]:
             'max_steps': args.max_steps, 'sampler': args.sampler,
             'num_inference_steps': args.num_inference_steps, 'sample_seed': args.sample_seed,
             'batch_size': args.batch_size, 'device': args.device, 'dtype': args.dtype,
-            'torchscript': not args.eager}
+            'threads': args.threads, 'torchscript': not args.eager}
 
 
 def video_path(output: Path, fmt: str) -> Path:

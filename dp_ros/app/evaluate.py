@@ -18,6 +18,8 @@ from typing import Any
 from dp_ros.app.eval_report import (
     DTYPES,
     build_eval_parser,
+    check_eval_args,
+    check_video_episodes,
     eval_config_dict,
     make_eval_report,
     video_path,
@@ -38,9 +40,7 @@ def run_inprocess_eval(args: argparse.Namespace) -> dict[str, Any]:
     policy = load_policy(args.checkpoint, device=args.device,
                          dtype=None if dtype == torch.float32 else dtype)
     policy.use_torchscript(not args.eager)
-    bad = [i for i in args.video_episodes if not 0 <= i < len(args.seeds)]
-    if bad:
-        raise ValueError(f'--video-episodes {bad} out of range for {len(args.seeds)} seeds')
+    check_video_episodes(args.video_episodes, len(args.seeds))
     res = run_closed_loop(policy, args.seeds, max_steps=args.max_steps, sampler=args.sampler,
                           num_inference_steps=args.num_inference_steps,
                           sample_seed=args.sample_seed, batch_size=args.batch_size,
@@ -62,12 +62,11 @@ def run_inprocess_eval(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Expected errors are raised as UserError: `dp-ros eval` (dp_ros/cli.py) prints them."""
     args = build_eval_parser().parse_args(argv)
+    check_eval_args(args)  # before any file is written or process started
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s '
                         '%(message)s', stream=sys.stderr)
-    if args.max_steps < 1:
-        print(f'dp-ros eval: --max-steps must be >= 1, got {args.max_steps}', file=sys.stderr)
-        return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if args.via == 'ros':
         from dp_ros.app.ros_eval import run_ros_eval
@@ -85,4 +84,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from dp_ros.cli import run_subcommand
+
+    sys.exit(run_subcommand('eval', sys.argv[1:]))

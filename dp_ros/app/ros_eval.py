@@ -19,16 +19,19 @@ ACTION_WAIT_TIMEOUT_S = 300.0
 
 
 def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
-    from dp_ros.app.eval_report import DTYPES, eval_config_dict, make_eval_report
+    from dp_ros.app.eval_report import (
+        DTYPES,
+        check_video_episodes,
+        eval_config_dict,
+        make_eval_report,
+    )
     from dp_ros.app.sim_launcher import SessionConfig, SimError, resolve_checkpoint, run_session
     from dp_ros.policy.checkpoint import read_policy_metadata
 
     checkpoint = resolve_checkpoint(args.checkpoint)
     meta = read_policy_metadata(checkpoint)
     seeds = [int(s) for s in args.seeds]
-    bad = [i for i in args.video_episodes if not 0 <= i < len(seeds)]
-    if bad:
-        raise ValueError(f'--video-episodes {bad} out of range for {len(seeds)} seeds')
+    check_video_episodes(args.video_episodes, len(seeds))
     output = Path(args.output)
     video_pattern = ''
     if args.video_episodes:

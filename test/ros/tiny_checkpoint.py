@@ -1,37 +1,18 @@
-"""A tiny random Push-T image policy saved as a checkpoint, for the node and eval tests.
+"""A tiny random Push-T image policy saved as a checkpoint (now in test/support.py).
 
-Random weights are enough to check timing, safety and determinism; they make the tests
-independent of training. A few DDIM steps keep sampling at tens of milliseconds on a CPU.
+Kept for the tests that import it from here and for `python test/ros/tiny_checkpoint.py DIR`.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import numpy as np
-import torch
+if __name__ == '__main__':  # as a script: test/ is not on sys.path yet
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dp_ros.policy.checkpoint import save_policy
-from dp_ros.policy.config import pusht_image_config
-from dp_ros.policy.diffusion import DiffusionPolicy
-from dp_ros.policy.normalizer import Normalizer
+from support import make_tiny_checkpoint  # noqa: E402
 
-
-def make_tiny_checkpoint(directory: str | Path, seed: int = 0, control_period_s: float = 0.1,
-                         **overrides) -> Path:
-    torch.manual_seed(seed)
-    params = dict(resnet_width=0.25, down_dims=(32, 64, 128), sampler='ddim',
-                  num_inference_steps=4)
-    params.update(overrides)
-    config = pusht_image_config(**params)
-    rng = np.random.default_rng(seed)
-    data = {'agent_pos': rng.uniform(20, 490, size=(64, 2)),
-            'action': rng.uniform(60, 450, size=(64, 2))}
-    policy = DiffusionPolicy(config, Normalizer.from_data(data)).eval()
-    return save_policy(policy, directory, control_period_s=control_period_s,
-                       provenance={'note': 'tiny random test policy'})
-
+__all__ = ['make_tiny_checkpoint']
 
 if __name__ == '__main__':
-    import sys
-
     print(make_tiny_checkpoint(sys.argv[1]))
