@@ -21,11 +21,12 @@ import zarr
 from safetensors.torch import load_file
 
 from dp_ros.policy.checkpoint import load_policy, read_policy_metadata
+from training.batches import EpochBatches
 from training.config import load_config
 from training.plots import main as plots_main
 from training.plots import read_log, series
 from training.replay_buffer import ReplayBuffer
-from training.train import EpochBatches, Trainer, train
+from training.train import Trainer, train
 
 REPO = Path(__file__).resolve().parents[1]
 N_EPISODES = 5

@@ -3,7 +3,10 @@
 A run is fully described by one TrainConfig; it is saved as config.yaml in the run
 directory, so `dp-ros train --config <run>/config.yaml --output <run>` repeats it.
 `policy` holds PolicyConfig fields (the model's own dataclass) as a plain mapping, checked
-against PolicyConfig when the model is built.
+against PolicyConfig when the model is built (its fields are documented there).
+
+Steps are optimizer steps (one batch of data.batch_size windows per process, times
+optim.grad_accum_steps); every `*_every` interval is in steps and 0 turns that event off.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Any
 import yaml
 
 from dp_ros.policy.config import PolicyConfig, jsonable
+from training.deprecated_keys import rename_deprecated
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ZARR = '../shared/datasets/pusht/pusht_cchi_v7_replay.zarr'
@@ -27,17 +31,38 @@ VIDEO_FORMATS = ('mp4', 'gif')
 
 @dataclass
 class DataConfig:
-    """Where the demonstrations are and how they are batched."""
+    """Where the demonstrations are and how they are batched.
 
-    zarr_path: str = DEFAULT_ZARR  # relative paths are relative to the repository root
+    Attributes:
+        zarr_path: the zarr replay buffer (`dp-ros download-pusht` or `dp-ros bag2zarr`). A
+            relative path is taken from the working directory, else from the repository.
+        val_ratio: fraction of episodes held out for the validation loss, in [0, 1); 0: no
+            validation. At least one episode each way when > 0. Paper: 0.02.
+        max_train_episodes: use at most this many training episodes (random, seeded by
+            split_seed); None: all. For data-scaling runs and tests.
+        split_seed: seeds the validation split and the episode cap (42: the paper's split).
+        image_key, state_key, action_key: zarr arrays of the Push-T layout: images
+            (N, H, W, 3) 0..255 become obs 'image', state[:, :2] obs 'agent_pos'.
+        rgb_keys: obs name -> zarr image array, replacing image_key (other cameras; the
+            dataset's bag2zarr keys). None: {'image': image_key}.
+        low_dim_keys: obs name -> 'key' or 'key[a:b]' (a column slice of a zarr array),
+            replacing state_key. None: {'agent_pos': 'state[0:2]'}.
+        batch_size: windows per batch per process, >= 1. Paper: 64.
+        num_workers: DataLoader worker processes, >= 0 (0: load in the training process).
+        pin_memory: page-locked batches (faster host-to-GPU copies).
+        persistent_workers: keep workers alive between epochs (num_workers > 0 only).
+        drop_last: drop each epoch's last, smaller batch.
+    """
+
+    zarr_path: str = DEFAULT_ZARR
     val_ratio: float = 0.02
     max_train_episodes: int | None = None
-    split_seed: int = 42  # which episodes are validation (the paper's dataset seed)
+    split_seed: int = 42
     image_key: str = 'img'
     state_key: str = 'state'
     action_key: str = 'action'
-    rgb_keys: dict[str, str] | None = None  # obs name -> zarr image array (bag2zarr sets)
-    low_dim_keys: dict[str, str] | None = None  # obs name -> 'key' or 'key[a:b]'
+    rgb_keys: dict[str, str] | None = None
+    low_dim_keys: dict[str, str] | None = None
     batch_size: int = 64
     num_workers: int = 0
     pin_memory: bool = False
@@ -55,7 +80,21 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW with a warmup + decay schedule, as the paper (diffusers get_scheduler)."""
+    """AdamW with a warmup + decay schedule, as the paper (diffusers get_scheduler).
+
+    Attributes:
+        lr: peak learning rate, > 0. Paper: 1e-4.
+        betas: AdamW (beta1, beta2), each in [0, 1). Paper: (0.95, 0.999).
+        eps: AdamW denominator epsilon.
+        weight_decay: AdamW decoupled weight decay, >= 0. Paper: 1e-6.
+        lr_scheduler: the diffusers schedule after warmup, one of LR_SCHEDULERS; 'cosine'
+            decays to 0 at train.max_steps.
+        lr_warmup_steps: steps of linear warmup from 0 to lr, >= 0. Paper: 500.
+        grad_accum_steps: batches whose gradients add up into one optimizer step, >= 1
+            (effective batch = batch_size * grad_accum_steps * processes).
+        max_grad_norm: clip the gradient's global L2 norm to this; None: no clipping (the
+            paper's).
+    """
 
     lr: float = 1.0e-4
     betas: tuple[float, float] = (0.95, 0.999)
@@ -64,12 +103,25 @@ class OptimConfig:
     lr_scheduler: str = 'cosine'
     lr_warmup_steps: int = 500
     grad_accum_steps: int = 1
-    max_grad_norm: float | None = None  # the paper does not clip
+    max_grad_norm: float | None = None
 
 
 @dataclass
 class EmaConfig:
-    """The paper's EMA schedule: decay = 1 - (1 + step / inv_gamma) ** -power, capped."""
+    """The paper's EMA of the weights: checkpoints and evaluations use the EMA weights.
+
+    decay = 1 - (1 + k / inv_gamma) ** -power clamped to [min_value, max_value], where
+    k = step - update_after_step - 2 and decay = 0 while k <= 0 (the paper's decays 0, 0,
+    1 - 2 ** -power, ...).
+
+    Attributes:
+        enabled: keep an EMA; false: checkpoints hold the trained weights themselves.
+        power: warmup exponent, > 0: 0.75 reaches decay 0.999 after ~10k steps. Paper: 0.75.
+        max_value: decay cap, in [0, 1]. Paper: 0.9999.
+        min_value: decay floor, in [0, max_value].
+        inv_gamma: warmup time scale, in steps, > 0. Paper: 1.0.
+        update_after_step: steps before the EMA starts following the weights, >= 0.
+    """
 
     enabled: bool = True
     power: float = 0.75
@@ -81,40 +133,81 @@ class EmaConfig:
 
 @dataclass
 class LoopConfig:
-    """Step-based loop control; an interval of 0 turns that event off."""
+    """Step-based loop control; an interval of 0 turns that event off.
+
+    Attributes:
+        seed: seeds data order, augmentation and diffusion noise (per rank), and the action
+            MSE windows. Same seed and config: the same run, also across a resume.
+        max_steps: optimizer steps of the run, > 0 (also the length of the lr schedule).
+        mixed_precision: 'no', 'bf16' or 'fp16' autocast (accelerate).
+        cpu: train on the CPU even when an accelerator is present.
+        num_threads: torch.set_num_threads for this process; None: torch's default.
+        log_every: steps between 'train' records (mean loss, lr, samples/s, EMA decay).
+        val_every: steps between validation losses (trained weights, data.val_ratio).
+        val_max_batches: validation batches per measurement; None: all of them.
+        action_mse_every: steps between sampled-action MSEs of the EMA policy on fixed
+            training windows (raw units and normalized).
+        eval_every: steps between closed-loop Push-T evaluations (the eval section); each
+            one whose test/mean_score beats every earlier one writes checkpoints/best.
+        checkpoint_every: steps between checkpoints/latest + train_state (resume points).
+        final_eval: also validate, measure, evaluate and checkpoint at max_steps.
+        progress: show progress bars.
+        control_period_s: seconds between control steps, the time base of the data and of
+            the policy (one observation and one action per period), > 0. Written into the
+            policy artifact, where the policy node reads it. Push-T: 0.1 (10 Hz). The old
+            name 'control_period' is still read, with a DeprecationWarning.
+        init_from: warm start: a policy checkpoint directory, or a run directory (its
+            checkpoints/latest), whose weights and normalizer start this run; optimizer,
+            schedule and step start fresh. The policy config must match but for its
+            sampling settings. Ignored once the run has its own train state (a resume).
+    """
 
     seed: int = 42
     max_steps: int = 100_000
     mixed_precision: str = 'no'
-    cpu: bool = False  # force the CPU even when an accelerator is present
-    num_threads: int | None = None  # torch.set_num_threads for this process
+    cpu: bool = False
+    num_threads: int | None = None
     log_every: int = 10
     val_every: int = 1000
     val_max_batches: int | None = None
     action_mse_every: int = 1000
     eval_every: int = 5000
     checkpoint_every: int = 1000
-    final_eval: bool = True  # evaluate and checkpoint at max_steps too
+    final_eval: bool = True
     progress: bool = True
-    control_period: float = 0.1  # written into the policy artifact (Push-T: 10 Hz)
-    # Warm start: a policy checkpoint directory (or a run directory: its checkpoints/latest)
-    # whose weights and normalizer start this run; optimizer, schedule and step start fresh.
-    # Ignored once the run has its own train state (a resume).
+    control_period_s: float = 0.1
     init_from: str | None = None
 
 
 @dataclass
 class EvalConfig:
-    """In-process closed-loop evaluation with the paper's Push-T protocol."""
+    """In-process closed-loop evaluation with the paper's Push-T protocol.
+
+    One episode per seed start_seed .. start_seed + n_episodes - 1; an episode's score is
+    the best T coverage it reached (in [0, 1]); test/mean_score is their mean.
+
+    Attributes:
+        start_seed: first environment seed (100000: the paper's test seeds).
+        n_episodes: episodes per evaluation, >= 0 (0: no evaluation). Paper: 50.
+        max_steps: control steps per episode at most, > 0. Paper: 300 (30 s at 10 Hz).
+        sampler: 'ddpm' or 'ddim' for evaluation and the action MSE; None: the policy's.
+        num_inference_steps: denoising steps there; None: the policy's.
+        sample_seed: seeds each episode's sampling noise (with its env seed), so a score
+            does not depend on how episodes are batched.
+        batch_size: episodes stepped and planned together, >= 1; None: all of them.
+        n_video_episodes: the first k episodes go into a tiled video per evaluation
+            (media/eval_step<step>.<video_format>), >= 0.
+        video_format: 'mp4' or 'gif'.
+    """
 
     start_seed: int = 100_000
     n_episodes: int = 50
     max_steps: int = 300
-    sampler: str | None = None  # None: the policy's own sampler
+    sampler: str | None = None
     num_inference_steps: int | None = None
     sample_seed: int = 0
-    batch_size: int | None = None  # episodes stepped together; None: all of them
-    n_video_episodes: int = 1  # the first k episodes go into a tiled video per evaluation
+    batch_size: int | None = None
+    n_video_episodes: int = 1
     video_format: str = 'mp4'
 
     @property
@@ -124,7 +217,15 @@ class EvalConfig:
 
 @dataclass
 class TrainConfig:
-    policy: dict[str, Any] = field(default_factory=dict)  # PolicyConfig overrides
+    """One training run: the YAML file's sections.
+
+    Attributes:
+        policy: PolicyConfig fields (dp_ros/policy/config.py) that differ from the paper's
+            defaults; shape_meta, when absent, is read from the dataset.
+        data, optim, ema, train, eval: the sections above.
+    """
+
+    policy: dict[str, Any] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
@@ -147,7 +248,7 @@ class TrainConfig:
                              f'{VIDEO_FORMATS}')
         positive = {'train.max_steps': t.max_steps, 'data.batch_size': d.batch_size,
                     'optim.grad_accum_steps': o.grad_accum_steps, 'optim.lr': o.lr,
-                    'eval.max_steps': e.max_steps}
+                    'eval.max_steps': e.max_steps, 'train.control_period_s': t.control_period_s}
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f'{name} must be > 0, got {value!r}')
@@ -174,7 +275,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        return _build(cls, d or {}, prefix='')
+        """Old key names are read with a DeprecationWarning naming the new key."""
+        return _build(cls, migrate_deprecated_keys(d or {}, warn=True), prefix='')
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
@@ -202,7 +304,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         loaded = yaml.safe_load(path.read_text())
         if loaded is not None and not isinstance(loaded, dict):
             raise ValueError(f'{path}: top level must be a mapping, got {type(loaded).__name__}')
-        data = loaded or {}
+        data = migrate_deprecated_keys(loaded or {}, origin=str(path), warn=True)
     for item in overrides:
         apply_override(data, item)
     return TrainConfig.from_dict(data)
@@ -216,6 +318,11 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     parts = [p for p in key.strip().split('.') if p]
     if not parts:
         raise ValueError(f'override {item!r} has an empty key')
+    if len(parts) == 2 and parts[1] in RENAMED.get(parts[0], {}):
+        # the new name, so that the override replaces the file's value under either name
+        new = rename_deprecated({parts[1]: None}, RENAMED[parts[0]], f'{parts[0]}.',
+                                stacklevel=3)
+        parts[1] = next(iter(new))
     _check_key_path(parts, item)
     value = yaml.safe_load(text) if text.strip() else None
     node = data
@@ -256,6 +363,20 @@ def _children(node: Any) -> dict[str, Any]:
 
 _SECTIONS = {'data': DataConfig, 'optim': OptimConfig, 'ema': EmaConfig, 'train': LoopConfig,
              'eval': EvalConfig}
+# section -> {old key: new key}: old names still read, with a DeprecationWarning
+RENAMED: dict[str, dict[str, str]] = {'train': {'control_period': 'control_period_s'}}
+
+
+def migrate_deprecated_keys(d: dict[str, Any], origin: str = '', warn: bool = False,
+                            stacklevel: int = 3) -> dict[str, Any]:
+    """A config dict with today's key names: a warning per old name when `warn` (a config
+    being read), silently otherwise (e.g. the config saved in an old train state)."""
+    out = dict(d)
+    for section, renames in RENAMED.items():
+        if isinstance(out.get(section), dict):
+            out[section] = rename_deprecated(out[section], renames, f'{section}.', origin=origin,
+                                             warn=warn, stacklevel=stacklevel)
+    return out
 
 
 def _build(cls: Any, d: dict[str, Any], prefix: str) -> Any:

@@ -1,0 +1,61 @@
+"""The order training batches come in: a function of (seed, epoch, rank) only, so a resumed
+run continues the exact sequence an uninterrupted run would have seen."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class EpochBatches:
+    """Shuffled batches of one rank: epoch e's order depends only on (seed, e).
+
+    Indices are padded to a multiple of the world size (as DistributedSampler) and dealt
+    out round-robin, so every rank has the same number of batches per epoch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1,
+                 drop_last: bool = False) -> None:
+        if n < 1:
+            raise ValueError('the training set has no windows: check the dataset and horizon')
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.world, self.drop_last = rank, world, drop_last
+        per_rank = math.ceil(n / world)
+        self.per_epoch = per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)
+        if self.per_epoch < 1:
+            raise ValueError(f'{n} training windows over {world} ranks give no full batch of '
+                             f'{batch_size} (drop_last=True)')
+
+    def epoch(self, epoch: int) -> list[list[int]]:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(self.n, generator=gen).tolist()
+        total = math.ceil(self.n / self.world) * self.world
+        order += order[:total - self.n]
+        mine = order[self.rank::self.world]
+        batches = [mine[i:i + self.batch_size] for i in range(0, len(mine), self.batch_size)]
+        return batches[:self.per_epoch]
+
+
+def iterate_batches(dataset: Dataset, batches: EpochBatches, epoch: int, start: int,
+                    num_workers: int, pin_memory: bool, persistent_workers: bool,
+                    ) -> Iterator[tuple[int, int, Any]]:
+    """Yield (epoch, index_in_epoch, batch) forever from position (epoch, start)."""
+    while True:
+        todo = batches.epoch(epoch)[start:]
+        if todo:
+            loader = DataLoader(dataset, batch_sampler=todo, num_workers=num_workers,
+                                pin_memory=pin_memory,
+                                persistent_workers=persistent_workers and num_workers > 0)
+            for i, batch in enumerate(loader):
+                yield epoch, start + i, batch
+        epoch, start = epoch + 1, 0
+
+
+def to_device(x: Any, device: torch.device) -> Any:
+    """A (nested dict) batch onto the device; non-tensors pass through."""
+    if isinstance(x, dict):
+        return {k: to_device(v, device) for k, v in x.items()}
+    return x.to(device, non_blocking=True) if torch.is_tensor(x) else x

@@ -1,0 +1,86 @@
+"""A run's log: log.jsonl (one JSON record per event), TensorBoard scalars and curves.png.
+
+Every record has event, step, epoch, wall_time and elapsed_s besides its values; the
+numeric values also go to TensorBoard under '<event>/<key>' (or the key itself when it
+already has a '/', e.g. 'test/mean_score'). A resumed run appends to log.jsonl (readers
+keep the latest record of a step) and TensorBoard drops the events after the resume step.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from training.train_state import json_default
+
+log = logging.getLogger('dp_ros.train')
+
+LOG_FILE = 'log.jsonl'
+TB_DIR = 'tb'
+CURVES_FILE = 'curves.png'
+
+
+def finite(v: Any) -> bool:
+    """A real number TensorBoard and the artifact metrics can hold (not bool, NaN or inf)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class RunLog:
+    """Written by the main process only; on other ranks (enabled=False) every call is a no-op."""
+
+    def __init__(self, run_dir: Path, resume_step: int = 0, enabled: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+        if not enabled:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+        self._writer = SummaryWriter(str(self.run_dir / TB_DIR),
+                                     purge_step=resume_step if resume_step else None)
+        self._file = _open_for_append(self.run_dir / LOG_FILE)
+
+    def emit(self, event: str, step: int, epoch: int, elapsed_s: float,
+             values: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        record = {'event': event, 'step': step, 'epoch': epoch, 'wall_time': time.time(),
+                  'elapsed_s': round(elapsed_s, 3), **values}
+        self._file.write(json.dumps(record, default=json_default) + '\n')
+        self._file.flush()
+        for k, v in values.items():
+            if finite(v):
+                self._writer.add_scalar(k if '/' in k else f'{event}/{k}', v, step)
+
+    def plot(self) -> None:
+        """curves.png from log.jsonl; a failing plot is a warning, never a stop."""
+        if not self.enabled:
+            return
+        from training.plots import plot_training_curves
+        try:
+            plot_training_curves(self.run_dir / LOG_FILE, self.run_dir / CURVES_FILE)
+        except Exception as err:  # noqa: BLE001 (a plot must never stop training)
+            log.warning('could not plot the training curves: %s', err)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _open_for_append(path: Path) -> IO[str]:
+    """log.jsonl for appending; a line cut short by a kill is closed first."""
+    f = open(path, 'a+b')  # noqa: SIM115 (closed right here)
+    if f.tell() > 0:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b'\n':
+            f.write(b'\n')
+    f.close()
+    return open(path, 'a')  # noqa: SIM115 (closed by RunLog.close)
