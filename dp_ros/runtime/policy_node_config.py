@@ -1,0 +1,202 @@
+"""The policy node's parameters and their check against the checkpoint, without ROS.
+
+PolicyNodeConfig is the one list of parameters (dp_ros/params.py: the ROS declarations, the
+type and range checks and the README table come from it); resolve_setup checks the values
+against each other and the checkpoint and gives what the planning loop runs with.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dp_ros.params import check_range, param, param_fields
+
+MAX_SEED = 2 ** 40  # sample_seed and env seeds are at most this (the generator seed fits int64)
+SAMPLERS = ('', 'ddim', 'ddpm')
+STATE_FIELDS = ('position', 'velocity', 'effort')
+
+
+@dataclass
+class PolicyNodeConfig:
+    """The node's parameters; defaults drive the Push-T sim in realtime mode."""
+
+    checkpoint: str = param('', 'policy directory (policy.json + model.safetensors); required')
+    device: str = param('auto', "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
+    dtype: str = param('float32', "'float32', 'bfloat16' (CPU or CUDA) or 'float16' (CUDA "
+                       'only)')
+    sampler: str = param('', "'ddim' or 'ddpm'; empty: the checkpoint's")
+    num_inference_steps: int = param(0, "denoising steps; 0: the checkpoint's", range=(0, 1000))
+    cpu_threads: int = param(0, 'torch CPU threads; 0: torch default', range=(0, 256))
+    torchscript: bool = param(True, 'sample with a TorchScript-frozen UNet (about 1.6x faster '
+                              'at batch 1 on CPU); false: eager PyTorch')
+    warmup: bool = param(True, 'run the model once at start (CUDA kernels, caches) before '
+                         'taking inputs')
+    image_topics: list[str] = param(['/pusht/image_raw'], 'camera topics, one per image key of '
+                                    'the checkpoint, in its order')
+    compressed_images: bool = param(False, 'cameras publish sensor_msgs/CompressedImage '
+                                    '(jpeg/png)')
+    joint_state_topic: str = param('/pusht/joint_states', 'sensor_msgs/JointState topic of the '
+                                   'low-dim observation')
+    state_joint_names: list[str] = param(['agent_x', 'agent_y'], 'joints whose values, in this '
+                                         'order, form the low-dim observation')
+    state_obs_key: str = param('', "checkpoint key of the low-dim observation; empty: its only "
+                               'one')
+    state_field: str = param('position', 'JointState field of the observation: position, '
+                             'velocity or effort')
+    action_topic: str = param('/pusht/joint_trajectory', 'trajectory_msgs/JointTrajectory '
+                              'topic the chunks go to')
+    action_joint_names: list[str] = param(['agent_x', 'agent_y'], 'joint names of the action '
+                                          'dimensions, in order')
+    frame_id: str = param('', 'header.frame_id of the published trajectories')
+    n_action_steps: int = param(0, "actions of each chunk to execute; 0: the checkpoint's",
+                                range=(0, 1024))
+    control_period_s: float = param(0.0, 'time between actions and between observation steps; '
+                                    "0: the checkpoint's", range=(0.0, 10.0), unit='s')
+    max_input_age_s: float = param(0.5, 'inputs older than this (ROS time) stop planning',
+                                   range=(0.001, 3600.0), unit='s')
+    history_s: float = param(3.0, 'time of messages kept per input stream',
+                             range=(0.01, 3600.0), unit='s')
+    action_lower: list[float] = param([], 'lower bound per action dimension (actions are '
+                                      'clamped); empty: none')
+    action_upper: list[float] = param([], 'upper bound per action dimension (actions are '
+                                      'clamped); empty: none')
+    sample_seed: int = param(0, 'sampling seed; episode generator seed = sample_seed * 1000003 '
+                             '+ env seed', range=(0, MAX_SEED))
+    env_seed: int = param(0, 'env seed of the episode when no episode_start_topic announces it',
+                          range=(0, MAX_SEED))
+    episode_start_topic: str = param('', 'std_msgs/String JSON {"episode","seed","start_ns"} '
+                                     'published at each episode start (the sim: '
+                                     '/pusht/episode_start); empty: none')
+    start_enabled: bool = param(True, 'publish actions from the start (else wait for ~/enable)')
+    lockstep: bool = param(False, 'the sim waits for the action of its current observation '
+                           '(use with use_sim_time): plan on it once the plan has run out')
+    replan_threshold: int = param(2, 'realtime: plan the next chunk once at most this many '
+                                  'future actions are left (lockstep always waits for the plan '
+                                  'to run out)', range=(0, 1024))
+    action_lead_s: float = param(0.0, 'realtime: points due sooner than this are dropped as '
+                                 'past (actuation delay); lockstep ignores it, as it does '
+                                 'replan_threshold', range=(0.0, 10.0), unit='s')
+    diagnostics_period_s: float = param(1.0, 'period of /diagnostics, on the wall clock',
+                                        range=(0.05, 60.0), unit='s')
+    debug_extra_latency_s: float = param(0.0, 'TEST ONLY: sleep this long after each sampling, '
+                                         'to emulate a slow policy', range=(0.0, 60.0), unit='s')
+
+
+@dataclass
+class ResolvedSetup:
+    """The config checked against the checkpoint: what the node actually runs with."""
+
+    rgb_keys: list[str]
+    state_key: str
+    image_shapes: dict[str, tuple[int, int]]  # key -> (H, W)
+    n_obs_steps: int
+    n_action_steps: int
+    dt_ns: int
+    max_age_ns: int
+    keep_ns: int  # history kept per stream
+    lower: np.ndarray | None
+    upper: np.ndarray | None
+
+    @property
+    def streams(self) -> list[str]:
+        """The input streams of the observation history: cameras, then the joint states."""
+        return [*self.rgb_keys, self.state_key]
+
+
+def seconds_to_ns(seconds: float) -> int:
+    """As dp_ros.ros.conversions.seconds_to_ns (the ros layer, not importable here)."""
+    return int(round(float(seconds) * 1_000_000_000))
+
+
+def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
+    """resolve_setup against the checkpoint directory `cfg.checkpoint` names."""
+    from dp_ros.policy.checkpoint import read_policy_metadata
+
+    if not cfg.checkpoint:
+        raise ValueError('parameter checkpoint is empty: give the policy directory')
+    if not Path(cfg.checkpoint).is_dir():
+        raise ValueError(f"parameter checkpoint: '{cfg.checkpoint}' is not a directory")
+    return resolve_setup(cfg, read_policy_metadata(cfg.checkpoint))
+
+
+def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
+    """Validate the parameters against each other and the checkpoint; ValueError names the fault."""
+    from dp_ros.policy.config import PolicyConfig
+    from dp_ros.runtime.inference_runner import DTYPES, resolve_device
+
+    for f in param_fields(PolicyNodeConfig):  # a config built without config_from_dict too
+        check_range(f.name, getattr(cfg, f.name), f.metadata['range'])
+    if not cfg.checkpoint:
+        raise ValueError('parameter checkpoint is empty: give the policy directory')
+    try:
+        resolve_device(cfg.device)
+    except ValueError as exc:
+        raise ValueError(f'parameter {exc}') from None
+    if cfg.dtype not in DTYPES:
+        raise ValueError(f"parameter dtype must be one of {list(DTYPES)}, got '{cfg.dtype}'")
+    if cfg.sampler not in SAMPLERS:
+        raise ValueError(f"parameter sampler must be 'ddim', 'ddpm' or empty, got "
+                         f"'{cfg.sampler}'")
+    if cfg.state_field not in STATE_FIELDS:
+        raise ValueError(f"parameter state_field must be position, velocity or effort, got "
+                         f"'{cfg.state_field}'")
+    if not cfg.joint_state_topic or not cfg.action_topic:
+        raise ValueError('parameters joint_state_topic and action_topic must not be empty')
+
+    config = PolicyConfig.from_dict(metadata['config'])
+    rgb_keys, low_dim = config.rgb_keys, config.low_dim_keys
+    if len(cfg.image_topics) != len(rgb_keys) or not all(cfg.image_topics):
+        raise ValueError(f'parameter image_topics has {len(cfg.image_topics)} topic(s) '
+                         f'{cfg.image_topics}, the checkpoint has {len(rgb_keys)} camera(s) '
+                         f'{rgb_keys}: give one topic per camera, in that order')
+    if len(set(cfg.image_topics)) != len(cfg.image_topics):
+        raise ValueError(f'parameter image_topics repeats a topic: {cfg.image_topics}')
+    state_key = cfg.state_obs_key
+    if not state_key:
+        if len(low_dim) != 1:
+            raise ValueError(f'the checkpoint has low-dim observations {low_dim}; this node '
+                             'feeds exactly one from the joint states: set state_obs_key')
+        state_key = low_dim[0]
+    if state_key not in low_dim or len(low_dim) != 1:
+        raise ValueError(f"parameter state_obs_key '{state_key}': the checkpoint's low-dim "
+                         f'observations are {low_dim} (exactly one is supported)')
+    state_dim = config.obs_shape(state_key)[0]
+    if len(cfg.state_joint_names) != state_dim or len(set(cfg.state_joint_names)) != state_dim:
+        raise ValueError(f'parameter state_joint_names {cfg.state_joint_names} must be '
+                         f"{state_dim} distinct names ('{state_key}' has {state_dim} values)")
+    if len(cfg.action_joint_names) != config.action_dim or \
+            len(set(cfg.action_joint_names)) != config.action_dim:
+        raise ValueError(f'parameter action_joint_names {cfg.action_joint_names} must be '
+                         f'{config.action_dim} distinct names (the action dimension)')
+    max_steps = config.horizon - config.n_obs_steps + 1
+    n_action = cfg.n_action_steps or config.n_action_steps
+    if n_action > max_steps:
+        raise ValueError(f'parameter n_action_steps {n_action} is more than the chunk holds '
+                         f'(horizon {config.horizon} - n_obs_steps {config.n_obs_steps} + 1 = '
+                         f'{max_steps})')
+    period = cfg.control_period_s or float(metadata['control_period_s'])
+    lower = upper = None
+    if cfg.action_lower or cfg.action_upper:
+        if len(cfg.action_lower) != config.action_dim or \
+                len(cfg.action_upper) != config.action_dim:
+            raise ValueError(f'parameters action_lower {cfg.action_lower} and action_upper '
+                             f'{cfg.action_upper} must both have {config.action_dim} values')
+        lower = np.asarray(cfg.action_lower, dtype=np.float64)
+        upper = np.asarray(cfg.action_upper, dtype=np.float64)
+        if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))
+                and np.all(lower <= upper)):
+            raise ValueError(f'parameters action_lower / action_upper must be finite with '
+                             f'lower <= upper, got {cfg.action_lower} / {cfg.action_upper}')
+    dt_ns = seconds_to_ns(period)
+    max_age_ns = seconds_to_ns(cfg.max_input_age_s)
+    keep_ns = seconds_to_ns(cfg.history_s)
+    if keep_ns < (config.n_obs_steps - 1) * dt_ns + max_age_ns:
+        raise ValueError(f'parameter history_s {cfg.history_s} is shorter than an observation '
+                         f'spans ((n_obs_steps-1)*dt + max_input_age_s)')
+    return ResolvedSetup(
+        rgb_keys=rgb_keys, state_key=state_key,
+        image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
+        n_obs_steps=config.n_obs_steps, n_action_steps=n_action, dt_ns=dt_ns,
+        max_age_ns=max_age_ns, keep_ns=keep_ns, lower=lower, upper=upper)

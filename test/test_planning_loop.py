@@ -1,0 +1,374 @@
+"""The policy node's planning rules, without ROS: when a chunk is sampled, on which
+observation, with which generator, and what of it is published."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dp_ros.params import config_from_dict
+from dp_ros.policy.config import pusht_image_config
+from dp_ros.policy.inputs import episode_generator
+from dp_ros.runtime.planning_loop import (
+    Drop,
+    PlanningLoop,
+    PlanRequest,
+    Wait,
+    parse_episode_start,
+)
+from dp_ros.runtime.policy_node_config import MAX_SEED, PolicyNodeConfig, resolve_setup
+
+MS = 1_000_000
+DT = 100 * MS
+T0 = 10_000 * MS  # a clock far from 0, as ROS time is
+# horizon 16, n_obs_steps 2, n_action_steps 8: the executed slice is chunk[1:9]
+METADATA = {'config': pusht_image_config().to_dict(), 'control_period_s': 0.1}
+STREAMS = ('image', 'agent_pos')
+
+
+def make_loop(**values) -> PlanningLoop:
+    cfg = config_from_dict(PolicyNodeConfig, {'checkpoint': '/policy', 'device': 'cpu',
+                                              'max_input_age_s': 0.4, **values})
+    return PlanningLoop(cfg, resolve_setup(cfg, METADATA), device='cpu')
+
+
+def feed(loop: PlanningLoop, t_ns: int, streams=STREAMS) -> None:
+    for name in streams:
+        loop.add(name, t_ns, (name, t_ns))
+
+
+def feed_until(loop: PlanningLoop, start_ns: int, stop_ns: int) -> None:
+    """Both streams every dt from start_ns to stop_ns, inclusive."""
+    for t in range(start_ns, stop_ns + 1, DT):
+        feed(loop, t)
+
+
+def chunk(offset: float = 0.0) -> np.ndarray:
+    return (np.arange(32, dtype=np.float32).reshape(16, 2) + offset)
+
+
+def plan_now(loop: PlanningLoop, clock_ns: int) -> PlanRequest:
+    request = loop.poll(clock_ns, runner_busy=False)
+    assert isinstance(request, PlanRequest), request
+    loop.submitted(request)
+    return request
+
+
+def finish(loop, request, clock_ns, pred=None):
+    return loop.finish(request.context, chunk() if pred is None else pred, None, clock_ns)
+
+
+def state(loop, clock_ns, busy=False) -> str:
+    result = loop.poll(clock_ns, busy)
+    assert isinstance(result, Wait) and not result, result
+    assert loop.state == result.reason
+    return result.reason
+
+
+# --- realtime --------------------------------------------------------------------------------
+
+def test_realtime_plans_on_the_newest_full_observation_and_publishes_the_executed_slice():
+    loop = make_loop()
+    assert loop.state == 'starting'
+    assert state(loop, T0) == 'inputs: empty'
+    feed(loop, T0)
+    assert state(loop, T0) == 'inputs: not_full'  # no sample at T0 - dt yet
+    feed(loop, T0 + DT)
+    request = plan_now(loop, T0 + DT)
+    obs = request.observation
+    assert obs.t_ns == T0 + DT and obs.times_ns == [T0, T0 + DT]
+    assert obs.values['image'] == [('image', T0), ('image', T0 + DT)]
+    assert request.context.t_obs_ns == T0 + DT and request.generator is loop.generator
+    assert loop.state == 'sampling'
+    assert state(loop, T0 + DT, busy=True) == 'sampling'
+
+    plan = finish(loop, request, T0 + DT)
+    assert plan.first_index == 0 and plan.t_obs_ns == T0 + DT
+    np.testing.assert_array_equal(plan.actions, chunk()[1:9])
+    assert plan.due_ns.tolist() == [T0 + DT + i * DT for i in range(8)]
+    assert loop.published == 1 and loop.schedule.dropped == 0
+    assert state(loop, T0 + DT) == 'executing'
+
+
+def test_points_due_when_the_chunk_arrives_are_dropped():
+    loop = make_loop()
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    request = plan_now(loop, T0 + DT)
+    plan = finish(loop, request, T0 + DT + 250 * MS)  # 250 ms of sampling: 0..2 are past
+    assert plan.first_index == 3 and len(plan) == 5
+    np.testing.assert_array_equal(plan.actions, chunk()[4:9])
+    assert loop.schedule.dropped == 3 and loop.diagnostics(T0, 0)['actions_dropped'] == 3
+
+
+def test_a_chunk_with_every_point_due_is_not_published_and_the_old_plan_stays():
+    loop = make_loop()
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    first = finish(loop, plan_now(loop, T0 + DT), T0 + DT)
+    feed_until(loop, T0 + 2 * DT, T0 + 7 * DT)
+    request = plan_now(loop, T0 + 7 * DT)  # 2 actions left <= replan_threshold 2
+    assert finish(loop, request, T0 + 15 * DT) == Drop('all_late')  # due 7..14 * dt
+    assert loop.all_late == 1 and loop.published == 1
+    assert loop.schedule.plan is first
+
+
+def test_replan_threshold_and_action_lead():
+    loop = make_loop(replan_threshold=3, action_lead_s=0.05)
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    plan = finish(loop, plan_now(loop, T0 + DT), T0 + DT + 60 * MS)
+    assert plan.first_index == 2  # due +100 ms < now + lead (+110 ms): past
+    for k in (2, 3, 4):
+        feed(loop, T0 + k * DT)
+        assert state(loop, T0 + k * DT) == 'executing', k  # 4+ future actions left
+    feed(loop, T0 + 5 * DT)
+    assert loop.schedule.remaining(T0 + 5 * DT) == 3  # 6..8 * dt; 5 * dt is within the lead
+    assert isinstance(loop.poll(T0 + 5 * DT, False), PlanRequest)
+
+
+def test_runner_busy_and_waiting_for_a_newer_observation():
+    loop = make_loop()
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    assert state(loop, T0 + DT, busy=True) == 'sampling'
+    request = plan_now(loop, T0 + DT)
+    # the result is in but nothing was published (e.g. all late): not on the same observation
+    assert finish(loop, request, T0 + 20 * DT) == Drop('all_late')
+    assert state(loop, T0 + DT) == 'waiting for a newer observation'
+    feed(loop, T0 + 2 * DT, ['image'])  # one stream newer is not a newer observation
+    assert state(loop, T0 + 2 * DT) == 'waiting for a newer observation'
+    feed(loop, T0 + 2 * DT, ['agent_pos'])
+    assert plan_now(loop, T0 + 2 * DT).context.t_obs_ns == T0 + 2 * DT
+
+
+def test_a_request_the_runner_refused_is_offered_again():
+    loop = make_loop()
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    first = loop.poll(T0 + DT, False)
+    assert isinstance(first, PlanRequest)  # not submitted(): the runner said no
+    again = loop.poll(T0 + DT, False)
+    assert isinstance(again, PlanRequest) and again.context == first.context
+
+
+def test_stale_inputs_and_a_gap_refuse_with_a_reason_to_log():
+    loop = make_loop()
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    result = loop.poll(T0 + DT + 401 * MS, False)
+    assert result.reason == 'inputs: stale' and '401.0 ms old' in result.detail
+    assert loop.diagnostics(T0 + DT + 401 * MS, 0)['state'] == 'inputs: stale'
+
+    loop = make_loop()
+    feed(loop, T0)
+    feed(loop, T0 + 10 * DT)  # nothing between: the sample for T0 + 9*dt is 900 ms old
+    result = loop.poll(T0 + 10 * DT, False)
+    assert result.reason == 'inputs: gap' and 'older than that' in result.detail
+
+    loop = make_loop()
+    feed(loop, T0)
+    assert loop.poll(T0, False) == Wait('inputs: not_full')  # nothing worth a warning
+
+
+def test_clamping_counts_each_clamped_value():
+    loop = make_loop(action_lower=[2.0, 0.0], action_upper=[100.0, 10.0])
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    plan = finish(loop, plan_now(loop, T0 + DT), T0 + DT)
+    raw = chunk()[1:9].astype(np.float64)
+    np.testing.assert_array_equal(plan.actions, np.clip(raw, [2.0, 0.0], [100.0, 10.0]))
+    assert loop.clamped == int(np.count_nonzero(raw[:, 1] > 10.0)) == 4
+    assert loop.diagnostics(T0, 0)['actions_clamped'] == 4
+
+
+def test_non_finite_chunks_and_sampling_errors_are_not_published():
+    loop = make_loop()
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    request = plan_now(loop, T0 + DT)
+    pred = chunk()
+    pred[3, 1] = np.nan
+    assert finish(loop, request, T0 + DT, pred) == Drop('non_finite')
+    pred = chunk()
+    pred[12, 0] = np.inf  # outside the executed slice [1:9]: no harm
+    feed(loop, T0 + 2 * DT)
+    assert finish(loop, plan_now(loop, T0 + 2 * DT), T0 + 2 * DT, pred)
+    feed_until(loop, T0 + 3 * DT, T0 + 9 * DT)
+    request = plan_now(loop, T0 + 9 * DT)
+    assert loop.finish(request.context, None, RuntimeError('cuda'), T0) == Drop('error')
+    assert loop.errors == 2 and loop.published == 1
+    assert loop.diagnostics(T0, 0)['sampling_errors'] == 2
+
+
+# --- enable, reset, episodes -----------------------------------------------------------------
+
+@pytest.mark.parametrize('interrupt', ['reset', 'disable', 'disable_enable', 'episode'])
+def test_a_chunk_in_flight_after_reset_or_disable_is_discarded(interrupt):
+    loop = make_loop()
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    request = plan_now(loop, T0 + DT)
+    if interrupt == 'reset':
+        loop.reset()
+    elif interrupt == 'episode':
+        assert loop.start_episode(3, T0)
+    else:
+        assert loop.enable(False) is True
+        if interrupt == 'disable_enable':
+            assert loop.enable(True) is False
+    assert finish(loop, request, T0 + DT) == Drop('discarded')
+    assert loop.discarded == 1 and loop.published == 0 and loop.schedule.plan is None
+
+
+def test_disabled_plans_nothing_and_disable_clears_the_plan():
+    loop = make_loop(start_enabled=False)
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    assert state(loop, T0 + DT) == 'disabled'
+    assert loop.diagnostics(T0 + DT, 0)['enabled'] is False
+    assert loop.enable(True) is False
+    assert finish(loop, plan_now(loop, T0 + DT), T0 + DT)
+    assert loop.diagnostics(T0 + DT, 0)['plan_remaining'] == 8
+    generator = loop.generator
+    loop.enable(False)
+    assert loop.schedule.plan is None and state(loop, T0 + DT) == 'disabled'
+    assert loop.generator is generator  # enabling is not a new episode
+    loop.enable(True)
+    assert state(loop, T0 + DT) == 'waiting for a newer observation'
+
+
+def test_announced_episodes_arm_the_loop_and_old_announcements_are_ignored():
+    loop = make_loop(episode_start_topic='/sim/episode_start', env_seed=9)
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    assert state(loop, T0 + DT) == 'waiting for an episode start'
+    assert loop.start_episode(5, T0 + DT)
+    assert loop.env_seed == 5 and loop.diagnostics(T0, 0)['env_seed'] == 5
+    # samples before the episode are gone; times before its start take its first sample
+    request = plan_now(loop, T0 + DT)
+    assert request.observation.stamps_ns['image'] == [T0 + DT, T0 + DT]
+    generator, history_size = loop.generator, loop.history.size('image')
+    # a latched re-delivery and an older episode change nothing
+    assert not loop.start_episode(5, T0 + DT)
+    assert not loop.start_episode(6, T0)
+    assert loop.generator is generator and loop.history.size('image') == history_size
+    assert finish(loop, request, T0 + DT)  # not discarded
+    # ~/reset: wait for the next episode; the current one, re-delivered, does not re-arm
+    loop.reset()
+    assert loop.history.size('image') == 0 and loop.schedule.plan is None
+    feed(loop, T0 + 2 * DT)
+    feed(loop, T0 + 3 * DT)
+    assert state(loop, T0 + 3 * DT) == 'waiting for an episode start'
+    assert not loop.start_episode(5, T0 + DT)
+    assert loop.start_episode(7, T0 + 2 * DT)
+    assert isinstance(loop.poll(T0 + 3 * DT, False), PlanRequest)
+
+
+def draws(generator: torch.Generator) -> list[float]:
+    return torch.randn(4, generator=generator).tolist()
+
+
+def test_one_generator_per_episode_seeded_by_the_episode_rule():
+    loop = make_loop(episode_start_topic='/sim/episode_start', sample_seed=7)
+    assert loop.start_episode(5, T0)
+    feed(loop, T0)
+    first = plan_now(loop, T0)
+    finish(loop, first, T0)
+    feed_until(loop, T0 + DT, T0 + 8 * DT)
+    second = plan_now(loop, T0 + 8 * DT)
+    assert second.generator is first.generator  # the episode's chunks draw in order
+    expected = episode_generator(7, 5)
+    assert draws(first.generator) == draws(expected)
+    # a new episode with the same seed draws the same noise again, from the start
+    assert loop.start_episode(5, T0 + 20 * DT)
+    assert loop.generator is not first.generator
+    assert draws(loop.generator) == draws(episode_generator(7, 5))
+    assert loop.start_episode(6, T0 + 30 * DT)
+    assert draws(loop.generator) == draws(episode_generator(7, 6)) != draws(expected)
+    # ~/reset re-seeds with the current episode's seed
+    draws(loop.generator)
+    loop.reset()
+    assert draws(loop.generator) == draws(episode_generator(7, 6))
+
+
+def test_without_announcements_the_generator_uses_env_seed():
+    loop = make_loop(sample_seed=3, env_seed=11)
+    assert draws(loop.generator) == draws(episode_generator(3, 11))
+    loop.reset()
+    assert draws(loop.generator) == draws(episode_generator(3, 11))
+
+
+# --- lockstep --------------------------------------------------------------------------------
+
+def test_lockstep_first_observation_starts_the_episode_and_is_padded():
+    loop = make_loop(lockstep=True, replan_threshold=4, action_lead_s=0.05)
+    assert loop.schedule.replan_threshold == 0 and loop.schedule.lead_ns == 0
+    feed(loop, T0)
+    assert loop.history.episode_start_ns == T0
+    request = plan_now(loop, 0)  # /clock not received yet: now is the newest observation
+    assert request.observation.times_ns == [T0 - DT, T0]
+    assert request.observation.stamps_ns['agent_pos'] == [T0, T0]
+    plan = finish(loop, request, 0)
+    assert plan.first_index == 0  # point 0 is the action for the observation the sim waits on
+    for k in range(1, 8):  # the sim steps: the plan runs out before the next one
+        feed(loop, T0 + k * DT)
+        assert state(loop, T0 + k * DT) == 'executing'
+    feed(loop, T0 + 8 * DT)
+    assert plan_now(loop, T0 + 8 * DT).context.t_obs_ns == T0 + 8 * DT
+    # after a reset the next observation starts the next episode
+    loop.reset()
+    feed(loop, T0 + 50 * DT)
+    assert loop.history.episode_start_ns == T0 + 50 * DT
+
+
+def test_lockstep_plans_only_on_the_observation_of_the_current_sim_time():
+    loop = make_loop(lockstep=True)
+    feed(loop, T0)
+    feed(loop, T0 + DT, ['image'])  # the joint state of T0 + dt is not in yet
+    assert loop.now_ns(T0) == T0
+    assert state(loop, T0 + DT) == 'waiting for the observation of the current sim time'
+    feed(loop, T0 + DT, ['agent_pos'])
+    assert plan_now(loop, T0 + DT).context.t_obs_ns == T0 + DT
+    # now = max(clock, newest observation): a /clock behind the observations does not matter
+    assert loop.now_ns(T0) == T0 + DT and loop.now_ns(T0 + 5 * DT) == T0 + 5 * DT
+
+
+def test_lockstep_with_announced_episodes_waits_for_one():
+    loop = make_loop(lockstep=True, episode_start_topic='/sim/episode_start')
+    feed(loop, T0)
+    assert loop.history.episode_start_ns is None
+    assert state(loop, T0) == 'waiting for an episode start'
+    assert loop.start_episode(1, T0)
+    assert isinstance(loop.poll(T0, False), PlanRequest)
+
+
+# --- bookkeeping -----------------------------------------------------------------------------
+
+def test_input_stats_bad_messages_and_diagnostics():
+    loop = make_loop()
+    for i in range(5):
+        loop.received('image', i * 100 * MS)
+    assert loop.add('image', T0, 'a') and not loop.add('image', T0, 'b')  # a re-send
+    loop.bad_message('joint_size')
+    loop.bad_message('joint_size')
+    loop.bad_message('image_encoding')
+    values = loop.diagnostics(T0 + 50 * MS, 400 * MS)
+    assert values['input_image_received'] == 5 and values['input_image_filed'] == 1
+    assert values['input_image_duplicates'] == 1
+    assert values['input_image_rate_hz'] == 10.0
+    assert values['input_image_age_ms'] == 50.0 and values['input_agent_pos_age_ms'] is None
+    assert values['bad_messages'] == 3 and values['bad_joint_size'] == 2
+    assert values['bad_image_encoding'] == 1
+    assert values['mode'] == 'realtime' and values['chunks_published'] == 0
+    assert make_loop(lockstep=True).diagnostics(0, 0)['mode'] == 'lockstep'
+
+
+def test_parse_episode_start():
+    start = parse_episode_start('{"episode": 2, "seed": 100001, "start_ns": 5000000000}')
+    assert (start.episode, start.seed, start.start_ns) == (2, 100001, 5_000_000_000)
+    for text in ('not json', '{"seed": 1}', '{"seed": "x", "start_ns": 0}', '[]',
+                 '{"seed": 1e999, "start_ns": 0}', f'{{"seed": {MAX_SEED + 1}, "start_ns": 0}}',
+                 '{"seed": -1, "start_ns": 0}'):
+        with pytest.raises(ValueError):
+            parse_episode_start(text)

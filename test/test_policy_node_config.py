@@ -1,0 +1,164 @@
+"""The policy node's parameters and their check against the checkpoint, without ROS: every
+error names the parameter at fault."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from dp_ros.params import config_from_dict, param_fields
+from dp_ros.policy.config import pusht_image_config
+from dp_ros.runtime.policy_node_config import (
+    MAX_SEED,
+    PolicyNodeConfig,
+    load_setup,
+    resolve_setup,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+MS = 1_000_000
+
+# the node's interface: YAML files, launch files and `dp-ros sim` pass these names
+INTERFACE = {
+    'checkpoint': ('str', ''), 'device': ('str', 'auto'), 'dtype': ('str', 'float32'),
+    'sampler': ('str', ''), 'num_inference_steps': ('int', 0), 'cpu_threads': ('int', 0),
+    'torchscript': ('bool', True), 'warmup': ('bool', True),
+    'image_topics': ('list[str]', ['/pusht/image_raw']), 'compressed_images': ('bool', False),
+    'joint_state_topic': ('str', '/pusht/joint_states'),
+    'state_joint_names': ('list[str]', ['agent_x', 'agent_y']), 'state_obs_key': ('str', ''),
+    'state_field': ('str', 'position'), 'action_topic': ('str', '/pusht/joint_trajectory'),
+    'action_joint_names': ('list[str]', ['agent_x', 'agent_y']), 'frame_id': ('str', ''),
+    'n_action_steps': ('int', 0), 'control_period_s': ('float', 0.0),
+    'max_input_age_s': ('float', 0.5), 'history_s': ('float', 3.0),
+    'action_lower': ('list[float]', []), 'action_upper': ('list[float]', []),
+    'sample_seed': ('int', 0), 'env_seed': ('int', 0), 'episode_start_topic': ('str', ''),
+    'start_enabled': ('bool', True), 'lockstep': ('bool', False),
+    'replan_threshold': ('int', 2), 'action_lead_s': ('float', 0.0),
+    'diagnostics_period_s': ('float', 1.0), 'debug_extra_latency_s': ('float', 0.0),
+}
+
+
+def metadata(**overrides) -> dict:
+    return {'config': pusht_image_config(**overrides).to_dict(), 'control_period_s': 0.1}
+
+
+def cfg(**values) -> PolicyNodeConfig:
+    return config_from_dict(PolicyNodeConfig, {'checkpoint': '/policy', 'device': 'cpu', **values})
+
+
+def resolve_error(**values) -> str:
+    with pytest.raises(ValueError) as info:
+        resolve_setup(cfg(**values), metadata())
+    return str(info.value)
+
+
+def test_every_parameter_keeps_its_name_type_and_default_and_is_documented():
+    fields = param_fields(PolicyNodeConfig)
+    defaults = PolicyNodeConfig()
+    assert {f.name: (f.type, getattr(defaults, f.name)) for f in fields} == INTERFACE
+    for f in fields:
+        assert f.metadata['description'] and f.metadata['read_only'], f.name
+        if f.name.endswith('_s'):
+            assert f.metadata['unit'] == 's', f.name
+    assert config_from_dict(PolicyNodeConfig, {}) == defaults
+    assert defaults.image_topics is not PolicyNodeConfig().image_topics  # lists not shared
+
+
+@pytest.mark.parametrize('name', ['policy_pusht.yaml', 'policy_example_arm.yaml'])
+def test_shipped_parameter_files_are_valid(name):
+    params = yaml.safe_load((REPO / 'config' / name).read_text())['/**/dp_policy'][
+        'ros__parameters']
+    params.pop('use_sim_time', None)
+    config = config_from_dict(PolicyNodeConfig, params)
+    assert len(config.action_lower) == len(config.action_upper) == len(config.action_joint_names)
+
+
+@pytest.mark.parametrize('values, words', [
+    ({'num_inference_steps': 'x'}, 'parameter num_inference_steps must be an integer'),
+    ({'n_action_steps': 2.5}, 'parameter n_action_steps must be an integer'),
+    ({'lockstep': 1}, 'parameter lockstep must be true or false'),
+    ({'device': 0}, 'parameter device must be a string'),
+    ({'history_s': 'long'}, 'parameter history_s must be a number'),
+    ({'image_topics': '/cam'}, 'parameter image_topics must be a list'),
+    ({'state_joint_names': ['a', 1]}, 'parameter state_joint_names must be a list of strings'),
+    ({'action_lower': [0.0, 'x']}, 'parameter action_lower must be a list of numbers'),
+    ({'max_input_age_s': 0.0}, 'parameter max_input_age_s must be in'),
+    ({'history_s': math.nan}, 'parameter history_s must be in'),
+    ({'control_period_s': -0.1}, 'parameter control_period_s must be in'),
+    ({'replan_threshold': -1}, 'parameter replan_threshold must be in'),
+    ({'sample_seed': MAX_SEED + 1}, 'parameter sample_seed must be in'),
+    ({'diagnostics_period_s': 0.0}, 'parameter diagnostics_period_s must be in'),
+    ({'control_period': 0.1}, "unknown parameter(s) ['control_period']"),
+])
+def test_types_ranges_and_unknown_names_are_errors_naming_the_parameter(values, words):
+    with pytest.raises(ValueError) as info:
+        config_from_dict(PolicyNodeConfig, values)
+    assert words in str(info.value)
+
+
+def test_yaml_numbers_convert():
+    config = config_from_dict(PolicyNodeConfig, {'control_period_s': 1, 'action_lower': [0, 1],
+                                                 'n_action_steps': 4.0})
+    assert config.control_period_s == 1.0 and isinstance(config.control_period_s, float)
+    assert config.action_lower == [0.0, 1.0] and config.n_action_steps == 4
+
+
+def test_resolve_setup_from_the_checkpoint():
+    setup = resolve_setup(cfg(action_lower=[0, 0], action_upper=[512, 512]), metadata())
+    assert setup.rgb_keys == ['image'] and setup.state_key == 'agent_pos'
+    assert setup.streams == ['image', 'agent_pos']
+    assert setup.image_shapes == {'image': (96, 96)}
+    assert (setup.n_obs_steps, setup.n_action_steps) == (2, 8)
+    assert (setup.dt_ns, setup.max_age_ns, setup.keep_ns) == (100 * MS, 500 * MS, 3000 * MS)
+    np.testing.assert_array_equal(setup.upper, [512.0, 512.0])
+    assert resolve_setup(cfg(), metadata()).lower is None
+    # the node's parameters override the checkpoint's
+    setup = resolve_setup(cfg(control_period_s=0.05, n_action_steps=15), metadata())
+    assert (setup.dt_ns, setup.n_action_steps) == (50 * MS, 15)
+    assert resolve_setup(cfg(state_obs_key='agent_pos'), metadata()).state_key == 'agent_pos'
+
+
+@pytest.mark.parametrize('values, words', [
+    ({'checkpoint': ''}, 'parameter checkpoint is empty'),
+    ({'device': 'gpu'}, "parameter device must be 'auto'"),
+    ({'dtype': 'float64'}, 'parameter dtype must be one of'),
+    ({'sampler': 'euler'}, 'parameter sampler must be'),
+    ({'state_field': 'torque'}, 'parameter state_field must be'),
+    ({'action_topic': ''}, 'action_topic must not be empty'),
+    ({'image_topics': ['/a', '/b']}, 'parameter image_topics has 2 topic(s)'),
+    ({'image_topics': []}, 'parameter image_topics has 0 topic(s)'),
+    ({'image_topics': ['']}, 'parameter image_topics has 1 topic(s)'),
+    ({'state_obs_key': 'image'}, "parameter state_obs_key 'image'"),
+    ({'state_joint_names': ['x']}, 'parameter state_joint_names'),
+    ({'state_joint_names': ['x', 'x']}, 'must be 2 distinct names'),
+    ({'action_joint_names': ['a', 'b', 'c']}, 'parameter action_joint_names'),
+    ({'n_action_steps': 16}, 'parameter n_action_steps 16 is more than the chunk holds'),
+    ({'history_s': 0.5}, 'parameter history_s 0.5 is shorter than an observation spans'),
+    ({'action_lower': [0.0]}, 'parameters action_lower [0.0] and action_upper [] must both '
+                              'have 2 values'),
+    ({'action_lower': [1, 1], 'action_upper': [0, 2]}, 'lower <= upper'),
+])
+def test_resolve_setup_errors_name_the_parameter(values, words):
+    assert words in resolve_error(**values)
+
+
+def test_resolve_setup_checks_ranges_of_a_config_built_directly():
+    config = PolicyNodeConfig(checkpoint='/policy', device='cpu', replan_threshold=-1)
+    with pytest.raises(ValueError, match='parameter replan_threshold must be in'):
+        resolve_setup(config, metadata())
+    config = PolicyNodeConfig(checkpoint='/policy', device='cpu', action_lower=[0, math.nan],
+                              action_upper=[1, 1])
+    with pytest.raises(ValueError, match='must be finite'):
+        resolve_setup(config, metadata())
+
+
+def test_load_setup_needs_a_checkpoint_directory(tmp_path):
+    with pytest.raises(ValueError, match='parameter checkpoint is empty'):
+        load_setup(PolicyNodeConfig())
+    with pytest.raises(ValueError, match='is not a directory'):
+        load_setup(PolicyNodeConfig(checkpoint=str(tmp_path / 'nothing')))
+    with pytest.raises(ValueError, match='policy.json'):  # a directory without an artifact
+        load_setup(PolicyNodeConfig(checkpoint=str(tmp_path)))
