@@ -1,16 +1,20 @@
-"""The pusht_sim node over real ROS topics: started as its own process, driven by the probe."""
+"""The pusht_sim node's wiring over real ROS topics: started as its own process, driven by the
+probe. The stepping rules are unit-tested in test/test_episode_stepper.py; here the messages,
+service, parameters and exit codes, checked by order, counts and stamps (never by timing)."""
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
+from geometry_msgs.msg import PoseStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import module_cmd
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
+from test_episode_stepper import lockstep_run
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dp_ros.ros.conversions import (
@@ -19,7 +23,6 @@ from dp_ros.ros.conversions import (
     joint_state_to_numpy,
     time_to_ns,
 )
-from sim_bridge.pusht_sim_node import SimNodeConfig
 
 pytestmark = pytest.mark.ros
 
@@ -33,21 +36,23 @@ LATCHED = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
 ACTIONS = np.array([[200.0 + 15 * k, 300.0 - 10 * k] for k in range(12)])
 
 
-def start_sim(ros_processes, name: str, *params: str):
-    args = ['--ros-args', '-r', '__ns:=' + NS, '-p', 'obs_republish_period_s:=0.3']
+def start_sim(ros_processes, name: str, *params: str, extra: tuple[str, ...] = ()):
+    args = ['--ros-args', '-r', '__ns:=' + NS, '-p', 'obs_republish_period_s:=0.3', *extra]
     for p in params:
         args += ['-p', p]
     return ros_processes.start(name, module_cmd('sim_bridge.pusht_sim_node', *args))
 
 
-def start_sim_when_heard(ros_processes, streams: 'Streams', name: str, *params: str):
-    """Start the sim paused and begin its episode only once the probe hears its topics, so
-    that a slow discovery (a loaded CPU) cannot hide the episode's first messages."""
-    proc = start_sim(ros_processes, name, 'autostart:=false', *params)
+def start_sim_when_heard(ros_processes, streams: 'Streams', name: str, *params: str,
+                         extra: tuple[str, ...] = ()):
+    """Start the sim paused and begin its episode only once the probe and the sim hear each
+    other, so that a slow discovery (a loaded CPU) cannot hide the episode's first messages."""
+    proc = start_sim(ros_processes, name, 'autostart:=false', *params, extra=extra)
     node = streams.probe.node
     streams.probe.wait_for(lambda: node.count_publishers(f'{NS}/joint_states') >= 1
                            and node.count_publishers(f'{NS}/image_raw') >= 1, 30.0,
                            'the sim publishers')
+    streams.probe.wait_for_subscribers(streams.traj_pub)
     reply = streams.probe.call(Trigger, f'{NS}/reset', Trigger.Request())
     assert reply.success, reply.message
     return proc
@@ -60,8 +65,10 @@ class Streams:
         self.probe = probe
         self.images = probe.collect(Image, f'{NS}/image_raw')  # sensor-data QoS
         self.joints = probe.collect(JointState, f'{NS}/joint_states', RELIABLE)
+        self.blocks = probe.collect(PoseStamped, f'{NS}/block_pose', RELIABLE)
         self.rewards = probe.collect(Float64, f'{NS}/reward', RELIABLE)
         self.results = probe.collect(String, f'{NS}/episode_result', LATCHED)
+        self.starts = probe.collect(String, f'{NS}/episode_start', LATCHED)
         self.clock = probe.collect(Clock, '/clock', RELIABLE)
         self.traj_pub = probe.publisher(JointTrajectory, f'{NS}/joint_trajectory')
 
@@ -112,37 +119,36 @@ def drive_lockstep(streams: Streams) -> tuple[list[bytes], list[np.ndarray]]:
     return images, states
 
 
-def test_lockstep_runs_are_reproducible(ros_processes, ros_probe):
-    runs = []
+def test_lockstep_over_ros_is_the_stepper_byte_for_byte(ros_processes, ros_probe):
+    """One ROS run equals the in-process stepper run (whose runs are identical), so two ROS
+    runs are byte-identical and the node adds nothing to what the stepper computes."""
     streams = Streams(ros_probe)
-    for run in range(2):
-        for buf in (streams.images, streams.joints, streams.rewards, streams.results,
-                    streams.clock):
-            buf.clear()
-        proc = start_sim(ros_processes, f'sim_lockstep_{run}', 'seeds:=[7]', 'max_steps:=12',
-                         'auto_reset:=false', 'action_wait_timeout_s:=20.0')
-        images, states = drive_lockstep(streams)
-        result = streams.result()[-1]
-        assert result == {**result, 'seed': 7, 'episode': 0, 'steps': 12, 'reason': 'max_steps',
-                          'terminated': False, 'action_timeouts': 0, 'rejected': {}}
-        assert 0.0 <= result['max_reward'] <= 1.0 and 0.0 <= result['final_coverage'] <= 1.0
-        rewards = ros_probe.wait_for_messages(streams.rewards, 12, 5.0, 'rewards')
-        assert len(rewards) == 12 and all(0.0 <= r.data <= 1.0 for r in rewards)
-        img = streams.image_at(0)
-        assert (img.encoding, img.height, img.width, img.step) == ('rgb8', 96, 96, 96 * 3)
-        assert image_to_numpy(img).shape == (96, 96, 3)
-        clock_ns = sorted({time_to_ns(c.clock) for c in streams.clock})
-        assert clock_ns[0] == 0 and clock_ns[-1] == 12 * DT_NS  # sim time from 0 each run
-        runs.append((images, np.array(states), result))
-        ros_processes.stop(proc)
-    (images_a, states_a, result_a), (images_b, states_b, result_b) = runs
-    assert len(images_a) == len(images_b) == 13
-    assert images_a == images_b
-    np.testing.assert_array_equal(states_a, states_b)
-    assert result_a == result_b
-    # the actions did something: the agent followed the targets
-    assert np.linalg.norm(states_a[-1, :2] - states_a[0, :2]) > 50
-    assert len(set(images_a)) > 5
+    start_sim(ros_processes, 'sim_lockstep', 'seeds:=[7]', 'max_steps:=12', 'auto_reset:=false',
+              'action_wait_timeout_s:=20.0')
+    images, states = drive_lockstep(streams)
+    result = streams.result()[-1]
+    expected, _ = lockstep_run(7, ACTIONS)
+    assert len(images) == len(expected.observations) == 13
+    assert images == [o.image.tobytes() for o in expected.observations]
+    np.testing.assert_array_equal(
+        states, [np.concatenate([o.agent_pos, o.agent_vel]) for o in expected.observations])
+    assert result == expected.results[0]
+    assert result == {**result, 'seed': 7, 'steps': 12, 'reason': 'max_steps',
+                      'action_timeouts': 0, 'rejected': {}}
+    # the episode was announced (latched) at sim time 0; sim time runs 0..12 dt on /clock
+    assert [json.loads(m.data) for m in streams.starts] == [
+        {'episode': 0, 'seed': 7, 'start_ns': 0}]
+    clock_ns = sorted({time_to_ns(c.clock) for c in streams.clock})
+    assert clock_ns == [k * DT_NS for k in range(13)]
+    rewards = ros_probe.wait_for_messages(streams.rewards, 12, 5.0, 'rewards')
+    assert len(rewards) == 12 and all(0.0 <= r.data <= 1.0 for r in rewards)
+    img = streams.image_at(0)
+    assert (img.encoding, img.height, img.width, img.step, img.header.frame_id) == (
+        'rgb8', 96, 96, 96 * 3, 'pusht_workspace')
+    assert image_to_numpy(img).shape == (96, 96, 3)
+    block = streams.probe.wait_for_messages(streams.blocks, 13, 5.0, 'block poses')
+    q = block[-1].pose.orientation
+    assert abs(q.x) + abs(q.y) == 0.0 and abs(q.z ** 2 + q.w ** 2 - 1.0) < 1e-9
 
 
 def bad_trajectories() -> list[tuple[str, JointTrajectory]]:
@@ -198,43 +204,63 @@ def test_lockstep_rejects_bad_input_keeps_running_and_resets(ros_processes, ros_
     streams.joint_at(7 * DT_NS)  # still running
 
 
-def test_held_position_during_timeouts(ros_processes, ros_probe):
-    """With no action at all the agent holds where the episode put it."""
+def test_timeouts_hold_the_position_and_an_old_parameter_file_still_loads(
+        ros_processes, ros_probe, tmp_path):
+    """With no action at all the agent holds; control_rate_hz (old name) loads with a warning."""
+    old = tmp_path / 'old_sim.yaml'
+    old.write_text('/**:\n  ros__parameters:\n    control_rate_hz: 10\n')
     streams = Streams(ros_probe)
-    start_sim_when_heard(ros_processes, streams, 'sim_hold', 'seeds:=[4]', 'max_steps:=2',
-                         'auto_reset:=false', 'action_wait_timeout_s:=0.3')
+    proc = start_sim_when_heard(ros_processes, streams, 'sim_hold', 'seeds:=[4]', 'max_steps:=2',
+                                'auto_reset:=false', 'action_wait_timeout_s:=0.3',
+                                extra=('--params-file', str(old)))
     states = [joint_state_to_numpy(streams.joint_at(k * DT_NS), JOINTS) for k in range(3)]
     np.testing.assert_allclose(states[1], states[0], atol=1e-6)
     np.testing.assert_allclose(states[2], states[0], atol=1e-6)
     assert streams.result()[0]['action_timeouts'] == 2
+    assert 'parameter control_rate_hz is deprecated: use control_period_s' in proc.log()
 
 
-def test_realtime_steps_at_ten_hz_with_camera_rate(ros_processes, ros_probe, tmp_path):
+def camera_stamps(stamps: list[int], period_ns: int) -> list[int]:
+    """The observations a camera of period `period_ns` films: the first, then the first one
+    at or after the nominal next time that is also half a period after the last film."""
+    out, next_ns = [], stamps[0]
+    for t in stamps:
+        if t >= next_ns:
+            out.append(t)
+            next_ns = max(next_ns + period_ns, t + period_ns // 2)
+    return out
+
+
+def test_realtime_stamps_the_dt_grid_from_the_episode_start(ros_processes, ros_probe, tmp_path):
     streams = Streams(ros_probe)
     video = tmp_path / 'episode.gif'
+    before_ns = ros_probe.node.get_clock().now().nanoseconds
     start_sim_when_heard(ros_processes, streams, 'sim_realtime', 'mode:=realtime', 'seeds:=[5]',
-                         'max_steps:=25', 'auto_reset:=false', 'camera_rate_hz:=5.0',
+                         'max_steps:=15', 'auto_reset:=false', 'camera_rate_hz:=5.0',
                          f'video_path:={video}')
-    ros_probe.wait_for_messages(streams.joints, 3, 20.0, 'realtime joint states')
-    ros_probe.wait_for_subscribers(streams.traj_pub)
     target = np.array([400.0, 100.0])
-    streams.send(target[None], 0)  # stamp 0: due now
+    streams.send(target[None], 0)  # stamp 0: due now, i.e. from the first or second step on
     result = streams.result(timeout=20.0)[0]
-    assert result['steps'] == 25 and result['reason'] == 'max_steps'
-    assert result['mode'] == 'realtime' and result['rejected'] == {}
-    joints = list(streams.joints)
-    stamps = np.array([time_to_ns(m.header.stamp) for m in joints])
-    gaps = np.diff(stamps)
-    assert len(stamps) == 26 and np.all(gaps % DT_NS == 0) and np.all(gaps > 0)
-    assert np.mean(gaps == DT_NS) > 0.8  # nominal 10 Hz ticks; a late tick skips a slot
-    now_ns = ros_probe.node.get_clock().now().nanoseconds
-    assert abs(now_ns - stamps[-1]) < 5e9  # ROS time, not sim time
+    assert result == {**result, 'steps': 15, 'reason': 'max_steps', 'mode': 'realtime',
+                      'rejected': {}, 'action_timeouts': 0}
+    starts = ros_probe.wait_for_messages(streams.starts, 1, 5.0, 'the episode start')
+    start_ns = json.loads(starts[-1].data)['start_ns']
+    assert start_ns == result['start_stamp_ns'] and before_ns <= start_ns  # ROS time
+    joints = ros_probe.wait_for_messages(streams.joints, 16, 5.0, 'realtime joint states')
+    stamps = [time_to_ns(m.header.stamp) for m in joints]
+    # every step on the 10 Hz grid of the episode start, in order (a late step skips slots)
+    steps = [(t - start_ns) // DT_NS for t in stamps]
+    assert len(stamps) == 16 and steps[0] == 0 and all((t - start_ns) % DT_NS == 0
+                                                       for t in stamps)
+    assert steps == sorted(set(steps))  # strictly increasing
+    assert len(ros_probe.wait_for_messages(streams.rewards, 15, 5.0, 'rewards')) == 15
     final = joint_state_to_numpy(joints[-1], JOINTS)
     assert np.linalg.norm(final - target) < 5.0
-    images = ros_probe.wait_for_messages(streams.images, 5, 5.0, 'realtime images')
-    image_stamps = np.array([time_to_ns(m.header.stamp) for m in images])
-    assert set(image_stamps) <= set(stamps)  # images share the joint states' stamps
-    assert np.all(np.diff(image_stamps) % (2 * DT_NS) == 0)  # 5 Hz camera
+    # images only where the 5 Hz camera films, with the joint states' stamps
+    filmed = camera_stamps(stamps, 2 * DT_NS)
+    ros_probe.wait_for(lambda: time_to_ns(streams.images[-1].header.stamp) == filmed[-1]
+                       if streams.images else False, 5.0, 'the last filmed image')
+    assert {time_to_ns(m.header.stamp) for m in streams.images} <= set(filmed)
     assert len(streams.clock) == 0  # no sim time in realtime
     ros_probe.wait_for(video.exists, 10.0, 'the episode video')
 
@@ -263,28 +289,14 @@ def test_replay_against_a_running_node_reproduces_the_demonstration(ros_processe
     assert first['reason'] == 'reset' and first['seed'] == 11
 
 
-def test_invalid_parameters_fail_fast_with_a_clear_error(ros_processes):
-    proc = start_sim(ros_processes, 'sim_invalid', 'mode:=turbo')
+@pytest.mark.parametrize('param, message', [
+    ('mode:=turbo', "parameter mode must be one of ('lockstep', 'realtime'), got 'turbo'"),
+    ('control_rate_hz:=20.0', 'parameter control_rate_hz (deprecated: use control_period_s) '
+                              'must be 10.0'),
+])
+def test_invalid_parameters_fail_fast_with_one_line(ros_processes, param, message):
+    proc = start_sim(ros_processes, 'sim_invalid', param)
     proc.popen.wait(timeout=30)
     assert proc.popen.returncode == 2
-    assert "mode must be one of ('lockstep', 'realtime'), got 'turbo'" in proc.log()
-
-
-@pytest.mark.parametrize('changes, message', [
-    (dict(control_rate_hz=20.0), 'control_rate_hz must be 10.0'),
-    (dict(camera_rate_hz=5.0), 'must equal control_rate_hz in lockstep'),
-    (dict(max_steps=0), 'max_steps must be >= 1'),
-    (dict(joint_names=['a']), 'joint_names must be two distinct names'),
-    (dict(workspace_low=[0.0, 600.0]), 'low < high'),
-    (dict(video_path='x.avi'), 'must end in .gif or .mp4'),
-])
-def test_config_validation_names_the_parameter(changes, message):
-    with pytest.raises(ValueError, match=message):
-        SimNodeConfig(**changes).validate()
-
-
-def test_seed_schedule():
-    assert [SimNodeConfig(seeds=[9, 3]).seed_for_episode(i) for i in range(3)] == [9, 3, None]
-    cfg = SimNodeConfig(seed_start=100000, seed_count=2)
-    assert [cfg.seed_for_episode(i) for i in range(3)] == [100000, 100001, None]
-    assert SimNodeConfig().seed_for_episode(1000) == 101000
+    errors = [line for line in proc.log().splitlines() if 'invalid configuration' in line]
+    assert len(errors) == 1 and message in errors[0] and 'Traceback' not in proc.log()

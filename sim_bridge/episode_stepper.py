@@ -1,0 +1,295 @@
+"""The Push-T episodes of the sim node, without ROS: what runs when, with which target.
+
+Time comes in as integer nanoseconds and everything that leaves goes to a `StepperOutput`, so
+every rule (lockstep waits, realtime slots, episode ends, rejections) is unit-tested on a plain
+PushTEnv. The node only adds a lock, wall-clock waits and the messages.
+
+Lockstep: the observation of step k is stamped t_k = k * dt (sim time from 0, never going back
+across episodes); step k runs once the active trajectory covers t_k, or after a wait timeout
+(counted), and applies the point due at t_k. Realtime: the target of [t_k, t_k+1) is fixed at
+t_k (a reply to observation k is too late for it, as on a robot) and the step is stamped with
+its slot on the dt grid, skipping the slots it overran.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+import numpy as np
+
+from sim_bridge.sim_node_config import SimNodeConfig, parse_initial_state
+from sim_bridge.trajectory_follower import (
+    RejectionLog,
+    TrajectoryFollower,
+    TrajectoryRejected,
+    check_trajectory,
+)
+
+if TYPE_CHECKING:
+    from sim_bridge.pusht_env import PushTEnv
+
+
+def seconds_to_ns(seconds: float) -> int:
+    return int(round(float(seconds) * 1e9))
+
+
+def make_env(config: SimNodeConfig) -> PushTEnv:
+    """The env the node steps; imported here so that pymunk/pygame load only once it runs."""
+    from sim_bridge.pusht_env import PushTEnv
+
+    return PushTEnv(render_size=config.image_size, max_episode_steps=None, render_obs=True,
+                    video_size=config.video_size)
+
+
+@dataclass
+class Episode:
+    """Bookkeeping of the running episode."""
+
+    index: int
+    seed: int
+    start_ns: int
+    steps: int = 0
+    max_reward: float = 0.0
+    coverage: float = 0.0
+    terminated: bool = False
+    ended: bool = False
+    action_timeouts: int = 0
+    initial_state: list[float] | None = None
+    frames: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the node publishes for one step; image None: the camera skips this one."""
+
+    t_ns: int
+    agent_pos: np.ndarray
+    agent_vel: np.ndarray
+    block_pose: np.ndarray  # x, y, angle in [0, 2 pi)
+    image: np.ndarray | None
+
+
+class StepperOutput(Protocol):
+    """Where the stepper's events go, in the order they happen."""
+
+    def episode_started(self, episode: Episode) -> None: ...
+
+    def observation(self, obs: Observation) -> None: ...
+
+    def reward(self, t_ns: int, reward: float) -> None: ...
+
+    def episode_ended(self, result: dict[str, Any], frames: list[np.ndarray]) -> None: ...
+
+    def log(self, level: str, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RealtimeTick:
+    """A realtime step decided at its start: the target known at t_k, due at t_k + dt."""
+
+    generation: int
+    t_ns: int
+    target: np.ndarray
+    due_ns: int
+
+
+class ActionWait:
+    """Deadlines of one lockstep wait for an action, on a monotonic clock in ns."""
+
+    def __init__(self, start_ns: int, timeout_s: float, republish_period_s: float):
+        self.deadline_ns = start_ns + seconds_to_ns(timeout_s) if timeout_s > 0 else None
+        self.period_ns = seconds_to_ns(republish_period_s)
+        self.republish_ns = start_ns + self.period_ns if self.period_ns > 0 else None
+
+    def timed_out(self, now_ns: int) -> bool:
+        return self.deadline_ns is not None and now_ns >= self.deadline_ns
+
+    def republish_due(self, now_ns: int) -> bool:
+        """True once per republish period (late subscribers get the waiting observation)."""
+        if self.republish_ns is None or now_ns < self.republish_ns:
+            return False
+        self.republish_ns = now_ns + self.period_ns
+        return True
+
+    def sleep_s(self, now_ns: int) -> float | None:
+        """How long to wait for news before the next deadline; None: no deadline."""
+        wakeups = [w for w in (self.deadline_ns, self.republish_ns) if w is not None]
+        return (min(wakeups) - now_ns) / 1e9 if wakeups else None
+
+
+class EpisodeStepper:
+    """Env, episodes, trajectory follower and rejections; the caller serialises the calls."""
+
+    def __init__(self, config: SimNodeConfig, env: PushTEnv, out: StepperOutput):
+        self.config = config
+        self.env = env
+        self.out = out
+        self.workspace = config.workspace
+        self.initial_state = parse_initial_state(config.initial_state, self.workspace)
+        self.follower = TrajectoryFollower()
+        self.rejections = RejectionLog()
+        self.episode: Episode | None = None
+        self.episodes_started = 0
+        self.generation = 0  # bumped by every episode start, so a waiting step notices it
+        self.t_ns = 0  # stamp of the current observation
+        self._tick = 0  # lockstep: observations since the start (t = tick * dt)
+        self._next_image_ns = 0
+        self._dt_ns = config.dt_ns
+        self._camera_period_ns = seconds_to_ns(1.0 / config.camera_rate_hz)
+
+    @property
+    def running(self) -> bool:
+        return self.episode is not None and not self.episode.ended
+
+    # --- episodes ---------------------------------------------------------------------------
+
+    def start_episode(self, now_ns: int = 0) -> bool:
+        """Start the next seed's episode (realtime: stamped now_ns); False once none is left."""
+        cfg = self.config
+        index = self.episodes_started
+        seed = cfg.seed_for_episode(index)
+        if seed is None:
+            return False
+        if self.episode is not None:
+            self._tick += 1  # a fresh time for the new episode's first observation
+        self.t_ns = self._tick * self._dt_ns if cfg.mode == 'lockstep' else int(now_ns)
+        self.episodes_started += 1
+        self.generation += 1
+        state = self.initial_state
+        options = None if state is None else {'state': state}
+        obs, info = self.env.reset(seed=int(seed), options=options)
+        self.episode = Episode(index=index, seed=int(seed), start_ns=self.t_ns,
+                               initial_state=None if state is None else state.tolist())
+        self.follower.reset(hold=np.asarray(info['pos_agent'], dtype=np.float64))
+        self.rejections.clear()
+        self._next_image_ns = self.t_ns
+        if cfg.video_path:
+            self.episode.frames.append(self.env.render())
+        self.out.episode_started(self.episode)
+        self._observe(obs, info, self.t_ns)
+        self.out.log('info', f'episode {index} started: seed {seed}')
+        return True
+
+    def reset(self, now_ns: int = 0) -> tuple[bool, str]:
+        """The reset service: end the running episode, start the next seed's; (ok, message)."""
+        if self.config.seed_for_episode(self.episodes_started) is None:
+            return False, f'all {self.episodes_started} seeds are used up'
+        if self.running:
+            self._end_episode('reset')
+        self.start_episode(now_ns)
+        ep = self.episode
+        return True, (f'episode {ep.index} started: seed={ep.seed} stamp_ns={ep.start_ns}'
+                      + (' initial_state=given' if ep.initial_state else ''))
+
+    def _end_episode(self, reason: str) -> None:
+        ep = self.episode
+        ep.ended = True
+        result = dict(seed=ep.seed, episode=ep.index, steps=ep.steps,
+                      max_reward=float(ep.max_reward), final_coverage=round(ep.coverage, 6),
+                      terminated=ep.terminated, reason=reason, mode=self.config.mode,
+                      action_timeouts=ep.action_timeouts, rejected=self.rejections.as_dict(),
+                      start_stamp_ns=ep.start_ns)
+        if ep.initial_state is not None:
+            result['initial_state'] = ep.initial_state
+        frames, ep.frames = ep.frames, []
+        self.out.episode_ended(result, frames)
+        self.out.log('info', f'episode {ep.index} (seed {ep.seed}) ended: {reason} after '
+                     f'{ep.steps} steps, max_reward={ep.max_reward:.3f}, coverage='
+                     f'{ep.coverage:.3f}, action_timeouts={ep.action_timeouts}, rejected='
+                     f'{self.rejections.total()} {self.rejections.as_dict()}')
+
+    # --- input ------------------------------------------------------------------------------
+
+    def input_time(self, now_ns: int) -> int:
+        """'Now' for an incoming trajectory: the current step's time in lockstep."""
+        return self.t_ns if self.config.mode == 'lockstep' else int(now_ns)
+
+    def receive(self, joint_names: Sequence[str], stamp_ns: int, times_from_start_ns: Any,
+                positions: Any, now_ns: int) -> bool:
+        """File a trajectory (it replaces the active one) or count its rejection."""
+        episode_start = self.episode.start_ns if self.episode is not None else None
+        try:
+            trajectory = check_trajectory(joint_names, self.config.joint_names, stamp_ns,
+                                          times_from_start_ns, positions,
+                                          self.input_time(now_ns), self.workspace,
+                                          episode_start)
+        except TrajectoryRejected as exc:
+            self.reject(exc.kind, str(exc))
+            return False
+        self.follower.replace(trajectory)
+        return True
+
+    def reject(self, kind: str, message: str) -> None:
+        if self.rejections.record(kind):
+            self.out.log('warning', f'rejected trajectory ({kind}): {message} (logged once per '
+                         'kind and episode; counts in the episode result)')
+
+    # --- lockstep ---------------------------------------------------------------------------
+
+    def action_ready(self) -> bool:
+        """Lockstep: the action for the current step's time exists."""
+        return self.follower.covers(self.t_ns)
+
+    def lockstep_step(self, timed_out: bool = False) -> None:
+        """Run the current step at t_k with the point due then; timed out: hold, counted."""
+        t_k = self.t_ns
+        if timed_out:
+            ep = self.episode
+            ep.action_timeouts += 1
+            if ep.action_timeouts == 1:
+                self.out.log('warning', f'no action for step {ep.steps} (t={t_k / 1e9:.1f} s) '
+                             f'after {self.config.action_wait_timeout_s} s: holding the last '
+                             'target (logged once per episode; the count is in the episode '
+                             'result)')
+        self._tick += 1
+        self._step(self._tick * self._dt_ns, self.follower.target_at(t_k), 0)
+
+    # --- realtime ---------------------------------------------------------------------------
+
+    def realtime_tick(self) -> RealtimeTick:
+        """Decide the current step now, at t_k: its target and when it is due."""
+        t_k = self.t_ns
+        return RealtimeTick(self.generation, t_k, self.follower.target_at(t_k),
+                            t_k + self._dt_ns)
+
+    def realtime_step(self, tick: RealtimeTick, now_ns: int) -> None:
+        """Run the step of `tick` (now_ns >= its due time), stamped with the current slot."""
+        stamp = tick.due_ns
+        if now_ns - stamp >= self._dt_ns:  # overran: stamp the current slot, not a past one
+            stamp += (now_ns - stamp) // self._dt_ns * self._dt_ns
+        self._step(stamp, tick.target, now_ns)
+
+    # --- one step ---------------------------------------------------------------------------
+
+    def _step(self, t_next: int, target: np.ndarray, now_ns: int) -> None:
+        """One env step toward target, observed at t_next; a next episode starts at now_ns
+        in realtime."""
+        cfg = self.config
+        ep = self.episode
+        obs, reward, terminated, _truncated, info = self.env.step(
+            np.asarray(target, dtype=np.float64))
+        ep.steps += 1
+        ep.max_reward = max(ep.max_reward, float(reward))
+        ep.coverage = float(info['coverage'])
+        ep.terminated = bool(terminated)
+        self.t_ns = t_next
+        if cfg.video_path:
+            ep.frames.append(self.env.render())
+        self._observe(obs, info, t_next)
+        self.out.reward(t_next, float(reward))
+        if terminated or ep.steps >= cfg.max_steps:
+            self._end_episode('success' if terminated else 'max_steps')
+            if cfg.auto_reset and not self.start_episode(now_ns):
+                self.out.log('info', f'all {self.episodes_started} episodes done')
+
+    def _observe(self, obs: dict, info: dict, t_ns: int) -> None:
+        image = None
+        if self.config.mode == 'lockstep' or t_ns >= self._next_image_ns:
+            image = obs.get('image')
+            period = self._camera_period_ns
+            self._next_image_ns = max(self._next_image_ns + period, t_ns + period // 2)
+        state = np.asarray(self.env.get_state(), dtype=np.float64)
+        self.out.observation(Observation(
+            t_ns=t_ns, agent_pos=np.asarray(info['pos_agent'], dtype=np.float64),
+            agent_vel=np.asarray(info['vel_agent'], dtype=np.float64), block_pose=state[2:5],
+            image=image))

@@ -1,0 +1,200 @@
+"""Parameters of the pusht_sim node, documented and checked without ROS (dp_ros/params.py).
+
+The node declares these fields as its ROS parameters; the episode stepper reads them; the unit
+tests build them from plain dicts. One name is deprecated: `control_rate_hz` (Hz) became
+`control_period_s` (s), as everywhere else in the project; the old name is still read, with a
+warning, from a parameter file or the command line.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dp_ros.params import coerce, config_from_dict, param
+from sim_bridge.trajectory_follower import Workspace
+from sim_bridge.video import video_file_for
+
+PUSHT_CONTROL_PERIOD_S = 0.1  # the env integrates 0.1 s per step (paper: sim 100 Hz, control 10 Hz)
+MODES = ('lockstep', 'realtime')
+MAX_SEED = 2**32 - 1  # numpy's legacy RandomState, which places the paper's start states
+
+# old name -> its description; the node declares these too, so that old files still load
+DEPRECATED_PARAMETERS: dict[str, str] = {
+    'control_rate_hz': 'DEPRECATED: use control_period_s (= 1 / control_rate_hz). The control '
+                       'rate in Hz; read with a warning, must be 10',
+}
+
+
+def parse_initial_state(value: Any, workspace: Workspace) -> np.ndarray | None:
+    """None for an empty value, else 5 finite numbers with both positions in the workspace."""
+    values = coerce('initial_state', 'list[float]', value)
+    if not values:
+        return None
+    state = np.array(values, dtype=np.float64)
+    if state.shape != (5,) or not np.all(np.isfinite(state)):
+        raise ValueError('parameter initial_state must be 5 finite numbers [agent_x, agent_y, '
+                         f'block_x, block_y, block_angle] or empty, got {values}')
+    low, high = np.asarray(workspace.low), np.asarray(workspace.high)
+    for name, xy in (('agent', state[:2]), ('block', state[2:4])):
+        if np.any(xy < low) or np.any(xy > high):
+            raise ValueError(f'parameter initial_state puts the {name} at {xy.tolist()}, outside '
+                             f'the workspace low={list(workspace.low)} high={list(workspace.high)}')
+    return state
+
+
+@dataclass
+class SimNodeConfig:
+    """Everything the node reads from its ROS parameters; validate() checks the combination."""
+
+    mode: str = param('lockstep', "'lockstep' (sim time on /clock, a step waits for its "
+                      "action) or 'realtime' (wall-clock steps, ROS time stamps)")
+    seeds: list[int] = param([], 'episode seeds in order; empty: seed_start, seed_start + 1, '
+                             '...', range=(0, MAX_SEED))
+    seed_start: int = param(100000, 'first seed when seeds is empty (paper test seeds: '
+                            '100000..100049)', range=(0, MAX_SEED))
+    seed_count: int = param(0, 'number of episodes when seeds is empty; 0: unlimited',
+                            range=(0, MAX_SEED))
+    max_steps: int = param(300, 'control steps per episode before it is truncated',
+                           range=(1, 2**31 - 1))
+    control_period_s: float = param(PUSHT_CONTROL_PERIOD_S, 'seconds per control step; fixed '
+                                    'at 0.1 by the Push-T physics', unit='s')
+    camera_rate_hz: float = param(1.0 / PUSHT_CONTROL_PERIOD_S, 'image rate in realtime mode '
+                                  '(<= 1 / control_period_s); must equal it in lockstep',
+                                  unit='Hz')
+    action_wait_timeout_s: float = param(60.0, "lockstep: wall seconds to wait for a step's "
+                                         'action before holding the last target (counted); 0: '
+                                         'wait forever', range=(0.0, 86400.0), unit='s')
+    obs_republish_period_s: float = param(1.0, "lockstep: while waiting, republish the step's "
+                                          'observation this often (wall seconds) for late '
+                                          'subscribers; 0: never', range=(0.0, 3600.0),
+                                          unit='s')
+    auto_reset: bool = param(True, 'start the next episode when one ends (else wait for the '
+                             'reset service)')
+    autostart: bool = param(True, 'start the first episode at launch (else wait for the reset '
+                            'service)')
+    video_path: str = param('', "write each episode as .gif or .mp4 here ('{episode}', "
+                            "'{seed}' are filled in; without them _epNNN is appended); empty: "
+                            'no video')
+    video_size: int = param(256, 'video frame size', range=(8, 4096), unit='px')
+    image_size: int = param(96, 'published camera image size', range=(8, 4096), unit='px')
+    frame_id: str = param('pusht_workspace', 'header.frame_id of the observations')
+    joint_names: list[str] = param(['agent_x', 'agent_y'], 'names of the agent x and y joints '
+                                   'in joint_states and joint_trajectory')
+    workspace_low: list[float] = param([0.0, 0.0], 'lowest valid target (x, y); targets '
+                                       'outside are rejected', unit='px')
+    workspace_high: list[float] = param([512.0, 512.0], 'highest valid target (x, y); targets '
+                                        'outside are rejected', unit='px')
+    initial_state: list[float] = param([], 'start every episode from this state [agent_x, '
+                                       'agent_y, block_x, block_y, block_angle] instead of the '
+                                       "seed's (used from the next episode); empty: the seed "
+                                       'decides', read_only=False)
+    image_topic: str = param('image_raw', 'camera topic (sensor_msgs/Image rgb8, sensor-data '
+                             'QoS)')
+    joint_states_topic: str = param('joint_states', 'agent position and velocity '
+                                    '(sensor_msgs/JointState)')
+    block_pose_topic: str = param('block_pose', 'T block pose (geometry_msgs/PoseStamped)')
+    reward_topic: str = param('reward', 'reward of each step (std_msgs/Float64)')
+    episode_result_topic: str = param('episode_result', 'JSON result of each episode '
+                                      '(std_msgs/String, transient local)')
+    episode_start_topic: str = param('episode_start', 'JSON {"episode", "seed", "start_ns"} '
+                                     'at each episode start, before its first observation '
+                                     '(std_msgs/String, transient local): the policy node '
+                                     'seeds its sampling generator from it')
+    trajectory_topic: str = param('joint_trajectory', 'targets in '
+                                  '(trajectory_msgs/JointTrajectory)')
+    clock_topic: str = param('/clock', 'sim time in lockstep mode (rosgraph_msgs/Clock)')
+    reset_service: str = param('reset', "std_srvs/Trigger: start the next seed's episode")
+
+    def validate(self) -> None:
+        """The checks that involve more than one field, or more than a type and a range."""
+        if self.mode not in MODES:
+            raise ValueError(f"parameter mode must be one of {MODES}, got '{self.mode}'")
+        if abs(self.control_period_s - PUSHT_CONTROL_PERIOD_S) > 1e-9:
+            raise ValueError(f'parameter control_period_s must be {PUSHT_CONTROL_PERIOD_S} (the '
+                             'Push-T physics integrates 0.1 s per step), got '
+                             f'{self.control_period_s}')
+        rate = 1.0 / self.control_period_s
+        if not 0.0 < self.camera_rate_hz <= rate + 1e-9:
+            raise ValueError(f'parameter camera_rate_hz must be in (0, 1 / control_period_s = '
+                             f'{rate}], got {self.camera_rate_hz}')
+        if self.mode == 'lockstep' and abs(self.camera_rate_hz - rate) > 1e-9:
+            raise ValueError('parameter camera_rate_hz must equal 1 / control_period_s in '
+                             f'lockstep mode (every step is observed), got {self.camera_rate_hz}')
+        if self.max_steps < 1:
+            raise ValueError(f'parameter max_steps must be >= 1, got {self.max_steps}')
+        if self.seed_count < 0 or self.seed_start < 0 or any(s < 0 for s in self.seeds):
+            raise ValueError(f'seeds must be >= 0 and seed_count >= 0, got seeds={self.seeds} '
+                             f'seed_start={self.seed_start} seed_count={self.seed_count}')
+        if self.action_wait_timeout_s < 0 or self.obs_republish_period_s < 0:
+            raise ValueError('parameters action_wait_timeout_s and obs_republish_period_s must '
+                             f'be >= 0 (0: off), got {self.action_wait_timeout_s} and '
+                             f'{self.obs_republish_period_s}')
+        if len(self.joint_names) != 2 or len(set(self.joint_names)) != 2 or not all(
+                self.joint_names):
+            raise ValueError(f'parameter joint_names must be two distinct names (x, y), got '
+                             f'{self.joint_names}')
+        if len(self.workspace_low) != 2 or len(self.workspace_high) != 2:
+            raise ValueError(f'parameters workspace_low/high must have 2 values, got '
+                             f'{self.workspace_low} / {self.workspace_high}')
+        Workspace(tuple(self.workspace_low), tuple(self.workspace_high))
+        if self.image_size < 8 or self.video_size < 8:
+            raise ValueError(f'image_size and video_size must be >= 8, got {self.image_size} '
+                             f'and {self.video_size}')
+        if self.video_path and Path(self.video_path).suffix.lower() not in ('.gif', '.mp4'):
+            raise ValueError(f"parameter video_path must end in .gif or .mp4, got "
+                             f"'{self.video_path}'")
+        try:  # now, not on the worker at the first episode's end
+            video_file_for(self.video_path, 0, 0)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"parameter video_path '{self.video_path}': only {{episode}} and "
+                             f'{{seed}} can be filled in ({exc!r})') from None
+        parse_initial_state(self.initial_state, self.workspace)
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace(tuple(self.workspace_low), tuple(self.workspace_high))
+
+    @property
+    def dt_ns(self) -> int:
+        """The step period in ns, rounded so that 0.1 s is exactly 100_000_000."""
+        return int(round(self.control_period_s * 1e9))
+
+    def seed_for_episode(self, episode: int) -> int | None:
+        """The seed of episode `episode` (0-based), None once the seeds are used up."""
+        if self.seeds:
+            return self.seeds[episode] if episode < len(self.seeds) else None
+        if self.seed_count and episode >= self.seed_count:
+            return None
+        return self.seed_start + episode
+
+    def episode_count(self) -> int | None:
+        return len(self.seeds) if self.seeds else (self.seed_count or None)
+
+
+def finish_config(config: SimNodeConfig, deprecated: dict[str, Any],
+                  warn: Callable[[str], None]) -> SimNodeConfig:
+    """Apply the deprecated names that were given (None: not given), then validate."""
+    rate = deprecated.get('control_rate_hz')
+    if rate is not None:
+        rate = coerce('control_rate_hz', 'float', rate)
+        warn('parameter control_rate_hz is deprecated: use control_period_s '
+             '(= 1 / control_rate_hz, in seconds) instead')
+        if abs(rate * PUSHT_CONTROL_PERIOD_S - 1.0) > 1e-9:
+            raise ValueError(f'parameter control_rate_hz (deprecated: use control_period_s) must '
+                             f'be {1.0 / PUSHT_CONTROL_PERIOD_S} (the Push-T physics integrates '
+                             f'{PUSHT_CONTROL_PERIOD_S} s per step), got {rate}')
+        config = dataclasses.replace(config, control_period_s=1.0 / rate)
+    config.validate()
+    return config
+
+
+def config_from_values(values: dict[str, Any], warn: Callable[[str], None]) -> SimNodeConfig:
+    """The validated config of raw parameter values, e.g. a parameter file's section."""
+    values = dict(values)
+    deprecated = {name: values.pop(name) for name in DEPRECATED_PARAMETERS if name in values}
+    return finish_config(config_from_dict(SimNodeConfig, values), deprecated, warn)
