@@ -136,8 +136,8 @@ def test_lockstep_over_ros_is_the_stepper_byte_for_byte(ros_processes, ros_probe
     assert result == {**result, 'seed': 7, 'steps': 12, 'reason': 'max_steps',
                       'action_timeouts': 0, 'rejected': {}}
     # the episode was announced (latched) at sim time 0; sim time runs 0..12 dt on /clock
-    assert [json.loads(m.data) for m in streams.starts] == [
-        {'episode': 0, 'seed': 7, 'start_ns': 0}]
+    starts = ros_probe.wait_for_messages(streams.starts, 1, 5.0, 'the episode start')
+    assert [json.loads(m.data) for m in starts] == [{'episode': 0, 'seed': 7, 'start_ns': 0}]
     clock_ns = sorted({time_to_ns(c.clock) for c in streams.clock})
     assert clock_ns == [k * DT_NS for k in range(13)]
     rewards = ros_probe.wait_for_messages(streams.rewards, 12, 5.0, 'rewards')
@@ -146,9 +146,13 @@ def test_lockstep_over_ros_is_the_stepper_byte_for_byte(ros_processes, ros_probe
     assert (img.encoding, img.height, img.width, img.step, img.header.frame_id) == (
         'rgb8', 96, 96, 96 * 3, 'pusht_workspace')
     assert image_to_numpy(img).shape == (96, 96, 3)
-    block = streams.probe.wait_for_messages(streams.blocks, 13, 5.0, 'block poses')
-    q = block[-1].pose.orientation
-    assert abs(q.x) + abs(q.y) == 0.0 and abs(q.z ** 2 + q.w ** 2 - 1.0) < 1e-9
+    ros_probe.wait_for(lambda: any(time_to_ns(m.header.stamp) == 12 * DT_NS
+                                   for m in list(streams.blocks)), 5.0, 'the last block pose')
+    pose = next(m.pose for m in streams.blocks if time_to_ns(m.header.stamp) == 12 * DT_NS)
+    x, y, yaw = expected.observations[-1].block_pose
+    assert (pose.position.x, pose.position.y) == (x, y)
+    o = pose.orientation
+    assert (o.x, o.y) == (0.0, 0.0) and np.isclose(2 * np.arctan2(o.z, o.w) % (2 * np.pi), yaw)
 
 
 def bad_trajectories() -> list[tuple[str, JointTrajectory]]:
