@@ -1,0 +1,327 @@
+"""The `dp-ros bag2zarr` config: which topics make which dataset keys, on which time grid.
+
+A YAML file (config/bag2zarr_pusht.yaml, config/bag2zarr_example_arm.yaml) parsed into the
+dataclasses below, checked before any bag is opened; every error names the entry.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from dp_ros.bags.reader import (
+    IMAGE_TYPES,
+    JOINT_STATE_TYPES,
+    POSE_FIELDS,
+    POSE_TYPES,
+    TRAJECTORY_TYPES,
+)
+from dp_ros.errors import UserError
+from training.deprecated_keys import rename_deprecated
+from training.resample import ALIGN_MODES, GAP_POLICIES
+
+NS = 1_000_000_000
+SOURCE_KINDS = {'image': IMAGE_TYPES, 'joint_state': JOINT_STATE_TYPES,
+                'joint_trajectory': TRAJECTORY_TYPES, 'pose': POSE_TYPES}
+IMAGE_DTYPES = ('float32', 'uint8')
+JOINT_FIELDS = ('position', 'velocity', 'effort')
+# old top-level key -> new: still read, with a DeprecationWarning
+RENAMED = {'control_period': 'control_period_s'}
+
+
+class ConfigError(UserError, ValueError):
+    """The bag2zarr config is malformed; the message names the offending entry."""
+
+
+@dataclass
+class SourceConfig:
+    """One topic feeding (part of) a dataset key: `{<kind>: /topic, options...}` in YAML.
+
+    Attributes:
+        kind: how a message becomes values, and the message types accepted:
+            'image' (sensor_msgs/Image or CompressedImage -> (H, W, 3) RGB 0..255),
+            'joint_state' (sensor_msgs/JointState -> one value per joint),
+            'joint_trajectory' (trajectory_msgs/JointTrajectory -> the point due at each
+            grid time, one value per joint), 'pose' (geometry_msgs/PoseStamped -> fields).
+        topic: absolute topic name, e.g. /camera/image_raw.
+        joints: joint_state, joint_trajectory: joint names, in the column order wanted.
+        joint_field: joint_state (YAML 'field'): 'position', 'velocity' or 'effort', in the
+            message's units (rad or m, per s, N or N m).
+        fields: pose: among x, y, z (the pose's units), qx, qy, qz, qw, yaw (rad, about z).
+            Default [x, y, yaw].
+        yaw_min: pose: yaw is wrapped into [yaw_min, yaw_min + 2 pi), rad. Default -pi.
+        shape: image: [height, width] in pixels to resize to; None: as recorded.
+        offset_s: (YAML 'offset') sample at grid time + offset, in s; a future state as the
+            action is the state at + one control period. Default 0.
+        tolerance_s: (YAML 'tolerance') this source's gap tolerance in s, >= 0; None: the
+            config's.
+    """
+
+    kind: str
+    topic: str
+    joints: list[str] = field(default_factory=list)
+    joint_field: str = 'position'
+    fields: list[str] = field(default_factory=list)
+    yaw_min: float = -math.pi
+    shape: tuple[int, int] | None = None
+    offset_s: float = 0.0
+    tolerance_s: float | None = None
+
+    @property
+    def width(self) -> int:
+        return len(self.joints) if self.kind in ('joint_state', 'joint_trajectory') \
+            else len(self.fields)
+
+    def slot(self) -> tuple:
+        """Sources decoding a topic the same way share one decoded value."""
+        return (self.kind, self.topic, tuple(self.joints), self.joint_field, tuple(self.fields),
+                self.yaw_min, self.shape)
+
+
+@dataclass
+class KeyConfig:
+    """One dataset array, data/<name>: `keys: {name: source | [sources] | future_of}`.
+
+    Attributes:
+        name: the zarr array's name (e.g. img, state, action).
+        sources: concatenated along the last axis, in order; an image key has exactly one.
+            YAML `{future_of: key, offset: s}` copies another (non-image) key's sources,
+            sampled `offset` s later (default control_period_s): a future state as action.
+        dtype: the stored numpy dtype (YAML 'dtype' beside a single source); images: the
+            config's image_dtype. Default float32.
+    """
+
+    name: str
+    sources: list[SourceConfig]
+    dtype: str = 'float32'
+
+    @property
+    def is_image(self) -> bool:
+        return self.sources[0].kind == 'image'
+
+
+@dataclass
+class EpisodeConfig:
+    """How a bag's timeline becomes episodes (the YAML `episodes:` section).
+
+    Attributes:
+        marker: topic whose messages bound episodes inside a bag (std_msgs String, Bool or
+            Empty); None: one episode per bag.
+        marker_role: 'end' (each message ends an episode) or 'start'; std_msgs/Bool
+            markers ignore it: true starts, false ends.
+        on_gap: at grid times where a stream has no message within tolerance: 'split' the
+            episode around the gap, or 'drop' the whole episode.
+        min_steps: shorter pieces are dropped, in control steps, >= 1. Default 2.
+    """
+
+    marker: str | None = None
+    marker_role: str = 'end'
+    on_gap: str = 'split'
+    min_steps: int = 2
+
+
+@dataclass
+class Bag2ZarrConfig:
+    """The whole YAML file (config/bag2zarr_*.yaml).
+
+    Attributes:
+        keys: the dataset arrays, by name (at least one).
+        control_period_s: seconds between grid times, the policy's control period, > 0
+            (0.1: 10 Hz). The old YAML key 'control_period' is still read, with a
+            DeprecationWarning.
+        tolerance_s: (YAML 'tolerance') a stream without a message this close (s) to a grid
+            time has a gap there, >= 0; None: half the control period.
+        align: 'nearest' message to the grid time, or 'previous' (at or before it).
+        image_dtype: 'float32' (0..255, as the paper's Push-T set) or 'uint8' (4x smaller).
+        reference_topic: the grid starts at this topic's first message (its stamps set the
+            grid times); None: a camera, else a joint_state, else a pose topic.
+        episodes: how episodes are cut.
+    """
+
+    keys: dict[str, KeyConfig]
+    control_period_s: float = 0.1
+    tolerance_s: float | None = None
+    align: str = 'nearest'
+    image_dtype: str = 'float32'
+    reference_topic: str | None = None
+    episodes: EpisodeConfig = field(default_factory=EpisodeConfig)
+
+    @property
+    def period_ns(self) -> int:
+        return int(round(self.control_period_s * NS))
+
+    def tolerance_ns(self, source: SourceConfig) -> int:
+        tol = source.tolerance_s if source.tolerance_s is not None else self.tolerance_s
+        return int(round((self.control_period_s / 2 if tol is None else tol) * NS))
+
+    def sources(self) -> Iterator[tuple[str, SourceConfig]]:
+        for key in self.keys.values():
+            for source in key.sources:
+                yield key.name, source
+
+    def grid_topic(self) -> str:
+        if self.reference_topic:
+            return self.reference_topic
+        candidates = [s for _, s in self.sources() if s.offset_s == 0]
+        for kind in ('image', 'joint_state', 'pose'):
+            for source in candidates:
+                if source.kind == kind:
+                    return source.topic
+        raise ConfigError('no topic can set the control grid: give reference_topic')
+
+
+def _source_from_dict(key: str, raw: Any) -> SourceConfig:
+    where = f'keys.{key}'
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{where}: a source must be a mapping like {{image: /topic}}, got '
+                          f'{raw!r}')
+    kinds = [k for k in SOURCE_KINDS if k in raw]
+    if len(kinds) != 1:
+        raise ConfigError(f'{where}: a source names exactly one of {list(SOURCE_KINDS)} with '
+                          f'its topic, got keys {sorted(raw)}')
+    kind = kinds[0]
+    allowed = {kind, 'joints', 'field', 'fields', 'yaw_min', 'shape', 'offset', 'tolerance'}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(f'{where}: unknown source option(s) {unknown} (known: '
+                          f'{sorted(allowed)})')
+    topic = raw[kind]
+    if not isinstance(topic, str) or not topic.startswith('/'):
+        raise ConfigError(f'{where}: topic must be an absolute name like /camera/image_raw, '
+                          f'got {topic!r}')
+    src = SourceConfig(kind=kind, topic=topic, offset_s=float(raw.get('offset', 0.0)),
+                       tolerance_s=None if raw.get('tolerance') is None
+                       else float(raw['tolerance']))
+    if kind in ('joint_state', 'joint_trajectory'):
+        joints = raw.get('joints')
+        if not joints or not all(isinstance(j, str) for j in joints):
+            raise ConfigError(f'{where}: {kind} {topic} needs joints: [names...], got {joints!r}')
+        src.joints = list(joints)
+        src.joint_field = str(raw.get('field', 'position'))
+        if src.joint_field not in JOINT_FIELDS:
+            raise ConfigError(f'{where}: field must be one of {JOINT_FIELDS}, got '
+                              f'{src.joint_field!r}')
+    elif kind == 'pose':
+        fields_ = raw.get('fields', ['x', 'y', 'yaw'])
+        bad = [f for f in fields_ if f not in POSE_FIELDS]
+        if bad or not fields_:
+            raise ConfigError(f'{where}: pose fields must be among {POSE_FIELDS}, got '
+                              f'{fields_!r}')
+        src.fields = list(fields_)
+        src.yaw_min = float(raw.get('yaw_min', -math.pi))
+    elif kind == 'image':
+        shape = raw.get('shape')
+        if shape is not None:
+            if (not isinstance(shape, (list, tuple)) or len(shape) != 2
+                    or not all(isinstance(v, int) and v > 0 for v in shape)):
+                raise ConfigError(f'{where}: image shape must be [height, width], got '
+                                  f'{shape!r}')
+            src.shape = (int(shape[0]), int(shape[1]))
+    if src.tolerance_s is not None and src.tolerance_s < 0:
+        raise ConfigError(f'{where}: tolerance must be >= 0 s, got {src.tolerance_s}')
+    return src
+
+
+def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
+    """Parse and check a config mapping (the YAML file's content; `origin`: its path)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'config must be a mapping, got {type(raw).__name__}')
+    raw = rename_deprecated(raw, RENAMED, origin=origin, error=ConfigError, stacklevel=3)
+    known = {'control_period_s', 'tolerance', 'align', 'image_dtype', 'reference_topic',
+             'episodes', 'keys'}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f'unknown config key(s) {unknown} (known: {sorted(known)})')
+    period = float(raw.get('control_period_s', 0.1))
+    if not period > 0:
+        raise ConfigError(f'control_period_s must be > 0 s, got {period}')
+    image_dtype = str(raw.get('image_dtype', 'float32'))
+    if image_dtype not in IMAGE_DTYPES:
+        raise ConfigError(f'image_dtype must be one of {IMAGE_DTYPES}, got {image_dtype!r}')
+    align = str(raw.get('align', 'nearest'))
+    if align not in ALIGN_MODES:
+        raise ConfigError(f'align must be one of {ALIGN_MODES}, got {align!r}')
+    tolerance = raw.get('tolerance')
+    if tolerance is not None and float(tolerance) < 0:
+        raise ConfigError(f'tolerance must be >= 0 s, got {tolerance}')
+
+    raw_keys = raw.get('keys')
+    if not isinstance(raw_keys, dict) or not raw_keys:
+        raise ConfigError('config needs keys: {dataset key: source or [sources]}')
+    keys: dict[str, KeyConfig] = {}
+    futures: dict[str, dict] = {}
+    for name, spec in raw_keys.items():
+        if isinstance(spec, dict) and 'future_of' in spec:
+            futures[name] = spec
+            continue
+        specs = spec if isinstance(spec, list) else [spec]
+        dtype = 'float32'
+        if isinstance(spec, dict) and 'dtype' in spec:
+            spec = dict(spec)
+            dtype = str(spec.pop('dtype'))
+            specs = [spec]
+            try:
+                np.dtype(dtype)
+            except TypeError as exc:
+                raise ConfigError(f'keys.{name}: dtype {dtype!r} is not a numpy dtype') from exc
+        sources = [_source_from_dict(name, s) for s in specs]
+        if not sources:
+            raise ConfigError(f'keys.{name}: no sources')
+        if any(s.kind == 'image' for s in sources):
+            if len(sources) != 1:
+                raise ConfigError(f'keys.{name}: an image key has exactly one image source')
+            dtype = image_dtype
+        keys[name] = KeyConfig(name, sources, dtype)
+    for name, spec in futures.items():
+        base = keys.get(spec['future_of'])
+        if base is None or base.is_image:
+            raise ConfigError(f"keys.{name}: future_of must name a non-image key, got "
+                              f"{spec['future_of']!r} (keys: {sorted(keys)})")
+        offset = float(spec.get('offset', period))
+        keys[name] = KeyConfig(name, [SourceConfig(**{**asdict(s), 'offset_s': s.offset_s + offset})
+                                      for s in base.sources], base.dtype)
+
+    raw_ep = raw.get('episodes') or {}
+    ep_known = {'marker', 'marker_role', 'on_gap', 'min_steps'}
+    if set(raw_ep) - ep_known:
+        raise ConfigError(f'unknown episodes option(s) {sorted(set(raw_ep) - ep_known)} '
+                          f'(known: {sorted(ep_known)})')
+    episodes = EpisodeConfig(marker=raw_ep.get('marker'),
+                             marker_role=str(raw_ep.get('marker_role', 'end')),
+                             on_gap=str(raw_ep.get('on_gap', 'split')),
+                             min_steps=int(raw_ep.get('min_steps', 2)))
+    if episodes.marker_role not in ('start', 'end'):
+        raise ConfigError(f"episodes.marker_role must be 'start' or 'end', got "
+                          f'{episodes.marker_role!r}')
+    if episodes.on_gap not in GAP_POLICIES:
+        raise ConfigError(f'episodes.on_gap must be one of {GAP_POLICIES}, got '
+                          f'{episodes.on_gap!r}')
+    if episodes.min_steps < 1:
+        raise ConfigError(f'episodes.min_steps must be >= 1, got {episodes.min_steps}')
+    config = Bag2ZarrConfig(keys=keys, control_period_s=period,
+                            tolerance_s=None if tolerance is None else float(tolerance),
+                            align=align, image_dtype=image_dtype,
+                            reference_topic=raw.get('reference_topic'), episodes=episodes)
+    config.grid_topic()  # fails early when nothing can set the grid
+    return config
+
+
+def load_config(path: str | Path) -> Bag2ZarrConfig:
+    """The config in a YAML file; any problem is a ConfigError naming the file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f'cannot read config {path}: {exc}') from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f'config {path} is not valid YAML: {exc}') from exc
+    try:
+        return config_from_dict(raw, origin=str(path))
+    except (TypeError, KeyError) as exc:
+        raise ConfigError(f'config {path}: {exc}') from exc
+

@@ -1,0 +1,277 @@
+"""One bag -> episodes on the control grid, and a report of what happened to its data.
+
+Every stream is resampled onto the grid by header stamps (receive times, moved onto a
+stamped reference stream's clock, when a driver leaves stamps unset); grid times where a
+stream has no message within the tolerance are gaps, reported, and cut the episode or
+drop it. Episode markers bound episodes inside a bag.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dp_ros.bags.reader import (
+    MARKER_TYPES,
+    Bag,
+    BagError,
+    Stream,
+    decode_image,
+    decode_joint_state,
+    decode_marker,
+    decode_pose,
+    decode_trajectory,
+    read_streams,
+)
+from training.bag2zarr_config import NS, SOURCE_KINDS, Bag2ZarrConfig, SourceConfig
+from training.resample import (
+    cut_episodes,
+    grid_start,
+    make_grid,
+    marker_windows,
+    rate_stats,
+    recv_to_reference_stamps,
+    recv_to_stamp_boundaries,
+    sample_indices,
+    trajectory_targets,
+)
+
+
+@dataclass
+class TopicReport:
+    """One topic of a bag: message count, rate (Hz) and drops within the episodes."""
+
+    topic: str
+    msgtype: str
+    count: int
+    rate_hz: float
+    drops: int
+    max_gap_s: float
+    stamped: bool  # False: header stamps missing, receive times used
+
+
+@dataclass
+class BagReport:
+    """What a bag gave: topics, episode lengths (steps), gaps and steps cut or dropped."""
+
+    path: str
+    topics: list[TopicReport] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+    trimmed_steps: int = 0
+    gaps: list[dict] = field(default_factory=list)  # {t_s, steps, streams}
+    dropped_steps: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _decoder(sources: list[SourceConfig], msgtype: str) -> Callable[[Any], tuple]:
+    """One function per topic, decoding each distinct use of it once."""
+    def one(src: SourceConfig) -> Callable[[Any], Any]:
+        if src.kind == 'image':
+            return lambda m: decode_image(m, msgtype, src.shape)
+        if src.kind == 'joint_state':
+            return lambda m: decode_joint_state(m, src.joints, src.joint_field)
+        if src.kind == 'joint_trajectory':
+            return lambda m: decode_trajectory(m, src.joints)
+        return lambda m: decode_pose(m, src.fields, src.yaw_min)
+    funcs = [one(s) for s in sources]
+    return lambda m: tuple(f(m) for f in funcs)
+
+
+def check_bag(bag: Bag, config: Bag2ZarrConfig) -> None:
+    """Every topic present with a usable type, before anything is read."""
+    for key, source in config.sources():
+        bag.require(source.topic, SOURCE_KINDS[source.kind], f"key '{key}' ({source.kind})")
+    bag.require(config.grid_topic(), [t for ts in SOURCE_KINDS.values() for t in ts],
+                'reference_topic')
+    if config.episodes.marker:
+        bag.require(config.episodes.marker, MARKER_TYPES, 'episodes.marker')
+
+
+@dataclass
+class _Sorted:
+    times: np.ndarray
+    values: list[Any]
+    recv: np.ndarray
+
+
+def _sorted_stream(stream: Stream, ref: Stream | None = None) -> tuple[_Sorted, bool]:
+    """Messages in time order; a stream without stamps is placed by its receive times,
+    moved onto a stamped reference stream's clock when one is given."""
+    times, stamped = stream.times_ns()
+    if not stamped and ref is not None:
+        ref_times, ref_stamped = ref.times_ns()
+        if ref_stamped:
+            times = recv_to_reference_stamps(times, np.asarray(ref.recv_ns, np.int64),
+                                             ref_times)
+    order = np.argsort(times, kind='stable')
+    return (_Sorted(times[order], [stream.values[i] for i in order],
+                    np.asarray(stream.recv_ns, dtype=np.int64)[order]), stamped)
+
+
+def convert_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool = True,
+                ) -> tuple[list[dict[str, np.ndarray]], BagReport]:
+    """The bag's episodes (key -> array) on the control grid, and what happened to its data."""
+    report = BagReport(str(bag.path))
+    episodes = list(iter_bag_episodes(bag, config, report, progress=progress))
+    return episodes, report
+
+
+def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
+                      progress: bool = True, dtypes: dict[str, np.dtype] | None = None,
+                      ) -> Iterator[dict[str, np.ndarray]]:
+    """Episodes one at a time (a bag's frames are decoded once, then gathered per episode).
+
+    dtypes overrides the config's per key (an existing store's dtypes when appending).
+    """
+    check_bag(bag, config)
+    by_topic: dict[str, list[SourceConfig]] = {}
+    slots: dict[tuple, tuple[str, int]] = {}  # source slot -> (topic, index in decoded tuple)
+    for _, source in config.sources():
+        if source.slot() in slots:
+            continue
+        uses = by_topic.setdefault(source.topic, [])
+        slots[source.slot()] = (source.topic, len(uses))
+        uses.append(source)
+    grid_topic = config.grid_topic()
+    decoders = {t: _decoder(s, bag.topics[t].msgtype) for t, s in by_topic.items()}
+    if grid_topic not in decoders:
+        decoders[grid_topic] = lambda m: ()
+    marker = config.episodes.marker
+    if marker:
+        marker_type = bag.topics[marker].msgtype
+        decoders[marker] = lambda m: decode_marker(m, marker_type)
+    streams = read_streams(bag, decoders, progress=progress)
+
+    sorted_streams: dict[str, _Sorted] = {}
+    stamped: dict[str, bool] = {}
+    for topic, stream in streams.items():
+        sorted_streams[topic], stamped[topic] = _sorted_stream(
+            stream, None if topic == marker else streams[grid_topic])
+        if len(stream) == 0 and topic != marker:
+            raise BagError(f'bag {bag.path}: topic {topic} has no messages')
+    windows, domain = _episode_windows(streams, config, grid_topic, report)
+    for topic, stream in streams.items():
+        data = sorted_streams[topic]
+        if topic == marker:
+            stats = rate_stats(data.recv)
+        else:
+            times = data.times if domain == 'stamp' else data.recv
+            stats = rate_stats([data.times[(times >= lo) & (times < hi)] for lo, hi in windows])
+        report.topics.append(TopicReport(topic, stream.msgtype, len(stream), stats.rate_hz,
+                                         stats.drops, stats.max_gap_s, stamped[topic]))
+        if not stamped[topic] and topic != marker:
+            how = ('receive times used' if not stamped[grid_topic]
+                   else f'placed at the {grid_topic} stamp last received before each')
+            report.notes.append(f'{topic}: header stamps are zero, {how}')
+
+    dtypes = {**{k: np.dtype(v.dtype) for k, v in config.keys.items()}, **(dtypes or {})}
+    for lo, hi in windows:
+        for episode in _window_episodes(sorted_streams, slots, config, grid_topic, lo, hi,
+                                        domain, report, dtypes):
+            report.episode_lengths.append(len(next(iter(episode.values()))))
+            yield episode
+
+
+def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_topic: str,
+                     report: BagReport) -> tuple[list[tuple[float, float]], str]:
+    """[lo, hi) windows and their time domain ('stamp' or 'recv')."""
+    marker = config.episodes.marker
+    if not marker:
+        return [(-np.inf, np.inf)], 'stamp'
+    stream = streams[marker]
+    marker_recv = np.asarray(stream.recv_ns, dtype=np.int64)
+    roles = ['start' if v is True else 'end' if v is False else '' for v in stream.values]
+    default = 'bool' if stream.msgtype == 'std_msgs/msg/Bool' else config.episodes.marker_role
+    ref = streams[grid_topic]
+    ref_times, _ = ref.times_ns()  # in bag order, as the receive times
+    stamped = [st for t, st in streams.items() if t != marker and st.times_ns()[1]]
+    all_recv = np.concatenate([np.asarray(st.recv_ns, np.int64) for st in stamped] or [[]])
+    all_stamps = np.concatenate([st.times_ns()[0] for st in stamped] or [[]])
+    boundaries = recv_to_stamp_boundaries(marker_recv, np.asarray(ref.recv_ns, np.int64),
+                                          ref_times, all_recv, all_stamps,
+                                          config.period_ns // 2)
+    if boundaries is None:
+        report.notes.append(f'{grid_topic} stamps go backwards: episodes split by receive time')
+        return marker_windows(marker_recv, roles, default), 'recv'
+    return marker_windows(boundaries, roles, default), 'stamp'
+
+
+def _in_window(data: _Sorted, lo: float, hi: float, domain: str) -> _Sorted:
+    times = data.times if domain == 'stamp' else data.recv
+    keep = np.flatnonzero((times >= lo) & (times < hi))
+    return _Sorted(data.times[keep], [data.values[i] for i in keep], data.recv[keep])
+
+
+def _window_episodes(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
+                     config: Bag2ZarrConfig, grid_topic: str, lo: float, hi: float,
+                     domain: str, report: BagReport, dtypes: dict[str, np.dtype],
+                     ) -> Iterator[dict[str, np.ndarray]]:
+    local = {t: _in_window(d, lo, hi, domain) for t, d in sorted_streams.items()}
+    ref = local[grid_topic]
+    if len(ref.times) == 0:
+        report.notes.append('an episode window holds no message of the reference topic')
+        return
+    # to half a period past the last message: its stamp may be jittered early
+    grid = make_grid(grid_start(ref.times, config.period_ns),
+                     int(ref.times[-1]) + config.period_ns // 2, config.period_ns)
+    columns: dict[str, list[np.ndarray]] = {}
+    valid = np.ones(len(grid), dtype=bool)
+    invalid_by: dict[str, np.ndarray] = {}
+    for key, source in config.sources():
+        topic, slot = slots[source.slot()]
+        data = local[topic]
+        at = grid + int(round(source.offset_s * NS))
+        tol = config.tolerance_ns(source)
+        if source.kind == 'joint_trajectory':
+            targets = [v[slot] for v in data.values]
+            stamps = np.array([t[0] for t in targets], dtype=np.int64)
+            dues = [t[1] for t in targets]
+            if targets and not stamps.any():  # stamp 0 is "now": when it was received
+                dues = [d - s + r for d, s, r in zip(dues, stamps, data.times, strict=True)]
+                stamps = data.times
+            # early grid times (jitter) find their point, never the next step's
+            slack = min(tol, config.period_ns // 2 - 1)
+            values, ok = trajectory_targets(stamps, dues, [t[2] for t in targets], at, tol,
+                                            source.width, slack)
+        else:
+            index, ok = sample_indices(data.times, at, tol, config.align)
+            if source.kind == 'image':
+                values = index  # frames are gathered per episode, not per grid step
+            else:
+                width = source.width
+                table = (np.stack([v[slot] for v in data.values]) if data.values
+                         else np.zeros((0, width)))
+                values = table[index] if len(table) else np.zeros((len(grid), width))
+        columns.setdefault(key, []).append(values)
+        valid &= ok
+        invalid_by[source.topic] = invalid_by.get(source.topic, np.zeros(len(grid), bool)) | ~ok
+
+    cut = cut_episodes(valid, config.episodes.on_gap, config.episodes.min_steps)
+    report.trimmed_steps += cut.trimmed_steps
+    report.dropped_steps += cut.dropped_steps
+    for a, b in cut.gaps:
+        report.gaps.append({'t_s': round(float(grid[a]) / NS, 6), 'steps': b - a,
+                            'streams': sorted(t for t, bad in invalid_by.items()
+                                              if bad[a:b].any())})
+    if cut.reason:
+        report.notes.append(cut.reason)
+
+    for a, b in cut.ranges:
+        episode: dict[str, np.ndarray] = {}
+        for name, key in config.keys.items():
+            if key.is_image:
+                topic, slot = slots[key.sources[0].slot()]
+                frames = local[topic].values
+                idx = columns[name][0][a:b]
+                first = frames[idx[0]][slot]
+                out = np.empty((b - a,) + first.shape, dtype=dtypes[name])
+                for i, j in enumerate(idx):
+                    out[i] = frames[j][slot]  # converts to the stored dtype on the way
+                episode[name] = out
+            else:
+                parts = [c[a:b] for c in columns[name]]
+                episode[name] = np.concatenate(parts, axis=1).astype(dtypes[name])
+        yield episode
+
