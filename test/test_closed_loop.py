@@ -10,20 +10,18 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-import zarr
+from support import PAPER_TEST_SEEDS, dataset_normalizer, tiny_pusht_config
 
 from dp_ros.app.eval_report import build_eval_parser, make_eval_report, parse_seeds
 from dp_ros.app.evaluate import main
 from dp_ros.policy.checkpoint import save_policy
-from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.diffusion import DiffusionPolicy
 from dp_ros.policy.inputs import episode_generator
-from dp_ros.policy.normalizer import Normalizer
 from sim_bridge.pusht_env import PushTEnv
 from training.closed_loop import policy_obs, run_closed_loop
 from training.video import tile_episodes, write_video
 
-SEEDS = [100000, 100001, 100002]
+SEEDS = list(PAPER_TEST_SEEDS[:3])
 MAX_STEPS = 20
 
 
@@ -32,12 +30,7 @@ def policy(pusht_zarr) -> DiffusionPolicy:
     """An untrained tiny policy with the real data's normalizer: it moves, so scores vary."""
     torch.set_num_threads(1)  # the CPU is shared; more threads only contend
     torch.manual_seed(0)
-    z = zarr.open(str(pusht_zarr), mode='r')
-    norm = Normalizer.from_data({'action': z['data/action'][:],
-                                 'agent_pos': z['data/state'][:, :2]})
-    cfg = PolicyConfig(resnet_width=0.25, down_dims=(32, 64, 128), sampler='ddpm',
-                       num_inference_steps=4)
-    return DiffusionPolicy(cfg, norm).eval()
+    return DiffusionPolicy(tiny_pusht_config(sampler='ddpm'), dataset_normalizer(pusht_zarr)).eval()
 
 
 class Recorder:
@@ -141,7 +134,7 @@ def test_eval_command_report_and_video(policy, tmp_path):
 
 def test_eval_parser_and_report_schema():
     args = build_eval_parser().parse_args(['--checkpoint', 'x', '--output', 'o.json'])
-    assert args.seeds == list(range(100000, 100050)) and args.max_steps == 300
+    assert args.seeds == list(PAPER_TEST_SEEDS) and args.max_steps == 300
     assert args.via == 'inprocess' and args.sample_seed == 0
     assert parse_seeds('5,7') == [5, 7]
     report = make_eval_report([1, 2], [0.5, 1.0], {'a': 1}, {'via': 'ros'})

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import REPO_ROOT
 
 from dp_ros.cli import run_subcommand
 from training.replay_buffer import ReplayBuffer
 
 STORE = 'pusht/pusht_cchi_v7_replay.zarr'
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def small_buffer() -> ReplayBuffer:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import REPO_ROOT, console_scripts
 
 from dp_ros.ros.policy_node import parameter_descriptors
 
-REPO = Path(__file__).resolve().parents[1]
-LAUNCH_FILES = sorted((REPO / 'launch').glob('*.launch.py'))
+LAUNCH_FILES = sorted((REPO_ROOT / 'launch').glob('*.launch.py'))
 ALWAYS = {'use_sim_time'}  # every rclpy node has it
 
 
@@ -29,17 +29,6 @@ def declared_parameters(executable: str) -> set[str]:
 
         return set(PARAMETER_HELP) | ALWAYS
     raise AssertionError(f'no parameter list known for executable {executable}')
-
-
-def console_scripts() -> dict[str, str]:
-    tree = ast.parse((REPO / 'setup.py').read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values, strict=True):
-                if isinstance(key, ast.Constant) and key.value == 'console_scripts':
-                    entries = ast.literal_eval(value)
-                    return dict(e.replace(' ', '').split('=', 1) for e in entries)
-    raise AssertionError('setup.py has no console_scripts')
 
 
 def kwarg(call: ast.Call, name: str):
@@ -115,7 +104,7 @@ def test_nodes_name_existing_executables_files_and_parameters(path):
                 files.append(name)
         assert files, f'{executable} in {path.name} gets no parameter file'
         for name in files:
-            check_parameter_file(REPO / 'config' / name, executable,
+            check_parameter_file(REPO_ROOT / 'config' / name, executable,
                                  ast.literal_eval(kwarg(node, 'name')))
 
 
@@ -137,8 +126,8 @@ def test_policy_parameter_files_are_valid_configs(name):
     """Every key is declared and its value passes the node's own type checks."""
     from dp_ros.ros.policy_node import config_from_dict
 
-    check_parameter_file(REPO / 'config' / name, 'policy_node', 'dp_policy')
-    params = yaml.safe_load((REPO / 'config' / name).read_text())['/**/dp_policy'][
+    check_parameter_file(REPO_ROOT / 'config' / name, 'policy_node', 'dp_policy')
+    params = yaml.safe_load((REPO_ROOT / 'config' / name).read_text())['/**/dp_policy'][
         'ros__parameters']
     params.pop('use_sim_time', None)
     cfg = config_from_dict(params)

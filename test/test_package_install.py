@@ -4,19 +4,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
+from support import REPO_ROOT, console_scripts, installed_script
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = ('policy_node', 'pusht_sim_node', 'dp-ros')
+SCRIPTS = tuple(console_scripts())  # all of setup.py's; test_console_scripts.py runs them
 
 
 def share_files() -> list[str]:
     return (['package.xml']
-            + [f'launch/{p.name}' for p in sorted((REPO / 'launch').glob('*.launch.py'))]
-            + [f'config/{p.name}' for p in sorted((REPO / 'config').glob('*.yaml'))])
+            + [f'launch/{p.name}' for p in sorted((REPO_ROOT / 'launch').glob('*.launch.py'))]
+            + [f'config/{p.name}' for p in sorted((REPO_ROOT / 'config').glob('*.yaml'))])
 
 
 @pytest.fixture(scope='module')
@@ -25,7 +24,7 @@ def installed_prefix(tmp_path_factory) -> Path:
     build = tmp_path_factory.mktemp('build')
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '--no-build-isolation',
                     '--no-cache-dir', '--quiet', '--ignore-installed', '--prefix', str(prefix),
-                    str(REPO)], check=True, cwd=build)
+                    str(REPO_ROOT)], check=True, cwd=build)
     return prefix
 
 
@@ -58,13 +57,12 @@ def test_development_environment_is_installed_too():
 
     share = Path(get_package_share_directory('dp_ros'))
     assert (share / 'package.xml').is_file()
-    bindir = Path(sysconfig.get_path('scripts'))
     for name in SCRIPTS:
-        assert (bindir / name).is_file(), f'{name} missing in {bindir}'
+        assert installed_script(name).is_file()  # raises, naming where it looked
 
 
 def test_dp_ros_help_runs():
     out = subprocess.run([sys.executable, '-m', 'dp_ros.cli', '--help'], check=True,
-                         capture_output=True, text=True, cwd=REPO).stdout
+                         capture_output=True, text=True, cwd=REPO_ROOT).stdout
     for sub in ('sim', 'train', 'eval', 'bag2zarr'):
         assert sub in out

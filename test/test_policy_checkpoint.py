@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from support import make_tiny_checkpoint, small_image_config
 
 import dp_ros.policy.checkpoint as ckpt
 from dp_ros.policy.checkpoint import (
@@ -23,14 +24,7 @@ torch.set_num_threads(1)
 
 
 def tiny_config(**overrides) -> PolicyConfig:
-    params = dict(
-        shape_meta={'obs': {'image': {'shape': [3, 32, 32], 'type': 'rgb'},
-                            'agent_pos': {'shape': [2], 'type': 'low_dim'}},
-                    'action': {'shape': [2]}},
-        crop_shape=(28, 28), resnet_width=0.25, down_dims=(16, 32), num_keypoints=8,
-        feature_dim=16, diffusion_step_embed_dim=32, sampler='ddim', num_inference_steps=5)
-    params.update(overrides)
-    return PolicyConfig(**params)
+    return small_image_config(**{'sampler': 'ddim', 'num_inference_steps': 5, **overrides})
 
 
 def make_policy(**overrides) -> DiffusionPolicy:
@@ -171,8 +165,6 @@ def test_weights_file_is_safetensors_not_pickle(tmp_path):
 
 
 def test_an_old_artifact_with_control_period_loads_with_a_deprecation_warning(tmp_path):
-    from ros.tiny_checkpoint import make_tiny_checkpoint
-
     path = make_tiny_checkpoint(tmp_path / 'old')
     meta = json.loads((path / 'policy.json').read_text())
     meta['control_period'] = meta.pop('control_period_s')

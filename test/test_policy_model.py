@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import zarr
+from support import episode_bounds, shortest_episode_indices, small_image_config
 
 from dp_ros.policy.config import PolicyConfig, pusht_image_config
 from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters
@@ -21,14 +22,7 @@ torch.set_num_threads(1)
 
 def tiny_config(**overrides) -> PolicyConfig:
     """Small enough that a forward pass takes milliseconds on one core."""
-    params = dict(
-        shape_meta={'obs': {'image': {'shape': [3, 32, 32], 'type': 'rgb'},
-                            'agent_pos': {'shape': [2], 'type': 'low_dim'}},
-                    'action': {'shape': [2]}},
-        crop_shape=(28, 28), resnet_width=0.25, down_dims=(16, 32), num_keypoints=8,
-        feature_dim=16, diffusion_step_embed_dim=32)
-    params.update(overrides)
-    return PolicyConfig(**params)
+    return small_image_config(**overrides)
 
 
 def fit_normalizer(config: PolicyConfig, seed: int = 0) -> Normalizer:
@@ -267,9 +261,8 @@ def test_tiny_policy_overfits_shortest_pusht_episode(pusht_zarr):
     a minute on one core; everything else is the real model path.
     """
     root = zarr.open(str(pusht_zarr), mode='r')
-    ends = root['meta/episode_ends'][:]
-    starts = np.r_[0, ends[:-1]]
-    ep = int(np.argmin(ends - starts))
+    starts, ends = episode_bounds(pusht_zarr)
+    (ep,) = shortest_episode_indices(pusht_zarr, 1)
     s, e = int(starts[ep]), int(ends[ep])
     img = torch.from_numpy(root['data/img'][s:e]).permute(0, 3, 1, 2) / 255.0
     img = torch.nn.functional.avg_pool2d(img, 2)

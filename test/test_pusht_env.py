@@ -6,10 +6,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import zarr
+from support import PAPER_TEST_SEEDS, episode_bounds
 
 from sim_bridge.pusht_env import GOAL_POSE, PushTEnv, coverage, legacy_start_state
 
-TEST_SEEDS = list(range(100000, 100050)) + list(range(6))
+TEST_SEEDS = list(PAPER_TEST_SEEDS) + list(range(6))
 COG = np.array([0.0, 45.0])  # the T's centre of gravity in body coordinates
 
 
@@ -26,12 +27,12 @@ class Demos:
 @pytest.fixture(scope='module')
 def demos(pusht_zarr) -> Demos:
     root = zarr.open(str(pusht_zarr), mode='r')
-    ends = np.asarray(root['meta/episode_ends'][:])
+    starts, ends = episode_bounds(pusht_zarr)
     return Demos(
         state=np.asarray(root['data/state'][:], dtype=np.float64),
         action=np.asarray(root['data/action'][:], dtype=np.float64),
         n_contacts=np.asarray(root['data/n_contacts'][:, 0]),
-        starts=np.concatenate([[0], ends[:-1]]),
+        starts=starts,
         ends=ends,
         root=root,
     )

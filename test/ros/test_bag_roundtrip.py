@@ -17,30 +17,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-import zarr
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from ros_harness import REPO_ROOT, module_cmd
+from ros_harness import LATCHED, module_cmd, sim_node_cmd
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
+from support import CONFIG_DIR, SIM_NAMESPACE, shortest_episodes, tiny_policy_section
 
 from training.replay_buffer import ReplayBuffer
 
 pytestmark = pytest.mark.ros
 
-NS = '/pusht'
-LATCHED = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
-CONFIG = REPO_ROOT / 'config' / 'bag2zarr_pusht.yaml'
-
-
-def shortest_episodes(pusht_zarr: Path, n: int) -> tuple[list[int], list[dict]]:
-    root = zarr.open(str(pusht_zarr), mode='r')
-    ends = np.asarray(root['meta/episode_ends'][:])
-    starts = np.concatenate([[0], ends[:-1]])
-    picked = sorted(int(i) for i in np.argsort(ends - starts, kind='stable')[:n])
-    data = [{k: np.asarray(root[f'data/{k}'][starts[i]:ends[i]])
-             for k in ('img', 'state', 'action')} for i in picked]
-    return picked, data
+NS = SIM_NAMESPACE
+CONFIG = CONFIG_DIR / 'bag2zarr_pusht.yaml'
 
 
 def wait_for_log(proc, text: str, timeout: float) -> None:
@@ -90,10 +77,9 @@ def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, stora
 def test_sim_demonstrations_round_trip_through_bags(tmp_path, pusht_zarr, ros_processes,
                                                     ros_probe):
     indices, dataset = shortest_episodes(pusht_zarr, 3)
-    ros_processes.start('sim', module_cmd(
-        'sim_bridge.pusht_sim_node', '--ros-args', '-r', f'__ns:={NS}',
-        '-p', 'mode:=lockstep', '-p', 'autostart:=false', '-p', 'auto_reset:=false',
-        '-p', 'max_steps:=300', '-p', 'action_wait_timeout_s:=0.0'))
+    ros_processes.start('sim', sim_node_cmd(
+        'mode:=lockstep', 'autostart:=false', 'auto_reset:=false', 'max_steps:=300',
+        'action_wait_timeout_s:=0.0', namespace=NS))
     results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
     bags = tmp_path / 'bags'
     record(ros_processes, ros_probe, results, pusht_zarr, bags / 'demo_mcap', 'mcap',
@@ -126,8 +112,7 @@ def test_sim_demonstrations_round_trip_through_bags(tmp_path, pusht_zarr, ros_pr
 
     # `dp-ros train` reads the result as it reads the paper's dataset (a few steps)
     train_cfg = {
-        'policy': {'resnet_width': 0.25, 'down_dims': [32, 64, 128], 'sampler': 'ddim',
-                   'num_inference_steps': 3},
+        'policy': tiny_policy_section(num_inference_steps=3),
         'data': {'zarr_path': str(output), 'batch_size': 4, 'val_ratio': 0.0},
         'optim': {'lr': 3e-4, 'lr_warmup_steps': 1},
         'train': {'max_steps': 2, 'log_every': 1, 'val_every': 0, 'action_mse_every': 0,

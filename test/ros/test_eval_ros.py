@@ -8,8 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ros.tiny_checkpoint import make_tiny_checkpoint
-from ros_harness import REPO_ROOT, module_cmd
+from support import REPO_ROOT, make_tiny_checkpoint, module_cmd
 
 pytestmark = pytest.mark.ros
 # this checkout, not an installed copy, also in the node processes the commands start
