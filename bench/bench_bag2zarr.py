@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dp_ros.bags.recorder import write_pusht_bag  # noqa: E402
-from training.bag2zarr import convert, load_config  # noqa: E402
+from training.bag2zarr import convert  # noqa: E402
+from training.bag2zarr_config import load_config  # noqa: E402
 
 DEFAULT_ZARR = REPO.parent / 'shared' / 'datasets' / 'pusht' / 'pusht_cchi_v7_replay.zarr'
 GOAL_FPS = 2000.0

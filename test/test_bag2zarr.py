@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -463,6 +464,10 @@ def test_old_control_period_key_is_read_with_a_deprecation_warning(tmp_path, cap
     assert proc.returncode == 1 and 'no such bag' in proc.stderr
     assert (f"DeprecatedKeyWarning: {old}: 'control_period' is the old name of "
             "'control_period_s'") in proc.stderr
+    for shipped in sorted((REPO / 'config').glob('bag2zarr_*.yaml')):  # the new key only
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', DeprecationWarning)
+            assert load_config(shipped).control_period_s == 0.1
 
 
 def test_find_bags_in_folders(tmp_path, episodes):

@@ -1,11 +1,18 @@
 """Training configs: the paper's defaults, YAML files, dotted overrides, the shipped configs."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
 
-from training.config import REPO_ROOT, TrainConfig, apply_override, load_config
+from training.config import (
+    REPO_ROOT,
+    TrainConfig,
+    apply_override,
+    load_config,
+    migrate_deprecated_keys,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'config'
 
@@ -85,3 +92,38 @@ def test_shipped_configs():
     assert cpu.train.mixed_precision == 'bf16' and cpu.optim.lr == 3e-4
     assert cpu.eval.sampler == 'ddim' and 10 <= cpu.eval.num_inference_steps <= 16
     assert cpu.data.batch_size == 64 and cpu.data.num_workers == 0
+    for path in sorted(CONFIG_DIR.glob('train_*.yaml')):  # the new key, no warning
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', DeprecationWarning)
+            assert load_config(path).train.control_period_s == 0.1
+
+
+def test_old_control_period_key_is_read_with_a_deprecation_warning(tmp_path, capsys):
+    old = tmp_path / 'old.yaml'
+    old.write_text('train: {control_period: 0.05}\n')
+    new_name = "'train.control_period' is the old name of 'train.control_period_s'"
+    with pytest.warns(DeprecationWarning, match=f'{old}: {new_name}'):
+        cfg = load_config(old)
+    assert cfg.train.control_period_s == 0.05
+    assert 'control_period' not in cfg.to_dict()['train']  # saved under the new name
+    with pytest.warns(DeprecationWarning, match=new_name):  # an old override wins too
+        assert load_config(old, ['train.control_period=0.2']).train.control_period_s == 0.2
+    with pytest.warns(DeprecationWarning, match=new_name):
+        assert TrainConfig.from_dict({'train': {'control_period': 0.3}}).train.control_period_s \
+            == 0.3
+    with pytest.raises(ValueError, match='control_period and train.control_period_s both'):
+        TrainConfig.from_dict({'train': {'control_period': 0.3, 'control_period_s': 0.1}})
+    with pytest.raises(ValueError, match='train.control_period_s must be > 0'):
+        load_config(None, ['train.control_period_s=0'])
+    # an old train state's saved config is compared under the new names, silently
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert migrate_deprecated_keys({'train': {'control_period': 0.1}, 'policy': {}}) == {
+            'train': {'control_period_s': 0.1}, 'policy': {}}
+
+    # `dp-ros train` reads it (here up to a config error, before any training)
+    from training.train import main
+    old.write_text('train: {control_period: 0.05, max_steps: 0}\n')
+    with pytest.warns(DeprecationWarning, match=new_name):
+        assert main(['--config', str(old), '--output', str(tmp_path / 'run')]) == 2
+    assert 'train.max_steps must be > 0' in capsys.readouterr().err
