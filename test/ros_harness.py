@@ -5,7 +5,6 @@ ends anything they started; every wait has a timeout and says what it waited for
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from support import REPO_ROOT, TEST_DIR, module_cmd, sim_node_cmd
+from support import REPO_ROOT, TEST_DIR, checkout_env, module_cmd, sim_node_cmd
 
 from dp_ros.ros import processes
 from dp_ros.ros.background_node import BackgroundNode
@@ -52,11 +51,7 @@ class ProcessGroup:
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None,
               cwd: Path | None = None) -> Proc:
-        full_env = dict(os.environ)
-        full_env['PYTHONPATH'] = os.pathsep.join(
-            [str(REPO_ROOT), str(TEST_DIR), *filter(None, [full_env.get('PYTHONPATH')])])
-        full_env['PYTHONUNBUFFERED'] = '1'
-        full_env.update(env or {})
+        full_env = checkout_env(PYTHONUNBUFFERED='1', **(env or {}))
         log_path = self.log_dir / f'{name}.log'
         popen = processes.start_logged(argv, log_path, env=full_env, cwd=cwd or REPO_ROOT)
         proc = Proc(name, popen, log_path)

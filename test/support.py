@@ -141,6 +141,16 @@ def module_cmd(module: str, *args: str) -> list[str]:
     return [sys.executable, '-m', module, *args]
 
 
+def checkout_env(**extra: str) -> dict[str, str]:
+    """The environment for a process that must import this checkout (and test/ helpers such
+    as ros.conversion_publisher), not an installed copy: PYTHONPATH leads with both."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [str(REPO_ROOT), str(TEST_DIR), *filter(None, [env.get('PYTHONPATH')])])
+    env.update(extra)
+    return env
+
+
 def sim_node_cmd(*params: str, namespace: str = SIM_NAMESPACE) -> list[str]:
     """The pusht_sim node of this checkout in `namespace`; params are 'name:=value'."""
     args = ['--ros-args', '-r', f'__ns:={namespace}']

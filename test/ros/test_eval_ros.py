@@ -3,17 +3,15 @@ same per-episode scores, through the sim bridge and the policy node over real to
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from support import REPO_ROOT, make_tiny_checkpoint, module_cmd
+from support import REPO_ROOT, checkout_env, make_tiny_checkpoint, module_cmd
 
 pytestmark = pytest.mark.ros
 # this checkout, not an installed copy, also in the node processes the commands start
-ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
-    [str(REPO_ROOT), *filter(None, [os.environ.get('PYTHONPATH')])]))
+ENV = checkout_env()
 
 SEEDS = '100001,100002,100003'
 MAX_STEPS = 30
