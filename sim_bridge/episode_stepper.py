@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
+from dp_ros.stamps import seconds_to_ns
 from sim_bridge.sim_node_config import SimNodeConfig, parse_initial_state
 from sim_bridge.trajectory_follower import (
     RejectionLog,
@@ -27,10 +28,6 @@ from sim_bridge.trajectory_follower import (
 
 if TYPE_CHECKING:
     from sim_bridge.pusht_env import PushTEnv
-
-
-def seconds_to_ns(seconds: float) -> int:
-    return int(round(float(seconds) * 1e9))
 
 
 def make_env(config: SimNodeConfig) -> PushTEnv:

@@ -27,8 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DATASET = (Path(__file__).resolve().parents[2] / 'shared' / 'datasets' / 'pusht'
-                   / 'pusht_cchi_v7_replay.zarr')
+# relative to the working directory first, then to the source tree (the rule of training's
+# data.zarr_path), so an installed copy does not look under site-packages
+DEFAULT_DATASET = Path('../shared/datasets/pusht/pusht_cchi_v7_replay.zarr')
+
+
+def resolve_dataset(path: Path) -> Path:
+    if path.is_absolute():
+        return path
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (base / path).exists():
+            return (base / path).resolve()
+    return path.resolve()
 JOINTS = ('agent_x', 'agent_y')
 
 
@@ -315,6 +325,7 @@ def replay(client: ReplayClient, episode: RecordedEpisode, mode_hint: str, timeo
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        args.dataset = resolve_dataset(args.dataset)
         episode = load_episode(args.dataset, args.episode)
     except (FileNotFoundError, ValueError) as exc:
         print(f'dp-ros replay: {exc}', file=sys.stderr)
@@ -328,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     except (TimeoutError, RuntimeError, ValueError) as exc:
         print(f'dp-ros replay: {exc}', file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print('dp-ros replay: interrupted', file=sys.stderr)
+        return 130
     finally:
         client.close()
         if sim is not None:

@@ -29,10 +29,9 @@ DEFAULT_CHECKPOINT = Path('checkpoints/pusht_default')
 SIM_PARAMS = 'pusht_sim.yaml'
 POLICY_PARAMS = 'policy_pusht.yaml'
 SIM_NAMESPACE = '/pusht'
-TRAIN_HINT = ('train one with\n'
-              '  dp-ros train --config config/train_pusht_image_cpu.yaml --output runs/pusht\n'
-              'and copy runs/pusht/checkpoints/best to checkpoints/pusht_default, or pass '
-              '--checkpoint DIR')
+TRAIN_HINT = ('train one with `dp-ros train --config config/train_pusht_image_cpu.yaml --output '
+              'runs/pusht` and copy runs/pusht/checkpoints/best to checkpoints/pusht_default, '
+              'or pass --checkpoint DIR')
 
 
 class SimError(UserError, RuntimeError):
@@ -65,19 +64,19 @@ def config_file(name: str) -> Path:
 
 
 def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
-    """The given checkpoint, else the default one; SystemExit-worthy ValueError if missing."""
-    from dp_ros.policy.checkpoint import read_policy_metadata
+    """The given checkpoint, else the default one; a CheckpointError (one line) if missing."""
+    from dp_ros.policy.checkpoint import CheckpointError, read_policy_metadata
 
     if checkpoint is None:
         try:
             path = package_path(DEFAULT_CHECKPOINT, kind='dir')
         except FileNotFoundError as exc:
-            raise ValueError(f'no checkpoint given and the default one is missing ({exc}): '
-                             f'{TRAIN_HINT}') from None
+            raise CheckpointError(f'no checkpoint given and the default one is missing ({exc}): '
+                                  f"{TRAIN_HINT}") from None
     else:
         path = Path(checkpoint)
         if not path.is_dir():
-            raise ValueError(f'checkpoint {path} is not a directory: {TRAIN_HINT}')
+            raise CheckpointError(f'checkpoint {path} is not a directory: {TRAIN_HINT}')
     read_policy_metadata(path)  # a clear error now rather than in the node's log
     return path.resolve()
 

@@ -15,7 +15,7 @@ from builtin_interfaces.msg import Duration, Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-NS_PER_S = 1_000_000_000
+from dp_ros.stamps import NS_PER_S, ns_to_seconds, seconds_to_ns  # noqa: F401 (re-exported)
 
 # encoding -> (numpy dtype, channels). Multi-byte dtypes are given without byte order.
 IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -48,15 +48,6 @@ def ns_to_duration(ns: int) -> Duration:
 
 def duration_to_ns(d: Duration) -> int:
     return time_to_ns(d)
-
-
-def seconds_to_ns(seconds: float) -> int:
-    """Rounds to the nearest nanosecond, so 0.1 s is exactly 100_000_000 ns."""
-    return int(round(float(seconds) * NS_PER_S))
-
-
-def ns_to_seconds(ns: int) -> float:
-    return ns / NS_PER_S
 
 
 def time_to_seconds(t: Time | Duration) -> float:

@@ -25,12 +25,8 @@ import numpy as np
 
 from dp_ros.runtime.action_schedule import ActionSchedule, Plan
 from dp_ros.runtime.observation_history import Observation, ObservationHistory
-from dp_ros.runtime.policy_node_config import (
-    MAX_SEED,
-    PolicyNodeConfig,
-    ResolvedSetup,
-    seconds_to_ns,
-)
+from dp_ros.runtime.policy_node_config import MAX_SEED, PolicyNodeConfig, ResolvedSetup
+from dp_ros.stamps import seconds_to_ns
 
 REFUSALS_TO_LOG = ('stale', 'gap')  # input refusals worth a warning; 'empty'/'not_full' pass
 

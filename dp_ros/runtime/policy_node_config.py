@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dp_ros.params import check_range, param, param_fields
+from dp_ros.stamps import seconds_to_ns
 
 MAX_SEED = 2 ** 40  # sample_seed and env seeds are at most this (the generator seed fits int64)
 SAMPLERS = ('', 'ddim', 'ddpm')
@@ -103,11 +104,6 @@ class ResolvedSetup:
     def streams(self) -> list[str]:
         """The input streams of the observation history: cameras, then the joint states."""
         return [*self.rgb_keys, self.state_key]
-
-
-def seconds_to_ns(seconds: float) -> int:
-    """As dp_ros.ros.conversions.seconds_to_ns (the ros layer, not importable here)."""
-    return int(round(float(seconds) * 1_000_000_000))
 
 
 def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
