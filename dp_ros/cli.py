@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'bag2zarr': ('training.bag2zarr', 'ROS 2 bags (mcap or sqlite3) -> zarr training set'),
     'replay': ('sim_bridge.replay', 'replay dataset episodes through the sim bridge topics'),
     'download-pusht': ('training.download', "download and unpack the paper's Push-T data"),
+    'convert': ('training.lerobot_convert', 'zarr replay buffer <-> LeRobotDataset v3.0'),
 }
 
 # what the rule turns into one line and exit code 2; a missing checkpoint, config, bag or

@@ -1,0 +1,347 @@
+"""`dp-ros convert`: zarr replay buffer <-> LeRobotDataset v3.0, both ways, all or nothing.
+
+    dp-ros convert data/pusht.zarr data/pusht_lerobot --fps 10      # zarr -> LeRobot
+    dp-ros convert data/pusht_lerobot data/pusht_back.zarr          # LeRobot -> zarr
+
+The direction follows the source: a directory with meta/info.json is a LeRobotDataset, anything
+else a zarr store. Keys map by DEFAULT_KEY_MAP (img -> observation.image, state ->
+observation.state, action -> action) plus `--map ZARR=LEROBOT`; other keys keep their names.
+Images ((N, H, W, 3) arrays of 0..255) become videos (training/lerobot_format.py: lerobot's
+libsvtav1 defaults), everything else parquet columns, bit for bit. Back in zarr, videos are
+decoded to uint8 images (N, H, W, 3) and columns keep their dtype and step shape.
+
+The output is written into a temporary directory beside it and swapped in at the end
+(dp_ros/atomic_dir.py): an error or Ctrl-C leaves no half-written dataset, and an existing
+one only goes when --overwrite is given and the new one is complete.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from dp_ros.atomic_dir import replace_dir
+from dp_ros.errors import UserError
+from training.lerobot_format import (
+    DEFAULT_FEATURES,
+    DEFAULT_TOLERANCE_S,
+    LeRobotFormatError,
+    LeRobotReader,
+    LeRobotWriter,
+    default_encoding,
+    directory_bytes,
+    is_lerobot_dataset,
+    numeric_feature,
+    video_feature,
+)
+from training.replay_buffer import ReplayBuffer
+
+# zarr key (the paper's Push-T layout, bag2zarr's defaults) -> LeRobot feature
+DEFAULT_KEY_MAP: dict[str, str] = {
+    'img': 'observation.image',
+    'state': 'observation.state',
+    'action': 'action',
+}
+DEFAULT_TASK = ''
+
+
+class ConvertError(UserError, ValueError):
+    """A conversion that cannot run: its arguments, keys or output."""
+
+
+# ---------------------------------------------------------------------------- key maps
+def parse_key_map(items: Sequence[str] | None, base: Mapping[str, str] | None = None
+                  ) -> dict[str, str]:
+    """DEFAULT_KEY_MAP (or base) updated by 'zarr_key=lerobot_key' items."""
+    out = dict(DEFAULT_KEY_MAP if base is None else base)
+    for item in items or ():
+        zarr_key, sep, lerobot_key = item.partition('=')
+        if not sep or not zarr_key.strip() or not lerobot_key.strip():
+            raise ConvertError(f"--map {item!r} is not of the form ZARR_KEY=LEROBOT_KEY")
+        out[zarr_key.strip()] = lerobot_key.strip()
+    lerobot_keys = list(out.values())
+    dup = sorted({k for k in lerobot_keys if lerobot_keys.count(k) > 1})
+    if dup:
+        raise ConvertError(f'key map sends several zarr keys to {dup[0]!r}')
+    return out
+
+
+def inverse_key_map(key_map: Mapping[str, str]) -> dict[str, str]:
+    return {v: k for k, v in key_map.items()}
+
+
+def resolve_lerobot_key(reader: LeRobotReader, key: str,
+                        key_map: Mapping[str, str] | None = None) -> str:
+    """The LeRobot feature a config key names: itself, or its mapped name (img ->
+    observation.image), so that a Push-T training config reads either format."""
+    key_map = DEFAULT_KEY_MAP if key_map is None else key_map
+    if key in reader.features:
+        return key
+    mapped = key_map.get(key)
+    if mapped is not None and mapped in reader.features:
+        return mapped
+    own = [k for k in reader.features if k not in DEFAULT_FEATURES]
+    raise LeRobotFormatError(f'{reader.root} has no feature {key!r}'
+                             + (f' (nor {mapped!r})' if mapped else '') + f'; it has {own}')
+
+
+# ---------------------------------------------------------------------------- staging
+@contextmanager
+def staged_output(output: Path, overwrite: bool) -> Iterator[Path]:
+    """A temporary directory beside `output` that replaces it when the block succeeds."""
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise ConvertError(f'{output} already exists; pass --overwrite to replace it')
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f'.{output.name}.convert-{os.getpid()}-{uuid.uuid4().hex[:8]}')
+    try:
+        yield tmp
+        replace_dir(tmp, output)
+    finally:
+        for _ in range(20):  # zarr's I/O thread may still finish a write after an interrupt
+            if not tmp.exists():
+                break
+            shutil.rmtree(tmp, ignore_errors=True)
+            time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------- zarr -> LeRobot
+def _is_image(array: Any) -> bool:
+    return len(array.shape) == 4 and array.shape[-1] == 3
+
+
+def _image_uint8(block: np.ndarray, key: str) -> np.ndarray:
+    if block.dtype == np.uint8:
+        return block
+    out = block.astype(np.uint8)
+    if block.size and (block.min() < 0 or block.max() > 255 or not np.array_equal(out, block)):
+        raise ConvertError(f'zarr image {key!r} holds values that are not integers in 0..255; '
+                           f'a video needs uint8 pixels')
+    return out
+
+
+class _BlockReader:
+    """Time slices of a zarr array read through an aligned block cache (episodes are shorter
+    than a chunk, so reading episode by episode would decompress each chunk twice)."""
+
+    def __init__(self, array: Any, block_bytes: int = 32 * 2**20) -> None:
+        self.array = array
+        chunk = int(getattr(array, 'chunks', (1024,))[0] or 1024)
+        step = max(1, int(np.prod(array.shape[1:])) * np.dtype(array.dtype).itemsize)
+        self.block = chunk * max(1, block_bytes // (chunk * step))
+        self.start, self.data = 0, None
+
+    def __call__(self, start: int, stop: int) -> np.ndarray:
+        if self.data is None or start < self.start or stop > self.start + len(self.data):
+            self.start = start - start % self.block
+            end = max(stop, self.start + self.block)
+            self.data = np.asarray(self.array[self.start:end])
+        return self.data[start - self.start:stop - self.start]
+
+
+def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
+                    key_map: Mapping[str, str] | None = None, keys: Sequence[str] | None = None,
+                    task: str = DEFAULT_TASK, robot_type: str | None = None,
+                    encoding: Any = None, overwrite: bool = False, progress: bool = True
+                    ) -> dict[str, Any]:
+    """Convert a zarr replay buffer into a LeRobotDataset directory; a report dict."""
+    t0 = time.perf_counter()
+    key_map = parse_key_map([], key_map)
+    buf = ReplayBuffer.open(source, mode='r')
+    keys = list(buf.keys()) if keys is None else list(keys)
+    missing = [k for k in keys if k not in buf.data]
+    if missing:
+        raise ConvertError(f'{source} has no data/{missing[0]} (has {buf.keys()})')
+    if buf.n_episodes == 0:
+        raise ConvertError(f'{source} holds no episodes')
+    names = {k: key_map.get(k, k) for k in keys}
+    features: dict[str, dict[str, Any]] = {}
+    readers: dict[str, _BlockReader] = {}
+    for key in keys:
+        arr = buf.data[key]
+        if _is_image(arr):
+            features[names[key]] = video_feature(int(arr.shape[1]), int(arr.shape[2]))
+        else:
+            features[names[key]] = numeric_feature(np.zeros((0, *arr.shape[1:]), arr.dtype))
+        readers[key] = _BlockReader(arr)
+    if encoding is None and any(ft['dtype'] == 'video' for ft in features.values()):
+        encoding = default_encoding()
+    ends = buf.episode_ends
+    with staged_output(Path(output), overwrite) as tmp, \
+            LeRobotWriter(tmp, fps, features, robot_type=robot_type, encoding=encoding) as writer, \
+            tqdm(total=int(ends[-1]), desc='zarr -> LeRobot', unit='frame',
+                 disable=not progress) as bar:
+        start = 0
+        for end in ends:
+            episode = {}
+            for key in keys:
+                block = readers[key](start, int(end))
+                if features[names[key]]['dtype'] == 'video':
+                    block = _image_uint8(block, key)
+                episode[names[key]] = block
+            writer.add_episode(episode, task=task)
+            bar.update(int(end) - start)
+            start = int(end)
+        writer.close()
+        size = directory_bytes(tmp)
+    return {'direction': 'zarr->lerobot', 'source': str(source), 'output': str(output),
+            'episodes': int(buf.n_episodes), 'frames': int(ends[-1]), 'fps': fps,
+            'keys': names, 'vcodec': getattr(encoding, 'vcodec', None),
+            'crf': getattr(encoding, 'crf', None), 'bytes': size,
+            'seconds': round(time.perf_counter() - t0, 3)}
+
+
+# ---------------------------------------------------------------------------- LeRobot -> zarr
+def read_lerobot(source: str | Path, keys: Mapping[str, str], *,
+                 key_map: Mapping[str, str] | None = None,
+                 tolerance_s: float = DEFAULT_TOLERANCE_S, progress: bool = True
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """({name: (N, ...) array}, episode_ends) for keys = {name: feature or zarr-style key};
+    cameras decoded once into uint8 (N, H, W, 3), columns in their dtype and step shape."""
+    reader = LeRobotReader(source)
+    ends = reader.episode_ends()
+    resolved = {name: resolve_lerobot_key(reader, key, key_map) for name, key in keys.items()}
+    cameras = {n: f for n, f in resolved.items() if f in reader.camera_keys}
+    columns = {n: f for n, f in resolved.items() if f not in reader.camera_keys}
+    strings = [f for f in columns.values() if reader.features[f]['dtype'] not in
+               ('video', 'image') and f not in reader.numeric_keys and f not in DEFAULT_FEATURES]
+    if strings:
+        raise LeRobotFormatError(f'feature {strings[0]!r} of {reader.root} is of dtype '
+                                 f'{reader.features[strings[0]]["dtype"]!r}, not numeric')
+    wanted = sorted(set(columns.values()) | ({'timestamp'} if cameras else set()))
+    table = reader.read_columns(wanted) if wanted else {}
+    out: dict[str, np.ndarray] = {n: table[f] for n, f in columns.items()}
+    for name, feature in cameras.items():
+        out[name] = reader.camera_frames(
+            feature, timestamps=table['timestamp'].reshape(-1), tolerance_s=tolerance_s,
+            progress=progress)
+    return out, ends
+
+
+def lerobot_to_zarr(source: str | Path, output: str | Path, *,
+                    key_map: Mapping[str, str] | None = None, keys: Sequence[str] | None = None,
+                    tolerance_s: float = DEFAULT_TOLERANCE_S, overwrite: bool = False,
+                    progress: bool = True) -> dict[str, Any]:
+    """Convert a LeRobotDataset directory into a zarr replay buffer; a report dict."""
+    t0 = time.perf_counter()
+    key_map = parse_key_map([], key_map)
+    inverse = inverse_key_map(key_map)
+    reader = LeRobotReader(source)
+    own = [k for k in reader.features if k not in DEFAULT_FEATURES and
+           (k in reader.camera_keys or k in reader.numeric_keys)]
+    keys = own if keys is None else list(keys)
+    missing = [k for k in keys if k not in reader.features]
+    if missing:
+        raise ConvertError(f'{source} has no feature {missing[0]!r} (has {own})')
+    names = {inverse.get(k, k): k for k in keys}
+    data, ends = read_lerobot(source, names, key_map={}, tolerance_s=tolerance_s,
+                              progress=progress)
+    with staged_output(Path(output), overwrite) as tmp:
+        ReplayBuffer.from_arrays(data, ends).save_to(tmp, progress=None if progress else False)
+        size = directory_bytes(tmp)
+    return {'direction': 'lerobot->zarr', 'source': str(source), 'output': str(output),
+            'episodes': len(ends), 'frames': int(ends[-1]) if len(ends) else 0,
+            'fps': reader.fps, 'keys': {v: k for k, v in names.items()}, 'bytes': size,
+            'seconds': round(time.perf_counter() - t0, 3)}
+
+
+# ---------------------------------------------------------------------------- command
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog='dp-ros convert',
+        description='Convert a zarr replay buffer into a LeRobotDataset v3.0 or back (the '
+                    'direction follows SOURCE: a directory with meta/info.json is a LeRobot '
+                    'dataset).')
+    p.add_argument('source', help='zarr store or LeRobotDataset directory')
+    p.add_argument('output', help='the new dataset (must not exist unless --overwrite)')
+    p.add_argument('--to', choices=('lerobot', 'zarr'), default=None,
+                   help='output format; default: the other one')
+    p.add_argument('--fps', type=int, default=None,
+                   help='zarr -> LeRobot: frames per second of the data (Push-T: 10); '
+                        'default: the store\'s fps attribute')
+    p.add_argument('--map', action='append', default=[], metavar='ZARR=LEROBOT',
+                   help=f'key mapping on top of {DEFAULT_KEY_MAP}; repeatable')
+    p.add_argument('--keys', nargs='+', default=None, metavar='KEY',
+                   help='source keys to convert (default: all)')
+    p.add_argument('--task', default=DEFAULT_TASK,
+                   help='zarr -> LeRobot: the task text of every episode')
+    p.add_argument('--robot-type', default=None, help='zarr -> LeRobot: info.json robot_type')
+    p.add_argument('--vcodec', default=None,
+                   help='zarr -> LeRobot: libsvtav1 (lerobot default), h264 or hevc')
+    p.add_argument('--crf', type=int, default=30,
+                   help='zarr -> LeRobot: video quality, lower is better and larger '
+                        '(lerobot default 30)')
+    p.add_argument('--tolerance-s', type=float, default=DEFAULT_TOLERANCE_S,
+                   help='LeRobot -> zarr: largest gap between a frame\'s timestamp and its '
+                        'video frame (lerobot default 1e-4)')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing output')
+    p.add_argument('--report', default=None, help='also write the report as JSON here')
+    p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    return p
+
+
+def _store_fps(source: str | Path) -> int | None:
+    import zarr
+    try:
+        attrs = dict(zarr.open_group(str(source), mode='r').attrs)
+    except Exception:  # noqa: BLE001 - not readable here: ReplayBuffer.open says why later
+        return None
+    if 'fps' in attrs:
+        return int(attrs['fps'])
+    period = attrs.get('control_period_s')
+    return round(1.0 / float(period)) if period else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    source, output = Path(args.source), Path(args.output)
+    if not source.exists():
+        raise FileNotFoundError(f'{source} does not exist')
+    if source.resolve() == output.resolve():
+        raise ConvertError('output must differ from the source')
+    to = args.to or ('zarr' if is_lerobot_dataset(source) else 'lerobot')
+    if (to == 'lerobot') == is_lerobot_dataset(source):
+        raise ConvertError(f'{source} is already a {"LeRobot" if to == "lerobot" else "zarr"} '
+                           f'dataset')
+    key_map = parse_key_map(args.map)
+    progress = not args.no_progress
+    if to == 'lerobot':
+        fps = args.fps or _store_fps(source)
+        if not fps or fps <= 0:
+            raise ConvertError(f'{source} records no frame rate: give --fps (Push-T: 10)')
+        overrides: dict[str, Any] = {'crf': args.crf}
+        if args.vcodec:
+            overrides['vcodec'] = args.vcodec
+        report = zarr_to_lerobot(source, output, fps=fps, key_map=key_map, keys=args.keys,
+                                 task=args.task, robot_type=args.robot_type,
+                                 encoding=default_encoding(**overrides),
+                                 overwrite=args.overwrite, progress=progress)
+    else:
+        report = lerobot_to_zarr(source, output, key_map=key_map, keys=args.keys,
+                                 tolerance_s=args.tolerance_s, overwrite=args.overwrite,
+                                 progress=progress)
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(report, indent=2) + '\n')
+    print(f"{report['direction']}: {report['episodes']} episodes, {report['frames']} frames, "
+          f"{report['bytes'] / 2**20:.1f} MiB in {report['seconds']:.1f} s -> {output}")
+    return 0
+
+
+if __name__ == '__main__':
+    from training.errors import EXPECTED_ERRORS, error_exit
+    try:
+        sys.exit(main())
+    except EXPECTED_ERRORS as exc:
+        sys.exit(error_exit('dp-ros convert', exc))

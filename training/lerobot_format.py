@@ -1,0 +1,883 @@
+"""LeRobotDataset v3.0 on disk, written and read with pyarrow and PyAV (lerobot not imported).
+
+The layout and its fields follow lerobot's own code (huggingface/lerobot,
+src/lerobot/datasets/: utils.py, feature_utils.py, io_utils.py, dataset_metadata.py,
+dataset_writer.py, dataset_reader.py, video_utils.py, compute_stats.py, and
+src/lerobot/configs/video.py for the encoder defaults)::
+
+    meta/info.json                                  codebase_version "v3.0", fps, features, ...
+    meta/stats.json                                 per feature: min max mean std count q01..q99
+    meta/tasks.parquet                              task (pandas index) -> task_index
+    meta/episodes/chunk-000/file-000.parquet        one row per episode: length, tasks, index
+                                                    range, data file, video file and time span,
+                                                    stats/<feature>/<stat>
+    data/chunk-{c:03d}/file-{f:03d}.parquet         one row per frame, one row group per episode
+    videos/<key>/chunk-{c:03d}/file-{f:03d}.mp4     consecutive episodes of one camera
+
+A file takes episodes until it would pass data_files_size_in_mb (parquet, uncompressed) or
+video_files_size_in_mb (mp4); chunk-c holds at most chunks_size files. A video file is one
+stream: frame k of the file is at k / fps seconds, and an episode's frames start at its
+`videos/<key>/from_timestamp`. lerobot's loader finds frame i of an episode at
+from_timestamp + timestamp[i] and takes the decoded frame nearest to it, which must lie within
+tolerance_s (LeRobotDataset's default 1e-4 s); LeRobotReader.video_frames does the same.
+
+Videos are encoded as lerobot's default RGB encoder does: libsvtav1, yuv420p, GOP 2, CRF 30,
+preset 12; h264 (libx264) where this PyAV has no libsvtav1 encoder.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dp_ros.errors import UserError
+
+CODEBASE_VERSION = 'v3.0'
+DEFAULT_CHUNK_SIZE = 1000  # files per chunk directory
+DEFAULT_DATA_FILE_SIZE_IN_MB = 100
+DEFAULT_VIDEO_FILE_SIZE_IN_MB = 200
+DEFAULT_TOLERANCE_S = 1e-4  # LeRobotDataset(tolerance_s=1e-4)
+
+INFO_PATH = 'meta/info.json'
+STATS_PATH = 'meta/stats.json'
+TASKS_PATH = 'meta/tasks.parquet'
+EPISODES_DIR = 'meta/episodes'
+CHUNK_FILE_PATTERN = 'chunk-{chunk_index:03d}/file-{file_index:03d}'
+DEFAULT_EPISODES_PATH = EPISODES_DIR + '/' + CHUNK_FILE_PATTERN + '.parquet'
+DEFAULT_DATA_PATH = 'data/' + CHUNK_FILE_PATTERN + '.parquet'
+DEFAULT_VIDEO_PATH = 'videos/{video_key}/' + CHUNK_FILE_PATTERN + '.mp4'
+
+# columns every frame has, appended after the dataset's own features (lerobot
+# utils/constants.py DEFAULT_FEATURES)
+DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
+    'timestamp': {'dtype': 'float32', 'shape': [1], 'names': None},
+    'frame_index': {'dtype': 'int64', 'shape': [1], 'names': None},
+    'episode_index': {'dtype': 'int64', 'shape': [1], 'names': None},
+    'index': {'dtype': 'int64', 'shape': [1], 'names': None},
+    'task_index': {'dtype': 'int64', 'shape': [1], 'names': None},
+}
+DEFAULT_QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
+IMAGE_NAMES = ['height', 'width', 'channels']
+NUMERIC_DTYPES = ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32',
+                  'uint64', 'float16', 'float32', 'float64')
+_HF_ARRAY_TYPES = {2: 'Array2D', 3: 'Array3D', 4: 'Array4D', 5: 'Array5D'}
+
+
+class LeRobotFormatError(UserError, ValueError):
+    """A LeRobotDataset directory that cannot be read, or data that cannot be written as one."""
+
+
+# ---------------------------------------------------------------------------- encoding
+@dataclass
+class VideoEncoding:
+    """Encoder settings (lerobot configs/video.py VideoEncoderConfig defaults).
+
+    vcodec: 'libsvtav1' (lerobot's default), 'h264' (libx264) or 'hevc'; crf: quality, lower
+    is better and larger; g: keyframe interval (2: any frame decodes after at most one
+    other); preset: speed (SVT-AV1 0..13, x264 names); threads: encoder threads (None: the
+    codec's choice).
+    """
+
+    vcodec: str = 'libsvtav1'
+    pix_fmt: str = 'yuv420p'
+    g: int = 2
+    crf: int = 30
+    preset: int | str | None = None
+    fast_decode: int = 0
+    threads: int | None = None
+    extra_options: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.vcodec == 'av1':  # lerobot's alias
+            self.vcodec = 'libsvtav1'
+        if self.preset is None and self.vcodec == 'libsvtav1':
+            self.preset = 12  # LIBSVTAV1_DEFAULT_PRESET
+
+    def codec_options(self) -> dict[str, str]:
+        """The options lerobot's VideoEncoderConfig.get_codec_options gives the codec."""
+        opts: dict[str, Any] = {'g': self.g, 'crf': self.crf}
+        if self.preset is not None:
+            opts['preset'] = self.preset
+        if self.vcodec == 'libsvtav1':
+            parts = [f'fast-decode={max(0, min(2, self.fast_decode))}']
+            if self.threads is not None:
+                parts.append(f'lp={self.threads}')
+            opts['svtav1-params'] = ':'.join(parts)
+        else:
+            if self.fast_decode:
+                opts['tune'] = 'fastdecode'
+            if self.threads is not None:
+                opts['threads'] = self.threads
+        for key, value in self.extra_options.items():
+            opts.setdefault(key, value)
+        return {k: str(v) for k, v in opts.items()}
+
+    def info(self) -> dict[str, Any]:
+        """The encoder's video.* entries of a video feature's info (get_video_info)."""
+        return {'video.g': self.g, 'video.crf': self.crf, 'video.preset': self.preset,
+                'video.fast_decode': self.fast_decode, 'video.video_backend': 'pyav',
+                'video.extra_options': dict(self.extra_options)}
+
+
+def encoder_available(vcodec: str) -> bool:
+    import av
+    try:
+        av.codec.Codec(_encoder_name(vcodec), 'w')
+    except Exception:  # noqa: BLE001 - av raises its own UnknownCodecError / ValueError kinds
+        return False
+    return True
+
+
+def _encoder_name(vcodec: str) -> str:
+    return {'h264': 'libx264', 'hevc': 'libx265'}.get(vcodec, vcodec)
+
+
+def default_encoding(**overrides: Any) -> VideoEncoding:
+    """lerobot's default (libsvtav1) where PyAV has that encoder, else h264."""
+    enc = VideoEncoding(**overrides)
+    if 'vcodec' not in overrides and not encoder_available(enc.vcodec):
+        enc = VideoEncoding(**{**overrides, 'vcodec': 'h264', 'preset': None})
+    if not encoder_available(enc.vcodec):
+        raise LeRobotFormatError(f'this PyAV has no {enc.vcodec!r} encoder; choose libsvtav1, '
+                                 f'h264 or hevc')
+    return enc
+
+
+# ---------------------------------------------------------------------------- features
+def numeric_feature(array: np.ndarray, names: list[str] | None = None) -> dict[str, Any]:
+    """The info.json feature of a (N, ...) numeric array (shape: one step's)."""
+    dtype = np.dtype(array.dtype).name
+    if dtype not in NUMERIC_DTYPES:
+        raise LeRobotFormatError(f'dtype {dtype} cannot be a LeRobot feature')
+    shape = list(array.shape[1:]) or [1]
+    if len(shape) > 5:
+        raise LeRobotFormatError(f'a LeRobot feature has at most 5 dimensions, got {shape}')
+    return {'dtype': dtype, 'shape': shape, 'names': names}
+
+
+def video_feature(height: int, width: int, channels: int = 3) -> dict[str, Any]:
+    return {'dtype': 'video', 'shape': [height, width, channels], 'names': list(IMAGE_NAMES)}
+
+
+def _is_scalar(ft: Mapping[str, Any]) -> bool:
+    return list(ft['shape']) == [1]
+
+
+def arrow_type(ft: Mapping[str, Any]) -> pa.DataType:
+    """The parquet column type of a feature, as `datasets` stores it (get_hf_features_from_features:
+    Value for shape (1,), a fixed-size list for (n,), nested lists (the storage of
+    Array2D..5D) beyond)."""
+    base = pa.from_numpy_dtype(np.dtype(ft['dtype']))
+    shape = list(ft['shape'])
+    if shape == [1]:
+        return base
+    if len(shape) == 1:
+        return pa.list_(base, shape[0])
+    out = base
+    for _ in shape:
+        out = pa.list_(out)
+    return out
+
+
+def hf_feature(ft: Mapping[str, Any]) -> dict[str, Any]:
+    """The `datasets` Features entry of a feature (the parquet schema's 'huggingface' metadata)."""
+    shape = list(ft['shape'])
+    if shape == [1]:
+        return {'dtype': ft['dtype'], '_type': 'Value'}
+    if len(shape) == 1:
+        return {'feature': {'dtype': ft['dtype'], '_type': 'Value'}, 'length': shape[0],
+                '_type': 'List'}
+    return {'shape': shape, 'dtype': ft['dtype'], '_type': _HF_ARRAY_TYPES[len(shape)]}
+
+
+def to_arrow(values: np.ndarray, ft: Mapping[str, Any]) -> pa.Array:
+    """(n, *shape) numpy values -> the column's arrow array."""
+    dtype = np.dtype(ft['dtype'])
+    shape = list(ft['shape'])
+    values = np.ascontiguousarray(values, dtype=dtype)
+    n = len(values)
+    if shape == [1]:
+        return pa.array(values.reshape(n))
+    flat = pa.array(values.reshape(-1))
+    if len(shape) == 1:
+        return pa.FixedSizeListArray.from_arrays(flat, shape[0])
+    out = flat
+    size = n * int(np.prod(shape))
+    for dim in reversed(shape):
+        size //= dim
+        out = pa.ListArray.from_arrays(pa.array(np.arange(size + 1, dtype=np.int32) * dim), out)
+    return out
+
+
+def from_arrow(column: pa.ChunkedArray | pa.Array, ft: Mapping[str, Any]) -> np.ndarray:
+    """A column -> (n, *shape) numpy array of the feature's dtype (shape (1,) -> (n, 1))."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if isinstance(column.type, pa.ExtensionType):
+        column = column.storage
+    n = len(column)
+    shape = list(ft['shape'])
+    values = column
+    while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type) or \
+            pa.types.is_large_list(values.type):
+        values = values.flatten()
+    out = values.to_numpy(zero_copy_only=False).astype(np.dtype(ft['dtype']), copy=False)
+    if out.size != n * int(np.prod(shape)):
+        raise LeRobotFormatError(f'column of {n} rows holds {out.size} values, not shape {shape}')
+    return out.reshape((n, *shape))
+
+
+# ---------------------------------------------------------------------------- stats
+def feature_stats(values: np.ndarray, image: bool = False) -> dict[str, np.ndarray]:
+    """lerobot compute_stats.get_feature_stats: min max mean std count q01..q99 over frames;
+    images (n, H, W, C uint8) per channel, shape (C, 1, 1), divided by 255."""
+    if image:
+        arr = values.reshape(-1, values.shape[-1]).astype(np.float64) / 255.0
+    else:
+        arr = values.reshape(len(values), -1).astype(np.float64)
+    stats = {'min': arr.min(0), 'max': arr.max(0), 'mean': arr.mean(0), 'std': arr.std(0),
+             'count': np.array([len(values)], dtype=np.int64)}
+    qs = np.quantile(arr, DEFAULT_QUANTILES, axis=0)
+    for q, value in zip(DEFAULT_QUANTILES, qs, strict=False):
+        stats[f'q{round(q * 100):02d}'] = value
+    for key, value in stats.items():
+        if key == 'count':
+            continue
+        stats[key] = value.reshape(-1, 1, 1) if image else value
+    return stats
+
+
+def aggregate_stats(per_episode: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """lerobot compute_stats.aggregate_feature_stats: count-weighted means and variances,
+    min of minima, max of maxima, count-weighted quantiles."""
+    counts = np.array([s['count'][0] for s in per_episode], dtype=np.float64)
+    weights = counts / counts.sum()
+
+    def wsum(key: str) -> np.ndarray:
+        return sum(w * s[key] for w, s in zip(weights, per_episode, strict=False))
+
+    mean = wsum('mean')
+    var = sum(w * (s['std'] ** 2 + (s['mean'] - mean) ** 2)
+              for w, s in zip(weights, per_episode, strict=True))
+    out = {'min': np.min([s['min'] for s in per_episode], axis=0),
+           'max': np.max([s['max'] for s in per_episode], axis=0),
+           'mean': mean, 'std': np.sqrt(var),
+           'count': np.array([int(counts.sum())], dtype=np.int64)}
+    for q in DEFAULT_QUANTILES:
+        key = f'q{round(q * 100):02d}'
+        out[key] = wsum(key)
+    return out
+
+
+def _image_sample(n: int) -> np.ndarray:
+    """Frames an episode's image stats are taken from (lerobot samples images too)."""
+    if n <= 100:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, 100).round().astype(np.int64))
+
+
+def _jsonable(stats: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, Any]:
+    return {k: {s: np.asarray(v).tolist() for s, v in d.items()} for k, d in stats.items()}
+
+
+# ---------------------------------------------------------------------------- writing
+def _update_chunk_file(chunk: int, file: int, chunks_size: int) -> tuple[int, int]:
+    """lerobot utils.update_chunk_file_indices."""
+    if file == chunks_size - 1:
+        return chunk + 1, 0
+    return chunk, file + 1
+
+
+class _VideoFile:
+    """One mp4 of a camera: episodes appended as one stream, frame k at k / fps."""
+
+    def __init__(self, path: Path, fps: int, height: int, width: int, enc: VideoEncoding):
+        import av
+        os.environ.setdefault('SVT_LOG', '1')  # SVT-AV1 prints its banner otherwise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fps = fps
+        self.container = av.open(str(path), 'w')
+        self.stream = self.container.add_stream(_encoder_name(enc.vcodec), rate=fps,
+                                                options=enc.codec_options())
+        self.stream.width, self.stream.height = width, height
+        self.stream.pix_fmt = enc.pix_fmt
+        self.frames = 0
+        self.bytes = 0
+
+    def add(self, frames: np.ndarray) -> None:
+        import av
+        tb = Fraction(1, self.fps)
+        for image in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format='rgb24')
+            frame.pts, frame.time_base = self.frames, tb
+            self.frames += 1
+            for packet in self.stream.encode(frame):
+                self.bytes += packet.size
+                self.container.mux(packet)
+
+    def close(self) -> None:
+        if self.container is None:
+            return
+        try:
+            for packet in self.stream.encode():
+                self.bytes += packet.size
+                self.container.mux(packet)
+        finally:
+            self.container.close()
+            self.container = None
+
+    def abort(self) -> None:
+        if self.container is not None:
+            try:
+                self.container.close()
+            except Exception:  # noqa: BLE001 - closing a broken stream: nothing to save
+                pass
+            self.container = None
+
+
+class LeRobotWriter:
+    """Episodes -> a new LeRobotDataset v3.0 directory (use as a context manager).
+
+    features: the dataset's own features (info.json form: dtype 'video' with shape
+    [H, W, 3], or a numeric dtype with the step shape); the default columns (timestamp,
+    frame_index, episode_index, index, task_index) are added. add_episode takes one
+    (n, *shape) array per feature (videos: uint8 (n, H, W, 3)) and the episode's task.
+    """
+
+    def __init__(self, root: str | Path, fps: int, features: Mapping[str, Mapping[str, Any]],
+                 *, robot_type: str | None = None, encoding: VideoEncoding | None = None,
+                 chunks_size: int = DEFAULT_CHUNK_SIZE,
+                 data_files_size_in_mb: int = DEFAULT_DATA_FILE_SIZE_IN_MB,
+                 video_files_size_in_mb: int = DEFAULT_VIDEO_FILE_SIZE_IN_MB) -> None:
+        if int(fps) != fps or fps <= 0:
+            raise LeRobotFormatError(f'a LeRobotDataset needs a positive integer fps, got {fps}')
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        if any(self.root.iterdir()):
+            raise LeRobotFormatError(f'{self.root} is not empty')
+        clash = sorted(set(features) & set(DEFAULT_FEATURES))
+        if clash:
+            raise LeRobotFormatError(f'feature names {clash} are reserved for LeRobot columns')
+        self.fps = int(fps)
+        self.features: dict[str, dict[str, Any]] = {
+            k: {**dict(v), 'shape': list(v['shape'])} for k, v in features.items()}
+        for key, ft in self.features.items():
+            if ft['dtype'] == 'video':
+                h, w, c = ft['shape']
+                if c != 3:
+                    raise LeRobotFormatError(f'video feature {key!r} needs 3 channels, got {c}')
+                if h % 2 or w % 2:
+                    raise LeRobotFormatError(f'video feature {key!r} is {h}x{w}: yuv420p needs '
+                                             f'an even height and width')
+            elif ft['dtype'] not in NUMERIC_DTYPES:
+                raise LeRobotFormatError(f'feature {key!r} has dtype {ft["dtype"]!r}; this '
+                                         f'writer takes video and {NUMERIC_DTYPES}')
+        self.features.update({k: dict(v) for k, v in DEFAULT_FEATURES.items()})
+        self.video_keys = [k for k, ft in self.features.items() if ft['dtype'] == 'video']
+        self.columns = [k for k, ft in self.features.items() if ft['dtype'] != 'video']
+        self.robot_type = robot_type
+        self.encoding = encoding or (default_encoding() if self.video_keys else VideoEncoding())
+        self.chunks_size = int(chunks_size)
+        self.data_mb = int(data_files_size_in_mb)
+        self.video_mb = int(video_files_size_in_mb)
+        self.schema = pa.schema(
+            [pa.field(k, arrow_type(self.features[k])) for k in self.columns],
+            metadata={'huggingface': json.dumps({'info': {'features': {
+                k: hf_feature(self.features[k]) for k in self.columns}}})})
+        self.tasks: dict[str, int] = {}
+        self.episodes: list[dict[str, Any]] = []
+        self.stats: list[dict[str, dict[str, np.ndarray]]] = []
+        self.total_frames = 0
+        self._data_file = (0, 0)
+        self._data_writer: pq.ParquetWriter | None = None
+        self._data_bytes = 0
+        self._data_frames = 0
+        self._videos: dict[str, _VideoFile] = {}
+        self._video_file: dict[str, tuple[int, int]] = {k: (0, 0) for k in self.video_keys}
+        self._closed = False
+
+    def __enter__(self) -> LeRobotWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif not self._closed:
+            self.close()
+
+    # ------------------------------------------------------------------ episodes
+    def add_episode(self, episode: Mapping[str, np.ndarray], task: str = '') -> None:
+        own = [k for k in self.features if k not in DEFAULT_FEATURES]
+        missing = sorted(set(own) - set(episode))
+        extra = sorted(set(episode) - set(own))
+        if missing or extra:
+            raise LeRobotFormatError(f'episode arrays do not match the features: missing '
+                                     f'{missing}, extra {extra}')
+        lengths = {k: len(episode[k]) for k in own}
+        n = next(iter(lengths.values()), 0)
+        if n == 0 or len(set(lengths.values())) != 1:
+            raise LeRobotFormatError(f'episode arrays must share a non-zero length, got {lengths}')
+        ep_index = len(self.episodes)
+        task_index = self.tasks.setdefault(task, len(self.tasks))
+        row: dict[str, Any] = {'episode_index': ep_index, 'tasks': [task], 'length': n}
+        stats: dict[str, dict[str, np.ndarray]] = {}
+
+        columns: dict[str, np.ndarray] = {}
+        for key in own:
+            ft = self.features[key]
+            values = np.asarray(episode[key])
+            if ft['dtype'] == 'video':
+                if values.dtype != np.uint8 or list(values.shape[1:]) != ft['shape']:
+                    raise LeRobotFormatError(
+                        f'video {key!r}: expected uint8 frames {ft["shape"]}, got '
+                        f'{values.dtype} {list(values.shape[1:])}')
+                stats[key] = feature_stats(values[_image_sample(n)], image=True)
+                continue
+            step = list(values.shape[1:]) or [1]
+            if step != list(ft['shape']) and not (_is_scalar(ft) and values.ndim == 1):
+                raise LeRobotFormatError(f'{key!r}: expected step shape {ft["shape"]}, got {step}')
+            cast = values.astype(np.dtype(ft['dtype']), copy=False)
+            if not np.array_equal(cast, values):
+                raise LeRobotFormatError(f'{key!r}: values change when cast to {ft["dtype"]}')
+            columns[key] = cast
+            stats[key] = feature_stats(cast)
+        frame_index = np.arange(n, dtype=np.int64)
+        columns['timestamp'] = (frame_index / self.fps).astype(np.float32)
+        columns['frame_index'] = frame_index
+        columns['episode_index'] = np.full(n, ep_index, dtype=np.int64)
+        columns['index'] = np.arange(self.total_frames, self.total_frames + n, dtype=np.int64)
+        columns['task_index'] = np.full(n, task_index, dtype=np.int64)
+        for key in DEFAULT_FEATURES:
+            stats[key] = feature_stats(columns[key])
+
+        row.update(self._write_data(columns, n))
+        for key in self.video_keys:
+            row.update(self._write_video(key, np.asarray(episode[key])))
+        row['meta/episodes/chunk_index'] = 0
+        row['meta/episodes/file_index'] = 0
+        for key, ft_stats in stats.items():
+            for name, value in ft_stats.items():
+                row[f'stats/{key}/{name}'] = np.asarray(value).tolist()
+        self.episodes.append(row)
+        self.stats.append(stats)
+        self.total_frames += n
+
+    def _write_data(self, columns: dict[str, np.ndarray], n: int) -> dict[str, Any]:
+        table = pa.Table.from_arrays([to_arrow(columns[k], self.features[k]) for k in self.columns],
+                                     schema=self.schema)
+        if self._data_writer is not None:
+            per_frame = self._data_bytes / max(1, self._data_frames)
+            if (self._data_bytes + per_frame * n) / 2**20 >= self.data_mb:
+                self._data_writer.close()
+                self._data_writer = None
+                self._data_file = _update_chunk_file(*self._data_file, self.chunks_size)
+        if self._data_writer is None:
+            chunk, file = self._data_file
+            path = self.root / DEFAULT_DATA_PATH.format(chunk_index=chunk, file_index=file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._data_writer = pq.ParquetWriter(path, self.schema, compression='snappy',
+                                                 use_dictionary=True)
+            self._data_bytes = self._data_frames = 0
+        self._data_writer.write_table(table)  # one row group per episode
+        self._data_bytes += table.nbytes
+        self._data_frames += n
+        chunk, file = self._data_file
+        return {'data/chunk_index': chunk, 'data/file_index': file,
+                'dataset_from_index': self.total_frames,
+                'dataset_to_index': self.total_frames + n}
+
+    def _write_video(self, key: str, frames: np.ndarray) -> dict[str, Any]:
+        video = self._videos.get(key)
+        if video is not None:
+            per_frame = video.bytes / max(1, video.frames)
+            if (video.bytes + per_frame * len(frames)) / 2**20 >= self.video_mb:
+                video.close()
+                video = None
+                self._video_file[key] = _update_chunk_file(*self._video_file[key],
+                                                           self.chunks_size)
+        chunk, file = self._video_file[key]
+        if video is None:
+            h, w, _ = self.features[key]['shape']
+            path = self.root / DEFAULT_VIDEO_PATH.format(video_key=key, chunk_index=chunk,
+                                                         file_index=file)
+            video = self._videos[key] = _VideoFile(path, self.fps, h, w, self.encoding)
+        start = video.frames
+        video.add(frames)
+        return {f'videos/{key}/chunk_index': chunk, f'videos/{key}/file_index': file,
+                f'videos/{key}/from_timestamp': start / self.fps,
+                f'videos/{key}/to_timestamp': video.frames / self.fps}
+
+    # ------------------------------------------------------------------ finishing
+    def close(self) -> dict[str, Any]:
+        """Finish the files and write meta/; returns info.json's content."""
+        if self._closed:
+            raise LeRobotFormatError('writer already closed')
+        self._closed = True
+        if self._data_writer is not None:
+            self._data_writer.close()
+        for video in self._videos.values():
+            video.close()
+        if not self.episodes:
+            raise LeRobotFormatError('no episodes to write')
+        self._write_episodes()
+        self._write_tasks()
+        stats = {key: aggregate_stats([s[key] for s in self.stats]) for key in self.stats[0]}
+        _write_json(self.root / STATS_PATH, _jsonable(stats))
+        info = self.info()
+        _write_json(self.root / INFO_PATH, info)
+        return info
+
+    def abort(self) -> None:
+        """Stop without finishing (the caller removes the directory)."""
+        self._closed = True
+        if self._data_writer is not None:
+            try:
+                self._data_writer.close()
+            except Exception:  # noqa: BLE001 - the files are discarded anyway
+                pass
+        for video in self._videos.values():
+            video.abort()
+
+    def info(self) -> dict[str, Any]:
+        features = {k: dict(v) for k, v in self.features.items()}
+        for key in self.video_keys:
+            h, w, c = features[key]['shape']
+            features[key]['info'] = {
+                'video.height': h, 'video.width': w,
+                'video.codec': _codec_name(self._videos[key].path), 'video.pix_fmt':
+                self.encoding.pix_fmt, 'video.fps': self.fps, 'video.channels': c,
+                'has_audio': False, **self.encoding.info(), 'is_depth_map': False}
+        return {
+            'codebase_version': CODEBASE_VERSION,
+            'robot_type': self.robot_type,
+            'total_episodes': len(self.episodes),
+            'total_frames': self.total_frames,
+            'total_tasks': len(self.tasks),
+            'chunks_size': self.chunks_size,
+            'data_files_size_in_mb': self.data_mb,
+            'video_files_size_in_mb': self.video_mb,
+            'fps': self.fps,
+            'splits': {'train': f'0:{len(self.episodes)}'},
+            'data_path': DEFAULT_DATA_PATH,
+            'video_path': DEFAULT_VIDEO_PATH if self.video_keys else None,
+            'features': features,
+        }
+
+    def _write_episodes(self) -> None:
+        names = list(self.episodes[0])
+        arrays = {}
+        for name in names:
+            values = [row[name] for row in self.episodes]
+            if name == 'tasks':
+                arrays[name] = pa.array(values, type=pa.list_(pa.string()))
+            elif name.startswith('stats/'):
+                leaf: pa.DataType = pa.int64() if name.endswith('/count') else pa.float64()
+                depth = np.ndim(values[0])
+                typ = leaf
+                for _ in range(depth):
+                    typ = pa.list_(typ)
+                arrays[name] = pa.array(values, type=typ)
+            elif name.endswith('_timestamp'):
+                arrays[name] = pa.array(values, type=pa.float64())
+            else:
+                arrays[name] = pa.array(values, type=pa.int64())
+        path = self.root / DEFAULT_EPISODES_PATH.format(chunk_index=0, file_index=0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table(arrays), path, compression='snappy')
+
+    def _write_tasks(self) -> None:
+        """tasks.parquet as pandas writes a DataFrame indexed by 'task' (lerobot reads it with
+        pandas.read_parquet and looks tasks up by that index)."""
+        names = list(self.tasks)
+        pandas_meta = {
+            'index_columns': ['task'],
+            'column_indexes': [{'name': None, 'field_name': None, 'pandas_type': 'unicode',
+                                'numpy_type': 'object', 'metadata': {'encoding': 'UTF-8'}}],
+            'columns': [
+                {'name': 'task_index', 'field_name': 'task_index', 'pandas_type': 'int64',
+                 'numpy_type': 'int64', 'metadata': None},
+                {'name': 'task', 'field_name': 'task', 'pandas_type': 'unicode',
+                 'numpy_type': 'object', 'metadata': None}],
+            'creator': {'library': 'pyarrow', 'version': pa.__version__},
+            'pandas_version': '2.2.3'}
+        table = pa.table({'task_index': pa.array([self.tasks[t] for t in names], pa.int64()),
+                          'task': pa.array(names, pa.string())}).replace_schema_metadata(
+            {'pandas': json.dumps(pandas_meta)})
+        pq.write_table(table, self.root / TASKS_PATH)
+
+
+def _codec_name(path: Path) -> str:
+    import av
+    with av.open(str(path)) as container:
+        return container.streams.video[0].codec_context.codec.canonical_name
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=4, ensure_ascii=False) + '\n')
+
+
+# ---------------------------------------------------------------------------- reading
+class LeRobotReader:
+    """A LeRobotDataset v3.0 directory, read the way lerobot's LeRobotDataset reads it."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        info_path = self.root / INFO_PATH
+        if not self.root.is_dir():
+            raise FileNotFoundError(f'no LeRobotDataset at {self.root}')
+        if not info_path.is_file():
+            raise LeRobotFormatError(f'{self.root} is not a LeRobotDataset: no {INFO_PATH}')
+        try:
+            self.info = json.loads(info_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise LeRobotFormatError(f'{info_path} is not valid JSON: {exc}') from None
+        version = str(self.info.get('codebase_version', ''))
+        if not version.startswith('v3.'):
+            raise LeRobotFormatError(
+                f'{self.root} is a LeRobotDataset {version or "of unknown version"}; this reads '
+                f'v3.0 (convert with lerobot: python -m '
+                f'lerobot.datasets.v30.convert_dataset_v21_to_v30 --repo-id=...)')
+        for key in ('fps', 'features', 'total_episodes', 'total_frames', 'data_path'):
+            if key not in self.info:
+                raise LeRobotFormatError(f'{info_path} has no {key!r}')
+        self.fps = self.info['fps']
+        self.features: dict[str, dict[str, Any]] = self.info['features']
+        self.episodes = self._read_episodes()
+        if len(self.episodes) != self.info['total_episodes']:
+            raise LeRobotFormatError(
+                f'{self.root}: {EPISODES_DIR} has {len(self.episodes)} episodes, info.json says '
+                f'{self.info["total_episodes"]}')
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def video_keys(self) -> list[str]:
+        return [k for k, ft in self.features.items() if ft['dtype'] == 'video']
+
+    @property
+    def image_keys(self) -> list[str]:
+        return [k for k, ft in self.features.items() if ft['dtype'] == 'image']
+
+    @property
+    def numeric_keys(self) -> list[str]:
+        """The dataset's own numeric features (not the default columns)."""
+        return [k for k, ft in self.features.items()
+                if ft['dtype'] in NUMERIC_DTYPES and k not in DEFAULT_FEATURES]
+
+    @property
+    def camera_keys(self) -> list[str]:
+        return self.video_keys + self.image_keys
+
+    def lengths(self) -> np.ndarray:
+        return np.array([ep['length'] for ep in self.episodes], dtype=np.int64)
+
+    def episode_ends(self) -> np.ndarray:
+        """Exclusive end row of each episode in dataset order, checked against the index
+        ranges (rows of episode i are dataset_from_index .. dataset_to_index - 1)."""
+        ends = np.cumsum(self.lengths())
+        starts = ends - self.lengths()
+        for ep, start, end in zip(self.episodes, starts, ends, strict=False):
+            if (ep['dataset_from_index'], ep['dataset_to_index']) != (start, end):
+                raise LeRobotFormatError(
+                    f'{self.root}: episode {ep["episode_index"]} covers rows '
+                    f'{ep["dataset_from_index"]}..{ep["dataset_to_index"]}, expected '
+                    f'{start}..{end} (episodes must be stored in order)')
+        return ends
+
+    def tasks(self) -> dict[int, str]:
+        path = self.root / TASKS_PATH
+        if not path.is_file():
+            return {}
+        table = pq.read_table(path)
+        if 'task' not in table.column_names:  # index written without a name
+            index_col = [c for c in table.column_names if c != 'task_index'][0]
+            table = table.rename_columns(['task' if c == index_col else c
+                                          for c in table.column_names])
+        return dict(zip(table['task_index'].to_pylist(), table['task'].to_pylist(), strict=False))
+
+    def _read_episodes(self) -> list[dict[str, Any]]:
+        paths = sorted((self.root / EPISODES_DIR).glob('*/*.parquet'))
+        if not paths:
+            raise LeRobotFormatError(f'{self.root} is not a LeRobotDataset v3.0: no '
+                                     f'{EPISODES_DIR}/chunk-*/file-*.parquet')
+        rows: list[dict[str, Any]] = []
+        for path in paths:
+            schema = pq.read_schema(path)
+            columns = [c for c in schema.names if not c.startswith('stats/')]
+            rows.extend(pq.read_table(path, columns=columns).to_pylist())
+        rows.sort(key=lambda r: r['episode_index'])
+        if [r['episode_index'] for r in rows] != list(range(len(rows))):
+            raise LeRobotFormatError(f'{self.root}: episode indices are not 0..{len(rows) - 1}')
+        return rows
+
+    # ------------------------------------------------------------------ frames
+    def data_files(self) -> list[Path]:
+        files = sorted({(ep['data/chunk_index'], ep['data/file_index']) for ep in self.episodes})
+        return [self.root / self.info['data_path'].format(chunk_index=c, file_index=f)
+                for c, f in files]
+
+    def read_columns(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        """The frames' columns (default ones included) in index order, (N, *shape) arrays."""
+        keys = list(keys)
+        unknown = [k for k in keys if k not in self.features or
+                   self.features[k]['dtype'] in ('video', 'image')]
+        if unknown:
+            raise LeRobotFormatError(f'{self.root} has no numeric feature {unknown[0]!r} '
+                                     f'(has {self.numeric_keys})')
+        wanted = list(dict.fromkeys([*keys, 'index']))
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in wanted}
+        for path in self.data_files():
+            if not path.is_file():
+                raise LeRobotFormatError(f'{self.root}: data file {path} is missing')
+            table = pq.read_table(path, columns=wanted)
+            for key in wanted:
+                parts[key].append(from_arrow(table[key], self.features[key]))
+        out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in parts.items()}
+        index = out['index'].reshape(-1)
+        total = self.info['total_frames']
+        if len(index) != total or not np.array_equal(np.sort(index), np.arange(total)):
+            raise LeRobotFormatError(f'{self.root}: data files hold {len(index)} frames whose '
+                                     f'index is not 0..{total - 1}')
+        if not np.all(np.diff(index) > 0):
+            order = np.argsort(index, kind='stable')
+            out = {k: v[order] for k, v in out.items()}
+        if 'index' not in keys:
+            del out['index']
+        return out
+
+    def video_path(self, key: str, episode: Mapping[str, Any]) -> Path:
+        return self.root / self.info['video_path'].format(
+            video_key=key, chunk_index=episode[f'videos/{key}/chunk_index'],
+            file_index=episode[f'videos/{key}/file_index'])
+
+    def camera_frames(self, key: str, *, timestamps: np.ndarray | None = None,
+                      tolerance_s: float = DEFAULT_TOLERANCE_S, progress: bool = False
+                      ) -> np.ndarray:
+        """Every frame of a video (or image) feature, uint8 (N, H, W, C), in index order."""
+        ft = self.features.get(key)
+        if ft is None or ft['dtype'] not in ('video', 'image'):
+            raise LeRobotFormatError(f'{self.root} has no camera feature {key!r} '
+                                     f'(has {self.camera_keys})')
+        if ft['dtype'] == 'image':
+            return self._image_frames(key)
+        if timestamps is None:
+            timestamps = self.read_columns(['timestamp'])['timestamp'].reshape(-1)
+        return self.video_frames(key, timestamps, tolerance_s=tolerance_s, progress=progress)
+
+    def video_frames(self, key: str, timestamps: np.ndarray,
+                     tolerance_s: float = DEFAULT_TOLERANCE_S, progress: bool = False
+                     ) -> np.ndarray:
+        """Decode a camera's videos once: row r of episode e is the decoded frame nearest to
+        from_timestamp(e) + timestamps[r], which must be within tolerance_s (lerobot
+        dataset_reader._query_videos + video_utils.decode_video_frames)."""
+        import av
+        from tqdm.auto import tqdm
+
+        shape = self._frame_shape(key)
+        total = int(self.info['total_frames'])
+        out = np.empty((total, *shape), dtype=np.uint8)
+        best = np.full(total, np.inf)
+        ends = self.episode_ends()
+        by_file: dict[Path, list[int]] = {}
+        for i, ep in enumerate(self.episodes):
+            by_file.setdefault(self.video_path(key, ep), []).append(i)
+        with tqdm(total=total, desc=f'decoding {key}', unit='frame', disable=not progress,
+                  leave=False) as bar:
+            for path, eps in by_file.items():
+                if not path.is_file():
+                    raise LeRobotFormatError(f'{self.root}: video {path} is missing')
+                rows = np.concatenate([np.arange(ends[i] - self.episodes[i]['length'], ends[i])
+                                       for i in eps])
+                query = np.concatenate([
+                    self.episodes[i][f'videos/{key}/from_timestamp'] +
+                    timestamps[ends[i] - self.episodes[i]['length']:ends[i]].astype(np.float64)
+                    for i in eps])
+                order = np.argsort(query, kind='stable')
+                rows, query = rows[order], query[order]
+                last = query[-1] + tolerance_s
+                with av.open(str(path)) as container:
+                    stream = container.streams.video[0]
+                    stream.thread_type = 'AUTO'
+                    first = query[0]
+                    if first > 1.0:
+                        container.seek(max(0, round(first / stream.time_base) - 1),
+                                       backward=True, any_frame=False, stream=stream)
+                    for frame in container.decode(stream):
+                        if frame.pts is None:
+                            continue
+                        t = float(frame.pts * stream.time_base)
+                        lo = np.searchsorted(query, t - tolerance_s, side='left')
+                        hi = np.searchsorted(query, t + tolerance_s, side='right')
+                        if hi > lo:
+                            image = frame.to_ndarray(format='rgb24')
+                            for j in range(lo, hi):
+                                r = rows[j]
+                                d = abs(query[j] - t)
+                                if d < best[r]:
+                                    if image.shape != out.shape[1:]:
+                                        raise LeRobotFormatError(
+                                            f'{path}: frames are {image.shape}, info.json says '
+                                            f'{out.shape[1:]}')
+                                    out[r] = image
+                                    best[r] = d
+                            bar.update(hi - lo)
+                        if t > last:
+                            break
+        bad = np.flatnonzero(~(best <= tolerance_s))
+        if len(bad):
+            r = int(bad[0])
+            ep = int(np.searchsorted(ends, r, side='right'))
+            raise LeRobotFormatError(
+                f'{self.root}: {len(bad)} frames of {key!r} have no video frame within '
+                f'tolerance_s={tolerance_s} of their timestamp (first: episode {ep}, frame '
+                f'{r - (ends[ep] - self.episodes[ep]["length"])}, timestamp '
+                f'{float(timestamps[r]):.4f} s)')
+        return out
+
+    def _frame_shape(self, key: str) -> tuple[int, int, int]:
+        ft = self.features[key]
+        shape = list(ft['shape'])
+        names = ft.get('names') or IMAGE_NAMES
+        if len(shape) != 3:
+            raise LeRobotFormatError(f'camera feature {key!r} has shape {shape}, expected 3-D')
+        if list(names)[:1] in (['channels'], ['channel']):  # stored (C, H, W)
+            shape = [shape[1], shape[2], shape[0]]
+        return int(shape[0]), int(shape[1]), 3
+
+    def _image_frames(self, key: str) -> np.ndarray:
+        """'image' features: PNG/JPEG bytes in the parquet (struct {bytes, path})."""
+        import io
+
+        from PIL import Image
+
+        frames: list[np.ndarray] = []
+        index: list[np.ndarray] = []
+        for path in self.data_files():
+            table = pq.read_table(path, columns=[key, 'index'])
+            for cell in table[key].to_pylist():
+                data = cell['bytes'] if isinstance(cell, dict) else cell
+                if data is None:
+                    raise LeRobotFormatError(f'{path}: image {key!r} holds a path, not bytes')
+                frames.append(np.asarray(Image.open(io.BytesIO(data)).convert('RGB')))
+            index.append(table['index'].to_numpy())
+        order = np.argsort(np.concatenate(index), kind='stable')
+        return np.stack(frames)[order]
+
+
+def is_lerobot_dataset(path: str | Path) -> bool:
+    return (Path(path) / INFO_PATH).is_file()
+
+
+def directory_bytes(root: str | Path) -> int:
+    """Bytes under a directory (the size of a converted dataset)."""
+    return sum(p.stat().st_size for p in Path(root).rglob('*') if p.is_file())
+
