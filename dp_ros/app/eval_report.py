@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dp_ros.errors import UserError
+from dp_ros.policy.hub import checkpoint_arg
 
 REPORT_FORMAT = 'dp_ros.eval'
 REPORT_VERSION = 1
@@ -45,7 +46,8 @@ def parse_indices(text: str) -> list[int]:
 def build_eval_parser() -> argparse.ArgumentParser:
     """The `dp-ros eval` arguments, shared by the in-process and the ROS evaluators."""
     p = argparse.ArgumentParser(prog='dp-ros eval', description=__doc__.splitlines()[0])
-    p.add_argument('--checkpoint', type=Path, required=True, help='policy artifact directory')
+    p.add_argument('--checkpoint', type=checkpoint_arg, required=True,
+                   help='policy artifact directory or hf://org/name[@revision]')
     p.add_argument('--via', choices=('inprocess', 'ros'), default='inprocess')
     p.add_argument('--seeds', type=parse_seeds, default=parse_seeds('100000:100050'),
                    help="test seeds, 'start:stop' (stop exclusive) or 'a,b,c' "
@@ -78,6 +80,7 @@ def check_eval_args(args: argparse.Namespace) -> None:
     ('auto' -> 'cuda' or 'cpu').
     """
     from dp_ros.policy.checkpoint import read_policy_metadata
+    from dp_ros.policy.hub import resolve_policy_dir
     from dp_ros.runtime.inference_runner import resolve_device, resolve_dtype
 
     try:
@@ -93,6 +96,8 @@ def check_eval_args(args: argparse.Namespace) -> None:
         if value is not None and value < 1:
             raise UserError(f'{flag} must be >= 1, got {value}')
     check_video_episodes(args.video_episodes, len(args.seeds))
+    args.checkpoint_spec = str(args.checkpoint)
+    args.checkpoint = resolve_policy_dir(args.checkpoint)  # a Hub spec: its cached snapshot
     read_policy_metadata(args.checkpoint)
 
 
@@ -124,7 +129,8 @@ def make_eval_report(seeds: list[int], scores: list[float], config_dict: dict[st
 
 
 def eval_config_dict(args: argparse.Namespace) -> dict[str, Any]:
-    return {'checkpoint': str(args.checkpoint), 'via': args.via, 'seeds': list(args.seeds),
+    return {'checkpoint': getattr(args, 'checkpoint_spec', str(args.checkpoint)),
+            'via': args.via, 'seeds': list(args.seeds),
             'max_steps': args.max_steps, 'sampler': args.sampler,
             'num_inference_steps': args.num_inference_steps, 'sample_seed': args.sample_seed,
             'batch_size': args.batch_size, 'device': args.device, 'dtype': args.dtype,

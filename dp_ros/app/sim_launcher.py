@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from dp_ros.errors import UserError
+from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.ros import processes
 
 DEFAULT_CHECKPOINT = Path('checkpoints/pusht_default')
@@ -66,6 +67,7 @@ def config_file(name: str) -> Path:
 def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
     """The given checkpoint, else the default one; a CheckpointError (one line) if missing."""
     from dp_ros.policy.checkpoint import CheckpointError, read_policy_metadata
+    from dp_ros.policy.hub import resolve_policy_dir
 
     if checkpoint is None:
         try:
@@ -74,7 +76,7 @@ def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
             raise CheckpointError(f'no checkpoint given and the default one is missing ({exc}): '
                                   f"{TRAIN_HINT}") from None
     else:
-        path = Path(checkpoint)
+        path = resolve_policy_dir(checkpoint)  # hf://org/name[@rev]: the cached snapshot
         if not path.is_dir():
             raise CheckpointError(f'checkpoint {path} is not a directory: {TRAIN_HINT}')
     read_policy_metadata(path)  # a clear error now rather than in the node's log
@@ -303,8 +305,9 @@ def run_session(cfg: SessionConfig, progress: bool = True,
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dp-ros sim', description=__doc__.splitlines()[0])
-    p.add_argument('--checkpoint', type=Path,
-                   help=f'policy directory (default: {DEFAULT_CHECKPOINT}/ if it exists)')
+    p.add_argument('--checkpoint', type=checkpoint_arg,
+                   help=f'policy directory or hf://org/name[@revision] (default: '
+                        f'{DEFAULT_CHECKPOINT}/ if it exists)')
     p.add_argument('--mode', choices=('lockstep', 'realtime'), default='lockstep',
                    help='lockstep: sim time waits for the policy (any CPU); realtime: 10 Hz '
                         'wall clock, slow inference costs')

@@ -21,6 +21,7 @@ from dp_ros.atomic_dir import replace_dir
 from dp_ros.errors import UserError
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters
+from dp_ros.policy.hub import resolve_policy_dir
 from dp_ros.policy.normalizer import Normalizer
 
 WEIGHTS_FILE = 'model.safetensors'
@@ -81,8 +82,9 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
 
 
 def read_policy_metadata(directory: str | Path) -> dict:
-    """policy.json, checked for format, without touching the weights."""
-    path = Path(directory) / METADATA_FILE
+    """policy.json, checked for format, without touching the weights. `directory` may be an
+    hf://org/name[@rev] Hub spec (dp_ros/policy/hub.py)."""
+    path = resolve_policy_dir(directory) / METADATA_FILE
     if not path.is_file():
         raise CheckpointError(f'{path} not found: not a dp_ros policy directory')
     try:
@@ -106,8 +108,9 @@ def read_policy_metadata(directory: str | Path) -> dict:
 
 def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
                 dtype: torch.dtype | None = None) -> DiffusionPolicy:
-    """Rebuild the policy from policy.json and load model.safetensors into it, in eval mode."""
-    directory = Path(directory)
+    """Rebuild the policy from policy.json and load model.safetensors into it, in eval mode.
+    `directory` may be an hf://org/name[@rev] Hub spec (dp_ros/policy/hub.py)."""
+    directory = resolve_policy_dir(directory)
     meta = read_policy_metadata(directory)
     try:
         config = PolicyConfig.from_dict(meta['config'])
