@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'replay': ('sim_bridge.replay', 'replay dataset episodes through the sim bridge topics'),
     'download-pusht': ('training.download', "download and unpack the paper's Push-T data"),
     'convert': ('training.lerobot_convert', 'zarr replay buffer <-> LeRobotDataset v3.0'),
+    'push': ('dp_ros.app.push', 'upload a policy directory with a model card to the HF Hub'),
 }
 
 # what the rule turns into one line and exit code 2; a missing checkpoint, config, bag or
