@@ -387,8 +387,8 @@ class LeRobotWriter:
         self.robot_type = robot_type
         self.encoding = encoding or (default_encoding() if self.video_keys else VideoEncoding())
         self.chunks_size = int(chunks_size)
-        self.data_mb = int(data_files_size_in_mb)
-        self.video_mb = int(video_files_size_in_mb)
+        self.data_mb = data_files_size_in_mb  # lerobot writes ints; smaller ones test rolling
+        self.video_mb = video_files_size_in_mb
         self.schema = pa.schema(
             [pa.field(k, arrow_type(self.features[k])) for k in self.columns],
             metadata={'huggingface': json.dumps({'info': {'features': {
