@@ -1,0 +1,134 @@
+"""`dp-ros convert`: Push-T episodes zarr -> LeRobot -> zarr, key maps, all-or-nothing output,
+one-line errors."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+import zarr
+from support import PUSHT_DATASET, checkout_env, module_cmd, nonempty_lines, shortest_episodes
+
+from training import lerobot_convert
+from training.lerobot_convert import ConvertError, main
+from training.lerobot_format import LeRobotReader, LeRobotWriter
+from training.replay_buffer import ReplayBuffer
+
+KEYS = ('img', 'state', 'action', 'keypoint', 'n_contacts')
+
+
+@pytest.fixture(scope='module')
+def source(tmp_path_factory):
+    """The 3 shortest Push-T episodes as a zarr store in the paper's layout (float32 images)."""
+    _, eps = shortest_episodes(PUSHT_DATASET, 3, keys=KEYS)
+    data = {k: np.concatenate([ep[k] for ep in eps]) for k in KEYS}
+    path = tmp_path_factory.mktemp('convert') / 'pusht3.zarr'
+    ReplayBuffer.from_arrays(data, np.cumsum([len(ep['state']) for ep in eps])).save_to(
+        path, progress=False)
+    return path
+
+
+def arrays(path):
+    group = zarr.open_group(str(path), mode='r')
+    return ({k: group['data'][k][:] for k in group['data'].array_keys()},
+            group['meta/episode_ends'][:])
+
+
+def leftovers(directory):
+    return sorted(p.name for p in directory.iterdir() if '.convert-' in p.name)
+
+
+def test_round_trip_keeps_states_and_actions_exactly(source, tmp_path, capsys):
+    lerobot, back = tmp_path / 'pusht_lerobot', tmp_path / 'back.zarr'
+    assert main([str(source), str(lerobot), '--fps', '10', '--task', 'push the T',
+                 '--no-progress']) == 0
+    assert 'zarr->lerobot: 3 episodes' in capsys.readouterr().out
+    reader = LeRobotReader(lerobot)
+    assert set(reader.features) >= {'observation.image', 'observation.state', 'action',
+                                    'keypoint', 'n_contacts'}
+    assert reader.tasks() == {0: 'push the T'}
+    assert main([str(lerobot), str(back), '--no-progress', '--report',
+                 str(tmp_path / 'report.json')]) == 0
+    assert 'lerobot->zarr: 3 episodes' in capsys.readouterr().out
+    (orig, orig_ends), (copy, copy_ends) = arrays(source), arrays(back)
+    assert np.array_equal(orig_ends, copy_ends)
+    assert set(copy) == set(orig)
+    for key in ('state', 'action', 'keypoint', 'n_contacts'):
+        assert copy[key].dtype == orig[key].dtype and np.array_equal(copy[key], orig[key]), key
+    assert copy['img'].dtype == np.uint8 and copy['img'].shape == orig['img'].shape
+    err = np.abs(copy['img'].astype(np.float32) - orig['img'])
+    assert err.mean() < 2.0, err.mean()  # libsvtav1 CRF 30: about 1 per value
+    assert leftovers(tmp_path) == []
+
+
+def test_key_map_and_key_selection(source, tmp_path):
+    lerobot, back = tmp_path / 'lr', tmp_path / 'back.zarr'
+    main([str(source), str(lerobot), '--fps', '10', '--keys', 'img', 'state', 'action',
+          '--map', 'state=observation.environment_state', '--map', 'img=observation.images.top',
+          '--no-progress'])
+    own = [k for k in LeRobotReader(lerobot).features
+           if k in ('observation.images.top', 'observation.environment_state', 'action')]
+    assert len(own) == 3
+    assert 'keypoint' not in LeRobotReader(lerobot).features
+    main([str(lerobot), str(back), '--map', 'state=observation.environment_state',
+          '--no-progress'])
+    copy, _ = arrays(back)
+    assert set(copy) == {'observation.images.top', 'state', 'action'}
+    assert np.array_equal(copy['state'], arrays(source)[0]['state'])
+
+
+def test_a_failed_conversion_leaves_no_output_and_the_old_one_intact(source, tmp_path,
+                                                                     monkeypatch):
+    calls = []
+    real = LeRobotWriter.add_episode
+
+    def failing(self, episode, task=''):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as Ctrl-C in the middle
+        return real(self, episode, task)
+
+    monkeypatch.setattr(LeRobotWriter, 'add_episode', failing)
+    out = tmp_path / 'lr'
+    with pytest.raises(KeyboardInterrupt):
+        main([str(source), str(out), '--fps', '10', '--no-progress'])
+    assert not out.exists() and leftovers(tmp_path) == []
+    out.mkdir()
+    (out / 'keep.txt').write_text('old')
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        main([str(source), str(out), '--fps', '10', '--overwrite', '--no-progress'])
+    assert (out / 'keep.txt').read_text() == 'old' and leftovers(tmp_path) == []
+
+
+def test_an_existing_output_needs_overwrite(source, tmp_path):
+    (tmp_path / 'lr').mkdir()
+    with pytest.raises(ConvertError, match='--overwrite'):
+        main([str(source), str(tmp_path / 'lr'), '--fps', '10', '--no-progress'])
+
+
+def test_bad_arguments_are_refused(source, tmp_path):
+    with pytest.raises(ConvertError, match='ZARR_KEY=LEROBOT_KEY'):
+        main([str(source), str(tmp_path / 'x'), '--fps', '10', '--map', 'img'])
+    with pytest.raises(ConvertError, match='has no data/bogus'):
+        main([str(source), str(tmp_path / 'x'), '--fps', '10', '--keys', 'bogus',
+              '--no-progress'])
+    with pytest.raises(ConvertError, match='several zarr keys'):
+        lerobot_convert.parse_key_map(['state=action'])
+    assert not (tmp_path / 'x').exists()
+
+
+@pytest.mark.parametrize('case', ['missing source', 'no fps', 'existing output'])
+def test_errors_are_one_line_and_exit_2(case, source, tmp_path):
+    args = {'missing source': [str(tmp_path / 'absent.zarr'), str(tmp_path / 'out')],
+            'no fps': [str(source), str(tmp_path / 'out')],
+            'existing output': [str(source), str(tmp_path), '--fps', '10']}[case]
+    words = {'missing source': 'absent.zarr', 'no fps': '--fps',
+             'existing output': '--overwrite'}[case]
+    proc = subprocess.run(module_cmd('dp_ros.cli', 'convert', *args, '--no-progress'),
+                          env=checkout_env(), capture_output=True, text=True, timeout=120)
+    lines = nonempty_lines(proc.stderr)
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith('dp-ros convert: '), proc.stderr
+    assert words in lines[0]
+    assert not (tmp_path / 'out').exists()
