@@ -15,8 +15,10 @@ from dp_ros.runtime.planning_loop import (
     PlanRequest,
     Wait,
     parse_episode_start,
+    problems,
 )
 from dp_ros.runtime.policy_node_config import MAX_SEED, PolicyNodeConfig, resolve_setup
+from dp_ros.runtime.safety import Hold
 
 MS = 1_000_000
 DT = 100 * MS
@@ -349,18 +351,21 @@ def test_input_stats_bad_messages_and_diagnostics():
     loop = make_loop()
     for i in range(5):
         loop.received('image', i * 100 * MS)
-    assert loop.add('image', T0, 'a') and not loop.add('image', T0, 'b')  # a re-send
+        assert loop.add('image', T0 + i * DT, 'a', wall_ns=i * 100 * MS)
+    assert not loop.add('image', T0 + 4 * DT, 'b', wall_ns=450 * MS)  # a re-send
+    loop.received('image', 450 * MS)
     loop.bad_message('joint_size')
     loop.bad_message('joint_size')
     loop.bad_message('image_encoding')
-    values = loop.diagnostics(T0 + 50 * MS, 400 * MS)
-    assert values['input_image_received'] == 5 and values['input_image_filed'] == 1
-    assert values['input_image_duplicates'] == 1
+    values = loop.diagnostics(T0 + 4 * DT + 50 * MS, 400 * MS)
+    assert values['input_image_received'] == 6 and values['input_image_filed'] == 5
+    assert values['input_image_duplicates'] == 1 and values['input_image_older'] == 0
     assert values['input_image_rate_hz'] == 10.0
     assert values['input_image_age_ms'] == 50.0 and values['input_agent_pos_age_ms'] is None
     assert values['bad_messages'] == 3 and values['bad_joint_size'] == 2
     assert values['bad_image_encoding'] == 1
     assert values['mode'] == 'realtime' and values['chunks_published'] == 0
+    assert values['execution_mode'] == 'replace'
     assert make_loop(lockstep=True).diagnostics(0, 0)['mode'] == 'lockstep'
 
 
@@ -372,3 +377,166 @@ def test_parse_episode_start():
                  '{"seed": -1, "start_ns": 0}'):
         with pytest.raises(ValueError):
             parse_episode_start(text)
+
+
+# --- input stamps and rates (issue 13, defects 1, 3, 4) --------------------------------------
+
+def test_a_stamp_far_ahead_of_the_clock_is_rejected_and_does_not_stall_the_stream():
+    """Defect: one JointState stamped 1 h ahead made every later message 'not newer'."""
+    loop = make_loop(stamp_tolerance_s=1.0)
+    hour = 3600 * 1000 * MS
+    filing = loop.add('agent_pos', T0 + hour, 'future', clock_ns=T0)
+    assert not filing and filing.kind == 'stamp_future' and '3600.000 s ahead' in filing.detail
+    filing = loop.add('image', T0 - hour, 'past', clock_ns=T0)
+    assert filing.kind == 'stamp_past' and 'behind' in filing.detail
+    for t in (T0, T0 + DT):  # valid messages after it are filed and planned on
+        for name in STREAMS:
+            assert loop.add(name, t, (name, t), clock_ns=t)
+    assert isinstance(loop.poll(T0 + DT, False), PlanRequest)
+    values = loop.diagnostics(T0 + DT, 0)
+    assert values['bad_stamp_future'] == 1 and values['bad_stamp_past'] == 1
+    assert values['bad_messages'] == 2 and values['input_agent_pos_duplicates'] == 0
+    assert 'bad message' in ' '.join(problems(values))
+
+
+def test_stamp_tolerance_edges_and_an_unset_clock():
+    loop = make_loop(stamp_tolerance_s=1.0)
+    assert loop.add('image', T0 + 1000 * MS, 'x', clock_ns=T0)  # exactly the tolerance
+    assert loop.add('image', T0 + 5000 * MS, 'x', clock_ns=0)  # sim time before /clock
+    assert loop.add('image', T0 + 6000 * MS, 'x')  # no clock given
+    loop = make_loop(stamp_tolerance_s=0.0)  # no check
+    assert loop.add('image', T0 + 99_000_000 * MS, 'x', clock_ns=T0)
+
+
+def test_an_older_stamp_is_counted_apart_from_a_resend_and_reported():
+    """Defect: older-stamped messages were silently counted as duplicates."""
+    loop = make_loop()
+    assert loop.add('image', T0, 'a')
+    assert loop.add('image', T0, 'again').kind == 'duplicate'
+    filing = loop.add('image', T0 - 30 * MS, 'late')
+    assert filing.kind == 'older' and '30.0 ms before the newest' in filing.detail
+    values = loop.diagnostics(T0, 0)
+    assert values['input_image_older'] == 1 and values['input_image_duplicates'] == 1
+    assert values['inputs_older'] == 1
+    assert any('stamped before' in p for p in problems(values))
+
+
+def test_rates_count_only_filed_messages():
+    """Defect: a camera sending only garbage read 80 Hz."""
+    loop = make_loop()
+    for i in range(9):
+        loop.received('image', i * 12 * MS)  # arrived, then rejected as bad
+    assert loop.diagnostics(T0, 100 * MS)['input_image_rate_hz'] == 0.0
+    for i in range(3):
+        loop.add('image', T0 + i * DT, 'x', wall_ns=i * DT)
+    assert loop.diagnostics(T0, 2 * DT)['input_image_rate_hz'] == 10.0
+
+
+# --- stops, safety and execution through the loop --------------------------------------------
+
+def start_moving(loop, measured=(150.0, 150.0)) -> None:
+    loop.measure(T0 + DT, np.array(measured))
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    assert finish(loop, plan_now(loop, T0 + DT), T0 + DT)
+    assert loop.moving
+
+
+def test_a_plan_is_stamped_for_when_its_first_point_runs():
+    loop = make_loop()
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    plan = finish(loop, plan_now(loop, T0 + DT), T0 + DT + 250 * MS)
+    assert plan.first_index == 3 and plan.stamp_ns == T0 + 4 * DT == plan.due_ns[0]
+    assert plan.sampled.due_ns[0] == T0 + DT and len(plan.sampled.due_ns) == 15
+
+
+def test_disable_holds_at_the_measured_position_and_discards_the_chunk_in_flight():
+    loop = make_loop()
+    start_moving(loop)
+    feed_until(loop, T0 + 2 * DT, T0 + 7 * DT)
+    request = plan_now(loop, T0 + 7 * DT)
+    loop.measure(T0 + 7 * DT, np.array([160.0, 170.0]))
+    hold = loop.stop('disabled', T0 + 7 * DT + 10 * MS)
+    loop.enable(False)
+    assert hold.reason == 'disabled' and hold.source == 'measured'
+    assert hold.position.tolist() == [160.0, 170.0] and hold.stamp_ns == T0 + 7 * DT + 10 * MS
+    assert finish(loop, request, T0 + 7 * DT) == Drop('discarded')
+    assert loop.schedule.plan is None and not loop.moving
+    assert loop.stop('disabled', T0 + 8 * DT) is None  # nothing moves: nothing to hold
+    values = loop.diagnostics(T0, 0)
+    assert values['holds_published'] == 1 and values['holds_disabled'] == 1
+
+
+def test_without_a_fresh_measurement_the_hold_is_the_commanded_point():
+    loop = make_loop()
+    start_moving(loop)
+    hold = loop.stop('shutdown', T0 + DT + 900 * MS)  # measured 900 ms ago: stale
+    assert hold.source == 'commanded'
+    np.testing.assert_array_equal(hold.position, chunk()[8])  # the last point, in force
+
+
+def test_stale_inputs_in_realtime_stop_a_running_plan_once():
+    loop = make_loop()
+    start_moving(loop)
+    assert loop.poll(T0 + DT + 300 * MS, False) == Wait('executing')
+    hold = loop.poll(T0 + DT + 401 * MS, False)  # inputs 401 ms old, limit 400
+    assert isinstance(hold, Hold) and hold.reason == 'stale'
+    assert loop.schedule.plan is None and loop.state == 'inputs: stale'
+    again = loop.poll(T0 + DT + 450 * MS, False)  # one hold, then waiting
+    assert isinstance(again, Wait) and again.reason == 'inputs: stale'
+    assert loop.holds['stale'] == 1
+    # lockstep never stops on stale inputs: the sim waits for the node
+    loop = make_loop(lockstep=True)
+    feed(loop, T0)
+    finish(loop, plan_now(loop, T0), T0)
+    assert not isinstance(loop.poll(T0 + 50 * DT, False), Hold)
+
+
+def test_step_limit_holds_across_chunk_boundaries_and_needs_a_measurement():
+    loop = make_loop(max_step_delta=[1.0, 1.0])
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    request = plan_now(loop, T0 + DT)
+    assert finish(loop, request, T0 + DT) == Drop('no_reference')
+    assert loop.diagnostics(T0, 0)['chunks_no_reference'] == 1
+    loop.measure(T0 + DT, np.array([0.0, 0.0]))
+    feed(loop, T0 + 2 * DT)
+    first = finish(loop, plan_now(loop, T0 + 2 * DT), T0 + 2 * DT)
+    assert np.abs(np.diff(np.vstack([[0.0, 0.0], first.actions]), axis=0)).max() <= 1.0
+    feed_until(loop, T0 + 3 * DT, T0 + 8 * DT)
+    second = finish(loop, plan_now(loop, T0 + 8 * DT), T0 + 8 * DT, chunk(500.0))
+    in_force = first.actions[first.due_ns <= T0 + 8 * DT][-1]
+    steps = np.diff(np.vstack([in_force, second.actions]), axis=0)
+    assert np.abs(steps).max() <= 1.0 + 1e-12
+    assert loop.diagnostics(T0, 0)['actions_rate_limited'] > 0
+
+
+def test_ramp_in_after_enabling_starts_at_the_measured_position():
+    loop = make_loop(ramp_in_s=0.3, start_enabled=False)
+    loop.measure(T0 + DT, np.array([200.0, 200.0]))
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    loop.enable(True)
+    plan = finish(loop, plan_now(loop, T0 + DT), T0 + DT)
+    target = chunk()[1:9].astype(np.float64)
+    expected = [200.0 + w * (target[j] - 200.0) for j, w in enumerate([0.25, 0.5, 0.75])]
+    np.testing.assert_allclose(plan.actions[:3], expected)
+    np.testing.assert_array_equal(plan.actions[3:], target[3:])
+
+
+@pytest.mark.parametrize('mode', ['temporal_ensemble', 'blend'])
+def test_other_execution_modes_change_only_the_points_after_the_first_chunk(mode):
+    loop = make_loop(execution_mode=mode)
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    first = finish(loop, plan_now(loop, T0 + DT), T0 + DT)
+    np.testing.assert_array_equal(first.actions, chunk()[1:9])  # nothing to combine with
+    feed_until(loop, T0 + 2 * DT, T0 + 7 * DT)
+    second = finish(loop, plan_now(loop, T0 + 7 * DT), T0 + 7 * DT, chunk(100.0))
+    new = chunk(100.0)[1:9].astype(np.float64)
+    assert not np.array_equal(second.actions, new)
+    assert np.all(second.actions <= new) and second.actions[-1].tolist() != \
+        first.actions[-1].tolist()
+    loop.reset()
+    assert not loop.execution.memory

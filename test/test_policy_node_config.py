@@ -37,7 +37,12 @@ INTERFACE = {
     'sample_seed': ('int', 0), 'env_seed': ('int', 0), 'episode_start_topic': ('str', ''),
     'start_enabled': ('bool', True), 'lockstep': ('bool', False),
     'replan_threshold': ('int', 2), 'action_lead_s': ('float', 0.0),
-    'diagnostics_period_s': ('float', 1.0), 'debug_extra_latency_s': ('float', 0.0),
+    'diagnostics_period_s': ('float', 1.0), 'stamp_tolerance_s': ('float', 1.0),
+    'execution_mode': ('str', 'replace'), 'ensemble_decay': ('float', 0.01),
+    'blend_steps': ('int', 3), 'urdf_path': ('str', ''), 'max_step_delta': ('list[float]', []),
+    'max_velocity': ('list[float]', []), 'ramp_in_s': ('float', 0.0),
+    'debug_topics': ('bool', False), 'debug_path_joints': ('list[str]', []),
+    'debug_path_scale': ('float', 1.0), 'debug_extra_latency_s': ('float', 0.0),
 }
 
 
@@ -121,6 +126,22 @@ def test_resolve_setup_from_the_checkpoint():
     assert resolve_setup(cfg(state_obs_key='agent_pos'), metadata()).state_key == 'agent_pos'
 
 
+def test_safety_settings_resolve_to_per_step_limits(tmp_path):
+    urdf = tmp_path / 'pusher.urdf'
+    urdf.write_text('<robot name="p"><joint name="agent_x" type="prismatic"><limit lower="10" '
+                    'upper="500" velocity="100"/></joint><joint name="agent_y" type="prismatic">'
+                    '<limit lower="0" upper="512" velocity="300"/></joint></robot>')
+    setup = resolve_setup(cfg(urdf_path=str(urdf), action_lower=[0, 0],
+                              action_upper=[512, 400], max_step_delta=[50, 20], ramp_in_s=0.5,
+                              stamp_tolerance_s=0.25, debug_path_joints=['agent_y', 'agent_x']),
+                          metadata())
+    np.testing.assert_array_equal(setup.lower, [10.0, 0.0])
+    np.testing.assert_array_equal(setup.upper, [500.0, 400.0])
+    np.testing.assert_allclose(setup.limits.max_step, [10.0, 20.0])  # 100 px/s * 0.1 s; 20
+    assert setup.ramp_in_ns == 500 * MS and setup.stamp_tolerance_ns == 250 * MS
+    assert setup.path_joints == [1, 0]
+
+
 @pytest.mark.parametrize('values, words', [
     ({'checkpoint': ''}, 'parameter checkpoint is empty'),
     ({'device': 'gpu'}, "parameter device must be 'auto'"),
@@ -140,6 +161,11 @@ def test_resolve_setup_from_the_checkpoint():
     ({'action_lower': [0.0]}, 'parameters action_lower [0.0] and action_upper [] must both '
                               'have 2 values'),
     ({'action_lower': [1, 1], 'action_upper': [0, 2]}, 'lower <= upper'),
+    ({'execution_mode': 'smooth'}, "parameter execution_mode must be one of ['replace'"),
+    ({'max_step_delta': [1.0]}, 'parameter max_step_delta has 1 values, the action has 2'),
+    ({'max_velocity': [1.0, -1.0]}, 'parameter max_velocity must be > 0'),
+    ({'urdf_path': '/nonexistent.urdf'}, "parameter urdf_path: cannot read '/nonexistent.urdf'"),
+    ({'debug_path_joints': ['agent_x', 'z']}, 'parameter debug_path_joints'),
 ])
 def test_resolve_setup_errors_name_the_parameter(values, words):
     assert words in resolve_error(**values)

@@ -15,6 +15,7 @@ from builtin_interfaces.msg import Duration, Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from dp_ros.runtime.input_checks import BadInput, state_vector
 from dp_ros.stamps import NS_PER_S, ns_to_seconds, seconds_to_ns  # noqa: F401 (re-exported)
 
 # encoding -> (numpy dtype, channels). Multi-byte dtypes are given without byte order.
@@ -141,6 +142,26 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     return to_rgb(image_to_numpy(msg), msg.encoding)
 
 
+CAMERA_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8')  # what to_rgb takes
+
+
+def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a camera message; BadInput 'image_encoding', 'image_size' (an
+    Image whose buffer does not match its size) or 'image_decode' (a CompressedImage)."""
+    if isinstance(msg, CompressedImage):
+        try:
+            return compressed_image_to_numpy(msg)
+        except ValueError as exc:
+            raise BadInput('image_decode', str(exc)) from None
+    if msg.encoding not in CAMERA_ENCODINGS:
+        raise BadInput('image_encoding', f"encoding '{msg.encoding}' is not an RGB/BGR/mono8 "
+                       'image')
+    try:
+        return image_to_rgb(msg)
+    except ValueError as exc:
+        raise BadInput('image_size', str(exc)) from None
+
+
 def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:
     """Decodes jpeg/png into (H, W, 3) uint8 RGB."""
     import cv2  # imported here: only compressed streams pay for OpenCV
@@ -191,6 +212,28 @@ def joint_state_to_numpy(msg: JointState, names: Sequence[str],
     if missing:
         raise ValueError(f'joint state lacks joint(s) {missing}; it has {list(msg.name)}')
     return np.array([values[index[n]] for n in names], dtype=np.float64)
+
+
+def joint_state_inputs(msg: JointState, state_names: Sequence[str], field: str,
+                       action_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """(the low-dim observation as float32, the action joints' measured positions or None).
+
+    BadInput: 'joint_unknown' (a state joint missing), 'joint_size' (names and values of
+    unequal length), 'non_finite' or 'float32_overflow' (runtime/input_checks.py).
+    """
+    missing = [n for n in state_names if n not in msg.name]
+    if missing:
+        raise BadInput('joint_unknown', f'joint state lacks {missing}, has {list(msg.name)}')
+    try:
+        values = joint_state_to_numpy(msg, state_names, field)
+    except ValueError as exc:
+        raise BadInput('joint_size', str(exc)) from None
+    values = state_vector(values, f'joint state {field} for {list(state_names)}')
+    try:
+        measured = joint_state_to_numpy(msg, action_names, 'position')
+    except ValueError:
+        return values, None
+    return values, (measured if np.all(np.isfinite(measured)) else None)
 
 
 def numpy_to_joint_state(position: np.ndarray, names: Sequence[str],
@@ -265,3 +308,52 @@ def joint_trajectory_to_chunk(msg: JointTrajectory) -> TrajectoryChunk:
     return TrajectoryChunk(stamp_ns=time_to_ns(msg.header.stamp),
                            joint_names=list(msg.joint_names),
                            times_from_start_ns=times, positions=positions)
+
+
+def hold_to_joint_trajectory(position: np.ndarray, joint_names: Sequence[str], stamp_ns: int,
+                             dt_ns: int, frame_id: str = '') -> JointTrajectory:
+    """The stop command: one point at `position`, due one control period after stamp.
+
+    A joint_trajectory_controller replaces its running trajectory with it and rests there.
+    """
+    msg = chunk_to_joint_trajectory(np.asarray(position, dtype=np.float64).reshape(1, -1),
+                                    joint_names, ns_to_seconds(dt_ns), stamp_ns,
+                                    frame_id=frame_id, first_index=1)
+    return msg
+
+
+def chunk_to_path(due_ns: np.ndarray, actions: np.ndarray, dims: Sequence[int], scale: float,
+                  frame_id: str):
+    """nav_msgs/Path of a chunk whose action dimensions `dims` are an end effector's x, y(, z)
+    (scaled to metres), each pose stamped with its point's due time."""
+    from geometry_msgs.msg import PoseStamped
+    from nav_msgs.msg import Path
+
+    path = Path()
+    path.header.stamp = ns_to_time(int(due_ns[0]))
+    path.header.frame_id = frame_id
+    for t, row in zip(due_ns.tolist(), np.asarray(actions, dtype=np.float64), strict=True):
+        pose = PoseStamped()
+        pose.header.stamp = ns_to_time(t)
+        pose.header.frame_id = frame_id
+        xyz = [float(row[d]) * scale for d in dims] + [0.0]
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = xyz[:3]
+        pose.pose.orientation.w = 1.0
+        path.poses.append(pose)
+    return path
+
+
+def diagnostic_array(name: str, hardware_id: str, values: dict, problems: Sequence[str],
+                     stamp_ns: int):
+    """One DiagnosticStatus in an array: WARN with the problems as message, else OK with
+    `values['state']`; every value as a string KeyValue (None: '')."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    status = DiagnosticStatus(name=name, hardware_id=hardware_id,
+                              level=DiagnosticStatus.WARN if problems else DiagnosticStatus.OK,
+                              message='; '.join(problems) if problems else str(values['state']))
+    status.values = [KeyValue(key=k, value='' if v is None else str(v))
+                     for k, v in values.items()]
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = ns_to_time(stamp_ns)
+    return array

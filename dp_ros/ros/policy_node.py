@@ -2,19 +2,18 @@
 
 Wiring only: messages are converted (dp_ros.ros.conversions) and handed to the ROS-free
 PlanningLoop (dp_ros.runtime.planning_loop: when to plan, on which observation, what to
-publish); the InferenceRunner samples each chunk on its own thread, and the chunk goes out as
-one multi-point JointTrajectory whose point i is due at t_obs + i*dt (header.stamp = t_obs,
-so a joint_trajectory_controller runs it on time). Parameters: PolicyNodeConfig
-(dp_ros.runtime.policy_node_config).
+publish, when to stop); the InferenceRunner samples each chunk on its own thread, and the
+chunk goes out as one multi-point JointTrajectory stamped for when its first point runs
+(point i due at header.stamp + i*dt). A stop (disable, stale inputs, shutdown) publishes a
+one-point hold at the measured position (runtime/safety.py says why not an empty one).
+Parameters: PolicyNodeConfig (dp_ros.runtime.policy_node_config).
 
-Realtime (a robot, or the sim in realtime mode) re-plans once at most `replan_threshold`
-future actions are left; lockstep (the sim in lockstep mode, use_sim_time) plans on the sim's
-current observation once the plan has run out, exactly as the in-process evaluation steps.
-With `episode_start_topic` set, each announced episode gets a fresh history and generator,
-so `dp-ros eval --via ros` reproduces `--via inprocess` bit for bit.
+PolicyCore is the wiring on any rclpy node: PolicyNode here (built and enabled at start, as
+the sim uses it) and the managed PolicyLifecycleNode (policy_lifecycle_node.py).
 """
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -22,7 +21,7 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -31,23 +30,17 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from dp_ros import params
-from dp_ros.ros.conversions import (
-    chunk_to_joint_trajectory,
-    compressed_image_to_numpy,
-    image_to_rgb,
-    joint_state_to_numpy,
-    ns_to_seconds,
-    time_to_ns,
-)
+from dp_ros.ros import conversions as cv
 from dp_ros.ros.node_main import run_node
 from dp_ros.ros.parameters import declare_parameters, descriptors
 from dp_ros.ros.qos import JOINT_STATES, LATCHED, RELIABLE_10, SENSOR_DATA
-from dp_ros.runtime.planning_loop import Drop, PlanningLoop, parse_episode_start
-from dp_ros.runtime.policy_node_config import PolicyNodeConfig, load_setup
+from dp_ros.runtime import planning_loop as pl
+from dp_ros.runtime.input_checks import BadInput
+from dp_ros.runtime.policy_node_config import PolicyNodeConfig, ResolvedSetup, describe_setup
+from dp_ros.runtime.safety import Hold
 
 NODE_NAME = 'dp_policy'
 PLAN_CHECK_PERIOD_S = 0.005  # wall-clock poll for "is a chunk due" besides message arrivals
-CAMERA_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8')  # what conversions.to_rgb takes
 
 
 def parameter_descriptors() -> dict[str, Any]:
@@ -60,150 +53,160 @@ def config_from_dict(values: dict[str, Any]) -> PolicyNodeConfig:
     return params.config_from_dict(PolicyNodeConfig, values)
 
 
-def _on_off(enabled: bool) -> str:
-    return 'enabled' if enabled else 'disabled'
+def read_config(node: Node) -> tuple[PolicyNodeConfig, ResolvedSetup]:
+    """Declared parameters checked against the checkpoint; ValueError names the fault."""
+    cfg = declare_parameters(node, PolicyNodeConfig)
+    from dp_ros.runtime.policy_node_config import load_setup
+
+    setup = load_setup(cfg)
+    if cfg.lockstep and not node.get_parameter('use_sim_time').value:
+        # on wall time "now" is never the sim's observation time: it would never plan
+        raise ValueError('parameter lockstep needs use_sim_time:=true (the sim\'s /clock)')
+    return cfg, setup
 
 
-class PolicyNode(Node):
-    def __init__(self, **kwargs: Any):
-        super().__init__(NODE_NAME, **kwargs)
-        self.cfg = cfg = declare_parameters(self, PolicyNodeConfig)
-        self.setup = setup = load_setup(cfg)
-        if cfg.lockstep and not self.get_parameter('use_sim_time').value:
-            # on wall time "now" is never the sim's observation time: it would never plan
-            raise ValueError('parameter lockstep needs use_sim_time:=true (the sim\'s /clock)')
+def interrupt_without_rclpy_shutdown() -> None:
+    """Ctrl-C / SIGTERM raise KeyboardInterrupt with the context still valid, so shutdown()
+    can publish the hold (rclpy's own handlers shut the context down first)."""
+    from rclpy.signals import uninstall_signal_handlers
 
-        import torch
+    def interrupt(*_):
+        raise KeyboardInterrupt
 
-        from dp_ros.runtime.inference_runner import InferenceRunner
+    uninstall_signal_handlers()
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
-        if cfg.cpu_threads:
-            torch.set_num_threads(cfg.cpu_threads)
-        self.runner = InferenceRunner.from_checkpoint(
-            cfg.checkpoint, device=cfg.device, dtype=cfg.dtype, sampler=cfg.sampler or None,
-            num_inference_steps=cfg.num_inference_steps or None, torchscript=cfg.torchscript,
-            extra_latency_s=cfg.debug_extra_latency_s)
-        self.device_name = str(self.runner.device)
-        if self.runner.device.type == 'cuda':
-            self.device_name += f' ({torch.cuda.get_device_name(self.runner.device)})'
-        self.warmup_s = self.runner.warmup() if cfg.warmup else None
 
+class PolicyCore:
+    """Subscriptions, services, timers and publishers of the policy on `node`."""
+
+    def __init__(self, node: Node, cfg: PolicyNodeConfig, setup: ResolvedSetup, runner: Any,
+                 device_name: str, warmup_s: float | None, enabled: bool):
+        self.node, self.cfg, self.setup, self.runner = node, cfg, setup, runner
+        self.device_name, self.warmup_s = device_name, warmup_s
+        self.log = node.get_logger()
         # the executor thread (messages, timers, services) and the runner's worker share it
         self._lock = threading.RLock()
-        self.loop = PlanningLoop(cfg, setup, self.runner.device)
+        self.loop = pl.PlanningLoop(cfg, setup, runner.device)
+        self.loop.enabled = enabled
         self._overhead: deque = deque(maxlen=200)  # seconds per plan outside the model
         self._warned: set[str] = set()
+        self._dt_s = cv.ns_to_seconds(setup.dt_ns)
+        self.pub_action = node.create_publisher(JointTrajectory, cfg.action_topic, RELIABLE_10)
+        self.pub_diag = node.create_publisher(DiagnosticArray, '/diagnostics', RELIABLE_10)
+        self.pub_chunk = self.pub_path = None
+        if cfg.debug_topics:
+            self.pub_chunk = node.create_publisher(JointTrajectory, '~/planned_chunk', RELIABLE_10)
+            if setup.path_joints:
+                from nav_msgs.msg import Path
 
-        self.pub_action = self.create_publisher(JointTrajectory, cfg.action_topic, RELIABLE_10)
-        self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', RELIABLE_10)
+                self.pub_path = node.create_publisher(Path, '~/planned_path', RELIABLE_10)
         image_type = CompressedImage if cfg.compressed_images else Image
-        for key, topic in zip(setup.rgb_keys, cfg.image_topics, strict=True):
-            self.create_subscription(image_type, topic,
+        self.entities = [
+            node.create_subscription(image_type, topic,
                                      lambda msg, key=key: self._on_image(key, msg), SENSOR_DATA)
-        self.create_subscription(JointState, cfg.joint_state_topic, self._on_joint_state,
-                                 JOINT_STATES)
+            for key, topic in zip(setup.rgb_keys, cfg.image_topics, strict=True)]
+        self.entities.append(node.create_subscription(JointState, cfg.joint_state_topic,
+                                                      self._on_joint_state, JOINT_STATES))
         if cfg.episode_start_topic:
-            self.create_subscription(String, cfg.episode_start_topic, self._on_episode_start,
-                                     LATCHED)
-        self.create_service(SetBool, '~/enable', self._on_enable)
-        self.create_service(Trigger, '~/reset', self._on_reset)
+            self.entities.append(node.create_subscription(
+                String, cfg.episode_start_topic, self._on_episode_start, LATCHED))
+        self.entities += [node.create_service(SetBool, '~/enable', self._on_enable),
+                          node.create_service(Trigger, '~/reset', self._on_reset)]
         steady = Clock(clock_type=ClockType.STEADY_TIME)  # sim time stops while the sim waits
-        self.create_timer(PLAN_CHECK_PERIOD_S, self._poll, clock=steady)
-        self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics, clock=steady)
-        timing = ('lockstep' if cfg.lockstep
-                  else f'realtime (replan at <= {cfg.replan_threshold} left)')
-        self.get_logger().info(
-            f'policy {cfg.checkpoint} on {self.device_name} ({cfg.dtype}); cameras '
-            f'{dict(zip(setup.rgb_keys, cfg.image_topics, strict=True))}, state '
-            f"'{setup.state_key}' <- {cfg.joint_state_topic} {cfg.state_joint_names}, actions "
-            f'-> {cfg.action_topic} {cfg.action_joint_names}; n_obs_steps={setup.n_obs_steps}, '
-            f'n_action_steps={setup.n_action_steps}, dt={ns_to_seconds(setup.dt_ns)} s, '
-            f'{timing}'
-            + (f', warm-up {self.warmup_s * 1e3:.0f} ms' if self.warmup_s is not None else ''))
+        self.entities += [node.create_timer(PLAN_CHECK_PERIOD_S, self._poll, clock=steady),
+                          node.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics,
+                                            clock=steady)]
+        self.publishers = [p for p in (self.pub_action, self.pub_diag, self.pub_chunk,
+                                       self.pub_path) if p is not None]
+        self.log.info(describe_setup(cfg, setup, device_name, warmup_s))
 
     # ------------------------------------------------------------------ helpers
     def _clock_ns(self) -> int:
-        return self.get_clock().now().nanoseconds
+        return self.node.get_clock().now().nanoseconds
 
     def _warn_once(self, key: str, text: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            self.get_logger().warning(text)
+            self.log.warning(text)
 
     def _bad(self, kind: str, detail: str) -> None:
         with self._lock:
             self.loop.bad_message(kind)
-            self._warn_once(f'bad_{kind}', f'skipped a bad message ({kind}): {detail} (logged '
-                            'once per kind; counts on /diagnostics)')
-
-    def _received(self, stream: str) -> None:
-        with self._lock:
-            self.loop.received(stream, time.monotonic_ns())
+        self._warn_once(f'bad_{kind}', f'skipped a bad message ({kind}): {detail} (logged '
+                        'once per kind; counts on /diagnostics)')
 
     def _file(self, stream: str, stamp_ns: int, value: Any) -> None:
         with self._lock:
-            self.loop.add(stream, stamp_ns, value)
+            filing = self.loop.add(stream, stamp_ns, value, self._clock_ns(),
+                                   time.monotonic_ns())
+            if filing.kind in ('stamp_future', 'stamp_past'):
+                self._warn_once(f'bad_{filing.kind}', f'skipped a bad message ({filing.kind}): '
+                                f'{stream} {filing.detail} (logged once per kind)')
+            elif filing.kind == 'older':
+                self._warn_once(f'older_{stream}', f'{filing.detail} (logged once per stream; '
+                                'counts on /diagnostics)')
             self._plan()
 
     # ------------------------------------------------------------------ inputs
     def _on_image(self, key: str, msg: Image | CompressedImage) -> None:
-        self._received(key)
+        with self._lock:
+            self.loop.received(key)
         try:
-            if isinstance(msg, CompressedImage):
-                rgb = compressed_image_to_numpy(msg)
-            elif msg.encoding not in CAMERA_ENCODINGS:
-                self._bad('image_encoding', f"camera '{key}': encoding '{msg.encoding}' is not "
-                          'an RGB/BGR/mono8 image')
-                return
-            else:
-                rgb = image_to_rgb(msg)
-        except ValueError as exc:
-            self._bad('image_size' if isinstance(msg, Image) else 'image_decode',
-                      f"camera '{key}': {exc}")
+            rgb = cv.camera_rgb(msg)
+        except BadInput as exc:
+            self._bad(exc.kind, f"camera '{key}': {exc}")
             return
         from dp_ros.runtime.inference_runner import fit_image
 
         height, width = self.setup.image_shapes[key]
-        self._file(key, time_to_ns(msg.header.stamp), fit_image(rgb, height, width))
+        self._file(key, cv.time_to_ns(msg.header.stamp), fit_image(rgb, height, width))
 
     def _on_joint_state(self, msg: JointState) -> None:
-        key, names, which = self.setup.state_key, self.cfg.state_joint_names, self.cfg.state_field
-        self._received(key)
-        missing = [n for n in names if n not in msg.name]
-        if missing:
-            self._bad('joint_unknown', f'joint state lacks {missing}, has {list(msg.name)}')
-            return
+        key, cfg = self.setup.state_key, self.cfg
+        with self._lock:
+            self.loop.received(key)
         try:
-            values = joint_state_to_numpy(msg, names, which)
-        except ValueError as exc:
-            self._bad('joint_size', str(exc))
+            values, measured = cv.joint_state_inputs(msg, cfg.state_joint_names, cfg.state_field,
+                                                     cfg.action_joint_names)
+        except BadInput as exc:
+            self._bad(exc.kind, str(exc))
             return
-        if not np.all(np.isfinite(values)):
-            self._bad('non_finite', f'joint state {which} {values.tolist()} for {names}')
-            return
-        self._file(key, time_to_ns(msg.header.stamp), values.astype(np.float32))
+        stamp_ns = cv.time_to_ns(msg.header.stamp)
+        if measured is not None:  # the action joints' positions: ramp-in start, what a stop holds
+            with self._lock:
+                self.loop.measure(stamp_ns, measured)
+        self._file(key, stamp_ns, values)
 
     def _on_episode_start(self, msg: String) -> None:
         try:
-            episode = parse_episode_start(msg.data)
+            episode = pl.parse_episode_start(msg.data)
         except ValueError as exc:
             self._bad('episode_start', str(exc))
             return
         with self._lock:
             if not self.loop.start_episode(episode.seed, episode.start_ns):
                 return  # a re-delivery, or an older episode
-            self.get_logger().info(f'episode {episode.episode} (seed {episode.seed}) from '
-                                   f'{episode.start_ns / 1e9:.3f} s: generator seeded '
-                                   f'{self.cfg.sample_seed} * 1000003 + {episode.seed}')
+            self.log.info(f'episode {episode.episode} (seed {episode.seed}) from '
+                          f'{episode.start_ns / 1e9:.3f} s: generator seeded '
+                          f'{self.cfg.sample_seed} * 1000003 + {episode.seed}')
             self._plan()
 
-    # ------------------------------------------------------------------ services
-    def _on_enable(self, request: SetBool.Request, response: SetBool.Response):
+    # ------------------------------------------------------------------ control
+    def set_enabled(self, on: bool, reason: str = 'disabled') -> bool:
+        """Enable, or disable after publishing the hold; returns the previous state."""
         with self._lock:
-            was = self.loop.enable(request.data)
+            if not on:
+                self._publish_hold(self.loop.stop(reason, self._clock_ns()))
+            return self.loop.enable(on)
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response):
+        was = self.set_enabled(request.data)
+        on_off = {True: 'enabled', False: 'disabled'}
         response.success = True
-        response.message = f'{_on_off(request.data)} (was {_on_off(was)})'
-        self.get_logger().info(f'~/enable: {response.message}')
+        response.message = f'{on_off[bool(request.data)]} (was {on_off[was]})'
+        self.log.info(f'~/enable: {response.message}')
         return response
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
@@ -215,7 +218,7 @@ class PolicyNode(Node):
                             f'{self.cfg.sample_seed} * 1000003 + {env_seed}'
                             + ('; waiting for the next episode start'
                                if self.loop.announced else ''))
-        self.get_logger().info(f'~/reset: {response.message}')
+        self.log.info(f'~/reset: {response.message}')
         return response
 
     # ------------------------------------------------------------------ planning
@@ -224,10 +227,15 @@ class PolicyNode(Node):
             self._plan()
 
     def _plan(self) -> None:
-        """Submit a chunk to the runner when the loop says so (lock held)."""
+        """Submit a chunk to the runner when the loop says so, or publish its hold (lock held)."""
         start = time.perf_counter()
         request = self.loop.poll(self._clock_ns(), self.runner.busy)
-        if not request:
+        if isinstance(request, Hold):
+            self._warn_once('stop_stale', 'inputs went stale while a plan ran: holding (logged '
+                            'once; holds_stale on /diagnostics)')
+            self._publish_hold(request)
+            return
+        if not isinstance(request, pl.PlanRequest):
             if request.detail:
                 self._warn_once(request.reason, f'not planning: {request.detail}')
             return
@@ -239,33 +247,46 @@ class PolicyNode(Node):
             self.loop.submitted(request)
 
     def _on_chunk(self, result) -> None:
-        """Worker thread: the loop clamps and drops what is due already; publish the rest."""
+        """Worker thread: the loop shapes the chunk into the plan to publish (or drops it)."""
         with self._lock:
             context, pre_s = result.context
             start = time.perf_counter()
             plan = self.loop.finish(context, result.action_pred, result.error, self._clock_ns())
-            if isinstance(plan, Drop):
+            if isinstance(plan, pl.Drop):
                 if plan.reason == 'error':
-                    self.get_logger().error(f'sampling failed: {result.error!r}')
-                elif plan.reason == 'non_finite':
-                    self._warn_once('non_finite_actions', 'the policy produced non-finite '
-                                    'actions; chunk not published')
-                elif plan.reason == 'all_late':
-                    self._warn_once('all_late', f'a chunk came {result.latency_s * 1e3:.0f} ms '
-                                    'after its observation: every point was due already, none '
-                                    'published')
+                    self.log.error(f'sampling failed: {result.error!r}')
+                elif plan.reason in pl.DROP_WARNINGS:
+                    self._warn_once(plan.reason, pl.DROP_WARNINGS[plan.reason])
                 return
-            msg = chunk_to_joint_trajectory(plan.actions, self.cfg.action_joint_names,
-                                            ns_to_seconds(self.setup.dt_ns), plan.t_obs_ns,
-                                            frame_id=self.cfg.frame_id,
-                                            first_index=plan.first_index)
-            try:
-                self.pub_action.publish(msg)
-            except Exception:
-                if self.context.ok():
-                    raise
-                return  # shutting down (Ctrl-C) while the chunk was sampled
+            cfg = self.cfg
+            self._publish(self.pub_action, cv.chunk_to_joint_trajectory(
+                plan.actions, cfg.action_joint_names, self._dt_s, plan.stamp_ns,
+                frame_id=cfg.frame_id))
+            if self.pub_chunk is not None and plan.sampled is not None:
+                raw = plan.sampled
+                self._publish(self.pub_chunk, cv.chunk_to_joint_trajectory(
+                    raw.actions, cfg.action_joint_names, self._dt_s, int(raw.due_ns[0]),
+                    frame_id=cfg.frame_id))
+                if self.pub_path is not None:
+                    self._publish(self.pub_path, cv.chunk_to_path(
+                        raw.due_ns, raw.actions, self.setup.path_joints, cfg.debug_path_scale,
+                        cfg.frame_id))
             self._overhead.append(pre_s + time.perf_counter() - start)
+
+    def _publish_hold(self, hold: Hold | None) -> None:
+        if hold is not None:
+            self._publish(self.pub_action, cv.hold_to_joint_trajectory(
+                hold.position, self.cfg.action_joint_names, hold.stamp_ns, self.setup.dt_ns,
+                frame_id=self.cfg.frame_id))
+            self.log.info(f'stop ({hold.reason}): holding at the {hold.source} position '
+                          f'{np.round(hold.position, 4).tolist()}')
+
+    def _publish(self, publisher, msg) -> None:
+        try:
+            publisher.publish(msg)
+        except Exception:
+            if self.node.context.ok():
+                raise  # else: shutting down while the chunk was sampled
 
     # ------------------------------------------------------------------ diagnostics
     def diagnostics_values(self) -> dict[str, Any]:
@@ -284,29 +305,33 @@ class PolicyNode(Node):
 
     def _publish_diagnostics(self) -> None:
         values = self.diagnostics_values()
-        status = DiagnosticStatus()
-        status.name = f'{self.get_name()}: policy'
-        status.hardware_id = self.device_name
-        problems = []
-        if values['bad_messages']:
-            problems.append(f"{values['bad_messages']} bad message(s)")
-        if str(values['state']) in ('inputs: stale', 'inputs: gap'):
-            problems.append('inputs stale')
-        if values['sampling_errors']:
-            problems.append('sampling errors')
-        status.level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
-        status.message = '; '.join(problems) if problems else str(values['state'])
-        status.values = [KeyValue(key=k, value='' if v is None else str(v))
-                         for k, v in values.items()]
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [status]
-        self.pub_diag.publish(array)
+        self._publish(self.pub_diag, cv.diagnostic_array(
+            f'{self.node.get_name()}: policy', self.device_name, values, pl.problems(values),
+            self.node.get_clock().now().nanoseconds))
+
+    # ------------------------------------------------------------------ end
+    def shutdown(self) -> None:
+        """Hold if moving, discard a chunk in flight, stop the worker."""
+        with self._lock:
+            self._publish_hold(self.loop.stop('shutdown', self._clock_ns()))
+        self.runner.close()
+
+
+class PolicyNode(Node):
+    """The plain node: loaded, warmed up and (with start_enabled) publishing from the start."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(NODE_NAME, **kwargs)
+        from dp_ros.runtime.inference_runner import load_runner
+
+        cfg, setup = read_config(self)
+        self.core = PolicyCore(self, cfg, setup, *load_runner(cfg), enabled=cfg.start_enabled)
+
+    def start(self) -> None:
+        interrupt_without_rclpy_shutdown()
 
     def shutdown(self) -> None:
-        with self._lock:
-            self.loop.discard_pending()  # a chunk finishing after this is not published
-        self.runner.close()
+        self.core.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:

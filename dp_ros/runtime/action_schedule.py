@@ -12,6 +12,7 @@ Times are integer nanoseconds. Not thread-safe: the caller holds a lock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +25,15 @@ class Plan:
     first_index: int  # index in the sampled chunk of the first kept point
     due_ns: np.ndarray  # (N,) int64, strictly increasing
     actions: np.ndarray  # (N, Da) float64
+    sampled: Any = None  # the raw sampled chunk (execution.TimedChunk), for debug output
 
     def __len__(self) -> int:
         return int(self.due_ns.size)
+
+    @property
+    def stamp_ns(self) -> int:
+        """When the plan starts to run: the due time of its first point (the header stamp)."""
+        return int(self.due_ns[0])
 
 
 class ActionSchedule:
@@ -51,6 +58,23 @@ class ActionSchedule:
         self.chunks = 0  # chunks accepted with at least one future point
         self.dropped = 0  # points dropped because they were already due
 
+    def due_times(self, n: int, t_obs_ns: int) -> np.ndarray:
+        """Point i of a chunk sampled on the observation at t_obs is due at t_obs + i*dt."""
+        return int(t_obs_ns) + np.arange(n, dtype=np.int64) * self.dt_ns
+
+    def first_future(self, due_ns: np.ndarray, now_ns: int) -> int:
+        """Index of the first point not due yet (len: all due); the others count as dropped."""
+        keep = due_ns >= int(now_ns) + self.lead_ns
+        first = int(np.argmax(keep)) if keep.any() else int(due_ns.size)
+        self.dropped += first
+        return first
+
+    def install(self, plan: Plan) -> Plan:
+        """The plan now executed, replacing the old one."""
+        self.plan = plan
+        self.chunks += 1
+        return plan
+
     def set_plan(self, actions: np.ndarray, t_obs_ns: int, now_ns: int) -> Plan | None:
         """Replace the plan with a new chunk, dropping the points already due.
 
@@ -59,16 +83,12 @@ class ActionSchedule:
         actions = np.asarray(actions, dtype=np.float64)
         if actions.ndim != 2 or actions.shape[0] == 0:
             raise ValueError(f'actions must be (N>0, Da), got shape {actions.shape}')
-        due = int(t_obs_ns) + np.arange(actions.shape[0], dtype=np.int64) * self.dt_ns
-        keep = due >= int(now_ns) + self.lead_ns
-        first = int(np.argmax(keep)) if keep.any() else actions.shape[0]
-        self.dropped += first
+        due = self.due_times(actions.shape[0], t_obs_ns)
+        first = self.first_future(due, now_ns)
         if first == actions.shape[0]:
             return None
-        self.plan = Plan(t_obs_ns=int(t_obs_ns), first_index=first, due_ns=due[first:],
-                         actions=actions[first:].copy())
-        self.chunks += 1
-        return self.plan
+        return self.install(Plan(t_obs_ns=int(t_obs_ns), first_index=first, due_ns=due[first:],
+                                 actions=actions[first:].copy()))
 
     def remaining(self, now_ns: int) -> int:
         """Future actions left: points due at or after now + lead."""

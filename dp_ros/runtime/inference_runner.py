@@ -260,3 +260,18 @@ class InferenceRunner:
             finally:
                 with self._cond:  # only now: the callback has filed the chunk
                     self._busy = False
+
+
+def load_runner(cfg: Any) -> tuple[InferenceRunner, str, float | None]:
+    """The policy of a PolicyNodeConfig on its device, warmed up when cfg.warmup:
+    (runner, device name, warm-up seconds or None)."""
+    if cfg.cpu_threads:
+        torch.set_num_threads(cfg.cpu_threads)
+    runner = InferenceRunner.from_checkpoint(
+        cfg.checkpoint, device=cfg.device, dtype=cfg.dtype, sampler=cfg.sampler or None,
+        num_inference_steps=cfg.num_inference_steps or None, torchscript=cfg.torchscript,
+        extra_latency_s=cfg.debug_extra_latency_s)
+    name = str(runner.device)
+    if runner.device.type == 'cuda':
+        name += f' ({torch.cuda.get_device_name(runner.device)})'
+    return runner, name, (runner.warmup() if cfg.warmup else None)

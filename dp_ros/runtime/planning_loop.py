@@ -3,7 +3,16 @@
 Samples (stream, stamp, value) go into the ObservationHistory; on each message and clock tick
 `poll` says whether to sample a chunk now (a PlanRequest: the observation, the episode's
 generator, an opaque context) or why not (a Wait); the sampled chunk goes to `finish`, which
-gives the Plan to publish (clamped, points already due dropped) or why not (a Drop).
+gives the Plan to publish or why not (a Drop): the points already due are dropped (the
+measured latency is skipped: the plan is stamped for when its first point runs), the rest
+combined with the running plan by the execution mode (runtime/execution.py) and passed
+through the safety envelope (runtime/safety.py). A stop (disable, stale inputs in realtime,
+shutdown) gives a Hold: what makes the trajectory controller stand still.
+
+Inputs are checked before they are filed: a stamp further than stamp_tolerance from the
+node's clock is a bad message (else one sample stamped an hour ahead would make every later
+one "not newer" and stall the node); an older stamp than the stream's newest is counted and
+reported apart from an equal one (a re-send). Rates count filed samples only.
 
 Rules kept from the in-process evaluation, so that `dp-ros eval --via ros` matches it bit for
 bit: one generator per episode, seeded sample_seed * 1_000_003 + env seed, used by the chunks
@@ -24,8 +33,10 @@ from typing import Any
 import numpy as np
 
 from dp_ros.runtime.action_schedule import ActionSchedule, Plan
+from dp_ros.runtime.execution import ChunkExecution, TimedChunk, held_at
 from dp_ros.runtime.observation_history import Observation, ObservationHistory
 from dp_ros.runtime.policy_node_config import MAX_SEED, PolicyNodeConfig, ResolvedSetup
+from dp_ros.runtime.safety import Hold, SafetyEnvelope, hold_point
 from dp_ros.stamps import seconds_to_ns
 
 REFUSALS_TO_LOG = ('stale', 'gap')  # input refusals worth a warning; 'empty'/'not_full' pass
@@ -61,12 +72,21 @@ class Wait:
 
 @dataclass(frozen=True)
 class Drop:
-    """A sampled chunk not published: 'error', 'discarded', 'non_finite' or 'all_late'."""
+    """A sampled chunk not published: 'error', 'discarded', 'non_finite', 'all_late' or
+    'no_reference' (a step limit or ramp-in needs the measured position, none is known)."""
 
     reason: str
 
     def __bool__(self) -> bool:
         return False
+
+
+DROP_WARNINGS = {  # what to log (once) when a chunk is dropped for these reasons
+    'non_finite': 'the policy produced non-finite actions; chunk not published',
+    'all_late': 'a chunk came after every one of its points was due; none published',
+    'no_reference': 'a step limit or ramp-in needs the measured position of the action '
+                    'joints, and joint_state_topic has none (fresh): chunk not published',
+}
 
 
 @dataclass(frozen=True)
@@ -88,14 +108,27 @@ def parse_episode_start(text: str) -> EpisodeStart:
     return EpisodeStart(info.get('episode'), seed, start_ns)
 
 
+@dataclass(frozen=True)
+class Filing:
+    """What add() did with a sample: 'filed', 'duplicate' (the newest stamp again), 'older'
+    (behind the newest), 'before_episode', 'stamp_future' or 'stamp_past' (bad messages)."""
+
+    kind: str
+    detail: str = ''
+
+    def __bool__(self) -> bool:
+        return self.kind == 'filed'
+
+
 @dataclass
 class StreamStats:
-    """Per input stream: messages received, filed, refused as not newer; arrival rate."""
+    """Per input stream: messages received, filed, refused as not newer; filed rate."""
 
     received: int = 0
     filed: int = 0
-    duplicates: int = 0  # not newer than the newest sample (e.g. the sim's lockstep re-sends)
-    arrivals: deque = field(default_factory=lambda: deque(maxlen=400))  # wall ns
+    duplicates: int = 0  # the newest stamp again (e.g. the sim's lockstep re-sends)
+    older: int = 0  # stamped before the newest sample: out of order, or a clock jump back
+    arrivals: deque = field(default_factory=lambda: deque(maxlen=400))  # wall ns of filed
 
     def rate_hz(self, now_wall_ns: int, window_ns: int = 2_000_000_000) -> float:
         recent = [t for t in self.arrivals if now_wall_ns - t <= window_ns]
@@ -117,17 +150,28 @@ class PlanningLoop:
         self.schedule = ActionSchedule(
             setup.dt_ns, replan_threshold=0 if cfg.lockstep else cfg.replan_threshold,
             lead_ns=0 if cfg.lockstep else seconds_to_ns(cfg.action_lead_s))
+        self.execution = ChunkExecution(cfg.execution_mode, cfg.ensemble_decay,
+                                        cfg.blend_steps)
+        self.safety = SafetyEnvelope(setup.limits, setup.dt_ns, setup.ramp_in_ns)
         self.stats = {name: StreamStats() for name in setup.streams}
         self.bad: Counter = Counter()
+        self.holds: Counter = Counter()  # stop commands published, per reason
         self.enabled = cfg.start_enabled
         self.armed = not self.announced  # an announced episode (or no episodes at all)
+        self.moving = False  # a plan was published since the last stop: a stop must hold
         self.generation = 0
         self.env_seed = cfg.env_seed
         self.episode_start_ns: int | None = None  # of the newest announced episode
         self.generator = self._new_generator()
         self.last_t_obs_ns: int | None = None
+        self.measured: tuple[int, np.ndarray] | None = None  # (stamp, action-joint positions)
         self.state = 'starting'
-        self.published = self.clamped = self.discarded = self.errors = self.all_late = 0
+        self.published = self.discarded = self.errors = self.all_late = 0
+        self.no_reference = 0
+
+    @property
+    def clamped(self) -> int:
+        return self.safety.clamped
 
     # ------------------------------------------------------------------ inputs
     def now_ns(self, clock_ns: int) -> int:
@@ -138,43 +182,98 @@ class PlanningLoop:
                 return max(clock_ns, t_last)
         return clock_ns
 
-    def received(self, stream: str, wall_ns: int) -> None:
-        stats = self.stats[stream]
-        stats.received += 1
-        stats.arrivals.append(wall_ns)
+    def received(self, stream: str, wall_ns: int | None = None) -> None:
+        """A message arrived (valid or not); rates count filed samples only (add())."""
+        self.stats[stream].received += 1
 
     def bad_message(self, kind: str) -> None:
         self.bad[kind] += 1
 
-    def add(self, stream: str, stamp_ns: int, value: Any) -> bool:
-        """File a converted sample; False when it is not newer than the stream's newest."""
+    def check_stamp(self, stamp_ns: int, clock_ns: int | None) -> Filing | None:
+        """A bad-message Filing when the stamp is too far from the clock (None: fine).
+
+        Not checked while the clock reads 0 (sim time before the first /clock message).
+        """
+        tolerance = self.setup.stamp_tolerance_ns
+        if not tolerance or clock_ns is None or clock_ns <= 0:
+            return None
+        offset = int(stamp_ns) - int(clock_ns)
+        if abs(offset) <= tolerance:
+            return None
+        kind = 'stamp_future' if offset > 0 else 'stamp_past'
+        self.bad[kind] += 1
+        return Filing(kind, f'stamped {abs(offset) / 1e9:.3f} s '
+                            f"{'ahead of' if offset > 0 else 'behind'} the node clock (limit "
+                            f'{tolerance / 1e9:g} s: parameter stamp_tolerance_s); is the '
+                            "sender's clock synchronised with this node's?")
+
+    def add(self, stream: str, stamp_ns: int, value: Any, clock_ns: int | None = None,
+            wall_ns: int | None = None) -> Filing:
+        """File a converted sample if its stamp is plausible and newer than the stream's newest.
+
+        clock_ns: the node clock, to check the stamp against (None: no check); wall_ns: the
+        arrival time on the wall clock, for the filed rate.
+        """
+        bad = self.check_stamp(stamp_ns, clock_ns)
+        if bad is not None:
+            return bad
         if self.history.episode_start_ns is None and self.lockstep and not self.announced:
             # a lockstep sim without episode announcements: its first observation starts the
             # episode (padded, as the in-process evaluation pads), else it waits forever
             self.history.start_episode(stamp_ns)
-        filed = self.history.add(stream, stamp_ns, value)
-        if filed:
-            self.stats[stream].filed += 1
-        else:
-            self.stats[stream].duplicates += 1
-        return filed
+        stats = self.stats[stream]
+        newest = self.history.newest_stamp(stream)
+        if self.history.add(stream, stamp_ns, value):
+            stats.filed += 1
+            if wall_ns is not None:
+                stats.arrivals.append(wall_ns)
+            return Filing('filed')
+        if newest is not None and stamp_ns == newest:
+            stats.duplicates += 1
+            return Filing('duplicate')
+        if newest is not None and stamp_ns < newest:
+            stats.older += 1
+            return Filing('older', f'{stream}: stamped {(newest - stamp_ns) / 1e6:.1f} ms '
+                                   'before the newest sample of its stream (out of order, or '
+                                   'the clock went back); skipped')
+        return Filing('before_episode')
+
+    def measure(self, stamp_ns: int, positions: np.ndarray) -> None:
+        """Measured positions of the action joints: where a ramp-in starts, what a stop holds."""
+        self.measured = (int(stamp_ns), np.asarray(positions, dtype=np.float64))
+
+    def measured_at(self, now_ns: int) -> np.ndarray | None:
+        """The measured position if it is fresh (no older than max_input_age_s)."""
+        if self.measured is None or now_ns - self.measured[0] > self.setup.max_age_ns:
+            return None
+        return self.measured[1]
 
     # ------------------------------------------------------------------ planning
-    def poll(self, clock_ns: int, runner_busy: bool) -> PlanRequest | Wait:
-        """Whether to sample a chunk now; confirm a submitted request with submitted()."""
+    def poll(self, clock_ns: int, runner_busy: bool) -> PlanRequest | Wait | Hold:
+        """Whether to sample a chunk now (confirm a submitted request with submitted()), or
+        to stop: in realtime, inputs gone stale while a plan runs give a Hold to publish."""
         result = self._why_not(clock_ns, runner_busy)
         if isinstance(result, Wait):
             self.state = result.reason
         return result
 
-    def _why_not(self, clock_ns: int, runner_busy: bool) -> PlanRequest | Wait:
+    def _stale(self, now: int) -> bool:
+        t_last = self.history.t_last()
+        return t_last is None or now - t_last > self.setup.max_age_ns
+
+    def _why_not(self, clock_ns: int, runner_busy: bool) -> PlanRequest | Wait | Hold:
         if not self.enabled:
             return Wait('disabled')
         if not self.armed:
             return Wait('waiting for an episode start')
+        now = self.now_ns(clock_ns)
+        if self.moving and not self.lockstep and self._stale(now):
+            hold = self.stop('stale', clock_ns)
+            self.state = 'inputs: stale'
+            if hold is not None:
+                return hold
         if runner_busy:
             return Wait('sampling')
-        now = self.now_ns(clock_ns)
         if not self.schedule.needs_plan(now):
             return Wait('executing')
         obs = self.history.assemble(now)
@@ -194,7 +293,11 @@ class PlanningLoop:
 
     def finish(self, context: PlanContext, action_pred: np.ndarray | None,
                error: BaseException | None, clock_ns: int) -> Plan | Drop:
-        """A sampled chunk (or its error) -> the plan to publish, clamped, or why not."""
+        """A sampled chunk (or its error) -> the plan to publish, or why not.
+
+        The points due already are dropped (the measured latency skipped), the rest combined
+        with the running plan (execution mode) and passed through the safety envelope.
+        """
         if error is not None:
             self.errors += 1
             return Drop('error')
@@ -202,30 +305,72 @@ class PlanningLoop:
             self.discarded += 1
             return Drop('discarded')
         s = self.setup
-        first = s.n_obs_steps - 1
-        actions = np.asarray(action_pred[first:first + s.n_action_steps], dtype=np.float64)
+        first_obs = s.n_obs_steps - 1
+        horizon = np.asarray(action_pred[first_obs:], dtype=np.float64)
+        actions = horizon[:s.n_action_steps]
         if not np.all(np.isfinite(actions)):
             self.errors += 1
             return Drop('non_finite')
-        if s.lower is not None:
-            clipped = np.clip(actions, s.lower, s.upper)
-            self.clamped += int(np.count_nonzero(clipped != actions))
-            actions = clipped
-        plan = self.schedule.set_plan(actions, context.t_obs_ns, self.now_ns(clock_ns))
-        if plan is None:
+        now = self.now_ns(clock_ns)
+        due = self.schedule.due_times(len(actions), context.t_obs_ns)
+        first = self.schedule.first_future(due, now)
+        if first == len(actions):
             self.all_late += 1
             return Drop('all_late')
+        finite = np.all(np.isfinite(horizon), axis=1)
+        n_finite = int(np.argmin(finite)) if not finite.all() else len(horizon)
+        sampled = TimedChunk(self.schedule.due_times(n_finite, context.t_obs_ns),
+                             horizon[:n_finite])
+        current = self.schedule.plan
+        running = None if current is None else TimedChunk(current.due_ns, current.actions)
+        kept_due = due[first:]
+        combined = self.execution.combine(kept_due, actions[first:], sampled, running)
+        if self.moving and running is not None:
+            reference = held_at(running.due_ns, running.actions, now)
+        else:  # a new motion: it starts from the measured position (ramp-in, step limit)
+            reference = self.measured_at(now)
+            if reference is None and self.safety.needs_reference:
+                self.no_reference += 1
+                return Drop('no_reference')
+            self.safety.start_motion(reference, int(kept_due[0]))
+        final = self.safety.apply(kept_due, combined, reference)
+        plan = self.schedule.install(Plan(t_obs_ns=int(context.t_obs_ns), first_index=first,
+                                          due_ns=kept_due, actions=final, sampled=sampled))
+        self.moving = True
         self.published += 1
         return plan
 
     # ------------------------------------------------------------------ control
     def enable(self, on: bool) -> bool:
-        """Start or stop publishing; returns the previous state."""
+        """Start or stop publishing; returns the previous state. Call stop() first to get the
+        hold a disable publishes."""
         was, self.enabled = self.enabled, bool(on)
         if not self.enabled:
-            self.schedule.clear()
-            self.discard_pending()
+            self._clear_plan()
         return was
+
+    def stop(self, reason: str, clock_ns: int) -> Hold | None:
+        """End the motion: the Hold to publish (None when nothing was moving), plan cleared,
+        a chunk being sampled discarded; the next plan ramps in from the measured position."""
+        hold = None
+        if self.moving:
+            now = self.now_ns(clock_ns)
+            plan = self.schedule.plan
+            commanded = None if plan is None else held_at(plan.due_ns, plan.actions, now)
+            if commanded is None and plan is not None:
+                commanded = plan.actions[0]
+            hold = hold_point(reason, now, self.measured_at(now), commanded)
+            if hold is not None:
+                self.holds[reason] += 1
+        self._clear_plan()
+        return hold
+
+    def _clear_plan(self) -> None:
+        self.moving = False
+        self.schedule.clear()
+        self.execution.clear()
+        self.safety.clear()
+        self.discard_pending()
 
     def discard_pending(self) -> None:
         """A chunk being sampled now is not published (disable, reset, shutdown)."""
@@ -252,8 +397,7 @@ class PlanningLoop:
             self.history.clear()
         else:
             self.history.start_episode(keep_from_ns)
-        self.schedule.clear()
-        self.discard_pending()
+        self._clear_plan()
         self.generator = self._new_generator()
         self.last_t_obs_ns = None
 
@@ -269,12 +413,19 @@ class PlanningLoop:
         values: dict[str, Any] = {
             'enabled': self.enabled, 'state': self.state,
             'mode': 'lockstep' if self.lockstep else 'realtime', 'env_seed': self.env_seed,
+            'execution_mode': self.execution.mode,
             'chunks_published': self.published, 'actions_dropped': self.schedule.dropped,
             'chunks_all_late': self.all_late, 'chunks_discarded': self.discarded,
-            'actions_clamped': self.clamped, 'sampling_errors': self.errors,
+            'chunks_no_reference': self.no_reference,
+            'actions_clamped': self.safety.clamped,
+            'actions_rate_limited': self.safety.rate_limited, 'sampling_errors': self.errors,
             'plan_remaining': self.schedule.remaining(now),
+            'holds_published': sum(self.holds.values()),
             'bad_messages': sum(self.bad.values()),
+            'inputs_older': sum(st.older for st in self.stats.values()),
         }
+        for reason, count in sorted(self.holds.items()):
+            values[f'holds_{reason}'] = count
         for kind, count in sorted(self.bad.items()):
             values[f'bad_{kind}'] = count
         for name, age in self.history.ages_ns(now).items():
@@ -284,4 +435,21 @@ class PlanningLoop:
             values[f'input_{name}_received'] = st.received
             values[f'input_{name}_filed'] = st.filed
             values[f'input_{name}_duplicates'] = st.duplicates
+            values[f'input_{name}_older'] = st.older
         return values
+
+
+def problems(values: dict[str, Any]) -> list[str]:
+    """What makes the node's /diagnostics status WARN, from its diagnostics() values."""
+    found = []
+    if values['bad_messages']:
+        found.append(f"{values['bad_messages']} bad message(s)")
+    if values.get('inputs_older'):
+        found.append(f"{values['inputs_older']} input(s) stamped before their stream's newest")
+    if str(values['state']) in ('inputs: stale', 'inputs: gap'):
+        found.append('inputs stale')
+    if values['sampling_errors']:
+        found.append('sampling errors')
+    if values.get('chunks_no_reference'):
+        found.append('no measured position of the action joints')
+    return found

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from dp_ros.params import check_range, param, param_fields
+from dp_ros.runtime.execution import EXECUTION_MODES
+from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
 from dp_ros.stamps import seconds_to_ns
 
 MAX_SEED = 2 ** 40  # sample_seed and env seeds are at most this (the generator seed fits int64)
@@ -81,6 +83,40 @@ class PolicyNodeConfig:
                                  'replan_threshold', range=(0.0, 10.0), unit='s')
     diagnostics_period_s: float = param(1.0, 'period of /diagnostics, on the wall clock',
                                         range=(0.05, 60.0), unit='s')
+    stamp_tolerance_s: float = param(
+        1.0, 'messages stamped further than this from the node clock, ahead or behind, are '
+        'rejected as bad input (a sensor on another clock, a broken driver); 0: no check',
+        range=(0.0, 86400.0), unit='s')
+    execution_mode: str = param(
+        'replace', "how a new chunk takes over: 'replace' (from its first point on, as the "
+        "paper), 'temporal_ensemble' (ACT: weighted mean of every chunk's prediction for a "
+        "step) or 'blend' (into the old plan over blend_steps)")
+    ensemble_decay: float = param(0.01, "temporal_ensemble: the k-th oldest chunk predicting a "
+                                  "step weighs exp(-decay * k) (ACT's m); 0: plain mean",
+                                  range=(0.0, 100.0))
+    blend_steps: int = param(3, 'blend: points over which the new chunk takes over from the '
+                             'old plan', range=(1, 1024))
+    urdf_path: str = param('', "URDF whose <limit> elements bound the action joints (position "
+                           "and velocity; the tighter of these and the parameters); empty: "
+                           'none')
+    max_step_delta: list[float] = param([], 'largest change of each action dimension from one '
+                                        'point to the next, across chunk boundaries too; '
+                                        'empty: none')
+    max_velocity: list[float] = param([], 'largest speed of each action dimension (a step '
+                                      'limit of max_velocity * control_period_s); empty: '
+                                      "none, or the URDF's", unit='unit/s')
+    ramp_in_s: float = param(0.0, 'after enabling (and after a stop), move from the measured '
+                             "position into the policy's plan over this time; 0: no ramp",
+                             range=(0.0, 60.0), unit='s')
+    debug_topics: bool = param(False, 'publish ~/planned_chunk (each sampled chunk, raw, as a '
+                               'JointTrajectory) and ~/planned_path (with debug_path_joints)')
+    debug_path_joints: list[str] = param([], "action joints that are the end effector's x, y "
+                                         '(and z) in frame_id, drawn as the nav_msgs/Path '
+                                         '~/planned_path (Push-T: agent_x, agent_y); empty: '
+                                         'no path')
+    debug_path_scale: float = param(1.0, 'metres per action unit on ~/planned_path (Push-T '
+                                    'pixels: 0.001 draws the 512 px workspace as 0.5 m)',
+                                    range=(1e-9, 1e9))
     debug_extra_latency_s: float = param(0.0, 'TEST ONLY: sleep this long after each sampling, '
                                          'to emulate a slow policy', range=(0.0, 60.0), unit='s')
 
@@ -97,13 +133,37 @@ class ResolvedSetup:
     dt_ns: int
     max_age_ns: int
     keep_ns: int  # history kept per stream
-    lower: np.ndarray | None
-    upper: np.ndarray | None
+    limits: JointLimits  # bounds and per-step limits of the actions (runtime/safety.py)
+    ramp_in_ns: int
+    stamp_tolerance_ns: int  # 0: stamps not checked against the clock
+    path_joints: list[int]  # action dimensions drawn as ~/planned_path (x, y[, z])
+
+    @property
+    def lower(self) -> np.ndarray | None:
+        return self.limits.lower
+
+    @property
+    def upper(self) -> np.ndarray | None:
+        return self.limits.upper
 
     @property
     def streams(self) -> list[str]:
         """The input streams of the observation history: cameras, then the joint states."""
         return [*self.rgb_keys, self.state_key]
+
+
+def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str,
+                   warmup_s: float | None) -> str:
+    """The node's start-up log line: what it runs, where it reads and writes, how it plans."""
+    timing = ('lockstep' if cfg.lockstep
+              else f'realtime (replan at <= {cfg.replan_threshold} left)')
+    return (f'policy {cfg.checkpoint} on {device_name} ({cfg.dtype}); cameras '
+            f'{dict(zip(setup.rgb_keys, cfg.image_topics, strict=True))}, state '
+            f"'{setup.state_key}' <- {cfg.joint_state_topic} {cfg.state_joint_names}, actions "
+            f'-> {cfg.action_topic} {cfg.action_joint_names}; n_obs_steps={setup.n_obs_steps}, '
+            f'n_action_steps={setup.n_action_steps}, dt={setup.dt_ns / 1e9} s, {timing}, '
+            f'execution {cfg.execution_mode}'
+            + (f', warm-up {warmup_s * 1e3:.0f} ms' if warmup_s is not None else ''))
 
 
 def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
@@ -173,18 +233,28 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                          f'(horizon {config.horizon} - n_obs_steps {config.n_obs_steps} + 1 = '
                          f'{max_steps})')
     period = cfg.control_period_s or float(metadata['control_period_s'])
-    lower = upper = None
     if cfg.action_lower or cfg.action_upper:
         if len(cfg.action_lower) != config.action_dim or \
                 len(cfg.action_upper) != config.action_dim:
             raise ValueError(f'parameters action_lower {cfg.action_lower} and action_upper '
                              f'{cfg.action_upper} must both have {config.action_dim} values')
-        lower = np.asarray(cfg.action_lower, dtype=np.float64)
-        upper = np.asarray(cfg.action_upper, dtype=np.float64)
-        if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))
-                and np.all(lower <= upper)):
+        if not (np.all(np.isfinite(cfg.action_lower)) and np.all(np.isfinite(cfg.action_upper))
+                and np.all(np.asarray(cfg.action_lower) <= np.asarray(cfg.action_upper))):
             raise ValueError(f'parameters action_lower / action_upper must be finite with '
                              f'lower <= upper, got {cfg.action_lower} / {cfg.action_upper}')
+    if cfg.execution_mode not in EXECUTION_MODES:
+        raise ValueError(f'parameter execution_mode must be one of {list(EXECUTION_MODES)}, '
+                         f"got '{cfg.execution_mode}'")
+    urdf = urdf_limits(cfg.urdf_path, cfg.action_joint_names) if cfg.urdf_path else None
+    limits = combine_limits(config.action_dim, period, cfg.action_lower, cfg.action_upper,
+                            cfg.max_step_delta, cfg.max_velocity, urdf)
+    path_joints = []
+    if cfg.debug_path_joints:
+        unknown = [n for n in cfg.debug_path_joints if n not in cfg.action_joint_names]
+        if unknown or len(cfg.debug_path_joints) not in (2, 3):
+            raise ValueError(f'parameter debug_path_joints {cfg.debug_path_joints} must be 2 or '
+                             f'3 of the action joints {cfg.action_joint_names}')
+        path_joints = [cfg.action_joint_names.index(n) for n in cfg.debug_path_joints]
     dt_ns = seconds_to_ns(period)
     max_age_ns = seconds_to_ns(cfg.max_input_age_s)
     keep_ns = seconds_to_ns(cfg.history_s)
@@ -195,4 +265,6 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         rgb_keys=rgb_keys, state_key=state_key,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
         n_obs_steps=config.n_obs_steps, n_action_steps=n_action, dt_ns=dt_ns,
-        max_age_ns=max_age_ns, keep_ns=keep_ns, lower=lower, upper=upper)
+        max_age_ns=max_age_ns, keep_ns=keep_ns, limits=limits,
+        ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),
+        stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints)

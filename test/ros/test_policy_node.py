@@ -1,10 +1,12 @@
 """The policy node in its own process, over real topics: its wiring only.
 
 The planning rules (stale inputs, lockstep, late points, discarded chunks, clamping, episode
-generators) are unit-tested without ROS in test/test_planning_loop.py, the parameter checks in
-test/test_policy_node_config.py. Here: messages in, trajectories out, services, diagnostics,
-a configuration error's exit. Assertions are on what the node controls (order, counts,
-stamps), never on wall-clock margins. A tiny random checkpoint is enough.
+generators, stamps against the clock, stops) are unit-tested without ROS in
+test/test_planning_loop.py, the parameter checks in test/test_policy_node_config.py, the
+safety envelope over topics in test_policy_safety.py. Here: messages in, trajectories out,
+services, diagnostics, a configuration error's exit. Assertions are on what the node
+controls (order, counts, stamps), never on wall-clock margins. A tiny random checkpoint is
+enough.
 """
 from __future__ import annotations
 
@@ -101,7 +103,8 @@ def announce(publisher, probe, episode: int, seed: int) -> int:
 
 def bad_messages(probe):
     """One of each kind of broken input the node must survive."""
-    stamp = probe.node.get_clock().now().to_msg()
+    now = probe.node.get_clock().now().nanoseconds
+    stamp = cv.ns_to_time(now)
     depth = cv.numpy_to_image(np.zeros((96, 96), np.uint16), '16UC1', stamp=stamp)
     short = cv.numpy_to_image(np.zeros((96, 96, 3), np.uint8), 'rgb8', stamp=stamp)
     short.data = bytes(short.data[:-10])
@@ -109,22 +112,34 @@ def bad_messages(probe):
     unknown = cv.numpy_to_joint_state(np.array([1.0, 2.0]), ['jx', 'jz'], stamp=stamp)
     uneven = cv.numpy_to_joint_state(np.array([1.0, 2.0]), ['jx', 'jy'], stamp=stamp)
     uneven.position = [1.0]
+    huge = cv.numpy_to_joint_state(np.array([1e300, 1.0]), ['jx', 'jy'], stamp=stamp)
+    hour = 3600 * cv.NS_PER_S  # a joint state an hour ahead used to stall the node for good
+    future = cv.numpy_to_joint_state(np.array([200.0, 200.0]), ['jx', 'jy'],
+                                     stamp=cv.ns_to_time(now + hour))
+    past = cv.numpy_to_image(np.zeros((96, 96, 3), np.uint8), 'rgb8',
+                             stamp=cv.ns_to_time(now - hour))
     return [('image_encoding', depth), ('image_size', short), ('non_finite', nan),
-            ('joint_unknown', unknown), ('joint_size', uneven)]
+            ('joint_unknown', unknown), ('joint_size', uneven), ('float32_overflow', huge),
+            ('stamp_future', future), ('stamp_past', past)]
+
+
+def is_hold(msg) -> bool:
+    return len(msg.points) == 1
 
 
 def check_chunks(msgs: list, stamps: set[int], since_ns: int) -> None:
-    """Each chunk: the executed slice on a fed observation's stamp, clamped, dt apart."""
-    chunks = [cv.joint_trajectory_to_chunk(m) for m in msgs]
+    """Each chunk: the executed slice of a plan on a fed observation's stamp, stamped for its
+    first kept point (the late ones skipped), clamped, dt apart."""
+    chunks = [cv.joint_trajectory_to_chunk(m) for m in msgs if not is_hold(m)]
+    t_obs = []
     for chunk in chunks:
         assert chunk.joint_names == ['jx', 'jy']
-        assert chunk.stamp_ns in stamps and chunk.stamp_ns >= since_ns
+        skipped = 8 - len(chunk.positions)  # n_action_steps 8, the late points dropped
+        t_obs.append(chunk.stamp_ns - skipped * DT_NS)
+        assert t_obs[-1] in stamps and t_obs[-1] >= since_ns
         assert np.all(np.isfinite(chunk.positions))
         assert np.all(chunk.positions >= LOWER) and np.all(chunk.positions <= UPPER)
-        assert np.all(chunk.times_from_start_ns % DT_NS == 0)
-        assert np.all(np.diff(chunk.times_from_start_ns) == DT_NS)
-        assert chunk.times_from_start_ns[-1] == 7 * DT_NS  # n_action_steps 8: the last kept
-    t_obs = [c.stamp_ns for c in chunks]
+        assert chunk.times_from_start_ns.tolist() == [i * DT_NS for i in range(8 - skipped)]
     assert t_obs == sorted(set(t_obs)), 'each chunk on a newer observation, in order'
 
 
@@ -146,11 +161,12 @@ def test_messages_in_trajectories_out_services_and_diagnostics(ros_processes, ro
     feeder = Feeder(ros_probe)
 
     def published() -> int:
-        """Chunks the node says it published, once the probe has received every one."""
+        """Chunks and holds the node says it published, once the probe has every one."""
         values = latest_diagnostics(diags)
-        ros_probe.wait_for(lambda: len(trajs) >= int(values['chunks_published']), 10.0,
-                           'the published chunks')
-        assert len(trajs) == int(values['chunks_published'])
+        total = int(values['chunks_published']) + int(values['holds_published'])
+        ros_probe.wait_for(lambda: len(trajs) >= total, 10.0, 'the published chunks')
+        assert len(trajs) == total
+        assert sum(map(is_hold, trajs)) == int(values['holds_published'])
         return len(trajs)
 
     def stays_quiet(state: str) -> None:
@@ -186,16 +202,27 @@ def test_messages_in_trajectories_out_services_and_diagnostics(ros_processes, ro
                   'bad_episode_start')
         assert diags[-1].status[0].level == DiagnosticStatus.WARN
         assert node.log().count('skipped a bad message (non_finite)') == 1
-        n = len(trajs)
+        assert node.log().count('skipped a bad message (stamp_future)') == 1
+        # an older stamp than the stream's newest: counted and logged, not a silent duplicate
+        deadline = time.monotonic() + 20.0
+        while int(latest_diagnostics(diags)['input_agent_pos_older']) < 1:
+            assert time.monotonic() < deadline, 'no input_agent_pos_older on /diagnostics'
+            older = ros_probe.node.get_clock().now().nanoseconds - 600_000_000
+            feeder.joint_pub.publish(cv.numpy_to_joint_state(
+                np.array([200.0, 200.0]), ['jx', 'jy'], stamp=cv.ns_to_time(older)))
+            time.sleep(0.1)
+        assert 'before the newest sample of its stream' in node.log()
+        n = len(trajs)  # and planning goes on after all of it (the future stamp stalled it)
         ros_probe.wait_for_messages(trajs, n + 2, 20.0, 'chunks after the bad messages')
         assert node.alive(), node.log()
 
-        # ~/enable false: nothing published while disabled; true: chunks again
+        # ~/enable false: one hold, then nothing while disabled; true: chunks again
         reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
         assert reply.success and reply.message == 'disabled (was enabled)'
         stays_quiet('disabled')
         assert latest_diagnostics(diags)['enabled'] == 'False'
         n = published()
+        assert is_hold(trajs[-1]) and latest_diagnostics(diags)['holds_disabled'] == '1'
         reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=True))
         assert reply.success and reply.message == 'enabled (was disabled)'
         ros_probe.wait_for_messages(trajs, n + 1, 20.0, 'chunks after ~/enable true')

@@ -1,0 +1,129 @@
+"""How a newly sampled chunk takes over from the one being executed: the execution modes.
+
+A diffusion policy re-plans before its chunk has run out, and two chunks sampled on
+different observations rarely agree where they overlap: replacing one by the other makes the
+arm jump or roll back at the boundary (the most common complaint about Diffusion Policy on
+real arms). Three modes, chosen by the `execution_mode` parameter:
+
+- replace: the new chunk replaces the old one from its first point on, unchanged. The
+  paper's evaluation does this; Push-T's lockstep parity with the in-process evaluation
+  depends on it being bit-exact, so this mode returns the array it is given.
+- temporal_ensemble: ACT's temporal ensembling (Zhao et al., 2023). Every chunk's whole
+  predicted horizon is remembered on absolute due times; the action for a time t is the
+  weighted mean of what each remembered chunk predicts for t, weight exp(-decay * k) for the
+  k-th oldest chunk covering t (k = 0 for the oldest, as ACT weighs them). Chunks of a
+  realtime node are sampled on camera stamps, not on a common grid, so a chunk's prediction
+  for t is interpolated linearly between its two points around t.
+- blend: the first `blend_steps` points of the new chunk are blended with what the old plan
+  commands at the same times (the point in force, as a trajectory controller holds it):
+  weight (j + 1) / (blend_steps + 1) on the new chunk's j-th point.
+
+Pure numpy, no ROS; times are integer nanoseconds; the caller serialises the calls.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EXECUTION_MODES = ('replace', 'temporal_ensemble', 'blend')
+
+
+@dataclass(frozen=True)
+class TimedChunk:
+    """Actions on absolute due times (strictly increasing)."""
+
+    due_ns: np.ndarray  # (N,) int64
+    actions: np.ndarray  # (N, Da) float64
+
+    def __post_init__(self):
+        if self.actions.ndim != 2 or self.actions.shape[0] != self.due_ns.shape[0] or \
+                self.actions.shape[0] == 0:
+            raise ValueError(f'a chunk needs (N>0, Da) actions for N due times, got '
+                             f'{self.actions.shape} for {self.due_ns.shape}')
+
+    def covers(self, t_ns: int) -> bool:
+        return int(self.due_ns[0]) <= t_ns <= int(self.due_ns[-1])
+
+    def interpolate(self, t_ns: int) -> np.ndarray:
+        """The chunk's prediction for a time it covers (linear between its points)."""
+        i = int(np.searchsorted(self.due_ns, t_ns, side='right')) - 1
+        if i >= len(self.due_ns) - 1 or self.due_ns[i] == t_ns:
+            return self.actions[i]
+        t0, t1 = int(self.due_ns[i]), int(self.due_ns[i + 1])
+        w = (t_ns - t0) / (t1 - t0)
+        return (1.0 - w) * self.actions[i] + w * self.actions[i + 1]
+
+
+def held_at(due_ns: np.ndarray, actions: np.ndarray, t_ns: int) -> np.ndarray | None:
+    """The point in force at t as a trajectory controller holds it: the last one due at or
+    before t (the last point after the end); None before the first point."""
+    i = int(np.searchsorted(due_ns, int(t_ns), side='right')) - 1
+    return None if i < 0 else actions[i]
+
+
+class ChunkExecution:
+    """Combines each new chunk with the previous ones according to the execution mode."""
+
+    def __init__(self, mode: str = 'replace', ensemble_decay: float = 0.01,
+                 blend_steps: int = 3, max_chunks: int = 32):
+        if mode not in EXECUTION_MODES:
+            raise ValueError(f"execution_mode must be one of {list(EXECUTION_MODES)}, got "
+                             f"'{mode}'")
+        if ensemble_decay < 0 or not np.isfinite(ensemble_decay):
+            raise ValueError(f'ensemble_decay must be finite and >= 0, got {ensemble_decay}')
+        if blend_steps < 1:
+            raise ValueError(f'blend_steps must be >= 1, got {blend_steps}')
+        self.mode = mode
+        self.ensemble_decay = float(ensemble_decay)
+        self.blend_steps = int(blend_steps)
+        self.max_chunks = int(max_chunks)
+        self.memory: list[TimedChunk] = []  # temporal_ensemble: oldest first
+
+    def clear(self) -> None:
+        """Forget the remembered chunks (a stop, a reset, a new episode)."""
+        self.memory.clear()
+
+    def combine(self, due_ns: np.ndarray, actions: np.ndarray, horizon: TimedChunk,
+                current: TimedChunk | None) -> np.ndarray:
+        """The points to publish for `due_ns`.
+
+        actions: the new chunk's points at due_ns (those not due yet); horizon: its whole
+        predicted horizon (what the ensemble remembers); current: the plan being executed
+        (what blend starts from), None when nothing runs.
+        """
+        if self.mode == 'replace':
+            return actions
+        if self.mode == 'blend':
+            return self._blend(due_ns, actions, current)
+        return self._ensemble(due_ns, actions, horizon)
+
+    def _blend(self, due_ns: np.ndarray, actions: np.ndarray,
+               current: TimedChunk | None) -> np.ndarray:
+        if current is None:
+            return actions
+        out = actions.copy()
+        for j in range(min(self.blend_steps, len(due_ns))):
+            old = held_at(current.due_ns, current.actions, int(due_ns[j]))
+            if old is None:
+                continue
+            alpha = (j + 1) / (self.blend_steps + 1)
+            out[j] = (1.0 - alpha) * old + alpha * actions[j]
+        return out
+
+    def _ensemble(self, due_ns: np.ndarray, actions: np.ndarray,
+                  horizon: TimedChunk) -> np.ndarray:
+        first = int(due_ns[0])
+        self.memory = [c for c in self.memory if int(c.due_ns[-1]) >= first]
+        self.memory.append(horizon)
+        del self.memory[:-self.max_chunks]
+        out = np.empty_like(actions)
+        for j, t in enumerate(due_ns.tolist()):
+            covering = [c for c in self.memory if c.covers(t)]
+            if not covering:  # the new chunk's own point (its horizon covers its points)
+                out[j] = actions[j]
+                continue
+            weights = np.exp(-self.ensemble_decay * np.arange(len(covering)))
+            values = np.stack([c.interpolate(t) for c in covering])
+            out[j] = weights @ values / weights.sum()
+        return out

@@ -1,0 +1,217 @@
+"""The safety envelope of published actions: bounds, per-step limits, ramp-in, and the hold.
+
+Every point the node publishes passes `SafetyEnvelope.apply`, in order:
+
+1. ramp-in: for `ramp_in_ns` after the node starts moving (enabled, or again after a
+   stop), the point is pulled towards the measured joint position the motion started from:
+   p = m + a(t) * (target - m), a(t) rising linearly from one step's worth to 1, so the
+   arm does not leap to where the first chunk wants it;
+2. bounds: clamped to [lower, upper] (the parameters action_lower/upper, or the URDF's
+   position limits, the tighter of the two where both are given);
+3. per-step limit: the change from the previous commanded point is at most `max_step`
+   per control period (the parameters max_step_delta and max_velocity * dt, or the URDF's
+   velocity * dt, the smallest given). The previous point of a chunk's first point is what
+   the controller holds when the chunk arrives, so the limit holds across chunk boundaries.
+
+Bounds are applied before the step limit, so a start outside the bounds is walked back in at
+the step limit instead of jumping to the bound.
+
+The defined stop (`hold_point`): a one-point trajectory at the measured position (the last
+commanded point when no fresh measurement exists), due one control period after it is
+sent. A ros2_control joint_trajectory_controller replaces the running trajectory with it and
+comes to rest there; an empty trajectory would not do: newer controllers reject it ("Empty
+trajectory received") and the half-executed chunk would run on. Pure numpy, no ROS.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class JointLimits:
+    """Per action dimension; None where no limit of that kind is configured."""
+
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    max_step: np.ndarray | None = None  # largest change per control period (inf: none)
+
+    @property
+    def any(self) -> bool:
+        return self.lower is not None or self.max_step is not None
+
+
+def urdf_limits(path: str | Path, joint_names: Sequence[str]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lower, upper, velocity) of each named joint from a URDF's <limit> elements.
+
+    Continuous joints, and attributes a <limit> leaves out, give -inf/inf; a joint missing
+    from the URDF, or one without <limit> that is not continuous, is a ValueError that names it.
+    """
+    try:
+        root = ET.parse(str(path)).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise ValueError(f"parameter urdf_path: cannot read '{path}': {exc}") from None
+    joints = {j.get('name'): j for j in root.iter('joint')}
+    lower, upper, velocity = [], [], []
+    for name in joint_names:
+        joint = joints.get(name)
+        if joint is None:
+            raise ValueError(f"parameter urdf_path: joint '{name}' is not in {path} "
+                             f'(it has {sorted(k for k in joints if k)})')
+        limit = joint.find('limit')
+        kind = joint.get('type', '')
+        if limit is None and kind not in ('continuous', 'fixed'):
+            raise ValueError(f"parameter urdf_path: joint '{name}' ({kind}) in {path} has no "
+                             '<limit> element')
+
+        def read(attr: str, default: float, limit=limit, name=name) -> float:
+            text = None if limit is None else limit.get(attr)
+            if text is None:
+                return default
+            try:
+                return float(text)
+            except ValueError:
+                raise ValueError(f"parameter urdf_path: joint '{name}' has a non-numeric "
+                                 f"limit {attr}='{text}'") from None
+
+        continuous = kind == 'continuous'
+        lower.append(-np.inf if continuous else read('lower', -np.inf))
+        upper.append(np.inf if continuous else read('upper', np.inf))
+        velocity.append(read('velocity', np.inf))
+    return np.array(lower), np.array(upper), np.array(velocity)
+
+
+def combine_limits(dim: int, dt_s: float, lower: Sequence[float] = (),
+                   upper: Sequence[float] = (), max_step_delta: Sequence[float] = (),
+                   max_velocity: Sequence[float] = (),
+                   urdf: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                   ) -> JointLimits:
+    """The tightest of the parameters and the URDF; ValueError names the parameter at fault."""
+    def vector(name: str, values: Sequence[float]) -> np.ndarray | None:
+        if not len(values):
+            return None
+        if len(values) != dim:
+            raise ValueError(f'parameter {name} has {len(values)} values, the action has {dim}')
+        out = np.asarray(values, dtype=np.float64)
+        if np.any(np.isnan(out)):
+            raise ValueError(f'parameter {name} has a NaN: {list(values)}')
+        return out
+
+    lo, hi = vector('action_lower', lower), vector('action_upper', upper)
+    if (lo is None) != (hi is None):
+        raise ValueError('parameters action_lower and action_upper must be given together')
+    step = vector('max_step_delta', max_step_delta)
+    velocity = vector('max_velocity', max_velocity)
+    for name, v in (('max_step_delta', step), ('max_velocity', velocity)):
+        if v is not None and not np.all(v > 0):
+            raise ValueError(f'parameter {name} must be > 0 for every dimension, got {list(v)}')
+    if urdf is not None:
+        u_lo, u_hi, u_vel = urdf
+        lo = u_lo if lo is None else np.maximum(lo, u_lo)
+        hi = u_hi if hi is None else np.minimum(hi, u_hi)
+        velocity = u_vel if velocity is None else np.minimum(velocity, u_vel)
+    if lo is not None and not np.all(lo <= hi):
+        raise ValueError(f'position limits must have lower <= upper, got {lo.tolist()} / '
+                         f'{hi.tolist()} (action_lower/upper and the URDF together)')
+    if velocity is not None:
+        per_step = velocity * dt_s
+        step = per_step if step is None else np.minimum(step, per_step)
+    if step is not None and np.all(np.isinf(step)):
+        step = None
+    if lo is not None and np.all(np.isinf(lo)) and np.all(np.isinf(hi)):
+        lo = hi = None
+    return JointLimits(lower=lo, upper=hi, max_step=step)
+
+
+class SafetyEnvelope:
+    """Applies the limits and the ramp-in to each chunk's points; counts what it changed."""
+
+    def __init__(self, limits: JointLimits, dt_ns: int, ramp_in_ns: int = 0):
+        if dt_ns <= 0:
+            raise ValueError(f'dt_ns must be > 0, got {dt_ns}')
+        if ramp_in_ns < 0:
+            raise ValueError(f'ramp_in_ns must be >= 0, got {ramp_in_ns}')
+        self.limits = limits
+        self.dt_ns = int(dt_ns)
+        self.ramp_in_ns = int(ramp_in_ns)
+        self.clamped = 0  # values moved into the bounds
+        self.rate_limited = 0  # values held back by the per-step limit
+        self.ramp_from: np.ndarray | None = None
+        self.ramp_start_ns: int | None = None
+
+    @property
+    def needs_reference(self) -> bool:
+        """Whether the first point of a motion needs the measured position to start from."""
+        return self.limits.max_step is not None or self.ramp_in_ns > 0
+
+    def start_motion(self, measured: np.ndarray | None, first_due_ns: int) -> None:
+        """A motion begins at first_due_ns from `measured`: the ramp-in starts there."""
+        if self.ramp_in_ns > 0 and measured is not None:
+            self.ramp_from = np.asarray(measured, dtype=np.float64).copy()
+            self.ramp_start_ns = int(first_due_ns)
+        else:
+            self.ramp_from = self.ramp_start_ns = None
+
+    def ramp_weight(self, t_ns: int) -> float:
+        """Share of the policy's target at t during the ramp-in (1: ramp over)."""
+        if self.ramp_start_ns is None:
+            return 1.0
+        steps = (t_ns - self.ramp_start_ns) / self.dt_ns + 1.0
+        return float(min(1.0, max(0.0, steps * self.dt_ns / (self.ramp_in_ns + self.dt_ns))))
+
+    def apply(self, due_ns: np.ndarray, actions: np.ndarray,
+              reference: np.ndarray | None) -> np.ndarray:
+        """The points to publish; `reference` is what the controller holds before point 0."""
+        lim = self.limits
+        if lim.lower is None and lim.max_step is None and self.ramp_start_ns is None:
+            return actions
+        out = np.array(actions, dtype=np.float64, copy=True)
+        if self.ramp_start_ns is not None:
+            for j, t in enumerate(due_ns.tolist()):
+                w = self.ramp_weight(t)
+                if w < 1.0:
+                    out[j] = self.ramp_from + w * (out[j] - self.ramp_from)
+            if self.ramp_weight(int(due_ns[-1])) >= 1.0:
+                self.ramp_from = self.ramp_start_ns = None  # the ramp is over
+        if lim.lower is not None:
+            clipped = np.clip(out, lim.lower, lim.upper)
+            self.clamped += int(np.count_nonzero(clipped != out))
+            out = clipped
+        if lim.max_step is not None and reference is not None:
+            prev = np.asarray(reference, dtype=np.float64)
+            for j in range(len(out)):
+                step = np.clip(out[j] - prev, -lim.max_step, lim.max_step)
+                self.rate_limited += int(np.count_nonzero(step != out[j] - prev))
+                out[j] = prev + step
+                prev = out[j]
+        return out
+
+    def clear(self) -> None:
+        self.ramp_from = self.ramp_start_ns = None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """The stop command: hold `position`, due at stamp_ns + dt (one-point trajectory)."""
+
+    reason: str  # 'disabled' | 'stale' | 'shutdown'
+    position: np.ndarray
+    stamp_ns: int
+    source: str  # 'measured' | 'commanded'
+
+
+def hold_point(reason: str, stamp_ns: int, measured: np.ndarray | None,
+               commanded: np.ndarray | None) -> Hold | None:
+    """Hold at the measured position, else at the last commanded point; None: nothing moved."""
+    if measured is not None:
+        return Hold(reason, np.asarray(measured, dtype=np.float64).copy(), int(stamp_ns),
+                    'measured')
+    if commanded is not None:
+        return Hold(reason, np.asarray(commanded, dtype=np.float64).copy(), int(stamp_ns),
+                    'commanded')
+    return None

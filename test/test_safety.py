@@ -1,0 +1,164 @@
+"""The safety envelope without ROS: URDF and parameter limits, per-step limits across chunk
+boundaries, ramp-in, the hold; and the input checks that keep bad values out."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sensor_msgs.msg import CompressedImage, JointState
+
+from dp_ros.ros import conversions as cv
+from dp_ros.runtime.input_checks import BadInput, state_vector
+from dp_ros.runtime.safety import (
+    JointLimits,
+    SafetyEnvelope,
+    combine_limits,
+    hold_point,
+    urdf_limits,
+)
+
+DT = 100_000_000
+T0 = 10_000_000_000
+
+URDF = """<?xml version="1.0"?>
+<robot name="arm">
+  <link name="base"/><link name="l1"/><link name="l2"/><link name="l3"/>
+  <joint name="j1" type="revolute"><parent link="base"/><child link="l1"/>
+    <limit lower="-1.5" upper="1.5" velocity="2.0" effort="10"/></joint>
+  <joint name="j2" type="continuous"><parent link="l1"/><child link="l2"/>
+    <limit velocity="0.5" effort="10"/></joint>
+  <joint name="j3" type="prismatic"><parent link="l2"/><child link="l3"/>
+    <limit lower="0.0" upper="0.2" effort="10"/></joint>
+</robot>
+"""
+
+
+def due(n: int, t0: int = T0) -> np.ndarray:
+    return t0 + np.arange(n, dtype=np.int64) * DT
+
+
+def test_urdf_limits_per_joint_in_the_asked_order(tmp_path):
+    path = tmp_path / 'arm.urdf'
+    path.write_text(URDF)
+    lower, upper, velocity = urdf_limits(path, ['j3', 'j1', 'j2'])
+    assert lower.tolist() == [0.0, -1.5, -np.inf] and upper.tolist() == [0.2, 1.5, np.inf]
+    assert velocity.tolist() == [np.inf, 2.0, 0.5]  # a <limit> without velocity: none
+    with pytest.raises(ValueError, match="joint 'j9' is not in"):
+        urdf_limits(path, ['j1', 'j9'])
+    with pytest.raises(ValueError, match='urdf_path: cannot read'):
+        urdf_limits(tmp_path / 'missing.urdf', ['j1'])
+
+
+def test_the_tightest_of_parameters_and_urdf(tmp_path):
+    path = tmp_path / 'arm.urdf'
+    path.write_text(URDF)
+    urdf = urdf_limits(path, ['j1', 'j2'])
+    limits = combine_limits(2, 0.1, lower=[-1.0, -9.0], upper=[2.0, 9.0],
+                            max_step_delta=[0.5, 0.01], urdf=urdf)
+    assert limits.lower.tolist() == [-1.0, -9.0] and limits.upper.tolist() == [1.5, 9.0]
+    np.testing.assert_allclose(limits.max_step, [0.2, 0.01])  # 2.0 rad/s * 0.1 s; 0.01
+    limits = combine_limits(2, 0.1, max_velocity=[1.0, 1.0])
+    np.testing.assert_allclose(limits.max_step, [0.1, 0.1])
+    assert limits.lower is None
+    assert combine_limits(2, 0.1) == JointLimits()
+    for kwargs, name in (({'max_step_delta': [1.0]}, 'max_step_delta'),
+                         ({'max_velocity': [1.0, 0.0]}, 'max_velocity'),
+                         ({'lower': [0.0, 0.0]}, 'action_upper'),
+                         ({'lower': [1.0, 0.0], 'upper': [0.0, 1.0]}, 'lower <= upper')):
+        with pytest.raises(ValueError, match=name):
+            combine_limits(2, 0.1, **kwargs)
+
+
+def test_bounds_then_step_limit_from_the_reference():
+    envelope = SafetyEnvelope(JointLimits(np.array([0.0]), np.array([10.0]), np.array([1.0])),
+                              DT)
+    out = envelope.apply(due(4), np.array([[5.0], [20.0], [-3.0], [0.5]]), np.array([4.5]))
+    # 5 is within a step of 4.5; 20 -> bound 10 -> one step up; -3 -> bound 0 -> one step down
+    np.testing.assert_allclose(out[:, 0], [5.0, 6.0, 5.0, 4.0])
+    assert envelope.clamped == 2 and envelope.rate_limited == 3
+    # a reference outside the bounds is walked back in at the step limit, never jumps
+    out = envelope.apply(due(3), np.array([[5.0], [5.0], [5.0]]), np.array([-2.5]))
+    np.testing.assert_allclose(out[:, 0], [-1.5, -0.5, 0.5])
+
+
+def test_no_limits_leave_the_points_untouched():
+    envelope = SafetyEnvelope(JointLimits(), DT)
+    actions = np.array([[1.0, 2.0]])
+    assert envelope.apply(due(1), actions, None) is actions
+    assert not envelope.needs_reference
+
+
+def test_ramp_in_starts_at_the_measured_position_and_ends_on_the_plan():
+    envelope = SafetyEnvelope(JointLimits(), DT, ramp_in_ns=3 * DT)
+    assert envelope.needs_reference
+    measured = np.array([0.0])
+    envelope.start_motion(measured, T0)
+    out = envelope.apply(due(6), np.full((6, 1), 8.0), measured)
+    np.testing.assert_allclose(out[:, 0], [2.0, 4.0, 6.0, 8.0, 8.0, 8.0])  # dt/(ramp+dt) steps
+    assert envelope.ramp_start_ns is None  # over within this chunk
+    # a ramp longer than a chunk goes on in the next one
+    envelope.start_motion(measured, T0)
+    envelope.apply(due(2), np.full((2, 1), 8.0), measured)
+    out = envelope.apply(due(2, T0 + 2 * DT), np.full((2, 1), 8.0), None)
+    np.testing.assert_allclose(out[:, 0], [6.0, 8.0])
+
+
+def test_hold_prefers_the_measured_position():
+    hold = hold_point('disabled', T0, np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    assert hold.source == 'measured' and hold.position.tolist() == [1.0, 2.0]
+    hold = hold_point('stale', T0, None, np.array([3.0, 4.0]))
+    assert hold.source == 'commanded' and hold.reason == 'stale' and hold.stamp_ns == T0
+    assert hold_point('shutdown', T0, None, None) is None
+
+
+def test_hold_message_is_one_point_due_one_period_later():
+    msg = cv.hold_to_joint_trajectory(np.array([1.0, 2.0]), ['a', 'b'], T0, DT, 'base')
+    chunk = cv.joint_trajectory_to_chunk(msg)
+    assert chunk.stamp_ns == T0 and chunk.times_from_start_ns.tolist() == [DT]
+    assert chunk.positions.tolist() == [[1.0, 2.0]] and msg.header.frame_id == 'base'
+
+
+# --- input checks ----------------------------------------------------------------------------
+
+def test_a_finite_float64_beyond_float32_is_bad_input():
+    """Defect: 1e300 passed the isfinite check and became inf inside the model."""
+    assert state_vector(np.array([1.0, -2.5]), 'x').dtype == np.float32
+    for values, kind in (([1e300, 0.0], 'float32_overflow'), ([-1e39, 0.0], 'float32_overflow'),
+                         ([np.nan, 0.0], 'non_finite'), ([np.inf, 0.0], 'non_finite')):
+        with pytest.raises(BadInput) as info:
+            state_vector(np.array(values), 'joint state')
+        assert info.value.kind == kind
+    state_vector(np.array([3.4e38]), 'x')  # float32's largest is fine
+
+
+def test_joint_state_inputs_split_observation_and_measured_position():
+    msg = cv.numpy_to_joint_state(np.array([1.0, 2.0, 3.0]), ['a', 'b', 'c'])
+    values, measured = cv.joint_state_inputs(msg, ['c', 'a'], 'position', ['b', 'a'])
+    assert values.dtype == np.float32 and values.tolist() == [3.0, 1.0]
+    assert measured.tolist() == [2.0, 1.0]
+    assert cv.joint_state_inputs(msg, ['a'], 'position', ['x'])[1] is None  # not in it
+    big = cv.numpy_to_joint_state(np.array([1e300, 2.0]), ['a', 'b'])
+    with pytest.raises(BadInput, match='float32') as info:
+        cv.joint_state_inputs(big, ['a', 'b'], 'position', ['a', 'b'])
+    assert info.value.kind == 'float32_overflow'
+    with pytest.raises(BadInput) as info:
+        cv.joint_state_inputs(msg, ['a', 'z'], 'position', ['a'])
+    assert info.value.kind == 'joint_unknown'
+    short = JointState(name=['a', 'b'], position=[1.0])
+    with pytest.raises(BadInput) as info:
+        cv.joint_state_inputs(short, ['a'], 'position', ['a'])
+    assert info.value.kind == 'joint_size'
+
+
+def test_compressed_camera_at_640x480():
+    """A typical arm camera, compressed: decoded whole, then fitted to the checkpoint."""
+    from dp_ros.runtime.inference_runner import fit_image
+
+    y, x = np.mgrid[0:480, 0:640]
+    rgb = np.stack([x % 256, y % 256, (x + y) % 256], axis=2).astype(np.uint8)
+    msg = cv.numpy_to_compressed_image(rgb, 'png')
+    decoded = cv.camera_rgb(msg)
+    np.testing.assert_array_equal(decoded, rgb)
+    assert fit_image(decoded, 96, 96).shape == (96, 96, 3)
+    with pytest.raises(BadInput) as info:
+        cv.camera_rgb(CompressedImage(format='jpeg', data=b'not an image'))
+    assert info.value.kind == 'image_decode'
