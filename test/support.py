@@ -18,6 +18,8 @@ from typing import Any
 TEST_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TEST_DIR.parent
 CONFIG_DIR = REPO_ROOT / 'config'
+# the shipped bag2zarr config of the sim bridge's Push-T topics
+BAG2ZARR_PUSHT_CONFIG = CONFIG_DIR / 'bag2zarr_pusht.yaml'
 BENCH_RESULTS = REPO_ROOT / 'bench' / 'results'
 # the paper's Push-T demonstrations (read-only; the `pusht_zarr` fixture fails without them)
 PUSHT_DATASET = REPO_ROOT.parent / 'shared' / 'datasets' / 'pusht' / 'pusht_cchi_v7_replay.zarr'

@@ -12,7 +12,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import warnings
 from pathlib import Path
@@ -20,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-import zarr
+from support import BAG2ZARR_PUSHT_CONFIG as PUSHT_CONFIG
+from support import CONFIG_DIR, MS, REPO_ROOT, module_cmd, nonempty_lines, shortest_episodes
 
 from dp_ros.bags.reader import find_bags
 from dp_ros.bags.recorder import (
@@ -34,20 +34,11 @@ from training import bag2zarr
 from training.bag2zarr_config import ConfigError, config_from_dict, load_config
 from training.replay_buffer import ReplayBuffer
 
-REPO = Path(__file__).resolve().parents[1]
-PUSHT_CONFIG = REPO / 'config' / 'bag2zarr_pusht.yaml'
-KEYS = ('img', 'state', 'action')
-MS = 1_000_000
-
 
 @pytest.fixture(scope='module')
 def episodes(pusht_zarr) -> list[dict[str, np.ndarray]]:
     """The dataset's three shortest episodes (49, 56, 60 steps)."""
-    root = zarr.open(str(pusht_zarr), mode='r')
-    ends = np.asarray(root['meta/episode_ends'][:])
-    starts = np.concatenate([[0], ends[:-1]])
-    picked = sorted(np.argsort(ends - starts, kind='stable')[:3])
-    return [{k: np.asarray(root[f'data/{k}'][starts[i]:ends[i]]) for k in KEYS} for i in picked]
+    return shortest_episodes(pusht_zarr, 3)[1]
 
 
 def pusht_config(tmp_path: Path, **changes) -> Path:
@@ -65,6 +56,13 @@ def pusht_config(tmp_path: Path, **changes) -> Path:
 def run(bags, config: Path, output: Path, *extra: str) -> int:
     return bag2zarr.main([*map(str, bags), '-c', str(config), '-o', str(output),
                           '--no-progress', *extra])
+
+
+def error_line(capsys) -> str:
+    """The one line a failed conversion writes on stderr (dp_ros/cli.py's error rule)."""
+    lines = nonempty_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and lines[0].startswith('dp-ros bag2zarr: '), lines
+    return lines[0]
 
 
 def assert_same_episode(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
@@ -139,8 +137,8 @@ def test_dropped_image_is_a_gap_cut_dropped_or_bridged_as_configured(tmp_path, e
     assert buffer.episode_lengths.tolist() == [20, n - 21]
     np.testing.assert_array_equal(buffer.get_episode(1)['action'], ep['action'][21:])
 
-    assert run([bag], pusht_config(tmp_path, on_gap='drop'), tmp_path / 'drop.zarr') == 1
-    err = capsys.readouterr().err
+    assert run([bag], pusht_config(tmp_path, on_gap='drop'), tmp_path / 'drop.zarr') == 2
+    err = error_line(capsys)
     assert 'no episode survived' in err
     assert not (tmp_path / 'drop.zarr').exists()
 
@@ -183,7 +181,7 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
 def test_arm_config_future_state_bool_markers_and_two_cameras(tmp_path):
     """A real-arm recording: 30 Hz cameras (one compressed, one unstamped and larger),
     100 Hz joint states, recording toggled by a Bool topic, action = state 0.1 s later."""
-    cfg = yaml.safe_load((REPO / 'config' / 'bag2zarr_example_arm.yaml').read_text())
+    cfg = yaml.safe_load((CONFIG_DIR / 'bag2zarr_example_arm.yaml').read_text())
     joints = cfg['keys']['state']['joints']
     rng = np.random.default_rng(0)
     bag = tmp_path / 'arm_bag'
@@ -289,8 +287,8 @@ def test_corrupt_bag_leaves_output_untouched(tmp_path, episodes, existing, case,
     write_pusht_bag(good, episodes[1:2], storage=storage)
     write_pusht_bag(bad, episodes[2:], storage=storage)
     _corrupt_storage(bad, how)
-    assert run([good, bad], PUSHT_CONFIG, output, '--memory-limit-mb', '1') == 1
-    err = capsys.readouterr().err
+    assert run([good, bad], PUSHT_CONFIG, output, '--memory-limit-mb', '1') == 2
+    err = error_line(capsys)
     assert __import__('re').search(pattern, err), err
     assert 'was not changed' in err
     assert snapshot(output) == before
@@ -303,8 +301,8 @@ def test_bag_failing_midway_leaves_output_untouched(tmp_path, episodes, existing
     write_pusht_bag(good, episodes[1:2])
     _bag_failing_midway(bad, episodes)
     # the good bag is written into the temporary store first (tiny memory limit)
-    assert run([good, bad], PUSHT_CONFIG, output, '--memory-limit-mb', '0.01') == 1
-    err = capsys.readouterr().err
+    assert run([good, bad], PUSHT_CONFIG, output, '--memory-limit-mb', '0.01') == 2
+    err = error_line(capsys)
     assert f'bag {bad}' in err and 'cannot read message' in err and '/pusht/image_raw' in err
     assert snapshot(output) == before
     assert leftovers(output) == []
@@ -316,8 +314,8 @@ def test_missing_topic_lists_the_bag_topics(tmp_path, existing, capsys):
     raw['keys']['state'][1]['pose'] = '/pusht/object_pose'
     config = tmp_path / 'c.yaml'
     config.write_text(yaml.safe_dump(raw))
-    assert run([tmp_path / 'good'], config, output) == 1
-    err = capsys.readouterr().err
+    assert run([tmp_path / 'good'], config, output) == 2
+    err = error_line(capsys)
     assert "topic /pusht/object_pose (needed by key 'state' (pose)) is not in the bag" in err
     for topic in ('/pusht/image_raw', '/pusht/joint_states', '/pusht/block_pose',
                   '/pusht/joint_trajectory', '/pusht/episode_result'):
@@ -331,8 +329,8 @@ def test_wrong_message_type_is_named(tmp_path, existing, capsys):
     raw['keys']['state'][1] = {'joint_state': '/pusht/block_pose', 'joints': ['block']}
     config = tmp_path / 'c.yaml'
     config.write_text(yaml.safe_dump(raw))
-    assert run([tmp_path / 'good'], config, output) == 1
-    err = capsys.readouterr().err
+    assert run([tmp_path / 'good'], config, output) == 2
+    err = error_line(capsys)
     assert ('topic /pusht/block_pose has type geometry_msgs/msg/PoseStamped, but key '
             "'state' (joint_state) needs sensor_msgs/msg/JointState") in err
     assert snapshot(output) == before
@@ -340,25 +338,25 @@ def test_wrong_message_type_is_named(tmp_path, existing, capsys):
 
 def test_unreadable_paths(tmp_path, existing, capsys):
     output, before = existing
-    assert run([tmp_path / 'nope'], PUSHT_CONFIG, output) == 1
-    assert 'no such bag or folder' in capsys.readouterr().err
+    assert run([tmp_path / 'nope'], PUSHT_CONFIG, output) == 2
+    assert 'no such bag or folder' in error_line(capsys)
     (tmp_path / 'empty').mkdir()
-    assert run([tmp_path / 'empty'], PUSHT_CONFIG, output) == 1
-    assert 'is not a ROS 2 bag (no metadata.yaml)' in capsys.readouterr().err
+    assert run([tmp_path / 'empty'], PUSHT_CONFIG, output) == 2
+    assert 'is not a ROS 2 bag (no metadata.yaml)' in error_line(capsys)
     (tmp_path / 'notes.txt').write_text('hello')
-    assert run([tmp_path / 'notes.txt'], PUSHT_CONFIG, output) == 1
-    assert 'is not a ROS 2 bag' in capsys.readouterr().err
+    assert run([tmp_path / 'notes.txt'], PUSHT_CONFIG, output) == 2
+    assert 'is not a ROS 2 bag' in error_line(capsys)
     bad_yaml = tmp_path / 'broken' / 'metadata.yaml'
     bad_yaml.parent.mkdir()
     bad_yaml.write_text('rosbag2_bagfile_information: [unclosed')
-    assert run([bad_yaml.parent], PUSHT_CONFIG, output) == 1
-    assert 'cannot open bag' in capsys.readouterr().err
+    assert run([bad_yaml.parent], PUSHT_CONFIG, output) == 2
+    assert 'cannot open bag' in error_line(capsys)
     assert snapshot(output) == before
     # an output that is not a replay buffer is refused, not overwritten
     other = tmp_path / 'other'
     (other / 'sub').mkdir(parents=True)
-    assert run([tmp_path / 'good'], PUSHT_CONFIG, other) == 1
-    assert 'not changed' in capsys.readouterr().err
+    assert run([tmp_path / 'good'], PUSHT_CONFIG, other) == 2
+    assert 'not changed' in error_line(capsys)
     assert sorted(p.name for p in other.iterdir()) == ['sub']
 
 
@@ -395,9 +393,9 @@ def test_interrupt_midway_leaves_output_untouched(tmp_path, episodes, existing):
     write_pusht_bag(tmp_path / 'one', episodes)
     _hard_linked_copies(tmp_path / 'one', tmp_path / 'many', n_bags)
     proc = subprocess.Popen(
-        [sys.executable, '-m', 'training.bag2zarr', str(tmp_path / 'many'), '-c',
-         str(PUSHT_CONFIG), '-o', str(output), '--memory-limit-mb', '0.01'],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        module_cmd('training.bag2zarr', str(tmp_path / 'many'), '-c', str(PUSHT_CONFIG), '-o',
+                   str(output), '--memory-limit-mb', '0.01'),
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     reports, seen = _progress_reports(proc.stderr), []
     done = 0
     while not done:
@@ -458,13 +456,13 @@ def test_old_control_period_key_is_read_with_a_deprecation_warning(tmp_path, cap
     with pytest.raises(ConfigError, match='control_period and control_period_s both given'):
         config_from_dict({**raw, 'control_period_s': 0.1})
     # the command shows the warning (Python hides DeprecationWarning outside __main__)
-    proc = subprocess.run([sys.executable, '-m', 'training.bag2zarr', str(tmp_path / 'nope'),
-                           '-c', str(old), '-o', str(tmp_path / 'out.zarr')],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1 and 'no such bag' in proc.stderr
+    proc = subprocess.run(module_cmd('training.bag2zarr', str(tmp_path / 'nope'), '-c', str(old),
+                                     '-o', str(tmp_path / 'out.zarr')),
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and 'no such bag' in proc.stderr
     assert (f"DeprecatedKeyWarning: {old}: 'control_period' is the old name of "
             "'control_period_s'") in proc.stderr
-    for shipped in sorted((REPO / 'config').glob('bag2zarr_*.yaml')):  # the new key only
+    for shipped in sorted(CONFIG_DIR.glob('bag2zarr_*.yaml')):  # the new key only
         with warnings.catch_warnings():
             warnings.simplefilter('error', DeprecationWarning)
             assert load_config(shipped).control_period_s == 0.1
@@ -480,7 +478,7 @@ def test_find_bags_in_folders(tmp_path, episodes):
 
 def test_teleop_explains_a_missing_display():
     env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
-    proc = subprocess.run([sys.executable, '-m', 'sim_bridge.teleop'], cwd=REPO, env=env,
+    proc = subprocess.run(module_cmd('sim_bridge.teleop'), cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert 'teleop: no display' in proc.stderr and 'record_demo' in proc.stderr

@@ -7,7 +7,6 @@ uninterrupted run's), and a 2-process torchrun run.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,14 @@ import torch
 import yaml
 import zarr
 from safetensors.torch import load_file
+from support import (
+    DATASET_KEYS,
+    REPO_ROOT,
+    checkout_env,
+    episode_bounds,
+    module_cmd,
+    tiny_policy_section,
+)
 
 from dp_ros.policy.checkpoint import load_policy, read_policy_metadata
 from sim_bridge.pusht_env import PushTEnv
@@ -31,7 +38,6 @@ from training.plots import read_log, series
 from training.replay_buffer import ReplayBuffer
 from training.train import Trainer, train
 
-REPO = Path(__file__).resolve().parents[1]
 N_EPISODES = 5
 
 
@@ -40,19 +46,16 @@ def tiny_zarr(tmp_path_factory, pusht_zarr) -> Path:
     """The first five Push-T episodes (3 train after the cap, 1 validation)."""
     path = tmp_path_factory.mktemp('data') / 'tiny.zarr'
     src = zarr.open(str(pusht_zarr), mode='r')
-    ends = src['meta/episode_ends'][:N_EPISODES]
+    starts, ends = episode_bounds(pusht_zarr)
     out = ReplayBuffer.create(path)
-    start = 0
-    for end in ends:
-        out.add_episode({k: src['data'][k][start:end] for k in ('img', 'state', 'action')})
-        start = int(end)
+    for start, end in zip(starts[:N_EPISODES], ends[:N_EPISODES], strict=True):
+        out.add_episode({k: src['data'][k][start:end] for k in DATASET_KEYS})
     return path
 
 
 def tiny_config(tmp_path: Path, zarr_path: Path, **sections) -> Path:
     cfg = {
-        'policy': {'resnet_width': 0.25, 'down_dims': [32, 64, 128], 'sampler': 'ddim',
-                   'num_inference_steps': 3},
+        'policy': tiny_policy_section(num_inference_steps=3),
         'data': {'zarr_path': str(zarr_path), 'batch_size': 8, 'max_train_episodes': 3,
                  'val_ratio': 0.2},
         'optim': {'lr': 3e-4, 'lr_warmup_steps': 2},
@@ -164,6 +167,8 @@ def test_warm_start_from_a_run_then_resume_its_own_state(tmp_path, tiny_zarr):
                           [*quiet, f'train.init_from={tmp_path / "nowhere"}'])
     with pytest.raises(FileNotFoundError, match='init_from'):
         Trainer(missing, tmp_path / 'fourth')
+    # found before anything is written: no run directory
+    assert not (tmp_path / 'third').exists() and not (tmp_path / 'fourth').exists()
 
 
 # eval seeds whose start states put the agent too far from the T to touch it in one control
@@ -219,9 +224,9 @@ def test_best_checkpoint_is_the_highest_score_latest_the_last(tmp_path, tiny_zar
 
 
 def _start(cfg: Path, run: Path, *extra: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
-    return subprocess.Popen([sys.executable, '-m', 'training.train', '--config', str(cfg),
-                             '--output', str(run), *extra], cwd=REPO, env=env,
+    return subprocess.Popen(module_cmd('training.train', '--config', str(cfg), '--output',
+                                       str(run), *extra),
+                            cwd=REPO_ROOT, env=checkout_env(OMP_NUM_THREADS='1'),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -295,10 +300,10 @@ def test_torchrun_two_processes(tmp_path, tiny_zarr):
                                                        'checkpoint_every': 3})
     run = tmp_path / 'run'
     torchrun = Path(sys.executable).with_name('torchrun')
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
     proc = subprocess.run([str(torchrun), '--standalone', '--nproc_per_node', '2', '-m',
                            'training.train', '--config', str(cfg_path), '--output', str(run)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=REPO_ROOT, env=checkout_env(OMP_NUM_THREADS='1'),
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '2 process(es)' in proc.stderr
     records = read_log(run / 'log.jsonl')

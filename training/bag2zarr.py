@@ -8,7 +8,8 @@ reported, and cut the episode or drop it (training/bag_episodes.py).
 The output changes all at once or not at all: episodes are written into a temporary store
 beside the output (a copy of it when appending), which replaces the output by an atomic
 rename at the very end (training/zarr_writer.py). A corrupt bag, a missing topic or Ctrl-C
-leave the output as it was.
+leave the output as it was: an error is one line on stderr and exit code 2 (the bag reports
+made so far go to stdout), Ctrl-C exit code 130.
 """
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ from dp_ros.bags.reader import BagError, find_bags, open_bag
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
 from training.deprecated_keys import deprecated_keys_shown
-from training.replay_buffer import NotAReplayBufferError
+from training.errors import EXPECTED_ERRORS, error_exit
 from training.zarr_writer import EpisodeWriter, staged_store
+
+EXIT_INTERRUPTED = 130
 
 __all__ = ['ConfigError', 'ConversionSummary', 'convert', 'format_reports', 'format_summary',
            'load_config', 'main']
@@ -155,21 +158,24 @@ def main(argv: list[str] | None = None) -> int:
         summary = convert(args.bags, config, args.output, overwrite=args.overwrite,
                           progress=not args.no_progress, memory_limit_mb=args.memory_limit_mb,
                           reports=reports)
-    except (BagError, ConfigError, NotAReplayBufferError, FileExistsError,
-            FileNotFoundError) as exc:
+    except EXPECTED_ERRORS + (FileExistsError,) as exc:
+        # the rule of dp_ros/cli.py, also for `python -m training.bag2zarr`: one line, exit 2
         if reports:
             print(format_reports(reports))
-        print(f'dp-ros bag2zarr: error: {exc}', file=sys.stderr)
-        print(f'dp-ros bag2zarr: {args.output} was not changed', file=sys.stderr)
-        return 1
+        return error_exit('dp-ros bag2zarr', exc, _unchanged(args.output))
     except KeyboardInterrupt:
-        print(f'dp-ros bag2zarr: interrupted; {args.output} was not changed', file=sys.stderr)
-        return 130
+        print(f'dp-ros bag2zarr: interrupted; {_unchanged(args.output)}', file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(format_summary(summary))
     if args.summary_json is not None:
         args.summary_json.parent.mkdir(parents=True, exist_ok=True)
         args.summary_json.write_text(json.dumps(summary.to_dict(), indent=2))
     return 0
+
+
+def _unchanged(output: Path) -> str:
+    """What a failed or interrupted conversion did to the output: nothing."""
+    return f'{output} was not changed' if output.exists() else f'{output} was not written'
 
 
 if __name__ == '__main__':

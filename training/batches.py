@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from training.errors import DatasetError
+
 
 class EpochBatches:
     """Shuffled batches of one rank: epoch e's order depends only on (seed, e).
@@ -20,14 +22,17 @@ class EpochBatches:
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1,
                  drop_last: bool = False) -> None:
         if n < 1:
-            raise ValueError('the training set has no windows: check the dataset and horizon')
+            raise DatasetError('the training set has no windows: check the dataset '
+                               '(data.zarr_path), data.max_train_episodes, data.val_ratio and '
+                               'policy.horizon')
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.rank, self.world, self.drop_last = rank, world, drop_last
         per_rank = math.ceil(n / world)
         self.per_epoch = per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)
         if self.per_epoch < 1:
-            raise ValueError(f'{n} training windows over {world} ranks give no full batch of '
-                             f'{batch_size} (drop_last=True)')
+            raise DatasetError(f'{n} training windows over {world} ranks give no full batch of '
+                               f'{batch_size} (data.drop_last=true): lower data.batch_size or '
+                               'set data.drop_last=false')
 
     def epoch(self, epoch: int) -> list[list[int]]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)

@@ -20,6 +20,7 @@ import yaml
 
 from dp_ros.policy.config import PolicyConfig, jsonable
 from training.deprecated_keys import rename_deprecated
+from training.errors import TrainConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ZARR = '../shared/datasets/pusht/pusht_cchi_v7_replay.zarr'
@@ -238,20 +239,20 @@ class TrainConfig:
     def validate(self) -> None:
         t, o, d, e = self.train, self.optim, self.data, self.eval
         if t.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f'train.mixed_precision {t.mixed_precision!r} is not one of '
-                             f'{MIXED_PRECISION}')
+            raise TrainConfigError(f'train.mixed_precision {t.mixed_precision!r} is not one '
+                                   f'of {MIXED_PRECISION}')
         if o.lr_scheduler not in LR_SCHEDULERS:
-            raise ValueError(f'optim.lr_scheduler {o.lr_scheduler!r} is not one of '
-                             f'{LR_SCHEDULERS}')
+            raise TrainConfigError(f'optim.lr_scheduler {o.lr_scheduler!r} is not one of '
+                                   f'{LR_SCHEDULERS}')
         if e.video_format not in VIDEO_FORMATS:
-            raise ValueError(f'eval.video_format {e.video_format!r} is not one of '
-                             f'{VIDEO_FORMATS}')
+            raise TrainConfigError(f'eval.video_format {e.video_format!r} is not one of '
+                                   f'{VIDEO_FORMATS}')
         positive = {'train.max_steps': t.max_steps, 'data.batch_size': d.batch_size,
                     'optim.grad_accum_steps': o.grad_accum_steps, 'optim.lr': o.lr,
                     'eval.max_steps': e.max_steps, 'train.control_period_s': t.control_period_s}
         for name, value in positive.items():
-            if not value > 0:
-                raise ValueError(f'{name} must be > 0, got {value!r}')
+            if not _number(name, value) > 0:
+                raise TrainConfigError(f'{name} must be > 0, got {value!r}')
         non_negative = {'train.log_every': t.log_every, 'train.val_every': t.val_every,
                         'train.action_mse_every': t.action_mse_every,
                         'train.eval_every': t.eval_every,
@@ -259,15 +260,19 @@ class TrainConfig:
                         'data.num_workers': d.num_workers, 'eval.n_episodes': e.n_episodes,
                         'eval.n_video_episodes': e.n_video_episodes,
                         'optim.lr_warmup_steps': o.lr_warmup_steps}
+        if d.max_train_episodes is not None:
+            non_negative['data.max_train_episodes'] = d.max_train_episodes
         for name, value in non_negative.items():
-            if not value >= 0:
-                raise ValueError(f'{name} must be >= 0, got {value!r}')
+            if not _number(name, value) >= 0:
+                raise TrainConfigError(f'{name} must be >= 0, got {value!r}')
+        if not 0.0 <= _number('data.val_ratio', d.val_ratio) < 1.0:
+            raise TrainConfigError(f'data.val_ratio must be in [0, 1), got {d.val_ratio!r}')
         if len(o.betas) != 2:
-            raise ValueError(f'optim.betas must be two numbers, got {o.betas!r}')
-        if e.batch_size is not None and e.batch_size < 1:
-            raise ValueError(f'eval.batch_size must be >= 1 or null, got {e.batch_size}')
-        if not 0.0 <= self.ema.max_value <= 1.0:
-            raise ValueError(f'ema.max_value must be in [0, 1], got {self.ema.max_value}')
+            raise TrainConfigError(f'optim.betas must be two numbers, got {o.betas!r}')
+        if e.batch_size is not None and _number('eval.batch_size', e.batch_size) < 1:
+            raise TrainConfigError(f'eval.batch_size must be >= 1 or null, got {e.batch_size}')
+        if not 0.0 <= _number('ema.max_value', self.ema.max_value) <= 1.0:
+            raise TrainConfigError(f'ema.max_value must be in [0, 1], got {self.ema.max_value}')
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -301,9 +306,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f'training config {path} not found')
-        loaded = yaml.safe_load(path.read_text())
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise TrainConfigError(f'{path} is not valid YAML: {exc}') from None
         if loaded is not None and not isinstance(loaded, dict):
-            raise ValueError(f'{path}: top level must be a mapping, got {type(loaded).__name__}')
+            raise TrainConfigError(f'{path}: top level must be a mapping, '
+                                   f'got {type(loaded).__name__}')
         data = migrate_deprecated_keys(loaded or {}, origin=str(path), warn=True)
     for item in overrides:
         apply_override(data, item)
@@ -313,25 +322,28 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 def apply_override(data: dict[str, Any], item: str) -> None:
     """Set data[a][b] = yaml(value) for 'a.b=value', checking the key path exists."""
     if '=' not in item:
-        raise ValueError(f"override {item!r} is not of the form 'section.key=value'")
+        raise TrainConfigError(f"override {item!r} is not of the form 'section.key=value'")
     key, _, text = item.partition('=')
     parts = [p for p in key.strip().split('.') if p]
     if not parts:
-        raise ValueError(f'override {item!r} has an empty key')
+        raise TrainConfigError(f'override {item!r} has an empty key')
     if len(parts) == 2 and parts[1] in RENAMED.get(parts[0], {}):
         # the new name, so that the override replaces the file's value under either name
         new = rename_deprecated({parts[1]: None}, RENAMED[parts[0]], f'{parts[0]}.',
                                 stacklevel=3)
         parts[1] = next(iter(new))
     _check_key_path(parts, item)
-    value = yaml.safe_load(text) if text.strip() else None
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise TrainConfigError(f'override {item!r}: the value is not valid YAML: {exc}') from None
     node = data
     for part in parts[:-1]:
         child = node.get(part)
         if not isinstance(child, dict):
             child = {} if child is None else child
             if not isinstance(child, dict):
-                raise ValueError(f'override {item!r}: {part!r} is not a section')
+                raise TrainConfigError(f'override {item!r}: {part!r} is not a section')
             node[part] = child
         node = child
     node[parts[-1]] = value
@@ -346,9 +358,9 @@ def _check_key_path(parts: list[str], item: str) -> None:
         if part not in children:
             where = '.'.join(parts[:i]) or 'the top level'
             hint = difflib.get_close_matches(part, list(children), n=1)
-            raise ValueError(f'override {item!r}: no key {part!r} in {where}'
-                             + (f' (did you mean {hint[0]!r}?)' if hint else '')
-                             + f'; known: {sorted(children)}')
+            raise TrainConfigError(f'override {item!r}: no key {part!r} in {where}'
+                                   + (f' (did you mean {hint[0]!r}?)' if hint else '')
+                                   + f'; known: {sorted(children)}')
         node = children[part]
 
 
@@ -375,29 +387,42 @@ def migrate_deprecated_keys(d: dict[str, Any], origin: str = '', warn: bool = Fa
     for section, renames in RENAMED.items():
         if isinstance(out.get(section), dict):
             out[section] = rename_deprecated(out[section], renames, f'{section}.', origin=origin,
-                                             warn=warn, stacklevel=stacklevel)
+                                             error=TrainConfigError, warn=warn,
+                                             stacklevel=stacklevel)
     return out
+
+
+def _number(name: str, value: Any) -> float:
+    """value, checked to be a number (YAML can give a string or a list anywhere)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TrainConfigError(f'{name} must be a number, got {value!r}')
+    return value
 
 
 def _build(cls: Any, d: dict[str, Any], prefix: str) -> Any:
     if not isinstance(d, dict):
-        raise ValueError(f'{prefix or "config"}: expected a mapping, got {d!r}')
+        raise TrainConfigError(f'{prefix or "config"}: expected a mapping, got {d!r}')
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
     if unknown:
-        raise ValueError(f'unknown config keys {[prefix + k for k in unknown]}; known keys in '
-                         f'{prefix.rstrip(".") or "the top level"}: {sorted(names)}')
+        raise TrainConfigError(f'unknown config keys {[prefix + k for k in unknown]}; known '
+                               f'keys in {prefix.rstrip(".") or "the top level"}: '
+                               f'{sorted(names)}')
     kwargs: dict[str, Any] = {}
     for key, value in d.items():
         if cls is TrainConfig and key in _SECTIONS:
             kwargs[key] = _build(_SECTIONS[key], value or {}, prefix=f'{key}.')
         elif cls is TrainConfig and key == 'policy':
             if value is not None and not isinstance(value, dict):
-                raise ValueError(f'policy: expected a mapping of PolicyConfig fields, '
-                                 f'got {value!r}')
+                raise TrainConfigError(f'policy: expected a mapping of PolicyConfig fields, '
+                                       f'got {value!r}')
             kwargs[key] = dict(value or {})
         elif key == 'betas':
-            kwargs[key] = tuple(float(b) for b in value)
+            try:
+                kwargs[key] = tuple(float(b) for b in value)
+            except (TypeError, ValueError):
+                raise TrainConfigError(f'{prefix}betas must be two numbers, got {value!r}'
+                                       ) from None
         else:
             kwargs[key] = value
     return cls(**kwargs)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from training.errors import DatasetError, DatasetKeyError
 from training.replay_buffer import ReplayBuffer, read_array
 from training.sampler import SequenceSampler, downsample_mask, get_val_mask
 
@@ -36,29 +37,95 @@ def parse_low_dim_key(spec: str | tuple[str, slice | None]) -> tuple[str, slice]
         return key, slice(None) if sl is None else sl
     match = _KEY_SPEC.match(spec)
     if match is None:
-        raise ValueError(f"low-dim key spec {spec!r} is not 'key' or 'key[start:stop]'")
+        raise DatasetError(f"low-dim key spec {spec!r} is not 'key' or 'key[start:stop]'")
     key, start, stop = match.groups()
     return key, slice(int(start) if start else None, int(stop) if stop else None)
 
 
-def images_to_uint8(key: str):
-    """Block converter: float 0..255 images -> uint8, refusing values that would change."""
+def images_to_uint8(key: str, source: str = ''):
+    """Block converter: float 0..255 images -> uint8, refusing values that would change.
+
+    source (the store) prefixes the messages.
+    """
+    where = f'{source}: ' if source else ''
+
     def convert(block: np.ndarray) -> np.ndarray:
         if block.dtype == np.uint8 or block.size == 0:
             return block.astype(np.uint8, copy=False)
         if np.issubdtype(block.dtype, np.floating) or np.issubdtype(block.dtype, np.integer):
             lo, hi = block.min(), block.max()
             if lo < 0 or hi > 255:
-                raise ValueError(f'image array {key!r} has values in [{lo}, {hi}], '
-                                 f'expected 0..255')
+                raise DatasetError(f'{where}image array {key!r} has values in [{lo}, {hi}], '
+                                   f'expected 0..255')
             out = block.astype(np.uint8)
             if np.issubdtype(block.dtype, np.floating) and not np.array_equal(out, block):
                 bad = block[out != block].flat[0]
-                raise ValueError(f'image array {key!r} holds non-integral values (e.g. {bad}); '
-                                 f'cannot keep it as uint8')
+                raise DatasetError(f'{where}image array {key!r} holds non-integral values '
+                                   f'(e.g. {bad}); cannot keep it as uint8')
             return out
-        raise ValueError(f'image array {key!r} has unsupported dtype {block.dtype}')
+        raise DatasetError(f'{where}image array {key!r} has unsupported dtype {block.dtype}')
     return convert
+
+
+def observation_keys(image_key: str = 'img', state_key: str = 'state',
+                     rgb_keys: Mapping[str, str] | None = None,
+                     low_dim_keys: Mapping[str, str | tuple[str, slice | None]] | None = None,
+                     ) -> tuple[dict[str, str], dict[str, tuple[str, slice]]]:
+    """(rgb_keys, low_dim_keys) of a dataset config: obs name -> image array, and obs name ->
+    (array, column slice); None gives the Push-T defaults built from image_key and state_key."""
+    rgb = dict(rgb_keys) if rgb_keys is not None else {'image': image_key}
+    raw_low_dim = low_dim_keys if low_dim_keys is not None else {
+        'agent_pos': (state_key, slice(0, 2))}
+    low_dim = {name: parse_low_dim_key(spec) for name, spec in raw_low_dim.items()}
+    clash = (set(rgb) & set(low_dim)) | ({ACTION} & (set(rgb) | set(low_dim)))
+    if clash:
+        raise DatasetError(f'observation names must be unique and not {ACTION!r}: {clash}')
+    return rgb, low_dim
+
+
+def store_shapes(source: ReplayBuffer, rgb_keys: Mapping[str, str],
+                 low_dim_keys: Mapping[str, tuple[str, slice]], action_key: str, where: str
+                 ) -> tuple[dict[str, tuple[int, ...]], int]:
+    """(per-step shape of each observation as the dataset yields it, images (C, H, W); the
+    action size), from the store's array shapes alone: nothing is read. Checks that every
+    array the config names is there and fits (DatasetError naming `where`, the store)."""
+    needed = [*rgb_keys.values(), *(k for k, _ in low_dim_keys.values()), action_key]
+    missing = sorted({k for k in needed if k not in source.data})
+    if missing:
+        raise DatasetKeyError(f'{where} has no data/{missing[0]}, which the config names '
+                              f'(available: {source.keys()})')
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, key in rgb_keys.items():
+        shape = tuple(source.data[key].shape)
+        if len(shape) != 4:
+            raise DatasetError(f'{where}: image array {key!r} has shape {shape}, '
+                               f'expected (N, H, W, C)')
+        h, w, c = shape[1:]
+        shapes[name] = (c, h, w)
+    for name, (key, sl) in low_dim_keys.items():
+        shape = tuple(source.data[key].shape)
+        width = len(range(int(np.prod(shape[1:])))[sl])
+        if width == 0:
+            raise DatasetError(f'{where}: low-dim key {name!r} selects no columns of {key!r} '
+                               f'(shape {shape}, slice {sl})')
+        shapes[name] = (width,)
+    return shapes, int(np.prod(source.data[action_key].shape[1:]))
+
+
+def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
+                       state_key: str = 'state', action_key: str = 'action',
+                       rgb_keys: Mapping[str, str] | None = None,
+                       low_dim_keys: Mapping[str, str | tuple[str, slice | None]] | None = None,
+                       ) -> dict:
+    """The policy's shape_meta for the windows PushTImageDataset makes of a store (images
+    first: the feature concatenation order), from its array shapes: the dataset and its keys
+    in the config are checked before anything is read."""
+    rgb, low_dim = observation_keys(image_key, state_key, rgb_keys, low_dim_keys)
+    source = ReplayBuffer.open(zarr_path, mode='r')
+    shapes, action_dim = store_shapes(source, rgb, low_dim, action_key, str(zarr_path))
+    obs = {k: {'shape': list(shapes[k]), 'type': 'rgb'} for k in rgb}
+    obs.update({k: {'shape': list(shapes[k]), 'type': 'low_dim'} for k in low_dim})
+    return {'obs': obs, 'action': {'shape': [action_dim]}}
 
 
 class PushTImageDataset(torch.utils.data.Dataset):
@@ -76,16 +143,9 @@ class PushTImageDataset(torch.utils.data.Dataset):
                  rgb_keys: Mapping[str, str] | None = None,
                  low_dim_keys: Mapping[str, str | tuple[str, slice | None]] | None = None,
                  progress: bool = True) -> None:
-        self.rgb_keys = dict(rgb_keys) if rgb_keys is not None else {'image': image_key}
-        raw_low_dim = low_dim_keys if low_dim_keys is not None else {
-            'agent_pos': (state_key, slice(0, 2))}
-        self.low_dim_keys = {name: parse_low_dim_key(spec) for name, spec in raw_low_dim.items()}
+        self.rgb_keys, self.low_dim_keys = observation_keys(image_key, state_key, rgb_keys,
+                                                            low_dim_keys)
         self.action_key = action_key
-        clash = (set(self.rgb_keys) & set(self.low_dim_keys)) | (
-            {ACTION} & (set(self.rgb_keys) | set(self.low_dim_keys)))
-        if clash:
-            raise ValueError(f'observation names must be unique and not {ACTION!r}: {clash}')
-
         self.zarr_path = str(zarr_path)
         self.replay_buffer, self.load_seconds = self._load(progress)
         n_episodes = self.replay_buffer.n_episodes
@@ -101,19 +161,10 @@ class PushTImageDataset(torch.utils.data.Dataset):
     def _load(self, progress: bool) -> tuple[ReplayBuffer, float]:
         t0 = time.perf_counter()
         source = ReplayBuffer.open(self.zarr_path, mode='r')
-        needed = [*self.rgb_keys.values(), *(k for k, _ in self.low_dim_keys.values()),
-                  self.action_key]
-        missing = sorted({k for k in needed if k not in source.data})
-        if missing:
-            raise KeyError(f'{self.zarr_path} has no data/{missing[0]} '
-                           f'(available: {source.keys()})')
+        store_shapes(source, self.rgb_keys, self.low_dim_keys, self.action_key, self.zarr_path)
         data: dict[str, np.ndarray] = {}
         for name, key in self.rgb_keys.items():
-            arr = source.data[key]
-            if arr.ndim != 4:
-                raise ValueError(f'image array {key!r} has shape {arr.shape}, '
-                                 f'expected (N, H, W, C)')
-            data[name] = read_array(arr, convert=images_to_uint8(key),
+            data[name] = read_array(source.data[key], convert=images_to_uint8(key, self.zarr_path),
                                     desc=f'loading {key}', progress=progress)
         columns: dict[str, np.ndarray] = {}
         for name, (key, sl) in self.low_dim_keys.items():
@@ -121,9 +172,6 @@ class PushTImageDataset(torch.utils.data.Dataset):
                 columns[key] = read_array(source.data[key], progress=False)
             arr = columns[key]
             data[name] = np.ascontiguousarray(arr.reshape(len(arr), -1)[:, sl], dtype=np.float32)
-            if data[name].shape[1] == 0:
-                raise ValueError(f'low-dim key {name!r} selects no columns of {key!r} '
-                                 f'(shape {arr.shape}, slice {sl})')
         data[ACTION] = read_array(source.data[self.action_key], progress=False).astype(
             np.float32).reshape(source.n_steps, -1)
         seconds = time.perf_counter() - t0

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from training.batches import EpochBatches, iterate_batches, to_device
 from training.config import TrainConfig, load_config, migrate_deprecated_keys
 from training.deprecated_keys import deprecated_keys_shown
+from training.errors import EXPECTED_ERRORS, TrainConfigError, error_exit
 from training.run_log import RunLog, finite
 from training.train_metrics import (
     action_mse,
@@ -83,15 +84,18 @@ class Trainer:
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
         set_seed(cfg.train.seed)
+        # what the user can get wrong (the train state to resume, the dataset, init_from, the
+        # policy section) is checked before anything is written: a run that cannot start
+        # leaves no run directory
         self.state_path = find_train_state(resume, self.run_dir)
+        self.saved = read_state(self.state_path) if self.state_path else None
+        self._build()
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if resume == 'never' and (self.run_dir / STATE_DIR).exists():
                 log.warning('--resume never: starting over; %s will be replaced at the next '
                             'checkpoint', self.run_dir / STATE_DIR)
         acc.wait_for_everyone()
-        self.saved = read_state(self.state_path) if self.state_path else None
-        self._build()
         self.stop_signal: str | None = None
 
     # ------------------------------------------------------------------ setup
@@ -102,17 +106,24 @@ class Trainer:
         from dp_ros.policy.config import PolicyConfig
         from dp_ros.policy.diffusion import DiffusionPolicy
         from dp_ros.policy.normalizer import Normalizer
-        from training.warm_start import load_init_policy
+        from training.warm_start import init_checkpoint, load_init_policy
 
         cfg, acc = self.cfg, self.accelerator
-        self.train_ds = self._dataset()
-        self.val_ds = self.train_ds.get_validation_dataset()
+        # the config's checks first, from file metadata (nothing logged or loaded yet): the
+        # checkpoint to warm-start from, the dataset's keys and shapes, the policy section
+        warm_start = not self.saved and bool(cfg.train.init_from)
+        if warm_start:
+            init_checkpoint(cfg.train.init_from)
         policy_dict = dict(cfg.policy)
         if 'shape_meta' not in policy_dict:
             policy_dict['shape_meta'] = self._shape_meta()
-        self.policy_cfg = PolicyConfig.from_dict(policy_dict)
-        init = None if self.saved or not cfg.train.init_from else \
-            load_init_policy(cfg.train.init_from, self.policy_cfg)
+        try:
+            self.policy_cfg = PolicyConfig.from_dict(policy_dict)
+        except (TypeError, ValueError) as exc:
+            raise TrainConfigError(f'policy: {exc}') from None
+        init = load_init_policy(cfg.train.init_from, self.policy_cfg) if warm_start else None
+        self.train_ds = self._dataset()
+        self.val_ds = self.train_ds.get_validation_dataset()
         if self.saved:
             norm_dict = self.saved['normalizer']
         elif init is not None:
@@ -158,29 +169,35 @@ class Trainer:
                                     self.rank, self.world, cfg.data.drop_last)
         self.mse_batch = fixed_training_batch(self.train_ds, cfg.data.batch_size, cfg.train.seed)
 
+    def _dataset_path(self) -> Path:
+        d = self.cfg.data
+        path = d.resolved_zarr_path()
+        if not path.exists():
+            raise FileNotFoundError(f'dataset {path} not found (data.zarr_path={d.zarr_path!r}); '
+                                    'run `dp-ros download-pusht` or set data.zarr_path=...')
+        return path
+
     def _dataset(self):
         from training.dataset import PushTImageDataset
 
         d, p = self.cfg.data, self.cfg.policy
         horizon = int(p.get('horizon', 16))
         n_obs, n_act = int(p.get('n_obs_steps', 2)), int(p.get('n_action_steps', 8))
-        path = d.resolved_zarr_path()
-        if not path.exists():
-            raise FileNotFoundError(f'dataset {path} not found (data.zarr_path={d.zarr_path!r}); '
-                                    'run `dp-ros download-pusht` or set data.zarr_path=...')
         return PushTImageDataset(
-            path, horizon=horizon, pad_before=n_obs - 1, pad_after=n_act - 1, seed=d.split_seed,
-            val_ratio=d.val_ratio, max_train_episodes=d.max_train_episodes,
+            self._dataset_path(), horizon=horizon, pad_before=n_obs - 1, pad_after=n_act - 1,
+            seed=d.split_seed, val_ratio=d.val_ratio, max_train_episodes=d.max_train_episodes,
             image_key=d.image_key, state_key=d.state_key, action_key=d.action_key,
             rgb_keys=d.rgb_keys, low_dim_keys=d.low_dim_keys, progress=self.is_main)
 
     def _shape_meta(self) -> dict:
-        """Observation shapes from the data, images first (the feature concatenation order)."""
-        shapes = self.train_ds.obs_shapes()
-        obs = {k: {'shape': list(shapes[k]), 'type': 'rgb'} for k in self.train_ds.rgb_keys}
-        obs.update({k: {'shape': list(shapes[k]), 'type': 'low_dim'}
-                    for k in self.train_ds.low_dim_keys})
-        return {'obs': obs, 'action': {'shape': [self.train_ds.action_dim]}}
+        """Observation shapes of the dataset, images first (the feature concatenation order),
+        from its arrays' shapes: checked before the data is read."""
+        from training.dataset import dataset_shape_meta
+
+        d = self.cfg.data
+        return dataset_shape_meta(self._dataset_path(), image_key=d.image_key,
+                                  state_key=d.state_key, action_key=d.action_key,
+                                  rgb_keys=d.rgb_keys, low_dim_keys=d.low_dim_keys)
 
     # ------------------------------------------------------------------ train state
     @property
@@ -459,10 +476,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with deprecated_keys_shown():
             cfg = load_config(args.config, overrides)
-    except (ValueError, FileNotFoundError) as err:
-        print(f'dp-ros train: {err}', file=sys.stderr)
-        return 2
-    summary = train(cfg, args.output, resume=args.resume)
+        summary = train(cfg, args.output, resume=args.resume)
+    except EXPECTED_ERRORS as err:
+        # the rule of dp_ros/cli.py, also under torchrun and `python -m training.train`: a bad
+        # config, dataset, init_from or train state is one line and exit code 2
+        return error_exit('dp-ros train', err)
     if summary['interrupted'] is None and int(os.environ.get('RANK', '0')) == 0:
         print(json.dumps(summary))
     return 0

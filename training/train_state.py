@@ -27,6 +27,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from dp_ros.atomic_dir import replace_dir
+from training.errors import TrainStateError
 
 log = logging.getLogger('dp_ros.train')
 
@@ -160,9 +161,14 @@ def find_train_state(resume: str, run_dir: Path) -> Path | None:
 
 def read_state(path: Path) -> dict[str, Any]:
     """state.json of a train_state directory, checked to be one."""
-    saved = json.loads((path / STATE_FILE).read_text())
-    if saved.get('format') != STATE_FORMAT:
-        raise ValueError(f'{path}/{STATE_FILE} is not a dp_ros train state')
+    try:
+        saved = json.loads((path / STATE_FILE).read_text())
+    except json.JSONDecodeError as exc:
+        raise TrainStateError(f'{path / STATE_FILE} is not valid JSON ({exc}): not a dp_ros '
+                              'train state; --resume never starts over') from None
+    if not isinstance(saved, dict) or saved.get('format') != STATE_FORMAT:
+        raise TrainStateError(f'{path / STATE_FILE} is not a dp_ros train state (format '
+                              f'{STATE_FORMAT!r}); --resume never starts over')
     return saved
 
 
@@ -193,7 +199,8 @@ def restore_train_state(path: Path, saved: dict[str, Any], parts: TrainParts, *,
     parts.lr_scheduler.load_state_dict(saved['lr_scheduler'])
     if parts.ema is not None:
         if saved.get('ema') is None:
-            raise ValueError(f'{path} has no EMA state but ema.enabled is true')
+            raise TrainStateError(f'{path} has no EMA state but ema.enabled is true: resume '
+                                  'with ema.enabled=false, or start over with --resume never')
         shadow = load_tensors(path / EMA_FILE)
         ema_state = dict(saved['ema'])
         ema_state['shadow_params'] = [shadow[n] for n in parts.param_names]

@@ -1,10 +1,12 @@
 """train.init_from: start a run from another run's policy (weights and normalizer only)."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dp_ros.policy.config import PolicyConfig
+from training.errors import TrainConfigError
 
 if TYPE_CHECKING:  # torch and diffusers load when a warm start is asked for
     from dp_ros.policy.diffusion import DiffusionPolicy
@@ -13,23 +15,40 @@ if TYPE_CHECKING:  # torch and diffusers load when a warm start is asked for
 IGNORED_FIELDS = ('sampler', 'num_inference_steps')
 
 
-def load_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> DiffusionPolicy:
-    """The policy named by train.init_from, checked against this run's policy config.
-
-    `source` is a policy checkpoint directory or a run directory (its checkpoints/latest).
-    """
-    from dp_ros.policy.checkpoint import load_policy
-
+def init_checkpoint(source: str | Path) -> Path:
+    """The policy checkpoint directory train.init_from names: the directory itself, or a run
+    directory's checkpoints/latest. Checked before the dataset is read (FileNotFoundError)."""
     path = Path(source)
     if (path / 'checkpoints' / 'latest').is_dir():
         path = path / 'checkpoints' / 'latest'
     if not (path / 'policy.json').is_file():
         raise FileNotFoundError(f'train.init_from={source}: no policy checkpoint (policy.json) '
                                 'there, nor a run directory with checkpoints/latest')
-    policy = load_policy(path)
-    theirs, ours = policy.config.to_dict(), policy_cfg.to_dict()
+    return path
+
+
+def load_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> DiffusionPolicy:
+    """The policy named by train.init_from, checked against this run's policy config.
+
+    `source` is a policy checkpoint directory or a run directory (its checkpoints/latest).
+    The configs are compared (TrainConfigError naming the fields that differ) before the
+    weights are read.
+    """
+    from dp_ros.policy.checkpoint import CheckpointError, load_policy, read_policy_metadata
+
+    path = init_checkpoint(source)
+    try:
+        with warnings.catch_warnings():  # an old key: load_policy below warns once
+            warnings.simplefilter('ignore', DeprecationWarning)
+            theirs = PolicyConfig.from_dict(read_policy_metadata(path)['config']).to_dict()
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f'train.init_from={source}: {path / "policy.json"}: {exc}'
+                              ) from None
+    ours = policy_cfg.to_dict()
     differ = sorted(k for k in ours if k not in IGNORED_FIELDS and theirs.get(k) != ours[k])
     if differ:
-        raise ValueError(f'train.init_from={source}: the checkpoint\'s policy differs from this '
-                         f'config in {", ".join(differ)}')
-    return policy
+        raise TrainConfigError(f"train.init_from={source}: the checkpoint's policy differs "
+                               f'from this config in {", ".join(differ)}')
+    return load_policy(path)
