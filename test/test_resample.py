@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import DT_NS as DT
+from support import MS
 
 from training.resample import (
     cut_episodes,
@@ -16,9 +18,6 @@ from training.resample import (
     trajectory_targets,
     valid_runs,
 )
-
-MS = 1_000_000
-DT = 100 * MS
 
 
 def test_grid_includes_both_ends_and_rejects_bad_period():

@@ -2,19 +2,16 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import pytest
+from support import CONFIG_DIR, PAPER_TEST_SEEDS, PUSHT_DATASET
 
 from training.config import (
-    REPO_ROOT,
     TrainConfig,
     apply_override,
     load_config,
     migrate_deprecated_keys,
 )
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / 'config'
 
 
 def test_defaults_are_the_papers_optimisation_settings():
@@ -24,10 +21,9 @@ def test_defaults_are_the_papers_optimisation_settings():
     assert (o.lr_scheduler, o.lr_warmup_steps, o.grad_accum_steps) == ('cosine', 500, 1)
     assert (e.power, e.max_value, e.min_value, e.inv_gamma, e.update_after_step) == (
         0.75, 0.9999, 0.0, 1.0, 0)
-    assert cfg.eval.seeds == list(range(100000, 100050)) and cfg.eval.max_steps == 300
+    assert cfg.eval.seeds == list(PAPER_TEST_SEEDS) and cfg.eval.max_steps == 300
     assert cfg.data.num_workers == 0 and cfg.data.batch_size == 64
-    assert cfg.data.resolved_zarr_path() == (
-        REPO_ROOT.parent / 'shared/datasets/pusht/pusht_cchi_v7_replay.zarr').resolve()
+    assert cfg.data.resolved_zarr_path() == PUSHT_DATASET.resolve()
 
 
 def test_yaml_overrides_and_round_trip(tmp_path):
