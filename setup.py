@@ -19,7 +19,7 @@ setup(
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', sorted(glob('launch/*.launch.py'))),
-        (f'share/{PACKAGE}/config', sorted(glob('config/*.yaml'))),
+        (f'share/{PACKAGE}/config', sorted(glob('config/*.yaml') + glob('config/*.xml'))),
         # the shipped Push-T policy, so `ros2 launch dp_ros pusht_sim.launch.py` needs no args
         (f'share/{PACKAGE}/checkpoints/pusht_default',
          sorted(glob('checkpoints/pusht_default/*'))),
@@ -34,6 +34,7 @@ setup(
     entry_points={
         'console_scripts': [
             'policy_node = dp_ros.ros.policy_node:main',
+            'policy_lifecycle_node = dp_ros.ros.policy_lifecycle_node:main',
             'pusht_sim_node = sim_bridge.pusht_sim_node:main',
             'dp-ros = dp_ros.cli:main',
             'pusht_record_demo = sim_bridge.record_demo:main',

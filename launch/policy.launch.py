@@ -3,12 +3,14 @@ params_file:=my_arm.yaml`.
 
 The parameter file names the cameras, joints and the trajectory controller topic (see
 config/policy_example_arm.yaml); checkpoint, mode and device override it from the command line.
+The node runs with the shipped Fast DDS profile (dds_profile:=...): the camera drivers must
+load the same one (FASTDDS_DEFAULT_PROFILES_FILE) for full-size images to arrive whole.
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
@@ -18,7 +20,18 @@ def generate_launch_description():
     config_dir = os.path.join(get_package_share_directory('dp_ros'), 'config')
     mode = LaunchConfiguration('mode')
     lockstep = PythonExpression(["'", mode, "' == 'lockstep'"])
+    profile = LaunchConfiguration('dds_profile')
     return LaunchDescription([
+        # full-size camera images through shared memory (config/fastdds_large_data.xml says
+        # why); a profile the environment names already is kept
+        DeclareLaunchArgument('dds_profile',
+                              default_value=EnvironmentVariable(
+                                  'FASTDDS_DEFAULT_PROFILES_FILE',
+                                  default_value=os.path.join(config_dir,
+                                                             'fastdds_large_data.xml')),
+                              description='Fast DDS XML profile of the nodes started here'),
+        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', profile),
+        SetEnvironmentVariable('FASTRTPS_DEFAULT_PROFILES_FILE', profile),  # Fast DDS 2.x
         DeclareLaunchArgument('checkpoint',
                               description='policy directory (policy.json + model.safetensors)'),
         DeclareLaunchArgument('params_file',

@@ -7,8 +7,8 @@ the same pair of nodes with the same parameter files for a machine without a ROS
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
@@ -21,7 +21,18 @@ def generate_launch_description():
     mode = LaunchConfiguration('mode')
     device = LaunchConfiguration('device')
     lockstep = PythonExpression(["'", mode, "' == 'lockstep'"])
+    profile = LaunchConfiguration('dds_profile')
     return LaunchDescription([
+        # full-size camera images through shared memory (config/fastdds_large_data.xml says
+        # why); a profile the environment names already is kept
+        DeclareLaunchArgument('dds_profile',
+                              default_value=EnvironmentVariable(
+                                  'FASTDDS_DEFAULT_PROFILES_FILE',
+                                  default_value=os.path.join(config_dir,
+                                                             'fastdds_large_data.xml')),
+                              description='Fast DDS XML profile of the nodes started here'),
+        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', profile),
+        SetEnvironmentVariable('FASTRTPS_DEFAULT_PROFILES_FILE', profile),  # Fast DDS 2.x
         DeclareLaunchArgument('checkpoint',
                               default_value=os.path.join(share, 'checkpoints', 'pusht_default'),
                               description='policy directory (policy.json + model.safetensors)'),

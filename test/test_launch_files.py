@@ -139,3 +139,45 @@ def test_descriptors_describe_every_parameter():
     assert all(d.description for d in descriptors.values())
     assert descriptors['max_input_age_s'].floating_point_range[0].from_value > 0
     assert descriptors['num_inference_steps'].integer_range[0].to_value >= 100
+
+
+# --- the Fast DDS profile for full-size images -----------------------------------------------
+
+DDS_PROFILE = REPO_ROOT / 'config' / 'fastdds_large_data.xml'
+DDS_VARS = {'FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE'}
+
+
+def test_the_shipped_dds_profile_puts_a_640x480_frame_through_shared_memory():
+    import xml.etree.ElementTree as ET
+
+    ns = {'d': 'http://www.eprosima.com'}
+    root = ET.parse(DDS_PROFILE).getroot()
+    shm = [t for t in root.iterfind('.//d:transport_descriptor', ns)
+           if t.findtext('d:type', namespaces=ns) == 'SHM']
+    assert shm and int(shm[0].findtext('d:segment_size', namespaces=ns)) >= 8 * 640 * 480 * 3
+    participant = root.find('.//d:participant', ns)
+    assert participant.get('is_default_profile') == 'true'
+    used = [t.text for t in participant.iterfind('.//d:userTransports/d:transport_id', ns)]
+    assert shm[0].findtext('d:transport_id', namespaces=ns) in used and len(used) == 2
+    assert participant.findtext('.//d:useBuiltinTransports', namespaces=ns) == 'false'
+
+
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_set_the_dds_profile(path):
+    launch = LaunchFile(path)
+    set_vars = {ast.literal_eval(c.args[0]) for c in launch.calls
+                if call_name(c) == 'SetEnvironmentVariable'}
+    assert set_vars == DDS_VARS
+    default = ast.unparse(launch.arguments['dds_profile'])
+    assert DDS_PROFILE.name in default and 'FASTDDS_DEFAULT_PROFILES_FILE' in default
+
+
+def test_dp_ros_sim_gives_its_nodes_the_profile_unless_one_is_set():
+    from dp_ros.app.sim_launcher import node_environment
+
+    env = node_environment({'PATH': '/bin'})
+    assert Path(env['FASTDDS_DEFAULT_PROFILES_FILE']) == DDS_PROFILE
+    assert env['FASTRTPS_DEFAULT_PROFILES_FILE'] == env['FASTDDS_DEFAULT_PROFILES_FILE']
+    assert env['PATH'] == '/bin' and env['PYTHONUNBUFFERED'] == '1'
+    mine = node_environment({'FASTRTPS_DEFAULT_PROFILES_FILE': '/etc/my.xml'})
+    assert {mine[v] for v in DDS_VARS} == {'/etc/my.xml'}

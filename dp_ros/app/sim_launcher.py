@@ -29,6 +29,8 @@ from dp_ros.ros import processes
 DEFAULT_CHECKPOINT = Path('checkpoints/pusht_default')
 SIM_PARAMS = 'pusht_sim.yaml'
 POLICY_PARAMS = 'policy_pusht.yaml'
+DDS_PROFILE = 'fastdds_large_data.xml'  # shared memory for full-size camera images
+DDS_PROFILE_VARS = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')  # 3.x, 2.x
 SIM_NAMESPACE = '/pusht'
 TRAIN_HINT = ('train one with `dp-ros train --config config/train_pusht_image_cpu.yaml --output '
               'runs/pusht` and copy runs/pusht/checkpoints/best to checkpoints/pusht_default, '
@@ -81,6 +83,17 @@ def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
             raise CheckpointError(f'checkpoint {path} is not a directory: {TRAIN_HINT}')
     read_policy_metadata(path)  # a clear error now rather than in the node's log
     return path.resolve()
+
+
+def node_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of the node processes: the shipped Fast DDS profile (config/
+    fastdds_large_data.xml), unless the caller's environment names a profile already."""
+    env = dict(os.environ if base is None else base, PYTHONUNBUFFERED='1')
+    profile = next((env[v] for v in DDS_PROFILE_VARS if env.get(v)), None)
+    profile = profile or str(config_file(DDS_PROFILE))
+    for var in DDS_PROFILE_VARS:
+        env[var] = env.get(var) or profile
+    return env
 
 
 # --- the session -----------------------------------------------------------------------------
@@ -190,7 +203,7 @@ class SimSession:
 
     def _start_process(self, name: str, argv: list[str]) -> None:
         self.procs[name] = processes.start_logged(argv, self.cfg.log_dir / f'{name}.log',
-                                                  env=dict(os.environ, PYTHONUNBUFFERED='1'))
+                                                  env=node_environment())
 
     def close(self) -> None:
         for proc in self.procs.values():  # Ctrl-C first: the sim writes its video on the way out
