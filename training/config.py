@@ -28,6 +28,7 @@ MIXED_PRECISION = ('no', 'bf16', 'fp16')
 LR_SCHEDULERS = ('cosine', 'linear', 'constant', 'constant_with_warmup', 'cosine_with_restarts',
                  'polynomial')
 VIDEO_FORMATS = ('mp4', 'gif')
+DATA_FORMATS = ('auto', 'zarr', 'lerobot')  # training/lerobot_source.py
 
 
 @dataclass
@@ -35,8 +36,15 @@ class DataConfig:
     """Where the demonstrations are and how they are batched.
 
     Attributes:
-        zarr_path: the zarr replay buffer (`dp-ros download-pusht` or `dp-ros bag2zarr`). A
-            relative path is taken from the working directory, else from the repository.
+        zarr_path: the dataset: a zarr replay buffer (`dp-ros download-pusht` or `dp-ros
+            bag2zarr`) or a LeRobotDataset v3.0 directory (`dp-ros convert`, or one from the
+            Hub). A relative path is taken from the working directory, else from the
+            repository.
+        format: 'auto' (a directory with meta/info.json is a LeRobotDataset, anything else
+            zarr), 'zarr' or 'lerobot' (then the path must be of that kind). A LeRobot
+            dataset's videos are decoded once into the same uint8 arrays zarr images load
+            into; the keys below name its features (observation.image, observation.state,
+            action) or the zarr names that map to them (img, state, action).
         val_ratio: fraction of episodes held out for the validation loss, in [0, 1); 0: no
             validation. At least one episode each way when > 0. Paper: 0.02.
         max_train_episodes: use at most this many training episodes (random, seeded by
@@ -56,6 +64,7 @@ class DataConfig:
     """
 
     zarr_path: str = DEFAULT_ZARR
+    format: str = 'auto'
     val_ratio: float = 0.02
     max_train_episodes: int | None = None
     split_seed: int = 42
@@ -238,6 +247,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         t, o, d, e = self.train, self.optim, self.data, self.eval
+        if d.format not in DATA_FORMATS:
+            raise TrainConfigError(f'data.format {d.format!r} is not one of {DATA_FORMATS}')
         if t.mixed_precision not in MIXED_PRECISION:
             raise TrainConfigError(f'train.mixed_precision {t.mixed_precision!r} is not one '
                                    f'of {MIXED_PRECISION}')

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from training.errors import DatasetError, DatasetKeyError
+from training.lerobot_source import open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
 from training.sampler import SequenceSampler, downsample_mask, get_val_mask
 
@@ -121,7 +122,7 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
     first: the feature concatenation order), from its array shapes: the dataset and its keys
     in the config are checked before anything is read."""
     rgb, low_dim = observation_keys(image_key, state_key, rgb_keys, low_dim_keys)
-    source = ReplayBuffer.open(zarr_path, mode='r')
+    source = open_training_store(zarr_path)  # zarr, or a LeRobotDataset
     shapes, action_dim = store_shapes(source, rgb, low_dim, action_key, str(zarr_path))
     obs = {k: {'shape': list(shapes[k]), 'type': 'rgb'} for k in rgb}
     obs.update({k: {'shape': list(shapes[k]), 'type': 'low_dim'} for k in low_dim})
@@ -160,7 +161,7 @@ class PushTImageDataset(torch.utils.data.Dataset):
 
     def _load(self, progress: bool) -> tuple[ReplayBuffer, float]:
         t0 = time.perf_counter()
-        source = ReplayBuffer.open(self.zarr_path, mode='r')
+        source = open_training_store(self.zarr_path)  # zarr, or a LeRobotDataset
         store_shapes(source, self.rgb_keys, self.low_dim_keys, self.action_key, self.zarr_path)
         data: dict[str, np.ndarray] = {}
         for name, key in self.rgb_keys.items():

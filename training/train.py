@@ -175,6 +175,8 @@ class Trainer:
         if not path.exists():
             raise FileNotFoundError(f'dataset {path} not found (data.zarr_path={d.zarr_path!r}); '
                                     'run `dp-ros download-pusht` or set data.zarr_path=...')
+        from training.lerobot_source import check_format
+        check_format(path, d.format)  # data.format lerobot | zarr: the path must be one
         return path
 
     def _dataset(self):

@@ -1,0 +1,102 @@
+"""`dp-ros train` from a LeRobotDataset: the loaded arrays equal the zarr ones (states and
+actions exactly, images within codec error), and a few training steps run from it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from support import PUSHT_DATASET, shortest_episodes, tiny_policy_section
+
+from dp_ros.policy.checkpoint import read_policy_metadata
+from training.config import load_config
+from training.dataset import PushTImageDataset, dataset_shape_meta
+from training.errors import TrainConfigError
+from training.lerobot_convert import zarr_to_lerobot
+from training.lerobot_format import LeRobotFormatError
+from training.lerobot_source import LeRobotStore, check_format
+from training.replay_buffer import ReplayBuffer
+from training.train import train
+
+KEYS = ('img', 'state', 'action')
+
+
+@pytest.fixture(scope='module')
+def datasets(tmp_path_factory):
+    """(zarr, LeRobot) copies of the 5 shortest Push-T episodes."""
+    root = tmp_path_factory.mktemp('data')
+    _, eps = shortest_episodes(PUSHT_DATASET, 5, keys=KEYS)
+    zarr_path = root / 'pusht5.zarr'
+    ReplayBuffer.from_arrays({k: np.concatenate([ep[k] for ep in eps]) for k in KEYS},
+                             np.cumsum([len(ep['state']) for ep in eps])).save_to(
+        zarr_path, progress=False)
+    lerobot = root / 'pusht5_lerobot'
+    zarr_to_lerobot(zarr_path, lerobot, fps=10, progress=False)
+    return zarr_path, lerobot
+
+
+def test_loaded_arrays_equal_the_zarr_ones(datasets):
+    zarr_path, lerobot = datasets
+    a = PushTImageDataset(zarr_path, progress=False)
+    b = PushTImageDataset(lerobot, progress=False)  # the Push-T keys map: img -> observation.image
+    ra, rb = a.replay_buffer, b.replay_buffer
+    assert np.array_equal(ra.episode_ends, rb.episode_ends)
+    for name in ('agent_pos', 'action'):
+        assert rb.data[name].dtype == ra.data[name].dtype
+        assert np.array_equal(rb.data[name], ra.data[name]), name
+    assert rb.data['image'].dtype == np.uint8 and rb.data['image'].shape == ra.data['image'].shape
+    err = np.abs(rb.data['image'].astype(np.int16) - ra.data['image'].astype(np.int16))
+    assert err.mean() < 2.0
+    assert len(a) == len(b) and a.n_train_episodes == b.n_train_episodes
+    assert dataset_shape_meta(lerobot) == dataset_shape_meta(zarr_path)
+    item_a, item_b = a[7], b[7]
+    assert item_b['action'].equal(item_a['action'])
+    assert item_b['obs']['agent_pos'].equal(item_a['obs']['agent_pos'])
+
+
+def test_feature_names_work_as_keys_and_cameras_decode_on_first_use(datasets):
+    _, lerobot = datasets
+    ds = PushTImageDataset(lerobot, rgb_keys={'cam': 'observation.image'},
+                           low_dim_keys={'pos': 'observation.state[0:2]'}, progress=False)
+    assert ds.obs_shapes() == {'cam': (3, 96, 96), 'pos': (2,)}
+    store = LeRobotStore(lerobot)
+    assert 'img' in store.data and 'observation.image' in store.data
+    assert store.data['img'].shape == (store.n_steps, 96, 96, 3)
+    assert store.data['img']._frames is None  # shapes without decoding
+    with pytest.raises(Exception, match='bogus'):
+        PushTImageDataset(lerobot, rgb_keys={'cam': 'bogus'}, progress=False)
+
+
+def test_data_format_must_match_the_path(datasets):
+    zarr_path, lerobot = datasets
+    assert check_format(lerobot, 'auto') == 'lerobot'
+    assert check_format(zarr_path, 'zarr') == 'zarr'
+    with pytest.raises(LeRobotFormatError, match="data.format is 'lerobot'"):
+        check_format(zarr_path, 'lerobot')
+    with pytest.raises(LeRobotFormatError, match='is a LeRobotDataset'):
+        check_format(lerobot, 'zarr')
+    with pytest.raises(TrainConfigError, match='data.format'):
+        load_config(None, ['data.format=parquet'])
+
+
+def test_a_few_training_steps_from_the_lerobot_copy(datasets, tmp_path):
+    _, lerobot = datasets
+    cfg = {
+        'policy': tiny_policy_section(num_inference_steps=2),
+        'data': {'zarr_path': str(lerobot), 'format': 'lerobot', 'batch_size': 4,
+                 'val_ratio': 0.2},
+        'optim': {'lr': 3e-4, 'lr_warmup_steps': 1},
+        'train': {'max_steps': 3, 'log_every': 1, 'val_every': 0, 'action_mse_every': 0,
+                  'eval_every': 0, 'checkpoint_every': 0, 'final_eval': False,
+                  'num_threads': 1, 'progress': False},
+        'eval': {'n_episodes': 0},
+    }
+    path = tmp_path / 'cfg.yaml'
+    path.write_text(yaml.safe_dump(cfg))
+    summary = train(load_config(path), tmp_path / 'run')
+    assert summary['step'] == 3
+    losses = [r for r in map(yaml.safe_load, (tmp_path / 'run/log.jsonl').read_text().splitlines())
+              if r.get('event') == 'train']
+    assert len(losses) == 3 and all(np.isfinite(r['loss']) for r in losses)
+    latest = tmp_path / 'run/checkpoints/latest'
+    if latest.exists():
+        assert read_policy_metadata(latest)['provenance']['dataset'] == str(lerobot)
