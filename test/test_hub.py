@@ -192,3 +192,13 @@ def test_push_refuses_what_is_no_policy(tmp_path):
     proc = run_push(tmp_path, str(tmp_path), 'hf://org/x', HF_HUB_OFFLINE='1')
     lines = nonempty_lines(proc.stderr)
     assert proc.returncode == 2 and len(lines) == 1 and 'policy.json' in lines[0], proc.stderr
+
+
+def test_policy_node_takes_a_hub_spec(cache):
+    from dp_ros.runtime.policy_node_config import PolicyNodeConfig, load_setup
+
+    cfg = PolicyNodeConfig(checkpoint='hf://org/tiny', device='cpu')
+    load_setup(cfg)
+    assert cfg.checkpoint == str(cache / 'models--org--tiny/snapshots' / COMMIT)
+    with pytest.raises(HubError, match='hf://org/absent'):
+        load_setup(PolicyNodeConfig(checkpoint='hf://org/absent', device='cpu'))

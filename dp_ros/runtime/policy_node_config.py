@@ -169,9 +169,11 @@ def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str
 def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
     """resolve_setup against the checkpoint directory `cfg.checkpoint` names."""
     from dp_ros.policy.checkpoint import read_policy_metadata
+    from dp_ros.policy.hub import resolve_policy_dir
 
     if not cfg.checkpoint:
         raise ValueError('parameter checkpoint is empty: give the policy directory')
+    cfg.checkpoint = str(resolve_policy_dir(cfg.checkpoint))  # hf://org/name[@rev]: cached copy
     if not Path(cfg.checkpoint).is_dir():
         raise ValueError(f"parameter checkpoint: '{cfg.checkpoint}' is not a directory")
     return resolve_setup(cfg, read_policy_metadata(cfg.checkpoint))
