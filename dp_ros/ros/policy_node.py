@@ -90,6 +90,7 @@ class PolicyCore:
         self._lock = threading.RLock()
         self.loop = pl.PlanningLoop(cfg, setup, runner.device)
         self.loop.enabled = enabled
+        self.enable_allowed = True  # a lifecycle node refuses ~/enable unless active
         self._overhead: deque = deque(maxlen=200)  # seconds per plan outside the model
         self._warned: set[str] = set()
         self._dt_s = cv.ns_to_seconds(setup.dt_ns)
@@ -202,10 +203,13 @@ class PolicyCore:
             return self.loop.enable(on)
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response):
-        was = self.set_enabled(request.data)
         on_off = {True: 'enabled', False: 'disabled'}
-        response.success = True
-        response.message = f'{on_off[bool(request.data)]} (was {on_off[was]})'
+        response.success = self.enable_allowed
+        if not self.enable_allowed:
+            response.message = 'refused: the node is not active (lifecycle: activate it)'
+        else:
+            was = self.set_enabled(request.data)
+            response.message = f'{on_off[bool(request.data)]} (was {on_off[was]})'
         self.log.info(f'~/enable: {response.message}')
         return response
 

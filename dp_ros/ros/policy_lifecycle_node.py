@@ -1,0 +1,116 @@
+"""The policy as a managed (lifecycle) node: `ros2 run dp_ros policy_lifecycle_node`.
+
+The same wiring as the plain node (PolicyCore), driven by the lifecycle_msgs services a
+launch file or nav2's lifecycle manager calls:
+
+- start (unconfigured): the parameters are read and checked against the checkpoint's
+  metadata, so a bad parameter still ends the process at once (one line, exit 2);
+- configure: load the policy onto its device and warm it up; subscribe (inputs are filed,
+  nothing is published); a load that fails returns FAILURE and the node stays unconfigured;
+- activate: publish (start_enabled is not used: activation is the enable);
+- deactivate: stop safely: the hold (runtime/safety.py) goes out, then nothing;
+- cleanup: release the policy and every subscription, service and timer;
+- shutdown: hold if active, release, and end the process.
+
+Plain publishers, not lifecycle ones: the hold of a deactivation must still go out while the
+node deactivates; what is published when is decided by the planning loop's enable state.
+~/enable is refused unless the node is active.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.service import Service
+from rclpy.timer import Timer
+
+from dp_ros.ros.node_main import run_node
+from dp_ros.ros.policy_node import (
+    NODE_NAME,
+    PolicyCore,
+    interrupt_without_rclpy_shutdown,
+    read_config,
+)
+
+
+class PolicyLifecycleNode(LifecycleNode):
+    def __init__(self, **kwargs: Any):
+        super().__init__(NODE_NAME, **kwargs)
+        self.cfg, self.setup = read_config(self)
+        self.core: PolicyCore | None = None
+        self._finalized = False
+        self.get_logger().info(f'unconfigured: configure loads {self.cfg.checkpoint}')
+
+    # ------------------------------------------------------------------ transitions
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        from dp_ros.runtime.inference_runner import load_runner
+
+        try:
+            loaded = load_runner(self.cfg)
+        except Exception as exc:  # a GPU out of memory, a broken artifact: stay unconfigured
+            self.get_logger().error(f'configure: could not load the policy: {exc!r}')
+            return TransitionCallbackReturn.FAILURE
+        self.core = PolicyCore(self, self.cfg, self.setup, *loaded, enabled=False)
+        self.core.enable_allowed = False
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.core.enable_allowed = True
+        self.core.set_enabled(True)
+        self.get_logger().info('active: publishing')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.core.set_enabled(False, 'deactivated')
+        self.core.enable_allowed = False
+        self.get_logger().info('inactive: holding, nothing published')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self._finalized = True
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        """Hold if moving, stop the worker, remove every entity the core made."""
+        core, self.core = self.core, None
+        if core is None:
+            return
+        core.shutdown()
+        for entity in core.entities:
+            if isinstance(entity, Timer):
+                self.destroy_timer(entity)
+            elif isinstance(entity, Service):
+                self.destroy_service(entity)
+            else:
+                self.destroy_subscription(entity)
+        for publisher in core.publishers:
+            self.destroy_publisher(publisher)
+
+    # ------------------------------------------------------------------ node_main hooks
+    def start(self) -> None:
+        interrupt_without_rclpy_shutdown()
+
+    def finished(self) -> bool:
+        """The shutdown transition ends the process."""
+        return self._finalized
+
+    def shutdown(self) -> None:
+        self._release()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(PolicyLifecycleNode, NODE_NAME, argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

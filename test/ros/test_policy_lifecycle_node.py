@@ -1,0 +1,94 @@
+"""The managed policy node in its own process, driven through lifecycle_msgs services:
+configure loads (inputs filed, nothing published), activate publishes, deactivate holds and
+goes quiet, cleanup releases, shutdown ends the process. Order and counts, no time margins."""
+from __future__ import annotations
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from ros.test_policy_node import RELIABLE, Feeder, is_hold, node_cmd, wait_diag
+from ros.tiny_checkpoint import make_tiny_checkpoint
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
+
+from dp_ros.ros import conversions as cv
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
+
+
+def lifecycle_cmd(checkpoint, **params):
+    cmd = node_cmd(checkpoint, **params)
+    return [*cmd[:2], 'dp_ros.ros.policy_lifecycle_node', *cmd[3:]]
+
+
+def test_bad_parameter_exits_before_any_transition(ros_processes, checkpoint):
+    proc = ros_processes.start('bad', lifecycle_cmd(checkpoint, image_topics='[/a,/b]'))
+    assert proc.popen.wait(60) == 2, proc.log()
+    assert 'invalid configuration: parameter image_topics' in proc.log()
+
+
+def test_transitions_load_publish_hold_release_and_end(ros_processes, ros_probe, checkpoint):
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('lifecycle', lifecycle_cmd(checkpoint))
+    feeder = Feeder(ros_probe)
+
+    def state() -> int:
+        return ros_probe.call(GetState, '/dp_policy/get_state', GetState.Request(),
+                              timeout=60.0).current_state.id
+
+    def transition(transition_id: int) -> None:
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        reply = ros_probe.call(ChangeState, '/dp_policy/change_state', request, timeout=120.0)
+        assert reply.success, (transition_id, node.log()[-3000:])
+
+    def quiet_for_two_diagnostics() -> None:
+        n_trajs, n_diags = len(trajs), len(diags)
+        ros_probe.wait_for(lambda: len(diags) >= n_diags + 2, 20.0, 'two more diagnostics')
+        assert len(trajs) == n_trajs
+
+    try:
+        assert state() == State.PRIMARY_STATE_UNCONFIGURED
+        assert not diags  # nothing runs before configure
+
+        transition(Transition.TRANSITION_CONFIGURE)
+        assert state() == State.PRIMARY_STATE_INACTIVE
+        assert 'warm-up' in node.log()
+        values = wait_diag(ros_probe, diags, lambda d: int(d['input_image_filed']) > 2, 30.0,
+                           'inputs filed while inactive')
+        assert values['state'] == 'disabled' and values['chunks_published'] == '0'
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=True))
+        assert not reply.success and 'not active' in reply.message
+        quiet_for_two_diagnostics()
+        assert not trajs
+
+        transition(Transition.TRANSITION_ACTIVATE)
+        assert state() == State.PRIMARY_STATE_ACTIVE
+        ros_probe.wait_for_messages(trajs, 2, 30.0, 'chunks once active')
+
+        transition(Transition.TRANSITION_DEACTIVATE)
+        values = wait_diag(ros_probe, diags, lambda d: d['holds_published'] == '1', 20.0,
+                           'the hold of the deactivation')
+        total = int(values['chunks_published']) + 1
+        msgs = ros_probe.wait_for_messages(trajs, total, 10.0, 'every chunk and the hold')
+        assert len(msgs) == total and is_hold(msgs[-1])
+        assert not any(is_hold(m) for m in msgs[:-1])
+        assert values['holds_deactivated'] == '1'
+        hold = cv.joint_trajectory_to_chunk(msgs[-1])
+        assert hold.times_from_start_ns.tolist() == [100_000_000]  # due one period later
+        quiet_for_two_diagnostics()
+
+        transition(Transition.TRANSITION_CLEANUP)
+        assert state() == State.PRIMARY_STATE_UNCONFIGURED
+        transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+        assert node.popen.wait(30) == 0, node.log()[-3000:]
+        assert 'Traceback' not in node.log()
+        assert sum(map(is_hold, trajs)) == 1  # cleanup and shutdown of an inactive node: none
+    finally:
+        feeder.close()
