@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
@@ -315,9 +316,13 @@ class PolicyCore:
 
     # ------------------------------------------------------------------ end
     def shutdown(self) -> None:
-        """Hold if moving, discard a chunk in flight, stop the worker."""
+        """Hold if moving (delivered before the node goes), discard a chunk in flight, stop
+        the worker."""
         with self._lock:
-            self._publish_hold(self.loop.stop('shutdown', self._clock_ns()))
+            hold = self.loop.stop('shutdown', self._clock_ns())
+            self._publish_hold(hold)
+        if hold is not None and self.node.context.ok():
+            self.pub_action.wait_for_all_acked(Duration(seconds=1.0))
         self.runner.close()
 
 

@@ -59,8 +59,9 @@ def node_cmd(checkpoint, **params):
 class Feeder:
     """Publishes a 96x96 camera and joint states at 10 Hz, both stamped now; keeps the stamps."""
 
-    def __init__(self, probe):
+    def __init__(self, probe, position: tuple[float, float] | None = None):
         self.probe = probe
+        self.position = position  # the joints stand here (else random positions)
         self.image_pub = probe.publisher(Image, '/cam/image_raw', qos_profile_sensor_data)
         self.joint_pub = probe.publisher(JointState, '/arm/joint_states', qos_profile_sensor_data)
         self.stamps: set[int] = set()
@@ -76,8 +77,9 @@ class Feeder:
             stamp = cv.ns_to_time(now)
             img = self.rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
             self.image_pub.publish(cv.numpy_to_image(img, 'rgb8', stamp=stamp))
-            self.joint_pub.publish(cv.numpy_to_joint_state(
-                self.rng.uniform(50, 450, 2), ['jx', 'jy'], stamp=stamp))
+            position = self.rng.uniform(50, 450, 2) if self.position is None else self.position
+            self.joint_pub.publish(cv.numpy_to_joint_state(np.asarray(position), ['jx', 'jy'],
+                                                           stamp=stamp))
             time.sleep(0.1)
 
     def close(self):

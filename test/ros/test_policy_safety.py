@@ -1,0 +1,149 @@
+"""The safety envelope and the stops over real topics, the node in its own process.
+
+The probe plays the arm: a camera and joint states standing at a known position. Asserted:
+every published step within the per-step limit, across chunk boundaries too; the first chunk
+after enabling ramps in from the measured position; a disable mid-chunk is answered by one
+hold at the measured position, due one control period later, and nothing after it; stale
+inputs and shutdown hold as well; the debug topics carry the raw chunk. Order, counts and
+values, never wall-clock margins. The rules themselves are unit-tested in
+test/test_safety.py and test/test_planning_loop.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Path
+from ros.test_policy_node import (
+    DT_NS,
+    LOWER,
+    RELIABLE,
+    UPPER,
+    Feeder,
+    is_hold,
+    latest_diagnostics,
+    node_cmd,
+    wait_diag,
+)
+from ros.tiny_checkpoint import make_tiny_checkpoint
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
+
+from dp_ros.ros import conversions as cv
+from dp_ros.runtime.execution import held_at
+
+pytestmark = pytest.mark.ros
+
+STEP = 5.0  # max_step_delta per control period
+STANDING = (250.0, 260.0)  # where the probe's joints stand
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
+
+
+def chunks_of(msgs: list) -> list:
+    return [cv.joint_trajectory_to_chunk(m) for m in msgs if not is_hold(m)]
+
+
+def assert_steps_within_limit(chunks: list, start: np.ndarray) -> None:
+    """What a controller executes stays within STEP per period: inside each chunk, and at
+    each boundary from the previous chunk's point in force when the new one arrived (in the
+    period before its first point)."""
+    assert np.abs(chunks[0].positions[0] - start).max() <= STEP + 1e-9
+    for prev, new in zip(chunks, chunks[1:], strict=False):
+        assert np.abs(np.diff(new.positions, axis=0)).max() <= STEP + 1e-9
+        first = int(new.due_ns[0])
+        candidates = [held_at(prev.due_ns, prev.positions, t) for t in (first - DT_NS, first - 1)]
+        assert any(c is not None and np.abs(new.positions[0] - c).max() <= STEP + 1e-9
+                   for c in candidates), (new.positions[0], candidates)
+
+
+def test_limits_ramp_in_debug_topics_and_a_disable_mid_chunk(ros_processes, ros_probe,
+                                                             checkpoint):
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    planned = ros_probe.collect(JointTrajectory, '/dp_policy/planned_chunk', RELIABLE)
+    paths = ros_probe.collect(Path, '/dp_policy/planned_path', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, max_step_delta=f'[{STEP},{STEP}]', ramp_in_s=0.3, debug_topics=True,
+        debug_path_joints='[jy,jx]', debug_path_scale=0.001, frame_id='base'))
+    feeder = Feeder(ros_probe, position=STANDING)
+    measured = np.array(STANDING)
+    try:
+        ros_probe.wait_for_messages(trajs, 3, 60.0, 'three chunks')
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        values = wait_diag(ros_probe, diags, lambda d: d['holds_published'] == '1', 20.0,
+                           'the hold of the disable')
+        n_chunks = int(values['chunks_published'])
+        msgs = ros_probe.wait_for_messages(trajs, n_chunks + 1, 10.0, 'chunks and the hold')
+        n_diags = len(diags)
+        ros_probe.wait_for(lambda: len(diags) >= n_diags + 2, 10.0, 'two more diagnostics')
+        assert len(trajs) == n_chunks + 1, 'nothing after the hold'
+        assert [is_hold(m) for m in msgs] == [False] * n_chunks + [True]
+        hold = cv.joint_trajectory_to_chunk(msgs[-1])
+        assert hold.positions.tolist() == [list(STANDING)]  # the measured position
+        assert hold.times_from_start_ns.tolist() == [DT_NS]  # still within one period
+        chunks = chunks_of(msgs)
+        assert hold.stamp_ns >= chunks[-1].stamp_ns - 8 * DT_NS  # after the last chunk's obs
+        assert latest_diagnostics(diags)['plan_remaining'] == '0'
+
+        assert_steps_within_limit(chunks, measured)  # the ramp starts at the measured position
+        for chunk in chunks:
+            assert np.all(chunk.positions >= LOWER) and np.all(chunk.positions <= UPPER)
+        assert int(latest_diagnostics(diags)['actions_rate_limited']) > 0
+
+        # the raw chunks on the debug topics: one per published chunk, whole horizon, on t_obs
+        ros_probe.wait_for(lambda: len(planned) >= n_chunks and len(paths) >= n_chunks, 10.0,
+                           'the debug messages')
+        for raw_msg, path, chunk in zip(planned, paths, chunks, strict=True):
+            raw = cv.joint_trajectory_to_chunk(raw_msg)
+            assert len(raw.positions) == 15 and raw.stamp_ns in feeder.stamps
+            assert raw.stamp_ns <= chunk.stamp_ns
+            assert path.header.frame_id == 'base' and len(path.poses) == 15
+            np.testing.assert_allclose([p.pose.position.x for p in path.poses],
+                                       raw.positions[:, 1] * 0.001)
+
+        # enabled again: a new motion, ramping in from the measured position again
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=True))
+        assert reply.success
+        msgs = ros_probe.wait_for_messages(trajs, n_chunks + 3, 30.0, 'chunks after enabling')
+        assert_steps_within_limit(chunks_of(msgs[n_chunks + 1:]), measured)
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_stale_inputs_and_shutdown_hold(ros_processes, ros_probe, checkpoint):
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint))
+    feeder = Feeder(ros_probe, position=STANDING)
+    try:
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'two chunks')
+    finally:
+        feeder.close()  # the inputs stop: stale once older than max_input_age_s
+    values = wait_diag(ros_probe, diags, lambda d: d.get('holds_stale') == '1', 20.0,
+                       'the hold of stale inputs')
+    n = int(values['chunks_published']) + 1
+    msgs = ros_probe.wait_for_messages(trajs, n, 10.0, 'chunks and the hold')
+    assert len(msgs) == n and is_hold(msgs[-1]) and not any(map(is_hold, msgs[:-1]))
+    hold, last = cv.joint_trajectory_to_chunk(msgs[-1]), chunks_of(msgs)[-1]
+    # the measurement is as stale as the images: the hold is the commanded point in force
+    in_force = held_at(last.due_ns, last.positions, hold.stamp_ns)
+    expected = last.positions[0] if in_force is None else in_force
+    np.testing.assert_array_equal(hold.positions[0], expected)
+
+    feeder = Feeder(ros_probe, position=STANDING)
+    try:
+        ros_probe.wait_for_messages(trajs, n + 1, 30.0, 'chunks once the inputs are back')
+        count = len(trajs)
+        assert ros_processes.stop(node) == 0, node.log()[-3000:]
+    finally:
+        feeder.close()
+    # Ctrl-C: the running plan is replaced by a hold before the node exits
+    ros_probe.wait_for(lambda: any(map(is_hold, trajs[count:])), 10.0, 'the shutdown hold')
+    assert is_hold(trajs[-1]) and sum(map(is_hold, trajs[count:])) == 1
+    assert 'stop (shutdown)' in node.log()
