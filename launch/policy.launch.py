@@ -31,7 +31,9 @@ def generate_launch_description():
                                                              'fastdds_large_data.xml')),
                               description='Fast DDS XML profile of the nodes started here'),
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', profile),
-        SetEnvironmentVariable('FASTRTPS_DEFAULT_PROFILES_FILE', profile),  # Fast DDS 2.x
+        # Fast DDS 2.x (Jazzy and older) reads only the old name; 3.x warns when it is set
+        *([SetEnvironmentVariable('FASTRTPS_DEFAULT_PROFILES_FILE', profile)]
+          if os.environ.get('ROS_DISTRO', '') in ('humble', 'iron', 'jazzy') else []),
         DeclareLaunchArgument('checkpoint',
                               description='policy directory (policy.json + model.safetensors)'),
         DeclareLaunchArgument('params_file',

@@ -177,7 +177,10 @@ def test_dp_ros_sim_gives_its_nodes_the_profile_unless_one_is_set():
 
     env = node_environment({'PATH': '/bin'})
     assert Path(env['FASTDDS_DEFAULT_PROFILES_FILE']) == DDS_PROFILE
-    assert env['FASTRTPS_DEFAULT_PROFILES_FILE'] == env['FASTDDS_DEFAULT_PROFILES_FILE']
+    assert 'FASTRTPS_DEFAULT_PROFILES_FILE' not in env  # Fast DDS 3 warns about the old name
     assert env['PATH'] == '/bin' and env['PYTHONUNBUFFERED'] == '1'
+    jazzy = node_environment({'ROS_DISTRO': 'jazzy'})  # Fast DDS 2 reads only the old name
+    assert {jazzy[v] for v in DDS_VARS} == {str(DDS_PROFILE)}
     mine = node_environment({'FASTRTPS_DEFAULT_PROFILES_FILE': '/etc/my.xml'})
-    assert {mine[v] for v in DDS_VARS} == {'/etc/my.xml'}
+    assert mine['FASTRTPS_DEFAULT_PROFILES_FILE'] == '/etc/my.xml'
+    assert 'FASTDDS_DEFAULT_PROFILES_FILE' not in mine

@@ -31,6 +31,7 @@ SIM_PARAMS = 'pusht_sim.yaml'
 POLICY_PARAMS = 'policy_pusht.yaml'
 DDS_PROFILE = 'fastdds_large_data.xml'  # shared memory for full-size camera images
 DDS_PROFILE_VARS = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')  # 3.x, 2.x
+FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')  # read only FASTRTPS_...; 3.x warns on it
 SIM_NAMESPACE = '/pusht'
 TRAIN_HINT = ('train one with `dp-ros train --config config/train_pusht_image_cpu.yaml --output '
               'runs/pusht` and copy runs/pusht/checkpoints/best to checkpoints/pusht_default, '
@@ -89,10 +90,11 @@ def node_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of the node processes: the shipped Fast DDS profile (config/
     fastdds_large_data.xml), unless the caller's environment names a profile already."""
     env = dict(os.environ if base is None else base, PYTHONUNBUFFERED='1')
-    profile = next((env[v] for v in DDS_PROFILE_VARS if env.get(v)), None)
-    profile = profile or str(config_file(DDS_PROFILE))
-    for var in DDS_PROFILE_VARS:
-        env[var] = env.get(var) or profile
+    if any(env.get(v) for v in DDS_PROFILE_VARS):
+        return env
+    env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(config_file(DDS_PROFILE))
+    if env.get('ROS_DISTRO', '') in FAST_DDS_2_DISTROS:
+        env['FASTRTPS_DEFAULT_PROFILES_FILE'] = env['FASTDDS_DEFAULT_PROFILES_FILE']
     return env
 
 

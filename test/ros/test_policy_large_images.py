@@ -1,0 +1,45 @@
+"""A typical arm camera reaches the policy node from another process: 640x480 at 30 Hz, raw
+rgb8 and jpeg, both processes with the shipped Fast DDS profile (shared memory).
+
+Without the profile 0-18 of 100 raw frames arrived (Fast DDS's default transports drop the
+large best-effort samples; bench/bench_large_images.py measures both). The camera is the
+bench's camera role; the count is the node's own (input_image_filed on /diagnostics).
+"""
+from __future__ import annotations
+
+import sys
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from ros.test_policy_node import RELIABLE, latest_diagnostics, node_cmd
+from ros.tiny_checkpoint import make_tiny_checkpoint
+from support import REPO_ROOT
+
+pytestmark = pytest.mark.ros
+
+FRAMES = 60
+PROFILE = {'FASTDDS_DEFAULT_PROFILES_FILE': str(REPO_ROOT / 'config' / 'fastdds_large_data.xml')}
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
+
+
+@pytest.mark.parametrize('compressed', [False, True], ids=['rgb8', 'jpeg'])
+def test_640x480_at_30hz_reaches_the_node(ros_processes, ros_probe, checkpoint, compressed):
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, compressed_images=compressed, diagnostics_period_s=0.2), env=PROFILE)
+    camera = ros_processes.start('camera', [
+        sys.executable, str(REPO_ROOT / 'bench' / 'bench_large_images.py'), 'camera',
+        '--topic', '/cam/image_raw', '--frames', str(FRAMES), '--rate', '30']
+        + (['--compressed'] if compressed else []), env=PROFILE)
+    assert camera.popen.wait(120) == 0, camera.log()
+    assert f'"sent": {FRAMES}' in camera.log()
+    n = len(diags)  # the count has settled: two more diagnostics after the camera is done
+    ros_probe.wait_for(lambda: len(diags) >= n + 2, 20.0, 'two more diagnostics')
+    values = latest_diagnostics(diags)
+    assert int(values['input_image_filed']) >= 0.95 * FRAMES, values
+    assert values['bad_messages'] == '0' and int(values['input_image_received']) <= FRAMES
+    assert node.alive(), node.log()
