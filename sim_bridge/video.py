@@ -17,16 +17,21 @@ def video_file_for(path: str, episode: int, seed: int) -> Path:
 
 
 def write_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> None:
-    """GIF through imageio; MP4 through imageio when it has a backend, else OpenCV."""
+    """GIF through imageio; MP4 as H.264 through imageio's PyAV plugin, else OpenCV's 'mp4v'.
+
+    H.264 plays in browsers; it needs even frame sizes and PyAV, so any failure of that
+    encoder (odd sizes, no PyAV) falls back to OpenCV's bundled MPEG-4 Part 2 writer.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     import imageio.v3 as iio
 
     if path.suffix.lower() == '.gif':
-        iio.imwrite(path, np.stack(frames), duration=1000.0 / fps, loop=0)
+        iio.imwrite(path, np.stack(frames), extension='.gif', duration=1000.0 / fps, loop=0)
         return
     try:
-        iio.imwrite(path, np.stack(frames), fps=fps)
-    except (OSError, ImportError, ValueError):
+        iio.imwrite(path, np.stack(frames), extension='.mp4', fps=fps, codec='libx264')
+    except Exception:  # noqa: BLE001 - av.error.*, ImportError, OSError: use the fallback
+        path.unlink(missing_ok=True)
         import cv2
 
         h, w = frames[0].shape[:2]

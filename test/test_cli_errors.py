@@ -64,13 +64,15 @@ CASES = {
     'replay, missing dataset': Case(
         'replay', ('--dataset', '{tmp}/absent.zarr'), ('absent.zarr',)),
     'sim, missing checkpoint': Case('sim', ('--checkpoint', '{tmp}/absent'), ('absent',)),
+    'convert, missing source': Case(
+        'convert', ('{tmp}/absent.zarr', '{tmp}/out', '--fps', '10', '--no-progress'),
+        ('absent.zarr',)),
+    'push, a directory that is no policy': Case(
+        'push', ('{tmp}/not_a_policy', 'hf://org/name'), ('policy.json',)),
     'download-pusht, missing archive': Case(
         'download-pusht', ('--url', '{tmp}/absent.zip', '--dest', '{tmp}/data',
                            '--no-progress'), ('absent.zip',)),
 }
-
-# Known breaks of the rule in files outside this change; strict, so that the fix shows.
-XFAIL: dict[str, tuple[Case, str]] = {}
 
 
 def make_inputs(tmp) -> None:
@@ -100,19 +102,12 @@ def check_rule(case: Case, tmp_path) -> None:
 
 
 def test_every_subcommand_has_an_error_case():
-    covered = {c.subcommand for c in CASES.values()} | {c.subcommand for c, _ in XFAIL.values()}
+    covered = {c.subcommand for c in CASES.values()}
     assert covered == set(SUBCOMMANDS)
 
 
 @pytest.mark.parametrize('case', [pytest.param(c, id=name) for name, c in CASES.items()])
 def test_expected_error_is_one_line_and_exit_code_2(case, tmp_path):
-    check_rule(case, tmp_path)
-
-
-@pytest.mark.parametrize('case', [
-    pytest.param(c, id=name, marks=pytest.mark.xfail(strict=True, reason=why))
-    for name, (c, why) in XFAIL.items()])
-def test_known_breaks_of_the_rule(case, tmp_path):
     check_rule(case, tmp_path)
 
 

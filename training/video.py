@@ -1,7 +1,9 @@
 """Evaluation videos: one episode per file, or several episodes tiled into one.
 
-mp4 goes through OpenCV's bundled FFmpeg (MPEG-4 Part 2, 'mp4v': the pip environment has
-no imageio-ffmpeg or PyAV); gif through imageio/Pillow.
+The encoding is sim_bridge/video.py's (the sim node's episode videos): gif through
+imageio/Pillow; mp4 through imageio when it has an FFmpeg or PyAV backend, else OpenCV's
+bundled FFmpeg (MPEG-4 Part 2, 'mp4v': the pip environment has neither backend). This module
+adds the checks, the atomic replace and the tiling.
 """
 from __future__ import annotations
 
@@ -10,46 +12,39 @@ from pathlib import Path
 
 import numpy as np
 
+from sim_bridge import video as sim_video
+
 FORMATS = ('.mp4', '.gif')
 
 
 def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: float = 10.0) -> Path:
-    """Write (H, W, 3) uint8 RGB frames; the suffix (.mp4 or .gif) picks the format."""
+    """Write (H, W, 3) uint8 RGB frames; the suffix (.mp4 or .gif) picks the format.
+
+    The file appears whole or not at all (written beside it, then renamed).
+    """
     path = Path(path)
     if path.suffix not in FORMATS:
         raise ValueError(f'video path {path} must end in one of {FORMATS}')
     if not frames:
         raise ValueError(f'no frames to write to {path}')
-    first = np.asarray(frames[0])
+    frames = [np.asarray(frame) for frame in frames]
+    first = frames[0]
     if first.ndim != 3 or first.shape[2] != 3 or first.dtype != np.uint8:
         raise ValueError(f'frames must be (H, W, 3) uint8 RGB, got {first.shape} {first.dtype}')
+    for frame in frames[1:]:
+        if frame.shape != first.shape:
+            raise ValueError(f'frame shape {frame.shape} differs from the first {first.shape}')
     if fps <= 0:
         raise ValueError(f'fps must be > 0, got {fps}')
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.stem}.tmp{path.suffix}')
-    if path.suffix == '.gif':
-        import imageio.v3 as iio
-        iio.imwrite(tmp, np.stack(frames), extension='.gif', duration=1000.0 / fps, loop=0)
-    else:
-        _write_mp4(tmp, frames, fps)
-    tmp.replace(path)
-    return path
-
-
-def _write_mp4(path: Path, frames: Sequence[np.ndarray], fps: float) -> None:
-    import cv2
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), float(fps), (w, h))
-    if not writer.isOpened():
-        raise RuntimeError(f'OpenCV could not open an mp4 writer for {path}; write a .gif')
     try:
-        for frame in frames:
-            frame = np.asarray(frame)
-            if frame.shape != (h, w, 3):
-                raise ValueError(f'frame shape {frame.shape} differs from the first {(h, w, 3)}')
-            writer.write(np.ascontiguousarray(frame[:, :, ::-1]))  # RGB -> BGR
+        sim_video.write_video(tmp, frames, float(fps))
+        if not tmp.is_file() or tmp.stat().st_size == 0:  # OpenCV opened no writer
+            raise RuntimeError(f'no mp4 encoder could write {path}; write a .gif')
+        tmp.replace(path)
     finally:
-        writer.release()
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def tile_episodes(episodes: Sequence[Sequence[np.ndarray]], cols: int | None = None,
