@@ -147,3 +147,22 @@ def test_stale_inputs_and_shutdown_hold(ros_processes, ros_probe, checkpoint):
     ros_probe.wait_for(lambda: any(map(is_hold, trajs[count:])), 10.0, 'the shutdown hold')
     assert is_hold(trajs[-1]) and sum(map(is_hold, trajs[count:])) == 1
     assert 'stop (shutdown)' in node.log()
+
+
+@pytest.mark.parametrize('mode', ['replace', 'temporal_ensemble', 'blend'])
+def test_a_slow_policy_keeps_every_chunk_boundary_within_the_step_limit(ros_processes, ros_probe,
+                                                                        checkpoint, mode):
+    """Realtime with 300 ms of extra latency: the plan runs out before the next chunk, the
+    case where boundaries jump; in every execution mode no step exceeds max_step_delta."""
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, execution_mode=mode, max_step_delta=f'[{STEP},{STEP}]',
+        debug_extra_latency_s=0.3, replan_threshold=2))
+    feeder = Feeder(ros_probe, position=STANDING)
+    try:
+        msgs = ros_probe.wait_for_messages(trajs, 4, 60.0, 'four chunks')
+    finally:
+        feeder.close()
+    assert not any(map(is_hold, msgs[:4]))
+    assert_steps_within_limit(chunks_of(msgs[:4]), np.array(STANDING))
+    assert f'execution {mode}' in node.log()
