@@ -15,7 +15,7 @@ import importlib
 import os
 import sys
 
-from dp_ros.errors import UserError
+from dp_ros.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, EXPECTED_ERRORS, one_line
 
 # name -> (module, one-line help). Each module exposes main(argv: list[str] | None) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -29,17 +29,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'convert': ('training.lerobot_convert', 'zarr replay buffer <-> LeRobotDataset v3.0'),
     'push': ('dp_ros.app.push', 'upload a policy directory with a model card to the HF Hub'),
 }
-
-# what the rule turns into one line and exit code 2; a missing checkpoint, config, bag or
-# dataset found by open() or Path.iterdir() is the user's to fix as much as a UserError
-EXPECTED_ERRORS = (UserError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
-
-
-def one_line(message: object) -> str:
-    """The message with its line breaks and runs of blanks folded into single spaces."""
-    return ' '.join(str(message).split())
 
 
 def run_subcommand(name: str, argv: list[str]) -> int:

@@ -6,6 +6,30 @@ can fix from its message alone: the command prints that message in one line and 
 """
 from __future__ import annotations
 
+import sys
+
 
 class UserError(Exception):
     """An expected failure whose message names the problem and what to give instead."""
+
+
+# what the rule turns into one line and exit code 2; a missing checkpoint, config, bag or
+# dataset found by open() or Path.iterdir() is the user's to fix as much as a UserError
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+    UserError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def one_line(message: object) -> str:
+    """The message with its line breaks and runs of blanks folded into single spaces."""
+    return ' '.join(str(message).split())
+
+
+def error_exit(prog: str, exc: BaseException, *notes: str) -> int:
+    """Print `<prog>: <message>[; note...]` as one line on stderr; the exit code (2).
+
+    For a main() that also runs outside the cli (`python -m ...`, torchrun)."""
+    message = one_line(exc) or type(exc).__name__
+    print('; '.join([f'{prog}: {message}', *notes]), file=sys.stderr)
+    return EXIT_USER_ERROR

@@ -8,14 +8,9 @@ the cli, report a bad config or dataset the same way, once per process.
 """
 from __future__ import annotations
 
-import sys
+from dp_ros.errors import EXIT_USER_ERROR, EXPECTED_ERRORS, UserError, error_exit, one_line
 
-from dp_ros.errors import UserError
-
-# what the rule turns into one line and exit code 2 (as dp_ros/cli.py's EXPECTED_ERRORS)
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    UserError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
-EXIT_USER_ERROR = 2
+__all__ = ['EXPECTED_ERRORS', 'EXIT_USER_ERROR', 'error_exit', 'one_line']  # the rule, re-exported
 
 
 class TrainConfigError(UserError, ValueError):
@@ -36,15 +31,3 @@ class DatasetKeyError(DatasetError, KeyError):
 
     def __str__(self) -> str:  # the message, not KeyError's repr of it
         return str(self.args[0]) if self.args else ''
-
-
-def one_line(message: object) -> str:
-    """The message with its line breaks and runs of blanks folded into single spaces."""
-    return ' '.join(str(message).split())
-
-
-def error_exit(prog: str, exc: BaseException, *notes: str) -> int:
-    """Print `<prog>: <message>[; note...]` as one line on stderr; the exit code (2)."""
-    message = one_line(exc) or type(exc).__name__
-    print('; '.join([f'{prog}: {message}', *notes]), file=sys.stderr)
-    return EXIT_USER_ERROR
