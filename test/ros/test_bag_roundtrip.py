@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from ros_harness import LATCHED, module_cmd, sim_node_cmd
+from geometry_msgs.msg import PoseStamped
+from ros_harness import LATCHED, RELIABLE, module_cmd, sim_node_cmd
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from support import CONFIG_DIR, SIM_NAMESPACE, shortest_episodes, tiny_policy_section
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.ros
 
 NS = SIM_NAMESPACE
 CONFIG = CONFIG_DIR / 'bag2zarr_pusht.yaml'
+TOPIC_TYPES = {'image_raw': Image, 'joint_states': JointState, 'block_pose': PoseStamped}
 
 
 def wait_for_log(proc, text: str, timeout: float) -> None:
@@ -42,11 +45,21 @@ def wait_for_log(proc, text: str, timeout: float) -> None:
 
 def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, storage: str,
            episodes: list[int]) -> None:
-    """Record while `dp-ros replay` plays the episodes; the last one is ended by a reset."""
+    """Record while `dp-ros replay` plays the episodes; the last one is ended by a reset.
+
+    The recorder stops itself once it has the episode results it must see (so it has every
+    message before them), counted from what the sim publishes: the latched result of the
+    previous recording (transient local, the sim keeps one), and one result per reset that
+    ends an episode: each replay's reset ends the running one (none runs before the first
+    recording), and the final reset ends the last replayed episode.
+    """
     from sim_bridge.replay import ReplayClient, load_episode, replay
 
+    prior = len(results)
+    expected = len(episodes) + (2 if prior else 0)
     rec = ros_processes.start(f'record_{storage}', module_cmd(
-        'sim_bridge.record_demo', '-o', str(bag), '--storage', storage))
+        'sim_bridge.record_demo', '-o', str(bag), '--storage', storage,
+        '--stop-after-results', str(expected)))
     client = ReplayClient(NS, 'pusht_sim')
     try:
         # the recorder subscribes to the trajectory topic once it sees the replay's publisher;
@@ -54,23 +67,26 @@ def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, stora
         wait_for_log(rec, 'ready:', 60)
         ros_probe.wait_for(lambda: client.traj_pub.get_subscription_count() >= 2, 30,
                            'the sim and the recorder on the trajectory topic')
-        # and the recorder on the sim's outputs: a loaded CPU can make discovery slower than
-        # the replay's first steps, and the first images would be lost
-        for topic in ('image_raw', 'joint_states', 'block_pose'):
-            ros_probe.wait_for(lambda t=topic: ros_probe.node.count_subscribers(f'{NS}/{t}') >= 1,
-                               30, f'the recorder on {NS}/{topic}')
-        time.sleep(0.5)  # the graph is seen here a little before the sim has matched
+        # and the recorder's readers of the sim's outputs: in the graph, then matched by a
+        # writer of a third participant here (as the sim's writers match them); a reliable
+        # writer matches reliable and best-effort readers alike
+        for topic in (f'{NS}/image_raw', f'{NS}/joint_states', f'{NS}/block_pose'):
+            def readers(t=topic) -> int:
+                infos = ros_probe.node.get_subscriptions_info_by_topic(t)
+                return len(infos) if any(i.node_name == 'record_demo' for i in infos) else 0
+            ros_probe.wait_for(lambda: readers() > 0, 30, f'the recorder on {topic}')
+            writer = ros_probe.publisher(TOPIC_TYPES[topic.rsplit('/', 1)[1]], topic, RELIABLE)
+            ros_probe.wait_for_subscribers(writer, readers(), 30)
+            ros_probe.node.destroy_publisher(writer)
         for episode in episodes:
             summary = replay(client, load_episode(pusht_zarr, episode), 'lockstep', 60.0, 0)
             assert summary.steps == len(load_episode(pusht_zarr, episode).actions)
     finally:
         client.close()
-    n = len(results)
     reply = ros_probe.call(Trigger, f'{NS}/reset', Trigger.Request())
     assert reply.success, reply.message
-    ros_probe.wait_for(lambda: len(results) > n, 20, 'the last episode result')
-    time.sleep(1.0)  # the recorder receives it too
-    assert ros_processes.stop(rec) == 0, rec.log()[-3000:]
+    assert rec.popen.wait(60) == 0, rec.log()[-3000:]  # it has seen the last result: done
+    assert len(results) - prior == expected - (1 if prior else 0)
     assert (bag / 'metadata.yaml').exists(), rec.log()[-3000:]
 
 
