@@ -336,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the checkpoint's")
     p.add_argument('--sample-seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=0, help='torch CPU threads of the node')
+    p.add_argument('--execution-mode', choices=('replace', 'temporal_ensemble', 'blend'),
+                   help="how a new chunk takes over from the running one (the node's "
+                        'execution_mode; default: replace)')
     p.add_argument('--video', type=Path, default=Path('outputs/sim/pusht_sim.mp4'),
                    help='video of the episodes (.mp4 or .gif; _epNNN added after the first)')
     p.add_argument('--no-video', action='store_true')
@@ -363,7 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         sampler=args.sampler or '', num_inference_steps=args.num_inference_steps,
                         sample_seed=args.sample_seed, cpu_threads=args.threads,
                         video_path=video, log_dir=args.logs,
-                        episode_timeout_s=args.episode_timeout)
+                        episode_timeout_s=args.episode_timeout,
+                        policy_overrides=({'execution_mode': args.execution_mode}
+                                          if args.execution_mode else {}))
     print(f'dp-ros sim: {checkpoint} in {args.mode} mode, seeds {cfg.seeds}, ROS_DOMAIN_ID='
           f"{os.environ.get('ROS_DOMAIN_ID', '0')}; node logs in {args.logs}/")
     try:
