@@ -114,7 +114,11 @@ def test_jittered_stamps_and_late_messages_land_in_their_step(tmp_path, episodes
     write_pusht_bag(bag, episodes[:2], jitter_ns=30 * MS, seed=3,
                     late={'/pusht/image_raw': {n0 - 1}, '/pusht/block_pose': {n0 - 1}})
     output = tmp_path / 'out.zarr'
-    assert run([bag], PUSHT_CONFIG, output) == 0
+    # the offline options: the nearest message either side, on the reference's mean phase
+    # (the node's at-or-before rule would see the late-stamped ones a step later: see
+    # test_alignment_bags.py for that rule under jitter)
+    offline = pusht_config(tmp_path, align='nearest', grid_start='reference_phase')
+    assert run([bag], offline, output) == 0
     buffer = ReplayBuffer.open(output)
     assert buffer.n_episodes == 2
     for i in range(2):
@@ -216,23 +220,28 @@ def test_arm_config_future_state_bool_markers_and_two_cameras(tmp_path):
     assert buffer.data['wrist_img'].dtype == np.uint8
     # 2 s and 2.5 s at 10 Hz; the step whose future lies past the end marker is trimmed
     assert 18 <= buffer.episode_lengths[0] <= 20 and 23 <= buffer.episode_lengths[1] <= 25
+    by_content = {f.tobytes(): t for t, f in frames.items()}
     for i in range(2):
         ep = buffer.get_episode(i)
         assert ep['state'].shape[1] == len(joints)
-        # the grid is 10 Hz; state is the time in seconds, action the state 0.1 s later
-        np.testing.assert_allclose(np.diff(ep['state'][:, 0]), 0.1, atol=0.011)
-        # (nearest 100 Hz sample on each side: within one joint-state period)
-        np.testing.assert_allclose(ep['action'] - ep['state'], 0.1, atol=0.0101)
-        assert abs(np.mean(ep['action'] - ep['state']) - 0.1) < 0.003
-        # the compressed (lossless png) wrist frames are camera frames, exactly
-        for frame in ep['wrist_img'][:3]:
-            assert any(np.array_equal(frame, f) for f in frames.values())
+        # the (lossless png) wrist frames are camera frames, exactly; the grid is the
+        # unstamped scene camera's receive times (stamp + 3 ms), every 3rd frame: 10 Hz
+        stamps = np.array([by_content[f.tobytes()] for f in ep['wrist_img']]) - wall
+        assert (np.diff(stamps) == 100 * MS).all()
+        grid_ms = stamps / MS + 3
+        # state (the time in s): the newest 100 Hz sample at or before each grid time;
+        # action: the same 0.1 s later, exactly
+        np.testing.assert_array_equal(ep['state'][:, 0],
+                                      (np.floor(grid_ms / 10) * 10 / 1000).astype(np.float32))
+        np.testing.assert_array_equal(ep['action'][:, 0], (
+            np.floor((grid_ms + 100) / 10) * 10 / 1000).astype(np.float32))
         np.testing.assert_allclose(ep['scene_img'].astype(float), ep['wrist_img'].astype(float),
                                    atol=1)  # a 2x downscale of the same frame
     first = buffer.get_episode(0)['state'][0, 0]
     # the episode starts with the first frame newer, by half a period, than all data
-    # received before the marker (late messages of the previous episode stay there)
-    assert 0.5 <= first <= 0.65
+    # received before the marker (late messages of the previous episode stay there); the
+    # wrist frame of that first grid time is stamped before it: that step is trimmed
+    assert 0.55 <= first <= 0.7
 
 
 # --- bad input leaves the output untouched ---------------------------------------------------

@@ -88,11 +88,27 @@ def test_trajectory_slack_finds_the_point_for_an_early_grid_time():
     assert valid.all() and values[:, 0].tolist() == [0.0, 1.0, 2.0]
 
 
-def test_grid_start_follows_the_stream_phase_not_its_first_jitter():
+def test_grid_starts_at_the_first_reference_stamp_unless_the_phase_is_asked_for():
     rng = np.random.default_rng(0)
     times = 7 * DT + np.arange(50) * DT + rng.integers(-20, 21, 50) * MS
     times[0] = 7 * DT + 19 * MS
-    assert abs(grid_start(times, DT) - 7 * DT) < 5 * MS
+    assert grid_start(times, DT) == 7 * DT + 19 * MS  # default: first_reference, exactly
+    # a control-rate stream's phase only when asked: its first jitter does not move the grid
+    assert abs(grid_start(times, DT, 'reference_phase') - 7 * DT) < 5 * MS
+    with pytest.raises(ValueError, match='grid_start'):
+        grid_start(times, DT, 'middle')
+
+
+@pytest.mark.parametrize('rounding', [-1, 0, 1])
+def test_a_30_hz_reference_starts_the_grid_at_its_first_frame(rounding):
+    # the bug: 30 Hz stamps have three phases on a 100 ms grid (0, 1/3, 2/3) that cancel, so
+    # their mean phase lands wherever rounding puts it; the first frame is where it starts
+    times = np.array([round(i * 1e9 / 30) for i in range(90)], dtype=np.int64) + rounding
+    start = grid_start(times, DT)
+    assert start == rounding
+    grid = make_grid(start, int(times[-1]), DT)
+    index, valid = sample_indices(times, grid, 40 * MS)
+    assert valid.all() and index.tolist() == list(range(0, 90, 3))
 
 
 def test_trajectory_before_its_first_point_is_invalid():

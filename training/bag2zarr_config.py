@@ -6,6 +6,7 @@ dataclasses below, checked before any bag is opened; every error names the entry
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,8 +23,14 @@ from dp_ros.bags.reader import (
     TRAJECTORY_TYPES,
 )
 from dp_ros.errors import UserError
-from training.deprecated_keys import rename_deprecated
-from training.resample import ALIGN_MODES, GAP_POLICIES
+from training.deprecated_keys import DeprecatedKeyWarning, rename_deprecated
+from training.resample import (
+    ALIGN_ALIASES,
+    ALIGN_MODES,
+    AT_OR_BEFORE,
+    GAP_POLICIES,
+    GRID_STARTS,
+)
 
 NS = 1_000_000_000
 SOURCE_KINDS = {'image': IMAGE_TYPES, 'joint_state': JOINT_STATE_TYPES,
@@ -136,17 +143,27 @@ class Bag2ZarrConfig:
             DeprecationWarning.
         tolerance_s: (YAML 'tolerance') a stream without a message this close (s) to a grid
             time has a gap there, >= 0; None: half the control period.
-        align: 'nearest' message to the grid time, or 'previous' (at or before it).
+        align: how an observation stream is sampled at a grid time: 'at_or_before' (the
+            newest message stamped at or before it, the policy node's own rule:
+            dp_ros/runtime/alignment.py) or 'nearest' (the closest either side: an offline
+            choice, not what the node sees). The old value 'previous' is read as
+            'at_or_before', with a DeprecationWarning. Default 'at_or_before'.
+        grid_start: 'first_reference' (grid time k = the reference topic's first stamp in
+            the episode + k * control_period_s) or 'reference_phase' (the first stamp moved
+            to the reference's mean phase modulo the period: only for a reference published
+            at the control rate with jittered stamps). Steps before every stream has a
+            sample (a camera that starts late) are trimmed; the grid keeps its phase.
         image_dtype: 'float32' (0..255, as the paper's Push-T set) or 'uint8' (4x smaller).
-        reference_topic: the grid starts at this topic's first message (its stamps set the
-            grid times); None: a camera, else a joint_state, else a pose topic.
+        reference_topic: the topic whose first message starts the grid; None: a camera,
+            else a joint_state, else a pose topic.
         episodes: how episodes are cut.
     """
 
     keys: dict[str, KeyConfig]
     control_period_s: float = 0.1
     tolerance_s: float | None = None
-    align: str = 'nearest'
+    align: str = AT_OR_BEFORE
+    grid_start: str = 'first_reference'
     image_dtype: str = 'float32'
     reference_topic: str | None = None
     episodes: EpisodeConfig = field(default_factory=EpisodeConfig)
@@ -232,8 +249,8 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f'config must be a mapping, got {type(raw).__name__}')
     raw = rename_deprecated(raw, RENAMED, origin=origin, error=ConfigError, stacklevel=3)
-    known = {'control_period_s', 'tolerance', 'align', 'image_dtype', 'reference_topic',
-             'episodes', 'keys'}
+    known = {'control_period_s', 'tolerance', 'align', 'grid_start', 'image_dtype',
+             'reference_topic', 'episodes', 'keys'}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f'unknown config key(s) {unknown} (known: {sorted(known)})')
@@ -243,9 +260,17 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
     image_dtype = str(raw.get('image_dtype', 'float32'))
     if image_dtype not in IMAGE_DTYPES:
         raise ConfigError(f'image_dtype must be one of {IMAGE_DTYPES}, got {image_dtype!r}')
-    align = str(raw.get('align', 'nearest'))
+    align = str(raw.get('align', AT_OR_BEFORE))
+    if align in ALIGN_ALIASES:
+        prefix = f'{origin}: ' if origin else ''
+        warnings.warn(f"{prefix}align: '{align}' is the old name of '{ALIGN_ALIASES[align]}'; "
+                      'rename it in the config', DeprecatedKeyWarning, stacklevel=3)
+        align = ALIGN_ALIASES[align]
     if align not in ALIGN_MODES:
         raise ConfigError(f'align must be one of {ALIGN_MODES}, got {align!r}')
+    grid_start = str(raw.get('grid_start', GRID_STARTS[0]))
+    if grid_start not in GRID_STARTS:
+        raise ConfigError(f'grid_start must be one of {GRID_STARTS}, got {grid_start!r}')
     tolerance = raw.get('tolerance')
     if tolerance is not None and float(tolerance) < 0:
         raise ConfigError(f'tolerance must be >= 0 s, got {tolerance}')
@@ -305,7 +330,7 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
         raise ConfigError(f'episodes.min_steps must be >= 1, got {episodes.min_steps}')
     config = Bag2ZarrConfig(keys=keys, control_period_s=period,
                             tolerance_s=None if tolerance is None else float(tolerance),
-                            align=align, image_dtype=image_dtype,
+                            align=align, grid_start=grid_start, image_dtype=image_dtype,
                             reference_topic=raw.get('reference_topic'), episodes=episodes)
     config.grid_topic()  # fails early when nothing can set the grid
     return config

@@ -27,6 +27,7 @@ from dp_ros.bags.reader import (
 )
 from training.bag2zarr_config import NS, SOURCE_KINDS, Bag2ZarrConfig, SourceConfig
 from training.resample import (
+    AT_OR_BEFORE,
     cut_episodes,
     grid_start,
     make_grid,
@@ -118,16 +119,22 @@ def convert_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool = True,
     return episodes, report
 
 
-def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
-                      progress: bool = True, dtypes: dict[str, np.dtype] | None = None,
-                      ) -> Iterator[dict[str, np.ndarray]]:
-    """Episodes one at a time (a bag's frames are decoded once, then gathered per episode).
+@dataclass
+class _Decoded:
+    """A bag's topics decoded and sorted by time, and where each source's values sit."""
 
-    dtypes overrides the config's per key (an existing store's dtypes when appending).
-    """
+    streams: dict[str, Stream]
+    sorted: dict[str, _Sorted]
+    stamped: dict[str, bool]
+    slots: dict[tuple, tuple[str, int]]  # source slot -> (topic, index in decoded tuple)
+    grid_topic: str
+    marker: str | None
+
+
+def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool) -> _Decoded:
     check_bag(bag, config)
     by_topic: dict[str, list[SourceConfig]] = {}
-    slots: dict[tuple, tuple[str, int]] = {}  # source slot -> (topic, index in decoded tuple)
+    slots: dict[tuple, tuple[str, int]] = {}
     for _, source in config.sources():
         if source.slot() in slots:
             continue
@@ -151,6 +158,19 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
             stream, None if topic == marker else streams[grid_topic])
         if len(stream) == 0 and topic != marker:
             raise BagError(f'bag {bag.path}: topic {topic} has no messages')
+    return _Decoded(streams, sorted_streams, stamped, slots, grid_topic, marker)
+
+
+def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
+                      progress: bool = True, dtypes: dict[str, np.dtype] | None = None,
+                      ) -> Iterator[dict[str, np.ndarray]]:
+    """Episodes one at a time (a bag's frames are decoded once, then gathered per episode).
+
+    dtypes overrides the config's per key (an existing store's dtypes when appending).
+    """
+    decoded = _decode_bag(bag, config, progress)
+    streams, sorted_streams, stamped = decoded.streams, decoded.sorted, decoded.stamped
+    grid_topic, marker = decoded.grid_topic, decoded.marker
     windows, domain = _episode_windows(streams, config, grid_topic, report)
     for topic, stream in streams.items():
         data = sorted_streams[topic]
@@ -165,13 +185,34 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
             how = ('receive times used' if not stamped[grid_topic]
                    else f'placed at the {grid_topic} stamp last received before each')
             report.notes.append(f'{topic}: header stamps are zero, {how}')
+    if config.align != AT_OR_BEFORE:
+        report.notes.append(f"align: {config.align}: observations are sampled offline, not as "
+                            "the policy node sees them (align: at_or_before)")
 
     dtypes = {**{k: np.dtype(v.dtype) for k, v in config.keys.items()}, **(dtypes or {})}
     for lo, hi in windows:
-        for episode in _window_episodes(sorted_streams, slots, config, grid_topic, lo, hi,
-                                        domain, report, dtypes):
+        for episode in _window_episodes(sorted_streams, decoded.slots, config, grid_topic, lo,
+                                        hi, domain, report, dtypes):
             report.episode_lengths.append(len(next(iter(episode.values()))))
             yield episode
+
+
+def sample_bag_at(bag: Bag, config: Bag2ZarrConfig, times_ns: np.ndarray, progress: bool = False,
+                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every key of the config at given times (instead of the grid), by the same sampling as
+    a conversion: (key -> values per time (images: frames, uint8), key -> valid per time).
+
+    What a policy node that observed at these times would have been given, for checking a
+    conversion against the node's own observation log. No episode cutting: invalid times
+    have arbitrary values.
+    """
+    decoded = _decode_bag(bag, config, progress)
+    grid = np.asarray(times_ns, dtype=np.int64)
+    columns, ok_by_key, _ = _sample_grid(decoded.sorted, decoded.slots, config, grid)
+    dtypes = {k: np.dtype(np.uint8 if v.is_image else v.dtype) for k, v in config.keys.items()}
+    values = _gather(decoded.sorted, decoded.slots, config, columns, 0, len(grid), dtypes) \
+        if len(grid) else {}
+    return values, ok_by_key
 
 
 def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_topic: str,
@@ -214,10 +255,36 @@ def _window_episodes(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tupl
         report.notes.append('an episode window holds no message of the reference topic')
         return
     # to half a period past the last message: its stamp may be jittered early
-    grid = make_grid(grid_start(ref.times, config.period_ns),
+    grid = make_grid(grid_start(ref.times, config.period_ns, config.grid_start),
                      int(ref.times[-1]) + config.period_ns // 2, config.period_ns)
+    # a time past the window's end (a future state as the action) has no data to sample
+    end = hi if domain == 'stamp' else np.inf
+    columns, ok_by_key, invalid_by = _sample_grid(local, slots, config, grid, end)
+    valid = np.logical_and.reduce(list(ok_by_key.values()))
+
+    cut = cut_episodes(valid, config.episodes.on_gap, config.episodes.min_steps)
+    report.trimmed_steps += cut.trimmed_steps
+    report.dropped_steps += cut.dropped_steps
+    for a, b in cut.gaps:
+        report.gaps.append({'t_s': round(float(grid[a]) / NS, 6), 'steps': b - a,
+                            'streams': sorted(t for t, bad in invalid_by.items()
+                                              if bad[a:b].any())})
+    if cut.reason:
+        report.notes.append(cut.reason)
+
+    for a, b in cut.ranges:
+        yield _gather(local, slots, config, columns, a, b, dtypes)
+
+
+def _sample_grid(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
+                 config: Bag2ZarrConfig, grid: np.ndarray, end: float = np.inf,
+                 ) -> tuple[dict[str, list[np.ndarray]], dict[str, np.ndarray],
+                            dict[str, np.ndarray]]:
+    """Every source sampled at the grid times: (key -> per-source columns (image keys: frame
+    indices), key -> valid per grid time, topic -> invalid per grid time). Times at or past
+    `end` (the episode window's, stamp domain) are invalid: the data there is cut off."""
     columns: dict[str, list[np.ndarray]] = {}
-    valid = np.ones(len(grid), dtype=bool)
+    ok_by_key: dict[str, np.ndarray] = {}
     invalid_by: dict[str, np.ndarray] = {}
     for key, source in config.sources():
         topic, slot = slots[source.slot()]
@@ -244,34 +311,30 @@ def _window_episodes(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tupl
                 table = (np.stack([v[slot] for v in data.values]) if data.values
                          else np.zeros((0, width)))
                 values = table[index] if len(table) else np.zeros((len(grid), width))
+        if end != np.inf:
+            ok = ok & (at < end)
         columns.setdefault(key, []).append(values)
-        valid &= ok
+        ok_by_key[key] = ok_by_key.get(key, np.ones(len(grid), bool)) & ok
         invalid_by[source.topic] = invalid_by.get(source.topic, np.zeros(len(grid), bool)) | ~ok
+    return columns, ok_by_key, invalid_by
 
-    cut = cut_episodes(valid, config.episodes.on_gap, config.episodes.min_steps)
-    report.trimmed_steps += cut.trimmed_steps
-    report.dropped_steps += cut.dropped_steps
-    for a, b in cut.gaps:
-        report.gaps.append({'t_s': round(float(grid[a]) / NS, 6), 'steps': b - a,
-                            'streams': sorted(t for t, bad in invalid_by.items()
-                                              if bad[a:b].any())})
-    if cut.reason:
-        report.notes.append(cut.reason)
 
-    for a, b in cut.ranges:
-        episode: dict[str, np.ndarray] = {}
-        for name, key in config.keys.items():
-            if key.is_image:
-                topic, slot = slots[key.sources[0].slot()]
-                frames = local[topic].values
-                idx = columns[name][0][a:b]
-                first = frames[idx[0]][slot]
-                out = np.empty((b - a,) + first.shape, dtype=dtypes[name])
-                for i, j in enumerate(idx):
-                    out[i] = frames[j][slot]  # converts to the stored dtype on the way
-                episode[name] = out
-            else:
-                parts = [c[a:b] for c in columns[name]]
-                episode[name] = np.concatenate(parts, axis=1).astype(dtypes[name])
-        yield episode
-
+def _gather(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
+            config: Bag2ZarrConfig, columns: dict[str, list[np.ndarray]], a: int, b: int,
+            dtypes: dict[str, np.dtype]) -> dict[str, np.ndarray]:
+    """Grid steps [a, b) as arrays in the stored dtypes."""
+    episode: dict[str, np.ndarray] = {}
+    for name, key in config.keys.items():
+        if key.is_image:
+            topic, slot = slots[key.sources[0].slot()]
+            frames = local[topic].values
+            idx = columns[name][0][a:b]
+            first = frames[idx[0]][slot]
+            out = np.empty((b - a,) + first.shape, dtype=dtypes[name])
+            for i, j in enumerate(idx):
+                out[i] = frames[j][slot]  # converts to the stored dtype on the way
+            episode[name] = out
+        else:
+            parts = [c[a:b] for c in columns[name]]
+            episode[name] = np.concatenate(parts, axis=1).astype(dtypes[name])
+    return episode

@@ -1,9 +1,13 @@
 """Streams of timestamped messages -> one fixed control grid; gaps; episode boundaries.
 
-Pure numpy, integer nanoseconds. A grid time is valid for a stream when a message lies within
-the tolerance of it; a grid time where any stream is invalid is a gap. Leading and trailing
-invalid steps are trimmed (streams start and stop at slightly different times); interior gaps
-cut the episode or drop it, as configured.
+Pure numpy, integer nanoseconds. The grid is t0 + k * period, t0 by the config's grid_start
+rule (default: the reference stream's first stamp). Each observation stream is sampled by
+the policy node's rule, dp_ros/runtime/alignment.py: the newest message at or before the
+grid time (a stamp up to 1 us after it counts as at it), valid when it is no older than the
+tolerance ('nearest', the closest message either side, is an offline option the node never
+sees). A grid time where any stream is invalid is a gap. Leading and trailing invalid steps
+are trimmed (streams start and stop at slightly different times); interior gaps cut the
+episode or drop it, as configured.
 """
 from __future__ import annotations
 
@@ -12,7 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ALIGN_MODES = ('nearest', 'previous')
+from dp_ros.runtime.alignment import sample_at_or_before
+
+AT_OR_BEFORE = 'at_or_before'  # the node's rule
+ALIGN_MODES = (AT_OR_BEFORE, 'nearest')
+ALIGN_ALIASES = {'previous': AT_OR_BEFORE}  # old names, still read (with a warning)
+GRID_STARTS = ('first_reference', 'reference_phase')
 GAP_POLICIES = ('split', 'drop')
 MARKER_ROLES = ('start', 'end', 'bool')
 
@@ -27,26 +36,35 @@ def make_grid(start_ns: int, stop_ns: int, period_ns: int) -> np.ndarray:
     return int(start_ns) + np.arange(n, dtype=np.int64) * int(period_ns)
 
 
-def grid_start(times_ns: np.ndarray, period_ns: int) -> int:
-    """Where a window's grid starts: at its first message, moved to the stream's mean phase.
+def grid_start(times_ns: np.ndarray, period_ns: int, rule: str = 'first_reference') -> int:
+    """Where a window's grid starts, from the reference stream's (sorted) stamps.
 
-    A jittered first stamp would otherwise shift every grid time by its jitter; the circular
-    mean of all stamps' phases (modulo the period) is what the sender's clock ticked on.
+    'first_reference': at its first stamp, exactly: grid time k is first + k * period.
+    'reference_phase': at the first stamp moved to the circular mean of all stamps' phases
+    modulo the period, for a stream published at the control rate whose first stamp is
+    jittered. Only for such a stream: a faster one has several phases that can cancel (a
+    30 Hz camera on a 10 Hz grid: 0, 1/3, 2/3), leaving the grid wherever rounding puts it.
     """
+    if rule not in GRID_STARTS:
+        raise ValueError(f'grid_start must be one of {GRID_STARTS}, got {rule!r}')
     times = np.asarray(times_ns, dtype=np.int64)
+    if rule == 'first_reference':
+        return int(times[0])
     phases = (times - times[0]) % period_ns * (2 * np.pi / period_ns)
     mean = np.angle(np.mean(np.exp(1j * phases)))  # in (-pi, pi]
     return int(times[0]) + int(round(mean * period_ns / (2 * np.pi)))
 
 
 def sample_indices(times_ns: np.ndarray, grid_ns: np.ndarray, tolerance_ns: int,
-                   align: str = 'nearest') -> tuple[np.ndarray, np.ndarray]:
+                   align: str = AT_OR_BEFORE) -> tuple[np.ndarray, np.ndarray]:
     """For each grid time the index of the message to use, and whether it is within tolerance.
 
-    times_ns must be sorted. 'nearest' takes the closest message either side (as offline
-    alignment can); 'previous' only messages at or before the grid time (what a causal
-    policy would have seen). Invalid entries have index 0 (never use them).
+    times_ns must be sorted. 'at_or_before': the newest message at or before the grid time,
+    no older than the tolerance, by the node's own function (what the policy sees live);
+    'nearest': the closest message either side (an offline choice: the node never sees a
+    message from after its observation time). Invalid entries have index 0 (never use them).
     """
+    align = ALIGN_ALIASES.get(align, align)
     if align not in ALIGN_MODES:
         raise ValueError(f"align must be one of {ALIGN_MODES}, got {align!r}")
     times = np.asarray(times_ns, dtype=np.int64)
@@ -55,12 +73,8 @@ def sample_indices(times_ns: np.ndarray, grid_ns: np.ndarray, tolerance_ns: int,
         return np.zeros(len(grid), dtype=np.int64), np.zeros(len(grid), dtype=bool)
     if np.any(np.diff(times) < 0):
         raise ValueError('message times must be sorted before sampling')
-    if align == 'previous':
-        index = np.searchsorted(times, grid, side='right') - 1
-        valid = index >= 0
-        index = np.maximum(index, 0)
-        valid &= (grid - times[index]) <= tolerance_ns
-        return np.where(valid, index, 0), valid
+    if align == AT_OR_BEFORE:
+        return sample_at_or_before(times, grid, tolerance_ns)
     right = np.clip(np.searchsorted(times, grid, side='left'), 0, len(times) - 1)
     left = np.maximum(right - 1, 0)
     d_right = np.abs(times[right] - grid)

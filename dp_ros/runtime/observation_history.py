@@ -3,8 +3,10 @@
 The observation for a plan is taken at the times t_last - j*dt (j = n_obs_steps-1 .. 0),
 t_last being the newest time at which every stream has a sample, from the newest sample at
 or before each time, as the paper's real-robot code aligns camera and robot streams
-(real_env.py get_obs). Nothing is ever extrapolated and no sample older than `max_age_ns`
-stands in for a time: the assembly is refused instead, with a reason.
+(real_env.py get_obs); the rule is runtime/alignment.py's, which `dp-ros bag2zarr` samples
+training data with (a stamp up to 1 us after a time counts as at it). Nothing is ever
+extrapolated and no sample older than `max_age_ns` stands in for a time: the assembly is
+refused instead, with a reason.
 
 Episodes: after start_episode(t0), samples before t0 are gone and a time before t0 takes the
 episode's first sample, which is how the simulator's evaluation pads the first observation
@@ -18,6 +20,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from typing import Any, Sequence
+
+from dp_ros.runtime.alignment import index_at_or_before
 
 
 @dataclass
@@ -142,8 +146,8 @@ class ObservationHistory:
         for name in self.streams:
             s = self._data[name]
             values[name], stamps[name] = [], []
-            for t in times:
-                i = bisect.bisect_right(s.stamps, t) - 1
+            # the rule bag2zarr samples training data with (runtime/alignment.py)
+            for t, i in zip(times, index_at_or_before(s.stamps, times).tolist(), strict=True):
                 if i < 0:
                     if self.episode_start_ns is None or t >= self.episode_start_ns:
                         return Refusal('not_full', f'{name}: no sample at or before '
