@@ -208,3 +208,179 @@ def run_installed(name: str, *args: str, cwd: str | Path, timeout: float = 120.0
 
 def nonempty_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+# --- bags from other writers -----------------------------------------------------------------
+
+# the foreign bag of issue 12: what a non-rosbag2 writer (Foxglove's mcap-ros2-support) makes
+FOREIGN_JOINTS = ('shoulder', 'elbow', 'wrist')  # the config's order; the bag has others
+FOREIGN_TOPICS = {'camera': '/camera/image_raw', 'joints': '/joint_states',
+                  'commands': '/arm_controller/joint_trajectory', 'wrist': '/wrist/image_raw'}
+FOREIGN_T0_NS = 1_700_000_123_000_000_000  # a wall-clock epoch time, on a 100 ms boundary
+ROUNDINGS = ('down', 'up')
+
+
+def foreign_bag_config(**top: Any) -> dict:
+    """config/bag2zarr_example_arm.yaml's settings with the foreign bag's topics: one 30 Hz
+    camera (the reference), the 100 Hz joint states, the commanded trajectory as the action."""
+    import yaml
+
+    raw = yaml.safe_load((CONFIG_DIR / 'bag2zarr_example_arm.yaml').read_text())
+    joints = list(FOREIGN_JOINTS)
+    raw.update(reference_topic=FOREIGN_TOPICS['camera'], episodes={'min_steps': 2}, keys={
+        'img': {'image': FOREIGN_TOPICS['camera'], 'shape': [96, 96]},
+        'state': {'joint_state': FOREIGN_TOPICS['joints'], 'joints': joints,
+                  'tolerance': 0.02},
+        'action': {'joint_trajectory': FOREIGN_TOPICS['commands'], 'joints': joints}})
+    raw.update(top)
+    return raw
+
+
+def _ros2_msgdef(msgtype: str) -> str:
+    from dp_ros.bags.typestore import default_typestore
+
+    return default_typestore().generate_msgdef(msgtype, ros_version=2)[0]
+
+
+def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = 'down',
+                       seed: int = 0, camera_hz: int = 30, joint_hz: int = 100,
+                       command_hz: int = 10, pad_bytes: int = 40, camera_start_s: float = 0.0,
+                       wrist_start_s: float | None = None, jitter_ns: int = 0,
+                       t0_ns: int = FOREIGN_T0_NS) -> dict[str, Any]:
+    """A bare .mcap as Foxglove's writer makes it, and what it recorded (the truth).
+
+    A camera_hz rgb8 96x96 camera whose rows carry pad_bytes of garbage (step > width*3),
+    joint_hz JointState with the joints in reverse order (and an extra one), command_hz
+    JointTrajectory commands (one point, due at its stamp) with the joints in another order.
+    The true instants are t0 + i/rate; stamps are integer ns rounded `rounding`: 'down' puts
+    every camera stamp 1-2 ns before its instant and every joint/command stamp 1 ns after it,
+    'up' the other way round, so that neither order of a grid time and its samples is
+    trivially exact. jitter_ns moves camera and joint stamps by up to that much (uniform).
+    wrist_start_s: a second camera (same rate) that starts that late. Receive (log) times
+    are stamp + a latency per topic.
+    Truth: frames (N, 96, 96, 3), frame_stamps; joint_stamps, joint_positions (config order);
+    command_stamps, command_positions (config order); wrist_frames, wrist_stamps; t0_ns.
+    """
+    import math
+
+    import numpy as np
+    from mcap_ros2.writer import Writer
+
+    if rounding not in ROUNDINGS:
+        raise ValueError(f'rounding must be one of {ROUNDINGS}, got {rounding!r}')
+    cam_r, other_r = (-1, 1) if rounding == 'down' else (1, -1)
+    rng = np.random.default_rng(seed)
+
+    def stamps(rate: int, round_up: bool, start_s: float = 0.0) -> np.ndarray:
+        """t0 + i/rate s in integer ns, the fraction rounded down or up."""
+        first = math.ceil(start_s * rate - 1e-9)
+        i = np.arange(first, int(round(seconds * rate)), dtype=np.int64)
+        whole, frac = divmod(i * 10**9, rate)
+        return t0_ns + whole + ((frac > 0) & round_up)
+
+    truth: dict[str, Any] = {'t0_ns': t0_ns}
+    # camera: floor - 1 ('down') or ceil + 1 ('up'); the others 1 ns the other way
+    cam = stamps(camera_hz, cam_r > 0, camera_start_s) + cam_r
+    joints_t = stamps(joint_hz, other_r > 0) + other_r
+    cmd_t = stamps(command_hz, other_r > 0) + other_r
+    if jitter_ns:
+        cam = cam + rng.integers(-jitter_ns, jitter_ns + 1, len(cam))
+        joints_t = joints_t + rng.integers(-jitter_ns, jitter_ns + 1, len(joints_t))
+    wrist_t = (np.zeros(0, np.int64) if wrist_start_s is None
+               else stamps(camera_hz, cam_r > 0, wrist_start_s) + cam_r)
+    frames = rng.integers(0, 256, (len(cam), 96, 96, 3), dtype=np.uint8)
+    joint_pos = np.round(rng.uniform(-3, 3, (len(joints_t), len(FOREIGN_JOINTS))), 6)
+    cmd_pos = np.round(rng.uniform(-3, 3, (len(cmd_t), len(FOREIGN_JOINTS))), 6)
+    wrist = rng.integers(0, 256, (len(wrist_t), 96, 96, 3), dtype=np.uint8)
+    truth.update(frames=frames, frame_stamps=cam, joint_stamps=joints_t,
+                 joint_positions=joint_pos, command_stamps=cmd_t, command_positions=cmd_pos,
+                 wrist_frames=wrist, wrist_stamps=wrist_t)
+
+    def header(ns: int) -> dict:
+        return {'stamp': {'sec': int(ns) // 10**9, 'nanosec': int(ns) % 10**9},
+                'frame_id': 'camera'}
+
+    bag_joints = ['gripper', *reversed(FOREIGN_JOINTS)]  # another order, and one more
+    cmd_joints = [FOREIGN_JOINTS[1], FOREIGN_JOINTS[2], FOREIGN_JOINTS[0]]
+    messages = []  # (log time, topic, type, message)
+    step = 96 * 3 + pad_bytes
+    for topic, times, images in (('camera', cam, frames), ('wrist', wrist_t, wrist)):
+        for t, rgb in zip(times, images, strict=True):
+            rows = np.concatenate([rgb.reshape(96, 96 * 3),
+                                   rng.integers(0, 256, (96, pad_bytes), dtype=np.uint8)], axis=1)
+            messages.append((int(t) + 5_000_000, FOREIGN_TOPICS[topic], 'sensor_msgs/msg/Image',
+                             {'header': header(t), 'height': 96, 'width': 96,
+                              'encoding': 'rgb8', 'is_bigendian': 0, 'step': step,
+                              'data': rows.tobytes()}))
+    for t, pos in zip(joints_t, joint_pos, strict=True):
+        by_name = dict(zip(FOREIGN_JOINTS, pos.tolist(), strict=True), gripper=0.5)
+        messages.append((int(t) + 1_000_000, FOREIGN_TOPICS['joints'],
+                         'sensor_msgs/msg/JointState',
+                         {'header': header(t), 'name': bag_joints,
+                          'position': [by_name[n] for n in bag_joints],
+                          'velocity': [], 'effort': []}))
+    for t, pos in zip(cmd_t, cmd_pos, strict=True):
+        by_name = dict(zip(FOREIGN_JOINTS, pos.tolist(), strict=True))
+        point = {'positions': [by_name[n] for n in cmd_joints], 'velocities': [],
+                 'accelerations': [], 'effort': [],
+                 'time_from_start': {'sec': 0, 'nanosec': 0}}
+        messages.append((int(t) + 2_000_000, FOREIGN_TOPICS['commands'],
+                         'trajectory_msgs/msg/JointTrajectory',
+                         {'header': header(t), 'joint_names': cmd_joints, 'points': [point]}))
+    messages.sort(key=lambda m: m[0])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open('wb') as f:
+        writer = Writer(f)
+        schemas = {}
+        for log_time, topic, msgtype, msg in messages:
+            if msgtype not in schemas:
+                schemas[msgtype] = writer.register_msgdef(msgtype, _ros2_msgdef(msgtype))
+            writer.write_message(topic, schemas[msgtype], msg, log_time=log_time,
+                                 publish_time=log_time)
+        writer.finish()
+    return truth
+
+
+def mcap_to_bare_db3(mcap_path: str | Path, db3_path: str | Path) -> Path:
+    """The same messages (CDR bytes, receive times) as a bare .db3, without metadata.yaml."""
+    import shutil
+    import tempfile
+
+    from mcap.reader import make_reader
+
+    from dp_ros.bags.recorder import BagRecorder
+
+    db3_path = Path(db3_path)
+    with tempfile.TemporaryDirectory(dir=db3_path.parent) as tmp:
+        bag_dir = Path(tmp) / 'bag'
+        with open(mcap_path, 'rb') as f, BagRecorder(bag_dir, storage='sqlite3') as rec:
+            for schema, channel, message in make_reader(f).iter_messages(log_time_order=True):
+                rec.write(channel.topic, schema.name, message.log_time, message.data)
+        (storage,) = bag_dir.glob('*.db3')
+        shutil.move(storage, db3_path)
+    return db3_path
+
+
+def node_observation_indices(streams: dict[str, Any], t_ns: int, n_obs_steps: int = 2,
+                             dt_ns: int = DT_NS, max_age_ns: int = 200 * MS,
+                             ) -> dict[str, list[int]]:
+    """Which sample (index into each stream's sorted stamps) the policy node's
+    ObservationHistory takes for the observation whose newest time is t_ns (oldest first).
+
+    Every sample is filed (the rule ignores the ones after a time); a 'clock' stream stamped
+    at exactly the observation times makes t_ns the newest time every stream has.
+    """
+    from dp_ros.runtime.observation_history import ObservationHistory
+
+    history = ObservationHistory([*streams, 'clock'], n_obs_steps, dt_ns, max_age_ns,
+                                 keep_ns=10**13, max_samples=10**7)
+    for name, stamps in streams.items():
+        for i, stamp in enumerate(stamps):
+            history.add(name, int(stamp), i)
+    for j in range(n_obs_steps - 1, -1, -1):
+        history.add('clock', int(t_ns) - j * dt_ns, None)
+    obs = history.assemble(int(t_ns))
+    if not obs or obs.t_ns != int(t_ns):
+        raise AssertionError(f'no observation at {t_ns}: {obs}')
+    return {name: obs.values[name] for name in streams}

@@ -1,4 +1,5 @@
-"""Reading ROS 2 bags (mcap or sqlite3) into typed, timestamped streams, without ROS.
+"""Reading ROS 2 bags (mcap or sqlite3, bag directories or bare files) into typed, timestamped
+streams, without ROS.
 
 rosbags deserializes messages into its own dataclasses whose field names match the rclpy
 messages (image data as a numpy uint8 array, header.stamp.sec/nanosec), so the rclpy-side
@@ -69,8 +70,22 @@ def is_bag_dir(path: Path) -> bool:
     return path.is_dir() and (path / 'metadata.yaml').is_file()
 
 
+def _bags_under(folder: Path) -> list[Path]:
+    """Bag directories and bare storage files under a folder that is not a bag itself.
+
+    A bag directory's own storage files belong to it; a .mcap/.db3 anywhere else is a bag
+    of its own (what non-rosbag2 writers produce: Foxglove's mcap writer, a copied .db3).
+    """
+    dirs = sorted(p.parent for p in folder.rglob('metadata.yaml'))
+    inside = set(dirs)
+    bare = sorted(p for p in folder.rglob('*') if p.suffix in STORAGE_SUFFIXES and p.is_file()
+                  and not any(parent in inside for parent in p.parents))
+    return sorted(dirs + bare)
+
+
 def find_bags(paths: Iterable[str | Path]) -> list[Path]:
-    """Bag directories (metadata.yaml + storage files) named directly or found under folders.
+    """Bags named directly or found under folders: bag directories (metadata.yaml + storage
+    files) and bare .mcap/.db3 files.
 
     A folder that is not a bag is searched recursively; its bags come sorted by path, so a
     folder of `ros2 bag record` outputs converts in recording order (their names hold the date).
@@ -85,10 +100,10 @@ def find_bags(paths: Iterable[str | Path]) -> list[Path]:
         elif path.is_file() and path.suffix in STORAGE_SUFFIXES:
             bags.append(path)  # a bare storage file: rosbags reads those too
         elif path.is_dir():
-            found = sorted(p.parent for p in path.rglob('metadata.yaml'))
+            found = _bags_under(path)
             if not found:
                 raise BagReadError(f'{path} is not a ROS 2 bag (no metadata.yaml) and holds '
-                                   'no bag directories')
+                                   f'no bag directories or {"/".join(STORAGE_SUFFIXES)} files')
             bags.extend(found)
         else:
             raise BagReadError(f'{path} is not a ROS 2 bag: expected a directory with '
@@ -180,6 +195,9 @@ def open_bag(path: str | Path, typestore: Typestore | None = None) -> Iterator[B
         raise BagReadError(f'no such bag: {path}')
     if path.is_dir() and not (path / 'metadata.yaml').is_file():
         raise BagReadError(f'{path} is not a ROS 2 bag: it has no metadata.yaml')
+    if path.is_file() and path.suffix not in STORAGE_SUFFIXES:
+        raise BagReadError(f'{path} is not a ROS 2 bag: expected a directory with '
+                           f'metadata.yaml or a {"/".join(STORAGE_SUFFIXES)} file')
     try:
         reader = Reader(path)
         reader.open()
