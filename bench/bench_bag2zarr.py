@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument('--out', type=Path, default=REPO / 'bench' / 'results' / 'bag2zarr.json')
     args = parser.parse_args()
 
+    load_before = [round(x, 2) for x in os.getloadavg()]
     episodes = dataset_episodes(args.zarr, args.steps)
     frames = sum(len(e['action']) for e in episodes)
     config_path = REPO / 'config' / 'bag2zarr_pusht.yaml'
@@ -95,9 +96,12 @@ def main() -> None:
     report = dict(benchmark='bag2zarr', goal_frames_per_s=GOAL_FPS,
                   worst_frames_per_s=worst, meets_goal=worst >= GOAL_FPS, results=results,
                   machine=dict(platform=platform.platform(), python=platform.python_version(),
-                               cpus=os.cpu_count()),
+                               cpus=os.cpu_count(), load_average_1_5_15_min=dict(
+                                   before=load_before,
+                                   after=[round(x, 2) for x in os.getloadavg()])),
                   note='end to end: bag read + deserialize + resample + zarr write + swap; '
-                       'the CPU is shared with other jobs, so numbers are lower bounds')
+                       'the CPU is shared with other jobs (load average above, before and '
+                       'after the run), so numbers are lower bounds')
     print(f'worst case {worst:.0f} frames/s (goal {GOAL_FPS:.0f}): '
           f'{"met" if report["meets_goal"] else "NOT met"}')
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -67,13 +67,15 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
             check_bag(bag, config)
     reports = [] if reports is None else reports
     with staged_store(output, overwrite) as (tmp, appending):
-        writer = EpisodeWriter(tmp, appending, output, int(memory_limit_mb * 2**20), progress)
+        writer = EpisodeWriter(tmp, appending, output, int(memory_limit_mb * 2**20), progress,
+                               dtypes={k: v.dtype for k, v in config.keys.items()})
         writer.check_keys(config.keys)
         for path in tqdm(bags, desc='bags', unit='bag', disable=not progress or len(bags) < 2):
             report = BagReport(str(path))
             reports.append(report)
             with open_bag(path) as bag:
-                for episode in iter_bag_episodes(bag, config, report, progress, writer.dtypes):
+                for episode in iter_bag_episodes(bag, config, report, progress, writer.dtypes,
+                                                 raw_images=True):
                     writer.add(episode)
         if writer.episodes_added == 0:
             raise BagError('no episode survived the conversion (see the gaps and notes in the '

@@ -163,10 +163,12 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool) -> _Decoded:
 
 def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
                       progress: bool = True, dtypes: dict[str, np.dtype] | None = None,
-                      ) -> Iterator[dict[str, np.ndarray]]:
+                      raw_images: bool = False) -> Iterator[dict[str, np.ndarray]]:
     """Episodes one at a time (a bag's frames are decoded once, then gathered per episode).
 
     dtypes overrides the config's per key (an existing store's dtypes when appending).
+    raw_images: image keys come as the decoded uint8 frames, whatever their stored dtype
+    (the writer converts them chunk by chunk: a quarter of the memory of float32).
     """
     decoded = _decode_bag(bag, config, progress)
     streams, sorted_streams, stamped = decoded.streams, decoded.sorted, decoded.stamped
@@ -190,6 +192,8 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
                             "the policy node sees them (align: at_or_before)")
 
     dtypes = {**{k: np.dtype(v.dtype) for k, v in config.keys.items()}, **(dtypes or {})}
+    if raw_images:
+        dtypes.update({k: np.dtype(np.uint8) for k, v in config.keys.items() if v.is_image})
     for lo, hi in windows:
         for episode in _window_episodes(sorted_streams, decoded.slots, config, grid_topic, lo,
                                         hi, domain, report, dtypes):

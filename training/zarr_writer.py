@@ -10,15 +10,19 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from dp_ros.atomic_dir import replace_dir
 from dp_ros.bags.reader import BagError
-from training.replay_buffer import ReplayBuffer
+from training.replay_buffer import DEFAULT_COMPRESSOR, ReplayBuffer, time_chunk_length
+
+_PROGRESS_MIN_BYTES = 64 * 2**20  # a smaller store is written without a progress bar
 
 
 @contextmanager
@@ -41,6 +45,15 @@ def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:
         _remove_tree(tmp)
 
 
+def _fast_chunk_writes():
+    """zarr writes every chunk without first checking whether it holds only the fill value
+    (a full extra pass over the data: a fifth of the write time of a Push-T store). Reading
+    gives the same arrays either way: a chunk that is absent reads as the fill value."""
+    import zarr
+
+    return zarr.config.set({'array.write_empty_chunks': True})
+
+
 def _remove_tree(path: Path, attempts: int = 20) -> None:
     """Remove a temporary store, also while zarr's I/O thread still finishes a write into
     it (an interrupt stops the main thread only)."""
@@ -61,11 +74,14 @@ class EpisodeWriter:
     """
 
     def __init__(self, path: Path, appending: bool, output: Path, limit_bytes: int,
-                 progress: bool = True) -> None:
+                 progress: bool = True, dtypes: Mapping[str, np.dtype] | None = None) -> None:
+        """dtypes: what a fresh store holds per key (episodes may bring images as uint8
+        frames: converted chunk by chunk as they are compressed); default: as given."""
         self.path = path
         self.output = output  # named in errors: the user's path, not the temporary one
         self.limit_bytes = limit_bytes
         self.progress = progress
+        self.fresh_dtypes = {k: np.dtype(v) for k, v in (dtypes or {}).items()}
         self.store = ReplayBuffer.open(path, mode='r+') if appending else None
         self.pending: list[dict[str, np.ndarray]] = []
         self.pending_bytes = 0
@@ -104,21 +120,20 @@ class EpisodeWriter:
         if not episodes:
             return self.store
         if self.store is None:
-            ends = np.cumsum([len(next(iter(e.values()))) for e in episodes])
-            data = {k: np.concatenate([e[k] for e in episodes]) for k in episodes[0]}
+            write_fresh_store(self.path, episodes, self.fresh_dtypes, progress=self.progress)
             episodes.clear()
-            ReplayBuffer.from_arrays(data, ends).save_to(
-                self.path, progress=None if self.progress else False)
             self.store = ReplayBuffer.open(self.path, mode='r+')
             return self.store
-        for episode in episodes:
-            self.store.add_episode(episode)
+        with _fast_chunk_writes():
+            for episode in episodes:
+                self.store.add_episode(episode)
         return self.store
 
     def _match_store(self, episode: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Episodes take the existing store's dtypes; shapes must agree."""
         if self.store.n_episodes == 0:
-            return episode
+            return {k: v.astype(self.fresh_dtypes.get(k, v.dtype), copy=False)
+                    for k, v in episode.items()}
         out = {}
         for key, value in episode.items():
             arr = self.store.data[key]
@@ -127,3 +142,72 @@ class EpisodeWriter:
                                f'{tuple(arr.shape[1:])}, the bags give {value.shape[1:]}')
             out[key] = value.astype(arr.dtype, copy=False)
         return out
+
+
+def write_fresh_store(path: Path, episodes: Sequence[dict[str, np.ndarray]],
+                      dtypes: Mapping[str, np.dtype] | None = None,
+                      workers: int | None = None, progress: bool = False) -> None:
+    """A new replay buffer at `path` (a local directory) holding `episodes`, in the layout
+    ReplayBuffer.save_to writes (zarr format 2, time chunks of about 2 MB, blosc/zstd).
+
+    Each chunk is assembled from the episodes' arrays (converted to `dtypes`: uint8 frames
+    become float32 here, a chunk at a time, never the whole set at once), compressed on a
+    thread pool (blosc releases the GIL) and written as the file zarr would write for it;
+    no concatenated copy of the data is made. About twice as fast as save_to on two cores.
+    """
+    import zarr
+
+    dtypes = dict(dtypes or {})
+    n = sum(len(next(iter(e.values()))) for e in episodes)
+    ends = np.cumsum([len(next(iter(e.values()))) for e in episodes], dtype=np.int64)
+    ReplayBuffer.create(path)
+    group = zarr.open_group(str(path), mode='r+', zarr_format=2)
+    jobs = []
+    for key in episodes[0]:
+        parts = [e[key] for e in episodes]
+        step_shape = tuple(parts[0].shape[1:])
+        dtype = np.dtype(dtypes.get(key, parts[0].dtype))
+        chunk = time_chunk_length(step_shape, dtype)
+        array = group['data'].create_array(key, shape=(n,) + step_shape, dtype=dtype,
+                                           chunks=(chunk,) + step_shape,
+                                           compressors=DEFAULT_COMPRESSOR)
+        folder = Path(str(path)) / 'data' / key
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])])
+        zeros = (0,) * len(step_shape)
+        for index, start in enumerate(range(0, n, chunk)):
+            name = array.metadata.encode_chunk_key((index, *zeros))
+            jobs.append((folder / name, parts, offsets, start, min(n, start + chunk), chunk,
+                         dtype))
+    workers = workers or min(4, os.cpu_count() or 1)
+    total = sum(np.dtype(j[6]).itemsize * (j[4] - j[3]) * int(np.prod(j[1][0].shape[1:]))
+                for j in jobs)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix='zarr_chunks')
+    try:
+        with tqdm(total=len(jobs), desc=f'writing {path.name}', unit='chunk', leave=False,
+                  disable=not progress or total < _PROGRESS_MIN_BYTES) as bar:
+            for _ in pool.map(_write_chunk, jobs):
+                bar.update()
+    finally:  # Ctrl-C: the chunks not started are not written
+        pool.shutdown(wait=True, cancel_futures=True)
+    meta = group['meta/episode_ends']
+    meta.resize((len(ends),))
+    if len(ends):
+        meta[:] = ends
+
+
+def _write_chunk(job: tuple) -> None:
+    """One time chunk [start, stop) of a key: gathered, converted, compressed, written.
+
+    zarr format 2 stores an edge chunk at full size, the steps past the end holding the
+    fill value (0)."""
+    file, parts, offsets, start, stop, length, dtype = job
+    block = np.zeros((length,) + parts[0].shape[1:], dtype=dtype)
+    i = int(np.searchsorted(offsets, start, side='right')) - 1
+    pos = start
+    while pos < stop:
+        lo = pos - int(offsets[i])
+        hi = min(len(parts[i]), stop - int(offsets[i]))
+        block[pos - start:pos - start + hi - lo] = parts[i][lo:hi]
+        pos += hi - lo
+        i += 1
+    file.write_bytes(DEFAULT_COMPRESSOR.encode(block))
