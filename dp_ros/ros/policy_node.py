@@ -37,6 +37,7 @@ from dp_ros.ros.parameters import declare_parameters, descriptors
 from dp_ros.ros.qos import JOINT_STATES, LATCHED, RELIABLE_10, SENSOR_DATA
 from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.input_checks import BadInput
+from dp_ros.runtime.observation_log import append_observation
 from dp_ros.runtime.policy_node_config import PolicyNodeConfig, ResolvedSetup, describe_setup
 from dp_ros.runtime.safety import Hold
 
@@ -250,6 +251,8 @@ class PolicyCore:
         context = (request.context, time.perf_counter() - start)
         if self.runner.submit(obs, request.generator, self._on_chunk, context):
             self.loop.submitted(request)
+            if self.cfg.observation_log_path:  # debug: what the plan was made on
+                append_observation(self.cfg.observation_log_path, request.observation)
 
     def _on_chunk(self, result) -> None:
         """Worker thread: the loop shapes the chunk into the plan to publish (or drops it)."""

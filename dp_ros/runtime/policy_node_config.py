@@ -119,6 +119,10 @@ class PolicyNodeConfig:
                                     range=(1e-9, 1e9))
     debug_extra_latency_s: float = param(0.0, 'TEST ONLY: sleep this long after each sampling, '
                                          'to emulate a slow policy', range=(0.0, 60.0), unit='s')
+    observation_log_path: str = param('', 'DEBUG: append one JSON line per plan to this file: '
+                                      't_obs, and per stream the stamps and values (images: '
+                                      'SHA-1) of the samples the observation was assembled '
+                                      'from (runtime/observation_log.py); empty: off')
 
 
 @dataclass

@@ -1,0 +1,50 @@
+"""A debug log of the observations the policy node planned on (parameter observation_log_path).
+
+One JSON line per plan: t_obs_ns, the observation times (oldest first) and, per stream, the
+stamp of each sample used, its SHA-1 (of the C-order bytes), shape and dtype, and the values
+themselves when small (joint states). test/ros/test_bag_parity.py converts a bag recorded on
+the node's inputs at these times and checks that bag2zarr gives the same samples.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dp_ros.runtime.observation_history import Observation
+
+MAX_LOGGED_VALUES = 64  # arrays up to this size are logged in full, larger ones by hash
+
+
+def sample_digest(value: Any) -> str:
+    """SHA-1 of an array's C-order bytes (what bag2zarr's arrays are compared by)."""
+    return hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest()
+
+
+def observation_record(obs: Observation) -> dict[str, Any]:
+    streams: dict[str, Any] = {}
+    for name, values in obs.values.items():
+        arrays = [np.asarray(v) for v in values]
+        entry: dict[str, Any] = {'stamps_ns': [int(s) for s in obs.stamps_ns[name]],
+                                 'sha1': [sample_digest(a) for a in arrays],
+                                 'shape': list(arrays[0].shape), 'dtype': str(arrays[0].dtype)}
+        if arrays[0].size <= MAX_LOGGED_VALUES:
+            entry['values'] = [a.tolist() for a in arrays]
+        streams[name] = entry
+    return {'t_obs_ns': int(obs.t_ns), 'times_ns': [int(t) for t in obs.times_ns],
+            'streams': streams}
+
+
+def append_observation(path: str | Path, obs: Observation) -> None:
+    """Append the observation's record to the JSON-lines file at path (created if absent)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open('a') as f:
+        f.write(json.dumps(observation_record(obs)) + '\n')
+
+
+def read_observation_log(path: str | Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
