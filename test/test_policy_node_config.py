@@ -43,6 +43,7 @@ INTERFACE = {
     'max_velocity': ('list[float]', []), 'ramp_in_s': ('float', 0.0),
     'debug_topics': ('bool', False), 'debug_path_joints': ('list[str]', []),
     'debug_path_scale': ('float', 1.0), 'debug_extra_latency_s': ('float', 0.0),
+    'observation_log_path': ('str', ''),
 }
 
 
