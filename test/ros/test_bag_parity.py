@@ -1,0 +1,166 @@
+"""The policy node and `dp-ros bag2zarr` see the same observation: node == bag2zarr.
+
+The policy node runs a Push-T episode in the sim in realtime mode (wall-clock steps, real
+latency: its observation times t_obs fall wherever its plans do), the camera at 10/3 Hz and
+the joint states at 10 Hz (so the older step of each observation takes a frame 300 ms before
+t_obs, where the nearest frame would be t_obs itself), while the project's recorder
+(sim_bridge/record_demo.py) records the node's inputs. The node logs the
+observation of every plan (observation_log_path: t_obs, per stream the stamps and SHA-1s of
+the samples used); the bag is sampled by bag2zarr's own code at the node's observation
+times (training.bag_episodes.sample_bag_at), and every state vector and image must be the
+very one the node planned on. The same comparison on a grid shifted by 1 ms, or by one
+control period, or with the offline 'nearest' alignment, must fail: the check can tell a
+wrong alignment apart.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from ros_harness import LATCHED
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from support import DT_NS, MS, SIM_NAMESPACE, make_tiny_checkpoint, module_cmd
+
+pytestmark = pytest.mark.ros
+
+NS = SIM_NAMESPACE
+MIN_PLANS = 8  # plans whose whole observation is compared (about 20 run in 80 steps)
+STEPS = 80
+CAMERA_HZ = 10 / 3
+
+
+def wait_for_log(proc, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in proc.log():
+        if not proc.alive():
+            raise AssertionError(f'{proc.name} exited: {proc.log()[-2000:]}')
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'{proc.name} did not print {text!r}: {proc.log()[-2000:]}')
+        time.sleep(0.05)
+
+
+def parity_config(image_key: str, state_key: str) -> dict:
+    """The node's two streams under the node's own names, as bag2zarr keys."""
+    return {'control_period_s': DT_NS / 1e9, 'tolerance': 0.5, 'image_dtype': 'uint8',
+            'reference_topic': f'{NS}/image_raw',
+            'keys': {image_key: {'image': f'{NS}/image_raw', 'shape': [96, 96]},
+                     state_key: {'joint_state': f'{NS}/joint_states',
+                                 'joints': ['agent_x', 'agent_y']}}}
+
+
+def compare(records: list[dict], bag_path, config, shift_ns: int = 0,
+            ) -> tuple[int, list[str], int]:
+    """(plans whose every sample equals bag2zarr's at the node's times + shift, what differed,
+    padded samples): a sample stamped after its time is the episode's first one, standing
+    in for a time before the episode began (as the sim pads): compared at its stamp."""
+    from dp_ros.bags.reader import open_bag
+    from dp_ros.runtime.alignment import SAME_INSTANT_NS
+    from dp_ros.runtime.observation_log import sample_digest
+    from training.bag_episodes import sample_bag_at
+
+    wanted = []  # (plan, stream, time to sample the bag at, node's digest, node's values)
+    padded = 0
+    for p, record in enumerate(records):
+        for name, entry in record['streams'].items():
+            for j, t in enumerate(record['times_ns']):
+                stamp = entry['stamps_ns'][j]
+                if stamp > t + SAME_INSTANT_NS:
+                    padded += 1
+                    t = stamp
+                wanted.append((p, name, t + shift_ns, entry['sha1'][j],
+                               entry.get('values', [None] * (j + 1))[j]))
+    times = np.array(sorted({w[2] for w in wanted}), dtype=np.int64)
+    with open_bag(bag_path) as bag:
+        values, valid = sample_bag_at(bag, config, times)
+    at = {int(t): i for i, t in enumerate(times)}
+    bad_plans: set[int] = set()
+    problems = []
+    for p, name, t, digest, node_values in wanted:
+        i = at[t]
+        if not valid[name][i]:
+            problems.append(f'plan {p} {name} at {t}: bag2zarr has no sample')
+        elif sample_digest(values[name][i]) != digest:
+            problems.append(f'plan {p} {name} at {t}: bag2zarr '
+                            f'{values[name][i].ravel()[:4].tolist()} != node '
+                            f'{node_values if node_values is not None else digest}')
+        else:
+            continue
+        bad_plans.add(p)
+    return len(records) - len(bad_plans), problems, padded
+
+
+def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_processes,
+                                                             ros_probe):
+    from dp_ros.app.sim_launcher import SessionConfig, node_environment, policy_command, sim_command
+    from dp_ros.bags.reader import open_bag, read_streams
+    from dp_ros.runtime.observation_log import read_observation_log
+    from training.bag2zarr_config import config_from_dict
+
+    checkpoint = make_tiny_checkpoint(tmp_path / 'tiny', seed=3)
+    log = tmp_path / 'observations.jsonl'
+    bag = tmp_path / 'node_inputs'
+    cfg = SessionConfig(checkpoint=checkpoint, seeds=[100001], mode='realtime',
+                        max_steps=STEPS, device='cpu', cpu_threads=1,
+                        policy_overrides={'observation_log_path': str(log)},
+                        sim_overrides={'autostart': False, 'camera_rate_hz': CAMERA_HZ})
+    results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
+    # the shipped Fast DDS profile, as dp-ros sim gives its nodes
+    env = {k: v for k, v in node_environment({}).items() if k != 'PYTHONUNBUFFERED'}
+    ros_processes.start('pusht_sim', sim_command(cfg), env=env)
+    ros_processes.start('policy_node', policy_command(cfg), env=env)
+    rec = ros_processes.start('record', module_cmd(
+        'sim_bridge.record_demo', '-o', str(bag), '--topics', f'{NS}/image_raw',
+        f'{NS}/joint_states', f'{NS}/episode_result', '--stop-after-results', '1'))
+    wait_for_log(rec, 'ready:', 60)
+    # the node subscribes once its checkpoint is loaded and warmed up
+    ros_probe.wait_for(lambda: ros_probe.node.count_subscribers(f'{NS}/image_raw') >= 2, 120,
+                       'the recorder and the policy node on the camera')
+    ros_probe.wait_for(lambda: ros_probe.node.count_subscribers(f'{NS}/joint_states') >= 2, 30,
+                       'the recorder and the policy node on the joint states')
+    time.sleep(0.5)  # the graph is seen here a little before the sim has matched
+    reply = ros_probe.call(Trigger, f'{NS}/reset', Trigger.Request())
+    assert reply.success, reply.message
+    ros_probe.wait_for(lambda: len(results) >= 1, STEPS * 0.1 + 90, 'the episode result')
+    assert rec.popen.wait(timeout=30) == 0, rec.log()[-3000:]
+    assert (bag / 'metadata.yaml').exists(), rec.log()[-3000:]
+
+    records = read_observation_log(log)
+    assert len(records) >= MIN_PLANS, f'only {len(records)} plans logged'
+    image_key, state_key = sorted(records[0]['streams'], key=lambda k: k != 'image')
+    assert records[0]['streams'][image_key]['shape'] == [96, 96, 3]
+    t_obs = [r['t_obs_ns'] for r in records]
+    assert t_obs == sorted(set(t_obs)), 'one plan per observation time'
+    # not trivially aligned: the older step's frame is older than its time (a slower camera)
+    older = sum(r['streams'][image_key]['stamps_ns'][0] < r['times_ns'][0] for r in records)
+    assert older >= MIN_PLANS, older
+
+    # every sample the node planned on is in the bag (the recorder missed nothing it used)
+    with open_bag(bag) as b:
+        streams = read_streams(b, {f'{NS}/image_raw': lambda m: None,
+                                   f'{NS}/joint_states': lambda m: None}, progress=False)
+    recorded = {image_key: set(streams[f'{NS}/image_raw'].stamps_ns),
+                state_key: set(streams[f'{NS}/joint_states'].stamps_ns)}
+    for name, stamps in recorded.items():
+        used = {s for r in records for s in r['streams'][name]['stamps_ns']}
+        assert used <= stamps, f'{name}: {len(used - stamps)} samples the node used are not ' \
+                               'in the bag'
+
+    config = config_from_dict(parity_config(image_key, state_key))
+    equal, problems, padded = compare(records, bag, config)
+    assert not problems, '\n'.join(problems[:10])
+    assert equal == len(records) >= MIN_PLANS
+    # a wrong grid fails it: 1 ms early takes the previous step's samples, one period late
+    # the next step's (only the padded first plan may still agree)
+    for shift in (-1 * MS, DT_NS):
+        equal_shifted, problems_shifted, _ = compare(records, bag, config, shift)
+        assert equal_shifted <= 1 and problems_shifted, (shift, equal_shifted)
+    # and the offline 'nearest' alignment is not what the node sees: at t_obs - dt it takes
+    # the frame of t_obs (100 ms after), the node the one 300 ms before
+    nearest = config_from_dict({**parity_config(image_key, state_key), 'align': 'nearest'})
+    equal_nearest, problems_nearest, _ = compare(records, bag, nearest)
+    assert equal_nearest <= 1 and problems_nearest, equal_nearest
+    print(f'{len(records)} plans compared: every state and image equal ({padded} samples '
+          f'padded at the episode start); shifted by -1 ms or +1 period: '
+          f'{equal_shifted} equal; nearest: {equal_nearest} equal')
