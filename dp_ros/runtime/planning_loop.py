@@ -325,15 +325,19 @@ class PlanningLoop:
         running = None if current is None else TimedChunk(current.due_ns, current.actions)
         kept_due = due[first:]
         combined = self.execution.combine(kept_due, actions[first:], sampled, running)
+        earlier = None
         if self.moving and running is not None:
             reference = held_at(running.due_ns, running.actions, now)
+            if reference is None:  # the running plan has not begun: its first point is next
+                reference = running.actions[0]
+            earlier = held_at(running.due_ns, running.actions, now - s.dt_ns)
         else:  # a new motion: it starts from the measured position (ramp-in, step limit)
             reference = self.measured_at(now)
             if reference is None and self.safety.needs_reference:
                 self.no_reference += 1
                 return Drop('no_reference')
             self.safety.start_motion(reference, int(kept_due[0]))
-        final = self.safety.apply(kept_due, combined, reference)
+        final = self.safety.apply(kept_due, combined, reference, earlier)
         plan = self.schedule.install(Plan(t_obs_ns=int(context.t_obs_ns), first_index=first,
                                           due_ns=kept_due, actions=final, sampled=sampled))
         self.moving = True
