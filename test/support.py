@@ -246,10 +246,12 @@ def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = '
                        seed: int = 0, camera_hz: int = 30, joint_hz: int = 100,
                        command_hz: int = 10, pad_bytes: int = 40, camera_start_s: float = 0.0,
                        wrist_start_s: float | None = None, jitter_ns: int = 0,
+                       camera_size: tuple[int, int] = (96, 96),
                        t0_ns: int = FOREIGN_T0_NS) -> dict[str, Any]:
     """A bare .mcap as Foxglove's writer makes it, and what it recorded (the truth).
 
-    A camera_hz rgb8 96x96 camera whose rows carry pad_bytes of garbage (step > width*3),
+    A camera_hz rgb8 camera (camera_size: height, width) whose rows carry pad_bytes of
+    garbage (step > width*3),
     joint_hz JointState with the joints in reverse order (and an extra one), command_hz
     JointTrajectory commands (one point, due at its stamp) with the joints in another order.
     The true instants are t0 + i/rate; stamps are integer ns rounded `rounding`: 'down' puts
@@ -258,7 +260,7 @@ def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = '
     trivially exact. jitter_ns moves camera and joint stamps by up to that much (uniform).
     wrist_start_s: a second camera (same rate) that starts that late. Receive (log) times
     are stamp + a latency per topic.
-    Truth: frames (N, 96, 96, 3), frame_stamps; joint_stamps, joint_positions (config order);
+    Truth: frames (N, height, width, 3), frame_stamps; joint_stamps, joint_positions (config order);
     command_stamps, command_positions (config order); wrist_frames, wrist_stamps; t0_ns.
     """
     import math
@@ -288,7 +290,8 @@ def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = '
         joints_t = joints_t + rng.integers(-jitter_ns, jitter_ns + 1, len(joints_t))
     wrist_t = (np.zeros(0, np.int64) if wrist_start_s is None
                else stamps(camera_hz, cam_r > 0, wrist_start_s) + cam_r)
-    frames = rng.integers(0, 256, (len(cam), 96, 96, 3), dtype=np.uint8)
+    height, width = camera_size
+    frames = rng.integers(0, 256, (len(cam), height, width, 3), dtype=np.uint8)
     joint_pos = np.round(rng.uniform(-3, 3, (len(joints_t), len(FOREIGN_JOINTS))), 6)
     cmd_pos = np.round(rng.uniform(-3, 3, (len(cmd_t), len(FOREIGN_JOINTS))), 6)
     wrist = rng.integers(0, 256, (len(wrist_t), 96, 96, 3), dtype=np.uint8)
@@ -303,14 +306,14 @@ def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = '
     bag_joints = ['gripper', *reversed(FOREIGN_JOINTS)]  # another order, and one more
     cmd_joints = [FOREIGN_JOINTS[1], FOREIGN_JOINTS[2], FOREIGN_JOINTS[0]]
     messages = []  # (log time, topic, type, message)
-    step = 96 * 3 + pad_bytes
     for topic, times, images in (('camera', cam, frames), ('wrist', wrist_t, wrist)):
         for t, rgb in zip(times, images, strict=True):
-            rows = np.concatenate([rgb.reshape(96, 96 * 3),
-                                   rng.integers(0, 256, (96, pad_bytes), dtype=np.uint8)], axis=1)
+            h, w = rgb.shape[:2]
+            rows = np.concatenate([rgb.reshape(h, w * 3),
+                                   rng.integers(0, 256, (h, pad_bytes), dtype=np.uint8)], axis=1)
             messages.append((int(t) + 5_000_000, FOREIGN_TOPICS[topic], 'sensor_msgs/msg/Image',
-                             {'header': header(t), 'height': 96, 'width': 96,
-                              'encoding': 'rgb8', 'is_bigendian': 0, 'step': step,
+                             {'header': header(t), 'height': h, 'width': w,
+                              'encoding': 'rgb8', 'is_bigendian': 0, 'step': w * 3 + pad_bytes,
                               'data': rows.tobytes()}))
     for t, pos in zip(joints_t, joint_pos, strict=True):
         by_name = dict(zip(FOREIGN_JOINTS, pos.tolist(), strict=True), gripper=0.5)

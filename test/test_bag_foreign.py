@@ -116,6 +116,21 @@ def test_a_camera_that_starts_late_trims_the_start_on_the_reference_grid(tmp_pat
     np.testing.assert_array_equal(ep['wrist'], truth['wrist_frames'][3 * k - 14])
 
 
+def test_images_are_fitted_to_the_dataset_size_as_the_node_fits_them(tmp_path):
+    # a 4:3 camera and a square dataset: centre-cropped, then resized, as policy_node does
+    # with a camera of another size than the checkpoint's (never squashed)
+    import cv2
+
+    from dp_ros.runtime.inference_runner import fit_image
+
+    folder, truth = bare_bag(tmp_path, 'mcap', camera_size=(120, 160), seconds=1.0)
+    ep = convert(folder, foreign_bag_config(), tmp_path).get_episode(0)
+    frames = truth['frames'][3 * np.arange(len(ep['img']))]
+    np.testing.assert_array_equal(ep['img'], [fit_image(f, 96, 96) for f in frames])
+    squashed = cv2.resize(frames[0], (96, 96), interpolation=cv2.INTER_AREA)
+    assert not np.array_equal(ep['img'][0], squashed)
+
+
 def test_jittered_stamps_give_what_the_node_would_have_assembled(tmp_path):
     # camera and joint stamps jittered by up to 4 ms: the newest at or before a grid time is
     # then sometimes the previous frame, as it is for the node at that time

@@ -62,7 +62,9 @@ class SourceConfig:
         fields: pose: among x, y, z (the pose's units), qx, qy, qz, qw, yaw (rad, about z).
             Default [x, y, yaw].
         yaw_min: pose: yaw is wrapped into [yaw_min, yaw_min + 2 pi), rad. Default -pi.
-        shape: image: [height, width] in pixels to resize to; None: as recorded.
+        shape: image: [height, width] in pixels; the frame is fitted to it as the policy
+            node fits camera images to the checkpoint's size (centre crop to the aspect,
+            then resize: dp_ros.runtime.inference_runner.fit_image); None: as recorded.
         offset_s: (YAML 'offset') sample at grid time + offset, in s; a future state as the
             action is the state at + one control period. Default 0.
         tolerance_s: (YAML 'tolerance') this source's gap tolerance in s, >= 0; None: the

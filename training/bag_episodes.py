@@ -69,8 +69,16 @@ class BagReport:
 def _decoder(sources: list[SourceConfig], msgtype: str) -> Callable[[Any], tuple]:
     """One function per topic, decoding each distinct use of it once."""
     def one(src: SourceConfig) -> Callable[[Any], Any]:
+        if src.kind == 'image' and src.shape is not None:
+            # to the dataset's size exactly as the policy node fits a camera image to the
+            # checkpoint's (centre crop to the aspect, then resize): the same pixels
+            from dp_ros.runtime.inference_runner import fit_image
+
+            height, width = src.shape
+            return lambda m: np.ascontiguousarray(
+                fit_image(decode_image(m, msgtype), height, width))
         if src.kind == 'image':
-            return lambda m: decode_image(m, msgtype, src.shape)
+            return lambda m: decode_image(m, msgtype)
         if src.kind == 'joint_state':
             return lambda m: decode_joint_state(m, src.joints, src.joint_field)
         if src.kind == 'joint_trajectory':
