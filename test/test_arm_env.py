@@ -48,6 +48,13 @@ def _substep_motion(env, steps):
     return np.array(qs), np.array(vs), np.array(ees)
 
 
+def test_passes_the_gymnasium_env_checker():
+    from gymnasium.utils.env_checker import check_env
+
+    with pytest.warns(UserWarning):  # gymnasium's advice on Box ranges and specs
+        check_env(ArmPushTEnv(), skip_render_check=True)
+
+
 def test_target_sequence_moves_the_end_effector_along_the_commanded_path(env):
     env.reset(options={'state': [100.0, 150.0, 400.0, 400.0, 0.0]})
     path = np.stack([np.linspace(100, 300, 21), np.linspace(150, 250, 21)], axis=1)[1:]
