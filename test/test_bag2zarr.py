@@ -437,6 +437,10 @@ def test_config_errors_name_the_entry(tmp_path):
         config_from_dict({**base, 'keys': {**base['keys'], 'action': {'future_of': 'img'}}})
     with pytest.raises(ConfigError, match='needs joints'):
         config_from_dict({**base, 'keys': {'state': {'joint_state': '/js'}}})
+    with pytest.raises(ConfigError, match="grid_start must be one of .*'middle'"):
+        config_from_dict({**base, 'grid_start': 'middle'})
+    with pytest.raises(ConfigError, match="align must be one of .*'linear'"):
+        config_from_dict({**base, 'align': 'linear'})
     with pytest.raises(ConfigError, match='on_gap must be one of'):
         config_from_dict({**base, 'episodes': {'on_gap': 'fill'}})
     with pytest.raises(ConfigError, match='absolute name'):

@@ -1,9 +1,12 @@
 """`dp-ros bag2zarr`: recorded ROS 2 bags -> a zarr replay buffer that `dp-ros train` reads.
 
 A YAML config maps topics to dataset keys (training/bag2zarr_config.py, e.g.
-config/bag2zarr_pusht.yaml). Every stream is resampled onto the policy's control grid by
-header stamps; grid times where a stream has no message within the tolerance are gaps,
-reported, and cut the episode or drop it (training/bag_episodes.py).
+config/bag2zarr_pusht.yaml). Every stream is sampled on the policy's control grid by header
+stamps, the grid starting at the reference topic's first stamp; an observation stream gives
+its newest message at or before each grid time, by the policy node's own function
+(dp_ros/runtime/alignment.py); grid times where a stream has none within the tolerance are
+gaps, reported, and cut the episode or drop it (training/bag_episodes.py). Bags are bag
+directories or bare .mcap/.db3 files.
 
 The output changes all at once or not at all: episodes are written into a temporary store
 beside the output (a copy of it when appending), which replaces the output by an atomic

@@ -1,9 +1,11 @@
 """One bag -> episodes on the control grid, and a report of what happened to its data.
 
-Every stream is resampled onto the grid by header stamps (receive times, moved onto a
-stamped reference stream's clock, when a driver leaves stamps unset); grid times where a
-stream has no message within the tolerance are gaps, reported, and cut the episode or
-drop it. Episode markers bound episodes inside a bag.
+Every stream is sampled on the grid by header stamps (receive times, moved onto a stamped
+reference stream's clock, when a driver leaves stamps unset): the grid is t0 + k * period,
+t0 by the config's grid_start rule; an observation stream gives its newest message at or
+before each grid time (the policy node's rule, dp_ros/runtime/alignment.py), a trajectory
+the point due then. Grid times where a stream has no message within the tolerance are gaps,
+reported, and cut the episode or drop it. Episode markers bound episodes inside a bag.
 """
 from __future__ import annotations
 
