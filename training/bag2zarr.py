@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='An existing output is appended to (keys must match) unless --overwrite. The '
                'output is replaced atomically at the end: errors and Ctrl-C leave it as it was.')
     parser.add_argument('bags', nargs='+', type=Path,
-                        help='bag directories (metadata.yaml + .mcap/.db3) or folders of them')
+                        help='bag directories (metadata.yaml + .mcap/.db3), bare .mcap/.db3 '
+                             'files, or folders of them')
     parser.add_argument('-c', '--config', type=Path, required=True,
                         help='YAML topic -> key mapping (e.g. config/bag2zarr_pusht.yaml)')
     parser.add_argument('-o', '--output', type=Path, required=True, help='zarr replay buffer')
