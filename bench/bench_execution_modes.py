@@ -14,10 +14,13 @@ sim's step times (joint_states stamps); the targets the sim executes at each ste
 reconstructed with the sim's own follower (sim_bridge/trajectory_follower.py). Reported per
 configuration, over the same episodes:
 - boundary_step_max: the largest jump at a chunk boundary, |first point of a chunk - the
-  previous chunk's point in force one period before it| (max over x, y), px;
-- executed_step_max: the largest change between consecutive executed targets, px;
+  commanded point in force one period before it| (max over x, y), px, on the commanded
+  timeline (each chunk replacing the points from its first one on);
+- executed_step_max: the largest change between the executed targets of consecutive
+  10 Hz slots, px (a slot the sim skipped because it overran is counted in sim_overruns and
+  no step is taken across it);
 - jerk: sum over steps of the squared second difference of the executed targets, px^2
-  (and per step);
+  (and per step), over consecutive slots;
 - the episodes' scores (max reward), steps and the node's diagnostics counters.
 The Push-T demonstrations move at most 33 px per step in 99 % of steps (57 px: 99.9 %).
 """
@@ -120,17 +123,32 @@ def executed_targets(ticks: list[int], hold: np.ndarray, trajs: list) -> np.ndar
     return np.asarray(out, dtype=np.float64)
 
 
+def is_hold(msg) -> bool:
+    """The node's stop: one point due a period after the stamp (a plan's first point is due
+    at its stamp)."""
+    return len(msg.points) == 1 and (msg.points[0].time_from_start.sec
+                                     or msg.points[0].time_from_start.nanosec)
+
+
 def boundary_steps(trajs: list) -> list[float]:
-    """|first point of each chunk - the previous chunk's point in force a period before|."""
+    """|first point of each chunk - the commanded point in force a period before it|, on the
+    commanded timeline (each chunk replacing the points from its first one on)."""
     from dp_ros.ros.conversions import joint_trajectory_to_chunk
     from dp_ros.runtime.execution import held_at
 
-    chunks = [joint_trajectory_to_chunk(m) for _, m in trajs if len(m.points) > 1]
-    steps = []
-    for prev, new in zip(chunks, chunks[1:], strict=False):
-        before = held_at(prev.due_ns, prev.positions, int(new.due_ns[0]) - DT_NS)
+    due, points, steps = np.zeros(0, dtype=np.int64), np.zeros((0, 2)), []
+    for _, msg in trajs:
+        if is_hold(msg):
+            due, points = np.zeros(0, dtype=np.int64), np.zeros((0, 2))  # a new motion next
+            continue
+        chunk = joint_trajectory_to_chunk(msg)
+        first = int(chunk.due_ns[0])
+        before = held_at(due, points, first - DT_NS) if len(due) else None
         if before is not None:
-            steps.append(float(np.abs(new.positions[0] - before).max()))
+            steps.append(float(np.abs(chunk.positions[0] - before).max()))
+        keep = due < first
+        due = np.concatenate([due[keep], chunk.due_ns])
+        points = np.concatenate([points[keep], chunk.positions])
     return steps
 
 
@@ -146,13 +164,17 @@ def analyse(rec: Recorder, results: list[dict]) -> dict:
         ep_trajs = [(t, m) for t, m in trajs
                     if t >= start and (end is None or t < end)]
         targets = executed_targets(ticks, inside[0][1], ep_trajs)
-        steps = np.abs(np.diff(targets, axis=0)).max(axis=1)
-        second = np.diff(targets, n=2, axis=0)
+        # a realtime sim that overran its 10 Hz slot skips it (its stamps jump by 2 dt):
+        # steps and second differences are taken over consecutive slots only
+        on_grid = np.diff(np.asarray(ticks, dtype=np.int64)) == DT_NS
+        steps = np.abs(np.diff(targets, axis=0)).max(axis=1)[on_grid]
+        second = np.diff(targets, n=2, axis=0)[on_grid[1:] & on_grid[:-1]]
         bounds = boundary_steps(ep_trajs)
         episodes.append({
             'seed': results[i]['seed'], 'score': round(float(results[i]['max_reward']), 4),
-            'steps': len(ticks), 'chunks': sum(len(m.points) > 1 for _, m in ep_trajs),
-            'holds': sum(len(m.points) == 1 for _, m in ep_trajs),
+            'steps': len(ticks), 'chunks': sum(not is_hold(m) for _, m in ep_trajs),
+            'sim_overruns': int(np.count_nonzero(~on_grid)),
+            'holds': sum(bool(is_hold(m)) for _, m in ep_trajs),
             'boundary_step_max': round(max(bounds, default=0.0), 3),
             'executed_step_max': round(float(steps.max()), 3),
             'jerk': round(float((second ** 2).sum()), 1),

@@ -540,3 +540,21 @@ def test_other_execution_modes_change_only_the_points_after_the_first_chunk(mode
         first.actions[-1].tolist()
     loop.reset()
     assert not loop.execution.memory
+
+
+def test_step_limit_follows_plans_that_replace_each_other_before_they_begin():
+    """A controller whose tick comes late still holds the point of the plan before: the
+    limit keeps to the commanded timeline, chained over plans that replaced each other."""
+    loop = make_loop(max_step_delta=[1.0, 1.0], replan_threshold=8)
+    loop.measure(T0 + DT, np.array([0.0, 0.0]))
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    first = finish(loop, plan_now(loop, T0 + DT), T0 + DT)
+    feed_until(loop, T0 + 2 * DT, T0 + 7 * DT)
+    second = finish(loop, plan_now(loop, T0 + 7 * DT), T0 + 7 * DT + 50 * MS, chunk(-500.0))
+    assert second.due_ns[0] == T0 + 8 * DT
+    feed(loop, T0 + 8 * DT)
+    third = finish(loop, plan_now(loop, T0 + 8 * DT), T0 + 8 * DT + 50 * MS, chunk(-1000.0))
+    assert third.due_ns[0] == T0 + 9 * DT
+    for held in (second.actions[0], first.actions[first.due_ns == T0 + 7 * DT][0]):
+        assert np.abs(third.actions[0] - held).max() <= 1.0 + 1e-12

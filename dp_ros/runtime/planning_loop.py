@@ -165,6 +165,8 @@ class PlanningLoop:
         self.generator = self._new_generator()
         self.last_t_obs_ns: int | None = None
         self.measured: tuple[int, np.ndarray] | None = None  # (stamp, action-joint positions)
+        self.commanded: TimedChunk | None = None  # the published points, as they replace
+        self.motion_start: np.ndarray | None = None  # the measured position a motion began at
         self.state = 'starting'
         self.published = self.discarded = self.errors = self.all_late = 0
         self.no_reference = 0
@@ -325,24 +327,40 @@ class PlanningLoop:
         running = None if current is None else TimedChunk(current.due_ns, current.actions)
         kept_due = due[first:]
         combined = self.execution.combine(kept_due, actions[first:], sampled, running)
-        earlier = None
-        if self.moving and running is not None:
-            reference = held_at(running.due_ns, running.actions, now)
-            if reference is None:  # the running plan has not begun: its first point is next
-                reference = running.actions[0]
-            earlier = held_at(running.due_ns, running.actions, now - s.dt_ns)
+        if self.moving:  # what the controller holds now, or (its tick late) a period ago
+            reference, earlier = self._commanded_at(now), self._commanded_at(now - s.dt_ns)
         else:  # a new motion: it starts from the measured position (ramp-in, step limit)
-            reference = self.measured_at(now)
+            reference, earlier = self.measured_at(now), None
             if reference is None and self.safety.needs_reference:
                 self.no_reference += 1
                 return Drop('no_reference')
             self.safety.start_motion(reference, int(kept_due[0]))
+            self.motion_start = reference
         final = self.safety.apply(kept_due, combined, reference, earlier)
         plan = self.schedule.install(Plan(t_obs_ns=int(context.t_obs_ns), first_index=first,
                                           due_ns=kept_due, actions=final, sampled=sampled))
+        self._command(plan)
         self.moving = True
         self.published += 1
         return plan
+
+    def _command(self, plan: Plan) -> None:
+        """The commanded timeline: each plan replaces the points from its first one on."""
+        old = self.commanded
+        if old is None:
+            self.commanded = TimedChunk(plan.due_ns, plan.actions)
+            return
+        keep = old.due_ns < plan.due_ns[0]
+        self.commanded = TimedChunk(np.concatenate([old.due_ns[keep][-8:], plan.due_ns]),
+                                    np.concatenate([old.actions[keep][-8:], plan.actions]))
+
+    def _commanded_at(self, t_ns: int) -> np.ndarray | None:
+        """The commanded point in force at t (chained over the plans that replaced each other);
+        before the motion's first point, where it started from."""
+        if self.commanded is None:
+            return self.motion_start
+        point = held_at(self.commanded.due_ns, self.commanded.actions, t_ns)
+        return self.motion_start if point is None else point
 
     # ------------------------------------------------------------------ control
     def enable(self, on: bool) -> bool:
@@ -359,11 +377,7 @@ class PlanningLoop:
         hold = None
         if self.moving:
             now = self.now_ns(clock_ns)
-            plan = self.schedule.plan
-            commanded = None if plan is None else held_at(plan.due_ns, plan.actions, now)
-            if commanded is None and plan is not None:
-                commanded = plan.actions[0]
-            hold = hold_point(reason, now, self.measured_at(now), commanded)
+            hold = hold_point(reason, now, self.measured_at(now), self._commanded_at(now))
             if hold is not None:
                 self.holds[reason] += 1
         self._clear_plan()
@@ -371,6 +385,7 @@ class PlanningLoop:
 
     def _clear_plan(self) -> None:
         self.moving = False
+        self.commanded = self.motion_start = None
         self.schedule.clear()
         self.execution.clear()
         self.safety.clear()

@@ -126,7 +126,9 @@ def bad_messages(probe):
 
 
 def is_hold(msg) -> bool:
-    return len(msg.points) == 1
+    """The stop: one point due a period after the stamp (a plan's first point is due at it)."""
+    tfs = msg.points[0].time_from_start
+    return len(msg.points) == 1 and (tfs.sec, tfs.nanosec) != (0, 0)
 
 
 def check_chunks(msgs: list, stamps: set[int], since_ns: int) -> None:
