@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -204,6 +205,16 @@ def run_installed(name: str, *args: str, cwd: str | Path, timeout: float = 120.0
     """Run an installed console script to its end; stdout and stderr captured as text."""
     return subprocess.run([str(installed_script(name)), *args], cwd=cwd, env=installed_env(),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def default_sigint() -> None:
+    """Popen preexec_fn for a child that a test interrupts with SIGINT.
+
+    A shell that starts the suite in the background (`make test &`, nohup, some CI runners)
+    makes SIGINT ignored, and children inherit that: Python then never raises
+    KeyboardInterrupt. The child gets the default disposition back before it starts.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def nonempty_lines(text: str) -> list[str]:

@@ -20,7 +20,15 @@ import numpy as np
 import pytest
 import yaml
 from support import BAG2ZARR_PUSHT_CONFIG as PUSHT_CONFIG
-from support import CONFIG_DIR, MS, REPO_ROOT, module_cmd, nonempty_lines, shortest_episodes
+from support import (
+    CONFIG_DIR,
+    MS,
+    REPO_ROOT,
+    default_sigint,
+    module_cmd,
+    nonempty_lines,
+    shortest_episodes,
+)
 
 from dp_ros.bags.reader import find_bags
 from dp_ros.bags.recorder import (
@@ -404,7 +412,8 @@ def test_interrupt_midway_leaves_output_untouched(tmp_path, episodes, existing):
     proc = subprocess.Popen(
         module_cmd('training.bag2zarr', str(tmp_path / 'many'), '-c', str(PUSHT_CONFIG), '-o',
                    str(output), '--memory-limit-mb', '0.01'),
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=default_sigint)
     reports, seen = _progress_reports(proc.stderr), []
     done = 0
     while not done:

@@ -17,6 +17,7 @@ from support import (
     BAG2ZARR_PUSHT_CONFIG,
     PUSHT_DATASET,
     SHIPPED_CHECKPOINT,
+    default_sigint,
     installed_env,
     installed_script,
     make_tiny_checkpoint,
@@ -128,7 +129,7 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path):
             [str(installed_script('dp-ros')), 'eval', '--checkpoint', str(checkpoint),
              '--seeds', '0:1000', '--threads', '1', '--video-episodes', '', '--output',
              str(out)], cwd=tmp_path, env=installed_env(), stdout=subprocess.DEVNULL,
-            stderr=err)
+            stderr=err, preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 120  # a hang guard: the bar appears in seconds
         while 'closed-loop eval' not in err_path.read_text():

@@ -20,6 +20,8 @@ CASES: dict[str, list[tuple[list[str], int, tuple[str, ...]]]] = {
                                 'download-pusht'))],
     'policy_node': [(['--ros-args', '-p', 'checkpoint:=/nonexistent/policy'], 2,
                      ('checkpoint', '/nonexistent/policy'))],
+    'policy_lifecycle_node': [(['--ros-args', '-p', 'checkpoint:=/nonexistent/policy'], 2,
+                               ('checkpoint', '/nonexistent/policy'))],
     'pusht_sim_node': [(['--ros-args', '-p', 'mode:=bogus'], 2, ('mode', 'bogus'))],
     'pusht_record_demo': [(['--help'], 0, ('--output', '--storage')),
                           (['--storage', 'mcap'], 2, ('--output',))],  # -o is required
