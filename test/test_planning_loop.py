@@ -558,3 +558,19 @@ def test_step_limit_follows_plans_that_replace_each_other_before_they_begin():
     assert third.due_ns[0] == T0 + 9 * DT
     for held in (second.actions[0], first.actions[first.due_ns == T0 + 7 * DT][0]):
         assert np.abs(third.actions[0] - held).max() <= 1.0 + 1e-12
+
+
+def test_step_limit_covers_the_points_a_late_chunk_leaves_to_run():
+    """A chunk that reaches the controller after action_lead_s leaves it the running plan's
+    points due before the chunk's first: its first point keeps within the limit of them too."""
+    loop = make_loop(max_step_delta=[1.0, 1.0], action_lead_s=0.05, replan_threshold=8)
+    loop.measure(T0 + DT, np.array([0.0, 0.0]))
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    first = finish(loop, plan_now(loop, T0 + DT), T0 + DT - 60 * MS)  # due 1..8 * dt: 1..8
+    np.testing.assert_allclose(first.actions[:, 0], np.arange(1.0, 9.0))
+    feed_until(loop, T0 + 2 * DT, T0 + 7 * DT)
+    second = finish(loop, plan_now(loop, T0 + 7 * DT), T0 + 8 * DT - 30 * MS, chunk(500.0))
+    assert second.due_ns[0] == T0 + 9 * DT  # 8 * dt is due within the lead: dropped
+    # the controller may hold 6 (its tick late), 7 (now) or 8 (the chunk late): 7 is within 1
+    np.testing.assert_allclose(second.actions[0], [7.0, 7.0])

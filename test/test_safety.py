@@ -168,10 +168,14 @@ def test_the_first_point_keeps_within_the_limit_of_a_late_controllers_point_too(
     """A controller whose tick for the point in force comes late still holds the one before:
     the first point of a new chunk is within the limit of both."""
     envelope = SafetyEnvelope(JointLimits(max_step=np.array([6.0])), DT)
-    out = envelope.apply(due(2), np.array([[20.0], [20.0]]), np.array([10.0]), np.array([4.0]))
+    out = envelope.apply(due(2), np.array([[20.0], [20.0]]), np.array([10.0]), [np.array([4.0])])
     np.testing.assert_allclose(out[:, 0], [10.0, 16.0])  # |10 - 10| and |10 - 4| <= 6
-    out = envelope.apply(due(1), np.array([[-5.0]]), np.array([10.0]), np.array([4.0]))
+    out = envelope.apply(due(1), np.array([[-5.0]]), np.array([10.0]), [np.array([4.0])])
     np.testing.assert_allclose(out[:, 0], [4.0])
     # the two further apart than twice the limit (not from a limited plan): the newer one
-    out = envelope.apply(due(1), np.array([[20.0]]), np.array([10.0]), np.array([-10.0]))
+    out = envelope.apply(due(1), np.array([[20.0]]), np.array([10.0]), [np.array([-10.0])])
     np.testing.assert_allclose(out[:, 0], [16.0])
+    # three the controller may hold (late tick, late chunk): within the limit of all three
+    out = envelope.apply(due(1), np.array([[-20.0]]), np.array([10.0]),
+                         [np.array([4.0]), np.array([15.0])])
+    np.testing.assert_allclose(out[:, 0], [9.0])

@@ -327,16 +327,16 @@ class PlanningLoop:
         running = None if current is None else TimedChunk(current.due_ns, current.actions)
         kept_due = due[first:]
         combined = self.execution.combine(kept_due, actions[first:], sampled, running)
-        if self.moving:  # what the controller holds now, or (its tick late) a period ago
-            reference, earlier = self._commanded_at(now), self._commanded_at(now - s.dt_ns)
+        if self.moving:  # what the controller holds now, or may hold when the chunk lands
+            reference, also = self._commanded_at(now), self._may_hold(now, int(kept_due[0]))
         else:  # a new motion: it starts from the measured position (ramp-in, step limit)
-            reference, earlier = self.measured_at(now), None
+            reference, also = self.measured_at(now), []
             if reference is None and self.safety.needs_reference:
                 self.no_reference += 1
                 return Drop('no_reference')
             self.safety.start_motion(reference, int(kept_due[0]))
             self.motion_start = reference
-        final = self.safety.apply(kept_due, combined, reference, earlier)
+        final = self.safety.apply(kept_due, combined, reference, also)
         plan = self.schedule.install(Plan(t_obs_ns=int(context.t_obs_ns), first_index=first,
                                           due_ns=kept_due, actions=final, sampled=sampled))
         self._command(plan)
@@ -353,6 +353,16 @@ class PlanningLoop:
         keep = old.due_ns < plan.due_ns[0]
         self.commanded = TimedChunk(np.concatenate([old.due_ns[keep][-8:], plan.due_ns]),
                                     np.concatenate([old.actions[keep][-8:], plan.actions]))
+
+    def _may_hold(self, now: int, first_due: int) -> list[np.ndarray]:
+        """Commanded points a controller may hold just before a new chunk's first point: the
+        one a period ago (its tick late) and those due until that first point (the chunk
+        late: action_lead_s is the margin the node assumes)."""
+        held = [self._commanded_at(now - self.setup.dt_ns)]
+        if self.commanded is not None:
+            due = self.commanded.due_ns
+            held += list(self.commanded.actions[(due > now) & (due < first_due)])
+        return [h for h in held if h is not None]
 
     def _commanded_at(self, t_ns: int) -> np.ndarray | None:
         """The commanded point in force at t (chained over the plans that replaced each other);

@@ -12,8 +12,9 @@ Every point the node publishes passes `SafetyEnvelope.apply`, in order:
    per control period (the parameters max_step_delta and max_velocity * dt, or the URDF's
    velocity * dt, the smallest given). The previous point of a chunk's first point is what
    the controller holds when the chunk arrives, so the limit holds across chunk boundaries.
-   That is the running plan's point in force now, or, for a controller whose tick for it
-   comes a little late, the one before: the first point keeps within the limit of both.
+   That is the commanded point in force now; but a controller whose tick comes a little
+   late may still hold the one before, and one the chunk reaches late executes the points
+   due until the chunk's first: the first point keeps within the limit of all of them.
 
 Bounds are applied before the step limit, so a start outside the bounds is walked back in at
 the step limit instead of jumping to the bound.
@@ -166,10 +167,10 @@ class SafetyEnvelope:
         steps = (t_ns - self.ramp_start_ns) / self.dt_ns + 1.0
         return float(min(1.0, max(0.0, steps * self.dt_ns / (self.ramp_in_ns + self.dt_ns))))
 
-    def apply(self, due_ns: np.ndarray, actions: np.ndarray,
-              reference: np.ndarray | None, earlier: np.ndarray | None = None) -> np.ndarray:
+    def apply(self, due_ns: np.ndarray, actions: np.ndarray, reference: np.ndarray | None,
+              also: Sequence[np.ndarray] = ()) -> np.ndarray:
         """The points to publish; `reference` is what the controller holds before point 0,
-        `earlier` what it may still hold instead (the point before, its tick late)."""
+        `also` what it may hold instead (a late tick, a late chunk)."""
         lim = self.limits
         if lim.lower is None and lim.max_step is None and self.ramp_start_ns is None:
             return actions
@@ -189,11 +190,11 @@ class SafetyEnvelope:
             prev = np.asarray(reference, dtype=np.float64)
             for j in range(len(out)):
                 step = np.clip(out[j] - prev, -lim.max_step, lim.max_step)
-                if j == 0 and earlier is not None:  # within the limit of both, where possible
-                    low = np.maximum(prev, earlier) - lim.max_step - prev
-                    high = np.minimum(prev, earlier) + lim.max_step - prev
-                    both = low <= high
-                    step = np.where(both, np.clip(step, low, high), step)
+                if j == 0 and len(also):  # within the limit of all of them, where possible
+                    held = np.vstack([prev, *also])
+                    low = held.max(axis=0) - lim.max_step - prev
+                    high = held.min(axis=0) + lim.max_step - prev
+                    step = np.where(low <= high, np.clip(step, low, high), step)
                 self.rate_limited += int(np.count_nonzero(step != out[j] - prev))
                 out[j] = prev + step
                 prev = out[j]
