@@ -17,7 +17,6 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -85,6 +84,8 @@ class PolicyCore:
 
     def __init__(self, node: Node, cfg: PolicyNodeConfig, setup: ResolvedSetup, runner: Any,
                  device_name: str, warmup_s: float | None, enabled: bool):
+        from dp_ros.runtime.inference_runner import LatencyStats
+
         self.node, self.cfg, self.setup, self.runner = node, cfg, setup, runner
         self.device_name, self.warmup_s = device_name, warmup_s
         self.log = node.get_logger()
@@ -93,7 +94,7 @@ class PolicyCore:
         self.loop = pl.PlanningLoop(cfg, setup, runner.device)
         self.loop.enabled = enabled
         self.enable_allowed = True  # a lifecycle node refuses ~/enable unless active
-        self._overhead: deque = deque(maxlen=200)  # seconds per plan outside the model
+        self._overhead = LatencyStats()  # seconds per plan outside the model
         self._warned: set[str] = set()
         self._dt_s = cv.ns_to_seconds(setup.dt_ns)
         self.pub_action = node.create_publisher(JointTrajectory, cfg.action_topic, RELIABLE_10)
@@ -279,7 +280,7 @@ class PolicyCore:
                     self._publish(self.pub_path, cv.chunk_to_path(
                         raw.due_ns, raw.actions, self.setup.path_joints, cfg.debug_path_scale,
                         cfg.frame_id))
-            self._overhead.append(pre_s + time.perf_counter() - start)
+            self._overhead.add(pre_s + time.perf_counter() - start)
 
     def _publish_hold(self, hold: Hold | None) -> None:
         if hold is not None:
@@ -300,13 +301,10 @@ class PolicyCore:
     def diagnostics_values(self) -> dict[str, Any]:
         with self._lock:
             values = self.loop.diagnostics(self._clock_ns(), time.monotonic_ns())
-            overhead = list(self._overhead)
         values.update(device=self.device_name, dtype=self.cfg.dtype)
         values.update({f'latency_{k}': v for k, v in self.runner.latency.summary_ms().items()})
-        if overhead:
-            over = np.asarray(overhead) * 1e3
-            values['node_overhead_p50_ms'] = round(float(np.percentile(over, 50)), 3)
-            values['node_overhead_p95_ms'] = round(float(np.percentile(over, 95)), 3)
+        overhead = self._overhead.summary_ms()  # seconds per plan outside the model
+        values.update({f'node_overhead_{k}': overhead[k] for k in ('p50_ms', 'p95_ms')})
         if self.warmup_s is not None:
             values['warmup_ms'] = round(self.warmup_s * 1e3, 1)
         return values
