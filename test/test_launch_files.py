@@ -15,7 +15,9 @@ import pytest
 import yaml
 from support import REPO_ROOT, console_scripts
 
-from dp_ros.ros.policy_node import parameter_descriptors
+from dp_ros.params import config_from_dict
+from dp_ros.ros.parameters import descriptors
+from dp_ros.runtime.policy_node_config import PolicyNodeConfig
 
 LAUNCH_FILES = sorted((REPO_ROOT / 'launch').glob('*.launch.py'))
 ALWAYS = {'use_sim_time'}  # every rclpy node has it
@@ -23,7 +25,7 @@ ALWAYS = {'use_sim_time'}  # every rclpy node has it
 
 def declared_parameters(executable: str) -> set[str]:
     if executable == 'policy_node':
-        return set(parameter_descriptors()) | ALWAYS
+        return set(descriptors(PolicyNodeConfig)) | ALWAYS
     if executable == 'pusht_sim_node':
         from sim_bridge.pusht_sim_node import PARAMETER_HELP
 
@@ -124,21 +126,19 @@ def check_parameter_file(path: Path, executable: str, node_name: str) -> None:
 @pytest.mark.parametrize('name', ['policy_pusht.yaml', 'policy_example_arm.yaml'])
 def test_policy_parameter_files_are_valid_configs(name):
     """Every key is declared and its value passes the node's own type checks."""
-    from dp_ros.ros.policy_node import config_from_dict
-
     check_parameter_file(REPO_ROOT / 'config' / name, 'policy_node', 'dp_policy')
     params = yaml.safe_load((REPO_ROOT / 'config' / name).read_text())['/**/dp_policy'][
         'ros__parameters']
     params.pop('use_sim_time', None)
-    cfg = config_from_dict(params)
+    cfg = config_from_dict(PolicyNodeConfig, params)
     assert len(cfg.action_lower) == len(cfg.action_upper) == len(cfg.action_joint_names)
 
 
 def test_descriptors_describe_every_parameter():
-    descriptors = parameter_descriptors()
-    assert all(d.description for d in descriptors.values())
-    assert descriptors['max_input_age_s'].floating_point_range[0].from_value > 0
-    assert descriptors['num_inference_steps'].integer_range[0].to_value >= 100
+    described = descriptors(PolicyNodeConfig)
+    assert all(d.description for d in described.values())
+    assert described['max_input_age_s'].floating_point_range[0].from_value > 0
+    assert described['num_inference_steps'].integer_range[0].to_value >= 100
 
 
 # --- the Fast DDS profile for full-size images -----------------------------------------------

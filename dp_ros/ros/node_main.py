@@ -7,6 +7,7 @@ when it returns True, e.g. a worker thread that ended); `exit_code()` gives the 
 """
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 
@@ -51,3 +52,16 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
             rclpy.shutdown()
     exit_code = getattr(node, 'exit_code', None)
     return int(exit_code()) if exit_code is not None else 0
+
+
+def interrupt_without_rclpy_shutdown() -> None:
+    """Ctrl-C / SIGTERM raise KeyboardInterrupt with the context still valid, so shutdown()
+    can publish the hold (rclpy's own handlers shut the context down first)."""
+    from rclpy.signals import uninstall_signal_handlers
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    uninstall_signal_handlers()
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)

@@ -25,13 +25,8 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.service import Service
 from rclpy.timer import Timer
 
-from dp_ros.ros.node_main import run_node
-from dp_ros.ros.policy_node import (
-    NODE_NAME,
-    PolicyCore,
-    interrupt_without_rclpy_shutdown,
-    read_config,
-)
+from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node
+from dp_ros.ros.policy_node import NODE_NAME, PolicyCore, read_config
 
 
 class PolicyLifecycleNode(LifecycleNode):

@@ -13,7 +13,6 @@ the sim uses it) and the managed PolicyLifecycleNode (policy_lifecycle_node.py).
 """
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -29,10 +28,9 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from dp_ros import params
 from dp_ros.ros import conversions as cv
-from dp_ros.ros.node_main import run_node
-from dp_ros.ros.parameters import declare_parameters, descriptors
+from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node
+from dp_ros.ros.parameters import declare_parameters
 from dp_ros.ros.qos import JOINT_STATES, LATCHED, RELIABLE_10, SENSOR_DATA
 from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.input_checks import BadInput
@@ -42,16 +40,6 @@ from dp_ros.runtime.safety import Hold
 
 NODE_NAME = 'dp_policy'
 PLAN_CHECK_PERIOD_S = 0.005  # wall-clock poll for "is a chunk due" besides message arrivals
-
-
-def parameter_descriptors() -> dict[str, Any]:
-    """Every parameter the node declares, with its description and range; no node needed."""
-    return descriptors(PolicyNodeConfig)
-
-
-def config_from_dict(values: dict[str, Any]) -> PolicyNodeConfig:
-    """Typed, range-checked config from raw parameter values (None: default)."""
-    return params.config_from_dict(PolicyNodeConfig, values)
 
 
 def read_config(node: Node) -> tuple[PolicyNodeConfig, ResolvedSetup]:
@@ -64,19 +52,6 @@ def read_config(node: Node) -> tuple[PolicyNodeConfig, ResolvedSetup]:
         # on wall time "now" is never the sim's observation time: it would never plan
         raise ValueError('parameter lockstep needs use_sim_time:=true (the sim\'s /clock)')
     return cfg, setup
-
-
-def interrupt_without_rclpy_shutdown() -> None:
-    """Ctrl-C / SIGTERM raise KeyboardInterrupt with the context still valid, so shutdown()
-    can publish the hold (rclpy's own handlers shut the context down first)."""
-    from rclpy.signals import uninstall_signal_handlers
-
-    def interrupt(*_):
-        raise KeyboardInterrupt
-
-    uninstall_signal_handlers()
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
 
 
 class PolicyCore:

@@ -25,7 +25,8 @@ STATE_FIELDS = ('position', 'velocity', 'effort')
 class PolicyNodeConfig:
     """The node's parameters; defaults drive the Push-T sim in realtime mode."""
 
-    checkpoint: str = param('', 'policy directory (policy.json + model.safetensors); required')
+    checkpoint: str = param('', 'policy directory (policy.json + model.safetensors) or '
+                            'hf://org/name[@rev] (Hugging Face Hub, cached); required')
     device: str = param('auto', "'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
     dtype: str = param('float32', "'float32', 'bfloat16' (CPU or CUDA) or 'float16' (CUDA "
                        'only)')
