@@ -34,7 +34,7 @@ import numpy as np
 
 from sim_bridge import pusht_render
 from sim_bridge.arm_kinematics import DEFAULT_ARM, ArmGeometry
-from sim_bridge.pusht_env import CONTROL_HZ, SIM_HZ, PushTEnv
+from sim_bridge.pusht_env import CONTROL_HZ, SIM_HZ, PushTEnv, finite_action
 from sim_bridge.pusht_geometry import WINDOW_SIZE, coverage, reward_from_coverage
 
 __all__ = ['ArmPushTEnv', 'CAMERA_SIZE', 'camera_pixel', 'policy_view']
@@ -131,12 +131,7 @@ class ArmPushTEnv(PushTEnv):
             target = self.latest_joint_target if self.latest_joint_target is not None \
                 else self.q.copy()
         else:
-            try:
-                target = np.asarray(action, dtype=np.float64)
-            except (TypeError, ValueError):
-                target = np.empty(0)
-            if target.shape != (3,) or not np.all(np.isfinite(target)):
-                raise ValueError(f'action must be 3 finite joint targets (rad), got {action!r}')
+            target = finite_action(action, 3, '3 finite joint targets (rad)')
             target = np.clip(target, self._lo, self._hi)
         self.latest_joint_target = target.copy()
         self.latest_action = self.arm.forward(target)  # the red cross of the videos

@@ -45,6 +45,17 @@ def legacy_start_state(seed: int) -> np.ndarray:
     ], dtype=np.float64)
 
 
+def finite_action(action: Any, size: int, what: str) -> np.ndarray:
+    """The action as a float64 vector of `size` finite values, else a ValueError naming `what`."""
+    try:
+        target = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError):
+        target = np.empty(0)
+    if target.shape != (size,) or not np.all(np.isfinite(target)):
+        raise ValueError(f'action must be {what}, got {action!r}')
+    return target
+
+
 def _as_state(state: Any) -> list[float]:
     try:
         arr = np.asarray(state, dtype=np.float64)
@@ -206,12 +217,7 @@ class PushTEnv(gym.Env):
         scene = self._scene
         scene.n_contact_points = 0
         if action is not None:
-            try:
-                target = np.asarray(action, dtype=np.float64)
-            except (TypeError, ValueError):
-                target = np.empty(0)
-            if target.shape != (2,) or not np.all(np.isfinite(target)):
-                raise ValueError(f'action must be 2 finite numbers (target x, y), got {action!r}')
+            target = finite_action(action, 2, '2 finite numbers (target x, y)')
             self.latest_action = target
             tx, ty = float(target[0]), float(target[1])
             dt = 1.0 / SIM_HZ

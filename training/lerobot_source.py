@@ -25,7 +25,7 @@ from training.lerobot_format import (
     LeRobotReader,
     is_lerobot_dataset,
 )
-from training.replay_buffer import ReplayBuffer
+from training.replay_buffer import EpisodeIndex, ReplayBuffer
 
 DATA_FORMATS = ('auto', 'zarr', 'lerobot')
 
@@ -114,7 +114,7 @@ class _Features(Mapping[str, Any]):
         return len(self.store.keys())
 
 
-class LeRobotStore:
+class LeRobotStore(EpisodeIndex):
     """The read side of a ReplayBuffer over a LeRobotDataset v3.0 directory."""
 
     def __init__(self, path: str | Path, key_map: Mapping[str, str] | None = None,
@@ -146,18 +146,6 @@ class LeRobotStore:
 
     def keys(self) -> list[str]:
         return [k for k in self.reader.features if k not in DEFAULT_FEATURES]
-
-    @property
-    def episode_ends(self) -> np.ndarray:
-        return self._episode_ends
-
-    @property
-    def n_episodes(self) -> int:
-        return len(self._episode_ends)
-
-    @property
-    def n_steps(self) -> int:
-        return int(self._episode_ends[-1]) if len(self._episode_ends) else 0
 
     def __repr__(self) -> str:
         return (f'LeRobotStore({self.location}, {self.n_episodes} episodes, {self.n_steps} '

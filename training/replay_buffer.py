@@ -107,7 +107,26 @@ def _worth_a_bar(array: Any) -> bool:
     return int(array.shape[0]) * _step_bytes(array) >= _PROGRESS_MIN_BYTES
 
 
-class ReplayBuffer:
+class EpisodeIndex:
+    """Episode boundaries of a dataset (cumulative ends, the paper's meta/episode_ends);
+    shared by the zarr ReplayBuffer and the LeRobot store, which set _episode_ends."""
+
+    _episode_ends: np.ndarray
+
+    @property
+    def episode_ends(self) -> np.ndarray:
+        return self._episode_ends
+
+    @property
+    def n_episodes(self) -> int:
+        return len(self._episode_ends)
+
+    @property
+    def n_steps(self) -> int:
+        return int(self._episode_ends[-1]) if len(self._episode_ends) else 0
+
+
+class ReplayBuffer(EpisodeIndex):
     """Episodes of time-aligned arrays; see the module docstring for the storage layout."""
 
     def __init__(self, data: dict[str, Any], episode_ends: np.ndarray,
@@ -186,18 +205,6 @@ class ReplayBuffer:
     def data(self) -> Mapping[str, Any]:
         """key -> array (zarr.Array for store-backed buffers, np.ndarray in memory)."""
         return MappingProxyType(self._data)
-
-    @property
-    def episode_ends(self) -> np.ndarray:
-        return self._episode_ends
-
-    @property
-    def n_episodes(self) -> int:
-        return len(self._episode_ends)
-
-    @property
-    def n_steps(self) -> int:
-        return int(self._episode_ends[-1]) if len(self._episode_ends) else 0
 
     @property
     def episode_lengths(self) -> np.ndarray:
