@@ -27,7 +27,6 @@ from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from dp_ros.params import param_fields
 from dp_ros.ros.conversions import (
     joint_trajectory_to_chunk,
     ns_to_time,
@@ -53,10 +52,6 @@ from sim_bridge.sim_node_config import (
 from sim_bridge.video import BackgroundVideos, video_file_for
 
 NODE_NAME = 'pusht_sim'
-# every parameter the node declares -> its description (the launch-file test reads it)
-PARAMETER_HELP: dict[str, str] = {
-    **{f.name: f.metadata['description'] for f in param_fields(SimNodeConfig)},
-    **DEPRECATED_PARAMETERS}
 
 
 def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:

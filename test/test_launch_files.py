@@ -27,9 +27,9 @@ def declared_parameters(executable: str) -> set[str]:
     if executable == 'policy_node':
         return set(descriptors(PolicyNodeConfig)) | ALWAYS
     if executable == 'pusht_sim_node':
-        from sim_bridge.pusht_sim_node import PARAMETER_HELP
+        from sim_bridge.sim_node_config import DEPRECATED_PARAMETERS, SimNodeConfig
 
-        return set(PARAMETER_HELP) | ALWAYS
+        return set(descriptors(SimNodeConfig)) | set(DEPRECATED_PARAMETERS) | ALWAYS
     raise AssertionError(f'no parameter list known for executable {executable}')
 
 
