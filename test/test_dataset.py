@@ -164,3 +164,17 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(ValueError, match='not .action.'):
         PushTImageDataset(tmp_path / 'frac.zarr', low_dim_keys={'action': 'cmd'}, **{
             k: v for k, v in kwargs.items() if k != 'low_dim_keys'})
+
+
+def test_obs_steps_yields_the_first_observations_of_the_same_windows(pusht_zarr, dataset):
+    first = PushTImageDataset(pusht_zarr, horizon=16, pad_before=1, pad_after=7, seed=42,
+                              val_ratio=0.02, progress=False, obs_steps=2)
+    assert len(first) == len(dataset)
+    for i in (0, 1, 500, len(dataset) - 1):  # padded starts, the middle, a padded end
+        a, b = dataset[i], first[i]
+        assert b['obs']['image'].shape == (2, 3, 96, 96)
+        assert b['obs']['agent_pos'].shape == (2, 2)
+        torch.testing.assert_close(b['obs']['image'], a['obs']['image'][:2], rtol=0, atol=0)
+        torch.testing.assert_close(b['obs']['agent_pos'], a['obs']['agent_pos'][:2],
+                                   rtol=0, atol=0)
+        torch.testing.assert_close(b['action'], a['action'], rtol=0, atol=0)

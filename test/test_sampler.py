@@ -132,3 +132,21 @@ def test_downsample_mask_caps_training_episodes():
     np.testing.assert_array_equal(downsample_mask(mask, 25), mask)
     np.testing.assert_array_equal(downsample_mask(mask, 100), mask)
     assert downsample_mask(mask, 0).sum() == 0
+
+
+@pytest.mark.parametrize('pad_before, pad_after', [(0, 0), (1, 2), (3, 3)])
+def test_first_k_steps_are_the_full_windows_first_k(small_buffer, pad_before, pad_after):
+    full = SequenceSampler(small_buffer, 4, pad_before, pad_after)
+    first = SequenceSampler(small_buffer, 4, pad_before, pad_after, key_first_k={'y': 2})
+    for i in range(len(full)):
+        a, b = full.sample_sequence(i), first.sample_sequence(i)
+        np.testing.assert_array_equal(b['x'], a['x'])  # other keys: whole windows
+        assert b['y'].shape == (2, 2) and b['y'].dtype == np.float32
+        np.testing.assert_array_equal(b['y'], a['y'][:2])
+
+
+def test_first_k_must_name_a_sampled_key_within_the_window(small_buffer):
+    with pytest.raises(ValueError, match='key_first_k'):
+        SequenceSampler(small_buffer, 4, key_first_k={'y': 5})
+    with pytest.raises(ValueError, match='key_first_k'):
+        SequenceSampler(small_buffer, 4, keys=['x'], key_first_k={'y': 1})

@@ -151,6 +151,10 @@ class LoopConfig:
         max_steps: optimizer steps of the run, > 0 (also the length of the lr schedule).
         mixed_precision: 'no', 'bf16' or 'fp16' autocast (accelerate).
         cpu: train on the CPU even when an accelerator is present.
+        channels_last: keep the image encoder's convolution weights channels-last while
+            training (the saved weights are ordinary contiguous tensors). On the 2-core CPU a
+            batch-64 step of the Push-T CPU config takes 0.195 s instead of 0.237 s in bf16
+            (NCHW max-pooling alone cost 24 ms); same model, different float rounding.
         num_threads: torch.set_num_threads for this process; None: torch's default.
         log_every: steps between 'train' records (mean loss, lr, samples/s, EMA decay).
         val_every: steps between validation losses (trained weights, data.val_ratio).
@@ -176,6 +180,7 @@ class LoopConfig:
     max_steps: int = 100_000
     mixed_precision: str = 'no'
     cpu: bool = False
+    channels_last: bool = True
     num_threads: int | None = None
     log_every: int = 10
     val_every: int = 1000

@@ -143,7 +143,9 @@ class PushTImageDataset(torch.utils.data.Dataset):
                  state_key: str = 'state', action_key: str = 'action',
                  rgb_keys: Mapping[str, str] | None = None,
                  low_dim_keys: Mapping[str, str | tuple[str, slice | None]] | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, obs_steps: int | None = None) -> None:
+        """obs_steps: yield only the first obs_steps observations of each window (the policy's
+        n_obs_steps; it reads no more); None: all `horizon` of them, as the paper's dataset."""
         self.rgb_keys, self.low_dim_keys = observation_keys(image_key, state_key, rgb_keys,
                                                             low_dim_keys)
         self.action_key = action_key
@@ -156,6 +158,7 @@ class PushTImageDataset(torch.utils.data.Dataset):
         self.pad_before = pad_before
         self.pad_after = pad_after
         self.seed = seed
+        self.obs_steps = obs_steps
         self.episode_mask = self.train_mask
         self.sampler = self._sampler(self.episode_mask)
 
@@ -181,8 +184,11 @@ class PushTImageDataset(torch.utils.data.Dataset):
         return ReplayBuffer.from_arrays(data, source.episode_ends.copy()), seconds
 
     def _sampler(self, mask: np.ndarray) -> SequenceSampler:
+        first_k = None if self.obs_steps is None else {
+            name: self.obs_steps for name in (*self.rgb_keys, *self.low_dim_keys)}
         return SequenceSampler(self.replay_buffer, self.horizon, pad_before=self.pad_before,
-                               pad_after=self.pad_after, episode_mask=mask)
+                               pad_after=self.pad_after, episode_mask=mask,
+                               key_first_k=first_k)
 
     # ------------------------------------------------------------------ info
     @property

@@ -139,6 +139,10 @@ class Trainer:
             if self.is_main:
                 log.info('warm start from %s', cfg.train.init_from)
         self.policy.to(self.device)
+        if cfg.train.channels_last:
+            # weights only: convolutions then run (and return) channels-last; inference
+            # policies load contiguous weights and keep their numerics
+            self.policy.to(memory_format=torch.channels_last)
         self.eval_policy = DiffusionPolicy(self.policy_cfg, Normalizer.from_dict(norm_dict))
         self.eval_policy.to(self.device).eval()
 
@@ -189,7 +193,8 @@ class Trainer:
             self._dataset_path(), horizon=horizon, pad_before=n_obs - 1, pad_after=n_act - 1,
             seed=d.split_seed, val_ratio=d.val_ratio, max_train_episodes=d.max_train_episodes,
             image_key=d.image_key, state_key=d.state_key, action_key=d.action_key,
-            rgb_keys=d.rgb_keys, low_dim_keys=d.low_dim_keys, progress=self.is_main)
+            rgb_keys=d.rgb_keys, low_dim_keys=d.low_dim_keys, progress=self.is_main,
+            obs_steps=n_obs)
 
     def _shape_meta(self) -> dict:
         """Observation shapes of the dataset, images first (the feature concatenation order),
