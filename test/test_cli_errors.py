@@ -62,6 +62,9 @@ CASES = {
     'eval, bad --max-steps': Case(
         'eval', ('--checkpoint', '{tmp}/absent', '--max-steps', '0', '--output',
                  '{tmp}/out/report.json'), ('--max-steps',)),
+    'eval, realtime without ros': Case(
+        'eval', ('--checkpoint', '{tmp}/absent', '--mode', 'realtime', '--output',
+                 '{tmp}/out/report.json'), ('--via ros',)),
     'replay, missing dataset': Case(
         'replay', ('--dataset', '{tmp}/absent.zarr'), ('absent.zarr',)),
     'sim, missing checkpoint': Case('sim', ('--checkpoint', '{tmp}/absent'), ('absent',)),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -100,6 +101,10 @@ def node_environment(base: dict[str, str] | None = None) -> dict[str, str]:
 
 # --- the session -----------------------------------------------------------------------------
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f'signal {signum}')
+
+
 @dataclass
 class SessionConfig:
     checkpoint: Path
@@ -171,18 +176,28 @@ class SimSession:
         self._cond = threading.Condition()
         self._ros = None
         self._node = None
+        self._old_sigterm: Any = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> SimSession:
+        if threading.current_thread() is threading.main_thread():
+            # a terminated command (kill, a CI timeout, a supervisor) unwinds like Ctrl-C, so
+            # close() stops the node processes instead of leaving them running
+            self._old_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             self.start()
         except BaseException:  # __exit__ is not called then: stop what did start
-            self.close()
+            self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc) -> None:
-        self.close()
+        try:
+            self.close()
+        finally:
+            if self._old_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._old_sigterm)
+                self._old_sigterm = None
 
     def start(self) -> None:
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy

@@ -3,7 +3,9 @@ same per-episode scores, through the sim bridge and the policy node over real to
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,46 @@ def test_dp_ros_sim_runs_episodes_prints_scores_and_writes_videos(tmp_path):
     assert 'score (max reward per episode)' in proc.stdout, proc.stdout
     assert video.is_file() and (video.parent / 'sim_ep001.gif').is_file()
     assert (tmp_path / 'logs' / 'policy_node.log').is_file()
+
+
+def node_processes(marker: str) -> list[int]:
+    """PIDs of live processes whose command line contains marker."""
+    pids = []
+    for proc in Path('/proc').iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / 'cmdline').read_bytes().decode(errors='replace')
+            state = (proc / 'stat').read_text().split()[2]
+        except OSError:
+            continue
+        if marker in cmdline and state != 'Z':
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_terminated_sim_command_stops_its_node_processes(tmp_path):
+    checkpoint = make_tiny_checkpoint(tmp_path / 'tiny', seed=3)
+    marker = str(checkpoint)  # every node command line names this checkpoint
+    cmd = module_cmd('dp_ros.cli', 'sim', '--checkpoint', str(checkpoint), '--seeds',
+                     *map(str, range(100000, 100020)), '--device', 'cpu', '--threads', '1',
+                     '--no-video', '--logs', str(tmp_path / 'logs'), '--no-progress')
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=ENV)
+    try:
+        deadline = time.monotonic() + 120
+        while len(node_processes(marker)) < 2:  # the policy node and the sim (order of events)
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, 'the node processes never started'
+            time.sleep(0.2)
+        proc.terminate()  # SIGTERM, as kill or a CI timeout sends
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert 'interrupted' in err, err[-2000:]
+    deadline = time.monotonic() + 30
+    while node_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert node_processes(marker) == []
