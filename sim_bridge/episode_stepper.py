@@ -9,15 +9,22 @@ across episodes); step k runs once the active trajectory covers t_k, or after a 
 (counted), and applies the point due at t_k. Realtime: the target of [t_k, t_k+1) is fixed at
 t_k (a reply to observation k is too late for it, as on a robot) and the step is stamped with
 its slot on the dt grid, skipping the slots it overran.
+
+The arm robot (config.robot 'arm', sim_bridge/arm_env.py) observes every 10 ms physics
+substep: one Observation per substep, stamped t_k + i * 10 ms (its JointState at 100 Hz), with
+a camera frame when the camera schedule (30 Hz, a frame on every step boundary) is due. In
+realtime the substeps are paced on the wall clock by the node's `pace` callback, so the
+messages leave when their stamps say, as a robot's drivers send them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import numpy as np
 
 from dp_ros.stamps import seconds_to_ns
+from sim_bridge.arm_sensors import SUBSTEP_NS, CameraSchedule
 from sim_bridge.sim_node_config import SimNodeConfig, parse_initial_state
 from sim_bridge.trajectory_follower import (
     RejectionLog,
@@ -32,6 +39,11 @@ if TYPE_CHECKING:
 
 def make_env(config: SimNodeConfig) -> PushTEnv:
     """The env the node steps; imported here so that pymunk/pygame load only once it runs."""
+    if config.robot == 'arm':
+        from sim_bridge.arm_env import ArmPushTEnv
+
+        return ArmPushTEnv(max_episode_steps=None, render_obs=False,
+                           video_size=config.video_size)
     from sim_bridge.pusht_env import PushTEnv
 
     return PushTEnv(render_size=config.image_size, max_episode_steps=None, render_obs=True,
@@ -57,11 +69,12 @@ class Episode:
 
 @dataclass(frozen=True)
 class Observation:
-    """What the node publishes for one step; image None: the camera skips this one."""
+    """What the node publishes for one step (the arm: one substep); image None: the camera
+    skips this one."""
 
     t_ns: int
-    agent_pos: np.ndarray
-    agent_vel: np.ndarray
+    joint_pos: np.ndarray  # the controlled joints (point: the agent's x, y in px)
+    joint_vel: np.ndarray
     block_pose: np.ndarray  # x, y, angle in [0, 2 pi)
     image: np.ndarray | None
 
@@ -133,6 +146,12 @@ class EpisodeStepper:
         self._next_image_ns = 0
         self._dt_ns = config.dt_ns
         self._camera_period_ns = seconds_to_ns(1.0 / config.camera_rate_hz)
+        self.arm = config.robot == 'arm'
+        self.camera = CameraSchedule(config.camera_rate_hz)
+        # realtime arm: waits until the wall clock reaches a substep's stamp (set by the node;
+        # None: substeps run at once, as in lockstep and the unit tests)
+        self.pace: Callable[[int], None] | None = None
+        self.stepping = False  # inside an env step (the arm's paced steps release the lock)
 
     @property
     def running(self) -> bool:
@@ -157,7 +176,9 @@ class EpisodeStepper:
         obs, info = self.env.reset(seed=int(seed), options=options)
         self.episode = Episode(index=index, seed=int(seed), start_ns=self.t_ns,
                                initial_state=None if state is None else state.tolist())
-        self.follower.reset(hold=np.asarray(info['pos_agent'], dtype=np.float64))
+        hold = info['joint_pos'] if self.arm else info['pos_agent']
+        self.follower.reset(hold=np.asarray(hold, dtype=np.float64))
+        self.camera.reset(self.t_ns)
         self.rejections.clear()
         self._next_image_ns = self.t_ns
         if cfg.video_path:
@@ -239,7 +260,10 @@ class EpisodeStepper:
                              'target (logged once per episode; the count is in the episode '
                              'result)')
         self._tick += 1
-        self._step(self._tick * self._dt_ns, self.follower.target_at(t_k), 0)
+        target = self.follower.target_at(t_k)
+        if self.arm:
+            self._arm_substeps(t_k, target)
+        self._step(self._tick * self._dt_ns, target, 0)
 
     # --- realtime ---------------------------------------------------------------------------
 
@@ -249,22 +273,53 @@ class EpisodeStepper:
         return RealtimeTick(self.generation, t_k, self.follower.target_at(t_k),
                             t_k + self._dt_ns)
 
-    def realtime_step(self, tick: RealtimeTick, now_ns: int) -> None:
-        """Run the step of `tick` (now_ns >= its due time), stamped with the current slot."""
-        stamp = tick.due_ns
+    def realtime_step(self, tick: RealtimeTick, now_ns: int,
+                      clock: Callable[[], int] | None = None) -> None:
+        """Run the step of `tick` (point: now_ns >= its due time), stamped with the current
+        slot. The arm runs its substeps from tick.t_ns (paced by `pace`) and reads the time
+        after them from `clock` to find the slot."""
+        if self.arm:
+            stamp = self._arm_substeps(tick.t_ns, tick.target)
+            now_ns = clock() if clock is not None else now_ns
+        else:
+            stamp = tick.due_ns
         if now_ns - stamp >= self._dt_ns:  # overran: stamp the current slot, not a past one
             stamp += (now_ns - stamp) // self._dt_ns * self._dt_ns
         self._step(stamp, tick.target, now_ns)
 
     # --- one step ---------------------------------------------------------------------------
 
+    def _arm_substeps(self, t_start: int, target: np.ndarray) -> int:
+        """The arm's env step from t_start: an Observation per substep (paced in realtime);
+        keeps the step's result for _step. Returns the stamp of its last substep."""
+        substeps = self._dt_ns // SUBSTEP_NS  # the env's 100 Hz physics
+
+        def on_substep(i: int) -> None:
+            t_i = t_start + i * SUBSTEP_NS
+            if self.pace is not None:
+                self.pace(t_i)
+            if i < substeps:  # the last one is the step's observation (_step)
+                self._observe_arm(t_i)
+
+        self.stepping = True
+        try:
+            self._arm_result = self.env.step(np.asarray(target, dtype=np.float64),
+                                             on_substep=on_substep)
+        finally:
+            self.stepping = False
+        return t_start + substeps * SUBSTEP_NS
+
     def _step(self, t_next: int, target: np.ndarray, now_ns: int) -> None:
         """One env step toward target, observed at t_next; a next episode starts at now_ns
-        in realtime."""
+        in realtime. The arm's step has run already (_arm_substeps): its result is used."""
         cfg = self.config
         ep = self.episode
-        obs, reward, terminated, _truncated, info = self.env.step(
-            np.asarray(target, dtype=np.float64))
+        if self.arm:
+            (obs, reward, terminated, _truncated, info), self._arm_result = (
+                self._arm_result, None)
+        else:
+            obs, reward, terminated, _truncated, info = self.env.step(
+                np.asarray(target, dtype=np.float64))
         ep.steps += 1
         ep.max_reward = max(ep.max_reward, float(reward))
         ep.coverage = float(info['coverage'])
@@ -280,6 +335,9 @@ class EpisodeStepper:
                 self.out.log('info', f'all {self.episodes_started} episodes done')
 
     def _observe(self, obs: dict, info: dict, t_ns: int) -> None:
+        if self.arm:
+            self._observe_arm(t_ns)
+            return
         image = None
         if self.config.mode == 'lockstep' or t_ns >= self._next_image_ns:
             image = obs.get('image')
@@ -287,6 +345,15 @@ class EpisodeStepper:
             self._next_image_ns = max(self._next_image_ns + period, t_ns + period // 2)
         state = np.asarray(self.env.get_state(), dtype=np.float64)
         self.out.observation(Observation(
-            t_ns=t_ns, agent_pos=np.asarray(info['pos_agent'], dtype=np.float64),
-            agent_vel=np.asarray(info['vel_agent'], dtype=np.float64), block_pose=state[2:5],
+            t_ns=t_ns, joint_pos=np.asarray(info['pos_agent'], dtype=np.float64),
+            joint_vel=np.asarray(info['vel_agent'], dtype=np.float64), block_pose=state[2:5],
             image=image))
+
+    def _observe_arm(self, t_ns: int) -> None:
+        """The arm now: joints, block, and a camera frame if one is due at t_ns."""
+        env = self.env
+        image = env.render_camera() if self.camera.due(t_ns) else None
+        state = np.asarray(env.get_state(), dtype=np.float64)
+        self.out.observation(Observation(t_ns=t_ns, joint_pos=env.q.copy(),
+                                         joint_vel=env.qd.copy(), block_pose=state[2:5],
+                                         image=image))

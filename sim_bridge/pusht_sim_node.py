@@ -3,7 +3,9 @@ topics.
 
 The stepping rules live in sim_bridge/episode_stepper.py (no ROS): in `lockstep` the sim owns
 time (published on /clock from 0) and a step runs once its action exists, so a run is
-reproducible; in `realtime` it steps at wall-clock 10 Hz with ROS time stamps. This file is the
+reproducible; in `realtime` it steps at wall-clock 10 Hz with ROS time stamps. Parameter
+`robot` picks the paper's point pusher or the 3-joint arm (100 Hz joint states, 640 x 480
+camera at 30 Hz, whose substeps are paced on the wall clock in realtime). This file is the
 wiring: parameters, publishers, services, and the wall-clock waits of one worker thread. The
 executor thread only files trajectories, resets and parameter changes under the same lock as
 the worker, so stepping order never depends on callback timing.
@@ -84,7 +86,7 @@ class RosOutput:
     def observation(self, obs: Observation) -> None:
         cfg = self.cfg
         stamp = ns_to_time(obs.t_ns)
-        joints = numpy_to_joint_state(obs.agent_pos, cfg.joint_names, velocity=obs.agent_vel,
+        joints = numpy_to_joint_state(obs.joint_pos, cfg.joint_names, velocity=obs.joint_vel,
                                       stamp=stamp)
         joints.header.frame_id = cfg.frame_id
         pose = PoseStamped()
@@ -142,13 +144,16 @@ class PushTSimNode(Node):
         self.worker_error: BaseException | None = None
         self.out = RosOutput(self, cfg)
         self.stepper = EpisodeStepper(cfg, make_env(cfg), self.out)
+        if cfg.mode == 'realtime':
+            self.stepper.pace = self._pace
         self.create_subscription(JointTrajectory, cfg.trajectory_topic, self._on_trajectory,
                                  RELIABLE_10)
         self.create_service(Trigger, cfg.reset_service, self._on_reset)
         self._worker = threading.Thread(target=self._run, name='pusht_sim_worker', daemon=True)
         seeds = cfg.seeds or f'{cfg.seed_start}.. ({cfg.seed_count or "unlimited"})'
-        self.get_logger().info(f'{cfg.mode} Push-T sim: seeds {seeds}, max_steps='
-                               f'{cfg.max_steps}, auto_reset={cfg.auto_reset}')
+        self.get_logger().info(f'{cfg.mode} Push-T sim ({cfg.robot} robot, joints '
+                               f'{cfg.joint_names}): seeds {seeds}, max_steps={cfg.max_steps}, '
+                               f'auto_reset={cfg.auto_reset}')
 
     # --- run_node hooks ---------------------------------------------------------------------
 
@@ -232,7 +237,8 @@ class PushTSimNode(Node):
                 if not self._wait_for_episode():
                     return
                 tick = stepper.realtime_tick()
-                while not self._stop and stepper.generation == tick.generation:
+                # the arm paces its substeps itself (_pace); the point steps once it is due
+                while not stepper.arm and not self._stop and stepper.generation == tick.generation:
                     remaining = tick.due_ns - self._ros_now()
                     if remaining <= 0:
                         break
@@ -241,7 +247,16 @@ class PushTSimNode(Node):
                     return
                 if stepper.generation != tick.generation:
                     continue
-                stepper.realtime_step(tick, self._ros_now())
+                stepper.realtime_step(tick, self._ros_now(), clock=self._ros_now)
+
+    def _pace(self, t_ns: int) -> None:
+        """(lock held) Until the ROS clock reaches t_ns, the lock released meanwhile (new
+        trajectories are filed); at once when the node stops."""
+        while not self._stop:
+            remaining = t_ns - self._ros_now()
+            if remaining <= 0:
+                return
+            self._cond.wait(timeout=remaining / 1e9)
 
     # --- callbacks (executor thread) --------------------------------------------------------
 
@@ -259,6 +274,8 @@ class PushTSimNode(Node):
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
         with self._cond:
+            while self.stepper.stepping and not self._stop:  # a paced arm step: <= 0.1 s
+                self._cond.wait(timeout=0.05)
             response.success, response.message = self.stepper.reset(self._ros_now())
             self._cond.notify_all()
         return response

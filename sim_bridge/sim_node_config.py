@@ -21,6 +21,7 @@ from sim_bridge.video import video_file_for
 
 PUSHT_CONTROL_PERIOD_S = 0.1  # the env integrates 0.1 s per step (paper: sim 100 Hz, control 10 Hz)
 MODES = ('lockstep', 'realtime')
+ROBOTS = ('point', 'arm')
 MAX_SEED = 2**32 - 1  # numpy's legacy RandomState, which places the paper's start states
 
 # old name -> its description; the node declares these too, so that old files still load
@@ -53,6 +54,10 @@ class SimNodeConfig:
 
     mode: str = param('lockstep', "'lockstep' (sim time on /clock, a step waits for its "
                       "action) or 'realtime' (wall-clock steps, ROS time stamps)")
+    robot: str = param('point', "'point': the paper's pusher, x/y 'joints' in px, one "
+                       "observation per step; 'arm': a planar 3-joint arm whose end effector "
+                       'pushes (joint position targets in rad, per-joint velocity and '
+                       'acceleration limits, JointState at 100 Hz, a 640 x 480 camera)')
     seeds: list[int] = param([], 'episode seeds in order; empty: seed_start, seed_start + 1, '
                              '...', range=(0, MAX_SEED))
     seed_start: int = param(100000, 'first seed when seeds is empty (paper test seeds: '
@@ -63,9 +68,10 @@ class SimNodeConfig:
                            range=(1, 2**31 - 1))
     control_period_s: float = param(PUSHT_CONTROL_PERIOD_S, 'seconds per control step; fixed '
                                     'at 0.1 by the Push-T physics', unit='s')
-    camera_rate_hz: float = param(1.0 / PUSHT_CONTROL_PERIOD_S, 'image rate in realtime mode '
-                                  '(<= 1 / control_period_s); must equal it in lockstep',
-                                  unit='Hz')
+    camera_rate_hz: float = param(0.0, "image rate; 0: the robot's (point: 1 / "
+                                  'control_period_s, which lockstep requires and realtime may '
+                                  'lower; arm: 30, a multiple of the control rate so that every '
+                                  'step boundary has a frame)', range=(0.0, 1000.0), unit='Hz')
     action_wait_timeout_s: float = param(60.0, "lockstep: wall seconds to wait for a step's "
                                          'action before holding the last target (counted); 0: '
                                          'wait forever', range=(0.0, 86400.0), unit='s')
@@ -81,14 +87,18 @@ class SimNodeConfig:
                             "'{seed}' are filled in; without them _epNNN is appended); empty: "
                             'no video')
     video_size: int = param(256, 'video frame size', range=(8, 4096), unit='px')
-    image_size: int = param(96, 'published camera image size', range=(8, 4096), unit='px')
+    image_size: int = param(96, 'point robot: published (square) camera image size; the '
+                            "arm's camera is 640 x 480", range=(8, 4096), unit='px')
     frame_id: str = param('pusht_workspace', 'header.frame_id of the observations')
-    joint_names: list[str] = param(['agent_x', 'agent_y'], 'names of the agent x and y joints '
-                                   'in joint_states and joint_trajectory')
-    workspace_low: list[float] = param([0.0, 0.0], 'lowest valid target (x, y); targets '
-                                       'outside are rejected', unit='px')
-    workspace_high: list[float] = param([512.0, 512.0], 'highest valid target (x, y); targets '
-                                        'outside are rejected', unit='px')
+    joint_names: list[str] = param([], "joint names in joint_states and joint_trajectory; "
+                                   "empty: the robot's (point: agent_x, agent_y; arm: "
+                                   'shoulder, elbow, wrist)')
+    workspace_low: list[float] = param([], "lowest valid target per joint; targets outside "
+                                       "are rejected; empty: the robot's (point: 0, 0 px; "
+                                       'arm: its joint position limits, rad)')
+    workspace_high: list[float] = param([], "highest valid target per joint; empty: the "
+                                        "robot's (point: 512, 512 px; arm: its joint "
+                                        'position limits, rad)')
     initial_state: list[float] = param([], 'start every episode from this state [agent_x, '
                                        'agent_y, block_x, block_y, block_angle] instead of the '
                                        "seed's (used from the next episode); empty: the seed "
@@ -114,15 +124,23 @@ class SimNodeConfig:
         """The checks that involve more than one field, or more than a type and a range."""
         if self.mode not in MODES:
             raise ValueError(f"parameter mode must be one of {MODES}, got '{self.mode}'")
+        if self.robot not in ROBOTS:
+            raise ValueError(f"parameter robot must be one of {ROBOTS}, got '{self.robot}'")
         if abs(self.control_period_s - PUSHT_CONTROL_PERIOD_S) > 1e-9:
             raise ValueError(f'parameter control_period_s must be {PUSHT_CONTROL_PERIOD_S} (the '
                              'Push-T physics integrates 0.1 s per step), got '
                              f'{self.control_period_s}')
         rate = 1.0 / self.control_period_s
-        if not 0.0 < self.camera_rate_hz <= rate + 1e-9:
+        if self.robot == 'arm':
+            per_step = self.camera_rate_hz / rate
+            if self.camera_rate_hz <= 0 or abs(per_step - round(per_step)) > 1e-9:
+                raise ValueError('parameter camera_rate_hz must be a whole multiple of the '
+                                 f'control rate {rate:g} Hz for the arm (every step boundary '
+                                 f'has a frame), got {self.camera_rate_hz}')
+        elif not 0.0 < self.camera_rate_hz <= rate + 1e-9:
             raise ValueError(f'parameter camera_rate_hz must be in (0, 1 / control_period_s = '
                              f'{rate}], got {self.camera_rate_hz}')
-        if self.mode == 'lockstep' and abs(self.camera_rate_hz - rate) > 1e-9:
+        elif self.mode == 'lockstep' and abs(self.camera_rate_hz - rate) > 1e-9:
             raise ValueError('parameter camera_rate_hz must equal 1 / control_period_s in '
                              f'lockstep mode (every step is observed), got {self.camera_rate_hz}')
         if self.max_steps < 1:
@@ -134,13 +152,15 @@ class SimNodeConfig:
             raise ValueError('parameters action_wait_timeout_s and obs_republish_period_s must '
                              f'be >= 0 (0: off), got {self.action_wait_timeout_s} and '
                              f'{self.obs_republish_period_s}')
-        if len(self.joint_names) != 2 or len(set(self.joint_names)) != 2 or not all(
+        n = len(robot_defaults(self.robot)['joint_names'])
+        if len(self.joint_names) != n or len(set(self.joint_names)) != n or not all(
                 self.joint_names):
-            raise ValueError(f'parameter joint_names must be two distinct names (x, y), got '
-                             f'{self.joint_names}')
-        if len(self.workspace_low) != 2 or len(self.workspace_high) != 2:
-            raise ValueError(f'parameters workspace_low/high must have 2 values, got '
-                             f'{self.workspace_low} / {self.workspace_high}')
+            raise ValueError(f'parameter joint_names must be {n} distinct names for the '
+                             f'{self.robot} robot, got {self.joint_names}')
+        if len(self.workspace_low) != n or len(self.workspace_high) != n:
+            raise ValueError(f'parameters workspace_low/high must have {n} values for the '
+                             f'{self.robot} robot, got {self.workspace_low} / '
+                             f'{self.workspace_high}')
         Workspace(tuple(self.workspace_low), tuple(self.workspace_high))
         if self.image_size < 8 or self.video_size < 8:
             raise ValueError(f'image_size and video_size must be >= 8, got {self.image_size} '
@@ -176,9 +196,26 @@ class SimNodeConfig:
         return len(self.seeds) if self.seeds else (self.seed_count or None)
 
 
+def robot_defaults(robot: str) -> dict[str, Any]:
+    """What an empty joint_names / workspace_low / workspace_high / 0 camera_rate_hz means."""
+    if robot == 'arm':
+        from sim_bridge.arm_kinematics import (
+            JOINT_NAMES,
+            POSITION_LOWER,
+            POSITION_UPPER,
+        )
+
+        return {'joint_names': list(JOINT_NAMES), 'workspace_low': list(POSITION_LOWER),
+                'workspace_high': [float(v) for v in POSITION_UPPER], 'camera_rate_hz': 30.0}
+    return {'joint_names': ['agent_x', 'agent_y'], 'workspace_low': [0.0, 0.0],
+            'workspace_high': [512.0, 512.0],
+            'camera_rate_hz': 1.0 / PUSHT_CONTROL_PERIOD_S}
+
+
 def finish_config(config: SimNodeConfig, deprecated: dict[str, Any],
                   warn: Callable[[str], None]) -> SimNodeConfig:
-    """Apply the deprecated names that were given (None: not given), then validate."""
+    """Apply the deprecated names that were given (None: not given) and the robot's defaults
+    for the fields left empty, then validate."""
     rate = deprecated.get('control_rate_hz')
     if rate is not None:
         rate = coerce('control_rate_hz', 'float', rate)
@@ -189,6 +226,9 @@ def finish_config(config: SimNodeConfig, deprecated: dict[str, Any],
                              f'be {1.0 / PUSHT_CONTROL_PERIOD_S} (the Push-T physics integrates '
                              f'{PUSHT_CONTROL_PERIOD_S} s per step), got {rate}')
         config = dataclasses.replace(config, control_period_s=1.0 / rate)
+    defaults = robot_defaults(config.robot if config.robot in ROBOTS else 'point')
+    filled = {name: value for name, value in defaults.items() if not getattr(config, name)}
+    config = dataclasses.replace(config, **filled)
     config.validate()
     return config
 

@@ -105,6 +105,33 @@ def make_tiny_checkpoint(directory: str | Path, seed: int = 0, control_period_s:
                        provenance={'note': 'tiny random test policy'})
 
 
+ARM_JOINTS = ('shoulder', 'elbow', 'wrist')
+
+
+def make_tiny_arm_checkpoint(directory: str | Path, seed: int = 0) -> Path:
+    """A tiny random policy of the arm twin's shapes: the 96 px camera and the 3 joint
+    positions in, 3 joint targets (rad) out, normalized over the IK's joint ranges."""
+    import numpy as np
+    import torch
+
+    from dp_ros.policy.checkpoint import save_policy
+    from dp_ros.policy.diffusion import DiffusionPolicy
+    from dp_ros.policy.normalizer import Normalizer
+
+    torch.manual_seed(seed)
+    shape_meta = {'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+                          'joint_pos': {'shape': [3], 'type': 'low_dim'}},
+                  'action': {'shape': [3]}}
+    config = tiny_pusht_config(shape_meta=shape_meta)
+    rng = np.random.default_rng(seed)
+    low, high = np.array([-2.3, 0.6, -1.4]), np.array([0.1, 2.9, -0.3])  # the IK's ranges
+    data = {'joint_pos': rng.uniform(low, high, size=(64, 3)),
+            'action': rng.uniform(low, high, size=(64, 3))}
+    policy = DiffusionPolicy(config, Normalizer.from_data(data)).eval()
+    return save_policy(policy, directory, control_period_s=0.1,
+                       provenance={'note': 'tiny random arm test policy'})
+
+
 # --- the dataset -----------------------------------------------------------------------------
 
 def episode_bounds(zarr_path: str | Path):

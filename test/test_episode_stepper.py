@@ -89,11 +89,11 @@ def test_lockstep_step_waits_for_its_action_and_applies_the_point_due_at_t_k():
 def test_lockstep_timeout_holds_the_start_position_and_is_counted_and_logged_once():
     stepper, rec = make(seeds=[4], max_steps=2, auto_reset=False)
     stepper.start_episode()
-    start = rec.observations[0].agent_pos
+    start = rec.observations[0].joint_pos
     stepper.lockstep_step(timed_out=True)
     stepper.lockstep_step(timed_out=True)
     np.testing.assert_array_equal(stepper.env.latest_action, start)
-    np.testing.assert_allclose(rec.observations[-1].agent_pos, start, atol=1e-6)
+    np.testing.assert_allclose(rec.observations[-1].joint_pos, start, atol=1e-6)
     assert rec.results[0]['action_timeouts'] == 2
     assert len([w for w in rec.warnings() if 'no action for step 0' in w]) == 1
 
@@ -139,7 +139,7 @@ def test_two_lockstep_runs_are_identical_and_equal_a_plain_env_loop():
         images.append(obs['image'].tobytes())
         positions.append(info['pos_agent'])
     assert [o.image.tobytes() for o in a.observations] == images
-    np.testing.assert_array_equal([o.agent_pos for o in a.observations], positions)
+    np.testing.assert_array_equal([o.joint_pos for o in a.observations], positions)
     assert [o.t_ns for o in a.observations] == [k * DT for k in range(13)]
     assert a.results[0] == {**a.results[0], 'seed': 7, 'steps': 12, 'reason': 'max_steps',
                             'mode': 'lockstep', 'action_timeouts': 0, 'rejected': {},
@@ -247,7 +247,7 @@ def test_realtime_target_is_fixed_at_t_k_and_a_late_step_takes_the_current_slot(
     stepper, rec = make(render=True, mode='realtime', seeds=[2], camera_rate_hz=5.0,
                         max_steps=4)
     stepper.start_episode(now_ns=t0)
-    start = rec.observations[0].agent_pos
+    start = rec.observations[0].joint_pos
     tick = stepper.realtime_tick()
     assert (tick.t_ns, tick.due_ns) == (t0, t0 + DT)
     assert send(stepper, [[400, 100]], stamp_ns=0, now_ns=t0 + DT // 2)  # stamp 0: now
@@ -289,7 +289,7 @@ def test_realtime_auto_reset_starts_the_next_episode_at_now():
     (dict(max_steps=0), r'max_steps must be in \[1'),
     (dict(max_steps=2.5), 'max_steps must be an integer'),
     (dict(seeds=[-1]), 'seeds must be in'),
-    (dict(joint_names=['a']), 'joint_names must be two distinct names'),
+    (dict(joint_names=['a']), 'joint_names must be 2 distinct names'),
     (dict(workspace_low=[0.0, 600.0]), 'low < high'),
     (dict(video_path='x.avi'), 'video_path must end in .gif or .mp4'),
     (dict(video_path='x_{episode}_{run}.gif'), r'video_path .* only \{episode\} and \{seed\}'),
@@ -313,7 +313,7 @@ def test_the_shipped_parameter_file_is_a_valid_config_without_deprecated_names()
     section = yaml.safe_load((REPO / 'config' / 'pusht_sim.yaml').read_text())
     values = section['/**/pusht_sim']['ros__parameters']
     cfg = config_from_values(values, warn=pytest.fail)
-    assert cfg == SimNodeConfig()  # the file spells out the defaults
+    assert cfg == config_from_values({}, warn=pytest.fail)  # the file spells out the defaults
 
 
 def test_seed_schedule():
@@ -323,3 +323,71 @@ def test_seed_schedule():
     assert SimNodeConfig().seed_for_episode(1000) == 101000
     assert SimNodeConfig(seeds=[9, 3]).episode_count() == 2 and SimNodeConfig().episode_count() \
         is None
+
+
+# --- the arm robot ------------------------------------------------------------------------------
+
+ARM = ['shoulder', 'elbow', 'wrist']
+MS = 1_000_000
+
+
+def make_arm(**values) -> tuple[EpisodeStepper, Recorder]:
+    cfg = config_from_values({'robot': 'arm', **values}, warn=pytest.fail)
+    rec = Recorder()
+    return EpisodeStepper(cfg, make_env(cfg), rec), rec
+
+
+def test_arm_config_takes_the_arms_joints_limits_and_30_hz_camera():
+    cfg = config_from_values({'robot': 'arm'}, warn=pytest.fail)
+    assert cfg.joint_names == ARM and cfg.camera_rate_hz == 30.0
+    assert cfg.workspace_low == pytest.approx([-2.6, 0.0, -1.8])
+    with pytest.raises(ValueError, match='whole multiple of the control rate'):
+        config_from_values({'robot': 'arm', 'camera_rate_hz': 25.0}, warn=pytest.fail)
+    with pytest.raises(ValueError, match='3 distinct names for the arm robot'):
+        config_from_values({'robot': 'arm', 'joint_names': NAMES}, warn=pytest.fail)
+    with pytest.raises(ValueError, match="robot must be one of"):
+        config_from_values({'robot': 'gantry'}, warn=pytest.fail)
+
+
+def test_arm_lockstep_observes_every_substep_with_a_30_hz_camera_on_the_step_grid():
+    stepper, rec = make_arm(seeds=[5])
+    stepper.start_episode()
+    q0 = rec.observations[0].joint_pos
+    assert rec.observations[0].image.shape == (480, 640, 3)
+    target = q0 + np.array([0.05, -0.05, 0.02])
+    assert send(stepper, [target, target], stamp_ns=0, names=ARM)
+    stepper.lockstep_step()
+    stepper.lockstep_step()
+    stamps = [o.t_ns for o in rec.observations]
+    assert stamps == [10 * MS * i for i in range(21)]  # t0, then every 10 ms substep
+    framed = [o.t_ns // MS for o in rec.observations if o.image is not None]
+    assert framed == [0, 40, 70, 100, 140, 170, 200]  # 30 Hz, and every step boundary
+    joints = np.array([o.joint_pos for o in rec.observations])
+    np.testing.assert_allclose(joints[-1], target, atol=1e-9)  # reached within the limits
+    assert np.all(np.abs(np.diff(joints, axis=0)) <= 3.15 * 0.01 + 1e-9)  # velocity limit
+    assert [e for e in rec.events if e[0] == 'reward'] == [('reward', DT), ('reward', 2 * DT)]
+
+
+def test_arm_rejects_targets_outside_its_joint_limits_and_point_commands():
+    stepper, rec = make_arm(seeds=[5])
+    stepper.start_episode()
+    assert not send(stepper, [[100.0, 200.0, 0.0]], stamp_ns=0, names=ARM)  # pixels, not rad
+    assert not send(stepper, [[100.0, 200.0]], stamp_ns=0)  # the point's joints
+    assert stepper.rejections.as_dict() == {'joint_names': 1, 'out_of_workspace': 1}
+
+
+def test_arm_realtime_paces_each_substep_and_skips_the_slots_it_overran():
+    stepper, rec = make_arm(mode='realtime', seeds=[5])
+    paced: list[int] = []
+    stepper.pace = paced.append
+    t0 = 1_000 * DT
+    stepper.start_episode(now_ns=t0)
+    tick = stepper.realtime_tick()
+    stepper.realtime_step(tick, t0, clock=lambda: t0 + DT + 5 * MS)  # on time
+    assert paced == [t0 + 10 * MS * i for i in range(1, 11)]
+    assert stepper.t_ns == t0 + DT
+    tick = stepper.realtime_tick()
+    stepper.realtime_step(tick, t0 + DT, clock=lambda: t0 + 3 * DT + 20 * MS)  # 120 ms late
+    assert stepper.t_ns == t0 + 3 * DT  # the current slot, not the one it overran
+    stamps = [o.t_ns for o in rec.observations]
+    assert stamps == sorted(set(stamps))  # strictly increasing

@@ -123,7 +123,8 @@ def check_parameter_file(path: Path, executable: str, node_name: str) -> None:
     assert not unknown, f'{path.name}: {executable} does not declare {sorted(unknown)}'
 
 
-@pytest.mark.parametrize('name', ['policy_pusht.yaml', 'policy_example_arm.yaml'])
+@pytest.mark.parametrize('name', ['policy_pusht.yaml', 'policy_pusht_arm.yaml',
+                                  'policy_example_arm.yaml'])
 def test_policy_parameter_files_are_valid_configs(name):
     """Every key is declared and its value passes the node's own type checks."""
     check_parameter_file(REPO_ROOT / 'config' / name, 'policy_node', 'dp_policy')

@@ -41,16 +41,19 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
         video_pattern = str(output.with_name(f'{output.stem}_ep{{episode}}.{args.video_format}')
                             .resolve())
     cfg = SessionConfig(
-        checkpoint=checkpoint, seeds=seeds, mode=args.mode, max_steps=args.max_steps,
+        checkpoint=checkpoint, seeds=seeds, mode=args.mode, robot=args.robot,
+        max_steps=args.max_steps,
         device=args.device, dtype=DTYPES[args.dtype], sampler=args.sampler or '',
         num_inference_steps=args.num_inference_steps or 0, sample_seed=args.sample_seed,
         cpu_threads=args.threads or 0, video_path=video_pattern,
         log_dir=output.with_name(f'{output.stem}_ros_logs'),
         sim_overrides={'action_wait_timeout_s': ACTION_WAIT_TIMEOUT_S},
-        # the node must run exactly the checkpoint's chunk, as the in-process loop does
-        policy_overrides={'n_action_steps': 0, 'action_lower': [0.0, 0.0],
-                          'action_upper': [512.0, 512.0], 'torchscript': not args.eager,
-                          'execution_mode': args.execution_mode})
+        # the node must run exactly the checkpoint's chunk, as the in-process loop does (the
+        # point's bounds: the table; the arm's: its joint limits, from its parameter file)
+        policy_overrides={'n_action_steps': 0, 'torchscript': not args.eager,
+                          'execution_mode': args.execution_mode,
+                          **({'action_lower': [0.0, 0.0], 'action_upper': [512.0, 512.0]}
+                             if args.robot == 'point' else {})})
     start = time.perf_counter()
     results = run_session(cfg, progress=not args.no_progress)
     seconds = time.perf_counter() - start
@@ -69,7 +72,7 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
                    or meta['config'].get('num_inference_steps'),
                    'provenance_step': meta.get('provenance', {}).get('step')},
         # realtime: held or rejected actions are part of what latency costs, so reported
-        'ros': {'mode': args.mode, 'execution_mode': args.execution_mode,
+        'ros': {'robot': args.robot, 'mode': args.mode, 'execution_mode': args.execution_mode,
                 'logs': str(cfg.log_dir), 'problems': problems},
     }
     if video_pattern:

@@ -28,8 +28,10 @@ from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.ros import processes
 
 DEFAULT_CHECKPOINT = Path('checkpoints/pusht_default')
-SIM_PARAMS = 'pusht_sim.yaml'
-POLICY_PARAMS = 'policy_pusht.yaml'
+# robot -> the parameter files of the sim and of the policy node
+SIM_PARAMS = {'point': 'pusht_sim.yaml', 'arm': 'pusht_arm_sim.yaml'}
+POLICY_PARAMS = {'point': 'policy_pusht.yaml', 'arm': 'policy_pusht_arm.yaml'}
+ROBOTS = tuple(SIM_PARAMS)
 DDS_PROFILE = 'fastdds_large_data.xml'  # shared memory for full-size camera images
 DDS_PROFILE_VARS = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')  # 3.x, 2.x
 FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')  # read only FASTRTPS_...; 3.x warns on it
@@ -110,6 +112,7 @@ class SessionConfig:
     checkpoint: Path
     seeds: list[int]
     mode: str = 'lockstep'
+    robot: str = 'point'  # 'point' (the paper's pusher) or 'arm' (the 3-joint arm twin)
     max_steps: int = 300
     device: str = 'auto'
     dtype: str = 'float32'
@@ -136,7 +139,8 @@ def _param(name: str, value: Any) -> list[str]:
 
 def sim_command(cfg: SessionConfig) -> list[str]:
     args = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
-            '-r', f'__ns:={SIM_NAMESPACE}', '--params-file', str(config_file(SIM_PARAMS))]
+            '-r', f'__ns:={SIM_NAMESPACE}',
+            '--params-file', str(config_file(SIM_PARAMS[cfg.robot]))]
     params = {'mode': cfg.mode, 'seeds': cfg.seeds, 'max_steps': cfg.max_steps,
               'auto_reset': False, **cfg.sim_overrides}
     if cfg.video_path:
@@ -149,7 +153,7 @@ def sim_command(cfg: SessionConfig) -> list[str]:
 def policy_command(cfg: SessionConfig) -> list[str]:
     lockstep = cfg.mode == 'lockstep'
     args = [sys.executable, '-m', 'dp_ros.ros.policy_node', '--ros-args',
-            '--params-file', str(config_file(POLICY_PARAMS))]
+            '--params-file', str(config_file(POLICY_PARAMS[cfg.robot]))]
     params = {'checkpoint': str(cfg.checkpoint), 'lockstep': lockstep, 'use_sim_time': lockstep,
               'device': cfg.device, 'dtype': cfg.dtype, 'sample_seed': cfg.sample_seed,
               'env_seed': cfg.seeds[0], 'cpu_threads': cfg.cpu_threads,
@@ -167,6 +171,8 @@ class SimSession:
     def __init__(self, cfg: SessionConfig):
         if cfg.mode not in ('lockstep', 'realtime'):
             raise ValueError(f"mode must be 'lockstep' or 'realtime', got '{cfg.mode}'")
+        if cfg.robot not in ROBOTS:
+            raise ValueError(f'robot must be one of {ROBOTS}, got {cfg.robot!r}')
         if not cfg.seeds:
             raise ValueError('no seeds: nothing to run')
         self.cfg = cfg
@@ -338,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--checkpoint', type=checkpoint_arg,
                    help=f'policy directory or hf://org/name[@revision] (default: '
                         f'{DEFAULT_CHECKPOINT}/ if it exists)')
+    p.add_argument('--robot', choices=ROBOTS, default='point',
+                   help="point: the paper's x/y pusher; arm: a planar 3-joint arm pushes with "
+                        'its end effector (joint commands, 640 x 480 camera; needs a policy '
+                        'trained on arm data)')
     p.add_argument('--mode', choices=('lockstep', 'realtime'), default='lockstep',
                    help='lockstep: sim time waits for the policy (any CPU); realtime: 10 Hz '
                         'wall clock, slow inference costs')
@@ -377,14 +387,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     video = '' if args.no_video else str(args.video.resolve())
     cfg = SessionConfig(checkpoint=checkpoint, seeds=list(args.seeds), mode=args.mode,
-                        max_steps=args.max_steps, device=args.device, dtype=args.dtype,
+                        robot=args.robot, max_steps=args.max_steps, device=args.device,
+                        dtype=args.dtype,
                         sampler=args.sampler or '', num_inference_steps=args.num_inference_steps,
                         sample_seed=args.sample_seed, cpu_threads=args.threads,
                         video_path=video, log_dir=args.logs,
                         episode_timeout_s=args.episode_timeout,
                         policy_overrides=({'execution_mode': args.execution_mode}
                                           if args.execution_mode else {}))
-    print(f'dp-ros sim: {checkpoint} in {args.mode} mode, seeds {cfg.seeds}, ROS_DOMAIN_ID='
+    print(f'dp-ros sim: {checkpoint} on the {args.robot} robot in {args.mode} mode, seeds '
+          f'{cfg.seeds}, ROS_DOMAIN_ID='
           f"{os.environ.get('ROS_DOMAIN_ID', '0')}; node logs in {args.logs}/")
     try:
         results = run_session(cfg, progress=not args.no_progress)

@@ -131,7 +131,7 @@ def test_lockstep_over_ros_is_the_stepper_byte_for_byte(ros_processes, ros_probe
     assert len(images) == len(expected.observations) == 13
     assert images == [o.image.tobytes() for o in expected.observations]
     np.testing.assert_array_equal(
-        states, [np.concatenate([o.agent_pos, o.agent_vel]) for o in expected.observations])
+        states, [np.concatenate([o.joint_pos, o.joint_vel]) for o in expected.observations])
     assert result == expected.results[0]
     assert result == {**result, 'seed': 7, 'steps': 12, 'reason': 'max_steps',
                       'action_timeouts': 0, 'rejected': {}}

@@ -1,0 +1,70 @@
+"""The Push-T arm twin + policy node: `ros2 launch dp_ros pusht_arm_sim.launch.py
+checkpoint:=DIR` (a policy trained on arm data: camera + 3 joint positions in, joint targets out).
+
+The sim (config/pusht_arm_sim.yaml) is a planar 3-joint arm pushing the T, publishing its
+joint states at 100 Hz and a 640 x 480 camera at 30 Hz; the policy node (config/
+policy_pusht_arm.yaml) runs as on a real arm: safety envelope, execution mode, the shipped
+Fast DDS profile for the full-size camera. mode:=realtime (default) on the wall clock;
+mode:=lockstep waits for each action on sim time. `dp-ros sim --robot arm` is the same pair
+of nodes with the same parameter files for a machine without a ROS install.
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PythonExpression
+from launch_ros.actions import Node
+
+from launch import LaunchDescription
+
+
+def generate_launch_description():
+    share = get_package_share_directory('dp_ros')
+    config_dir = os.path.join(share, 'config')
+    checkpoint = LaunchConfiguration('checkpoint')
+    mode = LaunchConfiguration('mode')
+    device = LaunchConfiguration('device')
+    lockstep = PythonExpression(["'", mode, "' == 'lockstep'"])
+    profile = LaunchConfiguration('dds_profile')
+    return LaunchDescription([
+        # full-size camera images through shared memory (config/fastdds_large_data.xml says
+        # why); a profile the environment names already is kept
+        DeclareLaunchArgument('dds_profile',
+                              default_value=EnvironmentVariable(
+                                  'FASTDDS_DEFAULT_PROFILES_FILE',
+                                  default_value=os.path.join(config_dir,
+                                                             'fastdds_large_data.xml')),
+                              description='Fast DDS XML profile of the nodes started here'),
+        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', profile),
+        # Fast DDS 2.x (Jazzy and older) reads only the old name; 3.x warns when it is set
+        *([SetEnvironmentVariable('FASTRTPS_DEFAULT_PROFILES_FILE', profile)]
+          if os.environ.get('ROS_DISTRO', '') in ('humble', 'iron', 'jazzy') else []),
+        DeclareLaunchArgument('checkpoint',
+                              description='arm policy directory (policy.json + '
+                                          'model.safetensors)'),
+        DeclareLaunchArgument('mode', default_value='realtime',
+                              choices=['realtime', 'lockstep'],
+                              description='realtime: wall-clock 10 Hz, as a real arm; '
+                                          'lockstep: sim time waits for the policy'),
+        DeclareLaunchArgument('device', default_value='auto',
+                              description="policy device: 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        Node(
+            package='dp_ros',
+            executable='pusht_sim_node',
+            name='pusht_sim',
+            namespace='pusht',
+            output='screen',
+            parameters=[os.path.join(config_dir, 'pusht_arm_sim.yaml'), {'mode': mode}],
+        ),
+        Node(
+            package='dp_ros',
+            executable='policy_node',
+            name='dp_policy',
+            output='screen',
+            parameters=[
+                os.path.join(config_dir, 'policy_pusht_arm.yaml'),
+                {'checkpoint': checkpoint, 'device': device, 'lockstep': lockstep,
+                 'use_sim_time': lockstep},
+            ],
+        ),
+    ])
