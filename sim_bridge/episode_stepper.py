@@ -135,7 +135,7 @@ class EpisodeStepper:
         self.env = env
         self.out = out
         self.workspace = config.workspace
-        self.initial_state = parse_initial_state(config.initial_state, self.workspace)
+        self.initial_state = parse_initial_state(config.initial_state, config.table)
         self.follower = TrajectoryFollower()
         self.rejections = RejectionLog()
         self.episode: Episode | None = None

@@ -12,6 +12,7 @@ the worker, so stepping order never depends on callback timing.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -281,15 +282,20 @@ class PushTSimNode(Node):
         return response
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """The parameters settable at run time: initial_state (from the next episode) and
+        max_steps (a replay sets each episode's length)."""
         for param in params:
-            if param.name != 'initial_state':
-                continue
-            try:
-                state = parse_initial_state(param.value, self.config.workspace)
-            except ValueError as exc:
-                return SetParametersResult(successful=False, reason=str(exc))
-            with self._cond:
-                self.stepper.initial_state = state
+            if param.name == 'initial_state':
+                try:
+                    state = parse_initial_state(param.value, self.config.table)
+                except ValueError as exc:
+                    return SetParametersResult(successful=False, reason=str(exc))
+                with self._cond:
+                    self.stepper.initial_state = state
+            elif param.name == 'max_steps':
+                with self._cond:
+                    self.config = dataclasses.replace(self.config, max_steps=int(param.value))
+                    self.stepper.config = self.config
         return SetParametersResult(successful=True)
 
 

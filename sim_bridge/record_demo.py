@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('-o', '--output', type=Path, required=True,
                         help='bag directory to create (must not exist)')
     parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
+    parser.add_argument('--compression', choices=('none', 'message'), default='none',
+                        help="'message': zstd-compress each message (full-size cameras), as "
+                             '`ros2 bag record --compression-mode message`')
     parser.add_argument('--namespace', default='/pusht',
                         help='prefix of the default topics (default /pusht)')
     parser.add_argument('--topics', nargs='+', default=None,
@@ -54,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 class Recorder:
     """An rclpy node writing every message of the chosen topics into a BagRecorder."""
 
-    def __init__(self, topics: list[str], bag: BagRecorder, result_topic: str):
+    def __init__(self, topics: list[str], bag: BagRecorder | None, result_topic: str):
         from dp_ros.ros.background_node import BackgroundNode
 
         self.topics = topics
@@ -95,17 +98,26 @@ class Recorder:
             self.subscribed[topic] = msgtype
             print(f'recording {topic} [{msgtype}]', flush=True)
             if len(self.subscribed) == len(self.topics):
-                print(f'ready: recording {len(self.topics)} topics into {self.bag.path}',
-                      flush=True)
+                where = f' into {self.bag.path}' if self.bag is not None else ''
+                print(f'ready: recording {len(self.topics)} topics{where}', flush=True)
 
     def _writer(self, topic: str, msgtype: str):
         def on_message(data: bytes, info) -> None:
             recv_ns = info['received_timestamp'] or time.time_ns()
             with self._lock:
+                if self.bag is None:  # between bags (switch): not recorded
+                    return
                 self.bag.write(topic, msgtype, recv_ns, data)
                 if topic == self.result_topic:
                     self.results += 1
         return on_message
+
+    def switch(self, bag: BagRecorder | None) -> BagRecorder | None:
+        """Write the next messages into `bag` (None: drop them); the previous bag, to close."""
+        with self._lock:
+            old, self.bag = self.bag, bag
+            self.results = 0
+        return old
 
     def spin_until(self, stop: threading.Event, max_results: int, duration: float) -> None:
         deadline = time.monotonic() + duration if duration > 0 else None
@@ -138,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    bag = BagRecorder(args.output, storage=args.storage)
+    bag = BagRecorder(args.output, storage=args.storage, compression=args.compression)
     recorder = Recorder(topics, bag, f'{ns}/episode_result')
     try:
         recorder.spin_until(stop, args.stop_after_results, args.duration)

@@ -145,7 +145,7 @@ def stop_process(proc: subprocess.Popen) -> None:
 class ReplayClient:
     """The ROS side of a replay: one node, spun on a background thread."""
 
-    def __init__(self, namespace: str, node_name: str):
+    def __init__(self, namespace: str, node_name: str, joints: tuple[str, ...] = JOINTS):
         from geometry_msgs.msg import PoseStamped
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState
@@ -155,6 +155,7 @@ class ReplayClient:
         from dp_ros.ros.background_node import BackgroundNode
 
         self.ns = namespace.rstrip('/')
+        self.joint_names = tuple(joints)
         self.node_path = f'{self.ns}/{node_name}'
         self.ros = BackgroundNode('pusht_replay', spin=False)
         self.node, self.context, self.executor = self.ros.node, self.ros.context, self.ros.executor
@@ -230,17 +231,27 @@ class ReplayClient:
             time.sleep(0.05)
 
     def set_initial_state(self, state: np.ndarray, timeout: float) -> None:
+        self.set_parameters({'initial_state': [float(v) for v in state]}, timeout)
+
+    def set_parameters(self, values: dict, timeout: float) -> None:
+        """Set the sim node's run-time parameters (lists of floats, ints)."""
         from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
         from rcl_interfaces.srv import SetParameters
 
-        value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY,
-                               double_array_value=[float(v) for v in state])
+        params = []
+        for name, value in values.items():
+            if isinstance(value, int):
+                pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+            else:
+                pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY,
+                                    double_array_value=[float(v) for v in value])
+            params.append(Parameter(name=name, value=pv))
         reply = self.call(SetParameters, f'{self.node_path}/set_parameters',
-                          SetParameters.Request(parameters=[
-                              Parameter(name='initial_state', value=value)]), timeout)
-        if not reply.results or not reply.results[0].successful:
-            reason = reply.results[0].reason if reply.results else 'no result'
-            raise RuntimeError(f'{self.node_path} refused initial_state: {reason}')
+                          SetParameters.Request(parameters=params), timeout)
+        refused = [f'{p.name}: {r.reason}' for p, r in zip(params, reply.results, strict=False)
+                   if not r.successful]
+        if refused or len(reply.results) != len(params):
+            raise RuntimeError(f'{self.node_path} refused {refused or "the parameters"}')
 
     def reset(self, timeout: float) -> int:
         from std_srvs.srv import Trigger
@@ -254,8 +265,8 @@ class ReplayClient:
         """One point, due at stamp_ns (0: when the sim receives it)."""
         from dp_ros.ros.conversions import chunk_to_joint_trajectory
 
-        self.traj_pub.publish(chunk_to_joint_trajectory(np.asarray(action)[None], JOINTS, 0.1,
-                                                        stamp_ns))
+        self.traj_pub.publish(chunk_to_joint_trajectory(np.asarray(action)[None],
+                                                        self.joint_names, 0.1, stamp_ns))
 
     def close(self) -> None:
         self.ros.close()

@@ -64,8 +64,9 @@ class SimNodeConfig:
                             '100000..100049)', range=(0, MAX_SEED))
     seed_count: int = param(0, 'number of episodes when seeds is empty; 0: unlimited',
                             range=(0, MAX_SEED))
-    max_steps: int = param(300, 'control steps per episode before it is truncated',
-                           range=(1, 2**31 - 1))
+    max_steps: int = param(300, 'control steps per episode before it is truncated (a change '
+                           'applies to the running episode too)', range=(1, 2**31 - 1),
+                           read_only=False)
     control_period_s: float = param(PUSHT_CONTROL_PERIOD_S, 'seconds per control step; fixed '
                                     'at 0.1 by the Push-T physics', unit='s')
     camera_rate_hz: float = param(0.0, "image rate; 0: the robot's (point: 1 / "
@@ -173,11 +174,17 @@ class SimNodeConfig:
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"parameter video_path '{self.video_path}': only {{episode}} and "
                              f'{{seed}} can be filled in ({exc!r})') from None
-        parse_initial_state(self.initial_state, self.workspace)
+        parse_initial_state(self.initial_state, self.table)
 
     @property
     def workspace(self) -> Workspace:
         return Workspace(tuple(self.workspace_low), tuple(self.workspace_high))
+
+    @property
+    def table(self) -> Workspace:
+        """Where initial_state may put the agent and the block (px): the point's workspace,
+        the table for the arm (whose workspace is its joint limits)."""
+        return self.workspace if self.robot == 'point' else Workspace()
 
     @property
     def dt_ns(self) -> int:

@@ -14,12 +14,14 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
 
 from dp_ros.bags.typestore import default_typestore
 
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
+# rosbag2's --compression-mode: each message zstd-compressed (readers decompress it), or none
+COMPRESSION = {'none': CompressionMode.NONE, 'message': CompressionMode.MESSAGE}
 
 
 def normalize_msgtype(msgtype: str) -> str:
@@ -40,14 +42,21 @@ class BagRecorder:
     """
 
     def __init__(self, path: str | Path, storage: str = 'mcap',
-                 typestore: Typestore | None = None):
+                 typestore: Typestore | None = None, compression: str = 'none'):
+        """compression 'message': zstd per message, as `ros2 bag record --compression-mode
+        message --compression-format zstd` (a 640 x 480 sim camera frame: 0.9 MB -> tens of
+        kB); the bag reader decompresses it."""
         if storage not in STORAGES:
             raise ValueError(f"storage must be one of {sorted(STORAGES)}, got {storage!r}")
+        if compression not in COMPRESSION:
+            raise ValueError(f'compression must be one of {sorted(COMPRESSION)}, got '
+                             f'{compression!r}')
         self.path = Path(path)
         self.storage = storage
         self.typestore = typestore or default_typestore()
         self._writer = Writer(self.path, version=Writer.VERSION_LATEST,
                               storage_plugin=STORAGES[storage])
+        self._writer.set_compression(COMPRESSION[compression], CompressionFormat.ZSTD)
         self._writer.open()
         self._connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}

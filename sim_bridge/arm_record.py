@@ -1,0 +1,228 @@
+"""Record the paper's Push-T demonstrations as arm demonstrations, over ROS, into rosbags.
+
+    python -m sim_bridge.arm_record --output demos/arm_bags [--episodes 0:206]
+
+For each episode: the arm sim (config/pusht_arm_sim.yaml, realtime) starts from the recorded
+start state, and the recorded pusher path, mapped through the arm's IK (sim_bridge/arm_demos.py:
+step k goes to the IK of the recorded pusher position k + 1), is streamed to it as a
+teleoperator's command stream: upon the sim's observation of step k, a one-point
+JointTrajectory due one control period later. So the arm holds for step 0 and runs command k
+in step k + 1: every command arrives before it is due, and the bag holds exactly the targets
+the arm ran. The project's recorder (sim_bridge/record_demo.py) writes one mcap bag per episode
+(zstd per message: a 640 x 480 frame is ~15 kB instead of 0.9 MB) with the camera, joint
+states, commands, block pose, reward, episode start and result.
+
+An episode is kept when its replay still succeeds, by arm_demos' rule: the final coverage of
+the goal is at least the recorded final coverage minus 0.05. Kept bags are moved into
+--output only once complete (a half-written bag never lands there); failed ones are deleted
+(--keep-failed moves them to <output>_failed). An interrupted run resumes: episodes whose bag
+exists are skipped. <output>/../<name>_report.json lists every episode.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim_bridge.arm_demos import TOLERANCE, joint_commands, load_demonstrations
+from sim_bridge.arm_kinematics import JOINT_NAMES
+from sim_bridge.pusht_geometry import coverage
+from sim_bridge.replay import DEFAULT_DATASET, resolve_dataset
+
+TOPICS = ('image_raw', 'joint_states', 'joint_trajectory', 'block_pose', 'reward',
+          'episode_start', 'episode_result')
+DT_NS = 100_000_000
+
+
+def parse_episodes(spec: str, n: int) -> list[int]:
+    """'0:206' (end exclusive), '3,5,8' or '7' -> indices, each checked against n."""
+    if ':' in spec:
+        start, stop = (int(v) if v else d for v, d in zip(spec.split(':', 1), (0, n),
+                                                          strict=True))
+        indices = list(range(start, min(stop, n)))
+    else:
+        indices = [int(v) for v in spec.split(',') if v.strip()]
+    bad = [i for i in indices if not 0 <= i < n]
+    if bad or not indices:
+        raise ValueError(f'episodes {spec!r}: the dataset has episodes 0..{n - 1}')
+    return indices
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='python -m sim_bridge.arm_record',
+                                description=__doc__.splitlines()[0])
+    p.add_argument('--output', type=Path, required=True, help='folder of the kept bags')
+    p.add_argument('--dataset', type=Path, default=DEFAULT_DATASET)
+    p.add_argument('--episodes', default=':', help="'start:stop', 'a,b,c' (default: all)")
+    p.add_argument('--tolerance', type=float, default=TOLERANCE)
+    p.add_argument('--keep-failed', action='store_true',
+                   help='move the bags of failed replays to <output>_failed')
+    p.add_argument('--namespace', default='/pusht')
+    p.add_argument('--timeout', type=float, default=30.0,
+                   help='seconds to wait for any one observation, result or service')
+    return p
+
+
+class EpisodeRecorder:
+    """The project's recorder node, spinning on its own thread; one bag per episode."""
+
+    def __init__(self, namespace: str):
+        from sim_bridge.record_demo import Recorder
+
+        self.topics = [f'{namespace}/{t}' for t in TOPICS]
+        self.recorder = Recorder(self.topics, bag=None, result_topic=f'{namespace}/'
+                                 'episode_result')
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.recorder.spin_until,
+                                       args=(self.stop, 0, 0.0), daemon=True)
+        self.thread.start()
+
+    def ready(self) -> bool:
+        return len(self.recorder.subscribed) == len(self.topics)
+
+    def record_into(self, path: Path | None):
+        """Close the current bag (if any) and write the next messages into a new one."""
+        from dp_ros.bags.recorder import BagRecorder
+
+        bag = None if path is None else BagRecorder(path, storage='mcap', compression='message')
+        return self.recorder.switch(bag)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5.0)
+        old = self.recorder.switch(None)
+        if old is not None:
+            old.close()
+        self.recorder.close()
+
+
+def start_sim(namespace: str) -> Any:
+    import subprocess
+
+    from dp_ros.app.sim_launcher import config_file, node_environment
+
+    argv = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
+            '-r', f'__ns:={namespace}', '--params-file', str(config_file('pusht_arm_sim.yaml')),
+            '-p', 'mode:=realtime', '-p', 'autostart:=false', '-p', 'auto_reset:=false']
+    return subprocess.Popen(argv, env=node_environment(), start_new_session=True)
+
+
+def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: float) -> None:
+    """Upon the sim's observation of step k (its grid stamp), command k due one period later."""
+    last = start_ns - 1
+    for k in range(len(commands)):
+        def next_grid_obs(after=last):
+            stamps = [s for s in client.poses if s > after and (s - start_ns) % DT_NS == 0
+                      and s in client.joints]
+            return [min(stamps)] if stamps else []
+        t_k = client.wait(next_grid_obs, timeout, f'observation {k}')[0]
+        last = t_k
+        client.send_action(commands[k], t_k + DT_NS)
+
+
+def record_episode(client: Any, recorder: EpisodeRecorder, states: np.ndarray, bag: Path,
+                   timeout: float) -> dict[str, Any]:
+    commands = joint_commands(states)
+    with client.cond:
+        client.joints.clear()
+        client.poses.clear()
+        n_results = len(client.results)
+    client.set_parameters({'initial_state': [float(v) for v in states[0]],
+                           'max_steps': len(commands) + 1}, timeout)
+    recorder.record_into(bag)
+    started = time.monotonic()
+    start_ns = client.reset(timeout)
+    stream_episode(client, commands, start_ns, timeout)
+    result = client.wait(lambda: client.results[n_results:], timeout + len(commands) * 0.1,
+                         'the episode result')[-1]
+    time.sleep(0.5)  # stragglers of the other topics
+    recorder.record_into(None).close()
+    return {'result': result, 'wall_s': round(time.monotonic() - started, 3),
+            'recorded_final_coverage': round(coverage(states[-1, 2:5]), 6)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from dp_ros.app.sim_launcher import node_environment
+
+    os.environ.update(node_environment())  # this process records the 640 x 480 camera
+    dataset = resolve_dataset(args.dataset)
+    try:
+        demos = load_demonstrations(dataset)
+        episodes = parse_episodes(args.episodes, len(demos.ends))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f'arm_record: {exc}', file=sys.stderr)
+        return 2
+    output = args.output
+    output.mkdir(parents=True, exist_ok=True)
+    partial = output.parent / f'.{output.name}.partial'
+    shutil.rmtree(partial, ignore_errors=True)  # an interrupted run's half-written bag
+    partial.mkdir()
+    failed_dir = output.parent / f'{output.name}_failed'
+    report_path = output.parent / f'{output.name}_report.json'
+    report = json.loads(report_path.read_text()) if report_path.exists() else {'episodes': {}}
+
+    from sim_bridge.replay import ReplayClient, stop_process
+
+    sim = start_sim(args.namespace)
+    client = ReplayClient(args.namespace, 'pusht_sim', joints=JOINT_NAMES)
+    recorder = EpisodeRecorder(args.namespace)
+    try:
+        client.wait_connected(args.timeout, sim)
+        deadline = time.monotonic() + args.timeout
+        while not recorder.ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'the recorder found no publisher on some of '
+                                   f'{recorder.topics}')
+            time.sleep(0.1)
+        for index in episodes:
+            name = f'episode_{index:03d}'
+            if (output / name).exists():
+                continue  # recorded by an earlier run
+            row = record_episode(client, recorder, demos.episode(index), partial / name,
+                                 args.timeout)
+            result = row['result']
+            ok = result['final_coverage'] >= row['recorded_final_coverage'] - args.tolerance
+            row.update(episode=index, success=bool(ok))
+            if ok:
+                (partial / name).rename(output / name)
+            elif args.keep_failed:
+                failed_dir.mkdir(exist_ok=True)
+                shutil.rmtree(failed_dir / name, ignore_errors=True)
+                (partial / name).rename(failed_dir / name)
+            else:
+                shutil.rmtree(partial / name)
+            report['episodes'][str(index)] = row
+            tmp = report_path.with_suffix('.tmp')
+            tmp.write_text(json.dumps(report, indent=1))
+            tmp.replace(report_path)
+            print(f"episode {index}: {result['steps']} steps, final coverage "
+                  f"{result['final_coverage']:.3f} (recorded {row['recorded_final_coverage']:.3f})"
+                  f" -> {'kept' if ok else 'failed'} ({row['wall_s']:.1f} s)", flush=True)
+    except (TimeoutError, RuntimeError) as exc:
+        print(f'arm_record: {exc}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('arm_record: interrupted (rerun the same command to resume)', file=sys.stderr)
+        return 130
+    finally:
+        recorder.close()
+        client.close()
+        stop_process(sim)
+        shutil.rmtree(partial, ignore_errors=True)
+    rows = [r for r in report['episodes'].values()]
+    kept = sum(r['success'] for r in rows)
+    print(f'{kept} of {len(rows)} episodes kept in {output} (report: {report_path})')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

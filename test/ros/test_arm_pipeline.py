@@ -1,0 +1,74 @@
+"""The arm twin's whole user path on two short demonstrations, each step its documented command:
+record over ROS (sim_bridge/arm_record.py: the arm sim in realtime, the project's recorder) ->
+`dp-ros bag2zarr -c config/bag2zarr_pusht_arm.yaml` -> `dp-ros train -c
+config/train_pusht_arm_cpu.yaml` (a tiny model, a few steps) -> `dp-ros eval --via ros
+--robot arm --mode realtime` (the policy node against the arm sim). The recorded data must be
+what the arm ran: the state one step later is the commanded target (the arm reaches it)."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from support import CONFIG_DIR, PUSHT_DATASET, REPO_ROOT, checkout_env, module_cmd
+
+pytestmark = pytest.mark.ros
+
+EPISODES = '205,182'  # the dataset's two shortest (49 and 56 steps: ~11 s of realtime)
+
+
+def run(*cmd: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(cmd), cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=checkout_env())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_record_convert_train_deploy_and_score_the_arm(tmp_path):
+    import zarr
+
+    bags = tmp_path / 'arm_bags'
+    out = run(*module_cmd('sim_bridge.arm_record', '--output', str(bags), '--episodes',
+                          EPISODES, '--dataset', str(PUSHT_DATASET)))
+    report = json.loads((tmp_path / 'arm_bags_report.json').read_text())['episodes']
+    assert set(report) == {'205', '182'}, out.stdout[-2000:]
+    kept = sorted(p.name for p in bags.iterdir())
+    assert kept == sorted(f'episode_{int(i):03d}' for i, r in report.items() if r['success'])
+    assert kept, f'no replay succeeded: {report}'
+    assert not (tmp_path / '.arm_bags.partial').exists()  # no half-written bag left behind
+    for row in report.values():  # every command arrived in time: the sim ran all of them
+        assert row['result']['rejected'] == {} and row['result']['steps'] >= 49
+
+    data = tmp_path / 'arm.zarr'
+    run(*module_cmd('dp_ros.cli', 'bag2zarr', '-c', str(CONFIG_DIR / 'bag2zarr_pusht_arm.yaml'),
+                    '-o', str(data), str(bags), '--no-progress'))
+    root = zarr.open_group(str(data), mode='r')
+    state, action = root['data/state'][:], root['data/action'][:]
+    ends = root['meta/episode_ends'][:]
+    assert root['data/img'].shape[1:] == (96, 96, 3) and state.shape[1:] == (3,)
+    assert len(ends) == len(kept) and ends[-1] == len(state) >= 40 * len(kept)
+    start = 0
+    for end in ends:
+        np.testing.assert_allclose(state[start + 1:end], action[start:end - 1], atol=1e-6)
+        start = end
+
+    run_dir = tmp_path / 'run'
+    run(*module_cmd('training.train', '--config', str(CONFIG_DIR / 'train_pusht_arm_cpu.yaml'),
+                    '--output', str(run_dir), '--max-steps', '4', f'data.zarr_path={data}',
+                    'data.val_ratio=0', 'train.val_every=0', 'train.action_mse_every=2',
+                    'train.checkpoint_every=2', 'train.progress=false',
+                    'policy.resnet_width=0.25', 'policy.down_dims=[32,64,128]',
+                    'policy.num_inference_steps=4'))
+    checkpoint = run_dir / 'checkpoints' / 'latest'
+    meta = json.loads((checkpoint / 'policy.json').read_text())
+    assert meta['config']['shape_meta']['obs']['joint_pos']['shape'] == [3]
+
+    output = tmp_path / 'eval.json'
+    run(*module_cmd('dp_ros.cli', 'eval', '--via', 'ros', '--robot', 'arm', '--mode',
+                    'realtime', '--checkpoint', str(checkpoint), '--seeds', '100000',
+                    '--max-steps', '20', '--threads', '1', '--no-progress',
+                    '--video-episodes', '', '--output', str(output)))
+    result = json.loads(output.read_text())
+    assert result['episode_steps'] == [20] and result['ros']['robot'] == 'arm'
+    assert result['ros']['problems'] == {} and 0.0 <= result['mean_score'] <= 1.0
