@@ -31,6 +31,9 @@ pytestmark = pytest.mark.ros
 NS = SIM_NAMESPACE
 CONFIG = CONFIG_DIR / 'bag2zarr_pusht.yaml'
 TOPIC_TYPES = {'image_raw': Image, 'joint_states': JointState, 'block_pose': PoseStamped}
+# the sim and the recorder talk through shared memory, as `dp-ros sim` and the launch files
+# set it up: a loaded CPU made the recorder miss best-effort camera frames over UDP (1 run in 5)
+PROFILE = {'FASTDDS_DEFAULT_PROFILES_FILE': str(CONFIG_DIR / 'fastdds_large_data.xml')}
 
 
 def wait_for_log(proc, text: str, timeout: float) -> None:
@@ -59,7 +62,7 @@ def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, stora
     expected = len(episodes) + (2 if prior else 0)
     rec = ros_processes.start(f'record_{storage}', module_cmd(
         'sim_bridge.record_demo', '-o', str(bag), '--storage', storage,
-        '--stop-after-results', str(expected)))
+        '--stop-after-results', str(expected)), env=PROFILE)
     client = ReplayClient(NS, 'pusht_sim')
     try:
         # the recorder subscribes to the trajectory topic once it sees the replay's publisher;
@@ -95,7 +98,7 @@ def test_sim_demonstrations_round_trip_through_bags(tmp_path, pusht_zarr, ros_pr
     indices, dataset = shortest_episodes(pusht_zarr, 3)
     ros_processes.start('sim', sim_node_cmd(
         'mode:=lockstep', 'autostart:=false', 'auto_reset:=false', 'max_steps:=300',
-        'action_wait_timeout_s:=0.0', namespace=NS))
+        'action_wait_timeout_s:=0.0', namespace=NS), env=PROFILE)
     results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
     bags = tmp_path / 'bags'
     record(ros_processes, ros_probe, results, pusht_zarr, bags / 'demo_mcap', 'mcap',
