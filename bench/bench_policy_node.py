@@ -79,7 +79,7 @@ def publish_streams(probe: RosProbe, seconds: float, camera_hz: float, joint_hz:
 
 
 def callback_cost(size: tuple[int, int], repeats: int = 200) -> dict[str, float]:
-    from dp_ros.runtime.inference_runner import fit_image
+    from dp_ros.image_fit import fit_image
 
     msg = cv.numpy_to_image(np.random.default_rng(0).integers(0, 255, (*size, 3),
                                                               dtype=np.uint8), 'rgb8')

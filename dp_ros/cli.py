@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'eval': ('dp_ros.app.evaluate', 'closed-loop Push-T evaluation (--via inprocess | ros)'),
     'bag2zarr': ('training.bag2zarr', 'ROS 2 bags (mcap or sqlite3) -> zarr training set'),
     'replay': ('sim_bridge.replay', 'replay dataset episodes through the sim bridge topics'),
+    'arm-record': ('dp_ros.app.arm_record', "record the paper's demonstrations through the arm "
+                   'twin over ROS into bags'),
     'download-pusht': ('training.download', "download and unpack the paper's Push-T data"),
     'convert': ('training.lerobot_convert', 'zarr replay buffer <-> LeRobotDataset v3.0'),
     'push': ('dp_ros.app.push', 'upload a policy directory with a model card to the HF Hub'),

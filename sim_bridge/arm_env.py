@@ -32,6 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from dp_ros.image_fit import fit_image
 from sim_bridge import pusht_render
 from sim_bridge.arm_kinematics import DEFAULT_ARM, ArmGeometry
 from sim_bridge.pusht_env import CONTROL_HZ, SIM_HZ, PushTEnv, finite_action
@@ -59,15 +60,9 @@ def camera_pixel(xy: Any) -> np.ndarray:
 
 
 def policy_view(image: np.ndarray, size: int = 96) -> np.ndarray:
-    """The camera image as the policy sees it: centre square crop, then cv2 resize (area)."""
-    h, w = image.shape[:2]
-    side = min(h, w)
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    square = np.ascontiguousarray(image[y0:y0 + side, x0:x0 + side])
-    if side == size:
-        return square.copy()
-    return cv2.resize(square, (size, size),
-                      interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
+    """The camera image as the policy sees it: the policy node's fit (centre square crop,
+    then cv2 resize), dp_ros/image_fit.py."""
+    return np.array(fit_image(image, size, size))
 
 
 class ArmPushTEnv(PushTEnv):

@@ -12,7 +12,8 @@ its slot on the dt grid, skipping the slots it overran.
 
 The arm robot (config.robot 'arm', sim_bridge/arm_env.py) observes every 10 ms physics
 substep: one Observation per substep, stamped t_k + i * 10 ms (its JointState at 100 Hz), with
-a camera frame when the camera schedule (30 Hz, a frame on every step boundary) is due. In
+a camera frame when the camera schedule is due (realtime: 30 Hz, a frame on every step
+boundary; lockstep: the step boundaries only, so every plan is made on a step's observation). In
 realtime the substeps are paced on the wall clock by the node's `pace` callback, so the
 messages leave when their stamps say, as a robot's drivers send them.
 """
@@ -147,7 +148,10 @@ class EpisodeStepper:
         self._dt_ns = config.dt_ns
         self._camera_period_ns = seconds_to_ns(1.0 / config.camera_rate_hz)
         self.arm = config.robot == 'arm'
-        self.camera = CameraSchedule(config.camera_rate_hz)
+        # lockstep: one frame per step, at its boundary, so the policy node can only ever
+        # plan on a step's observation (a mid-step frame would let it plan early, by a race)
+        self.camera = CameraSchedule(config.camera_rate_hz if config.mode == 'realtime'
+                                     else 1e9 / config.dt_ns)
         # realtime arm: waits until the wall clock reaches a substep's stamp (set by the node;
         # None: substeps run at once, as in lockstep and the unit tests)
         self.pace: Callable[[int], None] | None = None

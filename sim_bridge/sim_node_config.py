@@ -72,7 +72,8 @@ class SimNodeConfig:
     camera_rate_hz: float = param(0.0, "image rate; 0: the robot's (point: 1 / "
                                   'control_period_s, which lockstep requires and realtime may '
                                   'lower; arm: 30, a multiple of the control rate so that every '
-                                  'step boundary has a frame)', range=(0.0, 1000.0), unit='Hz')
+                                  'step boundary has a frame; in lockstep the arm takes one '
+                                  'frame per step)', range=(0.0, 1000.0), unit='Hz')
     action_wait_timeout_s: float = param(60.0, "lockstep: wall seconds to wait for a step's "
                                          'action before holding the last target (counted); 0: '
                                          'wait forever', range=(0.0, 86400.0), unit='s')

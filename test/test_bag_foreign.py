@@ -121,7 +121,7 @@ def test_images_are_fitted_to_the_dataset_size_as_the_node_fits_them(tmp_path):
     # with a camera of another size than the checkpoint's (never squashed)
     import cv2
 
-    from dp_ros.runtime.inference_runner import fit_image
+    from dp_ros.image_fit import fit_image
 
     folder, truth = bare_bag(tmp_path, 'mcap', camera_size=(120, 160), seconds=1.0)
     ep = convert(folder, foreign_bag_config(), tmp_path).get_episode(0)

@@ -67,6 +67,9 @@ CASES = {
                  '{tmp}/out/report.json'), ('--via ros',)),
     'replay, missing dataset': Case(
         'replay', ('--dataset', '{tmp}/absent.zarr'), ('absent.zarr',)),
+    'arm-record, missing dataset': Case(
+        'arm-record', ('--output', '{tmp}/bags', '--dataset', '{tmp}/absent.zarr'),
+        ('absent.zarr',)),
     'sim, missing checkpoint': Case('sim', ('--checkpoint', '{tmp}/absent'), ('absent',)),
     'convert, missing source': Case(
         'convert', ('{tmp}/absent.zarr', '{tmp}/out', '--fps', '10', '--no-progress'),

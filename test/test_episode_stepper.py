@@ -361,7 +361,7 @@ def test_arm_lockstep_observes_every_substep_with_a_30_hz_camera_on_the_step_gri
     stamps = [o.t_ns for o in rec.observations]
     assert stamps == [10 * MS * i for i in range(21)]  # t0, then every 10 ms substep
     framed = [o.t_ns // MS for o in rec.observations if o.image is not None]
-    assert framed == [0, 40, 70, 100, 140, 170, 200]  # 30 Hz, and every step boundary
+    assert framed == [0, 100, 200]  # lockstep: a frame per step, at its boundary
     joints = np.array([o.joint_pos for o in rec.observations])
     np.testing.assert_allclose(joints[-1], target, atol=1e-9)  # reached within the limits
     assert np.all(np.abs(np.diff(joints, axis=0)) <= 3.15 * 0.01 + 1e-9)  # velocity limit
@@ -386,6 +386,8 @@ def test_arm_realtime_paces_each_substep_and_skips_the_slots_it_overran():
     stepper.realtime_step(tick, t0, clock=lambda: t0 + DT + 5 * MS)  # on time
     assert paced == [t0 + 10 * MS * i for i in range(1, 11)]
     assert stepper.t_ns == t0 + DT
+    framed = [(o.t_ns - t0) // MS for o in rec.observations if o.image is not None]
+    assert framed == [0, 40, 70, 100]  # 30 Hz on the 10 ms substeps, and the step boundary
     tick = stepper.realtime_tick()
     stepper.realtime_step(tick, t0 + DT, clock=lambda: t0 + 3 * DT + 20 * MS)  # 120 ms late
     assert stepper.t_ns == t0 + 3 * DT  # the current slot, not the one it overran

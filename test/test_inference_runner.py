@@ -15,12 +15,12 @@ import pytest
 import torch
 from support import make_tiny_checkpoint
 
+from dp_ros.image_fit import fit_image
 from dp_ros.policy.inputs import episode_generator
 from dp_ros.runtime.inference_runner import (
     InferenceResult,
     InferenceRunner,
     LatencyStats,
-    fit_image,
     resolve_device,
     resolve_dtype,
     to_model_obs,

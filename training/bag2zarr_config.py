@@ -64,7 +64,7 @@ class SourceConfig:
         yaw_min: pose: yaw is wrapped into [yaw_min, yaw_min + 2 pi), rad. Default -pi.
         shape: image: [height, width] in pixels; the frame is fitted to it as the policy
             node fits camera images to the checkpoint's size (centre crop to the aspect,
-            then resize: dp_ros.runtime.inference_runner.fit_image); None: as recorded.
+            then resize: dp_ros.image_fit.fit_image); None: as recorded.
         offset_s: (YAML 'offset') sample at grid time + offset, in s; a future state as the
             action is the state at + one control period. Default 0.
         tolerance_s: (YAML 'tolerance') this source's gap tolerance in s, >= 0; None: the

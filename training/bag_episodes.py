@@ -74,7 +74,7 @@ def _decoder(sources: list[SourceConfig], msgtype: str) -> Callable[[Any], tuple
         if src.kind == 'image' and src.shape is not None:
             # to the dataset's size exactly as the policy node fits a camera image to the
             # checkpoint's (centre crop to the aspect, then resize): the same pixels
-            from dp_ros.runtime.inference_runner import fit_image
+            from dp_ros.image_fit import fit_image
 
             height, width = src.shape
             return lambda m: np.ascontiguousarray(

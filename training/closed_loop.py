@@ -1,4 +1,5 @@
-"""Closed-loop Push-T evaluation in this process, with the paper's protocol.
+"""Closed-loop Push-T evaluation in this process, with the paper's protocol: the point pusher
+or the arm twin (robot='arm').
 
 Protocol (the paper's PushTImageRunner): one episode per test seed, at most max_steps
 control steps, an episode ends early when the T is placed (terminated); its score is the
@@ -61,19 +62,36 @@ class EvalInterrupted(RuntimeError):
     """should_stop() asked to abandon the evaluation."""
 
 
-def run_closed_loop(policy, seeds: Sequence[int], *, max_steps: int = 300,
+ROBOTS = ('point', 'arm')
+
+
+def make_eval_env(robot: str, image_size: int, max_steps: int, video_size: int):
+    """The env of one evaluation episode: its observations carry the policy's keys (the arm:
+    the camera fitted to image_size as the node fits it, and joint_pos)."""
+    if robot == 'arm':
+        from sim_bridge.arm_env import ArmPushTEnv
+
+        return ArmPushTEnv(max_episode_steps=max_steps, render_obs=True,
+                           policy_image_size=image_size, video_size=video_size)
+    if robot != 'point':
+        raise ValueError(f'robot must be one of {ROBOTS}, got {robot!r}')
+    from sim_bridge.pusht_env import PushTEnv
+
+    return PushTEnv(render_size=image_size, max_episode_steps=max_steps, video_size=video_size)
+
+
+def run_closed_loop(policy, seeds: Sequence[int], *, robot: str = 'point', max_steps: int = 300,
                     sampler: str | None = None, num_inference_steps: int | None = None,
                     sample_seed: int = 0, batch_size: int | None = None,
                     video_episodes: Sequence[int] = (), video_size: int = 256,
                     progress: bool = True,
                     should_stop: Callable[[], bool] | None = None) -> ClosedLoopResult:
-    """Run one Push-T episode per seed with `policy` (a DiffusionPolicy, used as it is).
+    """Run one Push-T episode per seed with `policy` (a DiffusionPolicy, used as it is) on
+    `robot` ('point' or 'arm').
 
     batch_size: episodes simulated and planned together (None: all). video_episodes: indices
     into `seeds` whose rendered frames (video_size, RGB, one per control step) are returned.
     """
-    from sim_bridge.pusht_env import PushTEnv
-
     seeds = [int(s) for s in seeds]
     if max_steps < 1:
         raise ValueError(f'max_steps must be >= 1, got {max_steps}')
@@ -93,8 +111,8 @@ def run_closed_loop(policy, seeds: Sequence[int], *, max_steps: int = 300,
     steps = [0] * len(seeds)
     success = [False] * len(seeds)
     frames: dict[int, list[np.ndarray]] = {i: [] for i in video_episodes}
-    envs = [PushTEnv(render_size=cfg.obs_shape('image')[-1], max_episode_steps=max_steps,
-                     video_size=video_size) for _ in range(min(batch_size, len(seeds)))]
+    envs = [make_eval_env(robot, cfg.obs_shape('image')[-1], max_steps, video_size)
+            for _ in range(min(batch_size, len(seeds)))]
     planner = _Planner(policy, sampler, num_inference_steps)
     bar = tqdm(total=len(seeds) * max_steps, desc='closed-loop eval', unit='step',
                disable=not progress, leave=False, dynamic_ncols=True)

@@ -29,6 +29,7 @@ LR_SCHEDULERS = ('cosine', 'linear', 'constant', 'constant_with_warmup', 'cosine
                  'polynomial')
 VIDEO_FORMATS = ('mp4', 'gif')
 DATA_FORMATS = ('auto', 'zarr', 'lerobot')  # training/lerobot_source.py
+EVAL_ROBOTS = ('point', 'arm')  # training/closed_loop.py
 
 
 @dataclass
@@ -202,6 +203,10 @@ class EvalConfig:
     the best T coverage it reached (in [0, 1]); test/mean_score is their mean.
 
     Attributes:
+        robot: 'point' (the paper's pusher: observations image + agent_pos, x/y actions) or
+            'arm' (the arm twin, sim_bridge/arm_env.py: its 640 x 480 camera fitted to the
+            policy's image as the node fits it, joint_pos, joint-target actions), stepped in
+            lockstep as `dp-ros eval --via ros --robot arm --mode lockstep` runs it.
         start_seed: first environment seed (100000: the paper's test seeds).
         n_episodes: episodes per evaluation, >= 0 (0: no evaluation). Paper: 50.
         max_steps: control steps per episode at most, > 0. Paper: 300 (30 s at 10 Hz).
@@ -215,6 +220,7 @@ class EvalConfig:
         video_format: 'mp4' or 'gif'.
     """
 
+    robot: str = 'point'
     start_seed: int = 100_000
     n_episodes: int = 50
     max_steps: int = 300
@@ -260,6 +266,8 @@ class TrainConfig:
         if o.lr_scheduler not in LR_SCHEDULERS:
             raise TrainConfigError(f'optim.lr_scheduler {o.lr_scheduler!r} is not one of '
                                    f'{LR_SCHEDULERS}')
+        if e.robot not in EVAL_ROBOTS:
+            raise TrainConfigError(f'eval.robot {e.robot!r} is not one of {EVAL_ROBOTS}')
         if e.video_format not in VIDEO_FORMATS:
             raise TrainConfigError(f'eval.video_format {e.video_format!r} is not one of '
                                    f'{VIDEO_FORMATS}')

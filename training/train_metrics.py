@@ -99,7 +99,8 @@ def closed_loop_metrics(eval_policy: Any, eval_cfg: EvalConfig, *, rank: int, wo
     mine = list(range(rank, len(seeds), world))
     videos = [j for j, i in enumerate(mine) if i < e.n_video_episodes] if video_path else []
     try:
-        res = run_closed_loop(eval_policy, [seeds[i] for i in mine], max_steps=e.max_steps,
+        res = run_closed_loop(eval_policy, [seeds[i] for i in mine], robot=e.robot,
+                              max_steps=e.max_steps,
                               sampler=e.sampler, num_inference_steps=e.num_inference_steps,
                               sample_seed=e.sample_seed, batch_size=e.batch_size,
                               video_episodes=videos, progress=progress, should_stop=should_stop)

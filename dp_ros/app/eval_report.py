@@ -51,8 +51,8 @@ def build_eval_parser() -> argparse.ArgumentParser:
                    help='policy artifact directory or hf://org/name[@revision]')
     p.add_argument('--via', choices=('inprocess', 'ros'), default='inprocess')
     p.add_argument('--robot', choices=('point', 'arm'), default='point',
-                   help="--via ros: the paper's point pusher, or the 3-joint arm twin (a "
-                        'policy trained on arm data: joint states in, joint targets out)')
+                   help="the paper's point pusher, or the 3-joint arm twin (a policy trained "
+                        'on arm data: camera and joint positions in, joint targets out)')
     p.add_argument('--mode', choices=('lockstep', 'realtime'), default='lockstep',
                    help='--via ros: lockstep (sim time waits for each plan; scores equal '
                         'in-process per episode) or realtime (10 Hz wall clock: inference '
@@ -101,11 +101,9 @@ def check_eval_args(args: argparse.Namespace) -> None:
     args.device = str(device)
     if args.max_steps < 1:
         raise UserError(f'--max-steps must be >= 1, got {args.max_steps}')
-    if args.via != 'ros' and (args.mode != 'lockstep' or args.execution_mode != 'replace'
-                              or args.robot != 'point'):
-        raise UserError('--mode realtime, --execution-mode other than replace and --robot arm '
-                        'need --via ros (the in-process loop steps the point pusher in '
-                        'lockstep and replaces chunks)')
+    if args.via != 'ros' and (args.mode != 'lockstep' or args.execution_mode != 'replace'):
+        raise UserError('--mode realtime and --execution-mode other than replace need --via '
+                        'ros (the in-process loop is lockstep and replaces chunks)')
     for flag, value in (('--batch-size', args.batch_size), ('--threads', args.threads),
                         ('--num-inference-steps', args.num_inference_steps)):
         if value is not None and value < 1:

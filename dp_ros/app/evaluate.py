@@ -41,7 +41,8 @@ def run_inprocess_eval(args: argparse.Namespace) -> dict[str, Any]:
                          dtype=None if dtype == torch.float32 else dtype)
     policy.use_torchscript(not args.eager)
     check_video_episodes(args.video_episodes, len(args.seeds))
-    res = run_closed_loop(policy, args.seeds, max_steps=args.max_steps, sampler=args.sampler,
+    res = run_closed_loop(policy, args.seeds, robot=args.robot, max_steps=args.max_steps,
+                          sampler=args.sampler,
                           num_inference_steps=args.num_inference_steps,
                           sample_seed=args.sample_seed, batch_size=args.batch_size,
                           video_episodes=args.video_episodes, progress=not args.no_progress)

@@ -48,12 +48,14 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
         cpu_threads=args.threads or 0, video_path=video_pattern,
         log_dir=output.with_name(f'{output.stem}_ros_logs'),
         sim_overrides={'action_wait_timeout_s': ACTION_WAIT_TIMEOUT_S},
-        # the node must run exactly the checkpoint's chunk, as the in-process loop does (the
-        # point's bounds: the table; the arm's: its joint limits, from its parameter file)
+        # the node runs the checkpoint's chunks (the point's bounds: the table; the arm's: its
+        # joint limits, from its parameter file); in lockstep exactly as the in-process loop
+        # does, so without the arm's per-step rate limit, in realtime as deployed
         policy_overrides={'n_action_steps': 0, 'torchscript': not args.eager,
                           'execution_mode': args.execution_mode,
                           **({'action_lower': [0.0, 0.0], 'action_upper': [512.0, 512.0]}
-                             if args.robot == 'point' else {})})
+                             if args.robot == 'point' else {}),
+                          **({'max_step_delta': []} if args.mode == 'lockstep' else {})})
     start = time.perf_counter()
     results = run_session(cfg, progress=not args.no_progress)
     seconds = time.perf_counter() - start

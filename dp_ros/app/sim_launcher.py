@@ -12,6 +12,7 @@ session (dp_ros.app.ros_eval).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from dp_ros.errors import UserError
 from dp_ros.policy.hub import checkpoint_arg
@@ -107,6 +108,20 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f'signal {signum}')
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within: SIGTERM (kill, a CI timeout, a supervisor) unwinds like Ctrl-C, so `finally`
+    blocks stop the node processes instead of leaving them running. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 @dataclass
 class SessionConfig:
     checkpoint: Path
@@ -182,14 +197,12 @@ class SimSession:
         self._cond = threading.Condition()
         self._ros = None
         self._node = None
-        self._old_sigterm: Any = None
+        self._sigterm: Any = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> SimSession:
-        if threading.current_thread() is threading.main_thread():
-            # a terminated command (kill, a CI timeout, a supervisor) unwinds like Ctrl-C, so
-            # close() stops the node processes instead of leaving them running
-            self._old_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+        self._sigterm = sigterm_as_interrupt()  # close() runs on kill too
+        self._sigterm.__enter__()
         try:
             self.start()
         except BaseException:  # __exit__ is not called then: stop what did start
@@ -201,9 +214,9 @@ class SimSession:
         try:
             self.close()
         finally:
-            if self._old_sigterm is not None:
-                signal.signal(signal.SIGTERM, self._old_sigterm)
-                self._old_sigterm = None
+            if self._sigterm is not None:
+                self._sigterm.__exit__(None, None, None)
+                self._sigterm = None
 
     def start(self) -> None:
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy

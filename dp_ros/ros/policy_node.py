@@ -137,7 +137,7 @@ class PolicyCore:
         except BadInput as exc:
             self._bad(exc.kind, f"camera '{key}': {exc}")
             return
-        from dp_ros.runtime.inference_runner import fit_image
+        from dp_ros.image_fit import fit_image
 
         height, width = self.setup.image_shapes[key]
         self._file(key, cv.time_to_ns(msg.header.stamp), fit_image(rgb, height, width))

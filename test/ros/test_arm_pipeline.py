@@ -1,5 +1,5 @@
 """The arm twin's whole user path on two short demonstrations, each step its documented command:
-record over ROS (sim_bridge/arm_record.py: the arm sim in realtime, the project's recorder) ->
+record over ROS (`dp-ros arm-record`: the arm sim in realtime, the project's recorder) ->
 `dp-ros bag2zarr -c config/bag2zarr_pusht_arm.yaml` -> `dp-ros train -c
 config/train_pusht_arm_cpu.yaml` (a tiny model, a few steps) -> `dp-ros eval --via ros
 --robot arm --mode realtime` (the policy node against the arm sim). The recorded data must be
@@ -29,7 +29,7 @@ def test_record_convert_train_deploy_and_score_the_arm(tmp_path):
     import zarr
 
     bags = tmp_path / 'arm_bags'
-    out = run(*module_cmd('sim_bridge.arm_record', '--output', str(bags), '--episodes',
+    out = run(*module_cmd('dp_ros.cli', 'arm-record', '--output', str(bags), '--episodes',
                           EPISODES, '--dataset', str(PUSHT_DATASET)))
     report = json.loads((tmp_path / 'arm_bags_report.json').read_text())['episodes']
     assert set(report) == {'205', '182'}, out.stdout[-2000:]

@@ -1,6 +1,6 @@
 """Record the paper's Push-T demonstrations as arm demonstrations, over ROS, into rosbags.
 
-    python -m sim_bridge.arm_record --output demos/arm_bags [--episodes 0:206]
+    dp-ros arm-record --output demos/arm_bags [--episodes 0:206]
 
 For each episode: the arm sim (config/pusht_arm_sim.yaml, realtime) starts from the recorded
 start state, and the recorded pusher path, mapped through the arm's IK (sim_bridge/arm_demos.py:
@@ -32,10 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from dp_ros.app.sim_launcher import config_file, node_environment, sigterm_as_interrupt
+from dp_ros.errors import UserError
 from sim_bridge.arm_demos import TOLERANCE, joint_commands, load_demonstrations
 from sim_bridge.arm_kinematics import JOINT_NAMES
 from sim_bridge.pusht_geometry import coverage
-from sim_bridge.replay import DEFAULT_DATASET, resolve_dataset
+from sim_bridge.replay import DEFAULT_DATASET, ReplayClient, resolve_dataset, stop_process
 
 TOPICS = ('image_raw', 'joint_states', 'joint_trajectory', 'block_pose', 'reward',
           'episode_start', 'episode_result')
@@ -57,7 +59,7 @@ def parse_episodes(spec: str, n: int) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='python -m sim_bridge.arm_record',
+    p = argparse.ArgumentParser(prog='dp-ros arm-record',
                                 description=__doc__.splitlines()[0])
     p.add_argument('--output', type=Path, required=True, help='folder of the kept bags')
     p.add_argument('--dataset', type=Path, default=DEFAULT_DATASET)
@@ -107,8 +109,6 @@ class EpisodeRecorder:
 def start_sim(namespace: str) -> Any:
     import subprocess
 
-    from dp_ros.app.sim_launcher import config_file, node_environment
-
     argv = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
             '-r', f'__ns:={namespace}', '--params-file', str(config_file('pusht_arm_sim.yaml')),
             '-p', 'mode:=realtime', '-p', 'autostart:=false', '-p', 'auto_reset:=false']
@@ -150,28 +150,32 @@ def record_episode(client: Any, recorder: EpisodeRecorder, states: np.ndarray, b
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Expected errors are raised (dp_ros/cli.py prints them: one line, exit 2)."""
     args = build_parser().parse_args(argv)
-    from dp_ros.app.sim_launcher import node_environment
 
     os.environ.update(node_environment())  # this process records the 640 x 480 camera
     dataset = resolve_dataset(args.dataset)
+    demos = load_demonstrations(dataset)  # a missing dataset: one line, exit 2 (dp_ros/cli.py)
     try:
-        demos = load_demonstrations(dataset)
         episodes = parse_episodes(args.episodes, len(demos.ends))
-    except (FileNotFoundError, ValueError) as exc:
-        print(f'arm_record: {exc}', file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     output = args.output
     output.mkdir(parents=True, exist_ok=True)
+    report_path = output.parent / f'{output.name}_report.json'
+    report = json.loads(report_path.read_text()) if report_path.exists() else {'episodes': {}}
+
+    with sigterm_as_interrupt():  # killed: the sim is stopped and no partial bag is left
+        return record_all(args, demos, episodes, output, report_path, report)
+
+
+def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output: Path,
+               report_path: Path, report: dict[str, Any]) -> int:
+    """Record the episodes not in `output` yet; the exit code."""
     partial = output.parent / f'.{output.name}.partial'
     shutil.rmtree(partial, ignore_errors=True)  # an interrupted run's half-written bag
     partial.mkdir()
     failed_dir = output.parent / f'{output.name}_failed'
-    report_path = output.parent / f'{output.name}_report.json'
-    report = json.loads(report_path.read_text()) if report_path.exists() else {'episodes': {}}
-
-    from sim_bridge.replay import ReplayClient, stop_process
-
     sim = start_sim(args.namespace)
     client = ReplayClient(args.namespace, 'pusht_sim', joints=JOINT_NAMES)
     recorder = EpisodeRecorder(args.namespace)
@@ -208,11 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{result['final_coverage']:.3f} (recorded {row['recorded_final_coverage']:.3f})"
                   f" -> {'kept' if ok else 'failed'} ({row['wall_s']:.1f} s)", flush=True)
     except (TimeoutError, RuntimeError) as exc:
-        print(f'arm_record: {exc}', file=sys.stderr)
+        print(f'dp-ros arm-record: {exc}', file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print('arm_record: interrupted (rerun the same command to resume)', file=sys.stderr)
-        return 130
     finally:
         recorder.close()
         client.close()
@@ -225,4 +226,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from dp_ros.cli import run_subcommand
+
+    sys.exit(run_subcommand('arm-record', sys.argv[1:]))
