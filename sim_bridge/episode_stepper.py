@@ -64,6 +64,8 @@ class Episode:
     terminated: bool = False
     ended: bool = False
     action_timeouts: int = 0
+    states_sent: int = 0  # observations published (a JointState each)
+    images_sent: int = 0  # of them with a camera frame
     initial_state: list[float] | None = None
     frames: list[np.ndarray] = field(default_factory=list)
 
@@ -210,7 +212,8 @@ class EpisodeStepper:
                       max_reward=float(ep.max_reward), final_coverage=round(ep.coverage, 6),
                       terminated=ep.terminated, reason=reason, mode=self.config.mode,
                       action_timeouts=ep.action_timeouts, rejected=self.rejections.as_dict(),
-                      start_stamp_ns=ep.start_ns)
+                      start_stamp_ns=ep.start_ns,
+                      sent={'joint_states': ep.states_sent, 'images': ep.images_sent})
         if ep.initial_state is not None:
             result['initial_state'] = ep.initial_state
         frames, ep.frames = ep.frames, []
@@ -348,7 +351,7 @@ class EpisodeStepper:
             period = self._camera_period_ns
             self._next_image_ns = max(self._next_image_ns + period, t_ns + period // 2)
         state = np.asarray(self.env.get_state(), dtype=np.float64)
-        self.out.observation(Observation(
+        self._publish(Observation(
             t_ns=t_ns, joint_pos=np.asarray(info['pos_agent'], dtype=np.float64),
             joint_vel=np.asarray(info['vel_agent'], dtype=np.float64), block_pose=state[2:5],
             image=image))
@@ -358,6 +361,11 @@ class EpisodeStepper:
         env = self.env
         image = env.render_camera() if self.camera.due(t_ns) else None
         state = np.asarray(env.get_state(), dtype=np.float64)
-        self.out.observation(Observation(t_ns=t_ns, joint_pos=env.q.copy(),
-                                         joint_vel=env.qd.copy(), block_pose=state[2:5],
-                                         image=image))
+        self._publish(Observation(t_ns=t_ns, joint_pos=env.q.copy(), joint_vel=env.qd.copy(),
+                                  block_pose=state[2:5], image=image))
+
+    def _publish(self, obs: Observation) -> None:
+        ep = self.episode
+        ep.states_sent += 1
+        ep.images_sent += obs.image is not None
+        self.out.observation(obs)

@@ -95,6 +95,7 @@ def test_lockstep_timeout_holds_the_start_position_and_is_counted_and_logged_onc
     np.testing.assert_array_equal(stepper.env.latest_action, start)
     np.testing.assert_allclose(rec.observations[-1].joint_pos, start, atol=1e-6)
     assert rec.results[0]['action_timeouts'] == 2
+    assert rec.results[0]['sent'] == {'joint_states': 3, 'images': 0}  # start + 2, no camera
     assert len([w for w in rec.warnings() if 'no action for step 0' in w]) == 1
 
 
@@ -393,3 +394,5 @@ def test_arm_realtime_paces_each_substep_and_skips_the_slots_it_overran():
     assert stepper.t_ns == t0 + 3 * DT  # the current slot, not the one it overran
     stamps = [o.t_ns for o in rec.observations]
     assert stamps == sorted(set(stamps))  # strictly increasing
+    assert stepper.episode.states_sent == len(rec.observations) == 21
+    assert stepper.episode.images_sent == sum(o.image is not None for o in rec.observations)
