@@ -64,6 +64,7 @@ class Episode:
     terminated: bool = False
     ended: bool = False
     action_timeouts: int = 0
+    first_command_step: int | None = None  # steps run before the first accepted trajectory
     states_sent: int = 0  # observations published (a JointState each)
     images_sent: int = 0  # of them with a camera frame
     initial_state: list[float] | None = None
@@ -213,7 +214,8 @@ class EpisodeStepper:
                       terminated=ep.terminated, reason=reason, mode=self.config.mode,
                       action_timeouts=ep.action_timeouts, rejected=self.rejections.as_dict(),
                       start_stamp_ns=ep.start_ns,
-                      sent={'joint_states': ep.states_sent, 'images': ep.images_sent})
+                      sent={'joint_states': ep.states_sent, 'images': ep.images_sent},
+                      first_command_step=ep.first_command_step)
         if ep.initial_state is not None:
             result['initial_state'] = ep.initial_state
         frames, ep.frames = ep.frames, []
@@ -242,6 +244,8 @@ class EpisodeStepper:
             self.reject(exc.kind, str(exc))
             return False
         self.follower.replace(trajectory)
+        if self.episode is not None and self.episode.first_command_step is None:
+            self.episode.first_command_step = self.episode.steps
         return True
 
     def reject(self, kind: str, message: str) -> None:

@@ -68,6 +68,9 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
     extra: dict[str, Any] = {
         'episode_steps': [int(r['steps']) for r in results],
         'episode_success': [bool(r['terminated']) for r in results],
+        # realtime: how many steps ran before the policy's first chunk arrived (the node is
+        # ready before an episode starts, so 0 or 1: one inference)
+        'episode_first_command_step': [r.get('first_command_step') for r in results],
         'wall_time_s': seconds, 'finished_at': time.time(),
         'policy': {'sampler': args.sampler or meta['config'].get('sampler'),
                    'num_inference_steps': args.num_inference_steps

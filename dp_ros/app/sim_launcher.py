@@ -37,6 +37,7 @@ DDS_PROFILE = 'fastdds_large_data.xml'  # shared memory for full-size camera ima
 DDS_PROFILE_VARS = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')  # 3.x, 2.x
 FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')  # read only FASTRTPS_...; 3.x warns on it
 SIM_NAMESPACE = '/pusht'
+POLICY_STARTUP_TIMEOUT_S = 300.0  # loading and warming up a policy on a busy CPU
 TRAIN_HINT = ('train one with `dp-ros train --config config/train_pusht_image_cpu.yaml --output '
               'runs/pusht` and copy runs/pusht/checkpoints/best to checkpoints/pusht_default, '
               'or pass --checkpoint DIR')
@@ -157,7 +158,7 @@ def sim_command(cfg: SessionConfig) -> list[str]:
             '-r', f'__ns:={SIM_NAMESPACE}',
             '--params-file', str(config_file(SIM_PARAMS[cfg.robot]))]
     params = {'mode': cfg.mode, 'seeds': cfg.seeds, 'max_steps': cfg.max_steps,
-              'auto_reset': False, **cfg.sim_overrides}
+              'auto_reset': False, 'autostart': False, **cfg.sim_overrides}
     if cfg.video_path:
         params['video_path'] = cfg.video_path
     for name, value in params.items():
@@ -307,9 +308,12 @@ class SimSession:
 
         results = []
         for episode in range(len(self.cfg.seeds)):
-            if episode > 0:
-                self.call(Trigger, '/dp_policy/reset')  # first: no chunk across episodes
-                self.call(Trigger, f'{SIM_NAMESPACE}/reset')
+            # the policy node first: no chunk across episodes, and before episode 0 its reset
+            # service (created once the policy is loaded and warmed up) says it is ready; a
+            # realtime episode that started with the processes ran its first seconds without
+            # a policy. Then the sim's next seed (it does not start one by itself).
+            self.call(Trigger, '/dp_policy/reset', timeout=POLICY_STARTUP_TIMEOUT_S)
+            self.call(Trigger, f'{SIM_NAMESPACE}/reset')
             result = self.wait_for_result(episode, on_progress)
             if int(result['seed']) != self.cfg.seeds[episode]:
                 raise SimError(f"episode {episode} ran seed {result['seed']}, expected "

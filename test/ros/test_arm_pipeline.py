@@ -71,4 +71,6 @@ def test_record_convert_train_deploy_and_score_the_arm(tmp_path):
                     '--video-episodes', '', '--output', str(output)))
     result = json.loads(output.read_text())
     assert result['episode_steps'] == [20] and result['ros']['robot'] == 'arm'
+    # the node was loaded and warmed up before the episode began: one inference, not seconds
+    assert result['episode_first_command_step'][0] <= 2, result
     assert result['ros']['problems'] == {} and 0.0 <= result['mean_score'] <= 1.0

@@ -104,7 +104,7 @@ def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_proces
     cfg = SessionConfig(checkpoint=checkpoint, seeds=[100001], mode='realtime',
                         max_steps=STEPS, device='cpu', cpu_threads=1,
                         policy_overrides={'observation_log_path': str(log)},
-                        sim_overrides={'autostart': False, 'camera_rate_hz': CAMERA_HZ})
+                        sim_overrides={'camera_rate_hz': CAMERA_HZ})
     results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
     # the shipped Fast DDS profile, as dp-ros sim gives its nodes
     env = {k: v for k, v in node_environment({}).items() if k != 'PYTHONUNBUFFERED'}
