@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from dp_ros.policy.inputs import batch_observations
+from dp_ros.runtime.graph_sampler import ChunkGraphs
 
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 
@@ -114,15 +115,24 @@ class InferenceResult:
 
 
 class InferenceRunner:
-    """Owns the policy; runs one sampling job at a time on its worker thread."""
+    """Owns the policy; runs one sampling job at a time on its worker thread.
+
+    cuda_graphs: on a CUDA device, sample each chunk as one CUDA graph replay
+    (dp_ros.runtime.graph_sampler; captured by warmup() or the first chunk), with the same
+    generator rules as predict_action; no effect on the CPU, where the TorchScript or eager
+    path runs unchanged.
+    """
 
     def __init__(self, policy: torch.nn.Module, sampler: str | None = None,
                  num_inference_steps: int | None = None, torchscript: bool = True,
-                 extra_latency_s: float = 0.0, latency_window: int = 200):
+                 extra_latency_s: float = 0.0, latency_window: int = 200,
+                 cuda_graphs: bool = True):
         if extra_latency_s < 0:
             raise ValueError(f'extra_latency_s must be >= 0, got {extra_latency_s}')
         self.policy = policy
         policy.use_torchscript(torchscript)
+        on_cuda = cuda_graphs and policy.device.type == 'cuda'
+        self.graphs: ChunkGraphs | None = ChunkGraphs(policy) if on_cuda else None
         self.sampler = sampler or None
         self.num_inference_steps = num_inference_steps or None
         if self.sampler is not None or self.num_inference_steps is not None:
@@ -169,12 +179,15 @@ class InferenceRunner:
     def predict(self, obs: Mapping[str, torch.Tensor],
                 generator: torch.Generator | None = None) -> dict[str, np.ndarray]:
         """Sample one chunk now, on the calling thread."""
-        out = self.policy.predict_action(dict(obs), generator=generator, sampler=self.sampler,
-                                         num_inference_steps=self.num_inference_steps)
+        sample = self.policy.predict_action if self.graphs is None else \
+            self.graphs.predict_action
+        out = sample(dict(obs), generator=generator, sampler=self.sampler,
+                     num_inference_steps=self.num_inference_steps)
         return {k: v[0].detach().float().cpu().numpy() for k, v in out.items()}
 
     def warmup(self, repeats: int = 2) -> float:
-        """Run the model on zero observations (CUDA kernels, allocator, scheduler caches).
+        """Run the model on zero observations (CUDA kernels, allocator, scheduler caches; on
+        CUDA with cuda_graphs, the capture of the chunk's graph).
 
         Uses a throw-away generator, so the episode generators are untouched. Returns the
         seconds of the last run.
