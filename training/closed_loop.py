@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from dp_ros.policy.inputs import batch_observations, episode_generator
+from dp_ros.runtime.graph_sampler import ChunkGraphs
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def run_closed_loop(policy, seeds: Sequence[int], *, robot: str = 'point', max_s
     frames: dict[int, list[np.ndarray]] = {i: [] for i in video_episodes}
     envs = [make_eval_env(robot, cfg.obs_shape('image')[-1], max_steps, video_size)
             for _ in range(min(batch_size, len(seeds)))]
-    planner = _Planner(policy, sampler, num_inference_steps)
+    planner = _Planner(policy, sampler, num_inference_steps, pad_to=min(batch_size, len(seeds)))
     bar = tqdm(total=len(seeds) * max_steps, desc='closed-loop eval', unit='step',
                disable=not progress, leave=False, dynamic_ncols=True)
     try:
@@ -165,13 +166,25 @@ def run_closed_loop(policy, seeds: Sequence[int], *, robot: str = 'point', max_s
 
 
 class _Planner:
-    """Batched predict_action with one generator per episode (noise independent of batching)."""
+    """Batched predict_action with one generator per episode (noise independent of batching).
 
-    def __init__(self, policy, sampler: str | None, num_inference_steps: int | None) -> None:
+    On CUDA each chunk is one CUDA graph replay (dp_ros.runtime.graph_sampler), padded to
+    pad_to rows so that the batch shrinking as episodes end reuses one graph; on the CPU,
+    predict_action itself.
+    """
+
+    def __init__(self, policy, sampler: str | None, num_inference_steps: int | None,
+                 pad_to: int | None = None) -> None:
         self.policy = policy
         self.kwargs = {'sampler': sampler, 'num_inference_steps': num_inference_steps}
+        self.graphs = ChunkGraphs(policy) if policy.device.type == 'cuda' else None
+        self.pad_to = pad_to
 
     def plan(self, histories: list, generators: list[torch.Generator]) -> np.ndarray:
         obs = policy_obs(histories, self.policy.device)
-        out = self.policy.predict_action(obs, generator=generators, **self.kwargs)
+        if self.graphs is None:
+            out = self.policy.predict_action(obs, generator=generators, **self.kwargs)
+        else:
+            out = self.graphs.predict_action(obs, generator=generators, pad_to=self.pad_to,
+                                             **self.kwargs)
         return out['action'].float().cpu().numpy()
