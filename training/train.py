@@ -147,8 +147,10 @@ class Trainer:
         self.eval_policy.to(self.device).eval()
 
         o = cfg.optim
+        cuda = self.device.type == 'cuda'
         self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=o.lr, betas=o.betas,
-                                           eps=o.eps, weight_decay=o.weight_decay)
+                                           eps=o.eps, weight_decay=o.weight_decay,
+                                           **({'fused': True} if o.fused and cuda else {}))
         self.lr_scheduler = get_scheduler(o.lr_scheduler, optimizer=self.optimizer,
                                           num_warmup_steps=o.lr_warmup_steps,
                                           num_training_steps=cfg.train.max_steps)
@@ -158,7 +160,8 @@ class Trainer:
         # resumed run keeps the value saved in its train state (EMAModel.load_state_dict).
         self.ema = EMAModel(self.policy.parameters(), decay=e.max_value, min_decay=e.min_value,
                             update_after_step=e.update_after_step + 1, use_ema_warmup=True,
-                            inv_gamma=e.inv_gamma, power=e.power) if e.enabled else None
+                            inv_gamma=e.inv_gamma, power=e.power,
+                            foreach=e.foreach and cuda) if e.enabled else None
         self.loss_gen = torch.Generator(device=self.device)
         self.loss_gen.manual_seed(cfg.train.seed * LOSS_SEED_STRIDE + self.rank)
         self.pos = Position()
@@ -320,9 +323,15 @@ class Trainer:
         self.run_log = RunLog(self.run_dir, resume_step=self.pos.step, enabled=self.is_main)
         old_handlers = self._install_signals()
         accum = cfg.optim.grad_accum_steps
-        it = iterate_batches(self.train_ds, self.batches, self.pos.epoch, self.pos.batch,
-                             cfg.data.num_workers, cfg.data.pin_memory,
-                             cfg.data.persistent_workers)
+        if cfg.data.device_batches:
+            from training.gpu_batches import DeviceBatches, iterate_device_batches
+
+            it = iterate_device_batches(DeviceBatches.from_dataset(self.train_ds, self.device),
+                                        self.batches, self.pos.epoch, self.pos.batch)
+        else:
+            it = iterate_batches(self.train_ds, self.batches, self.pos.epoch, self.pos.batch,
+                                 cfg.data.num_workers, cfg.data.pin_memory,
+                                 cfg.data.persistent_workers)
         if self.is_main:
             log.info('training %s for %d steps (%d batches/epoch/rank, %d process(es), device %s, '
                      'mixed precision %s), run dir %s', type(self.policy).__name__, t.max_steps,
