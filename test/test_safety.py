@@ -151,7 +151,7 @@ def test_joint_state_inputs_split_observation_and_measured_position():
 
 def test_compressed_camera_at_640x480():
     """A typical arm camera, compressed: decoded whole, then fitted to the checkpoint."""
-    from dp_ros.runtime.inference_runner import fit_image
+    from dp_ros.image_fit import fit_image
 
     y, x = np.mgrid[0:480, 0:640]
     rgb = np.stack([x % 256, y % 256, (x + y) % 256], axis=2).astype(np.uint8)
