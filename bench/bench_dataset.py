@@ -45,7 +45,8 @@ def loader_samples_per_second(dataset: PushTImageDataset, batch_size: int, worke
     for _ in range(n_batches):
         batch = next(it)
     elapsed = time.perf_counter() - t0
-    assert batch['obs']['image'].shape == (batch_size, dataset.horizon, 3, 96, 96)
+    steps = dataset.obs_steps or dataset.horizon
+    assert batch['obs']['image'].shape == (batch_size, steps, 3, 96, 96)
     del it, loader
     return n_batches * batch_size / elapsed
 
@@ -57,6 +58,9 @@ def main() -> None:
     parser.add_argument('--batches', type=int, default=30)
     parser.add_argument('--items', type=int, default=2000)
     parser.add_argument('--workers', type=int, nargs='+', default=[0, 2])
+    parser.add_argument('--obs-steps', type=int, nargs='+', default=[2, 0],
+                        help='observations per window (2: what training loads, the policy\'s '
+                             'n_obs_steps; 0: all 16 of the horizon, as the paper\'s dataset)')
     parser.add_argument('--out', type=Path, default=REPO / 'bench' / 'results' / 'dataset.json')
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -80,9 +84,13 @@ def main() -> None:
         'python': platform.python_version(),
         'torch': torch.__version__,
     }
-    for workers in args.workers:
-        rate = loader_samples_per_second(dataset, args.batch_size, workers, args.batches)
-        result['dataloader_samples_per_s'][f'workers_{workers}'] = round(rate, 1)
+    for obs_steps in args.obs_steps:
+        dataset.obs_steps = obs_steps or None  # the sampler is rebuilt for the new window
+        dataset.sampler = dataset._sampler(dataset.episode_mask)
+        for workers in args.workers:
+            rate = loader_samples_per_second(dataset, args.batch_size, workers, args.batches)
+            key = f'obs_steps_{obs_steps or dataset.horizon}_workers_{workers}'
+            result['dataloader_samples_per_s'][key] = round(rate, 1)
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + '\n')

@@ -37,14 +37,16 @@ def synthetic_batch(policy: DiffusionPolicy, batch_size: int, gen: torch.Generat
             'action': torch.rand(batch_size, t, cfg.action_dim, generator=gen) * 512}
 
 
-def bench_one(name: str, precision: str, steps: int, warmup: int, batch_size: int | None
-              ) -> dict:
+def bench_one(name: str, precision: str, steps: int, warmup: int, batch_size: int | None,
+              channels_last: bool = True) -> dict:
     cfg = load_config(CONFIGS[name])
     pcfg = cfg.policy_config()
     gen = torch.Generator().manual_seed(0)
     norm = Normalizer.from_data({'action': torch.rand(100, 2).numpy() * 512,
                                  'agent_pos': torch.rand(100, 2).numpy() * 512})
     policy = DiffusionPolicy(pcfg, norm).train()
+    if channels_last:  # as training/train.py does by default (train.channels_last)
+        policy.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                             weight_decay=cfg.optim.weight_decay)
     ema = EMAModel(policy.parameters(), decay=0.9999, use_ema_warmup=True, power=0.75)
@@ -62,11 +64,13 @@ def bench_one(name: str, precision: str, steps: int, warmup: int, batch_size: in
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     mean = sum(times) / len(times)
-    result = {'config': name, 'precision': precision, 'batch_size': bs,
+    result = {'config': name, 'precision': precision, 'channels_last': channels_last,
+              'batch_size': bs,
               'parameters': count_parameters(policy), 'steps_timed': len(times),
               's_per_step': mean, 'samples_per_s': bs / mean,
               'steps_per_hour': 3600.0 / mean}
-    print(f"{name:6s} {precision:5s} batch {bs:3d}: {mean:7.3f} s/step  "
+    print(f"{name:6s} {precision:5s} {'NHWC' if channels_last else 'NCHW'} batch {bs:3d}: "
+          f"{mean:7.3f} s/step  "
           f"{bs / mean:8.1f} samples/s  ({result['parameters'] / 1e6:.1f} M params)")
     return result
 
@@ -76,6 +80,9 @@ def main() -> None:
     parser.add_argument('--configs', nargs='+', default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument('--precisions', nargs='+', default=['fp32', 'bf16'],
                         choices=['fp32', 'bf16'])
+    parser.add_argument('--layouts', nargs='+', default=['channels_last', 'nchw'],
+                        choices=['channels_last', 'nchw'],
+                        help='image-encoder weight layout (training uses channels_last)')
     parser.add_argument('--steps', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--batch-size', type=int, help="default: each config's batch size")
@@ -84,8 +91,9 @@ def main() -> None:
                         'training.json')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    results = [bench_one(c, p, args.steps, args.warmup, args.batch_size)
-               for c in args.configs for p in args.precisions]
+    results = [bench_one(c, p, args.steps, args.warmup, args.batch_size,
+                         layout == 'channels_last')
+               for c in args.configs for p in args.precisions for layout in args.layouts]
     report = {'benchmark': 'training', 'device': 'cpu', 'torch': torch.__version__,
               'threads': args.threads, 'cpu': platform.processor() or platform.machine(),
               'load_average': os.getloadavg(), 'synthetic_batches': True, 'results': results}
