@@ -263,10 +263,14 @@ class ReplayClient:
 
     def send_action(self, action: np.ndarray, stamp_ns: int = 0) -> None:
         """One point, due at stamp_ns (0: when the sim receives it)."""
+        self.send_actions(np.asarray(action)[None], stamp_ns)
+
+    def send_actions(self, actions: np.ndarray, stamp_ns: int = 0) -> None:
+        """Points 0.1 s apart, the first due at stamp_ns (0: when the sim receives it)."""
         from dp_ros.ros.conversions import chunk_to_joint_trajectory
 
-        self.traj_pub.publish(chunk_to_joint_trajectory(np.asarray(action)[None],
-                                                        self.joint_names, 0.1, stamp_ns))
+        self.traj_pub.publish(chunk_to_joint_trajectory(np.asarray(actions), self.joint_names,
+                                                        0.1, stamp_ns))
 
     def close(self) -> None:
         self.ros.close()

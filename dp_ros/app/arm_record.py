@@ -6,14 +6,16 @@ For each episode: the arm sim (config/pusht_arm_sim.yaml, realtime) starts from 
 start state, and the recorded pusher path, mapped through the arm's IK (sim_bridge/arm_demos.py:
 step k goes to the IK of the recorded pusher position k + 1), is streamed to it as a
 teleoperator's command stream: upon the sim's observation of step k, a one-point
-JointTrajectory due one control period later. So the arm holds for step 0 and runs command k
-in step k + 1: every command arrives before it is due, and the bag holds exactly the targets
-the arm ran. The project's recorder (sim_bridge/record_demo.py) writes one mcap bag per episode
+JointTrajectory holding commands k and k + 1, due one and two control periods later. So the
+arm holds for step 0 and runs command k in step k + 1, from that message or the one before
+(a message up to 0.2 s late changes nothing), and the bag holds exactly the targets the arm
+ran. The project's recorder (sim_bridge/record_demo.py) writes one mcap bag per episode
 (zstd per message: a 640 x 480 frame is ~15 kB instead of 0.9 MB) with the camera, joint
 states, commands, block pose, reward, episode start and result.
 
-An episode is kept when its replay still succeeds, by arm_demos' rule: the final coverage of
-the goal is at least the recorded final coverage minus 0.05. Kept bags are moved into
+An episode is kept when its replay still succeeds, by arm_demos' rule (the final coverage of
+the goal is at least the recorded final coverage minus 0.05), and the sim rejected none of
+its commands (a rejected one is in the bag but was not run). Kept bags are moved into
 --output only once complete (a half-written bag never lands there); failed ones are deleted
 (--keep-failed moves them to <output>_failed). An interrupted run resumes: episodes whose bag
 exists are skipped. <output>/../<name>_report.json lists every episode.
@@ -116,7 +118,9 @@ def start_sim(namespace: str) -> Any:
 
 
 def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: float) -> None:
-    """Upon the sim's observation of step k (its grid stamp), command k due one period later."""
+    """Upon the sim's observation of step k (its grid stamp), commands k and k + 1 due one and
+    two periods later: a message up to 0.2 s late is not rejected, and the step runs command
+    k either way (from it or from the one before)."""
     last = start_ns - 1
     for k in range(len(commands)):
         def next_grid_obs(after=last):
@@ -125,7 +129,7 @@ def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: fl
             return [min(stamps)] if stamps else []
         t_k = client.wait(next_grid_obs, timeout, f'observation {k}')[0]
         last = t_k
-        client.send_action(commands[k], t_k + DT_NS)
+        client.send_actions(commands[k:k + 2], t_k + DT_NS)
 
 
 def record_episode(client: Any, recorder: EpisodeRecorder, states: np.ndarray, bag: Path,
@@ -194,7 +198,10 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
             row = record_episode(client, recorder, demos.episode(index), partial / name,
                                  args.timeout)
             result = row['result']
-            ok = result['final_coverage'] >= row['recorded_final_coverage'] - args.tolerance
+            # a rejected (late) command is in the bag but was not run: such an episode's
+            # data would not say what the arm did, so it is not kept either
+            ok = (result['final_coverage'] >= row['recorded_final_coverage'] - args.tolerance
+                  and not result['rejected'])
             row.update(episode=index, success=bool(ok))
             if ok:
                 (partial / name).rename(output / name)
