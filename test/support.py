@@ -16,6 +16,8 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 TEST_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TEST_DIR.parent
 CONFIG_DIR = REPO_ROOT / 'config'
@@ -37,6 +39,20 @@ PUSHT_JOINTS = ('agent_x', 'agent_y')
 # a Push-T image policy small enough to sample a chunk in tens of milliseconds on one core
 TINY_POLICY: dict[str, Any] = {'resnet_width': 0.25, 'down_dims': (32, 64, 128),
                                'sampler': 'ddim', 'num_inference_steps': 4}
+
+
+# --- torch -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module', autouse=True)
+def one_torch_thread():
+    """Import into a test module to run its torch work on one thread: the 2-core CPU is
+    shared with the other test processes, and more threads only contend."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # --- policies --------------------------------------------------------------------------------

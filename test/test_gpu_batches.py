@@ -14,20 +14,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from support import tiny_policy_section
+from support import one_torch_thread, tiny_policy_section  # noqa: F401 (autouse)
 
 from training.batches import EpochBatches, iterate_batches
 from training.gpu_batches import DeviceBatches, iterate_device_batches
 
 EPISODE_ENDS = [3, 12, 13, 27]  # lengths 3, 9, 1, 14 with a 6-step window
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope='module')

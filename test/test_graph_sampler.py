@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from support import small_image_config
+from support import one_torch_thread, small_image_config  # noqa: F401 (autouse)
 
 from dp_ros.policy.diffusion import DiffusionPolicy
 from dp_ros.policy.inputs import episode_generator
@@ -21,13 +21,6 @@ from dp_ros.runtime.step_arithmetic import StepArithmetic
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason='needs a CUDA device (issue 15 device run)')
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_policy(device: str = 'cpu', seed: int = 0, **overrides) -> DiffusionPolicy:

@@ -13,7 +13,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from support import make_tiny_checkpoint
+from support import make_tiny_checkpoint, one_torch_thread  # noqa: F401 (autouse)
 
 from dp_ros.image_fit import fit_image
 from dp_ros.policy.inputs import episode_generator
@@ -28,13 +28,6 @@ from dp_ros.runtime.inference_runner import (
 
 WAIT_S = 120.0  # a hang guard only: every wait below ends on an event long before
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the CPU is shared; more threads only contend
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope='module')
