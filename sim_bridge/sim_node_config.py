@@ -21,7 +21,7 @@ from sim_bridge.video import video_file_for
 
 PUSHT_CONTROL_PERIOD_S = 0.1  # the env integrates 0.1 s per step (paper: sim 100 Hz, control 10 Hz)
 MODES = ('lockstep', 'realtime')
-ROBOTS = ('point', 'arm')
+ROBOTS = ('point', 'arm')  # the sim's robots; eval, training and dp-ros sim use this list
 MAX_SEED = 2**32 - 1  # numpy's legacy RandomState, which places the paper's start states
 
 # old name -> its description; the node declares these too, so that old files still load

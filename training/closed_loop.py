@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from dp_ros.policy.inputs import batch_observations, episode_generator
 from dp_ros.runtime.graph_sampler import ChunkGraphs
+from sim_bridge.sim_node_config import ROBOTS
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,6 @@ class ClosedLoopResult:
 class EvalInterrupted(RuntimeError):
     """should_stop() asked to abandon the evaluation."""
 
-
-ROBOTS = ('point', 'arm')
 
 
 def make_eval_env(robot: str, image_size: int, max_steps: int, video_size: int):

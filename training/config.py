@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from dp_ros.policy.config import PolicyConfig, jsonable
+from sim_bridge.sim_node_config import ROBOTS
 from training.deprecated_keys import rename_deprecated
 from training.errors import TrainConfigError
 
@@ -29,7 +30,6 @@ LR_SCHEDULERS = ('cosine', 'linear', 'constant', 'constant_with_warmup', 'cosine
                  'polynomial')
 VIDEO_FORMATS = ('mp4', 'gif')
 DATA_FORMATS = ('auto', 'zarr', 'lerobot')  # training/lerobot_source.py
-EVAL_ROBOTS = ('point', 'arm')  # training/closed_loop.py
 
 
 @dataclass
@@ -278,8 +278,8 @@ class TrainConfig:
         if o.lr_scheduler not in LR_SCHEDULERS:
             raise TrainConfigError(f'optim.lr_scheduler {o.lr_scheduler!r} is not one of '
                                    f'{LR_SCHEDULERS}')
-        if e.robot not in EVAL_ROBOTS:
-            raise TrainConfigError(f'eval.robot {e.robot!r} is not one of {EVAL_ROBOTS}')
+        if e.robot not in ROBOTS:
+            raise TrainConfigError(f'eval.robot {e.robot!r} is not one of {ROBOTS}')
         if e.video_format not in VIDEO_FORMATS:
             raise TrainConfigError(f'eval.video_format {e.video_format!r} is not one of '
                                    f'{VIDEO_FORMATS}')

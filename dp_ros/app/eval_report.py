@@ -13,6 +13,7 @@ from typing import Any
 from dp_ros.errors import UserError
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.runtime.execution import EXECUTION_MODES
+from sim_bridge.sim_node_config import ROBOTS
 
 REPORT_FORMAT = 'dp_ros.eval'
 REPORT_VERSION = 1
@@ -50,7 +51,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--checkpoint', type=checkpoint_arg, required=True,
                    help='policy artifact directory or hf://org/name[@revision]')
     p.add_argument('--via', choices=('inprocess', 'ros'), default='inprocess')
-    p.add_argument('--robot', choices=('point', 'arm'), default='point',
+    p.add_argument('--robot', choices=ROBOTS, default='point',
                    help="the paper's point pusher, or the 3-joint arm twin (a policy trained "
                         'on arm data: camera and joint positions in, joint targets out)')
     p.add_argument('--mode', choices=('lockstep', 'realtime'), default='lockstep',

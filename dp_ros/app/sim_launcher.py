@@ -27,12 +27,12 @@ from typing import Any, Callable, Iterator, Sequence
 from dp_ros.errors import UserError
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.ros import processes
+from sim_bridge.sim_node_config import ROBOTS
 
 DEFAULT_CHECKPOINT = Path('checkpoints/pusht_default')
 # robot -> the parameter files of the sim and of the policy node
 SIM_PARAMS = {'point': 'pusht_sim.yaml', 'arm': 'pusht_arm_sim.yaml'}
 POLICY_PARAMS = {'point': 'policy_pusht.yaml', 'arm': 'policy_pusht_arm.yaml'}
-ROBOTS = tuple(SIM_PARAMS)
 DDS_PROFILE = 'fastdds_large_data.xml'  # shared memory for full-size camera images
 DDS_PROFILE_VARS = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')  # 3.x, 2.x
 FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')  # read only FASTRTPS_...; 3.x warns on it
