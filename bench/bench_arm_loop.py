@@ -95,7 +95,6 @@ def main(argv: list[str] | None = None) -> int:
         # the node's last diagnostics: its counters over the whole run
         full = [d for d in diags if any(kv.key == 'chunks_published' for kv in d.status[0].values)]
         values = {kv.key: kv.value for kv in full[-1].status[0].values} if full else {}
-        print(f'{len(diags)} diagnostics, {len(full)} with counters', flush=True)
     finally:
         probe.close()
     sent = {k: sum(r['sent'][k] for r in results) for k in ('joint_states', 'images')}
@@ -121,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         'chunks_published': values.get('chunks_published'),
         'late_points_dropped': values.get('actions_dropped'),
         'chunks_all_late': values.get('chunks_all_late'),
-        'episodes': [{k: r[k] for k in ('seed', 'steps', 'max_reward', 'sent', 'rejected')}
-                     for r in results] if trained else
-                    [{k: r[k] for k in ('seed', 'steps', 'sent', 'rejected')} for r in results],
+        # an untrained policy's score means nothing: not reported
+        'episodes': [{k: r[k] for k in ('seed', 'steps', 'sent', 'rejected')
+                      + (('max_reward',) if trained else ())} for r in results],
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + '\n')

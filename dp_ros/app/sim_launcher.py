@@ -198,12 +198,11 @@ class SimSession:
         self._cond = threading.Condition()
         self._ros = None
         self._node = None
-        self._sigterm: Any = None
+        self._signals = contextlib.ExitStack()
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> SimSession:
-        self._sigterm = sigterm_as_interrupt()  # close() runs on kill too
-        self._sigterm.__enter__()
+        self._signals.enter_context(sigterm_as_interrupt())  # close() runs on kill too
         try:
             self.start()
         except BaseException:  # __exit__ is not called then: stop what did start
@@ -215,9 +214,7 @@ class SimSession:
         try:
             self.close()
         finally:
-            if self._sigterm is not None:
-                self._sigterm.__exit__(None, None, None)
-                self._sigterm = None
+            self._signals.close()
 
     def start(self) -> None:
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
