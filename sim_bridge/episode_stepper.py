@@ -272,9 +272,8 @@ class EpisodeStepper:
                              'result)')
         self._tick += 1
         target = self.follower.target_at(t_k)
-        if self.arm:
-            self._arm_substeps(t_k, target)
-        self._step(self._tick * self._dt_ns, target, 0)
+        result = self._arm_substeps(t_k, target)[1] if self.arm else None
+        self._step(self._tick * self._dt_ns, target, 0, result)
 
     # --- realtime ---------------------------------------------------------------------------
 
@@ -289,20 +288,21 @@ class EpisodeStepper:
         """Run the step of `tick` (point: now_ns >= its due time), stamped with the current
         slot. The arm runs its substeps from tick.t_ns (paced by `pace`) and reads the time
         after them from `clock` to find the slot."""
+        result = None
         if self.arm:
-            stamp = self._arm_substeps(tick.t_ns, tick.target)
+            stamp, result = self._arm_substeps(tick.t_ns, tick.target)
             now_ns = clock() if clock is not None else now_ns
         else:
             stamp = tick.due_ns
         if now_ns - stamp >= self._dt_ns:  # overran: stamp the current slot, not a past one
             stamp += (now_ns - stamp) // self._dt_ns * self._dt_ns
-        self._step(stamp, tick.target, now_ns)
+        self._step(stamp, tick.target, now_ns, result)
 
     # --- one step ---------------------------------------------------------------------------
 
-    def _arm_substeps(self, t_start: int, target: np.ndarray) -> int:
-        """The arm's env step from t_start: an Observation per substep (paced in realtime);
-        keeps the step's result for _step. Returns the stamp of its last substep."""
+    def _arm_substeps(self, t_start: int, target: np.ndarray) -> tuple[int, tuple]:
+        """The arm's env step from t_start: an Observation per substep (paced in realtime).
+        Returns the stamp of its last substep and the env step's result, for _step."""
         substeps = self._dt_ns // SUBSTEP_NS  # the env's 100 Hz physics
 
         def on_substep(i: int) -> None:
@@ -314,23 +314,20 @@ class EpisodeStepper:
 
         self.stepping = True
         try:
-            self._arm_result = self.env.step(np.asarray(target, dtype=np.float64),
-                                             on_substep=on_substep)
+            result = self.env.step(np.asarray(target, dtype=np.float64), on_substep=on_substep)
         finally:
             self.stepping = False
-        return t_start + substeps * SUBSTEP_NS
+        return t_start + substeps * SUBSTEP_NS, result
 
-    def _step(self, t_next: int, target: np.ndarray, now_ns: int) -> None:
+    def _step(self, t_next: int, target: np.ndarray, now_ns: int,
+              result: tuple | None = None) -> None:
         """One env step toward target, observed at t_next; a next episode starts at now_ns
-        in realtime. The arm's step has run already (_arm_substeps): its result is used."""
+        in realtime. `result`: the env step already run (the arm's, by _arm_substeps)."""
         cfg = self.config
         ep = self.episode
-        if self.arm:
-            (obs, reward, terminated, _truncated, info), self._arm_result = (
-                self._arm_result, None)
-        else:
-            obs, reward, terminated, _truncated, info = self.env.step(
-                np.asarray(target, dtype=np.float64))
+        if result is None:
+            result = self.env.step(np.asarray(target, dtype=np.float64))
+        obs, reward, terminated, _truncated, info = result
         ep.steps += 1
         ep.max_reward = max(ep.max_reward, float(reward))
         ep.coverage = float(info['coverage'])
