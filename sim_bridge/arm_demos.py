@@ -160,14 +160,25 @@ def report_json(report: dict[str, Any]) -> str:
     return f'{text},\n  "per_episode": [\n    {rows}\n  ]\n}}\n'
 
 
-def parse_episodes(spec: str | None) -> list[int] | None:
-    """'0:206', '3', '1,5,9' -> indices; None -> all."""
+def parse_episodes(spec: str | None, n: int | None = None) -> list[int] | None:
+    """'0:206' (end exclusive), '3', '1,5,9' -> indices; None or '' -> None (all).
+
+    With n, the dataset's episode count, either end of a range may be left out (':' is all of
+    them), a range stops at n, and every index is checked (ValueError naming the valid range).
+    """
     if not spec:
         return None
     if ':' in spec:
         a, b = spec.split(':', 1)
-        return list(range(int(a), int(b)))
-    return [int(v) for v in spec.split(',')]
+        if n is None and not b:
+            raise ValueError(f'episodes {spec!r}: a range needs its end')
+        stop = int(b) if b else n
+        indices = list(range(int(a) if a else 0, stop if n is None else min(stop, n)))
+    else:
+        indices = [int(v) for v in spec.split(',') if v.strip()]
+    if n is not None and (not indices or any(not 0 <= i < n for i in indices)):
+        raise ValueError(f'episodes {spec!r}: the dataset has episodes 0..{n - 1}')
+    return indices
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@
 For each episode: the arm sim (config/pusht_arm_sim.yaml, realtime) starts from the recorded
 start state, and the recorded pusher path, mapped through the arm's IK (sim_bridge/arm_demos.py:
 step k goes to the IK of the recorded pusher position k + 1), is streamed to it as a
-teleoperator's command stream: upon the sim's observation of step k, a one-point
+teleoperator's command stream: upon the sim's observation of step k, a two-point
 JointTrajectory holding commands k and k + 1, due one and two control periods later. So the
 arm holds for step 0 and runs command k in step k + 1, from that message or the one before
 (a message up to 0.2 s late changes nothing), and the bag holds exactly the targets the arm
@@ -36,7 +36,7 @@ import numpy as np
 
 from dp_ros.app.sim_launcher import config_file, node_environment, sigterm_as_interrupt
 from dp_ros.errors import UserError
-from sim_bridge.arm_demos import TOLERANCE, joint_commands, load_demonstrations
+from sim_bridge.arm_demos import TOLERANCE, joint_commands, load_demonstrations, parse_episodes
 from sim_bridge.arm_kinematics import JOINT_NAMES
 from sim_bridge.pusht_geometry import coverage
 from sim_bridge.replay import DEFAULT_DATASET, ReplayClient, resolve_dataset, stop_process
@@ -44,20 +44,6 @@ from sim_bridge.replay import DEFAULT_DATASET, ReplayClient, resolve_dataset, st
 TOPICS = ('image_raw', 'joint_states', 'joint_trajectory', 'block_pose', 'reward',
           'episode_start', 'episode_result')
 DT_NS = 100_000_000
-
-
-def parse_episodes(spec: str, n: int) -> list[int]:
-    """'0:206' (end exclusive), '3,5,8' or '7' -> indices, each checked against n."""
-    if ':' in spec:
-        start, stop = (int(v) if v else d for v, d in zip(spec.split(':', 1), (0, n),
-                                                          strict=True))
-        indices = list(range(start, min(stop, n)))
-    else:
-        indices = [int(v) for v in spec.split(',') if v.strip()]
-    bad = [i for i in indices if not 0 <= i < n]
-    if bad or not indices:
-        raise ValueError(f'episodes {spec!r}: the dataset has episodes 0..{n - 1}')
-    return indices
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = resolve_dataset(args.dataset)
     demos = load_demonstrations(dataset)  # a missing dataset: one line, exit 2 (dp_ros/cli.py)
     try:
-        episodes = parse_episodes(args.episodes, len(demos.ends))
+        episodes = parse_episodes(args.episodes, len(demos.ends)) or list(range(len(demos.ends)))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     output = args.output
