@@ -7,12 +7,12 @@ rules are unit-tested in test/test_episode_stepper.py."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros.test_eval_ros import run_eval
 from ros.test_policy_node import latest_diagnostics
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -20,8 +20,6 @@ from std_srvs.srv import Trigger
 from support import (
     ARM_JOINTS,
     CONFIG_DIR,
-    REPO_ROOT,
-    checkout_env,
     make_tiny_arm_checkpoint,
     module_cmd,
 )
@@ -89,21 +87,13 @@ def test_realtime_arm_streams_joints_at_100_hz_and_its_camera_reaches_the_policy
     assert int(values['chunks_published']) >= 3 and values['bad_messages'] == '0', values
 
 
-def run_eval(checkpoint, via: str, output) -> dict:
-    cmd = module_cmd('dp_ros.cli', 'eval', '--via', via, '--robot', 'arm', '--checkpoint',
-                     str(checkpoint), '--seeds', '100000,100001', '--max-steps', '40',
-                     '--threads', '1', '--batch-size', '1', '--no-progress',
-                     '--video-episodes', '', '--output', str(output))
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-                          env=checkout_env())
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(output.read_text())
-
-
 def test_ros_eval_of_the_arm_in_lockstep_equals_the_in_process_arm_env(tmp_path,
                                                                       arm_checkpoint):
-    inprocess = run_eval(arm_checkpoint, 'inprocess', tmp_path / 'inprocess.json')
-    ros = run_eval(arm_checkpoint, 'ros', tmp_path / 'ros.json')
+    def run(via: str) -> dict:
+        return run_eval(arm_checkpoint, via, tmp_path / f'{via}.json', '--robot', 'arm',
+                        '--batch-size', '1', seeds='100000,100001', max_steps=40, sample_seed=0)
+
+    inprocess, ros = run('inprocess'), run('ros')
     assert ros['ros']['robot'] == 'arm' and ros['ros']['mode'] == 'lockstep'
     assert ros['ros']['problems'] == {} and ros['episode_steps'] == [40, 40]
     # bit-identical: the node fits the 640 x 480 frames and reads the joint states into

@@ -19,9 +19,11 @@ SEEDS = '100001,100002,100003'
 MAX_STEPS = 30
 
 
-def run_eval(checkpoint, via: str, output, *extra: str) -> dict:
+def run_eval(checkpoint, via: str, output, *extra: str, seeds: str = SEEDS,
+             max_steps: int = MAX_STEPS, sample_seed: int = 7) -> dict:
     cmd = module_cmd('dp_ros.cli', 'eval', '--via', via, '--checkpoint', str(checkpoint),
-                     '--seeds', SEEDS, '--max-steps', str(MAX_STEPS), '--sample-seed', '7',
+                     '--seeds', seeds, '--max-steps', str(max_steps),
+                     '--sample-seed', str(sample_seed),
                      '--threads', '1', '--no-progress', '--video-episodes', '',
                      '--output', str(output), *extra)
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240,
