@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sim_bridge.sim_node_config import MODES
+
 # relative to the working directory first, then to the source tree (the rule of training's
 # data.zarr_path), so an installed copy does not look under site-packages
 DEFAULT_DATASET = Path('../shared/datasets/pusht/pusht_cchi_v7_replay.zarr')
@@ -106,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--node-name', default='pusht_sim', help='the sim node name')
     parser.add_argument('--start-sim', action='store_true',
                         help='start the sim node as a subprocess (stopped at the end)')
-    parser.add_argument('--mode', choices=('lockstep', 'realtime'), default='lockstep',
+    parser.add_argument('--mode', choices=MODES, default='lockstep',
                         help='mode of the node started with --start-sim (default lockstep)')
     parser.add_argument('--video', default='',
                         help='with --start-sim: write the episode video here (.gif/.mp4)')

@@ -13,7 +13,7 @@ from typing import Any
 from dp_ros.errors import UserError
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.runtime.execution import EXECUTION_MODES
-from sim_bridge.sim_node_config import ROBOTS
+from sim_bridge.sim_node_config import MODES, ROBOTS
 
 REPORT_FORMAT = 'dp_ros.eval'
 REPORT_VERSION = 1
@@ -54,7 +54,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--robot', choices=ROBOTS, default='point',
                    help="the paper's point pusher, or the 3-joint arm twin (a policy trained "
                         'on arm data: camera and joint positions in, joint targets out)')
-    p.add_argument('--mode', choices=('lockstep', 'realtime'), default='lockstep',
+    p.add_argument('--mode', choices=MODES, default='lockstep',
                    help='--via ros: lockstep (sim time waits for each plan; scores equal '
                         'in-process per episode) or realtime (10 Hz wall clock: inference '
                         'latency costs, as on a robot)')

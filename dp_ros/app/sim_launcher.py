@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Sequence
 from dp_ros.errors import UserError
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.ros import processes
-from sim_bridge.sim_node_config import ROBOTS
+from sim_bridge.sim_node_config import MODES, ROBOTS
 
 DEFAULT_CHECKPOINT = Path('checkpoints/pusht_default')
 # robot -> the parameter files of the sim and of the policy node
@@ -185,7 +185,7 @@ class SimSession:
     """Two node processes and a driver node in this process; always cleaned up by close()."""
 
     def __init__(self, cfg: SessionConfig):
-        if cfg.mode not in ('lockstep', 'realtime'):
+        if cfg.mode not in MODES:
             raise ValueError(f"mode must be 'lockstep' or 'realtime', got '{cfg.mode}'")
         if cfg.robot not in ROBOTS:
             raise ValueError(f'robot must be one of {ROBOTS}, got {cfg.robot!r}')
@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="point: the paper's x/y pusher; arm: a planar 3-joint arm pushes with "
                         'its end effector (joint commands, 640 x 480 camera; needs a policy '
                         'trained on arm data)')
-    p.add_argument('--mode', choices=('lockstep', 'realtime'), default='lockstep',
+    p.add_argument('--mode', choices=MODES, default='lockstep',
                    help='lockstep: sim time waits for the policy (any CPU); realtime: 10 Hz '
                         'wall clock, slow inference costs')
     p.add_argument('--seeds', type=int, nargs='+', default=[100000],
