@@ -36,7 +36,7 @@ from dp_ros.ros.conversions import (
     numpy_to_image,
     numpy_to_joint_state,
 )
-from dp_ros.ros.node_main import run_node
+from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node
 from dp_ros.ros.parameters import declare_parameters
 from dp_ros.ros.qos import LATCHED, RELIABLE_10, SENSOR_DATA
 from sim_bridge.episode_stepper import (
@@ -159,6 +159,9 @@ class PushTSimNode(Node):
     # --- run_node hooks ---------------------------------------------------------------------
 
     def start(self) -> None:
+        # Ctrl-C / SIGTERM must stop the worker before the context goes: with rclpy's own
+        # handlers a running episode published into a dead context (a traceback per stop)
+        interrupt_without_rclpy_shutdown()
         self._worker.start()
 
     def shutdown(self) -> None:

@@ -100,6 +100,11 @@ def test_terminated_sim_command_stops_its_node_processes(tmp_path):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, 'the node processes never started'
             time.sleep(0.2)
+        sim_log = tmp_path / 'logs' / 'pusht_sim.log'
+        while 'episode 0 started' not in (sim_log.read_text() if sim_log.exists() else ''):
+            assert proc.poll() is None, proc.communicate()  # stop it mid-episode
+            assert time.monotonic() < deadline, 'no episode started'
+            time.sleep(0.2)
         proc.terminate()  # SIGTERM, as kill or a CI timeout sends
         _, err = proc.communicate(timeout=60)
     finally:
@@ -111,3 +116,5 @@ def test_terminated_sim_command_stops_its_node_processes(tmp_path):
     while node_processes(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert node_processes(marker) == []
+    for log in (tmp_path / 'logs').glob('*.log'):  # each node stopped cleanly, no traceback
+        assert 'Traceback' not in log.read_text(), log.read_text()[-2000:]
