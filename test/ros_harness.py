@@ -40,6 +40,16 @@ class Proc:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def wait_for_log(self, text: str, timeout: float) -> None:
+        """Until the process has printed `text`; fails early, with its log, if it exits."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if not self.alive():
+                raise AssertionError(f'{self.name} exited: {self.log()[-2000:]}')
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'{self.name} did not print {text!r}: {self.log()[-2000:]}')
+            time.sleep(0.05)
+
 
 class ProcessGroup:
     """Starts processes with the test's ROS environment and always cleans them up."""

@@ -31,16 +31,6 @@ STEPS = 80
 CAMERA_HZ = 10 / 3
 
 
-def wait_for_log(proc, text: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in proc.log():
-        if not proc.alive():
-            raise AssertionError(f'{proc.name} exited: {proc.log()[-2000:]}')
-        if time.monotonic() > deadline:
-            raise TimeoutError(f'{proc.name} did not print {text!r}: {proc.log()[-2000:]}')
-        time.sleep(0.05)
-
-
 def parity_config(image_key: str, state_key: str) -> dict:
     """The node's two streams under the node's own names, as bag2zarr keys."""
     return {'control_period_s': DT_NS / 1e9, 'tolerance': 0.5, 'image_dtype': 'uint8',
@@ -113,7 +103,7 @@ def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_proces
     rec = ros_processes.start('record', module_cmd(
         'sim_bridge.record_demo', '-o', str(bag), '--topics', f'{NS}/image_raw',
         f'{NS}/joint_states', f'{NS}/episode_result', '--stop-after-results', '1'))
-    wait_for_log(rec, 'ready:', 60)
+    rec.wait_for_log('ready:', 60)
     # the node subscribes once its checkpoint is loaded and warmed up
     ros_probe.wait_for(lambda: ros_probe.node.count_subscribers(f'{NS}/image_raw') >= 2, 120,
                        'the recorder and the policy node on the camera')

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,16 +35,6 @@ TOPIC_TYPES = {'image_raw': Image, 'joint_states': JointState, 'block_pose': Pos
 PROFILE = {'FASTDDS_DEFAULT_PROFILES_FILE': str(CONFIG_DIR / 'fastdds_large_data.xml')}
 
 
-def wait_for_log(proc, text: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in proc.log():
-        if not proc.alive():
-            raise AssertionError(f'{proc.name} exited: {proc.log()[-2000:]}')
-        if time.monotonic() > deadline:
-            raise TimeoutError(f'{proc.name} did not print {text!r}: {proc.log()[-2000:]}')
-        time.sleep(0.05)
-
-
 def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, storage: str,
            episodes: list[int]) -> None:
     """Record while `dp-ros replay` plays the episodes; the last one is ended by a reset.
@@ -67,7 +56,7 @@ def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, stora
     try:
         # the recorder subscribes to the trajectory topic once it sees the replay's publisher;
         # no action may go out before both the sim and the recorder are matched
-        wait_for_log(rec, 'ready:', 60)
+        rec.wait_for_log('ready:', 60)
         ros_probe.wait_for(lambda: client.traj_pub.get_subscription_count() >= 2, 30,
                            'the sim and the recorder on the trajectory topic')
         # and the recorder's readers of the sim's outputs: in the graph, then matched by a
