@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = args.checkpoint or untrained_recipe_policy(args.work / 'untrained_arm')
     seeds = [100000 + i for i in range(args.seeds)]
 
-    from dp_ros.app.sim_launcher import SessionConfig, run_session
+    from dp_ros.app.sim_launcher import SessionConfig, SimSession
 
     cfg = SessionConfig(checkpoint=checkpoint, seeds=seeds, mode='realtime', robot='arm',
                         max_steps=args.max_steps, device='cpu', cpu_threads=args.threads,
@@ -90,8 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         diags = probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
         start = time.monotonic()
-        results = run_session(cfg, progress=False)
-        wall = time.monotonic() - start
+        with SimSession(cfg) as session:
+            results = session.run()
+            wall = time.monotonic() - start
+            # the node's counters come with its diagnostics (one a second): wait for two more
+            # with the nodes still up, so the last one counts every message of the run
+            seen, deadline = len(diags), time.monotonic() + 10.0
+            while len(diags) < seen + 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
         # the node's last diagnostics: its counters over the whole run
         full = [d for d in diags if any(kv.key == 'chunks_published' for kv in d.status[0].values)]
         values = {kv.key: kv.value for kv in full[-1].status[0].values} if full else {}
