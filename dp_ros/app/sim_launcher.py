@@ -186,7 +186,7 @@ class SimSession:
 
     def __init__(self, cfg: SessionConfig):
         if cfg.mode not in MODES:
-            raise ValueError(f"mode must be 'lockstep' or 'realtime', got '{cfg.mode}'")
+            raise ValueError(f'mode must be one of {MODES}, got {cfg.mode!r}')
         if cfg.robot not in ROBOTS:
             raise ValueError(f'robot must be one of {ROBOTS}, got {cfg.robot!r}')
         if not cfg.seeds:
