@@ -104,7 +104,7 @@ def check_episode(report: dict, seed: int, want: dict) -> None:
 def test_shortest_recorded_episode_is_reproduced_exactly(recorded, tmp_path, torch_threads):
     seed = min(recorded, key=lambda s: (recorded[s]['steps'], s))
     want = recorded[seed]
-    assert want['success'] and want['steps'] < 100, want  # a quick test: 68 steps, 9 chunks
+    assert want['success'] and want['steps'] < 150, want  # a quick test: 118 steps, 15 chunks
     check_episode(run_eval(tmp_path, seed, BENCH_THREADS), seed, want)
 
 
