@@ -148,16 +148,13 @@ def test_eval_of_an_uncached_spec_offline_is_one_line_exit_2(tmp_path):
 # ---------------------------------------------------------------------------- push
 def test_model_card_of_the_shipped_policy():
     meta = read_policy_metadata(SHIPPED_CHECKPOINT)
-    prov = meta['provenance']
-    assert prov['step'] > 0 and 0.0 < prov['metrics']['test/mean_score'] <= 1.0, prov
     card = push.model_card(meta, 'me/pusht')
     assert card.startswith('---\nlibrary_name: dp_ros\n')
     for text in ('# me/pusht', 'dp-ros sim --checkpoint hf://me/pusht',
                  '| observation `image` | image, 3x96x96 |', '| action dimensions | 2 |',
                  '| control period | 0.1 s (10 Hz) |', '| sampler | ddim 10 steps |',
-                 # the shipped run's own figures, as its policy.json records them
-                 f"| `test/mean_score` | {prov['metrics']['test/mean_score']:.4f} |",
-                 f"- step: `{prov['step']}`",
+                 # the shipped run's figures (runs/pusht_cpu_28k_clean, its best step)
+                 '| `test/mean_score` | 0.9316 |', '- step: `20000`',
                  'pusht_cchi_v7_replay.zarr', '```yaml\npolicy:\n  horizon: 16',
                  '"down_dims": ['):
         assert text in card, text
