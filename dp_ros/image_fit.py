@@ -1,18 +1,55 @@
 """One rule for turning a camera frame into the policy's image size, wherever frames meet a
 policy: the policy node, bag2zarr (training data), and the arm twin's in-process view.
 
+An optional camera crop (a box in camera pixels: the workspace) is cut first, then the rest
+is the same: centre crop to the target aspect, resize. The crop travels with the data:
+bag2zarr records it on the image array, training copies it into the checkpoint's shape_meta
+(`camera_crop`), and the node cuts the same box from the live camera.
+
 Base layer (numpy; OpenCV only when a resize is needed), so that every layer can use it.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+Crop = tuple[int, int, int, int]  # x0, y0, width, height in camera pixels
 
-def fit_image(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(H, W, 3) uint8 at the checkpoint's size: centre-cropped to its aspect, then cv2.resize.
 
-    Untouched (no copy, bit-identical) when the size already matches.
+def check_crop(crop: Sequence[int] | None, where: str = 'camera_crop') -> Crop | None:
+    """A crop box as 4 ints [x0, y0, width, height] (x0, y0 >= 0; width, height > 0), or None.
+
+    Raises ValueError naming `where` for anything else.
     """
+    if crop is None:
+        return None
+    values = list(crop) if isinstance(crop, (list, tuple)) else None
+    if (values is None or len(values) != 4
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                       for v in values)
+            or values[0] < 0 or values[1] < 0 or values[2] <= 0 or values[3] <= 0):
+        raise ValueError(f'{where} must be [x0, y0, width, height] in camera pixels (ints, '
+                         f'x0, y0 >= 0, width, height > 0), got {crop!r}')
+    return tuple(int(v) for v in values)  # type: ignore[return-value]
+
+
+def fit_image(rgb: np.ndarray, height: int, width: int,
+              crop: Sequence[int] | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 at the checkpoint's size: `crop` cut (if any), centre-cropped to the
+    aspect, then cv2.resize.
+
+    Untouched (no copy, bit-identical) when there is no crop and the size already matches.
+    A crop box reaching outside the frame raises ValueError (a camera of another size than
+    the one the data was recorded with).
+    """
+    if crop is not None:
+        x0, y0, cw, ch = crop
+        h, w = rgb.shape[:2]
+        if x0 + cw > w or y0 + ch > h:
+            raise ValueError(f'camera_crop {list(crop)} (x0, y0, width, height) reaches outside '
+                             f'the {w}x{h} frame: is this the camera the data was recorded with?')
+        rgb = rgb[y0:y0 + ch, x0:x0 + cw]
     h, w = rgb.shape[:2]
     if (h, w) == (height, width):
         return rgb

@@ -21,8 +21,10 @@ links are above the table: they are drawn, they do not collide.
 Sensors: joint positions and velocities every substep (`substep_states`, for a 100 Hz
 JointState); a 640 x 480 rgb8 camera that sees the table and the arm from above (`render_camera`,
 any substep through `on_substep`, so a 30 Hz camera samples the substep nearest its time);
-`policy_view` turns it into the policy's 96 x 96 (centre crop to square, then resize, as the
-policy node fits an image).
+`policy_view` turns it into the policy's 96 x 96 as the policy node fits an image (the
+checkpoint's camera crop if any, centre crop to square, resize). TABLE_CROP is the box of the
+table in the camera image: the arm recipe cuts it, so the policy's pixels are spent on the
+workspace (5.3 table px per policy px, as the point pusher's view, instead of 7).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ from sim_bridge.arm_kinematics import DEFAULT_ARM, ArmGeometry
 from sim_bridge.pusht_env import CONTROL_HZ, SIM_HZ, PushTEnv, finite_action
 from sim_bridge.pusht_geometry import WINDOW_SIZE, coverage, reward_from_coverage
 
-__all__ = ['ArmPushTEnv', 'CAMERA_SIZE', 'camera_pixel', 'policy_view']
+__all__ = ['ArmPushTEnv', 'CAMERA_SIZE', 'TABLE_CROP', 'camera_pixel', 'policy_view']
 
 CAMERA_SIZE = (640, 480)  # width, height
 # The camera sees world x in [-192, 704), y in [-16, 656) (896 x 672 px of the table frame,
@@ -59,10 +61,21 @@ def camera_pixel(xy: Any) -> np.ndarray:
     return (np.asarray(xy, dtype=np.float64) - np.asarray(_VIEW_ORIGIN)) * _SCALE
 
 
-def policy_view(image: np.ndarray, size: int = 96) -> np.ndarray:
-    """The camera image as the policy sees it: the policy node's fit (centre square crop,
-    then cv2 resize), dp_ros/image_fit.py."""
-    return np.array(fit_image(image, size, size))
+def _table_crop() -> tuple[int, int, int, int]:
+    (x0, y0), (x1, y1) = np.rint(camera_pixel([[0, 0], [WINDOW_SIZE, WINDOW_SIZE]])).astype(int)
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+# The table [0, 512)^2 in camera pixels, [x0, y0, width, height] = [137, 11, 366, 366]
+# (config/bag2zarr_pusht_arm.yaml's crop).
+TABLE_CROP = _table_crop()
+
+
+def policy_view(image: np.ndarray, size: int = 96,
+                crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """The camera image as the policy sees it: the policy node's fit (the camera crop, centre
+    square crop, cv2 resize), dp_ros/image_fit.py."""
+    return np.array(fit_image(image, size, size, crop))
 
 
 class ArmPushTEnv(PushTEnv):
@@ -70,12 +83,14 @@ class ArmPushTEnv(PushTEnv):
 
     def __init__(self, arm: ArmGeometry = DEFAULT_ARM, max_episode_steps: int | None = 300,
                  render_obs: bool = True, policy_image_size: int | None = None,
+                 policy_crop: tuple[int, int, int, int] | None = None,
                  video_size: int = 256) -> None:
         super().__init__(render_size=96, max_episode_steps=max_episode_steps,
                          render_obs=False, video_size=video_size)
         self.arm = arm
         self.render_obs = render_obs
         self.policy_image_size = policy_image_size
+        self.policy_crop = policy_crop
         from gymnasium import spaces
 
         lo = np.asarray(arm.lower, dtype=np.float64)
@@ -202,7 +217,7 @@ class ArmPushTEnv(PushTEnv):
     def render_observation_image(self) -> np.ndarray:
         img = self.render_camera()
         return img if self.policy_image_size is None else policy_view(
-            img, self.policy_image_size)
+            img, self.policy_image_size, self.policy_crop)
 
     # ------------------------------------------------------------- helpers
     def _observation(self) -> dict[str, np.ndarray]:

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from sim_bridge import arm_demos
-from sim_bridge.arm_env import CAMERA_SIZE, LINK_COLOR, ArmPushTEnv, camera_pixel, policy_view
+from sim_bridge.arm_env import (
+    CAMERA_SIZE,
+    LINK_COLOR,
+    TABLE_CROP,
+    ArmPushTEnv,
+    camera_pixel,
+    policy_view,
+)
 from sim_bridge.arm_kinematics import DEFAULT_ARM
 from sim_bridge.pusht_env import PushTEnv
 
@@ -119,6 +126,15 @@ def test_camera_is_640x480_rgb8_with_the_arm_and_a_96px_policy_view():
     assert calls == list(range(1, 11)) and len(env.substep_states) == 10
     small = ArmPushTEnv(render_obs=True, policy_image_size=96)
     assert small.reset(seed=1)[0]['image'].shape == (96, 96, 3)
+    # the table crop: the table's corners land on the box's corners, the floor is cut away
+    corners = np.round(camera_pixel([[0, 0], [512, 512]])).astype(int)
+    x0, y0, w, h = TABLE_CROP
+    np.testing.assert_array_equal(corners, [[x0, y0], [x0 + w, y0 + h]])
+    table = ArmPushTEnv(render_obs=True, policy_image_size=96, policy_crop=TABLE_CROP)
+    tview = table.reset(seed=1)[0]['image']
+    full = table.render_camera()
+    np.testing.assert_array_equal(tview, policy_view(full, 96, TABLE_CROP))
+    assert not np.array_equal(tview, policy_view(full, 96))
 
 
 def test_demonstration_replay_reproduces_the_recorded_block_motion(pusht_zarr, env):

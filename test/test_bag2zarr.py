@@ -442,6 +442,12 @@ def test_config_errors_name_the_entry(tmp_path):
     with pytest.raises(ConfigError, match='keys.img: image shape must be'):
         config_from_dict({**base, 'keys': {**base['keys'], 'img': {'image': '/a',
                                                                     'shape': [96]}}})
+    with pytest.raises(ConfigError, match=r'keys.img: crop must be \[x0, y0, width, height\]'):
+        config_from_dict({**base, 'keys': {**base['keys'], 'img': {'image': '/a',
+                                                                    'crop': [0, 0, 0, 96]}}})
+    with pytest.raises(ConfigError, match='keys.state: crop applies to image sources only'):
+        config_from_dict({**base, 'keys': {'state': {'joint_state': '/js', 'joints': ['a'],
+                                                     'crop': [0, 0, 9, 9]}}})
     with pytest.raises(ConfigError, match='future_of must name a non-image key'):
         config_from_dict({**base, 'keys': {**base['keys'], 'action': {'future_of': 'img'}}})
     with pytest.raises(ConfigError, match='needs joints'):

@@ -131,6 +131,54 @@ def test_images_are_fitted_to_the_dataset_size_as_the_node_fits_them(tmp_path):
     assert not np.array_equal(ep['img'][0], squashed)
 
 
+def test_a_camera_crop_is_cut_first_recorded_on_the_array_and_kept_when_appending(tmp_path,
+                                                                                  capsys):
+    # the workspace box cut from each 120 x 160 frame before the fit, as the node cuts the
+    # checkpoint's camera_crop; recorded on data/img, which training copies into shape_meta
+    from dp_ros.image_fit import fit_image
+    from training.dataset import dataset_shape_meta
+
+    folder, truth = bare_bag(tmp_path, 'mcap', camera_size=(120, 160), seconds=1.0)
+    config = foreign_bag_config()
+    config['keys']['img']['crop'] = [30, 10, 100, 100]
+    buffer = convert(folder, config, tmp_path)
+    ep = buffer.get_episode(0)
+    frames = truth['frames'][3 * np.arange(len(ep['img']))]
+    np.testing.assert_array_equal(ep['img'], [fit_image(f[10:110, 30:130], 96, 96)
+                                              for f in frames])
+    assert not np.array_equal(ep['img'][0], fit_image(frames[0], 96, 96))
+    assert buffer.data['img'].attrs['camera_crop'] == [30, 10, 100, 100]
+    meta = dataset_shape_meta(tmp_path / 'out.zarr', rgb_keys={'image': 'img'},
+                              low_dim_keys={'joint_pos': 'state'})
+    assert meta['obs']['image']['camera_crop'] == [30, 10, 100, 100]
+    assert 'camera_crop' not in meta['obs']['joint_pos']
+    # appending the same bag with another crop is refused, and the store is left as it was
+    other = dict(config, keys=dict(config['keys'], img=dict(config['keys']['img'],
+                                                            crop=[0, 0, 100, 100])))
+    path = tmp_path / 'other.yaml'
+    path.write_text(yaml.safe_dump(other))
+    rc = bag2zarr.main([str(folder), '-c', str(path), '-o', str(tmp_path / 'out.zarr'),
+                        '--no-progress'])
+    assert rc != 0
+    assert 'was cut with camera crop [30, 10, 100, 100], the config says [0, 0, 100, 100]' \
+        in capsys.readouterr().err
+    assert ReplayBuffer.open(tmp_path / 'out.zarr').n_episodes == 1
+
+
+def test_a_crop_outside_the_recorded_frame_names_the_message(tmp_path):
+    folder, _ = bare_bag(tmp_path, 'mcap', camera_size=(120, 160), seconds=1.0)
+    config = foreign_bag_config()
+    config['keys']['img']['crop'] = [100, 0, 100, 100]  # 200 > 160 columns
+    path = tmp_path / 'crop.yaml'
+    path.write_text(yaml.safe_dump(config))
+    from dp_ros.bags.reader import BagError
+
+    with pytest.raises(BagError, match=r'camera_crop \[100, 0, 100, 100\].*outside the 160x120'):
+        bag2zarr.convert([folder], bag2zarr.load_config(path), tmp_path / 'x.zarr',
+                         progress=False)
+    assert not (tmp_path / 'x.zarr').exists()
+
+
 def test_jittered_stamps_give_what_the_node_would_have_assembled(tmp_path):
     # camera and joint stamps jittered by up to 4 ms: the newest at or before a grid time is
     # then sometimes the previous frame, as it is for the node at that time

@@ -15,7 +15,7 @@ import pytest
 import torch
 from support import make_tiny_checkpoint, one_torch_thread  # noqa: F401 (autouse)
 
-from dp_ros.image_fit import fit_image
+from dp_ros.image_fit import check_crop, fit_image
 from dp_ros.policy.inputs import episode_generator
 from dp_ros.runtime.inference_runner import (
     InferenceResult,
@@ -296,6 +296,21 @@ def test_fit_image_crops_then_resizes():
     out = fit_image(rgb, 96, 96)
     assert out.shape == (96, 96, 3)
     np.testing.assert_array_equal(out, np.broadcast_to([0, 255, 0], (96, 96, 3)))
+
+
+def test_fit_image_cuts_the_camera_crop_first_and_refuses_one_outside_the_frame():
+    rgb = np.zeros((120, 160, 3), np.uint8)
+    rgb[20:68, 40:88] = 255  # the crop box, white; the rest black
+    out = fit_image(rgb, 24, 24, crop=(40, 20, 48, 48))
+    assert out.shape == (24, 24, 3) and np.all(out == 255)
+    exact = fit_image(rgb, 48, 48, crop=[40, 20, 48, 48])  # the crop's own size: cut only
+    np.testing.assert_array_equal(exact, rgb[20:68, 40:88])
+    with pytest.raises(ValueError, match=r'camera_crop \[120, 0, 48, 48\].*outside the 160x120'):
+        fit_image(rgb, 24, 24, crop=(120, 0, 48, 48))
+    for bad in ([0, 0, 10], [0, -1, 10, 10], [0, 0, 10, 0], [0.5, 0, 10, 10], 'box'):
+        with pytest.raises(ValueError, match='must be \\[x0, y0, width, height\\]'):
+            check_crop(bad)
+    assert check_crop(None) is None and check_crop([1, 2, 3, 4]) == (1, 2, 3, 4)
 
 
 # --- device and dtype ------------------------------------------------------------------------

@@ -93,6 +93,16 @@ def test_config_round_trip_and_unknown_keys():
         PolicyConfig(horizon=10, n_action_steps=4)
     with pytest.raises(ValueError, match="sampler 'dpm'"):
         PolicyConfig(sampler='dpm')
+    # an image's camera crop travels in shape_meta, checked where it is defined
+    meta = copy.deepcopy(config.shape_meta)
+    assert config.camera_crop('image') is None
+    meta['obs']['image']['camera_crop'] = [137, 11, 366, 366]
+    cropped = tiny_config(shape_meta=meta)
+    assert cropped.camera_crop('image') == (137, 11, 366, 366)
+    assert PolicyConfig.from_dict(json.loads(json.dumps(cropped.to_dict()))) == cropped
+    meta['obs']['image']['camera_crop'] = [137, 11, 366]
+    with pytest.raises(ValueError, match=r"rgb obs 'image' camera_crop must be \[x0, y0"):
+        tiny_config(shape_meta=meta)
 
 
 # ---------------------------------------------------------------------------- normalizer

@@ -30,6 +30,7 @@ from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, 
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
 from training.deprecated_keys import deprecated_keys_shown
 from training.errors import EXPECTED_ERRORS, error_exit
+from training.replay_buffer import ReplayBuffer
 from training.zarr_writer import EpisodeWriter, staged_store
 
 EXIT_INTERRUPTED = 130
@@ -73,6 +74,7 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
         writer = EpisodeWriter(tmp, appending, output, int(memory_limit_mb * 2**20), progress,
                                dtypes={k: v.dtype for k, v in config.keys.items()})
         writer.check_keys(config.keys)
+        check_camera_crops(writer.store, config, output)
         for path in tqdm(bags, desc='bags', unit='bag', disable=not progress or len(bags) < 2):
             report = BagReport(str(path))
             reports.append(report)
@@ -84,12 +86,38 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
             raise BagError('no episode survived the conversion (see the gaps and notes in the '
                            'summary)')
         store = writer.flush()
+        record_camera_crops(store, config)
         summary = ConversionSummary(
             output=str(output), appended_to_existing=appending, bags=reports,
             episodes_added=writer.episodes_added, steps_added=writer.steps_added,
             total_episodes=store.n_episodes, total_steps=store.n_steps,
             keys={k: [list(v.shape[1:]), str(v.dtype)] for k, v in store.data.items()})
     return summary
+
+
+def camera_crops(config: Bag2ZarrConfig) -> dict[str, list[int] | None]:
+    """Image key -> the camera crop its frames are cut with ([x0, y0, width, height], None)."""
+    return {key: None if k.sources[0].crop is None else list(k.sources[0].crop)
+            for key, k in config.keys.items() if k.is_image}
+
+
+def check_camera_crops(store: ReplayBuffer | None, config: Bag2ZarrConfig,
+                       output: Path) -> None:
+    """Appending needs the crop the store's frames were cut with (none recorded: none)."""
+    if store is None or store.n_episodes == 0:
+        return
+    for key, crop in camera_crops(config).items():
+        have = store.data[key].attrs.get('camera_crop') if key in store.data else None
+        if have != crop:
+            raise BagError(f'cannot append to {output}: data/{key} was cut with camera crop '
+                           f'{have}, the config says {crop}')
+
+
+def record_camera_crops(store: ReplayBuffer, config: Bag2ZarrConfig) -> None:
+    """Each image array carries the camera crop its frames were cut with (attrs camera_crop):
+    training copies it into the checkpoint, so the policy node cuts the same box."""
+    for key, crop in camera_crops(config).items():
+        store.data[key].attrs['camera_crop'] = crop
 
 
 def format_summary(summary: ConversionSummary) -> str:

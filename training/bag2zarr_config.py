@@ -23,6 +23,7 @@ from dp_ros.bags.reader import (
     TRAJECTORY_TYPES,
 )
 from dp_ros.errors import UserError
+from dp_ros.image_fit import check_crop
 from training.deprecated_keys import DeprecatedKeyWarning, rename_deprecated
 from training.resample import (
     ALIGN_ALIASES,
@@ -64,7 +65,12 @@ class SourceConfig:
         yaw_min: pose: yaw is wrapped into [yaw_min, yaw_min + 2 pi), rad. Default -pi.
         shape: image: [height, width] in pixels; the frame is fitted to it as the policy
             node fits camera images to the checkpoint's size (centre crop to the aspect,
-            then resize: dp_ros.image_fit.fit_image); None: as recorded.
+            then resize: dp_ros.image_fit.fit_image); None: as recorded (or the crop's size).
+        crop: image (YAML 'crop'): [x0, y0, width, height] in camera pixels, cut from each
+            frame before the fit (the workspace, so that the policy's pixels are spent on
+            it); recorded on the image array (attrs camera_crop), whence training puts it in
+            the checkpoint and the policy node cuts the same box from the live camera.
+            None: the whole frame.
         offset_s: (YAML 'offset') sample at grid time + offset, in s; a future state as the
             action is the state at + one control period. Default 0.
         tolerance_s: (YAML 'tolerance') this source's gap tolerance in s, >= 0; None: the
@@ -78,6 +84,7 @@ class SourceConfig:
     fields: list[str] = field(default_factory=list)
     yaw_min: float = -math.pi
     shape: tuple[int, int] | None = None
+    crop: tuple[int, int, int, int] | None = None
     offset_s: float = 0.0
     tolerance_s: float | None = None
 
@@ -89,7 +96,7 @@ class SourceConfig:
     def slot(self) -> tuple:
         """Sources decoding a topic the same way share one decoded value."""
         return (self.kind, self.topic, tuple(self.joints), self.joint_field, tuple(self.fields),
-                self.yaw_min, self.shape)
+                self.yaw_min, self.shape, self.crop)
 
 
 @dataclass
@@ -204,7 +211,8 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
         raise ConfigError(f'{where}: a source names exactly one of {list(SOURCE_KINDS)} with '
                           f'its topic, got keys {sorted(raw)}')
     kind = kinds[0]
-    allowed = {kind, 'joints', 'field', 'fields', 'yaw_min', 'shape', 'offset', 'tolerance'}
+    allowed = {kind, 'joints', 'field', 'fields', 'yaw_min', 'shape', 'crop', 'offset',
+               'tolerance'}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f'{where}: unknown source option(s) {unknown} (known: '
@@ -241,6 +249,12 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
                 raise ConfigError(f'{where}: image shape must be [height, width], got '
                                   f'{shape!r}')
             src.shape = (int(shape[0]), int(shape[1]))
+        try:
+            src.crop = check_crop(raw.get('crop'), f'{where}: crop')
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if kind != 'image' and 'crop' in raw:
+        raise ConfigError(f'{where}: crop applies to image sources only, not {kind}')
     if src.tolerance_s is not None and src.tolerance_s < 0:
         raise ConfigError(f'{where}: tolerance must be >= 0 s, got {src.tolerance_s}')
     return src

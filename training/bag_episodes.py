@@ -71,14 +71,14 @@ class BagReport:
 def _decoder(sources: list[SourceConfig], msgtype: str) -> Callable[[Any], tuple]:
     """One function per topic, decoding each distinct use of it once."""
     def one(src: SourceConfig) -> Callable[[Any], Any]:
-        if src.kind == 'image' and src.shape is not None:
+        if src.kind == 'image' and (src.shape is not None or src.crop is not None):
             # to the dataset's size exactly as the policy node fits a camera image to the
-            # checkpoint's (centre crop to the aspect, then resize): the same pixels
+            # checkpoint's (the camera crop, centre crop to the aspect, resize): the same pixels
             from dp_ros.image_fit import fit_image
 
-            height, width = src.shape
+            height, width = src.shape if src.shape is not None else src.crop[3:1:-1]
             return lambda m: np.ascontiguousarray(
-                fit_image(decode_image(m, msgtype), height, width))
+                fit_image(decode_image(m, msgtype), height, width, src.crop))
         if src.kind == 'image':
             return lambda m: decode_image(m, msgtype)
         if src.kind == 'joint_state':

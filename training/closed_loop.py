@@ -65,16 +65,22 @@ class EvalInterrupted(RuntimeError):
 
 
 
-def make_eval_env(robot: str, image_size: int, max_steps: int, video_size: int):
+def make_eval_env(robot: str, image_size: int, max_steps: int, video_size: int,
+                  camera_crop: tuple[int, int, int, int] | None = None):
     """The env of one evaluation episode: its observations carry the policy's keys (the arm:
-    the camera fitted to image_size as the node fits it, and joint_pos)."""
+    the camera fitted to image_size as the node fits it, after the checkpoint's camera_crop,
+    and joint_pos)."""
     if robot == 'arm':
         from sim_bridge.arm_env import ArmPushTEnv
 
         return ArmPushTEnv(max_episode_steps=max_steps, render_obs=True,
-                           policy_image_size=image_size, video_size=video_size)
+                           policy_image_size=image_size, policy_crop=camera_crop,
+                           video_size=video_size)
     if robot != 'point':
         raise ValueError(f'robot must be one of {ROBOTS}, got {robot!r}')
+    if camera_crop is not None:
+        raise ValueError(f'camera_crop {list(camera_crop)}: the point pusher renders the table at '
+                         'the policy size, there is no camera frame to cut')
     from sim_bridge.pusht_env import PushTEnv
 
     return PushTEnv(render_size=image_size, max_episode_steps=max_steps, video_size=video_size)
@@ -111,7 +117,8 @@ def run_closed_loop(policy, seeds: Sequence[int], *, robot: str = 'point', max_s
     steps = [0] * len(seeds)
     success = [False] * len(seeds)
     frames: dict[int, list[np.ndarray]] = {i: [] for i in video_episodes}
-    envs = [make_eval_env(robot, cfg.obs_shape('image')[-1], max_steps, video_size)
+    envs = [make_eval_env(robot, cfg.obs_shape('image')[-1], max_steps, video_size,
+                          cfg.camera_crop('image'))
             for _ in range(min(batch_size, len(seeds)))]
     planner = _Planner(policy, sampler, num_inference_steps, pad_to=min(batch_size, len(seeds)))
     bar = tqdm(total=len(seeds) * max_steps, desc='closed-loop eval', unit='step',

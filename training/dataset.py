@@ -119,12 +119,17 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
                        low_dim_keys: Mapping[str, str | tuple[str, slice | None]] | None = None,
                        ) -> dict:
     """The policy's shape_meta for the windows PushTImageDataset makes of a store (images
-    first: the feature concatenation order), from its array shapes: the dataset and its keys
-    in the config are checked before anything is read."""
+    first: the feature concatenation order), from its array shapes, with each image's
+    camera_crop when bag2zarr recorded one: the dataset and its keys in the config are
+    checked before anything is read."""
     rgb, low_dim = observation_keys(image_key, state_key, rgb_keys, low_dim_keys)
     source = open_training_store(zarr_path)  # zarr, or a LeRobotDataset
     shapes, action_dim = store_shapes(source, rgb, low_dim, action_key, str(zarr_path))
     obs = {k: {'shape': list(shapes[k]), 'type': 'rgb'} for k in rgb}
+    for name, key in rgb.items():  # the camera crop bag2zarr cut the frames with
+        crop = getattr(source.data[key], 'attrs', {}).get('camera_crop')
+        if crop is not None:
+            obs[name]['camera_crop'] = list(crop)
     obs.update({k: {'shape': list(shapes[k]), 'type': 'low_dim'} for k in low_dim})
     return {'obs': obs, 'action': {'shape': [action_dim]}}
 

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from dp_ros.image_fit import check_crop
+
 SAMPLERS = ('ddpm', 'ddim')
 OBS_TYPES = ('rgb', 'low_dim')
 PREDICTION_TYPES = ('epsilon', 'sample')
@@ -36,6 +38,9 @@ class PolicyConfig:
         shape_meta: {'obs': {name: {'shape': [...], 'type': 'rgb' | 'low_dim'}},
             'action': {'shape': [Da]}}. rgb shapes are [3, H, W] (pixels, images in [0, 1]);
             low_dim shapes are [D] in the data's own units (e.g. px). At least one obs.
+            An rgb entry may carry 'camera_crop': [x0, y0, width, height], the box in camera
+            pixels cut from each frame before it is fitted to [H, W] (bag2zarr's image crop,
+            dp_ros/image_fit.py); the policy node cuts the same box. Absent: the whole frame.
         horizon: action steps the denoiser predicts per sample (Tp), starting at the oldest
             observation step. Must be >= n_obs_steps - 1 + n_action_steps and divisible by
             2 ** (len(down_dims) - 1). Paper: 16.
@@ -134,6 +139,11 @@ class PolicyConfig:
     def obs_shape(self, key: str) -> tuple[int, ...]:
         return tuple(int(s) for s in self.shape_meta['obs'][key]['shape'])
 
+    def camera_crop(self, key: str) -> tuple[int, int, int, int] | None:
+        """The box cut from the camera frame before it is fitted to rgb obs `key` (None:
+        the whole frame)."""
+        return check_crop(self.shape_meta['obs'][key].get('camera_crop'))
+
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -165,6 +175,8 @@ class PolicyConfig:
                 raise ValueError(f'rgb obs {key!r} needs shape [3, H, W], got {shape}')
             if kind == 'low_dim' and len(shape) != 1:
                 raise ValueError(f'low_dim obs {key!r} needs shape [D], got {shape}')
+            if kind == 'rgb':
+                check_crop(attr.get('camera_crop'), f'rgb obs {key!r} camera_crop')
             if kind == 'rgb' and self.crop_shape is not None:
                 if self.crop_shape[0] > shape[1] or self.crop_shape[1] > shape[2]:
                     raise ValueError(f'crop_shape {self.crop_shape} is larger than {key!r} {shape}')

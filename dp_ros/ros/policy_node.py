@@ -140,7 +140,12 @@ class PolicyCore:
         from dp_ros.image_fit import fit_image
 
         height, width = self.setup.image_shapes[key]
-        self._file(key, cv.time_to_ns(msg.header.stamp), fit_image(rgb, height, width))
+        try:  # the checkpoint's camera crop, then its size: as bag2zarr fitted the frames
+            image = fit_image(rgb, height, width, self.setup.image_crops[key])
+        except ValueError as exc:
+            self._bad('camera_crop', f"camera '{key}': {exc}")
+            return
+        self._file(key, cv.time_to_ns(msg.header.stamp), np.ascontiguousarray(image))
 
     def _on_joint_state(self, msg: JointState) -> None:
         key, cfg = self.setup.state_key, self.cfg

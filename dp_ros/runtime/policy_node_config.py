@@ -133,6 +133,7 @@ class ResolvedSetup:
     rgb_keys: list[str]
     state_key: str
     image_shapes: dict[str, tuple[int, int]]  # key -> (H, W)
+    image_crops: dict[str, tuple[int, int, int, int] | None]  # key -> camera box cut first
     n_obs_steps: int
     n_action_steps: int
     dt_ns: int
@@ -271,6 +272,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     return ResolvedSetup(
         rgb_keys=rgb_keys, state_key=state_key,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
+        image_crops={k: config.camera_crop(k) for k in rgb_keys},
         n_obs_steps=config.n_obs_steps, n_action_steps=n_action, dt_ns=dt_ns,
         max_age_ns=max_age_ns, keep_ns=keep_ns, limits=limits,
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from support import CONFIG_DIR, PUSHT_DATASET, REPO_ROOT, checkout_env, module_cmd
 
+from sim_bridge.arm_env import TABLE_CROP
+
 pytestmark = pytest.mark.ros
 
 EPISODES = '205,182'  # the dataset's two shortest (49 and 56 steps: ~11 s of realtime)
@@ -64,6 +66,10 @@ def test_record_convert_train_deploy_and_score_the_arm(tmp_path):
     checkpoint = run_dir / 'checkpoints' / 'latest'
     meta = json.loads((checkpoint / 'policy.json').read_text())
     assert meta['config']['shape_meta']['obs']['joint_pos']['shape'] == [3]
+    # the table's box cut from the camera travelled from the config through the dataset into
+    # the checkpoint: the node below cuts the same box from the live 640 x 480 camera
+    assert root['data/img'].attrs['camera_crop'] == list(TABLE_CROP)
+    assert meta['config']['shape_meta']['obs']['image']['camera_crop'] == list(TABLE_CROP)
 
     output = tmp_path / 'eval.json'
     run(*module_cmd('dp_ros.cli', 'eval', '--via', 'ros', '--robot', 'arm', '--mode',

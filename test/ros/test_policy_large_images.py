@@ -43,3 +43,28 @@ def test_640x480_at_30hz_reaches_the_node(ros_processes, ros_probe, checkpoint, 
     assert int(values['input_image_filed']) >= 0.95 * FRAMES, values
     assert values['bad_messages'] == '0' and int(values['input_image_received']) <= FRAMES
     assert node.alive(), node.log()
+
+
+def test_a_camera_too_small_for_the_checkpoints_crop_is_counted_not_fatal(ros_processes,
+                                                                         ros_probe, tmp_path):
+    # a checkpoint whose frames were cut from a larger camera (camera_crop beyond 640 x 480):
+    # each frame is a bad message of its own kind, logged once; the node keeps running
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    meta['obs']['image']['camera_crop'] = [400, 300, 366, 366]
+    crop_checkpoint = make_tiny_checkpoint(tmp_path / 'cropped', shape_meta=meta)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(crop_checkpoint, diagnostics_period_s=0.2),
+                               env=PROFILE)
+    camera = ros_processes.start('camera', [
+        sys.executable, str(REPO_ROOT / 'bench' / 'bench_large_images.py'), 'camera',
+        '--topic', '/cam/image_raw', '--frames', '20', '--rate', '30'], env=PROFILE)
+    assert camera.popen.wait(120) == 0, camera.log()
+    ros_probe.wait_for(lambda: diags and int(latest_diagnostics(diags).get(
+        'bad_camera_crop', 0)) >= 10, 20.0, 'bad_camera_crop on /diagnostics')
+    values = latest_diagnostics(diags)
+    assert values['input_image_filed'] == '0', values
+    assert node.log().count('skipped a bad message (camera_crop)') == 1, node.log()
+    assert 'outside the 640x480 frame' in node.log()
+    assert node.alive(), node.log()
