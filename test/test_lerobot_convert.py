@@ -77,6 +77,29 @@ def test_key_map_and_key_selection(source, tmp_path):
     assert np.array_equal(copy['state'], arrays(source)[0]['state'])
 
 
+def test_the_camera_crop_travels_to_lerobot_into_training_and_back(source, tmp_path):
+    # bag2zarr's camera crop (attrs on data/img) is kept in info.json, seen by training's
+    # shape_meta from the LeRobot copy, and restored on the way back: never silently lost
+    import json
+    import shutil
+
+    from training.dataset import dataset_shape_meta
+
+    cropped = tmp_path / 'cropped.zarr'
+    shutil.copytree(source, cropped)
+    ReplayBuffer.open(cropped, mode='r+').data['img'].attrs['camera_crop'] = [1, 2, 300, 300]
+    lerobot, back = tmp_path / 'lr', tmp_path / 'back.zarr'
+    assert main([str(cropped), str(lerobot), '--fps', '10', '--keys', 'img', 'state', 'action',
+                 '--no-progress']) == 0
+    info = json.loads((lerobot / 'meta' / 'info.json').read_text())
+    assert info['features']['observation.image']['camera_crop'] == [1, 2, 300, 300]
+    meta = dataset_shape_meta(lerobot)
+    assert meta['obs']['image']['camera_crop'] == [1, 2, 300, 300]
+    assert main([str(lerobot), str(back), '--no-progress']) == 0
+    assert ReplayBuffer.open(back).data['img'].attrs['camera_crop'] == [1, 2, 300, 300]
+    assert 'camera_crop' not in ReplayBuffer.open(source).data['img'].attrs
+
+
 def test_a_failed_conversion_leaves_no_output_and_the_old_one_intact(source, tmp_path,
                                                                      monkeypatch):
     calls = []

@@ -66,6 +66,8 @@ class _Camera:
         self.dtype = np.dtype(np.uint8)
         self.ndim = 4
         self.chunks = (self.shape[0], h, w, c)  # one read: the whole array
+        crop = reader.features[feature].get('camera_crop')  # dp-ros convert keeps bag2zarr's
+        self.attrs = {} if crop is None else {'camera_crop': list(crop)}
         self._frames: np.ndarray | None = None
 
     def frames(self) -> np.ndarray:
