@@ -15,6 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 
 Crop = tuple[int, int, int, int]  # x0, y0, width, height in camera pixels
+# The crop's name wherever it is stored: zarr array attrs, a checkpoint's shape_meta rgb entry,
+# a LeRobot camera feature in info.json.
+CAMERA_CROP = 'camera_crop'
 
 
 def check_crop(crop: Sequence[int] | None, where: str = 'camera_crop') -> Crop | None:

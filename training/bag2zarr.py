@@ -26,6 +26,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from dp_ros.bags.reader import BagError, find_bags, open_bag
+from dp_ros.image_fit import CAMERA_CROP
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
 from training.deprecated_keys import deprecated_keys_shown
@@ -107,7 +108,7 @@ def check_camera_crops(store: ReplayBuffer | None, config: Bag2ZarrConfig,
     if store is None or store.n_episodes == 0:
         return
     for key, crop in camera_crops(config).items():
-        have = store.data[key].attrs.get('camera_crop') if key in store.data else None
+        have = store.data[key].attrs.get(CAMERA_CROP) if key in store.data else None
         if have != crop:
             raise BagError(f'cannot append to {output}: data/{key} was cut with camera crop '
                            f'{have}, the config says {crop}')
@@ -117,7 +118,7 @@ def record_camera_crops(store: ReplayBuffer, config: Bag2ZarrConfig) -> None:
     """Each image array carries the camera crop its frames were cut with (attrs camera_crop):
     training copies it into the checkpoint, so the policy node cuts the same box."""
     for key, crop in camera_crops(config).items():
-        store.data[key].attrs['camera_crop'] = crop
+        store.data[key].attrs[CAMERA_CROP] = crop
 
 
 def format_summary(summary: ConversionSummary) -> str:

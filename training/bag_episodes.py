@@ -76,7 +76,7 @@ def _decoder(sources: list[SourceConfig], msgtype: str) -> Callable[[Any], tuple
             # checkpoint's (the camera crop, centre crop to the aspect, resize): the same pixels
             from dp_ros.image_fit import fit_image
 
-            height, width = src.shape if src.shape is not None else src.crop[3:1:-1]
+            height, width = src.shape if src.shape is not None else (src.crop[3], src.crop[2])
             return lambda m: np.ascontiguousarray(
                 fit_image(decode_image(m, msgtype), height, width, src.crop))
         if src.kind == 'image':

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dp_ros.image_fit import CAMERA_CROP
 from training.errors import DatasetError, DatasetKeyError
 from training.lerobot_source import open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
@@ -127,9 +128,9 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
     shapes, action_dim = store_shapes(source, rgb, low_dim, action_key, str(zarr_path))
     obs = {k: {'shape': list(shapes[k]), 'type': 'rgb'} for k in rgb}
     for name, key in rgb.items():  # the camera crop bag2zarr cut the frames with
-        crop = getattr(source.data[key], 'attrs', {}).get('camera_crop')
+        crop = getattr(source.data[key], 'attrs', {}).get(CAMERA_CROP)
         if crop is not None:
-            obs[name]['camera_crop'] = list(crop)
+            obs[name][CAMERA_CROP] = list(crop)
     obs.update({k: {'shape': list(shapes[k]), 'type': 'low_dim'} for k in low_dim})
     return {'obs': obs, 'action': {'shape': [action_dim]}}
 

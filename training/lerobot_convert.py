@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from dp_ros.atomic_dir import replace_dir
 from dp_ros.errors import UserError
+from dp_ros.image_fit import CAMERA_CROP
 from training.lerobot_format import (
     DEFAULT_FEATURES,
     DEFAULT_TOLERANCE_S,
@@ -172,9 +173,9 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
         arr = buf.data[key]
         if _is_image(arr):
             features[names[key]] = video_feature(int(arr.shape[1]), int(arr.shape[2]))
-            crop = arr.attrs.get('camera_crop')  # bag2zarr's camera crop travels along
+            crop = arr.attrs.get(CAMERA_CROP)  # bag2zarr's camera crop travels along
             if crop is not None:
-                features[names[key]]['camera_crop'] = list(crop)
+                features[names[key]][CAMERA_CROP] = list(crop)
         else:
             features[names[key]] = numeric_feature(np.zeros((0, *arr.shape[1:]), arr.dtype))
         readers[key] = _BlockReader(arr)
@@ -254,9 +255,9 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
         ReplayBuffer.from_arrays(data, ends).save_to(tmp, progress=None if progress else False)
         store = ReplayBuffer.open(tmp, mode='r+')
         for name, feature in names.items():  # the camera crop bag2zarr recorded, back
-            crop = reader.features[feature].get('camera_crop')
+            crop = reader.features[feature].get(CAMERA_CROP)
             if crop is not None:
-                store.data[name].attrs['camera_crop'] = list(crop)
+                store.data[name].attrs[CAMERA_CROP] = list(crop)
         size = directory_bytes(tmp)
     return {'direction': 'lerobot->zarr', 'source': str(source), 'output': str(output),
             'episodes': len(ends), 'frames': int(ends[-1]) if len(ends) else 0,

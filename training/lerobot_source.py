@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dp_ros.image_fit import CAMERA_CROP
 from training.lerobot_convert import DEFAULT_KEY_MAP
 from training.lerobot_format import (
     DEFAULT_FEATURES,
@@ -66,8 +67,8 @@ class _Camera:
         self.dtype = np.dtype(np.uint8)
         self.ndim = 4
         self.chunks = (self.shape[0], h, w, c)  # one read: the whole array
-        crop = reader.features[feature].get('camera_crop')  # dp-ros convert keeps bag2zarr's
-        self.attrs = {} if crop is None else {'camera_crop': list(crop)}
+        crop = reader.features[feature].get(CAMERA_CROP)  # dp-ros convert keeps bag2zarr's
+        self.attrs = {} if crop is None else {CAMERA_CROP: list(crop)}
         self._frames: np.ndarray | None = None
 
     def frames(self) -> np.ndarray:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from dp_ros.image_fit import check_crop
+from dp_ros.image_fit import CAMERA_CROP, check_crop
 
 SAMPLERS = ('ddpm', 'ddim')
 OBS_TYPES = ('rgb', 'low_dim')
@@ -142,7 +142,7 @@ class PolicyConfig:
     def camera_crop(self, key: str) -> tuple[int, int, int, int] | None:
         """The box cut from the camera frame before it is fitted to rgb obs `key` (None:
         the whole frame)."""
-        return check_crop(self.shape_meta['obs'][key].get('camera_crop'))
+        return check_crop(self.shape_meta['obs'][key].get(CAMERA_CROP))
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict:
@@ -176,7 +176,7 @@ class PolicyConfig:
             if kind == 'low_dim' and len(shape) != 1:
                 raise ValueError(f'low_dim obs {key!r} needs shape [D], got {shape}')
             if kind == 'rgb':
-                check_crop(attr.get('camera_crop'), f'rgb obs {key!r} camera_crop')
+                check_crop(attr.get(CAMERA_CROP), f'rgb obs {key!r} {CAMERA_CROP}')
             if kind == 'rgb' and self.crop_shape is not None:
                 if self.crop_shape[0] > shape[1] or self.crop_shape[1] > shape[2]:
                     raise ValueError(f'crop_shape {self.crop_shape} is larger than {key!r} {shape}')
