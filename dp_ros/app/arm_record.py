@@ -14,8 +14,12 @@ ran. The project's recorder (sim_bridge/record_demo.py) writes one mcap bag per 
 states, commands, block pose, reward, episode start and result.
 
 An episode is kept when its replay still succeeds, by arm_demos' rule (the final coverage of
-the goal is at least the recorded final coverage minus 0.05), and the sim rejected none of
-its commands (a rejected one is in the bag but was not run). Kept bags are moved into
+the goal is at least the recorded final coverage minus 0.05), and the arm ran every command in
+its step: the joints observed at the end of step k + 1 are command k (a rejected command, or
+the first one arriving after step 1 began, which no earlier message covers, leaves the bag
+saying something the arm did not do). An episode that fails only for timing (a command
+rejected or not run: the machine was busy) is recorded again, up to --retries times, since the
+replay itself is deterministic. Kept bags are moved into
 --output only once complete (a half-written bag never lands there); failed ones are deleted
 (--keep-failed moves them to <output>_failed). An interrupted run resumes: episodes whose bag
 exists are skipped. <output>/../<name>_report.json lists every episode.
@@ -44,6 +48,7 @@ from sim_bridge.replay import DEFAULT_DATASET, ReplayClient, resolve_dataset, st
 TOPICS = ('image_raw', 'joint_states', 'joint_trajectory', 'block_pose', 'reward',
           'episode_start', 'episode_result')
 DT_NS = 100_000_000
+RUN_ATOL = 1e-6  # rad: the sim's arm reaches its target within a step (test_arm_pipeline)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--dataset', type=Path, default=DEFAULT_DATASET)
     p.add_argument('--episodes', default=':', help="'start:stop', 'a,b,c' (default: all)")
     p.add_argument('--tolerance', type=float, default=TOLERANCE)
+    p.add_argument('--retries', type=int, default=2,
+                   help='record an episode again this many times when a command was rejected '
+                        'or not run in its step (timing, not the replay)')
     p.add_argument('--keep-failed', action='store_true',
                    help='move the bags of failed replays to <output>_failed')
     p.add_argument('--namespace', default='/pusht')
@@ -118,6 +126,37 @@ def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: fl
         client.send_actions(commands[k:k + 2], t_k + DT_NS)
 
 
+def unrun_steps(step_joints: np.ndarray, commands: np.ndarray,
+                atol: float = RUN_ATOL) -> list[int]:
+    """The commands k the arm did not run in their step: the joints observed at the end of step
+    k + 1 (step_joints[k + 2]; row 0 is the reset's observation, and the arm holds for step 0)
+    are not commands[k]. Steps never observed count as not run."""
+    step_joints = np.asarray(step_joints, dtype=np.float64).reshape(-1, commands.shape[1])
+    ran = min(len(commands), max(len(step_joints) - 2, 0))
+    reached = np.all(np.abs(step_joints[2:ran + 2] - commands[:ran]) <= atol, axis=1)
+    return [int(k) for k in np.flatnonzero(~reached)] + list(range(ran, len(commands)))
+
+
+def verdict(row: dict[str, Any], tolerance: float) -> str:
+    """'kept', 'retry' (a command was rejected or not run in its step: the timing failed,
+    not the replay) or 'failed' (the arm ran every command and the block ended elsewhere)."""
+    if row['result']['rejected'] or row['unrun_steps']:
+        return 'retry'
+    ok = row['result']['final_coverage'] >= row['recorded_final_coverage'] - tolerance
+    return 'kept' if ok else 'failed'
+
+
+def step_joint_positions(client: Any, start_ns: int) -> np.ndarray:
+    """The joints at each step observation of the episode (stamps on the control grid from
+    the reset's, in order; an overrun step is stamped with a later slot)."""
+    from dp_ros.ros.conversions import joint_state_to_numpy
+
+    with client.cond:
+        rows = [joint_state_to_numpy(client.joints[s], JOINT_NAMES)
+                for s in sorted(client.joints) if s >= start_ns and (s - start_ns) % DT_NS == 0]
+    return np.array(rows).reshape(-1, len(JOINT_NAMES))
+
+
 def record_episode(client: Any, recorder: EpisodeRecorder, states: np.ndarray, bag: Path,
                    timeout: float) -> dict[str, Any]:
     commands = joint_commands(states)
@@ -136,12 +175,15 @@ def record_episode(client: Any, recorder: EpisodeRecorder, states: np.ndarray, b
     time.sleep(0.5)  # stragglers of the other topics
     recorder.record_into(None).close()
     return {'result': result, 'wall_s': round(time.monotonic() - started, 3),
-            'recorded_final_coverage': round(coverage(states[-1, 2:5]), 6)}
+            'recorded_final_coverage': round(coverage(states[-1, 2:5]), 6),
+            'unrun_steps': unrun_steps(step_joint_positions(client, start_ns), commands)}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Expected errors are raised (dp_ros/cli.py prints them: one line, exit 2)."""
     args = build_parser().parse_args(argv)
+    if args.retries < 0:
+        raise UserError(f'--retries must be >= 0, got {args.retries}')
 
     os.environ.update(node_environment())  # this process records the 640 x 480 camera
     dataset = resolve_dataset(args.dataset)
@@ -181,14 +223,19 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
             name = f'episode_{index:03d}'
             if (output / name).exists():
                 continue  # recorded by an earlier run
-            row = record_episode(client, recorder, demos.episode(index), partial / name,
-                                 args.timeout)
+            for attempt in range(1, args.retries + 2):
+                shutil.rmtree(partial / name, ignore_errors=True)
+                row = record_episode(client, recorder, demos.episode(index), partial / name,
+                                     args.timeout)
+                outcome = verdict(row, args.tolerance)
+                if outcome != 'retry' or attempt > args.retries:
+                    break
+                print(f"episode {index}: the arm did not run every command in its step "
+                      f"(not run: steps {row['unrun_steps'][:5]}, rejected: "
+                      f"{row['result']['rejected']}); recording it again", flush=True)
             result = row['result']
-            # a rejected (late) command is in the bag but was not run: such an episode's
-            # data would not say what the arm did, so it is not kept either
-            ok = (result['final_coverage'] >= row['recorded_final_coverage'] - args.tolerance
-                  and not result['rejected'])
-            row.update(episode=index, success=bool(ok))
+            ok = outcome == 'kept'
+            row.update(episode=index, success=ok, attempts=attempt)
             if ok:
                 (partial / name).rename(output / name)
             elif args.keep_failed:

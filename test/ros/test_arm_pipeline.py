@@ -39,9 +39,10 @@ def test_record_convert_train_deploy_and_score_the_arm(tmp_path):
     assert kept == sorted(f'episode_{int(i):03d}' for i, r in report.items() if r['success'])
     assert kept, f'no replay succeeded: {report}'
     assert not (tmp_path / '.arm_bags.partial').exists()  # no half-written bag left behind
-    for row in report.values():  # each ran its whole length; a kept one had no late command
-        assert row['result']['steps'] >= 49
-        assert not row['success'] or row['result']['rejected'] == {}
+    for row in report.values():  # each ran its whole length; a kept one ran every command
+        assert row['result']['steps'] >= 49 and 1 <= row['attempts'] <= 3
+        assert not row['success'] or (row['result']['rejected'] == {}
+                                      and row['unrun_steps'] == [])
 
     data = tmp_path / 'arm.zarr'
     run(*module_cmd('dp_ros.cli', 'bag2zarr', '-c', str(CONFIG_DIR / 'bag2zarr_pusht_arm.yaml'),

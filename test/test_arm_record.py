@@ -1,0 +1,65 @@
+"""dp-ros arm-record's judgement of a recorded episode, without ROS: which steps the arm did not
+run (the data would not say what it did) and when an episode is recorded again."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dp_ros.app.arm_record import build_parser, main, unrun_steps, verdict
+from dp_ros.errors import UserError
+
+COMMANDS = np.array([[0.1, 0.2, 0.3], [0.2, 0.3, 0.4], [0.3, 0.4, 0.5]])
+START = np.array([[0.0, 0.1, 0.2]])
+
+
+def test_every_command_run_in_its_step():
+    # rows: the reset's observation, the end of step 0 (held: command 0 is due at step 1), then
+    # the end of step k + 1 = command k
+    assert unrun_steps(np.vstack([START, START, COMMANDS]), COMMANDS) == []
+
+
+def test_a_late_first_command_leaves_step_one_holding():
+    # the first message came after step 1 began: the arm held its start for another step, then
+    # the second message's first point (command 1) ran on time
+    joints = np.vstack([START, START, START, COMMANDS[1:]])
+    assert unrun_steps(joints, COMMANDS) == [0]
+
+
+def test_a_target_missed_by_a_tenth_of_a_milliradian_was_not_run():
+    joints = np.vstack([START, START, COMMANDS])
+    joints[3, 1] += 1e-4
+    assert unrun_steps(joints, COMMANDS) == [1]
+    joints[3, 1] -= 1e-4 - 1e-7  # float noise of the sim's integration is allowed
+    assert unrun_steps(joints, COMMANDS) == []
+
+
+def test_steps_never_observed_count_as_not_run():
+    assert unrun_steps(np.vstack([START, START, COMMANDS[:1]]), COMMANDS) == [1, 2]
+    assert unrun_steps(START, COMMANDS) == [0, 1, 2]
+    assert unrun_steps(np.zeros((0, 3)), COMMANDS) == [0, 1, 2]
+
+
+def row(final=0.9, recorded=0.92, rejected=None, unrun=()):
+    return {'result': {'final_coverage': final, 'rejected': rejected or {}},
+            'recorded_final_coverage': recorded, 'unrun_steps': list(unrun)}
+
+
+def test_verdict_keeps_an_exact_successful_replay():
+    assert verdict(row(), tolerance=0.05) == 'kept'
+
+
+def test_verdict_fails_an_exact_replay_that_ends_worse():
+    assert verdict(row(final=0.8), tolerance=0.05) == 'failed'
+
+
+@pytest.mark.parametrize('bad', [dict(unrun=[0]), dict(rejected={'ends_in_past': 1})])
+def test_timing_failures_are_recorded_again_even_when_the_block_ended_well(bad):
+    assert verdict(row(**bad), tolerance=0.05) == 'retry'
+    assert verdict(row(final=0.1, **bad), tolerance=0.05) == 'retry'
+
+
+def test_retries_default_and_a_negative_count_is_refused(tmp_path):
+    assert build_parser().parse_args(['--output', str(tmp_path)]).retries == 2
+    with pytest.raises(UserError, match='--retries must be >= 0'):
+        main(['--output', str(tmp_path / 'bags'), '--retries', '-1'])
+    assert not (tmp_path / 'bags').exists()
