@@ -145,6 +145,9 @@ class EpisodeStepper:
         self.episode: Episode | None = None
         self.episodes_started = 0
         self.generation = 0  # bumped by every episode start, so a waiting step notices it
+        # realtime: the tick of the step that runs next, decided when its observation was
+        # published (episode start, end of the step before), never later (see realtime_step)
+        self.next_tick: RealtimeTick | None = None
         self.t_ns = 0  # stamp of the current observation
         self._tick = 0  # lockstep: observations since the start (t = tick * dt)
         self._next_image_ns = 0
@@ -192,6 +195,7 @@ class EpisodeStepper:
             self.episode.frames.append(self.env.render())
         self.out.episode_started(self.episode)
         self._observe(obs, info, self.t_ns)
+        self.next_tick = self.realtime_tick() if cfg.mode == 'realtime' else None
         self.out.log('info', f'episode {index} started: seed {seed}')
         return True
 
@@ -284,10 +288,16 @@ class EpisodeStepper:
                             t_k + self._dt_ns)
 
     def realtime_step(self, tick: RealtimeTick, now_ns: int,
-                      clock: Callable[[], int] | None = None) -> None:
+                      clock: Callable[[], int] | None = None) -> RealtimeTick | None:
         """Run the step of `tick` (point: now_ns >= its due time), stamped with the current
         slot. The arm runs its substeps from tick.t_ns (paced by `pace`) and reads the time
-        after them from `clock` to find the slot."""
+        after them from `clock` to find the slot.
+
+        Returns `next_tick` (None once no episode runs): the next step's, decided together
+        with the observation that starts it (this step's last, or a next episode's first), so
+        that no reply to that observation can be filed before the next target is fixed. A
+        reply that replaced the trajectory first would take the point due now from the step,
+        which would then hold; a controller samples its setpoint at the cycle."""
         result = None
         if self.arm:
             stamp, result = self._arm_substeps(tick.t_ns, tick.target)
@@ -296,7 +306,13 @@ class EpisodeStepper:
             stamp = tick.due_ns
         if now_ns - stamp >= self._dt_ns:  # overran: stamp the current slot, not a past one
             stamp += (now_ns - stamp) // self._dt_ns * self._dt_ns
+        generation = self.generation
         self._step(stamp, tick.target, now_ns, result)
+        if not self.running:
+            self.next_tick = None
+        elif self.generation == generation:  # (a next episode's start has set it)
+            self.next_tick = self.realtime_tick()
+        return self.next_tick
 
     # --- one step ---------------------------------------------------------------------------
 

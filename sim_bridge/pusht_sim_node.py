@@ -236,11 +236,13 @@ class PushTSimNode(Node):
 
     def _run_realtime(self) -> None:
         stepper = self.stepper
+        tick = None
         while True:
             with self._cond:
                 if not self._wait_for_episode():
                     return
-                tick = stepper.realtime_tick()
+                if tick is None or tick.generation != stepper.generation:
+                    tick = stepper.next_tick  # an episode's step 0, decided at its start
                 # the arm paces its substeps itself (_pace); the point steps once it is due
                 while not stepper.arm and not self._stop and stepper.generation == tick.generation:
                     remaining = tick.due_ns - self._ros_now()
@@ -251,7 +253,8 @@ class PushTSimNode(Node):
                     return
                 if stepper.generation != tick.generation:
                     continue
-                stepper.realtime_step(tick, self._ros_now(), clock=self._ros_now)
+                # the next tick comes back decided with the observation that starts it
+                tick = stepper.realtime_step(tick, self._ros_now(), clock=self._ros_now)
 
     def _pace(self, t_ns: int) -> None:
         """(lock held) Until the ROS clock reaches t_ns, the lock released meanwhile (new

@@ -270,6 +270,36 @@ def test_realtime_target_is_fixed_at_t_k_and_a_late_step_takes_the_current_slot(
     assert stepper.input_time(123) == 123
 
 
+def test_realtime_next_target_is_fixed_with_the_observation_that_starts_its_step():
+    # the node holds its lock from a step to the next tick: a reply to the observation that
+    # ends step 0 (here: a trajectory due from t2 only, replacing the one that held t1's point)
+    # is filed after step 1's target was fixed, so step 1 runs the point due at t1, not a hold
+    t0 = 7 * DT
+    stepper, rec = make(mode='realtime', seeds=[2, 3, 4], max_steps=3)
+    stepper.start_episode(now_ns=t0)
+    first = stepper.next_tick  # step 0's, decided at the start with observation 0
+    assert (first.t_ns, first.generation) == (t0, stepper.generation)
+    np.testing.assert_array_equal(first.target, rec.observations[0].joint_pos)
+    assert send(stepper, [[400, 100], [410, 100]], stamp_ns=t0 + DT, now_ns=t0 + DT // 2)
+    tick = stepper.realtime_step(first, now_ns=t0 + DT + 5)
+    assert tick is stepper.next_tick and tick.t_ns == t0 + DT
+    assert tick.target.tolist() == [400, 100]
+    assert send(stepper, [[420, 100]], stamp_ns=t0 + 2 * DT, now_ns=t0 + DT + 10)  # the reply
+    tick = stepper.realtime_step(tick, now_ns=t0 + 2 * DT + 5)
+    assert stepper.env.latest_action.tolist() == [400, 100]
+    assert tick.target.tolist() == [420, 100]
+    # max_steps reached: the next episode (auto reset) starts at now; its step 0 tick comes back
+    after = stepper.realtime_step(tick, now_ns=t0 + 3 * DT + 5)
+    assert after is stepper.next_tick and after.generation == stepper.generation
+    assert after.t_ns == t0 + 3 * DT + 5 and rec.results[0]['steps'] == 3
+    # without auto reset, no tick once the episode ended
+    stepper.config.auto_reset = False
+    for k in range(2):
+        assert stepper.realtime_step(stepper.next_tick, now_ns=t0 + (4 + k) * DT) is not None
+    assert stepper.realtime_step(stepper.next_tick, now_ns=t0 + 6 * DT) is None
+    assert stepper.next_tick is None and not stepper.running
+
+
 def test_realtime_auto_reset_starts_the_next_episode_at_now():
     stepper, rec = make(mode='realtime', seeds=[2, 3], max_steps=1)
     stepper.start_episode(now_ns=10 * DT)
