@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from dp_ros.app.sim_launcher import config_file, node_environment, sigterm_as_interrupt
 from dp_ros.errors import UserError
@@ -64,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--keep-failed', action='store_true',
                    help='move the bags of failed replays to <output>_failed')
     p.add_argument('--namespace', default='/pusht')
+    p.add_argument('--no-progress', action='store_true',
+                   help='no progress bar (one line per episode is printed either way)')
     p.add_argument('--timeout', type=float, default=30.0,
                    help='seconds to wait for any one observation, result or service')
     return p
@@ -219,10 +222,13 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
                 raise TimeoutError(f'the recorder found no publisher on some of '
                                    f'{recorder.topics}')
             time.sleep(0.1)
-        for index in episodes:
+        # episodes recorded by an earlier run are skipped; the bar counts steps (10 Hz of
+        # realtime each), so its ETA holds however long the episodes are
+        todo = [i for i in episodes if not (output / f'episode_{i:03d}').exists()]
+        bar = tqdm(total=sum(len(demos.episode(i)) for i in todo), unit='step',
+                   desc=f'arm-record ({len(todo)} episodes)', disable=args.no_progress)
+        for index in todo:
             name = f'episode_{index:03d}'
-            if (output / name).exists():
-                continue  # recorded by an earlier run
             for attempt in range(1, args.retries + 2):
                 shutil.rmtree(partial / name, ignore_errors=True)
                 row = record_episode(client, recorder, demos.episode(index), partial / name,
@@ -230,9 +236,9 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
                 outcome = verdict(row, args.tolerance)
                 if outcome != 'retry' or attempt > args.retries:
                     break
-                print(f"episode {index}: the arm did not run every command in its step "
-                      f"(not run: steps {row['unrun_steps'][:5]}, rejected: "
-                      f"{row['result']['rejected']}); recording it again", flush=True)
+                bar.write(f"episode {index}: the arm did not run every command in its step "
+                          f"(not run: steps {row['unrun_steps'][:5]}, rejected: "
+                          f"{row['result']['rejected']}); recording it again")
             result = row['result']
             ok = outcome == 'kept'
             row.update(episode=index, success=ok, attempts=attempt)
@@ -248,9 +254,12 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
             tmp = report_path.with_suffix('.tmp')
             tmp.write_text(json.dumps(report, indent=1))
             tmp.replace(report_path)
-            print(f"episode {index}: {result['steps']} steps, final coverage "
-                  f"{result['final_coverage']:.3f} (recorded {row['recorded_final_coverage']:.3f})"
-                  f" -> {'kept' if ok else 'failed'} ({row['wall_s']:.1f} s)", flush=True)
+            bar.write(f"episode {index}: {result['steps']} steps, final coverage "
+                      f"{result['final_coverage']:.3f} (recorded "
+                      f"{row['recorded_final_coverage']:.3f}) -> {'kept' if ok else 'failed'} "
+                      f"({row['wall_s']:.1f} s)")
+            bar.update(len(demos.episode(index)))
+        bar.close()
     except (TimeoutError, RuntimeError) as exc:
         print(f'dp-ros arm-record: {exc}', file=sys.stderr)
         return 1
