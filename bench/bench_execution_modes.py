@@ -35,11 +35,9 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 50))
-os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)
+import ros_bench_env  # the ROS environment, set before rclpy and dp_ros are imported
+
+REPO = ros_bench_env.REPO
 
 import numpy as np  # noqa: E402
 

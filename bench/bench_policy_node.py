@@ -22,11 +22,9 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
-os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)
-sys.path[:0] = [str(REPO), str(REPO / 'test')]
+import ros_bench_env  # the ROS environment, set before rclpy and dp_ros are imported
+
+REPO = ros_bench_env.REPO
 
 import numpy as np  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402

@@ -18,13 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import ros_bench_env  # the ROS environment, set before rclpy and dp_ros are imported
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 50))
-os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)
-os.environ.setdefault('SDL_VIDEODRIVER', 'dummy')
+REPO = ros_bench_env.REPO
 
 from dp_ros.ros.conversions import chunk_to_joint_trajectory  # noqa: E402
 from sim_bridge.replay import JOINTS, ReplayClient, stop_process  # noqa: E402
