@@ -4,11 +4,16 @@ A configuration error (ValueError, a bad parameter or name) is one line on stder
 problem and exit code 2, never a traceback. A node may define `start()` (called once it is
 in the executor), `shutdown()` (called before it is destroyed) and `finished()` (spinning stops
 when it returns True, e.g. a worker thread that ended); `exit_code()` gives the return value.
+
+Spinning is spin_once with a short timeout, so a stop request (a flag the signal handler of
+interrupt_without_rclpy_shutdown sets) and finished() are seen within 0.1 s even when no
+message arrives.
 """
 from __future__ import annotations
 
 import signal
 import sys
+import threading
 from collections.abc import Callable
 
 import rclpy
@@ -17,11 +22,15 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 CONFIG_ERRORS = (ValueError, ParameterException, NameValidationException)
+SPIN_PERIOD_S = 0.1
+# set by the first Ctrl-C / SIGTERM once interrupt_without_rclpy_shutdown() is installed
+STOP_REQUESTED = threading.Event()
 
 
 def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = None) -> int:
     args = sys.argv if argv is None else [name, *argv]
     rclpy.init(args=args)
+    STOP_REQUESTED.clear()
     node = None
     executor = SingleThreadedExecutor()
     try:
@@ -33,12 +42,9 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
         executor.add_node(node)
         if hasattr(node, 'start'):
             node.start()
-        finished = getattr(node, 'finished', None)
-        if finished is None:
-            executor.spin()
-        else:
-            while rclpy.ok() and not finished():
-                executor.spin_once(timeout_sec=0.1)
+        finished = getattr(node, 'finished', lambda: False)
+        while rclpy.ok() and not STOP_REQUESTED.is_set() and not finished():
+            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
@@ -55,13 +61,22 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
 
 
 def interrupt_without_rclpy_shutdown() -> None:
-    """Ctrl-C / SIGTERM raise KeyboardInterrupt with the context still valid, so shutdown()
-    can publish the hold (rclpy's own handlers shut the context down first)."""
+    """Ctrl-C / SIGTERM stop spinning with the context still valid, so shutdown() can publish
+    the hold (rclpy's own handlers shut the context down first).
+
+    The first signal only sets STOP_REQUESTED: an exception raised wherever the signal lands
+    can surface inside rclpy's bindings as another error (a flood of messages made 8 of 30
+    Ctrl-Cs end in "RuntimeError: Unable to convert call argument '0'" from take_message, a
+    traceback instead of a clean stop). A second signal raises KeyboardInterrupt, for a
+    process stuck in a callback.
+    """
     from rclpy.signals import uninstall_signal_handlers
 
-    def interrupt(*_):
-        raise KeyboardInterrupt
+    def request_stop(*_):
+        if STOP_REQUESTED.is_set():
+            raise KeyboardInterrupt
+        STOP_REQUESTED.set()
 
     uninstall_signal_handlers()
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
