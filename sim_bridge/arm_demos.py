@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from dp_ros.selection import parse_episodes
 from sim_bridge.arm_kinematics import DEFAULT_ARM, JOINT_NAMES, ArmGeometry
 from sim_bridge.pusht_geometry import SUCCESS_THRESHOLD, coverage, reward_from_coverage
 from sim_bridge.replay import DEFAULT_DATASET, resolve_dataset
@@ -158,27 +159,6 @@ def report_json(report: dict[str, Any]) -> str:
     text = json.dumps(head, indent=2)[:-2]
     rows = ',\n    '.join(json.dumps(r, separators=(',', ':')) for r in report['per_episode'])
     return f'{text},\n  "per_episode": [\n    {rows}\n  ]\n}}\n'
-
-
-def parse_episodes(spec: str | None, n: int | None = None) -> list[int] | None:
-    """'0:206' (end exclusive), '3', '1,5,9' -> indices; None or '' -> None (all).
-
-    With n, the dataset's episode count, either end of a range may be left out (':' is all of
-    them), a range stops at n, and every index is checked (ValueError naming the valid range).
-    """
-    if not spec:
-        return None
-    if ':' in spec:
-        a, b = spec.split(':', 1)
-        if n is None and not b:
-            raise ValueError(f'episodes {spec!r}: a range needs its end')
-        stop = int(b) if b else n
-        indices = list(range(int(a) if a else 0, stop if n is None else min(stop, n)))
-    else:
-        indices = [int(v) for v in spec.split(',') if v.strip()]
-    if n is not None and (not indices or any(not 0 <= i < n for i in indices)):
-        raise ValueError(f'episodes {spec!r}: the dataset has episodes 0..{n - 1}')
-    return indices
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,6 +65,11 @@ CASES = {
     'eval, realtime without ros': Case(
         'eval', ('--checkpoint', '{tmp}/absent', '--mode', 'realtime', '--output',
                  '{tmp}/out/report.json'), ('--via ros',)),
+    'inspect, missing dataset': Case(
+        'inspect', ('{tmp}/absent.zarr', '--no-progress'), ('absent.zarr',)),
+    'inspect, --episodes beyond the dataset': Case(
+        'inspect', (str(PUSHT_DATASET), '--episodes', '300', '--plot', '{tmp}/p.png',
+                    '--no-progress'), ('episodes 0..205',)),
     'replay, missing dataset': Case(
         'replay', ('--dataset', '{tmp}/absent.zarr'), ('absent.zarr',)),
     'arm-record, missing dataset': Case(

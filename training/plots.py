@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 PANELS = (  # (title, [(event, key)], log-scale y)
     ('loss', [('train', 'loss'), ('val', 'val_loss')], True),
@@ -79,12 +80,22 @@ def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str
     axes[-1].set_xlabel('optimizer step' + (' (dashed: next stage starts)' if len(stages) > 1
                                             else ''))
     fig.tight_layout()
+    return save_figure(fig, out_path)
+
+
+def save_figure(fig: Any, out_path: str | Path, dpi: int = 100) -> Path:
+    """Write a matplotlib figure as PNG atomically (a reader never sees half a file), close it."""
+    import matplotlib.pyplot as plt
+
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f'.{out_path.stem}.tmp.png')
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(out_path)
+    try:
+        fig.savefig(tmp, dpi=dpi, format='png')
+        tmp.replace(out_path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
     return out_path
 
 

@@ -41,7 +41,8 @@ from tqdm.auto import tqdm
 
 from dp_ros.app.sim_launcher import config_file, node_environment, sigterm_as_interrupt
 from dp_ros.errors import UserError
-from sim_bridge.arm_demos import TOLERANCE, joint_commands, load_demonstrations, parse_episodes
+from dp_ros.selection import parse_episodes
+from sim_bridge.arm_demos import TOLERANCE, joint_commands, load_demonstrations
 from sim_bridge.arm_kinematics import JOINT_NAMES
 from sim_bridge.pusht_geometry import coverage
 from sim_bridge.replay import DEFAULT_DATASET, ReplayClient, resolve_dataset, stop_process
@@ -191,10 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(node_environment())  # this process records the 640 x 480 camera
     dataset = resolve_dataset(args.dataset)
     demos = load_demonstrations(dataset)  # a missing dataset: one line, exit 2 (dp_ros/cli.py)
-    try:
-        episodes = parse_episodes(args.episodes, len(demos.ends)) or list(range(len(demos.ends)))
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    episodes = parse_episodes(args.episodes, len(demos.ends)) or list(range(len(demos.ends)))
     output = args.output
     output.mkdir(parents=True, exist_ok=True)
     report_path = output.parent / f'{output.name}_report.json'

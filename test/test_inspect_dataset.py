@@ -1,0 +1,117 @@
+"""`dp-ros inspect` (training/inspect_dataset.py) on real zarr stores: its statistics are
+numpy's, each planted defect is named with its key, dimension and place, a clean store and the
+paper's Push-T data pass, and the plot and video are written."""
+from __future__ import annotations
+
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from training.inspect_dataset import main, summarize
+from training.replay_buffer import ReplayBuffer
+
+
+def write_store(path, episodes: list[dict[str, np.ndarray]]) -> ReplayBuffer:
+    buffer = ReplayBuffer.create(path)
+    for episode in episodes:
+        buffer.add_episode(episode)
+    return ReplayBuffer.open(path)
+
+
+def clean_episode(rng: np.random.Generator, n: int, offset: float = 0.0) -> dict[str, np.ndarray]:
+    action = offset + np.cumsum(rng.normal(0, 1, (n, 2)), axis=0).astype(np.float32)
+    return {'action': action,
+            'state': np.concatenate([action, rng.normal(0, 1, (n, 1))], 1).astype(np.float32),
+            'img': rng.integers(0, 256, (n, 12, 16, 3)).astype(np.uint8)}
+
+
+def test_statistics_are_numpys_and_a_clean_store_passes(tmp_path):
+    rng = np.random.default_rng(0)
+    # the second episode starts 1000 away from where the first ended: not a jump
+    episodes = [clean_episode(rng, 40), clean_episode(rng, 30, offset=1000.0)]
+    summary = summarize(write_store(tmp_path / 'clean.zarr', episodes), horizon=16)
+    assert (summary.errors, summary.warnings) == ([], [])
+    assert (summary.n_episodes, summary.n_steps, summary.length_min, summary.length_max) == (
+        2, 70, 30, 40)
+    keys = {k.key: k for k in summary.keys}
+    state = np.concatenate([e['state'] for e in episodes]).astype(np.float64)
+    np.testing.assert_allclose(keys['state'].low, state.min(0))
+    np.testing.assert_allclose(keys['state'].high, state.max(0))
+    np.testing.assert_allclose(keys['state'].mean, state.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(keys['state'].std, state.std(0), rtol=1e-9)
+    img = np.concatenate([e['img'] for e in episodes]).astype(np.float64)
+    assert keys['img'].kind == 'image'
+    assert (keys['img'].low[0], keys['img'].high[0]) == (img.min(), img.max())
+    np.testing.assert_allclose(keys['img'].mean[0], img.mean(), rtol=1e-9)
+    np.testing.assert_allclose(keys['img'].std[0], img.std(), rtol=1e-6)
+    within = np.abs(np.diff(episodes[0]['action'].astype(np.float64), axis=0))
+    assert keys['action'].largest_jump[0] >= within[:, 0].max()
+    assert max(keys['action'].largest_jump) < 10  # the 1000 between episodes is not a step
+
+
+def test_each_planted_defect_is_named_where_it_is(tmp_path):
+    rng = np.random.default_rng(1)
+    episodes = [clean_episode(rng, 40), clean_episode(rng, 40), clean_episode(rng, 5)]
+    episodes[1]['action'][7:, 1] += 500.0  # a glitch: dim 1 jumps at episode 1 step 7
+    episodes[0]['state'][:, 2] = 0.25  # a dead sensor: state[2] never changes
+    episodes[1]['state'][:, 2] = 0.25
+    episodes[2]['state'][:, 2] = 0.25
+    episodes[0]['state'][3, 0] = np.nan
+    episodes[1]['img'][12] = 77  # a covered camera: one frame of a single colour
+    path = tmp_path / 'bad.zarr'
+    write_store(path, episodes)
+    summary = summarize(ReplayBuffer.open(path), horizon=16)
+    assert summary.errors == ['state: 1 NaN or infinite value(s)']
+    text = '\n'.join(summary.warnings)
+    assert '1 episode(s) shorter than the horizon (16 steps): 2' in text
+    assert 'img: 1 frame(s) of a single colour' in text
+    assert 'state: dimension(s) [2] never change (value [0.25])' in text
+    assert 'action[1] jumps by' in text and 'episode 1 step 7' in text
+    assert len(summary.warnings) == 4, summary.warnings
+    # the command: exit 1 on an error, the summary as JSON
+    assert main([str(path), '--no-progress', '--json', str(tmp_path / 's.json')]) == 1
+    assert json.loads((tmp_path / 's.json').read_text())['errors'] == summary.errors
+
+
+def test_float_images_scaled_0_to_1_and_a_missing_action_are_errors(tmp_path):
+    rng = np.random.default_rng(2)
+    episode = {'state': rng.normal(0, 1, (20, 2)).astype(np.float32),
+               'img': rng.uniform(0, 1, (20, 8, 8, 3)).astype(np.float32)}
+    summary = summarize(write_store(tmp_path / 'unit.zarr', [episode]))
+    assert any(e.startswith('img: float images within 0..') for e in summary.errors)
+    assert any("no 'action' key" in e for e in summary.errors)
+
+
+def test_warnings_fail_only_with_strict(tmp_path):
+    rng = np.random.default_rng(3)
+    path = tmp_path / 'short.zarr'
+    write_store(path, [clean_episode(rng, 40), clean_episode(rng, 6)])
+    assert main([str(path), '--no-progress']) == 0
+    assert main([str(path), '--no-progress', '--strict']) == 1
+
+
+def test_plot_and_video_of_chosen_episodes(tmp_path):
+    rng = np.random.default_rng(4)
+    path = tmp_path / 'd.zarr'
+    write_store(path, [clean_episode(rng, n) for n in (30, 25, 20)])
+    plot, video = tmp_path / 'out' / 'd.png', tmp_path / 'out' / 'd.gif'
+    assert main([str(path), '--no-progress', '--episodes', '1:3', '--plot', str(plot),
+                 '--video', str(video)]) == 0
+    assert iio.imread(plot).ndim == 3
+    frames = iio.imread(video)
+    # 2 episodes side by side, 12 x 16 images enlarged 16 x (to >= 192 px high), 25 frames
+    assert frames.shape[:3] == (25, 192, 2 * 256 + 2)
+    with pytest.raises(ValueError, match='episodes 0..2'):
+        main([str(path), '--no-progress', '--episodes', '5', '--plot', str(plot)])
+
+
+def test_the_papers_pusht_data_passes(pusht_zarr):
+    summary = summarize(ReplayBuffer.open(pusht_zarr))
+    assert (summary.errors, summary.warnings) == ([], [])
+    assert (summary.n_episodes, summary.n_steps) == (206, 25650)
+    keys = {k.key: k for k in summary.keys}
+    assert keys['img'].kind == 'image' and keys['img'].high == [255.0]
+    assert keys['keypoint'].step_shape == [9, 2] and len(keys['keypoint'].low) == 18
+    assert keys['action'].low == [12.0, 25.0] and keys['action'].high == [511.0, 511.0]

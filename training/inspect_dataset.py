@@ -1,0 +1,305 @@
+"""`dp-ros inspect DATASET`: what a zarr replay buffer holds, checked before training on it.
+
+Prints the episodes and their lengths, and per key its shape, dtype and range (per dimension
+for low-dim keys), and names what would train badly or silently wrong: NaN or infinite
+values, a dimension that never changes (its normalizer range is zero), episodes shorter than
+the policy's horizon, camera frames of a single colour (a dead or covered camera), float
+images scaled 0..1 where the paper's layout is 0..255, an action that jumps by more than half
+its range in one step, no `action` key. Exit code 1 when a check fails (`--strict` also for
+warnings), so a pipeline can stop on it.
+
+    dp-ros inspect data/pusht_arm.zarr --plot outputs/arm_data.png --video outputs/arm_data.mp4
+
+--plot draws each low-dim key's dimensions over the steps of some episodes (--episodes) and
+the episode lengths; --video tiles those episodes' images, as training reads them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dp_ros.errors import UserError
+from dp_ros.selection import parse_episodes
+from training.replay_buffer import ReplayBuffer, read_array
+
+ACTION_KEY = 'action'
+JUMP_FRACTION = 0.5  # of a dimension's range, in one step: a glitch, not a motion
+DEFAULT_HORIZON = 16  # the paper's (and the shipped recipes') prediction horizon
+PLOT_DIMS_MAX = 12  # low-dim dimensions drawn per key (a keypoint array has more)
+VIDEO_MIN_HEIGHT = 192  # smaller images are enlarged by a whole factor in the video
+
+
+@dataclass
+class KeySummary:
+    key: str
+    kind: str  # 'image' (T, H, W, C) or 'low_dim' (anything else, flattened per step)
+    step_shape: list[int]
+    dtype: str
+    low: list[float]  # per dimension (low_dim) or over all pixels (image)
+    high: list[float]
+    mean: list[float]
+    std: list[float]
+    non_finite: int  # NaN or infinite values
+    constant_dims: list[int] = field(default_factory=list)  # low_dim: never change
+    flat_frames: int = 0  # image: frames whose pixels are all equal
+    largest_jump: list[float] = field(default_factory=list)  # per dim, in one step
+    largest_jump_at: list[list[int]] = field(default_factory=list)  # [episode, step] per dim
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DatasetSummary:
+    path: str
+    n_episodes: int
+    n_steps: int
+    length_min: int
+    length_median: float
+    length_max: int
+    keys: list[KeySummary]
+    errors: list[str]  # would train silently wrong or not at all
+    warnings: list[str]  # worth a look
+
+
+def is_image(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 4 and shape[-1] in (1, 3, 4)
+
+
+def _image_frame_stats(block: np.ndarray) -> np.ndarray:
+    """Per frame: min, max, non-finite count, mean, mean of squares (float64)."""
+    flat = block.reshape(len(block), -1).astype(np.float64)
+    finite = np.isfinite(flat)
+    bad = (~finite).sum(axis=1)
+    clean = np.where(finite, flat, np.nan)
+    with np.errstate(all='ignore'):
+        return np.stack([np.nanmin(clean, axis=1), np.nanmax(clean, axis=1), bad,
+                         np.nanmean(clean, axis=1), np.nanmean(clean ** 2, axis=1)], axis=1)
+
+
+def _summarize_image(key: str, array: Any, progress: bool) -> KeySummary:
+    stats = read_array(array, convert=_image_frame_stats, desc=f'checking {key}',
+                       progress=progress)
+    mean = float(np.nanmean(stats[:, 3])) if len(stats) else 0.0
+    var = float(np.nanmean(stats[:, 4])) - mean ** 2 if len(stats) else 0.0
+    return KeySummary(
+        key=key, kind='image', step_shape=list(array.shape[1:]), dtype=str(array.dtype),
+        low=[float(np.nanmin(stats[:, 0]))], high=[float(np.nanmax(stats[:, 1]))],
+        mean=[mean], std=[float(np.sqrt(max(var, 0.0)))], non_finite=int(stats[:, 2].sum()),
+        flat_frames=int((stats[:, 0] == stats[:, 1]).sum()), attrs=dict(array.attrs))
+
+
+def _summarize_low_dim(key: str, array: Any, ends: np.ndarray) -> KeySummary:
+    values = np.asarray(array[:], dtype=np.float64)
+    values = values.reshape(values.shape[0], -1)
+    finite = np.where(np.isfinite(values), values, np.nan)
+    with np.errstate(all='ignore'):
+        low, high = np.nanmin(finite, axis=0), np.nanmax(finite, axis=0)
+        mean, std = np.nanmean(finite, axis=0), np.nanstd(finite, axis=0)
+    # one-step changes inside episodes only (an episode's first step follows another episode)
+    steps = np.abs(np.diff(finite, axis=0))
+    starts = ends[:-1]  # the row of diff that crosses from episode i to i + 1 is start - 1
+    steps[starts[starts > 0] - 1] = np.nan
+    jump_at, jumps = [], []
+    for d in range(values.shape[1]):
+        column = steps[:, d]
+        if len(column) == 0 or np.all(np.isnan(column)):
+            jumps.append(0.0)
+            jump_at.append([0, 0])
+            continue
+        row = int(np.nanargmax(column))
+        episode = int(np.searchsorted(ends, row + 1, side='right'))
+        first = int(ends[episode - 1]) if episode > 0 else 0
+        jumps.append(float(column[row]))
+        jump_at.append([episode, row + 1 - first])
+    return KeySummary(
+        key=key, kind='low_dim', step_shape=list(array.shape[1:]), dtype=str(array.dtype),
+        low=low.tolist(), high=high.tolist(), mean=mean.tolist(), std=std.tolist(),
+        non_finite=int((~np.isfinite(values)).sum()),
+        constant_dims=[int(d) for d in np.flatnonzero(high - low == 0)],
+        largest_jump=jumps, largest_jump_at=jump_at, attrs=dict(array.attrs))
+
+
+def summarize(buffer: ReplayBuffer, horizon: int = DEFAULT_HORIZON,
+              progress: bool = False) -> DatasetSummary:
+    """Every key's statistics and the checks' findings; reads images a block at a time."""
+    ends = np.asarray(buffer.episode_ends, dtype=np.int64)
+    lengths = buffer.episode_lengths
+    keys = [(_summarize_image(k, buffer[k], progress) if is_image(tuple(buffer[k].shape))
+             else _summarize_low_dim(k, buffer[k], ends)) for k in sorted(buffer.keys())]
+    errors, warnings = findings(keys, lengths, horizon)
+    return DatasetSummary(
+        path=str(buffer.location), n_episodes=int(buffer.n_episodes),
+        n_steps=int(buffer.n_steps), length_min=int(lengths.min()) if len(lengths) else 0,
+        length_median=float(np.median(lengths)) if len(lengths) else 0.0,
+        length_max=int(lengths.max()) if len(lengths) else 0, keys=keys, errors=errors,
+        warnings=warnings)
+
+
+def findings(keys: list[KeySummary], lengths: np.ndarray,
+             horizon: int) -> tuple[list[str], list[str]]:
+    """(errors, warnings) in words that name the key, dimension and where to look."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    if len(lengths) == 0:
+        errors.append('no episodes')
+    if ACTION_KEY not in {k.key for k in keys}:
+        errors.append(f"no '{ACTION_KEY}' key: training predicts data/{ACTION_KEY}")
+    short = np.flatnonzero(lengths < horizon)
+    if len(short):
+        warnings.append(f'{len(short)} episode(s) shorter than the horizon ({horizon} steps): '
+                        f'{_few(short)}; their windows are padded with the edge steps')
+    for k in keys:
+        if k.non_finite:
+            errors.append(f'{k.key}: {k.non_finite} NaN or infinite value(s)')
+        if k.kind == 'image':
+            if k.flat_frames:
+                warnings.append(f'{k.key}: {k.flat_frames} frame(s) of a single colour '
+                                '(a dead or covered camera?)')
+            if k.dtype.startswith('float') and k.high[0] <= 1.0:
+                errors.append(f'{k.key}: float images within 0..{k.high[0]:.3g}; the paper '
+                              'layout (and training) expects 0..255')
+            continue
+        if k.constant_dims:
+            warnings.append(f'{k.key}: dimension(s) {k.constant_dims} never change (value '
+                            f'{[round(k.low[d], 6) for d in k.constant_dims]}): no range to '
+                            'normalize, the policy learns nothing from them')
+        if k.key == ACTION_KEY:
+            for d, (jump, (ep, step)) in enumerate(zip(k.largest_jump, k.largest_jump_at,
+                                                       strict=True)):
+                span = k.high[d] - k.low[d]
+                if span > 0 and jump > JUMP_FRACTION * span:
+                    warnings.append(f'{k.key}[{d}] jumps by {jump:.4g} ({jump / span:.0%} of '
+                                    f'its range) in one step: episode {ep} step {step}')
+    return errors, warnings
+
+
+def _few(indices: np.ndarray, n: int = 8) -> str:
+    shown = ', '.join(str(int(i)) for i in indices[:n])
+    return shown + (f', ... ({len(indices)} in all)' if len(indices) > n else '')
+
+
+def _fmt(values: list[float]) -> str:
+    if len(values) > 6:
+        return f'[{", ".join(f"{v:.4g}" for v in values[:6])}, ...] ({len(values)} dims)'
+    return '[' + ', '.join(f'{v:.4g}' for v in values) + ']'
+
+
+def format_summary(s: DatasetSummary) -> str:
+    lines = [f'{s.path}: {s.n_episodes} episodes, {s.n_steps} steps; episode length min '
+             f'{s.length_min}, median {s.length_median:g}, max {s.length_max}']
+    for k in s.keys:
+        head = f'  {k.key:<12} {k.kind:<7} {tuple(k.step_shape)} {k.dtype}'
+        if k.kind == 'image':
+            lines.append(f'{head}: values {k.low[0]:.4g}..{k.high[0]:.4g}, mean {k.mean[0]:.4g}'
+                         f', std {k.std[0]:.4g}' + (f', attrs {k.attrs}' if k.attrs else ''))
+        else:
+            lines.append(f'{head}\n      min  {_fmt(k.low)}\n      max  {_fmt(k.high)}\n'
+                         f'      mean {_fmt(k.mean)}\n      std  {_fmt(k.std)}')
+    lines += [f'ERROR: {e}' for e in s.errors] + [f'warning: {w}' for w in s.warnings]
+    if not s.errors and not s.warnings:
+        lines.append('no problems found')
+    return '\n'.join(lines)
+
+
+def plot_dataset(buffer: ReplayBuffer, episodes: list[int], out_path: str | Path) -> Path:
+    """Each low-dim key's dimensions over the steps of `episodes`, and the episode lengths."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from training.plots import save_figure
+
+    low_dim = [k for k in sorted(buffer.keys()) if not is_image(tuple(buffer[k].shape))]
+    fig, axes = plt.subplots(len(low_dim) + 1, 1, figsize=(9, 2.6 * (len(low_dim) + 1)),
+                             squeeze=False)
+    for ax, key in zip(axes[:-1, 0], low_dim, strict=True):
+        for i, episode in enumerate(episodes):
+            values = np.asarray(buffer[key][buffer.episode_slice(episode)], dtype=np.float64)
+            values = values.reshape(len(values), -1)[:, :PLOT_DIMS_MAX]
+            for d in range(values.shape[1]):
+                ax.plot(values[:, d], color=f'C{d % 10}', alpha=0.8, lw=1,
+                        ls=('-', '--', ':', '-.')[i % 4],
+                        label=f'[{d}]' if i == 0 else None)
+        ax.set_title(f'{key} (episodes {_few(np.asarray(episodes))}; line style = episode)',
+                     fontsize=10)
+        ax.set_xlabel('step')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=6, loc='upper right')
+    ax = axes[-1, 0]
+    ax.hist(buffer.episode_lengths, bins=min(50, max(5, buffer.n_episodes // 4)))
+    ax.set_title(f'episode lengths ({buffer.n_episodes} episodes)', fontsize=10)
+    ax.set_xlabel('steps')
+    fig.tight_layout()
+    return save_figure(fig, out_path)
+
+
+def episode_frames(buffer: ReplayBuffer, episode: int) -> list[np.ndarray]:
+    """uint8 RGB frames of one episode: its image keys side by side, as stored (small ones
+    enlarged by a whole factor, each pixel a block)."""
+    keys = [k for k in sorted(buffer.keys()) if is_image(tuple(buffer[k].shape))]
+    if not keys:
+        raise ValueError(f'{buffer.location} has no image key (T, H, W, C) to make a video of')
+    images = []
+    for key in keys:
+        frames = np.asarray(buffer[key][buffer.episode_slice(episode)])
+        frames = np.clip(np.nan_to_num(frames), 0, 255).astype(np.uint8)
+        if frames.shape[-1] == 1:
+            frames = np.repeat(frames, 3, axis=-1)
+        images.append(frames[..., :3])
+    height = max(f.shape[1] for f in images)
+    padded = [np.pad(f, ((0, 0), (0, height - f.shape[1]), (0, 2), (0, 0)),
+                     constant_values=255) for f in images]
+    frames = np.concatenate(padded, axis=2)[:, :, :-2]
+    scale = max(1, VIDEO_MIN_HEIGHT // height)  # 96 px training images: enlarged, pixel-exact
+    return list(frames.repeat(scale, axis=1).repeat(scale, axis=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='dp-ros inspect', description=__doc__.splitlines()[0],
+                                epilog=__doc__.split('\n\n', 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('dataset', help='zarr replay buffer (dp-ros bag2zarr, convert or the '
+                                   "paper's)")
+    p.add_argument('--horizon', type=int, default=DEFAULT_HORIZON,
+                   help='the policy horizon that episodes should not be shorter than')
+    p.add_argument('--episodes', default='0:4',
+                   help="episodes for --plot and --video: 'A:B', 'N' or 'N,M,...' "
+                        '(default 0:4)')
+    p.add_argument('--plot', type=Path, help='PNG of the low-dim keys and episode lengths')
+    p.add_argument('--video', type=Path, help='mp4 or gif of the episodes\' images, tiled')
+    p.add_argument('--fps', type=float, default=10.0, help='video frame rate')
+    p.add_argument('--json', type=Path, help='also write the summary as JSON here')
+    p.add_argument('--strict', action='store_true', help='exit 1 on warnings too')
+    p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.horizon < 1:
+        raise UserError(f'--horizon must be at least 1, got {args.horizon}')
+    buffer = ReplayBuffer.open(args.dataset, mode='r')
+    episodes = parse_episodes(args.episodes, buffer.n_episodes) if buffer.n_episodes else []
+    summary = summarize(buffer, args.horizon, progress=not args.no_progress)
+    print(format_summary(summary))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(asdict(summary), indent=1) + '\n')
+    if args.plot and episodes:
+        print(f'plot: {plot_dataset(buffer, episodes, args.plot)}')
+    if args.video and episodes:
+        from training.video import write_episodes_video
+
+        frames = [episode_frames(buffer, e) for e in episodes]
+        print(f'video: {write_episodes_video(args.video, frames, fps=args.fps)[0]}')
+    failed = bool(summary.errors) or (args.strict and bool(summary.warnings))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
