@@ -115,3 +115,29 @@ def test_the_papers_pusht_data_passes(pusht_zarr):
     assert keys['img'].kind == 'image' and keys['img'].high == [255.0]
     assert keys['keypoint'].step_shape == [9, 2] and len(keys['keypoint'].low) == 18
     assert keys['action'].low == [12.0, 25.0] and keys['action'].high == [511.0, 511.0]
+
+
+def test_a_lerobot_dataset_is_read_as_dp_ros_train_reads_it(tmp_path):
+    """zarr -> `dp-ros convert` -> LeRobot: the same episodes and low-dim statistics, the
+    camera decoded from its video (a lossy codec: only its shape and a sane range)."""
+    from training.lerobot_convert import main as convert
+
+    rng = np.random.default_rng(6)
+    episodes = [clean_episode(rng, 24), clean_episode(rng, 18)]
+    for e in episodes:  # a smooth image a video codec keeps close
+        e['img'] = np.broadcast_to(np.linspace(40, 220, 16, dtype=np.uint8)[None, None, :, None],
+                                   (len(e['action']), 12, 16, 3)).copy()
+    zarr_path = write_store(tmp_path / 'd.zarr', episodes).location
+    assert convert([zarr_path, str(tmp_path / 'lerobot'), '--fps', '10', '--no-progress']) == 0
+    lerobot = tmp_path / 'lerobot'
+    assert main([str(lerobot), '--no-progress', '--json', str(tmp_path / 'l.json')]) == 0
+    from_lerobot = json.loads((tmp_path / 'l.json').read_text())
+    from_zarr = summarize(ReplayBuffer.open(zarr_path))
+    assert (from_lerobot['n_episodes'], from_lerobot['n_steps']) == (2, 42)
+    keys = {k['key']: k for k in from_lerobot['keys']}
+    zarr_keys = {k.key: k for k in from_zarr.keys}
+    assert keys['action']['low'] == zarr_keys['action'].low
+    assert keys['action']['std'] == pytest.approx(zarr_keys['action'].std)
+    camera = keys['observation.image']
+    assert camera['kind'] == 'image' and camera['step_shape'] == [12, 16, 3]
+    assert 20 <= camera['low'][0] < camera['high'][0] <= 255

@@ -1,4 +1,4 @@
-"""`dp-ros inspect DATASET`: what a zarr replay buffer holds, checked before training on it.
+"""`dp-ros inspect DATASET`: what a training set holds, checked before training on it.
 
 Prints the episodes and their lengths, and per key its shape, dtype and range (per dimension
 for low-dim keys), and names what would train badly or silently wrong: NaN or infinite
@@ -26,7 +26,10 @@ import numpy as np
 
 from dp_ros.errors import UserError
 from dp_ros.selection import parse_episodes
+from training.lerobot_source import LeRobotStore, open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
+
+Store = ReplayBuffer | LeRobotStore  # what dp-ros train reads
 
 ACTION_KEY = 'action'
 JUMP_FRACTION = 0.5  # of a dimension's range, in one step: a glitch, not a motion
@@ -90,7 +93,8 @@ def _summarize_image(key: str, array: Any, progress: bool) -> KeySummary:
         key=key, kind='image', step_shape=list(array.shape[1:]), dtype=str(array.dtype),
         low=[float(np.nanmin(stats[:, 0]))], high=[float(np.nanmax(stats[:, 1]))],
         mean=[mean], std=[float(np.sqrt(max(var, 0.0)))], non_finite=int(stats[:, 2].sum()),
-        flat_frames=int((stats[:, 0] == stats[:, 1]).sum()), attrs=dict(array.attrs))
+        flat_frames=int((stats[:, 0] == stats[:, 1]).sum()),
+        attrs=dict(getattr(array, 'attrs', {})))
 
 
 def _summarize_low_dim(key: str, array: Any, ends: np.ndarray) -> KeySummary:
@@ -121,16 +125,16 @@ def _summarize_low_dim(key: str, array: Any, ends: np.ndarray) -> KeySummary:
         low=low.tolist(), high=high.tolist(), mean=mean.tolist(), std=std.tolist(),
         non_finite=int((~np.isfinite(values)).sum()),
         constant_dims=[int(d) for d in np.flatnonzero(high - low == 0)],
-        largest_jump=jumps, largest_jump_at=jump_at, attrs=dict(array.attrs))
+        largest_jump=jumps, largest_jump_at=jump_at, attrs=dict(getattr(array, 'attrs', {})))
 
 
-def summarize(buffer: ReplayBuffer, horizon: int = DEFAULT_HORIZON,
+def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON,
               progress: bool = False) -> DatasetSummary:
     """Every key's statistics and the checks' findings; reads images a block at a time."""
     ends = np.asarray(buffer.episode_ends, dtype=np.int64)
     lengths = buffer.episode_lengths
-    keys = [(_summarize_image(k, buffer[k], progress) if is_image(tuple(buffer[k].shape))
-             else _summarize_low_dim(k, buffer[k], ends)) for k in sorted(buffer.keys())]
+    keys = [(_summarize_image(k, buffer.data[k], progress) if is_image(tuple(buffer.data[k].shape))
+             else _summarize_low_dim(k, buffer.data[k], ends)) for k in sorted(buffer.keys())]
     errors, warnings = findings(keys, lengths, horizon)
     return DatasetSummary(
         path=str(buffer.location), n_episodes=int(buffer.n_episodes),
@@ -206,7 +210,7 @@ def format_summary(s: DatasetSummary) -> str:
     return '\n'.join(lines)
 
 
-def plot_dataset(buffer: ReplayBuffer, episodes: list[int], out_path: str | Path) -> Path:
+def plot_dataset(buffer: Store, episodes: list[int], out_path: str | Path) -> Path:
     """Each low-dim key's dimensions over the steps of `episodes`, and the episode lengths."""
     import matplotlib
     matplotlib.use('Agg')
@@ -214,12 +218,12 @@ def plot_dataset(buffer: ReplayBuffer, episodes: list[int], out_path: str | Path
 
     from training.plots import save_figure
 
-    low_dim = [k for k in sorted(buffer.keys()) if not is_image(tuple(buffer[k].shape))]
+    low_dim = [k for k in sorted(buffer.keys()) if not is_image(tuple(buffer.data[k].shape))]
     fig, axes = plt.subplots(len(low_dim) + 1, 1, figsize=(9, 2.6 * (len(low_dim) + 1)),
                              squeeze=False)
     for ax, key in zip(axes[:-1, 0], low_dim, strict=True):
         for i, episode in enumerate(episodes):
-            values = np.asarray(buffer[key][buffer.episode_slice(episode)], dtype=np.float64)
+            values = np.asarray(buffer.data[key][buffer.episode_slice(episode)], np.float64)
             values = values.reshape(len(values), -1)[:, :PLOT_DIMS_MAX]
             for d in range(values.shape[1]):
                 ax.plot(values[:, d], color=f'C{d % 10}', alpha=0.8, lw=1,
@@ -238,15 +242,15 @@ def plot_dataset(buffer: ReplayBuffer, episodes: list[int], out_path: str | Path
     return save_figure(fig, out_path)
 
 
-def episode_frames(buffer: ReplayBuffer, episode: int) -> list[np.ndarray]:
+def episode_frames(buffer: Store, episode: int) -> list[np.ndarray]:
     """uint8 RGB frames of one episode: its image keys side by side, as stored (small ones
     enlarged by a whole factor, each pixel a block)."""
-    keys = [k for k in sorted(buffer.keys()) if is_image(tuple(buffer[k].shape))]
+    keys = [k for k in sorted(buffer.keys()) if is_image(tuple(buffer.data[k].shape))]
     if not keys:
-        raise ValueError(f'{buffer.location} has no image key (T, H, W, C) to make a video of')
+        raise UserError(f'{buffer.location} has no image key (T, H, W, C) to make a video of')
     images = []
     for key in keys:
-        frames = np.asarray(buffer[key][buffer.episode_slice(episode)])
+        frames = np.asarray(buffer.data[key][buffer.episode_slice(episode)])
         frames = np.clip(np.nan_to_num(frames), 0, 255).astype(np.uint8)
         if frames.shape[-1] == 1:
             frames = np.repeat(frames, 3, axis=-1)
@@ -263,8 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dp-ros inspect', description=__doc__.splitlines()[0],
                                 epilog=__doc__.split('\n\n', 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('dataset', help='zarr replay buffer (dp-ros bag2zarr, convert or the '
-                                   "paper's)")
+    p.add_argument('dataset', help="zarr replay buffer (bag2zarr's, the paper's) or "
+                                   'LeRobotDataset v3.0 directory, as dp-ros train reads them')
     p.add_argument('--horizon', type=int, default=DEFAULT_HORIZON,
                    help='the policy horizon that episodes should not be shorter than')
     p.add_argument('--episodes', default='0:4',
@@ -283,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.horizon < 1:
         raise UserError(f'--horizon must be at least 1, got {args.horizon}')
-    buffer = ReplayBuffer.open(args.dataset, mode='r')
+    buffer = open_training_store(args.dataset)
     episodes = parse_episodes(args.episodes, buffer.n_episodes) if buffer.n_episodes else []
     summary = summarize(buffer, args.horizon, progress=not args.no_progress)
     print(format_summary(summary))

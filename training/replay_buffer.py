@@ -125,6 +125,18 @@ class EpisodeIndex:
     def n_steps(self) -> int:
         return int(self._episode_ends[-1]) if len(self._episode_ends) else 0
 
+    @property
+    def episode_lengths(self) -> np.ndarray:
+        return np.diff(self._episode_ends, prepend=0)
+
+    def episode_slice(self, idx: int) -> slice:
+        n = self.n_episodes
+        if not -n <= idx < n:
+            raise IndexError(f'episode index {idx} out of range for {n} episodes')
+        idx %= n
+        start = int(self._episode_ends[idx - 1]) if idx > 0 else 0
+        return slice(start, int(self._episode_ends[idx]))
+
 
 class ReplayBuffer(EpisodeIndex):
     """Episodes of time-aligned arrays; see the module docstring for the storage layout."""
@@ -207,10 +219,6 @@ class ReplayBuffer(EpisodeIndex):
         return MappingProxyType(self._data)
 
     @property
-    def episode_lengths(self) -> np.ndarray:
-        return np.diff(self._episode_ends, prepend=0)
-
-    @property
     def backend(self) -> str:
         return 'numpy' if self._group is None else 'zarr'
 
@@ -229,14 +237,6 @@ class ReplayBuffer(EpisodeIndex):
                 f'{self.n_steps} steps, {{{shapes}}})')
 
     # ---------------------------------------------------------------- access
-    def episode_slice(self, idx: int) -> slice:
-        n = self.n_episodes
-        if not -n <= idx < n:
-            raise IndexError(f'episode index {idx} out of range for {n} episodes')
-        idx %= n
-        start = int(self._episode_ends[idx - 1]) if idx > 0 else 0
-        return slice(start, int(self._episode_ends[idx]))
-
     def get_episode(self, idx: int, keys: list[str] | None = None) -> dict[str, np.ndarray]:
         """One episode's arrays (views for in-memory buffers: copy before modifying)."""
         sl = self.episode_slice(idx)
