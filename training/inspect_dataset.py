@@ -1,4 +1,4 @@
-"""`dp-ros inspect DATASET`: what a training set holds, checked before training on it.
+"""`dp-ros inspect PATH`: what a training set holds, checked before training on it (bags too).
 
 Prints the episodes and their lengths, and per key its shape, dtype and range (per dimension
 for low-dim keys), and names what would train badly or silently wrong: NaN or infinite
@@ -12,6 +12,11 @@ warnings), so a pipeline can stop on it.
 
 --plot draws each low-dim key's dimensions over the steps of some episodes (--episodes) and
 the episode lengths; --video tiles those episodes' images, as training reads them.
+
+Given ROS 2 bags instead, it lists their topics (training/inspect_bags.py) and with
+--draft-config writes a first bag2zarr config for them:
+
+    dp-ros inspect rosbag2_*/ --draft-config config/my_arm_bag2zarr.yaml
 """
 from __future__ import annotations
 
@@ -24,8 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from dp_ros.bags.reader import STORAGE_SUFFIXES
 from dp_ros.errors import UserError
 from dp_ros.selection import parse_episodes
+from training.inspect_bags import inspect_bags
+from training.lerobot_format import is_lerobot_dataset
 from training.lerobot_source import LeRobotStore, open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
 
@@ -263,12 +271,26 @@ def episode_frames(buffer: Store, episode: int) -> list[np.ndarray]:
     return list(frames.repeat(scale, axis=1).repeat(scale, axis=2))
 
 
+def is_training_store(path: str) -> bool:
+    """A zarr store, a LeRobot dataset, or a path that is none of these nor a bag (its
+    error is the dataset's: 'no zarr replay buffer at ...')."""
+    p = Path(path)
+    if '://' in path or is_lerobot_dataset(p) or (p / '.zgroup').is_file() or \
+            (p / 'zarr.json').is_file():
+        return True
+    return not (p.suffix in STORAGE_SUFFIXES or p.is_dir())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dp-ros inspect', description=__doc__.splitlines()[0],
                                 epilog=__doc__.split('\n\n', 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('dataset', help="zarr replay buffer (bag2zarr's, the paper's) or "
-                                   'LeRobotDataset v3.0 directory, as dp-ros train reads them')
+    p.add_argument('paths', nargs='+', metavar='PATH',
+                   help="a zarr replay buffer (bag2zarr's, the paper's) or LeRobotDataset "
+                        'v3.0 directory, as dp-ros train reads them; or ROS 2 bags (bag '
+                        'directories, .mcap/.db3 files, folders of them)')
+    p.add_argument('--draft-config', type=Path,
+                   help='bags: write a commented bag2zarr config for them here')
     p.add_argument('--horizon', type=int, default=DEFAULT_HORIZON,
                    help='the policy horizon that episodes should not be shorter than')
     p.add_argument('--episodes', default='0:4',
@@ -287,7 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.horizon < 1:
         raise UserError(f'--horizon must be at least 1, got {args.horizon}')
-    buffer = open_training_store(args.dataset)
+    if not is_training_store(args.paths[0]):
+        if args.plot or args.video:
+            raise UserError('--plot and --video are for datasets; for bags: --draft-config, '
+                            'then bag2zarr, then inspect the dataset')
+        return inspect_bags(args.paths, args.draft_config, args.json, not args.no_progress)
+    if len(args.paths) > 1 or args.draft_config:
+        raise UserError('a dataset is inspected alone, and --draft-config is for bags')
+    buffer = open_training_store(args.paths[0])
     episodes = parse_episodes(args.episodes, buffer.n_episodes) if buffer.n_episodes else []
     summary = summarize(buffer, args.horizon, progress=not args.no_progress)
     print(format_summary(summary))

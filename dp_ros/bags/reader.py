@@ -176,6 +176,31 @@ class Bag:
                                    f'{topic}): {type(exc).__name__}: {exc}') from exc
             bar.update(index % 256)
 
+    def receive_times(self, progress: bool = True) -> dict[str, np.ndarray]:
+        """Every topic's receive (log) times in ns, sorted; nothing is deserialized."""
+        times: dict[str, list[int]] = {name: [] for name in self.topics}
+        total = sum(c.msgcount for c in self._reader.connections)
+        with tqdm(total=total, desc=f'scanning {self.path.name}', unit='msg',
+                  disable=not progress, leave=False) as bar:
+            try:
+                for index, (conn, recv_ns, _) in enumerate(self._reader.messages(), 1):
+                    times.setdefault(conn.topic, []).append(int(recv_ns))
+                    if index % 4096 == 0:
+                        bar.update(4096)
+            except Exception as exc:  # corrupt storage: name the bag
+                raise BagReadError(f'bag {self.path}: cannot scan its messages: '
+                                   f'{type(exc).__name__}: {exc}') from exc
+        return {name: np.sort(np.asarray(t, dtype=np.int64)) for name, t in times.items()}
+
+    def first_messages(self, topic: str, n: int) -> list[tuple[int, Any]]:
+        """(receive time ns, message) of a topic's first n messages, deserialized."""
+        out: list[tuple[int, Any]] = []
+        for _, recv_ns, msg in self.messages([topic], progress=False):
+            out.append((recv_ns, msg))
+            if len(out) >= n:
+                break
+        return out
+
     def _register_unknown_types(self) -> None:
         """Custom message types are taken from the definitions the bag carries."""
         for conn in self._reader.connections:

@@ -1,0 +1,95 @@
+"""`dp-ros inspect` on bags (training/inspect_bags.py): a Foxglove-style mcap's topics, rates,
+joint names and image sizes; stamps of zero or on another clock named; the drafted bag2zarr
+config converts the bag, and the converted data passes the dataset checks."""
+from __future__ import annotations
+
+import pytest
+from mcap_ros2.writer import Writer
+from support import FOREIGN_JOINTS, FOREIGN_TOPICS, _ros2_msgdef, write_foreign_mcap
+
+from dp_ros.errors import UserError
+from training import bag2zarr
+from training.bag2zarr_config import load_config
+from training.inspect_bags import summarize_bag
+from training.inspect_dataset import main as inspect
+from training.inspect_dataset import summarize
+from training.replay_buffer import ReplayBuffer
+
+
+@pytest.fixture(scope='module')
+def foreign(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('inspect_bags')
+    write_foreign_mcap(folder / 'bags' / 'foreign.mcap', seconds=4.0, wrist_start_s=0.0)
+    return folder
+
+
+def test_topics_rates_and_names(foreign):
+    summary = summarize_bag(foreign / 'bags' / 'foreign.mcap')
+    topics = {t.topic: t for t in summary.topics}
+    assert set(topics) == set(FOREIGN_TOPICS.values())
+    camera, joints = topics[FOREIGN_TOPICS['camera']], topics[FOREIGN_TOPICS['joints']]
+    commands = topics[FOREIGN_TOPICS['commands']]
+    assert (camera.count, joints.count, commands.count) == (120, 400, 40)
+    assert camera.rate_hz == pytest.approx(30, rel=0.05)
+    assert joints.rate_hz == pytest.approx(100, rel=0.05)
+    assert commands.rate_hz == pytest.approx(10, rel=0.05)
+    assert camera.detail == '96x96 rgb8'
+    assert joints.joints == ['gripper', *reversed(FOREIGN_JOINTS)]  # as the bag has them
+    assert commands.joints == [FOREIGN_JOINTS[1], FOREIGN_JOINTS[2], FOREIGN_JOINTS[0]]
+    # receive times are stamp + a few ms of latency: no clock problem
+    assert all(not t.problems for t in summary.topics), [t.problems for t in summary.topics]
+    assert -0.01 < camera.stamp_offset_s < 0
+
+
+def test_the_drafted_config_converts_the_bag(foreign, tmp_path, capsys):
+    draft = tmp_path / 'draft.yaml'
+    assert inspect([str(foreign / 'bags'), '--no-progress', '--draft-config', str(draft)]) == 0
+    assert f'draft config: {draft}' in capsys.readouterr().out
+    config = load_config(draft)  # a valid config, and the expected choices
+    assert config.reference_topic in (FOREIGN_TOPICS['camera'], FOREIGN_TOPICS['wrist'])
+    assert set(config.keys) == {'img', 'wrist_img', 'state', 'action'}
+    assert config.keys['img'].sources[0].topic == FOREIGN_TOPICS['camera']
+    assert config.keys['state'].sources[0].joints == ['gripper', *reversed(FOREIGN_JOINTS)]
+    action = config.keys['action'].sources[0]
+    assert (action.kind, action.topic) == ('joint_trajectory', FOREIGN_TOPICS['commands'])
+    assert action.joints == list(reversed(FOREIGN_JOINTS))  # the state's order
+    out = tmp_path / 'draft.zarr'
+    assert bag2zarr.main([str(foreign / 'bags'), '-c', str(draft), '-o', str(out),
+                          '--no-progress']) == 0
+    buffer = ReplayBuffer.open(out)
+    assert buffer.n_episodes == 1 and buffer.n_steps >= 35  # 4 s at 10 Hz, less trimmed ends
+    assert summarize(buffer).errors == []
+
+
+def write_clock_bag(path, stamp_ns: int) -> None:
+    """JointStates received from 1.7e9 s on, stamped from stamp_ns on (0: never stamped)."""
+    with path.open('wb') as f:
+        writer = Writer(f)
+        schema = writer.register_msgdef('sensor_msgs/msg/JointState',
+                                        _ros2_msgdef('sensor_msgs/msg/JointState'))
+        for i in range(30):
+            t = stamp_ns + i * 10_000_000 if stamp_ns else 0
+            writer.write_message('/joint_states', schema, {
+                'header': {'stamp': {'sec': t // 10**9, 'nanosec': t % 10**9}, 'frame_id': ''},
+                'name': ['j1'], 'position': [float(i)], 'velocity': [], 'effort': []},
+                log_time=1_700_000_000 * 10**9 + i * 10_000_000)
+        writer.finish()
+
+
+@pytest.mark.parametrize(('stamp_ns', 'words'), [
+    (0, 'header stamps are 0'), (5 * 10**9, 'another clock'),
+])
+def test_stamps_bag2zarr_cannot_use_are_named(tmp_path, stamp_ns, words):
+    write_clock_bag(tmp_path / 'clock.mcap', stamp_ns)
+    (topic,) = summarize_bag(tmp_path / 'clock.mcap').topics
+    assert len(topic.problems) == 1 and words in topic.problems[0]
+
+
+def test_a_draft_needs_a_camera_and_joint_states(tmp_path):
+    write_clock_bag(tmp_path / 'joints_only.mcap', 1_700_000_000 * 10**9)
+    with pytest.raises(UserError, match='needs a camera'):
+        inspect([str(tmp_path / 'joints_only.mcap'), '--no-progress', '--draft-config',
+                 str(tmp_path / 'd.yaml')])
+    assert not (tmp_path / 'd.yaml').exists()
+    with pytest.raises(UserError, match='--plot and --video are for datasets'):
+        inspect([str(tmp_path / 'joints_only.mcap'), '--plot', str(tmp_path / 'p.png')])

@@ -1,0 +1,238 @@
+"""`dp-ros inspect BAG...`: what recorded bags hold, and a first bag2zarr config for them.
+
+Per topic: type, messages, rate (median period), the longest gap, and from its first
+messages what a config needs: an image's size and encoding, a JointState's or a
+JointTrajectory's joint names, and how far header stamps sit from receive times (bag2zarr
+samples by header stamps: a stream stamped 0, or on another clock, is named). With
+--draft-config the report becomes a commented bag2zarr YAML: every camera an image key (the
+slowest one the grid's reference), the busiest JointState the state, the action the recorded
+JointTrajectory commands (what the policy node publishes) or, without them, the state one
+control period later; to check and edit.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dp_ros.bags.reader import (
+    IMAGE_TYPES,
+    JOINT_STATE_TYPES,
+    MARKER_TYPES,
+    TRAJECTORY_TYPES,
+    find_bags,
+    header_stamp_ns,
+    open_bag,
+)
+from dp_ros.errors import UserError
+
+SAMPLE_MESSAGES = 20  # per topic, deserialized for sizes, names and stamps
+OTHER_CLOCK_S = 1.0  # header stamp this far from receive time: another clock (or sim time)
+NS = 1_000_000_000
+
+
+@dataclass
+class TopicSummary:
+    topic: str
+    msgtype: str
+    count: int
+    rate_hz: float | None  # 1 / median receive period; None below 2 messages
+    max_gap_s: float | None  # longest receive interval
+    detail: str = ''  # image size and encoding, joint names
+    joints: list[str] = field(default_factory=list)
+    stamp_offset_s: float | None = None  # median header stamp - receive time
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BagSummary:
+    path: str
+    duration_s: float
+    topics: list[TopicSummary]
+
+
+def _image_detail(msg: Any, msgtype: str) -> str:
+    if msgtype.endswith('CompressedImage'):
+        return f'{msg.format or "compressed"}'
+    return f'{msg.width}x{msg.height} {msg.encoding}'
+
+
+def summarize_topic(bag: Any, name: str, times: np.ndarray) -> TopicSummary:
+    info = bag.topics[name]
+    periods = np.diff(times) / NS
+    positive = periods[periods > 0]
+    summary = TopicSummary(
+        topic=name, msgtype=info.msgtype, count=info.count,
+        rate_hz=float(1.0 / np.median(positive)) if len(positive) else None,
+        max_gap_s=float(periods.max()) if len(periods) else None)
+    try:
+        samples = bag.first_messages(name, SAMPLE_MESSAGES) if info.count else []
+    except UserError as exc:  # an unknown or corrupt type: listed, not described
+        summary.problems.append(f'cannot read: {exc}')
+        return summary
+    if not samples:
+        return summary
+    first = samples[0][1]
+    if info.msgtype in IMAGE_TYPES:
+        summary.detail = _image_detail(first, info.msgtype)
+    elif info.msgtype in JOINT_STATE_TYPES:
+        summary.joints = list(first.name)
+        summary.detail = f'joints {summary.joints}'
+    elif info.msgtype in TRAJECTORY_TYPES:
+        summary.joints = list(first.joint_names)
+        summary.detail = f'joints {summary.joints}, {len(first.points)} point(s)'
+    if hasattr(first, 'header'):
+        stamps = np.array([header_stamp_ns(m) for _, m in samples], dtype=np.int64)
+        received = np.array([t for t, _ in samples], dtype=np.int64)
+        if np.all(stamps == 0):
+            summary.problems.append('header stamps are 0: bag2zarr falls back to receive '
+                                    'times for it (their jitter lands in the data)')
+        else:
+            offset = float(np.median(stamps - received)) / NS
+            summary.stamp_offset_s = offset
+            if abs(offset) > OTHER_CLOCK_S:
+                summary.problems.append(f'header stamps {offset:+.3g} s from receive times: '
+                                        'another clock (sim time?); streams on different '
+                                        'clocks cannot be aligned')
+    return summary
+
+
+def summarize_bag(path: Path, progress: bool = False) -> BagSummary:
+    with open_bag(path) as bag:
+        times = bag.receive_times(progress=progress)
+        topics = [summarize_topic(bag, name, times[name]) for name in bag.topics]
+        duration = (bag.end_ns - bag.start_ns) / NS if bag.topics else 0.0
+    return BagSummary(path=str(path), duration_s=float(duration), topics=topics)
+
+
+def format_bag(s: BagSummary) -> str:
+    lines = [f'{s.path}: {s.duration_s:.1f} s, {len(s.topics)} topics']
+    for t in s.topics:
+        rate = f'{t.rate_hz:7.1f} Hz' if t.rate_hz else '      - Hz'
+        gap = f'max gap {t.max_gap_s:.3f} s' if t.max_gap_s is not None else ''
+        stamp = (f', stamp - receive {t.stamp_offset_s * 1000:+.1f} ms'
+                 if t.stamp_offset_s is not None else '')
+        lines.append(f'  {t.topic:<40} {t.msgtype:<36} {t.count:>7} msgs {rate} {gap}{stamp}')
+        if t.detail:
+            lines.append(f'      {t.detail}')
+        lines += [f'      warning: {p}' for p in t.problems]
+    return '\n'.join(lines)
+
+
+def _key_name(topic: str, taken: set[str]) -> str:
+    """'img' for the first camera (the shipped training configs' key), then from the topic."""
+    if 'img' not in taken:
+        return 'img'
+    parts = [p for p in topic.strip('/').split('/')
+             if p not in ('image_raw', 'image', 'compressed', 'image_color', 'image_rect_color')]
+    base = '_'.join(parts or ['camera']).replace('-', '_').replace('.', '_') + '_img'
+    name, i = base, 2
+    while name in taken:
+        name, i = f'{base}{i}', i + 1
+    return name
+
+
+def _merge(summaries: list[BagSummary]) -> dict[str, TopicSummary]:
+    """One entry per topic over all bags: the first bag that has it describes it."""
+    merged: dict[str, TopicSummary] = {}
+    for s in summaries:
+        for t in s.topics:
+            merged.setdefault(t.topic, t)
+    return merged
+
+
+def _gap_note(topic: TopicSummary, tolerance: float) -> str:
+    if topic.max_gap_s is None or topic.max_gap_s <= tolerance:
+        return ''
+    return f'; its longest gap ({topic.max_gap_s:.3f} s) exceeds the tolerance: a gap there'
+
+
+def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> str:
+    """A commented bag2zarr YAML for these bags; UserError when they hold no camera or
+    no joint states (the config then needs choices no scan can make)."""
+    topics = _merge(summaries)
+    cameras = [t for t in topics.values() if t.msgtype in IMAGE_TYPES and t.count]
+    states = sorted((t for t in topics.values() if t.msgtype in JOINT_STATE_TYPES and t.joints),
+                    key=lambda t: -t.count)
+    commands = [t for t in topics.values() if t.msgtype in TRAJECTORY_TYPES and t.joints]
+    markers = [t for t in topics.values() if t.msgtype in MARKER_TYPES]
+    if not cameras or not states:
+        raise UserError('a draft config needs a camera (sensor_msgs/Image or CompressedImage) '
+                        'and a sensor_msgs/JointState topic; found '
+                        f'{", ".join(f"{t.topic} [{t.msgtype}]" for t in topics.values())}')
+    reference = min(cameras, key=lambda t: t.rate_hz or float('inf'))
+    tolerance = control_period_s / 2  # bag2zarr's default: half a period of staleness
+    state = states[0]
+    q = json.dumps  # JSON strings and lists are YAML too, whatever the names hold
+    bags = ', '.join(Path(s.path).name for s in summaries[:3])
+    lines = [
+        f'# dp-ros bag2zarr config drafted by `dp-ros inspect --draft-config` from {bags}'
+        + (f' (+{len(summaries) - 3} more)' if len(summaries) > 3 else ''),
+        '# Check every entry: the choices below are guesses from topic types and rates.',
+        '',
+        f"control_period_s: {control_period_s:g}        # s: the policy's control period",
+        f'tolerance: {tolerance:g}              # s: a stream whose newest message is older '
+        'than this at a grid time has a gap there',
+        "align: at_or_before          # the policy node's rule",
+        'grid_start: first_reference',
+        'image_dtype: uint8',
+        f'reference_topic: {q(reference.topic)}   # the slowest camera',
+        '',
+        'episodes:',
+    ]
+    if markers:
+        lines += [f'  # marker: {q(markers[0].topic)}   # {markers[0].msgtype}: bounds '
+                  'episodes inside a bag (else one episode per bag)']
+    lines += ['  on_gap: split                # a gap ends one episode, the next starts after',
+              '  min_steps: 10', '', 'keys:']
+    taken: set[str] = set()
+    for camera in sorted(cameras, key=lambda t: t.topic):
+        name = _key_name(camera.topic, taken)
+        taken.add(name)
+        lines += [f'  {name}:',
+                  f'    image: {q(camera.topic)}   # {camera.detail}, '
+                  f'{camera.rate_hz or 0:.1f} Hz' + _gap_note(camera, tolerance),
+                  '    shape: [96, 96]',
+                  '    # crop: [x0, y0, width, height]   # px: the workspace, cut first']
+    lines += ['  state:',
+              f'    joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
+              + _gap_note(state, tolerance),
+              f'    joints: {q(state.joints)}']
+    future = ['  action:',
+              '    future_of: state         # action[k] = the state one period later',
+              f'    offset: {control_period_s:g}']
+    if commands:  # what the policy node publishes: the policy learns the commands
+        command = max(commands, key=lambda t: t.count)
+        order = [j for j in state.joints if j in command.joints]
+        joints = order + [j for j in command.joints if j not in order]
+        lines += ['  action:               # the commanded trajectory: the point due at each '
+                  'grid time',
+                  f'    joint_trajectory: {q(command.topic)}   # {command.rate_hz or 0:.1f} Hz',
+                  f'    joints: {q(joints)}',
+                  '  # or the state one period later:', *(f'  #{x[1:]}' for x in future)]
+    else:
+        lines += future
+    return '\n'.join(lines) + '\n'
+
+
+def inspect_bags(paths: list[str], draft_path: Path | None, json_path: Path | None,
+                 progress: bool) -> int:
+    """The `dp-ros inspect` run for bags; the exit code."""
+    summaries = [summarize_bag(p, progress) for p in find_bags(paths)]
+    for s in summaries:
+        print(format_bag(s))
+    if json_path:
+        from dataclasses import asdict
+
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps([asdict(s) for s in summaries], indent=1) + '\n')
+    if draft_path:
+        text = draft_config(summaries)
+        draft_path.parent.mkdir(parents=True, exist_ok=True)
+        draft_path.write_text(text)
+        print(f'draft config: {draft_path} (check it, then: dp-ros bag2zarr -c {draft_path} '
+              f'-o DATASET.zarr BAGS)')
+    return 0
