@@ -81,6 +81,11 @@ def is_image(shape: tuple[int, ...]) -> bool:
     return len(shape) == 4 and shape[-1] in (1, 3, 4)
 
 
+def image_keys(buffer: Store) -> set[str]:
+    """The keys whose arrays are (T, H, W, C) images; every other key is low-dim."""
+    return {k for k in buffer.keys() if is_image(tuple(buffer.data[k].shape))}
+
+
 def _image_frame_stats(block: np.ndarray) -> np.ndarray:
     """Per frame: min, max, non-finite count, mean, mean of squares (float64)."""
     flat = block.reshape(len(block), -1).astype(np.float64)
@@ -141,7 +146,8 @@ def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON,
     """Every key's statistics and the checks' findings; reads images a block at a time."""
     ends = np.asarray(buffer.episode_ends, dtype=np.int64)
     lengths = buffer.episode_lengths
-    keys = [(_summarize_image(k, buffer.data[k], progress) if is_image(tuple(buffer.data[k].shape))
+    images = image_keys(buffer)
+    keys = [(_summarize_image(k, buffer.data[k], progress) if k in images
              else _summarize_low_dim(k, buffer.data[k], ends)) for k in sorted(buffer.keys())]
     errors, warnings = findings(keys, lengths, horizon)
     return DatasetSummary(
@@ -226,7 +232,7 @@ def plot_dataset(buffer: Store, episodes: list[int], out_path: str | Path) -> Pa
 
     from training.plots import save_figure
 
-    low_dim = [k for k in sorted(buffer.keys()) if not is_image(tuple(buffer.data[k].shape))]
+    low_dim = sorted(set(buffer.keys()) - image_keys(buffer))
     fig, axes = plt.subplots(len(low_dim) + 1, 1, figsize=(9, 2.6 * (len(low_dim) + 1)),
                              squeeze=False)
     for ax, key in zip(axes[:-1, 0], low_dim, strict=True):
@@ -253,7 +259,7 @@ def plot_dataset(buffer: Store, episodes: list[int], out_path: str | Path) -> Pa
 def episode_frames(buffer: Store, episode: int) -> list[np.ndarray]:
     """uint8 RGB frames of one episode: its image keys side by side, as stored (small ones
     enlarged by a whole factor, each pixel a block)."""
-    keys = [k for k in sorted(buffer.keys()) if is_image(tuple(buffer.data[k].shape))]
+    keys = sorted(image_keys(buffer))
     if not keys:
         raise UserError(f'{buffer.location} has no image key (T, H, W, C) to make a video of')
     images = []
