@@ -23,6 +23,8 @@ from dp_ros.bags.reader import (
     JOINT_STATE_TYPES,
     MARKER_TYPES,
     TRAJECTORY_TYPES,
+    TopicInfo,
+    TopicSurvey,
     find_bags,
     header_stamp_ns,
     open_bag,
@@ -60,19 +62,17 @@ def _image_detail(msg: Any, msgtype: str) -> str:
     return f'{msg.width}x{msg.height} {msg.encoding}'
 
 
-def summarize_topic(bag: Any, name: str, times: np.ndarray) -> TopicSummary:
-    info = bag.topics[name]
-    periods = np.diff(times) / NS
+def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
+    periods = np.diff(seen.times) / NS
     positive = periods[periods > 0]
     summary = TopicSummary(
-        topic=name, msgtype=info.msgtype, count=info.count,
+        topic=info.name, msgtype=info.msgtype, count=info.count,
         rate_hz=float(1.0 / np.median(positive)) if len(positive) else None,
         max_gap_s=float(periods.max()) if len(periods) else None)
-    try:
-        samples = bag.first_messages(name, SAMPLE_MESSAGES) if info.count else []
-    except UserError as exc:  # an unknown or corrupt type: listed, not described
-        summary.problems.append(f'cannot read: {exc}')
+    if seen.error is not None:  # an unknown or corrupt type: listed, not described
+        summary.problems.append(f'cannot read: {seen.error}')
         return summary
+    samples = seen.first
     if not samples:
         return summary
     first = samples[0][1]
@@ -102,8 +102,8 @@ def summarize_topic(bag: Any, name: str, times: np.ndarray) -> TopicSummary:
 
 def summarize_bag(path: Path, progress: bool = False) -> BagSummary:
     with open_bag(path) as bag:
-        times = bag.receive_times(progress=progress)
-        topics = [summarize_topic(bag, name, times[name]) for name in bag.topics]
+        seen = bag.survey(SAMPLE_MESSAGES, progress=progress)
+        topics = [summarize_topic(info, seen[name]) for name, info in bag.topics.items()]
         duration = (bag.end_ns - bag.start_ns) / NS if bag.topics else 0.0
     return BagSummary(path=str(path), duration_s=float(duration), topics=topics)
 

@@ -64,6 +64,15 @@ class TopicInfo:
     count: int
 
 
+@dataclass
+class TopicSurvey:
+    """What Bag.survey saw of one topic."""
+
+    times: Any  # receive times, ns (an int64 array once the survey is done)
+    first: list[tuple[int, Any]]  # (receive time ns, message) of its first messages
+    error: str | None = None  # why its messages could not be deserialized
+
+
 # --- finding bags ----------------------------------------------------------------------------
 
 def is_bag_dir(path: Path) -> bool:
@@ -176,30 +185,31 @@ class Bag:
                                    f'{topic}): {type(exc).__name__}: {exc}') from exc
             bar.update(index % 256)
 
-    def receive_times(self, progress: bool = True) -> dict[str, np.ndarray]:
-        """Every topic's receive (log) times in ns, sorted; nothing is deserialized."""
-        times: dict[str, list[int]] = {name: [] for name in self.topics}
+    def survey(self, samples: int, progress: bool = True) -> dict[str, TopicSurvey]:
+        """One pass over the bag: every topic's receive times (ns, sorted) and its first
+        `samples` messages deserialized (a topic whose messages cannot be: its error)."""
+        found = {name: TopicSurvey([], []) for name in self.topics}
         total = sum(c.msgcount for c in self._reader.connections)
+        deserialize = self.typestore.deserialize_cdr
         with tqdm(total=total, desc=f'scanning {self.path.name}', unit='msg',
                   disable=not progress, leave=False) as bar:
             try:
-                for index, (conn, recv_ns, _) in enumerate(self._reader.messages(), 1):
-                    times.setdefault(conn.topic, []).append(int(recv_ns))
+                for index, (conn, recv_ns, raw) in enumerate(self._reader.messages(), 1):
+                    topic = found.setdefault(conn.topic, TopicSurvey([], []))
+                    topic.times.append(int(recv_ns))
+                    if len(topic.first) < samples and topic.error is None:
+                        try:
+                            topic.first.append((int(recv_ns), deserialize(raw, conn.msgtype)))
+                        except Exception as exc:  # noqa: BLE001 - an unknown or corrupt type
+                            topic.error = f'{type(exc).__name__}: {exc}'
                     if index % 4096 == 0:
                         bar.update(4096)
             except Exception as exc:  # corrupt storage: name the bag
                 raise BagReadError(f'bag {self.path}: cannot scan its messages: '
                                    f'{type(exc).__name__}: {exc}') from exc
-        return {name: np.sort(np.asarray(t, dtype=np.int64)) for name, t in times.items()}
-
-    def first_messages(self, topic: str, n: int) -> list[tuple[int, Any]]:
-        """(receive time ns, message) of a topic's first n messages, deserialized."""
-        out: list[tuple[int, Any]] = []
-        for _, recv_ns, msg in self.messages([topic], progress=False):
-            out.append((recv_ns, msg))
-            if len(out) >= n:
-                break
-        return out
+        for topic in found.values():
+            topic.times = np.sort(np.asarray(topic.times, dtype=np.int64))
+        return found
 
     def _register_unknown_types(self) -> None:
         """Custom message types are taken from the definitions the bag carries."""
