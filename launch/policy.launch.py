@@ -9,31 +9,23 @@ load the same one (FASTDDS_DEFAULT_PROFILES_FILE) for full-size images to arrive
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PythonExpression
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
 
 
 def generate_launch_description():
-    config_dir = os.path.join(get_package_share_directory('dp_ros'), 'config')
+    share = get_package_share_directory('dp_ros')
+    config_dir = os.path.join(share, 'config')
     mode = LaunchConfiguration('mode')
     lockstep = PythonExpression(["'", mode, "' == 'lockstep'"])
-    profile = LaunchConfiguration('dds_profile')
     return LaunchDescription([
-        # full-size camera images through shared memory (config/fastdds_large_data.xml says
-        # why); a profile the environment names already is kept
-        DeclareLaunchArgument('dds_profile',
-                              default_value=EnvironmentVariable(
-                                  'FASTDDS_DEFAULT_PROFILES_FILE',
-                                  default_value=os.path.join(config_dir,
-                                                             'fastdds_large_data.xml')),
-                              description='Fast DDS XML profile of the nodes started here'),
-        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', profile),
-        # Fast DDS 2.x (Jazzy and older) reads only the old name; 3.x warns when it is set
-        *([SetEnvironmentVariable('FASTRTPS_DEFAULT_PROFILES_FILE', profile)]
-          if os.environ.get('ROS_DISTRO', '') in ('humble', 'iron', 'jazzy') else []),
+        # the shipped Fast DDS profile for full-size images, unless one is named already
+        IncludeLaunchDescription(PythonLaunchDescriptionSource(
+            os.path.join(share, 'launch', 'fast_dds_profile.launch.py'))),
         DeclareLaunchArgument('checkpoint',
                               description='policy directory (policy.json + model.safetensors)'),
         DeclareLaunchArgument('params_file',

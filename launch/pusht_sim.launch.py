@@ -7,8 +7,9 @@ the same pair of nodes with the same parameter files for a machine without a ROS
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PythonExpression
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
@@ -21,20 +22,10 @@ def generate_launch_description():
     mode = LaunchConfiguration('mode')
     device = LaunchConfiguration('device')
     lockstep = PythonExpression(["'", mode, "' == 'lockstep'"])
-    profile = LaunchConfiguration('dds_profile')
     return LaunchDescription([
-        # full-size camera images through shared memory (config/fastdds_large_data.xml says
-        # why); a profile the environment names already is kept
-        DeclareLaunchArgument('dds_profile',
-                              default_value=EnvironmentVariable(
-                                  'FASTDDS_DEFAULT_PROFILES_FILE',
-                                  default_value=os.path.join(config_dir,
-                                                             'fastdds_large_data.xml')),
-                              description='Fast DDS XML profile of the nodes started here'),
-        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', profile),
-        # Fast DDS 2.x (Jazzy and older) reads only the old name; 3.x warns when it is set
-        *([SetEnvironmentVariable('FASTRTPS_DEFAULT_PROFILES_FILE', profile)]
-          if os.environ.get('ROS_DISTRO', '') in ('humble', 'iron', 'jazzy') else []),
+        # the shipped Fast DDS profile for full-size images, unless one is named already
+        IncludeLaunchDescription(PythonLaunchDescriptionSource(
+            os.path.join(share, 'launch', 'fast_dds_profile.launch.py'))),
         DeclareLaunchArgument('checkpoint',
                               default_value=os.path.join(share, 'checkpoints', 'pusht_default'),
                               description='policy directory (policy.json + model.safetensors)'),

@@ -42,11 +42,31 @@ def call_name(call: ast.Call) -> str:
     return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ''
 
 
+def included_files(tree: ast.AST) -> list[str]:
+    """The launch files of this package that IncludeLaunchDescription calls in `tree` name."""
+    return [n.value for call in ast.walk(tree)
+            if isinstance(call, ast.Call) and call_name(call) == 'IncludeLaunchDescription'
+            for n in ast.walk(call)
+            if isinstance(n, ast.Constant) and str(n.value).endswith('.launch.py')]
+
+
+INCLUDED = {name for p in LAUNCH_FILES for name in included_files(ast.parse(p.read_text()))}
+# the files a user launches; the included ones are checked as part of them
+TOP_LAUNCH_FILES = [p for p in LAUNCH_FILES if p.name not in INCLUDED]
+
+
 class LaunchFile:
+    """A launch file's calls, with those of the files it includes (an include is not scoped:
+    its arguments and environment are the includer's)."""
+
     def __init__(self, path: Path):
         self.path = path
         self.tree = ast.parse(path.read_text(), filename=str(path))
+        self.includes = included_files(self.tree)
         self.calls = [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)]
+        for name in self.includes:
+            assert (path.parent / name).is_file(), f'{path.name} includes missing {name}'
+            self.calls += LaunchFile(path.parent / name).calls
         self.arguments = {}
         for call in self.calls:
             if call_name(call) == 'DeclareLaunchArgument':
@@ -70,19 +90,29 @@ def test_there_are_launch_files():
 
 
 @pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
-def test_launch_file_compiles_and_declares_its_arguments(path, tmp_path):
+def test_launch_file_compiles(path, tmp_path):
     py_compile.compile(str(path), cfile=str(tmp_path / 'x.pyc'), doraise=True)
-    launch = LaunchFile(path)
-    assert {'checkpoint', 'mode', 'device'} <= set(launch.arguments)
     assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'
-               for n in launch.tree.body)
+               for n in ast.parse(path.read_text()).body)
+
+
+def test_the_dds_profile_is_one_included_file():
+    assert INCLUDED == {'fast_dds_profile.launch.py'}
+    for path in TOP_LAUNCH_FILES:
+        assert LaunchFile(path).includes == ['fast_dds_profile.launch.py'], path.name
+
+
+@pytest.mark.parametrize('path', TOP_LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_declares_its_arguments(path):
+    launch = LaunchFile(path)
+    assert {'checkpoint', 'mode', 'device', 'dds_profile'} <= set(launch.arguments)
     used = {ast.literal_eval(c.args[0]) for c in launch.calls
             if call_name(c) == 'LaunchConfiguration'}
     undeclared = used - set(launch.arguments)
     assert not undeclared, f'undeclared launch arguments {undeclared}'
 
 
-@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize('path', TOP_LAUNCH_FILES, ids=lambda p: p.name)
 def test_nodes_name_existing_executables_files_and_parameters(path):
     launch = LaunchFile(path)
     scripts = console_scripts()
@@ -163,14 +193,23 @@ def test_the_shipped_dds_profile_puts_a_640x480_frame_through_shared_memory():
     assert participant.findtext('.//d:useBuiltinTransports', namespaces=ns) == 'false'
 
 
-@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize('path', TOP_LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_files_set_the_dds_profile(path):
     launch = LaunchFile(path)
     set_vars = {ast.literal_eval(c.args[0]) for c in launch.calls
                 if call_name(c) == 'SetEnvironmentVariable'}
     assert set_vars == DDS_VARS
     default = ast.unparse(launch.arguments['dds_profile'])
-    assert DDS_PROFILE.name in default and 'FASTDDS_DEFAULT_PROFILES_FILE' in default
+    assert DDS_PROFILE.name in default and all(v in default for v in DDS_VARS)
+
+
+def test_launch_and_dp_ros_sim_know_the_same_fast_dds_2_distros():
+    from dp_ros.app.sim_launcher import FAST_DDS_2_DISTROS
+
+    tree = ast.parse((REPO_ROOT / 'launch' / 'fast_dds_profile.launch.py').read_text())
+    assigned = {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                for t in n.targets}
+    assert assigned['FAST_DDS_2_DISTROS'] == FAST_DDS_2_DISTROS
 
 
 def test_dp_ros_sim_gives_its_nodes_the_profile_unless_one_is_set():

@@ -1,0 +1,27 @@
+"""`ros2 launch dp_ros FILE name:=value ...` where the ros2 CLI is missing but the launch
+library is installed: what ros2launch does, an include of the package's launch file with the
+arguments, run by a LaunchService (which forwards Ctrl-C to the nodes)."""
+from __future__ import annotations
+
+import os
+import sys
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+from launch import LaunchDescription, LaunchService
+
+
+def main(argv: list[str]) -> int:
+    name, *args = argv
+    path = os.path.join(get_package_share_directory('dp_ros'), 'launch', name)
+    arguments = [tuple(a.split(':=', 1)) for a in args]
+    service = LaunchService(argv=args)
+    service.include_launch_description(LaunchDescription([IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(path), launch_arguments=arguments)]))
+    return service.run()
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
