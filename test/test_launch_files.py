@@ -24,7 +24,7 @@ ALWAYS = {'use_sim_time'}  # every rclpy node has it
 
 
 def declared_parameters(executable: str) -> set[str]:
-    if executable == 'policy_node':
+    if executable in ('policy_node', 'policy_lifecycle_node'):  # the same parameters
         return set(descriptors(PolicyNodeConfig)) | ALWAYS
     if executable == 'pusht_sim_node':
         from sim_bridge.sim_node_config import DEPRECATED_PARAMETERS, SimNodeConfig
@@ -71,7 +71,13 @@ class LaunchFile:
         for call in self.calls:
             if call_name(call) == 'DeclareLaunchArgument':
                 self.arguments[ast.literal_eval(call.args[0])] = kwarg(call, 'default_value')
-        self.nodes = [c for c in self.calls if call_name(c) == 'Node']
+        self.nodes = [c for c in self.calls if call_name(c) in ('Node', 'LifecycleNode')]
+        # names assigned once (`parameters = [...]` shared by two Node calls)
+        self.assigned = {t.id: n.value for n in ast.walk(self.tree) if isinstance(n, ast.Assign)
+                         for t in n.targets if isinstance(t, ast.Name)}
+
+    def resolve(self, expr: ast.AST | None) -> ast.AST | None:
+        return self.assigned.get(expr.id, expr) if isinstance(expr, ast.Name) else expr
 
     def yaml_name(self, expr: ast.AST) -> str | None:
         """'x.yaml' of os.path.join(config_dir, 'x.yaml'), directly or as an argument default."""
@@ -122,7 +128,7 @@ def test_nodes_name_existing_executables_files_and_parameters(path):
         executable = ast.literal_eval(kwarg(node, 'executable'))
         assert executable in scripts, f'{executable} is not a console script of setup.py'
         declared = declared_parameters(executable)
-        params = kwarg(node, 'parameters')
+        params = launch.resolve(kwarg(node, 'parameters'))
         assert isinstance(params, ast.List)
         files = []
         for item in params.elts:
@@ -151,6 +157,20 @@ def check_parameter_file(path: Path, executable: str, node_name: str) -> None:
     declared = declared_parameters(executable)
     unknown = set(params) - declared
     assert not unknown, f'{path.name}: {executable} does not declare {sorted(unknown)}'
+
+
+def test_policy_launch_starts_one_of_the_two_policy_nodes_under_the_nodes_name():
+    from dp_ros.ros.policy_node import NODE_NAME
+
+    launch = LaunchFile(REPO_ROOT / 'launch' / 'policy.launch.py')
+    conditions = {ast.literal_eval(kwarg(n, 'executable')): ast.unparse(kwarg(n, 'condition'))
+                  for n in launch.nodes}
+    assert conditions == {'policy_node': "UnlessCondition(managed)",
+                          'policy_lifecycle_node': "IfCondition(managed)"}
+    assert {ast.literal_eval(kwarg(n, 'name')) for n in launch.nodes} == {NODE_NAME}
+    assert ast.literal_eval(launch.assigned['NODE']) == '/' + NODE_NAME  # transitions' target
+    # by default a managed launch loads the policy but does not move the arm
+    assert ast.literal_eval(launch.arguments['autostart']) == 'configure'
 
 
 @pytest.mark.parametrize('name', ['policy_pusht.yaml', 'policy_pusht_arm.yaml',
