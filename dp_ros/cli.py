@@ -25,7 +25,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'eval': ('dp_ros.app.evaluate', 'closed-loop Push-T evaluation (--via inprocess | ros)'),
     'bag2zarr': ('training.bag2zarr', 'ROS 2 bags (mcap or sqlite3) -> zarr training set'),
     'inspect': ('training.inspect_dataset', 'a dataset (zarr, LeRobot) checked, with plot and '
-                'video; or bags: topics, rates, a draft bag2zarr config'),
+                'video; bags: topics, rates, a draft bag2zarr config; a policy: what it '
+                'expects, draft node parameters'),
     'replay': ('sim_bridge.replay', 'replay dataset episodes through the sim bridge topics'),
     'arm-record': ('dp_ros.app.arm_record', "record the paper's demonstrations through the arm "
                    'twin over ROS into bags'),

@@ -126,7 +126,8 @@ ARM_JOINTS = ('shoulder', 'elbow', 'wrist')
 
 def make_tiny_arm_checkpoint(directory: str | Path, seed: int = 0) -> Path:
     """A tiny random policy of the arm twin's shapes: the 96 px camera and the 3 joint
-    positions in, 3 joint targets (rad) out, normalized over the IK's joint ranges."""
+    positions in, 3 joint targets (rad) out, normalized over the IK's joint ranges; the
+    joint names recorded as bag2zarr records them."""
     import numpy as np
     import torch
 
@@ -136,8 +137,9 @@ def make_tiny_arm_checkpoint(directory: str | Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     shape_meta = {'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
-                          'joint_pos': {'shape': [3], 'type': 'low_dim'}},
-                  'action': {'shape': [3]}}
+                          'joint_pos': {'shape': [3], 'type': 'low_dim',
+                                        'names': list(ARM_JOINTS)}},
+                  'action': {'shape': [3], 'names': list(ARM_JOINTS)}}
     config = tiny_pusht_config(shape_meta=shape_meta)
     rng = np.random.default_rng(seed)
     low, high = np.array([-2.3, 0.6, -1.4]), np.array([0.1, 2.9, -0.3])  # the IK's ranges

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from support import (
     DT_NS,
+    FOREIGN_JOINTS,
     FOREIGN_T0_NS,
     FOREIGN_TOPICS,
     MS,
@@ -160,8 +161,39 @@ def test_a_camera_crop_is_cut_first_recorded_on_the_array_and_kept_when_appendin
     rc = bag2zarr.main([str(folder), '-c', str(path), '-o', str(tmp_path / 'out.zarr'),
                         '--no-progress'])
     assert rc != 0
-    assert 'was cut with camera crop [30, 10, 100, 100], the config says [0, 0, 100, 100]' \
+    assert 'was written with camera crop [30, 10, 100, 100], the config says [0, 0, 100, 100]' \
         in capsys.readouterr().err
+    assert ReplayBuffer.open(tmp_path / 'out.zarr').n_episodes == 1
+
+
+def test_joint_names_are_recorded_reach_the_checkpoint_and_must_match_when_appending(
+        tmp_path, capsys):
+    from dp_ros.policy.config import pusht_image_config
+    from training.dataset import dataset_shape_meta
+
+    folder, _ = bare_bag(tmp_path, 'mcap', seconds=1.0)
+    config = foreign_bag_config()
+    buffer = convert(folder, config, tmp_path)
+    assert buffer.data['state'].attrs['names'] == list(FOREIGN_JOINTS)
+    assert buffer.data['action'].attrs['names'] == list(FOREIGN_JOINTS)
+    assert 'names' not in buffer.data['img'].attrs
+    meta = dataset_shape_meta(tmp_path / 'out.zarr', rgb_keys={'image': 'img'},
+                              low_dim_keys={'joint_pos': 'state', 'elbow_wrist': 'state[1:3]'})
+    assert meta['obs']['joint_pos']['names'] == list(FOREIGN_JOINTS)
+    assert meta['obs']['elbow_wrist']['names'] == ['elbow', 'wrist']
+    assert meta['action']['names'] == list(FOREIGN_JOINTS)
+    assert pusht_image_config(shape_meta=meta).dimension_names('action') == list(FOREIGN_JOINTS)
+    # appending the same topics with the joints in another order is refused, store kept
+    other = dict(config, keys=dict(config['keys'], state=dict(
+        config['keys']['state'], joints=list(reversed(FOREIGN_JOINTS)))))
+    path = tmp_path / 'other.yaml'
+    path.write_text(yaml.safe_dump(other))
+    capsys.readouterr()
+    rc = bag2zarr.main([str(folder), '-c', str(path), '-o', str(tmp_path / 'out.zarr'),
+                        '--no-progress'])
+    assert rc != 0
+    assert ("data/state was written with value names ['shoulder', 'elbow', 'wrist'], the "
+            "config says ['wrist', 'elbow', 'shoulder']") in capsys.readouterr().err
     assert ReplayBuffer.open(tmp_path / 'out.zarr').n_episodes == 1
 
 

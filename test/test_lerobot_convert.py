@@ -100,6 +100,37 @@ def test_the_camera_crop_travels_to_lerobot_into_training_and_back(source, tmp_p
     assert 'camera_crop' not in ReplayBuffer.open(source).data['img'].attrs
 
 
+def test_joint_names_travel_to_lerobot_into_training_and_back(source, tmp_path):
+    # the names bag2zarr records (attrs names on data/state, data/action) are LeRobot's
+    # feature names in info.json, reach shape_meta (sliced as the observation uses them)
+    # and come back: the node checks its joint parameters against them
+    import json
+    import shutil
+
+    from training.dataset import dataset_shape_meta
+
+    named = tmp_path / 'named.zarr'
+    shutil.copytree(source, named)
+    state_names = ['agent_x', 'agent_y', 'block_x', 'block_y', 'block_angle']
+    store = ReplayBuffer.open(named, mode='r+')
+    store.data['state'].attrs['names'] = state_names
+    store.data['action'].attrs['names'] = ['agent_x', 'agent_y']
+    lerobot, back = tmp_path / 'lr', tmp_path / 'back.zarr'
+    assert main([str(named), str(lerobot), '--fps', '10', '--keys', 'img', 'state', 'action',
+                 '--no-progress']) == 0
+    features = json.loads((lerobot / 'meta' / 'info.json').read_text())['features']
+    assert features['observation.state']['names'] == state_names
+    assert features['action']['names'] == ['agent_x', 'agent_y']
+    for path in (named, lerobot):
+        meta = dataset_shape_meta(path)
+        assert meta['obs']['agent_pos']['names'] == ['agent_x', 'agent_y']  # state[0:2]
+        assert meta['action']['names'] == ['agent_x', 'agent_y']
+    assert main([str(lerobot), str(back), '--no-progress']) == 0
+    assert ReplayBuffer.open(back).data['state'].attrs['names'] == state_names
+    # a dataset without names (the paper's) gives none: nothing is made up
+    assert 'names' not in dataset_shape_meta(source)['action']
+
+
 def test_a_failed_conversion_leaves_no_output_and_the_old_one_intact(source, tmp_path,
                                                                      monkeypatch):
     calls = []

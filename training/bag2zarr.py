@@ -26,6 +26,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from dp_ros.bags.reader import BagError, find_bags, open_bag
+from dp_ros.dimension_names import NAMES
 from dp_ros.image_fit import CAMERA_CROP
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
@@ -75,7 +76,7 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
         writer = EpisodeWriter(tmp, appending, output, int(memory_limit_mb * 2**20), progress,
                                dtypes={k: v.dtype for k, v in config.keys.items()})
         writer.check_keys(config.keys)
-        check_camera_crops(writer.store, config, output)
+        check_recorded_attrs(writer.store, config, output)
         for path in tqdm(bags, desc='bags', unit='bag', disable=not progress or len(bags) < 2):
             report = BagReport(str(path))
             reports.append(report)
@@ -87,7 +88,7 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
             raise BagError('no episode survived the conversion (see the gaps and notes in the '
                            'summary)')
         store = writer.flush()
-        record_camera_crops(store, config)
+        record_attrs(store, config, appending)
         summary = ConversionSummary(
             output=str(output), appended_to_existing=appending, bags=reports,
             episodes_added=writer.episodes_added, steps_added=writer.steps_added,
@@ -96,29 +97,41 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
     return summary
 
 
-def camera_crops(config: Bag2ZarrConfig) -> dict[str, list[int] | None]:
-    """Image key -> the camera crop its frames are cut with ([x0, y0, width, height], None)."""
-    return {key: None if k.sources[0].crop is None else list(k.sources[0].crop)
-            for key, k in config.keys.items() if k.is_image}
+def recorded_attrs(config: Bag2ZarrConfig) -> dict[str, dict[str, object]]:
+    """What each array carries for training to copy into the checkpoint: an image key its
+    camera crop ([x0, y0, width, height], None: the whole frame), another key the names of
+    its values (the joints, in column order)."""
+    return {key: ({CAMERA_CROP: None if k.sources[0].crop is None else list(k.sources[0].crop)}
+                  if k.is_image else {NAMES: k.value_names})
+            for key, k in config.keys.items()}
 
 
-def check_camera_crops(store: ReplayBuffer | None, config: Bag2ZarrConfig,
-                       output: Path) -> None:
-    """Appending needs the crop the store's frames were cut with (none recorded: none)."""
+def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
+                         output: Path) -> None:
+    """Appending needs the crop the store's frames were cut with (none recorded: none) and,
+    where the store recorded them, the same value names (other joints would mix columns)."""
     if store is None or store.n_episodes == 0:
         return
-    for key, crop in camera_crops(config).items():
-        have = store.data[key].attrs.get(CAMERA_CROP) if key in store.data else None
-        if have != crop:
-            raise BagError(f'cannot append to {output}: data/{key} was cut with camera crop '
-                           f'{have}, the config says {crop}')
+    for key, attrs in recorded_attrs(config).items():
+        have = store.attrs(key) if key in store.data else {}
+        for attr, want in attrs.items():
+            if attr == NAMES and have.get(NAMES) is None:
+                continue  # written before names were recorded: unknown, not contradicted
+            if have.get(attr) != want:
+                what = 'camera crop' if attr == CAMERA_CROP else 'value names'
+                raise BagError(f'cannot append to {output}: data/{key} was written with '
+                               f'{what} {have.get(attr)}, the config says {want}')
 
 
-def record_camera_crops(store: ReplayBuffer, config: Bag2ZarrConfig) -> None:
-    """Each image array carries the camera crop its frames were cut with (attrs camera_crop):
-    training copies it into the checkpoint, so the policy node cuts the same box."""
-    for key, crop in camera_crops(config).items():
-        store.data[key].attrs[CAMERA_CROP] = crop
+def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool) -> None:
+    """Each array carries its recorded_attrs; training puts them in the checkpoint, so the
+    node cuts the same camera box and checks its joints against the trained ones. An
+    appended store that had no names keeps none: its older episodes' joints are unknown."""
+    for key, attrs in recorded_attrs(config).items():
+        for attr, value in attrs.items():
+            if attr == NAMES and appending and store.attrs(key).get(NAMES) is None:
+                continue
+            store.data[key].attrs[attr] = value
 
 
 def format_summary(summary: ConversionSummary) -> str:

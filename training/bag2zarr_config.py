@@ -93,6 +93,12 @@ class SourceConfig:
         return len(self.joints) if self.kind in ('joint_state', 'joint_trajectory') \
             else len(self.fields)
 
+    @property
+    def value_names(self) -> list[str]:
+        """One name per value: the joints, or the pose fields (dp_ros/dimension_names.py)."""
+        return list(self.joints) if self.kind in ('joint_state', 'joint_trajectory') \
+            else list(self.fields)
+
     def slot(self) -> tuple:
         """Sources decoding a topic the same way share one decoded value."""
         return (self.kind, self.topic, tuple(self.joints), self.joint_field, tuple(self.fields),
@@ -119,6 +125,13 @@ class KeyConfig:
     @property
     def is_image(self) -> bool:
         return self.sources[0].kind == 'image'
+
+    @property
+    def value_names(self) -> list[str] | None:
+        """The names of a non-image key's values, its sources' in order; None when two
+        sources repeat a name (the same joint's position and velocity: no single name)."""
+        names = [n for s in self.sources for n in s.value_names]
+        return None if self.is_image or len(set(names)) != len(names) else names
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.image_fit import CAMERA_CROP
 from training.errors import DatasetError, DatasetKeyError
 from training.lerobot_source import open_training_store
@@ -121,18 +122,25 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
                        ) -> dict:
     """The policy's shape_meta for the windows PushTImageDataset makes of a store (images
     first: the feature concatenation order), from its array shapes, with each image's
-    camera_crop when bag2zarr recorded one: the dataset and its keys in the config are
-    checked before anything is read."""
+    camera_crop and each low-dim key's and the action's value names (joints) when they were
+    recorded: the dataset and its keys in the config are checked before anything is read."""
     rgb, low_dim = observation_keys(image_key, state_key, rgb_keys, low_dim_keys)
     source = open_training_store(zarr_path)  # zarr, or a LeRobotDataset
     shapes, action_dim = store_shapes(source, rgb, low_dim, action_key, str(zarr_path))
     obs = {k: {'shape': list(shapes[k]), 'type': 'rgb'} for k in rgb}
     for name, key in rgb.items():  # the camera crop bag2zarr cut the frames with
-        crop = getattr(source.data[key], 'attrs', {}).get(CAMERA_CROP)
+        crop = source.attrs(key).get(CAMERA_CROP)
         if crop is not None:
             obs[name][CAMERA_CROP] = list(crop)
     obs.update({k: {'shape': list(shapes[k]), 'type': 'low_dim'} for k in low_dim})
-    return {'obs': obs, 'action': {'shape': [action_dim]}}
+    action = {'shape': [action_dim]}
+    # the names of the values (joints) bag2zarr or a LeRobot dataset recorded, sliced as used
+    for entry, (key, sl) in [*((obs[k], v) for k, v in low_dim.items()),
+                             (action, (action_key, slice(None)))]:
+        names = names_of(source.attrs(key).get(NAMES), int(np.prod(source.data[key].shape[1:])))
+        if names is not None:
+            entry[NAMES] = names[sl]
+    return {'obs': obs, 'action': action}
 
 
 class PushTImageDataset(torch.utils.data.Dataset):

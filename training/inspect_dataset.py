@@ -17,6 +17,11 @@ Given ROS 2 bags instead, it lists their topics (training/inspect_bags.py) and w
 --draft-config writes a first bag2zarr config for them:
 
     dp-ros inspect rosbag2_*/ --draft-config config/my_arm_bag2zarr.yaml
+
+Given a trained policy, it says what the policy expects on the robot (training/
+inspect_policy.py) and with --draft-params writes a first policy node parameter file:
+
+    dp-ros inspect runs/my_arm/checkpoints/best --draft-params config/my_arm_policy.yaml
 """
 from __future__ import annotations
 
@@ -30,9 +35,11 @@ from typing import Any
 import numpy as np
 
 from dp_ros.bags.reader import STORAGE_SUFFIXES
+from dp_ros.dimension_names import NAMES
 from dp_ros.errors import UserError
 from dp_ros.selection import parse_episodes
 from training.inspect_bags import inspect_bags
+from training.inspect_policy import inspect_policy, is_policy_dir
 from training.lerobot_format import is_lerobot_dataset
 from training.lerobot_source import LeRobotStore, open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
@@ -106,8 +113,7 @@ def _summarize_image(key: str, array: Any, progress: bool) -> KeySummary:
         key=key, kind='image', step_shape=list(array.shape[1:]), dtype=str(array.dtype),
         low=[float(np.nanmin(stats[:, 0]))], high=[float(np.nanmax(stats[:, 1]))],
         mean=[mean], std=[float(np.sqrt(max(var, 0.0)))], non_finite=int(stats[:, 2].sum()),
-        flat_frames=int((stats[:, 0] == stats[:, 1]).sum()),
-        attrs=dict(getattr(array, 'attrs', {})))
+        flat_frames=int((stats[:, 0] == stats[:, 1]).sum()))
 
 
 def _summarize_low_dim(key: str, array: Any, ends: np.ndarray) -> KeySummary:
@@ -138,7 +144,7 @@ def _summarize_low_dim(key: str, array: Any, ends: np.ndarray) -> KeySummary:
         low=low.tolist(), high=high.tolist(), mean=mean.tolist(), std=std.tolist(),
         non_finite=int((~np.isfinite(values)).sum()),
         constant_dims=[int(d) for d in np.flatnonzero(high - low == 0)],
-        largest_jump=jumps, largest_jump_at=jump_at, attrs=dict(getattr(array, 'attrs', {})))
+        largest_jump=jumps, largest_jump_at=jump_at)
 
 
 def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON,
@@ -149,6 +155,8 @@ def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON,
     images = image_keys(buffer)
     keys = [(_summarize_image(k, buffer.data[k], progress) if k in images
              else _summarize_low_dim(k, buffer.data[k], ends)) for k in sorted(buffer.keys())]
+    for summary in keys:  # camera_crop, names: what training copies into the checkpoint
+        summary.attrs = buffer.attrs(summary.key)
     errors, warnings = findings(keys, lengths, horizon)
     return DatasetSummary(
         path=str(buffer.location), n_episodes=int(buffer.n_episodes),
@@ -216,7 +224,9 @@ def format_summary(s: DatasetSummary) -> str:
             lines.append(f'{head}: values {k.low[0]:.4g}..{k.high[0]:.4g}, mean {k.mean[0]:.4g}'
                          f', std {k.std[0]:.4g}' + (f', attrs {k.attrs}' if k.attrs else ''))
         else:
-            lines.append(f'{head}\n      min  {_fmt(k.low)}\n      max  {_fmt(k.high)}\n'
+            names = k.attrs.get(NAMES)
+            lines.append(f'{head}' + (f'\n      names {names}' if names else '') +
+                         f'\n      min  {_fmt(k.low)}\n      max  {_fmt(k.high)}\n'
                          f'      mean {_fmt(k.mean)}\n      std  {_fmt(k.std)}')
     lines += [f'ERROR: {e}' for e in s.errors] + [f'warning: {w}' for w in s.warnings]
     if not s.errors and not s.warnings:
@@ -236,13 +246,15 @@ def plot_dataset(buffer: Store, episodes: list[int], out_path: str | Path) -> Pa
     fig, axes = plt.subplots(len(low_dim) + 1, 1, figsize=(9, 2.6 * (len(low_dim) + 1)),
                              squeeze=False)
     for ax, key in zip(axes[:-1, 0], low_dim, strict=True):
+        names = buffer.attrs(key).get(NAMES) or []
         for i, episode in enumerate(episodes):
             values = np.asarray(buffer.data[key][buffer.episode_slice(episode)], np.float64)
             values = values.reshape(len(values), -1)[:, :PLOT_DIMS_MAX]
             for d in range(values.shape[1]):
                 ax.plot(values[:, d], color=f'C{d % 10}', alpha=0.8, lw=1,
                         ls=('-', '--', ':', '-.')[i % 4],
-                        label=f'[{d}]' if i == 0 else None)
+                        label=(f'[{d}] {names[d]}' if d < len(names) else f'[{d}]')
+                        if i == 0 else None)
         ax.set_title(f'{key} (episodes {_few(np.asarray(episodes))}; line style = episode)',
                      fontsize=10)
         ax.set_xlabel('step')
@@ -294,9 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('paths', nargs='+', metavar='PATH',
                    help="a zarr replay buffer (bag2zarr's, the paper's) or LeRobotDataset "
                         'v3.0 directory, as dp-ros train reads them; or ROS 2 bags (bag '
-                        'directories, .mcap/.db3 files, folders of them)')
+                        'directories, .mcap/.db3 files, folders of them); or a trained '
+                        'policy directory (policy.json)')
     p.add_argument('--draft-config', type=Path,
                    help='bags: write a commented bag2zarr config for them here')
+    p.add_argument('--draft-params', type=Path,
+                   help='a policy directory: write a policy node parameter file for it here')
     p.add_argument('--horizon', type=int, default=DEFAULT_HORIZON,
                    help='the policy horizon that episodes should not be shorter than')
     p.add_argument('--episodes', default='0:4',
@@ -315,6 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.horizon < 1:
         raise UserError(f'--horizon must be at least 1, got {args.horizon}')
+    if is_policy_dir(args.paths[0]):
+        if len(args.paths) > 1 or args.draft_config or args.plot or args.video:
+            raise UserError('a policy directory is inspected alone; --draft-params writes its '
+                            'node parameters (--draft-config, --plot, --video: data)')
+        return inspect_policy(args.paths[0], args.draft_params, args.json)
+    if args.draft_params:
+        raise UserError('--draft-params is for a policy directory (policy.json)')
     if not is_training_store(args.paths[0]):
         if args.plot or args.video:
             raise UserError('--plot and --video are for datasets; for bags: --draft-config, '

@@ -32,6 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dp_ros.atomic_dir import replace_dir
+from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.errors import UserError
 from dp_ros.image_fit import CAMERA_CROP
 from training.lerobot_format import (
@@ -42,6 +43,7 @@ from training.lerobot_format import (
     LeRobotWriter,
     default_encoding,
     directory_bytes,
+    feature_attrs,
     is_lerobot_dataset,
     numeric_feature,
     video_feature,
@@ -171,13 +173,15 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
     readers: dict[str, _BlockReader] = {}
     for key in keys:
         arr = buf.data[key]
+        attrs = buf.attrs(key)  # bag2zarr's camera crop and joint names travel along
         if _is_image(arr):
             features[names[key]] = video_feature(int(arr.shape[1]), int(arr.shape[2]))
-            crop = arr.attrs.get(CAMERA_CROP)  # bag2zarr's camera crop travels along
-            if crop is not None:
-                features[names[key]][CAMERA_CROP] = list(crop)
+            if attrs.get(CAMERA_CROP) is not None:
+                features[names[key]][CAMERA_CROP] = list(attrs[CAMERA_CROP])
         else:
-            features[names[key]] = numeric_feature(np.zeros((0, *arr.shape[1:]), arr.dtype))
+            features[names[key]] = numeric_feature(
+                np.zeros((0, *arr.shape[1:]), arr.dtype),
+                names_of(attrs.get(NAMES), int(np.prod(arr.shape[1:]))))
         readers[key] = _BlockReader(arr)
     if encoding is None and any(ft['dtype'] == 'video' for ft in features.values()):
         encoding = default_encoding()
@@ -254,10 +258,8 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
     with staged_output(Path(output), overwrite) as tmp:
         ReplayBuffer.from_arrays(data, ends).save_to(tmp, progress=None if progress else False)
         store = ReplayBuffer.open(tmp, mode='r+')
-        for name, feature in names.items():  # the camera crop bag2zarr recorded, back
-            crop = reader.features[feature].get(CAMERA_CROP)
-            if crop is not None:
-                store.data[name].attrs[CAMERA_CROP] = list(crop)
+        for name, feature in names.items():  # camera crops and joint names, back
+            store.data[name].attrs.update(feature_attrs(reader.features[feature]))
         size = directory_bytes(tmp)
     return {'direction': 'lerobot->zarr', 'source': str(source), 'output': str(output),
             'episodes': len(ends), 'frames': int(ends[-1]) if len(ends) else 0,

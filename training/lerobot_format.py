@@ -38,7 +38,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.errors import UserError
+from dp_ros.image_fit import CAMERA_CROP
 
 CODEBASE_VERSION = 'v3.0'
 DEFAULT_CHUNK_SIZE = 1000  # files per chunk directory
@@ -165,6 +167,17 @@ def numeric_feature(array: np.ndarray, names: list[str] | None = None) -> dict[s
 
 def video_feature(height: int, width: int, channels: int = 3) -> dict[str, Any]:
     return {'dtype': 'video', 'shape': [height, width, channels], 'names': list(IMAGE_NAMES)}
+
+
+def feature_attrs(feature: Mapping[str, Any]) -> dict[str, Any]:
+    """What a zarr array of this feature records beside its values: a camera's camera_crop
+    (written by dp-ros convert), a numeric feature's names when they are one distinct string
+    per value (a list, or LeRobot's {'motors': [...]})."""
+    if feature.get('dtype') in ('video', 'image'):
+        crop = feature.get(CAMERA_CROP)
+        return {} if crop is None else {CAMERA_CROP: list(crop)}
+    names = names_of(feature.get(NAMES), int(np.prod(feature.get('shape') or [1])))
+    return {} if names is None else {NAMES: names}
 
 
 def _is_scalar(ft: Mapping[str, Any]) -> bool:

@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from dp_ros.image_fit import CAMERA_CROP
 from training.lerobot_convert import DEFAULT_KEY_MAP
 from training.lerobot_format import (
     DEFAULT_FEATURES,
     DEFAULT_TOLERANCE_S,
     LeRobotFormatError,
     LeRobotReader,
+    feature_attrs,
     is_lerobot_dataset,
 )
 from training.replay_buffer import EpisodeIndex, ReplayBuffer
@@ -67,8 +67,7 @@ class _Camera:
         self.dtype = np.dtype(np.uint8)
         self.ndim = 4
         self.chunks = (self.shape[0], h, w, c)  # one read: the whole array
-        crop = reader.features[feature].get(CAMERA_CROP)  # dp-ros convert keeps bag2zarr's
-        self.attrs = {} if crop is None else {CAMERA_CROP: list(crop)}
+        self.attrs = feature_attrs(reader.features[feature])  # bag2zarr's camera crop
         self._frames: np.ndarray | None = None
 
     def frames(self) -> np.ndarray:
@@ -149,6 +148,13 @@ class LeRobotStore(EpisodeIndex):
 
     def keys(self) -> list[str]:
         return [k for k in self.reader.features if k not in DEFAULT_FEATURES]
+
+    def attrs(self, key: str) -> dict[str, Any]:
+        """As ReplayBuffer.attrs, from the feature's info.json entry (camera_crop, names)."""
+        name = _Features(self)._name(key)
+        if name is None:
+            raise KeyError(key)
+        return feature_attrs(self.reader.features[name])
 
     def __repr__(self) -> str:
         return (f'LeRobotStore({self.location}, {self.n_episodes} episodes, {self.n_steps} '

@@ -225,6 +225,10 @@ class ReplayBuffer(EpisodeIndex):
     def keys(self) -> list[str]:
         return list(self._data)
 
+    def attrs(self, key: str) -> dict[str, Any]:
+        """What data/key records beside its values (camera_crop, names); {} in memory."""
+        return dict(getattr(self._data[key], 'attrs', {}))
+
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
 

@@ -1,10 +1,12 @@
 """train.init_from: start a run from another run's policy (weights and normalizer only)."""
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dp_ros.dimension_names import NAMES
 from dp_ros.policy.config import PolicyConfig
 from training.errors import TrainConfigError
 
@@ -47,8 +49,22 @@ def load_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> DiffusionP
         raise CheckpointError(f'train.init_from={source}: {path / "policy.json"}: {exc}'
                               ) from None
     ours = policy_cfg.to_dict()
+    ours['shape_meta'] = _names_only_where_recorded(ours['shape_meta'], theirs['shape_meta'])
     differ = sorted(k for k in ours if k not in IGNORED_FIELDS and theirs.get(k) != ours[k])
     if differ:
         raise TrainConfigError(f"train.init_from={source}: the checkpoint's policy differs "
                                f'from this config in {", ".join(differ)}')
     return load_policy(path)
+
+
+def _names_only_where_recorded(ours: dict, theirs: dict) -> dict:
+    """`ours` without the joint names `theirs` has not recorded: a checkpoint trained before
+    its data recorded names does not differ from this run in them (unknown, not other)."""
+    ours = copy.deepcopy(ours)
+    entries = [(ours.get('action', {}), theirs.get('action', {}))] + [
+        (entry, theirs.get('obs', {}).get(key, {})) for key, entry in ours.get('obs', {}).items()]
+    for mine, other in entries:
+        if NAMES not in other:
+            mine.pop(NAMES, None)
+    return ours
+

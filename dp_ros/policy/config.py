@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from dp_ros.dimension_names import NAMES, check_names
 from dp_ros.image_fit import CAMERA_CROP, check_crop
 
 SAMPLERS = ('ddpm', 'ddim')
@@ -41,6 +42,9 @@ class PolicyConfig:
             An rgb entry may carry 'camera_crop': [x0, y0, width, height], the box in camera
             pixels cut from each frame before it is fitted to [H, W] (bag2zarr's image crop,
             dp_ros/image_fit.py); the policy node cuts the same box. Absent: the whole frame.
+            A low_dim entry and the action may carry 'names': one name per value (the joints,
+            in order, that bag2zarr recorded: dp_ros/dimension_names.py); the policy node
+            checks its joint parameters against them. Absent: not recorded.
         horizon: action steps the denoiser predicts per sample (Tp), starting at the oldest
             observation step. Must be >= n_obs_steps - 1 + n_action_steps and divisible by
             2 ** (len(down_dims) - 1). Paper: 16.
@@ -139,6 +143,11 @@ class PolicyConfig:
     def obs_shape(self, key: str) -> tuple[int, ...]:
         return tuple(int(s) for s in self.shape_meta['obs'][key]['shape'])
 
+    def dimension_names(self, key: str) -> list[str] | None:
+        """The names of the values of low-dim obs `key` or of 'action' (None: not recorded)."""
+        entry = self.shape_meta['action'] if key == 'action' else self.shape_meta['obs'][key]
+        return entry.get(NAMES)
+
     def camera_crop(self, key: str) -> tuple[int, int, int, int] | None:
         """The box cut from the camera frame before it is fitted to rgb obs `key` (None:
         the whole frame)."""
@@ -177,11 +186,14 @@ class PolicyConfig:
                 raise ValueError(f'low_dim obs {key!r} needs shape [D], got {shape}')
             if kind == 'rgb':
                 check_crop(attr.get(CAMERA_CROP), f'rgb obs {key!r} {CAMERA_CROP}')
+            else:
+                check_names(attr.get(NAMES), shape[0], f'low_dim obs {key!r}')
             if kind == 'rgb' and self.crop_shape is not None:
                 if self.crop_shape[0] > shape[1] or self.crop_shape[1] > shape[2]:
                     raise ValueError(f'crop_shape {self.crop_shape} is larger than {key!r} {shape}')
         if len(meta['action'].get('shape', [])) != 1:
             raise ValueError(f"action shape must be [Da], got {meta['action'].get('shape')}")
+        check_names(meta['action'].get(NAMES), meta['action']['shape'][0], 'action')
         if self.sampler not in SAMPLERS:
             raise ValueError(f'sampler {self.sampler!r} is not one of {SAMPLERS}')
         if self.prediction_type not in PREDICTION_TYPES:

@@ -51,6 +51,8 @@ def read_config(node: Node) -> tuple[PolicyNodeConfig, ResolvedSetup]:
     if cfg.lockstep and not node.get_parameter('use_sim_time').value:
         # on wall time "now" is never the sim's observation time: it would never plan
         raise ValueError('parameter lockstep needs use_sim_time:=true (the sim\'s /clock)')
+    for warning in setup.warnings:  # joints named otherwise than in training
+        node.get_logger().warning(warning)
     return cfg, setup
 
 

@@ -6,11 +6,12 @@ against each other and the checkpoint and gives what the planning loop runs with
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from dp_ros.dimension_names import compare_names
 from dp_ros.params import check_range, param, param_fields
 from dp_ros.runtime.execution import EXECUTION_MODES
 from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
@@ -143,6 +144,8 @@ class ResolvedSetup:
     ramp_in_ns: int
     stamp_tolerance_ns: int  # 0: stamps not checked against the clock
     path_joints: list[int]  # action dimensions drawn as ~/planned_path (x, y[, z])
+    # what the node logs at start as a warning: joint parameters other than the trained names
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def lower(self) -> np.ndarray | None:
@@ -234,6 +237,12 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
             len(set(cfg.action_joint_names)) != config.action_dim:
         raise ValueError(f'parameter action_joint_names {cfg.action_joint_names} must be '
                          f'{config.action_dim} distinct names (the action dimension)')
+    # the joints the checkpoint was trained with, where its data recorded them
+    warnings = [w for w in (
+        compare_names(config.dimension_names(state_key), cfg.state_joint_names,
+                      'state_joint_names'),
+        compare_names(config.dimension_names('action'), cfg.action_joint_names,
+                      'action_joint_names')) if w]
     max_steps = config.horizon - config.n_obs_steps + 1
     n_action = cfg.n_action_steps or config.n_action_steps
     if n_action > max_steps:
@@ -276,4 +285,5 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         n_obs_steps=config.n_obs_steps, n_action_steps=n_action, dt_ns=dt_ns,
         max_age_ns=max_age_ns, keep_ns=keep_ns, limits=limits,
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),
-        stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints)
+        stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints,
+        warnings=warnings)

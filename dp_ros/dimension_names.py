@@ -1,0 +1,56 @@
+"""What each column of a state or action array is: joint names that travel with the data.
+
+bag2zarr records the names of every state and action array's columns (zarr attrs `names`;
+LeRobot's info.json features carry the same field), training copies them into the
+checkpoint's shape_meta, and the policy node checks its joint parameters against them: the
+right joints in another order would feed the model permuted values and command the wrong
+joints without any error. Base layer: plain Python.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# The field's name wherever it is stored: zarr array attrs, a checkpoint's shape_meta entry
+# (low-dim observations and the action), a LeRobot feature in info.json.
+NAMES = 'names'
+
+
+def check_names(names: object, width: int, where: str) -> list[str] | None:
+    """`names` as a list of `width` distinct non-empty strings, or None (not recorded).
+
+    Raises ValueError naming `where` for anything else."""
+    if names is None:
+        return None
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f'{where}: {NAMES} must be a list of non-empty strings, got {names!r}')
+    if len(names) != width or len(set(names)) != width:
+        raise ValueError(f'{where}: {NAMES} {list(names)} must be {width} distinct names, one '
+                         f'per value')
+    return list(names)
+
+
+def names_of(feature_names: object, width: int) -> list[str] | None:
+    """The column names a foreign dataset gives (LeRobot: a list, or {'motors': [...]}), when
+    they are `width` distinct strings; else None (unknown, never a guess)."""
+    if isinstance(feature_names, dict) and len(feature_names) == 1:
+        feature_names = next(iter(feature_names.values()))
+    try:
+        return check_names(feature_names, width, 'names')
+    except ValueError:
+        return None
+
+
+def compare_names(trained: Sequence[str] | None, given: Sequence[str], what: str) -> str | None:
+    """The node's joint parameter `what` against the names the checkpoint was trained with.
+
+    None when they agree or nothing was recorded; a warning (another robot may name the same
+    joints differently) when they differ; ValueError when `given` is the trained joints in
+    another order, which is wrong whatever the robot."""
+    if not trained or list(given) == list(trained):
+        return None
+    if sorted(given) == sorted(trained):
+        raise ValueError(f'parameter {what} {list(given)} lists the joints the checkpoint was '
+                         f'trained with in another order ({list(trained)}): the values would '
+                         f'be permuted; give them in the trained order')
+    return (f'parameter {what} {list(given)} is not the joints the checkpoint was trained with '
+            f'({list(trained)}): make sure they are the same joints, in that order')

@@ -1,0 +1,90 @@
+"""`dp-ros inspect POLICY_DIR`: what the policy expects, from policy.json alone, and a node
+parameter file drafted from it that the node's own checks accept."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from support import ARM_JOINTS, make_tiny_arm_checkpoint, make_tiny_checkpoint
+
+from dp_ros.errors import UserError
+from dp_ros.params import config_from_dict
+from dp_ros.policy.checkpoint import read_policy_metadata
+from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
+from training.inspect_dataset import main
+from training.inspect_policy import draft_params, summarize_policy
+
+
+@pytest.fixture(scope='module')
+def arm_policy(tmp_path_factory):
+    return make_tiny_arm_checkpoint(tmp_path_factory.mktemp('arm') / 'policy')
+
+
+def drafted(policy, tmp_path) -> tuple[dict, str]:
+    out = tmp_path / 'params.yaml'
+    assert main([str(policy), '--draft-params', str(out)]) == 0
+    text = out.read_text()
+    return yaml.safe_load(text)['/**/dp_policy']['ros__parameters'], text
+
+
+def node_setup(params: dict, policy):
+    cfg = config_from_dict(PolicyNodeConfig, dict(params, device='cpu'))
+    return resolve_setup(cfg, read_policy_metadata(policy))
+
+
+def test_an_arm_policy_says_its_joints_ranges_and_timeline(arm_policy, capsys):
+    s = summarize_policy(arm_policy)
+    meta = read_policy_metadata(arm_policy)
+    assert [c['key'] for c in s.cameras] == ['image'] and s.cameras[0]['shape'] == [96, 96]
+    assert s.states[0].key == 'joint_pos' and s.states[0].names == list(ARM_JOINTS)
+    assert s.action.names == list(ARM_JOINTS)
+    assert s.action.low == meta['normalizer']['fields']['action']['min']
+    assert (s.n_obs_steps, s.control_period_s) == (2, 0.1)
+    assert main([str(arm_policy)]) == 0
+    out = capsys.readouterr().out
+    assert "action: 3 values ['shoulder', 'elbow', 'wrist']; training range" in out
+    assert 'camera 0 (image_topics[0]): image 96x96' in out and 'note:' not in out
+
+
+def test_the_drafted_parameters_pass_the_nodes_checks_with_the_trained_joints(arm_policy,
+                                                                              tmp_path):
+    params, text = drafted(arm_policy, tmp_path)
+    assert params['state_joint_names'] == params['action_joint_names'] == list(ARM_JOINTS)
+    action = read_policy_metadata(arm_policy)['normalizer']['fields']['action']
+    np.testing.assert_allclose(params['action_lower'], action['min'], rtol=1e-5)
+    np.testing.assert_allclose(params['action_upper'], action['max'], rtol=1e-5)
+    # YAML floats, as a ROS double array needs (a bare 12 would be an integer)
+    assert all(isinstance(v, float) for v in params['action_lower'] + params['action_upper'])
+    assert params['start_enabled'] is False  # nothing moves before ~/enable
+    assert 'FILL IN' in text and '/FILL_IN/camera_0/image_raw' in params['image_topics'][0]
+    setup = node_setup(params, arm_policy)
+    assert setup.warnings == []
+    np.testing.assert_allclose(setup.lower, action['min'], rtol=1e-5)
+
+
+def test_a_policy_without_names_gets_placeholders_and_a_note(tmp_path, capsys):
+    policy = make_tiny_checkpoint(tmp_path / 'pusht')
+    params, text = drafted(policy, tmp_path)
+    assert params['state_joint_names'] == ['joint_0', 'joint_1']
+    assert 'FILL IN: the 2 state joints, in training order' in text
+    assert "note: no joint names recorded for ['agent_pos', 'action']" in capsys.readouterr().out
+    assert node_setup(params, policy).warnings == []  # nothing recorded: nothing to compare
+    summary = tmp_path / 'summary.json'
+    assert main([str(policy), '--json', str(summary)]) == 0
+    assert json.loads(summary.read_text())['action']['names'] is None
+
+
+def test_policy_dir_misuse_is_named(arm_policy, tmp_path):
+    with pytest.raises(UserError, match='a policy directory is inspected alone'):
+        main([str(arm_policy), '--plot', str(tmp_path / 'x.png')])
+    with pytest.raises(UserError, match='--draft-params is for a policy directory'):
+        main([str(tmp_path / 'nothing.zarr'), '--draft-params', str(tmp_path / 'p.yaml')])
+
+
+def test_more_than_one_low_dim_observation_cannot_be_drafted(tmp_path):
+    s = summarize_policy(make_tiny_checkpoint(tmp_path / 'p'))
+    s.states = s.states * 2
+    with pytest.raises(ValueError, match='the node feeds exactly one'):
+        draft_params(s)

@@ -1,0 +1,196 @@
+"""`dp-ros inspect POLICY_DIR`: what a trained policy expects on the robot, read from its
+policy.json alone (no weights are loaded), and a first policy node parameter file for it.
+
+Prints the cameras (order, size, camera crop), the state and the action (dimension, the joint
+names the training data recorded, the range the training data spanned), the timeline
+(observation steps, horizon, actions per plan, control period), the sampler and where the
+policy came from (dataset, step, score). With --draft-params it writes a policy node YAML:
+what the checkpoint knows filled in (joint names, the training range as action bounds, the
+period), what only the robot knows (topics) marked FILL IN.
+
+    dp-ros inspect runs/my_arm/checkpoints/best --draft-params config/my_arm_policy.yaml
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata
+from dp_ros.policy.config import PolicyConfig
+
+FILL_IN = 'FILL IN'
+
+
+@dataclass
+class Dimensions:
+    """A low-dim observation or the action: its size, names and training range."""
+
+    key: str
+    size: int
+    names: list[str] | None  # recorded with the training data (None: not recorded)
+    low: list[float] | None  # the training data's range (the normalizer's limits)
+    high: list[float] | None
+
+
+@dataclass
+class PolicySummary:
+    path: str
+    num_parameters: int | None
+    cameras: list[dict[str, Any]]  # key, shape [H, W], camera_crop, in the node's topic order
+    states: list[Dimensions]
+    action: Dimensions
+    n_obs_steps: int
+    horizon: int
+    n_action_steps: int
+    control_period_s: float
+    sampler: str
+    num_inference_steps: int
+    num_train_timesteps: int
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def is_policy_dir(path: str | Path) -> bool:
+    return (Path(path) / METADATA_FILE).is_file()
+
+
+def _dimensions(key: str, config: PolicyConfig, normalizer: dict) -> Dimensions:
+    size = config.action_dim if key == 'action' else config.obs_shape(key)[0]
+    stats = normalizer.get('fields', {}).get(key, {})
+    return Dimensions(key=key, size=size, names=config.dimension_names(key),
+                      low=stats.get('min'), high=stats.get('max'))
+
+
+def summarize_policy(directory: str | Path) -> PolicySummary:
+    meta = read_policy_metadata(directory)
+    config = PolicyConfig.from_dict(meta['config'])
+    provenance = meta.get('provenance', {})
+    return PolicySummary(
+        path=str(directory), num_parameters=meta.get('weights', {}).get('num_parameters'),
+        cameras=[{'key': k, 'shape': list(config.obs_shape(k)[1:]),
+                  'camera_crop': None if config.camera_crop(k) is None
+                  else list(config.camera_crop(k))} for k in config.rgb_keys],
+        states=[_dimensions(k, config, meta['normalizer']) for k in config.low_dim_keys],
+        action=_dimensions('action', config, meta['normalizer']),
+        n_obs_steps=config.n_obs_steps, horizon=config.horizon,
+        n_action_steps=config.n_action_steps,
+        control_period_s=float(meta['control_period_s']), sampler=config.sampler,
+        num_inference_steps=config.num_inference_steps,
+        num_train_timesteps=config.num_train_timesteps,
+        provenance={k: provenance[k] for k in ('step', 'epoch', 'ema', 'dataset', 'metrics')
+                    if k in provenance})
+
+
+def _values(values: list[float] | None) -> str:
+    return 'not recorded' if values is None else '[' + ', '.join(f'{v:.4g}' for v in values) + ']'
+
+
+def _dims_line(d: Dimensions) -> str:
+    names = d.names if d.names else '(names not recorded)'
+    return (f'{d.size} values {names}; training range {_values(d.low)} .. '
+            f'{_values(d.high)}')
+
+
+def format_policy(s: PolicySummary) -> str:
+    params = f'{s.num_parameters:,} parameters' if s.num_parameters else 'parameters unknown'
+    lines = [f'{s.path}: dp_ros policy, {params}']
+    p = s.provenance
+    if p:
+        score = p.get('metrics', {}).get('test/mean_score')
+        lines.append('  trained: ' + ', '.join(
+            x for x in (f"step {p['step']}" if 'step' in p else '',
+                        'EMA weights' if p.get('ema') else '',
+                        f"on {p['dataset']}" if 'dataset' in p else '',
+                        f'score {score:.3f} at that step' if score is not None else '') if x))
+    for i, cam in enumerate(s.cameras):
+        crop = f", camera crop {cam['camera_crop']}" if cam['camera_crop'] else ''
+        lines.append(f"  camera {i} (image_topics[{i}]): {cam['key']} "
+                     f"{cam['shape'][0]}x{cam['shape'][1]}{crop}")
+    lines += [f'  state {d.key}: {_dims_line(d)}' for d in s.states]
+    lines.append(f'  action: {_dims_line(s.action)}')
+    lines.append(f'  timeline: {s.n_obs_steps} observation steps, horizon {s.horizon}, '
+                 f'{s.n_action_steps} actions per plan, every {s.control_period_s:g} s '
+                 f'({1 / s.control_period_s:g} Hz)')
+    lines.append(f'  sampler: {s.sampler}, {s.num_inference_steps} steps (of '
+                 f'{s.num_train_timesteps} trained)')
+    unnamed = [d.key for d in (*s.states, s.action) if not d.names]
+    if unnamed:
+        lines.append(f'  note: no joint names recorded for {unnamed} (data not from '
+                     'bag2zarr or LeRobot names): the node cannot check its joint order')
+    return '\n'.join(lines)
+
+
+def _flow(values: list[Any]) -> str:
+    """A YAML flow list; floats always with a point (a ROS double array refuses `12`)."""
+    return '[' + ', '.join(np.format_float_positional(v, precision=6, trim='0')
+                           if isinstance(v, float) else str(v) for v in values) + ']'
+
+
+def _joint_names(d: Dimensions, what: str) -> str:
+    if d.names:
+        return f'{_flow(d.names)}   # recorded with the training data: this order'
+    fill = [f'joint_{i}' for i in range(d.size)]
+    return f'{_flow(fill)}   # {FILL_IN}: the {d.size} {what} joints, in training order'
+
+
+def draft_params(s: PolicySummary) -> str:
+    """A policy node parameter file (config/policy_example_arm.yaml's layout) for `s`."""
+    if len(s.states) != 1:
+        raise ValueError(f'the policy has {len(s.states)} low-dim observations '
+                         f'{[d.key for d in s.states]}; the node feeds exactly one')
+    state, action = s.states[0], s.action
+    cams = ', '.join(f'/{FILL_IN.replace(" ", "_")}/camera_{i}/image_raw'
+                     for i in range(len(s.cameras)))
+    order = ', '.join(f"{c['key']} {c['shape'][0]}x{c['shape'][1]}" for c in s.cameras)
+    lines = [
+        f'# Policy node parameters drafted by `dp-ros inspect {s.path} --draft-params`',
+        '# from the checkpoint alone. Replace every FILL IN with your robot\'s, check the bounds,',
+        '# then: ros2 launch dp_ros policy.launch.py params_file:=THIS checkpoint:=DIR',
+        '/**/dp_policy:',
+        '  ros__parameters:',
+        f'    checkpoint: {Path(s.path).resolve()}',
+        '    device: auto',
+        f'    image_topics: [{cams}]   # {FILL_IN}: one per camera, in this order: {order}',
+        '    compressed_images: false',
+        f'    joint_state_topic: /joint_states   # {FILL_IN}: your sensor_msgs/JointState topic',
+        f'    state_joint_names: {_joint_names(state, "state")}',
+        '    state_field: position',
+        f'    action_topic: /joint_trajectory_controller/joint_trajectory   # {FILL_IN}: '
+        'your controller\'s',
+        f'    action_joint_names: {_joint_names(action, "action")}',
+        f'    control_period_s: {s.control_period_s:g}   # the training data\'s grid',
+    ]
+    if action.low is not None and action.high is not None:
+        lines += [
+            '    # the range of the training actions: the policy never commanded beyond it;',
+            '    # narrow it to your joint limits (or add urdf_path), never widen it blindly',
+            f'    action_lower: {_flow([float(v) for v in action.low])}',
+            f'    action_upper: {_flow([float(v) for v in action.high])}',
+        ]
+    lines += [
+        f'    # max_step_delta: [...]   # {FILL_IN}: the largest move per period, per joint',
+        '    ramp_in_s: 1.0          # after ~/enable: from the measured joints, over 1 s',
+        '    execution_mode: replace',
+        '    start_enabled: false    # call ~/enable (std_srvs/SetBool) when the robot is ready',
+        '    lockstep: false',
+    ]
+    return '\n'.join(lines) + '\n'
+
+
+def inspect_policy(path: str, draft_path: Path | None, json_path: Path | None) -> int:
+    """The `dp-ros inspect` run for a policy directory; the exit code."""
+    summary = summarize_policy(path)
+    print(format_policy(summary))
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(asdict(summary), indent=1) + '\n')
+    if draft_path:
+        text = draft_params(summary)
+        draft_path.parent.mkdir(parents=True, exist_ok=True)
+        draft_path.write_text(text)
+        print(f'draft parameters: {draft_path} (replace each {FILL_IN}, then: ros2 launch '
+              f'dp_ros policy.launch.py params_file:={draft_path} checkpoint:={path})')
+    return 0
