@@ -4,6 +4,7 @@ Checkpoints, training state, converted datasets and downloads are written into a
 directory beside their target and swapped in at the end. On Linux the swap is one
 renameat2(RENAME_EXCHANGE) call; elsewhere the old directory is moved aside first (a crash
 between the two renames leaves it there under a hidden name, and nothing half-written).
+Single text files (reports, drafted configs) are swapped in the same way by write_text.
 """
 from __future__ import annotations
 
@@ -68,3 +69,17 @@ def replace_dir(new: Path, target: Path) -> None:
             raise
         shutil.rmtree(old, ignore_errors=True)
     fsync_dir(target.parent)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """`text` into `path` (parent folders made), swapped in whole: a reader or a crash never
+    sees half a report or config."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{uuid.uuid4().hex[:8]}.tmp')
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -33,3 +33,13 @@ def test_failed_second_rename_restores_the_old_directory(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         atomic_dir.replace_dir(tmp_path / 'missing', target)
     assert (target / 'f.txt').read_text() == 'old'
+
+
+def test_write_text_makes_folders_and_leaves_no_temporary(tmp_path):
+    from dp_ros.atomic_dir import write_text
+
+    path = write_text(tmp_path / 'a' / 'b' / 'report.json', '{}\n')
+    assert path.read_text() == '{}\n' and sorted(p.name for p in path.parent.iterdir()) == [
+        'report.json']
+    write_text(path, 'new\n')
+    assert path.read_text() == 'new\n' and len(list(path.parent.iterdir())) == 1

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from dp_ros.atomic_dir import write_text
 from dp_ros.bags.reader import (
     IMAGE_TYPES,
     JOINT_STATE_TYPES,
@@ -227,12 +228,10 @@ def inspect_bags(paths: list[str], draft_path: Path | None, json_path: Path | No
     if json_path:
         from dataclasses import asdict
 
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps([asdict(s) for s in summaries], indent=1) + '\n')
+        write_text(json_path, json.dumps([asdict(s) for s in summaries], indent=1) + '\n')
     if draft_path:
         text = draft_config(summaries)
-        draft_path.parent.mkdir(parents=True, exist_ok=True)
-        draft_path.write_text(text)
+        write_text(draft_path, text)
         print(f'draft config: {draft_path} (check it, then: dp-ros bag2zarr -c {draft_path} '
               f'-o DATASET.zarr BAGS)')
     return 0

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from dp_ros.atomic_dir import write_text
 from dp_ros.bags.reader import STORAGE_SUFFIXES
 from dp_ros.dimension_names import NAMES
 from dp_ros.errors import UserError
@@ -349,8 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(buffer, args.horizon, progress=not args.no_progress)
     print(format_summary(summary))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(asdict(summary), indent=1) + '\n')
+        write_text(args.json, json.dumps(asdict(summary), indent=1) + '\n')
     if args.plot and episodes:
         print(f'plot: {plot_dataset(buffer, episodes, args.plot)}')
     if args.video and episodes:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from dp_ros.atomic_dir import write_text
 from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata
 from dp_ros.policy.config import PolicyConfig
 
@@ -185,12 +186,10 @@ def inspect_policy(path: str, draft_path: Path | None, json_path: Path | None) -
     summary = summarize_policy(path)
     print(format_policy(summary))
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(asdict(summary), indent=1) + '\n')
+        write_text(json_path, json.dumps(asdict(summary), indent=1) + '\n')
     if draft_path:
         text = draft_params(summary)
-        draft_path.parent.mkdir(parents=True, exist_ok=True)
-        draft_path.write_text(text)
+        write_text(draft_path, text)
         print(f'draft parameters: {draft_path} (replace each {FILL_IN}, then: ros2 launch '
               f'dp_ros policy.launch.py params_file:={draft_path} checkpoint:={path})')
     return 0
