@@ -20,7 +20,9 @@ pytestmark = pytest.mark.ros
 EPISODES = '205,182'  # the dataset's two shortest (49 and 56 steps: ~11 s of realtime)
 
 
-def run(*cmd: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run(*cmd: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """A step of the pipeline; the timeout only guards against a hang (the training step
+    alone needed over 300 s on 2 cores busy with a 50-episode ROS evaluation)."""
     proc = subprocess.run(list(cmd), cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=timeout, env=checkout_env())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
