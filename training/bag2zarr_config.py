@@ -89,15 +89,14 @@ class SourceConfig:
     tolerance_s: float | None = None
 
     @property
-    def width(self) -> int:
-        return len(self.joints) if self.kind in ('joint_state', 'joint_trajectory') \
-            else len(self.fields)
-
-    @property
     def value_names(self) -> list[str]:
         """One name per value: the joints, or the pose fields (dp_ros/dimension_names.py)."""
         return list(self.joints) if self.kind in ('joint_state', 'joint_trajectory') \
             else list(self.fields)
+
+    @property
+    def width(self) -> int:
+        return len(self.value_names)
 
     def slot(self) -> tuple:
         """Sources decoding a topic the same way share one decoded value."""
