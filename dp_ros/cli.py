@@ -23,6 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'train': ('training.train', 'train a diffusion policy from a YAML config'),
     'plot': ('training.plots', 'training curves of one run, or of chained warm-start stages'),
     'eval': ('dp_ros.app.evaluate', 'closed-loop Push-T evaluation (--via inprocess | ros)'),
+    'open-loop': ('training.open_loop', "a policy's action chunks against recorded episodes "
+                  '(held-out demonstrations, no robot): per-joint error, plot'),
     'bag2zarr': ('training.bag2zarr', 'ROS 2 bags (mcap or sqlite3) -> zarr training set'),
     'inspect': ('training.inspect_dataset', 'a dataset (zarr, LeRobot) checked, with plot and '
                 'video; bags: topics, rates, a draft bag2zarr config; a policy: what it '

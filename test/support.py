@@ -98,11 +98,12 @@ def dataset_normalizer(zarr_path: str | Path):
 
 
 def make_tiny_checkpoint(directory: str | Path, seed: int = 0, control_period_s: float = 0.1,
-                         **overrides: Any) -> Path:
+                         provenance: dict[str, Any] | None = None, **overrides: Any) -> Path:
     """A tiny random Push-T image policy saved as a checkpoint, for the node and eval tests.
 
     Random weights are enough to check timing, safety and determinism and keep the tests
     independent of training; TINY_POLICY's four DDIM steps sample in tens of milliseconds.
+    provenance: what policy.json records of its training (default: a note).
     """
     import numpy as np
     import torch
@@ -118,7 +119,7 @@ def make_tiny_checkpoint(directory: str | Path, seed: int = 0, control_period_s:
             'action': rng.uniform(60, 450, size=(64, 2))}
     policy = DiffusionPolicy(config, Normalizer.from_data(data)).eval()
     return save_policy(policy, directory, control_period_s=control_period_s,
-                       provenance={'note': 'tiny random test policy'})
+                       provenance=provenance or {'note': 'tiny random test policy'})
 
 
 ARM_JOINTS = ('shoulder', 'elbow', 'wrist')

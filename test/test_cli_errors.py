@@ -70,6 +70,16 @@ CASES = {
     'inspect, --episodes beyond the dataset': Case(
         'inspect', (str(PUSHT_DATASET), '--episodes', '300', '--plot', '{tmp}/p.png',
                     '--no-progress'), ('episodes 0..205',)),
+    'open-loop, missing policy': Case(
+        'open-loop', ('{tmp}/absent', '--output', '{tmp}/out/report.json'),
+        ('absent', 'policy.json')),
+    'open-loop, missing dataset': Case(
+        'open-loop', (str(SHIPPED_CHECKPOINT), '--dataset', '{tmp}/absent.zarr', '--output',
+                      '{tmp}/out/report.json'), ('absent.zarr',)),
+    'open-loop, a split of a dataset it was not trained on': Case(
+        'open-loop', (str(SHIPPED_CHECKPOINT), '--dataset', '{tmp}/other.zarr', '--episodes',
+                      'val', '--output', '{tmp}/out/report.json', '--no-progress'),
+        ('other.zarr', 'not the dataset the policy was trained on')),
     'replay, missing dataset': Case(
         'replay', ('--dataset', '{tmp}/absent.zarr'), ('absent.zarr',)),
     'arm-record, missing dataset': Case(
@@ -88,7 +98,14 @@ CASES = {
 
 
 def make_inputs(tmp) -> None:
+    import numpy as np
+
+    from training.replay_buffer import ReplayBuffer
+
     (tmp / 'not_a_policy').mkdir()
+    ReplayBuffer.create(tmp / 'other.zarr').add_episode({  # Push-T's arrays, 3 steps
+        'img': np.zeros((3, 96, 96, 3), np.uint8), 'state': np.zeros((3, 5), np.float32),
+        'action': np.zeros((3, 2), np.float32)})
     (tmp / 'bad_key.yaml').write_text('train:\n  bogus_key: 1\n')
     (tmp / 'no_data.yaml').write_text(
         f"data:\n  zarr_path: {tmp / 'absent.zarr'}\ntrain:\n  progress: false\n")

@@ -242,10 +242,14 @@ class PushTImageDataset(torch.utils.data.Dataset):
         The paper uses ~train_mask, which with max_train_episodes set also pulls the capped
         training episodes into validation; this uses the validation split only.
         """
-        val = copy.copy(self)
-        val.episode_mask = self.val_mask
-        val.sampler = self._sampler(self.val_mask)
-        return val
+        return self.subset(self.val_mask)
+
+    def subset(self, mask: np.ndarray) -> PushTImageDataset:
+        """The same data and windowing over the episodes in mask (shares the arrays)."""
+        sub = copy.copy(self)
+        sub.episode_mask = np.asarray(mask, dtype=bool)
+        sub.sampler = self._sampler(sub.episode_mask)
+        return sub
 
     def get_normalizer_data(self) -> dict[str, np.ndarray]:
         """Action and low-dim observations over all episodes (the paper fits on all data)."""

@@ -1,7 +1,8 @@
 """The arm twin's whole user path on two short demonstrations, each step its documented command:
 record over ROS (`dp-ros arm-record`: the arm sim in realtime, the project's recorder) ->
 `dp-ros bag2zarr -c config/bag2zarr_pusht_arm.yaml` -> `dp-ros train -c
-config/train_pusht_arm_cpu.yaml` (a tiny model, a few steps) -> `dp-ros eval --via ros
+config/train_pusht_arm_cpu.yaml` (a tiny model, a few steps) -> `dp-ros open-loop` (its chunks
+against the recordings, by joint name) -> `dp-ros eval --via ros
 --robot arm --mode realtime` (the policy node against the arm sim). The recorded data must be
 what the arm ran: the state one step later is the commanded target (the arm reaches it)."""
 from __future__ import annotations
@@ -73,6 +74,16 @@ def test_record_convert_train_deploy_and_score_the_arm(tmp_path):
     # the checkpoint: the node below cuts the same box from the live 640 x 480 camera
     assert root['data/img'].attrs['camera_crop'] == list(TABLE_CROP)
     assert meta['config']['shape_meta']['obs']['image']['camera_crop'] == list(TABLE_CROP)
+
+    # before it moves: its chunks against the recorded episodes, by joint name
+    open_loop = tmp_path / 'open_loop.json'
+    run(*module_cmd('dp_ros.cli', 'open-loop', str(checkpoint), '--output', str(open_loop),
+                    '--threads', '1', '--no-progress'))
+    checked = json.loads(open_loop.read_text())
+    assert checked['action_names'] == root['data/action'].attrs['names']
+    assert checked['episodes_chosen'] == 'all'  # val_ratio 0: nothing was held out
+    assert checked['metrics']['n_steps'] == len(state) and checked['warnings']
+    assert open_loop.with_suffix('.png').is_file()
 
     output = tmp_path / 'eval.json'
     run(*module_cmd('dp_ros.cli', 'eval', '--via', 'ros', '--robot', 'arm', '--mode',

@@ -1,0 +1,217 @@
+"""`dp-ros open-loop` (training/open_loop.py): the error arithmetic on known chunks, the
+windows' alignment on the paper's data (each chunk sees the observations of its own step),
+the command on a real zarr store with a policy that records its training config, and the
+shipped policy on the held-out Push-T episodes."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+from support import SHIPPED_CHECKPOINT, make_tiny_checkpoint, one_torch_thread  # noqa: F401
+
+from dp_ros.errors import UserError
+from training.config import DataConfig, TrainConfig
+from training.dataset import PushTImageDataset
+from training.open_loop import (
+    EpisodeChunks,
+    error_metrics,
+    executed_window,
+    main,
+    predict_episodes,
+)
+from training.replay_buffer import ReplayBuffer
+from training.sampler import get_val_mask
+
+TO, TA, TP = 2, 8, 16  # the Push-T timeline: observations, executed actions, horizon
+
+
+def ramp_episode(episode: int, length: int, slope: float = 1.0) -> EpisodeChunks:
+    """Actions rising by `slope` per step in dim 0, constant 5 in dim 1."""
+    recorded = np.stack([slope * np.arange(length), np.full(length, 5.0)], 1)
+    return EpisodeChunks(episode, recorded, list(range(0, length, TA)))
+
+
+def exact_plan(c: EpisodeChunks, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """action_pred that matches the recording (clamped at the end) plus a constant offset."""
+    steps = np.asarray(c.starts)[:, None] - (TO - 1) + np.arange(TP)[None, :]
+    return c.recorded[np.clip(steps, 0, len(c.recorded) - 1)] + np.asarray(offset)
+
+
+def test_the_executed_actions_are_the_steps_from_each_chunk_start():
+    c = ramp_episode(0, 20)
+    c.predicted = exact_plan(c)
+    pred, rec, hold, valid = executed_window(c, TO, TA)
+    assert pred.shape == rec.shape == hold.shape == (3, TA, 2)
+    np.testing.assert_array_equal(pred[:, :, 0], [list(range(0, 8)), list(range(8, 16)),
+                                                  [16, 17, 18, 19, 19, 19, 19, 19]])
+    np.testing.assert_array_equal(valid.sum(1), [8, 8, 4])  # 20 steps, nothing past the end
+    np.testing.assert_array_equal(hold[:, 0, 0], [0, 7, 15])  # the command before each chunk
+
+
+def test_errors_in_raw_and_normalized_units_per_dimension_and_chunk_step():
+    episodes = [ramp_episode(3, 20), ramp_episode(7, 13, slope=2.0)]
+    for c in episodes:
+        c.predicted = exact_plan(c)
+    exact = error_metrics(episodes, np.array([0.5, 2.0]), TO, TA)
+    assert exact['rmse_norm'] == 0.0 and exact['n_steps'] == 33 and exact['n_chunks'] == 5
+    for c in episodes:
+        c.predicted = exact_plan(c, offset=(0.0, 3.0))
+    m = error_metrics(episodes, np.array([0.5, 2.0]), TO, TA)
+    pd = m['per_dimension']
+    np.testing.assert_allclose(pd['rmse'], [0.0, 3.0])
+    np.testing.assert_allclose(pd['mae'], [0.0, 3.0])
+    np.testing.assert_allclose(pd['max_abs'], [0.0, 3.0])
+    np.testing.assert_allclose(pd['rmse_norm'], [0.0, 6.0])
+    np.testing.assert_allclose(m['rmse_norm'], np.sqrt(36 / 2))
+    # hold on a ramp: k + 1 slopes behind at step k of a chunk, except the first chunk, which
+    # holds step 0's command (k behind)
+    by_step = np.array(m['by_chunk_step']['hold_rmse_norm'])
+    assert np.all(np.diff(by_step) > 0)
+    assert [e['episode'] for e in m['episodes']] == [3, 7]
+    assert m['episodes'][1]['hold_rmse_norm'] > m['episodes'][0]['hold_rmse_norm']  # slope 2
+
+
+def test_each_chunk_sees_its_own_steps_observations(pusht_zarr):
+    """A predictor that plans the newest observed agent position shows which steps each
+    window holds: the chunk at step t observes t-1 and t (step 0 twice)."""
+    import torch
+
+    ds = PushTImageDataset(pusht_zarr, horizon=TP, pad_before=TO - 1, pad_after=TP - TO,
+                           progress=False, obs_steps=TO)
+    seen: list[np.ndarray] = []
+
+    def newest_position(obs):
+        seen.append(obs['agent_pos'].numpy().copy())
+        return obs['agent_pos'][:, -1:, :].expand(-1, TP, -1).to(torch.float64)
+
+    episodes = [5, 2]
+    chunks = predict_episodes(newest_position, ds, episodes, TA, batch_size=7, progress=False)
+    assert [c.episode for c in chunks] == episodes
+    state = ds.replay_buffer.data['agent_pos']
+    windows = np.concatenate(seen)
+    row = 0
+    for e in sorted(episodes):
+        c = next(c for c in chunks if c.episode == e)
+        start = 0 if e == 0 else int(ds.episode_ends[e - 1])
+        np.testing.assert_array_equal(c.recorded, ds.replay_buffer.data['action'][
+            start:ds.episode_ends[e]])
+        for k, t in enumerate(c.starts):
+            np.testing.assert_array_equal(c.predicted[k, 0], state[start + t])
+            np.testing.assert_array_equal(windows[row], state[start + np.array([max(t - 1, 0),
+                                                                               t])])
+            row += 1
+    assert row == len(windows)
+
+
+# --------------------------------------------------------------------------- the command
+
+def write_pusht_like_store(path, lengths: list[int], seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    buffer = ReplayBuffer.create(path)
+    for n in lengths:
+        action = 250 + np.cumsum(rng.normal(0, 5, (n, 2)), axis=0)
+        buffer.add_episode({
+            'img': rng.integers(0, 256, (n, 96, 96, 3)).astype(np.uint8),
+            'state': np.concatenate([action, rng.normal(0, 1, (n, 3))], 1).astype(np.float32),
+            'action': action.astype(np.float32)})
+
+
+@pytest.fixture(scope='module')
+def trained_pair(tmp_path_factory):
+    """A store of 6 episodes and a tiny policy whose policy.json says it was trained on it."""
+    root = tmp_path_factory.mktemp('open_loop')
+    store = root / 'demos.zarr'
+    write_pusht_like_store(store, [23, 9, 31, 17, 40, 12])
+    cfg = TrainConfig(data=DataConfig(zarr_path=str(store), val_ratio=0.34))
+    policy = make_tiny_checkpoint(root / 'policy', seed=1, provenance={
+        'dataset': str(store), 'train_config': cfg.to_dict()})
+    return store, policy
+
+
+def test_the_command_compares_the_held_out_episodes_and_writes_report_and_plot(
+        trained_pair, tmp_path, capsys):
+    store, policy = trained_pair
+    out = tmp_path / 'reports' / 'ol.json'
+    assert main([str(policy), '--output', str(out), '--no-progress', '--batch-size', '3']) == 0
+    report = json.loads(out.read_text())
+    val = np.flatnonzero(get_val_mask(6, 0.34, seed=42)).tolist()
+    assert report['episodes_chosen'] == 'val' and report['episodes'] == val
+    assert report['trained_on_this_dataset'] is True
+    lengths = [23, 9, 31, 17, 40, 12]
+    m = report['metrics']
+    assert m['n_steps'] == sum(lengths[e] for e in val)
+    assert m['n_chunks'] == sum(-(-lengths[e] // TA) for e in val)
+    assert len(m['by_chunk_step']['rmse_norm']) == TA
+    assert all(np.isfinite(v) and v > 0 for v in m['per_dimension']['rmse'])
+    assert report['action_names'] == ['action[0]', 'action[1]']
+    assert out.with_suffix('.png').stat().st_size > 10_000
+    worst = max(m['episodes'], key=lambda e: e['rmse_norm'])['episode']
+    assert report['plot_episodes'][0] == {'label': 'worst', 'episode': worst}
+    text = capsys.readouterr().out
+    assert 'normalized RMSE' in text and 'holding the last command' in text
+    # the same seed and batch size give the same numbers; a list of episodes is taken as given
+    again = tmp_path / 'again.json'
+    assert main([str(policy), '--output', str(again), '--no-progress', '--batch-size', '3',
+                 '--no-plot', '--episodes', ','.join(map(str, val))]) == 0
+    assert json.loads(again.read_text())['metrics'] == m
+    assert not again.with_suffix('.png').exists()
+
+
+def test_another_dataset_is_compared_over_all_its_episodes_and_has_no_split(
+        trained_pair, tmp_path):
+    _, policy = trained_pair
+    other = tmp_path / 'new_recordings.zarr'
+    write_pusht_like_store(other, [15, 11], seed=4)
+    out = tmp_path / 'ol.json'
+    assert main([str(policy), '--dataset', str(other), '--output', str(out), '--no-progress',
+                 '--no-plot']) == 0
+    report = json.loads(out.read_text())
+    assert report['episodes_chosen'] == 'all' and report['episodes'] == [0, 1]
+    assert report['trained_on_this_dataset'] is False
+    with pytest.raises(UserError, match='not the dataset the policy was trained on'):
+        main([str(policy), '--dataset', str(other), '--episodes', 'val', '--output',
+              str(tmp_path / 'x.json'), '--no-progress'])
+    assert not (tmp_path / 'x.json').exists()
+
+
+def test_other_joints_or_shapes_are_refused_before_anything_is_loaded(trained_pair, tmp_path):
+    store, policy = trained_pair
+    meta = json.loads((policy / 'policy.json').read_text())
+    named = tmp_path / 'named'
+    named.mkdir()
+    meta['config']['shape_meta']['action']['names'] = ['x', 'y']
+    (named / 'policy.json').write_text(json.dumps(meta))
+    (named / 'model.safetensors').symlink_to(policy / 'model.safetensors')
+    swapped = tmp_path / 'swapped.zarr'
+    write_pusht_like_store(swapped, [10], seed=5)
+    zarr.open(str(swapped), mode='r+')['data/action'].attrs['names'] = ['y', 'x']
+    with pytest.raises(UserError, match=r"action holds \['y', 'x'\].*trained on \['x', 'y'\]"):
+        main([str(named), '--dataset', str(swapped), '--output', str(tmp_path / 'a.json')])
+    small = tmp_path / 'small_camera.zarr'
+    buffer = ReplayBuffer.create(small)
+    buffer.add_episode({'img': np.zeros((5, 48, 64, 3), np.uint8),
+                        'state': np.zeros((5, 5), np.float32),
+                        'action': np.zeros((5, 2), np.float32)})
+    with pytest.raises(UserError, match=r'image is \(3, 48, 64\).*policy takes \(3, 96, 96\)'):
+        main([str(policy), '--dataset', str(small), '--output', str(tmp_path / 'b.json')])
+    no_config = make_tiny_checkpoint(tmp_path / 'untracked')
+    with pytest.raises(UserError, match='records no training config'):
+        main([str(no_config), '--output', str(tmp_path / 'c.json')])
+    assert not any((tmp_path / n).exists() for n in ('a.json', 'b.json', 'c.json'))
+
+
+def test_the_shipped_policy_beats_holding_the_last_command_on_held_out_pusht(
+        pusht_zarr, tmp_path):
+    """The paper's validation episodes (the split training held out): a policy fed the
+    wrong steps or unnormalized images would not beat a policy that stands still."""
+    out = tmp_path / 'shipped.json'
+    assert main([str(SHIPPED_CHECKPOINT), '--dataset', str(pusht_zarr), '--output', str(out),
+                 '--no-progress']) == 0
+    report = json.loads(out.read_text())
+    m = report['metrics']
+    assert report['episodes'] == np.flatnonzero(get_val_mask(206, 0.02, seed=42)).tolist()
+    assert m['rmse_norm'] < 0.85 * m['hold_rmse_norm'], m
+    # the plan is best where it starts: the first executed action is the closest
+    assert m['by_chunk_step']['rmse_norm'][0] < m['by_chunk_step']['rmse_norm'][-1]

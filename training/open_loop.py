@@ -1,0 +1,488 @@
+"""`dp-ros open-loop POLICY`: a trained policy's action chunks against recorded episodes,
+without a robot.
+
+On a real arm there is no simulator to score a policy: before it moves, this is the check.
+At every n_action_steps-th step of each chosen episode the policy gets the recorded
+observation history (the last n_obs_steps steps, the first one repeated at the start of an
+episode, exactly as the training windows and the node build it) and samples a chunk; the
+n_action_steps actions it would execute from that step on are compared with the recorded
+ones. The report says which action dimensions (joints) it gets wrong, in their own units and
+normalized to the training range, how the error grows along a chunk, which episodes are
+worst, and how it compares with holding the last recorded command (the `hold` baseline: a
+policy that has learned nothing about motion). The PNG shows the recorded actions against
+every predicted chunk for the worst, the median and the best episode.
+
+By default the episodes are the validation split the policy was trained without (policy.json
+records the training config: dataset, keys, split); another dataset recorded with the same
+keys (new bags through `dp-ros bag2zarr`) is compared over all of its episodes.
+
+    dp-ros open-loop runs/my_arm/checkpoints/best --output reports/my_arm_open_loop.json
+
+Open-loop errors are not closed-loop success: the recorded observations never show the
+policy's own mistakes. They do show a policy that reads the wrong joints, a camera that
+changed, or a chunk that drifts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dp_ros.atomic_dir import write_text
+from dp_ros.errors import UserError
+from dp_ros.policy.config import PolicyConfig
+from dp_ros.selection import parse_episodes
+from training.config import DataConfig, TrainConfig
+from training.dataset import ACTION, PushTImageDataset, dataset_shape_meta
+
+log = logging.getLogger(__name__)
+
+REPORT_FORMAT = 'dp_ros.open_loop'
+REPORT_VERSION = 1
+SPLITS = ('val', 'train', 'all')
+Predict = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # obs batch -> (B, horizon, A)
+
+
+@dataclass
+class EpisodeChunks:
+    """One episode's recorded actions and the chunks the policy predicted along it."""
+
+    episode: int  # index in the dataset
+    recorded: np.ndarray  # (L, A) the recorded actions
+    starts: list[int]  # the steps the policy planned at: 0, Ta, 2 Ta, ...
+    predicted: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    # (n_chunks, horizon, A): action_pred, whose index To-1 is the chunk's start step
+
+
+def chunk_starts(length: int, n_action_steps: int) -> list[int]:
+    """The steps a policy that executes n_action_steps per plan plans at (replace mode)."""
+    return list(range(0, length, n_action_steps))
+
+
+def executed_window(chunks: EpisodeChunks, n_obs_steps: int, n_action_steps: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(predicted, recorded, hold, valid) over the executed steps, each (n_chunks, Ta, A)
+    but valid (n_chunks, Ta): False past the episode's end (nothing recorded to compare).
+    hold repeats the command recorded the step before the chunk (the first one at step 0)."""
+    length, dim = chunks.recorded.shape
+    n = len(chunks.starts)
+    predicted = chunks.predicted[:, n_obs_steps - 1:n_obs_steps - 1 + n_action_steps]
+    steps = np.asarray(chunks.starts)[:, None] + np.arange(n_action_steps)[None, :]
+    valid = steps < length
+    recorded = chunks.recorded[np.minimum(steps, length - 1)]
+    before = np.maximum(np.asarray(chunks.starts) - 1, 0)
+    hold = np.broadcast_to(chunks.recorded[before][:, None, :], (n, n_action_steps, dim))
+    return predicted, recorded, hold, valid
+
+
+def _rmse(err: np.ndarray, valid: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
+    """Root mean square of err (n, Ta, A) over the valid steps, along axis."""
+    w = np.broadcast_to(valid[..., None], err.shape).astype(np.float64)
+    return np.sqrt((err ** 2 * w).sum(axis=axis) / np.maximum(w.sum(axis=axis), 1))
+
+
+def error_metrics(episodes: list[EpisodeChunks], scale: np.ndarray, n_obs_steps: int,
+                  n_action_steps: int) -> dict[str, Any]:
+    """The report's numbers. scale (A,): the normalizer's factor, raw units -> [-1, 1]."""
+    parts = [executed_window(e, n_obs_steps, n_action_steps) for e in episodes]
+    pred, rec, hold, valid = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    err, hold_err = pred - rec, hold - rec
+    norm, hold_norm = err * scale, hold_err * scale
+    abs_err = np.where(valid[..., None], np.abs(err), 0.0)
+    per_episode = []
+    for e, (p, r, h, v) in zip(episodes, parts, strict=True):
+        per_episode.append({
+            'episode': e.episode, 'length': int(len(e.recorded)), 'n_chunks': len(e.starts),
+            'rmse_norm': float(_rmse((p - r) * scale, v, (0, 1, 2))),
+            'hold_rmse_norm': float(_rmse((h - r) * scale, v, (0, 1, 2)))})
+    n_valid = int(valid.sum())
+    return {
+        'n_chunks': int(len(valid)), 'n_steps': n_valid,
+        'rmse_norm': float(_rmse(norm, valid, (0, 1, 2))),
+        'hold_rmse_norm': float(_rmse(hold_norm, valid, (0, 1, 2))),
+        'per_dimension': {
+            'rmse': _rmse(err, valid, (0, 1)).tolist(),
+            'mae': (abs_err.sum(axis=(0, 1)) / max(n_valid, 1)).tolist(),
+            'max_abs': abs_err.max(axis=(0, 1)).tolist(),
+            'rmse_norm': _rmse(norm, valid, (0, 1)).tolist(),
+            'hold_rmse': _rmse(hold_err, valid, (0, 1)).tolist(),
+            'hold_rmse_norm': _rmse(hold_norm, valid, (0, 1)).tolist()},
+        'by_chunk_step': {  # index k: the k-th executed action of a chunk
+            'rmse_norm': _rmse(norm, valid, (0, 2)).tolist(),
+            'hold_rmse_norm': _rmse(hold_norm, valid, (0, 2)).tolist()},
+        'episodes': per_episode,
+    }
+
+
+# --------------------------------------------------------------------------- the data
+
+@dataclass
+class Source:
+    """The dataset a policy is compared on, and how its training read it."""
+
+    path: Path
+    data: DataConfig  # the training's keys, split and episode cap
+    is_training_set: bool  # the dataset the policy was trained on (its split applies)
+
+
+def training_data_config(meta: dict, where: str) -> tuple[DataConfig, list[Path]]:
+    """(the training's data config, the paths its dataset had) from policy.json's provenance."""
+    train_config = meta.get('provenance', {}).get('train_config')
+    if not isinstance(train_config, dict):
+        raise UserError(f'{where}: policy.json records no training config (provenance.'
+                        'train_config), so which dataset keys the policy reads is unknown; '
+                        'it was not saved by `dp-ros train`')
+    data = TrainConfig.from_dict(train_config).data
+    paths = [data.resolved_zarr_path()]
+    recorded = meta['provenance'].get('dataset')
+    if recorded:
+        paths.insert(0, Path(recorded).expanduser())
+    return data, paths
+
+
+def resolve_source(meta: dict, dataset: Path | None, where: str) -> Source:
+    """--dataset, or the one the policy was trained on (its recorded path, else the training
+    config's path resolved from here)."""
+    data, trained_on = training_data_config(meta, where)
+    known = [p.resolve() for p in trained_on if p.exists()]
+    if dataset is None:
+        if not known:
+            raise UserError(f'{where}: the dataset it was trained on is not here '
+                            f'({", ".join(map(str, trained_on))}); pass --dataset PATH')
+        return Source(known[0], data, True)
+    if not dataset.exists():
+        raise FileNotFoundError(f'dataset {dataset} not found')
+    return Source(dataset.resolve(), data, dataset.resolve() in known)
+
+
+def check_fits(config: PolicyConfig, source: Source) -> list[str]:
+    """The dataset's arrays, as the training keys read them, against what the policy takes:
+    UserError for other shapes or other joints; warnings (a list) for another camera crop.
+    Reads array shapes and attributes only."""
+    d = source.data
+    meta = dataset_shape_meta(source.path, image_key=d.image_key, state_key=d.state_key,
+                              action_key=d.action_key, rgb_keys=d.rgb_keys,
+                              low_dim_keys=d.low_dim_keys)
+    entries = {**meta['obs'], ACTION: meta[ACTION]}
+    warnings = []
+    for key in [*config.obs_keys, ACTION]:
+        entry = entries.get(key)
+        want = (config.action_dim,) if key == ACTION else tuple(config.obs_shape(key))
+        got = None if entry is None else tuple(entry['shape'])
+        if got != want:
+            raise UserError(f'{source.path}: {key} is {got} through the training keys, the '
+                            f'policy takes {want}')
+        names, trained = entry.get('names'), config.dimension_names(key)
+        if names and trained and list(names) != list(trained):
+            raise UserError(f'{source.path}: {key} holds {names}, the policy was trained on '
+                            f'{trained}: not the same values in the same order')
+        crop = entry.get('camera_crop')
+        if key in config.rgb_keys and crop != (None if config.camera_crop(key) is None
+                                               else list(config.camera_crop(key))):
+            warnings.append(f'{key}: the dataset\'s frames were cut with camera crop {crop}, '
+                            f'the policy\'s with {config.camera_crop(key)}')
+    return warnings
+
+
+def load_windows(config: PolicyConfig, source: Source, progress: bool) -> PushTImageDataset:
+    """The dataset with one window per step of every episode: step t's window holds the
+    observations t-To+1..t (the first repeated before an episode starts) and the horizon's
+    actions from t-To+1 on; the split and the episode cap are the training's."""
+    d = source.data
+    return PushTImageDataset(
+        source.path, horizon=config.horizon, pad_before=config.n_obs_steps - 1,
+        pad_after=config.horizon - config.n_obs_steps, seed=d.split_seed, val_ratio=d.val_ratio,
+        max_train_episodes=d.max_train_episodes, image_key=d.image_key, state_key=d.state_key,
+        action_key=d.action_key, rgb_keys=d.rgb_keys, low_dim_keys=d.low_dim_keys,
+        progress=progress, obs_steps=config.n_obs_steps)
+
+
+def check_split(spec: str | None, source: Source) -> None:
+    """A split names episodes of the training set only (checked before any data is read)."""
+    if spec in ('val', 'train') and not source.is_training_set:
+        raise UserError(f'--episodes {spec}: {source.path} is not the dataset the policy was '
+                        f'trained on, so it has no {spec} split; use all or a list')
+
+
+def select_episodes(spec: str | None, ds: PushTImageDataset, source: Source
+                    ) -> tuple[str, list[int]]:
+    """(what was chosen, episode indices). None: the held-out split of the training set, or
+    every episode of another dataset."""
+    n = len(ds.episode_ends)
+    if spec is None:
+        spec = 'val' if source.is_training_set and ds.n_val_episodes else 'all'
+    check_split(spec, source)
+    if spec in ('val', 'train'):
+        mask = ds.val_mask if spec == 'val' else ds.train_mask
+        if not mask.any():
+            raise UserError(f'--episodes {spec}: the training held out no episodes '
+                            '(data.val_ratio 0); use all or a list')
+        return spec, np.flatnonzero(mask).tolist()
+    if spec == 'all':
+        return spec, list(range(n))
+    return spec, parse_episodes(spec, n)
+
+
+# --------------------------------------------------------------------------- the run
+
+def predict_episodes(predict: Predict, ds: PushTImageDataset, episodes: list[int],
+                     n_action_steps: int, batch_size: int, progress: bool
+                     ) -> list[EpisodeChunks]:
+    """Every chunk of the chosen episodes through predict, batch_size windows at a time."""
+    from torch.utils.data import default_collate
+    from tqdm.auto import tqdm
+
+    mask = np.zeros(len(ds.episode_ends), dtype=bool)
+    mask[episodes] = True
+    windows = ds.subset(mask)
+    ends = ds.episode_ends
+    starts_of = np.concatenate([[0], ends[:-1]])
+    lengths = [int(ends[e] - starts_of[e]) for e in sorted(episodes)]
+    if len(windows) != sum(lengths):
+        raise AssertionError(f'{len(windows)} windows for {sum(lengths)} steps')
+    out, items, offset = [], [], 0
+    actions = ds.replay_buffer.data[ACTION]
+    for e, length in zip(sorted(episodes), lengths, strict=True):
+        chunk = EpisodeChunks(e, np.asarray(actions[starts_of[e]:ends[e]], dtype=np.float64),
+                              chunk_starts(length, n_action_steps))
+        items += [offset + t for t in chunk.starts]
+        offset += length
+        out.append(chunk)
+    preds = []
+    with tqdm(total=len(items), desc='open-loop chunks', unit='chunk',
+              disable=not progress) as bar:
+        for i in range(0, len(items), batch_size):
+            batch = default_collate([windows[j] for j in items[i:i + batch_size]])
+            preds.append(predict(batch['obs']).detach().to('cpu', torch.float64).numpy())
+            bar.update(len(preds[-1]))
+    pred = np.concatenate(preds) if preds else np.zeros((0,))
+    k = 0
+    for chunk in out:
+        chunk.predicted = pred[k:k + len(chunk.starts)]
+        k += len(chunk.starts)
+    order = {e: i for i, e in enumerate(episodes)}
+    return sorted(out, key=lambda c: order[c.episode])
+
+
+def policy_predictor(policy: Any, sampler: str | None, num_inference_steps: int | None,
+                     sample_seed: int) -> Predict:
+    """The policy's action_pred for an observation batch; one generator for the whole run,
+    so the same seed, batch size and episodes give the same numbers."""
+    gen = torch.Generator(device=policy.device).manual_seed(sample_seed)
+
+    @torch.no_grad()
+    def predict(obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        obs = {k: v.to(policy.device) for k, v in obs.items()}
+        return policy.predict_action(obs, generator=gen, sampler=sampler,
+                                     num_inference_steps=num_inference_steps)['action_pred']
+    return predict
+
+
+def action_scale(policy: Any) -> np.ndarray:
+    """Per action dimension: the normalizer's factor from raw units to [-1, 1]."""
+    norm = policy.normalizer
+    dim = policy.config.action_dim
+    one = norm.normalize(ACTION, torch.ones(dim)) - norm.normalize(ACTION, torch.zeros(dim))
+    return one.detach().cpu().double().numpy()
+
+
+# --------------------------------------------------------------------------- the outputs
+
+def pick_for_plot(metrics: dict[str, Any], n: int) -> list[tuple[str, int]]:
+    """(label, episode): the worst, the median and the best by normalized RMSE, up to n."""
+    ranked = sorted(metrics['episodes'], key=lambda e: -e['rmse_norm'])
+    picks = [('worst', 0), ('median', len(ranked) // 2), ('best', len(ranked) - 1)]
+    out: list[tuple[str, int]] = []
+    for label, i in picks:
+        e = ranked[i]['episode']
+        if len(out) < n and e not in [p[1] for p in out]:
+            out.append((label, e))
+    return out
+
+
+def plot_open_loop(episodes: list[EpisodeChunks], picks: list[tuple[str, int]],
+                   metrics: dict[str, Any], names: list[str], period_s: float,
+                   n_obs_steps: int, n_action_steps: int, out_path: Path) -> Path:
+    """One column per picked episode, one row per action dimension: the recorded actions
+    (black), each chunk's executed actions (solid), the rest of its plan (dotted)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from training.plots import save_figure
+
+    by_ep = {c.episode: c for c in episodes}
+    rmse = {e['episode']: e for e in metrics['episodes']}
+    dims = len(names)
+    fig, axes = plt.subplots(dims, len(picks), figsize=(5.5 * len(picks), 1.9 * dims + 0.9),
+                             sharex='col', squeeze=False)
+    colors = ('tab:blue', 'tab:orange')
+    for col, (label, e) in enumerate(picks):
+        c = by_ep[e]
+        t = np.arange(len(c.recorded)) * period_s
+        for d in range(dims):
+            ax = axes[d, col]
+            ax.plot(t, c.recorded[:, d], color='black', lw=1.2, label='recorded')
+            for k, start in enumerate(c.starts):
+                steps = start - (n_obs_steps - 1) + np.arange(c.predicted.shape[1])
+                run = slice(n_obs_steps - 1, n_obs_steps - 1 + n_action_steps)
+                color = colors[k % 2]
+                ax.plot(steps * period_s, c.predicted[k, :, d], color=color, lw=0.7, ls=':')
+                ax.plot(steps[run] * period_s, c.predicted[k, run, d], color=color, lw=1.5,
+                        label='predicted (executed)' if k == 0 else None)
+            ax.set_ylabel(names[d], fontsize=9)
+            ax.grid(alpha=0.3)
+        r = rmse[e]
+        axes[0, col].set_title(f'{label}: episode {e}, normalized RMSE {r["rmse_norm"]:.3f} '
+                               f'(hold {r["hold_rmse_norm"]:.3f})', fontsize=9)
+        axes[-1, col].set_xlabel('time (s)')
+    axes[0, 0].legend(fontsize=7, loc='best')
+    fig.tight_layout()
+    return save_figure(fig, out_path)
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    m, names = report['metrics'], report['action_names']
+    pd = m['per_dimension']
+    lines = [f"{report['policy']} on {report['dataset']}",
+             f"episodes {report['episodes_chosen']} ({len(report['episodes'])}), "
+             f"{m['n_chunks']} chunks, {m['n_steps']} executed steps compared",
+             f"{'action':<16}{'rmse':>10}{'mae':>10}{'max|err|':>10}{'rmse_norm':>11}"
+             f"{'hold_norm':>11}"]
+    for i, name in enumerate(names):
+        lines.append(f'{name:<16}{pd["rmse"][i]:>10.4g}{pd["mae"][i]:>10.4g}'
+                     f'{pd["max_abs"][i]:>10.4g}{pd["rmse_norm"][i]:>11.4f}'
+                     f'{pd["hold_rmse_norm"][i]:>11.4f}')
+    steps = ' '.join(f'{v:.3f}' for v in m['by_chunk_step']['rmse_norm'])
+    worst = sorted(m['episodes'], key=lambda e: -e['rmse_norm'])[:3]
+    lines += [f"normalized RMSE {m['rmse_norm']:.4f}; holding the last command: "
+              f"{m['hold_rmse_norm']:.4f}",
+              f'normalized RMSE by step of the chunk: {steps}',
+              'worst episodes: ' + ', '.join(f"{e['episode']} ({e['rmse_norm']:.3f})"
+                                             for e in worst)]
+    lines += [f'warning: {w}' for w in report['warnings']]
+    return '\n'.join(lines)
+
+
+# --------------------------------------------------------------------------- the command
+
+def build_parser() -> argparse.ArgumentParser:
+    from dp_ros.policy.hub import checkpoint_arg
+
+    p = argparse.ArgumentParser(prog='dp-ros open-loop', description=__doc__.splitlines()[0])
+    p.add_argument('policy', type=checkpoint_arg,
+                   help='policy directory (policy.json) or hf://org/name[@revision]')
+    p.add_argument('--dataset', type=Path,
+                   help='zarr or LeRobot dataset with the training keys (default: the one '
+                        'the policy was trained on)')
+    p.add_argument('--episodes',
+                   help="val, train, all, 'A:B' or 'N,M,...' (default: val on the training "
+                        'set, all on another dataset)')
+    p.add_argument('--output', type=Path, required=True, help='report JSON path')
+    p.add_argument('--plot', type=Path,
+                   help='PNG of recorded vs predicted actions (default: --output as .png)')
+    p.add_argument('--no-plot', action='store_true')
+    p.add_argument('--plot-episodes', type=int, default=3,
+                   help='episodes in the plot: the worst, the median, the best (1-3)')
+    p.add_argument('--sampler', choices=('ddpm', 'ddim'), help="default: the policy's")
+    p.add_argument('--num-inference-steps', type=int, help="default: the policy's")
+    p.add_argument('--sample-seed', type=int, default=0)
+    p.add_argument('--batch-size', type=int, default=32, help='chunks sampled together')
+    p.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'cuda:N' or 'auto'")
+    p.add_argument('--threads', type=int, help='torch.set_num_threads')
+    p.add_argument('--eager', action='store_true',
+                   help='the eager UNet (default: TorchScript-frozen, as the node)')
+    p.add_argument('--no-progress', action='store_true')
+    return p
+
+
+def check_args(args: argparse.Namespace) -> None:
+    for flag, value in (('--batch-size', args.batch_size), ('--threads', args.threads),
+                        ('--num-inference-steps', args.num_inference_steps)):
+        if value is not None and value < 1:
+            raise UserError(f'{flag} must be >= 1, got {value}')
+    if not 1 <= args.plot_episodes <= 3:
+        raise UserError(f'--plot-episodes must be 1, 2 or 3, got {args.plot_episodes}')
+
+
+def run_open_loop(args: argparse.Namespace) -> dict[str, Any]:
+    from dp_ros.policy.checkpoint import load_policy, read_policy_metadata
+    from dp_ros.policy.hub import resolve_policy_dir
+    from dp_ros.runtime.inference_runner import resolve_device
+
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    policy_dir = resolve_policy_dir(args.policy)
+    meta = read_policy_metadata(policy_dir)
+    config = PolicyConfig.from_dict(meta['config'])
+    source = resolve_source(meta, args.dataset, str(policy_dir))
+    check_split(args.episodes, source)
+    warnings = check_fits(config, source)
+    ds = load_windows(config, source, progress=not args.no_progress)
+    chosen, episodes = select_episodes(args.episodes, ds, source)
+    if chosen == 'all' and source.is_training_set and ds.n_val_episodes < len(episodes):
+        warnings.append('most of these episodes were trained on: their errors are lower '
+                        'than on new data (--episodes val: the held-out ones)')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    policy = load_policy(policy_dir, device=device)
+    policy.use_torchscript(not args.eager)
+    predict = policy_predictor(policy, args.sampler, args.num_inference_steps,
+                               args.sample_seed)
+    chunks = predict_episodes(predict, ds, episodes, config.n_action_steps, args.batch_size,
+                              progress=not args.no_progress)
+    metrics = error_metrics(chunks, action_scale(policy), config.n_obs_steps,
+                            config.n_action_steps)
+    names = config.dimension_names(ACTION) or [f'action[{i}]' for i in range(config.action_dim)]
+    report: dict[str, Any] = {
+        'format': REPORT_FORMAT, 'format_version': REPORT_VERSION,
+        'policy': str(args.policy), 'dataset': str(source.path),
+        'trained_on_this_dataset': source.is_training_set,
+        'episodes_chosen': chosen, 'episodes': episodes, 'action_names': names,
+        'sampler': args.sampler or config.sampler,
+        'num_inference_steps': args.num_inference_steps or config.num_inference_steps,
+        'sample_seed': args.sample_seed, 'batch_size': args.batch_size, 'device': str(device),
+        'torchscript': not args.eager, 'n_obs_steps': config.n_obs_steps,
+        'n_action_steps': config.n_action_steps, 'control_period_s': meta['control_period_s'],
+        'metrics': metrics, 'warnings': warnings,
+    }
+    if not args.no_plot:
+        picks = pick_for_plot(metrics, args.plot_episodes)
+        path = args.plot or args.output.with_suffix('.png')
+        report['plot'] = str(plot_open_loop(chunks, picks, metrics, names,
+                                            float(meta['control_period_s']),
+                                            config.n_obs_steps, config.n_action_steps, path))
+        report['plot_episodes'] = [{'label': label, 'episode': e} for label, e in picks]
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Expected errors are raised as UserError: `dp-ros open-loop` (dp_ros/cli.py) prints
+    them as one line."""
+    args = build_parser().parse_args(argv)
+    check_args(args)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s '
+                        '%(message)s', stream=sys.stderr)
+    report = run_open_loop(args)
+    write_text(args.output, json.dumps(report, indent=1) + '\n')
+    print(format_summary(report))
+    print(f'-> {args.output}' + (f", {report['plot']}" if 'plot' in report else ''))
+    return 0
+
+
+if __name__ == '__main__':
+    from training.errors import EXPECTED_ERRORS, error_exit
+    try:
+        sys.exit(main())
+    except EXPECTED_ERRORS as exc:
+        sys.exit(error_exit('dp-ros open-loop', exc))
