@@ -7,6 +7,7 @@ import torch
 import zarr
 
 from training.dataset import PushTImageDataset, parse_low_dim_key
+from training.errors import DatasetError
 from training.replay_buffer import ReplayBuffer
 
 
@@ -103,6 +104,28 @@ def test_max_train_episodes_caps_training_set(pusht_zarr, dataset):
     episodes = set(episode_of_rows(capped.sampler.indices, capped.episode_ends))
     assert episodes == set(np.nonzero(capped.train_mask)[0]) and len(episodes) == 10
     assert capped.get_validation_dataset().n_episodes == 4
+
+
+def test_excluded_episodes_leave_training_validation_and_statistics(pusht_zarr, dataset, raw):
+    val = int(np.flatnonzero(dataset.val_mask)[0])
+    worst = int(np.flatnonzero(dataset.train_mask)[3])
+    ds = PushTImageDataset(pusht_zarr, horizon=16, pad_before=1, pad_after=7, seed=42,
+                           val_ratio=0.02, progress=False, exclude_episodes=[worst, val])
+    assert not ds.train_mask[worst] and not ds.val_mask[val] and ds.excluded.sum() == 2
+    # the split of the others is where it was
+    np.testing.assert_array_equal(ds.train_mask, dataset.train_mask & ~ds.excluded)
+    np.testing.assert_array_equal(ds.val_mask, dataset.val_mask & ~ds.excluded)
+    assert ds.n_val_episodes == 3 and ds.n_train_episodes == 201
+    assert worst not in set(episode_of_rows(ds.sampler.indices, ds.episode_ends))
+    starts = np.concatenate([[0], ds.episode_ends[:-1]])
+    keep = np.ones(raw['data/action'].shape[0], dtype=bool)
+    for e in (worst, val):
+        keep[starts[e]:ds.episode_ends[e]] = False
+    data = ds.get_normalizer_data()
+    np.testing.assert_array_equal(data['action'], raw['data/action'][:][keep])
+    np.testing.assert_array_equal(data['agent_pos'], raw['data/state'][:][keep, :2])
+    with pytest.raises(DatasetError, match=r'exclude_episodes \[206\] .*\(0..205\)'):
+        PushTImageDataset(pusht_zarr, progress=False, exclude_episodes=[3, 206])
 
 
 # ------------------------------------------------------------------ generic keys, small store

@@ -159,6 +159,18 @@ def test_the_command_compares_the_held_out_episodes_and_writes_report_and_plot(
     assert not again.with_suffix('.png').exists()
 
 
+def test_episodes_the_training_excluded_are_not_in_its_split(trained_pair, tmp_path):
+    store, policy = trained_pair
+    val = np.flatnonzero(get_val_mask(6, 0.34, seed=42)).tolist()
+    cfg = TrainConfig(data=DataConfig(zarr_path=str(store), val_ratio=0.34,
+                                      exclude_episodes=[val[0]]))
+    pruned = make_tiny_checkpoint(tmp_path / 'pruned', seed=1, provenance={
+        'dataset': str(store), 'train_config': cfg.to_dict()})
+    out = tmp_path / 'ol.json'
+    assert main([str(pruned), '--output', str(out), '--no-progress', '--no-plot']) == 0
+    assert json.loads(out.read_text())['episodes'] == val[1:]
+
+
 def test_another_dataset_is_compared_over_all_its_episodes_and_has_no_split(
         trained_pair, tmp_path):
     _, policy = trained_pair

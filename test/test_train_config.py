@@ -50,6 +50,8 @@ def test_yaml_overrides_and_round_trip(tmp_path):
     ('train.mixed_precision=fp8', "mixed_precision 'fp8' is not one of"),
     ('train.max_steps=0', 'train.max_steps must be > 0'),
     ('optim.lr_scheduler=step', "lr_scheduler 'step' is not one of"),
+    ('data.exclude_episodes=3', 'data.exclude_episodes must be a list'),
+    ('data.exclude_episodes=[1,-2]', 'data.exclude_episodes must be a list'),
 ])
 def test_bad_overrides_are_named(override, message):
     with pytest.raises(ValueError, match=message):

@@ -51,6 +51,10 @@ class DataConfig:
         max_train_episodes: use at most this many training episodes (random, seeded by
             split_seed); None: all. For data-scaling runs and tests.
         split_seed: seeds the validation split and the episode cap (42: the paper's split).
+        exclude_episodes: episode indices left out of training, validation and the normalizer
+            statistics (bad demonstrations: `dp-ros inspect` findings, `dp-ros open-loop`'s
+            worst episodes), e.g. [3, 17]; the split is drawn over all episodes first, so the
+            others keep their side. None: every episode.
         image_key, state_key, action_key: zarr arrays of the Push-T layout: images
             (N, H, W, 3) 0..255 become obs 'image', state[:, :2] obs 'agent_pos'.
         rgb_keys: obs name -> zarr image array, replacing image_key (other cameras; the
@@ -74,6 +78,7 @@ class DataConfig:
     val_ratio: float = 0.02
     max_train_episodes: int | None = None
     split_seed: int = 42
+    exclude_episodes: list[int] | None = None
     image_key: str = 'img'
     state_key: str = 'state'
     action_key: str = 'action'
@@ -301,6 +306,11 @@ class TrainConfig:
         for name, value in non_negative.items():
             if not _number(name, value) >= 0:
                 raise TrainConfigError(f'{name} must be >= 0, got {value!r}')
+        if d.exclude_episodes is not None and (
+                not isinstance(d.exclude_episodes, list)
+                or not all(type(e) is int and e >= 0 for e in d.exclude_episodes)):
+            raise TrainConfigError(f'data.exclude_episodes must be a list of episode indices '
+                                   f'(>= 0) or null, got {d.exclude_episodes!r}')
         if not 0.0 <= _number('data.val_ratio', d.val_ratio) < 1.0:
             raise TrainConfigError(f'data.val_ratio must be in [0, 1), got {d.val_ratio!r}')
         if len(o.betas) != 2:

@@ -11,7 +11,7 @@ import copy
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +143,20 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
     return {'obs': obs, 'action': action}
 
 
+def excluded_episodes(n_episodes: int, episodes: Sequence[int] | None, where: str
+                      ) -> np.ndarray:
+    """Boolean mask of the episodes data.exclude_episodes names; DatasetError naming `where`
+    for an index the dataset does not have."""
+    mask = np.zeros(n_episodes, dtype=bool)
+    bad = [e for e in episodes or () if not isinstance(e, (int, np.integer))
+           or isinstance(e, bool) or not 0 <= e < n_episodes]
+    if bad:
+        raise DatasetError(f'{where}: exclude_episodes {bad} are not episodes of this dataset '
+                           f'(0..{n_episodes - 1})')
+    mask[list(episodes or ())] = True
+    return mask
+
+
 class PushTImageDataset(torch.utils.data.Dataset):
     """Windows of `horizon` steps: {'obs': {name: (T, ...)}, 'action': (T, A)}, float32.
 
@@ -157,17 +171,23 @@ class PushTImageDataset(torch.utils.data.Dataset):
                  state_key: str = 'state', action_key: str = 'action',
                  rgb_keys: Mapping[str, str] | None = None,
                  low_dim_keys: Mapping[str, str | tuple[str, slice | None]] | None = None,
-                 progress: bool = True, obs_steps: int | None = None) -> None:
+                 progress: bool = True, obs_steps: int | None = None,
+                 exclude_episodes: Sequence[int] | None = None) -> None:
         """obs_steps: yield only the first obs_steps observations of each window (the policy's
-        n_obs_steps; it reads no more); None: all `horizon` of them, as the paper's dataset."""
+        n_obs_steps; it reads no more); None: all `horizon` of them, as the paper's dataset.
+        exclude_episodes: episodes out of training, validation and the normalizer statistics
+        (bad demonstrations); the split is drawn over all episodes before they are taken out,
+        so the others stay on their side of it."""
         self.rgb_keys, self.low_dim_keys = observation_keys(image_key, state_key, rgb_keys,
                                                             low_dim_keys)
         self.action_key = action_key
         self.zarr_path = str(zarr_path)
-        self.replay_buffer, self.load_seconds = self._load(progress)
+        self.replay_buffer, self.load_seconds, self.excluded = self._load(progress,
+                                                                          exclude_episodes)
         n_episodes = self.replay_buffer.n_episodes
-        self.val_mask = get_val_mask(n_episodes, val_ratio, seed=seed)
-        self.train_mask = downsample_mask(~self.val_mask, max_train_episodes, seed=seed)
+        val = get_val_mask(n_episodes, val_ratio, seed=seed)
+        self.val_mask = val & ~self.excluded
+        self.train_mask = downsample_mask(~val & ~self.excluded, max_train_episodes, seed=seed)
         self.horizon = horizon
         self.pad_before = pad_before
         self.pad_after = pad_after
@@ -176,10 +196,14 @@ class PushTImageDataset(torch.utils.data.Dataset):
         self.episode_mask = self.train_mask
         self.sampler = self._sampler(self.episode_mask)
 
-    def _load(self, progress: bool) -> tuple[ReplayBuffer, float]:
+    def _load(self, progress: bool, exclude_episodes: Sequence[int] | None
+              ) -> tuple[ReplayBuffer, float, np.ndarray]:
+        """(the arrays in memory, seconds, the excluded episodes' mask); the keys and the
+        excluded episodes are checked before anything is read."""
         t0 = time.perf_counter()
         source = open_training_store(self.zarr_path)  # zarr, or a LeRobotDataset
         store_shapes(source, self.rgb_keys, self.low_dim_keys, self.action_key, self.zarr_path)
+        excluded = excluded_episodes(source.n_episodes, exclude_episodes, self.zarr_path)
         data: dict[str, np.ndarray] = {}
         for name, key in self.rgb_keys.items():
             data[name] = read_array(source.data[key], convert=images_to_uint8(key, self.zarr_path),
@@ -195,7 +219,7 @@ class PushTImageDataset(torch.utils.data.Dataset):
         seconds = time.perf_counter() - t0
         log.info('loaded %s: %d episodes, %d steps in %.1f s', self.zarr_path,
                  source.n_episodes, source.n_steps, seconds)
-        return ReplayBuffer.from_arrays(data, source.episode_ends.copy()), seconds
+        return ReplayBuffer.from_arrays(data, source.episode_ends.copy()), seconds, excluded
 
     def _sampler(self, mask: np.ndarray) -> SequenceSampler:
         first_k = None if self.obs_steps is None else {
@@ -252,11 +276,11 @@ class PushTImageDataset(torch.utils.data.Dataset):
         return sub
 
     def get_normalizer_data(self) -> dict[str, np.ndarray]:
-        """Action and low-dim observations over all episodes (the paper fits on all data)."""
-        out = {ACTION: self.replay_buffer.data[ACTION].copy()}
-        for name in self.low_dim_keys:
-            out[name] = self.replay_buffer.data[name].copy()
-        return out
+        """Action and low-dim observations over all episodes (the paper fits on all data) but
+        the excluded ones."""
+        steps = np.repeat(~self.excluded, np.diff(self.episode_ends, prepend=0))
+        data = self.replay_buffer.data
+        return {name: data[name][steps] for name in (ACTION, *self.low_dim_keys)}
 
     # ------------------------------------------------------------------ items
     def __len__(self) -> int:

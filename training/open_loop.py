@@ -202,7 +202,7 @@ def load_windows(config: PolicyConfig, source: Source, progress: bool) -> PushTI
         pad_after=config.horizon - config.n_obs_steps, seed=d.split_seed, val_ratio=d.val_ratio,
         max_train_episodes=d.max_train_episodes, image_key=d.image_key, state_key=d.state_key,
         action_key=d.action_key, rgb_keys=d.rgb_keys, low_dim_keys=d.low_dim_keys,
-        progress=progress, obs_steps=config.n_obs_steps)
+        progress=progress, obs_steps=config.n_obs_steps, exclude_episodes=d.exclude_episodes)
 
 
 def check_split(spec: str | None, source: Source) -> None:

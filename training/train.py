@@ -197,7 +197,7 @@ class Trainer:
             seed=d.split_seed, val_ratio=d.val_ratio, max_train_episodes=d.max_train_episodes,
             image_key=d.image_key, state_key=d.state_key, action_key=d.action_key,
             rgb_keys=d.rgb_keys, low_dim_keys=d.low_dim_keys, progress=self.is_main,
-            obs_steps=n_obs)
+            obs_steps=n_obs, exclude_episodes=d.exclude_episodes)
 
     def _shape_meta(self) -> dict:
         """Observation shapes of the dataset, images first (the feature concatenation order),
