@@ -124,6 +124,27 @@ def test_train_writes_a_complete_run(tmp_path, tiny_zarr):
     assert not [p for p in run.iterdir() if p.name.startswith('.')]  # no temporaries left
 
 
+def test_excluded_episodes_are_neither_trained_on_nor_in_the_statistics(tmp_path, tiny_zarr):
+    from dp_ros.policy.normalizer import Normalizer
+    from training.sampler import get_val_mask
+
+    dropped = int(np.flatnonzero(~get_val_mask(N_EPISODES, 0.2, seed=42))[1])
+    cfg = load_config(tiny_config(tmp_path, tiny_zarr), [
+        'data.max_train_episodes=null', f'data.exclude_episodes=[{dropped}]'])
+    trainer = Trainer(cfg, tmp_path / 'run')
+    ds = trainer.train_ds
+    trained = set(np.searchsorted(ds.episode_ends, ds.sampler.indices[:, 0], side='right'))
+    assert dropped not in trained and len(trained) == ds.n_train_episodes == N_EPISODES - 2
+    starts, ends = episode_bounds(tiny_zarr)
+    src = zarr.open(str(tiny_zarr), mode='r')['data']
+    kept = [e for e in range(N_EPISODES) if e != dropped]
+    expected = Normalizer.from_data({
+        'action': np.concatenate([src['action'][starts[e]:ends[e]] for e in kept]),
+        'agent_pos': np.concatenate([src['state'][starts[e]:ends[e], :2] for e in kept])})
+    got = trainer.policy.normalizer.to_dict()['fields']
+    assert {k: got[k] for k in ('action', 'agent_pos')} == expected.to_dict()['fields']
+
+
 def test_gradient_accumulation_and_bf16(tmp_path, tiny_zarr):
     cfg = load_config(tiny_config(tmp_path, tiny_zarr), [
         'optim.grad_accum_steps=3', 'train.max_steps=2', 'train.mixed_precision=bf16',
