@@ -192,7 +192,8 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
 
 def test_arm_config_future_state_bool_markers_and_two_cameras(tmp_path):
     """A real-arm recording: 30 Hz cameras (one compressed, one unstamped and larger),
-    100 Hz joint states, recording toggled by a Bool topic, action = state 0.1 s later."""
+    100 Hz joint states, recording toggled by a Bool topic, action = state 0.1 s later; then
+    the example training config trains on it."""
     cfg = yaml.safe_load((CONFIG_DIR / 'bag2zarr_example_arm.yaml').read_text())
     joints = cfg['keys']['state']['joints']
     rng = np.random.default_rng(0)
@@ -250,6 +251,38 @@ def test_arm_config_future_state_bool_markers_and_two_cameras(tmp_path):
     # received before the marker (late messages of the previous episode stay there); the
     # wrist frame of that first grid time is stamped before it: that step is trimmed
     assert 0.55 <= first <= 0.7
+    check_the_example_training_reads_it(output, joints, tmp_path)
+
+
+def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path: Path) -> None:
+    """config/train_example_arm.yaml on what config/bag2zarr_example_arm.yaml made: both
+    cameras in order and the 7 named joints reach the checkpoint, no closed-loop evaluation is
+    attempted, and `dp-ros open-loop` compares it on the held-out episode (a tiny model, two
+    steps, on the CPU)."""
+    import json
+
+    from dp_ros.policy.checkpoint import read_policy_metadata
+    from training.config import load_config as load_train_config
+    from training.open_loop import main as open_loop
+    from training.train import train
+
+    cfg = load_train_config(CONFIG_DIR / 'train_example_arm.yaml', [
+        f'data.zarr_path={data}', 'data.val_ratio=0.5', 'data.batch_size=4',
+        'train.max_steps=2', 'train.cpu=true', 'train.checkpoint_every=2', 'train.val_every=0',
+        'train.action_mse_every=0', 'train.progress=false', 'train.num_threads=1',
+        'policy.down_dims=[32,64,128]', 'policy.resnet_width=0.25',
+        'policy.num_inference_steps=2'])
+    assert train(cfg, tmp_path / 'run')['step'] == 2
+    policy = tmp_path / 'run' / 'checkpoints' / 'latest'
+    shape_meta = read_policy_metadata(policy)['config']['shape_meta']
+    assert list(shape_meta['obs']) == ['wrist', 'scene', 'joint_pos']
+    assert shape_meta['obs']['joint_pos']['names'] == joints == shape_meta['action']['names']
+    assert not (tmp_path / 'run' / 'checkpoints' / 'best').exists()
+    report = tmp_path / 'open_loop.json'
+    assert open_loop([str(policy), '--output', str(report), '--no-progress', '--no-plot']) == 0
+    checked = json.loads(report.read_text())
+    assert checked['episodes_chosen'] == 'val' and len(checked['episodes']) == 1
+    assert checked['action_names'] == joints
 
 
 # --- bad input leaves the output untouched ---------------------------------------------------

@@ -62,6 +62,10 @@ CASES = {
     'eval, bad --max-steps': Case(
         'eval', ('--checkpoint', '{tmp}/absent', '--max-steps', '0', '--output',
                  '{tmp}/out/report.json'), ('--max-steps',)),
+    'eval, a policy of another robot (the point pusher on the arm sim)': Case(
+        'eval', ('--checkpoint', str(SHIPPED_CHECKPOINT), '--robot', 'arm', '--output',
+                 '{tmp}/out/report.json'), ("--robot 'arm'", 'takes 3 actions',
+                                           'this policy outputs 2')),
     'eval, realtime without ros': Case(
         'eval', ('--checkpoint', '{tmp}/absent', '--mode', 'realtime', '--output',
                  '{tmp}/out/report.json'), ('--via ros',)),

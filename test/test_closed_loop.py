@@ -156,3 +156,32 @@ def test_videos_mp4_and_gif(tmp_path):
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     with pytest.raises(ValueError, match='must end in'):
         write_video(tmp_path / 'a.avi', frames)
+
+
+def arm_shape_meta(joints: int = 3, cameras: tuple[str, ...] = ('image',), size=(96, 96)):
+    obs = {c: {'shape': [3, *size], 'type': 'rgb'} for c in cameras}
+    obs['joint_pos'] = {'shape': [joints], 'type': 'low_dim'}
+    return {'obs': obs, 'action': {'shape': [joints]}}
+
+
+def test_a_policy_is_checked_against_the_eval_sim_before_it_runs():
+    """Each sim runs the policies of its own robot; another robot's policy is named with what
+    the sim gives and what the policy reads (a 7-joint arm with two cameras: no sim here)."""
+    from training.closed_loop import check_eval_fits
+
+    check_eval_fits('point', tiny_pusht_config())
+    check_eval_fits('arm', tiny_pusht_config(shape_meta=arm_shape_meta()))
+    with pytest.raises(ValueError, match=r"eval.robot 'point': the sim gives image and "
+                                         r'agent_pos \(2,\) and takes 2 actions; this policy '
+                                         r'reads joint_pos \(3,\)'):
+        check_eval_fits('point', tiny_pusht_config(shape_meta=arm_shape_meta()))
+    with pytest.raises(ValueError, match=r'this policy outputs 2'):
+        check_eval_fits('arm', tiny_pusht_config())
+    with pytest.raises(ValueError, match=r"reads cameras \['wrist', 'scene'\]"):
+        check_eval_fits('arm', tiny_pusht_config(
+            shape_meta=arm_shape_meta(7, cameras=('wrist', 'scene'))))
+    with pytest.raises(ValueError, match='reads joint_pos \\(7,\\)'):
+        check_eval_fits('arm', tiny_pusht_config(shape_meta=arm_shape_meta(7)))
+    with pytest.raises(ValueError, match='square images; this policy reads image 96 x 128'):
+        check_eval_fits('point', tiny_pusht_config(
+            shape_meta=arm_shape_meta(2, size=(96, 128)), crop_shape=(84, 84)))

@@ -145,6 +145,19 @@ def test_excluded_episodes_are_neither_trained_on_nor_in_the_statistics(tmp_path
     assert {k: got[k] for k in ('action', 'agent_pos')} == expected.to_dict()['fields']
 
 
+def test_a_policy_the_eval_sim_cannot_run_is_a_config_error_at_the_start(tmp_path, tiny_zarr):
+    from training.errors import TrainConfigError
+
+    cfg = load_config(tiny_config(tmp_path, tiny_zarr), ['eval.robot=arm'])
+    with pytest.raises(TrainConfigError, match=r"eval.robot 'arm'.*this policy outputs 2\. A "
+                                               r'robot without a simulator: eval.n_episodes=0'):
+        Trainer(cfg, tmp_path / 'run')
+    assert not (tmp_path / 'run' / 'train_state').exists()
+    Trainer(load_config(tiny_config(tmp_path, tiny_zarr), ['eval.robot=arm',
+                                                           'eval.n_episodes=0']),
+            tmp_path / 'run2')  # no closed-loop evaluation: nothing to check
+
+
 def test_gradient_accumulation_and_bf16(tmp_path, tiny_zarr):
     cfg = load_config(tiny_config(tmp_path, tiny_zarr), [
         'optim.grad_accum_steps=3', 'train.max_steps=2', 'train.mixed_precision=bf16',

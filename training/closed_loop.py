@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +30,8 @@ from sim_bridge.sim_node_config import ROBOTS
 
 log = logging.getLogger(__name__)
 
-__all__ = ['ClosedLoopResult', 'EvalInterrupted', 'policy_obs', 'run_closed_loop']
+__all__ = ['ClosedLoopResult', 'EvalInterrupted', 'check_eval_fits', 'policy_obs',
+           'run_closed_loop']
 
 
 def policy_obs(histories: Sequence[Sequence[dict[str, np.ndarray]]], device: torch.device
@@ -84,6 +86,34 @@ def make_eval_env(robot: str, image_size: int, max_steps: int, video_size: int,
     from sim_bridge.pusht_env import PushTEnv
 
     return PushTEnv(render_size=image_size, max_episode_steps=max_steps, video_size=video_size)
+
+
+def check_eval_fits(robot: str, config: Any) -> None:
+    """The evaluation env gives this policy (its PolicyConfig) every input it reads, in its
+    shape, and takes its actions; else ValueError naming both sides. Run where a run or an
+    evaluation starts, so that a policy of another robot fails there, not at its first
+    evaluation hours later."""
+    where = f'eval.robot {robot!r}'
+    if list(config.rgb_keys) != ['image']:
+        raise ValueError(f'{where}: the sim has one camera, image; this policy reads cameras '
+                         f'{list(config.rgb_keys)}')
+    _, h, w = config.obs_shape('image')
+    if h != w:
+        raise ValueError(f'{where}: the sim renders square images; this policy reads image '
+                         f'{h} x {w}')
+    env = make_eval_env(robot, w, 1, 16, config.camera_crop('image'))
+    try:
+        space = env.observation_space.spaces  # name -> Box
+        gives = ', '.join(f'{k} {tuple(space[k].shape)}' for k in space if k != 'image')
+        takes = env.action_space.shape
+        sim = f'{where}: the sim gives image and {gives} and takes {takes[0]} actions'
+        for key in config.low_dim_keys:
+            if key not in space or tuple(space[key].shape) != tuple(config.obs_shape(key)):
+                raise ValueError(f'{sim}; this policy reads {key} {tuple(config.obs_shape(key))}')
+        if tuple(takes) != (config.action_dim,):
+            raise ValueError(f'{sim}; this policy outputs {config.action_dim}')
+    finally:
+        env.close()
 
 
 def run_closed_loop(policy, seeds: Sequence[int], *, robot: str = 'point', max_steps: int = 300,

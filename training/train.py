@@ -121,6 +121,7 @@ class Trainer:
             self.policy_cfg = PolicyConfig.from_dict(policy_dict)
         except (TypeError, ValueError) as exc:
             raise TrainConfigError(f'policy: {exc}') from None
+        self._check_eval_fits()
         init = load_init_policy(cfg.train.init_from, self.policy_cfg) if warm_start else None
         self.train_ds = self._dataset()
         self.val_ds = self.train_ds.get_validation_dataset()
@@ -175,6 +176,21 @@ class Trainer:
         self.batches = EpochBatches(len(self.train_ds), cfg.data.batch_size, cfg.train.seed,
                                     self.rank, self.world, cfg.data.drop_last)
         self.mse_batch = fixed_training_batch(self.train_ds, cfg.data.batch_size, cfg.train.seed)
+
+    def _check_eval_fits(self) -> None:
+        """A policy the closed-loop evaluation's sim cannot run (another robot's cameras and
+        joints) is a config error at the start, not a crash at the first evaluation."""
+        from training.closed_loop import check_eval_fits
+
+        e, t = self.cfg.eval, self.cfg.train
+        if e.n_episodes == 0 or not (t.eval_every > 0 or t.final_eval):
+            return
+        try:
+            check_eval_fits(e.robot, self.policy_cfg)
+        except ValueError as exc:
+            raise TrainConfigError(
+                f'{exc}. A robot without a simulator: eval.n_episodes=0 (no closed-loop score; '
+                '`dp-ros open-loop` compares the policy with held-out demonstrations)') from None
 
     def _dataset_path(self) -> Path:
         d = self.cfg.data

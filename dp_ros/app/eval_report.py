@@ -90,7 +90,7 @@ def check_eval_args(args: argparse.Namespace) -> None:
     checkpoint is a CheckpointError, which is one. args.device becomes the resolved device
     ('auto' -> 'cuda' or 'cpu').
     """
-    from dp_ros.policy.checkpoint import read_policy_metadata
+    from dp_ros.policy.checkpoint import CheckpointError, read_policy_metadata
     from dp_ros.policy.hub import resolve_policy_dir
     from dp_ros.runtime.inference_runner import resolve_device, resolve_dtype
 
@@ -112,7 +112,18 @@ def check_eval_args(args: argparse.Namespace) -> None:
     check_video_episodes(args.video_episodes, len(args.seeds))
     args.checkpoint_spec = str(args.checkpoint)
     args.checkpoint = resolve_policy_dir(args.checkpoint)  # a Hub spec: its cached snapshot
-    read_policy_metadata(args.checkpoint)
+    meta = read_policy_metadata(args.checkpoint)
+    if args.via == 'inprocess':  # over ROS the node maps topics to keys, and checks them
+        from dp_ros.policy.config import PolicyConfig
+        from training.closed_loop import check_eval_fits
+        try:
+            config = PolicyConfig.from_dict(meta['config'])
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f'{args.checkpoint}: policy.json: {exc}') from None
+        try:
+            check_eval_fits(args.robot, config)
+        except ValueError as exc:
+            raise UserError(str(exc).replace('eval.robot', '--robot')) from None
 
 
 def check_video_episodes(indices: list[int], n_seeds: int) -> None:
