@@ -257,8 +257,8 @@ def test_arm_config_future_state_bool_markers_and_two_cameras(tmp_path):
 def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path: Path) -> None:
     """config/train_example_arm.yaml on what config/bag2zarr_example_arm.yaml made: both
     cameras in order and the 7 named joints reach the checkpoint, no closed-loop evaluation is
-    attempted, and `dp-ros open-loop` compares it on the held-out episode (a tiny model, two
-    steps, on the CPU)."""
+    attempted, `dp-ros open-loop` compares it on the held-out episode (a tiny model, two steps,
+    on the CPU), and config/policy_example_arm.yaml's cameras and joints fit it."""
     import json
 
     from dp_ros.policy.checkpoint import read_policy_metadata
@@ -283,6 +283,15 @@ def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path:
     checked = json.loads(report.read_text())
     assert checked['episodes_chosen'] == 'val' and len(checked['episodes']) == 1
     assert checked['action_names'] == joints
+    # and config/policy_example_arm.yaml runs it: the node's checks pass without a warning
+    from dp_ros.params import config_from_dict
+    from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
+
+    params = yaml.safe_load((CONFIG_DIR / 'policy_example_arm.yaml').read_text())[
+        '/**/dp_policy']['ros__parameters']
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(
+        params, checkpoint=str(policy), device='cpu')), read_policy_metadata(policy))
+    assert setup.warnings == []
 
 
 # --- bad input leaves the output untouched ---------------------------------------------------
