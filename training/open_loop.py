@@ -480,9 +480,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == '__main__':
-    from training.errors import EXPECTED_ERRORS, error_exit
-    try:
-        sys.exit(main())
-    except EXPECTED_ERRORS as exc:
-        sys.exit(error_exit('dp-ros open-loop', exc))
+if __name__ == '__main__':  # `dp-ros open-loop` applies the one-line error rule
+    sys.exit(main())
