@@ -103,6 +103,9 @@ def test_train_writes_a_complete_run(tmp_path, tiny_zarr):
     assert ev['test/mean_score'] == pytest.approx(np.mean(list(ev['test/scores'].values())))
     mse = next(r for r in records if r['event'] == 'action_mse')
     assert mse['train_action_mse'] > mse['train_action_mse_norm'] > 0  # raw px vs [-1, 1]
+    # and on the held-out episode's windows, which training never saw
+    assert mse['val_action_mse'] > mse['val_action_mse_norm'] > 0
+    assert mse['val_action_mse'] != mse['train_action_mse']
     assert all(np.isfinite(r['loss']) for r in records if r['event'] == 'train')
 
     assert load_config(run / 'config.yaml') == cfg

@@ -178,7 +178,8 @@ class LoopConfig:
         val_every: steps between validation losses (trained weights, data.val_ratio).
         val_max_batches: validation batches per measurement; None: all of them.
         action_mse_every: steps between sampled-action MSEs of the EMA policy on fixed
-            training windows (raw units and normalized).
+            training windows and, with data.val_ratio > 0, fixed held-out windows (raw units
+            and normalized; logged train_action_mse*, val_action_mse*).
         eval_every: steps between closed-loop Push-T evaluations (the eval section); each
             one whose test/mean_score beats every earlier one writes checkpoints/best.
         checkpoint_every: steps between checkpoints/latest + train_state (resume points).

@@ -13,7 +13,8 @@ from typing import Any
 
 PANELS = (  # (title, [(event, key)], log-scale y)
     ('loss', [('train', 'loss'), ('val', 'val_loss')], True),
-    ('train action MSE (normalized)', [('action_mse', 'train_action_mse_norm')], True),
+    ('sampled-action MSE (normalized)', [('action_mse', 'train_action_mse_norm'),
+                                         ('action_mse', 'val_action_mse_norm')], True),
     ('test mean_score', [('eval', 'test/mean_score')], False),
     ('learning rate', [('train', 'lr')], False),
 )

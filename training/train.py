@@ -176,6 +176,8 @@ class Trainer:
         self.batches = EpochBatches(len(self.train_ds), cfg.data.batch_size, cfg.train.seed,
                                     self.rank, self.world, cfg.data.drop_last)
         self.mse_batch = fixed_training_batch(self.train_ds, cfg.data.batch_size, cfg.train.seed)
+        self.val_mse_batch = fixed_training_batch(self.val_ds, cfg.data.batch_size,
+                                                  cfg.train.seed)
 
     def _check_eval_fits(self) -> None:
         """A policy the closed-loop evaluation's sim cannot run (another robot's cameras and
@@ -279,8 +281,13 @@ class Trainer:
                                max_batches=self.cfg.train.val_max_batches)
 
     def action_mse(self) -> dict[str, float]:
-        return action_mse(self._sync_eval_policy(), self.mse_batch, self.cfg.eval,
-                          self.cfg.train.seed)
+        """The sampled-action MSE on fixed training windows and, when there are validation
+        episodes, on fixed held-out windows (with the same noise seed)."""
+        policy, e, seed = self._sync_eval_policy(), self.cfg.eval, self.cfg.train.seed
+        out = {} if self.mse_batch is None else action_mse(policy, self.mse_batch, e, seed)
+        if self.val_mse_batch is not None:
+            out.update(action_mse(policy, self.val_mse_batch, e, seed, split='val'))
+        return out
 
     def closed_loop(self) -> dict[str, Any] | None:
         name = f'eval_step{self.pos.step:07d}.{self.cfg.eval.video_format}'

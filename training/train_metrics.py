@@ -22,8 +22,11 @@ log = logging.getLogger('dp_ros.train')
 MSE_SEED_OFFSET = 12345  # which training windows the action MSE uses
 
 
-def fixed_training_batch(train_ds: Dataset, batch_size: int, seed: int) -> dict:
-    """The same training windows at every action-MSE measurement (and after a resume)."""
+def fixed_training_batch(train_ds: Dataset, batch_size: int, seed: int) -> dict | None:
+    """The same windows at every action-MSE measurement (and after a resume); None for a
+    dataset without windows (no validation episodes)."""
+    if len(train_ds) == 0:
+        return None
     gen = torch.Generator().manual_seed(seed + MSE_SEED_OFFSET)
     n = min(batch_size, len(train_ds))
     idx = torch.randperm(len(train_ds), generator=gen)[:n].tolist()
@@ -59,10 +62,12 @@ def validation_loss(policy: Any, val_ds: Dataset, data: DataConfig, accelerator:
 
 
 @torch.no_grad()
-def action_mse(eval_policy: Any, batch: dict, eval_cfg: EvalConfig, seed: int
-               ) -> dict[str, float]:
-    """EMA policy samples on fixed training windows vs the demonstrated actions, in raw
-    units and normalized to [-1, 1]."""
+def action_mse(eval_policy: Any, batch: dict, eval_cfg: EvalConfig, seed: int,
+               split: str = 'train') -> dict[str, float]:
+    """EMA policy samples on fixed windows of one split (train or val) vs the demonstrated
+    actions, in raw units and normalized to [-1, 1]: '<split>_action_mse[_norm]'. On the
+    held-out windows it is the number a robot without a simulator has during training (what
+    `dp-ros open-loop` measures over whole episodes at the end)."""
     device = eval_policy.device
     batch = to_device(batch, device)
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -74,8 +79,8 @@ def action_mse(eval_policy: Any, batch: dict, eval_cfg: EvalConfig, seed: int
     gt = batch['action'].float()
     norm = eval_policy.normalizer
     return {
-        'train_action_mse': float(torch.nn.functional.mse_loss(pred, gt)),
-        'train_action_mse_norm': float(torch.nn.functional.mse_loss(
+        f'{split}_action_mse': float(torch.nn.functional.mse_loss(pred, gt)),
+        f'{split}_action_mse_norm': float(torch.nn.functional.mse_loss(
             norm.normalize('action', pred), norm.normalize('action', gt))),
     }
 
