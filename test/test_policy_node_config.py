@@ -12,8 +12,11 @@ import yaml
 from dp_ros.params import config_from_dict, param_fields
 from dp_ros.policy.config import pusht_image_config
 from dp_ros.runtime.policy_node_config import (
+    DRY_RUN_TOPIC,
     MAX_SEED,
     PolicyNodeConfig,
+    command_topic,
+    describe_setup,
     load_setup,
     resolve_setup,
 )
@@ -35,7 +38,7 @@ INTERFACE = {
     'max_input_age_s': ('float', 0.5), 'history_s': ('float', 3.0),
     'action_lower': ('list[float]', []), 'action_upper': ('list[float]', []),
     'sample_seed': ('int', 0), 'env_seed': ('int', 0), 'episode_start_topic': ('str', ''),
-    'start_enabled': ('bool', True), 'lockstep': ('bool', False),
+    'start_enabled': ('bool', True), 'dry_run': ('bool', False), 'lockstep': ('bool', False),
     'replan_threshold': ('int', 2), 'action_lead_s': ('float', 0.0),
     'diagnostics_period_s': ('float', 1.0), 'stamp_tolerance_s': ('float', 1.0),
     'execution_mode': ('str', 'replace'), 'ensemble_decay': ('float', 0.01),
@@ -110,6 +113,18 @@ def test_yaml_numbers_convert():
                                                  'n_action_steps': 4.0})
     assert config.control_period_s == 1.0 and isinstance(config.control_period_s, float)
     assert config.action_lower == [0.0, 1.0] and config.n_action_steps == 4
+
+
+def test_a_dry_run_commands_the_nodes_own_topic_and_says_so():
+    live = cfg(action_topic='/arm_controller/joint_trajectory')
+    dry = cfg(action_topic='/arm_controller/joint_trajectory', dry_run=True)
+    assert command_topic(live) == '/arm_controller/joint_trajectory'
+    assert command_topic(dry) == DRY_RUN_TOPIC == '~/dry_run/joint_trajectory'
+    setup = resolve_setup(dry, metadata())
+    line = describe_setup(dry, setup, 'cpu', None)
+    assert '-> ~/dry_run/joint_trajectory' in line
+    assert 'DRY RUN: nothing to /arm_controller/joint_trajectory' in line
+    assert 'DRY RUN' not in describe_setup(live, setup, 'cpu', None)
 
 
 def test_resolve_setup_from_the_checkpoint():

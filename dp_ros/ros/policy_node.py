@@ -35,7 +35,12 @@ from dp_ros.ros.qos import JOINT_STATES, LATCHED, RELIABLE_10, SENSOR_DATA
 from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.input_checks import BadInput
 from dp_ros.runtime.observation_log import append_observation
-from dp_ros.runtime.policy_node_config import PolicyNodeConfig, ResolvedSetup, describe_setup
+from dp_ros.runtime.policy_node_config import (
+    PolicyNodeConfig,
+    ResolvedSetup,
+    command_topic,
+    describe_setup,
+)
 from dp_ros.runtime.safety import Hold
 
 NODE_NAME = 'dp_policy'
@@ -74,7 +79,8 @@ class PolicyCore:
         self._overhead = LatencyStats()  # seconds per plan outside the model
         self._warned: set[str] = set()
         self._dt_s = cv.ns_to_seconds(setup.dt_ns)
-        self.pub_action = node.create_publisher(JointTrajectory, cfg.action_topic, RELIABLE_10)
+        self.pub_action = node.create_publisher(JointTrajectory, command_topic(cfg),
+                                                RELIABLE_10)
         self.pub_diag = node.create_publisher(DiagnosticArray, '/diagnostics', RELIABLE_10)
         self.pub_chunk = self.pub_path = None
         if cfg.debug_topics:
@@ -283,7 +289,7 @@ class PolicyCore:
     def diagnostics_values(self) -> dict[str, Any]:
         with self._lock:
             values = self.loop.diagnostics(self._clock_ns(), time.monotonic_ns())
-        values.update(device=self.device_name, dtype=self.cfg.dtype)
+        values.update(device=self.device_name, dtype=self.cfg.dtype, dry_run=self.cfg.dry_run)
         values.update({f'latency_{k}': v for k, v in self.runner.latency.summary_ms().items()})
         overhead = self._overhead.summary_ms()  # seconds per plan outside the model
         values.update({f'node_overhead_{k}': overhead[k] for k in ('p50_ms', 'p95_ms')})

@@ -75,6 +75,11 @@ class PolicyNodeConfig:
                                      'published at each episode start (the sim: '
                                      '/pusht/episode_start); empty: none')
     start_enabled: bool = param(True, 'publish actions from the start (else wait for ~/enable)')
+    dry_run: bool = param(False, 'publish every chunk and stop on ~/dry_run/joint_trajectory '
+                          'instead of action_topic: the policy runs on the live cameras and '
+                          'joints and nothing reaches the controller (to compare it with the '
+                          "operator's commands and watch its plans and latency before it moves "
+                          'the robot)')
     lockstep: bool = param(False, 'the sim waits for the action of its current observation '
                            '(use with use_sim_time): plan on it once the plan has run out')
     replan_threshold: int = param(2, 'realtime: plan the next chunk once at most this many '
@@ -161,6 +166,16 @@ class ResolvedSetup:
         return [*self.rgb_keys, self.state_key]
 
 
+# where a dry run's commands go (the node's private namespace: no controller listens there)
+DRY_RUN_TOPIC = '~/dry_run/joint_trajectory'
+
+
+def command_topic(cfg: PolicyNodeConfig) -> str:
+    """The topic the chunks and stops are published on: action_topic, or in a dry run the
+    node's own topic."""
+    return DRY_RUN_TOPIC if cfg.dry_run else cfg.action_topic
+
+
 def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str,
                    warmup_s: float | None) -> str:
     """The node's start-up log line: what it runs, where it reads and writes, how it plans."""
@@ -169,7 +184,9 @@ def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str
     return (f'policy {cfg.checkpoint} on {device_name} ({cfg.dtype}); cameras '
             f'{dict(zip(setup.rgb_keys, cfg.image_topics, strict=True))}, state '
             f"'{setup.state_key}' <- {cfg.joint_state_topic} {cfg.state_joint_names}, actions "
-            f'-> {cfg.action_topic} {cfg.action_joint_names}; n_obs_steps={setup.n_obs_steps}, '
+            f'-> {command_topic(cfg)} {cfg.action_joint_names}'
+            + (f' (DRY RUN: nothing to {cfg.action_topic})' if cfg.dry_run else '')
+            + f'; n_obs_steps={setup.n_obs_steps}, '
             f'n_action_steps={setup.n_action_steps}, dt={setup.dt_ns / 1e9} s, {timing}, '
             f'execution {cfg.execution_mode}'
             + (f', warm-up {warmup_s * 1e3:.0f} ms' if warmup_s is not None else ''))

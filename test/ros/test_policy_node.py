@@ -252,3 +252,29 @@ def test_messages_in_trajectories_out_services_and_diagnostics(ros_processes, ro
         assert node.alive(), node.log()
     finally:
         feeder.close()
+
+
+def test_a_dry_run_publishes_on_its_own_topic_and_never_on_the_controllers(
+        ros_processes, ros_probe, checkpoint):
+    """dry_run: chunks and the stop go to ~/dry_run/joint_trajectory; the action topic, where
+    the controller listens, gets nothing."""
+    controller = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    dry = ros_probe.collect(JointTrajectory, '/dp_policy/dry_run/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint, dry_run=True))
+    feeder = Feeder(ros_probe)
+    try:
+        ros_probe.wait_for_messages(dry, 2, 60.0, 'dry-run chunks')
+        check_chunks(list(dry), feeder.stamps, 0)
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        ros_probe.wait_for(lambda: any(map(is_hold, dry)), 10.0, 'the stop, on the dry topic')
+        values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0,
+                           'disabled')
+        assert values['dry_run'] == 'True'
+        assert int(values['chunks_published']) >= 2
+        assert 'DRY RUN: nothing to /arm/joint_trajectory' in node.log()
+        assert len(controller) == 0
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
