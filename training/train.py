@@ -360,6 +360,10 @@ class Trainer:
                      'mixed precision %s), run dir %s', type(self.policy).__name__, t.max_steps,
                      self.batches.per_epoch, self.world, self.device, t.mixed_precision,
                      self.run_dir)
+            if self.cfg.eval.n_episodes == 0:
+                log.info('no closed-loop evaluation (eval.n_episodes 0): no checkpoints/best; '
+                         'checkpoints/latest holds the EMA weights, val_action_mse_norm is the '
+                         'held-out curve, `dp-ros open-loop` the check after training')
         bar = tqdm(total=t.max_steps, initial=self.pos.step, desc='train', unit='step',
                    disable=not (self.is_main and t.progress), dynamic_ncols=True)
         loss_sum = torch.zeros((), device=self.device)
