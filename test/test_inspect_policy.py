@@ -88,3 +88,13 @@ def test_more_than_one_low_dim_observation_cannot_be_drafted(tmp_path):
     s.states = s.states * 2
     with pytest.raises(ValueError, match='the node feeds exactly one'):
         draft_params(s)
+
+
+def test_the_shipped_policy_names_its_held_out_split(capsys):
+    """The split recorded with the training config: what `dp-ros open-loop` compares on."""
+    from support import SHIPPED_CHECKPOINT
+
+    assert summarize_policy(SHIPPED_CHECKPOINT).split == {'val_ratio': 0.02, 'split_seed': 42}
+    assert main([str(SHIPPED_CHECKPOINT)]) == 0
+    assert ('held out: 2% of the episodes (split seed 42): `dp-ros open-loop` compares on them'
+            in capsys.readouterr().out)

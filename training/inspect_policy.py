@@ -52,6 +52,8 @@ class PolicySummary:
     num_inference_steps: int
     num_train_timesteps: int
     provenance: dict[str, Any] = field(default_factory=dict)
+    # the training's episode split: val_ratio, split_seed, exclude_episodes ({}: not recorded)
+    split: dict[str, Any] = field(default_factory=dict)
 
 
 def is_policy_dir(path: str | Path) -> bool:
@@ -82,7 +84,9 @@ def summarize_policy(directory: str | Path) -> PolicySummary:
         num_inference_steps=config.num_inference_steps,
         num_train_timesteps=config.num_train_timesteps,
         provenance={k: provenance[k] for k in ('step', 'epoch', 'ema', 'dataset', 'metrics')
-                    if k in provenance})
+                    if k in provenance},
+        split={k: v for k, v in provenance.get('train_config', {}).get('data', {}).items()
+               if k in ('val_ratio', 'split_seed', 'exclude_episodes')})
 
 
 def _values(values: list[float] | None) -> str:
@@ -106,6 +110,11 @@ def format_policy(s: PolicySummary) -> str:
                         'EMA weights' if p.get('ema') else '',
                         f"on {p['dataset']}" if 'dataset' in p else '',
                         f'score {score:.3f} at that step' if score is not None else '') if x))
+    if s.split.get('val_ratio'):
+        excluded = s.split.get('exclude_episodes')
+        lines.append(f"  held out: {s.split['val_ratio']:.0%} of the episodes (split seed "
+                     f"{s.split.get('split_seed')}): `dp-ros open-loop` compares on them"
+                     + (f'; excluded from training: {excluded}' if excluded else ''))
     for i, cam in enumerate(s.cameras):
         crop = f", camera crop {cam['camera_crop']}" if cam['camera_crop'] else ''
         lines.append(f"  camera {i} (image_topics[{i}]): {cam['key']} "
