@@ -91,6 +91,20 @@ class DataConfig:
     drop_last: bool = False
     device_batches: bool = False
 
+    def key_args(self) -> dict[str, Any]:
+        """Which arrays are which observation: the keyword arguments of PushTImageDataset and
+        dataset_shape_meta (training and `dp-ros open-loop` read a dataset the same way)."""
+        return {'image_key': self.image_key, 'state_key': self.state_key,
+                'action_key': self.action_key, 'rgb_keys': self.rgb_keys,
+                'low_dim_keys': self.low_dim_keys}
+
+    def split_args(self) -> dict[str, Any]:
+        """Which episodes train and which are held out: PushTImageDataset's keyword
+        arguments."""
+        return {'seed': self.split_seed, 'val_ratio': self.val_ratio,
+                'max_train_episodes': self.max_train_episodes,
+                'exclude_episodes': self.exclude_episodes}
+
     def resolved_zarr_path(self) -> Path:
         """A relative path is taken from the working directory, else from the source tree (so
         the shipped configs work from the repository root and from a source checkout)."""

@@ -278,7 +278,7 @@ class PushTImageDataset(torch.utils.data.Dataset):
     def get_normalizer_data(self) -> dict[str, np.ndarray]:
         """Action and low-dim observations over all episodes (the paper fits on all data) but
         the excluded ones."""
-        steps = np.repeat(~self.excluded, np.diff(self.episode_ends, prepend=0))
+        steps = np.repeat(~self.excluded, self.replay_buffer.episode_lengths)
         data = self.replay_buffer.data
         return {name: data[name][steps] for name in (ACTION, *self.low_dim_keys)}
 

@@ -167,10 +167,7 @@ def check_fits(config: PolicyConfig, source: Source) -> list[str]:
     """The dataset's arrays, as the training keys read them, against what the policy takes:
     UserError for other shapes or other joints; warnings (a list) for another camera crop.
     Reads array shapes and attributes only."""
-    d = source.data
-    meta = dataset_shape_meta(source.path, image_key=d.image_key, state_key=d.state_key,
-                              action_key=d.action_key, rgb_keys=d.rgb_keys,
-                              low_dim_keys=d.low_dim_keys)
+    meta = dataset_shape_meta(source.path, **source.data.key_args())
     entries = {**meta['obs'], ACTION: meta[ACTION]}
     warnings = []
     for key in [*config.obs_keys, ACTION]:
@@ -196,13 +193,10 @@ def load_windows(config: PolicyConfig, source: Source, progress: bool) -> PushTI
     """The dataset with one window per step of every episode: step t's window holds the
     observations t-To+1..t (the first repeated before an episode starts) and the horizon's
     actions from t-To+1 on; the split and the episode cap are the training's."""
-    d = source.data
     return PushTImageDataset(
         source.path, horizon=config.horizon, pad_before=config.n_obs_steps - 1,
-        pad_after=config.horizon - config.n_obs_steps, seed=d.split_seed, val_ratio=d.val_ratio,
-        max_train_episodes=d.max_train_episodes, image_key=d.image_key, state_key=d.state_key,
-        action_key=d.action_key, rgb_keys=d.rgb_keys, low_dim_keys=d.low_dim_keys,
-        progress=progress, obs_steps=config.n_obs_steps, exclude_episodes=d.exclude_episodes)
+        pad_after=config.horizon - config.n_obs_steps, progress=progress,
+        obs_steps=config.n_obs_steps, **source.data.split_args(), **source.data.key_args())
 
 
 def check_split(spec: str | None, source: Source) -> None:
@@ -240,18 +234,17 @@ def predict_episodes(predict: Predict, ds: PushTImageDataset, episodes: list[int
     from torch.utils.data import default_collate
     from tqdm.auto import tqdm
 
-    mask = np.zeros(len(ds.episode_ends), dtype=bool)
+    buffer = ds.replay_buffer
+    mask = np.zeros(buffer.n_episodes, dtype=bool)
     mask[episodes] = True
     windows = ds.subset(mask)
-    ends = ds.episode_ends
-    starts_of = np.concatenate([[0], ends[:-1]])
-    lengths = [int(ends[e] - starts_of[e]) for e in sorted(episodes)]
+    lengths = [int(n) for n in buffer.episode_lengths[sorted(episodes)]]
     if len(windows) != sum(lengths):
         raise AssertionError(f'{len(windows)} windows for {sum(lengths)} steps')
     out, items, offset = [], [], 0
-    actions = ds.replay_buffer.data[ACTION]
     for e, length in zip(sorted(episodes), lengths, strict=True):
-        chunk = EpisodeChunks(e, np.asarray(actions[starts_of[e]:ends[e]], dtype=np.float64),
+        recorded = buffer.data[ACTION][buffer.episode_slice(e)]
+        chunk = EpisodeChunks(e, np.asarray(recorded, dtype=np.float64),
                               chunk_starts(length, n_action_steps))
         items += [offset + t for t in chunk.starts]
         offset += length

@@ -179,16 +179,22 @@ class Trainer:
         self.val_mse_batch = fixed_training_batch(self.val_ds, cfg.data.batch_size,
                                                   cfg.train.seed)
 
+    @property
+    def evaluates(self) -> bool:
+        """Whether the run has closed-loop evaluations (episodes, and a step or the end that
+        runs them)."""
+        e, t = self.cfg.eval, self.cfg.train
+        return e.n_episodes > 0 and (t.eval_every > 0 or t.final_eval)
+
     def _check_eval_fits(self) -> None:
         """A policy the closed-loop evaluation's sim cannot run (another robot's cameras and
         joints) is a config error at the start, not a crash at the first evaluation."""
         from training.closed_loop import check_eval_fits
 
-        e, t = self.cfg.eval, self.cfg.train
-        if e.n_episodes == 0 or not (t.eval_every > 0 or t.final_eval):
+        if not self.evaluates:
             return
         try:
-            check_eval_fits(e.robot, self.policy_cfg)
+            check_eval_fits(self.cfg.eval.robot, self.policy_cfg)
         except ValueError as exc:
             raise TrainConfigError(
                 f'{exc}. A robot without a simulator: eval.n_episodes=0 (no closed-loop score; '
@@ -212,20 +218,14 @@ class Trainer:
         n_obs, n_act = int(p.get('n_obs_steps', 2)), int(p.get('n_action_steps', 8))
         return PushTImageDataset(
             self._dataset_path(), horizon=horizon, pad_before=n_obs - 1, pad_after=n_act - 1,
-            seed=d.split_seed, val_ratio=d.val_ratio, max_train_episodes=d.max_train_episodes,
-            image_key=d.image_key, state_key=d.state_key, action_key=d.action_key,
-            rgb_keys=d.rgb_keys, low_dim_keys=d.low_dim_keys, progress=self.is_main,
-            obs_steps=n_obs, exclude_episodes=d.exclude_episodes)
+            progress=self.is_main, obs_steps=n_obs, **d.split_args(), **d.key_args())
 
     def _shape_meta(self) -> dict:
         """Observation shapes of the dataset, images first (the feature concatenation order),
         from its arrays' shapes: checked before the data is read."""
         from training.dataset import dataset_shape_meta
 
-        d = self.cfg.data
-        return dataset_shape_meta(self._dataset_path(), image_key=d.image_key,
-                                  state_key=d.state_key, action_key=d.action_key,
-                                  rgb_keys=d.rgb_keys, low_dim_keys=d.low_dim_keys)
+        return dataset_shape_meta(self._dataset_path(), **self.cfg.data.key_args())
 
     # ------------------------------------------------------------------ train state
     @property
@@ -360,8 +360,8 @@ class Trainer:
                      'mixed precision %s), run dir %s', type(self.policy).__name__, t.max_steps,
                      self.batches.per_epoch, self.world, self.device, t.mixed_precision,
                      self.run_dir)
-            if self.cfg.eval.n_episodes == 0:
-                log.info('no closed-loop evaluation (eval.n_episodes 0): no checkpoints/best; '
+            if not self.evaluates:
+                log.info('no closed-loop evaluation: no checkpoints/best; '
                          'checkpoints/latest holds the EMA weights, val_action_mse_norm is the '
                          'held-out curve, `dp-ros open-loop` the check after training')
         bar = tqdm(total=t.max_steps, initial=self.pos.step, desc='train', unit='step',
