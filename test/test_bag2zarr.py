@@ -278,6 +278,8 @@ def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path:
     assert list(shape_meta['obs']) == ['wrist', 'scene', 'joint_pos']
     assert shape_meta['obs']['joint_pos']['names'] == joints == shape_meta['action']['names']
     assert not (tmp_path / 'run' / 'checkpoints' / 'best').exists()
+    # the last step is always one of the kept snapshots (train.snapshot_every)
+    assert [p.name for p in (tmp_path / 'run' / 'checkpoints').glob('step_*')] == ['step_000002']
     report = tmp_path / 'open_loop.json'
     assert open_loop([str(policy), '--output', str(report), '--no-progress', '--no-plot']) == 0
     checked = json.loads(report.read_text())

@@ -159,6 +159,43 @@ def test_the_command_compares_the_held_out_episodes_and_writes_report_and_plot(
     assert not again.with_suffix('.png').exists()
 
 
+def test_several_policies_are_compared_on_the_same_episodes_and_noise(
+        trained_pair, tmp_path, capsys):
+    """Snapshots of one run: each one's report equals its own single-policy run (the same
+    windows, the same sampling noise), the lowest error is named, the plot is drawn."""
+    store, first = trained_pair
+    meta = json.loads((first / 'policy.json').read_text())
+    provenance = meta['provenance']
+    later = make_tiny_checkpoint(tmp_path / 'step_000200', seed=2, provenance={
+        **provenance, 'step': 200, 'metrics': {'test/mean_score': 0.5}})
+    earlier = make_tiny_checkpoint(tmp_path / 'step_000100', seed=1, provenance={
+        **provenance, 'step': 100})
+    out = tmp_path / 'cmp.json'
+    args = ['--no-progress', '--batch-size', '4']
+    assert main([str(earlier), str(later), '--output', str(out), *args]) == 0
+    report = json.loads(out.read_text())
+    assert report['format'] == 'dp_ros.open_loop_comparison'
+    assert [p['step'] for p in report['policies']] == [100, 200]
+    assert [p['closed_loop_score'] for p in report['policies']] == [None, 0.5]
+    for p, path in zip(report['policies'], (earlier, later), strict=True):
+        alone = tmp_path / f'{path.name}.json'
+        assert main([str(path), '--output', str(alone), '--no-plot', *args]) == 0
+        assert json.loads(alone.read_text())['metrics'] == p['metrics']
+    errors = {p['policy']: p['metrics']['rmse_norm'] for p in report['policies']}
+    assert report['lowest_error'] == min(errors, key=errors.get)
+    assert errors[str(earlier)] != errors[str(later)]
+    assert out.with_suffix('.png').stat().st_size > 10_000
+    assert '<- lowest' in capsys.readouterr().out
+
+    # a policy of another split is not compared with them
+    other = TrainConfig(data=DataConfig(zarr_path=str(store), val_ratio=0.5))
+    stranger = make_tiny_checkpoint(tmp_path / 'other_split', provenance={
+        'dataset': str(store), 'train_config': other.to_dict()})
+    with pytest.raises(UserError, match='another dataset, keys or split'):
+        main([str(earlier), str(stranger), '--output', str(tmp_path / 'x.json')])
+    assert not (tmp_path / 'x.json').exists()
+
+
 def test_episodes_the_training_excluded_are_not_in_its_split(trained_pair, tmp_path):
     store, policy = trained_pair
     val = np.flatnonzero(get_val_mask(6, 0.34, seed=42)).tolist()

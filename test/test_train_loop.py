@@ -208,6 +208,31 @@ def test_warm_start_from_a_run_then_resume_its_own_state(tmp_path, tiny_zarr):
     assert not (tmp_path / 'third').exists() and not (tmp_path / 'fourth').exists()
 
 
+def test_snapshots_are_kept_per_step_and_a_resume_adds_to_them(tmp_path, tiny_zarr):
+    quiet = ['train.eval_every=0', 'train.val_every=0', 'train.action_mse_every=0',
+             'train.checkpoint_every=2', 'train.snapshot_every=4', 'train.max_steps=5',
+             'train.final_eval=false']
+    run = tmp_path / 'run'
+    train(load_config(tiny_config(tmp_path, tiny_zarr), quiet), run)
+    snaps = sorted(p.name for p in (run / 'checkpoints').glob('step_*'))
+    assert snaps == ['step_000004', 'step_000005']  # every 4 steps, and the last one
+    first = load_file(run / 'checkpoints' / 'step_000004' / 'model.safetensors')
+    last = load_file(run / 'checkpoints' / 'step_000005' / 'model.safetensors')
+    latest = load_file(run / 'checkpoints' / 'latest' / 'model.safetensors')
+    assert all(torch.equal(latest[k], v) for k, v in last.items())
+    assert any(not torch.equal(first[k], last[k]) for k in first)
+    assert read_policy_metadata(run / 'checkpoints' / 'step_000004')['provenance']['step'] == 4
+
+    # resumed with a longer schedule: the kept ones stay as they were, new ones are added
+    written = (run / 'checkpoints' / 'step_000004' / 'model.safetensors').stat().st_mtime_ns
+    train(load_config(tiny_config(tmp_path, tiny_zarr), [*quiet, 'train.max_steps=8']), run)
+    snaps = sorted(p.name for p in (run / 'checkpoints').glob('step_*'))
+    assert snaps == ['step_000004', 'step_000005', 'step_000008']
+    assert (run / 'checkpoints' / 'step_000004' / 'model.safetensors').stat().st_mtime_ns \
+        == written
+    assert not (run / 'checkpoints' / 'best').exists()  # no evaluation, no best
+
+
 # eval seeds whose start states put the agent too far from the T to touch it in one control
 # step (0.1 s: < 220 px), whatever the action, so a one-step evaluation scores the start:
 # 0.081, 0.093 and 0 (the reward of the start coverage), whatever the policy

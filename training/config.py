@@ -197,6 +197,12 @@ class LoopConfig:
         eval_every: steps between closed-loop Push-T evaluations (the eval section); each
             one whose test/mean_score beats every earlier one writes checkpoints/best.
         checkpoint_every: steps between checkpoints/latest + train_state (resume points).
+        snapshot_every: steps between kept policy snapshots, checkpoints/step_NNNNNN (the
+            EMA weights, never overwritten; also at max_steps); 0: none. A robot without a
+            simulator has no checkpoints/best: these are the candidates to compare
+            (`dp-ros open-loop RUN/checkpoints/step_*`) and to try on the robot. Each is a
+            full policy artifact (31 MB for the Push-T CPU config, about 1 GB for the
+            paper's).
         final_eval: also validate, measure, evaluate and checkpoint at max_steps.
         progress: show progress bars.
         control_period_s: seconds between control steps, the time base of the data and of
@@ -221,6 +227,7 @@ class LoopConfig:
     action_mse_every: int = 1000
     eval_every: int = 5000
     checkpoint_every: int = 1000
+    snapshot_every: int = 0
     final_eval: bool = True
     progress: bool = True
     control_period_s: float = 0.1
@@ -313,6 +320,7 @@ class TrainConfig:
                         'train.action_mse_every': t.action_mse_every,
                         'train.eval_every': t.eval_every,
                         'train.checkpoint_every': t.checkpoint_every,
+                        'train.snapshot_every': t.snapshot_every,
                         'data.num_workers': d.num_workers, 'eval.n_episodes': e.n_episodes,
                         'eval.n_video_episodes': e.n_video_episodes,
                         'optim.lr_warmup_steps': o.lr_warmup_steps}

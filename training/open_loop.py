@@ -18,6 +18,12 @@ keys (new bags through `dp-ros bag2zarr`) is compared over all of its episodes.
 
     dp-ros open-loop runs/my_arm/checkpoints/best --output reports/my_arm_open_loop.json
 
+Several policies (the snapshots train.snapshot_every keeps, say) are compared on the same
+episodes with the same sampling noise; the report and the plot give each one's error, beside
+the training's closed-loop score where it evaluated them:
+
+    dp-ros open-loop runs/my_arm/checkpoints/step_* --output reports/my_arm_snapshots.json
+
 Open-loop errors are not closed-loop success: the recorded observations never show the
 policy's own mistakes. They do show a policy that reads the wrong joints, a camera that
 changed, or a chunk that drifts.
@@ -46,6 +52,7 @@ from training.dataset import ACTION, PushTImageDataset, dataset_shape_meta
 log = logging.getLogger(__name__)
 
 REPORT_FORMAT = 'dp_ros.open_loop'
+COMPARISON_FORMAT = 'dp_ros.open_loop_comparison'  # several policies on the same episodes
 REPORT_VERSION = 1
 SPLITS = ('val', 'train', 'all')
 Predict = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # obs batch -> (B, horizon, A)
@@ -365,14 +372,93 @@ def format_summary(report: dict[str, Any]) -> str:
     return '\n'.join(lines)
 
 
+def comparison_axis(policies: list[dict[str, Any]]) -> tuple[list[float], str, list[str]]:
+    """(x positions, x label, tick labels): the training steps when each policy has its own,
+    else the order given, labelled by directory name."""
+    steps = [p['step'] for p in policies]
+    if all(isinstance(s, int) for s in steps) and len(set(steps)) == len(steps):
+        return [float(s) for s in steps], 'training step', []
+    return [float(i) for i in range(len(policies))], 'policy', \
+        [Path(p['policy']).name for p in policies]
+
+
+def plot_comparison(report: dict[str, Any], out_path: Path) -> Path:
+    """Normalized RMSE of each policy (all executed steps, and the first and last executed
+    action of a chunk) beside holding the last command; the training's closed-loop score on
+    a second axis where the policies carry one."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from training.plots import save_figure
+
+    policies = report['policies']
+    x, xlabel, ticks = comparison_axis(policies)
+    m = [p['metrics'] for p in policies]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(x, [v['rmse_norm'] for v in m], 'o-', color='tab:blue', lw=2,
+            label='open-loop normalized RMSE')
+    ax.plot(x, [v['by_chunk_step']['rmse_norm'][0] for v in m], '.:', color='tab:blue',
+            label='first action of a chunk')
+    ax.plot(x, [v['by_chunk_step']['rmse_norm'][-1] for v in m], '.--', color='tab:blue',
+            label='last executed action')
+    ax.axhline(m[0]['hold_rmse_norm'], color='gray', ls='--', lw=1,
+               label='holding the last command')
+    best = min(range(len(m)), key=lambda i: m[i]['rmse_norm'])
+    ax.plot([x[best]], [m[best]['rmse_norm']], '*', color='tab:red', ms=14,
+            label='lowest error')
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel('normalized RMSE (lower is better)')
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    if ticks:
+        ax.set_xticks(x, ticks, rotation=20, fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    scores = [p['closed_loop_score'] for p in policies]
+    if any(s is not None for s in scores):
+        right = ax.twinx()
+        pts = [(xi, s) for xi, s in zip(x, scores, strict=True) if s is not None]
+        right.plot(*zip(*pts, strict=True), 's-', color='tab:green',
+                   label='closed-loop score (training evaluation)')
+        right.set_ylabel('closed-loop score (higher is better)')
+        right.set_ylim(0, 1)
+        more = right.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, fontsize=8, loc='upper right')
+    ax.set_title(f"{len(report['episodes'])} episodes ({report['episodes_chosen']}) of "
+                 f"{Path(report['dataset']).name}", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, out_path)
+
+
+def format_comparison(report: dict[str, Any]) -> str:
+    lines = [f"{len(report['policies'])} policies on {report['dataset']}, episodes "
+             f"{report['episodes_chosen']} ({len(report['episodes'])}), the same sampling noise",
+             f"{'policy':<44}{'step':>8}{'rmse_norm':>11}{'first':>8}{'last':>8}"
+             f"{'score':>8}"]
+    for p in report['policies']:
+        m = p['metrics']
+        by_step = m['by_chunk_step']['rmse_norm']
+        score = '' if p['closed_loop_score'] is None else f"{p['closed_loop_score']:.3f}"
+        step = '' if p['step'] is None else str(p['step'])
+        mark = '  <- lowest' if p['policy'] == report['lowest_error'] else ''
+        lines.append(f"{p['policy'][-44:]:<44}{step:>8}{m['rmse_norm']:>11.4f}"
+                     f"{by_step[0]:>8.3f}{by_step[-1]:>8.3f}{score:>8}{mark}")
+    lines.append(f"holding the last command: "
+                 f"{report['policies'][0]['metrics']['hold_rmse_norm']:.4f}")
+    lines += [f'warning: {w}' for w in report['warnings']]
+    return '\n'.join(lines)
+
+
 # --------------------------------------------------------------------------- the command
 
 def build_parser() -> argparse.ArgumentParser:
     from dp_ros.policy.hub import checkpoint_arg
 
     p = argparse.ArgumentParser(prog='dp-ros open-loop', description=__doc__.splitlines()[0])
-    p.add_argument('policy', type=checkpoint_arg,
-                   help='policy directory (policy.json) or hf://org/name[@revision]')
+    p.add_argument('policy', type=checkpoint_arg, nargs='+',
+                   help='policy directory (policy.json) or hf://org/name[@revision]; several '
+                        '(RUN/checkpoints/step_*): compared on the same episodes')
     p.add_argument('--dataset', type=Path,
                    help='zarr or LeRobot dataset with the training keys (default: the one '
                         'the policy was trained on)')
@@ -381,10 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
                         'set, all on another dataset)')
     p.add_argument('--output', type=Path, required=True, help='report JSON path')
     p.add_argument('--plot', type=Path,
-                   help='PNG of recorded vs predicted actions (default: --output as .png)')
+                   help='PNG of recorded vs predicted actions; of several policies, their '
+                        'errors side by side (default: --output as .png)')
     p.add_argument('--no-plot', action='store_true')
     p.add_argument('--plot-episodes', type=int, default=3,
-                   help='episodes in the plot: the worst, the median, the best (1-3)')
+                   help='episodes in the plot of one policy: the worst, the median, the '
+                        'best (1-3)')
     p.add_argument('--sampler', choices=('ddpm', 'ddim'), help="default: the policy's")
     p.add_argument('--num-inference-steps', type=int, help="default: the policy's")
     p.add_argument('--sample-seed', type=int, default=0)
@@ -406,29 +494,63 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f'--plot-episodes must be 1, 2 or 3, got {args.plot_episodes}')
 
 
-def run_open_loop(args: argparse.Namespace) -> dict[str, Any]:
-    from dp_ros.policy.checkpoint import load_policy, read_policy_metadata
-    from dp_ros.policy.hub import resolve_policy_dir
-    from dp_ros.runtime.inference_runner import resolve_device
+@dataclass
+class PolicyEntry:
+    """One policy of the command line, read (not loaded): where, its metadata and config."""
 
-    try:
-        device = resolve_device(args.device)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    policy_dir = resolve_policy_dir(args.policy)
-    meta = read_policy_metadata(policy_dir)
-    config = PolicyConfig.from_dict(meta['config'])
-    source = resolve_source(meta, args.dataset, str(policy_dir))
-    check_split(args.episodes, source)
-    warnings = check_fits(config, source)
-    ds = load_windows(config, source, progress=not args.no_progress)
-    chosen, episodes = select_episodes(args.episodes, ds, source)
-    if chosen == 'all' and source.is_training_set and ds.n_val_episodes < len(episodes):
-        warnings.append('most of these episodes were trained on: their errors are lower '
-                        'than on new data (--episodes val: the held-out ones)')
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    policy = load_policy(policy_dir, device=device)
+    arg: str  # as given
+    path: Path  # the resolved directory
+    meta: dict
+    config: PolicyConfig
+
+    @property
+    def step(self) -> int | None:
+        return self.meta.get('provenance', {}).get('step')
+
+    @property
+    def closed_loop_score(self) -> float | None:
+        """The training's closed-loop score of these weights, when it evaluated them."""
+        return self.meta.get('provenance', {}).get('metrics', {}).get('test/mean_score')
+
+
+def read_entries(args: list[str]) -> list[PolicyEntry]:
+    from dp_ros.policy.checkpoint import read_policy_metadata
+    from dp_ros.policy.hub import resolve_policy_dir
+
+    out = []
+    for arg in args:
+        path = resolve_policy_dir(arg)
+        meta = read_policy_metadata(path)
+        out.append(PolicyEntry(str(arg), path, meta, PolicyConfig.from_dict(meta['config'])))
+    return out
+
+
+def common_source(entries: list[PolicyEntry], dataset: Path | None) -> Source:
+    """The one dataset, keys and split all the policies are compared on: policies trained
+    on other data or with other windows are compared one command each."""
+    sources = [resolve_source(e.meta, dataset, str(e.path)) for e in entries]
+    first, f = sources[0], entries[0]
+    for e, s in zip(entries[1:], sources[1:], strict=True):
+        same = (s.path == first.path and s.data.key_args() == first.data.key_args()
+                and s.data.split_args() == first.data.split_args())
+        if not same:
+            raise UserError(f'{e.path} was trained on another dataset, keys or split than '
+                            f'{f.path}: compare policies of one training set, or pass '
+                            '--dataset and --episodes')
+        if (e.config.horizon, e.config.n_obs_steps) != (f.config.horizon, f.config.n_obs_steps):
+            raise UserError(f'{e.path} takes horizon {e.config.horizon} / n_obs_steps '
+                            f'{e.config.n_obs_steps}, {f.path} {f.config.horizon} / '
+                            f'{f.config.n_obs_steps}: compare them one command each')
+    return first
+
+
+def policy_report(entry: PolicyEntry, ds: PushTImageDataset, episodes: list[int],
+                  args: argparse.Namespace, device: Any) -> tuple[dict[str, Any], list]:
+    """One policy's chunks along the episodes: (its report fields, its EpisodeChunks)."""
+    from dp_ros.policy.checkpoint import load_policy
+
+    config = entry.config
+    policy = load_policy(entry.path, device=device)
     policy.use_torchscript(not args.eager)
     predict = policy_predictor(policy, args.sampler, args.num_inference_steps,
                                args.sample_seed)
@@ -436,26 +558,73 @@ def run_open_loop(args: argparse.Namespace) -> dict[str, Any]:
                               progress=not args.no_progress)
     metrics = error_metrics(chunks, action_scale(policy), config.n_obs_steps,
                             config.n_action_steps)
-    names = config.dimension_names(ACTION) or [f'action[{i}]' for i in range(config.action_dim)]
-    report: dict[str, Any] = {
-        'format': REPORT_FORMAT, 'format_version': REPORT_VERSION,
-        'policy': str(args.policy), 'dataset': str(source.path),
-        'trained_on_this_dataset': source.is_training_set,
-        'episodes_chosen': chosen, 'episodes': episodes, 'action_names': names,
+    return {
+        'policy': entry.arg, 'step': entry.step, 'closed_loop_score': entry.closed_loop_score,
         'sampler': args.sampler or config.sampler,
         'num_inference_steps': args.num_inference_steps or config.num_inference_steps,
+        'n_obs_steps': config.n_obs_steps, 'n_action_steps': config.n_action_steps,
+        'control_period_s': entry.meta['control_period_s'], 'metrics': metrics,
+    }, chunks
+
+
+def run_open_loop(args: argparse.Namespace) -> dict[str, Any]:
+    """One policy: its report and plot. Several (snapshots of one run, say): the same
+    episodes and the same sampling noise for each, and a comparison report and plot."""
+    from dp_ros.runtime.inference_runner import resolve_device
+
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    entries = read_entries(args.policy)
+    source = common_source(entries, args.dataset)
+    check_split(args.episodes, source)
+    warnings = list(dict.fromkeys(w for e in entries for w in check_fits(e.config, source)))
+    config = entries[0].config
+    ds = load_windows(config, source, progress=not args.no_progress)
+    chosen, episodes = select_episodes(args.episodes, ds, source)
+    if chosen == 'all' and source.is_training_set and ds.n_val_episodes < len(episodes):
+        warnings.append('most of these episodes were trained on: their errors are lower '
+                        'than on new data (--episodes val: the held-out ones)')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = config.dimension_names(ACTION) or [f'action[{i}]' for i in range(config.action_dim)]
+    shared: dict[str, Any] = {
+        'dataset': str(source.path), 'trained_on_this_dataset': source.is_training_set,
+        'episodes_chosen': chosen, 'episodes': episodes, 'action_names': names,
         'sample_seed': args.sample_seed, 'batch_size': args.batch_size, 'device': str(device),
-        'torchscript': not args.eager, 'n_obs_steps': config.n_obs_steps,
-        'n_action_steps': config.n_action_steps, 'control_period_s': meta['control_period_s'],
-        'metrics': metrics, 'warnings': warnings,
-    }
+        'torchscript': not args.eager, 'warnings': warnings}
+    if len(entries) > 1:
+        return compare_policies(entries, ds, episodes, args, device, shared)
+    fields, chunks = policy_report(entries[0], ds, episodes, args, device)
+    report: dict[str, Any] = {'format': REPORT_FORMAT, 'format_version': REPORT_VERSION,
+                              **shared, **fields}
     if not args.no_plot:
+        metrics = report['metrics']
         picks = pick_for_plot(metrics, args.plot_episodes)
         path = args.plot or args.output.with_suffix('.png')
         report['plot'] = str(plot_open_loop(chunks, picks, metrics, names,
-                                            float(meta['control_period_s']),
+                                            float(report['control_period_s']),
                                             config.n_obs_steps, config.n_action_steps, path))
         report['plot_episodes'] = [{'label': label, 'episode': e} for label, e in picks]
+    return report
+
+
+def compare_policies(entries: list[PolicyEntry], ds: PushTImageDataset, episodes: list[int],
+                     args: argparse.Namespace, device: Any, shared: dict[str, Any]
+                     ) -> dict[str, Any]:
+    """Each policy's report on the same windows, in the order given, and which one has the
+    lowest normalized RMSE."""
+    policies = []
+    for i, entry in enumerate(entries):
+        log.info('policy %d/%d: %s', i + 1, len(entries), entry.arg)
+        policies.append(policy_report(entry, ds, episodes, args, device)[0])
+    lowest = min(policies, key=lambda p: p['metrics']['rmse_norm'])
+    report: dict[str, Any] = {'format': COMPARISON_FORMAT, 'format_version': REPORT_VERSION,
+                              **shared, 'lowest_error': lowest['policy'], 'policies': policies}
+    if not args.no_plot:
+        path = args.plot or args.output.with_suffix('.png')
+        report['plot'] = str(plot_comparison(report, path))
     return report
 
 
@@ -468,7 +637,8 @@ def main(argv: list[str] | None = None) -> int:
                         '%(message)s', stream=sys.stderr)
     report = run_open_loop(args)
     write_text(args.output, json.dumps(report, indent=1) + '\n')
-    print(format_summary(report))
+    comparison = report['format'] == COMPARISON_FORMAT
+    print(format_comparison(report) if comparison else format_summary(report))
     print(f'-> {args.output}' + (f", {report['plot']}" if 'plot' in report else ''))
     return 0
 

@@ -3,8 +3,9 @@
 Step-based: max_steps optimizer steps; validation loss, a sampled-action MSE on fixed
 training windows, closed-loop Push-T evaluation and checkpoints each have their own step
 interval. The run directory holds config.yaml, log.jsonl, tb/ (TensorBoard), media/,
-curves.png (training/run_log.py), checkpoints/{latest,best}/ (policy artifacts of the EMA
-weights; best = highest test/mean_score so far) and train_state/ (training/train_state.py).
+curves.png (training/run_log.py), checkpoints/{latest,best,step_NNNNNN}/ (policy artifacts
+of the EMA weights; best = highest test/mean_score so far; step_* = kept snapshots) and
+train_state/ (training/train_state.py).
 
 Resume is exact: data order comes from (seed, epoch) (training/batches.py), augmentation and
 diffusion noise from one generator per rank whose state is saved, so a run killed and
@@ -54,6 +55,12 @@ from training.train_state import (
 log = logging.getLogger('dp_ros.train')
 
 LOSS_SEED_STRIDE = 7919  # loss generator seed = seed * stride + rank
+
+
+def snapshot_name(step: int) -> str:
+    """checkpoints/<this>: a kept snapshot (train.snapshot_every); zero-padded so that the
+    names sort by step."""
+    return f'step_{step:06d}'
 
 
 class LossModule(nn.Module):
@@ -446,6 +453,9 @@ class Trainer:
                     self.save_train_state()
                     last_saved = self.pos.step
                     self.run_log.plot()
+                if self.is_main and t.snapshot_every and (
+                        self.pos.step % t.snapshot_every == 0 or final):
+                    self.save_policy_artifact(snapshot_name(self.pos.step), eval_metrics)
                 if self._should_stop():
                     interrupted = self.stop_signal or 'signal on another rank'
                     break
