@@ -40,7 +40,10 @@ def test_640x480_at_30hz_reaches_the_node(ros_processes, ros_probe, checkpoint, 
     n = len(diags)  # the count has settled: two more diagnostics after the camera is done
     ros_probe.wait_for(lambda: len(diags) >= n + 2, 20.0, 'two more diagnostics')
     values = latest_diagnostics(diags)
-    assert int(values['input_image_filed']) >= 0.95 * FRAMES, values
+    # the transport's failure is 0-18 % (no profile); a node starved of CPU by other work
+    # drops a few frames from its sensor-data queue by design (55 of 60 arrived once in a
+    # full CI run on the 2 cores; 60 of 60 alone): a bound between the two, not a timing
+    assert int(values['input_image_filed']) >= 0.75 * FRAMES, values
     assert values['bad_messages'] == '0' and int(values['input_image_received']) <= FRAMES
     assert node.alive(), node.log()
 
