@@ -395,7 +395,7 @@ def plot_comparison(report: dict[str, Any], out_path: Path) -> Path:
     policies = report['policies']
     x, xlabel, ticks = comparison_axis(policies)
     m = [p['metrics'] for p in policies]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 5))
     ax.plot(x, [v['rmse_norm'] for v in m], 'o-', color='tab:blue', lw=2,
             label='open-loop normalized RMSE')
     ax.plot(x, [v['by_chunk_step']['rmse_norm'][0] for v in m], '.:', color='tab:blue',
@@ -424,7 +424,8 @@ def plot_comparison(report: dict[str, Any], out_path: Path) -> Path:
         right.set_ylim(0, 1)
         more = right.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
-    ax.legend(handles, labels, fontsize=8, loc='upper right')
+    ax.legend(handles, labels, fontsize=8, loc='upper center', bbox_to_anchor=(0.5, -0.14),
+              ncol=3, frameon=False)
     ax.set_title(f"{len(report['episodes'])} episodes ({report['episodes_chosen']}) of "
                  f"{Path(report['dataset']).name}", fontsize=10)
     fig.tight_layout()
