@@ -447,15 +447,16 @@ class Trainer:
                 eval_metrics = None
                 if due(t.eval_every, final):
                     eval_metrics = self._evaluate_and_keep_best()
+                # before the resume point: a run killed between the two redoes this step
+                if self.is_main and t.snapshot_every and (
+                        self.pos.step % t.snapshot_every == 0 or final):
+                    self.save_policy_artifact(snapshot_name(self.pos.step), eval_metrics)
                 if (t.checkpoint_every and self.pos.step % t.checkpoint_every == 0) or final:
                     if self.is_main:
                         self.save_policy_artifact('latest', eval_metrics)
                     self.save_train_state()
                     last_saved = self.pos.step
                     self.run_log.plot()
-                if self.is_main and t.snapshot_every and (
-                        self.pos.step % t.snapshot_every == 0 or final):
-                    self.save_policy_artifact(snapshot_name(self.pos.step), eval_metrics)
                 if self._should_stop():
                     interrupted = self.stop_signal or 'signal on another rank'
                     break
