@@ -1,5 +1,4 @@
-"""`dp-ros open-loop POLICY`: a trained policy's action chunks against recorded episodes,
-without a robot.
+"""`dp-ros open-loop POLICY [POLICY ...]`: action chunks against recorded episodes, no robot.
 
 On a real arm there is no simulator to score a policy: before it moves, this is the check.
 At every n_action_steps-th step of each chosen episode the policy gets the recorded
