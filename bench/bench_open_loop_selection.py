@@ -92,8 +92,8 @@ def predictor_summary(name: str, error: list[float], scores: list[float],
 
 def main(argv: list[str] | None = None) -> int:
     from dp_ros.atomic_dir import write_text
-    from dp_ros.policy.checkpoint import read_policy_metadata
     from training.open_loop import main as open_loop
+    from training.open_loop import read_entries
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('policies', nargs='+', type=Path)
@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if len(args.policies) < 3:
         p.error('give at least 3 policies (the snapshots of a run)')
-    metas = [read_policy_metadata(d) for d in args.policies]
-    scores = [m.get('provenance', {}).get('metrics', {}).get('test/mean_score') for m in metas]
+    entries = read_entries([str(d) for d in args.policies])
+    scores = [e.closed_loop_score for e in entries]
     missing = [str(d) for d, s in zip(args.policies, scores, strict=True) if s is None]
     if missing:
         p.error(f'no closed-loop score in policy.json of {", ".join(missing)} (a run with '
@@ -133,10 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     first_step = np.array([[q['metrics']['by_chunk_step']['rmse_norm'][0]
                             for q in r['policies']] for r in reports])
     rows, labels = [], []
-    for k, (d, meta) in enumerate(zip(args.policies, metas, strict=True)):
-        prov = meta.get('provenance', {})
-        step = prov.get('step')
-        logged = logged_at(Path(prov['run_dir']), step) if prov.get('run_dir') else {}
+    for k, (d, entry) in enumerate(zip(args.policies, entries, strict=True)):
+        run_dir, step = entry.meta.get('provenance', {}).get('run_dir'), entry.step
+        logged = logged_at(Path(run_dir), step) if run_dir else {}
         labels.append(str(d))
         rows.append({'policy': str(d), 'step': step, 'closed_loop_score': scores[k],
                      'open_loop_rmse_norm': float(rmse[:, k].mean()),

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dp_ros.atomic_dir import write_text
-from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata
+from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata, recorded_score
 from dp_ros.policy.config import PolicyConfig
 
 FILL_IN = 'FILL IN'
@@ -104,7 +104,7 @@ def format_policy(s: PolicySummary) -> str:
     lines = [f'{s.path}: dp_ros policy, {params}']
     p = s.provenance
     if p:
-        score = p.get('metrics', {}).get('test/mean_score')
+        score = recorded_score(p)
         lines.append('  trained: ' + ', '.join(
             x for x in (f"step {p['step']}" if 'step' in p else '',
                         'EMA weights' if p.get('ema') else '',

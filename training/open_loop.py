@@ -510,7 +510,9 @@ class PolicyEntry:
     @property
     def closed_loop_score(self) -> float | None:
         """The training's closed-loop score of these weights, when it evaluated them."""
-        return self.meta.get('provenance', {}).get('metrics', {}).get('test/mean_score')
+        from dp_ros.policy.checkpoint import recorded_score
+
+        return recorded_score(self.meta.get('provenance', {}))
 
 
 def read_entries(args: list[str]) -> list[PolicyEntry]:

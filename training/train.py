@@ -36,7 +36,7 @@ from training.run_log import RunLog, finite
 from training.train_metrics import (
     action_mse,
     closed_loop_metrics,
-    fixed_training_batch,
+    fixed_batch,
     validation_loss,
 )
 from training.train_state import (
@@ -182,9 +182,8 @@ class Trainer:
             acc.scaler.load_state_dict(self.saved['scaler'])
         self.batches = EpochBatches(len(self.train_ds), cfg.data.batch_size, cfg.train.seed,
                                     self.rank, self.world, cfg.data.drop_last)
-        self.mse_batch = fixed_training_batch(self.train_ds, cfg.data.batch_size, cfg.train.seed)
-        self.val_mse_batch = fixed_training_batch(self.val_ds, cfg.data.batch_size,
-                                                  cfg.train.seed)
+        self.mse_batch = fixed_batch(self.train_ds, cfg.data.batch_size, cfg.train.seed)
+        self.val_mse_batch = fixed_batch(self.val_ds, cfg.data.batch_size, cfg.train.seed)
 
     @property
     def evaluates(self) -> bool:

@@ -19,18 +19,18 @@ from training.config import DataConfig, EvalConfig
 
 log = logging.getLogger('dp_ros.train')
 
-MSE_SEED_OFFSET = 12345  # which training windows the action MSE uses
+MSE_SEED_OFFSET = 12345  # which windows the action MSE uses
 
 
-def fixed_training_batch(train_ds: Dataset, batch_size: int, seed: int) -> dict | None:
-    """The same windows at every action-MSE measurement (and after a resume); None for a
-    dataset without windows (no validation episodes)."""
-    if len(train_ds) == 0:
+def fixed_batch(ds: Dataset, batch_size: int, seed: int) -> dict | None:
+    """The same windows of one split (training or held-out) at every action-MSE measurement
+    (and after a resume); None for a dataset without windows (no validation episodes)."""
+    if len(ds) == 0:
         return None
     gen = torch.Generator().manual_seed(seed + MSE_SEED_OFFSET)
-    n = min(batch_size, len(train_ds))
-    idx = torch.randperm(len(train_ds), generator=gen)[:n].tolist()
-    return default_collate([train_ds[i] for i in idx])
+    n = min(batch_size, len(ds))
+    idx = torch.randperm(len(ds), generator=gen)[:n].tolist()
+    return default_collate([ds[i] for i in idx])
 
 
 @torch.no_grad()

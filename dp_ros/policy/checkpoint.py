@@ -106,6 +106,12 @@ def read_policy_metadata(directory: str | Path) -> dict:
     return meta
 
 
+def recorded_score(provenance: dict) -> float | None:
+    """The closed-loop score (test/mean_score) the training measured for these weights, from
+    policy.json's provenance; None where it did not evaluate them."""
+    return provenance.get('metrics', {}).get('test/mean_score')
+
+
 def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
                 dtype: torch.dtype | None = None) -> DiffusionPolicy:
     """Rebuild the policy from policy.json and load model.safetensors into it, in eval mode.
