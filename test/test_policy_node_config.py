@@ -14,7 +14,9 @@ from dp_ros.policy.config import pusht_image_config
 from dp_ros.runtime.policy_node_config import (
     DRY_RUN_TOPIC,
     MAX_SEED,
+    CommandGroup,
     PolicyNodeConfig,
+    command_groups,
     command_topic,
     describe_setup,
     load_setup,
@@ -33,7 +35,8 @@ INTERFACE = {
     'joint_state_topic': ('str', '/pusht/joint_states'),
     'state_joint_names': ('list[str]', ['agent_x', 'agent_y']), 'state_obs_key': ('str', ''),
     'state_field': ('str', 'position'), 'action_topic': ('str', '/pusht/joint_trajectory'),
-    'action_joint_names': ('list[str]', ['agent_x', 'agent_y']), 'frame_id': ('str', ''),
+    'action_joint_names': ('list[str]', ['agent_x', 'agent_y']),
+    'action_joint_topics': ('list[str]', []), 'frame_id': ('str', ''),
     'n_action_steps': ('int', 0), 'control_period_s': ('float', 0.0),
     'max_input_age_s': ('float', 0.5), 'history_s': ('float', 3.0),
     'action_lower': ('list[float]', []), 'action_upper': ('list[float]', []),
@@ -127,6 +130,25 @@ def test_a_dry_run_commands_the_nodes_own_topic_and_says_so():
     assert 'DRY RUN' not in describe_setup(live, setup, 'cpu', None)
 
 
+def test_action_joints_split_across_controller_topics_in_first_appearance_order():
+    """An arm's and a gripper's controllers: each topic gets its joints' columns, in action
+    order; without action_joint_topics, and in a dry run, one group holds every joint."""
+    arm, grip = '/arm_controller/joint_trajectory', '/gripper_controller/joint_trajectory'
+    split = cfg(action_joint_names=['j1', 'finger', 'j2'], action_joint_topics=[arm, grip, arm])
+    assert command_groups(split) == [CommandGroup(arm, (0, 2), ('j1', 'j2')),
+                                     CommandGroup(grip, (1,), ('finger',))]
+    assert command_groups(cfg(action_topic=arm)) == [
+        CommandGroup(arm, (0, 1), ('agent_x', 'agent_y'))]
+    dry = cfg(action_joint_topics=[arm, grip], dry_run=True)
+    assert command_groups(dry) == [CommandGroup(DRY_RUN_TOPIC, (0, 1), ('agent_x', 'agent_y'))]
+    live = cfg(action_joint_topics=[arm, grip])
+    assert resolve_setup(live, metadata()).commands == command_groups(live)
+    line = describe_setup(live, resolve_setup(live, metadata()), 'cpu', None)
+    assert f"-> {arm} ['agent_x'], {grip} ['agent_y']" in line
+    line = describe_setup(dry, resolve_setup(dry, metadata()), 'cpu', None)
+    assert f'DRY RUN: nothing to {arm}, {grip}' in line
+
+
 def test_resolve_setup_from_the_checkpoint():
     setup = resolve_setup(cfg(action_lower=[0, 0], action_upper=[512, 512]), metadata())
     assert setup.rgb_keys == ['image'] and setup.state_key == 'agent_pos'
@@ -172,6 +194,9 @@ def test_safety_settings_resolve_to_per_step_limits(tmp_path):
     ({'state_joint_names': ['x']}, 'parameter state_joint_names'),
     ({'state_joint_names': ['x', 'x']}, 'must be 2 distinct names'),
     ({'action_joint_names': ['a', 'b', 'c']}, 'parameter action_joint_names'),
+    ({'action_joint_topics': ['/arm']}, "parameter action_joint_topics ['/arm'] must name one "
+                                        'topic per action joint'),
+    ({'action_joint_topics': ['/arm', '']}, 'parameter action_joint_topics'),
     ({'n_action_steps': 16}, 'parameter n_action_steps 16 is more than the chunk holds'),
     ({'history_s': 0.5}, 'parameter history_s 0.5 is shorter than an observation spans'),
     ({'action_lower': [0.0]}, 'parameters action_lower [0.0] and action_upper [] must both '

@@ -171,6 +171,9 @@ def draft_params(s: PolicySummary) -> str:
         f'    action_topic: /joint_trajectory_controller/joint_trajectory   # {FILL_IN}: '
         'your controller\'s',
         f'    action_joint_names: {_joint_names(action, "action")}',
+        '    # a gripper on its own controller: one trajectory topic per action joint, in order',
+        '    # action_joint_topics: [/arm_controller/joint_trajectory, ..., '
+        '/gripper_controller/joint_trajectory]',
         f'    control_period_s: {s.control_period_s:g}   # the training data\'s grid',
     ]
     if action.low is not None and action.high is not None:

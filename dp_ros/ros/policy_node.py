@@ -4,8 +4,10 @@ Wiring only: messages are converted (dp_ros.ros.conversions) and handed to the R
 PlanningLoop (dp_ros.runtime.planning_loop: when to plan, on which observation, what to
 publish, when to stop); the InferenceRunner samples each chunk on its own thread, and the
 chunk goes out as one multi-point JointTrajectory stamped for when its first point runs
-(point i due at header.stamp + i*dt). A stop (disable, stale inputs, shutdown) publishes a
-one-point hold at the measured position (runtime/safety.py says why not an empty one).
+(point i due at header.stamp + i*dt), one per controller topic when the action joints are
+split across several (action_joint_topics: an arm and its gripper). A stop (disable, stale
+inputs, shutdown) publishes a one-point hold at the measured position (runtime/safety.py
+says why not an empty one).
 Parameters: PolicyNodeConfig (dp_ros.runtime.policy_node_config).
 
 PolicyCore is the wiring on any rclpy node: PolicyNode here (built and enabled at start, as
@@ -35,12 +37,7 @@ from dp_ros.ros.qos import JOINT_STATES, LATCHED, RELIABLE_10, SENSOR_DATA
 from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.input_checks import BadInput
 from dp_ros.runtime.observation_log import append_observation
-from dp_ros.runtime.policy_node_config import (
-    PolicyNodeConfig,
-    ResolvedSetup,
-    command_topic,
-    describe_setup,
-)
+from dp_ros.runtime.policy_node_config import PolicyNodeConfig, ResolvedSetup, describe_setup
 from dp_ros.runtime.safety import Hold
 
 NODE_NAME = 'dp_policy'
@@ -79,8 +76,10 @@ class PolicyCore:
         self._overhead = LatencyStats()  # seconds per plan outside the model
         self._warned: set[str] = set()
         self._dt_s = cv.ns_to_seconds(setup.dt_ns)
-        self.pub_action = node.create_publisher(JointTrajectory, command_topic(cfg),
-                                                RELIABLE_10)
+        # one publisher per controller topic (action_joint_topics: an arm's and a gripper's)
+        self.pub_actions = [(group, node.create_publisher(JointTrajectory, group.topic,
+                                                          RELIABLE_10))
+                            for group in setup.commands]
         self.pub_diag = node.create_publisher(DiagnosticArray, '/diagnostics', RELIABLE_10)
         self.pub_chunk = self.pub_path = None
         if cfg.debug_topics:
@@ -105,8 +104,8 @@ class PolicyCore:
         self.entities += [node.create_timer(PLAN_CHECK_PERIOD_S, self._poll, clock=steady),
                           node.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics,
                                             clock=steady)]
-        self.publishers = [p for p in (self.pub_action, self.pub_diag, self.pub_chunk,
-                                       self.pub_path) if p is not None]
+        self.publishers = [p for _, p in self.pub_actions] + [
+            p for p in (self.pub_diag, self.pub_chunk, self.pub_path) if p is not None]
         self.log.info(describe_setup(cfg, setup, device_name, warmup_s))
 
     # ------------------------------------------------------------------ helpers
@@ -256,9 +255,10 @@ class PolicyCore:
                     self._warn_once(plan.reason, pl.DROP_WARNINGS[plan.reason])
                 return
             cfg = self.cfg
-            self._publish(self.pub_action, cv.chunk_to_joint_trajectory(
-                plan.actions, cfg.action_joint_names, self._dt_s, plan.stamp_ns,
-                frame_id=cfg.frame_id))
+            for group, publisher in self.pub_actions:
+                self._publish(publisher, cv.chunk_to_joint_trajectory(
+                    plan.actions[:, list(group.columns)], group.joint_names, self._dt_s,
+                    plan.stamp_ns, frame_id=cfg.frame_id))
             if self.pub_chunk is not None and plan.sampled is not None:
                 raw = plan.sampled
                 self._publish(self.pub_chunk, cv.chunk_to_joint_trajectory(
@@ -272,9 +272,10 @@ class PolicyCore:
 
     def _publish_hold(self, hold: Hold | None) -> None:
         if hold is not None:
-            self._publish(self.pub_action, cv.hold_to_joint_trajectory(
-                hold.position, self.cfg.action_joint_names, hold.stamp_ns, self.setup.dt_ns,
-                frame_id=self.cfg.frame_id))
+            for group, publisher in self.pub_actions:
+                self._publish(publisher, cv.hold_to_joint_trajectory(
+                    hold.position[list(group.columns)], group.joint_names, hold.stamp_ns,
+                    self.setup.dt_ns, frame_id=self.cfg.frame_id))
             self.log.info(f'stop ({hold.reason}): holding at the {hold.source} position '
                           f'{np.round(hold.position, 4).tolist()}')
 
@@ -311,7 +312,8 @@ class PolicyCore:
             hold = self.loop.stop('shutdown', self._clock_ns())
             self._publish_hold(hold)
         if hold is not None and self.node.context.ok():
-            self.pub_action.wait_for_all_acked(Duration(seconds=1.0))
+            for _, publisher in self.pub_actions:
+                publisher.wait_for_all_acked(Duration(seconds=1.0))
         self.runner.close()
 
 

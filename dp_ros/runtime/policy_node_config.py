@@ -54,6 +54,11 @@ class PolicyNodeConfig:
                               'topic the chunks go to')
     action_joint_names: list[str] = param(['agent_x', 'agent_y'], 'joint names of the action '
                                           'dimensions, in order')
+    action_joint_topics: list[str] = param(
+        [], 'per action joint, in action_joint_names order, the JointTrajectory topic it goes '
+        "to (an arm's and a gripper's joint_trajectory_controller): each topic gets one "
+        'trajectory of its joints, with the same stamp and points as the others; empty: all '
+        'on action_topic')
     frame_id: str = param('', 'header.frame_id of the published trajectories')
     n_action_steps: int = param(0, "actions of each chunk to execute; 0: the checkpoint's",
                                 range=(0, 1024))
@@ -76,10 +81,10 @@ class PolicyNodeConfig:
                                      '/pusht/episode_start); empty: none')
     start_enabled: bool = param(True, 'publish actions from the start (else wait for ~/enable)')
     dry_run: bool = param(False, 'publish every chunk and stop on ~/dry_run/joint_trajectory '
-                          'instead of action_topic: the policy runs on the live cameras and '
-                          'joints and nothing reaches the controller (to compare it with the '
-                          "operator's commands and watch its plans and latency before it moves "
-                          'the robot)')
+                          '(all action joints) instead of action_topic or action_joint_topics: '
+                          'the policy runs on the live cameras and joints and nothing reaches '
+                          "the controllers (to compare it with the operator's commands and "
+                          'watch its plans and latency before it moves the robot)')
     lockstep: bool = param(False, 'the sim waits for the action of its current observation '
                            '(use with use_sim_time): plan on it once the plan has run out')
     replan_threshold: int = param(2, 'realtime: plan the next chunk once at most this many '
@@ -132,6 +137,40 @@ class PolicyNodeConfig:
                                       'from (runtime/observation_log.py); empty: off')
 
 
+# where a dry run's commands go (the node's private namespace: no controller listens there)
+DRY_RUN_TOPIC = '~/dry_run/joint_trajectory'
+
+
+def command_topic(cfg: PolicyNodeConfig) -> str:
+    """The topic the chunks and stops are published on: action_topic, or in a dry run the
+    node's own topic."""
+    return DRY_RUN_TOPIC if cfg.dry_run else cfg.action_topic
+
+
+@dataclass(frozen=True)
+class CommandGroup:
+    """One JointTrajectory topic and the action dimensions it carries, in action order."""
+
+    topic: str
+    columns: tuple[int, ...]
+    joint_names: tuple[str, ...]
+
+
+def command_groups(cfg: PolicyNodeConfig) -> list[CommandGroup]:
+    """Where each action joint is commanded: one group per topic of action_joint_topics, in
+    the order the topics first appear (an arm's controller, then its gripper's); a single
+    group on command_topic without them, and in a dry run (one trajectory of every joint on
+    the node's own topic, as an operator compares it with the recorded commands)."""
+    names, topics = cfg.action_joint_names, cfg.action_joint_topics
+    if cfg.dry_run or not topics:
+        return [CommandGroup(command_topic(cfg), tuple(range(len(names))), tuple(names))]
+    groups = []
+    for topic in dict.fromkeys(topics):
+        columns = tuple(i for i, t in enumerate(topics) if t == topic)
+        groups.append(CommandGroup(topic, columns, tuple(names[i] for i in columns)))
+    return groups
+
+
 @dataclass
 class ResolvedSetup:
     """The config checked against the checkpoint: what the node actually runs with."""
@@ -149,6 +188,7 @@ class ResolvedSetup:
     ramp_in_ns: int
     stamp_tolerance_ns: int  # 0: stamps not checked against the clock
     path_joints: list[int]  # action dimensions drawn as ~/planned_path (x, y[, z])
+    commands: list[CommandGroup]  # the trajectory topics and the action dimensions of each
     # what the node logs at start as a warning: joint parameters other than the trained names
     warnings: list[str] = field(default_factory=list)
 
@@ -166,14 +206,9 @@ class ResolvedSetup:
         return [*self.rgb_keys, self.state_key]
 
 
-# where a dry run's commands go (the node's private namespace: no controller listens there)
-DRY_RUN_TOPIC = '~/dry_run/joint_trajectory'
-
-
-def command_topic(cfg: PolicyNodeConfig) -> str:
-    """The topic the chunks and stops are published on: action_topic, or in a dry run the
-    node's own topic."""
-    return DRY_RUN_TOPIC if cfg.dry_run else cfg.action_topic
+def controller_topics(cfg: PolicyNodeConfig) -> str:
+    """The controllers' topics, those a dry run keeps silent."""
+    return ', '.join(dict.fromkeys(cfg.action_joint_topics or [cfg.action_topic]))
 
 
 def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str,
@@ -184,8 +219,8 @@ def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str
     return (f'policy {cfg.checkpoint} on {device_name} ({cfg.dtype}); cameras '
             f'{dict(zip(setup.rgb_keys, cfg.image_topics, strict=True))}, state '
             f"'{setup.state_key}' <- {cfg.joint_state_topic} {cfg.state_joint_names}, actions "
-            f'-> {command_topic(cfg)} {cfg.action_joint_names}'
-            + (f' (DRY RUN: nothing to {cfg.action_topic})' if cfg.dry_run else '')
+            f"-> {', '.join(f'{g.topic} {list(g.joint_names)}' for g in setup.commands)}"
+            + (f' (DRY RUN: nothing to {controller_topics(cfg)})' if cfg.dry_run else '')
             + f'; n_obs_steps={setup.n_obs_steps}, '
             f'n_action_steps={setup.n_action_steps}, dt={setup.dt_ns / 1e9} s, {timing}, '
             f'execution {cfg.execution_mode}'
@@ -254,6 +289,11 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
             len(set(cfg.action_joint_names)) != config.action_dim:
         raise ValueError(f'parameter action_joint_names {cfg.action_joint_names} must be '
                          f'{config.action_dim} distinct names (the action dimension)')
+    if cfg.action_joint_topics and (len(cfg.action_joint_topics) != config.action_dim
+                                    or not all(cfg.action_joint_topics)):
+        raise ValueError(f'parameter action_joint_topics {cfg.action_joint_topics} must name '
+                         f'one topic per action joint {cfg.action_joint_names} (or be empty: '
+                         'all on action_topic)')
     # the joints the checkpoint was trained with, where its data recorded them
     warnings = [w for w in (
         compare_names(config.dimension_names(state_key), cfg.state_joint_names,
@@ -303,4 +343,4 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         max_age_ns=max_age_ns, keep_ns=keep_ns, limits=limits,
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),
         stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints,
-        warnings=warnings)
+        commands=command_groups(cfg), warnings=warnings)

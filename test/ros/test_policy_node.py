@@ -35,6 +35,7 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 DT_NS = 100_000_000
 LOWER, UPPER = [100.0, 120.0], [400.0, 380.0]
 EPISODE_TOPIC = '/arm/episode_start'
+SPLIT = '[/arm/joint_trajectory,/gripper/joint_trajectory]'  # jx: the arm's; jy: the gripper's
 
 
 @pytest.fixture(scope='module')
@@ -257,11 +258,13 @@ def test_messages_in_trajectories_out_services_and_diagnostics(ros_processes, ro
 def test_a_dry_run_publishes_on_its_own_topic_and_never_on_the_controllers(
         ros_processes, ros_probe, checkpoint):
     """dry_run: chunks and the stop go to ~/dry_run/joint_trajectory; the action topic, where
-    the controller listens, gets nothing."""
+    the controller listens, gets nothing; split across two controllers, neither does."""
     controller = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    gripper = ros_probe.collect(JointTrajectory, '/gripper/joint_trajectory', RELIABLE)
     dry = ros_probe.collect(JointTrajectory, '/dp_policy/dry_run/joint_trajectory', RELIABLE)
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
-    node = ros_processes.start('policy', node_cmd(checkpoint, dry_run=True))
+    node = ros_processes.start('policy', node_cmd(checkpoint, dry_run=True,
+                                                  action_joint_topics=SPLIT))
     feeder = Feeder(ros_probe)
     try:
         ros_probe.wait_for_messages(dry, 2, 60.0, 'dry-run chunks')
@@ -273,8 +276,40 @@ def test_a_dry_run_publishes_on_its_own_topic_and_never_on_the_controllers(
                            'disabled')
         assert values['dry_run'] == 'True'
         assert int(values['chunks_published']) >= 2
-        assert 'DRY RUN: nothing to /arm/joint_trajectory' in node.log()
-        assert len(controller) == 0
+        assert 'DRY RUN: nothing to /arm/joint_trajectory, /gripper/joint_trajectory' in node.log()
+        assert len(controller) == len(gripper) == 0
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_joints_split_across_two_controllers_get_the_same_plan_and_stop(
+        ros_processes, ros_probe, checkpoint):
+    """action_joint_topics: each controller topic gets a trajectory of its own joints, with
+    the stamp and point times of the other's; the stop holds both."""
+    arm = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    gripper = ros_probe.collect(JointTrajectory, '/gripper/joint_trajectory', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint, action_joint_topics=SPLIT))
+    feeder = Feeder(ros_probe)
+    try:
+        ros_probe.wait_for_messages(arm, 2, 60.0, 'chunks on the arm topic')
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        ros_probe.wait_for(lambda: any(map(is_hold, arm)) and any(map(is_hold, gripper)),
+                           10.0, 'the stop on both topics')
+        arm_msgs, gripper_msgs = list(arm), list(gripper)
+        assert len(arm_msgs) == len(gripper_msgs) >= 3
+        for a, g in zip(arm_msgs, gripper_msgs, strict=True):
+            assert (list(a.joint_names), list(g.joint_names)) == (['jx'], ['jy'])
+            assert (a.header.stamp.sec, a.header.stamp.nanosec) == \
+                (g.header.stamp.sec, g.header.stamp.nanosec)
+            assert [(p.time_from_start.sec, p.time_from_start.nanosec) for p in a.points] == \
+                [(p.time_from_start.sec, p.time_from_start.nanosec) for p in g.points]
+            if not is_hold(a):  # a plan: clamped to the bounds (a hold: where the feed is)
+                assert all(LOWER[0] <= p.positions[0] <= UPPER[0] for p in a.points)
+                assert all(LOWER[1] <= p.positions[0] <= UPPER[1] for p in g.points)
+        assert is_hold(arm_msgs[-1]) and is_hold(gripper_msgs[-1])
+        assert '/arm/joint_trajectory [\'jx\'], /gripper/joint_trajectory [\'jy\']' in node.log()
         assert node.alive(), node.log()
     finally:
         feeder.close()
