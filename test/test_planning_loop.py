@@ -574,3 +574,22 @@ def test_step_limit_covers_the_points_a_late_chunk_leaves_to_run():
     assert second.due_ns[0] == T0 + 9 * DT  # 8 * dt is due within the lead: dropped
     # the controller may hold 6 (its tick late), 7 (now) or 8 (the chunk late): 7 is within 1
     np.testing.assert_allclose(second.actions[0], [7.0, 7.0])
+
+
+def test_a_streamed_command_gets_each_point_once_as_it_falls_due():
+    """point_due: the newest point due at or before now, once; nothing before the first, and
+    nothing once stopped (the hold is sent instead)."""
+    loop = make_loop()
+    assert loop.point_due(T0) is None  # nothing moves
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    plan = finish(loop, plan_now(loop, T0 + DT), T0 + DT)  # points due T0 + (1..8) dt
+    assert loop.point_due(T0 + DT - 1) is None
+    np.testing.assert_array_equal(loop.point_due(T0 + DT), plan.actions[0])
+    assert loop.point_due(T0 + DT + 5 * MS) is None  # the same point: sent already
+    np.testing.assert_array_equal(loop.point_due(T0 + 4 * DT), plan.actions[3])  # newest
+    assert loop.points_streamed == 2 and loop.diagnostics(T0, 0)['points_streamed'] == 2
+    np.testing.assert_array_equal(loop.point_due(T0 + 100 * DT), plan.actions[-1])
+    assert loop.point_due(T0 + 101 * DT) is None  # after the last: the controller keeps it
+    assert isinstance(loop.stop('disabled', T0 + 101 * DT), Hold)
+    assert loop.point_due(T0 + 102 * DT) is None

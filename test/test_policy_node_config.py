@@ -17,7 +17,6 @@ from dp_ros.runtime.policy_node_config import (
     CommandGroup,
     PolicyNodeConfig,
     command_groups,
-    command_topic,
     describe_setup,
     load_setup,
     resolve_setup,
@@ -36,7 +35,8 @@ INTERFACE = {
     'state_joint_names': ('list[str]', ['agent_x', 'agent_y']), 'state_obs_key': ('str', ''),
     'state_field': ('str', 'position'), 'action_topic': ('str', '/pusht/joint_trajectory'),
     'action_joint_names': ('list[str]', ['agent_x', 'agent_y']),
-    'action_joint_topics': ('list[str]', []), 'frame_id': ('str', ''),
+    'action_joint_topics': ('list[str]', []), 'action_stream_topics': ('list[str]', []),
+    'frame_id': ('str', ''),
     'n_action_steps': ('int', 0), 'control_period_s': ('float', 0.0),
     'max_input_age_s': ('float', 0.5), 'history_s': ('float', 3.0),
     'action_lower': ('list[float]', []), 'action_upper': ('list[float]', []),
@@ -121,8 +121,9 @@ def test_yaml_numbers_convert():
 def test_a_dry_run_commands_the_nodes_own_topic_and_says_so():
     live = cfg(action_topic='/arm_controller/joint_trajectory')
     dry = cfg(action_topic='/arm_controller/joint_trajectory', dry_run=True)
-    assert command_topic(live) == '/arm_controller/joint_trajectory'
-    assert command_topic(dry) == DRY_RUN_TOPIC == '~/dry_run/joint_trajectory'
+    assert [g.topic for g in command_groups(live)] == ['/arm_controller/joint_trajectory']
+    assert [g.topic for g in command_groups(dry)] == [DRY_RUN_TOPIC]
+    assert DRY_RUN_TOPIC == '~/dry_run/joint_trajectory'
     setup = resolve_setup(dry, metadata())
     line = describe_setup(dry, setup, 'cpu', None)
     assert '-> ~/dry_run/joint_trajectory' in line
@@ -147,6 +148,20 @@ def test_action_joints_split_across_controller_topics_in_first_appearance_order(
     assert f"-> {arm} ['agent_x'], {grip} ['agent_y']" in line
     line = describe_setup(dry, resolve_setup(dry, metadata()), 'cpu', None)
     assert f'DRY RUN: nothing to {arm}, {grip}' in line
+
+
+def test_a_forward_controller_topic_is_streamed_and_a_dry_run_streams_nothing():
+    arm, grip = '/arm_controller/joint_trajectory', '/gripper_controller/commands'
+    split = cfg(action_joint_topics=[arm, grip], action_stream_topics=[grip])
+    assert command_groups(split) == [CommandGroup(arm, (0,), ('agent_x',)),
+                                     CommandGroup(grip, (1,), ('agent_y',), stream=True)]
+    line = describe_setup(split, resolve_setup(split, metadata()), 'cpu', None)
+    assert f"{grip} ['agent_y'] (streamed)" in line
+    alone = cfg(action_topic='/forward_position_controller/commands',
+                action_stream_topics=['/forward_position_controller/commands'])
+    assert [g.stream for g in command_groups(alone)] == [True]
+    dry = cfg(action_joint_topics=[arm, grip], action_stream_topics=[grip], dry_run=True)
+    assert [g.stream for g in command_groups(dry)] == [False]
 
 
 def test_resolve_setup_from_the_checkpoint():
@@ -197,6 +212,8 @@ def test_safety_settings_resolve_to_per_step_limits(tmp_path):
     ({'action_joint_topics': ['/arm']}, "parameter action_joint_topics ['/arm'] must name one "
                                         'topic per action joint'),
     ({'action_joint_topics': ['/arm', '']}, 'parameter action_joint_topics'),
+    ({'action_stream_topics': ['/gripper']}, "parameter action_stream_topics names "
+                                             "['/gripper'], not a command topic"),
     ({'n_action_steps': 16}, 'parameter n_action_steps 16 is more than the chunk holds'),
     ({'history_s': 0.5}, 'parameter history_s 0.5 is shorter than an observation spans'),
     ({'action_lower': [0.0]}, 'parameters action_lower [0.0] and action_upper [] must both '

@@ -5,9 +5,10 @@ PlanningLoop (dp_ros.runtime.planning_loop: when to plan, on which observation, 
 publish, when to stop); the InferenceRunner samples each chunk on its own thread, and the
 chunk goes out as one multi-point JointTrajectory stamped for when its first point runs
 (point i due at header.stamp + i*dt), one per controller topic when the action joints are
-split across several (action_joint_topics: an arm and its gripper). A stop (disable, stale
-inputs, shutdown) publishes a one-point hold at the measured position (runtime/safety.py
-says why not an empty one).
+split across several (action_joint_topics: an arm and its gripper); a forward command
+controller's topic (action_stream_topics) gets each point as it falls due. A stop
+(disable, stale inputs, shutdown) publishes a one-point hold at the measured position
+(runtime/safety.py says why not an empty one).
 Parameters: PolicyNodeConfig (dp_ros.runtime.policy_node_config).
 
 PolicyCore is the wiring on any rclpy node: PolicyNode here (built and enabled at start, as
@@ -26,7 +27,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, JointState
-from std_msgs.msg import String
+from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -76,10 +77,14 @@ class PolicyCore:
         self._overhead = LatencyStats()  # seconds per plan outside the model
         self._warned: set[str] = set()
         self._dt_s = cv.ns_to_seconds(setup.dt_ns)
-        # one publisher per controller topic (action_joint_topics: an arm's and a gripper's)
+        # one publisher per controller topic (action_joint_topics: an arm's and a gripper's):
+        # a trajectory per chunk, or (action_stream_topics) a position per point as it falls due
         self.pub_actions = [(group, node.create_publisher(JointTrajectory, group.topic,
                                                           RELIABLE_10))
-                            for group in setup.commands]
+                            for group in setup.commands if not group.stream]
+        self.pub_streams = [(group, node.create_publisher(Float64MultiArray, group.topic,
+                                                          RELIABLE_10))
+                            for group in setup.commands if group.stream]
         self.pub_diag = node.create_publisher(DiagnosticArray, '/diagnostics', RELIABLE_10)
         self.pub_chunk = self.pub_path = None
         if cfg.debug_topics:
@@ -104,7 +109,7 @@ class PolicyCore:
         self.entities += [node.create_timer(PLAN_CHECK_PERIOD_S, self._poll, clock=steady),
                           node.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics,
                                             clock=steady)]
-        self.publishers = [p for _, p in self.pub_actions] + [
+        self.publishers = [p for _, p in self.pub_actions + self.pub_streams] + [
             p for p in (self.pub_diag, self.pub_chunk, self.pub_path) if p is not None]
         self.log.info(describe_setup(cfg, setup, device_name, warmup_s))
 
@@ -219,6 +224,16 @@ class PolicyCore:
     def _poll(self) -> None:
         with self._lock:
             self._plan()
+            if self.pub_streams:
+                self._stream()
+
+    def _stream(self) -> None:
+        """Send the point that fell due to the streamed topics (lock held)."""
+        point = self.loop.point_due(self._clock_ns())
+        if point is not None:
+            for group, publisher in self.pub_streams:
+                self._publish(publisher, Float64MultiArray(
+                    data=[float(v) for v in point[list(group.columns)]]))
 
     def _plan(self) -> None:
         """Submit a chunk to the runner when the loop says so, or publish its hold (lock held)."""
@@ -276,6 +291,9 @@ class PolicyCore:
                 self._publish(publisher, cv.hold_to_joint_trajectory(
                     hold.position[list(group.columns)], group.joint_names, hold.stamp_ns,
                     self.setup.dt_ns, frame_id=self.cfg.frame_id))
+            for group, publisher in self.pub_streams:  # a forward controller keeps it
+                self._publish(publisher, Float64MultiArray(
+                    data=[float(v) for v in hold.position[list(group.columns)]]))
             self.log.info(f'stop ({hold.reason}): holding at the {hold.source} position '
                           f'{np.round(hold.position, 4).tolist()}')
 
@@ -312,7 +330,7 @@ class PolicyCore:
             hold = self.loop.stop('shutdown', self._clock_ns())
             self._publish_hold(hold)
         if hold is not None and self.node.context.ok():
-            for _, publisher in self.pub_actions:
+            for _, publisher in self.pub_actions + self.pub_streams:
                 publisher.wait_for_all_acked(Duration(seconds=1.0))
         self.runner.close()
 

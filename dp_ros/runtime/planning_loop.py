@@ -167,8 +167,10 @@ class PlanningLoop:
         self.measured: tuple[int, np.ndarray] | None = None  # (stamp, action-joint positions)
         self.commanded: TimedChunk | None = None  # the published points, as they replace
         self.motion_start: np.ndarray | None = None  # the measured position a motion began at
+        self.streamed_due_ns: int | None = None  # due time of the newest point streamed
         self.state = 'starting'
         self.published = self.discarded = self.errors = self.all_late = 0
+        self.points_streamed = 0
         self.no_reference = 0
 
     @property
@@ -372,6 +374,20 @@ class PlanningLoop:
         point = held_at(self.commanded.due_ns, self.commanded.actions, t_ns)
         return self.motion_start if point is None else point
 
+    def point_due(self, clock_ns: int) -> np.ndarray | None:
+        """For a streamed command (a forward_command_controller takes one position per
+        message, at once): the commanded point that fell due since the last call, the newest
+        if several did; None when none did, or nothing moves."""
+        if not self.moving or self.commanded is None:
+            return None
+        due = self.commanded.due_ns
+        i = int(np.searchsorted(due, self.now_ns(clock_ns), side='right')) - 1
+        if i < 0 or (self.streamed_due_ns is not None and due[i] <= self.streamed_due_ns):
+            return None
+        self.streamed_due_ns = int(due[i])
+        self.points_streamed += 1
+        return self.commanded.actions[i]
+
     # ------------------------------------------------------------------ control
     def enable(self, on: bool) -> bool:
         """Start or stop publishing; returns the previous state. Call stop() first to get the
@@ -395,7 +411,7 @@ class PlanningLoop:
 
     def _clear_plan(self) -> None:
         self.moving = False
-        self.commanded = self.motion_start = None
+        self.commanded = self.motion_start = self.streamed_due_ns = None
         self.schedule.clear()
         self.execution.clear()
         self.safety.clear()
@@ -448,6 +464,7 @@ class PlanningLoop:
             'chunks_no_reference': self.no_reference,
             'actions_clamped': self.safety.clamped,
             'actions_rate_limited': self.safety.rate_limited, 'sampling_errors': self.errors,
+            'points_streamed': self.points_streamed,
             'plan_remaining': self.schedule.remaining(now),
             'holds_published': sum(self.holds.values()),
             'bad_messages': sum(self.bad.values()),

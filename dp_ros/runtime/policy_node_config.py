@@ -59,6 +59,12 @@ class PolicyNodeConfig:
         "to (an arm's and a gripper's joint_trajectory_controller): each topic gets one "
         'trajectory of its joints, with the same stamp and points as the others; empty: all '
         'on action_topic')
+    action_stream_topics: list[str] = param(
+        [], 'of the command topics (action_topic, action_joint_topics), those that take '
+        'std_msgs/Float64MultiArray, one position per joint applied at once (a ros2_control '
+        'forward_command_controller, e.g. a gripper\'s): each point is sent as it falls due '
+        '(checked every 5 ms), the stop once; a dry run publishes trajectories only; empty: '
+        'none')
     frame_id: str = param('', 'header.frame_id of the published trajectories')
     n_action_steps: int = param(0, "actions of each chunk to execute; 0: the checkpoint's",
                                 range=(0, 1024))
@@ -141,33 +147,30 @@ class PolicyNodeConfig:
 DRY_RUN_TOPIC = '~/dry_run/joint_trajectory'
 
 
-def command_topic(cfg: PolicyNodeConfig) -> str:
-    """The topic the chunks and stops are published on: action_topic, or in a dry run the
-    node's own topic."""
-    return DRY_RUN_TOPIC if cfg.dry_run else cfg.action_topic
-
-
 @dataclass(frozen=True)
 class CommandGroup:
-    """One JointTrajectory topic and the action dimensions it carries, in action order."""
+    """One command topic and the action dimensions it carries, in action order."""
 
     topic: str
     columns: tuple[int, ...]
     joint_names: tuple[str, ...]
+    stream: bool = False  # Float64MultiArray per point as it falls due, not a trajectory
 
 
 def command_groups(cfg: PolicyNodeConfig) -> list[CommandGroup]:
     """Where each action joint is commanded: one group per topic of action_joint_topics, in
-    the order the topics first appear (an arm's controller, then its gripper's); a single
-    group on command_topic without them, and in a dry run (one trajectory of every joint on
-    the node's own topic, as an operator compares it with the recorded commands)."""
-    names, topics = cfg.action_joint_names, cfg.action_joint_topics
-    if cfg.dry_run or not topics:
-        return [CommandGroup(command_topic(cfg), tuple(range(len(names))), tuple(names))]
+    the order the topics first appear (an arm's controller, then its gripper's), else one on
+    action_topic; in a dry run one trajectory of every joint on the node's own topic (as an
+    operator compares it with the recorded commands), and nothing streamed."""
+    names = cfg.action_joint_names
+    if cfg.dry_run:
+        return [CommandGroup(DRY_RUN_TOPIC, tuple(range(len(names))), tuple(names))]
+    topics = cfg.action_joint_topics or [cfg.action_topic] * len(names)
     groups = []
     for topic in dict.fromkeys(topics):
         columns = tuple(i for i, t in enumerate(topics) if t == topic)
-        groups.append(CommandGroup(topic, columns, tuple(names[i] for i in columns)))
+        groups.append(CommandGroup(topic, columns, tuple(names[i] for i in columns),
+                                   topic in cfg.action_stream_topics))
     return groups
 
 
@@ -211,6 +214,10 @@ def controller_topics(cfg: PolicyNodeConfig) -> str:
     return ', '.join(dict.fromkeys(cfg.action_joint_topics or [cfg.action_topic]))
 
 
+def describe_group(group: CommandGroup) -> str:
+    return f"{group.topic} {list(group.joint_names)}" + (' (streamed)' if group.stream else '')
+
+
 def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str,
                    warmup_s: float | None) -> str:
     """The node's start-up log line: what it runs, where it reads and writes, how it plans."""
@@ -219,7 +226,7 @@ def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str
     return (f'policy {cfg.checkpoint} on {device_name} ({cfg.dtype}); cameras '
             f'{dict(zip(setup.rgb_keys, cfg.image_topics, strict=True))}, state '
             f"'{setup.state_key}' <- {cfg.joint_state_topic} {cfg.state_joint_names}, actions "
-            f"-> {', '.join(f'{g.topic} {list(g.joint_names)}' for g in setup.commands)}"
+            f"-> {', '.join(describe_group(g) for g in setup.commands)}"
             + (f' (DRY RUN: nothing to {controller_topics(cfg)})' if cfg.dry_run else '')
             + f'; n_obs_steps={setup.n_obs_steps}, '
             f'n_action_steps={setup.n_action_steps}, dt={setup.dt_ns / 1e9} s, {timing}, '
@@ -294,6 +301,10 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter action_joint_topics {cfg.action_joint_topics} must name '
                          f'one topic per action joint {cfg.action_joint_names} (or be empty: '
                          'all on action_topic)')
+    unknown = set(cfg.action_stream_topics) - set(cfg.action_joint_topics or [cfg.action_topic])
+    if unknown:
+        raise ValueError(f'parameter action_stream_topics names {sorted(unknown)}, not a '
+                         'command topic (action_topic, or one of action_joint_topics)')
     # the joints the checkpoint was trained with, where its data recorded them
     warnings = [w for w in (
         compare_names(config.dimension_names(state_key), cfg.state_joint_names,

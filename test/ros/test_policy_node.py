@@ -21,7 +21,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from ros.tiny_checkpoint import make_tiny_checkpoint
 from ros_harness import module_cmd
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import String
+from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -310,6 +310,40 @@ def test_joints_split_across_two_controllers_get_the_same_plan_and_stop(
                 assert all(LOWER[1] <= p.positions[0] <= UPPER[1] for p in g.points)
         assert is_hold(arm_msgs[-1]) and is_hold(gripper_msgs[-1])
         assert '/arm/joint_trajectory [\'jx\'], /gripper/joint_trajectory [\'jy\']' in node.log()
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
+        ros_processes, ros_probe, checkpoint):
+    """action_stream_topics: the gripper's forward_command_controller topic gets one clamped
+    position per point (Float64MultiArray), the arm its trajectories; the stop reaches both."""
+    arm = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    gripper = ros_probe.collect(Float64MultiArray, '/gripper/commands', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, action_joint_topics='[/arm/joint_trajectory,/gripper/commands]',
+        action_stream_topics='[/gripper/commands]'))
+    feeder = Feeder(ros_probe)
+    try:
+        ros_probe.wait_for_messages(gripper, 5, 60.0, 'streamed gripper points')
+        ros_probe.wait_for_messages(arm, 1, 10.0, 'an arm trajectory')
+        streamed = list(gripper)
+        assert all(len(m.data) == 1 and LOWER[1] <= m.data[0] <= UPPER[1] for m in streamed)
+        assert all(list(m.joint_names) == ['jx'] for m in arm)
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        ros_probe.wait_for(lambda: any(map(is_hold, arm)), 10.0, 'the stop on the arm')
+        values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0,
+                           'disabled')
+        n = int(values['points_streamed'])
+        # each point once at most: no more than the plans held (later plans replace tails)
+        assert 5 <= n <= sum(len(m.points) for m in arm if not is_hold(m))
+        ros_probe.wait_for(lambda: len(gripper) >= n + 1, 10.0, 'the stop on the gripper')
+        time.sleep(0.5)  # nothing streams while disabled
+        assert len(gripper) == n + 1
+        assert "/gripper/commands ['jy'] (streamed)" in node.log()
         assert node.alive(), node.log()
     finally:
         feeder.close()
