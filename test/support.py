@@ -304,7 +304,8 @@ def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = '
                        command_hz: int = 10, pad_bytes: int = 40, camera_start_s: float = 0.0,
                        wrist_start_s: float | None = None, jitter_ns: int = 0,
                        camera_size: tuple[int, int] = (96, 96),
-                       t0_ns: int = FOREIGN_T0_NS) -> dict[str, Any]:
+                       t0_ns: int = FOREIGN_T0_NS,
+                       gripper_topic: str | None = None) -> dict[str, Any]:
     """A bare .mcap as Foxglove's writer makes it, and what it recorded (the truth).
 
     A camera_hz rgb8 camera (camera_size: height, width) whose rows carry pad_bytes of
@@ -315,8 +316,9 @@ def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = '
     every camera stamp 1-2 ns before its instant and every joint/command stamp 1 ns after it,
     'up' the other way round, so that neither order of a grid time and its samples is
     trivially exact. jitter_ns moves camera and joint stamps by up to that much (uniform).
-    wrist_start_s: a second camera (same rate) that starts that late. Receive (log) times
-    are stamp + a latency per topic.
+    wrist_start_s: a second camera (same rate) that starts that late. gripper_topic: the
+    gripper's own trajectory controller, commanded with the arm (its joint off the arm's
+    commands). Receive (log) times are stamp + a latency per topic.
     Truth: frames (N, height, width, 3), frame_stamps; joint_stamps, joint_positions (config order);
     command_stamps, command_positions (config order); wrist_frames, wrist_stamps; t0_ns.
     """
@@ -387,6 +389,11 @@ def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = '
         messages.append((int(t) + 2_000_000, FOREIGN_TOPICS['commands'],
                          'trajectory_msgs/msg/JointTrajectory',
                          {'header': header(t), 'joint_names': cmd_joints, 'points': [point]}))
+        if gripper_topic:
+            messages.append((int(t) + 3_000_000, gripper_topic,
+                             'trajectory_msgs/msg/JointTrajectory',
+                             {'header': header(t), 'joint_names': ['gripper'],
+                              'points': [dict(point, positions=[0.5])]}))
     messages.sort(key=lambda m: m[0])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

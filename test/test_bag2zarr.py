@@ -254,6 +254,60 @@ def test_arm_config_future_state_bool_markers_and_two_cameras(tmp_path):
     check_the_example_training_reads_it(output, joints, tmp_path)
 
 
+def test_forward_controller_commands_are_the_newest_sent_at_or_before_each_step(tmp_path,
+                                                                             capsys):
+    """A gripper on a forward_command_controller: its Float64MultiArray commands (no header:
+    the receive time counts) are sampled as the controller holds them, the newest sent at or
+    before each grid time however long ago (its tolerance), even with align: nearest; the
+    arm's joints come from a trajectory controller's topic beside it."""
+    wall = 1_700_000_000 * 10**9
+    bag = tmp_path / 'gripper_bag'
+    sent = [(0, 0.0), (1230, 0.04), (1270, 0.03), (2500, 0.0)]  # ms, opening in m
+    with BagRecorder(bag, storage='mcap') as rec:
+        ts = rec.typestore
+        array_t = ts.types['std_msgs/msg/Float64MultiArray']
+        for t_ms in range(0, 3000, 10):
+            t = wall + t_ms * MS
+            rec.write('/joint_states', 'sensor_msgs/msg/JointState', t,
+                      joint_state_message(ts, ['j1', 'gripper'], np.array([t_ms / 1e3, 0.0]), t))
+        for t_ms, opening in sent:
+            rec.write('/gripper_controller/commands', 'std_msgs/msg/Float64MultiArray',
+                      wall + t_ms * MS, array_t(layout=ts.types['std_msgs/msg/MultiArrayLayout'](
+                          dim=[], data_offset=0), data=np.array([opening])))
+    raw = {'control_period_s': 0.1, 'align': 'nearest', 'reference_topic': '/joint_states',
+           'keys': {'state': {'joint_state': '/joint_states', 'joints': ['j1', 'gripper']},
+                    'action': [{'joint_state': '/joint_states', 'joints': ['j1'],
+                                'offset': 0.1},
+                               {'float_array': '/gripper_controller/commands',
+                                'joints': ['gripper'], 'tolerance': 3600}]}}
+    config = tmp_path / 'gripper.yaml'
+    config.write_text(yaml.safe_dump(raw))
+    output = tmp_path / 'gripper.zarr'
+    assert run([bag], config, output) == 0
+    ep = ReplayBuffer.open(output).get_episode(0)
+    grid_ms = np.round(ep['state'][:, 0] * 1e3).astype(int)  # j1 is the time in s
+    assert grid_ms[0] == 0 and (np.diff(grid_ms) == 100).all()
+    want = [[o for t, o in sent if t <= g][-1] for g in grid_ms]
+    np.testing.assert_array_equal(ep['action'][:, 1], np.array(want, np.float32))
+    assert ep['action'][12, 1] == np.float32(0.0) and ep['action'][13, 1] == np.float32(0.03)
+
+    # a message of the wrong length is named, and nothing is written
+    bad = tmp_path / 'bad_bag'
+    with BagRecorder(bad, storage='mcap') as rec:
+        ts = rec.typestore
+        rec.write('/joint_states', 'sensor_msgs/msg/JointState', wall,
+                  joint_state_message(ts, ['j1', 'gripper'], np.zeros(2), wall))
+        rec.write('/gripper_controller/commands', 'std_msgs/msg/Float64MultiArray', wall,
+                  ts.types['std_msgs/msg/Float64MultiArray'](
+                      layout=ts.types['std_msgs/msg/MultiArrayLayout'](dim=[], data_offset=0),
+                      data=np.array([0.01, 0.02])))
+    assert run([bad], config, tmp_path / 'bad.zarr') == 2
+    err = error_line(capsys)
+    assert 'message 0 of /gripper_controller/commands cannot be converted' in err
+    assert "2 value(s), joints ['gripper'] need 1" in err
+    assert not (tmp_path / 'bad.zarr').exists()
+
+
 def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path: Path) -> None:
     """config/train_example_arm.yaml on what config/bag2zarr_example_arm.yaml made: both
     cameras in order and the 7 named joints reach the checkpoint, no closed-loop evaluation is

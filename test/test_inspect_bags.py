@@ -61,6 +61,26 @@ def test_the_drafted_config_converts_the_bag(foreign, tmp_path, capsys):
     assert summarize(buffer).errors == []
 
 
+def test_a_gripper_on_its_own_controller_is_drafted_as_a_second_action_source(tmp_path):
+    """Two trajectory controllers (the arm's, the gripper's): the drafted action concatenates
+    both, in the state's joint order, and converts; the node's split is named."""
+    gripper_topic = '/gripper_controller/joint_trajectory'
+    write_foreign_mcap(tmp_path / 'bags' / 'two.mcap', seconds=3.0, gripper_topic=gripper_topic)
+    draft = tmp_path / 'draft.yaml'
+    assert inspect([str(tmp_path / 'bags'), '--no-progress', '--draft-config', str(draft)]) == 0
+    assert 'action_joint_topics' in draft.read_text()
+    sources = load_config(draft).keys['action'].sources
+    assert [(s.kind, s.topic, s.joints) for s in sources] == [
+        ('joint_trajectory', gripper_topic, ['gripper']),  # first in the state: gripper, ...
+        ('joint_trajectory', FOREIGN_TOPICS['commands'], list(reversed(FOREIGN_JOINTS)))]
+    out = tmp_path / 'two.zarr'
+    assert bag2zarr.main([str(tmp_path / 'bags'), '-c', str(draft), '-o', str(out),
+                          '--no-progress']) == 0
+    buffer = ReplayBuffer.open(out)
+    assert buffer.data['action'].shape[1] == 1 + len(FOREIGN_JOINTS)
+    assert (buffer.data['action'][:, 0] == 0.5).all()  # the gripper's commands
+
+
 def write_clock_bag(path, stamp_ns: int) -> None:
     """JointStates received from 1.7e9 s on, stamped from stamp_ns on (0: never stamped)."""
     with path.open('wb') as f:

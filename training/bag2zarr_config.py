@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 
 from dp_ros.bags.reader import (
+    FLOAT_ARRAY_TYPES,
     IMAGE_TYPES,
     JOINT_STATE_TYPES,
     POSE_FIELDS,
@@ -35,7 +36,9 @@ from training.resample import (
 
 NS = 1_000_000_000
 SOURCE_KINDS = {'image': IMAGE_TYPES, 'joint_state': JOINT_STATE_TYPES,
-                'joint_trajectory': TRAJECTORY_TYPES, 'pose': POSE_TYPES}
+                'joint_trajectory': TRAJECTORY_TYPES, 'pose': POSE_TYPES,
+                'float_array': FLOAT_ARRAY_TYPES}
+JOINT_KINDS = ('joint_state', 'joint_trajectory', 'float_array')  # sources that name joints
 IMAGE_DTYPES = ('float32', 'uint8')
 JOINT_FIELDS = ('position', 'velocity', 'effort')
 # old top-level key -> new: still read, with a DeprecationWarning
@@ -55,9 +58,14 @@ class SourceConfig:
             'image' (sensor_msgs/Image or CompressedImage -> (H, W, 3) RGB 0..255),
             'joint_state' (sensor_msgs/JointState -> one value per joint),
             'joint_trajectory' (trajectory_msgs/JointTrajectory -> the point due at each
-            grid time, one value per joint), 'pose' (geometry_msgs/PoseStamped -> fields).
+            grid time, one value per joint), 'pose' (geometry_msgs/PoseStamped -> fields),
+            'float_array' (std_msgs/Float64MultiArray or Float32MultiArray, a ros2_control
+            forward_command_controller's commands -> its values: the newest sent at or
+            before the grid time, whatever `align` says, as the controller holds it; give it
+            a `tolerance` as long as the pauses between commands, e.g. a gripper's).
         topic: absolute topic name, e.g. /camera/image_raw.
-        joints: joint_state, joint_trajectory: joint names, in the column order wanted.
+        joints: joint_state, joint_trajectory: joint names, in the column order wanted;
+            float_array: one name per value of the message, in its order.
         joint_field: joint_state (YAML 'field'): 'position', 'velocity' or 'effort', in the
             message's units (rad or m, per s, N or N m).
         fields: pose: among x, y, z (the pose's units), qx, qy, qz, qw, yaw (rad, about z).
@@ -91,7 +99,7 @@ class SourceConfig:
     @property
     def value_names(self) -> list[str]:
         """One name per value: the joints, or the pose fields (dp_ros/dimension_names.py)."""
-        return list(self.joints) if self.kind in ('joint_state', 'joint_trajectory') \
+        return list(self.joints) if self.kind in JOINT_KINDS \
             else list(self.fields)
 
     @property
@@ -236,7 +244,7 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
     src = SourceConfig(kind=kind, topic=topic, offset_s=float(raw.get('offset', 0.0)),
                        tolerance_s=None if raw.get('tolerance') is None
                        else float(raw['tolerance']))
-    if kind in ('joint_state', 'joint_trajectory'):
+    if kind in JOINT_KINDS:
         joints = raw.get('joints')
         if not joints or not all(isinstance(j, str) for j in joints):
             raise ConfigError(f'{where}: {kind} {topic} needs joints: [names...], got {joints!r}')

@@ -20,6 +20,7 @@ from dp_ros.bags.reader import (
     Bag,
     BagError,
     Stream,
+    decode_float_array,
     decode_image,
     decode_joint_state,
     decode_marker,
@@ -85,6 +86,8 @@ def _decoder(sources: list[SourceConfig], msgtype: str) -> Callable[[Any], tuple
             return lambda m: decode_joint_state(m, src.joints, src.joint_field)
         if src.kind == 'joint_trajectory':
             return lambda m: decode_trajectory(m, src.joints)
+        if src.kind == 'float_array':
+            return lambda m: decode_float_array(m, src.joints)
         return lambda m: decode_pose(m, src.fields, src.yaw_min)
     funcs = [one(s) for s in sources]
     return lambda m: tuple(f(m) for f in funcs)
@@ -317,7 +320,9 @@ def _sample_grid(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
             values, ok = trajectory_targets(stamps, dues, [t[2] for t in targets], at, tol,
                                             source.width, slack)
         else:
-            index, ok = sample_indices(data.times, at, tol, config.align)
+            # a command is in force from when it was sent: never one sent after the grid time
+            align = AT_OR_BEFORE if source.kind == 'float_array' else config.align
+            index, ok = sample_indices(data.times, at, tol, align)
             if source.kind == 'image':
                 values = index  # frames are gathered per episode, not per grid step
             else:

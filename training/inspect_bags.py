@@ -20,6 +20,7 @@ import numpy as np
 
 from dp_ros.atomic_dir import write_text
 from dp_ros.bags.reader import (
+    FLOAT_ARRAY_TYPES,
     IMAGE_TYPES,
     JOINT_STATE_TYPES,
     MARKER_TYPES,
@@ -205,18 +206,47 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
     future = ['  action:',
               '    future_of: state         # action[k] = the state one period later',
               f'    offset: {control_period_s:g}']
-    if commands:  # what the policy node publishes: the policy learns the commands
-        command = max(commands, key=lambda t: t.count)
-        order = [j for j in state.joints if j in command.joints]
-        joints = order + [j for j in command.joints if j not in order]
+    controllers = _controllers(commands, state.joints)
+    if len(controllers) == 1:  # what the policy node publishes: the policy learns the commands
+        command, joints = controllers[0]
         lines += ['  action:               # the commanded trajectory: the point due at each '
                   'grid time',
                   f'    joint_trajectory: {q(command.topic)}   # {command.rate_hz or 0:.1f} Hz',
                   f'    joints: {q(joints)}',
                   '  # or the state one period later:', *(f'  #{x[1:]}' for x in future)]
+    elif controllers:
+        lines += ['  action:               # the commanded trajectories of '
+                  f'{len(controllers)} controllers, concatenated (the policy node: '
+                  'action_joint_topics)']
+        for command, joints in controllers:
+            lines += [f'    - joint_trajectory: {q(command.topic)}   # '
+                      f'{command.rate_hz or 0:.1f} Hz',
+                      f'      joints: {q(joints)}']
+        lines += ['  # or the state one period later:', *(f'  #{x[1:]}' for x in future)]
     else:
         lines += future
+    arrays = [t for t in topics.values() if t.msgtype in FLOAT_ARRAY_TYPES]
+    for array in arrays:  # no names in the message: the user's to give
+        lines += [f'  # a forward controller\'s commands ({array.msgtype}), e.g. a gripper\'s, as '
+                  'a source of action:',
+                  f'  #   - {{float_array: {q(array.topic)}, joints: [FILL IN: one name per '
+                  'value], tolerance: 3600}']
     return '\n'.join(lines) + '\n'
+
+
+def _controllers(commands: list[TopicSummary], state_joints: list[str],
+                 ) -> list[tuple[TopicSummary, list[str]]]:
+    """The trajectory topics that command distinct joints (an arm's controller and its
+    gripper's; the busiest topic first where two overlap), each with its joints in the state's
+    order, the topics in the order of their first joint in the state."""
+    rank = {j: i for i, j in enumerate(state_joints)}
+    chosen, covered = [], set()
+    for command in sorted(commands, key=lambda t: -t.count):
+        if not covered & set(command.joints):
+            covered |= set(command.joints)
+            order = [j for j in state_joints if j in command.joints]
+            chosen.append((command, order + [j for j in command.joints if j not in order]))
+    return sorted(chosen, key=lambda c: min(rank.get(j, len(rank)) for j in c[1]))
 
 
 def inspect_bags(paths: list[str], draft_path: Path | None, json_path: Path | None,

@@ -37,6 +37,8 @@ IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 JOINT_STATE_TYPES = ('sensor_msgs/msg/JointState',)
 TRAJECTORY_TYPES = ('trajectory_msgs/msg/JointTrajectory',)
 POSE_TYPES = ('geometry_msgs/msg/PoseStamped',)
+# a ros2_control forward_command_controller's commands (no header: the receive time counts)
+FLOAT_ARRAY_TYPES = ('std_msgs/msg/Float64MultiArray', 'std_msgs/msg/Float32MultiArray')
 MARKER_TYPES = ('std_msgs/msg/String', 'std_msgs/msg/Bool', 'std_msgs/msg/Empty')
 STORAGE_SUFFIXES = ('.mcap', '.db3')
 
@@ -290,6 +292,14 @@ def decode_trajectory(msg: Any, names: Sequence[str]) -> tuple[int, np.ndarray, 
         raise ValueError(f'trajectory lacks joint(s) {missing}; it has {chunk.joint_names}')
     positions = chunk.positions[:, [index[n] for n in names]]
     return chunk.stamp_ns, chunk.due_ns.astype(np.int64), positions
+
+
+def decode_float_array(msg: Any, names: Sequence[str]) -> np.ndarray:
+    """A Float64MultiArray's values, one per name (a forward controller's joints, in order)."""
+    values = np.asarray(msg.data, dtype=np.float64).ravel()
+    if len(values) != len(names):
+        raise ValueError(f'{len(values)} value(s), joints {list(names)} need {len(names)}')
+    return values
 
 
 POSE_FIELDS = ('x', 'y', 'z', 'qx', 'qy', 'qz', 'qw', 'yaw')
