@@ -25,6 +25,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'eval': ('dp_ros.app.evaluate', 'closed-loop Push-T evaluation (--via inprocess | ros)'),
     'open-loop': ('training.open_loop', "a policy's action chunks against recorded episodes "
                   '(held-out demonstrations, no robot): per-joint error, plot'),
+    'dry-run-report': ('training.dry_run_report', "a policy node's dry run against the "
+                       "operator's commands or the measured joints, from bags: per-joint "
+                       'error, lag, plot'),
     'bag2zarr': ('training.bag2zarr', 'ROS 2 bags (mcap or sqlite3) -> zarr training set'),
     'inspect': ('training.inspect_dataset', 'a dataset (zarr, LeRobot) checked, with plot and '
                 'video; bags: topics, rates, a draft bag2zarr config; a policy: what it '

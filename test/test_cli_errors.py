@@ -84,6 +84,9 @@ CASES = {
         'open-loop', (str(SHIPPED_CHECKPOINT), '--dataset', '{tmp}/other.zarr', '--episodes',
                       'val', '--output', '{tmp}/out/report.json', '--no-progress'),
         ('other.zarr', 'not the dataset the policy was trained on')),
+    'dry-run-report, missing bag': Case(
+        'dry-run-report', ('{tmp}/absent_bag', '--output', '{tmp}/out/report.json'),
+        ('no such bag or folder', 'absent_bag')),
     'replay, missing dataset': Case(
         'replay', ('--dataset', '{tmp}/absent.zarr'), ('absent.zarr',)),
     'arm-record, missing dataset': Case(

@@ -1,0 +1,114 @@
+"""`dp-ros dry-run-report` (training/dry_run_report.py) on real bags: a dry run that trails the
+operator by two periods is found two steps late and exact there; the policy's gaps are left
+out; joint states are compared one period later; bad input is a one-line error."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from support import MS, nonempty_lines
+
+from dp_ros import cli
+from dp_ros.bags.recorder import BagRecorder, joint_state_message, trajectory_message
+
+JOINTS = ['shoulder', 'gripper']
+OPERATOR = '/arm_controller/joint_trajectory'
+DRY = '/dp_policy/dry_run/joint_trajectory'
+T0 = 1_700_000_000 * 10**9
+DT = 100 * MS
+
+
+def operator_at(k: np.ndarray | int) -> np.ndarray:
+    """The operator's command at step k (0.1 s), per joint."""
+    k = np.asarray(k, dtype=np.float64)
+    return np.stack([np.sin(0.3 * k), 0.04 * (np.cos(0.2 * k) > 0)], axis=-1)
+
+
+def write_dry_run_bag(path, lag_steps: int = 2, gap: range = range(30, 42)) -> None:
+    """60 steps: the operator's one-point commands at 10 Hz, joint states at 50 Hz that
+    reach each command one period later, and the dry run's 8-point chunks every 4 steps that
+    hold the operator's values lag_steps late (none planned during `gap`)."""
+    with BagRecorder(path, storage='mcap') as rec:
+        ts = rec.typestore
+        for k in range(60):
+            t = T0 + k * DT
+            rec.write(OPERATOR, 'trajectory_msgs/msg/JointTrajectory', t + MS,
+                      trajectory_message(ts, JOINTS, operator_at(k)[None], t, DT))
+        for i in range(0, 61 * 5):  # 20 ms: the joints reach command k at step k + 1
+            t = T0 + i * 20 * MS
+            rec.write('/joint_states', 'sensor_msgs/msg/JointState', t + MS,
+                      joint_state_message(ts, JOINTS, operator_at(i // 5 - 1), t))
+        for k in range(0, 56, 4):
+            if k in gap:
+                continue
+            steps = np.arange(k, k + 8)
+            rec.write(DRY, 'trajectory_msgs/msg/JointTrajectory', T0 + k * DT + 2 * MS,
+                      trajectory_message(ts, JOINTS, operator_at(steps - lag_steps),
+                                         T0 + k * DT, DT))
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = cli.main(['dry-run-report', *map(str, args), '--no-progress'])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_a_dry_run_two_periods_late_is_found_late_and_exact_there(tmp_path, capsys):
+    bag = tmp_path / 'dry_run'
+    write_dry_run_bag(bag)
+    report_path = tmp_path / 'report.json'
+    code, out, _ = run(capsys, bag, '--output', report_path)
+    assert code == 0, out
+    report = json.loads(report_path.read_text())
+    assert report['format'] == 'dp_ros.dry_run_report' and report['joints'] == JOINTS
+    assert (report['reference_topic'], report['reference_kind']) == (OPERATOR,
+                                                                     'joint_trajectory')
+    assert report['period_s'] == pytest.approx(0.1) and report['offset_s'] == 0.0
+    m = report['metrics']
+    assert m['best_lag_steps'] == 2 and m['best_lag_rmse_norm'] == pytest.approx(0, abs=1e-9)
+    # at lag 0 the error is the operator's own motion over two steps: independent arithmetic
+    # points due at steps 0..59; chunks 32, 36 and 40 were not planned: chunk 28's last point
+    # (step 35) is held until chunk 44, too long ago for steps 36..43 (a gap)
+    k = np.array([s for s in range(60) if not 36 <= s < 44])
+    err = operator_at(k - 2) - operator_at(k)
+    span = np.ptp(operator_at(np.arange(60)), axis=0)
+    want = np.sqrt(np.mean((err * 2 / span) ** 2))
+    assert m['n_steps'] == len(k) and m['coverage'] == pytest.approx(len(k) / m['n_grid_steps'])
+    assert m['rmse_norm'] == pytest.approx(want, rel=1e-6)
+    np.testing.assert_allclose(m['per_joint']['rmse'], np.sqrt(np.mean(err ** 2, axis=0)),
+                               rtol=1e-6)
+    assert m['rmse_norm'] > m['hold_rmse_norm'] > 0  # two steps late: worse than holding
+    assert 'best lag +2 step(s) (+0.20 s; +: the policy behind the reference)' in out
+    assert 'shoulder' in out
+    assert report_path.with_suffix('.png').stat().st_size > 10_000
+
+
+def test_joint_states_are_compared_one_period_later(tmp_path, capsys):
+    bag = tmp_path / 'dry_run'
+    write_dry_run_bag(bag, lag_steps=0)
+    code, out, _ = run(capsys, bag, '--output', tmp_path / 'r.json', '--reference',
+                       '/joint_states', '--no-plot')
+    assert code == 0, out
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert report['reference_kind'] == 'joint_state' and report['offset_s'] == pytest.approx(0.1)
+    m = report['metrics']
+    # the joints reach each command one period later: the policy's commands meet them there
+    assert m['best_lag_steps'] == 0 and m['rmse_norm'] == pytest.approx(0, abs=1e-9)
+    assert not (tmp_path / 'r.png').exists()
+
+
+def test_bad_input_is_one_line_naming_the_problem(tmp_path, capsys):
+    bag = tmp_path / 'no_dry_run'
+    with BagRecorder(bag, storage='mcap') as rec:
+        rec.write(OPERATOR, 'trajectory_msgs/msg/JointTrajectory', T0,
+                  trajectory_message(rec.typestore, JOINTS, operator_at(0)[None], T0, DT))
+    code, _, err = run(capsys, bag, '--output', tmp_path / 'r.json')
+    lines = nonempty_lines(err)
+    assert code == 2 and len(lines) == 1
+    assert f'topic {DRY} (needed by the dry run (--policy-topic)) is not in the bag' in lines[0]
+    assert not (tmp_path / 'r.json').exists()
+    dry = tmp_path / 'dry_run'
+    write_dry_run_bag(dry)
+    code, _, err = run(capsys, dry, '--output', tmp_path / 'r.json', '--reference', '/nope')
+    assert code == 2 and 'topic /nope (needed by --reference) is not in the bag' in err

@@ -1,0 +1,343 @@
+"""`dp-ros dry-run-report BAGS`: a policy's dry run against what the operator did.
+
+A policy node with `dry_run: true` publishes every chunk on `~/dry_run/joint_trajectory`
+while nothing reaches the controllers and an operator drives the robot (README: "Dry run").
+Record both, e.g.
+
+    ros2 bag record /dp_policy/dry_run/joint_trajectory /arm_controller/joint_trajectory \\
+        /joint_states
+
+and this command samples the two on the control grid as a joint_trajectory_controller would
+have executed them (the point due at each time: bag2zarr's joint_trajectory rule,
+training.bag_episodes.sample_bag_at), then reports per joint how far the policy's commands were
+from the operator's (or from the measured joints one period later, as a dataset's future-state
+action), beside the error of holding the reference's previous value (the open-loop report's
+baseline) and the time shift that fits best (a policy some periods behind the operator: its
+latency, or a late reaction). It sees what `dp-ros open-loop` on a dataset cannot: the live
+cameras through the node's crops and fits, the joint order, the latency, the replanning.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dp_ros.atomic_dir import write_text
+from dp_ros.bags.reader import (
+    JOINT_STATE_TYPES,
+    TRAJECTORY_TYPES,
+    Bag,
+    decode_trajectory,
+    find_bags,
+    open_bag,
+)
+from dp_ros.errors import UserError
+from training.bag2zarr_config import Bag2ZarrConfig, KeyConfig, SourceConfig
+from training.bag_episodes import sample_bag_at
+
+REPORT_FORMAT = 'dp_ros.dry_run_report'
+REPORT_VERSION = 1
+DRY_RUN_TOPIC = '/dp_policy/dry_run/joint_trajectory'  # the node's ~/dry_run/joint_trajectory
+NS = 1_000_000_000
+
+
+@dataclass
+class Comparison:
+    """One bag on its grid: the policy's and the reference's values, and where both exist."""
+
+    bag: str
+    reference_topic: str
+    reference_kind: str  # 'joint_trajectory' | 'joint_state'
+    offset_s: float
+    joints: list[str]
+    period_ns: int
+    times_ns: np.ndarray  # (T,) the grid
+    policy: np.ndarray  # (T, J)
+    reference: np.ndarray  # (T, J)
+    policy_ok: np.ndarray  # (T,) the policy had a point due within the tolerance
+    reference_ok: np.ndarray  # (T,)
+
+    @property
+    def valid(self) -> np.ndarray:
+        return self.policy_ok & self.reference_ok
+
+
+def _policy_timeline(bag: Bag, topic: str) -> tuple[list[str], int, int, int]:
+    """(joint names, point spacing ns, first stamp, last due time) of the dry-run topic."""
+    names: list[str] | None = None
+    spacing: list[int] = []
+    first, last = None, None
+    for _, _, msg in bag.messages([topic], progress=False):
+        joints = list(msg.joint_names)
+        if names is None:
+            names = joints
+        elif joints != names:
+            raise UserError(f'bag {bag.path}: {topic} changes its joints from {names} to '
+                            f'{joints}')
+        stamp, due, _ = decode_trajectory(msg, names)
+        if len(due) == 0:
+            continue
+        spacing += np.diff(due).tolist()
+        first = stamp if first is None else min(first, stamp)
+        last = int(due[-1]) if last is None else max(last, int(due[-1]))
+    if names is None or first is None:
+        raise UserError(f'bag {bag.path}: {topic} has no trajectory points (was the node '
+                        'running with dry_run: true while the bag recorded?)')
+    period = int(np.median(spacing)) if spacing else 0
+    return names, period, int(first), int(last)
+
+
+def _pick_reference(bag: Bag, policy_topic: str, wanted: str | None) -> tuple[str, str]:
+    """(topic, kind): the one asked for, else the busiest other trajectory topic (the
+    operator's commands), else the busiest joint-state topic."""
+    if wanted:
+        info = bag.require(wanted, TRAJECTORY_TYPES + JOINT_STATE_TYPES, '--reference')
+        return wanted, 'joint_trajectory' if info.msgtype in TRAJECTORY_TYPES else 'joint_state'
+    for types, kind in ((TRAJECTORY_TYPES, 'joint_trajectory'),
+                        (JOINT_STATE_TYPES, 'joint_state')):
+        found = [t for t in bag.topics.values() if t.msgtype in types and t.name != policy_topic
+                 and t.count]
+        if found:
+            return max(found, key=lambda t: t.count).name, kind
+    raise UserError(f'bag {bag.path}: no reference to compare with (a JointTrajectory of the '
+                    f"operator's commands or a JointState topic); it has: {bag.describe_topics()}")
+
+
+def compare_bag(path: Path, policy_topic: str, reference: str | None,
+                offset_s: float | None, period_s: float | None,
+                progress: bool = False) -> Comparison:
+    """The policy's dry-run commands and the reference, sampled on one grid."""
+    with open_bag(path) as bag:
+        bag.require(policy_topic, TRAJECTORY_TYPES, 'the dry run (--policy-topic)')
+        joints, spacing, first, last = _policy_timeline(bag, policy_topic)
+        period_ns = int(round(period_s * NS)) if period_s else spacing
+        if period_ns <= 0:
+            raise UserError(f'bag {bag.path}: the dry run\'s chunks have one point each: give '
+                            'the control period (--period)')
+        ref_topic, kind = _pick_reference(bag, policy_topic, reference)
+        offset = offset_s if offset_s is not None else (
+            period_ns / NS if kind == 'joint_state' else 0.0)
+        config = Bag2ZarrConfig(keys={
+            'policy': KeyConfig('policy', [SourceConfig('joint_trajectory', policy_topic,
+                                                        joints=joints)]),
+            'reference': KeyConfig('reference', [SourceConfig(kind, ref_topic, joints=joints,
+                                                              offset_s=offset)])},
+            control_period_s=period_ns / NS, reference_topic=policy_topic)
+        grid = np.arange(first, last + 1, period_ns, dtype=np.int64)
+        try:
+            values, ok = sample_bag_at(bag, config, grid, progress=progress)
+        except ValueError as exc:  # a reference without one of the joints, say
+            raise UserError(f'bag {bag.path}: {exc}') from None
+    return Comparison(str(path), ref_topic, kind, offset, joints, period_ns, grid,
+                      values['policy'].astype(np.float64),
+                      values['reference'].astype(np.float64), ok['policy'], ok['reference'])
+
+
+def _rmse(err: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean(err ** 2, axis=0)) if len(err) else np.full(err.shape[1:], np.nan)
+
+
+def shifted_pairs(c: Comparison, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """(policy at t, reference at t - lag periods) where both are valid."""
+    n = len(c.times_ns)
+    i = np.arange(max(lag, 0), min(n, n + lag))
+    j = i - lag
+    keep = c.policy_ok[i] & c.reference_ok[j]
+    return c.policy[i[keep]], c.reference[j[keep]]
+
+
+def nan_list(values: np.ndarray) -> list[float | None]:
+    """JSON numbers, None where not finite (a joint without a scale)."""
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
+def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str, Any]:
+    """Per joint and pooled over the bags: errors in the joints' units and normalized by the
+    reference's range (2 / (max - min), the range normalizer's factor: comparable with
+    `dp-ros open-loop`'s rmse_norm), the hold baseline and the best-fitting lag."""
+    ref = np.concatenate([c.reference[c.reference_ok] for c in comparisons])
+    span = ref.max(axis=0) - ref.min(axis=0) if len(ref) else np.zeros(len(comparisons[0].joints))
+    moved = span > 1e-9  # a joint the operator never moved has no scale to normalize by
+    scale = np.where(moved, 2.0 / np.where(moved, span, 1.0), np.nan)
+
+    def pooled(lag: int) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [shifted_pairs(c, lag) for c in comparisons]
+        return (np.concatenate([p for p, _ in pairs]), np.concatenate([r for _, r in pairs]))
+
+    def norm(err: np.ndarray) -> float | None:
+        if not moved.any() or not len(err):
+            return None
+        return float(np.sqrt(np.mean((err[:, moved] * scale[moved]) ** 2)))
+
+    pol, rec = pooled(0)
+    err = pol - rec
+    holds = [(c.reference[1:][c.reference_ok[1:] & c.reference_ok[:-1]],
+              c.reference[:-1][c.reference_ok[1:] & c.reference_ok[:-1]]) for c in comparisons]
+    hold_err = np.concatenate([h - p for h, p in holds]) if holds else np.zeros((0, len(scale)))
+    lags = {}
+    for lag in range(-max_lag, max_lag + 1):
+        p, r = pooled(lag)
+        lags[lag] = norm(p - r)
+    scored = {k: v for k, v in lags.items() if v is not None}
+    best = min(scored, key=lambda k: (scored[k], abs(k))) if scored else None
+    n_grid = sum(len(c.times_ns) for c in comparisons)
+    n_valid = int(len(err))
+    return {
+        'n_steps': n_valid, 'n_grid_steps': n_grid,
+        'coverage': n_valid / n_grid if n_grid else 0.0,
+        'rmse_norm': norm(err), 'hold_rmse_norm': norm(hold_err),
+        'best_lag_steps': best, 'best_lag_rmse_norm': scored.get(best) if best is not None
+        else None,
+        'rmse_norm_by_lag': {str(k): v for k, v in lags.items()},
+        'per_joint': {
+            'rmse': nan_list(_rmse(err)),
+            'mae': nan_list(np.mean(np.abs(err), axis=0) if n_valid else _rmse(err)),
+            'max_abs': nan_list(np.max(np.abs(err), axis=0) if n_valid else _rmse(err)),
+            'rmse_norm': nan_list(_rmse(err) * scale),
+            'hold_rmse_norm': nan_list(_rmse(hold_err) * scale),
+            'reference_range': nan_list(span)},
+    }
+
+
+def plot_comparisons(comparisons: list[Comparison], metrics: dict[str, Any],
+                     out_path: Path) -> Path:
+    """One panel per joint: the reference and the policy's commands over time (s from each
+    bag's first grid time, bags one after the other), gaps left empty."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    joints = comparisons[0].joints
+    fig, axes = plt.subplots(len(joints), 1, figsize=(10, 1.9 * len(joints) + 0.8),
+                             sharex=True, squeeze=False)
+    start = 0.0
+    for n, c in enumerate(comparisons):
+        t = start + (c.times_ns - c.times_ns[0]) / NS
+        for j, ax in enumerate(axes[:, 0]):
+            ax.plot(t, np.where(c.reference_ok, c.reference[:, j], np.nan), color='0.25',
+                    lw=1.4, label='reference' if n == 0 else None)
+            ax.plot(t, np.where(c.policy_ok, c.policy[:, j], np.nan), color='tab:blue',
+                    lw=1.1, label='policy (dry run)' if n == 0 else None)
+            if n:
+                ax.axvline(start, color='0.7', lw=0.8, ls=':')
+        start = float(t[-1]) + c.period_ns / NS
+    for j, ax in enumerate(axes[:, 0]):
+        r = metrics['per_joint']['rmse_norm'][j]
+        ax.set_ylabel(joints[j], fontsize=8)
+        ax.set_title(f'{joints[j]}: normalized RMSE '
+                     f"{'n/a' if r is None else f'{r:.3f}'}", fontsize=8, loc='left')
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7, loc='upper right')
+    axes[-1, 0].set_xlabel('time (s)')
+    c0 = comparisons[0]
+    lag = metrics['best_lag_steps']
+    fig.suptitle(f'dry run vs {c0.reference_topic} ({c0.reference_kind}, offset '
+                 f'{c0.offset_s:g} s): coverage {metrics["coverage"]:.0%}, '
+                 f'{describe_lag(lag, c0.period_ns / NS)}', fontsize=9)
+    fig.tight_layout()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return out_path
+
+
+def describe_lag(lag: int | None, period_s: float) -> str:
+    if lag is None:
+        return 'no lag fits (no joint moved)'
+    return (f'best lag {lag:+d} step(s) ({lag * period_s:+.2f} s; +: the policy behind the '
+            'reference)')
+
+
+def format_report(report: dict[str, Any]) -> str:
+    m = report['metrics']
+
+    def f(v: float | None) -> str:
+        return 'n/a' if v is None else f'{v:.4f}'
+
+    lines = [f"dry run {report['policy_topic']} vs {report['reference_topic']} "
+             f"({report['reference_kind']}, offset {report['offset_s']:g} s), "
+             f"{len(report['bags'])} bag(s), period {report['period_s']:g} s",
+             f"  steps compared {m['n_steps']} of {m['n_grid_steps']} "
+             f"(coverage {m['coverage']:.0%}: the rest had no policy point or reference)",
+             f"  normalized RMSE {f(m['rmse_norm'])} (holding the previous value: "
+             f"{f(m['hold_rmse_norm'])})",
+             f"  {describe_lag(m['best_lag_steps'], report['period_s'])}: normalized RMSE "
+             f"{f(m['best_lag_rmse_norm'])}",
+             f"  {'joint':<20}{'rmse':>10}{'mae':>10}{'max':>10}{'rmse_norm':>11}{'hold':>9}"]
+    pj = m['per_joint']
+    for k, name in enumerate(report['joints']):
+        lines.append(f"  {name:<20}{f(pj['rmse'][k]):>10}{f(pj['mae'][k]):>10}"
+                     f"{f(pj['max_abs'][k]):>10}{f(pj['rmse_norm'][k]):>11}"
+                     f"{f(pj['hold_rmse_norm'][k]):>9}")
+    return '\n'.join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog='dp-ros dry-run-report',
+        description="A policy node's dry run (dry_run: true) against the operator's commands "
+                    'or the measured joints, from bags recorded during it: per-joint error, '
+                    'hold baseline, best-fitting lag, JSON and a plot.')
+    p.add_argument('bags', nargs='+', help='bag directories, .mcap/.db3 files or folders')
+    p.add_argument('--output', required=True, type=Path, help='report JSON')
+    p.add_argument('--plot', type=Path, help='PNG (default: --output with .png)')
+    p.add_argument('--no-plot', action='store_true')
+    p.add_argument('--policy-topic', default=DRY_RUN_TOPIC,
+                   help=f'the dry run\'s trajectories (default {DRY_RUN_TOPIC})')
+    p.add_argument('--reference', help="the operator's JointTrajectory commands or a "
+                   'JointState topic (default: the busiest other trajectory topic, else the '
+                   'busiest joint-state topic)')
+    p.add_argument('--reference-offset', type=float, help='s: compare with the reference '
+                   'this much later (default: 0 for commands, one period for joint states: '
+                   'where a command aims)')
+    p.add_argument('--period', type=float, help='s: the control period (default: the dry '
+                   "run's point spacing)")
+    p.add_argument('--max-lag', type=int, default=10, help='periods of shift tried either way '
+                   '(default 10)')
+    p.add_argument('--no-progress', action='store_true')
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.max_lag < 0 or (args.period is not None and args.period <= 0):
+        raise UserError('--max-lag must be >= 0 and --period > 0')
+    t0 = time.time()
+    comparisons = [compare_bag(path, args.policy_topic, args.reference, args.reference_offset,
+                               args.period, progress=not args.no_progress)
+                   for path in find_bags(args.bags)]
+    first = comparisons[0]
+    for c in comparisons[1:]:
+        if (c.joints, c.reference_topic, c.period_ns) != (first.joints, first.reference_topic,
+                                                          first.period_ns):
+            raise UserError(f'bag {c.bag} differs from {first.bag} in joints, reference topic '
+                            'or period: report them apart')
+    metrics = comparison_metrics(comparisons, args.max_lag)
+    if metrics['n_steps'] == 0:
+        raise UserError(f'no time where both the dry run and {first.reference_topic} have a '
+                        'value: was the operator recorded during the dry run?')
+    report = {
+        'format': REPORT_FORMAT, 'version': REPORT_VERSION,
+        'bags': [c.bag for c in comparisons], 'policy_topic': args.policy_topic,
+        'reference_topic': first.reference_topic, 'reference_kind': first.reference_kind,
+        'offset_s': first.offset_s, 'period_s': first.period_ns / NS, 'joints': first.joints,
+        'metrics': metrics, 'wall_s': round(time.time() - t0, 2),
+    }
+    write_text(args.output, json.dumps(report, indent=1) + '\n')
+    print(format_report(report))
+    print(f'report: {args.output}')
+    if not args.no_plot:
+        plot = plot_comparisons(comparisons, metrics,
+                                args.plot or args.output.with_suffix('.png'))
+        print(f'plot: {plot}')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
