@@ -125,8 +125,11 @@ def compare_bag(path: Path, policy_topic: str, reference: str | None,
         config = Bag2ZarrConfig(keys={
             'policy': KeyConfig('policy', [SourceConfig('joint_trajectory', policy_topic,
                                                         joints=joints)]),
-            'reference': KeyConfig('reference', [SourceConfig(kind, ref_topic, joints=joints,
-                                                              offset_s=offset)])},
+            # joint states: the newest within a period (a 10 Hz driver out of phase with
+            # the grid is no gap); commands: a point due within half a period, as bag2zarr
+            'reference': KeyConfig('reference', [SourceConfig(
+                kind, ref_topic, joints=joints, offset_s=offset,
+                tolerance_s=period_ns / NS if kind == 'joint_state' else None)])},
             control_period_s=period_ns / NS, reference_topic=policy_topic)
         grid = np.arange(first, last + 1, period_ns, dtype=np.int64)
         try:
@@ -159,7 +162,8 @@ def nan_list(values: np.ndarray) -> list[float | None]:
 def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str, Any]:
     """Per joint and pooled over the bags: errors in the joints' units and normalized by the
     reference's range (2 / (max - min), the range normalizer's factor: comparable with
-    `dp-ros open-loop`'s rmse_norm), the hold baseline and the best-fitting lag."""
+    `dp-ros open-loop`'s rmse_norm), the hold baseline and the best-fitting lag (among the
+    shifts that keep at least half the unshifted pairs)."""
     ref = np.concatenate([c.reference[c.reference_ok] for c in comparisons])
     span = ref.max(axis=0) - ref.min(axis=0) if len(ref) else np.zeros(len(comparisons[0].joints))
     moved = span > 1e-9  # a joint the operator never moved has no scale to normalize by
@@ -181,8 +185,8 @@ def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str,
     hold_err = np.concatenate([h - p for h, p in holds]) if holds else np.zeros((0, len(scale)))
     lags = {}
     for lag in range(-max_lag, max_lag + 1):
-        p, r = pooled(lag)
-        lags[lag] = norm(p - r)
+        p, r = pooled(lag)  # a shift that leaves under half the pairs is not scored
+        lags[lag] = norm(p - r) if 2 * len(p) >= len(pol) else None
     scored = {k: v for k, v in lags.items() if v is not None}
     best = min(scored, key=lambda k: (scored[k], abs(k))) if scored else None
     n_grid = sum(len(c.times_ns) for c in comparisons)

@@ -35,6 +35,7 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 DT_NS = 100_000_000
 LOWER, UPPER = [100.0, 120.0], [400.0, 380.0]
 EPISODE_TOPIC = '/arm/episode_start'
+DRY_TOPIC = '/dp_policy/dry_run/joint_trajectory'
 SPLIT = '[/arm/joint_trajectory,/gripper/joint_trajectory]'  # jx: the arm's; jy: the gripper's
 
 
@@ -256,19 +257,25 @@ def test_messages_in_trajectories_out_services_and_diagnostics(ros_processes, ro
 
 
 def test_a_dry_run_publishes_on_its_own_topic_and_never_on_the_controllers(
-        ros_processes, ros_probe, checkpoint):
+        ros_processes, ros_probe, checkpoint, tmp_path):
     """dry_run: chunks and the stop go to ~/dry_run/joint_trajectory; the action topic, where
-    the controller listens, gets nothing; split across two controllers, neither does."""
+    the controller listens, gets nothing; split across two controllers, neither does. Recorded
+    with the joint states (sim_bridge.record_demo), `dp-ros dry-run-report` reads it."""
     controller = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
     gripper = ros_probe.collect(JointTrajectory, '/gripper/joint_trajectory', RELIABLE)
-    dry = ros_probe.collect(JointTrajectory, '/dp_policy/dry_run/joint_trajectory', RELIABLE)
+    dry = ros_probe.collect(JointTrajectory, DRY_TOPIC, RELIABLE)
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
     node = ros_processes.start('policy', node_cmd(checkpoint, dry_run=True,
                                                   action_joint_topics=SPLIT))
     feeder = Feeder(ros_probe)
+    bag = tmp_path / 'dry_run_bag'
+    rec = ros_processes.start('record', module_cmd(
+        'sim_bridge.record_demo', '-o', str(bag), '--topics', DRY_TOPIC, '/arm/joint_states'))
     try:
         ros_probe.wait_for_messages(dry, 2, 60.0, 'dry-run chunks')
         check_chunks(list(dry), feeder.stamps, 0)
+        rec.wait_for_log('ready:', 60)
+        ros_probe.wait_for_messages(dry, len(dry) + 3, 60.0, 'dry-run chunks, recorded')
         reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
         assert reply.success
         ros_probe.wait_for(lambda: any(map(is_hold, dry)), 10.0, 'the stop, on the dry topic')
@@ -281,6 +288,17 @@ def test_a_dry_run_publishes_on_its_own_topic_and_never_on_the_controllers(
         assert node.alive(), node.log()
     finally:
         feeder.close()
+    ros_processes.stop(rec)
+    assert (bag / 'metadata.yaml').exists(), rec.log()[-3000:]
+    from training.dry_run_report import main as dry_run_report
+
+    out = tmp_path / 'dry_run_report.json'
+    assert dry_run_report([str(bag), '--output', str(out), '--reference', '/arm/joint_states',
+                           '--no-progress', '--no-plot']) == 0
+    report = json.loads(out.read_text())
+    assert report['joints'] == ['jx', 'jy'] and report['reference_kind'] == 'joint_state'
+    assert report['period_s'] == pytest.approx(DT_NS / 1e9)
+    assert report['metrics']['n_steps'] >= 8 and 0 < report['metrics']['coverage'] <= 1
 
 
 def test_joints_split_across_two_controllers_get_the_same_plan_and_stop(
