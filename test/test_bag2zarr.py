@@ -183,11 +183,26 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
     for i, want in enumerate(episodes):
         assert_same_episode(buffer.get_episode(i), want)
 
+    # the same topics: the recorded sources stay
+    assert buffer.attrs('img')['sources'] == [{'kind': 'image', 'topic': '/pusht/image_raw',
+                                               'width': None}]
+    assert [s['topic'] for s in buffer.attrs('state')['sources']] == ['/pusht/joint_states',
+                                                                     '/pusht/block_pose']
+
     # --overwrite starts over
     assert run([tmp_path / 'b'], PUSHT_CONFIG, output, '--overwrite') == 0
     buffer = ReplayBuffer.open(output)
     assert buffer.n_episodes == 2 and buffer.data['img'].dtype == np.float32
     assert leftovers(output) == []
+
+    # a bag from other topics appends, and the store forgets where its data came from
+    write_pusht_bag(tmp_path / 'c', episodes[:1], namespace='/robot2')
+    other = yaml.safe_load(PUSHT_CONFIG.read_text().replace('/pusht/', '/robot2/'))
+    (tmp_path / 'robot2.yaml').write_text(yaml.safe_dump(other))
+    assert run([tmp_path / 'c'], tmp_path / 'robot2.yaml', output) == 0
+    buffer = ReplayBuffer.open(output)
+    assert buffer.n_episodes == 3 and 'sources' not in buffer.attrs('img')
+    assert 'sources' not in buffer.attrs('action') and buffer.attrs('action')['names']
 
 
 def test_arm_config_future_state_bool_markers_and_two_cameras(tmp_path):
@@ -317,6 +332,7 @@ def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path:
 
     from dp_ros.policy.checkpoint import read_policy_metadata
     from training.config import load_config as load_train_config
+    from training.inspect_dataset import main as inspect
     from training.open_loop import main as open_loop
     from training.train import train
 
@@ -331,6 +347,18 @@ def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path:
     shape_meta = read_policy_metadata(policy)['config']['shape_meta']
     assert list(shape_meta['obs']) == ['wrist', 'scene', 'joint_pos']
     assert shape_meta['obs']['joint_pos']['names'] == joints == shape_meta['action']['names']
+    # the topics travel too: the drafted node parameters name them
+    assert shape_meta['obs']['wrist']['sources'] == [
+        {'kind': 'image', 'topic': '/wrist_camera/image_raw/compressed', 'width': None}]
+    assert shape_meta['obs']['joint_pos']['sources'] == [
+        {'kind': 'joint_state', 'topic': '/joint_states', 'width': 7}]
+    draft = tmp_path / 'draft.yaml'
+    assert inspect([str(policy), '--draft-params', str(draft)]) == 0
+    drafted = yaml.safe_load(draft.read_text())['/**/dp_policy']['ros__parameters']
+    assert drafted['image_topics'] == ['/wrist_camera/image_raw/compressed',
+                                       '/scene_camera/image_raw']
+    assert drafted['joint_state_topic'] == '/joint_states'
+    assert 'action_joint_topics' not in drafted  # a future state: no controller recorded
     assert not (tmp_path / 'run' / 'checkpoints' / 'best').exists()
     # the last step is always one of the kept snapshots (train.snapshot_every)
     assert [p.name for p in (tmp_path / 'run' / 'checkpoints').glob('step_*')] == ['step_000002']

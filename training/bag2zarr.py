@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
 from dp_ros.image_fit import CAMERA_CROP
+from dp_ros.recorded_sources import SOURCES
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
 from training.deprecated_keys import deprecated_keys_shown
@@ -100,10 +101,15 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
 def recorded_attrs(config: Bag2ZarrConfig) -> dict[str, dict[str, object]]:
     """What each array carries for training to copy into the checkpoint: an image key its
     camera crop ([x0, y0, width, height], None: the whole frame), another key the names of
-    its values (the joints, in column order)."""
-    return {key: ({CAMERA_CROP: None if k.sources[0].crop is None else list(k.sources[0].crop)}
-                  if k.is_image else {NAMES: k.value_names})
-            for key, k in config.keys.items()}
+    its values (the joints, in column order); every key the topics it was recorded from
+    (dp_ros/recorded_sources.py)."""
+    attrs: dict[str, dict[str, object]] = {}
+    for key, k in config.keys.items():
+        attrs[key] = ({CAMERA_CROP: None if k.sources[0].crop is None
+                       else list(k.sources[0].crop)} if k.is_image else {NAMES: k.value_names})
+        attrs[key][SOURCES] = [{'kind': s.kind, 'topic': s.topic,
+                                'width': None if k.is_image else s.width} for s in k.sources]
+    return attrs
 
 
 def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
@@ -115,6 +121,8 @@ def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
     for key, attrs in recorded_attrs(config).items():
         have = store.attrs(key) if key in store.data else {}
         for attr, want in attrs.items():
+            if attr == SOURCES:
+                continue  # other topics, the same data: record_attrs forgets them
             if attr == NAMES and have.get(NAMES) is None:
                 continue  # written before names were recorded: unknown, not contradicted
             if have.get(attr) != want:
@@ -126,10 +134,15 @@ def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
 def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool) -> None:
     """Each array carries its recorded_attrs; training puts them in the checkpoint, so the
     node cuts the same camera box and checks its joints against the trained ones. An
-    appended store that had no names keeps none: its older episodes' joints are unknown."""
+    appended store that had no names keeps none: its older episodes' joints are unknown; nor
+    does it keep sources unless the appended bags came from the same topics."""
     for key, attrs in recorded_attrs(config).items():
         for attr, value in attrs.items():
             if attr == NAMES and appending and store.attrs(key).get(NAMES) is None:
+                continue
+            if attr == SOURCES and appending and store.attrs(key).get(SOURCES) != value:
+                if SOURCES in store.attrs(key):
+                    del store.data[key].attrs[SOURCES]
                 continue
             store.data[key].attrs[attr] = value
 

@@ -19,6 +19,7 @@ import torch
 
 from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.image_fit import CAMERA_CROP
+from dp_ros.recorded_sources import SOURCES, check_sources
 from training.errors import DatasetError, DatasetKeyError
 from training.lerobot_source import open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
@@ -115,6 +116,15 @@ def store_shapes(source: ReplayBuffer, rgb_keys: Mapping[str, str],
     return shapes, int(np.prod(source.data[action_key].shape[1:]))
 
 
+def recorded(sources: object, width: int | None) -> list[dict] | None:
+    """The topics bag2zarr recorded for an array, when they are well formed; else None
+    (unknown, never a guess)."""
+    try:
+        return check_sources(sources, width, SOURCES)
+    except ValueError:
+        return None
+
+
 def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
                        state_key: str = 'state', action_key: str = 'action',
                        rgb_keys: Mapping[str, str] | None = None,
@@ -132,14 +142,21 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
         crop = source.attrs(key).get(CAMERA_CROP)
         if crop is not None:
             obs[name][CAMERA_CROP] = list(crop)
+        sources = recorded(source.attrs(key).get(SOURCES), None)
+        if sources is not None:
+            obs[name][SOURCES] = sources
     obs.update({k: {'shape': list(shapes[k]), 'type': 'low_dim'} for k in low_dim})
     action = {'shape': [action_dim]}
     # the names of the values (joints) bag2zarr or a LeRobot dataset recorded, sliced as used
     for entry, (key, sl) in [*((obs[k], v) for k, v in low_dim.items()),
                              (action, (action_key, slice(None)))]:
-        names = names_of(source.attrs(key).get(NAMES), int(np.prod(source.data[key].shape[1:])))
+        width = int(np.prod(source.data[key].shape[1:]))
+        names = names_of(source.attrs(key).get(NAMES), width)
         if names is not None:
             entry[NAMES] = names[sl]
+        sources = recorded(source.attrs(key).get(SOURCES), width)
+        if sources is not None and sl in (None, slice(None)):  # a slice: not the whole key
+            entry[SOURCES] = sources
     return {'obs': obs, 'action': action}
 
 

@@ -38,6 +38,7 @@ from dp_ros.atomic_dir import write_text
 from dp_ros.bags.reader import STORAGE_SUFFIXES
 from dp_ros.dimension_names import NAMES
 from dp_ros.errors import UserError
+from dp_ros.recorded_sources import SOURCES
 from dp_ros.selection import parse_episodes
 from training.inspect_bags import inspect_bags
 from training.inspect_policy import inspect_policy, is_policy_dir
@@ -225,8 +226,10 @@ def format_summary(s: DatasetSummary) -> str:
             lines.append(f'{head}: values {k.low[0]:.4g}..{k.high[0]:.4g}, mean {k.mean[0]:.4g}'
                          f', std {k.std[0]:.4g}' + (f', attrs {k.attrs}' if k.attrs else ''))
         else:
-            names = k.attrs.get(NAMES)
+            names, sources = k.attrs.get(NAMES), k.attrs.get(SOURCES)
+            origin = ', '.join(f"{x['topic']} ({x['kind']}, {x['width']})" for x in sources or [])
             lines.append(f'{head}' + (f'\n      names {names}' if names else '') +
+                         (f'\n      from  {origin}' if origin else '') +
                          f'\n      min  {_fmt(k.low)}\n      max  {_fmt(k.high)}\n'
                          f'      mean {_fmt(k.mean)}\n      std  {_fmt(k.std)}')
     lines += [f'ERROR: {e}' for e in s.errors] + [f'warning: {w}' for w in s.warnings]

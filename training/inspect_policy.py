@@ -22,6 +22,7 @@ import numpy as np
 from dp_ros.atomic_dir import write_text
 from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata, recorded_score
 from dp_ros.policy.config import PolicyConfig
+from dp_ros.runtime.policy_node_config import recorded_topics
 
 FILL_IN = 'FILL IN'
 
@@ -54,6 +55,9 @@ class PolicySummary:
     provenance: dict[str, Any] = field(default_factory=dict)
     # the training's episode split: val_ratio, split_seed, exclude_episodes ({}: not recorded)
     split: dict[str, Any] = field(default_factory=dict)
+    # the node's topic parameters as the training data was recorded (None: not recorded):
+    # image_topics, joint_state_topic, action_joint_topics, action_stream_topics
+    topics: dict[str, Any] = field(default_factory=dict)
 
 
 def is_policy_dir(path: str | Path) -> bool:
@@ -86,7 +90,9 @@ def summarize_policy(directory: str | Path) -> PolicySummary:
         provenance={k: provenance[k] for k in ('step', 'epoch', 'ema', 'dataset', 'metrics')
                     if k in provenance},
         split={k: v for k, v in provenance.get('train_config', {}).get('data', {}).items()
-               if k in ('val_ratio', 'split_seed', 'exclude_episodes')})
+               if k in ('val_ratio', 'split_seed', 'exclude_episodes')},
+        topics=recorded_topics(config, config.low_dim_keys[0]) if len(config.low_dim_keys) == 1
+        else {})
 
 
 def _values(values: list[float] | None) -> str:
@@ -126,6 +132,17 @@ def format_policy(s: PolicySummary) -> str:
                  f'({1 / s.control_period_s:g} Hz)')
     lines.append(f'  sampler: {s.sampler}, {s.num_inference_steps} steps (of '
                  f'{s.num_train_timesteps} trained)')
+    t = s.topics
+    if t.get('image_topics') and None not in t['image_topics'] or t.get('joint_state_topic') \
+            or t.get('action_joint_topics'):
+        commands = t.get('action_joint_topics')
+        lines.append('  recorded from: ' + '; '.join(x for x in (
+            f"cameras {t['image_topics']}" if None not in (t.get('image_topics') or [None])
+            else '',
+            f"joint states {t['joint_state_topic']}" if t.get('joint_state_topic') else '',
+            f'commands {list(dict.fromkeys(commands))}' if commands else '',
+            f"streamed {t['action_stream_topics']}" if t.get('action_stream_topics') else '')
+            if x))
     unnamed = [d.key for d in (*s.states, s.action) if not d.names]
     if unnamed:
         lines.append(f'  note: no joint names recorded for {unnamed} (data not from '
@@ -146,15 +163,41 @@ def _joint_names(d: Dimensions, what: str) -> str:
     return f'{_flow(fill)}   # {FILL_IN}: the {d.size} {what} joints, in training order'
 
 
+def _action_topics(per_joint: list[str] | None, streams: list[str] | None) -> list[str]:
+    """The command topic lines: the recorded controllers' topics, else a FILL IN."""
+    if not per_joint:
+        return [f'    action_topic: /joint_trajectory_controller/joint_trajectory   # {FILL_IN}: '
+                'your controller\'s',
+                '    # a gripper on its own controller: one trajectory topic per action joint, '
+                'in order',
+                '    # action_joint_topics: [/arm_controller/joint_trajectory, ..., '
+                '/gripper_controller/joint_trajectory]']
+    lines = [f'    action_topic: {per_joint[0]}   # recorded with the training data']
+    if len(set(per_joint)) > 1:
+        lines.append(f'    action_joint_topics: {_flow(per_joint)}   # recorded: one per joint')
+    if streams:
+        lines.append(f'    action_stream_topics: {_flow(streams)}   # recorded '
+                     'Float64MultiArray commands')
+    return lines
+
+
 def draft_params(s: PolicySummary) -> str:
     """A policy node parameter file (config/policy_example_arm.yaml's layout) for `s`."""
     if len(s.states) != 1:
         raise ValueError(f'the policy has {len(s.states)} low-dim observations '
                          f'{[d.key for d in s.states]}; the node feeds exactly one')
-    state, action = s.states[0], s.action
-    cams = ', '.join(f'/{FILL_IN.replace(" ", "_")}/camera_{i}/image_raw'
-                     for i in range(len(s.cameras)))
+    state, action, t = s.states[0], s.action, s.topics
     order = ', '.join(f"{c['key']} {c['shape'][0]}x{c['shape'][1]}" for c in s.cameras)
+    if t.get('image_topics') and None not in t['image_topics']:
+        cameras = f"{_flow(t['image_topics'])}   # recorded with the training data: {order}"
+    else:
+        cameras = '[' + ', '.join(f'/{FILL_IN.replace(" ", "_")}/camera_{i}/image_raw'
+                                  for i in range(len(s.cameras))) + \
+            f']   # {FILL_IN}: one per camera, in this order: {order}'
+    if t.get('joint_state_topic'):
+        joint_states = f"{t['joint_state_topic']}   # recorded with the training data"
+    else:
+        joint_states = f'/joint_states   # {FILL_IN}: your sensor_msgs/JointState topic'
     lines = [
         f'# Policy node parameters drafted by `dp-ros inspect {s.path} --draft-params`',
         '# from the checkpoint alone. Replace every FILL IN with your robot\'s, check the bounds,',
@@ -163,17 +206,13 @@ def draft_params(s: PolicySummary) -> str:
         '  ros__parameters:',
         f'    checkpoint: {Path(s.path).resolve()}',
         '    device: auto',
-        f'    image_topics: [{cams}]   # {FILL_IN}: one per camera, in this order: {order}',
+        f'    image_topics: {cameras}',
         '    compressed_images: false',
-        f'    joint_state_topic: /joint_states   # {FILL_IN}: your sensor_msgs/JointState topic',
+        f'    joint_state_topic: {joint_states}',
         f'    state_joint_names: {_joint_names(state, "state")}',
         '    state_field: position',
-        f'    action_topic: /joint_trajectory_controller/joint_trajectory   # {FILL_IN}: '
-        'your controller\'s',
+        *_action_topics(t.get('action_joint_topics'), t.get('action_stream_topics')),
         f'    action_joint_names: {_joint_names(action, "action")}',
-        '    # a gripper on its own controller: one trajectory topic per action joint, in order',
-        '    # action_joint_topics: [/arm_controller/joint_trajectory, ..., '
-        '/gripper_controller/joint_trajectory]',
         f'    control_period_s: {s.control_period_s:g}   # the training data\'s grid',
     ]
     if action.low is not None and action.high is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from dp_ros.dimension_names import NAMES, check_names
 from dp_ros.image_fit import CAMERA_CROP, check_crop
+from dp_ros.recorded_sources import SOURCES, check_sources
 
 SAMPLERS = ('ddpm', 'ddim')
 OBS_TYPES = ('rgb', 'low_dim')
@@ -44,7 +45,10 @@ class PolicyConfig:
             dp_ros/image_fit.py); the policy node cuts the same box. Absent: the whole frame.
             A low_dim entry and the action may carry 'names': one name per value (the joints,
             in order, that bag2zarr recorded: dp_ros/dimension_names.py); the policy node
-            checks its joint parameters against them. Absent: not recorded.
+            checks its joint parameters against them. Absent: not recorded. Every entry may
+            carry 'sources': the topics bag2zarr recorded it from, [{kind, topic, width}]
+            in column order (dp_ros/recorded_sources.py); the node compares its topic
+            parameters with them. Absent: not recorded.
         horizon: action steps the denoiser predicts per sample (Tp), starting at the oldest
             observation step. Must be >= n_obs_steps - 1 + n_action_steps and divisible by
             2 ** (len(down_dims) - 1). Paper: 16.
@@ -148,6 +152,12 @@ class PolicyConfig:
         entry = self.shape_meta['action'] if key == 'action' else self.shape_meta['obs'][key]
         return entry.get(NAMES)
 
+    def recorded_sources(self, key: str) -> list[dict] | None:
+        """The topics obs `key` or 'action' was recorded from (dp_ros/recorded_sources.py;
+        None: not recorded)."""
+        entry = self.shape_meta['action'] if key == 'action' else self.shape_meta['obs'][key]
+        return entry.get(SOURCES)
+
     def camera_crop(self, key: str) -> tuple[int, int, int, int] | None:
         """The box cut from the camera frame before it is fitted to rgb obs `key` (None:
         the whole frame)."""
@@ -186,14 +196,17 @@ class PolicyConfig:
                 raise ValueError(f'low_dim obs {key!r} needs shape [D], got {shape}')
             if kind == 'rgb':
                 check_crop(attr.get(CAMERA_CROP), f'rgb obs {key!r} {CAMERA_CROP}')
+                check_sources(attr.get(SOURCES), None, f'rgb obs {key!r}')
             else:
                 check_names(attr.get(NAMES), shape[0], f'low_dim obs {key!r}')
+                check_sources(attr.get(SOURCES), shape[0], f'low_dim obs {key!r}')
             if kind == 'rgb' and self.crop_shape is not None:
                 if self.crop_shape[0] > shape[1] or self.crop_shape[1] > shape[2]:
                     raise ValueError(f'crop_shape {self.crop_shape} is larger than {key!r} {shape}')
         if len(meta['action'].get('shape', [])) != 1:
             raise ValueError(f"action shape must be [Da], got {meta['action'].get('shape')}")
         check_names(meta['action'].get(NAMES), meta['action']['shape'][0], 'action')
+        check_sources(meta['action'].get(SOURCES), meta['action']['shape'][0], 'action')
         if self.sampler not in SAMPLERS:
             raise ValueError(f'sampler {self.sampler!r} is not one of {SAMPLERS}')
         if self.prediction_type not in PREDICTION_TYPES:

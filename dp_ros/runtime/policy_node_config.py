@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dp_ros.dimension_names import compare_names
 from dp_ros.params import check_range, param, param_fields
+from dp_ros.recorded_sources import command_topics, compare_sources
 from dp_ros.runtime.execution import EXECUTION_MODES
 from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
 from dp_ros.stamps import seconds_to_ns
@@ -234,6 +236,21 @@ def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str
             + (f', warm-up {warmup_s * 1e3:.0f} ms' if warmup_s is not None else ''))
 
 
+def recorded_topics(config: Any, state_key: str) -> dict[str, Any]:
+    """The node's topic parameters as the training data was recorded (None: not recorded,
+    or not something the node subscribes or publishes to as such)."""
+    cams = [config.recorded_sources(k) for k in config.rgb_keys]
+    state = config.recorded_sources(state_key) or []
+    state_topics = {s['topic'] for s in state if s['kind'] == 'joint_state'}
+    commands = command_topics(config.recorded_sources('action'))
+    return {
+        'image_topics': [c[0]['topic'] if c else None for c in cams],
+        'joint_state_topic': state_topics.pop() if len(state_topics) == 1 and len(
+            state_topics) == len({s['topic'] for s in state}) else None,
+        'action_joint_topics': None if commands is None else commands[0],
+        'action_stream_topics': None if commands is None else sorted(commands[1])}
+
+
 def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
     """resolve_setup against the checkpoint directory `cfg.checkpoint` names."""
     from dp_ros.policy.checkpoint import read_policy_metadata
@@ -305,12 +322,17 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     if unknown:
         raise ValueError(f'parameter action_stream_topics names {sorted(unknown)}, not a '
                          'command topic (action_topic, or one of action_joint_topics)')
-    # the joints the checkpoint was trained with, where its data recorded them
+    # the joints the checkpoint was trained with, and the topics, where its data recorded them
     warnings = [w for w in (
         compare_names(config.dimension_names(state_key), cfg.state_joint_names,
                       'state_joint_names'),
         compare_names(config.dimension_names('action'), cfg.action_joint_names,
                       'action_joint_names')) if w]
+    warnings += compare_sources(recorded_topics(config, state_key), {
+        'image_topics': cfg.image_topics, 'joint_state_topic': cfg.joint_state_topic,
+        'action_joint_topics': cfg.action_joint_topics or [cfg.action_topic] * len(
+            cfg.action_joint_names),
+        'action_stream_topics': sorted(set(cfg.action_stream_topics))})
     max_steps = config.horizon - config.n_obs_steps + 1
     n_action = cfg.n_action_steps or config.n_action_steps
     if n_action > max_steps:

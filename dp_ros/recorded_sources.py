@@ -1,0 +1,90 @@
+"""Which topics a dataset's arrays were recorded from: sources that travel with the data.
+
+bag2zarr records, per array, the topics its values came from and how (zarr attrs `sources`:
+[{kind, topic, width}], in column order); training copies them into the checkpoint's
+shape_meta; `dp-ros inspect POLICY --draft-params` fills the node's topic parameters from
+them; the policy node compares its topic parameters with them at start. A robot may rename
+its topics (another namespace, a sim), so other names are a warning; the recorded cameras in
+another order are an error: each image would feed the other camera's encoder. Base layer:
+plain Python.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+# The field's name in zarr array attrs and in a checkpoint's shape_meta entries.
+SOURCES = 'sources'
+# sources whose topic the policy node publishes to (the recorded commands)
+COMMAND_KINDS = ('joint_trajectory', 'float_array')
+
+
+def check_sources(sources: object, width: int | None, where: str) -> list[dict] | None:
+    """`sources` as a list of {kind, topic, width} whose widths add up to `width` (an image:
+    one source, width None), or None (not recorded). ValueError naming `where` otherwise."""
+    if sources is None:
+        return None
+    ok = isinstance(sources, (list, tuple)) and len(sources) > 0 and all(
+        isinstance(s, dict) and isinstance(s.get('kind'), str) and s['kind']
+        and isinstance(s.get('topic'), str) and s['topic'].startswith('/')
+        and (s.get('width') is None or (isinstance(s['width'], int) and s['width'] > 0))
+        for s in sources)
+    if not ok:
+        raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
+                         f'absolute topics, got {sources!r}')
+    if width is None:
+        if len(sources) != 1:
+            raise ValueError(f'{where}: an image has one source, got {len(sources)}')
+    elif sum(s.get('width') or 0 for s in sources) != width:
+        raise ValueError(f'{where}: {SOURCES} widths {[s.get("width") for s in sources]} do '
+                         f'not add up to the {width} values')
+    return [{'kind': s['kind'], 'topic': s['topic'], 'width': s.get('width')} for s in sources]
+
+
+def value_topics(sources: Sequence[dict]) -> list[str]:
+    """The topic of each value, in column order."""
+    return [s['topic'] for s in sources for _ in range(s['width'] or 1)]
+
+
+def command_topics(sources: Sequence[dict] | None) -> tuple[list[str], list[str]] | None:
+    """(topic per action value, the float_array topics among them) when every action source
+    is a recorded command the node can publish; None otherwise (a future state as the action,
+    or nothing recorded)."""
+    if not sources or any(s['kind'] not in COMMAND_KINDS for s in sources):
+        return None
+    streams = list(dict.fromkeys(s['topic'] for s in sources if s['kind'] == 'float_array'))
+    return value_topics(sources), streams
+
+
+def camera_base(topic: str) -> str:
+    """An image_transport topic's base: /cam/image_raw/compressed -> /cam/image_raw (a
+    camera recorded compressed and read raw, or the other way round, is the same camera)."""
+    return topic.removesuffix('/compressed')
+
+
+def compare_sources(recorded: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """The node's topic parameters against the recorded ones: warnings (other names), or
+    ValueError (the recorded cameras in another order).
+
+    recorded/given hold any of: 'image_topics' (one per camera), 'joint_state_topic',
+    'action_joint_topics' (one per action joint), 'action_stream_topics'; a recorded value of
+    None was not recorded."""
+    warnings = []
+    cams, live = recorded.get('image_topics'), given.get('image_topics')
+    if cams and None not in cams and live is not None:  # raw or compressed: the same camera
+        cams, live = [camera_base(t) for t in cams], [camera_base(t) for t in live]
+    if cams and None not in cams and live is not None and live != cams:
+        if sorted(live) == sorted(cams):
+            raise ValueError(f'parameter image_topics {list(live)} lists the cameras the '
+                             f'checkpoint was recorded with in another order ({list(cams)}): '
+                             'each image would feed the other camera\'s encoder; give them in '
+                             'the recorded order')
+        warnings.append(f'parameter image_topics {list(live)} is not the topics the training '
+                        f'data was recorded from ({list(cams)}): make sure each is the same '
+                        'camera, in that order')
+    for key in ('joint_state_topic', 'action_joint_topics', 'action_stream_topics'):
+        want, have = recorded.get(key), given.get(key)
+        if want is not None and have is not None and want != have:
+            warnings.append(f'parameter {key} {have} is not what the training data was '
+                            f'recorded from ({want})')
+    return warnings

@@ -1,0 +1,111 @@
+"""The topics the training data was recorded from (dp_ros/recorded_sources.py): checked where
+a checkpoint is read, compared with the node's topic parameters at start (other names warn,
+swapped cameras stop it), drafted into its parameter file, forgotten when an appended bag
+came from other topics."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from support import make_tiny_arm_checkpoint
+
+from dp_ros.params import config_from_dict
+from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata
+from dp_ros.policy.config import PolicyConfig
+from dp_ros.recorded_sources import check_sources, command_topics, compare_sources
+from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
+from training.inspect_dataset import main as inspect
+
+ARM, GRIP = '/arm_controller/joint_trajectory', '/gripper_controller/commands'
+
+
+def test_sources_are_checked_against_the_values_they_fill():
+    one = [{'kind': 'joint_state', 'topic': '/joint_states', 'width': 3}]
+    assert check_sources(one, 3, 'state') == one
+    assert check_sources(None, 3, 'state') is None
+    with pytest.raises(ValueError, match=r'state: sources widths \[3\] do not add up to the 4'):
+        check_sources(one, 4, 'state')
+    with pytest.raises(ValueError, match='absolute topics'):
+        check_sources([{'kind': 'image', 'topic': 'camera', 'width': None}], None, 'rgb')
+    with pytest.raises(ValueError, match='an image has one source'):
+        check_sources([{'kind': 'image', 'topic': '/a'}, {'kind': 'image', 'topic': '/b'}],
+                      None, 'rgb')
+    # a checkpoint with malformed sources is refused where it is read
+    meta = PolicyConfig().to_dict()
+    meta['shape_meta']['action']['sources'] = [{'kind': 'joint_trajectory', 'topic': ARM,
+                                                'width': 3}]
+    with pytest.raises(ValueError, match='action: sources widths'):
+        PolicyConfig.from_dict(meta)
+
+
+def test_commands_are_the_action_topics_only_when_every_source_is_a_command():
+    arm = {'kind': 'joint_trajectory', 'topic': ARM, 'width': 2}
+    grip = {'kind': 'float_array', 'topic': GRIP, 'width': 1}
+    assert command_topics([arm, grip]) == ([ARM, ARM, GRIP], [GRIP])
+    assert command_topics([{'kind': 'joint_state', 'topic': '/joint_states', 'width': 3}]) \
+        is None  # a future state: no controller was recorded
+    assert command_topics(None) is None
+
+
+def test_other_topics_warn_and_swapped_cameras_stop_the_node():
+    recorded = {'image_topics': ['/wrist/image_raw/compressed', '/scene/image_raw'],
+                'joint_state_topic': '/joint_states', 'action_joint_topics': [ARM, GRIP],
+                'action_stream_topics': [GRIP]}
+    same = {'image_topics': ['/wrist/image_raw', '/scene/image_raw'],  # raw: the same camera
+            'joint_state_topic': '/joint_states', 'action_joint_topics': [ARM, GRIP],
+            'action_stream_topics': [GRIP]}
+    assert compare_sources(recorded, same) == []
+    other = dict(same, image_topics=['/wrist/image_raw', '/top/image_raw'],
+                 joint_state_topic='/robot/joint_states', action_stream_topics=[])
+    warnings = compare_sources(recorded, other)
+    assert len(warnings) == 3
+    assert "parameter image_topics ['/wrist/image_raw', '/top/image_raw'] is not the topics" \
+        in warnings[0]
+    assert 'parameter joint_state_topic /robot/joint_states' in warnings[1]
+    assert f"parameter action_stream_topics [] is not what the training data was recorded " \
+           f"from (['{GRIP}'])" in warnings[2]
+    with pytest.raises(ValueError, match='in another order'):
+        compare_sources(recorded, dict(same, image_topics=['/scene/image_raw',
+                                                           '/wrist/image_raw']))
+    assert compare_sources({'image_topics': [None, '/scene/image_raw']}, other) == []
+
+
+@pytest.fixture
+def recorded_policy(tmp_path):
+    """The tiny arm policy as if bag2zarr had recorded it: a camera, the joint states, two
+    joints commanded through a trajectory controller and one streamed."""
+    policy = make_tiny_arm_checkpoint(tmp_path / 'policy')
+    meta = json.loads((policy / METADATA_FILE).read_text())
+    sm = meta['config']['shape_meta']
+    sm['obs']['image']['sources'] = [{'kind': 'image', 'topic': '/cam/image_raw', 'width': None}]
+    sm['obs']['joint_pos']['sources'] = [{'kind': 'joint_state', 'topic': '/joint_states',
+                                          'width': 3}]
+    sm['action']['sources'] = [{'kind': 'joint_trajectory', 'topic': ARM, 'width': 2},
+                               {'kind': 'float_array', 'topic': GRIP, 'width': 1}]
+    (policy / METADATA_FILE).write_text(json.dumps(meta))
+    return policy
+
+
+def test_the_draft_names_the_recorded_topics_and_the_node_accepts_it(recorded_policy,
+                                                                      tmp_path, capsys):
+    out = tmp_path / 'params.yaml'
+    assert inspect([str(recorded_policy), '--draft-params', str(out)]) == 0
+    assert f"recorded from: cameras ['/cam/image_raw']; joint states /joint_states; commands " \
+           f"['{ARM}', '{GRIP}']; streamed ['{GRIP}']" in capsys.readouterr().out
+    params = yaml.safe_load(out.read_text())['/**/dp_policy']['ros__parameters']
+    assert params['image_topics'] == ['/cam/image_raw']
+    assert params['joint_state_topic'] == '/joint_states'
+    assert params['action_topic'] == ARM
+    assert params['action_joint_topics'] == [ARM, ARM, GRIP]
+    assert params['action_stream_topics'] == [GRIP]
+    meta = read_policy_metadata(recorded_policy)
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')), meta)
+    assert setup.warnings == []
+    # all joints on one controller: the node says it is not how the data was recorded
+    params.pop('action_joint_topics')
+    params.pop('action_stream_topics')
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')), meta)
+    assert [w.split(' is not ')[0] for w in setup.warnings] == [
+        f"parameter action_joint_topics ['{ARM}', '{ARM}', '{ARM}']",
+        'parameter action_stream_topics []']
