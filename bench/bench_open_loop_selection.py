@@ -61,7 +61,8 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def logged_at(run_dir: Path, step: int) -> dict[str, float]:
-    """val_action_mse_norm and val_loss the run logged at step (empty where it did not)."""
+    """val_action_mse_norm, val_loss and train_action_mse_norm (the gap to the held-out one
+    shows overfitting) the run logged at step (empty where it did not)."""
     log = run_dir / 'log.jsonl'
     out: dict[str, float] = {}
     if not log.exists():
@@ -70,7 +71,7 @@ def logged_at(run_dir: Path, step: int) -> dict[str, float]:
         r = json.loads(line)
         if r.get('step') != step:
             continue
-        for key in ('val_action_mse_norm', 'val_loss'):
+        for key in ('val_action_mse_norm', 'val_loss', 'train_action_mse_norm'):
             if r.get(key) is not None:
                 out[key] = float(r[key])
     return out
@@ -167,11 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         'cpu_count': os.cpu_count(),
     }
     write_text(args.output, json.dumps(result, indent=1) + '\n')
-    print(f"{'policy':<40}{'step':>7}{'score':>8}{'ol_rmse':>9}{'val_mse':>9}{'val_loss':>9}")
+    print(f"{'policy':<40}{'step':>7}{'score':>8}{'ol_rmse':>9}{'val_mse':>9}{'trn_mse':>9}"
+          f"{'val_loss':>9}")
+    nan = float('nan')
     for r in rows:
         print(f"{r['policy'][-40:]:<40}{r['step']:>7}{r['closed_loop_score']:>8.3f}"
-              f"{r['open_loop_rmse_norm']:>9.4f}{r.get('val_action_mse_norm', float('nan')):>9.4f}"
-              f"{r.get('val_loss', float('nan')):>9.4f}")
+              f"{r['open_loop_rmse_norm']:>9.4f}{r.get('val_action_mse_norm', nan):>9.4f}"
+              f"{r.get('train_action_mse_norm', nan):>9.4f}{r.get('val_loss', nan):>9.4f}")
     for m in measures:
         rho = 'n/a' if m['spearman'] is None else f"{m['spearman']:+.2f}"
         print(f"{m['measure']:<34} spearman {rho}, picks {m['pick']} "
