@@ -241,12 +241,12 @@ def recorded_topics(config: Any, state_key: str) -> dict[str, Any]:
     or not something the node subscribes or publishes to as such)."""
     cams = [config.recorded_sources(k) for k in config.rgb_keys]
     state = config.recorded_sources(state_key) or []
-    state_topics = {s['topic'] for s in state if s['kind'] == 'joint_state'}
+    state_topics = {s['topic'] for s in state}  # the node reads one joint-state topic
+    one_topic = len(state_topics) == 1 and all(s['kind'] == 'joint_state' for s in state)
     commands = command_topics(config.recorded_sources('action'))
     return {
         'image_topics': [c[0]['topic'] if c else None for c in cams],
-        'joint_state_topic': state_topics.pop() if len(state_topics) == 1 and len(
-            state_topics) == len({s['topic'] for s in state}) else None,
+        'joint_state_topic': state_topics.pop() if one_topic else None,
         'action_joint_topics': None if commands is None else commands[0],
         'action_stream_topics': None if commands is None else sorted(commands[1])}
 
