@@ -44,7 +44,13 @@ def test_640x480_at_30hz_reaches_the_node(ros_processes, ros_probe, checkpoint, 
     # drops a few frames from its sensor-data queue by design (55 of 60 arrived once in a
     # full CI run on the 2 cores; 60 of 60 alone): a bound between the two, not a timing
     assert int(values['input_image_filed']) >= 0.75 * FRAMES, values
-    assert values['bad_messages'] == '0' and int(values['input_image_received']) <= FRAMES
+    # every frame decodes whole; one handled over stamp_tolerance_s after its stamp (a node
+    # starved for a second in a full CI run: once, in the jpeg case) is refused as stale
+    broken = {k: v for k, v in values.items()
+              if k.startswith('bad_') and k not in ('bad_messages', 'bad_stamp_past')}
+    assert set(broken.values()) <= {'0'}, values
+    assert int(values.get('bad_stamp_past', '0')) <= 0.25 * FRAMES, values
+    assert int(values['input_image_received']) <= FRAMES
     assert node.alive(), node.log()
 
 
