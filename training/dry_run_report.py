@@ -182,7 +182,7 @@ def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str,
     err = pol - rec
     holds = [(c.reference[1:][c.reference_ok[1:] & c.reference_ok[:-1]],
               c.reference[:-1][c.reference_ok[1:] & c.reference_ok[:-1]]) for c in comparisons]
-    hold_err = np.concatenate([h - p for h, p in holds]) if holds else np.zeros((0, len(scale)))
+    hold_err = np.concatenate([h - p for h, p in holds])
     lags = {}
     for lag in range(-max_lag, max_lag + 1):
         p, r = pooled(lag)  # a shift that leaves under half the pairs is not scored
@@ -191,17 +191,17 @@ def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str,
     best = min(scored, key=lambda k: (scored[k], abs(k))) if scored else None
     n_grid = sum(len(c.times_ns) for c in comparisons)
     n_valid = int(len(err))
+    unknown = np.full(len(scale), np.nan)  # no step compared: nothing to say per joint
     return {
         'n_steps': n_valid, 'n_grid_steps': n_grid,
         'coverage': n_valid / n_grid if n_grid else 0.0,
         'rmse_norm': norm(err), 'hold_rmse_norm': norm(hold_err),
-        'best_lag_steps': best, 'best_lag_rmse_norm': scored.get(best) if best is not None
-        else None,
+        'best_lag_steps': best, 'best_lag_rmse_norm': scored.get(best),
         'rmse_norm_by_lag': {str(k): v for k, v in lags.items()},
         'per_joint': {
             'rmse': nan_list(_rmse(err)),
-            'mae': nan_list(np.mean(np.abs(err), axis=0) if n_valid else _rmse(err)),
-            'max_abs': nan_list(np.max(np.abs(err), axis=0) if n_valid else _rmse(err)),
+            'mae': nan_list(np.mean(np.abs(err), axis=0) if n_valid else unknown),
+            'max_abs': nan_list(np.max(np.abs(err), axis=0) if n_valid else unknown),
             'rmse_norm': nan_list(_rmse(err) * scale),
             'hold_rmse_norm': nan_list(_rmse(hold_err) * scale),
             'reference_range': nan_list(span)},

@@ -132,17 +132,14 @@ def format_policy(s: PolicySummary) -> str:
                  f'({1 / s.control_period_s:g} Hz)')
     lines.append(f'  sampler: {s.sampler}, {s.num_inference_steps} steps (of '
                  f'{s.num_train_timesteps} trained)')
-    t = s.topics
-    if t.get('image_topics') and None not in t['image_topics'] or t.get('joint_state_topic') \
-            or t.get('action_joint_topics'):
-        commands = t.get('action_joint_topics')
-        lines.append('  recorded from: ' + '; '.join(x for x in (
-            f"cameras {t['image_topics']}" if None not in (t.get('image_topics') or [None])
-            else '',
-            f"joint states {t['joint_state_topic']}" if t.get('joint_state_topic') else '',
-            f'commands {list(dict.fromkeys(commands))}' if commands else '',
-            f"streamed {t['action_stream_topics']}" if t.get('action_stream_topics') else '')
-            if x))
+    t, commands = s.topics, s.topics.get('action_joint_topics')
+    recorded = [x for x in (
+        f"cameras {t['image_topics']}" if t.get('image_topics') else '',
+        f"joint states {t['joint_state_topic']}" if t.get('joint_state_topic') else '',
+        f'commands {list(dict.fromkeys(commands))}' if commands else '',
+        f"streamed {t['action_stream_topics']}" if t.get('action_stream_topics') else '') if x]
+    if recorded:
+        lines.append('  recorded from: ' + '; '.join(recorded))
     unnamed = [d.key for d in (*s.states, s.action) if not d.names]
     if unnamed:
         lines.append(f'  note: no joint names recorded for {unnamed} (data not from '
@@ -188,7 +185,7 @@ def draft_params(s: PolicySummary) -> str:
                          f'{[d.key for d in s.states]}; the node feeds exactly one')
     state, action, t = s.states[0], s.action, s.topics
     order = ', '.join(f"{c['key']} {c['shape'][0]}x{c['shape'][1]}" for c in s.cameras)
-    if t.get('image_topics') and None not in t['image_topics']:
+    if t.get('image_topics'):
         cameras = f"{_flow(t['image_topics'])}   # recorded with the training data: {order}"
     else:
         cameras = '[' + ', '.join(f'/{FILL_IN.replace(" ", "_")}/camera_{i}/image_raw'

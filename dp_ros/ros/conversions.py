@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dp_ros.runtime.input_checks import BadInput, state_vector
@@ -234,6 +235,11 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str], field: str,
     except ValueError:
         return values, None
     return values, (measured if np.all(np.isfinite(measured)) else None)
+
+
+def numpy_to_float64_array(values: np.ndarray) -> Float64MultiArray:
+    """Positions for a forward_command_controller: one value per joint, no layout."""
+    return Float64MultiArray(data=[float(v) for v in np.asarray(values).ravel()])
 
 
 def numpy_to_joint_state(position: np.ndarray, names: Sequence[str],

@@ -232,8 +232,7 @@ class PolicyCore:
         point = self.loop.point_due(self._clock_ns())
         if point is not None:
             for group, publisher in self.pub_streams:
-                self._publish(publisher, Float64MultiArray(
-                    data=[float(v) for v in point[list(group.columns)]]))
+                self._publish(publisher, cv.numpy_to_float64_array(point[list(group.columns)]))
 
     def _plan(self) -> None:
         """Submit a chunk to the runner when the loop says so, or publish its hold (lock held)."""
@@ -292,8 +291,8 @@ class PolicyCore:
                     hold.position[list(group.columns)], group.joint_names, hold.stamp_ns,
                     self.setup.dt_ns, frame_id=self.cfg.frame_id))
             for group, publisher in self.pub_streams:  # a forward controller keeps it
-                self._publish(publisher, Float64MultiArray(
-                    data=[float(v) for v in hold.position[list(group.columns)]]))
+                self._publish(publisher, cv.numpy_to_float64_array(
+                    hold.position[list(group.columns)]))
             self.log.info(f'stop ({hold.reason}): holding at the {hold.source} position '
                           f'{np.round(hold.position, 4).tolist()}')
 

@@ -159,6 +159,11 @@ class CommandGroup:
     stream: bool = False  # Float64MultiArray per point as it falls due, not a trajectory
 
 
+def joint_command_topics(cfg: PolicyNodeConfig) -> list[str]:
+    """The command topic of each action joint: action_joint_topics, else action_topic."""
+    return cfg.action_joint_topics or [cfg.action_topic] * len(cfg.action_joint_names)
+
+
 def command_groups(cfg: PolicyNodeConfig) -> list[CommandGroup]:
     """Where each action joint is commanded: one group per topic of action_joint_topics, in
     the order the topics first appear (an arm's controller, then its gripper's), else one on
@@ -167,7 +172,7 @@ def command_groups(cfg: PolicyNodeConfig) -> list[CommandGroup]:
     names = cfg.action_joint_names
     if cfg.dry_run:
         return [CommandGroup(DRY_RUN_TOPIC, tuple(range(len(names))), tuple(names))]
-    topics = cfg.action_joint_topics or [cfg.action_topic] * len(names)
+    topics = joint_command_topics(cfg)
     groups = []
     for topic in dict.fromkeys(topics):
         columns = tuple(i for i, t in enumerate(topics) if t == topic)
@@ -213,7 +218,7 @@ class ResolvedSetup:
 
 def controller_topics(cfg: PolicyNodeConfig) -> str:
     """The controllers' topics, those a dry run keeps silent."""
-    return ', '.join(dict.fromkeys(cfg.action_joint_topics or [cfg.action_topic]))
+    return ', '.join(dict.fromkeys(joint_command_topics(cfg)))
 
 
 def describe_group(group: CommandGroup) -> str:
@@ -238,14 +243,14 @@ def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str
 
 def recorded_topics(config: Any, state_key: str) -> dict[str, Any]:
     """The node's topic parameters as the training data was recorded (None: not recorded,
-    or not something the node subscribes or publishes to as such)."""
+    for every camera, or not something the node subscribes or publishes to as such)."""
     cams = [config.recorded_sources(k) for k in config.rgb_keys]
     state = config.recorded_sources(state_key) or []
     state_topics = {s['topic'] for s in state}  # the node reads one joint-state topic
     one_topic = len(state_topics) == 1 and all(s['kind'] == 'joint_state' for s in state)
     commands = command_topics(config.recorded_sources('action'))
     return {
-        'image_topics': [c[0]['topic'] if c else None for c in cams],
+        'image_topics': [c[0]['topic'] for c in cams] if cams and all(cams) else None,
         'joint_state_topic': state_topics.pop() if one_topic else None,
         'action_joint_topics': None if commands is None else commands[0],
         'action_stream_topics': None if commands is None else sorted(commands[1])}
@@ -318,7 +323,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter action_joint_topics {cfg.action_joint_topics} must name '
                          f'one topic per action joint {cfg.action_joint_names} (or be empty: '
                          'all on action_topic)')
-    unknown = set(cfg.action_stream_topics) - set(cfg.action_joint_topics or [cfg.action_topic])
+    unknown = set(cfg.action_stream_topics) - set(joint_command_topics(cfg))
     if unknown:
         raise ValueError(f'parameter action_stream_topics names {sorted(unknown)}, not a '
                          'command topic (action_topic, or one of action_joint_topics)')
@@ -330,8 +335,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                       'action_joint_names')) if w]
     warnings += compare_sources(recorded_topics(config, state_key), {
         'image_topics': cfg.image_topics, 'joint_state_topic': cfg.joint_state_topic,
-        'action_joint_topics': cfg.action_joint_topics or [cfg.action_topic] * len(
-            cfg.action_joint_names),
+        'action_joint_topics': joint_command_topics(cfg),
         'action_stream_topics': sorted(set(cfg.action_stream_topics))})
     max_steps = config.horizon - config.n_obs_steps + 1
     n_action = cfg.n_action_steps or config.n_action_steps
