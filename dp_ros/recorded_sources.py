@@ -66,9 +66,9 @@ def compare_sources(recorded: dict[str, Any], given: dict[str, Any]) -> list[str
     """The node's topic parameters against the recorded ones: warnings (other names), or
     ValueError (the recorded cameras in another order).
 
-    recorded/given hold any of: 'image_topics' (one per camera), 'joint_state_topic',
-    'action_joint_topics' (one per action joint), 'action_stream_topics'; a recorded value of
-    None was not recorded."""
+    recorded/given hold any of: 'image_topics' (one per camera), 'state_joint_topics' (one
+    per state joint), 'action_joint_topics' (one per action joint), 'action_stream_topics'; a
+    recorded value of None was not recorded."""
     warnings = []
     cams, live = recorded.get('image_topics'), given.get('image_topics')
     if cams and None not in cams and live is not None:  # raw or compressed: the same camera
@@ -82,9 +82,21 @@ def compare_sources(recorded: dict[str, Any], given: dict[str, Any]) -> list[str
         warnings.append(f'parameter image_topics {list(live)} is not the topics the training '
                         f'data was recorded from ({list(cams)}): make sure each is the same '
                         'camera, in that order')
-    for key in ('joint_state_topic', 'action_joint_topics', 'action_stream_topics'):
+    want, have = recorded.get('state_joint_topics'), given.get('state_joint_topics')
+    if want is not None and have is not None and want != have:
+        warnings.append(f'parameter {_state_parameter(have)} is not what the training data '
+                        f'was recorded from ({_state_parameter(want, named=False)})')
+    for key in ('action_joint_topics', 'action_stream_topics'):
         want, have = recorded.get(key), given.get(key)
         if want is not None and have is not None and want != have:
             warnings.append(f'parameter {key} {have} is not what the training data was '
                             f'recorded from ({want})')
     return warnings
+
+
+def _state_parameter(topics: Sequence[str], named: bool = True) -> str:
+    """Per-joint state topics as the node's parameters say them: one topic is
+    joint_state_topic, several are state_joint_topics."""
+    if len(set(topics)) == 1:
+        return f'joint_state_topic {topics[0]}' if named else topics[0]
+    return f'state_joint_topics {list(topics)}' if named else str(list(topics))

@@ -305,7 +305,8 @@ def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = '
                        wrist_start_s: float | None = None, jitter_ns: int = 0,
                        camera_size: tuple[int, int] = (96, 96),
                        t0_ns: int = FOREIGN_T0_NS,
-                       gripper_topic: str | None = None) -> dict[str, Any]:
+                       gripper_topic: str | None = None,
+                       gripper_state_topic: str | None = None) -> dict[str, Any]:
     """A bare .mcap as Foxglove's writer makes it, and what it recorded (the truth).
 
     A camera_hz rgb8 camera (camera_size: height, width) whose rows carry pad_bytes of
@@ -318,7 +319,8 @@ def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = '
     trivially exact. jitter_ns moves camera and joint stamps by up to that much (uniform).
     wrist_start_s: a second camera (same rate) that starts that late. gripper_topic: the
     gripper's own trajectory controller, commanded with the arm (its joint off the arm's
-    commands). Receive (log) times are stamp + a latency per topic.
+    commands). gripper_state_topic: the gripper's joint state (0.25) on a topic of its own at
+    half joint_hz, not in the arm's. Receive (log) times are stamp + a latency per topic.
     Truth: frames (N, height, width, 3), frame_stamps; joint_stamps, joint_positions (config order);
     command_stamps, command_positions (config order); wrist_frames, wrist_stamps; t0_ns.
     """
@@ -363,6 +365,8 @@ def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = '
                 'frame_id': 'camera'}
 
     bag_joints = ['gripper', *reversed(FOREIGN_JOINTS)]  # another order, and one more
+    if gripper_state_topic:
+        bag_joints = bag_joints[1:]
     cmd_joints = [FOREIGN_JOINTS[1], FOREIGN_JOINTS[2], FOREIGN_JOINTS[0]]
     messages = []  # (log time, topic, type, message)
     for topic, times, images in (('camera', cam, frames), ('wrist', wrist_t, wrist)):
@@ -381,6 +385,12 @@ def write_foreign_mcap(path: str | Path, seconds: float = 3.0, rounding: str = '
                          {'header': header(t), 'name': bag_joints,
                           'position': [by_name[n] for n in bag_joints],
                           'velocity': [], 'effort': []}))
+    if gripper_state_topic:
+        for t in joints_t[::2]:
+            messages.append((int(t) + 1_500_000, gripper_state_topic,
+                             'sensor_msgs/msg/JointState',
+                             {'header': header(t), 'name': ['gripper'], 'position': [0.25],
+                              'velocity': [], 'effort': []}))
     for t, pos in zip(cmd_t, cmd_pos, strict=True):
         by_name = dict(zip(FOREIGN_JOINTS, pos.tolist(), strict=True))
         point = {'positions': [by_name[n] for n in cmd_joints], 'velocities': [],

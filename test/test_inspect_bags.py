@@ -113,3 +113,29 @@ def test_a_draft_needs_a_camera_and_joint_states(tmp_path):
     assert not (tmp_path / 'd.yaml').exists()
     with pytest.raises(UserError, match='--plot and --video are for datasets'):
         inspect([str(tmp_path / 'joints_only.mcap'), '--plot', str(tmp_path / 'p.png')])
+
+
+def test_a_gripper_publishing_its_own_joint_states_is_drafted_as_a_second_state_source(
+        tmp_path):
+    """The arm's driver and the gripper's publish JointState apart: the drafted state
+    concatenates both (the arm's first), converts, and names the node's state_joint_topics."""
+    gripper_states = '/gripper/joint_states'
+    write_foreign_mcap(tmp_path / 'bags' / 'split.mcap', seconds=3.0,
+                       gripper_state_topic=gripper_states)
+    draft = tmp_path / 'draft.yaml'
+    assert inspect([str(tmp_path / 'bags'), '--no-progress', '--draft-config', str(draft)]) == 0
+    assert 'state_joint_topics' in draft.read_text()
+    sources = load_config(draft).keys['state'].sources
+    assert [(s.kind, s.topic, s.joints) for s in sources] == [
+        ('joint_state', FOREIGN_TOPICS['joints'], list(reversed(FOREIGN_JOINTS))),
+        ('joint_state', gripper_states, ['gripper'])]
+    action = load_config(draft).keys['action'].sources[0]
+    assert action.joints == list(reversed(FOREIGN_JOINTS))  # the state's order
+    out = tmp_path / 'split.zarr'
+    assert bag2zarr.main([str(tmp_path / 'bags'), '-c', str(draft), '-o', str(out),
+                          '--no-progress']) == 0
+    buffer = ReplayBuffer.open(out)
+    assert buffer.data['state'].shape[1] == len(FOREIGN_JOINTS) + 1
+    assert (buffer.data['state'][:, -1] == 0.25).all()  # the gripper's own topic
+    assert [s['topic'] for s in buffer.data['state'].attrs['sources']] == [
+        FOREIGN_TOPICS['joints'], gripper_states]

@@ -442,6 +442,33 @@ def start_moving(loop, measured=(150.0, 150.0)) -> None:
     assert loop.moving
 
 
+def test_joint_states_from_two_topics_measure_their_own_joints_and_both_gate_an_observation():
+    """The arm's driver gives agent_x, the gripper's agent_y: an observation needs both
+    streams (the older one's stamp is its newest time), and the measured position (a stop's
+    hold) is complete only while each joint's newest measurement is fresh."""
+    arm, grip = '/joint_states', '/gripper/joint_states'
+    loop = make_loop(state_joint_topics=[arm, grip])
+    streams = ('image', f'agent_pos:{arm}', f'agent_pos:{grip}')
+    assert loop.history.streams == list(streams)
+    loop.measure(T0, np.array([150.0, np.nan]))  # the arm's message: no gripper in it
+    assert loop.measured_at(T0) is None
+    loop.measure(T0 + DT, np.array([np.nan, 20.0]))
+    assert loop.measured_at(T0 + DT).tolist() == [150.0, 20.0]
+    # the arm's measurement goes stale (max_input_age_s 0.4) while the gripper's is fresh
+    loop.measure(T0 + 5 * DT, np.array([np.nan, 30.0]))
+    assert loop.measured_at(T0 + 5 * DT) is None
+    feed(loop, T0 - DT, streams)
+    feed(loop, T0, streams)
+    feed(loop, T0 + DT, streams[:2])  # the gripper's newest is still T0
+    request = loop.poll(T0 + DT, runner_busy=False)
+    assert isinstance(request, PlanRequest) and request.observation.t_ns == T0
+    loop.submitted(request)
+    feed(loop, T0 + DT, streams[2:])
+    request = loop.poll(T0 + DT, runner_busy=False)
+    assert request.observation.t_ns == T0 + DT
+    assert request.observation.stamps_ns[f'agent_pos:{grip}'] == [T0, T0 + DT]
+
+
 def test_a_plan_is_stamped_for_when_its_first_point_runs():
     loop = make_loop()
     feed(loop, T0)

@@ -16,10 +16,13 @@ from dp_ros.runtime.policy_node_config import (
     MAX_SEED,
     CommandGroup,
     PolicyNodeConfig,
+    StateSource,
     command_groups,
     describe_setup,
+    join_state,
     load_setup,
     resolve_setup,
+    state_sources,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +34,7 @@ INTERFACE = {
     'sampler': ('str', ''), 'num_inference_steps': ('int', 0), 'cpu_threads': ('int', 0),
     'torchscript': ('bool', True), 'warmup': ('bool', True),
     'image_topics': ('list[str]', ['/pusht/image_raw']), 'compressed_images': ('bool', False),
-    'joint_state_topic': ('str', '/pusht/joint_states'),
+    'joint_state_topic': ('str', '/pusht/joint_states'), 'state_joint_topics': ('list[str]', []),
     'state_joint_names': ('list[str]', ['agent_x', 'agent_y']), 'state_obs_key': ('str', ''),
     'state_field': ('str', 'position'), 'action_topic': ('str', '/pusht/joint_trajectory'),
     'action_joint_names': ('list[str]', ['agent_x', 'agent_y']),
@@ -164,6 +167,37 @@ def test_a_forward_controller_topic_is_streamed_and_a_dry_run_streams_nothing():
     assert [g.stream for g in command_groups(dry)] == [False]
 
 
+def test_state_joints_from_two_topics_are_two_streams_joined_in_joint_order():
+    """An arm's driver and its gripper's: each joint-state topic is an input stream of its
+    own; an assembled observation's samples are put back in state_joint_names order, time by
+    time; one topic stays the single stream named by the state key, its samples untouched."""
+    arm, grip = '/joint_states', '/gripper/joint_states'
+    split = cfg(state_joint_names=['finger', 'j1'], state_joint_topics=[grip, arm])
+    setup = resolve_setup(split, metadata())
+    assert setup.state_sources == [
+        StateSource(grip, f'agent_pos:{grip}', (0,), ('finger',)),
+        StateSource(arm, f'agent_pos:{arm}', (1,), ('j1',))]
+    assert setup.streams == ['image', f'agent_pos:{grip}', f'agent_pos:{arm}']
+    images = [np.zeros((96, 96, 3), np.uint8)] * 2
+    joined = setup.model_values({'image': images,
+                                 f'agent_pos:{grip}': [np.float32([0.5]), np.float32([0.25])],
+                                 f'agent_pos:{arm}': [np.float32([1.0]), np.float32([2.0])]})
+    assert list(joined) == ['image', 'agent_pos'] and joined['image'] is images
+    assert [v.tolist() for v in joined['agent_pos']] == [[0.5, 1.0], [0.25, 2.0]]
+    assert joined['agent_pos'][0].dtype == np.float32
+    line = describe_setup(split, setup, 'cpu', None)
+    assert f"'agent_pos' <- {grip} ['finger'] + {arm} ['j1']" in line
+    # three joints, two topics interleaved: each value lands in its joint's place
+    sources = state_sources(cfg(state_joint_names=['a', 'g', 'b'],
+                                state_joint_topics=[arm, grip, arm]), 'joint_pos')
+    values = {f'joint_pos:{arm}': [np.float32([1, 3])], f'joint_pos:{grip}': [np.float32([2])]}
+    assert join_state(values, 'joint_pos', sources)['joint_pos'][0].tolist() == [1, 2, 3]
+    one = resolve_setup(cfg(), metadata())
+    assert [s.stream_name for s in one.state_sources] == ['agent_pos']
+    values = {'image': images, 'agent_pos': [np.float32([1, 2])] * 2}
+    assert one.model_values(values) is values
+
+
 def test_resolve_setup_from_the_checkpoint():
     setup = resolve_setup(cfg(action_lower=[0, 0], action_upper=[512, 512]), metadata())
     assert setup.rgb_keys == ['image'] and setup.state_key == 'agent_pos'
@@ -208,6 +242,10 @@ def test_safety_settings_resolve_to_per_step_limits(tmp_path):
     ({'state_obs_key': 'image'}, "parameter state_obs_key 'image'"),
     ({'state_joint_names': ['x']}, 'parameter state_joint_names'),
     ({'state_joint_names': ['x', 'x']}, 'must be 2 distinct names'),
+    ({'state_joint_topics': ['/joint_states']}, "parameter state_joint_topics "
+                                                "['/joint_states'] must name one topic per "
+                                                'state joint'),
+    ({'state_joint_topics': ['/joint_states', '']}, 'parameter state_joint_topics'),
     ({'action_joint_names': ['a', 'b', 'c']}, 'parameter action_joint_names'),
     ({'action_joint_topics': ['/arm']}, "parameter action_joint_topics ['/arm'] must name one "
                                         'topic per action joint'),

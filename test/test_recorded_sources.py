@@ -50,19 +50,28 @@ def test_commands_are_the_action_topics_only_when_every_source_is_a_command():
 
 def test_other_topics_warn_and_swapped_cameras_stop_the_node():
     recorded = {'image_topics': ['/wrist/image_raw/compressed', '/scene/image_raw'],
-                'joint_state_topic': '/joint_states', 'action_joint_topics': [ARM, GRIP],
+                'state_joint_topics': ['/joint_states'] * 2, 'action_joint_topics': [ARM, GRIP],
                 'action_stream_topics': [GRIP]}
     same = {'image_topics': ['/wrist/image_raw', '/scene/image_raw'],  # raw: the same camera
-            'joint_state_topic': '/joint_states', 'action_joint_topics': [ARM, GRIP],
+            'state_joint_topics': ['/joint_states'] * 2, 'action_joint_topics': [ARM, GRIP],
             'action_stream_topics': [GRIP]}
     assert compare_sources(recorded, same) == []
     other = dict(same, image_topics=['/wrist/image_raw', '/top/image_raw'],
-                 joint_state_topic='/robot/joint_states', action_stream_topics=[])
+                 state_joint_topics=['/robot/joint_states'] * 2, action_stream_topics=[])
     warnings = compare_sources(recorded, other)
     assert len(warnings) == 3
     assert "parameter image_topics ['/wrist/image_raw', '/top/image_raw'] is not the topics" \
         in warnings[0]
-    assert 'parameter joint_state_topic /robot/joint_states' in warnings[1]
+    # one topic is said as the node's joint_state_topic, several as its state_joint_topics
+    assert 'parameter joint_state_topic /robot/joint_states is not what the training data ' \
+           'was recorded from (/joint_states)' in warnings[1]
+    split = ['/joint_states', '/gripper/joint_states']
+    assert compare_sources(dict(recorded, state_joint_topics=split), same) == [
+        "parameter joint_state_topic /joint_states is not what the training data was recorded "
+        f"from ({split})"]
+    assert compare_sources(recorded, dict(same, state_joint_topics=split)) == [
+        f"parameter state_joint_topics {split} is not what the training data was recorded "
+        "from (/joint_states)"]
     assert f"parameter action_stream_topics [] is not what the training data was recorded " \
            f"from (['{GRIP}'])" in warnings[2]
     with pytest.raises(ValueError, match='in another order'):
@@ -109,3 +118,35 @@ def test_the_draft_names_the_recorded_topics_and_the_node_accepts_it(recorded_po
     assert [w.split(' is not ')[0] for w in setup.warnings] == [
         f"parameter action_joint_topics ['{ARM}', '{ARM}', '{ARM}']",
         'parameter action_stream_topics []']
+
+
+def test_joint_states_from_two_topics_are_drafted_per_joint_and_read_per_topic(
+        recorded_policy, tmp_path, capsys):
+    """An arm's driver and its gripper's publish their joint states apart: the draft gives
+    each state joint its recorded topic, the node reads one stream per topic and puts the
+    values back in the checkpoint's order."""
+    meta = json.loads((recorded_policy / METADATA_FILE).read_text())
+    meta['config']['shape_meta']['obs']['joint_pos']['sources'] = [
+        {'kind': 'joint_state', 'topic': '/joint_states', 'width': 2},
+        {'kind': 'joint_state', 'topic': '/gripper/joint_states', 'width': 1}]
+    (recorded_policy / METADATA_FILE).write_text(json.dumps(meta))
+    out = tmp_path / 'params.yaml'
+    assert inspect([str(recorded_policy), '--draft-params', str(out)]) == 0
+    assert "joint states ['/joint_states', '/gripper/joint_states']" in capsys.readouterr().out
+    params = yaml.safe_load(out.read_text())['/**/dp_policy']['ros__parameters']
+    per_joint = ['/joint_states', '/joint_states', '/gripper/joint_states']
+    assert params['state_joint_topics'] == per_joint
+    meta = read_policy_metadata(recorded_policy)
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')), meta)
+    assert setup.warnings == []
+    assert [(s.topic, s.stream_name, s.columns) for s in setup.state_sources] == [
+        ('/joint_states', 'joint_pos:/joint_states', (0, 1)),
+        ('/gripper/joint_states', 'joint_pos:/gripper/joint_states', (2,))]
+    assert setup.streams == ['image', 'joint_pos:/joint_states',
+                             'joint_pos:/gripper/joint_states']
+    params.pop('state_joint_topics')  # all from one topic: not how the data was recorded
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')), meta)
+    assert setup.warnings == [
+        'parameter joint_state_topic /joint_states is not what the training data was recorded '
+        f'from ({per_joint})']  # what to give state_joint_topics
+    assert setup.streams == ['image', 'joint_pos']

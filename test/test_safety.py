@@ -136,6 +136,12 @@ def test_joint_state_inputs_split_observation_and_measured_position():
     assert values.dtype == np.float32 and values.tolist() == [3.0, 1.0]
     assert measured.tolist() == [2.0, 1.0]
     assert cv.joint_state_inputs(msg, ['a'], 'position', ['x'])[1] is None  # not in it
+    # a gripper's own topic: its joint measured, the arm's left to the arm's topic (NaN)
+    gripper = cv.numpy_to_joint_state(np.array([0.04, np.inf]), ['finger', 'b'])
+    values, measured = cv.joint_state_inputs(gripper, ['finger'], 'position',
+                                             ['a', 'finger', 'b'])
+    assert values.tolist() == pytest.approx([0.04]) and np.isnan(measured[[0, 2]]).all()
+    assert measured[1] == 0.04  # b's infinite position is not a measurement
     big = cv.numpy_to_joint_state(np.array([1e300, 2.0]), ['a', 'b'])
     with pytest.raises(BadInput, match='float32') as info:
         cv.joint_state_inputs(big, ['a', 'b'], 'position', ['a', 'b'])

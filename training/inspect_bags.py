@@ -12,6 +12,7 @@ control period later; to check and edit.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,8 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
                         f'{", ".join(f"{t.topic} [{t.msgtype}]" for t in topics.values())}')
     reference = min(cameras, key=lambda t: t.rate_hz or float('inf'))
     tolerance = control_period_s / 2  # bag2zarr's default: half a period of staleness
-    state = states[0]
+    state_topics = [topic for topic, _ in _distinct_joints(states)]  # the arm's, its gripper's
+    state_joints = [j for t in state_topics for j in t.joints]
     q = json.dumps  # JSON strings and lists are YAML too, whatever the names hold
     bags = ', '.join(Path(s.path).name for s in summaries[:3])
     lines = [
@@ -199,14 +201,23 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
                   f'{camera.rate_hz or 0:.1f} Hz' + _gap_note(camera, tolerance),
                   '    shape: [96, 96]',
                   '    # crop: [x0, y0, width, height]   # px: the workspace, cut first']
-    lines += ['  state:',
-              f'    joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
-              + _gap_note(state, tolerance),
-              f'    joints: {q(state.joints)}']
+    if len(state_topics) == 1:
+        state = state_topics[0]
+        lines += ['  state:',
+                  f'    joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
+                  + _gap_note(state, tolerance),
+                  f'    joints: {q(state.joints)}']
+    else:
+        lines += [f'  state:                # the joint states of {len(state_topics)} topics, '
+                  'concatenated (the policy node: state_joint_topics)']
+        for state in state_topics:
+            lines += [f'    - joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
+                      + _gap_note(state, tolerance),
+                      f'      joints: {q(state.joints)}']
     future = ['  action:',
               '    future_of: state         # action[k] = the state one period later',
               f'    offset: {control_period_s:g}']
-    controllers = _controllers(commands, state.joints)
+    controllers = _controllers(commands, state_joints)
     if len(controllers) == 1:  # what the policy node publishes: the policy learns the commands
         command, joints = controllers[0]
         lines += ['  action:               # the commanded trajectory: the point due at each '
@@ -234,19 +245,27 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
     return '\n'.join(lines) + '\n'
 
 
+def _distinct_joints(topics: list[TopicSummary], state_joints: Sequence[str] = (),
+                     ) -> list[tuple[TopicSummary, list[str]]]:
+    """The topics that carry distinct joints (an arm's and its gripper's), the one with the
+    most joints first (where two overlap it wins: an aggregated /joint_states), then the
+    busiest; each with its joints, those of `state_joints` first and in that order."""
+    chosen, covered = [], set()
+    for topic in sorted(topics, key=lambda t: (-len(t.joints), -t.count)):
+        if not covered & set(topic.joints):
+            covered |= set(topic.joints)
+            order = [j for j in state_joints if j in topic.joints]
+            chosen.append((topic, order + [j for j in topic.joints if j not in order]))
+    return chosen
+
+
 def _controllers(commands: list[TopicSummary], state_joints: list[str],
                  ) -> list[tuple[TopicSummary, list[str]]]:
-    """The trajectory topics that command distinct joints (an arm's controller and its
-    gripper's; the busiest topic first where two overlap), each with its joints in the state's
-    order, the topics in the order of their first joint in the state."""
+    """The trajectory topics that command distinct joints (_distinct_joints), each with its
+    joints in the state's order, the topics in the order of their first joint in the state."""
     rank = {j: i for i, j in enumerate(state_joints)}
-    chosen, covered = [], set()
-    for command in sorted(commands, key=lambda t: -t.count):
-        if not covered & set(command.joints):
-            covered |= set(command.joints)
-            order = [j for j in state_joints if j in command.joints]
-            chosen.append((command, order + [j for j in command.joints if j not in order]))
-    return sorted(chosen, key=lambda c: min(rank.get(j, len(rank)) for j in c[1]))
+    return sorted(_distinct_joints(commands, state_joints),
+                  key=lambda c: min(rank.get(j, len(rank)) for j in c[1]))
 
 
 def inspect_bags(paths: list[str], draft_path: Path | None, json_path: Path | None,

@@ -56,7 +56,7 @@ class PolicySummary:
     # the training's episode split: val_ratio, split_seed, exclude_episodes ({}: not recorded)
     split: dict[str, Any] = field(default_factory=dict)
     # the node's topic parameters as the training data was recorded (None: not recorded):
-    # image_topics, joint_state_topic, action_joint_topics, action_stream_topics
+    # image_topics, state_joint_topics, action_joint_topics, action_stream_topics
     topics: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,9 +133,10 @@ def format_policy(s: PolicySummary) -> str:
     lines.append(f'  sampler: {s.sampler}, {s.num_inference_steps} steps (of '
                  f'{s.num_train_timesteps} trained)')
     t, commands = s.topics, s.topics.get('action_joint_topics')
+    states = t.get('state_joint_topics')
     recorded = [x for x in (
         f"cameras {t['image_topics']}" if t.get('image_topics') else '',
-        f"joint states {t['joint_state_topic']}" if t.get('joint_state_topic') else '',
+        f'joint states {_one_or_list(states)}' if states else '',
         f'commands {list(dict.fromkeys(commands))}' if commands else '',
         f"streamed {t['action_stream_topics']}" if t.get('action_stream_topics') else '') if x]
     if recorded:
@@ -145,6 +146,12 @@ def format_policy(s: PolicySummary) -> str:
         lines.append(f'  note: no joint names recorded for {unnamed} (data not from '
                      'bag2zarr or LeRobot names): the node cannot check its joint order')
     return '\n'.join(lines)
+
+
+def _one_or_list(per_value: list[str]) -> str:
+    """The distinct topics of per-value topics: one plainly, several as a list."""
+    topics = list(dict.fromkeys(per_value))
+    return topics[0] if len(topics) == 1 else str(topics)
 
 
 def _flow(values: list[Any]) -> str:
@@ -191,10 +198,19 @@ def draft_params(s: PolicySummary) -> str:
         cameras = '[' + ', '.join(f'/{FILL_IN.replace(" ", "_")}/camera_{i}/image_raw'
                                   for i in range(len(s.cameras))) + \
             f']   # {FILL_IN}: one per camera, in this order: {order}'
-    if t.get('joint_state_topic'):
-        joint_states = f"{t['joint_state_topic']}   # recorded with the training data"
+    per_joint = t.get('state_joint_topics')
+    if per_joint:
+        joint_states = [f'    joint_state_topic: {per_joint[0]}   # recorded with the training '
+                        'data']
+        if len(set(per_joint)) > 1:
+            joint_states.append(f'    state_joint_topics: {_flow(per_joint)}   # recorded: one '
+                                'per joint')
     else:
-        joint_states = f'/joint_states   # {FILL_IN}: your sensor_msgs/JointState topic'
+        joint_states = [f'    joint_state_topic: /joint_states   # {FILL_IN}: your '
+                        'sensor_msgs/JointState topic',
+                        '    # a gripper on its own joint-state topic: one topic per state '
+                        'joint, in order',
+                        '    # state_joint_topics: [/joint_states, ..., /gripper/joint_states]']
     lines = [
         f'# Policy node parameters drafted by `dp-ros inspect {s.path} --draft-params`',
         '# from the checkpoint alone. Replace every FILL IN with your robot\'s, check the bounds,',
@@ -205,7 +221,7 @@ def draft_params(s: PolicySummary) -> str:
         '    device: auto',
         f'    image_topics: {cameras}',
         '    compressed_images: false',
-        f'    joint_state_topic: {joint_states}',
+        *joint_states,
         f'    state_joint_names: {_joint_names(state, "state")}',
         '    state_field: position',
         *_action_topics(t.get('action_joint_topics'), t.get('action_stream_topics')),

@@ -217,7 +217,8 @@ def joint_state_to_numpy(msg: JointState, names: Sequence[str],
 
 def joint_state_inputs(msg: JointState, state_names: Sequence[str], field: str,
                        action_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """(the low-dim observation as float32, the action joints' measured positions or None).
+    """(the low-dim observation as float32, the action joints' measured positions: NaN for
+    those the message lacks (another topic's) or gives non-finite; None when it gives none).
 
     BadInput: 'joint_unknown' (a state joint missing), 'joint_size' (names and values of
     unequal length), 'non_finite' or 'float32_overflow' (runtime/input_checks.py).
@@ -230,11 +231,13 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str], field: str,
     except ValueError as exc:
         raise BadInput('joint_size', str(exc)) from None
     values = state_vector(values, f'joint state {field} for {list(state_names)}')
-    try:
-        measured = joint_state_to_numpy(msg, action_names, 'position')
-    except ValueError:
+    if len(msg.position) != len(msg.name):  # velocity or effort only: no positions
         return values, None
-    return values, (measured if np.all(np.isfinite(measured)) else None)
+    index = {name: i for i, name in enumerate(msg.name)}
+    measured = np.array([msg.position[index[n]] if n in index else np.nan
+                         for n in action_names], dtype=np.float64)
+    measured[~np.isfinite(measured)] = np.nan
+    return values, (None if np.isnan(measured).all() else measured)
 
 
 def numpy_to_float64_array(values: np.ndarray) -> Float64MultiArray:

@@ -38,7 +38,12 @@ from dp_ros.ros.qos import JOINT_STATES, LATCHED, RELIABLE_10, SENSOR_DATA
 from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.input_checks import BadInput
 from dp_ros.runtime.observation_log import append_observation
-from dp_ros.runtime.policy_node_config import PolicyNodeConfig, ResolvedSetup, describe_setup
+from dp_ros.runtime.policy_node_config import (
+    PolicyNodeConfig,
+    ResolvedSetup,
+    StateSource,
+    describe_setup,
+)
 from dp_ros.runtime.safety import Hold
 
 NODE_NAME = 'dp_policy'
@@ -98,8 +103,11 @@ class PolicyCore:
             node.create_subscription(image_type, topic,
                                      lambda msg, key=key: self._on_image(key, msg), SENSOR_DATA)
             for key, topic in zip(setup.rgb_keys, cfg.image_topics, strict=True)]
-        self.entities.append(node.create_subscription(JointState, cfg.joint_state_topic,
-                                                      self._on_joint_state, JOINT_STATES))
+        self.entities += [  # one joint-state topic, or an arm's and its gripper's
+            node.create_subscription(JointState, source.topic,
+                                     lambda msg, s=source: self._on_joint_state(s, msg),
+                                     JOINT_STATES)
+            for source in setup.state_sources]
         if cfg.episode_start_topic:
             self.entities.append(node.create_subscription(
                 String, cfg.episode_start_topic, self._on_episode_start, LATCHED))
@@ -159,21 +167,21 @@ class PolicyCore:
             return
         self._file(key, cv.time_to_ns(msg.header.stamp), np.ascontiguousarray(image))
 
-    def _on_joint_state(self, msg: JointState) -> None:
-        key, cfg = self.setup.state_key, self.cfg
+    def _on_joint_state(self, source: StateSource, msg: JointState) -> None:
+        cfg = self.cfg
         with self._lock:
-            self.loop.received(key)
+            self.loop.received(source.stream_name)
         try:
-            values, measured = cv.joint_state_inputs(msg, cfg.state_joint_names, cfg.state_field,
+            values, measured = cv.joint_state_inputs(msg, source.joint_names, cfg.state_field,
                                                      cfg.action_joint_names)
         except BadInput as exc:
-            self._bad(exc.kind, str(exc))
+            self._bad(exc.kind, f'{source.topic}: {exc}')
             return
         stamp_ns = cv.time_to_ns(msg.header.stamp)
         if measured is not None:  # the action joints' positions: ramp-in start, what a stop holds
             with self._lock:
                 self.loop.measure(stamp_ns, measured)
-        self._file(key, stamp_ns, values)
+        self._file(source.stream_name, stamp_ns, values)
 
     def _on_episode_start(self, msg: String) -> None:
         try:
@@ -249,7 +257,8 @@ class PolicyCore:
             return
         from dp_ros.runtime.inference_runner import to_model_obs
 
-        obs = to_model_obs(request.observation.values, self.setup.rgb_keys, self.runner.device)
+        obs = to_model_obs(self.setup.model_values(request.observation.values),
+                           self.setup.rgb_keys, self.runner.device)
         context = (request.context, time.perf_counter() - start)
         if self.runner.submit(obs, request.generator, self._on_chunk, context):
             self.loop.submitted(request)

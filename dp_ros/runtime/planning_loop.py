@@ -85,7 +85,7 @@ DROP_WARNINGS = {  # what to log (once) when a chunk is dropped for these reason
     'non_finite': 'the policy produced non-finite actions; chunk not published',
     'all_late': 'a chunk came after every one of its points was due; none published',
     'no_reference': 'a step limit or ramp-in needs the measured position of the action '
-                    'joints, and joint_state_topic has none (fresh): chunk not published',
+                    'joints, and the joint-state topics have none (fresh): chunk not published',
 }
 
 
@@ -164,7 +164,10 @@ class PlanningLoop:
         self.episode_start_ns: int | None = None  # of the newest announced episode
         self.generator = self._new_generator()
         self.last_t_obs_ns: int | None = None
-        self.measured: tuple[int, np.ndarray] | None = None  # (stamp, action-joint positions)
+        # per action joint: its newest measured position and that message's stamp
+        n_action = len(cfg.action_joint_names)
+        self._measured = np.full(n_action, np.nan)
+        self._measured_ns = np.zeros(n_action, dtype=np.int64)
         self.commanded: TimedChunk | None = None  # the published points, as they replace
         self.motion_start: np.ndarray | None = None  # the measured position a motion began at
         self.streamed_due_ns: int | None = None  # due time of the newest point streamed
@@ -243,14 +246,20 @@ class PlanningLoop:
         return Filing('before_episode')
 
     def measure(self, stamp_ns: int, positions: np.ndarray) -> None:
-        """Measured positions of the action joints: where a ramp-in starts, what a stop holds."""
-        self.measured = (int(stamp_ns), np.asarray(positions, dtype=np.float64))
+        """Measured positions of the action joints, NaN for those a message does not give (an
+        arm's joint states lack its gripper's): where a ramp-in starts, what a stop holds."""
+        positions = np.asarray(positions, dtype=np.float64)
+        known = np.isfinite(positions)
+        self._measured[known] = positions[known]
+        self._measured_ns[known] = int(stamp_ns)
 
     def measured_at(self, now_ns: int) -> np.ndarray | None:
-        """The measured position if it is fresh (no older than max_input_age_s)."""
-        if self.measured is None or now_ns - self.measured[0] > self.setup.max_age_ns:
+        """The measured position of every action joint, if each is fresh (no older than
+        max_input_age_s); None otherwise."""
+        if np.isnan(self._measured).any() or \
+                np.any(int(now_ns) - self._measured_ns > self.setup.max_age_ns):
             return None
-        return self.measured[1]
+        return self._measured.copy()
 
     # ------------------------------------------------------------------ planning
     def poll(self, clock_ns: int, runner_busy: bool) -> PlanRequest | Wait | Hold:

@@ -14,7 +14,7 @@ import numpy as np
 
 from dp_ros.dimension_names import compare_names
 from dp_ros.params import check_range, param, param_fields
-from dp_ros.recorded_sources import command_topics, compare_sources
+from dp_ros.recorded_sources import command_topics, compare_sources, value_topics
 from dp_ros.runtime.execution import EXECUTION_MODES
 from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
 from dp_ros.stamps import seconds_to_ns
@@ -46,6 +46,11 @@ class PolicyNodeConfig:
                                     '(jpeg/png)')
     joint_state_topic: str = param('/pusht/joint_states', 'sensor_msgs/JointState topic of the '
                                    'low-dim observation')
+    state_joint_topics: list[str] = param(
+        [], 'per state joint, in state_joint_names order, the sensor_msgs/JointState topic it '
+        "is read from (an arm's driver and a gripper's): each topic is an input stream of its "
+        'own, sampled at the observation times as the cameras are, its values put in their '
+        'places; empty: all from joint_state_topic')
     state_joint_names: list[str] = param(['agent_x', 'agent_y'], 'joints whose values, in this '
                                          'order, form the low-dim observation')
     state_obs_key: str = param('', "checkpoint key of the low-dim observation; empty: its only "
@@ -181,6 +186,53 @@ def command_groups(cfg: PolicyNodeConfig) -> list[CommandGroup]:
     return groups
 
 
+@dataclass(frozen=True)
+class StateSource:
+    """One joint-state topic and the low-dim observation values it gives, in state order."""
+
+    topic: str
+    stream_name: str  # its input stream: the state key itself when it is the only source
+    columns: tuple[int, ...]  # its values' places in the observation
+    joint_names: tuple[str, ...]
+
+
+def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
+    """The joint-state topic of each state joint: state_joint_topics, else joint_state_topic."""
+    return cfg.state_joint_topics or [cfg.joint_state_topic] * len(cfg.state_joint_names)
+
+
+def state_sources(cfg: PolicyNodeConfig, state_key: str) -> list[StateSource]:
+    """Where each state joint is read: one source per topic, in the order the topics first
+    appear in state_joint_topics (an arm's driver, then its gripper's); a single source is the
+    stream `state_key`, several are `state_key:topic`."""
+    topics = joint_state_topics(cfg)
+    unique = list(dict.fromkeys(topics))
+    sources = []
+    for topic in unique:
+        columns = tuple(i for i, t in enumerate(topics) if t == topic)
+        sources.append(StateSource(topic, state_key if len(unique) == 1 else f'{state_key}:{topic}',
+                                   columns, tuple(cfg.state_joint_names[i] for i in columns)))
+    return sources
+
+
+def join_state(values: dict[str, list[Any]], state_key: str,
+               sources: list[StateSource]) -> dict[str, list[Any]]:
+    """An observation's per-stream samples -> per checkpoint key: the state sources' values
+    put in their places, time by time (one source: the samples as they are)."""
+    if len(sources) == 1 and sources[0].stream_name == state_key:
+        return values
+    joined = {k: v for k, v in values.items() if k not in {s.stream_name for s in sources}}
+    n_values = sum(len(s.columns) for s in sources)
+    steps = []
+    for j in range(len(values[sources[0].stream_name])):
+        state = np.empty(n_values, dtype=np.float32)
+        for source in sources:
+            state[list(source.columns)] = values[source.stream_name][j]
+        steps.append(state)
+    joined[state_key] = steps
+    return joined
+
+
 @dataclass
 class ResolvedSetup:
     """The config checked against the checkpoint: what the node actually runs with."""
@@ -199,6 +251,7 @@ class ResolvedSetup:
     stamp_tolerance_ns: int  # 0: stamps not checked against the clock
     path_joints: list[int]  # action dimensions drawn as ~/planned_path (x, y[, z])
     commands: list[CommandGroup]  # the trajectory topics and the action dimensions of each
+    state_sources: list[StateSource]  # the joint-state topics and the state values of each
     # what the node logs at start as a warning: joint parameters other than the trained names
     warnings: list[str] = field(default_factory=list)
 
@@ -213,7 +266,11 @@ class ResolvedSetup:
     @property
     def streams(self) -> list[str]:
         """The input streams of the observation history: cameras, then the joint states."""
-        return [*self.rgb_keys, self.state_key]
+        return [*self.rgb_keys, *(s.stream_name for s in self.state_sources)]
+
+    def model_values(self, values: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """An assembled observation's samples per stream -> per checkpoint key."""
+        return join_state(values, self.state_key, self.state_sources)
 
 
 def controller_topics(cfg: PolicyNodeConfig) -> str:
@@ -221,8 +278,9 @@ def controller_topics(cfg: PolicyNodeConfig) -> str:
     return ', '.join(dict.fromkeys(joint_command_topics(cfg)))
 
 
-def describe_group(group: CommandGroup) -> str:
-    return f"{group.topic} {list(group.joint_names)}" + (' (streamed)' if group.stream else '')
+def describe_group(group: CommandGroup | StateSource) -> str:
+    streamed = isinstance(group, CommandGroup) and group.stream
+    return f"{group.topic} {list(group.joint_names)}" + (' (streamed)' if streamed else '')
 
 
 def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str,
@@ -232,8 +290,8 @@ def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str
               else f'realtime (replan at <= {cfg.replan_threshold} left)')
     return (f'policy {cfg.checkpoint} on {device_name} ({cfg.dtype}); cameras '
             f'{dict(zip(setup.rgb_keys, cfg.image_topics, strict=True))}, state '
-            f"'{setup.state_key}' <- {cfg.joint_state_topic} {cfg.state_joint_names}, actions "
-            f"-> {', '.join(describe_group(g) for g in setup.commands)}"
+            f"'{setup.state_key}' <- {' + '.join(describe_group(s) for s in setup.state_sources)}"
+            f", actions -> {', '.join(describe_group(g) for g in setup.commands)}"
             + (f' (DRY RUN: nothing to {controller_topics(cfg)})' if cfg.dry_run else '')
             + f'; n_obs_steps={setup.n_obs_steps}, '
             f'n_action_steps={setup.n_action_steps}, dt={setup.dt_ns / 1e9} s, {timing}, '
@@ -245,13 +303,12 @@ def recorded_topics(config: Any, state_key: str) -> dict[str, Any]:
     """The node's topic parameters as the training data was recorded (None: not recorded,
     for every camera, or not something the node subscribes or publishes to as such)."""
     cams = [config.recorded_sources(k) for k in config.rgb_keys]
-    state = config.recorded_sources(state_key) or []
-    state_topics = {s['topic'] for s in state}  # the node reads one joint-state topic
-    one_topic = len(state_topics) == 1 and all(s['kind'] == 'joint_state' for s in state)
+    state = config.recorded_sources(state_key)
+    joint_states = bool(state) and all(s['kind'] == 'joint_state' for s in state)
     commands = command_topics(config.recorded_sources('action'))
     return {
         'image_topics': [c[0]['topic'] for c in cams] if cams and all(cams) else None,
-        'joint_state_topic': state_topics.pop() if one_topic else None,
+        'state_joint_topics': value_topics(state) if joint_states else None,
         'action_joint_topics': None if commands is None else commands[0],
         'action_stream_topics': None if commands is None else sorted(commands[1])}
 
@@ -314,6 +371,11 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     if len(cfg.state_joint_names) != state_dim or len(set(cfg.state_joint_names)) != state_dim:
         raise ValueError(f'parameter state_joint_names {cfg.state_joint_names} must be '
                          f"{state_dim} distinct names ('{state_key}' has {state_dim} values)")
+    if cfg.state_joint_topics and (len(cfg.state_joint_topics) != state_dim
+                                   or not all(cfg.state_joint_topics)):
+        raise ValueError(f'parameter state_joint_topics {cfg.state_joint_topics} must name one '
+                         f'topic per state joint {cfg.state_joint_names} (or be empty: all '
+                         'from joint_state_topic)')
     if len(cfg.action_joint_names) != config.action_dim or \
             len(set(cfg.action_joint_names)) != config.action_dim:
         raise ValueError(f'parameter action_joint_names {cfg.action_joint_names} must be '
@@ -334,7 +396,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         compare_names(config.dimension_names('action'), cfg.action_joint_names,
                       'action_joint_names')) if w]
     warnings += compare_sources(recorded_topics(config, state_key), {
-        'image_topics': cfg.image_topics, 'joint_state_topic': cfg.joint_state_topic,
+        'image_topics': cfg.image_topics, 'state_joint_topics': joint_state_topics(cfg),
         'action_joint_topics': joint_command_topics(cfg),
         'action_stream_topics': sorted(set(cfg.action_stream_topics))})
     max_steps = config.horizon - config.n_obs_steps + 1
@@ -380,4 +442,5 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         max_age_ns=max_age_ns, keep_ns=keep_ns, limits=limits,
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),
         stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints,
-        commands=command_groups(cfg), warnings=warnings)
+        commands=command_groups(cfg), state_sources=state_sources(cfg, state_key),
+        warnings=warnings)

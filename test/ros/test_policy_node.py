@@ -59,13 +59,18 @@ def node_cmd(checkpoint, **params):
 
 
 class Feeder:
-    """Publishes a 96x96 camera and joint states at 10 Hz, both stamped now; keeps the stamps."""
+    """Publishes a 96x96 camera and joint states at 10 Hz, both stamped now; keeps the stamps.
 
-    def __init__(self, probe, position: tuple[float, float] | None = None):
+    gripper_topic: jy's joint states on a topic of their own (jx alone on the arm's)."""
+
+    def __init__(self, probe, position: tuple[float, float] | None = None,
+                 gripper_topic: str = ''):
         self.probe = probe
         self.position = position  # the joints stand here (else random positions)
         self.image_pub = probe.publisher(Image, '/cam/image_raw', qos_profile_sensor_data)
         self.joint_pub = probe.publisher(JointState, '/arm/joint_states', qos_profile_sensor_data)
+        self.gripper_pub = gripper_topic and probe.publisher(JointState, gripper_topic,
+                                                             qos_profile_sensor_data)
         self.stamps: set[int] = set()
         self.rng = np.random.default_rng(0)
         self._stop = False
@@ -80,8 +85,14 @@ class Feeder:
             img = self.rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
             self.image_pub.publish(cv.numpy_to_image(img, 'rgb8', stamp=stamp))
             position = self.rng.uniform(50, 450, 2) if self.position is None else self.position
-            self.joint_pub.publish(cv.numpy_to_joint_state(np.asarray(position), ['jx', 'jy'],
-                                                           stamp=stamp))
+            if self.gripper_pub:
+                self.joint_pub.publish(cv.numpy_to_joint_state(np.asarray(position[:1]), ['jx'],
+                                                               stamp=stamp))
+                self.gripper_pub.publish(cv.numpy_to_joint_state(np.asarray(position[1:]),
+                                                                 ['jy'], stamp=stamp))
+            else:
+                self.joint_pub.publish(cv.numpy_to_joint_state(np.asarray(position),
+                                                               ['jx', 'jy'], stamp=stamp))
             time.sleep(0.1)
 
     def close(self):
@@ -362,6 +373,43 @@ def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
         time.sleep(0.5)  # nothing streams while disabled
         assert len(gripper) == n + 1
         assert "/gripper/commands ['jy'] (streamed)" in node.log()
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_joint_states_on_two_topics_make_one_observation_and_the_stop_holds_both(
+        ros_processes, ros_probe, checkpoint, tmp_path):
+    """state_joint_topics: jx from the arm's driver, jy from the gripper's; the node plans on
+    both (each stream's own samples, joined in joint order) and a stop holds both joints at
+    their measured positions, each measured on its own topic."""
+    from dp_ros.runtime.observation_log import read_observation_log
+
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    log = tmp_path / 'observations.jsonl'
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, state_joint_topics='[/arm/joint_states,/gripper/joint_states]',
+        observation_log_path=str(log)))
+    feeder = Feeder(ros_probe, position=(200.0, 300.0), gripper_topic='/gripper/joint_states')
+    try:
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks planned on both joint-state topics')
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        ros_probe.wait_for(lambda: any(map(is_hold, trajs)), 10.0, 'the stop')
+        hold = [m for m in trajs if is_hold(m)][-1]
+        assert list(hold.joint_names) == ['jx', 'jy']
+        assert list(hold.points[0].positions) == [200.0, 300.0]  # measured, on two topics
+        records = read_observation_log(log)
+        assert records
+        for record in records:
+            arm = record['streams']['agent_pos:/arm/joint_states']
+            gripper = record['streams']['agent_pos:/gripper/joint_states']
+            assert arm['values'] == [[200.0]] * 2 and gripper['values'] == [[300.0]] * 2
+            for stamps in (arm['stamps_ns'], gripper['stamps_ns']):
+                assert all(s <= t + 1_000 for s, t in zip(stamps, record['times_ns'],
+                                                          strict=True))
+        assert ("'agent_pos' <- /arm/joint_states ['jx'] + /gripper/joint_states ['jy']"
+                in node.log())
         assert node.alive(), node.log()
     finally:
         feeder.close()
