@@ -14,6 +14,8 @@ from dp_ros.bags.recorder import BagRecorder, joint_state_message, trajectory_me
 
 JOINTS = ['shoulder', 'gripper']
 OPERATOR = '/arm_controller/joint_trajectory'
+GRIPPER = '/gripper_controller/joint_trajectory'
+GRIPPER_STATES = '/gripper/joint_states'
 DRY = '/dp_policy/dry_run/joint_trajectory'
 T0 = 1_700_000_000 * 10**9
 DT = 100 * MS
@@ -25,20 +27,27 @@ def operator_at(k: np.ndarray | int) -> np.ndarray:
     return np.stack([np.sin(0.3 * k), 0.04 * (np.cos(0.2 * k) > 0)], axis=-1)
 
 
-def write_dry_run_bag(path, lag_steps: int = 2, gap: range = range(30, 42)) -> None:
+def write_dry_run_bag(path, lag_steps: int = 2, gap: range = range(30, 42),
+                      split: bool = False) -> None:
     """60 steps: the operator's one-point commands at 10 Hz, joint states at 50 Hz that
     reach each command one period later, and the dry run's 8-point chunks every 4 steps that
-    hold the operator's values lag_steps late (none planned during `gap`)."""
+    hold the operator's values lag_steps late (none planned during `gap`). split: the
+    gripper commanded on GRIPPER and measured on GRIPPER_STATES, the shoulder alone on the
+    arm's topics."""
+    parts = ([(OPERATOR, '/joint_states', [0]), (GRIPPER, GRIPPER_STATES, [1])] if split
+             else [(OPERATOR, '/joint_states', [0, 1])])
     with BagRecorder(path, storage='mcap') as rec:
         ts = rec.typestore
-        for k in range(60):
-            t = T0 + k * DT
-            rec.write(OPERATOR, 'trajectory_msgs/msg/JointTrajectory', t + MS,
-                      trajectory_message(ts, JOINTS, operator_at(k)[None], t, DT))
-        for i in range(0, 61 * 5):  # 20 ms: the joints reach command k at step k + 1
-            t = T0 + i * 20 * MS
-            rec.write('/joint_states', 'sensor_msgs/msg/JointState', t + MS,
-                      joint_state_message(ts, JOINTS, operator_at(i // 5 - 1), t))
+        for command, states, cols in parts:
+            names = [JOINTS[c] for c in cols]
+            for k in range(60):
+                t = T0 + k * DT
+                rec.write(command, 'trajectory_msgs/msg/JointTrajectory', t + MS,
+                          trajectory_message(ts, names, operator_at(k)[None, cols], t, DT))
+            for i in range(0, 61 * 5):  # 20 ms: the joints reach command k at step k + 1
+                t = T0 + i * 20 * MS
+                rec.write(states, 'sensor_msgs/msg/JointState', t + MS,
+                          joint_state_message(ts, names, operator_at(i // 5 - 1)[cols], t))
         for k in range(0, 56, 4):
             if k in gap:
                 continue
@@ -62,8 +71,8 @@ def test_a_dry_run_two_periods_late_is_found_late_and_exact_there(tmp_path, caps
     assert code == 0, out
     report = json.loads(report_path.read_text())
     assert report['format'] == 'dp_ros.dry_run_report' and report['joints'] == JOINTS
-    assert (report['reference_topic'], report['reference_kind']) == (OPERATOR,
-                                                                     'joint_trajectory')
+    assert (report['reference_topics'], report['reference_kind']) == ([OPERATOR],
+                                                                      'joint_trajectory')
     assert report['period_s'] == pytest.approx(0.1) and report['offset_s'] == 0.0
     m = report['metrics']
     assert m['best_lag_steps'] == 2 and m['best_lag_rmse_norm'] == pytest.approx(0, abs=1e-9)
@@ -96,6 +105,39 @@ def test_joint_states_are_compared_one_period_later(tmp_path, capsys):
     # the joints reach each command one period later: the policy's commands meet them there
     assert m['best_lag_steps'] == 0 and m['rmse_norm'] == pytest.approx(0, abs=1e-9)
     assert not (tmp_path / 'r.png').exists()
+
+
+def test_an_arm_and_its_gripper_on_their_own_topics_are_one_reference(tmp_path, capsys):
+    """The operator commands the gripper on its own controller: both trajectory topics are
+    picked, each for its joint, and give the single-topic result; the joint states of two
+    topics, asked for, the same; a split asked for only in part is named."""
+    whole, split = tmp_path / 'whole', tmp_path / 'split'
+    write_dry_run_bag(whole)
+    write_dry_run_bag(split, split=True)
+    reports = []
+    for bag, extra in ((whole, []), (split, [])):
+        code, out, _ = run(capsys, bag, '--output', tmp_path / 'r.json', '--no-plot', *extra)
+        assert code == 0, out
+        reports.append(json.loads((tmp_path / 'r.json').read_text()))
+    assert reports[1]['reference_topics'] == [OPERATOR, GRIPPER]  # busiest first, then the rest
+    assert reports[1]['joints'] == JOINTS
+    assert reports[1]['metrics'] == reports[0]['metrics']
+    assert f'vs {OPERATOR} + {GRIPPER} (joint_trajectory' in out
+    code, out, _ = run(capsys, split, '--output', tmp_path / 's.json', '--no-plot',
+                       '--reference', GRIPPER_STATES, '--reference', '/joint_states')
+    assert code == 0, out
+    report = json.loads((tmp_path / 's.json').read_text())
+    assert report['reference_topics'] == [GRIPPER_STATES, '/joint_states']
+    assert report['reference_kind'] == 'joint_state' and report['joints'] == JOINTS
+    m = report['metrics']  # the values back in the dry run's joint order: exact at lag +2
+    assert m['best_lag_steps'] == 2 and m['best_lag_rmse_norm'] == pytest.approx(0, abs=1e-9)
+    code, _, err = run(capsys, split, '--output', tmp_path / 'x.json', '--reference', OPERATOR)
+    assert code == 2 and f"--reference ['{OPERATOR}'] gives none of the dry run's joints " \
+        "['gripper']" in err
+    code, _, err = run(capsys, split, '--output', tmp_path / 'x.json', '--reference', OPERATOR,
+                       '--reference', GRIPPER_STATES)
+    assert code == 2 and 'not both' in err
+    assert not (tmp_path / 'x.json').exists()
 
 
 def test_bad_input_is_one_line_naming_the_problem(tmp_path, capsys):

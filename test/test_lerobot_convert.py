@@ -77,26 +77,38 @@ def test_key_map_and_key_selection(source, tmp_path):
     assert np.array_equal(copy['state'], arrays(source)[0]['state'])
 
 
-def test_the_camera_crop_travels_to_lerobot_into_training_and_back(source, tmp_path):
-    # bag2zarr's camera crop (attrs on data/img) is kept in info.json, seen by training's
-    # shape_meta from the LeRobot copy, and restored on the way back: never silently lost
+def test_the_camera_crop_and_topics_travel_to_lerobot_into_training_and_back(source, tmp_path):
+    # bag2zarr's camera crop and recorded topics (attrs on data/img, data/action) are kept in
+    # info.json, seen by training's shape_meta from the LeRobot copy, and restored on the way
+    # back: never silently lost
     import json
     import shutil
 
     from training.dataset import dataset_shape_meta
 
+    cam = [{'kind': 'image', 'topic': '/cam/image_raw', 'width': None}]
+    commands = [{'kind': 'joint_trajectory', 'topic': '/arm/joint_trajectory', 'width': 2}]
     cropped = tmp_path / 'cropped.zarr'
     shutil.copytree(source, cropped)
-    ReplayBuffer.open(cropped, mode='r+').data['img'].attrs['camera_crop'] = [1, 2, 300, 300]
+    data = ReplayBuffer.open(cropped, mode='r+').data
+    data['img'].attrs.update({'camera_crop': [1, 2, 300, 300], 'sources': cam})
+    data['action'].attrs['sources'] = commands
     lerobot, back = tmp_path / 'lr', tmp_path / 'back.zarr'
     assert main([str(cropped), str(lerobot), '--fps', '10', '--keys', 'img', 'state', 'action',
                  '--no-progress']) == 0
     info = json.loads((lerobot / 'meta' / 'info.json').read_text())
     assert info['features']['observation.image']['camera_crop'] == [1, 2, 300, 300]
+    assert info['features']['observation.image']['sources'] == cam
+    assert info['features']['action']['sources'] == commands
+    assert 'sources' not in info['features']['observation.state']  # none recorded
     meta = dataset_shape_meta(lerobot)
     assert meta['obs']['image']['camera_crop'] == [1, 2, 300, 300]
+    assert meta['obs']['image']['sources'] == cam and meta['action']['sources'] == commands
     assert main([str(lerobot), str(back), '--no-progress']) == 0
-    assert ReplayBuffer.open(back).data['img'].attrs['camera_crop'] == [1, 2, 300, 300]
+    back_data = ReplayBuffer.open(back).data
+    assert back_data['img'].attrs['camera_crop'] == [1, 2, 300, 300]
+    assert back_data['img'].attrs['sources'] == cam
+    assert back_data['action'].attrs['sources'] == commands
     assert 'camera_crop' not in ReplayBuffer.open(source).data['img'].attrs
 
 

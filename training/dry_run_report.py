@@ -41,7 +41,7 @@ from training.bag2zarr_config import Bag2ZarrConfig, KeyConfig, SourceConfig
 from training.bag_episodes import sample_bag_at
 
 REPORT_FORMAT = 'dp_ros.dry_run_report'
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: reference_topics, a list
 DRY_RUN_TOPIC = '/dp_policy/dry_run/joint_trajectory'  # the node's ~/dry_run/joint_trajectory
 NS = 1_000_000_000
 
@@ -51,7 +51,7 @@ class Comparison:
     """One bag on its grid: the policy's and the reference's values, and where both exist."""
 
     bag: str
-    reference_topic: str
+    reference_topics: list[str]  # one, or each controller's (an arm's and its gripper's)
     reference_kind: str  # 'joint_trajectory' | 'joint_state'
     offset_s: float
     joints: list[str]
@@ -92,23 +92,60 @@ def _policy_timeline(bag: Bag, topic: str) -> tuple[list[str], int, int, int]:
     return names, period, int(first), int(last)
 
 
-def _pick_reference(bag: Bag, policy_topic: str, wanted: str | None) -> tuple[str, str]:
-    """(topic, kind): the one asked for, else the busiest other trajectory topic (the
-    operator's commands), else the busiest joint-state topic."""
+def _topic_joints(bag: Bag, topic: str) -> list[str]:
+    """The joint names of a trajectory or joint-state topic's first message."""
+    for _, _, msg in bag.messages([topic], progress=False):
+        return list(msg.joint_names if hasattr(msg, 'joint_names') else msg.name)
+    return []
+
+
+def _cover(bag: Bag, topics: list[str], joints: list[str]) -> list[tuple[str, list[str]]]:
+    """Each topic with the dry run's joints it gives first (in the dry run's order), topics
+    that give none left out."""
+    covered: set[str] = set()
+    chosen = []
+    for topic in topics:
+        names = set(_topic_joints(bag, topic))
+        mine = [j for j in joints if j in names and j not in covered]
+        if mine:
+            covered |= set(mine)
+            chosen.append((topic, mine))
+    return chosen
+
+
+def _pick_references(bag: Bag, policy_topic: str, wanted: list[str], joints: list[str],
+                     ) -> tuple[list[tuple[str, list[str]]], str]:
+    """([(topic, the dry run's joints it gives)], kind): the topics asked for, else the
+    busiest other trajectory topics that together give every joint (the operator's commands,
+    on one controller or an arm's and its gripper's), else the joint-state topics that do."""
+    kinds = {'joint_trajectory': TRAJECTORY_TYPES, 'joint_state': JOINT_STATE_TYPES}
     if wanted:
-        info = bag.require(wanted, TRAJECTORY_TYPES + JOINT_STATE_TYPES, '--reference')
-        return wanted, 'joint_trajectory' if info.msgtype in TRAJECTORY_TYPES else 'joint_state'
-    for types, kind in ((TRAJECTORY_TYPES, 'joint_trajectory'),
-                        (JOINT_STATE_TYPES, 'joint_state')):
-        found = [t for t in bag.topics.values() if t.msgtype in types and t.name != policy_topic
-                 and t.count]
-        if found:
-            return max(found, key=lambda t: t.count).name, kind
-    raise UserError(f'bag {bag.path}: no reference to compare with (a JointTrajectory of the '
-                    f"operator's commands or a JointState topic); it has: {bag.describe_topics()}")
+        types = {bag.require(t, TRAJECTORY_TYPES + JOINT_STATE_TYPES, '--reference').msgtype
+                 in TRAJECTORY_TYPES for t in wanted}
+        if len(types) > 1:
+            raise UserError(f'--reference {wanted}: give JointTrajectory topics or JointState '
+                            'topics, not both (they are compared at different offsets)')
+        kind = 'joint_trajectory' if types.pop() else 'joint_state'
+        chosen = _cover(bag, wanted, joints)
+        missing = [j for j in joints if j not in {j for _, js in chosen for j in js}]
+        if missing:
+            raise UserError(f'bag {bag.path}: --reference {wanted} gives none of the dry '
+                            f"run's joints {missing}: add the topic that does (another "
+                            '--reference)')
+        return chosen, kind
+    for kind, types in kinds.items():
+        found = sorted((t for t in bag.topics.values()
+                        if t.msgtype in types and t.name != policy_topic and t.count),
+                       key=lambda t: -t.count)
+        chosen = _cover(bag, [t.name for t in found], joints)
+        if sum(len(js) for _, js in chosen) == len(joints):
+            return chosen, kind
+    raise UserError(f'bag {bag.path}: no reference to compare with (the operator\'s '
+                    f'JointTrajectory commands or JointState topics that give the dry run\'s '
+                    f'joints {joints}); it has: {bag.describe_topics()}')
 
 
-def compare_bag(path: Path, policy_topic: str, reference: str | None,
+def compare_bag(path: Path, policy_topic: str, references: list[str],
                 offset_s: float | None, period_s: float | None,
                 progress: bool = False) -> Comparison:
     """The policy's dry-run commands and the reference, sampled on one grid."""
@@ -119,7 +156,7 @@ def compare_bag(path: Path, policy_topic: str, reference: str | None,
         if period_ns <= 0:
             raise UserError(f'bag {bag.path}: the dry run\'s chunks have one point each: give '
                             'the control period (--period)')
-        ref_topic, kind = _pick_reference(bag, policy_topic, reference)
+        refs, kind = _pick_references(bag, policy_topic, references, joints)
         offset = offset_s if offset_s is not None else (
             period_ns / NS if kind == 'joint_state' else 0.0)
         config = Bag2ZarrConfig(keys={
@@ -128,17 +165,20 @@ def compare_bag(path: Path, policy_topic: str, reference: str | None,
             # joint states: the newest within a period (a 10 Hz driver out of phase with
             # the grid is no gap); commands: a point due within half a period, as bag2zarr
             'reference': KeyConfig('reference', [SourceConfig(
-                kind, ref_topic, joints=joints, offset_s=offset,
-                tolerance_s=period_ns / NS if kind == 'joint_state' else None)])},
+                kind, topic, joints=mine, offset_s=offset,
+                tolerance_s=period_ns / NS if kind == 'joint_state' else None)
+                for topic, mine in refs])},
             control_period_s=period_ns / NS, reference_topic=policy_topic)
         grid = np.arange(first, last + 1, period_ns, dtype=np.int64)
         try:
             values, ok = sample_bag_at(bag, config, grid, progress=progress)
         except ValueError as exc:  # a reference without one of the joints, say
             raise UserError(f'bag {bag.path}: {exc}') from None
-    return Comparison(str(path), ref_topic, kind, offset, joints, period_ns, grid,
-                      values['policy'].astype(np.float64),
-                      values['reference'].astype(np.float64), ok['policy'], ok['reference'])
+    concatenated = [j for _, mine in refs for j in mine]  # back to the dry run's joint order
+    reference = values['reference'][:, [concatenated.index(j) for j in joints]]
+    return Comparison(str(path), [t for t, _ in refs], kind, offset, joints, period_ns, grid,
+                      values['policy'].astype(np.float64), reference.astype(np.float64),
+                      ok['policy'], ok['reference'])
 
 
 def _rmse(err: np.ndarray) -> np.ndarray:
@@ -241,7 +281,7 @@ def plot_comparisons(comparisons: list[Comparison], metrics: dict[str, Any],
     axes[-1, 0].set_xlabel('time (s)')
     c0 = comparisons[0]
     lag = metrics['best_lag_steps']
-    fig.suptitle(f'dry run vs {c0.reference_topic} ({c0.reference_kind}, offset '
+    fig.suptitle(f"dry run vs {' + '.join(c0.reference_topics)} ({c0.reference_kind}, offset "
                  f'{c0.offset_s:g} s): coverage {metrics["coverage"]:.0%}, '
                  f'{describe_lag(lag, c0.period_ns / NS)}', fontsize=9)
     fig.tight_layout()
@@ -264,7 +304,7 @@ def format_report(report: dict[str, Any]) -> str:
     def f(v: float | None) -> str:
         return 'n/a' if v is None else f'{v:.4f}'
 
-    lines = [f"dry run {report['policy_topic']} vs {report['reference_topic']} "
+    lines = [f"dry run {report['policy_topic']} vs {' + '.join(report['reference_topics'])} "
              f"({report['reference_kind']}, offset {report['offset_s']:g} s), "
              f"{len(report['bags'])} bag(s), period {report['period_s']:g} s",
              f"  steps compared {m['n_steps']} of {m['n_grid_steps']} "
@@ -294,9 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--no-plot', action='store_true')
     p.add_argument('--policy-topic', default=DRY_RUN_TOPIC,
                    help=f'the dry run\'s trajectories (default {DRY_RUN_TOPIC})')
-    p.add_argument('--reference', help="the operator's JointTrajectory commands or a "
-                   'JointState topic (default: the busiest other trajectory topic, else the '
-                   'busiest joint-state topic)')
+    p.add_argument('--reference', action='append', default=[], metavar='TOPIC',
+                   help="the operator's JointTrajectory commands or a JointState topic; again "
+                   "for each topic of a split (an arm's controller and its gripper's) "
+                   "(default: the busiest other trajectory topics that give the dry run's "
+                   'joints, else the joint-state topics that do)'),
     p.add_argument('--reference-offset', type=float, help='s: compare with the reference '
                    'this much later (default: 0 for commands, one period for joint states: '
                    'where a command aims)')
@@ -318,18 +360,19 @@ def main(argv: list[str] | None = None) -> int:
                    for path in find_bags(args.bags)]
     first = comparisons[0]
     for c in comparisons[1:]:
-        if (c.joints, c.reference_topic, c.period_ns) != (first.joints, first.reference_topic,
-                                                          first.period_ns):
+        if (c.joints, c.reference_topics, c.period_ns) != (first.joints,
+                                                           first.reference_topics,
+                                                           first.period_ns):
             raise UserError(f'bag {c.bag} differs from {first.bag} in joints, reference topic '
                             'or period: report them apart')
     metrics = comparison_metrics(comparisons, args.max_lag)
     if metrics['n_steps'] == 0:
-        raise UserError(f'no time where both the dry run and {first.reference_topic} have a '
-                        'value: was the operator recorded during the dry run?')
+        raise UserError(f"no time where both the dry run and {' + '.join(first.reference_topics)} "
+                        'have a value: was the operator recorded during the dry run?')
     report = {
         'format': REPORT_FORMAT, 'version': REPORT_VERSION,
         'bags': [c.bag for c in comparisons], 'policy_topic': args.policy_topic,
-        'reference_topic': first.reference_topic, 'reference_kind': first.reference_kind,
+        'reference_topics': first.reference_topics, 'reference_kind': first.reference_kind,
         'offset_s': first.offset_s, 'period_s': first.period_ns / NS, 'joints': first.joints,
         'metrics': metrics, 'wall_s': round(time.time() - t0, 2),
     }

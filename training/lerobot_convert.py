@@ -35,6 +35,7 @@ from dp_ros.atomic_dir import replace_dir
 from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.errors import UserError
 from dp_ros.image_fit import CAMERA_CROP
+from dp_ros.recorded_sources import SOURCES
 from training.lerobot_format import (
     DEFAULT_FEATURES,
     DEFAULT_TOLERANCE_S,
@@ -173,7 +174,7 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
     readers: dict[str, _BlockReader] = {}
     for key in keys:
         arr = buf.data[key]
-        attrs = buf.attrs(key)  # bag2zarr's camera crop and joint names travel along
+        attrs = buf.attrs(key)  # bag2zarr's camera crop, joint names and topics travel along
         if _is_image(arr):
             features[names[key]] = video_feature(int(arr.shape[1]), int(arr.shape[2]))
             if attrs.get(CAMERA_CROP) is not None:
@@ -182,6 +183,8 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
             features[names[key]] = numeric_feature(
                 np.zeros((0, *arr.shape[1:]), arr.dtype),
                 names_of(attrs.get(NAMES), int(np.prod(arr.shape[1:]))))
+        if attrs.get(SOURCES) is not None:  # info.json: an extra field LeRobot's loader ignores
+            features[names[key]][SOURCES] = list(attrs[SOURCES])
         readers[key] = _BlockReader(arr)
     if encoding is None and any(ft['dtype'] == 'video' for ft in features.values()):
         encoding = default_encoding()

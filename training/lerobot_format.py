@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.errors import UserError
 from dp_ros.image_fit import CAMERA_CROP
+from dp_ros.recorded_sources import SOURCES
 
 CODEBASE_VERSION = 'v3.0'
 DEFAULT_CHUNK_SIZE = 1000  # files per chunk directory
@@ -171,13 +172,15 @@ def video_feature(height: int, width: int, channels: int = 3) -> dict[str, Any]:
 
 def feature_attrs(feature: Mapping[str, Any]) -> dict[str, Any]:
     """What a zarr array of this feature records beside its values: a camera's camera_crop
-    (written by dp-ros convert), a numeric feature's names when they are one distinct string
-    per value (a list, or LeRobot's {'motors': [...]})."""
+    and the recorded topics (`sources`, both written by dp-ros convert), a numeric feature's
+    names when they are one distinct string per value (a list, or LeRobot's
+    {'motors': [...]})."""
+    attrs = {} if feature.get(SOURCES) is None else {SOURCES: list(feature[SOURCES])}
     if feature.get('dtype') in ('video', 'image'):
         crop = feature.get(CAMERA_CROP)
-        return {} if crop is None else {CAMERA_CROP: list(crop)}
+        return attrs if crop is None else {CAMERA_CROP: list(crop), **attrs}
     names = names_of(feature.get(NAMES), int(np.prod(feature.get('shape') or [1])))
-    return {} if names is None else {NAMES: names}
+    return attrs if names is None else {NAMES: names, **attrs}
 
 
 def _is_scalar(ft: Mapping[str, Any]) -> bool:
