@@ -15,19 +15,23 @@ from typing import Any
 
 # The field's name in zarr array attrs and in a checkpoint's shape_meta entries.
 SOURCES = 'sources'
+# a pose source's yaw wrap, [yaw_min, yaw_min + 2 pi) (present where it gives yaw)
+YAW_MIN = 'yaw_min'
 # sources whose topic the policy node publishes to (the recorded commands)
 COMMAND_KINDS = ('joint_trajectory', 'float_array')
 
 
 def check_sources(sources: object, width: int | None, where: str) -> list[dict] | None:
-    """`sources` as a list of {kind, topic, width} whose widths add up to `width` (an image:
-    one source, width None), or None (not recorded). ValueError naming `where` otherwise."""
+    """`sources` as a list of {kind, topic, width[, yaw_min]} whose widths add up to `width`
+    (an image: one source, width None), or None (not recorded). ValueError naming `where`
+    otherwise."""
     if sources is None:
         return None
     ok = isinstance(sources, (list, tuple)) and len(sources) > 0 and all(
         isinstance(s, dict) and isinstance(s.get('kind'), str) and s['kind']
         and isinstance(s.get('topic'), str) and s['topic'].startswith('/')
         and (s.get('width') is None or (isinstance(s['width'], int) and s['width'] > 0))
+        and isinstance(s.get(YAW_MIN, 0.0), (int, float))
         for s in sources)
     if not ok:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
@@ -38,7 +42,8 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
     elif sum(s.get('width') or 0 for s in sources) != width:
         raise ValueError(f'{where}: {SOURCES} widths {[s.get("width") for s in sources]} do '
                          f'not add up to the {width} values')
-    return [{'kind': s['kind'], 'topic': s['topic'], 'width': s.get('width')} for s in sources]
+    return [{'kind': s['kind'], 'topic': s['topic'], 'width': s.get('width'),
+             **({YAW_MIN: float(s[YAW_MIN])} if YAW_MIN in s else {})} for s in sources]
 
 
 def value_topics(sources: Sequence[dict]) -> list[str]:
@@ -67,8 +72,8 @@ def compare_sources(recorded: dict[str, Any], given: dict[str, Any]) -> list[str
     ValueError (the recorded cameras in another order).
 
     recorded/given hold any of: 'image_topics' (one per camera), 'state_joint_topics' (one
-    per state joint), 'action_joint_topics' (one per action joint), 'action_stream_topics'; a
-    recorded value of None was not recorded."""
+    per state joint), 'state_pose_topics', 'action_joint_topics' (one per action joint),
+    'action_stream_topics'; a recorded value of None was not recorded."""
     warnings = []
     cams, live = recorded.get('image_topics'), given.get('image_topics')
     if cams and None not in cams and live is not None:  # raw or compressed: the same camera
@@ -86,7 +91,7 @@ def compare_sources(recorded: dict[str, Any], given: dict[str, Any]) -> list[str
     if want is not None and have is not None and want != have:
         warnings.append(f'parameter {_state_parameter(have)} is not what the training data '
                         f'was recorded from ({_state_parameter(want, named=False)})')
-    for key in ('action_joint_topics', 'action_stream_topics'):
+    for key in ('state_pose_topics', 'action_joint_topics', 'action_stream_topics'):
         want, have = recorded.get(key), given.get(key)
         if want is not None and have is not None and want != have:
             warnings.append(f'parameter {key} {have} is not what the training data was '

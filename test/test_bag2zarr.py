@@ -186,8 +186,9 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
     # the same topics: the recorded sources stay
     assert buffer.attrs('img')['sources'] == [{'kind': 'image', 'topic': '/pusht/image_raw',
                                                'width': None}]
-    assert [s['topic'] for s in buffer.attrs('state')['sources']] == ['/pusht/joint_states',
-                                                                     '/pusht/block_pose']
+    assert buffer.attrs('state')['sources'] == [  # and how the pose's yaw was wrapped
+        {'kind': 'joint_state', 'topic': '/pusht/joint_states', 'width': 2},
+        {'kind': 'pose', 'topic': '/pusht/block_pose', 'width': 3, 'yaw_min': 0.0}]
 
     # --overwrite starts over
     assert run([tmp_path / 'b'], PUSHT_CONFIG, output, '--overwrite') == 0

@@ -163,3 +163,28 @@ def test_time_has_no_float_drift():
     assert (t.sec, t.nanosec) == (12, 345678901)
     assert cv.duration_to_ns(cv.seconds_to_duration(0.25)) == 250_000_000
     assert cv.time_to_seconds(cv.ns_to_time(1_500_000_000)) == 1.5
+
+
+def test_a_pose_is_the_observation_bag2zarr_records():
+    """pose_inputs: the fields of a PoseStamped, yaw wrapped from yaw_min, as bag2zarr's pose
+    source decodes a recorded one (one function: dp_ros/pose_fields.py); broken values are
+    bad input."""
+    import math
+
+    from geometry_msgs.msg import PoseStamped
+
+    from dp_ros.runtime.input_checks import BadInput
+
+    msg = PoseStamped()
+    msg.pose.position.x, msg.pose.position.z = 0.3, 0.12
+    yaw = -1.0  # about z: q = (0, 0, sin(yaw/2), cos(yaw/2))
+    msg.pose.orientation.z, msg.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
+    values = cv.pose_inputs(msg, ['x', 'z', 'yaw'], -math.pi)
+    assert values.dtype == np.float32
+    np.testing.assert_allclose(values, [0.3, 0.12, -1.0], rtol=1e-6)
+    wrapped = cv.pose_inputs(msg, ['yaw', 'qw'], 0.0)  # [0, 2 pi): -1 is 2 pi - 1
+    np.testing.assert_allclose(wrapped, [2 * math.pi - 1.0, math.cos(-0.5)], rtol=1e-6)
+    msg.pose.position.x = math.nan
+    with pytest.raises(BadInput) as info:
+        cv.pose_inputs(msg, ['x'], -math.pi)
+    assert info.value.kind == 'non_finite'

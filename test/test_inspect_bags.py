@@ -4,9 +4,17 @@ config converts the bag, and the converted data passes the dataset checks."""
 from __future__ import annotations
 
 import pytest
+import yaml
 from mcap_ros2.writer import Writer
-from support import FOREIGN_JOINTS, FOREIGN_TOPICS, _ros2_msgdef, write_foreign_mcap
+from support import (
+    FOREIGN_JOINTS,
+    FOREIGN_TOPICS,
+    _ros2_msgdef,
+    shortest_episodes,
+    write_foreign_mcap,
+)
 
+from dp_ros.bags.recorder import write_pusht_bag
 from dp_ros.errors import UserError
 from training import bag2zarr
 from training.bag2zarr_config import load_config
@@ -139,3 +147,20 @@ def test_a_gripper_publishing_its_own_joint_states_is_drafted_as_a_second_state_
     assert (buffer.data['state'][:, -1] == 0.25).all()  # the gripper's own topic
     assert [s['topic'] for s in buffer.data['state'].attrs['sources']] == [
         FOREIGN_TOPICS['joints'], gripper_states]
+
+
+def test_a_pose_topic_is_offered_as_a_state_source(tmp_path, pusht_zarr):
+    """Push-T bags carry the block's PoseStamped: the draft offers it, commented, as a state
+    source the policy node reads through state_pose_topics; added to the state it is valid."""
+    write_pusht_bag(tmp_path / 'bags' / 'pusht', shortest_episodes(pusht_zarr, 1)[1])
+    draft = tmp_path / 'draft.yaml'
+    assert inspect([str(tmp_path / 'bags'), '--no-progress', '--draft-config', str(draft)]) == 0
+    text = draft.read_text()
+    offer = '  #   - {pose: "/pusht/block_pose", fields: [x, y, z, yaw]}'
+    assert offer in text and 'state_pose_topics' in text
+    raw = yaml.safe_load(text)
+    raw['keys']['state'] = [raw['keys']['state'], yaml.safe_load(offer.split('- ', 1)[1])]
+    draft.write_text(yaml.safe_dump(raw))
+    sources = load_config(draft).keys['state'].sources
+    assert [(s.kind, s.topic, s.width) for s in sources] == [
+        ('joint_state', '/pusht/joint_states', 2), ('pose', '/pusht/block_pose', 4)]

@@ -35,6 +35,7 @@ INTERFACE = {
     'torchscript': ('bool', True), 'warmup': ('bool', True),
     'image_topics': ('list[str]', ['/pusht/image_raw']), 'compressed_images': ('bool', False),
     'joint_state_topic': ('str', '/pusht/joint_states'), 'state_joint_topics': ('list[str]', []),
+    'state_pose_topics': ('list[str]', []), 'state_yaw_min': ('float', -math.pi),
     'state_joint_names': ('list[str]', ['agent_x', 'agent_y']), 'state_obs_key': ('str', ''),
     'state_field': ('str', 'position'), 'action_topic': ('str', '/pusht/joint_trajectory'),
     'action_joint_names': ('list[str]', ['agent_x', 'agent_y']),
@@ -198,6 +199,18 @@ def test_state_joints_from_two_topics_are_two_streams_joined_in_joint_order():
     assert one.model_values(values) is values
 
 
+def test_an_end_effector_pose_is_a_state_source_of_its_own_kind():
+    """state_pose_topics: a PoseStamped topic among the state topics gives the pose fields
+    its names in state_joint_names say, beside a joint-state topic."""
+    split = cfg(state_joint_names=['x', 'gripper'], state_joint_topics=['/ee_pose', '/joints'],
+                state_pose_topics=['/ee_pose'])
+    setup = resolve_setup(split, metadata())
+    assert [(s.topic, s.joint_names, s.pose) for s in setup.state_sources] == [
+        ('/ee_pose', ('x',), True), ('/joints', ('gripper',), False)]
+    line = describe_setup(split, setup, 'cpu', None)
+    assert "'agent_pos' <- /ee_pose ['x'] (pose) + /joints ['gripper']" in line
+
+
 def test_resolve_setup_from_the_checkpoint():
     setup = resolve_setup(cfg(action_lower=[0, 0], action_upper=[512, 512]), metadata())
     assert setup.rgb_keys == ['image'] and setup.state_key == 'agent_pos'
@@ -246,6 +259,10 @@ def test_safety_settings_resolve_to_per_step_limits(tmp_path):
                                                 "['/joint_states'] must name one topic per "
                                                 'state joint'),
     ({'state_joint_topics': ['/joint_states', '']}, 'parameter state_joint_topics'),
+    ({'state_pose_topics': ['/ee_pose']}, "parameter state_pose_topics names ['/ee_pose'], "
+                                          'not a state topic'),
+    ({'state_pose_topics': ['/pusht/joint_states']}, "parameter state_joint_names: ['agent_x', "
+                                                     "'agent_y'] of pose topic"),
     ({'action_joint_names': ['a', 'b', 'c']}, 'parameter action_joint_names'),
     ({'action_joint_topics': ['/arm']}, "parameter action_joint_topics ['/arm'] must name one "
                                         'topic per action joint'),

@@ -150,3 +150,34 @@ def test_joint_states_from_two_topics_are_drafted_per_joint_and_read_per_topic(
         'parameter joint_state_topic /joint_states is not what the training data was recorded '
         f'from ({per_joint})']  # what to give state_joint_topics
     assert setup.streams == ['image', 'joint_pos']
+
+
+def test_a_recorded_pose_is_drafted_with_its_yaw_wrap_and_another_wrap_is_refused(
+        recorded_policy, tmp_path, capsys):
+    """The end effector's pose recorded as a bag2zarr pose source (x, y, yaw wrapped from 0):
+    the draft reads it from its topic with the recorded wrap; a node wrapping yaw otherwise
+    would see angles 2 pi off for half the turn, and is refused."""
+    meta = json.loads((recorded_policy / METADATA_FILE).read_text())
+    sm = meta['config']['shape_meta']
+    sm['obs']['joint_pos']['sources'] = [
+        {'kind': 'pose', 'topic': '/ee_pose', 'width': 3, 'yaw_min': 0.0}]
+    sm['obs']['joint_pos']['names'] = ['x', 'y', 'yaw']
+    (recorded_policy / METADATA_FILE).write_text(json.dumps(meta))
+    out = tmp_path / 'params.yaml'
+    assert inspect([str(recorded_policy), '--draft-params', str(out)]) == 0
+    assert "poses ['/ee_pose']" in capsys.readouterr().out
+    params = yaml.safe_load(out.read_text())['/**/dp_policy']['ros__parameters']
+    assert params['joint_state_topic'] == '/ee_pose'
+    assert params['state_pose_topics'] == ['/ee_pose'] and params['state_yaw_min'] == 0.0
+    assert params['state_joint_names'] == ['x', 'y', 'yaw']
+    meta = read_policy_metadata(recorded_policy)
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')), meta)
+    assert setup.warnings == [] and setup.state_sources[0].pose
+    params.pop('state_yaw_min')  # the default, -pi
+    with pytest.raises(ValueError, match=r'parameter state_yaw_min -3.14159: the training data '
+                                         r'wrapped pose yaw into \[0, 0 \+ 2 pi\)'):
+        resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')), meta)
+    params.update(state_yaw_min=0.0, state_pose_topics=[])  # read as joint states: warned
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')), meta)
+    assert setup.warnings == ["parameter state_pose_topics [] is not what the training data "
+                              "was recorded from (['/ee_pose'])"]

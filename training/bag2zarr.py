@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
 from dp_ros.image_fit import CAMERA_CROP
-from dp_ros.recorded_sources import SOURCES
+from dp_ros.recorded_sources import SOURCES, YAW_MIN
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
 from training.deprecated_keys import deprecated_keys_shown
@@ -108,7 +108,10 @@ def recorded_attrs(config: Bag2ZarrConfig) -> dict[str, dict[str, object]]:
         attrs[key] = ({CAMERA_CROP: None if k.sources[0].crop is None
                        else list(k.sources[0].crop)} if k.is_image else {NAMES: k.value_names})
         attrs[key][SOURCES] = [{'kind': s.kind, 'topic': s.topic,
-                                'width': None if k.is_image else s.width} for s in k.sources]
+                                'width': None if k.is_image else s.width,
+                                # how a pose's yaw was wrapped: the node must wrap it alike
+                                **({YAW_MIN: s.yaw_min} if 'yaw' in (s.fields or ()) else {})}
+                               for s in k.sources]
     return attrs
 
 

@@ -19,12 +19,12 @@ from dp_ros.bags.reader import (
     FLOAT_ARRAY_TYPES,
     IMAGE_TYPES,
     JOINT_STATE_TYPES,
-    POSE_FIELDS,
     POSE_TYPES,
     TRAJECTORY_TYPES,
 )
 from dp_ros.errors import UserError
 from dp_ros.image_fit import check_crop
+from dp_ros.pose_fields import POSE_FIELDS
 from training.deprecated_keys import DeprecatedKeyWarning, rename_deprecated
 from training.resample import (
     ALIGN_ALIASES,

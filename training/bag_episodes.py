@@ -24,10 +24,10 @@ from dp_ros.bags.reader import (
     decode_image,
     decode_joint_state,
     decode_marker,
-    decode_pose,
     decode_trajectory,
     read_streams,
 )
+from dp_ros.pose_fields import decode_pose
 from training.bag2zarr_config import NS, SOURCE_KINDS, Bag2ZarrConfig, SourceConfig
 from training.resample import (
     AT_OR_BEFORE,

@@ -25,6 +25,7 @@ from dp_ros.bags.reader import (
     IMAGE_TYPES,
     JOINT_STATE_TYPES,
     MARKER_TYPES,
+    POSE_TYPES,
     TRAJECTORY_TYPES,
     TopicInfo,
     TopicSurvey,
@@ -242,6 +243,11 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
                   'a source of action:',
                   f'  #   - {{float_array: {q(array.topic)}, joints: [FILL IN: one name per '
                   'value], tolerance: 3600}']
+    for pose in (t for t in topics.values() if t.msgtype in POSE_TYPES and t.count):
+        lines += [f"  # a pose ({pose.msgtype}), e.g. the end effector's, as a source of state "
+                  '(the policy node: state_pose_topics):',
+                  f'  #   - {{pose: {q(pose.topic)}, fields: [x, y, z, yaw]}}   # '
+                  f'{pose.rate_hz or 0:.1f} Hz']
     return '\n'.join(lines) + '\n'
 
 

@@ -56,7 +56,8 @@ class PolicySummary:
     # the training's episode split: val_ratio, split_seed, exclude_episodes ({}: not recorded)
     split: dict[str, Any] = field(default_factory=dict)
     # the node's topic parameters as the training data was recorded (None: not recorded):
-    # image_topics, state_joint_topics, action_joint_topics, action_stream_topics
+    # image_topics, state_joint_topics, state_pose_topics, action_joint_topics,
+    # action_stream_topics
     topics: dict[str, Any] = field(default_factory=dict)
 
 
@@ -137,6 +138,7 @@ def format_policy(s: PolicySummary) -> str:
     recorded = [x for x in (
         f"cameras {t['image_topics']}" if t.get('image_topics') else '',
         f'joint states {_one_or_list(states)}' if states else '',
+        f"poses {t['state_pose_topics']}" if t.get('state_pose_topics') else '',
         f'commands {list(dict.fromkeys(commands))}' if commands else '',
         f"streamed {t['action_stream_topics']}" if t.get('action_stream_topics') else '') if x]
     if recorded:
@@ -205,6 +207,12 @@ def draft_params(s: PolicySummary) -> str:
         if len(set(per_joint)) > 1:
             joint_states.append(f'    state_joint_topics: {_flow(per_joint)}   # recorded: one '
                                 'per joint')
+        if t.get('state_pose_topics'):
+            joint_states.append(f"    state_pose_topics: {_flow(t['state_pose_topics'])}   # "
+                                'recorded PoseStamped: their state_joint_names are pose fields')
+        if t.get('state_yaw_min') is not None:
+            joint_states.append(f"    state_yaw_min: {t['state_yaw_min']!r}   # rad: the "
+                                "recorded yaw wrap")
     else:
         joint_states = [f'    joint_state_topic: /joint_states   # {FILL_IN}: your '
                         'sensor_msgs/JointState topic',

@@ -10,7 +10,6 @@ corrupt file, a missing topic (listing the topics the bag has), a topic of the w
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -300,21 +299,6 @@ def decode_float_array(msg: Any, names: Sequence[str]) -> np.ndarray:
     if len(values) != len(names):
         raise ValueError(f'{len(values)} value(s), joints {list(names)} need {len(names)}')
     return values
-
-
-POSE_FIELDS = ('x', 'y', 'z', 'qx', 'qy', 'qz', 'qw', 'yaw')
-
-
-def decode_pose(msg: Any, fields: Sequence[str], yaw_min: float = -math.pi) -> np.ndarray:
-    """Selected pose fields; yaw (about z, from the quaternion) wrapped into
-    [yaw_min, yaw_min + 2 pi) so that it can match a dataset's angle convention."""
-    pose = msg.pose
-    p, q = pose.position, pose.orientation
-    values = {'x': p.x, 'y': p.y, 'z': p.z, 'qx': q.x, 'qy': q.y, 'qz': q.z, 'qw': q.w}
-    if 'yaw' in fields:
-        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
-        values['yaw'] = (yaw - yaw_min) % (2 * math.pi) + yaw_min
-    return np.array([values[f] for f in fields], dtype=np.float64)
 
 
 def decode_marker(msg: Any, msgtype: str) -> bool | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
@@ -16,6 +16,7 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from dp_ros.pose_fields import decode_pose
 from dp_ros.runtime.input_checks import BadInput, state_vector
 from dp_ros.stamps import NS_PER_S, ns_to_seconds, seconds_to_ns  # noqa: F401 (re-exported)
 
@@ -238,6 +239,15 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str], field: str,
                          for n in action_names], dtype=np.float64)
     measured[~np.isfinite(measured)] = np.nan
     return values, (None if np.isnan(measured).all() else measured)
+
+
+def pose_inputs(msg: Any, fields: Sequence[str], yaw_min: float) -> np.ndarray:
+    """A geometry_msgs/PoseStamped's fields as the low-dim observation's values (float32),
+    decoded as bag2zarr's pose source decodes them.
+
+    BadInput: 'non_finite' or 'float32_overflow' (runtime/input_checks.py).
+    """
+    return state_vector(decode_pose(msg, fields, yaw_min), f'pose {list(fields)}')
 
 
 def numpy_to_float64_array(values: np.ndarray) -> Float64MultiArray:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.node import Node
@@ -103,7 +104,10 @@ class PolicyCore:
             node.create_subscription(image_type, topic,
                                      lambda msg, key=key: self._on_image(key, msg), SENSOR_DATA)
             for key, topic in zip(setup.rgb_keys, cfg.image_topics, strict=True)]
-        self.entities += [  # one joint-state topic, or an arm's and its gripper's
+        self.entities += [  # one joint-state topic, or an arm's and its gripper's, or a pose
+            node.create_subscription(PoseStamped, source.topic,
+                                     lambda msg, s=source: self._on_pose(s, msg), JOINT_STATES)
+            if source.pose else
             node.create_subscription(JointState, source.topic,
                                      lambda msg, s=source: self._on_joint_state(s, msg),
                                      JOINT_STATES)
@@ -182,6 +186,16 @@ class PolicyCore:
             with self._lock:
                 self.loop.measure(stamp_ns, measured)
         self._file(source.stream_name, stamp_ns, values)
+
+    def _on_pose(self, source: StateSource, msg: PoseStamped) -> None:
+        with self._lock:
+            self.loop.received(source.stream_name)
+        try:
+            values = cv.pose_inputs(msg, source.joint_names, self.cfg.state_yaw_min)
+        except BadInput as exc:
+            self._bad(exc.kind, f'{source.topic}: {exc}')
+            return
+        self._file(source.stream_name, cv.time_to_ns(msg.header.stamp), values)
 
     def _on_episode_start(self, msg: String) -> None:
         try:

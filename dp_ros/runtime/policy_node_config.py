@@ -6,6 +6,7 @@ against each other and the checkpoint and gives what the planning loop runs with
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ import numpy as np
 
 from dp_ros.dimension_names import compare_names
 from dp_ros.params import check_range, param, param_fields
-from dp_ros.recorded_sources import command_topics, compare_sources, value_topics
+from dp_ros.pose_fields import POSE_FIELDS
+from dp_ros.recorded_sources import YAW_MIN, command_topics, compare_sources, value_topics
 from dp_ros.runtime.execution import EXECUTION_MODES
 from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
 from dp_ros.stamps import seconds_to_ns
@@ -51,6 +53,14 @@ class PolicyNodeConfig:
         "is read from (an arm's driver and a gripper's): each topic is an input stream of its "
         'own, sampled at the observation times as the cameras are, its values put in their '
         'places; empty: all from joint_state_topic')
+    state_pose_topics: list[str] = param(
+        [], 'of the state topics (joint_state_topic, state_joint_topics), those that publish '
+        "geometry_msgs/PoseStamped (an end effector's pose: a bag2zarr pose source); their "
+        'names in state_joint_names are pose fields among x, y, z, qx, qy, qz, qw, yaw; empty: '
+        'none')
+    state_yaw_min: float = param(-math.pi, 'a pose\'s yaw (about z) is wrapped into '
+                                 '[state_yaw_min, state_yaw_min + 2 pi), as the bag2zarr pose '
+                                 "source's yaw_min", range=(-10.0, 10.0), unit='rad')
     state_joint_names: list[str] = param(['agent_x', 'agent_y'], 'joints whose values, in this '
                                          'order, form the low-dim observation')
     state_obs_key: str = param('', "checkpoint key of the low-dim observation; empty: its only "
@@ -193,7 +203,8 @@ class StateSource:
     topic: str
     stream_name: str  # its input stream: the state key itself when it is the only source
     columns: tuple[int, ...]  # its values' places in the observation
-    joint_names: tuple[str, ...]
+    joint_names: tuple[str, ...]  # a pose's: its fields
+    pose: bool = False  # geometry_msgs/PoseStamped, not sensor_msgs/JointState
 
 
 def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -211,7 +222,8 @@ def state_sources(cfg: PolicyNodeConfig, state_key: str) -> list[StateSource]:
     for topic in unique:
         columns = tuple(i for i, t in enumerate(topics) if t == topic)
         sources.append(StateSource(topic, state_key if len(unique) == 1 else f'{state_key}:{topic}',
-                                   columns, tuple(cfg.state_joint_names[i] for i in columns)))
+                                   columns, tuple(cfg.state_joint_names[i] for i in columns),
+                                   topic in cfg.state_pose_topics))
     return sources
 
 
@@ -279,8 +291,9 @@ def controller_topics(cfg: PolicyNodeConfig) -> str:
 
 
 def describe_group(group: CommandGroup | StateSource) -> str:
-    streamed = isinstance(group, CommandGroup) and group.stream
-    return f"{group.topic} {list(group.joint_names)}" + (' (streamed)' if streamed else '')
+    kind = (' (streamed)' if isinstance(group, CommandGroup) and group.stream else
+            ' (pose)' if isinstance(group, StateSource) and group.pose else '')
+    return f"{group.topic} {list(group.joint_names)}{kind}"
 
 
 def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str,
@@ -304,11 +317,15 @@ def recorded_topics(config: Any, state_key: str) -> dict[str, Any]:
     for every camera, or not something the node subscribes or publishes to as such)."""
     cams = [config.recorded_sources(k) for k in config.rgb_keys]
     state = config.recorded_sources(state_key)
-    joint_states = bool(state) and all(s['kind'] == 'joint_state' for s in state)
+    readable = bool(state) and all(s['kind'] in ('joint_state', 'pose') for s in state)
+    yaw_mins = {s[YAW_MIN] for s in state or () if YAW_MIN in s}
     commands = command_topics(config.recorded_sources('action'))
     return {
         'image_topics': [c[0]['topic'] for c in cams] if cams and all(cams) else None,
-        'state_joint_topics': value_topics(state) if joint_states else None,
+        'state_joint_topics': value_topics(state) if readable else None,
+        'state_pose_topics': sorted({s['topic'] for s in state if s['kind'] == 'pose'})
+        if readable else None,
+        'state_yaw_min': yaw_mins.pop() if len(yaw_mins) == 1 else None,
         'action_joint_topics': None if commands is None else commands[0],
         'action_stream_topics': None if commands is None else sorted(commands[1])}
 
@@ -376,6 +393,15 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter state_joint_topics {cfg.state_joint_topics} must name one '
                          f'topic per state joint {cfg.state_joint_names} (or be empty: all '
                          'from joint_state_topic)')
+    unknown = set(cfg.state_pose_topics) - set(joint_state_topics(cfg))
+    if unknown:
+        raise ValueError(f'parameter state_pose_topics names {sorted(unknown)}, not a state '
+                         'topic (joint_state_topic, or one of state_joint_topics)')
+    for source in state_sources(cfg, state_key):
+        bad = [n for n in source.joint_names if n not in POSE_FIELDS]
+        if source.pose and bad:
+            raise ValueError(f'parameter state_joint_names: {bad} of pose topic {source.topic} '
+                             f'(state_pose_topics) must be pose fields among {list(POSE_FIELDS)}')
     if len(cfg.action_joint_names) != config.action_dim or \
             len(set(cfg.action_joint_names)) != config.action_dim:
         raise ValueError(f'parameter action_joint_names {cfg.action_joint_names} must be '
@@ -395,8 +421,15 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                       'state_joint_names'),
         compare_names(config.dimension_names('action'), cfg.action_joint_names,
                       'action_joint_names')) if w]
-    warnings += compare_sources(recorded_topics(config, state_key), {
+    recorded = recorded_topics(config, state_key)
+    yaw_min = recorded['state_yaw_min']
+    if yaw_min is not None and not math.isclose(yaw_min, cfg.state_yaw_min, abs_tol=1e-9):
+        raise ValueError(f'parameter state_yaw_min {cfg.state_yaw_min:g}: the training data '
+                         f'wrapped pose yaw into [{yaw_min:g}, {yaw_min:g} + 2 pi); give '
+                         f'state_yaw_min: {yaw_min!r} (else the yaw differs by 2 pi)')
+    warnings += compare_sources(recorded, {
         'image_topics': cfg.image_topics, 'state_joint_topics': joint_state_topics(cfg),
+        'state_pose_topics': sorted(set(cfg.state_pose_topics)),
         'action_joint_topics': joint_command_topics(cfg),
         'action_stream_topics': sorted(set(cfg.action_stream_topics))})
     max_steps = config.horizon - config.n_obs_steps + 1

@@ -17,6 +17,7 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros.tiny_checkpoint import make_tiny_checkpoint
 from ros_harness import module_cmd
@@ -61,16 +62,19 @@ def node_cmd(checkpoint, **params):
 class Feeder:
     """Publishes a 96x96 camera and joint states at 10 Hz, both stamped now; keeps the stamps.
 
-    gripper_topic: jy's joint states on a topic of their own (jx alone on the arm's)."""
+    gripper_topic: jy's joint states on a topic of their own (jx alone on the arm's).
+    pose_topic: an end effector's PoseStamped (x, and yaw about z) instead of joint states."""
 
     def __init__(self, probe, position: tuple[float, float] | None = None,
-                 gripper_topic: str = ''):
+                 gripper_topic: str = '', pose_topic: str = ''):
         self.probe = probe
         self.position = position  # the joints stand here (else random positions)
         self.image_pub = probe.publisher(Image, '/cam/image_raw', qos_profile_sensor_data)
         self.joint_pub = probe.publisher(JointState, '/arm/joint_states', qos_profile_sensor_data)
         self.gripper_pub = gripper_topic and probe.publisher(JointState, gripper_topic,
                                                              qos_profile_sensor_data)
+        self.pose_pub = pose_topic and probe.publisher(PoseStamped, pose_topic,
+                                                       qos_profile_sensor_data)
         self.stamps: set[int] = set()
         self.rng = np.random.default_rng(0)
         self._stop = False
@@ -85,7 +89,14 @@ class Feeder:
             img = self.rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
             self.image_pub.publish(cv.numpy_to_image(img, 'rgb8', stamp=stamp))
             position = self.rng.uniform(50, 450, 2) if self.position is None else self.position
-            if self.gripper_pub:
+            if self.pose_pub:
+                pose = PoseStamped()
+                pose.header.stamp = stamp
+                pose.pose.position.x = float(position[0])
+                yaw = float(position[1])
+                pose.pose.orientation.z, pose.pose.orientation.w = np.sin(yaw / 2), np.cos(yaw / 2)
+                self.pose_pub.publish(pose)
+            elif self.gripper_pub:
                 self.joint_pub.publish(cv.numpy_to_joint_state(np.asarray(position[:1]), ['jx'],
                                                                stamp=stamp))
                 self.gripper_pub.publish(cv.numpy_to_joint_state(np.asarray(position[1:]),
@@ -410,6 +421,31 @@ def test_joint_states_on_two_topics_make_one_observation_and_the_stop_holds_both
                                                           strict=True))
         assert ("'agent_pos' <- /arm/joint_states ['jx'] + /gripper/joint_states ['jy']"
                 in node.log())
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_an_end_effector_pose_topic_is_read_as_the_state(ros_processes, ros_probe, checkpoint,
+                                                         tmp_path):
+    """state_pose_topics: the state is an end effector's x and yaw from a PoseStamped, the
+    yaw wrapped from state_yaw_min (0: -1 rad reads 2 pi - 1) as bag2zarr wraps it."""
+    from dp_ros.runtime.observation_log import read_observation_log
+
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    log = tmp_path / 'observations.jsonl'
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, joint_state_topic='/arm/ee_pose', state_joint_names='[x,yaw]',
+        state_pose_topics='[/arm/ee_pose]', state_yaw_min=0.0, observation_log_path=str(log)))
+    feeder = Feeder(ros_probe, position=(0.25, -1.0), pose_topic='/arm/ee_pose')
+    try:
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks planned on the pose')
+        records = read_observation_log(log)
+        assert records
+        for record in records:
+            values = np.array(record['streams']['agent_pos']['values'])
+            np.testing.assert_allclose(values, [[0.25, 2 * np.pi - 1.0]] * 2, rtol=1e-6)
+        assert "'agent_pos' <- /arm/ee_pose ['x', 'yaw'] (pose)" in node.log()
         assert node.alive(), node.log()
     finally:
         feeder.close()
