@@ -18,7 +18,7 @@ SOURCES = 'sources'
 # a pose source's yaw wrap, [yaw_min, yaw_min + 2 pi) (present where it gives yaw)
 YAW_MIN = 'yaw_min'
 # sources whose topic the policy node publishes to (the recorded commands)
-COMMAND_KINDS = ('joint_trajectory', 'float_array')
+COMMAND_KINDS = ('joint_trajectory', 'float_array', 'pose')
 
 
 def check_sources(sources: object, width: int | None, where: str) -> list[dict] | None:
@@ -51,14 +51,21 @@ def value_topics(sources: Sequence[dict]) -> list[str]:
     return [s['topic'] for s in sources for _ in range(s['width'] or 1)]
 
 
-def command_topics(sources: Sequence[dict] | None) -> tuple[list[str], list[str]] | None:
-    """(topic per action value, the float_array topics among them) when every action source
-    is a recorded command the node can publish; None otherwise (a future state as the action,
-    or nothing recorded)."""
-    if not sources or any(s['kind'] not in COMMAND_KINDS for s in sources):
+def command_topics(sources: Sequence[dict] | None, state_topics: Sequence[str] = (),
+                   ) -> tuple[list[str], list[str], list[str]] | None:
+    """(topic per action value, the float_array topics, the pose topics among them) when
+    every action source is a recorded command the node can publish; None otherwise (a future
+    state as the action: a joint state, or a pose from one of `state_topics`; or nothing
+    recorded)."""
+    if not sources or any(s['kind'] not in COMMAND_KINDS or
+                          (s['kind'] == 'pose' and s['topic'] in state_topics)
+                          for s in sources):
         return None
-    streams = list(dict.fromkeys(s['topic'] for s in sources if s['kind'] == 'float_array'))
-    return value_topics(sources), streams
+
+    def topics(kind: str) -> list[str]:
+        return list(dict.fromkeys(s['topic'] for s in sources if s['kind'] == kind))
+
+    return value_topics(sources), topics('float_array'), topics('pose')
 
 
 def camera_base(topic: str) -> str:
@@ -73,7 +80,8 @@ def compare_sources(recorded: dict[str, Any], given: dict[str, Any]) -> list[str
 
     recorded/given hold any of: 'image_topics' (one per camera), 'state_joint_topics' (one
     per state joint), 'state_pose_topics', 'action_joint_topics' (one per action joint),
-    'action_stream_topics'; a recorded value of None was not recorded."""
+    'action_stream_topics', 'action_pose_topics'; a recorded value of None was not
+    recorded."""
     warnings = []
     cams, live = recorded.get('image_topics'), given.get('image_topics')
     if cams and None not in cams and live is not None:  # raw or compressed: the same camera
@@ -91,7 +99,8 @@ def compare_sources(recorded: dict[str, Any], given: dict[str, Any]) -> list[str
     if want is not None and have is not None and want != have:
         warnings.append(f'parameter {_state_parameter(have)} is not what the training data '
                         f'was recorded from ({_state_parameter(want, named=False)})')
-    for key in ('state_pose_topics', 'action_joint_topics', 'action_stream_topics'):
+    for key in ('state_pose_topics', 'action_joint_topics', 'action_stream_topics',
+                'action_pose_topics'):
         want, have = recorded.get(key), given.get(key)
         if want is not None and have is not None and want != have:
             warnings.append(f'parameter {key} {have} is not what the training data was '

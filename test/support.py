@@ -151,6 +151,33 @@ def make_tiny_arm_checkpoint(directory: str | Path, seed: int = 0) -> Path:
                        provenance={'note': 'tiny random arm test policy'})
 
 
+POSE_ACTION = ('x', 'y', 'z', 'yaw')
+
+
+def make_tiny_pose_checkpoint(directory: str | Path, seed: int = 0) -> Path:
+    """A tiny random policy that commands an end effector's pose: the 96 px camera and the
+    3 arm joints in, a Cartesian target (x, y, z in m, yaw in rad) out."""
+    import numpy as np
+    import torch
+
+    from dp_ros.policy.checkpoint import save_policy
+    from dp_ros.policy.diffusion import DiffusionPolicy
+    from dp_ros.policy.normalizer import Normalizer
+
+    torch.manual_seed(seed)
+    shape_meta = {'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+                          'joint_pos': {'shape': [3], 'type': 'low_dim',
+                                        'names': list(ARM_JOINTS)}},
+                  'action': {'shape': [4], 'names': list(POSE_ACTION)}}
+    config = tiny_pusht_config(shape_meta=shape_meta)
+    rng = np.random.default_rng(seed)
+    data = {'joint_pos': rng.uniform(-2, 2, size=(64, 3)),
+            'action': rng.uniform([0.2, -0.3, 0.05, -3.1], [0.6, 0.3, 0.4, 3.1], size=(64, 4))}
+    policy = DiffusionPolicy(config, Normalizer.from_data(data)).eval()
+    return save_policy(policy, directory, control_period_s=0.1,
+                       provenance={'note': 'tiny random pose-target test policy'})
+
+
 # --- the dataset -----------------------------------------------------------------------------
 
 def episode_bounds(zarr_path: str | Path):

@@ -2,6 +2,7 @@
 error names the parameter at fault."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -36,6 +37,7 @@ INTERFACE = {
     'image_topics': ('list[str]', ['/pusht/image_raw']), 'compressed_images': ('bool', False),
     'joint_state_topic': ('str', '/pusht/joint_states'), 'state_joint_topics': ('list[str]', []),
     'state_pose_topics': ('list[str]', []), 'state_yaw_min': ('float', -math.pi),
+    'action_pose_topics': ('list[str]', []),
     'state_joint_names': ('list[str]', ['agent_x', 'agent_y']), 'state_obs_key': ('str', ''),
     'state_field': ('str', 'position'), 'action_topic': ('str', '/pusht/joint_trajectory'),
     'action_joint_names': ('list[str]', ['agent_x', 'agent_y']),
@@ -209,6 +211,50 @@ def test_an_end_effector_pose_is_a_state_source_of_its_own_kind():
         ('/ee_pose', ('x',), True), ('/joints', ('gripper',), False)]
     line = describe_setup(split, setup, 'cpu', None)
     assert "'agent_pos' <- /ee_pose ['x'] (pose) + /joints ['gripper']" in line
+
+
+POSE_METADATA = {'config': pusht_image_config(shape_meta={
+    'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+            'agent_pos': {'shape': [2], 'type': 'low_dim'}},
+    'action': {'shape': [4]}}).to_dict(), 'control_period_s': 0.1}
+
+
+@pytest.mark.parametrize('values, words', [
+    ({}, "parameter frame_id is empty: a pose target"),
+    ({'frame_id': 'base', 'action_joint_names': ['x', 'y', 'z', 'qw']},
+     "the pose topic /target (action_pose_topics) gets ['x', 'y', 'z', 'qw'] is not a whole "
+     'pose'),
+    ({'frame_id': 'base', 'action_joint_names': ['x', 'y', 'yaw', 'roll']}, 'not a whole pose'),
+    ({'frame_id': 'base', 'action_stream_topics': ['/target']},
+     "parameters action_stream_topics and action_pose_topics both name ['/target']"),
+    ({'frame_id': 'base', 'action_pose_topics': ['/other']},
+     "parameter action_pose_topics names ['/other'], not a command topic"),
+])
+def test_a_pose_target_needs_a_whole_pose_and_its_frame(values, words):
+    base = {'action_topic': '/target', 'action_joint_names': ['x', 'y', 'z', 'yaw'],
+            'action_pose_topics': ['/target']}
+    config = cfg(**{**base, **values})
+    with pytest.raises(ValueError) as info:
+        resolve_setup(config, POSE_METADATA)
+    assert words in str(info.value)
+
+
+def test_a_pose_target_topic_is_streamed_and_a_dry_run_sends_trajectories():
+    grip = '/gripper_controller/commands'
+    split = cfg(action_joint_names=['x', 'qx', 'y', 'z', 'qy', 'qz', 'qw', 'finger'],
+                action_joint_topics=['/target'] * 7 + [grip], action_stream_topics=[grip],
+                action_pose_topics=['/target'], frame_id='base')
+    assert command_groups(split) == [
+        CommandGroup('/target', (0, 1, 2, 3, 4, 5, 6), ('x', 'qx', 'y', 'z', 'qy', 'qz', 'qw'),
+                     stream=True, pose=True),
+        CommandGroup(grip, (7,), ('finger',), stream=True)]
+    assert [g.pose for g in command_groups(dataclasses.replace(split, dry_run=True))] == [False]
+    meta = {'config': pusht_image_config(shape_meta={
+        'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+                'agent_pos': {'shape': [2], 'type': 'low_dim'}},
+        'action': {'shape': [8]}}).to_dict(), 'control_period_s': 0.1}
+    line = describe_setup(split, resolve_setup(split, meta), 'cpu', None)
+    assert "/target ['x', 'qx', 'y', 'z', 'qy', 'qz', 'qw'] (pose)" in line
 
 
 def test_resolve_setup_from_the_checkpoint():

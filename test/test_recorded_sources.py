@@ -42,7 +42,11 @@ def test_sources_are_checked_against_the_values_they_fill():
 def test_commands_are_the_action_topics_only_when_every_source_is_a_command():
     arm = {'kind': 'joint_trajectory', 'topic': ARM, 'width': 2}
     grip = {'kind': 'float_array', 'topic': GRIP, 'width': 1}
-    assert command_topics([arm, grip]) == ([ARM, ARM, GRIP], [GRIP])
+    assert command_topics([arm, grip]) == ([ARM, ARM, GRIP], [GRIP], [])
+    target = {'kind': 'pose', 'topic': '/target_frame', 'width': 4}
+    assert command_topics([target, grip], ['/ee_pose']) == (
+        ['/target_frame'] * 4 + [GRIP], [GRIP], ['/target_frame'])
+    assert command_topics([dict(target, topic='/ee_pose')], ['/ee_pose']) is None  # future
     assert command_topics([{'kind': 'joint_state', 'topic': '/joint_states', 'width': 3}]) \
         is None  # a future state: no controller was recorded
     assert command_topics(None) is None
@@ -181,3 +185,34 @@ def test_a_recorded_pose_is_drafted_with_its_yaw_wrap_and_another_wrap_is_refuse
     setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')), meta)
     assert setup.warnings == ["parameter state_pose_topics [] is not what the training data "
                               "was recorded from (['/ee_pose'])"]
+
+
+def test_recorded_pose_targets_are_drafted_for_a_cartesian_controller(tmp_path, capsys):
+    """Actions recorded from a Cartesian controller's PoseStamped targets: the draft sends
+    them there (action_pose_topics, a frame to fill in), quotes the field `y` that ROS 2's
+    parameter parser would read as a boolean, and the node accepts the draft; the same
+    pose topic as the state is a future state, not a controller."""
+    from support import make_tiny_pose_checkpoint
+
+    policy = make_tiny_pose_checkpoint(tmp_path / 'policy')
+    meta = json.loads((policy / METADATA_FILE).read_text())
+    sm = meta['config']['shape_meta']
+    sm['action']['sources'] = [{'kind': 'pose', 'topic': '/target_frame', 'width': 4,
+                                'yaw_min': -3.141592653589793}]
+    (policy / METADATA_FILE).write_text(json.dumps(meta))
+    out = tmp_path / 'params.yaml'
+    assert inspect([str(policy), '--draft-params', str(out)]) == 0
+    assert "pose targets ['/target_frame']" in capsys.readouterr().out
+    text = out.read_text()
+    assert 'action_joint_names: [x, "y", z, yaw]' in text
+    params = yaml.safe_load(text)['/**/dp_policy']['ros__parameters']
+    assert params['action_topic'] == '/target_frame'
+    assert params['action_pose_topics'] == ['/target_frame'] and params['frame_id']
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')),
+                          read_policy_metadata(policy))
+    assert setup.warnings == [] and [g.pose for g in setup.commands] == [True]
+    sm['obs']['joint_pos']['sources'] = [{'kind': 'pose', 'topic': '/target_frame',
+                                          'width': 3}]
+    (policy / METADATA_FILE).write_text(json.dumps(meta))
+    assert inspect([str(policy), '--draft-params', str(out)]) == 0
+    assert 'action_pose_topics' not in out.read_text()

@@ -245,7 +245,8 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
                   'value], tolerance: 3600}']
     for pose in (t for t in topics.values() if t.msgtype in POSE_TYPES and t.count):
         lines += [f"  # a pose ({pose.msgtype}), e.g. the end effector's, as a source of state "
-                  '(the policy node: state_pose_topics):',
+                  '(the policy node: state_pose_topics), or a Cartesian target\'s as the '
+                  'action (action_pose_topics):',
                   f'  #   - {{pose: {q(pose.topic)}, fields: [x, y, z, yaw]}}   # '
                   f'{pose.rate_hz or 0:.1f} Hz']
     return '\n'.join(lines) + '\n'

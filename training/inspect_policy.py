@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from dp_ros.atomic_dir import write_text
 from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata, recorded_score
@@ -57,7 +58,7 @@ class PolicySummary:
     split: dict[str, Any] = field(default_factory=dict)
     # the node's topic parameters as the training data was recorded (None: not recorded):
     # image_topics, state_joint_topics, state_pose_topics, action_joint_topics,
-    # action_stream_topics
+    # action_stream_topics, action_pose_topics
     topics: dict[str, Any] = field(default_factory=dict)
 
 
@@ -140,7 +141,8 @@ def format_policy(s: PolicySummary) -> str:
         f'joint states {_one_or_list(states)}' if states else '',
         f"poses {t['state_pose_topics']}" if t.get('state_pose_topics') else '',
         f'commands {list(dict.fromkeys(commands))}' if commands else '',
-        f"streamed {t['action_stream_topics']}" if t.get('action_stream_topics') else '') if x]
+        f"streamed {t['action_stream_topics']}" if t.get('action_stream_topics') else '',
+        f"pose targets {t['action_pose_topics']}" if t.get('action_pose_topics') else '') if x]
     if recorded:
         lines.append('  recorded from: ' + '; '.join(recorded))
     unnamed = [d.key for d in (*s.states, s.action) if not d.names]
@@ -156,10 +158,23 @@ def _one_or_list(per_value: list[str]) -> str:
     return topics[0] if len(topics) == 1 else str(topics)
 
 
+# plain words ROS 2's parameter parser reads as booleans or null, not strings (a joint or pose
+# field named y: `[x, y, z]` fails as "Sequence should be of same type")
+NOT_STRINGS = {'y', 'n', 'yes', 'no', 'on', 'off', 'true', 'false', 'null', '~'}
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, float):  # always with a point (a ROS double array refuses `12`)
+        return np.format_float_positional(v, precision=6, trim='0')
+    if isinstance(v, str) and (v.lower() in NOT_STRINGS or
+                               not isinstance(yaml.safe_load(v or "''"), str)):
+        return json.dumps(v)  # quoted: a string whatever it spells
+    return str(v)
+
+
 def _flow(values: list[Any]) -> str:
-    """A YAML flow list; floats always with a point (a ROS double array refuses `12`)."""
-    return '[' + ', '.join(np.format_float_positional(v, precision=6, trim='0')
-                           if isinstance(v, float) else str(v) for v in values) + ']'
+    """A YAML flow list that ROS 2's parameter parser reads with the types given."""
+    return '[' + ', '.join(_scalar(v) for v in values) + ']'
 
 
 def _joint_names(d: Dimensions, what: str) -> str:
@@ -169,7 +184,8 @@ def _joint_names(d: Dimensions, what: str) -> str:
     return f'{_flow(fill)}   # {FILL_IN}: the {d.size} {what} joints, in training order'
 
 
-def _action_topics(per_joint: list[str] | None, streams: list[str] | None) -> list[str]:
+def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
+                   poses: list[str] | None) -> list[str]:
     """The command topic lines: the recorded controllers' topics, else a FILL IN."""
     if not per_joint:
         return [f'    action_topic: /joint_trajectory_controller/joint_trajectory   # {FILL_IN}: '
@@ -184,6 +200,9 @@ def _action_topics(per_joint: list[str] | None, streams: list[str] | None) -> li
     if streams:
         lines.append(f'    action_stream_topics: {_flow(streams)}   # recorded '
                      'Float64MultiArray commands')
+    if poses:
+        lines += [f'    action_pose_topics: {_flow(poses)}   # recorded PoseStamped targets',
+                  f'    frame_id: base_link   # {FILL_IN}: the frame of the recorded targets']
     return lines
 
 
@@ -232,7 +251,8 @@ def draft_params(s: PolicySummary) -> str:
         *joint_states,
         f'    state_joint_names: {_joint_names(state, "state")}',
         '    state_field: position',
-        *_action_topics(t.get('action_joint_topics'), t.get('action_stream_topics')),
+        *_action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),
+                        t.get('action_pose_topics')),
         f'    action_joint_names: {_joint_names(action, "action")}',
         f'    control_period_s: {s.control_period_s:g}   # the training data\'s grid',
     ]

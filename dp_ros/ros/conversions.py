@@ -12,11 +12,12 @@ from typing import Any, Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
+from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from dp_ros.pose_fields import decode_pose
+from dp_ros.pose_fields import decode_pose, pose_target
 from dp_ros.runtime.input_checks import BadInput, state_vector
 from dp_ros.stamps import NS_PER_S, ns_to_seconds, seconds_to_ns  # noqa: F401 (re-exported)
 
@@ -248,6 +249,19 @@ def pose_inputs(msg: Any, fields: Sequence[str], yaw_min: float) -> np.ndarray:
     BadInput: 'non_finite' or 'float32_overflow' (runtime/input_checks.py).
     """
     return state_vector(decode_pose(msg, fields, yaw_min), f'pose {list(fields)}')
+
+
+def numpy_to_pose(values: np.ndarray, names: Sequence[str], frame_id: str,
+                  stamp: Time) -> PoseStamped:
+    """A pose target from action values named by pose fields (dp_ros.pose_fields.pose_target;
+    ValueError when they make no pose)."""
+    position, quaternion = pose_target(values, names)
+    msg = PoseStamped()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    p, q = msg.pose.position, msg.pose.orientation
+    p.x, p.y, p.z = (float(v) for v in position)
+    q.x, q.y, q.z, q.w = (float(v) for v in quaternion)
+    return msg
 
 
 def numpy_to_float64_array(values: np.ndarray) -> Float64MultiArray:

@@ -40,6 +40,7 @@ from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.input_checks import BadInput
 from dp_ros.runtime.observation_log import append_observation
 from dp_ros.runtime.policy_node_config import (
+    CommandGroup,
     PolicyNodeConfig,
     ResolvedSetup,
     StateSource,
@@ -88,8 +89,8 @@ class PolicyCore:
         self.pub_actions = [(group, node.create_publisher(JointTrajectory, group.topic,
                                                           RELIABLE_10))
                             for group in setup.commands if not group.stream]
-        self.pub_streams = [(group, node.create_publisher(Float64MultiArray, group.topic,
-                                                          RELIABLE_10))
+        self.pub_streams = [(group, node.create_publisher(
+            PoseStamped if group.pose else Float64MultiArray, group.topic, RELIABLE_10))
                             for group in setup.commands if group.stream]
         self.pub_diag = node.create_publisher(DiagnosticArray, '/diagnostics', RELIABLE_10)
         self.pub_chunk = self.pub_path = None
@@ -254,7 +255,7 @@ class PolicyCore:
         point = self.loop.point_due(self._clock_ns())
         if point is not None:
             for group, publisher in self.pub_streams:
-                self._publish(publisher, cv.numpy_to_float64_array(point[list(group.columns)]))
+                self._send(group, publisher, point)
 
     def _plan(self) -> None:
         """Submit a chunk to the runner when the loop says so, or publish its hold (lock held)."""
@@ -314,10 +315,26 @@ class PolicyCore:
                     hold.position[list(group.columns)], group.joint_names, hold.stamp_ns,
                     self.setup.dt_ns, frame_id=self.cfg.frame_id))
             for group, publisher in self.pub_streams:  # a forward controller keeps it
-                self._publish(publisher, cv.numpy_to_float64_array(
-                    hold.position[list(group.columns)]))
+                self._send(group, publisher, hold.position)
             self.log.info(f'stop ({hold.reason}): holding at the {hold.source} position '
                           f'{np.round(hold.position, 4).tolist()}')
+
+    def _send(self, group: CommandGroup, publisher, point: np.ndarray) -> None:
+        """One point to a streamed topic: a forward controller's positions or a pose target."""
+        values = point[list(group.columns)]
+        if not group.pose:
+            self._publish(publisher, cv.numpy_to_float64_array(values))
+            return
+        try:
+            msg = cv.numpy_to_pose(values, group.joint_names, self.cfg.frame_id,
+                                   cv.ns_to_time(self._clock_ns()))
+        except ValueError as exc:  # a predicted quaternion of no direction: nothing to aim at
+            self._warn_once(f'pose_{group.topic}', f'{group.topic}: pose target not sent: {exc} '
+                            '(logged once; counts as pose_targets_skipped on /diagnostics)')
+            with self._lock:
+                self.loop.pose_skipped += 1
+            return
+        self._publish(publisher, msg)
 
     def _publish(self, publisher, msg) -> None:
         try:

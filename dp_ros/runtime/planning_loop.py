@@ -174,6 +174,7 @@ class PlanningLoop:
         self.state = 'starting'
         self.published = self.discarded = self.errors = self.all_late = 0
         self.points_streamed = 0
+        self.pose_skipped = 0  # streamed pose targets not sent: a quaternion of no direction
         self.no_reference = 0
 
     @property
@@ -474,6 +475,7 @@ class PlanningLoop:
             'actions_clamped': self.safety.clamped,
             'actions_rate_limited': self.safety.rate_limited, 'sampling_errors': self.errors,
             'points_streamed': self.points_streamed,
+            'pose_targets_skipped': self.pose_skipped,
             'plan_remaining': self.schedule.remaining(now),
             'holds_published': sum(self.holds.values()),
             'bad_messages': sum(self.bad.values()),
@@ -505,6 +507,8 @@ def problems(values: dict[str, Any]) -> list[str]:
         found.append('inputs stale')
     if values['sampling_errors']:
         found.append('sampling errors')
+    if values.get('pose_targets_skipped'):
+        found.append('pose targets skipped')
     if values.get('chunks_no_reference'):
         found.append('no measured position of the action joints')
     return found

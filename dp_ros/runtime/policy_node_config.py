@@ -6,6 +6,7 @@ against each other and the checkpoint and gives what the planning loop runs with
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 
 from dp_ros.dimension_names import compare_names
 from dp_ros.params import check_range, param, param_fields
-from dp_ros.pose_fields import POSE_FIELDS
+from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import YAW_MIN, command_topics, compare_sources, value_topics
 from dp_ros.runtime.execution import EXECUTION_MODES
 from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
@@ -82,7 +83,15 @@ class PolicyNodeConfig:
         'forward_command_controller, e.g. a gripper\'s): each point is sent as it falls due '
         '(checked every 5 ms), the stop once; a dry run publishes trajectories only; empty: '
         'none')
-    frame_id: str = param('', 'header.frame_id of the published trajectories')
+    action_pose_topics: list[str] = param(
+        [], 'of the command topics (action_topic, action_joint_topics), those that take '
+        "geometry_msgs/PoseStamped, a Cartesian controller's target (cartesian_controllers' "
+        "target_frame, MoveIt Servo's pose commands): their action_joint_names are pose fields, "
+        'x, y, z and either qx, qy, qz, qw (normalized) or yaw (about z of frame_id, roll and '
+        'pitch 0); each point is sent as it falls due (checked every 5 ms), the stop once; '
+        'empty: none')
+    frame_id: str = param('', 'header.frame_id of the published trajectories and poses (a pose '
+                          'needs one)')
     n_action_steps: int = param(0, "actions of each chunk to execute; 0: the checkpoint's",
                                 range=(0, 1024))
     control_period_s: float = param(0.0, 'time between actions and between observation steps; '
@@ -170,8 +179,9 @@ class CommandGroup:
 
     topic: str
     columns: tuple[int, ...]
-    joint_names: tuple[str, ...]
-    stream: bool = False  # Float64MultiArray per point as it falls due, not a trajectory
+    joint_names: tuple[str, ...]  # a pose's: its fields
+    stream: bool = False  # one message per point as it falls due, not a trajectory
+    pose: bool = False  # streamed as geometry_msgs/PoseStamped, else Float64MultiArray
 
 
 def joint_command_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -191,8 +201,9 @@ def command_groups(cfg: PolicyNodeConfig) -> list[CommandGroup]:
     groups = []
     for topic in dict.fromkeys(topics):
         columns = tuple(i for i, t in enumerate(topics) if t == topic)
+        pose = topic in cfg.action_pose_topics
         groups.append(CommandGroup(topic, columns, tuple(names[i] for i in columns),
-                                   topic in cfg.action_stream_topics))
+                                   pose or topic in cfg.action_stream_topics, pose))
     return groups
 
 
@@ -291,8 +302,8 @@ def controller_topics(cfg: PolicyNodeConfig) -> str:
 
 
 def describe_group(group: CommandGroup | StateSource) -> str:
-    kind = (' (streamed)' if isinstance(group, CommandGroup) and group.stream else
-            ' (pose)' if isinstance(group, StateSource) and group.pose else '')
+    kind = (' (pose)' if group.pose else
+            ' (streamed)' if isinstance(group, CommandGroup) and group.stream else '')
     return f"{group.topic} {list(group.joint_names)}{kind}"
 
 
@@ -319,7 +330,8 @@ def recorded_topics(config: Any, state_key: str) -> dict[str, Any]:
     state = config.recorded_sources(state_key)
     readable = bool(state) and all(s['kind'] in ('joint_state', 'pose') for s in state)
     yaw_mins = {s[YAW_MIN] for s in state or () if YAW_MIN in s}
-    commands = command_topics(config.recorded_sources('action'))
+    commands = command_topics(config.recorded_sources('action'),
+                              [s['topic'] for s in state or ()])
     return {
         'image_topics': [c[0]['topic'] for c in cams] if cams and all(cams) else None,
         'state_joint_topics': value_topics(state) if readable else None,
@@ -327,7 +339,8 @@ def recorded_topics(config: Any, state_key: str) -> dict[str, Any]:
         if readable else None,
         'state_yaw_min': yaw_mins.pop() if len(yaw_mins) == 1 else None,
         'action_joint_topics': None if commands is None else commands[0],
-        'action_stream_topics': None if commands is None else sorted(commands[1])}
+        'action_stream_topics': None if commands is None else sorted(commands[1]),
+        'action_pose_topics': None if commands is None else sorted(commands[2])}
 
 
 def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
@@ -411,10 +424,23 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter action_joint_topics {cfg.action_joint_topics} must name '
                          f'one topic per action joint {cfg.action_joint_names} (or be empty: '
                          'all on action_topic)')
-    unknown = set(cfg.action_stream_topics) - set(joint_command_topics(cfg))
-    if unknown:
-        raise ValueError(f'parameter action_stream_topics names {sorted(unknown)}, not a '
-                         'command topic (action_topic, or one of action_joint_topics)')
+    for name in ('action_stream_topics', 'action_pose_topics'):
+        unknown = set(getattr(cfg, name)) - set(joint_command_topics(cfg))
+        if unknown:
+            raise ValueError(f'parameter {name} names {sorted(unknown)}, not a command topic '
+                             '(action_topic, or one of action_joint_topics)')
+    both = set(cfg.action_stream_topics) & set(cfg.action_pose_topics)
+    if both:
+        raise ValueError(f'parameters action_stream_topics and action_pose_topics both name '
+                         f'{sorted(both)}: a topic takes Float64MultiArray or PoseStamped')
+    for group in command_groups(dataclasses.replace(cfg, dry_run=False)):
+        problem = pose_target_problem(group.joint_names) if group.pose else None
+        if problem:
+            raise ValueError(f'parameter action_joint_names: the pose topic {group.topic} '
+                             f'(action_pose_topics) gets {problem}')
+    if cfg.action_pose_topics and not cfg.frame_id:
+        raise ValueError('parameter frame_id is empty: a pose target (action_pose_topics) '
+                         'needs the frame it is in')
     # the joints the checkpoint was trained with, and the topics, where its data recorded them
     warnings = [w for w in (
         compare_names(config.dimension_names(state_key), cfg.state_joint_names,
@@ -431,7 +457,8 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         'image_topics': cfg.image_topics, 'state_joint_topics': joint_state_topics(cfg),
         'state_pose_topics': sorted(set(cfg.state_pose_topics)),
         'action_joint_topics': joint_command_topics(cfg),
-        'action_stream_topics': sorted(set(cfg.action_stream_topics))})
+        'action_stream_topics': sorted(set(cfg.action_stream_topics)),
+        'action_pose_topics': sorted(set(cfg.action_pose_topics))})
     max_steps = config.horizon - config.n_obs_steps + 1
     n_action = cfg.n_action_steps or config.n_action_steps
     if n_action > max_steps:

@@ -66,9 +66,11 @@ class Feeder:
     pose_topic: an end effector's PoseStamped (x, and yaw about z) instead of joint states."""
 
     def __init__(self, probe, position: tuple[float, float] | None = None,
-                 gripper_topic: str = '', pose_topic: str = ''):
+                 gripper_topic: str = '', pose_topic: str = '',
+                 joints: tuple[str, ...] = ('jx', 'jy')):
         self.probe = probe
         self.position = position  # the joints stand here (else random positions)
+        self.joints = list(joints)
         self.image_pub = probe.publisher(Image, '/cam/image_raw', qos_profile_sensor_data)
         self.joint_pub = probe.publisher(JointState, '/arm/joint_states', qos_profile_sensor_data)
         self.gripper_pub = gripper_topic and probe.publisher(JointState, gripper_topic,
@@ -88,7 +90,8 @@ class Feeder:
             stamp = cv.ns_to_time(now)
             img = self.rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
             self.image_pub.publish(cv.numpy_to_image(img, 'rgb8', stamp=stamp))
-            position = self.rng.uniform(50, 450, 2) if self.position is None else self.position
+            position = (self.rng.uniform(50, 450, len(self.joints)) if self.position is None
+                        else self.position)
             if self.pose_pub:
                 pose = PoseStamped()
                 pose.header.stamp = stamp
@@ -103,7 +106,7 @@ class Feeder:
                                                                  ['jy'], stamp=stamp))
             else:
                 self.joint_pub.publish(cv.numpy_to_joint_state(np.asarray(position),
-                                                               ['jx', 'jy'], stamp=stamp))
+                                                               self.joints, stamp=stamp))
             time.sleep(0.1)
 
     def close(self):
@@ -446,6 +449,47 @@ def test_an_end_effector_pose_topic_is_read_as_the_state(ros_processes, ros_prob
             values = np.array(record['streams']['agent_pos']['values'])
             np.testing.assert_allclose(values, [[0.25, 2 * np.pi - 1.0]] * 2, rtol=1e-6)
         assert "'agent_pos' <- /arm/ee_pose ['x', 'yaw'] (pose)" in node.log()
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_a_cartesian_controller_gets_each_point_as_a_pose_target_and_the_stop(
+        ros_processes, ros_probe, tmp_path):
+    """action_pose_topics: a policy whose actions are an end effector's x, y, z and yaw sends
+    each point as it falls due as a PoseStamped in frame_id, clamped to the workspace box
+    (action_lower/upper), its yaw a turn about z; the stop's target once."""
+    from geometry_msgs.msg import PoseStamped
+    from support import ARM_JOINTS, make_tiny_pose_checkpoint
+
+    lower, upper = [0.3, -0.1, 0.1, -1.0], [0.5, 0.1, 0.3, 1.0]
+    policy = make_tiny_pose_checkpoint(tmp_path / 'pose_policy')
+    targets = ros_probe.collect(PoseStamped, '/arm/target_pose', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        policy, state_joint_names=f"[{','.join(ARM_JOINTS)}]", action_topic='/arm/target_pose',
+        action_joint_names="[x,'y',z,yaw]", action_pose_topics='[/arm/target_pose]',
+        frame_id='base_link', action_lower=str(lower).replace(' ', ''),
+        action_upper=str(upper).replace(' ', '')))
+    feeder = Feeder(ros_probe, joints=ARM_JOINTS)
+    try:
+        ros_probe.wait_for_messages(targets, 5, 60.0, 'pose targets')
+        for msg in list(targets):
+            p, q = msg.pose.position, msg.pose.orientation
+            assert msg.header.frame_id == 'base_link'
+            assert all(lo - 1e-9 <= v <= hi + 1e-9
+                       for v, lo, hi in zip((p.x, p.y, p.z), lower, upper, strict=False))
+            assert q.x == q.y == 0.0 and abs(q.z ** 2 + q.w ** 2 - 1) < 1e-9
+            assert abs(2 * np.arctan2(q.z, q.w)) <= 1.0 + 1e-9  # yaw within its bounds
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0,
+                           'disabled')
+        n = int(values['points_streamed'])
+        ros_probe.wait_for(lambda: len(targets) >= n + 1, 10.0, 'the stop\'s target')
+        time.sleep(0.5)  # nothing is sent while disabled
+        assert len(targets) == n + 1 and int(values['pose_targets_skipped']) == 0
+        assert "/arm/target_pose ['x', 'y', 'z', 'yaw'] (pose)" in node.log()
         assert node.alive(), node.log()
     finally:
         feeder.close()
