@@ -154,9 +154,11 @@ def make_tiny_arm_checkpoint(directory: str | Path, seed: int = 0) -> Path:
 POSE_ACTION = ('x', 'y', 'z', 'yaw')
 
 
-def make_tiny_pose_checkpoint(directory: str | Path, seed: int = 0) -> Path:
+def make_tiny_pose_checkpoint(directory: str | Path, seed: int = 0, state: str = 'joints'
+                              ) -> Path:
     """A tiny random policy that commands an end effector's pose: the 96 px camera and the
-    3 arm joints in, a Cartesian target (x, y, z in m, yaw in rad) out."""
+    3 arm joints (state='pose': the end effector's x, y, z, yaw) in, a Cartesian target
+    (x, y, z in m, yaw in rad) out."""
     import numpy as np
     import torch
 
@@ -169,10 +171,15 @@ def make_tiny_pose_checkpoint(directory: str | Path, seed: int = 0) -> Path:
                           'joint_pos': {'shape': [3], 'type': 'low_dim',
                                         'names': list(ARM_JOINTS)}},
                   'action': {'shape': [4], 'names': list(POSE_ACTION)}}
-    config = tiny_pusht_config(shape_meta=shape_meta)
     rng = np.random.default_rng(seed)
+    box = ([0.2, -0.3, 0.05, -3.1], [0.6, 0.3, 0.4, 3.1])
     data = {'joint_pos': rng.uniform(-2, 2, size=(64, 3)),
-            'action': rng.uniform([0.2, -0.3, 0.05, -3.1], [0.6, 0.3, 0.4, 3.1], size=(64, 4))}
+            'action': rng.uniform(*box, size=(64, 4))}
+    if state == 'pose':
+        shape_meta['obs']['joint_pos'] = {'shape': [4], 'type': 'low_dim',
+                                          'names': list(POSE_ACTION)}
+        data['joint_pos'] = rng.uniform(*box, size=(64, 4))
+    config = tiny_pusht_config(shape_meta=shape_meta)
     policy = DiffusionPolicy(config, Normalizer.from_data(data)).eval()
     return save_policy(policy, directory, control_period_s=0.1,
                        provenance={'note': 'tiny random pose-target test policy'})

@@ -179,12 +179,15 @@ def test_a_pose_is_the_observation_bag2zarr_records():
     msg.pose.position.x, msg.pose.position.z = 0.3, 0.12
     yaw = -1.0  # about z: q = (0, 0, sin(yaw/2), cos(yaw/2))
     msg.pose.orientation.z, msg.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
-    values = cv.pose_inputs(msg, ['x', 'z', 'yaw'], -math.pi)
+    values, measured = cv.pose_inputs(msg, ['x', 'z', 'yaw'], -math.pi, ['x', 'gripper'])
     assert values.dtype == np.float32
     np.testing.assert_allclose(values, [0.3, 0.12, -1.0], rtol=1e-6)
-    wrapped = cv.pose_inputs(msg, ['yaw', 'qw'], 0.0)  # [0, 2 pi): -1 is 2 pi - 1
+    # a Cartesian target's x is measured here (float64), the gripper elsewhere
+    assert measured[0] == 0.3 and np.isnan(measured[1])
+    wrapped, measured = cv.pose_inputs(msg, ['yaw', 'qw'], 0.0, ['j1'])  # [0, 2 pi)
     np.testing.assert_allclose(wrapped, [2 * math.pi - 1.0, math.cos(-0.5)], rtol=1e-6)
+    assert measured is None  # no action dimension is a pose field of it
     msg.pose.position.x = math.nan
     with pytest.raises(BadInput) as info:
-        cv.pose_inputs(msg, ['x'], -math.pi)
+        cv.pose_inputs(msg, ['x'], -math.pi, ['x'])
     assert info.value.kind == 'non_finite'

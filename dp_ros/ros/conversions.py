@@ -242,13 +242,21 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str], field: str,
     return values, (None if np.isnan(measured).all() else measured)
 
 
-def pose_inputs(msg: Any, fields: Sequence[str], yaw_min: float) -> np.ndarray:
-    """A geometry_msgs/PoseStamped's fields as the low-dim observation's values (float32),
-    decoded as bag2zarr's pose source decodes them.
+def pose_inputs(msg: Any, fields: Sequence[str], yaw_min: float, action_names: Sequence[str],
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(a geometry_msgs/PoseStamped's fields as the low-dim observation's values, float32,
+    decoded as bag2zarr's pose source decodes them; the measured values of the action
+    dimensions named by the same fields, a Cartesian target's: NaN for the others, None when
+    there are none).
 
     BadInput: 'non_finite' or 'float32_overflow' (runtime/input_checks.py).
     """
-    return state_vector(decode_pose(msg, fields, yaw_min), f'pose {list(fields)}')
+    values = state_vector(decode_pose(msg, fields, yaw_min), f'pose {list(fields)}')
+    mine = [n for n in action_names if n in fields]
+    if not mine:
+        return values, None
+    decoded = dict(zip(mine, decode_pose(msg, mine, yaw_min).tolist(), strict=True))
+    return values, np.array([decoded.get(n, np.nan) for n in action_names], dtype=np.float64)
 
 
 def numpy_to_pose(values: np.ndarray, names: Sequence[str], frame_id: str,

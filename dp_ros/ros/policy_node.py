@@ -192,11 +192,16 @@ class PolicyCore:
         with self._lock:
             self.loop.received(source.stream_name)
         try:
-            values = cv.pose_inputs(msg, source.joint_names, self.cfg.state_yaw_min)
+            values, measured = cv.pose_inputs(msg, source.joint_names, self.cfg.state_yaw_min,
+                                              self.cfg.action_joint_names)
         except BadInput as exc:
             self._bad(exc.kind, f'{source.topic}: {exc}')
             return
-        self._file(source.stream_name, cv.time_to_ns(msg.header.stamp), values)
+        stamp_ns = cv.time_to_ns(msg.header.stamp)
+        if measured is not None:  # the end effector's pose: where a Cartesian target stands
+            with self._lock:
+                self.loop.measure(stamp_ns, measured)
+        self._file(source.stream_name, stamp_ns, values)
 
     def _on_episode_start(self, msg: String) -> None:
         try:

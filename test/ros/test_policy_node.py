@@ -63,7 +63,8 @@ class Feeder:
     """Publishes a 96x96 camera and joint states at 10 Hz, both stamped now; keeps the stamps.
 
     gripper_topic: jy's joint states on a topic of their own (jx alone on the arm's).
-    pose_topic: an end effector's PoseStamped (x, and yaw about z) instead of joint states."""
+    pose_topic: an end effector's PoseStamped (x and yaw about z, or x, y, z and yaw)
+    instead of joint states."""
 
     def __init__(self, probe, position: tuple[float, float] | None = None,
                  gripper_topic: str = '', pose_topic: str = '',
@@ -95,8 +96,10 @@ class Feeder:
             if self.pose_pub:
                 pose = PoseStamped()
                 pose.header.stamp = stamp
-                pose.pose.position.x = float(position[0])
-                yaw = float(position[1])
+                x, y, z, yaw = (position if len(position) == 4
+                                else (position[0], 0.0, 0.0, position[1]))
+                p = pose.pose.position
+                p.x, p.y, p.z, yaw = float(x), float(y), float(z), float(yaw)
                 pose.pose.orientation.z, pose.pose.orientation.w = np.sin(yaw / 2), np.cos(yaw / 2)
                 self.pose_pub.publish(pose)
             elif self.gripper_pub:
@@ -458,20 +461,23 @@ def test_a_cartesian_controller_gets_each_point_as_a_pose_target_and_the_stop(
         ros_processes, ros_probe, tmp_path):
     """action_pose_topics: a policy whose actions are an end effector's x, y, z and yaw sends
     each point as it falls due as a PoseStamped in frame_id, clamped to the workspace box
-    (action_lower/upper), its yaw a turn about z; the stop's target once."""
-    from geometry_msgs.msg import PoseStamped
-    from support import ARM_JOINTS, make_tiny_pose_checkpoint
+    (action_lower/upper), under a step limit that starts from the measured pose (the state's
+    pose topic gives the same fields), its yaw a turn about z; the stop holds the measured
+    pose, once."""
+    from support import make_tiny_pose_checkpoint
 
     lower, upper = [0.3, -0.1, 0.1, -1.0], [0.5, 0.1, 0.3, 1.0]
-    policy = make_tiny_pose_checkpoint(tmp_path / 'pose_policy')
+    here = (0.4, 0.05, 0.2, 0.5)  # the end effector stands here
+    policy = make_tiny_pose_checkpoint(tmp_path / 'pose_policy', state='pose')
     targets = ros_probe.collect(PoseStamped, '/arm/target_pose', RELIABLE)
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
     node = ros_processes.start('policy', node_cmd(
-        policy, state_joint_names=f"[{','.join(ARM_JOINTS)}]", action_topic='/arm/target_pose',
+        policy, joint_state_topic='/arm/ee_pose', state_joint_names="[x,'y',z,yaw]",
+        state_pose_topics='[/arm/ee_pose]', action_topic='/arm/target_pose',
         action_joint_names="[x,'y',z,yaw]", action_pose_topics='[/arm/target_pose]',
         frame_id='base_link', action_lower=str(lower).replace(' ', ''),
-        action_upper=str(upper).replace(' ', '')))
-    feeder = Feeder(ros_probe, joints=ARM_JOINTS)
+        action_upper=str(upper).replace(' ', ''), max_step_delta='[0.01,0.01,0.01,0.1]'))
+    feeder = Feeder(ros_probe, position=here, pose_topic='/arm/ee_pose')
     try:
         ros_probe.wait_for_messages(targets, 5, 60.0, 'pose targets')
         for msg in list(targets):
@@ -489,6 +495,11 @@ def test_a_cartesian_controller_gets_each_point_as_a_pose_target_and_the_stop(
         ros_probe.wait_for(lambda: len(targets) >= n + 1, 10.0, 'the stop\'s target')
         time.sleep(0.5)  # nothing is sent while disabled
         assert len(targets) == n + 1 and int(values['pose_targets_skipped']) == 0
+        # the step limit started from the measured pose: no chunk lacked it
+        assert int(values['chunks_no_reference']) == 0
+        stop = targets[-1].pose  # the measured pose, held
+        assert (stop.position.x, stop.position.y, stop.position.z) == here[:3]
+        assert 2 * np.arctan2(stop.orientation.z, stop.orientation.w) == pytest.approx(here[3])
         assert "/arm/target_pose ['x', 'y', 'z', 'yaw'] (pose)" in node.log()
         assert node.alive(), node.log()
     finally:
