@@ -49,6 +49,8 @@ class PolicyNodeConfig:
                                     '(jpeg/png)')
     joint_state_topic: str = param('/pusht/joint_states', 'sensor_msgs/JointState topic of the '
                                    'low-dim observation')
+    state_joint_names: list[str] = param(['agent_x', 'agent_y'], 'joints whose values, in this '
+                                         'order, form the low-dim observation')
     state_joint_topics: list[str] = param(
         [], 'per state joint, in state_joint_names order, the sensor_msgs/JointState topic it '
         "is read from (an arm's driver and a gripper's): each topic is an input stream of its "
@@ -62,8 +64,6 @@ class PolicyNodeConfig:
     state_yaw_min: float = param(-math.pi, 'a pose\'s yaw (about z) is wrapped into '
                                  '[state_yaw_min, state_yaw_min + 2 pi), as the bag2zarr pose '
                                  "source's yaw_min", range=(-10.0, 10.0), unit='rad')
-    state_joint_names: list[str] = param(['agent_x', 'agent_y'], 'joints whose values, in this '
-                                         'order, form the low-dim observation')
     state_obs_key: str = param('', "checkpoint key of the low-dim observation; empty: its only "
                                'one')
     state_field: str = param('position', 'JointState field of the observation: position, '
