@@ -140,6 +140,48 @@ def test_an_arm_and_its_gripper_on_their_own_topics_are_one_reference(tmp_path, 
     assert not (tmp_path / 'x.json').exists()
 
 
+def test_a_cartesian_dry_run_is_compared_with_the_pose_targets(tmp_path, capsys):
+    """A policy commanding an end effector (x, yaw) and a gripper: the operator's PoseStamped
+    targets and gripper commands are one reference; yaw decoded with the training data's wrap
+    ([0, 2 pi) here) matches exactly at the dry run's lag; another wrap would not."""
+    from dp_ros.bags.recorder import pose_message
+
+    names = ['x', 'yaw', 'gripper']
+
+    def target(k):
+        k = np.asarray(k, dtype=np.float64)
+        return np.stack([0.4 + 0.1 * np.sin(0.3 * k), (0.5 + 0.4 * k) % (2 * np.pi),
+                         0.04 * (np.cos(0.2 * k) > 0)], axis=-1)
+
+    bag = tmp_path / 'cartesian'
+    with BagRecorder(bag, storage='mcap') as rec:
+        ts = rec.typestore
+        for k in range(60):
+            t = T0 + k * DT
+            x, yaw, grip = target(k)
+            rec.write('/target_frame', 'geometry_msgs/msg/PoseStamped', t + MS,
+                      pose_message(ts, x, 0.0, yaw, t))
+            rec.write(GRIPPER, 'trajectory_msgs/msg/JointTrajectory', t + MS,
+                      trajectory_message(ts, ['gripper'], np.array([[grip]]), t, DT))
+        for k in range(0, 56, 4):
+            rec.write(DRY, 'trajectory_msgs/msg/JointTrajectory', T0 + k * DT + 2 * MS,
+                      trajectory_message(ts, names, target(np.arange(k, k + 8) - 2),
+                                         T0 + k * DT, DT))
+    args = ['--output', tmp_path / 'r.json', '--no-plot', '--reference', '/target_frame',
+            '--reference', GRIPPER]
+    code, out, _ = run(capsys, bag, *args, '--yaw-min', '0')
+    assert code == 0, out
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert report['reference_topics'] == ['/target_frame', GRIPPER]
+    assert report['reference_kind'] == 'pose+joint_trajectory' and report['offset_s'] == 0.0
+    m = report['metrics']
+    assert m['best_lag_steps'] == 2 and m['best_lag_rmse_norm'] == pytest.approx(0, abs=1e-6)
+    code, out, _ = run(capsys, bag, *args)  # yaw in [-pi, pi): 2 pi off past pi
+    assert code == 0, out
+    m = json.loads((tmp_path / 'r.json').read_text())['metrics']
+    assert m['best_lag_rmse_norm'] > 0.1
+
+
 def test_bad_input_is_one_line_naming_the_problem(tmp_path, capsys):
     bag = tmp_path / 'no_dry_run'
     with BagRecorder(bag, storage='mcap') as rec:

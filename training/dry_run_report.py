@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 from dp_ros.atomic_dir import write_text
 from dp_ros.bags.reader import (
     JOINT_STATE_TYPES,
+    POSE_TYPES,
     TRAJECTORY_TYPES,
     Bag,
     decode_trajectory,
@@ -37,6 +39,7 @@ from dp_ros.bags.reader import (
     open_bag,
 )
 from dp_ros.errors import UserError
+from dp_ros.pose_fields import POSE_FIELDS
 from training.bag2zarr_config import Bag2ZarrConfig, KeyConfig, SourceConfig
 from training.bag_episodes import sample_bag_at
 
@@ -46,13 +49,22 @@ DRY_RUN_TOPIC = '/dp_policy/dry_run/joint_trajectory'  # the node's ~/dry_run/jo
 NS = 1_000_000_000
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A topic the dry run is compared with, and which of its joints (or pose fields)."""
+
+    topic: str
+    kind: str  # 'joint_trajectory' | 'pose' | 'joint_state'
+    joints: list[str]
+
+
 @dataclass
 class Comparison:
     """One bag on its grid: the policy's and the reference's values, and where both exist."""
 
     bag: str
     reference_topics: list[str]  # one, or each controller's (an arm's and its gripper's)
-    reference_kind: str  # 'joint_trajectory' | 'joint_state'
+    reference_kind: str  # 'joint_trajectory', 'pose' or both joined by '+'; or 'joint_state'
     offset_s: float
     joints: list[str]
     period_ns: int
@@ -93,13 +105,22 @@ def _policy_timeline(bag: Bag, topic: str) -> tuple[list[str], int, int, int]:
 
 
 def _topic_joints(bag: Bag, topic: str) -> list[str]:
-    """The joint names of a trajectory or joint-state topic's first message."""
+    """The joint names of a trajectory or joint-state topic's first message; a pose topic
+    gives the pose fields."""
+    if bag.topics[topic].msgtype in POSE_TYPES:
+        return list(POSE_FIELDS)
     for _, _, msg in bag.messages([topic], progress=False):
         return list(msg.joint_names if hasattr(msg, 'joint_names') else msg.name)
     return []
 
 
-def _cover(bag: Bag, topics: list[str], joints: list[str]) -> list[tuple[str, list[str]]]:
+def _kind(bag: Bag, topic: str) -> str:
+    msgtype = bag.topics[topic].msgtype
+    return ('joint_trajectory' if msgtype in TRAJECTORY_TYPES else
+            'pose' if msgtype in POSE_TYPES else 'joint_state')
+
+
+def _cover(bag: Bag, topics: list[str], joints: list[str]) -> list[Reference]:
     """Each topic with the dry run's joints it gives first (in the dry run's order), topics
     that give none left out."""
     covered: set[str] = set()
@@ -109,45 +130,47 @@ def _cover(bag: Bag, topics: list[str], joints: list[str]) -> list[tuple[str, li
         mine = [j for j in joints if j in names and j not in covered]
         if mine:
             covered |= set(mine)
-            chosen.append((topic, mine))
+            chosen.append(Reference(topic, _kind(bag, topic), mine))
     return chosen
 
 
 def _pick_references(bag: Bag, policy_topic: str, wanted: list[str], joints: list[str],
-                     ) -> tuple[list[tuple[str, list[str]]], str]:
-    """([(topic, the dry run's joints it gives)], kind): the topics asked for, else the
-    busiest other trajectory topics that together give every joint (the operator's commands,
-    on one controller or an arm's and its gripper's), else the joint-state topics that do."""
-    kinds = {'joint_trajectory': TRAJECTORY_TYPES, 'joint_state': JOINT_STATE_TYPES}
+                     ) -> list[Reference]:
+    """The topics asked for (commands: JointTrajectory, or PoseStamped targets of a Cartesian
+    controller; or measurements: JointState), else the busiest other trajectory topics that
+    together give every joint (the operator's commands, on one controller or an arm's and its
+    gripper's), else the joint-state topics that do."""
     if wanted:
-        types = {bag.require(t, TRAJECTORY_TYPES + JOINT_STATE_TYPES, '--reference').msgtype
-                 in TRAJECTORY_TYPES for t in wanted}
-        if len(types) > 1:
-            raise UserError(f'--reference {wanted}: give JointTrajectory topics or JointState '
-                            'topics, not both (they are compared at different offsets)')
-        kind = 'joint_trajectory' if types.pop() else 'joint_state'
+        for topic in wanted:
+            bag.require(topic, TRAJECTORY_TYPES + JOINT_STATE_TYPES + POSE_TYPES, '--reference')
+        kinds = {_kind(bag, t) == 'joint_state' for t in wanted}
+        if len(kinds) > 1:
+            raise UserError(f'--reference {wanted}: give commands (JointTrajectory, PoseStamped) '
+                            'or JointState topics, not both (they are compared at different '
+                            'offsets)')
         chosen = _cover(bag, wanted, joints)
-        missing = [j for j in joints if j not in {j for _, js in chosen for j in js}]
+        missing = [j for j in joints if j not in {j for r in chosen for j in r.joints}]
         if missing:
             raise UserError(f'bag {bag.path}: --reference {wanted} gives none of the dry '
                             f"run's joints {missing}: add the topic that does (another "
                             '--reference)')
-        return chosen, kind
-    for kind, types in kinds.items():
+        return chosen
+    for types in (TRAJECTORY_TYPES, JOINT_STATE_TYPES):
         found = sorted((t for t in bag.topics.values()
                         if t.msgtype in types and t.name != policy_topic and t.count),
                        key=lambda t: -t.count)
         chosen = _cover(bag, [t.name for t in found], joints)
-        if sum(len(js) for _, js in chosen) == len(joints):
-            return chosen, kind
+        if sum(len(r.joints) for r in chosen) == len(joints):
+            return chosen
     raise UserError(f'bag {bag.path}: no reference to compare with (the operator\'s '
                     f'JointTrajectory commands or JointState topics that give the dry run\'s '
-                    f'joints {joints}); it has: {bag.describe_topics()}')
+                    f'joints {joints}, or --reference a PoseStamped target); it has: '
+                    f'{bag.describe_topics()}')
 
 
 def compare_bag(path: Path, policy_topic: str, references: list[str],
                 offset_s: float | None, period_s: float | None,
-                progress: bool = False) -> Comparison:
+                progress: bool = False, yaw_min: float = -math.pi) -> Comparison:
     """The policy's dry-run commands and the reference, sampled on one grid."""
     with open_bag(path) as bag:
         bag.require(policy_topic, TRAJECTORY_TYPES, 'the dry run (--policy-topic)')
@@ -156,7 +179,8 @@ def compare_bag(path: Path, policy_topic: str, references: list[str],
         if period_ns <= 0:
             raise UserError(f'bag {bag.path}: the dry run\'s chunks have one point each: give '
                             'the control period (--period)')
-        refs, kind = _pick_references(bag, policy_topic, references, joints)
+        refs = _pick_references(bag, policy_topic, references, joints)
+        kind = '+'.join(dict.fromkeys(r.kind for r in refs))
         offset = offset_s if offset_s is not None else (
             period_ns / NS if kind == 'joint_state' else 0.0)
         config = Bag2ZarrConfig(keys={
@@ -164,19 +188,21 @@ def compare_bag(path: Path, policy_topic: str, references: list[str],
                                                         joints=joints)]),
             # joint states: the newest within a period (a 10 Hz driver out of phase with
             # the grid is no gap); commands: a point due within half a period, as bag2zarr
-            'reference': KeyConfig('reference', [SourceConfig(
-                kind, topic, joints=mine, offset_s=offset,
-                tolerance_s=period_ns / NS if kind == 'joint_state' else None)
-                for topic, mine in refs])},
+            'reference': KeyConfig('reference', [
+                SourceConfig('pose', r.topic, fields=r.joints, yaw_min=yaw_min, offset_s=offset)
+                if r.kind == 'pose' else
+                SourceConfig(r.kind, r.topic, joints=r.joints, offset_s=offset,
+                             tolerance_s=period_ns / NS if r.kind == 'joint_state' else None)
+                for r in refs])},
             control_period_s=period_ns / NS, reference_topic=policy_topic)
         grid = np.arange(first, last + 1, period_ns, dtype=np.int64)
         try:
             values, ok = sample_bag_at(bag, config, grid, progress=progress)
         except ValueError as exc:  # a reference without one of the joints, say
             raise UserError(f'bag {bag.path}: {exc}') from None
-    concatenated = [j for _, mine in refs for j in mine]  # back to the dry run's joint order
+    concatenated = [j for r in refs for j in r.joints]  # back to the dry run's joint order
     reference = values['reference'][:, [concatenated.index(j) for j in joints]]
-    return Comparison(str(path), [t for t, _ in refs], kind, offset, joints, period_ns, grid,
+    return Comparison(str(path), [r.topic for r in refs], kind, offset, joints, period_ns, grid,
                       values['policy'].astype(np.float64), reference.astype(np.float64),
                       ok['policy'], ok['reference'])
 
@@ -335,10 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--policy-topic', default=DRY_RUN_TOPIC,
                    help=f'the dry run\'s trajectories (default {DRY_RUN_TOPIC})')
     p.add_argument('--reference', action='append', default=[], metavar='TOPIC',
-                   help="the operator's JointTrajectory commands or a JointState topic; again "
+                   help="the operator's JointTrajectory commands, a Cartesian controller's "
+                   'PoseStamped targets or a JointState topic; again '
                    "for each topic of a split (an arm's controller and its gripper's) "
                    "(default: the busiest other trajectory topics that give the dry run's "
-                   'joints, else the joint-state topics that do)'),
+                   'joints, else the joint-state topics that do)')
+    p.add_argument('--yaw-min', type=float, default=-math.pi, help='rad: a PoseStamped '
+                   "reference's yaw is wrapped into [this, this + 2 pi), as the training data's "
+                   'pose sources (default -pi)')
     p.add_argument('--reference-offset', type=float, help='s: compare with the reference '
                    'this much later (default: 0 for commands, one period for joint states: '
                    'where a command aims)')
@@ -356,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError('--max-lag must be >= 0 and --period > 0')
     t0 = time.time()
     comparisons = [compare_bag(path, args.policy_topic, args.reference, args.reference_offset,
-                               args.period, progress=not args.no_progress)
+                               args.period, progress=not args.no_progress,
+                               yaw_min=args.yaw_min)
                    for path in find_bags(args.bags)]
     first = comparisons[0]
     for c in comparisons[1:]:
