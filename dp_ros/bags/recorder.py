@@ -146,12 +146,13 @@ def joint_state_message(typestore: Typestore, names: list[str], position: np.nda
         effort=np.zeros(0))
 
 
-def pose_message(typestore: Typestore, x: float, y: float, yaw: float, stamp_ns: int) -> Any:
+def pose_message(typestore: Typestore, x: float, y: float, yaw: float, stamp_ns: int,
+                 z: float = 0.0, frame_id: str = '') -> Any:
     t = typestore.types
     return t['geometry_msgs/msg/PoseStamped'](
-        header=_header(typestore, stamp_ns),
+        header=_header(typestore, stamp_ns, frame_id),
         pose=t['geometry_msgs/msg/Pose'](
-            position=t['geometry_msgs/msg/Point'](x=float(x), y=float(y), z=0.0),
+            position=t['geometry_msgs/msg/Point'](x=float(x), y=float(y), z=float(z)),
             orientation=t['geometry_msgs/msg/Quaternion'](
                 x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2))))
 
