@@ -75,6 +75,35 @@ def test_each_planted_defect_is_named_where_it_is(tmp_path):
     assert json.loads((tmp_path / 's.json').read_text())['errors'] == summary.errors
 
 
+def test_a_yaw_that_wraps_inside_the_task_is_named_with_a_better_wrap(tmp_path):
+    """An end effector turning through pi, recorded with yaw in [-pi, pi): the wrap lies
+    inside the task; the warning suggests the yaw_min in the middle of the angles never
+    visited, and yaw recorded from there no longer jumps."""
+    rng = np.random.default_rng(3)
+    turn = np.linspace(2.6, 3.7, 30)  # rad: through pi
+
+    def episode(yaw_min):
+        yaw = (turn - yaw_min) % (2 * np.pi) + yaw_min
+        e = clean_episode(rng, 30)
+        e['state'] = np.stack([e['state'][:, 0], yaw], 1).astype(np.float32)
+        return e
+
+    path = tmp_path / 'wrap.zarr'
+    write_store(path, [episode(-np.pi)])
+    ReplayBuffer.open(path, mode='r+').data['state'].attrs['names'] = ['x', 'yaw']
+    summary = summarize(ReplayBuffer.open(path), horizon=16)
+    (warning,) = [w for w in summary.warnings if 'yaw' in w]
+    assert warning.startswith('state[1] (yaw) jumps by 6.') and 'episode 0 step ' in warning
+    suggest = float(warning.split("yaw_min: ")[1].split(' ')[0])
+    # the middle of the 5.18 rad never visited: opposite the turn's middle (3.15 rad)
+    assert suggest == pytest.approx(3.15 - np.pi, abs=0.01)
+    path = tmp_path / 'unwrapped.zarr'
+    write_store(path, [episode(suggest)])
+    ReplayBuffer.open(path, mode='r+').data['state'].attrs['names'] = ['x', 'yaw']
+    assert not [w for w in summarize(ReplayBuffer.open(path), horizon=16).warnings
+                if 'yaw' in w]
+
+
 def test_float_images_scaled_0_to_1_and_a_missing_action_are_errors(tmp_path):
     rng = np.random.default_rng(2)
     episode = {'state': rng.normal(0, 1, (20, 2)).astype(np.float32),

@@ -5,8 +5,8 @@ for low-dim keys), and names what would train badly or silently wrong: NaN or in
 values, a dimension that never changes (its normalizer range is zero), episodes shorter than
 the policy's horizon, camera frames of a single colour (a dead or covered camera), float
 images scaled 0..1 where the paper's layout is 0..255, an action that jumps by more than half
-its range in one step, no `action` key. Exit code 1 when a check fails (`--strict` also for
-warnings), so a pipeline can stop on it.
+its range in one step, a pose's yaw that wraps inside the task, no `action` key. Exit code 1
+when a check fails (`--strict` also for warnings), so a pipeline can stop on it.
 
     dp-ros inspect data/pusht_arm.zarr --plot outputs/arm_data.png --video outputs/arm_data.mp4
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -160,6 +161,7 @@ def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON,
     for summary in keys:  # camera_crop, names: what training copies into the checkpoint
         summary.attrs = buffer.attrs(summary.key)
     errors, warnings = findings(keys, lengths, horizon)
+    warnings += yaw_wrap_warnings(buffer, keys)
     return DatasetSummary(
         path=str(buffer.location), n_episodes=int(buffer.n_episodes),
         n_steps=int(buffer.n_steps), length_min=int(lengths.min()) if len(lengths) else 0,
@@ -204,6 +206,30 @@ def findings(keys: list[KeySummary], lengths: np.ndarray,
                     warnings.append(f'{k.key}[{d}] jumps by {jump:.4g} ({jump / span:.0%} of '
                                     f'its range) in one step: episode {ep} step {step}')
     return errors, warnings
+
+
+def yaw_wrap_warnings(buffer: Store, keys: list[KeySummary]) -> list[str]:
+    """A pose's yaw (a dimension named `yaw`) that jumps by more than pi in one step: its
+    wrap, [yaw_min, yaw_min + 2 pi), lies inside the task, and the policy sees a turn of a
+    few degrees as one of nearly 2 pi. Suggests the yaw_min in the middle of the widest
+    stretch of angles the data never visits."""
+    found = []
+    for k in keys:
+        names = k.attrs.get(NAMES) or []
+        for d, name in enumerate(names):
+            if name != 'yaw' or d >= len(k.largest_jump) or k.largest_jump[d] <= math.pi:
+                continue
+            yaw = np.sort(np.mod(read_array(buffer.data[k.key])[:, d].astype(np.float64),
+                                 2 * math.pi))
+            gaps = np.diff(np.append(yaw, yaw[0] + 2 * math.pi))
+            i = int(np.argmax(gaps))
+            suggest = (yaw[i] + gaps[i] / 2 + math.pi) % (2 * math.pi) - math.pi
+            ep, step = k.largest_jump_at[d]
+            found.append(f'{k.key}[{d}] (yaw) jumps by {k.largest_jump[d]:.3g} rad in one step '
+                         f'(episode {ep} step {step}): the yaw wrap lies inside the task; '
+                         f'convert with the pose source\'s yaw_min: {suggest:.3f} (the middle of '
+                         f'the widest range of angles never recorded, {gaps[i]:.3g} rad)')
+    return found
 
 
 def _few(indices: np.ndarray, n: int = 8) -> str:
