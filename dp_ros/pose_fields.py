@@ -15,10 +15,14 @@ POSE_FIELDS = ('x', 'y', 'z', 'qx', 'qy', 'qz', 'qw', 'yaw')
 
 def decode_pose(msg: Any, fields: Sequence[str], yaw_min: float = -math.pi) -> np.ndarray:
     """Selected pose fields; yaw (about z, from the quaternion) wrapped into
-    [yaw_min, yaw_min + 2 pi) so that it can match a dataset's angle convention."""
+    [yaw_min, yaw_min + 2 pi) so that it can match a dataset's angle convention; the
+    quaternion taken with qw >= 0 (q and -q are one rotation, and drivers send either: a
+    policy would see the same orientation as two far-apart values)."""
     pose = msg.pose
     p, q = pose.position, pose.orientation
-    values = {'x': p.x, 'y': p.y, 'z': p.z, 'qx': q.x, 'qy': q.y, 'qz': q.z, 'qw': q.w}
+    sign = -1.0 if q.w < 0 else 1.0
+    values = {'x': p.x, 'y': p.y, 'z': p.z, 'qx': sign * q.x, 'qy': sign * q.y,
+              'qz': sign * q.z, 'qw': sign * q.w}
     if 'yaw' in fields:
         yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
         values['yaw'] = (yaw - yaw_min) % (2 * math.pi) + yaw_min

@@ -48,3 +48,14 @@ def test_a_target_turns_by_its_yaw_or_normalizes_its_quaternion():
         pose_target(np.array([0.0, 1.0, 0.0, 2.0, 0.0, 3.0, 0.0]), names)
     with pytest.raises(ValueError, match='not finite'):
         pose_target(np.array([0.1, math.nan, 0.3, 0.0]), ['x', 'y', 'z', 'yaw'])
+
+
+def test_a_quaternion_and_its_negative_decode_alike():
+    """q and -q are one rotation: the decoded quaternion always has qw >= 0, whichever a driver
+    sent, and the yaw is the same."""
+    half = 0.3
+    q = (0.1, -0.2, math.sin(half), math.cos(half))
+    fields = ['qx', 'qy', 'qz', 'qw', 'yaw']
+    plus = decode_pose(_Msg((0, 0, 0), q), fields)
+    minus = decode_pose(_Msg((0, 0, 0), tuple(-v for v in q)), fields)
+    assert plus.tolist() == minus.tolist() and plus[3] > 0

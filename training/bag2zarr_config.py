@@ -68,8 +68,8 @@ class SourceConfig:
             float_array: one name per value of the message, in its order.
         joint_field: joint_state (YAML 'field'): 'position', 'velocity' or 'effort', in the
             message's units (rad or m, per s, N or N m).
-        fields: pose: among x, y, z (the pose's units), qx, qy, qz, qw, yaw (rad, about z).
-            Default [x, y, yaw].
+        fields: pose: among x, y, z (the pose's units), qx, qy, qz, qw (taken with qw >= 0:
+            q and -q are one rotation), yaw (rad, about z). Default [x, y, yaw].
         yaw_min: pose: yaw is wrapped into [yaw_min, yaw_min + 2 pi), rad. Default -pi.
         shape: image: [height, width] in pixels; the frame is fitted to it as the policy
             node fits camera images to the checkpoint's size (centre crop to the aspect,
