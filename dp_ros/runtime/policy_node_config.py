@@ -209,7 +209,8 @@ def command_groups(cfg: PolicyNodeConfig) -> list[CommandGroup]:
 
 @dataclass(frozen=True)
 class StateSource:
-    """One joint-state topic and the low-dim observation values it gives, in state order."""
+    """One state topic (JointState, or an end effector's PoseStamped) and the low-dim
+    observation values it gives, in state order."""
 
     topic: str
     stream_name: str  # its input stream: the state key itself when it is the only source
@@ -343,6 +344,51 @@ def recorded_topics(config: Any, state_key: str) -> dict[str, Any]:
         'action_pose_topics': None if commands is None else sorted(commands[2])}
 
 
+def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> None:
+    """state_joint_topics and state_pose_topics against the state joints; ValueError."""
+    if cfg.state_joint_topics and (len(cfg.state_joint_topics) != state_dim
+                                   or not all(cfg.state_joint_topics)):
+        raise ValueError(f'parameter state_joint_topics {cfg.state_joint_topics} must name one '
+                         f'topic per state joint {cfg.state_joint_names} (or be empty: all '
+                         'from joint_state_topic)')
+    unknown = set(cfg.state_pose_topics) - set(joint_state_topics(cfg))
+    if unknown:
+        raise ValueError(f'parameter state_pose_topics names {sorted(unknown)}, not a state '
+                         'topic (joint_state_topic, or one of state_joint_topics)')
+    for source in state_sources(cfg, ''):
+        bad = [n for n in source.joint_names if n not in POSE_FIELDS]
+        if source.pose and bad:
+            raise ValueError(f'parameter state_joint_names: {bad} of pose topic {source.topic} '
+                             f'(state_pose_topics) must be pose fields among {list(POSE_FIELDS)}')
+
+
+def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
+    """action_joint_topics, action_stream_topics and action_pose_topics against the action
+    joints and each other; ValueError."""
+    if cfg.action_joint_topics and (len(cfg.action_joint_topics) != action_dim
+                                    or not all(cfg.action_joint_topics)):
+        raise ValueError(f'parameter action_joint_topics {cfg.action_joint_topics} must name '
+                         f'one topic per action joint {cfg.action_joint_names} (or be empty: '
+                         'all on action_topic)')
+    for name in ('action_stream_topics', 'action_pose_topics'):
+        unknown = set(getattr(cfg, name)) - set(joint_command_topics(cfg))
+        if unknown:
+            raise ValueError(f'parameter {name} names {sorted(unknown)}, not a command topic '
+                             '(action_topic, or one of action_joint_topics)')
+    both = set(cfg.action_stream_topics) & set(cfg.action_pose_topics)
+    if both:
+        raise ValueError(f'parameters action_stream_topics and action_pose_topics both name '
+                         f'{sorted(both)}: a topic takes Float64MultiArray or PoseStamped')
+    for group in command_groups(dataclasses.replace(cfg, dry_run=False)):
+        problem = pose_target_problem(group.joint_names) if group.pose else None
+        if problem:
+            raise ValueError(f'parameter action_joint_names: the pose topic {group.topic} '
+                             f'(action_pose_topics) gets {problem}')
+    if cfg.action_pose_topics and not cfg.frame_id:
+        raise ValueError('parameter frame_id is empty: a pose target (action_pose_topics) '
+                         'needs the frame it is in')
+
+
 def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
     """resolve_setup against the checkpoint directory `cfg.checkpoint` names."""
     from dp_ros.policy.checkpoint import read_policy_metadata
@@ -401,46 +447,12 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     if len(cfg.state_joint_names) != state_dim or len(set(cfg.state_joint_names)) != state_dim:
         raise ValueError(f'parameter state_joint_names {cfg.state_joint_names} must be '
                          f"{state_dim} distinct names ('{state_key}' has {state_dim} values)")
-    if cfg.state_joint_topics and (len(cfg.state_joint_topics) != state_dim
-                                   or not all(cfg.state_joint_topics)):
-        raise ValueError(f'parameter state_joint_topics {cfg.state_joint_topics} must name one '
-                         f'topic per state joint {cfg.state_joint_names} (or be empty: all '
-                         'from joint_state_topic)')
-    unknown = set(cfg.state_pose_topics) - set(joint_state_topics(cfg))
-    if unknown:
-        raise ValueError(f'parameter state_pose_topics names {sorted(unknown)}, not a state '
-                         'topic (joint_state_topic, or one of state_joint_topics)')
-    for source in state_sources(cfg, state_key):
-        bad = [n for n in source.joint_names if n not in POSE_FIELDS]
-        if source.pose and bad:
-            raise ValueError(f'parameter state_joint_names: {bad} of pose topic {source.topic} '
-                             f'(state_pose_topics) must be pose fields among {list(POSE_FIELDS)}')
+    check_state_topics(cfg, state_dim)
     if len(cfg.action_joint_names) != config.action_dim or \
             len(set(cfg.action_joint_names)) != config.action_dim:
         raise ValueError(f'parameter action_joint_names {cfg.action_joint_names} must be '
                          f'{config.action_dim} distinct names (the action dimension)')
-    if cfg.action_joint_topics and (len(cfg.action_joint_topics) != config.action_dim
-                                    or not all(cfg.action_joint_topics)):
-        raise ValueError(f'parameter action_joint_topics {cfg.action_joint_topics} must name '
-                         f'one topic per action joint {cfg.action_joint_names} (or be empty: '
-                         'all on action_topic)')
-    for name in ('action_stream_topics', 'action_pose_topics'):
-        unknown = set(getattr(cfg, name)) - set(joint_command_topics(cfg))
-        if unknown:
-            raise ValueError(f'parameter {name} names {sorted(unknown)}, not a command topic '
-                             '(action_topic, or one of action_joint_topics)')
-    both = set(cfg.action_stream_topics) & set(cfg.action_pose_topics)
-    if both:
-        raise ValueError(f'parameters action_stream_topics and action_pose_topics both name '
-                         f'{sorted(both)}: a topic takes Float64MultiArray or PoseStamped')
-    for group in command_groups(dataclasses.replace(cfg, dry_run=False)):
-        problem = pose_target_problem(group.joint_names) if group.pose else None
-        if problem:
-            raise ValueError(f'parameter action_joint_names: the pose topic {group.topic} '
-                             f'(action_pose_topics) gets {problem}')
-    if cfg.action_pose_topics and not cfg.frame_id:
-        raise ValueError('parameter frame_id is empty: a pose target (action_pose_topics) '
-                         'needs the frame it is in')
+    check_command_topics(cfg, config.action_dim)
     # the joints the checkpoint was trained with, and the topics, where its data recorded them
     warnings = [w for w in (
         compare_names(config.dimension_names(state_key), cfg.state_joint_names,
