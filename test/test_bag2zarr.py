@@ -6,6 +6,7 @@ Bad inputs must leave an existing output byte for byte as it was.
 """
 from __future__ import annotations
 
+import math
 import os
 import queue
 import re
@@ -204,6 +205,22 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
     buffer = ReplayBuffer.open(output)
     assert buffer.n_episodes == 3 and 'sources' not in buffer.attrs('img')
     assert 'sources' not in buffer.attrs('action') and buffer.attrs('action')['names']
+
+
+def test_an_append_that_wraps_a_pose_yaw_otherwise_is_refused(tmp_path, episodes, capsys):
+    """The block's yaw recorded in [0, 2 pi): bags converted with yaw_min -pi would give the
+    same heading two values in one store; refused, the store untouched."""
+    output = tmp_path / 'out.zarr'
+    write_pusht_bag(tmp_path / 'a', episodes[:1])
+    assert run([tmp_path / 'a'], PUSHT_CONFIG, output) == 0
+    before = snapshot(output)
+    raw = yaml.safe_load(PUSHT_CONFIG.read_text())
+    raw['keys']['state'][1]['yaw_min'] = -math.pi
+    (tmp_path / 'wrap.yaml').write_text(yaml.safe_dump(raw))
+    assert run([tmp_path / 'a'], tmp_path / 'wrap.yaml', output) == 2
+    assert ('the yaw of /pusht/block_pose was wrapped from yaw_min 0.0, the config says '
+            '-3.14159') in error_line(capsys)
+    assert snapshot(output) == before
 
 
 def test_arm_config_future_state_bool_markers_and_two_cameras(tmp_path):

@@ -124,14 +124,25 @@ def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
     for key, attrs in recorded_attrs(config).items():
         have = store.attrs(key) if key in store.data else {}
         for attr, want in attrs.items():
-            if attr == SOURCES:
-                continue  # other topics, the same data: record_attrs forgets them
+            if attr == SOURCES:  # other topics, the same data: record_attrs forgets them;
+                _check_yaw_wraps(have.get(SOURCES) or [], want, f'{output}: data/{key}')
+                continue  # but a pose's yaw wrapped otherwise is other data
             if attr == NAMES and have.get(NAMES) is None:
                 continue  # written before names were recorded: unknown, not contradicted
             if have.get(attr) != want:
                 what = 'camera crop' if attr == CAMERA_CROP else 'value names'
                 raise BagError(f'cannot append to {output}: data/{key} was written with '
                                f'{what} {have.get(attr)}, the config says {want}')
+
+
+def _check_yaw_wraps(stored: list[dict], new: list[dict], where: str) -> None:
+    """A pose topic's yaw must be wrapped as the store's was (where it recorded the wrap):
+    [-pi, pi) beside [0, 2 pi) would give one heading two values."""
+    before = {s['topic']: s[YAW_MIN] for s in stored if YAW_MIN in s}
+    for s in new:
+        if YAW_MIN in s and before.get(s['topic'], s[YAW_MIN]) != s[YAW_MIN]:
+            raise BagError(f"cannot append to {where}: the yaw of {s['topic']} was wrapped from "
+                           f"yaw_min {before[s['topic']]}, the config says {s[YAW_MIN]}")
 
 
 def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool) -> None:
