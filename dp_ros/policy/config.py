@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,11 @@ class PolicyConfig:
         crop_shape: (height, width) in pixels of the crop fed to the ResNet: random in
             training (augmentation), centred at inference. None: no crop. Must fit inside
             every rgb shape. Paper: (84, 84) of 96x96.
+        color_jitter: (brightness, contrast, saturation, hue) strengths of a random colour
+            change per image in training (dp_ros/policy/color_jitter.py: factors drawn from
+            [1 - s, 1 + s], a hue turn from [-h, h] of the colour wheel, h <= 0.5); nothing
+            at inference. (0, 0, 0, 0): off, the paper's simulated tasks. A real camera's
+            light changes: e.g. (0.3, 0.4, 0.5, 0.08), UMI's diffusion policy's.
         resnet_width: channel multiplier of the ResNet18 trunk (1.0: 64..512 channels, the
             paper's). 64 * resnet_width must be a positive multiple of 16 (GroupNorm uses
             C // 16 groups), e.g. 0.25, 0.5, 1.0.
@@ -108,6 +114,7 @@ class PolicyConfig:
     diffusion_step_embed_dim: int = 128
     # observation encoder (ResNet18 + GroupNorm + spatial softmax)
     crop_shape: tuple[int, int] | None = (84, 84)
+    color_jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     resnet_width: float = 1.0
     num_keypoints: int = 32
     feature_dim: int = 64
@@ -124,6 +131,7 @@ class PolicyConfig:
         self.down_dims = tuple(int(d) for d in self.down_dims)
         if self.crop_shape is not None:
             self.crop_shape = (int(self.crop_shape[0]), int(self.crop_shape[1]))
+        self.color_jitter = tuple(float(v) for v in self.color_jitter)
         self._validate()
 
     # ------------------------------------------------------------------ derived
@@ -168,6 +176,7 @@ class PolicyConfig:
         d = dataclasses.asdict(self)
         d['down_dims'] = list(self.down_dims)
         d['crop_shape'] = None if self.crop_shape is None else list(self.crop_shape)
+        d['color_jitter'] = list(self.color_jitter)
         return jsonable(d)
 
     @classmethod
@@ -203,6 +212,11 @@ class PolicyConfig:
             if kind == 'rgb' and self.crop_shape is not None:
                 if self.crop_shape[0] > shape[1] or self.crop_shape[1] > shape[2]:
                     raise ValueError(f'crop_shape {self.crop_shape} is larger than {key!r} {shape}')
+        jitter = self.color_jitter
+        if len(jitter) != 4 or not all(math.isfinite(v) and v >= 0 for v in jitter) \
+                or jitter[3] > 0.5:
+            raise ValueError(f'color_jitter {list(jitter)} must be 4 strengths >= 0 '
+                             '(brightness, contrast, saturation, hue), hue at most 0.5')
         if len(meta['action'].get('shape', [])) != 1:
             raise ValueError(f"action shape must be [Da], got {meta['action'].get('shape')}")
         check_names(meta['action'].get(NAMES), meta['action']['shape'][0], 'action')

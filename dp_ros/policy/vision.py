@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dp_ros.policy.color_jitter import color_jitter
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.resnet import ResNet18Trunk
 
@@ -67,10 +68,12 @@ class RgbEncoder(nn.Module):
     """One camera: (N, 3, H, W) in [-1, 1] -> (N, feature_dim)."""
 
     def __init__(self, image_shape: tuple[int, int, int], crop_shape: tuple[int, int] | None,
-                 width: float = 1.0, num_keypoints: int = 32, feature_dim: int = 64) -> None:
+                 width: float = 1.0, num_keypoints: int = 32, feature_dim: int = 64,
+                 jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)) -> None:
         super().__init__()
         c, h, w = image_shape
         self.crop_shape = crop_shape
+        self.jitter = tuple(jitter)
         if crop_shape is not None:
             h, w = crop_shape
         self.backbone = ResNet18Trunk(width=width, in_channels=c)
@@ -81,13 +84,17 @@ class RgbEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor, generator: torch.Generator | None = None,
                 random_crop: bool | None = None) -> torch.Tensor:
-        """random_crop=None crops at random in training mode and at the centre in eval mode."""
+        """random_crop=None augments (a random crop, the colour jitter) in training mode and
+        crops at the centre in eval mode."""
+        augment = self.training if random_crop is None else random_crop
         if self.crop_shape is not None:
             ch, cw = self.crop_shape
-            if self.training if random_crop is None else random_crop:
+            if augment:
                 images = crop_random(images, ch, cw, generator)
             else:
                 images = crop_center(images, ch, cw)
+        if augment:
+            images = color_jitter(images, self.jitter, generator)
         keypoints = self.pool(self.backbone(images))
         return F.relu(self.linear(keypoints.flatten(1)))
 
@@ -106,7 +113,7 @@ class ObsEncoder(nn.Module):
         self.shapes = {k: config.obs_shape(k) for k in self.keys}
         self.cameras = nn.ModuleDict({
             k: RgbEncoder(self.shapes[k], config.crop_shape, config.resnet_width,
-                          config.num_keypoints, config.feature_dim)
+                          config.num_keypoints, config.feature_dim, config.color_jitter)
             for k in self.rgb_keys
         })
         self.output_dim = sum(

@@ -1,0 +1,63 @@
+"""Random colour changes of camera images in training: what a real camera's light does.
+
+torchvision's ColorJitter is not installable beside this torch, so this is the same idea in
+plain torch, per image and from the training generator: brightness and contrast and
+saturation factors drawn from [1 - s, 1 + s], a hue turn drawn from [-h, h] of the colour
+wheel (a rotation of the chroma plane in YIQ space, a linear stand-in for HSV's hue), in
+that order (as LeRobot's image_transforms without random order). Images are (N, 3, H, W) in
+[-1, 1], the encoder's input; the result is clamped to [-1, 1]. At inference nothing is
+changed (the encoder's eval mode).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+# ITU-R 601 luma, the weights torchvision's rgb_to_grayscale uses
+LUMA = (0.299, 0.587, 0.114)
+RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+
+
+def _factors(n: int, strength: float, generator: torch.Generator | None,
+             device: torch.device) -> torch.Tensor:
+    """n factors uniform in [1 - strength, 1 + strength] (never below 0), shape (n, 1, 1, 1)."""
+    gen_device = generator.device if generator is not None else device
+    u = torch.rand(n, generator=generator, device=gen_device).to(device)
+    return (1.0 + strength * (2.0 * u - 1.0)).clamp(min=0.0).view(n, 1, 1, 1)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    w = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def color_jitter(images: torch.Tensor, strengths: tuple[float, float, float, float],
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """(brightness, contrast, saturation, hue) strengths; a zero strength draws nothing, so
+    all zeros change neither the images nor the generator's stream."""
+    brightness, contrast, saturation, hue = strengths
+    if not any(strengths):
+        return images
+    n = images.shape[0]
+    x = (images + 1.0) / 2.0  # [0, 1]
+    if brightness:
+        x = (x * _factors(n, brightness, generator, x.device)).clamp(0.0, 1.0)
+    if contrast:
+        mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
+        x = ((x - mean) * _factors(n, contrast, generator, x.device) + mean).clamp(0.0, 1.0)
+    if saturation:
+        gray = _gray(x)
+        x = ((x - gray) * _factors(n, saturation, generator, x.device) + gray).clamp(0.0, 1.0)
+    if hue:
+        gen_device = generator.device if generator is not None else x.device
+        u = torch.rand(n, generator=generator, device=gen_device).to(x.device)
+        angle = (2.0 * u - 1.0) * hue * 2.0 * math.pi  # a turn of [-hue, hue]
+        to_yiq = torch.tensor(RGB_TO_YIQ, dtype=x.dtype, device=x.device)
+        cos, sin = torch.cos(angle).to(x.dtype), torch.sin(angle).to(x.dtype)
+        turn = torch.zeros(n, 3, 3, dtype=x.dtype, device=x.device)
+        turn[:, 0, 0] = 1.0
+        turn[:, 1, 1], turn[:, 1, 2], turn[:, 2, 1], turn[:, 2, 2] = cos, -sin, sin, cos
+        matrix = torch.linalg.inv(to_yiq) @ turn @ to_yiq  # (n, 3, 3), RGB -> RGB
+        x = torch.einsum('nij,njhw->nihw', matrix, x).clamp(0.0, 1.0)
+    return x * 2.0 - 1.0
