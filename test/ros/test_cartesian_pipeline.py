@@ -2,11 +2,13 @@
 command: bags of a camera, the end effector's pose (PoseStamped), the gripper's own joint
 states, the operator's Cartesian targets (PoseStamped) and gripper commands
 (Float64MultiArray) -> `dp-ros bag2zarr` (pose, joint-state and float-array sources) ->
-`dp-ros train` (a tiny model, two steps) -> `dp-ros inspect POLICY --draft-params` -> the
-policy node from that file alone: it reads the pose and the gripper's joint states, and
-sends pose targets and gripper positions where the operator's went, without a warning."""
+`dp-ros train` (a tiny model, two steps, colour jitter on) -> `dp-ros inspect POLICY
+--draft-params` -> the policy node from that file alone: it reads the pose and the
+gripper's joint states, and sends pose targets and gripper positions where the operator's
+went, without a warning."""
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -97,9 +99,12 @@ def test_cartesian_bags_convert_train_draft_and_drive_pose_targets(tmp_path, ros
         'data.val_ratio=0', 'data.batch_size=4', 'train.max_steps=2', 'train.cpu=true',
         'train.checkpoint_every=2', 'train.val_every=0', 'train.action_mse_every=0',
         'train.progress=false', 'train.num_threads=1', 'policy.down_dims=[32,64,128]',
-        'policy.resnet_width=0.25', 'policy.num_inference_steps=2'])
+        'policy.resnet_width=0.25', 'policy.num_inference_steps=2',
+        'policy.color_jitter=[0.3,0.4,0.5,0.08]'])  # a real camera's light, in training only
     train(cfg, tmp_path / 'run')
     policy = tmp_path / 'run' / 'checkpoints' / 'latest'
+    assert json.loads((policy / 'policy.json').read_text())['config']['color_jitter'] == [
+        0.3, 0.4, 0.5, 0.08]
     draft = tmp_path / 'params.yaml'
     assert inspect([str(policy), '--draft-params', str(draft)]) == 0
     text = draft.read_text()
