@@ -158,9 +158,26 @@ def test_a_pose_topic_is_offered_as_a_state_source(tmp_path, pusht_zarr):
     text = draft.read_text()
     offer = '  #   - {pose: "/pusht/block_pose", fields: [x, y, z, yaw]}'
     assert offer in text and 'state_pose_topics' in text
+    assert "frame ''" in text  # the frame a Cartesian target would need (none recorded)
     raw = yaml.safe_load(text)
     raw['keys']['state'] = [raw['keys']['state'], yaml.safe_load(offer.split('- ', 1)[1])]
     draft.write_text(yaml.safe_dump(raw))
     sources = load_config(draft).keys['state'].sources
     assert [(s.kind, s.topic, s.width) for s in sources] == [
         ('joint_state', '/pusht/joint_states', 2), ('pose', '/pusht/block_pose', 4)]
+
+
+def test_a_pose_topic_names_its_frame_and_a_changing_frame_is_a_problem(tmp_path):
+    from dp_ros.bags.recorder import BagRecorder, pose_message
+
+    bag = tmp_path / 'poses'
+    with BagRecorder(bag, storage='mcap') as rec:
+        for i in range(10):
+            t = 1_700_000_000 * 10**9 + i * 10**8
+            frame = 'base_link' if i < 5 else 'world'
+            rec.write('/ee_pose', 'geometry_msgs/msg/PoseStamped', t + 10**6,
+                      pose_message(rec.typestore, 0.1 * i, 0.0, 0.0, t, frame_id=frame))
+    (topic,) = summarize_bag(bag).topics
+    assert topic.detail == "frame 'base_link', 'world'"
+    assert topic.problems == ["header.frame_id changes (['base_link', 'world']): poses in "
+                              'different frames cannot be one dimension']

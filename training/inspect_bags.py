@@ -88,6 +88,12 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
     elif info.msgtype in TRAJECTORY_TYPES:
         summary.joints = list(first.joint_names)
         summary.detail = f'joints {summary.joints}, {len(first.points)} point(s)'
+    elif info.msgtype in POSE_TYPES:  # the frame a Cartesian target needs (frame_id)
+        frames = list(dict.fromkeys(m.header.frame_id for _, m in samples))
+        summary.detail = f"frame {', '.join(repr(f) for f in frames)}"
+        if len(frames) > 1:
+            summary.problems.append(f'header.frame_id changes ({frames}): poses in '
+                                    'different frames cannot be one dimension')
     if hasattr(first, 'header'):
         stamps = np.array([header_stamp_ns(m) for _, m in samples], dtype=np.int64)
         received = np.array([t for t, _ in samples], dtype=np.int64)
@@ -248,7 +254,7 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
                   '(the policy node: state_pose_topics), or a Cartesian target\'s as the '
                   'action (action_pose_topics):',
                   f'  #   - {{pose: {q(pose.topic)}, fields: [x, y, z, yaw]}}   # '
-                  f'{pose.rate_hz or 0:.1f} Hz']
+                  f'{pose.rate_hz or 0:.1f} Hz, {pose.detail}']
     return '\n'.join(lines) + '\n'
 
 
