@@ -17,14 +17,16 @@ from typing import Any
 SOURCES = 'sources'
 # a pose source's yaw wrap, [yaw_min, yaw_min + 2 pi) (present where it gives yaw)
 YAW_MIN = 'yaw_min'
+# a pose source's header.frame_id (present where the bags named one)
+FRAME_ID = 'frame_id'
 # sources whose topic the policy node publishes to (the recorded commands)
 COMMAND_KINDS = ('joint_trajectory', 'float_array', 'pose')
 
 
 def check_sources(sources: object, width: int | None, where: str) -> list[dict] | None:
-    """`sources` as a list of {kind, topic, width[, yaw_min]} whose widths add up to `width`
-    (an image: one source, width None), or None (not recorded). ValueError naming `where`
-    otherwise."""
+    """`sources` as a list of {kind, topic, width[, yaw_min, frame_id]} whose widths add up
+    to `width` (an image: one source, width None), or None (not recorded). ValueError naming
+    `where` otherwise."""
     if sources is None:
         return None
     ok = isinstance(sources, (list, tuple)) and len(sources) > 0 and all(
@@ -32,6 +34,7 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
         and isinstance(s.get('topic'), str) and s['topic'].startswith('/')
         and (s.get('width') is None or (isinstance(s['width'], int) and s['width'] > 0))
         and isinstance(s.get(YAW_MIN, 0.0), (int, float))
+        and isinstance(s.get(FRAME_ID, ''), str)
         for s in sources)
     if not ok:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
@@ -43,7 +46,8 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
         raise ValueError(f'{where}: {SOURCES} widths {[s.get("width") for s in sources]} do '
                          f'not add up to the {width} values')
     return [{'kind': s['kind'], 'topic': s['topic'], 'width': s.get('width'),
-             **({YAW_MIN: float(s[YAW_MIN])} if YAW_MIN in s else {})} for s in sources]
+             **({YAW_MIN: float(s[YAW_MIN])} if YAW_MIN in s else {}),
+             **({FRAME_ID: s[FRAME_ID]} if FRAME_ID in s else {})} for s in sources]
 
 
 def value_topics(sources: Sequence[dict]) -> list[str]:

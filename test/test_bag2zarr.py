@@ -37,6 +37,7 @@ from dp_ros.bags.recorder import (
     compressed_image_message,
     image_message,
     joint_state_message,
+    pose_message,
     write_pusht_bag,
 )
 from training import bag2zarr
@@ -205,6 +206,48 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
     buffer = ReplayBuffer.open(output)
     assert buffer.n_episodes == 3 and 'sources' not in buffer.attrs('img')
     assert 'sources' not in buffer.attrs('action') and buffer.attrs('action')['names']
+
+
+def write_pose_bag(path, frames: list[str]) -> None:
+    """2 s of joint states (10 Hz, the grid) and an end effector's pose, the i-th second's in
+    frames[i]."""
+    wall = 1_700_000_000 * 10**9
+    with BagRecorder(path, storage='mcap') as rec:
+        ts = rec.typestore
+        for k in range(20):
+            t = wall + k * 100 * MS
+            rec.write('/joint_states', 'sensor_msgs/msg/JointState', t,
+                      joint_state_message(ts, ['j1'], np.array([k / 10]), t))
+            rec.write('/ee_pose', 'geometry_msgs/msg/PoseStamped', t,
+                      pose_message(ts, k / 100, 0.0, 0.1, t, frame_id=frames[k // 10]))
+
+
+def test_a_poses_frame_is_recorded_and_poses_in_two_frames_are_refused(tmp_path, capsys):
+    """The pose topic's header.frame_id travels with the data (the node refuses poses in
+    another, the draft names the targets' frame); bags whose poses change frame, or that
+    would append poses in another frame, are refused, the store untouched."""
+    raw = {'control_period_s': 0.1, 'reference_topic': '/joint_states',
+           'keys': {'state': [{'joint_state': '/joint_states', 'joints': ['j1']},
+                              {'pose': '/ee_pose', 'fields': ['x', 'yaw']}],
+                    'action': {'future_of': 'state', 'offset': 0.1}}}
+    config = tmp_path / 'pose.yaml'
+    config.write_text(yaml.safe_dump(raw))
+    write_pose_bag(tmp_path / 'base', ['base_link', 'base_link'])
+    output = tmp_path / 'out.zarr'
+    assert run([tmp_path / 'base'], config, output) == 0
+    sources = ReplayBuffer.open(output).attrs('state')['sources']
+    assert sources[1] == {'kind': 'pose', 'topic': '/ee_pose', 'width': 2,
+                          'yaw_min': -math.pi, 'frame_id': 'base_link'}
+    before = snapshot(output)
+    write_pose_bag(tmp_path / 'world', ['world', 'world'])
+    assert run([tmp_path / 'world'], config, output) == 2
+    assert ("cannot append to data/state: the poses of /ee_pose were in frame 'base_link', "
+            "these bags' are in 'world'") in error_line(capsys)
+    write_pose_bag(tmp_path / 'mixed', ['base_link', 'world'])
+    assert run([tmp_path / 'mixed'], config, tmp_path / 'mixed.zarr') == 2
+    assert ("pose topic /ee_pose was recorded in frames ['base_link', 'world']: poses in "
+            'different frames cannot be one dimension') in error_line(capsys)
+    assert snapshot(output) == before and not (tmp_path / 'mixed.zarr').exists()
 
 
 def test_an_append_that_wraps_a_pose_yaw_otherwise_is_refused(tmp_path, episodes, capsys):

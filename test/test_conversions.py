@@ -187,6 +187,12 @@ def test_a_pose_is_the_observation_bag2zarr_records():
     wrapped, measured = cv.pose_inputs(msg, ['yaw', 'qw'], 0.0, ['j1'])  # [0, 2 pi)
     np.testing.assert_allclose(wrapped, [2 * math.pi - 1.0, math.cos(-0.5)], rtol=1e-6)
     assert measured is None  # no action dimension is a pose field of it
+    msg.header.frame_id = 'world'  # the policy was trained on poses in base_link
+    with pytest.raises(BadInput, match="pose in frame 'world'; the policy was trained on poses "
+                                       "in 'base_link'") as info:
+        cv.pose_inputs(msg, ['x'], -math.pi, ['x'], 'base_link')
+    assert info.value.kind == 'pose_frame'
+    assert cv.pose_inputs(msg, ['x'], -math.pi, ['x'], 'world')[0][0] == pytest.approx(0.3)
     msg.pose.position.x = math.nan
     with pytest.raises(BadInput) as info:
         cv.pose_inputs(msg, ['x'], -math.pi, ['x'])

@@ -164,7 +164,8 @@ def test_a_recorded_pose_is_drafted_with_its_yaw_wrap_and_another_wrap_is_refuse
     meta = json.loads((recorded_policy / METADATA_FILE).read_text())
     sm = meta['config']['shape_meta']
     sm['obs']['joint_pos']['sources'] = [
-        {'kind': 'pose', 'topic': '/ee_pose', 'width': 3, 'yaw_min': 0.0}]
+        {'kind': 'pose', 'topic': '/ee_pose', 'width': 3, 'yaw_min': 0.0,
+         'frame_id': 'base_link'}]
     sm['obs']['joint_pos']['names'] = ['x', 'y', 'yaw']
     (recorded_policy / METADATA_FILE).write_text(json.dumps(meta))
     out = tmp_path / 'params.yaml'
@@ -177,6 +178,7 @@ def test_a_recorded_pose_is_drafted_with_its_yaw_wrap_and_another_wrap_is_refuse
     meta = read_policy_metadata(recorded_policy)
     setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')), meta)
     assert setup.warnings == [] and setup.state_sources[0].pose
+    assert setup.state_sources[0].frame_id == 'base_link'  # poses in another are refused
     params.pop('state_yaw_min')  # the default, -pi
     with pytest.raises(ValueError, match=r'parameter state_yaw_min -3.14159: the training data '
                                          r'wrapped pose yaw into \[0, 0 \+ 2 pi\)'):
@@ -198,7 +200,7 @@ def test_recorded_pose_targets_are_drafted_for_a_cartesian_controller(tmp_path, 
     meta = json.loads((policy / METADATA_FILE).read_text())
     sm = meta['config']['shape_meta']
     sm['action']['sources'] = [{'kind': 'pose', 'topic': '/target_frame', 'width': 4,
-                                'yaw_min': -3.141592653589793}]
+                                'yaw_min': -3.141592653589793, 'frame_id': 'table'}]
     (policy / METADATA_FILE).write_text(json.dumps(meta))
     out = tmp_path / 'params.yaml'
     assert inspect([str(policy), '--draft-params', str(out)]) == 0
@@ -207,10 +209,15 @@ def test_recorded_pose_targets_are_drafted_for_a_cartesian_controller(tmp_path, 
     assert 'action_joint_names: [x, "y", z, yaw]' in text
     params = yaml.safe_load(text)['/**/dp_policy']['ros__parameters']
     assert params['action_topic'] == '/target_frame'
-    assert params['action_pose_topics'] == ['/target_frame'] and params['frame_id']
+    assert params['action_pose_topics'] == ['/target_frame']
+    assert params['frame_id'] == 'table'  # the recorded targets' frame
     setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')),
                           read_policy_metadata(policy))
     assert setup.warnings == [] and [g.pose for g in setup.commands] == [True]
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(
+        params, device='cpu', frame_id='base_link')), read_policy_metadata(policy))
+    assert setup.warnings == ["parameter frame_id 'base_link' is not the frame the recorded "
+                              "targets were in ('table')"]
     sm['obs']['joint_pos']['sources'] = [{'kind': 'pose', 'topic': '/target_frame',
                                           'width': 3}]
     (policy / METADATA_FILE).write_text(json.dumps(meta))

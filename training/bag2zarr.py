@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
 from dp_ros.image_fit import CAMERA_CROP
-from dp_ros.recorded_sources import SOURCES, YAW_MIN
+from dp_ros.recorded_sources import FRAME_ID, SOURCES, YAW_MIN
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
 from training.deprecated_keys import deprecated_keys_shown
@@ -88,8 +88,9 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
         if writer.episodes_added == 0:
             raise BagError('no episode survived the conversion (see the gaps and notes in the '
                            'summary)')
+        frames = pose_frames(config, reports)
         store = writer.flush()
-        record_attrs(store, config, appending)
+        record_attrs(store, config, appending, frames)
         summary = ConversionSummary(
             output=str(output), appended_to_existing=appending, bags=reports,
             episodes_added=writer.episodes_added, steps_added=writer.steps_added,
@@ -98,11 +99,30 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
     return summary
 
 
-def recorded_attrs(config: Bag2ZarrConfig) -> dict[str, dict[str, object]]:
+def pose_frames(config: Bag2ZarrConfig, reports: Sequence[BagReport]) -> dict[str, str]:
+    """The frame (header.frame_id) of each pose topic the config reads, where the bags
+    name one; BagError when a topic's poses come in several frames (one dimension, two
+    meanings)."""
+    topics = {s.topic for _, s in config.sources() if s.kind == 'pose'}
+    seen: dict[str, set[str]] = {t: set() for t in topics}
+    for report in reports:
+        for t in report.topics:
+            if t.topic in seen:
+                seen[t.topic].update(t.frames)
+    for topic, frames in seen.items():
+        if len(frames) > 1:
+            raise BagError(f'pose topic {topic} was recorded in frames {sorted(frames)}: poses '
+                           'in different frames cannot be one dimension')
+    return {t: f.pop() for t, f in seen.items() if f and f != {''}}
+
+
+def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
+                   ) -> dict[str, dict[str, object]]:
     """What each array carries for training to copy into the checkpoint: an image key its
     camera crop ([x0, y0, width, height], None: the whole frame), another key the names of
     its values (the joints, in column order); every key the topics it was recorded from
-    (dp_ros/recorded_sources.py)."""
+    (dp_ros/recorded_sources.py), a pose its yaw wrap and its frame (`frames`)."""
+    frames = frames or {}
     attrs: dict[str, dict[str, object]] = {}
     for key, k in config.keys.items():
         attrs[key] = ({CAMERA_CROP: None if k.sources[0].crop is None
@@ -110,7 +130,9 @@ def recorded_attrs(config: Bag2ZarrConfig) -> dict[str, dict[str, object]]:
         attrs[key][SOURCES] = [{'kind': s.kind, 'topic': s.topic,
                                 'width': None if k.is_image else s.width,
                                 # how a pose's yaw was wrapped: the node must wrap it alike
-                                **({YAW_MIN: s.yaw_min} if 'yaw' in (s.fields or ()) else {})}
+                                **({YAW_MIN: s.yaw_min} if 'yaw' in (s.fields or ()) else {}),
+                                **({FRAME_ID: frames[s.topic]} if s.kind == 'pose'
+                                   and s.topic in frames else {})}
                                for s in k.sources]
     return attrs
 
@@ -135,6 +157,15 @@ def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
                                f'{what} {have.get(attr)}, the config says {want}')
 
 
+def _check_frames(stored: list[dict], new: list[dict], key: str) -> None:
+    """A pose topic's appended poses must be in the frame of the store's."""
+    before = {s['topic']: s[FRAME_ID] for s in stored if FRAME_ID in s}
+    for s in new:
+        if FRAME_ID in s and before.get(s['topic'], s[FRAME_ID]) != s[FRAME_ID]:
+            raise BagError(f"cannot append to data/{key}: the poses of {s['topic']} were in "
+                           f"frame {before[s['topic']]!r}, these bags' are in {s[FRAME_ID]!r}")
+
+
 def _check_yaw_wraps(stored: list[dict], new: list[dict], where: str) -> None:
     """A pose topic's yaw must be wrapped as the store's was (where it recorded the wrap):
     [-pi, pi) beside [0, 2 pi) would give one heading two values."""
@@ -145,12 +176,16 @@ def _check_yaw_wraps(stored: list[dict], new: list[dict], where: str) -> None:
                            f"yaw_min {before[s['topic']]}, the config says {s[YAW_MIN]}")
 
 
-def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool) -> None:
+def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
+                 frames: dict[str, str] | None = None) -> None:
     """Each array carries its recorded_attrs; training puts them in the checkpoint, so the
     node cuts the same camera box and checks its joints against the trained ones. An
     appended store that had no names keeps none: its older episodes' joints are unknown; nor
-    does it keep sources unless the appended bags came from the same topics."""
-    for key, attrs in recorded_attrs(config).items():
+    does it keep sources unless the appended bags came from the same topics (poses in
+    another frame are refused: BagError)."""
+    for key, attrs in recorded_attrs(config, frames).items():
+        if appending:
+            _check_frames(store.attrs(key).get(SOURCES) or [], attrs[SOURCES], key)
         for attr, value in attrs.items():
             if attr == NAMES and appending and store.attrs(key).get(NAMES) is None:
                 continue

@@ -54,6 +54,7 @@ class TopicReport:
     drops: int
     max_gap_s: float
     stamped: bool  # False: header stamps missing, receive times used
+    frames: list[str] = field(default_factory=list)  # header.frame_id values, sorted
 
 
 @dataclass
@@ -195,7 +196,8 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
             times = data.times if domain == 'stamp' else data.recv
             stats = rate_stats([data.times[(times >= lo) & (times < hi)] for lo, hi in windows])
         report.topics.append(TopicReport(topic, stream.msgtype, len(stream), stats.rate_hz,
-                                         stats.drops, stats.max_gap_s, stamped[topic]))
+                                         stats.drops, stats.max_gap_s, stamped[topic],
+                                         sorted(stream.frames)))
         if not stamped[topic] and topic != marker:
             how = ('receive times used' if not stamped[grid_topic]
                    else f'placed at the {grid_topic} stamp last received before each')

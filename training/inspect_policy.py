@@ -185,7 +185,7 @@ def _joint_names(d: Dimensions, what: str) -> str:
 
 
 def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
-                   poses: list[str] | None) -> list[str]:
+                   poses: list[str] | None, frame: str | None) -> list[str]:
     """The command topic lines: the recorded controllers' topics, else a FILL IN."""
     if not per_joint:
         return [f'    action_topic: /joint_trajectory_controller/joint_trajectory   # {FILL_IN}: '
@@ -201,8 +201,9 @@ def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
         lines.append(f'    action_stream_topics: {_flow(streams)}   # recorded '
                      'Float64MultiArray commands')
     if poses:
-        lines += [f'    action_pose_topics: {_flow(poses)}   # recorded PoseStamped targets',
-                  f'    frame_id: base_link   # {FILL_IN}: the frame of the recorded targets']
+        lines.append(f'    action_pose_topics: {_flow(poses)}   # recorded PoseStamped targets')
+        lines.append(f'    frame_id: {_scalar(frame)}   # the recorded targets\' frame' if frame
+                     else f'    frame_id: base_link   # {FILL_IN}: the frame of the targets')
     return lines
 
 
@@ -252,7 +253,7 @@ def draft_params(s: PolicySummary) -> str:
         f'    state_joint_names: {_joint_names(state, "state")}',
         '    state_field: position',
         *_action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),
-                        t.get('action_pose_topics')),
+                        t.get('action_pose_topics'), t.get('action_pose_frame')),
         f'    action_joint_names: {_joint_names(action, "action")}',
         f'    control_period_s: {s.control_period_s:g}   # the training data\'s grid',
     ]

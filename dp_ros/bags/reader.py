@@ -319,6 +319,7 @@ class Stream:
     stamps_ns: list[int] = field(default_factory=list)
     recv_ns: list[int] = field(default_factory=list)
     values: list[Any] = field(default_factory=list)
+    frames: set[str] = field(default_factory=set)  # header.frame_id values (stamped types)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -351,4 +352,7 @@ def read_streams(bag: Bag, decoders: dict[str, Decoder], progress: bool = True,
         stream.stamps_ns.append(header_stamp_ns(msg))
         stream.recv_ns.append(recv_ns)
         stream.values.append(value)
+        header = getattr(msg, 'header', None)
+        if header is not None:
+            stream.frames.add(header.frame_id)
     return streams

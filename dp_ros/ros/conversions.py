@@ -243,14 +243,18 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str], field: str,
 
 
 def pose_inputs(msg: Any, fields: Sequence[str], yaw_min: float, action_names: Sequence[str],
-                ) -> tuple[np.ndarray, np.ndarray | None]:
+                frame: str = '') -> tuple[np.ndarray, np.ndarray | None]:
     """(a geometry_msgs/PoseStamped's fields as the low-dim observation's values, float32,
     decoded as bag2zarr's pose source decodes them; the measured values of the action
     dimensions named by the same fields, a Cartesian target's: NaN for the others, None when
     there are none).
 
-    BadInput: 'non_finite' or 'float32_overflow' (runtime/input_checks.py).
+    BadInput: 'pose_frame' (not in `frame`, the training data's, when given), 'non_finite'
+    or 'float32_overflow' (runtime/input_checks.py).
     """
+    if frame and msg.header.frame_id != frame:
+        raise BadInput('pose_frame', f'pose in frame {msg.header.frame_id!r}; the policy was '
+                                     f'trained on poses in {frame!r}')
     values = state_vector(decode_pose(msg, fields, yaw_min), f'pose {list(fields)}')
     mine = [n for n in action_names if n in fields]
     if not mine:

@@ -193,7 +193,7 @@ class PolicyCore:
             self.loop.received(source.stream_name)
         try:
             values, measured = cv.pose_inputs(msg, source.joint_names, self.cfg.state_yaw_min,
-                                              self.cfg.action_joint_names)
+                                              self.cfg.action_joint_names, source.frame_id)
         except BadInput as exc:
             self._bad(exc.kind, f'{source.topic}: {exc}')
             return

@@ -17,7 +17,13 @@ import numpy as np
 from dp_ros.dimension_names import compare_names
 from dp_ros.params import check_range, param, param_fields
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
-from dp_ros.recorded_sources import YAW_MIN, command_topics, compare_sources, value_topics
+from dp_ros.recorded_sources import (
+    FRAME_ID,
+    YAW_MIN,
+    command_topics,
+    compare_sources,
+    value_topics,
+)
 from dp_ros.runtime.execution import EXECUTION_MODES
 from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
 from dp_ros.stamps import seconds_to_ns
@@ -217,6 +223,7 @@ class StateSource:
     columns: tuple[int, ...]  # its values' places in the observation
     joint_names: tuple[str, ...]  # a pose's: its fields
     pose: bool = False  # geometry_msgs/PoseStamped, not sensor_msgs/JointState
+    frame_id: str = ''  # a pose's frame in the training data ('': not recorded, not checked)
 
 
 def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -339,6 +346,10 @@ def recorded_topics(config: Any, state_key: str) -> dict[str, Any]:
         'state_pose_topics': sorted({s['topic'] for s in state if s['kind'] == 'pose'})
         if readable else None,
         'state_yaw_min': yaw_mins.pop() if len(yaw_mins) == 1 else None,
+        # the frame of each pose topic of the state, in order ('': not recorded)
+        'state_pose_frames': list({s['topic']: s.get(FRAME_ID, '') for s in state or ()
+                                   if s['kind'] == 'pose'}.values()),
+        'action_pose_frame': _one_frame(config.recorded_sources('action')),
         'action_joint_topics': None if commands is None else commands[0],
         'action_stream_topics': None if commands is None else sorted(commands[1]),
         'action_pose_topics': None if commands is None else sorted(commands[2])}
@@ -387,6 +398,23 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
     if cfg.action_pose_topics and not cfg.frame_id:
         raise ValueError('parameter frame_id is empty: a pose target (action_pose_topics) '
                          'needs the frame it is in')
+
+
+def _one_frame(sources: list[dict] | None) -> str | None:
+    """The frame of a key's pose sources when they name one, else None."""
+    frames = {s.get(FRAME_ID) for s in sources or () if s['kind'] == 'pose'}
+    return frames.pop() if len(frames) == 1 and None not in frames else None
+
+
+def with_recorded_frames(sources: list[StateSource], frames: list[str]) -> list[StateSource]:
+    """The state's pose sources, each with the frame its recorded counterpart (in the same
+    place among the pose topics) was in: the node refuses poses in another frame."""
+    poses = [s for s in sources if s.pose]
+    if len(poses) != len(frames):
+        return sources
+    recorded = dict(zip((s.topic for s in poses), frames, strict=True))
+    return [dataclasses.replace(s, frame_id=recorded[s.topic]) if s.pose else s
+            for s in sources]
 
 
 def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
@@ -465,6 +493,10 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter state_yaw_min {cfg.state_yaw_min:g}: the training data '
                          f'wrapped pose yaw into [{yaw_min:g}, {yaw_min:g} + 2 pi); give '
                          f'state_yaw_min: {yaw_min!r} (else the yaw differs by 2 pi)')
+    if recorded['action_pose_frame'] and cfg.action_pose_topics and \
+            cfg.frame_id != recorded['action_pose_frame']:
+        warnings.append(f"parameter frame_id {cfg.frame_id!r} is not the frame the recorded "
+                        f"targets were in ({recorded['action_pose_frame']!r})")
     warnings += compare_sources(recorded, {
         'image_topics': cfg.image_topics, 'state_joint_topics': joint_state_topics(cfg),
         'state_pose_topics': sorted(set(cfg.state_pose_topics)),
@@ -514,5 +546,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         max_age_ns=max_age_ns, keep_ns=keep_ns, limits=limits,
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),
         stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints,
-        commands=command_groups(cfg), state_sources=state_sources(cfg, state_key),
+        commands=command_groups(cfg),
+        state_sources=with_recorded_frames(state_sources(cfg, state_key),
+                                           recorded['state_pose_frames']),
         warnings=warnings)

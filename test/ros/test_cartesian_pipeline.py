@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 import yaml
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros_harness import module_cmd
@@ -114,10 +115,19 @@ def test_cartesian_bags_convert_train_draft_and_drive_pose_targets(tmp_path, ros
     assert drafted['state_pose_topics'] == ['/ee_pose'] and drafted['state_yaw_min'] == 0.0
     assert drafted['action_joint_topics'] == [TARGET] * 4 + [GRIPPER_CMD]
     assert drafted['action_pose_topics'] == [TARGET]
+    assert drafted['frame_id'] == 'base_link'  # the recorded targets' frame, not a FILL IN
     assert drafted['action_stream_topics'] == [GRIPPER_CMD]
     assert drafted['start_enabled'] is False
 
     targets = ros_probe.collect(PoseStamped, TARGET, RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+
+    def wait_diag(diags, predicate, what):
+        def latest():
+            return {kv.key: kv.value for kv in diags[-1].status[0].values} if diags else {}
+        ros_probe.wait_for(lambda: diags and predicate(latest()), 30.0, what)
+        return latest()
+
     gripper = ros_probe.collect(Float64MultiArray, GRIPPER_CMD, RELIABLE)
     node = ros_processes.start('policy', module_cmd(
         'dp_ros.ros.policy_node', '--ros-args', '--params-file', str(draft), '-p', 'device:=cpu',
@@ -127,6 +137,7 @@ def test_cartesian_bags_convert_train_draft_and_drive_pose_targets(tmp_path, ros
                                 ('/gripper/joint_states', JointState))}
     here = ee_pose(3)
     stop = False
+    frame = ['base_link']  # the feeder's pose frame: the recorded one, then another
 
     def feed():
         rng = np.random.default_rng(0)
@@ -135,7 +146,7 @@ def test_cartesian_bags_convert_train_draft_and_drive_pose_targets(tmp_path, ros
             pubs['/camera/image_raw'].publish(cv.numpy_to_image(
                 rng.integers(0, 255, (96, 96, 3), dtype=np.uint8), 'rgb8', stamp=stamp))
             pose = PoseStamped()
-            pose.header.stamp, pose.header.frame_id = stamp, 'base_link'
+            pose.header.stamp, pose.header.frame_id = stamp, frame[0]
             p, q = pose.pose.position, pose.pose.orientation
             p.x, p.y, p.z = here[:3]
             q.z, q.w = math.sin(here[3] / 2), math.cos(here[3] / 2)
@@ -161,7 +172,12 @@ def test_cartesian_bags_convert_train_draft_and_drive_pose_targets(tmp_path, ros
             assert all(lo - 1e-6 <= v <= hi + 1e-6 for v, lo, hi in
                        zip((p.x, p.y, p.z), low, high, strict=False))
         assert all(low[4] - 1e-6 <= m.data[0] <= high[4] + 1e-6 for m in list(gripper))
+        # poses in another frame than the training data's: counted and skipped, not read
+        frame[0] = 'world'
+        wait_diag(diags, lambda d: int(d.get('bad_pose_frame', 0)) > 0,
+                  'a pose in another frame counted')
         log = node.log()
+        assert "pose in frame 'world'; the policy was trained on poses in 'base_link'" in log
         assert 'is not what the training data was recorded from' not in log, log
         assert f"{TARGET} ['x', 'y', 'z', 'yaw'] (pose)" in log
         assert "/ee_pose ['x', 'y', 'z', 'yaw'] (pose) + /gripper/joint_states ['finger']" in log
