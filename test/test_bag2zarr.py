@@ -241,8 +241,8 @@ def test_a_poses_frame_is_recorded_and_poses_in_two_frames_are_refused(tmp_path,
     before = snapshot(output)
     write_pose_bag(tmp_path / 'world', ['world', 'world'])
     assert run([tmp_path / 'world'], config, output) == 2
-    assert ("cannot append to data/state: the poses of /ee_pose were in frame 'base_link', "
-            "these bags' are in 'world'") in error_line(capsys)
+    assert ("cannot append to data/state: the poses of /ee_pose have frame_id 'base_link' "
+            "there, 'world' here") in error_line(capsys)
     write_pose_bag(tmp_path / 'mixed', ['base_link', 'world'])
     assert run([tmp_path / 'mixed'], config, tmp_path / 'mixed.zarr') == 2
     assert ("pose topic /ee_pose was recorded in frames ['base_link', 'world']: poses in "
@@ -261,8 +261,8 @@ def test_an_append_that_wraps_a_pose_yaw_otherwise_is_refused(tmp_path, episodes
     raw['keys']['state'][1]['yaw_min'] = -math.pi
     (tmp_path / 'wrap.yaml').write_text(yaml.safe_dump(raw))
     assert run([tmp_path / 'a'], tmp_path / 'wrap.yaml', output) == 2
-    assert ('the yaw of /pusht/block_pose was wrapped from yaw_min 0.0, the config says '
-            '-3.14159') in error_line(capsys)
+    assert ('the poses of /pusht/block_pose have yaw_min 0.0 there, -3.14159') in \
+        error_line(capsys)
     assert snapshot(output) == before
 
 

@@ -147,7 +147,7 @@ def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
         have = store.attrs(key) if key in store.data else {}
         for attr, want in attrs.items():
             if attr == SOURCES:  # other topics, the same data: record_attrs forgets them;
-                _check_yaw_wraps(have.get(SOURCES) or [], want, f'{output}: data/{key}')
+                _check_pose_attr(have.get(SOURCES) or [], want, YAW_MIN, f'{output}: data/{key}')
                 continue  # but a pose's yaw wrapped otherwise is other data
             if attr == NAMES and have.get(NAMES) is None:
                 continue  # written before names were recorded: unknown, not contradicted
@@ -157,23 +157,14 @@ def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
                                f'{what} {have.get(attr)}, the config says {want}')
 
 
-def _check_frames(stored: list[dict], new: list[dict], key: str) -> None:
-    """A pose topic's appended poses must be in the frame of the store's."""
-    before = {s['topic']: s[FRAME_ID] for s in stored if FRAME_ID in s}
+def _check_pose_attr(stored: list[dict], new: list[dict], attr: str, where: str) -> None:
+    """A pose topic's yaw wrap (yaw_min) or frame (frame_id) must stay what the store
+    recorded: another would give one pose two values in one array."""
+    before = {s['topic']: s[attr] for s in stored if attr in s}
     for s in new:
-        if FRAME_ID in s and before.get(s['topic'], s[FRAME_ID]) != s[FRAME_ID]:
-            raise BagError(f"cannot append to data/{key}: the poses of {s['topic']} were in "
-                           f"frame {before[s['topic']]!r}, these bags' are in {s[FRAME_ID]!r}")
-
-
-def _check_yaw_wraps(stored: list[dict], new: list[dict], where: str) -> None:
-    """A pose topic's yaw must be wrapped as the store's was (where it recorded the wrap):
-    [-pi, pi) beside [0, 2 pi) would give one heading two values."""
-    before = {s['topic']: s[YAW_MIN] for s in stored if YAW_MIN in s}
-    for s in new:
-        if YAW_MIN in s and before.get(s['topic'], s[YAW_MIN]) != s[YAW_MIN]:
-            raise BagError(f"cannot append to {where}: the yaw of {s['topic']} was wrapped from "
-                           f"yaw_min {before[s['topic']]}, the config says {s[YAW_MIN]}")
+        if attr in s and before.get(s['topic'], s[attr]) != s[attr]:
+            raise BagError(f"cannot append to {where}: the poses of {s['topic']} have "
+                           f"{attr} {before[s['topic']]!r} there, {s[attr]!r} here")
 
 
 def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
@@ -185,7 +176,8 @@ def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
     another frame are refused: BagError)."""
     for key, attrs in recorded_attrs(config, frames).items():
         if appending:
-            _check_frames(store.attrs(key).get(SOURCES) or [], attrs[SOURCES], key)
+            _check_pose_attr(store.attrs(key).get(SOURCES) or [], attrs[SOURCES], FRAME_ID,
+                             f'data/{key}')
         for attr, value in attrs.items():
             if attr == NAMES and appending and store.attrs(key).get(NAMES) is None:
                 continue
