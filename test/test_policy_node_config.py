@@ -85,7 +85,8 @@ def test_every_parameter_keeps_its_name_type_and_default_and_is_documented():
     assert defaults.image_topics is not PolicyNodeConfig().image_topics  # lists not shared
 
 
-@pytest.mark.parametrize('name', ['policy_pusht.yaml', 'policy_example_arm.yaml'])
+@pytest.mark.parametrize('name', ['policy_pusht.yaml', 'policy_example_arm.yaml',
+                                  'policy_example_cartesian.yaml'])
 def test_shipped_parameter_files_are_valid(name):
     params = yaml.safe_load((REPO / 'config' / name).read_text())['/**/dp_policy'][
         'ros__parameters']

@@ -5,7 +5,7 @@ states, the operator's Cartesian targets (PoseStamped) and gripper commands
 `dp-ros train` (a tiny model, two steps, colour jitter on) -> `dp-ros inspect POLICY
 --draft-params` -> the policy node from that file alone: it reads the pose and the
 gripper's joint states, and sends pose targets and gripper positions where the operator's
-went, without a warning."""
+went, without a warning; config/policy_example_cartesian.yaml fits the policy too."""
 from __future__ import annotations
 
 import json
@@ -82,16 +82,7 @@ def test_cartesian_bags_convert_train_draft_and_drive_pose_targets(tmp_path, ros
 
     for e in range(2):
         write_episode(tmp_path / 'bags' / f'episode_{e}', T0 + e * 10 * 10**9, e)
-    config = tmp_path / 'bag2zarr.yaml'
-    config.write_text(yaml.safe_dump({
-        'control_period_s': 0.1, 'align': 'at_or_before', 'reference_topic': '/camera/image_raw',
-        'image_dtype': 'uint8', 'episodes': {'min_steps': 10},
-        'keys': {
-            'img': {'image': '/camera/image_raw'},
-            'state': [{'pose': '/ee_pose', 'fields': ['x', 'y', 'z', 'yaw'], 'yaw_min': 0.0},
-                      {'joint_state': '/gripper/joint_states', 'joints': ['finger']}],
-            'action': [{'pose': TARGET, 'fields': ['x', 'y', 'z', 'yaw'], 'yaw_min': 0.0},
-                       {'float_array': GRIPPER_CMD, 'joints': ['finger'], 'tolerance': 3600}]}}))
+    config = CONFIG_DIR / 'bag2zarr_example_cartesian.yaml'  # the shipped example
     data = tmp_path / 'cartesian.zarr'
     assert bag2zarr.main([str(tmp_path / 'bags'), '-c', str(config), '-o', str(data),
                           '--no-progress']) == 0
@@ -118,6 +109,16 @@ def test_cartesian_bags_convert_train_draft_and_drive_pose_targets(tmp_path, ros
     assert drafted['frame_id'] == 'base_link'  # the recorded targets' frame, not a FILL IN
     assert drafted['action_stream_topics'] == [GRIPPER_CMD]
     assert drafted['start_enabled'] is False
+    # the shipped example parameter file fits this policy, topics, frame and wrap included
+    from dp_ros.params import config_from_dict
+    from dp_ros.policy.checkpoint import read_policy_metadata
+    from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
+
+    example = yaml.safe_load((CONFIG_DIR / 'policy_example_cartesian.yaml').read_text())[
+        '/**/dp_policy']['ros__parameters']
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(
+        example, checkpoint=str(policy), device='cpu')), read_policy_metadata(policy))
+    assert setup.warnings == []
 
     targets = ros_probe.collect(PoseStamped, TARGET, RELIABLE)
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
