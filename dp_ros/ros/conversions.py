@@ -255,12 +255,12 @@ def pose_inputs(msg: Any, fields: Sequence[str], yaw_min: float, action_names: S
     if frame and msg.header.frame_id != frame:
         raise BadInput('pose_frame', f'pose in frame {msg.header.frame_id!r}; the policy was '
                                      f'trained on poses in {frame!r}')
-    values = state_vector(decode_pose(msg, fields, yaw_min), f'pose {list(fields)}')
-    mine = [n for n in action_names if n in fields]
-    if not mine:
+    decoded = decode_pose(msg, fields, yaw_min)  # float64: the measured values keep it
+    values = state_vector(decoded, f'pose {list(fields)}')
+    if not any(n in fields for n in action_names):
         return values, None
-    decoded = dict(zip(mine, decode_pose(msg, mine, yaw_min).tolist(), strict=True))
-    return values, np.array([decoded.get(n, np.nan) for n in action_names], dtype=np.float64)
+    by_field = dict(zip(fields, decoded.tolist(), strict=True))
+    return values, np.array([by_field.get(n, np.nan) for n in action_names], dtype=np.float64)
 
 
 def numpy_to_pose(values: np.ndarray, names: Sequence[str], frame_id: str,

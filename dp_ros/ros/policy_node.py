@@ -106,12 +106,8 @@ class PolicyCore:
                                      lambda msg, key=key: self._on_image(key, msg), SENSOR_DATA)
             for key, topic in zip(setup.rgb_keys, cfg.image_topics, strict=True)]
         self.entities += [  # one joint-state topic, or an arm's and its gripper's, or a pose
-            node.create_subscription(PoseStamped, source.topic,
-                                     lambda msg, s=source: self._on_pose(s, msg), JOINT_STATES)
-            if source.pose else
-            node.create_subscription(JointState, source.topic,
-                                     lambda msg, s=source: self._on_joint_state(s, msg),
-                                     JOINT_STATES)
+            node.create_subscription(PoseStamped if source.pose else JointState, source.topic,
+                                     lambda msg, s=source: self._on_state(s, msg), JOINT_STATES)
             for source in setup.state_sources]
         if cfg.episode_start_topic:
             self.entities.append(node.create_subscription(
@@ -172,33 +168,23 @@ class PolicyCore:
             return
         self._file(key, cv.time_to_ns(msg.header.stamp), np.ascontiguousarray(image))
 
-    def _on_joint_state(self, source: StateSource, msg: JointState) -> None:
+    def _on_state(self, source: StateSource, msg: JointState | PoseStamped) -> None:
+        """A state topic's message: a joint state, or an end effector's pose."""
         cfg = self.cfg
         with self._lock:
             self.loop.received(source.stream_name)
         try:
-            values, measured = cv.joint_state_inputs(msg, source.joint_names, cfg.state_field,
-                                                     cfg.action_joint_names)
+            if source.pose:
+                values, measured = cv.pose_inputs(msg, source.joint_names, cfg.state_yaw_min,
+                                                  cfg.action_joint_names, source.frame_id)
+            else:
+                values, measured = cv.joint_state_inputs(msg, source.joint_names,
+                                                         cfg.state_field, cfg.action_joint_names)
         except BadInput as exc:
             self._bad(exc.kind, f'{source.topic}: {exc}')
             return
         stamp_ns = cv.time_to_ns(msg.header.stamp)
-        if measured is not None:  # the action joints' positions: ramp-in start, what a stop holds
-            with self._lock:
-                self.loop.measure(stamp_ns, measured)
-        self._file(source.stream_name, stamp_ns, values)
-
-    def _on_pose(self, source: StateSource, msg: PoseStamped) -> None:
-        with self._lock:
-            self.loop.received(source.stream_name)
-        try:
-            values, measured = cv.pose_inputs(msg, source.joint_names, self.cfg.state_yaw_min,
-                                              self.cfg.action_joint_names, source.frame_id)
-        except BadInput as exc:
-            self._bad(exc.kind, f'{source.topic}: {exc}')
-            return
-        stamp_ns = cv.time_to_ns(msg.header.stamp)
-        if measured is not None:  # the end effector's pose: where a Cartesian target stands
+        if measured is not None:  # the action dimensions it measures: ramp-in start, the stop
             with self._lock:
                 self.loop.measure(stamp_ns, measured)
         self._file(source.stream_name, stamp_ns, values)
