@@ -40,7 +40,7 @@ from dp_ros.bags.reader import (
 )
 from dp_ros.errors import UserError
 from dp_ros.pose_fields import POSE_FIELDS
-from training.bag2zarr_config import Bag2ZarrConfig, KeyConfig, SourceConfig
+from training.bag2zarr_config import SOURCE_KINDS, Bag2ZarrConfig, KeyConfig, SourceConfig
 from training.bag_episodes import sample_bag_at
 
 REPORT_FORMAT = 'dp_ros.dry_run_report'
@@ -115,9 +115,10 @@ def _topic_joints(bag: Bag, topic: str) -> list[str]:
 
 
 def _kind(bag: Bag, topic: str) -> str:
+    """The bag2zarr source kind that reads the topic (its type was checked: a trajectory, a
+    joint state or a pose)."""
     msgtype = bag.topics[topic].msgtype
-    return ('joint_trajectory' if msgtype in TRAJECTORY_TYPES else
-            'pose' if msgtype in POSE_TYPES else 'joint_state')
+    return next(kind for kind, types in SOURCE_KINDS.items() if msgtype in types)
 
 
 def _cover(bag: Bag, topics: list[str], joints: list[str]) -> list[Reference]:

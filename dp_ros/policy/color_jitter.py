@@ -19,12 +19,18 @@ LUMA = (0.299, 0.587, 0.114)
 RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
+def _symmetric(n: int, strength: float, generator: torch.Generator | None,
+               device: torch.device) -> torch.Tensor:
+    """n values uniform in [-strength, strength], drawn on the generator's device."""
+    gen_device = generator.device if generator is not None else device
+    u = torch.rand(n, generator=generator, device=gen_device).to(device)
+    return strength * (2.0 * u - 1.0)
+
+
 def _factors(n: int, strength: float, generator: torch.Generator | None,
              device: torch.device) -> torch.Tensor:
     """n factors uniform in [1 - strength, 1 + strength] (never below 0), shape (n, 1, 1, 1)."""
-    gen_device = generator.device if generator is not None else device
-    u = torch.rand(n, generator=generator, device=gen_device).to(device)
-    return (1.0 + strength * (2.0 * u - 1.0)).clamp(min=0.0).view(n, 1, 1, 1)
+    return (1.0 + _symmetric(n, strength, generator, device)).clamp(min=0.0).view(n, 1, 1, 1)
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -50,9 +56,7 @@ def color_jitter(images: torch.Tensor, strengths: tuple[float, float, float, flo
         gray = _gray(x)
         x = ((x - gray) * _factors(n, saturation, generator, x.device) + gray).clamp(0.0, 1.0)
     if hue:
-        gen_device = generator.device if generator is not None else x.device
-        u = torch.rand(n, generator=generator, device=gen_device).to(x.device)
-        angle = (2.0 * u - 1.0) * hue * 2.0 * math.pi  # a turn of [-hue, hue]
+        angle = _symmetric(n, hue, generator, x.device) * 2.0 * math.pi  # [-hue, hue] turn
         to_yiq = torch.tensor(RGB_TO_YIQ, dtype=x.dtype, device=x.device)
         cos, sin = torch.cos(angle).to(x.dtype), torch.sin(angle).to(x.dtype)
         turn = torch.zeros(n, 3, 3, dtype=x.dtype, device=x.device)
