@@ -10,7 +10,13 @@ from typing import Any
 
 import numpy as np
 
-POSE_FIELDS = ('x', 'y', 'z', 'qx', 'qy', 'qz', 'qw', 'yaw')
+# r<row><column>: an entry of the orientation's rotation matrix (its columns are the pose
+# frame's axes in the header's frame). Two of its columns (Zhou et al. 2019's rotation 6D)
+# or two of its rows (pytorch3d's matrix_to_rotation_6d, which the paper's code uses for
+# absolute actions) describe an orientation with no jump anywhere, unlike a quaternion
+# (q and -q at 180 degrees) or a yaw (at its wrap).
+MATRIX = tuple(f'r{i}{j}' for i in range(3) for j in range(3))
+POSE_FIELDS = ('x', 'y', 'z', 'qx', 'qy', 'qz', 'qw', 'yaw', *MATRIX)
 
 
 def decode_pose(msg: Any, fields: Sequence[str], yaw_min: float = -math.pi) -> np.ndarray:
@@ -26,39 +32,110 @@ def decode_pose(msg: Any, fields: Sequence[str], yaw_min: float = -math.pi) -> n
     if 'yaw' in fields:
         yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
         values['yaw'] = (yaw - yaw_min) % (2 * math.pi) + yaw_min
+    if any(f in MATRIX for f in fields):
+        matrix = quaternion_to_matrix(np.array([q.x, q.y, q.z, q.w], dtype=np.float64))
+        values.update(zip(MATRIX, matrix.ravel().tolist(), strict=True))
     return np.array([values[f] for f in fields], dtype=np.float64)
 
 
+def quaternion_to_matrix(quaternion: np.ndarray) -> np.ndarray:
+    """The rotation matrix of a quaternion (x, y, z, w; normalized here, so that a driver's
+    slightly-off unit quaternion still gives a rotation)."""
+    norm = float(np.linalg.norm(quaternion))
+    x, y, z, w = (quaternion / norm if norm > 0 else np.array([0.0, 0.0, 0.0, 1.0])).tolist()
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def matrix_to_quaternion(matrix: np.ndarray) -> np.ndarray:
+    """The unit quaternion (x, y, z, w), w >= 0, of a rotation matrix (Shepperd's method:
+    the square root is taken of the largest of the four candidates, so it never divides by a
+    small number)."""
+    m = matrix
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    candidates = [trace, m[0, 0], m[1, 1], m[2, 2]]
+    k = int(np.argmax(candidates))
+    if k == 0:
+        s = 2.0 * math.sqrt(1.0 + trace)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
+    elif k == 1:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
+    elif k == 2:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4, (m[1, 0] - m[0, 1]) / s]
+    quaternion = np.array(q)
+    quaternion /= np.linalg.norm(quaternion)
+    return -quaternion if quaternion[3] < 0 else quaternion
+
+
+def _gram_schmidt(a1: np.ndarray, a2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three orthonormal right-handed axes from two predicted ones (Zhou et al. 2019): the
+    first normalized, the second made orthogonal to it, the third their cross product.
+    ValueError when they span no plane."""
+    n1 = float(np.linalg.norm(a1))
+    if not n1 > 1e-6:
+        raise ValueError(f'rotation axis {a1.tolist()} has no direction')
+    b1 = a1 / n1
+    rest = a2 - float(b1 @ a2) * b1
+    n2 = float(np.linalg.norm(rest))
+    if not n2 > 1e-6:
+        raise ValueError(f'rotation axes {a1.tolist()} and {a2.tolist()} have no direction '
+                         'apart')
+    b2 = rest / n2
+    return b1, b2, np.cross(b1, b2)
+
+
 QUATERNION = ('qx', 'qy', 'qz', 'qw')
+MATRIX_COLUMNS = ('r00', 'r10', 'r20', 'r01', 'r11', 'r21')  # the x and y axes
+MATRIX_ROWS = ('r00', 'r01', 'r02', 'r10', 'r11', 'r12')  # pytorch3d's rotation 6D
+ORIENTATIONS = (QUATERNION, ('yaw',), MATRIX_COLUMNS, MATRIX_ROWS)
 
 
 def pose_target_problem(names: Sequence[str]) -> str | None:
     """Why these pose fields do not make a whole pose to command (None: they do): x, y, z and
-    either qx, qy, qz, qw or yaw, nothing else, each once."""
-    orientation = [n for n in names if n in (*QUATERNION, 'yaw')]
+    one orientation (qx, qy, qz, qw; yaw; or a rotation 6D, two columns or two rows of the
+    matrix), nothing else, each once."""
+    orientation = sorted(set(names) - {'x', 'y', 'z'})
     if sorted(names) != sorted(set(names)) or not {'x', 'y', 'z'} <= set(names) \
-            or set(names) - {'x', 'y', 'z', *orientation} \
-            or sorted(orientation) not in (sorted(QUATERNION), ['yaw']):
-        return (f'{list(names)} is not a whole pose: x, y, z and either qx, qy, qz, qw or yaw '
-                '(about z, roll and pitch 0), each once')
+            or orientation not in [sorted(o) for o in ORIENTATIONS]:
+        return (f'{list(names)} is not a whole pose: x, y, z and one orientation, each once: '
+                'qx, qy, qz, qw; or yaw (about z, roll and pitch 0); or the rotation '
+                f'matrix\'s first two columns ({", ".join(MATRIX_COLUMNS)}) or rows '
+                f'({", ".join(MATRIX_ROWS)})')
     return None
 
 
 def pose_target(values: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(position x, y, z; unit quaternion x, y, z, w) of action values named by pose fields
     (pose_target_problem says which make a pose): a predicted quaternion is normalized, a yaw
-    turns about z. ValueError when the quaternion is (near) zero or a value is not finite."""
+    turns about z, two predicted matrix columns (or rows) are made orthonormal by Gram-Schmidt
+    and completed by their cross product. ValueError when the quaternion is (near) zero, the
+    matrix's axes span no plane, or a value is not finite."""
     by_name = dict(zip(names, np.asarray(values, dtype=np.float64).tolist(), strict=True))
     position = np.array([by_name['x'], by_name['y'], by_name['z']])
+    if not all(math.isfinite(v) for v in by_name.values()):
+        raise ValueError(f'pose {by_name} is not finite')
     if 'yaw' in by_name:
         half = by_name['yaw'] / 2
         quaternion = np.array([0.0, 0.0, math.sin(half), math.cos(half)])
+    elif 'r02' in by_name:  # the first two rows
+        rows = _gram_schmidt(*(np.array([by_name[f'r{i}{j}'] for j in range(3)])
+                               for i in range(2)))
+        quaternion = matrix_to_quaternion(np.stack(rows))
+    elif 'r20' in by_name:  # the first two columns
+        columns = _gram_schmidt(*(np.array([by_name[f'r{i}{j}'] for i in range(3)])
+                                  for j in range(2)))
+        quaternion = matrix_to_quaternion(np.stack(columns, axis=1))
     else:
         quaternion = np.array([by_name[q] for q in QUATERNION])
         norm = float(np.linalg.norm(quaternion))
         if not norm > 1e-6:
             raise ValueError(f'quaternion {quaternion.tolist()} has no direction')
         quaternion = quaternion / norm
-    if not (np.all(np.isfinite(position)) and np.all(np.isfinite(quaternion))):
-        raise ValueError(f'pose {by_name} is not finite')
     return position, quaternion

@@ -154,11 +154,12 @@ def make_tiny_arm_checkpoint(directory: str | Path, seed: int = 0) -> Path:
 POSE_ACTION = ('x', 'y', 'z', 'yaw')
 
 
-def make_tiny_pose_checkpoint(directory: str | Path, seed: int = 0, state: str = 'joints'
-                              ) -> Path:
+def make_tiny_pose_checkpoint(directory: str | Path, seed: int = 0, state: str = 'joints',
+                              action: tuple[str, ...] = POSE_ACTION) -> Path:
     """A tiny random policy that commands an end effector's pose: the 96 px camera and the
-    3 arm joints (state='pose': the end effector's x, y, z, yaw) in, a Cartesian target
-    (x, y, z in m, yaw in rad) out."""
+    3 arm joints (state='pose': the end effector's pose, the action's fields) in, a Cartesian
+    target out (x, y, z in m; yaw in rad, or other orientation fields as `action` names them,
+    rotation matrix entries in [-1, 1])."""
     import numpy as np
     import torch
 
@@ -170,15 +171,16 @@ def make_tiny_pose_checkpoint(directory: str | Path, seed: int = 0, state: str =
     shape_meta = {'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
                           'joint_pos': {'shape': [3], 'type': 'low_dim',
                                         'names': list(ARM_JOINTS)}},
-                  'action': {'shape': [4], 'names': list(POSE_ACTION)}}
+                  'action': {'shape': [len(action)], 'names': list(action)}}
     rng = np.random.default_rng(seed)
-    box = ([0.2, -0.3, 0.05, -3.1], [0.6, 0.3, 0.4, 3.1])
+    bounds = {'x': (0.2, 0.6), 'y': (-0.3, 0.3), 'z': (0.05, 0.4), 'yaw': (-3.1, 3.1)}
+    low, high = zip(*(bounds.get(name, (-1.0, 1.0)) for name in action), strict=True)
     data = {'joint_pos': rng.uniform(-2, 2, size=(64, 3)),
-            'action': rng.uniform(*box, size=(64, 4))}
+            'action': rng.uniform(low, high, size=(64, len(action)))}
     if state == 'pose':
-        shape_meta['obs']['joint_pos'] = {'shape': [4], 'type': 'low_dim',
-                                          'names': list(POSE_ACTION)}
-        data['joint_pos'] = rng.uniform(*box, size=(64, 4))
+        shape_meta['obs']['joint_pos'] = {'shape': [len(action)], 'type': 'low_dim',
+                                          'names': list(action)}
+        data['joint_pos'] = rng.uniform(low, high, size=(64, len(action)))
     config = tiny_pusht_config(shape_meta=shape_meta)
     policy = DiffusionPolicy(config, Normalizer.from_data(data)).eval()
     return save_policy(policy, directory, control_period_s=0.1,

@@ -250,6 +250,32 @@ def test_a_poses_frame_is_recorded_and_poses_in_two_frames_are_refused(tmp_path,
     assert snapshot(output) == before and not (tmp_path / 'mixed.zarr').exists()
 
 
+def test_a_pose_converts_to_a_rotation_6d(tmp_path):
+    """A pose source's matrix fields (the rotation 6D, the first two columns) are the
+    orientation's rotation matrix entries, named so in the store; no yaw wrap is recorded
+    when there is no yaw."""
+    from dp_ros.pose_fields import MATRIX_COLUMNS
+
+    raw = {'control_period_s': 0.1, 'reference_topic': '/joint_states',
+           'keys': {'state': [{'pose': '/ee_pose', 'fields': ['x', *MATRIX_COLUMNS]}],
+                    'action': {'future_of': 'state', 'offset': 0.1}}}
+    config = tmp_path / 'rot6d.yaml'
+    config.write_text(yaml.safe_dump(raw))
+    write_pose_bag(tmp_path / 'bag', ['base_link', 'base_link'])  # yaw 0.1 throughout
+    output = tmp_path / 'out.zarr'
+    assert run([tmp_path / 'bag'], config, output) == 0
+    buffer = ReplayBuffer.open(output)
+    attrs = buffer.attrs('state')
+    assert attrs['names'] == ['x', *MATRIX_COLUMNS]
+    assert attrs['sources'] == [{'kind': 'pose', 'topic': '/ee_pose', 'width': 7,
+                                 'frame_id': 'base_link'}]
+    c, s = math.cos(0.1), math.sin(0.1)
+    state = np.asarray(buffer['state'][:])
+    assert len(state) > 0
+    np.testing.assert_allclose(state[:, 1:], np.tile([c, s, 0, -s, c, 0], (len(state), 1)),
+                               atol=1e-6)
+
+
 def test_an_append_that_wraps_a_pose_yaw_otherwise_is_refused(tmp_path, episodes, capsys):
     """The block's yaw recorded in [0, 2 pi): bags converted with yaw_min -pi would give the
     same heading two values in one store; refused, the store untouched."""

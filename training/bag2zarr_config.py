@@ -69,7 +69,10 @@ class SourceConfig:
         joint_field: joint_state (YAML 'field'): 'position', 'velocity' or 'effort', in the
             message's units (rad or m, per s, N or N m).
         fields: pose: among x, y, z (the pose's units), qx, qy, qz, qw (taken with qw >= 0:
-            q and -q are one rotation), yaw (rad, about z). Default [x, y, yaw].
+            q and -q are one rotation), yaw (rad, about z), r00..r22 (the rotation matrix's
+            entry r<row><column>; two columns, r00, r10, r20, r01, r11, r21, are the rotation
+            6D of Zhou et al. 2019: an orientation with no jump, unlike a quaternion at 180
+            degrees or a yaw at its wrap). Default [x, y, yaw].
         yaw_min: pose: yaw is wrapped into [yaw_min, yaw_min + 2 pi), rad. Default -pi.
         shape: image: [height, width] in pixels; the frame is fitted to it as the policy
             node fits camera images to the checkpoint's size (centre crop to the aspect,

@@ -254,7 +254,9 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
                   '(the policy node: state_pose_topics), or a Cartesian target\'s as the '
                   'action (action_pose_topics):',
                   f'  #   - {{pose: {q(pose.topic)}, fields: [x, y, z, yaw]}}   # '
-                  f'{pose.rate_hz or 0:.1f} Hz, {pose.detail}']
+                  f'{pose.rate_hz or 0:.1f} Hz, {pose.detail}',
+                  '  #     (a whole orientation: fields [x, y, z, r00, r10, r20, r01, r11, r21], '
+                  'the rotation 6D)']
     return '\n'.join(lines) + '\n'
 
 

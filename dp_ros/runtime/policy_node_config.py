@@ -65,8 +65,8 @@ class PolicyNodeConfig:
     state_pose_topics: list[str] = param(
         [], 'of the state topics (joint_state_topic, state_joint_topics), those that publish '
         "geometry_msgs/PoseStamped (an end effector's pose: a bag2zarr pose source); their "
-        'names in state_joint_names are pose fields among x, y, z, qx, qy, qz, qw, yaw; empty: '
-        'none')
+        'names in state_joint_names are pose fields among x, y, z, qx, qy, qz, qw, yaw and the '
+        'rotation matrix entries r00..r22 (r<row><column>); empty: none')
     state_yaw_min: float = param(-math.pi, 'a pose\'s yaw (about z) is wrapped into '
                                  '[state_yaw_min, state_yaw_min + 2 pi), as the bag2zarr pose '
                                  "source's yaw_min", range=(-10.0, 10.0), unit='rad')
@@ -93,9 +93,10 @@ class PolicyNodeConfig:
         [], 'of the command topics (action_topic, action_joint_topics), those that take '
         "geometry_msgs/PoseStamped, a Cartesian controller's target (cartesian_controllers' "
         "target_frame, MoveIt Servo's pose commands): their action_joint_names are pose fields, "
-        'x, y, z and either qx, qy, qz, qw (normalized) or yaw (about z of frame_id, roll and '
-        'pitch 0); each point is sent as it falls due (checked every 5 ms), the stop once; '
-        'empty: none')
+        'x, y, z and one orientation: qx, qy, qz, qw (normalized); yaw (about z of frame_id, '
+        'roll and pitch 0); or a rotation 6D, the matrix\'s first two columns r00, r10, r20, '
+        'r01, r11, r21 or rows r00, r01, r02, r10, r11, r12 (made orthonormal); each point is '
+        'sent as it falls due (checked every 5 ms), the stop once; empty: none')
     frame_id: str = param('', 'header.frame_id of the published trajectories and poses (a pose '
                           'needs one)')
     n_action_steps: int = param(0, "actions of each chunk to execute; 0: the checkpoint's",

@@ -63,14 +63,16 @@ class Feeder:
     """Publishes a 96x96 camera and joint states at 10 Hz, both stamped now; keeps the stamps.
 
     gripper_topic: jy's joint states on a topic of their own (jx alone on the arm's).
-    pose_topic: an end effector's PoseStamped (x and yaw about z, or x, y, z and yaw)
-    instead of joint states."""
+    pose_topic: an end effector's PoseStamped (x and yaw about z, or x, y, z and yaw, or
+    x, y, z and `quaternion`) instead of joint states."""
 
-    def __init__(self, probe, position: tuple[float, float] | None = None,
+    def __init__(self, probe, position: tuple[float, ...] | None = None,
                  gripper_topic: str = '', pose_topic: str = '',
-                 joints: tuple[str, ...] = ('jx', 'jy')):
+                 joints: tuple[str, ...] = ('jx', 'jy'),
+                 quaternion: tuple[float, float, float, float] | None = None):
         self.probe = probe
         self.position = position  # the joints stand here (else random positions)
+        self.quaternion = quaternion
         self.joints = list(joints)
         self.image_pub = probe.publisher(Image, '/cam/image_raw', qos_profile_sensor_data)
         self.joint_pub = probe.publisher(JointState, '/arm/joint_states', qos_profile_sensor_data)
@@ -97,10 +99,12 @@ class Feeder:
                 pose = PoseStamped()
                 pose.header.stamp = stamp
                 x, y, z, yaw = (position if len(position) == 4
+                                else (*position, 0.0) if len(position) == 3
                                 else (position[0], 0.0, 0.0, position[1]))
-                p = pose.pose.position
+                p, q = pose.pose.position, pose.pose.orientation
                 p.x, p.y, p.z, yaw = float(x), float(y), float(z), float(yaw)
-                pose.pose.orientation.z, pose.pose.orientation.w = np.sin(yaw / 2), np.cos(yaw / 2)
+                q.x, q.y, q.z, q.w = (self.quaternion if self.quaternion is not None
+                                      else (0.0, 0.0, np.sin(yaw / 2), np.cos(yaw / 2)))
                 self.pose_pub.publish(pose)
             elif self.gripper_pub:
                 self.joint_pub.publish(cv.numpy_to_joint_state(np.asarray(position[:1]), ['jx'],
@@ -501,6 +505,54 @@ def test_a_cartesian_controller_gets_each_point_as_a_pose_target_and_the_stop(
         assert (stop.position.x, stop.position.y, stop.position.z) == here[:3]
         assert 2 * np.arctan2(stop.orientation.z, stop.orientation.w) == pytest.approx(here[3])
         assert "/arm/target_pose ['x', 'y', 'z', 'yaw'] (pose)" in node.log()
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_a_rotation_6d_policy_commands_whole_orientations(ros_processes, ros_probe, tmp_path):
+    """A policy that observes and commands the end effector's orientation as a rotation 6D
+    (the rotation matrix's first two columns, as the paper's code does for absolute actions):
+    each predicted pair of axes goes out as a unit quaternion, and the stop holds the measured
+    orientation, decoded from the state's pose and turned back into the quaternion sent."""
+    from support import make_tiny_pose_checkpoint
+
+    from dp_ros.pose_fields import MATRIX_COLUMNS
+
+    fields = ('x', 'y', 'z', *MATRIX_COLUMNS)
+    names = '[' + ','.join(["'y'" if f == 'y' else f for f in fields]) + ']'
+    half = 1.2  # the tool turned 2.4 rad about the axis (1, 2, 2) / 3
+    here_q = (np.sin(half) / 3, 2 * np.sin(half) / 3, 2 * np.sin(half) / 3, np.cos(half))
+    policy = make_tiny_pose_checkpoint(tmp_path / 'rot6d_policy', state='pose', action=fields)
+    targets = ros_probe.collect(PoseStamped, '/arm/target_pose', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        policy, joint_state_topic='/arm/ee_pose', state_joint_names=names,
+        state_pose_topics='[/arm/ee_pose]', action_topic='/arm/target_pose',
+        action_joint_names=names, action_pose_topics='[/arm/target_pose]',
+        frame_id='base_link', action_lower='[0.3,-0.1,0.1' + ',-1.0' * 6 + ']',
+        action_upper='[0.5,0.1,0.3' + ',1.0' * 6 + ']',
+        max_step_delta='[' + ','.join(['0.05'] * 9) + ']'))
+    feeder = Feeder(ros_probe, position=(0.4, 0.05, 0.2), pose_topic='/arm/ee_pose',
+                    quaternion=here_q)
+    try:
+        ros_probe.wait_for_messages(targets, 5, 60.0, 'pose targets')
+        for msg in list(targets):
+            q = msg.pose.orientation
+            assert abs(q.x ** 2 + q.y ** 2 + q.z ** 2 + q.w ** 2 - 1) < 1e-9 and q.w >= 0
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0,
+                           'disabled')
+        n = int(values['points_streamed'])
+        ros_probe.wait_for(lambda: len(targets) >= n + 1, 10.0, 'the stop\'s target')
+        assert int(values['pose_targets_skipped']) == 0
+        assert int(values['chunks_no_reference']) == 0
+        stop = targets[-1].pose  # the measured pose, held
+        o = stop.orientation
+        np.testing.assert_allclose((o.x, o.y, o.z, o.w), here_q, atol=1e-9)
+        assert "/arm/target_pose ['x', 'y', 'z', 'r00', 'r10', 'r20', 'r01', 'r11', 'r21'] " \
+               '(pose)' in node.log()
         assert node.alive(), node.log()
     finally:
         feeder.close()
