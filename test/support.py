@@ -122,6 +122,30 @@ def make_tiny_checkpoint(directory: str | Path, seed: int = 0, control_period_s:
                        provenance=provenance or {'note': 'tiny random test policy'})
 
 
+def make_tiny_two_key_checkpoint(directory: str | Path, seed: int = 0) -> Path:
+    """A tiny random Push-T-shaped policy whose state is two low-dim keys, as robomimic's and
+    some bag2zarr configs split it: 'arm' (jx) and 'gripper' (jy), the action jx, jy."""
+    import numpy as np
+    import torch
+
+    from dp_ros.policy.checkpoint import save_policy
+    from dp_ros.policy.diffusion import DiffusionPolicy
+    from dp_ros.policy.normalizer import Normalizer
+
+    torch.manual_seed(seed)
+    shape_meta = {'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+                          'arm': {'shape': [1], 'type': 'low_dim', 'names': ['jx']},
+                          'gripper': {'shape': [1], 'type': 'low_dim', 'names': ['jy']}},
+                  'action': {'shape': [2], 'names': ['jx', 'jy']}}
+    rng = np.random.default_rng(seed)
+    data = {'arm': rng.uniform(20, 490, size=(64, 1)), 'gripper': rng.uniform(20, 490, (64, 1)),
+            'action': rng.uniform(60, 450, size=(64, 2))}
+    policy = DiffusionPolicy(tiny_pusht_config(shape_meta=shape_meta),
+                             Normalizer.from_data(data)).eval()
+    return save_policy(policy, directory, control_period_s=0.1,
+                       provenance={'note': 'tiny random two-key test policy'})
+
+
 ARM_JOINTS = ('shoulder', 'elbow', 'wrist')
 
 

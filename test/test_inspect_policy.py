@@ -83,11 +83,21 @@ def test_policy_dir_misuse_is_named(arm_policy, tmp_path):
         main([str(tmp_path / 'nothing.zarr'), '--draft-params', str(tmp_path / 'p.yaml')])
 
 
-def test_more_than_one_low_dim_observation_cannot_be_drafted(tmp_path):
+def test_several_low_dim_observations_draft_as_one_state(tmp_path):
+    """The node feeds every low-dim key from one list of state joints: the draft names their
+    values in the checkpoint's key order and says which are whose."""
+    import dataclasses
+
     s = summarize_policy(make_tiny_checkpoint(tmp_path / 'p'))
-    s.states = s.states * 2
-    with pytest.raises(ValueError, match='the node feeds exactly one'):
-        draft_params(s)
+    first = dataclasses.replace(s.states[0], key='eef', names=['x', 'y'])
+    second = dataclasses.replace(s.states[0], key='gripper', size=1, names=['finger'],
+                                 low=[0.0], high=[0.08])
+    s.states = [first, second]
+    text = draft_params(s)
+    assert "    # the state: eef (2) then gripper (1), every low-dim observation" in text
+    assert '    state_joint_names: [x, "y", finger]   # recorded' in text
+    s.states = [first, dataclasses.replace(second, names=None)]
+    assert 'state_joint_names: [joint_0, joint_1, joint_2]' in draft_params(s)
 
 
 def test_the_shipped_policy_names_its_held_out_split(capsys):

@@ -195,11 +195,56 @@ def test_state_joints_from_two_topics_are_two_streams_joined_in_joint_order():
     sources = state_sources(cfg(state_joint_names=['a', 'g', 'b'],
                                 state_joint_topics=[arm, grip, arm]), 'joint_pos')
     values = {f'joint_pos:{arm}': [np.float32([1, 3])], f'joint_pos:{grip}': [np.float32([2])]}
-    assert join_state(values, 'joint_pos', sources)['joint_pos'][0].tolist() == [1, 2, 3]
+    joined = join_state(values, ['joint_pos'], [3], sources)
+    assert joined['joint_pos'][0].tolist() == [1, 2, 3]
     one = resolve_setup(cfg(), metadata())
     assert [s.stream_name for s in one.state_sources] == ['agent_pos']
     values = {'image': images, 'agent_pos': [np.float32([1, 2])] * 2}
     assert one.model_values(values) is values
+
+
+TWO_KEYS = {'config': pusht_image_config(shape_meta={
+    'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+            'eef': {'shape': [2], 'type': 'low_dim', 'names': ['x', 'yaw']},
+            'gripper': {'shape': [1], 'type': 'low_dim', 'names': ['finger']}},
+    'action': {'shape': [2]}}).to_dict(), 'control_period_s': 0.1}
+
+
+def test_several_low_dim_observations_are_one_state_cut_in_key_order():
+    """A checkpoint trained on several low-dim keys (robomimic's eef pose and gripper, a
+    bag2zarr config with a key per part): state_joint_names names all their values in the
+    checkpoint's key order, read from whichever topics, and each key gets its own."""
+    split = cfg(state_joint_names=['x', 'yaw', 'finger'],
+                state_joint_topics=['/ee_pose', '/ee_pose', '/gripper/joint_states'],
+                state_pose_topics=['/ee_pose'])
+    setup = resolve_setup(split, TWO_KEYS)
+    assert (setup.state_keys, setup.state_sizes) == (['eef', 'gripper'], [2, 1])
+    assert setup.streams == ['image', 'eef+gripper:/ee_pose', 'eef+gripper:/gripper/joint_states']
+    images = [np.zeros((96, 96, 3), np.uint8)] * 2
+    joined = setup.model_values({'image': images,
+                                 'eef+gripper:/ee_pose': [np.float32([1, 2]), np.float32([3, 4])],
+                                 'eef+gripper:/gripper/joint_states': [np.float32([5])] * 2})
+    assert list(joined) == ['image', 'eef', 'gripper']
+    assert [v.tolist() for v in joined['eef']] == [[1, 2], [3, 4]]
+    assert [v.tolist() for v in joined['gripper']] == [[5], [5]]
+    assert setup.warnings == []  # the names recorded per key, compared joined
+    line = describe_setup(split, setup, 'cpu', None)
+    assert "'eef' + 'gripper' <- /ee_pose ['x', 'yaw'] (pose) + /gripper/joint_states" in line
+    # one topic for all: one stream, still cut
+    one = resolve_setup(cfg(state_joint_names=['x', 'yaw', 'finger']), TWO_KEYS)
+    assert one.streams == ['image', 'eef+gripper']
+    joined = one.model_values({'image': images, 'eef+gripper': [np.float32([1, 2, 3])] * 2})
+    assert joined['eef'][0].tolist() == [1, 2] and joined['gripper'][0].tolist() == [3]
+    with pytest.raises(ValueError, match=r"must be 3 distinct names \(the state: 'eef' 2 then "
+                                         r"'gripper' 1 values\)"):
+        resolve_setup(cfg(state_joint_names=['x', 'yaw']), TWO_KEYS)
+    with pytest.raises(ValueError, match="lists the joints the checkpoint was trained with in "
+                                         'another order'):
+        resolve_setup(cfg(state_joint_names=['finger', 'x', 'yaw']), TWO_KEYS)
+    with pytest.raises(ValueError, match="state_obs_key 'eef': the checkpoint's low-dim "
+                                         r"observations are \['eef', 'gripper'\]"):
+        resolve_setup(cfg(state_joint_names=['x', 'yaw', 'finger'], state_obs_key='eef'),
+                      TWO_KEYS)
 
 
 def test_an_end_effector_pose_is_a_state_source_of_its_own_kind():
@@ -260,7 +305,8 @@ def test_a_pose_target_topic_is_streamed_and_a_dry_run_sends_trajectories():
 
 def test_resolve_setup_from_the_checkpoint():
     setup = resolve_setup(cfg(action_lower=[0, 0], action_upper=[512, 512]), metadata())
-    assert setup.rgb_keys == ['image'] and setup.state_key == 'agent_pos'
+    assert setup.rgb_keys == ['image'] and setup.state_keys == ['agent_pos']
+    assert setup.state_sizes == [2]
     assert setup.streams == ['image', 'agent_pos']
     assert setup.image_shapes == {'image': (96, 96)}
     assert (setup.n_obs_steps, setup.n_action_steps) == (2, 8)
@@ -270,7 +316,7 @@ def test_resolve_setup_from_the_checkpoint():
     # the node's parameters override the checkpoint's
     setup = resolve_setup(cfg(control_period_s=0.05, n_action_steps=15), metadata())
     assert (setup.dt_ns, setup.n_action_steps) == (50 * MS, 15)
-    assert resolve_setup(cfg(state_obs_key='agent_pos'), metadata()).state_key == 'agent_pos'
+    assert resolve_setup(cfg(state_obs_key='agent_pos'), metadata()).state_keys == ['agent_pos']
 
 
 def test_safety_settings_resolve_to_per_step_limits(tmp_path):

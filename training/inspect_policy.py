@@ -23,7 +23,7 @@ import yaml
 from dp_ros.atomic_dir import write_text
 from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata, recorded_score
 from dp_ros.policy.config import PolicyConfig
-from dp_ros.runtime.policy_node_config import recorded_topics
+from dp_ros.runtime.policy_node_config import joined_per_key, recorded_topics, state_label
 
 FILL_IN = 'FILL IN'
 
@@ -93,8 +93,17 @@ def summarize_policy(directory: str | Path) -> PolicySummary:
                     if k in provenance},
         split={k: v for k, v in provenance.get('train_config', {}).get('data', {}).items()
                if k in ('val_ratio', 'split_seed', 'exclude_episodes')},
-        topics=recorded_topics(config, config.low_dim_keys[0]) if len(config.low_dim_keys) == 1
-        else {})
+        topics=recorded_topics(config, config.low_dim_keys) if config.low_dim_keys else {})
+
+
+def joined_state(states: list[Dimensions]) -> Dimensions:
+    """The low-dim observations as the node's one state: their values in order."""
+    if len(states) == 1:
+        return states[0]
+    return Dimensions(key=state_label([d.key for d in states]), size=sum(d.size for d in states),
+                      names=joined_per_key([d.names for d in states]),
+                      low=joined_per_key([d.low for d in states]),
+                      high=joined_per_key([d.high for d in states]))
 
 
 def _values(values: list[float] | None) -> str:
@@ -209,10 +218,10 @@ def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
 
 def draft_params(s: PolicySummary) -> str:
     """A policy node parameter file (config/policy_example_arm.yaml's layout) for `s`."""
-    if len(s.states) != 1:
-        raise ValueError(f'the policy has {len(s.states)} low-dim observations '
-                         f'{[d.key for d in s.states]}; the node feeds exactly one')
-    state, action, t = s.states[0], s.action, s.topics
+    if not s.states:
+        raise ValueError('the policy has no low-dim observation: the node feeds one from the '
+                         'joint states')
+    state, action, t = joined_state(s.states), s.action, s.topics
     order = ', '.join(f"{c['key']} {c['shape'][0]}x{c['shape'][1]}" for c in s.cameras)
     if t.get('image_topics'):
         cameras = f"{_flow(t['image_topics'])}   # recorded with the training data: {order}"
@@ -250,6 +259,8 @@ def draft_params(s: PolicySummary) -> str:
         f'    image_topics: {cameras}',
         '    compressed_images: false',
         *joint_states,
+        *([f"    # the state: {' then '.join(f'{d.key} ({d.size})' for d in s.states)}, "
+           "every low-dim observation in the checkpoint's order"] if len(s.states) > 1 else []),
         f'    state_joint_names: {_joint_names(state, "state")}',
         '    state_field: position',
         *_action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),

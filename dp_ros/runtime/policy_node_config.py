@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,10 @@ class PolicyNodeConfig:
     state_yaw_min: float = param(-math.pi, 'a pose\'s yaw (about z) is wrapped into '
                                  '[state_yaw_min, state_yaw_min + 2 pi), as the bag2zarr pose '
                                  "source's yaw_min", range=(-10.0, 10.0), unit='rad')
-    state_obs_key: str = param('', "checkpoint key of the low-dim observation; empty: its only "
-                               'one')
+    state_obs_key: str = param('', 'checkpoint key of the low-dim observation, checked against '
+                               "the checkpoint's only one; empty: every low-dim observation, "
+                               'state_joint_names naming their values in the checkpoint\'s '
+                               'key order (e.g. an end effector\'s pose, then its gripper)')
     state_field: str = param('position', 'JointState field of the observation: position, '
                              'velocity or effort')
     action_topic: str = param('/pusht/joint_trajectory', 'trajectory_msgs/JointTrajectory '
@@ -247,11 +250,12 @@ def state_sources(cfg: PolicyNodeConfig, state_key: str) -> list[StateSource]:
     return sources
 
 
-def join_state(values: dict[str, list[Any]], state_key: str,
-               sources: list[StateSource]) -> dict[str, list[Any]]:
+def join_state(values: dict[str, list[Any]], state_keys: Sequence[str],
+               state_sizes: Sequence[int], sources: list[StateSource]) -> dict[str, list[Any]]:
     """An observation's per-stream samples -> per checkpoint key: the state sources' values
-    put in their places, time by time (one source: the samples as they are)."""
-    if len(sources) == 1 and sources[0].stream_name == state_key:
+    put in their places, time by time, and the state cut into the checkpoint's low-dim keys
+    (one source of one key: the samples as they are)."""
+    if len(sources) == 1 and [sources[0].stream_name] == list(state_keys):
         return values
     joined = {k: v for k, v in values.items() if k not in {s.stream_name for s in sources}}
     n_values = sum(len(s.columns) for s in sources)
@@ -261,8 +265,23 @@ def join_state(values: dict[str, list[Any]], state_key: str,
         for source in sources:
             state[list(source.columns)] = values[source.stream_name][j]
         steps.append(state)
-    joined[state_key] = steps
+    ends = np.cumsum(state_sizes).tolist()
+    for key, start, end in zip(state_keys, [0, *ends[:-1]], ends, strict=True):
+        joined[key] = [step[start:end] for step in steps]
     return joined
+
+
+def state_label(state_keys: Sequence[str]) -> str:
+    """The state's name as an input stream: its key, or its keys joined by '+'."""
+    return '+'.join(state_keys)
+
+
+def joined_per_key(per_key: Sequence[list | None]) -> list | None:
+    """Per-key lists (names, recorded sources) of the state's keys, concatenated in order;
+    None when any key's is not recorded."""
+    if not per_key or any(v is None for v in per_key):
+        return None
+    return [x for v in per_key for x in v]
 
 
 @dataclass
@@ -270,7 +289,8 @@ class ResolvedSetup:
     """The config checked against the checkpoint: what the node actually runs with."""
 
     rgb_keys: list[str]
-    state_key: str
+    state_keys: list[str]  # the checkpoint's low-dim keys the state fills, in order
+    state_sizes: list[int]  # the values of each
     image_shapes: dict[str, tuple[int, int]]  # key -> (H, W)
     image_crops: dict[str, tuple[int, int, int, int] | None]  # key -> camera box cut first
     n_obs_steps: int
@@ -302,7 +322,7 @@ class ResolvedSetup:
 
     def model_values(self, values: dict[str, list[Any]]) -> dict[str, list[Any]]:
         """An assembled observation's samples per stream -> per checkpoint key."""
-        return join_state(values, self.state_key, self.state_sources)
+        return join_state(values, self.state_keys, self.state_sizes, self.state_sources)
 
 
 def controller_topics(cfg: PolicyNodeConfig) -> str:
@@ -323,7 +343,8 @@ def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str
               else f'realtime (replan at <= {cfg.replan_threshold} left)')
     return (f'policy {cfg.checkpoint} on {device_name} ({cfg.dtype}); cameras '
             f'{dict(zip(setup.rgb_keys, cfg.image_topics, strict=True))}, state '
-            f"'{setup.state_key}' <- {' + '.join(describe_group(s) for s in setup.state_sources)}"
+            f"{' + '.join(repr(k) for k in setup.state_keys)} <- "
+            f"{' + '.join(describe_group(s) for s in setup.state_sources)}"
             f", actions -> {', '.join(describe_group(g) for g in setup.commands)}"
             + (f' (DRY RUN: nothing to {controller_topics(cfg)})' if cfg.dry_run else '')
             + f'; n_obs_steps={setup.n_obs_steps}, '
@@ -332,11 +353,11 @@ def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str
             + (f', warm-up {warmup_s * 1e3:.0f} ms' if warmup_s is not None else ''))
 
 
-def recorded_topics(config: Any, state_key: str) -> dict[str, Any]:
+def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
     """The node's topic parameters as the training data was recorded (None: not recorded,
     for every camera, or not something the node subscribes or publishes to as such)."""
     cams = [config.recorded_sources(k) for k in config.rgb_keys]
-    state = config.recorded_sources(state_key)
+    state = joined_per_key([config.recorded_sources(k) for k in state_keys])
     readable = bool(state) and all(s['kind'] in ('joint_state', 'pose') for s in state)
     yaw_mins = {s[YAW_MIN] for s in state or () if YAW_MIN in s}
     commands = command_topics(config.recorded_sources('action'),
@@ -463,19 +484,19 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                          f'{rgb_keys}: give one topic per camera, in that order')
     if len(set(cfg.image_topics)) != len(cfg.image_topics):
         raise ValueError(f'parameter image_topics repeats a topic: {cfg.image_topics}')
-    state_key = cfg.state_obs_key
-    if not state_key:
-        if len(low_dim) != 1:
-            raise ValueError(f'the checkpoint has low-dim observations {low_dim}; this node '
-                             'feeds exactly one from the joint states: set state_obs_key')
-        state_key = low_dim[0]
-    if state_key not in low_dim or len(low_dim) != 1:
-        raise ValueError(f"parameter state_obs_key '{state_key}': the checkpoint's low-dim "
-                         f'observations are {low_dim} (exactly one is supported)')
-    state_dim = config.obs_shape(state_key)[0]
+    if not low_dim:
+        raise ValueError('the checkpoint has no low-dim observation for the joint states to '
+                         'feed (an image-only policy)')
+    if cfg.state_obs_key and [cfg.state_obs_key] != low_dim:
+        raise ValueError(f"parameter state_obs_key '{cfg.state_obs_key}': the checkpoint's "
+                         f'low-dim observations are {low_dim}; leave it empty to feed them '
+                         'all, their values named in order by state_joint_names')
+    state_sizes = [config.obs_shape(k)[0] for k in low_dim]
+    state_dim = sum(state_sizes)
     if len(cfg.state_joint_names) != state_dim or len(set(cfg.state_joint_names)) != state_dim:
+        layout = ' then '.join(f"'{k}' {n}" for k, n in zip(low_dim, state_sizes, strict=True))
         raise ValueError(f'parameter state_joint_names {cfg.state_joint_names} must be '
-                         f"{state_dim} distinct names ('{state_key}' has {state_dim} values)")
+                         f'{state_dim} distinct names (the state: {layout} values)')
     check_state_topics(cfg, state_dim)
     if len(cfg.action_joint_names) != config.action_dim or \
             len(set(cfg.action_joint_names)) != config.action_dim:
@@ -484,11 +505,11 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     check_command_topics(cfg, config.action_dim)
     # the joints the checkpoint was trained with, and the topics, where its data recorded them
     warnings = [w for w in (
-        compare_names(config.dimension_names(state_key), cfg.state_joint_names,
-                      'state_joint_names'),
+        compare_names(joined_per_key([config.dimension_names(k) for k in low_dim]),
+                      cfg.state_joint_names, 'state_joint_names'),
         compare_names(config.dimension_names('action'), cfg.action_joint_names,
                       'action_joint_names')) if w]
-    recorded = recorded_topics(config, state_key)
+    recorded = recorded_topics(config, low_dim)
     yaw_min = recorded['state_yaw_min']
     if yaw_min is not None and not math.isclose(yaw_min, cfg.state_yaw_min, abs_tol=1e-9):
         raise ValueError(f'parameter state_yaw_min {cfg.state_yaw_min:g}: the training data '
@@ -540,7 +561,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter history_s {cfg.history_s} is shorter than an observation '
                          f'spans ((n_obs_steps-1)*dt + max_input_age_s)')
     return ResolvedSetup(
-        rgb_keys=rgb_keys, state_key=state_key,
+        rgb_keys=rgb_keys, state_keys=low_dim, state_sizes=state_sizes,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
         image_crops={k: config.camera_crop(k) for k in rgb_keys},
         n_obs_steps=config.n_obs_steps, n_action_steps=n_action, dt_ns=dt_ns,
@@ -548,6 +569,6 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),
         stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints,
         commands=command_groups(cfg),
-        state_sources=with_recorded_frames(state_sources(cfg, state_key),
+        state_sources=with_recorded_frames(state_sources(cfg, state_label(low_dim)),
                                            recorded['state_pose_frames']),
         warnings=warnings)

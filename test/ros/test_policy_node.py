@@ -436,6 +436,40 @@ def test_joint_states_on_two_topics_make_one_observation_and_the_stop_holds_both
         feeder.close()
 
 
+def test_a_policy_of_two_low_dim_keys_is_fed_from_two_topics(ros_processes, ros_probe,
+                                                              tmp_path):
+    """A checkpoint whose state is two keys ('arm': jx, 'gripper': jy): state_joint_names
+    names their values in key order, each read on its own topic; the node plans on them and a
+    stop holds both measured joints."""
+    from support import make_tiny_two_key_checkpoint
+
+    from dp_ros.runtime.observation_log import read_observation_log
+
+    policy = make_tiny_two_key_checkpoint(tmp_path / 'two_keys')
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    log = tmp_path / 'observations.jsonl'
+    node = ros_processes.start('policy', node_cmd(
+        policy, state_joint_topics='[/arm/joint_states,/gripper/joint_states]',
+        observation_log_path=str(log)))
+    feeder = Feeder(ros_probe, position=(200.0, 300.0), gripper_topic='/gripper/joint_states')
+    try:
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks planned on two low-dim keys')
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        ros_probe.wait_for(lambda: any(map(is_hold, trajs)), 10.0, 'the stop')
+        hold = [m for m in trajs if is_hold(m)][-1]
+        assert list(hold.points[0].positions) == [200.0, 300.0]
+        records = read_observation_log(log)
+        assert records and all(
+            r['streams']['arm+gripper:/gripper/joint_states']['values'] == [[300.0]] * 2
+            for r in records)
+        assert ("'arm' + 'gripper' <- /arm/joint_states ['jx'] + /gripper/joint_states ['jy']"
+                in node.log())
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
 def test_an_end_effector_pose_topic_is_read_as_the_state(ros_processes, ros_probe, checkpoint,
                                                          tmp_path):
     """state_pose_topics: the state is an end effector's x and yaw from a PoseStamped, the
