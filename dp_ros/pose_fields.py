@@ -95,6 +95,8 @@ QUATERNION = ('qx', 'qy', 'qz', 'qw')
 MATRIX_COLUMNS = ('r00', 'r10', 'r20', 'r01', 'r11', 'r21')  # the x and y axes
 MATRIX_ROWS = ('r00', 'r01', 'r02', 'r10', 'r11', 'r12')  # pytorch3d's rotation 6D
 ORIENTATIONS = (QUATERNION, ('yaw',), MATRIX_COLUMNS, MATRIX_ROWS)
+# the fields that lie in [-1, 1] whatever the pose: a unit quaternion's, a rotation matrix's
+UNIT_FIELDS = (*QUATERNION, *MATRIX)
 
 
 def pose_target_problem(names: Sequence[str]) -> str | None:

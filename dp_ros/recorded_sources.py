@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from dp_ros.pose_fields import UNIT_FIELDS
+
 # The field's name in zarr array attrs and in a checkpoint's shape_meta entries.
 SOURCES = 'sources'
 # a pose source's yaw wrap, [yaw_min, yaw_min + 2 pi) (present where it gives yaw)
@@ -118,3 +120,16 @@ def _state_parameter(topics: Sequence[str], named: bool = True) -> str:
     if len(set(topics)) == 1:
         return f'joint_state_topic {topics[0]}' if named else topics[0]
     return f'state_joint_topics {list(topics)}' if named else str(list(topics))
+
+
+def unit_rotation_columns(names: Sequence[str] | None, sources: Sequence[dict] | None
+                          ) -> list[int]:
+    """The columns that are a pose source's quaternion or rotation matrix entries (in [-1, 1]
+    whatever the pose): the paper's code leaves rotations unnormalized (its robomimic
+    absolute actions: position min-max, rotation 6D identity; quaternion observations
+    identity). [] when the names or sources were not recorded."""
+    if not names or not sources:
+        return []
+    kinds = [s['kind'] for s in sources for _ in range(s['width'] or 1)]
+    return [i for i, (name, kind) in enumerate(zip(names, kinds, strict=True))
+            if kind == 'pose' and name in UNIT_FIELDS]

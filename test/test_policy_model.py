@@ -106,6 +106,18 @@ def test_config_round_trip_and_unknown_keys():
 
 
 # ---------------------------------------------------------------------------- normalizer
+def test_normalizer_identity_dimensions_stay_as_they_are():
+    """Dimensions named as identity (a pose's rotation entries) pass through; the others are
+    min-max as before; the stats are the data's either way."""
+    data = np.array([[0.0, -0.5, 10.0], [2.0, 0.5, 30.0]], dtype=np.float32)
+    norm = Normalizer.from_data({'action': data}, identity={'action': [1]})
+    n = norm.normalize('action', torch.from_numpy(data))
+    assert n.tolist() == [[-1.0, -0.5, -1.0], [1.0, 0.5, 1.0]]
+    assert norm.to_dict()['fields']['action']['min'] == [0.0, -0.5, 10.0]
+    with pytest.raises(ValueError, match=r"identity dimensions \[3\] outside its 3"):
+        Normalizer.from_data({'action': data}, identity={'action': [3]})
+
+
 def test_normalizer_limits_round_trip():
     rng = np.random.default_rng(1)
     # the last dimension is constant

@@ -148,6 +148,41 @@ def test_excluded_episodes_are_neither_trained_on_nor_in_the_statistics(tmp_path
     assert {k: got[k] for k in ('action', 'agent_pos')} == expected.to_dict()['fields']
 
 
+def test_rotation_entries_of_a_recorded_pose_are_left_unnormalized(tmp_path):
+    """The paper's rule for absolute Cartesian actions: positions min-max to [-1, 1], a pose's
+    rotation 6D (and quaternion) entries as they are: they lie in [-1, 1] whatever the data
+    covers. A joint that merely shares a field's name is not a pose's."""
+    from support import CONFIG_DIR
+
+    from dp_ros.pose_fields import MATRIX_COLUMNS
+
+    rng = np.random.default_rng(0)
+    n = 40
+    names = ['x', *MATRIX_COLUMNS, 'qx']  # 'qx': a gripper joint's name, from a joint state
+    values = np.concatenate([rng.uniform(0.3, 0.5, (n, 1)), rng.uniform(-0.2, 0.2, (n, 6)),
+                             rng.uniform(0.0, 0.08, (n, 1))], axis=1)
+    sources = [{'kind': 'pose', 'topic': '/ee_pose', 'width': 7},
+               {'kind': 'joint_state', 'topic': '/gripper/joint_states', 'width': 1}]
+    path = tmp_path / 'poses.zarr'
+    ReplayBuffer.from_arrays({'img': rng.integers(0, 255, (n, 96, 96, 3), dtype=np.uint8),
+                              'state': values, 'action': values}, np.array([20, 40])).save_to(
+        path, progress=False)
+    for key in ('state', 'action'):
+        zarr.open(str(path), mode='r+')['data'][key].attrs.update(
+            {'names': names, 'sources': sources})
+    cfg = load_config(CONFIG_DIR / 'train_example_arm.yaml', [
+        f'data.zarr_path={path}', 'data.rgb_keys={image: img}', 'data.low_dim_keys={ee: state}',
+        'data.val_ratio=0', 'train.cpu=true', 'policy.down_dims=[32,64,128]',
+        'policy.resnet_width=0.25'])
+    fields = Trainer(cfg, tmp_path / 'run').policy.normalizer.to_dict()['fields']
+    for key in ('action', 'ee'):
+        scale, offset = np.array(fields[key]['scale']), np.array(fields[key]['offset'])
+        assert scale[1:7].tolist() == [1.0] * 6 and offset[1:7].tolist() == [0.0] * 6
+        assert scale[0] == pytest.approx(2 / np.ptp(values[:, 0]), rel=1e-5)  # min-max
+        assert scale[7] == pytest.approx(2 / np.ptp(values[:, 7]), rel=1e-5)
+        assert fields[key]['min'] == pytest.approx(values.min(axis=0).tolist(), abs=1e-6)
+
+
 def test_a_policy_the_eval_sim_cannot_run_is_a_config_error_at_the_start(tmp_path, tiny_zarr):
     from training.errors import TrainConfigError
 

@@ -137,7 +137,8 @@ class Trainer:
         elif init is not None:
             norm_dict = init.normalizer.to_dict()
         else:
-            norm_dict = Normalizer.from_data(self.train_ds.get_normalizer_data()).to_dict()
+            norm_dict = Normalizer.from_data(self.train_ds.get_normalizer_data(),
+                                             identity=self._identity_dims()).to_dict()
         self.policy = DiffusionPolicy(self.policy_cfg, Normalizer.from_dict(norm_dict))
         self.param_names = [n for n, _ in self.policy.named_parameters()]
         if self.saved:
@@ -232,6 +233,21 @@ class Trainer:
         from training.dataset import dataset_shape_meta
 
         return dataset_shape_meta(self._dataset_path(), **self.cfg.data.key_args())
+
+    def _identity_dims(self) -> dict[str, list[int]]:
+        """Per key, the values the normalizer leaves as they are: a pose's quaternion or
+        rotation matrix entries, as the data recorded them (the paper's rule)."""
+        from dp_ros.recorded_sources import unit_rotation_columns
+
+        c = self.policy_cfg
+        identity = {k: cols for k in ('action', *c.low_dim_keys)
+                    if (cols := unit_rotation_columns(c.dimension_names(k),
+                                                      c.recorded_sources(k)))}
+        if identity and self.is_main:
+            log.info('rotation entries left unnormalized (in [-1, 1] already): %s',
+                     ', '.join(f'{k} {[c.dimension_names(k)[i] for i in v]}'
+                               for k, v in identity.items()))
+        return identity
 
     # ------------------------------------------------------------------ train state
     @property

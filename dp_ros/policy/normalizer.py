@@ -1,13 +1,15 @@
 """Per-key affine normalization, as the paper's LinearNormalizer ('limits' mode, [-1, 1]).
 
 Actions and low-dim observations: per-dimension min/max -> [-1, 1] (dimensions whose range is
-below range_eps are only shifted to 0). Images: [0, 1] -> [-1, 1]. Statistics are fp32 and
+below range_eps are only shifted to 0), but for dimensions named as identity (a pose's
+quaternion or rotation matrix entries: in [-1, 1] already, and the paper's code leaves
+rotations as they are). Images: [0, 1] -> [-1, 1]. Statistics are fp32 and
 stay fp32 when the policy is cast to bf16/fp16: an action of ~500 px in bf16 would be
 off by up to 2 px. They are serialised as JSON lists inside policy.json, not as weights.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -29,9 +31,11 @@ class Normalizer(nn.Module):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_data(cls, data: Mapping[str, np.ndarray],
-                  image_keys: Iterable[str] = ()) -> Normalizer:
-        """Fit 'limits' stats on arrays of shape (N, D) (or (..., D)); add fixed image keys."""
+    def from_data(cls, data: Mapping[str, np.ndarray], image_keys: Iterable[str] = (),
+                  identity: Mapping[str, Sequence[int]] | None = None) -> Normalizer:
+        """Fit 'limits' stats on arrays of shape (N, D) (or (..., D)); add fixed image keys.
+        identity: per key, the dimensions left as they are (scale 1, offset 0; their stats
+        are still the data's)."""
         norm = cls()
         for key, value in data.items():
             x = torch.as_tensor(np.asarray(value), dtype=torch.float32)
@@ -41,6 +45,12 @@ class Normalizer(nn.Module):
             x = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(-1, 1)
             x_min, x_max = x.min(dim=0).values, x.max(dim=0).values
             scale, offset = _limits_scale_offset(x_min, x_max)
+            keep = list((identity or {}).get(key, ()))
+            if keep:
+                if max(keep) >= x.shape[1] or min(keep) < 0:
+                    raise ValueError(f'normalizer data {key!r}: identity dimensions {keep} '
+                                     f'outside its {x.shape[1]}')
+                scale[keep], offset[keep] = 1.0, 0.0
             stats = {'min': x_min, 'max': x_max, 'mean': x.mean(dim=0), 'std': x.std(dim=0)}
             norm._set(key, 'limits', scale, offset, {k: v.tolist() for k, v in stats.items()})
         for key in image_keys:
