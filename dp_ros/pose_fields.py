@@ -23,9 +23,15 @@ def decode_pose(msg: Any, fields: Sequence[str], yaw_min: float = -math.pi) -> n
     """Selected pose fields; yaw (about z, from the quaternion) wrapped into
     [yaw_min, yaw_min + 2 pi) so that it can match a dataset's angle convention; the
     quaternion taken with qw >= 0 (q and -q are one rotation, and drivers send either: a
-    policy would see the same orientation as two far-apart values)."""
+    policy would see the same orientation as two far-apart values). ValueError when an
+    orientation field is asked of a quaternion of no direction (all zeros, or NaN)."""
     pose = msg.pose
     p, q = pose.position, pose.orientation
+    if any(f not in ('x', 'y', 'z') for f in fields):
+        norm = math.sqrt(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w)
+        if not norm > 1e-6:  # NaN too: an unset orientation must not read as a real one
+            raise ValueError(f'orientation quaternion ({q.x}, {q.y}, {q.z}, {q.w}) has no '
+                             'direction (an unset orientation?)')
     sign = -1.0 if q.w < 0 else 1.0
     values = {'x': p.x, 'y': p.y, 'z': p.z, 'qx': sign * q.x, 'qy': sign * q.y,
               'qz': sign * q.z, 'qw': sign * q.w}
@@ -39,10 +45,9 @@ def decode_pose(msg: Any, fields: Sequence[str], yaw_min: float = -math.pi) -> n
 
 
 def quaternion_to_matrix(quaternion: np.ndarray) -> np.ndarray:
-    """The rotation matrix of a quaternion (x, y, z, w; normalized here, so that a driver's
-    slightly-off unit quaternion still gives a rotation)."""
-    norm = float(np.linalg.norm(quaternion))
-    x, y, z, w = (quaternion / norm if norm > 0 else np.array([0.0, 0.0, 0.0, 1.0])).tolist()
+    """The rotation matrix of a quaternion (x, y, z, w) of some direction (normalized here, so
+    that a driver's slightly-off unit quaternion still gives a rotation)."""
+    x, y, z, w = (quaternion / np.linalg.norm(quaternion)).tolist()
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],

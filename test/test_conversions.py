@@ -197,3 +197,12 @@ def test_a_pose_is_the_observation_bag2zarr_records():
     with pytest.raises(BadInput) as info:
         cv.pose_inputs(msg, ['x'], -math.pi, ['x'])
     assert info.value.kind == 'non_finite'
+    # an unset orientation (all zeros) is not the identity: bad input wherever one is read
+    unset = PoseStamped()
+    unset.pose.orientation.w = 0.0
+    for fields in (['x', 'yaw'], ['qw'], ['r00']):
+        with pytest.raises(BadInput, match=r'quaternion \(0.0, 0.0, 0.0, 0.0\) has no '
+                                           'direction') as info:
+            cv.pose_inputs(unset, fields, -math.pi, ['x'])
+        assert info.value.kind == 'pose_orientation'
+    assert cv.pose_inputs(unset, ['x', 'z'], -math.pi, ['x'])[0].tolist() == [0.0, 0.0]

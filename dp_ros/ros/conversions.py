@@ -249,13 +249,17 @@ def pose_inputs(msg: Any, fields: Sequence[str], yaw_min: float, action_names: S
     dimensions named by the same fields, a Cartesian target's: NaN for the others, None when
     there are none).
 
-    BadInput: 'pose_frame' (not in `frame`, the training data's, when given), 'non_finite'
-    or 'float32_overflow' (runtime/input_checks.py).
+    BadInput: 'pose_frame' (not in `frame`, the training data's, when given),
+    'pose_orientation' (a quaternion of no direction), 'non_finite' or 'float32_overflow'
+    (runtime/input_checks.py).
     """
     if frame and msg.header.frame_id != frame:
         raise BadInput('pose_frame', f'pose in frame {msg.header.frame_id!r}; the policy was '
                                      f'trained on poses in {frame!r}')
-    decoded = decode_pose(msg, fields, yaw_min)  # float64: the measured values keep it
+    try:
+        decoded = decode_pose(msg, fields, yaw_min)  # float64: the measured values keep it
+    except ValueError as exc:
+        raise BadInput('pose_orientation', str(exc)) from None
     values = state_vector(decoded, f'pose {list(fields)}')
     if not any(n in fields for n in action_names):
         return values, None
