@@ -223,7 +223,7 @@ class StateSource:
     observation values it gives, in state order."""
 
     topic: str
-    stream_name: str  # its input stream: the state key itself when it is the only source
+    stream_name: str  # its input stream: the state's label itself when it is the only source
     columns: tuple[int, ...]  # its values' places in the observation
     joint_names: tuple[str, ...]  # a pose's: its fields
     pose: bool = False  # geometry_msgs/PoseStamped, not sensor_msgs/JointState
@@ -235,16 +235,16 @@ def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
     return cfg.state_joint_topics or [cfg.joint_state_topic] * len(cfg.state_joint_names)
 
 
-def state_sources(cfg: PolicyNodeConfig, state_key: str) -> list[StateSource]:
+def state_sources(cfg: PolicyNodeConfig, label: str) -> list[StateSource]:
     """Where each state joint is read: one source per topic, in the order the topics first
     appear in state_joint_topics (an arm's driver, then its gripper's); a single source is the
-    stream `state_key`, several are `state_key:topic`."""
+    stream `label` (state_label: the state's key or keys), several are `label:topic`."""
     topics = joint_state_topics(cfg)
     unique = list(dict.fromkeys(topics))
     sources = []
     for topic in unique:
         columns = tuple(i for i, t in enumerate(topics) if t == topic)
-        sources.append(StateSource(topic, state_key if len(unique) == 1 else f'{state_key}:{topic}',
+        sources.append(StateSource(topic, label if len(unique) == 1 else f'{label}:{topic}',
                                    columns, tuple(cfg.state_joint_names[i] for i in columns),
                                    topic in cfg.state_pose_topics))
     return sources
