@@ -206,3 +206,29 @@ def test_a_pose_is_the_observation_bag2zarr_records():
             cv.pose_inputs(unset, fields, -math.pi, ['x'])
         assert info.value.kind == 'pose_orientation'
     assert cv.pose_inputs(unset, ['x', 'z'], -math.pi, ['x'])[0].tolist() == [0.0, 0.0]
+
+
+def test_a_planned_path_of_pose_targets_turns_as_they_do():
+    """~/planned_path: with the pose target's dimensions, each path pose carries the target's
+    orientation (a rotation 6D made a quaternion), so RViz draws the tool's axes along it;
+    without them, or where a prediction has no direction, the identity."""
+    import math
+
+    from dp_ros.pose_fields import MATRIX_COLUMNS
+
+    names = ('x', 'y', 'z', *MATRIX_COLUMNS)
+    c, s = math.cos(0.4), math.sin(0.4)  # a turn of 0.4 rad about z
+    actions = np.array([[0.1, 0.2, 0.3, c, s, 0, -s, c, 0],
+                        [0.1, 0.2, 0.3, 0, 0, 0, 0, 0, 0]])  # no direction
+    due = np.array([10**9, 10**9 + 10**8])
+    path = cv.chunk_to_path(due, actions, [0, 1, 2], 1.0, 'base_link',
+                            (tuple(range(9)), names))
+    q = path.poses[0].pose.orientation
+    np.testing.assert_allclose([q.x, q.y, q.z, q.w], [0, 0, math.sin(0.2), math.cos(0.2)],
+                               atol=1e-12)
+    assert path.poses[0].pose.position.z == pytest.approx(0.3)
+    q = path.poses[1].pose.orientation
+    assert (q.x, q.y, q.z, q.w) == (0.0, 0.0, 0.0, 1.0)
+    plain = cv.chunk_to_path(due, actions, [0, 1], 2.0, 'base_link')
+    assert plain.poses[0].pose.orientation.w == 1.0
+    assert plain.poses[0].pose.position.y == pytest.approx(0.4)

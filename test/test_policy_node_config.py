@@ -299,8 +299,16 @@ def test_a_pose_target_topic_is_streamed_and_a_dry_run_sends_trajectories():
         'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
                 'agent_pos': {'shape': [2], 'type': 'low_dim'}},
         'action': {'shape': [8]}}).to_dict(), 'control_period_s': 0.1}
-    line = describe_setup(split, resolve_setup(split, meta), 'cpu', None)
+    setup = resolve_setup(split, meta)
+    line = describe_setup(split, setup, 'cpu', None)
     assert "/target ['x', 'qx', 'y', 'z', 'qy', 'qz', 'qw'] (pose)" in line
+    assert setup.path_pose is None  # no path drawn
+    # the path drawn through the targets' position turns as the targets do, dry run or not
+    for dry in (False, True):
+        drawn = resolve_setup(dataclasses.replace(split, debug_path_joints=['x', 'y', 'z'],
+                                                  dry_run=dry), meta)
+        assert drawn.path_pose == ((0, 1, 2, 3, 4, 5, 6),
+                                   ('x', 'qx', 'y', 'z', 'qy', 'qz', 'qw'))
 
 
 def test_resolve_setup_from_the_checkpoint():

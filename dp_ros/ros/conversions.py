@@ -6,6 +6,7 @@ stamps, nanoseconds do not.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -372,23 +373,31 @@ def hold_to_joint_trajectory(position: np.ndarray, joint_names: Sequence[str], s
 
 
 def chunk_to_path(due_ns: np.ndarray, actions: np.ndarray, dims: Sequence[int], scale: float,
-                  frame_id: str):
+                  frame_id: str,
+                  pose: tuple[Sequence[int], Sequence[str]] | None = None):
     """nav_msgs/Path of a chunk whose action dimensions `dims` are an end effector's x, y(, z)
-    (scaled to metres), each pose stamped with its point's due time."""
-    from geometry_msgs.msg import PoseStamped
+    (scaled to metres), each pose stamped with its point's due time. pose: the action
+    dimensions and fields of the pose target they belong to; each path pose then has the
+    target's orientation (RViz draws its axes), else none (identity; also where a predicted
+    orientation has no direction)."""
     from nav_msgs.msg import Path
 
     path = Path()
     path.header.stamp = ns_to_time(int(due_ns[0]))
     path.header.frame_id = frame_id
     for t, row in zip(due_ns.tolist(), np.asarray(actions, dtype=np.float64), strict=True):
-        pose = PoseStamped()
-        pose.header.stamp = ns_to_time(t)
-        pose.header.frame_id = frame_id
+        msg = PoseStamped()
+        msg.header.stamp = ns_to_time(t)
+        msg.header.frame_id = frame_id
         xyz = [float(row[d]) * scale for d in dims] + [0.0]
-        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = xyz[:3]
-        pose.pose.orientation.w = 1.0
-        path.poses.append(pose)
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = xyz[:3]
+        quaternion = [0.0, 0.0, 0.0, 1.0]
+        if pose is not None:
+            with contextlib.suppress(ValueError):
+                quaternion = pose_target(row[list(pose[0])], pose[1])[1].tolist()
+        q = msg.pose.orientation
+        q.x, q.y, q.z, q.w = quaternion
+        path.poses.append(msg)
     return path
 
 

@@ -296,7 +296,7 @@ class PolicyCore:
                 if self.pub_path is not None:
                     self._publish(self.pub_path, cv.chunk_to_path(
                         raw.due_ns, raw.actions, self.setup.path_joints, cfg.debug_path_scale,
-                        cfg.frame_id))
+                        cfg.frame_id, self.setup.path_pose))
             self._overhead.add(pre_s + time.perf_counter() - start)
 
     def _publish_hold(self, hold: Hold | None) -> None:

@@ -302,6 +302,9 @@ class ResolvedSetup:
     ramp_in_ns: int
     stamp_tolerance_ns: int  # 0: stamps not checked against the clock
     path_joints: list[int]  # action dimensions drawn as ~/planned_path (x, y[, z])
+    # the pose target whose position they are, when it has an orientation: its action
+    # dimensions and fields, so that the path's poses turn as the targets do
+    path_pose: tuple[tuple[int, ...], tuple[str, ...]] | None
     commands: list[CommandGroup]  # the trajectory topics and the action dimensions of each
     state_sources: list[StateSource]  # the joint-state topics and the state values of each
     # what the node logs at start as a warning: joint parameters other than the trained names
@@ -554,6 +557,9 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
             raise ValueError(f'parameter debug_path_joints {cfg.debug_path_joints} must be 2 or '
                              f'3 of the action joints {cfg.action_joint_names}')
         path_joints = [cfg.action_joint_names.index(n) for n in cfg.debug_path_joints]
+    path_pose = next(((g.columns, g.joint_names) for g in command_groups(
+        dataclasses.replace(cfg, dry_run=False))  # a dry run's plan is the same poses
+        if g.pose and path_joints and set(path_joints) <= set(g.columns)), None)
     dt_ns = seconds_to_ns(period)
     max_age_ns = seconds_to_ns(cfg.max_input_age_s)
     keep_ns = seconds_to_ns(cfg.history_s)
@@ -568,6 +574,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         max_age_ns=max_age_ns, keep_ns=keep_ns, limits=limits,
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),
         stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints,
+        path_pose=path_pose,
         commands=command_groups(cfg),
         state_sources=with_recorded_frames(state_sources(cfg, state_label(low_dim)),
                                            recorded['state_pose_frames']),
