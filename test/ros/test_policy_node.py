@@ -399,17 +399,26 @@ def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
         feeder.close()
 
 
+@pytest.mark.parametrize('two_keys', [False, True], ids=['one_key', 'two_keys'])
 def test_joint_states_on_two_topics_make_one_observation_and_the_stop_holds_both(
-        ros_processes, ros_probe, checkpoint, tmp_path):
+        ros_processes, ros_probe, request, tmp_path, two_keys):
     """state_joint_topics: jx from the arm's driver, jy from the gripper's; the node plans on
     both (each stream's own samples, joined in joint order) and a stop holds both joints at
-    their measured positions, each measured on its own topic."""
+    their measured positions, each measured on its own topic. two_keys: the checkpoint's
+    state is two low-dim keys ('arm': jx, 'gripper': jy), state_joint_names naming their
+    values in key order; the streams are named by both."""
+    from support import make_tiny_two_key_checkpoint
+
     from dp_ros.runtime.observation_log import read_observation_log
 
+    policy = (make_tiny_two_key_checkpoint(tmp_path / 'two_keys') if two_keys
+              else request.getfixturevalue('checkpoint'))
+    label, keys = ('arm+gripper', "'arm' + 'gripper'") if two_keys else ('agent_pos',
+                                                                         "'agent_pos'")
     trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
     log = tmp_path / 'observations.jsonl'
     node = ros_processes.start('policy', node_cmd(
-        checkpoint, state_joint_topics='[/arm/joint_states,/gripper/joint_states]',
+        policy, state_joint_topics='[/arm/joint_states,/gripper/joint_states]',
         observation_log_path=str(log)))
     feeder = Feeder(ros_probe, position=(200.0, 300.0), gripper_topic='/gripper/joint_states')
     try:
@@ -423,47 +432,13 @@ def test_joint_states_on_two_topics_make_one_observation_and_the_stop_holds_both
         records = read_observation_log(log)
         assert records
         for record in records:
-            arm = record['streams']['agent_pos:/arm/joint_states']
-            gripper = record['streams']['agent_pos:/gripper/joint_states']
+            arm = record['streams'][f'{label}:/arm/joint_states']
+            gripper = record['streams'][f'{label}:/gripper/joint_states']
             assert arm['values'] == [[200.0]] * 2 and gripper['values'] == [[300.0]] * 2
             for stamps in (arm['stamps_ns'], gripper['stamps_ns']):
                 assert all(s <= t + 1_000 for s, t in zip(stamps, record['times_ns'],
                                                           strict=True))
-        assert ("'agent_pos' <- /arm/joint_states ['jx'] + /gripper/joint_states ['jy']"
-                in node.log())
-        assert node.alive(), node.log()
-    finally:
-        feeder.close()
-
-
-def test_a_policy_of_two_low_dim_keys_is_fed_from_two_topics(ros_processes, ros_probe,
-                                                              tmp_path):
-    """A checkpoint whose state is two keys ('arm': jx, 'gripper': jy): state_joint_names
-    names their values in key order, each read on its own topic; the node plans on them and a
-    stop holds both measured joints."""
-    from support import make_tiny_two_key_checkpoint
-
-    from dp_ros.runtime.observation_log import read_observation_log
-
-    policy = make_tiny_two_key_checkpoint(tmp_path / 'two_keys')
-    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
-    log = tmp_path / 'observations.jsonl'
-    node = ros_processes.start('policy', node_cmd(
-        policy, state_joint_topics='[/arm/joint_states,/gripper/joint_states]',
-        observation_log_path=str(log)))
-    feeder = Feeder(ros_probe, position=(200.0, 300.0), gripper_topic='/gripper/joint_states')
-    try:
-        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks planned on two low-dim keys')
-        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
-        assert reply.success
-        ros_probe.wait_for(lambda: any(map(is_hold, trajs)), 10.0, 'the stop')
-        hold = [m for m in trajs if is_hold(m)][-1]
-        assert list(hold.points[0].positions) == [200.0, 300.0]
-        records = read_observation_log(log)
-        assert records and all(
-            r['streams']['arm+gripper:/gripper/joint_states']['values'] == [[300.0]] * 2
-            for r in records)
-        assert ("'arm' + 'gripper' <- /arm/joint_states ['jx'] + /gripper/joint_states ['jy']"
+        assert (f"{keys} <- /arm/joint_states ['jx'] + /gripper/joint_states ['jy']"
                 in node.log())
         assert node.alive(), node.log()
     finally:
@@ -493,6 +468,17 @@ def test_an_end_effector_pose_topic_is_read_as_the_state(ros_processes, ros_prob
         assert node.alive(), node.log()
     finally:
         feeder.close()
+
+
+def disable_until_the_stop_is_sent(ros_probe, diags, sent) -> dict[str, str]:
+    """~/enable false, then wait for the disabled state and for the stop's one message after
+    the points streamed on the collected topic `sent`; the diagnostics values."""
+    reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+    assert reply.success
+    values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0, 'disabled')
+    n = int(values['points_streamed'])
+    ros_probe.wait_for(lambda: len(sent) >= n + 1, 10.0, 'the stop\'s message')
+    return values
 
 
 def test_a_cartesian_controller_gets_each_point_as_a_pose_target_and_the_stop(
@@ -525,12 +511,8 @@ def test_a_cartesian_controller_gets_each_point_as_a_pose_target_and_the_stop(
                        for v, lo, hi in zip((p.x, p.y, p.z), lower, upper, strict=False))
             assert q.x == q.y == 0.0 and abs(q.z ** 2 + q.w ** 2 - 1) < 1e-9
             assert abs(2 * np.arctan2(q.z, q.w)) <= 1.0 + 1e-9  # yaw within its bounds
-        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
-        assert reply.success
-        values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0,
-                           'disabled')
+        values = disable_until_the_stop_is_sent(ros_probe, diags, targets)
         n = int(values['points_streamed'])
-        ros_probe.wait_for(lambda: len(targets) >= n + 1, 10.0, 'the stop\'s target')
         time.sleep(0.5)  # nothing is sent while disabled
         assert len(targets) == n + 1 and int(values['pose_targets_skipped']) == 0
         # the step limit started from the measured pose: no chunk lacked it
@@ -574,12 +556,7 @@ def test_a_rotation_6d_policy_commands_whole_orientations(ros_processes, ros_pro
         for msg in list(targets):
             q = msg.pose.orientation
             assert abs(q.x ** 2 + q.y ** 2 + q.z ** 2 + q.w ** 2 - 1) < 1e-9 and q.w >= 0
-        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
-        assert reply.success
-        values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0,
-                           'disabled')
-        n = int(values['points_streamed'])
-        ros_probe.wait_for(lambda: len(targets) >= n + 1, 10.0, 'the stop\'s target')
+        values = disable_until_the_stop_is_sent(ros_probe, diags, targets)
         assert int(values['pose_targets_skipped']) == 0
         assert int(values['chunks_no_reference']) == 0
         stop = targets[-1].pose  # the measured pose, held
