@@ -42,6 +42,8 @@ INTERFACE = {
     'state_field': ('str', 'position'), 'action_topic': ('str', '/pusht/joint_trajectory'),
     'action_joint_names': ('list[str]', ['agent_x', 'agent_y']),
     'action_joint_topics': ('list[str]', []), 'action_stream_topics': ('list[str]', []),
+    'action_twist_topics': ('list[str]', []), 'twist_gain': ('float', 5.0),
+    'twist_max_linear': ('float', 0.25), 'twist_max_angular': ('float', 1.0),
     'frame_id': ('str', ''),
     'n_action_steps': ('int', 0), 'control_period_s': ('float', 0.0),
     'max_input_age_s': ('float', 0.5), 'history_s': ('float', 3.0),
@@ -282,6 +284,41 @@ def test_a_pose_target_needs_a_whole_pose_and_its_frame(values, words):
     config = cfg(**{**base, **values})
     with pytest.raises(ValueError) as info:
         resolve_setup(config, POSE_METADATA)
+    assert words in str(info.value)
+
+
+TWIST_METADATA = {'config': pusht_image_config(shape_meta={
+    'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+            'agent_pos': {'shape': [4], 'type': 'low_dim'}},
+    'action': {'shape': [4]}}).to_dict(), 'control_period_s': 0.1}
+
+
+@pytest.mark.parametrize('values, words', [
+    ({'frame_id': ''}, 'parameter frame_id is empty: a pose target (action_pose_topics) or '
+                       'twist (action_twist_topics) needs the frame it is in'),
+    ({'action_joint_names': ['x', 'y', 'z', 'qw']},
+     "the twist topic /servo/delta_twist_cmds (action_twist_topics) gets ['x', 'y', 'z', 'qw'] "
+     'is not a whole pose'),
+    ({'action_pose_topics': ['/servo/delta_twist_cmds']},
+     "parameters action_pose_topics and action_twist_topics both name "
+     "['/servo/delta_twist_cmds']: a topic takes PoseStamped or TwistStamped"),
+    ({'state_pose_topics': []}, 'parameter action_twist_topics: /servo/delta_twist_cmds steers '
+                                'from the measured pose, and no state pose topic '
+                                "(state_pose_topics) gives ['x', 'y', 'z', 'yaw']"),
+])
+def test_a_twist_needs_a_whole_pose_its_frame_and_the_measured_pose(values, words):
+    base = {'action_topic': '/servo/delta_twist_cmds', 'action_joint_names': ['x', 'y', 'z', 'yaw'],
+            'action_twist_topics': ['/servo/delta_twist_cmds'], 'frame_id': 'base_link',
+            'joint_state_topic': '/ee_pose', 'state_joint_names': ['x', 'y', 'z', 'yaw'],
+            'state_pose_topics': ['/ee_pose']}
+    setup = resolve_setup(cfg(**base), TWIST_METADATA)
+    assert [(g.topic, g.twist, g.stream, g.pose) for g in setup.commands] == [
+        ('/servo/delta_twist_cmds', True, False, False)]
+    assert "/servo/delta_twist_cmds ['x', 'y', 'z', 'yaw'] (twist)" in describe_setup(
+        cfg(**base), setup, 'cpu', None)
+    assert (setup.twist_limits.gain, setup.twist_limits.max_linear) == (5.0, 0.25)
+    with pytest.raises(ValueError) as info:
+        resolve_setup(cfg(**{**base, **values}), TWIST_METADATA)
     assert words in str(info.value)
 
 

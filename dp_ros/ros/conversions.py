@@ -281,6 +281,18 @@ def numpy_to_pose(values: np.ndarray, names: Sequence[str], frame_id: str,
     return msg
 
 
+def numpy_to_twist(linear: np.ndarray, angular: np.ndarray, frame_id: str, stamp: Time):
+    """geometry_msgs/TwistStamped of a linear (m/s) and an angular (rad/s) velocity."""
+    from geometry_msgs.msg import TwistStamped
+
+    msg = TwistStamped()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    t = msg.twist
+    t.linear.x, t.linear.y, t.linear.z = (float(v) for v in linear)
+    t.angular.x, t.angular.y, t.angular.z = (float(v) for v in angular)
+    return msg
+
+
 def numpy_to_float64_array(values: np.ndarray) -> Float64MultiArray:
     """Positions for a forward_command_controller: one value per joint, no layout."""
     return Float64MultiArray(data=[float(v) for v in np.asarray(values).ravel()])

@@ -6,7 +6,9 @@ publish, when to stop); the InferenceRunner samples each chunk on its own thread
 chunk goes out as one multi-point JointTrajectory stamped for when its first point runs
 (point i due at header.stamp + i*dt), one per controller topic when the action joints are
 split across several (action_joint_topics: an arm and its gripper); a forward command
-controller's topic (action_stream_topics) gets each point as it falls due. A stop
+controller's topic (action_stream_topics) gets each point as it falls due, a Cartesian
+controller's (action_pose_topics) each point as a PoseStamped, a velocity servo's
+(action_twist_topics) a TwistStamped toward the plan every 5 ms. A stop
 (disable, stale inputs, shutdown) publishes a one-point hold at the measured position
 (runtime/safety.py says why not an empty one).
 Parameters: PolicyNodeConfig (dp_ros.runtime.policy_node_config).
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.node import Node
@@ -88,7 +90,10 @@ class PolicyCore:
         # a trajectory per chunk, or (action_stream_topics) a position per point as it falls due
         self.pub_actions = [(group, node.create_publisher(JointTrajectory, group.topic,
                                                           RELIABLE_10))
-                            for group in setup.commands if not group.stream]
+                            for group in setup.commands if not (group.stream or group.twist)]
+        # (action_twist_topics) a twist toward the plan every poll, for a velocity servo
+        self.pub_twists = [(group, node.create_publisher(TwistStamped, group.topic, RELIABLE_10))
+                           for group in setup.commands if group.twist]
         self.pub_streams = [(group, node.create_publisher(
             PoseStamped if group.pose else Float64MultiArray, group.topic, RELIABLE_10))
                             for group in setup.commands if group.stream]
@@ -118,7 +123,8 @@ class PolicyCore:
         self.entities += [node.create_timer(PLAN_CHECK_PERIOD_S, self._poll, clock=steady),
                           node.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics,
                                             clock=steady)]
-        self.publishers = [p for _, p in self.pub_actions + self.pub_streams] + [
+        self.publishers = [p for _, p in self.pub_actions + self.pub_streams
+                           + self.pub_twists] + [
             p for p in (self.pub_diag, self.pub_chunk, self.pub_path) if p is not None]
         self.log.info(describe_setup(cfg, setup, device_name, warmup_s))
 
@@ -240,6 +246,8 @@ class PolicyCore:
             self._plan()
             if self.pub_streams:
                 self._stream()
+            if self.pub_twists:
+                self._servo()
 
     def _stream(self) -> None:
         """Send the point that fell due to the streamed topics (lock held)."""
@@ -247,6 +255,15 @@ class PolicyCore:
         if point is not None:
             for group, publisher in self.pub_streams:
                 self._send(group, publisher, point)
+
+    def _servo(self) -> None:
+        """Send each velocity servo its twist toward the plan now (lock held)."""
+        clock = self._clock_ns()
+        for group, publisher in self.pub_twists:
+            twist = self.loop.twist_due(clock, group)
+            if twist is not None:
+                self._publish(publisher, cv.numpy_to_twist(*twist, self.cfg.frame_id,
+                                                           cv.ns_to_time(clock)))
 
     def _plan(self) -> None:
         """Submit a chunk to the runner when the loop says so, or publish its hold (lock held)."""
@@ -307,6 +324,9 @@ class PolicyCore:
                     self.setup.dt_ns, frame_id=self.cfg.frame_id))
             for group, publisher in self.pub_streams:  # a forward controller keeps it
                 self._send(group, publisher, hold.position)
+            for _, publisher in self.pub_twists:  # a velocity servo stops
+                self._publish(publisher, cv.numpy_to_twist(
+                    np.zeros(3), np.zeros(3), self.cfg.frame_id, cv.ns_to_time(hold.stamp_ns)))
             self.log.info(f'stop ({hold.reason}): holding at the {hold.source} position '
                           f'{np.round(hold.position, 4).tolist()}')
 
@@ -360,7 +380,7 @@ class PolicyCore:
             hold = self.loop.stop('shutdown', self._clock_ns())
             self._publish_hold(hold)
         if hold is not None and self.node.context.ok():
-            for _, publisher in self.pub_actions + self.pub_streams:
+            for _, publisher in self.pub_actions + self.pub_streams + self.pub_twists:
                 publisher.wait_for_all_acked(Duration(seconds=1.0))
         self.runner.close()
 

@@ -35,8 +35,14 @@ import numpy as np
 from dp_ros.runtime.action_schedule import ActionSchedule, Plan
 from dp_ros.runtime.execution import ChunkExecution, TimedChunk, held_at
 from dp_ros.runtime.observation_history import Observation, ObservationHistory
-from dp_ros.runtime.policy_node_config import MAX_SEED, PolicyNodeConfig, ResolvedSetup
+from dp_ros.runtime.policy_node_config import (
+    MAX_SEED,
+    CommandGroup,
+    PolicyNodeConfig,
+    ResolvedSetup,
+)
 from dp_ros.runtime.safety import Hold, SafetyEnvelope, hold_point
+from dp_ros.runtime.twist_servo import twist_toward_plan
 from dp_ros.stamps import seconds_to_ns
 
 REFUSALS_TO_LOG = ('stale', 'gap')  # input refusals worth a warning; 'empty'/'not_full' pass
@@ -175,6 +181,8 @@ class PlanningLoop:
         self.published = self.discarded = self.errors = self.all_late = 0
         self.points_streamed = 0
         self.pose_skipped = 0  # streamed pose targets not sent: a quaternion of no direction
+        self.twists_sent = 0
+        self.twists_unmeasured = 0  # zero twists sent for want of a fresh measured pose
         self.no_reference = 0
 
     @property
@@ -398,6 +406,31 @@ class PlanningLoop:
         self.points_streamed += 1
         return self.commanded.actions[i]
 
+    def twist_due(self, clock_ns: int, group: CommandGroup
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+        """For a twist-driven servo (action_twist_topics): the twist (linear, angular) from
+        the measured pose toward the plan's pose now (runtime/twist_servo.py); a zero twist
+        before the plan's first point, without a fresh measured pose, or where a pose has no
+        direction (counted); None when nothing moves."""
+        if not self.moving or self.commanded is None:
+            return None
+        now = self.now_ns(clock_ns)
+        zero = (np.zeros(3), np.zeros(3))
+        measured = self.measured_at(now)
+        if measured is None:
+            self.twists_unmeasured += 1
+            return zero
+        columns = list(group.columns)
+        try:
+            twist = twist_toward_plan(self.commanded.due_ns, self.commanded.actions[:, columns],
+                                      group.joint_names, now, measured[columns],
+                                      self.setup.twist_limits)
+        except ValueError:
+            self.pose_skipped += 1
+            return zero
+        self.twists_sent += 1
+        return zero if twist is None else twist
+
     # ------------------------------------------------------------------ control
     def enable(self, on: bool) -> bool:
         """Start or stop publishing; returns the previous state. Call stop() first to get the
@@ -476,6 +509,7 @@ class PlanningLoop:
             'actions_rate_limited': self.safety.rate_limited, 'sampling_errors': self.errors,
             'points_streamed': self.points_streamed,
             'pose_targets_skipped': self.pose_skipped,
+            'twists_sent': self.twists_sent, 'twists_unmeasured': self.twists_unmeasured,
             'plan_remaining': self.schedule.remaining(now),
             'holds_published': sum(self.holds.values()),
             'bad_messages': sum(self.bad.values()),

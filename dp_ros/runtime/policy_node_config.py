@@ -7,6 +7,7 @@ against each other and the checkpoint and gives what the planning loop runs with
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from dp_ros.recorded_sources import (
 )
 from dp_ros.runtime.execution import EXECUTION_MODES
 from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
+from dp_ros.runtime.twist_servo import TwistLimits
 from dp_ros.stamps import seconds_to_ns
 
 MAX_SEED = 2 ** 40  # sample_seed and env seeds are at most this (the generator seed fits int64)
@@ -100,8 +102,22 @@ class PolicyNodeConfig:
         'roll and pitch 0); or a rotation 6D, the matrix\'s first two columns r00, r10, r20, '
         'r01, r11, r21 or rows r00, r01, r02, r10, r11, r12 (made orthonormal); each point is '
         'sent as it falls due (checked every 5 ms), the stop once; empty: none')
-    frame_id: str = param('', 'header.frame_id of the published trajectories and poses (a pose '
-                          'needs one)')
+    action_twist_topics: list[str] = param(
+        [], 'of the command topics (action_topic, action_joint_topics), those that take '
+        "geometry_msgs/TwistStamped, a velocity-driven servo's input (MoveIt Servo's "
+        'delta_twist_cmds): their action_joint_names are a whole pose as for '
+        'action_pose_topics, and every 5 ms the node sends the twist from the measured pose '
+        '(a state pose topic must give the same fields) toward the plan\'s pose then, with '
+        'the plan\'s velocity (twist_gain, twist_max_linear, twist_max_angular); the stop '
+        'sends a zero twist; empty: none')
+    twist_gain: float = param(5.0, 'action_twist_topics: the share of the pose error removed '
+                              'per second', range=(0.0, 1000.0), unit='1/s')
+    twist_max_linear: float = param(0.25, 'action_twist_topics: the largest linear speed sent',
+                                    range=(0.0, 100.0), unit='m/s')
+    twist_max_angular: float = param(1.0, 'action_twist_topics: the largest angular speed '
+                                     'sent', range=(0.0, 100.0), unit='rad/s')
+    frame_id: str = param('', 'header.frame_id of the published trajectories, poses and '
+                          'twists (a pose or twist needs one)')
     n_action_steps: int = param(0, "actions of each chunk to execute; 0: the checkpoint's",
                                 range=(0, 1024))
     control_period_s: float = param(0.0, 'time between actions and between observation steps; '
@@ -192,6 +208,7 @@ class CommandGroup:
     joint_names: tuple[str, ...]  # a pose's: its fields
     stream: bool = False  # one message per point as it falls due, not a trajectory
     pose: bool = False  # streamed as geometry_msgs/PoseStamped, else Float64MultiArray
+    twist: bool = False  # geometry_msgs/TwistStamped toward the plan every tick
 
 
 def joint_command_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -213,7 +230,8 @@ def command_groups(cfg: PolicyNodeConfig) -> list[CommandGroup]:
         columns = tuple(i for i, t in enumerate(topics) if t == topic)
         pose = topic in cfg.action_pose_topics
         groups.append(CommandGroup(topic, columns, tuple(names[i] for i in columns),
-                                   pose or topic in cfg.action_stream_topics, pose))
+                                   pose or topic in cfg.action_stream_topics, pose,
+                                   topic in cfg.action_twist_topics))
     return groups
 
 
@@ -305,6 +323,7 @@ class ResolvedSetup:
     # the pose target whose position they are, when it has an orientation: its action
     # dimensions and fields, so that the path's poses turn as the targets do
     path_pose: tuple[tuple[int, ...], tuple[str, ...]] | None
+    twist_limits: TwistLimits  # how a twist-driven servo is steered toward the plan
     commands: list[CommandGroup]  # the trajectory topics and the action dimensions of each
     state_sources: list[StateSource]  # the joint-state topics and the state values of each
     # what the node logs at start as a warning: joint parameters other than the trained names
@@ -334,8 +353,9 @@ def controller_topics(cfg: PolicyNodeConfig) -> str:
 
 
 def describe_group(group: CommandGroup | StateSource) -> str:
-    kind = (' (pose)' if group.pose else
-            ' (streamed)' if isinstance(group, CommandGroup) and group.stream else '')
+    command = isinstance(group, CommandGroup)
+    kind = (' (pose)' if group.pose else ' (twist)' if command and group.twist else
+            ' (streamed)' if command and group.stream else '')
     return f"{group.topic} {list(group.joint_names)}{kind}"
 
 
@@ -406,23 +426,35 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
         raise ValueError(f'parameter action_joint_topics {cfg.action_joint_topics} must name '
                          f'one topic per action joint {cfg.action_joint_names} (or be empty: '
                          'all on action_topic)')
-    for name in ('action_stream_topics', 'action_pose_topics'):
+    kinds = {'action_stream_topics': 'Float64MultiArray', 'action_pose_topics': 'PoseStamped',
+             'action_twist_topics': 'TwistStamped'}
+    for name in kinds:
         unknown = set(getattr(cfg, name)) - set(joint_command_topics(cfg))
         if unknown:
             raise ValueError(f'parameter {name} names {sorted(unknown)}, not a command topic '
                              '(action_topic, or one of action_joint_topics)')
-    both = set(cfg.action_stream_topics) & set(cfg.action_pose_topics)
-    if both:
-        raise ValueError(f'parameters action_stream_topics and action_pose_topics both name '
-                         f'{sorted(both)}: a topic takes Float64MultiArray or PoseStamped')
+    for a, b in itertools.combinations(kinds, 2):
+        both = set(getattr(cfg, a)) & set(getattr(cfg, b))
+        if both:
+            raise ValueError(f'parameters {a} and {b} both name {sorted(both)}: a topic takes '
+                             f'{kinds[a]} or {kinds[b]}')
     for group in command_groups(dataclasses.replace(cfg, dry_run=False)):
-        problem = pose_target_problem(group.joint_names) if group.pose else None
+        problem = pose_target_problem(group.joint_names) if group.pose or group.twist else None
         if problem:
-            raise ValueError(f'parameter action_joint_names: the pose topic {group.topic} '
-                             f'(action_pose_topics) gets {problem}')
-    if cfg.action_pose_topics and not cfg.frame_id:
-        raise ValueError('parameter frame_id is empty: a pose target (action_pose_topics) '
-                         'needs the frame it is in')
+            kind = 'pose' if group.pose else 'twist'
+            raise ValueError(f'parameter action_joint_names: the {kind} topic {group.topic} '
+                             f'(action_{kind}_topics) gets {problem}')
+    if (cfg.action_pose_topics or cfg.action_twist_topics) and not cfg.frame_id:
+        raise ValueError('parameter frame_id is empty: a pose target (action_pose_topics) or '
+                         'twist (action_twist_topics) needs the frame it is in')
+    if cfg.action_twist_topics:
+        measured = {n for s in state_sources(cfg, '') if s.pose for n in s.joint_names}
+        for group in command_groups(dataclasses.replace(cfg, dry_run=False)):
+            missing = [n for n in group.joint_names if group.twist and n not in measured]
+            if missing:
+                raise ValueError(f'parameter action_twist_topics: {group.topic} steers from '
+                                 f'the measured pose, and no state pose topic '
+                                 f'(state_pose_topics) gives {missing}')
 
 
 def _one_frame(sources: list[dict] | None) -> str | None:
@@ -575,6 +607,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),
         stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints,
         path_pose=path_pose,
+        twist_limits=TwistLimits(cfg.twist_gain, cfg.twist_max_linear, cfg.twist_max_angular),
         commands=command_groups(cfg),
         state_sources=with_recorded_frames(state_sources(cfg, state_label(low_dim)),
                                            recorded['state_pose_frames']),

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros.tiny_checkpoint import make_tiny_checkpoint
 from ros_harness import module_cmd
@@ -564,6 +564,55 @@ def test_a_rotation_6d_policy_commands_whole_orientations(ros_processes, ros_pro
         np.testing.assert_allclose((o.x, o.y, o.z, o.w), here_q, atol=1e-9)
         assert "/arm/target_pose ['x', 'y', 'z', 'r00', 'r10', 'r20', 'r01', 'r11', 'r21'] " \
                '(pose)' in node.log()
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_a_velocity_servo_gets_twists_toward_the_plan_and_a_zero_twist_at_the_stop(
+        ros_processes, ros_probe, tmp_path):
+    """action_twist_topics: a rotation-6D policy drives a twist-driven servo (MoveIt Servo's
+    delta_twist_cmds): while it runs, TwistStamped messages in frame_id every few ms, within
+    the speed limits; the stop sends one zero twist, then nothing."""
+    from support import make_tiny_pose_checkpoint
+
+    from dp_ros.pose_fields import MATRIX_COLUMNS
+
+    fields = ('x', 'y', 'z', *MATRIX_COLUMNS)
+    names = '[' + ','.join(["'y'" if f == 'y' else f for f in fields]) + ']'
+    policy = make_tiny_pose_checkpoint(tmp_path / 'twist_policy', state='pose', action=fields)
+    twists = ros_probe.collect(TwistStamped, '/servo/delta_twist_cmds', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        policy, joint_state_topic='/arm/ee_pose', state_joint_names=names,
+        state_pose_topics='[/arm/ee_pose]', action_topic='/servo/delta_twist_cmds',
+        action_joint_names=names, action_twist_topics='[/servo/delta_twist_cmds]',
+        frame_id='base_link', action_lower='[0.3,-0.1,0.1' + ',-1.0' * 6 + ']',
+        action_upper='[0.5,0.1,0.3' + ',1.0' * 6 + ']', twist_max_linear=0.1,
+        twist_max_angular=0.5))
+    feeder = Feeder(ros_probe, position=(0.4, 0.05, 0.2), pose_topic='/arm/ee_pose',
+                    quaternion=(0.0, 0.0, 0.0, 1.0))
+    try:
+        ros_probe.wait_for_messages(twists, 20, 60.0, 'twists')
+        for msg in list(twists):
+            t = msg.twist
+            assert msg.header.frame_id == 'base_link'
+            assert np.linalg.norm([t.linear.x, t.linear.y, t.linear.z]) <= 0.1 + 1e-9
+            assert np.linalg.norm([t.angular.x, t.angular.y, t.angular.z]) <= 0.5 + 1e-9
+        assert any(m.twist.linear.x or m.twist.angular.z for m in list(twists))
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0,
+                           'disabled')
+        ros_probe.wait_for(lambda: (lambda t: t.linear.x == t.linear.y == t.linear.z ==
+                                    t.angular.x == t.angular.y == t.angular.z == 0.0)(
+            twists[-1].twist), 10.0, 'the zero twist')
+        count = len(twists)
+        time.sleep(0.5)  # nothing is sent while disabled
+        assert len(twists) == count
+        assert int(values['twists_sent']) > 0 and int(values['pose_targets_skipped']) == 0
+        assert "/servo/delta_twist_cmds ['x', 'y', 'z', 'r00', 'r10', 'r20', 'r01', 'r11', " \
+               "'r21'] (twist)" in node.log()
         assert node.alive(), node.log()
     finally:
         feeder.close()

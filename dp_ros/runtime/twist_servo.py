@@ -1,0 +1,91 @@
+"""A Cartesian velocity command toward the planned pose: what a twist-driven servo (MoveIt
+Servo's TwistStamped input, a Cartesian velocity controller) gets instead of a pose target.
+
+The policy plans poses; such a controller takes velocities and stops when they stop coming.
+Each tick the twist is a proportional step from the measured pose toward the plan's pose at
+that moment (linearly interpolated between its points), plus the plan's own velocity there,
+clamped to the speed limits: linear in m/s, angular as the rotation vector of the remaining
+turn, in rad/s, both in the header's frame (the frame the poses are in). ROS-free: the node
+sends what `servo_twist` returns as geometry_msgs/TwistStamped.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dp_ros.pose_fields import pose_target
+
+
+@dataclass(frozen=True)
+class TwistLimits:
+    """How hard the servo pulls toward the plan.
+
+    Attributes:
+        gain: 1/s: the share of the remaining error removed per second (a gain of 5 closes
+            an error to 1/e in 0.2 s, two control periods at 10 Hz).
+        max_linear: m/s: the largest translational speed sent (the vector is scaled down).
+        max_angular: rad/s: the largest rotational speed sent (the vector is scaled down).
+    """
+
+    gain: float = 5.0
+    max_linear: float = 0.25
+    max_angular: float = 1.0
+
+
+def rotation_vector(q_from: np.ndarray, q_to: np.ndarray) -> np.ndarray:
+    """The turn from one unit quaternion (x, y, z, w) to another as a rotation vector in the
+    fixed frame (axis times angle, the angle in [0, pi]: the short way round)."""
+    x1, y1, z1, w1 = q_to
+    x0, y0, z0, w0 = -q_from[0], -q_from[1], -q_from[2], q_from[3]  # the conjugate
+    turn = np.array([w1 * x0 + x1 * w0 + y1 * z0 - z1 * y0,
+                     w1 * y0 - x1 * z0 + y1 * w0 + z1 * x0,
+                     w1 * z0 + x1 * y0 - y1 * x0 + z1 * w0,
+                     w1 * w0 - x1 * x0 - y1 * y0 - z1 * z0])  # q_to * conj(q_from)
+    if turn[3] < 0:
+        turn = -turn  # q and -q: the same turn, the shorter way
+    sin_half = float(np.linalg.norm(turn[:3]))
+    if sin_half < 1e-12:
+        return np.zeros(3)
+    return turn[:3] / sin_half * 2.0 * math.atan2(sin_half, turn[3])
+
+
+def _clamp(v: np.ndarray, limit: float) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return v * (limit / norm) if norm > limit else v
+
+
+def servo_twist(target: tuple[np.ndarray, np.ndarray], measured: tuple[np.ndarray, np.ndarray],
+                feedforward: tuple[np.ndarray, np.ndarray], limits: TwistLimits
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(linear m/s, angular rad/s) that move the measured pose (position, unit quaternion)
+    toward the target pose: gain times the error plus the plan's own velocity (feedforward:
+    linear, angular), each clamped to its limit."""
+    linear = limits.gain * (target[0] - measured[0]) + feedforward[0]
+    angular = limits.gain * rotation_vector(measured[1], target[1]) + feedforward[1]
+    return _clamp(linear, limits.max_linear), _clamp(angular, limits.max_angular)
+
+
+def twist_toward_plan(due_ns: np.ndarray, values: np.ndarray, names: tuple[str, ...],
+                      t_ns: int, measured: np.ndarray, limits: TwistLimits
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The twist at t for a plan of pose-field values (one row per point due at due_ns) and
+    the measured values of the same fields: toward the plan's pose at t (interpolated between
+    the points around it), with the plan's velocity there as feedforward; after the last
+    point toward it at rest. None before the first point. ValueError when a pose has no
+    direction (pose_fields.pose_target)."""
+    due = np.asarray(due_ns, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    i = int(np.searchsorted(due, int(t_ns), side='right')) - 1
+    if i < 0:
+        return None
+    if i + 1 >= len(due):
+        target, feedforward = pose_target(values[-1], names), (np.zeros(3), np.zeros(3))
+    else:
+        span_s = (int(due[i + 1]) - int(due[i])) / 1e9
+        share = (int(t_ns) - int(due[i])) / (span_s * 1e9)
+        target = pose_target(values[i] + share * (values[i + 1] - values[i]), names)
+        a, b = pose_target(values[i], names), pose_target(values[i + 1], names)
+        feedforward = ((b[0] - a[0]) / span_s, rotation_vector(a[1], b[1]) / span_s)
+    return servo_twist(target, pose_target(measured, names), feedforward, limits)
