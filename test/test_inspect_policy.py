@@ -64,6 +64,28 @@ def test_the_drafted_parameters_pass_the_nodes_checks_with_the_trained_joints(ar
     np.testing.assert_allclose(setup.lower, action['min'], rtol=1e-5)
 
 
+def test_a_pose_action_drafts_a_cartesian_target_not_a_joint_trajectory(tmp_path):
+    """An action that is a whole pose with no controller recorded (the future end-effector
+    pose) beside a gripper: the draft routes the pose to a Cartesian target topic (FILL IN,
+    a twist servo named as the other way) and the gripper to its own controller; the node's
+    checks accept the file as drafted."""
+    from support import make_tiny_pose_checkpoint
+
+    from dp_ros.pose_fields import MATRIX_COLUMNS
+
+    fields = ('x', 'y', 'z', *MATRIX_COLUMNS, 'finger')
+    policy = make_tiny_pose_checkpoint(tmp_path / 'policy', action=fields)
+    params, text = drafted(policy, tmp_path)
+    assert params['action_pose_topics'] == ['/target_frame']
+    assert params['action_joint_topics'] == ['/target_frame'] * 9 + [
+        '/gripper_controller/joint_trajectory']
+    assert params['frame_id'] == 'base_link'
+    assert 'FILL IN: your Cartesian controller' in text and 'action_twist_topics' in text
+    setup = node_setup(params, policy)
+    assert [(g.topic, g.pose) for g in setup.commands] == [
+        ('/target_frame', True), ('/gripper_controller/joint_trajectory', False)]
+
+
 def test_a_policy_without_names_gets_placeholders_and_a_note(tmp_path, capsys):
     policy = make_tiny_checkpoint(tmp_path / 'pusht')
     params, text = drafted(policy, tmp_path)

@@ -23,6 +23,7 @@ import yaml
 from dp_ros.atomic_dir import write_text
 from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata, recorded_score
 from dp_ros.policy.config import PolicyConfig
+from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.runtime.policy_node_config import joined_per_key, recorded_topics, state_label
 
 FILL_IN = 'FILL IN'
@@ -193,6 +194,31 @@ def _joint_names(d: Dimensions, what: str) -> str:
     return f'{_flow(fill)}   # {FILL_IN}: the {d.size} {what} joints, in training order'
 
 
+CARTESIAN_TARGET = '/target_frame'  # cartesian_controllers' target topic, a FILL IN example
+GRIPPER_TRAJECTORY = '/gripper_controller/joint_trajectory'
+
+
+def _pose_action_topics(names: list[str] | None, frame: str | None) -> list[str] | None:
+    """For an action that is a whole pose (a future end-effector pose: no controller topic
+    recorded), possibly beside a gripper: FILL IN lines for a Cartesian controller's target
+    (or a velocity servo), not a joint trajectory controller's. None for other actions."""
+    pose = [n for n in names or () if n in POSE_FIELDS]
+    if not pose or pose_target_problem(pose) is not None:
+        return None
+    per_joint = [CARTESIAN_TARGET if n in POSE_FIELDS else GRIPPER_TRAJECTORY for n in names]
+    lines = [f'    action_topic: {CARTESIAN_TARGET}   # {FILL_IN}: your Cartesian controller\'s '
+             'PoseStamped target topic',
+             f'    action_pose_topics: [{CARTESIAN_TARGET}]   # the action is a whole pose',
+             '    # or a velocity servo (MoveIt Servo) instead: action_twist_topics: '
+             '[/servo_node/delta_twist_cmds], and that topic in place of the target\'s']
+    if len(set(per_joint)) > 1:
+        lines.append(f'    action_joint_topics: {_flow(per_joint)}   # {FILL_IN}: the '
+                     'gripper\'s controller')
+    lines.append(f'    frame_id: {_scalar(frame)}   # the recorded poses\' frame' if frame
+                 else f'    frame_id: base_link   # {FILL_IN}: the frame of the poses')
+    return lines
+
+
 def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
                    poses: list[str] | None, frame: str | None) -> list[str]:
     """The command topic lines: the recorded controllers' topics, else a FILL IN."""
@@ -263,8 +289,10 @@ def draft_params(s: PolicySummary) -> str:
            "every low-dim observation in the checkpoint's order"] if len(s.states) > 1 else []),
         f'    state_joint_names: {_joint_names(state, "state")}',
         '    state_field: position',
-        *_action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),
-                        t.get('action_pose_topics'), t.get('action_pose_frame')),
+        *((not t.get('action_joint_topics')
+           and _pose_action_topics(action.names, t.get('action_pose_frame')))
+          or _action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),
+                            t.get('action_pose_topics'), t.get('action_pose_frame'))),
         f'    action_joint_names: {_joint_names(action, "action")}',
         f'    control_period_s: {s.control_period_s:g}   # the training data\'s grid',
     ]
