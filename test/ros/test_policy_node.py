@@ -526,29 +526,36 @@ def test_a_cartesian_controller_gets_each_point_as_a_pose_target_and_the_stop(
         feeder.close()
 
 
-def test_a_rotation_6d_policy_commands_whole_orientations(ros_processes, ros_probe, tmp_path):
-    """A policy that observes and commands the end effector's orientation as a rotation 6D
-    (the rotation matrix's first two columns, as the paper's code does for absolute actions):
-    each predicted pair of axes goes out as a unit quaternion, and the stop holds the measured
-    orientation, decoded from the state's pose and turned back into the quaternion sent."""
+def start_rot6d_node(ros_processes, tmp_path, action_topic: str, **params):
+    """A node running a tiny policy that observes the end effector's pose on /arm/ee_pose and
+    commands it on `action_topic`, both as x, y, z and a rotation 6D (the matrix's first two
+    columns), in base_link, within a workspace box."""
     from support import make_tiny_pose_checkpoint
 
     from dp_ros.pose_fields import MATRIX_COLUMNS
 
     fields = ('x', 'y', 'z', *MATRIX_COLUMNS)
     names = '[' + ','.join(["'y'" if f == 'y' else f for f in fields]) + ']'
+    policy = make_tiny_pose_checkpoint(tmp_path / 'rot6d_policy', state='pose', action=fields)
+    return ros_processes.start('policy', node_cmd(
+        policy, joint_state_topic='/arm/ee_pose', state_joint_names=names,
+        state_pose_topics='[/arm/ee_pose]', action_topic=action_topic, action_joint_names=names,
+        frame_id='base_link', action_lower='[0.3,-0.1,0.1' + ',-1.0' * 6 + ']',
+        action_upper='[0.5,0.1,0.3' + ',1.0' * 6 + ']', **params))
+
+
+def test_a_rotation_6d_policy_commands_whole_orientations(ros_processes, ros_probe, tmp_path):
+    """A policy that observes and commands the end effector's orientation as a rotation 6D
+    (the rotation matrix's first two columns, as the paper's code does for absolute actions):
+    each predicted pair of axes goes out as a unit quaternion, and the stop holds the measured
+    orientation, decoded from the state's pose and turned back into the quaternion sent."""
     half = 1.2  # the tool turned 2.4 rad about the axis (1, 2, 2) / 3
     here_q = (np.sin(half) / 3, 2 * np.sin(half) / 3, 2 * np.sin(half) / 3, np.cos(half))
-    policy = make_tiny_pose_checkpoint(tmp_path / 'rot6d_policy', state='pose', action=fields)
     targets = ros_probe.collect(PoseStamped, '/arm/target_pose', RELIABLE)
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
-    node = ros_processes.start('policy', node_cmd(
-        policy, joint_state_topic='/arm/ee_pose', state_joint_names=names,
-        state_pose_topics='[/arm/ee_pose]', action_topic='/arm/target_pose',
-        action_joint_names=names, action_pose_topics='[/arm/target_pose]',
-        frame_id='base_link', action_lower='[0.3,-0.1,0.1' + ',-1.0' * 6 + ']',
-        action_upper='[0.5,0.1,0.3' + ',1.0' * 6 + ']',
-        max_step_delta='[' + ','.join(['0.05'] * 9) + ']'))
+    node = start_rot6d_node(ros_processes, tmp_path, '/arm/target_pose',
+                            action_pose_topics='[/arm/target_pose]',
+                            max_step_delta='[' + ','.join(['0.05'] * 9) + ']')
     feeder = Feeder(ros_probe, position=(0.4, 0.05, 0.2), pose_topic='/arm/ee_pose',
                     quaternion=here_q)
     try:
@@ -574,22 +581,11 @@ def test_a_velocity_servo_gets_twists_toward_the_plan_and_a_zero_twist_at_the_st
     """action_twist_topics: a rotation-6D policy drives a twist-driven servo (MoveIt Servo's
     delta_twist_cmds): while it runs, TwistStamped messages in frame_id every few ms, within
     the speed limits; the stop sends one zero twist, then nothing."""
-    from support import make_tiny_pose_checkpoint
-
-    from dp_ros.pose_fields import MATRIX_COLUMNS
-
-    fields = ('x', 'y', 'z', *MATRIX_COLUMNS)
-    names = '[' + ','.join(["'y'" if f == 'y' else f for f in fields]) + ']'
-    policy = make_tiny_pose_checkpoint(tmp_path / 'twist_policy', state='pose', action=fields)
     twists = ros_probe.collect(TwistStamped, '/servo/delta_twist_cmds', RELIABLE)
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
-    node = ros_processes.start('policy', node_cmd(
-        policy, joint_state_topic='/arm/ee_pose', state_joint_names=names,
-        state_pose_topics='[/arm/ee_pose]', action_topic='/servo/delta_twist_cmds',
-        action_joint_names=names, action_twist_topics='[/servo/delta_twist_cmds]',
-        frame_id='base_link', action_lower='[0.3,-0.1,0.1' + ',-1.0' * 6 + ']',
-        action_upper='[0.5,0.1,0.3' + ',1.0' * 6 + ']', twist_max_linear=0.1,
-        twist_max_angular=0.5))
+    node = start_rot6d_node(ros_processes, tmp_path, '/servo/delta_twist_cmds',
+                            action_twist_topics='[/servo/delta_twist_cmds]',
+                            twist_max_linear=0.1, twist_max_angular=0.5)
     feeder = Feeder(ros_probe, position=(0.4, 0.05, 0.2), pose_topic='/arm/ee_pose',
                     quaternion=(0.0, 0.0, 0.0, 1.0))
     try:
