@@ -76,14 +76,14 @@ def test_a_pose_action_drafts_a_cartesian_target_not_a_joint_trajectory(tmp_path
     fields = ('x', 'y', 'z', *MATRIX_COLUMNS, 'finger')
     policy = make_tiny_pose_checkpoint(tmp_path / 'policy', action=fields)
     params, text = drafted(policy, tmp_path)
-    assert params['action_pose_topics'] == ['/target_frame']
-    assert params['action_joint_topics'] == ['/target_frame'] * 9 + [
-        '/gripper_controller/joint_trajectory']
+    assert params['action_pose_topics'] == ['/FILL_IN/target_pose']
+    assert params['action_joint_topics'] == ['/FILL_IN/target_pose'] * 9 + [
+        '/FILL_IN/gripper_controller/joint_trajectory']
     assert params['frame_id'] == 'base_link'
     assert 'FILL IN: your Cartesian controller' in text and 'action_twist_topics' in text
     setup = node_setup(params, policy)
     assert [(g.topic, g.pose) for g in setup.commands] == [
-        ('/target_frame', True), ('/gripper_controller/joint_trajectory', False)]
+        ('/FILL_IN/target_pose', True), ('/FILL_IN/gripper_controller/joint_trajectory', False)]
 
 
 def test_a_policy_without_names_gets_placeholders_and_a_note(tmp_path, capsys):

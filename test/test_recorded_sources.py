@@ -193,7 +193,8 @@ def test_recorded_pose_targets_are_drafted_for_a_cartesian_controller(tmp_path, 
     """Actions recorded from a Cartesian controller's PoseStamped targets: the draft sends
     them there (action_pose_topics, a frame to fill in), quotes the field `y` that ROS 2's
     parameter parser would read as a boolean, and the node accepts the draft; the same
-    pose topic as the state is a future state, not a controller."""
+    pose topic as the state is a future state, not a controller: the target topic is then a
+    FILL IN, never the state's."""
     from support import make_tiny_pose_checkpoint
 
     policy = make_tiny_pose_checkpoint(tmp_path / 'policy')
@@ -222,4 +223,5 @@ def test_recorded_pose_targets_are_drafted_for_a_cartesian_controller(tmp_path, 
                                           'width': 3}]
     (policy / METADATA_FILE).write_text(json.dumps(meta))
     assert inspect([str(policy), '--draft-params', str(out)]) == 0
-    assert 'action_pose_topics' not in out.read_text()
+    params = yaml.safe_load(out.read_text())['/**/dp_policy']['ros__parameters']
+    assert params['action_pose_topics'] == [params['action_topic']] == ['/FILL_IN/target_pose']

@@ -194,8 +194,9 @@ def _joint_names(d: Dimensions, what: str) -> str:
     return f'{_flow(fill)}   # {FILL_IN}: the {d.size} {what} joints, in training order'
 
 
-CARTESIAN_TARGET = '/target_frame'  # cartesian_controllers' target topic, a FILL IN example
-GRIPPER_TRAJECTORY = '/gripper_controller/joint_trajectory'
+# placeholders of the topics a pose action's draft cannot know: never a recorded (state) topic
+CARTESIAN_TARGET = f'/{FILL_IN.replace(" ", "_")}/target_pose'
+GRIPPER_TRAJECTORY = f'/{FILL_IN.replace(" ", "_")}/gripper_controller/joint_trajectory'
 
 
 def _pose_action_topics(names: list[str] | None, frame: str | None) -> list[str] | None:
@@ -208,7 +209,8 @@ def _pose_action_topics(names: list[str] | None, frame: str | None) -> list[str]
     per_joint = [CARTESIAN_TARGET if n in POSE_FIELDS else GRIPPER_TRAJECTORY for n in names]
     lines = [f'    action_topic: {CARTESIAN_TARGET}   # {FILL_IN}: your Cartesian controller\'s '
              'PoseStamped target topic',
-             f'    action_pose_topics: [{CARTESIAN_TARGET}]   # the action is a whole pose',
+             f'    action_pose_topics: [{CARTESIAN_TARGET}]   # the action is a whole pose '
+             '(e.g. cartesian_controllers\' /target_frame)',
              '    # or a velocity servo (MoveIt Servo) instead: action_twist_topics: '
              '[/servo_node/delta_twist_cmds], and that topic in place of the target\'s']
     if len(set(per_joint)) > 1:
