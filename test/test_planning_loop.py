@@ -620,3 +620,43 @@ def test_a_streamed_command_gets_each_point_once_as_it_falls_due():
     assert loop.point_due(T0 + 101 * DT) is None  # after the last: the controller keeps it
     assert isinstance(loop.stop('disabled', T0 + 101 * DT), Hold)
     assert loop.point_due(T0 + 102 * DT) is None
+
+
+def test_a_velocity_servo_gets_twists_toward_the_plan_while_it_moves():
+    """action_twist_topics: no twist before a plan, twists toward the plan's pose while it
+    runs, a counted zero twist when the measured pose goes stale (a WARN), none after the
+    stop."""
+    metadata = {'config': pusht_image_config(shape_meta={
+        'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+                'agent_pos': {'shape': [4], 'type': 'low_dim'}},
+        'action': {'shape': [4]}}).to_dict(), 'control_period_s': 0.1}
+    pose = ['x', 'y', 'z', 'yaw']
+    cfg = config_from_dict(PolicyNodeConfig, {
+        'checkpoint': '/policy', 'device': 'cpu', 'max_input_age_s': 0.4,
+        'joint_state_topic': '/ee', 'state_joint_names': pose, 'state_pose_topics': ['/ee'],
+        'action_topic': '/servo', 'action_joint_names': pose, 'action_twist_topics': ['/servo'],
+        'frame_id': 'base_link', 'twist_max_linear': 10.0, 'twist_max_angular': 10.0})
+    loop = PlanningLoop(cfg, resolve_setup(cfg, metadata), device='cpu')
+    group = loop.setup.commands[0]
+    assert group.twist and loop.twist_due(T0, group) is None  # nothing moves yet
+    feed_until(loop, T0, T0 + DT)
+    loop.measure(T0 + DT, np.array([0.4, 0.0, 0.2, 0.0]))
+    request = plan_now(loop, T0 + DT)
+    # the plan: x rises 0.01 per point, the rest as measured
+    pred = np.tile(np.float32([0.4, 0.0, 0.2, 0.0]), (16, 1))
+    pred[:, 0] += 0.01 * np.arange(16, dtype=np.float32)
+    plan = finish(loop, request, T0 + DT, pred)
+    first = int(plan.due_ns[0])
+    linear, angular = loop.twist_due(first, group)
+    # gain 5 times the error to the plan's point now, plus its velocity (0.01 per 0.1 s)
+    expected = 5.0 * (float(plan.actions[0][0]) - 0.4) + 0.1
+    assert linear[0] == pytest.approx(expected, abs=1e-5) and linear[0] > 0
+    assert np.allclose(linear[1:], 0, atol=1e-6) and np.allclose(angular, 0, atol=1e-6)
+    assert loop.diagnostics(first, 0)['twists_sent'] == 1
+    stale = first + 500 * MS  # the measured pose is older than max_input_age_s
+    assert [v.tolist() for v in loop.twist_due(stale, group)] == [[0.0] * 3, [0.0] * 3]
+    values = loop.diagnostics(stale, 0)
+    assert values['twists_unmeasured'] == 1
+    assert 'zero twists sent for want of a fresh measured pose' in problems(values)
+    loop.stop('disabled', stale)
+    assert loop.twist_due(stale, group) is None

@@ -545,4 +545,6 @@ def problems(values: dict[str, Any]) -> list[str]:
         found.append('pose targets skipped')
     if values.get('chunks_no_reference'):
         found.append('no measured position of the action joints')
+    if values.get('twists_unmeasured'):
+        found.append('zero twists sent for want of a fresh measured pose')
     return found
