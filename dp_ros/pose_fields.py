@@ -79,6 +79,23 @@ def matrix_to_quaternion(matrix: np.ndarray) -> np.ndarray:
     return -quaternion if quaternion[3] < 0 else quaternion
 
 
+def rotation_vector(q_from: np.ndarray, q_to: np.ndarray) -> np.ndarray:
+    """The turn from one unit quaternion (x, y, z, w) to another as a rotation vector in the
+    fixed frame (axis times angle, the angle in [0, pi]: the short way round)."""
+    x1, y1, z1, w1 = q_to
+    x0, y0, z0, w0 = -q_from[0], -q_from[1], -q_from[2], q_from[3]  # the conjugate
+    turn = np.array([w1 * x0 + x1 * w0 + y1 * z0 - z1 * y0,
+                     w1 * y0 - x1 * z0 + y1 * w0 + z1 * x0,
+                     w1 * z0 + x1 * y0 - y1 * x0 + z1 * w0,
+                     w1 * w0 - x1 * x0 - y1 * y0 - z1 * z0])  # q_to * conj(q_from)
+    if turn[3] < 0:
+        turn = -turn  # q and -q: the same turn, the shorter way
+    sin_half = float(np.linalg.norm(turn[:3]))
+    if sin_half < 1e-12:
+        return np.zeros(3)
+    return turn[:3] / sin_half * 2.0 * math.atan2(sin_half, turn[3])
+
+
 def _gram_schmidt(a1: np.ndarray, a2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Three orthonormal right-handed axes from two predicted ones (Zhou et al. 2019): the
     first normalized, the second made orthogonal to it, the third their cross product.

@@ -18,7 +18,9 @@ from training.open_loop import (
     EpisodeChunks,
     error_metrics,
     executed_window,
+    format_summary,
     main,
+    pose_errors,
     predict_episodes,
 )
 from training.replay_buffer import ReplayBuffer
@@ -71,6 +73,40 @@ def test_errors_in_raw_and_normalized_units_per_dimension_and_chunk_step():
     assert np.all(np.diff(by_step) > 0)
     assert [e['episode'] for e in m['episodes']] == [3, 7]
     assert m['episodes'][1]['hold_rmse_norm'] > m['episodes'][0]['hold_rmse_norm']  # slope 2
+
+
+def test_a_pose_action_is_also_judged_in_metres_and_degrees():
+    """An action that is a whole pose (x, y, z and a rotation 6D, beside a gripper): the
+    position error as a distance and the orientation error as the angle between the
+    predicted and recorded orientations; none for an action that is no pose."""
+    import math
+
+    from dp_ros.pose_fields import MATRIX_COLUMNS
+
+    names = ['x', 'y', 'z', *MATRIX_COLUMNS, 'finger']
+
+    def row(k: float, turn: float = 0.0) -> list[float]:
+        c, s = math.cos(0.01 * k + turn), math.sin(0.01 * k + turn)
+        return [0.4 + 0.001 * k, 0.0, 0.2, c, s, 0.0, -s, c, 0.0, 0.02]
+
+    recorded = np.array([row(k) for k in range(20)])
+    c = EpisodeChunks(0, recorded, list(range(0, 20, TA)))
+    steps = np.asarray(c.starts)[:, None] - (TO - 1) + np.arange(TP)[None, :]
+    # predicted 3 mm off in y and turned 2 degrees further about z
+    c.predicted = np.array([[row(min(max(k, 0), 19), math.radians(2.0)) for k in s]
+                            for s in steps])
+    c.predicted[..., 1] += 0.003
+    m = pose_errors([c], names, TO, TA)
+    assert m['position_rmse'] == pytest.approx(0.003) and m['position_max'] == pytest.approx(0.003)
+    assert m['angle_rmse_deg'] == pytest.approx(2.0) and m['angle_max_deg'] == pytest.approx(2.0)
+    assert m['hold_angle_max_deg'] > 0 and m['hold_position_max'] > 0  # a ramp, held
+    assert pose_errors([c], ['a', 'b', *names[2:]], TO, TA) is None  # no x, y: no pose
+    metrics = error_metrics([c], np.ones(len(names)), TO, TA)
+    metrics['pose'] = m
+    text = format_summary({'policy': 'p', 'dataset': 'd', 'episodes_chosen': 'all',
+                           'episodes': [0], 'metrics': metrics, 'action_names': names,
+                           'warnings': []})
+    assert 'pose: position RMSE 0.003 (max 0.003), orientation RMSE 2 deg (max 2)' in text
 
 
 def test_each_chunk_sees_its_own_steps_observations(pusht_zarr):

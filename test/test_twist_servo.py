@@ -8,13 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from dp_ros.pose_fields import MATRIX_COLUMNS, pose_target, quaternion_to_matrix
-from dp_ros.runtime.twist_servo import (
-    TwistLimits,
-    rotation_vector,
-    servo_twist,
-    twist_toward_plan,
-)
+from dp_ros.pose_fields import MATRIX_COLUMNS, pose_target, quaternion_to_matrix, rotation_vector
+from dp_ros.runtime.twist_servo import TwistLimits, servo_twist, twist_toward_plan
 
 NAMES = ('x', 'y', 'z', *MATRIX_COLUMNS)
 MS = 1_000_000

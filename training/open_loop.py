@@ -128,6 +128,46 @@ def error_metrics(episodes: list[EpisodeChunks], scale: np.ndarray, n_obs_steps:
     }
 
 
+def pose_errors(episodes: list[EpisodeChunks], names: list[str], n_obs_steps: int,
+                n_action_steps: int) -> dict[str, float] | None:
+    """Where the action holds a whole pose (dp_ros/pose_fields.py): the position error (in
+    the data's units, m for a pose) and the orientation error (the angle between the
+    predicted and the recorded orientation, degrees) over the executed steps, RMS and worst,
+    and the same for holding the last command. None when the action holds no whole pose;
+    a prediction of no direction counts as 180 degrees off."""
+    from dp_ros.pose_fields import POSE_FIELDS, pose_target, pose_target_problem, rotation_vector
+
+    columns = [i for i, n in enumerate(names) if n in POSE_FIELDS]
+    fields = [names[i] for i in columns]
+    if not columns or pose_target_problem(fields) is not None:
+        return None
+    parts = [executed_window(e, n_obs_steps, n_action_steps) for e in episodes]
+    pred, rec, hold, valid = (np.concatenate([p[i] for p in parts]) for i in range(4))
+
+    def errors(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        position, angle = [], []
+        for x, y in zip(a[valid][:, columns], rec[valid][:, columns], strict=True):
+            want = pose_target(y, fields)
+            try:
+                got = pose_target(x, fields)
+            except ValueError:
+                position.append(np.nan)
+                angle.append(180.0)
+                continue
+            position.append(float(np.linalg.norm(got[0] - want[0])))
+            angle.append(float(np.degrees(np.linalg.norm(rotation_vector(want[1], got[1])))))
+        return np.asarray(position), np.asarray(angle)
+
+    out: dict[str, float] = {}
+    for label, a in (('', pred), ('hold_', hold)):
+        position, angle = errors(a)
+        out[f'{label}position_rmse'] = float(np.sqrt(np.nanmean(position ** 2)))
+        out[f'{label}position_max'] = float(np.nanmax(position))
+        out[f'{label}angle_rmse_deg'] = float(np.sqrt(np.mean(angle ** 2)))
+        out[f'{label}angle_max_deg'] = float(np.max(angle))
+    return out
+
+
 # --------------------------------------------------------------------------- the data
 
 @dataclass
@@ -367,6 +407,13 @@ def format_summary(report: dict[str, Any]) -> str:
               f'normalized RMSE by step of the chunk: {steps}',
               'worst episodes: ' + ', '.join(f"{e['episode']} ({e['rmse_norm']:.3f})"
                                              for e in worst)]
+    pose = m.get('pose')
+    if pose:
+        lines.append(f"pose: position RMSE {pose['position_rmse']:.4g} (max "
+                     f"{pose['position_max']:.4g}), orientation RMSE "
+                     f"{pose['angle_rmse_deg']:.3g} deg (max {pose['angle_max_deg']:.3g}); "
+                     f"holding the last command: {pose['hold_position_rmse']:.4g}, "
+                     f"{pose['hold_angle_rmse_deg']:.3g} deg")
     lines += [f'warning: {w}' for w in report['warnings']]
     return '\n'.join(lines)
 
@@ -446,6 +493,13 @@ def format_comparison(report: dict[str, Any]) -> str:
                      f"{by_step[0]:>8.3f}{by_step[-1]:>8.3f}{score:>8}{mark}")
     lines.append(f"holding the last command: "
                  f"{report['policies'][0]['metrics']['hold_rmse_norm']:.4f}")
+    pose = m.get('pose')
+    if pose:
+        lines.append(f"pose: position RMSE {pose['position_rmse']:.4g} (max "
+                     f"{pose['position_max']:.4g}), orientation RMSE "
+                     f"{pose['angle_rmse_deg']:.3g} deg (max {pose['angle_max_deg']:.3g}); "
+                     f"holding the last command: {pose['hold_position_rmse']:.4g}, "
+                     f"{pose['hold_angle_rmse_deg']:.3g} deg")
     lines += [f'warning: {w}' for w in report['warnings']]
     return '\n'.join(lines)
 
@@ -560,6 +614,10 @@ def policy_report(entry: PolicyEntry, ds: PushTImageDataset, episodes: list[int]
                               progress=not args.no_progress)
     metrics = error_metrics(chunks, action_scale(policy), config.n_obs_steps,
                             config.n_action_steps)
+    names = config.dimension_names(ACTION) or []
+    pose = pose_errors(chunks, names, config.n_obs_steps, config.n_action_steps)
+    if pose is not None:
+        metrics['pose'] = pose
     return {
         'policy': entry.arg, 'step': entry.step, 'closed_loop_score': entry.closed_loop_score,
         'sampler': args.sampler or config.sampler,
