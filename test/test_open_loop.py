@@ -18,6 +18,7 @@ from training.open_loop import (
     EpisodeChunks,
     error_metrics,
     executed_window,
+    format_comparison,
     format_summary,
     main,
     pose_errors,
@@ -107,6 +108,15 @@ def test_a_pose_action_is_also_judged_in_metres_and_degrees():
                            'episodes': [0], 'metrics': metrics, 'action_names': names,
                            'warnings': []})
     assert 'pose: position RMSE 0.003 (max 0.003), orientation RMSE 2 deg (max 2)' in text
+    # several policies: each one's pose figures, under its own name
+    worse = dict(m, angle_rmse_deg=5.0)
+    policies = [{'policy': name, 'step': None, 'closed_loop_score': None,
+                 'metrics': dict(metrics, pose=pose)}
+                for name, pose in (('run/step_1', worse), ('run/step_2', m))]
+    text = format_comparison({'policies': policies, 'dataset': 'd', 'episodes_chosen': 'all',
+                              'episodes': [0], 'lowest_error': 'run/step_2', 'warnings': []})
+    assert 'pose of run/step_1: position RMSE 0.003 (max 0.003), orientation RMSE 5 deg' in text
+    assert 'pose of run/step_2: position RMSE 0.003 (max 0.003), orientation RMSE 2 deg' in text
 
 
 def test_each_chunk_sees_its_own_steps_observations(pusht_zarr):

@@ -388,6 +388,14 @@ def plot_open_loop(episodes: list[EpisodeChunks], picks: list[tuple[str, int]],
     return save_figure(fig, out_path)
 
 
+def pose_line(pose: dict[str, float]) -> str:
+    """A pose action's errors (pose_errors) in words: metres and degrees."""
+    return (f"position RMSE {pose['position_rmse']:.4g} (max {pose['position_max']:.4g}), "
+            f"orientation RMSE {pose['angle_rmse_deg']:.3g} deg (max "
+            f"{pose['angle_max_deg']:.3g}); holding the last command: "
+            f"{pose['hold_position_rmse']:.4g}, {pose['hold_angle_rmse_deg']:.3g} deg")
+
+
 def format_summary(report: dict[str, Any]) -> str:
     m, names = report['metrics'], report['action_names']
     pd = m['per_dimension']
@@ -407,13 +415,8 @@ def format_summary(report: dict[str, Any]) -> str:
               f'normalized RMSE by step of the chunk: {steps}',
               'worst episodes: ' + ', '.join(f"{e['episode']} ({e['rmse_norm']:.3f})"
                                              for e in worst)]
-    pose = m.get('pose')
-    if pose:
-        lines.append(f"pose: position RMSE {pose['position_rmse']:.4g} (max "
-                     f"{pose['position_max']:.4g}), orientation RMSE "
-                     f"{pose['angle_rmse_deg']:.3g} deg (max {pose['angle_max_deg']:.3g}); "
-                     f"holding the last command: {pose['hold_position_rmse']:.4g}, "
-                     f"{pose['hold_angle_rmse_deg']:.3g} deg")
+    if m.get('pose'):
+        lines.append('pose: ' + pose_line(m['pose']))
     lines += [f'warning: {w}' for w in report['warnings']]
     return '\n'.join(lines)
 
@@ -493,13 +496,8 @@ def format_comparison(report: dict[str, Any]) -> str:
                      f"{by_step[0]:>8.3f}{by_step[-1]:>8.3f}{score:>8}{mark}")
     lines.append(f"holding the last command: "
                  f"{report['policies'][0]['metrics']['hold_rmse_norm']:.4f}")
-    pose = m.get('pose')
-    if pose:
-        lines.append(f"pose: position RMSE {pose['position_rmse']:.4g} (max "
-                     f"{pose['position_max']:.4g}), orientation RMSE "
-                     f"{pose['angle_rmse_deg']:.3g} deg (max {pose['angle_max_deg']:.3g}); "
-                     f"holding the last command: {pose['hold_position_rmse']:.4g}, "
-                     f"{pose['hold_angle_rmse_deg']:.3g} deg")
+    lines += [f"pose of {p['policy'][-44:]}: {pose_line(p['metrics']['pose'])}"
+              for p in report['policies'] if p['metrics'].get('pose')]
     lines += [f'warning: {w}' for w in report['warnings']]
     return '\n'.join(lines)
 
