@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dp_ros.pose_fields import MATRIX_COLUMNS, pose_target, quaternion_to_matrix, rotation_vector
+from dp_ros.runtime.policy_node_config import PolicyNodeConfig
 from dp_ros.runtime.twist_servo import TwistLimits, servo_twist, twist_toward_plan
 
 NAMES = ('x', 'y', 'z', *MATRIX_COLUMNS)
@@ -78,7 +79,8 @@ def test_an_arm_that_follows_the_twist_tracks_the_plan_and_rests_on_its_end():
     the last pose."""
     due = (np.arange(16) * 100 + 1000) * MS
     plan = np.stack([pose_values((0.3 + 0.02 * k, 0.1, 0.2), 0.1 * k) for k in range(16)])
-    limits = TwistLimits()  # the node's defaults: gain 5/s, 0.25 m/s, 1 rad/s
+    node = PolicyNodeConfig()  # the node's defaults: gain 5/s, 0.25 m/s, 1 rad/s
+    limits = TwistLimits(node.twist_gain, node.twist_max_linear, node.twist_max_angular)
     position, quaternion = pose_target(plan[0], NAMES)
     worst_position = worst_angle = 0.0
     for t in range(1000 * MS, 3000 * MS, 5 * MS):

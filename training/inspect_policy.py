@@ -27,6 +27,7 @@ from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.runtime.policy_node_config import joined_per_key, recorded_topics, state_label
 
 FILL_IN = 'FILL IN'
+FILL_IN_NAMESPACE = '/' + FILL_IN.replace(' ', '_')  # placeholder topics: /FILL_IN/...
 
 
 @dataclass
@@ -195,8 +196,8 @@ def _joint_names(d: Dimensions, what: str) -> str:
 
 
 # placeholders of the topics a pose action's draft cannot know: never a recorded (state) topic
-CARTESIAN_TARGET = f'/{FILL_IN.replace(" ", "_")}/target_pose'
-GRIPPER_TRAJECTORY = f'/{FILL_IN.replace(" ", "_")}/gripper_controller/joint_trajectory'
+CARTESIAN_TARGET = f'{FILL_IN_NAMESPACE}/target_pose'
+GRIPPER_TRAJECTORY = f'{FILL_IN_NAMESPACE}/gripper_controller/joint_trajectory'
 
 
 def _pose_action_topics(names: list[str] | None, frame: str | None) -> list[str] | None:
@@ -254,7 +255,7 @@ def draft_params(s: PolicySummary) -> str:
     if t.get('image_topics'):
         cameras = f"{_flow(t['image_topics'])}   # recorded with the training data: {order}"
     else:
-        cameras = '[' + ', '.join(f'/{FILL_IN.replace(" ", "_")}/camera_{i}/image_raw'
+        cameras = '[' + ', '.join(f'{FILL_IN_NAMESPACE}/camera_{i}/image_raw'
                                   for i in range(len(s.cameras))) + \
             f']   # {FILL_IN}: one per camera, in this order: {order}'
     per_joint = t.get('state_joint_topics')

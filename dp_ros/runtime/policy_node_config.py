@@ -419,8 +419,8 @@ def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> None:
 
 
 def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
-    """action_joint_topics, action_stream_topics and action_pose_topics against the action
-    joints and each other; ValueError."""
+    """action_joint_topics, action_stream_topics, action_pose_topics and action_twist_topics
+    against the action joints, each other and the state's poses; ValueError."""
     if cfg.action_joint_topics and (len(cfg.action_joint_topics) != action_dim
                                     or not all(cfg.action_joint_topics)):
         raise ValueError(f'parameter action_joint_topics {cfg.action_joint_topics} must name '
@@ -438,7 +438,8 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
         if both:
             raise ValueError(f'parameters {a} and {b} both name {sorted(both)}: a topic takes '
                              f'{kinds[a]} or {kinds[b]}')
-    for group in command_groups(dataclasses.replace(cfg, dry_run=False)):
+    groups = command_groups(dataclasses.replace(cfg, dry_run=False))  # what a run commands
+    for group in groups:
         problem = pose_target_problem(group.joint_names) if group.pose or group.twist else None
         if problem:
             kind = 'pose' if group.pose else 'twist'
@@ -447,14 +448,13 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
     if (cfg.action_pose_topics or cfg.action_twist_topics) and not cfg.frame_id:
         raise ValueError('parameter frame_id is empty: a pose target (action_pose_topics) or '
                          'twist (action_twist_topics) needs the frame it is in')
-    if cfg.action_twist_topics:
-        measured = {n for s in state_sources(cfg, '') if s.pose for n in s.joint_names}
-        for group in command_groups(dataclasses.replace(cfg, dry_run=False)):
-            missing = [n for n in group.joint_names if group.twist and n not in measured]
-            if missing:
-                raise ValueError(f'parameter action_twist_topics: {group.topic} steers from '
-                                 f'the measured pose, and no state pose topic '
-                                 f'(state_pose_topics) gives {missing}')
+    measured = {n for s in state_sources(cfg, '') if s.pose for n in s.joint_names}
+    for group in groups:
+        missing = [n for n in group.joint_names if group.twist and n not in measured]
+        if missing:
+            raise ValueError(f'parameter action_twist_topics: {group.topic} steers from the '
+                             f'measured pose, and no state pose topic (state_pose_topics) gives '
+                             f'{missing}')
 
 
 def _one_frame(sources: list[dict] | None) -> str | None:

@@ -6,7 +6,8 @@ Each tick the twist is a proportional step from the measured pose toward the pla
 that moment (linearly interpolated between its points), plus the plan's own velocity there,
 clamped to the speed limits: linear in m/s, angular as the rotation vector of the remaining
 turn, in rad/s, both in the header's frame (the frame the poses are in). ROS-free: the node
-sends what `servo_twist` returns as geometry_msgs/TwistStamped.
+sends what `twist_toward_plan` returns (through PlanningLoop.twist_due) as
+geometry_msgs/TwistStamped.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from dp_ros.pose_fields import pose_target, rotation_vector
 
 @dataclass(frozen=True)
 class TwistLimits:
-    """How hard the servo pulls toward the plan.
+    """How hard the servo pulls toward the plan (the node's twist_gain, twist_max_linear and
+    twist_max_angular, whose defaults are the node's parameters').
 
     Attributes:
         gain: 1/s: the share of the remaining error removed per second (a gain of 5 closes
@@ -28,9 +30,9 @@ class TwistLimits:
         max_angular: rad/s: the largest rotational speed sent (the vector is scaled down).
     """
 
-    gain: float = 5.0
-    max_linear: float = 0.25
-    max_angular: float = 1.0
+    gain: float
+    max_linear: float
+    max_angular: float
 
 
 def _clamp(v: np.ndarray, limit: float) -> np.ndarray:
