@@ -200,6 +200,13 @@ CARTESIAN_TARGET = f'{FILL_IN_NAMESPACE}/target_pose'
 GRIPPER_TRAJECTORY = f'{FILL_IN_NAMESPACE}/gripper_controller/joint_trajectory'
 
 
+def _frame_line(frame: str | None, what: str) -> str:
+    """The frame_id line: the recorded frame of the poses or targets, else a FILL IN."""
+    if frame:
+        return f'    frame_id: {_scalar(frame)}   # the recorded {what}\' frame'
+    return f'    frame_id: base_link   # {FILL_IN}: the frame of the {what}'
+
+
 def _pose_action_topics(names: list[str] | None, frame: str | None) -> list[str] | None:
     """For an action that is a whole pose (a future end-effector pose: no controller topic
     recorded), possibly beside a gripper: FILL IN lines for a Cartesian controller's target
@@ -217,8 +224,7 @@ def _pose_action_topics(names: list[str] | None, frame: str | None) -> list[str]
     if len(set(per_joint)) > 1:
         lines.append(f'    action_joint_topics: {_flow(per_joint)}   # {FILL_IN}: the '
                      'gripper\'s controller')
-    lines.append(f'    frame_id: {_scalar(frame)}   # the recorded poses\' frame' if frame
-                 else f'    frame_id: base_link   # {FILL_IN}: the frame of the poses')
+    lines.append(_frame_line(frame, 'poses'))
     return lines
 
 
@@ -240,8 +246,7 @@ def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
                      'Float64MultiArray commands')
     if poses:
         lines.append(f'    action_pose_topics: {_flow(poses)}   # recorded PoseStamped targets')
-        lines.append(f'    frame_id: {_scalar(frame)}   # the recorded targets\' frame' if frame
-                     else f'    frame_id: base_link   # {FILL_IN}: the frame of the targets')
+        lines.append(_frame_line(frame, 'targets'))
     return lines
 
 
