@@ -639,8 +639,9 @@ def test_interrupt_midway_leaves_output_untouched(tmp_path, episodes, existing):
     staged = list(output.parent.glob(f'.{output.name}.bag2zarr-*'))
     assert staged and len(list(staged[0].rglob('*'))) > len(before)  # episodes written
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 130, seen[-5:]
+    code = proc.wait(timeout=60)
     err = '\n'.join(line for line in iter(reports.get, None))
+    assert code == 130, (seen[-5:], err[-3000:])
     assert 'interrupted' in err and 'was not changed' in err
     assert snapshot(output) == before
     assert leftovers(output) == []

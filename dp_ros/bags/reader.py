@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 from rosbags.rosbag2 import Reader
-from rosbags.typesys import get_types_from_msg
 from rosbags.typesys.store import Typestore
 from tqdm.auto import tqdm
 
-from dp_ros.bags.typestore import default_typestore
+from dp_ros.bags.typestore import prepare_type, reading_typestore
 from dp_ros.errors import UserError
 from dp_ros.ros.conversions import (
     compressed_image_to_numpy,
@@ -134,7 +133,8 @@ class Bag:
         self.topics: dict[str, TopicInfo] = {
             name: TopicInfo(name, info.msgtype or 'mixed types', int(info.msgcount))
             for name, info in sorted(reader.topics.items())}
-        self._register_unknown_types()
+        for msgtype in sorted({c.msgtype for c in reader.connections}):
+            prepare_type(typestore, msgtype)
 
     @property
     def start_ns(self) -> int:
@@ -212,19 +212,9 @@ class Bag:
             topic.times = np.sort(np.asarray(topic.times, dtype=np.int64))
         return found
 
-    def _register_unknown_types(self) -> None:
-        """Custom message types are taken from the definitions the bag carries."""
-        for conn in self._reader.connections:
-            if conn.msgtype in self.typestore.types or not conn.msgdef.data:
-                continue
-            try:
-                self.typestore.register(get_types_from_msg(conn.msgdef.data, conn.msgtype))
-            except Exception:  # noqa: BLE001 - only a problem if the topic is used
-                pass
-
 
 @contextmanager
-def open_bag(path: str | Path, typestore: Typestore | None = None) -> Iterator[Bag]:
+def open_bag(path: str | Path) -> Iterator[Bag]:
     """Open a bag directory (or bare .mcap/.db3); errors say which bag and what is wrong."""
     path = Path(path)
     if not path.exists():
@@ -240,7 +230,8 @@ def open_bag(path: str | Path, typestore: Typestore | None = None) -> Iterator[B
     except Exception as exc:
         raise BagReadError(f'cannot open bag {path}: {type(exc).__name__}: {exc}') from exc
     try:
-        yield Bag(path, reader, typestore or default_typestore())
+        yield Bag(path, reader, reading_typestore(
+            (c.msgtype, c.msgdef.data) for c in reader.connections))
     finally:
         try:
             reader.close()

@@ -17,7 +17,7 @@ import numpy as np
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
 
-from dp_ros.bags.typestore import default_typestore
+from dp_ros.bags.typestore import prepare_type, shared_typestore
 
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 # rosbag2's --compression-mode: each message zstd-compressed (readers decompress it), or none
@@ -53,7 +53,7 @@ class BagRecorder:
                              f'{compression!r}')
         self.path = Path(path)
         self.storage = storage
-        self.typestore = typestore or default_typestore()
+        self.typestore = typestore or shared_typestore()
         self._writer = Writer(self.path, version=Writer.VERSION_LATEST,
                               storage_plugin=STORAGES[storage])
         self._writer.set_compression(COMPRESSION[compression], CompressionFormat.ZSTD)
@@ -74,6 +74,7 @@ class BagRecorder:
         if msgtype not in self.typestore.types:
             raise ValueError(f'message type {msgtype} is unknown to the type store '
                              f'(topic {topic})')
+        prepare_type(self.typestore, msgtype)
         self._connections[topic] = self._writer.add_connection(topic, msgtype,
                                                                typestore=self.typestore)
         self.counts[topic] = 0

@@ -1,10 +1,119 @@
-"""The one rosbags typestore every bag reader and writer of dp_ros starts from."""
+"""The rosbags typestores dp_ros reads and writes bags with, and how their code is made.
+
+rosbags writes each message type's (de)serializers as Python source and exec()s it on the
+type's first use in a store. Two consequences shape this module:
+- Making them costs more than reading a small bag, so bags that use only the standard
+  types share one store for the whole process (its code is made once), and only a bag
+  that defines types of its own gets a store of its own.
+- CPython 3.11 marks a KeyboardInterrupt that passes through code run by exec() of a
+  string as unhandled even when the program catches it further up, and then ends the
+  process by SIGINT instead of the program's exit code (bag2zarr's 130). The code is
+  therefore made with Ctrl-C held back; a Ctrl-C that came meanwhile is raised right after.
+"""
 from __future__ import annotations
 
-from rosbags.typesys import Stores, get_typestore
+import functools
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 
 def default_typestore() -> Typestore:
-    """ROS 2 Jazzy's message definitions; types a bag defines itself are registered on top."""
+    """A fresh store of ROS 2 Jazzy's message definitions, for a writer or a bag that
+    registers types of its own on top."""
     return get_typestore(Stores.ROS2_JAZZY)
+
+
+@functools.cache
+def shared_typestore() -> Typestore:
+    """The process's one Jazzy store for reading bags of standard types only: nothing is
+    ever registered in it, so what one bag made serves the next unchanged."""
+    return default_typestore()
+
+
+def reading_typestore(definitions: Iterable[tuple[str, str]]) -> Typestore:
+    """The store to read a bag whose connections carry these (type, definition text)
+    pairs: the shared one when every type is a standard one, else a fresh store with the
+    bag's own types registered (two bags may define one custom name differently).
+
+    A definition that cannot be parsed is left out: its topic fails to deserialize, which
+    is reported only where that topic is used.
+    """
+    shared = shared_typestore()
+    custom = [(t, d) for t, d in definitions if t not in shared.types and d]
+    if not custom:
+        return shared
+    store = default_typestore()
+    for msgtype, text in custom:
+        if msgtype in store.types:  # registered with another type's definition
+            continue
+        try:
+            with sigint_held_back():
+                store.register(get_types_from_msg(text, msgtype))
+        except Exception:  # noqa: BLE001 - only a problem if the topic is used
+            pass
+    return store
+
+
+def prepare_type(store: Typestore, msgtype: str) -> None:
+    """Make the serializer code of msgtype and every type it contains, with Ctrl-C held
+    back (the module docstring says why). An unknown or broken type is left for
+    deserialization to report."""
+    if msgtype in store.cache:
+        return
+    with sigint_held_back():
+        for name in _contained_types(store, msgtype):
+            try:
+                store.get_msgdef(name)
+            except Exception:  # noqa: BLE001 - deserialize_cdr raises it where it matters
+                return
+
+
+def _contained_types(store: Typestore, msgtype: str) -> list[str]:
+    """msgtype and the message types in its fields, at any depth, innermost first."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order or name not in store.fielddefs:
+            return
+        for found in _type_names(store.fielddefs[name][1], store):
+            visit(found)
+        order.append(name)
+
+    visit(msgtype)
+    return order
+
+
+def _type_names(tree: object, store: Typestore) -> Iterator[str]:
+    """Every string in a field-definition tree that names a type of the store."""
+    if isinstance(tree, str):
+        if tree in store.fielddefs:
+            yield tree
+    elif isinstance(tree, (tuple, list)):
+        for item in tree:
+            yield from _type_names(item, store)
+
+
+@contextmanager
+def sigint_held_back() -> Iterator[None]:
+    """Ctrl-C does not interrupt the block; one that came during it is raised after it.
+
+    Only where Python's default Ctrl-C handler is in place and on the main thread (the
+    only thread that may change handlers); anywhere else the block runs as it is.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    came: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if came:
+        raise KeyboardInterrupt
