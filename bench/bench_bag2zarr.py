@@ -5,8 +5,9 @@
 Bags are written from the shared Push-T dataset's episodes (images, joint states, block
 poses, trajectories: 4 messages per frame, as the sim bridge records them), then converted
 end to end (read, deserialize, resample, float32 images, blosc/zstd zarr, atomic swap) with
-the Push-T config, for mcap and sqlite3 and both image dtypes. Prints and writes
-bench/results/bag2zarr.json.
+the Push-T config, for mcap and sqlite3 and both image dtypes; and once more as one mcap bag
+per episode (how demonstrations are often recorded: the cost of opening a bag counts
+there). Prints and writes bench/results/bag2zarr.json.
 """
 from __future__ import annotations
 
@@ -60,14 +61,19 @@ def main() -> None:
     config_path = REPO / 'config' / 'bag2zarr_pusht.yaml'
     results = []
     work = Path(tempfile.mkdtemp(prefix='bench_bag2zarr_'))
+    layouts = [('mcap', 'one bag', ('float32', 'uint8')),
+               ('sqlite3', 'one bag', ('float32', 'uint8')),
+               ('mcap', 'bag per episode', ('float32',))]
     try:
-        for storage in ('mcap', 'sqlite3'):
-            bag = work / f'bag_{storage}'
+        for storage, layout, image_dtypes in layouts:
+            folder = work / f'{storage}_{layout.replace(" ", "_")}'
+            groups = [episodes] if layout == 'one bag' else [[e] for e in episodes]
             t0 = time.perf_counter()
-            write_pusht_bag(bag, episodes, storage=storage)
+            for i, group in enumerate(groups):
+                write_pusht_bag(folder / f'bag_{i:03d}', group, storage=storage)
             write_s = time.perf_counter() - t0
-            bag_mb = sum(f.stat().st_size for f in bag.iterdir()) / 2**20
-            for image_dtype in ('float32', 'uint8'):
+            bag_mb = sum(f.stat().st_size for f in folder.rglob('*') if f.is_file()) / 2**20
+            for image_dtype in image_dtypes:
                 config = load_config(config_path)
                 for key in config.keys.values():
                     if key.is_image:
@@ -77,17 +83,19 @@ def main() -> None:
                     out = work / 'out.zarr'
                     shutil.rmtree(out, ignore_errors=True)
                     t0 = time.perf_counter()
-                    summary = convert([bag], config, out, progress=False)
+                    summary = convert([folder], config, out, progress=False)
                     times.append(time.perf_counter() - t0)
                     assert summary.steps_added == frames, (summary.steps_added, frames)
                 best = min(times)
-                row = dict(storage=storage, image_dtype=image_dtype, frames=frames,
+                row = dict(storage=storage, layout=layout, bags=len(groups),
+                           image_dtype=image_dtype, frames=frames,
                            episodes=len(episodes), bag_mb=round(bag_mb, 1),
                            bag_write_s=round(write_s, 3), convert_s=[round(t, 3) for t in times],
                            frames_per_s=round(frames / best, 1),
                            messages_per_s=round(4 * frames / best, 1))
                 results.append(row)
-                print(f'{storage:8s} {image_dtype:8s} {frames} frames ({bag_mb:.0f} MB bag): '
+                print(f'{storage:8s} {layout:16s} {image_dtype:8s} {frames} frames '
+                      f'({len(groups)} bag(s), {bag_mb:.0f} MB): '
                       f'{row["frames_per_s"]:8.0f} frames/s  (best of {args.repeats}: '
                       f'{best:.2f} s; bag written in {write_s:.2f} s)', flush=True)
     finally:
