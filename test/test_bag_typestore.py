@@ -36,6 +36,7 @@ def test_bags_of_standard_types_share_one_store_and_own_types_get_their_own(tmp_
     write_custom_bag(tmp_path / 'a.mcap', 'float64 width', [{'width': 0.25}])
     write_custom_bag(tmp_path / 'b.mcap', 'int32 width\nstring unit',
                      [{'width': 7, 'unit': 'mm'}])
+    write_custom_bag(tmp_path / 'a2.mcap', 'float64 width', [{'width': 0.5}])
     with open_bag(tmp_path / 'standard') as bag:
         assert bag.typestore is shared_typestore()
         ((_, _, msg),) = bag.messages(['/joints'], progress=False)
@@ -45,8 +46,12 @@ def test_bags_of_standard_types_share_one_store_and_own_types_get_their_own(tmp_
         ((_, _, grip_a),) = a.messages(['/grip'], progress=False)
         ((_, _, grip_b),) = b.messages(['/grip'], progress=False)
     assert (grip_a.width, grip_b.width, grip_b.unit) == (0.25, 7, 'mm')
+    with open_bag(tmp_path / 'a2.mcap') as a2:  # defined as a.mcap defines it: a's store
+        assert a2.typestore is a.typestore
+        ((_, _, grip_a2),) = a2.messages(['/grip'], progress=False)
+    assert grip_a2.width == 0.5
     assert GRIP not in shared_typestore().types  # nothing registered in the shared store
-    # opening a bag made the code of its types and of the types inside them
+    # reading a topic made the code of its type and of the types inside it
     assert {'sensor_msgs/msg/JointState', 'std_msgs/msg/Header',
             'builtin_interfaces/msg/Time'} <= set(shared_typestore().cache)
 

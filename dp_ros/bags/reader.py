@@ -133,8 +133,12 @@ class Bag:
         self.topics: dict[str, TopicInfo] = {
             name: TopicInfo(name, info.msgtype or 'mixed types', int(info.msgcount))
             for name, info in sorted(reader.topics.items())}
-        for msgtype in sorted({c.msgtype for c in reader.connections}):
-            prepare_type(typestore, msgtype)
+
+    def _prepare(self, connections: Iterable[Any]) -> None:
+        """The code that deserializes these connections' types, made before their messages
+        are read (dp_ros/bags/typestore.py says why it is made apart)."""
+        for msgtype in sorted({c.msgtype for c in connections}):
+            prepare_type(self.typestore, msgtype)
 
     @property
     def start_ns(self) -> int:
@@ -165,6 +169,7 @@ class Bag:
         """(topic, receive time ns, deserialized message) in bag order."""
         wanted = set(topics)
         connections = [c for c in self._reader.connections if c.topic in wanted]
+        self._prepare(connections)
         total = sum(c.msgcount for c in connections)
         deserialize = self.typestore.deserialize_cdr
         index = 0
@@ -190,6 +195,7 @@ class Bag:
         """One pass over the bag: every topic's receive times (ns, sorted) and its first
         `samples` messages deserialized (a topic whose messages cannot be: its error)."""
         found = {name: TopicSurvey([], []) for name in self.topics}
+        self._prepare(self._reader.connections)
         total = sum(c.msgcount for c in self._reader.connections)
         deserialize = self.typestore.deserialize_cdr
         with tqdm(total=total, desc=f'scanning {self.path.name}', unit='msg',

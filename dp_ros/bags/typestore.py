@@ -2,9 +2,9 @@
 
 rosbags writes each message type's (de)serializers as Python source and exec()s it on the
 type's first use in a store. Two consequences shape this module:
-- Making them costs more than reading a small bag, so bags that use only the standard
-  types share one store for the whole process (its code is made once), and only a bag
-  that defines types of its own gets a store of its own.
+- Making them costs more than reading a small bag, so bags share a store for the whole
+  process (its code is made once): bags of standard types the Jazzy store, bags that
+  define types of their own one store per set of such definitions.
 - CPython 3.11 marks a KeyboardInterrupt that passes through code run by exec() of a
   string as unhandled even when the program catches it further up, and then ends the
   process by SIGINT instead of the program's exit code (bag2zarr's 130). The code is
@@ -23,30 +23,32 @@ from rosbags.typesys.store import Typestore
 
 
 def default_typestore() -> Typestore:
-    """A fresh store of ROS 2 Jazzy's message definitions, for a writer or a bag that
-    registers types of its own on top."""
+    """A fresh store of ROS 2 Jazzy's message definitions (every store here starts as one)."""
     return get_typestore(Stores.ROS2_JAZZY)
 
 
-@functools.cache
 def shared_typestore() -> Typestore:
-    """The process's one Jazzy store for reading bags of standard types only: nothing is
-    ever registered in it, so what one bag made serves the next unchanged."""
-    return default_typestore()
+    """The process's one Jazzy store for bags of standard types only (and for writing):
+    nothing is ever registered in it, so what one bag made serves the next unchanged."""
+    return _store_with(())
 
 
 def reading_typestore(definitions: Iterable[tuple[str, str]]) -> Typestore:
-    """The store to read a bag whose connections carry these (type, definition text)
-    pairs: the shared one when every type is a standard one, else a fresh store with the
-    bag's own types registered (two bags may define one custom name differently).
-
-    A definition that cannot be parsed is left out: its topic fails to deserialize, which
-    is reported only where that topic is used.
+    """The store to read a bag whose connections carry these (type, definition text) pairs:
+    one per set of types the bag defines itself (none: the shared store). Bags that define
+    the same types alike share it; two bags that define one name differently each get
+    their own.
     """
-    shared = shared_typestore()
-    custom = [(t, d) for t, d in definitions if t not in shared.types and d]
-    if not custom:
-        return shared
+    standard = shared_typestore().types
+    return _store_with(tuple(sorted({(t, d) for t, d in definitions
+                                     if t not in standard and d})))
+
+
+@functools.cache
+def _store_with(custom: tuple[tuple[str, str], ...]) -> Typestore:
+    """A Jazzy store with these (type, definition text) registered on top. A definition
+    that cannot be parsed is left out: its topic fails to deserialize, which is reported
+    only where that topic is used."""
     store = default_typestore()
     for msgtype, text in custom:
         if msgtype in store.types:  # registered with another type's definition
