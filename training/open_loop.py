@@ -143,11 +143,11 @@ def pose_errors(episodes: list[EpisodeChunks], names: list[str], n_obs_steps: in
         return None
     parts = [executed_window(e, n_obs_steps, n_action_steps) for e in episodes]
     pred, rec, hold, valid = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    wanted = [pose_target(y, fields) for y in rec[valid][:, columns]]  # the recorded poses
 
     def errors(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         position, angle = [], []
-        for x, y in zip(a[valid][:, columns], rec[valid][:, columns], strict=True):
-            want = pose_target(y, fields)
+        for x, want in zip(a[valid][:, columns], wanted, strict=True):
             try:
                 got = pose_target(x, fields)
             except ValueError:
