@@ -8,7 +8,9 @@ what the arm ran: the state one step later is the commanded target (the arm reac
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +30,17 @@ def run(*cmd: str, timeout: float = 900) -> subprocess.CompletedProcess:
                           timeout=timeout, env=checkout_env())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
+
+
+def node_ready_and_episode_start(logs: Path) -> tuple[float, float]:
+    """From the policy node's log: when its start-up line (written once the policy is loaded
+    and warmed up) was logged, and the start stamp of episode 0, in seconds of the one clock."""
+    text = (logs / 'policy_node.log').read_text()
+    ready = re.search(r'^\[INFO\] \[(\d+\.\d+)\] \[dp_policy\]: policy .*, warm-up \d+ ms$',
+                      text, re.M)
+    start = re.search(r'\]: episode 0 \(seed \d+\) from (\d+\.\d+) s', text)
+    assert ready and start, text[-3000:]
+    return float(ready.group(1)), float(start.group(1))
 
 
 def test_record_convert_train_deploy_and_score_the_arm(tmp_path):
@@ -92,6 +105,9 @@ def test_record_convert_train_deploy_and_score_the_arm(tmp_path):
                     '--video-episodes', '', '--output', str(output)))
     result = json.loads(output.read_text())
     assert result['episode_steps'] == [20] and result['ros']['robot'] == 'arm'
-    # the node was loaded and warmed up before the episode began: one inference, not seconds
-    assert result['episode_first_command_step'][0] <= 2, result
+    # the node was loaded and warmed up before the episode began (an order, which load cannot
+    # break): its start-up line, logged after the warm-up, is stamped before the episode's start
+    ready_s, start_s = node_ready_and_episode_start(Path(result['ros']['logs']))
+    assert ready_s < start_s, (ready_s, start_s)
+    assert 0 <= result['episode_first_command_step'][0] < 20, result  # and it commanded the arm
     assert result['ros']['problems'] == {} and 0.0 <= result['mean_score'] <= 1.0
