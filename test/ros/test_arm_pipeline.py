@@ -24,8 +24,7 @@ EPISODES = '205,182'  # the dataset's two shortest (49 and 56 steps: ~11 s of re
 
 
 def run(*cmd: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """A step of the pipeline; the timeout only guards against a hang (the training step
-    alone needed over 300 s on 2 cores busy with a 50-episode ROS evaluation)."""
+    """A step of the pipeline; the timeout only guards against a hang."""
     proc = subprocess.run(list(cmd), cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=timeout, env=checkout_env())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -79,7 +78,12 @@ def test_record_convert_train_deploy_and_score_the_arm(tmp_path):
                     'data.val_ratio=0', 'train.val_every=0', 'train.action_mse_every=2',
                     'train.checkpoint_every=2', 'train.progress=false',
                     'policy.resnet_width=0.25', 'policy.down_dims=[32,64,128]',
-                    'policy.num_inference_steps=4'))
+                    'policy.num_inference_steps=4', 'eval.n_episodes=2', 'eval.max_steps=20'))
+    # the closed-loop score at the end stepped the arm env in-process (two short episodes:
+    # the config's 50 of 300 steps took 3 minutes of this test's 4), with its video
+    scores = [json.loads(line) for line in (run_dir / 'log.jsonl').read_text().splitlines()]
+    assert [r['step'] for r in scores if 'test/mean_score' in r] == [4], scores
+    assert list((run_dir / 'media').glob('eval_step0000004.*'))
     checkpoint = run_dir / 'checkpoints' / 'latest'
     meta = json.loads((checkpoint / 'policy.json').read_text())
     assert meta['config']['shape_meta']['obs']['joint_pos']['shape'] == [3]
