@@ -73,13 +73,17 @@ def test_transitions_load_publish_hold_release_and_end(ros_processes, ros_probe,
         ros_probe.wait_for_messages(trajs, 2, 30.0, 'chunks once active')
 
         transition(Transition.TRANSITION_DEACTIVATE)
-        values = wait_diag(ros_probe, diags, lambda d: d['holds_published'] == '1', 20.0,
+        values = wait_diag(ros_probe, diags, lambda d: d.get('holds_deactivated') == '1', 20.0,
                            'the hold of the deactivation')
-        total = int(values['chunks_published']) + 1
-        msgs = ros_probe.wait_for_messages(trajs, total, 10.0, 'every chunk and the hold')
+        # the counts are final: an inactive node publishes nothing. A feeder starved on a busy
+        # machine may have let the inputs go stale while active: each such stop is a hold too
+        # (holds_stale), and the node plans again once they are fresh
+        holds = int(values['holds_published'])
+        assert holds == 1 + int(values.get('holds_stale', '0')), values
+        total = int(values['chunks_published']) + holds
+        msgs = ros_probe.wait_for_messages(trajs, total, 10.0, 'every chunk and the holds')
         assert len(msgs) == total and is_hold(msgs[-1])
-        assert not any(is_hold(m) for m in msgs[:-1])
-        assert values['holds_deactivated'] == '1'
+        assert sum(map(is_hold, msgs)) == holds
         hold = cv.joint_trajectory_to_chunk(msgs[-1])
         assert hold.times_from_start_ns.tolist() == [100_000_000]  # due one period later
         quiet_for_two_diagnostics()
@@ -89,6 +93,6 @@ def test_transitions_load_publish_hold_release_and_end(ros_processes, ros_probe,
         transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
         assert node.popen.wait(30) == 0, node.log()[-3000:]
         assert 'Traceback' not in node.log()
-        assert sum(map(is_hold, trajs)) == 1  # cleanup and shutdown of an inactive node: none
+        assert sum(map(is_hold, trajs)) == holds  # cleanup and shutdown when inactive: none
     finally:
         feeder.close()
