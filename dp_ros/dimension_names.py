@@ -14,6 +14,24 @@ from collections.abc import Sequence
 # (low-dim observations and the action), a LeRobot feature in info.json.
 NAMES = 'names'
 
+# The sensor_msgs/JointState fields a value can be read from (bag2zarr's joint_state source,
+# the policy node's state_field / state_fields).
+JOINT_STATE_FIELDS = ('position', 'velocity', 'effort')
+
+
+def joint_value_name(joint: str, field: str) -> str:
+    """The name of a joint's value read from JointState `field`: the joint itself for its
+    position, 'joint.velocity' / 'joint.effort' otherwise, so that one joint's position and
+    velocity side by side have names of their own, and data of one field is never taken
+    for the other's (appended to it, or fed to a node reading the other)."""
+    return joint if field == 'position' else f'{joint}.{field}'
+
+
+def split_joint_value_name(name: str, field: str) -> str:
+    """The joint of a value name read from `field` (joint_value_name's inverse); a name
+    without the field's suffix (recorded before fields were named) is the joint."""
+    return name.removesuffix(f'.{field}') if field != 'position' else name
+
 
 def check_names(names: object, width: int, where: str) -> list[str] | None:
     """`names` as a list of `width` distinct non-empty strings, or None (not recorded).

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.pose_fields import UNIT_FIELDS
 
 # The field's name in zarr array attrs and in a checkpoint's shape_meta entries.
@@ -21,14 +22,17 @@ SOURCES = 'sources'
 YAW_MIN = 'yaw_min'
 # a pose source's header.frame_id (present where the bags named one)
 FRAME_ID = 'frame_id'
+# a joint_state source's JointState field (position, velocity or effort; absent in data
+# recorded before fields were: unknown)
+FIELD = 'field'
 # sources whose topic the policy node publishes to (the recorded commands)
 COMMAND_KINDS = ('joint_trajectory', 'float_array', 'pose')
 
 
 def check_sources(sources: object, width: int | None, where: str) -> list[dict] | None:
-    """`sources` as a list of {kind, topic, width[, yaw_min, frame_id]} whose widths add up
-    to `width` (an image: one source, width None), or None (not recorded). ValueError naming
-    `where` otherwise."""
+    """`sources` as a list of {kind, topic, width[, yaw_min, frame_id, field]} whose widths
+    add up to `width` (an image: one source, width None), or None (not recorded). ValueError
+    naming `where` otherwise."""
     if sources is None:
         return None
     ok = isinstance(sources, (list, tuple)) and len(sources) > 0 and all(
@@ -37,10 +41,12 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
         and (s.get('width') is None or (isinstance(s['width'], int) and s['width'] > 0))
         and isinstance(s.get(YAW_MIN, 0.0), (int, float))
         and isinstance(s.get(FRAME_ID, ''), str)
+        and s.get(FIELD, 'position') in JOINT_STATE_FIELDS
         for s in sources)
     if not ok:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
-                         f'absolute topics, got {sources!r}')
+                         f'absolute topics (a {FIELD} among {JOINT_STATE_FIELDS}), got '
+                         f'{sources!r}')
     if width is None:
         if len(sources) != 1:
             raise ValueError(f'{where}: an image has one source, got {len(sources)}')
@@ -49,12 +55,20 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
                          f'not add up to the {width} values')
     return [{'kind': s['kind'], 'topic': s['topic'], 'width': s.get('width'),
              **({YAW_MIN: float(s[YAW_MIN])} if YAW_MIN in s else {}),
-             **({FRAME_ID: s[FRAME_ID]} if FRAME_ID in s else {})} for s in sources]
+             **({FRAME_ID: s[FRAME_ID]} if FRAME_ID in s else {}),
+             **({FIELD: s[FIELD]} if FIELD in s else {})} for s in sources]
 
 
 def value_topics(sources: Sequence[dict]) -> list[str]:
     """The topic of each value, in column order."""
     return [s['topic'] for s in sources for _ in range(s['width'] or 1)]
+
+
+def value_fields(sources: Sequence[dict]) -> list[str | None]:
+    """The JointState field of each value, in column order (None: not a joint state, or its
+    field not recorded)."""
+    return [s.get(FIELD) if s['kind'] == 'joint_state' else None
+            for s in sources for _ in range(s['width'] or 1)]
 
 
 def command_topics(sources: Sequence[dict] | None, state_topics: Sequence[str] = (),

@@ -115,7 +115,8 @@ def make_tiny_checkpoint(directory: str | Path, seed: int = 0, control_period_s:
     torch.manual_seed(seed)
     config = tiny_pusht_config(**overrides)
     rng = np.random.default_rng(seed)
-    data = {'agent_pos': rng.uniform(20, 490, size=(64, 2)),
+    width = config.shape_meta['obs']['agent_pos']['shape'][0]  # 2, or more with velocities
+    data = {'agent_pos': rng.uniform(20, 490, size=(64, width)),
             'action': rng.uniform(60, 450, size=(64, 2))}
     policy = DiffusionPolicy(config, Normalizer.from_data(data)).eval()
     return save_policy(policy, directory, control_period_s=control_period_s,

@@ -189,7 +189,7 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
     assert buffer.attrs('img')['sources'] == [{'kind': 'image', 'topic': '/pusht/image_raw',
                                                'width': None}]
     assert buffer.attrs('state')['sources'] == [  # and how the pose's yaw was wrapped
-        {'kind': 'joint_state', 'topic': '/pusht/joint_states', 'width': 2},
+        {'kind': 'joint_state', 'topic': '/pusht/joint_states', 'width': 2, 'field': 'position'},
         {'kind': 'pose', 'topic': '/pusht/block_pose', 'width': 3, 'yaw_min': 0.0}]
 
     # --overwrite starts over
@@ -410,6 +410,46 @@ def test_forward_controller_commands_are_the_newest_sent_at_or_before_each_step(
     assert not (tmp_path / 'bad.zarr').exists()
 
 
+def test_a_joints_position_and_velocity_side_by_side_have_names_and_fields(tmp_path, capsys):
+    """One key of a joint's position and its velocity (two sources of one topic): each value
+    is named for its field, the sources record the field, and bags of another field cannot be
+    appended to it (they would mix velocities into positions)."""
+    wall = 1_700_000_000 * 10**9
+    bag = tmp_path / 'arm_bag'
+    with BagRecorder(bag, storage='mcap') as rec:
+        for t_ms in range(0, 2000, 10):
+            t = wall + t_ms * MS
+            rec.write('/joint_states', 'sensor_msgs/msg/JointState', t, joint_state_message(
+                rec.typestore, ['j1', 'j2'], np.array([t_ms / 1e3, 1.0]), t,
+                velocity=np.array([-t_ms / 1e3, 2.0])))
+    both = [{'joint_state': '/joint_states', 'joints': ['j1', 'j2']},
+            {'joint_state': '/joint_states', 'joints': ['j1', 'j2'], 'field': 'velocity'}]
+    raw = {'control_period_s': 0.1, 'reference_topic': '/joint_states',
+           'keys': {'state': both,
+                    'action': {'joint_state': '/joint_states', 'joints': ['j1', 'j2'],
+                               'offset': 0.1}}}
+    config = tmp_path / 'both.yaml'
+    config.write_text(yaml.safe_dump(raw))
+    output = tmp_path / 'both.zarr'
+    assert run([bag], config, output) == 0
+    buffer = ReplayBuffer.open(output)
+    state = buffer.get_episode(0)['state']
+    np.testing.assert_array_equal(state[:, 2], -state[:, 0])  # the velocity is its own
+    assert (state[:, 1] == 1.0).all() and (state[:, 3] == 2.0).all()
+    assert buffer.attrs('state')['names'] == ['j1', 'j2', 'j1.velocity', 'j2.velocity']
+    assert [s['field'] for s in buffer.attrs('state')['sources']] == ['position', 'velocity']
+    assert buffer.attrs('action')['names'] == ['j1', 'j2']
+
+    # the velocities first: they would land where positions were; refused by name, and the
+    # store is left as it was
+    swapped = {**raw, 'keys': {**raw['keys'], 'state': [both[1], both[0]]}}
+    (tmp_path / 'swapped.yaml').write_text(yaml.safe_dump(swapped))
+    before = snapshot(output)
+    assert run([bag], tmp_path / 'swapped.yaml', output) == 2
+    assert "value names ['j1', 'j2', 'j1.velocity', 'j2.velocity']" in error_line(capsys)
+    assert snapshot(output) == before
+
+
 def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path: Path) -> None:
     """config/train_example_arm.yaml on what config/bag2zarr_example_arm.yaml made: both
     cameras in order and the 7 named joints reach the checkpoint, no closed-loop evaluation is
@@ -438,7 +478,7 @@ def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path:
     assert shape_meta['obs']['wrist']['sources'] == [
         {'kind': 'image', 'topic': '/wrist_camera/image_raw/compressed', 'width': None}]
     assert shape_meta['obs']['joint_pos']['sources'] == [
-        {'kind': 'joint_state', 'topic': '/joint_states', 'width': 7}]
+        {'kind': 'joint_state', 'topic': '/joint_states', 'width': 7, 'field': 'position'}]
     draft = tmp_path / 'draft.yaml'
     assert inspect([str(policy), '--draft-params', str(draft)]) == 0
     drafted = yaml.safe_load(draft.read_text())['/**/dp_policy']['ros__parameters']

@@ -131,6 +131,24 @@ def test_joint_state_by_names():
         cv.numpy_to_joint_state([1, 2, 3], ['a', 'b'])
 
 
+def test_joint_state_fields_per_joint():
+    """A joint's position and its velocity side by side (the node's state_fields)."""
+    msg = JointState(name=['b', 'a'], position=[2.0, 1.0], velocity=[-2.0, -1.0])
+    values, measured = cv.joint_state_inputs(msg, ['a', 'b', 'a', 'b'],
+                                             ['position', 'position', 'velocity', 'velocity'],
+                                             ['a', 'b'])
+    assert values.tolist() == [1.0, 2.0, -1.0, -2.0] and measured.tolist() == [1.0, 2.0]
+    assert values.dtype == np.float32
+    no_velocity = JointState(name=['a'], position=[1.0])  # a driver that sends none
+    with pytest.raises(cv.BadInput, match='1 names but 0 velocity values'):
+        cv.joint_state_inputs(no_velocity, ['a', 'a'], ['position', 'velocity'], ['a'])
+    with pytest.raises(ValueError, match=r"fields must be position, velocity or effort, got "
+                                         r"\['torque'\]"):
+        cv.joint_state_to_numpy(msg, ['a'], ['torque'])
+    with pytest.raises(ValueError, match='1 joint state fields for 2 joints'):
+        cv.joint_state_to_numpy(msg, ['a', 'b'], ['position'])
+
+
 def test_action_chunk_round_trip():
     actions = RNG.uniform(0, 512, size=(8, 2))
     stamp = 1_700_000_000 * cv.NS_PER_S + 123_456_789

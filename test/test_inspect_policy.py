@@ -98,6 +98,32 @@ def test_a_policy_without_names_gets_placeholders_and_a_note(tmp_path, capsys):
     assert json.loads(summary.read_text())['action']['names'] is None
 
 
+@pytest.mark.parametrize('sources', [
+    [(('j1', 'j2'), 'position'), (('j1', 'j2'), 'velocity')],  # a joint twice, once per field
+    [(('j1', 'j2'), 'effort'), (('j3', 'j4'), 'effort')]])  # one field for all: state_field
+def test_the_recorded_joint_state_fields_are_drafted(tmp_path, sources):
+    """A state read from velocities or efforts (named 'joint.velocity' by bag2zarr, the field
+    in its sources): the draft names the joints and their fields, and the node accepts it."""
+    from dp_ros.dimension_names import joint_value_name
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    meta['obs']['agent_pos'].update(
+        shape=[4], names=[joint_value_name(j, f) for joints, f in sources for j in joints],
+        sources=[{'kind': 'joint_state', 'topic': '/joint_states', 'width': 2, 'field': f}
+                 for _, f in sources])
+    policy = make_tiny_checkpoint(tmp_path / 'policy', shape_meta=meta)
+    params, text = drafted(policy, tmp_path)
+    assert params['state_joint_names'] == [j for joints, _ in sources for j in joints]
+    fields = [f for _, f in sources for _ in range(2)]
+    if len(set(fields)) == 1:
+        assert params['state_field'] == fields[0] and 'state_fields' not in params
+        assert 'state_field: effort   # recorded with the training data' in text
+    else:
+        assert params['state_fields'] == fields
+    assert node_setup(params, policy).warnings == []
+
+
 def test_policy_dir_misuse_is_named(arm_policy, tmp_path):
     with pytest.raises(UserError, match='a policy directory is inspected alone'):
         main([str(arm_policy), '--plot', str(tmp_path / 'x.png')])

@@ -39,7 +39,8 @@ INTERFACE = {
     'state_pose_topics': ('list[str]', []), 'state_yaw_min': ('float', -math.pi),
     'action_pose_topics': ('list[str]', []),
     'state_joint_names': ('list[str]', ['agent_x', 'agent_y']), 'state_obs_key': ('str', ''),
-    'state_field': ('str', 'position'), 'action_topic': ('str', '/pusht/joint_trajectory'),
+    'state_field': ('str', 'position'), 'state_fields': ('list[str]', []),
+    'action_topic': ('str', '/pusht/joint_trajectory'),
     'action_joint_names': ('list[str]', ['agent_x', 'agent_y']),
     'action_joint_topics': ('list[str]', []), 'action_stream_topics': ('list[str]', []),
     'action_twist_topics': ('list[str]', []), 'twist_gain': ('float', 5.0),
@@ -181,8 +182,8 @@ def test_state_joints_from_two_topics_are_two_streams_joined_in_joint_order():
     split = cfg(state_joint_names=['finger', 'j1'], state_joint_topics=[grip, arm])
     setup = resolve_setup(split, metadata())
     assert setup.state_sources == [
-        StateSource(grip, f'agent_pos:{grip}', (0,), ('finger',)),
-        StateSource(arm, f'agent_pos:{arm}', (1,), ('j1',))]
+        StateSource(grip, f'agent_pos:{grip}', (0,), ('finger',), fields=('position',)),
+        StateSource(arm, f'agent_pos:{arm}', (1,), ('j1',), fields=('position',))]
     assert setup.streams == ['image', f'agent_pos:{grip}', f'agent_pos:{arm}']
     images = [np.zeros((96, 96, 3), np.uint8)] * 2
     joined = setup.model_values({'image': images,
@@ -237,7 +238,7 @@ def test_several_low_dim_observations_are_one_state_cut_in_key_order():
     assert one.streams == ['image', 'eef+gripper']
     joined = one.model_values({'image': images, 'eef+gripper': [np.float32([1, 2, 3])] * 2})
     assert joined['eef'][0].tolist() == [1, 2] and joined['gripper'][0].tolist() == [3]
-    with pytest.raises(ValueError, match=r"must be 3 distinct names \(the state: 'eef' 2 then "
+    with pytest.raises(ValueError, match=r"must be 3 names \(the state: 'eef' 2 then "
                                          r"'gripper' 1 values\)"):
         resolve_setup(cfg(state_joint_names=['x', 'yaw']), TWO_KEYS)
     with pytest.raises(ValueError, match="lists the joints the checkpoint was trained with in "
@@ -259,6 +260,60 @@ def test_an_end_effector_pose_is_a_state_source_of_its_own_kind():
         ('/ee_pose', ('x',), True), ('/joints', ('gripper',), False)]
     line = describe_setup(split, setup, 'cpu', None)
     assert "'agent_pos' <- /ee_pose ['x'] (pose) + /joints ['gripper']" in line
+
+
+def fields_metadata(fields: list[str] | None, named: bool = True) -> dict:
+    """A checkpoint whose 4-D state is joints a, b read from `fields` (per value; None: the
+    fields not recorded, data from before they were), sourced and (named) named as bag2zarr
+    does."""
+    from dp_ros.dimension_names import joint_value_name
+
+    meta = {'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+                    'agent_pos': {'shape': [4], 'type': 'low_dim',
+                                  'sources': [{'kind': 'joint_state', 'topic': '/joints',
+                                               'width': 1} for _ in range(4)]}},
+            'action': {'shape': [2]}}
+    if fields and named:
+        meta['obs']['agent_pos']['names'] = [joint_value_name(j, f) for j, f in
+                                             zip('abab', fields, strict=True)]
+    if fields:
+        for source, f in zip(meta['obs']['agent_pos']['sources'], fields, strict=True):
+            source['field'] = f
+    return {'config': pusht_image_config(shape_meta=meta).to_dict(), 'control_period_s': 0.1}
+
+
+def test_a_joints_position_and_velocity_are_read_from_their_fields():
+    """state_fields: one joint named twice, once per field; each value is read from the
+    JointState field the training data recorded it from (test_conversions reads them), and
+    any other is refused."""
+    both = ['position', 'position', 'velocity', 'velocity']
+    node = cfg(joint_state_topic='/joints', state_joint_names=['a', 'b', 'a', 'b'],
+               state_fields=both, action_joint_names=['a', 'b'])
+    setup = resolve_setup(node, fields_metadata(both))
+    assert setup.warnings == []  # the names match the recorded a, b, a.velocity, b.velocity
+    [source] = setup.state_sources
+    assert source.joint_names == ('a', 'b', 'a', 'b') and source.fields == tuple(both)
+    assert "<- /joints ['a', 'b', 'a.velocity', 'b.velocity']" in describe_setup(
+        node, setup, 'cpu', None)
+    # the data's fields not recorded (older data): nothing to check against
+    assert resolve_setup(node, fields_metadata(None)).warnings == []
+    # the fields the other way round: by name, another order of the trained values
+    swapped = dataclasses.replace(node, state_fields=both[2:] + both[:2])
+    with pytest.raises(ValueError, match='trained with in another order'):
+        resolve_setup(swapped, fields_metadata(both))
+    # and by the recorded fields where the names were not kept: refused, naming the fix
+    with pytest.raises(ValueError, match=r"recorded state values from other JointState "
+                                         r"fields: a \(position, read as velocity\), b "
+                                         r"\(position, read as velocity\), a \(velocity, read "
+                                         r"as position\), b \(velocity, read as position\); "
+                                         r"give state_fields: \['position', 'position', "
+                                         r"'velocity', 'velocity'\]"):
+        resolve_setup(swapped, fields_metadata(both, named=False))
+    # a field given to a pose topic's value
+    with pytest.raises(ValueError, match=r"state_fields: \['x'\] come from a pose topic"):
+        resolve_setup(cfg(state_joint_names=['x', 'g'], state_joint_topics=['/ee', '/j'],
+                          state_pose_topics=['/ee'], state_fields=['velocity', 'position']),
+                      metadata())
 
 
 POSE_METADATA = {'config': pusht_image_config(shape_meta={
@@ -392,7 +447,15 @@ def test_safety_settings_resolve_to_per_step_limits(tmp_path):
     ({'image_topics': ['']}, 'parameter image_topics has 1 topic(s)'),
     ({'state_obs_key': 'image'}, "parameter state_obs_key 'image'"),
     ({'state_joint_names': ['x']}, 'parameter state_joint_names'),
-    ({'state_joint_names': ['x', 'x']}, 'must be 2 distinct names'),
+    ({'state_joint_names': ['x', 'x']}, "reads ['x'] twice: a joint may appear once per "
+                                        'field (state_fields)'),
+    ({'state_joint_names': ['x', 'x'], 'state_fields': ['velocity', 'velocity']},
+     "reads ['x.velocity'] twice"),
+    ({'state_fields': ['position']}, "parameter state_fields ['position'] must give one field "
+                                     'per state joint'),
+    ({'state_fields': ['position', 'torque']}, "parameter state_fields: ['torque'] are not "
+                                               'JointState fields'),
+    ({'state_joint_names': ['x', '']}, 'must be 2 names (the state'),
     ({'state_joint_topics': ['/joint_states']}, "parameter state_joint_topics "
                                                 "['/joint_states'] must name one topic per "
                                                 'state joint'),

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
 from dp_ros.image_fit import CAMERA_CROP
-from dp_ros.recorded_sources import FRAME_ID, SOURCES, YAW_MIN
+from dp_ros.recorded_sources import FIELD, FRAME_ID, SOURCES, YAW_MIN
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
 from training.deprecated_keys import deprecated_keys_shown
@@ -132,7 +132,9 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                                 # how a pose's yaw was wrapped: the node must wrap it alike
                                 **({YAW_MIN: s.yaw_min} if 'yaw' in (s.fields or ()) else {}),
                                 **({FRAME_ID: frames[s.topic]} if s.kind == 'pose'
-                                   and s.topic in frames else {})}
+                                   and s.topic in frames else {}),
+                                # which JointState field: the node reads the same one
+                                **({FIELD: s.joint_field} if s.kind == 'joint_state' else {})}
                                for s in k.sources]
     return attrs
 
@@ -181,11 +183,23 @@ def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
         for attr, value in attrs.items():
             if attr == NAMES and appending and store.attrs(key).get(NAMES) is None:
                 continue
-            if attr == SOURCES and appending and store.attrs(key).get(SOURCES) != value:
-                if SOURCES in store.attrs(key):
+            if attr == SOURCES and appending:
+                if not same_sources(store.attrs(key).get(SOURCES), value) \
+                        and SOURCES in store.attrs(key):
                     del store.data[key].attrs[SOURCES]
                 continue
             store.data[key].attrs[attr] = value
+
+
+def same_sources(stored: list[dict] | None, new: list[dict]) -> bool:
+    """Whether appended bags came from the stored sources: the same, or the same but for
+    the joint-state fields a store written before they were recorded lacks (its value names,
+    checked before, say the field: a joint's position is named as the joint)."""
+    if stored is None:
+        return False
+    if not any(FIELD in s for s in stored):
+        new = [{k: v for k, v in s.items() if k != FIELD} for s in new]
+    return stored == new
 
 
 def format_summary(summary: ConversionSummary) -> str:

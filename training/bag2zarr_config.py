@@ -22,6 +22,7 @@ from dp_ros.bags.reader import (
     POSE_TYPES,
     TRAJECTORY_TYPES,
 )
+from dp_ros.dimension_names import JOINT_STATE_FIELDS, joint_value_name
 from dp_ros.errors import UserError
 from dp_ros.image_fit import check_crop
 from dp_ros.pose_fields import POSE_FIELDS
@@ -40,7 +41,6 @@ SOURCE_KINDS = {'image': IMAGE_TYPES, 'joint_state': JOINT_STATE_TYPES,
                 'float_array': FLOAT_ARRAY_TYPES}
 JOINT_KINDS = ('joint_state', 'joint_trajectory', 'float_array')  # sources that name joints
 IMAGE_DTYPES = ('float32', 'uint8')
-JOINT_FIELDS = ('position', 'velocity', 'effort')
 # old top-level key -> new: still read, with a DeprecationWarning
 RENAMED = {'control_period': 'control_period_s'}
 
@@ -67,7 +67,10 @@ class SourceConfig:
         joints: joint_state, joint_trajectory: joint names, in the column order wanted;
             float_array: one name per value of the message, in its order.
         joint_field: joint_state (YAML 'field'): 'position', 'velocity' or 'effort', in the
-            message's units (rad or m, per s, N or N m).
+            message's units (rad or m, per s, N or N m). A velocity or effort value is named
+            'joint.velocity' / 'joint.effort', so one key may hold a joint's position and
+            velocity (two sources of one topic), and the policy node reads each value from
+            its field (state_fields).
         fields: pose: among x, y, z (the pose's units), qx, qy, qz, qw (taken with qw >= 0:
             q and -q are one rotation), yaw (rad, about z), r00..r22 (the rotation matrix's
             entry r<row><column>; two columns, r00, r10, r20, r01, r11, r21, are the rotation
@@ -101,9 +104,11 @@ class SourceConfig:
 
     @property
     def value_names(self) -> list[str]:
-        """One name per value: the joints, or the pose fields (dp_ros/dimension_names.py)."""
-        return list(self.joints) if self.kind in JOINT_KINDS \
-            else list(self.fields)
+        """One name per value: the joints (a joint state's velocity or effort: 'joint.field'),
+        or the pose fields (dp_ros/dimension_names.py)."""
+        if self.kind == 'joint_state':
+            return [joint_value_name(j, self.joint_field) for j in self.joints]
+        return list(self.joints) if self.kind in JOINT_KINDS else list(self.fields)
 
     @property
     def width(self) -> int:
@@ -139,7 +144,8 @@ class KeyConfig:
     @property
     def value_names(self) -> list[str] | None:
         """The names of a non-image key's values, its sources' in order; None when two
-        sources repeat a name (the same joint's position and velocity: no single name)."""
+        sources repeat a name (one joint's one field twice, or a joint state's position and
+        a command of the same joint: no single name)."""
         names = [n for s in self.sources for n in s.value_names]
         return None if self.is_image or len(set(names)) != len(names) else names
 
@@ -253,8 +259,8 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
             raise ConfigError(f'{where}: {kind} {topic} needs joints: [names...], got {joints!r}')
         src.joints = list(joints)
         src.joint_field = str(raw.get('field', 'position'))
-        if src.joint_field not in JOINT_FIELDS:
-            raise ConfigError(f'{where}: field must be one of {JOINT_FIELDS}, got '
+        if src.joint_field not in JOINT_STATE_FIELDS:
+            raise ConfigError(f'{where}: field must be one of {JOINT_STATE_FIELDS}, got '
                               f'{src.joint_field!r}')
     elif kind == 'pose':
         fields_ = raw.get('fields', ['x', 'y', 'yaw'])

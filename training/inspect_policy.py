@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from dp_ros.atomic_dir import write_text
+from dp_ros.dimension_names import split_joint_value_name
 from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata, recorded_score
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
@@ -195,6 +196,22 @@ def _joint_names(d: Dimensions, what: str) -> str:
     return f'{_flow(fill)}   # {FILL_IN}: the {d.size} {what} joints, in training order'
 
 
+def _state_joint_lines(state: Dimensions, recorded: list[str | None] | None) -> list[str]:
+    """state_joint_names and the JointState field(s) they are read from, as recorded: a
+    velocity value's name 'joint.velocity' is the joint read from velocity."""
+    fields = [f or 'position' for f in recorded] if recorded else ['position'] * state.size
+    if state.names:
+        state = Dimensions(state.key, state.size, [
+            split_joint_value_name(n, f) for n, f in zip(state.names, fields, strict=True)],
+            state.low, state.high)
+    lines = [f'    state_joint_names: {_joint_names(state, "state")}']
+    if len(set(fields)) == 1:
+        note = '   # recorded with the training data' if recorded and any(recorded) else ''
+        return lines + [f'    state_field: {fields[0]}{note}']
+    return lines + ['    state_field: position',
+                    f'    state_fields: {_flow(fields)}   # recorded: one per state joint']
+
+
 # placeholders of the topics a pose action's draft cannot know: never a recorded (state) topic
 CARTESIAN_TARGET = f'{FILL_IN_NAMESPACE}/target_pose'
 GRIPPER_TRAJECTORY = f'{FILL_IN_NAMESPACE}/gripper_controller/joint_trajectory'
@@ -295,8 +312,7 @@ def draft_params(s: PolicySummary) -> str:
         *joint_states,
         *([f"    # the state: {' then '.join(f'{d.key} ({d.size})' for d in s.states)}, "
            "every low-dim observation in the checkpoint's order"] if len(s.states) > 1 else []),
-        f'    state_joint_names: {_joint_names(state, "state")}',
-        '    state_field: position',
+        *_state_joint_lines(state, t.get('state_fields')),
         *((not t.get('action_joint_topics')
            and _pose_action_topics(action.names, t.get('action_pose_frame')))
           or _action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),

@@ -18,6 +18,7 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.pose_fields import decode_pose, pose_target
 from dp_ros.runtime.input_checks import BadInput, state_vector
 from dp_ros.stamps import NS_PER_S, ns_to_seconds, seconds_to_ns  # noqa: F401 (re-exported)
@@ -203,25 +204,34 @@ def numpy_to_compressed_image(rgb: np.ndarray, fmt: str = 'jpeg', stamp: Time | 
 # --- joint states ---------------------------------------------------------------------------
 
 def joint_state_to_numpy(msg: JointState, names: Sequence[str],
-                         field: str = 'position') -> np.ndarray:
-    """Values of `field` for `names`, in that order (float64)."""
-    if field not in ('position', 'velocity', 'effort'):
-        raise ValueError(f"joint state field must be position, velocity or effort, got '{field}'")
-    values = getattr(msg, field)
-    if len(values) != len(msg.name):
-        raise ValueError(f'joint state has {len(msg.name)} names but {len(values)} {field} '
-                         'values')
+                         field: str | Sequence[str] = 'position') -> np.ndarray:
+    """Values of `field` for `names`, in that order (float64); `field` one for all, or one
+    per name (a joint's position and its velocity side by side)."""
+    fields = [field] * len(names) if isinstance(field, str) else list(field)
+    if len(fields) != len(names):
+        raise ValueError(f'{len(fields)} joint state fields for {len(names)} joints')
+    bad = sorted(set(fields) - set(JOINT_STATE_FIELDS))
+    if bad:
+        raise ValueError(f'joint state fields must be position, velocity or effort, got {bad}')
+    arrays = {f: getattr(msg, f) for f in dict.fromkeys(fields)}
+    for f, values in arrays.items():
+        if len(values) != len(msg.name):
+            raise ValueError(f'joint state has {len(msg.name)} names but {len(values)} {f} '
+                             'values')
     index = {name: i for i, name in enumerate(msg.name)}
     missing = [n for n in names if n not in index]
     if missing:
         raise ValueError(f'joint state lacks joint(s) {missing}; it has {list(msg.name)}')
-    return np.array([values[index[n]] for n in names], dtype=np.float64)
+    return np.array([arrays[f][index[n]] for n, f in zip(names, fields, strict=True)],
+                    dtype=np.float64)
 
 
-def joint_state_inputs(msg: JointState, state_names: Sequence[str], field: str,
-                       action_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """(the low-dim observation as float32, the action joints' measured positions: NaN for
-    those the message lacks (another topic's) or gives non-finite; None when it gives none).
+def joint_state_inputs(msg: JointState, state_names: Sequence[str],
+                       field: str | Sequence[str], action_names: Sequence[str],
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(the low-dim observation as float32, its values read from `field` (one per name, or
+    one for all); the action joints' measured positions: NaN for those the message lacks
+    (another topic's) or gives non-finite; None when it gives none).
 
     BadInput: 'joint_unknown' (a state joint missing), 'joint_size' (names and values of
     unequal length), 'non_finite' or 'float32_overflow' (runtime/input_checks.py).
@@ -233,7 +243,8 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str], field: str,
         values = joint_state_to_numpy(msg, state_names, field)
     except ValueError as exc:
         raise BadInput('joint_size', str(exc)) from None
-    values = state_vector(values, f'joint state {field} for {list(state_names)}')
+    what = field if isinstance(field, str) else '/'.join(dict.fromkeys(field))
+    values = state_vector(values, f'joint state {what} for {list(state_names)}')
     if len(msg.position) != len(msg.name):  # velocity or effort only: no positions
         return values, None
     index = {name: i for i, name in enumerate(msg.name)}

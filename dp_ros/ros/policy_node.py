@@ -185,7 +185,7 @@ class PolicyCore:
                                                   cfg.action_joint_names, source.frame_id)
             else:
                 values, measured = cv.joint_state_inputs(msg, source.joint_names,
-                                                         cfg.state_field, cfg.action_joint_names)
+                                                         source.fields, cfg.action_joint_names)
         except BadInput as exc:
             self._bad(exc.kind, f'{source.topic}: {exc}')
             return

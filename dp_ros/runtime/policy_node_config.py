@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from dp_ros.dimension_names import compare_names
+from dp_ros.dimension_names import JOINT_STATE_FIELDS, compare_names, joint_value_name
 from dp_ros.params import check_range, param, param_fields
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import (
@@ -24,6 +24,7 @@ from dp_ros.recorded_sources import (
     YAW_MIN,
     command_topics,
     compare_sources,
+    value_fields,
     value_topics,
 )
 from dp_ros.runtime.execution import EXECUTION_MODES
@@ -33,7 +34,6 @@ from dp_ros.stamps import seconds_to_ns
 
 MAX_SEED = 2 ** 40  # sample_seed and env seeds are at most this (the generator seed fits int64)
 SAMPLERS = ('', 'ddim', 'ddpm')
-STATE_FIELDS = ('position', 'velocity', 'effort')
 
 
 @dataclass
@@ -79,6 +79,10 @@ class PolicyNodeConfig:
                                'key order (e.g. an end effector\'s pose, then its gripper)')
     state_field: str = param('position', 'JointState field of the observation: position, '
                              'velocity or effort')
+    state_fields: list[str] = param(
+        [], 'per state joint, in state_joint_names order, the JointState field it is read '
+        "from (a joint's position and velocity: name it twice, once per field; a pose "
+        "topic's values: position); empty: state_field for all")
     action_topic: str = param('/pusht/joint_trajectory', 'trajectory_msgs/JointTrajectory '
                               'topic the chunks go to')
     action_joint_names: list[str] = param(['agent_x', 'agent_y'], 'joint names of the action '
@@ -246,6 +250,7 @@ class StateSource:
     joint_names: tuple[str, ...]  # a pose's: its fields
     pose: bool = False  # geometry_msgs/PoseStamped, not sensor_msgs/JointState
     frame_id: str = ''  # a pose's frame in the training data ('': not recorded, not checked)
+    fields: tuple[str, ...] = ()  # a joint state's: the JointState field of each value
 
 
 def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -253,18 +258,24 @@ def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
     return cfg.state_joint_topics or [cfg.joint_state_topic] * len(cfg.state_joint_names)
 
 
+def state_value_fields(cfg: PolicyNodeConfig) -> list[str]:
+    """The JointState field of each state joint: state_fields, else state_field."""
+    return cfg.state_fields or [cfg.state_field] * len(cfg.state_joint_names)
+
+
 def state_sources(cfg: PolicyNodeConfig, label: str) -> list[StateSource]:
     """Where each state joint is read: one source per topic, in the order the topics first
     appear in state_joint_topics (an arm's driver, then its gripper's); a single source is the
     stream `label` (state_label: the state's key or keys), several are `label:topic`."""
-    topics = joint_state_topics(cfg)
+    topics, fields = joint_state_topics(cfg), state_value_fields(cfg)
     unique = list(dict.fromkeys(topics))
     sources = []
     for topic in unique:
         columns = tuple(i for i, t in enumerate(topics) if t == topic)
+        pose = topic in cfg.state_pose_topics
         sources.append(StateSource(topic, label if len(unique) == 1 else f'{label}:{topic}',
                                    columns, tuple(cfg.state_joint_names[i] for i in columns),
-                                   topic in cfg.state_pose_topics))
+                                   pose, fields=() if pose else tuple(fields[i] for i in columns)))
     return sources
 
 
@@ -353,10 +364,14 @@ def controller_topics(cfg: PolicyNodeConfig) -> str:
 
 
 def describe_group(group: CommandGroup | StateSource) -> str:
+    """A topic and its values for the start-up line (a joint state's velocity or effort
+    named as bag2zarr names it: 'joint.velocity')."""
     command = isinstance(group, CommandGroup)
     kind = (' (pose)' if group.pose else ' (twist)' if command and group.twist else
             ' (streamed)' if command and group.stream else '')
-    return f"{group.topic} {list(group.joint_names)}{kind}"
+    names = list(group.joint_names) if command or not group.fields else \
+        [joint_value_name(n, f) for n, f in zip(group.joint_names, group.fields, strict=True)]
+    return f"{group.topic} {names}{kind}"
 
 
 def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str,
@@ -391,6 +406,8 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         'state_pose_topics': sorted({s['topic'] for s in state if s['kind'] == 'pose'})
         if readable else None,
         'state_yaw_min': yaw_mins.pop() if len(yaw_mins) == 1 else None,
+        # the JointState field of each state value (None: a pose's, or not recorded)
+        'state_fields': value_fields(state) if readable else None,
         # the frame of each pose topic of the state, in order ('': not recorded)
         'state_pose_frames': list({s['topic']: s.get(FRAME_ID, '') for s in state or ()
                                    if s['kind'] == 'pose'}.values()),
@@ -400,8 +417,9 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         'action_pose_topics': None if commands is None else sorted(commands[2])}
 
 
-def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> None:
-    """state_joint_topics and state_pose_topics against the state joints; ValueError."""
+def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> list[str]:
+    """state_joint_topics, state_pose_topics and the fields against the state joints; the
+    name of each state value (check_state_fields). ValueError."""
     if cfg.state_joint_topics and (len(cfg.state_joint_topics) != state_dim
                                    or not all(cfg.state_joint_topics)):
         raise ValueError(f'parameter state_joint_topics {cfg.state_joint_topics} must name one '
@@ -411,11 +429,61 @@ def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> None:
     if unknown:
         raise ValueError(f'parameter state_pose_topics names {sorted(unknown)}, not a state '
                          'topic (joint_state_topic, or one of state_joint_topics)')
+    names = check_state_fields(cfg)
     for source in state_sources(cfg, ''):
         bad = [n for n in source.joint_names if n not in POSE_FIELDS]
         if source.pose and bad:
             raise ValueError(f'parameter state_joint_names: {bad} of pose topic {source.topic} '
                              f'(state_pose_topics) must be pose fields among {list(POSE_FIELDS)}')
+    return names
+
+
+def check_state_fields(cfg: PolicyNodeConfig) -> list[str]:
+    """state_field and state_fields against the state joints; the name of each state value
+    (a joint's velocity: 'joint.velocity', as bag2zarr names it). ValueError: a field that is
+    not one, a pose topic's value given a field, or one joint's field twice."""
+    if cfg.state_field not in JOINT_STATE_FIELDS:
+        raise ValueError(f"parameter state_field must be position, velocity or effort, got "
+                         f"'{cfg.state_field}'")
+    if cfg.state_fields and len(cfg.state_fields) != len(cfg.state_joint_names):
+        raise ValueError(f'parameter state_fields {cfg.state_fields} must give one field per '
+                         f'state joint {cfg.state_joint_names} (or be empty: state_field for '
+                         'all)')
+    bad = sorted(set(cfg.state_fields) - set(JOINT_STATE_FIELDS))
+    if bad:
+        raise ValueError(f'parameter state_fields: {bad} are not JointState fields '
+                         f'{list(JOINT_STATE_FIELDS)}')
+    topics, fields = joint_state_topics(cfg), state_value_fields(cfg)
+    posed = [n for n, t, f in zip(cfg.state_joint_names, topics, fields, strict=True)
+             if t in cfg.state_pose_topics and f != 'position' and cfg.state_fields]
+    if posed:
+        raise ValueError(f'parameter state_fields: {posed} come from a pose topic '
+                         '(state_pose_topics), whose values have no JointState field: give '
+                         'them position')
+    names = [n if t in cfg.state_pose_topics else joint_value_name(n, f)
+             for n, t, f in zip(cfg.state_joint_names, topics, fields, strict=True)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f'parameter state_joint_names {cfg.state_joint_names} (fields '
+                         f'{fields}) reads {repeated} twice: a joint may appear once per '
+                         'field (state_fields)')
+    return names
+
+
+def check_recorded_fields(cfg: PolicyNodeConfig, recorded: list[str | None] | None) -> None:
+    """Each joint-state value must be read from the field the training data recorded it
+    from: a velocity fed where the policy learned positions runs without any error, wrongly."""
+    if not recorded:
+        return
+    topics, fields = joint_state_topics(cfg), state_value_fields(cfg)
+    wrong = [f'{name} ({was}, read as {field})' for name, topic, field, was in zip(
+        cfg.state_joint_names, topics, fields, recorded, strict=True)
+        if was is not None and topic not in cfg.state_pose_topics and field != was]
+    if wrong:
+        want = [w or f for w, f in zip(recorded, fields, strict=True)]
+        raise ValueError(f'parameter state_fields / state_field: the training data recorded '
+                         f'state values from other JointState fields: {", ".join(wrong)}; '
+                         f'give state_fields: {want}')
 
 
 def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
@@ -505,9 +573,6 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     if cfg.sampler not in SAMPLERS:
         raise ValueError(f"parameter sampler must be 'ddim', 'ddpm' or empty, got "
                          f"'{cfg.sampler}'")
-    if cfg.state_field not in STATE_FIELDS:
-        raise ValueError(f"parameter state_field must be position, velocity or effort, got "
-                         f"'{cfg.state_field}'")
     if not cfg.joint_state_topic or not cfg.action_topic:
         raise ValueError('parameters joint_state_topic and action_topic must not be empty')
 
@@ -528,11 +593,11 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                          'all, their values named in order by state_joint_names')
     state_sizes = [config.obs_shape(k)[0] for k in low_dim]
     state_dim = sum(state_sizes)
-    if len(cfg.state_joint_names) != state_dim or len(set(cfg.state_joint_names)) != state_dim:
+    if len(cfg.state_joint_names) != state_dim or not all(cfg.state_joint_names):
         layout = ' then '.join(f"'{k}' {n}" for k, n in zip(low_dim, state_sizes, strict=True))
         raise ValueError(f'parameter state_joint_names {cfg.state_joint_names} must be '
-                         f'{state_dim} distinct names (the state: {layout} values)')
-    check_state_topics(cfg, state_dim)
+                         f'{state_dim} names (the state: {layout} values)')
+    state_names = check_state_topics(cfg, state_dim)
     if len(cfg.action_joint_names) != config.action_dim or \
             len(set(cfg.action_joint_names)) != config.action_dim:
         raise ValueError(f'parameter action_joint_names {cfg.action_joint_names} must be '
@@ -541,10 +606,13 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     # the joints the checkpoint was trained with, and the topics, where its data recorded them
     warnings = [w for w in (
         compare_names(joined_per_key([config.dimension_names(k) for k in low_dim]),
-                      cfg.state_joint_names, 'state_joint_names'),
+                      state_names, 'state_joint_names'
+                      + (' with their state_fields' if state_names != cfg.state_joint_names
+                         else '')),
         compare_names(config.dimension_names('action'), cfg.action_joint_names,
                       'action_joint_names')) if w]
     recorded = recorded_topics(config, low_dim)
+    check_recorded_fields(cfg, recorded['state_fields'])
     yaw_min = recorded['state_yaw_min']
     if yaw_min is not None and not math.isclose(yaw_min, cfg.state_yaw_min, abs_tol=1e-9):
         raise ValueError(f'parameter state_yaw_min {cfg.state_yaw_min:g}: the training data '

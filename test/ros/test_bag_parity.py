@@ -31,13 +31,34 @@ STEPS = 80
 CAMERA_HZ = 10 / 3
 
 
-def parity_config(image_key: str, state_key: str) -> dict:
+JOINTS = ['agent_x', 'agent_y']
+# the state read from the joint states: the positions, or the positions then the velocities
+# (each joint named twice, once per field: the node's state_fields, two bag2zarr sources)
+FIELDS = {'position': ['position'], 'position+velocity': ['position', 'velocity']}
+
+
+def parity_config(image_key: str, state_key: str, fields: list[str]) -> dict:
     """The node's two streams under the node's own names, as bag2zarr keys."""
     return {'control_period_s': DT_NS / 1e9, 'tolerance': 0.5, 'image_dtype': 'uint8',
             'reference_topic': f'{NS}/image_raw',
             'keys': {image_key: {'image': f'{NS}/image_raw', 'shape': [96, 96]},
-                     state_key: {'joint_state': f'{NS}/joint_states',
-                                 'joints': ['agent_x', 'agent_y']}}}
+                     state_key: [{'joint_state': f'{NS}/joint_states', 'joints': JOINTS,
+                                  'field': f} for f in fields]}}
+
+
+def tiny_policy(directory, fields: list[str]):
+    """A tiny random policy whose state is the joints' `fields`, named and sourced as
+    bag2zarr records them (the node checks its state_fields against them)."""
+    from dp_ros.dimension_names import joint_value_name
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    meta['obs']['agent_pos'].update(
+        shape=[len(JOINTS) * len(fields)],
+        names=[joint_value_name(j, f) for f in fields for j in JOINTS],
+        sources=[{'kind': 'joint_state', 'topic': f'{NS}/joint_states', 'width': len(JOINTS),
+                  'field': f} for f in fields])
+    return make_tiny_checkpoint(directory, seed=3, shape_meta=meta)
 
 
 def compare(records: list[dict], bag_path, config, shift_ns: int = 0,
@@ -81,19 +102,23 @@ def compare(records: list[dict], bag_path, config, shift_ns: int = 0,
     return len(records) - len(bad_plans), problems, padded
 
 
+@pytest.mark.parametrize('state', list(FIELDS))
 def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_processes,
-                                                             ros_probe):
+                                                             ros_probe, state):
     from dp_ros.app.sim_launcher import SessionConfig, node_environment, policy_command, sim_command
     from dp_ros.bags.reader import open_bag, read_streams
     from dp_ros.runtime.observation_log import read_observation_log
     from training.bag2zarr_config import config_from_dict
 
-    checkpoint = make_tiny_checkpoint(tmp_path / 'tiny', seed=3)
+    fields = FIELDS[state]
+    checkpoint = tiny_policy(tmp_path / 'tiny', fields)
     log = tmp_path / 'observations.jsonl'
     bag = tmp_path / 'node_inputs'
     cfg = SessionConfig(checkpoint=checkpoint, seeds=[100001], mode='realtime',
                         max_steps=STEPS, device='cpu', cpu_threads=1,
-                        policy_overrides={'observation_log_path': str(log)},
+                        policy_overrides={'observation_log_path': str(log),
+                                          'state_joint_names': JOINTS * len(fields),
+                                          'state_fields': [f for f in fields for _ in JOINTS]},
                         sim_overrides={'camera_rate_hz': CAMERA_HZ})
     results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
     # the shipped Fast DDS profile, as dp-ros sim gives its nodes
@@ -120,6 +145,7 @@ def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_proces
     assert len(records) >= MIN_PLANS, f'only {len(records)} plans logged'
     image_key, state_key = sorted(records[0]['streams'], key=lambda k: k != 'image')
     assert records[0]['streams'][image_key]['shape'] == [96, 96, 3]
+    assert records[0]['streams'][state_key]['shape'] == [len(JOINTS) * len(fields)]
     t_obs = [r['t_obs_ns'] for r in records]
     assert t_obs == sorted(set(t_obs)), 'one plan per observation time'
     # not trivially aligned: the older step's frame is older than its time (a slower camera)
@@ -137,7 +163,7 @@ def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_proces
         assert used <= stamps, f'{name}: {len(used - stamps)} samples the node used are not ' \
                                'in the bag'
 
-    config = config_from_dict(parity_config(image_key, state_key))
+    config = config_from_dict(parity_config(image_key, state_key, fields))
     equal, problems, padded = compare(records, bag, config)
     assert not problems, '\n'.join(problems[:10])
     assert equal == len(records) >= MIN_PLANS
@@ -148,7 +174,13 @@ def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_proces
         assert equal_shifted <= 1 and problems_shifted, (shift, equal_shifted)
     # and the offline 'nearest' alignment is not what the node sees: at t_obs - dt it takes
     # the frame of t_obs (100 ms after), the node the one 300 ms before
-    nearest = config_from_dict({**parity_config(image_key, state_key), 'align': 'nearest'})
+    if len(fields) > 1:  # and the velocities were the node's: positions in their place fail
+        as_positions = config_from_dict(parity_config(image_key, state_key,
+                                                      ['position'] * len(fields)))
+        equal_wrong, problems_wrong, _ = compare(records, bag, as_positions)
+        assert equal_wrong <= 1 and problems_wrong, equal_wrong
+    nearest = config_from_dict({**parity_config(image_key, state_key, fields),
+                                'align': 'nearest'})
     equal_nearest, problems_nearest, _ = compare(records, bag, nearest)
     assert equal_nearest <= 1 and problems_nearest, equal_nearest
     print(f'{len(records)} plans compared: every state and image equal ({padded} samples '
