@@ -451,6 +451,10 @@ def test_safety_settings_resolve_to_per_step_limits(tmp_path):
                                         'field (state_fields)'),
     ({'state_joint_names': ['x', 'x'], 'state_fields': ['velocity', 'velocity']},
      "reads ['x.velocity'] twice"),
+    ({'state_joint_names': ['waist', 'waist'], 'state_joint_topics': ['/left/joint_states',
+                                                                      '/right/joint_states']},
+     "['waist'] come from two topics: two arms that name their joints alike are not told "
+     'apart by name'),
     ({'state_fields': ['position']}, "parameter state_fields ['position'] must give one field "
                                      'per state joint'),
     ({'state_fields': ['position', 'torque']}, "parameter state_fields: ['torque'] are not "

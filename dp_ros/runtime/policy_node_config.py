@@ -464,9 +464,15 @@ def check_state_fields(cfg: PolicyNodeConfig) -> list[str]:
              for n, t, f in zip(cfg.state_joint_names, topics, fields, strict=True)]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
+        on_two = sorted({n for n in repeated
+                         if len({t for t, m in zip(topics, names, strict=True) if m == n}) > 1})
         raise ValueError(f'parameter state_joint_names {cfg.state_joint_names} (fields '
                          f'{fields}) reads {repeated} twice: a joint may appear once per '
-                         'field (state_fields)')
+                         'field (state_fields)'
+                         + (f'; {on_two} come from two topics: two arms that name their joints '
+                            'alike are not told apart by name (the training data and the '
+                            "node's checks go by joint name): give them distinct names, e.g. "
+                            "prefixed in each arm's driver" if on_two else ''))
     return names
 
 
@@ -601,7 +607,9 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     if len(cfg.action_joint_names) != config.action_dim or \
             len(set(cfg.action_joint_names)) != config.action_dim:
         raise ValueError(f'parameter action_joint_names {cfg.action_joint_names} must be '
-                         f'{config.action_dim} distinct names (the action dimension)')
+                         f'{config.action_dim} distinct names (the action dimension; two arms '
+                         "that name their joints alike need distinct names, e.g. prefixed in "
+                         "each arm's driver)")
     check_command_topics(cfg, config.action_dim)
     # the joints the checkpoint was trained with, and the topics, where its data recorded them
     warnings = [w for w in (
