@@ -123,6 +123,25 @@ def make_tiny_checkpoint(directory: str | Path, seed: int = 0, control_period_s:
                        provenance=provenance or {'note': 'tiny random test policy'})
 
 
+def joint_state_shape_meta(sources: list[tuple[tuple[str, ...], str | None]], topic: str,
+                           named: bool = True) -> dict:
+    """The Push-T shape_meta with agent_pos read from joint-state `sources`, each (joints,
+    JointState field; None: not recorded, as in data from before fields were), sourced and
+    (named) named as bag2zarr records them: a velocity value is 'joint.velocity'."""
+    from dp_ros.dimension_names import joint_value_name
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    state = meta['obs']['agent_pos']
+    state['shape'] = [sum(len(joints) for joints, _ in sources)]
+    state['sources'] = [{'kind': 'joint_state', 'topic': topic, 'width': len(joints),
+                         **({'field': f} if f else {})} for joints, f in sources]
+    if named:
+        state['names'] = [joint_value_name(j, f or 'position') for joints, f in sources
+                          for j in joints]
+    return meta
+
+
 def make_tiny_two_key_checkpoint(directory: str | Path, seed: int = 0) -> Path:
     """A tiny random Push-T-shaped policy whose state is two low-dim keys, as robomimic's and
     some bag2zarr configs split it: 'arm' (jx) and 'gripper' (jy), the action jx, jy."""

@@ -7,7 +7,12 @@ import json
 import numpy as np
 import pytest
 import yaml
-from support import ARM_JOINTS, make_tiny_arm_checkpoint, make_tiny_checkpoint
+from support import (
+    ARM_JOINTS,
+    joint_state_shape_meta,
+    make_tiny_arm_checkpoint,
+    make_tiny_checkpoint,
+)
 
 from dp_ros.errors import UserError
 from dp_ros.params import config_from_dict
@@ -104,14 +109,7 @@ def test_a_policy_without_names_gets_placeholders_and_a_note(tmp_path, capsys):
 def test_the_recorded_joint_state_fields_are_drafted(tmp_path, sources):
     """A state read from velocities or efforts (named 'joint.velocity' by bag2zarr, the field
     in its sources): the draft names the joints and their fields, and the node accepts it."""
-    from dp_ros.dimension_names import joint_value_name
-    from dp_ros.policy.config import pusht_shape_meta
-
-    meta = pusht_shape_meta()
-    meta['obs']['agent_pos'].update(
-        shape=[4], names=[joint_value_name(j, f) for joints, f in sources for j in joints],
-        sources=[{'kind': 'joint_state', 'topic': '/joint_states', 'width': 2, 'field': f}
-                 for _, f in sources])
+    meta = joint_state_shape_meta(sources, '/joint_states')
     policy = make_tiny_checkpoint(tmp_path / 'policy', shape_meta=meta)
     params, text = drafted(policy, tmp_path)
     assert params['state_joint_names'] == [j for joints, _ in sources for j in joints]

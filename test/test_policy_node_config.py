@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from support import joint_state_shape_meta
 
 from dp_ros.params import config_from_dict, param_fields
 from dp_ros.policy.config import pusht_image_config
@@ -262,23 +263,10 @@ def test_an_end_effector_pose_is_a_state_source_of_its_own_kind():
     assert "'agent_pos' <- /ee_pose ['x'] (pose) + /joints ['gripper']" in line
 
 
-def fields_metadata(fields: list[str] | None, named: bool = True) -> dict:
-    """A checkpoint whose 4-D state is joints a, b read from `fields` (per value; None: the
-    fields not recorded, data from before they were), sourced and (named) named as bag2zarr
-    does."""
-    from dp_ros.dimension_names import joint_value_name
-
-    meta = {'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
-                    'agent_pos': {'shape': [4], 'type': 'low_dim',
-                                  'sources': [{'kind': 'joint_state', 'topic': '/joints',
-                                               'width': 1} for _ in range(4)]}},
-            'action': {'shape': [2]}}
-    if fields and named:
-        meta['obs']['agent_pos']['names'] = [joint_value_name(j, f) for j, f in
-                                             zip('abab', fields, strict=True)]
-    if fields:
-        for source, f in zip(meta['obs']['agent_pos']['sources'], fields, strict=True):
-            source['field'] = f
+def fields_metadata(fields: tuple[str | None, str | None], named: bool = True) -> dict:
+    """A checkpoint whose state is joints a, b read from fields[0], then from fields[1]
+    (None: not recorded), sourced and (named) named as bag2zarr does."""
+    meta = joint_state_shape_meta([(('a', 'b'), f) for f in fields], '/joints', named)
     return {'config': pusht_image_config(shape_meta=meta).to_dict(), 'control_period_s': 0.1}
 
 
@@ -289,18 +277,18 @@ def test_a_joints_position_and_velocity_are_read_from_their_fields():
     both = ['position', 'position', 'velocity', 'velocity']
     node = cfg(joint_state_topic='/joints', state_joint_names=['a', 'b', 'a', 'b'],
                state_fields=both, action_joint_names=['a', 'b'])
-    setup = resolve_setup(node, fields_metadata(both))
+    setup = resolve_setup(node, fields_metadata(('position', 'velocity')))
     assert setup.warnings == []  # the names match the recorded a, b, a.velocity, b.velocity
     [source] = setup.state_sources
     assert source.joint_names == ('a', 'b', 'a', 'b') and source.fields == tuple(both)
     assert "<- /joints ['a', 'b', 'a.velocity', 'b.velocity']" in describe_setup(
         node, setup, 'cpu', None)
     # the data's fields not recorded (older data): nothing to check against
-    assert resolve_setup(node, fields_metadata(None)).warnings == []
+    assert resolve_setup(node, fields_metadata((None, None), named=False)).warnings == []
     # the fields the other way round: by name, another order of the trained values
     swapped = dataclasses.replace(node, state_fields=both[2:] + both[:2])
     with pytest.raises(ValueError, match='trained with in another order'):
-        resolve_setup(swapped, fields_metadata(both))
+        resolve_setup(swapped, fields_metadata(('position', 'velocity')))
     # and by the recorded fields where the names were not kept: refused, naming the fix
     with pytest.raises(ValueError, match=r"recorded state values from other JointState "
                                          r"fields: a \(position, read as velocity\), b "
@@ -308,7 +296,7 @@ def test_a_joints_position_and_velocity_are_read_from_their_fields():
                                          r"as position\), b \(velocity, read as position\); "
                                          r"give state_fields: \['position', 'position', "
                                          r"'velocity', 'velocity'\]"):
-        resolve_setup(swapped, fields_metadata(both, named=False))
+        resolve_setup(swapped, fields_metadata(('position', 'velocity'), named=False))
     # a field given to a pose topic's value
     with pytest.raises(ValueError, match=r"state_fields: \['x'\] come from a pose topic"):
         resolve_setup(cfg(state_joint_names=['x', 'g'], state_joint_topics=['/ee', '/j'],

@@ -13,7 +13,7 @@ period), what only the robot knows (topics) marked FILL IN.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -201,9 +201,8 @@ def _state_joint_lines(state: Dimensions, recorded: list[str | None] | None) -> 
     velocity value's name 'joint.velocity' is the joint read from velocity."""
     fields = [f or 'position' for f in recorded] if recorded else ['position'] * state.size
     if state.names:
-        state = Dimensions(state.key, state.size, [
-            split_joint_value_name(n, f) for n, f in zip(state.names, fields, strict=True)],
-            state.low, state.high)
+        state = replace(state, names=[split_joint_value_name(n, f)
+                                      for n, f in zip(state.names, fields, strict=True)])
     lines = [f'    state_joint_names: {_joint_names(state, "state")}']
     if len(set(fields)) == 1:
         note = '   # recorded with the training data' if recorded and any(recorded) else ''

@@ -259,8 +259,12 @@ def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
 
 
 def state_value_fields(cfg: PolicyNodeConfig) -> list[str]:
-    """The JointState field of each state joint: state_fields, else state_field."""
-    return cfg.state_fields or [cfg.state_field] * len(cfg.state_joint_names)
+    """The JointState field of each state joint: state_fields, else state_field; a pose
+    topic's values have none and count as position (named as they are: pose fields)."""
+    if cfg.state_fields:
+        return list(cfg.state_fields)
+    return ['position' if t in cfg.state_pose_topics else cfg.state_field
+            for t in joint_state_topics(cfg)]
 
 
 def state_sources(cfg: PolicyNodeConfig, label: str) -> list[StateSource]:
@@ -455,13 +459,12 @@ def check_state_fields(cfg: PolicyNodeConfig) -> list[str]:
                          f'{list(JOINT_STATE_FIELDS)}')
     topics, fields = joint_state_topics(cfg), state_value_fields(cfg)
     posed = [n for n, t, f in zip(cfg.state_joint_names, topics, fields, strict=True)
-             if t in cfg.state_pose_topics and f != 'position' and cfg.state_fields]
+             if t in cfg.state_pose_topics and f != 'position']
     if posed:
         raise ValueError(f'parameter state_fields: {posed} come from a pose topic '
                          '(state_pose_topics), whose values have no JointState field: give '
                          'them position')
-    names = [n if t in cfg.state_pose_topics else joint_value_name(n, f)
-             for n, t, f in zip(cfg.state_joint_names, topics, fields, strict=True)]
+    names = [joint_value_name(n, f) for n, f in zip(cfg.state_joint_names, fields, strict=True)]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         on_two = sorted({n for n in repeated

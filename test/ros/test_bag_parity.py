@@ -21,7 +21,14 @@ import pytest
 from ros_harness import LATCHED
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
-from support import DT_NS, MS, SIM_NAMESPACE, make_tiny_checkpoint, module_cmd
+from support import (
+    DT_NS,
+    MS,
+    SIM_NAMESPACE,
+    joint_state_shape_meta,
+    make_tiny_checkpoint,
+    module_cmd,
+)
 
 pytestmark = pytest.mark.ros
 
@@ -49,15 +56,7 @@ def parity_config(image_key: str, state_key: str, fields: list[str]) -> dict:
 def tiny_policy(directory, fields: list[str]):
     """A tiny random policy whose state is the joints' `fields`, named and sourced as
     bag2zarr records them (the node checks its state_fields against them)."""
-    from dp_ros.dimension_names import joint_value_name
-    from dp_ros.policy.config import pusht_shape_meta
-
-    meta = pusht_shape_meta()
-    meta['obs']['agent_pos'].update(
-        shape=[len(JOINTS) * len(fields)],
-        names=[joint_value_name(j, f) for f in fields for j in JOINTS],
-        sources=[{'kind': 'joint_state', 'topic': f'{NS}/joint_states', 'width': len(JOINTS),
-                  'field': f} for f in fields])
+    meta = joint_state_shape_meta([(tuple(JOINTS), f) for f in fields], f'{NS}/joint_states')
     return make_tiny_checkpoint(directory, seed=3, shape_meta=meta)
 
 
