@@ -25,14 +25,17 @@ FRAME_ID = 'frame_id'
 # a joint_state source's JointState field (position, velocity or effort; absent in data
 # recorded before fields were: unknown)
 FIELD = 'field'
+# a joint source's name prefix: its message names a joint 'waist', the data 'left_waist' (two
+# arms whose drivers name their joints alike; absent: none)
+PREFIX = 'prefix'
 # sources whose topic the policy node publishes to (the recorded commands)
 COMMAND_KINDS = ('joint_trajectory', 'float_array', 'pose')
 
 
 def check_sources(sources: object, width: int | None, where: str) -> list[dict] | None:
-    """`sources` as a list of {kind, topic, width[, yaw_min, frame_id, field]} whose widths
-    add up to `width` (an image: one source, width None), or None (not recorded). ValueError
-    naming `where` otherwise."""
+    """`sources` as a list of {kind, topic, width[, yaw_min, frame_id, field, prefix]} whose
+    widths add up to `width` (an image: one source, width None), or None (not recorded).
+    ValueError naming `where` otherwise."""
     if sources is None:
         return None
     ok = isinstance(sources, (list, tuple)) and len(sources) > 0 and all(
@@ -42,6 +45,7 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
         and isinstance(s.get(YAW_MIN, 0.0), (int, float))
         and isinstance(s.get(FRAME_ID, ''), str)
         and s.get(FIELD, 'position') in JOINT_STATE_FIELDS
+        and isinstance(s.get(PREFIX, ''), str)
         for s in sources)
     if not ok:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
@@ -56,7 +60,8 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
     return [{'kind': s['kind'], 'topic': s['topic'], 'width': s.get('width'),
              **({YAW_MIN: float(s[YAW_MIN])} if YAW_MIN in s else {}),
              **({FRAME_ID: s[FRAME_ID]} if FRAME_ID in s else {}),
-             **({FIELD: s[FIELD]} if FIELD in s else {})} for s in sources]
+             **({FIELD: s[FIELD]} if FIELD in s else {}),
+             **({PREFIX: s[PREFIX]} if s.get(PREFIX) else {})} for s in sources]
 
 
 def value_topics(sources: Sequence[dict]) -> list[str]:
@@ -69,6 +74,11 @@ def value_fields(sources: Sequence[dict]) -> list[str | None]:
     field not recorded)."""
     return [s.get(FIELD) if s['kind'] == 'joint_state' else None
             for s in sources for _ in range(s['width'] or 1)]
+
+
+def value_prefixes(sources: Sequence[dict]) -> list[str]:
+    """The name prefix of each value's topic, in column order ('': none)."""
+    return [s.get(PREFIX, '') for s in sources for _ in range(s['width'] or 1)]
 
 
 def command_topics(sources: Sequence[dict] | None, state_topics: Sequence[str] = (),
@@ -100,8 +110,8 @@ def compare_sources(recorded: dict[str, Any], given: dict[str, Any]) -> list[str
 
     recorded/given hold any of: 'image_topics' (one per camera), 'state_joint_topics' (one
     per state joint), 'state_pose_topics', 'action_joint_topics' (one per action joint),
-    'action_stream_topics', 'action_pose_topics'; a recorded value of None was not
-    recorded."""
+    'action_stream_topics', 'action_pose_topics', 'state_name_prefixes',
+    'action_name_prefixes' (one per value); a recorded value of None was not recorded."""
     warnings = []
     cams, live = recorded.get('image_topics'), given.get('image_topics')
     if cams and None not in cams and live is not None:  # raw or compressed: the same camera
@@ -125,6 +135,13 @@ def compare_sources(recorded: dict[str, Any], given: dict[str, Any]) -> list[str
         if want is not None and have is not None and want != have:
             warnings.append(f'parameter {key} {have} is not what the training data was '
                             f'recorded from ({want})')
+    for what in ('state', 'action'):  # per value: how its topic's names were prefixed
+        want, have = recorded.get(f'{what}_name_prefixes'), given.get(f'{what}_name_prefixes')
+        if want is not None and have is not None and want != have:
+            warnings.append(f'parameter topic_name_prefixes puts {have} before the {what} '
+                            f'joints\' names in the messages, the training data {want} (per '
+                            f'value): make sure the drivers name the joints as the prefixes '
+                            'say')
     return warnings
 
 

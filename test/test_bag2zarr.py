@@ -38,6 +38,7 @@ from dp_ros.bags.recorder import (
     image_message,
     joint_state_message,
     pose_message,
+    trajectory_message,
     write_pusht_bag,
 )
 from training import bag2zarr
@@ -450,6 +451,62 @@ def test_a_joints_position_and_velocity_side_by_side_have_names_and_fields(tmp_p
     assert snapshot(output) == before
 
 
+def test_two_arms_whose_drivers_name_their_joints_alike_get_prefixed_names(tmp_path, capsys):
+    """ALOHA-style: each arm's driver says 'waist' and 'gripper' on its own topics; each
+    source's prefix makes the dataset's names distinct (left_waist, right_waist), the
+    sources record it for the node's topic_name_prefixes, and each arm's values stay its own.
+    Without prefixes the config is refused, naming the fix."""
+    wall = 1_700_000_000 * 10**9
+    bag = tmp_path / 'two_arms'
+    joints = ['waist', 'gripper']
+    with BagRecorder(bag, storage='mcap') as rec:
+        for t_ms in range(0, 2000, 10):
+            t = wall + t_ms * MS
+            for arm, sign in (('left', 1.0), ('right', -1.0)):
+                rec.write(f'/{arm}/joint_states', 'sensor_msgs/msg/JointState', t,
+                          joint_state_message(rec.typestore, joints,
+                                              np.array([sign * t_ms / 1e3, sign * 0.01]), t))
+                if t_ms % 100 == 0:  # the operator's commands, a point per 0.1 s
+                    rec.write(f'/{arm}/arm_controller/joint_trajectory',
+                              'trajectory_msgs/msg/JointTrajectory', t, trajectory_message(
+                                  rec.typestore, joints,
+                                  np.array([[sign * (t_ms + 100) / 1e3, sign * 0.02]]), t,
+                                  100 * MS))
+    arms = ('left', 'right')
+    raw = {'control_period_s': 0.1, 'reference_topic': '/left/joint_states',
+           'keys': {'state': [{'joint_state': f'/{a}/joint_states', 'joints': joints,
+                               'prefix': f'{a}_'} for a in arms],
+                    'action': [{'joint_trajectory': f'/{a}/arm_controller/joint_trajectory',
+                                'joints': joints, 'prefix': f'{a}_', 'tolerance': 0.2}
+                               for a in arms]}}
+    config = tmp_path / 'two_arms.yaml'
+    config.write_text(yaml.safe_dump(raw))
+    output = tmp_path / 'two_arms.zarr'
+    assert run([bag], config, output) == 0
+    buffer = ReplayBuffer.open(output)
+    names = ['left_waist', 'left_gripper', 'right_waist', 'right_gripper']
+    assert buffer.attrs('state')['names'] == buffer.attrs('action')['names'] == names
+    assert [(s['topic'], s.get('prefix')) for s in buffer.attrs('action')['sources']] == [
+        ('/left/arm_controller/joint_trajectory', 'left_'),
+        ('/right/arm_controller/joint_trajectory', 'right_')]
+    episode = buffer.get_episode(0)
+    for key in ('state', 'action'):  # the right arm's values are the left's negated
+        np.testing.assert_array_equal(episode[key][:, 2:], -episode[key][:, :2])
+    assert (np.diff(episode['state'][:, 0]) > 0).all()
+    steps = np.arange(20)  # the command sent at step k aims at k + 1 (the last sent at 19)
+    np.testing.assert_allclose(episode['action'][:20, 0], 0.1 * (steps + 1), atol=1e-6)
+    np.testing.assert_allclose(episode['state'][:20, 0], 0.1 * steps, atol=1e-6)
+
+    # no prefixes: two sources give 'waist'; refused before any bag is read
+    for source in raw['keys']['state']:
+        del source['prefix']
+    with pytest.raises(ConfigError, match=r"keys.state: joint_state sources /left/joint_states "
+                                          r"and /right/joint_states both give a value named "
+                                          r"'waist' \(two arms whose drivers name their joints "
+                                          r"alike\?\): give each a prefix"):
+        config_from_dict(raw)
+
+
 def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path: Path) -> None:
     """config/train_example_arm.yaml on what config/bag2zarr_example_arm.yaml made: both
     cameras in order and the 7 named joints reach the checkpoint, no closed-loop evaluation is
@@ -717,6 +774,12 @@ def test_config_errors_name_the_entry(tmp_path):
     with pytest.raises(ConfigError, match="keys.state: dtype 'float99' is not a numpy dtype"):
         config_from_dict({**base, 'keys': {**base['keys'], 'state': {
             'joint_state': '/js', 'joints': ['a'], 'dtype': 'float99'}}})
+    with pytest.raises(ConfigError, match='keys.state: prefix applies to sources that name '
+                                          'joints'):
+        config_from_dict({**base, 'keys': {'state': {'pose': '/ee', 'prefix': 'left_'}}})
+    with pytest.raises(ConfigError, match='keys.state: prefix must be a string without spaces'):
+        config_from_dict({**base, 'keys': {'state': {'joint_state': '/js', 'joints': ['a'],
+                                                     'prefix': ' left'}}})
     (tmp_path / 'bad.yaml').write_text('keys: [unclosed')
     with pytest.raises(ConfigError, match='not valid YAML'):
         load_config(tmp_path / 'bad.yaml')

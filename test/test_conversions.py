@@ -149,6 +149,21 @@ def test_joint_state_fields_per_joint():
         cv.joint_state_to_numpy(msg, ['a', 'b'], ['position'])
 
 
+def test_a_prefixed_topics_joints_are_the_training_datas_names():
+    """Two arms whose drivers both say 'waist': /left/joint_states read with prefix 'left_'
+    gives state joint 'left_waist' and measures action joint 'left_waist', never the right
+    arm's 'right_waist' (the node's topic_name_prefixes)."""
+    left = JointState(name=['waist', 'gripper'], position=[0.5, 0.02], velocity=[0.1, 0.0])
+    values, measured = cv.joint_state_inputs(
+        left, ['left_waist', 'left_waist', 'left_gripper'], ['position', 'velocity', 'position'],
+        ['right_waist', 'left_waist', 'left_gripper', 'waist'], prefix='left_')
+    np.testing.assert_allclose(values, [0.5, 0.1, 0.02])
+    assert measured[1:3].tolist() == [0.5, 0.02]
+    assert np.isnan(measured[[0, 3]]).all()  # the other arm's, and an unprefixed name
+    with pytest.raises(cv.BadInput, match=r"joint state lacks \['elbow'\], has \['waist', "):
+        cv.joint_state_inputs(left, ['left_elbow'], 'position', [], prefix='left_')
+
+
 def test_action_chunk_round_trip():
     actions = RNG.uniform(0, 512, size=(8, 2))
     stamp = 1_700_000_000 * cv.NS_PER_S + 123_456_789

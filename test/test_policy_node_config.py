@@ -46,7 +46,7 @@ INTERFACE = {
     'action_joint_topics': ('list[str]', []), 'action_stream_topics': ('list[str]', []),
     'action_twist_topics': ('list[str]', []), 'twist_gain': ('float', 5.0),
     'twist_max_linear': ('float', 0.25), 'twist_max_angular': ('float', 1.0),
-    'frame_id': ('str', ''),
+    'topic_name_prefixes': ('list[str]', []), 'frame_id': ('str', ''),
     'n_action_steps': ('int', 0), 'control_period_s': ('float', 0.0),
     'max_input_age_s': ('float', 0.5), 'history_s': ('float', 3.0),
     'action_lower': ('list[float]', []), 'action_upper': ('list[float]', []),
@@ -304,6 +304,69 @@ def test_a_joints_position_and_velocity_are_read_from_their_fields():
                       metadata())
 
 
+def two_arm_metadata(prefixed: bool = True) -> dict:
+    """Two one-joint arms whose drivers both name the joint 'waist', recorded by bag2zarr
+    with prefixes left_ and right_ (prefixed=False: recorded before prefixes were)."""
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    for entry, kind, topic in ((meta['obs']['agent_pos'], 'joint_state', 'joint_states'),
+                               (meta['action'], 'joint_trajectory',
+                                'arm_controller/joint_trajectory')):
+        entry['names'] = ['left_waist', 'right_waist']
+        entry['sources'] = [{'kind': kind, 'topic': f'/{arm}/{topic}', 'width': 1,
+                             **({'prefix': f'{arm}_'} if prefixed else {})}
+                            for arm in ('left', 'right')]
+    return {'config': pusht_image_config(shape_meta=meta).to_dict(), 'control_period_s': 0.1}
+
+
+TWO_ARMS = dict(
+    state_joint_names=['left_waist', 'right_waist'],
+    state_joint_topics=['/left/joint_states', '/right/joint_states'],
+    action_joint_names=['left_waist', 'right_waist'],
+    action_joint_topics=['/left/arm_controller/joint_trajectory',
+                         '/right/arm_controller/joint_trajectory'],
+    topic_name_prefixes=['/left/joint_states=left_', '/right/joint_states=right_',
+                         '/left/arm_controller/joint_trajectory=left_',
+                         '/right/arm_controller/joint_trajectory=right_'])
+
+
+def test_two_arms_that_name_their_joints_alike_are_told_apart_by_topic_prefixes():
+    """topic_name_prefixes: the state and action joints are the training data's names; each
+    topic's messages name them without its prefix (test_conversions reads them, the node
+    test commands them)."""
+    node = cfg(**TWO_ARMS)
+    setup = resolve_setup(node, two_arm_metadata())
+    assert setup.warnings == []
+    assert [(s.topic, s.joint_names, s.prefix) for s in setup.state_sources] == [
+        ('/left/joint_states', ('left_waist',), 'left_'),
+        ('/right/joint_states', ('right_waist',), 'right_')]
+    assert [(g.topic, g.joint_names, g.message_names) for g in setup.commands] == [
+        ('/left/arm_controller/joint_trajectory', ('left_waist',), ['waist']),
+        ('/right/arm_controller/joint_trajectory', ('right_waist',), ['waist'])]
+    line = describe_setup(node, setup, 'cpu', None)
+    assert ("/left/joint_states ['left_waist'] (messages without 'left_') + /right/joint_states "
+            "['right_waist'] (messages without 'right_')") in line
+    # a dry run's one trajectory names every joint as the training data does
+    dry = resolve_setup(dataclasses.replace(node, dry_run=True), two_arm_metadata())
+    assert [g.message_names for g in dry.commands] == [['left_waist', 'right_waist']]
+    # no prefixes, where the training data had them: the drivers must give the long names
+    plain = dataclasses.replace(node, topic_name_prefixes=[])
+    warnings = resolve_setup(plain, two_arm_metadata()).warnings
+    assert warnings == [
+        "parameter topic_name_prefixes puts ['', ''] before the state joints' names in the "
+        "messages, the training data ['left_', 'right_'] (per value): make sure the drivers "
+        'name the joints as the prefixes say',
+        "parameter topic_name_prefixes puts ['', ''] before the action joints' names in the "
+        "messages, the training data ['left_', 'right_'] (per value): make sure the drivers "
+        'name the joints as the prefixes say']
+    # data recorded before prefixes: nothing to compare the prefixes with but the names
+    assert resolve_setup(node, two_arm_metadata(prefixed=False)).warnings == [
+        w.replace("['left_', 'right_']", "['', '']").replace("['', ''] before", "['left_', "
+                                                             "'right_'] before")
+        for w in warnings]
+
+
 POSE_METADATA = {'config': pusht_image_config(shape_meta={
     'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
             'agent_pos': {'shape': [2], 'type': 'low_dim'}},
@@ -441,8 +504,24 @@ def test_safety_settings_resolve_to_per_step_limits(tmp_path):
      "reads ['x.velocity'] twice"),
     ({'state_joint_names': ['waist', 'waist'], 'state_joint_topics': ['/left/joint_states',
                                                                       '/right/joint_states']},
-     "['waist'] come from two topics: two arms that name their joints alike are not told "
-     'apart by name'),
+     "['waist'] come from two topics: two arms whose drivers name their joints alike are told "
+     'apart by a prefix per topic'),
+    ({'topic_name_prefixes': ['left_']}, "topic_name_prefixes: 'left_' is not 'topic=prefix'"),
+    ({'topic_name_prefixes': ['/pusht/joint_states=']}, 'is not '),
+    ({'topic_name_prefixes': ['pusht/joint_states=p_']}, 'is not '),
+    ({'topic_name_prefixes': ['/pusht/joint_states=a', '/pusht/joint_states=b']},
+     'names /pusht/joint_states twice'),
+    ({'topic_name_prefixes': ['/other/joint_states=a']},
+     "names ['/other/joint_states']: not a JointState state topic or JointTrajectory command "
+     'topic'),
+    ({'topic_name_prefixes': ['/pusht/joint_states=left_']},
+     "parameter state_joint_names: ['agent_x', 'agent_y'] of /pusht/joint_states do not begin "
+     "with its prefix 'left_'"),
+    ({'topic_name_prefixes': ['/pusht/joint_states=agent_x']},
+     "['agent_x', 'agent_y'] of /pusht/joint_states do not begin"),  # a name with nothing after
+    ({'topic_name_prefixes': ['/pusht/joint_trajectory=agent_'],
+      'action_stream_topics': ['/pusht/joint_trajectory']},
+     "names ['/pusht/joint_trajectory']: not a JointState"),
     ({'state_fields': ['position']}, "parameter state_fields ['position'] must give one field "
                                      'per state joint'),
     ({'state_fields': ['position', 'torque']}, "parameter state_fields: ['torque'] are not "

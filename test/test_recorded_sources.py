@@ -156,6 +156,43 @@ def test_joint_states_from_two_topics_are_drafted_per_joint_and_read_per_topic(
     assert setup.streams == ['image', 'joint_pos']
 
 
+def test_two_arms_prefixed_joint_names_are_drafted_and_commanded_without_the_prefix(
+        recorded_policy, tmp_path, capsys):
+    """Two arms whose drivers name their joints alike, recorded by bag2zarr with prefixes:
+    the draft gives every prefixed topic its prefix (topic_name_prefixes), and the node built
+    from it accepts it and commands each arm's joints by the driver's names."""
+    meta = json.loads((recorded_policy / METADATA_FILE).read_text())
+    sm = meta['config']['shape_meta']
+    names = ['left_waist', 'left_gripper', 'right_waist']
+    for entry, kind, topic in ((sm['obs']['joint_pos'], 'joint_state', '{}/joint_states'),
+                               (sm['action'], 'joint_trajectory', '{}/arm/joint_trajectory')):
+        entry['names'] = names
+        entry['sources'] = [{'kind': kind, 'topic': topic.format('/left'), 'width': 2,
+                             'prefix': 'left_'},
+                            {'kind': kind, 'topic': topic.format('/right'), 'width': 1,
+                             'prefix': 'right_'}]
+    (recorded_policy / METADATA_FILE).write_text(json.dumps(meta))
+    out = tmp_path / 'params.yaml'
+    assert inspect([str(recorded_policy), '--draft-params', str(out)]) == 0
+    prefixes = ['/left/joint_states=left_', '/right/joint_states=right_',
+                '/left/arm/joint_trajectory=left_', '/right/arm/joint_trajectory=right_']
+    assert f'names prefixed {prefixes}' in capsys.readouterr().out
+    params = yaml.safe_load(out.read_text())['/**/dp_policy']['ros__parameters']
+    assert params['topic_name_prefixes'] == prefixes
+    assert params['state_joint_names'] == params['action_joint_names'] == names
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')),
+                          read_policy_metadata(recorded_policy))
+    assert setup.warnings == []
+    assert [(g.topic, g.message_names) for g in setup.commands] == [
+        ('/left/arm/joint_trajectory', ['waist', 'gripper']),
+        ('/right/arm/joint_trajectory', ['waist'])]
+    assert [(s.topic, s.prefix) for s in setup.state_sources] == [
+        ('/left/joint_states', 'left_'), ('/right/joint_states', 'right_')]
+    # check_sources keeps the prefix where a checkpoint is read
+    assert PolicyConfig.from_dict(meta['config']).recorded_sources('action')[1]['prefix'] == \
+        'right_'
+
+
 def test_a_recorded_pose_is_drafted_with_its_yaw_wrap_and_another_wrap_is_refused(
         recorded_policy, tmp_path, capsys):
     """The end effector's pose recorded as a bag2zarr pose source (x, y, yaw wrapped from 0):

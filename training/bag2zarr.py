@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
 from dp_ros.image_fit import CAMERA_CROP
-from dp_ros.recorded_sources import FIELD, FRAME_ID, SOURCES, YAW_MIN
+from dp_ros.recorded_sources import FIELD, FRAME_ID, PREFIX, SOURCES, YAW_MIN
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
 from training.deprecated_keys import deprecated_keys_shown
@@ -134,7 +134,10 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                                 **({FRAME_ID: frames[s.topic]} if s.kind == 'pose'
                                    and s.topic in frames else {}),
                                 # which JointState field: the node reads the same one
-                                **({FIELD: s.joint_field} if s.kind == 'joint_state' else {})}
+                                **({FIELD: s.joint_field} if s.kind == 'joint_state' else {}),
+                                # the names' prefix: the node takes it off to command, puts
+                                # it on to read
+                                **({PREFIX: s.prefix} if s.prefix else {})}
                                for s in k.sources]
     return attrs
 

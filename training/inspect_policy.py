@@ -154,7 +154,8 @@ def format_policy(s: PolicySummary) -> str:
         f"poses {t['state_pose_topics']}" if t.get('state_pose_topics') else '',
         f'commands {list(dict.fromkeys(commands))}' if commands else '',
         f"streamed {t['action_stream_topics']}" if t.get('action_stream_topics') else '',
-        f"pose targets {t['action_pose_topics']}" if t.get('action_pose_topics') else '') if x]
+        f"pose targets {t['action_pose_topics']}" if t.get('action_pose_topics') else '',
+        f'names prefixed {recorded_prefixes(t)}' if recorded_prefixes(t) else '') if x]
     if recorded:
         lines.append('  recorded from: ' + '; '.join(recorded))
     unnamed = [d.key for d in (*s.states, s.action) if not d.names]
@@ -209,6 +210,32 @@ def _state_joint_lines(state: Dimensions, recorded: list[str | None] | None) -> 
         return lines + [f'    state_field: {fields[0]}{note}']
     return lines + ['    state_field: position',
                     f'    state_fields: {_flow(fields)}   # recorded: one per state joint']
+
+
+def recorded_prefixes(t: dict[str, Any]) -> list[str]:
+    """The node's topic_name_prefixes as the training data was recorded: 'topic=prefix' for
+    each state and command topic whose joint names bag2zarr prefixed."""
+    pairs = [(topics, t.get(f'{what}_name_prefixes'))
+             for topics, what in ((t.get('state_joint_topics'), 'state'),
+                                  (t.get('action_joint_topics'), 'action'))]
+    return list(dict.fromkeys(f'{topic}={prefix}' for topics, prefixes in pairs
+                              if topics and prefixes
+                              for topic, prefix in zip(topics, prefixes, strict=True)
+                              if prefix))
+
+
+def _prefix_lines(t: dict[str, Any]) -> list[str]:
+    """topic_name_prefixes as recorded; a FILL IN for the command topics where the action
+    is a future state of prefixed joints (no controller topic recorded)."""
+    prefixes = recorded_prefixes(t)
+    if not prefixes:
+        return []
+    lines = [f'    topic_name_prefixes: {_flow(prefixes)}   # recorded: the messages name '
+             'the joints without them']
+    if not t.get('action_joint_topics'):
+        lines.append(f'    # {FILL_IN}: and each command topic\'s, e.g. '
+                     "'/left/arm_controller/joint_trajectory=left_'")
+    return lines
 
 
 # placeholders of the topics a pose action's draft cannot know: never a recorded (state) topic
@@ -317,6 +344,7 @@ def draft_params(s: PolicySummary) -> str:
           or _action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),
                             t.get('action_pose_topics'), t.get('action_pose_frame'))),
         f'    action_joint_names: {_joint_names(action, "action")}',
+        *_prefix_lines(t),
         f'    control_period_s: {s.control_period_s:g}   # the training data\'s grid',
     ]
     if action.low is not None and action.high is not None:

@@ -228,26 +228,29 @@ def joint_state_to_numpy(msg: JointState, names: Sequence[str],
 
 def joint_state_inputs(msg: JointState, state_names: Sequence[str],
                        field: str | Sequence[str], action_names: Sequence[str],
-                       ) -> tuple[np.ndarray, np.ndarray | None]:
+                       prefix: str = '') -> tuple[np.ndarray, np.ndarray | None]:
     """(the low-dim observation as float32, its values read from `field` (one per name, or
     one for all); the action joints' measured positions: NaN for those the message lacks
-    (another topic's) or gives non-finite; None when it gives none).
+    (another topic's) or gives non-finite; None when it gives none). The names are the
+    training data's: `prefix` (the topic's topic_name_prefixes entry) before each of the
+    message's.
 
     BadInput: 'joint_unknown' (a state joint missing), 'joint_size' (names and values of
     unequal length), 'non_finite' or 'float32_overflow' (runtime/input_checks.py).
     """
-    missing = [n for n in state_names if n not in msg.name]
+    names = [n.removeprefix(prefix) for n in state_names]
+    missing = [n for n in names if n not in msg.name]
     if missing:
         raise BadInput('joint_unknown', f'joint state lacks {missing}, has {list(msg.name)}')
     try:
-        values = joint_state_to_numpy(msg, state_names, field)
+        values = joint_state_to_numpy(msg, names, field)
     except ValueError as exc:
         raise BadInput('joint_size', str(exc)) from None
     what = field if isinstance(field, str) else '/'.join(dict.fromkeys(field))
     values = state_vector(values, f'joint state {what} for {list(state_names)}')
     if len(msg.position) != len(msg.name):  # velocity or effort only: no positions
         return values, None
-    index = {name: i for i, name in enumerate(msg.name)}
+    index = {prefix + name: i for i, name in enumerate(msg.name)}
     measured = np.array([msg.position[index[n]] if n in index else np.nan
                          for n in action_names], dtype=np.float64)
     measured[~np.isfinite(measured)] = np.nan

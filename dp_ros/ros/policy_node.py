@@ -185,7 +185,8 @@ class PolicyCore:
                                                   cfg.action_joint_names, source.frame_id)
             else:
                 values, measured = cv.joint_state_inputs(msg, source.joint_names,
-                                                         source.fields, cfg.action_joint_names)
+                                                         source.fields, cfg.action_joint_names,
+                                                         source.prefix)
         except BadInput as exc:
             self._bad(exc.kind, f'{source.topic}: {exc}')
             return
@@ -303,7 +304,7 @@ class PolicyCore:
             cfg = self.cfg
             for group, publisher in self.pub_actions:
                 self._publish(publisher, cv.chunk_to_joint_trajectory(
-                    plan.actions[:, list(group.columns)], group.joint_names, self._dt_s,
+                    plan.actions[:, list(group.columns)], group.message_names, self._dt_s,
                     plan.stamp_ns, frame_id=cfg.frame_id))
             if self.pub_chunk is not None and plan.sampled is not None:
                 raw = plan.sampled
@@ -320,7 +321,7 @@ class PolicyCore:
         if hold is not None:
             for group, publisher in self.pub_actions:
                 self._publish(publisher, cv.hold_to_joint_trajectory(
-                    hold.position[list(group.columns)], group.joint_names, hold.stamp_ns,
+                    hold.position[list(group.columns)], group.message_names, hold.stamp_ns,
                     self.setup.dt_ns, frame_id=self.cfg.frame_id))
             for group, publisher in self.pub_streams:  # a forward controller keeps it
                 self._send(group, publisher, hold.position)

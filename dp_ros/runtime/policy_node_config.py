@@ -25,6 +25,7 @@ from dp_ros.recorded_sources import (
     command_topics,
     compare_sources,
     value_fields,
+    value_prefixes,
     value_topics,
 )
 from dp_ros.runtime.execution import EXECUTION_MODES
@@ -120,6 +121,14 @@ class PolicyNodeConfig:
                                     range=(0.0, 100.0), unit='m/s')
     twist_max_angular: float = param(1.0, 'action_twist_topics: the largest angular speed '
                                      'sent', range=(0.0, 100.0), unit='rad/s')
+    topic_name_prefixes: list[str] = param(
+        [], "'topic=prefix', one per JointState state topic or JointTrajectory command topic "
+        'whose messages name their joints without the prefix the training data gives them '
+        "(two arms whose drivers name their joints alike; bag2zarr's source prefix): with "
+        "'/left/joint_states=left_' the message's 'waist' is state joint 'left_waist', with "
+        "'/left/arm_controller/joint_trajectory=left_' action joint 'left_waist' is commanded "
+        "as 'waist'; the joint parameters name the joints as the training data does; empty: "
+        'none')
     frame_id: str = param('', 'header.frame_id of the published trajectories, poses and '
                           'twists (a pose or twist needs one)')
     n_action_steps: int = param(0, "actions of each chunk to execute; 0: the checkpoint's",
@@ -199,6 +208,12 @@ class PolicyNodeConfig:
                                       'from (runtime/observation_log.py); empty: off')
 
 
+# what to do when two arms' drivers name their joints alike
+TWO_ARMS = ("two arms whose drivers name their joints alike are told apart by a prefix per "
+            "topic: name the joints as the training data does (bag2zarr's source prefix, "
+            "e.g. 'left_waist') and give topic_name_prefixes (e.g. "
+            "['/left/joint_states=left_', '/left/arm_controller/joint_trajectory=left_'])")
+
 # where a dry run's commands go (the node's private namespace: no controller listens there)
 DRY_RUN_TOPIC = '~/dry_run/joint_trajectory'
 
@@ -213,6 +228,12 @@ class CommandGroup:
     stream: bool = False  # one message per point as it falls due, not a trajectory
     pose: bool = False  # streamed as geometry_msgs/PoseStamped, else Float64MultiArray
     twist: bool = False  # geometry_msgs/TwistStamped toward the plan every tick
+    prefix: str = ''  # taken off joint_names in the messages (topic_name_prefixes)
+
+    @property
+    def message_names(self) -> list[str]:
+        """The joint names as the topic's controller knows them."""
+        return _unprefixed(self.joint_names, self.prefix)
 
 
 def joint_command_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -226,16 +247,16 @@ def command_groups(cfg: PolicyNodeConfig) -> list[CommandGroup]:
     action_topic; in a dry run one trajectory of every joint on the node's own topic (as an
     operator compares it with the recorded commands), and nothing streamed."""
     names = cfg.action_joint_names
-    if cfg.dry_run:
+    if cfg.dry_run:  # the training data's names: one trajectory, each joint named once
         return [CommandGroup(DRY_RUN_TOPIC, tuple(range(len(names))), tuple(names))]
-    topics = joint_command_topics(cfg)
+    topics, prefixes = joint_command_topics(cfg), topic_prefixes(cfg)
     groups = []
     for topic in dict.fromkeys(topics):
         columns = tuple(i for i, t in enumerate(topics) if t == topic)
         pose = topic in cfg.action_pose_topics
         groups.append(CommandGroup(topic, columns, tuple(names[i] for i in columns),
                                    pose or topic in cfg.action_stream_topics, pose,
-                                   topic in cfg.action_twist_topics))
+                                   topic in cfg.action_twist_topics, prefixes.get(topic, '')))
     return groups
 
 
@@ -251,6 +272,7 @@ class StateSource:
     pose: bool = False  # geometry_msgs/PoseStamped, not sensor_msgs/JointState
     frame_id: str = ''  # a pose's frame in the training data ('': not recorded, not checked)
     fields: tuple[str, ...] = ()  # a joint state's: the JointState field of each value
+    prefix: str = ''  # a joint state's: put before its messages' names (topic_name_prefixes)
 
 
 def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -272,6 +294,7 @@ def state_sources(cfg: PolicyNodeConfig, label: str) -> list[StateSource]:
     appear in state_joint_topics (an arm's driver, then its gripper's); a single source is the
     stream `label` (state_label: the state's key or keys), several are `label:topic`."""
     topics, fields = joint_state_topics(cfg), state_value_fields(cfg)
+    prefixes = topic_prefixes(cfg)
     unique = list(dict.fromkeys(topics))
     sources = []
     for topic in unique:
@@ -279,8 +302,53 @@ def state_sources(cfg: PolicyNodeConfig, label: str) -> list[StateSource]:
         pose = topic in cfg.state_pose_topics
         sources.append(StateSource(topic, label if len(unique) == 1 else f'{label}:{topic}',
                                    columns, tuple(cfg.state_joint_names[i] for i in columns),
-                                   pose, fields=() if pose else tuple(fields[i] for i in columns)))
+                                   pose, fields=() if pose else tuple(fields[i] for i in columns),
+                                   prefix=prefixes.get(topic, '')))
     return sources
+
+
+def topic_prefixes(cfg: PolicyNodeConfig) -> dict[str, str]:
+    """topic_name_prefixes as {topic: prefix}. ValueError: an entry not 'topic=prefix', or
+    a topic given twice."""
+    prefixes: dict[str, str] = {}
+    for entry in cfg.topic_name_prefixes:
+        topic, sep, prefix = entry.partition('=')
+        if not sep or not topic.startswith('/') or not prefix or prefix != prefix.strip():
+            raise ValueError(f"parameter topic_name_prefixes: {entry!r} is not 'topic=prefix' "
+                             "with an absolute topic and a prefix (e.g. "
+                             "'/left/joint_states=left_')")
+        if prefixes.setdefault(topic, prefix) != prefix or \
+                cfg.topic_name_prefixes.count(entry) > 1:
+            raise ValueError(f'parameter topic_name_prefixes names {topic} twice')
+    return prefixes
+
+
+def check_topic_prefixes(cfg: PolicyNodeConfig) -> None:
+    """Each prefixed topic is a JointState state topic or a JointTrajectory command topic,
+    and its joints' names (the training data's) begin with the prefix and go on. ValueError."""
+    prefixes = topic_prefixes(cfg)
+    named = [s for s in state_sources(cfg, '') if not s.pose] + \
+        [g for g in command_groups(dataclasses.replace(cfg, dry_run=False)) if not g.stream
+         and not g.twist]
+    unknown = sorted(set(prefixes) - {g.topic for g in named})
+    if unknown:
+        raise ValueError(f'parameter topic_name_prefixes names {unknown}: not a JointState '
+                         'state topic or JointTrajectory command topic of the node (the '
+                         'topics whose messages name joints)')
+    for group in named:
+        short = [n for n in group.joint_names
+                 if not n.startswith(group.prefix) or n == group.prefix]
+        if group.prefix and short:
+            what = 'state' if isinstance(group, StateSource) else 'action'
+            raise ValueError(f'parameter {what}_joint_names: {short} of {group.topic} do not '
+                             f"begin with its prefix {group.prefix!r} (topic_name_prefixes): "
+                             'name the joints as the training data does, the prefix then the '
+                             "message's name")
+
+
+def _unprefixed(names: Sequence[str], prefix: str) -> list[str]:
+    """The training data's joint names as a prefixed topic's messages give them."""
+    return [n.removeprefix(prefix) for n in names]
 
 
 def join_state(values: dict[str, list[Any]], state_keys: Sequence[str],
@@ -375,7 +443,8 @@ def describe_group(group: CommandGroup | StateSource) -> str:
             ' (streamed)' if command and group.stream else '')
     names = list(group.joint_names) if command or not group.fields else \
         [joint_value_name(n, f) for n, f in zip(group.joint_names, group.fields, strict=True)]
-    return f"{group.topic} {names}{kind}"
+    prefix = f' (messages without {group.prefix!r})' if group.prefix else ''
+    return f"{group.topic} {names}{kind}{prefix}"
 
 
 def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str,
@@ -418,7 +487,11 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         'action_pose_frame': _one_frame(config.recorded_sources('action')),
         'action_joint_topics': None if commands is None else commands[0],
         'action_stream_topics': None if commands is None else sorted(commands[1]),
-        'action_pose_topics': None if commands is None else sorted(commands[2])}
+        'action_pose_topics': None if commands is None else sorted(commands[2]),
+        # the prefix each value's topic put before its message names ('': none)
+        'state_name_prefixes': value_prefixes(state) if readable else None,
+        'action_name_prefixes': None if commands is None
+        else value_prefixes(config.recorded_sources('action'))}
 
 
 def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> list[str]:
@@ -472,10 +545,7 @@ def check_state_fields(cfg: PolicyNodeConfig) -> list[str]:
         raise ValueError(f'parameter state_joint_names {cfg.state_joint_names} (fields '
                          f'{fields}) reads {repeated} twice: a joint may appear once per '
                          'field (state_fields)'
-                         + (f'; {on_two} come from two topics: two arms that name their joints '
-                            'alike are not told apart by name (the training data and the '
-                            "node's checks go by joint name): give them distinct names, e.g. "
-                            "prefixed in each arm's driver" if on_two else ''))
+                         + (f'; {on_two} come from two topics: {TWO_ARMS}' if on_two else ''))
     return names
 
 
@@ -610,10 +680,10 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     if len(cfg.action_joint_names) != config.action_dim or \
             len(set(cfg.action_joint_names)) != config.action_dim:
         raise ValueError(f'parameter action_joint_names {cfg.action_joint_names} must be '
-                         f'{config.action_dim} distinct names (the action dimension; two arms '
-                         "that name their joints alike need distinct names, e.g. prefixed in "
-                         "each arm's driver)")
+                         f'{config.action_dim} distinct names (the action dimension; '
+                         f'{TWO_ARMS})')
     check_command_topics(cfg, config.action_dim)
+    check_topic_prefixes(cfg)
     # the joints the checkpoint was trained with, and the topics, where its data recorded them
     warnings = [w for w in (
         compare_names(joined_per_key([config.dimension_names(k) for k in low_dim]),
@@ -633,12 +703,15 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
             cfg.frame_id != recorded['action_pose_frame']:
         warnings.append(f"parameter frame_id {cfg.frame_id!r} is not the frame the recorded "
                         f"targets were in ({recorded['action_pose_frame']!r})")
+    prefixes = topic_prefixes(cfg)
     warnings += compare_sources(recorded, {
         'image_topics': cfg.image_topics, 'state_joint_topics': joint_state_topics(cfg),
         'state_pose_topics': sorted(set(cfg.state_pose_topics)),
         'action_joint_topics': joint_command_topics(cfg),
         'action_stream_topics': sorted(set(cfg.action_stream_topics)),
-        'action_pose_topics': sorted(set(cfg.action_pose_topics))})
+        'action_pose_topics': sorted(set(cfg.action_pose_topics)),
+        'state_name_prefixes': [prefixes.get(t, '') for t in joint_state_topics(cfg)],
+        'action_name_prefixes': [prefixes.get(t, '') for t in joint_command_topics(cfg)]})
     max_steps = config.horizon - config.n_obs_steps + 1
     n_action = cfg.n_action_steps or config.n_action_steps
     if n_action > max_steps:

@@ -62,7 +62,8 @@ def node_cmd(checkpoint, **params):
 class Feeder:
     """Publishes a 96x96 camera and joint states at 10 Hz, both stamped now; keeps the stamps.
 
-    gripper_topic: jy's joint states on a topic of their own (jx alone on the arm's).
+    gripper_topic: the second joint's states on a topic of their own (the first alone on the
+    arm's; `joints` may name both alike: two arms).
     pose_topic: an end effector's PoseStamped (x and yaw about z, or x, y, z and yaw, or
     x, y, z and `quaternion`) instead of joint states."""
 
@@ -107,10 +108,10 @@ class Feeder:
                                       else (0.0, 0.0, np.sin(yaw / 2), np.cos(yaw / 2)))
                 self.pose_pub.publish(pose)
             elif self.gripper_pub:
-                self.joint_pub.publish(cv.numpy_to_joint_state(np.asarray(position[:1]), ['jx'],
-                                                               stamp=stamp))
-                self.gripper_pub.publish(cv.numpy_to_joint_state(np.asarray(position[1:]),
-                                                                 ['jy'], stamp=stamp))
+                self.joint_pub.publish(cv.numpy_to_joint_state(
+                    np.asarray(position[:1]), self.joints[:1], stamp=stamp))
+                self.gripper_pub.publish(cv.numpy_to_joint_state(
+                    np.asarray(position[1:]), self.joints[1:], stamp=stamp))
             else:
                 self.joint_pub.publish(cv.numpy_to_joint_state(np.asarray(position),
                                                                self.joints, stamp=stamp))
@@ -440,6 +441,51 @@ def test_joint_states_on_two_topics_make_one_observation_and_the_stop_holds_both
                                                           strict=True))
         assert (f"{keys} <- /arm/joint_states ['jx'] + /gripper/joint_states ['jy']"
                 in node.log())
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_two_arms_whose_drivers_name_their_joints_alike_are_read_and_commanded_apart(
+        ros_processes, ros_probe, checkpoint, tmp_path):
+    """topic_name_prefixes: both drivers publish and take a joint named 'waist'; the node
+    reads /arm/joint_states' as left_waist and /right/joint_states' as right_waist, sends
+    each arm's controller its own trajectory of 'waist', and the stop holds each arm at its
+    own measured position."""
+    from dp_ros.runtime.observation_log import read_observation_log
+
+    left_cmd, right_cmd = '/arm/joint_trajectory', '/right/joint_trajectory'
+    trajs = {t: ros_probe.collect(JointTrajectory, t, RELIABLE) for t in (left_cmd, right_cmd)}
+    log = tmp_path / 'observations.jsonl'
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, state_joint_names='[left_waist,right_waist]',
+        state_joint_topics='[/arm/joint_states,/right/joint_states]',
+        action_joint_names='[left_waist,right_waist]',
+        action_joint_topics=f'[{left_cmd},{right_cmd}]',
+        topic_name_prefixes=f'[/arm/joint_states=left_,/right/joint_states=right_,'
+                            f'{left_cmd}=left_,{right_cmd}=right_]',
+        observation_log_path=str(log)))
+    feeder = Feeder(ros_probe, position=(200.0, 300.0), gripper_topic='/right/joint_states',
+                    joints=('waist', 'waist'))
+    try:
+        for topic, got in trajs.items():
+            ros_probe.wait_for_messages(got, 2, 60.0, f'chunks on {topic}')
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        for got in trajs.values():
+            ros_probe.wait_for(lambda got=got: any(map(is_hold, got)), 10.0, 'the stop')
+        for topic, measured in ((left_cmd, 200.0), (right_cmd, 300.0)):
+            assert all(list(m.joint_names) == ['waist'] for m in trajs[topic])
+            hold = [m for m in trajs[topic] if is_hold(m)][-1]
+            assert list(hold.points[0].positions) == [measured]  # each arm's own
+        records = read_observation_log(log)
+        assert records
+        for record in records:
+            left = record['streams']['agent_pos:/arm/joint_states']
+            right = record['streams']['agent_pos:/right/joint_states']
+            assert left['values'] == [[200.0]] * 2 and right['values'] == [[300.0]] * 2
+        assert ("/arm/joint_states ['left_waist'] (messages without 'left_') + "
+                "/right/joint_states ['right_waist'] (messages without 'right_')" in node.log())
         assert node.alive(), node.log()
     finally:
         feeder.close()
