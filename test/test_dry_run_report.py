@@ -27,19 +27,25 @@ def operator_at(k: np.ndarray | int) -> np.ndarray:
     return np.stack([np.sin(0.3 * k), 0.04 * (np.cos(0.2 * k) > 0)], axis=-1)
 
 
+LEFT, RIGHT = '/left/arm_controller/joint_trajectory', '/right/arm_controller/joint_trajectory'
+
+
 def write_dry_run_bag(path, lag_steps: int = 2, gap: range = range(30, 42),
-                      split: bool = False) -> None:
+                      split: bool = False, two_arms: bool = False) -> None:
     """60 steps: the operator's one-point commands at 10 Hz, joint states at 50 Hz that
     reach each command one period later, and the dry run's 8-point chunks every 4 steps that
     hold the operator's values lag_steps late (none planned during `gap`). split: the
     gripper commanded on GRIPPER and measured on GRIPPER_STATES, the shoulder alone on the
-    arm's topics."""
+    arm's topics. two_arms: each joint an arm of its own, commanded on LEFT or RIGHT and
+    measured on /left or /right/joint_states, both drivers naming it 'waist'; the dry run's
+    names are the training data's, left_waist and right_waist."""
     parts = ([(OPERATOR, '/joint_states', [0]), (GRIPPER, GRIPPER_STATES, [1])] if split
-             else [(OPERATOR, '/joint_states', [0, 1])])
+             else [(LEFT, '/left/joint_states', [0]), (RIGHT, '/right/joint_states', [1])]
+             if two_arms else [(OPERATOR, '/joint_states', [0, 1])])
     with BagRecorder(path, storage='mcap') as rec:
         ts = rec.typestore
         for command, states, cols in parts:
-            names = [JOINTS[c] for c in cols]
+            names = ['waist'] if two_arms else [JOINTS[c] for c in cols]
             for k in range(60):
                 t = T0 + k * DT
                 rec.write(command, 'trajectory_msgs/msg/JointTrajectory', t + MS,
@@ -53,7 +59,8 @@ def write_dry_run_bag(path, lag_steps: int = 2, gap: range = range(30, 42),
                 continue
             steps = np.arange(k, k + 8)
             rec.write(DRY, 'trajectory_msgs/msg/JointTrajectory', T0 + k * DT + 2 * MS,
-                      trajectory_message(ts, JOINTS, operator_at(steps - lag_steps),
+                      trajectory_message(ts, ['left_waist', 'right_waist'] if two_arms
+                                         else JOINTS, operator_at(steps - lag_steps),
                                          T0 + k * DT, DT))
 
 
@@ -196,3 +203,27 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path, capsys):
     write_dry_run_bag(dry)
     code, _, err = run(capsys, dry, '--output', tmp_path / 'r.json', '--reference', '/nope')
     assert code == 2 and 'topic /nope (needed by --reference) is not in the bag' in err
+
+
+def test_two_arms_whose_drivers_name_their_joints_alike_are_compared_through_prefixes(
+        tmp_path, capsys):
+    """Both operators' controllers take 'waist'; with --prefix (the node's
+    topic_name_prefixes) each dry-run joint finds its arm's commands and gives the one-arm
+    result; without it no topic gives left_waist, and the error says what to give."""
+    whole, arms = tmp_path / 'whole', tmp_path / 'arms'
+    write_dry_run_bag(whole)
+    write_dry_run_bag(arms, two_arms=True)
+    code, out, _ = run(capsys, whole, '--output', tmp_path / 'w.json', '--no-plot')
+    assert code == 0, out
+    code, out, _ = run(capsys, arms, '--output', tmp_path / 'a.json', '--no-plot',
+                       '--prefix', f'{LEFT}=left_', '--prefix', f'{RIGHT}=right_')
+    assert code == 0, out
+    report = json.loads((tmp_path / 'a.json').read_text())
+    assert report['reference_topics'] == [LEFT, RIGHT]
+    assert report['joints'] == ['left_waist', 'right_waist']
+    assert report['metrics'] == json.loads((tmp_path / 'w.json').read_text())['metrics']
+    code, _, err = run(capsys, arms, '--output', tmp_path / 'x.json')
+    assert code == 2 and "--prefix TOPIC=PREFIX as the node's topic_name_prefixes" in err
+    code, _, err = run(capsys, arms, '--output', tmp_path / 'x.json', '--prefix', 'left_')
+    assert code == 2 and "--prefix: 'left_' is not 'topic=prefix'" in err
+    assert not (tmp_path / 'x.json').exists()

@@ -89,6 +89,53 @@ def test_a_gripper_on_its_own_controller_is_drafted_as_a_second_action_source(tm
     assert (buffer.data['action'][:, 0] == 0.5).all()  # the gripper's commands
 
 
+def test_two_arms_whose_drivers_name_their_joints_alike_are_drafted_with_prefixes(tmp_path):
+    """ALOHA-style bags: /left and /right each publish and command 'waist' and 'gripper'.
+    The draft takes both arms (not the first alone, as for an aggregated topic), each
+    source prefixed by its namespace; it converts to distinct names."""
+    import numpy as np
+
+    from dp_ros.bags.recorder import (
+        BagRecorder,
+        image_message,
+        joint_state_message,
+        trajectory_message,
+    )
+
+    joints, wall, ms = ['waist', 'gripper'], 1_700_000_000 * 10**9, 1_000_000
+    with BagRecorder(tmp_path / 'bags' / 'aloha', storage='mcap') as rec:
+        ts = rec.typestore
+        for t_ms in range(0, 3000, 10):
+            t = wall + t_ms * ms
+            if t_ms % 50 == 0:
+                rec.write('/cam_high/image_raw', 'sensor_msgs/msg/Image', t,
+                          image_message(ts, np.zeros((96, 96, 3), np.uint8), t))
+            for arm, sign in (('left', 1.0), ('right', -1.0)):
+                rec.write(f'/{arm}/joint_states', 'sensor_msgs/msg/JointState', t,
+                          joint_state_message(ts, joints, np.array([sign, 2 * sign]), t))
+                if t_ms % 100 == 0:
+                    rec.write(f'/{arm}/arm_controller/joint_trajectory',
+                              'trajectory_msgs/msg/JointTrajectory', t,
+                              trajectory_message(ts, joints, np.array([[sign, 3 * sign]]), t,
+                                                 100 * ms))
+    draft = tmp_path / 'draft.yaml'
+    assert inspect([str(tmp_path / 'bags'), '--no-progress', '--draft-config', str(draft)]) == 0
+    config = load_config(draft)
+    assert [(s.topic, s.joints, s.prefix) for s in config.keys['state'].sources] == [
+        ('/left/joint_states', joints, 'left_'), ('/right/joint_states', joints, 'right_')]
+    assert [(s.topic, s.prefix) for s in config.keys['action'].sources] == [
+        ('/left/arm_controller/joint_trajectory', 'left_'),
+        ('/right/arm_controller/joint_trajectory', 'right_')]
+    out = tmp_path / 'aloha.zarr'
+    assert bag2zarr.main([str(tmp_path / 'bags'), '-c', str(draft), '-o', str(out),
+                          '--no-progress']) == 0
+    buffer = ReplayBuffer.open(out)
+    names = ['left_waist', 'left_gripper', 'right_waist', 'right_gripper']
+    assert buffer.data['state'].attrs['names'] == buffer.data['action'].attrs['names'] == names
+    assert (buffer.data['state'][:] == [1, 2, -1, -2]).all()
+    assert (buffer.data['action'][:] == [1, 3, -1, -3]).all()
+
+
 def write_clock_bag(path, stamp_ns: int) -> None:
     """JointStates received from 1.7e9 s on, stamped from stamp_ns on (0: never stamped)."""
     with path.open('wb') as f:

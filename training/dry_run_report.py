@@ -38,6 +38,7 @@ from dp_ros.bags.reader import (
     find_bags,
     open_bag,
 )
+from dp_ros.dimension_names import parse_name_prefixes
 from dp_ros.errors import UserError
 from dp_ros.pose_fields import POSE_FIELDS
 from training.bag2zarr_config import SOURCE_KINDS, Bag2ZarrConfig, KeyConfig, SourceConfig
@@ -55,7 +56,8 @@ class Reference:
 
     topic: str
     kind: str  # 'joint_trajectory' | 'pose' | 'joint_state'
-    joints: list[str]
+    joints: list[str]  # the dry run's names (the training data's: with the topic's prefix)
+    prefix: str = ''  # --prefix: the topic's messages name the joints without it
 
 
 @dataclass
@@ -104,13 +106,14 @@ def _policy_timeline(bag: Bag, topic: str) -> tuple[list[str], int, int, int]:
     return names, period, int(first), int(last)
 
 
-def _topic_joints(bag: Bag, topic: str) -> list[str]:
-    """The joint names of a trajectory or joint-state topic's first message; a pose topic
-    gives the pose fields."""
+def _topic_joints(bag: Bag, topic: str, prefix: str = '') -> list[str]:
+    """The joint names of a trajectory or joint-state topic's first message, after `prefix`
+    (as the training data names them); a pose topic gives the pose fields."""
     if bag.topics[topic].msgtype in POSE_TYPES:
         return list(POSE_FIELDS)
     for _, _, msg in bag.messages([topic], progress=False):
-        return list(msg.joint_names if hasattr(msg, 'joint_names') else msg.name)
+        return [prefix + n for n in (msg.joint_names if hasattr(msg, 'joint_names')
+                                     else msg.name)]
     return []
 
 
@@ -121,22 +124,24 @@ def _kind(bag: Bag, topic: str) -> str:
     return next(kind for kind, types in SOURCE_KINDS.items() if msgtype in types)
 
 
-def _cover(bag: Bag, topics: list[str], joints: list[str]) -> list[Reference]:
-    """Each topic with the dry run's joints it gives first (in the dry run's order), topics
-    that give none left out."""
+def _cover(bag: Bag, topics: list[str], joints: list[str], prefixes: dict[str, str],
+           ) -> list[Reference]:
+    """Each topic with the dry run's joints it gives first (in the dry run's order; a
+    prefixed topic's names after its prefix), topics that give none left out."""
     covered: set[str] = set()
     chosen = []
     for topic in topics:
-        names = set(_topic_joints(bag, topic))
+        prefix = prefixes.get(topic, '')
+        names = set(_topic_joints(bag, topic, prefix))
         mine = [j for j in joints if j in names and j not in covered]
         if mine:
             covered |= set(mine)
-            chosen.append(Reference(topic, _kind(bag, topic), mine))
+            chosen.append(Reference(topic, _kind(bag, topic), mine, prefix))
     return chosen
 
 
 def _pick_references(bag: Bag, policy_topic: str, wanted: list[str], joints: list[str],
-                     ) -> list[Reference]:
+                     prefixes: dict[str, str]) -> list[Reference]:
     """The topics asked for (commands: JointTrajectory, or PoseStamped targets of a Cartesian
     controller; or measurements: JointState), else the busiest other trajectory topics that
     together give every joint (the operator's commands, on one controller or an arm's and its
@@ -149,7 +154,7 @@ def _pick_references(bag: Bag, policy_topic: str, wanted: list[str], joints: lis
             raise UserError(f'--reference {wanted}: give commands (JointTrajectory, PoseStamped) '
                             'or JointState topics, not both (they are compared at different '
                             'offsets)')
-        chosen = _cover(bag, wanted, joints)
+        chosen = _cover(bag, wanted, joints, prefixes)
         missing = [j for j in joints if j not in {j for r in chosen for j in r.joints}]
         if missing:
             raise UserError(f'bag {bag.path}: --reference {wanted} gives none of the dry '
@@ -160,19 +165,22 @@ def _pick_references(bag: Bag, policy_topic: str, wanted: list[str], joints: lis
         found = sorted((t for t in bag.topics.values()
                         if t.msgtype in types and t.name != policy_topic and t.count),
                        key=lambda t: -t.count)
-        chosen = _cover(bag, [t.name for t in found], joints)
+        chosen = _cover(bag, [t.name for t in found], joints, prefixes)
         if sum(len(r.joints) for r in chosen) == len(joints):
             return chosen
     raise UserError(f'bag {bag.path}: no reference to compare with (the operator\'s '
                     f'JointTrajectory commands or JointState topics that give the dry run\'s '
-                    f'joints {joints}, or --reference a PoseStamped target); it has: '
-                    f'{bag.describe_topics()}')
+                    f'joints {joints}, or --reference a PoseStamped target; two arms whose '
+                    "drivers name their joints alike: --prefix TOPIC=PREFIX as the node's "
+                    f'topic_name_prefixes); it has: {bag.describe_topics()}')
 
 
 def compare_bag(path: Path, policy_topic: str, references: list[str],
                 offset_s: float | None, period_s: float | None,
-                progress: bool = False, yaw_min: float = -math.pi) -> Comparison:
-    """The policy's dry-run commands and the reference, sampled on one grid."""
+                progress: bool = False, yaw_min: float = -math.pi,
+                prefixes: dict[str, str] | None = None) -> Comparison:
+    """The policy's dry-run commands and the reference, sampled on one grid; `prefixes`:
+    {topic: prefix} of the topics whose messages name the joints without it."""
     with open_bag(path) as bag:
         bag.require(policy_topic, TRAJECTORY_TYPES, 'the dry run (--policy-topic)')
         joints, spacing, first, last = _policy_timeline(bag, policy_topic)
@@ -180,7 +188,7 @@ def compare_bag(path: Path, policy_topic: str, references: list[str],
         if period_ns <= 0:
             raise UserError(f'bag {bag.path}: the dry run\'s chunks have one point each: give '
                             'the control period (--period)')
-        refs = _pick_references(bag, policy_topic, references, joints)
+        refs = _pick_references(bag, policy_topic, references, joints, prefixes or {})
         kind = '+'.join(dict.fromkeys(r.kind for r in refs))
         offset = offset_s if offset_s is not None else (
             period_ns / NS if kind == 'joint_state' else 0.0)
@@ -192,7 +200,8 @@ def compare_bag(path: Path, policy_topic: str, references: list[str],
             'reference': KeyConfig('reference', [
                 SourceConfig('pose', r.topic, fields=r.joints, yaw_min=yaw_min, offset_s=offset)
                 if r.kind == 'pose' else
-                SourceConfig(r.kind, r.topic, joints=r.joints, offset_s=offset,
+                SourceConfig(r.kind, r.topic, joints=[j.removeprefix(r.prefix) for j in r.joints],
+                             prefix=r.prefix, offset_s=offset,
                              tolerance_s=period_ns / NS if r.kind == 'joint_state' else None)
                 for r in refs])},
             control_period_s=period_ns / NS, reference_topic=policy_topic)
@@ -367,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "for each topic of a split (an arm's controller and its gripper's) "
                    "(default: the busiest other trajectory topics that give the dry run's "
                    'joints, else the joint-state topics that do)')
+    p.add_argument('--prefix', action='append', default=[], metavar='TOPIC=PREFIX',
+                   help="a reference topic whose messages name the joints without PREFIX, as "
+                   "the node's topic_name_prefixes (two arms whose drivers name their joints "
+                   "alike: /left/arm_controller/joint_trajectory=left_); again per topic")
     p.add_argument('--yaw-min', type=float, default=-math.pi, help='rad: a PoseStamped '
                    "reference's yaw is wrapped into [this, this + 2 pi), as the training data's "
                    'pose sources (default -pi)')
@@ -385,10 +398,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.max_lag < 0 or (args.period is not None and args.period <= 0):
         raise UserError('--max-lag must be >= 0 and --period > 0')
+    try:
+        prefixes = parse_name_prefixes(args.prefix, '--prefix')
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     t0 = time.time()
     comparisons = [compare_bag(path, args.policy_topic, args.reference, args.reference_offset,
                                args.period, progress=not args.no_progress,
-                               yaw_min=args.yaw_min)
+                               yaw_min=args.yaw_min, prefixes=prefixes)
                    for path in find_bags(args.bags)]
     first = comparisons[0]
     for c in comparisons[1:]:

@@ -175,8 +175,9 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
                         f'{", ".join(f"{t.topic} [{t.msgtype}]" for t in topics.values())}')
     reference = min(cameras, key=lambda t: t.rate_hz or float('inf'))
     tolerance = control_period_s / 2  # bag2zarr's default: half a period of staleness
-    state_topics = [topic for topic, _ in _distinct_joints(states)]  # the arm's, its gripper's
-    state_joints = [j for t in state_topics for j in t.joints]
+    # the arm's, its gripper's; two arms whose drivers name their joints alike, prefixed
+    state_sources = _distinct_joints(states)
+    state_joints = [prefix + j for t, _, prefix in state_sources for j in t.joints]
     q = json.dumps  # JSON strings and lists are YAML too, whatever the names hold
     bags = ', '.join(Path(s.path).name for s in summaries[:3])
     lines = [
@@ -208,25 +209,25 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
                   f'{camera.rate_hz or 0:.1f} Hz' + _gap_note(camera, tolerance),
                   '    shape: [96, 96]',
                   '    # crop: [x0, y0, width, height]   # px: the workspace, cut first']
-    if len(state_topics) == 1:
-        state = state_topics[0]
+    if len(state_sources) == 1:
+        state = state_sources[0][0]
         lines += ['  state:',
                   f'    joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
                   + _gap_note(state, tolerance),
                   f'    joints: {q(state.joints)}']
     else:
-        lines += [f'  state:                # the joint states of {len(state_topics)} topics, '
+        lines += [f'  state:                # the joint states of {len(state_sources)} topics, '
                   'concatenated (the policy node: state_joint_topics)']
-        for state in state_topics:
+        for state, _, prefix in state_sources:
             lines += [f'    - joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
                       + _gap_note(state, tolerance),
-                      f'      joints: {q(state.joints)}']
+                      f'      joints: {q(state.joints)}', *_prefix_line(prefix)]
     future = ['  action:',
               '    future_of: state         # action[k] = the state one period later',
               f'    offset: {control_period_s:g}']
     controllers = _controllers(commands, state_joints)
     if len(controllers) == 1:  # what the policy node publishes: the policy learns the commands
-        command, joints = controllers[0]
+        command, joints, _ = controllers[0]
         lines += ['  action:               # the commanded trajectory: the point due at each '
                   'grid time',
                   f'    joint_trajectory: {q(command.topic)}   # {command.rate_hz or 0:.1f} Hz',
@@ -236,10 +237,10 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
         lines += ['  action:               # the commanded trajectories of '
                   f'{len(controllers)} controllers, concatenated (the policy node: '
                   'action_joint_topics)']
-        for command, joints in controllers:
+        for command, joints, prefix in controllers:
             lines += [f'    - joint_trajectory: {q(command.topic)}   # '
                       f'{command.rate_hz or 0:.1f} Hz',
-                      f'      joints: {q(joints)}']
+                      f'      joints: {q(joints)}', *_prefix_line(prefix)]
         lines += ['  # or the state one period later:', *(f'  #{x[1:]}' for x in future)]
     else:
         lines += future
@@ -261,26 +262,53 @@ def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> 
 
 
 def _distinct_joints(topics: list[TopicSummary], state_joints: Sequence[str] = (),
-                     ) -> list[tuple[TopicSummary, list[str]]]:
+                     ) -> list[tuple[TopicSummary, list[str], str]]:
     """The topics that carry distinct joints (an arm's and its gripper's), the one with the
     most joints first (where two overlap it wins: an aggregated /joint_states), then the
-    busiest; each with its joints, those of `state_joints` first and in that order."""
+    busiest; each with its joints, those of `state_joints` (prefixed names) first and in that
+    order, and its prefix: topics in namespaces of their own that name the very same joints
+    (two arms whose drivers name their joints alike) are each taken, prefixed by their
+    namespace ('/left/joint_states': 'left_')."""
     chosen, covered = [], set()
     for topic in sorted(topics, key=lambda t: (-len(t.joints), -t.count)):
-        if not covered & set(topic.joints):
-            covered |= set(topic.joints)
-            order = [j for j in state_joints if j in topic.joints]
-            chosen.append((topic, order + [j for j in topic.joints if j not in order]))
+        prefix = _alike_prefix(topic, topics)
+        names = [prefix + j for j in topic.joints]
+        if not covered & set(names):
+            covered |= set(names)
+            order = [j for j in state_joints if j in names]
+            joints = order + [j for j in names if j not in order]
+            chosen.append((topic, [j.removeprefix(prefix) for j in joints], prefix))
     return chosen
 
 
+def _namespace(topic: str) -> str:
+    """A topic's first namespace, '' at the root: '/left/arm/joint_states' -> 'left'."""
+    parts = topic.strip('/').split('/')
+    return parts[0] if len(parts) > 1 else ''
+
+
+def _alike_prefix(topic: TopicSummary, topics: list[TopicSummary]) -> str:
+    """'namespace_' when other topics name the same joints, each in a namespace of its own
+    (two arms); '' otherwise (one arm, or the same joints republished: one is taken)."""
+    alike = [_namespace(t.topic) for t in topics if set(t.joints) == set(topic.joints)]
+    if len(alike) < 2 or '' in alike or len(set(alike)) != len(alike):
+        return ''
+    return f'{_namespace(topic.topic)}_'
+
+
+def _prefix_line(prefix: str) -> list[str]:
+    return [f'      prefix: {json.dumps(prefix)}   # two arms name these joints alike: '
+            'the data\'s names are prefixed (the policy node: topic_name_prefixes)'] \
+        if prefix else []
+
+
 def _controllers(commands: list[TopicSummary], state_joints: list[str],
-                 ) -> list[tuple[TopicSummary, list[str]]]:
+                 ) -> list[tuple[TopicSummary, list[str], str]]:
     """The trajectory topics that command distinct joints (_distinct_joints), each with its
     joints in the state's order, the topics in the order of their first joint in the state."""
     rank = {j: i for i, j in enumerate(state_joints)}
     return sorted(_distinct_joints(commands, state_joints),
-                  key=lambda c: min(rank.get(j, len(rank)) for j in c[1]))
+                  key=lambda c: min(rank.get(c[2] + j, len(rank)) for j in c[1]))
 
 
 def inspect_bags(paths: list[str], draft_path: Path | None, json_path: Path | None,

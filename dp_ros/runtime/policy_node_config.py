@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from dp_ros.dimension_names import JOINT_STATE_FIELDS, compare_names, joint_value_name
+from dp_ros.dimension_names import (
+    JOINT_STATE_FIELDS,
+    compare_names,
+    joint_value_name,
+    parse_name_prefixes,
+)
 from dp_ros.params import check_range, param, param_fields
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import (
@@ -308,19 +313,9 @@ def state_sources(cfg: PolicyNodeConfig, label: str) -> list[StateSource]:
 
 
 def topic_prefixes(cfg: PolicyNodeConfig) -> dict[str, str]:
-    """topic_name_prefixes as {topic: prefix}. ValueError: an entry not 'topic=prefix', or
-    a topic given twice."""
-    prefixes: dict[str, str] = {}
-    for entry in cfg.topic_name_prefixes:
-        topic, sep, prefix = entry.partition('=')
-        if not sep or not topic.startswith('/') or not prefix or prefix != prefix.strip():
-            raise ValueError(f"parameter topic_name_prefixes: {entry!r} is not 'topic=prefix' "
-                             "with an absolute topic and a prefix (e.g. "
-                             "'/left/joint_states=left_')")
-        if prefixes.setdefault(topic, prefix) != prefix or \
-                cfg.topic_name_prefixes.count(entry) > 1:
-            raise ValueError(f'parameter topic_name_prefixes names {topic} twice')
-    return prefixes
+    """topic_name_prefixes as {topic: prefix}; ValueError for a malformed entry or a topic
+    given twice."""
+    return parse_name_prefixes(cfg.topic_name_prefixes, 'parameter topic_name_prefixes')
 
 
 def check_topic_prefixes(cfg: PolicyNodeConfig) -> None:
