@@ -43,6 +43,7 @@ from dp_ros.bags.recorder import (
 )
 from training import bag2zarr
 from training.bag2zarr_config import ConfigError, config_from_dict, load_config
+from training.inspect_dataset import main as inspect_dataset
 from training.replay_buffer import ReplayBuffer
 
 
@@ -493,6 +494,10 @@ def test_two_arms_whose_drivers_name_their_joints_alike_get_prefixed_names(tmp_p
     for key in ('state', 'action'):  # the right arm's values are the left's negated
         np.testing.assert_array_equal(episode[key][:, 2:], -episode[key][:, :2])
     assert (np.diff(episode['state'][:, 0]) > 0).all()
+    capsys.readouterr()
+    assert inspect_dataset([str(output)]) == 0  # `dp-ros inspect DATASET` says the prefixes
+    assert ('from  /left/joint_states (joint_state, 2, prefix left_), /right/joint_states '
+            '(joint_state, 2, prefix right_)') in capsys.readouterr().out
     steps = np.arange(20)  # the command sent at step k aims at k + 1 (the last sent at 19)
     np.testing.assert_allclose(episode['action'][:20, 0], 0.1 * (steps + 1), atol=1e-6)
     np.testing.assert_allclose(episode['state'][:20, 0], 0.1 * steps, atol=1e-6)

@@ -253,7 +253,9 @@ def format_summary(s: DatasetSummary) -> str:
                          f', std {k.std[0]:.4g}' + (f', attrs {k.attrs}' if k.attrs else ''))
         else:
             names, sources = k.attrs.get(NAMES), k.attrs.get(SOURCES)
-            origin = ', '.join(f"{x['topic']} ({x['kind']}, {x['width']})" for x in sources or [])
+            origin = ', '.join(f"{x['topic']} ({x['kind']}, {x['width']}"
+                               + (f", prefix {x['prefix']}" if x.get('prefix') else '') + ')'
+                               for x in sources or [])
             lines.append(f'{head}' + (f'\n      names {names}' if names else '') +
                          (f'\n      from  {origin}' if origin else '') +
                          f'\n      min  {_fmt(k.low)}\n      max  {_fmt(k.high)}\n'
