@@ -331,7 +331,7 @@ TWO_ARMS = dict(
                          '/right/arm_controller/joint_trajectory=right_'])
 
 
-def test_two_arms_that_name_their_joints_alike_are_told_apart_by_topic_prefixes():
+def test_two_arms_that_name_their_joints_alike_are_told_apart_by_topic_prefixes(tmp_path):
     """topic_name_prefixes: the state and action joints are the training data's names; each
     topic's messages name them without its prefix (test_conversions reads them, the node
     test commands them)."""
@@ -347,6 +347,19 @@ def test_two_arms_that_name_their_joints_alike_are_told_apart_by_topic_prefixes(
     line = describe_setup(node, setup, 'cpu', None)
     assert ("/left/joint_states ['left_waist'] (messages without 'left_') + /right/joint_states "
             "['right_waist'] (messages without 'right_')") in line
+    # one arm's URDF bounds both arms: a joint it lacks by the data's name is its driver's
+    urdf = tmp_path / 'arm.urdf'
+    urdf.write_text('<robot name="arm"><joint name="waist" type="revolute"><limit lower="-1" '
+                    'upper="2" velocity="3"/></joint></robot>')
+    bounded = resolve_setup(dataclasses.replace(node, urdf_path=str(urdf)), two_arm_metadata())
+    np.testing.assert_array_equal(bounded.lower, [-1.0, -1.0])
+    np.testing.assert_array_equal(bounded.upper, [2.0, 2.0])
+    with pytest.raises(ValueError, match="joint 'right_waist' is not in"):  # no prefix
+        resolve_setup(dataclasses.replace(node, urdf_path=str(urdf), topic_name_prefixes=[
+            '/left/arm_controller/joint_trajectory=left_']), two_arm_metadata())
+    urdf.write_text(urdf.read_text().replace('waist', 'elbow'))
+    with pytest.raises(ValueError, match="joint 'left_waist' nor 'waist' is not in"):
+        resolve_setup(dataclasses.replace(node, urdf_path=str(urdf)), two_arm_metadata())
     # a dry run's one trajectory names every joint as the training data does
     dry = resolve_setup(dataclasses.replace(node, dry_run=True), two_arm_metadata())
     assert [g.message_names for g in dry.commands] == [['left_waist', 'right_waist']]

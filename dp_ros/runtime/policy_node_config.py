@@ -238,7 +238,7 @@ class CommandGroup:
     @property
     def message_names(self) -> list[str]:
         """The joint names as the topic's controller knows them."""
-        return _unprefixed(self.joint_names, self.prefix)
+        return [n.removeprefix(self.prefix) for n in self.joint_names]
 
 
 def joint_command_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -339,11 +339,6 @@ def check_topic_prefixes(cfg: PolicyNodeConfig) -> None:
                              f"begin with its prefix {group.prefix!r} (topic_name_prefixes): "
                              'name the joints as the training data does, the prefix then the '
                              "message's name")
-
-
-def _unprefixed(names: Sequence[str], prefix: str) -> list[str]:
-    """The training data's joint names as a prefixed topic's messages give them."""
-    return [n.removeprefix(prefix) for n in names]
 
 
 def join_state(values: dict[str, list[Any]], state_keys: Sequence[str],
@@ -726,7 +721,10 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     if cfg.execution_mode not in EXECUTION_MODES:
         raise ValueError(f'parameter execution_mode must be one of {list(EXECUTION_MODES)}, '
                          f"got '{cfg.execution_mode}'")
-    urdf = urdf_limits(cfg.urdf_path, cfg.action_joint_names) if cfg.urdf_path else None
+    driver_names = [name.removeprefix(prefixes.get(topic, '')) for name, topic in zip(
+        cfg.action_joint_names, joint_command_topics(cfg), strict=True)]
+    urdf = urdf_limits(cfg.urdf_path, cfg.action_joint_names, driver_names) \
+        if cfg.urdf_path else None
     limits = combine_limits(config.action_dim, period, cfg.action_lower, cfg.action_upper,
                             cfg.max_step_delta, cfg.max_velocity, urdf)
     path_joints = []

@@ -48,9 +48,13 @@ class JointLimits:
         return self.lower is not None or self.max_step is not None
 
 
-def urdf_limits(path: str | Path, joint_names: Sequence[str]
+def urdf_limits(path: str | Path, joint_names: Sequence[str],
+                driver_names: Sequence[str] | None = None,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(lower, upper, velocity) of each named joint from a URDF's <limit> elements.
+    """(lower, upper, velocity) of each named joint from a URDF's <limit> elements; a joint
+    the URDF lacks is looked up by its name in `driver_names` (the name a prefixed topic's
+    controller knows it by: one arm's URDF bounding both arms' 'left_waist' and 'right_waist'
+    as 'waist').
 
     Continuous joints, and attributes a <limit> leaves out, give -inf/inf; a joint missing
     from the URDF, or one without <limit> that is not continuous, is a ValueError that names it.
@@ -61,10 +65,14 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str]
         raise ValueError(f"parameter urdf_path: cannot read '{path}': {exc}") from None
     joints = {j.get('name'): j for j in root.iter('joint')}
     lower, upper, velocity = [], [], []
-    for name in joint_names:
+    for i, name in enumerate(joint_names):
         joint = joints.get(name)
+        if joint is None and driver_names is not None:
+            joint = joints.get(driver_names[i])
         if joint is None:
-            raise ValueError(f"parameter urdf_path: joint '{name}' is not in {path} "
+            also = '' if driver_names is None or driver_names[i] == name else \
+                f" nor '{driver_names[i]}'"
+            raise ValueError(f"parameter urdf_path: joint '{name}'{also} is not in {path} "
                              f'(it has {sorted(k for k in joints if k)})')
         limit = joint.find('limit')
         kind = joint.get('type', '')
