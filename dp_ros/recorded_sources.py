@@ -162,5 +162,6 @@ def unit_rotation_columns(names: Sequence[str] | None, sources: Sequence[dict] |
     if not names or not sources:
         return []
     kinds = [s['kind'] for s in sources for _ in range(s['width'] or 1)]
-    return [i for i, (name, kind) in enumerate(zip(names, kinds, strict=True))
-            if kind == 'pose' and name in UNIT_FIELDS]
+    return [i for i, (name, kind, prefix) in enumerate(zip(names, kinds, value_prefixes(sources),
+                                                           strict=True))
+            if kind == 'pose' and name.removeprefix(prefix) in UNIT_FIELDS]

@@ -502,6 +502,10 @@ def test_two_arms_whose_drivers_name_their_joints_alike_get_prefixed_names(tmp_p
     np.testing.assert_allclose(episode['action'][:20, 0], 0.1 * (steps + 1), atol=1e-6)
     np.testing.assert_allclose(episode['state'][:20, 0], 0.1 * steps, atol=1e-6)
 
+    # two end effectors' poses alike: left_x, ... (the node reads them as pose fields)
+    poses = config_from_dict({**raw, 'keys': {'state': [
+        {'pose': f'/{a}/ee_pose', 'fields': ['x', 'r00'], 'prefix': f'{a}_'} for a in arms]}})
+    assert poses.keys['state'].value_names == ['left_x', 'left_r00', 'right_x', 'right_r00']
     # no prefixes: two sources give 'waist'; refused before any bag is read
     for source in raw['keys']['state']:
         del source['prefix']
@@ -779,9 +783,13 @@ def test_config_errors_name_the_entry(tmp_path):
     with pytest.raises(ConfigError, match="keys.state: dtype 'float99' is not a numpy dtype"):
         config_from_dict({**base, 'keys': {**base['keys'], 'state': {
             'joint_state': '/js', 'joints': ['a'], 'dtype': 'float99'}}})
-    with pytest.raises(ConfigError, match='keys.state: prefix applies to sources that name '
-                                          'joints'):
-        config_from_dict({**base, 'keys': {'state': {'pose': '/ee', 'prefix': 'left_'}}})
+    with pytest.raises(ConfigError, match='keys.img: prefix applies to sources that name '
+                                          'their values'):
+        config_from_dict({**base, 'keys': {'img': {'image': '/cam', 'prefix': 'left_'}}})
+    with pytest.raises(ConfigError, match=r"keys.state: pose sources /left/ee_pose and "
+                                          r"/right/ee_pose both give a value named 'x'"):
+        config_from_dict({**base, 'keys': {'state': [{'pose': '/left/ee_pose'},
+                                                     {'pose': '/right/ee_pose'}]}})
     with pytest.raises(ConfigError, match='keys.state: prefix must be a string without spaces'):
         config_from_dict({**base, 'keys': {'state': {'joint_state': '/js', 'joints': ['a'],
                                                      'prefix': ' left'}}})

@@ -239,6 +239,12 @@ def test_a_pose_is_the_observation_bag2zarr_records():
             cv.pose_inputs(unset, fields, -math.pi, ['x'])
         assert info.value.kind == 'pose_orientation'
     assert cv.pose_inputs(unset, ['x', 'z'], -math.pi, ['x'])[0].tolist() == [0.0, 0.0]
+    # one of two end effectors (topic_name_prefixes): its fields are the data's left_x, ...,
+    # and it measures the left target only
+    values, measured = cv.pose_inputs(msg, ['left_z', 'left_yaw'], -math.pi,
+                                      ['right_z', 'left_z', 'z'], prefix='left_')
+    np.testing.assert_allclose(values, [0.12, -1.0], rtol=1e-6)
+    assert measured[1] == 0.12 and np.isnan(measured[[0, 2]]).all()
 
 
 def test_a_planned_path_of_pose_targets_turns_as_they_do():

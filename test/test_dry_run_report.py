@@ -147,13 +147,16 @@ def test_an_arm_and_its_gripper_on_their_own_topics_are_one_reference(tmp_path, 
     assert not (tmp_path / 'x.json').exists()
 
 
-def test_a_cartesian_dry_run_is_compared_with_the_pose_targets(tmp_path, capsys):
+@pytest.mark.parametrize('prefix', ['', 'left_'], ids=['one_arm', 'prefixed'])
+def test_a_cartesian_dry_run_is_compared_with_the_pose_targets(tmp_path, capsys, prefix):
     """A policy commanding an end effector (x, yaw) and a gripper: the operator's PoseStamped
     targets and gripper commands are one reference; yaw decoded with the training data's wrap
-    ([0, 2 pi) here) matches exactly at the dry run's lag; another wrap would not."""
+    ([0, 2 pi) here) matches exactly at the dry run's lag; another wrap would not. prefixed:
+    the dry run names them left_x, left_yaw, left_gripper (one of two arms), the topics'
+    messages without the prefix (--prefix)."""
     from dp_ros.bags.recorder import pose_message
 
-    names = ['x', 'yaw', 'gripper']
+    names = [prefix + n for n in ('x', 'yaw', 'gripper')]
 
     def target(k):
         k = np.asarray(k, dtype=np.float64)
@@ -176,6 +179,8 @@ def test_a_cartesian_dry_run_is_compared_with_the_pose_targets(tmp_path, capsys)
                                          T0 + k * DT, DT))
     args = ['--output', tmp_path / 'r.json', '--no-plot', '--reference', '/target_frame',
             '--reference', GRIPPER]
+    if prefix:
+        args += ['--prefix', f'/target_frame={prefix}', '--prefix', f'{GRIPPER}={prefix}']
     code, out, _ = run(capsys, bag, *args, '--yaw-min', '0')
     assert code == 0, out
     report = json.loads((tmp_path / 'r.json').read_text())

@@ -3,6 +3,7 @@ parameter file drafted from it that the node's own checks accept."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from support import (
 
 from dp_ros.errors import UserError
 from dp_ros.params import config_from_dict
-from dp_ros.policy.checkpoint import read_policy_metadata
+from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata
 from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
 from training.inspect_dataset import main
 from training.inspect_policy import draft_params, summarize_policy
@@ -89,6 +90,36 @@ def test_a_pose_action_drafts_a_cartesian_target_not_a_joint_trajectory(tmp_path
     setup = node_setup(params, policy)
     assert [(g.topic, g.pose) for g in setup.commands] == [
         ('/FILL_IN/target_pose', True), ('/FILL_IN/gripper_controller/joint_trajectory', False)]
+
+
+def test_two_end_effectors_poses_draft_a_cartesian_target_each_with_its_prefix(tmp_path):
+    """Two arms' poses recorded with prefixes (bag2zarr pose sources, left_ and right_), the
+    action their future poses: the draft gives each arm a Cartesian target of its own and
+    every topic its prefix; the node accepts the file as drafted, with no warning."""
+    from support import make_tiny_pose_checkpoint
+
+    fields = ['x', 'y', 'z', 'yaw']
+    names = [f'{arm}_{f}' for arm in ('left', 'right') for f in fields]
+    policy = make_tiny_pose_checkpoint(tmp_path / 'policy', state='pose', action=tuple(names))
+    meta = json.loads((policy / METADATA_FILE).read_text())
+    sm = meta['config']['shape_meta']
+    for entry in (sm['obs']['joint_pos'], sm['action']):
+        entry['sources'] = [{'kind': 'pose', 'topic': f'/{arm}/ee_pose', 'width': 4,
+                             'prefix': f'{arm}_', 'yaw_min': -math.pi, 'frame_id': 'world'}
+                            for arm in ('left', 'right')]
+    (policy / METADATA_FILE).write_text(json.dumps(meta))
+    params, text = drafted(policy, tmp_path)
+    targets = ['/FILL_IN/left_target_pose', '/FILL_IN/right_target_pose']
+    assert params['action_pose_topics'] == targets
+    assert params['action_joint_topics'] == [t for t in targets for _ in fields]
+    assert params['topic_name_prefixes'] == [
+        '/left/ee_pose=left_', '/right/ee_pose=right_', f'{targets[0]}=left_',
+        f'{targets[1]}=right_']
+    assert params['frame_id'] == 'world'
+    setup = node_setup(params, policy)
+    assert setup.warnings == []
+    assert [(g.topic, g.message_names) for g in setup.commands] == [
+        (targets[0], fields), (targets[1], fields)]
 
 
 def test_a_policy_without_names_gets_placeholders_and_a_note(tmp_path, capsys):

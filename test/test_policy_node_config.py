@@ -380,6 +380,44 @@ def test_two_arms_that_name_their_joints_alike_are_told_apart_by_topic_prefixes(
         for w in warnings]
 
 
+def test_two_end_effectors_are_told_apart_by_topic_prefixes():
+    """Two arms' poses and Cartesian targets (UMI-style): pose fields after each topic's
+    prefix; each target gets its own fields (a twist steers from its own arm's measured
+    pose); a prefixed name that is no pose field after the prefix is refused."""
+    from dp_ros.policy.config import pusht_shape_meta
+
+    fields = ['x', 'y', 'z', 'yaw']
+    names = [f'{arm}_{f}' for arm in ('left', 'right') for f in fields]
+    meta = pusht_shape_meta()
+    meta['obs']['agent_pos'].update(shape=[8], names=names)
+    meta['action'].update(shape=[8], names=names)
+    metadata = {'config': pusht_image_config(shape_meta=meta).to_dict(),
+                'control_period_s': 0.1}
+    poses, targets = ['/left/ee_pose', '/right/ee_pose'], ['/left/target', '/right/target']
+    node = cfg(state_joint_names=names, state_joint_topics=[t for t in poses for _ in fields],
+               state_pose_topics=poses, action_joint_names=names,
+               action_joint_topics=[t for t in targets for _ in fields],
+               action_pose_topics=targets, frame_id='base',
+               topic_name_prefixes=[f'{t}={a}_' for t, a in zip(poses + targets,
+                                                                 ['left', 'right'] * 2,
+                                                                 strict=True)])
+    setup = resolve_setup(node, metadata)
+    assert [(g.topic, g.pose, g.message_names) for g in setup.commands] == [
+        ('/left/target', True, fields), ('/right/target', True, fields)]
+    assert [(s.topic, s.pose, s.message_names) for s in setup.state_sources] == [
+        ('/left/ee_pose', True, fields), ('/right/ee_pose', True, fields)]
+    twist = dataclasses.replace(node, action_pose_topics=[], action_twist_topics=targets)
+    assert [g.twist for g in resolve_setup(twist, metadata).commands] == [True, True]
+    with pytest.raises(ValueError, match=r"\['left_x', 'left_y', 'left_z', 'left_yaw'\] of pose "
+                                         r"topic /left/ee_pose \(state_pose_topics\) must be "
+                                         r"pose fields after its prefix 'right_'"):
+        resolve_setup(dataclasses.replace(node, topic_name_prefixes=[
+            '/left/ee_pose=right_', '/right/ee_pose=right_']), metadata)
+    with pytest.raises(ValueError, match=r'/left/target \(action_pose_topics\) gets'):
+        resolve_setup(dataclasses.replace(node, topic_name_prefixes=[
+            f'{t}={a}_' for t, a in zip(poses, ['left', 'right'], strict=True)]), metadata)
+
+
 POSE_METADATA = {'config': pusht_image_config(shape_meta={
     'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
             'agent_pos': {'shape': [2], 'type': 'low_dim'}},
@@ -525,8 +563,8 @@ def test_safety_settings_resolve_to_per_step_limits(tmp_path):
     ({'topic_name_prefixes': ['/pusht/joint_states=a', '/pusht/joint_states=b']},
      'names /pusht/joint_states twice'),
     ({'topic_name_prefixes': ['/other/joint_states=a']},
-     "names ['/other/joint_states']: not a JointState state topic or JointTrajectory command "
-     'topic'),
+     "names ['/other/joint_states']: not a state topic or a command topic of the node whose "
+     'messages name their values'),
     ({'topic_name_prefixes': ['/pusht/joint_states=left_']},
      "parameter state_joint_names: ['agent_x', 'agent_y'] of /pusht/joint_states do not begin "
      "with its prefix 'left_'"),
@@ -534,7 +572,7 @@ def test_safety_settings_resolve_to_per_step_limits(tmp_path):
      "['agent_x', 'agent_y'] of /pusht/joint_states do not begin"),  # a name with nothing after
     ({'topic_name_prefixes': ['/pusht/joint_trajectory=agent_'],
       'action_stream_topics': ['/pusht/joint_trajectory']},
-     "names ['/pusht/joint_trajectory']: not a JointState"),
+     "names ['/pusht/joint_trajectory']: not a state topic"),
     ({'state_fields': ['position']}, "parameter state_fields ['position'] must give one field "
                                      'per state joint'),
     ({'state_fields': ['position', 'torque']}, "parameter state_fields: ['torque'] are not "

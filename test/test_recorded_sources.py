@@ -39,6 +39,18 @@ def test_sources_are_checked_against_the_values_they_fill():
         PolicyConfig.from_dict(meta)
 
 
+def test_the_unnormalized_rotation_columns_are_found_through_a_prefix():
+    """Two end effectors' poses (bag2zarr's prefix: left_r00, ...): their rotation entries
+    stay unnormalized as one pose's do; a joint named like a field does not."""
+    from dp_ros.recorded_sources import unit_rotation_columns
+
+    sources = [{'kind': 'pose', 'topic': f'/{arm}/ee_pose', 'width': 3, 'prefix': f'{arm}_'}
+               for arm in ('left', 'right')] + [{'kind': 'joint_state', 'topic': '/j',
+                                                 'width': 1}]
+    names = ['left_x', 'left_r00', 'left_qw', 'right_x', 'right_r00', 'right_qw', 'qw']
+    assert unit_rotation_columns(names, sources) == [1, 2, 4, 5]
+
+
 def test_commands_are_the_action_topics_only_when_every_source_is_a_command():
     arm = {'kind': 'joint_trajectory', 'topic': ARM, 'width': 2}
     grip = {'kind': 'float_array', 'topic': GRIP, 'width': 1}

@@ -71,12 +71,13 @@ class SourceConfig:
             'joint.velocity' / 'joint.effort', so one key may hold a joint's position and
             velocity (two sources of one topic), and the policy node reads each value from
             its field (state_fields).
-        prefix: joint_state, joint_trajectory, float_array: put before each joint's name in
-            the data, not in the messages ('left_': the message's 'waist' is the data's
-            'left_waist'): two arms whose drivers name their joints alike become distinct
-            values; recorded with the topic, whence the policy node's topic_name_prefixes
-            (drafted by `dp-ros inspect --draft-params`) reads and commands them alike.
-            Default '' (the names as the messages give them).
+        prefix: joint_state, joint_trajectory, float_array, pose: put before each joint's
+            name (a pose's: each field's) in the data, not in the messages ('left_': the
+            message's 'waist' is the data's 'left_waist', a pose's x 'left_x'): two arms
+            whose drivers name their joints alike, or two end effectors' poses, become
+            distinct values; recorded with the topic, whence the policy node's
+            topic_name_prefixes (drafted by `dp-ros inspect --draft-params`) reads and
+            commands them alike. Default '' (the names as the messages give them).
         fields: pose: among x, y, z (the pose's units), qx, qy, qz, qw (taken with qw >= 0:
             q and -q are one rotation), yaw (rad, about z), r00..r22 (the rotation matrix's
             entry r<row><column>; two columns, r00, r10, r20, r01, r11, r21, are the rotation
@@ -111,13 +112,13 @@ class SourceConfig:
 
     @property
     def value_names(self) -> list[str]:
-        """One name per value: the joints after their prefix (a joint state's velocity or
+        """One name per value after the prefix: the joints (a joint state's velocity or
         effort: 'joint.field'), or the pose fields (dp_ros/dimension_names.py)."""
         if self.kind == 'joint_state':
             return [joint_value_name(self.prefix + j, self.joint_field) for j in self.joints]
         if self.kind in JOINT_KINDS:
             return [self.prefix + j for j in self.joints]
-        return list(self.fields)
+        return [self.prefix + f for f in self.fields]
 
     @property
     def width(self) -> int:
@@ -271,10 +272,6 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
         if src.joint_field not in JOINT_STATE_FIELDS:
             raise ConfigError(f'{where}: field must be one of {JOINT_STATE_FIELDS}, got '
                               f'{src.joint_field!r}')
-        src.prefix = raw.get('prefix', '')
-        if not isinstance(src.prefix, str) or src.prefix != src.prefix.strip():
-            raise ConfigError(f'{where}: prefix must be a string without spaces around it '
-                              f"(e.g. 'left_'), got {src.prefix!r}")
     elif kind == 'pose':
         fields_ = raw.get('fields', ['x', 'y', 'yaw'])
         bad = [f for f in fields_ if f not in POSE_FIELDS]
@@ -295,9 +292,13 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
             src.crop = check_crop(raw.get('crop'), f'{where}: crop')
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    if kind not in JOINT_KINDS and 'prefix' in raw:
-        raise ConfigError(f'{where}: prefix applies to sources that name joints '
-                          f'{list(JOINT_KINDS)}, not {kind}')
+    if kind == 'image' and 'prefix' in raw:
+        raise ConfigError(f'{where}: prefix applies to sources that name their values '
+                          f'{[*JOINT_KINDS, "pose"]}, not {kind}')
+    src.prefix = raw.get('prefix', '')
+    if not isinstance(src.prefix, str) or src.prefix != src.prefix.strip():
+        raise ConfigError(f'{where}: prefix must be a string without spaces around it '
+                          f"(e.g. 'left_'), got {src.prefix!r}")
     if kind != 'image' and 'crop' in raw:
         raise ConfigError(f'{where}: crop applies to image sources only, not {kind}')
     if src.tolerance_s is not None and src.tolerance_s < 0:
@@ -307,11 +308,11 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
 
 def _check_alike_joints(key: str, sources: list[SourceConfig]) -> None:
     """Two sources of one kind on two topics giving a value one name (two arms whose drivers
-    name their joints alike) would make a key with no single name per value: ConfigError
-    asking for prefixes."""
+    name their joints alike, two end effectors' poses) would make a key with no single name
+    per value: ConfigError asking for prefixes."""
     seen: dict[tuple[str, str], str] = {}
     for s in sources:
-        for name in s.value_names if s.kind in JOINT_KINDS else ():
+        for name in s.value_names if s.kind != 'image' else ():
             other = seen.setdefault((s.kind, name), s.topic)
             if other != s.topic:
                 raise ConfigError(

@@ -110,7 +110,7 @@ def _topic_joints(bag: Bag, topic: str, prefix: str = '') -> list[str]:
     """The joint names of a trajectory or joint-state topic's first message, after `prefix`
     (as the training data names them); a pose topic gives the pose fields."""
     if bag.topics[topic].msgtype in POSE_TYPES:
-        return list(POSE_FIELDS)
+        return [prefix + f for f in POSE_FIELDS]
     for _, _, msg in bag.messages([topic], progress=False):
         return [prefix + n for n in (msg.joint_names if hasattr(msg, 'joint_names')
                                      else msg.name)]
@@ -198,7 +198,8 @@ def compare_bag(path: Path, policy_topic: str, references: list[str],
             # joint states: the newest within a period (a 10 Hz driver out of phase with
             # the grid is no gap); commands: a point due within half a period, as bag2zarr
             'reference': KeyConfig('reference', [
-                SourceConfig('pose', r.topic, fields=r.joints, yaw_min=yaw_min, offset_s=offset)
+                SourceConfig('pose', r.topic, fields=[j.removeprefix(r.prefix) for j in r.joints],
+                             prefix=r.prefix, yaw_min=yaw_min, offset_s=offset)
                 if r.kind == 'pose' else
                 SourceConfig(r.kind, r.topic, joints=[j.removeprefix(r.prefix) for j in r.joints],
                              prefix=r.prefix, offset_s=offset,

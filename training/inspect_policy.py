@@ -224,23 +224,19 @@ def recorded_prefixes(t: dict[str, Any]) -> list[str]:
                               if prefix))
 
 
-def _prefix_lines(t: dict[str, Any]) -> list[str]:
-    """topic_name_prefixes as recorded; a FILL IN for the command topics where the action
-    is a future state of prefixed joints (no controller topic recorded)."""
-    prefixes = recorded_prefixes(t)
+def _prefix_lines(t: dict[str, Any], targets: list[str]) -> list[str]:
+    """topic_name_prefixes as recorded, and those of the drafted pose `targets`; a FILL IN
+    for the command topics where the action is another future state of prefixed joints (no
+    controller topic recorded)."""
+    prefixes = recorded_prefixes(t) + targets
     if not prefixes:
         return []
     lines = [f'    topic_name_prefixes: {_flow(prefixes)}   # recorded: the messages name '
              'the joints without them']
-    if not t.get('action_joint_topics'):
+    if not t.get('action_joint_topics') and not targets:
         lines.append(f'    # {FILL_IN}: and each command topic\'s, e.g. '
                      "'/left/arm_controller/joint_trajectory=left_'")
     return lines
-
-
-# placeholders of the topics a pose action's draft cannot know: never a recorded (state) topic
-CARTESIAN_TARGET = f'{FILL_IN_NAMESPACE}/target_pose'
-GRIPPER_TRAJECTORY = f'{FILL_IN_NAMESPACE}/gripper_controller/joint_trajectory'
 
 
 def _frame_line(frame: str | None, what: str) -> str:
@@ -250,25 +246,42 @@ def _frame_line(frame: str | None, what: str) -> str:
     return f'    frame_id: base_link   # {FILL_IN}: the frame of the {what}'
 
 
-def _pose_action_topics(names: list[str] | None, frame: str | None) -> list[str] | None:
+def _pose_action_topics(names: list[str] | None, frame: str | None,
+                        prefixes: list[str] | None) -> tuple[list[str], list[str]] | None:
     """For an action that is a whole pose (a future end-effector pose: no controller topic
-    recorded), possibly beside a gripper: FILL IN lines for a Cartesian controller's target
-    (or a velocity servo), not a joint trajectory controller's. None for other actions."""
-    pose = [n for n in names or () if n in POSE_FIELDS]
-    if not pose or pose_target_problem(pose) is not None:
+    recorded), possibly beside a gripper, or one per prefix (two end effectors): FILL IN
+    lines for a Cartesian controller's target each (or a velocity servo), not a joint
+    trajectory controller's; and the 'topic=prefix' entries of those placeholder topics.
+    None for other actions."""
+    if not names:
         return None
-    per_joint = [CARTESIAN_TARGET if n in POSE_FIELDS else GRIPPER_TRAJECTORY for n in names]
-    lines = [f'    action_topic: {CARTESIAN_TARGET}   # {FILL_IN}: your Cartesian controller\'s '
+    prefixes = prefixes or [''] * len(names)
+    fields = [n.removeprefix(p) for n, p in zip(names, prefixes, strict=True)]
+    arms = list(dict.fromkeys(prefixes))
+    for arm in arms:
+        pose = [f for f, p in zip(fields, prefixes, strict=True) if p == arm and f in POSE_FIELDS]
+        if not pose or pose_target_problem(pose) is not None:
+            return None
+    # placeholders of the topics the draft cannot know: never a recorded (state) topic
+    targets = {arm: f'{FILL_IN_NAMESPACE}/{arm}target_pose' for arm in arms}
+    grippers = {arm: f'{FILL_IN_NAMESPACE}/{arm}gripper_controller/joint_trajectory'
+                for arm in arms}
+    per_joint = [targets[p] if f in POSE_FIELDS else grippers[p]
+                 for f, p in zip(fields, prefixes, strict=True)]
+    whose = 'controller\'s' if len(arms) == 1 else 'controllers\' (one per end effector)'
+    lines = [f'    action_topic: {per_joint[0]}   # {FILL_IN}: your Cartesian {whose} '
              'PoseStamped target topic',
-             f'    action_pose_topics: [{CARTESIAN_TARGET}]   # the action is a whole pose '
-             '(e.g. cartesian_controllers\' /target_frame)',
+             f'    action_pose_topics: {_flow(list(targets.values()))}   # the action is a '
+             'whole pose (e.g. cartesian_controllers\' /target_frame)',
              '    # or a velocity servo (MoveIt Servo) instead: action_twist_topics: '
              '[/servo_node/delta_twist_cmds], and that topic in place of the target\'s']
     if len(set(per_joint)) > 1:
         lines.append(f'    action_joint_topics: {_flow(per_joint)}   # {FILL_IN}: the '
-                     'gripper\'s controller')
+                     + ('gripper\'s controller' if len(arms) == 1 else 'controllers'))
     lines.append(_frame_line(frame, 'poses'))
-    return lines
+    entries = [f'{topic}={p}' for topic, p in dict(zip(per_joint, prefixes, strict=True)).items()
+               if p]
+    return lines, entries
 
 
 def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
@@ -325,6 +338,8 @@ def draft_params(s: PolicySummary) -> str:
                         '    # a gripper on its own joint-state topic: one topic per state '
                         'joint, in order',
                         '    # state_joint_topics: [/joint_states, ..., /gripper/joint_states]']
+    pose_targets = None if t.get('action_joint_topics') else _pose_action_topics(
+        action.names, t.get('action_pose_frame'), t.get('action_name_prefixes'))
     lines = [
         f'# Policy node parameters drafted by `dp-ros inspect {s.path} --draft-params`',
         '# from the checkpoint alone. Replace every FILL IN with your robot\'s, check the bounds,',
@@ -339,12 +354,11 @@ def draft_params(s: PolicySummary) -> str:
         *([f"    # the state: {' then '.join(f'{d.key} ({d.size})' for d in s.states)}, "
            "every low-dim observation in the checkpoint's order"] if len(s.states) > 1 else []),
         *_state_joint_lines(state, t.get('state_fields')),
-        *((not t.get('action_joint_topics')
-           and _pose_action_topics(action.names, t.get('action_pose_frame')))
-          or _action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),
-                            t.get('action_pose_topics'), t.get('action_pose_frame'))),
+        *(pose_targets[0] if pose_targets else
+          _action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),
+                         t.get('action_pose_topics'), t.get('action_pose_frame'))),
         f'    action_joint_names: {_joint_names(action, "action")}',
-        *_prefix_lines(t),
+        *_prefix_lines(t, pose_targets[1] if pose_targets else []),
         f'    control_period_s: {s.control_period_s:g}   # the training data\'s grid',
     ]
     if action.low is not None and action.high is not None:

@@ -258,11 +258,12 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str],
 
 
 def pose_inputs(msg: Any, fields: Sequence[str], yaw_min: float, action_names: Sequence[str],
-                frame: str = '') -> tuple[np.ndarray, np.ndarray | None]:
+                frame: str = '', prefix: str = '') -> tuple[np.ndarray, np.ndarray | None]:
     """(a geometry_msgs/PoseStamped's fields as the low-dim observation's values, float32,
     decoded as bag2zarr's pose source decodes them; the measured values of the action
     dimensions named by the same fields, a Cartesian target's: NaN for the others, None when
-    there are none).
+    there are none). The names are the training data's: `prefix` (the topic's
+    topic_name_prefixes entry) before each field ('left_x': one of two end effectors).
 
     BadInput: 'pose_frame' (not in `frame`, the training data's, when given),
     'pose_orientation' (a quaternion of no direction), 'non_finite' or 'float32_overflow'
@@ -271,8 +272,8 @@ def pose_inputs(msg: Any, fields: Sequence[str], yaw_min: float, action_names: S
     if frame and msg.header.frame_id != frame:
         raise BadInput('pose_frame', f'pose in frame {msg.header.frame_id!r}; the policy was '
                                      f'trained on poses in {frame!r}')
-    try:
-        decoded = decode_pose(msg, fields, yaw_min)  # float64: the measured values keep it
+    try:  # float64: the measured values keep it
+        decoded = decode_pose(msg, [n.removeprefix(prefix) for n in fields], yaw_min)
     except ValueError as exc:
         raise BadInput('pose_orientation', str(exc)) from None
     values = state_vector(decoded, f'pose {list(fields)}')

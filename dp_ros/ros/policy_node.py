@@ -182,7 +182,8 @@ class PolicyCore:
         try:
             if source.pose:
                 values, measured = cv.pose_inputs(msg, source.joint_names, cfg.state_yaw_min,
-                                                  cfg.action_joint_names, source.frame_id)
+                                                  cfg.action_joint_names, source.frame_id,
+                                                  source.prefix)
             else:
                 values, measured = cv.joint_state_inputs(msg, source.joint_names,
                                                          source.fields, cfg.action_joint_names,
@@ -338,7 +339,7 @@ class PolicyCore:
             self._publish(publisher, cv.numpy_to_float64_array(values))
             return
         try:
-            msg = cv.numpy_to_pose(values, group.joint_names, self.cfg.frame_id,
+            msg = cv.numpy_to_pose(values, group.message_names, self.cfg.frame_id,
                                    cv.ns_to_time(self._clock_ns()))
         except ValueError as exc:  # a predicted quaternion of no direction: nothing to aim at
             self._warn_once(f'pose_{group.topic}', f'{group.topic}: pose target not sent: {exc} '

@@ -423,7 +423,7 @@ class PlanningLoop:
         columns = list(group.columns)
         try:
             twist = twist_toward_plan(self.commanded.due_ns, self.commanded.actions[:, columns],
-                                      group.joint_names, now, measured[columns],
+                                      group.message_names, now, measured[columns],
                                       self.setup.twist_limits)
         except ValueError:
             self.pose_skipped += 1

@@ -127,10 +127,11 @@ class PolicyNodeConfig:
     twist_max_angular: float = param(1.0, 'action_twist_topics: the largest angular speed '
                                      'sent', range=(0.0, 100.0), unit='rad/s')
     topic_name_prefixes: list[str] = param(
-        [], "'topic=prefix', one per JointState state topic or JointTrajectory command topic "
-        'whose messages name their joints without the prefix the training data gives them '
-        "(two arms whose drivers name their joints alike; bag2zarr's source prefix): with "
-        "'/left/joint_states=left_' the message's 'waist' is state joint 'left_waist', with "
+        [], "'topic=prefix', one per state or command topic whose messages name their joints "
+        '(JointState, JointTrajectory; a PoseStamped or TwistStamped its pose fields) without '
+        "the prefix the training data gives them (two arms whose drivers name their joints "
+        "alike, two end effectors; bag2zarr's source prefix): with '/left/joint_states=left_' "
+        "the message's 'waist' is state joint 'left_waist', with "
         "'/left/arm_controller/joint_trajectory=left_' action joint 'left_waist' is commanded "
         "as 'waist'; the joint parameters name the joints as the training data does; empty: "
         'none')
@@ -233,7 +234,7 @@ class CommandGroup:
     stream: bool = False  # one message per point as it falls due, not a trajectory
     pose: bool = False  # streamed as geometry_msgs/PoseStamped, else Float64MultiArray
     twist: bool = False  # geometry_msgs/TwistStamped toward the plan every tick
-    prefix: str = ''  # taken off joint_names in the messages (topic_name_prefixes)
+    prefix: str = ''  # taken off joint_names (a pose's fields) in the messages
 
     @property
     def message_names(self) -> list[str]:
@@ -277,7 +278,12 @@ class StateSource:
     pose: bool = False  # geometry_msgs/PoseStamped, not sensor_msgs/JointState
     frame_id: str = ''  # a pose's frame in the training data ('': not recorded, not checked)
     fields: tuple[str, ...] = ()  # a joint state's: the JointState field of each value
-    prefix: str = ''  # a joint state's: put before its messages' names (topic_name_prefixes)
+    prefix: str = ''  # put before its messages' names or fields (topic_name_prefixes)
+
+    @property
+    def message_names(self) -> list[str]:
+        """The joint names (a pose's fields) as the topic's driver gives them."""
+        return [n.removeprefix(self.prefix) for n in self.joint_names]
 
 
 def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -319,17 +325,17 @@ def topic_prefixes(cfg: PolicyNodeConfig) -> dict[str, str]:
 
 
 def check_topic_prefixes(cfg: PolicyNodeConfig) -> None:
-    """Each prefixed topic is a JointState state topic or a JointTrajectory command topic,
-    and its joints' names (the training data's) begin with the prefix and go on. ValueError."""
+    """Each prefixed topic is a state topic or a command topic whose messages name their
+    values (not a Float64MultiArray stream), and its names (the training data's) begin with
+    the prefix and go on. ValueError."""
     prefixes = topic_prefixes(cfg)
-    named = [s for s in state_sources(cfg, '') if not s.pose] + \
-        [g for g in command_groups(dataclasses.replace(cfg, dry_run=False)) if not g.stream
-         and not g.twist]
+    named = [*state_sources(cfg, ''), *(g for g in command_groups(
+        dataclasses.replace(cfg, dry_run=False)) if g.pose or g.twist or not g.stream)]
     unknown = sorted(set(prefixes) - {g.topic for g in named})
     if unknown:
-        raise ValueError(f'parameter topic_name_prefixes names {unknown}: not a JointState '
-                         'state topic or JointTrajectory command topic of the node (the '
-                         'topics whose messages name joints)')
+        raise ValueError(f'parameter topic_name_prefixes names {unknown}: not a state topic '
+                         'or a command topic of the node whose messages name their values '
+                         '(JointState, PoseStamped, JointTrajectory, TwistStamped)')
     for group in named:
         short = [n for n in group.joint_names
                  if not n.startswith(group.prefix) or n == group.prefix]
@@ -478,10 +484,11 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         'action_joint_topics': None if commands is None else commands[0],
         'action_stream_topics': None if commands is None else sorted(commands[1]),
         'action_pose_topics': None if commands is None else sorted(commands[2]),
-        # the prefix each value's topic put before its message names ('': none)
+        # the prefix each value's topic put before its message names ('': none); an action
+        # that is a future state: the state topics', which its controllers' names lack too
         'state_name_prefixes': value_prefixes(state) if readable else None,
-        'action_name_prefixes': None if commands is None
-        else value_prefixes(config.recorded_sources('action'))}
+        'action_name_prefixes': value_prefixes(config.recorded_sources('action'))
+        if config.recorded_sources('action') else None}
 
 
 def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> list[str]:
@@ -498,10 +505,13 @@ def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> list[str]:
                          'topic (joint_state_topic, or one of state_joint_topics)')
     names = check_state_fields(cfg)
     for source in state_sources(cfg, ''):
-        bad = [n for n in source.joint_names if n not in POSE_FIELDS]
+        bad = [n for n, f in zip(source.joint_names, source.message_names, strict=True)
+               if f not in POSE_FIELDS]
         if source.pose and bad:
+            after = f" after its prefix {source.prefix!r}" if source.prefix else ''
             raise ValueError(f'parameter state_joint_names: {bad} of pose topic {source.topic} '
-                             f'(state_pose_topics) must be pose fields among {list(POSE_FIELDS)}')
+                             f'(state_pose_topics) must be pose fields{after} among '
+                             f'{list(POSE_FIELDS)}')
     return names
 
 
@@ -577,7 +587,8 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
                              f'{kinds[a]} or {kinds[b]}')
     groups = command_groups(dataclasses.replace(cfg, dry_run=False))  # what a run commands
     for group in groups:
-        problem = pose_target_problem(group.joint_names) if group.pose or group.twist else None
+        problem = pose_target_problem(group.message_names) if group.pose or group.twist \
+            else None
         if problem:
             kind = 'pose' if group.pose else 'twist'
             raise ValueError(f'parameter action_joint_names: the {kind} topic {group.topic} '
@@ -734,7 +745,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
             raise ValueError(f'parameter debug_path_joints {cfg.debug_path_joints} must be 2 or '
                              f'3 of the action joints {cfg.action_joint_names}')
         path_joints = [cfg.action_joint_names.index(n) for n in cfg.debug_path_joints]
-    path_pose = next(((g.columns, g.joint_names) for g in command_groups(
+    path_pose = next(((g.columns, tuple(g.message_names)) for g in command_groups(
         dataclasses.replace(cfg, dry_run=False))  # a dry run's plan is the same poses
         if g.pose and path_joints and set(path_joints) <= set(g.columns)), None)
     dt_ns = seconds_to_ns(period)

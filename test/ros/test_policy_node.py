@@ -572,6 +572,54 @@ def test_a_cartesian_controller_gets_each_point_as_a_pose_target_and_the_stop(
         feeder.close()
 
 
+def test_two_end_effectors_each_get_their_own_pose_targets_and_stop(ros_processes, ros_probe,
+                                                                    tmp_path):
+    """topic_name_prefixes on pose topics (UMI-style, two arms' poses named left_x, ...,
+    right_yaw in the training data): each arm's PoseStamped is read as its own fields, each
+    Cartesian controller gets targets of its own arm's action values, and the stop holds each
+    at its own measured pose."""
+    from support import make_tiny_pose_checkpoint
+
+    fields = ['x', 'y', 'z', 'yaw']
+    arms = {'left': (0.4, 0.05, 0.2, 0.5), 'right': (0.3, -0.2, 0.1, -0.7)}
+    names = [f'{arm}_{f}' for arm in arms for f in fields]
+    policy = make_tiny_pose_checkpoint(tmp_path / 'two_poses', state='pose', action=tuple(names))
+    targets = {arm: ros_probe.collect(PoseStamped, f'/{arm}/target_pose', RELIABLE)
+               for arm in arms}
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    listed = '[' + ','.join(names) + ']'
+    prefixes = ','.join(f'/{arm}/{topic}={arm}_' for arm in arms
+                        for topic in ('ee_pose', 'target_pose'))
+    node = ros_processes.start('policy', node_cmd(
+        policy, state_joint_names=listed,
+        state_joint_topics='[' + ','.join(f'/{a}/ee_pose' for a in arms for _ in fields) + ']',
+        state_pose_topics='[/left/ee_pose,/right/ee_pose]', action_joint_names=listed,
+        action_joint_topics='[' + ','.join(f'/{a}/target_pose' for a in arms
+                                           for _ in fields) + ']',
+        action_pose_topics='[/left/target_pose,/right/target_pose]', frame_id='base_link',
+        topic_name_prefixes=f'[{prefixes}]', action_lower='[]', action_upper='[]'))
+    feeders = [Feeder(ros_probe, position=here, pose_topic=f'/{arm}/ee_pose')
+               for arm, here in arms.items()]
+    try:
+        for arm in arms:
+            ros_probe.wait_for_messages(targets[arm], 3, 60.0, f'pose targets of {arm}')
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0, 'disabled')
+        for arm, here in arms.items():  # the stop: each arm's own measured pose, held
+            ros_probe.wait_for(lambda arm=arm, here=here: targets[arm] and (
+                targets[arm][-1].pose.position.x, targets[arm][-1].pose.position.y,
+                targets[arm][-1].pose.position.z) == here[:3], 10.0, f'the stop of {arm}')
+            q = targets[arm][-1].pose.orientation
+            assert 2 * np.arctan2(q.z, q.w) == pytest.approx(here[3])
+        assert ("/left/target_pose ['left_x', 'left_y', 'left_z', 'left_yaw'] (pose) "
+                "(messages without 'left_')") in node.log()
+        assert node.alive(), node.log()
+    finally:
+        for feeder in feeders:
+            feeder.close()
+
+
 def start_rot6d_node(ros_processes, tmp_path, action_topic: str, **params):
     """A node running a tiny policy that observes the end effector's pose on /arm/ee_pose and
     commands it on `action_topic`, both as x, y, z and a rotation 6D (the matrix's first two
