@@ -22,6 +22,7 @@ from training.open_loop import (
     format_summary,
     main,
     pose_errors,
+    pose_metrics,
     predict_episodes,
 )
 from training.replay_buffer import ReplayBuffer
@@ -108,6 +109,25 @@ def test_a_pose_action_is_also_judged_in_metres_and_degrees():
                            'episodes': [0], 'metrics': metrics, 'action_names': names,
                            'warnings': []})
     assert 'pose: position RMSE 0.003 (max 0.003), orientation RMSE 2 deg (max 2)' in text
+    # two end effectors (bag2zarr's prefix): each arm's pose apart, the other arm 10x off
+    both = EpisodeChunks(0, np.hstack([recorded, recorded]), c.starts)
+    both.predicted = np.concatenate([c.predicted, c.predicted], axis=-1)
+    both.predicted[..., len(names) + 1] += 0.027
+    prefixed = [f'{arm}_{n}' for arm in ('left', 'right') for n in names]
+    arms = pose_metrics([both], prefixed, ['left_'] * len(names) + ['right_'] * len(names),
+                        TO, TA)
+    assert set(arms) == {'poses_by_prefix'} and list(arms['poses_by_prefix']) == ['left_',
+                                                                                  'right_']
+    assert arms['poses_by_prefix']['left_'] == m
+    assert arms['poses_by_prefix']['right_']['position_rmse'] == pytest.approx(0.03)
+    assert pose_metrics([both], prefixed, None, TO, TA) == {}  # unprefixed: no whole pose
+    assert pose_metrics([c], names, None, TO, TA) == {'pose': m}
+    text = format_summary({'policy': 'p', 'dataset': 'd', 'episodes_chosen': 'all',
+                           'episodes': [0], 'action_names': prefixed,
+                           'metrics': {**error_metrics([both], np.ones(len(prefixed)), TO, TA),
+                                       **arms},
+                           'warnings': []})
+    assert 'pose right_*: position RMSE 0.03 (max 0.03)' in text
     # several policies: each one's pose figures, under its own name
     worse = dict(m, angle_rmse_deg=5.0)
     policies = [{'policy': name, 'step': None, 'closed_loop_score': None,
@@ -117,6 +137,10 @@ def test_a_pose_action_is_also_judged_in_metres_and_degrees():
                               'episodes': [0], 'lowest_error': 'run/step_2', 'warnings': []})
     assert 'pose of run/step_1: position RMSE 0.003 (max 0.003), orientation RMSE 5 deg' in text
     assert 'pose of run/step_2: position RMSE 0.003 (max 0.003), orientation RMSE 2 deg' in text
+    policies[0]['metrics'] = {**metrics, **arms}
+    text = format_comparison({'policies': policies, 'dataset': 'd', 'episodes_chosen': 'all',
+                              'episodes': [0], 'lowest_error': 'run/step_2', 'warnings': []})
+    assert 'pose left_* of run/step_1: position RMSE 0.003' in text
 
 
 def test_each_chunk_sees_its_own_steps_observations(pusht_zarr):

@@ -44,6 +44,7 @@ import torch
 from dp_ros.atomic_dir import write_text
 from dp_ros.errors import UserError
 from dp_ros.policy.config import PolicyConfig
+from dp_ros.recorded_sources import value_prefixes
 from dp_ros.selection import parse_episodes
 from training.config import DataConfig, TrainConfig
 from training.dataset import ACTION, PushTImageDataset, dataset_shape_meta
@@ -165,6 +166,24 @@ def pose_errors(episodes: list[EpisodeChunks], names: list[str], n_obs_steps: in
         out[f'{label}position_max'] = float(np.nanmax(position))
         out[f'{label}angle_rmse_deg'] = float(np.sqrt(np.mean(angle ** 2)))
         out[f'{label}angle_max_deg'] = float(np.max(angle))
+    return out
+
+
+def pose_metrics(episodes: list[EpisodeChunks], names: list[str], prefixes: list[str] | None,
+                 n_obs_steps: int, n_action_steps: int) -> dict[str, Any]:
+    """pose_errors of the action's pose ('pose'), and of each end effector's where the
+    training data prefixed their fields (bag2zarr's prefix, one per value:
+    'poses_by_prefix', {prefix: errors}); {} when no whole pose is there."""
+    prefixes = prefixes or [''] * len(names)
+    out: dict[str, Any] = {}
+    for prefix in dict.fromkeys(prefixes):
+        pose = pose_errors(episodes, [n.removeprefix(p) if p == prefix else ''
+                                      for n, p in zip(names, prefixes, strict=True)],
+                           n_obs_steps, n_action_steps)
+        if pose is not None and prefix:
+            out.setdefault('poses_by_prefix', {})[prefix] = pose
+        elif pose is not None:
+            out['pose'] = pose
     return out
 
 
@@ -417,6 +436,8 @@ def format_summary(report: dict[str, Any]) -> str:
                                              for e in worst)]
     if m.get('pose'):
         lines.append('pose: ' + pose_line(m['pose']))
+    lines += [f'pose {prefix}*: {pose_line(pose)}'
+              for prefix, pose in m.get('poses_by_prefix', {}).items()]
     lines += [f'warning: {w}' for w in report['warnings']]
     return '\n'.join(lines)
 
@@ -498,6 +519,9 @@ def format_comparison(report: dict[str, Any]) -> str:
                  f"{report['policies'][0]['metrics']['hold_rmse_norm']:.4f}")
     lines += [f"pose of {p['policy'][-44:]}: {pose_line(p['metrics']['pose'])}"
               for p in report['policies'] if p['metrics'].get('pose')]
+    lines += [f"pose {prefix}* of {p['policy'][-44:]}: {pose_line(pose)}"
+              for p in report['policies']
+              for prefix, pose in p['metrics'].get('poses_by_prefix', {}).items()]
     lines += [f'warning: {w}' for w in report['warnings']]
     return '\n'.join(lines)
 
@@ -613,9 +637,9 @@ def policy_report(entry: PolicyEntry, ds: PushTImageDataset, episodes: list[int]
     metrics = error_metrics(chunks, action_scale(policy), config.n_obs_steps,
                             config.n_action_steps)
     names = config.dimension_names(ACTION) or []
-    pose = pose_errors(chunks, names, config.n_obs_steps, config.n_action_steps)
-    if pose is not None:
-        metrics['pose'] = pose
+    sources = config.recorded_sources(ACTION)
+    metrics.update(pose_metrics(chunks, names, value_prefixes(sources) if sources else None,
+                                config.n_obs_steps, config.n_action_steps))
     return {
         'policy': entry.arg, 'step': entry.step, 'closed_loop_score': entry.closed_loop_score,
         'sampler': args.sampler or config.sampler,
