@@ -87,7 +87,8 @@ def test_the_camera_crop_and_topics_travel_to_lerobot_into_training_and_back(sou
     from training.dataset import dataset_shape_meta
 
     cam = [{'kind': 'image', 'topic': '/cam/image_raw', 'width': None}]
-    commands = [{'kind': 'joint_trajectory', 'topic': '/arm/joint_trajectory', 'width': 2}]
+    commands = [{'kind': 'joint_trajectory', 'topic': f'/{arm}/joint_trajectory', 'width': 1,
+                 'prefix': f'{arm}_'} for arm in ('left', 'right')]  # two arms' prefixes too
     cropped = tmp_path / 'cropped.zarr'
     shutil.copytree(source, cropped)
     data = ReplayBuffer.open(cropped, mode='r+').data
