@@ -33,23 +33,6 @@ def split_joint_value_name(name: str, field: str) -> str:
     return name.removesuffix(f'.{field}') if field != 'position' else name
 
 
-def parse_name_prefixes(entries: Sequence[str], where: str) -> dict[str, str]:
-    """'topic=prefix' entries (the policy node's topic_name_prefixes, dry-run-report's
-    --prefix) as {topic: prefix}: a topic whose messages name joint 'waist' that the training
-    data calls 'left_waist' (bag2zarr's source prefix). ValueError naming `where`: an entry
-    not 'topic=prefix', or a topic given twice."""
-    prefixes: dict[str, str] = {}
-    for entry in entries:
-        topic, sep, prefix = entry.partition('=')
-        if not sep or not topic.startswith('/') or not prefix or prefix != prefix.strip():
-            raise ValueError(f"{where}: {entry!r} is not 'topic=prefix' with an absolute topic "
-                             "and a prefix (e.g. '/left/joint_states=left_')")
-        if topic in prefixes:
-            raise ValueError(f'{where} names {topic} twice')
-        prefixes[topic] = prefix
-    return prefixes
-
-
 def check_names(names: object, width: int, where: str) -> list[str] | None:
     """`names` as a list of `width` distinct non-empty strings, or None (not recorded).
 

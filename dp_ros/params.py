@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 C = TypeVar('C')
@@ -30,6 +31,24 @@ def param(default: Any, description: str, *, range: tuple[float, float] | None =
         return dataclasses.field(default_factory=lambda d=tuple(default): list(d),
                                  metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def parse_topic_map(entries: Sequence[str], where: str, value: str, example: str,
+                    ) -> dict[str, str]:
+    """'topic=value' entries (a list parameter or a repeated option giving each topic its
+    own value: the policy node's topic_name_prefixes and topic_frame_ids, dry-run-report's
+    --prefix) as {topic: value}. ValueError naming `where`: an entry not 'topic=value'
+    (`example` shows one), or a topic given twice."""
+    out: dict[str, str] = {}
+    for entry in entries:
+        topic, sep, given = entry.partition('=')
+        if not sep or not topic.startswith('/') or not given or given != given.strip():
+            raise ValueError(f"{where}: {entry!r} is not 'topic={value}' with an absolute topic "
+                             f"and a {value} (e.g. '{example}')")
+        if topic in out:
+            raise ValueError(f'{where} names {topic} twice')
+        out[topic] = given
+    return out
 
 
 def param_fields(cls: type) -> list[dataclasses.Field]:

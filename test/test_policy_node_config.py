@@ -47,6 +47,7 @@ INTERFACE = {
     'action_twist_topics': ('list[str]', []), 'twist_gain': ('float', 5.0),
     'twist_max_linear': ('float', 0.25), 'twist_max_angular': ('float', 1.0),
     'topic_name_prefixes': ('list[str]', []), 'frame_id': ('str', ''),
+    'topic_frame_ids': ('list[str]', []),
     'n_action_steps': ('int', 0), 'control_period_s': ('float', 0.0),
     'max_input_age_s': ('float', 0.5), 'history_s': ('float', 3.0),
     'action_lower': ('list[float]', []), 'action_upper': ('list[float]', []),
@@ -406,8 +407,29 @@ def test_two_end_effectors_are_told_apart_by_topic_prefixes():
         ('/left/target', True, fields), ('/right/target', True, fields)]
     assert [(s.topic, s.pose, s.message_names) for s in setup.state_sources] == [
         ('/left/ee_pose', True, fields), ('/right/ee_pose', True, fields)]
+    assert [g.frame_id for g in setup.commands] == ['base', 'base']
     twist = dataclasses.replace(node, action_pose_topics=[], action_twist_topics=targets)
     assert [g.twist for g in resolve_setup(twist, metadata).commands] == [True, True]
+    # each Cartesian controller in its own arm's base frame (topic_frame_ids)
+    framed = dataclasses.replace(node, frame_id='', topic_frame_ids=[
+        '/left/target=left_base', '/right/target=right_base'])
+    assert [g.frame_id for g in resolve_setup(framed, metadata).commands] == [
+        'left_base', 'right_base']
+    with pytest.raises(ValueError, match=r"frame_id is empty: .* of \['/right/target'\] need"):
+        resolve_setup(dataclasses.replace(framed, topic_frame_ids=framed.topic_frame_ids[:1]),
+                      metadata)
+    # targets recorded in each arm's frame: another frame is a warning naming the topic
+    for entry in (meta['action'],):
+        entry['sources'] = [{'kind': 'pose', 'topic': t, 'width': 4, 'frame_id': f'{a}_base',
+                             'prefix': f'{a}_'}
+                            for t, a in zip(targets, ['left', 'right'], strict=True)]
+    recorded = {'config': pusht_image_config(shape_meta=meta).to_dict(),
+                'control_period_s': 0.1}
+    assert resolve_setup(framed, recorded).warnings == []
+    assert resolve_setup(dataclasses.replace(framed, frame_id='world', topic_frame_ids=[
+        '/left/target=left_base']), recorded).warnings == [
+        "parameter frame_id 'world' is not the frame the recorded targets of /right/target "
+        "were in ('right_base')"]
     with pytest.raises(ValueError, match=r"\['left_x', 'left_y', 'left_z', 'left_yaw'\] of pose "
                                          r"topic /left/ee_pose \(state_pose_topics\) must be "
                                          r"pose fields after its prefix 'right_'"):
@@ -425,7 +447,12 @@ POSE_METADATA = {'config': pusht_image_config(shape_meta={
 
 
 @pytest.mark.parametrize('values, words', [
-    ({}, "parameter frame_id is empty: a pose target"),
+    ({}, "parameter frame_id is empty: the pose targets (action_pose_topics) or twists "
+         "(action_twist_topics) of ['/target'] need the frame they are in"),
+    ({'topic_frame_ids': ['/other=base']}, "parameter topic_frame_ids names ['/other'], not a "
+                                           'command topic'),
+    ({'topic_frame_ids': ['/target']}, "parameter topic_frame_ids: '/target' is not "
+                                       "'topic=frame'"),
     ({'frame_id': 'base', 'action_joint_names': ['x', 'y', 'z', 'qw']},
      "the pose topic /target (action_pose_topics) gets ['x', 'y', 'z', 'qw'] is not a whole "
      'pose'),
@@ -451,8 +478,9 @@ TWIST_METADATA = {'config': pusht_image_config(shape_meta={
 
 
 @pytest.mark.parametrize('values, words', [
-    ({'frame_id': ''}, 'parameter frame_id is empty: a pose target (action_pose_topics) or '
-                       'twist (action_twist_topics) needs the frame it is in'),
+    ({'frame_id': ''}, "parameter frame_id is empty: the pose targets (action_pose_topics) or "
+                       "twists (action_twist_topics) of ['/servo/delta_twist_cmds'] need the "
+                       'frame they are in (frame_id, or topic_frame_ids per topic)'),
     ({'action_joint_names': ['x', 'y', 'z', 'qw']},
      "the twist topic /servo/delta_twist_cmds (action_twist_topics) gets ['x', 'y', 'z', 'qw'] "
      'is not a whole pose'),
@@ -486,8 +514,8 @@ def test_a_pose_target_topic_is_streamed_and_a_dry_run_sends_trajectories():
                 action_pose_topics=['/target'], frame_id='base')
     assert command_groups(split) == [
         CommandGroup('/target', (0, 1, 2, 3, 4, 5, 6), ('x', 'qx', 'y', 'z', 'qy', 'qz', 'qw'),
-                     stream=True, pose=True),
-        CommandGroup(grip, (7,), ('finger',), stream=True)]
+                     stream=True, pose=True, frame_id='base'),
+        CommandGroup(grip, (7,), ('finger',), stream=True, frame_id='base')]
     assert [g.pose for g in command_groups(dataclasses.replace(split, dry_run=True))] == [False]
     meta = {'config': pusht_image_config(shape_meta={
         'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},

@@ -205,6 +205,37 @@ def test_two_arms_prefixed_joint_names_are_drafted_and_commanded_without_the_pre
         'right_'
 
 
+def test_two_arms_targets_recorded_in_their_own_frames_are_drafted_per_topic(
+        recorded_policy, tmp_path):
+    """Two Cartesian controllers' recorded targets, each in its arm's base frame: the draft
+    gives frame_id the first's and topic_frame_ids the other's, and the node accepts it."""
+    meta = json.loads((recorded_policy / METADATA_FILE).read_text())
+    sm = meta['config']['shape_meta']
+    fields = ['x', 'y', 'z', 'yaw']
+    names = [f'{arm}_{f}' for arm in ('left', 'right') for f in fields]
+    sm['action'] = {'shape': [8], 'names': names,
+                    'sources': [{'kind': 'pose', 'topic': f'/{arm}/target_frame', 'width': 4,
+                                 'prefix': f'{arm}_', 'frame_id': f'{arm}_base_link',
+                                 'yaw_min': -3.141592653589793} for arm in ('left', 'right')]}
+    (recorded_policy / METADATA_FILE).write_text(json.dumps(meta))
+    out = tmp_path / 'params.yaml'
+    assert inspect([str(recorded_policy), '--draft-params', str(out)]) == 0
+    params = yaml.safe_load(out.read_text())['/**/dp_policy']['ros__parameters']
+    assert params['action_pose_topics'] == ['/left/target_frame', '/right/target_frame']
+    assert params['frame_id'] == 'left_base_link'
+    assert params['topic_frame_ids'] == ['/right/target_frame=right_base_link']
+    assert params['topic_name_prefixes'] == ['/left/target_frame=left_',
+                                             '/right/target_frame=right_']
+    for bound in ('action_lower', 'action_upper'):  # the tiny policy's normalizer: 3 joints
+        params.pop(bound)
+    setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(params, device='cpu')),
+                          read_policy_metadata(recorded_policy))
+    assert setup.warnings == []
+    assert [(g.topic, g.frame_id, g.message_names) for g in setup.commands] == [
+        ('/left/target_frame', 'left_base_link', fields),
+        ('/right/target_frame', 'right_base_link', fields)]
+
+
 def test_a_recorded_pose_is_drafted_with_its_yaw_wrap_and_another_wrap_is_refused(
         recorded_policy, tmp_path, capsys):
     """The end effector's pose recorded as a bag2zarr pose source (x, y, yaw wrapped from 0):
@@ -267,7 +298,7 @@ def test_recorded_pose_targets_are_drafted_for_a_cartesian_controller(tmp_path, 
     setup = resolve_setup(config_from_dict(PolicyNodeConfig, dict(
         params, device='cpu', frame_id='base_link')), read_policy_metadata(policy))
     assert setup.warnings == ["parameter frame_id 'base_link' is not the frame the recorded "
-                              "targets were in ('table')"]
+                              "targets of /target_frame were in ('table')"]
     sm['obs']['joint_pos']['sources'] = [{'kind': 'pose', 'topic': '/target_frame',
                                           'width': 3}]
     (policy / METADATA_FILE).write_text(json.dumps(meta))

@@ -38,8 +38,8 @@ from dp_ros.bags.reader import (
     find_bags,
     open_bag,
 )
-from dp_ros.dimension_names import parse_name_prefixes
 from dp_ros.errors import UserError
+from dp_ros.params import parse_topic_map
 from dp_ros.pose_fields import POSE_FIELDS
 from training.bag2zarr_config import SOURCE_KINDS, Bag2ZarrConfig, KeyConfig, SourceConfig
 from training.bag_episodes import sample_bag_at
@@ -400,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_lag < 0 or (args.period is not None and args.period <= 0):
         raise UserError('--max-lag must be >= 0 and --period > 0')
     try:
-        prefixes = parse_name_prefixes(args.prefix, '--prefix')
+        prefixes = parse_topic_map(args.prefix, '--prefix', 'prefix',
+                                   '/left/arm_controller/joint_trajectory=left_')
     except ValueError as exc:
         raise UserError(str(exc)) from None
     t0 = time.time()

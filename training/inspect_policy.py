@@ -239,14 +239,30 @@ def _prefix_lines(t: dict[str, Any], targets: list[str]) -> list[str]:
     return lines
 
 
-def _frame_line(frame: str | None, what: str) -> str:
-    """The frame_id line: the recorded frame of the poses or targets, else a FILL IN."""
-    if frame:
-        return f'    frame_id: {_scalar(frame)}   # the recorded {what}\' frame'
-    return f'    frame_id: base_link   # {FILL_IN}: the frame of the {what}'
+def _frame_lines(frames: dict[str, str], what: str) -> list[str]:
+    """The frame_id line: the recorded frame of the poses or targets ({target topic:
+    frame}, '': not recorded), else a FILL IN; targets recorded in frames of their own (two
+    arms' base frames) get theirs in topic_frame_ids."""
+    first = next(iter(frames.values()), '')
+    if not first:
+        return [f'    frame_id: base_link   # {FILL_IN}: the frame of the {what}']
+    lines = [f'    frame_id: {_scalar(first)}   # the recorded {what}\' frame']
+    others = [f'{topic}={frame}' for topic, frame in frames.items() if frame and frame != first]
+    if others:
+        lines.append(f'    topic_frame_ids: {_flow(others)}   # recorded in frames of their '
+                     'own')
+    return lines
 
 
-def _pose_action_topics(names: list[str] | None, frame: str | None,
+def _frames_by_target(targets: list[str], frames: list[str]) -> dict[str, str]:
+    """The recorded frame of each target topic: the recorded pose sources' frames, one per
+    target in order, or one frame for all; {} when they cannot be paired."""
+    if len(frames) == len(targets):
+        return dict(zip(targets, frames, strict=True))
+    return dict.fromkeys(targets, frames[0]) if len(set(frames)) == 1 else {}
+
+
+def _pose_action_topics(names: list[str] | None, frames: list[str],
                         prefixes: list[str] | None) -> tuple[list[str], list[str]] | None:
     """For an action that is a whole pose (a future end-effector pose: no controller topic
     recorded), possibly beside a gripper, or one per prefix (two end effectors): FILL IN
@@ -278,14 +294,15 @@ def _pose_action_topics(names: list[str] | None, frame: str | None,
     if len(set(per_joint)) > 1:
         lines.append(f'    action_joint_topics: {_flow(per_joint)}   # {FILL_IN}: the '
                      + ('gripper\'s controller' if len(arms) == 1 else 'controllers'))
-    lines.append(_frame_line(frame, 'poses'))
+    # the recorded poses' frames, one per pose source: one per end effector, in order
+    lines += _frame_lines(_frames_by_target(list(targets.values()), frames), 'poses')
     entries = [f'{topic}={p}' for topic, p in dict(zip(per_joint, prefixes, strict=True)).items()
                if p]
     return lines, entries
 
 
 def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
-                   poses: list[str] | None, frame: str | None) -> list[str]:
+                   poses: list[str] | None, frames: list[str]) -> list[str]:
     """The command topic lines: the recorded controllers' topics, else a FILL IN."""
     if not per_joint:
         return [f'    action_topic: /joint_trajectory_controller/joint_trajectory   # {FILL_IN}: '
@@ -302,7 +319,8 @@ def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
                      'Float64MultiArray commands')
     if poses:
         lines.append(f'    action_pose_topics: {_flow(poses)}   # recorded PoseStamped targets')
-        lines.append(_frame_line(frame, 'targets'))
+        ordered = list(dict.fromkeys(t for t in per_joint if t in poses))  # recorded order
+        lines += _frame_lines(_frames_by_target(ordered, frames), 'targets')
     return lines
 
 
@@ -339,7 +357,7 @@ def draft_params(s: PolicySummary) -> str:
                         'joint, in order',
                         '    # state_joint_topics: [/joint_states, ..., /gripper/joint_states]']
     pose_targets = None if t.get('action_joint_topics') else _pose_action_topics(
-        action.names, t.get('action_pose_frame'), t.get('action_name_prefixes'))
+        action.names, t.get('action_pose_frames') or [], t.get('action_name_prefixes'))
     lines = [
         f'# Policy node parameters drafted by `dp-ros inspect {s.path} --draft-params`',
         '# from the checkpoint alone. Replace every FILL IN with your robot\'s, check the bounds,',
@@ -356,7 +374,7 @@ def draft_params(s: PolicySummary) -> str:
         *_state_joint_lines(state, t.get('state_fields')),
         *(pose_targets[0] if pose_targets else
           _action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),
-                         t.get('action_pose_topics'), t.get('action_pose_frame'))),
+                         t.get('action_pose_topics'), t.get('action_pose_frames') or [])),
         f'    action_joint_names: {_joint_names(action, "action")}',
         *_prefix_lines(t, pose_targets[1] if pose_targets else []),
         f'    control_period_s: {s.control_period_s:g}   # the training data\'s grid',

@@ -264,7 +264,7 @@ class PolicyCore:
         for group, publisher in self.pub_twists:
             twist = self.loop.twist_due(clock, group)
             if twist is not None:
-                self._publish(publisher, cv.numpy_to_twist(*twist, self.cfg.frame_id,
+                self._publish(publisher, cv.numpy_to_twist(*twist, group.frame_id,
                                                            cv.ns_to_time(clock)))
 
     def _plan(self) -> None:
@@ -306,7 +306,7 @@ class PolicyCore:
             for group, publisher in self.pub_actions:
                 self._publish(publisher, cv.chunk_to_joint_trajectory(
                     plan.actions[:, list(group.columns)], group.message_names, self._dt_s,
-                    plan.stamp_ns, frame_id=cfg.frame_id))
+                    plan.stamp_ns, frame_id=group.frame_id))
             if self.pub_chunk is not None and plan.sampled is not None:
                 raw = plan.sampled
                 self._publish(self.pub_chunk, cv.chunk_to_joint_trajectory(
@@ -323,12 +323,12 @@ class PolicyCore:
             for group, publisher in self.pub_actions:
                 self._publish(publisher, cv.hold_to_joint_trajectory(
                     hold.position[list(group.columns)], group.message_names, hold.stamp_ns,
-                    self.setup.dt_ns, frame_id=self.cfg.frame_id))
+                    self.setup.dt_ns, frame_id=group.frame_id))
             for group, publisher in self.pub_streams:  # a forward controller keeps it
                 self._send(group, publisher, hold.position)
-            for _, publisher in self.pub_twists:  # a velocity servo stops
+            for group, publisher in self.pub_twists:  # a velocity servo stops
                 self._publish(publisher, cv.numpy_to_twist(
-                    np.zeros(3), np.zeros(3), self.cfg.frame_id, cv.ns_to_time(hold.stamp_ns)))
+                    np.zeros(3), np.zeros(3), group.frame_id, cv.ns_to_time(hold.stamp_ns)))
             self.log.info(f'stop ({hold.reason}): holding at the {hold.source} position '
                           f'{np.round(hold.position, 4).tolist()}')
 
@@ -339,7 +339,7 @@ class PolicyCore:
             self._publish(publisher, cv.numpy_to_float64_array(values))
             return
         try:
-            msg = cv.numpy_to_pose(values, group.message_names, self.cfg.frame_id,
+            msg = cv.numpy_to_pose(values, group.message_names, group.frame_id,
                                    cv.ns_to_time(self._clock_ns()))
         except ValueError as exc:  # a predicted quaternion of no direction: nothing to aim at
             self._warn_once(f'pose_{group.topic}', f'{group.topic}: pose target not sent: {exc} '

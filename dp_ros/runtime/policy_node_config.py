@@ -16,13 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from dp_ros.dimension_names import (
-    JOINT_STATE_FIELDS,
-    compare_names,
-    joint_value_name,
-    parse_name_prefixes,
-)
-from dp_ros.params import check_range, param, param_fields
+from dp_ros.dimension_names import JOINT_STATE_FIELDS, compare_names, joint_value_name
+from dp_ros.params import check_range, param, param_fields, parse_topic_map
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import (
     FRAME_ID,
@@ -137,6 +132,10 @@ class PolicyNodeConfig:
         'none')
     frame_id: str = param('', 'header.frame_id of the published trajectories, poses and '
                           'twists (a pose or twist needs one)')
+    topic_frame_ids: list[str] = param(
+        [], "'topic=frame', per command topic whose messages take another header.frame_id "
+        "than frame_id (two Cartesian controllers, each taking targets in its own arm's base "
+        "frame: '/right/target_frame=right_base_link'); empty: frame_id for all")
     n_action_steps: int = param(0, "actions of each chunk to execute; 0: the checkpoint's",
                                 range=(0, 1024))
     control_period_s: float = param(0.0, 'time between actions and between observation steps; '
@@ -235,6 +234,7 @@ class CommandGroup:
     pose: bool = False  # streamed as geometry_msgs/PoseStamped, else Float64MultiArray
     twist: bool = False  # geometry_msgs/TwistStamped toward the plan every tick
     prefix: str = ''  # taken off joint_names (a pose's fields) in the messages
+    frame_id: str = ''  # header.frame_id of its messages (frame_id, or topic_frame_ids)
 
     @property
     def message_names(self) -> list[str]:
@@ -254,16 +254,25 @@ def command_groups(cfg: PolicyNodeConfig) -> list[CommandGroup]:
     operator compares it with the recorded commands), and nothing streamed."""
     names = cfg.action_joint_names
     if cfg.dry_run:  # the training data's names: one trajectory, each joint named once
-        return [CommandGroup(DRY_RUN_TOPIC, tuple(range(len(names))), tuple(names))]
-    topics, prefixes = joint_command_topics(cfg), topic_prefixes(cfg)
+        return [CommandGroup(DRY_RUN_TOPIC, tuple(range(len(names))), tuple(names),
+                             frame_id=cfg.frame_id)]
+    topics, prefixes, frames = joint_command_topics(cfg), topic_prefixes(cfg), topic_frames(cfg)
     groups = []
     for topic in dict.fromkeys(topics):
         columns = tuple(i for i, t in enumerate(topics) if t == topic)
         pose = topic in cfg.action_pose_topics
         groups.append(CommandGroup(topic, columns, tuple(names[i] for i in columns),
                                    pose or topic in cfg.action_stream_topics, pose,
-                                   topic in cfg.action_twist_topics, prefixes.get(topic, '')))
+                                   topic in cfg.action_twist_topics, prefixes.get(topic, ''),
+                                   frames.get(topic, cfg.frame_id)))
     return groups
+
+
+def topic_frames(cfg: PolicyNodeConfig) -> dict[str, str]:
+    """topic_frame_ids as {topic: frame}; ValueError for a malformed entry or a topic given
+    twice."""
+    return parse_topic_map(cfg.topic_frame_ids, 'parameter topic_frame_ids', 'frame',
+                           '/right/target_frame=right_base_link')
 
 
 @dataclass(frozen=True)
@@ -321,7 +330,8 @@ def state_sources(cfg: PolicyNodeConfig, label: str) -> list[StateSource]:
 def topic_prefixes(cfg: PolicyNodeConfig) -> dict[str, str]:
     """topic_name_prefixes as {topic: prefix}; ValueError for a malformed entry or a topic
     given twice."""
-    return parse_name_prefixes(cfg.topic_name_prefixes, 'parameter topic_name_prefixes')
+    return parse_topic_map(cfg.topic_name_prefixes, 'parameter topic_name_prefixes', 'prefix',
+                           '/left/joint_states=left_')
 
 
 def check_topic_prefixes(cfg: PolicyNodeConfig) -> None:
@@ -480,7 +490,10 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         # the frame of each pose topic of the state, in order ('': not recorded)
         'state_pose_frames': list({s['topic']: s.get(FRAME_ID, '') for s in state or ()
                                    if s['kind'] == 'pose'}.values()),
-        'action_pose_frame': _one_frame(config.recorded_sources('action')),
+        # the frame of each pose topic of the action, in order ('': not recorded)
+        'action_pose_frames': list({s['topic']: s.get(FRAME_ID, '')
+                                    for s in config.recorded_sources('action') or ()
+                                    if s['kind'] == 'pose'}.values()),
         'action_joint_topics': None if commands is None else commands[0],
         'action_stream_topics': None if commands is None else sorted(commands[1]),
         'action_pose_topics': None if commands is None else sorted(commands[2]),
@@ -593,9 +606,15 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
             kind = 'pose' if group.pose else 'twist'
             raise ValueError(f'parameter action_joint_names: the {kind} topic {group.topic} '
                              f'(action_{kind}_topics) gets {problem}')
-    if (cfg.action_pose_topics or cfg.action_twist_topics) and not cfg.frame_id:
-        raise ValueError('parameter frame_id is empty: a pose target (action_pose_topics) or '
-                         'twist (action_twist_topics) needs the frame it is in')
+    unknown = sorted(set(topic_frames(cfg)) - set(joint_command_topics(cfg)))
+    if unknown:
+        raise ValueError(f'parameter topic_frame_ids names {unknown}, not a command topic '
+                         '(action_topic, or one of action_joint_topics)')
+    frameless = [g.topic for g in groups if (g.pose or g.twist) and not g.frame_id]
+    if frameless:
+        raise ValueError(f'parameter frame_id is empty: the pose targets (action_pose_topics) '
+                         f'or twists (action_twist_topics) of {frameless} need the frame they '
+                         'are in (frame_id, or topic_frame_ids per topic)')
     measured = {n for s in state_sources(cfg, '') if s.pose for n in s.joint_names}
     for group in groups:
         missing = [n for n in group.joint_names if group.twist and n not in measured]
@@ -603,12 +622,6 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
             raise ValueError(f'parameter action_twist_topics: {group.topic} steers from the '
                              f'measured pose, and no state pose topic (state_pose_topics) gives '
                              f'{missing}')
-
-
-def _one_frame(sources: list[dict] | None) -> str | None:
-    """The frame of a key's pose sources when they name one, else None."""
-    frames = {s.get(FRAME_ID) for s in sources or () if s['kind'] == 'pose'}
-    return frames.pop() if len(frames) == 1 and None not in frames else None
 
 
 def with_recorded_frames(sources: list[StateSource], frames: list[str]) -> list[StateSource]:
@@ -700,10 +713,14 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter state_yaw_min {cfg.state_yaw_min:g}: the training data '
                          f'wrapped pose yaw into [{yaw_min:g}, {yaw_min:g} + 2 pi); give '
                          f'state_yaw_min: {yaw_min!r} (else the yaw differs by 2 pi)')
-    if recorded['action_pose_frame'] and cfg.action_pose_topics and \
-            cfg.frame_id != recorded['action_pose_frame']:
-        warnings.append(f"parameter frame_id {cfg.frame_id!r} is not the frame the recorded "
-                        f"targets were in ({recorded['action_pose_frame']!r})")
+    targets = [g for g in command_groups(dataclasses.replace(cfg, dry_run=False)) if g.pose]
+    if len(targets) == len(recorded['action_pose_frames']):  # each target's, in their order
+        named = topic_frames(cfg)
+        warnings += [f"parameter {'topic_frame_ids' if g.topic in named else 'frame_id'} "
+                     f'{g.frame_id!r} is not the frame the recorded targets of {g.topic} were '
+                     f'in ({frame!r})'
+                     for g, frame in zip(targets, recorded['action_pose_frames'], strict=True)
+                     if frame and g.frame_id != frame]
     prefixes = topic_prefixes(cfg)
     warnings += compare_sources(recorded, {
         'image_topics': cfg.image_topics, 'state_joint_topics': joint_state_topics(cfg),

@@ -576,8 +576,8 @@ def test_two_end_effectors_each_get_their_own_pose_targets_and_stop(ros_processe
                                                                     tmp_path):
     """topic_name_prefixes on pose topics (UMI-style, two arms' poses named left_x, ...,
     right_yaw in the training data): each arm's PoseStamped is read as its own fields, each
-    Cartesian controller gets targets of its own arm's action values, and the stop holds each
-    at its own measured pose."""
+    Cartesian controller gets targets of its own arm's action values in its own base frame
+    (topic_frame_ids), and the stop holds each at its own measured pose."""
     from support import make_tiny_pose_checkpoint
 
     fields = ['x', 'y', 'z', 'yaw']
@@ -596,7 +596,8 @@ def test_two_end_effectors_each_get_their_own_pose_targets_and_stop(ros_processe
         state_pose_topics='[/left/ee_pose,/right/ee_pose]', action_joint_names=listed,
         action_joint_topics='[' + ','.join(f'/{a}/target_pose' for a in arms
                                            for _ in fields) + ']',
-        action_pose_topics='[/left/target_pose,/right/target_pose]', frame_id='base_link',
+        action_pose_topics='[/left/target_pose,/right/target_pose]', frame_id='left_base',
+        topic_frame_ids='[/right/target_pose=right_base]',
         topic_name_prefixes=f'[{prefixes}]', action_lower='[]', action_upper='[]'))
     feeders = [Feeder(ros_probe, position=here, pose_topic=f'/{arm}/ee_pose')
                for arm, here in arms.items()]
@@ -612,6 +613,7 @@ def test_two_end_effectors_each_get_their_own_pose_targets_and_stop(ros_processe
                 targets[arm][-1].pose.position.z) == here[:3], 10.0, f'the stop of {arm}')
             q = targets[arm][-1].pose.orientation
             assert 2 * np.arctan2(q.z, q.w) == pytest.approx(here[3])
+            assert {m.header.frame_id for m in targets[arm]} == {f'{arm}_base'}
         assert ("/left/target_pose ['left_x', 'left_y', 'left_z', 'left_yaw'] (pose) "
                 "(messages without 'left_')") in node.log()
         assert node.alive(), node.log()
