@@ -122,6 +122,29 @@ def test_two_end_effectors_poses_draft_a_cartesian_target_each_with_its_prefix(t
         (targets[0], fields), (targets[1], fields)]
 
 
+def test_names_of_two_arms_without_recorded_topics_get_a_commented_prefix_example(tmp_path):
+    """A policy trained on a foreign two-arm dataset (a LeRobot ALOHA set names its values
+    left_waist, ..., right_waist; no topics recorded): the draft says how its topics'
+    prefixes would be given, commented, as the topics are unknown."""
+    from training.inspect_policy import alike_prefixes
+
+    policy = make_tiny_checkpoint(tmp_path / 'aloha')
+    meta = json.loads((policy / METADATA_FILE).read_text())
+    for entry in (meta['config']['shape_meta']['obs']['agent_pos'],
+                  meta['config']['shape_meta']['action']):
+        entry['names'] = ['left_waist', 'right_waist']
+    (policy / METADATA_FILE).write_text(json.dumps(meta))
+    params, text = drafted(policy, tmp_path)
+    assert 'topic_name_prefixes' not in params  # a comment: the topics are the user's
+    assert ("# topic_name_prefixes: [/left/joint_states=left_, /right/joint_states=right_, "
+            "/left/arm_controller/joint_trajectory=left_, "
+            "/right/arm_controller/joint_trajectory=right_]") in text
+    assert alike_prefixes(['left_waist', 'left_gripper', 'right_gripper', 'right_waist']) == [
+        'left_', 'right_']
+    for names in (['agent_x', 'agent_y'], ['joint1', 'joint2'], ['left_a', 'right_b'], None):
+        assert alike_prefixes(names) == []
+
+
 def test_a_policy_without_names_gets_placeholders_and_a_note(tmp_path, capsys):
     policy = make_tiny_checkpoint(tmp_path / 'pusht')
     params, text = drafted(policy, tmp_path)

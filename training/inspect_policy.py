@@ -224,11 +224,35 @@ def recorded_prefixes(t: dict[str, Any]) -> list[str]:
                               if prefix))
 
 
-def _prefix_lines(t: dict[str, Any], targets: list[str]) -> list[str]:
+def alike_prefixes(names: list[str] | None) -> list[str]:
+    """The prefixes that name the very same joints twice or more ('left_' and 'right_'
+    before waist, ..., gripper: two arms whose drivers likely name their joints alike, as a
+    LeRobot ALOHA dataset's names say), in order of appearance; [] otherwise."""
+    groups: dict[str, set[str]] = {}
+    for name in names or ():
+        head, sep, rest = name.partition('_')
+        if not sep or not rest:
+            return []
+        groups.setdefault(head + sep, set()).add(rest)
+    rests = list(groups.values())
+    return list(groups) if len(rests) > 1 and all(r == rests[0] for r in rests) else []
+
+
+def _prefix_lines(t: dict[str, Any], targets: list[str], names: list[str] | None,
+                  ) -> list[str]:
     """topic_name_prefixes as recorded, and those of the drafted pose `targets`; a FILL IN
     for the command topics where the action is another future state of prefixed joints (no
-    controller topic recorded)."""
+    controller topic recorded); where nothing was recorded but the joint `names` look like
+    two arms', a commented example."""
     prefixes = recorded_prefixes(t) + targets
+    alike = alike_prefixes(names)
+    if not prefixes and alike and not t.get('state_joint_topics'):
+        ns = [p.rstrip('_') for p in alike]
+        example = [f'/{n}/joint_states={p}' for n, p in zip(ns, alike, strict=True)] + \
+            [f'/{n}/arm_controller/joint_trajectory={p}' for n, p in zip(ns, alike, strict=True)]
+        return [f'    # {FILL_IN} if two arms\' drivers name these joints alike (the names '
+                f'repeat after {alike}): their topics\' prefixes, e.g.',
+                f'    # topic_name_prefixes: {_flow(example)}']
     if not prefixes:
         return []
     lines = [f'    topic_name_prefixes: {_flow(prefixes)}   # recorded: the messages name '
@@ -376,7 +400,7 @@ def draft_params(s: PolicySummary) -> str:
           _action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),
                          t.get('action_pose_topics'), t.get('action_pose_frames') or [])),
         f'    action_joint_names: {_joint_names(action, "action")}',
-        *_prefix_lines(t, pose_targets[1] if pose_targets else []),
+        *_prefix_lines(t, pose_targets[1] if pose_targets else [], state.names),
         f'    control_period_s: {s.control_period_s:g}   # the training data\'s grid',
     ]
     if action.low is not None and action.high is not None:
