@@ -306,7 +306,7 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
     return src
 
 
-def _check_alike_joints(key: str, sources: list[SourceConfig]) -> None:
+def _check_distinct_names(key: str, sources: list[SourceConfig]) -> None:
     """Two sources of one kind on two topics giving a value one name (two arms whose drivers
     name their joints alike, two end effectors' poses) would make a key with no single name
     per value: ConfigError asking for prefixes."""
@@ -379,7 +379,7 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
             if len(sources) != 1:
                 raise ConfigError(f'keys.{name}: an image key has exactly one image source')
             dtype = image_dtype
-        _check_alike_joints(name, sources)
+        _check_distinct_names(name, sources)
         keys[name] = KeyConfig(name, sources, dtype)
     for name, spec in futures.items():
         base = keys.get(spec['future_of'])

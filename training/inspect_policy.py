@@ -147,7 +147,7 @@ def format_policy(s: PolicySummary) -> str:
     lines.append(f'  sampler: {s.sampler}, {s.num_inference_steps} steps (of '
                  f'{s.num_train_timesteps} trained)')
     t, commands = s.topics, s.topics.get('action_joint_topics')
-    states = t.get('state_joint_topics')
+    states, prefixed = t.get('state_joint_topics'), recorded_prefixes(t)
     recorded = [x for x in (
         f"cameras {t['image_topics']}" if t.get('image_topics') else '',
         f'joint states {_one_or_list(states)}' if states else '',
@@ -155,7 +155,7 @@ def format_policy(s: PolicySummary) -> str:
         f'commands {list(dict.fromkeys(commands))}' if commands else '',
         f"streamed {t['action_stream_topics']}" if t.get('action_stream_topics') else '',
         f"pose targets {t['action_pose_topics']}" if t.get('action_pose_topics') else '',
-        f'names prefixed {recorded_prefixes(t)}' if recorded_prefixes(t) else '') if x]
+        f'names prefixed {prefixed}' if prefixed else '') if x]
     if recorded:
         lines.append('  recorded from: ' + '; '.join(recorded))
     unnamed = [d.key for d in (*s.states, s.action) if not d.names]

@@ -7,6 +7,7 @@ against each other and the checkpoint and gives what the planning loop runs with
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -223,8 +224,23 @@ TWO_ARMS = ("two arms whose drivers name their joints alike are told apart by a 
 DRY_RUN_TOPIC = '~/dry_run/joint_trajectory'
 
 
+class PrefixedNames:
+    """A topic's values named as the training data names them (`joint_names`) and as its
+    messages do: without the topic's `prefix` (topic_name_prefixes). Computed once: the
+    node publishes and steers by them on every tick."""
+
+    joint_names: tuple[str, ...]
+    prefix: str
+
+    @functools.cached_property
+    def message_names(self) -> list[str]:
+        """The joint names (a pose's fields) as the topic's driver or controller gives
+        them."""
+        return [n.removeprefix(self.prefix) for n in self.joint_names]
+
+
 @dataclass(frozen=True)
-class CommandGroup:
+class CommandGroup(PrefixedNames):
     """One command topic and the action dimensions it carries, in action order."""
 
     topic: str
@@ -235,11 +251,6 @@ class CommandGroup:
     twist: bool = False  # geometry_msgs/TwistStamped toward the plan every tick
     prefix: str = ''  # taken off joint_names (a pose's fields) in the messages
     frame_id: str = ''  # header.frame_id of its messages (frame_id, or topic_frame_ids)
-
-    @property
-    def message_names(self) -> list[str]:
-        """The joint names as the topic's controller knows them."""
-        return [n.removeprefix(self.prefix) for n in self.joint_names]
 
 
 def joint_command_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -276,7 +287,7 @@ def topic_frames(cfg: PolicyNodeConfig) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class StateSource:
+class StateSource(PrefixedNames):
     """One state topic (JointState, or an end effector's PoseStamped) and the low-dim
     observation values it gives, in state order."""
 
@@ -288,11 +299,6 @@ class StateSource:
     frame_id: str = ''  # a pose's frame in the training data ('': not recorded, not checked)
     fields: tuple[str, ...] = ()  # a joint state's: the JointState field of each value
     prefix: str = ''  # put before its messages' names or fields (topic_name_prefixes)
-
-    @property
-    def message_names(self) -> list[str]:
-        """The joint names (a pose's fields) as the topic's driver gives them."""
-        return [n.removeprefix(self.prefix) for n in self.joint_names]
 
 
 def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -477,8 +483,8 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
     state = joined_per_key([config.recorded_sources(k) for k in state_keys])
     readable = bool(state) and all(s['kind'] in ('joint_state', 'pose') for s in state)
     yaw_mins = {s[YAW_MIN] for s in state or () if YAW_MIN in s}
-    commands = command_topics(config.recorded_sources('action'),
-                              [s['topic'] for s in state or ()])
+    action = config.recorded_sources('action')
+    commands = command_topics(action, [s['topic'] for s in state or ()])
     return {
         'image_topics': [c[0]['topic'] for c in cams] if cams and all(cams) else None,
         'state_joint_topics': value_topics(state) if readable else None,
@@ -487,21 +493,21 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         'state_yaw_min': yaw_mins.pop() if len(yaw_mins) == 1 else None,
         # the JointState field of each state value (None: a pose's, or not recorded)
         'state_fields': value_fields(state) if readable else None,
-        # the frame of each pose topic of the state, in order ('': not recorded)
-        'state_pose_frames': list({s['topic']: s.get(FRAME_ID, '') for s in state or ()
-                                   if s['kind'] == 'pose'}.values()),
-        # the frame of each pose topic of the action, in order ('': not recorded)
-        'action_pose_frames': list({s['topic']: s.get(FRAME_ID, '')
-                                    for s in config.recorded_sources('action') or ()
-                                    if s['kind'] == 'pose'}.values()),
+        'state_pose_frames': _pose_frames(state),
+        'action_pose_frames': _pose_frames(action),
         'action_joint_topics': None if commands is None else commands[0],
         'action_stream_topics': None if commands is None else sorted(commands[1]),
         'action_pose_topics': None if commands is None else sorted(commands[2]),
         # the prefix each value's topic put before its message names ('': none); an action
         # that is a future state: the state topics', which its controllers' names lack too
         'state_name_prefixes': value_prefixes(state) if readable else None,
-        'action_name_prefixes': value_prefixes(config.recorded_sources('action'))
-        if config.recorded_sources('action') else None}
+        'action_name_prefixes': value_prefixes(action) if action else None}
+
+
+def _pose_frames(sources: list[dict] | None) -> list[str]:
+    """The frame of each pose topic of recorded `sources`, in order ('': not recorded)."""
+    return list({s['topic']: s.get(FRAME_ID, '') for s in sources or ()
+                 if s['kind'] == 'pose'}.values())
 
 
 def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> list[str]:
@@ -713,7 +719,8 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter state_yaw_min {cfg.state_yaw_min:g}: the training data '
                          f'wrapped pose yaw into [{yaw_min:g}, {yaw_min:g} + 2 pi); give '
                          f'state_yaw_min: {yaw_min!r} (else the yaw differs by 2 pi)')
-    targets = [g for g in command_groups(dataclasses.replace(cfg, dry_run=False)) if g.pose]
+    run_groups = command_groups(dataclasses.replace(cfg, dry_run=False))  # a dry run's too
+    targets = [g for g in run_groups if g.pose]
     if len(targets) == len(recorded['action_pose_frames']):  # each target's, in their order
         named = topic_frames(cfg)
         warnings += [f"parameter {'topic_frame_ids' if g.topic in named else 'frame_id'} "
@@ -749,10 +756,9 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     if cfg.execution_mode not in EXECUTION_MODES:
         raise ValueError(f'parameter execution_mode must be one of {list(EXECUTION_MODES)}, '
                          f"got '{cfg.execution_mode}'")
-    driver_names = [name.removeprefix(prefixes.get(topic, '')) for name, topic in zip(
-        cfg.action_joint_names, joint_command_topics(cfg), strict=True)]
-    urdf = urdf_limits(cfg.urdf_path, cfg.action_joint_names, driver_names) \
-        if cfg.urdf_path else None
+    driver = {c: n for g in run_groups for c, n in zip(g.columns, g.message_names, strict=True)}
+    urdf = urdf_limits(cfg.urdf_path, cfg.action_joint_names,
+                       [driver[i] for i in range(config.action_dim)]) if cfg.urdf_path else None
     limits = combine_limits(config.action_dim, period, cfg.action_lower, cfg.action_upper,
                             cfg.max_step_delta, cfg.max_velocity, urdf)
     path_joints = []
@@ -762,9 +768,8 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
             raise ValueError(f'parameter debug_path_joints {cfg.debug_path_joints} must be 2 or '
                              f'3 of the action joints {cfg.action_joint_names}')
         path_joints = [cfg.action_joint_names.index(n) for n in cfg.debug_path_joints]
-    path_pose = next(((g.columns, tuple(g.message_names)) for g in command_groups(
-        dataclasses.replace(cfg, dry_run=False))  # a dry run's plan is the same poses
-        if g.pose and path_joints and set(path_joints) <= set(g.columns)), None)
+    path_pose = next(((g.columns, tuple(g.message_names)) for g in run_groups
+                      if g.pose and path_joints and set(path_joints) <= set(g.columns)), None)
     dt_ns = seconds_to_ns(period)
     max_age_ns = seconds_to_ns(cfg.max_input_age_s)
     keep_ns = seconds_to_ns(cfg.history_s)
