@@ -13,7 +13,7 @@ UDP fragments) and with it (shared memory), and once more with CompressedImage (
 the node. Goal (issue 13): >= 95 % of the frames reach the node.
 
 The same file is the camera of test/ros/test_policy_large_images.py:
-    python bench/bench_large_images.py camera --topic /cam/image_raw --frames 60
+    python bench/bench_large_images.py camera --topic /cam/image_raw --frames 40 --rate 10
 """
 from __future__ import annotations
 
