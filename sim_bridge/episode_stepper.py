@@ -26,6 +26,7 @@ import numpy as np
 
 from dp_ros.stamps import seconds_to_ns
 from sim_bridge.arm_sensors import SUBSTEP_NS, CameraSchedule
+from sim_bridge.cartesian import PlanarCartesian
 from sim_bridge.sim_node_config import SimNodeConfig, parse_initial_state
 from sim_bridge.trajectory_follower import (
     RejectionLog,
@@ -154,6 +155,7 @@ class EpisodeStepper:
         self._dt_ns = config.dt_ns
         self._camera_period_ns = seconds_to_ns(1.0 / config.camera_rate_hz)
         self.arm = config.robot == 'arm'
+        self.cartesian = PlanarCartesian.of_robot(config.robot, config.frame_id)
         # lockstep: one frame per step, at its boundary, so the policy node can only ever
         # plan on a step's observation (a mid-step frame would let it plan early, by a race)
         self.camera = CameraSchedule(config.camera_rate_hz if config.mode == 'realtime'
@@ -251,6 +253,17 @@ class EpisodeStepper:
         if self.episode is not None and self.episode.first_command_step is None:
             self.episode.first_command_step = self.episode.steps
         return True
+
+    def receive_pose(self, frame_id: str, stamp_ns: int, x: float, y: float,
+                     now_ns: int) -> bool:
+        """File a Cartesian target (the end effector at x, y of frame_id; cartesian.py) as
+        the joints that reach it, due at its stamp and held; or count its rejection."""
+        try:
+            joints = self.cartesian.joints(frame_id, x, y)
+        except TrajectoryRejected as exc:
+            self.reject(exc.kind, str(exc))
+            return False
+        return self.receive(self.config.joint_names, stamp_ns, [0], joints[None], now_ns)
 
     def reject(self, kind: str, message: str) -> None:
         if self.rejections.record(kind):

@@ -1,5 +1,6 @@
 """ROS 2 node `pusht_sim`: the Push-T episode stepper behind camera, joint-state and trajectory
-topics.
+topics, and, when configured, the end effector's pose and Cartesian targets (PoseStamped,
+sim_bridge/cartesian.py: a Cartesian policy runs closed-loop against the twin).
 
 The stepping rules live in sim_bridge/episode_stepper.py (no ROS): in `lockstep` the sim owns
 time (published on /clock from 0) and a step runs once its action exists, so a run is
@@ -35,10 +36,12 @@ from dp_ros.ros.conversions import (
     ns_to_time,
     numpy_to_image,
     numpy_to_joint_state,
+    time_to_ns,
 )
 from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node
 from dp_ros.ros.parameters import declare_parameters
 from dp_ros.ros.qos import LATCHED, RELIABLE_10, SENSOR_DATA
+from sim_bridge.cartesian import PlanarCartesian
 from sim_bridge.episode_stepper import (
     ActionWait,
     Episode,
@@ -62,6 +65,17 @@ def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:
     return 0.0, 0.0, float(np.sin(yaw / 2.0)), float(np.cos(yaw / 2.0))
 
 
+def planar_pose(xy_yaw, frame_id: str, stamp) -> PoseStamped:
+    """A PoseStamped of a planar pose (x, y, yaw about z) at z 0."""
+    pose = PoseStamped()
+    pose.header.stamp = stamp
+    pose.header.frame_id = frame_id
+    pose.pose.position.x, pose.pose.position.y = float(xy_yaw[0]), float(xy_yaw[1])
+    o = pose.pose.orientation
+    o.x, o.y, o.z, o.w = yaw_to_quaternion(float(xy_yaw[2]))
+    return pose
+
+
 class RosOutput:
     """The stepper's events as messages; keeps the last observation for republishing."""
 
@@ -78,6 +92,9 @@ class RosOutput:
         self.pub_episode_start = node.create_publisher(String, cfg.episode_start_topic, LATCHED)
         self.pub_clock = (node.create_publisher(Clock, cfg.clock_topic, RELIABLE_10)
                           if cfg.mode == 'lockstep' else None)
+        self.cartesian = PlanarCartesian.of_robot(cfg.robot, cfg.frame_id)
+        self.pub_ee_pose = (node.create_publisher(PoseStamped, cfg.ee_pose_topic, RELIABLE_10)
+                            if cfg.ee_pose_topic else None)
         self._last: tuple = ()
 
     def episode_started(self, episode: Episode) -> None:
@@ -90,13 +107,7 @@ class RosOutput:
         joints = numpy_to_joint_state(obs.joint_pos, cfg.joint_names, velocity=obs.joint_vel,
                                       stamp=stamp)
         joints.header.frame_id = cfg.frame_id
-        pose = PoseStamped()
-        pose.header.stamp = stamp
-        pose.header.frame_id = cfg.frame_id
-        pose.pose.position.x, pose.pose.position.y = (float(obs.block_pose[0]),
-                                                      float(obs.block_pose[1]))
-        o = pose.pose.orientation
-        o.x, o.y, o.z, o.w = yaw_to_quaternion(float(obs.block_pose[2]))
+        pose = planar_pose(obs.block_pose, cfg.frame_id, stamp)
         msgs: list = []
         if self.pub_clock is not None:
             msgs.append((self.pub_clock, Clock(clock=stamp)))
@@ -105,6 +116,9 @@ class RosOutput:
                 np.ascontiguousarray(obs.image, dtype=np.uint8), 'rgb8', stamp=stamp,
                 frame_id=cfg.frame_id)))
         self._last = (*msgs, (self.pub_joints, joints), (self.pub_block, pose))
+        if self.pub_ee_pose is not None:
+            self._last += ((self.pub_ee_pose, planar_pose(
+                self.cartesian.pose(obs.joint_pos), cfg.frame_id, stamp)),)
         self.republish()
 
     def republish(self) -> None:
@@ -149,6 +163,9 @@ class PushTSimNode(Node):
             self.stepper.pace = self._pace
         self.create_subscription(JointTrajectory, cfg.trajectory_topic, self._on_trajectory,
                                  RELIABLE_10)
+        if cfg.pose_target_topic:
+            self.create_subscription(PoseStamped, cfg.pose_target_topic, self._on_pose_target,
+                                     RELIABLE_10)
         self.create_service(Trigger, cfg.reset_service, self._on_reset)
         self._worker = threading.Thread(target=self._run, name='pusht_sim_worker', daemon=True)
         seeds = cfg.seeds or f'{cfg.seed_start}.. ({cfg.seed_count or "unlimited"})'
@@ -277,6 +294,13 @@ class PushTSimNode(Node):
             if self.stepper.receive(chunk.joint_names, chunk.stamp_ns,
                                     chunk.times_from_start_ns, chunk.positions,
                                     self._ros_now()):
+                self._cond.notify_all()
+
+    def _on_pose_target(self, msg: PoseStamped) -> None:
+        with self._cond:
+            p = msg.pose.position
+            if self.stepper.receive_pose(msg.header.frame_id, time_to_ns(msg.header.stamp),
+                                         p.x, p.y, self._ros_now()):
                 self._cond.notify_all()
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response):

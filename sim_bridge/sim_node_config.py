@@ -91,7 +91,8 @@ class SimNodeConfig:
     video_size: int = param(256, 'video frame size', range=(8, 4096), unit='px')
     image_size: int = param(96, 'point robot: published (square) camera image size; the '
                             "arm's camera is 640 x 480", range=(8, 4096), unit='px')
-    frame_id: str = param('pusht_workspace', 'header.frame_id of the observations')
+    frame_id: str = param('pusht_workspace', 'header.frame_id of the observations, and the '
+                          'frame pose targets must be in')
     joint_names: list[str] = param([], "joint names in joint_states and joint_trajectory; "
                                    "empty: the robot's (point: agent_x, agent_y; arm: "
                                    'shoulder, elbow, wrist)')
@@ -119,6 +120,17 @@ class SimNodeConfig:
                                      'seeds its sampling generator from it')
     trajectory_topic: str = param('joint_trajectory', 'targets in '
                                   '(trajectory_msgs/JointTrajectory)')
+    ee_pose_topic: str = param(
+        '', "the end effector's pose in frame_id with every joint state "
+        '(geometry_msgs/PoseStamped; x, y in px, z 0, the end link\'s yaw about z; the point: '
+        "its x, y, yaw 0), a Cartesian policy's state (the policy node's state_pose_topics); "
+        'empty: not published')
+    pose_target_topic: str = param(
+        '', "Cartesian targets in (geometry_msgs/PoseStamped in frame_id, a Cartesian "
+        "controller's target: the end effector's x, y; z and orientation are not controlled, "
+        "the twin is planar), each turned into joint targets (the arm: its IK) due at its "
+        'stamp (0: on receipt) and held; refused and counted: another frame_id, out of reach; '
+        'empty: not subscribed')
     clock_topic: str = param('/clock', 'sim time in lockstep mode (rosgraph_msgs/Clock)')
     reset_service: str = param('reset', "std_srvs/Trigger: start the next seed's episode")
 

@@ -24,7 +24,8 @@ import numpy as np
 
 # Kinds of rejected input, counted per episode.
 REJECT_KINDS = ('empty', 'joint_names', 'dimension', 'non_finite', 'out_of_order',
-                'out_of_workspace', 'ends_in_past', 'previous_episode')
+                'out_of_workspace', 'ends_in_past', 'previous_episode',
+                'frame_id', 'unreachable')  # the last two: Cartesian targets (cartesian.py)
 
 
 class TrajectoryRejected(ValueError):

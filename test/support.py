@@ -199,11 +199,13 @@ POSE_ACTION = ('x', 'y', 'z', 'yaw')
 
 
 def make_tiny_pose_checkpoint(directory: str | Path, seed: int = 0, state: str = 'joints',
-                              action: tuple[str, ...] = POSE_ACTION) -> Path:
+                              action: tuple[str, ...] = POSE_ACTION,
+                              bounds: dict[str, tuple[float, float]] | None = None) -> Path:
     """A tiny random policy that commands an end effector's pose: the 96 px camera and the
     3 arm joints (state='pose': the end effector's pose, the action's fields) in, a Cartesian
     target out (x, y, z in m; yaw in rad, or other orientation fields as `action` names them,
-    rotation matrix entries in [-1, 1])."""
+    rotation matrix entries in [-1, 1]); `bounds` replaces the range of the fields it names
+    (the arm twin's table: x, y in px)."""
     import numpy as np
     import torch
 
@@ -217,7 +219,8 @@ def make_tiny_pose_checkpoint(directory: str | Path, seed: int = 0, state: str =
                                         'names': list(ARM_JOINTS)}},
                   'action': {'shape': [len(action)], 'names': list(action)}}
     rng = np.random.default_rng(seed)
-    bounds = {'x': (0.2, 0.6), 'y': (-0.3, 0.3), 'z': (0.05, 0.4), 'yaw': (-3.1, 3.1)}
+    bounds = {'x': (0.2, 0.6), 'y': (-0.3, 0.3), 'z': (0.05, 0.4), 'yaw': (-3.1, 3.1),
+              **(bounds or {})}
     low, high = zip(*(bounds.get(name, (-1.0, 1.0)) for name in action), strict=True)
     data = {'joint_pos': rng.uniform(-2, 2, size=(64, 3)),
             'action': rng.uniform(low, high, size=(64, len(action)))}

@@ -222,7 +222,8 @@ def test_each_rejection_kind_is_counted_and_logged_once():
     assert rec.results[0]['rejected'] == {k: 2 for k in bad} | {'out_of_order': 1,
                                                                  'dimension': 3}
     assert len(rec.warnings()) == len(kinds) + 1  # + the timeout, once
-    assert kinds | {'previous_episode'} == set(REJECT_KINDS)  # previous_episode: above
+    # previous_episode: above; a Cartesian target's: test/test_cartesian_twin.py
+    assert kinds | {'previous_episode', 'frame_id', 'unreachable'} == set(REJECT_KINDS)
 
 
 def test_video_frames_are_handed_over_with_the_result(tmp_path):

@@ -244,3 +244,21 @@ def test_dp_ros_sim_gives_its_nodes_the_profile_unless_one_is_set():
     mine = node_environment({'FASTRTPS_DEFAULT_PROFILES_FILE': '/etc/my.xml'})
     assert mine['FASTRTPS_DEFAULT_PROFILES_FILE'] == '/etc/my.xml'
     assert 'FASTDDS_DEFAULT_PROFILES_FILE' not in mine
+
+
+def test_dp_ros_sim_overrides_keep_names_that_yaml_reads_as_booleans():
+    # a pose field y (or a joint named on, n) in a -p override: YAML 1.1 reads the bare word
+    # as a boolean and rcl refuses the list ("Sequence should be of same type")
+    import yaml
+
+    from dp_ros.app.sim_launcher import SessionConfig, policy_command
+
+    cfg = SessionConfig(checkpoint=Path('/tmp/policy'), seeds=[7], policy_overrides={
+        'state_joint_names': ['x', 'y', 'on'], 'frame_id': "it's n", 'action_lower': [0, -1.5]})
+    args = policy_command(cfg)
+    values = dict(a.split(':=', 1) for a in args if ':=' in a)
+    parsed = {k: yaml.safe_load(v) for k, v in values.items()}
+    assert parsed['state_joint_names'] == ['x', 'y', 'on']
+    assert parsed['frame_id'] == "it's n" and parsed['checkpoint'] == '/tmp/policy'
+    assert parsed['lockstep'] is True and parsed['env_seed'] == 7
+    assert parsed['action_lower'] == [0, -1.5]

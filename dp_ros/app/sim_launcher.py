@@ -103,6 +103,37 @@ def node_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def cartesian_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The sim's and the policy node's parameters for a policy that acts on its end
+    effector's pose (`--cartesian`): the sim publishes the pose and takes pose targets
+    (sim_bridge/cartesian.py), the node reads and commands them by the checkpoint's pose
+    fields, unclamped per joint (the parameter files' joint bounds do not apply). ValueError
+    naming the fault when the checkpoint's action is no whole pose or its state no pose."""
+    from dp_ros.dimension_names import NAMES
+    from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
+
+    shape_meta = meta.get('config', {}).get('shape_meta') or {}
+    action = (shape_meta.get('action') or {}).get(NAMES)
+    if not action:
+        raise ValueError('--cartesian needs a policy whose action names pose fields; this '
+                         "checkpoint's action has no names")
+    problem = pose_target_problem(action)
+    if problem:
+        raise ValueError(f"--cartesian: the checkpoint's action {problem}")
+    low_dim = [spec.get(NAMES) for spec in shape_meta.get('obs', {}).values()
+               if spec.get('type') == 'low_dim']
+    if len(low_dim) != 1 or not low_dim[0] or not set(low_dim[0]) <= set(POSE_FIELDS):
+        raise ValueError("--cartesian: the checkpoint's state must be the end effector's pose, "
+                         f'named by pose fields among {list(POSE_FIELDS)}; it has {low_dim}')
+    pose, target = f'{SIM_NAMESPACE}/ee_pose', f'{SIM_NAMESPACE}/target_pose'
+    sim = {'ee_pose_topic': 'ee_pose', 'pose_target_topic': 'target_pose'}
+    policy = {'joint_state_topic': pose, 'state_pose_topics': [pose],
+              'state_joint_names': list(low_dim[0]), 'action_topic': target,
+              'action_pose_topics': [target], 'action_joint_names': list(action),
+              'action_lower': [], 'action_upper': [], 'max_step_delta': []}
+    return sim, policy
+
+
 # --- the session -----------------------------------------------------------------------------
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -143,14 +174,20 @@ class SessionConfig:
     sim_overrides: dict[str, Any] = field(default_factory=dict)
 
 
-def _param(name: str, value: Any) -> list[str]:
+def _yaml(value: Any) -> str:
+    """A value as a -p override's YAML: strings quoted, so that a joint or pose field named
+    y, n or on stays a string (YAML 1.1 reads them as booleans)."""
     if isinstance(value, bool):
-        text = 'true' if value else 'false'
-    elif isinstance(value, (list, tuple)):
-        text = '[' + ','.join(str(v) for v in value) + ']'
-    else:
-        text = str(value)
-    return ['-p', f'{name}:={text}']
+        return 'true' if value else 'false'
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, (list, tuple)):
+        return '[' + ','.join(_yaml(v) for v in value) + ']'
+    return str(value)
+
+
+def _param(name: str, value: Any) -> list[str]:
+    return ['-p', f'{name}:={_yaml(value)}']
 
 
 def sim_command(cfg: SessionConfig) -> list[str]:
@@ -365,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--mode', choices=MODES, default='lockstep',
                    help='lockstep: sim time waits for the policy (any CPU); realtime: 10 Hz '
                         'wall clock, slow inference costs')
+    p.add_argument('--cartesian', action='store_true',
+                   help="the policy acts on the end effector's pose (its action and state "
+                        'name pose fields: x, y, z, yaw, ...): the sim publishes the pose and '
+                        'takes PoseStamped targets, the node commands them')
     p.add_argument('--seeds', type=int, nargs='+', default=[100000],
                    help="episode seeds (the paper's test seeds are 100000..100049)")
     p.add_argument('--max-steps', type=int, default=300)
@@ -399,6 +440,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_steps < 1:
         print(f'dp-ros sim: --max-steps must be >= 1, got {args.max_steps}', file=sys.stderr)
         return 2
+    sim_overrides: dict[str, Any] = {}
+    policy_overrides: dict[str, Any] = (
+        {'execution_mode': args.execution_mode} if args.execution_mode else {})
+    if args.cartesian:
+        from dp_ros.policy.checkpoint import read_policy_metadata
+
+        try:
+            sim_overrides, pose_params = cartesian_overrides(read_policy_metadata(checkpoint))
+        except ValueError as exc:
+            print(f'dp-ros sim: {exc}', file=sys.stderr)
+            return 2
+        policy_overrides.update(pose_params)
     video = '' if args.no_video else str(args.video.resolve())
     cfg = SessionConfig(checkpoint=checkpoint, seeds=list(args.seeds), mode=args.mode,
                         robot=args.robot, max_steps=args.max_steps, device=args.device,
@@ -407,8 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         sample_seed=args.sample_seed, cpu_threads=args.threads,
                         video_path=video, log_dir=args.logs,
                         episode_timeout_s=args.episode_timeout,
-                        policy_overrides=({'execution_mode': args.execution_mode}
-                                          if args.execution_mode else {}))
+                        policy_overrides=policy_overrides, sim_overrides=sim_overrides)
     print(f'dp-ros sim: {checkpoint} on the {args.robot} robot in {args.mode} mode, seeds '
           f'{cfg.seeds}, ROS_DOMAIN_ID='
           f"{os.environ.get('ROS_DOMAIN_ID', '0')}; node logs in {args.logs}/")

@@ -1,0 +1,107 @@
+"""A Cartesian policy closed-loop against the arm twin over real topics: the sim publishes its
+end effector's pose (ee_pose_topic) and takes PoseStamped targets (pose_target_topic), the
+policy node reads that pose (state_pose_topics) and sends its targets (action_pose_topics),
+each in its own process, in lockstep, as `dp-ros sim --robot arm --cartesian` starts them
+(the sim launcher's commands with its Cartesian overrides). A tiny random policy whose
+actions are end-effector poses over the table: this is the wiring, checked by stamps,
+counts and the kinematics; the rules (the IK, the refusals, one step per target) are
+unit-tested in test/test_cartesian_twin.py."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros.test_policy_node import latest_diagnostics
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from support import make_tiny_pose_checkpoint
+
+from dp_ros.app.sim_launcher import (
+    SessionConfig,
+    cartesian_overrides,
+    node_environment,
+    policy_command,
+    sim_command,
+)
+from dp_ros.policy.checkpoint import read_policy_metadata
+from dp_ros.ros.conversions import time_to_ns
+from sim_bridge.cartesian import PlanarCartesian
+
+pytestmark = pytest.mark.ros
+
+NS = '/pusht'
+FRAME = 'pusht_workspace'
+STEPS = 12
+DT = 100_000_000
+RELIABLE = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+NEAR = {'x': (236.0, 276.0), 'y': (236.0, 276.0)}  # px: targets within 40 px of each other
+
+
+def test_a_cartesian_policy_drives_the_arm_twin_in_lockstep(ros_processes, ros_probe,
+                                                           tmp_path):
+    checkpoint = make_tiny_pose_checkpoint(tmp_path / 'pose', seed=4, state='pose',
+                                           bounds=NEAR)
+    sim_params, policy_params = cartesian_overrides(read_policy_metadata(checkpoint))
+    cfg = SessionConfig(
+        checkpoint=checkpoint, seeds=[100001], robot='arm', max_steps=STEPS, device='cpu',
+        cpu_threads=1, sim_overrides=sim_params,
+        policy_overrides={**policy_params, 'n_action_steps': 0, 'diagnostics_period_s': 0.25})
+    joints = ros_probe.collect(JointState, f'{NS}/joint_states', RELIABLE)
+    poses = ros_probe.collect(PoseStamped, f'{NS}/ee_pose', RELIABLE)
+    targets = ros_probe.collect(PoseStamped, f'{NS}/target_pose', RELIABLE)
+    results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    env = {k: v for k, v in node_environment().items()
+           if k.startswith(('FASTDDS', 'FASTRTPS'))}
+    policy = ros_processes.start('policy', policy_command(cfg), env=env)
+    sim = ros_processes.start('arm_sim', sim_command(cfg), env=env)
+    ros_probe.call(Trigger, '/dp_policy/reset', Trigger.Request(), timeout=120.0)
+    reply = ros_probe.call(Trigger, f'{NS}/reset', Trigger.Request(), timeout=60.0)
+    assert reply.success, reply.message
+
+    ros_probe.wait_for(lambda: results, 120.0, 'the episode result')
+    result = json.loads(results[-1].data)
+    assert result['steps'] == STEPS and result['action_timeouts'] == 0, result
+    assert result['rejected'] == {}, result
+    n = len(diags)  # the node's counts settle: two more diagnostics after the episode
+    ros_probe.wait_for(lambda: len(diags) >= n + 2, 20.0, 'two more diagnostics')
+    values = latest_diagnostics(diags)
+    assert values['bad_messages'] == '0' and values.get('pose_targets_skipped', '0') == '0'
+    assert policy.alive() and sim.alive(), policy.log() + sim.log()
+
+    # one target per step, each stamped for its step (sim time from the episode's start)
+    start = result['start_stamp_ns']
+    stamps = [time_to_ns(m.header.stamp) - start for m in targets]
+    assert stamps[:STEPS] == [k * DT for k in range(STEPS)], stamps
+    assert {m.header.frame_id for m in targets} == {FRAME}
+    # the end effector's pose is the forward kinematics of the joints stamped with it
+    arm = PlanarCartesian.of_robot('arm', FRAME)
+    by_stamp = {time_to_ns(m.header.stamp): np.array(m.position) for m in joints}
+    checked = 0
+    for m in poses:
+        q = by_stamp.get(time_to_ns(m.header.stamp))
+        if q is None:
+            continue
+        x, y, yaw = arm.pose(q)
+        o = m.pose.orientation
+        assert (m.pose.position.x, m.pose.position.y, m.pose.position.z) == (x, y, 0.0)
+        assert 2 * math.atan2(o.z, o.w) == pytest.approx(yaw, abs=1e-9)
+        checked += 1
+    assert checked >= 10 * STEPS  # the arm's 100 Hz states, each with its pose
+    # the arm went where it was sent: a step that the joints' speed and acceleration limits
+    # allow (targets near each other: NEAR) ends exactly on the joints of its target's IK,
+    # which no other rule would give (lockstep: the same steps on every run)
+    ends = np.array([by_stamp[start + (k + 1) * DT] for k in range(STEPS)])
+    sent = np.array([arm.joints(FRAME, m.pose.position.x, m.pose.position.y)
+                     for m in targets[:STEPS]])
+    reached = np.abs(ends - sent).max(axis=1) < 1e-9
+    assert reached.sum() >= STEPS // 3, np.abs(ends - sent).max(axis=1)
+    assert np.ptp(ends, axis=0).max() > 0.05  # the arm moved

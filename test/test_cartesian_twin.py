@@ -1,0 +1,135 @@
+"""The twin's Cartesian interface without ROS (sim_bridge/cartesian.py): the end effector's
+pose of both robots, the joints of a target, and a target's refusals as the stepper counts
+them. The interface over real topics: test/ros/test_cartesian_twin_node.py."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_episode_stepper import Recorder
+
+from sim_bridge.arm_kinematics import DEFAULT_ARM
+from sim_bridge.cartesian import PlanarCartesian
+from sim_bridge.episode_stepper import EpisodeStepper, make_env
+from sim_bridge.sim_node_config import config_from_values
+from sim_bridge.trajectory_follower import TrajectoryRejected
+
+FRAME = 'pusht_workspace'
+DT = 100_000_000
+
+
+def test_the_points_pose_is_its_position_and_a_target_its_joints():
+    point = PlanarCartesian.of_robot('point', FRAME)
+    assert point.pose(np.array([120.0, 300.5])) == (120.0, 300.5, 0.0)
+    assert point.joints(FRAME, 10.0, 20.0).tolist() == [10.0, 20.0]
+    assert point.joints('', 10.0, 20.0).tolist() == [10.0, 20.0]  # '' is the sim's frame
+
+
+def test_the_arms_target_joints_put_its_end_effector_there_over_the_table():
+    arm = PlanarCartesian.of_robot('arm', FRAME)
+    assert arm.arm is DEFAULT_ARM
+    grid = np.linspace(5.0, 507.0, 9)
+    for x in grid:
+        for y in grid:
+            q = arm.joints(FRAME, float(x), float(y))
+            px, py, yaw = arm.pose(q)
+            assert (px, py) == pytest.approx((x, y), abs=1e-9)
+            # the yaw is the end link's direction: from the wrist to the end effector
+            wrist, tip = DEFAULT_ARM.joint_points(q)[2:]
+            assert yaw == pytest.approx(math.atan2(*(tip - wrist)[::-1]), abs=1e-12)
+            assert -math.pi < yaw <= math.pi
+
+
+@pytest.mark.parametrize('robot, frame, x, y, kind', [
+    ('point', 'base_link', 100.0, 100.0, 'frame_id'),
+    ('arm', 'base_link', 100.0, 100.0, 'frame_id'),
+    ('point', FRAME, math.nan, 100.0, 'non_finite'),
+    ('arm', FRAME, 100.0, math.inf, 'non_finite'),
+    ('arm', FRAME, 256.0, 600.0, 'unreachable'),  # next to the shoulder
+    ('arm', FRAME, 256.0, -200.0, 'unreachable'),  # beyond the arm's reach
+])
+def test_a_target_it_cannot_take_is_refused_by_kind(robot, frame, x, y, kind):
+    with pytest.raises(TrajectoryRejected) as raised:
+        PlanarCartesian.of_robot(robot, FRAME).joints(frame, x, y)
+    assert raised.value.kind == kind
+    assert (FRAME in str(raised.value)) == (kind == 'frame_id')
+
+
+def make_stepper(robot: str, **values) -> tuple[EpisodeStepper, Recorder]:
+    cfg = config_from_values({'robot': robot, 'seeds': [5], 'auto_reset': False, **values},
+                             warn=pytest.fail)
+    rec = Recorder()
+    env = make_env(cfg) if robot == 'arm' else None
+    if env is None:
+        from sim_bridge.pusht_env import PushTEnv
+
+        env = PushTEnv(render_obs=False, max_episode_steps=None)
+    return EpisodeStepper(cfg, env, rec), rec
+
+
+@pytest.mark.parametrize('robot', ['point', 'arm'])
+def test_lockstep_steps_on_each_cartesian_target_and_counts_the_refused(robot):
+    stepper, rec = make_stepper(robot, max_steps=3)
+    stepper.start_episode()
+    target = (200.0, 250.0)
+    assert not stepper.receive_pose('base_link', 0, *target, 0)
+    assert not stepper.receive_pose(FRAME, 0, 256.0, 600.0, 0)  # off the table
+    assert not stepper.action_ready()  # a refused target is no action
+    for k in range(3):
+        # a target stamped for the step (a Cartesian controller's target: due at once, held)
+        assert stepper.receive_pose(FRAME, k * DT, *target, 0)
+        assert stepper.action_ready()
+        stepper.lockstep_step()
+        assert not stepper.action_ready()  # the next step waits for its own target
+    result = rec.results[0]
+    # the point's workspace is the table; the arm's IK refuses what it cannot reach
+    expected = {'frame_id': 1, 'unreachable' if robot == 'arm' else 'out_of_workspace': 1}
+    assert result['rejected'] == expected and result['action_timeouts'] == 0
+    applied = (stepper.env.latest_joint_target if robot == 'arm'
+               else stepper.env.latest_action)
+    assert applied.tolist() == stepper.cartesian.joints(FRAME, *target).tolist()
+
+
+def shape_meta(action: list[str], state: list[str]) -> dict:
+    return {'config': {'shape_meta': {
+        'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+                'joint_pos': {'shape': [len(state)], 'type': 'low_dim', 'names': state}},
+        'action': {'shape': [len(action)], 'names': action}}}}
+
+
+def test_dp_ros_sim_cartesian_wires_the_checkpoints_pose_fields_to_the_sims_topics():
+    from dp_ros.app.sim_launcher import cartesian_overrides
+
+    sim, policy = cartesian_overrides(shape_meta(['x', 'y', 'z', 'yaw'], ['x', 'y', 'yaw']))
+    assert sim == {'ee_pose_topic': 'ee_pose', 'pose_target_topic': 'target_pose'}
+    assert policy['state_pose_topics'] == [policy['joint_state_topic']] == ['/pusht/ee_pose']
+    assert policy['action_pose_topics'] == [policy['action_topic']] == ['/pusht/target_pose']
+    assert policy['state_joint_names'] == ['x', 'y', 'yaw']
+    assert policy['action_joint_names'] == ['x', 'y', 'z', 'yaw']
+    # the parameter files' per-joint bounds would not fit pose fields
+    assert policy['action_lower'] == policy['action_upper'] == policy['max_step_delta'] == []
+
+
+@pytest.mark.parametrize('action, state, match', [
+    (['shoulder', 'elbow', 'wrist'], ['shoulder', 'elbow', 'wrist'], 'is not a whole pose'),
+    (['x', 'y'], ['x', 'y'], 'is not a whole pose'),
+    (['x', 'y', 'z', 'yaw'], ['shoulder', 'elbow', 'wrist'], "state must be the end effector"),
+])
+def test_dp_ros_sim_cartesian_refuses_a_policy_that_does_not_act_on_a_pose(action, state, match):
+    from dp_ros.app.sim_launcher import cartesian_overrides
+
+    with pytest.raises(ValueError, match=match):
+        cartesian_overrides(shape_meta(action, state))
+
+
+def test_dp_ros_sim_cartesian_with_a_joint_policy_says_why_before_starting_anything(capsys):
+    from support import REPO_ROOT
+
+    from dp_ros.app.sim_launcher import main
+
+    shipped = REPO_ROOT / 'checkpoints' / 'pusht_default'  # trained before names were kept
+    assert main(['--cartesian', '--checkpoint', str(shipped), '--no-video']) == 2
+    assert capsys.readouterr().err == ('dp-ros sim: --cartesian needs a policy whose action '
+                                       "names pose fields; this checkpoint's action has no "
+                                       'names\n')
