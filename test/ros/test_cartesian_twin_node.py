@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros.test_policy_node import latest_diagnostics
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -23,6 +23,7 @@ from std_srvs.srv import Trigger
 from support import make_tiny_pose_checkpoint
 
 from dp_ros.app.sim_launcher import (
+    SIM_NAMESPACE,
     SessionConfig,
     cartesian_overrides,
     node_environment,
@@ -31,17 +32,16 @@ from dp_ros.app.sim_launcher import (
 )
 from dp_ros.policy.checkpoint import read_policy_metadata
 from dp_ros.ros.conversions import time_to_ns
+from dp_ros.ros.qos import LATCHED
 from sim_bridge.cartesian import PlanarCartesian
 
 pytestmark = pytest.mark.ros
 
-NS = '/pusht'
+NS = SIM_NAMESPACE
 FRAME = 'pusht_workspace'
 STEPS = 12
 DT = 100_000_000
 RELIABLE = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 NEAR = {'x': (236.0, 276.0), 'y': (236.0, 276.0)}  # px: targets within 40 px of each other
 
 
