@@ -7,16 +7,14 @@ import math
 
 import numpy as np
 import pytest
-from test_episode_stepper import Recorder
+from test_episode_stepper import DT, make_arm
+from test_episode_stepper import make as make_point
 
 from sim_bridge.arm_kinematics import DEFAULT_ARM
 from sim_bridge.cartesian import PlanarCartesian
-from sim_bridge.episode_stepper import EpisodeStepper, make_env
-from sim_bridge.sim_node_config import config_from_values
 from sim_bridge.trajectory_follower import TrajectoryRejected
 
 FRAME = 'pusht_workspace'
-DT = 100_000_000
 
 
 def test_the_points_pose_is_its_position_and_a_target_its_joints():
@@ -56,21 +54,10 @@ def test_a_target_it_cannot_take_is_refused_by_kind(robot, frame, x, y, kind):
     assert (FRAME in str(raised.value)) == (kind == 'frame_id')
 
 
-def make_stepper(robot: str, **values) -> tuple[EpisodeStepper, Recorder]:
-    cfg = config_from_values({'robot': robot, 'seeds': [5], 'auto_reset': False, **values},
-                             warn=pytest.fail)
-    rec = Recorder()
-    env = make_env(cfg) if robot == 'arm' else None
-    if env is None:
-        from sim_bridge.pusht_env import PushTEnv
-
-        env = PushTEnv(render_obs=False, max_episode_steps=None)
-    return EpisodeStepper(cfg, env, rec), rec
-
-
 @pytest.mark.parametrize('robot', ['point', 'arm'])
 def test_lockstep_steps_on_each_cartesian_target_and_counts_the_refused(robot):
-    stepper, rec = make_stepper(robot, max_steps=3)
+    make = make_arm if robot == 'arm' else make_point
+    stepper, rec = make(seeds=[5], auto_reset=False, max_steps=3)
     stepper.start_episode()
     target = (200.0, 250.0)
     assert not stepper.receive_pose('base_link', 0, *target, 0)

@@ -59,8 +59,8 @@ def test_a_cartesian_policy_drives_the_arm_twin_in_lockstep(ros_processes, ros_p
     targets = ros_probe.collect(PoseStamped, f'{NS}/target_pose', RELIABLE)
     results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
-    env = {k: v for k, v in node_environment().items()
-           if k.startswith(('FASTDDS', 'FASTRTPS'))}
+    # the shipped Fast DDS profile, as dp-ros sim gives its nodes
+    env = {k: v for k, v in node_environment({}).items() if k != 'PYTHONUNBUFFERED'}
     policy = ros_processes.start('policy', policy_command(cfg), env=env)
     sim = ros_processes.start('arm_sim', sim_command(cfg), env=env)
     ros_probe.call(Trigger, '/dp_policy/reset', Trigger.Request(), timeout=120.0)
