@@ -257,13 +257,28 @@ class EpisodeStepper:
     def receive_pose(self, frame_id: str, stamp_ns: int, x: float, y: float,
                      now_ns: int) -> bool:
         """File a Cartesian target (the end effector at x, y of frame_id; cartesian.py) as
-        the joints that reach it, due at its stamp and held; or count its rejection."""
+        the joints that reach it, due at its stamp and held. A target it cannot take is
+        counted and the robot holds, from the target's stamp, the target it would have run
+        then (a Cartesian controller's answer to a target out of reach), so that a lockstep
+        step does not wait for another one: as the in-process CartesianArmEnv holds."""
         try:
             joints = self.cartesian.joints(frame_id, x, y)
         except TrajectoryRejected as exc:
             self.reject(exc.kind, str(exc))
-            return False
-        return self.receive(self.config.joint_names, stamp_ns, [0], joints[None], now_ns)
+            joints = None
+        names = self.config.joint_names
+        if joints is not None and self.receive(names, stamp_ns, [0], joints[None], now_ns):
+            return True
+        now = self.input_time(now_ns)
+        hold = self.follower.peek(now if int(stamp_ns) == 0 else stamp_ns)
+        if hold is not None:
+            episode_start = self.episode.start_ns if self.episode is not None else None
+            try:
+                self.follower.replace(check_trajectory(names, names, stamp_ns, [0], hold[None],
+                                                       now, None, episode_start))
+            except TrajectoryRejected:
+                pass  # the target was late or stale itself: counted once, nothing to hold
+        return False
 
     def reject(self, kind: str, message: str) -> None:
         if self.rejections.record(kind):

@@ -41,7 +41,7 @@ from dp_ros.ros.conversions import (
 from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node
 from dp_ros.ros.parameters import declare_parameters
 from dp_ros.ros.qos import LATCHED, RELIABLE_10, SENSOR_DATA
-from sim_bridge.cartesian import PlanarCartesian
+from sim_bridge.cartesian import PlanarCartesian, yaw_to_quaternion
 from sim_bridge.episode_stepper import (
     ActionWait,
     Episode,
@@ -58,11 +58,6 @@ from sim_bridge.sim_node_config import (
 from sim_bridge.video import BackgroundVideos, video_file_for
 
 NODE_NAME = 'pusht_sim'
-
-
-def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation about z."""
-    return 0.0, 0.0, float(np.sin(yaw / 2.0)), float(np.cos(yaw / 2.0))
 
 
 def planar_pose(xy_yaw, frame_id: str, stamp) -> PoseStamped:

@@ -145,11 +145,16 @@ class TrajectoryFollower:
 
         None only when nothing was ever held and no point is due yet.
         """
+        self._target = self.peek(t_ns)
+        return self.target
+
+    def peek(self, t_ns: int) -> np.ndarray | None:
+        """The target a step at time t would take (target_at), without taking it."""
         traj = self._trajectory
         if traj is not None:
             index = int(np.searchsorted(traj.due_ns, int(t_ns), side='right')) - 1
             if index >= 0:
-                self._target = traj.positions[index].copy()
+                return traj.positions[index].copy()
         return self.target
 
 

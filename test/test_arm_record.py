@@ -63,3 +63,13 @@ def test_retries_default_and_a_negative_count_is_refused(tmp_path):
     with pytest.raises(UserError, match='--retries must be >= 0'):
         main(['--output', str(tmp_path / 'bags'), '--retries', '-1'])
     assert not (tmp_path / 'bags').exists()
+
+
+def test_in_lockstep_step_k_runs_command_k():
+    # --mode lockstep: command k is due at step k's own time (no held step 0): the end of
+    # step k is command k
+    assert unrun_steps(np.vstack([START, COMMANDS]), COMMANDS, lead=0) == []
+    # read with realtime's offset, the same joints say every step ran late
+    assert unrun_steps(np.vstack([START, COMMANDS]), COMMANDS) == [0, 1, 2]
+    held = np.vstack([START, START, COMMANDS[1:]])  # step 0 held: its command not run
+    assert unrun_steps(held, COMMANDS, lead=0) == [0]

@@ -1,5 +1,6 @@
 """Closed-loop Push-T evaluation in this process, with the paper's protocol: the point pusher
-or the arm twin (robot='arm').
+or the arm twin (robot='arm'; a policy whose action is a whole pose drives it as a Cartesian
+controller is driven, sim_bridge/cartesian.py's CartesianArmEnv).
 
 Protocol (the paper's PushTImageRunner): one episode per test seed, at most max_steps
 control steps, an episode ends early when the T is placed (terminated); its score is the
@@ -14,8 +15,9 @@ so its k-th plan draws the same noise whether it runs alone (as over ROS) or wit
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +52,8 @@ class ClosedLoopResult:
     success: list[bool]  # the episode terminated by placing the T
     seconds: float
     frames: dict[int, list[np.ndarray]] = field(default_factory=dict)  # episode index -> video
+    # pose targets refused over all episodes, by kind (a Cartesian policy's: 'unreachable')
+    refused: dict[str, int] = field(default_factory=dict)
 
     @property
     def mean_score(self) -> float:
@@ -59,7 +63,9 @@ class ClosedLoopResult:
         return {f'{prefix}mean_score': self.mean_score,
                 f'{prefix}success_rate': float(np.mean(self.success)) if self.success else 0.0,
                 f'{prefix}mean_steps': float(np.mean(self.steps)) if self.steps else 0.0,
-                f'{prefix}eval_seconds': self.seconds}
+                f'{prefix}eval_seconds': self.seconds,
+                **({f'{prefix}refused_targets': float(sum(self.refused.values()))}
+                   if self.refused else {})}
 
 
 class EvalInterrupted(RuntimeError):
@@ -67,17 +73,25 @@ class EvalInterrupted(RuntimeError):
 
 
 
-def make_eval_env(robot: str, image_size: int, max_steps: int, video_size: int,
-                  camera_crop: tuple[int, int, int, int] | None = None):
-    """The env of one evaluation episode: its observations carry the policy's keys (the arm:
-    the camera fitted to image_size as the node fits it, after the checkpoint's camera_crop,
-    and joint_pos)."""
+def make_eval_env(robot: str, config: Any, max_steps: int, video_size: int):
+    """The env of one evaluation episode of the policy `config` (its PolicyConfig): its
+    observations carry the policy's keys (the arm: the camera fitted to the policy's image
+    size as the node fits it, after the checkpoint's camera_crop, and joint_pos; for a policy
+    whose action is a whole pose, its state key's pose fields and pose targets instead)."""
+    image_size = config.obs_shape('image')[-1]
+    camera_crop = config.camera_crop('image')
     if robot == 'arm':
         from sim_bridge.arm_env import ArmPushTEnv
 
-        return ArmPushTEnv(max_episode_steps=max_steps, render_obs=True,
-                           policy_image_size=image_size, policy_crop=camera_crop,
-                           video_size=video_size)
+        env = ArmPushTEnv(max_episode_steps=max_steps, render_obs=True,
+                          policy_image_size=image_size, policy_crop=camera_crop,
+                          video_size=video_size)
+        cartesian = cartesian_keys(config)
+        if cartesian is None:
+            return env
+        from sim_bridge.cartesian import CartesianArmEnv
+
+        return CartesianArmEnv(env, *cartesian)
     if robot != 'point':
         raise ValueError(f'robot must be one of {ROBOTS}, got {robot!r}')
     if camera_crop is not None:
@@ -86,6 +100,21 @@ def make_eval_env(robot: str, image_size: int, max_steps: int, video_size: int,
     from sim_bridge.pusht_env import PushTEnv
 
     return PushTEnv(render_size=image_size, max_episode_steps=max_steps, video_size=video_size)
+
+
+def cartesian_keys(config: Any) -> tuple[str, list[str], list[str], float] | None:
+    """(state key, its pose fields, the action's pose fields, the state's yaw_min) of a policy
+    that acts on the end effector's pose (PolicyConfig.cartesian_io); None for any other (a
+    joint-space one)."""
+    from dp_ros.recorded_sources import YAW_MIN
+
+    try:
+        key, state, action = config.cartesian_io()
+    except ValueError:
+        return None
+    sources = config.recorded_sources(key) or []
+    yaw_min = next((s[YAW_MIN] for s in sources if YAW_MIN in s), -math.pi)
+    return key, state, action, float(yaw_min)
 
 
 def check_eval_fits(robot: str, config: Any) -> None:
@@ -101,7 +130,7 @@ def check_eval_fits(robot: str, config: Any) -> None:
     if h != w:
         raise ValueError(f'{where}: the sim renders square images; this policy reads image '
                          f'{h} x {w}')
-    env = make_eval_env(robot, w, 1, 16, config.camera_crop('image'))
+    env = make_eval_env(robot, config, 1, 16)
     try:
         space = env.observation_space.spaces  # name -> Box
         gives = ', '.join(f'{k} {tuple(space[k].shape)}' for k in space if k != 'image')
@@ -147,8 +176,8 @@ def run_closed_loop(policy, seeds: Sequence[int], *, robot: str = 'point', max_s
     steps = [0] * len(seeds)
     success = [False] * len(seeds)
     frames: dict[int, list[np.ndarray]] = {i: [] for i in video_episodes}
-    envs = [make_eval_env(robot, cfg.obs_shape('image')[-1], max_steps, video_size,
-                          cfg.camera_crop('image'))
+    refused: Counter[str] = Counter()
+    envs = [make_eval_env(robot, cfg, max_steps, video_size)
             for _ in range(min(batch_size, len(seeds)))]
     planner = _Planner(policy, sampler, num_inference_steps, pad_to=min(batch_size, len(seeds)))
     bar = tqdm(total=len(seeds) * max_steps, desc='closed-loop eval', unit='step',
@@ -189,6 +218,7 @@ def run_closed_loop(policy, seeds: Sequence[int], *, robot: str = 'point', max_s
                     if done:
                         bar.update(max_steps - steps[i])
                         scores[i] = max(rewards[i])
+                        refused.update(getattr(env, 'refused', {}))
                     else:
                         still.append(i)
                 active = still
@@ -198,7 +228,8 @@ def run_closed_loop(policy, seeds: Sequence[int], *, robot: str = 'point', max_s
             env.close()
         policy.train(was_training)
     return ClosedLoopResult(seeds=seeds, scores=scores, steps=steps, success=success,
-                            seconds=time.perf_counter() - t0, frames=frames)
+                            seconds=time.perf_counter() - t0, frames=frames,
+                            refused=dict(refused))
 
 
 class _Planner:

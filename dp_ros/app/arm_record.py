@@ -1,6 +1,6 @@
 """Record the paper's Push-T demonstrations as arm demonstrations, over ROS, into rosbags.
 
-    dp-ros arm-record --output demos/arm_bags [--episodes 0:206]
+    dp-ros arm-record --output demos/arm_bags [--episodes 0:206] [--mode lockstep]
 
 For each episode: the arm sim (config/pusht_arm_sim.yaml, realtime) starts from the recorded
 start state, and the recorded pusher path, mapped through the arm's IK (sim_bridge/arm_demos.py:
@@ -9,9 +9,14 @@ teleoperator's command stream: upon the sim's observation of step k, a two-point
 JointTrajectory holding commands k and k + 1, due one and two control periods later. So the
 arm holds for step 0 and runs command k in step k + 1, from that message or the one before
 (a message up to 0.2 s late changes nothing), and the bag holds exactly the targets the arm
-ran. The project's recorder (sim_bridge/record_demo.py) writes one mcap bag per episode
-(zstd per message: a 640 x 480 frame is ~15 kB instead of 0.9 MB) with the camera, joint
-states, commands, block pose, reward, episode start and result.
+ran. --mode lockstep runs the sim in lockstep instead (as fast as the cores allow; the
+camera then has one frame per step, on its boundary): command k alone is due at step k's own
+time, and step k waits for it and runs it. Either way the point due at step k's time is the
+command that step runs, which bag2zarr takes as action k. The project's recorder
+(sim_bridge/record_demo.py) writes one mcap bag per episode (zstd per message: a 640 x 480
+frame is ~15 kB instead of 0.9 MB) with the camera, joint states, the end effector's pose
+(a Cartesian policy's data: config/bag2zarr_pusht_arm_cartesian.yaml), commands, block pose,
+reward, episode start and result.
 
 An episode is kept when its replay still succeeds, by arm_demos' rule (the final coverage of
 the goal is at least the recorded final coverage minus 0.05), and the arm ran every command in
@@ -47,8 +52,9 @@ from sim_bridge.arm_kinematics import JOINT_NAMES
 from sim_bridge.pusht_geometry import coverage
 from sim_bridge.replay import DEFAULT_DATASET, ReplayClient, resolve_dataset, stop_process
 
-TOPICS = ('image_raw', 'joint_states', 'joint_trajectory', 'block_pose', 'reward',
+TOPICS = ('image_raw', 'joint_states', 'ee_pose', 'joint_trajectory', 'block_pose', 'reward',
           'episode_start', 'episode_result')
+MODES = ('realtime', 'lockstep')
 DT_NS = 100_000_000
 RUN_ATOL = 1e-6  # rad: the sim's arm reaches its target within a step (test_arm_pipeline)
 
@@ -60,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--dataset', type=Path, default=DEFAULT_DATASET)
     p.add_argument('--episodes', default=':', help="'start:stop', 'a,b,c' (default: all)")
     p.add_argument('--tolerance', type=float, default=TOLERANCE)
+    p.add_argument('--mode', choices=MODES, default='realtime',
+                   help="the sim's stepping: realtime (a teleoperator's stream on the wall "
+                        'clock, 30 Hz camera) or lockstep (each step waits for its command: '
+                        'faster, one frame per step)')
     p.add_argument('--retries', type=int, default=2,
                    help='record an episode again this many times when a command was rejected '
                         'or not run in its step (timing, not the replay)')
@@ -106,19 +116,22 @@ class EpisodeRecorder:
         self.recorder.close()
 
 
-def start_sim(namespace: str) -> Any:
+def start_sim(namespace: str, mode: str = 'realtime') -> Any:
     import subprocess
 
     argv = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
             '-r', f'__ns:={namespace}', '--params-file', str(config_file('pusht_arm_sim.yaml')),
-            '-p', 'mode:=realtime', '-p', 'autostart:=false', '-p', 'auto_reset:=false']
+            '-p', f'mode:={mode}', '-p', 'autostart:=false', '-p', 'auto_reset:=false',
+            '-p', 'ee_pose_topic:=ee_pose']
     return subprocess.Popen(argv, env=node_environment(), start_new_session=True)
 
 
-def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: float) -> None:
-    """Upon the sim's observation of step k (its grid stamp), commands k and k + 1 due one and
-    two periods later: a message up to 0.2 s late is not rejected, and the step runs command
-    k either way (from it or from the one before)."""
+def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: float,
+                   lead: int = 1) -> None:
+    """Upon the sim's observation of step k (its grid stamp), command k due `lead` periods
+    later. Realtime (lead 1): with command k + 1 due a period after it, so a message up to
+    0.2 s late is not rejected, and step k + 1 runs command k either way (from it or from the
+    one before). Lockstep (lead 0): alone, so step k waits for this message and runs it."""
     last = start_ns - 1
     for k in range(len(commands)):
         def next_grid_obs(after=last):
@@ -127,17 +140,18 @@ def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: fl
             return [min(stamps)] if stamps else []
         t_k = client.wait(next_grid_obs, timeout, f'observation {k}')[0]
         last = t_k
-        client.send_actions(commands[k:k + 2], t_k + DT_NS)
+        client.send_actions(commands[k:k + 1 + lead], t_k + lead * DT_NS)
 
 
 def unrun_steps(step_joints: np.ndarray, commands: np.ndarray,
-                atol: float = RUN_ATOL) -> list[int]:
+                atol: float = RUN_ATOL, lead: int = 1) -> list[int]:
     """The commands k the arm did not run in their step: the joints observed at the end of step
-    k + 1 (step_joints[k + 2]; row 0 is the reset's observation, and the arm holds for step 0)
-    are not commands[k]. Steps never observed count as not run."""
+    k + lead (step_joints[k + lead + 1]; row 0 is the reset's observation; realtime, lead 1:
+    the arm holds for step 0) are not commands[k]. Steps never observed count as not run."""
     step_joints = np.asarray(step_joints, dtype=np.float64).reshape(-1, commands.shape[1])
-    ran = min(len(commands), max(len(step_joints) - 2, 0))
-    reached = np.all(np.abs(step_joints[2:ran + 2] - commands[:ran]) <= atol, axis=1)
+    first = lead + 1
+    ran = min(len(commands), max(len(step_joints) - first, 0))
+    reached = np.all(np.abs(step_joints[first:ran + first] - commands[:ran]) <= atol, axis=1)
     return [int(k) for k in np.flatnonzero(~reached)] + list(range(ran, len(commands)))
 
 
@@ -162,25 +176,27 @@ def step_joint_positions(client: Any, start_ns: int) -> np.ndarray:
 
 
 def record_episode(client: Any, recorder: EpisodeRecorder, states: np.ndarray, bag: Path,
-                   timeout: float) -> dict[str, Any]:
+                   timeout: float, mode: str = 'realtime') -> dict[str, Any]:
     commands = joint_commands(states)
+    lead = 1 if mode == 'realtime' else 0  # periods between an observation and its command
     with client.cond:
         client.joints.clear()
         client.poses.clear()
         n_results = len(client.results)
     client.set_parameters({'initial_state': [float(v) for v in states[0]],
-                           'max_steps': len(commands) + 1}, timeout)
+                           'max_steps': len(commands) + lead}, timeout)
     recorder.record_into(bag)
     started = time.monotonic()
     start_ns = client.reset(timeout)
-    stream_episode(client, commands, start_ns, timeout)
+    stream_episode(client, commands, start_ns, timeout, lead)
     result = client.wait(lambda: client.results[n_results:], timeout + len(commands) * 0.1,
                          'the episode result')[-1]
     time.sleep(0.5)  # stragglers of the other topics
     recorder.record_into(None).close()
-    return {'result': result, 'wall_s': round(time.monotonic() - started, 3),
+    return {'result': result, 'mode': mode, 'wall_s': round(time.monotonic() - started, 3),
             'recorded_final_coverage': round(coverage(states[-1, 2:5]), 6),
-            'unrun_steps': unrun_steps(step_joint_positions(client, start_ns), commands)}
+            'unrun_steps': unrun_steps(step_joint_positions(client, start_ns), commands,
+                                       lead=lead)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,7 +225,7 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
     shutil.rmtree(partial, ignore_errors=True)  # an interrupted run's half-written bag
     partial.mkdir()
     failed_dir = output.parent / f'{output.name}_failed'
-    sim = start_sim(args.namespace)
+    sim = start_sim(args.namespace, args.mode)
     client = ReplayClient(args.namespace, 'pusht_sim', joints=JOINT_NAMES)
     recorder = EpisodeRecorder(args.namespace)
     try:
@@ -230,7 +246,7 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
             for attempt in range(1, args.retries + 2):
                 shutil.rmtree(partial / name, ignore_errors=True)
                 row = record_episode(client, recorder, demos.episode(index), partial / name,
-                                     args.timeout)
+                                     args.timeout, args.mode)
                 outcome = verdict(row, args.tolerance)
                 if outcome != 'retry' or attempt > args.retries:
                     break

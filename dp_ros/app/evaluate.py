@@ -49,6 +49,7 @@ def run_inprocess_eval(args: argparse.Namespace) -> dict[str, Any]:
     extra: dict[str, Any] = {
         'episode_steps': res.steps, 'episode_success': res.success,
         'wall_time_s': res.seconds, 'finished_at': time.time(),
+        **({'refused_targets': res.refused} if res.refused else {}),
         'policy': {'sampler': args.sampler or policy.config.sampler,
                    'num_inference_steps': args.num_inference_steps
                    or policy.config.num_inference_steps,

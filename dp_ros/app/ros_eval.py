@@ -7,7 +7,9 @@ in-process one bit for bit (the node turns messages into exactly the tensors the
 loop builds). In realtime (--mode realtime) the sim runs at 10 Hz of wall clock and the node
 as on a robot (chunks stamped for when they run, late points dropped, --execution-mode):
 the gap to lockstep is what latency costs. Episodes run one at a time: over ROS there is no
-batching.
+batching. A policy that acts on the end effector's pose (PolicyConfig.cartesian_io: its
+action a whole pose, its state pose fields) runs as `dp-ros sim --cartesian` runs it: the sim
+publishes the pose and takes PoseStamped targets; in-process, CartesianArmEnv does the same.
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ from typing import Any
 # the sim holds its target after this long without an action; counted, and a faithful
 # evaluation has none (a CPU chunk takes well under this)
 ACTION_WAIT_TIMEOUT_S = 300.0
+# refusals that are the policy's doing, not the evaluation's: a Cartesian target out of the
+# arm's reach is held as the in-process loop holds it (CartesianArmEnv), and scored
+POLICY_REFUSALS = frozenset({'unreachable'})
 
 
 def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
@@ -28,11 +33,21 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
         eval_config_dict,
         make_eval_report,
     )
-    from dp_ros.app.sim_launcher import SessionConfig, SimError, resolve_checkpoint, run_session
+    from dp_ros.app.sim_launcher import (
+        SessionConfig,
+        SimError,
+        cartesian_overrides,
+        resolve_checkpoint,
+        run_session,
+    )
     from dp_ros.policy.checkpoint import read_policy_metadata
 
     checkpoint = resolve_checkpoint(args.checkpoint)
     meta = read_policy_metadata(checkpoint)
+    try:
+        pose_sim, pose_policy = cartesian_overrides(meta)
+    except ValueError:  # a joint-space policy
+        pose_sim, pose_policy = {}, {}
     seeds = [int(s) for s in args.seeds]
     check_video_episodes(args.video_episodes, len(seeds))
     output = Path(args.output)
@@ -47,7 +62,7 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
         num_inference_steps=args.num_inference_steps or 0, sample_seed=args.sample_seed,
         cpu_threads=args.threads or 0, video_path=video_pattern,
         log_dir=output.with_name(f'{output.stem}_ros_logs'),
-        sim_overrides={'action_wait_timeout_s': ACTION_WAIT_TIMEOUT_S},
+        sim_overrides={'action_wait_timeout_s': ACTION_WAIT_TIMEOUT_S, **pose_sim},
         # the node runs the checkpoint's chunks (the point's bounds: the table; the arm's: its
         # joint limits, from its parameter file); in lockstep exactly as the in-process loop
         # does, so without the arm's per-step rate limit, in realtime as deployed
@@ -55,15 +70,18 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
                           'execution_mode': args.execution_mode,
                           **({'action_lower': [0.0, 0.0], 'action_upper': [512.0, 512.0]}
                              if args.robot == 'point' else {}),
-                          **({'max_step_delta': []} if args.mode == 'lockstep' else {})})
+                          **({'max_step_delta': []} if args.mode == 'lockstep' else {}),
+                          **pose_policy})
     start = time.perf_counter()
     results = run_session(cfg, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     problems = {r['seed']: {'action_timeouts': r.get('action_timeouts', 0),
                             'rejected': r.get('rejected', {})}
                 for r in results if r.get('action_timeouts') or r.get('rejected')}
-    if problems and args.mode == 'lockstep':
-        raise SimError(f'the sim held or rejected actions in some episodes {problems}: the '
+    faults = {seed: p for seed, p in problems.items()
+              if p['action_timeouts'] or set(p['rejected']) - POLICY_REFUSALS}
+    if faults and args.mode == 'lockstep':
+        raise SimError(f'the sim held or rejected actions in some episodes {faults}: the '
                        f'scores would not be the policy\'s; see the logs in {cfg.log_dir}')
     extra: dict[str, Any] = {
         'episode_steps': [int(r['steps']) for r in results],
@@ -78,6 +96,7 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
                    'provenance_step': meta.get('provenance', {}).get('step')},
         # realtime: held or rejected actions are part of what latency costs, so reported
         'ros': {'robot': args.robot, 'mode': args.mode, 'execution_mode': args.execution_mode,
+                'cartesian': bool(pose_sim),
                 'logs': str(cfg.log_dir), 'problems': problems},
     }
     if video_pattern:

@@ -110,25 +110,13 @@ def cartesian_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
     fields, unclamped per joint (the parameter files' joint bounds do not apply). ValueError
     naming the fault when the checkpoint's action is no whole pose or its state no pose."""
     from dp_ros.policy.config import PolicyConfig
-    from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 
-    config = PolicyConfig.from_dict(meta['config'])
-    action = config.dimension_names('action')
-    if not action:
-        raise ValueError('--cartesian needs a policy whose action names pose fields; this '
-                         "checkpoint's action has no names")
-    problem = pose_target_problem(action)
-    if problem:
-        raise ValueError(f"--cartesian: the checkpoint's action {problem}")
-    low_dim = [config.dimension_names(key) for key in config.low_dim_keys]
-    if len(low_dim) != 1 or not low_dim[0] or not set(low_dim[0]) <= set(POSE_FIELDS):
-        raise ValueError("--cartesian: the checkpoint's state must be the end effector's pose, "
-                         f'named by pose fields among {list(POSE_FIELDS)}; it has {low_dim}')
+    _, state, action = PolicyConfig.from_dict(meta['config']).cartesian_io()
     sim = {'ee_pose_topic': 'ee_pose', 'pose_target_topic': 'target_pose'}
     pose, target = (f'{SIM_NAMESPACE}/{sim[k]}' for k in ('ee_pose_topic', 'pose_target_topic'))
     policy = {'joint_state_topic': pose, 'state_pose_topics': [pose],
-              'state_joint_names': list(low_dim[0]), 'action_topic': target,
-              'action_pose_topics': [target], 'action_joint_names': list(action),
+              'state_joint_names': state, 'action_topic': target,
+              'action_pose_topics': [target], 'action_joint_names': action,
               'action_lower': [], 'action_upper': [], 'max_step_delta': []}
     return sim, policy
 
@@ -448,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             sim_overrides, pose_params = cartesian_overrides(read_policy_metadata(checkpoint))
         except ValueError as exc:
-            print(f'dp-ros sim: {exc}', file=sys.stderr)
+            print(f'dp-ros sim: --cartesian: {exc}', file=sys.stderr)
             return 2
         policy_overrides.update(pose_params)
     video = '' if args.no_video else str(args.video.resolve())

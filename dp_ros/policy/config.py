@@ -166,6 +166,29 @@ class PolicyConfig:
         entry = self.shape_meta['action'] if key == 'action' else self.shape_meta['obs'][key]
         return entry.get(SOURCES)
 
+    def cartesian_io(self) -> tuple[str, list[str], list[str]]:
+        """(state key, its pose fields, the action's pose fields) of a policy that acts on an
+        end effector's pose: its action names a whole pose (x, y, z, one orientation) and its
+        one low-dim key pose fields. ValueError saying why this policy is no such one (a
+        joint-space policy: its names are joints)."""
+        from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
+
+        action = self.dimension_names('action')
+        if not action:
+            raise ValueError("a Cartesian policy's action names pose fields; this checkpoint's "
+                             'action has no names')
+        problem = pose_target_problem(action)
+        if problem:
+            raise ValueError(f"the checkpoint's action {problem}")
+        low_dim = {key: self.dimension_names(key) for key in self.low_dim_keys}
+        names = list(low_dim.values())
+        if len(names) != 1 or not names[0] or not set(names[0]) <= set(POSE_FIELDS):
+            raise ValueError("a Cartesian policy's state is the end effector's pose, named by "
+                             f'pose fields among {list(POSE_FIELDS)}; this checkpoint has '
+                             f'{names}')
+        key = next(iter(low_dim))
+        return key, list(names[0]), list(action)
+
     def camera_crop(self, key: str) -> tuple[int, int, int, int] | None:
         """The box cut from the camera frame before it is fitted to rgb obs `key` (None:
         the whole frame)."""

@@ -105,3 +105,29 @@ def test_a_cartesian_policy_drives_the_arm_twin_in_lockstep(ros_processes, ros_p
     reached = np.abs(ends - sent).max(axis=1) < 1e-9
     assert reached.sum() >= STEPS // 3, np.abs(ends - sent).max(axis=1)
     assert np.ptp(ends, axis=0).max() > 0.05  # the arm moved
+
+
+def test_ros_eval_of_a_cartesian_policy_equals_the_in_process_cartesian_arm(tmp_path):
+    """`dp-ros eval --via ros` runs a policy whose action is a whole pose through the sim's
+    pose topics (as `dp-ros sim --cartesian`), and in lockstep scores it exactly as the
+    in-process CartesianArmEnv does: same observations (the pose's fields decoded alike),
+    same IK, and a target out of reach held and counted on both sides, not waited on."""
+    from ros.test_eval_ros import run_eval
+
+    # targets over the table and up to the pedestal, where the arm cannot reach
+    checkpoint = make_tiny_pose_checkpoint(tmp_path / 'pose', seed=4, state='pose',
+                                           bounds={'x': (0.0, 512.0), 'y': (0.0, 700.0)})
+
+    def run(via: str) -> dict:
+        return run_eval(checkpoint, via, tmp_path / f'{via}.json', '--robot', 'arm',
+                        '--batch-size', '1', seeds='100000,100001', max_steps=24,
+                        sample_seed=0)
+
+    inprocess, ros = run('inprocess'), run('ros')
+    assert ros['ros']['cartesian'] is True and ros['ros']['mode'] == 'lockstep'
+    assert ros['episode_steps'] == inprocess['episode_steps'] == [24, 24]
+    assert [e['score'] for e in ros['episodes']] == [e['score'] for e in inprocess['episodes']]
+    refused_ros = sum(p['rejected'].get('unreachable', 0) for p in ros['ros']['problems'].values())
+    assert refused_ros == inprocess['refused_targets']['unreachable'] > 0
+    assert all(set(p['rejected']) == {'unreachable'} and p['action_timeouts'] == 0
+               for p in ros['ros']['problems'].values())
