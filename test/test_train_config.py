@@ -125,3 +125,27 @@ def test_old_control_period_key_is_read_with_a_deprecation_warning(tmp_path, cap
     with pytest.warns(DeprecationWarning, match=new_name):
         assert main(['--config', str(old), '--output', str(tmp_path / 'run')]) == 2
     assert 'train.max_steps must be > 0' in capsys.readouterr().err
+
+
+def test_a_bare_yaml_no_is_the_precision_no(tmp_path):
+    path = tmp_path / 'c.yaml'
+    path.write_text('train: {mixed_precision: no}\n')  # YAML 1.1 reads a boolean false
+    assert load_config(path).train.mixed_precision == 'no'
+    assert load_config(None, ['train.mixed_precision=no']).train.mixed_precision == 'no'
+
+
+@pytest.mark.parametrize('requested, on_cpu, capability, used, warns', [
+    ('bf16', True, 'AVX2', 'no', True),  # emulated: many times slower than fp32
+    ('bf16', True, 'DEFAULT', 'no', True),
+    ('bf16', True, 'AVX512', 'bf16', False),  # the recipes' CPU, where bf16 was the faster
+    ('bf16', False, 'AVX2', 'bf16', False),  # on an accelerator the CPU does not matter
+    ('no', True, 'AVX2', 'no', False),
+    ('fp16', True, 'AVX2', 'fp16', False),
+])
+def test_bf16_on_a_cpu_that_emulates_it_trains_in_fp32_and_says_so(requested, on_cpu,
+                                                                   capability, used, warns):
+    from training.cpu_precision import effective_mixed_precision
+
+    precision, warning = effective_mixed_precision(requested, on_cpu, capability)
+    assert precision == used and (warning is not None) == warns
+    assert not warns or capability in warning and 'fp32' in warning

@@ -181,7 +181,10 @@ class LoopConfig:
         seed: seeds data order, augmentation and diffusion noise (per rank), and the action
             MSE windows. Same seed and config: the same run, also across a resume.
         max_steps: optimizer steps of the run, > 0 (also the length of the lr schedule).
-        mixed_precision: 'no', 'bf16' or 'fp16' autocast (accelerate).
+        mixed_precision: 'no', 'bf16' or 'fp16' autocast (accelerate); YAML's bare `no` (a
+            boolean false) is read as 'no'. bf16 on a CPU that emulates it (x86 without
+            AVX-512: many times slower) trains in fp32 with a warning
+            (training/cpu_precision.py).
         cpu: train on the CPU even when an accelerator is present.
         channels_last: keep the image encoder's convolution weights channels-last while
             training (the saved weights are ordinary contiguous tensors). On the 2-core CPU a
@@ -299,6 +302,8 @@ class TrainConfig:
         t, o, d, e = self.train, self.optim, self.data, self.eval
         if d.format not in DATA_FORMATS:
             raise TrainConfigError(f'data.format {d.format!r} is not one of {DATA_FORMATS}')
+        if t.mixed_precision is False:  # YAML 1.1: a bare `no` is a boolean
+            t.mixed_precision = 'no'
         if t.mixed_precision not in MIXED_PRECISION:
             raise TrainConfigError(f'train.mixed_precision {t.mixed_precision!r} is not one '
                                    f'of {MIXED_PRECISION}')

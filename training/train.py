@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from training.batches import EpochBatches, iterate_batches, to_device
 from training.config import TrainConfig, load_config, migrate_deprecated_keys
+from training.cpu_precision import effective_mixed_precision
 from training.deprecated_keys import deprecated_keys_shown
 from training.errors import EXPECTED_ERRORS, TrainConfigError, error_exit
 from training.run_log import RunLog, finite
@@ -84,7 +85,11 @@ class Trainer:
         # accelerate only sets up CPU process groups (gloo) when told cpu=True
         cpu = cfg.train.cpu or ('LOCAL_RANK' in os.environ and not torch.cuda.is_available())
         _reset_accelerate_state()
-        self.accelerator = acc = Accelerator(mixed_precision=cfg.train.mixed_precision, cpu=cpu)
+        self.precision, warning = effective_mixed_precision(
+            cfg.train.mixed_precision, cpu or not torch.cuda.is_available())
+        if warning:
+            log.warning(warning)
+        self.accelerator = acc = Accelerator(mixed_precision=self.precision, cpu=cpu)
         self.is_main = acc.is_main_process
         self.rank, self.world = acc.process_index, acc.num_processes
         self.device = acc.device
@@ -380,7 +385,7 @@ class Trainer:
         if self.is_main:
             log.info('training %s for %d steps (%d batches/epoch/rank, %d process(es), device %s, '
                      'mixed precision %s), run dir %s', type(self.policy).__name__, t.max_steps,
-                     self.batches.per_epoch, self.world, self.device, t.mixed_precision,
+                     self.batches.per_epoch, self.world, self.device, self.precision,
                      self.run_dir)
             if not self.evaluates:
                 log.info('no closed-loop evaluation: no checkpoints/best; '
