@@ -54,11 +54,17 @@ def test_a_target_it_cannot_take_is_refused_by_kind(robot, frame, x, y, kind):
     assert (FRAME in str(raised.value)) == (kind == 'frame_id')
 
 
+def started_episode(robot: str, max_steps: int):
+    """A lockstep stepper of `robot` with its first episode started, and its recorder."""
+    make = make_arm if robot == 'arm' else make_point
+    stepper, rec = make(seeds=[5], auto_reset=False, max_steps=max_steps)
+    stepper.start_episode()
+    return stepper, rec
+
+
 @pytest.mark.parametrize('robot', ['point', 'arm'])
 def test_lockstep_steps_on_each_cartesian_target_and_counts_the_refused(robot):
-    make = make_arm if robot == 'arm' else make_point
-    stepper, rec = make(seeds=[5], auto_reset=False, max_steps=3)
-    stepper.start_episode()
+    stepper, rec = started_episode(robot, max_steps=3)
     target = (200.0, 250.0)
     start = stepper.follower.target
     assert not stepper.receive_pose('base_link', 0, *target, 0)
@@ -201,9 +207,7 @@ def test_the_in_process_evaluation_drives_a_cartesian_policy_through_the_ik(tmp_
 
 @pytest.mark.parametrize('robot', ['point', 'arm'])
 def test_a_refused_target_holds_the_robot_for_its_step_without_a_wait(robot):
-    make = make_arm if robot == 'arm' else make_point
-    stepper, rec = make(seeds=[5], auto_reset=False, max_steps=2)
-    stepper.start_episode()
+    stepper, rec = started_episode(robot, max_steps=2)
     target = (200.0, 250.0)
     assert stepper.receive_pose(FRAME, 0, *target, 0)
     stepper.lockstep_step()
