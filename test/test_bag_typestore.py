@@ -56,7 +56,18 @@ def test_bags_of_standard_types_share_one_store_and_own_types_get_their_own(tmp_
             'builtin_interfaces/msg/Time'} <= set(shared_typestore().cache)
 
 
-def test_a_ctrl_c_while_code_is_made_is_raised_after_it():
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own Ctrl-C handler for the test: a shell starts a background job (`make test
+    &`) with SIGINT ignored, and sigint_held_back rightly leaves such a process alone."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def test_a_ctrl_c_while_code_is_made_is_raised_after_it(python_ctrl_c):
     store = shared_typestore()
     msgtype = 'geometry_msgs/msg/PoseWithCovarianceStamped'
     store.cache.pop(msgtype, None)

@@ -118,6 +118,18 @@ def test_dp_ros_sim_cartesian_refuses_a_policy_that_does_not_act_on_a_pose(actio
         cartesian_overrides(shape_meta(action, state))
 
 
+@pytest.mark.parametrize('action, state, cartesian', [
+    (['x', 'y', 'z', 'yaw'], ['x', 'y'], True),
+    (['shoulder', 'elbow', 'wrist'], ['shoulder', 'elbow', 'wrist'], False),
+    (['x', 'y'], ['x', 'y'], False),  # the point pusher's table coordinates: no pose
+])
+def test_dp_ros_sim_and_eval_wire_what_the_checkpoint_acts_on(action, state, cartesian):
+    from dp_ros.app.sim_launcher import cartesian_overrides, policy_io_overrides
+
+    meta = shape_meta(action, state)
+    assert policy_io_overrides(meta) == (cartesian_overrides(meta) if cartesian else ({}, {}))
+
+
 def test_dp_ros_sim_cartesian_with_a_joint_policy_says_why_before_starting_anything(capsys):
     from support import REPO_ROOT
 

@@ -92,14 +92,7 @@ def check_eval_args(args: argparse.Namespace) -> None:
     """
     from dp_ros.policy.checkpoint import CheckpointError, read_policy_metadata
     from dp_ros.policy.hub import resolve_policy_dir
-    from dp_ros.runtime.inference_runner import resolve_device, resolve_dtype
 
-    try:
-        device = resolve_device(args.device)
-        resolve_dtype(DTYPES[args.dtype], device)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    args.device = str(device)
     if args.max_steps < 1:
         raise UserError(f'--max-steps must be >= 1, got {args.max_steps}')
     if args.via != 'ros' and (args.mode != 'lockstep' or args.execution_mode != 'replace'):
@@ -124,6 +117,14 @@ def check_eval_args(args: argparse.Namespace) -> None:
             check_eval_fits(args.robot, config)
         except ValueError as exc:
             raise UserError(str(exc).replace('eval.robot', '--robot')) from None
+    from dp_ros.runtime.inference_runner import resolve_device, resolve_dtype  # torch: last
+
+    try:
+        device = resolve_device(args.device)
+        resolve_dtype(DTYPES[args.dtype], device)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    args.device = str(device)
 
 
 def check_video_episodes(indices: list[int], n_seeds: int) -> None:

@@ -8,7 +8,7 @@ loop builds). In realtime (--mode realtime) the sim runs at 10 Hz of wall clock 
 as on a robot (chunks stamped for when they run, late points dropped, --execution-mode):
 the gap to lockstep is what latency costs. Episodes run one at a time: over ROS there is no
 batching. A policy that acts on the end effector's pose (PolicyConfig.cartesian_io: its
-action a whole pose, its state pose fields) runs as `dp-ros sim --cartesian` runs it: the sim
+action a whole pose, its state pose fields) runs as `dp-ros sim` runs it: the sim
 publishes the pose and takes PoseStamped targets; in-process, CartesianArmEnv does the same.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
     from dp_ros.app.sim_launcher import (
         SessionConfig,
         SimError,
-        cartesian_overrides,
+        policy_io_overrides,
         resolve_checkpoint,
         run_session,
     )
@@ -44,10 +44,7 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
 
     checkpoint = resolve_checkpoint(args.checkpoint)
     meta = read_policy_metadata(checkpoint)
-    try:
-        pose_sim, pose_policy = cartesian_overrides(meta)
-    except ValueError:  # a joint-space policy
-        pose_sim, pose_policy = {}, {}
+    pose_sim, pose_policy = policy_io_overrides(meta)
     seeds = [int(s) for s in args.seeds]
     check_video_episodes(args.video_episodes, len(seeds))
     output = Path(args.output)

@@ -121,6 +121,15 @@ def cartesian_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
     return sim, policy
 
 
+def policy_io_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the checkpoint acts on decides the wiring: cartesian_overrides for a policy whose
+    action is a whole pose, none for a joint-space one (its names are joints, or absent)."""
+    try:
+        return cartesian_overrides(meta)
+    except ValueError:
+        return {}, {}
+
+
 # --- the session -----------------------------------------------------------------------------
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -390,9 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help='lockstep: sim time waits for the policy (any CPU); realtime: 10 Hz '
                         'wall clock, slow inference costs')
     p.add_argument('--cartesian', action='store_true',
-                   help="the policy acts on the end effector's pose (its action and state "
-                        'name pose fields: x, y, z, yaw, ...): the sim publishes the pose and '
-                        'takes PoseStamped targets, the node commands them')
+                   help="insist that the policy acts on the end effector's pose (its action "
+                        'and state name pose fields: x, y, z, yaw, ...) and say why not '
+                        "otherwise; such a checkpoint is run so without the flag: the sim "
+                        'publishes the pose and takes PoseStamped targets, the node commands '
+                        'them')
     p.add_argument('--seeds', type=int, nargs='+', default=[100000],
                    help="episode seeds (the paper's test seeds are 100000..100049)")
     p.add_argument('--max-steps', type=int, default=300)
@@ -427,18 +438,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_steps < 1:
         print(f'dp-ros sim: --max-steps must be >= 1, got {args.max_steps}', file=sys.stderr)
         return 2
-    sim_overrides: dict[str, Any] = {}
     policy_overrides: dict[str, Any] = (
         {'execution_mode': args.execution_mode} if args.execution_mode else {})
-    if args.cartesian:
-        from dp_ros.policy.checkpoint import read_policy_metadata
+    from dp_ros.policy.checkpoint import read_policy_metadata
 
+    meta = read_policy_metadata(checkpoint)  # resolve_checkpoint checked it
+    if args.cartesian:
         try:
-            sim_overrides, pose_params = cartesian_overrides(read_policy_metadata(checkpoint))
+            sim_overrides, pose_params = cartesian_overrides(meta)
         except ValueError as exc:
             print(f'dp-ros sim: --cartesian: {exc}', file=sys.stderr)
             return 2
-        policy_overrides.update(pose_params)
+    else:
+        sim_overrides, pose_params = policy_io_overrides(meta)
+    policy_overrides.update(pose_params)
     video = '' if args.no_video else str(args.video.resolve())
     cfg = SessionConfig(checkpoint=checkpoint, seeds=list(args.seeds), mode=args.mode,
                         robot=args.robot, max_steps=args.max_steps, device=args.device,

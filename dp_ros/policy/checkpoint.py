@@ -12,17 +12,20 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-
-import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+from typing import TYPE_CHECKING
 
 from dp_ros.atomic_dir import replace_dir
 from dp_ros.errors import UserError
-from dp_ros.policy.config import PolicyConfig
-from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters
 from dp_ros.policy.hub import resolve_policy_dir
-from dp_ros.policy.normalizer import Normalizer
+
+if TYPE_CHECKING:
+    import torch
+
+    from dp_ros.policy.diffusion import DiffusionPolicy
+
+# torch, safetensors and the model are imported where weights are saved or loaded: reading
+# policy.json stays light, so a command's argument and checkpoint errors come in a fraction
+# of a second rather than after torch's 5-s import.
 
 WEIGHTS_FILE = 'model.safetensors'
 METADATA_FILE = 'policy.json'
@@ -40,6 +43,10 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
 
     An existing artifact at `directory` is replaced as a whole.
     """
+    from safetensors.torch import save_file
+
+    from dp_ros.policy.diffusion import count_parameters
+
     directory = Path(directory)
     if not control_period_s > 0:
         raise ValueError(f'control_period_s must be > 0 s, got {control_period_s}')
@@ -116,6 +123,13 @@ def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
                 dtype: torch.dtype | None = None) -> DiffusionPolicy:
     """Rebuild the policy from policy.json and load model.safetensors into it, in eval mode.
     `directory` may be an hf://org/name[@rev] Hub spec (dp_ros/policy/hub.py)."""
+    import torch
+    from safetensors import safe_open
+
+    from dp_ros.policy.config import PolicyConfig
+    from dp_ros.policy.diffusion import DiffusionPolicy
+    from dp_ros.policy.normalizer import Normalizer
+
     directory = resolve_policy_dir(directory)
     meta = read_policy_metadata(directory)
     try:

@@ -1,9 +1,9 @@
 """A Cartesian policy closed-loop against the arm twin over real topics: the sim publishes its
 end effector's pose (ee_pose_topic) and takes PoseStamped targets (pose_target_topic), the
 policy node reads that pose (state_pose_topics) and sends its targets (action_pose_topics),
-each in its own process, in lockstep, as `dp-ros sim --robot arm --cartesian` starts them
-(the sim launcher's commands with its Cartesian overrides). A tiny random policy whose
-actions are end-effector poses over the table: this is the wiring, checked by stamps,
+each in its own process, in lockstep, as `dp-ros sim --robot arm` starts them for such a
+checkpoint (the sim launcher's commands with its Cartesian overrides). A tiny random policy
+whose actions are end-effector poses over the table: this is the wiring, checked by stamps,
 counts and the kinematics; the rules (the IK, the refusals, one step per target) are
 unit-tested in test/test_cartesian_twin.py."""
 from __future__ import annotations
@@ -109,7 +109,7 @@ def test_a_cartesian_policy_drives_the_arm_twin_in_lockstep(ros_processes, ros_p
 
 def test_ros_eval_of_a_cartesian_policy_equals_the_in_process_cartesian_arm(tmp_path):
     """`dp-ros eval --via ros` runs a policy whose action is a whole pose through the sim's
-    pose topics (as `dp-ros sim --cartesian`), and in lockstep scores it exactly as the
+    pose topics (as `dp-ros sim`), and in lockstep scores it exactly as the
     in-process CartesianArmEnv does: same observations (the pose's fields decoded alike),
     same IK, and a target out of reach held and counted on both sides, not waited on."""
     from ros.test_eval_ros import run_eval
