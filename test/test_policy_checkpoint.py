@@ -5,11 +5,11 @@ import json
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from safetensors.torch import load_file, save_file
 from support import make_tiny_checkpoint, small_image_config
 
-import dp_ros.policy.checkpoint as ckpt
 from dp_ros.policy.checkpoint import (
     CheckpointError,
     load_policy,
@@ -133,7 +133,7 @@ def test_interrupted_save_keeps_the_old_artifact(tmp_path, monkeypatch):
             f.write(b'\x00' * 100)  # half a file
         raise OSError('disk full')
 
-    monkeypatch.setattr(ckpt, 'save_file', failing_save)
+    monkeypatch.setattr(safetensors.torch, 'save_file', failing_save)  # save_policy's writer
     with pytest.raises(OSError, match='disk full'):
         save_policy(make_policy(), path, provenance={'version': 'new'})
     assert {p.name: p.read_bytes() for p in path.iterdir()} == before
