@@ -400,10 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
                         'wall clock, slow inference costs')
     p.add_argument('--cartesian', action='store_true',
                    help="insist that the policy acts on the end effector's pose (its action "
-                        'and state name pose fields: x, y, z, yaw, ...) and say why not '
-                        "otherwise; such a checkpoint is run so without the flag: the sim "
-                        'publishes the pose and takes PoseStamped targets, the node commands '
-                        'them')
+                        'and state name pose fields: x, y, z, yaw, ...), saying why not '
+                        'otherwise. Such a checkpoint runs on the pose topics with or without '
+                        'the flag: the sim publishes the pose and takes PoseStamped targets, '
+                        'the node commands them')
     p.add_argument('--seeds', type=int, nargs='+', default=[100000],
                    help="episode seeds (the paper's test seeds are 100000..100049)")
     p.add_argument('--max-steps', type=int, default=300)
