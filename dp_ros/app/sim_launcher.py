@@ -105,10 +105,11 @@ def node_environment(base: dict[str, str] | None = None) -> dict[str, str]:
 
 def cartesian_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
     """The sim's and the policy node's parameters for a policy that acts on its end
-    effector's pose (`--cartesian`): the sim publishes the pose and takes pose targets
-    (sim_bridge/cartesian.py), the node reads and commands them by the checkpoint's pose
-    fields, unclamped per joint (the parameter files' joint bounds do not apply). ValueError
-    naming the fault when the checkpoint's action is no whole pose or its state no pose."""
+    effector's pose (policy_io_overrides picks them; `--cartesian` insists on them): the sim
+    publishes the pose and takes pose targets (sim_bridge/cartesian.py), the node reads and
+    commands them by the checkpoint's pose fields, unclamped per joint (the parameter files'
+    joint bounds do not apply). ValueError naming the fault when the checkpoint's action is
+    no whole pose or its state no pose."""
     from dp_ros.policy.config import PolicyConfig
 
     _, state, action = PolicyConfig.from_dict(meta['config']).cartesian_io()
