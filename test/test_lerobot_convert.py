@@ -3,6 +3,7 @@ one-line errors."""
 from __future__ import annotations
 
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -166,6 +167,27 @@ def test_a_failed_conversion_leaves_no_output_and_the_old_one_intact(source, tmp
     with pytest.raises(KeyboardInterrupt):
         main([str(source), str(out), '--fps', '10', '--overwrite', '--no-progress'])
     assert (out / 'keep.txt').read_text() == 'old' and leftovers(tmp_path) == []
+
+
+def test_an_encoder_flush_that_never_returns_fails_the_conversion_and_leaves_nothing(
+        source, tmp_path, monkeypatch, capsys):
+    """As SVT-AV1 4.1.0 was once seen to do: the conversion fails at the deadline with a
+    one-line reason and the way around it, not waits for good."""
+    from training import lerobot_format
+
+    released = threading.Event()
+    monkeypatch.setattr(lerobot_format, 'FLUSH_TIMEOUT_S', 0.5)
+    monkeypatch.setattr(lerobot_format._VideoFile, '_flush', lambda self: released.wait(600))
+    out = tmp_path / 'lr'
+    try:
+        with pytest.raises(lerobot_format.LeRobotFormatError) as failure:
+            main([str(source), str(out), '--fps', '10', '--no-progress'])
+    finally:
+        released.set()
+    message = str(failure.value)
+    assert 'end-of-stream flush' in message and 'did not return in 0.5 s' in message
+    assert '--vcodec h264' in message and '\n' not in message
+    assert not out.exists() and leftovers(tmp_path) == []
 
 
 def test_an_existing_output_needs_overwrite(source, tmp_path):

@@ -104,14 +104,14 @@ def make_eval_env(robot: str, config: Any, max_steps: int, video_size: int):
 
 def cartesian_keys(config: Any) -> tuple[str, list[str], list[str], float] | None:
     """(state key, its pose fields, the action's pose fields, the state's yaw_min) of a policy
-    that acts on the end effector's pose (PolicyConfig.cartesian_io); None for any other (a
+    that acts on the end effector's pose (PolicyConfig.pose_io); None for any other (a
     joint-space one)."""
     from dp_ros.recorded_sources import YAW_MIN
 
-    try:
-        key, state, action = config.cartesian_io()
-    except ValueError:
+    pose_io = config.pose_io()
+    if pose_io is None:
         return None
+    key, state, action = pose_io
     sources = config.recorded_sources(key) or []
     yaw_min = next((s[YAW_MIN] for s in sources if YAW_MIN in s), -math.pi)
     return key, state, action, float(yaw_min)

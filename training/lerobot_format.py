@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -48,6 +49,10 @@ DEFAULT_CHUNK_SIZE = 1000  # files per chunk directory
 DEFAULT_DATA_FILE_SIZE_IN_MB = 100
 DEFAULT_VIDEO_FILE_SIZE_IN_MB = 200
 DEFAULT_TOLERANCE_S = 1e-4  # LeRobotDataset(tolerance_s=1e-4)
+# How long an encoder's end-of-stream flush may take before the conversion fails instead of
+# waiting for good: SVT-AV1 4.1.0 was once seen blocked there, using no CPU (a flush of the
+# lookahead frames takes under a second per 480 px camera here).
+FLUSH_TIMEOUT_S = 300.0
 
 INFO_PATH = 'meta/info.json'
 STATS_PATH = 'meta/stats.json'
@@ -312,6 +317,30 @@ def _update_chunk_file(chunk: int, file: int, chunks_size: int) -> tuple[int, in
     return chunk, file + 1
 
 
+def _returned_within(call: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """call()'s result (or its exception), run on a daemon thread: a C call that never
+    returns cannot be interrupted, so the caller gets a LeRobotFormatError after timeout_s
+    and Ctrl-C while it waits, and the process can still exit (the thread is left behind)."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome['value'] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            outcome['error'] = exc
+
+    thread = threading.Thread(target=run, name='dp_ros_encoder', daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise LeRobotFormatError(f'{what} did not return in {timeout_s:g} s (SVT-AV1 4.1.0 was '
+                                 'once seen to hang there): run the conversion again, or encode '
+                                 'with --vcodec h264')
+    if 'error' in outcome:
+        raise outcome['error']
+    return outcome['value']
+
+
 class _VideoFile:
     """One mp4 of a camera: episodes appended as one stream, frame k at k / fps."""
 
@@ -344,12 +373,26 @@ class _VideoFile:
         if self.container is None:
             return
         try:
-            for packet in self.stream.encode():
+            packets = _returned_within(self._flush, FLUSH_TIMEOUT_S,
+                                       f'the {self.stream.codec_context.name} encoder\'s '
+                                       f'end-of-stream flush of {self.path}')
+        except LeRobotFormatError:
+            self.container = None  # the encoder is still inside the call: leave it alone
+            raise
+        except BaseException:
+            self.abort()
+            raise
+        try:
+            for packet in packets:
                 self.bytes += packet.size
                 self.container.mux(packet)
         finally:
             self.container.close()
             self.container = None
+
+    def _flush(self) -> list[Any]:
+        """The encoder's last packets (what it held back for its lookahead)."""
+        return self.stream.encode()
 
     def abort(self) -> None:
         if self.container is not None:

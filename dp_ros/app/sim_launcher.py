@@ -125,10 +125,11 @@ def cartesian_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
 def policy_io_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
     """What the checkpoint acts on decides the wiring: cartesian_overrides for a policy whose
     action is a whole pose, none for a joint-space one (its names are joints, or absent)."""
-    try:
-        return cartesian_overrides(meta)
-    except ValueError:
+    from dp_ros.policy.config import PolicyConfig
+
+    if PolicyConfig.from_dict(meta['config']).pose_io() is None:
         return {}, {}
+    return cartesian_overrides(meta)
 
 
 # --- the session -----------------------------------------------------------------------------

@@ -189,6 +189,14 @@ class PolicyConfig:
         key = next(iter(low_dim))
         return key, list(names[0]), list(action)
 
+    def pose_io(self) -> tuple[str, list[str], list[str]] | None:
+        """cartesian_io for a policy that acts on an end effector's pose, None for any other
+        (the one rule by which the sim, `dp-ros eval` and training wire a policy)."""
+        try:
+            return self.cartesian_io()
+        except ValueError:
+            return None
+
     def camera_crop(self, key: str) -> tuple[int, int, int, int] | None:
         """The box cut from the camera frame before it is fitted to rgb obs `key` (None:
         the whole frame)."""

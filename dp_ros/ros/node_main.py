@@ -8,9 +8,17 @@ when it returns True, e.g. a worker thread that ended); `exit_code()` gives the 
 Spinning is spin_once with a short timeout, so a stop request (a flag the signal handler of
 interrupt_without_rclpy_shutdown sets) and finished() are seen within 0.1 s even when no
 message arrives.
+
+Once a node has started, what it built (torch, the policy, the messages: about 330,000
+objects for the policy node) is frozen out of Python's cyclic garbage collector
+(freeze_built_objects). The interpreter's exit made several full collections of them: the
+policy node took 1.1 s from Ctrl-C to exit, 0.3 s frozen (this machine). A full collection
+while running would hold the GIL about 0.16 s; none ran in 3,000 chunks sampled in steady
+state, so this is a guard, not a measured gain there.
 """
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -42,6 +50,7 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
         executor.add_node(node)
         if hasattr(node, 'start'):
             node.start()
+        freeze_built_objects()
         finished = getattr(node, 'finished', lambda: False)
         while rclpy.ok() and not STOP_REQUESTED.is_set() and not finished():
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
@@ -58,6 +67,15 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
             rclpy.shutdown()
     exit_code = getattr(node, 'exit_code', None)
     return int(exit_code()) if exit_code is not None else 0
+
+
+def freeze_built_objects() -> None:
+    """Collect once, then keep every object that exists now out of later collections (they
+    are start-up state that lives as long as the node; what is made afterwards is collected
+    as usual). A node that releases such state (the lifecycle node's cleanup) calls
+    gc.unfreeze() first, so that its cycles can be collected."""
+    gc.collect()
+    gc.freeze()
 
 
 def interrupt_without_rclpy_shutdown() -> None:

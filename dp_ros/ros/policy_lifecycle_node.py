@@ -18,6 +18,7 @@ node deactivates; what is published when is decided by the planning loop's enabl
 """
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any
 
@@ -25,7 +26,11 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.service import Service
 from rclpy.timer import Timer
 
-from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node
+from dp_ros.ros.node_main import (
+    freeze_built_objects,
+    interrupt_without_rclpy_shutdown,
+    run_node,
+)
 from dp_ros.ros.policy_node import NODE_NAME, PolicyCore, read_config
 
 
@@ -48,6 +53,7 @@ class PolicyLifecycleNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.core = PolicyCore(self, self.cfg, self.setup, *loaded, enabled=False)
         self.core.enable_allowed = False
+        freeze_built_objects()  # the policy lives until cleanup (_release unfreezes)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -80,6 +86,7 @@ class PolicyLifecycleNode(LifecycleNode):
         core, self.core = self.core, None
         if core is None:
             return
+        gc.unfreeze()  # the policy's cycles become collectable again
         core.shutdown()
         for entity in core.entities:
             if isinstance(entity, Timer):

@@ -3,6 +3,7 @@ it can; `sink` is a run_node node that takes that topic and stops on Ctrl-C / SI
 way the dp_ros nodes do (interrupt_without_rclpy_shutdown)."""
 from __future__ import annotations
 
+import gc
 import sys
 
 import rclpy
@@ -32,7 +33,8 @@ class Sink(Node):
         interrupt_without_rclpy_shutdown()
 
     def shutdown(self) -> None:
-        print(f'shutdown after {self.received} messages', flush=True)
+        print(f'shutdown after {self.received} messages, {gc.get_freeze_count()} objects '
+              'frozen', flush=True)
 
 
 def publish() -> None:

@@ -9,6 +9,7 @@ test_eval_ros). The signal now only asks spinning to stop.
 from __future__ import annotations
 
 import random
+import re
 import signal
 import time
 
@@ -32,5 +33,8 @@ def test_a_signal_during_a_flood_of_messages_stops_the_node_cleanly(tmp_path):
             assert 'Traceback' not in log, f'stop {i}: {log[-2000:]}'
             assert 'shutdown after' in log, f'stop {i}: shutdown() did not run: {log[-2000:]}'
             assert code == 0, f'stop {i}: exit code {code}: {log[-2000:]}'
+            # run_node froze what the node built out of the garbage collector (node_main)
+            frozen = re.search(r'shutdown after \d+ messages, (\d+) objects frozen', log)
+            assert frozen and int(frozen.group(1)) > 10_000, f'stop {i}: {log[-2000:]}'
     finally:
         group.stop_all()
