@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -37,7 +38,11 @@ STOP_REQUESTED = threading.Event()
 
 def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = None) -> int:
     args = sys.argv if argv is None else [name, *argv]
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except RCLError as exc:  # --ros-args rcl cannot parse, e.g. -p names:=[x,y] (y: a bool)
+        print(f'{name}: invalid arguments: {exc}', file=sys.stderr)
+        return 2
     STOP_REQUESTED.clear()
     node = None
     executor = SingleThreadedExecutor()

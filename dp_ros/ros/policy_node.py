@@ -392,9 +392,9 @@ class PolicyNode(Node):
 
     def __init__(self, **kwargs: Any):
         super().__init__(NODE_NAME, **kwargs)
+        cfg, setup = read_config(self)  # before torch is imported: a bad parameter fails fast
         from dp_ros.runtime.inference_runner import load_runner
 
-        cfg, setup = read_config(self)
         self.core = PolicyCore(self, cfg, setup, *load_runner(cfg), enabled=cfg.start_enabled)
 
     def start(self) -> None:

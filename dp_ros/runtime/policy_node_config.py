@@ -654,21 +654,27 @@ def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
     return resolve_setup(cfg, read_policy_metadata(cfg.checkpoint))
 
 
-def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
-    """Validate the parameters against each other and the checkpoint; ValueError names the fault."""
-    from dp_ros.policy.config import PolicyConfig
+def check_device(cfg: PolicyNodeConfig) -> None:
+    """The device and dtype parameters (last of the checks: they import torch, seconds, and
+    every other fault is found without it)."""
     from dp_ros.runtime.inference_runner import DTYPES, resolve_device
 
-    for f in param_fields(PolicyNodeConfig):  # a config built without config_from_dict too
-        check_range(f.name, getattr(cfg, f.name), f.metadata['range'])
-    if not cfg.checkpoint:
-        raise ValueError('parameter checkpoint is empty: give the policy directory')
     try:
         resolve_device(cfg.device)
     except ValueError as exc:
         raise ValueError(f'parameter {exc}') from None
     if cfg.dtype not in DTYPES:
         raise ValueError(f"parameter dtype must be one of {list(DTYPES)}, got '{cfg.dtype}'")
+
+
+def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
+    """Validate the parameters against each other and the checkpoint; ValueError names the fault."""
+    from dp_ros.policy.config import PolicyConfig
+
+    for f in param_fields(PolicyNodeConfig):  # a config built without config_from_dict too
+        check_range(f.name, getattr(cfg, f.name), f.metadata['range'])
+    if not cfg.checkpoint:
+        raise ValueError('parameter checkpoint is empty: give the policy directory')
     if cfg.sampler not in SAMPLERS:
         raise ValueError(f"parameter sampler must be 'ddim', 'ddpm' or empty, got "
                          f"'{cfg.sampler}'")
@@ -776,6 +782,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     if keep_ns < (config.n_obs_steps - 1) * dt_ns + max_age_ns:
         raise ValueError(f'parameter history_s {cfg.history_s} is shorter than an observation '
                          f'spans ((n_obs_steps-1)*dt + max_input_age_s)')
+    check_device(cfg)
     return ResolvedSetup(
         rgb_keys=rgb_keys, state_keys=low_dim, state_sizes=state_sizes,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
