@@ -137,7 +137,7 @@ def test_a_camera_crop_is_cut_first_recorded_on_the_array_and_kept_when_appendin
     # the workspace box cut from each 120 x 160 frame before the fit, as the node cuts the
     # checkpoint's camera_crop; recorded on data/img, which training copies into shape_meta
     from dp_ros.image_fit import fit_image
-    from training.dataset import dataset_shape_meta
+    from training.dataset_meta import dataset_shape_meta
 
     folder, truth = bare_bag(tmp_path, 'mcap', camera_size=(120, 160), seconds=1.0)
     config = foreign_bag_config()
@@ -169,7 +169,7 @@ def test_a_camera_crop_is_cut_first_recorded_on_the_array_and_kept_when_appendin
 def test_joint_names_are_recorded_reach_the_checkpoint_and_must_match_when_appending(
         tmp_path, capsys):
     from dp_ros.policy.config import pusht_image_config
-    from training.dataset import dataset_shape_meta
+    from training.dataset_meta import dataset_shape_meta
 
     folder, _ = bare_bag(tmp_path, 'mcap', seconds=1.0)
     config = foreign_bag_config()

@@ -6,7 +6,8 @@ import pytest
 import torch
 import zarr
 
-from training.dataset import PushTImageDataset, parse_low_dim_key
+from training.dataset import PushTImageDataset
+from training.dataset_meta import parse_low_dim_key
 from training.errors import DatasetError
 from training.replay_buffer import ReplayBuffer
 

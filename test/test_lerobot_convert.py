@@ -85,7 +85,7 @@ def test_the_camera_crop_and_topics_travel_to_lerobot_into_training_and_back(sou
     import json
     import shutil
 
-    from training.dataset import dataset_shape_meta
+    from training.dataset_meta import dataset_shape_meta
 
     cam = [{'kind': 'image', 'topic': '/cam/image_raw', 'width': None}]
     commands = [{'kind': 'joint_trajectory', 'topic': f'/{arm}/joint_trajectory', 'width': 1,
@@ -121,7 +121,7 @@ def test_joint_names_travel_to_lerobot_into_training_and_back(source, tmp_path):
     import json
     import shutil
 
-    from training.dataset import dataset_shape_meta
+    from training.dataset_meta import dataset_shape_meta
 
     named = tmp_path / 'named.zarr'
     shutil.copytree(source, named)

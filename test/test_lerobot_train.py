@@ -9,7 +9,8 @@ from support import PUSHT_DATASET, shortest_episodes, tiny_policy_section
 
 from dp_ros.policy.checkpoint import read_policy_metadata
 from training.config import load_config
-from training.dataset import PushTImageDataset, dataset_shape_meta
+from training.dataset import PushTImageDataset
+from training.dataset_meta import dataset_shape_meta
 from training.errors import TrainConfigError
 from training.lerobot_convert import zarr_to_lerobot
 from training.lerobot_format import LeRobotFormatError

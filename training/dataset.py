@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,161 +16,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dp_ros.dimension_names import NAMES, names_of
-from dp_ros.image_fit import CAMERA_CROP
-from dp_ros.recorded_sources import SOURCES, check_sources
-from training.errors import DatasetError, DatasetKeyError
+from training.dataset_meta import (
+    ACTION,
+    excluded_episodes,
+    images_to_uint8,
+    observation_keys,
+    store_shapes,
+)
 from training.lerobot_source import open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
 from training.sampler import SequenceSampler, downsample_mask, get_val_mask
 
 log = logging.getLogger(__name__)
-
-ACTION = 'action'
-_KEY_SPEC = re.compile(r'^\s*([\w./-]+)\s*(?:\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\])?\s*$')
-
-
-def parse_low_dim_key(spec: str | tuple[str, slice | None]) -> tuple[str, slice]:
-    """'state[:2]' or ('state', slice(0, 2)) -> ('state', slice(0, 2)); 'state' -> all columns.
-
-    The string form is what YAML configs can hold.
-    """
-    if isinstance(spec, tuple):
-        key, sl = spec
-        return key, slice(None) if sl is None else sl
-    match = _KEY_SPEC.match(spec)
-    if match is None:
-        raise DatasetError(f"low-dim key spec {spec!r} is not 'key' or 'key[start:stop]'")
-    key, start, stop = match.groups()
-    return key, slice(int(start) if start else None, int(stop) if stop else None)
-
-
-def images_to_uint8(key: str, source: str = ''):
-    """Block converter: float 0..255 images -> uint8, refusing values that would change.
-
-    source (the store) prefixes the messages.
-    """
-    where = f'{source}: ' if source else ''
-
-    def convert(block: np.ndarray) -> np.ndarray:
-        if block.dtype == np.uint8 or block.size == 0:
-            return block.astype(np.uint8, copy=False)
-        if np.issubdtype(block.dtype, np.floating) or np.issubdtype(block.dtype, np.integer):
-            lo, hi = block.min(), block.max()
-            if lo < 0 or hi > 255:
-                raise DatasetError(f'{where}image array {key!r} has values in [{lo}, {hi}], '
-                                   f'expected 0..255')
-            out = block.astype(np.uint8)
-            if np.issubdtype(block.dtype, np.floating) and not np.array_equal(out, block):
-                bad = block[out != block].flat[0]
-                raise DatasetError(f'{where}image array {key!r} holds non-integral values '
-                                   f'(e.g. {bad}); cannot keep it as uint8')
-            return out
-        raise DatasetError(f'{where}image array {key!r} has unsupported dtype {block.dtype}')
-    return convert
-
-
-def observation_keys(image_key: str = 'img', state_key: str = 'state',
-                     rgb_keys: Mapping[str, str] | None = None,
-                     low_dim_keys: Mapping[str, str | tuple[str, slice | None]] | None = None,
-                     ) -> tuple[dict[str, str], dict[str, tuple[str, slice]]]:
-    """(rgb_keys, low_dim_keys) of a dataset config: obs name -> image array, and obs name ->
-    (array, column slice); None gives the Push-T defaults built from image_key and state_key."""
-    rgb = dict(rgb_keys) if rgb_keys is not None else {'image': image_key}
-    raw_low_dim = low_dim_keys if low_dim_keys is not None else {
-        'agent_pos': (state_key, slice(0, 2))}
-    low_dim = {name: parse_low_dim_key(spec) for name, spec in raw_low_dim.items()}
-    clash = (set(rgb) & set(low_dim)) | ({ACTION} & (set(rgb) | set(low_dim)))
-    if clash:
-        raise DatasetError(f'observation names must be unique and not {ACTION!r}: {clash}')
-    return rgb, low_dim
-
-
-def store_shapes(source: ReplayBuffer, rgb_keys: Mapping[str, str],
-                 low_dim_keys: Mapping[str, tuple[str, slice]], action_key: str, where: str
-                 ) -> tuple[dict[str, tuple[int, ...]], int]:
-    """(per-step shape of each observation as the dataset yields it, images (C, H, W); the
-    action size), from the store's array shapes alone: nothing is read. Checks that every
-    array the config names is there and fits (DatasetError naming `where`, the store)."""
-    needed = [*rgb_keys.values(), *(k for k, _ in low_dim_keys.values()), action_key]
-    missing = sorted({k for k in needed if k not in source.data})
-    if missing:
-        raise DatasetKeyError(f'{where} has no data/{missing[0]}, which the config names '
-                              f'(available: {source.keys()})')
-    shapes: dict[str, tuple[int, ...]] = {}
-    for name, key in rgb_keys.items():
-        shape = tuple(source.data[key].shape)
-        if len(shape) != 4:
-            raise DatasetError(f'{where}: image array {key!r} has shape {shape}, '
-                               f'expected (N, H, W, C)')
-        h, w, c = shape[1:]
-        shapes[name] = (c, h, w)
-    for name, (key, sl) in low_dim_keys.items():
-        shape = tuple(source.data[key].shape)
-        width = len(range(int(np.prod(shape[1:])))[sl])
-        if width == 0:
-            raise DatasetError(f'{where}: low-dim key {name!r} selects no columns of {key!r} '
-                               f'(shape {shape}, slice {sl})')
-        shapes[name] = (width,)
-    return shapes, int(np.prod(source.data[action_key].shape[1:]))
-
-
-def recorded(sources: object, width: int | None) -> list[dict] | None:
-    """The topics bag2zarr recorded for an array, when they are well formed; else None
-    (unknown, never a guess)."""
-    try:
-        return check_sources(sources, width, SOURCES)
-    except ValueError:
-        return None
-
-
-def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
-                       state_key: str = 'state', action_key: str = 'action',
-                       rgb_keys: Mapping[str, str] | None = None,
-                       low_dim_keys: Mapping[str, str | tuple[str, slice | None]] | None = None,
-                       ) -> dict:
-    """The policy's shape_meta for the windows PushTImageDataset makes of a store (images
-    first: the feature concatenation order), from its array shapes, with each image's
-    camera_crop and each low-dim key's and the action's value names (joints) when they were
-    recorded: the dataset and its keys in the config are checked before anything is read."""
-    rgb, low_dim = observation_keys(image_key, state_key, rgb_keys, low_dim_keys)
-    source = open_training_store(zarr_path)  # zarr, or a LeRobotDataset
-    shapes, action_dim = store_shapes(source, rgb, low_dim, action_key, str(zarr_path))
-    obs = {k: {'shape': list(shapes[k]), 'type': 'rgb'} for k in rgb}
-    for name, key in rgb.items():  # the camera crop bag2zarr cut the frames with
-        crop = source.attrs(key).get(CAMERA_CROP)
-        if crop is not None:
-            obs[name][CAMERA_CROP] = list(crop)
-        sources = recorded(source.attrs(key).get(SOURCES), None)
-        if sources is not None:
-            obs[name][SOURCES] = sources
-    obs.update({k: {'shape': list(shapes[k]), 'type': 'low_dim'} for k in low_dim})
-    action = {'shape': [action_dim]}
-    # the names of the values (joints) bag2zarr or a LeRobot dataset recorded, sliced as used
-    for entry, (key, sl) in [*((obs[k], v) for k, v in low_dim.items()),
-                             (action, (action_key, slice(None)))]:
-        width = int(np.prod(source.data[key].shape[1:]))
-        names = names_of(source.attrs(key).get(NAMES), width)
-        if names is not None:
-            entry[NAMES] = names[sl]
-        sources = recorded(source.attrs(key).get(SOURCES), width)
-        if sources is not None and sl in (None, slice(None)):  # a slice: not the whole key
-            entry[SOURCES] = sources
-    return {'obs': obs, 'action': action}
-
-
-def excluded_episodes(n_episodes: int, episodes: Sequence[int] | None, where: str
-                      ) -> np.ndarray:
-    """Boolean mask of the episodes data.exclude_episodes names; DatasetError naming `where`
-    for an index the dataset does not have."""
-    mask = np.zeros(n_episodes, dtype=bool)
-    bad = [e for e in episodes or () if not isinstance(e, (int, np.integer))
-           or isinstance(e, bool) or not 0 <= e < n_episodes]
-    if bad:
-        raise DatasetError(f'{where}: exclude_episodes {bad} are not episodes of this dataset '
-                           f'(0..{n_episodes - 1})')
-    mask[list(episodes or ())] = True
-    return mask
 
 
 class PushTImageDataset(torch.utils.data.Dataset):

@@ -36,10 +36,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from dp_ros.atomic_dir import write_text
 from dp_ros.errors import UserError
@@ -47,7 +46,12 @@ from dp_ros.policy.config import PolicyConfig
 from dp_ros.recorded_sources import value_prefixes
 from dp_ros.selection import parse_episodes
 from training.config import DataConfig, TrainConfig
-from training.dataset import ACTION, PushTImageDataset, dataset_shape_meta
+from training.dataset_meta import ACTION, dataset_shape_meta
+
+if TYPE_CHECKING:  # torch is imported where a policy runs: the checks answer without it
+    import torch
+
+    from training.dataset import PushTImageDataset
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ REPORT_FORMAT = 'dp_ros.open_loop'
 COMPARISON_FORMAT = 'dp_ros.open_loop_comparison'  # several policies on the same episodes
 REPORT_VERSION = 1
 SPLITS = ('val', 'train', 'all')
-Predict = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # obs batch -> (B, horizon, A)
+Predict = Callable[[dict[str, 'torch.Tensor']], 'torch.Tensor']  # obs batch -> (B, horizon, A)
 
 
 @dataclass
@@ -258,6 +262,8 @@ def load_windows(config: PolicyConfig, source: Source, progress: bool) -> PushTI
     """The dataset with one window per step of every episode: step t's window holds the
     observations t-To+1..t (the first repeated before an episode starts) and the horizon's
     actions from t-To+1 on; the split and the episode cap are the training's."""
+    from training.dataset import PushTImageDataset
+
     return PushTImageDataset(
         source.path, horizon=config.horizon, pad_before=config.n_obs_steps - 1,
         pad_after=config.horizon - config.n_obs_steps, progress=progress,
@@ -296,6 +302,7 @@ def predict_episodes(predict: Predict, ds: PushTImageDataset, episodes: list[int
                      n_action_steps: int, batch_size: int, progress: bool
                      ) -> list[EpisodeChunks]:
     """Every chunk of the chosen episodes through predict, batch_size windows at a time."""
+    import torch
     from torch.utils.data import default_collate
     from tqdm.auto import tqdm
 
@@ -334,6 +341,8 @@ def policy_predictor(policy: Any, sampler: str | None, num_inference_steps: int 
                      sample_seed: int) -> Predict:
     """The policy's action_pred for an observation batch; one generator for the whole run,
     so the same seed, batch size and episodes give the same numbers."""
+    import torch
+
     gen = torch.Generator(device=policy.device).manual_seed(sample_seed)
 
     @torch.no_grad()
@@ -346,6 +355,8 @@ def policy_predictor(policy: Any, sampler: str | None, num_inference_steps: int 
 
 def action_scale(policy: Any) -> np.ndarray:
     """Per action dimension: the normalizer's factor from raw units to [-1, 1]."""
+    import torch
+
     norm = policy.normalizer
     dim = policy.config.action_dim
     one = norm.normalize(ACTION, torch.ones(dim)) - norm.normalize(ACTION, torch.zeros(dim))
@@ -651,17 +662,20 @@ def policy_report(entry: PolicyEntry, ds: PushTImageDataset, episodes: list[int]
 
 def run_open_loop(args: argparse.Namespace) -> dict[str, Any]:
     """One policy: its report and plot. Several (snapshots of one run, say): the same
-    episodes and the same sampling noise for each, and a comparison report and plot."""
+    episodes and the same sampling noise for each, and a comparison report and plot.
+
+    The policies, the dataset, the split and their fit are checked from metadata first; the
+    device last, as it imports torch (seconds): a wrong path is reported in under one."""
+    entries = read_entries(args.policy)
+    source = common_source(entries, args.dataset)
+    check_split(args.episodes, source)
+    warnings = list(dict.fromkeys(w for e in entries for w in check_fits(e.config, source)))
     from dp_ros.runtime.inference_runner import resolve_device
 
     try:
         device = resolve_device(args.device)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    entries = read_entries(args.policy)
-    source = common_source(entries, args.dataset)
-    check_split(args.episodes, source)
-    warnings = list(dict.fromkeys(w for e in entries for w in check_fits(e.config, source)))
     config = entries[0].config
     ds = load_windows(config, source, progress=not args.no_progress)
     chosen, episodes = select_episodes(args.episodes, ds, source)
@@ -669,6 +683,8 @@ def run_open_loop(args: argparse.Namespace) -> dict[str, Any]:
         warnings.append('most of these episodes were trained on: their errors are lower '
                         'than on new data (--episodes val: the held-out ones)')
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
     names = config.dimension_names(ACTION) or [f'action[{i}]' for i in range(config.action_dim)]
     shared: dict[str, Any] = {

@@ -235,7 +235,7 @@ class Trainer:
     def _shape_meta(self) -> dict:
         """Observation shapes of the dataset, images first (the feature concatenation order),
         from its arrays' shapes: checked before the data is read."""
-        from training.dataset import dataset_shape_meta
+        from training.dataset_meta import dataset_shape_meta
 
         return dataset_shape_meta(self._dataset_path(), **self.cfg.data.key_args())
 
