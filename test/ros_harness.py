@@ -73,8 +73,12 @@ class ProcessGroup:
         return processes.stop(proc.popen, timeout)
 
     def stop_all(self) -> None:
+        """Ctrl-C to every process at once, then wait for each (as `ros2 launch` and
+        `dp-ros sim` stop theirs): their shutdowns overlap."""
         for proc in reversed(self.procs):
-            self.stop(proc)
+            processes.interrupt(proc.popen)
+        for proc in reversed(self.procs):
+            processes.stop(proc.popen, interrupted=True)
 
     def print_logs(self, tail: int = 4000) -> None:
         for proc in self.procs:
