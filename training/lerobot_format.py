@@ -376,11 +376,11 @@ class _VideoFile:
             packets = _returned_within(self._flush, FLUSH_TIMEOUT_S,
                                        f'the {self.stream.codec_context.name} encoder\'s '
                                        f'end-of-stream flush of {self.path}')
-        except LeRobotFormatError:
-            self.container = None  # the encoder is still inside the call: leave it alone
-            raise
         except BaseException:
-            self.abort()
+            # past the deadline, or Ctrl-C while waiting, the encoder is still inside the call,
+            # and closing the container under it is unsafe: it is left to PyAV (the files are
+            # discarded either way)
+            self.container = None
             raise
         try:
             for packet in packets:

@@ -112,14 +112,7 @@ def cartesian_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
     no whole pose or its state no pose."""
     from dp_ros.policy.config import PolicyConfig
 
-    _, state, action = PolicyConfig.from_dict(meta['config']).cartesian_io()
-    sim = {'ee_pose_topic': 'ee_pose', 'pose_target_topic': 'target_pose'}
-    pose, target = (f'{SIM_NAMESPACE}/{sim[k]}' for k in ('ee_pose_topic', 'pose_target_topic'))
-    policy = {'joint_state_topic': pose, 'state_pose_topics': [pose],
-              'state_joint_names': state, 'action_topic': target,
-              'action_pose_topics': [target], 'action_joint_names': action,
-              'action_lower': [], 'action_upper': [], 'max_step_delta': []}
-    return sim, policy
+    return _pose_wiring(PolicyConfig.from_dict(meta['config']).cartesian_io())
 
 
 def policy_io_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -127,9 +120,21 @@ def policy_io_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
     action is a whole pose, none for a joint-space one (its names are joints, or absent)."""
     from dp_ros.policy.config import PolicyConfig
 
-    if PolicyConfig.from_dict(meta['config']).pose_io() is None:
-        return {}, {}
-    return cartesian_overrides(meta)
+    pose_io = PolicyConfig.from_dict(meta['config']).pose_io()
+    return ({}, {}) if pose_io is None else _pose_wiring(pose_io)
+
+
+def _pose_wiring(pose_io: tuple[str, list[str], list[str]]
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """cartesian_overrides' parameters from PolicyConfig.cartesian_io's (key, state, action)."""
+    _, state, action = pose_io
+    sim = {'ee_pose_topic': 'ee_pose', 'pose_target_topic': 'target_pose'}
+    pose, target = (f'{SIM_NAMESPACE}/{sim[k]}' for k in ('ee_pose_topic', 'pose_target_topic'))
+    policy = {'joint_state_topic': pose, 'state_pose_topics': [pose],
+              'state_joint_names': state, 'action_topic': target,
+              'action_pose_topics': [target], 'action_joint_names': action,
+              'action_lower': [], 'action_upper': [], 'max_step_delta': []}
+    return sim, policy
 
 
 # --- the session -----------------------------------------------------------------------------
