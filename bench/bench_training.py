@@ -1,7 +1,7 @@
 """Training throughput (samples/s) of the shipped training configs, fp32 and bf16 autocast.
 
 One optimizer step = forward + backward of compute_loss, AdamW step and EMA update, the same
-work as training/train.py per step. Batches are synthetic tensors of the real shapes (the
+work as training/trainer.py per step. Batches are synthetic tensors of the real shapes (the
 data pipeline is measured by the dataset's own benchmark), so the figure is the model's cost.
 Prints and writes bench/results/training.json.
 """
@@ -45,7 +45,7 @@ def bench_one(name: str, precision: str, steps: int, warmup: int, batch_size: in
     norm = Normalizer.from_data({'action': torch.rand(100, 2).numpy() * 512,
                                  'agent_pos': torch.rand(100, 2).numpy() * 512})
     policy = DiffusionPolicy(pcfg, norm).train()
-    if channels_last:  # as training/train.py does by default (train.channels_last)
+    if channels_last:  # as training/trainer.py does by default (train.channels_last)
         policy.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
                             weight_decay=cfg.optim.weight_decay)

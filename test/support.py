@@ -329,11 +329,24 @@ def installed_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_installed(name: str, *args: str, cwd: str | Path, timeout: float = 120.0
-                  ) -> subprocess.CompletedProcess:
-    """Run an installed console script to its end; stdout and stderr captured as text."""
-    return subprocess.run([str(installed_script(name)), *args], cwd=cwd, env=installed_env(),
-                          capture_output=True, text=True, timeout=timeout)
+def run_installed(name: str, *args: str, cwd: str | Path, timeout: float = 120.0,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run an installed console script to its end; stdout and stderr captured as text.
+    `env`: variables added to installed_env()."""
+    return subprocess.run([str(installed_script(name)), *args], cwd=cwd,
+                          env=installed_env(**(env or {})), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def without_torch(directory: Path) -> dict[str, str]:
+    """Environment variables under which `import torch` fails (ImportError naming why): a
+    `torch` package on PYTHONPATH, ahead of the installed one, that refuses to load. For
+    checks that a command finds an error before it loads torch."""
+    package = directory / 'torch'
+    package.mkdir(parents=True, exist_ok=True)
+    (package / '__init__.py').write_text(
+        "raise ImportError('torch imported (this test runs without it)')\n")
+    return {'PYTHONPATH': str(directory)}
 
 
 def default_sigint() -> None:

@@ -527,7 +527,7 @@ def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path:
     from training.config import load_config as load_train_config
     from training.inspect_dataset import main as inspect
     from training.open_loop import main as open_loop
-    from training.train import train
+    from training.trainer import train
 
     cfg = load_train_config(CONFIG_DIR / 'train_example_arm.yaml', [
         f'data.zarr_path={data}', 'data.val_ratio=0.5', 'data.batch_size=4',

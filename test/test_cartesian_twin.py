@@ -200,7 +200,8 @@ def test_the_in_process_evaluation_drives_a_cartesian_policy_through_the_ik(tmp_
     from support import make_tiny_pose_checkpoint
 
     from dp_ros.policy.checkpoint import load_policy
-    from training.closed_loop import cartesian_keys, check_eval_fits, run_closed_loop
+    from training.closed_loop import run_closed_loop
+    from training.eval_env import cartesian_keys, check_eval_fits
 
     far = {'x': (-400.0, 900.0), 'y': (-400.0, 900.0)}  # px: many targets out of reach
     policy = load_policy(make_tiny_pose_checkpoint(tmp_path / 'pose', seed=2, state='pose',

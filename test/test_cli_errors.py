@@ -2,8 +2,9 @@
 
 An expected error (a UserError, or a missing file or directory) is exactly one non-empty line
 on stderr, `dp-ros <subcommand>: <message>` naming the problem, and exit code 2, with no
-traceback, in every subcommand; it is found before anything is written or started. Ctrl-C is
-one line and exit code 130.
+traceback, in every subcommand; it is found before anything is written or started, and
+before torch loads (the cases run where `import torch` fails), so that it comes in about half
+a second, not after the 3-6 s torch and diffusers take. Ctrl-C is one line and exit code 130.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from support import (
     make_tiny_checkpoint,
     nonempty_lines,
     run_installed,
+    without_torch,
 )
 
 from dp_ros.cli import SUBCOMMANDS
@@ -125,7 +127,8 @@ def check_rule(case: Case, tmp_path) -> None:
     make_inputs(tmp_path)
     before = sorted(tmp_path.rglob('*'))
     args = [a.replace('{tmp}', str(tmp_path)) for a in case.args]
-    proc = run_installed('dp-ros', case.subcommand, *args, cwd=tmp_path, timeout=180)
+    env = without_torch(tmp_path.parent / f'{tmp_path.name}_no_torch')
+    proc = run_installed('dp-ros', case.subcommand, *args, cwd=tmp_path, timeout=180, env=env)
     lines = nonempty_lines(proc.stderr)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert 'Traceback' not in proc.stderr + proc.stdout, proc.stderr[-3000:]
@@ -145,6 +148,16 @@ def test_every_subcommand_has_an_error_case():
 @pytest.mark.parametrize('case', [pytest.param(c, id=name) for name, c in CASES.items()])
 def test_expected_error_is_one_line_and_exit_code_2(case, tmp_path):
     check_rule(case, tmp_path)
+
+
+def test_a_command_that_needs_torch_fails_without_it(tmp_path):
+    """The no-torch environment of the cases is real: a valid evaluation, which must load
+    torch, fails in it, naming why."""
+    proc = run_installed('dp-ros', 'eval', '--checkpoint', str(SHIPPED_CHECKPOINT), '--seeds',
+                         '0', '--output', str(tmp_path / 'report.json'), cwd=tmp_path,
+                         timeout=180, env=without_torch(tmp_path / 'no_torch'))
+    assert proc.returncode != 0 and 'torch imported' in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / 'report.json').exists()
 
 
 def test_unknown_subcommand(tmp_path):

@@ -167,7 +167,7 @@ def arm_shape_meta(joints: int = 3, cameras: tuple[str, ...] = ('image',), size=
 def test_a_policy_is_checked_against_the_eval_sim_before_it_runs():
     """Each sim runs the policies of its own robot; another robot's policy is named with what
     the sim gives and what the policy reads (a 7-joint arm with two cameras: no sim here)."""
-    from training.closed_loop import check_eval_fits
+    from training.eval_env import check_eval_fits
 
     check_eval_fits('point', tiny_pusht_config())
     check_eval_fits('arm', tiny_pusht_config(shape_meta=arm_shape_meta()))

@@ -1,5 +1,6 @@
 """The installed console scripts run: each one once, with an input that ends it quickly and
-the same way every time (help, or a bad parameter that must be one clear line, exit 2).
+the same way every time (help, or a bad parameter that must be one clear line, exit 2),
+found before torch loads (they run where `import torch` fails): a fast answer.
 
 The other tests start the nodes and commands as `python -m MODULE` from this checkout; these
 run the scripts `pip install .` (`make venv`) generated in the test interpreter's prefix, so
@@ -12,7 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import console_scripts, installed_script, nonempty_lines, run_installed
+from support import (
+    console_scripts,
+    installed_script,
+    nonempty_lines,
+    run_installed,
+    without_torch,
+)
 
 # script -> (arguments, exit code, words the output must contain)
 CASES: dict[str, list[tuple[list[str], int, tuple[str, ...]]]] = {
@@ -52,7 +59,8 @@ def test_installed_script_runs_this_interpreter_and_its_entry_point(name):
     pytest.param(n, a, rc, w, id=' '.join([n, *a])) for n, cases in sorted(CASES.items())
     for a, rc, w in cases])
 def test_installed_script_runs(name, args, rc, words, tmp_path):
-    proc = run_installed(name, *args, cwd=tmp_path, timeout=120)
+    proc = run_installed(name, *args, cwd=tmp_path, timeout=120,
+                         env=without_torch(tmp_path / 'no_torch'))
     output = proc.stdout + proc.stderr
     assert proc.returncode == rc, output[-3000:]
     assert 'Traceback' not in output, output[-3000:]

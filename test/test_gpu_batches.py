@@ -110,7 +110,7 @@ def test_cuda_batches_equal_the_cpu_ones():
 def test_training_losses_are_the_same_with_device_batches(tmp_path, store):
     pytest.importorskip('accelerate')
     from training.config import load_config
-    from training.train import train
+    from training.trainer import train
 
     losses = {}
     for on in (False, True):

@@ -16,7 +16,7 @@ from training.lerobot_convert import zarr_to_lerobot
 from training.lerobot_format import LeRobotFormatError
 from training.lerobot_source import LeRobotStore, check_format
 from training.replay_buffer import ReplayBuffer
-from training.train import train
+from training.trainer import train
 
 KEYS = ('img', 'state', 'action')
 

@@ -36,7 +36,7 @@ from training.config import load_config
 from training.plots import main as plots_main
 from training.plots import read_log, series
 from training.replay_buffer import ReplayBuffer
-from training.train import Trainer, train
+from training.trainer import Trainer, train
 
 N_EPISODES = 5
 

@@ -368,6 +368,13 @@ class TrainConfig:
         tmp.replace(path)
         return path
 
+    @property
+    def evaluates(self) -> bool:
+        """Whether the run has closed-loop evaluations (episodes, and a step or the end that
+        runs them)."""
+        e, t = self.eval, self.train
+        return e.n_episodes > 0 and (t.eval_every > 0 or t.final_eval)
+
     def policy_config(self):  # -> PolicyConfig (import kept lazy: config stays torch-free)
         return PolicyConfig.from_dict(dict(self.policy))
 

@@ -28,16 +28,13 @@ from torch import nn
 
 from dp_ros.atomic_dir import replace_dir
 from training.errors import TrainStateError
+from training.train_state_file import STATE_DIR, STATE_FILE, STATE_FORMAT, STATE_VERSION
 
 log = logging.getLogger('dp_ros.train')
 
-STATE_DIR = 'train_state'
-STATE_FILE = 'state.json'
 MODEL_FILE = 'model.safetensors'
 EMA_FILE = 'ema.safetensors'
 OPTIMIZER_FILE = 'optimizer.safetensors'
-STATE_FORMAT = 'dp_ros.train_state'
-STATE_VERSION = 1
 
 
 @dataclass
@@ -143,35 +140,7 @@ def _rng_file(rank: int) -> str:
     return f'rng_rank{rank}.safetensors'
 
 
-# ---------------------------------------------------------------------------- find and read
-def find_train_state(resume: str, run_dir: Path) -> Path | None:
-    """--resume auto|never|PATH -> the train_state directory to load, or None."""
-    if resume == 'never':
-        return None
-    if resume == 'auto':
-        path = run_dir / STATE_DIR
-        return path if (path / STATE_FILE).is_file() else None
-    path = Path(resume)
-    if (path / STATE_DIR / STATE_FILE).is_file():
-        path = path / STATE_DIR
-    if not (path / STATE_FILE).is_file():
-        raise FileNotFoundError(f'--resume {resume}: no train state ({STATE_FILE}) there')
-    return path
-
-
-def read_state(path: Path) -> dict[str, Any]:
-    """state.json of a train_state directory, checked to be one."""
-    try:
-        saved = json.loads((path / STATE_FILE).read_text())
-    except json.JSONDecodeError as exc:
-        raise TrainStateError(f'{path / STATE_FILE} is not valid JSON ({exc}): not a dp_ros '
-                              'train state; --resume never starts over') from None
-    if not isinstance(saved, dict) or saved.get('format') != STATE_FORMAT:
-        raise TrainStateError(f'{path / STATE_FILE} is not a dp_ros train state (format '
-                              f'{STATE_FORMAT!r}); --resume never starts over')
-    return saved
-
-
+# ---------------------------------------------------------------------------- weights
 def saved_weights(path: Path) -> dict[str, torch.Tensor]:
     """The trained (not EMA) weights, loaded before the optimizer is built on them."""
     return load_tensors(path / MODEL_FILE)

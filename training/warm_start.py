@@ -1,17 +1,16 @@
-"""train.init_from: start a run from another run's policy (weights and normalizer only)."""
+"""train.init_from: start a run from another run's policy (weights and normalizer only).
+
+Torch-free: the checkpoint is found and its config checked before torch loads.
+"""
 from __future__ import annotations
 
 import copy
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dp_ros.dimension_names import NAMES
 from dp_ros.policy.config import PolicyConfig
 from training.errors import TrainConfigError
-
-if TYPE_CHECKING:  # torch and diffusers load when a warm start is asked for
-    from dp_ros.policy.diffusion import DiffusionPolicy
 
 # sampling settings may differ: they do not change the network
 IGNORED_FIELDS = ('sampler', 'num_inference_steps')
@@ -29,18 +28,18 @@ def init_checkpoint(source: str | Path) -> Path:
     return path
 
 
-def load_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> DiffusionPolicy:
-    """The policy named by train.init_from, checked against this run's policy config.
+def check_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> Path:
+    """The checkpoint directory train.init_from names, its policy config compared with this
+    run's from policy.json alone (TrainConfigError naming the fields that differ), before
+    torch loads: the weights are read later, by load_policy.
 
     `source` is a policy checkpoint directory or a run directory (its checkpoints/latest).
-    The configs are compared (TrainConfigError naming the fields that differ) before the
-    weights are read.
     """
-    from dp_ros.policy.checkpoint import CheckpointError, load_policy, read_policy_metadata
+    from dp_ros.policy.checkpoint import CheckpointError, read_policy_metadata
 
     path = init_checkpoint(source)
     try:
-        with warnings.catch_warnings():  # an old key: load_policy below warns once
+        with warnings.catch_warnings():  # an old key: load_policy warns once, later
             warnings.simplefilter('ignore', DeprecationWarning)
             theirs = PolicyConfig.from_dict(read_policy_metadata(path)['config']).to_dict()
     except CheckpointError:
@@ -54,7 +53,7 @@ def load_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> DiffusionP
     if differ:
         raise TrainConfigError(f"train.init_from={source}: the checkpoint's policy differs "
                                f'from this config in {", ".join(differ)}')
-    return load_policy(path)
+    return path
 
 
 def _names_only_where_recorded(ours: dict, theirs: dict) -> dict:

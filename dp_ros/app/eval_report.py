@@ -108,7 +108,7 @@ def check_eval_args(args: argparse.Namespace) -> None:
     meta = read_policy_metadata(args.checkpoint)
     if args.via == 'inprocess':  # over ROS the node maps topics to keys, and checks them
         from dp_ros.policy.config import PolicyConfig
-        from training.closed_loop import check_eval_fits
+        from training.eval_env import check_eval_fits
         try:
             config = PolicyConfig.from_dict(meta['config'])
         except (TypeError, ValueError) as exc:

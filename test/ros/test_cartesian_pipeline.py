@@ -78,7 +78,7 @@ def test_cartesian_bags_convert_train_draft_and_drive_pose_targets(tmp_path, ros
     from training import bag2zarr
     from training.config import load_config as load_train_config
     from training.inspect_dataset import main as inspect
-    from training.train import train
+    from training.trainer import train
 
     for e in range(2):
         write_episode(tmp_path / 'bags' / f'episode_{e}', T0 + e * 10 * 10**9, e)

@@ -1,0 +1,470 @@
+"""The training loop of `dp-ros train` (accelerate: CPU, one GPU, many GPUs or nodes).
+
+Step-based: max_steps optimizer steps; validation loss, a sampled-action MSE on fixed
+training windows, closed-loop Push-T evaluation and checkpoints each have their own step
+interval. The run directory holds config.yaml, log.jsonl, tb/ (TensorBoard), media/,
+curves.png (training/run_log.py), checkpoints/{latest,best,step_NNNNNN}/ (policy artifacts
+of the EMA weights; best = highest test/mean_score so far; step_* = kept snapshots) and
+train_state/ (training/train_state.py).
+
+Resume is exact: data order comes from (seed, epoch) (training/batches.py), augmentation and
+diffusion noise from one generator per rank whose state is saved, so a run killed and
+restarted with the same command produces the losses the uninterrupted run would have.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from training.batches import EpochBatches, iterate_batches, to_device
+from training.config import TrainConfig, migrate_deprecated_keys
+from training.cpu_precision import effective_mixed_precision
+from training.run_check import CheckedRun, check_run
+from training.run_log import RunLog, finite
+from training.train_metrics import (
+    action_mse,
+    closed_loop_metrics,
+    fixed_batch,
+    validation_loss,
+)
+from training.train_state import (
+    Position,
+    Progress,
+    TrainParts,
+    ema_state_dict,
+    restore_train_state,
+    save_train_state,
+    saved_weights,
+)
+from training.train_state_file import STATE_DIR
+
+log = logging.getLogger('dp_ros.train')
+
+LOSS_SEED_STRIDE = 7919  # loss generator seed = seed * stride + rank
+
+
+def snapshot_name(step: int) -> str:
+    """checkpoints/<this>: a kept snapshot (train.snapshot_every); zero-padded so that the
+    names sort by step."""
+    return f'step_{step:06d}'
+
+
+class LossModule(nn.Module):
+    """Routes compute_loss through forward, so DDP sees (and syncs) the gradients."""
+
+    def __init__(self, policy: nn.Module) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.policy.compute_loss(batch, generator=generator)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
+                 checked: CheckedRun | None = None) -> None:
+        """`checked`: check_run(cfg, run_dir, resume) when the caller ran it already."""
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        # what the user can get wrong (the train state to resume, the dataset, init_from, the
+        # policy section) is checked before anything is built or written: a run that cannot
+        # start leaves no run directory
+        self.checked = checked or check_run(cfg, run_dir, resume)
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        # accelerate only sets up CPU process groups (gloo) when told cpu=True
+        cpu = cfg.train.cpu or ('LOCAL_RANK' in os.environ and not torch.cuda.is_available())
+        _reset_accelerate_state()
+        self.precision, warning = effective_mixed_precision(
+            cfg.train.mixed_precision, cpu or not torch.cuda.is_available())
+        if warning:
+            log.warning(warning)
+        self.accelerator = acc = Accelerator(mixed_precision=self.precision, cpu=cpu)
+        self.is_main = acc.is_main_process
+        self.rank, self.world = acc.process_index, acc.num_processes
+        self.device = acc.device
+        if cfg.train.num_threads:
+            torch.set_num_threads(cfg.train.num_threads)
+        set_seed(cfg.train.seed)
+        self.state_path, self.saved = self.checked.state_path, self.checked.saved
+        self.policy_cfg = self.checked.policy_cfg
+        self._build()
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if resume == 'never' and (self.run_dir / STATE_DIR).exists():
+                log.warning('--resume never: starting over; %s will be replaced at the next '
+                            'checkpoint', self.run_dir / STATE_DIR)
+        acc.wait_for_everyone()
+        self.stop_signal: str | None = None
+
+    # ------------------------------------------------------------------ setup
+    def _build(self) -> None:
+        from diffusers.optimization import get_scheduler
+        from diffusers.training_utils import EMAModel
+
+        from dp_ros.policy.checkpoint import load_policy
+        from dp_ros.policy.diffusion import DiffusionPolicy
+        from dp_ros.policy.normalizer import Normalizer
+
+        cfg, acc = self.cfg, self.accelerator
+        init_from = self.checked.init_from
+        init = load_policy(init_from) if init_from is not None else None
+        self.train_ds = self._dataset()
+        self.val_ds = self.train_ds.get_validation_dataset()
+        if self.saved:
+            norm_dict = self.saved['normalizer']
+        elif init is not None:
+            norm_dict = init.normalizer.to_dict()
+        else:
+            norm_dict = Normalizer.from_data(self.train_ds.get_normalizer_data(),
+                                             identity=self._identity_dims()).to_dict()
+        self.policy = DiffusionPolicy(self.policy_cfg, Normalizer.from_dict(norm_dict))
+        self.param_names = [n for n, _ in self.policy.named_parameters()]
+        if self.saved:
+            self.policy.load_state_dict(saved_weights(self.state_path))
+        elif init is not None:
+            self.policy.load_state_dict(init.state_dict())
+            if self.is_main:
+                log.info('warm start from %s', init_from)
+        self.policy.to(self.device)
+        if cfg.train.channels_last:
+            # weights only: convolutions then run (and return) channels-last; inference
+            # policies load contiguous weights and keep their numerics
+            self.policy.to(memory_format=torch.channels_last)
+        self.eval_policy = DiffusionPolicy(self.policy_cfg, Normalizer.from_dict(norm_dict))
+        self.eval_policy.to(self.device).eval()
+
+        o = cfg.optim
+        cuda = self.device.type == 'cuda'
+        self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=o.lr, betas=o.betas,
+                                           eps=o.eps, weight_decay=o.weight_decay,
+                                           **({'fused': True} if o.fused and cuda else {}))
+        self.lr_scheduler = get_scheduler(o.lr_scheduler, optimizer=self.optimizer,
+                                          num_warmup_steps=o.lr_warmup_steps,
+                                          num_training_steps=cfg.train.max_steps)
+        e = cfg.ema
+        # diffusers counts the update before computing its decay, the paper's EMAModel after:
+        # one more step of delay gives the paper's decays (0, 0, 1 - 2**-power, ...). A
+        # resumed run keeps the value saved in its train state (EMAModel.load_state_dict).
+        self.ema = EMAModel(self.policy.parameters(), decay=e.max_value, min_decay=e.min_value,
+                            update_after_step=e.update_after_step + 1, use_ema_warmup=True,
+                            inv_gamma=e.inv_gamma, power=e.power,
+                            foreach=e.foreach and cuda) if e.enabled else None
+        self.loss_gen = torch.Generator(device=self.device)
+        self.loss_gen.manual_seed(cfg.train.seed * LOSS_SEED_STRIDE + self.rank)
+        self.pos = Position()
+        self.best_score: float | None = None
+        self.elapsed_before = 0.0
+        if self.saved:
+            self._restore()
+        self.loss_module, self.optimizer = acc.prepare(LossModule(self.policy), self.optimizer)
+        if self.saved and self.saved.get('scaler') and acc.scaler is not None:
+            acc.scaler.load_state_dict(self.saved['scaler'])
+        self.batches = EpochBatches(len(self.train_ds), cfg.data.batch_size, cfg.train.seed,
+                                    self.rank, self.world, cfg.data.drop_last)
+        self.mse_batch = fixed_batch(self.train_ds, cfg.data.batch_size, cfg.train.seed)
+        self.val_mse_batch = fixed_batch(self.val_ds, cfg.data.batch_size, cfg.train.seed)
+
+    def _dataset(self):
+        from training.dataset import PushTImageDataset
+
+        d, p = self.cfg.data, self.cfg.policy
+        horizon = int(p.get('horizon', 16))
+        n_obs, n_act = int(p.get('n_obs_steps', 2)), int(p.get('n_action_steps', 8))
+        return PushTImageDataset(
+            self.checked.dataset, horizon=horizon, pad_before=n_obs - 1, pad_after=n_act - 1,
+            progress=self.is_main, obs_steps=n_obs, **d.split_args(), **d.key_args())
+
+    def _identity_dims(self) -> dict[str, list[int]]:
+        """Per key, the values the normalizer leaves as they are: a pose's quaternion or
+        rotation matrix entries, as the data recorded them (the paper's rule)."""
+        from dp_ros.recorded_sources import unit_rotation_columns
+
+        c = self.policy_cfg
+        identity = {k: cols for k in ('action', *c.low_dim_keys)
+                    if (cols := unit_rotation_columns(c.dimension_names(k),
+                                                      c.recorded_sources(k)))}
+        if identity and self.is_main:
+            log.info('rotation entries left unnormalized (in [-1, 1] already): %s',
+                     ', '.join(f'{k} {[c.dimension_names(k)[i] for i in v]}'
+                               for k, v in identity.items()))
+        return identity
+
+    # ------------------------------------------------------------------ train state
+    @property
+    def parts(self) -> TrainParts:
+        return TrainParts(self.policy, self.param_names, self.optimizer, self.lr_scheduler,
+                          self.ema, self.loss_gen)
+
+    def _restore(self) -> None:
+        progress = restore_train_state(self.state_path, self.saved, self.parts, rank=self.rank,
+                                       world=self.world, device=self.device)
+        self.pos, self.best_score = progress.position, progress.best_score
+        self.elapsed_before = progress.elapsed_s
+        old = migrate_deprecated_keys(self.saved.get('config', {}))
+        diff = _diff_keys(old, self.cfg.to_dict())
+        if diff and self.is_main:
+            log.warning('resuming with a config that differs from the saved one in: %s',
+                        ', '.join(diff))
+        if self.is_main:
+            log.info('resumed from %s at step %d (epoch %d, batch %d)', self.state_path,
+                     self.pos.step, self.pos.epoch, self.pos.batch)
+
+    def ema_state_dict(self) -> dict[str, torch.Tensor]:
+        """The policy's state_dict with EMA parameters (the model's own if EMA is off)."""
+        return ema_state_dict(self.parts)
+
+    def save_train_state(self) -> Path:
+        """Atomic: written to a temporary directory on every rank, then renamed by rank 0."""
+        progress = Progress(self.pos, self.best_score, self.elapsed())
+        return save_train_state(self.run_dir, self.accelerator, self.parts, progress,
+                                self.cfg.to_dict())
+
+    def save_policy_artifact(self, name: str, metrics: dict | None = None) -> Path:
+        """checkpoints/<name>: the EMA weights as a policy artifact, with where they came from."""
+        from dp_ros.policy.checkpoint import save_policy
+        provenance = {
+            'step': self.pos.step, 'epoch': self.pos.epoch, 'ema': self.ema is not None,
+            'dataset': str(self.cfg.data.resolved_zarr_path()), 'run_dir': str(self.run_dir),
+            'metrics': {k: v for k, v in (metrics or {}).items() if finite(v)},
+            'train_config': self.cfg.to_dict(), 'saved_at': time.time(),
+        }
+        return save_policy(self.policy, self.run_dir / 'checkpoints' / name,
+                           control_period_s=self.cfg.train.control_period_s,
+                           provenance=provenance, state_dict=self.ema_state_dict())
+
+    # ------------------------------------------------------------------ measurements
+    def _sync_eval_policy(self) -> nn.Module:
+        self.eval_policy.load_state_dict(self.ema_state_dict())
+        return self.eval_policy.eval()
+
+    def validation_loss(self) -> float | None:
+        return validation_loss(self.policy, self.val_ds, self.cfg.data, self.accelerator,
+                               seed=self.cfg.train.seed,
+                               max_batches=self.cfg.train.val_max_batches)
+
+    def action_mse(self) -> dict[str, float]:
+        """The sampled-action MSE on fixed training windows and, when there are validation
+        episodes, on fixed held-out windows (with the same noise seed)."""
+        policy, e, seed = self._sync_eval_policy(), self.cfg.eval, self.cfg.train.seed
+        out = {} if self.mse_batch is None else action_mse(policy, self.mse_batch, e, seed)
+        if self.val_mse_batch is not None:
+            out.update(action_mse(policy, self.val_mse_batch, e, seed, split='val'))
+        return out
+
+    def closed_loop(self) -> dict[str, Any] | None:
+        name = f'eval_step{self.pos.step:07d}.{self.cfg.eval.video_format}'
+        video = self.run_dir / 'media' / name
+        out = closed_loop_metrics(self._sync_eval_policy(), self.cfg.eval, rank=self.rank,
+                                  world=self.world,
+                                  progress=self.is_main and self.cfg.train.progress,
+                                  should_stop=lambda: self.stop_signal is not None,
+                                  video_path=video if self.is_main else None)
+        if out is not None and 'video' in out:
+            out['video'] = str(video.relative_to(self.run_dir))
+        return out
+
+    def _evaluate_and_keep_best(self) -> dict[str, Any] | None:
+        """Closed-loop evaluation; a higher test/mean_score than any before becomes best."""
+        metrics = self.closed_loop()
+        if metrics is None:
+            return None
+        self.run_log.emit('eval', self.pos.step, self.pos.epoch, self.elapsed(), metrics)
+        score = metrics['test/mean_score']
+        if self.is_main:
+            log.info('step %d: test/mean_score %.4f', self.pos.step, score)
+        if self.best_score is None or score > self.best_score:
+            self.best_score = score
+            if self.is_main:
+                self.save_policy_artifact('best', metrics)
+        return metrics
+
+    # ------------------------------------------------------------------ loop
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.perf_counter() - self._t_start)
+
+    def _install_signals(self) -> dict:
+        def handler(signum, _frame):
+            name = signal.Signals(signum).name
+            if self.stop_signal is not None:
+                log.warning('%s again: still saving the train state, please wait', name)
+            self.stop_signal = name
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread
+                old[sig] = signal.signal(sig, handler)
+        return old
+
+    def _should_stop(self) -> bool:
+        if self.world == 1:
+            return self.stop_signal is not None
+        flag = torch.tensor([1.0 if self.stop_signal else 0.0], device=self.device)
+        return bool(self.accelerator.reduce(flag, 'max').item() > 0)
+
+    def run(self) -> dict[str, Any]:
+        cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
+        self._t_start = time.perf_counter()
+        if self.is_main:
+            cfg.save(self.run_dir / 'config.yaml')
+        self.run_log = RunLog(self.run_dir, resume_step=self.pos.step, enabled=self.is_main)
+        old_handlers = self._install_signals()
+        accum = cfg.optim.grad_accum_steps
+        if cfg.data.device_batches:
+            from training.gpu_batches import DeviceBatches, iterate_device_batches
+
+            it = iterate_device_batches(DeviceBatches.from_dataset(self.train_ds, self.device),
+                                        self.batches, self.pos.epoch, self.pos.batch)
+        else:
+            it = iterate_batches(self.train_ds, self.batches, self.pos.epoch, self.pos.batch,
+                                 cfg.data.num_workers, cfg.data.pin_memory,
+                                 cfg.data.persistent_workers)
+        if self.is_main:
+            log.info('training %s for %d steps (%d batches/epoch/rank, %d process(es), device %s, '
+                     'mixed precision %s), run dir %s', type(self.policy).__name__, t.max_steps,
+                     self.batches.per_epoch, self.world, self.device, self.precision,
+                     self.run_dir)
+            if not cfg.evaluates:
+                log.info('no closed-loop evaluation: no checkpoints/best; '
+                         'checkpoints/latest holds the EMA weights, val_action_mse_norm is the '
+                         'held-out curve, `dp-ros open-loop` the check after training')
+        bar = tqdm(total=t.max_steps, initial=self.pos.step, desc='train', unit='step',
+                   disable=not (self.is_main and t.progress), dynamic_ncols=True)
+        loss_sum = torch.zeros((), device=self.device)
+        n_since, train_time, samples = 0, 0.0, 0
+        last_saved = self.pos.step if self.saved else -1
+        interrupted = None
+        self.loss_module.train()
+
+        def emit(event: str, values: dict[str, Any]) -> None:
+            self.run_log.emit(event, self.pos.step, self.pos.epoch, self.elapsed(), values)
+
+        def due(every: int, final: bool) -> bool:
+            return (every > 0 and self.pos.step % every == 0) or (final and t.final_eval)
+
+        try:
+            while self.pos.step < t.max_steps:
+                t0 = time.perf_counter()
+                gen_state = self.loss_gen.get_state()
+                for micro in range(accum):
+                    try:
+                        epoch, index, batch = next(it)
+                    except Exception:
+                        # Ctrl-C in a terminal also stops DataLoader workers: keep the
+                        # position of the last finished step and save that
+                        if self.stop_signal is None:
+                            raise
+                        self.optimizer.zero_grad(set_to_none=True)
+                        self.loss_gen.set_state(gen_state)
+                        interrupted = self.stop_signal
+                        break
+                    batch = to_device(batch, self.device)
+                    sync = micro == accum - 1
+                    ctx = contextlib.nullcontext() if sync else acc.no_sync(self.loss_module)
+                    with ctx, acc.autocast():
+                        loss = self.loss_module(batch, self.loss_gen)
+                    acc.backward(loss / accum)
+                    loss_sum += loss.detach().float() / accum
+                    samples += len(batch['action']) * self.world
+                if interrupted:
+                    break
+                if cfg.optim.max_grad_norm:
+                    acc.clip_grad_norm_(self.policy.parameters(), cfg.optim.max_grad_norm)
+                self.optimizer.step()
+                self.lr_scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.ema is not None:
+                    self.ema.step(self.policy.parameters())
+                self.pos.step += 1
+                self.pos.epoch, self.pos.batch = epoch, index + 1
+                if self.pos.batch >= self.batches.per_epoch:
+                    self.pos.epoch, self.pos.batch = epoch + 1, 0
+                n_since += 1
+                train_time += time.perf_counter() - t0
+                bar.update(1)
+                final = self.pos.step == t.max_steps
+
+                if (t.log_every and self.pos.step % t.log_every == 0) or final:
+                    mean = loss_sum / n_since
+                    if self.world > 1:
+                        mean = acc.reduce(mean, 'mean')
+                    value = float(mean)
+                    emit('train', {'loss': value, 'lr': self.lr_scheduler.get_last_lr()[0],
+                                   'samples_per_s': samples / max(train_time, 1e-9),
+                                   'ema_decay': self.ema.cur_decay_value if self.ema else None})
+                    bar.set_postfix(loss=f'{value:.4f}', epoch=self.pos.epoch, refresh=False)
+                    loss_sum.zero_()
+                    n_since, train_time, samples = 0, 0.0, 0
+                if due(t.val_every, final):
+                    val = self.validation_loss()
+                    if val is not None:
+                        emit('val', {'val_loss': val})
+                if due(t.action_mse_every, final):
+                    emit('action_mse', self.action_mse())
+                eval_metrics = None
+                if due(t.eval_every, final):
+                    eval_metrics = self._evaluate_and_keep_best()
+                # before the resume point: a run killed between the two redoes this step
+                if self.is_main and t.snapshot_every and (
+                        self.pos.step % t.snapshot_every == 0 or final):
+                    self.save_policy_artifact(snapshot_name(self.pos.step), eval_metrics)
+                if (t.checkpoint_every and self.pos.step % t.checkpoint_every == 0) or final:
+                    if self.is_main:
+                        self.save_policy_artifact('latest', eval_metrics)
+                    self.save_train_state()
+                    last_saved = self.pos.step
+                    self.run_log.plot()
+                if self._should_stop():
+                    interrupted = self.stop_signal or 'signal on another rank'
+                    break
+        finally:
+            bar.close()
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
+        if interrupted and last_saved != self.pos.step:
+            if self.is_main:
+                self.save_policy_artifact('latest')
+            self.save_train_state()
+        if self.is_main and interrupted:
+            log.warning('%s: stopped at step %d, train state saved in %s; run the same '
+                        'command again to continue', interrupted, self.pos.step,
+                        self.run_dir / STATE_DIR)
+        emit('end', {'interrupted': interrupted, 'best_score': self.best_score})
+        self.run_log.close()
+        self.run_log.plot()
+        acc.wait_for_everyone()
+        return {'step': self.pos.step, 'epoch': self.pos.epoch, 'best_score': self.best_score,
+                'interrupted': interrupted, 'run_dir': str(self.run_dir)}
+
+
+def _reset_accelerate_state() -> None:
+    """Let one process train more than once (tests, notebooks): accelerate keeps its
+    settings (mixed precision, device) in process-wide singletons that refuse changes."""
+    from accelerate.state import AcceleratorState, GradientState
+    distributed = int(os.environ.get('WORLD_SIZE', '1')) > 1
+    AcceleratorState._reset_state(reset_partial_state=not distributed)
+    GradientState._reset_state()
+
+
+def _diff_keys(a: Any, b: Any, prefix: str = '') -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff_keys(a.get(k), b.get(k), f'{prefix}{k}.')
+        return out
+    return [] if a == b else [prefix.rstrip('.')]
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> dict[str, Any]:
+    """Train (or continue) a run; returns a summary (step, best_score, interrupted...)."""
+    return Trainer(cfg, run_dir, resume).run()
