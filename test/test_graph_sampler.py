@@ -1,9 +1,10 @@
-"""dp_ros.runtime.step_arithmetic and graph_sampler: the graph-ready chunk equals predict_action.
+"""dp_ros.runtime.graph_sampler: the graph-ready chunk equals predict_action.
 
-On the CPU: the per-step arithmetic equals diffusers' scheduler.step bit for bit, and the
-static chunk (buffers, noise drawn before the run) equals predict_action for the same
-generator state, for DDIM and DDPM (whose variance noise is drawn ahead). The CUDA graph
-tests skip where there is no GPU (issue 15: a device run executes them).
+On the CPU: the static chunk (buffers, noise drawn before the run) equals predict_action for
+the same generator state (the per-step arithmetic both run equals diffusers' scheduler.step
+bit for bit: test/test_noise_schedule.py), for DDIM and DDPM (whose variance noise is drawn
+ahead). The CUDA graph tests skip where there is no GPU (issue 15: a device run executes
+them).
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from dp_ros.policy.diffusion import DiffusionPolicy
 from dp_ros.policy.inputs import episode_generator
 from dp_ros.policy.normalizer import Normalizer
 from dp_ros.runtime.graph_sampler import ChunkGraphs, StaticChunk, _Captured, chunk_outputs
-from dp_ros.runtime.step_arithmetic import StepArithmetic
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason='needs a CUDA device (issue 15 device run)')
@@ -58,41 +58,6 @@ def static_predict(policy, obs, generator, sampler, steps):
     with torch.no_grad():
         chunk.load(obs, generator)
         return chunk_outputs(policy, chunk.run())
-
-
-# --- the step arithmetic ---------------------------------------------------------------------
-
-@pytest.mark.parametrize('sampler,steps,prediction,clip', [
-    ('ddim', 10, 'epsilon', True), ('ddim', 7, 'sample', False), ('ddim', 100, 'epsilon', True),
-    ('ddpm', 100, 'epsilon', True), ('ddpm', 10, 'epsilon', False), ('ddpm', 16, 'sample', True),
-])
-def test_step_arithmetic_equals_scheduler_step(sampler, steps, prediction, clip):
-    policy = make_policy(prediction_type=prediction, clip_sample=clip)
-    sched = policy.sampler(sampler, steps)
-    arith = StepArithmetic(sched, sampler)
-    assert arith.timesteps == [int(t) for t in sched.timesteps]
-    gen = torch.Generator().manual_seed(3)
-    for i, t in enumerate(sched.timesteps):
-        out = torch.randn((3, 16, 2), generator=gen) * 1.5
-        sample = torch.randn((3, 16, 2), generator=gen) * 2
-        seed = 1000 + i
-        want = sched.step(out, t, sample, generator=torch.Generator().manual_seed(seed))
-        noise = None
-        if arith.noisy_steps[i]:
-            noise = torch.randn((3, 16, 2), generator=torch.Generator().manual_seed(seed))
-        got = arith.step(i, out, sample, noise)
-        assert torch.equal(got, want.prev_sample), (sampler, i, int(t))
-    # DDPM draws variance noise on every step but the last (t = 0); DDIM (eta 0) never
-    assert arith.noisy_steps == [sampler == 'ddpm' and int(t) > 0 for t in sched.timesteps]
-
-
-def test_step_arithmetic_refuses_what_it_does_not_model():
-    policy = make_policy()
-    sched = policy.sampler('ddpm', 10)
-    with pytest.raises(ValueError, match='sampler'):
-        StepArithmetic(sched, 'euler')
-    with pytest.raises(ValueError, match='needs its variance noise'):
-        StepArithmetic(sched, 'ddpm').step(0, torch.zeros(1, 16, 2), torch.zeros(1, 16, 2))
 
 
 # --- the static chunk on the CPU -------------------------------------------------------------

@@ -350,8 +350,11 @@ def test_sampling_with_films_batched_over_steps_equals_the_step_by_step_loop():
     policy = DiffusionPolicy(cfg, fit_normalizer(cfg)).eval()
     obs = random_obs(cfg, batch=3, steps=cfg.n_obs_steps)
     got = policy.predict_action(obs, torch.Generator().manual_seed(7))['action_pred']
-    # the plain loop: the UNet computes each step's conditioning itself
-    sched = policy.sampler(policy.config.sampler, policy.config.num_inference_steps)
+    # the plain loop: the UNet computes each step's conditioning itself, diffusers steps
+    from test_noise_schedule import reference
+    c = policy.config
+    sched = reference(c.beta_schedule, c.num_train_timesteps, c.prediction_type, c.clip_sample,
+                      c.sampler, c.num_inference_steps)
     gen = torch.Generator().manual_seed(7)
     with torch.no_grad():
         cond = policy.encode_obs(obs, random_crop=False)

@@ -14,6 +14,7 @@ from dp_ros.recorded_sources import SOURCES, check_sources
 SAMPLERS = ('ddpm', 'ddim')
 OBS_TYPES = ('rgb', 'low_dim')
 PREDICTION_TYPES = ('epsilon', 'sample')
+BETA_SCHEDULES = ('linear', 'scaled_linear', 'squaredcos_cap_v2')
 
 
 def pusht_shape_meta() -> dict:
@@ -86,7 +87,8 @@ class PolicyConfig:
             num_keypoints coordinates). Low-dim observations are appended unchanged, so the
             condition has n_obs_steps * (cameras * feature_dim + sum of low-dim D) values.
 
-    Noise schedule (diffusers DDPMScheduler; actions are normalized to [-1, 1]):
+    Noise schedule (DDPM as diffusers' DDPMScheduler computes it, policy/noise_schedule.py;
+    actions are normalized to [-1, 1]):
         num_train_timesteps: diffusion steps K of the forward (noising) process in training.
             >= num_inference_steps. Paper: 100.
         beta_schedule: noise variance schedule over the K steps, a diffusers name: 'linear',
@@ -118,7 +120,7 @@ class PolicyConfig:
     resnet_width: float = 1.0
     num_keypoints: int = 32
     feature_dim: int = 64
-    # noise schedule (diffusers DDPMScheduler)
+    # noise schedule (DDPM, dp_ros/policy/noise_schedule.py)
     num_train_timesteps: int = 100
     beta_schedule: str = 'squaredcos_cap_v2'
     prediction_type: str = 'epsilon'
@@ -254,6 +256,9 @@ class PolicyConfig:
         check_sources(meta['action'].get(SOURCES), meta['action']['shape'][0], 'action')
         if self.sampler not in SAMPLERS:
             raise ValueError(f'sampler {self.sampler!r} is not one of {SAMPLERS}')
+        if self.beta_schedule not in BETA_SCHEDULES:
+            raise ValueError(f'beta_schedule {self.beta_schedule!r} is not one of '
+                             f'{BETA_SCHEDULES}')
         if self.prediction_type not in PREDICTION_TYPES:
             raise ValueError(f'prediction_type {self.prediction_type!r} not in {PREDICTION_TYPES}')
         if self.n_obs_steps < 1 or self.n_action_steps < 1:

@@ -11,30 +11,16 @@ import warnings
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler
-from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from dp_ros.policy.config import SAMPLERS, PolicyConfig
+from dp_ros.policy.noise_schedule import Generators, NoiseSchedule, randn
 from dp_ros.policy.normalizer import Normalizer
+from dp_ros.policy.step_arithmetic import StepArithmetic
 from dp_ros.policy.unet import ConditionalUnet1D
 from dp_ros.policy.vision import ObsEncoder
 
-# the paper's DDPMScheduler settings that PolicyConfig does not expose
-BETA_START = 1e-4
-BETA_END = 0.02
-VARIANCE_TYPE = 'fixed_small'
-
 Obs = dict[str, torch.Tensor]
-Generators = torch.Generator | list[torch.Generator] | None
-
-
-def make_train_scheduler(config: PolicyConfig) -> DDPMScheduler:
-    with torch.device('cpu'):  # stays real even when the networks are built on 'meta'
-        return DDPMScheduler(
-            num_train_timesteps=config.num_train_timesteps, beta_start=BETA_START,
-            beta_end=BETA_END, beta_schedule=config.beta_schedule, variance_type=VARIANCE_TYPE,
-            clip_sample=config.clip_sample, prediction_type=config.prediction_type)
 
 
 class DiffusionPolicy(nn.Module):
@@ -54,8 +40,8 @@ class DiffusionPolicy(nn.Module):
             global_cond_dim=self.obs_encoder.output_dim * config.n_obs_steps,
             diffusion_step_embed_dim=config.diffusion_step_embed_dim,
             down_dims=config.down_dims, kernel_size=config.kernel_size, n_groups=config.n_groups)
-        self.noise_scheduler = make_train_scheduler(config)
-        self._samplers: dict[tuple[str, int], DDPMScheduler | DDIMScheduler] = {}
+        self.noise_schedule = NoiseSchedule.of(config)
+        self._samplers: dict[tuple[str, int], StepArithmetic] = {}
         self._frozen: dict[tuple, torch.jit.ScriptModule] | None = None  # see use_torchscript
 
     # ------------------------------------------------------------------ helpers
@@ -78,26 +64,20 @@ class DiffusionPolicy(nn.Module):
                 raise ValueError(f'normalizer {key!r} has dimension {normalizer.dim(key)}, '
                                  f'shape_meta says {dim}')
 
-    def sampler(self, name: str, num_inference_steps: int) -> DDPMScheduler | DDIMScheduler:
-        """A scheduler set to `num_inference_steps`.
+    def sampler(self, name: str, num_inference_steps: int) -> StepArithmetic:
+        """The steps of sampler `name` ('ddpm' or 'ddim') over `num_inference_steps`.
 
-        Cached and never re-set after creation, so concurrent callers can share it (a race
-        only builds the same scheduler twice); no lock, so the policy stays deep-copyable.
+        Cached and never changed after creation, so concurrent callers can share it (a race
+        only builds the same steps twice); no lock, so the policy stays deep-copyable.
         """
         if name not in SAMPLERS:
             raise ValueError(f'sampler {name!r} is not one of {SAMPLERS}')
-        n_train = self.config.num_train_timesteps
-        if not 1 <= num_inference_steps <= n_train:
-            raise ValueError(f'num_inference_steps {num_inference_steps} must be in 1..{n_train}')
         key = (name, int(num_inference_steps))
-        sched = self._samplers.get(key)
-        if sched is None:
-            cls = DDPMScheduler if name == 'ddpm' else DDIMScheduler
-            with torch.device('cpu'):
-                sched = cls.from_config(self.noise_scheduler.config)
-                sched.set_timesteps(num_inference_steps)
-            self._samplers[key] = sched
-        return sched
+        steps = self._samplers.get(key)
+        if steps is None:
+            steps = StepArithmetic(self.noise_schedule, name, int(num_inference_steps))
+            self._samplers[key] = steps
+        return steps
 
     def encode_obs(self, obs: Obs, generator: torch.Generator | None = None,
                    random_crop: bool | None = None) -> torch.Tensor:
@@ -142,11 +122,11 @@ class DiffusionPolicy(nn.Module):
         global_cond = self.encode_obs(batch['obs'], generator)
         naction = self.normalizer.normalize('action', action.to(self.device))
         b = naction.shape[0]
-        noise = _randn(tuple(naction.shape), generator, naction.device)
+        noise = randn(tuple(naction.shape), generator, naction.device)
         gen_device = generator.device if generator is not None else naction.device
         steps = torch.randint(0, cfg.num_train_timesteps, (b,), generator=generator,
                               device=gen_device).to(naction.device)
-        noisy = self.noise_scheduler.add_noise(naction, noise, steps)
+        noisy = self.noise_schedule.add_noise(naction, noise, steps)
         pred = self.model(noisy.to(self.dtype), steps, global_cond)
         target = noise if cfg.prediction_type == 'epsilon' else naction
         return F.mse_loss(pred.float(), target)
@@ -218,30 +198,24 @@ class DiffusionPolicy(nn.Module):
             if key in obs and torch.as_tensor(obs[key]).shape[1:2] != (cfg.n_obs_steps,):
                 raise ValueError(f'obs {key!r}: expected {cfg.n_obs_steps} time steps in dim 1, '
                                  f'got shape {tuple(torch.as_tensor(obs[key]).shape)}')
-        sched = self.sampler(sampler or cfg.sampler, num_inference_steps or cfg.num_inference_steps)
+        arith = self.sampler(sampler or cfg.sampler, num_inference_steps or cfg.num_inference_steps)
         global_cond = self.encode_obs(obs, random_crop=False)
         shape = (global_cond.shape[0], cfg.horizon, cfg.action_dim)
-        traj = _randn(shape, generator, self.device)
-        steps, b = sched.timesteps, global_cond.shape[0]
+        traj = randn(shape, generator, self.device)
+        steps, b = arith.timestep_tensor, global_cond.shape[0]
         films = self.model.films(steps.to(self.device).repeat_interleave(b),
                                  global_cond.repeat(len(steps), 1))  # row i * b + j: step i
+        noisy = arith.noisy_steps
         for i, t in enumerate(steps):
             step_films = [f[i * b:(i + 1) * b] for f in films]
             out = self._denoise(traj.to(self.dtype), t, global_cond, step_films).float()
-            traj = sched.step(out, t, traj, generator=generator).prev_sample
+            # a DDPM step's variance noise, drawn where scheduler.step() draws it
+            noise = randn(out.shape, generator, out.device) if noisy[i] else None
+            traj = arith.step(i, out, traj, noise)
         action_pred = self.normalizer.unnormalize('action', traj)
         start = cfg.n_obs_steps - 1
         return {'action': action_pred[:, start:start + cfg.n_action_steps],
                 'action_pred': action_pred}
-
-
-def _randn(shape: tuple[int, ...], generator: Generators, device: torch.device) -> torch.Tensor:
-    """fp32 normal noise drawn on the generator's device, then moved (as diffusers does).
-
-    A list holds one generator per batch element, so an element's noise does not depend on
-    which other elements share its batch (batched evaluation == one episode at a time).
-    """
-    return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
 
 
 def count_parameters(module: nn.Module) -> int:

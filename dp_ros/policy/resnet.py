@@ -58,7 +58,11 @@ class ResNet18Trunk(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # torchvision's ResNet init (robomimic builds resnet18(pretrained=False))
+        # torchvision's ResNet init (robomimic builds resnet18(pretrained=False)); none on the
+        # 'meta' device, where a checkpoint's weights replace these (normal_ there goes through
+        # torch._refs, which imports torch._dynamo: about 1 s of every policy load)
+        if self.conv1.weight.is_meta:
+            return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')

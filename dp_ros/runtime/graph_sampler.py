@@ -21,8 +21,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from dp_ros.policy.diffusion import _randn  # the policy's noise rule, shared on purpose
-from dp_ros.runtime.step_arithmetic import StepArithmetic
+from dp_ros.policy.noise_schedule import randn
 
 Generators = torch.Generator | list[torch.Generator] | None
 
@@ -40,7 +39,7 @@ class StaticChunk:
         cfg = policy.config
         self.policy, self.batch = policy, int(batch)
         self.denoiser = denoiser or policy.model
-        self.arithmetic = StepArithmetic(policy.sampler(sampler, num_inference_steps), sampler)
+        self.arithmetic = policy.sampler(sampler, num_inference_steps)
         device = policy.device
         self.obs = {k: torch.zeros((self.batch, cfg.n_obs_steps, *cfg.obs_shape(k)),
                                    device=device) for k in cfg.obs_keys}
@@ -74,7 +73,7 @@ class StaticChunk:
             if rows < self.batch:
                 buf[rows:].copy_(buf[:1].expand_as(buf[rows:]))
         shape = (rows, *self.sample_shape[1:])
-        draws = [_randn(shape, generator, self.noise.device) for _ in range(self.n_draws)]
+        draws = [randn(shape, generator, self.noise.device) for _ in range(self.n_draws)]
         if rows == self.batch:
             torch.stack(draws, out=self.noise)
         else:

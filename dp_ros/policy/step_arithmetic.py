@@ -1,18 +1,21 @@
-"""A diffusers DDIM/DDPM step as fixed per-step tensor arithmetic, so a CUDA graph can hold it.
+"""A sampler's steps (DDIM or DDPM, as diffusers' schedulers step) as fixed per-step
+tensor arithmetic: what predict_action runs, and what a CUDA graph can hold.
 
-scheduler.step() looks up its coefficients, finds the previous timestep with a `nonzero` and
-draws DDPM variance noise from the generator on every call; none of that can live inside a
-captured graph. Here every per-step coefficient is computed once, by the same fp32 scalar
-expressions diffusers evaluates (0-dim CPU tensors, so the device kernels get the same scalar
-arguments as in the eager step), and the variance noise is an input: the sampler draws it
-beforehand, in the order the eager loop would. test/test_graph_sampler.py checks the result
-against scheduler.step() for both samplers.
+diffusers' scheduler.step() looks up its coefficients, finds the previous timestep with a
+`nonzero` and draws DDPM variance noise from the generator on every call; none of that can
+live inside a captured graph. Here every per-step coefficient is computed once, by the same
+fp32 scalar expressions diffusers evaluates (0-dim CPU tensors, so the kernels get the same
+scalar arguments as in its eager step), and the variance noise is an input that the caller
+draws where scheduler.step() would. test/test_graph_sampler.py checks the result against
+scheduler.step() bit for bit, for both samplers.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+
+from dp_ros.policy.noise_schedule import NoiseSchedule, inference_timesteps
 
 SUPPORTED_PREDICTIONS = ('epsilon', 'sample')
 SUPPORTED_VARIANCES = ('fixed_small', 'fixed_large')  # DDPM; the policy uses fixed_small
@@ -30,24 +33,26 @@ class StepCoefficients:
 
 
 class StepArithmetic:
-    """The steps of one scheduler (already set to its number of inference steps)."""
+    """The steps of one sampler ('ddim' or 'ddpm') over `num_inference_steps` timesteps."""
 
-    def __init__(self, scheduler, kind: str) -> None:
-        cfg = scheduler.config
+    def __init__(self, schedule: NoiseSchedule, kind: str, num_inference_steps: int) -> None:
         if kind not in ('ddim', 'ddpm'):
             raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {kind!r}")
-        if cfg.prediction_type not in SUPPORTED_PREDICTIONS:
-            raise ValueError(f'prediction_type {cfg.prediction_type!r} not supported')
-        if getattr(cfg, 'thresholding', False):
-            raise ValueError('thresholding is not supported')
-        if kind == 'ddpm' and cfg.variance_type not in SUPPORTED_VARIANCES:
-            raise ValueError(f'variance_type {cfg.variance_type!r} not supported')
+        if schedule.prediction_type not in SUPPORTED_PREDICTIONS:
+            raise ValueError(f'prediction_type {schedule.prediction_type!r} not supported')
+        if kind == 'ddpm' and schedule.variance_type not in SUPPORTED_VARIANCES:
+            raise ValueError(f'variance_type {schedule.variance_type!r} not supported')
         self.kind = kind
-        self.prediction_type = cfg.prediction_type
-        self.clip_range = float(cfg.clip_sample_range) if cfg.clip_sample else None
-        self.timesteps = [int(t) for t in scheduler.timesteps]
-        make = self._ddim if kind == 'ddim' else self._ddpm
-        self.coefficients = [make(scheduler, i) for i in range(len(self.timesteps))]
+        self.schedule = schedule
+        self.prediction_type = schedule.prediction_type
+        self.clip_range = schedule.clip_range
+        self.num_inference_steps = int(num_inference_steps)
+        with torch.device('cpu'):
+            self.timestep_tensor = inference_timesteps(schedule.num_train_timesteps,
+                                                       self.num_inference_steps)
+            self.timesteps = [int(t) for t in self.timestep_tensor]
+            make = self._ddim if kind == 'ddim' else self._ddpm
+            self.coefficients = [make(i) for i in range(len(self.timesteps))]
 
     @property
     def noisy_steps(self) -> list[bool]:
@@ -55,13 +60,12 @@ class StepArithmetic:
         return [c.noise_std is not None for c in self.coefficients]
 
     # ------------------------------------------------------------------ coefficients
-    def _ddim(self, sched, i: int) -> StepCoefficients:
+    def _ddim(self, i: int) -> StepCoefficients:
         """DDIMScheduler.step with eta = 0 (predict_action passes none)."""
-        t = self.timesteps[i]
-        prev = t - sched.config.num_train_timesteps // sched.num_inference_steps
+        sched, t = self.schedule, self.timesteps[i]
+        prev = t - sched.num_train_timesteps // self.num_inference_steps
         alpha_prod_t = sched.alphas_cumprod[t]
-        alpha_prod_t_prev = sched.alphas_cumprod[prev] if prev >= 0 else \
-            sched.final_alpha_cumprod
+        alpha_prod_t_prev = sched.alphas_cumprod[prev] if prev >= 0 else sched.one
         beta_prod_t = 1 - alpha_prod_t
         std_dev_t = torch.zeros((), dtype=alpha_prod_t.dtype)  # eta * variance ** 0.5, eta 0
         return StepCoefficients(
@@ -69,9 +73,9 @@ class StepArithmetic:
             x0_coeff=alpha_prod_t_prev ** 0.5,
             other_coeff=(1 - alpha_prod_t_prev - std_dev_t ** 2) ** 0.5, noise_std=None)
 
-    def _ddpm(self, sched, i: int) -> StepCoefficients:
+    def _ddpm(self, i: int) -> StepCoefficients:
         """DDPMScheduler.step set to num_inference_steps (previous_timestep: the next one)."""
-        t = self.timesteps[i]
+        sched, t = self.schedule, self.timesteps[i]
         prev_t = self.timesteps[i + 1] if i + 1 < len(self.timesteps) else -1
         alpha_prod_t = sched.alphas_cumprod[t]
         alpha_prod_t_prev = sched.alphas_cumprod[prev_t] if prev_t >= 0 else sched.one
@@ -83,7 +87,7 @@ class StepArithmetic:
         if t > 0:  # DDPMScheduler._get_variance
             variance = (1 - alpha_prod_t_prev) / (1 - alpha_prod_t) * current_beta_t
             variance = torch.clamp(variance, min=1e-20)
-            if sched.config.variance_type == 'fixed_large':
+            if sched.variance_type == 'fixed_large':
                 variance = current_beta_t
             noise_std = variance ** 0.5
         return StepCoefficients(
