@@ -13,7 +13,7 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.utils.torch_utils import randn_tensor
-from support import checkout_env, small_image_config
+from support import checkout_env, make_tiny_checkpoint, small_image_config
 
 from dp_ros.policy.noise_schedule import (
     BETA_END,
@@ -117,25 +117,24 @@ def test_noise_draws_are_randn_tensor(generator):
     assert torch.equal(got, want)
 
 
-def test_sampling_processes_do_not_import_diffusers(tmp_path):
-    """The policy node, the inference runner and in-process evaluation sample a policy
-    without diffusers (and the torch._dynamo import it forces): training alone needs it."""
+def test_sampling_processes_do_not_import_diffusers_or_dynamo(tmp_path):
+    """The policy node, the inference runner and in-process evaluation load and sample a
+    policy without diffusers, and without torch._dynamo (which diffusers imports, and which
+    a random init on the 'meta' device imported through torch._refs): about 2 s of every
+    sampling process's start. Training alone needs diffusers."""
+    make_tiny_checkpoint(tmp_path / 'tiny', sampler='ddpm', num_inference_steps=3)
     code = ('import sys\n'
-            'import numpy as np, torch\n'
+            'import torch\n'
             'import dp_ros.ros.policy_node, dp_ros.runtime.inference_runner\n'
             'import dp_ros.app.evaluate, training.closed_loop\n'
-            'from dp_ros.policy.diffusion import DiffusionPolicy\n'
-            'from dp_ros.policy.normalizer import Normalizer\n'
-            'from support import small_image_config\n'
-            'cfg = small_image_config(sampler="ddpm", num_inference_steps=3)\n'
-            'rng = np.random.default_rng(0)\n'
-            'norm = Normalizer.from_data({"action": rng.uniform(0, 500, (64, 2)),\n'
-            '                             "agent_pos": rng.uniform(0, 500, (64, 2))})\n'
-            'p = DiffusionPolicy(cfg, norm).eval()\n'
-            'obs = {"image": torch.rand(1, 2, *cfg.obs_shape("image")),\n'
-            '       "agent_pos": torch.rand(1, 2, 2)}\n'
+            'from dp_ros.policy.checkpoint import load_policy\n'
+            'p = load_policy("tiny").eval()\n'
+            'p.use_torchscript(True)\n'
+            'cfg = p.config\n'
+            'obs = {k: torch.rand(1, cfg.n_obs_steps, *cfg.obs_shape(k)) for k in cfg.obs_keys}\n'
             'p.predict_action(obs, torch.Generator().manual_seed(0))\n'
-            'print(sorted(m for m in sys.modules if m.split(".")[0] == "diffusers"))\n')
+            'print(sorted(m for m in sys.modules if m.split(".")[0] == "diffusers"\n'
+            '             or m.startswith("torch._dynamo")))\n')
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                           env=checkout_env(), cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
