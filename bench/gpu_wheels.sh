@@ -3,10 +3,11 @@
 # cp312 wheels in .gpu_wheels/ (git-ignored; about 5 MB), downloaded here where PyPI is
 # reachable. That machine (issue 15) has Python 3.12 with torch, accelerate, safetensors,
 # huggingface_hub 1.33, numpy, pyyaml, tqdm, requests, filelock, regex, pillow and zipp,
-# but not diffusers (dp_ros/policy/diffusion.py imports it) nor importlib_metadata, which
-# diffusers needs, nor lazy-importer, which importlib_metadata 10 needs. The versions are
-# this checkout's .venv ones. zarr, pymunk and ROS are not needed: the bench uses synthetic
-# data. zipp travels too, so the install does not depend on the image's version.
+# but not diffusers (training imports its EMAModel and lr schedules; sampling does not),
+# nor importlib_metadata, which diffusers needs, nor lazy-importer, which importlib_metadata
+# 10 needs. The versions are this checkout's .venv ones. zarr, pymunk and ROS are not
+# needed: the bench uses synthetic data. zipp travels too, so the install does not depend on
+# the image's version.
 #
 # Usage (repository root): bash bench/gpu_wheels.sh
 # The device run then carries .gpu_wheels and runs bench/gpu_run.sh (it installs them).

@@ -308,7 +308,19 @@ def test_a_dry_run_publishes_on_its_own_topic_and_never_on_the_controllers(
         ros_probe.wait_for_messages(dry, 2, 60.0, 'dry-run chunks')
         check_chunks(list(dry), feeder.stamps, 0)
         rec.wait_for_log('ready:', 60)
+        # ready means subscribed, not matched: the recording starts once the feeder's joint
+        # states reach the recorder (matched at this writer) and its reader of the dry topic
+        # is in the graph
+        ros_probe.wait_for(lambda: feeder.joint_pub.get_subscription_count() >= 2, 30.0,
+                           'the policy node and the recorder on the joint states')
+        ros_probe.wait_for(lambda: any(i.node_name == 'record_demo' for i in
+                                       ros_probe.node.get_subscriptions_info_by_topic(DRY_TOPIC)),
+                           30.0, 'the recorder on the dry-run topic')
+        # 15 joint states (1.5 s) and 3 chunks recorded: the report compares >= 8 steps
+        fed = len(feeder.stamps)
         ros_probe.wait_for_messages(dry, len(dry) + 3, 60.0, 'dry-run chunks, recorded')
+        ros_probe.wait_for(lambda: len(feeder.stamps) >= fed + 15, 60.0,
+                           '15 joint states, recorded')
         reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
         assert reply.success
         ros_probe.wait_for(lambda: any(map(is_hold, dry)), 10.0, 'the stop, on the dry topic')
