@@ -21,9 +21,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from dp_ros.policy.noise_schedule import randn
-
-Generators = torch.Generator | list[torch.Generator] | None
+from dp_ros.policy.noise_schedule import Generators, randn
 
 
 class StaticChunk:
