@@ -15,6 +15,7 @@ import pytest
 import yaml
 from support import REPO_ROOT, console_scripts
 
+from dp_ros.app.sim_launcher import POLICY_PARAMS, SIM_PARAMS
 from dp_ros.params import config_from_dict
 from dp_ros.ros.parameters import descriptors
 from dp_ros.runtime.policy_node_config import PolicyNodeConfig
@@ -75,6 +76,16 @@ class LaunchFile:
         # names assigned once (`parameters = [...]` shared by two Node calls)
         self.assigned = {t.id: n.value for n in ast.walk(self.tree) if isinstance(n, ast.Assign)
                          for t in n.targets if isinstance(t, ast.Name)}
+        # `sim, policy = launch_parameter_files(checkpoint, robot)`: name -> (executable, the
+        # package's parameter file it is made from)
+        self.wired = {}
+        for n in ast.walk(self.tree):
+            if (isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+                    and call_name(n.value) == 'launch_parameter_files'):
+                robot = ast.literal_eval(n.value.args[1])
+                sim, policy = n.targets[0].elts
+                self.wired[sim.id] = ('pusht_sim_node', SIM_PARAMS[robot])
+                self.wired[policy.id] = ('policy_node', POLICY_PARAMS[robot])
 
     def resolve(self, expr: ast.AST | None) -> ast.AST | None:
         return self.assigned.get(expr.id, expr) if isinstance(expr, ast.Name) else expr
@@ -135,6 +146,11 @@ def test_nodes_name_existing_executables_files_and_parameters(path):
             if isinstance(item, ast.Dict):
                 keys = {ast.literal_eval(k) for k in item.keys}
                 assert keys <= declared, f'{executable}: undeclared {keys - declared}'
+            elif isinstance(item, ast.Name) and item.id in launch.wired:
+                wired_executable, name = launch.wired[item.id]
+                assert wired_executable == executable, f'{path.name}: {item.id} is not for ' \
+                                                       f'{executable}'
+                files.append(name)
             else:
                 name = launch.yaml_name(item)
                 assert name is not None, f'{path.name}: cannot tell the parameter file of ' \
@@ -262,3 +278,64 @@ def test_dp_ros_sim_overrides_keep_names_that_yaml_reads_as_booleans():
     assert parsed['frame_id'] == "it's n" and parsed['checkpoint'] == '/tmp/policy'
     assert parsed['lockstep'] is True and parsed['env_seed'] == 7
     assert parsed['action_lower'] == [0, -1.5]
+
+
+# --- the sim launch files wire what the checkpoint acts on, as dp-ros sim does ---------------
+
+SIM_LAUNCH_FILES = {'pusht_sim.launch.py': 'point', 'pusht_arm_sim.launch.py': 'arm'}
+
+
+@pytest.mark.parametrize('name', SIM_LAUNCH_FILES)
+def test_sim_launch_files_take_their_parameters_from_launch_parameter_files(name):
+    launch = LaunchFile(REPO_ROOT / 'launch' / name)
+    robot = SIM_LAUNCH_FILES[name]
+    firsts = {ast.literal_eval(kwarg(n, 'executable')):
+              launch.wired.get(launch.resolve(kwarg(n, 'parameters')).elts[0].id)
+              for n in launch.nodes}
+    assert firsts == {'pusht_sim_node': ('pusht_sim_node', SIM_PARAMS[robot]),
+                      'policy_node': ('policy_node', POLICY_PARAMS[robot])}
+
+
+def section(name: str) -> dict:
+    (only,) = yaml.safe_load((REPO_ROOT / 'config' / name).read_text()).values()
+    return only['ros__parameters']
+
+
+def test_launch_parameters_of_a_joint_policy_are_the_parameter_files():
+    from dp_ros.app.sim_launcher import launch_parameters
+
+    sim, policy = launch_parameters(REPO_ROOT / 'checkpoints' / 'pusht_default', 'point')
+    assert sim == section(SIM_PARAMS['point']) and policy == section(POLICY_PARAMS['point'])
+
+
+def test_launch_parameters_of_a_cartesian_policy_wire_the_pose_topics(tmp_path):
+    from support import make_tiny_pose_checkpoint
+
+    from dp_ros.app.sim_launcher import cartesian_overrides, launch_parameters
+    from dp_ros.policy.checkpoint import read_policy_metadata
+    from dp_ros.runtime.policy_node_config import resolve_setup
+
+    checkpoint = make_tiny_pose_checkpoint(tmp_path / 'pose', state='pose')
+    sim, policy = launch_parameters(checkpoint, 'arm')
+    wired_sim, wired_policy = cartesian_overrides(read_policy_metadata(checkpoint))
+    assert sim == {**section(SIM_PARAMS['arm']), **wired_sim}
+    assert policy == {**section(POLICY_PARAMS['arm']), **wired_policy}
+    # the joints' bounds, emptied for pose fields: in a parameter file an empty list leaves
+    # the node's default, empty too
+    emptied = {k for k, v in wired_policy.items() if v == []}
+    assert emptied == {'action_lower', 'action_upper', 'max_step_delta'}
+    assert all(getattr(PolicyNodeConfig(), k) == [] for k in emptied)
+    assert set(policy) <= declared_parameters('policy_node')
+    assert set(sim) <= declared_parameters('pusht_sim_node')
+    # the node takes them for this checkpoint without a warning
+    cfg = config_from_dict(PolicyNodeConfig, dict(policy, checkpoint=str(checkpoint),
+                                                  device='cpu'))
+    assert resolve_setup(cfg, read_policy_metadata(checkpoint)).warnings == []
+
+
+def test_launch_parameters_name_a_missing_checkpoint(tmp_path):
+    from dp_ros.app.sim_launcher import launch_parameters
+    from dp_ros.policy.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match='nothing'):
+        launch_parameters(tmp_path / 'nothing', 'arm')

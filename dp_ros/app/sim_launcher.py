@@ -124,6 +124,44 @@ def policy_io_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
     return ({}, {}) if pose_io is None else _pose_wiring(pose_io)
 
 
+def launch_parameters(checkpoint: str | Path, robot: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The sim's and the policy node's parameters for the launch files: the robot's parameter
+    files (SIM_PARAMS, POLICY_PARAMS, the ones `dp-ros sim` starts its nodes with) with the
+    wiring of what the checkpoint acts on (policy_io_overrides) applied. CheckpointError naming
+    the fault when the checkpoint is no policy."""
+    import yaml
+
+    from dp_ros.policy.checkpoint import read_policy_metadata
+
+    wiring = policy_io_overrides(read_policy_metadata(resolve_checkpoint(checkpoint)))
+    merged = []
+    for name, overrides in zip((SIM_PARAMS[robot], POLICY_PARAMS[robot]), wiring, strict=True):
+        (section,) = yaml.safe_load(config_file(name).read_text()).values()  # one node each
+        merged.append({**section['ros__parameters'], **overrides})
+    return merged[0], merged[1]
+
+
+def launch_parameter_files(checkpoint: str | Path, robot: str,
+                           directory: str | Path | None = None) -> tuple[Path, Path]:
+    """launch_parameters written as the sim's and the policy node's parameter files (in a new
+    temporary directory by default), for the launch files' Nodes. Written here, not passed as
+    launch dicts: launch_ros cannot pass an empty list (the wiring's joint bounds: a file's []
+    leaves the parameter at its default, empty), and writes a string list's 'y' bare, which
+    rcl reads as a boolean and refuses ("Sequence should be of same type"); here every string
+    is quoted (_yaml)."""
+    import tempfile
+
+    out = Path(tempfile.mkdtemp(prefix='dp_ros_launch_') if directory is None else directory)
+    paths = []
+    for node, params in zip(('pusht_sim', 'dp_policy'), launch_parameters(checkpoint, robot),
+                            strict=True):
+        path = out / f'{node}.yaml'
+        path.write_text(f'/**/{node}:\n  ros__parameters:\n' + ''.join(
+            f'    {name}: {_yaml(value)}\n' for name, value in params.items()))
+        paths.append(path)
+    return paths[0], paths[1]
+
+
 def _pose_wiring(pose_io: tuple[str, list[str], list[str]]
                  ) -> tuple[dict[str, Any], dict[str, Any]]:
     """cartesian_overrides' parameters from PolicyConfig.cartesian_io's (key, state, action)."""
@@ -189,8 +227,11 @@ def _yaml(value: Any) -> str:
     return str(value)
 
 
-def _param(name: str, value: Any) -> list[str]:
-    return ['-p', f'{name}:={_yaml(value)}']
+def param_rules(params: dict[str, Any]) -> list[str]:
+    """`-p name:=value` ROS arguments of `params` (a node's --ros-args, or a launch Node's
+    ros_arguments): they take precedence over every --params-file, whatever the order, and
+    carry an empty list, which a launch file's parameter dict cannot."""
+    return [arg for name, value in params.items() for arg in ('-p', f'{name}:={_yaml(value)}')]
 
 
 def sim_command(cfg: SessionConfig) -> list[str]:
@@ -201,9 +242,7 @@ def sim_command(cfg: SessionConfig) -> list[str]:
               'auto_reset': False, 'autostart': False, **cfg.sim_overrides}
     if cfg.video_path:
         params['video_path'] = cfg.video_path
-    for name, value in params.items():
-        args += _param(name, value)
-    return args
+    return args + param_rules(params)
 
 
 def policy_command(cfg: SessionConfig) -> list[str]:
@@ -216,9 +255,7 @@ def policy_command(cfg: SessionConfig) -> list[str]:
               'num_inference_steps': cfg.num_inference_steps, **cfg.policy_overrides}
     if cfg.sampler:
         params['sampler'] = cfg.sampler
-    for name, value in params.items():
-        args += _param(name, value)
-    return args
+    return args + param_rules(params)
 
 
 class SimSession:

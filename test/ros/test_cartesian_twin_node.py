@@ -2,7 +2,9 @@
 end effector's pose (ee_pose_topic) and takes PoseStamped targets (pose_target_topic), the
 policy node reads that pose (state_pose_topics) and sends its targets (action_pose_topics),
 each in its own process, in lockstep, as `dp-ros sim --robot arm` starts them for such a
-checkpoint (the sim launcher's commands with its Cartesian overrides). A tiny random policy
+checkpoint (the sim launcher's commands with its Cartesian overrides), or as launch_ros starts
+pusht_arm_sim.launch.py's nodes (launch_parameter_files: the parameter files with the wiring
+applied, then each launch dict a parameter file of its own). A tiny random policy
 whose actions are end-effector poses over the table: this is the wiring, checked by stamps,
 counts and the kinematics; the rules (the IK, the refusals, one step per target) are
 unit-tested in test/test_cartesian_twin.py."""
@@ -10,9 +12,11 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -20,12 +24,13 @@ from ros.test_policy_node import latest_diagnostics
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
-from support import make_tiny_pose_checkpoint
+from support import make_tiny_pose_checkpoint, module_cmd
 
 from dp_ros.app.sim_launcher import (
     SIM_NAMESPACE,
     SessionConfig,
     cartesian_overrides,
+    launch_parameter_files,
     node_environment,
     policy_command,
     sim_command,
@@ -45,15 +50,51 @@ RELIABLE = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
 NEAR = {'x': (236.0, 276.0), 'y': (236.0, 276.0)}  # px: targets within 40 px of each other
 
 
+def launch_commands(checkpoint, sim_extra: dict, policy_extra: dict, tmp_path
+                    ) -> tuple[list[str], list[str]]:
+    """The sim's and the policy node's command lines as launch_ros builds them from
+    pusht_arm_sim.launch.py in lockstep: the Node's parameter file, then each parameter dict
+    written to a file of its own as launch_ros writes it (yaml.dump; the node's section: its
+    full name where the Node names a namespace, else /**), in the order of the Node's list,
+    then the test's own."""
+    sim_file, policy_file = launch_parameter_files(checkpoint, 'arm', tmp_path)
+
+    def files(node: str, section: str, first: Path, *dicts: dict) -> list[str]:
+        out = ['--params-file', str(first)]
+        for i, params in enumerate(dicts):
+            path = tmp_path / f'launch_params_{node}_{i}.yaml'
+            path.write_text(yaml.dump({section: {'ros__parameters': params}},
+                                      default_flow_style=False))
+            out += ['--params-file', str(path)]
+        return out
+
+    sim = module_cmd('sim_bridge.pusht_sim_node', '--ros-args', '-r', '__node:=pusht_sim',
+                     '-r', f'__ns:={NS}', *files('sim', f'{NS}/pusht_sim', sim_file,
+                                                 {'mode': 'lockstep'}, sim_extra))
+    policy = module_cmd('dp_ros.ros.policy_node', '--ros-args', '-r', '__node:=dp_policy',
+                        *files('policy', '/**', policy_file,
+                               {'checkpoint': str(checkpoint), 'device': 'cpu',
+                                'lockstep': True, 'use_sim_time': True}, policy_extra))
+    return sim, policy
+
+
+@pytest.mark.parametrize('wiring', ['dp-ros sim', 'launch'])
 def test_a_cartesian_policy_drives_the_arm_twin_in_lockstep(ros_processes, ros_probe,
-                                                           tmp_path):
+                                                           tmp_path, wiring):
     checkpoint = make_tiny_pose_checkpoint(tmp_path / 'pose', seed=4, state='pose',
                                            bounds=NEAR)
     sim_params, policy_params = cartesian_overrides(read_policy_metadata(checkpoint))
+    test_policy_params = {'n_action_steps': 0, 'diagnostics_period_s': 0.25}
     cfg = SessionConfig(
         checkpoint=checkpoint, seeds=[100001], robot='arm', max_steps=STEPS, device='cpu',
         cpu_threads=1, sim_overrides=sim_params,
-        policy_overrides={**policy_params, 'n_action_steps': 0, 'diagnostics_period_s': 0.25})
+        policy_overrides={**policy_params, **test_policy_params})
+    sim_cmd, policy_cmd = sim_command(cfg), policy_command(cfg)
+    if wiring == 'launch':
+        sim_cmd, policy_cmd = launch_commands(
+            checkpoint, {'seeds': cfg.seeds, 'max_steps': STEPS, 'auto_reset': False,
+                         'autostart': False},
+            {'env_seed': cfg.seeds[0], 'cpu_threads': 1, **test_policy_params}, tmp_path)
     joints = ros_probe.collect(JointState, f'{NS}/joint_states', RELIABLE)
     poses = ros_probe.collect(PoseStamped, f'{NS}/ee_pose', RELIABLE)
     targets = ros_probe.collect(PoseStamped, f'{NS}/target_pose', RELIABLE)
@@ -61,8 +102,8 @@ def test_a_cartesian_policy_drives_the_arm_twin_in_lockstep(ros_processes, ros_p
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
     # the shipped Fast DDS profile, as dp-ros sim gives its nodes
     env = {k: v for k, v in node_environment({}).items() if k != 'PYTHONUNBUFFERED'}
-    policy = ros_processes.start('policy', policy_command(cfg), env=env)
-    sim = ros_processes.start('arm_sim', sim_command(cfg), env=env)
+    policy = ros_processes.start('policy', policy_cmd, env=env)
+    sim = ros_processes.start('arm_sim', sim_cmd, env=env)
     ros_probe.call(Trigger, '/dp_policy/reset', Trigger.Request(), timeout=120.0)
     reply = ros_probe.call(Trigger, f'{NS}/reset', Trigger.Request(), timeout=60.0)
     assert reply.success, reply.message
