@@ -228,9 +228,8 @@ def _yaml(value: Any) -> str:
 
 
 def param_rules(params: dict[str, Any]) -> list[str]:
-    """`-p name:=value` ROS arguments of `params` (a node's --ros-args, or a launch Node's
-    ros_arguments): they take precedence over every --params-file, whatever the order, and
-    carry an empty list, which a launch file's parameter dict cannot."""
+    """`-p name:=value` ROS arguments of `params`, each value written by _yaml. They go after
+    the node's --params-file: where both set a parameter, rcl keeps the later source's."""
     return [arg for name, value in params.items() for arg in ('-p', f'{name}:={_yaml(value)}')]
 
 
