@@ -169,15 +169,19 @@ def test_a_failed_conversion_leaves_no_output_and_the_old_one_intact(source, tmp
     assert (out / 'keep.txt').read_text() == 'old' and leftovers(tmp_path) == []
 
 
-def test_an_encoder_flush_that_never_returns_fails_the_conversion_and_leaves_nothing(
-        source, tmp_path, monkeypatch, capsys):
-    """As SVT-AV1 4.1.0 was once seen to do: the conversion fails at the deadline with a
-    one-line reason and the way around it, not waits for good."""
+@pytest.mark.parametrize('where', ['flush', 'frames'])
+def test_an_encoder_call_that_never_returns_fails_the_conversion_and_leaves_nothing(
+        where, source, tmp_path, monkeypatch, capsys):
+    """As SVT-AV1 4.1.0 was once seen to do at its flush (and the same for a call that
+    encodes an episode's frames): the conversion fails at the deadline with a one-line reason
+    and the way around it, not waits for good."""
     from training import lerobot_format
 
     released = threading.Event()
     monkeypatch.setattr(lerobot_format, 'FLUSH_TIMEOUT_S', 0.5)
-    monkeypatch.setattr(lerobot_format._VideoFile, '_flush', lambda self: released.wait(600))
+    monkeypatch.setattr(lerobot_format, 'FRAME_TIMEOUT_S', 0.0)
+    hang = {'flush': '_flush', 'frames': '_encode'}[where]
+    monkeypatch.setattr(lerobot_format._VideoFile, hang, lambda self, *a: released.wait(600))
     out = tmp_path / 'lr'
     try:
         with pytest.raises(lerobot_format.LeRobotFormatError) as failure:
@@ -185,7 +189,8 @@ def test_an_encoder_flush_that_never_returns_fails_the_conversion_and_leaves_not
     finally:
         released.set()
     message = str(failure.value)
-    assert 'end-of-stream flush' in message and 'did not return in 0.5 s' in message
+    assert {'flush': 'end-of-stream flush', 'frames': 'on frames 0-'}[where] in message
+    assert 'did not return in 0.5 s' in message
     assert '--vcodec h264' in message and '\n' not in message
     assert not out.exists() and leftovers(tmp_path) == []
 

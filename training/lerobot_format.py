@@ -53,6 +53,10 @@ DEFAULT_TOLERANCE_S = 1e-4  # LeRobotDataset(tolerance_s=1e-4)
 # waiting for good: SVT-AV1 4.1.0 was once seen blocked there, using no CPU (a flush of the
 # lookahead frames takes under a second per 480 px camera here).
 FLUSH_TIMEOUT_S = 300.0
+# An episode's frames get the same deadline plus this much per frame, so an encoder stuck
+# inside a frame fails the conversion too (the whole Push-T set, 96 x 96, encodes at about 840
+# frames/s here: bench/results/lerobot_roundtrip.json; the bound only catches one that stopped).
+FRAME_TIMEOUT_S = 2.0
 
 INFO_PATH = 'meta/info.json'
 STATS_PATH = 'meta/stats.json'
@@ -317,10 +321,12 @@ def _update_chunk_file(chunk: int, file: int, chunks_size: int) -> tuple[int, in
     return chunk, file + 1
 
 
-def _returned_within(call: Callable[[], Any], timeout_s: float, what: str) -> Any:
+def _returned_within(call: Callable[[], Any], timeout_s: float, what: str,
+                     abandon: Callable[[], None]) -> Any:
     """call()'s result (or its exception), run on a daemon thread: a C call that never
     returns cannot be interrupted, so the caller gets a LeRobotFormatError after timeout_s
-    and Ctrl-C while it waits, and the process can still exit (the thread is left behind)."""
+    and Ctrl-C while it waits, and the process can still exit. abandon() runs when the wait
+    ends with the call still running (the thread is left behind, and what it uses with it)."""
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -331,11 +337,15 @@ def _returned_within(call: Callable[[], Any], timeout_s: float, what: str) -> An
 
     thread = threading.Thread(target=run, name='dp_ros_encoder', daemon=True)
     thread.start()
-    thread.join(timeout_s)
+    try:
+        thread.join(timeout_s)
+    finally:
+        if thread.is_alive():
+            abandon()
     if thread.is_alive():
         raise LeRobotFormatError(f'{what} did not return in {timeout_s:g} s (SVT-AV1 4.1.0 was '
-                                 'once seen to hang there): run the conversion again, or encode '
-                                 'with --vcodec h264')
+                                 'once seen to hang at its end-of-stream flush): run the '
+                                 'conversion again, or encode with --vcodec h264')
     if 'error' in outcome:
         raise outcome['error']
     return outcome['value']
@@ -359,6 +369,14 @@ class _VideoFile:
         self.bytes = 0
 
     def add(self, frames: np.ndarray) -> None:
+        """Encode and mux an episode's frames, under a deadline as the flush."""
+        first = self.frames
+        _returned_within(lambda: self._encode(frames),
+                         FLUSH_TIMEOUT_S + FRAME_TIMEOUT_S * len(frames),
+                         f'the {self.stream.codec_context.name} encoder on frames {first}-'
+                         f'{first + len(frames) - 1} of {self.path}', self._abandon)
+
+    def _encode(self, frames: np.ndarray) -> None:
         import av
         tb = Fraction(1, self.fps)
         for image in frames:
@@ -372,16 +390,9 @@ class _VideoFile:
     def close(self) -> None:
         if self.container is None:
             return
-        try:
-            packets = _returned_within(self._flush, FLUSH_TIMEOUT_S,
-                                       f'the {self.stream.codec_context.name} encoder\'s '
-                                       f'end-of-stream flush of {self.path}')
-        except BaseException:
-            # past the deadline, or Ctrl-C while waiting, the encoder is still inside the call,
-            # and closing the container under it is unsafe: it is left to PyAV (the files are
-            # discarded either way)
-            self.container = None
-            raise
+        packets = _returned_within(self._flush, FLUSH_TIMEOUT_S,
+                                   f'the {self.stream.codec_context.name} encoder\'s '
+                                   f'end-of-stream flush of {self.path}', self._abandon)
         try:
             for packet in packets:
                 self.bytes += packet.size
@@ -389,6 +400,12 @@ class _VideoFile:
         finally:
             self.container.close()
             self.container = None
+
+    def _abandon(self) -> None:
+        """The encoder is still inside a call (past the deadline, or Ctrl-C while waiting):
+        closing the container under it is unsafe, so it is left to PyAV (the files are
+        discarded either way)."""
+        self.container = None
 
     def _flush(self) -> list[Any]:
         """The encoder's last packets (what it held back for its lookahead)."""
