@@ -21,7 +21,8 @@ from dp_ros.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, EXPECTED_ERRORS, on
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'sim': ('dp_ros.app.sim_launcher', 'Push-T sim + policy node over ROS 2: score, video'),
     'train': ('training.train', 'train a diffusion policy from a YAML config'),
-    'plot': ('training.plots', 'training curves of one run, or of chained warm-start stages'),
+    'plot': ('training.plots', 'training curves of one run, of chained warm-start stages, or '
+                               'of runs compared'),
     'eval': ('dp_ros.app.evaluate', 'closed-loop Push-T evaluation (--via inprocess | ros)'),
     'open-loop': ('training.open_loop', "a policy's action chunks against recorded episodes "
                   '(held-out demonstrations, no robot): per-joint error, plot'),

@@ -1,7 +1,9 @@
 """Training curves from a run's JSONL log, as one PNG (headless matplotlib).
 
 `dp-ros plot RUN [RUN ...] --out curves.png` chains runs that warm-start one another
-(train.init_from) on one step axis, with a dashed line where each stage starts.
+(train.init_from) on one step axis, with a dashed line where each stage starts;
+`--compare` draws the runs over one another instead, each from its own step 0 (two recipes,
+two action spaces), a colour per run.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 PANELS = (  # (title, [(event, key)], log-scale y)
     ('loss', [('train', 'loss'), ('val', 'val_loss')], True),
@@ -44,42 +46,78 @@ def series(records: list[dict], event: str, key: str) -> tuple[list[int], list[f
     return steps, [by_step[s] for s in steps]
 
 
-def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str | Path) -> Path:
-    """One log, or several stages in order: stage k's steps follow stage k-1's last step."""
+class Line(NamedTuple):
+    """One line of a panel."""
+    label: str
+    steps: list[int]
+    values: list[float]
+    run: int  # which run (compared), 0 when chained
+    key: int  # which of the panel's keys (train/val)
+
+
+def stage_starts(runs: list[tuple[str, list[dict]]]) -> list[int]:
+    """Where each run starts when chained: the sum of the earlier runs' last steps."""
+    starts, offset = [], 0
+    for _, records in runs:
+        starts.append(offset)
+        offset += max((int(r['step']) for r in records if 'step' in r), default=0)
+    return starts
+
+
+def panel_lines(runs: list[tuple[str, list[dict]]], compare: bool = False) -> list[list[Line]]:
+    """Per panel of PANELS, the lines to draw. Chained (compare=False): one line per key,
+    run k's steps following run k-1's last step; compared: one line per run and key, each run
+    from its own step 0, labelled with the run's name."""
+    panels: list[list[Line]] = []
+    starts = [0] * len(runs) if compare else stage_starts(runs)
+    for _, keys, _ in PANELS:
+        lines: list[Line] = []
+        for k, (event, key) in enumerate(keys):
+            parts = [(name, start, *series(records, event, key))
+                     for (name, records), start in zip(runs, starts, strict=True)]
+            if compare:
+                lines += [Line(f'{name}: {key}', [start + s for s in x], y, run, k)
+                          for run, (name, start, x, y) in enumerate(parts)]
+            else:
+                lines.append(Line(key, [start + s for _, start, x, _ in parts for s in x],
+                                  [v for *_, y in parts for v in y], 0, k))
+        panels.append([line for line in lines if line.steps])
+    return panels
+
+
+def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str | Path,
+                         compare: bool = False, names: list[str] | None = None) -> Path:
+    """One log, several stages in order (stage k's steps follow stage k-1's last step), or
+    with compare=True several runs over one another (names: their labels; default the run
+    directories' names)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    paths = [log_paths] if isinstance(log_paths, (str, Path)) else list(log_paths)
-    stages, offset = [], 0
-    for path in paths:
-        records = read_log(path)
-        stages.append((offset, records))
-        offset += max((int(r['step']) for r in records if 'step' in r), default=0)
+    one = isinstance(log_paths, (str, Path))
+    paths = [Path(log_paths)] if one else [Path(p) for p in log_paths]
+    names = names or [p.parent.name if p.name == 'log.jsonl' else p.stem for p in paths]
+    runs = [(name, read_log(path)) for name, path in zip(names, paths, strict=True)]
     fig, axes = plt.subplots(len(PANELS), 1, figsize=(8, 2.6 * len(PANELS)), sharex=True)
-    for ax, (title, keys, log_y) in zip(axes, PANELS, strict=True):
-        values: list[float] = []
-        for event, key in keys:
-            x: list[int] = []
-            y: list[float] = []
-            for start, records in stages:
-                sx, sy = series(records, event, key)
-                x += [start + s for s in sx]
-                y += sy
-            if x:
-                ax.plot(x, y, marker='o' if len(x) < 30 else None, ms=3, label=key)
-                values += y
-        for start, _ in stages[1:]:
-            ax.axvline(start, color='grey', ls='--', lw=1)
-        drawn = bool(values)
-        if drawn and log_y and min(values) > 0:
+    for ax, (title, _, log_y), lines in zip(axes, PANELS, panel_lines(runs, compare),
+                                            strict=True):
+        for line in lines:
+            # compared: a colour per run, a panel's second key (val beside train) dashed
+            style = {'color': f'C{line.run}', 'ls': ('-', '--')[line.key % 2]} if compare else {}
+            ax.plot(line.steps, line.values, marker='o' if len(line.steps) < 30 else None,
+                    ms=3, label=line.label, **style)
+        if not compare:
+            for start in stage_starts(runs)[1:]:
+                ax.axvline(start, color='grey', ls='--', lw=1)
+        values = [v for line in lines for v in line.values]
+        if values and log_y and min(values) > 0:
             ax.set_yscale('log')
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-        if drawn:
+        if values:
             ax.legend(fontsize=8)
-    axes[-1].set_xlabel('optimizer step' + (' (dashed: next stage starts)' if len(stages) > 1
-                                            else ''))
+    chained = not compare and len(runs) > 1
+    axes[-1].set_xlabel('optimizer step' + (' (dashed: next stage starts)' if chained else ''))
     fig.tight_layout()
     return save_figure(fig, out_path)
 
@@ -105,11 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('runs', nargs='+', type=Path,
                         help='run directories (or log.jsonl files), earliest stage first')
     parser.add_argument('--out', type=Path, required=True, help='PNG to write')
+    parser.add_argument('--compare', action='store_true',
+                        help='draw the runs over one another, each from step 0, instead of '
+                             'chaining them as warm-start stages')
+    parser.add_argument('--names', nargs='+', default=None,
+                        help='a label per run (default: the run directories\' names)')
     args = parser.parse_args(argv)
     logs = [r / 'log.jsonl' if r.is_dir() else r for r in args.runs]
     missing = [str(p) for p in logs if not p.is_file()]
     if missing:
         print(f'dp-ros plot: no training log at {", ".join(missing)}', file=sys.stderr)
         return 2
-    print(plot_training_curves(logs, args.out))
+    names = args.names or [r.name if r.is_dir() else r.stem for r in args.runs]
+    if len(names) != len(logs) or len(set(names)) != len(names):
+        print(f'dp-ros plot: --names needs one distinct label per run ({len(logs)}), got '
+              f'{names}', file=sys.stderr)
+        return 2
+    print(plot_training_curves(logs, args.out, compare=args.compare, names=names))
     return 0

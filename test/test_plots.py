@@ -1,0 +1,51 @@
+"""dp-ros plot: what goes on which panel, chained as warm-start stages or compared."""
+from __future__ import annotations
+
+import json
+
+from training.plots import PANELS, main, panel_lines
+
+LOSS = [title for title, *_ in PANELS].index('loss')
+SCORE = [title for title, *_ in PANELS].index('test mean_score')
+
+
+def records(steps: range, loss: float, score_at: int | None = None) -> list[dict]:
+    out = [{'event': 'train', 'step': s, 'loss': loss + s, 'lr': 1e-4} for s in steps]
+    if score_at is not None:
+        out.append({'event': 'eval', 'step': score_at, 'test/mean_score': 0.5})
+    return out
+
+
+def test_chained_runs_follow_one_another_on_one_step_axis():
+    runs = [('a', records(range(1, 4), 0.0)), ('b', records(range(1, 3), 10.0, score_at=2))]
+    lines = panel_lines(runs)
+    (loss,) = lines[LOSS]  # val_loss is in neither log: no line for it
+    assert loss.label == 'loss' and loss.steps == [1, 2, 3, 4, 5]
+    assert loss.values == [1.0, 2.0, 3.0, 11.0, 12.0]
+    (score,) = lines[SCORE]
+    assert score.steps == [5]
+
+
+def test_compared_runs_start_at_their_own_step_zero_a_line_each():
+    runs = [('joint', records(range(1, 4), 0.0, score_at=3)),
+            ('pose', records(range(1, 3), 10.0, score_at=2))]
+    lines = panel_lines(runs, compare=True)
+    assert [(line.label, line.steps, line.run) for line in lines[LOSS]] == [
+        ('joint: loss', [1, 2, 3], 0), ('pose: loss', [1, 2], 1)]
+    assert [(line.steps, line.values) for line in lines[SCORE]] == [([3], [0.5]), ([2], [0.5])]
+
+
+def test_plot_compare_writes_a_png_and_refuses_labels_that_do_not_fit(tmp_path, capsys):
+    logs = []
+    for name, base in (('joint', 0.0), ('pose', 10.0)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / 'log.jsonl').write_text(
+            ''.join(json.dumps(r) + '\n' for r in records(range(1, 5), base, score_at=4)))
+        logs.append(str(run))
+    out = tmp_path / 'cmp.png'
+    assert main([*logs, '--compare', '--out', str(out)]) == 0
+    assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert main([*logs, '--compare', '--names', 'only-one', '--out', str(out)]) == 2
+    assert main([*logs, '--compare', '--names', 'x', 'x', '--out', str(out)]) == 2
+    assert '--names needs one distinct label per run (2)' in capsys.readouterr().err
