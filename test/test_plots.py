@@ -49,3 +49,8 @@ def test_plot_compare_writes_a_png_and_refuses_labels_that_do_not_fit(tmp_path, 
     assert main([*logs, '--compare', '--names', 'only-one', '--out', str(out)]) == 2
     assert main([*logs, '--compare', '--names', 'x', 'x', '--out', str(out)]) == 2
     assert '--names needs one distinct label per run (2)' in capsys.readouterr().err
+    # chained stages need no labels: two stages of the same name are still one figure
+    stage = tmp_path / 'again' / 'joint'
+    stage.mkdir(parents=True)
+    (stage / 'log.jsonl').write_text((tmp_path / 'joint' / 'log.jsonl').read_text())
+    assert main([logs[0], str(stage), '--out', str(tmp_path / 'chained.png')]) == 0

@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                         help='draw the runs over one another, each from step 0, instead of '
                              'chaining them as warm-start stages')
     parser.add_argument('--names', nargs='+', default=None,
-                        help='a label per run (default: the run directories\' names)')
+                        help='with --compare, a label per run (default: the run directories\' '
+                             'names)')
     args = parser.parse_args(argv)
     logs = [r / 'log.jsonl' if r.is_dir() else r for r in args.runs]
     missing = [str(p) for p in logs if not p.is_file()]
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'dp-ros plot: no training log at {", ".join(missing)}', file=sys.stderr)
         return 2
     names = args.names or [r.name if r.is_dir() else r.stem for r in args.runs]
-    if len(names) != len(logs) or len(set(names)) != len(names):
+    if args.compare and (len(names) != len(logs) or len(set(names)) != len(names)):
         print(f'dp-ros plot: --names needs one distinct label per run ({len(logs)}), got '
               f'{names}', file=sys.stderr)
         return 2
