@@ -55,6 +55,11 @@ class Line(NamedTuple):
     key: int  # which of the panel's keys (train/val)
 
 
+def run_name(log_path: Path) -> str:
+    """A run's label: its directory's name for a run's log.jsonl, else the file's stem."""
+    return log_path.parent.name if log_path.name == 'log.jsonl' else log_path.stem
+
+
 def stage_starts(runs: list[tuple[str, list[dict]]]) -> list[int]:
     """Where each run starts when chained: the sum of the earlier runs' last steps."""
     starts, offset = [], 0
@@ -96,8 +101,9 @@ def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str
 
     one = isinstance(log_paths, (str, Path))
     paths = [Path(log_paths)] if one else [Path(p) for p in log_paths]
-    names = names or [p.parent.name if p.name == 'log.jsonl' else p.stem for p in paths]
+    names = names or [run_name(p) for p in paths]
     runs = [(name, read_log(path)) for name, path in zip(names, paths, strict=True)]
+    starts = stage_starts(runs)
     fig, axes = plt.subplots(len(PANELS), 1, figsize=(8, 2.6 * len(PANELS)), sharex=True)
     for ax, (title, _, log_y), lines in zip(axes, PANELS, panel_lines(runs, compare),
                                             strict=True):
@@ -107,7 +113,7 @@ def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str
             ax.plot(line.steps, line.values, marker='o' if len(line.steps) < 30 else None,
                     ms=3, label=line.label, **style)
         if not compare:
-            for start in stage_starts(runs)[1:]:
+            for start in starts[1:]:
                 ax.axvline(start, color='grey', ls='--', lw=1)
         values = [v for line in lines for v in line.values]
         if values and log_y and min(values) > 0:
@@ -155,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f'dp-ros plot: no training log at {", ".join(missing)}', file=sys.stderr)
         return 2
-    names = args.names or [r.name if r.is_dir() else r.stem for r in args.runs]
+    names = args.names or [run_name(p) for p in logs]
     if args.compare and (len(names) != len(logs) or len(set(names)) != len(names)):
         print(f'dp-ros plot: --names needs one distinct label per run ({len(logs)}), got '
               f'{names}', file=sys.stderr)
