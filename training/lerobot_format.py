@@ -339,10 +339,12 @@ def _returned_within(call: Callable[[], Any], timeout_s: float, what: str,
     thread.start()
     try:
         thread.join(timeout_s)
-    finally:
+    except BaseException:  # Ctrl-C while waiting
         if thread.is_alive():
             abandon()
+        raise
     if thread.is_alive():
+        abandon()
         raise LeRobotFormatError(f'{what} did not return in {timeout_s:g} s (SVT-AV1 4.1.0 was '
                                  'once seen to hang at its end-of-stream flush): run the '
                                  'conversion again, or encode with --vcodec h264')
