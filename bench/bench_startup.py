@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--out', type=Path, default=REPO / 'bench' / 'results' / 'startup.json')
     args = p.parse_args(argv)
     dp_ros = str(BIN / 'dp-ros')
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         commands = {
@@ -125,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         'machine': {'cpu': platform.processor() or platform.machine(),
                     'cpu_capability': torch.backends.cpu.get_cpu_capability(),
                     'cores': os.cpu_count(), 'python': platform.python_version(),
-                    'torch': torch.__version__},
+                    'torch': torch.__version__,
+                    'load_average': {'before': load_before,
+                                     'after': [round(x, 2) for x in os.getloadavg()]}},
         'checkpoint': str(CHECKPOINT.relative_to(REPO)),
         'results': results,
     }
