@@ -412,6 +412,42 @@ def test_forward_controller_commands_are_the_newest_sent_at_or_before_each_step(
     assert not (tmp_path / 'bad.zarr').exists()
 
 
+def test_a_stop_stamped_0_between_stamped_chunks_replaces_the_chunk_from_its_receipt(tmp_path):
+    """A recorded policy rollout: chunks stamped at their observation, point i due 0.1 s * i
+    later, and a stop (the node's hold: one point, stamp 0, due a period after it arrives).
+    Its stamp is its receive time, as the controller takes it: the chunk it stopped does not
+    run on (placed at stamp 0, the stop sorted before every chunk and was never in force)."""
+    wall = 1_700_000_000 * 10**9
+    bag = tmp_path / 'rollout'
+    with BagRecorder(bag, storage='mcap') as rec:
+        ts = rec.typestore
+        for t_ms in range(0, 2000, 10):
+            t = wall + t_ms * MS
+            rec.write('/joint_states', 'sensor_msgs/msg/JointState', t,
+                      joint_state_message(ts, ['j1'], np.array([t_ms / 1e3]), t))
+        for t_ms in (0, 800):  # chunks: the value is the point's due time in s
+            t = wall + t_ms * MS
+            rec.write('/joint_trajectory', 'trajectory_msgs/msg/JointTrajectory', t + 5 * MS,
+                      trajectory_message(ts, ['j1'], (t_ms + 100 * np.arange(8)[:, None]) / 1e3,
+                                         t, 100 * MS))
+        rec.write('/joint_trajectory', 'trajectory_msgs/msg/JointTrajectory', wall + 1050 * MS,
+                  trajectory_message(ts, ['j1'], np.array([[9.0]]), 0, 100 * MS, 1))
+    raw = {'control_period_s': 0.1, 'reference_topic': '/joint_states',
+           'keys': {'state': {'joint_state': '/joint_states', 'joints': ['j1']},
+                    'action': {'joint_trajectory': '/joint_trajectory', 'joints': ['j1'],
+                               'tolerance': 0.2}}}
+    config = tmp_path / 'rollout.yaml'
+    config.write_text(yaml.safe_dump(raw))
+    output = tmp_path / 'rollout.zarr'
+    assert run([bag], config, output) == 0
+    action = ReplayBuffer.open(output).get_episode(0)['action'][:, 0]
+    # the chunks' points until the stop arrives (1.05 s): the point in force then is held
+    # until the stop's is due (1.15 s), that one until it is older than the tolerance (the
+    # commands stopped: the episode ends there)
+    np.testing.assert_allclose(action, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
+                                        1.0, 1.0, 9.0, 9.0], atol=1e-6)
+
+
 def test_a_joints_position_and_velocity_side_by_side_have_names_and_fields(tmp_path, capsys):
     """One key of a joint's position and its velocity (two sources of one topic): each value
     is named for its field, the sources record the field, and bags of another field cannot be

@@ -110,10 +110,12 @@ def test_hold_prefers_the_measured_position():
     assert hold_point('shutdown', T0, None, None) is None
 
 
-def test_hold_message_is_one_point_due_one_period_later():
-    msg = cv.hold_to_joint_trajectory(np.array([1.0, 2.0]), ['a', 'b'], T0, DT, 'base')
+def test_hold_message_is_one_point_due_one_period_after_it_arrives():
+    """Stamped 0 (on receipt): stamped when sent, a stop delivered over one period late
+    ended in the past and the sim, as a joint_trajectory_controller, rejected it (CI)."""
+    msg = cv.hold_to_joint_trajectory(np.array([1.0, 2.0]), ['a', 'b'], DT, 'base')
     chunk = cv.joint_trajectory_to_chunk(msg)
-    assert chunk.stamp_ns == T0 and chunk.times_from_start_ns.tolist() == [DT]
+    assert chunk.stamp_ns == 0 and chunk.times_from_start_ns.tolist() == [DT]
     assert chunk.positions.tolist() == [[1.0, 2.0]] and msg.header.frame_id == 'base'
 
 

@@ -145,6 +145,28 @@ class _Decoded:
     marker: str | None
 
 
+def _place_on_receipt(stream: Stream, ref: Stream) -> None:
+    """A controller starts a trajectory stamped 0 when it receives it (a policy node's stops):
+    each such message is placed at its receive time on the reference stream's clock, as an
+    unstamped stream is (_sorted_stream), its points due from there. In a stream that stamps
+    its other messages (a node's chunks), its stamp is that time too, so that it replaces the
+    chunk before it instead of sorting before them all."""
+    stamps = np.asarray(stream.stamps_ns, dtype=np.int64)
+    zero = np.flatnonzero(stamps == 0)
+    if len(zero) == 0:
+        return
+    recv = np.asarray(stream.recv_ns, dtype=np.int64)[zero]
+    ref_times, ref_stamped = ref.times_ns()
+    at = (recv_to_reference_stamps(recv, np.asarray(ref.recv_ns, np.int64), ref_times)
+          if ref_stamped and ref is not stream else recv)
+    mixed = len(zero) < len(stamps)
+    for i, t in zip(zero.tolist(), at.tolist(), strict=True):
+        if mixed:
+            stream.stamps_ns[i] = t
+        stream.values[i] = tuple((t, due - stamp + t, positions)
+                                 for stamp, due, positions in stream.values[i])
+
+
 def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool) -> _Decoded:
     check_bag(bag, config)
     by_topic: dict[str, list[SourceConfig]] = {}
@@ -164,6 +186,9 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool) -> _Decoded:
         marker_type = bag.topics[marker].msgtype
         decoders[marker] = lambda m: decode_marker(m, marker_type)
     streams = read_streams(bag, decoders, progress=progress)
+    for topic, uses in by_topic.items():
+        if uses[0].kind == 'joint_trajectory':
+            _place_on_receipt(streams[topic], streams[grid_topic])
 
     sorted_streams: dict[str, _Sorted] = {}
     stamped: dict[str, bool] = {}
@@ -313,10 +338,7 @@ def _sample_grid(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
         if source.kind == 'joint_trajectory':
             targets = [v[slot] for v in data.values]
             stamps = np.array([t[0] for t in targets], dtype=np.int64)
-            dues = [t[1] for t in targets]
-            if targets and not stamps.any():  # stamp 0 is "now": when it was received
-                dues = [d - s + r for d, s, r in zip(dues, stamps, data.times, strict=True)]
-                stamps = data.times
+            dues = [t[1] for t in targets]  # stamp 0 ("now"): placed by _place_on_receipt
             # early grid times (jitter) find their point, never the next step's
             slack = min(tol, config.period_ns // 2 - 1)
             values, ok = trajectory_targets(stamps, dues, [t[2] for t in targets], at, tol,

@@ -94,7 +94,7 @@ def _policy_timeline(bag: Bag, topic: str) -> tuple[list[str], int, int, int]:
             raise UserError(f'bag {bag.path}: {topic} changes its joints from {names} to '
                             f'{joints}')
         stamp, due, _ = decode_trajectory(msg, names)
-        if len(due) == 0:
+        if len(due) == 0 or stamp == 0:  # a stop: due from when it arrived, not a timeline
             continue
         spacing += np.diff(due).tolist()
         first = stamp if first is None else min(first, stamp)

@@ -159,12 +159,13 @@ def pose_message(typestore: Typestore, x: float, y: float, yaw: float, stamp_ns:
 
 
 def trajectory_message(typestore: Typestore, names: list[str], positions: np.ndarray,
-                       stamp_ns: int, period_ns: int) -> Any:
-    """Point i due at stamp + i * period, as the policy node and the replay publish them."""
+                       stamp_ns: int, period_ns: int, first_index: int = 0) -> Any:
+    """Point i due at stamp + (first_index + i) * period, as the policy node and the replay
+    publish them (a stop: one point, first_index 1, stamp 0)."""
     t = typestore.types
     points = []
     for i, row in enumerate(np.asarray(positions, dtype=np.float64).reshape(len(positions), -1)):
-        sec, nanosec = divmod(i * int(period_ns), 1_000_000_000)
+        sec, nanosec = divmod((first_index + i) * int(period_ns), 1_000_000_000)
         points.append(t['trajectory_msgs/msg/JointTrajectoryPoint'](
             positions=row, velocities=np.zeros(0), accelerations=np.zeros(0),
             effort=np.zeros(0),

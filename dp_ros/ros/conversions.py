@@ -387,16 +387,18 @@ def joint_trajectory_to_chunk(msg: JointTrajectory) -> TrajectoryChunk:
                            times_from_start_ns=times, positions=positions)
 
 
-def hold_to_joint_trajectory(position: np.ndarray, joint_names: Sequence[str], stamp_ns: int,
-                             dt_ns: int, frame_id: str = '') -> JointTrajectory:
-    """The stop command: one point at `position`, due one control period after stamp.
+def hold_to_joint_trajectory(position: np.ndarray, joint_names: Sequence[str], dt_ns: int,
+                             frame_id: str = '') -> JointTrajectory:
+    """The stop command: one point at `position`, due one control period after it arrives.
 
-    A joint_trajectory_controller replaces its running trajectory with it and rests there.
+    Stamped 0: a joint_trajectory_controller starts such a trajectory on receipt, replaces
+    its running one with it and rests there. Stamped with the time the node stopped, a stop
+    delivered later than its one period would end in the past, the controller would reject
+    it and the chunk it was sent to stop would run on.
     """
-    msg = chunk_to_joint_trajectory(np.asarray(position, dtype=np.float64).reshape(1, -1),
-                                    joint_names, ns_to_seconds(dt_ns), stamp_ns,
-                                    frame_id=frame_id, first_index=1)
-    return msg
+    return chunk_to_joint_trajectory(np.asarray(position, dtype=np.float64).reshape(1, -1),
+                                     joint_names, ns_to_seconds(dt_ns), 0,
+                                     frame_id=frame_id, first_index=1)
 
 
 def chunk_to_path(due_ns: np.ndarray, actions: np.ndarray, dims: Sequence[int], scale: float,

@@ -322,8 +322,8 @@ class PolicyCore:
         if hold is not None:
             for group, publisher in self.pub_actions:
                 self._publish(publisher, cv.hold_to_joint_trajectory(
-                    hold.position[list(group.columns)], group.message_names, hold.stamp_ns,
-                    self.setup.dt_ns, frame_id=group.frame_id))
+                    hold.position[list(group.columns)], group.message_names, self.setup.dt_ns,
+                    frame_id=group.frame_id))
             for group, publisher in self.pub_streams:  # a forward controller keeps it
                 self._send(group, publisher, hold.position)
             for group, publisher in self.pub_twists:  # a velocity servo stops

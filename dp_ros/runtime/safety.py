@@ -20,10 +20,12 @@ Bounds are applied before the step limit, so a start outside the bounds is walke
 the step limit instead of jumping to the bound.
 
 The defined stop (`hold_point`): a one-point trajectory at the measured position (the last
-commanded point when no fresh measurement exists), due one control period after it is
-sent. A ros2_control joint_trajectory_controller replaces the running trajectory with it and
-comes to rest there; an empty trajectory would not do: newer controllers reject it ("Empty
-trajectory received") and the half-executed chunk would run on. Pure numpy, no ROS.
+commanded point when no fresh measurement exists), due one control period after it
+arrives (stamped 0: a stop delivered late is still a stop, not a trajectory that ends in the
+past, which a controller rejects). A ros2_control joint_trajectory_controller replaces the
+running trajectory with it and comes to rest there; an empty trajectory would not do: newer
+controllers reject it ("Empty trajectory received") and the half-executed chunk would run on.
+Pure numpy, no ROS.
 """
 from __future__ import annotations
 
