@@ -161,9 +161,11 @@ def bad_messages(probe):
 
 
 def is_hold(msg) -> bool:
-    """The stop: one point due a period after the stamp (a plan's first point is due at it)."""
-    tfs = msg.points[0].time_from_start
-    return len(msg.points) == 1 and (tfs.sec, tfs.nanosec) != (0, 0)
+    """The stop: one point due a period after it arrives (stamp 0; a plan's first point is
+    due at its stamp)."""
+    tfs, stamp = msg.points[0].time_from_start, msg.header.stamp
+    return (len(msg.points) == 1 and (tfs.sec, tfs.nanosec) != (0, 0)
+            and (stamp.sec, stamp.nanosec) == (0, 0))
 
 
 def check_chunks(msgs: list, stamps: set[int], since_ns: int) -> None:
