@@ -400,12 +400,27 @@ def test_a_stamp_far_ahead_of_the_clock_is_rejected_and_does_not_stall_the_strea
 
 
 def test_stamp_tolerance_edges_and_an_unset_clock():
-    loop = make_loop(stamp_tolerance_s=1.0)
+    loop = make_loop(stamp_tolerance_s=1.0, lockstep=True)
     assert loop.add('image', T0 + 1000 * MS, 'x', clock_ns=T0)  # exactly the tolerance
+    loop = make_loop(stamp_tolerance_s=1.0)
+    assert loop.add('image', T0 - 1000 * MS, 'x', clock_ns=T0)  # behind: the tolerance
     assert loop.add('image', T0 + 5000 * MS, 'x', clock_ns=0)  # sim time before /clock
     assert loop.add('image', T0 + 6000 * MS, 'x')  # no clock given
     loop = make_loop(stamp_tolerance_s=0.0)  # no check
     assert loop.add('image', T0 + 99_000_000 * MS, 'x', clock_ns=T0)
+
+
+def test_in_realtime_a_stamp_ahead_by_more_than_max_input_age_is_refused():
+    """Defect: inputs 0.9 s ahead passed stamp_tolerance_s (1 s) and stayed fresh 0.9 s
+    longer than max_input_age_s (0.4 s here): the stale stop came that much later."""
+    loop = make_loop(stamp_tolerance_s=1.0)
+    filing = loop.add('image', T0 + 900 * MS, 'x', clock_ns=T0)
+    assert filing.kind == 'stamp_future' and 'max_input_age_s' in filing.detail
+    assert loop.add('image', T0 + 400 * MS, 'x', clock_ns=T0)  # exactly max_input_age_s
+    assert loop.add('agent_pos', T0 - 900 * MS, 'x', clock_ns=T0)  # behind: the tolerance
+    # lockstep never stops on stale inputs: ahead, the tolerance alone
+    assert make_loop(stamp_tolerance_s=1.0, lockstep=True).add('image', T0 + 900 * MS, 'x',
+                                                               clock_ns=T0)
 
 
 def test_an_older_stamp_is_counted_apart_from_a_resend_and_reported():
@@ -503,6 +518,37 @@ def test_without_a_fresh_measurement_the_hold_is_the_commanded_point():
     np.testing.assert_array_equal(hold.position, chunk()[8])  # the last point, in force
 
 
+def test_a_stop_before_the_first_point_of_an_unmeasured_motion_holds_that_point():
+    """Defect: with no fresh measurement (an arm whose state is its end effector's pose)
+    and no step limit or ramp-in, a stop before the first chunk's first point fell due sent
+    nothing, and the controller ran that whole chunk."""
+    loop = make_loop()
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    plan = finish(loop, plan_now(loop, T0 + DT), T0 + DT - 60 * MS)
+    assert plan.due_ns[0] > T0 + DT - 50 * MS
+    hold = loop.stop('disabled', T0 + DT - 50 * MS)
+    assert hold is not None and hold.source == 'commanded'
+    np.testing.assert_array_equal(hold.position, plan.actions[0])
+    assert loop.holds['disabled'] == 1 and not loop.moving
+
+
+def test_a_refused_or_out_of_order_state_does_not_move_the_measured_position():
+    """Defect: the node measured a joint state before checking its stamp: one stamped 5 s
+    ahead (refused) became the fresh measured position, and an older one replaced a newer."""
+    loop = make_loop(stamp_tolerance_s=1.0)
+    refused = loop.add('agent_pos', T0 + 5000 * MS, 'x', clock_ns=T0, measured=np.zeros(2))
+    assert refused.kind == 'stamp_future' and loop.measured_at(T0) is None
+    assert loop.add('agent_pos', T0, 'x', clock_ns=T0, measured=np.array([1.0, 2.0]))
+    older = loop.add('agent_pos', T0 - 30 * MS, 'x', clock_ns=T0, measured=np.array([5.0, 5.0]))
+    assert older.kind == 'older'
+    assert loop.measured_at(T0).tolist() == [1.0, 2.0]
+    loop.reset()  # a new history takes any stamps: so do the measurements
+    assert loop.measured_at(T0) is None
+    assert loop.add('agent_pos', T0 - 30 * MS, 'x', clock_ns=T0, measured=np.array([5.0, 5.0]))
+    assert loop.measured_at(T0).tolist() == [5.0, 5.0]
+
+
 def test_stale_inputs_in_realtime_stop_a_running_plan_once():
     loop = make_loop()
     start_moving(loop)
@@ -550,6 +596,31 @@ def test_ramp_in_after_enabling_starts_at_the_measured_position():
     expected = [200.0 + w * (target[j] - 200.0) for j, w in enumerate([0.25, 0.5, 0.75])]
     np.testing.assert_allclose(plan.actions[:3], expected)
     np.testing.assert_array_equal(plan.actions[3:], target[3:])
+
+
+def test_a_chunk_replanned_early_during_the_ramp_in_is_ramped_too():
+    """Defect: the ramp ended once a chunk's last point was past it, though the next chunk
+    (replanned early) began before that point: a step of half the distance in one period."""
+    ramp_s = 1.0
+    loop = make_loop(ramp_in_s=ramp_s, replan_threshold=6)
+    target = np.full((16, 2), 100.0, dtype=np.float32)
+    timeline: dict[int, float] = {}  # due time -> commanded value, the newest plan's
+    plans = 0
+    for k in range(30):
+        t = T0 + k * DT
+        feed(loop, t)
+        loop.measure(t, np.zeros(2))
+        request = loop.poll(t, runner_busy=False)
+        if isinstance(request, PlanRequest):
+            loop.submitted(request)
+            plan = loop.finish(request.context, target, None, t)
+            plans += 1
+            timeline.update(zip(plan.due_ns.tolist(), plan.actions[:, 0].tolist(),
+                                strict=True))
+    values = np.array([0.0] + [timeline[d] for d in sorted(timeline)])
+    assert plans >= 3 and values[-1] == 100.0
+    ramp_step = 100.0 * DT / (ramp_s * 1e9 + DT)
+    assert np.diff(values).max() <= ramp_step + 1e-9
 
 
 @pytest.mark.parametrize('mode', ['temporal_ensemble', 'blend'])

@@ -94,7 +94,10 @@ def test_ramp_in_starts_at_the_measured_position_and_ends_on_the_plan():
     envelope.start_motion(measured, T0)
     out = envelope.apply(due(6), np.full((6, 1), 8.0), measured)
     np.testing.assert_allclose(out[:, 0], [2.0, 4.0, 6.0, 8.0, 8.0, 8.0])  # dt/(ramp+dt) steps
-    assert envelope.ramp_start_ns is None  # over within this chunk
+    # a chunk that begins before that one's end (replanned early) ramps where it is inside
+    out = envelope.apply(due(3, T0 + DT), np.full((3, 1), 8.0), measured)
+    np.testing.assert_allclose(out[:, 0], [4.0, 6.0, 8.0])
+    assert envelope.ramp_weight(T0 + 10 * DT) == 1.0  # past its end: the plan itself
     # a ramp longer than a chunk goes on in the next one
     envelope.start_motion(measured, T0)
     envelope.apply(due(2), np.full((2, 1), 8.0), measured)

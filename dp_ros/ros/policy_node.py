@@ -143,10 +143,11 @@ class PolicyCore:
         self._warn_once(f'bad_{kind}', f'skipped a bad message ({kind}): {detail} (logged '
                         'once per kind; counts on /diagnostics)')
 
-    def _file(self, stream: str, stamp_ns: int, value: Any) -> None:
+    def _file(self, stream: str, stamp_ns: int, value: Any,
+              measured: np.ndarray | None = None) -> None:
         with self._lock:
             filing = self.loop.add(stream, stamp_ns, value, self._clock_ns(),
-                                   time.monotonic_ns())
+                                   time.monotonic_ns(), measured)
             if filing.kind in ('stamp_future', 'stamp_past'):
                 self._warn_once(f'bad_{filing.kind}', f'skipped a bad message ({filing.kind}): '
                                 f'{stream} {filing.detail} (logged once per kind)')
@@ -191,11 +192,8 @@ class PolicyCore:
         except BadInput as exc:
             self._bad(exc.kind, f'{source.topic}: {exc}')
             return
-        stamp_ns = cv.time_to_ns(msg.header.stamp)
-        if measured is not None:  # the action dimensions it measures: ramp-in start, the stop
-            with self._lock:
-                self.loop.measure(stamp_ns, measured)
-        self._file(source.stream_name, stamp_ns, values)
+        # measured: the action dimensions it measures (ramp-in start, the stop), if it is filed
+        self._file(source.stream_name, cv.time_to_ns(msg.header.stamp), values, measured)
 
     def _on_episode_start(self, msg: String) -> None:
         try:

@@ -208,31 +208,39 @@ class PlanningLoop:
     def check_stamp(self, stamp_ns: int, clock_ns: int | None) -> Filing | None:
         """A bad-message Filing when the stamp is too far from the clock (None: fine).
 
-        Not checked while the clock reads 0 (sim time before the first /clock message).
+        Not checked while the clock reads 0 (sim time before the first /clock message). In
+        realtime a stamp ahead by more than max_input_age_s is refused too: the input would
+        count as fresh that much longer, delaying the stale stop.
         """
         tolerance = self.setup.stamp_tolerance_ns
         if not tolerance or clock_ns is None or clock_ns <= 0:
             return None
         offset = int(stamp_ns) - int(clock_ns)
-        if abs(offset) <= tolerance:
+        ahead = tolerance if self.lockstep else min(tolerance, self.setup.max_age_ns)
+        limit, name = ((ahead, 'stamp_tolerance_s' if ahead == tolerance else 'max_input_age_s')
+                       if offset > 0 else (tolerance, 'stamp_tolerance_s'))
+        if abs(offset) <= limit:
             return None
         kind = 'stamp_future' if offset > 0 else 'stamp_past'
         self.bad[kind] += 1
         return Filing(kind, f'stamped {abs(offset) / 1e9:.3f} s '
                             f"{'ahead of' if offset > 0 else 'behind'} the node clock (limit "
-                            f'{tolerance / 1e9:g} s: parameter stamp_tolerance_s); is the '
+                            f'{limit / 1e9:g} s: parameter {name}); is the '
                             "sender's clock synchronised with this node's?")
 
     def add(self, stream: str, stamp_ns: int, value: Any, clock_ns: int | None = None,
-            wall_ns: int | None = None) -> Filing:
+            wall_ns: int | None = None, measured: np.ndarray | None = None) -> Filing:
         """File a converted sample if its stamp is plausible and newer than the stream's newest.
 
         clock_ns: the node clock, to check the stamp against (None: no check); wall_ns: the
-        arrival time on the wall clock, for the filed rate.
+        arrival time on the wall clock, for the filed rate; measured: the action joints'
+        positions the message gives (measure()), taken only if its stamp passes the check.
         """
         bad = self.check_stamp(stamp_ns, clock_ns)
         if bad is not None:
             return bad
+        if measured is not None:
+            self.measure(stamp_ns, measured)
         if self.history.episode_start_ns is None and self.lockstep and not self.announced:
             # a lockstep sim without episode announcements: its first observation starts the
             # episode (padded, as the in-process evaluation pads), else it waits forever
@@ -256,9 +264,10 @@ class PlanningLoop:
 
     def measure(self, stamp_ns: int, positions: np.ndarray) -> None:
         """Measured positions of the action joints, NaN for those a message does not give (an
-        arm's joint states lack its gripper's): where a ramp-in starts, what a stop holds."""
+        arm's joint states lack its gripper's): where a ramp-in starts, what a stop holds.
+        A reading older than a joint's newest (out of order) does not replace it."""
         positions = np.asarray(positions, dtype=np.float64)
-        known = np.isfinite(positions)
+        known = np.isfinite(positions) & (int(stamp_ns) >= self._measured_ns)
         self._measured[known] = positions[known]
         self._measured_ns[known] = int(stamp_ns)
 
@@ -446,7 +455,12 @@ class PlanningLoop:
         hold = None
         if self.moving:
             now = self.now_ns(clock_ns)
-            hold = hold_point(reason, now, self.measured_at(now), self._commanded_at(now))
+            commanded = self._commanded_at(now)
+            if commanded is None and self.commanded is not None:
+                # before the first point of a motion that began unmeasured: that point, the
+                # policy's target nearest the arm (sending nothing lets the chunk run on)
+                commanded = self.commanded.actions[0]
+            hold = hold_point(reason, now, self.measured_at(now), commanded)
             if hold is not None:
                 self.holds[reason] += 1
         self._clear_plan()
@@ -481,8 +495,10 @@ class PlanningLoop:
         return True
 
     def _restart(self, keep_from_ns: int | None = None) -> None:
-        if keep_from_ns is None:
+        if keep_from_ns is None:  # a new history takes any stamps: so do the measurements
             self.history.clear()
+            self._measured[:] = np.nan
+            self._measured_ns[:] = 0
         else:
             self.history.start_episode(keep_from_ns)
         self._clear_plan()

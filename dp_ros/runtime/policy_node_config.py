@@ -174,7 +174,9 @@ class PolicyNodeConfig:
                                         range=(0.05, 60.0), unit='s')
     stamp_tolerance_s: float = param(
         1.0, 'messages stamped further than this from the node clock, ahead or behind, are '
-        'rejected as bad input (a sensor on another clock, a broken driver); 0: no check',
+        'rejected as bad input (a sensor on another clock, a broken driver); in realtime, '
+        'ahead by more than max_input_age_s too (it would stay fresh that much longer); 0: '
+        'no check',
         range=(0.0, 86400.0), unit='s')
     execution_mode: str = param(
         'replace', "how a new chunk takes over: 'replace' (from its first point on, as the "

@@ -190,8 +190,8 @@ class SafetyEnvelope:
                 w = self.ramp_weight(t)
                 if w < 1.0:
                     out[j] = self.ramp_from + w * (out[j] - self.ramp_from)
-            if self.ramp_weight(int(due_ns[-1])) >= 1.0:
-                self.ramp_from = self.ramp_start_ns = None  # the ramp is over
+            # kept past the end of this chunk: a later chunk (replanned early) may start
+            # before this one's last point and must ramp too; clear() ends it with the motion
         if lim.lower is not None:
             clipped = np.clip(out, lim.lower, lim.upper)
             self.clamped += int(np.count_nonzero(clipped != out))
