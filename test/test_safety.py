@@ -39,9 +39,10 @@ def due(n: int, t0: int = T0) -> np.ndarray:
 def test_urdf_limits_per_joint_in_the_asked_order(tmp_path):
     path = tmp_path / 'arm.urdf'
     path.write_text(URDF)
-    lower, upper, velocity = urdf_limits(path, ['j3', 'j1', 'j2'])
+    lower, upper, velocity, continuous = urdf_limits(path, ['j3', 'j1', 'j2'])
     assert lower.tolist() == [0.0, -1.5, -np.inf] and upper.tolist() == [0.2, 1.5, np.inf]
     assert velocity.tolist() == [np.inf, 2.0, 0.5]  # a <limit> without velocity: none
+    assert continuous.tolist() == [False, False, True]
     with pytest.raises(ValueError, match="joint 'j9' is not in"):
         urdf_limits(path, ['j1', 'j9'])
     with pytest.raises(ValueError, match='urdf_path: cannot read'):
@@ -173,6 +174,30 @@ def test_compressed_camera_at_640x480():
     with pytest.raises(BadInput) as info:
         cv.camera_rgb(CompressedImage(format='jpeg', data=b'not an image'))
     assert info.value.kind == 'image_decode'
+
+
+def test_a_continuous_joint_is_limited_and_ramped_the_short_way_round(tmp_path):
+    """Defect: a driver reporting a continuous joint wrapped into [-pi, pi) at 3.10, the
+    policy at -3.10 (0.08 rad the short way): the step limit walked it the long way, nearly
+    a turn, 0.1 rad a period."""
+    path = tmp_path / 'arm.urdf'
+    path.write_text(URDF)
+    limits = combine_limits(2, 0.1, urdf=urdf_limits(path, ['j1', 'j2']))
+    assert limits.wrap.tolist() == [False, True]
+    np.testing.assert_allclose(limits.max_step, [0.2, 0.05])
+    envelope = SafetyEnvelope(limits, DT)
+    out = envelope.apply(due(3), np.array([[0.0, -3.10]] * 3), np.array([0.5, 3.10]))
+    np.testing.assert_allclose(out[:, 0], [0.3, 0.1, 0.0])  # the revolute joint: as before
+    short = 2 * np.pi - 6.20
+    np.testing.assert_allclose(out[:, 1], [3.15, 3.10 + short, 3.10 + short])  # = -3.10
+    # what a late controller may hold counts the short way round too
+    out = envelope.apply(due(1), np.array([[0.0, -3.0]]), np.array([0.0, 3.10]),
+                         [np.array([0.0, -3.12])])
+    assert abs(out[0, 1] - (2 * np.pi - 3.12)) <= 0.05 + 1e-9 and out[0, 1] - 3.10 <= 0.05
+    ramp = SafetyEnvelope(JointLimits(wrap=np.array([True])), DT, ramp_in_ns=DT)
+    ramp.start_motion(np.array([3.10]), T0)
+    out = ramp.apply(due(2), np.array([[-3.10], [-3.10]]), np.array([3.10]))
+    np.testing.assert_allclose(out[:, 0], [3.10 + short / 2, -3.10])
 
 
 def test_the_first_point_keeps_within_the_limit_of_a_late_controllers_point_too():

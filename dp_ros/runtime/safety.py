@@ -17,7 +17,10 @@ Every point the node publishes passes `SafetyEnvelope.apply`, in order:
    due until the chunk's first: the first point keeps within the limit of all of them.
 
 Bounds are applied before the step limit, so a start outside the bounds is walked back in at
-the step limit instead of jumping to the bound.
+the step limit instead of jumping to the bound. On a URDF's continuous joints the ramp and the
+step limit go the short way round (as a joint_trajectory_controller with angle_wraparound
+does): a driver that reports them wrapped into [-pi, pi) puts 3.1 and -3.1 0.08 rad apart,
+not a turn.
 
 The defined stop (`hold_point`): a one-point trajectory at the measured position (the last
 commanded point when no fresh measurement exists), due one control period after it
@@ -44,6 +47,7 @@ class JointLimits:
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
     max_step: np.ndarray | None = None  # largest change per control period (inf: none)
+    wrap: np.ndarray | None = None  # bool: continuous joints, changes taken the short way round
 
     @property
     def any(self) -> bool:
@@ -52,11 +56,11 @@ class JointLimits:
 
 def urdf_limits(path: str | Path, joint_names: Sequence[str],
                 driver_names: Sequence[str] | None = None,
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(lower, upper, velocity) of each named joint from a URDF's <limit> elements; a joint
-    the URDF lacks is looked up by its name in `driver_names` (the name a prefixed topic's
-    controller knows it by: one arm's URDF bounding both arms' 'left_waist' and 'right_waist'
-    as 'waist').
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(lower, upper, velocity, continuous) of each named joint from a URDF's <limit>
+    elements and joint types; a joint the URDF lacks is looked up by its name in
+    `driver_names` (the name a prefixed topic's controller knows it by: one arm's URDF
+    bounding both arms' 'left_waist' and 'right_waist' as 'waist').
 
     Continuous joints, and attributes a <limit> leaves out, give -inf/inf; a joint missing
     from the URDF, or one without <limit> that is not continuous, is a ValueError that names it.
@@ -66,7 +70,7 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str],
     except (OSError, ET.ParseError) as exc:
         raise ValueError(f"parameter urdf_path: cannot read '{path}': {exc}") from None
     joints = {j.get('name'): j for j in root.iter('joint')}
-    lower, upper, velocity = [], [], []
+    lower, upper, velocity, wrap = [], [], [], []
     for i, name in enumerate(joint_names):
         joint = joints.get(name)
         if joint is None and driver_names is not None:
@@ -96,13 +100,14 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str],
         lower.append(-np.inf if continuous else read('lower', -np.inf))
         upper.append(np.inf if continuous else read('upper', np.inf))
         velocity.append(read('velocity', np.inf))
-    return np.array(lower), np.array(upper), np.array(velocity)
+        wrap.append(continuous)
+    return np.array(lower), np.array(upper), np.array(velocity), np.array(wrap, dtype=bool)
 
 
 def combine_limits(dim: int, dt_s: float, lower: Sequence[float] = (),
                    upper: Sequence[float] = (), max_step_delta: Sequence[float] = (),
                    max_velocity: Sequence[float] = (),
-                   urdf: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                   urdf: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
                    ) -> JointLimits:
     """The tightest of the parameters and the URDF; ValueError names the parameter at fault."""
     def vector(name: str, values: Sequence[float]) -> np.ndarray | None:
@@ -123,8 +128,10 @@ def combine_limits(dim: int, dt_s: float, lower: Sequence[float] = (),
     for name, v in (('max_step_delta', step), ('max_velocity', velocity)):
         if v is not None and not np.all(v > 0):
             raise ValueError(f'parameter {name} must be > 0 for every dimension, got {list(v)}')
+    wrap = None
     if urdf is not None:
-        u_lo, u_hi, u_vel = urdf
+        u_lo, u_hi, u_vel, u_wrap = urdf
+        wrap = u_wrap if u_wrap.any() else None
         lo = u_lo if lo is None else np.maximum(lo, u_lo)
         hi = u_hi if hi is None else np.minimum(hi, u_hi)
         velocity = u_vel if velocity is None else np.minimum(velocity, u_vel)
@@ -138,7 +145,15 @@ def combine_limits(dim: int, dt_s: float, lower: Sequence[float] = (),
         step = None
     if lo is not None and np.all(np.isinf(lo)) and np.all(np.isinf(hi)):
         lo = hi = None
-    return JointLimits(lower=lo, upper=hi, max_step=step)
+    return JointLimits(lower=lo, upper=hi, max_step=step, wrap=wrap)
+
+
+def joint_delta(start: np.ndarray, end: np.ndarray, wrap: np.ndarray | None) -> np.ndarray:
+    """end - start, where `wrap` the short way round (into [-pi, pi))."""
+    delta = np.asarray(end, dtype=np.float64) - start
+    if wrap is None:
+        return delta
+    return np.where(wrap, (delta + np.pi) % (2 * np.pi) - np.pi, delta)
 
 
 class SafetyEnvelope:
@@ -189,7 +204,7 @@ class SafetyEnvelope:
             for j, t in enumerate(due_ns.tolist()):
                 w = self.ramp_weight(t)
                 if w < 1.0:
-                    out[j] = self.ramp_from + w * (out[j] - self.ramp_from)
+                    out[j] = self.ramp_from + w * joint_delta(self.ramp_from, out[j], lim.wrap)
             # kept past the end of this chunk: a later chunk (replanned early) may start
             # before this one's last point and must ramp too; clear() ends it with the motion
         if lim.lower is not None:
@@ -199,13 +214,15 @@ class SafetyEnvelope:
         if lim.max_step is not None and reference is not None:
             prev = np.asarray(reference, dtype=np.float64)
             for j in range(len(out)):
-                step = np.clip(out[j] - prev, -lim.max_step, lim.max_step)
+                wanted = joint_delta(prev, out[j], lim.wrap)
+                step = np.clip(wanted, -lim.max_step, lim.max_step)
                 if j == 0 and len(also):  # within the limit of all of them, where possible
-                    held = np.vstack([prev, *also])
-                    low = held.max(axis=0) - lim.max_step - prev
-                    high = held.min(axis=0) + lim.max_step - prev
+                    held = np.vstack([np.zeros_like(prev),
+                                      *(joint_delta(prev, a, lim.wrap) for a in also)])
+                    low = held.max(axis=0) - lim.max_step
+                    high = held.min(axis=0) + lim.max_step
                     step = np.where(low <= high, np.clip(step, low, high), step)
-                self.rate_limited += int(np.count_nonzero(step != out[j] - prev))
+                self.rate_limited += int(np.count_nonzero(step != wanted))
                 out[j] = prev + step
                 prev = out[j]
         return out
