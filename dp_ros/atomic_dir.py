@@ -4,6 +4,9 @@ Checkpoints, training state, converted datasets and downloads are written into a
 directory beside their target and swapped in at the end. On Linux the swap is one
 renameat2(RENAME_EXCHANGE) call; elsewhere the old directory is moved aside first (a crash
 between the two renames leaves it there under a hidden name, and nothing half-written).
+A target that is a symlink is replaced as rename(2) replaces one (the link, not its
+destination); writers of a user-named dataset resolve it first (real_target), so that a
+dataset linked onto another disk is updated there and the link stays.
 Single text files (reports, drafted configs) are swapped in the same way by write_text.
 """
 from __future__ import annotations
@@ -52,13 +55,31 @@ def fsync_dir(path: Path) -> None:
         pass
 
 
+def real_target(path: str | Path) -> Path:
+    """Where a write to `path` lands: a symlink's destination (data/store.zarr -> /big/...),
+    so that the new content replaces the store there and the link stays a link; `path`
+    itself when it is no symlink, or one into a folder that does not exist."""
+    path = Path(path)
+    if not path.is_symlink():
+        return path
+    real = Path(os.path.realpath(path))
+    return real if real.parent.is_dir() else path
+
+
 def replace_dir(new: Path, target: Path) -> None:
-    """Put the finished directory `new` at `target` (same file system); the old one is removed."""
+    """Put the finished directory `new` at `target` (same file system); the old one (a
+    symlink: the link) is removed."""
     new, target = Path(new), Path(target)
+    _swap_in(new, target)
+    fsync_dir(target.parent)
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Rename `new` to `target`, exchanging it with the old one when there is one."""
     if not (target.exists() or target.is_symlink()):
         os.rename(new, target)
     elif _exchange(new, target):
-        shutil.rmtree(new, ignore_errors=True)  # now the old directory
+        _remove_old(new)
     else:
         old = target.with_name(f'.{target.name}.old-{uuid.uuid4().hex[:8]}')
         os.rename(target, old)
@@ -67,8 +88,16 @@ def replace_dir(new: Path, target: Path) -> None:
         except BaseException:
             os.rename(old, target)
             raise
-        shutil.rmtree(old, ignore_errors=True)
-    fsync_dir(target.parent)
+        _remove_old(old)
+
+
+def _remove_old(path: Path) -> None:
+    """Remove what a swap put aside: a symlink is unlinked (rmtree refuses one, and its
+    destination is not ours to delete)."""
+    if path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> Path:

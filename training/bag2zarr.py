@@ -84,7 +84,7 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
             with open_bag(path) as bag:
                 for episode in iter_bag_episodes(bag, config, report, progress, writer.dtypes,
                                                  raw_images=True):
-                    writer.add(episode)
+                    writer.add(episode, source=str(path))
         if writer.episodes_added == 0:
             raise BagError('no episode survived the conversion (see the gaps and notes in the '
                            'summary)')

@@ -240,6 +240,49 @@ class Bag2ZarrConfig:
         raise ConfigError('no topic can set the control grid: give reference_topic')
 
 
+def _number(value: Any, where: str) -> float:
+    """A finite number of the unit the entry's name says (s, rad): '10Hz' or '50ms' is an
+    error, not a traceback. A numeric string is read (PyYAML parses 5e-2 as one)."""
+    if not isinstance(value, bool) and isinstance(value, (int, float, str)):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(number):
+                return number
+    raise ConfigError(f'{where} must be a number, got {value!r}')
+
+
+def _integer(value: Any, where: str) -> int:
+    """A whole number: 'ten' or 2.5 is an error (int() would truncate 2.5 to 2)."""
+    if not isinstance(value, bool) and isinstance(value, (int, float, str)):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if number.is_integer():
+                return int(number)
+    raise ConfigError(f'{where} must be a whole number, got {value!r}')
+
+
+def _names(value: Any, where: str) -> list[str]:
+    """A YAML list of names: a lone string ('joints: gripper') is an error, not split into
+    its characters."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f'{where} must be a list of names like [a, b], got {value!r}')
+    return list(value)
+
+
+def _topic_or_none(value: Any, where: str) -> str | None:
+    """An optional absolute topic name (reference_topic, episodes.marker); '' reads as none."""
+    if value not in (None, '') and (not isinstance(value, str) or not value.startswith('/')):
+        raise ConfigError(f'{where} must be an absolute topic name like /camera/image_raw, '
+                          f'got {value!r}')
+    return value
+
+
 def _source_from_dict(key: str, raw: Any) -> SourceConfig:
     where = f'keys.{key}'
     if not isinstance(raw, dict):
@@ -260,31 +303,34 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
     if not isinstance(topic, str) or not topic.startswith('/'):
         raise ConfigError(f'{where}: topic must be an absolute name like /camera/image_raw, '
                           f'got {topic!r}')
-    src = SourceConfig(kind=kind, topic=topic, offset_s=float(raw.get('offset', 0.0)),
-                       tolerance_s=None if raw.get('tolerance') is None
-                       else float(raw['tolerance']))
+    tolerance = raw.get('tolerance')
+    src = SourceConfig(kind=kind, topic=topic,
+                       offset_s=_number(raw.get('offset', 0.0), f'{where}: offset'),
+                       tolerance_s=None if tolerance is None
+                       else _number(tolerance, f'{where}: tolerance'))
     if kind in JOINT_KINDS:
         joints = raw.get('joints')
-        if not joints or not all(isinstance(j, str) for j in joints):
+        if not joints:
             raise ConfigError(f'{where}: {kind} {topic} needs joints: [names...], got {joints!r}')
-        src.joints = list(joints)
+        src.joints = _names(joints, f'{where}: joints')
         src.joint_field = str(raw.get('field', 'position'))
         if src.joint_field not in JOINT_STATE_FIELDS:
             raise ConfigError(f'{where}: field must be one of {JOINT_STATE_FIELDS}, got '
                               f'{src.joint_field!r}')
     elif kind == 'pose':
-        fields_ = raw.get('fields', ['x', 'y', 'yaw'])
+        fields_ = _names(raw.get('fields', ['x', 'y', 'yaw']), f'{where}: fields')
         bad = [f for f in fields_ if f not in POSE_FIELDS]
         if bad or not fields_:
             raise ConfigError(f'{where}: pose fields must be among {POSE_FIELDS}, got '
                               f'{fields_!r}')
-        src.fields = list(fields_)
-        src.yaw_min = float(raw.get('yaw_min', -math.pi))
+        src.fields = fields_
+        src.yaw_min = _number(raw.get('yaw_min', -math.pi), f'{where}: yaw_min')
     elif kind == 'image':
         shape = raw.get('shape')
         if shape is not None:
             if (not isinstance(shape, (list, tuple)) or len(shape) != 2
-                    or not all(isinstance(v, int) and v > 0 for v in shape)):
+                    or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                               for v in shape)):
                 raise ConfigError(f'{where}: image shape must be [height, width], got '
                                   f'{shape!r}')
             src.shape = (int(shape[0]), int(shape[1]))
@@ -332,7 +378,7 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f'unknown config key(s) {unknown} (known: {sorted(known)})')
-    period = float(raw.get('control_period_s', 0.1))
+    period = _number(raw.get('control_period_s', 0.1), 'control_period_s')
     if not period > 0:
         raise ConfigError(f'control_period_s must be > 0 s, got {period}')
     image_dtype = str(raw.get('image_dtype', 'float32'))
@@ -350,7 +396,9 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
     if grid_start not in GRID_STARTS:
         raise ConfigError(f'grid_start must be one of {GRID_STARTS}, got {grid_start!r}')
     tolerance = raw.get('tolerance')
-    if tolerance is not None and float(tolerance) < 0:
+    if tolerance is not None:
+        tolerance = _number(tolerance, 'tolerance')
+    if tolerance is not None and tolerance < 0:
         raise ConfigError(f'tolerance must be >= 0 s, got {tolerance}')
 
     raw_keys = raw.get('keys')
@@ -359,6 +407,8 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
     keys: dict[str, KeyConfig] = {}
     futures: dict[str, dict] = {}
     for name, spec in raw_keys.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f'keys: a key name must be a string, got {name!r}')
         if isinstance(spec, dict) and 'future_of' in spec:
             futures[name] = spec
             continue
@@ -382,23 +432,26 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
         _check_distinct_names(name, sources)
         keys[name] = KeyConfig(name, sources, dtype)
     for name, spec in futures.items():
-        base = keys.get(spec['future_of'])
+        base = keys.get(spec['future_of']) if isinstance(spec['future_of'], str) else None
         if base is None or base.is_image:
             raise ConfigError(f"keys.{name}: future_of must name a non-image key, got "
                               f"{spec['future_of']!r} (keys: {sorted(keys)})")
-        offset = float(spec.get('offset', period))
+        offset = _number(spec.get('offset', period), f'keys.{name}: offset')
         keys[name] = KeyConfig(name, [SourceConfig(**{**asdict(s), 'offset_s': s.offset_s + offset})
                                       for s in base.sources], base.dtype)
 
     raw_ep = raw.get('episodes') or {}
+    if not isinstance(raw_ep, dict):
+        raise ConfigError(f'episodes must be a mapping like {{marker: /topic}}, got {raw_ep!r}')
     ep_known = {'marker', 'marker_role', 'on_gap', 'min_steps'}
     if set(raw_ep) - ep_known:
         raise ConfigError(f'unknown episodes option(s) {sorted(set(raw_ep) - ep_known)} '
                           f'(known: {sorted(ep_known)})')
-    episodes = EpisodeConfig(marker=raw_ep.get('marker'),
-                             marker_role=str(raw_ep.get('marker_role', 'end')),
-                             on_gap=str(raw_ep.get('on_gap', 'split')),
-                             min_steps=int(raw_ep.get('min_steps', 2)))
+    episodes = EpisodeConfig(
+        marker=_topic_or_none(raw_ep.get('marker'), 'episodes.marker'),
+        marker_role=str(raw_ep.get('marker_role', 'end')),
+        on_gap=str(raw_ep.get('on_gap', 'split')),
+        min_steps=_integer(raw_ep.get('min_steps', 2), 'episodes.min_steps'))
     if episodes.marker_role not in ('start', 'end'):
         raise ConfigError(f"episodes.marker_role must be 'start' or 'end', got "
                           f'{episodes.marker_role!r}')
@@ -408,9 +461,10 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
     if episodes.min_steps < 1:
         raise ConfigError(f'episodes.min_steps must be >= 1, got {episodes.min_steps}')
     config = Bag2ZarrConfig(keys=keys, control_period_s=period,
-                            tolerance_s=None if tolerance is None else float(tolerance),
-                            align=align, grid_start=grid_start, image_dtype=image_dtype,
-                            reference_topic=raw.get('reference_topic'), episodes=episodes)
+                            tolerance_s=tolerance, align=align, grid_start=grid_start,
+                            image_dtype=image_dtype, episodes=episodes,
+                            reference_topic=_topic_or_none(raw.get('reference_topic'),
+                                                           'reference_topic'))
     config.grid_topic()  # fails early when nothing can set the grid
     return config
 

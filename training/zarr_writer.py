@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import replace_dir
+from dp_ros.atomic_dir import real_target, replace_dir
 from dp_ros.bags.reader import BagError
 from training.replay_buffer import DEFAULT_COMPRESSOR, ReplayBuffer, time_chunk_length
 
 _PROGRESS_MIN_BYTES = 64 * 2**20  # a smaller store is written without a progress bar
+Step = tuple[tuple[int, ...], np.dtype]  # an episode array's step shape and dtype
 
 
 @contextmanager
@@ -30,8 +31,10 @@ def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:
     """(temporary store path, appending): the caller fills it; it replaces output on success.
 
     The temporary store lives beside the output (same file system, so the swap is a rename)
-    and is removed whatever happens before the swap.
+    and is removed whatever happens before the swap. An output that is a symlink (to a store
+    on another disk) is staged beside, and replaced at, its destination: the link stays.
     """
+    output = real_target(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f'.{output.name}.bag2zarr-{os.getpid()}-{uuid.uuid4().hex[:8]}')
     appending = output.exists() and not overwrite
@@ -70,7 +73,8 @@ class EpisodeWriter:
     A fresh store is written in one pass (ReplayBuffer.save_to: every chunk compressed once,
     about twice as fast as appending episode by episode, which rewrites the chunk an episode
     ends in); appends, and batches beyond the memory limit, go episode by episode. Appended
-    episodes take the existing store's dtypes; keys and step shapes must agree with it.
+    episodes take the existing store's dtypes; keys and step shapes must agree with it (in a
+    new store: with its first episode's), else a BagError says which key and how to fix it.
     """
 
     def __init__(self, path: Path, appending: bool, output: Path, limit_bytes: int,
@@ -83,6 +87,10 @@ class EpisodeWriter:
         self.progress = progress
         self.fresh_dtypes = {k: np.dtype(v) for k, v in (dtypes or {}).items()}
         self.store = ReplayBuffer.open(path, mode='r+') if appending else None
+        # a store without episodes takes the first episode's step shapes and dtypes
+        self.first: dict[str, Step] | None = (
+            None if self.store is not None and self.store.n_episodes else {})
+        self.first_source = ''
         self.pending: list[dict[str, np.ndarray]] = []
         self.pending_bytes = 0
         self.episodes_added = 0
@@ -104,7 +112,10 @@ class EpisodeWriter:
             raise BagError(f'cannot append to {self.output}: it holds keys {sorted(have)}, the '
                            f'config makes {sorted(want)}')
 
-    def add(self, episode: dict[str, np.ndarray]) -> None:
+    def add(self, episode: dict[str, np.ndarray], source: str | None = None) -> None:
+        """Queue one episode; `source` (its bag) is named when its shapes do not fit."""
+        if self.first is not None:
+            self._match_first(episode, source)
         if self.store is not None:
             episode = self._match_store(episode)
         self.pending.append(episode)
@@ -129,6 +140,25 @@ class EpisodeWriter:
                 self.store.add_episode(episode)
         return self.store
 
+    def _match_first(self, episode: dict[str, np.ndarray], source: str | None) -> None:
+        """Every episode of a new store has the first one's step shapes and dtypes: the bags
+        may differ (a camera recorded at two resolutions), and the writer could not stack
+        them (a bare numpy error from a writer thread)."""
+        given = {k: (tuple(v.shape[1:]), v.dtype) for k, v in episode.items()}
+        if not self.first:
+            self.first, self.first_source = given, f' (bag {source})' if source else ''
+            return
+        where = f'episode {self.episodes_added + 1}' + (f' (bag {source})' if source else '')
+        first = f'the first episode{self.first_source}'
+        if set(given) != set(self.first):
+            raise BagError(f'{where} has keys {sorted(given)}, {first} {sorted(self.first)}')
+        for key, step in given.items():
+            if step != self.first[key]:
+                want = self.first[key]
+                raise BagError(f'data/{key}: {where} has steps of {_step_text(step, want)}, '
+                               f'{first} of {_step_text(want, step)}; '
+                               + _step_remedy(key, step, want))
+
     def _match_store(self, episode: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Episodes take the existing store's dtypes; shapes must agree."""
         if self.store.n_episodes == 0:
@@ -142,6 +172,20 @@ class EpisodeWriter:
                                f'{tuple(arr.shape[1:])}, the bags give {value.shape[1:]}')
             out[key] = value.astype(arr.dtype, copy=False)
         return out
+
+
+def _step_text(step: Step, other: Step) -> str:
+    """'shape (6, 10, 3)', with the dtype when that is what differs."""
+    return f'shape {step[0]}' + (f' {step[1]}' if step[1] != other[1] else '')
+
+
+def _step_remedy(key: str, step: Step, want: Step) -> str:
+    """Frames of two sizes (bags recorded at two camera resolutions) are brought to one by
+    the image source's shape; other keys' widths come from the config alone."""
+    if len(step[0]) == 3 and step[0] != want[0]:
+        return (f"the bags' images differ in size; give key {key!r} a `shape: [height, "
+                'width]` in the config, which resizes every frame to it')
+    return 'all episodes of a store need one step shape and dtype'
 
 
 def write_fresh_store(path: Path, episodes: Sequence[dict[str, np.ndarray]],
