@@ -32,6 +32,7 @@ from training.bag2zarr_config import NS, SOURCE_KINDS, Bag2ZarrConfig, SourceCon
 from training.resample import (
     AT_OR_BEFORE,
     cut_episodes,
+    grid_length,
     grid_start,
     make_grid,
     marker_windows,
@@ -39,8 +40,14 @@ from training.resample import (
     recv_to_reference_stamps,
     recv_to_stamp_boundaries,
     sample_indices,
+    stamp_restarts,
     trajectory_targets,
 )
+
+# a window's grid may have this many steps per reference message (a reference slower than
+# the grid by more is a stamp far from the others), and at least MIN_GRID_STEPS_LIMIT
+GRID_STEPS_PER_MESSAGE = 100
+MIN_GRID_STEPS_LIMIT = 1_000_000
 
 
 @dataclass
@@ -109,6 +116,7 @@ class _Sorted:
     times: np.ndarray
     values: list[Any]
     recv: np.ndarray
+    index: np.ndarray  # each message's place in the bag's stream (for errors that name it)
 
 
 def _sorted_stream(stream: Stream, ref: Stream | None = None) -> tuple[_Sorted, bool]:
@@ -122,7 +130,7 @@ def _sorted_stream(stream: Stream, ref: Stream | None = None) -> tuple[_Sorted, 
                                              ref_times)
     order = np.argsort(times, kind='stable')
     return (_Sorted(times[order], [stream.values[i] for i in order],
-                    np.asarray(stream.recv_ns, dtype=np.int64)[order]), stamped)
+                    np.asarray(stream.recv_ns, dtype=np.int64)[order], order), stamped)
 
 
 def convert_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool = True,
@@ -188,6 +196,8 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool) -> _Decoded:
     streams = read_streams(bag, decoders, progress=progress)
     for topic, uses in by_topic.items():
         if uses[0].kind == 'joint_trajectory':
+            # before any times_ns of it: its stamps 0 then hold their receipt on the
+            # reference clock, and none is left for the unset-stamp rule (Stream.times_ns)
             _place_on_receipt(streams[topic], streams[grid_topic])
 
     sorted_streams: dict[str, _Sorted] = {}
@@ -227,6 +237,9 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
             how = ('receive times used' if not stamped[grid_topic]
                    else f'placed at the {grid_topic} stamp last received before each')
             report.notes.append(f'{topic}: header stamps are zero, {how}')
+        if unset := stream.unset_stamps():
+            report.notes.append(f'{topic}: {unset} message(s) stamped 0 among wall-clock '
+                                'stamps (unset): placed by receive time')
     if config.align != AT_OR_BEFORE:
         report.notes.append(f"align: {config.align}: observations are sampled offline, not as "
                             "the policy node sees them (align: at_or_before)")
@@ -234,9 +247,10 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
     dtypes = {**{k: np.dtype(v.dtype) for k, v in config.keys.items()}, **(dtypes or {})}
     if raw_images:
         dtypes.update({k: np.dtype(np.uint8) for k, v in config.keys.items() if v.is_image})
+    sizes: dict[str, tuple[int, ...]] = {}  # image key -> its frames' shape, over the bag
     for lo, hi in windows:
         for episode in _window_episodes(sorted_streams, decoded.slots, config, grid_topic, lo,
-                                        hi, domain, report, dtypes):
+                                        hi, domain, report, dtypes, sizes):
             report.episode_lengths.append(len(next(iter(episode.values()))))
             yield episode
 
@@ -254,8 +268,8 @@ def sample_bag_at(bag: Bag, config: Bag2ZarrConfig, times_ns: np.ndarray, progre
     grid = np.asarray(times_ns, dtype=np.int64)
     columns, ok_by_key, _ = _sample_grid(decoded.sorted, decoded.slots, config, grid)
     dtypes = {k: np.dtype(np.uint8 if v.is_image else v.dtype) for k, v in config.keys.items()}
-    values = _gather(decoded.sorted, decoded.slots, config, columns, 0, len(grid), dtypes) \
-        if len(grid) else {}
+    values = _gather(decoded.sorted, decoded.slots, config, columns, 0, len(grid), dtypes,
+                     str(bag.path), {}) if len(grid) else {}
     return values, ok_by_key
 
 
@@ -264,7 +278,7 @@ def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_to
     """[lo, hi) windows and their time domain ('stamp' or 'recv')."""
     marker = config.episodes.marker
     if not marker:
-        return [(-np.inf, np.inf)], 'stamp'
+        return _restart_windows(streams[grid_topic], config, grid_topic, report)
     stream = streams[marker]
     marker_recv = np.asarray(stream.recv_ns, dtype=np.int64)
     roles = ['start' if v is True else 'end' if v is False else '' for v in stream.values]
@@ -283,24 +297,57 @@ def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_to
     return marker_windows(boundaries, roles, default), 'stamp'
 
 
+def _restart_windows(ref: Stream, config: Bag2ZarrConfig, grid_topic: str, report: BagReport,
+                     ) -> tuple[list[tuple[float, float]], str]:
+    """A bag without a marker is one window over all stamps, unless the reference stream's
+    stamps restart in it (a sim clock reset, a clock stepped back): sorted by stamp, the
+    runs would overlap and the later overwrite the earlier. It is split there by receive
+    time, as a marker where the stamps restart is (_episode_windows)."""
+    times, stamped = ref.times_ns()
+    cuts = (stamp_restarts(np.asarray(ref.recv_ns, np.int64), times, config.period_ns // 2)
+            if stamped else np.zeros(0, np.int64))
+    if len(cuts) == 0:
+        return [(-np.inf, np.inf)], 'stamp'
+    report.notes.append(f'{grid_topic} stamps go backwards at {len(cuts)} point(s): episodes '
+                        'split there by receive time')
+    edges = [-np.inf, *(float(c) for c in cuts), np.inf]
+    return list(zip(edges[:-1], edges[1:], strict=True)), 'recv'
+
+
 def _in_window(data: _Sorted, lo: float, hi: float, domain: str) -> _Sorted:
     times = data.times if domain == 'stamp' else data.recv
     keep = np.flatnonzero((times >= lo) & (times < hi))
-    return _Sorted(data.times[keep], [data.values[i] for i in keep], data.recv[keep])
+    return _Sorted(data.times[keep], [data.values[i] for i in keep], data.recv[keep],
+                   data.index[keep])
+
+
+def _grid(ref: _Sorted, config: Bag2ZarrConfig, grid_topic: str, report: BagReport,
+          ) -> np.ndarray:
+    """A window's grid: from its start rule to half a period past the last reference message
+    (its stamp may be jittered early). A stamp far from the others (unset, or a clock jump)
+    would make it span years: a clear error instead of a memory error."""
+    start = grid_start(ref.times, config.period_ns, config.grid_start)
+    stop = int(ref.times[-1]) + config.period_ns // 2
+    steps = grid_length(start, stop, config.period_ns)
+    limit = max(GRID_STEPS_PER_MESSAGE * len(ref.times), MIN_GRID_STEPS_LIMIT)
+    if steps > limit:
+        raise BagError(f'bag {report.path}: the stamps of reference topic {grid_topic} span '
+                       f'{(stop - start) / NS:.0f} s ({steps} grid steps) for '
+                       f'{len(ref.times)} message(s): a stamp far from the others (unset, or '
+                       'a clock jump); `dp-ros inspect` the bag')
+    return make_grid(start, stop, config.period_ns)
 
 
 def _window_episodes(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
                      config: Bag2ZarrConfig, grid_topic: str, lo: float, hi: float,
                      domain: str, report: BagReport, dtypes: dict[str, np.dtype],
-                     ) -> Iterator[dict[str, np.ndarray]]:
+                     sizes: dict[str, tuple[int, ...]]) -> Iterator[dict[str, np.ndarray]]:
     local = {t: _in_window(d, lo, hi, domain) for t, d in sorted_streams.items()}
     ref = local[grid_topic]
     if len(ref.times) == 0:
         report.notes.append('an episode window holds no message of the reference topic')
         return
-    # to half a period past the last message: its stamp may be jittered early
-    grid = make_grid(grid_start(ref.times, config.period_ns, config.grid_start),
-                     int(ref.times[-1]) + config.period_ns // 2, config.period_ns)
+    grid = _grid(ref, config, grid_topic, report)
     # a time past the window's end (a future state as the action) has no data to sample
     end = hi if domain == 'stamp' else np.inf
     columns, ok_by_key, invalid_by = _sample_grid(local, slots, config, grid, end)
@@ -317,7 +364,7 @@ def _window_episodes(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tupl
         report.notes.append(cut.reason)
 
     for a, b in cut.ranges:
-        yield _gather(local, slots, config, columns, a, b, dtypes)
+        yield _gather(local, slots, config, columns, a, b, dtypes, report.path, sizes)
 
 
 def _sample_grid(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
@@ -364,20 +411,40 @@ def _sample_grid(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
 
 def _gather(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
             config: Bag2ZarrConfig, columns: dict[str, list[np.ndarray]], a: int, b: int,
-            dtypes: dict[str, np.dtype]) -> dict[str, np.ndarray]:
-    """Grid steps [a, b) as arrays in the stored dtypes."""
+            dtypes: dict[str, np.dtype], bag_path: str, sizes: dict[str, tuple[int, ...]],
+            ) -> dict[str, np.ndarray]:
+    """Grid steps [a, b) as arrays in the stored dtypes.
+
+    sizes: image key -> the shape of its first frame gathered from the bag (filled here),
+    which every later frame must have."""
     episode: dict[str, np.ndarray] = {}
     for name, key in config.keys.items():
         if key.is_image:
             topic, slot = slots[key.sources[0].slot()]
             frames = local[topic].values
             idx = columns[name][0][a:b]
-            first = frames[idx[0]][slot]
-            out = np.empty((b - a,) + first.shape, dtype=dtypes[name])
+            size = sizes.setdefault(name, frames[idx[0]][slot].shape)
+            out = np.empty((b - a,) + size, dtype=dtypes[name])
             for i, j in enumerate(idx):
-                out[i] = frames[j][slot]  # converts to the stored dtype on the way
+                frame = frames[j][slot]
+                if frame.shape != size:
+                    raise _size_error(bag_path, topic, name, int(local[topic].index[j]),
+                                      frame.shape, size)
+                out[i] = frame  # converts to the stored dtype on the way
             episode[name] = out
         else:
             parts = [c[a:b] for c in columns[name]]
             episode[name] = np.concatenate(parts, axis=1).astype(dtypes[name])
     return episode
+
+
+def _size_error(bag_path: str, topic: str, key: str, message: int, got: tuple[int, ...],
+                first: tuple[int, ...]) -> BagError:
+    """A camera whose frames change size cannot fill one array as recorded."""
+    def hw(shape: tuple[int, ...]) -> str:
+        return f'{shape[0]}x{shape[1]}'
+
+    return BagError(f'bag {bag_path}: topic {topic}: message {message} is {hw(got)} px, the '
+                    f'first frame {hw(first)} px (height x width): the images change size; '
+                    f"give key '{key}' a `shape: [height, width]` in the config, which resizes "
+                    'every frame to it')

@@ -3,11 +3,12 @@
 Per topic: type, messages, rate (median period), the longest gap, and from its first
 messages what a config needs: an image's size and encoding, a JointState's or a
 JointTrajectory's joint names, and how far header stamps sit from receive times (bag2zarr
-samples by header stamps: a stream stamped 0, or on another clock, is named). With
---draft-config the report becomes a commented bag2zarr YAML: every camera an image key (the
-slowest one the grid's reference), the busiest JointState the state, the action the recorded
-JointTrajectory commands (what the policy node publishes) or, without them, the state one
-control period later; to check and edit.
+samples by header stamps: a stream stamped 0, some of its stamps left 0 among wall-clock
+ones, or a stream on another clock, is named). With --draft-config the report becomes a
+commented bag2zarr YAML: every camera an image key (the slowest one the grid's reference),
+the busiest JointState the state, the action the recorded JointTrajectory commands (what
+the policy node publishes) or, without them, the state one control period later; to check
+and edit.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from dp_ros.bags.reader import (
     find_bags,
     header_stamp_ns,
     open_bag,
+    place_unset_stamps,
 )
 from dp_ros.errors import UserError
 
@@ -101,7 +103,12 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
             summary.problems.append('header stamps are 0: bag2zarr falls back to receive '
                                     'times for it (their jitter lands in the data)')
         else:
-            offset = float(np.median(stamps - received)) / NS
+            times, unset = place_unset_stamps(stamps, received)
+            if unset:
+                summary.problems.append(
+                    f'{unset} of the first {len(stamps)} header stamps are 0 among wall-clock '
+                    'stamps: left unset by the driver; bag2zarr places them by receive time')
+            offset = float(np.median(times - received)) / NS
             summary.stamp_offset_s = offset
             if abs(offset) > OTHER_CLOCK_S:
                 summary.problems.append(f'header stamps {offset:+.3g} s from receive times: '

@@ -26,13 +26,18 @@ GAP_POLICIES = ('split', 'drop')
 MARKER_ROLES = ('start', 'end', 'bool')
 
 
-def make_grid(start_ns: int, stop_ns: int, period_ns: int) -> np.ndarray:
-    """start, start + period, ... up to and including stop (int64 ns)."""
+def grid_length(start_ns: int, stop_ns: int, period_ns: int) -> int:
+    """How many steps make_grid would give: to check a span before allocating it."""
     if period_ns <= 0:
         raise ValueError(f'control period must be positive, got {period_ns} ns')
     if stop_ns < start_ns:
-        return np.zeros(0, dtype=np.int64)
-    n = (int(stop_ns) - int(start_ns)) // int(period_ns) + 1
+        return 0
+    return (int(stop_ns) - int(start_ns)) // int(period_ns) + 1
+
+
+def make_grid(start_ns: int, stop_ns: int, period_ns: int) -> np.ndarray:
+    """start, start + period, ... up to and including stop (int64 ns)."""
+    n = grid_length(start_ns, stop_ns, period_ns)
     return int(start_ns) + np.arange(n, dtype=np.int64) * int(period_ns)
 
 
@@ -223,6 +228,43 @@ def recv_to_stamp_boundaries(marker_recv_ns: np.ndarray, ref_recv_ns: np.ndarray
         newer = after[after > seen + margin_ns]
         out[j] = int(newer.min()) if len(newer) else never
     return out
+
+
+def stamp_restarts(recv_ns: np.ndarray, stamp_ns: np.ndarray, margin_ns: int,
+                   lookahead: int = 5) -> np.ndarray:
+    """Receive times (ns) where a stream's stamps restart: a sim clock reset, a clock
+    stepped back. Without a marker these bound episodes: sorted by stamp, the runs would
+    interleave and the newer overwrite the older where they overlap.
+
+    In receive order, a restart is a stamp more than margin_ns below the newest stamp since
+    the last restart, confirmed by the median of it and the stamps after it (lookahead in
+    all), as recv_to_stamp_boundaries confirms one: a single message out of order is not a
+    restart. A stamp counts as the newest only when the median after it does not fall far
+    below it (a late message of the run before, received after a restart, starts no second
+    one). Each boundary lies half way between the receive times of the messages either
+    side, so that another stream's messages received just before the reference's first one
+    of a run stay with that run. Empty when the stamps never go back.
+    """
+    order = np.argsort(np.asarray(recv_ns, dtype=np.int64), kind='stable')
+    recv = np.asarray(recv_ns, dtype=np.int64)[order]
+    stamps = np.asarray(stamp_ns, dtype=np.int64)[order]
+    if len(stamps) < 2 or np.all(stamps[1:] >= np.maximum.accumulate(stamps)[:-1] - margin_ns):
+        return np.zeros(0, dtype=np.int64)
+    rel = (stamps - stamps.min()).astype(np.float64)
+    padded = np.concatenate([rel, np.full(lookahead - 1, np.nan)])
+    ahead = np.nanmedian(np.lib.stride_tricks.sliding_window_view(padded, lookahead), axis=1)
+    counts = rel <= ahead + margin_ns
+    cuts: list[int] = []
+    newest = newest_any = None  # since the last restart: the counted stamps', all stamps'
+    for i, (t, med) in enumerate(zip(rel.tolist(), ahead.tolist(), strict=True)):
+        top = newest if newest is not None else newest_any
+        if top is not None and t < top - margin_ns and med < top - margin_ns:
+            cuts.append(int(recv[i - 1]) + (int(recv[i]) - int(recv[i - 1])) // 2)
+            newest = newest_any = None
+        newest_any = t if newest_any is None else max(newest_any, t)
+        if counts[i]:
+            newest = t if newest is None else max(newest, t)
+    return np.asarray(cuts, dtype=np.int64)
 
 
 def recv_to_reference_stamps(recv_ns: np.ndarray, ref_recv_ns: np.ndarray,

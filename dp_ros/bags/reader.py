@@ -38,6 +38,9 @@ POSE_TYPES = ('geometry_msgs/msg/PoseStamped',)
 # a ros2_control forward_command_controller's commands (no header: the receive time counts)
 FLOAT_ARRAY_TYPES = ('std_msgs/msg/Float64MultiArray', 'std_msgs/msg/Float32MultiArray')
 MARKER_TYPES = ('std_msgs/msg/String', 'std_msgs/msg/Bool', 'std_msgs/msg/Empty')
+# a header stamp of 0 between stamps at least this far from 0 (wall-clock time) was left
+# unset by its driver (a camera's first frame), not sim time starting at 0
+UNSET_STAMP_MIN_NS = 3600 * 1_000_000_000
 STORAGE_SUFFIXES = ('.mcap', '.db3')
 
 
@@ -324,12 +327,57 @@ class Stream:
     def times_ns(self) -> tuple[np.ndarray, bool]:
         """(times, stamped): header stamps, or receive times when the stream never set them.
 
-        A single zero stamp in a stamped stream is a real time (sim time starts at 0).
+        A zero stamp among other stamps is a real time (sim time starts at 0) unless it sits
+        among wall-clock stamps: then it was left unset and is placed by its receive time
+        (place_unset_stamps), not in 1970, where it would stretch the grid over 54 years.
         """
         stamps = np.asarray(self.stamps_ns, dtype=np.int64)
         if len(stamps) and np.any(stamps != 0):
-            return stamps, True
+            return place_unset_stamps(stamps, np.asarray(self.recv_ns, dtype=np.int64))[0], True
         return np.asarray(self.recv_ns, dtype=np.int64), False
+
+    def unset_stamps(self) -> int:
+        """How many of its zero stamps times_ns takes as unset (0 in a stream never stamped:
+        there receive times stand in for all of them)."""
+        stamps = np.asarray(self.stamps_ns, dtype=np.int64)
+        if not np.any(stamps != 0):
+            return 0
+        return place_unset_stamps(stamps, np.asarray(self.recv_ns, dtype=np.int64))[1]
+
+
+def place_unset_stamps(stamps_ns: np.ndarray, recv_ns: np.ndarray) -> tuple[np.ndarray, int]:
+    """(times, how many placed): the stamps, each unset zero stamp replaced by its receive
+    time plus the offset (stamp - receive time) of its nearest stamped neighbour.
+
+    A zero stamp is unset when its nearest non-zero stamps in receive order (the one before
+    and the one after, where they exist) are all more than UNSET_STAMP_MIN_NS from 0: a
+    driver that leaves its first frame's stamp unset in a wall-clock bag. Among stamps near
+    0 (sim time) a zero stamp is a real time and stays.
+    """
+    stamps = np.asarray(stamps_ns, dtype=np.int64)
+    zero = stamps == 0
+    if not zero.any() or zero.all():
+        return stamps, 0
+    order = np.argsort(np.asarray(recv_ns, dtype=np.int64), kind='stable')
+    s = stamps[order]
+    r = np.asarray(recv_ns, dtype=np.int64)[order]
+    stamped = np.flatnonzero(s != 0)
+    zeros = np.flatnonzero(s == 0)
+    after = np.searchsorted(stamped, zeros)  # the next stamped one's place in `stamped`
+    has_prev, has_next = after > 0, after < len(stamped)
+    prev = stamped[np.maximum(after - 1, 0)]
+    nxt = stamped[np.minimum(after, len(stamped) - 1)]
+    unset = ((~has_prev | (np.abs(s[prev]) > UNSET_STAMP_MIN_NS))
+             & (~has_next | (np.abs(s[nxt]) > UNSET_STAMP_MIN_NS)))
+    if not unset.any():
+        return stamps, 0
+    use_next = has_next & (~has_prev | (r[nxt] - r[zeros] < r[zeros] - r[prev]))
+    near = np.where(use_next, nxt, prev)
+    placed = s.copy()
+    placed[zeros[unset]] = (r[zeros] + (s[near] - r[near]))[unset]
+    out = np.empty_like(stamps)
+    out[order] = placed
+    return out, int(unset.sum())
 
 
 Decoder = Callable[[Any], Any]
