@@ -222,7 +222,9 @@ def test_stats_json_aggregates_every_feature(dataset, episodes):
         assert set(feature) == STATS
     state = np.concatenate([ep['state'] for ep in episodes])
     assert np.allclose(stats['observation.state']['mean'], state.mean(0))
-    assert np.allclose(stats['observation.state']['std'], state.std(0), rtol=1e-6)
+    # lerobot's RunningQuantileStats takes std as sqrt(E[x^2] - E[x]^2) in the data's float32
+    # (so does this writer, to write lerobot's numbers): equal to numpy's std to about 1e-5
+    assert np.allclose(stats['observation.state']['std'], state.std(0), rtol=1e-4)
     assert np.allclose(stats['observation.state']['min'], state.min(0))
     assert stats['observation.state']['count'] == [len(state)]
     assert np.asarray(stats['observation.image']['max']).shape == (3, 1, 1)

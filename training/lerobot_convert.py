@@ -8,7 +8,10 @@ else a zarr store. Keys map by DEFAULT_KEY_MAP (img -> observation.image, state 
 observation.state, action -> action) plus `--map ZARR=LEROBOT`; other keys keep their names.
 Images ((N, H, W, 3) arrays of 0..255) become videos (training/lerobot_format.py: lerobot's
 libsvtav1 defaults), everything else parquet columns, bit for bit. Back in zarr, videos are
-decoded to uint8 images (N, H, W, 3) and columns keep their dtype and step shape.
+decoded to uint8 images (N, H, W, 3) and columns keep their dtype and step shape, except that
+a zarr (N,) array comes back (N, 1): LeRobot records both as shape [1] and cannot tell them
+apart. Two keys that would get one name (a --map target equal to another key's name, either
+way) and names containing '/' (which lerobot refuses) are refused before anything is written.
 
 The output is written into a temporary directory beside it and swapped in at the end
 (dp_ros/atomic_dir.py): an error or Ctrl-C leaves no half-written dataset, and an existing
@@ -42,6 +45,7 @@ from training.lerobot_format import (
     LeRobotFormatError,
     LeRobotReader,
     LeRobotWriter,
+    check_feature_names,
     default_encoding,
     directory_bytes,
     feature_attrs,
@@ -83,6 +87,21 @@ def parse_key_map(items: Sequence[str] | None, base: Mapping[str, str] | None = 
 
 def inverse_key_map(key_map: Mapping[str, str]) -> dict[str, str]:
     return {v: k for k, v in key_map.items()}
+
+
+def check_renaming(names: Mapping[str, str], source: str, target: str) -> None:
+    """Refuse a renaming {source key: target name} that gives two keys one name (the second
+    would silently replace the first): a --map target equal to another key's own name."""
+    seen: dict[str, str] = {}
+    for key, name in names.items():
+        if name in seen:
+            pair = sorted([seen[name], key])
+            mapped = [k for k in pair if k != name]
+            raise ConvertError(
+                f'{source} keys {pair[0]!r} and {pair[1]!r} would both become {target} '
+                f'{name!r} (the key map renames {" and ".join(map(repr, mapped))} to it); '
+                f'map one to another name with --map, or leave one out with --keys')
+        seen[name] = key
 
 
 def resolve_lerobot_key(reader: LeRobotReader, key: str,
@@ -163,13 +182,15 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
     t0 = time.perf_counter()
     key_map = parse_key_map([], key_map)
     buf = ReplayBuffer.open(source, mode='r')
-    keys = list(buf.keys()) if keys is None else list(keys)
+    keys = list(buf.keys()) if keys is None else list(dict.fromkeys(keys))
     missing = [k for k in keys if k not in buf.data]
     if missing:
         raise ConvertError(f'{source} has no data/{missing[0]} (has {buf.keys()})')
     if buf.n_episodes == 0:
         raise ConvertError(f'{source} holds no episodes')
     names = {k: key_map.get(k, k) for k in keys}
+    check_renaming(names, 'zarr', 'LeRobot feature')
+    check_feature_names(names.values())
     features: dict[str, dict[str, Any]] = {}
     readers: dict[str, _BlockReader] = {}
     for key in keys:
@@ -251,11 +272,13 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
     reader = LeRobotReader(source)
     own = [k for k in reader.features if k not in DEFAULT_FEATURES and
            (k in reader.camera_keys or k in reader.numeric_keys)]
-    keys = own if keys is None else list(keys)
+    keys = own if keys is None else list(dict.fromkeys(keys))
     missing = [k for k in keys if k not in reader.features]
     if missing:
         raise ConvertError(f'{source} has no feature {missing[0]!r} (has {own})')
-    names = {inverse.get(k, k): k for k in keys}
+    renaming = {k: inverse.get(k, k) for k in keys}
+    check_renaming(renaming, 'LeRobot feature', 'zarr key')
+    names = {name: k for k, name in renaming.items()}
     data, ends = read_lerobot(source, names, key_map={}, tolerance_s=tolerance_s,
                               progress=progress)
     with staged_output(Path(output), overwrite) as tmp:

@@ -175,6 +175,18 @@ def numeric_feature(array: np.ndarray, names: list[str] | None = None) -> dict[s
     return {'dtype': dtype, 'shape': shape, 'names': names}
 
 
+def check_feature_names(names: Iterable[str]) -> None:
+    """Refuse feature names lerobot cannot hold: its writer refuses a '/' in one
+    (utils._validate_feature_names), and its load_stats splits stats.json's keys on '/', so
+    such a feature's stats would be filed under another name."""
+    bad = [name for name in names if '/' in name]
+    if bad:
+        raise LeRobotFormatError(
+            f"LeRobot feature name {bad[0]!r} contains '/', which lerobot refuses (its "
+            f"stats.json keys are split on '/'); name it without one (dp-ros convert: "
+            f"--map KEY=NAME)")
+
+
 def video_feature(height: int, width: int, channels: int = 3) -> dict[str, Any]:
     return {'dtype': 'video', 'shape': [height, width, channels], 'names': list(IMAGE_NAMES)}
 
@@ -261,52 +273,176 @@ def from_arrow(column: pa.ChunkedArray | pa.Array, ft: Mapping[str, Any]) -> np.
 
 
 # ---------------------------------------------------------------------------- stats
+# As lerobot 0.4.4 computes them (src/lerobot/datasets/compute_stats.py): per episode,
+# compute_episode_stats -> get_feature_stats -> one RunningQuantileStats.update over the
+# episode's rows, quantiles read off a QUANTILE_BINS-bin histogram between the rows' min and
+# max; the episodes' stats then aggregated by aggregate_feature_stats.
+QUANTILE_BINS = 5000  # RunningQuantileStats(num_quantile_bins=5000)
+# auto_downsample_height_width(target_size=150, max_size_threshold=300)
+IMAGE_STATS_TARGET_SIZE = 150
+IMAGE_STATS_MAX_SIZE = 300
+
+
+def _stats_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype the stats arithmetic runs in: the data's, at least float32. lerobot 0.4.4
+    squares the values in their own dtype, which overflows for uint8 (images) and the other
+    narrow integers (huggingface/lerobot#3682, a zero image std); its fix (#3697) promotes
+    with this rule, which leaves float32, float64 and int64 data as 0.4.4 computes them."""
+    return np.result_type(dtype, np.float32)
+
+
+def _stat_name(q: float) -> str:
+    return f'q{round(q * 100):02d}'
+
+
+def _histogram_quantile(hist: np.ndarray, edges: np.ndarray, target: float) -> Any:
+    """RunningQuantileStats._compute_single_quantile: the value below which `target` of the
+    histogram's counts lie, interpolated linearly inside its bin."""
+    cumsum = np.cumsum(hist)
+    idx = int(np.searchsorted(cumsum, target))
+    if idx == 0:
+        return edges[0]
+    if idx >= len(cumsum):
+        return edges[-1]
+    before = cumsum[idx - 1]
+    in_bin = cumsum[idx] - before
+    if in_bin == 0:
+        return edges[idx]
+    return edges[idx] + (target - before) / in_bin * (edges[idx + 1] - edges[idx])
+
+
+def _quantile_edges(low: Any, high: Any) -> np.ndarray:
+    """RunningQuantileStats' bin edges of one column (low, high: its min and max, scalars of
+    the stats dtype, so the edges are of that dtype as lerobot's are)."""
+    return np.linspace(low - 1e-10, high + 1e-10, QUANTILE_BINS + 1)
+
+
+def _quantiles(hists: list[np.ndarray], edges: list[np.ndarray], total: int
+               ) -> dict[str, np.ndarray]:
+    return {_stat_name(q): np.array([_histogram_quantile(h, e, q * total)
+                                     for h, e in zip(hists, edges, strict=True)])
+            for q in DEFAULT_QUANTILES}
+
+
 def feature_stats(values: np.ndarray, image: bool = False) -> dict[str, np.ndarray]:
-    """lerobot compute_stats.get_feature_stats: min max mean std count q01..q99 over frames;
-    images (n, H, W, C uint8) per channel, shape (C, 1, 1), divided by 255."""
+    """lerobot compute_stats.get_feature_stats of one episode's frames: min max mean std count
+    q01..q99. A numeric feature's rows are its values' last dimension (a (n, 9, 2) keypoint
+    array gives stats of shape (2,), a (n,) or (n, 1) one (1,)), count is n; images
+    (n, H, W, C) uint8: image_stats of all n frames."""
     if image:
-        arr = values.reshape(-1, values.shape[-1]).astype(np.float64) / 255.0
-    else:
-        arr = values.reshape(len(values), -1).astype(np.float64)
-    stats = {'min': arr.min(0), 'max': arr.max(0), 'mean': arr.mean(0), 'std': arr.std(0),
-             'count': np.array([len(values)], dtype=np.int64)}
-    qs = np.quantile(arr, DEFAULT_QUANTILES, axis=0)
-    for q, value in zip(DEFAULT_QUANTILES, qs, strict=False):
-        stats[f'q{round(q * 100):02d}'] = value
-    for key, value in stats.items():
-        if key == 'count':
-            continue
-        stats[key] = value.reshape(-1, 1, 1) if image else value
-    return stats
+        return image_stats(values)
+    values = np.asarray(values)
+    n = len(values)
+    rows = values.reshape(-1, values.shape[-1] if values.ndim > 1 else 1)
+    rows = rows.astype(_stats_dtype(rows.dtype), copy=False)
+    if n < 2:
+        # _compute_basic_stats: quantiles are the mean. (lerobot takes a one-frame episode's
+        # stats over its frames, i.e. of the whole step shape for a 2-D feature, which then
+        # cannot be aggregated with its other episodes'; these are over the rows, as for n >= 2.)
+        mean = np.mean(rows, axis=0)
+        stats = {'min': np.min(rows, axis=0), 'max': np.max(rows, axis=0), 'mean': mean,
+                 'std': np.std(rows, axis=0), 'count': np.array([n], dtype=np.int64)}
+        stats.update({_stat_name(q): mean.copy() for q in DEFAULT_QUANTILES})
+        return stats
+    # RunningQuantileStats: one update with all rows, then get_statistics
+    mean = np.mean(rows, axis=0)
+    variance = np.mean(rows ** 2, axis=0) - mean ** 2
+    low, high = np.min(rows, axis=0), np.max(rows, axis=0)
+    edges = [_quantile_edges(low[i], high[i]) for i in range(rows.shape[1])]
+    hists = [np.histogram(rows[:, i], bins=edges[i])[0] for i in range(rows.shape[1])]
+    return {'min': low, 'max': high, 'mean': mean, 'std': np.sqrt(np.maximum(0, variance)),
+            'count': np.array([n], dtype=np.int64), **_quantiles(hists, edges, len(rows))}
+
+
+def _downsample(frame: np.ndarray) -> np.ndarray:
+    """lerobot compute_stats.auto_downsample_height_width of an (H, W, C) frame: a frame whose
+    larger side is IMAGE_STATS_MAX_SIZE px or more keeps every k-th row and column, k =
+    int(larger side / IMAGE_STATS_TARGET_SIZE) (the width's when it is larger, else the
+    height's)."""
+    height, width = frame.shape[:2]
+    if max(height, width) < IMAGE_STATS_MAX_SIZE:
+        return frame
+    k = int(width / IMAGE_STATS_TARGET_SIZE) if width > height else \
+        int(height / IMAGE_STATS_TARGET_SIZE)
+    return frame[::k, ::k]
+
+
+def image_stats(frames: np.ndarray, sample: Iterable[int] | None = None
+                ) -> dict[str, np.ndarray]:
+    """Per-channel stats of uint8 (n, H, W, C) frames (those at `sample`, default all), as
+    lerobot computes a camera's (compute_episode_stats: sample_images, each frame
+    auto-downsampled, get_feature_stats over axes (0, 2, 3), divided by 255, shape (C, 1, 1),
+    count the number of frames).
+
+    Frames are counted one at a time into per-channel counts of the 256 pixel values, so the
+    memory used is a downsampled frame's and the counts: min, max and the histogram quantiles
+    are those lerobot gets from the whole batch promoted to float32 (the same bins, the same
+    counts); mean and std are exact sums of the counts, i.e. lerobot's formulas in exact
+    arithmetic. lerobot 0.4.4 squares the uint8 pixels and overflows (its std comes out near
+    0), and with the float32 promotion of its fix sums about a million values in float32: on
+    Push-T's near-white frames its std is then off by up to 0.015 (of 0.07-0.10)."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or len(frames.shape) != 4:
+        raise LeRobotFormatError(f'image stats need uint8 (n, H, W, C) frames, got '
+                                 f'{frames.dtype} {tuple(frames.shape)}')
+    channels = int(frames.shape[-1])
+    offsets = (np.arange(channels, dtype=np.intp) * 256)
+    counts = np.zeros(channels * 256, dtype=np.int64)
+    n = 0
+    for i in (range(len(frames)) if sample is None else sample):
+        pixels = _downsample(frames[i]).reshape(-1, channels)
+        counts += np.bincount((pixels + offsets).ravel(), minlength=channels * 256)
+        n += 1
+    if n == 0:
+        raise LeRobotFormatError('image stats of no frames')
+    counts = counts.reshape(channels, 256)
+    total = int(counts[0].sum())
+    values = np.arange(256, dtype=np.float64)
+    mean = counts @ values / total
+    variance = counts @ values ** 2 / total - mean ** 2
+    seen = counts > 0
+    low = np.argmax(seen, axis=1).astype(np.float32)
+    high = (255 - np.argmax(seen[:, ::-1], axis=1)).astype(np.float32)
+    # lerobot's histogram of a float32 batch: float32 bin edges, each value counted in its bin
+    pixel_values = np.arange(256, dtype=np.float32)
+    edges = [_quantile_edges(low[c], high[c]) for c in range(channels)]
+    hists = [np.histogram(pixel_values, bins=edges[c], weights=counts[c])[0]
+             for c in range(channels)]
+    stats = {'min': low, 'max': high, 'mean': mean, 'std': np.sqrt(np.maximum(0, variance)),
+             **_quantiles(hists, edges, total)}
+    stats = {k: (np.asarray(v, dtype=np.float64) / 255.0).reshape(channels, 1, 1)
+             for k, v in stats.items()}
+    stats['count'] = np.array([n], dtype=np.int64)
+    return {k: stats[k] for k in ('min', 'max', 'mean', 'std', 'count',
+                                  *map(_stat_name, DEFAULT_QUANTILES))}
 
 
 def aggregate_stats(per_episode: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """lerobot compute_stats.aggregate_feature_stats: count-weighted means and variances,
-    min of minima, max of maxima, count-weighted quantiles."""
-    counts = np.array([s['count'][0] for s in per_episode], dtype=np.float64)
-    weights = counts / counts.sum()
-
-    def wsum(key: str) -> np.ndarray:
-        return sum(w * s[key] for w, s in zip(weights, per_episode, strict=False))
-
-    mean = wsum('mean')
-    var = sum(w * (s['std'] ** 2 + (s['mean'] - mean) ** 2)
-              for w, s in zip(weights, per_episode, strict=True))
-    out = {'min': np.min([s['min'] for s in per_episode], axis=0),
-           'max': np.max([s['max'] for s in per_episode], axis=0),
-           'mean': mean, 'std': np.sqrt(var),
-           'count': np.array([int(counts.sum())], dtype=np.int64)}
+    """lerobot compute_stats.aggregate_feature_stats: count-weighted means and variances
+    (parallel algorithm), min of minima, max of maxima, count-weighted quantiles."""
+    means = np.stack([s['mean'] for s in per_episode])
+    variances = np.stack([s['std'] ** 2 for s in per_episode])
+    counts = np.stack([s['count'] for s in per_episode])
+    total = counts.sum(axis=0)
+    while counts.ndim < means.ndim:
+        counts = np.expand_dims(counts, axis=-1)
+    mean = (means * counts).sum(axis=0) / total
+    variance = ((variances + (means - mean) ** 2) * counts).sum(axis=0) / total
+    out = {'min': np.min(np.stack([s['min'] for s in per_episode]), axis=0),
+           'max': np.max(np.stack([s['max'] for s in per_episode]), axis=0),
+           'mean': mean, 'std': np.sqrt(variance), 'count': total}
     for q in DEFAULT_QUANTILES:
-        key = f'q{round(q * 100):02d}'
-        out[key] = wsum(key)
+        key = _stat_name(q)
+        out[key] = (np.stack([s[key] for s in per_episode]) * counts).sum(axis=0) / total
     return out
 
 
 def _image_sample(n: int) -> np.ndarray:
-    """Frames an episode's image stats are taken from (lerobot samples images too)."""
-    if n <= 100:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, 100).round().astype(np.int64))
+    """The frames of an n-frame episode its image stats are taken from: lerobot
+    compute_stats.sample_indices (estimate_num_samples: all of them up to 100, then 100 up to
+    about 464 frames, then int(n ** 0.75), at most 10,000), evenly spaced."""
+    num = max(min(100, n), min(int(n ** 0.75), 10_000))
+    return np.round(np.linspace(0, n - 1, num)).astype(np.int64)
 
 
 def _jsonable(stats: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, Any]:
@@ -438,6 +574,7 @@ class LeRobotWriter:
                  video_files_size_in_mb: int = DEFAULT_VIDEO_FILE_SIZE_IN_MB) -> None:
         if int(fps) != fps or fps <= 0:
             raise LeRobotFormatError(f'a LeRobotDataset needs a positive integer fps, got {fps}')
+        check_feature_names(features)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         if any(self.root.iterdir()):
@@ -518,7 +655,7 @@ class LeRobotWriter:
                     raise LeRobotFormatError(
                         f'video {key!r}: expected uint8 frames {ft["shape"]}, got '
                         f'{values.dtype} {list(values.shape[1:])}')
-                stats[key] = feature_stats(values[_image_sample(n)], image=True)
+                stats[key] = image_stats(values, _image_sample(n))
                 continue
             step = list(values.shape[1:]) or [1]
             if step != list(ft['shape']) and not (_is_scalar(ft) and values.ndim == 1):
@@ -535,7 +672,9 @@ class LeRobotWriter:
         columns['index'] = np.arange(self.total_frames, self.total_frames + n, dtype=np.int64)
         columns['task_index'] = np.full(n, task_index, dtype=np.int64)
         for key in DEFAULT_FEATURES:
-            stats[key] = feature_stats(columns[key])
+            # lerobot's episode buffer holds the timestamps as Python floats (frame_index / fps)
+            stats[key] = feature_stats(frame_index / self.fps if key == 'timestamp'
+                                       else columns[key])
 
         row.update(self._write_data(columns, n))
         for key in self.video_keys:
