@@ -201,6 +201,20 @@ def test_an_existing_output_needs_overwrite(source, tmp_path):
         main([str(source), str(tmp_path / 'lr'), '--fps', '10', '--no-progress'])
 
 
+def test_an_output_linked_to_another_folder_is_written_there_and_stays_a_link(source, tmp_path):
+    """Defect: the swap replaced the link with a directory on the link's disk and left the
+    link under a hidden name."""
+    (tmp_path / 'big').mkdir()
+    link = tmp_path / 'data' / 'lr'
+    link.parent.mkdir()
+    link.symlink_to(tmp_path / 'big' / 'lr')
+    for extra in ([], ['--overwrite']):
+        assert main([str(source), str(link), '--fps', '10', '--no-progress', *extra]) == 0
+        assert link.is_symlink() and LeRobotReader(tmp_path / 'big' / 'lr').tasks()
+        assert sorted(p.name for p in link.parent.iterdir()) == ['lr']
+        assert sorted(p.name for p in (tmp_path / 'big').iterdir()) == ['lr']
+
+
 def test_bad_arguments_are_refused(source, tmp_path):
     with pytest.raises(ConvertError, match='ZARR_KEY=LEROBOT_KEY'):
         main([str(source), str(tmp_path / 'x'), '--fps', '10', '--map', 'img'])

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import replace_dir
+from dp_ros.atomic_dir import real_target, replace_dir
 from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.errors import UserError
 from dp_ros.image_fit import CAMERA_CROP
@@ -122,8 +122,9 @@ def resolve_lerobot_key(reader: LeRobotReader, key: str,
 # ---------------------------------------------------------------------------- staging
 @contextmanager
 def staged_output(output: Path, overwrite: bool) -> Iterator[Path]:
-    """A temporary directory beside `output` that replaces it when the block succeeds."""
-    output = Path(output)
+    """A temporary directory beside `output` that replaces it when the block succeeds (an
+    output that is a symlink, to a dataset on another disk: at its destination)."""
+    output = real_target(output)
     if output.exists() and not overwrite:
         raise ConvertError(f'{output} already exists; pass --overwrite to replace it')
     output.parent.mkdir(parents=True, exist_ok=True)
