@@ -32,4 +32,4 @@ def parse_episodes(spec: str | None, n: int | None = None) -> list[int] | None:
         raise EpisodeSpecError(f"episodes {spec!r}: expected 'A:B', 'N' or 'N,M,...'") from None
     if n is not None and (not indices or any(not 0 <= i < n for i in indices)):
         raise EpisodeSpecError(f'episodes {spec!r}: the dataset has episodes 0..{n - 1}')
-    return indices
+    return list(dict.fromkeys(indices))  # '3,3' once: commands record or predict each once

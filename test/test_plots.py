@@ -48,7 +48,10 @@ def test_plot_compare_writes_a_png_and_refuses_labels_that_do_not_fit(tmp_path, 
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert main([*logs, '--compare', '--names', 'only-one', '--out', str(out)]) == 2
     assert main([*logs, '--compare', '--names', 'x', 'x', '--out', str(out)]) == 2
-    assert '--names needs one distinct label per run (2)' in capsys.readouterr().err
+    assert '--names needs one distinct label per log (2)' in capsys.readouterr().err
+    # without --compare too (was a zip() traceback)
+    assert main([*logs, '--names', 'only-one', '--out', str(out)]) == 2
+    assert '--names needs one label per log (2)' in capsys.readouterr().err
     # runs named by their log.jsonl files are labelled by their directories, as run dirs are
     assert main([f'{log}/log.jsonl' for log in logs] + ['--compare', '--out', str(out)]) == 0
     # chained stages need no labels: two stages of the same name are still one figure

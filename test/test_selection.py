@@ -9,6 +9,7 @@ from dp_ros.selection import parse_episodes
 @pytest.mark.parametrize(('spec', 'n', 'expected'), [
     ('0:3', None, [0, 1, 2]), ('2:', 5, [2, 3, 4]), (':', 3, [0, 1, 2]), (':2', 9, [0, 1]),
     ('1,5,9', 10, [1, 5, 9]), ('7', None, [7]), ('3:100', 5, [3, 4]), ('', 4, None),
+    ('3,1,3', 5, [3, 1]),  # each once, in order (arm-record recorded a repeat twice, crashed)
     (None, None, None),
 ])
 def test_specs(spec, n, expected):

@@ -322,10 +322,9 @@ def plot_comparisons(comparisons: list[Comparison], metrics: dict[str, Any],
                  f'{c0.offset_s:g} s): coverage {metrics["coverage"]:.0%}, '
                  f'{describe_lag(lag, c0.period_ns / NS)}', fontsize=9)
     fig.tight_layout()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
-    return out_path
+    from training.plots import save_figure
+
+    return save_figure(fig, out_path)
 
 
 def describe_lag(lag: int | None, period_s: float) -> str:

@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                         help='draw the runs over one another, each from step 0, instead of '
                              'chaining them as warm-start stages')
     parser.add_argument('--names', nargs='+', default=None,
-                        help='with --compare, a label per run (default: the run directories\' '
-                             'names)')
+                        help='a label per log (default: the run directories\' names); with '
+                             '--compare, distinct')
     args = parser.parse_args(argv)
     logs = [r / 'log.jsonl' if r.is_dir() else r for r in args.runs]
     missing = [str(p) for p in logs if not p.is_file()]
@@ -162,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f'dp-ros plot: no training log at {", ".join(missing)}', file=sys.stderr)
         return 2
     names = args.names or [run_name(p) for p in logs]
-    if args.compare and (len(names) != len(logs) or len(set(names)) != len(names)):
-        print(f'dp-ros plot: --names needs one distinct label per run ({len(logs)}), got '
-              f'{names}', file=sys.stderr)
+    if len(names) != len(logs) or (args.compare and len(set(names)) != len(names)):
+        print(f'dp-ros plot: --names needs one {"distinct " if args.compare else ""}label per '
+              f'log ({len(logs)}), got {names}', file=sys.stderr)
         return 2
     print(plot_training_curves(logs, args.out, compare=args.compare, names=names))
     return 0
