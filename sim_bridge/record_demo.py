@@ -102,13 +102,17 @@ class Recorder:
                 print(f'ready: recording {len(self.topics)} topics{where}', flush=True)
 
     def _writer(self, topic: str, msgtype: str):
+        subscribed_ns = time.time_ns()
+
         def on_message(data: bytes, info) -> None:
             recv_ns = info['received_timestamp'] or time.time_ns()
             with self._lock:
                 if self.bag is None:  # between bags (switch): not recorded
                     return
                 self.bag.write(topic, msgtype, recv_ns, data)
-                if topic == self.result_topic:
+                # a latched result of an episode that ended before we subscribed is recorded
+                # but does not count towards --stop-after-results (it stopped at once)
+                if topic == self.result_topic and info['source_timestamp'] >= subscribed_ns:
                     self.results += 1
         return on_message
 
@@ -119,7 +123,9 @@ class Recorder:
             self.results = 0
         return old
 
-    def spin_until(self, stop: threading.Event, max_results: int, duration: float) -> None:
+    def spin_until(self, stop: threading.Event, max_results: int, duration: float) -> str:
+        """Record until a stop signal, max_results new episode results, or duration seconds;
+        returns which."""
         deadline = time.monotonic() + duration if duration > 0 else None
         while not stop.is_set() and self.context.ok():
             self.executor.spin_once(timeout_sec=0.05)
@@ -128,9 +134,10 @@ class Recorder:
                 end = time.monotonic() + 0.5
                 while time.monotonic() < end:
                     self.executor.spin_once(timeout_sec=0.05)
-                return
+                return f'{self.results} episode result(s)'
             if deadline is not None and time.monotonic() > deadline:
-                return
+                return f'--duration {duration:g} s'
+        return 'interrupted'
 
     def close(self) -> None:
         self.ros.close()
@@ -153,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     bag = BagRecorder(args.output, storage=args.storage, compression=args.compression)
     recorder = Recorder(topics, bag, f'{ns}/episode_result')
     try:
-        recorder.spin_until(stop, args.stop_after_results, args.duration)
+        reason = recorder.spin_until(stop, args.stop_after_results, args.duration)
     finally:
         recorder.close()
         bag.close()
     counts = ', '.join(f'{t}: {n}' for t, n in bag.counts.items()) or 'no messages'
-    print(f'wrote {args.output} ({args.storage}): {counts}', flush=True)
+    print(f'wrote {args.output} ({args.storage}) after {reason}: {counts}', flush=True)
     missing = [t for t in topics if t not in recorder.subscribed]
     if missing:
         print(f'record_demo: never saw a publisher on {missing}', file=sys.stderr)

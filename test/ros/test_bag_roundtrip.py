@@ -40,15 +40,15 @@ def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, stora
     """Record while `dp-ros replay` plays the episodes; the last one is ended by a reset.
 
     The recorder stops itself once it has the episode results it must see (so it has every
-    message before them), counted from what the sim publishes: the latched result of the
-    previous recording (transient local, the sim keeps one), and one result per reset that
+    message before them), counted from what the sim publishes once it records (the latched
+    result of the previous recording is recorded, not counted): one result per reset that
     ends an episode: each replay's reset ends the running one (none runs before the first
     recording), and the final reset ends the last replayed episode.
     """
     from sim_bridge.replay import ReplayClient, load_episode, replay
 
     prior = len(results)
-    expected = len(episodes) + (2 if prior else 0)
+    expected = len(episodes) + (1 if prior else 0)
     rec = ros_processes.start(f'record_{storage}', module_cmd(
         'sim_bridge.record_demo', '-o', str(bag), '--storage', storage,
         '--stop-after-results', str(expected)), env=PROFILE)
@@ -78,8 +78,25 @@ def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, stora
     reply = ros_probe.call(Trigger, f'{NS}/reset', Trigger.Request())
     assert reply.success, reply.message
     assert rec.popen.wait(60) == 0, rec.log()[-3000:]  # it has seen the last result: done
-    assert len(results) - prior == expected - (1 if prior else 0)
+    assert len(results) - prior == expected
     assert (bag / 'metadata.yaml').exists(), rec.log()[-3000:]
+
+
+def test_a_result_latched_before_the_recording_starts_does_not_end_it(tmp_path, ros_processes,
+                                                                       ros_probe):
+    """Defect: --stop-after-results 1 counted the sim's latched result of an episode that
+    ended before the recorder started, and stopped at once with an empty recording."""
+    ros_processes.start('sim', sim_node_cmd('max_steps:=1', 'action_wait_timeout_s:=0.2',
+                                            'auto_reset:=false', namespace=NS))
+    results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
+    ros_probe.wait_for_messages(results, 1, 60)  # episode 0 ended; no other starts
+    bag = tmp_path / 'bag'
+    rec = ros_processes.start('record', module_cmd(
+        'sim_bridge.record_demo', '-o', str(bag), '--stop-after-results', '1',
+        '--duration', '2'))
+    assert rec.popen.wait(60) == 0, rec.log()[-3000:]
+    assert 'after --duration 2 s' in rec.log(), rec.log()[-3000:]
+    assert f'{NS}/episode_result: 1' in rec.log()  # recorded all the same
 
 
 def test_sim_demonstrations_round_trip_through_bags(tmp_path, pusht_zarr, ros_processes,
