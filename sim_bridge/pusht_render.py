@@ -35,9 +35,11 @@ def _named(name: str) -> Color:
 
 
 def _lighten(color: Color) -> Color:
-    """The override's light_color: 1.2x in float32, capped at 255, truncated back to int."""
+    """The override's light_color: 1.2x in float32, capped at 255, then SpaceDebugColor.as_int,
+    which rounds (LightSlateGray -> (143, 163, 184), the block's inside in the paper's images;
+    truncated it was (142, 163, 183))."""
     c = np.minimum(1.2 * np.float32(color), np.float32([255]))
-    return tuple(int(v) for v in c)  # type: ignore[return-value]
+    return tuple(round(float(v)) for v in c)  # type: ignore[return-value]
 
 
 GOAL_COLOR = _named('LightGreen')

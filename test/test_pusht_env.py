@@ -197,15 +197,21 @@ def test_rendering_reproduces_the_dataset_images(demos):
     assert len(idx) >= 200
     images = demos.root['data/img'].get_orthogonal_selection((idx,))
     env = PushTEnv()
-    mae = []
+    mae, differ = [], []
     for k, i in enumerate(idx):
         env.set_state(demos.state[i])
-        mae.append(np.abs(env.render_observation_image().astype(np.float32) - images[k]).mean())
+        frame = env.render_observation_image().astype(np.float32)
+        mae.append(np.abs(frame - images[k]).mean())
+        differ.append(int(np.any(frame != images[k], axis=-1).sum()))
     mae = np.array(mae)
     print(f'\nrender MAE over {len(idx)} frames: mean {mae.mean():.3f} '
           f'median {np.median(mae):.3f} p90 {np.percentile(mae, 90):.3f} max {mae.max():.3f} '
-          f'(frame {idx[mae.argmax()]})')
+          f'(frame {idx[mae.argmax()]}); pixels that differ: median {np.median(differ):.0f}, '
+          f'max {max(differ)} of {96 * 96}')
     assert mae.max() < 0.5
+    # the block's inside is the paper's colour to the level (truncated, it was one level off in
+    # red and blue: 150-230 pixels differed per frame); what differs is on the T's edges
+    assert max(differ) <= 100
 
 
 def test_open_loop_replay_reproduces_the_demonstrations(demos):
