@@ -9,8 +9,9 @@ dataclass stays ROS-free, so the logic it configures is unit-tested without rclp
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 C = TypeVar('C')
@@ -116,15 +117,37 @@ def check_range(name: str, value: Any, bounds: tuple[float, float] | None) -> No
             raise ValueError(f'parameter {name} must be in [{low}, {high}], got {value!r}')
 
 
+def refuse_unknown(cls: type, names: Iterable[str], owner: str | None = None) -> None:
+    """ValueError naming each of `names` that is no field of `cls`, with the closest fields:
+    a misspelt limit (max_velocty) would otherwise leave the real one at its default."""
+    known = [f.name for f in param_fields(cls)]
+    unknown = sorted(set(names) - set(known))
+    if not unknown:
+        return
+    hints = [f'{name}: did you mean {" or ".join(close)}?' for name in unknown
+             if (close := difflib.get_close_matches(name, known, n=3, cutoff=0.6))]
+    raise ValueError(f'unknown parameter(s) {unknown} for {owner or cls.__name__}'
+                     + (f' ({"; ".join(hints)})' if hints else ''))
+
+
+def field_value(cls: type, name: str, raw: Any) -> Any:
+    """One field's raw value typed and range-checked as at start-up (config_from_dict), for a
+    value set at run time: rclpy checks a range only for a value of the declared type."""
+    (f,) = [f for f in param_fields(cls) if f.name == name]
+    value = coerce(name, f.type, raw)
+    check_range(name, value, f.metadata['range'])
+    return value
+
+
 def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
     """Typed, range-checked config from raw parameter values (None or absent: the default).
 
-    Unknown names are an error, so a misspelt parameter in a YAML file is never ignored.
+    Unknown names are an error, so a misspelt parameter in a YAML file is never ignored (a
+    node never sees the names it does not declare here: declare_parameters in
+    dp_ros/ros/parameters.py refuses those with the same message).
     """
     fields = param_fields(cls)
-    unknown = sorted(set(values) - {f.name for f in fields})
-    if unknown:
-        raise ValueError(f'unknown parameter(s) {unknown} for {cls.__name__}')
+    refuse_unknown(cls, values)
     kwargs = {}
     for f in fields:
         raw = values.get(f.name)

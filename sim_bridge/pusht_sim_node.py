@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import traceback
+from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
@@ -31,6 +32,7 @@ from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from dp_ros.params import field_value
 from dp_ros.ros.conversions import (
     joint_trajectory_to_chunk,
     ns_to_time,
@@ -58,6 +60,7 @@ from sim_bridge.sim_node_config import (
 from sim_bridge.video import BackgroundVideos, video_file_for
 
 NODE_NAME = 'pusht_sim'
+RUNTIME_PARAMETERS = ('initial_state', 'max_steps')  # the fields not read_only
 
 
 def planar_pose(xy_yaw, frame_id: str, stamp) -> PoseStamped:
@@ -308,20 +311,28 @@ class PushTSimNode(Node):
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """The parameters settable at run time: initial_state (from the next episode) and
-        max_steps (a replay sets each episode's length)."""
-        for param in params:
-            if param.name == 'initial_state':
-                try:
-                    state = parse_initial_state(param.value, self.config.table)
-                except ValueError as exc:
-                    return SetParametersResult(successful=False, reason=str(exc))
-                with self._cond:
-                    self.stepper.initial_state = state
-            elif param.name == 'max_steps':
-                with self._cond:
-                    self.config = dataclasses.replace(self.config, max_steps=int(param.value))
-                    self.stepper.config = self.config
+        max_steps (a replay sets each episode's length). Every value is checked before any
+        is applied, so one refused value refuses the whole set (set_parameters_atomically)
+        and changes nothing; an exception here would end the node."""
+        try:
+            changes = {param.name: self._checked_value(param) for param in params
+                       if param.name in RUNTIME_PARAMETERS}  # others: rclpy's (use_sim_time)
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        with self._cond:
+            if 'initial_state' in changes:
+                self.stepper.initial_state = changes['initial_state']
+            if 'max_steps' in changes:
+                self.config = dataclasses.replace(self.config, max_steps=changes['max_steps'])
+                self.stepper.config = self.config
         return SetParametersResult(successful=True)
+
+    def _checked_value(self, param: Parameter) -> Any:
+        """A run-time value as the node uses it; ValueError naming the fault. rclpy checks
+        max_steps' range only for an integer: 0.5 would become 0, 'abc' raise in int()."""
+        if param.name == 'initial_state':
+            return parse_initial_state(param.value, self.config.table)
+        return field_value(SimNodeConfig, param.name, param.value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,7 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
         try:
             node = make_node()
         except CONFIG_ERRORS as exc:
-            print(f'{name}: invalid configuration: {exc}', file=sys.stderr)
+            print(f'{name}: invalid configuration: {one_line(exc)}', file=sys.stderr)
             return 2
         executor.add_node(node)
         if hasattr(node, 'start'):
@@ -72,6 +72,13 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
             rclpy.shutdown()
     exit_code = getattr(node, 'exit_code', None)
     return int(exit_code()) if exit_code is not None else 0
+
+
+def one_line(exc: Exception) -> str:
+    """The message on one line: rclpy's name errors add the name and a caret on lines of
+    their own (a topic name rcl refuses when the publisher is made)."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    return ' '.join(line for line in lines if line and set(line) != {'^'})
 
 
 def freeze_built_objects() -> None:

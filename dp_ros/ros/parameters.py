@@ -2,17 +2,39 @@
 
 One call per node: `cfg = declare_parameters(self, MyNodeConfig)` declares every field with its
 description, range and read_only flag, and returns the checked config.
+
+A parameter given to the node (-p, --params-file, a launch file) that it does not declare is
+an error naming it and the closest declared names: rclpy would keep it aside without a word,
+and a misspelt limit (max_velocty, max_step) would leave the real one at its default. Every
+block of a parameter file that matches the node counts, `/**:` too: a file shared by nodes
+of different parameters gives each its own block (`/**/dp_policy:`, `/**/pusht_sim:`), as the
+shipped ones do. Exempt: what rclpy declares itself (use_sim_time,
+start_type_description_service, qos_overrides.*, declared with a publisher later).
+
+Every topic and service parameter (a str or list[str] field named *_topic(s) or *_service) is
+checked as a ROS name once expanded for the node: rcl refuses a bad one only when the
+publisher is made, which the managed policy node does at configure, after loading the policy.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any, TypeVar
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import NameValidationException
+from rclpy.expand_topic_name import expand_topic_name
+from rclpy.validate_full_topic_name import validate_full_topic_name
 
-from dp_ros.params import config_from_dict, default_of, param_fields
+from dp_ros.params import config_from_dict, default_of, param_fields, refuse_unknown
 
 C = TypeVar('C')
+
+# what rclpy declares on every node, and the QoS overrides it declares with a publisher or
+# subscription (made after the node's own parameters are read)
+ROS_PARAMETERS = frozenset({'use_sim_time', 'start_type_description_service'})
+ROS_PARAMETER_PREFIXES = ('qos_overrides.',)
 
 
 def descriptors(cls: type) -> dict[str, Any]:
@@ -39,14 +61,67 @@ def descriptors(cls: type) -> dict[str, Any]:
 
 def declare_parameters(node: Any, cls: type[C], validate: Callable[[C], None] | None = None
                        ) -> C:
-    """Declare every field of `cls` on `node` and read them back as a checked config."""
+    """Declare every field of `cls` on `node` and read them back as a checked config.
+
+    Call it after the node's other declare_parameter calls (the sim's deprecated names):
+    whatever was given and is still undeclared then is refused (the module docstring)."""
     values = {}
     defaults = {f.name: default_of(f) for f in param_fields(cls)}
     for name, desc in descriptors(cls).items():
         default = defaults[name]
         initial = None if isinstance(default, list) else default  # [] has no ROS type
         values[name] = node.declare_parameter(name, initial, desc).value
+    refuse_unknown(cls, undeclared_overrides(node), f'node {node.get_fully_qualified_name()}')
     config = config_from_dict(cls, values)
+    check_names(node, config)
     if validate is not None:
         validate(config)
     return config
+
+
+def undeclared_overrides(node: Any) -> list[str]:
+    """The names given to `node` that it has not declared, rclpy's own aside."""
+    given = getattr(node, '_parameter_overrides', {})  # rclpy has no public accessor
+    return sorted(name for name in given if not node.has_parameter(name)
+                  and name not in ROS_PARAMETERS
+                  and not name.startswith(ROS_PARAMETER_PREFIXES))
+
+
+def name_kind(field_name: str, field_type: str) -> str | None:
+    """'topic' or 'service' for a field that holds ROS names, else None (debug_topics: bool)."""
+    if field_type not in ('str', 'list[str]'):
+        return None
+    if field_name.endswith(('_topic', '_topics')):
+        return 'topic'
+    return 'service' if field_name.endswith('_service') else None
+
+
+def check_names(node: Any, config: Any) -> None:
+    """ValueError naming the parameter of a topic or service name rcl would refuse; an empty
+    name is left to the config's own checks (empty: off, or an error that says more)."""
+    for f in fields(config):
+        kind = name_kind(f.name, f.type)
+        if kind is None:
+            continue
+        value = getattr(config, f.name)
+        for name in value if isinstance(value, list) else [value]:
+            if name:
+                check_name(node, f.name, name, kind)
+
+
+def check_name(node: Any, parameter: str, name: str, kind: str) -> None:
+    """`name` expanded for `node` (~, {node}, a relative name) must be a valid ROS name."""
+    try:
+        full = expand_topic_name(name, node.get_name(), node.get_namespace())
+        validate_full_topic_name(full, is_service=kind == 'service')
+    except (ValueError, NameValidationException) as exc:
+        raise ValueError(f'parameter {parameter}: {name!r} is not a valid {kind} name '
+                         f'({name_error(exc)})') from None
+
+
+def name_error(exc: Exception) -> str:
+    """rcl's reason alone: its messages repeat the name, add a source line and a caret line."""
+    text = str(exc).strip().splitlines()[0]
+    text = re.sub(r', at \S+:\d+$', '', text)
+    text = re.sub(r"^(Invalid \w+ name: |\w+ name '.*' is invalid: )", '', text)
+    return text.rstrip(':')

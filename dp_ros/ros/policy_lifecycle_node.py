@@ -6,11 +6,16 @@ launch file or nav2's lifecycle manager calls:
 - start (unconfigured): the parameters are read and checked against the checkpoint's
   metadata, so a bad parameter still ends the process at once (one line, exit 2);
 - configure: load the policy onto its device and warm it up; subscribe (inputs are filed,
-  nothing is published); a load that fails returns FAILURE and the node stays unconfigured;
+  nothing is published); a load or a wiring that fails (a topic of two message types) is
+  logged, releases what it made (the loaded policy, its worker thread, the entities made so
+  far) and returns FAILURE: the node stays unconfigured and may be configured again;
 - activate: publish (start_enabled is not used: activation is the enable);
 - deactivate: stop safely: the hold (runtime/safety.py) goes out, then nothing;
 - cleanup: release the policy and every subscription, service and timer;
 - shutdown: hold if active, release, and end the process.
+
+An exception in any transition callback is logged with its traceback (rclpy turns it into
+ERROR without a word) before on_error releases what was made.
 
 Plain publishers, not lifecycle ones: the hold of a deactivation must still go out while the
 node deactivates; what is published when is decided by the planning loop's enable state.
@@ -18,11 +23,15 @@ node deactivates; what is published when is decided by the planning loop's enabl
 """
 from __future__ import annotations
 
+import functools
 import gc
 import sys
+import traceback
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.publisher import Publisher
 from rclpy.service import Service
 from rclpy.timer import Timer
 
@@ -32,6 +41,22 @@ from dp_ros.ros.node_main import (
     run_node,
 )
 from dp_ros.ros.policy_node import NODE_NAME, PolicyCore, read_config
+
+Transition = Callable[[Any, LifecycleState], TransitionCallbackReturn]
+
+
+def logged(transition: Transition) -> Transition:
+    """An exception in the transition is logged, with its traceback, and returns ERROR:
+    rclpy returns ERROR too but says nothing, and on_error then finds nothing to explain."""
+    @functools.wraps(transition)
+    def run(node: PolicyLifecycleNode, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            return transition(node, state)
+        except Exception:
+            name = transition.__name__.removeprefix('on_')
+            node.get_logger().error(f'{name} failed:\n{traceback.format_exc()}')
+            return TransitionCallbackReturn.ERROR
+    return run
 
 
 class PolicyLifecycleNode(LifecycleNode):
@@ -43,6 +68,7 @@ class PolicyLifecycleNode(LifecycleNode):
         self.get_logger().info(f'unconfigured: configure loads {self.cfg.checkpoint}')
 
     # ------------------------------------------------------------------ transitions
+    @logged
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from dp_ros.runtime.inference_runner import load_runner
 
@@ -51,32 +77,54 @@ class PolicyLifecycleNode(LifecycleNode):
         except Exception as exc:  # a GPU out of memory, a broken artifact: stay unconfigured
             self.get_logger().error(f'configure: could not load the policy: {exc!r}')
             return TransitionCallbackReturn.FAILURE
-        self.core = PolicyCore(self, self.cfg, self.setup, *loaded, enabled=False)
+        before = self._entities()
+        error = self._wire(loaded)
+        if error is not None:  # rcl refused a publisher or subscription: release the policy
+            self._destroy(self._entities() - before)
+            loaded[0].close()
+            del loaded
+            gc.collect()  # the model and the half-built core's cycles, before a retry
+            self.get_logger().error(f'configure: could not wire the policy: {error}')
+            return TransitionCallbackReturn.FAILURE
         self.core.enable_allowed = False
         freeze_built_objects()  # the policy lives until cleanup (_release unfreezes)
         return TransitionCallbackReturn.SUCCESS
 
+    def _wire(self, loaded: tuple) -> str | None:
+        """The core on the loaded policy, or the error's repr (its traceback, which holds
+        the half-built core, is gone once this returns)."""
+        try:
+            self.core = PolicyCore(self, self.cfg, self.setup, *loaded, enabled=False)
+        except Exception as exc:
+            return repr(exc)
+        return None
+
+    @logged
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.core.enable_allowed = True
         self.core.set_enabled(True)
         self.get_logger().info('active: publishing')
         return super().on_activate(state)
 
+    @logged
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.core.set_enabled(False, 'deactivated')
         self.core.enable_allowed = False
         self.get_logger().info('inactive: holding, nothing published')
         return super().on_deactivate(state)
 
+    @logged
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
+    @logged
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._release()
         self._finalized = True
         return TransitionCallbackReturn.SUCCESS
 
+    @logged
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._release()
         return TransitionCallbackReturn.SUCCESS
@@ -88,15 +136,22 @@ class PolicyLifecycleNode(LifecycleNode):
             return
         gc.unfreeze()  # the policy's cycles become collectable again
         core.shutdown()
-        for entity in core.entities:
+        self._destroy([*core.entities, *core.publishers])
+
+    def _entities(self) -> set[Any]:
+        """Every publisher, subscription, service and timer of the node now."""
+        return {*self.publishers, *self.subscriptions, *self.services, *self.timers}
+
+    def _destroy(self, entities: Iterable[Any]) -> None:
+        for entity in entities:
             if isinstance(entity, Timer):
                 self.destroy_timer(entity)
             elif isinstance(entity, Service):
                 self.destroy_service(entity)
+            elif isinstance(entity, Publisher):
+                self.destroy_publisher(entity)
             else:
                 self.destroy_subscription(entity)
-        for publisher in core.publishers:
-            self.destroy_publisher(publisher)
 
     # ------------------------------------------------------------------ node_main hooks
     def start(self) -> None:
