@@ -53,8 +53,8 @@ class DataConfig:
         split_seed: seeds the validation split and the episode cap (42: the paper's split).
         exclude_episodes: episode indices left out of training, validation and the normalizer
             statistics (bad demonstrations: `dp-ros inspect` findings, `dp-ros open-loop`'s
-            worst episodes), e.g. [3, 17]; the split is drawn over all episodes first, so the
-            others keep their side. None: every episode.
+            worst episodes), e.g. [3, 17]; the split and the max_train_episodes cap are drawn
+            over all episodes first, so the others keep their side. None: every episode.
         image_key, state_key, action_key: zarr arrays of the Push-T layout: images
             (N, H, W, 3) 0..255 become obs 'image', state[:, :2] obs 'agent_pos'.
         rgb_keys: obs name -> zarr image array, replacing image_key (other cameras; the
@@ -215,7 +215,8 @@ class LoopConfig:
         init_from: warm start: a policy checkpoint directory, or a run directory (its
             checkpoints/latest), whose weights and normalizer start this run; optimizer,
             schedule and step start fresh. The policy config must match but for its
-            sampling settings. Ignored once the run has its own train state (a resume).
+            sampling settings. A resume keeps the one it started with (another is
+            refused: --resume never starts over).
     """
 
     seed: int = 42

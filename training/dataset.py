@@ -49,8 +49,9 @@ class PushTImageDataset(torch.utils.data.Dataset):
         """obs_steps: yield only the first obs_steps observations of each window (the policy's
         n_obs_steps; it reads no more); None: all `horizon` of them, as the paper's dataset.
         exclude_episodes: episodes out of training, validation and the normalizer statistics
-        (bad demonstrations); the split is drawn over all episodes before they are taken out,
-        so the others stay on their side of it."""
+        (bad demonstrations); the split and the max_train_episodes cap are drawn over all
+        episodes before they are taken out, so the others stay on their side of it (an
+        excluded episode among the capped ones leaves one training episode fewer)."""
         self.rgb_keys, self.low_dim_keys = observation_keys(image_key, state_key, rgb_keys,
                                                             low_dim_keys)
         self.action_key = action_key
@@ -60,7 +61,8 @@ class PushTImageDataset(torch.utils.data.Dataset):
         n_episodes = self.replay_buffer.n_episodes
         val = get_val_mask(n_episodes, val_ratio, seed=seed)
         self.val_mask = val & ~self.excluded
-        self.train_mask = downsample_mask(~val & ~self.excluded, max_train_episodes, seed=seed)
+        # the cap is drawn before the exclusion: excluding one episode must not redraw it
+        self.train_mask = downsample_mask(~val, max_train_episodes, seed=seed) & ~self.excluded
         self.horizon = horizon
         self.pad_before = pad_before
         self.pad_after = pad_after
@@ -154,6 +156,21 @@ class PushTImageDataset(torch.utils.data.Dataset):
         steps = np.repeat(~self.excluded, self.replay_buffer.episode_lengths)
         data = self.replay_buffer.data
         return {name: data[name][steps] for name in (ACTION, *self.low_dim_keys)}
+
+    def nonfinite_episodes(self) -> dict[str, list[int]]:
+        """Per normalized key (action, low-dim observations), the episodes (not excluded)
+        with NaN or inf values: what to fix, or leave out with data.exclude_episodes."""
+        episode = np.repeat(np.arange(self.replay_buffer.n_episodes),
+                            self.replay_buffer.episode_lengths)
+        out = {}
+        for name in (ACTION, *self.low_dim_keys):
+            values = self.replay_buffer.data[name]
+            rows = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+            bad = np.unique(episode[rows])
+            bad = [int(e) for e in bad if not self.excluded[e]]
+            if bad:
+                out[name] = bad
+        return out
 
     # ------------------------------------------------------------------ items
     def __len__(self) -> int:

@@ -26,6 +26,11 @@ class DatasetError(UserError, ValueError):
     set."""
 
 
+class NonFiniteLossError(UserError, ArithmeticError):
+    """Training produced a NaN or infinite loss (or weights): the run stops before it saves
+    them, so its last train state stays a good point to start again from."""
+
+
 class DatasetKeyError(DatasetError, KeyError):
     """The dataset has no array the config names (a KeyError too, for dict-like callers)."""
 

@@ -1,18 +1,67 @@
-"""What a training run starts from, checked before torch loads: the train state it resumes,
-the dataset and its shapes, the policy section, the checkpoint it warm-starts from and the
-closed-loop evaluation's sim. A run that cannot start says why in half a second and leaves
-no run directory; training/trainer.py builds on the checked result.
+"""What a training run starts from, checked before torch loads: the train state it resumes
+(and whether this config can continue it), the dataset and its shapes, the policy section,
+the checkpoint it warm-starts from and the closed-loop evaluation's sim. A run that cannot
+start says why in half a second and leaves no run directory; training/trainer.py builds on
+the checked result.
+
+Resuming with a changed config: each key either takes effect from the resume step on
+(TAKES_EFFECT_ON_RESUME: the loop reads it afresh) or cannot, because the train state brings
+its own (REFUSED_ON_RESUME: the optimizer's and the EMA's settings, the seed's streams, the
+data split, the network): those are refused, so that config.yaml never records a value the
+run did not use.
 """
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dp_ros.policy.config import PolicyConfig
-from training.config import TrainConfig
-from training.errors import TrainConfigError
+from training.config import TrainConfig, migrate_deprecated_keys
+from training.errors import TrainConfigError, TrainStateError
 from training.train_state_file import find_train_state, read_state
+
+_OPTIMIZER = "the saved optimizer state keeps the run's own lr, betas, eps and weight_decay"
+_EMA = "the saved EMA keeps the run's own decay settings"
+_SEED = 'the data order and the noise continue the streams of the saved seed'
+_SPLIT = "the run's training and validation episodes were drawn with the saved split"
+_KEYS = 'the weights and the normalizer were fitted on the saved observation and action keys'
+_INIT = 'train.init_from only starts a fresh run (the train state has the weights)'
+_POLICY = 'the saved weights are those of the saved network and data shapes'
+
+# dotted config key (a key stands for the keys below it) -> why a resume cannot honour a
+# change of it
+REFUSED_ON_RESUME: dict[str, str] = {
+    'optim.lr': _OPTIMIZER, 'optim.betas': _OPTIMIZER, 'optim.eps': _OPTIMIZER,
+    'optim.weight_decay': _OPTIMIZER,
+    'ema.power': _EMA, 'ema.max_value': _EMA, 'ema.min_value': _EMA, 'ema.inv_gamma': _EMA,
+    'ema.update_after_step': _EMA,
+    'train.seed': _SEED,
+    'data.val_ratio': _SPLIT, 'data.max_train_episodes': _SPLIT, 'data.split_seed': _SPLIT,
+    'data.exclude_episodes': _SPLIT,
+    'data.image_key': _KEYS, 'data.state_key': _KEYS, 'data.action_key': _KEYS,
+    'data.rgb_keys': _KEYS, 'data.low_dim_keys': _KEYS,
+    'train.init_from': _INIT,
+}
+# keys the resumed run reads from its config, so a change applies from the resume step on:
+# the schedule's shape and length (the lr lambda is rebuilt; its base lr is the saved one),
+# batching, precision, devices, intervals, the evaluation and where the data is read from
+TAKES_EFFECT_ON_RESUME: frozenset[str] = frozenset({
+    'data.zarr_path', 'data.format', 'data.batch_size', 'data.num_workers', 'data.pin_memory',
+    'data.persistent_workers', 'data.drop_last', 'data.device_batches',
+    'optim.lr_scheduler', 'optim.lr_warmup_steps', 'optim.grad_accum_steps',
+    'optim.max_grad_norm', 'optim.fused',
+    'ema.enabled', 'ema.foreach',  # ema.enabled: off drops the EMA; on needs a saved one
+    'train.max_steps', 'train.mixed_precision', 'train.cpu', 'train.channels_last',
+    'train.num_threads', 'train.log_every', 'train.val_every', 'train.val_max_batches',
+    'train.action_mse_every', 'train.eval_every', 'train.checkpoint_every',
+    'train.snapshot_every', 'train.final_eval', 'train.progress', 'train.control_period_s',
+    'eval',
+})
+# the policy's sampling settings change no weight: they apply to evaluations and artifacts
+POLICY_TAKES_EFFECT = ('sampler', 'num_inference_steps')
 
 
 @dataclass(frozen=True)
@@ -24,6 +73,7 @@ class CheckedRun:
     dataset: Path  # the training store: a zarr replay buffer or a LeRobotDataset
     policy_cfg: PolicyConfig  # the policy section, shape_meta read from the dataset if absent
     init_from: Path | None  # the checkpoint a fresh run warm-starts from (train.init_from)
+    changed: tuple[str, ...] = ()  # a resume's config changes that take effect ('key a -> b')
 
 
 def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> CheckedRun:
@@ -45,11 +95,145 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> Ch
     except (TypeError, ValueError) as exc:
         raise TrainConfigError(f'policy: {exc}') from None
     check_eval_fits(cfg, policy_cfg)
+    changed: tuple[str, ...] = ()
+    if saved:
+        changed = check_resume(state_path, saved, cfg, policy_cfg)
     init_from = None
     if warm_start:
         from training.warm_start import check_init_policy
         init_from = check_init_policy(cfg.train.init_from, policy_cfg)
-    return CheckedRun(state_path, saved, dataset, policy_cfg, init_from)
+    return CheckedRun(state_path, saved, dataset, policy_cfg, init_from, changed)
+
+
+# ---------------------------------------------------------------------------- resume
+Change = tuple[str, Any, Any]  # (dotted key, saved value, new value)
+
+
+def check_resume(state_path: Path, saved: dict[str, Any], cfg: TrainConfig,
+                 policy_cfg: PolicyConfig) -> tuple[str, ...]:
+    """The config changes since the train state was saved that take effect ('key a -> b');
+    TrainStateError naming every change that cannot, and how to go on instead."""
+    changes = config_changes(saved.get('config') or {}, cfg.to_dict())
+    changes += policy_changes(state_path, saved, policy_cfg)
+    refused = [c for c in changes if refusal(c[0])]
+    if cfg.ema.enabled and saved.get('ema') is None:
+        refused.append(('ema.enabled', False, True))
+    if refused:
+        raise TrainStateError(_refusal_message(state_path, refused))
+    return tuple(_describe(c) for c in changes)
+
+
+def refusal(key: str) -> str | None:
+    """Why a resume cannot honour a change of dotted config `key`; None: it takes effect.
+    A key in neither table is refused: what the code was not told it honours, it may not."""
+    parts = key.split('.')
+    if parts[0] == 'policy':
+        return None if parts[1:2] and parts[1] in POLICY_TAKES_EFFECT else _POLICY
+    for i in range(len(parts), 0, -1):
+        prefix = '.'.join(parts[:i])
+        if prefix in REFUSED_ON_RESUME:
+            return REFUSED_ON_RESUME[prefix]
+        if prefix in TAKES_EFFECT_ON_RESUME:
+            return None
+    return 'a resume does not know how to apply it'
+
+
+def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """The leaves that differ between the saved config and this one, but the policy section
+    (policy_changes compares the resolved policies). A key the saved config lacks (written
+    before the key existed) counts as its default; one this code no longer has is ignored."""
+    old = _with_defaults(migrate_deprecated_keys(saved), TrainConfig().to_dict())
+    return [c for c in diff_values(old, new) if c[0].split('.')[0] != 'policy']
+
+
+def policy_changes(state_path: Path, saved: dict[str, Any], policy_cfg: PolicyConfig
+                   ) -> list[Change]:
+    """Fields of the resolved policy (shape_meta from the dataset included) that differ
+    from the saved one, as 'policy.<field>'; then the widths of the saved normalizer against
+    the dataset's, the check a state saved before policy_config was recorded has."""
+    from training.warm_start import _names_only_where_recorded
+
+    theirs = saved.get('policy_config') or _saved_policy(state_path, saved, policy_cfg)
+    ours = policy_cfg.to_dict()
+    ours['shape_meta'] = _names_only_where_recorded(ours['shape_meta'],
+                                                    theirs.get('shape_meta', {}))
+    out = [(f'policy.{k}', a, b) for k, a, b in diff_values(theirs, ours)]
+    named = [k for k, _, _ in out]
+    return out + [c for c in _normalizer_changes(saved, policy_cfg)
+                  if not any(c[0] == k or c[0].startswith(f'{k}.') for k in named)]
+
+
+def _normalizer_changes(saved: dict[str, Any], policy_cfg: PolicyConfig) -> list[Change]:
+    """The saved normalizer's keys and widths against the dataset's action and low-dim
+    observations: what the weights were trained to read."""
+    fields = (saved.get('normalizer') or {}).get('fields', {})
+    meta = policy_cfg.shape_meta
+    want = {'action': ('action', meta['action']['shape'])}
+    want.update({k: (f'obs.{k}', meta['obs'][k]['shape']) for k in policy_cfg.low_dim_keys})
+    out = []
+    for key in sorted(set(want) | {k for k, f in fields.items() if f.get('kind') == 'limits'}):
+        where, shape = want.get(key, (f'obs.{key}', None))
+        width = len(fields[key].get('scale', ())) if key in fields else None
+        if shape is None or width != math.prod(shape):
+            out.append((f'policy.shape_meta.{where}.shape',
+                        f'{width} normalized dimensions' if width else None,
+                        None if shape is None else list(shape)))
+    return out
+
+
+def _saved_policy(state_path: Path, saved: dict[str, Any], policy_cfg: PolicyConfig
+                  ) -> dict[str, Any]:
+    """The policy a state without policy_config trained: its config's policy section, with
+    the shape_meta it read from the same dataset path (this one's) when it had none."""
+    section = dict((migrate_deprecated_keys(saved.get('config') or {})).get('policy') or {})
+    section.setdefault('shape_meta', policy_cfg.shape_meta)
+    try:
+        return PolicyConfig.from_dict(section).to_dict()
+    except (TypeError, ValueError) as exc:
+        raise TrainStateError(f'{state_path}: its policy section does not load ({exc}); '
+                              '--resume never starts over') from None
+
+
+def diff_values(a: Any, b: Any, prefix: str = '') -> list[Change]:
+    """(dotted key, a's value, b's value) of each leaf where two nested dicts differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += diff_values(a.get(k), b.get(k), f'{prefix}{k}.')
+        return out
+    return [] if a == b else [(prefix.rstrip('.'), a, b)]
+
+
+def _with_defaults(saved: Any, defaults: Any) -> Any:
+    if not (isinstance(saved, dict) and isinstance(defaults, dict)):
+        return saved
+    return {**{k: v for k, v in defaults.items() if k not in saved},
+            **{k: _with_defaults(v, defaults.get(k)) for k, v in saved.items()
+               if k in defaults or not defaults}}
+
+
+def _describe(change: Change) -> str:
+    key, a, b = change
+    return f'{key} {_short(a)} -> {_short(b)}'
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value as the config writes it; a long mapping or list cut short (a path never)."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit or isinstance(value, str) else text[:limit - 3] + '...'
+
+
+def _refusal_message(state_path: Path, refused: list[Change]) -> str:
+    """One line: the changes grouped by why they cannot apply, and the ways on."""
+    why: dict[str, list[str]] = {}
+    for key, a, b in refused:
+        reason = (f'{state_path} has no EMA to continue' if key == 'ema.enabled'
+                  else refusal(key))
+        why.setdefault(reason, []).append(_describe((key, a, b)))
+    groups = '; '.join(f'{", ".join(keys)} ({reason})' for reason, keys in why.items())
+    return (f'cannot resume {state_path} with this config: {groups}. Set these back to the '
+            'saved values (the config.yaml of the run that saved it), or start the run over '
+            'with --resume never (or another --output)')
 
 
 def dataset_path(cfg: TrainConfig) -> Path:

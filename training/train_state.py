@@ -1,7 +1,8 @@
 """A run's train_state/ directory: everything needed to continue training exactly.
 
-Layout (safetensors + JSON, no pickle): state.json (position, best score, optimizer
-scalars, scheduler, EMA settings, scaler, normalizer, config, per-rank RNG metadata),
+Layout (safetensors + JSON, no pickle): state.json (position, best score, a pending
+evaluation, optimizer scalars, scheduler, EMA settings, scaler, normalizer, config, the
+resolved policy config, per-rank RNG metadata),
 model.safetensors (the trained weights), ema.safetensors (the EMA weights by parameter
 name), optimizer.safetensors (the optimizer's tensors) and rng_rank{r}.safetensors (one per
 rank: torch, CUDA, numpy RNGs and the loss generator).
@@ -65,6 +66,9 @@ class Progress:
     position: Position
     best_score: float | None = None
     elapsed_s: float = 0.0  # training wall time before this process started
+    # the step of a closed-loop evaluation that was due but stopped (Ctrl-C, SIGTERM): a
+    # resumed run does it first, as the uninterrupted run did it at that step
+    pending_eval: int | None = None
 
 
 # ---------------------------------------------------------------------------- file helpers
@@ -183,7 +187,7 @@ def restore_train_state(path: Path, saved: dict[str, Any], parts: TrainParts, *,
     else:
         rng_restore(load_tensors(rng_file), saved['rng'][str(rank)], parts.loss_gen)
     return Progress(Position(**saved['position']), saved.get('best_score'),
-                    float(saved.get('elapsed_s', 0.0)))
+                    float(saved.get('elapsed_s', 0.0)), saved.get('pending_eval'))
 
 
 # ---------------------------------------------------------------------------- save
@@ -217,12 +221,16 @@ def save_train_state(run_dir: Path, accelerator: Any, parts: TrainParts, progres
         state = {
             'format': STATE_FORMAT, 'format_version': STATE_VERSION,
             'position': vars(progress.position).copy(), 'best_score': progress.best_score,
-            'elapsed_s': progress.elapsed_s, 'world_size': acc.num_processes,
+            'elapsed_s': progress.elapsed_s, 'pending_eval': progress.pending_eval,
+            'world_size': acc.num_processes,
             'optimizer': opt_meta, 'lr_scheduler': parts.lr_scheduler.state_dict(),
             'ema': ema_meta,
             'scaler': acc.scaler.state_dict() if acc.scaler is not None else None,
             'rng': {str(r): m for r, m in rng_all},
             'normalizer': parts.policy.normalizer.to_dict(),
+            # the resolved policy (shape_meta read from the dataset included): what a resume
+            # is checked against before anything loads (training/run_check.py)
+            'policy_config': parts.policy.config.to_dict(),
             'config': config, 'saved_at': time.time(),
         }
         (tmp / STATE_FILE).write_text(json.dumps(state, default=json_default) + '\n')

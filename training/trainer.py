@@ -9,25 +9,34 @@ train_state/ (training/train_state.py).
 
 Resume is exact: data order comes from (seed, epoch) (training/batches.py), augmentation and
 diffusion noise from one generator per rank whose state is saved, so a run killed and
-restarted with the same command produces the losses the uninterrupted run would have.
+restarted with the same command produces the losses the uninterrupted run would have. A
+closed-loop evaluation a stop cut short is saved as pending and done first on resume; a
+config change a resume cannot honour is refused before anything loads (training/run_check.py).
+
+A NaN or infinite loss (or weight) stops the run with NonFiniteLossError before anything
+measures or saves the weights that made it: the last train state stays the resume point. The
+loss reaches the CPU only where it is logged and before events (measurements, saves), so the
+check costs no synchronisation in the steps between.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from training.batches import EpochBatches, iterate_batches, to_device
-from training.config import TrainConfig, migrate_deprecated_keys
+from training.config import TrainConfig
 from training.cpu_precision import effective_mixed_precision
+from training.errors import DatasetError, NonFiniteLossError
 from training.run_check import CheckedRun, check_run
 from training.run_log import RunLog, finite
 from training.train_metrics import (
@@ -46,6 +55,9 @@ from training.train_state import (
     saved_weights,
 )
 from training.train_state_file import STATE_DIR
+
+if TYPE_CHECKING:
+    from dp_ros.policy.normalizer import Normalizer
 
 log = logging.getLogger('dp_ros.train')
 
@@ -126,8 +138,7 @@ class Trainer:
         elif init is not None:
             norm_dict = init.normalizer.to_dict()
         else:
-            norm_dict = Normalizer.from_data(self.train_ds.get_normalizer_data(),
-                                             identity=self._identity_dims()).to_dict()
+            norm_dict = self._fit_normalizer().to_dict()
         self.policy = DiffusionPolicy(self.policy_cfg, Normalizer.from_dict(norm_dict))
         self.param_names = [n for n, _ in self.policy.named_parameters()]
         if self.saved:
@@ -164,6 +175,7 @@ class Trainer:
         self.loss_gen.manual_seed(cfg.train.seed * LOSS_SEED_STRIDE + self.rank)
         self.pos = Position()
         self.best_score: float | None = None
+        self.pending_eval: int | None = None  # the step of an evaluation a stop cut short
         self.elapsed_before = 0.0
         if self.saved:
             self._restore()
@@ -184,6 +196,24 @@ class Trainer:
         return PushTImageDataset(
             self.checked.dataset, horizon=horizon, pad_before=n_obs - 1, pad_after=n_act - 1,
             progress=self.is_main, obs_steps=n_obs, **d.split_args(), **d.key_args())
+
+    def _fit_normalizer(self) -> Normalizer:
+        """The normalizer fitted on the training data; NaN or inf there is a DatasetError
+        naming the dataset, key, dimension and episodes (not NaN losses, then a NaN
+        normalizer in the artifact)."""
+        from dp_ros.policy.normalizer import NonFiniteDataError, Normalizer
+
+        try:
+            return Normalizer.from_data(self.train_ds.get_normalizer_data(),
+                                        identity=self._identity_dims())
+        except NonFiniteDataError as exc:
+            bad = self.train_ds.nonfinite_episodes()
+            episodes = {e for eps in bad.values() for e in eps}
+            where = ', '.join(f'{k} in episodes {v}' for k, v in bad.items())
+            out = sorted(episodes | set(self.cfg.data.exclude_episodes or ()))
+            hint = (f' ({where}); fix the data, or leave them out: '
+                    f'data.exclude_episodes={out}') if episodes else ''
+            raise DatasetError(f'{self.train_ds.zarr_path}: {exc}{hint}') from None
 
     def _identity_dims(self) -> dict[str, list[int]]:
         """Per key, the values the normalizer leaves as they are: a pose's quaternion or
@@ -210,12 +240,11 @@ class Trainer:
         progress = restore_train_state(self.state_path, self.saved, self.parts, rank=self.rank,
                                        world=self.world, device=self.device)
         self.pos, self.best_score = progress.position, progress.best_score
-        self.elapsed_before = progress.elapsed_s
-        old = migrate_deprecated_keys(self.saved.get('config', {}))
-        diff = _diff_keys(old, self.cfg.to_dict())
-        if diff and self.is_main:
-            log.warning('resuming with a config that differs from the saved one in: %s',
-                        ', '.join(diff))
+        self.elapsed_before, self.pending_eval = progress.elapsed_s, progress.pending_eval
+        if self.checked.changed and self.is_main:
+            # what a resume cannot honour was refused in check_run: these take effect
+            log.warning('resuming with config changes that take effect from step %d: %s',
+                        self.pos.step, ', '.join(self.checked.changed))
         if self.is_main:
             log.info('resumed from %s at step %d (epoch %d, batch %d)', self.state_path,
                      self.pos.step, self.pos.epoch, self.pos.batch)
@@ -226,7 +255,7 @@ class Trainer:
 
     def save_train_state(self) -> Path:
         """Atomic: written to a temporary directory on every rank, then renamed by rank 0."""
-        progress = Progress(self.pos, self.best_score, self.elapsed())
+        progress = Progress(self.pos, self.best_score, self.elapsed(), self.pending_eval)
         return save_train_state(self.run_dir, self.accelerator, self.parts, progress,
                                 self.cfg.to_dict())
 
@@ -275,8 +304,12 @@ class Trainer:
         return out
 
     def _evaluate_and_keep_best(self) -> dict[str, Any] | None:
-        """Closed-loop evaluation; a higher test/mean_score than any before becomes best."""
+        """Closed-loop evaluation; a higher test/mean_score than any before becomes best.
+        One a stop cuts short stays pending in the train state, for the resumed run to do."""
         metrics = self.closed_loop()
+        # with episodes, None means a stop interrupted it (on some rank)
+        self.pending_eval = self.pos.step if (
+            metrics is None and self.cfg.eval.n_episodes > 0) else None
         if metrics is None:
             return None
         self.run_log.emit('eval', self.pos.step, self.pos.epoch, self.elapsed(), metrics)
@@ -341,7 +374,8 @@ class Trainer:
                    disable=not (self.is_main and t.progress), dynamic_ncols=True)
         loss_sum = torch.zeros((), device=self.device)
         n_since, train_time, samples = 0, 0.0, 0
-        last_saved = self.pos.step if self.saved else -1
+        self.last_saved = self.pos.step if self.saved else -1
+        first_unchecked = self.pos.step + 1  # losses from this step on not yet seen finite
         interrupted = None
         self.loss_module.train()
 
@@ -352,7 +386,8 @@ class Trainer:
             return (every > 0 and self.pos.step % every == 0) or (final and t.final_eval)
 
         try:
-            while self.pos.step < t.max_steps:
+            interrupted = self._pending_evaluation()
+            while not interrupted and self.pos.step < t.max_steps:
                 t0 = time.perf_counter()
                 gen_state = self.loss_gen.get_state()
                 for micro in range(accum):
@@ -401,9 +436,21 @@ class Trainer:
                     emit('train', {'loss': value, 'lr': self.lr_scheduler.get_last_lr()[0],
                                    'samples_per_s': samples / max(train_time, 1e-9),
                                    'ema_decay': self.ema.cur_decay_value if self.ema else None})
+                    if not math.isfinite(value):  # the same value on every rank
+                        raise self._diverged('the training loss', first_unchecked)
+                    first_unchecked = self.pos.step + 1
                     bar.set_postfix(loss=f'{value:.4f}', epoch=self.pos.epoch, refresh=False)
                     loss_sum.zero_()
                     n_since, train_time, samples = 0, 0.0, 0
+                snapshot = bool(t.snapshot_every) and (
+                    self.pos.step % t.snapshot_every == 0 or final)
+                checkpoint = (t.checkpoint_every and self.pos.step % t.checkpoint_every == 0
+                              ) or final
+                if (due(t.val_every, final) or due(t.action_mse_every, final) or snapshot
+                        or checkpoint or (cfg.evaluates and due(t.eval_every, final))):
+                    # nothing measures or saves weights a non-finite loss made
+                    self._check_finite(loss_sum, first_unchecked)
+                    first_unchecked = self.pos.step + 1
                 if due(t.val_every, final):
                     val = self.validation_loss()
                     if val is not None:
@@ -414,15 +461,10 @@ class Trainer:
                 if due(t.eval_every, final):
                     eval_metrics = self._evaluate_and_keep_best()
                 # before the resume point: a run killed between the two redoes this step
-                if self.is_main and t.snapshot_every and (
-                        self.pos.step % t.snapshot_every == 0 or final):
+                if self.is_main and snapshot:
                     self.save_policy_artifact(snapshot_name(self.pos.step), eval_metrics)
-                if (t.checkpoint_every and self.pos.step % t.checkpoint_every == 0) or final:
-                    if self.is_main:
-                        self.save_policy_artifact('latest', eval_metrics)
-                    self.save_train_state()
-                    last_saved = self.pos.step
-                    self.run_log.plot()
+                if checkpoint:
+                    self._save_resume_point(eval_metrics)
                 if self._should_stop():
                     interrupted = self.stop_signal or 'signal on another rank'
                     break
@@ -430,10 +472,9 @@ class Trainer:
             bar.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
-        if interrupted and last_saved != self.pos.step:
-            if self.is_main:
-                self.save_policy_artifact('latest')
-            self.save_train_state()
+        if interrupted and self.last_saved != self.pos.step:
+            self._check_finite(loss_sum, first_unchecked)
+            self._save_resume_point()
         if self.is_main and interrupted:
             log.warning('%s: stopped at step %d, train state saved in %s; run the same '
                         'command again to continue', interrupted, self.pos.step,
@@ -445,6 +486,73 @@ class Trainer:
         return {'step': self.pos.step, 'epoch': self.pos.epoch, 'best_score': self.best_score,
                 'interrupted': interrupted, 'run_dir': str(self.run_dir)}
 
+    def _save_resume_point(self, metrics: dict[str, Any] | None = None) -> None:
+        """checkpoints/latest (with these evaluation metrics) and train_state, at this step."""
+        if self.is_main:
+            self.save_policy_artifact('latest', metrics)
+        self.save_train_state()
+        self.last_saved = self.pos.step
+        self.run_log.plot()
+
+    def _pending_evaluation(self) -> str | None:
+        """The evaluation a stop cut short at this step (saved as pending), done before
+        training goes on, as the uninterrupted run did it here: its log record, best, and the
+        metrics of latest (and of this step's snapshot), then the train state without it.
+        Returns the stop signal when a stop cuts it short again."""
+        step = self.pending_eval
+        if step is None:
+            return None
+        if self.cfg.eval.n_episodes == 0 or step != self.pos.step:
+            if self.is_main:
+                log.warning('the closed-loop evaluation of step %d, cut short by a stop, is '
+                            'not repeated (eval.n_episodes=%d, resumed at step %d)', step,
+                            self.cfg.eval.n_episodes, self.pos.step)
+            self.pending_eval = None
+            return None
+        if self.is_main:
+            log.info('step %d: the closed-loop evaluation a stop cut short, first', step)
+        metrics = self._evaluate_and_keep_best()
+        if self.pending_eval is not None:
+            return self.stop_signal or 'signal on another rank'
+        snapshot = self.run_dir / 'checkpoints' / snapshot_name(step)
+        if self.is_main and snapshot.is_dir():
+            self.save_policy_artifact(snapshot.name, metrics)
+        self._save_resume_point(metrics)
+        return None
+
+    def _check_finite(self, loss_sum: torch.Tensor, since: int) -> None:
+        """NonFiniteLossError when a loss of the steps since `since` or a weight (trained or
+        EMA) is NaN or inf. One synchronisation: called only where an event is due."""
+        tensors = [*self.policy.parameters(), *(self.ema.shadow_params if self.ema else [])]
+        weights = torch.stack([torch.isfinite(p).all() for p in tensors]).all()
+        bad = torch.stack([~torch.isfinite(loss_sum), ~weights]).float()
+        if self.world > 1:
+            bad = self.accelerator.reduce(bad, 'max')
+        loss_bad, weights_bad = (bool(b) for b in bad.tolist())
+        if loss_bad:
+            raise self._diverged('the training loss', since)
+        if weights_bad:  # a finite loss whose gradients overflowed
+            raise self._diverged('the weights', self.pos.step)
+
+    def _diverged(self, what: str, since: int) -> NonFiniteLossError:
+        """The error that stops a diverged run, after the log's last record: what became
+        NaN or inf, when, and that the last resume point is kept."""
+        steps = (f'step {self.pos.step}' if since >= self.pos.step
+                 else f'steps {since}..{self.pos.step}')
+        kept = (f'{self.run_dir / STATE_DIR} and checkpoints/latest stay at step '
+                f'{self.last_saved}' if self.last_saved >= 0 else 'this run saved nothing')
+        then = 'resume or start over with --resume never' if self.last_saved >= 0 else (
+            'start over')
+        message = (f'{what} became NaN or inf at {steps}; stopped without saving those '
+                   f'weights: {kept}. Check the data for NaN or inf (`dp-ros inspect '
+                   'DATASET`) and the learning rate (optim.lr; optim.max_grad_norm clips, and '
+                   f'also applies on resume), then {then}')
+        self.run_log.emit('end', self.pos.step, self.pos.epoch, self.elapsed(),
+                          {'interrupted': None, 'best_score': self.best_score,
+                           'error': message})
+        self.run_log.close()
+        return NonFiniteLossError(message)
+
 
 def _reset_accelerate_state() -> None:
     """Let one process train more than once (tests, notebooks): accelerate keeps its
@@ -453,16 +561,6 @@ def _reset_accelerate_state() -> None:
     distributed = int(os.environ.get('WORLD_SIZE', '1')) > 1
     AcceleratorState._reset_state(reset_partial_state=not distributed)
     GradientState._reset_state()
-
-
-def _diff_keys(a: Any, b: Any, prefix: str = '') -> list[str]:
-    """Dotted keys whose values differ between two nested config dicts."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            out += _diff_keys(a.get(k), b.get(k), f'{prefix}{k}.')
-        return out
-    return [] if a == b else [prefix.rstrip('.')]
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> dict[str, Any]:

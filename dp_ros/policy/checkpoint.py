@@ -7,6 +7,7 @@ never half of one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -71,6 +72,10 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
     try:
         text = json.dumps(metadata, indent=2, allow_nan=False)
     except (TypeError, ValueError) as e:
+        where = _non_finite_path(metadata)
+        if where:  # NaN statistics are a dataset's fault, not provenance's
+            raise ValueError(f'policy metadata is not JSON-serialisable: NaN or inf at '
+                             f'{where}') from None
         raise ValueError(f'policy metadata is not JSON-serialisable (check provenance): {e}') from e
 
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +91,18 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _non_finite_path(x: object, path: str = '') -> str | None:
+    """The dotted path of the first NaN or infinite float in nested dicts and lists."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return path or '(top level)'
+    items = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else ()
+    for k, v in items:
+        found = _non_finite_path(v, f'{path}.{k}' if path else str(k))
+        if found:
+            return found
+    return None
 
 
 def read_policy_metadata(directory: str | Path) -> dict:

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from dp_ros.errors import UserError
+
 OUTPUT_MIN = -1.0
 OUTPUT_MAX = 1.0
 RANGE_EPS = 1e-4
@@ -43,6 +45,7 @@ class Normalizer(nn.Module):
                 raise ValueError(f'normalizer data {key!r}: need a non-empty (N, D) array, '
                                  f'got shape {tuple(x.shape)}')
             x = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(-1, 1)
+            _check_finite(key, x)
             x_min, x_max = x.min(dim=0).values, x.max(dim=0).values
             scale, offset = _limits_scale_offset(x_min, x_max)
             keep = list((identity or {}).get(key, ()))
@@ -150,6 +153,25 @@ class Normalizer(nn.Module):
 
     def extra_repr(self) -> str:
         return ', '.join(f'{k}: {v}' for k, v in self.kinds.items())
+
+
+class NonFiniteDataError(UserError, ValueError):
+    """Data with NaN or inf values to fit on (training names the dataset and episodes)."""
+
+
+def _check_finite(key: str, x: torch.Tensor) -> None:
+    """NaN or inf in the data would become NaN statistics, and a policy that trains on NaN
+    losses: refused here with the key and the dimensions, as the dataset error they are."""
+    bad = ~torch.isfinite(x)
+    if not bad.any():
+        return
+    per_dim = bad.sum(dim=0)
+    dims = [int(d) for d in torch.nonzero(per_dim).flatten()]
+    kinds = sorted({'nan' if v != v else ('inf' if v > 0 else '-inf') for v in x[bad].tolist()})
+    counts = ', '.join(f'{int(per_dim[d])} in dimension {d}' for d in dims)
+    raise NonFiniteDataError(f'normalizer data {key!r}: non-finite values ({"/".join(kinds)}): '
+                       f'{counts}, of {x.shape[0]} rows; the statistics and the training '
+                       'loss would be NaN')
 
 
 def _limits_scale_offset(x_min: torch.Tensor, x_max: torch.Tensor

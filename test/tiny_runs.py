@@ -1,0 +1,60 @@
+"""What the tests of training's faults share (stops, resumes, NaN): a few Push-T episodes
+copied into a small store, and the config of a tiny run on them that takes seconds.
+
+Imported as `tiny_runs` (test/conftest.py puts test/ on sys.path); heavy libraries are
+imported inside the functions.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from support import DATASET_KEYS, episode_bounds, tiny_policy_section
+
+N_EPISODES = 5  # 3 train after the cap, 1 validation
+
+
+def copy_episodes(source: Path, path: Path, n: int = N_EPISODES,
+                  change: Callable[[int, dict], dict] | None = None) -> Path:
+    """The first n episodes of the replay buffer `source` as a new store at `path`;
+    change(episode, arrays) may alter an episode's arrays (a NaN, another action width)."""
+    import zarr
+
+    from training.replay_buffer import ReplayBuffer
+
+    src = zarr.open(str(source), mode='r')
+    starts, ends = episode_bounds(source)
+    out = ReplayBuffer.create(path)
+    for i, (start, end) in enumerate(zip(starts[:n], ends[:n], strict=True)):
+        arrays = {k: src['data'][k][start:end] for k in DATASET_KEYS}
+        out.add_episode(change(i, arrays) if change else arrays)
+    return path
+
+
+def run_config(zarr_path: Path, **sections: dict[str, Any]) -> dict[str, Any]:
+    """A tiny run of 6 steps on zarr_path without measurements; `sections` update it."""
+    cfg: dict[str, Any] = {
+        'policy': tiny_policy_section(num_inference_steps=3),
+        'data': {'zarr_path': str(zarr_path), 'batch_size': 8, 'max_train_episodes': 3,
+                 'val_ratio': 0.2},
+        'optim': {'lr': 3e-4, 'lr_warmup_steps': 2},
+        'train': {'max_steps': 6, 'log_every': 1, 'val_every': 0, 'action_mse_every': 0,
+                  'eval_every': 0, 'checkpoint_every': 3, 'num_threads': 1,
+                  'progress': False},
+        'eval': {'n_episodes': 0, 'max_steps': 16, 'n_video_episodes': 0},
+    }
+    for name, values in sections.items():
+        cfg[name] = {**cfg[name], **values}
+    return cfg
+
+
+def records(run: Path, event: str) -> list[dict[str, Any]]:
+    """The run's log.jsonl records of one event, in order."""
+    lines = (run / 'log.jsonl').read_text().splitlines()
+    return [r for r in map(json.loads, filter(str.strip, lines)) if r['event'] == event]
+
+
+def saved_state(run: Path) -> dict[str, Any]:
+    return json.loads((run / 'train_state' / 'state.json').read_text())
