@@ -65,7 +65,8 @@ class PolicyConfig:
             (512, 1024, 2048) is ~250M parameters, (64, 128, 256) ~5M. Each divisible by
             n_groups.
         kernel_size: temporal convolution kernel, in action steps. Odd (same padding). 5.
-        n_groups: GroupNorm groups in every UNet conv block. Divides every down_dims entry.
+        n_groups: GroupNorm groups in every UNet residual block (the final conv block has 8,
+            as the paper's). Divides every down_dims entry.
         diffusion_step_embed_dim: size of the diffusion-step embedding (sinusoidal, then an
             MLP) that joins the observation features in every block's FiLM condition. 128.
 
@@ -276,6 +277,8 @@ class PolicyConfig:
         bad = [d for d in self.down_dims if d % self.n_groups]
         if bad:
             raise ValueError(f'down_dims {bad} not divisible by n_groups {self.n_groups}')
+        if self.down_dims[0] % 8:  # the final conv block's GroupNorm has 8 groups
+            raise ValueError(f'down_dims[0] {self.down_dims[0]} must be divisible by 8')
         if self.kernel_size % 2 != 1:
             raise ValueError(f'kernel_size {self.kernel_size} must be odd')
         if self.num_inference_steps < 1 or self.num_inference_steps > self.num_train_timesteps:

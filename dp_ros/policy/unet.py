@@ -147,8 +147,8 @@ class ConditionalUnet1D(nn.Module):
             self.up_modules.append(nn.ModuleList([
                 block(dim_out * 2, dim_in), block(dim_in, dim_in), Upsample1d(dim_in),
             ]))
-        self.final_conv = nn.Sequential(
-            Conv1dBlock(start_dim, start_dim, kernel_size, n_groups),
+        self.final_conv = nn.Sequential(  # 8 groups whatever n_groups is: the paper's does
+            Conv1dBlock(start_dim, start_dim, kernel_size),
             Conv1d(start_dim, input_dim, 1),
         )
 
