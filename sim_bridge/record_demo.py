@@ -110,10 +110,14 @@ class Recorder:
                 if self.bag is None:  # between bags (switch): not recorded
                     return
                 self.bag.write(topic, msgtype, recv_ns, data)
-                # a latched result of an episode that ended before we subscribed is recorded
-                # but does not count towards --stop-after-results (it stopped at once)
-                if topic == self.result_topic and info['source_timestamp'] >= subscribed_ns:
+                if topic != self.result_topic:
+                    return
+                if info['source_timestamp'] >= subscribed_ns:
                     self.results += 1
+                else:  # latched, of an episode that ended before: --stop-after-results
+                    # counted it and stopped at once
+                    print(f'{topic}: a result published before the recording started: '
+                          'recorded, not counted', flush=True)
         return on_message
 
     def switch(self, bag: BagRecorder | None) -> BagRecorder | None:

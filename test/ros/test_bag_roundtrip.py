@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -92,10 +94,13 @@ def test_a_result_latched_before_the_recording_starts_does_not_end_it(tmp_path, 
     ros_probe.wait_for_messages(results, 1, 60)  # episode 0 ended; no other starts
     bag = tmp_path / 'bag'
     rec = ros_processes.start('record', module_cmd(
-        'sim_bridge.record_demo', '-o', str(bag), '--stop-after-results', '1',
-        '--duration', '2'))
+        'sim_bridge.record_demo', '-o', str(bag), '--stop-after-results', '1'))
+    rec.wait_for_log('a result published before the recording started', 60)
+    time.sleep(1.0)  # the old count stopped it 0.5 s after that result
+    assert rec.alive(), rec.log()[-3000:]
+    rec.popen.send_signal(signal.SIGINT)
     assert rec.popen.wait(60) == 0, rec.log()[-3000:]
-    assert 'after --duration 2 s' in rec.log(), rec.log()[-3000:]
+    assert 'after interrupted' in rec.log(), rec.log()[-3000:]
     assert f'{NS}/episode_result: 1' in rec.log()  # recorded all the same
 
 
