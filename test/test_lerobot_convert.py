@@ -226,13 +226,17 @@ def test_bad_arguments_are_refused(source, tmp_path):
     assert not (tmp_path / 'x').exists()
 
 
-@pytest.mark.parametrize('case', ['missing source', 'no fps', 'existing output'])
+@pytest.mark.parametrize('case', ['missing source', 'no fps', 'existing output', 'slash',
+                                  'collision'])
 def test_errors_are_one_line_and_exit_2(case, source, tmp_path):
+    out = [str(source), str(tmp_path / 'out'), '--fps', '10']
     args = {'missing source': [str(tmp_path / 'absent.zarr'), str(tmp_path / 'out')],
             'no fps': [str(source), str(tmp_path / 'out')],
-            'existing output': [str(source), str(tmp_path), '--fps', '10']}[case]
+            'existing output': [str(source), str(tmp_path), '--fps', '10'],
+            'slash': [*out, '--map', 'state=observation/state'],  # lerobot refuses '/'
+            'collision': [*out, '--map', 'keypoint=n_contacts']}[case]  # two keys, one name
     words = {'missing source': 'absent.zarr', 'no fps': '--fps',
-             'existing output': '--overwrite'}[case]
+             'existing output': '--overwrite', 'slash': "'/'", 'collision': "'n_contacts'"}[case]
     proc = subprocess.run(module_cmd('dp_ros.cli', 'convert', *args, '--no-progress'),
                           env=checkout_env(), capture_output=True, text=True, timeout=120)
     lines = nonempty_lines(proc.stderr)

@@ -25,8 +25,8 @@ from support import (
     checkout_env,
     episode_bounds,
     module_cmd,
-    tiny_policy_section,
 )
+from tiny_runs import run_config
 
 from dp_ros.policy.checkpoint import load_policy, read_policy_metadata
 from sim_bridge.pusht_env import PushTEnv
@@ -54,16 +54,11 @@ def tiny_zarr(tmp_path_factory, pusht_zarr) -> Path:
 
 
 def tiny_config(tmp_path: Path, zarr_path: Path, **sections) -> Path:
-    cfg = {
-        'policy': tiny_policy_section(num_inference_steps=3),
-        'data': {'zarr_path': str(zarr_path), 'batch_size': 8, 'max_train_episodes': 3,
-                 'val_ratio': 0.2},
-        'optim': {'lr': 3e-4, 'lr_warmup_steps': 2},
-        'train': {'max_steps': 6, 'log_every': 1, 'val_every': 3, 'val_max_batches': 2,
-                  'action_mse_every': 3, 'eval_every': 6, 'checkpoint_every': 3,
-                  'num_threads': 1, 'progress': False},
-        'eval': {'n_episodes': 2, 'max_steps': 16, 'n_video_episodes': 2},
-    }
+    """tiny_runs.run_config with the measurements on (validation, action MSE, closed loop)."""
+    cfg = run_config(zarr_path)
+    cfg['train'].update({'val_every': 3, 'val_max_batches': 2, 'action_mse_every': 3,
+                         'eval_every': 6})
+    cfg['eval'].update({'n_episodes': 2, 'n_video_episodes': 2})
     for name, values in sections.items():
         cfg[name].update(values)
     path = tmp_path / 'cfg.yaml'

@@ -240,31 +240,23 @@ class Bag2ZarrConfig:
         raise ConfigError('no topic can set the control grid: give reference_topic')
 
 
-def _number(value: Any, where: str) -> float:
+def _number(value: Any, where: str, whole: bool = False) -> float:
     """A finite number of the unit the entry's name says (s, rad): '10Hz' or '50ms' is an
-    error, not a traceback. A numeric string is read (PyYAML parses 5e-2 as one)."""
+    error, not a traceback. A numeric string is read (PyYAML parses 5e-2 as one). whole: an
+    integer ('ten' or 2.5 is an error: int() would truncate 2.5 to 2)."""
     if not isinstance(value, bool) and isinstance(value, (int, float, str)):
         try:
             number = float(value)
         except ValueError:
             pass
         else:
-            if math.isfinite(number):
+            if math.isfinite(number) and (number.is_integer() or not whole):
                 return number
-    raise ConfigError(f'{where} must be a number, got {value!r}')
+    raise ConfigError(f'{where} must be a {"whole " if whole else ""}number, got {value!r}')
 
 
 def _integer(value: Any, where: str) -> int:
-    """A whole number: 'ten' or 2.5 is an error (int() would truncate 2.5 to 2)."""
-    if not isinstance(value, bool) and isinstance(value, (int, float, str)):
-        try:
-            number = float(value)
-        except ValueError:
-            pass
-        else:
-            if number.is_integer():
-                return int(number)
-    raise ConfigError(f'{where} must be a whole number, got {value!r}')
+    return int(_number(value, where, whole=True))
 
 
 def _names(value: Any, where: str) -> list[str]:
