@@ -132,6 +132,18 @@ def test_eval_command_report_and_video(policy, tmp_path):
     assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 2 * 256 + 2  # two episodes side by side
 
 
+def test_a_video_that_cannot_be_written_does_not_lose_the_report(policy, tmp_path):
+    """Defect: the video was written before the report, so a failed write lost the run."""
+    ckpt = save_policy(policy, tmp_path / 'policy')
+    out = tmp_path / 'eval' / 'report.json'
+    out.with_suffix('.mp4').mkdir(parents=True)  # a folder where the video should go
+    assert main(['--checkpoint', str(ckpt), '--seeds', '100000', '--max-steps', '3',
+                 '--video-episodes', '0', '--no-progress', '--output', str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report['n_episodes'] == 1 and 'video' not in report
+    assert str(out.with_suffix('.mp4')) in report['video_error']
+
+
 def test_eval_parser_and_report_schema():
     args = build_eval_parser().parse_args(['--checkpoint', 'x', '--output', 'o.json'])
     assert args.seeds == list(PAPER_TEST_SEEDS) and args.max_steps == 300

@@ -257,9 +257,12 @@ def test_dp_ros_sim_gives_its_nodes_the_profile_unless_one_is_set():
     assert env['PATH'] == '/bin' and env['PYTHONUNBUFFERED'] == '1'
     jazzy = node_environment({'ROS_DISTRO': 'jazzy'})  # Fast DDS 2 reads only the old name
     assert {jazzy[v] for v in DDS_VARS} == {str(DDS_PROFILE)}
+    # the caller's profile under either name, as fast_dds_profile.launch.py takes it
     mine = node_environment({'FASTRTPS_DEFAULT_PROFILES_FILE': '/etc/my.xml'})
-    assert mine['FASTRTPS_DEFAULT_PROFILES_FILE'] == '/etc/my.xml'
-    assert 'FASTDDS_DEFAULT_PROFILES_FILE' not in mine
+    assert {mine[v] for v in DDS_VARS} == {'/etc/my.xml'}
+    # defect: on a Fast DDS 2 distro a profile named only by the new name reached no node
+    humble = node_environment({'ROS_DISTRO': 'humble', 'FASTDDS_DEFAULT_PROFILES_FILE': '/my.xml'})
+    assert {humble[v] for v in DDS_VARS} == {'/my.xml'}
 
 
 def test_dp_ros_sim_overrides_keep_names_that_yaml_reads_as_booleans():

@@ -8,9 +8,11 @@ maximum reward it reached and mean_score is the mean over episodes. At every pla
 sees the last n_obs_steps observations (at reset the first one repeated) and n_action_steps
 of the sampled chunk are executed.
 
-Episodes are stepped together and planned in one batch, but an episode's result does not
+Episodes are stepped together and planned in one batch, but an episode's noise does not
 depend on the batching: each episode owns a torch.Generator seeded by episode_generator(),
 so its k-th plan draws the same noise whether it runs alone (as over ROS) or with others.
+Its result does up to float rounding: batched convolutions round otherwise, and over a long
+contact-rich episode that can move a score by a few hundredths (batch 1 is ROS's arithmetic).
 """
 from __future__ import annotations
 

@@ -100,12 +100,16 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
         videos = []
         for i, seed in enumerate(seeds):
             path = Path(video_pattern.format(episode=i, seed=seed))
-            if i in args.video_episodes:
+            if i in args.video_episodes and path.is_file():
                 videos.append(str(path))
+            elif i in args.video_episodes:  # the sim logs why; the report says so
+                extra.setdefault('video_error', f'the sim did not write {path}: see '
+                                                f'{cfg.log_dir}/pusht_sim.log')
             else:
                 path.unlink(missing_ok=True)  # the sim films every episode
-        extra['video'] = videos[0]
-        extra['videos'] = videos
+        if videos:
+            extra['video'] = videos[0]
+            extra['videos'] = videos
         extra['video_episodes'] = list(args.video_episodes)
     return make_eval_report(seeds, [float(r['max_reward']) for r in results],
                             eval_config_dict(args), extra)

@@ -93,13 +93,15 @@ def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
 
 def node_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of the node processes: the shipped Fast DDS profile (config/
-    fastdds_large_data.xml), unless the caller's environment names a profile already."""
+    fastdds_large_data.xml), unless the caller's environment names a profile already under
+    either name; on Fast DDS 2.x distros (which read only FASTRTPS_...) under that name too,
+    as launch/fast_dds_profile.launch.py does."""
     env = dict(os.environ if base is None else base, PYTHONUNBUFFERED='1')
-    if any(env.get(v) for v in DDS_PROFILE_VARS):
-        return env
-    env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(config_file(DDS_PROFILE))
+    profile = next((env[v] for v in DDS_PROFILE_VARS if env.get(v)),
+                   str(config_file(DDS_PROFILE)))
+    env['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
     if env.get('ROS_DISTRO', '') in FAST_DDS_2_DISTROS:
-        env['FASTRTPS_DEFAULT_PROFILES_FILE'] = env['FASTDDS_DEFAULT_PROFILES_FILE']
+        env['FASTRTPS_DEFAULT_PROFILES_FILE'] = profile
     return env
 
 
