@@ -52,6 +52,10 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
         except CONFIG_ERRORS as exc:
             print(f'{name}: invalid configuration: {one_line(exc)}', file=sys.stderr)
             return 2
+        except RCLError as exc:  # what rcl refuses to create, e.g. one topic under two types
+            print(f'{name}: invalid configuration: rcl refused an entity: {one_line(exc)}',
+                  file=sys.stderr)
+            return 2
         executor.add_node(node)
         if hasattr(node, 'start'):
             node.start()

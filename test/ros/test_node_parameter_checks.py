@@ -106,6 +106,14 @@ def test_a_bad_topic_name_ends_the_policy_node_before_the_policy_loads(ros_proce
     assert 'warm-up' not in proc.log()
 
 
+def test_a_topic_rcl_refuses_for_a_second_message_type_is_one_line(ros_processes, checkpoint):
+    """Defect: the plain node ended in a traceback (the managed one's configure test:
+    test_lifecycle_configure_failure.py)."""
+    proc = ros_processes.start('policy_types', policy_cmd(
+        'dp_ros.ros.policy_node', checkpoint, episode_start_topic='/diagnostics'))
+    assert 'rcl refused an entity' in refused_at_start(proc)
+
+
 @pytest.mark.parametrize('param, message', [
     ('image_topic:=cam-era', "parameter image_topic: 'cam-era' is not a valid topic name"),
     ('reset_service:=re//set', "parameter reset_service: 're//set' is not a valid service "
