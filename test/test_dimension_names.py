@@ -73,12 +73,12 @@ def test_the_node_refuses_the_trained_joints_in_another_order_and_warns_of_other
 
 
 def test_a_warm_start_from_a_checkpoint_without_names_is_not_a_difference():
-    from training.warm_start import _names_only_where_recorded
+    from training.warm_start import names_only_where_recorded
 
     ours = pusht_shape_meta()
     ours['obs']['agent_pos']['names'] = ours['action']['names'] = ['x', 'y']
-    assert _names_only_where_recorded(ours, pusht_shape_meta()) == pusht_shape_meta()
+    assert names_only_where_recorded(ours, pusht_shape_meta()) == pusht_shape_meta()
     theirs = pusht_shape_meta()
     theirs['action']['names'] = ['a', 'b']  # recorded there and other: a difference, kept
-    assert _names_only_where_recorded(ours, theirs)['action']['names'] == ['x', 'y']
+    assert names_only_where_recorded(ours, theirs)['action']['names'] == ['x', 'y']
     assert ours['obs']['agent_pos']['names'] == ['x', 'y']  # not modified in place

@@ -22,6 +22,7 @@ from dp_ros.policy.config import PolicyConfig
 from training.config import TrainConfig, migrate_deprecated_keys
 from training.errors import TrainConfigError, TrainStateError
 from training.train_state_file import find_train_state, read_state
+from training.warm_start import IGNORED_FIELDS, names_only_where_recorded
 
 _OPTIMIZER = "the saved optimizer state keeps the run's own lr, betas, eps and weight_decay"
 _EMA = "the saved EMA keeps the run's own decay settings"
@@ -60,8 +61,6 @@ TAKES_EFFECT_ON_RESUME: frozenset[str] = frozenset({
     'train.snapshot_every', 'train.final_eval', 'train.progress', 'train.control_period_s',
     'eval',
 })
-# the policy's sampling settings change no weight: they apply to evaluations and artifacts
-POLICY_TAKES_EFFECT = ('sampler', 'num_inference_steps')
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,8 @@ def refusal(key: str) -> str | None:
     A key in neither table is refused: what the code was not told it honours, it may not."""
     parts = key.split('.')
     if parts[0] == 'policy':
-        return None if parts[1:2] and parts[1] in POLICY_TAKES_EFFECT else _POLICY
+        # the sampling settings change no weight, as for a warm start
+        return None if parts[1:2] and parts[1] in IGNORED_FIELDS else _POLICY
     for i in range(len(parts), 0, -1):
         prefix = '.'.join(parts[:i])
         if prefix in REFUSED_ON_RESUME:
@@ -151,11 +151,9 @@ def policy_changes(state_path: Path, saved: dict[str, Any], policy_cfg: PolicyCo
     """Fields of the resolved policy (shape_meta from the dataset included) that differ
     from the saved one, as 'policy.<field>'; then the widths of the saved normalizer against
     the dataset's, the check a state saved before policy_config was recorded has."""
-    from training.warm_start import _names_only_where_recorded
-
     theirs = saved.get('policy_config') or _saved_policy(state_path, saved, policy_cfg)
     ours = policy_cfg.to_dict()
-    ours['shape_meta'] = _names_only_where_recorded(ours['shape_meta'],
+    ours['shape_meta'] = names_only_where_recorded(ours['shape_meta'],
                                                     theirs.get('shape_meta', {}))
     out = [(f'policy.{k}', a, b) for k, a, b in diff_values(theirs, ours)]
     named = [k for k, _, _ in out]

@@ -48,7 +48,7 @@ def check_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> Path:
         raise CheckpointError(f'train.init_from={source}: {path / "policy.json"}: {exc}'
                               ) from None
     ours = policy_cfg.to_dict()
-    ours['shape_meta'] = _names_only_where_recorded(ours['shape_meta'], theirs['shape_meta'])
+    ours['shape_meta'] = names_only_where_recorded(ours['shape_meta'], theirs['shape_meta'])
     differ = sorted(k for k in ours if k not in IGNORED_FIELDS and theirs.get(k) != ours[k])
     if differ:
         raise TrainConfigError(f"train.init_from={source}: the checkpoint's policy differs "
@@ -56,7 +56,7 @@ def check_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> Path:
     return path
 
 
-def _names_only_where_recorded(ours: dict, theirs: dict) -> dict:
+def names_only_where_recorded(ours: dict, theirs: dict) -> dict:
     """`ours` without the joint names `theirs` has not recorded: a checkpoint trained before
     its data recorded names does not differ from this run in them (unknown, not other)."""
     ours = copy.deepcopy(ours)

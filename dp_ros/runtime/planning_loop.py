@@ -216,9 +216,10 @@ class PlanningLoop:
         if not tolerance or clock_ns is None or clock_ns <= 0:
             return None
         offset = int(stamp_ns) - int(clock_ns)
-        ahead = tolerance if self.lockstep else min(tolerance, self.setup.max_age_ns)
-        limit, name = ((ahead, 'stamp_tolerance_s' if ahead == tolerance else 'max_input_age_s')
-                       if offset > 0 else (tolerance, 'stamp_tolerance_s'))
+        if offset > 0 and not self.lockstep and self.setup.max_age_ns < tolerance:
+            limit, name = self.setup.max_age_ns, 'max_input_age_s'
+        else:
+            limit, name = tolerance, 'stamp_tolerance_s'
         if abs(offset) <= limit:
             return None
         kind = 'stamp_future' if offset > 0 else 'stamp_past'
