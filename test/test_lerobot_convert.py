@@ -222,8 +222,34 @@ def test_bad_arguments_are_refused(source, tmp_path):
         main([str(source), str(tmp_path / 'x'), '--fps', '10', '--keys', 'bogus',
               '--no-progress'])
     with pytest.raises(ConvertError, match='several zarr keys'):
-        lerobot_convert.parse_key_map(['state=action'])
+        lerobot_convert.parse_key_map(['state=x', 'action=x'])
+    # a map to a default's LeRobot name replaces that default; with both keys in the store
+    # the conversion is refused, naming them
+    assert lerobot_convert.parse_key_map(['state=action']) == {
+        'img': 'observation.image', 'state': 'action'}
+    with pytest.raises(ConvertError, match="'action' and 'state' would both become"):
+        main([str(source), str(tmp_path / 'x'), '--fps', '10', '--map', 'state=action',
+              '--no-progress'])
     assert not (tmp_path / 'x').exists()
+
+
+def test_a_key_mapped_to_a_default_name_takes_it_when_the_store_has_no_such_key(
+        source, tmp_path):
+    """`--map my_action=action` on a store whose actions are `my_action` (bag2zarr with a
+    renamed key) converts, and back again."""
+    data, ends = arrays(source)
+    data['my_action'] = data.pop('action')
+    renamed = tmp_path / 'renamed.zarr'
+    ReplayBuffer.from_arrays(data, ends).save_to(renamed, progress=False)
+    lerobot, back = tmp_path / 'lr', tmp_path / 'back.zarr'
+    assert main([str(renamed), str(lerobot), '--fps', '10', '--keys', 'state', 'my_action',
+                 '--map', 'my_action=action', '--no-progress']) == 0
+    assert {'action', 'observation.state'} <= set(LeRobotReader(lerobot).features)
+    assert 'my_action' not in LeRobotReader(lerobot).features
+    assert main([str(lerobot), str(back), '--map', 'my_action=action', '--no-progress']) == 0
+    copy, _ = arrays(back)
+    assert set(copy) == {'state', 'my_action'}
+    assert np.array_equal(copy['my_action'], data['my_action'])
 
 
 @pytest.mark.parametrize('case', ['missing source', 'no fps', 'existing output', 'slash',

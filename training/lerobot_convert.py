@@ -71,13 +71,20 @@ class ConvertError(UserError, ValueError):
 # ---------------------------------------------------------------------------- key maps
 def parse_key_map(items: Sequence[str] | None, base: Mapping[str, str] | None = None
                   ) -> dict[str, str]:
-    """DEFAULT_KEY_MAP (or base) updated by 'zarr_key=lerobot_key' items."""
-    out = dict(DEFAULT_KEY_MAP if base is None else base)
+    """DEFAULT_KEY_MAP (or base) updated by 'zarr_key=lerobot_key' items. An item names the
+    one source of its LeRobot name: `--map my_action=action` replaces the default
+    action=action (a store that also holds `action` is refused when it is converted, by
+    check_renaming); two items naming one LeRobot name are refused here."""
+    given: dict[str, str] = {}
     for item in items or ():
-        zarr_key, sep, lerobot_key = item.partition('=')
-        if not sep or not zarr_key.strip() or not lerobot_key.strip():
+        zarr_key, sep, lerobot_key = (part.strip() for part in item.partition('='))
+        if not sep or not zarr_key or not lerobot_key:
             raise ConvertError(f"--map {item!r} is not of the form ZARR_KEY=LEROBOT_KEY")
-        out[zarr_key.strip()] = lerobot_key.strip()
+        given[zarr_key] = lerobot_key
+    taken = set(given.values())
+    out = {k: v for k, v in (DEFAULT_KEY_MAP if base is None else base).items()
+           if k in given or v not in taken}
+    out.update(given)
     lerobot_keys = list(out.values())
     dup = sorted({k for k in lerobot_keys if lerobot_keys.count(k) > 1})
     if dup:
@@ -309,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='zarr -> LeRobot: frames per second of the data (Push-T: 10); '
                         'default: the store\'s fps attribute')
     p.add_argument('--map', action='append', default=[], metavar='ZARR=LEROBOT',
-                   help=f'key mapping on top of {DEFAULT_KEY_MAP}; repeatable')
+                   help=f'key mapping on top of {DEFAULT_KEY_MAP} (an item replaces the '
+                        'default that gives its LeRobot name); repeatable')
     p.add_argument('--keys', nargs='+', default=None, metavar='KEY',
                    help='source keys to convert (default: all)')
     p.add_argument('--task', default=DEFAULT_TASK,
