@@ -22,13 +22,16 @@ import gc
 import signal
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
+from rclpy.duration import Duration
 from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.publisher import Publisher
 
 CONFIG_ERRORS = (ValueError, ParameterException, NameValidationException)
 SPIN_PERIOD_S = 0.1
@@ -114,3 +117,16 @@ def interrupt_without_rclpy_shutdown() -> None:
     uninstall_signal_handlers()
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+
+
+def wait_for_acks(publishers: Iterable[Publisher], budget_s: float) -> bool:
+    """Until every reliable subscriber has acknowledged what `publishers` sent (a stop
+    delivered before the node goes), or budget_s has passed in all: one unresponsive
+    subscriber on each of several topics cost the budget once per topic. True when all
+    acknowledged."""
+    deadline = time.monotonic() + budget_s
+    acked = True
+    for publisher in publishers:
+        left_ns = max(0, int((deadline - time.monotonic()) * 1e9))  # 0 checks, never blocks
+        acked = publisher.wait_for_all_acked(Duration(nanoseconds=left_ns)) and acked
+    return acked

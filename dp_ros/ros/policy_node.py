@@ -27,7 +27,6 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.clock import Clock, ClockType
-from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray, String
@@ -35,7 +34,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from dp_ros.ros import conversions as cv
-from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node
+from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node, wait_for_acks
 from dp_ros.ros.parameters import declare_parameters
 from dp_ros.ros.qos import JOINT_STATES, LATCHED, RELIABLE_10, SENSOR_DATA
 from dp_ros.runtime import planning_loop as pl
@@ -52,6 +51,8 @@ from dp_ros.runtime.safety import Hold
 
 NODE_NAME = 'dp_policy'
 PLAN_CHECK_PERIOD_S = 0.005  # wall-clock poll for "is a chunk due" besides message arrivals
+# at shutdown, how long in all the stop may wait for the controllers' acknowledgements
+STOP_ACK_BUDGET_S = 1.0
 
 
 def read_config(node: Node) -> tuple[PolicyNodeConfig, ResolvedSetup]:
@@ -380,8 +381,8 @@ class PolicyCore:
             hold = self.loop.stop('shutdown', self._clock_ns())
             self._publish_hold(hold)
         if hold is not None and self.node.context.ok():
-            for _, publisher in self.pub_actions + self.pub_streams + self.pub_twists:
-                publisher.wait_for_all_acked(Duration(seconds=1.0))
+            wait_for_acks([p for _, p in self.pub_actions + self.pub_streams + self.pub_twists],
+                          STOP_ACK_BUDGET_S)
         self.runner.close()
 
 

@@ -1,6 +1,7 @@
 """The two ends of a stop-under-load test of node_main: `publish` floods a topic as fast as
 it can; `sink` is a run_node node that takes that topic and stops on Ctrl-C / SIGTERM the
-way the dp_ros nodes do (interrupt_without_rclpy_shutdown)."""
+way the dp_ros nodes do (interrupt_without_rclpy_shutdown). `reliable TOPIC...` subscribes
+reliably to the topics (a controller that a test then freezes, so it acknowledges nothing)."""
 from __future__ import annotations
 
 import gc
@@ -49,8 +50,22 @@ def publish() -> None:
         pass  # stopped (RCLError: the signal took the context between ok() and publish)
 
 
+def reliable(topics: list[str]) -> None:
+    rclpy.init()
+    node = rclpy.create_node('reliable_sink')
+    for topic in topics:
+        node.create_subscription(JointState, topic, lambda _msg: None, 10)
+    print('subscribed', flush=True)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
 if __name__ == '__main__':
     if sys.argv[1:] == ['publish']:
         publish()
+    elif sys.argv[1:2] == ['reliable']:
+        reliable(sys.argv[2:])
     else:
         sys.exit(run_node(Sink, 'flood_sink'))

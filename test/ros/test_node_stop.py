@@ -13,7 +13,10 @@ import re
 import signal
 import time
 
-from ros_harness import ProcessGroup, module_cmd
+from ros_harness import RELIABLE, ProcessGroup, RosProbe, module_cmd
+from sensor_msgs.msg import JointState
+
+from dp_ros.ros.node_main import wait_for_acks
 
 STOPS = 12  # the old handler failed about a quarter of them: all 12 clean by chance ~3 %
 
@@ -37,4 +40,31 @@ def test_a_signal_during_a_flood_of_messages_stops_the_node_cleanly(tmp_path):
             frozen = re.search(r'shutdown after \d+ messages, (\d+) objects frozen', log)
             assert frozen and int(frozen.group(1)) > 10_000, f'stop {i}: {log[-2000:]}'
     finally:
+        group.stop_all()
+
+
+def test_the_wait_for_acknowledgements_at_a_stop_is_one_budget_for_all_topics(tmp_path):
+    """The policy node's shutdown waits for its stop to be acknowledged on every command
+    topic. A controller that stopped answering cost that wait once per topic (3 topics: at
+    least 3 s for a 1 s wait); now the budget is shared."""
+    topics = ['ack_a', 'ack_b', 'ack_c']
+    group = ProcessGroup(tmp_path)
+    probe = RosProbe('ack_waiter')
+    try:
+        sink = group.start('sink', module_cmd('ros.flooded_node', 'reliable', *topics))
+        sink.wait_for_log('subscribed', timeout=60)
+        publishers = [probe.publisher(JointState, t, RELIABLE) for t in topics]
+        for pub in publishers:
+            probe.wait_for_subscribers(pub, timeout=30)
+        assert wait_for_acks(publishers, 5.0)  # nothing sent yet: nothing to wait for
+        sink.popen.send_signal(signal.SIGSTOP)  # frozen: it acknowledges nothing more
+        for pub in publishers:
+            pub.publish(JointState(name=['j'], position=[0.0]))
+        t0 = time.monotonic()
+        assert not wait_for_acks(publishers, 1.0)
+        waited = time.monotonic() - t0
+        assert 0.9 <= waited < 3.0, waited  # one shared second, not one per topic
+        sink.popen.send_signal(signal.SIGCONT)
+    finally:
+        probe.close()
         group.stop_all()
