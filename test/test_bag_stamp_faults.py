@@ -44,16 +44,18 @@ def write_config(path: Path, image: dict | None = None, **extra) -> Path:
 
 def write_bag(path: Path, cam_stamps: list[int], recv: list[int],
               js_stamps: list[int] | None = None, sizes: list[tuple[int, int]] | None = None,
-              markers: tuple = ()) -> None:
+              markers: tuple = (), js_recv: list[int] | None = None) -> None:
     """Frame i (every pixel i % 256) received at recv[i] + 5 ms, stamped cam_stamps[i]; a
-    joint state (j1 = i) received 4 ms before it, stamped js_stamps[i] (default: the frame's
-    stamp, or its receive time when that is 0); markers: (receive time, Bool)."""
+    joint state (j1 = i) received 4 ms before it (or at js_recv[i]), stamped js_stamps[i]
+    (default: the frame's stamp, or its receive time when that is 0); markers: (receive
+    time, Bool)."""
     sizes = sizes or [(4, 4)] * len(cam_stamps)
     js_stamps = js_stamps or [s or r for s, r in zip(cam_stamps, recv, strict=True)]
+    js_recv = js_recv or [t + MS for t in recv]
     with BagRecorder(path, storage='mcap') as rec:
         ts = rec.typestore
         for i, (stamp, t) in enumerate(zip(cam_stamps, recv, strict=True)):
-            rec.write('/js', 'sensor_msgs/msg/JointState', t + MS,
+            rec.write('/js', 'sensor_msgs/msg/JointState', js_recv[i],
                       joint_state_message(ts, ['j1'], np.array([float(i)]), js_stamps[i]))
             rec.write('/cam', 'sensor_msgs/msg/Image', t + 5 * MS,
                       image_message(ts, np.full((*sizes[i], 3), i % 256, np.uint8), stamp))
@@ -226,3 +228,29 @@ def test_a_sim_clock_reset_without_a_marker_splits_the_bag_and_keeps_both_runs(t
     np.testing.assert_array_equal(first['img'][:, 0, 0, 0], np.arange(19))
     np.testing.assert_array_equal(second['img'][:, 0, 0, 0], np.arange(20, 39))
     np.testing.assert_array_equal(second['action'][:, 0], np.arange(21, 40, dtype=np.float32))
+
+
+def test_a_late_message_of_another_stream_stays_with_its_run_across_a_clock_reset(tmp_path,
+                                                                                 capsys):
+    """The last joint state of the first run (20 steps) received late, 45 ms past the point
+    where the camera's stamps restart (but before the next joint state): split by receive
+    time at the camera's restart it moved to the second run (30 steps, so its old stamp lies
+    inside the new run's), where sorted by stamp it was sampled as the second run's state at
+    step 19 (and the first run lost its last state). Each stream is split where its own stamps
+    restart: the message stays with its run. The joint states are stamped 3 ms before their
+    frame; the first run's clock 2 ms ahead of the second's."""
+    recv = [WALL + i * PERIOD for i in range(50)]
+    cam = [(i + 1) * PERIOD + 2 * MS for i in range(20)] + [(i + 1) * PERIOD for i in range(30)]
+    js = [s - 3 * MS for s in cam]
+    js_recv = [t + MS for t in recv]
+    js_recv[19] = recv[20]  # the camera's restart is cut half way: at recv[19] + 55 ms
+    write_bag(tmp_path / 'reset', cam, recv, js_stamps=js, js_recv=js_recv)
+    assert run([tmp_path / 'reset'], write_config(tmp_path / 'c.yaml'), tmp_path / 'o.zarr') == 0
+    out = capsys.readouterr().out
+    assert '/cam stamps go backwards at 1 point(s)' in out and '/js' not in out.split('notes')[-1]
+    first, second = episodes(tmp_path / 'o.zarr')
+    np.testing.assert_array_equal(first['state'][:, 0], np.arange(19, dtype=np.float32))
+    np.testing.assert_array_equal(first['action'][:, 0], np.arange(1, 20, dtype=np.float32))
+    np.testing.assert_array_equal(second['state'][:, 0], np.arange(20, 49, dtype=np.float32))
+    np.testing.assert_array_equal(second['action'][:, 0], np.arange(21, 50, dtype=np.float32))
+    np.testing.assert_array_equal(second['img'][:, 0, 0, 0], np.arange(20, 49))

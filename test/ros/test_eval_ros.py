@@ -46,6 +46,20 @@ def test_ros_eval_matches_inprocess_eval(tmp_path):
     assert ros['config']['via'] == 'ros' and ros['ros']['mode'] == 'lockstep'
 
 
+def test_a_video_the_sim_cannot_write_is_named_in_the_report_not_a_lost_run(tmp_path):
+    """Through ROS the sim writes the videos; one it cannot write (a folder in its place)
+    leaves the episodes and the report intact, and the report says where to look."""
+    checkpoint = make_tiny_checkpoint(tmp_path / 'tiny', seed=3)
+    out = tmp_path / 'eval' / 'ros.json'
+    blocked = out.with_name('ros_ep0.mp4')
+    blocked.mkdir(parents=True)
+    report = run_eval(checkpoint, 'ros', out, '--video-episodes', '0', '--video-format',
+                      'mp4', seeds='100001', max_steps=5)
+    assert report['n_episodes'] == 1 and 'video' not in report
+    assert str(blocked) in report['video_error'] and 'pusht_sim.log' in report['video_error']
+    assert blocked.is_dir()
+
+
 def test_dp_ros_sim_without_checkpoint_says_how_to_get_one(tmp_path, monkeypatch, capsys):
     from dp_ros.app import sim_launcher
 
