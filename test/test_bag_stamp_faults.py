@@ -147,7 +147,7 @@ def test_inspect_names_zero_stamps_among_wall_clock_ones(tmp_path):
     write_bag(tmp_path / 'unset', [0, *recv[1:]], recv, js_stamps=list(recv))
     topics = {t.topic: t for t in summarize_bag(tmp_path / 'unset').topics}
     (problem,) = topics['/cam'].problems
-    assert '1 of the first 10 header stamps are 0 among wall-clock stamps' in problem
+    assert '1 of 10 header stamps are 0 among wall-clock stamps (the first: message 0)' in problem
     assert not topics['/js'].problems
     assert abs(topics['/cam'].stamp_offset_s + 0.005) < 1e-6  # the placed stamp counts
     # sim time starting at 0 is no problem
@@ -247,10 +247,26 @@ def test_a_late_message_of_another_stream_stays_with_its_run_across_a_clock_rese
     write_bag(tmp_path / 'reset', cam, recv, js_stamps=js, js_recv=js_recv)
     assert run([tmp_path / 'reset'], write_config(tmp_path / 'c.yaml'), tmp_path / 'o.zarr') == 0
     out = capsys.readouterr().out
-    assert '/cam stamps go backwards at 1 point(s)' in out and '/js' not in out.split('notes')[-1]
     first, second = episodes(tmp_path / 'o.zarr')
-    np.testing.assert_array_equal(first['state'][:, 0], np.arange(19, dtype=np.float32))
-    np.testing.assert_array_equal(first['action'][:, 0], np.arange(1, 20, dtype=np.float32))
     np.testing.assert_array_equal(second['state'][:, 0], np.arange(20, 49, dtype=np.float32))
     np.testing.assert_array_equal(second['action'][:, 0], np.arange(21, 50, dtype=np.float32))
     np.testing.assert_array_equal(second['img'][:, 0, 0, 0], np.arange(20, 49))
+    np.testing.assert_array_equal(first['state'][:, 0], np.arange(19, dtype=np.float32))
+    np.testing.assert_array_equal(first['action'][:, 0], np.arange(1, 20, dtype=np.float32))
+    assert '/cam stamps go backwards at 1 point(s)' in out and 'note: /js' not in out
+
+
+def test_a_stream_whose_stamps_restart_elsewhere_is_split_at_the_references_restarts(tmp_path,
+                                                                                   capsys):
+    """The joint states' stamps restart once more than the camera's (half way through the
+    second run): no run of theirs to match to each episode, so they are split where the
+    camera's stamps restart, by receive time, as before, and the report says so."""
+    recv = [WALL + i * PERIOD for i in range(40)]
+    cam = [(i % 20 + 1) * PERIOD for i in range(40)]
+    js = cam[:30] + [(k + 1) * PERIOD for k in range(10)]
+    write_bag(tmp_path / 'reset', cam, recv, js_stamps=js)
+    assert run([tmp_path / 'reset'], write_config(tmp_path / 'c.yaml'), tmp_path / 'o.zarr') == 0
+    assert 'note: /js stamps restart at 2 point(s), not where the /cam stamps do: split at ' \
+           'those of /cam, by receive time' in capsys.readouterr().out
+    first, _ = episodes(tmp_path / 'o.zarr')
+    np.testing.assert_array_equal(first['state'][:, 0], np.arange(19, dtype=np.float32))

@@ -1,24 +1,35 @@
 """`dp-ros inspect` on bags (training/inspect_bags.py): a Foxglove-style mcap's topics, rates,
-joint names and image sizes; stamps of zero or on another clock named; the drafted bag2zarr
-config converts the bag, and the converted data passes the dataset checks."""
+joint names and image sizes; stamps of zero or on another clock named, and every message's
+stamp checked (read without deserializing: as deserialized), so that a stamp left 0, a clock
+reset or a clock jump late in a bag is named too; the drafted bag2zarr config converts the
+bag, and the converted data passes the dataset checks."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import yaml
 from mcap_ros2.writer import Writer
 from support import (
     FOREIGN_JOINTS,
     FOREIGN_TOPICS,
+    MS,
     _ros2_msgdef,
     shortest_episodes,
     write_foreign_mcap,
 )
 
-from dp_ros.bags.recorder import write_pusht_bag
+from dp_ros.bags.reader import cdr_header_stamp_ns, header_stamp_ns, open_bag
+from dp_ros.bags.recorder import (
+    BagRecorder,
+    image_message,
+    joint_state_message,
+    write_pusht_bag,
+)
+from dp_ros.bags.typestore import shared_typestore
 from dp_ros.errors import UserError
 from training import bag2zarr
 from training.bag2zarr_config import load_config
-from training.inspect_bags import summarize_bag
+from training.inspect_bags import SAMPLE_MESSAGES, summarize_bag
 from training.inspect_dataset import main as inspect
 from training.inspect_dataset import summarize
 from training.replay_buffer import ReplayBuffer
@@ -93,14 +104,7 @@ def test_two_arms_whose_drivers_name_their_joints_alike_are_drafted_with_prefixe
     """ALOHA-style bags: /left and /right each publish and command 'waist' and 'gripper'.
     The draft takes both arms (not the first alone, as for an aggregated topic), each
     source prefixed by its namespace; it converts to distinct names."""
-    import numpy as np
-
-    from dp_ros.bags.recorder import (
-        BagRecorder,
-        image_message,
-        joint_state_message,
-        trajectory_message,
-    )
+    from dp_ros.bags.recorder import trajectory_message
 
     joints, wall, ms = ['waist', 'gripper'], 1_700_000_000 * 10**9, 1_000_000
     with BagRecorder(tmp_path / 'bags' / 'aloha', storage='mcap') as rec:
@@ -228,3 +232,123 @@ def test_a_pose_topic_names_its_frame_and_a_changing_frame_is_a_problem(tmp_path
     assert topic.detail == "frame 'base_link', 'world'"
     assert topic.problems == ["header.frame_id changes (['base_link', 'world']): poses in "
                               'different frames cannot be one dimension']
+
+
+# --- every message's stamp -------------------------------------------------------------------
+
+WALL = 1_700_000_000 * 10**9  # a wall-clock receive time (2023)
+PERIOD = 100 * MS
+
+
+def write_camera_bag(path, cam_stamps: list[int]) -> None:
+    """A 10 Hz camera received from WALL on, frame i stamped cam_stamps[i] and received 5 ms
+    later than WALL + i periods; joint states stamped 1 ms after that, received then."""
+    with BagRecorder(path, storage='mcap') as rec:
+        ts = rec.typestore
+        for i, stamp in enumerate(cam_stamps):
+            t = WALL + i * PERIOD
+            rec.write('/js', 'sensor_msgs/msg/JointState', t + MS,
+                      joint_state_message(ts, ['j1'], np.array([float(i)]), t + MS))
+            rec.write('/cam', 'sensor_msgs/msg/Image', t + 5 * MS,
+                      image_message(ts, np.zeros((4, 4, 3), np.uint8), stamp))
+
+
+def inspect_warnings(path, capsys) -> dict[str, list[str]]:
+    """`dp-ros inspect BAG`'s warnings per topic, as printed."""
+    assert inspect([str(path), '--no-progress']) == 0
+    warnings: dict[str, list[str]] = {}
+    topic = None
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith('  ') and not line.startswith('   '):
+            topic = line.split()[0]
+            warnings[topic] = []
+        elif line.strip().startswith('warning: '):
+            warnings[topic].append(line.strip().removeprefix('warning: '))
+    return warnings
+
+
+@pytest.mark.parametrize('storage', ['foxglove', 'mcap', 'sqlite3'])
+def test_every_stamp_read_without_deserializing_equals_the_deserialized_one(
+        foreign, tmp_path, pusht_zarr, storage):
+    """The survey reads every header stamp from the serialized bytes: on bags of Foxglove's
+    writer and of rosbag2 (both storages; images, joint states, commands, poses, markers)
+    each is the stamp full deserialization gives, in receive order; no stamps for types
+    without a header."""
+    if storage == 'foxglove':
+        path = foreign / 'bags' / 'foreign.mcap'
+    else:
+        path = tmp_path / 'pusht'
+        write_pusht_bag(path, shortest_episodes(pusht_zarr, 2)[1], storage=storage,
+                        jitter_ns=3 * MS)
+    with open_bag(path) as bag:
+        seen = bag.survey(SAMPLE_MESSAGES, progress=False)
+        full: dict[str, list] = {topic: [] for topic in bag.topics}
+        for topic, recv, msg in bag.messages(bag.topics, progress=False):
+            full[topic].append((recv, header_stamp_ns(msg) if hasattr(msg, 'header') else None))
+    stamped = 0
+    for topic, survey in seen.items():
+        recv, stamps = zip(*sorted(full[topic], key=lambda m: m[0]), strict=True)
+        np.testing.assert_array_equal(survey.times, recv)
+        if stamps[0] is None:
+            assert survey.stamps is None, topic
+        else:
+            assert len(set(stamps)) > 1 and survey.stamps.dtype == np.int64
+            np.testing.assert_array_equal(survey.stamps, stamps)
+            stamped += 1
+    assert stamped == 4
+
+
+def test_a_stamp_is_read_in_either_byte_order_and_only_from_plain_cdr():
+    store = shared_typestore()
+    msg = joint_state_message(store, ['j1'], np.zeros(1), -2 * 10**9 + 7)  # before 1970
+    for little in (True, False):
+        raw = bytes(store.serialize_cdr(msg, 'sensor_msgs/msg/JointState', little_endian=little))
+        assert raw[1] == int(little)
+        assert cdr_header_stamp_ns(raw) == cdr_header_stamp_ns(memoryview(raw)) \
+            == header_stamp_ns(store.deserialize_cdr(raw, 'sensor_msgs/msg/JointState')) \
+            == -2 * 10**9 + 7
+    assert cdr_header_stamp_ns(b'\x00\x03' + raw[2:]) is None  # a parameter list (PL_CDR)
+    assert cdr_header_stamp_ns(raw[:11]) is None
+
+
+def test_a_zero_stamp_late_in_a_bag_is_named(tmp_path, capsys):
+    """The camera's 30th frame stamped 0 (left unset) among wall-clock stamps: past the
+    messages inspect deserializes, named all the same, with where it is; the placed stamp
+    keeps the offset."""
+    stamps = [WALL + i * PERIOD for i in range(60)]
+    stamps[29] = 0
+    write_camera_bag(tmp_path / 'late_zero', stamps)
+    warnings = inspect_warnings(tmp_path / 'late_zero', capsys)
+    assert warnings == {'/cam': [
+        '1 of 60 header stamps are 0 among wall-clock stamps (the first: message 29): left '
+        'unset by the driver; bag2zarr places them by receive time'], '/js': []}
+    topics = {t.topic: t for t in summarize_bag(tmp_path / 'late_zero').topics}
+    assert topics['/cam'].stamp_offset_s == pytest.approx(-0.005, abs=1e-9)
+
+
+def test_stamps_that_restart_late_in_a_bag_are_named(tmp_path, capsys):
+    """A sim clock reset after the 40th frame (sim time back at 0.1 s): named, with where;
+    sim time that runs on is only another clock."""
+    write_camera_bag(tmp_path / 'reset', [(i % 40 + 1) * PERIOD for i in range(80)])
+    (clock, restart) = inspect_warnings(tmp_path / 'reset', capsys)['/cam']
+    assert 'another clock' in clock
+    assert restart == ('header stamps go backwards at 1 point(s) (the first: message 40): a '
+                       'clock reset (sim time restarted?); without an episode marker bag2zarr '
+                       'splits episodes there by receive time when this is its reference topic')
+    write_camera_bag(tmp_path / 'sim', [(i + 1) * PERIOD for i in range(80)])
+    (clock,) = inspect_warnings(tmp_path / 'sim', capsys)['/cam']
+    assert 'another clock' in clock
+
+
+def test_a_stamp_far_from_the_others_late_in_a_bag_is_named(tmp_path, capsys):
+    """A clock jump: the 51st frame stamped 2.3 days late, which bag2zarr refuses (`dp-ros
+    inspect` the bag, it says) is named, with where; it moves no offset and restarts
+    nothing."""
+    stamps = [WALL + i * PERIOD for i in range(60)]
+    stamps[50] += 200_000 * 10**9
+    write_camera_bag(tmp_path / 'jump', stamps)
+    assert inspect_warnings(tmp_path / 'jump', capsys) == {'/cam': [
+        "1 header stamp(s) up to 2e+05 s away from the others (the first: message 50): a "
+        "clock jump; bag2zarr's grid spans them (a gap there, or the bag refused)"], '/js': []}
+    topics = {t.topic: t for t in summarize_bag(tmp_path / 'jump').topics}
+    assert topics['/cam'].stamp_offset_s == pytest.approx(-0.005, abs=1e-9)

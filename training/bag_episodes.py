@@ -223,13 +223,15 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
     streams, sorted_streams, stamped = decoded.streams, decoded.sorted, decoded.stamped
     grid_topic, marker = decoded.grid_topic, decoded.marker
     windows, domain = _episode_windows(streams, config, grid_topic, report)
+    own = _stream_windows(streams, windows, domain, config, grid_topic, report)
     for topic, stream in streams.items():
         data = sorted_streams[topic]
         if topic == marker:
             stats = rate_stats(data.recv)
         else:
             times = data.times if domain == 'stamp' else data.recv
-            stats = rate_stats([data.times[(times >= lo) & (times < hi)] for lo, hi in windows])
+            stats = rate_stats([data.times[(times >= lo) & (times < hi)]
+                                for lo, hi in own.get(topic, windows)])
         report.topics.append(TopicReport(topic, stream.msgtype, len(stream), stats.rate_hz,
                                          stats.drops, stats.max_gap_s, stamped[topic],
                                          sorted(stream.frames)))
@@ -248,9 +250,10 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
     if raw_images:
         dtypes.update({k: np.dtype(np.uint8) for k, v in config.keys.items() if v.is_image})
     sizes: dict[str, tuple[int, ...]] = {}  # image key -> its frames' shape, over the bag
-    for lo, hi in windows:
+    for k, (lo, hi) in enumerate(windows):
         for episode in _window_episodes(sorted_streams, decoded.slots, config, grid_topic, lo,
-                                        hi, domain, report, dtypes, sizes):
+                                        hi, domain, report, dtypes, sizes,
+                                        {t: w[k] for t, w in own.items()}):
             report.episode_lengths.append(len(next(iter(episode.values()))))
             yield episode
 
@@ -302,7 +305,8 @@ def _restart_windows(ref: Stream, config: Bag2ZarrConfig, grid_topic: str, repor
     """A bag without a marker is one window over all stamps, unless the reference stream's
     stamps restart in it (a sim clock reset, a clock stepped back): sorted by stamp, the
     runs would overlap and the later overwrite the earlier. It is split there by receive
-    time, as a marker where the stamps restart is (_episode_windows)."""
+    time, as a marker where the stamps restart is (_episode_windows); a stamped stream whose
+    own stamps restart as often is split at its own restarts instead (_stream_windows)."""
     times, stamped = ref.times_ns()
     cuts = (stamp_restarts(np.asarray(ref.recv_ns, np.int64), times, config.period_ns // 2)
             if stamped else np.zeros(0, np.int64))
@@ -312,6 +316,36 @@ def _restart_windows(ref: Stream, config: Bag2ZarrConfig, grid_topic: str, repor
                         'split there by receive time')
     edges = [-np.inf, *(float(c) for c in cuts), np.inf]
     return list(zip(edges[:-1], edges[1:], strict=True)), 'recv'
+
+
+def _stream_windows(streams: dict[str, Stream], windows: list[tuple[float, float]],
+                    domain: str, config: Bag2ZarrConfig, grid_topic: str, report: BagReport,
+                    ) -> dict[str, list[tuple[float, float]]]:
+    """Topic -> its own receive-time windows, where they differ from the reference's.
+
+    Only for a bag split where the reference's stamps restart (_restart_windows): a stamped
+    stream whose own stamps restart as often, each restart between the reference's previous
+    and next one, is split at its own restarts, so that a message of a run received late,
+    past the reference's restart, stays with its run (with the next one, sorted by stamp, it
+    would be taken for that run's data). Any other stream is split at the reference's."""
+    if config.episodes.marker or domain != 'recv':
+        return {}
+    edges = [lo for lo, _ in windows] + [np.inf]  # -inf, the reference's restarts, inf
+    own: dict[str, list[tuple[float, float]]] = {}
+    for topic, stream in streams.items():
+        times, stamped = stream.times_ns()
+        if topic == grid_topic or not stamped:
+            continue  # unstamped: placed on the reference's clock by receive time
+        cuts = stamp_restarts(np.asarray(stream.recv_ns, np.int64), times, config.period_ns // 2)
+        lower, upper = np.array(edges[:-2]), np.array(edges[2:])
+        if len(cuts) == len(edges) - 2 and np.all((cuts > lower) & (cuts < upper)):
+            mine = [-np.inf, *(float(c) for c in cuts), np.inf]
+            own[topic] = list(zip(mine[:-1], mine[1:], strict=True))
+        else:
+            report.notes.append(f'{topic} stamps restart at {len(cuts)} point(s), not where '
+                                f'the {grid_topic} stamps do: split at those of '
+                                f'{grid_topic}, by receive time')
+    return own
 
 
 def _in_window(data: _Sorted, lo: float, hi: float, domain: str) -> _Sorted:
@@ -341,8 +375,12 @@ def _grid(ref: _Sorted, config: Bag2ZarrConfig, grid_topic: str, report: BagRepo
 def _window_episodes(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
                      config: Bag2ZarrConfig, grid_topic: str, lo: float, hi: float,
                      domain: str, report: BagReport, dtypes: dict[str, np.dtype],
-                     sizes: dict[str, tuple[int, ...]]) -> Iterator[dict[str, np.ndarray]]:
-    local = {t: _in_window(d, lo, hi, domain) for t, d in sorted_streams.items()}
+                     sizes: dict[str, tuple[int, ...]],
+                     own: dict[str, tuple[float, float]] | None = None,
+                     ) -> Iterator[dict[str, np.ndarray]]:
+    """own: topic -> its own [lo, hi) in the window's place (_stream_windows)."""
+    own = own or {}
+    local = {t: _in_window(d, *own.get(t, (lo, hi)), domain) for t, d in sorted_streams.items()}
     ref = local[grid_topic]
     if len(ref.times) == 0:
         report.notes.append('an episode window holds no message of the reference topic')

@@ -1,14 +1,15 @@
 """`dp-ros inspect BAG...`: what recorded bags hold, and a first bag2zarr config for them.
 
-Per topic: type, messages, rate (median period), the longest gap, and from its first
-messages what a config needs: an image's size and encoding, a JointState's or a
-JointTrajectory's joint names, and how far header stamps sit from receive times (bag2zarr
-samples by header stamps: a stream stamped 0, some of its stamps left 0 among wall-clock
-ones, or a stream on another clock, is named). With --draft-config the report becomes a
-commented bag2zarr YAML: every camera an image key (the slowest one the grid's reference),
-the busiest JointState the state, the action the recorded JointTrajectory commands (what
-the policy node publishes) or, without them, the state one control period later; to check
-and edit.
+Per topic: type, messages, rate (median period), the longest gap, from its first messages
+what a config needs (an image's size and encoding, a JointState's or a JointTrajectory's
+joint names), and from every message's header stamp (read without deserializing) how far
+stamps sit from receive times: bag2zarr samples by header stamps, so a stream stamped 0,
+some of its stamps left 0 among wall-clock ones, a stream on another clock, stamps that go
+backwards (a sim clock reset) and a stamp far from the others (a clock jump) are named,
+with the first message concerned. With --draft-config the report becomes a commented
+bag2zarr YAML: every camera an image key (the slowest one the grid's reference), the busiest
+JointState the state, the action the recorded JointTrajectory commands (what the policy node
+publishes) or, without them, the state one control period later; to check and edit.
 """
 from __future__ import annotations
 
@@ -36,10 +37,19 @@ from dp_ros.bags.reader import (
     place_unset_stamps,
 )
 from dp_ros.errors import UserError
+from training.resample import stamp_restarts
 
-SAMPLE_MESSAGES = 20  # per topic, deserialized for sizes, names and stamps
+SAMPLE_MESSAGES = 20  # per topic, deserialized for sizes, names (and stamps: other types)
 OTHER_CLOCK_S = 1.0  # header stamp this far from receive time: another clock (or sim time)
 NS = 1_000_000_000
+# stamps that go back by more than this (confirmed by the next ones) restart: half of the
+# control period bag2zarr's draft config starts from, its margin for the same rule
+RESTART_MARGIN_NS = 50_000_000
+# a stamp whose stamp - receive time is this far from the topic's median is far from the
+# others (a clock jump): FAR_STAMP_MIN_S, or FAR_STAMP_SPANS times the topic's receive span
+# (sim time at a real-time factor, and its resets, move stamps by about one span)
+FAR_STAMP_MIN_S = 60.0
+FAR_STAMP_SPANS = 10
 
 
 @dataclass
@@ -97,24 +107,53 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
             summary.problems.append(f'header.frame_id changes ({frames}): poses in '
                                     'different frames cannot be one dimension')
     if hasattr(first, 'header'):
-        stamps = np.array([header_stamp_ns(m) for _, m in samples], dtype=np.int64)
-        received = np.array([t for t, _ in samples], dtype=np.int64)
-        if np.all(stamps == 0):
-            summary.problems.append('header stamps are 0: bag2zarr falls back to receive '
-                                    'times for it (their jitter lands in the data)')
-        else:
-            times, unset = place_unset_stamps(stamps, received)
-            if unset:
-                summary.problems.append(
-                    f'{unset} of the first {len(stamps)} header stamps are 0 among wall-clock '
-                    'stamps: left unset by the driver; bag2zarr places them by receive time')
-            offset = float(np.median(times - received)) / NS
-            summary.stamp_offset_s = offset
-            if abs(offset) > OTHER_CLOCK_S:
-                summary.problems.append(f'header stamps {offset:+.3g} s from receive times: '
-                                        'another clock (sim time?); streams on different '
-                                        'clocks cannot be aligned')
+        _check_stamps(summary, seen)
     return summary
+
+
+def _check_stamps(summary: TopicSummary, seen: TopicSurvey) -> None:
+    """Header stamps as bag2zarr will take them: every message's (the survey read them), or
+    for a type whose header is not its first field, its first messages'."""
+    if seen.stamps is not None and len(seen.stamps) == len(seen.times):
+        stamps, received, which = seen.stamps, seen.times, ''
+    else:
+        first = sorted(seen.first, key=lambda sample: sample[0])
+        stamps = np.array([header_stamp_ns(m) for _, m in first], dtype=np.int64)
+        received = np.array([t for t, _ in first], dtype=np.int64)
+        which = 'the first '
+    if np.all(stamps == 0):
+        summary.problems.append('header stamps are 0: bag2zarr falls back to receive '
+                                'times for it (their jitter lands in the data)')
+        return
+    times, unset = place_unset_stamps(stamps, received)
+    if unset:
+        at = int(np.flatnonzero(times != stamps)[0])
+        summary.problems.append(
+            f'{unset} of {which}{len(stamps)} header stamps are 0 among wall-clock stamps '
+            f'(the first: message {at}): left unset by the driver; bag2zarr places them by '
+            'receive time')
+    offsets = times - received
+    median = int(np.median(offsets))
+    summary.stamp_offset_s = median / NS
+    if abs(median) > OTHER_CLOCK_S * NS:
+        summary.problems.append(f'header stamps {median / NS:+.3g} s from receive times: '
+                                'another clock (sim time?); streams on different '
+                                'clocks cannot be aligned')
+    cuts = stamp_restarts(received, times, RESTART_MARGIN_NS)
+    if len(cuts):
+        at = int(np.searchsorted(received, cuts[0]))
+        summary.problems.append(
+            f'header stamps go backwards at {len(cuts)} point(s) (the first: message {at}): '
+            'a clock reset (sim time restarted?); without an episode marker bag2zarr splits '
+            'episodes there by receive time when this is its reference topic')
+    off = np.abs(offsets - median)
+    limit = max(FAR_STAMP_MIN_S * NS, FAR_STAMP_SPANS * int(received[-1] - received[0]))
+    far = np.flatnonzero(off > limit)
+    if len(far):
+        summary.problems.append(
+            f'{len(far)} header stamp(s) up to {off.max() / NS:.3g} s away from the others '
+            f'(the first: message {int(far[0])}): a clock jump; bag2zarr\'s grid spans them '
+            '(a gap there, or the bag refused)')
 
 
 def summarize_bag(path: Path, progress: bool = False) -> BagSummary:

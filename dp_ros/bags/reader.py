@@ -10,6 +10,7 @@ corrupt file, a missing topic (listing the topics the bag has), a topic of the w
 """
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ MARKER_TYPES = ('std_msgs/msg/String', 'std_msgs/msg/Bool', 'std_msgs/msg/Empty'
 # unset by its driver (a camera's first frame), not sim time starting at 0
 UNSET_STAMP_MIN_NS = 3600 * 1_000_000_000
 STORAGE_SUFFIXES = ('.mcap', '.db3')
+HEADER_TYPE = 'std_msgs/msg/Header'
+# a CDR message's first 12 bytes when its type begins with a Header: the encapsulation header
+# (byte 1: 1 little endian, 0 big endian), then header.stamp's int32 sec and uint32 nanosec
+_CDR_STAMP = {1: struct.Struct('<iI'), 0: struct.Struct('>iI')}
 
 
 class BagError(UserError, ValueError):
@@ -74,6 +79,9 @@ class TopicSurvey:
     times: Any  # receive times, ns (an int64 array once the survey is done)
     first: list[tuple[int, Any]]  # (receive time ns, message) of its first messages
     error: str | None = None  # why its messages could not be deserialized
+    # every message's header stamp (ns), aligned with times: for types that begin with a
+    # std_msgs/Header (read without deserializing); None for others
+    stamps: Any = field(default_factory=list)
 
 
 # --- finding bags ----------------------------------------------------------------------------
@@ -201,6 +209,8 @@ class Bag:
         self._prepare(self._reader.connections)
         total = sum(c.msgcount for c in self._reader.connections)
         deserialize = self.typestore.deserialize_cdr
+        stamped = {t: starts_with_header(self.typestore, t)
+                   for t in {c.msgtype for c in self._reader.connections}}
         with tqdm(total=total, desc=f'scanning {self.path.name}', unit='msg',
                   disable=not progress, leave=False) as bar:
             try:
@@ -212,14 +222,32 @@ class Bag:
                             topic.first.append((int(recv_ns), deserialize(raw, conn.msgtype)))
                         except Exception as exc:  # noqa: BLE001 - an unknown or corrupt type
                             topic.error = f'{type(exc).__name__}: {exc}'
+                    if topic.stamps is not None:
+                        stamp = cdr_header_stamp_ns(raw) if stamped[conn.msgtype] else None
+                        if stamp is None and stamped[conn.msgtype]:  # not plain CDR: in full
+                            stamp = self._stamp_of(raw, conn.msgtype)
+                        if stamp is None:
+                            topic.stamps = None
+                        else:
+                            topic.stamps.append(stamp)
                     if index % 4096 == 0:
                         bar.update(4096)
             except Exception as exc:  # corrupt storage: name the bag
                 raise BagReadError(f'bag {self.path}: cannot scan its messages: '
                                    f'{type(exc).__name__}: {exc}') from exc
         for topic in found.values():
-            topic.times = np.sort(np.asarray(topic.times, dtype=np.int64))
+            times = np.asarray(topic.times, dtype=np.int64)
+            order = np.argsort(times, kind='stable')
+            topic.times = times[order]
+            if topic.stamps is not None:
+                topic.stamps = np.asarray(topic.stamps, dtype=np.int64)[order]
         return found
+
+    def _stamp_of(self, raw: Any, msgtype: str) -> int | None:
+        try:
+            return header_stamp_ns(self.typestore.deserialize_cdr(raw, msgtype))
+        except Exception:  # noqa: BLE001 - the first messages' deserialization reports it
+            return None
 
 
 @contextmanager
@@ -254,6 +282,23 @@ def header_stamp_ns(msg: Any) -> int:
     """The header stamp in ns, 0 when the message has no header (or an unset stamp)."""
     header = getattr(msg, 'header', None)
     return 0 if header is None else time_to_ns(header.stamp)
+
+
+def starts_with_header(store: Typestore, msgtype: str) -> bool:
+    """Whether msgtype's first field is `header`, a std_msgs/Header: its CDR then starts with
+    the header stamp (cdr_header_stamp_ns)."""
+    fields = store.fielddefs.get(msgtype, (None, []))[1]
+    return bool(fields) and fields[0][0] == 'header' and fields[0][1][1] == HEADER_TYPE
+
+
+def cdr_header_stamp_ns(raw: bytes | memoryview) -> int | None:
+    """The header stamp (ns) of a serialized message whose type starts_with_header, read from
+    its first 12 bytes without deserializing it; None when it is not plain CDR (XCDR2 and the
+    parameter-list encodings lay it out otherwise) or too short."""
+    if len(raw) < 12 or raw[0] != 0 or raw[1] not in _CDR_STAMP:
+        return None
+    sec, nanosec = _CDR_STAMP[raw[1]].unpack_from(raw, 4)
+    return sec * 1_000_000_000 + nanosec
 
 
 def resize_rgb(rgb: np.ndarray, shape: tuple[int, int] | None) -> np.ndarray:
