@@ -212,7 +212,7 @@ def test_a_chunk_in_flight_after_reset_or_disable_is_discarded(interrupt):
     feed(loop, T0 + DT)
     request = plan_now(loop, T0 + DT)
     if interrupt == 'reset':
-        loop.reset()
+        loop.reset(T0)
     elif interrupt == 'episode':
         assert loop.start_episode(3, T0)
     else:
@@ -257,7 +257,7 @@ def test_announced_episodes_arm_the_loop_and_old_announcements_are_ignored():
     assert loop.generator is generator and loop.history.size('image') == history_size
     assert finish(loop, request, T0 + DT)  # not discarded
     # ~/reset: wait for the next episode; the current one, re-delivered, does not re-arm
-    loop.reset()
+    loop.reset(T0)
     assert loop.history.size('image') == 0 and loop.schedule.plan is None
     feed(loop, T0 + 2 * DT)
     feed(loop, T0 + 3 * DT)
@@ -290,14 +290,14 @@ def test_one_generator_per_episode_seeded_by_the_episode_rule():
     assert draws(loop.generator) == draws(episode_generator(7, 6)) != draws(expected)
     # ~/reset re-seeds with the current episode's seed
     draws(loop.generator)
-    loop.reset()
+    loop.reset(T0)
     assert draws(loop.generator) == draws(episode_generator(7, 6))
 
 
 def test_without_announcements_the_generator_uses_env_seed():
     loop = make_loop(sample_seed=3, env_seed=11)
     assert draws(loop.generator) == draws(episode_generator(3, 11))
-    loop.reset()
+    loop.reset(T0)
     assert draws(loop.generator) == draws(episode_generator(3, 11))
 
 
@@ -319,7 +319,7 @@ def test_lockstep_first_observation_starts_the_episode_and_is_padded():
     feed(loop, T0 + 8 * DT)
     assert plan_now(loop, T0 + 8 * DT).context.t_obs_ns == T0 + 8 * DT
     # after a reset the next observation starts the next episode
-    loop.reset()
+    loop.reset(T0)
     feed(loop, T0 + 50 * DT)
     assert loop.history.episode_start_ns == T0 + 50 * DT
 
@@ -543,7 +543,7 @@ def test_a_refused_or_out_of_order_state_does_not_move_the_measured_position():
     older = loop.add('agent_pos', T0 - 30 * MS, 'x', clock_ns=T0, measured=np.array([5.0, 5.0]))
     assert older.kind == 'older'
     assert loop.measured_at(T0).tolist() == [1.0, 2.0]
-    loop.reset()  # a new history takes any stamps: so do the measurements
+    loop.reset(T0)  # a new history takes any stamps: so do the measurements
     assert loop.measured_at(T0) is None
     assert loop.add('agent_pos', T0 - 30 * MS, 'x', clock_ns=T0, measured=np.array([5.0, 5.0]))
     assert loop.measured_at(T0).tolist() == [5.0, 5.0]
@@ -636,7 +636,7 @@ def test_other_execution_modes_change_only_the_points_after_the_first_chunk(mode
     assert not np.array_equal(second.actions, new)
     assert np.all(second.actions <= new) and second.actions[-1].tolist() != \
         first.actions[-1].tolist()
-    loop.reset()
+    loop.reset(T0)
     assert not loop.execution.memory
 
 
@@ -731,3 +731,65 @@ def test_a_velocity_servo_gets_twists_toward_the_plan_while_it_moves():
     assert 'zero twists sent for want of a fresh measured pose' in problems(values)
     loop.stop('disabled', stale)
     assert loop.twist_due(stale, group) is None
+
+
+def test_a_reset_while_moving_stops_the_arm():
+    """Defect: ~/reset forgot the plan without a stop, so the controller ran the rest of the
+    chunk and a disable right after sent nothing (nothing was 'moving' any more)."""
+    loop = make_loop()
+    start_moving(loop)
+    hold = loop.reset(T0 + DT + 50 * MS)
+    assert isinstance(hold, Hold) and hold.reason == 'reset'
+    np.testing.assert_array_equal(hold.position, [150.0, 150.0])  # measured, fresh
+    assert not loop.moving and loop.holds['reset'] == 1
+    assert loop.reset(T0 + DT + 60 * MS) is None  # nothing moves: nothing to stop
+
+
+def test_the_clock_going_back_stops_the_plan_and_starts_a_new_history():
+    """Defect: a realtime node on sim time whose sim restarted (/clock back to 0.5 s) filed
+    no new input (all older than the history's newest), saw no stale input (negative ages)
+    and ran a plan whose points were all in the future: 'executing' for ever."""
+    loop = make_loop()
+    start_moving(loop)
+    back = 500 * MS  # the restarted clock
+    feed(loop, back)
+    hold = loop.poll(back, False)
+    assert isinstance(hold, Hold) and hold.reason == 'clock_back'
+    assert not loop.moving and loop.schedule.plan is None
+    assert loop.diagnostics(back, 0)['clock_jumps_back'] == 1
+    # inputs on the new clock fill the new history, and the node plans again
+    feed_until(loop, back, back + DT)
+    request = plan_now(loop, back + DT)
+    assert request.observation.t_ns == back + DT
+    # a step back within max_input_age_s (400 ms) is not a jump
+    assert loop.poll(back + DT - 300 * MS, True) == Wait('sampling')
+    assert loop.clock_jumps == 1
+
+
+def test_a_velocity_servo_beside_an_unmeasured_gripper_still_gets_twists():
+    """Defect: a twist servo for the pose beside a gripper joint that no state topic
+    measures sent only zero twists ('want of a fresh measured pose'): the freshness check
+    took every action joint, not the servo's."""
+    metadata = {'config': pusht_image_config(shape_meta={
+        'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+                'agent_pos': {'shape': [4], 'type': 'low_dim'}},
+        'action': {'shape': [5]}}).to_dict(), 'control_period_s': 0.1}
+    pose = ['x', 'y', 'z', 'yaw']
+    cfg = config_from_dict(PolicyNodeConfig, {
+        'checkpoint': '/policy', 'device': 'cpu', 'max_input_age_s': 0.4,
+        'joint_state_topic': '/ee', 'state_joint_names': pose, 'state_pose_topics': ['/ee'],
+        'action_topic': '/servo', 'action_joint_names': pose + ['finger'],
+        'action_joint_topics': ['/servo'] * 4 + ['/gripper_controller/joint_trajectory'],
+        'action_twist_topics': ['/servo'], 'frame_id': 'base_link'})
+    loop = PlanningLoop(cfg, resolve_setup(cfg, metadata), device='cpu')
+    (servo,) = [g for g in loop.setup.commands if g.twist]
+    measured = np.array([0.4, 0.0, 0.2, 0.0, np.nan])  # the pose topic gives no 'finger'
+    for t in (T0, T0 + DT):
+        loop.add('image', t, 'img')
+        loop.add('agent_pos', t, 'pose', measured=measured)
+    pred = np.tile(np.float32([0.4, 0.0, 0.2, 0.0, 0.0]), (16, 1))
+    pred[:, 0] += 0.02 * np.arange(16, dtype=np.float32)
+    plan = finish(loop, plan_now(loop, T0 + DT), T0 + DT, pred)
+    linear, _ = loop.twist_due(int(plan.due_ns[0]), servo)
+    assert linear[0] > 0 and loop.twists_sent == 1 and loop.twists_unmeasured == 0
+    assert loop.measured_at(int(plan.due_ns[0])) is None  # a stop still needs all joints

@@ -231,7 +231,7 @@ class PolicyCore:
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
         with self._lock:
-            self.loop.reset()
+            self._publish_hold(self.loop.reset(self._clock_ns()))
             env_seed = self.loop.env_seed
         response.success = True
         response.message = (f'history and plan cleared; generator seeded '

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,6 +185,8 @@ class PlanningLoop:
         self.twists_sent = 0
         self.twists_unmeasured = 0  # zero twists sent for want of a fresh measured pose
         self.no_reference = 0
+        self.clock_jumps = 0  # times the node clock went back by more than max_input_age_s
+        self._latest_now: int | None = None  # the newest realtime "now" a poll saw
 
     @property
     def clamped(self) -> int:
@@ -272,11 +275,14 @@ class PlanningLoop:
         self._measured[known] = positions[known]
         self._measured_ns[known] = int(stamp_ns)
 
-    def measured_at(self, now_ns: int) -> np.ndarray | None:
-        """The measured position of every action joint, if each is fresh (no older than
-        max_input_age_s); None otherwise."""
-        if np.isnan(self._measured).any() or \
-                np.any(int(now_ns) - self._measured_ns > self.setup.max_age_ns):
+    def measured_at(self, now_ns: int, columns: Sequence[int] | None = None
+                    ) -> np.ndarray | None:
+        """The measured position of every action joint (or of those in `columns`: a twist
+        servo's pose, not the gripper beside it), if each is fresh (no older than
+        max_input_age_s); None otherwise. All action joints are returned either way."""
+        which = slice(None) if columns is None else list(columns)
+        if np.isnan(self._measured[which]).any() or \
+                np.any(int(now_ns) - self._measured_ns[which] > self.setup.max_age_ns):
             return None
         return self._measured.copy()
 
@@ -293,12 +299,38 @@ class PlanningLoop:
         t_last = self.history.t_last()
         return t_last is None or now - t_last > self.setup.max_age_ns
 
+    def _clock_jumped_back(self, now: int) -> bool:
+        """Whether the node clock went back by more than max_input_age_s since the last poll
+        (a sim restarted under use_sim_time, a wall clock stepped back): every input would
+        then be older than the history's newest and never filed, and the running plan's
+        points far in the future, so the node neither replanned nor stopped."""
+        latest = self._latest_now
+        self._latest_now = now if latest is None else max(latest, now)
+        return latest is not None and now < latest - self.setup.max_age_ns
+
+    def _forget_clock(self) -> None:
+        """After the clock went back: a new history, measurements and generator, as a reset;
+        with announced episodes, wait for the next one (its start may be earlier than the
+        last one's, on the new clock)."""
+        self.clock_jumps += 1
+        self._latest_now = None
+        self._restart()
+        self.episode_start_ns = None
+        if self.announced:
+            self.armed = False
+
     def _why_not(self, clock_ns: int, runner_busy: bool) -> PlanRequest | Wait | Hold:
         if not self.enabled:
             return Wait('disabled')
         if not self.armed:
             return Wait('waiting for an episode start')
         now = self.now_ns(clock_ns)
+        if not self.lockstep and self._clock_jumped_back(now):
+            hold = self.stop('clock_back', clock_ns)
+            self._forget_clock()
+            self.state = 'clock went back'
+            if hold is not None:
+                return hold
         if self.moving and not self.lockstep and self._stale(now):
             hold = self.stop('stale', clock_ns)
             self.state = 'inputs: stale'
@@ -426,11 +458,11 @@ class PlanningLoop:
             return None
         now = self.now_ns(clock_ns)
         zero = (np.zeros(3), np.zeros(3))
-        measured = self.measured_at(now)
+        columns = list(group.columns)
+        measured = self.measured_at(now, columns)
         if measured is None:
             self.twists_unmeasured += 1
             return zero
-        columns = list(group.columns)
         try:
             twist = twist_toward_plan(self.commanded.due_ns, self.commanded.actions[:, columns],
                                       group.message_names, now, measured[columns],
@@ -479,11 +511,15 @@ class PlanningLoop:
         """A chunk being sampled now is not published (disable, reset, shutdown)."""
         self.generation += 1
 
-    def reset(self) -> None:
-        """New history, plan and generator; with announced episodes, wait for the next one."""
+    def reset(self, clock_ns: int) -> Hold | None:
+        """New history, plan and generator; with announced episodes, wait for the next one.
+        The Hold to publish when moving: the controller would run the rest of the chunk, and
+        with the plan forgotten no later stop would send one."""
+        hold = self.stop('reset', clock_ns)
         self._restart()
         if self.announced:
             self.armed = False
+        return hold
 
     def start_episode(self, seed: int, start_ns: int) -> bool:
         """An announced episode; False (ignored) for a re-delivery or an older one."""
@@ -531,6 +567,7 @@ class PlanningLoop:
             'holds_published': sum(self.holds.values()),
             'bad_messages': sum(self.bad.values()),
             'inputs_older': sum(st.older for st in self.stats.values()),
+            'clock_jumps_back': self.clock_jumps,
         }
         for reason, count in sorted(self.holds.items()):
             values[f'holds_{reason}'] = count

@@ -26,7 +26,7 @@ from ros.test_policy_node import (
     wait_diag,
 )
 from ros.tiny_checkpoint import make_tiny_checkpoint
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from dp_ros.ros import conversions as cv
@@ -151,6 +151,24 @@ def test_stale_inputs_and_shutdown_hold(ros_processes, ros_probe, checkpoint):
     ros_probe.wait_for(lambda: any(map(is_hold, trajs[count:])), 10.0, 'the shutdown hold')
     assert is_hold(trajs[-1]) and sum(map(is_hold, trajs[count:])) == 1
     assert 'stop (shutdown)' in node.log()
+
+
+def test_a_reset_mid_chunk_stops_the_arm(ros_processes, ros_probe, checkpoint):
+    """Defect: ~/reset forgot the plan without a stop: the controller ran the rest of the
+    chunk, and a disable right after sent nothing (nothing was moving any more)."""
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint))
+    feeder = Feeder(ros_probe, position=STANDING)
+    try:
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'two chunks')
+        assert not any(map(is_hold, trajs))
+        assert ros_probe.call(Trigger, '/dp_policy/reset', Trigger.Request()).success
+        ros_probe.wait_for(lambda: any(map(is_hold, trajs)), 10.0, 'the hold of the reset')
+        hold = cv.joint_trajectory_to_chunk(next(m for m in trajs if is_hold(m)))
+        assert hold.positions.tolist() == [list(STANDING)]  # the measured position
+        assert 'stop (reset)' in node.log()
+    finally:
+        feeder.close()
 
 
 @pytest.mark.parametrize('mode', ['replace', 'temporal_ensemble', 'blend'])
