@@ -271,3 +271,47 @@ def test_a_planned_path_of_pose_targets_turns_as_they_do():
     plain = cv.chunk_to_path(due, actions, [0, 1], 2.0, 'base_link')
     assert plain.poses[0].pose.orientation.w == 1.0
     assert plain.poses[0].pose.position.y == pytest.approx(0.4)
+
+
+def test_a_topic_shared_by_two_drivers_measures_each_ones_action_joints():
+    """The arm's driver and its gripper's publish on one /joint_states, each its own joints
+    (separate gripper controllers): the arm's message is the observation, the gripper's
+    gives no state joint but the gripper's measured position (the step limit's, the
+    ramp-in's and the stop's reference), and is no bad message."""
+    state, action = ['j1', 'j2'], ['j1', 'j2', 'gripper']
+    arm = JointState(name=['j2', 'j1'], position=[0.2, 0.1])
+    values, measured = cv.joint_state_inputs(arm, state, 'position', action)
+    assert values.tolist() == pytest.approx([0.1, 0.2]) and measured[:2].tolist() == [0.1, 0.2]
+    assert np.isnan(measured[2])
+    gripper = JointState(name=['gripper'], position=[0.04])
+    values, measured = cv.joint_state_inputs(gripper, state, 'position', action)
+    assert values is None and np.isnan(measured[:2]).all() and measured[2] == 0.04
+    prefixed = cv.joint_state_inputs(gripper, ['left_j1'], 'position', ['left_gripper'],
+                                     prefix='left_')
+    assert prefixed[0] is None and prefixed[1].tolist() == [0.04]
+    # nothing the node reads: still a bad message, and which joints it lacks
+    for useless in (JointState(name=['head'], position=[1.0]),  # neither state nor action
+                    JointState(name=['gripper'], velocity=[0.0]),  # no positions to measure
+                    JointState(name=['gripper'], position=[float('nan')])):
+        with pytest.raises(cv.BadInput, match=r"lacks \['j1', 'j2'\]") as info:
+            cv.joint_state_inputs(useless, state, 'position', action)
+        assert info.value.kind == 'joint_unknown'
+        assert not isinstance(info.value, cv.PartialJointState)
+
+
+def test_a_message_with_some_of_the_state_joints_is_refused_but_measured():
+    """The gripper is a state joint too, its driver and the arm's on one topic: no message
+    gives the whole state, and none is merged with another (their stamps differ), so each
+    is refused ('joint_unknown', naming the missing joints), yet the action joints it gives
+    are measured."""
+    state = action = ['j1', 'j2', 'gripper']
+    arm = JointState(name=['j2', 'j1'], position=[0.2, 0.1])
+    with pytest.raises(cv.PartialJointState, match=r"lacks \['gripper'\], has \['j2', 'j1'\]"
+                                                   r": a message must give all") as info:
+        cv.joint_state_inputs(arm, state, 'position', action)
+    assert info.value.kind == 'joint_unknown' and isinstance(info.value, cv.BadInput)
+    assert info.value.measured[:2].tolist() == [0.1, 0.2] and np.isnan(info.value.measured[2])
+    velocities = JointState(name=['j1'], velocity=[0.0])  # positions of none: nothing measured
+    with pytest.raises(cv.PartialJointState) as info:
+        cv.joint_state_inputs(velocities, ['j1', 'j2'], 'velocity', ['j1'])
+    assert info.value.measured is None

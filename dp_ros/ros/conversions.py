@@ -226,35 +226,62 @@ def joint_state_to_numpy(msg: JointState, names: Sequence[str],
                     dtype=np.float64)
 
 
+class PartialJointState(BadInput):
+    """BadInput 'joint_unknown' of a JointState that gives some of the state joints read from
+    its topic, not all: no observation, but `measured` (the action joints' positions it
+    gives, as joint_state_inputs returns them) is still a measurement."""
+
+    def __init__(self, message: str, measured: np.ndarray | None):
+        super().__init__('joint_unknown', message)
+        self.measured = measured
+
+
 def joint_state_inputs(msg: JointState, state_names: Sequence[str],
                        field: str | Sequence[str], action_names: Sequence[str],
-                       prefix: str = '') -> tuple[np.ndarray, np.ndarray | None]:
+                       prefix: str = '') -> tuple[np.ndarray | None, np.ndarray | None]:
     """(the low-dim observation as float32, its values read from `field` (one per name, or
     one for all); the action joints' measured positions: NaN for those the message lacks
     (another topic's) or gives non-finite; None when it gives none). The names are the
     training data's: `prefix` (the topic's topic_name_prefixes entry) before each of the
     message's.
 
-    BadInput: 'joint_unknown' (a state joint missing), 'joint_size' (names and values of
-    unequal length), 'non_finite' or 'float32_overflow' (runtime/input_checks.py).
+    Several drivers may publish on one topic, each its own joints (an arm's and its
+    gripper's on /joint_states). A message that gives none of the state joints but some
+    action joints' positions is another driver's: (None, measured), no observation and not
+    a bad message. One that gives some of the state joints but not all is refused,
+    PartialJointState ('joint_unknown', naming the missing ones) with its measured positions:
+    its values are not merged with another message's (their stamps differ; such drivers each
+    need a topic of their own, state_joint_topics, or one merged JointState).
+
+    BadInput: 'joint_unknown' (a state joint missing: PartialJointState; or all of them and
+    no action joint's position given), 'joint_size' (names and values of unequal length),
+    'non_finite' or 'float32_overflow' (runtime/input_checks.py).
     """
     names = [n.removeprefix(prefix) for n in state_names]
-    missing = [n for n in names if n not in msg.name]
+    measured = None
+    if len(msg.position) == len(msg.name):  # else velocity or effort only: no positions
+        index = {prefix + name: i for i, name in enumerate(msg.name)}
+        measured = np.array([msg.position[index[n]] if n in index else np.nan
+                             for n in action_names], dtype=np.float64)
+        measured[~np.isfinite(measured)] = np.nan
+        measured = None if np.isnan(measured).all() else measured
+    missing = [n for n in dict.fromkeys(names) if n not in msg.name]
+    if len(missing) == len(set(names)):
+        if measured is not None:  # another driver's joints on this topic
+            return None, measured
+        raise BadInput('joint_unknown', f'joint state lacks {missing}, has {list(msg.name)}: '
+                       'none of the state joints and no action joint position')
     if missing:
-        raise BadInput('joint_unknown', f'joint state lacks {missing}, has {list(msg.name)}')
+        raise PartialJointState(f'joint state lacks {missing}, has {list(msg.name)}: a message '
+                                'must give all the state joints read from its topic (drivers '
+                                'that split them: a topic each, state_joint_topics, or one '
+                                'merged JointState)', measured)
     try:
         values = joint_state_to_numpy(msg, names, field)
     except ValueError as exc:
         raise BadInput('joint_size', str(exc)) from None
     what = field if isinstance(field, str) else '/'.join(dict.fromkeys(field))
-    values = state_vector(values, f'joint state {what} for {list(state_names)}')
-    if len(msg.position) != len(msg.name):  # velocity or effort only: no positions
-        return values, None
-    index = {prefix + name: i for i, name in enumerate(msg.name)}
-    measured = np.array([msg.position[index[n]] if n in index else np.nan
-                         for n in action_names], dtype=np.float64)
-    measured[~np.isfinite(measured)] = np.nan
-    return values, (None if np.isnan(measured).all() else measured)
+    return state_vector(values, f'joint state {what} for {list(state_names)}'), measured
 
 
 def pose_inputs(msg: Any, fields: Sequence[str], yaw_min: float, action_names: Sequence[str],

@@ -192,9 +192,21 @@ class PolicyCore:
                                                          source.prefix)
         except BadInput as exc:
             self._bad(exc.kind, f'{source.topic}: {exc}')
+            if not isinstance(exc, cv.PartialJointState) or exc.measured is None:
+                return
+            values, measured = None, exc.measured  # refused, but its action joints measured
+        stamp_ns = cv.time_to_ns(msg.header.stamp)
+        if values is None:  # another driver's joints on this topic: a measurement only
+            with self._lock:
+                bad = self.loop.check_stamp(stamp_ns, self._clock_ns())
+                if bad is None:
+                    self.loop.measure(stamp_ns, measured)
+                else:
+                    self._warn_once(f'bad_{bad.kind}', f'skipped a bad message ({bad.kind}): '
+                                    f'{source.topic} {bad.detail} (logged once per kind)')
             return
         # measured: the action dimensions it measures (ramp-in start, the stop), if it is filed
-        self._file(source.stream_name, cv.time_to_ns(msg.header.stamp), values, measured)
+        self._file(source.stream_name, stamp_ns, values, measured)
 
     def _on_episode_start(self, msg: String) -> None:
         try:
