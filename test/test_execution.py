@@ -85,3 +85,27 @@ def test_bad_settings_are_refused():
         ChunkExecution('blend', blend_steps=0)
     with pytest.raises(ValueError, match='ensemble_decay'):
         ChunkExecution('temporal_ensemble', ensemble_decay=-1.0)
+
+
+def test_blend_and_ensemble_take_a_continuous_joint_the_short_way_round():
+    """Defect: the old plan at 3.10, the new chunk at -3.10 (the same posture, reported
+    wrapped: 0.08 rad apart) averaged to about 0, half a turn the long way round. Where `wrap`,
+    the mean is taken over the short-way changes from the new chunk's point."""
+    short = 2 * np.pi - 6.20
+    wrap = np.array([True, False])
+    old = TimedChunk(T0 + np.arange(6, dtype=np.int64) * DT, np.tile([3.10, 1.0], (6, 1)))
+    new = TimedChunk(old.due_ns + 2 * DT, np.tile([-3.10, 3.0], (6, 1)))
+    out = ChunkExecution('blend', blend_steps=3).combine(new.due_ns, new.actions, new, old,
+                                                         wrap)
+    alpha = np.array([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(out[:, 0], -3.10 - (1 - alpha) * short)  # from 3.10 = -3.18
+    np.testing.assert_allclose(out[:, 1], (1 - alpha) * 1.0 + alpha * 3.0)  # as before
+    execution = ChunkExecution('temporal_ensemble', ensemble_decay=0.0)
+    execution.combine(old.due_ns, old.actions, old, None, wrap)
+    out = execution.combine(new.due_ns[:4], new.actions[:4], new, old, wrap)
+    np.testing.assert_allclose(out[:, 0], -3.10 - short / 2)  # -pi, the middle
+    np.testing.assert_allclose(out[:, 1], 2.0)
+    # a chunk's prediction between its points goes the short way too
+    turn = TimedChunk(np.array([T0, T0 + DT]), np.array([[3.10, 0.0], [-3.10, 2.0]]))
+    np.testing.assert_allclose(turn.interpolate(T0 + DT // 2, wrap), [3.10 + short / 2, 1.0])
+    np.testing.assert_allclose(turn.interpolate(T0 + DT // 2), [0.0, 1.0])  # none: plain

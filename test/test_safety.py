@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, JointState
 
+from dp_ros.params import config_from_dict
+from dp_ros.policy.config import pusht_image_config
 from dp_ros.ros import conversions as cv
 from dp_ros.runtime.input_checks import BadInput, state_vector
+from dp_ros.runtime.planning_loop import PlanningLoop, PlanRequest
+from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
 from dp_ros.runtime.safety import (
     JointLimits,
     SafetyEnvelope,
@@ -215,3 +219,87 @@ def test_the_first_point_keeps_within_the_limit_of_a_late_controllers_point_too(
     out = envelope.apply(due(1), np.array([[-20.0]]), np.array([10.0]),
                          [np.array([4.0]), np.array([15.0])])
     np.testing.assert_allclose(out[:, 0], [9.0])
+
+
+def test_a_urdf_velocity_of_zero_is_refused_and_a_negative_one_is_its_size(tmp_path):
+    """Defect: velocity="0" (an exporter's placeholder, 'no bound' to MoveIt) froze the joint
+    and velocity="-2" drove it at -max_step every period, where the parameters are refused."""
+    path = tmp_path / 'arm.urdf'
+    path.write_text(URDF.replace('velocity="2.0"', 'velocity="-2.0"'))
+    assert urdf_limits(path, ['j1'])[2].tolist() == [2.0]
+    path.write_text(URDF.replace('velocity="2.0"', 'velocity="0"'))
+    with pytest.raises(ValueError, match=f"joint 'j1' in {path} has <limit velocity='0'>"):
+        urdf_limits(path, ['j1', 'j2'])
+    path.write_text(URDF.replace('velocity="2.0"', 'velocity="nan"'))
+    with pytest.raises(ValueError, match="joint 'j1' has a non-numeric limit velocity='nan'"):
+        urdf_limits(path, ['j1'])
+    with pytest.raises(ValueError, match='per-step limit must be > 0'):
+        combine_limits(1, 0.0, max_velocity=[1.0])  # no period: no step
+
+
+def test_a_bounded_continuous_joint_passes_only_through_its_bounds():
+    """Defect: on a continuous joint with action_lower/upper [-3, 3], the short way from 2.95
+    to -2.95 commanded 3.05, 3.15, ... (outside the bounds, not counted). Between finite bounds
+    the bounded interval is the way: the step limit, the ramp and the averaging go through it."""
+    limits = JointLimits(np.array([-3.0, -np.inf]), np.array([3.0, np.inf]),
+                         np.array([0.1, 0.05]), np.array([True, True]))
+    out = SafetyEnvelope(limits, DT).apply(due(3), np.array([[-2.95, -3.10]] * 3),
+                                           np.array([2.95, 3.10]))
+    np.testing.assert_allclose(out[:, 0], [2.85, 2.75, 2.65])  # inside, the long way
+    np.testing.assert_allclose(out[:, 1], [3.15, 2 * np.pi - 3.10, 2 * np.pi - 3.10])  # short
+    assert limits.short_way.tolist() == [False, True]  # what execution averages the short way
+    ramp = SafetyEnvelope(JointLimits(np.array([-3.0]), np.array([3.0]), wrap=np.array([True])),
+                          DT, ramp_in_ns=DT)
+    ramp.start_motion(np.array([2.95]), T0)
+    out = ramp.apply(due(2), np.array([[-2.95], [-2.95]]), np.array([2.95]))
+    np.testing.assert_allclose(out[:, 0], [0.0, -2.95])  # half way through 0, not over pi
+
+
+METADATA = {'config': pusht_image_config().to_dict(), 'control_period_s': 0.1}
+MS = 1_000_000
+
+
+def moving_loop(**values) -> PlanningLoop:
+    """A planning loop with the speed limit 1 /s (0.1 per period), the arm measured at 0."""
+    cfg = config_from_dict(PolicyNodeConfig, {'checkpoint': '/policy', 'device': 'cpu',
+                                              'max_input_age_s': 0.4,
+                                              'max_velocity': [1.0, 1.0], **values})
+    loop = PlanningLoop(cfg, resolve_setup(cfg, METADATA), device='cpu')
+    loop.measure(T0, np.zeros(2))
+    return loop
+
+
+def planned(loop: PlanningLoop, t_obs: int, clock: int, pred: np.ndarray):
+    for t in (t_obs - DT, t_obs):
+        for name in ('image', 'agent_pos'):
+            loop.add(name, t, (name, t))
+    request = loop.poll(t_obs, runner_busy=False)
+    assert isinstance(request, PlanRequest), request
+    loop.submitted(request)
+    return loop.finish(request.context, pred, None, clock)
+
+
+def test_the_speed_limit_holds_on_the_way_to_a_chunks_first_point():
+    """Defect: point 0 was limited to max_step from the controller's point, though it may be
+    due 1 ms after the chunk lands: a trajectory controller covered 0.1 in 1 ms (100 /s).
+    Point 0 gets max_step * (its time from now) / dt, from where the controller is now."""
+    wants = np.tile(np.arange(16.0)[:, None], (1, 2))  # far ahead, fast
+    loop = moving_loop()
+    now = T0 + 2 * DT - 1 * MS  # sampled for 99 ms: point 0 due 1 ms after it lands
+    plan = planned(loop, T0 + DT, now, wants)
+    assert plan.due_ns[0] == T0 + 2 * DT
+    np.testing.assert_allclose(plan.actions[:3, 0], [0.001, 0.101, 0.201])
+    # moving at full speed, replanned on a camera 37 ms off the grid: at receipt the controller
+    # is between the point in force and the next, where point 0 goes on from
+    loop = moving_loop(replan_threshold=3)
+    first = planned(loop, T0 + DT, T0 + DT, wants)  # 0 due now: 0, then 0.1 a period
+    np.testing.assert_allclose(first.actions[:, 0], np.arange(8) * 0.1, atol=1e-12)
+    now = T0 + 6 * DT + 36 * MS
+    second = planned(loop, T0 + 5 * DT + 37 * MS, now, wants + 10.0)
+    at_receipt = 0.5 + 0.1 * 0.36  # between 0.5 (due 6 dt) and 0.6 (due 7 dt)
+    assert second.due_ns[0] - now == 1 * MS
+    assert abs(second.actions[0, 0] - at_receipt) <= 0.001 + 1e-9
+    # lockstep: the sim executes point 0 over the period after now: a full step, as before
+    loop = moving_loop(lockstep=True)
+    plan = planned(loop, T0 + DT, T0 + DT, wants)
+    np.testing.assert_allclose(plan.actions[:2, 0], [0.1, 0.2])

@@ -18,6 +18,10 @@ real arms). Three modes, chosen by the `execution_mode` parameter:
   commands at the same times (the point in force, as a trajectory controller holds it):
   weight (j + 1) / (blend_steps + 1) on the new chunk's j-th point.
 
+On continuous joints (`wrap`, those the safety envelope takes the short way round) means and
+interpolations are taken over the short-way changes from the new chunk's point: 3.1 and -3.1
+(one posture, reported wrapped) average to pi, not 0, which would drive the arm half a turn.
+
 Pure numpy, no ROS; times are integer nanoseconds; the caller serialises the calls.
 """
 from __future__ import annotations
@@ -25,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from dp_ros.runtime.safety import joint_delta
 
 EXECUTION_MODES = ('replace', 'temporal_ensemble', 'blend')
 
@@ -45,14 +51,28 @@ class TimedChunk:
     def covers(self, t_ns: int) -> bool:
         return int(self.due_ns[0]) <= t_ns <= int(self.due_ns[-1])
 
-    def interpolate(self, t_ns: int) -> np.ndarray:
-        """The chunk's prediction for a time it covers (linear between its points)."""
+    def interpolate(self, t_ns: int, wrap: np.ndarray | None = None) -> np.ndarray:
+        """The chunk's prediction for a time it covers (linear between its points, the short
+        way round where `wrap`)."""
         i = int(np.searchsorted(self.due_ns, t_ns, side='right')) - 1
         if i >= len(self.due_ns) - 1 or self.due_ns[i] == t_ns:
             return self.actions[i]
         t0, t1 = int(self.due_ns[i]), int(self.due_ns[i + 1])
         w = (t_ns - t0) / (t1 - t0)
-        return (1.0 - w) * self.actions[i] + w * self.actions[i + 1]
+        start, end = self.actions[i], self.actions[i + 1]
+        plain = (1.0 - w) * start + w * end
+        return plain if wrap is None else \
+            np.where(wrap, start + w * joint_delta(start, end, wrap), plain)
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray, wrap: np.ndarray | None,
+                  ref: np.ndarray) -> np.ndarray:
+    """weights @ values / sum; where `wrap`, ref plus the mean short-way change from ref (an
+    arithmetic mean across the +-pi wrap lands half a turn away)."""
+    mean = weights @ values / weights.sum()
+    if wrap is None:
+        return mean
+    return np.where(wrap, ref + weights @ joint_delta(ref, values, wrap) / weights.sum(), mean)
 
 
 def held_at(due_ns: np.ndarray, actions: np.ndarray, t_ns: int) -> np.ndarray | None:
@@ -85,21 +105,22 @@ class ChunkExecution:
         self.memory.clear()
 
     def combine(self, due_ns: np.ndarray, actions: np.ndarray, horizon: TimedChunk,
-                current: TimedChunk | None) -> np.ndarray:
+                current: TimedChunk | None, wrap: np.ndarray | None = None) -> np.ndarray:
         """The points to publish for `due_ns`.
 
         actions: the new chunk's points at due_ns (those not due yet); horizon: its whole
         predicted horizon (what the ensemble remembers); current: the plan being executed
-        (what blend starts from), None when nothing runs.
+        (what blend starts from), None when nothing runs; wrap: the dimensions averaged the
+        short way round (JointLimits.short_way).
         """
         if self.mode == 'replace':
             return actions
         if self.mode == 'blend':
-            return self._blend(due_ns, actions, current)
-        return self._ensemble(due_ns, actions, horizon)
+            return self._blend(due_ns, actions, current, wrap)
+        return self._ensemble(due_ns, actions, horizon, wrap)
 
-    def _blend(self, due_ns: np.ndarray, actions: np.ndarray,
-               current: TimedChunk | None) -> np.ndarray:
+    def _blend(self, due_ns: np.ndarray, actions: np.ndarray, current: TimedChunk | None,
+               wrap: np.ndarray | None) -> np.ndarray:
         if current is None:
             return actions
         out = actions.copy()
@@ -108,11 +129,14 @@ class ChunkExecution:
             if old is None:
                 continue
             alpha = (j + 1) / (self.blend_steps + 1)
-            out[j] = (1.0 - alpha) * old + alpha * actions[j]
+            mixed = (1.0 - alpha) * old + alpha * actions[j]
+            out[j] = mixed if wrap is None else \
+                np.where(wrap, actions[j] + (1.0 - alpha) * joint_delta(actions[j], old, wrap),
+                         mixed)
         return out
 
-    def _ensemble(self, due_ns: np.ndarray, actions: np.ndarray,
-                  horizon: TimedChunk) -> np.ndarray:
+    def _ensemble(self, due_ns: np.ndarray, actions: np.ndarray, horizon: TimedChunk,
+                  wrap: np.ndarray | None) -> np.ndarray:
         first = int(due_ns[0])
         self.memory = [c for c in self.memory if int(c.due_ns[-1]) >= first]
         self.memory.append(horizon)
@@ -124,6 +148,6 @@ class ChunkExecution:
                 out[j] = actions[j]
                 continue
             weights = np.exp(-self.ensemble_decay * np.arange(len(covering)))
-            values = np.stack([c.interpolate(t) for c in covering])
-            out[j] = weights @ values / weights.sum()
+            values = np.stack([c.interpolate(t, wrap) for c in covering])
+            out[j] = weighted_mean(values, weights, wrap, actions[j])
         return out

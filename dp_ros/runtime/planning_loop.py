@@ -388,9 +388,13 @@ class PlanningLoop:
         current = self.schedule.plan
         running = None if current is None else TimedChunk(current.due_ns, current.actions)
         kept_due = due[first:]
-        combined = self.execution.combine(kept_due, actions[first:], sampled, running)
-        if self.moving:  # what the controller holds now, or may hold when the chunk lands
+        wrap = self.safety.wrap  # continuous joints: averaged and limited the short way round
+        combined = self.execution.combine(kept_due, actions[first:], sampled, running, wrap)
+        if self.moving:  # where the controller is now, or may be when the chunk lands
             reference, also = self._commanded_at(now), self._may_hold(now, int(kept_due[0]))
+            if not self.lockstep and self.commanded is not None and self.commanded.covers(now):
+                # a trajectory controller is on its way from the point in force to the next
+                reference, also = self.commanded.interpolate(now, wrap), [reference, *also]
         else:  # a new motion: it starts from the measured position (ramp-in, step limit)
             reference, also = self.measured_at(now), []
             if reference is None and self.safety.needs_reference:
@@ -398,7 +402,9 @@ class PlanningLoop:
                 return Drop('no_reference')
             self.safety.start_motion(reference, int(kept_due[0]))
             self.motion_start = reference
-        final = self.safety.apply(kept_due, combined, reference, also)
+        # point 0 is reached from there by the time it is due (lockstep: a full sim step)
+        first_segment = None if self.lockstep else int(kept_due[0]) - now
+        final = self.safety.apply(kept_due, combined, reference, also, first_segment)
         plan = self.schedule.install(Plan(t_obs_ns=int(context.t_obs_ns), first_index=first,
                                           due_ns=kept_due, actions=final, sampled=sampled))
         self._command(plan)

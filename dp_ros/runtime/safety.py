@@ -10,17 +10,20 @@ Every point the node publishes passes `SafetyEnvelope.apply`, in order:
    position limits, the tighter of the two where both are given);
 3. per-step limit: the change from the previous commanded point is at most `max_step`
    per control period (the parameters max_step_delta and max_velocity * dt, or the URDF's
-   velocity * dt, the smallest given). The previous point of a chunk's first point is what
-   the controller holds when the chunk arrives, so the limit holds across chunk boundaries.
-   That is the commanded point in force now; but a controller whose tick comes a little
-   late may still hold the one before, and one the chunk reaches late executes the points
-   due until the chunk's first: the first point keeps within the limit of all of them.
+   velocity * dt, the smallest given). The previous point of a chunk's first point is where
+   the controller is when the chunk arrives, so the limit holds across chunk boundaries.
+   A trajectory controller goes from there to the first point in the time left until it is
+   due, which may be a millisecond: the first point gets that share of `max_step`, so the
+   speed stays within max_velocity on the way to it too. A controller whose tick comes a
+   little late may still hold the point before, and one the chunk reaches late executes the
+   points due until the chunk's first: the first point keeps within the limit of all of them.
 
 Bounds are applied before the step limit, so a start outside the bounds is walked back in at
 the step limit instead of jumping to the bound. On a URDF's continuous joints the ramp and the
 step limit go the short way round (as a joint_trajectory_controller with angle_wraparound
 does): a driver that reports them wrapped into [-pi, pi) puts 3.1 and -3.1 0.08 rad apart,
-not a turn.
+not a turn. A continuous joint given finite bounds (action_lower/upper) is not: the bounded
+interval is the way it may go, so changes there are taken directly, through the bounds.
 
 The defined stop (`hold_point`): a one-point trajectory at the measured position (the last
 commanded point when no fresh measurement exists), due one control period after it
@@ -53,6 +56,16 @@ class JointLimits:
     def any(self) -> bool:
         return self.lower is not None or self.max_step is not None
 
+    @property
+    def short_way(self) -> np.ndarray | None:
+        """The continuous joints whose changes go the short way round (None: none): those
+        without finite bounds; between bounds the short way may cross the excluded part."""
+        if self.wrap is None:
+            return None
+        free = self.wrap if self.lower is None else \
+            self.wrap & np.isinf(self.lower) & np.isinf(self.upper)
+        return free if free.any() else None
+
 
 def urdf_limits(path: str | Path, joint_names: Sequence[str],
                 driver_names: Sequence[str] | None = None,
@@ -63,7 +76,8 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str],
     bounding both arms' 'left_waist' and 'right_waist' as 'waist').
 
     Continuous joints, and attributes a <limit> leaves out, give -inf/inf; a joint missing
-    from the URDF, or one without <limit> that is not continuous, is a ValueError that names it.
+    from the URDF, one without <limit> that is not continuous, or one with velocity 0 is a
+    ValueError that names it. A negative velocity counts by its size, as MoveIt reads it.
     """
     try:
         root = ET.parse(str(path)).getroot()
@@ -91,17 +105,31 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str],
             if text is None:
                 return default
             try:
-                return float(text)
+                value = float(text)
             except ValueError:
+                value = np.nan
+            if np.isnan(value):
                 raise ValueError(f"parameter urdf_path: joint '{name}' has a non-numeric "
-                                 f"limit {attr}='{text}'") from None
+                                 f"limit {attr}='{text}'")
+            return value
 
         continuous = kind == 'continuous'
         lower.append(-np.inf if continuous else read('lower', -np.inf))
         upper.append(np.inf if continuous else read('upper', np.inf))
-        velocity.append(read('velocity', np.inf))
+        velocity.append(urdf_velocity(read('velocity', np.inf), name, path))
         wrap.append(continuous)
     return np.array(lower), np.array(upper), np.array(velocity), np.array(wrap, dtype=bool)
+
+
+def urdf_velocity(value: float, name: str, path: str | Path) -> float:
+    """A <limit velocity> as a speed bound: its size (MoveIt's reading of a negative one);
+    0, an exporter's placeholder that MoveIt reads as no bound, is refused rather than
+    dropping the bound silently or freezing the joint."""
+    if value == 0:
+        raise ValueError(f"parameter urdf_path: joint '{name}' in {path} has <limit "
+                         "velocity='0'> (a placeholder: MoveIt reads it as no bound); give the "
+                         "joint's speed, or leave the attribute out for none")
+    return abs(value)
 
 
 def combine_limits(dim: int, dt_s: float, lower: Sequence[float] = (),
@@ -141,6 +169,10 @@ def combine_limits(dim: int, dt_s: float, lower: Sequence[float] = (),
     if velocity is not None:
         per_step = velocity * dt_s
         step = per_step if step is None else np.minimum(step, per_step)
+    if step is not None and not np.all(step > 0):  # 0 would freeze a joint, < 0 drive it
+        raise ValueError(f'the per-step limit must be > 0 for every dimension, got '
+                         f'{step.tolist()} (max_step_delta, max_velocity and the URDF over a '
+                         f'period of {dt_s} s)')
     if step is not None and np.all(np.isinf(step)):
         step = None
     if lo is not None and np.all(np.isinf(lo)) and np.all(np.isinf(hi)):
@@ -165,6 +197,7 @@ class SafetyEnvelope:
         if ramp_in_ns < 0:
             raise ValueError(f'ramp_in_ns must be >= 0, got {ramp_in_ns}')
         self.limits = limits
+        self.wrap = limits.short_way  # where changes go the short way round
         self.dt_ns = int(dt_ns)
         self.ramp_in_ns = int(ramp_in_ns)
         self.clamped = 0  # values moved into the bounds
@@ -192,11 +225,20 @@ class SafetyEnvelope:
         steps = (t_ns - self.ramp_start_ns) / self.dt_ns + 1.0
         return float(min(1.0, max(0.0, steps * self.dt_ns / (self.ramp_in_ns + self.dt_ns))))
 
+    def first_share(self, first_segment_ns: int | None) -> float:
+        """The share of max_step point 0 may move: the controller reaches it in
+        first_segment_ns, not in a period (None: a full period, as a lockstep sim steps)."""
+        if first_segment_ns is None:
+            return 1.0
+        return min(1.0, max(0.0, first_segment_ns / self.dt_ns))
+
     def apply(self, due_ns: np.ndarray, actions: np.ndarray, reference: np.ndarray | None,
-              also: Sequence[np.ndarray] = ()) -> np.ndarray:
-        """The points to publish; `reference` is what the controller holds before point 0,
-        `also` what it may hold instead (a late tick, a late chunk)."""
-        lim = self.limits
+              also: Sequence[np.ndarray] = (), first_segment_ns: int | None = None
+              ) -> np.ndarray:
+        """The points to publish; `reference` is where the controller is when the chunk
+        arrives, `also` where it may be instead (a late tick, a late chunk), and
+        first_segment_ns the time it has from there to point 0."""
+        lim, wrap = self.limits, self.wrap
         if lim.lower is None and lim.max_step is None and self.ramp_start_ns is None:
             return actions
         out = np.array(actions, dtype=np.float64, copy=True)
@@ -204,7 +246,7 @@ class SafetyEnvelope:
             for j, t in enumerate(due_ns.tolist()):
                 w = self.ramp_weight(t)
                 if w < 1.0:
-                    out[j] = self.ramp_from + w * joint_delta(self.ramp_from, out[j], lim.wrap)
+                    out[j] = self.ramp_from + w * joint_delta(self.ramp_from, out[j], wrap)
             # kept past the end of this chunk: a later chunk (replanned early) may start
             # before this one's last point and must ramp too; clear() ends it with the motion
         if lim.lower is not None:
@@ -214,18 +256,30 @@ class SafetyEnvelope:
         if lim.max_step is not None and reference is not None:
             prev = np.asarray(reference, dtype=np.float64)
             for j in range(len(out)):
-                wanted = joint_delta(prev, out[j], lim.wrap)
-                step = np.clip(wanted, -lim.max_step, lim.max_step)
-                if j == 0 and len(also):  # within the limit of all of them, where possible
-                    held = np.vstack([np.zeros_like(prev),
-                                      *(joint_delta(prev, a, lim.wrap) for a in also)])
-                    low = held.max(axis=0) - lim.max_step
-                    high = held.min(axis=0) + lim.max_step
-                    step = np.where(low <= high, np.clip(step, low, high), step)
+                limit = lim.max_step * (self.first_share(first_segment_ns) if j == 0 else 1.0)
+                wanted = joint_delta(prev, out[j], wrap)
+                step = np.clip(wanted, -limit, limit)
+                if j == 0 and len(also):
+                    step = self._within_reach_of_all(step, prev, also, limit)
                 self.rate_limited += int(np.count_nonzero(step != wanted))
                 out[j] = prev + step
                 prev = out[j]
         return out
+
+    def _within_reach_of_all(self, step: np.ndarray, prev: np.ndarray,
+                             also: Sequence[np.ndarray], limit: np.ndarray) -> np.ndarray:
+        """Point 0's step from prev (within `limit`, its share of max_step) kept within
+        `limit` of every point in `also` too where possible, else within max_step of them
+        (the per-period limit from a point a controller may hold), else from prev alone."""
+        held = np.vstack([np.zeros_like(prev), *(joint_delta(prev, a, self.wrap) for a in also)])
+        done = np.zeros(step.shape, dtype=bool)
+        for reach in (limit, self.limits.max_step):
+            low = np.maximum(held.max(axis=0) - reach, -limit)
+            high = np.minimum(held.min(axis=0) + reach, limit)
+            use = ~done & (low <= high)
+            step = np.where(use, np.clip(step, low, high), step)
+            done |= use
+        return step
 
     def clear(self) -> None:
         self.ramp_from = self.ramp_start_ns = None
@@ -235,7 +289,7 @@ class SafetyEnvelope:
 class Hold:
     """The stop command: hold `position`, due at stamp_ns + dt (one-point trajectory)."""
 
-    reason: str  # 'disabled' | 'stale' | 'shutdown'
+    reason: str  # 'disabled' | 'stale' | 'shutdown' | 'reset' | 'clock_back'
     position: np.ndarray
     stamp_ns: int
     source: str  # 'measured' | 'commanded'
