@@ -208,3 +208,33 @@ def test_the_shipped_policy_names_its_held_out_split(capsys):
     assert main([str(SHIPPED_CHECKPOINT)]) == 0
     assert ('held out: 2% of the episodes (split seed 42): `dp-ros open-loop` compares on them'
             in capsys.readouterr().out)
+
+
+@pytest.mark.parametrize('recorded, topics, compressed', [
+    (['/cam/image_raw/compressed'], ['/cam/image_raw/compressed'], True),
+    (['/cam/image_raw'], ['/cam/image_raw'], False),
+    # a mix (config/bag2zarr_example_arm.yaml): the node reads every camera one way; the
+    # compressed one raw, from its image_transport base topic
+    (['/wrist/image_raw/compressed', '/scene/image_raw'], ['/wrist/image_raw',
+                                                           '/scene/image_raw'], False)],
+    ids=['compressed', 'raw', 'mix'])
+def test_cameras_recorded_compressed_are_drafted_with_compressed_images(tmp_path, recorded,
+                                                                         topics, compressed):
+    """A camera recorded as image_transport's '/compressed' topic: the node reads it as
+    sensor_msgs/CompressedImage (compressed_images: true), or it receives nothing; the node
+    accepts the file as drafted, with no warning."""
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    image = meta['obs'].pop('image')
+    keys = [f'camera_{i}' for i in range(len(recorded))]
+    meta['obs'] = {**{k: dict(image, sources=[{'kind': 'image', 'topic': t, 'width': None}])
+                      for k, t in zip(keys, recorded, strict=True)}, **meta['obs']}
+    policy = make_tiny_checkpoint(tmp_path / 'policy', shape_meta=meta)
+    params, text = drafted(policy, tmp_path)
+    assert params['image_topics'] == topics
+    assert params['compressed_images'] is compressed
+    if len(recorded) > 1:
+        assert '# [/wrist/image_raw/compressed] recorded compressed, beside raw cameras' \
+            in text
+    assert node_setup(params, policy).warnings == []

@@ -652,3 +652,21 @@ def test_load_setup_needs_a_checkpoint_directory(tmp_path):
         load_setup(PolicyNodeConfig(checkpoint=str(tmp_path / 'nothing')))
     with pytest.raises(ValueError, match='policy.json'):  # a directory without an artifact
         load_setup(PolicyNodeConfig(checkpoint=str(tmp_path)))
+
+
+def test_a_compressed_camera_topic_needs_compressed_images_and_a_plain_one_is_warned():
+    """image_transport names a camera's compressed topic '<base>/compressed': read as
+    sensor_msgs/Image it delivers nothing, without an error, so the node refuses to start;
+    a plain topic read as CompressedImage (a driver or a relay may name it otherwise) is
+    a warning."""
+    text = resolve_error(image_topics=['/cam/image_raw/compressed'])
+    assert "parameter image_topics names the compressed image_transport topic(s) " \
+        "['/cam/image_raw/compressed'] with compressed_images false" in text
+    assert "compressed_images:=true, or the raw topic(s) ['/cam/image_raw']" in text
+    assert resolve_setup(cfg(image_topics=['/cam/image_raw/compressed'],
+                             compressed_images=True), metadata()).warnings == []
+    assert resolve_setup(cfg(image_topics=['/cam/image_raw']), metadata()).warnings == []
+    warnings = resolve_setup(cfg(image_topics=['/cam/image_raw'], compressed_images=True),
+                             metadata()).warnings
+    assert len(warnings) == 1 and "parameter compressed_images is true and image_topics " \
+        "['/cam/image_raw'] do not end in '/compressed'" in warnings[0]

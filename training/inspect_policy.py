@@ -348,6 +348,30 @@ def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
     return lines
 
 
+def _camera_transport(recorded: list[str]) -> tuple[list[str], list[str]]:
+    """The camera topics to draft and the compressed_images lines, from the recorded topics.
+
+    The node reads every camera as one message type: sensor_msgs/CompressedImage when
+    compressed_images is true (image_transport's '<base>/compressed' topics), else
+    sensor_msgs/Image, and it refuses a '/compressed' topic read raw. All recorded
+    compressed: true, the recorded topics. A mix (a wrist camera recorded compressed beside a
+    raw one, config/bag2zarr_example_arm.yaml): false, the compressed cameras read raw from
+    their image_transport base topic (the same camera; its driver publishes both), as
+    config/policy_example_arm.yaml does; the comment says so and the other way."""
+    packed = [t for t in recorded if t.endswith('/compressed')]
+    if not packed:
+        return recorded, ['    compressed_images: false']
+    if len(packed) == len(recorded):
+        return recorded, ['    compressed_images: true   # recorded as sensor_msgs/'
+                          "CompressedImage (image_transport's /compressed topics)"]
+    return [t.removesuffix('/compressed') for t in recorded], [
+        f'    # {_flow(packed)} recorded compressed, beside raw cameras: the node reads all '
+        'its cameras one way,',
+        '    # so those are read raw from their image_transport base topic above (or: true, '
+        'and every camera\'s /compressed topic)',
+        '    compressed_images: false']
+
+
 def draft_params(s: PolicySummary) -> str:
     """A policy node parameter file (config/policy_example_arm.yaml's layout) for `s`."""
     if not s.states:
@@ -355,8 +379,10 @@ def draft_params(s: PolicySummary) -> str:
                          'joint states')
     state, action, t = joined_state(s.states), s.action, s.topics
     order = ', '.join(f"{c['key']} {c['shape'][0]}x{c['shape'][1]}" for c in s.cameras)
+    compressed = ['    compressed_images: false']
     if t.get('image_topics'):
-        cameras = f"{_flow(t['image_topics'])}   # recorded with the training data: {order}"
+        topics, compressed = _camera_transport(t['image_topics'])
+        cameras = f"{_flow(topics)}   # recorded with the training data: {order}"
     else:
         cameras = '[' + ', '.join(f'{FILL_IN_NAMESPACE}/camera_{i}/image_raw'
                                   for i in range(len(s.cameras))) + \
@@ -391,7 +417,7 @@ def draft_params(s: PolicySummary) -> str:
         f'    checkpoint: {Path(s.path).resolve()}',
         '    device: auto',
         f'    image_topics: {cameras}',
-        '    compressed_images: false',
+        *compressed,
         *joint_states,
         *([f"    # the state: {' then '.join(f'{d.key} ({d.size})' for d in s.states)}, "
            "every low-dim observation in the checkpoint's order"] if len(s.states) > 1 else []),

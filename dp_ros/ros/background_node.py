@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
+from collections import Counter
 from typing import Any, Callable, Self
 
 import rclpy
@@ -21,6 +23,8 @@ class BackgroundNode:
 
     With `spin=False` the caller spins `.executor` itself (or calls `start()` once its
     subscriptions exist). `close()` may be called any number of times; `with` calls it too.
+    A callback that raises on the spin thread is logged (once per exception type, counted in
+    `callback_errors`) and the spinning goes on; it ends with close() or the context.
     """
 
     def __init__(self, name: str, namespace: str = '', *, spin: bool = True):
@@ -36,11 +40,14 @@ class BackgroundNode:
         self.executor.add_node(self.node)
         self._thread: threading.Thread | None = None
         self._closed = False
+        # exceptions raised by callbacks on the spin thread, per type (logged once per type)
+        self.callback_errors: Counter[str] = Counter()
         if spin:
             self.start()
 
     def start(self) -> None:
-        """Spin on a daemon thread until close(); a second call does nothing."""
+        """Spin on a daemon thread until close() or the context's shutdown; a second call
+        does nothing."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._spin, name=f'spin {self.node.get_name()}',
                                             daemon=True)
@@ -50,10 +57,27 @@ class BackgroundNode:
         while not self._closed and self.context.ok():
             try:
                 self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # the context was shut down while spinning
-                if self.context.ok() and not self._closed:
-                    raise
-                return
+            except Exception as exc:
+                if not self.context.ok() or self._closed:
+                    return  # the context was shut down while spinning
+                # a callback raised: one bad message must not end the spinning for good
+                # (teleop's view froze, a replay stopped hearing the sim)
+                self._callback_failed(exc)
+
+    def _callback_failed(self, exc: Exception) -> None:
+        """Count a callback's exception and log it, once per exception type, with where it
+        was raised and its message (the traceback's last lines); the spinning goes on."""
+        name = type(exc).__name__
+        self.callback_errors[name] += 1
+        if self.callback_errors[name] > 1:
+            return
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f' at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}' \
+            if frames else ''
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        self.node.get_logger().error(
+            f'a callback raised{where}: {last} (logged once per exception type; the node '
+            'goes on spinning; callback_errors counts them)')
 
     def call(self, srv_type: Any, name: str, request: Any, timeout: float,
              while_waiting: Callable[[], None] | None = None) -> Any:

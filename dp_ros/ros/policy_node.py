@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,11 @@ class PolicyCore:
         self.enable_allowed = True  # a lifecycle node refuses ~/enable unless active
         self._overhead = LatencyStats()  # seconds per plan outside the model
         self._warned: set[str] = set()
+        # per input stream: messages of header stamp 0 (a driver that never stamps) filed at
+        # their receive time; and those that arrived before the node clock ran (sim time
+        # before the first /clock), which nothing places: skipped
+        self._stamped_on_receipt: Counter[str] = Counter()
+        self._unstamped_skipped: Counter[str] = Counter()
         self._dt_s = cv.ns_to_seconds(setup.dt_ns)
         # one publisher per controller topic (action_joint_topics: an arm's and a gripper's):
         # a trajectory per chunk, or (action_stream_topics) a position per point as it falls due
@@ -107,6 +113,8 @@ class PolicyCore:
 
                 self.pub_path = node.create_publisher(Path, '~/planned_path', RELIABLE_10)
         image_type = CompressedImage if cfg.compressed_images else Image
+        self._image_type = image_type
+        self._camera_topics = dict(zip(setup.rgb_keys, cfg.image_topics, strict=True))
         self.entities = [
             node.create_subscription(image_type, topic,
                                      lambda msg, key=key: self._on_image(key, msg), SENSOR_DATA)
@@ -158,7 +166,33 @@ class PolicyCore:
             self._plan()
 
     # ------------------------------------------------------------------ inputs
+    def _stamp_ns(self, stream: str, msg: Any, received_ns: int, what: str) -> int | None:
+        """A message's header stamp, in ns. An unset one (exactly 0: a camera driver that
+        never stamps its frames) is its receive time on the node clock, as bag2zarr places
+        such a stream; None when the node clock does not run yet (sim time before the first
+        /clock), which leaves nothing to place it by (counted, skipped). In lockstep the
+        stamps are the sim's, and 0 is its first step's: taken as they are."""
+        stamp_ns = cv.time_to_ns(msg.header.stamp)
+        if stamp_ns != 0 or self.cfg.lockstep:
+            return stamp_ns
+        if received_ns <= 0:
+            with self._lock:
+                self._unstamped_skipped[stream] += 1
+            self._warn_once('unstamped_no_clock', f'{what}: skipped a message of header stamp '
+                            '0 received before the node clock ran (use_sim_time: no /clock '
+                            'yet), so nothing places it (logged once; inputs_unstamped_skipped '
+                            'on /diagnostics)')
+            return None
+        with self._lock:
+            self._stamped_on_receipt[stream] += 1
+        self._warn_once(f'on_receipt_{stream}', f'{what}: header stamp 0 (its driver does not '
+                        'stamp): filed at its receive time on the node clock, as bag2zarr '
+                        'places such a stream (logged once per stream; '
+                        f'input_{stream}_stamped_on_receipt on /diagnostics)')
+        return received_ns
+
     def _on_image(self, key: str, msg: Image | CompressedImage) -> None:
+        received_ns = self._clock_ns()
         with self._lock:
             self.loop.received(key)
         try:
@@ -174,11 +208,15 @@ class PolicyCore:
         except ValueError as exc:
             self._bad('camera_crop', f"camera '{key}': {exc}")
             return
-        self._file(key, cv.time_to_ns(msg.header.stamp), np.ascontiguousarray(image))
+        stamp_ns = self._stamp_ns(key, msg, received_ns,
+                                  f"camera '{key}' ({self._camera_topics[key]})")
+        if stamp_ns is not None:
+            self._file(key, stamp_ns, np.ascontiguousarray(image))
 
     def _on_state(self, source: StateSource, msg: JointState | PoseStamped) -> None:
         """A state topic's message: a joint state, or an end effector's pose."""
         cfg = self.cfg
+        received_ns = self._clock_ns()
         with self._lock:
             self.loop.received(source.stream_name)
         try:
@@ -195,7 +233,9 @@ class PolicyCore:
             if not isinstance(exc, cv.PartialJointState) or exc.measured is None:
                 return
             values, measured = None, exc.measured  # refused, but its action joints measured
-        stamp_ns = cv.time_to_ns(msg.header.stamp)
+        stamp_ns = self._stamp_ns(source.stream_name, msg, received_ns, source.topic)
+        if stamp_ns is None:
+            return
         if values is None:  # another driver's joints on this topic: a measurement only
             with self._lock:
                 bad = self.loop.check_stamp(stamp_ns, self._clock_ns())
@@ -371,6 +411,10 @@ class PolicyCore:
     def diagnostics_values(self) -> dict[str, Any]:
         with self._lock:
             values = self.loop.diagnostics(self._clock_ns(), time.monotonic_ns())
+            values['inputs_stamped_on_receipt'] = sum(self._stamped_on_receipt.values())
+            values['inputs_unstamped_skipped'] = sum(self._unstamped_skipped.values())
+            values.update({f'input_{name}_stamped_on_receipt': n
+                           for name, n in self._stamped_on_receipt.items()})
         values.update(device=self.device_name, dtype=self.cfg.dtype, dry_run=self.cfg.dry_run)
         values.update({f'latency_{k}': v for k, v in self.runner.latency.summary_ms().items()})
         overhead = self._overhead.summary_ms()  # seconds per plan outside the model
@@ -379,8 +423,25 @@ class PolicyCore:
             values['warmup_ms'] = round(self.warmup_s * 1e3, 1)
         return values
 
+    def _check_camera_types(self, values: dict[str, Any]) -> None:
+        """A camera topic that delivered nothing yet, published as another type than the
+        node subscribes with (compressed_images): warn once, for DDS drops such a mismatch
+        without an error on either side."""
+        want = ('sensor_msgs/msg/CompressedImage' if self._image_type is CompressedImage
+                else 'sensor_msgs/msg/Image')
+        for key, topic in self._camera_topics.items():
+            if values.get(f'input_{key}_received', 0) or f'type_{topic}' in self._warned:
+                continue
+            types = {i.topic_type for i in self.node.get_publishers_info_by_topic(topic)}
+            if types and want not in types:
+                self._warn_once(f'type_{topic}', f"camera '{key}': {topic} is published as "
+                                f'{sorted(types)}, the node subscribes to {want} '
+                                f'(compressed_images {self.cfg.compressed_images}): it '
+                                'receives nothing from it')
+
     def _publish_diagnostics(self) -> None:
         values = self.diagnostics_values()
+        self._check_camera_types(values)
         self._publish(self.pub_diag, cv.diagnostic_array(
             f'{self.node.get_name()}: policy', self.device_name, values, pl.problems(values),
             self.node.get_clock().now().nanoseconds))

@@ -57,7 +57,8 @@ class PolicyNodeConfig:
     image_topics: list[str] = param(['/pusht/image_raw'], 'camera topics, one per image key of '
                                     'the checkpoint, in its order')
     compressed_images: bool = param(False, 'cameras publish sensor_msgs/CompressedImage '
-                                    '(jpeg/png)')
+                                    "(jpeg/png), on image_transport's compressed topics: an "
+                                    "image_topics entry ending in '/compressed' needs true")
     joint_state_topic: str = param('/pusht/joint_states', 'sensor_msgs/JointState topic of the '
                                    'low-dim observation')
     state_joint_names: list[str] = param(['agent_x', 'agent_y'], 'joints whose values, in this '
@@ -632,6 +633,28 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
                              f'{missing}')
 
 
+def check_image_transport(cfg: PolicyNodeConfig) -> list[str]:
+    """image_topics against compressed_images: image_transport names a camera's compressed
+    topic '<base>/compressed', and the node subscribes to every camera with one message type.
+    A '/compressed' topic read as sensor_msgs/Image receives nothing, without an error: a
+    ValueError. A plain topic read as CompressedImage: a warning only (a driver or a relay may
+    publish CompressedImage under another name)."""
+    compressed = [t for t in cfg.image_topics if t.endswith('/compressed')]
+    if compressed and not cfg.compressed_images:
+        raise ValueError(f'parameter image_topics names the compressed image_transport topic(s) '
+                         f'{compressed} with compressed_images false: the node would subscribe '
+                         'to them as sensor_msgs/Image and receive nothing; give '
+                         'compressed_images:=true, or the raw topic(s) '
+                         f'{[t.removesuffix("/compressed") for t in compressed]}')
+    plain = [t for t in cfg.image_topics if not t.endswith('/compressed')]
+    if plain and cfg.compressed_images:
+        return [f'parameter compressed_images is true and image_topics {plain} do not end in '
+                "'/compressed' (image_transport's name for a compressed topic): the node reads "
+                'them as sensor_msgs/CompressedImage and receives nothing if they publish '
+                'sensor_msgs/Image']
+    return []
+
+
 def with_recorded_frames(sources: list[StateSource], frames: list[str]) -> list[StateSource]:
     """The state's pose sources, each with the frame its recorded counterpart (in the same
     place among the pose topics) was in: the node refuses poses in another frame."""
@@ -691,6 +714,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                          f'{rgb_keys}: give one topic per camera, in that order')
     if len(set(cfg.image_topics)) != len(cfg.image_topics):
         raise ValueError(f'parameter image_topics repeats a topic: {cfg.image_topics}')
+    image_warnings = check_image_transport(cfg)
     if not low_dim:
         raise ValueError('the checkpoint has no low-dim observation for the joint states to '
                          'feed (an image-only policy)')
@@ -713,7 +737,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     check_command_topics(cfg, config.action_dim)
     check_topic_prefixes(cfg)
     # the joints the checkpoint was trained with, and the topics, where its data recorded them
-    warnings = [w for w in (
+    warnings = image_warnings + [w for w in (
         compare_names(joined_per_key([config.dimension_names(k) for k in low_dim]),
                       state_names, 'state_joint_names'
                       + (' with their state_fields' if state_names != cfg.state_joint_names

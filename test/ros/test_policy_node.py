@@ -65,13 +65,16 @@ class Feeder:
     gripper_topic: the second joint's states on a topic of their own (the first alone on the
     arm's; `joints` may name both alike: two arms).
     pose_topic: an end effector's PoseStamped (x and yaw about z, or x, y, z and yaw, or
-    x, y, z and `quaternion`) instead of joint states."""
+    x, y, z and `quaternion`) instead of joint states.
+    unstamped: every message's header stamp left 0 (a driver that never stamps)."""
 
     def __init__(self, probe, position: tuple[float, ...] | None = None,
                  gripper_topic: str = '', pose_topic: str = '',
                  joints: tuple[str, ...] = ('jx', 'jy'),
-                 quaternion: tuple[float, float, float, float] | None = None):
+                 quaternion: tuple[float, float, float, float] | None = None,
+                 unstamped: bool = False):
         self.probe = probe
+        self.unstamped = unstamped
         self.position = position  # the joints stand here (else random positions)
         self.quaternion = quaternion
         self.joints = list(joints)
@@ -91,7 +94,7 @@ class Feeder:
         while not self._stop:
             now = self.probe.node.get_clock().now().nanoseconds
             self.stamps.add(now)
-            stamp = cv.ns_to_time(now)
+            stamp = cv.ns_to_time(0 if self.unstamped else now)
             img = self.rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
             self.image_pub.publish(cv.numpy_to_image(img, 'rgb8', stamp=stamp))
             position = (self.rng.uniform(50, 450, len(self.joints)) if self.position is None
@@ -719,6 +722,101 @@ def test_a_velocity_servo_gets_twists_toward_the_plan_and_a_zero_twist_at_the_st
         assert int(values['twists_sent']) > 0 and int(values['pose_targets_skipped']) == 0
         assert "/servo/delta_twist_cmds ['x', 'y', 'z', 'r00', 'r10', 'r20', 'r01', 'r11', " \
                "'r21'] (twist)" in node.log()
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_an_unstamped_camera_and_pose_are_filed_at_their_receive_time(ros_processes, ros_probe,
+                                                                      checkpoint):
+    """A camera driver that never stamps its frames (header stamp 0), and a pose the same:
+    bag2zarr trains on such a stream by its receive times; the node files each message at its
+    receive time on the node clock (counted per stream, logged once per stream) and plans.
+    The stamp check stays for stamped messages (the bad-message test above)."""
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, joint_state_topic='/arm/ee_pose', state_joint_names='[x,yaw]',
+        state_pose_topics='[/arm/ee_pose]'))
+    feeder = Feeder(ros_probe, position=(0.25, 1.0), pose_topic='/arm/ee_pose', unstamped=True)
+    try:
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks planned on unstamped inputs')
+        values = wait_diag(ros_probe, diags, lambda d: int(d['input_image_filed']) > 2, 20.0,
+                           'filed frames')
+        assert values['bad_messages'] == '0', values
+        assert int(values['input_image_stamped_on_receipt']) >= \
+            int(values['input_image_filed']) > 2, values
+        assert int(values['input_agent_pos_stamped_on_receipt']) > 2, values
+        assert values['inputs_unstamped_skipped'] == '0'
+        chunk = cv.joint_trajectory_to_chunk(next(t for t in trajs if not is_hold(t)))
+        now = ros_probe.node.get_clock().now().nanoseconds
+        assert abs(chunk.stamp_ns - now) < 30 * cv.NS_PER_S  # on the wall clock, not near 0
+        log = node.log()
+        assert log.count("camera 'image' (/cam/image_raw): header stamp 0") == 1, log
+        assert log.count('/arm/ee_pose: header stamp 0') == 1, log
+        assert 'stamp_past' not in log and node.alive(), log
+    finally:
+        feeder.close()
+
+
+def test_unstamped_inputs_before_the_first_sim_clock_are_skipped_then_filed(
+        ros_processes, ros_probe, checkpoint):
+    """use_sim_time, realtime: before the first /clock the node clock reads 0 and an unset
+    stamp has nothing to be placed by: counted, not filed; once /clock runs they are filed
+    at the sim time they arrive."""
+    from rosgraph_msgs.msg import Clock
+
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    clock = ros_probe.publisher(Clock, '/clock', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint, use_sim_time=True))
+    feeder = Feeder(ros_probe, unstamped=True)
+    try:
+        values = wait_diag(ros_probe, diags, lambda d: int(d['input_image_received']) > 2
+                           and int(d['inputs_unstamped_skipped']) > 2, 60.0, 'skipped inputs')
+        assert values['input_image_filed'] == values['input_agent_pos_filed'] == '0', values
+        assert values['inputs_stamped_on_receipt'] == '0', values
+        sim_ns = 1000 * cv.NS_PER_S
+        deadline = time.monotonic() + 30.0
+        while not (diags and int(latest_diagnostics(diags)['input_image_filed']) > 2):
+            assert time.monotonic() < deadline, 'no frame filed once /clock runs'
+            sim_ns += DT_NS
+            clock.publish(Clock(clock=cv.ns_to_time(sim_ns)))
+            time.sleep(0.1)
+        values = latest_diagnostics(diags)
+        assert int(values['input_image_stamped_on_receipt']) > 2, values
+        assert int(values['input_agent_pos_stamped_on_receipt']) > 2, values
+        assert values['bad_messages'] == '0', values
+        assert node.log().count('received before the node clock ran') == 1, node.log()
+    finally:
+        feeder.close()
+
+
+def test_a_compressed_topic_read_as_raw_images_exits_2_with_one_line(ros_processes,
+                                                                     checkpoint):
+    """An image_transport '/compressed' topic with compressed_images false: the node would
+    subscribe with sensor_msgs/Image and receive nothing, silently; it refuses to start."""
+    proc = ros_processes.start('compressed_raw', node_cmd(
+        checkpoint, image_topics='[/cam/image_raw/compressed]'))
+    assert proc.popen.wait(60) == 2, proc.log()
+    lines = [line for line in proc.log().splitlines() if 'invalid configuration' in line]
+    assert len(lines) == 1 and "names the compressed image_transport topic(s) " \
+        "['/cam/image_raw/compressed'] with compressed_images false" in lines[0], proc.log()
+    assert 'Traceback' not in proc.log()
+
+
+def test_a_camera_published_as_another_type_than_compressed_images_says_so(ros_processes,
+                                                                           ros_probe,
+                                                                           checkpoint):
+    """compressed_images true on a plain topic: a warning at start; and once the camera's
+    publisher shows sensor_msgs/Image, a warning that the node receives nothing from it."""
+    node = ros_processes.start('policy', node_cmd(checkpoint, compressed_images=True))
+    feeder = Feeder(ros_probe)
+    try:
+        node.wait_for_log("camera 'image': /cam/image_raw is published as "
+                          "['sensor_msgs/msg/Image'], the node subscribes to "
+                          'sensor_msgs/msg/CompressedImage', 60.0)
+        assert "parameter compressed_images is true and image_topics ['/cam/image_raw'] do " \
+            "not end in '/compressed'" in node.log()
         assert node.alive(), node.log()
     finally:
         feeder.close()
