@@ -12,6 +12,7 @@ from training.config import (
     load_config,
     migrate_deprecated_keys,
 )
+from training.errors import TrainConfigError
 
 
 def test_defaults_are_the_papers_optimisation_settings():
@@ -52,10 +53,36 @@ def test_yaml_overrides_and_round_trip(tmp_path):
     ('optim.lr_scheduler=step', "lr_scheduler 'step' is not one of"),
     ('data.exclude_episodes=3', 'data.exclude_episodes must be a list'),
     ('data.exclude_episodes=[1,-2]', 'data.exclude_episodes must be a list'),
+    # the evaluation's sampling, used from the first measurement on: checked at the start
+    ('eval.sampler=DDIM', r"eval.sampler 'DDIM' is not one of \('ddpm', 'ddim'\)"),
+    ('eval.num_inference_steps=0', 'eval.num_inference_steps must be an integer >= 1'),
+    ('eval.num_inference_steps=2.5', 'eval.num_inference_steps must be an integer >= 1'),
+    ('ema.min_value=0.5', r'ema.min_value must be in \[0, ema.max_value 0.4\]'),
+    ('ema.power=0', 'ema.power must be > 0'),
+    ('ema.update_after_step=1.5', 'ema.update_after_step must be an integer'),
 ])
 def test_bad_overrides_are_named(override, message):
-    with pytest.raises(ValueError, match=message):
-        load_config(None, [override])
+    with pytest.raises(TrainConfigError, match=message):
+        load_config(None, [override, 'ema.max_value=0.4'] if 'min_value' in override
+                    else [override])
+
+
+def test_the_emas_numbers_are_floats_whatever_the_yaml_wrote():
+    """diffusers' EMAModel refuses an integer min_decay when a resume loads it."""
+    cfg = load_config(None, ['ema.min_value=0', 'ema.max_value=1', 'ema.power=1',
+                             'ema.inv_gamma=2'])
+    for name in ('min_value', 'max_value', 'power', 'inv_gamma'):
+        assert type(getattr(cfg.ema, name)) is float, name
+    assert cfg.to_dict()['ema']['min_value'] == 0.0
+
+
+@pytest.mark.parametrize('warmup, schedule', [(500, 'constant_with_warmup'), (0, 'constant')])
+def test_a_constant_schedule_with_warmup_warms_up(warmup, schedule):
+    """diffusers' 'constant' ignores num_warmup_steps: it runs as 'constant_with_warmup'."""
+    o = load_config(None, ['optim.lr_scheduler=constant',
+                           f'optim.lr_warmup_steps={warmup}']).optim
+    assert o.schedule == schedule and o.lr_scheduler == 'constant'
+    assert load_config(None).optim.schedule == 'cosine'
 
 
 def test_unknown_yaml_key_is_named(tmp_path):

@@ -191,6 +191,42 @@ def test_a_policy_the_eval_sim_cannot_run_is_a_config_error_at_the_start(tmp_pat
             tmp_path / 'run2')  # no closed-loop evaluation: nothing to check
 
 
+def test_eval_sampling_the_policy_cannot_do_is_refused_before_training(tmp_path, tiny_zarr):
+    """eval.num_inference_steps beyond the policy's diffusion steps (and an unknown
+    eval.sampler) is exit code 2 and one line at the start, not a traceback at the first
+    measurement after some training."""
+    from training.train import main
+
+    cfg = tiny_config(tmp_path, tiny_zarr, train={'eval_every': 0, 'val_every': 0},
+                      eval={'n_episodes': 0})
+    for bad, message in (('eval.num_inference_steps=200', 'eval.num_inference_steps 200 '
+                          "must be in 1..100 (the policy's num_train_timesteps)"),
+                         ('eval.sampler=DDIM', "eval.sampler 'DDIM' is not one of")):
+        run = tmp_path / bad.split('=')[0]
+        proc = subprocess.run(module_cmd('training.train', '--config', str(cfg), '--output',
+                                         str(run), bad),
+                              capture_output=True, text=True, env=checkout_env(), timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith('dp-ros train: ') and message in last
+        assert 'Traceback' not in proc.stderr and not run.exists()
+    assert main(['--config', str(cfg), '--output', str(tmp_path / 'r'),
+                 'eval.num_inference_steps=200']) == 2
+
+
+def test_a_constant_lr_with_warmup_warms_up(tmp_path, tiny_zarr):
+    """diffusers' 'constant' drops the warmup: the run uses 'constant_with_warmup'."""
+    cfg = load_config(tiny_config(tmp_path, tiny_zarr), [
+        'optim.lr_scheduler=constant', 'optim.lr_warmup_steps=2', 'optim.lr=0.0003',
+        'train.max_steps=3', 'train.eval_every=0', 'train.val_every=0',
+        'train.action_mse_every=0', 'train.checkpoint_every=0', 'train.final_eval=false'])
+    run = tmp_path / 'run'
+    train(cfg, run)
+    lrs = [json.loads(line)['lr'] for line in (run / 'log.jsonl').read_text().splitlines()
+           if json.loads(line)['event'] == 'train']
+    assert lrs == pytest.approx([1.5e-4, 3e-4, 3e-4])  # the lr after steps 1, 2, 3
+
+
 def test_gradient_accumulation_and_bf16(tmp_path, tiny_zarr):
     cfg = load_config(tiny_config(tmp_path, tiny_zarr), [
         'optim.grad_accum_steps=3', 'train.max_steps=2', 'train.mixed_precision=bf16',

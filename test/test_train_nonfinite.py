@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+import zarr
 from safetensors.torch import load_file
 from support import REPO_ROOT, checkout_env, module_cmd, nonempty_lines
 from tiny_runs import copy_episodes, records, run_config, saved_state
@@ -18,6 +19,7 @@ from tiny_runs import copy_episodes, records, run_config, saved_state
 from dp_ros.policy.normalizer import NonFiniteDataError, Normalizer
 from training.config import TrainConfig
 from training.errors import DatasetError, NonFiniteLossError
+from training.replay_buffer import ReplayBuffer
 from training.trainer import Trainer, train
 
 NAN_EPISODE = 2
@@ -106,3 +108,45 @@ def test_the_command_stops_at_the_first_non_finite_loss_with_one_line(tmp_path, 
     assert np.isfinite(losses[0]) and not np.isfinite(losses[-1]) and len(losses) == 2
     assert not (run / 'train_state').exists() and not (run / 'checkpoints').exists()
     assert json.loads((run / 'log.jsonl').read_text().splitlines()[-1])['event'] == 'end'
+
+
+def test_a_warm_start_refuses_nan_data_as_a_new_run_does(tmp_path, tiny_zarr, pusht_zarr):
+    """The inherited normalizer is not fitted on this data, so the data's own check runs:
+    NaN in a training episode, and in a validation one (the validation loss), is the same
+    DatasetError, before anything trains."""
+    first = tmp_path / 'first'
+    cfg = run_config(tiny_zarr, train={'max_steps': 1})
+    train(TrainConfig.from_dict(cfg), first)
+    nan_zarr = copy_episodes(pusht_zarr, tmp_path / 'nan.zarr', change=_one_nan)
+    warm = TrainConfig.from_dict(run_config(nan_zarr, train={'init_from': str(first)}))
+    with pytest.raises(DatasetError) as err:
+        Trainer(warm, tmp_path / 'warm')
+    message = str(err.value)
+    assert str(nan_zarr) in message and "'action'" in message and 'dimension 1' in message
+    assert f'data.exclude_episodes=[{NAN_EPISODE}]' in message
+    assert not (tmp_path / 'warm').exists()
+
+    def nan_in_validation(episode: int, arrays: dict) -> dict:
+        # episode 0 is the validation episode of this split (seed 42, val_ratio 0.2)
+        return _one_nan(NAN_EPISODE, arrays) if episode == 0 else arrays
+
+    val_nan = copy_episodes(pusht_zarr, tmp_path / 'val_nan.zarr', change=nan_in_validation)
+    warm = TrainConfig.from_dict(run_config(val_nan, train={'init_from': str(first)}))
+    with pytest.raises(DatasetError, match=r'data\.exclude_episodes=\[0\]'):
+        Trainer(warm, tmp_path / 'warm_val')
+
+
+def test_a_resume_checks_the_data_for_nan_too(tmp_path, tiny_zarr, pusht_zarr):
+    """A value made NaN in place since the train state was saved (same episodes)."""
+    store = copy_episodes(pusht_zarr, tmp_path / 'data.zarr')
+    run = tmp_path / 'run'
+    train(TrainConfig.from_dict(run_config(store, train={'max_steps': 3})), run)
+    action = zarr.open_group(str(store), mode='r+')['data']['action']
+    ends = ReplayBuffer.open(store).episode_ends
+    action[int(ends[NAN_EPISODE - 1]) + 10, 1] = np.nan
+    with pytest.raises(DatasetError) as err:
+        Trainer(TrainConfig.from_dict(run_config(store, train={'max_steps': 6})), run)
+    message = str(err.value)
+    assert "'action'" in message and f'episodes [{NAN_EPISODE}]' in message
+    assert '--resume never' in message
+    assert saved_state(run)['position']['step'] == 3

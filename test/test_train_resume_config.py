@@ -178,3 +178,16 @@ def test_a_state_without_a_key_added_since_counts_it_as_its_default(saved_run, t
     del state['config']['train']['snapshot_every'], state['config']['optim']['fused']
     (run / 'train_state' / 'state.json').write_text(json.dumps(state))
     assert check_run(_config(tiny_zarr), run).changed == ()
+
+
+def test_an_integer_ema_min_value_resumes(tiny_zarr, tmp_path):
+    """YAML's `min_value: 0` is an int, which diffusers' EMAModel refuses when a resume loads
+    it: the config makes it a float, and a state saved with the int still resumes."""
+    run = tmp_path / 'run'
+    train(_config(tiny_zarr, 'ema.min_value=0'), run)
+    assert saved_state(run)['ema']['min_decay'] == 0.0
+    assert train(_config(tiny_zarr, 'ema.min_value=0', 'train.max_steps=3'), run)['step'] == 3
+    state = saved_state(run)  # as an older dp_ros saved it
+    state['ema'].update(min_decay=0, inv_gamma=1)
+    (run / 'train_state' / 'state.json').write_text(json.dumps(state))
+    assert train(_config(tiny_zarr, 'train.max_steps=4'), run)['step'] == 4

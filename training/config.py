@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from dp_ros.policy.config import PolicyConfig, jsonable
+from dp_ros.policy.config import SAMPLERS, PolicyConfig, jsonable
 from sim_bridge.sim_node_config import ROBOTS
 from training.deprecated_keys import rename_deprecated
 from training.errors import TrainConfigError
@@ -30,6 +30,8 @@ LR_SCHEDULERS = ('cosine', 'linear', 'constant', 'constant_with_warmup', 'cosine
                  'polynomial')
 VIDEO_FORMATS = ('mp4', 'gif')
 DATA_FORMATS = ('auto', 'zarr', 'lerobot')  # training/lerobot_source.py
+# train.control_period_s where neither the config nor the dataset gives one (Push-T: 10 Hz)
+DEFAULT_CONTROL_PERIOD_S = 0.1
 
 
 @dataclass
@@ -124,7 +126,8 @@ class OptimConfig:
         eps: AdamW denominator epsilon.
         weight_decay: AdamW decoupled weight decay, >= 0. Paper: 1e-6.
         lr_scheduler: the diffusers schedule after warmup, one of LR_SCHEDULERS; 'cosine'
-            decays to 0 at train.max_steps.
+            decays to 0 at train.max_steps. 'constant' with lr_warmup_steps > 0 runs as
+            'constant_with_warmup' (diffusers' 'constant' has no warmup).
         lr_warmup_steps: steps of linear warmup from 0 to lr, >= 0. Paper: 500.
         grad_accum_steps: batches whose gradients add up into one optimizer step, >= 1
             (effective batch = batch_size * grad_accum_steps * processes).
@@ -143,6 +146,14 @@ class OptimConfig:
     grad_accum_steps: int = 1
     max_grad_norm: float | None = None
     fused: bool = True
+
+    @property
+    def schedule(self) -> str:
+        """The diffusers schedule lr_scheduler names: 'constant' with a warmup is
+        'constant_with_warmup', as diffusers' own 'constant' ignores lr_warmup_steps."""
+        if self.lr_scheduler == 'constant' and self.lr_warmup_steps > 0:
+            return 'constant_with_warmup'
+        return self.lr_scheduler
 
 
 @dataclass
@@ -210,13 +221,18 @@ class LoopConfig:
         progress: show progress bars.
         control_period_s: seconds between control steps, the time base of the data and of
             the policy (one observation and one action per period), > 0. Written into the
-            policy artifact, where the policy node reads it. Push-T: 0.1 (10 Hz). The old
-            name 'control_period' is still read, with a DeprecationWarning.
+            policy artifact, where the policy node reads it. None: the dataset's (a
+            LeRobotDataset's 1 / fps, a zarr store's control_period_s or fps attribute),
+            else 0.1 (Push-T, 10 Hz); a value other than the dataset's is refused. The run's
+            config.yaml records the value used. The old name 'control_period' is still
+            read, with a DeprecationWarning.
         init_from: warm start: a policy checkpoint directory, or a run directory (its
             checkpoints/latest), whose weights and normalizer start this run; optimizer,
             schedule and step start fresh. The policy config must match but for its
-            sampling settings. A resume keeps the one it started with (another is
-            refused: --resume never starts over).
+            sampling settings. This run's data beyond the inherited normalizer's range is a
+            warning naming the key, the dimensions and by how much (with
+            policy.clip_sample, actions beyond it are never sampled). A resume keeps the
+            one it started with (another is refused: --resume never starts over).
     """
 
     seed: int = 42
@@ -234,7 +250,7 @@ class LoopConfig:
     snapshot_every: int = 0
     final_eval: bool = True
     progress: bool = True
-    control_period_s: float = 0.1
+    control_period_s: float | None = None
     init_from: str | None = None
 
 
@@ -254,7 +270,8 @@ class EvalConfig:
         n_episodes: episodes per evaluation, >= 0 (0: no evaluation). Paper: 50.
         max_steps: control steps per episode at most, > 0. Paper: 300 (30 s at 10 Hz).
         sampler: 'ddpm' or 'ddim' for evaluation and the action MSE; None: the policy's.
-        num_inference_steps: denoising steps there; None: the policy's.
+        num_inference_steps: denoising steps there, in 1..policy.num_train_timesteps; None:
+            the policy's.
         sample_seed: seeds each episode's sampling noise (with its env seed), so a score
             does not depend on how episodes are batched.
         batch_size: episodes stepped and planned together, >= 1; None: all of them.
@@ -318,7 +335,9 @@ class TrainConfig:
                                    f'{VIDEO_FORMATS}')
         positive = {'train.max_steps': t.max_steps, 'data.batch_size': d.batch_size,
                     'optim.grad_accum_steps': o.grad_accum_steps, 'optim.lr': o.lr,
-                    'eval.max_steps': e.max_steps, 'train.control_period_s': t.control_period_s}
+                    'eval.max_steps': e.max_steps}
+        if t.control_period_s is not None:  # None: the dataset's (training/run_check.py)
+            positive['train.control_period_s'] = t.control_period_s
         for name, value in positive.items():
             if not _number(name, value) > 0:
                 raise TrainConfigError(f'{name} must be > 0, got {value!r}')
@@ -346,8 +365,32 @@ class TrainConfig:
             raise TrainConfigError(f'optim.betas must be two numbers, got {o.betas!r}')
         if e.batch_size is not None and _number('eval.batch_size', e.batch_size) < 1:
             raise TrainConfigError(f'eval.batch_size must be >= 1 or null, got {e.batch_size}')
-        if not 0.0 <= _number('ema.max_value', self.ema.max_value) <= 1.0:
-            raise TrainConfigError(f'ema.max_value must be in [0, 1], got {self.ema.max_value}')
+        if e.sampler is not None and e.sampler not in SAMPLERS:
+            raise TrainConfigError(f'eval.sampler {e.sampler!r} is not one of {SAMPLERS} '
+                                   "(or null: the policy's)")
+        if e.num_inference_steps is not None and (
+                type(e.num_inference_steps) is not int or e.num_inference_steps < 1):
+            raise TrainConfigError(f'eval.num_inference_steps must be an integer >= 1 (or '
+                                   f"null: the policy's), got {e.num_inference_steps!r}")
+        self._validate_ema()
+
+    def _validate_ema(self) -> None:
+        """The EMA's numbers checked and made floats: diffusers' EMAModel refuses an integer
+        min_decay when a resume loads it (YAML's `min_value: 0`)."""
+        m = self.ema
+        for name in ('power', 'max_value', 'min_value', 'inv_gamma'):
+            setattr(m, name, float(_number(f'ema.{name}', getattr(m, name))))
+        if not 0.0 <= m.max_value <= 1.0:
+            raise TrainConfigError(f'ema.max_value must be in [0, 1], got {m.max_value}')
+        if not 0.0 <= m.min_value <= m.max_value:
+            raise TrainConfigError(f'ema.min_value must be in [0, ema.max_value '
+                                   f'{m.max_value}], got {m.min_value}')
+        for name in ('power', 'inv_gamma'):
+            if not getattr(m, name) > 0:
+                raise TrainConfigError(f'ema.{name} must be > 0, got {getattr(m, name)}')
+        if type(m.update_after_step) is not int or m.update_after_step < 0:
+            raise TrainConfigError(f'ema.update_after_step must be an integer >= 0, got '
+                                   f'{m.update_after_step!r}')
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from training.dataset_meta import (
     excluded_episodes,
     images_to_uint8,
     observation_keys,
+    split_record,
     store_shapes,
 )
 from training.lerobot_source import open_training_store
@@ -120,6 +121,11 @@ class PushTImageDataset(torch.utils.data.Dataset):
     def n_episodes(self) -> int:
         """Episodes this dataset object samples from (train or val)."""
         return int(self.episode_mask.sum())
+
+    def split_record(self) -> dict:
+        """What identifies this split (dataset_meta.split_record): a run saves it, and a
+        resume refuses a dataset whose episodes differ from those it was drawn over."""
+        return split_record(self.episode_ends, self.val_mask, self.train_mask)
 
     def obs_shapes(self) -> dict[str, tuple[int, ...]]:
         """Per-step shape of each observation as __getitem__ returns it (images C, H, W)."""

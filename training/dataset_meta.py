@@ -5,6 +5,8 @@ a store against a policy (`dp-ros open-loop`'s argument checks) import this alon
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,6 +21,8 @@ from training.lerobot_source import open_training_store
 from training.replay_buffer import ReplayBuffer
 
 ACTION = 'action'
+# the record of a run's split, in its train state and its checkpoints' provenance
+SPLIT = 'split'
 _KEY_SPEC = re.compile(r'^\s*([\w./-]+)\s*(?:\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\])?\s*$')
 
 
@@ -163,3 +167,45 @@ def excluded_episodes(n_episodes: int, episodes: Sequence[int] | None, where: st
                            f'(0..{n_episodes - 1})')
     mask[list(episodes or ())] = True
     return mask
+
+
+# ---------------------------------------------------------------------------- the split
+def episodes_digest(episode_ends: Sequence[int] | np.ndarray) -> str:
+    """sha256 of a dataset's episode ends: which episodes, of which lengths, a split was
+    drawn over."""
+    return hashlib.sha256(np.asarray(episode_ends, dtype='<i8').tobytes()).hexdigest()
+
+
+def split_record(episode_ends: np.ndarray, val_mask: np.ndarray, train_mask: np.ndarray
+                 ) -> dict:
+    """What identifies a run's split: the episodes it was drawn over (their number and a
+    digest of their ends) and the validation and training episodes it gave."""
+    return {'n_episodes': int(len(episode_ends)),
+            'episode_ends_sha256': episodes_digest(episode_ends),
+            'val_episodes': np.flatnonzero(val_mask).tolist(),
+            'train_episodes': np.flatnonzero(train_mask).tolist()}
+
+
+def split_change(record: Mapping, episode_ends: np.ndarray) -> str | None:
+    """How a dataset's episodes differ from those `record` (split_record) was drawn over,
+    in words; None: the same episodes."""
+    n, then = int(len(episode_ends)), record.get('n_episodes')
+    if then != n:
+        return f'{n} episodes, {then} when the split was drawn'
+    if record.get('episode_ends_sha256') != episodes_digest(episode_ends):
+        return f'{n} episodes as then, but not of the same lengths'
+    return None
+
+
+# ---------------------------------------------------------------------------- the rate
+def recorded_control_period(source: object) -> tuple[float, str] | None:
+    """(seconds per step, where that comes from) as the store records it: a LeRobotDataset's
+    fps (meta/info.json), a zarr store's control_period_s or fps attribute; None: unrecorded.
+    `source`: an open store (open_training_store)."""
+    attrs = source.root_attrs()
+    for key, to_period in (('control_period_s', float), ('fps', lambda v: 1.0 / float(v))):
+        value = attrs.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and math.isfinite(value) and value > 0:
+            return to_period(value), f'{key} {value:g}'
+    return None

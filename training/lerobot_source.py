@@ -156,6 +156,10 @@ class LeRobotStore(EpisodeIndex):
             raise KeyError(key)
         return feature_attrs(self.reader.features[name])
 
+    def root_attrs(self) -> dict[str, Any]:
+        """As ReplayBuffer.root_attrs: the dataset's recording rate (meta/info.json fps)."""
+        return {'fps': self.reader.fps}
+
     def __repr__(self) -> str:
         return (f'LeRobotStore({self.location}, {self.n_episodes} episodes, {self.n_steps} '
                 f'steps, {self.keys()})')

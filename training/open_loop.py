@@ -46,7 +46,7 @@ from dp_ros.policy.config import PolicyConfig
 from dp_ros.recorded_sources import value_prefixes
 from dp_ros.selection import parse_episodes
 from training.config import DataConfig, TrainConfig
-from training.dataset_meta import ACTION, dataset_shape_meta
+from training.dataset_meta import ACTION, SPLIT, dataset_shape_meta, split_change
 
 if TYPE_CHECKING:  # torch is imported where a policy runs: the checks answer without it
     import torch
@@ -200,6 +200,7 @@ class Source:
     path: Path
     data: DataConfig  # the training's keys, split and episode cap
     is_training_set: bool  # the dataset the policy was trained on (its split applies)
+    split: dict | None = None  # the training's split record (None: saved before it was kept)
 
 
 def training_data_config(meta: dict, where: str) -> tuple[DataConfig, list[Path]]:
@@ -222,14 +223,16 @@ def resolve_source(meta: dict, dataset: Path | None, where: str) -> Source:
     config's path resolved from here)."""
     data, trained_on = training_data_config(meta, where)
     known = [p.resolve() for p in trained_on if p.exists()]
+    split = meta['provenance'].get(SPLIT)
+    split = split if isinstance(split, dict) else None
     if dataset is None:
         if not known:
             raise UserError(f'{where}: the dataset it was trained on is not here '
                             f'({", ".join(map(str, trained_on))}); pass --dataset PATH')
-        return Source(known[0], data, True)
+        return Source(known[0], data, True, split)
     if not dataset.exists():
         raise FileNotFoundError(f'dataset {dataset} not found')
-    return Source(dataset.resolve(), data, dataset.resolve() in known)
+    return Source(dataset.resolve(), data, dataset.resolve() in known, split)
 
 
 def check_fits(config: PolicyConfig, source: Source) -> list[str]:
@@ -286,6 +289,14 @@ def select_episodes(spec: str | None, ds: PushTImageDataset, source: Source
         spec = 'val' if source.is_training_set and ds.n_val_episodes else 'all'
     check_split(spec, source)
     if spec in ('val', 'train'):
+        change = source.split and split_change(source.split, ds.episode_ends)
+        if change:  # drawn anew over other episodes: not the training's split
+            then = ','.join(map(str, source.split.get(f'{spec}_episodes') or ()))
+            raise UserError(
+                f'--episodes {spec}: {source.path} changed since the policy was trained '
+                f'({change}), so its split is not the training\'s; pass --episodes all or a '
+                'list' + (f' (if episodes were only added at the end, the training\'s {spec} '
+                          f'episodes are --episodes {then})' if then else ''))
         mask = ds.val_mask if spec == 'val' else ds.train_mask
         if not mask.any():
             raise UserError(f'--episodes {spec}: the training held out no episodes '

@@ -229,6 +229,11 @@ class ReplayBuffer(EpisodeIndex):
         """What data/key records beside its values (camera_crop, names); {} in memory."""
         return dict(getattr(self._data[key], 'attrs', {}))
 
+    def root_attrs(self) -> dict[str, Any]:
+        """What the store records beside its arrays (a recording rate: fps or
+        control_period_s, when a writer set one); {} in memory."""
+        return {} if self._group is None else dict(self._group.attrs)
+
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
 

@@ -8,21 +8,26 @@ Resuming with a changed config: each key either takes effect from the resume ste
 (TAKES_EFFECT_ON_RESUME: the loop reads it afresh) or cannot, because the train state brings
 its own (REFUSED_ON_RESUME: the optimizer's and the EMA's settings, the seed's streams, the
 data split, the network): those are refused, so that config.yaml never records a value the
-run did not use.
+run did not use. So is a dataset whose episodes are not those the saved split was drawn over
+(check_same_episodes: episodes appended since would redraw it).
 """
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dp_ros.policy.config import PolicyConfig
-from training.config import TrainConfig, migrate_deprecated_keys
+from training.config import DEFAULT_CONTROL_PERIOD_S, TrainConfig, migrate_deprecated_keys
 from training.errors import TrainConfigError, TrainStateError
 from training.train_state_file import find_train_state, read_state
 from training.warm_start import IGNORED_FIELDS, names_only_where_recorded
+
+log = logging.getLogger('dp_ros.train')
 
 _OPTIMIZER = "the saved optimizer state keeps the run's own lr, betas, eps and weight_decay"
 _EMA = "the saved EMA keeps the run's own decay settings"
@@ -77,7 +82,8 @@ class CheckedRun:
 
 def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> CheckedRun:
     """Every input of the run `cfg` in `run_dir` with --resume `resume`, checked from files'
-    metadata; the errors are EXPECTED_ERRORS (one line and exit code 2 in `dp-ros train`)."""
+    metadata; the errors are EXPECTED_ERRORS (one line and exit code 2 in `dp-ros train`).
+    train.control_period_s left unset (None) is set here, to the dataset's."""
     state_path = find_train_state(resume, Path(run_dir))
     saved = read_state(state_path) if state_path else None
     warm_start = not saved and bool(cfg.train.init_from)
@@ -85,6 +91,9 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> Ch
         from training.warm_start import init_checkpoint
         init_checkpoint(cfg.train.init_from)  # named before the dataset is read
     dataset = dataset_path(cfg)
+    from training.lerobot_source import open_training_store
+    store = open_training_store(dataset)
+    resolve_control_period(cfg, dataset, store)
     policy_dict = dict(cfg.policy)
     if 'shape_meta' not in policy_dict:
         from training.dataset_meta import dataset_shape_meta
@@ -94,9 +103,11 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> Ch
     except (TypeError, ValueError) as exc:
         raise TrainConfigError(f'policy: {exc}') from None
     check_eval_fits(cfg, policy_cfg)
+    check_eval_sampling(cfg, policy_cfg)
     changed: tuple[str, ...] = ()
     if saved:
         changed = check_resume(state_path, saved, cfg, policy_cfg)
+        check_same_episodes(state_path, saved, dataset, store.episode_ends)
     init_from = None
     if warm_start:
         from training.warm_start import check_init_policy
@@ -106,6 +117,30 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> Ch
 
 # ---------------------------------------------------------------------------- resume
 Change = tuple[str, Any, Any]  # (dotted key, saved value, new value)
+
+
+def check_same_episodes(state_path: Path, saved: dict[str, Any], dataset: Path,
+                        episode_ends: Any) -> None:
+    """TrainStateError when the dataset's episodes are not those the saved split was drawn
+    over (episodes appended since, say): the resumed run would draw another split and train
+    on its validation episodes. A state saved before the split was recorded: a warning."""
+    from training.dataset_meta import SPLIT, split_change
+
+    record = saved.get(SPLIT)
+    if not isinstance(record, dict):
+        if int(os.environ.get('RANK', '0')) == 0:  # once, not per process
+            log.warning('%s records no split (saved by an older dp_ros): cannot check that %s '
+                        'still holds the episodes it was drawn over; with episodes added '
+                        'since, the training and validation episodes are drawn anew',
+                        state_path, dataset)
+        return
+    change = split_change(record, episode_ends)
+    if change:
+        raise TrainStateError(
+            f'cannot resume {state_path}: the dataset {dataset} changed since it was saved '
+            f'({change}), so its training and validation episodes would be drawn anew '
+            '(validation episodes trained on). Resume on the dataset as it was, or train on '
+            'this one in a new run: --resume never (or another --output)')
 
 
 def check_resume(state_path: Path, saved: dict[str, Any], cfg: TrainConfig,
@@ -232,6 +267,33 @@ def _refusal_message(state_path: Path, refused: list[Change]) -> str:
     return (f'cannot resume {state_path} with this config: {groups}. Set these back to the '
             'saved values (the config.yaml of the run that saved it), or start the run over '
             'with --resume never (or another --output)')
+
+
+def resolve_control_period(cfg: TrainConfig, dataset: Path, store: Any) -> None:
+    """train.control_period_s: the dataset's recorded rate when the config leaves it unset
+    (None), else 0.1 s; a value other than the recorded one is a TrainConfigError."""
+    from training.dataset_meta import recorded_control_period
+
+    recorded = recorded_control_period(store)
+    t = cfg.train
+    if t.control_period_s is None:
+        t.control_period_s = recorded[0] if recorded else DEFAULT_CONTROL_PERIOD_S
+    elif recorded and not math.isclose(t.control_period_s, recorded[0], rel_tol=1e-3):
+        period, where = recorded
+        raise TrainConfigError(
+            f'train.control_period_s is {t.control_period_s:g} s ({1 / t.control_period_s:g} '
+            f'Hz) but {dataset} records {where} ({period:.6g} s, {1 / period:g} Hz): the '
+            'policy would run at another rate than its data. Leave train.control_period_s '
+            "unset (null) to take the dataset's, or resample the data")
+
+
+def check_eval_sampling(cfg: TrainConfig, policy_cfg: PolicyConfig) -> None:
+    """eval.num_inference_steps beyond the policy's diffusion steps is a config error at the
+    start, not a crash at the first measurement (eval.sampler: TrainConfig.validate)."""
+    steps, most = cfg.eval.num_inference_steps, policy_cfg.num_train_timesteps
+    if steps is not None and not 1 <= steps <= most:
+        raise TrainConfigError(f'eval.num_inference_steps {steps} must be in 1..{most} (the '
+                               "policy's num_train_timesteps), or null: the policy's")
 
 
 def dataset_path(cfg: TrainConfig) -> Path:

@@ -2,7 +2,8 @@
 
 Layout (safetensors + JSON, no pickle): state.json (position, best score, a pending
 evaluation, optimizer scalars, scheduler, EMA settings, scaler, normalizer, config, the
-resolved policy config, per-rank RNG metadata),
+resolved policy config, the split and the episodes it was drawn over, per-rank RNG
+metadata),
 model.safetensors (the trained weights), ema.safetensors (the EMA weights by parameter
 name), optimizer.safetensors (the optimizer's tensors) and rng_rank{r}.safetensors (one per
 rank: torch, CUDA, numpy RNGs and the loss generator).
@@ -176,6 +177,10 @@ def restore_train_state(path: Path, saved: dict[str, Any], parts: TrainParts, *,
                                   'with ema.enabled=false, or start over with --resume never')
         shadow = load_tensors(path / EMA_FILE)
         ema_state = dict(saved['ema'])
+        # floats as EMAModel checks them: a state saved from YAML's `min_value: 0` holds 0
+        for key in ('decay', 'min_decay', 'inv_gamma', 'power'):
+            if isinstance(ema_state.get(key), int) and not isinstance(ema_state[key], bool):
+                ema_state[key] = float(ema_state[key])
         ema_state['shadow_params'] = [shadow[n] for n in parts.param_names]
         parts.ema.load_state_dict(ema_state)
         parts.ema.to(device)
@@ -192,8 +197,10 @@ def restore_train_state(path: Path, saved: dict[str, Any], parts: TrainParts, *,
 
 # ---------------------------------------------------------------------------- save
 def save_train_state(run_dir: Path, accelerator: Any, parts: TrainParts, progress: Progress,
-                     config: dict[str, Any]) -> Path:
+                     config: dict[str, Any], split: dict[str, Any] | None = None) -> Path:
     """Write run_dir/train_state on every rank (each its RNGs), swapped in by rank 0.
+    `split`: what identifies the run's split (PushTImageDataset.split_record), which a
+    resume checks the dataset against.
 
     Collective: every rank must call it at the same step.
     """
@@ -231,7 +238,7 @@ def save_train_state(run_dir: Path, accelerator: Any, parts: TrainParts, progres
             # the resolved policy (shape_meta read from the dataset included): what a resume
             # is checked against before anything loads (training/run_check.py)
             'policy_config': parts.policy.config.to_dict(),
-            'config': config, 'saved_at': time.time(),
+            'config': config, 'split': split, 'saved_at': time.time(),
         }
         (tmp / STATE_FILE).write_text(json.dumps(state, default=json_default) + '\n')
         for f in tmp.iterdir():

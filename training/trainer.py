@@ -36,7 +36,8 @@ from tqdm import tqdm
 from training.batches import EpochBatches, iterate_batches, to_device
 from training.config import TrainConfig
 from training.cpu_precision import effective_mixed_precision
-from training.errors import DatasetError, NonFiniteLossError
+from training.dataset_meta import SPLIT
+from training.errors import DatasetError, NonFiniteLossError, TrainStateError
 from training.run_check import CheckedRun, check_run
 from training.run_log import RunLog, finite
 from training.train_metrics import (
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
 log = logging.getLogger('dp_ros.train')
 
 LOSS_SEED_STRIDE = 7919  # loss generator seed = seed * stride + rank
+# how far beyond [-1, 1] a warm start's data may normalize before it is a warning
+RANGE_SLACK = 1e-3
 
 
 def snapshot_name(step: int) -> str:
@@ -133,12 +136,19 @@ class Trainer:
         init = load_policy(init_from) if init_from is not None else None
         self.train_ds = self._dataset()
         self.val_ds = self.train_ds.get_validation_dataset()
+        self.split = self.train_ds.split_record()
+        if self.saved:
+            self._check_saved_split()
+        # fitted on every start, as the NaN/inf check of the data: a resume or a warm start
+        # keeps the normalizer it brings, checked against this one
+        fitted = self._fit_normalizer()
         if self.saved:
             norm_dict = self.saved['normalizer']
         elif init is not None:
             norm_dict = init.normalizer.to_dict()
+            self._check_inherited_range(init.normalizer, fitted)
         else:
-            norm_dict = self._fit_normalizer().to_dict()
+            norm_dict = fitted.to_dict()
         self.policy = DiffusionPolicy(self.policy_cfg, Normalizer.from_dict(norm_dict))
         self.param_names = [n for n, _ in self.policy.named_parameters()]
         if self.saved:
@@ -160,7 +170,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=o.lr, betas=o.betas,
                                            eps=o.eps, weight_decay=o.weight_decay,
                                            **({'fused': True} if o.fused and cuda else {}))
-        self.lr_scheduler = get_scheduler(o.lr_scheduler, optimizer=self.optimizer,
+        self.lr_scheduler = get_scheduler(o.schedule, optimizer=self.optimizer,
                                           num_warmup_steps=o.lr_warmup_steps,
                                           num_training_steps=cfg.train.max_steps)
         e = cfg.ema
@@ -200,7 +210,7 @@ class Trainer:
     def _fit_normalizer(self) -> Normalizer:
         """The normalizer fitted on the training data; NaN or inf there is a DatasetError
         naming the dataset, key, dimension and episodes (not NaN losses, then a NaN
-        normalizer in the artifact)."""
+        normalizer in the artifact). Run on every start, warm or resumed too."""
         from dp_ros.policy.normalizer import NonFiniteDataError, Normalizer
 
         try:
@@ -213,7 +223,61 @@ class Trainer:
             out = sorted(episodes | set(self.cfg.data.exclude_episodes or ()))
             hint = (f' ({where}); fix the data, or leave them out: '
                     f'data.exclude_episodes={out}') if episodes else ''
+            if hint and self.saved:  # a resume refuses another exclude_episodes
+                hint += ' in a new run (--resume never)'
             raise DatasetError(f'{self.train_ds.zarr_path}: {exc}{hint}') from None
+
+    def _check_saved_split(self) -> None:
+        """The split drawn now against the one the train state recorded (run_check compared
+        the dataset's episodes already: this catches another way of drawing it)."""
+        record = self.saved.get(SPLIT)
+        if not isinstance(record, dict):
+            return  # an older state: run_check warned
+        for name in ('val_episodes', 'train_episodes'):
+            if record.get(name) != self.split[name]:
+                raise TrainStateError(
+                    f'cannot resume {self.state_path}: its {name} {record.get(name)} are not '
+                    f'those drawn now {self.split[name]}; resume with the dp_ros that saved '
+                    'it, or start over with --resume never (or another --output)')
+
+    def _check_inherited_range(self, inherited: Normalizer, fitted: Normalizer) -> None:
+        """A warning (once) where this run's data lies beyond the range of the normalizer a
+        warm start inherits: normalized beyond [-1, 1], and with policy.clip_sample actions
+        beyond it are never sampled."""
+        if not self.is_main:
+            return
+        data = self.train_ds.get_normalizer_data()
+        found = []
+        for key in fitted.keys:
+            if key not in inherited or key not in fitted.stats:
+                continue
+            lo = torch.tensor(fitted.stats[key]['min'])
+            hi = torch.tensor(fitted.stats[key]['max'])
+            n_lo, n_hi = inherited.normalize(key, lo), inherited.normalize(key, hi)
+            dims = [i for i in range(len(lo))
+                    if n_lo[i] < -1 - RANGE_SLACK or n_hi[i] > 1 + RANGE_SLACK]
+            if not dims:
+                continue
+            names = self.policy_cfg.dimension_names(key) or []
+            old = inherited.stats.get(key, {})
+            parts = []
+            for i in dims:
+                name = names[i] if i < len(names) else str(i)
+                was = (f'{old["min"][i]:.4g}..{old["max"][i]:.4g}' if 'min' in old
+                       else 'unrecorded')
+                parts.append(f'{name} {lo[i]:.4g}..{hi[i]:.4g} (inherited {was}: normalized '
+                             f'{n_lo[i]:.3g}..{n_hi[i]:.3g})')
+            values = inherited.normalize(key, torch.from_numpy(data[key]))
+            outside = float((values.abs() > 1 + RANGE_SLACK).any(dim=-1).float().mean())
+            found.append(f'{key} dimension{"s" if len(dims) > 1 else ""} {", ".join(parts)}, '
+                         f'{outside:.1%} of its steps beyond [-1, 1]')
+        if found:
+            clip = (' With policy.clip_sample the policy never samples actions beyond the '
+                    'inherited range.' if self.policy_cfg.clip_sample else '')
+            log.warning('warm start from %s: this run\'s data lies beyond the range of the '
+                        'normalizer it inherits: %s.%s To fit the normalizer on this data, '
+                        'start without train.init_from', self.checked.init_from,
+                        '; '.join(found), clip)
 
     def _identity_dims(self) -> dict[str, list[int]]:
         """Per key, the values the normalizer leaves as they are: a pose's quaternion or
@@ -257,7 +321,7 @@ class Trainer:
         """Atomic: written to a temporary directory on every rank, then renamed by rank 0."""
         progress = Progress(self.pos, self.best_score, self.elapsed(), self.pending_eval)
         return save_train_state(self.run_dir, self.accelerator, self.parts, progress,
-                                self.cfg.to_dict())
+                                self.cfg.to_dict(), split=self.split)
 
     def save_policy_artifact(self, name: str, metrics: dict | None = None) -> Path:
         """checkpoints/<name>: the EMA weights as a policy artifact, with where they came from."""
@@ -266,7 +330,7 @@ class Trainer:
             'step': self.pos.step, 'epoch': self.pos.epoch, 'ema': self.ema is not None,
             'dataset': str(self.cfg.data.resolved_zarr_path()), 'run_dir': str(self.run_dir),
             'metrics': {k: v for k, v in (metrics or {}).items() if finite(v)},
-            'train_config': self.cfg.to_dict(), 'saved_at': time.time(),
+            'train_config': self.cfg.to_dict(), SPLIT: self.split, 'saved_at': time.time(),
         }
         return save_policy(self.policy, self.run_dir / 'checkpoints' / name,
                            control_period_s=self.cfg.train.control_period_s,
