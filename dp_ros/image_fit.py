@@ -4,7 +4,10 @@ policy: the policy node, bag2zarr (training data), and the arm twin's in-process
 An optional camera crop (a box in camera pixels: the workspace) is cut first, then the rest
 is the same: centre crop to the target aspect, resize. The crop travels with the data:
 bag2zarr records it on the image array, training copies it into the checkpoint's shape_meta
-(`camera_crop`), and the node cuts the same box from the live camera.
+(`camera_crop`), and the node cuts the same box from the live camera. So does the size of
+the camera's frames (the source's `frame_size`): a live camera of another size is refused
+where the box would cut elsewhere, or the picture shows another field of view
+(frame_size_problem).
 
 Base layer (numpy; OpenCV only when a resize is needed), so that every layer can use it.
 """
@@ -70,3 +73,34 @@ def fit_image(rgb: np.ndarray, height: int, width: int,
     shrink = rgb.shape[0] > height
     return cv2.resize(np.ascontiguousarray(rgb), (width, height),
                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+# how far the live camera's width / height may be from the recorded one's as the same aspect
+ASPECT_TOLERANCE = 0.01
+
+
+def frame_size_problem(frame_hw: Sequence[int], recorded_hw: Sequence[int] | None,
+                       crop: Sequence[int] | None) -> tuple[bool, str] | None:
+    """Whether a live camera frame of (height, width) fits the policy's training frames,
+    recorded at `recorded_hw` (None: not recorded): None when it does, else (refuse, why).
+
+    Refused: a frame of another size with a crop box (its pixels are the recorded camera's:
+    it would cut another part of the scene), or of another aspect (centre-cropped to the
+    trained aspect it would show another field of view). Another size of the same aspect
+    is not refused (resized as the training frames were), but said: a camera mode of
+    another resolution may see another field of view too.
+    """
+    if recorded_hw is None or tuple(frame_hw) == tuple(recorded_hw):
+        return None
+    (h, w), (rh, rw) = frame_hw, recorded_hw
+    size = f'frame {w}x{h} px, the training data was recorded at {rw}x{rh} px'
+    remedy = f'set the camera driver to {rw}x{rh}'
+    if crop is not None:
+        return True, (f'{size} and its camera_crop {list(crop)} is in those pixels: it would '
+                      f'cut another part of the scene; {remedy}')
+    if abs((w / h) / (rw / rh) - 1.0) > ASPECT_TOLERANCE:
+        return True, (f'{size}: another aspect, which would show another field of view; '
+                      f'{remedy}')
+    return False, (f'{size}: the same aspect, resized as the training frames were (a camera '
+                   f'mode of another resolution may see another field of view: {remedy} to '
+                   'be sure)')

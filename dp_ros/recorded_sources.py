@@ -28,14 +28,17 @@ FIELD = 'field'
 # a joint source's name prefix: its message names a joint 'waist', the data 'left_waist' (two
 # arms whose drivers name their joints alike; absent: none)
 PREFIX = 'prefix'
+# a camera source's frame size [height, width] as recorded, before any crop or resize
+# (absent: not recorded, or the camera changed size): a crop box is in these pixels
+FRAME_SIZE = 'frame_size'
 # sources whose topic the policy node publishes to (the recorded commands)
 COMMAND_KINDS = ('joint_trajectory', 'float_array', 'pose')
 
 
 def check_sources(sources: object, width: int | None, where: str) -> list[dict] | None:
-    """`sources` as a list of {kind, topic, width[, yaw_min, frame_id, field, prefix]} whose
-    widths add up to `width` (an image: one source, width None), or None (not recorded).
-    ValueError naming `where` otherwise."""
+    """`sources` as a list of {kind, topic, width[, yaw_min, frame_id, field, prefix,
+    frame_size]} whose widths add up to `width` (an image: one source, width None), or None
+    (not recorded). ValueError naming `where` otherwise."""
     if sources is None:
         return None
     ok = isinstance(sources, (list, tuple)) and len(sources) > 0 and all(
@@ -46,6 +49,7 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
         and isinstance(s.get(FRAME_ID, ''), str)
         and s.get(FIELD, 'position') in JOINT_STATE_FIELDS
         and isinstance(s.get(PREFIX, ''), str)
+        and (FRAME_SIZE not in s or _is_size(s[FRAME_SIZE]))
         for s in sources)
     if not ok:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
@@ -61,7 +65,20 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
              **({YAW_MIN: float(s[YAW_MIN])} if YAW_MIN in s else {}),
              **({FRAME_ID: s[FRAME_ID]} if FRAME_ID in s else {}),
              **({FIELD: s[FIELD]} if FIELD in s else {}),
-             **({PREFIX: s[PREFIX]} if s.get(PREFIX) else {})} for s in sources]
+             **({PREFIX: s[PREFIX]} if s.get(PREFIX) else {}),
+             **({FRAME_SIZE: [int(v) for v in s[FRAME_SIZE]]} if FRAME_SIZE in s else {})}
+            for s in sources]
+
+
+def frame_size(sources: Sequence[dict] | None) -> tuple[int, int] | None:
+    """A camera's recorded (height, width), from its sources (None: not recorded)."""
+    size = sources[0].get(FRAME_SIZE) if sources else None
+    return None if size is None else (int(size[0]), int(size[1]))
+
+
+def _is_size(value: object) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value))
 
 
 def value_topics(sources: Sequence[dict]) -> list[str]:

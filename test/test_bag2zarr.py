@@ -189,7 +189,8 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
 
     # the same topics: the recorded sources stay
     assert buffer.attrs('img')['sources'] == [{'kind': 'image', 'topic': '/pusht/image_raw',
-                                               'width': None}]
+                                               'width': None, 'frame_size': [96, 96]}]
+    assert buffer.root_attrs()['control_period_s'] == 0.1  # the grid's period
     assert buffer.attrs('state')['sources'] == [  # and how the pose's yaw was wrapped
         {'kind': 'joint_state', 'topic': '/pusht/joint_states', 'width': 2, 'field': 'position'},
         {'kind': 'pose', 'topic': '/pusht/block_pose', 'width': 3, 'yaw_min': 0.0}]
@@ -578,7 +579,8 @@ def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path:
     assert shape_meta['obs']['joint_pos']['names'] == joints == shape_meta['action']['names']
     # the topics travel too: the drafted node parameters name them
     assert shape_meta['obs']['wrist']['sources'] == [
-        {'kind': 'image', 'topic': '/wrist_camera/image_raw/compressed', 'width': None}]
+        {'kind': 'image', 'topic': '/wrist_camera/image_raw/compressed', 'width': None,
+         'frame_size': [96, 96]}]  # the camera's size as recorded: the node checks it
     assert shape_meta['obs']['joint_pos']['sources'] == [
         {'kind': 'joint_state', 'topic': '/joint_states', 'width': 7, 'field': 'position'}]
     draft = tmp_path / 'draft.yaml'

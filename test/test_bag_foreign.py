@@ -166,6 +166,53 @@ def test_a_camera_crop_is_cut_first_recorded_on_the_array_and_kept_when_appendin
     assert ReplayBuffer.open(tmp_path / 'out.zarr').n_episodes == 1
 
 
+def test_the_cameras_frame_size_is_recorded_and_a_crop_keeps_it_one_size(tmp_path, capsys):
+    """The crop box is in camera pixels: the camera's size is recorded beside it (the node
+    refuses a live camera of another size), bags of two sizes under one crop are refused,
+    and appending bags of another size keeps no size (unknown) or, with a crop, is refused.
+    The store records its control period; appending at another one is refused."""
+    from training.dataset_meta import dataset_shape_meta
+
+    small = write_foreign_mcap(tmp_path / 'small' / 'a.mcap', seconds=1.0,
+                               camera_size=(120, 160))
+    large = write_foreign_mcap(tmp_path / 'large' / 'b.mcap', seconds=1.0,
+                               camera_size=(240, 320))
+    assert small and large
+    cropped = foreign_bag_config()
+    cropped['keys']['img']['crop'] = [30, 10, 100, 100]
+    out = tmp_path / 'out.zarr'
+
+    def run(config, *bags, extra=()):
+        path = tmp_path / f'config_{len(list(tmp_path.glob("config_*")))}.yaml'
+        path.write_text(yaml.safe_dump(config))
+        return bag2zarr.main([*(str(tmp_path / b) for b in bags), '-c', str(path), '-o',
+                              str(out), '--no-progress', *extra])
+
+    assert run(cropped, 'small', 'large') == 2
+    assert 'recorded frames of 160x120, 320x240 px with the crop' in capsys.readouterr().err
+    assert not out.exists()
+    assert run(cropped, 'small') == 0
+    store = ReplayBuffer.open(out)
+    assert store.attrs('img')['sources'][0]['frame_size'] == [120, 160]
+    assert store.root_attrs()['control_period_s'] == 0.1
+    meta = dataset_shape_meta(out, rgb_keys={'image': 'img'},
+                              low_dim_keys={'joint_pos': 'state'})
+    assert meta['obs']['image']['sources'][0]['frame_size'] == [120, 160]
+    assert run(cropped, 'large') == 2  # appending another size under the crop
+    assert 'at 160x120 px, these bags at 320x240 px' in capsys.readouterr().err
+    assert ReplayBuffer.open(out).n_episodes == 1
+    assert run(dict(cropped, control_period_s=0.05), 'small') == 2
+    assert 'sampled every 0.1 s, the config says control_period_s 0.05' in \
+        capsys.readouterr().err
+    # without a crop another size is resized alike: appended, the size no longer recorded
+    plain = foreign_bag_config()
+    assert run(plain, 'small', extra=['--overwrite']) == 0
+    assert run(plain, 'large') == 0
+    store = ReplayBuffer.open(out)
+    assert store.n_episodes == 2 and 'frame_size' not in store.attrs('img')['sources'][0]
+    assert store.attrs('img')['sources'][0]['topic'] == FOREIGN_TOPICS['camera']
+
+
 def test_joint_names_are_recorded_reach_the_checkpoint_and_must_match_when_appending(
         tmp_path, capsys):
     from dp_ros.policy.config import pusht_image_config

@@ -51,6 +51,7 @@ def test_round_trip_keeps_states_and_actions_exactly(source, tmp_path, capsys):
     assert main([str(lerobot), str(back), '--no-progress', '--report',
                  str(tmp_path / 'report.json')]) == 0
     assert 'lerobot->zarr: 3 episodes' in capsys.readouterr().out
+    assert ReplayBuffer.open(back).root_attrs()['fps'] == 10  # the rate comes back too
     (orig, orig_ends), (copy, copy_ends) = arrays(source), arrays(back)
     assert np.array_equal(orig_ends, copy_ends)
     assert set(copy) == set(orig)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
 from dp_ros.image_fit import CAMERA_CROP
-from dp_ros.recorded_sources import FIELD, FRAME_ID, PREFIX, SOURCES, YAW_MIN
+from dp_ros.recorded_sources import FIELD, FRAME_ID, FRAME_SIZE, PREFIX, SOURCES, YAW_MIN
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
 from training.deprecated_keys import deprecated_keys_shown
@@ -37,6 +38,7 @@ from training.replay_buffer import ReplayBuffer
 from training.zarr_writer import EpisodeWriter, staged_store
 
 EXIT_INTERRUPTED = 130
+CONTROL_PERIOD_S = 'control_period_s'  # the store's attribute: seconds per step
 
 __all__ = ['ConfigError', 'ConversionSummary', 'convert', 'format_reports', 'format_summary',
            'load_config', 'main']
@@ -89,8 +91,10 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
             raise BagError('no episode survived the conversion (see the gaps and notes in the '
                            'summary)')
         frames = pose_frames(config, reports)
+        sizes = frame_sizes(config, reports)
         store = writer.flush()
-        record_attrs(store, config, appending, frames)
+        record_attrs(store, config, appending, frames, sizes)
+        record_rate(store, config)
         summary = ConversionSummary(
             output=str(output), appended_to_existing=appending, bags=reports,
             episodes_added=writer.episodes_added, steps_added=writer.steps_added,
@@ -116,13 +120,35 @@ def pose_frames(config: Bag2ZarrConfig, reports: Sequence[BagReport]) -> dict[st
     return {t: f.pop() for t, f in seen.items() if f and f != {''}}
 
 
+def frame_sizes(config: Bag2ZarrConfig, reports: Sequence[BagReport]
+                ) -> dict[str, tuple[int, int] | None]:
+    """Camera topic -> the one (height, width) its frames had in every bag, None where it
+    changed (then it is not recorded). A camera with a crop box must keep its size: the box
+    is in its pixels, and would cut another part of the scene from a frame of another size."""
+    seen: dict[str, set[tuple[int, int]]] = {}
+    for report in reports:
+        for topic, sizes in report.frame_sizes.items():
+            seen.setdefault(topic, set()).update(sizes)
+    for key, k in config.keys.items():
+        source = k.sources[0]
+        if k.is_image and source.crop is not None and len(seen.get(source.topic, ())) > 1:
+            sizes = ', '.join(f'{w}x{h}' for h, w in sorted(seen[source.topic]))
+            raise BagError(f"key '{key}': camera {source.topic} recorded frames of {sizes} px "
+                           f'with the crop {list(source.crop)}, a box in camera pixels that '
+                           'cuts another part of the scene from each size; convert the bags '
+                           'of each camera size apart, with a crop for each')
+    return {t: next(iter(v)) if len(v) == 1 else None for t, v in seen.items()}
+
+
 def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
+                   sizes: dict[str, tuple[int, int] | None] | None = None,
                    ) -> dict[str, dict[str, object]]:
     """What each array carries for training to copy into the checkpoint: an image key its
     camera crop ([x0, y0, width, height], None: the whole frame), another key the names of
     its values (the joints, in column order); every key the topics it was recorded from
-    (dp_ros/recorded_sources.py), a pose its yaw wrap and its frame (`frames`)."""
-    frames = frames or {}
+    (dp_ros/recorded_sources.py), a pose its yaw wrap and its frame (`frames`), a camera its
+    frame size (`sizes`: frame_sizes)."""
+    frames, sizes = frames or {}, sizes or {}
     attrs: dict[str, dict[str, object]] = {}
     for key, k in config.keys.items():
         attrs[key] = ({CAMERA_CROP: None if k.sources[0].crop is None
@@ -137,7 +163,10 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                                 **({FIELD: s.joint_field} if s.kind == 'joint_state' else {}),
                                 # the names' prefix: the node takes it off to command, puts
                                 # it on to read
-                                **({PREFIX: s.prefix} if s.prefix else {})}
+                                **({PREFIX: s.prefix} if s.prefix else {}),
+                                # the camera's size: where its crop box's pixels are
+                                **({FRAME_SIZE: list(sizes[s.topic])} if k.is_image
+                                   and sizes.get(s.topic) is not None else {})}
                                for s in k.sources]
     return attrs
 
@@ -148,6 +177,12 @@ def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
     where the store recorded them, the same value names (other joints would mix columns)."""
     if store is None or store.n_episodes == 0:
         return
+    period = store.root_attrs().get(CONTROL_PERIOD_S)
+    if isinstance(period, (int, float)) and not math.isclose(period, config.control_period_s,
+                                                             rel_tol=1e-6):
+        raise BagError(f'cannot append to {output}: its episodes were sampled every {period} s, '
+                       f'the config says control_period_s {config.control_period_s}; convert '
+                       'into another store')
     for key, attrs in recorded_attrs(config).items():
         have = store.attrs(key) if key in store.data else {}
         for attr, want in attrs.items():
@@ -173,13 +208,15 @@ def _check_pose_attr(stored: list[dict], new: list[dict], attr: str, where: str)
 
 
 def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
-                 frames: dict[str, str] | None = None) -> None:
+                 frames: dict[str, str] | None = None,
+                 sizes: dict[str, tuple[int, int] | None] | None = None) -> None:
     """Each array carries its recorded_attrs; training puts them in the checkpoint, so the
     node cuts the same camera box and checks its joints against the trained ones. An
     appended store that had no names keeps none: its older episodes' joints are unknown; nor
     does it keep sources unless the appended bags came from the same topics (poses in
-    another frame are refused: BagError)."""
-    for key, attrs in recorded_attrs(config, frames).items():
+    another frame are refused: BagError), nor a camera's frame size unless it is the same
+    (a camera with a crop box of another size is refused: BagError)."""
+    for key, attrs in recorded_attrs(config, frames, sizes).items():
         if appending:
             _check_pose_attr(store.attrs(key).get(SOURCES) or [], attrs[SOURCES], FRAME_ID,
                              f'data/{key}')
@@ -187,22 +224,48 @@ def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
             if attr == NAMES and appending and store.attrs(key).get(NAMES) is None:
                 continue
             if attr == SOURCES and appending:
-                if not same_sources(store.attrs(key).get(SOURCES), value) \
-                        and SOURCES in store.attrs(key):
+                stored = store.attrs(key).get(SOURCES)
+                if not same_sources(stored, value) and SOURCES in store.attrs(key):
                     del store.data[key].attrs[SOURCES]
+                elif stored is not None:
+                    store.data[key].attrs[SOURCES] = _merged_frame_size(
+                        stored, value, config.keys[key].sources[0].crop, key)
                 continue
             store.data[key].attrs[attr] = value
+
+
+def _merged_frame_size(stored: list[dict], new: list[dict], crop: object, key: str
+                       ) -> list[dict]:
+    """The stored sources of a key whose appended bags came from the same topics, with a
+    camera's frame size kept where both recorded the same one and dropped otherwise
+    (unknown); a camera with a crop box that changed size is refused."""
+    old, now = stored[0].get(FRAME_SIZE), new[0].get(FRAME_SIZE)
+    if old == now:
+        return stored
+    if crop is not None and old is not None and now is not None:
+        raise BagError(f"cannot append: key '{key}' was recorded from {stored[0]['topic']} at "
+                       f'{old[1]}x{old[0]} px, these bags at {now[1]}x{now[0]} px, and its crop '
+                       f'{list(crop)} is in camera pixels: it would cut another part of the '
+                       'scene; convert them into another store, with a crop for that size')
+    return [{k: v for k, v in s.items() if k != FRAME_SIZE} for s in stored]
 
 
 def same_sources(stored: list[dict] | None, new: list[dict]) -> bool:
     """Whether appended bags came from the stored sources: the same, or the same but for
     the joint-state fields a store written before they were recorded lacks (its value names,
-    checked before, say the field: a joint's position is named as the joint)."""
+    checked before, say the field: a joint's position is named as the joint); a camera's
+    frame size aside (_merged_frame_size)."""
     if stored is None:
         return False
-    if not any(FIELD in s for s in stored):
-        new = [{k: v for k, v in s.items() if k != FIELD} for s in new]
-    return stored == new
+    drop = {FRAME_SIZE} | (set() if any(FIELD in s for s in stored) else {FIELD})
+    return ([{k: v for k, v in s.items() if k != FRAME_SIZE} for s in stored]
+            == [{k: v for k, v in s.items() if k not in drop} for s in new])
+
+
+def record_rate(store: ReplayBuffer, config: Bag2ZarrConfig) -> None:
+    """The store records its control period (training takes it as the policy's, and
+    appending at another is refused: check_recorded_attrs)."""
+    store.set_root_attrs(**{CONTROL_PERIOD_S: float(config.control_period_s)})
 
 
 def format_summary(summary: ConversionSummary) -> str:

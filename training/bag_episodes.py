@@ -75,10 +75,22 @@ class BagReport:
     gaps: list[dict] = field(default_factory=list)  # {t_s, steps, streams}
     dropped_steps: int = 0
     notes: list[str] = field(default_factory=list)
+    # camera topic -> the (height, width) of its frames as recorded, before any crop or
+    # resize: the node refuses a camera of another size where the crop box would cut elsewhere
+    frame_sizes: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
 
 
-def _decoder(sources: list[SourceConfig], msgtype: str) -> Callable[[Any], tuple]:
-    """One function per topic, decoding each distinct use of it once."""
+def _decoder(sources: list[SourceConfig], msgtype: str,
+             frame_sizes: set[tuple[int, int]] | None = None) -> Callable[[Any], tuple]:
+    """One function per topic, decoding each distinct use of it once; a camera's frame
+    sizes, as recorded, are added to `frame_sizes`."""
+    sizes = set() if frame_sizes is None else frame_sizes
+
+    def frame(m: Any) -> np.ndarray:
+        rgb = decode_image(m, msgtype)
+        sizes.add((int(rgb.shape[0]), int(rgb.shape[1])))
+        return rgb
+
     def one(src: SourceConfig) -> Callable[[Any], Any]:
         if src.kind == 'image' and (src.shape is not None or src.crop is not None):
             # to the dataset's size exactly as the policy node fits a camera image to the
@@ -86,10 +98,9 @@ def _decoder(sources: list[SourceConfig], msgtype: str) -> Callable[[Any], tuple
             from dp_ros.image_fit import fit_image
 
             height, width = src.shape if src.shape is not None else (src.crop[3], src.crop[2])
-            return lambda m: np.ascontiguousarray(
-                fit_image(decode_image(m, msgtype), height, width, src.crop))
+            return lambda m: np.ascontiguousarray(fit_image(frame(m), height, width, src.crop))
         if src.kind == 'image':
-            return lambda m: decode_image(m, msgtype)
+            return frame
         if src.kind == 'joint_state':
             return lambda m: decode_joint_state(m, src.joints, src.joint_field)
         if src.kind == 'joint_trajectory':
@@ -175,7 +186,8 @@ def _place_on_receipt(stream: Stream, ref: Stream) -> None:
                                  for stamp, due, positions in stream.values[i])
 
 
-def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool) -> _Decoded:
+def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
+                frame_sizes: dict[str, set[tuple[int, int]]] | None = None) -> _Decoded:
     check_bag(bag, config)
     by_topic: dict[str, list[SourceConfig]] = {}
     slots: dict[tuple, tuple[str, int]] = {}
@@ -186,7 +198,10 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool) -> _Decoded:
         slots[source.slot()] = (source.topic, len(uses))
         uses.append(source)
     grid_topic = config.grid_topic()
-    decoders = {t: _decoder(s, bag.topics[t].msgtype) for t, s in by_topic.items()}
+    frame_sizes = {} if frame_sizes is None else frame_sizes
+    decoders = {t: _decoder(s, bag.topics[t].msgtype,
+                            frame_sizes.setdefault(t, set()) if s[0].kind == 'image' else None)
+                for t, s in by_topic.items()}
     if grid_topic not in decoders:
         decoders[grid_topic] = lambda m: ()
     marker = config.episodes.marker
@@ -213,13 +228,14 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool) -> _Decoded:
 def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
                       progress: bool = True, dtypes: dict[str, np.dtype] | None = None,
                       raw_images: bool = False) -> Iterator[dict[str, np.ndarray]]:
-    """Episodes one at a time (a bag's frames are decoded once, then gathered per episode).
+    """Episodes one at a time (a bag's frames are decoded once, then gathered per episode;
+    the cameras' frame sizes go to report.frame_sizes).
 
     dtypes overrides the config's per key (an existing store's dtypes when appending).
     raw_images: image keys come as the decoded uint8 frames, whatever their stored dtype
     (the writer converts them chunk by chunk: a quarter of the memory of float32).
     """
-    decoded = _decode_bag(bag, config, progress)
+    decoded = _decode_bag(bag, config, progress, report.frame_sizes)
     streams, sorted_streams, stamped = decoded.streams, decoded.sorted, decoded.stamped
     grid_topic, marker = decoded.grid_topic, decoded.marker
     windows, domain = _episode_windows(streams, config, grid_topic, report)

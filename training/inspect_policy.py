@@ -25,6 +25,7 @@ from dp_ros.dimension_names import split_joint_value_name
 from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata, recorded_score
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
+from dp_ros.recorded_sources import frame_size
 from dp_ros.runtime.policy_node_config import joined_per_key, recorded_topics, state_label
 
 FILL_IN = 'FILL IN'
@@ -46,7 +47,8 @@ class Dimensions:
 class PolicySummary:
     path: str
     num_parameters: int | None
-    cameras: list[dict[str, Any]]  # key, shape [H, W], camera_crop, in the node's topic order
+    cameras: list[dict[str, Any]]  # key, shape [H, W], camera_crop, frame_size [H, W] as
+    # recorded (None: unknown), in the node's topic order
     states: list[Dimensions]
     action: Dimensions
     n_obs_steps: int
@@ -84,7 +86,9 @@ def summarize_policy(directory: str | Path) -> PolicySummary:
         path=str(directory), num_parameters=meta.get('weights', {}).get('num_parameters'),
         cameras=[{'key': k, 'shape': list(config.obs_shape(k)[1:]),
                   'camera_crop': None if config.camera_crop(k) is None
-                  else list(config.camera_crop(k))} for k in config.rgb_keys],
+                  else list(config.camera_crop(k)),
+                  'frame_size': None if (size := frame_size(config.recorded_sources(k))) is None
+                  else list(size)} for k in config.rgb_keys],
         states=[_dimensions(k, config, meta['normalizer']) for k in config.low_dim_keys],
         action=_dimensions('action', config, meta['normalizer']),
         n_obs_steps=config.n_obs_steps, horizon=config.horizon,
@@ -137,8 +141,10 @@ def format_policy(s: PolicySummary) -> str:
                      + (f'; excluded from training: {excluded}' if excluded else ''))
     for i, cam in enumerate(s.cameras):
         crop = f", camera crop {cam['camera_crop']}" if cam['camera_crop'] else ''
+        size = cam.get('frame_size')
+        recorded = f', recorded at {size[1]}x{size[0]} px' if size else ''
         lines.append(f"  camera {i} (image_topics[{i}]): {cam['key']} "
-                     f"{cam['shape'][0]}x{cam['shape'][1]}{crop}")
+                     f"{cam['shape'][0]}x{cam['shape'][1]}{crop}{recorded}")
     lines += [f'  state {d.key}: {_dims_line(d)}' for d in s.states]
     lines.append(f'  action: {_dims_line(s.action)}')
     lines.append(f'  timeline: {s.n_obs_steps} observation steps, horizon {s.horizon}, '

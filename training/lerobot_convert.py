@@ -294,6 +294,7 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
         store = ReplayBuffer.open(tmp, mode='r+')
         for name, feature in names.items():  # camera crops and joint names, back
             store.data[name].attrs.update(feature_attrs(reader.features[feature]))
+        store.set_root_attrs(fps=reader.fps)  # the rate, back: training reads it from there
         size = directory_bytes(tmp)
     return {'direction': 'lerobot->zarr', 'source': str(source), 'output': str(output),
             'episodes': len(ends), 'frames': int(ends[-1]) if len(ends) else 0,

@@ -234,6 +234,12 @@ class ReplayBuffer(EpisodeIndex):
         control_period_s, when a writer set one); {} in memory."""
         return {} if self._group is None else dict(self._group.attrs)
 
+    def set_root_attrs(self, **values: Any) -> None:
+        """Record values beside the arrays (bag2zarr's control_period_s)."""
+        if self._group is None:
+            raise ValueError('an in-memory replay buffer records no attributes')
+        self._group.attrs.update(values)
+
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
 

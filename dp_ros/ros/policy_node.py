@@ -200,8 +200,16 @@ class PolicyCore:
         except BadInput as exc:
             self._bad(exc.kind, f"camera '{key}': {exc}")
             return
-        from dp_ros.image_fit import fit_image
+        from dp_ros.image_fit import fit_image, frame_size_problem
 
+        problem = frame_size_problem(rgb.shape[:2], self.setup.image_frame_sizes[key],
+                                     self.setup.image_crops[key])
+        if problem is not None:
+            refused, why = problem
+            if refused:
+                self._bad('camera_size', f"camera '{key}': {why}")
+                return
+            self._warn_once(f'camera_size_{key}', f"camera '{key}': {why} (logged once)")
         height, width = self.setup.image_shapes[key]
         try:  # the checkpoint's camera crop, then its size: as bag2zarr fitted the frames
             image = fit_image(rgb, height, width, self.setup.image_crops[key])

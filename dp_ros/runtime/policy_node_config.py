@@ -25,6 +25,7 @@ from dp_ros.recorded_sources import (
     YAW_MIN,
     command_topics,
     compare_sources,
+    frame_size,
     value_fields,
     value_prefixes,
     value_topics,
@@ -409,6 +410,8 @@ class ResolvedSetup:
     state_sizes: list[int]  # the values of each
     image_shapes: dict[str, tuple[int, int]]  # key -> (H, W)
     image_crops: dict[str, tuple[int, int, int, int] | None]  # key -> camera box cut first
+    # key -> the camera's (H, W) as recorded (None: unknown): image_fit.frame_size_problem
+    image_frame_sizes: dict[str, tuple[int, int] | None]
     n_obs_steps: int
     n_action_steps: int
     dt_ns: int
@@ -813,6 +816,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         rgb_keys=rgb_keys, state_keys=low_dim, state_sizes=state_sizes,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
         image_crops={k: config.camera_crop(k) for k in rgb_keys},
+        image_frame_sizes={k: frame_size(config.recorded_sources(k)) for k in rgb_keys},
         n_obs_steps=config.n_obs_steps, n_action_steps=n_action, dt_ns=dt_ns,
         max_age_ns=max_age_ns, keep_ns=keep_ns, limits=limits,
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),

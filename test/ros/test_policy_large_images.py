@@ -82,3 +82,30 @@ def test_a_camera_too_small_for_the_checkpoints_crop_is_counted_not_fatal(ros_pr
     assert node.log().count('skipped a bad message (camera_crop)') == 1, node.log()
     assert 'outside the 640x480 frame' in node.log()
     assert node.alive(), node.log()
+
+
+def test_a_camera_of_another_size_than_recorded_with_a_crop_is_refused(ros_processes,
+                                                                       ros_probe, tmp_path):
+    """Defect: the crop box is in the recorded camera's pixels; a live camera of another size
+    whose frame still held the box (here 640 x 480, recorded at 1280 x 960) was cut
+    elsewhere and filed, silently another part of the scene."""
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    meta['obs']['image']['camera_crop'] = [100, 50, 366, 366]  # inside 640 x 480 as well
+    meta['obs']['image']['sources'] = [{'kind': 'image', 'topic': '/cam/image_raw',
+                                        'width': None, 'frame_size': [960, 1280]}]
+    checkpoint = make_tiny_checkpoint(tmp_path / 'sized', shape_meta=meta)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint, diagnostics_period_s=0.2),
+                               env=PROFILE)
+    camera = ros_processes.start('camera', [
+        sys.executable, str(REPO_ROOT / 'bench' / 'bench_large_images.py'), 'camera',
+        '--topic', '/cam/image_raw', '--frames', '20', '--rate', '30'], env=PROFILE)
+    assert camera.popen.wait(120) == 0, camera.log()
+    ros_probe.wait_for(lambda: diags and int(latest_diagnostics(diags).get(
+        'bad_camera_size', 0)) >= 10, 20.0, 'bad_camera_size on /diagnostics')
+    assert latest_diagnostics(diags)['input_image_filed'] == '0'
+    assert 'frame 640x480 px, the training data was recorded at 1280x960 px' in node.log()
+    assert node.alive(), node.log()
+
