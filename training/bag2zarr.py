@@ -128,7 +128,7 @@ def frame_sizes(config: Bag2ZarrConfig, reports: Sequence[BagReport]
     seen: dict[str, set[tuple[int, int]]] = {}
     for report in reports:
         for topic, sizes in report.frame_sizes.items():
-            seen.setdefault(topic, set()).update(sizes)
+            seen.setdefault(topic, set()).update((int(h), int(w)) for h, w in sizes)
     for key, k in config.keys.items():
         source = k.sources[0]
         if k.is_image and source.crop is not None and len(seen.get(source.topic, ())) > 1:

@@ -75,9 +75,9 @@ class BagReport:
     gaps: list[dict] = field(default_factory=list)  # {t_s, steps, streams}
     dropped_steps: int = 0
     notes: list[str] = field(default_factory=list)
-    # camera topic -> the (height, width) of its frames as recorded, before any crop or
+    # camera topic -> the [height, width] of its frames as recorded, before any crop or
     # resize: the node refuses a camera of another size where the crop box would cut elsewhere
-    frame_sizes: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
+    frame_sizes: dict[str, list[list[int]]] = field(default_factory=dict)
 
 
 def _decoder(sources: list[SourceConfig], msgtype: str,
@@ -187,7 +187,7 @@ def _place_on_receipt(stream: Stream, ref: Stream) -> None:
 
 
 def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
-                frame_sizes: dict[str, set[tuple[int, int]]] | None = None) -> _Decoded:
+                frame_sizes: dict[str, list[list[int]]] | None = None) -> _Decoded:
     check_bag(bag, config)
     by_topic: dict[str, list[SourceConfig]] = {}
     slots: dict[tuple, tuple[str, int]] = {}
@@ -198,9 +198,9 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
         slots[source.slot()] = (source.topic, len(uses))
         uses.append(source)
     grid_topic = config.grid_topic()
-    frame_sizes = {} if frame_sizes is None else frame_sizes
-    decoders = {t: _decoder(s, bag.topics[t].msgtype,
-                            frame_sizes.setdefault(t, set()) if s[0].kind == 'image' else None)
+    seen: dict[str, set[tuple[int, int]]] = {t: set() for t, s in by_topic.items()
+                                             if s[0].kind == 'image'}
+    decoders = {t: _decoder(s, bag.topics[t].msgtype, seen.get(t))
                 for t, s in by_topic.items()}
     if grid_topic not in decoders:
         decoders[grid_topic] = lambda m: ()
@@ -209,6 +209,8 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
         marker_type = bag.topics[marker].msgtype
         decoders[marker] = lambda m: decode_marker(m, marker_type)
     streams = read_streams(bag, decoders, progress=progress)
+    if frame_sizes is not None:
+        frame_sizes.update({t: [list(hw) for hw in sorted(v)] for t, v in seen.items()})
     for topic, uses in by_topic.items():
         if uses[0].kind == 'joint_trajectory':
             # before any times_ns of it: its stamps 0 then hold their receipt on the
