@@ -65,6 +65,7 @@ class Episode:
     terminated: bool = False
     ended: bool = False
     action_timeouts: int = 0
+    slots_skipped: int = 0  # realtime: control periods a late step overran (not simulated)
     first_command_step: int | None = None  # steps run before the first accepted trajectory
     states_sent: int = 0  # observations published (a JointState each)
     images_sent: int = 0  # of them with a camera frame
@@ -218,7 +219,8 @@ class EpisodeStepper:
         result = dict(seed=ep.seed, episode=ep.index, steps=ep.steps,
                       max_reward=float(ep.max_reward), final_coverage=round(ep.coverage, 6),
                       terminated=ep.terminated, reason=reason, mode=self.config.mode,
-                      action_timeouts=ep.action_timeouts, rejected=self.rejections.as_dict(),
+                      action_timeouts=ep.action_timeouts, slots_skipped=ep.slots_skipped,
+                      rejected=self.rejections.as_dict(),
                       start_stamp_ns=ep.start_ns,
                       sent={'joint_states': ep.states_sent, 'images': ep.images_sent},
                       first_command_step=ep.first_command_step)
@@ -333,6 +335,7 @@ class EpisodeStepper:
         else:
             stamp = tick.due_ns
         if now_ns - stamp >= self._dt_ns:  # overran: stamp the current slot, not a past one
+            self._overran((now_ns - stamp) // self._dt_ns)
             stamp += (now_ns - stamp) // self._dt_ns * self._dt_ns
         generation = self.generation
         self._step(stamp, tick.target, now_ns, result)
@@ -341,6 +344,21 @@ class EpisodeStepper:
         elif self.generation == generation:  # (a next episode's start has set it)
             self.next_tick = self.realtime_tick()
         return self.next_tick
+
+    def _overran(self, slots: int) -> None:
+        """A realtime step ran `slots` control periods late: those periods are not simulated
+        (the physics advances one period, the stamps several) and the plan's points for them
+        never run. Counted in the episode result and said once per episode: a score from a
+        machine that did not keep up is not a clean one."""
+        ep = self.episode
+        if ep is None:
+            return
+        ep.slots_skipped += int(slots)
+        if ep.slots_skipped == slots:
+            self.out.log('warning', f'step {ep.steps} ran {slots * self._dt_ns / 1e9:.1f} s '
+                         f'late: {slots} control period(s) skipped, not simulated (the machine '
+                         'does not keep up in realtime; logged once per episode, the count is '
+                         'slots_skipped in the episode result)')
 
     # --- one step ---------------------------------------------------------------------------
 

@@ -427,3 +427,24 @@ def test_arm_realtime_paces_each_substep_and_skips_the_slots_it_overran():
     assert stamps == sorted(set(stamps))  # strictly increasing
     assert stepper.episode.states_sent == len(rec.observations) == 21
     assert stepper.episode.images_sent == sum(o.image is not None for o in rec.observations)
+
+
+def test_a_realtime_step_that_runs_late_counts_the_periods_it_skipped():
+    """Defect: a late realtime step was stamped with the current slot silently; the periods
+    it skipped (not simulated, their plan points never run) are now in the episode result,
+    said once per episode."""
+    cfg = config_from_values({'mode': 'realtime', 'seeds': [100000], 'max_steps': 5},
+                             warn=print)
+    rec = Recorder()
+    st = EpisodeStepper(cfg, PushTEnv(render_obs=False, max_episode_steps=None), rec)
+    t0 = 10**12
+    st.start_episode(now_ns=t0)
+    st.receive(['agent_x', 'agent_y'], 0, DT * np.arange(10), np.tile([[300., 300.]], (10, 1)),
+               t0)
+    tick, now = st.next_tick, t0
+    for late in (0, 0, 350_000_000, 0, 0):  # step 2 runs 0.35 s late
+        now = max(now, tick.due_ns) + late
+        tick = st.realtime_step(tick, now)
+    assert rec.results[0]['steps'] == 5 and rec.results[0]['slots_skipped'] == 3
+    assert [w for w in rec.warnings() if 'control period(s) skipped' in w] == [
+        w for w in rec.warnings() if 'late' in w] and len(rec.warnings()) == 1

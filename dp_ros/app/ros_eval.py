@@ -86,6 +86,9 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
         # realtime: how many steps ran before the policy's first chunk arrived (the node is
         # ready before an episode starts, so 0 or 1: one inference)
         'episode_first_command_step': [r.get('first_command_step') for r in results],
+        # realtime: control periods the sim skipped for a late step (a machine that did not
+        # keep up: the score is not a clean one where this is not 0)
+        'episode_slots_skipped': [int(r.get('slots_skipped', 0)) for r in results],
         'wall_time_s': seconds, 'finished_at': time.time(),
         'policy': {'sampler': args.sampler or meta['config'].get('sampler'),
                    'num_inference_steps': args.num_inference_steps
