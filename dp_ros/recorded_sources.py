@@ -10,6 +10,7 @@ plain Python.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,9 @@ PREFIX = 'prefix'
 # a camera source's frame size [height, width] as recorded, before any crop or resize
 # (absent: not recorded, or the camera changed size): a crop box is in these pixels
 FRAME_SIZE = 'frame_size'
+# a source's gap tolerance (s) bag2zarr sampled it with: a sample older than this at a grid
+# time was a gap, never training data (the node refuses such an observation alike)
+TOLERANCE_S = 'tolerance_s'
 # sources whose topic the policy node publishes to (the recorded commands)
 COMMAND_KINDS = ('joint_trajectory', 'float_array', 'pose')
 
@@ -50,6 +54,7 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
         and s.get(FIELD, 'position') in JOINT_STATE_FIELDS
         and isinstance(s.get(PREFIX, ''), str)
         and (FRAME_SIZE not in s or _is_size(s[FRAME_SIZE]))
+        and (TOLERANCE_S not in s or _is_seconds(s[TOLERANCE_S]))
         for s in sources)
     if not ok:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
@@ -66,7 +71,8 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
              **({FRAME_ID: s[FRAME_ID]} if FRAME_ID in s else {}),
              **({FIELD: s[FIELD]} if FIELD in s else {}),
              **({PREFIX: s[PREFIX]} if s.get(PREFIX) else {}),
-             **({FRAME_SIZE: [int(v) for v in s[FRAME_SIZE]]} if FRAME_SIZE in s else {})}
+             **({FRAME_SIZE: [int(v) for v in s[FRAME_SIZE]]} if FRAME_SIZE in s else {}),
+             **({TOLERANCE_S: float(s[TOLERANCE_S])} if TOLERANCE_S in s else {})}
             for s in sources]
 
 
@@ -74,6 +80,21 @@ def frame_size(sources: Sequence[dict] | None) -> tuple[int, int] | None:
     """A camera's recorded (height, width), from its sources (None: not recorded)."""
     size = sources[0].get(FRAME_SIZE) if sources else None
     return None if size is None else (int(size[0]), int(size[1]))
+
+
+def tolerance_ns(sources: Sequence[dict] | None, topic: str | None = None) -> int | None:
+    """The gap tolerance (ns) recorded sources were sampled with: `topic`'s, or without one
+    (or a topic they do not name) the largest; None: not recorded."""
+    found = [float(s[TOLERANCE_S]) for s in sources or () if TOLERANCE_S in s
+             and (topic is None or s['topic'] == topic)]
+    if not found and topic is not None:
+        return tolerance_ns(sources)
+    return None if not found else int(round(max(found) * 1e9))
+
+
+def _is_seconds(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)
 
 
 def _is_size(value: object) -> bool:

@@ -189,11 +189,14 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
 
     # the same topics: the recorded sources stay
     assert buffer.attrs('img')['sources'] == [{'kind': 'image', 'topic': '/pusht/image_raw',
-                                               'width': None, 'frame_size': [96, 96]}]
+                                               'width': None, 'frame_size': [96, 96],
+                                               'tolerance_s': 0.05}]
     assert buffer.root_attrs()['control_period_s'] == 0.1  # the grid's period
     assert buffer.attrs('state')['sources'] == [  # and how the pose's yaw was wrapped
-        {'kind': 'joint_state', 'topic': '/pusht/joint_states', 'width': 2, 'field': 'position'},
-        {'kind': 'pose', 'topic': '/pusht/block_pose', 'width': 3, 'yaw_min': 0.0}]
+        {'kind': 'joint_state', 'topic': '/pusht/joint_states', 'width': 2, 'field': 'position',
+         'tolerance_s': 0.05},
+        {'kind': 'pose', 'topic': '/pusht/block_pose', 'width': 3, 'yaw_min': 0.0,
+         'tolerance_s': 0.05}]
 
     # --overwrite starts over
     assert run([tmp_path / 'b'], PUSHT_CONFIG, output, '--overwrite') == 0
@@ -240,7 +243,7 @@ def test_a_poses_frame_is_recorded_and_poses_in_two_frames_are_refused(tmp_path,
     assert run([tmp_path / 'base'], config, output) == 0
     sources = ReplayBuffer.open(output).attrs('state')['sources']
     assert sources[1] == {'kind': 'pose', 'topic': '/ee_pose', 'width': 2,
-                          'yaw_min': -math.pi, 'frame_id': 'base_link'}
+                          'yaw_min': -math.pi, 'frame_id': 'base_link', 'tolerance_s': 0.05}
     before = snapshot(output)
     write_pose_bag(tmp_path / 'world', ['world', 'world'])
     assert run([tmp_path / 'world'], config, output) == 2
@@ -271,7 +274,7 @@ def test_a_pose_converts_to_a_rotation_6d(tmp_path):
     attrs = buffer.attrs('state')
     assert attrs['names'] == ['x', *MATRIX_COLUMNS]
     assert attrs['sources'] == [{'kind': 'pose', 'topic': '/ee_pose', 'width': 7,
-                                 'frame_id': 'base_link'}]
+                                 'frame_id': 'base_link', 'tolerance_s': 0.05}]
     c, s = math.cos(0.1), math.sin(0.1)
     state = np.asarray(buffer['state'][:])
     assert len(state) > 0
@@ -580,9 +583,10 @@ def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path:
     # the topics travel too: the drafted node parameters name them
     assert shape_meta['obs']['wrist']['sources'] == [
         {'kind': 'image', 'topic': '/wrist_camera/image_raw/compressed', 'width': None,
-         'frame_size': [96, 96]}]  # the camera's size as recorded: the node checks it
+         'frame_size': [96, 96], 'tolerance_s': 0.04}]  # what the node checks its camera by
     assert shape_meta['obs']['joint_pos']['sources'] == [
-        {'kind': 'joint_state', 'topic': '/joint_states', 'width': 7, 'field': 'position'}]
+        {'kind': 'joint_state', 'topic': '/joint_states', 'width': 7, 'field': 'position',
+         'tolerance_s': 0.02}]
     draft = tmp_path / 'draft.yaml'
     assert inspect([str(policy), '--draft-params', str(draft)]) == 0
     drafted = yaml.safe_load(draft.read_text())['/**/dp_policy']['ros__parameters']

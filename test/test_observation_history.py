@@ -121,3 +121,18 @@ def test_invalid_construction():
         ObservationHistory(['a'], 0, DT, DT)
     with pytest.raises(ValueError, match='keep_ns'):
         ObservationHistory(['a'], 2, DT, DT, keep_ns=DT)
+
+
+def test_a_stream_gap_limit_is_the_tolerance_its_training_data_was_sampled_with():
+    """Defect: the node took a camera frame up to max_input_age_s (0.5 s) old where bag2zarr,
+    at its 40 ms tolerance, had called it a gap and kept it out of the training data."""
+    h = history(n_obs=2, max_age=500 * MS, gap_ns={'image': 40 * MS})
+    for t in (0, 30, 60, 95, 350, 380):  # the camera drops frames for 250 ms
+        h.add('image', t * MS, t)
+    for t in range(0, 400, 10):
+        h.add('agent_pos', t * MS, t)
+    refusal = h.assemble(now_ns=380 * MS)  # at 280 ms the newest frame is from 95 ms
+    assert refusal.kind == 'gap' and refusal.message.startswith('image')
+    assert 'limit 40.0 ms: the tolerance its training data was sampled with' in refusal.message
+    assert history(n_obs=2, max_age=500 * MS, gap_ns={'image': 900 * MS}).gap_ns == {
+        'image': 500 * MS, 'agent_pos': 500 * MS}  # never above max_input_age_s

@@ -670,3 +670,25 @@ def test_a_compressed_camera_topic_needs_compressed_images_and_a_plain_one_is_wa
                              metadata()).warnings
     assert len(warnings) == 1 and "parameter compressed_images is true and image_topics " \
         "['/cam/image_raw'] do not end in '/compressed'" in warnings[0]
+
+
+def test_each_input_streams_gap_limit_is_its_recorded_tolerance():
+    """The tolerance bag2zarr sampled each source with travels in shape_meta: a stream's
+    sample older than that at an observation time is a gap, as it was in the training data;
+    a renamed state topic takes the largest of the state's, none recorded max_input_age_s."""
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    meta['obs']['image']['sources'] = [{'kind': 'image', 'topic': '/pusht/image_raw',
+                                        'width': None, 'tolerance_s': 0.04}]
+    meta['obs']['agent_pos']['sources'] = [{'kind': 'joint_state', 'width': 2,
+                                            'topic': '/pusht/joint_states',
+                                            'tolerance_s': 0.02}]
+    setup = resolve_setup(cfg(), metadata(shape_meta=meta))
+    assert setup.gap_ns == {'image': 40 * MS, 'agent_pos': 20 * MS}
+    renamed = resolve_setup(cfg(joint_state_topic='/robot/joint_states'),
+                            metadata(shape_meta=meta))
+    assert renamed.gap_ns['agent_pos'] == 20 * MS
+    assert resolve_setup(cfg(), metadata()).gap_ns == {'image': 500 * MS,
+                                                        'agent_pos': 500 * MS}
+

@@ -29,7 +29,15 @@ from tqdm.auto import tqdm
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
 from dp_ros.image_fit import CAMERA_CROP
-from dp_ros.recorded_sources import FIELD, FRAME_ID, FRAME_SIZE, PREFIX, SOURCES, YAW_MIN
+from dp_ros.recorded_sources import (
+    FIELD,
+    FRAME_ID,
+    FRAME_SIZE,
+    PREFIX,
+    SOURCES,
+    TOLERANCE_S,
+    YAW_MIN,
+)
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
 from training.deprecated_keys import deprecated_keys_shown
@@ -166,7 +174,9 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                                 **({PREFIX: s.prefix} if s.prefix else {}),
                                 # the camera's size: where its crop box's pixels are
                                 **({FRAME_SIZE: list(sizes[s.topic])} if k.is_image
-                                   and sizes.get(s.topic) is not None else {})}
+                                   and sizes.get(s.topic) is not None else {}),
+                                # the gap tolerance: the node refuses older samples alike
+                                TOLERANCE_S: config.tolerance_ns(s) / 1e9}
                                for s in k.sources]
     return attrs
 
@@ -228,37 +238,45 @@ def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
                 if not same_sources(stored, value) and SOURCES in store.attrs(key):
                     del store.data[key].attrs[SOURCES]
                 elif stored is not None:
-                    store.data[key].attrs[SOURCES] = _merged_frame_size(
+                    store.data[key].attrs[SOURCES] = _merged_sources(
                         stored, value, config.keys[key].sources[0].crop, key)
                 continue
             store.data[key].attrs[attr] = value
 
 
-def _merged_frame_size(stored: list[dict], new: list[dict], crop: object, key: str
-                       ) -> list[dict]:
+def _merged_sources(stored: list[dict], new: list[dict], crop: object, key: str
+                    ) -> list[dict]:
     """The stored sources of a key whose appended bags came from the same topics, with a
     camera's frame size kept where both recorded the same one and dropped otherwise
-    (unknown); a camera with a crop box that changed size is refused."""
+    (unknown; a camera with a crop box that changed size is refused), and each source's
+    tolerance the larger of both (unknown where the store recorded none)."""
+    merged = []
+    for old, now in zip(stored, new, strict=True):
+        out = {k: v for k, v in old.items() if k != TOLERANCE_S}
+        if TOLERANCE_S in old and TOLERANCE_S in now:
+            out[TOLERANCE_S] = max(float(old[TOLERANCE_S]), float(now[TOLERANCE_S]))
+        merged.append(out)
     old, now = stored[0].get(FRAME_SIZE), new[0].get(FRAME_SIZE)
     if old == now:
-        return stored
+        return merged
     if crop is not None and old is not None and now is not None:
         raise BagError(f"cannot append: key '{key}' was recorded from {stored[0]['topic']} at "
                        f'{old[1]}x{old[0]} px, these bags at {now[1]}x{now[0]} px, and its crop '
                        f'{list(crop)} is in camera pixels: it would cut another part of the '
                        'scene; convert them into another store, with a crop for that size')
-    return [{k: v for k, v in s.items() if k != FRAME_SIZE} for s in stored]
+    return [{k: v for k, v in s.items() if k != FRAME_SIZE} for s in merged]
 
 
 def same_sources(stored: list[dict] | None, new: list[dict]) -> bool:
     """Whether appended bags came from the stored sources: the same, or the same but for
     the joint-state fields a store written before they were recorded lacks (its value names,
-    checked before, say the field: a joint's position is named as the joint); a camera's
-    frame size aside (_merged_frame_size)."""
+    checked before, say the field: a joint's position is named as the joint); frame sizes
+    and tolerances aside (_merged_sources)."""
     if stored is None:
         return False
-    drop = {FRAME_SIZE} | (set() if any(FIELD in s for s in stored) else {FIELD})
-    return ([{k: v for k, v in s.items() if k != FRAME_SIZE} for s in stored]
+    merged = {FRAME_SIZE, TOLERANCE_S}  # kept or dropped by _merged_sources
+    drop = merged | (set() if any(FIELD in s for s in stored) else {FIELD})
+    return ([{k: v for k, v in s.items() if k not in merged} for s in stored]
             == [{k: v for k, v in s.items() if k not in drop} for s in new])
 
 

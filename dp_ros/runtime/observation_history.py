@@ -5,8 +5,9 @@ t_last being the newest time at which every stream has a sample, from the newest
 or before each time, as the paper's real-robot code aligns camera and robot streams
 (real_env.py get_obs); the rule is runtime/alignment.py's, which `dp-ros bag2zarr` samples
 training data with (a stamp up to 1 us after a time counts as at it). Nothing is ever
-extrapolated and no sample older than `max_age_ns` stands in for a time: the assembly is
-refused instead, with a reason.
+extrapolated and no sample older than `max_age_ns` (or a stream's own `gap_ns`: the
+tolerance its training data was sampled with) stands in for a time: the assembly is refused
+instead, with a reason.
 
 Episodes: after start_episode(t0), samples before t0 are gone and a time before t0 takes the
 episode's first sample, which is how the simulator's evaluation pads the first observation
@@ -55,7 +56,8 @@ class ObservationHistory:
     """A ring buffer per stream, ordered by header stamp, kept for `keep_ns` behind the newest."""
 
     def __init__(self, streams: Sequence[str], n_obs_steps: int, dt_ns: int, max_age_ns: int,
-                 keep_ns: int | None = None, max_samples: int = 2000):
+                 keep_ns: int | None = None, max_samples: int = 2000,
+                 gap_ns: dict[str, int] | None = None):
         if not streams or len(set(streams)) != len(streams):
             raise ValueError(f'streams must be distinct names, got {list(streams)}')
         if n_obs_steps < 1:
@@ -74,6 +76,9 @@ class ObservationHistory:
         self.dt_ns = int(dt_ns)
         self.max_age_ns = int(max_age_ns)
         self.max_samples = int(max_samples)
+        # per stream: how much older than a time its sample may be (never above max_age_ns)
+        self.gap_ns = {name: min(int((gap_ns or {}).get(name, max_age_ns)), self.max_age_ns)
+                       for name in self.streams}
         self.episode_start_ns: int | None = None
         self._data = {name: _Stream() for name in self.streams}
 
@@ -153,10 +158,13 @@ class ObservationHistory:
                         return Refusal('not_full', f'{name}: no sample at or before '
                                                    f'{t} ns (oldest {s.stamps[0]} ns)')
                     i = 0  # before the episode began: its first sample, as the sim pads
-                elif t - s.stamps[i] > self.max_age_ns:
+                elif t - s.stamps[i] > self.gap_ns[name]:
+                    limit = self.gap_ns[name]
+                    why = ('' if limit == self.max_age_ns else
+                           ": the tolerance its training data was sampled with")
                     return Refusal('gap', f'{name}: newest sample at or before {t} ns is '
                                           f'{(t - s.stamps[i]) / 1e6:.1f} ms older than that '
-                                          f'(limit {self.max_age_ns / 1e6:.1f} ms)')
+                                          f'(limit {limit / 1e6:.1f} ms{why})')
                 values[name].append(s.values[i])
                 stamps[name].append(s.stamps[i])
         return Observation(t_ns=t_last, times_ns=times, values=values, stamps_ns=stamps)

@@ -26,6 +26,7 @@ from dp_ros.recorded_sources import (
     command_topics,
     compare_sources,
     frame_size,
+    tolerance_ns,
     value_fields,
     value_prefixes,
     value_topics,
@@ -416,6 +417,9 @@ class ResolvedSetup:
     n_action_steps: int
     dt_ns: int
     max_age_ns: int
+    # stream -> how much older than an observation time its sample may be: the tolerance its
+    # training data was sampled with (bag2zarr), else max_age_ns
+    gap_ns: dict[str, int]
     keep_ns: int  # history kept per stream
     limits: JointLimits  # bounds and per-step limits of the actions (runtime/safety.py)
     ramp_in_ns: int
@@ -508,6 +512,19 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         # that is a future state: the state topics', which its controllers' names lack too
         'state_name_prefixes': value_prefixes(state) if readable else None,
         'action_name_prefixes': value_prefixes(action) if action else None}
+
+
+def recorded_gaps(config: Any, rgb_keys: Sequence[str], state_keys: Sequence[str],
+                  state_streams: Sequence[StateSource], max_age_ns: int) -> dict[str, int]:
+    """Per input stream, the gap tolerance its training data was sampled with (a sample
+    older than that at a grid time was a gap there, never data), no more than max_age_ns;
+    max_age_ns where none was recorded. A state topic the data does not name (renamed)
+    takes the largest of the state's."""
+    gaps = {k: tolerance_ns(config.recorded_sources(k)) for k in rgb_keys}
+    state = [s for k in state_keys for s in config.recorded_sources(k) or ()]
+    gaps.update({s.stream_name: tolerance_ns(state, s.topic) for s in state_streams})
+    return {name: max_age_ns if gap is None else min(gap, max_age_ns)
+            for name, gap in gaps.items()}
 
 
 def _pose_frames(sources: list[dict] | None) -> list[str]:
@@ -812,6 +829,8 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter history_s {cfg.history_s} is shorter than an observation '
                          f'spans ((n_obs_steps-1)*dt + max_input_age_s)')
     check_device(cfg)
+    streams = with_recorded_frames(state_sources(cfg, state_label(low_dim)),
+                                   recorded['state_pose_frames'])
     return ResolvedSetup(
         rgb_keys=rgb_keys, state_keys=low_dim, state_sizes=state_sizes,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
@@ -819,11 +838,10 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         image_frame_sizes={k: frame_size(config.recorded_sources(k)) for k in rgb_keys},
         n_obs_steps=config.n_obs_steps, n_action_steps=n_action, dt_ns=dt_ns,
         max_age_ns=max_age_ns, keep_ns=keep_ns, limits=limits,
+        gap_ns=recorded_gaps(config, rgb_keys, low_dim, streams, max_age_ns),
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),
         stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints,
         path_pose=path_pose,
         twist_limits=TwistLimits(cfg.twist_gain, cfg.twist_max_linear, cfg.twist_max_angular),
         commands=command_groups(cfg),
-        state_sources=with_recorded_frames(state_sources(cfg, state_label(low_dim)),
-                                           recorded['state_pose_frames']),
-        warnings=warnings)
+        state_sources=streams, warnings=warnings)
