@@ -112,3 +112,23 @@ def write_text(path: str | Path, text: str) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def check_writable_file(path: str | Path, flag: str) -> None:
+    """A file a command writes at the end of its run, checked before the run (minutes of
+    evaluation lost to an output it could not write): not a directory, and its folder there
+    or makable and writable. Raises UserError (one line, exit 2), naming `flag`."""
+    from dp_ros.errors import UserError
+
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f'{flag} {path} is a directory; give a file path, e.g. '
+                        f'{path / "report.json"}')
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # the first folder that is there
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f'{flag} {path}: {folder} is not a directory, so the file cannot be '
+                        'written there')
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f'{flag} {path}: {folder} is not writable')

@@ -12,6 +12,7 @@ import pytest
 import torch
 from support import PAPER_TEST_SEEDS, dataset_normalizer, tiny_pusht_config
 
+from dp_ros import cli
 from dp_ros.app.eval_report import build_eval_parser, make_eval_report, parse_seeds
 from dp_ros.app.evaluate import main
 from dp_ros.policy.checkpoint import save_policy
@@ -142,6 +143,27 @@ def test_a_video_that_cannot_be_written_does_not_lose_the_report(policy, tmp_pat
     report = json.loads(out.read_text())
     assert report['n_episodes'] == 1 and 'video' not in report
     assert str(out.with_suffix('.mp4')) in report['video_error']
+
+
+@pytest.mark.parametrize('via', ['inprocess', 'ros'])
+def test_an_output_that_cannot_be_written_is_refused_before_the_run(policy, tmp_path, capsys,
+                                                                    via):
+    """Defect: an --output that is a directory failed after the whole run (minutes) and left
+    a hidden .outputs.tmp beside it. Both paths check it first (--via ros: no process
+    started), one line, exit 2; nothing is written."""
+    ckpt = save_policy(policy, tmp_path / 'policy')
+    (tmp_path / 'outputs').mkdir()
+    (tmp_path / 'a_file').write_text('x')
+    for out, words in ((tmp_path / 'outputs', 'outputs is a directory'),
+                       (tmp_path / 'a_file' / 'report.json', 'a_file is not a directory')):
+        before = sorted(tmp_path.rglob('*'))
+        code = cli.main(['eval', '--via', via, '--checkpoint', str(ckpt), '--seeds', '100000',
+                         '--max-steps', '3', '--video-episodes', '', '--no-progress',
+                         '--output', str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f'dp-ros eval: --output {out}') and words in err, err
+        assert sorted(tmp_path.rglob('*')) == before
 
 
 def test_eval_parser_and_report_schema():

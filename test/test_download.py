@@ -133,6 +133,19 @@ def test_missing_source_is_an_error(tmp_path, capsys):
     assert 'no such file' in capsys.readouterr().err
 
 
+def test_a_dest_that_is_a_file_is_one_line(tmp_path, good_zip, capsys):
+    """--dest names a file (or a folder under one): one line, exit 2 (a FileExistsError
+    traceback before); the file is left as it was."""
+    (tmp_path / 'notes.txt').write_text('x')
+    for dest, words in ((tmp_path / 'notes.txt', 'is a file'),
+                        (tmp_path / 'notes.txt' / 'data', 'cannot create --dest')):
+        assert main(['--url', good_zip.as_uri(), '--dest', str(dest), '--no-progress']) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and words in err, err
+        assert err.startswith('dp-ros download-pusht: ')
+    assert (tmp_path / 'notes.txt').read_text() == 'x'
+
+
 def test_dp_ros_cli_subcommand(tmp_path, good_zip):
     dest = tmp_path / 'data'
     proc = subprocess.run(

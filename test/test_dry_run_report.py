@@ -232,3 +232,38 @@ def test_two_arms_whose_drivers_name_their_joints_alike_are_compared_through_pre
     code, _, err = run(capsys, arms, '--output', tmp_path / 'x.json', '--prefix', 'left_')
     assert code == 2 and "--prefix: 'left_' is not 'topic=prefix'" in err
     assert not (tmp_path / 'x.json').exists()
+
+
+def test_the_hold_baseline_is_measured_on_the_steps_the_policy_is_compared_on(tmp_path,
+                                                                                capsys):
+    """The operator stands still while the policy plans (steps 0..15, 44..59) and moves
+    while it does not (16..43); the policy sits 0.02 rad off the operator's still pose. Over
+    the compared steps holding the operator's previous value is exact but at step 44 (the
+    operator's last step of motion before it): the policy, off by 0.02 throughout, does not
+    beat it (the baseline was taken over every step the operator has a value, his motion
+    included: the policy seemed better than holding)."""
+    def still_ramp_still(k):
+        return np.clip((np.asarray(k, dtype=np.float64) - 16) / 28.0, 0.0, 1.0)[..., None]
+
+    bag = tmp_path / 'dry_run'
+    with BagRecorder(bag, storage='mcap') as rec:
+        ts = rec.typestore
+        for k in range(60):
+            t = T0 + k * DT
+            rec.write(OPERATOR, 'trajectory_msgs/msg/JointTrajectory', t + MS,
+                      trajectory_message(ts, ['shoulder'], still_ramp_still(k)[None], t, DT))
+        for k in [0, 4, 8, 12, 44, 48, 52, 56]:
+            rec.write(DRY, 'trajectory_msgs/msg/JointTrajectory', T0 + k * DT + 2 * MS,
+                      trajectory_message(ts, ['shoulder'],
+                                         still_ramp_still(np.arange(k, k + 4)) + 0.02,
+                                         T0 + k * DT, DT))
+    code, out, _ = run(capsys, bag, '--output', tmp_path / 'r.json', '--no-plot')
+    assert code == 0, out
+    m = json.loads((tmp_path / 'r.json').read_text())['metrics']
+    assert m['n_steps'] == 32
+    assert m['rmse_norm'] == pytest.approx(0.04, rel=1e-6)  # 0.02 of a range of 1, times 2
+    # held from step 1 on (step 0 has no previous value): exact but at 44, off by 1/28 there
+    want = np.sqrt((2 / 28) ** 2 / 31)
+    assert m['hold_rmse_norm'] == pytest.approx(want, rel=1e-6)
+    assert m['per_joint']['hold_rmse_norm'] == [pytest.approx(want, rel=1e-6)]
+    assert m['rmse_norm'] > m['hold_rmse_norm']

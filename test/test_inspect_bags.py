@@ -352,3 +352,22 @@ def test_a_stamp_far_from_the_others_late_in_a_bag_is_named(tmp_path, capsys):
         "clock jump; bag2zarr's grid spans them (a gap there, or the bag refused)"], '/js': []}
     topics = {t.topic: t for t in summarize_bag(tmp_path / 'jump').topics}
     assert topics['/cam'].stamp_offset_s == pytest.approx(-0.005, abs=1e-9)
+
+
+def test_a_drafted_config_that_exists_is_replaced_only_with_force(tmp_path, capsys):
+    """A drafted bag2zarr config is edited by hand: a second --draft-config does not
+    overwrite it silently (it did), and is refused before the bags are read; --force
+    replaces it."""
+    from dp_ros import cli
+
+    write_foreign_mcap(tmp_path / 'bags' / 'one.mcap', seconds=1.0)
+    draft = tmp_path / 'draft.yaml'
+    draft.write_text('# hand-edited\n')
+    args = ['inspect', str(tmp_path / 'bags'), '--no-progress', '--draft-config', str(draft)]
+    assert cli.main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f'dp-ros inspect: --draft-config {draft} exists; pass --force to '
+                            'replace it\n') and captured.out == ''
+    assert draft.read_text() == '# hand-edited\n'
+    assert cli.main([*args, '--force']) == 0
+    assert load_config(draft).keys['action'].sources

@@ -104,6 +104,37 @@ def test_a_yaw_that_wraps_inside_the_task_is_named_with_a_better_wrap(tmp_path):
                 if 'yaw' in w]
 
 
+@pytest.mark.parametrize('names, sources, wraps', [
+    (['left_x', 'left_yaw'], [{'kind': 'pose', 'topic': '/left/ee_pose', 'width': 2,
+                               'prefix': 'left_'}], True),
+    (['left_x', 'left_yaw'], None, True),  # no sources recorded: beside another pose field
+    (['x', 'left_yaw'], [{'kind': 'pose', 'topic': '/ee_pose', 'width': 1},
+                         {'kind': 'pose', 'topic': '/left/ee_pose', 'width': 1,
+                          'prefix': 'left_'}], True),
+    # joints named for their axis: a continuous joint's wrap is not a pose source's yaw_min
+    (['x', 'wrist_yaw'], None, False),
+    (['wrist_x', 'wrist_yaw'], [{'kind': 'joint_state', 'topic': '/joint_states',
+                                 'width': 2}], False),
+])
+def test_the_yaw_of_a_prefixed_pose_source_is_checked_too(tmp_path, names, sources, wraps):
+    """bag2zarr names a prefixed pose source's fields left_x, left_yaw: its yaw is checked for
+    a wrap inside the task as a plain `yaw` is (it was not); a joint named wrist_yaw is not."""
+    turn = np.linspace(2.9, 3.5, 30)  # rad: through pi, recorded in [-pi, pi)
+    e = clean_episode(np.random.default_rng(3), 30)
+    e['state'] = np.stack([e['state'][:, 0], (turn + np.pi) % (2 * np.pi) - np.pi],
+                          1).astype(np.float32)
+    path = tmp_path / 'wrap.zarr'
+    write_store(path, [e])
+    attrs = ReplayBuffer.open(path, mode='r+').data['state'].attrs
+    attrs['names'] = names
+    if sources:
+        attrs['sources'] = sources
+    found = [w for w in summarize(ReplayBuffer.open(path), horizon=16).warnings
+             if 'yaw wrap' in w]
+    assert [w.split(' jumps')[0] for w in found] == ([f'state[1] ({names[1]})'] if wraps
+                                                     else [])
+
+
 def test_float_images_scaled_0_to_1_and_a_missing_action_are_errors(tmp_path):
     rng = np.random.default_rng(2)
     episode = {'state': rng.normal(0, 1, (20, 2)).astype(np.float32),

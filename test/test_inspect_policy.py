@@ -15,6 +15,7 @@ from support import (
     make_tiny_checkpoint,
 )
 
+from dp_ros import cli
 from dp_ros.errors import UserError
 from dp_ros.params import config_from_dict
 from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata
@@ -238,3 +239,79 @@ def test_cameras_recorded_compressed_are_drafted_with_compressed_images(tmp_path
         assert '# [/wrist/image_raw/compressed] recorded compressed, beside raw cameras' \
             in text
     assert node_setup(params, policy).warnings == []
+
+
+def cache_snapshot(cache, repo_id: str, policy) -> None:
+    """A Hugging Face cache holding `policy` as repo_id's main branch (huggingface_hub's
+    layout: snapshots/<commit>/<file>, refs/main = commit)."""
+    commit = '0123456789abcdef0123456789abcdef01234567'
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / 'snapshots' / commit).mkdir(parents=True)
+    for name in ('policy.json', 'model.safetensors'):
+        (repo / 'snapshots' / commit / name).write_bytes((policy / name).read_bytes())
+    (repo / 'refs').mkdir()
+    (repo / 'refs' / 'main').write_text(commit)
+
+
+def test_a_hub_checkpoint_is_inspected_from_the_cache(arm_policy, tmp_path, monkeypatch,
+                                                      capsys):
+    """hf://org/name works here as wherever a checkpoint is taken (it was read as a dataset
+    URL: a traceback); the draft names the spec, which the node resolves; one that is not
+    cached, offline, is one line, exit 2."""
+    cache = tmp_path / 'hf_cache'
+    cache_snapshot(cache, 'me/arm', arm_policy)
+    monkeypatch.setenv('HF_HUB_CACHE', str(cache))
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    out = tmp_path / 'params.yaml'
+    assert cli.main(['inspect', 'hf://me/arm', '--draft-params', str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith('hf://me/arm: dp_ros policy')
+    assert 'checkpoint:=hf://me/arm' in printed
+    params = yaml.safe_load(out.read_text())['/**/dp_policy']['ros__parameters']
+    assert params['checkpoint'] == 'hf://me/arm'
+    assert params == drafted(arm_policy, tmp_path / 'local')[0] | {'checkpoint': 'hf://me/arm'}
+    assert node_setup(params, arm_policy).warnings == []
+    for spec, words in (('hf://me/absent', 'is not in the Hugging Face cache'),
+                        ('hf://me/arm@nope', 'is not in the Hugging Face cache')):
+        assert cli.main(['inspect', spec]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and err.startswith(f'dp-ros inspect: {spec}')
+        assert words in err and 'HF_HUB_OFFLINE' in err, err
+
+
+def test_a_draft_that_exists_is_replaced_only_with_force(arm_policy, tmp_path, capsys):
+    """A drafted file is edited by hand: a second --draft-params does not overwrite it
+    silently (it did); --force replaces it; a directory is refused either way."""
+    out = tmp_path / 'params.yaml'
+    out.write_text('# hand-edited\n')
+    assert cli.main(['inspect', str(arm_policy), '--draft-params', str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f'dp-ros inspect: --draft-params {out} exists; pass --force to replace '
+                   'it\n')
+    assert out.read_text() == '# hand-edited\n'
+    assert cli.main(['inspect', str(arm_policy), '--draft-params', str(out), '--force']) == 0
+    assert 'action_joint_names' in out.read_text()
+    assert cli.main(['inspect', str(arm_policy), '--draft-params', str(tmp_path), '--force']) == 2
+    assert 'is a directory' in capsys.readouterr().err
+
+
+def test_an_image_only_policy_has_no_parameters_to_draft(tmp_path, capsys):
+    """The node feeds a state from the joint states: a policy without a low-dim observation
+    is named in one line, exit 2 (a ValueError traceback before); nothing is written."""
+    from dp_ros.policy.checkpoint import save_policy
+    from dp_ros.policy.config import PolicyConfig
+    from dp_ros.policy.diffusion import DiffusionPolicy
+    from dp_ros.policy.normalizer import Normalizer
+
+    cfg = PolicyConfig(shape_meta={'obs': {'image': {'shape': [3, 32, 32], 'type': 'rgb'}},
+                                   'action': {'shape': [2]}},
+                       crop_shape=(28, 28), resnet_width=0.25, down_dims=(16, 32),
+                       num_keypoints=8, feature_dim=16, diffusion_step_embed_dim=32)
+    norm = Normalizer.from_data({'action': np.random.default_rng(0).uniform(0, 1, (16, 2))})
+    policy = save_policy(DiffusionPolicy(cfg, norm).eval(), tmp_path / 'img_only',
+                         control_period_s=0.1, provenance={'note': 'x'})
+    out = tmp_path / 'p.yaml'
+    assert cli.main(['inspect', str(policy), '--draft-params', str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and 'no low-dim observation' in err, err
+    assert not out.exists()

@@ -295,6 +295,62 @@ def test_another_dataset_is_compared_over_all_its_episodes_and_has_no_split(
     assert not (tmp_path / 'x.json').exists()
 
 
+def test_another_dataset_has_none_of_the_trainings_exclusions_or_cap(trained_pair, tmp_path):
+    """The training left out episode 4 and capped its episodes: new recordings of two
+    episodes are compared over both (the training's exclude_episodes were taken for theirs:
+    'episodes [4] are not episodes of this dataset'); two policies of other splits compare
+    on them too, the split being the training set's only."""
+    store, _ = trained_pair
+    policies = []
+    for name, data in (('pruned', {'val_ratio': 0.34, 'exclude_episodes': [4],
+                                    'max_train_episodes': 2}),
+                       ('other_split', {'val_ratio': 0.5})):
+        cfg = TrainConfig(data=DataConfig(zarr_path=str(store), **data))
+        policies.append(str(make_tiny_checkpoint(tmp_path / name, seed=1, provenance={
+            'dataset': str(store), 'train_config': cfg.to_dict()})))
+    other = tmp_path / 'new_recordings.zarr'
+    write_pusht_like_store(other, [15, 11], seed=4)
+    out = tmp_path / 'ol.json'
+    assert main([policies[0], '--dataset', str(other), '--output', str(out), '--no-progress',
+                 '--no-plot']) == 0
+    report = json.loads(out.read_text())
+    assert report['episodes_chosen'] == 'all' and report['episodes'] == [0, 1]
+    assert report['metrics']['n_steps'] == 26
+    assert main([*policies, '--dataset', str(other), '--output', str(out), '--no-progress',
+                 '--no-plot']) == 0
+    assert [p['metrics']['n_steps'] for p in json.loads(out.read_text())['policies']] == [26, 26]
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_run(trained_pair, tmp_path):
+    """A directory given as --output (or --plot), or a path under a file, is one line before
+    anything is loaded (it failed after the whole run and left its plot behind); the report
+    is written before the plot."""
+    _, policy = trained_pair
+    (tmp_path / 'reports').mkdir()
+    (tmp_path / 'a_file').write_text('x')
+    for args, match in (
+            (['--output', str(tmp_path / 'reports')], r'--output .*reports is a directory'),
+            (['--output', str(tmp_path / 'a_file' / 'ol.json')], 'a_file is not a directory'),
+            (['--output', str(tmp_path / 'ol.json'), '--plot', str(tmp_path / 'reports')],
+             r'--plot .*reports is a directory'),
+            (['--output', str(tmp_path / 'reports.json'), '--plot', str(tmp_path / 'a_file'
+                                                                      / 'p.png')],
+             'a_file is not a directory')):
+        with pytest.raises(UserError, match=match):
+            main([str(policy), '--no-progress', *args])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a_file', 'reports']
+    assert not any((tmp_path / 'reports').iterdir())
+    # a plot that cannot be drawn loses no report: the JSON is there before the PNG
+    out = tmp_path / 'new' / 'ol.json'
+    (tmp_path / 'new').mkdir()
+    (tmp_path / 'new' / 'ol.png').write_text('x')  # replaced; a directory here would not be
+    assert main([str(policy), '--output', str(out), '--no-progress']) == 0
+    report = json.loads(out.read_text())
+    assert report['plot'] == str(out.with_suffix('.png'))
+    assert out.with_suffix('.png').stat().st_size > 10_000
+    assert out.stat().st_mtime_ns <= out.with_suffix('.png').stat().st_mtime_ns
+
+
 def test_other_joints_or_shapes_are_refused_before_anything_is_loaded(trained_pair, tmp_path):
     store, policy = trained_pair
     meta = json.loads((policy / 'policy.json').read_text())

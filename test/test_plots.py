@@ -59,3 +59,27 @@ def test_plot_compare_writes_a_png_and_refuses_labels_that_do_not_fit(tmp_path, 
     stage.mkdir(parents=True)
     (stage / 'log.jsonl').write_text((tmp_path / 'joint' / 'log.jsonl').read_text())
     assert main([logs[0], str(stage), '--out', str(tmp_path / 'chained.png')]) == 0
+
+
+def test_a_file_that_is_no_training_log_is_one_line(tmp_path, capsys):
+    """`dp-ros plot` given a binary file or JSON lines that are no records: one line, exit 2
+    (a UnicodeDecodeError or TypeError traceback before); nothing is drawn."""
+    from dp_ros.cli import run_subcommand
+
+    (tmp_path / 'model.safetensors').write_bytes(b'\x80\x81\xfe\xff' * 64)
+    (tmp_path / 'list.jsonl').write_text('[1, 2]\n[3]\n')
+    (tmp_path / 'steps.jsonl').write_text('{"event": "train", "step": "ten", "loss": 1}\n')
+    for name, words in (('model.safetensors', 'not UTF-8 text'),
+                        ('list.jsonl', 'line 1 is JSON but not a record'),
+                        ('steps.jsonl', "step 'ten' is not a number")):
+        out = tmp_path / 'curves.png'
+        assert run_subcommand('plot', [str(tmp_path / name), '--out', str(out)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f'dp-ros plot: {tmp_path / name} is not a training log')
+        assert words in err, err
+        assert not out.exists()
+    # a line cut short by a kill is still skipped
+    (tmp_path / 'cut.jsonl').write_text('{"event": "train", "step": 1, "loss": 1.0}\n'
+                                        '{"event": "train", "st')
+    assert main([str(tmp_path / 'cut.jsonl'), '--out', str(tmp_path / 'cut.png')]) == 0

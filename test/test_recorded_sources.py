@@ -302,6 +302,6 @@ def test_recorded_pose_targets_are_drafted_for_a_cartesian_controller(tmp_path, 
     sm['obs']['joint_pos']['sources'] = [{'kind': 'pose', 'topic': '/target_frame',
                                           'width': 3}]
     (policy / METADATA_FILE).write_text(json.dumps(meta))
-    assert inspect([str(policy), '--draft-params', str(out)]) == 0
+    assert inspect([str(policy), '--draft-params', str(out), '--force']) == 0
     params = yaml.safe_load(out.read_text())['/**/dp_policy']['ros__parameters']
     assert params['action_pose_topics'] == [params['action_topic']] == ['/FILL_IN/target_pose']

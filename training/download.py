@@ -98,8 +98,14 @@ def download_pusht(url: str, dest_dir: Path, sha256: str | None = None, force: b
     final = dest_dir / TOP_DIR
     if final.exists() and not force:
         raise DownloadError(f'{final} already exists; pass --force to replace it')
+    if dest_dir.exists() and not dest_dir.is_dir():
+        raise DownloadError(f'--dest {dest_dir} is a file; give the directory that receives '
+                            f'{TOP_DIR}/')
     created_dest = not dest_dir.exists()
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where a parent folder should be, no permission
+        raise DownloadError(f'cannot create --dest {dest_dir}: {exc}') from None
     tmp = Path(tempfile.mkdtemp(prefix=f'.{TOP_DIR}-download-', dir=dest_dir))
     try:
         archive = tmp / 'pusht.zip'

@@ -257,9 +257,12 @@ def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str,
 
     pol, rec = pooled(0)
     err = pol - rec
-    holds = [(c.reference[1:][c.reference_ok[1:] & c.reference_ok[:-1]],
-              c.reference[:-1][c.reference_ok[1:] & c.reference_ok[:-1]]) for c in comparisons]
-    hold_err = np.concatenate([h - p for h, p in holds])
+    # the hold baseline over exactly the steps the policy's error uses (policy and reference at
+    # t) that also have the reference at t - 1: over other steps it is no baseline (an operator
+    # moving while the policy does not plan made holding look worse than it is)
+    held = [c.policy_ok[1:] & c.reference_ok[1:] & c.reference_ok[:-1] for c in comparisons]
+    hold_err = np.concatenate([c.reference[1:][k] - c.reference[:-1][k]
+                               for c, k in zip(comparisons, held, strict=True)])
     lags = {}
     for lag in range(-max_lag, max_lag + 1):
         p, r = pooled(lag)  # a shift that leaves under half the pairs is not scored

@@ -35,11 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from dp_ros.atomic_dir import write_text
+from dp_ros.atomic_dir import check_writable_file, write_text
 from dp_ros.bags.reader import STORAGE_SUFFIXES
 from dp_ros.dimension_names import NAMES
 from dp_ros.errors import UserError
-from dp_ros.recorded_sources import SOURCES
+from dp_ros.pose_fields import POSE_FIELDS
+from dp_ros.recorded_sources import PREFIX, SOURCES
 from dp_ros.selection import parse_episodes
 from training.inspect_bags import inspect_bags
 from training.inspect_policy import inspect_policy, is_policy_dir
@@ -208,16 +209,38 @@ def findings(keys: list[KeySummary], lengths: np.ndarray,
     return errors, warnings
 
 
+def yaw_dims(names: list[str], sources: list[dict] | None) -> set[int]:
+    """The dimensions that are a pose's yaw: the field `yaw` of a recorded pose source, after
+    its prefix (bag2zarr names a prefixed source's fields left_x, left_yaw); without recorded
+    sources, a dimension named `yaw`, or P_yaw beside another pose field of the same prefix
+    (left_x): a joint named wrist_yaw is not a pose's yaw."""
+    if sources and all(isinstance(x, dict) and 'kind' in x for x in sources):
+        columns = [(x['kind'], x.get(PREFIX, '')) for x in sources
+                   for _ in range(x.get('width') or 1)]
+        if len(columns) == len(names):
+            pairs = enumerate(zip(names, columns, strict=True))
+            return {d for d, (name, (kind, prefix)) in pairs
+                    if kind == 'pose' and name.removeprefix(prefix) == 'yaw'}
+    out = set()
+    for d, name in enumerate(names):
+        prefix = name[:-len('yaw')]
+        if name == 'yaw' or (name.endswith('_yaw') and any(
+                f'{prefix}{f}' in names for f in POSE_FIELDS if f != 'yaw')):
+            out.add(d)
+    return out
+
+
 def yaw_wrap_warnings(buffer: Store, keys: list[KeySummary]) -> list[str]:
-    """A pose's yaw (a dimension named `yaw`) that jumps by more than pi in one step: its
-    wrap, [yaw_min, yaw_min + 2 pi), lies inside the task, and the policy sees a turn of a
-    few degrees as one of nearly 2 pi. Suggests the yaw_min in the middle of the widest
-    stretch of angles the data never visits."""
+    """A pose's yaw (yaw_dims) that jumps by more than pi in one step: its wrap,
+    [yaw_min, yaw_min + 2 pi), lies inside the task, and the policy sees a turn of a few
+    degrees as one of nearly 2 pi. Suggests the yaw_min in the middle of the widest stretch
+    of angles the data never visits."""
     found = []
     for k in keys:
         names = k.attrs.get(NAMES) or []
+        yaws = yaw_dims(list(names), k.attrs.get(SOURCES))
         for d, name in enumerate(names):
-            if name != 'yaw' or d >= len(k.largest_jump) or k.largest_jump[d] <= math.pi:
+            if d not in yaws or d >= len(k.largest_jump) or k.largest_jump[d] <= math.pi:
                 continue
             yaw = np.sort(np.mod(read_array(buffer.data[k.key])[:, d].astype(np.float64),
                                  2 * math.pi))
@@ -225,7 +248,7 @@ def yaw_wrap_warnings(buffer: Store, keys: list[KeySummary]) -> list[str]:
             i = int(np.argmax(gaps))
             suggest = (yaw[i] + gaps[i] / 2 + math.pi) % (2 * math.pi) - math.pi
             ep, step = k.largest_jump_at[d]
-            found.append(f'{k.key}[{d}] (yaw) jumps by {k.largest_jump[d]:.3g} rad in one step '
+            found.append(f'{k.key}[{d}] ({name}) jumps by {k.largest_jump[d]:.3g} rad in one step '
                          f'(episode {ep} step {step}): the yaw wrap lies inside the task; '
                          f'convert with the pose source\'s yaw_min: {suggest:.3f} (the middle of '
                          f'the widest range of angles never recorded, {gaps[i]:.3g} rad)')
@@ -343,7 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--draft-config', type=Path,
                    help='bags: write a commented bag2zarr config for them here')
     p.add_argument('--draft-params', type=Path,
-                   help='a policy directory: write a policy node parameter file for it here')
+                   help='a policy directory (or hf://org/name[@revision]): write a policy '
+                        'node parameter file for it here')
+    p.add_argument('--force', action='store_true',
+                   help='--draft-config, --draft-params: replace an existing file (refused '
+                        'without it: a draft is edited by hand)')
     p.add_argument('--horizon', type=int, default=DEFAULT_HORIZON,
                    help='the policy horizon that episodes should not be shorter than')
     p.add_argument('--episodes', default='0:4',
@@ -362,7 +389,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.horizon < 1:
         raise UserError(f'--horizon must be at least 1, got {args.horizon}')
-    if is_policy_dir(args.paths[0]):
+    for flag, draft in (('--draft-config', args.draft_config),
+                        ('--draft-params', args.draft_params)):
+        if draft is None:
+            continue
+        check_writable_file(draft, flag)
+        if draft.exists() and not args.force:  # hand-edited, most likely: not overwritten
+            raise UserError(f'{flag} {draft} exists; pass --force to replace it')
+    if is_policy_dir(args.paths[0]):  # or a Hub spec, resolved there
         if len(args.paths) > 1 or args.draft_config or args.plot or args.video:
             raise UserError('a policy directory is inspected alone; --draft-params writes its '
                             'node parameters (--draft-config, --plot, --video: data)')

@@ -22,8 +22,10 @@ import yaml
 
 from dp_ros.atomic_dir import write_text
 from dp_ros.dimension_names import split_joint_value_name
+from dp_ros.errors import UserError
 from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata, recorded_score
 from dp_ros.policy.config import PolicyConfig
+from dp_ros.policy.hub import HubError, is_hub_spec, parse_hub_spec, resolve_policy_dir
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import frame_size
 from dp_ros.runtime.policy_node_config import joined_per_key, recorded_topics, state_label
@@ -68,6 +70,14 @@ class PolicySummary:
 
 
 def is_policy_dir(path: str | Path) -> bool:
+    """A policy directory (policy.json), or a Hub checkpoint hf://org/name[@revision]
+    (resolved by inspect_policy; hf://datasets/... and longer paths are fsspec URLs of data)."""
+    if is_hub_spec(str(path)):
+        try:
+            parse_hub_spec(str(path))
+        except HubError:
+            return False
+        return True
     return (Path(path) / METADATA_FILE).is_file()
 
 
@@ -381,8 +391,9 @@ def _camera_transport(recorded: list[str]) -> tuple[list[str], list[str]]:
 def draft_params(s: PolicySummary) -> str:
     """A policy node parameter file (config/policy_example_arm.yaml's layout) for `s`."""
     if not s.states:
-        raise ValueError('the policy has no low-dim observation: the node feeds one from the '
-                         'joint states')
+        raise UserError(f'--draft-params: {s.path} has no low-dim observation (images only), '
+                        'and the policy node feeds one from the joint states: it cannot run '
+                        'this policy, so there are no parameters to draft')
     state, action, t = joined_state(s.states), s.action, s.topics
     order = ', '.join(f"{c['key']} {c['shape'][0]}x{c['shape'][1]}" for c in s.cameras)
     compressed = ['    compressed_images: false']
@@ -420,7 +431,7 @@ def draft_params(s: PolicySummary) -> str:
         '# then: ros2 launch dp_ros policy.launch.py params_file:=THIS checkpoint:=DIR',
         '/**/dp_policy:',
         '  ros__parameters:',
-        f'    checkpoint: {Path(s.path).resolve()}',
+        f'    checkpoint: {s.path if is_hub_spec(s.path) else Path(s.path).resolve()}',
         '    device: auto',
         f'    image_topics: {cameras}',
         *compressed,
@@ -453,8 +464,11 @@ def draft_params(s: PolicySummary) -> str:
 
 
 def inspect_policy(path: str, draft_path: Path | None, json_path: Path | None) -> int:
-    """The `dp-ros inspect` run for a policy directory; the exit code."""
-    summary = summarize_policy(path)
+    """The `dp-ros inspect` run for a policy directory or Hub spec (its cached snapshot; an
+    unreachable one is a HubError, one line); the exit code."""
+    summary = summarize_policy(resolve_policy_dir(path))
+    if is_hub_spec(path):  # named as given: the draft's checkpoint is the spec, as the node
+        summary.path = path  # takes it
     print(format_policy(summary))
     if json_path:
         write_text(json_path, json.dumps(asdict(summary), indent=1) + '\n')

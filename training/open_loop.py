@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dp_ros.atomic_dir import write_text
+from dp_ros.atomic_dir import check_writable_file, write_text
 from dp_ros.errors import UserError
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.recorded_sources import value_prefixes
@@ -264,13 +264,17 @@ def check_fits(config: PolicyConfig, source: Source) -> list[str]:
 def load_windows(config: PolicyConfig, source: Source, progress: bool) -> PushTImageDataset:
     """The dataset with one window per step of every episode: step t's window holds the
     observations t-To+1..t (the first repeated before an episode starts) and the horizon's
-    actions from t-To+1 on; the split and the episode cap are the training's."""
+    actions from t-To+1 on; the split, the episode cap and the excluded episodes are the
+    training's on the training set; another dataset (new recordings with the same keys) has
+    none of them: all its episodes."""
     from training.dataset import PushTImageDataset
 
+    split = (source.data.split_args() if source.is_training_set else
+             {'val_ratio': 0.0, 'max_train_episodes': None, 'exclude_episodes': None})
     return PushTImageDataset(
         source.path, horizon=config.horizon, pad_before=config.n_obs_steps - 1,
         pad_after=config.horizon - config.n_obs_steps, progress=progress,
-        obs_steps=config.n_obs_steps, **source.data.split_args(), **source.data.key_args())
+        obs_steps=config.n_obs_steps, **split, **source.data.key_args())
 
 
 def check_split(spec: str | None, source: Source) -> None:
@@ -590,6 +594,13 @@ def check_args(args: argparse.Namespace) -> None:
             raise UserError(f'{flag} must be >= 1, got {value}')
     if not 1 <= args.plot_episodes <= 3:
         raise UserError(f'--plot-episodes must be 1, 2 or 3, got {args.plot_episodes}')
+    check_writable_file(args.output, '--output')  # before the run, not after it
+    if not args.no_plot:
+        check_writable_file(plot_path(args), '--plot' if args.plot else '--output (its .png)')
+
+
+def plot_path(args: argparse.Namespace) -> Path:
+    return args.plot or args.output.with_suffix('.png')
 
 
 @dataclass
@@ -632,7 +643,8 @@ def common_source(entries: list[PolicyEntry], dataset: Path | None) -> Source:
     first, f = sources[0], entries[0]
     for e, s in zip(entries[1:], sources[1:], strict=True):
         same = (s.path == first.path and s.data.key_args() == first.data.key_args()
-                and s.data.split_args() == first.data.split_args())
+                and (s.data.split_args() == first.data.split_args()  # another dataset: no
+                     or not (s.is_training_set or first.is_training_set)))  # split applies
         if not same:
             raise UserError(f'{e.path} was trained on another dataset, keys or split than '
                             f'{f.path}: compare policies of one training set, or pass '
@@ -671,9 +683,12 @@ def policy_report(entry: PolicyEntry, ds: PushTImageDataset, episodes: list[int]
     }, chunks
 
 
-def run_open_loop(args: argparse.Namespace) -> dict[str, Any]:
+def run_open_loop(args: argparse.Namespace
+                  ) -> tuple[dict[str, Any], Callable[[], Path] | None]:
     """One policy: its report and plot. Several (snapshots of one run, say): the same
     episodes and the same sampling noise for each, and a comparison report and plot.
+    (the report, what draws its plot (None: --no-plot)): the report names the plot's path
+    and is written first, so that a plot that fails loses no report.
 
     The policies, the dataset, the split and their fit are checked from metadata first; the
     device last, as it imports torch (seconds): a wrong path is reported in under one."""
@@ -708,20 +723,21 @@ def run_open_loop(args: argparse.Namespace) -> dict[str, Any]:
     fields, chunks = policy_report(entries[0], ds, episodes, args, device)
     report: dict[str, Any] = {'format': REPORT_FORMAT, 'format_version': REPORT_VERSION,
                               **shared, **fields}
-    if not args.no_plot:
-        metrics = report['metrics']
-        picks = pick_for_plot(metrics, args.plot_episodes)
-        path = args.plot or args.output.with_suffix('.png')
-        report['plot'] = str(plot_open_loop(chunks, picks, metrics, names,
-                                            float(report['control_period_s']),
-                                            config.n_obs_steps, config.n_action_steps, path))
-        report['plot_episodes'] = [{'label': label, 'episode': e} for label, e in picks]
-    return report
+    if args.no_plot:
+        return report, None
+    metrics = report['metrics']
+    picks = pick_for_plot(metrics, args.plot_episodes)
+    path = plot_path(args)
+    report['plot'] = str(path)
+    report['plot_episodes'] = [{'label': label, 'episode': e} for label, e in picks]
+    return report, lambda: plot_open_loop(chunks, picks, metrics, names,
+                                          float(report['control_period_s']),
+                                          config.n_obs_steps, config.n_action_steps, path)
 
 
 def compare_policies(entries: list[PolicyEntry], ds: PushTImageDataset, episodes: list[int],
                      args: argparse.Namespace, device: Any, shared: dict[str, Any]
-                     ) -> dict[str, Any]:
+                     ) -> tuple[dict[str, Any], Callable[[], Path] | None]:
     """Each policy's report on the same windows, in the order given, and which one has the
     lowest normalized RMSE."""
     policies = []
@@ -731,10 +747,11 @@ def compare_policies(entries: list[PolicyEntry], ds: PushTImageDataset, episodes
     lowest = min(policies, key=lambda p: p['metrics']['rmse_norm'])
     report: dict[str, Any] = {'format': COMPARISON_FORMAT, 'format_version': REPORT_VERSION,
                               **shared, 'lowest_error': lowest['policy'], 'policies': policies}
-    if not args.no_plot:
-        path = args.plot or args.output.with_suffix('.png')
-        report['plot'] = str(plot_comparison(report, path))
-    return report
+    if args.no_plot:
+        return report, None
+    path = plot_path(args)
+    report['plot'] = str(path)
+    return report, lambda: plot_comparison(report, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -744,8 +761,10 @@ def main(argv: list[str] | None = None) -> int:
     check_args(args)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s '
                         '%(message)s', stream=sys.stderr)
-    report = run_open_loop(args)
-    write_text(args.output, json.dumps(report, indent=1) + '\n')
+    report, draw = run_open_loop(args)
+    write_text(args.output, json.dumps(report, indent=1) + '\n')  # the report before the plot
+    if draw is not None:
+        draw()
     comparison = report['format'] == COMPARISON_FORMAT
     print(format_comparison(report) if comparison else format_summary(report))
     print(f'-> {args.output}' + (f", {report['plot']}" if 'plot' in report else ''))

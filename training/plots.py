@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from dp_ros.errors import UserError
+
 PANELS = (  # (title, [(event, key)], log-scale y)
     ('loss', [('train', 'loss'), ('val', 'val_loss')], True),
     ('sampled-action MSE (normalized)', [('action_mse', 'train_action_mse_norm'),
@@ -23,16 +25,32 @@ PANELS = (  # (title, [(event, key)], log-scale y)
 
 
 def read_log(path: str | Path) -> list[dict]:
-    """The JSONL records; a line cut short by a kill is skipped."""
+    """The JSONL records; a line cut short by a kill is skipped. A file that is not a
+    training log (not text, a line that is JSON but no record, a step that is no number) is
+    a UserError: one line, exit 2."""
+    def not_a_log(why: str) -> UserError:
+        return UserError(f'{path} is not a training log ({why}): give a run directory or its '
+                         'log.jsonl')
+
+    try:
+        text = Path(path).read_text(encoding='utf-8')
+    except UnicodeDecodeError:
+        raise not_a_log('not UTF-8 text') from None
     records = []
-    for line in Path(path).read_text().splitlines():
+    for n, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line:
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if not isinstance(record, dict):
+            raise not_a_log(f'line {n} is JSON but not a record {{...}}')
+        step = record.get('step')
+        if 'step' in record and (isinstance(step, bool) or not isinstance(step, (int, float))):
+            raise not_a_log(f'line {n}: step {step!r} is not a number')
+        records.append(record)
     return records
 
 

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from dp_ros.atomic_dir import check_writable_file
 from dp_ros.errors import UserError
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.runtime.execution import EXECUTION_MODES
@@ -103,6 +104,7 @@ def check_eval_args(args: argparse.Namespace) -> None:
         if value is not None and value < 1:
             raise UserError(f'{flag} must be >= 1, got {value}')
     check_video_episodes(args.video_episodes, len(args.seeds))
+    check_writable_file(args.output, '--output')  # not after the episodes have run
     args.checkpoint_spec = str(args.checkpoint)
     args.checkpoint = resolve_policy_dir(args.checkpoint)  # a Hub spec: its cached snapshot
     meta = read_policy_metadata(args.checkpoint)

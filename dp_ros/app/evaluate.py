@@ -26,6 +26,7 @@ from dp_ros.app.eval_report import (
     make_eval_report,
     video_path,
 )
+from dp_ros.atomic_dir import write_text
 
 log = logging.getLogger('dp_ros.eval')
 
@@ -83,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run_ros_eval(args)
     else:
         report = run_inprocess_eval(args)
-    tmp = args.output.with_name(f'.{args.output.name}.tmp')
-    tmp.write_text(json.dumps(report, indent=2) + '\n')
-    tmp.replace(args.output)
+    write_text(args.output, json.dumps(report, indent=2) + '\n')  # swapped in whole
     for ep in report['episodes']:
         print(f"seed {ep['seed']}: score {ep['score']:.4f}")
     print(f"mean_score {report['mean_score']:.4f} over {report['n_episodes']} episodes "
