@@ -73,6 +73,12 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _is_whole(v: Any) -> bool:
+    """A number that is an integer: 3 or 3.0, not 2.5, inf or nan (int() of those raises
+    OverflowError or a message that names no parameter)."""
+    return _is_number(v) and (isinstance(v, int) or (math.isfinite(v) and v == int(v)))
+
+
 def coerce(name: str, kind: str, value: Any) -> Any:
     """YAML and the command line give 1 for 1.0 and [] without a type: check and convert."""
     if kind == 'bool':
@@ -84,7 +90,7 @@ def coerce(name: str, kind: str, value: Any) -> Any:
             raise ValueError(f'parameter {name} must be a string, got {value!r}')
         return value
     if kind == 'int':
-        if not _is_number(value) or (isinstance(value, float) and value != int(value)):
+        if not _is_whole(value):
             raise ValueError(f'parameter {name} must be an integer, got {value!r}')
         return int(value)
     if kind == 'float':
@@ -101,7 +107,7 @@ def coerce(name: str, kind: str, value: Any) -> Any:
     if not all(_is_number(v) for v in items):
         raise ValueError(f'parameter {name} must be a list of numbers, got {items!r}')
     if kind == 'list[int]':
-        if any(float(v) != int(v) for v in items):
+        if not all(_is_whole(v) for v in items):
             raise ValueError(f'parameter {name} must be a list of integers, got {items!r}')
         return [int(v) for v in items]
     return [float(v) for v in items]

@@ -42,7 +42,7 @@ from dp_ros.ros.conversions import (
 )
 from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node
 from dp_ros.ros.parameters import declare_parameters
-from dp_ros.ros.qos import LATCHED, RELIABLE_10, SENSOR_DATA
+from dp_ros.ros.qos import LATCHED, RELIABLE_10, SENSOR_DATA, make_publisher, make_subscription
 from sim_bridge.cartesian import PlanarCartesian, yaw_to_quaternion
 from sim_bridge.episode_stepper import (
     ActionWait,
@@ -82,16 +82,16 @@ class RosOutput:
         self.logger = node.get_logger()
         self.videos = BackgroundVideos(1.0 / cfg.control_period_s, self.logger.info,
                                        self.logger.error)
-        self.pub_image = node.create_publisher(Image, cfg.image_topic, SENSOR_DATA)
-        self.pub_joints = node.create_publisher(JointState, cfg.joint_states_topic, RELIABLE_10)
-        self.pub_block = node.create_publisher(PoseStamped, cfg.block_pose_topic, RELIABLE_10)
-        self.pub_reward = node.create_publisher(Float64, cfg.reward_topic, RELIABLE_10)
-        self.pub_result = node.create_publisher(String, cfg.episode_result_topic, LATCHED)
-        self.pub_episode_start = node.create_publisher(String, cfg.episode_start_topic, LATCHED)
-        self.pub_clock = (node.create_publisher(Clock, cfg.clock_topic, RELIABLE_10)
+        self.pub_image = make_publisher(node, Image, cfg.image_topic, SENSOR_DATA)
+        self.pub_joints = make_publisher(node, JointState, cfg.joint_states_topic, RELIABLE_10)
+        self.pub_block = make_publisher(node, PoseStamped, cfg.block_pose_topic, RELIABLE_10)
+        self.pub_reward = make_publisher(node, Float64, cfg.reward_topic, RELIABLE_10)
+        self.pub_result = make_publisher(node, String, cfg.episode_result_topic, LATCHED)
+        self.pub_episode_start = make_publisher(node, String, cfg.episode_start_topic, LATCHED)
+        self.pub_clock = (make_publisher(node, Clock, cfg.clock_topic, RELIABLE_10)
                           if cfg.mode == 'lockstep' else None)
         self.cartesian = PlanarCartesian.of_robot(cfg.robot, cfg.frame_id)
-        self.pub_ee_pose = (node.create_publisher(PoseStamped, cfg.ee_pose_topic, RELIABLE_10)
+        self.pub_ee_pose = (make_publisher(node, PoseStamped, cfg.ee_pose_topic, RELIABLE_10)
                             if cfg.ee_pose_topic else None)
         self._last: tuple = ()
 
@@ -159,10 +159,10 @@ class PushTSimNode(Node):
         self.stepper = EpisodeStepper(cfg, make_env(cfg), self.out)
         if cfg.mode == 'realtime':
             self.stepper.pace = self._pace
-        self.create_subscription(JointTrajectory, cfg.trajectory_topic, self._on_trajectory,
+        make_subscription(self, JointTrajectory, cfg.trajectory_topic, self._on_trajectory,
                                  RELIABLE_10)
         if cfg.pose_target_topic:
-            self.create_subscription(PoseStamped, cfg.pose_target_topic, self._on_pose_target,
+            make_subscription(self, PoseStamped, cfg.pose_target_topic, self._on_pose_target,
                                      RELIABLE_10)
         self.create_service(Trigger, cfg.reset_service, self._on_reset)
         self._worker = threading.Thread(target=self._run, name='pusht_sim_worker', daemon=True)

@@ -103,6 +103,10 @@ def test_shipped_parameter_files_are_valid(name):
 @pytest.mark.parametrize('values, words', [
     ({'num_inference_steps': 'x'}, 'parameter num_inference_steps must be an integer'),
     ({'n_action_steps': 2.5}, 'parameter n_action_steps must be an integer'),
+    # int(inf) raised OverflowError (a traceback; at run time the sim died), int(nan) a
+    # message naming no parameter
+    ({'n_action_steps': math.inf}, 'parameter n_action_steps must be an integer'),
+    ({'n_action_steps': math.nan}, 'parameter n_action_steps must be an integer'),
     ({'lockstep': 1}, 'parameter lockstep must be true or false'),
     ({'device': 0}, 'parameter device must be a string'),
     ({'history_s': 'long'}, 'parameter history_s must be a number'),

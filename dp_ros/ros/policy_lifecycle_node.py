@@ -71,7 +71,15 @@ class PolicyLifecycleNode(LifecycleNode):
     @logged
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from dp_ros.runtime.inference_runner import load_runner
+        from dp_ros.runtime.policy_node_config import load_setup
 
+        try:  # the checkpoint as it is now: cleanup -> configure takes a replaced one whole
+            self.setup = load_setup(self.cfg)
+        except ValueError as exc:
+            self.get_logger().error(f'configure: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        for warning in self.setup.warnings:
+            self.get_logger().warning(warning)
         try:
             loaded = load_runner(self.cfg)
         except Exception as exc:  # a GPU out of memory, a broken artifact: stay unconfigured

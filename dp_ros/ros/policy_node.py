@@ -37,7 +37,14 @@ from trajectory_msgs.msg import JointTrajectory
 from dp_ros.ros import conversions as cv
 from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node, wait_for_acks
 from dp_ros.ros.parameters import declare_parameters
-from dp_ros.ros.qos import JOINT_STATES, LATCHED, RELIABLE_10, SENSOR_DATA
+from dp_ros.ros.qos import (
+    JOINT_STATES,
+    LATCHED,
+    RELIABLE_10,
+    SENSOR_DATA,
+    make_publisher,
+    make_subscription,
+)
 from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.input_checks import BadInput
 from dp_ros.runtime.observation_log import append_observation
@@ -95,36 +102,36 @@ class PolicyCore:
         self._dt_s = cv.ns_to_seconds(setup.dt_ns)
         # one publisher per controller topic (action_joint_topics: an arm's and a gripper's):
         # a trajectory per chunk, or (action_stream_topics) a position per point as it falls due
-        self.pub_actions = [(group, node.create_publisher(JointTrajectory, group.topic,
+        self.pub_actions = [(group, make_publisher(node, JointTrajectory, group.topic,
                                                           RELIABLE_10))
                             for group in setup.commands if not (group.stream or group.twist)]
         # (action_twist_topics) a twist toward the plan every poll, for a velocity servo
-        self.pub_twists = [(group, node.create_publisher(TwistStamped, group.topic, RELIABLE_10))
+        self.pub_twists = [(group, make_publisher(node, TwistStamped, group.topic, RELIABLE_10))
                            for group in setup.commands if group.twist]
-        self.pub_streams = [(group, node.create_publisher(
+        self.pub_streams = [(group, make_publisher(node,
             PoseStamped if group.pose else Float64MultiArray, group.topic, RELIABLE_10))
                             for group in setup.commands if group.stream]
-        self.pub_diag = node.create_publisher(DiagnosticArray, '/diagnostics', RELIABLE_10)
+        self.pub_diag = make_publisher(node, DiagnosticArray, '/diagnostics', RELIABLE_10)
         self.pub_chunk = self.pub_path = None
         if cfg.debug_topics:
-            self.pub_chunk = node.create_publisher(JointTrajectory, '~/planned_chunk', RELIABLE_10)
+            self.pub_chunk = make_publisher(node, JointTrajectory, '~/planned_chunk', RELIABLE_10)
             if setup.path_joints:
                 from nav_msgs.msg import Path
 
-                self.pub_path = node.create_publisher(Path, '~/planned_path', RELIABLE_10)
+                self.pub_path = make_publisher(node, Path, '~/planned_path', RELIABLE_10)
         image_type = CompressedImage if cfg.compressed_images else Image
         self._image_type = image_type
         self._camera_topics = dict(zip(setup.rgb_keys, cfg.image_topics, strict=True))
         self.entities = [
-            node.create_subscription(image_type, topic,
+            make_subscription(node, image_type, topic,
                                      lambda msg, key=key: self._on_image(key, msg), SENSOR_DATA)
             for key, topic in zip(setup.rgb_keys, cfg.image_topics, strict=True)]
         self.entities += [  # one joint-state topic, or an arm's and its gripper's, or a pose
-            node.create_subscription(PoseStamped if source.pose else JointState, source.topic,
+            make_subscription(node, PoseStamped if source.pose else JointState, source.topic,
                                      lambda msg, s=source: self._on_state(s, msg), JOINT_STATES)
             for source in setup.state_sources]
         if cfg.episode_start_topic:
-            self.entities.append(node.create_subscription(
+            self.entities.append(make_subscription(node,
                 String, cfg.episode_start_topic, self._on_episode_start, LATCHED))
         self.entities += [node.create_service(SetBool, '~/enable', self._on_enable),
                           node.create_service(Trigger, '~/reset', self._on_reset)]

@@ -186,3 +186,27 @@ def test_a_refused_value_in_an_atomic_set_applies_none_of_it(ros_processes, ros_
     ended = ros_probe.wait_for_messages(results, seen + 2, 30.0, 'two more episode ends')
     assert json.loads(ended[seen + 1].data)['steps'] == 4, ended[seen + 1].data
     assert proc.alive() and 'Traceback' not in proc.log()
+
+
+def test_qos_overrides_in_the_parameters_change_the_topics_qos(ros_processes, ros_probe,
+                                                               checkpoint):
+    """Defect: qos_overrides.* passed the unknown-parameter check but no publisher or
+    subscription took them: a QoS meant to match a driver was silently not applied."""
+    from rclpy.qos import ReliabilityPolicy
+
+    sim = ros_processes.start('sim', sim_node_cmd(
+        f'qos_overrides.{NS}/image_raw.publisher.reliability:=reliable', namespace=NS))
+    policy = ros_processes.start('policy', node_cmd(checkpoint, **{
+        'qos_overrides./arm/joint_states.subscription.reliability': 'reliable'}))
+
+    def qos(kind: str, topic: str, node: str):
+        get = getattr(ros_probe.node, f'get_{kind}_info_by_topic')
+        ros_probe.wait_for(lambda: any(i.node_name == node for i in get(topic)), 90.0,
+                           f'the {kind} of {node} on {topic}')
+        return next(i.qos_profile for i in get(topic) if i.node_name == node)
+
+    camera = qos('publishers', f'{NS}/image_raw', 'pusht_sim')
+    assert camera.reliability == ReliabilityPolicy.RELIABLE  # sensor data: best effort
+    joints = qos('subscriptions', '/arm/joint_states', 'dp_policy')
+    assert joints.reliability == ReliabilityPolicy.RELIABLE  # the node's default: best effort
+    assert sim.alive() and policy.alive()

@@ -96,3 +96,40 @@ def test_transitions_load_publish_hold_release_and_end(ros_processes, ros_probe,
         assert sum(map(is_hold, trajs)) == holds  # cleanup and shutdown when inactive: none
     finally:
         feeder.close()
+
+
+def test_a_checkpoint_replaced_before_a_new_configure_is_taken_whole(ros_processes, ros_probe,
+                                                                    tmp_path):
+    """Defect: configure loaded the replaced weights but kept the checkpoint settings read at
+    start (control period, crop, shapes): a policy trained at 0.05 s ran at 0.1 s."""
+    import shutil
+
+    path = make_tiny_checkpoint(tmp_path / 'best', control_period_s=0.1)
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    node = ros_processes.start('lifecycle', lifecycle_cmd(path))
+    feeder = Feeder(ros_probe)
+
+    def transition(transition_id: int) -> None:
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        reply = ros_probe.call(ChangeState, '/dp_policy/change_state', request, timeout=120.0)
+        assert reply.success, (transition_id, node.log()[-3000:])
+
+    def spacing_of_a_new_chunk() -> float:
+        n = len(trajs)
+        ros_probe.wait_for(lambda: any(not is_hold(m) for m in trajs[n:]), 60.0, 'a chunk')
+        chunk = cv.joint_trajectory_to_chunk(next(m for m in trajs[n:] if not is_hold(m)))
+        return round(float(chunk.times_from_start_ns[1] - chunk.times_from_start_ns[0]) / 1e9, 3)
+
+    try:
+        transition(Transition.TRANSITION_CONFIGURE)
+        transition(Transition.TRANSITION_ACTIVATE)
+        assert spacing_of_a_new_chunk() == 0.1
+        transition(Transition.TRANSITION_DEACTIVATE)
+        transition(Transition.TRANSITION_CLEANUP)
+        shutil.rmtree(path)  # a training run replaces best/ with a policy of another period
+        shutil.copytree(make_tiny_checkpoint(tmp_path / 'new', control_period_s=0.05), path)
+        transition(Transition.TRANSITION_CONFIGURE)
+        transition(Transition.TRANSITION_ACTIVATE)
+        assert spacing_of_a_new_chunk() == 0.05
+    finally:
+        feeder.close()
