@@ -7,7 +7,9 @@ install.
 Messages are taken serialized (raw subscriptions: no deserialization) and written with their
 receive time, header stamps untouched, so `dp-ros bag2zarr` resamples them by stamp as it
 would a bag from a robot. QoS follows the publishers, as rosbag2 does: reliable only when
-every publisher offers it, transient-local for latched topics (episode results). Stops on
+every publisher offers it, transient-local for latched topics (episode results); and the bag
+stores each topic's offered QoS (one profile per publisher, in metadata.yaml), so that
+`ros2 bag play` republishes a latched topic latched and the camera best-effort. Stops on
 Ctrl-C / SIGTERM, after N episode results, or after a duration; the bag is closed (metadata
 written) in every case.
 """
@@ -21,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from dp_ros.bags.recorder import BagRecorder
+from dp_ros.bags.recorder import BagRecorder, offered_qos
 
 DEFAULT_TOPICS = ('image_raw', 'joint_states', 'block_pose', 'joint_trajectory',
                   'episode_result', 'reward')
@@ -67,6 +69,8 @@ class Recorder:
         self.ros = BackgroundNode('record_demo', spin=False)  # spun here: spin_until()
         self.node, self.context, self.executor = self.ros.node, self.ros.context, self.ros.executor
         self.subscribed: dict[str, str] = {}
+        # per topic: its publishers' QoS, as the bag stores it (offered_qos_profiles)
+        self.offered: dict[str, list] = {}
         self._lock = threading.Lock()
         self.node.create_timer(0.1, self._discover)
 
@@ -83,6 +87,14 @@ class Recorder:
                           durability=DurabilityPolicy.TRANSIENT_LOCAL if latched
                           else DurabilityPolicy.VOLATILE)
 
+    def _offered(self, topic: str) -> list:
+        """The QoS the topic's publishers offer now (rosbags Qos, one per publisher); those
+        seen last if none is left."""
+        infos = self.node.get_publishers_info_by_topic(topic)
+        if infos:
+            self.offered[topic] = [offered_qos(i.qos_profile) for i in infos]
+        return self.offered.get(topic, [])
+
     def _discover(self) -> None:
         """Subscribe to each topic once a publisher shows its type (and its QoS)."""
         known = dict(self.node.get_topic_names_and_types())
@@ -91,6 +103,7 @@ class Recorder:
                 continue
             if not self.node.get_publishers_info_by_topic(topic):
                 continue
+            self._offered(topic)
             msgtype = known[topic][0]
             self.node.create_subscription(message_class(msgtype), topic,
                                           self._writer(topic, msgtype), self._qos(topic),
@@ -109,7 +122,10 @@ class Recorder:
             with self._lock:
                 if self.bag is None:  # between bags (switch): not recorded
                     return
-                self.bag.write(topic, msgtype, recv_ns, data)
+                # a topic's first message in this bag registers it with the QoS its
+                # publishers offer now (a bag per episode: each gets them)
+                qos = self._offered(topic) if topic not in self.bag.counts else None
+                self.bag.write(topic, msgtype, recv_ns, data, qos=qos)
                 if topic != self.result_topic:
                     return
                 if info['source_timestamp'] >= subscribed_ns:

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import json
 import math
+from enum import Enum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
+from rosbags.interfaces import (
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
 
@@ -32,6 +41,54 @@ def normalize_msgtype(msgtype: str) -> str:
     if len(parts) == 3 and all(parts):
         return msgtype.strip()
     raise ValueError(f"message type must look like 'pkg/msg/Name', got {msgtype!r}")
+
+
+def _policy(kind: type[Enum], value: Any) -> Any:
+    """A QoS policy as rosbags names it, from rclpy's enum (or its int: rclpy and rosbags both
+    number the policies as rmw does) or a name ('best_effort'); UNKNOWN if neither."""
+    if isinstance(value, kind):
+        return value
+    try:
+        if isinstance(value, str):
+            return kind[value.strip().upper()]
+        return kind(int(value))
+    except (KeyError, TypeError, ValueError):
+        return kind['UNKNOWN']
+
+
+def _duration(value: Any) -> QosTime:
+    """rclpy's Duration (Infinite: 2**63 - 1 ns, rmw's RMW_DURATION_INFINITE), nanoseconds, or
+    a QosTime -> QosTime(sec, nsec), as rosbag2 writes an rmw_time_t."""
+    if isinstance(value, QosTime):
+        return value
+    sec, nsec = divmod(int(getattr(value, 'nanoseconds', value)), 1_000_000_000)
+    return QosTime(sec, nsec)
+
+
+def offered_qos(profile: Any) -> Qos:
+    """One publisher's QoS as a bag records it: a rosbags Qos, from an rclpy QoSProfile (what
+    Node.get_publishers_info_by_topic reports: a discovered publisher's history is unknown
+    and its depth 0, as `ros2 bag record` stores them) or a rosbags Qos (returned as is)."""
+    if isinstance(profile, Qos):
+        return profile
+    return Qos(history=_policy(QosHistory, profile.history),
+               depth=int(profile.depth),
+               reliability=_policy(QosReliability, profile.reliability),
+               durability=_policy(QosDurability, profile.durability),
+               deadline=_duration(profile.deadline),
+               lifespan=_duration(profile.lifespan),
+               liveliness=_policy(QosLiveliness, profile.liveliness),
+               liveliness_lease_duration=_duration(profile.liveliness_lease_duration),
+               avoid_ros_namespace_conventions=bool(profile.avoid_ros_namespace_conventions))
+
+
+def _offered_list(qos: Any) -> list[Qos]:
+    """None -> [] (unknown); one profile -> [it]; a sequence of profiles -> each."""
+    if qos is None:
+        return []
+    if isinstance(qos, Qos) or hasattr(qos, 'reliability'):
+        return [offered_qos(qos)]
+    return [offered_qos(p) for p in qos]
 
 
 class BagRecorder:
@@ -62,8 +119,16 @@ class BagRecorder:
         self.counts: dict[str, int] = {}
         self._closed = False
 
-    def add_topic(self, topic: str, msgtype: str) -> None:
-        """Register a topic (also done by the first write); a topic keeps one type."""
+    def add_topic(self, topic: str, msgtype: str, qos: Any = None) -> None:
+        """Register a topic (also done by the first write); a topic keeps one type.
+
+        qos: the QoS its publishers offer, one profile per publisher (rosbags Qos or rclpy
+        QoSProfile, see offered_qos; one profile alone is fine), stored as the topic's
+        offered_qos_profiles as `ros2 bag record` does: `ros2 bag play` republishes with it
+        (a latched topic stays transient-local, a camera best-effort). None: unknown (an
+        empty list; playback then uses rosbag2's default, reliable and volatile). Only the
+        call that registers the topic sets it.
+        """
         msgtype = normalize_msgtype(msgtype)
         have = self._connections.get(topic)
         if have is not None:
@@ -75,20 +140,21 @@ class BagRecorder:
             raise ValueError(f'message type {msgtype} is unknown to the type store '
                              f'(topic {topic})')
         prepare_type(self.typestore, msgtype)
-        self._connections[topic] = self._writer.add_connection(topic, msgtype,
-                                                               typestore=self.typestore)
+        self._connections[topic] = self._writer.add_connection(
+            topic, msgtype, typestore=self.typestore, offered_qos_profiles=_offered_list(qos))
         self.counts[topic] = 0
 
     def write(self, topic: str, msgtype: str, recv_ns: int,
-              data: bytes | bytearray | memoryview | Any) -> None:
+              data: bytes | bytearray | memoryview | Any, qos: Any = None) -> None:
         """Write one message: CDR bytes, or a rosbags message object (serialized here).
 
         recv_ns is the bag timestamp (when the recorder received it); the header stamp, if
-        any, travels inside the message.
+        any, travels inside the message. qos: as add_topic's, used if this write registers
+        the topic.
         """
         if self._closed:
             raise RuntimeError(f'bag {self.path} is closed')
-        self.add_topic(topic, msgtype)
+        self.add_topic(topic, msgtype, qos)
         conn = self._connections[topic]
         if not isinstance(data, (bytes, bytearray, memoryview)):
             data = self.typestore.serialize_cdr(data, conn.msgtype)
