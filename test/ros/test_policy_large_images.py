@@ -59,6 +59,26 @@ def test_640x480_frames_reach_the_node_whole(ros_processes, ros_probe, checkpoin
     assert node.alive(), node.log()
 
 
+def frames_refused_as(kind: str, meta: dict, ros_processes, ros_probe, tmp_path):
+    """Twenty 640 x 480 frames to a policy of shape_meta `meta`: each refused as `kind` on
+    /diagnostics, none filed; the node (returned) keeps running."""
+    checkpoint = make_tiny_checkpoint(tmp_path / 'policy', shape_meta=meta)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint, diagnostics_period_s=0.2),
+                               env=PROFILE)
+    camera = ros_processes.start('camera', [
+        sys.executable, str(REPO_ROOT / 'bench' / 'bench_large_images.py'), 'camera',
+        '--topic', '/cam/image_raw', '--frames', '20', '--rate', '30'], env=PROFILE)
+    assert camera.popen.wait(120) == 0, camera.log()
+    ros_probe.wait_for(lambda: diags and int(latest_diagnostics(diags).get(
+        f'bad_{kind}', 0)) >= 10, 20.0, f'bad_{kind} on /diagnostics')
+    values = latest_diagnostics(diags)
+    assert values['input_image_filed'] == '0', values
+    assert node.log().count(f'skipped a bad message ({kind})') == 1, node.log()
+    assert node.alive(), node.log()
+    return node
+
+
 def test_a_camera_too_small_for_the_checkpoints_crop_is_counted_not_fatal(ros_processes,
                                                                          ros_probe, tmp_path):
     # a checkpoint whose frames were cut from a larger camera (camera_crop beyond 640 x 480):
@@ -67,21 +87,8 @@ def test_a_camera_too_small_for_the_checkpoints_crop_is_counted_not_fatal(ros_pr
 
     meta = pusht_shape_meta()
     meta['obs']['image']['camera_crop'] = [400, 300, 366, 366]
-    crop_checkpoint = make_tiny_checkpoint(tmp_path / 'cropped', shape_meta=meta)
-    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
-    node = ros_processes.start('policy', node_cmd(crop_checkpoint, diagnostics_period_s=0.2),
-                               env=PROFILE)
-    camera = ros_processes.start('camera', [
-        sys.executable, str(REPO_ROOT / 'bench' / 'bench_large_images.py'), 'camera',
-        '--topic', '/cam/image_raw', '--frames', '20', '--rate', '30'], env=PROFILE)
-    assert camera.popen.wait(120) == 0, camera.log()
-    ros_probe.wait_for(lambda: diags and int(latest_diagnostics(diags).get(
-        'bad_camera_crop', 0)) >= 10, 20.0, 'bad_camera_crop on /diagnostics')
-    values = latest_diagnostics(diags)
-    assert values['input_image_filed'] == '0', values
-    assert node.log().count('skipped a bad message (camera_crop)') == 1, node.log()
+    node = frames_refused_as('camera_crop', meta, ros_processes, ros_probe, tmp_path)
     assert 'outside the 640x480 frame' in node.log()
-    assert node.alive(), node.log()
 
 
 def test_a_camera_of_another_size_than_recorded_with_a_crop_is_refused(ros_processes,
@@ -95,17 +102,5 @@ def test_a_camera_of_another_size_than_recorded_with_a_crop_is_refused(ros_proce
     meta['obs']['image']['camera_crop'] = [100, 50, 366, 366]  # inside 640 x 480 as well
     meta['obs']['image']['sources'] = [{'kind': 'image', 'topic': '/cam/image_raw',
                                         'width': None, 'frame_size': [960, 1280]}]
-    checkpoint = make_tiny_checkpoint(tmp_path / 'sized', shape_meta=meta)
-    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
-    node = ros_processes.start('policy', node_cmd(checkpoint, diagnostics_period_s=0.2),
-                               env=PROFILE)
-    camera = ros_processes.start('camera', [
-        sys.executable, str(REPO_ROOT / 'bench' / 'bench_large_images.py'), 'camera',
-        '--topic', '/cam/image_raw', '--frames', '20', '--rate', '30'], env=PROFILE)
-    assert camera.popen.wait(120) == 0, camera.log()
-    ros_probe.wait_for(lambda: diags and int(latest_diagnostics(diags).get(
-        'bad_camera_size', 0)) >= 10, 20.0, 'bad_camera_size on /diagnostics')
-    assert latest_diagnostics(diags)['input_image_filed'] == '0'
+    node = frames_refused_as('camera_size', meta, ros_processes, ros_probe, tmp_path)
     assert 'frame 640x480 px, the training data was recorded at 1280x960 px' in node.log()
-    assert node.alive(), node.log()
-
