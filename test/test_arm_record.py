@@ -73,3 +73,16 @@ def test_in_lockstep_step_k_runs_command_k():
     assert unrun_steps(np.vstack([START, COMMANDS]), COMMANDS) == [0, 1, 2]
     held = np.vstack([START, START, COMMANDS[1:]])  # step 0 held: its command not run
     assert unrun_steps(held, COMMANDS, lead=0) == [0]
+
+
+def test_messages_the_sim_sent_but_the_bag_lacks_are_counted_per_topic():
+    """A best-effort camera that dropped frames while recording: the episode's report says
+    how many the bag lacks (the sim's result counts what it sent)."""
+    from dp_ros.app.arm_record import missing_messages
+
+    sent = {'joint_states': 481, 'images': 49}
+    counts = {'/pusht/joint_states': 481, '/pusht/image_raw': 46, '/pusht/reward': 48}
+    assert missing_messages(counts, sent, '/pusht') == {'/pusht/image_raw': 3}
+    assert missing_messages({**counts, '/pusht/image_raw': 50}, sent, '/pusht') == {}
+    assert missing_messages({}, sent, '/pusht') == {'/pusht/joint_states': 481,
+                                                   '/pusht/image_raw': 49}
