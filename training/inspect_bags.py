@@ -37,6 +37,7 @@ from dp_ros.bags.reader import (
     place_unset_stamps,
 )
 from dp_ros.errors import UserError
+from training.bag2zarr_config import Bag2ZarrConfig
 from training.resample import stamp_restarts
 
 SAMPLE_MESSAGES = 20  # per topic, deserialized for sizes, names (and stamps: other types)
@@ -44,7 +45,7 @@ OTHER_CLOCK_S = 1.0  # header stamp this far from receive time: another clock (o
 NS = 1_000_000_000
 # stamps that go back by more than this (confirmed by the next ones) restart: half of the
 # control period bag2zarr's draft config starts from, its margin for the same rule
-RESTART_MARGIN_NS = 50_000_000
+RESTART_MARGIN_NS = int(round(Bag2ZarrConfig.control_period_s * NS)) // 2
 # a stamp whose stamp - receive time is this far from the topic's median is far from the
 # others (a clock jump): FAR_STAMP_MIN_S, or FAR_STAMP_SPANS times the topic's receive span
 # (sim time at a real-time factor, and its resets, move stamps by about one span)
@@ -206,7 +207,8 @@ def _gap_note(topic: TopicSummary, tolerance: float) -> str:
     return f'; its longest gap ({topic.max_gap_s:.3f} s) exceeds the tolerance: a gap there'
 
 
-def draft_config(summaries: list[BagSummary], control_period_s: float = 0.1) -> str:
+def draft_config(summaries: list[BagSummary],
+                 control_period_s: float = Bag2ZarrConfig.control_period_s) -> str:
     """A commented bag2zarr YAML for these bags; UserError when they hold no camera or
     no joint states (the config then needs choices no scan can make)."""
     topics = _merge(summaries)

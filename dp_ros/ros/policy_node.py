@@ -165,12 +165,15 @@ class PolicyCore:
             filing = self.loop.add(stream, stamp_ns, value, self._clock_ns(),
                                    time.monotonic_ns(), measured)
             if filing.kind in ('stamp_future', 'stamp_past'):
-                self._warn_once(f'bad_{filing.kind}', f'skipped a bad message ({filing.kind}): '
-                                f'{stream} {filing.detail} (logged once per kind)')
+                self._warn_bad_stamp(filing, stream)
             elif filing.kind == 'older':
                 self._warn_once(f'older_{stream}', f'{filing.detail} (logged once per stream; '
                                 'counts on /diagnostics)')
             self._plan()
+
+    def _warn_bad_stamp(self, filing: pl.Filing, what: str) -> None:
+        self._warn_once(f'bad_{filing.kind}', f'skipped a bad message ({filing.kind}): '
+                        f'{what} {filing.detail} (logged once per kind)')
 
     # ------------------------------------------------------------------ inputs
     def _stamp_ns(self, stream: str, msg: Any, received_ns: int, what: str) -> int | None:
@@ -253,12 +256,9 @@ class PolicyCore:
             return
         if values is None:  # another driver's joints on this topic: a measurement only
             with self._lock:
-                bad = self.loop.check_stamp(stamp_ns, self._clock_ns())
-                if bad is None:
-                    self.loop.measure(stamp_ns, measured)
-                else:
-                    self._warn_once(f'bad_{bad.kind}', f'skipped a bad message ({bad.kind}): '
-                                    f'{source.topic} {bad.detail} (logged once per kind)')
+                bad = self.loop.add_measurement(stamp_ns, measured, self._clock_ns())
+                if bad is not None:
+                    self._warn_bad_stamp(bad, source.topic)
             return
         # measured: the action dimensions it measures (ramp-in start, the stop), if it is filed
         self._file(source.stream_name, stamp_ns, values, measured)

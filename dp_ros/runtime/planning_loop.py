@@ -241,11 +241,10 @@ class PlanningLoop:
         arrival time on the wall clock, for the filed rate; measured: the action joints'
         positions the message gives (measure()), taken only if its stamp passes the check.
         """
-        bad = self.check_stamp(stamp_ns, clock_ns)
+        bad = (self.check_stamp(stamp_ns, clock_ns) if measured is None
+               else self.add_measurement(stamp_ns, measured, clock_ns))
         if bad is not None:
             return bad
-        if measured is not None:
-            self.measure(stamp_ns, measured)
         if self.history.episode_start_ns is None and self.lockstep and not self.announced:
             # a lockstep sim without episode announcements: its first observation starts the
             # episode (padded, as the in-process evaluation pads), else it waits forever
@@ -266,6 +265,16 @@ class PlanningLoop:
                                    'before the newest sample of its stream (out of order, or '
                                    'the clock went back); skipped')
         return Filing('before_episode')
+
+    def add_measurement(self, stamp_ns: int, measured: np.ndarray, clock_ns: int | None = None
+                        ) -> Filing | None:
+        """Action joints' positions a message gives, taken (measure()) if its stamp passes
+        check_stamp, as add() takes them; the bad-message Filing otherwise. Alone: a message
+        that files no sample (another driver's joints on a shared topic)."""
+        bad = self.check_stamp(stamp_ns, clock_ns)
+        if bad is None:
+            self.measure(stamp_ns, measured)
+        return bad
 
     def measure(self, stamp_ns: int, positions: np.ndarray) -> None:
         """Measured positions of the action joints, NaN for those a message does not give (an
