@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import numpy as np
 import pytest
 import yaml
 from mcap.reader import make_reader
@@ -25,21 +26,20 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import Reader
 
 from dp_ros.bags.reader import open_bag
-from dp_ros.bags.recorder import BagRecorder, image_message, offered_qos, string_message
+from dp_ros.bags.recorder import (
+    BagRecorder,
+    discovered_qos,
+    image_message,
+    offered_qos,
+    string_message,
+    write_pusht_bag,
+)
 
 INFINITE = QosTime(9223372036, 854775807)  # rmw's RMW_DURATION_INFINITE, as rosbag2 writes it
 
 
-def publisher_qos(reliability: QosReliability, durability: QosDurability) -> Qos:
-    """A publisher's QoS as discovery reports it (history unknown, depth 0)."""
-    return Qos(history=QosHistory.UNKNOWN, depth=0, reliability=reliability,
-               durability=durability, deadline=INFINITE, lifespan=INFINITE,
-               liveliness=QosLiveliness.AUTOMATIC, liveliness_lease_duration=INFINITE,
-               avoid_ros_namespace_conventions=False)
-
-
-LATCHED = publisher_qos(QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL)
-SENSOR = publisher_qos(QosReliability.BEST_EFFORT, QosDurability.VOLATILE)
+LATCHED = discovered_qos('reliable', 'transient_local')
+SENSOR = discovered_qos('best_effort', 'volatile')
 
 
 def record(path, storage: str) -> None:
@@ -121,3 +121,18 @@ def test_qos_given_by_policy_names_and_nanoseconds():
                       QosDurability.TRANSIENT_LOCAL, QosTime(1, 500_000_000), QosTime(0, 0),
                       QosLiveliness.UNKNOWN, INFINITE, False)
     assert offered_qos(qos) is qos
+
+
+def test_a_synthetic_pusht_bag_stores_what_the_sim_offers(tmp_path):
+    """write_pusht_bag's bags stand for recorded ones: `ros2 bag play` of one republishes
+    the camera best effort and the episode marker latched, as the sim offered them."""
+    rng = np.random.default_rng(0)
+    episode = {'img': rng.integers(0, 255, (3, 96, 96, 3)), 'state': rng.random((3, 5)),
+               'action': rng.random((3, 2))}
+    write_pusht_bag(tmp_path / 'bag', [episode])
+    with Reader(tmp_path / 'bag') as reader:
+        got = {c.topic: c.ext.offered_qos_profiles for c in reader.connections}
+    reliable = discovered_qos('reliable', 'volatile')
+    assert got == {'/pusht/image_raw': [SENSOR], '/pusht/joint_states': [reliable],
+                   '/pusht/block_pose': [reliable], '/pusht/joint_trajectory': [reliable],
+                   '/pusht/episode_result': [LATCHED]}

@@ -82,6 +82,18 @@ def offered_qos(profile: Any) -> Qos:
                avoid_ros_namespace_conventions=bool(profile.avoid_ros_namespace_conventions))
 
 
+def discovered_qos(reliability: str = 'reliable', durability: str = 'volatile') -> Qos:
+    """A publisher's QoS by policy names, as `ros2 bag record` stores a discovered one
+    (history unknown, depth 0, durations infinite, liveliness automatic): for bags built
+    without a live publisher to ask."""
+    forever = QosTime(9223372036, 854775807)  # RMW_DURATION_INFINITE, as rosbag2 writes it
+    return Qos(history=QosHistory.UNKNOWN, depth=0,
+               reliability=_policy(QosReliability, reliability),
+               durability=_policy(QosDurability, durability),
+               deadline=forever, lifespan=forever, liveliness=QosLiveliness.AUTOMATIC,
+               liveliness_lease_duration=forever, avoid_ros_namespace_conventions=False)
+
+
 def _offered_list(qos: Any) -> list[Qos]:
     """None -> [] (unknown); one profile -> [it]; a sequence of profiles -> each."""
     if qos is None:
@@ -272,6 +284,11 @@ def write_pusht_bag(path: str | Path, episodes: list[dict[str, np.ndarray]],
               'pose': f'{ns}/block_pose', 'traj': f'{ns}/joint_trajectory',
               'result': f'{ns}/episode_result'}
     counters = dict.fromkeys(topics.values(), 0)
+    # what the sim bridge and the replaying node offer (dp_ros.ros.qos): a camera best
+    # effort, the episode marker latched, the rest reliable
+    reliable = discovered_qos()
+    offered = {topics['image']: discovered_qos('best_effort'),
+               topics['result']: discovered_qos(durability='transient_local')}
     recorder = BagRecorder(path, storage=storage)
     ts = recorder.typestore
     tick = start_ns // period_ns
@@ -281,7 +298,7 @@ def write_pusht_bag(path: str | Path, episodes: list[dict[str, np.ndarray]],
         counters[topic] += 1
         if index not in drop.get(topic, ()):
             delay = 1_000_000_000 if index in late.get(topic, ()) else 0
-            recorder.write(topic, msgtype, recv + delay, msg)
+            recorder.write(topic, msgtype, recv + delay, msg, offered.get(topic, reliable))
 
     def jittered(t: int) -> int:
         return t + int(rng.integers(-jitter_ns, jitter_ns + 1)) if jitter_ns else t
