@@ -107,8 +107,10 @@ def test_shipped_configs():
     assert pc.num_inference_steps == 100 and pc.resnet_width == 1.0
     assert paper.data.batch_size == 64 and paper.optim.lr == 1e-4
     assert paper.train.mixed_precision == 'no'
-    # 3050 epochs of 372 steps (23,804 windows / 64), evaluation every 50 epochs
-    assert paper.train.max_steps == 3050 * 372 and paper.train.eval_every == 50 * 372
+    # 90 training episodes, as the paper's task config: 3050 epochs of 168 steps (10,726
+    # windows / 64), evaluation every 50 epochs
+    assert paper.data.max_train_episodes == 90
+    assert paper.train.max_steps == 3050 * 168 and paper.train.eval_every == 50 * 168
     assert paper.eval.n_episodes == 50
 
     cpu = load_config(CONFIG_DIR / 'train_pusht_image_cpu.yaml')

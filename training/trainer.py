@@ -113,6 +113,9 @@ class Trainer:
         set_seed(cfg.train.seed)
         self.state_path, self.saved = self.checked.state_path, self.checked.saved
         self.policy_cfg = self.checked.policy_cfg
+        if self.is_main:
+            for warning in self.policy_cfg.small_crop_warnings():
+                log.warning(warning)
         self._build()
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,9 @@ class PolicyConfig:
     Observation encoder (per camera: crop, ResNet18 with GroupNorm, spatial softmax):
         crop_shape: (height, width) in pixels of the crop fed to the ResNet: random in
             training (augmentation), centred at inference. None: no crop. Must fit inside
-            every rgb shape. Paper: (84, 84) of 96x96.
+            every rgb shape, and is absolute: a crop much smaller than the frame trains on a
+            patch of it (training warns under half its area). Paper: (84, 84) of 96x96
+            Push-T frames, (216, 288) of its real robots' 240x320 ones (90% each way).
         color_jitter: (brightness, contrast, saturation, hue) strengths of a random colour
             change per image in training (dp_ros/policy/color_jitter.py: factors drawn from
             [1 - s, 1 + s], a hue turn from [-h, h] of the colour wheel, h <= 0.5); nothing
@@ -204,6 +206,24 @@ class PolicyConfig:
         """The box cut from the camera frame before it is fitted to rgb obs `key` (None:
         the whole frame)."""
         return check_crop(self.shape_meta['obs'][key].get(CAMERA_CROP))
+
+    def small_crop_warnings(self) -> list[str]:
+        """One line per rgb obs whose crop_shape keeps under half of its frame: crop_shape is
+        absolute, so the paper's (84, 84) on a 240x320 camera trains on a tenth of it."""
+        if self.crop_shape is None:
+            return []
+        ch, cw = self.crop_shape
+        out = []
+        for key in self.rgb_keys:
+            _, h, w = self.obs_shape(key)
+            kept = ch * cw / (h * w)
+            if kept < 0.5:
+                out.append(f'crop_shape ({ch}, {cw}) keeps {kept:.0%} of rgb obs {key!r} '
+                           f'({h} x {w}): training sees random {ch} x {cw} patches of it and '
+                           'the node the centre one. The paper crops about 90% each way '
+                           '((84, 84) of 96 x 96, (216, 288) of 240 x 320): set '
+                           'policy.crop_shape to match the frames')
+        return out
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict:

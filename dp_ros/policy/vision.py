@@ -42,7 +42,12 @@ class SpatialSoftmax(nn.Module):
 
 def crop_random(images: torch.Tensor, height: int, width: int,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """An independent random (height, width) window per image of (N, C, H, W)."""
+    """An independent random (height, width) window per image of (N, C, H, W).
+
+    Offsets are uniform over 0..H-height inclusive, so the windows are centred on the one the
+    node takes (crop_center); the paper's CropRandomizer draws 0..H-height-1 (it never picks
+    the last offset: its training crops sit half a pixel up and left of its evaluation crop).
+    """
     n, _, h, w = images.shape
     gen_device = generator.device if generator is not None else images.device
     top = torch.randint(0, h - height + 1, (n,), generator=generator, device=gen_device)
