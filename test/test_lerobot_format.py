@@ -13,6 +13,7 @@ of issue 12); these tests are what runs here.
 from __future__ import annotations
 
 import json
+import shutil
 
 import av
 import numpy as np
@@ -27,6 +28,8 @@ from training.lerobot_format import (
     LeRobotFormatError,
     LeRobotReader,
     LeRobotWriter,
+    VideoEncoding,
+    encoder_available,
     numeric_feature,
     video_feature,
 )
@@ -105,11 +108,13 @@ def expected_arrow_type(ft):
 def loader_frames(video_path, timestamps, tolerance_s=DEFAULT_TOLERANCE_S):
     """lerobot's PyAV decoding, re-stated: seek to the keyframe at or before the first
     timestamp, decode forward past the last, take the nearest frame of each query, which must
-    be within tolerance_s."""
+    be within tolerance_s. The seek is lerobot 0.4.x's (torchvision VideoReader.seek: to the
+    first timestamp's pts exactly; lerobot's newer decode_video_frames_pyav seeks one tick
+    earlier, which this is stricter than)."""
     frames, times = [], []
     with av.open(str(video_path)) as container:
         stream = container.streams.video[0]
-        container.seek(round(min(timestamps) / stream.time_base) - 1, backward=True,
+        container.seek(round(max(0.0, min(timestamps)) / stream.time_base), backward=True,
                        any_frame=False, stream=stream)
         for frame in container.decode(stream):
             t = float(frame.pts * stream.time_base)
@@ -254,6 +259,31 @@ def test_video_frames_found_by_the_loaders_rule(which, request, episodes):
         err = np.abs(frames.astype(int) - ep['img'][picks].astype(int))
         assert err.mean() < 3.0, err.mean()  # codec error, not another frame's
         start += n
+
+
+@pytest.mark.parametrize('vcodec', ['libsvtav1', 'h264', 'hevc'])
+def test_every_frame_queried_alone_is_found_for_each_codec(vcodec, tmp_path, episodes):
+    """lerobot reads one item's frames at a time: a seek to each frame's own time. hevc's
+    B-frames made 47 frames of these two episodes unfindable (the seek landed past them).
+    """
+    if not encoder_available(vcodec):
+        pytest.skip(f'PyAV has no {vcodec} encoder here')
+    root = write(tmp_path / vcodec, episodes[:2], encoding=VideoEncoding(vcodec=vcodec))
+    info, rows = load_info(root), episode_rows(root)
+    missed = []
+    for row, ep in zip(rows, episodes, strict=False):
+        path = root / info['video_path'].format(
+            video_key='observation.image',
+            chunk_index=row['videos/observation.image/chunk_index'],
+            file_index=row['videos/observation.image/file_index'])
+        for i in range(len(ep['state'])):
+            t = row['videos/observation.image/from_timestamp'] + float(np.float32(i / FPS))
+            try:
+                loader_frames(path, [t])
+            except AssertionError:
+                missed.append((row['episode_index'], i))
+    assert missed == [], f'{vcodec}: {len(missed)} frames not found alone: {missed[:10]}'
+    shutil.rmtree(root)
 
 
 def test_rolled_files_follow_the_chunk_and_file_rules(rolled, episodes):

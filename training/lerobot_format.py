@@ -124,6 +124,13 @@ class VideoEncoding:
                 parts.append(f'lp={self.threads}')
             opts['svtav1-params'] = ':'.join(parts)
         else:
+            if self.vcodec == 'hevc':
+                # no B-frames: x265 puts frames before their keyframe in decoding order, and
+                # lerobot's seek to a frame's time (to the keyframe at or before it; with
+                # torchcodec, by approximate index) lands past it. The user's x265-params
+                # follow (and may turn them back on).
+                user = self.extra_options.get('x265-params')
+                opts['x265-params'] = 'bframes=0' + (f':{user}' if user else '')
             if self.fast_decode:
                 opts['tune'] = 'fastdecode'
             if self.threads is not None:
