@@ -5,7 +5,8 @@ without torch can still run the ROS-only subcommands.
 
 The error rule of every subcommand (dp_ros/errors.py): an expected error (a UserError, or a
 file or directory that is missing or of the wrong kind) is one line on stderr,
-`dp-ros <subcommand>: <message>`, and exit code 2, without a traceback; Ctrl-C exits 130.
+`dp-ros <subcommand>: <message>`, and exit code 2, without a traceback, and so is a
+third-party package this machine lacks (named with what installs it); Ctrl-C exits 130.
 Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
@@ -15,7 +16,14 @@ import importlib
 import os
 import sys
 
-from dp_ros.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, EXPECTED_ERRORS, one_line
+from dp_ros.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    EXPECTED_ERRORS,
+    missing_package,
+    missing_package_line,
+    one_line,
+)
 
 # name -> (module, one-line help). Each module exposes main(argv: list[str] | None) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -44,9 +52,15 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def run_subcommand(name: str, argv: list[str]) -> int:
     """Run one subcommand's main(argv) under the error rule; its exit code."""
-    module = importlib.import_module(SUBCOMMANDS[name][0])
     try:
+        module = importlib.import_module(SUBCOMMANDS[name][0])
         return int(module.main(argv) or 0)
+    except ModuleNotFoundError as exc:  # a dependency this machine lacks: not a bug
+        package = missing_package(exc)
+        if package is None:
+            raise
+        print(missing_package_line(f'dp-ros {name}', package, exc), file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f'dp-ros {name}: interrupted', file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -26,6 +26,31 @@ def one_line(message: object) -> str:
     return ' '.join(str(message).split())
 
 
+# the project's own top-level packages: a module of theirs missing is a bug, not the setup
+OWN_PACKAGES = frozenset({'dp_ros', 'training', 'sim_bridge'})
+# import names whose pip package is named otherwise (requirements.txt)
+PIP_NAMES = {'yaml': 'pyyaml', 'cv2': 'opencv-python', 'mcap_ros2': 'mcap-ros2-support',
+             'rclpy': 'ros-rclpy[fastrtps]'}
+
+
+def missing_package(exc: BaseException) -> str | None:
+    """The package to install for a ModuleNotFoundError of a third-party module (pip's name);
+    None for anything else, the project's own modules included (those are bugs)."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    top = exc.name.split('.')[0]
+    if top in OWN_PACKAGES:
+        return None
+    return PIP_NAMES.get(top, top)
+
+
+def missing_package_line(prog: str, package: str, exc: BaseException) -> str:
+    """What a command missing a dependency says, in one line."""
+    return (f"{prog}: needs the Python package '{package}' ({one_line(exc)}): "
+            'pip install -r requirements.txt installs every one; on a ROS 2 machine see the '
+            "README's 'Building with colcon'")
+
+
 def error_exit(prog: str, exc: BaseException, *notes: str) -> int:
     """Print `<prog>: <message>[; note...]` as one line on stderr; the exit code (2).
 

@@ -8,8 +8,10 @@ a second, not after the 3-6 s torch and diffusers take. Ctrl-C is one line and e
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ import pytest
 from support import (
     BAG2ZARR_PUSHT_CONFIG,
     PUSHT_DATASET,
+    REPO_ROOT,
     SHIPPED_CHECKPOINT,
     default_sigint,
     installed_env,
@@ -195,3 +198,38 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path):
     assert 'Traceback' not in text, text[-3000:]
     assert nonempty_lines(text)[-1] == 'dp-ros eval: interrupted', text[-3000:]
     assert not out.exists()
+
+
+@pytest.mark.parametrize('blocked, subcommand, args', [
+    ('rosbags', 'bag2zarr', ('{tmp}/bags', '-o', '{tmp}/out.zarr')),
+    ('tqdm', 'eval', ('--checkpoint', str(SHIPPED_CHECKPOINT), '--seeds', '0', '--max-steps',
+                      '2', '--video-episodes', '', '--no-progress', '--output',
+                      '{tmp}/report.json')),
+    ('yaml', 'train', ('--config', '{tmp}/c.yaml', '--output', '{tmp}/run')),
+])
+def test_a_missing_dependency_is_one_line_naming_the_package(blocked, subcommand, args,
+                                                             tmp_path):
+    """A machine set up by hand (colcon and a pip line) that lacks a package: one line naming
+    what to install, exit 2, not a ModuleNotFoundError traceback."""
+    argv = [a.replace('{tmp}', str(tmp_path)) for a in args]
+    code = (f'import sys; sys.modules[{blocked!r}] = None\n'
+            'from dp_ros.cli import main\n'
+            f'sys.exit(main({[subcommand, *argv]!r}))')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, 'PYTHONPATH': str(REPO_ROOT)})
+    lines = nonempty_lines(proc.stderr)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    pip_name = {'yaml': 'pyyaml'}.get(blocked, blocked)
+    assert len(lines) == 1 and lines[0].startswith(
+        f"dp-ros {subcommand}: needs the Python package '{pip_name}'"), proc.stderr
+    assert 'requirements.txt' in lines[0]
+
+
+def test_a_missing_module_of_the_project_itself_keeps_its_traceback(tmp_path):
+    code = ("import sys; sys.modules['training.bag2zarr'] = None\n"
+            'from dp_ros.cli import main\n'
+            f"sys.exit(main(['bag2zarr', '{tmp_path}/bags', '-o', '{tmp_path}/o.zarr']))")
+    proc = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, 'PYTHONPATH': str(REPO_ROOT)})
+    assert proc.returncode == 1 and 'Traceback' in proc.stderr, proc.stderr[-3000:]
