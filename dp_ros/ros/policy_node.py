@@ -55,6 +55,7 @@ from dp_ros.runtime.policy_node_config import (
     StateSource,
     describe_setup,
 )
+from dp_ros.runtime.repeated_message import RepeatedMessage
 from dp_ros.runtime.safety import Hold
 
 NODE_NAME = 'dp_policy'
@@ -94,6 +95,7 @@ class PolicyCore:
         self.enable_allowed = True  # a lifecycle node refuses ~/enable unless active
         self._overhead = LatencyStats()  # seconds per plan outside the model
         self._warned: set[str] = set()
+        self._sampling_failed = RepeatedMessage()
         # per input stream: messages of header stamp 0 (a driver that never stamps) filed at
         # their receive time; and those that arrived before the node clock ran (sim time
         # before the first /clock), which nothing places: skipped
@@ -363,8 +365,11 @@ class PolicyCore:
             start = time.perf_counter()
             plan = self.loop.finish(context, result.action_pred, result.error, self._clock_ns())
             if isinstance(plan, pl.Drop):
-                if plan.reason == 'error':
-                    self.log.error(f'sampling failed: {result.error!r}')
+                if plan.reason == 'error':  # at most once per 10 s: it may fail every frame
+                    line = self._sampling_failed.add(f'sampling failed: {result.error!r}',
+                                                     time.monotonic_ns())
+                    if line is not None:
+                        self.log.error(line)
                 elif plan.reason in pl.DROP_WARNINGS:
                     self._warn_once(plan.reason, pl.DROP_WARNINGS[plan.reason])
                 return
