@@ -40,7 +40,7 @@ SIM_NAMESPACE = '/pusht'
 POLICY_STARTUP_TIMEOUT_S = 300.0  # loading and warming up a policy on a busy CPU
 TRAIN_HINT = ('train one with `dp-ros train --config config/train_pusht_image_cpu.yaml --output '
               'runs/pusht` and copy runs/pusht/checkpoints/best to checkpoints/pusht_default, '
-              'or pass --checkpoint DIR')
+              'or pass {option}')  # option: how the caller's user names one
 
 
 class SimError(UserError, RuntimeError):
@@ -72,8 +72,9 @@ def config_file(name: str) -> Path:
     return package_path(Path('config') / name)
 
 
-def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
-    """The given checkpoint, else the default one; a CheckpointError (one line) if missing."""
+def resolve_checkpoint(checkpoint: str | Path | None, option: str = '--checkpoint DIR') -> Path:
+    """The given checkpoint, else the default one; a CheckpointError (one line) if missing,
+    its hint naming `option` (the command line's; the launch files': checkpoint:=DIR)."""
     from dp_ros.policy.checkpoint import CheckpointError, read_policy_metadata
     from dp_ros.policy.hub import resolve_policy_dir
 
@@ -82,11 +83,12 @@ def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
             path = package_path(DEFAULT_CHECKPOINT, kind='dir')
         except FileNotFoundError as exc:
             raise CheckpointError(f'no checkpoint given and the default one is missing ({exc}): '
-                                  f"{TRAIN_HINT}") from None
+                                  f"{TRAIN_HINT.format(option=option)}") from None
     else:
         path = resolve_policy_dir(checkpoint)  # hf://org/name[@rev]: the cached snapshot
         if not path.is_dir():
-            raise CheckpointError(f'checkpoint {path} is not a directory: {TRAIN_HINT}')
+            raise CheckpointError(f'checkpoint {path} is not a directory: '
+                                  f'{TRAIN_HINT.format(option=option)}')
     read_policy_metadata(path)  # a clear error now rather than in the node's log
     return path.resolve()
 
@@ -135,7 +137,8 @@ def launch_parameters(checkpoint: str | Path, robot: str) -> tuple[dict[str, Any
 
     from dp_ros.policy.checkpoint import read_policy_metadata
 
-    wiring = policy_io_overrides(read_policy_metadata(resolve_checkpoint(checkpoint)))
+    path = resolve_checkpoint(checkpoint, option='checkpoint:=DIR')  # ros2 launch's argument
+    wiring = policy_io_overrides(read_policy_metadata(path))
     merged = []
     for name, overrides in zip((SIM_PARAMS[robot], POLICY_PARAMS[robot]), wiring, strict=True):
         (section,) = yaml.safe_load(config_file(name).read_text()).values()  # one node each
@@ -145,18 +148,19 @@ def launch_parameters(checkpoint: str | Path, robot: str) -> tuple[dict[str, Any
 
 def launch_parameter_files(checkpoint: str | Path, robot: str,
                            directory: str | Path | None = None) -> tuple[Path, Path]:
-    """launch_parameters written as the sim's and the policy node's parameter files (in a new
-    temporary directory by default), for the launch files' Nodes. Written here, not passed as
-    launch dicts: launch_ros cannot pass an empty list (the wiring's joint bounds: a file's []
-    leaves the parameter at its default, empty), and writes a string list's 'y' bare, which
-    rcl reads as a boolean and refuses ("Sequence should be of same type"); here every string
-    is quoted (_yaml)."""
+    """launch_parameters written as the sim's and the policy node's parameter files, for the
+    launch files' Nodes: in `directory`, else in a new temporary directory of their own (made
+    only once the checkpoint is found good), which the caller removes (the launch files: when
+    the launch ends). Written here, not passed as launch dicts: launch_ros cannot pass an
+    empty list (the wiring's joint bounds: a file's [] leaves the parameter at its default,
+    empty), and writes a string list's 'y' bare, which rcl reads as a boolean and refuses
+    ("Sequence should be of same type"); here every string is quoted (_yaml)."""
     import tempfile
 
+    parameters = launch_parameters(checkpoint, robot)  # CheckpointError before any file
     out = Path(tempfile.mkdtemp(prefix='dp_ros_launch_') if directory is None else directory)
     paths = []
-    for node, params in zip(('pusht_sim', 'dp_policy'), launch_parameters(checkpoint, robot),
-                            strict=True):
+    for node, params in zip(('pusht_sim', 'dp_policy'), parameters, strict=True):
         path = out / f'{node}.yaml'
         path.write_text(f'/**/{node}:\n  ros__parameters:\n' + ''.join(
             f'    {name}: {_yaml(value)}\n' for name, value in params.items()))

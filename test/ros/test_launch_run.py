@@ -1,15 +1,20 @@
 """The launch files run by the real launch library (a ROS 2 install; skipped without one).
 
 test_launch_files.py checks them as syntax everywhere; here `pusht_sim.launch.py` starts the
-sim and the shipped policy, an episode runs, both nodes get the Fast DDS profile from the
-included fast_dds_profile.launch.py (or the one dds_profile:= names), and Ctrl-C stops all;
-`policy.launch.py managed:=true` starts the lifecycle node, configured and quiet until
-activated (autostart:=activate: publishing at once).
+sim and the shipped policy, an episode runs (under a pushed namespace too), both nodes get the
+Fast DDS profile from the included fast_dds_profile.launch.py (or the one dds_profile:= names;
+an empty variable names none), Ctrl-C stops all and the launch's parameter files go; the
+launch ends when the policy node dies; `policy.launch.py managed:=true` starts the lifecycle
+node, configured and quiet until activated (autostart:=activate: publishing at once), under a
+pushed namespace too; its parameter file's values stand unless an argument is given, and an
+argument reaches the node as the string it was.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +25,7 @@ from ament_index_python.packages import PackageNotFoundError, get_package_prefix
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from lifecycle_msgs.msg import State, Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
+from rcl_interfaces.srv import GetParameters  # noqa: E402
 from ros_harness import LATCHED, RELIABLE, REPO_ROOT, TEST_DIR, module_cmd  # noqa: E402
 from std_msgs.msg import Float64, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
@@ -57,23 +63,38 @@ def children(pid: int) -> dict[int, tuple[str, dict[str, str]]]:
     return found
 
 
-@pytest.mark.parametrize('profile_arg', [None, 'mine'])
-def test_pusht_sim_launch_runs_an_episode_and_stops_on_ctrl_c(profile_arg, ros_processes,
-                                                              ros_probe, tmp_path):
+def runner(*args: str, namespace: str | None = None) -> list[str]:
+    """`ros2 launch dp_ros ARGS`, included under PushROSNamespace(namespace) if given."""
+    pushed = ['--push-namespace', namespace] if namespace else []
+    return [sys.executable, RUNNER, *pushed, *args]
+
+
+@pytest.mark.parametrize('profile_arg, namespace', [(None, None), ('mine', None),
+                                                    ('empty', None), (None, 'r1')])
+def test_pusht_sim_launch_runs_an_episode_and_stops_on_ctrl_c(profile_arg, namespace,
+                                                              ros_processes, ros_probe,
+                                                              tmp_path):
     installed_executables()
     args = ['pusht_sim.launch.py']
     share = Path(get_package_prefix('dp_ros')) / 'share' / 'dp_ros'
-    # the rule of fast_dds_profile.launch.py: an argument, else the environment's, else ours
+    # the rule of fast_dds_profile.launch.py: an argument, else the environment's (an empty
+    # variable names none), else ours
+    env = {}
     expected = (os.environ.get(PROFILE_VAR) or os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE')
                 or str(share / 'config' / 'fastdds_large_data.xml'))
-    if profile_arg:
+    if profile_arg == 'mine':
         expected = str(tmp_path / 'my_profile.xml')
         Path(expected).write_bytes((share / 'config' / 'fastdds_large_data.xml').read_bytes())
         args.append(f'dds_profile:={expected}')
+    elif profile_arg == 'empty':  # set but empty: the shipped profile
+        env = {PROFILE_VAR: '', 'FASTRTPS_DEFAULT_PROFILES_FILE': ''}
+        expected = str(share / 'config' / 'fastdds_large_data.xml')
+    # the sim's topics are /pusht/..., as the policy's parameter file names them, under a
+    # pushed namespace too
     rewards = ros_probe.collect(Float64, '/pusht/reward', RELIABLE)
     actions = ros_probe.collect(JointTrajectory, '/pusht/joint_trajectory', RELIABLE)
     starts = ros_probe.collect(String, '/pusht/episode_start', LATCHED)
-    launch = ros_processes.start('launch', [sys.executable, RUNNER, *args])
+    launch = ros_processes.start('launch', runner(*args, namespace=namespace), env=env)
     try:
         ros_probe.wait_for_messages(starts, 1, 120.0, 'an episode start')
         ros_probe.wait_for_messages(actions, 2, 180.0, 'action chunks from the policy node')
@@ -83,10 +104,14 @@ def test_pusht_sim_launch_runs_an_episode_and_stops_on_ctrl_c(profile_arg, ros_p
         assert 'pusht_sim_node' in started and 'policy_node' in started, started
         for cmdline, environ in nodes.values():
             assert environ.get(PROFILE_VAR) == expected, cmdline
+        written = {Path(a).parent for cmdline, _ in nodes.values() for a in cmdline.split()
+                   if Path(a).parent.name.startswith('dp_ros_launch_')}
+        assert len(written) == 1 and all(d.is_dir() for d in written), written
     except BaseException:
         ros_processes.print_logs()
         raise
     stop_cleanly(ros_processes, launch, nodes)
+    assert not any(d.exists() for d in written), f'{written} outlived the launch'
 
 
 def stop_cleanly(ros_processes, launch, nodes) -> None:
@@ -98,8 +123,23 @@ def stop_cleanly(ros_processes, launch, nodes) -> None:
     assert not alive, f'nodes {alive} outlived their launch'
 
 
-@pytest.mark.parametrize('autostart', ['configure', 'activate'])
-def test_policy_launch_managed_waits_for_activate(autostart, ros_processes, ros_probe):
+def test_sim_launch_ends_when_the_policy_node_dies(ros_processes):
+    """A device the node refuses (exit 2): the launch stops the sim and ends, as `dp-ros sim`
+    does ("a node died"), rather than run the sim on alone."""
+    installed_executables()
+    launch = ros_processes.start('launch', runner('pusht_sim.launch.py', 'device:=no_such'))
+    deadline = time.monotonic() + 120.0
+    while launch.alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not launch.alive(), f'the launch ran on: {launch.log()[-3000:]}'
+    assert "parameter device" in launch.log() and 'pusht_sim_node' in launch.log()
+    assert not children(launch.popen.pid)
+
+
+@pytest.mark.parametrize('autostart, namespace', [('configure', None), ('activate', None),
+                                                  ('configure', 'r1'), ('activate', 'r1')])
+def test_policy_launch_managed_waits_for_activate(autostart, namespace, ros_processes,
+                                                  ros_probe):
     installed_executables()
     share = Path(get_package_prefix('dp_ros')) / 'share' / 'dp_ros'
     actions = ros_probe.collect(JointTrajectory, '/pusht/joint_trajectory', RELIABLE)
@@ -111,10 +151,13 @@ def test_policy_launch_managed_waits_for_activate(autostart, ros_processes, ros_
             f'params_file:={share}/config/policy_pusht.yaml', 'mode:=lockstep', 'managed:=true']
     if autostart != 'configure':  # the default
         args.append(f'autostart:={autostart}')
-    launch = ros_processes.start('launch', [sys.executable, RUNNER, *args])
+    # the transitions go to the node the launch started, whatever its namespace (a name
+    # matched none under a pushed one: the node stayed unconfigured)
+    launch = ros_processes.start('launch', runner(*args, namespace=namespace))
+    node = f'/{namespace}/dp_policy' if namespace else '/dp_policy'
 
     def state() -> int:
-        return ros_probe.call(GetState, '/dp_policy/get_state', GetState.Request(),
+        return ros_probe.call(GetState, f'{node}/get_state', GetState.Request(),
                               timeout=60.0).current_state.id
 
     try:
@@ -124,13 +167,58 @@ def test_policy_launch_managed_waits_for_activate(autostart, ros_processes, ros_
             n_diags = len(diags)
             ros_probe.wait_for(lambda: len(diags) >= n_diags + 2, 30.0, 'two diagnostics')
             assert not actions, 'published before activate'
-            reply = ros_probe.call(ChangeState, '/dp_policy/change_state', ChangeState.Request(
+            reply = ros_probe.call(ChangeState, f'{node}/change_state', ChangeState.Request(
                 transition=Transition(id=Transition.TRANSITION_ACTIVATE)), timeout=60.0)
             assert reply.success
         ros_probe.wait_for_messages(actions, 3, 180.0, 'chunks from the active node')
         assert state() == State.PRIMARY_STATE_ACTIVE
         nodes = children(launch.popen.pid)
         assert 'policy_lifecycle_node' in ' '.join(c for c, _ in nodes.values())
+    except BaseException:
+        ros_processes.print_logs()
+        raise
+    stop_cleanly(ros_processes, launch, nodes)
+
+
+def parameters(probe, node: str, names: list[str], timeout: float = 30.0) -> dict:
+    values = probe.call(GetParameters, f'{node}/get_parameters',
+                        GetParameters.Request(names=names), timeout=timeout).values
+    return {name: (v.string_value if v.type == 4 else v.bool_value)  # PARAMETER_STRING
+            for name, v in zip(names, values, strict=True)}
+
+
+@pytest.mark.parametrize('given', ['none', 'all'])
+def test_policy_launch_arguments_override_the_parameter_file_only_when_given(
+        given, ros_processes, ros_probe, tmp_path):
+    """The file's checkpoint, device, lockstep and use_sim_time stand without arguments
+    (they were replaced by the launch's defaults, and checkpoint:= was required); arguments
+    given reach the node as the strings they were (as YAML, '/data/run #3' is '/data/run')."""
+    import yaml
+
+    installed_executables()
+    share = Path(get_package_prefix('dp_ros')) / 'share' / 'dp_ros'
+    mine = tmp_path / 'run #3'  # '/data/run #3' read as YAML: '/data/run'
+    shutil.copytree(share / 'checkpoints' / 'pusht_default', mine)
+    params = yaml.safe_load((share / 'config' / 'policy_pusht.yaml').read_text())
+    section = params['/**/dp_policy']['ros__parameters']
+    section.update(checkpoint=str(mine), device='cpu', lockstep=True, use_sim_time=True)
+    params_file = tmp_path / 'mine.yaml'
+    params_file.write_text(yaml.safe_dump(params))
+    args = ['policy.launch.py', f'params_file:={params_file}']
+    expected = {'checkpoint': str(mine), 'device': 'cpu', 'lockstep': True,
+                'use_sim_time': True}
+    if given == 'all':
+        other = tmp_path / 'other #4'  # as YAML: '.../other'
+        shutil.copytree(share / 'checkpoints' / 'pusht_default', other)
+        args += [f'checkpoint:={other}', 'device:=auto', 'mode:=realtime']
+        expected = {'checkpoint': str(other), 'device': 'auto', 'lockstep': False,
+                    'use_sim_time': False}
+    launch = ros_processes.start('launch', runner(*args))
+    try:
+        parameters(ros_probe, '/dp_policy', ['checkpoint'], timeout=120.0)  # the node is up
+        ros_probe.wait_for(lambda: parameters(ros_probe, '/dp_policy', list(expected))
+                           == expected, 60.0, f'the node to run with {expected}')
+        nodes = children(launch.popen.pid)
     except BaseException:
         ros_processes.print_logs()
         raise
