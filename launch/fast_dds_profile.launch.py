@@ -4,18 +4,12 @@ The shipped profile (config/fastdds_large_data.xml) puts full-size camera images
 shared memory (the file says why). A profile the environment names already, under either
 variable name, is kept (a variable set but empty names none); dds_profile:=FILE chooses
 another. An include does not scope what it sets, so the variables reach every node the
-including file starts after it (`dp-ros sim` follows the same rule:
-dp_ros.app.sim_launcher.node_environment).
+including file starts after it. The rule is dp_ros.app.sim_launcher.dds_profile_variables,
+which `dp-ros sim` follows too.
 """
-import os
-
-from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 
 from launch import LaunchDescription
-
-FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')  # read only FASTRTPS_...; 3.x warns on it
-PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 
 
 def generate_launch_description():
@@ -30,15 +24,11 @@ def generate_launch_description():
 
 
 def profile_variables(context):
-    """dds_profile:=, else the first of the variables that is set and not empty (launch's
-    EnvironmentVariable would take an empty one: the nodes got ''), else the shipped one;
-    under FASTRTPS_... too on the Fast DDS 2.x distros, which read no other."""
-    environment = context.environment
-    profile = (context.launch_configurations.get('dds_profile')
-               or next((environment[v] for v in PROFILE_VARIABLES if environment.get(v)), '')
-               or os.path.join(get_package_share_directory('dp_ros'), 'config',
-                               'fastdds_large_data.xml'))
-    actions = [SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', profile)]
-    if environment.get('ROS_DISTRO', '') in FAST_DDS_2_DISTROS:
-        actions.append(SetEnvironmentVariable('FASTRTPS_DEFAULT_PROFILES_FILE', profile))
-    return actions
+    """The variables dp_ros.app.sim_launcher.dds_profile_variables gives for the launch's
+    environment and dds_profile:= (launch's EnvironmentVariable would take a variable set
+    but empty as a choice: the nodes got '')."""
+    from dp_ros.app.sim_launcher import dds_profile_variables
+
+    chosen = context.launch_configurations.get('dds_profile', '')
+    return [SetEnvironmentVariable(name, value) for name, value
+            in dds_profile_variables(context.environment, chosen).items()]

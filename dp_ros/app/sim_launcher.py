@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from dp_ros.errors import UserError
 from dp_ros.policy.hub import checkpoint_arg
@@ -93,17 +93,23 @@ def resolve_checkpoint(checkpoint: str | Path | None, option: str = '--checkpoin
     return path.resolve()
 
 
+def dds_profile_variables(environment: Mapping[str, str], chosen: str = '') -> dict[str, str]:
+    """The Fast DDS profile variables of the nodes: `chosen`, else the profile `environment`
+    names under either variable (set and not empty), else the shipped one (config/
+    fastdds_large_data.xml); under FASTRTPS_... too on Fast DDS 2.x distros, which read only
+    that. The one rule of `dp-ros sim` and launch/fast_dds_profile.launch.py."""
+    profile = (chosen or next((environment[v] for v in DDS_PROFILE_VARS if environment.get(v)),
+                              '') or str(config_file(DDS_PROFILE)))
+    names = DDS_PROFILE_VARS if environment.get('ROS_DISTRO', '') in FAST_DDS_2_DISTROS \
+        else DDS_PROFILE_VARS[:1]
+    return dict.fromkeys(names, profile)
+
+
 def node_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of the node processes: the shipped Fast DDS profile (config/
-    fastdds_large_data.xml), unless the caller's environment names a profile already under
-    either name; on Fast DDS 2.x distros (which read only FASTRTPS_...) under that name too,
-    as launch/fast_dds_profile.launch.py does."""
+    """The environment of the node processes: the caller's, with the Fast DDS profile
+    variables of dds_profile_variables."""
     env = dict(os.environ if base is None else base, PYTHONUNBUFFERED='1')
-    profile = next((env[v] for v in DDS_PROFILE_VARS if env.get(v)),
-                   str(config_file(DDS_PROFILE)))
-    env['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
-    if env.get('ROS_DISTRO', '') in FAST_DDS_2_DISTROS:
-        env['FASTRTPS_DEFAULT_PROFILES_FILE'] = profile
+    env.update(dds_profile_variables(env))
     return env
 
 

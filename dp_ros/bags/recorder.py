@@ -86,7 +86,7 @@ def discovered_qos(reliability: str = 'reliable', durability: str = 'volatile') 
     """A publisher's QoS by policy names, as `ros2 bag record` stores a discovered one
     (history unknown, depth 0, durations infinite, liveliness automatic): for bags built
     without a live publisher to ask."""
-    forever = QosTime(9223372036, 854775807)  # RMW_DURATION_INFINITE, as rosbag2 writes it
+    forever = _duration(2**63 - 1)  # RMW_DURATION_INFINITE, as rosbag2 writes it
     return Qos(history=QosHistory.UNKNOWN, depth=0,
                reliability=_policy(QosReliability, reliability),
                durability=_policy(QosDurability, durability),
