@@ -30,6 +30,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from rclpy.guard_condition import GuardCondition
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.publisher import Publisher
 from rclpy.service import Service
@@ -147,8 +148,9 @@ class PolicyLifecycleNode(LifecycleNode):
         self._destroy([*core.entities, *core.publishers])
 
     def _entities(self) -> set[Any]:
-        """Every publisher, subscription, service and timer of the node now."""
-        return {*self.publishers, *self.subscriptions, *self.services, *self.timers}
+        """Every publisher, subscription, service, timer and guard condition of the node now."""
+        return {*self.publishers, *self.subscriptions, *self.services, *self.timers,
+                *self.guards}
 
     def _destroy(self, entities: Iterable[Any]) -> None:
         for entity in entities:
@@ -158,6 +160,8 @@ class PolicyLifecycleNode(LifecycleNode):
                 self.destroy_service(entity)
             elif isinstance(entity, Publisher):
                 self.destroy_publisher(entity)
+            elif isinstance(entity, GuardCondition):
+                self.destroy_guard_condition(entity)
             else:
                 self.destroy_subscription(entity)
 

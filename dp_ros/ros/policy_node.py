@@ -59,7 +59,13 @@ from dp_ros.runtime.repeated_message import RepeatedMessage
 from dp_ros.runtime.safety import Hold
 
 NODE_NAME = 'dp_policy'
-PLAN_CHECK_PERIOD_S = 0.005  # wall-clock poll for "is a chunk due" besides message arrivals
+# The wall-clock poll besides message arrivals. While a plan runs it checks every 5 ms
+# whether the next chunk is due and the inputs are fresh, sends streamed points as they fall
+# due and servo twists. While nothing moves a plan can only start on a message (the
+# observation is made of messages) or the runner coming free, so the poll is only a safety
+# net: at 5 ms it cost an idle node about a quarter of a core (bench_policy_node.py idle_cpu).
+PLAN_CHECK_PERIOD_S = 0.005
+IDLE_CHECK_PERIOD_S = 0.05
 # at shutdown, how long in all the stop may wait for the controllers' acknowledgements
 STOP_ACK_BUDGET_S = 1.0
 
@@ -107,7 +113,7 @@ class PolicyCore:
         self.pub_actions = [(group, make_publisher(node, JointTrajectory, group.topic,
                                                           RELIABLE_10))
                             for group in setup.commands if not (group.stream or group.twist)]
-        # (action_twist_topics) a twist toward the plan every poll, for a velocity servo
+        # (action_twist_topics) a twist toward the plan every poll while moving, for a servo
         self.pub_twists = [(group, make_publisher(node, TwistStamped, group.topic, RELIABLE_10))
                            for group in setup.commands if group.twist]
         self.pub_streams = [(group, make_publisher(node,
@@ -138,7 +144,10 @@ class PolicyCore:
         self.entities += [node.create_service(SetBool, '~/enable', self._on_enable),
                           node.create_service(Trigger, '~/reset', self._on_reset)]
         steady = Clock(clock_type=ClockType.STEADY_TIME)  # sim time stops while the sim waits
-        self.entities += [node.create_timer(PLAN_CHECK_PERIOD_S, self._poll, clock=steady),
+        self._poll_timer = node.create_timer(IDLE_CHECK_PERIOD_S, self._poll, clock=steady)
+        # a plan published on the runner's thread wakes the executor to poll at once, fast
+        self._moving_started = node.create_guard_condition(self._on_moving)
+        self.entities += [self._poll_timer, self._moving_started,
                           node.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics,
                                             clock=steady)]
         self.publishers = [p for _, p in self.pub_actions + self.pub_streams
@@ -318,6 +327,18 @@ class PolicyCore:
                 self._stream()
             if self.pub_twists:
                 self._servo()
+            self._set_poll_period(PLAN_CHECK_PERIOD_S if self.loop.moving
+                                  else IDLE_CHECK_PERIOD_S)
+
+    def _on_moving(self) -> None:
+        """Executor thread, after a plan was published: poll now and every 5 ms."""
+        self._poll()
+
+    def _set_poll_period(self, period_s: float) -> None:
+        period_ns = round(period_s * 1e9)
+        if self._poll_timer.timer_period_ns != period_ns:
+            self._poll_timer.timer_period_ns = period_ns
+            self._poll_timer.reset()  # the next poll one new period from now
 
     def _stream(self) -> None:
         """Send the point that fell due to the streamed topics (lock held)."""
@@ -388,6 +409,8 @@ class PolicyCore:
                         raw.due_ns, raw.actions, self.setup.path_joints, cfg.debug_path_scale,
                         cfg.frame_id, self.setup.path_pose))
             self._overhead.add(pre_s + time.perf_counter() - start)
+        if self._poll_timer.timer_period_ns != round(PLAN_CHECK_PERIOD_S * 1e9):
+            self._moving_started.trigger()
 
     def _publish_hold(self, hold: Hold | None) -> None:
         if hold is not None:
@@ -435,7 +458,8 @@ class PolicyCore:
             values['inputs_unstamped_skipped'] = sum(self._unstamped_skipped.values())
             values.update({f'input_{name}_stamped_on_receipt': n
                            for name, n in self._stamped_on_receipt.items()})
-        values.update(device=self.device_name, dtype=self.cfg.dtype, dry_run=self.cfg.dry_run)
+        values.update(device=self.device_name, dtype=self.cfg.dtype, dry_run=self.cfg.dry_run,
+                      poll_period_ms=self._poll_timer.timer_period_ns / 1e6)
         values.update({f'latency_{k}': v for k, v in self.runner.latency.summary_ms().items()})
         overhead = self._overhead.summary_ms()  # seconds per plan outside the model
         values.update({f'node_overhead_{k}': overhead[k] for k in ('p50_ms', 'p95_ms')})

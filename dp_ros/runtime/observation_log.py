@@ -4,6 +4,8 @@ One JSON line per plan: t_obs_ns, the observation times (oldest first) and, per 
 stamp of each sample used, its SHA-1 (of the C-order bytes), shape and dtype, and the values
 themselves when small (joint states). test/ros/test_bag_parity.py converts a bag recorded on
 the node's inputs at these times and checks that bag2zarr gives the same samples.
+A record is about 600 bytes (20 MB an hour at 10 plans a second): a node left logging does
+not fill the disk, the file is rotated once it reaches MAX_LOG_BYTES.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import numpy as np
 from dp_ros.runtime.observation_history import Observation
 
 MAX_LOGGED_VALUES = 64  # arrays up to this size are logged in full, larger ones by hash
+# a full log is renamed PATH.1 (replacing the one before) and a new one begun: at most twice this
+MAX_LOG_BYTES = 100 * 2**20
 
 
 def sample_digest(value: Any) -> str:
@@ -38,10 +42,22 @@ def observation_record(obs: Observation) -> dict[str, Any]:
             'streams': streams}
 
 
-def append_observation(path: str | Path, obs: Observation) -> None:
-    """Append the observation's record to the JSON-lines file at path (created if absent)."""
+def rotated_path(path: Path) -> Path:
+    """Where a full log goes: PATH.1."""
+    return path.with_name(path.name + '.1')
+
+
+def append_observation(path: str | Path, obs: Observation,
+                       max_bytes: int = MAX_LOG_BYTES) -> None:
+    """Append the observation's record to the JSON-lines file at path (created if absent);
+    a file of max_bytes or more is first moved to PATH.1."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if path.stat().st_size >= max_bytes:
+            path.replace(rotated_path(path))
+    except FileNotFoundError:
+        pass
     with path.open('a') as f:
         f.write(json.dumps(observation_record(obs)) + '\n')
 

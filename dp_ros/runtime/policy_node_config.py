@@ -216,7 +216,8 @@ class PolicyNodeConfig:
     observation_log_path: str = param('', 'DEBUG: append one JSON line per plan to this file: '
                                       't_obs, and per stream the stamps and values (images: '
                                       'SHA-1) of the samples the observation was assembled '
-                                      'from (runtime/observation_log.py); empty: off')
+                                      'from (runtime/observation_log.py); past 100 MB it '
+                                      'is renamed PATH.1 and begun anew; empty: off')
 
 
 # what to do when two arms' drivers name their joints alike

@@ -709,10 +709,12 @@ def test_a_velocity_servo_gets_twists_toward_the_plan_and_a_zero_twist_at_the_st
             assert np.linalg.norm([t.linear.x, t.linear.y, t.linear.z]) <= 0.1 + 1e-9
             assert np.linalg.norm([t.angular.x, t.angular.y, t.angular.z]) <= 0.5 + 1e-9
         assert any(m.twist.linear.x or m.twist.angular.z for m in list(twists))
+        # the servo's rate: the node polls every 5 ms while it moves, every 50 ms idle
+        wait_diag(ros_probe, diags, lambda d: d['poll_period_ms'] == '5.0', 10.0, 'fast poll')
         reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
         assert reply.success
-        values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0,
-                           'disabled')
+        values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled'
+                           and d['poll_period_ms'] == '50.0', 20.0, 'disabled, idle poll')
         ros_probe.wait_for(lambda: (lambda t: t.linear.x == t.linear.y == t.linear.z ==
                                     t.angular.x == t.angular.y == t.angular.z == 0.0)(
             twists[-1].twist), 10.0, 'the zero twist')
