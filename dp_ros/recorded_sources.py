@@ -35,6 +35,10 @@ FRAME_SIZE = 'frame_size'
 # a source's gap tolerance (s) bag2zarr sampled it with: a sample older than this at a grid
 # time was a gap, never training data (the node refuses such an observation alike)
 TOLERANCE_S = 'tolerance_s'
+# a source's message rate (Hz, from the median interval) in its slowest bag: the policy node
+# warns when its input comes much slower (older samples at the observation times than in
+# training: a camera driver at 15 fps where the data was recorded at 30)
+RATE_HZ = 'rate_hz'
 # sources whose topic the policy node publishes to (the recorded commands)
 COMMAND_KINDS = ('joint_trajectory', 'float_array', 'pose')
 
@@ -55,6 +59,7 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
         and isinstance(s.get(PREFIX, ''), str)
         and (FRAME_SIZE not in s or _is_size(s[FRAME_SIZE]))
         and (TOLERANCE_S not in s or _is_seconds(s[TOLERANCE_S]))
+        and (RATE_HZ not in s or (_is_seconds(s[RATE_HZ]) and s[RATE_HZ] > 0))
         for s in sources)
     if not ok:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
@@ -72,7 +77,8 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
              **({FIELD: s[FIELD]} if FIELD in s else {}),
              **({PREFIX: s[PREFIX]} if s.get(PREFIX) else {}),
              **({FRAME_SIZE: [int(v) for v in s[FRAME_SIZE]]} if FRAME_SIZE in s else {}),
-             **({TOLERANCE_S: float(s[TOLERANCE_S])} if TOLERANCE_S in s else {})}
+             **({TOLERANCE_S: float(s[TOLERANCE_S])} if TOLERANCE_S in s else {}),
+             **({RATE_HZ: float(s[RATE_HZ])} if RATE_HZ in s else {})}
             for s in sources]
 
 
@@ -90,6 +96,19 @@ def tolerance_ns(sources: Sequence[dict] | None, topic: str | None = None) -> in
     if not found and topic is not None:
         return tolerance_ns(sources)
     return None if not found else int(round(max(found) * 1e9))
+
+
+def rate_hz(sources: Sequence[dict] | None, topic: str | None = None) -> float | None:
+    """The recorded message rate (Hz) of `topic` among sources, or without one of the one
+    topic they name; None: not recorded (older data, a topic the data does not name, or
+    several topics and none given)."""
+    topics = {s['topic'] for s in sources or ()}
+    if topic is None:
+        if len(topics) != 1:
+            return None
+        topic = topics.pop()
+    found = [float(s[RATE_HZ]) for s in sources or () if RATE_HZ in s and s['topic'] == topic]
+    return min(found) if found else None
 
 
 def _is_seconds(value: object) -> bool:

@@ -187,16 +187,16 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
     for i, want in enumerate(episodes):
         assert_same_episode(buffer.get_episode(i), want)
 
-    # the same topics: the recorded sources stay
+    # the same topics: the recorded sources stay, with each topic's message rate
     assert buffer.attrs('img')['sources'] == [{'kind': 'image', 'topic': '/pusht/image_raw',
                                                'width': None, 'frame_size': [96, 96],
-                                               'tolerance_s': 0.05}]
+                                               'tolerance_s': 0.05, 'rate_hz': 10.0}]
     assert buffer.root_attrs()['control_period_s'] == 0.1  # the grid's period
     assert buffer.attrs('state')['sources'] == [  # and how the pose's yaw was wrapped
         {'kind': 'joint_state', 'topic': '/pusht/joint_states', 'width': 2, 'field': 'position',
-         'tolerance_s': 0.05},
+         'tolerance_s': 0.05, 'rate_hz': 10.0},
         {'kind': 'pose', 'topic': '/pusht/block_pose', 'width': 3, 'yaw_min': 0.0,
-         'tolerance_s': 0.05}]
+         'tolerance_s': 0.05, 'rate_hz': 10.0}]
 
     # --overwrite starts over
     assert run([tmp_path / 'b'], PUSHT_CONFIG, output, '--overwrite') == 0
@@ -243,7 +243,8 @@ def test_a_poses_frame_is_recorded_and_poses_in_two_frames_are_refused(tmp_path,
     assert run([tmp_path / 'base'], config, output) == 0
     sources = ReplayBuffer.open(output).attrs('state')['sources']
     assert sources[1] == {'kind': 'pose', 'topic': '/ee_pose', 'width': 2,
-                          'yaw_min': -math.pi, 'frame_id': 'base_link', 'tolerance_s': 0.05}
+                          'yaw_min': -math.pi, 'frame_id': 'base_link', 'tolerance_s': 0.05,
+                          'rate_hz': 10.0}
     before = snapshot(output)
     write_pose_bag(tmp_path / 'world', ['world', 'world'])
     assert run([tmp_path / 'world'], config, output) == 2
@@ -274,7 +275,7 @@ def test_a_pose_converts_to_a_rotation_6d(tmp_path):
     attrs = buffer.attrs('state')
     assert attrs['names'] == ['x', *MATRIX_COLUMNS]
     assert attrs['sources'] == [{'kind': 'pose', 'topic': '/ee_pose', 'width': 7,
-                                 'frame_id': 'base_link', 'tolerance_s': 0.05}]
+                                 'frame_id': 'base_link', 'tolerance_s': 0.05, 'rate_hz': 10.0}]
     c, s = math.cos(0.1), math.sin(0.1)
     state = np.asarray(buffer['state'][:])
     assert len(state) > 0
@@ -583,10 +584,11 @@ def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path:
     # the topics travel too: the drafted node parameters name them
     assert shape_meta['obs']['wrist']['sources'] == [
         {'kind': 'image', 'topic': '/wrist_camera/image_raw/compressed', 'width': None,
-         'frame_size': [96, 96], 'tolerance_s': 0.04}]  # what the node checks its camera by
+         'frame_size': [96, 96], 'tolerance_s': 0.04,  # what the node checks its camera by
+         'rate_hz': 30.303}]  # a 33 ms period: the node warns of a camera under 0.7 of it
     assert shape_meta['obs']['joint_pos']['sources'] == [
         {'kind': 'joint_state', 'topic': '/joint_states', 'width': 7, 'field': 'position',
-         'tolerance_s': 0.02}]
+         'tolerance_s': 0.02, 'rate_hz': 100.0}]
     draft = tmp_path / 'draft.yaml'
     assert inspect([str(policy), '--draft-params', str(draft)]) == 0
     drafted = yaml.safe_load(draft.read_text())['/**/dp_policy']['ros__parameters']
@@ -900,3 +902,28 @@ def test_fresh_store_is_byte_for_byte_what_save_to_writes(tmp_path, episodes):
     fast, ref = snapshot(tmp_path / 'fast.zarr'), snapshot(tmp_path / 'ref.zarr')
     assert sorted(fast) == sorted(ref) and len(fast) > 20  # an edge chunk included
     assert fast == ref
+
+
+def test_a_topics_recorded_rate_is_its_slowest_bags_and_an_append_keeps_the_lower():
+    """The rate the node compares its inputs with is the slowest recording's: a camera at
+    30 Hz in one bag and 15 in another was trained on 15 Hz frames too (warning at 20 Hz
+    would be wrong). Appending keeps the lower of the store's and the new bags' rates, and
+    none where either is unknown."""
+    from training.bag_episodes import BagReport, TopicReport
+
+    def report(rate_cam: float, rate_js: float) -> BagReport:
+        return BagReport('b', topics=[
+            TopicReport('/cam', 'sensor_msgs/msg/Image', 10, rate_cam, 0, 0.1, True),
+            TopicReport('/js', 'sensor_msgs/msg/JointState', 10, rate_js, 0, 0.1, True),
+            TopicReport('/quiet', 'sensor_msgs/msg/JointState', 1, 0.0, 0, 0.0, True)])
+
+    assert bag2zarr.topic_rates([report(30.0, 100.0), report(15.0, 99.8)]) == {
+        '/cam': 15.0, '/js': 99.8}  # a topic of one message has no rate: none recorded
+    stored = [{'kind': 'image', 'topic': '/cam', 'width': None, 'rate_hz': 30.0}]
+    assert bag2zarr._merged_sources(
+        stored, [{**stored[0], 'rate_hz': 15.0}], None, 'img') == [{**stored[0],
+                                                                    'rate_hz': 15.0}]
+    assert bag2zarr._merged_sources(
+        [{k: v for k, v in stored[0].items() if k != 'rate_hz'}], stored, None, 'img') == [
+        {'kind': 'image', 'topic': '/cam', 'width': None}]
+    assert bag2zarr.same_sources(stored, [{**stored[0], 'rate_hz': 15.0}])

@@ -447,6 +447,43 @@ def test_rates_count_only_filed_messages():
     assert loop.diagnostics(T0, 2 * DT)['input_image_rate_hz'] == 10.0
 
 
+def test_an_input_much_slower_than_its_recorded_rate_is_reported_once_its_window_is_full():
+    """A camera recorded at 30 Hz that comes at 10 Hz: samples at the observation times up to
+    100 ms old where training had 33; reported (inputs_slow, a WARN problem) once two
+    seconds of it were filed, not from its first frames; not at 25 Hz (within 0.7 of 30),
+    nor in lockstep, where the sim's pace sets the rates."""
+    import dataclasses
+
+    def loop_with_rates(**values) -> PlanningLoop:
+        loop = make_loop(**values)
+        loop.setup = dataclasses.replace(loop.setup,
+                                         recorded_rates_hz={'image': 30.0, 'agent_pos': None})
+        return loop
+
+    def file_images(loop, hz, seconds):
+        period = int(1e9 / hz)
+        for i in range(int(seconds * hz) + 1):
+            loop.add('image', T0 + i * period, 'x', wall_ns=i * period)
+        return int(seconds * hz) * period  # the wall time of the last
+
+    loop = loop_with_rates()
+    wall = file_images(loop, 10, 1.0)
+    assert loop.slow_inputs(wall) == {}  # one second filed: too little to judge
+    values = loop.diagnostics(T0, wall)
+    assert values['inputs_slow'] == '' and values['input_image_recorded_rate_hz'] == 30.0
+    assert 'input_agent_pos_recorded_rate_hz' not in values
+    loop = loop_with_rates()
+    wall = file_images(loop, 10, 3.0)
+    assert loop.slow_inputs(wall) == {'image': (pytest.approx(10.0), 30.0)}
+    values = loop.diagnostics(T0, wall)
+    assert values['inputs_slow'] == 'image'
+    assert 'inputs slower than their training data: image' in problems(values)
+    loop = loop_with_rates()
+    assert loop.slow_inputs(file_images(loop, 25, 3.0)) == {}
+    loop = loop_with_rates(lockstep=True)
+    assert loop.slow_inputs(file_images(loop, 10, 3.0)) == {}
+
+
 # --- stops, safety and execution through the loop --------------------------------------------
 
 def start_moving(loop, measured=(150.0, 150.0)) -> None:

@@ -696,3 +696,26 @@ def test_each_input_streams_gap_limit_is_its_recorded_tolerance():
     assert resolve_setup(cfg(), metadata()).gap_ns == {'image': 500 * MS,
                                                         'agent_pos': 500 * MS}
 
+
+
+def test_each_input_streams_recorded_rate_travels_to_the_setup():
+    """The message rate bag2zarr recorded per topic reaches the node's setup (it warns when an
+    input comes much slower); a renamed state topic takes the recorded one's; none recorded
+    (older data, the paper's zarr): None, no warning possible."""
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    meta['obs']['image']['sources'] = [{'kind': 'image', 'topic': '/pusht/image_raw',
+                                        'width': None, 'rate_hz': 30.0}]
+    meta['obs']['agent_pos']['sources'] = [{'kind': 'joint_state', 'width': 2,
+                                            'topic': '/pusht/joint_states', 'rate_hz': 100.0}]
+    setup = resolve_setup(cfg(), metadata(shape_meta=meta))
+    assert setup.recorded_rates_hz == {'image': 30.0, 'agent_pos': 100.0}
+    renamed = resolve_setup(cfg(joint_state_topic='/robot/joint_states'),
+                            metadata(shape_meta=meta))
+    assert renamed.recorded_rates_hz['agent_pos'] == 100.0
+    assert resolve_setup(cfg(), metadata()).recorded_rates_hz == {'image': None,
+                                                                   'agent_pos': None}
+    meta['obs']['image']['sources'][0]['rate_hz'] = 0.0  # no rate is a broken checkpoint
+    with pytest.raises(ValueError, match='sources must be a list'):
+        resolve_setup(cfg(), metadata(shape_meta=meta))

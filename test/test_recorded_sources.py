@@ -13,7 +13,7 @@ from support import make_tiny_arm_checkpoint
 from dp_ros.params import config_from_dict
 from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata
 from dp_ros.policy.config import PolicyConfig
-from dp_ros.recorded_sources import check_sources, command_topics, compare_sources
+from dp_ros.recorded_sources import check_sources, command_topics, compare_sources, rate_hz
 from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
 from training.inspect_dataset import main as inspect
 
@@ -37,6 +37,25 @@ def test_sources_are_checked_against_the_values_they_fill():
                                                 'width': 3}]
     with pytest.raises(ValueError, match='action: sources widths'):
         PolicyConfig.from_dict(meta)
+
+
+def test_a_recorded_rate_is_its_topics_and_ambiguous_without_one():
+    """rate_hz: a topic's recorded rate (the lower where it fills two sources, position and
+    velocity of one JointState); without a topic, the one topic's; none for several topics,
+    a topic not recorded, or data from before rates were recorded."""
+    state = [{'kind': 'joint_state', 'topic': '/js', 'width': 6, 'rate_hz': 100.0},
+             {'kind': 'joint_state', 'topic': '/js', 'width': 6, 'field': 'velocity',
+              'rate_hz': 99.5},
+             {'kind': 'joint_state', 'topic': '/gripper/js', 'width': 1, 'rate_hz': 20.0}]
+    assert rate_hz(state, '/js') == 99.5 and rate_hz(state, '/gripper/js') == 20.0
+    assert rate_hz(state) is None and rate_hz(state, '/other') is None
+    assert rate_hz(state[:2]) == 99.5
+    assert rate_hz([{'kind': 'image', 'topic': '/cam', 'width': None}]) is None
+    assert rate_hz(None) is None
+    assert check_sources(state[:1], 6, 'state') == state[:1]
+    for bad in (0.0, -1.0, float('nan'), '30'):
+        with pytest.raises(ValueError, match='sources must be a list'):
+            check_sources([{**state[0], 'rate_hz': bad}], 6, 'state')
 
 
 def test_the_unnormalized_rotation_columns_are_found_through_a_prefix():

@@ -34,6 +34,7 @@ from dp_ros.recorded_sources import (
     FRAME_ID,
     FRAME_SIZE,
     PREFIX,
+    RATE_HZ,
     SOURCES,
     TOLERANCE_S,
     YAW_MIN,
@@ -101,7 +102,7 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
         frames = pose_frames(config, reports)
         sizes = frame_sizes(config, reports)
         store = writer.flush()
-        record_attrs(store, config, appending, frames, sizes)
+        record_attrs(store, config, appending, frames, sizes, topic_rates(reports))
         record_rate(store, config)
         summary = ConversionSummary(
             output=str(output), appended_to_existing=appending, bags=reports,
@@ -128,6 +129,17 @@ def pose_frames(config: Bag2ZarrConfig, reports: Sequence[BagReport]) -> dict[st
     return {t: f.pop() for t, f in seen.items() if f and f != {''}}
 
 
+def topic_rates(reports: Sequence[BagReport]) -> dict[str, float]:
+    """Topic -> its message rate (Hz) in the slowest bag that had one: the policy node
+    warns when an input comes much slower than its data was recorded at."""
+    rates: dict[str, float] = {}
+    for report in reports:
+        for t in report.topics:
+            if t.rate_hz > 0:
+                rates[t.topic] = min(rates.get(t.topic, math.inf), round(t.rate_hz, 3))
+    return rates
+
+
 def frame_sizes(config: Bag2ZarrConfig, reports: Sequence[BagReport]
                 ) -> dict[str, tuple[int, int] | None]:
     """Camera topic -> the one (height, width) its frames had in every bag, None where it
@@ -150,13 +162,13 @@ def frame_sizes(config: Bag2ZarrConfig, reports: Sequence[BagReport]
 
 def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                    sizes: dict[str, tuple[int, int] | None] | None = None,
-                   ) -> dict[str, dict[str, object]]:
+                   rates: dict[str, float] | None = None) -> dict[str, dict[str, object]]:
     """What each array carries for training to copy into the checkpoint: an image key its
     camera crop ([x0, y0, width, height], None: the whole frame), another key the names of
     its values (the joints, in column order); every key the topics it was recorded from
     (dp_ros/recorded_sources.py), a pose its yaw wrap and its frame (`frames`), a camera its
-    frame size (`sizes`: frame_sizes)."""
-    frames, sizes = frames or {}, sizes or {}
+    frame size (`sizes`: frame_sizes), every topic its message rate (`rates`: topic_rates)."""
+    frames, sizes, rates = frames or {}, sizes or {}, rates or {}
     attrs: dict[str, dict[str, object]] = {}
     for key, k in config.keys.items():
         attrs[key] = ({CAMERA_CROP: None if k.sources[0].crop is None
@@ -176,7 +188,9 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                                 **({FRAME_SIZE: list(sizes[s.topic])} if k.is_image
                                    and sizes.get(s.topic) is not None else {}),
                                 # the gap tolerance: the node refuses older samples alike
-                                TOLERANCE_S: config.tolerance_ns(s) / 1e9}
+                                TOLERANCE_S: config.tolerance_ns(s) / 1e9,
+                                # the rate: the node warns about a much slower input
+                                **({RATE_HZ: rates[s.topic]} if s.topic in rates else {})}
                                for s in k.sources]
     return attrs
 
@@ -219,14 +233,15 @@ def _check_pose_attr(stored: list[dict], new: list[dict], attr: str, where: str)
 
 def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
                  frames: dict[str, str] | None = None,
-                 sizes: dict[str, tuple[int, int] | None] | None = None) -> None:
+                 sizes: dict[str, tuple[int, int] | None] | None = None,
+                 rates: dict[str, float] | None = None) -> None:
     """Each array carries its recorded_attrs; training puts them in the checkpoint, so the
     node cuts the same camera box and checks its joints against the trained ones. An
     appended store that had no names keeps none: its older episodes' joints are unknown; nor
     does it keep sources unless the appended bags came from the same topics (poses in
     another frame are refused: BagError), nor a camera's frame size unless it is the same
     (a camera with a crop box of another size is refused: BagError)."""
-    for key, attrs in recorded_attrs(config, frames, sizes).items():
+    for key, attrs in recorded_attrs(config, frames, sizes, rates).items():
         if appending:
             _check_pose_attr(store.attrs(key).get(SOURCES) or [], attrs[SOURCES], FRAME_ID,
                              f'data/{key}')
@@ -248,13 +263,16 @@ def _merged_sources(stored: list[dict], new: list[dict], crop: object, key: str
                     ) -> list[dict]:
     """The stored sources of a key whose appended bags came from the same topics, with a
     camera's frame size kept where both recorded the same one and dropped otherwise
-    (unknown; a camera with a crop box that changed size is refused), and each source's
-    tolerance the larger of both (unknown where the store recorded none)."""
+    (unknown; a camera with a crop box that changed size is refused), each source's
+    tolerance the larger of both and its rate the lower (unknown where the store recorded
+    none)."""
     merged = []
     for old, now in zip(stored, new, strict=True):
-        out = {k: v for k, v in old.items() if k != TOLERANCE_S}
+        out = {k: v for k, v in old.items() if k not in (TOLERANCE_S, RATE_HZ)}
         if TOLERANCE_S in old and TOLERANCE_S in now:
             out[TOLERANCE_S] = max(float(old[TOLERANCE_S]), float(now[TOLERANCE_S]))
+        if RATE_HZ in old and RATE_HZ in now:
+            out[RATE_HZ] = min(float(old[RATE_HZ]), float(now[RATE_HZ]))
         merged.append(out)
     old, now = stored[0].get(FRAME_SIZE), new[0].get(FRAME_SIZE)
     if old == now:
@@ -270,11 +288,11 @@ def _merged_sources(stored: list[dict], new: list[dict], crop: object, key: str
 def same_sources(stored: list[dict] | None, new: list[dict]) -> bool:
     """Whether appended bags came from the stored sources: the same, or the same but for
     the joint-state fields a store written before they were recorded lacks (its value names,
-    checked before, say the field: a joint's position is named as the joint); frame sizes
-    and tolerances aside (_merged_sources)."""
+    checked before, say the field: a joint's position is named as the joint); frame sizes,
+    tolerances and rates aside (_merged_sources)."""
     if stored is None:
         return False
-    merged = {FRAME_SIZE, TOLERANCE_S}  # kept or dropped by _merged_sources
+    merged = {FRAME_SIZE, TOLERANCE_S, RATE_HZ}  # kept or dropped by _merged_sources
     drop = merged | (set() if any(FIELD in s for s in stored) else {FIELD})
     return ([{k: v for k, v in s.items() if k not in merged} for s in stored]
             == [{k: v for k, v in s.items() if k not in drop} for s in new])

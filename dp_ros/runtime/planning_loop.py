@@ -47,6 +47,10 @@ from dp_ros.runtime.twist_servo import twist_toward_plan
 from dp_ros.stamps import seconds_to_ns
 
 REFUSALS_TO_LOG = ('stale', 'gap')  # input refusals worth a warning; 'empty'/'not_full' pass
+# an input filed at under this share of the rate its training data was recorded at (over a
+# full rate window) is slow: its samples at the observation times are older than in training
+SLOW_INPUT_FRACTION = 0.7
+RATE_WINDOW_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -137,11 +141,17 @@ class StreamStats:
     older: int = 0  # stamped before the newest sample: out of order, or a clock jump back
     arrivals: deque = field(default_factory=lambda: deque(maxlen=400))  # wall ns of filed
 
-    def rate_hz(self, now_wall_ns: int, window_ns: int = 2_000_000_000) -> float:
+    def rate_hz(self, now_wall_ns: int, window_ns: int = RATE_WINDOW_NS) -> float:
         recent = [t for t in self.arrivals if now_wall_ns - t <= window_ns]
         if len(recent) < 2:
             return 0.0
         return (len(recent) - 1) * 1e9 / max(now_wall_ns - recent[0], 1)
+
+    def window_full(self, now_wall_ns: int, window_ns: int = RATE_WINDOW_NS) -> bool:
+        """Whether filing began a whole window ago (or the deque is full): a rate over less
+        says little."""
+        return bool(self.arrivals) and (len(self.arrivals) == self.arrivals.maxlen
+                                        or now_wall_ns - self.arrivals[0] >= window_ns)
 
 
 class PlanningLoop:
@@ -564,6 +574,22 @@ class PlanningLoop:
         return episode_generator(self.cfg.sample_seed, self.env_seed, self.device)
 
     # ------------------------------------------------------------------ diagnostics
+    def slow_inputs(self, wall_ns: int) -> dict[str, tuple[float, float]]:
+        """Streams filed at under SLOW_INPUT_FRACTION of the rate their training data was
+        recorded at, over a full window: name -> (rate now, recorded rate). Not in lockstep,
+        where the sim's pace sets every rate."""
+        if self.lockstep:
+            return {}
+        slow = {}
+        for name, recorded in self.setup.recorded_rates_hz.items():
+            st = self.stats.get(name)
+            if recorded is None or st is None or not st.window_full(wall_ns):
+                continue
+            rate = st.rate_hz(wall_ns)
+            if 0 < rate < SLOW_INPUT_FRACTION * recorded:
+                slow[name] = (rate, recorded)
+        return slow
+
     def diagnostics(self, clock_ns: int, wall_ns: int) -> dict[str, Any]:
         """State, counters and per-stream input statistics, for /diagnostics."""
         now = self.now_ns(clock_ns)
@@ -597,6 +623,10 @@ class PlanningLoop:
             values[f'input_{name}_filed'] = st.filed
             values[f'input_{name}_duplicates'] = st.duplicates
             values[f'input_{name}_older'] = st.older
+            recorded = self.setup.recorded_rates_hz.get(name)
+            if recorded is not None:
+                values[f'input_{name}_recorded_rate_hz'] = recorded
+        values['inputs_slow'] = ', '.join(sorted(self.slow_inputs(wall_ns)))
         return values
 
 
@@ -617,4 +647,6 @@ def problems(values: dict[str, Any]) -> list[str]:
         found.append('no measured position of the action joints')
     if values.get('twists_unmeasured'):
         found.append('zero twists sent for want of a fresh measured pose')
+    if values.get('inputs_slow'):
+        found.append(f"inputs slower than their training data: {values['inputs_slow']}")
     return found

@@ -26,6 +26,7 @@ from dp_ros.recorded_sources import (
     command_topics,
     compare_sources,
     frame_size,
+    rate_hz,
     tolerance_ns,
     value_fields,
     value_prefixes,
@@ -421,6 +422,8 @@ class ResolvedSetup:
     # stream -> how much older than an observation time its sample may be: the tolerance its
     # training data was sampled with (bag2zarr), else max_age_ns
     gap_ns: dict[str, int]
+    # stream -> its topic's message rate (Hz) in the training data, where bag2zarr recorded it
+    recorded_rates_hz: dict[str, float | None]
     keep_ns: int  # history kept per stream
     limits: JointLimits  # bounds and per-step limits of the actions (runtime/safety.py)
     ramp_in_ns: int
@@ -526,6 +529,20 @@ def recorded_gaps(config: Any, rgb_keys: Sequence[str], state_keys: Sequence[str
     gaps.update({s.stream_name: tolerance_ns(state, s.topic) for s in state_streams})
     return {name: max_age_ns if gap is None else min(gap, max_age_ns)
             for name, gap in gaps.items()}
+
+
+def recorded_rates(config: Any, rgb_keys: Sequence[str], state_keys: Sequence[str],
+                   state_streams: Sequence[StateSource]) -> dict[str, float | None]:
+    """Per input stream, the message rate its training data was recorded at (None: not
+    recorded). A state topic the data does not name (renamed) takes the recorded state
+    topic's rate when there was one."""
+    rates = {k: rate_hz(config.recorded_sources(k)) for k in rgb_keys}
+    state = [s for k in state_keys for s in config.recorded_sources(k) or ()]
+    topics = {s['topic'] for s in state}
+    for stream in state_streams:
+        renamed = stream.topic not in topics
+        rates[stream.stream_name] = rate_hz(state, None if renamed else stream.topic)
+    return rates
 
 
 def _pose_frames(sources: list[dict] | None) -> list[str]:
@@ -840,6 +857,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         n_obs_steps=config.n_obs_steps, n_action_steps=n_action, dt_ns=dt_ns,
         max_age_ns=max_age_ns, keep_ns=keep_ns, limits=limits,
         gap_ns=recorded_gaps(config, rgb_keys, low_dim, streams, max_age_ns),
+        recorded_rates_hz=recorded_rates(config, rgb_keys, low_dim, streams),
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),
         stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints,
         path_pose=path_pose,

@@ -761,6 +761,40 @@ def test_an_unstamped_camera_and_pose_are_filed_at_their_receive_time(ros_proces
         feeder.close()
 
 
+def test_a_camera_much_slower_than_its_recorded_rate_is_warned_about(ros_processes, ros_probe,
+                                                                    tmp_path):
+    """A checkpoint whose camera was recorded at 30 Hz, fed at 10 Hz (a driver set to another
+    frame rate): the node plans on it (within the gap tolerance) but says so, once, naming
+    the topic and both rates, and marks the input slow on /diagnostics; the joint states,
+    recorded at the rate they come, are not named."""
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    meta['obs']['image']['sources'] = [{'kind': 'image', 'topic': '/cam/image_raw',
+                                        'width': None, 'rate_hz': 30.0}]
+    meta['obs']['agent_pos']['sources'] = [{'kind': 'joint_state', 'width': 2,
+                                            'topic': '/arm/joint_states', 'rate_hz': 10.0}]
+    checkpoint = make_tiny_checkpoint(tmp_path / 'tiny', shape_meta=meta)
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint))
+    feeder = Feeder(ros_probe)
+    try:
+        values = wait_diag(ros_probe, diags, lambda d: d['inputs_slow'] == 'image', 60.0,
+                           'the camera reported slow')
+        assert values['input_image_recorded_rate_hz'] == '30.0'
+        assert values['input_agent_pos_recorded_rate_hz'] == '10.0'
+        assert diags[-1].status[0].level == DiagnosticStatus.WARN
+        assert 'inputs slower than their training data: image' in diags[-1].status[0].message
+        ros_probe.wait_for_messages(trajs, 2, 30.0, 'chunks planned on the slow camera')
+        log = node.log()
+        assert log.count("input 'image' (/cam/image_raw) comes at") == 1, log
+        assert 'its training data was recorded at 30.0 Hz' in log
+        assert "input 'agent_pos'" not in log and node.alive(), log
+    finally:
+        feeder.close()
+
+
 def test_unstamped_inputs_before_the_first_sim_clock_are_skipped_then_filed(
         ros_processes, ros_probe, checkpoint):
     """use_sim_time, realtime: before the first /clock the node clock reads 0 and an unset
