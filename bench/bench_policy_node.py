@@ -92,6 +92,16 @@ def callback_cost(size: tuple[int, int], repeats: int = 200) -> dict[str, float]
             'p95_ms': round(float(np.percentile(times, 95)) * 1e3, 3)}
 
 
+def node_command(checkpoint: Path, enabled: bool, *params: str) -> list[str]:
+    """The policy node on the bench topics, on one CPU thread; more `-p name:=value`."""
+    return module_cmd(
+        'dp_ros.ros.policy_node', '--ros-args', '-p', f'checkpoint:={checkpoint}',
+        '-p', 'device:=cpu', '-p', 'cpu_threads:=1', '-p', 'image_topics:=[/bench/image_raw]',
+        '-p', 'joint_state_topic:=/bench/joint_states', '-p', 'state_joint_names:=[jx,jy]',
+        '-p', 'action_topic:=/bench/joint_trajectory', '-p', 'action_joint_names:=[jx,jy]',
+        '-p', f'start_enabled:={str(enabled).lower()}', *params)
+
+
 def run_scenario(checkpoint: Path, work: Path, size: tuple[int, int], seconds: float,
                  camera_hz: float, joint_hz: float, sampling: bool) -> dict:
     """One policy node process fed for `seconds`; its own diagnostics at the end."""
@@ -100,14 +110,9 @@ def run_scenario(checkpoint: Path, work: Path, size: tuple[int, int], seconds: f
     try:
         diags = probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
         chunks = probe.collect(JointTrajectory, '/bench/joint_trajectory', RELIABLE)
-        node = procs.start('policy', module_cmd(
-            'dp_ros.ros.policy_node', '--ros-args', '-p', f'checkpoint:={checkpoint}',
-            '-p', 'device:=cpu', '-p', 'cpu_threads:=1', '-p', 'image_topics:=[/bench/image_raw]',
-            '-p', 'joint_state_topic:=/bench/joint_states', '-p', 'state_joint_names:=[jx,jy]',
-            '-p', 'action_topic:=/bench/joint_trajectory', '-p', 'action_joint_names:=[jx,jy]',
-            # re-plan whenever idle: the node is always sampling while the inputs flow
-            '-p', 'replan_threshold:=8', '-p', 'diagnostics_period_s:=0.5',
-            '-p', f'start_enabled:={str(sampling).lower()}'))
+        # re-plan whenever idle: the node is always sampling while the inputs flow
+        node = procs.start('policy', node_command(
+            checkpoint, sampling, '-p', 'replan_threshold:=8', '-p', 'diagnostics_period_s:=0.5'))
         counts = publish_streams(probe, seconds, camera_hz, joint_hz, size)
         time.sleep(1.5)  # the last diagnostics after the last message
         if not node.alive():
@@ -160,12 +165,7 @@ def idle_cpu(checkpoint: Path, work: Path, seconds: float, enabled: bool) -> flo
     probe = RosProbe('bench_policy_node_idle')
     try:
         diags = probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
-        node = procs.start('policy', module_cmd(
-            'dp_ros.ros.policy_node', '--ros-args', '-p', f'checkpoint:={checkpoint}',
-            '-p', 'device:=cpu', '-p', 'cpu_threads:=1', '-p', 'image_topics:=[/bench/image_raw]',
-            '-p', 'joint_state_topic:=/bench/joint_states', '-p', 'state_joint_names:=[jx,jy]',
-            '-p', 'action_topic:=/bench/joint_trajectory', '-p', 'action_joint_names:=[jx,jy]',
-            '-p', f'start_enabled:={str(enabled).lower()}'))
+        node = procs.start('policy', node_command(checkpoint, enabled))
         probe.wait_for(lambda: len(diags) > 0, 120.0, 'the node\'s diagnostics')
         time.sleep(1.0)
         cpu0, t0 = process_cpu_s(node.popen.pid), time.monotonic()
