@@ -55,6 +55,22 @@ def test_an_arm_policy_says_its_joints_ranges_and_timeline(arm_policy, capsys):
     assert 'camera 0 (image_topics[0]): image 96x96' in out and 'note:' not in out
 
 
+def test_a_cameras_recorded_size_and_rate_are_shown(tmp_path, capsys):
+    """What the robot's camera must deliver, before the node says it: the frame size and the
+    rate its training data was recorded at (bag2zarr's frame_size and rate_hz)."""
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    meta['obs']['image']['sources'] = [{'kind': 'image', 'topic': '/cam/image_raw',
+                                        'width': None, 'frame_size': [480, 640],
+                                        'rate_hz': 30.303}]
+    policy = make_tiny_checkpoint(tmp_path / 'tiny', shape_meta=meta)
+    assert summarize_policy(policy).cameras[0]['rate_hz'] == 30.303
+    assert main([str(policy)]) == 0
+    assert 'camera 0 (image_topics[0]): image 96x96, recorded at 640x480 px, 30.303 Hz' in \
+        capsys.readouterr().out
+
+
 def test_the_drafted_parameters_pass_the_nodes_checks_with_the_trained_joints(arm_policy,
                                                                               tmp_path):
     params, text = drafted(arm_policy, tmp_path)

@@ -27,7 +27,7 @@ from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata, record
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.hub import HubError, is_hub_spec, parse_hub_spec, resolve_policy_dir
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
-from dp_ros.recorded_sources import frame_size
+from dp_ros.recorded_sources import frame_size, rate_hz
 from dp_ros.runtime.policy_node_config import joined_per_key, recorded_topics, state_label
 
 FILL_IN = 'FILL IN'
@@ -49,8 +49,8 @@ class Dimensions:
 class PolicySummary:
     path: str
     num_parameters: int | None
-    cameras: list[dict[str, Any]]  # key, shape [H, W], camera_crop, frame_size [H, W] as
-    # recorded (None: unknown), in the node's topic order
+    cameras: list[dict[str, Any]]  # key, shape [H, W], camera_crop, frame_size [H, W] and
+    # rate_hz as recorded (None: unknown), in the node's topic order
     states: list[Dimensions]
     action: Dimensions
     n_obs_steps: int
@@ -98,7 +98,8 @@ def summarize_policy(directory: str | Path) -> PolicySummary:
                   'camera_crop': None if config.camera_crop(k) is None
                   else list(config.camera_crop(k)),
                   'frame_size': None if (size := frame_size(config.recorded_sources(k))) is None
-                  else list(size)} for k in config.rgb_keys],
+                  else list(size),
+                  'rate_hz': rate_hz(config.recorded_sources(k))} for k in config.rgb_keys],
         states=[_dimensions(k, config, meta['normalizer']) for k in config.low_dim_keys],
         action=_dimensions('action', config, meta['normalizer']),
         n_obs_steps=config.n_obs_steps, horizon=config.horizon,
@@ -151,8 +152,10 @@ def format_policy(s: PolicySummary) -> str:
                      + (f'; excluded from training: {excluded}' if excluded else ''))
     for i, cam in enumerate(s.cameras):
         crop = f", camera crop {cam['camera_crop']}" if cam['camera_crop'] else ''
-        size = cam.get('frame_size')
-        recorded = f', recorded at {size[1]}x{size[0]} px' if size else ''
+        size, rate = cam.get('frame_size'), cam.get('rate_hz')
+        at = [x for x in (f'{size[1]}x{size[0]} px' if size else '',
+                          f'{rate:g} Hz' if rate else '') if x]
+        recorded = f", recorded at {', '.join(at)}" if at else ''
         lines.append(f"  camera {i} (image_topics[{i}]): {cam['key']} "
                      f"{cam['shape'][0]}x{cam['shape'][1]}{crop}{recorded}")
     lines += [f'  state {d.key}: {_dims_line(d)}' for d in s.states]
