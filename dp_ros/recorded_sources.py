@@ -58,8 +58,8 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
         and s.get(FIELD, 'position') in JOINT_STATE_FIELDS
         and isinstance(s.get(PREFIX, ''), str)
         and (FRAME_SIZE not in s or _is_size(s[FRAME_SIZE]))
-        and (TOLERANCE_S not in s or _is_seconds(s[TOLERANCE_S]))
-        and (RATE_HZ not in s or (_is_seconds(s[RATE_HZ]) and s[RATE_HZ] > 0))
+        and (TOLERANCE_S not in s or _is_non_negative(s[TOLERANCE_S]))
+        and (RATE_HZ not in s or (_is_non_negative(s[RATE_HZ]) and s[RATE_HZ] > 0))
         for s in sources)
     if not ok:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
@@ -111,7 +111,7 @@ def rate_hz(sources: Sequence[dict] | None, topic: str | None = None) -> float |
     return min(found) if found else None
 
 
-def _is_seconds(value: object) -> bool:
+def _is_non_negative(value: object) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value) and value >= 0)
 

@@ -259,6 +259,11 @@ def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
             store.data[key].attrs[attr] = value
 
 
+# the numbers of a source that an append merges (_merged_sources): the least demanding of
+# both, the larger tolerance and the lower rate
+MERGED_BY = {TOLERANCE_S: max, RATE_HZ: min}
+
+
 def _merged_sources(stored: list[dict], new: list[dict], crop: object, key: str
                     ) -> list[dict]:
     """The stored sources of a key whose appended bags came from the same topics, with a
@@ -268,11 +273,9 @@ def _merged_sources(stored: list[dict], new: list[dict], crop: object, key: str
     none)."""
     merged = []
     for old, now in zip(stored, new, strict=True):
-        out = {k: v for k, v in old.items() if k not in (TOLERANCE_S, RATE_HZ)}
-        if TOLERANCE_S in old and TOLERANCE_S in now:
-            out[TOLERANCE_S] = max(float(old[TOLERANCE_S]), float(now[TOLERANCE_S]))
-        if RATE_HZ in old and RATE_HZ in now:
-            out[RATE_HZ] = min(float(old[RATE_HZ]), float(now[RATE_HZ]))
+        out = {k: v for k, v in old.items() if k not in MERGED_BY}
+        out.update({attr: pick(float(old[attr]), float(now[attr]))
+                    for attr, pick in MERGED_BY.items() if attr in old and attr in now})
         merged.append(out)
     old, now = stored[0].get(FRAME_SIZE), new[0].get(FRAME_SIZE)
     if old == now:
@@ -292,7 +295,7 @@ def same_sources(stored: list[dict] | None, new: list[dict]) -> bool:
     tolerances and rates aside (_merged_sources)."""
     if stored is None:
         return False
-    merged = {FRAME_SIZE, TOLERANCE_S, RATE_HZ}  # kept or dropped by _merged_sources
+    merged = {FRAME_SIZE, *MERGED_BY}  # kept or dropped by _merged_sources
     drop = merged | (set() if any(FIELD in s for s in stored) else {FIELD})
     return ([{k: v for k, v in s.items() if k not in merged} for s in stored]
             == [{k: v for k, v in s.items() if k not in drop} for s in new])

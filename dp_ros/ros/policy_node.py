@@ -64,8 +64,8 @@ NODE_NAME = 'dp_policy'
 # due and servo twists. While nothing moves a plan can only start on a message (the
 # observation is made of messages) or the runner coming free, so the poll is only a safety
 # net: at 5 ms it cost an idle node about a quarter of a core (bench_policy_node.py idle_cpu).
-PLAN_CHECK_PERIOD_S = 0.005
-IDLE_CHECK_PERIOD_S = 0.05
+PLAN_CHECK_PERIOD_NS = 5_000_000
+IDLE_CHECK_PERIOD_NS = 50_000_000
 # at shutdown, how long in all the stop may wait for the controllers' acknowledgements
 STOP_ACK_BUDGET_S = 1.0
 
@@ -144,9 +144,11 @@ class PolicyCore:
         self.entities += [node.create_service(SetBool, '~/enable', self._on_enable),
                           node.create_service(Trigger, '~/reset', self._on_reset)]
         steady = Clock(clock_type=ClockType.STEADY_TIME)  # sim time stops while the sim waits
-        self._poll_timer = node.create_timer(IDLE_CHECK_PERIOD_S, self._poll, clock=steady)
-        # a plan published on the runner's thread wakes the executor to poll at once, fast
-        self._moving_started = node.create_guard_condition(self._on_moving)
+        self._poll_timer = node.create_timer(IDLE_CHECK_PERIOD_NS / 1e9, self._poll,
+                                             clock=steady)
+        # a plan published on the runner's thread wakes the executor to poll at once (and
+        # from then on every 5 ms)
+        self._moving_started = node.create_guard_condition(self._poll)
         self.entities += [self._poll_timer, self._moving_started,
                           node.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics,
                                             clock=steady)]
@@ -327,15 +329,10 @@ class PolicyCore:
                 self._stream()
             if self.pub_twists:
                 self._servo()
-            self._set_poll_period(PLAN_CHECK_PERIOD_S if self.loop.moving
-                                  else IDLE_CHECK_PERIOD_S)
+            self._set_poll_period(PLAN_CHECK_PERIOD_NS if self.loop.moving
+                                  else IDLE_CHECK_PERIOD_NS)
 
-    def _on_moving(self) -> None:
-        """Executor thread, after a plan was published: poll now and every 5 ms."""
-        self._poll()
-
-    def _set_poll_period(self, period_s: float) -> None:
-        period_ns = round(period_s * 1e9)
+    def _set_poll_period(self, period_ns: int) -> None:
         if self._poll_timer.timer_period_ns != period_ns:
             self._poll_timer.timer_period_ns = period_ns
             self._poll_timer.reset()  # the next poll one new period from now
@@ -409,7 +406,7 @@ class PolicyCore:
                         raw.due_ns, raw.actions, self.setup.path_joints, cfg.debug_path_scale,
                         cfg.frame_id, self.setup.path_pose))
             self._overhead.add(pre_s + time.perf_counter() - start)
-        if self._poll_timer.timer_period_ns != round(PLAN_CHECK_PERIOD_S * 1e9):
+        if self._poll_timer.timer_period_ns != PLAN_CHECK_PERIOD_NS:
             self._moving_started.trigger()
 
     def _publish_hold(self, hold: Hold | None) -> None:
