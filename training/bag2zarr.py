@@ -40,7 +40,7 @@ from dp_ros.recorded_sources import (
     YAW_MIN,
 )
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
-from training.bag_episodes import BagReport, check_bag, iter_bag_episodes
+from training.bag_episodes import BagReport, check_bag, iter_bag_episodes, stream_keys
 from training.deprecated_keys import deprecated_keys_shown
 from training.errors import EXPECTED_ERRORS, error_exit
 from training.replay_buffer import ReplayBuffer
@@ -169,6 +169,7 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
     (dp_ros/recorded_sources.py), a pose its yaw wrap and its frame (`frames`), a camera its
     frame size (`sizes`: frame_sizes), every topic its message rate (`rates`: topic_rates)."""
     frames, sizes, rates = frames or {}, sizes or {}, rates or {}
+    keys = stream_keys(config)  # a topic's, or one driver's joints on a shared topic
     attrs: dict[str, dict[str, object]] = {}
     for key, k in config.keys.items():
         attrs[key] = ({CAMERA_CROP: None if k.sources[0].crop is None
@@ -190,7 +191,8 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                                 # the gap tolerance: the node refuses older samples alike
                                 TOLERANCE_S: config.tolerance_ns(s) / 1e9,
                                 # the rate: the node warns about a much slower input
-                                **({RATE_HZ: rates[s.topic]} if s.topic in rates else {})}
+                                **({RATE_HZ: rates[keys[s.slot()]]}
+                                   if keys[s.slot()] in rates else {})}
                                for s in k.sources]
     return attrs
 

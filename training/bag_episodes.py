@@ -102,7 +102,8 @@ def _decoder(sources: list[SourceConfig], msgtype: str,
         if src.kind == 'image':
             return frame
         if src.kind == 'joint_state':
-            return lambda m: decode_joint_state(m, src.joints, src.joint_field)
+            return lambda m: (None if foreign_joint_state(m, src.joints)
+                              else decode_joint_state(m, src.joints, src.joint_field))
         if src.kind == 'joint_trajectory':
             return lambda m: decode_trajectory(m, src.joints)
         if src.kind == 'float_array':
@@ -110,6 +111,48 @@ def _decoder(sources: list[SourceConfig], msgtype: str,
         return lambda m: decode_pose(m, src.fields, src.yaw_min)
     funcs = [one(s) for s in sources]
     return lambda m: tuple(f(m) for f in funcs)
+
+
+def foreign_joint_state(msg: Any, joints: list[str]) -> bool:
+    """A JointState that gives none of a source's joints: another driver's on the same topic
+    (a gripper's on the arm's /joint_states), skipped for that source as the policy node
+    skips it (dp_ros/ros/conversions.py joint_state_inputs). One that gives some of them
+    but not all is an error (decode_joint_state names the missing ones)."""
+    return not set(joints).intersection(msg.name)
+
+
+def stream_keys(config: Bag2ZarrConfig) -> dict[tuple, str]:
+    """Source slot -> the stream it is sampled from: its topic, or for a joint state whose
+    topic's sources read several joint sets (an arm's and its gripper's drivers on one
+    topic, each a source), '<topic> [<joints>]': each set is a stream of the messages that
+    give it, with its own times, gaps and rate, as if it had a topic of its own."""
+    sets: dict[str, set[frozenset]] = {}
+    for _, source in config.sources():
+        if source.kind == 'joint_state':
+            sets.setdefault(source.topic, set()).add(frozenset(source.joints))
+    return {s.slot(): (f"{s.topic} [{', '.join(s.joints)}]"
+                       if len(sets.get(s.topic, ())) > 1 else s.topic)
+            for _, s in config.sources()}
+
+
+def _split_joint_states(streams: dict[str, Stream], topic: str, uses: list[SourceConfig],
+                        keys: list[str], grid_topic: str, bag_path: Any) -> None:
+    """A joint-state topic's stream -> one stream per joint set (stream_keys), each of the
+    messages that give its joints (the others: another driver's, skipped). The topic's own
+    stream stays only as the reference (its grid is every message's)."""
+    stream = streams[topic]
+    for key in dict.fromkeys(keys):
+        use = keys.index(key)  # the uses of one key read one joint set: one None pattern
+        keep = [i for i, v in enumerate(stream.values) if v[use] is not None]
+        if stream.values and not keep:
+            raise BagError(f'bag {bag_path}: no message of {topic} gives the joints '
+                           f'{uses[use].joints} (they come from another driver: '
+                           f'`dp-ros inspect` the bag for its joint-state topics)')
+        streams[key] = Stream(key, stream.msgtype, [stream.stamps_ns[i] for i in keep],
+                              [stream.recv_ns[i] for i in keep],
+                              [stream.values[i] for i in keep], set(stream.frames))
+    if topic not in keys and topic != grid_topic:
+        del streams[topic]
 
 
 def check_bag(bag: Bag, config: Bag2ZarrConfig) -> None:
@@ -190,13 +233,16 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
                 frame_sizes: dict[str, list[list[int]]] | None = None) -> _Decoded:
     check_bag(bag, config)
     by_topic: dict[str, list[SourceConfig]] = {}
-    slots: dict[tuple, tuple[str, int]] = {}
+    seen_slots: set[tuple] = set()
     for _, source in config.sources():
-        if source.slot() in slots:
+        if source.slot() in seen_slots:
             continue
-        uses = by_topic.setdefault(source.topic, [])
-        slots[source.slot()] = (source.topic, len(uses))
-        uses.append(source)
+        seen_slots.add(source.slot())
+        by_topic.setdefault(source.topic, []).append(source)
+    key_of = stream_keys(config)
+    keys = {t: [key_of[u.slot()] for u in uses] for t, uses in by_topic.items()}
+    slots = {u.slot(): (key_of[u.slot()], i) for uses in by_topic.values()
+             for i, u in enumerate(uses)}
     grid_topic = config.grid_topic()
     seen: dict[str, set[tuple[int, int]]] = {t: set() for t, s in by_topic.items()
                                              if s[0].kind == 'image'}
@@ -212,6 +258,8 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
     if frame_sizes is not None:
         frame_sizes.update({t: [list(hw) for hw in sorted(v)] for t, v in seen.items()})
     for topic, uses in by_topic.items():
+        if uses[0].kind == 'joint_state':
+            _split_joint_states(streams, topic, uses, keys[topic], grid_topic, bag.path)
         if uses[0].kind == 'joint_trajectory':
             # before any times_ns of it: its stamps 0 then hold their receipt on the
             # reference clock, and none is left for the unset-stamp rule (Stream.times_ns)
@@ -461,7 +509,7 @@ def _sample_grid(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
             ok = ok & (at < end)
         columns.setdefault(key, []).append(values)
         ok_by_key[key] = ok_by_key.get(key, np.ones(len(grid), bool)) & ok
-        invalid_by[source.topic] = invalid_by.get(source.topic, np.zeros(len(grid), bool)) | ~ok
+        invalid_by[topic] = invalid_by.get(topic, np.zeros(len(grid), bool)) | ~ok
     return columns, ok_by_key, invalid_by
 
 
