@@ -719,3 +719,35 @@ def test_each_input_streams_recorded_rate_travels_to_the_setup():
     meta['obs']['image']['sources'][0]['rate_hz'] = 0.0  # no rate is a broken checkpoint
     with pytest.raises(ValueError, match='sources must be a list'):
         resolve_setup(cfg(), metadata(shape_meta=meta))
+
+
+def test_two_drivers_joints_recorded_apart_on_one_topic_are_two_streams():
+    """bag2zarr read the arm's joints and its gripper's from one /joint_states as two sources
+    (each driver's messages give only its own): the node splits the topic alike, two streams
+    sampled apart, each knowing the other's joints (no bad message); a position and a
+    velocity of the same joints, or data without sources, stay one stream."""
+    meta = joint_state_shape_meta([(('jx',), None), (('jy',), None)], '/joint_states')
+    node = cfg(joint_state_topic='/joint_states', state_joint_names=['jx', 'jy'])
+    setup = resolve_setup(node, metadata(shape_meta=meta))
+    assert [(s.stream_name, s.topic, s.columns, s.joint_names, s.siblings)
+            for s in setup.state_sources] == [
+        ('agent_pos:/joint_states [jx]', '/joint_states', (0,), ('jx',), ('jy',)),
+        ('agent_pos:/joint_states [jy]', '/joint_states', (1,), ('jy',), ('jx',))]
+    assert setup.streams == ['image', 'agent_pos:/joint_states [jx]',
+                             'agent_pos:/joint_states [jy]']
+    values = {'agent_pos:/joint_states [jx]': [np.array([1.0], np.float32)],
+              'agent_pos:/joint_states [jy]': [np.array([2.0], np.float32)]}
+    assert setup.model_values(values)['agent_pos'][0].tolist() == [1.0, 2.0]
+    renamed = resolve_setup(cfg(joint_state_topic='/robot/joint_states',
+                                state_joint_names=['jx', 'jy']), metadata(shape_meta=meta))
+    assert [s.stream_name for s in renamed.state_sources] == [
+        'agent_pos:/robot/joint_states [jx]', 'agent_pos:/robot/joint_states [jy]']
+    fields = joint_state_shape_meta([(('jx',), 'position'), (('jx',), 'velocity')],
+                                    '/joint_states')
+    both = resolve_setup(cfg(joint_state_topic='/joint_states', state_joint_names=['jx', 'jx'],
+                             state_fields=['position', 'velocity'], action_joint_names=['jx',
+                                                                                       'jy']),
+                         metadata(shape_meta=fields))
+    assert [s.stream_name for s in both.state_sources] == ['agent_pos']
+    assert [s.stream_name for s in resolve_setup(node, metadata()).state_sources] == [
+        'agent_pos']

@@ -258,7 +258,7 @@ class PolicyCore:
             else:
                 values, measured = cv.joint_state_inputs(msg, source.joint_names,
                                                          source.fields, cfg.action_joint_names,
-                                                         source.prefix)
+                                                         source.prefix, source.siblings)
         except BadInput as exc:
             self._bad(exc.kind, f'{source.topic}: {exc}')
             if not isinstance(exc, cv.PartialJointState) or exc.measured is None:
@@ -268,6 +268,8 @@ class PolicyCore:
         if stamp_ns is None:
             return
         if values is None:  # another driver's joints on this topic: a measurement only
+            if measured is None:  # of state joints another source reads, not action joints
+                return
             with self._lock:
                 bad = self.loop.add_measurement(stamp_ns, measured, self._clock_ns())
                 if bad is not None:
@@ -480,17 +482,17 @@ class PolicyCore:
                                 f'(compressed_images {self.cfg.compressed_images}): it '
                                 'receives nothing from it')
 
-    def _warn_slow_inputs(self, values: dict[str, Any]) -> None:
+    def _warn_slow_inputs(self) -> None:
         """Once per stream: an input much slower than its training data was recorded at (a
         camera driver at 15 fps where the bags had 30): within the gap tolerance it is used,
-        but its samples at the observation times are older than the policy learned on. Read
-        from the diagnostics values (inputs_slow and each stream's rates) that flag it."""
-        slow = [n for n in str(values.get('inputs_slow', '')).split(', ') if n]
+        but its samples at the observation times are older than the policy learned on.
+        (Asked of the loop, not parsed back from inputs_slow: a stream's name may hold ', ',
+        a driver's joints on a shared topic.)"""
+        with self._lock:
+            slow = self.loop.slow_inputs(time.monotonic_ns())
         topics = {**self._camera_topics,
                   **{s.stream_name: s.topic for s in self.setup.state_sources}}
-        for name in slow:
-            rate, recorded = (values[f'input_{name}_rate_hz'],
-                              values[f'input_{name}_recorded_rate_hz'])
+        for name, (rate, recorded) in slow.items():
             self._warn_once(f'slow_{name}', f"input '{name}' ({topics.get(name, name)}) comes "
                             f'at {rate:.1f} Hz, its training data was recorded at '
                             f'{recorded:.1f} Hz: its samples at the observation times are older '
@@ -500,7 +502,7 @@ class PolicyCore:
     def _publish_diagnostics(self) -> None:
         values = self.diagnostics_values()
         self._check_camera_types(values)
-        self._warn_slow_inputs(values)
+        self._warn_slow_inputs()
         self._publish(self.pub_diag, cv.diagnostic_array(
             f'{self.node.get_name()}: policy', self.device_name, values, pl.problems(values),
             self.node.get_clock().now().nanoseconds))

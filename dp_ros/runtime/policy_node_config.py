@@ -306,6 +306,9 @@ class StateSource(PrefixedNames):
     frame_id: str = ''  # a pose's frame in the training data ('': not recorded, not checked)
     fields: tuple[str, ...] = ()  # a joint state's: the JointState field of each value
     prefix: str = ''  # put before its messages' names or fields (topic_name_prefixes)
+    # the message names of the joints other sources read from this topic (another driver's
+    # on it: an arm's and its gripper's, split_shared_topics): their messages are not bad here
+    siblings: tuple[str, ...] = ()
 
 
 def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -338,6 +341,46 @@ def state_sources(cfg: PolicyNodeConfig, label: str) -> list[StateSource]:
                                    pose, fields=() if pose else tuple(fields[i] for i in columns),
                                    prefix=prefixes.get(topic, '')))
     return sources
+
+
+def split_shared_topics(sources: list[StateSource], recorded: list[dict] | None,
+                        label: str) -> list[StateSource]:
+    """Each joint-state source split by driver where the training data was: bag2zarr sources
+    of one topic reading different joints (an arm's driver and its gripper's on /joint_states,
+    each message with its own joints) were each a stream of their own, sampled at the
+    observation times apart; so are they here, each stream '<label>:<topic> [<joints>]'
+    taking the messages that give its joints. `recorded`: the state's recorded sources, in
+    column order (None: not recorded, nothing split). Matched by columns, so a renamed topic
+    splits alike; a source the recorded ones do not cover exactly stays whole."""
+    spans, start = [], 0
+    for entry in recorded or ():
+        width = entry.get('width')
+        if not isinstance(width, int):
+            return sources
+        spans.append((entry, range(start, start + width)))
+        start += width
+    out = []
+    for src in sources:
+        mine = [(e, cols) for e, cols in spans if set(cols) <= set(src.columns)]
+        groups: dict[frozenset[str], list[int]] = {}
+        for _, cols in mine:
+            joints = frozenset(src.joint_names[src.columns.index(c)] for c in cols)
+            groups.setdefault(joints, []).extend(cols)
+        covered = sorted(c for cols in groups.values() for c in cols)
+        if (src.pose or len(groups) < 2 or covered != sorted(src.columns)
+                or any(e['kind'] != 'joint_state' for e, _ in mine)
+                or len({e['topic'] for e, _ in mine}) != 1):
+            out.append(src)
+            continue
+        for joints, cols in groups.items():
+            at = [src.columns.index(c) for c in sorted(cols)]
+            names = tuple(src.joint_names[i] for i in at)
+            others = {n.removeprefix(src.prefix) for j in groups if j != joints for n in j}
+            out.append(dataclasses.replace(
+                src, stream_name=f"{label}:{src.topic} [{', '.join(dict.fromkeys(names))}]",
+                columns=tuple(src.columns[i] for i in at), joint_names=names,
+                fields=tuple(src.fields[i] for i in at), siblings=tuple(sorted(others))))
+    return out
 
 
 def topic_prefixes(cfg: PolicyNodeConfig) -> dict[str, str]:
@@ -847,8 +890,10 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter history_s {cfg.history_s} is shorter than an observation '
                          f'spans ((n_obs_steps-1)*dt + max_input_age_s)')
     check_device(cfg)
-    streams = with_recorded_frames(state_sources(cfg, state_label(low_dim)),
-                                   recorded['state_pose_frames'])
+    label = state_label(low_dim)
+    streams = with_recorded_frames(split_shared_topics(
+        state_sources(cfg, label), joined_per_key([config.recorded_sources(k) for k in low_dim]),
+        label), recorded['state_pose_frames'])
     return ResolvedSetup(
         rgb_keys=rgb_keys, state_keys=low_dim, state_sizes=state_sizes,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},

@@ -8,6 +8,7 @@ conversion rules are unit-tested in test/test_conversions.py.
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -76,4 +77,35 @@ def test_a_gripper_driver_on_the_arms_topic_is_measured_not_bad(ros_processes, r
     finally:
         stop.set()
         thread.join(2.0)
+        feeder.close()
+
+
+def test_two_drivers_state_joints_on_one_topic_are_read_as_the_data_read_them(
+        ros_processes, ros_probe, tmp_path):
+    """The gripper is a state joint too, its driver and the arm's on one topic, each message
+    with its own joint; the training data read them as two bag2zarr sources of the topic
+    (test_bag2zarr_shared_topic.py). The node splits the topic alike: two streams, both
+    filed, chunks planned, no bad message (before: every message refused as partial)."""
+    checkpoint = make_tiny_checkpoint(tmp_path / 'split')
+    policy = json.loads((checkpoint / 'policy.json').read_text())
+    state = policy['config']['shape_meta']['obs']['agent_pos']
+    state['sources'] = [{'kind': 'joint_state', 'topic': '/arm/joint_states', 'width': 1,
+                         'field': 'position'} for _ in ('jx', 'jy')]
+    state['names'] = ['jx', 'jy']
+    (checkpoint / 'policy.json').write_text(json.dumps(policy))
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint))
+    feeder = Feeder(ros_probe, position=ARM, gripper_topic='/arm/joint_states')
+    try:
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks from the two streams')
+        arm, gripper = 'agent_pos:/arm/joint_states [jx]', 'agent_pos:/arm/joint_states [jy]'
+        values = wait_diag(ros_probe, diags,
+                           lambda d: int(d.get(f'input_{gripper}_filed', 0)) > 5, 20.0,
+                           'both drivers filed')
+        assert int(values[f'input_{arm}_filed']) > 5, values
+        assert values['bad_messages'] == '0', values
+        assert node.alive(), node.log()
+        assert "/arm/joint_states ['jx'] + /arm/joint_states ['jy']" in node.log()
+    finally:
         feeder.close()
