@@ -371,3 +371,23 @@ def test_a_drafted_config_that_exists_is_replaced_only_with_force(tmp_path, caps
     assert draft.read_text() == '# hand-edited\n'
     assert cli.main([*args, '--force']) == 0
     assert load_config(draft).keys['action'].sources
+
+
+def test_two_drivers_on_one_joint_state_topic_are_listed_and_drafted_apart(tmp_path, capsys):
+    """An arm's driver (100 Hz) and its gripper's (20 Hz) both on /joint_states: the listing
+    names each driver's joints and rate, the draft reads each as a source of the topic, and
+    the draft converts (test_bag2zarr_shared_topic.py: two streams)."""
+    from test_bag2zarr_shared_topic import write_bag
+
+    write_bag(tmp_path / 'bags' / 'shared')
+    draft = tmp_path / 'draft.yaml'
+    assert inspect([str(tmp_path / 'bags'), '--no-progress', '--draft-config', str(draft)]) == 0
+    assert ("2 drivers: joints ['j1', 'j2'] (100.0 Hz); joints ['g'] (20.0 Hz)"
+            in capsys.readouterr().out)
+    sources = load_config(draft).keys['state'].sources
+    assert [(s.kind, s.topic, s.joints) for s in sources] == [
+        ('joint_state', '/joint_states', ['j1', 'j2']), ('joint_state', '/joint_states', ['g'])]
+    out = tmp_path / 'shared.zarr'
+    assert bag2zarr.main([str(tmp_path / 'bags'), '-c', str(draft), '-o', str(out),
+                          '--no-progress']) == 0
+    assert ReplayBuffer.open(out).data['state'].shape[1] == 3

@@ -13,6 +13,7 @@ publishes) or, without them, the state one control period later; to check and ed
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ from training.bag2zarr_config import Bag2ZarrConfig
 from training.resample import stamp_restarts
 
 SAMPLE_MESSAGES = 20  # per topic, deserialized for sizes, names (and stamps: other types)
+# a joint-state topic's: enough to meet every driver publishing on it (a 10 Hz gripper's
+# beside a 1 kHz arm's within 2 s)
+JOINT_STATE_SAMPLES = 2000
 OTHER_CLOCK_S = 1.0  # header stamp this far from receive time: another clock (or sim time)
 NS = 1_000_000_000
 # stamps that go back by more than this (confirmed by the next ones) restart: half of the
@@ -62,6 +66,10 @@ class TopicSummary:
     max_gap_s: float | None  # longest receive interval
     detail: str = ''  # image size and encoding, joint names
     joints: list[str] = field(default_factory=list)
+    # a joint-state topic on which several drivers publish, each its own joints: each
+    # driver's joints, rate (Hz) and longest gap (s) over the sampled messages, in order of
+    # first message
+    drivers: list[tuple[list[str], float | None, float | None]] = field(default_factory=list)
     stamp_offset_s: float | None = None  # median header stamp - receive time
     problems: list[str] = field(default_factory=list)
 
@@ -98,6 +106,12 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
     elif info.msgtype in JOINT_STATE_TYPES:
         summary.joints = list(first.name)
         summary.detail = f'joints {summary.joints}'
+        drivers = _drivers(samples)
+        if len(drivers) > 1:
+            summary.drivers = drivers
+            summary.detail = f'{len(drivers)} drivers: ' + '; '.join(
+                f"joints {names} ({f'{rate:.1f} Hz' if rate else 'rate unknown'})"
+                for names, rate, _ in drivers)
     elif info.msgtype in TRAJECTORY_TYPES:
         summary.joints = list(first.joint_names)
         summary.detail = f'joints {summary.joints}, {len(first.points)} point(s)'
@@ -110,6 +124,35 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
     if hasattr(first, 'header'):
         _check_stamps(summary, seen)
     return summary
+
+
+def _drivers(samples: list[tuple[int, Any]],
+             ) -> list[tuple[list[str], float | None, float | None]]:
+    """The joint sets of a joint-state topic's sampled messages (one per driver publishing
+    on it), each with its rate over them (1 / the median receive interval) and its longest
+    receive interval."""
+    times: dict[frozenset[str], list[int]] = {}
+    names: dict[frozenset[str], list[str]] = {}
+    for recv_ns, msg in samples:
+        key = frozenset(msg.name)
+        names.setdefault(key, list(msg.name))
+        times.setdefault(key, []).append(recv_ns)
+    out = []
+    for key, recv in times.items():
+        periods = np.diff(np.sort(np.asarray(recv, dtype=np.int64))) / NS
+        positive = periods[periods > 0]
+        out.append((names[key], float(1.0 / np.median(positive)) if len(positive) else None,
+                    float(periods.max()) if len(periods) else None))
+    return out
+
+
+def _by_driver(topic: TopicSummary) -> list[TopicSummary]:
+    """A joint-state topic as one entry per driver publishing on it (a bag2zarr source
+    each: bag2zarr and the policy node read each driver's messages as a stream of its own)."""
+    if not topic.drivers:
+        return [topic]
+    return [dataclasses.replace(topic, joints=names, rate_hz=rate, max_gap_s=gap, drivers=[])
+            for names, rate, gap in topic.drivers]
 
 
 def _check_stamps(summary: TopicSummary, seen: TopicSurvey) -> None:
@@ -159,7 +202,8 @@ def _check_stamps(summary: TopicSummary, seen: TopicSurvey) -> None:
 
 def summarize_bag(path: Path, progress: bool = False) -> BagSummary:
     with open_bag(path) as bag:
-        seen = bag.survey(SAMPLE_MESSAGES, progress=progress)
+        seen = bag.survey(SAMPLE_MESSAGES, progress=progress,
+                          samples_by_type=dict.fromkeys(JOINT_STATE_TYPES, JOINT_STATE_SAMPLES))
         topics = [summarize_topic(info, seen[name]) for name, info in bag.topics.items()]
         duration = (bag.end_ns - bag.start_ns) / NS if bag.topics else 0.0
     return BagSummary(path=str(path), duration_s=float(duration), topics=topics)
@@ -213,8 +257,8 @@ def draft_config(summaries: list[BagSummary],
     no joint states (the config then needs choices no scan can make)."""
     topics = _merge(summaries)
     cameras = [t for t in topics.values() if t.msgtype in IMAGE_TYPES and t.count]
-    states = sorted((t for t in topics.values() if t.msgtype in JOINT_STATE_TYPES and t.joints),
-                    key=lambda t: -t.count)
+    states = sorted((d for t in topics.values() if t.msgtype in JOINT_STATE_TYPES and t.joints
+                     for d in _by_driver(t)), key=lambda t: -t.count)
     commands = [t for t in topics.values() if t.msgtype in TRAJECTORY_TYPES and t.joints]
     markers = [t for t in topics.values() if t.msgtype in MARKER_TYPES]
     if not cameras or not states:
@@ -264,7 +308,7 @@ def draft_config(summaries: list[BagSummary],
                   + _gap_note(state, tolerance),
                   f'    joints: {q(state.joints)}']
     else:
-        lines += [f'  state:                # the joint states of {len(state_sources)} topics, '
+        lines += [f'  state:                # the joint states of {len(state_sources)} drivers, '
                   'concatenated (the policy node: state_joint_topics)']
         for state, _, prefix in state_sources:
             lines += [f'    - joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'

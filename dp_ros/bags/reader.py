@@ -202,9 +202,13 @@ class Bag:
                                    f'{topic}): {type(exc).__name__}: {exc}') from exc
             bar.update(index % 256)
 
-    def survey(self, samples: int, progress: bool = True) -> dict[str, TopicSurvey]:
+    def survey(self, samples: int, progress: bool = True,
+               samples_by_type: dict[str, int] | None = None) -> dict[str, TopicSurvey]:
         """One pass over the bag: every topic's receive times (ns, sorted) and its first
-        `samples` messages deserialized (a topic whose messages cannot be: its error)."""
+        `samples` messages deserialized (`samples_by_type`: as many for a topic of that
+        message type; a topic whose messages cannot be: its error)."""
+        wanted = {c.topic: (samples_by_type or {}).get(c.msgtype, samples)
+                  for c in self._reader.connections}
         found = {name: TopicSurvey([], []) for name in self.topics}
         self._prepare(self._reader.connections)
         total = sum(c.msgcount for c in self._reader.connections)
@@ -217,7 +221,7 @@ class Bag:
                 for index, (conn, recv_ns, raw) in enumerate(self._reader.messages(), 1):
                     topic = found.setdefault(conn.topic, TopicSurvey([], []))
                     topic.times.append(int(recv_ns))
-                    if len(topic.first) < samples and topic.error is None:
+                    if len(topic.first) < wanted[conn.topic] and topic.error is None:
                         try:
                             topic.first.append((int(recv_ns), deserialize(raw, conn.msgtype)))
                         except Exception as exc:  # noqa: BLE001 - an unknown or corrupt type
