@@ -331,3 +331,25 @@ def test_an_image_only_policy_has_no_parameters_to_draft(tmp_path, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and 'no low-dim observation' in err, err
     assert not out.exists()
+
+
+def test_two_drivers_joints_read_apart_from_one_topic_are_shown_and_drafted(tmp_path, capsys):
+    """An arm's joints and its gripper's, read by bag2zarr as two sources of /joint_states
+    (two drivers on the topic): the summary names each driver's joints and rate, and the
+    drafted parameters give the node the two streams the data had."""
+    meta = joint_state_shape_meta([(('j1',), 'position'), (('g',), 'position')],
+                                  '/joint_states')
+    for source, rate in zip(meta['obs']['agent_pos']['sources'], (100.0, 20.0), strict=True):
+        source['rate_hz'] = rate
+    policy = make_tiny_checkpoint(tmp_path / 'policy', shape_meta=meta)
+    assert summarize_policy(policy).drivers == {'/joint_states': [(['j1'], 100.0),
+                                                                   (['g'], 20.0)]}
+    assert main([str(policy)]) == 0
+    assert ("/joint_states: 2 drivers, read apart (the node too): ['j1'] at 100 Hz; ['g'] at "
+            '20 Hz') in capsys.readouterr().out
+    params, _ = drafted(policy, tmp_path)
+    setup = node_setup(params, policy)
+    assert [s.stream_name for s in setup.state_sources] == [
+        'agent_pos:/joint_states [j1]', 'agent_pos:/joint_states [g]']
+    one = joint_state_shape_meta([(('j1', 'g'), 'position')], '/joint_states')
+    assert summarize_policy(make_tiny_checkpoint(tmp_path / 'one', shape_meta=one)).drivers == {}

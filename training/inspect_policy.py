@@ -27,7 +27,7 @@ from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata, record
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.hub import HubError, is_hub_spec, parse_hub_spec, resolve_policy_dir
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
-from dp_ros.recorded_sources import frame_size, rate_hz
+from dp_ros.recorded_sources import FIELD, RATE_HZ, frame_size, rate_hz
 from dp_ros.runtime.policy_node_config import joined_per_key, recorded_topics, state_label
 
 FILL_IN = 'FILL IN'
@@ -67,6 +67,9 @@ class PolicySummary:
     # image_topics, state_joint_topics, state_pose_topics, action_joint_topics,
     # action_stream_topics, action_pose_topics
     topics: dict[str, Any] = field(default_factory=dict)
+    # a joint-state topic several drivers published on, each its own joints, read apart by
+    # bag2zarr (and so by the node): topic -> each driver's joints and recorded rate (Hz)
+    drivers: dict[str, list[tuple[list[str], float | None]]] = field(default_factory=dict)
 
 
 def is_policy_dir(path: str | Path) -> bool:
@@ -111,7 +114,32 @@ def summarize_policy(directory: str | Path) -> PolicySummary:
                     if k in provenance},
         split={k: v for k, v in provenance.get('train_config', {}).get('data', {}).items()
                if k in ('val_ratio', 'split_seed', 'exclude_episodes')},
-        topics=recorded_topics(config, config.low_dim_keys) if config.low_dim_keys else {})
+        topics=recorded_topics(config, config.low_dim_keys) if config.low_dim_keys else {},
+        drivers=shared_topic_drivers(config))
+
+
+def shared_topic_drivers(config: PolicyConfig) -> dict[str, list[tuple[list[str], float | None]]]:
+    """The state's joint-state topics that bag2zarr read as several sources of different
+    joints (an arm's driver and its gripper's on one topic): topic -> each source's joints
+    (value names) and recorded rate, as the node splits them (split_shared_topics)."""
+    found: dict[str, dict[frozenset[str], tuple[list[str], float | None]]] = {}
+    for key in config.low_dim_keys:
+        sources, names = config.recorded_sources(key), config.dimension_names(key)
+        if not sources or not names:
+            continue
+        start = 0
+        for source in sources:
+            width = source.get('width') or 0
+            mine = names[start:start + width]
+            start += width
+            if source['kind'] != 'joint_state':
+                continue
+            joints = frozenset(split_joint_value_name(n, source.get(FIELD, 'position'))
+                               for n in mine)
+            drivers = found.setdefault(source['topic'], {})
+            known = drivers.get(joints, ([], None))
+            drivers[joints] = ([*known[0], *mine], source.get(RATE_HZ))
+    return {t: list(d.values()) for t, d in found.items() if len(d) > 1}
 
 
 def joined_state(states: list[Dimensions]) -> Dimensions:
@@ -177,6 +205,9 @@ def format_policy(s: PolicySummary) -> str:
         f'names prefixed {prefixed}' if prefixed else '') if x]
     if recorded:
         lines.append('  recorded from: ' + '; '.join(recorded))
+    for topic, drivers in s.drivers.items():
+        lines.append(f'  {topic}: {len(drivers)} drivers, read apart (the node too): ' + '; '.join(
+            f"{names}{f' at {rate:g} Hz' if rate else ''}" for names, rate in drivers))
     unnamed = [d.key for d in (*s.states, s.action) if not d.names]
     if unnamed:
         lines.append(f'  note: no joint names recorded for {unnamed} (data not from '
