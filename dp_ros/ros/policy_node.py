@@ -134,10 +134,13 @@ class PolicyCore:
             make_subscription(node, image_type, topic,
                                      lambda msg, key=key: self._on_image(key, msg), SENSOR_DATA)
             for key, topic in zip(setup.rgb_keys, cfg.image_topics, strict=True)]
+        by_topic: dict[str, list[StateSource]] = {}  # two drivers' joints on one topic: two
+        for source in setup.state_sources:           # sources, one subscription
+            by_topic.setdefault(source.topic, []).append(source)
         self.entities += [  # one joint-state topic, or an arm's and its gripper's, or a pose
-            make_subscription(node, PoseStamped if source.pose else JointState, source.topic,
-                                     lambda msg, s=source: self._on_state(s, msg), JOINT_STATES)
-            for source in setup.state_sources]
+            make_subscription(node, PoseStamped if sources[0].pose else JointState, topic,
+                              lambda msg, ss=sources: self._on_states(ss, msg), JOINT_STATES)
+            for topic, sources in by_topic.items()]
         if cfg.episode_start_topic:
             self.entities.append(make_subscription(node,
                 String, cfg.episode_start_topic, self._on_episode_start, LATCHED))
@@ -243,6 +246,12 @@ class PolicyCore:
                                   f"camera '{key}' ({self._camera_topics[key]})")
         if stamp_ns is not None:
             self._file(key, stamp_ns, np.ascontiguousarray(image))
+
+    def _on_states(self, sources: list[StateSource], msg: JointState | PoseStamped) -> None:
+        """A state topic's message, to each source reading it (usually one; two drivers'
+        joints on one topic, read apart as the training data did: each)."""
+        for source in sources:
+            self._on_state(source, msg)
 
     def _on_state(self, source: StateSource, msg: JointState | PoseStamped) -> None:
         """A state topic's message: a joint state, or an end effector's pose."""
