@@ -31,15 +31,17 @@ LEFT, RIGHT = '/left/arm_controller/joint_trajectory', '/right/arm_controller/jo
 
 
 def write_dry_run_bag(path, lag_steps: int = 2, gap: range = range(30, 42),
-                      split: bool = False, two_arms: bool = False) -> None:
+                      split: bool = False, two_arms: bool = False,
+                      gripper_states: str = GRIPPER_STATES) -> None:
     """60 steps: the operator's one-point commands at 10 Hz, joint states at 50 Hz that
     reach each command one period later, and the dry run's 8-point chunks every 4 steps that
     hold the operator's values lag_steps late (none planned during `gap`). split: the
     gripper commanded on GRIPPER and measured on GRIPPER_STATES, the shoulder alone on the
     arm's topics. two_arms: each joint an arm of its own, commanded on LEFT or RIGHT and
     measured on /left or /right/joint_states, both drivers naming it 'waist'; the dry run's
-    names are the training data's, left_waist and right_waist."""
-    parts = ([(OPERATOR, '/joint_states', [0]), (GRIPPER, GRIPPER_STATES, [1])] if split
+    names are the training data's, left_waist and right_waist. gripper_states: where a
+    split gripper's joint states go ('/joint_states': its driver beside the arm's)."""
+    parts = ([(OPERATOR, '/joint_states', [0]), (GRIPPER, gripper_states, [1])] if split
              else [(LEFT, '/left/joint_states', [0]), (RIGHT, '/right/joint_states', [1])]
              if two_arms else [(OPERATOR, '/joint_states', [0, 1])])
     with BagRecorder(path, storage='mcap') as rec:
@@ -145,6 +147,26 @@ def test_an_arm_and_its_gripper_on_their_own_topics_are_one_reference(tmp_path, 
                        '--reference', GRIPPER_STATES)
     assert code == 2 and 'not both' in err
     assert not (tmp_path / 'x.json').exists()
+
+
+def test_an_arm_and_its_gripper_driver_on_one_joint_state_topic_are_both_measured(
+        tmp_path, capsys):
+    """The gripper's driver publishes its joint on the arm's /joint_states, each message
+    with its own joint: the topic's two drivers are each a reference, and the result is the
+    single-driver one (before: the first message's joints only, the gripper not found)."""
+    whole, shared = tmp_path / 'whole', tmp_path / 'shared'
+    write_dry_run_bag(whole, lag_steps=0)
+    write_dry_run_bag(shared, lag_steps=0, split=True, gripper_states='/joint_states')
+    reports = []
+    for bag in (whole, shared):
+        code, out, _ = run(capsys, bag, '--output', tmp_path / 'r.json', '--no-plot',
+                           '--reference', '/joint_states')
+        assert code == 0, out
+        reports.append(json.loads((tmp_path / 'r.json').read_text()))
+    assert reports[1]['reference_topics'] == ['/joint_states', '/joint_states']
+    assert reports[1]['joints'] == JOINTS and reports[1]['reference_kind'] == 'joint_state'
+    assert reports[1]['metrics'] == reports[0]['metrics']
+    assert reports[1]['metrics']['rmse_norm'] == pytest.approx(0, abs=1e-9)
 
 
 @pytest.mark.parametrize('prefix', ['', 'left_'], ids=['one_arm', 'prefixed'])

@@ -43,6 +43,7 @@ from dp_ros.params import parse_topic_map
 from dp_ros.pose_fields import POSE_FIELDS
 from training.bag2zarr_config import SOURCE_KINDS, Bag2ZarrConfig, KeyConfig, SourceConfig
 from training.bag_episodes import sample_bag_at
+from training.inspect_bags import JOINT_STATE_SAMPLES
 
 REPORT_FORMAT = 'dp_ros.dry_run_report'
 REPORT_VERSION = 2  # 2: reference_topics, a list
@@ -106,15 +107,20 @@ def _policy_timeline(bag: Bag, topic: str) -> tuple[list[str], int, int, int]:
     return names, period, int(first), int(last)
 
 
-def _topic_joints(bag: Bag, topic: str, prefix: str = '') -> list[str]:
-    """The joint names of a trajectory or joint-state topic's first message, after `prefix`
-    (as the training data names them); a pose topic gives the pose fields."""
+def _topic_joints(bag: Bag, topic: str, prefix: str = '') -> list[list[str]]:
+    """The joint names of a trajectory topic's first message, after `prefix` (as the training
+    data names them); of a joint-state topic, each driver's publishing on it (the distinct
+    name sets of its first JOINT_STATE_SAMPLES messages: an arm's and its gripper's); a pose
+    topic gives the pose fields."""
     if bag.topics[topic].msgtype in POSE_TYPES:
-        return [prefix + f for f in POSE_FIELDS]
-    for _, _, msg in bag.messages([topic], progress=False):
-        return [prefix + n for n in (msg.joint_names if hasattr(msg, 'joint_names')
-                                     else msg.name)]
-    return []
+        return [[prefix + f for f in POSE_FIELDS]]
+    found: dict[frozenset[str], list[str]] = {}
+    for count, (_, _, msg) in enumerate(bag.messages([topic], progress=False), 1):
+        names = msg.joint_names if hasattr(msg, 'joint_names') else msg.name
+        found.setdefault(frozenset(names), [prefix + n for n in names])
+        if hasattr(msg, 'joint_names') or count >= JOINT_STATE_SAMPLES:
+            break
+    return list(found.values())
 
 
 def _kind(bag: Bag, topic: str) -> str:
@@ -132,11 +138,11 @@ def _cover(bag: Bag, topics: list[str], joints: list[str], prefixes: dict[str, s
     chosen = []
     for topic in topics:
         prefix = prefixes.get(topic, '')
-        names = set(_topic_joints(bag, topic, prefix))
-        mine = [j for j in joints if j in names and j not in covered]
-        if mine:
-            covered |= set(mine)
-            chosen.append(Reference(topic, _kind(bag, topic), mine, prefix))
+        for names in _topic_joints(bag, topic, prefix):  # a driver's on a shared topic each
+            mine = [j for j in joints if j in names and j not in covered]
+            if mine:
+                covered |= set(mine)
+                chosen.append(Reference(topic, _kind(bag, topic), mine, prefix))
     return chosen
 
 
