@@ -727,8 +727,16 @@ def test_two_drivers_joints_recorded_apart_on_one_topic_are_two_streams():
     sampled apart, each knowing the other's joints (no bad message); a position and a
     velocity of the same joints, or data without sources, stay one stream."""
     meta = joint_state_shape_meta([(('jx',), None), (('jy',), None)], '/joint_states')
+    for entry, rate, tolerance in zip(meta['obs']['agent_pos']['sources'], (100.0, 20.0),
+                                      (0.01, 0.06), strict=True):
+        entry.update(rate_hz=rate, tolerance_s=tolerance)
     node = cfg(joint_state_topic='/joint_states', state_joint_names=['jx', 'jy'])
     setup = resolve_setup(node, metadata(shape_meta=meta))
+    # each driver's own recorded rate and gap tolerance, not its topic's slowest or largest
+    assert setup.recorded_rates_hz == {'image': None, 'agent_pos:/joint_states [jx]': 100.0,
+                                       'agent_pos:/joint_states [jy]': 20.0}
+    assert setup.gap_ns == {'image': 500 * MS, 'agent_pos:/joint_states [jx]': 10 * MS,
+                            'agent_pos:/joint_states [jy]': 60 * MS}
     assert [(s.stream_name, s.topic, s.columns, s.joint_names, s.siblings)
             for s in setup.state_sources] == [
         ('agent_pos:/joint_states [jx]', '/joint_states', (0,), ('jx',), ('jy',)),

@@ -352,13 +352,7 @@ def split_shared_topics(sources: list[StateSource], recorded: list[dict] | None,
     taking the messages that give its joints. `recorded`: the state's recorded sources, in
     column order (None: not recorded, nothing split). Matched by columns, so a renamed topic
     splits alike; a source the recorded ones do not cover exactly stays whole."""
-    spans, start = [], 0
-    for entry in recorded or ():
-        width = entry.get('width')
-        if not isinstance(width, int):
-            return sources
-        spans.append((entry, range(start, start + width)))
-        start += width
+    spans = recorded_spans(recorded)
     out = []
     for src in sources:
         mine = [(e, cols) for e, cols in spans if set(cols) <= set(src.columns)]
@@ -381,6 +375,28 @@ def split_shared_topics(sources: list[StateSource], recorded: list[dict] | None,
                 columns=tuple(src.columns[i] for i in at), joint_names=names,
                 fields=tuple(src.fields[i] for i in at), siblings=tuple(sorted(others))))
     return out
+
+
+def recorded_spans(recorded: list[dict] | None) -> list[tuple[dict, range]]:
+    """The state's recorded sources, each with the state columns it filled ([] when not
+    recorded, or a width is missing)."""
+    spans, start = [], 0
+    for entry in recorded or ():
+        width = entry.get('width')
+        if not isinstance(width, int):
+            return []
+        spans.append((entry, range(start, start + width)))
+        start += width
+    return spans
+
+
+def own_recorded(recorded: list[dict], stream: StateSource) -> list[dict]:
+    """The recorded sources of a stream: of one split by driver (split_shared_topics), those
+    of its own columns (its driver's rate and tolerance, not its topic's other driver's);
+    of another, all of the state's (looked up by topic)."""
+    if not stream.siblings:
+        return recorded
+    return [e for e, cols in recorded_spans(recorded) if set(cols) <= set(stream.columns)]
 
 
 def topic_prefixes(cfg: PolicyNodeConfig) -> dict[str, str]:
@@ -569,7 +585,8 @@ def recorded_gaps(config: Any, rgb_keys: Sequence[str], state_keys: Sequence[str
     takes the largest of the state's."""
     gaps = {k: tolerance_ns(config.recorded_sources(k)) for k in rgb_keys}
     state = [s for k in state_keys for s in config.recorded_sources(k) or ()]
-    gaps.update({s.stream_name: tolerance_ns(state, s.topic) for s in state_streams})
+    gaps.update({s.stream_name: tolerance_ns(own_recorded(state, s), s.topic)
+                 for s in state_streams})
     return {name: max_age_ns if gap is None else min(gap, max_age_ns)
             for name, gap in gaps.items()}
 
@@ -584,7 +601,8 @@ def recorded_rates(config: Any, rgb_keys: Sequence[str], state_keys: Sequence[st
     topics = {s['topic'] for s in state}
     for stream in state_streams:
         renamed = stream.topic not in topics
-        rates[stream.stream_name] = rate_hz(state, None if renamed else stream.topic)
+        rates[stream.stream_name] = rate_hz(own_recorded(state, stream),
+                                            None if renamed else stream.topic)
     return rates
 
 
