@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -359,6 +360,18 @@ class TrainConfig:
                 or not all(type(e) is int and e >= 0 for e in d.exclude_episodes)):
             raise TrainConfigError(f'data.exclude_episodes must be a list of episode indices '
                                    f'(>= 0) or null, got {d.exclude_episodes!r}')
+        if not _number('optim.eps', o.eps) > 0:
+            raise TrainConfigError(f'optim.eps must be > 0, got {o.eps!r}')
+        if not _number('optim.weight_decay', o.weight_decay) >= 0:
+            raise TrainConfigError(f'optim.weight_decay must be >= 0, got {o.weight_decay!r}')
+        if o.max_grad_norm is not None and not _number('optim.max_grad_norm',
+                                                       o.max_grad_norm) > 0:
+            raise TrainConfigError(f'optim.max_grad_norm must be > 0 or null, got '
+                                   f'{o.max_grad_norm!r}')
+        if t.val_max_batches is not None and (type(t.val_max_batches) is not int
+                                              or t.val_max_batches < 1):
+            raise TrainConfigError(f'train.val_max_batches must be an integer >= 1 or null, '
+                                   f'got {t.val_max_batches!r}')
         if not 0.0 <= _number('data.val_ratio', d.val_ratio) < 1.0:
             raise TrainConfigError(f'data.val_ratio must be in [0, 1), got {d.val_ratio!r}')
         if len(o.betas) != 2:
@@ -423,6 +436,21 @@ class TrainConfig:
         return PolicyConfig.from_dict(dict(self.policy))
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML reads YAML 1.1, where a number in e-notation without a dot (3e-4, 1e-8) is a
+    string: `optim.lr=3e-4` was refused as not a number, and `eps: 1e-8` reached AdamW as a
+    string. Here it is the float it is, as in YAML 1.2."""
+
+
+_YamlLoader.add_implicit_resolver(
+    'tag:yaml.org,2002:float', re.compile(r'^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$'),
+    list('-+0123456789'))
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
                 ) -> TrainConfig:
     """YAML file (or the defaults) with `a.b=value` overrides applied (values parsed as YAML)."""
@@ -432,7 +460,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if not path.is_file():
             raise FileNotFoundError(f'training config {path} not found')
         try:
-            loaded = yaml.safe_load(path.read_text())
+            loaded = _yaml(path.read_text())
         except yaml.YAMLError as exc:
             raise TrainConfigError(f'{path} is not valid YAML: {exc}') from None
         if loaded is not None and not isinstance(loaded, dict):
@@ -459,7 +487,7 @@ def apply_override(data: dict[str, Any], item: str) -> None:
         parts[1] = next(iter(new))
     _check_key_path(parts, item)
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = _yaml(text) if text.strip() else None
     except yaml.YAMLError as exc:
         raise TrainConfigError(f'override {item!r}: the value is not valid YAML: {exc}') from None
     node = data

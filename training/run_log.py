@@ -40,8 +40,10 @@ class RunLog:
         if not enabled:
             return
         from torch.utils.tensorboard import SummaryWriter
+        # a resume from step T: the events past T (logged before the stop, after the save)
+        # are hidden; T's own were saved with the state and stay
         self._writer = SummaryWriter(str(self.run_dir / TB_DIR),
-                                     purge_step=resume_step if resume_step else None)
+                                     purge_step=resume_step + 1 if resume_step else None)
         self._file = _open_for_append(self.run_dir / LOG_FILE)
 
     def emit(self, event: str, step: int, epoch: int, elapsed_s: float,
