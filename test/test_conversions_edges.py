@@ -214,3 +214,20 @@ def test_diagnostic_array_warns_with_all_problems_and_stringifies_values():
     ok = cv.diagnostic_array('policy', 'hw', {'state': 'idle'}, [], 0).status[0]
     assert ok.level == DiagnosticStatus.OK and ok.message == 'idle'
 
+
+
+def test_a_joint_named_twice_in_a_message_is_refused_not_read_as_its_last_value():
+    """A broken driver naming a joint twice: which value is meant is unknown, so the node
+    counts it bad ('joint_duplicate') and bag2zarr names the message; a joint named twice
+    that is not read is no matter."""
+    twice = JointState(name=['j1', 'j2', 'j1'], position=[0.1, 0.2, 0.3])
+    with pytest.raises(cv.BadInput, match=r"names \['j1'\] more than once") as info:
+        cv.joint_state_inputs(twice, ['j1', 'j2'], 'position', ['j1', 'j2'])
+    assert info.value.kind == 'joint_duplicate'
+    with pytest.raises(cv.BadInput, match='joint_duplicate|more than once'):
+        cv.joint_state_inputs(twice, ['j2'], 'position', ['j1'])  # an action joint, twice
+    with pytest.raises(ValueError, match=r"names joint\(s\) \['j1'\] more than once"):
+        cv.joint_state_to_numpy(twice, ['j2', 'j1'])
+    assert cv.joint_state_to_numpy(twice, ['j2']).tolist() == [0.2]
+    values, _ = cv.joint_state_inputs(twice, ['j2'], 'position', ['j2'])
+    assert values.tolist() == pytest.approx([0.2])

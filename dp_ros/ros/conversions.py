@@ -222,8 +222,19 @@ def joint_state_to_numpy(msg: JointState, names: Sequence[str],
     missing = [n for n in names if n not in index]
     if missing:
         raise ValueError(f'joint state lacks joint(s) {missing}; it has {list(msg.name)}')
+    twice = duplicated(msg.name, names)
+    if twice:
+        raise ValueError(f'joint state names joint(s) {twice} more than once: which value is '
+                         f'meant is unknown; it has {list(msg.name)}')
     return np.array([arrays[f][index[n]] for n, f in zip(names, fields, strict=True)],
                     dtype=np.float64)
+
+
+def duplicated(message_names: Sequence[str], wanted: Sequence[str]) -> list[str]:
+    """The wanted names a message gives more than once (a broken driver), in order."""
+    seen: set[str] = set()
+    twice = {n for n in message_names if n in seen or seen.add(n)}
+    return [n for n in dict.fromkeys(wanted) if n in twice]
 
 
 class PartialJointState(BadInput):
@@ -252,16 +263,21 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str],
     a bad message; so is one that gives `siblings` (the message names of the joints another
     state source reads from this topic: that driver's, when both are in the state, as
     bag2zarr split their streams), measured or not. One that gives some of the state joints
-    but not all is refused,
-    PartialJointState ('joint_unknown', naming the missing ones) with its measured positions:
-    its values are not merged with another message's (their stamps differ; such drivers each
-    need a topic of their own, state_joint_topics, or one merged JointState).
+    but not all is refused, PartialJointState ('joint_unknown', naming the missing ones) with
+    its measured positions: its values are not merged with another message's (their stamps
+    differ; such drivers each need a topic of their own, state_joint_topics, one merged
+    JointState, or training data that read them apart).
 
     BadInput: 'joint_unknown' (a state joint missing: PartialJointState; or all of them and
-    no action joint's position given), 'joint_size' (names and values of unequal length),
+    no action joint's position given), 'joint_duplicate' (a joint it reads named twice),
+    'joint_size' (names and values of unequal length),
     'non_finite' or 'float32_overflow' (runtime/input_checks.py).
     """
     names = [n.removeprefix(prefix) for n in state_names]
+    twice = duplicated(msg.name, [*names, *(n.removeprefix(prefix) for n in action_names)])
+    if twice:
+        raise BadInput('joint_duplicate', f'joint state names {twice} more than once, has '
+                       f'{list(msg.name)}: which value is meant is unknown')
     measured = None
     if len(msg.position) == len(msg.name):  # else velocity or effort only: no positions
         index = {prefix + name: i for i, name in enumerate(msg.name)}
