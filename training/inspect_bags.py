@@ -87,13 +87,19 @@ def _image_detail(msg: Any, msgtype: str) -> str:
     return f'{msg.width}x{msg.height} {msg.encoding}'
 
 
-def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
-    periods = np.diff(seen.times) / NS
+def rate_and_gap(times_ns: np.ndarray) -> tuple[float | None, float | None]:
+    """Receive times (ns, sorted) -> (rate: 1 / the median positive interval, Hz; the
+    longest interval, s); None below 2 messages."""
+    periods = np.diff(times_ns) / NS
     positive = periods[periods > 0]
-    summary = TopicSummary(
-        topic=info.name, msgtype=info.msgtype, count=info.count,
-        rate_hz=float(1.0 / np.median(positive)) if len(positive) else None,
-        max_gap_s=float(periods.max()) if len(periods) else None)
+    return (float(1.0 / np.median(positive)) if len(positive) else None,
+            float(periods.max()) if len(periods) else None)
+
+
+def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
+    rate, gap = rate_and_gap(seen.times)
+    summary = TopicSummary(topic=info.name, msgtype=info.msgtype, count=info.count,
+                           rate_hz=rate, max_gap_s=gap)
     if seen.error is not None:  # an unknown or corrupt type: listed, not described
         summary.problems.append(f'cannot read: {seen.error}')
         return summary
@@ -137,13 +143,8 @@ def _drivers(samples: list[tuple[int, Any]],
         key = frozenset(msg.name)
         names.setdefault(key, list(msg.name))
         times.setdefault(key, []).append(recv_ns)
-    out = []
-    for key, recv in times.items():
-        periods = np.diff(np.sort(np.asarray(recv, dtype=np.int64))) / NS
-        positive = periods[periods > 0]
-        out.append((names[key], float(1.0 / np.median(positive)) if len(positive) else None,
-                    float(periods.max()) if len(periods) else None))
-    return out
+    return [(names[key], *rate_and_gap(np.sort(np.asarray(recv, dtype=np.int64))))
+            for key, recv in times.items()]
 
 
 def _by_driver(topic: TopicSummary) -> list[TopicSummary]:

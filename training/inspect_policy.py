@@ -28,7 +28,12 @@ from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.hub import HubError, is_hub_spec, parse_hub_spec, resolve_policy_dir
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import FIELD, RATE_HZ, frame_size, rate_hz
-from dp_ros.runtime.policy_node_config import joined_per_key, recorded_topics, state_label
+from dp_ros.runtime.policy_node_config import (
+    joined_per_key,
+    recorded_spans,
+    recorded_topics,
+    state_label,
+)
 
 FILL_IN = 'FILL IN'
 FILL_IN_NAMESPACE = '/' + FILL_IN.replace(' ', '_')  # placeholder topics: /FILL_IN/...
@@ -124,14 +129,9 @@ def shared_topic_drivers(config: PolicyConfig) -> dict[str, list[tuple[list[str]
     (value names) and recorded rate, as the node splits them (split_shared_topics)."""
     found: dict[str, dict[frozenset[str], tuple[list[str], float | None]]] = {}
     for key in config.low_dim_keys:
-        sources, names = config.recorded_sources(key), config.dimension_names(key)
-        if not sources or not names:
-            continue
-        start = 0
-        for source in sources:
-            width = source.get('width') or 0
-            mine = names[start:start + width]
-            start += width
+        names = config.dimension_names(key)
+        for source, cols in recorded_spans(config.recorded_sources(key)) if names else ():
+            mine = names[cols.start:cols.stop]
             if source['kind'] != 'joint_state':
                 continue
             joints = frozenset(split_joint_value_name(n, source.get(FIELD, 'position'))
