@@ -315,21 +315,3 @@ def test_a_message_with_some_of_the_state_joints_is_refused_but_measured():
     with pytest.raises(cv.PartialJointState) as info:
         cv.joint_state_inputs(velocities, ['j1', 'j2'], 'velocity', ['j1'])
     assert info.value.measured is None
-
-
-def test_a_sibling_sources_joints_on_the_topic_are_no_bad_message():
-    """Two state sources of one topic (the arm's driver's joints, its gripper's: the training
-    data read them apart): a message with the other source's joints is theirs, not bad
-    here, measured or not; one with neither source's joints stays bad."""
-    gripper = JointState(name=['g'], position=[0.04])
-    values, measured = cv.joint_state_inputs(gripper, ['j1', 'j2'], 'position', ['j1'],
-                                             siblings=['g'])
-    assert values is None and measured is None
-    with pytest.raises(cv.BadInput, match='none of the state joints'):
-        cv.joint_state_inputs(gripper, ['j1', 'j2'], 'position', ['j1'])
-    with pytest.raises(cv.BadInput, match='none of the state joints'):
-        cv.joint_state_inputs(JointState(name=['head'], position=[1.0]), ['j1', 'j2'],
-                              'position', ['j1'], siblings=['g'])
-    arm = JointState(name=['j1', 'j2'], position=[0.1, 0.2])
-    values, _ = cv.joint_state_inputs(arm, ['j1', 'j2'], 'position', ['j1'], siblings=['g'])
-    assert values.tolist() == pytest.approx([0.1, 0.2])

@@ -23,6 +23,7 @@ from dp_ros.runtime.policy_node_config import (
     describe_setup,
     join_state,
     load_setup,
+    message_streams,
     resolve_setup,
     state_sources,
 )
@@ -41,6 +42,7 @@ INTERFACE = {
     'action_pose_topics': ('list[str]', []),
     'state_joint_names': ('list[str]', ['agent_x', 'agent_y']), 'state_obs_key': ('str', ''),
     'state_field': ('str', 'position'), 'state_fields': ('list[str]', []),
+    'state_joint_drivers': ('list[str]', []),
     'action_topic': ('str', '/pusht/joint_trajectory'),
     'action_joint_names': ('list[str]', ['agent_x', 'agent_y']),
     'action_joint_topics': ('list[str]', []), 'action_stream_topics': ('list[str]', []),
@@ -724,7 +726,7 @@ def test_each_input_streams_recorded_rate_travels_to_the_setup():
 def test_two_drivers_joints_recorded_apart_on_one_topic_are_two_streams():
     """bag2zarr read the arm's joints and its gripper's from one /joint_states as two sources
     (each driver's messages give only its own): the node splits the topic alike, two streams
-    sampled apart, each knowing the other's joints (no bad message); a position and a
+    sampled apart, each taking its driver's messages (no bad message); a position and a
     velocity of the same joints, or data without sources, stay one stream."""
     meta = joint_state_shape_meta([(('jx',), None), (('jy',), None)], '/joint_states')
     for entry, rate, tolerance in zip(meta['obs']['agent_pos']['sources'], (100.0, 20.0),
@@ -737,10 +739,10 @@ def test_two_drivers_joints_recorded_apart_on_one_topic_are_two_streams():
                                        'agent_pos:/joint_states [jy]': 20.0}
     assert setup.gap_ns == {'image': 500 * MS, 'agent_pos:/joint_states [jx]': 10 * MS,
                             'agent_pos:/joint_states [jy]': 60 * MS}
-    assert [(s.stream_name, s.topic, s.columns, s.joint_names, s.siblings)
+    assert [(s.stream_name, s.topic, s.columns, s.joint_names, s.shared)
             for s in setup.state_sources] == [
-        ('agent_pos:/joint_states [jx]', '/joint_states', (0,), ('jx',), ('jy',)),
-        ('agent_pos:/joint_states [jy]', '/joint_states', (1,), ('jy',), ('jx',))]
+        ('agent_pos:/joint_states [jx]', '/joint_states', (0,), ('jx',), True),
+        ('agent_pos:/joint_states [jy]', '/joint_states', (1,), ('jy',), True)]
     assert setup.streams == ['image', 'agent_pos:/joint_states [jx]',
                              'agent_pos:/joint_states [jy]']
     values = {'agent_pos:/joint_states [jx]': [np.array([1.0], np.float32)],
@@ -759,3 +761,86 @@ def test_two_drivers_joints_recorded_apart_on_one_topic_are_two_streams():
     assert [s.stream_name for s in both.state_sources] == ['agent_pos']
     assert [s.stream_name for s in resolve_setup(node, metadata()).state_sources] == [
         'agent_pos']
+
+
+def test_state_joint_drivers_split_a_topic_the_data_did_not_record():
+    """Data without recorded sources (the paper's zarr, a LeRobot set) and an arm's and its
+    gripper's driver on one /joint_states: state_joint_drivers reads each driver's joints as
+    a stream of its own (before: every message refused as partial); one name for all
+    leaves the topic whole."""
+    node = cfg(joint_state_topic='/joint_states', state_joint_names=['jx', 'jy'],
+               state_joint_drivers=['arm', 'gripper'])
+    setup = resolve_setup(node, metadata())
+    assert [(s.stream_name, s.columns, s.joint_names, s.shared)
+            for s in setup.state_sources] == [
+        ('agent_pos:/joint_states [jx]', (0,), ('jx',), True),
+        ('agent_pos:/joint_states [jy]', (1,), ('jy',), True)]
+    assert setup.gap_ns == {'image': 500 * MS, 'agent_pos:/joint_states [jx]': 500 * MS,
+                            'agent_pos:/joint_states [jy]': 500 * MS}
+    assert setup.recorded_rates_hz['agent_pos:/joint_states [jy]'] is None
+    assert setup.warnings == []
+    whole = resolve_setup(dataclasses.replace(node, state_joint_drivers=['arm', 'arm']),
+                          metadata())
+    assert [(s.stream_name, s.shared) for s in whole.state_sources] == [('agent_pos', False)]
+
+
+def test_state_joint_drivers_against_the_recorded_split():
+    """The parameter wins over the training data's split, with a warning when it groups the
+    joints otherwise (one stream's sample waits for both drivers); data that recorded the
+    drivers on two topics, read from one topic split alike: no warning."""
+    meta = joint_state_shape_meta([(('jx',), None), (('jy',), None)], '/joint_states')
+    node = cfg(joint_state_topic='/joint_states', state_joint_names=['jx', 'jy'])
+    together = resolve_setup(dataclasses.replace(node, state_joint_drivers=['a', 'a']),
+                             metadata(shape_meta=meta))
+    assert [s.stream_name for s in together.state_sources] == ['agent_pos']
+    assert together.warnings == [
+        "parameter state_joint_drivers reads the state as ['jx', 'jy'], the training data "
+        "sampled it as ['jx'] + ['jy']: each group is a stream of its own"]
+    apart = resolve_setup(dataclasses.replace(node, state_joint_drivers=['a', 'b']),
+                          metadata(shape_meta=meta))
+    assert len(apart.state_sources) == 2 and apart.warnings == []
+    two_topics = joint_state_shape_meta([(('jx',), None)], '/arm/joint_states')
+    two_topics['obs']['agent_pos']['shape'] = [2]
+    two_topics['obs']['agent_pos']['names'] = ['jx', 'jy']
+    two_topics['obs']['agent_pos']['sources'].append(
+        {'kind': 'joint_state', 'topic': '/gripper/joint_states', 'width': 1})
+    merged = resolve_setup(dataclasses.replace(node, state_joint_drivers=['a', 'b']),
+                           metadata(shape_meta=two_topics))
+    assert not [w for w in merged.warnings if 'state_joint_drivers' in w], merged.warnings
+    assert [s.stream_name for s in merged.state_sources] == [
+        'agent_pos:/joint_states [jx]', 'agent_pos:/joint_states [jy]']
+
+
+@pytest.mark.parametrize(('values', 'match'), [
+    (dict(state_joint_drivers=['arm']), r'must name a driver per state joint'),
+    (dict(state_joint_drivers=['arm', '']), r'must name a driver per state joint'),
+    (dict(state_joint_names=['jx', 'jx'], state_fields=['position', 'velocity'],
+          state_joint_drivers=['a', 'b']), r"\['jx'\] of /pusht/joint_states are given two "
+                                           r"drivers: one message gives a joint's fields"),
+    (dict(joint_state_topic='/ee_pose', state_pose_topics=['/ee_pose'],
+          state_joint_names=['x', 'y'], state_joint_drivers=['a', 'b']),
+     r'the pose topic /ee_pose \(state_pose_topics\) gives its values in one message'),
+])
+def test_state_joint_drivers_that_cannot_be_are_refused(values, match):
+    """A driver per state joint; a pose, and a joint's fields, come in one message."""
+    with pytest.raises(ValueError, match=match):
+        resolve_setup(cfg(action_joint_names=['x1', 'x2'], **values), metadata())
+
+
+def test_a_shared_topics_message_goes_to_the_streams_whose_joints_it_gives():
+    """One subscription, two drivers' streams: the gripper's message goes to the gripper's
+    stream only (counted once, received there), a merged one to both, one of neither
+    driver's to the first (another driver's measured joints, or a bad message once); a topic
+    read whole gets every message. Names compare without the topic's prefix."""
+    node = cfg(joint_state_topic='/joint_states', state_joint_names=['left_j1', 'left_g'],
+               state_joint_drivers=['arm', 'gripper'],
+               topic_name_prefixes=['/joint_states=left_'],
+               action_joint_names=['left_j1', 'left_g'])
+    arm, gripper = resolve_setup(node, metadata()).state_sources
+    assert message_streams([arm, gripper], ['g']) == [gripper]
+    assert message_streams([arm, gripper], ['j1']) == [arm]
+    assert message_streams([arm, gripper], ['j1', 'g']) == [arm, gripper]
+    assert message_streams([arm, gripper], ['head']) == [arm]
+    assert message_streams([arm, gripper], ['left_g']) == [arm]  # the prefix is not sent
+    whole = dataclasses.replace(arm, shared=False)
+    assert message_streams([whole], ['g']) == [whole]

@@ -249,8 +249,7 @@ class PartialJointState(BadInput):
 
 def joint_state_inputs(msg: JointState, state_names: Sequence[str],
                        field: str | Sequence[str], action_names: Sequence[str],
-                       prefix: str = '', siblings: Sequence[str] = (),
-                       ) -> tuple[np.ndarray | None, np.ndarray | None]:
+                       prefix: str = '') -> tuple[np.ndarray | None, np.ndarray | None]:
     """(the low-dim observation as float32, its values read from `field` (one per name, or
     one for all); the action joints' measured positions: NaN for those the message lacks
     (another topic's) or gives non-finite; None when it gives none). The names are the
@@ -260,13 +259,12 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str],
     Several drivers may publish on one topic, each its own joints (an arm's and its
     gripper's on /joint_states). A message that gives none of the state joints but some
     action joints' positions is another driver's: (None, measured), no observation and not
-    a bad message; so is one that gives `siblings` (the message names of the joints another
-    state source reads from this topic: that driver's, when both are in the state, as
-    bag2zarr split their streams), measured or not. One that gives some of the state joints
-    but not all is refused, PartialJointState ('joint_unknown', naming the missing ones) with
-    its measured positions: its values are not merged with another message's (their stamps
-    differ; such drivers each need a topic of their own, state_joint_topics, one merged
-    JointState, or training data that read them apart).
+    a bad message (where both drivers' joints are in the state, each is a stream of its own
+    and gets only its driver's messages: message_streams). One that gives some of the state
+    joints but not all is refused, PartialJointState ('joint_unknown', naming the missing
+    ones) with its measured positions: its values are not merged with another message's
+    (their stamps differ; such drivers are read apart: state_joint_drivers, or training
+    data that read them apart).
 
     BadInput: 'joint_unknown' (a state joint missing: PartialJointState; or all of them and
     no action joint's position given), 'joint_duplicate' (a joint it reads named twice),
@@ -287,16 +285,15 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str],
         measured = None if np.isnan(measured).all() else measured
     missing = [n for n in dict.fromkeys(names) if n not in msg.name]
     if len(missing) == len(set(names)):
-        if measured is not None or not set(siblings).isdisjoint(msg.name):
+        if measured is not None:
             return None, measured  # another driver's joints on this topic
         raise BadInput('joint_unknown', f'joint state lacks {missing}, has {list(msg.name)}: '
                        'none of the state joints and no action joint position')
     if missing:
         raise PartialJointState(f'joint state lacks {missing}, has {list(msg.name)}: a message '
                                 'must give all the state joints read from its topic (drivers '
-                                'that split them: a topic each, state_joint_topics, or one '
-                                'merged JointState, or training data that read each driver\'s '
-                                'joints as a bag2zarr source of their own)', measured)
+                                'that split them: name each joint\'s driver, '
+                                'state_joint_drivers)', measured)
     try:
         values = joint_state_to_numpy(msg, names, field)
     except ValueError as exc:

@@ -54,6 +54,7 @@ from dp_ros.runtime.policy_node_config import (
     ResolvedSetup,
     StateSource,
     describe_setup,
+    message_streams,
 )
 from dp_ros.runtime.repeated_message import RepeatedMessage
 from dp_ros.runtime.safety import Hold
@@ -248,9 +249,9 @@ class PolicyCore:
             self._file(key, stamp_ns, np.ascontiguousarray(image))
 
     def _on_states(self, sources: list[StateSource], msg: JointState | PoseStamped) -> None:
-        """A state topic's message, to each source reading it (usually one; two drivers'
-        joints on one topic, read apart as the training data did: each)."""
-        for source in sources:
+        """A state topic's message, to the streams it is for (usually the topic's one; two
+        drivers' joints on one topic, read apart: the one whose joints it gives)."""
+        for source in message_streams(sources, getattr(msg, 'name', ())):
             self._on_state(source, msg)
 
     def _on_state(self, source: StateSource, msg: JointState | PoseStamped) -> None:
@@ -267,7 +268,7 @@ class PolicyCore:
             else:
                 values, measured = cv.joint_state_inputs(msg, source.joint_names,
                                                          source.fields, cfg.action_joint_names,
-                                                         source.prefix, source.siblings)
+                                                         source.prefix)
         except BadInput as exc:
             self._bad(exc.kind, f'{source.topic}: {exc}')
             if not isinstance(exc, cv.PartialJointState) or exc.measured is None:

@@ -89,6 +89,12 @@ class PolicyNodeConfig:
         [], 'per state joint, in state_joint_names order, the JointState field it is read '
         "from (a joint's position and velocity: name it twice, once per field; a pose "
         "topic's values: position); empty: state_field for all")
+    state_joint_drivers: list[str] = param(
+        [], 'per state joint, in state_joint_names order, a name for the driver whose '
+        "messages give it (e.g. arm, gripper): an arm's and its gripper's driver on one "
+        'joint-state topic, each message with its own joints, are read as input streams of '
+        'their own, each sampled at the observation times; empty: as the training data read '
+        'them (bag2zarr sources of one topic), else one driver per topic')
     action_topic: str = param('/pusht/joint_trajectory', 'trajectory_msgs/JointTrajectory '
                               'topic the chunks go to')
     action_joint_names: list[str] = param(['agent_x', 'agent_y'], 'joint names of the action '
@@ -306,9 +312,9 @@ class StateSource(PrefixedNames):
     frame_id: str = ''  # a pose's frame in the training data ('': not recorded, not checked)
     fields: tuple[str, ...] = ()  # a joint state's: the JointState field of each value
     prefix: str = ''  # put before its messages' names or fields (topic_name_prefixes)
-    # the message names of the joints other sources read from this topic (another driver's
-    # on it: an arm's and its gripper's, split_shared_topics): their messages are not bad here
-    siblings: tuple[str, ...] = ()
+    # one of several drivers' streams on its topic (an arm's and its gripper's,
+    # split_shared_topics): it takes the messages that give its joints (message_streams)
+    shared: bool = False
 
 
 def joint_state_topics(cfg: PolicyNodeConfig) -> list[str]:
@@ -344,37 +350,95 @@ def state_sources(cfg: PolicyNodeConfig, label: str) -> list[StateSource]:
 
 
 def split_shared_topics(sources: list[StateSource], recorded: list[dict] | None,
-                        label: str) -> list[StateSource]:
-    """Each joint-state source split by driver where the training data was: bag2zarr sources
-    of one topic reading different joints (an arm's driver and its gripper's on /joint_states,
-    each message with its own joints) were each a stream of their own, sampled at the
-    observation times apart; so are they here, each stream '<label>:<topic> [<joints>]'
-    taking the messages that give its joints. `recorded`: the state's recorded sources, in
-    column order (None: not recorded, nothing split). Matched by columns, so a renamed topic
-    splits alike; a source the recorded ones do not cover exactly stays whole."""
+                        label: str, drivers: Sequence[str] = ()) -> list[StateSource]:
+    """Each joint-state source split by driver: an arm's driver and its gripper's on
+    /joint_states, each message with its own joints, are each a stream of its own, sampled
+    at the observation times apart, '<label>:<topic> [<joints>]' taking the messages that
+    give its joints. `drivers` (state_joint_drivers: a name per state value) says which
+    values come together; empty: as the training data read them (`recorded`, the state's
+    recorded sources in column order; None: not recorded, nothing split)."""
     spans = recorded_spans(recorded)
     out = []
     for src in sources:
-        mine = [(e, cols) for e, cols in spans if set(cols) <= set(src.columns)]
-        groups: dict[frozenset[str], list[int]] = {}
-        for _, cols in mine:
-            joints = frozenset(src.joint_names[src.columns.index(c)] for c in cols)
-            groups.setdefault(joints, []).extend(cols)
-        covered = sorted(c for cols in groups.values() for c in cols)
-        if (src.pose or len(groups) < 2 or covered != sorted(src.columns)
-                or any(e['kind'] != 'joint_state' for e, _ in mine)
-                or len({e['topic'] for e, _ in mine}) != 1):
+        groups = _named_groups(src, drivers) if drivers else _recorded_groups(src, spans)
+        if src.pose or len(groups) < 2:
             out.append(src)
             continue
-        for joints, cols in groups.items():
-            at = [src.columns.index(c) for c in sorted(cols)]
+        for cols in groups:
+            at = [src.columns.index(c) for c in cols]
             names = tuple(src.joint_names[i] for i in at)
-            others = {n.removeprefix(src.prefix) for j in groups if j != joints for n in j}
             out.append(dataclasses.replace(
                 src, stream_name=f"{label}:{src.topic} [{', '.join(dict.fromkeys(names))}]",
                 columns=tuple(src.columns[i] for i in at), joint_names=names,
-                fields=tuple(src.fields[i] for i in at), siblings=tuple(sorted(others))))
+                fields=tuple(src.fields[i] for i in at), shared=True))
     return out
+
+
+def _named_groups(src: StateSource, drivers: Sequence[str]) -> list[list[int]]:
+    """A source's columns per driver name (state_joint_drivers), in order of appearance."""
+    groups: dict[str, list[int]] = {}
+    for c in src.columns:
+        groups.setdefault(drivers[c], []).append(c)
+    return list(groups.values())
+
+
+def _recorded_groups(src: StateSource, spans: list[tuple[dict, range]]) -> list[list[int]]:
+    """A source's columns per driver as the training data read them: bag2zarr joint-state
+    sources of one topic reading different joints (matched by columns, so a renamed topic
+    splits alike); [] when its recorded sources do not cover it exactly."""
+    mine = [(e, cols) for e, cols in spans if set(cols) <= set(src.columns)]
+    groups: dict[frozenset[str], list[int]] = {}
+    for _, cols in mine:
+        joints = frozenset(src.joint_names[src.columns.index(c)] for c in cols)
+        groups.setdefault(joints, []).extend(cols)
+    covered = sorted(c for cols in groups.values() for c in cols)
+    if (covered != sorted(src.columns) or any(e['kind'] != 'joint_state' for e, _ in mine)
+            or len({e['topic'] for e, _ in mine}) != 1):
+        return []
+    return [sorted(cols) for cols in groups.values()]
+
+
+def recorded_streams(recorded: list[dict] | None, names: Sequence[str]) -> set[frozenset[int]]:
+    """The state columns the training data sampled as one stream each (bag2zarr: a topic, or
+    a topic's joint set where its sources read several); `names`: the state values' names.
+    Empty when not recorded."""
+    groups: dict[tuple[str, frozenset[str]], set[int]] = {}
+    by_topic: dict[str, set[frozenset[str]]] = {}
+    for entry, cols in recorded_spans(recorded):
+        joints = frozenset(names[c] for c in cols) if entry['kind'] == 'joint_state' \
+            else frozenset()
+        by_topic.setdefault(entry['topic'], set()).add(joints)
+        groups.setdefault((entry['topic'], joints), set()).update(cols)
+    return {frozenset(c for (t, j), cols in groups.items() if t == topic
+                      and (len(by_topic[topic]) == 1 or j == joints) for c in cols)
+            for topic, joints in groups}
+
+
+def message_streams(sources: Sequence[StateSource], names: Sequence[str]) -> list[StateSource]:
+    """The streams of one topic a JointState naming `names` goes to: those whose joints it
+    gives (one driver's; a merged message's, all); none of them: the topic's first, which
+    reads it as another driver's (its action joints' measured positions) or refuses it.
+    A topic read whole has one stream: it gets every message."""
+    if len(sources) == 1:
+        return list(sources)
+    given = set(names)
+    return [s for s in sources if not given.isdisjoint(s.message_names)] or [sources[0]]
+
+
+def drivers_warning(cfg: PolicyNodeConfig, streams: Sequence[StateSource],
+                    recorded: set[frozenset[int]]) -> list[str]:
+    """A warning when state_joint_drivers reads the state joints in other groups than the
+    training data sampled them (a stream's sample at an observation time is its newest
+    message: read together, one driver's values wait for the other's)."""
+    mine = {frozenset(s.columns) for s in streams}
+    if not cfg.state_joint_drivers or not recorded or mine == recorded:
+        return []
+
+    def named(groups: set[frozenset[int]]) -> str:
+        return ' + '.join(sorted(str([cfg.state_joint_names[c] for c in sorted(g)])
+                                 for g in groups))
+    return [f'parameter state_joint_drivers reads the state as {named(mine)}, the training '
+            f'data sampled it as {named(recorded)}: each group is a stream of its own']
 
 
 def recorded_spans(recorded: list[dict] | None) -> list[tuple[dict, range]]:
@@ -393,10 +457,10 @@ def recorded_spans(recorded: list[dict] | None) -> list[tuple[dict, range]]:
 def own_recorded(recorded: list[dict], stream: StateSource) -> list[dict]:
     """The recorded sources of a stream: of one split by driver (split_shared_topics), those
     of its own columns (its driver's rate and tolerance, not its topic's other driver's);
-    of another, all of the state's (looked up by topic)."""
-    if not stream.siblings:
-        return recorded
-    return [e for e, cols in recorded_spans(recorded) if set(cols) <= set(stream.columns)]
+    of another, or one whose columns the data read with others, all of the state's (looked
+    up by topic)."""
+    own = [e for e, cols in recorded_spans(recorded) if set(cols) <= set(stream.columns)]
+    return own if stream.shared and own else recorded
 
 
 def topic_prefixes(cfg: PolicyNodeConfig) -> dict[str, str]:
@@ -636,6 +700,31 @@ def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> list[str]:
     return names
 
 
+def check_state_drivers(cfg: PolicyNodeConfig) -> None:
+    """state_joint_drivers against the state joints: a name per joint; one message gives a
+    pose topic's values, and a joint's fields (its position and velocity), together.
+    ValueError."""
+    drivers = cfg.state_joint_drivers
+    if not drivers:
+        return
+    if len(drivers) != len(cfg.state_joint_names) or not all(drivers):
+        raise ValueError(f'parameter state_joint_drivers {drivers} must name a driver per '
+                         f'state joint {cfg.state_joint_names} (or be empty: as the training '
+                         'data read them)')
+    for source in state_sources(cfg, ''):
+        named: dict[str, set[str]] = {}
+        for name, c in zip(source.message_names, source.columns, strict=True):
+            named.setdefault(name, set()).add(drivers[c])
+        if source.pose and len({drivers[c] for c in source.columns}) > 1:
+            raise ValueError(f'parameter state_joint_drivers: the pose topic {source.topic} '
+                             '(state_pose_topics) gives its values in one message: name one '
+                             'driver for them')
+        torn = sorted(n for n, d in named.items() if len(d) > 1)
+        if torn:
+            raise ValueError(f'parameter state_joint_drivers: {torn} of {source.topic} are '
+                             "given two drivers: one message gives a joint's fields")
+
+
 def check_state_fields(cfg: PolicyNodeConfig) -> list[str]:
     """state_field and state_fields against the state joints; the name of each state value
     (a joint's velocity: 'joint.velocity', as bag2zarr names it). ValueError: a field that is
@@ -828,6 +917,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter state_joint_names {cfg.state_joint_names} must be '
                          f'{state_dim} names (the state: {layout} values)')
     state_names = check_state_topics(cfg, state_dim)
+    check_state_drivers(cfg)
     if len(cfg.action_joint_names) != config.action_dim or \
             len(set(cfg.action_joint_names)) != config.action_dim:
         raise ValueError(f'parameter action_joint_names {cfg.action_joint_names} must be '
@@ -909,9 +999,12 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                          f'spans ((n_obs_steps-1)*dt + max_input_age_s)')
     check_device(cfg)
     label = state_label(low_dim)
+    state_recorded = joined_per_key([config.recorded_sources(k) for k in low_dim])
     streams = with_recorded_frames(split_shared_topics(
-        state_sources(cfg, label), joined_per_key([config.recorded_sources(k) for k in low_dim]),
-        label), recorded['state_pose_frames'])
+        state_sources(cfg, label), state_recorded, label, cfg.state_joint_drivers),
+        recorded['state_pose_frames'])
+    warnings += drivers_warning(cfg, streams,
+                                recorded_streams(state_recorded, cfg.state_joint_names))
     return ResolvedSetup(
         rgb_keys=rgb_keys, state_keys=low_dim, state_sizes=state_sizes,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},

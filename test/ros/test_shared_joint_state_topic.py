@@ -109,3 +109,37 @@ def test_two_drivers_state_joints_on_one_topic_are_read_as_the_data_read_them(
         assert "/arm/joint_states ['jx'] + /arm/joint_states ['jy']" in node.log()
     finally:
         feeder.close()
+
+
+def test_drivers_named_by_hand_split_a_topic_the_data_did_not_record(ros_processes,
+                                                                     ros_probe, checkpoint):
+    """Data without recorded sources (the paper's zarr, a LeRobot set), the arm's and the
+    gripper's driver on one topic: state_joint_drivers reads them as two streams, each
+    counting only its own driver's messages as received, and a broken message (a joint
+    named twice) is one bad message, not one per stream."""
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint,
+                                                  state_joint_drivers='[arm,gripper]'))
+    feeder = Feeder(ros_probe, position=ARM, gripper_topic='/arm/joint_states')
+    try:
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks from the two streams')
+        arm, gripper = 'agent_pos:/arm/joint_states [jx]', 'agent_pos:/arm/joint_states [jy]'
+        values = wait_diag(ros_probe, diags,
+                           lambda d: int(d.get(f'input_{gripper}_filed', 0)) > 5, 20.0,
+                           'both drivers filed')
+        for stream in (arm, gripper):  # its driver's only: every one filed, none refused
+            received = int(values[f'input_{stream}_received'])
+            assert received <= int(values[f'input_{stream}_filed']) + 2, (stream, values)
+        assert values['bad_messages'] == '0', values
+        broken = JointState(name=['jx', 'jx'], position=[1.0, 2.0])
+        broken.header.stamp = cv.ns_to_time(ros_probe.node.get_clock().now().nanoseconds)
+        feeder.gripper_pub.publish(broken)  # matched long since: not lost to discovery
+        values = wait_diag(ros_probe, diags, lambda d: d['bad_messages'] != '0', 20.0,
+                           'the broken message counted')
+        time.sleep(1.0)  # a second count would have come with the first
+        assert latest_diagnostics(diags)['bad_messages'] == '1', latest_diagnostics(diags)
+        assert node.alive(), node.log()
+        assert "/arm/joint_states ['jx'] + /arm/joint_states ['jy']" in node.log()
+    finally:
+        feeder.close()
