@@ -168,6 +168,7 @@ def test_a_policy_without_names_gets_placeholders_and_a_note(tmp_path, capsys):
     assert params['state_joint_names'] == ['joint_0', 'joint_1']
     assert 'FILL IN: the 2 state joints, in training order' in text
     assert "note: no joint names recorded for ['agent_pos', 'action']" in capsys.readouterr().out
+    assert '# state_joint_drivers: [arm, ..., gripper]' in text  # topics unknown: commented
     assert node_setup(params, policy).warnings == []  # nothing recorded: nothing to compare
     summary = tmp_path / 'summary.json'
     assert main([str(policy), '--json', str(summary)]) == 0

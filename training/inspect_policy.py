@@ -456,7 +456,10 @@ def draft_params(s: PolicySummary) -> str:
                         'sensor_msgs/JointState topic',
                         '    # a gripper on its own joint-state topic: one topic per state '
                         'joint, in order',
-                        '    # state_joint_topics: [/joint_states, ..., /gripper/joint_states]']
+                        '    # state_joint_topics: [/joint_states, ..., /gripper/joint_states]',
+                        "    # or its driver on the arm's topic, each message with its own "
+                        'joints: a driver per state joint',
+                        '    # state_joint_drivers: [arm, ..., gripper]']
     pose_targets = None if t.get('action_joint_topics') else _pose_action_topics(
         action.names, t.get('action_pose_frames') or [], t.get('action_name_prefixes'))
     lines = [
