@@ -91,6 +91,10 @@ def test_a_diverging_run_stops_before_it_saves_non_finite_weights(tmp_path, tiny
     assert sorted(p.name for p in (run / 'checkpoints').glob('step_*')) == ['step_000001']
     (end,) = records(run, 'end')
     assert end['error'] == message
+    # resumed from step 1 (exactly: the same step 2 diverges), the resume point still stands
+    with pytest.raises(NonFiniteLossError) as again:
+        train(cfg, run)
+    assert str(again.value) == message
 
 
 def test_the_command_stops_at_the_first_non_finite_loss_with_one_line(tmp_path, tiny_zarr):
