@@ -8,6 +8,7 @@ conversion rules are unit-tested in test/test_conversions.py.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -35,6 +36,28 @@ pytestmark = pytest.mark.ros
 
 ARM = (250.0, 260.0)  # jx, jy: the state joints, from the arm's driver
 GRIPPER = 300.0  # jg: from the gripper's driver, on the same topic
+
+
+ARM_STREAM = 'agent_pos:/arm/joint_states [jx]'  # the two streams of the split topic
+GRIPPER_STREAM = 'agent_pos:/arm/joint_states [jy]'
+
+
+@contextlib.contextmanager
+def split_topic(ros_processes, ros_probe, checkpoint, **params):
+    """The node (`params`) fed jx and jy by two drivers on /arm/joint_states, read apart:
+    (node, feeder, diagnostics, their values once chunks came and both streams filed)."""
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint, **params))
+    feeder = Feeder(ros_probe, position=ARM, gripper_topic='/arm/joint_states')
+    try:
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks from the two streams')
+        values = wait_diag(ros_probe, diags,
+                           lambda d: int(d.get(f'input_{GRIPPER_STREAM}_filed', 0)) > 5, 20.0,
+                           'both drivers filed')
+        yield node, feeder, diags, values
+    finally:
+        feeder.close()
 
 
 @pytest.fixture(scope='module')
@@ -93,22 +116,11 @@ def test_two_drivers_state_joints_on_one_topic_are_read_as_the_data_read_them(
                          'field': 'position'} for _ in ('jx', 'jy')]
     state['names'] = ['jx', 'jy']
     (checkpoint / 'policy.json').write_text(json.dumps(policy))
-    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
-    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
-    node = ros_processes.start('policy', node_cmd(checkpoint))
-    feeder = Feeder(ros_probe, position=ARM, gripper_topic='/arm/joint_states')
-    try:
-        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks from the two streams')
-        arm, gripper = 'agent_pos:/arm/joint_states [jx]', 'agent_pos:/arm/joint_states [jy]'
-        values = wait_diag(ros_probe, diags,
-                           lambda d: int(d.get(f'input_{gripper}_filed', 0)) > 5, 20.0,
-                           'both drivers filed')
-        assert int(values[f'input_{arm}_filed']) > 5, values
+    with split_topic(ros_processes, ros_probe, checkpoint) as (node, _, _, values):
+        assert int(values[f'input_{ARM_STREAM}_filed']) > 5, values
         assert values['bad_messages'] == '0', values
         assert node.alive(), node.log()
         assert "/arm/joint_states ['jx'] + /arm/joint_states ['jy']" in node.log()
-    finally:
-        feeder.close()
 
 
 def test_drivers_named_by_hand_split_a_topic_the_data_did_not_record(ros_processes,
@@ -117,18 +129,9 @@ def test_drivers_named_by_hand_split_a_topic_the_data_did_not_record(ros_process
     gripper's driver on one topic: state_joint_drivers reads them as two streams, each
     counting only its own driver's messages as received, and a broken message (a joint
     named twice) is one bad message, not one per stream."""
-    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
-    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
-    node = ros_processes.start('policy', node_cmd(checkpoint,
-                                                  state_joint_drivers='[arm,gripper]'))
-    feeder = Feeder(ros_probe, position=ARM, gripper_topic='/arm/joint_states')
-    try:
-        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks from the two streams')
-        arm, gripper = 'agent_pos:/arm/joint_states [jx]', 'agent_pos:/arm/joint_states [jy]'
-        values = wait_diag(ros_probe, diags,
-                           lambda d: int(d.get(f'input_{gripper}_filed', 0)) > 5, 20.0,
-                           'both drivers filed')
-        for stream in (arm, gripper):  # its driver's only: every one filed, none refused
+    with split_topic(ros_processes, ros_probe, checkpoint,
+                     state_joint_drivers='[arm,gripper]') as (node, feeder, diags, values):
+        for stream in (ARM_STREAM, GRIPPER_STREAM):  # its driver's only: all filed
             received = int(values[f'input_{stream}_received'])
             assert received <= int(values[f'input_{stream}_filed']) + 2, (stream, values)
         assert values['bad_messages'] == '0', values
@@ -141,5 +144,3 @@ def test_drivers_named_by_hand_split_a_topic_the_data_did_not_record(ros_process
         assert latest_diagnostics(diags)['bad_messages'] == '1', latest_diagnostics(diags)
         assert node.alive(), node.log()
         assert "/arm/joint_states ['jx'] + /arm/joint_states ['jy']" in node.log()
-    finally:
-        feeder.close()
