@@ -50,6 +50,10 @@ CASES = {
         'train', ('--config', '{tmp}/bad_key.yaml', '--output', '{tmp}/run'), ('bogus_key',)),
     'train, missing dataset': Case(
         'train', ('--config', '{tmp}/no_data.yaml', '--output', '{tmp}/run'), ('absent.zarr',)),
+    "train, the paper's dataset not fetched (to where the config reads it)": Case(
+        'train', ('--config', '{tmp}/no_pusht.yaml', '--output', '{tmp}/run'),
+        ('pusht_cchi_v7_replay.zarr not found', 'run `dp-ros download-pusht --dest ',
+         '/datasets` or set data.zarr_path')),
     'train, init_from a policy that does not fit the config': Case(
         'train', ('--config', '{tmp}/bad_init.yaml', '--output', '{tmp}/run'),
         ('init_from', 'pusht_default', 'down_dims')),
@@ -121,6 +125,8 @@ def make_inputs(tmp) -> None:
     (tmp / 'bad_key.yaml').write_text('train:\n  bogus_key: 1\n')
     (tmp / 'no_data.yaml').write_text(
         f"data:\n  zarr_path: {tmp / 'absent.zarr'}\ntrain:\n  progress: false\n")
+    (tmp / 'no_pusht.yaml').write_text(
+        f"data:\n  zarr_path: {tmp / 'datasets/pusht/pusht_cchi_v7_replay.zarr'}\n")
     (tmp / 'bad_init.yaml').write_text(  # the shipped policy has down_dims [64, 128, 256]
         f'policy:\n  down_dims: [32, 64, 128]\ndata:\n  zarr_path: {PUSHT_DATASET}\n'
         f'train:\n  init_from: {SHIPPED_CHECKPOINT}\n  progress: false\n')

@@ -301,8 +301,13 @@ def dataset_path(cfg: TrainConfig) -> Path:
     d = cfg.data
     path = d.resolved_zarr_path()
     if not path.exists():
+        from training.download import STORE
+        if path.as_posix().endswith('/' + STORE):  # the paper's: fetched to where it is read
+            fix = f'run `dp-ros download-pusht --dest {path.parents[1]}`'
+        else:
+            fix = 'run `dp-ros download-pusht` (the paper\'s Push-T set)'
         raise FileNotFoundError(f'dataset {path} not found (data.zarr_path={d.zarr_path!r}); '
-                                'run `dp-ros download-pusht` or set data.zarr_path=...')
+                                f'{fix} or set data.zarr_path=...')
     from training.lerobot_source import check_format
     check_format(path, d.format)
     return path
