@@ -236,6 +236,23 @@ def make_tiny_pose_checkpoint(directory: str | Path, seed: int = 0, state: str =
 
 # --- the dataset -----------------------------------------------------------------------------
 
+def write_random_walk_store(path: str | Path, lengths: list[int], seed: int = 0) -> None:
+    """A Push-T-like zarr store (96 px image, 5-D state, 2-D action) of random walks, one
+    episode per length: open-loop and selection tests compare policies on it."""
+    import numpy as np
+
+    from training.replay_buffer import ReplayBuffer
+
+    rng = np.random.default_rng(seed)
+    buffer = ReplayBuffer.create(path)
+    for n in lengths:
+        action = 250 + np.cumsum(rng.normal(0, 5, (n, 2)), axis=0)
+        buffer.add_episode({
+            'img': rng.integers(0, 256, (n, 96, 96, 3)).astype(np.uint8),
+            'state': np.concatenate([action, rng.normal(0, 1, (n, 3))], 1).astype(np.float32),
+            'action': action.astype(np.float32)})
+
+
 def episode_bounds(zarr_path: str | Path):
     """(starts, ends) of every episode of a replay buffer, as int64 arrays (end exclusive)."""
     import numpy as np

@@ -811,7 +811,8 @@ def test_config_errors_name_the_entry(tmp_path):
     with pytest.raises(ConfigError, match=r'keys.img: crop must be \[x0, y0, width, height\]'):
         config_from_dict({**base, 'keys': {**base['keys'], 'img': {'image': '/a',
                                                                     'crop': [0, 0, 0, 96]}}})
-    with pytest.raises(ConfigError, match='keys.state: crop applies to image sources only'):
+    with pytest.raises(ConfigError, match=r"keys.state: option\(s\) \['crop'\] do not apply to "
+                                          r"joint_state sources"):
         config_from_dict({**base, 'keys': {'state': {'joint_state': '/js', 'joints': ['a'],
                                                      'crop': [0, 0, 9, 9]}}})
     with pytest.raises(ConfigError, match='future_of must name a non-image key'):
@@ -829,8 +830,8 @@ def test_config_errors_name_the_entry(tmp_path):
     with pytest.raises(ConfigError, match="keys.state: dtype 'float99' is not a numpy dtype"):
         config_from_dict({**base, 'keys': {**base['keys'], 'state': {
             'joint_state': '/js', 'joints': ['a'], 'dtype': 'float99'}}})
-    with pytest.raises(ConfigError, match='keys.img: prefix applies to sources that name '
-                                          'their values'):
+    with pytest.raises(ConfigError, match=r"keys.img: option\(s\) \['prefix'\] do not apply to "
+                                          r"image sources"):
         config_from_dict({**base, 'keys': {'img': {'image': '/cam', 'prefix': 'left_'}}})
     with pytest.raises(ConfigError, match=r"keys.state: pose sources /left/ee_pose and "
                                           r"/right/ee_pose both give a value named 'x'"):

@@ -9,7 +9,12 @@ import json
 import numpy as np
 import pytest
 import zarr
-from support import SHIPPED_CHECKPOINT, make_tiny_checkpoint, one_torch_thread  # noqa: F401
+from support import (  # noqa: F401
+    SHIPPED_CHECKPOINT,
+    make_tiny_checkpoint,
+    one_torch_thread,
+    write_random_walk_store,
+)
 
 from dp_ros.errors import UserError
 from training.config import DataConfig, TrainConfig
@@ -177,23 +182,12 @@ def test_each_chunk_sees_its_own_steps_observations(pusht_zarr):
 
 # --------------------------------------------------------------------------- the command
 
-def write_pusht_like_store(path, lengths: list[int], seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    buffer = ReplayBuffer.create(path)
-    for n in lengths:
-        action = 250 + np.cumsum(rng.normal(0, 5, (n, 2)), axis=0)
-        buffer.add_episode({
-            'img': rng.integers(0, 256, (n, 96, 96, 3)).astype(np.uint8),
-            'state': np.concatenate([action, rng.normal(0, 1, (n, 3))], 1).astype(np.float32),
-            'action': action.astype(np.float32)})
-
-
 @pytest.fixture(scope='module')
 def trained_pair(tmp_path_factory):
     """A store of 6 episodes and a tiny policy whose policy.json says it was trained on it."""
     root = tmp_path_factory.mktemp('open_loop')
     store = root / 'demos.zarr'
-    write_pusht_like_store(store, [23, 9, 31, 17, 40, 12])
+    write_random_walk_store(store, [23, 9, 31, 17, 40, 12])
     cfg = TrainConfig(data=DataConfig(zarr_path=str(store), val_ratio=0.34))
     policy = make_tiny_checkpoint(root / 'policy', seed=1, provenance={
         'dataset': str(store), 'train_config': cfg.to_dict()})
@@ -282,7 +276,7 @@ def test_another_dataset_is_compared_over_all_its_episodes_and_has_no_split(
         trained_pair, tmp_path):
     _, policy = trained_pair
     other = tmp_path / 'new_recordings.zarr'
-    write_pusht_like_store(other, [15, 11], seed=4)
+    write_random_walk_store(other, [15, 11], seed=4)
     out = tmp_path / 'ol.json'
     assert main([str(policy), '--dataset', str(other), '--output', str(out), '--no-progress',
                  '--no-plot']) == 0
@@ -309,7 +303,7 @@ def test_another_dataset_has_none_of_the_trainings_exclusions_or_cap(trained_pai
         policies.append(str(make_tiny_checkpoint(tmp_path / name, seed=1, provenance={
             'dataset': str(store), 'train_config': cfg.to_dict()})))
     other = tmp_path / 'new_recordings.zarr'
-    write_pusht_like_store(other, [15, 11], seed=4)
+    write_random_walk_store(other, [15, 11], seed=4)
     out = tmp_path / 'ol.json'
     assert main([policies[0], '--dataset', str(other), '--output', str(out), '--no-progress',
                  '--no-plot']) == 0
@@ -360,7 +354,7 @@ def test_other_joints_or_shapes_are_refused_before_anything_is_loaded(trained_pa
     (named / 'policy.json').write_text(json.dumps(meta))
     (named / 'model.safetensors').symlink_to(policy / 'model.safetensors')
     swapped = tmp_path / 'swapped.zarr'
-    write_pusht_like_store(swapped, [10], seed=5)
+    write_random_walk_store(swapped, [10], seed=5)
     zarr.open(str(swapped), mode='r+')['data/action'].attrs['names'] = ['y', 'x']
     with pytest.raises(UserError, match=r"action holds \['y', 'x'\].*trained on \['x', 'y'\]"):
         main([str(named), '--dataset', str(swapped), '--output', str(tmp_path / 'a.json')])

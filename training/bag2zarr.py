@@ -88,6 +88,8 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
         writer = EpisodeWriter(tmp, appending, output, int(memory_limit_mb * 2**20), progress,
                                dtypes={k: v.dtype for k, v in config.keys.items()})
         writer.check_keys(config.keys)
+        # older episodes whose names and sources may be unknown; an empty store has none
+        has_older = appending and writer.store.n_episodes > 0
         check_recorded_attrs(writer.store, config, output)
         for path in tqdm(bags, desc='bags', unit='bag', disable=not progress or len(bags) < 2):
             report = BagReport(str(path))
@@ -102,7 +104,7 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
         frames = pose_frames(config, reports)
         sizes = frame_sizes(config, reports)
         store = writer.flush()
-        record_attrs(store, config, appending, frames, sizes, topic_rates(reports))
+        record_attrs(store, config, has_older, frames, sizes, topic_rates(reports))
         record_rate(store, config)
         summary = ConversionSummary(
             output=str(output), appended_to_existing=appending, bags=reports,

@@ -40,6 +40,14 @@ SOURCE_KINDS = {'image': IMAGE_TYPES, 'joint_state': JOINT_STATE_TYPES,
                 'joint_trajectory': TRAJECTORY_TYPES, 'pose': POSE_TYPES,
                 'float_array': FLOAT_ARRAY_TYPES}
 JOINT_KINDS = ('joint_state', 'joint_trajectory', 'float_array')  # sources that name joints
+_COMMON = {'offset', 'tolerance'}
+# The YAML options each kind of source reads (SourceConfig documents them); any other is
+# refused rather than silently ignored ('fields: [velocity]' on a joint state).
+SOURCE_OPTIONS = {'image': {'shape', 'crop'} | _COMMON,
+                  'joint_state': {'joints', 'field', 'prefix'} | _COMMON,
+                  'joint_trajectory': {'joints', 'prefix'} | _COMMON,
+                  'float_array': {'joints', 'prefix'} | _COMMON,
+                  'pose': {'fields', 'yaw_min', 'prefix'} | _COMMON}
 IMAGE_DTYPES = ('float32', 'uint8')
 # old top-level key -> new: still read, with a DeprecationWarning
 RENAMED = {'control_period': 'control_period_s'}
@@ -285,12 +293,15 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
         raise ConfigError(f'{where}: a source names exactly one of {list(SOURCE_KINDS)} with '
                           f'its topic, got keys {sorted(raw)}')
     kind = kinds[0]
-    allowed = {kind, 'joints', 'field', 'prefix', 'fields', 'yaw_min', 'shape', 'crop',
-               'offset', 'tolerance'}
-    unknown = sorted(set(raw) - allowed)
+    every = {option for options in SOURCE_OPTIONS.values() for option in options}
+    unknown = sorted(set(raw) - every - set(SOURCE_KINDS))
     if unknown:
         raise ConfigError(f'{where}: unknown source option(s) {unknown} (known: '
-                          f'{sorted(allowed)})')
+                          f'{sorted(every)})')
+    foreign = sorted(set(raw) - SOURCE_OPTIONS[kind] - {kind})
+    if foreign:
+        raise ConfigError(f'{where}: option(s) {foreign} do not apply to {kind} sources '
+                          f'(their options: {sorted(SOURCE_OPTIONS[kind])})')
     topic = raw[kind]
     if not isinstance(topic, str) or not topic.startswith('/'):
         raise ConfigError(f'{where}: topic must be an absolute name like /camera/image_raw, '
@@ -305,7 +316,7 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
         if not joints:
             raise ConfigError(f'{where}: {kind} {topic} needs joints: [names...], got {joints!r}')
         src.joints = _names(joints, f'{where}: joints')
-        src.joint_field = str(raw.get('field', 'position'))
+        src.joint_field = str(raw.get('field', 'position'))  # only a joint_state has one
         if src.joint_field not in JOINT_STATE_FIELDS:
             raise ConfigError(f'{where}: field must be one of {JOINT_STATE_FIELDS}, got '
                               f'{src.joint_field!r}')
@@ -330,15 +341,10 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
             src.crop = check_crop(raw.get('crop'), f'{where}: crop')
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    if kind == 'image' and 'prefix' in raw:
-        raise ConfigError(f'{where}: prefix applies to sources that name their values '
-                          f'{[*JOINT_KINDS, "pose"]}, not {kind}')
     src.prefix = raw.get('prefix', '')
     if not isinstance(src.prefix, str) or src.prefix != src.prefix.strip():
         raise ConfigError(f'{where}: prefix must be a string without spaces around it '
                           f"(e.g. 'left_'), got {src.prefix!r}")
-    if kind != 'image' and 'crop' in raw:
-        raise ConfigError(f'{where}: crop applies to image sources only, not {kind}')
     if src.tolerance_s is not None and src.tolerance_s < 0:
         raise ConfigError(f'{where}: tolerance must be >= 0 s, got {src.tolerance_s}')
     return src
@@ -424,6 +430,10 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
         _check_distinct_names(name, sources)
         keys[name] = KeyConfig(name, sources, dtype)
     for name, spec in futures.items():
+        if set(spec) - {'future_of', 'offset'}:
+            raise ConfigError(f"keys.{name}: a future_of key takes only future_of and offset "
+                              f"(it copies the other key's sources and dtype), got "
+                              f"{sorted(set(spec) - {'future_of', 'offset'})}")
         base = keys.get(spec['future_of']) if isinstance(spec['future_of'], str) else None
         if base is None or base.is_image:
             raise ConfigError(f"keys.{name}: future_of must name a non-image key, got "

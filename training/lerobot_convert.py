@@ -339,15 +339,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _store_fps(source: str | Path) -> int | None:
+    """The store's recorded rate as LeRobot's integer fps; ConvertError for a rate that is no
+    whole number (12.5 Hz written as 12 would put every timestamp 4% off)."""
     import zarr
     try:
         attrs = dict(zarr.open_group(str(source), mode='r').attrs)
     except Exception:  # noqa: BLE001 - not readable here: ReplayBuffer.open says why later
         return None
     if 'fps' in attrs:
-        return int(attrs['fps'])
-    period = attrs.get('control_period_s')
-    return round(1.0 / float(period)) if period else None
+        rate, recorded = float(attrs['fps']), f"fps {attrs['fps']}"
+    elif attrs.get('control_period_s'):
+        rate = 1.0 / float(attrs['control_period_s'])
+        recorded = f"control_period_s {attrs['control_period_s']}"
+    else:
+        return None
+    if rate > 0 and abs(rate - round(rate)) > 1e-6 * rate:
+        raise ConvertError(f'{source} is recorded at {rate:g} Hz ({recorded}) and a LeRobot '
+                           f'dataset has a whole fps: convert the bags again at a control '
+                           f'period whose rate is whole (e.g. control_period_s 0.1), or give '
+                           f'--fps to state the rate to write')
+    return round(rate)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,6 +100,15 @@ def _rmse(err: np.ndarray, valid: np.ndarray, axis: tuple[int, ...]) -> np.ndarr
     return np.sqrt((err ** 2 * w).sum(axis=axis) / np.maximum(w.sum(axis=axis), 1))
 
 
+def _compared(values: np.ndarray, compared: np.ndarray) -> list[float | None]:
+    """values as a list, None where nothing was compared (not a 0.0 that reads as exact)."""
+    return [float(v) if c else None for v, c in zip(values, compared, strict=True)]
+
+
+def _step_text(value: float | None, width: int = 0) -> str:
+    return f'{"-":>{width}}' if value is None else f'{value:>{width}.3f}'
+
+
 def error_metrics(episodes: list[EpisodeChunks], scale: np.ndarray, n_obs_steps: int,
                   n_action_steps: int) -> dict[str, Any]:
     """The report's numbers. scale (A,): the normalizer's factor, raw units -> [-1, 1]."""
@@ -126,9 +135,10 @@ def error_metrics(episodes: list[EpisodeChunks], scale: np.ndarray, n_obs_steps:
             'rmse_norm': _rmse(norm, valid, (0, 1)).tolist(),
             'hold_rmse': _rmse(hold_err, valid, (0, 1)).tolist(),
             'hold_rmse_norm': _rmse(hold_norm, valid, (0, 1)).tolist()},
-        'by_chunk_step': {  # index k: the k-th executed action of a chunk
-            'rmse_norm': _rmse(norm, valid, (0, 2)).tolist(),
-            'hold_rmse_norm': _rmse(hold_norm, valid, (0, 2)).tolist()},
+        'by_chunk_step': {  # index k: the k-th executed action of a chunk; None where no
+            # chunk reached step k before its episode ended (episodes shorter than a chunk)
+            'rmse_norm': _compared(_rmse(norm, valid, (0, 2)), valid.any(axis=0)),
+            'hold_rmse_norm': _compared(_rmse(hold_norm, valid, (0, 2)), valid.any(axis=0))},
         'episodes': per_episode,
     }
 
@@ -384,6 +394,8 @@ def pick_for_plot(metrics: dict[str, Any], n: int) -> list[tuple[str, int]]:
     """(label, episode): the worst, the median and the best by normalized RMSE, up to n."""
     ranked = sorted(metrics['episodes'], key=lambda e: -e['rmse_norm'])
     picks = [('worst', 0), ('median', len(ranked) // 2), ('best', len(ranked) - 1)]
+    if len(ranked) < 3:  # no median of its own: two episodes are the worst and the best
+        picks = [picks[0], picks[2]]
     out: list[tuple[str, int]] = []
     for label, i in picks:
         e = ranked[i]['episode']
@@ -453,7 +465,7 @@ def format_summary(report: dict[str, Any]) -> str:
         lines.append(f'{name:<16}{pd["rmse"][i]:>10.4g}{pd["mae"][i]:>10.4g}'
                      f'{pd["max_abs"][i]:>10.4g}{pd["rmse_norm"][i]:>11.4f}'
                      f'{pd["hold_rmse_norm"][i]:>11.4f}')
-    steps = ' '.join(f'{v:.3f}' for v in m['by_chunk_step']['rmse_norm'])
+    steps = ' '.join(_step_text(v) for v in m['by_chunk_step']['rmse_norm'])
     worst = sorted(m['episodes'], key=lambda e: -e['rmse_norm'])[:3]
     lines += [f"normalized RMSE {m['rmse_norm']:.4f}; holding the last command: "
               f"{m['hold_rmse_norm']:.4f}",
@@ -494,10 +506,11 @@ def plot_comparison(report: dict[str, Any], out_path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.plot(x, [v['rmse_norm'] for v in m], 'o-', color='tab:blue', lw=2,
             label='open-loop normalized RMSE')
-    ax.plot(x, [v['by_chunk_step']['rmse_norm'][0] for v in m], '.:', color='tab:blue',
-            label='first action of a chunk')
-    ax.plot(x, [v['by_chunk_step']['rmse_norm'][-1] for v in m], '.--', color='tab:blue',
-            label='last executed action')
+    def at_step(k: int) -> np.ndarray:  # NaN (no point) where nothing was compared
+        return np.array([v['by_chunk_step']['rmse_norm'][k] for v in m], dtype=float)
+
+    ax.plot(x, at_step(0), '.:', color='tab:blue', label='first action of a chunk')
+    ax.plot(x, at_step(-1), '.--', color='tab:blue', label='last executed action')
     ax.axhline(m[0]['hold_rmse_norm'], color='gray', ls='--', lw=1,
                label='holding the last command')
     best = min(range(len(m)), key=lambda i: m[i]['rmse_norm'])
@@ -540,7 +553,7 @@ def format_comparison(report: dict[str, Any]) -> str:
         step = '' if p['step'] is None else str(p['step'])
         mark = '  <- lowest' if p['policy'] == report['lowest_error'] else ''
         lines.append(f"{p['policy'][-44:]:<44}{step:>8}{m['rmse_norm']:>11.4f}"
-                     f"{by_step[0]:>8.3f}{by_step[-1]:>8.3f}{score:>8}{mark}")
+                     f"{_step_text(by_step[0], 8)}{_step_text(by_step[-1], 8)}{score:>8}{mark}")
     lines.append(f"holding the last command: "
                  f"{report['policies'][0]['metrics']['hold_rmse_norm']:.4f}")
     lines += [f"pose of {p['policy'][-44:]}: {pose_line(p['metrics']['pose'])}"
