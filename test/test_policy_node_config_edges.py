@@ -176,6 +176,24 @@ def test_each_low_dim_keys_recorded_tolerance_and_rate_reach_its_stream():
     assert setup.warnings == []
 
 
+def test_a_state_with_a_key_not_recorded_has_no_recorded_tolerance_or_rate():
+    """One low-dim key recorded (the gripper), the other not (an end effector's pose from an
+    append whose topics differed): which recorded source was whose is unknown, so no stream
+    takes the gripper's tolerance or rate (before: /ee_pose took the gripper's 80 ms, 15 Hz)."""
+    meta = checkpoint({
+        'eef': {'shape': [2], 'type': 'low_dim', 'names': ['x', 'yaw']},
+        'gripper': {'shape': [1], 'type': 'low_dim', 'names': ['finger'], 'sources': [
+            {'kind': 'joint_state', 'topic': '/gripper/joint_states', 'width': 1,
+             'tolerance_s': 0.08, 'rate_hz': 15.0}]}})
+    node = cfg(state_joint_names=['x', 'yaw', 'finger'], state_pose_topics=['/ee_pose'],
+               state_joint_topics=['/ee_pose', '/ee_pose', '/gripper/joint_states'])
+    setup = resolve_setup(node, meta)
+    assert setup.gap_ns == {'image': 500 * MS, 'eef+gripper:/ee_pose': 500 * MS,
+                            'eef+gripper:/gripper/joint_states': 500 * MS}
+    assert setup.recorded_rates_hz == {'image': None, 'eef+gripper:/ee_pose': None,
+                                       'eef+gripper:/gripper/joint_states': None}
+
+
 # --- a shared joint-state topic split by driver ---------------------------------------------
 
 def test_a_drivers_stream_holds_a_joints_fields_once_named():

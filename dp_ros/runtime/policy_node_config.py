@@ -646,9 +646,10 @@ def recorded_gaps(config: Any, rgb_keys: Sequence[str], state_keys: Sequence[str
     """Per input stream, the gap tolerance its training data was sampled with (a sample
     older than that at a grid time was a gap there, never data), no more than max_age_ns;
     max_age_ns where none was recorded. A state topic the data does not name (renamed)
-    takes the largest of the state's."""
+    takes the largest of the state's. A state with a key not recorded has none recorded (which
+    source was whose is unknown)."""
     gaps = {k: tolerance_ns(config.recorded_sources(k)) for k in rgb_keys}
-    state = [s for k in state_keys for s in config.recorded_sources(k) or ()]
+    state = joined_per_key([config.recorded_sources(k) for k in state_keys]) or []
     gaps.update({s.stream_name: tolerance_ns(own_recorded(state, s), s.topic)
                  for s in state_streams})
     return {name: max_age_ns if gap is None else min(gap, max_age_ns)
@@ -659,9 +660,9 @@ def recorded_rates(config: Any, rgb_keys: Sequence[str], state_keys: Sequence[st
                    state_streams: Sequence[StateSource]) -> dict[str, float | None]:
     """Per input stream, the message rate its training data was recorded at (None: not
     recorded). A state topic the data does not name (renamed) takes the recorded state
-    topic's rate when there was one."""
+    topic's rate when there was one; a state with a key not recorded has none."""
     rates = {k: rate_hz(config.recorded_sources(k)) for k in rgb_keys}
-    state = [s for k in state_keys for s in config.recorded_sources(k) or ()]
+    state = joined_per_key([config.recorded_sources(k) for k in state_keys]) or []
     topics = {s['topic'] for s in state}
     for stream in state_streams:
         renamed = stream.topic not in topics
