@@ -62,11 +62,21 @@ def load_episode(dataset: Path, episode: int) -> RecordedEpisode:
     if not 0 <= episode < len(ends):
         raise ValueError(f'episode {episode} is out of range: {dataset} has {len(ends)} '
                          f'episodes (0..{len(ends) - 1})')
+    missing = [k for k in ('state', 'action') if f'data/{k}' not in root]
+    if missing:
+        raise ValueError(f'{dataset} has no {" or ".join(f"data/{k}" for k in missing)}: '
+                         f'replay plays a Push-T store (the paper\'s or one recorded from the '
+                         f'sim with config/bag2zarr_pusht.yaml)')
+    state, action = root['data/state'], root['data/action']
+    if state.shape[1:] != (5,) or action.shape[1:] != (2,):
+        raise ValueError(f'{dataset} holds states {list(state.shape[1:])} and actions '
+                         f'{list(action.shape[1:])} per step; replay plays Push-T episodes: '
+                         f'states [5] (agent x, y, block x, y, angle), actions [2]')
     start = 0 if episode == 0 else int(ends[episode - 1])
     end = int(ends[episode])
     return RecordedEpisode(index=episode,
-                           states=np.asarray(root['data/state'][start:end], dtype=np.float64),
-                           actions=np.asarray(root['data/action'][start:end], dtype=np.float64))
+                           states=np.asarray(state[start:end], dtype=np.float64),
+                           actions=np.asarray(action[start:end], dtype=np.float64))
 
 
 def parse_reset_message(message: str) -> int:
@@ -339,8 +349,23 @@ def replay(client: ReplayClient, episode: RecordedEpisode, mode_hint: str, timeo
                          rewards=[round(r, 6) for r in rewards])
 
 
+def argument_problem(args) -> str | None:
+    """What is wrong with arguments that parse but cannot work together (None: nothing),
+    said before any node starts."""
+    if args.video and not args.start_sim:
+        return ('--video writes the video of the node replay starts: give --start-sim too (a '
+                'running node writes its own: its video_path parameter)')
+    if args.timeout <= 0:
+        return f'--timeout must be > 0 s, got {args.timeout}'
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    refused = argument_problem(args)
+    if refused:
+        print(f'dp-ros replay: {refused}', file=sys.stderr)
+        return 2
     try:
         args.dataset = resolve_dataset(args.dataset)
         episode = load_episode(args.dataset, args.episode)

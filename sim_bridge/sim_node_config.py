@@ -211,7 +211,8 @@ class SimNodeConfig:
             return self.seeds[episode] if episode < len(self.seeds) else None
         if self.seed_count and episode >= self.seed_count:
             return None
-        return self.seed_start + episode
+        seed = self.seed_start + episode
+        return seed if seed <= MAX_SEED else None  # the last seed numpy takes ends the run
 
     def episode_count(self) -> int | None:
         return len(self.seeds) if self.seeds else (self.seed_count or None)
@@ -246,6 +247,10 @@ def finish_config(config: SimNodeConfig, deprecated: dict[str, Any],
             raise ValueError(f'parameter control_rate_hz (deprecated: use control_period_s) must '
                              f'be {1.0 / PUSHT_CONTROL_PERIOD_S} (the Push-T physics integrates '
                              f'{PUSHT_CONTROL_PERIOD_S} s per step), got {rate}')
+        if abs(config.control_period_s - PUSHT_CONTROL_PERIOD_S) > 1e-12:
+            raise ValueError(f'parameters control_rate_hz {rate} (deprecated) and '
+                             f'control_period_s {config.control_period_s} disagree: give '
+                             f'control_period_s only')
         config = dataclasses.replace(config, control_period_s=1.0 / rate)
     defaults = robot_defaults(config.robot if config.robot in ROBOTS else 'point')
     filled = {name: value for name, value in defaults.items() if not getattr(config, name)}
