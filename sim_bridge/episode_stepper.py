@@ -181,7 +181,11 @@ class EpisodeStepper:
             return False
         if self.episode is not None:
             self._tick += 1  # a fresh time for the new episode's first observation
-        self.t_ns = self._tick * self._dt_ns if cfg.mode == 'lockstep' else int(now_ns)
+        if cfg.mode == 'lockstep':
+            self.t_ns = self._tick * self._dt_ns
+        else:  # now, after the last observation (an auto reset at the very nanosecond the
+            # last step was due would repeat its stamp)
+            self.t_ns = int(now_ns) if self.episode is None else max(int(now_ns), self.t_ns + 1)
         self.episodes_started += 1
         self.generation += 1
         state = self.initial_state

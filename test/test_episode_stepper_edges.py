@@ -132,6 +132,18 @@ def test_every_late_step_adds_its_skipped_slots_and_only_the_first_warns():
     assert len(overrun_warnings(rec)) == 1
 
 
+def test_an_auto_reset_at_the_nanosecond_the_last_step_was_due_stamps_later():
+    """Stamps never repeat across episodes: the next episode's first observation comes after
+    the last one of the episode before (a recorder or replay keying by stamp keeps both)."""
+    stepper, rec = make(mode='realtime', seeds=[1, 2], max_steps=2)
+    stepper.start_episode(now_ns=T0)
+    tick = stepper.next_tick
+    while stepper.episode.index == 0:
+        tick = stepper.realtime_step(tick, now_ns=tick.due_ns)
+    stamps = [o.t_ns for o in rec.observations]
+    assert stamps == sorted(set(stamps)) and stamps[-1] == T0 + 2 * DT + 1
+
+
 # --- realtime cameras -------------------------------------------------------------------------
 
 def framed_slots(rec) -> list[int]:
