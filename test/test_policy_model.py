@@ -246,17 +246,6 @@ def test_samplers_any_step_count_are_deterministic(sampler, steps):
     assert len(policy.sampler(sampler, steps).timesteps) == steps
 
 
-def test_predict_action_uses_centre_crop_even_in_train_mode():
-    config = tiny_config()
-    policy = DiffusionPolicy(config, fit_normalizer(config))
-    obs = random_obs(config, batch=1, steps=2)
-    policy.train()
-    a = policy.predict_action(obs, torch.Generator().manual_seed(0), 'ddim', 3)
-    policy.eval()
-    b = policy.predict_action(obs, torch.Generator().manual_seed(0), 'ddim', 3)
-    assert torch.equal(a['action_pred'], b['action_pred'])
-
-
 def test_bf16_policy_samples():
     config = tiny_config()
     policy = DiffusionPolicy(config, fit_normalizer(config)).eval()

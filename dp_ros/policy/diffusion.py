@@ -99,6 +99,9 @@ class DiffusionPolicy(nn.Module):
                 dims = ', '.join(map(str, shape))
                 raise ValueError(f'obs {key!r}: expected (B, T>={to}, {dims}), '
                                  f'got {tuple(x.shape)}')
+            if key in cfg.rgb_keys and not torch.is_floating_point(x):
+                raise ValueError(f'obs {key!r}: camera frames must be floating point in [0, 1], '
+                                 f'got {x.dtype} (uint8 frames: divide by 255)')
             if batch is None:
                 batch = x.shape[0]
             elif x.shape[0] != batch:
@@ -120,6 +123,9 @@ class DiffusionPolicy(nn.Module):
             raise ValueError(f"batch['action'] must be (B, {cfg.horizon}, {cfg.action_dim}), "
                              f'got {tuple(action.shape)}')
         global_cond = self.encode_obs(batch['obs'], generator)
+        if action.shape[0] != global_cond.shape[0]:
+            raise ValueError(f"batch['action'] has batch size {action.shape[0]}, the "
+                             f'observations {global_cond.shape[0]}')
         naction = self.normalizer.normalize('action', action.to(self.device))
         b = naction.shape[0]
         noise = randn(tuple(naction.shape), generator, naction.device)
