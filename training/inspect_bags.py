@@ -206,7 +206,8 @@ def summarize_bag(path: Path, progress: bool = False) -> BagSummary:
         seen = bag.survey(SAMPLE_MESSAGES, progress=progress,
                           samples_by_type=dict.fromkeys(JOINT_STATE_TYPES, JOINT_STATE_SAMPLES))
         topics = [summarize_topic(info, seen[name]) for name, info in bag.topics.items()]
-        duration = (bag.end_ns - bag.start_ns) / NS if bag.topics else 0.0
+        duration = ((bag.end_ns - bag.start_ns) / NS
+                    if any(info.count for info in bag.topics.values()) else 0.0)
     return BagSummary(path=str(path), duration_s=float(duration), topics=topics)
 
 
@@ -246,8 +247,12 @@ def _merge(summaries: list[BagSummary]) -> dict[str, TopicSummary]:
     return merged
 
 
-def _gap_note(topic: TopicSummary, tolerance: float) -> str:
-    if topic.max_gap_s is None or topic.max_gap_s <= tolerance:
+def _gap_note(topic: TopicSummary, tolerance: float, stale_after: float | None = None) -> str:
+    """A note where the topic's longest interval leaves a grid time without a fresh enough
+    message: longer than `stale_after` (default: the tolerance; the reference camera, whose
+    frames the grid times fall on, goes stale only past one period plus the tolerance)."""
+    limit = tolerance if stale_after is None else stale_after
+    if topic.max_gap_s is None or topic.max_gap_s <= limit:
         return ''
     return f'; its longest gap ({topic.max_gap_s:.3f} s) exceeds the tolerance: a gap there'
 
@@ -262,6 +267,11 @@ def draft_config(summaries: list[BagSummary],
                      for d in _by_driver(t)), key=lambda t: -t.count)
     commands = [t for t in topics.values() if t.msgtype in TRAJECTORY_TYPES and t.joints]
     markers = [t for t in topics.values() if t.msgtype in MARKER_TYPES]
+    empty = [t.topic for t in topics.values() if not t.count
+             and (t.msgtype in IMAGE_TYPES or t.msgtype in JOINT_STATE_TYPES)]
+    if (not cameras or not states) and empty:
+        raise UserError(f'a draft config needs a camera and a joint-state topic with messages; '
+                        f'{", ".join(empty)} hold no message')
     if not cameras or not states:
         raise UserError('a draft config needs a camera (sensor_msgs/Image or CompressedImage) '
                         'and a sensor_msgs/JointState topic; found '
@@ -299,7 +309,9 @@ def draft_config(summaries: list[BagSummary],
         taken.add(name)
         lines += [f'  {name}:',
                   f'    image: {q(camera.topic)}   # {camera.detail}, '
-                  f'{camera.rate_hz or 0:.1f} Hz' + _gap_note(camera, tolerance),
+                  f'{camera.rate_hz or 0:.1f} Hz'
+                  + _gap_note(camera, tolerance, control_period_s + tolerance
+                              if camera is reference else None),
                   '    shape: [96, 96]',
                   '    # crop: [x0, y0, width, height]   # px: the workspace, cut first']
     if len(state_sources) == 1:

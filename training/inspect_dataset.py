@@ -130,7 +130,7 @@ def _summarize_low_dim(key: str, array: Any, ends: np.ndarray) -> KeySummary:
     # one-step changes inside episodes only (an episode's first step follows another episode)
     steps = np.abs(np.diff(finite, axis=0))
     starts = ends[:-1]  # the row of diff that crosses from episode i to i + 1 is start - 1
-    steps[starts[starts > 0] - 1] = np.nan
+    steps[starts[(starts > 0) & (starts < len(values))] - 1] = np.nan  # none after an empty end
     jump_at, jumps = [], []
     for d in range(values.shape[1]):
         column = steps[:, d]
@@ -156,6 +156,10 @@ def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON,
     """Every key's statistics and the checks' findings; reads images a block at a time."""
     ends = np.asarray(buffer.episode_ends, dtype=np.int64)
     lengths = buffer.episode_lengths
+    if buffer.n_steps == 0:  # arrays of no rows: nothing to take statistics of
+        return DatasetSummary(path=str(buffer.location), n_episodes=int(buffer.n_episodes),
+                              n_steps=0, length_min=0, length_median=0.0, length_max=0,
+                              keys=[], errors=['no episodes'], warnings=[])
     images = image_keys(buffer)
     keys = [(_summarize_image(k, buffer.data[k], progress) if k in images
              else _summarize_low_dim(k, buffer.data[k], ends)) for k in sorted(buffer.keys())]
@@ -389,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.horizon < 1:
         raise UserError(f'--horizon must be at least 1, got {args.horizon}')
+    if args.video and not args.fps > 0:
+        raise UserError(f'--fps must be > 0 for --video, got {args.fps}')
     for flag, draft in (('--draft-config', args.draft_config),
                         ('--draft-params', args.draft_params)):
         if draft is None:

@@ -175,7 +175,7 @@ def format_policy(s: PolicySummary) -> str:
                         f'score {score:.3f} at that step' if score is not None else '') if x))
     if s.split.get('val_ratio'):
         excluded = s.split.get('exclude_episodes')
-        lines.append(f"  held out: {s.split['val_ratio']:.0%} of the episodes (split seed "
+        lines.append(f"  held out: {100 * s.split['val_ratio']:.3g}% of the episodes (split seed "
                      f"{s.split.get('split_seed')}): `dp-ros open-loop` compares on them"
                      + (f'; excluded from training: {excluded}' if excluded else ''))
     for i, cam in enumerate(s.cameras):
@@ -229,10 +229,18 @@ NOT_STRINGS = {'y', 'n', 'yes', 'no', 'on', 'off', 'true', 'false', 'null', '~'}
 def _scalar(v: Any) -> str:
     if isinstance(v, float):  # always with a point (a ROS double array refuses `12`)
         return np.format_float_positional(v, precision=6, trim='0')
-    if isinstance(v, str) and (v.lower() in NOT_STRINGS or
-                               not isinstance(yaml.safe_load(v or "''"), str)):
+    if isinstance(v, str) and (v.lower() in NOT_STRINGS or not _plain_in_a_list(v)):
         return json.dumps(v)  # quoted: a string whatever it spells
     return str(v)
+
+
+def _plain_in_a_list(v: str) -> bool:
+    """Whether v reads back as itself unquoted in a flow list (not 'arm[0]', 'a, b', 'exp #3',
+    '12' or '')."""
+    try:
+        return yaml.safe_load(f'[{v}]') == [v]
+    except yaml.YAMLError:
+        return False
 
 
 def _flow(values: list[Any]) -> str:
@@ -462,13 +470,14 @@ def draft_params(s: PolicySummary) -> str:
                         '    # state_joint_drivers: [arm, ..., gripper]']
     pose_targets = None if t.get('action_joint_topics') else _pose_action_topics(
         action.names, t.get('action_pose_frames') or [], t.get('action_name_prefixes'))
+    checkpoint = s.path if is_hub_spec(s.path) else str(Path(s.path).resolve())
     lines = [
         f'# Policy node parameters drafted by `dp-ros inspect {s.path} --draft-params`',
         '# from the checkpoint alone. Replace every FILL IN with your robot\'s, check the bounds,',
         '# then: ros2 launch dp_ros policy.launch.py params_file:=THIS checkpoint:=DIR',
         '/**/dp_policy:',
         '  ros__parameters:',
-        f'    checkpoint: {s.path if is_hub_spec(s.path) else Path(s.path).resolve()}',
+        f'    checkpoint: {_scalar(checkpoint)}',
         '    device: auto',
         f'    image_topics: {cameras}',
         *compressed,
