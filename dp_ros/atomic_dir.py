@@ -92,9 +92,9 @@ def _swap_in(new: Path, target: Path) -> None:
 
 
 def _remove_old(path: Path) -> None:
-    """Remove what a swap put aside: a symlink is unlinked (rmtree refuses one, and its
-    destination is not ours to delete)."""
-    if path.is_symlink():
+    """Remove what a swap put aside: a symlink or a file is unlinked (rmtree refuses both; a
+    link's destination is not ours to delete)."""
+    if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.exists():
         shutil.rmtree(path, ignore_errors=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import shutil
 import sys
 import tempfile
@@ -57,7 +58,7 @@ def fetch(url: str, dest: Path, progress: bool = True) -> str:
                 out.write(block)
                 digest.update(block)
                 bar.update(len(block))
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:  # IncompleteRead: cut off
             raise DownloadError(f'download of {url} failed: {exc}') from exc
     if total is not None and dest.stat().st_size != total:
         raise DownloadError(f'download of {url} is truncated: got {dest.stat().st_size} of '
@@ -65,29 +66,32 @@ def fetch(url: str, dest: Path, progress: bool = True) -> str:
     return digest.hexdigest()
 
 
-def unpack(archive: Path, into: Path, progress: bool = True) -> Path:
-    """Extract the archive's pusht/ tree into `into` after checking it; return into/pusht."""
+def unpack(archive: Path, into: Path, progress: bool = True, name: str | None = None) -> Path:
+    """Extract the archive's pusht/ tree into `into` after checking it; return into/pusht.
+    `name`: what the errors call the archive (the URL or path the user gave; default its
+    file name)."""
+    name = name or archive.name
     if not zipfile.is_zipfile(archive):
-        raise DownloadError(f'{archive.name} is not a zip archive')
+        raise DownloadError(f'{name} is not a zip archive')
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
             for info in members:
                 parts = PurePosixPath(info.filename).parts
                 if info.filename.startswith('/') or '..' in parts:
-                    raise DownloadError(f'unsafe path in archive: {info.filename!r}')
+                    raise DownloadError(f'unsafe path in {name}: {info.filename!r}')
             names = {m.filename.rstrip('/') for m in members}
             if not any(n == STORE or n.startswith(STORE + '/') for n in names):
                 tops = sorted({n.split('/')[0] for n in names})
-                raise DownloadError(f'archive lacks {STORE}/ (top-level entries: {tops})')
+                raise DownloadError(f'{name} lacks {STORE}/ (top-level entries: {tops})')
             wanted = [m for m in members if m.filename.split('/')[0] == TOP_DIR]
             for info in tqdm(wanted, desc='unpacking', unit='file', disable=not progress):
                 zf.extract(info, into)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
             NotImplementedError) as exc:  # corrupt headers can claim unknown methods
-        raise DownloadError(f'{archive.name} is a corrupt zip archive: {exc}') from exc
+        raise DownloadError(f'{name} is a corrupt zip archive: {exc}') from exc
     except OSError as exc:
-        raise DownloadError(f'cannot unpack {archive.name}: {exc}') from exc
+        raise DownloadError(f'cannot unpack {name}: {exc}') from exc
     return into / TOP_DIR
 
 
@@ -112,7 +116,7 @@ def download_pusht(url: str, dest_dir: Path, sha256: str | None = None, force: b
         digest = fetch(url, archive, progress=progress)
         if sha256 is not None and digest.lower() != sha256.lower():
             raise DownloadError(f'sha256 of {url} is {digest}, expected {sha256}')
-        unpacked = unpack(archive, tmp / 'unpacked', progress=progress)
+        unpacked = unpack(archive, tmp / 'unpacked', progress=progress, name=url)
         archive.unlink()
         try:
             buffer = ReplayBuffer.open(unpacked / STORE.split('/', 1)[1], mode='r')

@@ -169,6 +169,10 @@ class BagRecorder:
         self.add_topic(topic, msgtype, qos)
         conn = self._connections[topic]
         if not isinstance(data, (bytes, bytearray, memoryview)):
+            given = getattr(data, '__msgtype__', None)
+            if given != conn.msgtype:  # it would serialize as the topic's type, silently wrong
+                raise ValueError(f'a {given or type(data).__name__} message written to {topic}, '
+                                 f'a {conn.msgtype} topic')
             data = self.typestore.serialize_cdr(data, conn.msgtype)
         self._writer.write(conn, int(recv_ns), data)
         self.counts[topic] += 1
