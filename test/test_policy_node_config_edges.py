@@ -156,19 +156,27 @@ def test_a_recorded_tolerance_above_max_input_age_is_capped():
     assert resolve_setup(cfg(), meta).gap_ns == {'image': 500 * MS, 'agent_pos': 300 * MS}
 
 
-def test_each_low_dim_keys_recorded_tolerance_and_rate_reach_its_stream():
-    """A state of two keys (an end effector's pose, a gripper), each recorded from its own
-    topic: each stream gets its key's source's tolerance and rate, the second key's too."""
+EEF_NODE = {'state_joint_names': ['x', 'yaw', 'finger'], 'state_pose_topics': ['/ee_pose'],
+            'state_joint_topics': ['/ee_pose', '/ee_pose', '/gripper/joint_states']}
+
+
+def eef_and_gripper(eef_recorded: bool):
+    """The resolved setup of a state of two keys (an end effector's pose at 30 Hz, a gripper
+    at 15 Hz), each recorded from its own topic, or the pose not recorded."""
+    eef = [{'kind': 'pose', 'topic': '/ee_pose', 'width': 2, 'tolerance_s': 0.03,
+            'rate_hz': 30.0}]
     meta = checkpoint({
-        'eef': {'shape': [2], 'type': 'low_dim', 'names': ['x', 'yaw'], 'sources': [
-            {'kind': 'pose', 'topic': '/ee_pose', 'width': 2, 'tolerance_s': 0.03,
-             'rate_hz': 30.0}]},
+        'eef': {'shape': [2], 'type': 'low_dim', 'names': ['x', 'yaw'],
+                **({'sources': eef} if eef_recorded else {})},
         'gripper': {'shape': [1], 'type': 'low_dim', 'names': ['finger'], 'sources': [
             {'kind': 'joint_state', 'topic': '/gripper/joint_states', 'width': 1,
              'tolerance_s': 0.08, 'rate_hz': 15.0}]}})
-    node = cfg(state_joint_names=['x', 'yaw', 'finger'], state_pose_topics=['/ee_pose'],
-               state_joint_topics=['/ee_pose', '/ee_pose', '/gripper/joint_states'])
-    setup = resolve_setup(node, meta)
+    return resolve_setup(cfg(**EEF_NODE), meta)
+
+
+def test_each_low_dim_keys_recorded_tolerance_and_rate_reach_its_stream():
+    """Each stream gets its key's source's tolerance and rate, the second key's too."""
+    setup = eef_and_gripper(eef_recorded=True)
     assert setup.gap_ns == {'image': 500 * MS, 'eef+gripper:/ee_pose': 30 * MS,
                             'eef+gripper:/gripper/joint_states': 80 * MS}
     assert setup.recorded_rates_hz == {'image': None, 'eef+gripper:/ee_pose': 30.0,
@@ -177,17 +185,10 @@ def test_each_low_dim_keys_recorded_tolerance_and_rate_reach_its_stream():
 
 
 def test_a_state_with_a_key_not_recorded_has_no_recorded_tolerance_or_rate():
-    """One low-dim key recorded (the gripper), the other not (an end effector's pose from an
-    append whose topics differed): which recorded source was whose is unknown, so no stream
-    takes the gripper's tolerance or rate (before: /ee_pose took the gripper's 80 ms, 15 Hz)."""
-    meta = checkpoint({
-        'eef': {'shape': [2], 'type': 'low_dim', 'names': ['x', 'yaw']},
-        'gripper': {'shape': [1], 'type': 'low_dim', 'names': ['finger'], 'sources': [
-            {'kind': 'joint_state', 'topic': '/gripper/joint_states', 'width': 1,
-             'tolerance_s': 0.08, 'rate_hz': 15.0}]}})
-    node = cfg(state_joint_names=['x', 'yaw', 'finger'], state_pose_topics=['/ee_pose'],
-               state_joint_topics=['/ee_pose', '/ee_pose', '/gripper/joint_states'])
-    setup = resolve_setup(node, meta)
+    """The pose not recorded (an append whose topics differed): which recorded source was whose
+    is unknown, so no stream takes the gripper's tolerance or rate (before: /ee_pose took the
+    gripper's 80 ms, 15 Hz)."""
+    setup = eef_and_gripper(eef_recorded=False)
     assert setup.gap_ns == {'image': 500 * MS, 'eef+gripper:/ee_pose': 500 * MS,
                             'eef+gripper:/gripper/joint_states': 500 * MS}
     assert setup.recorded_rates_hz == {'image': None, 'eef+gripper:/ee_pose': None,
