@@ -247,12 +247,11 @@ def _merge(summaries: list[BagSummary]) -> dict[str, TopicSummary]:
     return merged
 
 
-def _gap_note(topic: TopicSummary, tolerance: float, stale_after: float | None = None) -> str:
+def _gap_note(topic: TopicSummary, stale_after: float) -> str:
     """A note where the topic's longest interval leaves a grid time without a fresh enough
-    message: longer than `stale_after` (default: the tolerance; the reference camera, whose
-    frames the grid times fall on, goes stale only past one period plus the tolerance)."""
-    limit = tolerance if stale_after is None else stale_after
-    if topic.max_gap_s is None or topic.max_gap_s <= limit:
+    message: longer than `stale_after` (the tolerance; for the reference camera, whose frames
+    the grid times fall on, one period plus the tolerance)."""
+    if topic.max_gap_s is None or topic.max_gap_s <= stale_after:
         return ''
     return f'; its longest gap ({topic.max_gap_s:.3f} s) exceeds the tolerance: a gap there'
 
@@ -310,8 +309,8 @@ def draft_config(summaries: list[BagSummary],
         lines += [f'  {name}:',
                   f'    image: {q(camera.topic)}   # {camera.detail}, '
                   f'{camera.rate_hz or 0:.1f} Hz'
-                  + _gap_note(camera, tolerance, control_period_s + tolerance
-                              if camera is reference else None),
+                  + _gap_note(camera, control_period_s + tolerance if camera is reference
+                              else tolerance),
                   '    shape: [96, 96]',
                   '    # crop: [x0, y0, width, height]   # px: the workspace, cut first']
     if len(state_sources) == 1:

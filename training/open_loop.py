@@ -124,6 +124,7 @@ def error_metrics(episodes: list[EpisodeChunks], scale: np.ndarray, n_obs_steps:
             'rmse_norm': float(_rmse((p - r) * scale, v, (0, 1, 2))),
             'hold_rmse_norm': float(_rmse((h - r) * scale, v, (0, 1, 2)))})
     n_valid = int(valid.sum())
+    reached = valid.any(axis=0)  # per chunk step: whether any chunk compared one there
     return {
         'n_chunks': int(len(valid)), 'n_steps': n_valid,
         'rmse_norm': float(_rmse(norm, valid, (0, 1, 2))),
@@ -137,8 +138,8 @@ def error_metrics(episodes: list[EpisodeChunks], scale: np.ndarray, n_obs_steps:
             'hold_rmse_norm': _rmse(hold_norm, valid, (0, 1)).tolist()},
         'by_chunk_step': {  # index k: the k-th executed action of a chunk; None where no
             # chunk reached step k before its episode ended (episodes shorter than a chunk)
-            'rmse_norm': _compared(_rmse(norm, valid, (0, 2)), valid.any(axis=0)),
-            'hold_rmse_norm': _compared(_rmse(hold_norm, valid, (0, 2)), valid.any(axis=0))},
+            'rmse_norm': _compared(_rmse(norm, valid, (0, 2)), reached),
+            'hold_rmse_norm': _compared(_rmse(hold_norm, valid, (0, 2)), reached)},
         'episodes': per_episode,
     }
 
