@@ -15,7 +15,8 @@ their values) and synthetic data (the GPU machine has no zarr). Measured:
 - training, samples/s: today's step (foreach AdamW, per-parameter EMA, fp32) fed by a
   DataLoader with workers and fed by one resident batch, against device-built batches
   (training/gpu_batches.py) with fused AdamW, foreach EMA, TF32, bf16 autocast, a larger
-  batch, and torch.compile of the ResNet and UNet.
+  batch, and torch.compile of the ResNet and UNet as train.torch_compile does it
+  (training/step_speed.py; modes 'default' and 'reduce-overhead', which replays CUDA graphs).
 
 Every part is guarded: a failure is recorded as {'error': ...} under its name and the rest
 runs on; parts that would start after --budget-s are skipped; the JSON is rewritten after
@@ -54,6 +55,7 @@ from dp_ros.policy.normalizer import Normalizer  # noqa: E402
 from dp_ros.runtime.graph_sampler import ChunkGraphs, StaticChunk, chunk_outputs  # noqa: E402
 from dp_ros.runtime.inference_runner import InferenceRunner  # noqa: E402
 from training.gpu_batches import DeviceBatches  # noqa: E402
+from training.step_speed import compile_convolutions, tf32_matmuls  # noqa: E402
 
 RESULTS = REPO / 'bench' / 'results' / 'gpu.json'
 SHAPES = {'shipped_7.7M': 'config/train_pusht_image_cpu.yaml',
@@ -398,15 +400,13 @@ class Step:
     """One optimizer step as train.py takes it: loss, backward, AdamW, lr schedule, EMA."""
 
     def __init__(self, base: DiffusionPolicy, fused: bool, ema_foreach: bool,
-                 autocast: torch.dtype | None, compile_model: bool) -> None:
+                 autocast: torch.dtype | None, compile_mode: str | None) -> None:
         from diffusers.optimization import get_scheduler
 
         self.policy = policy = copy.deepcopy(base).train()
         self.device = policy.device
-        if compile_model:  # the two convolution stacks; crops and noise stay eager
-            for camera in policy.obs_encoder.cameras.values():
-                camera.backbone.compile(dynamic=False)
-            policy.model.compile(dynamic=False)
+        if compile_mode:  # as train.torch_compile: the convolution stacks; crops, noise eager
+            compile_convolutions(policy, compile_mode)
         kwargs = {'fused': True} if fused else {}
         self.opt = torch.optim.AdamW(policy.parameters(), lr=1e-4, betas=(0.95, 0.999),
                                      eps=1e-8, weight_decay=1e-6, **kwargs)
@@ -440,11 +440,11 @@ class Step:
 def train_variant(bench: Bench, base: DiffusionPolicy, data: tuple, *, source: str,
                   batch: int, fused: bool = False, ema_foreach: bool = False,
                   autocast: torch.dtype | None = None, tf32: bool = False,
-                  compile_model: bool = False) -> dict[str, Any]:
+                  compile_mode: str | None = None) -> dict[str, Any]:
     dev, smoke = bench.device, bench.args.smoke
     arrays, rows = data
     cfg = base.config
-    step = Step(base, fused, ema_foreach, autocast, compile_model)
+    step = Step(base, fused, ema_foreach, autocast, compile_mode)
     rng = np.random.default_rng(0)
     picks = (rng.choice(len(rows), size=batch, replace=False).tolist() for _ in iter(int, 1))
     if source == 'loader':
@@ -466,10 +466,8 @@ def train_variant(bench: Bench, base: DiffusionPolicy, data: tuple, *, source: s
 
         def next_batch() -> dict:
             return resident if source == 'resident' else builder.batch(next(picks))
-    old_tf32 = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    try:
-        warm, n = (1, 2) if smoke else (5 if not compile_model else 8, 30)
+    with tf32_matmuls(tf32):
+        warm, n = (1, 2) if smoke else (5 if not compile_mode else 8, 30)
         t0 = time.perf_counter()
         for _ in range(warm):
             step(next_batch())
@@ -479,14 +477,12 @@ def train_variant(bench: Bench, base: DiffusionPolicy, data: tuple, *, source: s
         losses = [step(next_batch()) for _ in range(n)]
         sync(dev)
         seconds = time.perf_counter() - t0
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = old_tf32
     return {'samples_per_s': round(n * batch / seconds, 1),
             'ms_per_step': round(1e3 * seconds / n, 2), 'batch': batch, 'steps': n,
             'warmup_s': round(warm_s, 2), 'source': source, 'fused_adamw': fused,
             'ema_foreach': ema_foreach, 'tf32_matmul': tf32,
             'autocast': str(autocast).removeprefix('torch.') if autocast else None,
-            'compiled': compile_model, 'ema': step.ema_kind, 'last_loss': float(losses[-1]),
+            'compiled': compile_mode, 'ema': step.ema_kind, 'last_loss': float(losses[-1]),
             'peak_mem_gb': round(torch.cuda.max_memory_allocated(dev) / 1e9, 2)
             if bench.cuda else None}
 
@@ -515,12 +511,15 @@ def training(bench: Bench, shape: str, compiled: bool) -> None:
     else:
         variants = {  # one batch size: each new shape would compile again
             'device_bf16_compiled': dict(source='device', batch=b64, autocast=bf16,
-                                         compile_model=True, **fast),
+                                         compile_mode='default', **fast),
+            'device_bf16_compiled_reduce_overhead': dict(
+                source='device', batch=b64, autocast=bf16, compile_mode='reduce-overhead',
+                **fast),
         }
     for name, kwargs in variants.items():
         if cuda:
             torch.cuda.reset_peak_memory_stats(bench.device)
-        need = 60 if kwargs.get('compile_model') else 10
+        need = 60 if kwargs.get('compile_mode') else 10
         bench.part(where, name, lambda kw=kwargs: train_variant(bench, base, data, **kw),
                    need_s=need, limit_s=120)
     base_sps = where.get('baseline_loader_fp32', {}).get('samples_per_s')

@@ -27,6 +27,7 @@ from training.errors import TrainConfigError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ZARR = '../shared/datasets/pusht/pusht_cchi_v7_replay.zarr'
 MIXED_PRECISION = ('no', 'bf16', 'fp16')
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'aot_eager')
 LR_SCHEDULERS = ('cosine', 'linear', 'constant', 'constant_with_warmup', 'cosine_with_restarts',
                  'polynomial')
 VIDEO_FORMATS = ('mp4', 'gif')
@@ -203,6 +204,23 @@ class LoopConfig:
             batch-64 step of the Push-T CPU config takes 0.195 s instead of 0.237 s in bf16
             (NCHW max-pooling alone cost 24 ms); same model, different float rounding.
         num_threads: torch.set_num_threads for this process; None: torch's default.
+        torch_compile: torch.compile the training network's convolution stacks (each
+            camera's ResNet trunk and the UNet) in place (nn.Module.compile: weights,
+            checkpoints and train states keep their names); crops, noise and the loss stay
+            eager. null (or false): eager. 'default' (or true): inductor's generated
+            kernels; 'reduce-overhead': those replayed as CUDA graphs on CUDA (the launch
+            overhead issue 15 measured); 'max-autotune': inductor trying kernel variants
+            (a longer compilation); 'aot_eager': traced, no generated code (a quick check
+            that the network compiles; no speed-up). The first step pays the compilation
+            (about 3 minutes for the tiny test network on the 2-core CPU, where it does
+            not pay; cached under torch's inductor cache for the next run), each new batch
+            shape again (validation, an epoch's last short batch); the numbers differ from
+            eager ones by float rounding. Meant for the GPU: bench/bench_gpu.py measures it
+            (device_bf16_compiled); off until a device run shows what it buys.
+        tf32: on CUDA, float32 matmuls (the linear layers: FiLM, the step embedding) run on
+            the TF32 tensor cores, as cuDNN's convolutions already do by PyTorch's default
+            (torch.backends.cuda.matmul.allow_tf32, restored when the run ends); LeRobot
+            trains so. false: full float32 matmuls. Ignored on other devices.
         log_every: steps between 'train' records (mean loss, lr, samples/s, EMA decay).
         val_every: steps between validation losses (trained weights, data.val_ratio).
         val_max_batches: validation batches per measurement; None: all of them.
@@ -242,6 +260,8 @@ class LoopConfig:
     cpu: bool = False
     channels_last: bool = True
     num_threads: int | None = None
+    torch_compile: str | bool | None = None
+    tf32: bool = True
     log_every: int = 10
     val_every: int = 1000
     val_max_batches: int | None = None
@@ -326,6 +346,11 @@ class TrainConfig:
         if t.mixed_precision not in MIXED_PRECISION:
             raise TrainConfigError(f'train.mixed_precision {t.mixed_precision!r} is not one '
                                    f'of {MIXED_PRECISION}')
+        if t.torch_compile is True or t.torch_compile is False:
+            t.torch_compile = 'default' if t.torch_compile else None
+        if t.torch_compile is not None and t.torch_compile not in COMPILE_MODES:
+            raise TrainConfigError(f'train.torch_compile {t.torch_compile!r} is not one of '
+                                   f'{COMPILE_MODES}, true, false or null')
         if o.lr_scheduler not in LR_SCHEDULERS:
             raise TrainConfigError(f'optim.lr_scheduler {o.lr_scheduler!r} is not one of '
                                    f'{LR_SCHEDULERS}')
@@ -386,6 +411,13 @@ class TrainConfig:
             raise TrainConfigError(f'eval.num_inference_steps must be an integer >= 1 (or '
                                    f"null: the policy's), got {e.num_inference_steps!r}")
         self._validate_ema()
+        for name in _SECTIONS:  # YAML's `yes`/`no` are booleans; a word such as 'ture' is not
+            section = getattr(self, name)
+            for f in dataclasses.fields(section):
+                value = getattr(section, f.name)
+                if f.type == 'bool' and not isinstance(value, bool):
+                    raise TrainConfigError(f'{name}.{f.name} must be true or false, got '
+                                           f'{value!r}')
 
     def _validate_ema(self) -> None:
         """The EMA's numbers checked and made floats: diffusers' EMAModel refuses an integer

@@ -61,7 +61,8 @@ TAKES_EFFECT_ON_RESUME: frozenset[str] = frozenset({
     'optim.max_grad_norm', 'optim.fused',
     'ema.enabled', 'ema.foreach',  # ema.enabled: off drops the EMA; on needs a saved one
     'train.max_steps', 'train.mixed_precision', 'train.cpu', 'train.channels_last',
-    'train.num_threads', 'train.log_every', 'train.val_every', 'train.val_max_batches',
+    'train.num_threads', 'train.torch_compile', 'train.tf32', 'train.log_every',
+    'train.val_every', 'train.val_max_batches',
     'train.action_mse_every', 'train.eval_every', 'train.checkpoint_every',
     'train.snapshot_every', 'train.final_eval', 'train.progress', 'train.control_period_s',
     'eval',

@@ -40,6 +40,7 @@ from training.dataset_meta import SPLIT
 from training.errors import DatasetError, NonFiniteLossError, TrainStateError
 from training.run_check import CheckedRun, check_run
 from training.run_log import RunLog, finite
+from training.step_speed import compile_convolutions, tf32_matmuls
 from training.train_metrics import (
     action_mse,
     closed_loop_metrics,
@@ -165,6 +166,8 @@ class Trainer:
             # weights only: convolutions then run (and return) channels-last; inference
             # policies load contiguous weights and keep their numerics
             self.policy.to(memory_format=torch.channels_last)
+        if cfg.train.torch_compile:
+            compile_convolutions(self.policy, cfg.train.torch_compile)
         self.eval_policy = DiffusionPolicy(self.policy_cfg, Normalizer.from_dict(norm_dict))
         self.eval_policy.to(self.device).eval()
 
@@ -412,6 +415,11 @@ class Trainer:
         return bool(self.accelerator.reduce(flag, 'max').item() > 0)
 
     def run(self) -> dict[str, Any]:
+        """Train to max_steps or a stop signal; returns a summary (step, best_score...)."""
+        with tf32_matmuls(self.cfg.train.tf32 and self.device.type == 'cuda'):
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
         self._t_start = time.perf_counter()
         if self.is_main:

@@ -293,6 +293,28 @@ def test_replay_against_a_running_node_reproduces_the_demonstration(ros_processe
     assert first['reason'] == 'reset' and first['seed'] == 11
 
 
+def test_replay_starts_its_own_node_for_exactly_the_episode_and_stops_it(ros_probe,
+                                                                        pusht_zarr, tmp_path):
+    """--start-sim: a node of its own (max_steps = the episode's length, the recorded start
+    state, the video), ended by the episode's last step, stopped when the replay returns."""
+    from sim_bridge import replay
+
+    ns, video, summary_path = '/replay_own', tmp_path / 'episode.gif', tmp_path / 'replay.json'
+    assert replay.main(['--dataset', str(pusht_zarr), '--episode', '1', '--start-sim',
+                        '--namespace', ns, '--video', str(video), '--print-every', '0',
+                        '--timeout', '20', '--json', str(summary_path)]) == 0
+    summary = json.loads(summary_path.read_text())
+    assert summary['steps'] == 118 and summary['mode'] == 'lockstep'
+    assert summary['max_agent_error_px'] < 1e-3 and summary['max_block_error_px'] < 1e-3
+    # the node's episode ended with the demonstration's last step, not before or after it
+    result = summary['episode_result']
+    assert result['steps'] == 118 and result['reason'] in ('max_steps', 'success')
+    assert video.stat().st_size > 0
+    node = ros_probe.node
+    ros_probe.wait_for(lambda: node.count_publishers(f'{ns}/joint_states') == 0, 15.0,
+                       'the started sim node to be gone')
+
+
 @pytest.mark.parametrize('param, message', [
     ('mode:=turbo', "parameter mode must be one of ('lockstep', 'realtime'), got 'turbo'"),
     ('control_rate_hz:=20.0', 'parameter control_rate_hz (deprecated: use control_period_s) '
