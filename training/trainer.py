@@ -438,9 +438,10 @@ class Trainer:
                                  cfg.data.persistent_workers)
         if self.is_main:
             log.info('training %s for %d steps (%d batches/epoch/rank, %d process(es), device %s, '
-                     'mixed precision %s), run dir %s', type(self.policy).__name__, t.max_steps,
+                     'mixed precision %s%s), run dir %s', type(self.policy).__name__, t.max_steps,
                      self.batches.per_epoch, self.world, self.device, self.precision,
-                     self.run_dir)
+                     f', torch.compile {t.torch_compile}: the first step compiles'
+                     if t.torch_compile else '', self.run_dir)
             if not cfg.evaluates:
                 log.info('no closed-loop evaluation: no checkpoints/best; '
                          'checkpoints/latest holds the EMA weights, val_action_mse_norm is the '
