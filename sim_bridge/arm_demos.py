@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 import time
@@ -172,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--no-commands', action='store_true',
                         help='leave the joint command sequences out of the report')
     args = parser.parse_args(argv)
+    if not math.isfinite(args.tolerance):  # nan: every episode fails, inf: none can
+        print(f'error: --tolerance must be a finite number, got {args.tolerance}',
+              file=sys.stderr)
+        return 2
     try:
         report = run(resolve_dataset(args.dataset), parse_episodes(args.episodes),
                      args.tolerance, not args.no_commands)

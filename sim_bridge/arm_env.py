@@ -98,7 +98,11 @@ class ArmPushTEnv(PushTEnv):
         obs_spaces: dict[str, spaces.Space] = {
             'joint_pos': spaces.Box(lo.astype(np.float32), hi.astype(np.float32),
                                     dtype=np.float32),
-            'agent_pos': spaces.Box(0, WINDOW_SIZE, shape=(2,), dtype=np.float32)}
+            # the end effector can leave the table (joint targets off it are in action_space):
+            # the disc the stretched arm sweeps around the shoulder
+            'agent_pos': spaces.Box(np.subtract(arm.shoulder, sum(arm.links)).astype(np.float32),
+                                    np.add(arm.shoulder, sum(arm.links)).astype(np.float32),
+                                    dtype=np.float32)}
         if render_obs:
             w, h = CAMERA_SIZE
             obs_spaces['image'] = spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8)

@@ -9,6 +9,7 @@ Times are integer nanoseconds.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +25,8 @@ class CameraSchedule:
     start_ns: int = 0
 
     def __post_init__(self) -> None:
-        if not self.rate_hz > 0:
-            raise ValueError(f'camera rate must be > 0 Hz, got {self.rate_hz}')
+        if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):  # inf: every due time t0
+            raise ValueError(f'camera rate must be a finite number > 0 Hz, got {self.rate_hz}')
         self._n = 0
 
     def reset(self, start_ns: int) -> None:

@@ -141,7 +141,7 @@ class SimNodeConfig:
             raise ValueError(f"parameter mode must be one of {MODES}, got '{self.mode}'")
         if self.robot not in ROBOTS:
             raise ValueError(f"parameter robot must be one of {ROBOTS}, got '{self.robot}'")
-        if abs(self.control_period_s - PUSHT_CONTROL_PERIOD_S) > 1e-9:
+        if not abs(self.control_period_s - PUSHT_CONTROL_PERIOD_S) <= 1e-9:  # nan too
             raise ValueError(f'parameter control_period_s must be {PUSHT_CONTROL_PERIOD_S} (the '
                              'Push-T physics integrates 0.1 s per step), got '
                              f'{self.control_period_s}')

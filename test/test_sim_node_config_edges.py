@@ -37,6 +37,10 @@ def config(**values):
     (dict(seed_start=MAX_SEED + 1), 'seed_start must be in'),
     (dict(control_rate_hz=5.0), r'control_rate_hz \(deprecated: use control_period_s\) must '
                                 r'be 10.0'),
+    # not an OverflowError from round(inf) (arm) or a silent pass (nan compares false)
+    (dict(robot='arm', camera_rate_hz=math.inf), r'camera_rate_hz must be in \[0.0, 1000.0\]'),
+    (dict(camera_rate_hz=math.nan), r'camera_rate_hz must be in \[0.0, 1000.0\]'),
+    (dict(control_period_s=math.nan), 'control_period_s must be 0.1'),
 ])
 def test_a_bad_value_is_refused_naming_the_parameter(values, message):
     with pytest.raises(ValueError, match=message):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -48,7 +49,8 @@ def read_log(path: str | Path) -> list[dict]:
         if not isinstance(record, dict):
             raise not_a_log(f'line {n} is JSON but not a record {{...}}')
         step = record.get('step')
-        if 'step' in record and (isinstance(step, bool) or not isinstance(step, (int, float))):
+        if 'step' in record and (isinstance(step, bool) or not isinstance(step, (int, float))
+                                 or not math.isfinite(step)):  # json.loads reads NaN, Infinity
             raise not_a_log(f'line {n}: step {step!r} is not a number')
         records.append(record)
     return records

@@ -25,9 +25,9 @@ def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: float = 10.
     path = Path(path)
     if path.suffix not in FORMATS:
         raise ValueError(f'video path {path} must end in one of {FORMATS}')
+    frames = [np.asarray(frame) for frame in frames]  # a list, or a (T, H, W, 3) array
     if not frames:
         raise ValueError(f'no frames to write to {path}')
-    frames = [np.asarray(frame) for frame in frames]
     first = frames[0]
     if first.ndim != 3 or first.shape[2] != 3 or first.dtype != np.uint8:
         raise ValueError(f'frames must be (H, W, 3) uint8 RGB, got {first.shape} {first.dtype}')

@@ -1,0 +1,144 @@
+"""`dp-ros eval` argument checks and report format (dp_ros/app/eval_report.py): the bounds
+of every numeric flag, the in-process/ROS split, seed parsing, and what the report records."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import pytest
+from support import make_tiny_checkpoint
+
+from dp_ros.app.eval_report import (
+    build_eval_parser,
+    check_eval_args,
+    check_video_episodes,
+    eval_config_dict,
+    make_eval_report,
+    parse_indices,
+    parse_seeds,
+    video_path,
+)
+from dp_ros.errors import UserError
+from dp_ros.policy.checkpoint import CheckpointError
+
+
+@pytest.fixture(scope='module')
+def ckpt(tmp_path_factory) -> Path:
+    return make_tiny_checkpoint(tmp_path_factory.mktemp('ckpt') / 'policy')
+
+
+def parse(ckpt: Path, tmp_path: Path, *extra: str) -> argparse.Namespace:
+    return build_eval_parser().parse_args(['--checkpoint', str(ckpt), '--output',
+                                           str(tmp_path / 'report.json'), '--seeds', '1:4',
+                                           '--device', 'cpu', *extra])
+
+
+def test_parse_seeds_ranges_are_end_exclusive_and_empty_selections_are_refused():
+    """'a:b' is range(a, b); a selection of no episode is an argparse error, not []."""
+    assert parse_seeds('5:8') == [5, 6, 7]
+    assert parse_seeds(' 7 ') == [7]
+    assert parse_seeds('1,2,') == [1, 2]  # a trailing comma is tolerated
+    for empty in ('5:5', '8:5', ','):
+        with pytest.raises(argparse.ArgumentTypeError, match='select no episode'):
+            parse_seeds(empty)
+    with pytest.raises(argparse.ArgumentTypeError, match='expected'):
+        parse_seeds('a:b')
+
+
+def test_parse_indices_allows_none():
+    """'' films no episode; '0,2' two of them."""
+    assert parse_indices('') == [] and parse_indices('0,2') == [0, 2]
+
+
+@pytest.mark.parametrize('flags, words', [
+    (('--max-steps', '0'), '--max-steps must be >= 1, got 0'),
+    (('--threads', '0'), '--threads must be >= 1, got 0'),
+    (('--batch-size', '0'), '--batch-size must be >= 1, got 0'),
+    (('--num-inference-steps', '0'), '--num-inference-steps must be >= 1, got 0'),
+    (('--mode', 'realtime'), 'need --via ros'),
+    (('--execution-mode', 'blend'), 'need --via ros'),
+    (('--video-episodes', '3'), '--video-episodes [3] out of range for 3 seeds'),
+    (('--video-episodes', '-1'), '--video-episodes [-1] out of range for 3 seeds'),
+    (('--dtype', 'fp16'), 'float16'),
+])
+def test_bad_arguments_are_one_user_error_before_anything_runs(ckpt, tmp_path, flags, words):
+    """Each flag's lower bound is 1 (0 refused), video indices are 0..n-1, realtime and
+    other execution modes are ROS-only, fp16 needs CUDA: UserError naming the flag."""
+    args = parse(ckpt, tmp_path, *flags)
+    with pytest.raises(UserError) as info:
+        check_eval_args(args)
+    assert words in str(info.value)
+
+
+def test_the_ros_path_accepts_realtime_and_other_execution_modes(ckpt, tmp_path):
+    """--via ros takes --mode realtime and --execution-mode blend; the boundary values 1 and
+    the last video index are accepted."""
+    args = parse(ckpt, tmp_path, '--via', 'ros', '--mode', 'realtime', '--execution-mode',
+                 'blend', '--max-steps', '1', '--threads', '1', '--batch-size', '1',
+                 '--num-inference-steps', '1', '--video-episodes', '2')
+    check_eval_args(args)
+    assert args.checkpoint == ckpt and args.device == 'cpu'
+
+
+def test_a_policy_of_another_robot_is_named_by_the_commands_flag(ckpt, tmp_path):
+    """The in-process check's message names --robot (the user's flag), not eval.robot."""
+    with pytest.raises(UserError) as info:
+        check_eval_args(parse(ckpt, tmp_path, '--robot', 'arm'))
+    assert "--robot 'arm'" in str(info.value) and 'eval.robot' not in str(info.value)
+
+
+def test_a_malformed_policy_config_is_a_checkpoint_error(ckpt, tmp_path):
+    """policy.json whose config PolicyConfig refuses: CheckpointError (exit 2), naming it."""
+    bad = tmp_path / 'bad'
+    bad.mkdir()
+    meta = json.loads((ckpt / 'policy.json').read_text())
+    meta['config']['no_such_key'] = 1
+    (bad / 'policy.json').write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match='policy.json: unknown PolicyConfig keys'):
+        check_eval_args(parse(bad, tmp_path))
+
+
+def test_device_auto_is_resolved(ckpt, tmp_path):
+    """args.device is the resolved torch device, never 'auto', so the report names it."""
+    args = parse(ckpt, tmp_path, '--device', 'auto')
+    check_eval_args(args)
+    assert args.device in ('cpu', 'cuda', 'cuda:0')
+
+
+def test_video_episode_bounds():
+    """Indices 0..n-1 pass; n and negatives are refused."""
+    check_video_episodes([0, 2], 3)
+    check_video_episodes([], 0)
+    for bad in ([3], [-1]):
+        with pytest.raises(UserError, match='out of range for 3 seeds'):
+            check_video_episodes(bad, 3)
+
+
+def test_report_mean_is_the_mean_and_extra_cannot_overwrite_fields():
+    """mean_score is the arithmetic mean; an `extra` key that would replace a report field is
+    refused; no scores: NaN."""
+    report = make_eval_report([1, 2, 3], [0.2, 0.4, 0.9], {})
+    assert report['mean_score'] == pytest.approx(0.5) and report['n_episodes'] == 3
+    for key in ('mean_score', 'episodes', 'config', 'format'):
+        with pytest.raises(ValueError, match='would overwrite'):
+            make_eval_report([1], [0.5], {}, {key: 0})
+    assert math.isnan(make_eval_report([], [], {})['mean_score'])
+
+
+def test_config_dict_records_the_settings(ckpt, tmp_path):
+    """The report's config: the checkpoint as given, batch size, TorchScript unless --eager."""
+    args = parse(ckpt, tmp_path, '--batch-size', '2')
+    check_eval_args(args)
+    config = eval_config_dict(args)
+    assert config['torchscript'] is True and config['batch_size'] == 2
+    assert config['checkpoint'] == str(ckpt) and config['seeds'] == [1, 2, 3]
+    args.eager = True
+    assert eval_config_dict(args)['torchscript'] is False
+
+
+def test_video_path_takes_the_format():
+    """The video sits beside the report with the chosen format's suffix."""
+    assert video_path(Path('out/r.json'), 'gif') == Path('out/r.gif')
+    assert video_path(Path('out/r.json'), 'mp4') == Path('out/r.mp4')
