@@ -71,3 +71,13 @@ def test_a_stacked_frame_array_is_a_sequence_of_frames(tmp_path):
     frames = np.stack(_ep(0, 3))
     path = write_video(tmp_path / 'v.gif', frames)
     assert iio.imread(path, index=None).shape[0] == 3
+
+
+def test_the_suffix_is_read_whatever_its_case_and_others_are_refused(tmp_path):
+    """clip.GIF is a GIF, as sim_bridge/video.py reads it; clip.avi is refused, nothing
+    written."""
+    path = write_video(tmp_path / 'clip.GIF', _ep(10, 3))
+    assert path.name == 'clip.GIF' and len(iio.imread(path, index=None)) == 3
+    with pytest.raises(ValueError, match=r"must end in one of \('.mp4', '.gif'\)"):
+        write_video(tmp_path / 'clip.avi', _ep(10, 3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['clip.GIF']

@@ -23,7 +23,7 @@ def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: float = 10.
     The file appears whole or not at all (written beside it, then renamed).
     """
     path = Path(path)
-    if path.suffix not in FORMATS:
+    if path.suffix.lower() not in FORMATS:  # clip.MP4 as sim_bridge/video.py takes it
         raise ValueError(f'video path {path} must end in one of {FORMATS}')
     frames = [np.asarray(frame) for frame in frames]  # a list, or a (T, H, W, 3) array
     if not frames:
