@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)  # overrides on both sides of an option
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s '
                         '%(message)s', stream=sys.stderr)
     overrides = list(args.overrides)
