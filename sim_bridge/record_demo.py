@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f'record_demo: topics must be absolute names, got {bad}', file=sys.stderr)
         return 2
-    if args.stop_after_results < 0 or not args.duration >= 0 or args.duration == float('inf'):
+    if args.stop_after_results < 0 or not 0 <= args.duration < float('inf'):  # nan too
         print(f'record_demo: --stop-after-results must be >= 0 and --duration a finite number '
               f'>= 0 (0: no limit), got {args.stop_after_results} and {args.duration}',
               file=sys.stderr)

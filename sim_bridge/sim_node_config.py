@@ -8,7 +8,7 @@ warning, from a parameter file or the command line.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,12 @@ PUSHT_CONTROL_PERIOD_S = 0.1  # the env integrates 0.1 s per step (paper: sim 10
 MODES = ('lockstep', 'realtime')
 ROBOTS = ('point', 'arm')  # the sim's robots; eval, training and dp-ros sim use this list
 MAX_SEED = 2**32 - 1  # numpy's legacy RandomState, which places the paper's start states
+
+
+def first_seed_outside(seeds: Iterable[int]) -> int | None:
+    """The first of `seeds` the sim cannot start an episode with (numpy takes 0..MAX_SEED),
+    or None: the command-line check of `dp-ros eval` and `dp-ros sim`."""
+    return next((s for s in seeds if not 0 <= s <= MAX_SEED), None)
 
 # old name -> its description; the node declares these too, so that old files still load
 DEPRECATED_PARAMETERS: dict[str, str] = {

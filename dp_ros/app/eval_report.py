@@ -14,7 +14,7 @@ from dp_ros.atomic_dir import check_writable_file
 from dp_ros.errors import UserError
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.runtime.execution import EXECUTION_MODES
-from sim_bridge.sim_node_config import MAX_SEED, MODES, ROBOTS
+from sim_bridge.sim_node_config import MAX_SEED, MODES, ROBOTS, first_seed_outside
 
 REPORT_FORMAT = 'dp_ros.eval'
 REPORT_VERSION = 1
@@ -35,9 +35,9 @@ def parse_seeds(text: str) -> list[int]:
             f"seeds {text!r}: expected 'start:stop' or a comma list of integers") from None
     if not seeds:
         raise argparse.ArgumentTypeError(f'seeds {text!r} select no episode')
-    outside = [s for s in seeds if not 0 <= s <= MAX_SEED]
-    if outside:  # the env's numpy seeding takes no other (a traceback mid-run before)
-        raise argparse.ArgumentTypeError(f'seeds {text!r}: {outside[0]} is not in the sim\'s '
+    outside = first_seed_outside(seeds)
+    if outside is not None:  # the env's numpy seeding takes no other (a traceback mid-run)
+        raise argparse.ArgumentTypeError(f'seeds {text!r}: {outside} is not in the sim\'s '
                                          f'range 0..{MAX_SEED}')
     return seeds
 

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from dp_ros.errors import UserError
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.ros import processes
-from sim_bridge.sim_node_config import MAX_SEED, MODES, ROBOTS
+from sim_bridge.sim_node_config import MAX_SEED, MODES, ROBOTS, first_seed_outside
 
 DEFAULT_CHECKPOINT = Path('checkpoints/pusht_default')
 # robot -> the parameter files of the sim and of the policy node
@@ -493,9 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_steps < 1:
         print(f'dp-ros sim: --max-steps must be >= 1, got {args.max_steps}', file=sys.stderr)
         return 2
-    outside = [s for s in args.seeds if not 0 <= s <= MAX_SEED]
-    if outside:  # before: the nodes started, and the policy node refused its env_seed
-        print(f"dp-ros sim: --seeds {outside[0]} is not in the sim's range 0..{MAX_SEED}",
+    outside = first_seed_outside(args.seeds)
+    if outside is not None:  # before: the nodes started, and the policy node refused its seed
+        print(f"dp-ros sim: --seeds {outside} is not in the sim's range 0..{MAX_SEED}",
               file=sys.stderr)
         return 2
     policy_overrides: dict[str, Any] = (
