@@ -86,6 +86,16 @@ def test_a_file_in_folders_not_made_yet_is_accepted(tmp_path):
     assert names(tmp_path) == []  # only checked: nothing made
 
 
+@pytest.mark.skipif(not os.path.isdir('/proc/1') or os.access('/proc/1', os.W_OK),
+                    reason='needs Linux procfs, whose process folders nobody may write into')
+def test_a_folder_not_even_root_may_write_into_is_refused():
+    """The check runs as root too (CI, containers): procfs refuses new entries in
+    /proc/1 to every user, root included, and os.access says so."""
+    with pytest.raises(UserError, match='--output /proc/1/new/report.json: /proc/1 is not '
+                                        'writable'):
+        atomic_dir.check_writable_file('/proc/1/new/report.json', '--output')
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason='root may write into any folder')
 def test_a_folder_without_write_permission_is_refused(tmp_path):
     locked = tmp_path / 'locked'

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dp_ros.errors import UserError
-from training.plots import PANELS, panel_lines, read_log, series, stage_starts
+from training.plots import PANELS, panel_lines, read_log, series, stage_starts, y_scale
 
 LOSS = [title for title, *_ in PANELS].index('loss')
 
@@ -63,3 +63,16 @@ def test_a_step_that_is_nan_or_infinite_is_no_number(tmp_path, capsys, step):
                    f'{{"event": "train", "step": {step}, "loss": 2.0}}\n')
     assert run_subcommand('plot', [str(log), '--out', str(tmp_path / 'c.png')]) == 2
     assert 'is not a training log' in capsys.readouterr().err
+
+
+def test_a_log_panel_falls_back_to_linear_when_a_drawn_value_is_not_above_zero():
+    """A log axis cannot show 0 or a negative value: such a panel is linear; NaN and inf are
+    not drawn and do not decide, wherever they fall (min() of a list led by NaN is NaN)."""
+    assert y_scale([1.0, 0.1], True) == 'log'
+    assert y_scale([1.0, 0.1], False) == 'linear'
+    assert y_scale([1.0, 0.0], True) == 'linear'
+    assert y_scale([-0.5, 2.0], True) == 'linear'
+    assert y_scale([], True) == 'linear'
+    assert y_scale([float('nan'), float('inf')], True) == 'linear'
+    for values in ([float('nan'), 1.0, 0.5], [1.0, float('nan'), 0.5], [float('inf'), 0.5]):
+        assert y_scale(values, True) == 'log', values

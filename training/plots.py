@@ -110,6 +110,14 @@ def panel_lines(runs: list[tuple[str, list[dict]]], compare: bool = False) -> li
     return panels
 
 
+def y_scale(values: list[float], log_y: bool) -> str:
+    """'log' for a log-scale panel whose drawn values are all above 0, else 'linear': a log
+    axis cannot show 0 or less (an MSE of exactly 0, a negative score). NaN and inf are not
+    drawn, so they do not decide, wherever they fall in the list."""
+    drawn = [v for v in values if math.isfinite(v)]
+    return 'log' if log_y and drawn and min(drawn) > 0 else 'linear'
+
+
 def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str | Path,
                          compare: bool = False, names: list[str] | None = None) -> Path:
     """One log, several stages in order (stage k's steps follow stage k-1's last step), or
@@ -136,8 +144,7 @@ def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str
             for start in starts[1:]:
                 ax.axvline(start, color='grey', ls='--', lw=1)
         values = [v for line in lines for v in line.values]
-        if values and log_y and min(values) > 0:
-            ax.set_yscale('log')
+        ax.set_yscale(y_scale(values, log_y))
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         if values:
