@@ -26,6 +26,21 @@ ACTION_WAIT_TIMEOUT_S = 300.0
 POLICY_REFUSALS = frozenset({'unreachable'})
 
 
+def episode_problems(results: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Per seed, of the episodes that had any: actions the sim held for want of one in time
+    (action_timeouts) and the actions it rejected, counted by kind. The report keeps them."""
+    return {r['seed']: {'action_timeouts': r.get('action_timeouts', 0),
+                        'rejected': r.get('rejected', {})}
+            for r in results if r.get('action_timeouts') or r.get('rejected')}
+
+
+def evaluation_faults(problems: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The episodes whose problems are the evaluation's, not the policy's: any held action,
+    or a rejection of a kind other than POLICY_REFUSALS. In lockstep they void the scores."""
+    return {seed: p for seed, p in problems.items()
+            if p['action_timeouts'] or set(p['rejected']) - POLICY_REFUSALS}
+
+
 def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
     from dp_ros.app.eval_report import (
         DTYPES,
@@ -72,11 +87,8 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     results = run_session(cfg, progress=not args.no_progress)
     seconds = time.perf_counter() - start
-    problems = {r['seed']: {'action_timeouts': r.get('action_timeouts', 0),
-                            'rejected': r.get('rejected', {})}
-                for r in results if r.get('action_timeouts') or r.get('rejected')}
-    faults = {seed: p for seed, p in problems.items()
-              if p['action_timeouts'] or set(p['rejected']) - POLICY_REFUSALS}
+    problems = episode_problems(results)
+    faults = evaluation_faults(problems)
     if faults and args.mode == 'lockstep':
         raise SimError(f'the sim held or rejected actions in some episodes {faults}: the '
                        f'scores would not be the policy\'s; see the logs in {cfg.log_dir}')
