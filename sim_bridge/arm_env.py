@@ -38,7 +38,7 @@ from dp_ros.image_fit import fit_image
 from sim_bridge import pusht_render
 from sim_bridge.arm_kinematics import DEFAULT_ARM, ArmGeometry
 from sim_bridge.pusht_env import CONTROL_HZ, SIM_HZ, PushTEnv, finite_action
-from sim_bridge.pusht_geometry import WINDOW_SIZE, coverage, reward_from_coverage
+from sim_bridge.pusht_geometry import WINDOW_SIZE
 
 __all__ = ['ArmPushTEnv', 'CAMERA_SIZE', 'TABLE_CROP', 'camera_pixel', 'policy_view']
 
@@ -163,12 +163,7 @@ class ArmPushTEnv(PushTEnv):
             self._camera = None
             if on_substep is not None:
                 on_substep(i + 1)
-        self.elapsed_steps += 1
-        cov = coverage(self.block_pose)
-        reward, terminated = reward_from_coverage(cov)
-        truncated = (self.max_episode_steps is not None
-                     and self.elapsed_steps >= self.max_episode_steps and not terminated)
-        return self._observation(), reward, terminated, bool(truncated), self._info(cov)
+        return self._end_step()
 
     def _joint_substep(self, target: np.ndarray, remaining: int, dt: float) -> None:
         """Move toward target, arriving after `remaining` substeps, within the limits."""

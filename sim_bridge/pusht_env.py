@@ -231,6 +231,11 @@ class PushTEnv(gym.Env):
                 agent.velocity = (vx + ax * dt, vy + ay * dt)
                 scene.substep(dt)
             self._canvas = None
+        return self._end_step()
+
+    def _end_step(self) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """A control step done: count it, score the block, and the gymnasium step result
+        (truncated at max_episode_steps unless that step also succeeded)."""
         self.elapsed_steps += 1
         cov = coverage(self.block_pose)
         reward, terminated = reward_from_coverage(cov)
