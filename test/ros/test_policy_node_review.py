@@ -1,0 +1,192 @@
+"""Review of dp_ros/ros/policy_node.py's wiring (hand mutation testing): what the existing
+node tests (test_policy_node.py, test_policy_safety.py, ...) left unpinned.
+
+The policy node in its own process, the probe playing camera, drivers and controllers, a tiny
+random checkpoint. Asserted: QoS a late joiner depends on, measurements taken from a refused
+message, a skipped pose target counted, per-topic frames, false warnings, the diagnostics
+period. Order, counts and lower bounds on stamps, never upper wall-clock margins.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import qos_profile_sensor_data
+from ros.test_policy_node import (
+    EPISODE_TOPIC,
+    LATCHED,
+    RELIABLE,
+    SPLIT,
+    Feeder,
+    announce,
+    is_hold,
+    latest_diagnostics,
+    node_cmd,
+    wait_diag,
+)
+from ros.tiny_checkpoint import make_tiny_checkpoint
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
+
+from dp_ros.ros import conversions as cv
+
+pytestmark = pytest.mark.ros
+
+ARM = (250.0, 260.0)  # where the feeder's jx, jy stand
+GRIPPER = 300.0  # jg: only in the partial driver's messages
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
+
+
+def test_an_episode_announced_before_the_node_started_is_planned(ros_processes, ros_probe,
+                                                                 checkpoint):
+    """The episode_start subscription is latched: a node started after the sim announced its
+    episode (a restarted node, a slow start) still plans it, with the announced seed."""
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    episodes = ros_probe.publisher(String, EPISODE_TOPIC, LATCHED)
+    announce(episodes, ros_probe, 3, 9)  # before the node exists
+    node = ros_processes.start('policy', node_cmd(checkpoint, episode_start_topic=EPISODE_TOPIC))
+    feeder = Feeder(ros_probe)
+    try:
+        wait_diag(ros_probe, diags, lambda d: int(d['input_image_filed']) > 2, 60.0,
+                  'filed inputs')
+        ros_probe.wait_for_messages(trajs, 2, 30.0, 'chunks of the announced episode')
+        wait_diag(ros_probe, diags, lambda d: d['env_seed'] == '9', 10.0, 'seed 9')
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_a_partial_joint_state_still_measures_its_action_joints(ros_processes, ros_probe,
+                                                                checkpoint):
+    """A JointState giving jx (a state joint) but not jy is refused (joint_unknown) yet its
+    action joints are a measurement: jg, measured only there, is what the stop holds."""
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, action_joint_names='[jx,jg]', max_step_delta='[5.0,5.0]'))
+    partial_pub = ros_probe.publisher(JointState, '/arm/joint_states', qos_profile_sensor_data)
+    stop = threading.Event()
+
+    def partial_driver():
+        while not stop.is_set():
+            stamp = cv.ns_to_time(ros_probe.node.get_clock().now().nanoseconds)
+            partial_pub.publish(cv.numpy_to_joint_state(np.array([ARM[0], GRIPPER]),
+                                                        ['jx', 'jg'], stamp=stamp))
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=partial_driver, daemon=True)
+    thread.start()
+    feeder = Feeder(ros_probe, position=ARM)
+    try:
+        wait_diag(ros_probe, diags, lambda d: int(d.get('bad_joint_unknown', 0)) > 2, 60.0,
+                  'the partial messages refused')
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks under the step limit')
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        ros_probe.wait_for(lambda: any(map(is_hold, trajs)), 10.0, 'the stop')
+        hold = [m for m in trajs if is_hold(m)][-1]
+        assert list(hold.joint_names) == ['jx', 'jg']
+        assert list(hold.points[0].positions) == [ARM[0], GRIPPER]  # jg: the partial's
+        assert node.alive(), node.log()
+    finally:
+        stop.set()
+        thread.join(2.0)
+        feeder.close()
+
+
+def test_each_trajectory_topic_gets_its_own_frame_id(ros_processes, ros_probe, checkpoint):
+    """topic_frame_ids names the frame of any command topic's messages (README), trajectories
+    included: the gripper's chunks and stop in gripper_base, the arm's in frame_id."""
+    arm = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    gripper = ros_probe.collect(JointTrajectory, '/gripper/joint_trajectory', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, action_joint_topics=SPLIT, frame_id='base',
+        topic_frame_ids='[/gripper/joint_trajectory=gripper_base]'))
+    feeder = Feeder(ros_probe)
+    try:
+        ros_probe.wait_for_messages(gripper, 2, 60.0, 'chunks on the gripper topic')
+        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success
+        ros_probe.wait_for(lambda: any(map(is_hold, arm)) and any(map(is_hold, gripper)),
+                           10.0, 'the stop on both topics')
+        assert sum(not is_hold(m) for m in gripper) >= 2
+        assert {m.header.frame_id for m in arm} == {'base'}
+        assert {m.header.frame_id for m in gripper} == {'gripper_base'}
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_a_pose_target_of_no_orientation_is_skipped_and_counted(ros_processes, ros_probe,
+                                                                tmp_path):
+    """A quaternion policy whose orientation bounds clamp every target to (0, 0, 0, 0): no
+    target can be sent; each is skipped, logged once and counted as pose_targets_skipped
+    (the node keeps running)."""
+    from support import make_tiny_pose_checkpoint
+
+    fields = ('x', 'y', 'z', 'qx', 'qy', 'qz', 'qw')
+    names = '[' + ','.join(["'y'" if f == 'y' else f for f in fields]) + ']'
+    policy = make_tiny_pose_checkpoint(tmp_path / 'quat_policy', state='pose', action=fields)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        policy, joint_state_topic='/arm/ee_pose', state_joint_names=names,
+        state_pose_topics='[/arm/ee_pose]', action_topic='/arm/target_pose',
+        action_joint_names=names, action_pose_topics='[/arm/target_pose]',
+        frame_id='base_link', action_lower='[0.3,-0.1,0.1,0.0,0.0,0.0,0.0]',
+        action_upper='[0.5,0.1,0.3,0.0,0.0,0.0,0.0]'))
+    feeder = Feeder(ros_probe, position=(0.4, 0.05, 0.2), pose_topic='/arm/ee_pose',
+                    quaternion=(0.0, 0.0, 0.0, 1.0))
+    try:
+        wait_diag(ros_probe, diags, lambda d: int(d['pose_targets_skipped']) > 2
+                  and int(d['chunks_published']) > 0, 60.0, 'skipped pose targets')
+        assert node.log().count('pose target not sent') == 1, node.log()
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_no_camera_type_warning_while_the_camera_has_no_publisher(ros_processes, ros_probe,
+                                                                  checkpoint):
+    """The type-mismatch warning is for a camera published as another type; a camera not
+    (yet) published at all is not one (a false 'it receives nothing from it')."""
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint))
+    wait_diag(ros_probe, diags, lambda d: True, 60.0, 'diagnostics')
+    n = len(diags)
+    ros_probe.wait_for(lambda: len(diags) >= n + 4, 20.0, 'four more diagnostics')
+    assert latest_diagnostics(diags)['input_image_received'] == '0'
+    assert 'is published as' not in node.log(), node.log()
+    assert node.alive(), node.log()
+
+
+def test_diagnostics_come_at_the_configured_period(ros_processes, ros_probe, checkpoint):
+    """diagnostics_period_s is the timer's period: messages 1 and 3 (after the start-up's)
+    span at least two periods of 3 s less a second of lateness of message 1 (a lower bound:
+    a timer never fires early, however busy the machine; the default 1 s would give 2 s)."""
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint, diagnostics_period_s=3.0))
+    msgs = ros_probe.wait_for_messages(diags, 4, 90.0, 'four diagnostics')
+    stamps = [cv.time_to_ns(m.header.stamp) for m in msgs[:4]]
+    assert stamps == sorted(stamps)
+    assert stamps[3] - stamps[1] >= 5.0 * cv.NS_PER_S, stamps  # 6 s nominal
+    assert node.alive(), node.log()
+
+
+def test_lockstep_without_sim_time_exits_2_with_one_line(ros_processes, checkpoint):
+    """lockstep on wall time would never plan ("now" is never the sim's observation time):
+    the node refuses to start, one line naming the remedy, exit 2."""
+    proc = ros_processes.start('lockstep_wall', node_cmd(checkpoint, lockstep=True))
+    assert proc.popen.wait(60) == 2, proc.log()
+    lines = [line for line in proc.log().splitlines() if 'invalid configuration' in line]
+    assert len(lines) == 1 and 'lockstep needs use_sim_time:=true' in lines[0], proc.log()
+    assert 'Traceback' not in proc.log()
