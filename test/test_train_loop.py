@@ -440,5 +440,8 @@ def test_torchrun_two_processes(tmp_path, tiny_zarr):
     assert ev['test/n_episodes'] == 2  # one seed per rank, gathered
     state = json.loads((run / 'train_state' / 'state.json').read_text())
     assert state['world_size'] == 2 and set(state['rng']) == {'0', '1'}
-    assert (run / 'train_state' / 'rng_rank1.safetensors').is_file()
+    ranks = [load_file(run / 'train_state' / f'rng_rank{r}.safetensors') for r in (0, 1)]
+    # each rank draws its own crops and noise: a generator seeded per rank, not one stream
+    # drawn twice (the saved states after the same number of draws would be equal)
+    assert not torch.equal(ranks[0]['loss_generator'], ranks[1]['loss_generator'])
     load_policy(run / 'checkpoints' / 'latest')

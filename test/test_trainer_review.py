@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -23,10 +24,13 @@ import pytest
 import torch
 import zarr
 from support import one_torch_thread, tiny_policy_section  # noqa: F401 (autouse)
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tiny_runs import copy_episodes, records, run_config, saved_state
 
 from training.config import TrainConfig
 from training.errors import TrainStateError
+from training.run_log import TB_DIR
+from training.train_state_file import STATE_DIR
 from training.trainer import Trainer, train
 
 LENGTHS = [10, 12, 9, 14, 11]  # 5 episodes, 1 validation (val_ratio 0.2)
@@ -457,3 +461,19 @@ def test_action_mse_without_validation_episodes_measures_the_training_windows(tm
     mse = records(run, 'action_mse')
     assert [r['step'] for r in mse] == [2, 4]
     assert all(r['train_action_mse'] > 0 and 'val_action_mse' not in r for r in mse)
+
+
+def test_tensorboard_hides_the_steps_a_resume_redoes_even_without_going_back(tmp_path, store):
+    """A run killed after logging step 3 but before saving it resumes from step 2's state;
+    logging every 2 steps, it writes step 4 only, which is no step back, so TensorBoard's
+    reader would not drop the abandoned step 3 by itself: the trainer's purge does."""
+    run = tmp_path / 'run'
+    train(small_config(store, train={'max_steps': 2}), run)
+    shutil.copytree(run / STATE_DIR, tmp_path / 'state_at_2')
+    train(small_config(store, train={'max_steps': 3}), run)
+    shutil.rmtree(run / STATE_DIR)  # the kill: step 3 logged, its state never saved
+    shutil.copytree(tmp_path / 'state_at_2', run / STATE_DIR)
+    train(small_config(store, train={'max_steps': 4, 'log_every': 2}), run)
+    acc = EventAccumulator(str(run / TB_DIR))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars('train/loss')] == [1, 2, 4]
