@@ -619,7 +619,8 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
     cams = [config.recorded_sources(k) for k in config.rgb_keys]
     state = joined_per_key([config.recorded_sources(k) for k in state_keys])
     readable = bool(state) and all(s['kind'] in ('joint_state', 'pose') for s in state)
-    yaw_mins = {s[YAW_MIN] for s in state or () if YAW_MIN in s}
+    yaw_mins = list(dict.fromkeys((s['topic'], s[YAW_MIN]) for s in state or ()
+                                  if YAW_MIN in s))
     action = config.recorded_sources('action')
     commands = command_topics(action, [s['topic'] for s in state or ()])
     return {
@@ -627,7 +628,9 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         'state_joint_topics': value_topics(state) if readable else None,
         'state_pose_topics': sorted({s['topic'] for s in state if s['kind'] == 'pose'})
         if readable else None,
-        'state_yaw_min': yaw_mins.pop() if len(yaw_mins) == 1 else None,
+        'state_yaw_min': yaw_mins[0][1] if len({y for _, y in yaw_mins}) == 1 else None,
+        # (topic, yaw_min) of each recorded pose source: the node takes one for all
+        'state_yaw_mins': yaw_mins,
         # the JointState field of each state value (None: a pose's, or not recorded)
         'state_fields': value_fields(state) if readable else None,
         'state_pose_frames': _pose_frames(state),
@@ -936,6 +939,14 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                       'action_joint_names')) if w]
     recorded = recorded_topics(config, low_dim)
     check_recorded_fields(cfg, recorded['state_fields'])
+    wraps = recorded['state_yaw_mins']
+    if len({y for _, y in wraps}) > 1:
+        listed = ', '.join(f'{topic} from {y:g}' for topic, y in wraps)
+        raise ValueError(f'parameter state_yaw_min {cfg.state_yaw_min:g}: the training data '
+                         f'wrapped the yaw of its pose sources differently ({listed}); the node '
+                         'wraps every pose with one state_yaw_min, so one of them would differ '
+                         'by 2 pi: convert the bags again with one yaw_min for every pose '
+                         'source')
     yaw_min = recorded['state_yaw_min']
     if yaw_min is not None and not math.isclose(yaw_min, cfg.state_yaw_min, abs_tol=1e-9):
         raise ValueError(f'parameter state_yaw_min {cfg.state_yaw_min:g}: the training data '
