@@ -25,7 +25,16 @@ import torch
 import zarr
 from support import one_torch_thread, tiny_policy_section  # noqa: F401 (autouse)
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tiny_runs import copy_episodes, records, run_config, saved_state
+from tiny_runs import (
+    SMALL_LENGTHS,
+    copy_episodes,
+    records,
+    run_config,
+    saved_state,
+    small_arrays,
+    small_config,
+    write_small_store,
+)
 
 from training.config import TrainConfig
 from training.errors import TrainStateError
@@ -33,44 +42,10 @@ from training.run_log import TB_DIR
 from training.train_state_file import STATE_DIR
 from training.trainer import Trainer, train
 
-LENGTHS = [10, 12, 9, 14, 11]  # 5 episodes, 1 validation (val_ratio 0.2)
-
-
-def small_arrays(seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    n = sum(LENGTHS)
-    return {'img': rng.integers(0, 256, size=(n, 8, 10, 3)).astype(np.uint8),
-            'state': rng.uniform(0, 500, size=(n, 5)),
-            'action': rng.uniform(0, 500, size=(n, 2))}
-
-
-def write_store(path: Path, arrays: dict[str, np.ndarray]) -> Path:
-    from training.replay_buffer import ReplayBuffer
-
-    ReplayBuffer.from_arrays(arrays, np.cumsum(LENGTHS)).save_to(path)
-    return path
-
 
 @pytest.fixture(scope='module')
 def store(tmp_path_factory) -> Path:
-    return write_store(tmp_path_factory.mktemp('data') / 'small.zarr', small_arrays())
-
-
-def small_config(store: Path, **sections: dict) -> TrainConfig:
-    """A run of 4 steps of batch 4 on the small store, no measurements, a save every 2."""
-    cfg = {
-        'policy': tiny_policy_section(crop_shape=[6, 8], down_dims=[16, 32], num_keypoints=4,
-                                      feature_dim=8, diffusion_step_embed_dim=16, horizon=8,
-                                      n_action_steps=4, num_inference_steps=2),
-        'data': {'zarr_path': str(store), 'batch_size': 4, 'val_ratio': 0.2},
-        'train': {'max_steps': 4, 'log_every': 1, 'val_every': 0, 'action_mse_every': 0,
-                  'eval_every': 0, 'checkpoint_every': 2, 'final_eval': False,
-                  'num_threads': 1, 'progress': False, 'cpu': True},
-        'eval': {'n_episodes': 0},
-    }
-    for name, values in sections.items():
-        cfg[name] = {**cfg.get(name, {}), **values}
-    return TrainConfig.from_dict(cfg)
+    return write_small_store(tmp_path_factory.mktemp('data') / 'small.zarr')
 
 
 @pytest.fixture(scope='module')
@@ -151,8 +126,8 @@ def test_the_training_windows_are_the_papers(tmp_path, store):
 
 def _store_with_nan(path: Path, episode: int) -> Path:
     arrays = small_arrays()
-    arrays['action'][int(np.cumsum(LENGTHS)[episode - 1]) + 2, 1] = np.nan
-    return write_store(path, arrays)
+    arrays['action'][int(np.cumsum(SMALL_LENGTHS)[episode - 1]) + 2, 1] = np.nan
+    return write_small_store(path, arrays)
 
 
 def test_the_nan_hint_keeps_the_episodes_already_excluded(tmp_path):
@@ -173,11 +148,11 @@ def test_the_warm_start_warning_counts_the_steps_with_any_dimension_beyond(tmp_p
     train(small_config(store, train={'max_steps': 1}), first)
     arrays = small_arrays()
     arrays['action'][:5, 0] = 600.0
-    beyond = write_store(tmp_path / 'beyond.zarr', arrays)
+    beyond = write_small_store(tmp_path / 'beyond.zarr', arrays)
     with caplog.at_level(logging.WARNING, logger='dp_ros.train'):
         Trainer(small_config(beyond, train={'init_from': str(first)}), tmp_path / 'warm')
     (message,) = [r.getMessage() for r in caplog.records if 'inherits' in r.getMessage()]
-    assert f'{5 / sum(LENGTHS):.1%} of its steps beyond [-1, 1]' in message
+    assert f'{5 / sum(SMALL_LENGTHS):.1%} of its steps beyond [-1, 1]' in message
     assert 'action dimension 0 ' in message and 'agent_pos' not in message
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from test_train_pending_eval import StoppedAtEvaluation
 from tiny_runs import copy_episodes, records, run_config, saved_state
 
 from training.config import TrainConfig
@@ -53,19 +54,6 @@ class Watched(Trainer):
     def _should_stop(self) -> bool:
         self.seen.append((self.pos.step, (self.run_dir / 'curves.png').exists()))
         return super()._should_stop()
-
-
-class StoppedAtEvaluation(Trainer):
-    """The real trainer, sent a real SIGTERM as its evaluation at `step` begins."""
-
-    def __init__(self, *args, step: int, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.stop_at = step
-
-    def closed_loop(self):
-        if self.pos.step == self.stop_at:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return super().closed_loop()
 
 
 def test_a_stop_after_a_non_finite_loss_saves_no_resume_point(tmp_path, tiny_zarr):

@@ -1,5 +1,6 @@
 """What the tests of training's faults share (stops, resumes, NaN): a few Push-T episodes
-copied into a small store, and the config of a tiny run on them that takes seconds.
+copied into a small store, and the config of a tiny run on them that takes seconds; a smaller
+synthetic store (5 episodes of 8x10 images) and its config, for runs of milliseconds a step.
 
 Imported as `tiny_runs` (test/conftest.py puts test/ on sys.path); heavy libraries are
 imported inside the functions.
@@ -14,6 +15,7 @@ from typing import Any
 from support import DATASET_KEYS, episode_bounds, tiny_policy_section
 
 N_EPISODES = 5  # 3 train after the cap, 1 validation
+SMALL_LENGTHS = [10, 12, 9, 14, 11]  # the synthetic store's episodes; 1 validation at 0.2
 
 
 def copy_episodes(source: Path, path: Path, n: int = N_EPISODES,
@@ -58,3 +60,45 @@ def records(run: Path, event: str) -> list[dict[str, Any]]:
 
 def saved_state(run: Path) -> dict[str, Any]:
     return json.loads((run / 'train_state' / 'state.json').read_text())
+
+
+def small_arrays(seed: int = 0) -> dict[str, Any]:
+    """The synthetic store's arrays: random 8x10 images, a 5-wide state, a 2-wide action."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = sum(SMALL_LENGTHS)
+    return {'img': rng.integers(0, 256, size=(n, 8, 10, 3)).astype(np.uint8),
+            'state': rng.uniform(0, 500, size=(n, 5)),
+            'action': rng.uniform(0, 500, size=(n, 2))}
+
+
+def write_small_store(path: Path, arrays: dict[str, Any] | None = None) -> Path:
+    """`arrays` (default small_arrays()) as a replay buffer of SMALL_LENGTHS episodes."""
+    import numpy as np
+
+    from training.replay_buffer import ReplayBuffer
+
+    arrays = small_arrays() if arrays is None else arrays
+    ReplayBuffer.from_arrays(arrays, np.cumsum(SMALL_LENGTHS)).save_to(path)
+    return path
+
+
+def small_config(store: Path, **sections: dict[str, Any]) -> Any:
+    """A TrainConfig of 4 steps of batch 4 on a small store, no measurements, a save every 2;
+    `sections` update it."""
+    from training.config import TrainConfig
+
+    cfg: dict[str, Any] = {
+        'policy': tiny_policy_section(crop_shape=[6, 8], down_dims=[16, 32], num_keypoints=4,
+                                      feature_dim=8, diffusion_step_embed_dim=16, horizon=8,
+                                      n_action_steps=4, num_inference_steps=2),
+        'data': {'zarr_path': str(store), 'batch_size': 4, 'val_ratio': 0.2},
+        'train': {'max_steps': 4, 'log_every': 1, 'val_every': 0, 'action_mse_every': 0,
+                  'eval_every': 0, 'checkpoint_every': 2, 'final_eval': False,
+                  'num_threads': 1, 'progress': False, 'cpu': True},
+        'eval': {'n_episodes': 0},
+    }
+    for name, values in sections.items():
+        cfg[name] = {**cfg.get(name, {}), **values}
+    return TrainConfig.from_dict(cfg)
