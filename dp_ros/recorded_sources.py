@@ -111,6 +111,18 @@ def rate_hz(sources: Sequence[dict] | None, topic: str | None = None) -> float |
     return min(found) if found else None
 
 
+def yaw_wraps(sources: Sequence[dict] | None) -> list[tuple[str, float]]:
+    """(topic, yaw_min) of each source that recorded a yaw wrap, once each, in order: a
+    policy node wraps every pose of its state with one state_yaw_min, so more than one value
+    here is data it cannot run."""
+    return list(dict.fromkeys((s['topic'], s[YAW_MIN]) for s in sources or () if YAW_MIN in s))
+
+
+def describe_yaw_wraps(wraps: Sequence[tuple[str, float]]) -> str:
+    """'/left/ee_pose from 0, /right/ee_pose from -3.14159': for messages."""
+    return ', '.join(f'{topic} from {yaw_min:g}' for topic, yaw_min in wraps)
+
+
 def _is_non_negative(value: object) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value) and value >= 0)

@@ -135,6 +135,32 @@ def test_the_yaw_of_a_prefixed_pose_source_is_checked_too(tmp_path, names, sourc
                                                      else [])
 
 
+@pytest.mark.parametrize('key, right_wrap, warned', [
+    ('state', -np.pi, True), ('state', 0.0, False), ('action', -np.pi, False)])
+def test_pose_sources_of_one_key_wrapped_differently_are_warned(tmp_path, key, right_wrap,
+                                                                warned):
+    """Two arms' yaw in one observation key, wrapped from 0 and from -pi: the policy node
+    (one state_yaw_min) would refuse a policy trained on it, so inspect says so before
+    training; one wrap for both, or an action key (no wrap in the node), is not warned."""
+    e = clean_episode(np.random.default_rng(4), 30)
+    e[key] = np.zeros((30, 2), np.float32)
+    path = tmp_path / 'two_arms.zarr'
+    write_store(path, [e])
+    attrs = ReplayBuffer.open(path, mode='r+').data[key].attrs
+    attrs['names'] = ['left_yaw', 'right_yaw']
+    attrs['sources'] = [
+        {'kind': 'pose', 'topic': '/left/ee_pose', 'width': 1, 'prefix': 'left_',
+         'yaw_min': 0.0},
+        {'kind': 'pose', 'topic': '/right/ee_pose', 'width': 1, 'prefix': 'right_',
+         'yaw_min': right_wrap}]
+    found = [w for w in summarize(ReplayBuffer.open(path), horizon=16).warnings
+             if 'wrap yaw differently' in w]
+    assert found == ([f'{key}: its pose sources wrap yaw differently (/left/ee_pose from 0, '
+                      '/right/ee_pose from -3.14159): a policy node takes one state_yaw_min '
+                      'for all and refuses to run a policy trained on it; convert with one '
+                      'yaw_min for every pose source'] if warned else [])
+
+
 def test_float_images_scaled_0_to_1_and_a_missing_action_are_errors(tmp_path):
     rng = np.random.default_rng(2)
     episode = {'state': rng.normal(0, 1, (20, 2)).astype(np.float32),

@@ -40,7 +40,7 @@ from dp_ros.bags.reader import STORAGE_SUFFIXES
 from dp_ros.dimension_names import NAMES
 from dp_ros.errors import UserError
 from dp_ros.pose_fields import POSE_FIELDS
-from dp_ros.recorded_sources import PREFIX, SOURCES
+from dp_ros.recorded_sources import PREFIX, SOURCES, describe_yaw_wraps, yaw_wraps
 from dp_ros.selection import parse_episodes
 from training.inspect_bags import inspect_bags
 from training.inspect_policy import inspect_policy, is_policy_dir
@@ -166,7 +166,7 @@ def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON,
     for summary in keys:  # camera_crop, names: what training copies into the checkpoint
         summary.attrs = buffer.attrs(summary.key)
     errors, warnings = findings(keys, lengths, horizon)
-    warnings += yaw_wrap_warnings(buffer, keys)
+    warnings += yaw_wrap_warnings(buffer, keys) + mixed_wrap_warnings(keys)
     return DatasetSummary(
         path=str(buffer.location), n_episodes=int(buffer.n_episodes),
         n_steps=int(buffer.n_steps), length_min=int(lengths.min()) if len(lengths) else 0,
@@ -256,6 +256,22 @@ def yaw_wrap_warnings(buffer: Store, keys: list[KeySummary]) -> list[str]:
                          f'(episode {ep} step {step}): the yaw wrap lies inside the task; '
                          f'convert with the pose source\'s yaw_min: {suggest:.3f} (the middle of '
                          f'the widest range of angles never recorded, {gaps[i]:.3g} rad)')
+    return found
+
+
+def mixed_wrap_warnings(keys: list[KeySummary]) -> list[str]:
+    """An observation key whose pose sources were converted with different yaw_min values
+    (two arms' poses, one wrapped from 0, one from -pi): a policy node reads a key's values
+    together and wraps every pose with its one state_yaw_min, so it refuses such a policy at
+    start. Said here, before hours of training on it."""
+    found = []
+    for k in keys:
+        wraps = yaw_wraps(k.attrs.get(SOURCES))
+        if k.key != ACTION_KEY and len({y for _, y in wraps}) > 1:
+            found.append(f'{k.key}: its pose sources wrap yaw differently '
+                         f'({describe_yaw_wraps(wraps)}): a policy '
+                         'node takes one state_yaw_min for all and refuses to run a policy '
+                         'trained on it; convert with one yaw_min for every pose source')
     return found
 
 

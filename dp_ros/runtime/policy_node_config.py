@@ -22,15 +22,16 @@ from dp_ros.params import check_range, param, param_fields, parse_topic_map
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import (
     FRAME_ID,
-    YAW_MIN,
     command_topics,
     compare_sources,
+    describe_yaw_wraps,
     frame_size,
     rate_hz,
     tolerance_ns,
     value_fields,
     value_prefixes,
     value_topics,
+    yaw_wraps,
 )
 from dp_ros.runtime.execution import EXECUTION_MODES
 from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
@@ -619,8 +620,7 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
     cams = [config.recorded_sources(k) for k in config.rgb_keys]
     state = joined_per_key([config.recorded_sources(k) for k in state_keys])
     readable = bool(state) and all(s['kind'] in ('joint_state', 'pose') for s in state)
-    yaw_mins = list(dict.fromkeys((s['topic'], s[YAW_MIN]) for s in state or ()
-                                  if YAW_MIN in s))
+    yaw_mins = yaw_wraps(state)
     action = config.recorded_sources('action')
     commands = command_topics(action, [s['topic'] for s in state or ()])
     return {
@@ -941,9 +941,9 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     check_recorded_fields(cfg, recorded['state_fields'])
     wraps = recorded['state_yaw_mins']
     if len({y for _, y in wraps}) > 1:
-        listed = ', '.join(f'{topic} from {y:g}' for topic, y in wraps)
         raise ValueError(f'parameter state_yaw_min {cfg.state_yaw_min:g}: the training data '
-                         f'wrapped the yaw of its pose sources differently ({listed}); the node '
+                         f'wrapped the yaw of its pose sources differently '
+                         f'({describe_yaw_wraps(wraps)}); the node '
                          'wraps every pose with one state_yaw_min, so one of them would differ '
                          'by 2 pi: convert the bags again with one yaw_min for every pose '
                          'source')
