@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from support import REPO_ROOT, TEST_DIR, checkout_env, module_cmd, sim_node_cmd
 
@@ -127,3 +129,14 @@ class RosProbe(BackgroundNode):
 
     def call(self, srv_type: Any, name: str, request: Any, timeout: float = 15.0):
         return super().call(srv_type, name, request, timeout)
+
+    def lifecycle_state(self, node: str = '/dp_policy', timeout: float = 60.0) -> int:
+        """A lifecycle node's primary state id (lifecycle_msgs/State), from its get_state."""
+        return self.call(GetState, f'{node}/get_state', GetState.Request(),
+                         timeout=timeout).current_state.id
+
+    def change_lifecycle_state(self, transition_id: int, node: str = '/dp_policy',
+                               timeout: float = 120.0) -> bool:
+        """Whether the lifecycle node took the transition (its change_state's success)."""
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        return self.call(ChangeState, f'{node}/change_state', request, timeout=timeout).success

@@ -24,7 +24,6 @@ pytest.importorskip('launch_ros', reason='the launch library comes with a ROS 2 
 from ament_index_python.packages import PackageNotFoundError, get_package_prefix  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from lifecycle_msgs.msg import State, Transition  # noqa: E402
-from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from rcl_interfaces.srv import GetParameters  # noqa: E402
 from ros_harness import LATCHED, RELIABLE, REPO_ROOT, TEST_DIR, module_cmd  # noqa: E402
 from std_msgs.msg import Float64, String  # noqa: E402
@@ -157,8 +156,7 @@ def test_policy_launch_managed_waits_for_activate(autostart, namespace, ros_proc
     node = f'/{namespace}/dp_policy' if namespace else '/dp_policy'
 
     def state() -> int:
-        return ros_probe.call(GetState, f'{node}/get_state', GetState.Request(),
-                              timeout=60.0).current_state.id
+        return ros_probe.lifecycle_state(node)
 
     try:
         if autostart == 'configure':
@@ -167,9 +165,8 @@ def test_policy_launch_managed_waits_for_activate(autostart, namespace, ros_proc
             n_diags = len(diags)
             ros_probe.wait_for(lambda: len(diags) >= n_diags + 2, 30.0, 'two diagnostics')
             assert not actions, 'published before activate'
-            reply = ros_probe.call(ChangeState, f'{node}/change_state', ChangeState.Request(
-                transition=Transition(id=Transition.TRANSITION_ACTIVATE)), timeout=60.0)
-            assert reply.success
+            assert ros_probe.change_lifecycle_state(Transition.TRANSITION_ACTIVATE, node,
+                                                    timeout=60.0)
         ros_probe.wait_for_messages(actions, 3, 180.0, 'chunks from the active node')
         assert state() == State.PRIMARY_STATE_ACTIVE
         nodes = children(launch.popen.pid)

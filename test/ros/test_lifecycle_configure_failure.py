@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from lifecycle_msgs.msg import State, Transition
-from lifecycle_msgs.srv import ChangeState, GetState
 from ros.test_policy_lifecycle_node import lifecycle_cmd
 from ros.tiny_checkpoint import make_tiny_checkpoint
 
@@ -33,15 +32,7 @@ def test_a_configure_refused_by_rcl_is_logged_and_releases_the_policy(ros_proces
     node = ros_processes.start('lifecycle', lifecycle_cmd(checkpoint,
                                                           episode_start_topic='/diagnostics'))
 
-    def state() -> int:
-        return ros_probe.call(GetState, '/dp_policy/get_state', GetState.Request(),
-                              timeout=60.0).current_state.id
-
-    def change(transition_id: int) -> bool:
-        request = ChangeState.Request(transition=Transition(id=transition_id))
-        return ros_probe.call(ChangeState, '/dp_policy/change_state', request,
-                              timeout=120.0).success
-
+    state, change = ros_probe.lifecycle_state, ros_probe.change_lifecycle_state
     assert state() == State.PRIMARY_STATE_UNCONFIGURED
     threads = []
     for _ in range(3):

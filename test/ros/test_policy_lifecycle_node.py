@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import State, Transition
-from lifecycle_msgs.srv import ChangeState, GetState
+from lifecycle_msgs.srv import ChangeState
 from ros.test_policy_node import RELIABLE, Feeder, is_hold, node_cmd, wait_diag
 from ros.tiny_checkpoint import make_tiny_checkpoint
 from std_srvs.srv import SetBool
@@ -39,14 +39,11 @@ def test_transitions_load_publish_hold_release_and_end(ros_processes, ros_probe,
     node = ros_processes.start('lifecycle', lifecycle_cmd(checkpoint))
     feeder = Feeder(ros_probe)
 
-    def state() -> int:
-        return ros_probe.call(GetState, '/dp_policy/get_state', GetState.Request(),
-                              timeout=60.0).current_state.id
+    state = ros_probe.lifecycle_state
 
     def transition(transition_id: int) -> None:
-        request = ChangeState.Request(transition=Transition(id=transition_id))
-        reply = ros_probe.call(ChangeState, '/dp_policy/change_state', request, timeout=120.0)
-        assert reply.success, (transition_id, node.log()[-3000:])
+        assert ros_probe.change_lifecycle_state(transition_id), (transition_id,
+                                                                 node.log()[-3000:])
 
     def quiet_for_two_diagnostics() -> None:
         n_trajs, n_diags = len(trajs), len(diags)

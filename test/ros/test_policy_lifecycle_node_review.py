@@ -12,7 +12,6 @@ from __future__ import annotations
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import State, Transition
-from lifecycle_msgs.srv import ChangeState, GetState
 from ros.test_lifecycle_configure_failure import thread_count
 from ros.test_policy_lifecycle_node import lifecycle_cmd
 from ros.test_policy_node import RELIABLE, Feeder, is_hold
@@ -38,13 +37,10 @@ class Managed:
         self.probe, self.proc = probe, proc
 
     def state(self) -> int:
-        return self.probe.call(GetState, f'/{NODE}/get_state', GetState.Request(),
-                               timeout=60.0).current_state.id
+        return self.probe.lifecycle_state(f'/{NODE}')
 
     def change(self, transition_id: int) -> bool:
-        request = ChangeState.Request(transition=Transition(id=transition_id))
-        return self.probe.call(ChangeState, f'/{NODE}/change_state', request,
-                               timeout=120.0).success
+        return self.probe.change_lifecycle_state(transition_id, f'/{NODE}')
 
     def enable(self, on: bool):
         return self.probe.call(SetBool, f'/{NODE}/enable', SetBool.Request(data=on))
