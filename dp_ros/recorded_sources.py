@@ -118,6 +118,12 @@ def yaw_wraps(sources: Sequence[dict] | None) -> list[tuple[str, float]]:
     return list(dict.fromkeys((s['topic'], s[YAW_MIN]) for s in sources or () if YAW_MIN in s))
 
 
+def wraps_differ(wraps: Sequence[tuple[str, float]]) -> bool:
+    """More than one yaw_min among `wraps` (yaw_wraps' pairs): data a policy node cannot run
+    as its state, which it wraps with its one state_yaw_min."""
+    return len({yaw_min for _, yaw_min in wraps}) > 1
+
+
 def describe_yaw_wraps(wraps: Sequence[tuple[str, float]]) -> str:
     """'/left/ee_pose from 0, /right/ee_pose from -3.14159': for messages."""
     return ', '.join(f'{topic} from {yaw_min:g}' for topic, yaw_min in wraps)

@@ -157,8 +157,8 @@ def test_pose_sources_of_one_key_wrapped_differently_are_warned(tmp_path, key, r
              if 'wrap yaw differently' in w]
     assert found == ([f'{key}: its pose sources wrap yaw differently (/left/ee_pose from 0, '
                       '/right/ee_pose from -3.14159): a policy node takes one state_yaw_min '
-                      'for all and refuses to run a policy trained on it; convert with one '
-                      'yaw_min for every pose source'] if warned else [])
+                      'for all, so `dp-ros train` refuses a policy reading it; convert with '
+                      'one yaw_min for every pose source'] if warned else [])
 
 
 def test_float_images_scaled_0_to_1_and_a_missing_action_are_errors(tmp_path):

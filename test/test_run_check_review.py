@@ -178,3 +178,45 @@ def test_data_format_lerobot_on_a_zarr_store_is_refused_by_check_run(saved_run, 
     with pytest.raises(LeRobotFormatError, match="data.format is 'lerobot'"):
         check_run(_config(store, data={'format': 'lerobot'}), tmp_path / 'fresh', 'never')
     assert not (tmp_path / 'fresh').exists()
+
+
+def _pose_store(path: Path, wraps: dict[str, list[float]]) -> Path:
+    """The small store with one array per entry of `wraps`, each of one pose source per yaw
+    wrap given (a yaw value each, /<key>_<i>/ee_pose), recorded as bag2zarr records them."""
+    import numpy as np
+    from tiny_runs import small_arrays
+
+    arrays = small_arrays()
+    n = len(arrays['state'])
+    arrays.update({k: np.zeros((n, len(v)), np.float32) for k, v in wraps.items()})
+    write_small_store(path, arrays)
+    group = zarr.open_group(str(path), mode='r+')
+    for key, yaw_mins in wraps.items():
+        group['data'][key].attrs['names'] = [f'{key}_{i}_yaw' for i in range(len(yaw_mins))]
+        group['data'][key].attrs['sources'] = [
+            {'kind': 'pose', 'topic': f'/{key}_{i}/ee_pose', 'width': 1, 'prefix': f'{key}_{i}_',
+             'yaw_min': y} for i, y in enumerate(yaw_mins)]
+    return path
+
+
+@pytest.mark.parametrize('wraps, refused', [
+    ({'arms': [0.0, -3.0]}, r'state \(arms\) has pose sources .* \(/arms_0/ee_pose from 0, '
+                            r'/arms_1/ee_pose from -3\).* one yaw_min for every pose source$'),
+    ({'left': [0.0], 'right': [-3.0]}, r'\(left, right\) .* or leave keys out of '
+                                       r'data.low_dim_keys'),
+    ({'arms': [-3.0, -3.0]}, None), ({'left': [0.0], 'right': [0.0]}, None)])
+def test_a_state_whose_poses_were_wrapped_differently_is_refused_at_the_start(
+        tmp_path, wraps, refused):
+    """Pose sources converted with different yaw_min values, in one key or in two the policy
+    reads: the policy node (one state_yaw_min) would refuse the policy, so training refuses
+    it before it starts, naming each wrap; one wrap for all trains."""
+    store = _pose_store(tmp_path / 'poses.zarr', wraps)
+    cfg = _config(store, data={'low_dim_keys': {k: k for k in wraps}})
+    if refused is None:
+        policy = check_run(cfg, tmp_path / 'run', 'never').policy_cfg
+        assert policy.low_dim_keys == list(wraps)
+        assert all(policy.recorded_sources(k) for k in wraps)  # the wraps reached the policy
+        return
+    with pytest.raises(TrainConfigError, match=refused):
+        check_run(cfg, tmp_path / 'run', 'never')
+    assert not (tmp_path / 'run').exists()

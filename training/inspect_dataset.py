@@ -40,7 +40,13 @@ from dp_ros.bags.reader import STORAGE_SUFFIXES
 from dp_ros.dimension_names import NAMES
 from dp_ros.errors import UserError
 from dp_ros.pose_fields import POSE_FIELDS
-from dp_ros.recorded_sources import PREFIX, SOURCES, describe_yaw_wraps, yaw_wraps
+from dp_ros.recorded_sources import (
+    PREFIX,
+    SOURCES,
+    describe_yaw_wraps,
+    wraps_differ,
+    yaw_wraps,
+)
 from dp_ros.selection import parse_episodes
 from training.inspect_bags import inspect_bags
 from training.inspect_policy import inspect_policy, is_policy_dir
@@ -263,15 +269,15 @@ def mixed_wrap_warnings(keys: list[KeySummary]) -> list[str]:
     """An observation key whose pose sources were converted with different yaw_min values
     (two arms' poses, one wrapped from 0, one from -pi): a policy node reads a key's values
     together and wraps every pose with its one state_yaw_min, so it refuses such a policy at
-    start. Said here, before hours of training on it."""
+    start, and `dp-ros train` refuses to train one (run_check.check_state_wraps)."""
     found = []
     for k in keys:
         wraps = yaw_wraps(k.attrs.get(SOURCES))
-        if k.key != ACTION_KEY and len({y for _, y in wraps}) > 1:
+        if k.key != ACTION_KEY and wraps_differ(wraps):
             found.append(f'{k.key}: its pose sources wrap yaw differently '
                          f'({describe_yaw_wraps(wraps)}): a policy '
-                         'node takes one state_yaw_min for all and refuses to run a policy '
-                         'trained on it; convert with one yaw_min for every pose source')
+                         'node takes one state_yaw_min for all, so `dp-ros train` refuses a '
+                         'policy reading it; convert with one yaw_min for every pose source')
     return found
 
 

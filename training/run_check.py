@@ -103,6 +103,7 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> Ch
         policy_cfg = PolicyConfig.from_dict(policy_dict)
     except (TypeError, ValueError) as exc:
         raise TrainConfigError(f'policy: {exc}') from None
+    check_state_wraps(policy_cfg, dataset)
     check_eval_fits(cfg, policy_cfg)
     check_eval_sampling(cfg, policy_cfg)
     changed: tuple[str, ...] = ()
@@ -295,6 +296,24 @@ def check_eval_sampling(cfg: TrainConfig, policy_cfg: PolicyConfig) -> None:
     if steps is not None and not 1 <= steps <= most:
         raise TrainConfigError(f'eval.num_inference_steps {steps} must be in 1..{most} (the '
                                "policy's num_train_timesteps), or null: the policy's")
+
+
+def check_state_wraps(policy_cfg: PolicyConfig, dataset: Path) -> None:
+    """A state whose pose sources were converted with different yaw_min values (two arms'
+    poses, one wrapped from 0, one from -pi, in one key or in two) is refused at the start:
+    the policy node wraps every pose of its state with one state_yaw_min and refuses such a
+    policy, so hours of training would make a policy nothing runs."""
+    from dp_ros.recorded_sources import describe_yaw_wraps, wraps_differ, yaw_wraps
+
+    keys = [k for k in policy_cfg.low_dim_keys if yaw_wraps(policy_cfg.recorded_sources(k))]
+    wraps = yaw_wraps([s for k in keys for s in policy_cfg.recorded_sources(k)])
+    if wraps_differ(wraps):
+        raise TrainConfigError(
+            f'{dataset}: the policy\'s state ({", ".join(keys)}) has pose sources whose yaw '
+            f'was wrapped differently ({describe_yaw_wraps(wraps)}); the policy node wraps '
+            'every pose of its state with one state_yaw_min and would refuse the policy: '
+            'convert the bags again with one yaw_min for every pose source'
+            + (', or leave keys out of data.low_dim_keys' if len(keys) > 1 else ''))
 
 
 def dataset_path(cfg: TrainConfig) -> Path:

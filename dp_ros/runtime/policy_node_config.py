@@ -31,6 +31,7 @@ from dp_ros.recorded_sources import (
     value_fields,
     value_prefixes,
     value_topics,
+    wraps_differ,
     yaw_wraps,
 )
 from dp_ros.runtime.execution import EXECUTION_MODES
@@ -628,7 +629,7 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         'state_joint_topics': value_topics(state) if readable else None,
         'state_pose_topics': sorted({s['topic'] for s in state if s['kind'] == 'pose'})
         if readable else None,
-        'state_yaw_min': yaw_mins[0][1] if len({y for _, y in yaw_mins}) == 1 else None,
+        'state_yaw_min': yaw_mins[0][1] if yaw_mins and not wraps_differ(yaw_mins) else None,
         # (topic, yaw_min) of each recorded pose source: the node takes one for all
         'state_yaw_mins': yaw_mins,
         # the JointState field of each state value (None: a pose's, or not recorded)
@@ -940,7 +941,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     recorded = recorded_topics(config, low_dim)
     check_recorded_fields(cfg, recorded['state_fields'])
     wraps = recorded['state_yaw_mins']
-    if len({y for _, y in wraps}) > 1:
+    if wraps_differ(wraps):
         raise ValueError(f'parameter state_yaw_min {cfg.state_yaw_min:g}: the training data '
                          f'wrapped the yaw of its pose sources differently '
                          f'({describe_yaw_wraps(wraps)}); the node '
