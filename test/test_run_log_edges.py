@@ -1,6 +1,7 @@
 """Edges of a run's log: which values are finite (TensorBoard's and the artifacts' metrics),
-the record's fields, TensorBoard's tags, the events a resume hides, appending after a line
-a kill cut short, a rank that logs nothing, and a plot that fails (a warning, not a stop)."""
+the record's fields, TensorBoard's tags, the events and records a resume drops, a fresh
+start's log set aside, appending after a line a kill cut short, a rank that logs nothing,
+and a plot that fails (a warning, not a stop)."""
 from __future__ import annotations
 
 import json
@@ -72,29 +73,65 @@ def test_a_resume_hides_the_tensorboard_events_after_its_step(tmp_path):
     loss = _scalars(tmp_path)['train/loss']
     assert [s for s in loss if s[0] > 3] == [(4, 14.0), (5, 15.0)]
     assert [s for s in loss if s[0] <= 3] == [(1, 1.0), (2, 2.0), (3, 3.0)]
-    # log.jsonl keeps everything: readers take the latest record of a step
-    assert [json.loads(x)['step'] for x in _lines(tmp_path) if x] == [1, 2, 3, 4, 5, 6, 4, 5]
+    # log.jsonl drops the old steps past 3 too (else the old 6 would plot as this run's)
+    assert [json.loads(x)['step'] for x in _lines(tmp_path) if x] == [1, 2, 3, 4, 5]
+
+
+def test_a_fresh_start_over_another_runs_log_sets_it_aside_and_hides_its_events(tmp_path,
+                                                                                caplog):
+    """`--resume never` in a used folder (or a run stopped before its first save): the old
+    run's log.jsonl becomes log.previous.jsonl, replacing an older one, and its TensorBoard
+    events are hidden, so that neither the plots nor TensorBoard mix two runs' steps."""
+    (tmp_path / 'log.previous.jsonl').write_text('{"event": "train", "step": 99}\n')
+    old = RunLog(tmp_path)
+    for step in range(1, 5):
+        old.emit('train', step, 0, 0.0, {'loss': float(step)})
+    old.close()
+    with caplog.at_level(logging.WARNING, logger='dp_ros.train'):
+        new = RunLog(tmp_path)
+    assert 'log.previous.jsonl' in caplog.text
+    for step in (1, 2):
+        new.emit('train', step, 0, 0.0, {'loss': 10.0 + step})
+    new.close()
+    assert [json.loads(x)['loss'] for x in _lines(tmp_path) if x] == [11.0, 12.0]
+    previous = (tmp_path / 'log.previous.jsonl').read_text().splitlines()
+    assert [json.loads(x)['step'] for x in previous] == [1, 2, 3, 4]
+    assert _scalars(tmp_path)['train/loss'] == [(1, 11.0), (2, 12.0)]
+
+
+def test_a_resume_with_no_record_past_its_step_leaves_the_log_as_it_is(tmp_path):
+    text = '{"event": "train", "step": 1}\n{"event": "end", "step": 2}\n'
+    (tmp_path / LOG_FILE).write_text(text)
+    mtime = (tmp_path / LOG_FILE).stat().st_mtime_ns
+    RunLog(tmp_path, resume_step=2).close()
+    assert (tmp_path / LOG_FILE).read_text() == text
+    assert (tmp_path / LOG_FILE).stat().st_mtime_ns == mtime
+    assert not (tmp_path / 'log.previous.jsonl').exists()
 
 
 @pytest.mark.parametrize('before', ['', '{"event": "train", "step": 1}\n'])
 def test_an_appended_log_adds_no_blank_line(tmp_path, before):
     if before:
         (tmp_path / LOG_FILE).write_text(before)
-    log = RunLog(tmp_path)
+    log = RunLog(tmp_path, resume_step=1)
     log.emit('train', 2, 0, 0.0, {})
     log.close()
     lines = _lines(tmp_path)
     assert lines[-1] == '' and all(lines[:-1]) and len(lines) == (3 if before else 2)
 
 
-def test_a_line_cut_short_by_a_kill_is_closed_before_the_next_record(tmp_path):
-    (tmp_path / LOG_FILE).write_text('{"event": "train", "step": 1}\n{"event": "tra')
-    log = RunLog(tmp_path, resume_step=1)
-    log.emit('train', 2, 0, 0.0, {'loss': 1.0})
+@pytest.mark.parametrize('resume_step', [1, 2])
+def test_a_line_cut_short_by_a_kill_is_closed_before_the_next_record(tmp_path, resume_step):
+    """A resume drops the line a kill cut short, with the records past its step (none when
+    resumed from step 2): the next record starts a line of its own."""
+    (tmp_path / LOG_FILE).write_text('{"event": "train", "step": 2}\n{"event": "tra')
+    log = RunLog(tmp_path, resume_step=resume_step)
+    log.emit('train', 3, 0, 0.0, {'loss': 1.0})
     log.close()
     lines = _lines(tmp_path)
-    assert lines[1] == '{"event": "tra' and json.loads(lines[2])['step'] == 2
-    assert lines[3:] == ['']
+    assert [json.loads(x)['step'] for x in lines if x.endswith('}') and 'tra"' not in x] == (
+        [3] if resume_step == 1 else [2, 3])
+    assert lines[-1] == '' and ('{"event": "tra' in lines) is False
 
 
 def test_a_disabled_log_writes_nothing(tmp_path):
@@ -106,8 +143,8 @@ def test_a_disabled_log_writes_nothing(tmp_path):
 
 
 def test_a_plot_that_fails_is_a_warning(tmp_path, caplog):
-    (tmp_path / LOG_FILE).write_text('{"event": "train", "step": "x"}\n')
     log = RunLog(tmp_path)
+    (tmp_path / LOG_FILE).write_text('{"event": "train", "step": "x"}\n')
     with caplog.at_level(logging.WARNING, logger='dp_ros.train'):
         log.plot()
     log.close()

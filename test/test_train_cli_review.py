@@ -82,3 +82,30 @@ def test_overrides_on_both_sides_of_an_option_are_all_read(tmp_path, capsys):
     assert code == 2
     assert 'absent.zarr' in one_error_line(capsys)
 
+
+
+def test_resume_never_reaches_the_trainer_which_says_it_starts_over(tmp_path, caplog):
+    """--resume never is passed on to the trainer, not only to the checks: over a run that
+    has a train state it warns that it starts over, trains from step 0 and replaces it."""
+    import json
+    import logging
+
+    import yaml
+    from tiny_runs import records, small_config, write_small_store
+
+    config = small_config(write_small_store(tmp_path / 'small.zarr'),
+                          train={'max_steps': 1, 'checkpoint_every': 1}).to_dict()
+    (tmp_path / 'c.yaml').write_text(yaml.safe_dump(config))
+    run = ['--config', str(tmp_path / 'c.yaml'), '--output', str(tmp_path / 'run')]
+    assert main(run) == 0
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert main([*run, '--resume', 'never', '--max-steps', '2']) == 0
+    assert any(r.getMessage().startswith('--resume never: starting over')
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
+    state = json.loads((tmp_path / 'run' / 'train_state' / 'state.json').read_text())
+    assert state['position']['step'] == 2
+    # one run per log: the first run's is set aside
+    assert [r['step'] for r in records(tmp_path / 'run', 'train')] == [1, 2]
+    previous = (tmp_path / 'run' / 'log.previous.jsonl').read_text().splitlines()
+    assert [json.loads(x)['step'] for x in previous if '"train"' in x] == [1]

@@ -2,8 +2,12 @@
 
 Every record has event, step, epoch, wall_time and elapsed_s besides its values; the
 numeric values also go to TensorBoard under '<event>/<key>' (or the key itself when it
-already has a '/', e.g. 'test/mean_score'). A resumed run appends to log.jsonl (readers
-keep the latest record of a step) and TensorBoard drops the events after the resume step.
+already has a '/', e.g. 'test/mean_score'). A run resumed from step T drops log.jsonl's
+records past T (logged after the last save, before the stop: else a resume stopped earlier
+would plot the old run's later steps as its own), appends to it (readers keep the latest
+record of a step), and TensorBoard hides the events past T. A fresh start in a folder that
+holds another run's log (`--resume never`, or a run stopped before its first save) keeps
+that log as log.previous.jsonl and hides its TensorBoard events: one run per log.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from training.train_state import json_default
 log = logging.getLogger('dp_ros.train')
 
 LOG_FILE = 'log.jsonl'
+PREVIOUS_LOG_FILE = 'log.previous.jsonl'  # the log a fresh start in a used folder set aside
 TB_DIR = 'tb'
 CURVES_FILE = 'curves.png'
 
@@ -40,11 +45,22 @@ class RunLog:
         if not enabled:
             return
         from torch.utils.tensorboard import SummaryWriter
+        path = self.run_dir / LOG_FILE
+        if resume_step:
+            _drop_records_after(path, resume_step)
+        elif path.exists() and path.stat().st_size:
+            os.replace(path, self.run_dir / PREVIOUS_LOG_FILE)
+            log.warning('starting over in %s: the log of the run that was there is kept as '
+                        '%s, its TensorBoard events are hidden', self.run_dir,
+                        PREVIOUS_LOG_FILE)
         # a resume from step T: the events past T (logged before the stop, after the save)
-        # are hidden; T's own were saved with the state and stay
-        self._writer = SummaryWriter(str(self.run_dir / TB_DIR),
-                                     purge_step=resume_step + 1 if resume_step else None)
-        self._file = _open_for_append(self.run_dir / LOG_FILE)
+        # are hidden; T's own were saved with the state and stay. A fresh start over another
+        # run's events hides them all (TensorBoard purges from the START event's step, 0)
+        tb = self.run_dir / TB_DIR
+        fresh_over = not resume_step and tb.is_dir() and any(tb.iterdir())
+        self._writer = SummaryWriter(str(tb), purge_step=resume_step + 1 if resume_step
+                                     else 0 if fresh_over else None)
+        self._file = _open_for_append(path)
 
     def emit(self, event: str, step: int, epoch: int, elapsed_s: float,
              values: dict[str, Any]) -> None:
@@ -75,6 +91,31 @@ class RunLog:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _drop_records_after(path: Path, step: int) -> None:
+    """log.jsonl without the records past `step` (and a line a kill cut short), replaced
+    atomically; left as it is when it has none."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding='utf-8').splitlines(keepends=True)
+    kept = [line for line in lines if _step_of(line) is not None and _step_of(line) <= step]
+    if len(kept) == len(lines):
+        return
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(''.join(line if line.endswith('\n') else line + '\n' for line in kept),
+                   encoding='utf-8')
+    os.replace(tmp, path)
+
+
+def _step_of(line: str) -> float | None:
+    """A record's step; None for a line that is no record (cut short by a kill)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    step = record.get('step') if isinstance(record, dict) else None
+    return step if isinstance(step, (int, float)) and not isinstance(step, bool) else None
 
 
 def _open_for_append(path: Path) -> IO[str]:
