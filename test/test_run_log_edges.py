@@ -1,7 +1,7 @@
 """Edges of a run's log: which values are finite (TensorBoard's and the artifacts' metrics),
-the record's fields, TensorBoard's tags, the events and records a resume drops, a fresh
-start's log set aside, appending after a line a kill cut short, a rank that logs nothing,
-and a plot that fails (a warning, not a stop)."""
+the record's fields, TensorBoard's tags, the events and records a resume drops, appending
+after a line a kill cut short, a rank that logs nothing, and a plot that fails (a warning,
+not a stop)."""
 from __future__ import annotations
 
 import json
@@ -77,28 +77,6 @@ def test_a_resume_hides_the_tensorboard_events_after_its_step(tmp_path):
     assert [json.loads(x)['step'] for x in _lines(tmp_path) if x] == [1, 2, 3, 4, 5]
 
 
-def test_a_fresh_start_over_another_runs_log_sets_it_aside_and_hides_its_events(tmp_path,
-                                                                                caplog):
-    """`--resume never` in a used folder (or a run stopped before its first save): the old
-    run's log.jsonl becomes log.previous.jsonl, replacing an older one, and its TensorBoard
-    events are hidden, so that neither the plots nor TensorBoard mix two runs' steps."""
-    (tmp_path / 'log.previous.jsonl').write_text('{"event": "train", "step": 99}\n')
-    old = RunLog(tmp_path)
-    for step in range(1, 5):
-        old.emit('train', step, 0, 0.0, {'loss': float(step)})
-    old.close()
-    with caplog.at_level(logging.WARNING, logger='dp_ros.train'):
-        new = RunLog(tmp_path)
-    assert 'log.previous.jsonl' in caplog.text
-    for step in (1, 2):
-        new.emit('train', step, 0, 0.0, {'loss': 10.0 + step})
-    new.close()
-    assert [json.loads(x)['loss'] for x in _lines(tmp_path) if x] == [11.0, 12.0]
-    previous = (tmp_path / 'log.previous.jsonl').read_text().splitlines()
-    assert [json.loads(x)['step'] for x in previous] == [1, 2, 3, 4]
-    assert _scalars(tmp_path)['train/loss'] == [(1, 11.0), (2, 12.0)]
-
-
 def test_a_resume_with_no_record_past_its_step_leaves_the_log_as_it_is(tmp_path):
     text = '{"event": "train", "step": 1}\n{"event": "end", "step": 2}\n'
     (tmp_path / LOG_FILE).write_text(text)
@@ -106,7 +84,6 @@ def test_a_resume_with_no_record_past_its_step_leaves_the_log_as_it_is(tmp_path)
     RunLog(tmp_path, resume_step=2).close()
     assert (tmp_path / LOG_FILE).read_text() == text
     assert (tmp_path / LOG_FILE).stat().st_mtime_ns == mtime
-    assert not (tmp_path / 'log.previous.jsonl').exists()
 
 
 @pytest.mark.parametrize('before', ['', '{"event": "train", "step": 1}\n'])
@@ -149,3 +126,28 @@ def test_a_plot_that_fails_is_a_warning(tmp_path, caplog):
         log.plot()
     log.close()
     assert 'could not plot the training curves' in caplog.text
+
+
+def test_a_new_run_sets_an_earlier_runs_files_aside_whole_and_never_over_another(tmp_path):
+    """set_aside_earlier_run moves every file a run writes, and only those, into
+    earlier_runs/<n>, one past the highest there; a folder without a run's files is left."""
+    from training.run_dir import RUN_FILES, set_aside_earlier_run
+
+    assert set_aside_earlier_run(tmp_path) is None
+    (tmp_path / 'notes.txt').write_text('mine')
+    for name in RUN_FILES:
+        if '.' in name:
+            (tmp_path / name).write_text(name)
+        else:
+            (tmp_path / name).mkdir()
+            (tmp_path / name / 'x').write_text(name)
+    (tmp_path / 'earlier_runs' / '3').mkdir(parents=True)
+    (tmp_path / 'earlier_runs' / 'misc').mkdir()
+    dest = set_aside_earlier_run(tmp_path)
+    assert dest == tmp_path / 'earlier_runs' / '4'
+    assert sorted(p.name for p in dest.iterdir()) == sorted(RUN_FILES)
+    assert (dest / 'train_state' / 'x').read_text() == 'train_state'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['earlier_runs', 'notes.txt']
+    (tmp_path / LOG_FILE).write_text('{}\n')
+    assert set_aside_earlier_run(tmp_path) == tmp_path / 'earlier_runs' / '5'
+    assert (tmp_path / 'earlier_runs' / '5' / LOG_FILE).read_text() == '{}\n'

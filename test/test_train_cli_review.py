@@ -84,9 +84,10 @@ def test_overrides_on_both_sides_of_an_option_are_all_read(tmp_path, capsys):
 
 
 
-def test_resume_never_reaches_the_trainer_which_says_it_starts_over(tmp_path, caplog):
+def test_resume_never_reaches_the_trainer_which_starts_a_new_run(tmp_path, caplog):
     """--resume never is passed on to the trainer, not only to the checks: over a run that
-    has a train state it warns that it starts over, trains from step 0 and replaces it."""
+    has a train state it trains from step 0, sets the old run aside whole (its log, its
+    state, its checkpoints) and says where; `--resume` of that folder continues the old run."""
     import json
     import logging
 
@@ -96,16 +97,21 @@ def test_resume_never_reaches_the_trainer_which_says_it_starts_over(tmp_path, ca
     config = small_config(write_small_store(tmp_path / 'small.zarr'),
                           train={'max_steps': 1, 'checkpoint_every': 1}).to_dict()
     (tmp_path / 'c.yaml').write_text(yaml.safe_dump(config))
-    run = ['--config', str(tmp_path / 'c.yaml'), '--output', str(tmp_path / 'run')]
-    assert main(run) == 0
+    run, earlier = tmp_path / 'run', tmp_path / 'run' / 'earlier_runs' / '1'
+    args = ['--config', str(tmp_path / 'c.yaml'), '--output', str(run)]
+    assert main(args) == 0
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        assert main([*run, '--resume', 'never', '--max-steps', '2']) == 0
-    assert any(r.getMessage().startswith('--resume never: starting over')
-               for r in caplog.records), [r.getMessage() for r in caplog.records]
-    state = json.loads((tmp_path / 'run' / 'train_state' / 'state.json').read_text())
+        assert main([*args, '--resume', 'never', '--max-steps', '2']) == 0
+    assert f'--resume never: a new run in {run}: the run that was there is in {earlier} ' \
+           f'(resume it with --resume {earlier})' in caplog.messages, caplog.messages
+    state = json.loads((run / 'train_state' / 'state.json').read_text())
     assert state['position']['step'] == 2
-    # one run per log: the first run's is set aside
-    assert [r['step'] for r in records(tmp_path / 'run', 'train')] == [1, 2]
-    previous = (tmp_path / 'run' / 'log.previous.jsonl').read_text().splitlines()
-    assert [json.loads(x)['step'] for x in previous if '"train"' in x] == [1]
+    assert [r['step'] for r in records(run, 'train')] == [1, 2]  # one run per log
+    assert [r['step'] for r in records(earlier, 'train')] == [1]
+    assert sorted(p.name for p in earlier.iterdir()) == [
+        'checkpoints', 'config.yaml', 'curves.png', 'log.jsonl', 'tb', 'train_state']
+    # the old run continues from where it was set aside, into a folder of its own
+    assert main([*args[:3], str(tmp_path / 'cont'), '--resume', str(earlier),
+                 '--max-steps', '2']) == 0
+    assert [r['step'] for r in records(tmp_path / 'cont', 'train')] == [2]

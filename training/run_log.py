@@ -5,9 +5,8 @@ numeric values also go to TensorBoard under '<event>/<key>' (or the key itself w
 already has a '/', e.g. 'test/mean_score'). A run resumed from step T drops log.jsonl's
 records past T (logged after the last save, before the stop: else a resume stopped earlier
 would plot the old run's later steps as its own), appends to it (readers keep the latest
-record of a step), and TensorBoard hides the events past T. A fresh start in a folder that
-holds another run's log (`--resume never`, or a run stopped before its first save) keeps
-that log as log.previous.jsonl and hides its TensorBoard events: one run per log.
+record of a step), and TensorBoard hides the events past T. A fresh start finds the folder
+without another run's files (training/run_dir.py set them aside).
 """
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ from training.train_state import json_default
 log = logging.getLogger('dp_ros.train')
 
 LOG_FILE = 'log.jsonl'
-PREVIOUS_LOG_FILE = 'log.previous.jsonl'  # the log a fresh start in a used folder set aside
 TB_DIR = 'tb'
 CURVES_FILE = 'curves.png'
 
@@ -48,18 +46,10 @@ class RunLog:
         path = self.run_dir / LOG_FILE
         if resume_step:
             _drop_records_after(path, resume_step)
-        elif path.exists() and path.stat().st_size:
-            os.replace(path, self.run_dir / PREVIOUS_LOG_FILE)
-            log.warning('starting over in %s: the log of the run that was there is kept as '
-                        '%s, its TensorBoard events are hidden', self.run_dir,
-                        PREVIOUS_LOG_FILE)
         # a resume from step T: the events past T (logged before the stop, after the save)
-        # are hidden; T's own were saved with the state and stay. A fresh start over another
-        # run's events hides them all (TensorBoard purges from the START event's step, 0)
-        tb = self.run_dir / TB_DIR
-        fresh_over = not resume_step and tb.is_dir() and any(tb.iterdir())
-        self._writer = SummaryWriter(str(tb), purge_step=resume_step + 1 if resume_step
-                                     else 0 if fresh_over else None)
+        # are hidden; T's own were saved with the state and stay
+        self._writer = SummaryWriter(str(self.run_dir / TB_DIR),
+                                     purge_step=resume_step + 1 if resume_step else None)
         self._file = _open_for_append(path)
 
     def emit(self, event: str, step: int, epoch: int, elapsed_s: float,

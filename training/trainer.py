@@ -5,7 +5,8 @@ training windows, closed-loop Push-T evaluation and checkpoints each have their 
 interval. The run directory holds config.yaml, log.jsonl, tb/ (TensorBoard), media/,
 curves.png (training/run_log.py), checkpoints/{latest,best,step_NNNNNN}/ (policy artifacts
 of the EMA weights; best = highest test/mean_score so far; step_* = kept snapshots) and
-train_state/ (training/train_state.py).
+train_state/ (training/train_state.py); a new run sets another run's files aside first
+(training/run_dir.py).
 
 Resume is exact: data order comes from (seed, epoch) (training/batches.py), augmentation and
 diffusion noise from one generator per rank whose state is saved, so a run killed and
@@ -39,6 +40,7 @@ from training.cpu_precision import effective_mixed_precision
 from training.dataset_meta import SPLIT
 from training.errors import DatasetError, NonFiniteLossError, TrainStateError
 from training.run_check import CheckedRun, check_run
+from training.run_dir import CHECKPOINTS_DIR, CONFIG_FILE, MEDIA_DIR, set_aside_earlier_run
 from training.run_log import RunLog, finite
 from training.step_speed import compile_convolutions, tf32_matmuls
 from training.train_metrics import (
@@ -120,9 +122,13 @@ class Trainer:
         self._build()
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            if resume == 'never' and (self.run_dir / STATE_DIR).exists():
-                log.warning('--resume never: starting over; %s will be replaced at the next '
-                            'checkpoint', self.run_dir / STATE_DIR)
+            own = self.state_path is not None and self.state_path.resolve() == (
+                self.run_dir / STATE_DIR).resolve()
+            earlier = None if own else set_aside_earlier_run(self.run_dir)
+            if earlier is not None:
+                log.warning('%sa new run in %s: the run that was there is in %s (resume it with '
+                            '--resume %s)', '--resume never: ' if resume == 'never' else '',
+                            self.run_dir, earlier, earlier)
         acc.wait_for_everyone()
         self.stop_signal: str | None = None
 
@@ -338,7 +344,7 @@ class Trainer:
             'metrics': {k: v for k, v in (metrics or {}).items() if finite(v)},
             'train_config': self.cfg.to_dict(), SPLIT: self.split, 'saved_at': time.time(),
         }
-        return save_policy(self.policy, self.run_dir / 'checkpoints' / name,
+        return save_policy(self.policy, self.run_dir / CHECKPOINTS_DIR / name,
                            control_period_s=self.cfg.train.control_period_s,
                            provenance=provenance, state_dict=self.ema_state_dict())
 
@@ -363,7 +369,7 @@ class Trainer:
 
     def closed_loop(self) -> dict[str, Any] | None:
         name = f'eval_step{self.pos.step:07d}.{self.cfg.eval.video_format}'
-        video = self.run_dir / 'media' / name
+        video = self.run_dir / MEDIA_DIR / name
         out = closed_loop_metrics(self._sync_eval_policy(), self.cfg.eval, rank=self.rank,
                                   world=self.world,
                                   progress=self.is_main and self.cfg.train.progress,
@@ -423,7 +429,7 @@ class Trainer:
         cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
         self._t_start = time.perf_counter()
         if self.is_main:
-            cfg.save(self.run_dir / 'config.yaml')
+            cfg.save(self.run_dir / CONFIG_FILE)
         self.run_log = RunLog(self.run_dir, resume_step=self.pos.step, enabled=self.is_main)
         old_handlers = self._install_signals()
         accum = cfg.optim.grad_accum_steps
@@ -590,7 +596,7 @@ class Trainer:
         metrics = self._evaluate_and_keep_best()
         if self.pending_eval is not None:
             return self.stop_signal or 'signal on another rank'
-        snapshot = self.run_dir / 'checkpoints' / snapshot_name(step)
+        snapshot = self.run_dir / CHECKPOINTS_DIR / snapshot_name(step)
         if self.is_main and snapshot.is_dir():
             self.save_policy_artifact(snapshot.name, metrics)
         self._save_resume_point(metrics)

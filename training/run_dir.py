@@ -1,0 +1,37 @@
+"""One run per run directory: a fresh start (`--resume never`, a run stopped before its first
+save, another run's train state resumed here) in a folder that holds another run's files
+moves them into earlier_runs/<n>/ first, never deleting them. Else the curves and
+TensorBoard would mix two runs' steps, and checkpoints/best and the step_* snapshots of the
+old run would sit beside the new run's as if they were its own. The old run stays whole
+there: its train state resumes with `--resume <run>/earlier_runs/<n>`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from training.run_log import CURVES_FILE, LOG_FILE, TB_DIR
+from training.train_state_file import STATE_DIR
+
+CONFIG_FILE = 'config.yaml'
+CHECKPOINTS_DIR = 'checkpoints'
+MEDIA_DIR = 'media'
+EARLIER_RUNS_DIR = 'earlier_runs'
+# what a run writes into its directory (training/trainer.py), and so what one sets aside
+RUN_FILES = (CONFIG_FILE, LOG_FILE, TB_DIR, CURVES_FILE, MEDIA_DIR, CHECKPOINTS_DIR,
+             STATE_DIR)
+
+
+def set_aside_earlier_run(run_dir: Path) -> Path | None:
+    """Move another run's files out of `run_dir` into earlier_runs/<n>/ (n one past the
+    highest there); returns that folder, or None when there was nothing to move."""
+    present = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not present:
+        return None
+    parent = run_dir / EARLIER_RUNS_DIR
+    taken = [int(p.name) for p in parent.glob('*') if p.name.isdigit()] if parent.is_dir() else []
+    dest = parent / str(max(taken, default=0) + 1)
+    dest.mkdir(parents=True)
+    for name in present:
+        os.replace(run_dir / name, dest / name)
+    return dest
