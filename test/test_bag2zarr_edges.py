@@ -138,8 +138,8 @@ def test_appending_at_another_control_period_is_refused(tmp_path, capsys):
     slow = write_config(tmp_path / 'slow.yaml', raw_config(control_period_s=0.2))
     assert run([bag], slow, output) == 2
     err, _ = error_line(capsys)
-    assert ('its episodes were sampled every 0.1 s, the config says control_period_s 0.2'
-            in err)
+    assert ('its episodes were sampled every 0.1 s (control_period_s 0.1), the config says '
+            'control_period_s 0.2' in err)
     assert snapshot(output) == before
 
 

@@ -202,8 +202,8 @@ def test_the_cameras_frame_size_is_recorded_and_a_crop_keeps_it_one_size(tmp_pat
     assert 'at 160x120 px, these bags at 320x240 px' in capsys.readouterr().err
     assert ReplayBuffer.open(out).n_episodes == 1
     assert run(dict(cropped, control_period_s=0.05), 'small') == 2
-    assert 'sampled every 0.1 s, the config says control_period_s 0.05' in \
-        capsys.readouterr().err
+    assert 'sampled every 0.1 s (control_period_s 0.1), the config says control_period_s 0.05' \
+        in capsys.readouterr().err
     # without a crop another size is resized alike: appended, the size no longer recorded
     plain = foreign_bag_config()
     assert run(plain, 'small', extra=['--overwrite']) == 0

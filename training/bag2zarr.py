@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from dp_ros.atomic_dir import check_writable_file, write_text
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
 from dp_ros.image_fit import CAMERA_CROP
@@ -41,6 +42,7 @@ from dp_ros.recorded_sources import (
 )
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes, stream_keys
+from training.dataset_meta import recorded_control_period
 from training.deprecated_keys import deprecated_keys_shown
 from training.errors import EXPECTED_ERRORS, error_exit
 from training.replay_buffer import ReplayBuffer
@@ -205,12 +207,12 @@ def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
     where the store recorded them, the same value names (other joints would mix columns)."""
     if store is None or store.n_episodes == 0:
         return
-    period = store.root_attrs().get(CONTROL_PERIOD_S)
-    if isinstance(period, (int, float)) and not math.isclose(period, config.control_period_s,
-                                                             rel_tol=1e-6):
-        raise BagError(f'cannot append to {output}: its episodes were sampled every {period} s, '
-                       f'the config says control_period_s {config.control_period_s}; convert '
-                       'into another store')
+    recorded = recorded_control_period(store)  # as training reads it: fps, back from LeRobot
+    if recorded is not None and not math.isclose(recorded[0], config.control_period_s,
+                                                 rel_tol=1e-6):
+        raise BagError(f'cannot append to {output}: its episodes were sampled every '
+                       f'{recorded[0]:g} s ({recorded[1]}), the config says control_period_s '
+                       f'{config.control_period_s}; convert into another store')
     for key, attrs in recorded_attrs(config).items():
         have = store.attrs(key) if key in store.data else {}
         for attr, want in attrs.items():
@@ -373,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     reports: list[BagReport] = []
     try:
+        if args.summary_json is not None:  # before the store changes, not after
+            check_writable_file(args.summary_json, '--summary-json')
         with deprecated_keys_shown():
             config = load_config(args.config)
         if args.image_dtype:
@@ -393,8 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     print(format_summary(summary))
     if args.summary_json is not None:
-        args.summary_json.parent.mkdir(parents=True, exist_ok=True)
-        args.summary_json.write_text(json.dumps(summary.to_dict(), indent=2))
+        write_text(args.summary_json, json.dumps(summary.to_dict(), indent=2))
     return 0
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import real_target, replace_dir
+from dp_ros.atomic_dir import check_writable_file, real_target, replace_dir, write_text
 from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.errors import UserError
 from dp_ros.image_fit import CAMERA_CROP
@@ -339,22 +339,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _store_fps(source: str | Path) -> int | None:
-    """The store's recorded rate as LeRobot's integer fps; ConvertError for a rate that is no
-    whole number (12.5 Hz written as 12 would put every timestamp 4% off)."""
-    import zarr
+    """The store's recorded rate (as training reads it: recorded_control_period) as LeRobot's
+    integer fps; ConvertError for a rate that is no whole number (12.5 Hz written as 12 would
+    put every timestamp 4% off)."""
+    from training.dataset_meta import recorded_control_period
     try:
-        attrs = dict(zarr.open_group(str(source), mode='r').attrs)
-    except Exception:  # noqa: BLE001 - not readable here: ReplayBuffer.open says why later
+        store = ReplayBuffer.open(source)
+    except Exception:  # noqa: BLE001 - not readable here: the conversion says why later
         return None
-    if 'fps' in attrs:
-        rate, recorded = float(attrs['fps']), f"fps {attrs['fps']}"
-    elif attrs.get('control_period_s'):
-        rate = 1.0 / float(attrs['control_period_s'])
-        recorded = f"control_period_s {attrs['control_period_s']}"
-    else:
+    recorded = recorded_control_period(store)
+    if recorded is None:
         return None
-    if rate > 0 and abs(rate - round(rate)) > 1e-6 * rate:
-        raise ConvertError(f'{source} is recorded at {rate:g} Hz ({recorded}) and a LeRobot '
+    rate = 1.0 / recorded[0]
+    if abs(rate - round(rate)) > 1e-6 * rate:
+        raise ConvertError(f'{source} is recorded at {rate:g} Hz ({recorded[1]}) and a LeRobot '
                            f'dataset has a whole fps: convert the bags again at a control '
                            f'period whose rate is whole (e.g. control_period_s 0.1), or give '
                            f'--fps to state the rate to write')
@@ -373,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ConvertError(f'{source} is already a {"LeRobot" if to == "lerobot" else "zarr"} '
                            f'dataset')
     key_map = parse_key_map(args.map)
+    if args.report:  # before the dataset is written, not after
+        check_writable_file(args.report, '--report')
     progress = not args.no_progress
     if to == 'lerobot':
         fps = args.fps or _store_fps(source)
@@ -390,8 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                                  tolerance_s=args.tolerance_s, overwrite=args.overwrite,
                                  progress=progress)
     if args.report:
-        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.report).write_text(json.dumps(report, indent=2) + '\n')
+        write_text(args.report, json.dumps(report, indent=2) + '\n')
     print(f"{report['direction']}: {report['episodes']} episodes, {report['frames']} frames, "
           f"{report['bytes'] / 2**20:.1f} MiB in {report['seconds']:.1f} s -> {output}")
     return 0
