@@ -51,6 +51,8 @@ SOURCE_OPTIONS = {'image': {'shape', 'crop'} | _COMMON,
 IMAGE_DTYPES = ('float32', 'uint8')
 # old top-level key -> new: still read, with a DeprecationWarning
 RENAMED = {'control_period': 'control_period_s'}
+MAX_SECONDS = 3600.0  # the longest control period, offset or gap tolerance taken
+MIN_PERIOD_S = 1e-6  # the shortest control period (1 MHz): the grid is in whole ns
 
 
 class ConfigError(UserError, ValueError):
@@ -100,9 +102,9 @@ class SourceConfig:
             it); recorded on the image array (attrs camera_crop), whence training puts it in
             the checkpoint and the policy node cuts the same box from the live camera.
             None: the whole frame.
-        offset_s: (YAML 'offset') sample at grid time + offset, in s; a future state as the
-            action is the state at + one control period. Default 0.
-        tolerance_s: (YAML 'tolerance') this source's gap tolerance in s, >= 0; None: the
+        offset_s: (YAML 'offset') sample at grid time + offset, in s, within +-3600; a
+            future state as the action is the state at + one control period. Default 0.
+        tolerance_s: (YAML 'tolerance') this source's gap tolerance in s, 0 .. 3600; None: the
             config's.
     """
 
@@ -194,11 +196,11 @@ class Bag2ZarrConfig:
 
     Attributes:
         keys: the dataset arrays, by name (at least one).
-        control_period_s: seconds between grid times, the policy's control period, > 0
-            (0.1: 10 Hz). The old YAML key 'control_period' is still read, with a
+        control_period_s: seconds between grid times, the policy's control period, 1e-6 ..
+            3600 (0.1: 10 Hz). The old YAML key 'control_period' is still read, with a
             DeprecationWarning.
         tolerance_s: (YAML 'tolerance') a stream without a message this close (s) to a grid
-            time has a gap there, >= 0; None: half the control period.
+            time has a gap there, 0 .. 3600; None: half the control period.
         align: how an observation stream is sampled at a grid time: 'at_or_before' (the
             newest message stamped at or before it, the policy node's own rule:
             dp_ros/runtime/alignment.py) or 'nearest' (the closest either side: an offline
@@ -263,6 +265,15 @@ def _number(value: Any, where: str, whole: bool = False) -> float:
     raise ConfigError(f'{where} must be a {"whole " if whole else ""}number, got {value!r}')
 
 
+def _seconds(value: Any, where: str) -> float:
+    """A time in s (a period, an offset, a tolerance) of at most MAX_SECONDS either way: a
+    day-long one is a typo, and past int64 nanoseconds it is no grid at all."""
+    seconds = _number(value, where)
+    if abs(seconds) > MAX_SECONDS:
+        raise ConfigError(f'{where} must be within {MAX_SECONDS:g} s, got {seconds:g}')
+    return seconds
+
+
 def _integer(value: Any, where: str) -> int:
     return int(_number(value, where, whole=True))
 
@@ -308,9 +319,9 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
                           f'got {topic!r}')
     tolerance = raw.get('tolerance')
     src = SourceConfig(kind=kind, topic=topic,
-                       offset_s=_number(raw.get('offset', 0.0), f'{where}: offset'),
+                       offset_s=_seconds(raw.get('offset', 0.0), f'{where}: offset'),
                        tolerance_s=None if tolerance is None
-                       else _number(tolerance, f'{where}: tolerance'))
+                       else _seconds(tolerance, f'{where}: tolerance'))
     if kind in JOINT_KINDS:
         joints = raw.get('joints')
         if not joints:
@@ -376,9 +387,9 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f'unknown config key(s) {unknown} (known: {sorted(known)})')
-    period = _number(raw.get('control_period_s', 0.1), 'control_period_s')
-    if not period > 0:
-        raise ConfigError(f'control_period_s must be > 0 s, got {period}')
+    period = _seconds(raw.get('control_period_s', 0.1), 'control_period_s')
+    if not period >= MIN_PERIOD_S:
+        raise ConfigError(f'control_period_s must be >= {MIN_PERIOD_S:g} s, got {period:g}')
     image_dtype = str(raw.get('image_dtype', 'float32'))
     if image_dtype not in IMAGE_DTYPES:
         raise ConfigError(f'image_dtype must be one of {IMAGE_DTYPES}, got {image_dtype!r}')
@@ -395,7 +406,7 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
         raise ConfigError(f'grid_start must be one of {GRID_STARTS}, got {grid_start!r}')
     tolerance = raw.get('tolerance')
     if tolerance is not None:
-        tolerance = _number(tolerance, 'tolerance')
+        tolerance = _seconds(tolerance, 'tolerance')
     if tolerance is not None and tolerance < 0:
         raise ConfigError(f'tolerance must be >= 0 s, got {tolerance}')
 
@@ -438,7 +449,7 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
         if base is None or base.is_image:
             raise ConfigError(f"keys.{name}: future_of must name a non-image key, got "
                               f"{spec['future_of']!r} (keys: {sorted(keys)})")
-        offset = _number(spec.get('offset', period), f'keys.{name}: offset')
+        offset = _seconds(spec.get('offset', period), f'keys.{name}: offset')
         keys[name] = KeyConfig(name, [SourceConfig(**{**asdict(s), 'offset_s': s.offset_s + offset})
                                       for s in base.sources], base.dtype)
 

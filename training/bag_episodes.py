@@ -9,7 +9,7 @@ reported, and cut the episode or drop it. Episode markers bound episodes inside 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -362,8 +362,25 @@ def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_to
                                           config.period_ns // 2)
     if boundaries is None:
         report.notes.append(f'{grid_topic} stamps go backwards: episodes split by receive time')
-        return marker_windows(marker_recv, roles, default), 'recv'
-    return marker_windows(boundaries, roles, default), 'stamp'
+        windows, domain, times = marker_windows(marker_recv, roles, default), 'recv', ref.recv_ns
+    else:
+        windows, domain, times = marker_windows(boundaries, roles, default), 'stamp', ref_times
+    outside = _outside_windows(times, windows)
+    if outside:  # a demonstration whose end marker was never sent: said, not lost silently
+        report.notes.append(f'{outside} {grid_topic} message(s) lie outside every episode the '
+                            f'{marker} markers bound (before the first start, after the last '
+                            'end or between an end and the next start): not converted')
+    return windows, domain
+
+
+def _outside_windows(times: Sequence[int] | np.ndarray, windows: list[tuple[float, float]]
+                     ) -> int:
+    """How many of `times` no [lo, hi) window holds."""
+    t = np.asarray(times, dtype=np.float64)
+    inside = np.zeros(len(t), dtype=bool)
+    for lo, hi in windows:
+        inside |= (t >= lo) & (t < hi)
+    return int((~inside).sum())
 
 
 def _restart_windows(ref: Stream, config: Bag2ZarrConfig, grid_topic: str, report: BagReport,
