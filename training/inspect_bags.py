@@ -272,9 +272,10 @@ def draft_config(summaries: list[BagSummary],
         raise UserError(f'a draft config needs a camera and a joint-state topic with messages; '
                         f'{", ".join(empty)} hold no message')
     if not cameras or not states:
+        found = ', '.join(f'{t.topic} [{t.msgtype}]' for t in topics.values())
         raise UserError('a draft config needs a camera (sensor_msgs/Image or CompressedImage) '
-                        'and a sensor_msgs/JointState topic; found '
-                        f'{", ".join(f"{t.topic} [{t.msgtype}]" for t in topics.values())}')
+                        'and a sensor_msgs/JointState topic; '
+                        + (f'found {found}' if found else 'the bags hold no topic'))
     reference = min(cameras, key=lambda t: t.rate_hz or float('inf'))
     tolerance = control_period_s / 2  # bag2zarr's default: half a period of staleness
     # the arm's, its gripper's; two arms whose drivers name their joints alike, prefixed

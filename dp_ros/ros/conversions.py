@@ -140,14 +140,23 @@ def to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
         return array[:, :, 2::-1]
     if encoding == 'mono8':
         return np.repeat(array[:, :, None], 3, axis=2)
-    raise ValueError(f"image encoding '{encoding}' cannot be used as an RGB camera")
-
-
-def image_to_rgb(msg: Image) -> np.ndarray:
-    return to_rgb(image_to_numpy(msg), msg.encoding)
+    raise _not_a_camera(encoding)
 
 
 CAMERA_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8')  # what to_rgb takes
+
+
+def _not_a_camera(encoding: str) -> ValueError:
+    return ValueError(f"image encoding '{encoding}' cannot be used as an RGB camera (camera "
+                      f"encodings: {', '.join(CAMERA_ENCODINGS)})")
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a camera Image; ValueError naming the camera encodings for one
+    of any other (a depth image, rgb16), before its pixels are read."""
+    if msg.encoding not in CAMERA_ENCODINGS:
+        raise _not_a_camera(msg.encoding)
+    return to_rgb(image_to_numpy(msg), msg.encoding)
 
 
 def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
