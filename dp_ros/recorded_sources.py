@@ -39,6 +39,9 @@ TOLERANCE_S = 'tolerance_s'
 # warns when its input comes much slower (older samples at the observation times than in
 # training: a camera driver at 15 fps where the data was recorded at 30)
 RATE_HZ = 'rate_hz'
+# a source's sampling offset (s): its values are the topic's at grid time + offset (a future
+# state as the action: one control period); absent in data recorded before offsets were
+OFFSET_S = 'offset_s'
 # sources whose topic the policy node publishes to (the recorded commands)
 COMMAND_KINDS = ('joint_trajectory', 'float_array', 'pose')
 
@@ -60,6 +63,7 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
         and (FRAME_SIZE not in s or _is_size(s[FRAME_SIZE]))
         and (TOLERANCE_S not in s or _is_non_negative(s[TOLERANCE_S]))
         and (RATE_HZ not in s or (_is_non_negative(s[RATE_HZ]) and s[RATE_HZ] > 0))
+        and (OFFSET_S not in s or _is_finite(s[OFFSET_S]))
         for s in sources)
     if not ok:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
@@ -78,7 +82,8 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
              **({PREFIX: s[PREFIX]} if s.get(PREFIX) else {}),
              **({FRAME_SIZE: [int(v) for v in s[FRAME_SIZE]]} if FRAME_SIZE in s else {}),
              **({TOLERANCE_S: float(s[TOLERANCE_S])} if TOLERANCE_S in s else {}),
-             **({RATE_HZ: float(s[RATE_HZ])} if RATE_HZ in s else {})}
+             **({RATE_HZ: float(s[RATE_HZ])} if RATE_HZ in s else {}),
+             **({OFFSET_S: float(s[OFFSET_S])} if OFFSET_S in s else {})}
             for s in sources]
 
 
@@ -130,8 +135,12 @@ def describe_yaw_wraps(wraps: Sequence[tuple[str, float]]) -> str:
 
 
 def _is_non_negative(value: object) -> bool:
+    return _is_finite(value) and value >= 0
+
+
+def _is_finite(value: object) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value) and value >= 0)
+            and math.isfinite(value))
 
 
 def _is_size(value: object) -> bool:

@@ -190,13 +190,14 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
     # the same topics: the recorded sources stay, with each topic's message rate
     assert buffer.attrs('img')['sources'] == [{'kind': 'image', 'topic': '/pusht/image_raw',
                                                'width': None, 'frame_size': [96, 96],
-                                               'tolerance_s': 0.05, 'rate_hz': 10.0}]
+                                               'tolerance_s': 0.05, 'offset_s': 0.0,
+                                               'rate_hz': 10.0}]
     assert buffer.root_attrs()['control_period_s'] == 0.1  # the grid's period
     assert buffer.attrs('state')['sources'] == [  # and how the pose's yaw was wrapped
         {'kind': 'joint_state', 'topic': '/pusht/joint_states', 'width': 2, 'field': 'position',
-         'tolerance_s': 0.05, 'rate_hz': 10.0},
+         'tolerance_s': 0.05, 'offset_s': 0.0, 'rate_hz': 10.0},
         {'kind': 'pose', 'topic': '/pusht/block_pose', 'width': 3, 'yaw_min': 0.0,
-         'tolerance_s': 0.05, 'rate_hz': 10.0}]
+         'tolerance_s': 0.05, 'offset_s': 0.0, 'rate_hz': 10.0}]
 
     # --overwrite starts over
     assert run([tmp_path / 'b'], PUSHT_CONFIG, output, '--overwrite') == 0
@@ -244,7 +245,7 @@ def test_a_poses_frame_is_recorded_and_poses_in_two_frames_are_refused(tmp_path,
     sources = ReplayBuffer.open(output).attrs('state')['sources']
     assert sources[1] == {'kind': 'pose', 'topic': '/ee_pose', 'width': 2,
                           'yaw_min': -math.pi, 'frame_id': 'base_link', 'tolerance_s': 0.05,
-                          'rate_hz': 10.0}
+                          'offset_s': 0.0, 'rate_hz': 10.0}
     before = snapshot(output)
     write_pose_bag(tmp_path / 'world', ['world', 'world'])
     assert run([tmp_path / 'world'], config, output) == 2
@@ -275,7 +276,8 @@ def test_a_pose_converts_to_a_rotation_6d(tmp_path):
     attrs = buffer.attrs('state')
     assert attrs['names'] == ['x', *MATRIX_COLUMNS]
     assert attrs['sources'] == [{'kind': 'pose', 'topic': '/ee_pose', 'width': 7,
-                                 'frame_id': 'base_link', 'tolerance_s': 0.05, 'rate_hz': 10.0}]
+                                 'frame_id': 'base_link', 'tolerance_s': 0.05, 'offset_s': 0.0,
+                                 'rate_hz': 10.0}]
     c, s = math.cos(0.1), math.sin(0.1)
     state = np.asarray(buffer['state'][:])
     assert len(state) > 0
@@ -585,10 +587,12 @@ def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path:
     assert shape_meta['obs']['wrist']['sources'] == [
         {'kind': 'image', 'topic': '/wrist_camera/image_raw/compressed', 'width': None,
          'frame_size': [96, 96], 'tolerance_s': 0.04,  # what the node checks its camera by
-         'rate_hz': 30.303}]  # a 33 ms period: the node warns of a camera under 0.7 of it
+         'rate_hz': 30.303, 'offset_s': 0.0}]  # a 33 ms period: the node warns of one under 0.7
     assert shape_meta['obs']['joint_pos']['sources'] == [
         {'kind': 'joint_state', 'topic': '/joint_states', 'width': 7, 'field': 'position',
-         'tolerance_s': 0.02, 'rate_hz': 100.0}]
+         'tolerance_s': 0.02, 'rate_hz': 100.0, 'offset_s': 0.0}]
+    # the action, a future state, was sampled one control period later (the node's grid)
+    assert [s['offset_s'] for s in shape_meta['action']['sources']] == [0.1]
     draft = tmp_path / 'draft.yaml'
     assert inspect([str(policy), '--draft-params', str(draft)]) == 0
     drafted = yaml.safe_load(draft.read_text())['/**/dp_policy']['ros__parameters']

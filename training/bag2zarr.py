@@ -34,6 +34,7 @@ from dp_ros.recorded_sources import (
     FIELD,
     FRAME_ID,
     FRAME_SIZE,
+    OFFSET_S,
     PREFIX,
     RATE_HZ,
     SOURCES,
@@ -194,6 +195,8 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                                    and sizes.get(s.topic) is not None else {}),
                                 # the gap tolerance: the node refuses older samples alike
                                 TOLERANCE_S: config.tolerance_ns(s) / 1e9,
+                                # when it was sampled: an append at another offset is refused
+                                OFFSET_S: s.offset_s,
                                 # the rate: the node warns about a much slower input
                                 **({RATE_HZ: rates[keys[s.slot()]]}
                                    if keys[s.slot()] in rates else {})}
@@ -218,7 +221,8 @@ def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
         for attr, want in attrs.items():
             if attr == SOURCES:  # other topics, the same data: record_attrs forgets them;
                 _check_pose_attr(have.get(SOURCES) or [], want, YAW_MIN, f'{output}: data/{key}')
-                continue  # but a pose's yaw wrapped otherwise is other data
+                _check_offsets(have.get(SOURCES) or [], want, f'{output}: data/{key}')
+                continue  # but a pose's yaw wrapped otherwise, or another offset, is other data
             if attr == NAMES and have.get(NAMES) is None:
                 continue  # written before names were recorded: unknown, not contradicted
             if have.get(attr) != want:
@@ -235,6 +239,20 @@ def _check_pose_attr(stored: list[dict], new: list[dict], attr: str, where: str)
         if attr in s and before.get(s['topic'], s[attr]) != s[attr]:
             raise BagError(f"cannot append to {where}: the poses of {s['topic']} have "
                            f"{attr} {before[s['topic']]!r} there, {s[attr]!r} here")
+
+
+def _check_offsets(stored: list[dict], new: list[dict], where: str) -> None:
+    """Each value must be sampled at the offset the store recorded for it (a future state as
+    the action one control period ahead there, five here would mix two tasks in one array);
+    a store written before offsets were recorded is not contradicted."""
+    if len(stored) != len(new) or not all(OFFSET_S in s for s in stored):
+        return
+    for old, now in zip(stored, new, strict=True):
+        if not math.isclose(old[OFFSET_S], now[OFFSET_S], rel_tol=1e-9, abs_tol=1e-9):
+            raise BagError(f"cannot append to {where}: its values from {old['topic']} were "
+                           f'sampled at grid time + {old[OFFSET_S]:g} s there, + '
+                           f'{now[OFFSET_S]:g} s here (offset, future_of); convert into '
+                           'another store')
 
 
 def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
@@ -297,12 +315,13 @@ def _merged_sources(stored: list[dict], new: list[dict], crop: object, key: str
 def same_sources(stored: list[dict] | None, new: list[dict]) -> bool:
     """Whether appended bags came from the stored sources: the same, or the same but for
     the joint-state fields a store written before they were recorded lacks (its value names,
-    checked before, say the field: a joint's position is named as the joint); frame sizes,
-    tolerances and rates aside (_merged_sources)."""
+    checked before, say the field: a joint's position is named as the joint), or the
+    offsets; frame sizes, tolerances and rates aside (_merged_sources)."""
     if stored is None:
         return False
     merged = {FRAME_SIZE, *MERGED_BY}  # kept or dropped by _merged_sources
-    drop = merged | (set() if any(FIELD in s for s in stored) else {FIELD})
+    # what a store written before it was recorded lacks: not a difference
+    drop = merged | {attr for attr in (FIELD, OFFSET_S) if not any(attr in s for s in stored)}
     return ([{k: v for k, v in s.items() if k not in merged} for s in stored]
             == [{k: v for k, v in s.items() if k not in drop} for s in new])
 
