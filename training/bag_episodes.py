@@ -316,12 +316,28 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
     if raw_images:
         dtypes.update({k: np.dtype(np.uint8) for k, v in config.keys.items() if v.is_image})
     sizes: dict[str, tuple[int, ...]] = {}  # image key -> its frames' shape, over the bag
+    non_finite: dict[str, int] = {}  # key -> NaN or infinite values, over the bag
     for k, (lo, hi) in enumerate(windows):
         for episode in _window_episodes(sorted_streams, decoded.slots, config, grid_topic, lo,
                                         hi, domain, report, dtypes, sizes,
                                         {t: w[k] for t, w in own.items()}):
             report.episode_lengths.append(len(next(iter(episode.values()))))
+            for key, values in episode.items():
+                if not config.keys[key].is_image and (n := count_non_finite(values)):
+                    non_finite[key] = non_finite.get(key, 0) + n
             yield episode
+    for key, n in non_finite.items():  # said here, by bag and key, not first at training
+        report.notes.append(f'{key}: {n} NaN or infinite value(s), converted as recorded '
+                            '(`dp-ros train` refuses them, naming the episodes: exclude those '
+                            'or mend the source)')
+
+
+def count_non_finite(values: np.ndarray) -> int:
+    """NaN and infinite values of a float array (0 for an integer one)."""
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.floating):
+        return 0
+    return int(values.size - np.count_nonzero(np.isfinite(values)))
 
 
 def sample_bag_at(bag: Bag, config: Bag2ZarrConfig, times_ns: np.ndarray, progress: bool = False,
