@@ -5,6 +5,7 @@ import numpy as np
 
 from dp_ros.runtime.observation_history import Observation
 from dp_ros.runtime.observation_log import (
+    ObservationLog,
     append_observation,
     read_observation_log,
     rotated_path,
@@ -54,3 +55,21 @@ def test_a_full_log_moves_to_path_1_and_a_new_one_begins(tmp_path):
     assert [r['t_obs_ns'] for r in read_observation_log(rotated_path(path))] == \
         [T + 1300, T + 1400, T + 1500]
     assert [r['t_obs_ns'] for r in read_observation_log(path)] == [T + 1600]
+
+
+def test_a_failed_write_turns_the_log_off_and_says_so_once(tmp_path):
+    """The node's log (ObservationLog): appends while it can; a write that fails (here its
+    folder replaced by a file, as a full disk or a removed folder would) is one message and
+    the log is off after it, never an exception in the node's plan."""
+    folder = tmp_path / 'logs'
+    log = ObservationLog(folder / 'obs.jsonl')
+    assert log.append(observation(1000)) is None
+    assert len(read_observation_log(folder / 'obs.jsonl')) == 1
+    (folder / 'obs.jsonl').unlink()
+    folder.rmdir()
+    folder.write_text('not a folder')
+    failure = log.append(observation(1100))
+    assert failure.startswith(f'observation_log_path: cannot append to {folder / "obs.jsonl"} (')
+    assert failure.endswith('): the log is off')
+    assert log.append(observation(1200)) is None and log.path == ''
+    assert ObservationLog('').append(observation(1300)) is None  # off from the start

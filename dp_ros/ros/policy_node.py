@@ -47,7 +47,7 @@ from dp_ros.ros.qos import (
 )
 from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.input_checks import BadInput
-from dp_ros.runtime.observation_log import append_observation
+from dp_ros.runtime.observation_log import ObservationLog
 from dp_ros.runtime.policy_node_config import (
     CommandGroup,
     PolicyNodeConfig,
@@ -103,6 +103,8 @@ class PolicyCore:
         self._overhead = LatencyStats()  # seconds per plan outside the model
         self._warned: set[str] = set()
         self._sampling_failed = RepeatedMessage()
+        # the debug observation log (checked writable at start; off after a failed write)
+        self._observation_log = ObservationLog(cfg.observation_log_path)
         # per input stream: messages of header stamp 0 (a driver that never stamps) filed at
         # their receive time; and those that arrived before the node clock ran (sim time
         # before the first /clock), which nothing places: skipped
@@ -385,8 +387,8 @@ class PolicyCore:
         context = (request.context, time.perf_counter() - start)
         if self.runner.submit(obs, request.generator, self._on_chunk, context):
             self.loop.submitted(request)
-            if self.cfg.observation_log_path:  # debug: what the plan was made on
-                append_observation(self.cfg.observation_log_path, request.observation)
+            if failure := self._observation_log.append(request.observation):  # debug
+                self.log.error(failure)
 
     def _on_chunk(self, result) -> None:
         """Worker thread: the loop shapes the chunk into the plan to publish (or drops it)."""

@@ -62,5 +62,26 @@ def append_observation(path: str | Path, obs: Observation,
         f.write(json.dumps(observation_record(obs)) + '\n')
 
 
+class ObservationLog:
+    """append_observation to `path` ('' : off) until a write fails (a full disk, its folder
+    removed): then off, the failure said once by append's return, as a debug log must not
+    stop a node that moves an arm."""
+
+    def __init__(self, path: str | Path, max_bytes: int = MAX_LOG_BYTES) -> None:
+        self.path = str(path)
+        self.max_bytes = max_bytes
+
+    def append(self, obs: Observation) -> str | None:
+        """The record appended; None, or the message of the failure that turned the log off."""
+        if not self.path:
+            return None
+        try:
+            append_observation(self.path, obs, self.max_bytes)
+        except OSError as exc:
+            path, self.path = self.path, ''
+            return f'observation_log_path: cannot append to {path} ({exc}): the log is off'
+        return None
+
+
 def read_observation_log(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

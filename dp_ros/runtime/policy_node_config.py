@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from dp_ros.atomic_dir import check_writable_file
 from dp_ros.dimension_names import JOINT_STATE_FIELDS, compare_names, joint_value_name
+from dp_ros.errors import UserError
 from dp_ros.params import check_range, param, param_fields, parse_topic_map
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import (
@@ -226,7 +228,9 @@ class PolicyNodeConfig:
                                       't_obs, and per stream the stamps and values (images: '
                                       'SHA-1) of the samples the observation was assembled '
                                       'from (runtime/observation_log.py); past 100 MB it '
-                                      'is renamed PATH.1 and begun anew; empty: off')
+                                      'is renamed PATH.1 and begun anew; checked writable at '
+                                      'start, off after a failed write (said once); empty: '
+                                      'off')
 
 
 # what to do when two arms' drivers name their joints alike
@@ -898,6 +902,11 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                          f"'{cfg.sampler}'")
     if not cfg.joint_state_topic or not cfg.action_topic:
         raise ValueError('parameters joint_state_topic and action_topic must not be empty')
+    if cfg.observation_log_path:  # at start, not as a crash at the first plan
+        try:
+            check_writable_file(cfg.observation_log_path, 'parameter observation_log_path')
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
 
     config = PolicyConfig.from_dict(metadata['config'])
     rgb_keys, low_dim = config.rgb_keys, config.low_dim_keys

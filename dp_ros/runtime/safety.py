@@ -155,7 +155,8 @@ def combine_limits(dim: int, dt_s: float, lower: Sequence[float] = (),
     velocity = vector('max_velocity', max_velocity)
     for name, v in (('max_step_delta', step), ('max_velocity', velocity)):
         if v is not None and not np.all(v > 0):
-            raise ValueError(f'parameter {name} must be > 0 for every dimension, got {list(v)}')
+            raise ValueError(f'parameter {name} must be > 0 for every dimension, got '
+                             f'{v.tolist()}')
     wrap = None
     if urdf is not None:
         u_lo, u_hi, u_vel, u_wrap = urdf
