@@ -87,7 +87,7 @@ def test_overrides_on_both_sides_of_an_option_are_all_read(tmp_path, capsys):
 def test_resume_never_reaches_the_trainer_which_starts_a_new_run(tmp_path, caplog):
     """--resume never is passed on to the trainer, not only to the checks: over a run that
     has a train state it trains from step 0, sets the old run aside whole (its log, its
-    state, its checkpoints) and says where; `--resume` of that folder continues the old run."""
+    state, its checkpoints) and says where; --output that folder continues the old run."""
     import json
     import logging
 
@@ -104,14 +104,13 @@ def test_resume_never_reaches_the_trainer_which_starts_a_new_run(tmp_path, caplo
     with caplog.at_level(logging.WARNING):
         assert main([*args, '--resume', 'never', '--max-steps', '2']) == 0
     assert f'--resume never: a new run in {run}: the run that was there is in {earlier} ' \
-           f'(resume it with --resume {earlier})' in caplog.messages, caplog.messages
+           f'(continue it there: --output {earlier})' in caplog.messages, caplog.messages
     state = json.loads((run / 'train_state' / 'state.json').read_text())
     assert state['position']['step'] == 2
     assert [r['step'] for r in records(run, 'train')] == [1, 2]  # one run per log
     assert [r['step'] for r in records(earlier, 'train')] == [1]
     assert sorted(p.name for p in earlier.iterdir()) == [
         'checkpoints', 'config.yaml', 'curves.png', 'log.jsonl', 'tb', 'train_state']
-    # the old run continues from where it was set aside, into a folder of its own
-    assert main([*args[:3], str(tmp_path / 'cont'), '--resume', str(earlier),
-                 '--max-steps', '2']) == 0
-    assert [r['step'] for r in records(tmp_path / 'cont', 'train')] == [2]
+    # the old run continues where it was set aside
+    assert main([*args[:3], str(earlier), '--max-steps', '2']) == 0
+    assert [r['step'] for r in records(earlier, 'train')] == [1, 2]

@@ -3,11 +3,15 @@ save, another run's train state resumed here) in a folder that holds another run
 moves them into earlier_runs/<n>/ first, never deleting them. Else the curves and
 TensorBoard would mix two runs' steps, and checkpoints/best and the step_* snapshots of the
 old run would sit beside the new run's as if they were its own. The old run stays whole
-there: its train state resumes with `--resume <run>/earlier_runs/<n>`.
+there and continues there (`--output <run>/earlier_runs/<n>`). A run continued in another
+folder (`--resume OTHER --output NEW`) takes its checkpoints/best along: the best score it
+restores is that checkpoint's.
 """
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from pathlib import Path
 
 from training.run_log import CURVES_FILE, LOG_FILE, TB_DIR
@@ -17,6 +21,7 @@ CONFIG_FILE = 'config.yaml'
 CHECKPOINTS_DIR = 'checkpoints'
 MEDIA_DIR = 'media'
 EARLIER_RUNS_DIR = 'earlier_runs'
+BEST = 'best'  # checkpoints/best: the best closed-loop score so far
 # what a run writes into its directory (training/trainer.py), and so what one sets aside
 RUN_FILES = (CONFIG_FILE, LOG_FILE, TB_DIR, CURVES_FILE, MEDIA_DIR, CHECKPOINTS_DIR,
              STATE_DIR)
@@ -34,4 +39,19 @@ def set_aside_earlier_run(run_dir: Path) -> Path | None:
     dest.mkdir(parents=True)
     for name in present:
         os.replace(run_dir / name, dest / name)
+    return dest
+
+
+def carry_best(state_path: Path, run_dir: Path) -> Path | None:
+    """checkpoints/best of the run whose train state (`state_path`, <run>/train_state) is
+    continued in `run_dir`, copied there (whole, then renamed) when run_dir has none; the
+    copy, or None."""
+    source = state_path.parent / CHECKPOINTS_DIR / BEST
+    dest = run_dir / CHECKPOINTS_DIR / BEST
+    if not source.is_dir() or dest.exists():
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f'.{BEST}.{uuid.uuid4().hex[:8]}.tmp')
+    shutil.copytree(source, tmp)
+    os.replace(tmp, dest)
     return dest

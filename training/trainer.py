@@ -22,6 +22,7 @@ check costs no synchronisation in the steps between.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -40,7 +41,14 @@ from training.cpu_precision import effective_mixed_precision
 from training.dataset_meta import SPLIT
 from training.errors import DatasetError, NonFiniteLossError, TrainStateError
 from training.run_check import CheckedRun, check_run
-from training.run_dir import CHECKPOINTS_DIR, CONFIG_FILE, MEDIA_DIR, set_aside_earlier_run
+from training.run_dir import (
+    BEST,
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    MEDIA_DIR,
+    carry_best,
+    set_aside_earlier_run,
+)
 from training.run_log import RunLog, finite
 from training.step_speed import compile_convolutions, tf32_matmuls
 from training.train_metrics import (
@@ -120,17 +128,39 @@ class Trainer:
             for warning in self.policy_cfg.small_crop_warnings():
                 log.warning(warning)
         self._build()
+        self.resume = resume
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             own = self.state_path is not None and self.state_path.resolve() == (
                 self.run_dir / STATE_DIR).resolve()
             earlier = None if own else set_aside_earlier_run(self.run_dir)
             if earlier is not None:
-                log.warning('%sa new run in %s: the run that was there is in %s (resume it with '
-                            '--resume %s)', '--resume never: ' if resume == 'never' else '',
-                            self.run_dir, earlier, earlier)
+                log.warning('%sa new run in %s: the run that was there is in %s (continue it '
+                            'there: --output %s)', '--resume never: ' if resume == 'never'
+                            else '', self.run_dir, earlier, earlier)
+                self._follow_init_from(earlier)
+            if self.state_path is not None and not own:  # another folder's run, continued here
+                carried = carry_best(self.state_path, self.run_dir)
+                if carried is not None:
+                    log.info('continuing the run of %s here: its checkpoints/best (the best '
+                             'score so far) copied to %s', self.state_path, carried)
         acc.wait_for_everyone()
         self.stop_signal: str | None = None
+
+    def _follow_init_from(self, earlier: Path) -> None:
+        """train.init_from inside the folder just set aside (a warm start from the run that
+        was there) names where its weights are now, in config.yaml and the provenance: else
+        they would name this run's own checkpoints."""
+        init = Path(self.cfg.train.init_from or '').expanduser()
+        if not self.cfg.train.init_from or not init.resolve().is_relative_to(
+                self.run_dir.resolve()):
+            return
+        moved = earlier / init.resolve().relative_to(self.run_dir.resolve())
+        self.cfg.train.init_from = str(moved)
+        if self.checked.init_from is not None:
+            loaded = self.checked.init_from.resolve().relative_to(self.run_dir.resolve())
+            self.checked = dataclasses.replace(self.checked, init_from=earlier / loaded)
+        log.info('train.init_from is recorded as %s, where its files are now', moved)
 
     # ------------------------------------------------------------------ setup
     def _build(self) -> None:
@@ -395,7 +425,7 @@ class Trainer:
         if self.best_score is None or score > self.best_score:
             self.best_score = score
             if self.is_main:
-                self.save_policy_artifact('best', metrics)
+                self.save_policy_artifact(BEST, metrics)
         return metrics
 
     # ------------------------------------------------------------------ loop
@@ -558,9 +588,10 @@ class Trainer:
             self._check_finite(loss_sum, first_unchecked)
             self._save_resume_point()
         if self.is_main and interrupted:
-            log.warning('%s: stopped at step %d, train state saved in %s; run the same '
-                        'command again to continue', interrupted, self.pos.step,
-                        self.run_dir / STATE_DIR)
+            again = ('run the same command again' if self.resume == 'auto' else
+                     f'run the command again without --resume {self.resume}')  # auto: this one
+            log.warning('%s: stopped at step %d, train state saved in %s; %s to continue',
+                        interrupted, self.pos.step, self.run_dir / STATE_DIR, again)
         emit('end', {'interrupted': interrupted, 'best_score': self.best_score})
         self.run_log.close()
         self.run_log.plot()

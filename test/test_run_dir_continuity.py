@@ -1,0 +1,93 @@
+"""One run per folder, and runs that continue across folders (found by exploratory testing of
+training/run_dir.py): a run continued from another folder's train state brings that run's
+checkpoints/best (its restored best score is that checkpoint's); a warm start from the folder
+a new run sets aside records where the weights are now; a stopped run started with --resume
+never or --resume PATH says how to continue it, which is not the same command."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from support import one_torch_thread  # noqa: F401 (autouse)
+from tiny_runs import small_arrays, small_config, write_small_store
+
+from training.trainer import Trainer, train
+from training.warm_start import init_checkpoint
+
+
+@pytest.fixture(scope='module')
+def store(tmp_path_factory) -> Path:
+    return write_small_store(tmp_path_factory.mktemp('data') / 'small.zarr')
+
+
+@pytest.fixture(scope='module')
+def square_store(tmp_path_factory) -> Path:
+    """The synthetic store with square 12x12 images (the Push-T sim renders square ones)."""
+    arrays = small_arrays()
+    rng = np.random.default_rng(1)
+    arrays['img'] = rng.integers(0, 256, size=(len(arrays['img']), 12, 12, 3)).astype(np.uint8)
+    return write_small_store(tmp_path_factory.mktemp('data') / 'sq.zarr', arrays)
+
+
+def _evaluating(store: Path, **train_values):
+    return small_config(store, policy={'crop_shape': [10, 10]},
+                        eval={'n_episodes': 1, 'max_steps': 3, 'n_video_episodes': 0},
+                        train={'eval_every': 2, **train_values})
+
+
+def test_a_run_continued_in_another_folder_brings_its_best_checkpoint(tmp_path, square_store,
+                                                                      caplog):
+    run, other = tmp_path / 'run', tmp_path / 'other'
+    first = train(_evaluating(square_store, max_steps=2), run)  # evaluates at step 2: best
+    assert first['best_score'] is not None
+    best = json.loads((run / 'checkpoints' / 'best' / 'policy.json').read_text())
+    cfg = _evaluating(square_store, max_steps=3, eval_every=0)
+    cfg.eval.n_episodes = 0
+    with caplog.at_level(logging.INFO, logger='dp_ros.train'):
+        summary = train(cfg, other, resume=str(run))
+    assert summary['best_score'] == first['best_score']
+    assert json.loads((other / 'checkpoints' / 'best' / 'policy.json').read_text()) == best
+    assert any('its checkpoints/best (the best score so far) copied to' in m
+               for m in caplog.messages)
+    assert (run / 'checkpoints' / 'best').is_dir()  # copied, not moved
+    # continued in its own folder: nothing to copy, nothing said
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger='dp_ros.train'):
+        train(cfg, other)
+    assert not any('copied to' in m for m in caplog.messages)
+
+
+class StopAfterFirstStep(Trainer):
+    def _should_stop(self) -> bool:
+        self.stop_signal = 'SIGINT'  # as the handler sets it on Ctrl-C
+        return True
+
+
+@pytest.mark.parametrize('resume, advice', [
+    ('never', 'run the command again without --resume never to continue'),
+    ('auto', 'run the same command again to continue')])
+def test_a_stopped_run_says_how_to_continue_it(tmp_path, store, caplog, resume, advice):
+    """The same command with --resume never would set the stopped run aside and start over."""
+    cfg = small_config(store, train={'max_steps': 6, 'checkpoint_every': 100})
+    with caplog.at_level(logging.WARNING, logger='dp_ros.train'):
+        summary = StopAfterFirstStep(cfg, tmp_path / 'run', resume=resume).run()
+    assert summary['interrupted'] == 'SIGINT'
+    [message] = [m for m in caplog.messages if 'stopped at step' in m]
+    assert message.endswith(advice), message
+
+
+def test_a_warm_start_from_the_folder_set_aside_records_where_the_weights_are(tmp_path, store):
+    run = tmp_path / 'run'
+    train(small_config(store, train={'max_steps': 2}), run)
+    train(small_config(store, train={'max_steps': 2, 'init_from': str(run)}), run,
+          resume='never')
+    earlier = run / 'earlier_runs' / '1'
+    recorded = yaml.safe_load((run / 'config.yaml').read_text())['train']['init_from']
+    assert Path(recorded) == earlier
+    assert init_checkpoint(recorded).resolve() == (earlier / 'checkpoints' / 'latest').resolve()
+    provenance = json.loads((run / 'checkpoints' / 'latest' / 'policy.json').read_text())
+    assert Path(provenance['provenance']['train_config']['train']['init_from']) == earlier
