@@ -114,3 +114,13 @@ def test_resume_never_reaches_the_trainer_which_starts_a_new_run(tmp_path, caplo
     # the old run continues where it was set aside
     assert main([*args[:3], str(earlier), '--max-steps', '2']) == 0
     assert [r['step'] for r in records(earlier, 'train')] == [1, 2]
+
+
+@pytest.mark.parametrize('stop, code', [('SIGINT', 130), ('SIGTERM', 143),
+                                        ('signal on another rank', 130)])
+def test_a_stopped_run_exits_128_plus_its_signal(stop, code):
+    """A run a signal stopped (saved, resumable) is not done: `dp-ros train ... && next`
+    must not go on (it exited 0 before)."""
+    from training.train import interrupted_exit_code
+
+    assert interrupted_exit_code(stop) == code

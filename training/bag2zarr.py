@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from dp_ros.atomic_dir import check_writable_file, write_text
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
+from dp_ros.errors import EXIT_INTERRUPTED
 from dp_ros.image_fit import CAMERA_CROP
 from dp_ros.recorded_sources import (
     FIELD,
@@ -49,7 +50,6 @@ from training.errors import EXPECTED_ERRORS, error_exit
 from training.replay_buffer import ReplayBuffer
 from training.zarr_writer import EpisodeWriter, staged_store
 
-EXIT_INTERRUPTED = 130
 CONTROL_PERIOD_S = 'control_period_s'  # the store's attribute: seconds per step
 
 __all__ = ['ConfigError', 'ConversionSummary', 'convert', 'format_reports', 'format_summary',

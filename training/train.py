@@ -1,7 +1,8 @@
 """`dp-ros train` (also `python -m training.train`, and under torchrun or accelerate launch):
 the command line. It loads the config and checks the run's inputs (training/run_check.py)
 before torch loads, so that a wrong path, key or policy is one line in half a second; the
-loop itself is training/trainer.py.
+loop itself is training/trainer.py. A run stopped by a signal (its train state saved) exits
+128 + the signal's number, not 0: a script's next step does not take it as finished.
 """
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
+from dp_ros.errors import EXIT_INTERRUPTED
 from training.config import load_config
 from training.deprecated_keys import deprecated_keys_shown
 from training.errors import EXPECTED_ERRORS, error_exit
@@ -51,9 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         # the rule of dp_ros/cli.py, also under torchrun and `python -m training.train`: a bad
         # config, dataset, init_from or train state is one line and exit code 2
         return error_exit('dp-ros train', err)
-    if summary['interrupted'] is None and int(os.environ.get('RANK', '0')) == 0:
+    if summary['interrupted'] is not None:  # saved, resumable, but not done: `&&` stops
+        return interrupted_exit_code(summary['interrupted'])
+    if int(os.environ.get('RANK', '0')) == 0:
         print(json.dumps(summary))
     return 0
+
+
+def interrupted_exit_code(stop: str) -> int:
+    """128 + the signal's number, the shell's convention (SIGINT 130, SIGTERM 143); a stop
+    another rank received: EXIT_INTERRUPTED."""
+    try:
+        return 128 + int(signal.Signals[stop])
+    except KeyError:
+        return EXIT_INTERRUPTED
 
 
 if __name__ == '__main__':
