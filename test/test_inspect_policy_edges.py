@@ -150,3 +150,14 @@ def test_a_small_held_out_share_is_not_printed_as_0_percent(tmp_path, capsys):
     lines = printed(make_tiny_checkpoint(tmp_path / 'p', provenance=provenance), capsys)
     (held,) = [line for line in lines if 'held out' in line]
     assert held.startswith('  held out: 0.4% of the episodes (split seed 42)')
+
+
+def test_a_policy_folder_without_its_policy_json_is_named_as_such(tmp_path, capsys):
+    """A folder holding model.safetensors but no policy.json (copied in part) is a policy
+    missing its metadata, not 'not a ROS 2 bag'."""
+    from dp_ros import cli
+
+    (tmp_path / 'model.safetensors').write_bytes(b'\0' * 16)
+    assert cli.main(['inspect', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert 'holds model.safetensors but no policy.json' in err and 'bag' not in err, err

@@ -39,6 +39,7 @@ from dp_ros.atomic_dir import check_writable_file, write_text
 from dp_ros.bags.reader import STORAGE_SUFFIXES
 from dp_ros.dimension_names import NAMES
 from dp_ros.errors import UserError
+from dp_ros.policy.checkpoint import METADATA_FILE, WEIGHTS_FILE
 from dp_ros.pose_fields import POSE_FIELDS
 from dp_ros.recorded_sources import (
     PREFIX,
@@ -429,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError('a policy directory is inspected alone; --draft-params writes its '
                             'node parameters (--draft-config, --plot, --video: data)')
         return inspect_policy(args.paths[0], args.draft_params, args.json)
+    if (Path(args.paths[0]) / WEIGHTS_FILE).is_file():  # not a bag folder: a policy in part
+        raise UserError(f'{args.paths[0]} holds {WEIGHTS_FILE} but no {METADATA_FILE}: a '
+                        'policy directory needs both (was it copied in part?)')
     if args.draft_params:
         raise UserError('--draft-params is for a policy directory (policy.json)')
     if not is_training_store(args.paths[0]):
