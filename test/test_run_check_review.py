@@ -220,3 +220,19 @@ def test_a_state_whose_poses_were_wrapped_differently_is_refused_at_the_start(
     with pytest.raises(TrainConfigError, match=refused):
         check_run(cfg, tmp_path / 'run', 'never')
     assert not (tmp_path / 'run').exists()
+
+
+def test_a_resume_past_max_steps_and_an_output_that_is_a_file_are_refused(tmp_path):
+    """A train state at step 2 resumed with train.max_steps 1 trains nothing and would
+    rewrite config.yaml with a value the run did not use: refused, naming both; --output
+    naming a file is refused before anything loads (a traceback after the model was built
+    before)."""
+    store = write_small_store(tmp_path / 'small.zarr')
+    train(_config(store, train={'max_steps': 2, 'checkpoint_every': 2}), tmp_path / 'run')
+    with pytest.raises(TrainStateError, match=r'is at step 2, past train.max_steps 1: give '
+                                              r'train.max_steps > 2'):
+        check_run(_config(store, train={'max_steps': 1}), tmp_path / 'run')
+    check_run(_config(store, train={'max_steps': 2}), tmp_path / 'run')  # done: accepted
+    (tmp_path / 'a_file').write_text('x')
+    with pytest.raises(TrainConfigError, match='--output .*a_file is a file'):
+        check_run(_config(store), tmp_path / 'a_file')

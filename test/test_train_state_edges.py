@@ -195,17 +195,17 @@ def test_a_save_over_a_killed_saves_temporary_then_a_resume_restores_it(tmp_path
     stale = run / f'.{STATE_DIR}.tmp'
     stale.mkdir(parents=True)
     (stale / 'leftover.bin').write_bytes(b'half written')
-    final = _save(a, run, Progress(Position(step=7, epoch=2, batch=3), best_score=0.25,
+    final = _save(a, run, Progress(Position(step=5, epoch=2, batch=3), best_score=0.25,
                                    elapsed_s=12.5, pending_eval=6))
     assert final == run / STATE_DIR and not stale.exists()
     assert not (final / 'leftover.bin').exists()
     saved = read_state(final)
-    assert saved['position'] == {'step': 7, 'epoch': 2, 'batch': 3}
+    assert saved['position'] == {'step': 5, 'epoch': 2, 'batch': 3}
     assert (saved['best_score'], saved['elapsed_s'], saved['pending_eval']) == (0.25, 12.5, 6)
     assert saved['world_size'] == 1 and saved['split'] == a.split
 
     b = _trainer(tiny_zarr, run)
-    assert (b.pos.step, b.pos.epoch, b.pos.batch) == (7, 2, 3)
+    assert (b.pos.step, b.pos.epoch, b.pos.batch) == (5, 2, 3)
     assert (b.best_score, b.elapsed_before, b.pending_eval) == (0.25, 12.5, 6)
     assert torch.equal(b.loss_gen.get_state(), a.loss_gen.get_state())
     assert b.lr_scheduler.state_dict() == a.lr_scheduler.state_dict()

@@ -7,12 +7,16 @@ against PolicyConfig when the model is built (its fields are documented there).
 
 Steps are optimizer steps (one batch of data.batch_size windows per process, times
 optim.grad_accum_steps); every `*_every` interval is in steps and 0 turns that event off.
+Every value must be of its field's type (the policy section's: PolicyConfig's): an `int`
+field takes an integer (a count, an interval, a seed: 2.5 is refused, not rounded), a
+`float` field any number, a `bool` field true or false.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from typing import Any
 import yaml
 
 from dp_ros.policy.config import SAMPLERS, PolicyConfig, jsonable
-from sim_bridge.sim_node_config import ROBOTS
+from sim_bridge.sim_node_config import MAX_SEED, ROBOTS
 from training.deprecated_keys import rename_deprecated
 from training.errors import TrainConfigError
 
@@ -54,7 +58,8 @@ class DataConfig:
             validation. At least one episode each way when > 0. Paper: 0.02.
         max_train_episodes: use at most this many training episodes (random, seeded by
             split_seed); None: all. For data-scaling runs and tests.
-        split_seed: seeds the validation split and the episode cap (42: the paper's split).
+        split_seed: seeds the validation split and the episode cap, >= 0 (42: the paper's
+            split).
         exclude_episodes: episode indices left out of training, validation and the normalizer
             statistics (bad demonstrations: `dp-ros inspect` findings, `dp-ros open-loop`'s
             worst episodes), e.g. [3, 17]; the split and the max_train_episodes cap are drawn
@@ -192,7 +197,8 @@ class LoopConfig:
 
     Attributes:
         seed: seeds data order, augmentation and diffusion noise (per rank), and the action
-            MSE windows. Same seed and config: the same run, also across a resume.
+            MSE windows, in 0..2**32 - 1 (numpy's seed range). Same seed and config: the same
+            run, also across a resume.
         max_steps: optimizer steps of the run, > 0 (also the length of the lr schedule).
         mixed_precision: 'no', 'bf16' or 'fp16' autocast (accelerate); YAML's bare `no` (a
             boolean false) is read as 'no'. bf16 on a CPU that emulates it (x86 without
@@ -203,7 +209,8 @@ class LoopConfig:
             training (the saved weights are ordinary contiguous tensors). On the 2-core CPU a
             batch-64 step of the Push-T CPU config takes 0.195 s instead of 0.237 s in bf16
             (NCHW max-pooling alone cost 24 ms); same model, different float rounding.
-        num_threads: torch.set_num_threads for this process; None: torch's default.
+        num_threads: torch.set_num_threads for this process, >= 0; None (or 0): torch's
+            default.
         torch_compile: torch.compile the training network's convolution stacks (each
             camera's ResNet trunk and the UNet) in place (nn.Module.compile: weights,
             checkpoints and train states keep their names); crops, noise and the loss stay
@@ -287,14 +294,16 @@ class EvalConfig:
             'arm' (the arm twin, sim_bridge/arm_env.py: its 640 x 480 camera fitted to the
             policy's image as the node fits it, joint_pos, joint-target actions), stepped in
             lockstep as `dp-ros eval --via ros --robot arm --mode lockstep` runs it.
-        start_seed: first environment seed (100000: the paper's test seeds).
+        start_seed: first environment seed (100000: the paper's test seeds); the last one,
+            start_seed + n_episodes - 1, at most 2**32 - 1 (numpy's, which places the start
+            states).
         n_episodes: episodes per evaluation, >= 0 (0: no evaluation). Paper: 50.
         max_steps: control steps per episode at most, > 0. Paper: 300 (30 s at 10 Hz).
         sampler: 'ddpm' or 'ddim' for evaluation and the action MSE; None: the policy's.
         num_inference_steps: denoising steps there, in 1..policy.num_train_timesteps; None:
             the policy's.
         sample_seed: seeds each episode's sampling noise (with its env seed), so a score
-            does not depend on how episodes are batched.
+            does not depend on how episodes are batched; >= 0.
         batch_size: episodes stepped and planned together, >= 1; None: all of them.
         n_video_episodes: the first k episodes go into a tiled video per evaluation
             (media/eval_step<step>.<video_format>), >= 0.
@@ -374,9 +383,13 @@ class TrainConfig:
                         'train.snapshot_every': t.snapshot_every,
                         'data.num_workers': d.num_workers, 'eval.n_episodes': e.n_episodes,
                         'eval.n_video_episodes': e.n_video_episodes,
-                        'optim.lr_warmup_steps': o.lr_warmup_steps}
+                        'optim.lr_warmup_steps': o.lr_warmup_steps,
+                        'train.seed': t.seed, 'data.split_seed': d.split_seed,
+                        'eval.start_seed': e.start_seed, 'eval.sample_seed': e.sample_seed}
         if d.max_train_episodes is not None:
             non_negative['data.max_train_episodes'] = d.max_train_episodes
+        if t.num_threads is not None:  # 0, like None: torch's default
+            non_negative['train.num_threads'] = t.num_threads
         for name, value in non_negative.items():
             if not _number(name, value) >= 0:
                 raise TrainConfigError(f'{name} must be >= 0, got {value!r}')
@@ -411,13 +424,16 @@ class TrainConfig:
             raise TrainConfigError(f'eval.num_inference_steps must be an integer >= 1 (or '
                                    f"null: the policy's), got {e.num_inference_steps!r}")
         self._validate_ema()
-        for name in _SECTIONS:  # YAML's `yes`/`no` are booleans; a word such as 'ture' is not
-            section = getattr(self, name)
-            for f in dataclasses.fields(section):
-                value = getattr(section, f.name)
-                if f.type == 'bool' and not isinstance(value, bool):
-                    raise TrainConfigError(f'{name}.{f.name} must be true or false, got '
-                                           f'{value!r}')
+        for name in _SECTIONS:
+            _check_types(name, _SECTIONS[name], vars(getattr(self, name)))
+        _check_types('policy', PolicyConfig, self.policy)
+        if t.seed > MAX_SEED:
+            raise TrainConfigError(f"train.seed must be in 0..{MAX_SEED} (numpy's seed range), "
+                                   f'got {t.seed}')
+        if e.n_episodes and e.start_seed + e.n_episodes - 1 > MAX_SEED:
+            raise TrainConfigError(f'eval.start_seed {e.start_seed} + eval.n_episodes '
+                                   f'{e.n_episodes} - 1 is past the last seed the sim takes, '
+                                   f'{MAX_SEED}')
 
     def _validate_ema(self) -> None:
         """The EMA's numbers checked and made floats: diffusers' EMAModel refuses an integer
@@ -575,6 +591,36 @@ def migrate_deprecated_keys(d: dict[str, Any], origin: str = '', warn: bool = Fa
                                              error=TrainConfigError, warn=warn,
                                              stacklevel=stacklevel)
     return out
+
+
+# a scalar field's annotation -> what its value must be, and the test: an int field takes no
+# float (2.5 steps would be misread) and no bool, a float field an int (YAML's 1 for 1.0);
+# YAML's `yes`/`no` are booleans, a word such as 'ture' is not
+_SCALAR_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    'bool': ('true or false', lambda v: isinstance(v, bool)),
+    'int': ('an integer', lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    'float': ('a number', lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+    'str': ('a string', lambda v: isinstance(v, str)),
+}
+
+
+def _check_types(where: str, cls: type, values: dict[str, Any]) -> None:
+    """TrainConfigError naming the first of `values` (field name -> value) that is not of its
+    `cls` field's scalar type ('int', 'float | None', ...): YAML gives what was written, and a
+    float interval or a string seed would be misread or crash hours later. Other annotations
+    (lists, mappings, 'str | bool | None') are checked by hand; a name `cls` lacks is left
+    to its own check (PolicyConfig.from_dict)."""
+    types = {f.name: f.type for f in dataclasses.fields(cls)}
+    for name, value in values.items():
+        kinds = str(types.get(name, '')).split(' | ')
+        optional = 'None' in kinds
+        kinds = [k for k in kinds if k != 'None']
+        if len(kinds) != 1 or kinds[0] not in _SCALAR_TYPES or (optional and value is None):
+            continue
+        what, ok = _SCALAR_TYPES[kinds[0]]
+        if not ok(value):
+            raise TrainConfigError(f'{where}.{name} must be {what}'
+                                   f'{" or null" if optional else ""}, got {value!r}')
 
 
 def _number(name: str, value: Any) -> float:

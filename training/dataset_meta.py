@@ -103,7 +103,12 @@ def store_shapes(source: ReplayBuffer, rgb_keys: Mapping[str, str],
         shapes[name] = (c, h, w)
     for name, (key, sl) in low_dim_keys.items():
         shape = tuple(source.data[key].shape)
-        width = len(range(int(np.prod(shape[1:])))[sl])
+        columns = int(np.prod(shape[1:]))
+        if any(b is not None and not -columns <= b <= columns for b in (sl.start, sl.stop)):
+            # Python's slice would clamp it: fewer columns than the config names
+            raise DatasetError(f'{where}: low-dim key {name!r} asks for columns {sl.start}:'
+                               f'{sl.stop} of {key!r}, which is {columns} wide (shape {shape})')
+        width = len(range(columns)[sl])
         if width == 0:
             raise DatasetError(f'{where}: low-dim key {name!r} selects no columns of {key!r} '
                                f'(shape {shape}, slice {sl})')
@@ -158,7 +163,8 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
 def excluded_episodes(n_episodes: int, episodes: Sequence[int] | None, where: str
                       ) -> np.ndarray:
     """Boolean mask of the episodes data.exclude_episodes names; DatasetError naming `where`
-    for an index the dataset does not have."""
+    for an index the dataset does not have, or for excluding all of them (nothing would be
+    left to fit the normalizer on or to train on)."""
     mask = np.zeros(n_episodes, dtype=bool)
     bad = [e for e in episodes or () if not isinstance(e, (int, np.integer))
            or isinstance(e, bool) or not 0 <= e < n_episodes]
@@ -166,6 +172,9 @@ def excluded_episodes(n_episodes: int, episodes: Sequence[int] | None, where: st
         raise DatasetError(f'{where}: exclude_episodes {bad} are not episodes of this dataset '
                            f'(0..{n_episodes - 1})')
     mask[list(episodes or ())] = True
+    if episodes and mask.all():
+        raise DatasetError(f'{where}: exclude_episodes {sorted(set(episodes))} leaves none of '
+                           f'its {n_episodes} episodes to train on')
     return mask
 
 

@@ -85,6 +85,9 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> Ch
     """Every input of the run `cfg` in `run_dir` with --resume `resume`, checked from files'
     metadata; the errors are EXPECTED_ERRORS (one line and exit code 2 in `dp-ros train`).
     train.control_period_s left unset (None) is set here, to the dataset's."""
+    if Path(run_dir).exists() and not Path(run_dir).is_dir():
+        raise TrainConfigError(f'--output {run_dir} is a file: give a run directory (made if '
+                               'absent)')
     state_path = find_train_state(resume, Path(run_dir))
     saved = read_state(state_path) if state_path else None
     warm_start = not saved and bool(cfg.train.init_from)
@@ -94,6 +97,9 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> Ch
     dataset = dataset_path(cfg)
     from training.lerobot_source import open_training_store
     store = open_training_store(dataset)
+    from training.dataset_meta import excluded_episodes
+    # an index the store lacks, or every episode: refused here, not when the data loads
+    excluded_episodes(store.n_episodes, cfg.data.exclude_episodes, str(dataset))
     resolve_control_period(cfg, dataset, store)
     policy_dict = dict(cfg.policy)
     if 'shape_meta' not in policy_dict:
@@ -156,6 +162,11 @@ def check_resume(state_path: Path, saved: dict[str, Any], cfg: TrainConfig,
         refused.append(('ema.enabled', False, True))
     if refused:
         raise TrainStateError(_refusal_message(state_path, refused))
+    step = int((saved.get('position') or {}).get('step', 0))
+    if cfg.train.max_steps < step:  # nothing to train, and config.yaml would say otherwise
+        raise TrainStateError(f'{state_path} is at step {step}, past train.max_steps '
+                              f'{cfg.train.max_steps}: give train.max_steps > {step} to train '
+                              'on, or start over with --resume never (or another --output)')
     return tuple(_describe(c) for c in changes)
 
 
