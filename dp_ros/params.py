@@ -69,14 +69,16 @@ def default_of(f: dataclasses.Field) -> Any:
     return f.default
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
+    """An int or float as YAML and JSON read one (NaN and inf included): true and false are
+    bools, an int subclass, and no number."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _is_whole(v: Any) -> bool:
     """A number that is an integer: 3 or 3.0, not 2.5, inf or nan (int() of those raises
     OverflowError or a message that names no parameter)."""
-    return _is_number(v) and (isinstance(v, int) or (math.isfinite(v) and v == int(v)))
+    return is_number(v) and (isinstance(v, int) or (math.isfinite(v) and v == int(v)))
 
 
 def coerce(name: str, kind: str, value: Any) -> Any:
@@ -94,7 +96,7 @@ def coerce(name: str, kind: str, value: Any) -> Any:
             raise ValueError(f'parameter {name} must be an integer, got {value!r}')
         return int(value)
     if kind == 'float':
-        if not _is_number(value):
+        if not is_number(value):
             raise ValueError(f'parameter {name} must be a number, got {value!r}')
         return float(value)
     if not isinstance(value, (list, tuple)) and type(value).__name__ != 'array':
@@ -104,7 +106,7 @@ def coerce(name: str, kind: str, value: Any) -> Any:
         if not all(isinstance(v, str) for v in items):
             raise ValueError(f'parameter {name} must be a list of strings, got {items!r}')
         return items
-    if not all(_is_number(v) for v in items):
+    if not all(is_number(v) for v in items):
         raise ValueError(f'parameter {name} must be a list of numbers, got {items!r}')
     if kind == 'list[int]':
         if not all(_is_whole(v) for v in items):

@@ -1,5 +1,5 @@
 """The lifecycle node's configure with a policy whose weights cannot be read (a truncated
-model.safetensors: safetensors' own error, no ValueError) fails as a FAILURE, said in one
+model.safetensors: a CheckpointError; any other load failure too) fails as a FAILURE, said in one
 line, and the node stays unconfigured, so that configure after the file is mended loads it.
 An in-process node, never spun: the transitions are called directly."""
 from __future__ import annotations

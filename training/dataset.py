@@ -166,16 +166,22 @@ class PushTImageDataset(torch.utils.data.Dataset):
     def nonfinite_episodes(self) -> dict[str, list[int]]:
         """Per normalized key (action, low-dim observations), the episodes (not excluded)
         with NaN or inf values: what to fix, or leave out with data.exclude_episodes."""
-        episode = np.repeat(np.arange(self.replay_buffer.n_episodes),
-                            self.replay_buffer.episode_lengths)
+        kept = np.flatnonzero(~self.excluded).tolist()
+        return {name: episodes for name, (_, episodes) in self.nonfinite_values(kept).items()}
+
+    def nonfinite_values(self, episodes: list[int]) -> dict[str, tuple[list[int], list[int]]]:
+        """Per normalized key (action, low-dim observations) with NaN or inf values in
+        `episodes`: (its dimensions, the episodes) holding them, for an error that says where."""
+        buffer = self.replay_buffer
+        episode = np.repeat(np.arange(buffer.n_episodes), buffer.episode_lengths)
+        chosen = np.isin(episode, episodes)
         out = {}
         for name in (ACTION, *self.low_dim_keys):
-            values = self.replay_buffer.data[name]
-            rows = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-            bad = np.unique(episode[rows])
-            bad = [int(e) for e in bad if not self.excluded[e]]
-            if bad:
-                out[name] = bad
+            values = buffer.data[name]
+            bad = ~np.isfinite(values.reshape(len(values), -1)) & chosen[:, None]
+            if bad.any():
+                out[name] = (np.flatnonzero(bad.any(axis=0)).tolist(),
+                             np.unique(episode[bad.any(axis=1)]).tolist())
         return out
 
     # ------------------------------------------------------------------ items

@@ -322,6 +322,18 @@ def select_episodes(spec: str | None, ds: PushTImageDataset, source: Source
     return spec, parse_episodes(spec, n)
 
 
+def check_finite(ds: PushTImageDataset, episodes: list[int]) -> None:
+    """NaN or inf in the chosen episodes' actions or low-dim observations, refused before
+    any sampling and naming key, dimensions and episodes, as `dp-ros train` refuses it: one
+    such value makes every metric NaN, and the report no JSON."""
+    bad = ds.nonfinite_values(episodes)
+    if bad:
+        where = '; '.join(f'{key} dimension(s) {dims} in episode(s) {eps}'
+                          for key, (dims, eps) in bad.items())
+        raise UserError(f'{ds.zarr_path}: non-finite values (NaN or inf): {where}; every error '
+                        'would be NaN: fix the data, or leave those episodes out of --episodes')
+
+
 # --------------------------------------------------------------------------- the run
 
 def predict_episodes(predict: Predict, ds: PushTImageDataset, episodes: list[int],
@@ -650,6 +662,18 @@ def read_entries(args: list[str]) -> list[PolicyEntry]:
     return out
 
 
+def check_inference_steps(entries: list[PolicyEntry], steps: int | None) -> None:
+    """--num-inference-steps beyond a policy's diffusion steps, refused before anything is
+    loaded rather than at its first chunk."""
+    if steps is None:
+        return
+    for e in entries:
+        try:
+            e.config.check_inference_steps(steps, '--num-inference-steps')
+        except ValueError as exc:
+            raise UserError(f'{e.path}: {exc}') from None
+
+
 def common_source(entries: list[PolicyEntry], dataset: Path | None) -> Source:
     """The one dataset, keys and split all the policies are compared on: policies trained
     on other data or with other windows are compared one command each."""
@@ -707,6 +731,7 @@ def run_open_loop(args: argparse.Namespace
     The policies, the dataset, the split and their fit are checked from metadata first; the
     device last, as it imports torch (seconds): a wrong path is reported in under one."""
     entries = read_entries(args.policy)
+    check_inference_steps(entries, args.num_inference_steps)
     source = common_source(entries, args.dataset)
     check_split(args.episodes, source)
     warnings = list(dict.fromkeys(w for e in entries for w in check_fits(e.config, source)))
@@ -719,6 +744,7 @@ def run_open_loop(args: argparse.Namespace
     config = entries[0].config
     ds = load_windows(config, source, progress=not args.no_progress)
     chosen, episodes = select_episodes(args.episodes, ds, source)
+    check_finite(ds, episodes)
     if chosen == 'all' and source.is_training_set and ds.n_val_episodes < len(episodes):
         warnings.append('most of these episodes were trained on: their errors are lower '
                         'than on new data (--episodes val: the held-out ones)')

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from dp_ros.errors import UserError
+from dp_ros.params import is_number
 
 PANELS = (  # (title, [(event, key)], log-scale y)
     ('loss', [('train', 'loss'), ('val', 'val_loss')], True),
@@ -23,12 +24,16 @@ PANELS = (  # (title, [(event, key)], log-scale y)
     ('test mean_score', [('eval', 'test/mean_score')], False),
     ('learning rate', [('train', 'lr')], False),
 )
+PLOTTED = {(event, key) for _, keys, _ in PANELS for event, key in keys}  # what is drawn
 
 
 def read_log(path: str | Path) -> list[dict]:
     """The JSONL records; a line cut short by a kill is skipped. A file that is not a
-    training log (not text, a line that is JSON but no record, a step that is no number) is
-    a UserError: one line, exit 2."""
+    training log (not text, a line that is JSON but no record, a record without a step or
+    whose step is no number, a drawn value that is neither a number nor null) is a
+    UserError: one line naming the line, exit 2. A drawn value that is a string or a list is
+    refused rather than left out: the trainer never writes one, so the file was written by
+    something else or damaged, and a curve with silent gaps would hide that."""
     def not_a_log(why: str) -> UserError:
         return UserError(f'{path} is not a training log ({why}): give a run directory or its '
                          'log.jsonl')
@@ -48,10 +53,15 @@ def read_log(path: str | Path) -> list[dict]:
             continue
         if not isinstance(record, dict):
             raise not_a_log(f'line {n} is JSON but not a record {{...}}')
-        step = record.get('step')
-        if 'step' in record and (isinstance(step, bool) or not isinstance(step, (int, float))
-                                 or not math.isfinite(step)):  # json.loads reads NaN, Infinity
+        if 'step' not in record:
+            raise not_a_log(f'line {n}: a record without a step')
+        step = record['step']
+        if not is_number(step) or not math.isfinite(step):  # json.loads reads NaN, Infinity
             raise not_a_log(f'line {n}: step {step!r} is not a number')
+        for key, value in record.items():  # a NaN loss is a number; null: none that step
+            if (record.get('event'), key) in PLOTTED and value is not None \
+                    and not is_number(value):
+                raise not_a_log(f'line {n}: {key} {value!r} is not a number')
         records.append(record)
     return records
 
@@ -85,7 +95,7 @@ def stage_starts(runs: list[tuple[str, list[dict]]]) -> list[int]:
     starts, offset = [], 0
     for _, records in runs:
         starts.append(offset)
-        offset += max((int(r['step']) for r in records if 'step' in r), default=0)
+        offset += max((int(r['step']) for r in records), default=0)
     return starts
 
 

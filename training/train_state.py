@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
@@ -79,8 +79,14 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
-    with safe_open(str(path), framework='pt', device='cpu') as f:
-        return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open API)
+    """The tensors of one train state file; TrainStateError naming it when it is damaged (an
+    interrupted copy, a full disk), which safetensors reports without the file's name."""
+    try:
+        with safe_open(str(path), framework='pt', device='cpu') as f:
+            return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open API)
+    except SafetensorError as e:
+        raise TrainStateError(f'{path} is damaged or truncated ({e}); --resume never starts '
+                              'over') from None
 
 
 def json_default(x: Any) -> Any:

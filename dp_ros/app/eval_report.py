@@ -112,13 +112,18 @@ def check_eval_args(args: argparse.Namespace) -> None:
     args.checkpoint_spec = str(args.checkpoint)
     args.checkpoint = resolve_policy_dir(args.checkpoint)  # a Hub spec: its cached snapshot
     meta = read_policy_metadata(args.checkpoint)
-    if args.via == 'inprocess':  # over ROS the node maps topics to keys, and checks them
-        from dp_ros.policy.config import PolicyConfig
-        from training.eval_env import check_eval_fits
+    from dp_ros.policy.config import PolicyConfig
+    try:
+        config = PolicyConfig.from_dict(meta['config'])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f'{args.checkpoint}: policy.json: {exc}') from None
+    if args.num_inference_steps is not None:  # not at the first chunk (or the node's load)
         try:
-            config = PolicyConfig.from_dict(meta['config'])
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f'{args.checkpoint}: policy.json: {exc}') from None
+            config.check_inference_steps(args.num_inference_steps, '--num-inference-steps')
+        except ValueError as exc:
+            raise UserError(f'{args.checkpoint}: {exc}') from None
+    if args.via == 'inprocess':  # over ROS the node maps topics to keys, and checks them
+        from training.eval_env import check_eval_fits
         try:
             check_eval_fits(args.robot, config)
         except ValueError as exc:

@@ -141,7 +141,7 @@ def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
     """Rebuild the policy from policy.json and load model.safetensors into it, in eval mode.
     `directory` may be an hf://org/name[@rev] Hub spec (dp_ros/policy/hub.py)."""
     import torch
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     from dp_ros.policy.config import PolicyConfig
     from dp_ros.policy.diffusion import DiffusionPolicy
@@ -159,8 +159,12 @@ def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
     path = directory / WEIGHTS_FILE
     if not path.is_file():
         raise CheckpointError(f'{path} not found')
-    with safe_open(str(path), framework='pt', device='cpu') as f:
-        weights = {k: f.get_tensor(k) for k in f.keys()}
+    try:
+        with safe_open(str(path), framework='pt', device='cpu') as f:
+            weights = {k: f.get_tensor(k) for k in f.keys()}
+    except SafetensorError as e:  # an interrupted copy, a full disk: say which file
+        raise CheckpointError(f'{path} is damaged or truncated ({e}): copy or save it '
+                              'again') from None
     _check_state_dict(policy.state_dict(), weights, source=str(path))
     policy.load_state_dict({k: v.float() if v.is_floating_point() else v
                             for k, v in weights.items()}, strict=True, assign=True)

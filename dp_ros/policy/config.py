@@ -242,6 +242,13 @@ class PolicyConfig:
         return cls(**copy.deepcopy(d))
 
     # ------------------------------------------------------------------ checks
+    def check_inference_steps(self, steps: int, name: str = 'num_inference_steps') -> None:
+        """ValueError unless `steps` (the setting called `name`) is in 1..num_train_timesteps:
+        checked where it is given, not at the first chunk, which cannot sample that many."""
+        if not 1 <= steps <= self.num_train_timesteps:
+            raise ValueError(f'{name} {steps} must be in 1..{self.num_train_timesteps} (the '
+                             "policy's num_train_timesteps)")
+
     def _validate(self) -> None:
         meta = self.shape_meta
         if not isinstance(meta, dict) or 'obs' not in meta or 'action' not in meta:
@@ -301,9 +308,7 @@ class PolicyConfig:
             raise ValueError(f'down_dims[0] {self.down_dims[0]} must be divisible by 8')
         if self.kernel_size % 2 != 1:
             raise ValueError(f'kernel_size {self.kernel_size} must be odd')
-        if self.num_inference_steps < 1 or self.num_inference_steps > self.num_train_timesteps:
-            raise ValueError(f'num_inference_steps {self.num_inference_steps} must be in '
-                             f'1..{self.num_train_timesteps}')
+        self.check_inference_steps(self.num_inference_steps)
         base = 64 * self.resnet_width
         if base != int(base) or int(base) % 16 or base <= 0:
             raise ValueError(f'resnet_width {self.resnet_width} gives {base} base channels; '
