@@ -303,10 +303,12 @@ def resolve_control_period(cfg: TrainConfig, dataset: Path, store: Any) -> None:
 def check_eval_sampling(cfg: TrainConfig, policy_cfg: PolicyConfig) -> None:
     """eval.num_inference_steps beyond the policy's diffusion steps is a config error at the
     start, not a crash at the first measurement (eval.sampler: TrainConfig.validate)."""
-    steps, most = cfg.eval.num_inference_steps, policy_cfg.num_train_timesteps
-    if steps is not None and not 1 <= steps <= most:
-        raise TrainConfigError(f'eval.num_inference_steps {steps} must be in 1..{most} (the '
-                               "policy's num_train_timesteps), or null: the policy's")
+    if cfg.eval.num_inference_steps is None:
+        return
+    try:
+        policy_cfg.check_inference_steps(cfg.eval.num_inference_steps, 'eval.num_inference_steps')
+    except ValueError as exc:
+        raise TrainConfigError(f"{exc}, or null: the policy's") from None
 
 
 def check_state_wraps(policy_cfg: PolicyConfig, dataset: Path) -> None:
