@@ -37,6 +37,7 @@ log = logging.getLogger('dp_ros.train')
 MODEL_FILE = 'model.safetensors'
 EMA_FILE = 'ema.safetensors'
 OPTIMIZER_FILE = 'optimizer.safetensors'
+WINDOW_LOSS_SUM = 'window_loss_sum'  # in each rank's RNG file: Progress.window_loss_sum
 
 
 @dataclass
@@ -70,6 +71,10 @@ class Progress:
     # the step of a closed-loop evaluation that was due but stopped (Ctrl-C, SIGTERM): a
     # resumed run does it first, as the uninterrupted run did it at that step
     pending_eval: int | None = None
+    # the log window open at the save: this rank's summed loss and its steps since the last
+    # logged record, so that a resumed run logs the mean the uninterrupted run logged
+    window_loss_sum: torch.Tensor | None = None
+    window_steps: int = 0
 
 
 # ---------------------------------------------------------------------------- file helpers
@@ -191,14 +196,19 @@ def restore_train_state(path: Path, saved: dict[str, Any], parts: TrainParts, *,
         parts.ema.load_state_dict(ema_state)
         parts.ema.to(device)
     rng_file = path / _rng_file(rank)
+    window_sum, window_steps = None, 0
     if saved.get('world_size') != world or not rng_file.is_file():
         log.warning('train state was saved with %s processes, now %d: data order and RNG '
                     'streams are reseeded, resume is not bit-exact', saved.get('world_size'),
                     world)
     else:
-        rng_restore(load_tensors(rng_file), saved['rng'][str(rank)], parts.loss_gen)
+        tensors = load_tensors(rng_file)
+        window_sum = tensors.pop(WINDOW_LOSS_SUM, None)  # absent: saved before it was
+        window_steps = int(saved.get('window_steps', 0)) if window_sum is not None else 0
+        rng_restore(tensors, saved['rng'][str(rank)], parts.loss_gen)
     return Progress(Position(**saved['position']), saved.get('best_score'),
-                    float(saved.get('elapsed_s', 0.0)), saved.get('pending_eval'))
+                    float(saved.get('elapsed_s', 0.0)), saved.get('pending_eval'),
+                    window_sum, window_steps)
 
 
 # ---------------------------------------------------------------------------- save
@@ -220,6 +230,8 @@ def save_train_state(run_dir: Path, accelerator: Any, parts: TrainParts, progres
         tmp.mkdir(parents=True)
     acc.wait_for_everyone()
     rng_tensors, rng_meta = rng_snapshot(parts.loss_gen)
+    if progress.window_loss_sum is not None:  # per rank, as each rank's loss is its own
+        rng_tensors[WINDOW_LOSS_SUM] = progress.window_loss_sum.reshape(())
     save_tensors(tmp / _rng_file(rank), rng_tensors)
     rng_all = gather_object([(rank, rng_meta)])
     if is_main:
@@ -235,6 +247,7 @@ def save_train_state(run_dir: Path, accelerator: Any, parts: TrainParts, progres
             'format': STATE_FORMAT, 'format_version': STATE_VERSION,
             'position': vars(progress.position).copy(), 'best_score': progress.best_score,
             'elapsed_s': progress.elapsed_s, 'pending_eval': progress.pending_eval,
+            'window_steps': progress.window_steps,
             'world_size': acc.num_processes,
             'optimizer': opt_meta, 'lr_scheduler': parts.lr_scheduler.state_dict(),
             'ema': ema_meta,

@@ -229,6 +229,10 @@ class Trainer:
         self.best_score: float | None = None
         self.pending_eval: int | None = None  # the step of an evaluation a stop cut short
         self.elapsed_before = 0.0
+        # the log window a train state brings (its loss sum on this rank, its steps)
+        self.window: tuple[torch.Tensor | None, int] = (None, 0)
+        self.loss_sum: torch.Tensor | None = None  # the open window, in _run
+        self.n_since = 0
         if self.saved:
             self._restore()
         self.loss_module, self.optimizer = acc.prepare(LossModule(self.policy), self.optimizer)
@@ -347,6 +351,7 @@ class Trainer:
                                        world=self.world, device=self.device)
         self.pos, self.best_score = progress.position, progress.best_score
         self.elapsed_before, self.pending_eval = progress.elapsed_s, progress.pending_eval
+        self.window = (progress.window_loss_sum, progress.window_steps)
         if self.checked.changed and self.is_main:
             # what a resume cannot honour was refused in check_run: these take effect
             log.warning('resuming with config changes that take effect from step %d: %s',
@@ -361,7 +366,8 @@ class Trainer:
 
     def save_train_state(self) -> Path:
         """Atomic: written to a temporary directory on every rank, then renamed by rank 0."""
-        progress = Progress(self.pos, self.best_score, self.elapsed(), self.pending_eval)
+        progress = Progress(self.pos, self.best_score, self.elapsed(), self.pending_eval,
+                            self.loss_sum, self.n_since)
         return save_train_state(self.run_dir, self.accelerator, self.parts, progress,
                                 self.cfg.to_dict(), split=self.split)
 
@@ -484,8 +490,12 @@ class Trainer:
                          'held-out curve, `dp-ros open-loop` the check after training')
         bar = tqdm(total=t.max_steps, initial=self.pos.step, desc='train', unit='step',
                    disable=not (self.is_main and t.progress), dynamic_ncols=True)
-        loss_sum = torch.zeros((), device=self.device)
-        n_since, train_time, samples = 0, 0.0, 0
+        # the log window: a resume goes on with the one its train state saved, so that its
+        # first record is the mean the uninterrupted run logged
+        self.loss_sum = (torch.zeros((), device=self.device) if self.window[0] is None
+                         else self.window[0].to(self.device).float().reshape(()))
+        self.n_since, train_time, samples = self.window[1], 0.0, 0
+        loss_sum = self.loss_sum
         self.last_saved = self.pos.step if self.saved else -1
         first_unchecked = self.pos.step + 1  # losses from this step on not yet seen finite
         interrupted = None
@@ -502,6 +512,7 @@ class Trainer:
             while not interrupted and self.pos.step < t.max_steps:
                 t0 = time.perf_counter()
                 gen_state = self.loss_gen.get_state()
+                step_loss = torch.zeros((), device=self.device)  # the window's once it is done
                 for micro in range(accum):
                     try:
                         epoch, index, batch = next(it)
@@ -520,10 +531,11 @@ class Trainer:
                     with ctx, acc.autocast():
                         loss = self.loss_module(batch, self.loss_gen)
                     acc.backward(loss / accum)
-                    loss_sum += loss.detach().float() / accum
+                    step_loss += loss.detach().float() / accum
                     samples += len(batch['action']) * self.world
-                if interrupted:
+                if interrupted:  # a step cut short: its micro-batches' loss is not the window's
                     break
+                loss_sum += step_loss
                 if cfg.optim.max_grad_norm:
                     acc.clip_grad_norm_(self.policy.parameters(), cfg.optim.max_grad_norm)
                 self.optimizer.step()
@@ -535,13 +547,13 @@ class Trainer:
                 self.pos.epoch, self.pos.batch = epoch, index + 1
                 if self.pos.batch >= self.batches.per_epoch:
                     self.pos.epoch, self.pos.batch = epoch + 1, 0
-                n_since += 1
+                self.n_since += 1
                 train_time += time.perf_counter() - t0
                 bar.update(1)
                 final = self.pos.step == t.max_steps
 
                 if (t.log_every and self.pos.step % t.log_every == 0) or final:
-                    mean = loss_sum / n_since
+                    mean = loss_sum / self.n_since
                     if self.world > 1:
                         mean = acc.reduce(mean, 'mean')
                     value = float(mean)
@@ -553,7 +565,7 @@ class Trainer:
                     first_unchecked = self.pos.step + 1
                     bar.set_postfix(loss=f'{value:.4f}', epoch=self.pos.epoch, refresh=False)
                     loss_sum.zero_()
-                    n_since, train_time, samples = 0, 0.0, 0
+                    self.n_since, train_time, samples = 0, 0.0, 0
                 snapshot = bool(t.snapshot_every) and (
                     self.pos.step % t.snapshot_every == 0 or final)
                 checkpoint = (t.checkpoint_every and self.pos.step % t.checkpoint_every == 0
