@@ -195,6 +195,21 @@ def test_push_refuses_what_is_no_policy(tmp_path):
     assert proc.returncode == 2 and len(lines) == 1 and 'policy.json' in lines[0], proc.stderr
 
 
+def test_push_refuses_damaged_weights_before_the_hub(tiny, tmp_path):
+    """A truncated model.safetensors (an interrupted copy) is refused, named, before any
+    upload is tried (only the file's existence was checked)."""
+    import shutil
+
+    policy = tmp_path / 'policy'
+    shutil.copytree(tiny, policy)
+    whole = (policy / 'model.safetensors').read_bytes()
+    (policy / 'model.safetensors').write_bytes(whole[:len(whole) // 2])
+    proc = run_push(tmp_path, str(policy), 'hf://org/x', HF_HUB_OFFLINE='1')
+    lines = nonempty_lines(proc.stderr)
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert 'model.safetensors is damaged or truncated' in lines[0], lines[0]
+
+
 def test_policy_node_takes_a_hub_spec(cache):
     from dp_ros.runtime.policy_node_config import PolicyNodeConfig, load_setup
 

@@ -67,6 +67,9 @@ from training.errors import TrainConfigError
     ('ema.update_after_step=true', 'ema.update_after_step must be an integer >= 0'),
     ('ema.power=high', 'ema.power must be a number'),
     ('train.mixed_precision=null', 'train.mixed_precision None is not one of'),
+    # a whole section: every other key of it would be back to its default, without a word
+    ('train=', "override 'train=' would replace the whole train section: give train.KEY"),
+    ('eval={n_episodes: 0}', 'would replace the whole eval section'),
 ])
 def test_each_bound_is_checked(override, message):
     with pytest.raises(TrainConfigError, match=message):

@@ -534,6 +534,9 @@ def apply_override(data: dict[str, Any], item: str) -> None:
                                 stacklevel=3)
         parts[1] = next(iter(new))
     _check_key_path(parts, item)
+    if len(parts) == 1:  # `train=` or `train={...}`: every other key of it back to defaults
+        raise TrainConfigError(f'override {item!r} would replace the whole {parts[0]} section: '
+                               f'give {parts[0]}.KEY=VALUE')
     try:
         value = _yaml(text) if text.strip() else None
     except yaml.YAMLError as exc:

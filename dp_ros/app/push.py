@@ -115,6 +115,13 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     meta = read_policy_metadata(directory)
     if not (directory / WEIGHTS_FILE).is_file():
         raise CheckpointError(f'{directory / WEIGHTS_FILE} not found')
+    from safetensors import SafetensorError, safe_open
+    try:  # its header and index read, not its tensors: a truncated file is not uploaded
+        with safe_open(str(directory / WEIGHTS_FILE), framework='numpy') as f:
+            f.keys()
+    except SafetensorError as exc:
+        raise CheckpointError(f'{directory / WEIGHTS_FILE} is damaged or truncated ({exc}): '
+                              'save or copy it again before pushing') from None
     return meta
 
 
