@@ -76,3 +76,19 @@ def test_a_log_panel_falls_back_to_linear_when_a_drawn_value_is_not_above_zero()
     assert y_scale([float('nan'), float('inf')], True) == 'linear'
     for values in ([float('nan'), 1.0, 0.5], [1.0, float('nan'), 0.5], [float('inf'), 0.5]):
         assert y_scale(values, True) == 'log', values
+
+
+def test_plot_refuses_an_out_that_is_a_folder_and_a_log_without_training_records(tmp_path):
+    """`dp-ros plot`: --out naming a folder is one line naming --out (an internal temporary
+    file's name before); a log holding no 'train' record (a run stopped before its first
+    logged step) is one line, not empty panels and exit 0."""
+    from training.plots import main
+
+    log = tmp_path / 'log.jsonl'
+    log.write_text(json.dumps({'event': 'train', 'step': 1, 'loss': 1.0}) + '\n')
+    with pytest.raises(UserError, match='--out .* is a directory'):
+        main([str(log), '--out', str(tmp_path)])
+    log.write_text(json.dumps({'event': 'end', 'step': 0}) + '\n')
+    with pytest.raises(UserError, match='no training records in'):
+        main([str(log), '--out', str(tmp_path / 'c.png')])
+    assert not (tmp_path / 'c.png').exists()

@@ -429,10 +429,17 @@ def test_the_validation_loss_reads_at_most_val_max_batches(tmp_path, store):
 
 
 def test_action_mse_without_validation_episodes_measures_the_training_windows(tmp_path,
-                                                                             store):
-    """data.val_ratio=0 with action_mse_every: the training windows' MSE only."""
+                                                                             store, caplog):
+    """data.val_ratio=0 with action_mse_every: the training windows' MSE only, and the run
+    says at its start that there is no validation (not silently)."""
+    import logging
+
     run = tmp_path / 'run'
-    train(small_config(store, data={'val_ratio': 0.0}, train={'action_mse_every': 2}), run)
+    with caplog.at_level(logging.INFO, logger='dp_ros.train'):
+        train(small_config(store, data={'val_ratio': 0.0}, train={'action_mse_every': 2}),
+              run)
+    assert any(m.startswith('no validation episodes (data.val_ratio 0)') for m in
+               caplog.messages)
     mse = records(run, 'action_mse')
     assert [r['step'] for r in mse] == [2, 4]
     assert all(r['train_action_mse'] > 0 and 'val_action_mse' not in r for r in mse)

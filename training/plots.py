@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from dp_ros.atomic_dir import check_writable_file
 from dp_ros.errors import UserError
 from dp_ros.params import is_number
 
@@ -203,5 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f'dp-ros plot: --names needs one {"distinct " if args.compare else ""}label per '
               f'log ({len(logs)}), got {names}', file=sys.stderr)
         return 2
+    check_writable_file(args.out, '--out')
+    empty = [str(p) for p in logs if not any(r.get('event') == 'train' for r in read_log(p))]
+    if empty:  # empty panels and exit 0 would look like a plot
+        raise UserError(f'no training records in {", ".join(empty)} (a run stopped before its '
+                        'first logged step?)')
     print(plot_training_curves(logs, args.out, compare=args.compare, names=names))
     return 0

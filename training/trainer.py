@@ -488,6 +488,10 @@ class Trainer:
                 log.info('no closed-loop evaluation: no checkpoints/best; '
                          'checkpoints/latest holds the EMA weights, val_action_mse_norm is the '
                          'held-out curve, `dp-ros open-loop` the check after training')
+            if len(self.val_ds) == 0 and (t.val_every or t.action_mse_every):
+                log.info('no validation episodes (data.val_ratio %g): no val_loss, no '
+                         'val_action_mse; the action MSE is on training windows only',
+                         cfg.data.val_ratio)
         bar = tqdm(total=t.max_steps, initial=self.pos.step, desc='train', unit='step',
                    disable=not (self.is_main and t.progress), dynamic_ncols=True)
         # the log window: a resume goes on with the one its train state saved, so that its
