@@ -49,6 +49,12 @@ def _low_dim(**overrides: Any) -> PolicyConfig:
     (dict(num_inference_steps=0), r'must be in 1\.\.100'),
     (dict(resnet_width=0.0), 'resnet_width 0.0 gives 0.0 base channels'),
     (dict(resnet_width=0.125), 'must be a positive multiple of 16'),
+    # read with int() before: 16.5 channels became 16, a string a TypeError
+    (dict(down_dims=(16, 32.5)), r'down_dims must be a list of whole numbers, got \(16, 32.5\)'),
+    (dict(down_dims=('16', 32)), 'down_dims must be a list of whole numbers'),
+    (dict(down_dims=64), 'down_dims must be a list of whole numbers'),
+    (dict(crop_shape=(8.5, 8)), 'crop_shape must be a list of whole numbers'),
+    (dict(crop_shape=(8, 8, 8)), r'crop_shape must be \[height, width\]'),
 ])
 def test_each_bound_is_refused(overrides: dict, match: str):
     """One value just outside each _validate bound, with its message."""

@@ -28,6 +28,17 @@ def pusht_shape_meta() -> dict:
     }
 
 
+def _whole_numbers(name: str, values: Any) -> tuple[int, ...]:
+    """`values` as ints; ValueError naming `name` for one that is no whole number (16.5
+    channels was read as 16, a string as a TypeError)."""
+    items = list(values) if isinstance(values, (list, tuple)) else [values]
+    if not isinstance(values, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool)
+            or isinstance(v, float) and v.is_integer() for v in items):
+        raise ValueError(f'{name} must be a list of whole numbers, got {values!r}')
+    return tuple(int(v) for v in items)
+
+
 @dataclass
 class PolicyConfig:
     """Everything needed to rebuild the network; defaults are the paper's Push-T image settings.
@@ -133,9 +144,12 @@ class PolicyConfig:
     num_inference_steps: int = 100
 
     def __post_init__(self) -> None:
-        self.down_dims = tuple(int(d) for d in self.down_dims)
+        self.down_dims = _whole_numbers('down_dims', self.down_dims)
         if self.crop_shape is not None:
-            self.crop_shape = (int(self.crop_shape[0]), int(self.crop_shape[1]))
+            self.crop_shape = _whole_numbers('crop_shape', self.crop_shape)
+            if len(self.crop_shape) != 2:
+                raise ValueError(f'crop_shape must be [height, width], got '
+                                 f'{list(self.crop_shape)}')
         self.color_jitter = tuple(float(v) for v in self.color_jitter)
         self._validate()
 
