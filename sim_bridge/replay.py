@@ -51,13 +51,30 @@ class RecordedEpisode:
     actions: np.ndarray  # (T, 2)
 
 
+def _not_a_replay_buffer(dataset: Path) -> str:
+    """What replay says of a dataset that is not a zarr replay buffer, instead of zarr's "No
+    group found in store": what it is (a LeRobotDataset, which the other dataset commands
+    read) and what replay takes."""
+    if (dataset / 'meta' / 'info.json').is_file():
+        return (f'{dataset} is a LeRobotDataset; replay plays a zarr replay buffer: convert it '
+                f'first (dp-ros convert {dataset} OUT.zarr) and pass --dataset OUT.zarr')
+    return (f'{dataset} is not a zarr replay buffer (it has no meta/episode_ends); replay '
+            "plays a Push-T store (the paper's, one recorded from the sim with "
+            'config/bag2zarr_pusht.yaml, or a LeRobotDataset converted with dp-ros convert)')
+
+
 def load_episode(dataset: Path, episode: int) -> RecordedEpisode:
     """One episode's states and actions from the paper's zarr replay buffer (read-only)."""
     import zarr
 
     if not Path(dataset).exists():
         raise FileNotFoundError(f'dataset not found: {dataset}')
-    root = zarr.open(str(dataset), mode='r')
+    try:
+        root = zarr.open_group(str(dataset), mode='r')
+    except (FileNotFoundError, ValueError):  # zarr's "No group found in store StorePath(..)"
+        root = None  # (or an array found there)
+    if root is None or 'meta/episode_ends' not in root:
+        raise ValueError(_not_a_replay_buffer(Path(dataset)))
     ends = np.asarray(root['meta/episode_ends'][:], dtype=np.int64)
     if not 0 <= episode < len(ends):
         raise ValueError(f'episode {episode} is out of range: {dataset} has {len(ends)} '

@@ -135,8 +135,8 @@ def test_a_store_that_is_a_file_is_no_replay_buffer(tmp_path):
 
 # --- where the archive comes from ------------------------------------------------------------
 
-def test_a_folder_as_the_source_is_no_such_file(tmp_path):
-    with pytest.raises(DownloadError, match=f'no such file: {tmp_path}$'):
+def test_a_folder_as_the_source_is_named_a_directory(tmp_path):
+    with pytest.raises(DownloadError, match=f'{tmp_path} is a directory'):
         fetch(str(tmp_path), tmp_path / 'out.zip', progress=False)
 
 

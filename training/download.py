@@ -40,6 +40,9 @@ def fetch(url: str, dest: Path, progress: bool = True) -> str:
     parsed = urlparse(url)
     if parsed.scheme in ('', 'file'):
         path = Path(unquote(parsed.path) if parsed.scheme == 'file' else url).expanduser()
+        if path.is_dir():
+            raise DownloadError(f'{path} is a directory, not a zip archive: give the archive '
+                                f"in it (--url {url.rstrip('/')}/pusht.zip, say)")
         if not path.is_file():
             raise DownloadError(f'no such file: {path}')
         source, total = path.open('rb'), path.stat().st_size

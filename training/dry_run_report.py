@@ -36,6 +36,7 @@ from dp_ros.bags.reader import (
     Bag,
     decode_trajectory,
     find_bags,
+    header_stamp_ns,
     open_bag,
 )
 from dp_ros.errors import UserError
@@ -76,18 +77,34 @@ class Comparison:
     reference: np.ndarray  # (T, J)
     policy_ok: np.ndarray  # (T,) the policy had a point due within the tolerance
     reference_ok: np.ndarray  # (T,)
+    stamp_zero_topic: str | None = None  # a reference with messages stamped 0: by receipt
 
     @property
     def valid(self) -> np.ndarray:
         return self.policy_ok & self.reference_ok
 
 
-def _policy_timeline(bag: Bag, topic: str) -> tuple[list[str], int, int, int]:
-    """(joint names, point spacing ns, first stamp, last due time) of the dry-run topic."""
+@dataclass(frozen=True)
+class _Timeline:
+    """The dry-run topic's joints and times (ns)."""
+
+    joints: list[str]
+    spacing: int  # the usual point spacing (0: one-point chunks)
+    first: int  # the first chunk's stamp
+    last: int  # the last point's due time
+    delay: int  # median (receive time - stamp) of the chunks
+    span: int  # median (last point's due time - stamp) of the chunks
+
+
+def _policy_timeline(bag: Bag, topic: str) -> _Timeline:
+    """The dry-run topic's joints, point spacing, first stamp, last due time and how its
+    chunks were received."""
     names: list[str] | None = None
     spacing: list[int] = []
+    delays: list[int] = []
+    spans: list[int] = []
     first, last = None, None
-    for _, _, msg in bag.messages([topic], progress=False):
+    for _, recv, msg in bag.messages([topic], progress=False):
         joints = list(msg.joint_names)
         if names is None:
             names = joints
@@ -98,13 +115,48 @@ def _policy_timeline(bag: Bag, topic: str) -> tuple[list[str], int, int, int]:
         if len(due) == 0 or stamp == 0:  # a stop: due from when it arrived, not a timeline
             continue
         spacing += np.diff(due).tolist()
+        delays.append(recv - stamp)
+        spans.append(int(due[-1]) - stamp)
         first = stamp if first is None else min(first, stamp)
         last = int(due[-1]) if last is None else max(last, int(due[-1]))
     if names is None or first is None:
         raise UserError(f'bag {bag.path}: {topic} has no trajectory points (was the node '
                         'running with dry_run: true while the bag recorded?)')
     period = int(np.median(spacing)) if spacing else 0
-    return names, period, int(first), int(last)
+    return _Timeline(names, period, int(first), int(last), int(np.median(delays)),
+                     int(np.median(spans)))
+
+
+def _stamp_zero_topic(bag: Bag, refs: list[Reference]) -> str | None:
+    """The first reference topic whose messages are all stamped 0 (a teleop tool's commands:
+    "start now"); None when each stamps its messages.
+
+    bag2zarr places a message stamped 0 at the stamp of its grid topic's message received
+    last before it (lockstep: a command answers the observation before it). With the dry
+    run's sparse chunks as that topic, several of the operator's commands would fall on one
+    chunk's stamp; with this topic as the grid topic, which has no stamps, every message
+    stamped 0 (the dry run's stops too) stays at its receive time."""
+    topics = dict.fromkeys(r.topic for r in refs)
+    stamped: dict[str, bool] = {}
+    for topic, _, msg in bag.messages(topics, progress=False):
+        stamped[topic] = stamped.get(topic, False) or header_stamp_ns(msg) != 0
+        if len(stamped) == len(topics) and all(stamped.values()):
+            break  # the usual case: each stamps its first message
+    return next((r.topic for r in refs if not stamped.get(r.topic, True)), None)
+
+
+def _check_receipt_clock(bag: Bag, topic: str, policy_topic: str, timeline: _Timeline,
+                         period_ns: int) -> None:
+    """Receive times stand for the stamps of `topic` only when the bag received on the node's
+    clock: then each dry-run chunk arrives within its own span of its stamp (its first point
+    is due about when it is sent). A recorder on another clock (wall time, the node on sim
+    time) would shift the commands against the dry run: refused, not reported."""
+    if abs(timeline.delay) > max(timeline.span, period_ns):
+        raise UserError(f'bag {bag.path}: commands stamped 0: {topic} (placed at their receive '
+                        f'times), but the bag received {policy_topic} '
+                        f'{timeline.delay / NS:+.3f} s from its stamps: it recorded on another '
+                        "clock than the node's; record on the node's clock (ros2 bag record "
+                        '--use-sim-time for a node on sim time) or stamp the commands')
 
 
 def _topic_joints(bag: Bag, topic: str, prefix: str = '') -> list[list[str]]:
@@ -189,12 +241,16 @@ def compare_bag(path: Path, policy_topic: str, references: list[str],
     {topic: prefix} of the topics whose messages name the joints without it."""
     with open_bag(path) as bag:
         bag.require(policy_topic, TRAJECTORY_TYPES, 'the dry run (--policy-topic)')
-        joints, spacing, first, last = _policy_timeline(bag, policy_topic)
-        period_ns = int(round(period_s * NS)) if period_s else spacing
+        timeline = _policy_timeline(bag, policy_topic)
+        joints = timeline.joints
+        period_ns = int(round(period_s * NS)) if period_s else timeline.spacing
         if period_ns <= 0:
             raise UserError(f'bag {bag.path}: the dry run\'s chunks have one point each: give '
                             'the control period (--period)')
         refs = _pick_references(bag, policy_topic, references, joints, prefixes or {})
+        stamp_zero = _stamp_zero_topic(bag, refs)
+        if stamp_zero:
+            _check_receipt_clock(bag, stamp_zero, policy_topic, timeline, period_ns)
         kind = '+'.join(dict.fromkeys(r.kind for r in refs))
         offset = offset_s if offset_s is not None else (
             period_ns / NS if kind == 'joint_state' else 0.0)
@@ -211,8 +267,8 @@ def compare_bag(path: Path, policy_topic: str, references: list[str],
                              prefix=r.prefix, offset_s=offset,
                              tolerance_s=period_ns / NS if r.kind == 'joint_state' else None)
                 for r in refs])},
-            control_period_s=period_ns / NS, reference_topic=policy_topic)
-        grid = np.arange(first, last + 1, period_ns, dtype=np.int64)
+            control_period_s=period_ns / NS, reference_topic=stamp_zero or policy_topic)
+        grid = np.arange(timeline.first, timeline.last + 1, period_ns, dtype=np.int64)
         try:
             values, ok = sample_bag_at(bag, config, grid, progress=progress)
         except ValueError as exc:  # a reference without one of the joints, say
@@ -221,7 +277,7 @@ def compare_bag(path: Path, policy_topic: str, references: list[str],
     reference = values['reference'][:, [concatenated.index(j) for j in joints]]
     return Comparison(str(path), [r.topic for r in refs], kind, offset, joints, period_ns, grid,
                       values['policy'].astype(np.float64), reference.astype(np.float64),
-                      ok['policy'], ok['reference'])
+                      ok['policy'], ok['reference'], stamp_zero)
 
 
 def _rmse(err: np.ndarray) -> np.ndarray:
@@ -359,6 +415,9 @@ def format_report(report: dict[str, Any]) -> str:
              f"  {describe_lag(m['best_lag_steps'], report['period_s'])}: normalized RMSE "
              f"{f(m['best_lag_rmse_norm'])}",
              f"  {'joint':<20}{'rmse':>10}{'mae':>10}{'max':>10}{'rmse_norm':>11}{'hold':>9}"]
+    if report['stamp_zero_topics']:
+        lines.insert(1, f"  {' + '.join(report['stamp_zero_topics'])}: messages stamped 0, "
+                        'placed at their receive times')
     pj = m['per_joint']
     for k, name in enumerate(report['joints']):
         lines.append(f"  {name:<20}{f(pj['rmse'][k]):>10}{f(pj['mae'][k]):>10}"
@@ -433,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         'bags': [c.bag for c in comparisons], 'policy_topic': args.policy_topic,
         'reference_topics': first.reference_topics, 'reference_kind': first.reference_kind,
         'offset_s': first.offset_s, 'period_s': first.period_ns / NS, 'joints': first.joints,
+        'stamp_zero_topics': sorted({c.stamp_zero_topic for c in comparisons
+                                     if c.stamp_zero_topic}),
         'metrics': metrics, 'wall_s': round(time.time() - t0, 2),
     }
     write_text(args.output, json.dumps(report, indent=1) + '\n')
