@@ -132,3 +132,28 @@ def check_writable_file(path: str | Path, flag: str) -> None:
                         'written there')
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f'{flag} {path}: {folder} is not writable')
+
+
+def _on_disk(path: Path) -> Path:
+    """`path` absolute with its folders' symlinks resolved; a symlink itself is not followed
+    (it is what a swap replaces, and a link the user named)."""
+    path = path.absolute()
+    return path.parent.resolve() / path.name if path.is_symlink() else path.resolve()
+
+
+def check_output_apart(source: Path, output: Path, error: type[Exception]) -> None:
+    """Raise `error` for an output whose replacement would touch the source: the source
+    itself (also through a symlink), a folder inside it, or a folder holding it (an
+    --overwrite swaps the whole folder out, the source with it): `dp-ros convert`'s dataset,
+    `dp-ros bag2zarr`'s bags."""
+    replaced = _on_disk(real_target(output))
+    for place in dict.fromkeys([source.resolve(), _on_disk(source)]):
+        if replaced == place:
+            raise error(f'output {output} is the source {source}: the output must differ '
+                               f'from the source')
+        if replaced in place.parents:
+            raise error(f'output {output} holds the source {source}: replacing it would '
+                               f'delete the source; choose an output outside it')
+        if place in replaced.parents:
+            raise error(f'output {output} is inside the source {source}; choose an '
+                               f'output outside it')

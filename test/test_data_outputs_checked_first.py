@@ -64,3 +64,17 @@ def test_an_unwritable_convert_report_fails_before_the_dataset_is_written(tmp_pa
                    '--no-progress', '--report', str(tmp_path / 'report')])
     assert rc == 2 and not out.exists(), (
         f'a failed conversion (rc {rc}) left {out} written: exists={out.exists()}')
+
+
+def test_an_output_holding_the_bags_is_refused_even_with_overwrite(tmp_path, capsys):
+    """`dp-ros bag2zarr DIR/bag -o DIR --overwrite` would swap DIR out, the bags with it:
+    refused before anything is read or written; an output inside a bag folder too."""
+    bag = _bag(tmp_path / 'data' / 'bag')
+    cfg = _config(tmp_path)
+    for out in (tmp_path / 'data', bag / 'out.zarr'):
+        assert bag2zarr.main([str(bag), '-c', str(cfg), '-o', str(out), '--overwrite',
+                              '--no-progress']) == 2
+        assert 'the source' in capsys.readouterr().err
+    assert sorted(p.name for p in bag.iterdir()) == ['bag.mcap', 'metadata.yaml']  # whole
+    assert bag2zarr.main([str(bag), '-c', str(cfg), '-o', str(tmp_path / 'ok.zarr'),
+                          '--no-progress']) == 0

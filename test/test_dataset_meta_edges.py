@@ -19,14 +19,13 @@ from training.dataset_meta import (
     images_to_uint8,
     observation_keys,
     parse_low_dim_key,
-    recorded_control_period,
     split_change,
     split_record,
     store_shapes,
 )
 from training.errors import DatasetError, DatasetKeyError
 from training.lerobot_source import open_training_store
-from training.replay_buffer import ReplayBuffer
+from training.replay_buffer import ReplayBuffer, recorded_control_period
 
 
 @pytest.mark.parametrize('dtype', [np.float32, np.float64, np.int16, np.int64])

@@ -117,7 +117,7 @@ def test_the_frame_rate_comes_from_fps_or_the_stores_record(tmp_path, attrs, arg
 
 
 def test_a_negative_fps_is_refused_before_anything_is_written(source, tmp_path):
-    with pytest.raises(ConvertError, match='records no frame rate'):
+    with pytest.raises(ConvertError, match='--fps must be > 0'):
         main(h264(str(source), str(tmp_path / 'lr'), '--fps', '-5'))
     assert entries(tmp_path) == []
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import check_writable_file, write_text
+from dp_ros.atomic_dir import check_output_apart, check_writable_file, write_text
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
 from dp_ros.errors import EXIT_INTERRUPTED
@@ -44,10 +44,9 @@ from dp_ros.recorded_sources import (
 )
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes, stream_keys
-from training.dataset_meta import recorded_control_period
 from training.deprecated_keys import deprecated_keys_shown
 from training.errors import EXPECTED_ERRORS, error_exit
-from training.replay_buffer import ReplayBuffer
+from training.replay_buffer import ReplayBuffer, recorded_control_period
 from training.zarr_writer import EpisodeWriter, staged_store
 
 CONTROL_PERIOD_S = 'control_period_s'  # the store's attribute: seconds per step
@@ -84,6 +83,7 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
     if not bags:
         raise BagError('no bags given')
     for path in bags:  # every topic checked before anything is read or written
+        check_output_apart(Path(path), output, BagError)  # an --overwrite would delete it
         with open_bag(path) as bag:
             check_bag(bag, config)
     reports = [] if reports is None else reports

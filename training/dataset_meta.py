@@ -6,7 +6,6 @@ a store against a policy (`dp-ros open-loop`'s argument checks) import this alon
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -207,14 +206,3 @@ def split_change(record: Mapping, episode_ends: np.ndarray) -> str | None:
 
 
 # ---------------------------------------------------------------------------- the rate
-def recorded_control_period(source: object) -> tuple[float, str] | None:
-    """(seconds per step, where that comes from) as the store records it: a LeRobotDataset's
-    fps (meta/info.json), a zarr store's control_period_s or fps attribute; None: unrecorded.
-    `source`: an open store (open_training_store)."""
-    attrs = source.root_attrs()
-    for key, to_period in (('control_period_s', float), ('fps', lambda v: 1.0 / float(v))):
-        value = attrs.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and math.isfinite(value) and value > 0:
-            return to_period(value), f'{key} {value:g}'
-    return None

@@ -15,7 +15,8 @@ way) and names containing '/' (which lerobot refuses) are refused before anythin
 
 The output is written into a temporary directory beside it and swapped in at the end
 (dp_ros/atomic_dir.py): an error or Ctrl-C leaves no half-written dataset, and an existing
-one only goes when --overwrite is given and the new one is complete.
+one only goes when --overwrite is given and the new one is complete. An output that is the
+source, inside it or a folder holding it is refused first (--overwrite would delete it).
 """
 from __future__ import annotations
 
@@ -34,7 +35,13 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import check_writable_file, real_target, replace_dir, write_text
+from dp_ros.atomic_dir import (
+    check_output_apart,
+    check_writable_file,
+    real_target,
+    replace_dir,
+    write_text,
+)
 from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.errors import UserError
 from dp_ros.image_fit import CAMERA_CROP
@@ -128,9 +135,11 @@ def resolve_lerobot_key(reader: LeRobotReader, key: str,
 
 # ---------------------------------------------------------------------------- staging
 @contextmanager
-def staged_output(output: Path, overwrite: bool) -> Iterator[Path]:
+def staged_output(source: Path, output: Path, overwrite: bool) -> Iterator[Path]:
     """A temporary directory beside `output` that replaces it when the block succeeds (an
-    output that is a symlink, to a dataset on another disk: at its destination)."""
+    output that is a symlink, to a dataset on another disk: at its destination); an output
+    that would touch `source` is refused first."""
+    check_output_apart(source, output, ConvertError)
     output = real_target(output)
     if output.exists() and not overwrite:
         raise ConvertError(f'{output} already exists; pass --overwrite to replace it')
@@ -218,7 +227,7 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
     if encoding is None and any(ft['dtype'] == 'video' for ft in features.values()):
         encoding = default_encoding()
     ends = buf.episode_ends
-    with staged_output(Path(output), overwrite) as tmp, \
+    with staged_output(Path(source), Path(output), overwrite) as tmp, \
             LeRobotWriter(tmp, fps, features, robot_type=robot_type, encoding=encoding) as writer, \
             tqdm(total=int(ends[-1]), desc='zarr -> LeRobot', unit='frame',
                  disable=not progress) as bar:
@@ -289,7 +298,7 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
     names = {name: k for k, name in renaming.items()}
     data, ends = read_lerobot(source, names, key_map={}, tolerance_s=tolerance_s,
                               progress=progress)
-    with staged_output(Path(output), overwrite) as tmp:
+    with staged_output(Path(source), Path(output), overwrite) as tmp:
         ReplayBuffer.from_arrays(data, ends).save_to(tmp, progress=None if progress else False)
         store = ReplayBuffer.open(tmp, mode='r+')
         for name, feature in names.items():  # camera crops and joint names, back
@@ -342,7 +351,7 @@ def _store_fps(source: str | Path) -> int | None:
     """The store's recorded rate (as training reads it: recorded_control_period) as LeRobot's
     integer fps; ConvertError for a rate that is no whole number (12.5 Hz written as 12 would
     put every timestamp 4% off)."""
-    from training.dataset_meta import recorded_control_period
+    from training.replay_buffer import recorded_control_period
     try:
         store = ReplayBuffer.open(source)
     except Exception:  # noqa: BLE001 - not readable here: the conversion says why later
@@ -364,8 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     source, output = Path(args.source), Path(args.output)
     if not source.exists():
         raise FileNotFoundError(f'{source} does not exist')
-    if source.resolve() == output.resolve():
-        raise ConvertError('output must differ from the source')
+    check_output_apart(source, output, ConvertError)  # before anything is read or written
     to = args.to or ('zarr' if is_lerobot_dataset(source) else 'lerobot')
     if (to == 'lerobot') == is_lerobot_dataset(source):
         raise ConvertError(f'{source} is already a {"LeRobot" if to == "lerobot" else "zarr"} '
@@ -375,8 +383,10 @@ def main(argv: list[str] | None = None) -> int:
         check_writable_file(args.report, '--report')
     progress = not args.no_progress
     if to == 'lerobot':
-        fps = args.fps or _store_fps(source)
-        if not fps or fps <= 0:
+        if args.fps is not None and args.fps <= 0:
+            raise ConvertError(f'--fps must be > 0, got {args.fps}')
+        fps = args.fps if args.fps is not None else _store_fps(source)
+        if not fps:
             raise ConvertError(f'{source} records no frame rate: give --fps (Push-T: 10)')
         overrides: dict[str, Any] = {'crf': args.crf}
         if args.vcodec:

@@ -27,9 +27,11 @@ preset 12; h264 (libx264) where this PyAV has no libsvtav1 encoder.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -40,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dp_ros.dimension_names import NAMES, names_of
-from dp_ros.errors import UserError
+from dp_ros.errors import UserError, one_line
 from dp_ros.image_fit import CAMERA_CROP
 from dp_ros.recorded_sources import SOURCES
 
@@ -49,6 +51,9 @@ DEFAULT_CHUNK_SIZE = 1000  # files per chunk directory
 DEFAULT_DATA_FILE_SIZE_IN_MB = 100
 DEFAULT_VIDEO_FILE_SIZE_IN_MB = 200
 DEFAULT_TOLERANCE_S = 1e-4  # LeRobotDataset(tolerance_s=1e-4)
+# how far the timestamps' median frame spacing may be from 1 / fps, relative: a wrong fps is
+# off by far more, float32 rounding by far less
+FRAME_RATE_TOLERANCE = 0.01
 # How long an encoder's end-of-stream flush may take before the conversion fails instead of
 # waiting for good: SVT-AV1 4.1.0 was once seen blocked there, using no CPU (a flush of the
 # lookahead frames takes under a second per 480 px camera here).
@@ -85,6 +90,17 @@ _HF_ARRAY_TYPES = {2: 'Array2D', 3: 'Array3D', 4: 'Array4D', 5: 'Array5D'}
 
 class LeRobotFormatError(UserError, ValueError):
     """A LeRobotDataset directory that cannot be read, or data that cannot be written as one."""
+
+
+def check_fps(fps: Any, what: str) -> int:
+    """`fps` as info.json's integer frames per second; LeRobotFormatError naming `what` for
+    anything else (0, -10, '10', 12.5), which the zarr store and the training control period
+    would otherwise take silently."""
+    if isinstance(fps, bool) or not isinstance(fps, int | float | np.number) or \
+            not 0 < fps < math.inf or int(fps) != fps:
+        raise LeRobotFormatError(f'{what} is {fps!r}: a LeRobotDataset needs a positive integer '
+                                 f'fps')
+    return int(fps)
 
 
 # ---------------------------------------------------------------------------- encoding
@@ -146,6 +162,11 @@ class VideoEncoding:
                 'video.extra_options': dict(self.extra_options)}
 
 
+# the crf each encoder takes at 8 bits (SVT-AV1 0..63, x264/x265 0..51): libx264 would clamp
+# a larger one silently, libsvtav1 and libx265 fail to open with a bare errno
+CRF_RANGES: dict[str, tuple[int, int]] = {'libsvtav1': (0, 63), 'h264': (0, 51), 'hevc': (0, 51)}
+
+
 def encoder_available(vcodec: str) -> bool:
     import av
     try:
@@ -167,6 +188,10 @@ def default_encoding(**overrides: Any) -> VideoEncoding:
     if not encoder_available(enc.vcodec):
         raise LeRobotFormatError(f'this PyAV has no {enc.vcodec!r} encoder; choose libsvtav1, '
                                  f'h264 or hevc')
+    low, high = CRF_RANGES.get(enc.vcodec, (enc.crf, enc.crf))
+    if not low <= enc.crf <= high:
+        raise LeRobotFormatError(f'--crf {enc.crf} is outside the {enc.vcodec} encoder\'s range '
+                                 f'{low}..{high}')
     return enc
 
 
@@ -510,6 +535,14 @@ class _VideoFile:
                                                 options=enc.codec_options())
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = enc.pix_fmt
+        try:  # here, not at the first frame: a bad codec, option or size is named as such
+            self.stream.codec_context.open()
+        except av.FFmpegError as exc:
+            self.abort()
+            raise LeRobotFormatError(
+                f'the {enc.vcodec} encoder cannot open a {width}x{height} {enc.pix_fmt} video of '
+                f'{path.parent.parent.name!r} at crf {enc.crf}: {exc.strerror or one_line(exc)}; '
+                f'encode with another --vcodec (e.g. h264)') from None
         self.frames = 0
         self.bytes = 0
 
@@ -579,8 +612,7 @@ class LeRobotWriter:
                  chunks_size: int = DEFAULT_CHUNK_SIZE,
                  data_files_size_in_mb: int = DEFAULT_DATA_FILE_SIZE_IN_MB,
                  video_files_size_in_mb: int = DEFAULT_VIDEO_FILE_SIZE_IN_MB) -> None:
-        if int(fps) != fps or fps <= 0:
-            raise LeRobotFormatError(f'a LeRobotDataset needs a positive integer fps, got {fps}')
+        fps = check_fps(fps, 'fps')
         check_feature_names(features)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -865,6 +897,9 @@ class LeRobotReader:
             self.info = json.loads(info_path.read_text())
         except json.JSONDecodeError as exc:
             raise LeRobotFormatError(f'{info_path} is not valid JSON: {exc}') from None
+        if not isinstance(self.info, dict):
+            raise LeRobotFormatError(f'{info_path} is not a JSON object (it holds a '
+                                     f'{type(self.info).__name__})')
         version = str(self.info.get('codebase_version', ''))
         if not version.startswith('v3.'):
             raise LeRobotFormatError(
@@ -874,13 +909,60 @@ class LeRobotReader:
         for key in ('fps', 'features', 'total_episodes', 'total_frames', 'data_path'):
             if key not in self.info:
                 raise LeRobotFormatError(f'{info_path} has no {key!r}')
-        self.fps = self.info['fps']
+        self.fps = check_fps(self.info['fps'], f"{info_path}'s fps")
         self.features: dict[str, dict[str, Any]] = self.info['features']
+        self._check_info(info_path)
         self.episodes = self._read_episodes()
         if len(self.episodes) != self.info['total_episodes']:
             raise LeRobotFormatError(
                 f'{self.root}: {EPISODES_DIR} has {len(self.episodes)} episodes, info.json says '
                 f'{self.info["total_episodes"]}')
+
+    def _check_info(self, info_path: Path) -> None:
+        """Refuse info.json entries the reader would trip over later (as a KeyError deep in
+        a conversion or training): each feature a dtype and a shape, counts that are counts,
+        path templates where files are looked up."""
+        if not isinstance(self.features, dict):
+            raise LeRobotFormatError(f"{info_path}: 'features' is a "
+                                     f'{type(self.features).__name__}, not a mapping of feature '
+                                     f'names to their dtype and shape')
+        for key, ft in self.features.items():
+            shape = ft.get('shape') if isinstance(ft, dict) else None
+            if not isinstance(ft, dict) or not isinstance(ft.get('dtype'), str) or \
+                    not isinstance(shape, list) or \
+                    not all(isinstance(d, int) and d > 0 for d in shape):
+                raise LeRobotFormatError(f'{info_path}: feature {key!r} needs a dtype and a '
+                                         f'shape (a list of sizes), got {ft!r}')
+        for key in ('timestamp', 'index'):
+            if key not in self.features:
+                raise LeRobotFormatError(f'{info_path}: features has no {key!r} (every LeRobot '
+                                         f'frame has one)')
+        for key in ('total_episodes', 'total_frames'):
+            if isinstance(self.info[key], bool) or not isinstance(self.info[key], int) or \
+                    self.info[key] < 0:
+                raise LeRobotFormatError(f'{info_path}: {key} is {self.info[key]!r}, not a count')
+        for key in ('data_path', *(('video_path',) if self.video_keys else ())):
+            if not isinstance(self.info.get(key), str):
+                example = DEFAULT_DATA_PATH if key == 'data_path' else DEFAULT_VIDEO_PATH
+                raise LeRobotFormatError(f'{info_path} has no {key!r} (a path template such as '
+                                         f'{example!r})')
+
+    def _read_parquet(self, path: Path, required: Iterable[str],
+                      keep: Callable[[str], bool] | None = None) -> pa.Table:
+        """The columns `required` of a parquet file (plus those `keep` takes): a file cut short
+        or a column a hand edit dropped is named, not a pyarrow traceback."""
+        name = path.relative_to(self.root)
+        try:
+            names = pq.read_schema(path).names
+            missing = [c for c in required if c not in names]
+            if missing:
+                raise LeRobotFormatError(f'{self.root}: {name} has no column {missing[0]!r}')
+            columns = list(dict.fromkeys([*required, *filter(keep or (lambda c: False), names)]))
+            return pq.read_table(path, columns=columns)
+        except (pa.ArrowException, OSError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise LeRobotFormatError(f'{self.root}: {name} is not a readable parquet file '
+                                     f'({reason}); copy it again') from None
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -921,7 +1003,7 @@ class LeRobotReader:
         path = self.root / TASKS_PATH
         if not path.is_file():
             return {}
-        table = pq.read_table(path)
+        table = self._read_parquet(path, ['task_index'], keep=lambda c: True)
         if 'task' not in table.column_names:  # index written without a name
             index_col = [c for c in table.column_names if c != 'task_index'][0]
             table = table.rename_columns(['task' if c == index_col else c
@@ -933,11 +1015,14 @@ class LeRobotReader:
         if not paths:
             raise LeRobotFormatError(f'{self.root} is not a LeRobotDataset v3.0: no '
                                      f'{EPISODES_DIR}/chunk-*/file-*.parquet')
+        required = ['episode_index', 'length', 'dataset_from_index', 'dataset_to_index',
+                    'data/chunk_index', 'data/file_index',
+                    *(f'videos/{key}/{column}' for key in self.video_keys
+                      for column in ('chunk_index', 'file_index', 'from_timestamp'))]
         rows: list[dict[str, Any]] = []
         for path in paths:
-            schema = pq.read_schema(path)
-            columns = [c for c in schema.names if not c.startswith('stats/')]
-            rows.extend(pq.read_table(path, columns=columns).to_pylist())
+            table = self._read_parquet(path, required, keep=lambda c: not c.startswith('stats/'))
+            rows.extend(table.to_pylist())
         rows.sort(key=lambda r: r['episode_index'])
         if [r['episode_index'] for r in rows] != list(range(len(rows))):
             raise LeRobotFormatError(f'{self.root}: episode indices are not 0..{len(rows) - 1}')
@@ -957,12 +1042,12 @@ class LeRobotReader:
         if unknown:
             raise LeRobotFormatError(f'{self.root} has no numeric feature {unknown[0]!r} '
                                      f'(has {self.numeric_keys})')
-        wanted = list(dict.fromkeys([*keys, 'index']))
+        wanted = list(dict.fromkeys([*keys, 'index', 'timestamp']))
         parts: dict[str, list[np.ndarray]] = {k: [] for k in wanted}
         for path in self.data_files():
             if not path.is_file():
                 raise LeRobotFormatError(f'{self.root}: data file {path} is missing')
-            table = pq.read_table(path, columns=wanted)
+            table = self._read_parquet(path, wanted)
             for key in wanted:
                 parts[key].append(from_arrow(table[key], self.features[key]))
         out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in parts.items()}
@@ -974,9 +1059,25 @@ class LeRobotReader:
         if not np.all(np.diff(index) > 0):
             order = np.argsort(index, kind='stable')
             out = {k: v[order] for k, v in out.items()}
-        if 'index' not in keys:
-            del out['index']
-        return out
+        self._check_frame_rate(out['timestamp'].reshape(-1))
+        return {k: v for k, v in out.items() if k in keys}
+
+    def _check_frame_rate(self, timestamps: np.ndarray) -> None:
+        """Refuse an fps the timestamps disagree with (fps 20 on frames 0.1 s apart): training
+        takes its control period from fps. The median spacing inside episodes is compared, so
+        a dropped frame or a jittery clock does not count, a wrong rate does."""
+        ends = self.episode_ends()
+        gaps = np.diff(timestamps.astype(np.float64))
+        within = np.ones(len(gaps), dtype=bool)
+        within[ends[:-1][ends[:-1] > 0] - 1] = False  # from an episode's last row to the next
+        if not within.any():
+            return
+        spacing = float(np.median(gaps[within]))
+        if abs(spacing * self.fps - 1.0) > FRAME_RATE_TOLERANCE:
+            raise LeRobotFormatError(
+                f'{self.root / INFO_PATH} says fps {self.fps} (frames {1 / self.fps:.4g} s '
+                f'apart) but its timestamps are {spacing:.4g} s apart (median within episodes); '
+                f'correct its fps')
 
     def video_path(self, key: str, episode: Mapping[str, Any]) -> Path:
         return self.root / self.info['video_path'].format(
@@ -1028,7 +1129,10 @@ class LeRobotReader:
                 order = np.argsort(query, kind='stable')
                 rows, query = rows[order], query[order]
                 last = query[-1] + tolerance_s
-                with av.open(str(path)) as container:
+                with self._decode_errors(path), av.open(str(path)) as container:
+                    if not container.streams.video:
+                        raise LeRobotFormatError(f'{self.root}: {path.relative_to(self.root)} '
+                                                 f'holds no video stream')
                     stream = container.streams.video[0]
                     stream.thread_type = 'AUTO'
                     first = query[0]
@@ -1067,6 +1171,17 @@ class LeRobotReader:
                 f'{float(timestamps[r]):.4f} s)')
         return out
 
+    @contextmanager
+    def _decode_errors(self, path: Path) -> Iterator[None]:
+        """PyAV's errors on a video cut short or not a video, as one line naming the file."""
+        import av
+        try:
+            yield
+        except av.FFmpegError as exc:
+            raise LeRobotFormatError(
+                f'{self.root}: video {path.relative_to(self.root)} cannot be decoded '
+                f'({exc.strerror or one_line(exc)}); copy it again') from None
+
     def _frame_shape(self, key: str) -> tuple[int, int, int]:
         ft = self.features[key]
         shape = list(ft['shape'])
@@ -1086,7 +1201,7 @@ class LeRobotReader:
         frames: list[np.ndarray] = []
         index: list[np.ndarray] = []
         for path in self.data_files():
-            table = pq.read_table(path, columns=[key, 'index'])
+            table = self._read_parquet(path, [key, 'index'])
             for cell in table[key].to_pylist():
                 data = cell['bytes'] if isinstance(cell, dict) else cell
                 if data is None:

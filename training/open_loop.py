@@ -51,10 +51,10 @@ from training.dataset_meta import (
     ACTION,
     SPLIT,
     dataset_shape_meta,
-    recorded_control_period,
     split_change,
 )
 from training.lerobot_source import open_training_store
+from training.replay_buffer import recorded_control_period
 
 if TYPE_CHECKING:  # torch is imported where a policy runs: the checks answer without it
     import torch

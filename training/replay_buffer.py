@@ -398,3 +398,16 @@ def _validated_layout(group: zarr.Group, where: str) -> tuple[dict[str, Any], np
                 f'{where}: data/{key} has shape {arr.shape} but meta/episode_ends says '
                 f'{n_steps} steps')
     return dict(sorted(data.items())), ends.astype(np.int64)
+
+
+def recorded_control_period(source: object) -> tuple[float, str] | None:
+    """(seconds per step, where that comes from) as the store records it: a LeRobotDataset's
+    fps (meta/info.json), a zarr store's control_period_s or fps attribute; None: unrecorded.
+    `source`: an open store (open_training_store)."""
+    attrs = source.root_attrs()
+    for key, to_period in (('control_period_s', float), ('fps', lambda v: 1.0 / float(v))):
+        value = attrs.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and math.isfinite(value) and value > 0:
+            return to_period(value), f'{key} {value:g}'
+    return None

@@ -285,7 +285,7 @@ def _refusal_message(state_path: Path, refused: list[Change]) -> str:
 def resolve_control_period(cfg: TrainConfig, dataset: Path, store: Any) -> None:
     """train.control_period_s: the dataset's recorded rate when the config leaves it unset
     (None), else 0.1 s; a value other than the recorded one is a TrainConfigError."""
-    from training.dataset_meta import recorded_control_period
+    from training.replay_buffer import recorded_control_period
 
     recorded = recorded_control_period(store)
     t = cfg.train
