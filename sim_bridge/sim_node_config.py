@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dp_ros.params import coerce, config_from_dict, param
 from sim_bridge.trajectory_follower import Workspace
-from sim_bridge.video import video_file_for
+from sim_bridge.video import check_video_pattern
 
 PUSHT_CONTROL_PERIOD_S = 0.1  # the env integrates 0.1 s per step (paper: sim 100 Hz, control 10 Hz)
 MODES = ('lockstep', 'realtime')
@@ -186,14 +185,11 @@ class SimNodeConfig:
         if self.image_size < 8 or self.video_size < 8:
             raise ValueError(f'image_size and video_size must be >= 8, got {self.image_size} '
                              f'and {self.video_size}')
-        if self.video_path and Path(self.video_path).suffix.lower() not in ('.gif', '.mp4'):
-            raise ValueError(f"parameter video_path must end in .gif or .mp4, got "
-                             f"'{self.video_path}'")
-        try:  # now, not on the worker at the first episode's end
-            video_file_for(self.video_path, 0, 0)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"parameter video_path '{self.video_path}': only {{episode}} and "
-                             f'{{seed}} can be filled in ({exc!r})') from None
+        if self.video_path:
+            try:
+                check_video_pattern(self.video_path)
+            except ValueError as exc:
+                raise ValueError(f'parameter video_path {exc}') from None
         parse_initial_state(self.initial_state, self.table)
 
     @property

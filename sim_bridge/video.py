@@ -16,6 +16,19 @@ def video_file_for(path: str, episode: int, seed: int) -> Path:
     return p if episode == 0 else p.with_name(f'{p.stem}_ep{episode:03d}{p.suffix}')
 
 
+def check_video_pattern(path: str) -> None:
+    """ValueError unless `path` is a .gif or .mp4 whose only placeholders are '{episode}' and
+    '{seed}': checked where it is given (the node's video_path, `dp-ros sim --video`), not on
+    the worker at the first episode's end."""
+    if Path(path).suffix.lower() not in ('.gif', '.mp4'):
+        raise ValueError(f"must end in .gif or .mp4, got '{path}'")
+    try:
+        video_file_for(path, 0, 0)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"'{path}': only {{episode}} and {{seed}} can be filled in "
+                         f'({exc!r})') from None
+
+
 def write_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> None:
     """GIF through imageio; MP4 as H.264 through imageio's PyAV plugin, else OpenCV's 'mp4v'.
 

@@ -174,6 +174,15 @@ def verdict(row: dict[str, Any], tolerance: float) -> str:
     return 'kept' if ok else 'failed'
 
 
+def outcome_text(outcome: str, attempts: int) -> str:
+    """An episode's verdict as its line says it: a drop for timing ('retry' after the last
+    attempt) names that cause and its remedy, apart from a replay that no longer succeeds."""
+    if outcome == 'retry':
+        return (f'dropped: a command was rejected or not run in its step in all {attempts} '
+                'attempt(s) (timing, not the replay; try --mode lockstep)')
+    return outcome
+
+
 def step_joint_positions(client: Any, start_ns: int) -> np.ndarray:
     """The joints at each step observation of the episode (stamps on the control grid from
     the reset's, in order; an overrun step is stamped with a later slot)."""
@@ -287,7 +296,7 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
             tmp.replace(report_path)
             bar.write(f"episode {index}: {result['steps']} steps, final coverage "
                       f"{result['final_coverage']:.3f} (recorded "
-                      f"{row['recorded_final_coverage']:.3f}) -> {'kept' if ok else 'failed'} "
+                      f"{row['recorded_final_coverage']:.3f}) -> {outcome_text(outcome, attempt)} "
                       f"({row['wall_s']:.1f} s)")
             bar.update(len(demos.episode(index)))
         bar.close()

@@ -95,7 +95,6 @@ def check_eval_args(args: argparse.Namespace) -> None:
     checkpoint is a CheckpointError, which is one. args.device becomes the resolved device
     ('auto' -> 'cuda' or 'cpu').
     """
-    from dp_ros.policy.checkpoint import CheckpointError, read_policy_metadata
     from dp_ros.policy.hub import resolve_policy_dir
 
     if args.max_steps < 1:
@@ -103,26 +102,14 @@ def check_eval_args(args: argparse.Namespace) -> None:
     if args.via != 'ros' and (args.mode != 'lockstep' or args.execution_mode != 'replace'):
         raise UserError('--mode realtime and --execution-mode other than replace need --via '
                         'ros (the in-process loop is lockstep and replaces chunks)')
-    for flag, value in (('--batch-size', args.batch_size), ('--threads', args.threads),
-                        ('--num-inference-steps', args.num_inference_steps)):
-        if value is not None and value < 1:
-            raise UserError(f'{flag} must be >= 1, got {value}')
+    check_run_numbers({'--batch-size': args.batch_size, '--threads': args.threads,
+                       '--num-inference-steps': args.num_inference_steps}, args.sample_seed)
     check_video_episodes(args.video_episodes, len(args.seeds))
     check_writable_file(args.output, '--output')  # not after the episodes have run
     args.checkpoint_spec = str(args.checkpoint)
     args.checkpoint = resolve_policy_dir(args.checkpoint)  # a Hub spec: its cached snapshot
-    meta = read_policy_metadata(args.checkpoint)
-    from dp_ros.policy.config import PolicyConfig
-    try:
-        config = PolicyConfig.from_dict(meta['config'])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f'{args.checkpoint}: policy.json: {exc}') from None
-    if args.num_inference_steps is not None:  # not at the first chunk (or the node's load)
-        try:
-            config.check_inference_steps(args.num_inference_steps, '--num-inference-steps')
-        except ValueError as exc:
-            raise UserError(f'{args.checkpoint}: {exc}') from None
-    if args.via == 'inprocess':  # over ROS the node maps topics to keys, and checks them
+    config = checkpoint_config(args.checkpoint, args.num_inference_steps)
+    if args.via == 'inprocess':  # over ROS: the node's own check (ros_eval, before it starts)
         from training.eval_env import check_eval_fits
         try:
             check_eval_fits(args.robot, config)
@@ -138,10 +125,52 @@ def check_eval_args(args: argparse.Namespace) -> None:
     args.device = str(device)
 
 
+def check_run_numbers(counts: dict[str, int | None], sample_seed: int) -> None:
+    """The numbers of a run that the policy (in-process or the node) would refuse late: each
+    of `counts` (flag -> value, None: the default) >= 1, and --sample-seed in the node's
+    range, which also keeps the episode generator's seed in torch's int64 (a traceback after
+    the load otherwise). `dp-ros eval` and `dp-ros sim` check with this."""
+    from dp_ros.runtime.policy_node_config import MAX_SEED as MAX_SAMPLE_SEED
+
+    for flag, value in counts.items():
+        if value is not None and value < 1:
+            raise UserError(f'{flag} must be >= 1, got {value}')
+    if not 0 <= sample_seed <= MAX_SAMPLE_SEED:
+        raise UserError(f'--sample-seed must be in 0..{MAX_SAMPLE_SEED} (2**40), got '
+                        f'{sample_seed}')
+
+
+def checkpoint_config(checkpoint: Path, num_inference_steps: int | None) -> Any:
+    """The checkpoint's PolicyConfig, with --num-inference-steps (None: the checkpoint's)
+    checked against it now, not at the first chunk (or the node's load). CheckpointError or
+    UserError, both one line."""
+    from dp_ros.policy.checkpoint import CheckpointError, read_policy_metadata
+    from dp_ros.policy.config import PolicyConfig
+
+    meta = read_policy_metadata(checkpoint)
+    try:
+        config = PolicyConfig.from_dict(meta['config'])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f'{checkpoint}: policy.json: {exc}') from None
+    if num_inference_steps is not None:
+        try:
+            config.check_inference_steps(num_inference_steps, '--num-inference-steps')
+        except ValueError as exc:
+            raise UserError(f'{checkpoint}: {exc}') from None
+    return config
+
+
 def check_video_episodes(indices: list[int], n_seeds: int) -> None:
     bad = [i for i in indices if not 0 <= i < n_seeds]
     if bad:
         raise UserError(f'--video-episodes {bad} out of range for {n_seeds} seeds')
+
+
+def skipped_note(slots: int) -> str:
+    """What a realtime episode's line adds when the sim skipped control periods (its result's
+    slots_skipped): the score is not a clean one, and the user is told, not only the JSON."""
+    return (f'; {slots} control period(s) skipped (not a clean realtime score)' if slots
+            else '')
 
 
 def make_eval_report(seeds: list[int], scores: list[float], config_dict: dict[str, Any],

@@ -24,6 +24,7 @@ from dp_ros.app.eval_report import (
     check_video_episodes,
     eval_config_dict,
     make_eval_report,
+    skipped_note,
     video_path,
 )
 from dp_ros.atomic_dir import write_text
@@ -85,10 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report = run_inprocess_eval(args)
     write_text(args.output, json.dumps(report, indent=2) + '\n')  # swapped in whole
-    for ep in report['episodes']:
-        print(f"seed {ep['seed']}: score {ep['score']:.4f}")
+    skipped = report.get('episode_slots_skipped') or [0] * report['n_episodes']  # realtime
+    for ep, slots in zip(report['episodes'], skipped, strict=True):
+        print(f"seed {ep['seed']}: score {ep['score']:.4f}{skipped_note(slots)}")
+    unclean = sum(1 for slots in skipped if slots)
     print(f"mean_score {report['mean_score']:.4f} over {report['n_episodes']} episodes "
-          f'-> {args.output}')
+          f'-> {args.output}' + (f' ({unclean} of them skipped control periods: not a clean '
+                                 'realtime score)' if unclean else ''))
     return 0
 
 

@@ -51,11 +51,13 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
     from dp_ros.app.sim_launcher import (
         SessionConfig,
         SimError,
+        check_policy_node,
         policy_io_overrides,
         resolve_checkpoint,
         run_session,
     )
     from dp_ros.policy.checkpoint import read_policy_metadata
+    from sim_bridge.video import video_file_for
 
     checkpoint = resolve_checkpoint(args.checkpoint)
     meta = read_policy_metadata(checkpoint)
@@ -64,9 +66,10 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
     check_video_episodes(args.video_episodes, len(seeds))
     output = Path(args.output)
     video_pattern = ''
-    if args.video_episodes:
-        video_pattern = str(output.with_name(f'{output.stem}_ep{{episode}}.{args.video_format}')
-                            .resolve())
+    if args.video_episodes:  # the report's path is a name, not a pattern: its braces escaped
+        base = str(output.with_name(f'{output.stem}_ep').resolve())
+        video_pattern = (base.replace('{', '{{').replace('}', '}}')
+                         + f'{{episode}}.{args.video_format}')
     cfg = SessionConfig(
         checkpoint=checkpoint, seeds=seeds, mode=args.mode, robot=args.robot,
         max_steps=args.max_steps,
@@ -84,8 +87,16 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
                              if args.robot == 'point' else {}),
                           **({'max_step_delta': []} if args.mode == 'lockstep' else {}),
                           **pose_policy})
+    check_policy_node(cfg)  # a policy of another robot: one line, before the nodes start
+    videos = {i: video_file_for(video_pattern, i, seed) for i, seed in enumerate(seeds)
+              if video_pattern}
     start = time.perf_counter()
-    results = run_session(cfg, progress=not args.no_progress)
+    try:
+        results = run_session(cfg, progress=not args.no_progress)
+    finally:  # the sim films every episode: an interrupted run too leaves only those asked for
+        for i, path in videos.items():
+            if i not in args.video_episodes:
+                path.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
     problems = episode_problems(results)
     faults = evaluation_faults(problems)
@@ -112,19 +123,14 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
                 'logs': str(cfg.log_dir), 'problems': problems},
     }
     if video_pattern:
-        videos = []
-        for i, seed in enumerate(seeds):
-            path = Path(video_pattern.format(episode=i, seed=seed))
-            if i in args.video_episodes and path.is_file():
-                videos.append(str(path))
-            elif i in args.video_episodes:  # the sim logs why; the report says so
-                extra.setdefault('video_error', f'the sim did not write {path}: see '
-                                                f'{cfg.log_dir}/pusht_sim.log')
-            else:
-                path.unlink(missing_ok=True)  # the sim films every episode
-        if videos:
-            extra['video'] = videos[0]
-            extra['videos'] = videos
+        written = [str(videos[i]) for i in args.video_episodes if videos[i].is_file()]
+        missing = [videos[i] for i in args.video_episodes if not videos[i].is_file()]
+        if missing:  # the sim logs why; the report says so
+            extra['video_error'] = (f'the sim did not write {missing[0]}: see '
+                                    f'{cfg.log_dir}/pusht_sim.log')
+        if written:
+            extra['video'] = written[0]
+            extra['videos'] = written
         extra['video_episodes'] = list(args.video_episodes)
     return make_eval_report(seeds, [float(r['max_reward']) for r in results],
                             eval_config_dict(args), extra)

@@ -15,16 +15,19 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from dp_ros.errors import UserError
+from dp_ros.app.eval_report import skipped_note
+from dp_ros.errors import UserError, error_exit
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.ros import processes
 from sim_bridge.sim_node_config import MAX_SEED, MODES, ROBOTS, first_seed_outside
@@ -37,6 +40,7 @@ DDS_PROFILE = 'fastdds_large_data.xml'  # shared memory for full-size camera ima
 DDS_PROFILE_VARS = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')  # 3.x, 2.x
 FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')  # read only FASTRTPS_...; 3.x warns on it
 SIM_NAMESPACE = '/pusht'
+MAX_ARG_BYTES = 100_000  # one exec argument: Linux takes at most 131072 (MAX_ARG_STRLEN)
 POLICY_STARTUP_TIMEOUT_S = 300.0  # loading and warming up a policy on a busy CPU
 TRAIN_HINT = ('train one with `dp-ros train --config config/train_pusht_image_cpu.yaml --output '
               'runs/pusht` and copy runs/pusht/checkpoints/best to checkpoints/pusht_default, '
@@ -245,7 +249,10 @@ def param_rules(params: dict[str, Any]) -> list[str]:
     return [arg for name, value in params.items() for arg in ('-p', f'{name}:={_yaml(value)}')]
 
 
-def sim_command(cfg: SessionConfig) -> list[str]:
+def sim_command(cfg: SessionConfig, params_dir: Path | None = None) -> list[str]:
+    """The sim's command line. A parameter too long for one argument (20,000 seeds: exec
+    refuses any over MAX_ARG_BYTES) goes into a parameter file in `params_dir` (the caller
+    removes it; SimSession does); without one, a UserError."""
     args = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
             '-r', f'__ns:={SIM_NAMESPACE}',
             '--params-file', str(config_file(SIM_PARAMS[cfg.robot]))]
@@ -253,20 +260,58 @@ def sim_command(cfg: SessionConfig) -> list[str]:
               'auto_reset': False, 'autostart': False, **cfg.sim_overrides}
     if cfg.video_path:
         params['video_path'] = cfg.video_path
-    return args + param_rules(params)
+    long = {name: value for name, value in params.items()
+            if len(f'{name}:={_yaml(value)}'.encode()) > MAX_ARG_BYTES}
+    if long:
+        if params_dir is None:
+            raise UserError(f'the sim parameters {sorted(long)} are too long for a command '
+                            f'line (over {MAX_ARG_BYTES} bytes): give fewer --seeds')
+        path = params_dir / 'pusht_sim_long.yaml'  # after the robot's file: it wins
+        path.write_text('/**/pusht_sim:\n  ros__parameters:\n' + ''.join(
+            f'    {name}: {_yaml(value)}\n' for name, value in long.items()))
+        args += ['--params-file', str(path)]
+    return args + param_rules({k: v for k, v in params.items() if k not in long})
 
 
-def policy_command(cfg: SessionConfig) -> list[str]:
+def policy_parameters(cfg: SessionConfig) -> dict[str, Any]:
+    """The policy node's parameters given on its command line (after its robot's file)."""
     lockstep = cfg.mode == 'lockstep'
-    args = [sys.executable, '-m', 'dp_ros.ros.policy_node', '--ros-args',
-            '--params-file', str(config_file(POLICY_PARAMS[cfg.robot]))]
     params = {'checkpoint': str(cfg.checkpoint), 'lockstep': lockstep, 'use_sim_time': lockstep,
               'device': cfg.device, 'dtype': cfg.dtype, 'sample_seed': cfg.sample_seed,
               'env_seed': cfg.seeds[0], 'cpu_threads': cfg.cpu_threads,
               'num_inference_steps': cfg.num_inference_steps, **cfg.policy_overrides}
     if cfg.sampler:
         params['sampler'] = cfg.sampler
-    return args + param_rules(params)
+    return params
+
+
+def policy_command(cfg: SessionConfig) -> list[str]:
+    args = [sys.executable, '-m', 'dp_ros.ros.policy_node', '--ros-args',
+            '--params-file', str(config_file(POLICY_PARAMS[cfg.robot]))]
+    return args + param_rules(policy_parameters(cfg))
+
+
+def check_policy_node(cfg: SessionConfig) -> None:
+    """The policy node's own check of its parameters against the checkpoint (resolve_setup),
+    run before any process starts: a policy of another robot is refused in one line here,
+    not in the node's log after both nodes started. UserError naming the fault. The node's
+    check, not training's check_eval_fits: over ROS the node maps topics to the policy's keys
+    and fits the camera, so it takes policies the in-process env does not."""
+    import yaml
+
+    from dp_ros.params import config_from_dict
+    from dp_ros.policy.checkpoint import read_policy_metadata
+    from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
+
+    (section,) = yaml.safe_load(config_file(POLICY_PARAMS[cfg.robot]).read_text()).values()
+    params = {**section['ros__parameters'], **policy_parameters(cfg)}
+    params.pop('use_sim_time')  # rclpy's, not the node's
+    try:
+        resolve_setup(config_from_dict(PolicyNodeConfig, params),
+                      read_policy_metadata(cfg.checkpoint))
+    except ValueError as exc:
+        raise UserError(f'the policy node would refuse {cfg.checkpoint} on the {cfg.robot} '
+                        f'robot (--robot) with these settings: {exc}') from None
 
 
 class SimSession:
@@ -286,6 +331,7 @@ class SimSession:
         self._cond = threading.Condition()
         self._ros = None
         self._node = None
+        self._params_dir: Path | None = None
         self._signals = contextlib.ExitStack()
 
     # ------------------------------------------------------------------ lifecycle
@@ -320,8 +366,9 @@ class SimSession:
         self._node.create_subscription(Float64, f'{SIM_NAMESPACE}/reward', self._on_reward,
                                        QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
         self._ros.start()
+        self._params_dir = Path(tempfile.mkdtemp(prefix='dp_ros_sim_'))  # close() removes it
         self._start_process('policy_node', policy_command(self.cfg))
-        self._start_process('pusht_sim', sim_command(self.cfg))
+        self._start_process('pusht_sim', sim_command(self.cfg, self._params_dir))
 
     def _start_process(self, name: str, argv: list[str]) -> None:
         self.procs[name] = processes.start_logged(argv, self.cfg.log_dir / f'{name}.log',
@@ -334,6 +381,8 @@ class SimSession:
             processes.stop(proc, timeout=15.0, interrupted=True)
         if self._ros is not None:
             self._ros.close()
+        if self._params_dir is not None:
+            shutil.rmtree(self._params_dir, ignore_errors=True)
 
     def log_tail(self, name: str, chars: int = 3000) -> str:
         path = self.cfg.log_dir / f'{name}.log'
@@ -430,7 +479,8 @@ def run_session(cfg: SessionConfig, progress: bool = True,
         bar.n = min(total, done['bar'])
         bar.refresh()
         bar.write(f"episode {result['episode']} seed {result['seed']}: score "
-                  f"{result['max_reward']:.3f} after {result['steps']} steps ({result['reason']})")
+                  f"{result['max_reward']:.3f} after {result['steps']} steps ({result['reason']})"
+                  + skipped_note(int(result.get('slots_skipped', 0))))
 
     with SimSession(cfg) as session:
         try:
@@ -483,36 +533,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        checkpoint = resolve_checkpoint(args.checkpoint)
-    except ValueError as exc:
-        print(f'dp-ros sim: {exc}', file=sys.stderr)
-        return 2
+def session_from_args(args: argparse.Namespace) -> SessionConfig:
+    """The session `dp-ros sim` runs, its arguments checked first as `dp-ros eval` checks
+    its own (eval_report), and then by the policy node's own check: UserError (one line,
+    exit 2) for any fault, before anything starts."""
+    from dp_ros.app.eval_report import check_run_numbers, checkpoint_config
+    from dp_ros.policy.checkpoint import read_policy_metadata
+    from sim_bridge.video import check_video_pattern
+
+    checkpoint = resolve_checkpoint(args.checkpoint)
     if args.max_steps < 1:
-        print(f'dp-ros sim: --max-steps must be >= 1, got {args.max_steps}', file=sys.stderr)
-        return 2
+        raise UserError(f'--max-steps must be >= 1, got {args.max_steps}')
     outside = first_seed_outside(args.seeds)
     if outside is not None:  # before: the nodes started, and the policy node refused its seed
-        print(f"dp-ros sim: --seeds {outside} is not in the sim's range 0..{MAX_SEED}",
-              file=sys.stderr)
-        return 2
+        raise UserError(f"--seeds {outside} is not in the sim's range 0..{MAX_SEED}")
+    # 0: the node's default (torch's threads, the checkpoint's steps)
+    check_run_numbers({'--threads': args.threads or None,
+                       '--num-inference-steps': args.num_inference_steps or None},
+                      args.sample_seed)
+    checkpoint_config(checkpoint, args.num_inference_steps or None)
+    video = '' if args.no_video else str(args.video.resolve())
+    if video:
+        try:
+            check_video_pattern(video)
+        except ValueError as exc:
+            raise UserError(f'--video {exc}') from None
     policy_overrides: dict[str, Any] = (
         {'execution_mode': args.execution_mode} if args.execution_mode else {})
-    from dp_ros.policy.checkpoint import read_policy_metadata
-
     meta = read_policy_metadata(checkpoint)  # resolve_checkpoint checked it
     if args.cartesian:
         try:
             sim_overrides, pose_params = cartesian_overrides(meta)
         except ValueError as exc:
-            print(f'dp-ros sim: --cartesian: {exc}', file=sys.stderr)
-            return 2
+            raise UserError(f'--cartesian: {exc}') from None
     else:
         sim_overrides, pose_params = policy_io_overrides(meta)
     policy_overrides.update(pose_params)
-    video = '' if args.no_video else str(args.video.resolve())
     cfg = SessionConfig(checkpoint=checkpoint, seeds=list(args.seeds), mode=args.mode,
                         robot=args.robot, max_steps=args.max_steps, device=args.device,
                         dtype=args.dtype,
@@ -521,6 +577,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                         video_path=video, log_dir=args.logs,
                         episode_timeout_s=args.episode_timeout,
                         policy_overrides=policy_overrides, sim_overrides=sim_overrides)
+    check_policy_node(cfg)
+    return cfg
+
+
+def video_line(pattern: str, seeds: Sequence[int], log_dir: Path) -> str:
+    """The videos the sim wrote, by its own naming rule ('{episode}'/'{seed}' filled in, else
+    _epNNN after the first): files that exist, and the ones it did not write."""
+    from sim_bridge.video import video_file_for
+
+    files = [video_file_for(pattern, i, seed) for i, seed in enumerate(seeds)]
+    line = (f'video: {files[0]}' if len(files) == 1
+            else f'videos: {files[0]} .. {files[-1]} ({len(files)} files)')
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        line += (f'; the sim did not write {len(missing)} of them (first: {missing[0]}): see '
+                 f'{log_dir}/pusht_sim.log')
+    return line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = session_from_args(args)
+    except UserError as exc:
+        return error_exit('dp-ros sim', exc)
+    checkpoint, video = cfg.checkpoint, cfg.video_path
     print(f'dp-ros sim: {checkpoint} on the {args.robot} robot in {args.mode} mode, seeds '
           f'{cfg.seeds}, ROS_DOMAIN_ID='
           f"{os.environ.get('ROS_DOMAIN_ID', '0')}; node logs in {args.logs}/")
@@ -536,7 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f'score (max reward per episode): {", ".join(f"{s:.3f}" for s in scores)}; mean '
           f'{sum(scores) / len(scores):.3f} over {len(scores)} episode(s)')
     if video:
-        print(f'video: {video}' + (' (+ _epNNN for later episodes)' if len(scores) > 1 else ''))
+        print(video_line(video, cfg.seeds, args.logs))
     return 0
 
 
