@@ -185,6 +185,9 @@ class ReplayClient:
 
         self.ns = namespace.rstrip('/')
         self.joint_names = tuple(joints)
+        # the sim process this client started (wait_connected): a wait or a call that it
+        # outlives says that it exited, not that it timed out
+        self.sim: subprocess.Popen | None = None
         self.node_path = f'{self.ns}/{node_name}'
         self.ros = BackgroundNode('pusht_replay', spin=False)
         self.node, self.context, self.executor = self.ros.node, self.ros.context, self.ros.executor
@@ -234,6 +237,7 @@ class ReplayClient:
                 value = predicate()
                 if value:
                     return value
+                self._check_sim(what)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f'timed out after {timeout:.0f} s waiting for {what}')
@@ -243,13 +247,22 @@ class ReplayClient:
         try:
             return self.ros.call(srv_type, name, request, timeout)
         except TimeoutError as exc:
+            self._check_sim(name)
             raise TimeoutError(f'{exc} (is the sim node running? see --start-sim)') from None
+
+    def _check_sim(self, what: str) -> None:
+        """RuntimeError when the sim process this client started has ended (a crash, a kill):
+        said within a poll, not after the whole timeout as a slow machine's."""
+        if self.sim is not None and self.sim.poll() is not None:
+            raise RuntimeError(f'the sim node exited with code {self.sim.returncode} while '
+                               f'waiting for {what}')
 
     def wait_connected(self, timeout: float, sim: subprocess.Popen | None = None) -> None:
         """Both directions matched, so neither observation 0 nor action 0 is lost."""
         def connected():
             return (self.traj_pub.get_subscription_count() >= 1
                     and all(s.get_publisher_count() >= 1 for s in self.subscriptions))
+        self.sim = sim if sim is not None else self.sim
         deadline = time.monotonic() + timeout
         while not connected():
             if sim is not None and sim.poll() is not None:
