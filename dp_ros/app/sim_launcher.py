@@ -47,6 +47,23 @@ TRAIN_HINT = ('train one with `dp-ros train --config config/train_pusht_image_cp
               'or pass {option}')  # option: how the caller's user names one
 
 
+# the session's own nodes (their names in sim_bridge/pusht_sim_node.py, dp_ros/ros/policy_node.py)
+SESSION_NODES = (f'{SIM_NAMESPACE}/pusht_sim', '/dp_policy')
+CROWDED_S = 30.0  # two of them in the graph this long: another session, not a stale entry
+
+
+def crowded_nodes(names_and_namespaces: Sequence[tuple[str, str]]) -> list[str]:
+    """The session's node paths the ROS graph lists more than once."""
+    paths = [f"{ns.rstrip('/')}/{name}" for name, ns in names_and_namespaces]
+    return [p for p in SESSION_NODES if paths.count(p) > 1]
+
+
+def another_session(nodes: Sequence[str]) -> str:
+    domain = os.environ.get('ROS_DOMAIN_ID', '0')
+    return (f'another session runs on ROS_DOMAIN_ID {domain} (two {" and two ".join(nodes)} '
+            'nodes): run this one on another domain, e.g. ROS_DOMAIN_ID=42 dp-ros ...')
+
+
 class SimError(UserError, RuntimeError):
     """The session could not run: a node died, a service failed, an episode timed out."""
 
@@ -333,6 +350,7 @@ class SimSession:
         self._node = None
         self._params_dir: Path | None = None
         self._signals = contextlib.ExitStack()
+        self._crowded_since: float | None = None  # when the graph first held two sessions
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> SimSession:
@@ -407,6 +425,23 @@ class SimSession:
                 raise SimError(f'{name} exited with code {proc.returncode}; its log '
                                f'({self.cfg.log_dir / (name + ".log")}) ends with:\n'
                                f'{self.log_tail(name)}')
+        self._check_alone()
+
+    def _crowded(self) -> list[str]:
+        return crowded_nodes(self._node.get_node_names_and_namespaces()) if self._node else []
+
+    def _check_alone(self) -> None:
+        """SimError once the ROS graph has held a second session's sim or policy node for
+        CROWDED_S (another `dp-ros sim`/`eval --via ros` on this ROS_DOMAIN_ID answers this
+        one's services and topics); a shorter overlap is a session that just ended, whose
+        nodes the graph still lists."""
+        now, nodes = time.monotonic(), self._crowded()
+        if not nodes:
+            self._crowded_since = None
+            return
+        self._crowded_since = self._crowded_since or now
+        if now - self._crowded_since > CROWDED_S:
+            raise SimError(another_session(nodes))
 
     def wait_for_result(self, episode: int, on_progress: Callable[[int], None] | None = None
                         ) -> dict:
@@ -450,8 +485,10 @@ class SimSession:
             self.call(Trigger, f'{SIM_NAMESPACE}/reset')
             result = self.wait_for_result(episode, on_progress)
             if int(result['seed']) != self.cfg.seeds[episode]:
+                crowded = self._crowded()
                 raise SimError(f"episode {episode} ran seed {result['seed']}, expected "
-                               f'{self.cfg.seeds[episode]}')
+                               f'{self.cfg.seeds[episode]}'
+                               + (f' ({another_session(crowded)})' if crowded else ''))
             results.append(result)
             if on_episode is not None:
                 on_episode(result)
