@@ -114,16 +114,17 @@ def write_text(path: str | Path, text: str) -> Path:
     return path
 
 
-def check_writable_file(path: str | Path, flag: str) -> None:
+def check_writable_file(path: str | Path, flag: str, example: str = 'report.json') -> None:
     """A file a command writes at the end of its run, checked before the run (minutes of
     evaluation lost to an output it could not write): not a directory, and its folder there
-    or makable and writable. Raises UserError (one line, exit 2), naming `flag`."""
+    or makable and writable. Raises UserError (one line, exit 2), naming `flag` (and, for a
+    directory, `example` as a file name in it)."""
     from dp_ros.errors import UserError
 
     path = Path(path)
     if path.is_dir():
         raise UserError(f'{flag} {path} is a directory; give a file path, e.g. '
-                        f'{path / "report.json"}')
+                        f'{path / example}')
     folder = path.parent
     while not folder.exists() and folder != folder.parent:  # the first folder that is there
         folder = folder.parent

@@ -161,3 +161,13 @@ def test_a_policy_folder_without_its_policy_json_is_named_as_such(tmp_path, caps
     assert cli.main(['inspect', str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert 'holds model.safetensors but no policy.json' in err and 'bag' not in err, err
+
+
+def test_a_draft_path_that_is_a_folder_suggests_a_file_of_its_kind(tmp_path, capsys):
+    """--draft-params FOLDER names a parameter file in it as the example, not report.json."""
+    from dp_ros import cli
+
+    policy = make_tiny_checkpoint(tmp_path / 'policy')
+    (tmp_path / 'drafts').mkdir()
+    assert cli.main(['inspect', str(policy), '--draft-params', str(tmp_path / 'drafts')]) == 2
+    assert f'e.g. {tmp_path / "drafts" / "params.yaml"}' in capsys.readouterr().err

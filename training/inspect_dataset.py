@@ -422,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
                         ('--draft-params', args.draft_params)):
         if draft is None:
             continue
-        check_writable_file(draft, flag)
+        check_writable_file(draft, flag, 'params.yaml' if flag == '--draft-params'
+                            else 'bag2zarr.yaml')
         if draft.exists() and not args.force:  # hand-edited, most likely: not overwritten
             raise UserError(f'{flag} {draft} exists; pass --force to replace it')
     if is_policy_dir(args.paths[0]):  # or a Hub spec, resolved there

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'dp-ros plot: --names needs one {"distinct " if args.compare else ""}label per '
               f'log ({len(logs)}), got {names}', file=sys.stderr)
         return 2
-    check_writable_file(args.out, '--out')
+    check_writable_file(args.out, '--out', 'curves.png')
     empty = [str(p) for p in logs if not any(r.get('event') == 'train' for r in read_log(p))]
     if empty:  # empty panels and exit 0 would look like a plot
         raise UserError(f'no training records in {", ".join(empty)} (a run stopped before its '
