@@ -39,8 +39,9 @@ def test_steps_never_observed_count_as_not_run():
     assert unrun_steps(np.zeros((0, 3)), COMMANDS) == [0, 1, 2]
 
 
-def row(final=0.9, recorded=0.92, rejected=None, unrun=()):
-    return {'result': {'final_coverage': final, 'rejected': rejected or {}},
+def row(final=0.9, recorded=0.92, rejected=None, unrun=(), skipped=0):
+    return {'result': {'final_coverage': final, 'rejected': rejected or {},
+                       'slots_skipped': skipped},
             'recorded_final_coverage': recorded, 'unrun_steps': list(unrun)}
 
 
@@ -52,7 +53,9 @@ def test_verdict_fails_an_exact_replay_that_ends_worse():
     assert verdict(row(final=0.8), tolerance=0.05) == 'failed'
 
 
-@pytest.mark.parametrize('bad', [dict(unrun=[0]), dict(rejected={'ends_in_past': 1})])
+# skipped control periods: every command may have run, but the bag's timeline has a hole
+@pytest.mark.parametrize('bad', [dict(unrun=[0]), dict(rejected={'ends_in_past': 1}),
+                                 dict(skipped=2)])
 def test_timing_failures_are_recorded_again_even_when_the_block_ended_well(bad):
     assert verdict(row(**bad), tolerance=0.05) == 'retry'
     assert verdict(row(final=0.1, **bad), tolerance=0.05) == 'retry'

@@ -28,8 +28,9 @@ class Fake:
 
 
 @pytest.mark.parametrize('unrun, coverage, says', [
-    ([0, 110], 0.857, 'dropped: a command was rejected or not run in its step in all 3 '
-                      'attempt(s) (timing, not the replay; try --mode lockstep)'),
+    ([0, 110], 0.857, 'dropped: a command was rejected or not run in its step, or the sim '
+                      'skipped control periods, in all 3 attempt(s) (timing, not the replay; '
+                      'try --mode lockstep)'),
     ([], 0.5, '-> failed ('),
     ([], 0.857, '-> kept ('),
 ])

@@ -23,7 +23,8 @@ the goal is at least the recorded final coverage minus 0.05), and the arm ran ev
 its step: the joints observed at the end of step k + 1 are command k (a rejected command, or
 the first one arriving after step 1 began, which no earlier message covers, leaves the bag
 saying something the arm did not do). An episode that fails only for timing (a command
-rejected or not run: the machine was busy) is recorded again, up to --retries times, since the
+rejected or not run, or control periods the sim skipped, a hole in the bag's timeline: the
+machine was busy) is recorded again, up to --retries times, since the
 replay itself is deterministic. Kept bags are moved into
 --output only once complete (a half-written bag never lands there); failed ones are deleted
 (--keep-failed moves them to <output>_failed). An interrupted run resumes: episodes whose bag
@@ -166,9 +167,11 @@ def missing_messages(counts: dict[str, int], sent: dict[str, int], namespace: st
 
 
 def verdict(row: dict[str, Any], tolerance: float) -> str:
-    """'kept', 'retry' (a command was rejected or not run in its step: the timing failed,
-    not the replay) or 'failed' (the arm ran every command and the block ended elsewhere)."""
-    if row['result']['rejected'] or row['unrun_steps']:
+    """'kept', 'retry' (a command was rejected or not run in its step, or the sim skipped
+    control periods, which leaves a hole in the bag's timeline: the timing failed, not the
+    replay) or 'failed' (the arm ran every command and the block ended elsewhere)."""
+    result = row['result']
+    if result['rejected'] or row['unrun_steps'] or result.get('slots_skipped', 0):
         return 'retry'
     ok = row['result']['final_coverage'] >= row['recorded_final_coverage'] - tolerance
     return 'kept' if ok else 'failed'
@@ -178,8 +181,9 @@ def outcome_text(outcome: str, attempts: int) -> str:
     """An episode's verdict as its line says it: a drop for timing ('retry' after the last
     attempt) names that cause and its remedy, apart from a replay that no longer succeeds."""
     if outcome == 'retry':
-        return (f'dropped: a command was rejected or not run in its step in all {attempts} '
-                'attempt(s) (timing, not the replay; try --mode lockstep)')
+        return (f'dropped: a command was rejected or not run in its step, or the sim skipped '
+                f'control periods, in all {attempts} attempt(s) (timing, not the replay; try '
+                '--mode lockstep)')
     return outcome
 
 
@@ -274,7 +278,8 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
                     break
                 bar.write(f"episode {index}: the arm did not run every command in its step "
                           f"(not run: steps {row['unrun_steps'][:5]}, rejected: "
-                          f"{row['result']['rejected']}); recording it again")
+                          f"{row['result']['rejected']}, control periods skipped: "
+                          f"{row['result'].get('slots_skipped', 0)}); recording it again")
             result = row['result']
             ok = outcome == 'kept'
             if ok and row['missing']:  # kept: bag2zarr reports the gaps and cuts there
