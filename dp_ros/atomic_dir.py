@@ -151,10 +151,10 @@ def check_output_apart(source: Path, output: Path, error: type[Exception]) -> No
     for place in dict.fromkeys([source.resolve(), _on_disk(source)]):
         if replaced == place:
             raise error(f'output {output} is the source {source}: the output must differ '
-                               f'from the source')
+                        'from the source')
         if replaced in place.parents:
             raise error(f'output {output} holds the source {source}: replacing it would '
-                               f'delete the source; choose an output outside it')
+                        'delete the source; choose an output outside it')
         if place in replaced.parents:
             raise error(f'output {output} is inside the source {source}; choose an '
-                               f'output outside it')
+                        'output outside it')

@@ -203,6 +203,3 @@ def split_change(record: Mapping, episode_ends: np.ndarray) -> str | None:
     if record.get('episode_ends_sha256') != episodes_digest(episode_ends):
         return f'{n} episodes as then, but not of the same lengths'
     return None
-
-
-# ---------------------------------------------------------------------------- the rate

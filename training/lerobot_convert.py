@@ -60,7 +60,7 @@ from training.lerobot_format import (
     numeric_feature,
     video_feature,
 )
-from training.replay_buffer import ReplayBuffer
+from training.replay_buffer import ReplayBuffer, recorded_control_period
 
 # zarr key (the paper's Push-T layout, bag2zarr's defaults) -> LeRobot feature
 DEFAULT_KEY_MAP: dict[str, str] = {
@@ -351,7 +351,6 @@ def _store_fps(source: str | Path) -> int | None:
     """The store's recorded rate (as training reads it: recorded_control_period) as LeRobot's
     integer fps; ConvertError for a rate that is no whole number (12.5 Hz written as 12 would
     put every timestamp 4% off)."""
-    from training.replay_buffer import recorded_control_period
     try:
         store = ReplayBuffer.open(source)
     except Exception:  # noqa: BLE001 - not readable here: the conversion says why later

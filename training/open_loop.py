@@ -47,12 +47,7 @@ from dp_ros.policy.config import PolicyConfig
 from dp_ros.recorded_sources import value_prefixes
 from dp_ros.selection import parse_episodes
 from training.config import DataConfig, TrainConfig
-from training.dataset_meta import (
-    ACTION,
-    SPLIT,
-    dataset_shape_meta,
-    split_change,
-)
+from training.dataset_meta import ACTION, SPLIT, dataset_shape_meta, split_change
 from training.lerobot_source import open_training_store
 from training.replay_buffer import recorded_control_period
 
@@ -280,20 +275,23 @@ def check_fits(config: PolicyConfig, source: Source) -> list[str]:
     return warnings
 
 
-def check_period(entry: PolicyEntry, source: Source) -> None:
+def check_period(entries: list[PolicyEntry], source: Source) -> None:
     """The dataset's recorded control period (zarr control_period_s or fps, a LeRobotDataset's
-    fps, as training reads it) against the policy's: at another rate a chunk's steps span
+    fps, as training reads it) against each policy's: at another rate a chunk's steps span
     another stretch of the recording than the policy plans, so it is refused, as `dp-ros
     train` refuses it (run_check.resolve_control_period). A dataset recording none passes."""
     recorded = recorded_control_period(open_training_store(source.path))
-    policy = float(entry.meta['control_period_s'])
-    if recorded and not math.isclose(policy, recorded[0], rel_tol=1e-3):
-        period, where = recorded
-        raise UserError(f'{source.path} records {where} ({period:.6g} s, {1 / period:g} Hz) '
-                        f'but the policy {entry.path} runs at control_period_s {policy:g} s '
-                        f'({1 / policy:g} Hz): its chunks would be compared with other steps '
-                        'than it plans; compare it on data recorded at its rate, or resample '
-                        'the data')
+    if recorded is None:
+        return
+    period, where = recorded
+    for entry in entries:
+        policy = float(entry.meta['control_period_s'])
+        if not math.isclose(policy, period, rel_tol=1e-3):
+            raise UserError(f'{source.path} records {where} ({period:.6g} s, {1 / period:g} Hz) '
+                            f'but the policy {entry.path} runs at control_period_s {policy:g} s '
+                            f'({1 / policy:g} Hz): its chunks would be compared with other '
+                            'steps than it plans; compare it on data recorded at its rate, or '
+                            'resample the data')
 
 
 def load_windows(config: PolicyConfig, source: Source, progress: bool) -> PushTImageDataset:
@@ -759,8 +757,7 @@ def run_open_loop(args: argparse.Namespace
     source = common_source(entries, args.dataset)
     check_split(args.episodes, source)
     warnings = list(dict.fromkeys(w for e in entries for w in check_fits(e.config, source)))
-    for entry in entries:
-        check_period(entry, source)
+    check_period(entries, source)
     from dp_ros.runtime.inference_runner import resolve_device
 
     try:

@@ -318,8 +318,9 @@ def check_state_wraps(policy_cfg: PolicyConfig, dataset: Path) -> None:
     policy, so hours of training would make a policy nothing runs."""
     from dp_ros.recorded_sources import describe_yaw_wraps, wraps_differ, yaw_wraps
 
-    keys = [k for k in policy_cfg.low_dim_keys if yaw_wraps(policy_cfg.recorded_sources(k))]
-    wraps = yaw_wraps([s for k in keys for s in policy_cfg.recorded_sources(k)])
+    sources = {k: policy_cfg.recorded_sources(k) for k in policy_cfg.low_dim_keys}
+    keys = [k for k, s in sources.items() if yaw_wraps(s)]
+    wraps = yaw_wraps([s for k in keys for s in sources[k]])
     if wraps_differ(wraps):
         raise TrainConfigError(
             f'{dataset}: the policy\'s state ({", ".join(keys)}) has pose sources whose yaw '

@@ -89,7 +89,7 @@ def _drop_records_after(path: Path, step: int) -> None:
     if not path.exists():
         return
     lines = path.read_text(encoding='utf-8').splitlines(keepends=True)
-    kept = [line for line in lines if _step_of(line) is not None and _step_of(line) <= step]
+    kept = [line for line in lines if (at := _step_of(line)) is not None and at <= step]
     if len(kept) == len(lines):
         return
     tmp = path.with_name(path.name + '.tmp')

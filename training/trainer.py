@@ -229,9 +229,9 @@ class Trainer:
         self.best_score: float | None = None
         self.pending_eval: int | None = None  # the step of an evaluation a stop cut short
         self.elapsed_before = 0.0
-        # the log window a train state brings (its loss sum on this rank, its steps)
-        self.window: tuple[torch.Tensor | None, int] = (None, 0)
-        self.loss_sum: torch.Tensor | None = None  # the open window, in _run
+        # the open log window: this rank's summed loss and its steps since the last record
+        # (a resume's from its train state; None: an empty one, made in _run)
+        self.loss_sum: torch.Tensor | None = None
         self.n_since = 0
         if self.saved:
             self._restore()
@@ -351,7 +351,9 @@ class Trainer:
                                        world=self.world, device=self.device)
         self.pos, self.best_score = progress.position, progress.best_score
         self.elapsed_before, self.pending_eval = progress.elapsed_s, progress.pending_eval
-        self.window = (progress.window_loss_sum, progress.window_steps)
+        if progress.window_loss_sum is not None:
+            self.loss_sum = progress.window_loss_sum.to(self.device).float().reshape(())
+            self.n_since = progress.window_steps
         if self.checked.changed and self.is_main:
             # what a resume cannot honour was refused in check_run: these take effect
             log.warning('resuming with config changes that take effect from step %d: %s',
@@ -496,10 +498,9 @@ class Trainer:
                    disable=not (self.is_main and t.progress), dynamic_ncols=True)
         # the log window: a resume goes on with the one its train state saved, so that its
         # first record is the mean the uninterrupted run logged
-        self.loss_sum = (torch.zeros((), device=self.device) if self.window[0] is None
-                         else self.window[0].to(self.device).float().reshape(()))
-        self.n_since, train_time, samples = self.window[1], 0.0, 0
-        loss_sum = self.loss_sum
+        if self.loss_sum is None:
+            self.loss_sum = torch.zeros((), device=self.device)
+        loss_sum, train_time, samples = self.loss_sum, 0.0, 0
         self.last_saved = self.pos.step if self.saved else -1
         first_unchecked = self.pos.step + 1  # losses from this step on not yet seen finite
         interrupted = None

@@ -173,7 +173,7 @@ def verdict(row: dict[str, Any], tolerance: float) -> str:
     result = row['result']
     if result['rejected'] or row['unrun_steps'] or result.get('slots_skipped', 0):
         return 'retry'
-    ok = row['result']['final_coverage'] >= row['recorded_final_coverage'] - tolerance
+    ok = result['final_coverage'] >= row['recorded_final_coverage'] - tolerance
     return 'kept' if ok else 'failed'
 
 

@@ -87,7 +87,7 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
                              if args.robot == 'point' else {}),
                           **({'max_step_delta': []} if args.mode == 'lockstep' else {}),
                           **pose_policy})
-    check_policy_node(cfg)  # a policy of another robot: one line, before the nodes start
+    check_policy_node(cfg, meta)  # a policy of another robot: one line, before the nodes start
     videos = {i: video_file_for(video_pattern, i, seed) for i, seed in enumerate(seeds)
               if video_pattern}
     start = time.perf_counter()

@@ -308,24 +308,23 @@ def policy_command(cfg: SessionConfig) -> list[str]:
     return args + param_rules(policy_parameters(cfg))
 
 
-def check_policy_node(cfg: SessionConfig) -> None:
-    """The policy node's own check of its parameters against the checkpoint (resolve_setup),
-    run before any process starts: a policy of another robot is refused in one line here,
-    not in the node's log after both nodes started. UserError naming the fault. The node's
-    check, not training's check_eval_fits: over ROS the node maps topics to the policy's keys
-    and fits the camera, so it takes policies the in-process env does not."""
+def check_policy_node(cfg: SessionConfig, metadata: dict) -> None:
+    """The policy node's own check of its parameters against the checkpoint (resolve_setup,
+    on the policy.json `metadata` the caller read), run before any process starts: a policy
+    of another robot is refused in one line here, not in the node's log after both nodes
+    started. UserError naming the fault. The node's check, not training's check_eval_fits:
+    over ROS the node maps topics to the policy's keys and fits the camera, so it takes
+    policies the in-process env does not."""
     import yaml
 
     from dp_ros.params import config_from_dict
-    from dp_ros.policy.checkpoint import read_policy_metadata
     from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
 
     (section,) = yaml.safe_load(config_file(POLICY_PARAMS[cfg.robot]).read_text()).values()
     params = {**section['ros__parameters'], **policy_parameters(cfg)}
     params.pop('use_sim_time')  # rclpy's, not the node's
     try:
-        resolve_setup(config_from_dict(PolicyNodeConfig, params),
-                      read_policy_metadata(cfg.checkpoint))
+        resolve_setup(config_from_dict(PolicyNodeConfig, params), metadata)
     except ValueError as exc:
         raise UserError(f'the policy node would refuse {cfg.checkpoint} on the {cfg.robot} '
                         f'robot (--robot) with these settings: {exc}') from None
@@ -614,7 +613,7 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
                         video_path=video, log_dir=args.logs,
                         episode_timeout_s=args.episode_timeout,
                         policy_overrides=policy_overrides, sim_overrides=sim_overrides)
-    check_policy_node(cfg)
+    check_policy_node(cfg, meta)
     return cfg
 
 
