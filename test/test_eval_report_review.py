@@ -142,3 +142,22 @@ def test_video_path_takes_the_format():
     """The video sits beside the report with the chosen format's suffix."""
     assert video_path(Path('out/r.json'), 'gif') == Path('out/r.gif')
     assert video_path(Path('out/r.json'), 'mp4') == Path('out/r.mp4')
+
+
+@pytest.mark.parametrize('given, kept', [('fp32', 'float32'), ('bf16', 'bfloat16'),
+                                         ('bfloat16', 'bfloat16'), ('Float32', 'float32')])
+def test_dtype_takes_torch_names_and_short_ones_as_dp_ros_sim_does(ckpt, tmp_path, given, kept):
+    """`dp-ros eval --dtype` and `dp-ros sim --dtype` share one parser: torch's names (the
+    node's dtype parameter) and accelerate's short ones, kept as torch's name in the report."""
+    from dp_ros.app.sim_launcher import build_parser as build_sim_parser
+
+    assert parse(ckpt, tmp_path, '--dtype', given).dtype == kept
+    assert build_sim_parser().parse_args(['--dtype', given]).dtype == kept
+
+
+def test_an_unknown_dtype_is_an_argparse_error_naming_the_choices(ckpt, tmp_path, capsys):
+    """float64 is no denoiser dtype: exit 2 with the names to use."""
+    with pytest.raises(SystemExit) as info:
+        parse(ckpt, tmp_path, '--dtype', 'float64')
+    assert info.value.code == 2
+    assert 'use float32, bfloat16 or float16' in capsys.readouterr().err

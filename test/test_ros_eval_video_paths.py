@@ -24,7 +24,7 @@ def eval_args(output: Path, seeds: list[int], video_episodes: list[int]) -> argp
         checkpoint=SHIPPED_CHECKPOINT, via='ros', robot='point', mode='lockstep',
         execution_mode='replace', seeds=seeds, max_steps=3, sampler=None,
         num_inference_steps=None, sample_seed=0, batch_size=None,
-        video_episodes=video_episodes, video_format='mp4', device='cpu', dtype='fp32',
+        video_episodes=video_episodes, video_format='mp4', device='cpu', dtype='float32',
         threads=None, eager=False, no_progress=True, output=output)
 
 

@@ -24,7 +24,7 @@ import pytest
 import torch
 from support import BENCH_RESULTS, SHIPPED_CHECKPOINT
 
-from dp_ros.app.eval_report import parse_seeds
+from dp_ros.app.eval_report import DTYPE_ALIASES, parse_seeds
 from dp_ros.app.evaluate import main as eval_main
 from dp_ros.policy.checkpoint import read_policy_metadata
 
@@ -49,9 +49,9 @@ def recorded() -> dict:
     report = load(INPROCESS)
     cfg = report['config']
     assert Path(cfg['checkpoint']).name == SHIPPED_CHECKPOINT.name
-    assert (cfg['via'], cfg['batch_size'], cfg['sample_seed'], cfg['dtype'], cfg['device'],
-            cfg['torchscript'], cfg['sampler'], cfg['num_inference_steps']) == (
-        'inprocess', 1, 0, 'fp32', 'cpu', True, None, None), cfg
+    assert (cfg['via'], cfg['batch_size'], cfg['sample_seed'], DTYPE_ALIASES[cfg['dtype']],
+            cfg['device'], cfg['torchscript'], cfg['sampler'], cfg['num_inference_steps']) == (
+        'inprocess', 1, 0, 'float32', 'cpu', True, None, None), cfg  # reports before: 'fp32'
     assert cfg.get('threads', BENCH_THREADS) == BENCH_THREADS, cfg
     assert (report['policy']['sampler'], report['policy']['num_inference_steps']) == ('ddim', 10)
     shipped = read_policy_metadata(SHIPPED_CHECKPOINT)
@@ -89,7 +89,7 @@ def run_eval(tmp_path: Path, seed: int, threads: int) -> dict:
                     '--no-progress', '--output', str(out)])
     assert rc == 0
     report = load(out)
-    assert report['config']['torchscript'] is True and report['config']['dtype'] == 'fp32'
+    assert report['config']['torchscript'] is True and report['config']['dtype'] == 'float32'
     assert (report['policy']['sampler'], report['policy']['num_inference_steps']) == ('ddim', 10)
     return report
 

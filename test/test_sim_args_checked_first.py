@@ -31,8 +31,12 @@ def no_session(*args, **kwargs):
     (['--num-inference-steps', '5000'], '--num-inference-steps 5000 must be in'),
     (['--threads', '-2'], '--threads must be >= 1'),
     (['--sample-seed', '-1'], '--sample-seed must be in'),
+    (['--device', 'gpu'], "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    (['--device', 'cuda:x'], 'the CUDA index must be a number'),
+    (['--dtype', 'float16', '--device', 'cpu'], "dtype 'float16' needs a CUDA device"),
 ], ids=['video-avi', 'video-placeholder', 'point-policy-on-arm', 'neg-inference-steps',
-        'too-many-inference-steps', 'neg-threads', 'neg-sample-seed'])
+        'too-many-inference-steps', 'neg-threads', 'neg-sample-seed', 'device-name',
+        'device-index', 'fp16-on-cpu'])
 def test_sim_refuses_a_bad_argument_in_one_line_before_the_nodes_start(
         monkeypatch, tmp_path, capsys, extra, says):
     monkeypatch.setattr(sim_launcher, 'run_session', no_session)
@@ -55,7 +59,7 @@ def test_eval_via_ros_refuses_a_policy_of_another_robot_before_the_nodes_start(
         checkpoint=SHIPPED_CHECKPOINT, via='ros', robot='arm', mode='lockstep',
         execution_mode='replace', seeds=[100000], max_steps=3, sampler=None,
         num_inference_steps=None, sample_seed=0, batch_size=None, video_episodes=[],
-        video_format='mp4', device='cpu', dtype='fp32', threads=None, eager=False,
+        video_format='mp4', device='cpu', dtype='float32', threads=None, eager=False,
         no_progress=True, output=tmp_path / 'r.json')
     with pytest.raises(UserError, match="on the arm robot.*state_joint_names"):
         run_ros_eval(args)

@@ -18,7 +18,25 @@ from sim_bridge.sim_node_config import MAX_SEED, MODES, ROBOTS, first_seed_outsi
 
 REPORT_FORMAT = 'dp_ros.eval'
 REPORT_VERSION = 1
-DTYPES = {'fp32': 'float32', 'bf16': 'bfloat16', 'fp16': 'float16'}
+# --dtype of `dp-ros eval` and `dp-ros sim`: torch's names (the node's dtype parameter) and
+# accelerate's short ones, one meaning each
+DTYPE_ALIASES = {'float32': 'float32', 'bfloat16': 'bfloat16', 'float16': 'float16',
+                 'fp32': 'float32', 'bf16': 'bfloat16', 'fp16': 'float16'}
+
+
+def dtype_name(text: str) -> str:
+    """argparse type of --dtype: 'bf16' -> 'bfloat16'; anything else refused by argparse."""
+    try:
+        return DTYPE_ALIASES[text.strip().lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}': use float32, bfloat16 or float16 (or fp32, bf16, fp16)") from None
+
+
+def add_dtype_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--dtype', type=dtype_name, default='float32',
+                        help='denoiser weights dtype: float32, bfloat16 or float16 (CUDA only); '
+                             'fp32, bf16, fp16 too (normalization stays float32)')
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -78,8 +96,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
                    help="indices into --seeds to film, e.g. '0,1'; '' for none")
     p.add_argument('--video-format', choices=('mp4', 'gif'), default='mp4')
     p.add_argument('--device', default='cpu', help="torch device, e.g. 'cpu', 'cuda'")
-    p.add_argument('--dtype', choices=tuple(DTYPES), default='fp32',
-                   help='denoiser weights dtype (normalization stays fp32)')
+    add_dtype_argument(p)
     p.add_argument('--threads', type=int, help='torch.set_num_threads')
     p.add_argument('--eager', action='store_true',
                    help='sample with the eager UNet (default: TorchScript-frozen, as the node)')
@@ -119,7 +136,7 @@ def check_eval_args(args: argparse.Namespace) -> None:
 
     try:
         device = resolve_device(args.device)
-        resolve_dtype(DTYPES[args.dtype], device)
+        resolve_dtype(args.dtype, device)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     args.device = str(device)

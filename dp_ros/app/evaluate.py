@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 from dp_ros.app.eval_report import (
-    DTYPES,
     build_eval_parser,
     check_eval_args,
     check_video_episodes,
@@ -42,7 +41,7 @@ def run_inprocess_eval(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     meta = read_policy_metadata(args.checkpoint)
-    dtype = getattr(torch, DTYPES[args.dtype])
+    dtype = getattr(torch, args.dtype)
     policy = load_policy(args.checkpoint, device=args.device,
                          dtype=None if dtype == torch.float32 else dtype)
     policy.use_torchscript(not args.eager)

@@ -43,7 +43,6 @@ def evaluation_faults(problems: dict[int, dict[str, Any]]) -> dict[int, dict[str
 
 def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
     from dp_ros.app.eval_report import (
-        DTYPES,
         check_video_episodes,
         eval_config_dict,
         make_eval_report,
@@ -73,7 +72,7 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
     cfg = SessionConfig(
         checkpoint=checkpoint, seeds=seeds, mode=args.mode, robot=args.robot,
         max_steps=args.max_steps,
-        device=args.device, dtype=DTYPES[args.dtype], sampler=args.sampler or '',
+        device=args.device, dtype=args.dtype, sampler=args.sampler or '',
         num_inference_steps=args.num_inference_steps or 0, sample_seed=args.sample_seed,
         cpu_threads=args.threads or 0, video_path=video_pattern,
         log_dir=output.with_name(f'{output.stem}_ros_logs'),

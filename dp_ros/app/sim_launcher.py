@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from dp_ros.app.eval_report import skipped_note
+from dp_ros.app.eval_report import add_dtype_argument, skipped_note
 from dp_ros.errors import UserError, error_exit
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.ros import processes
@@ -549,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="episode seeds (the paper's test seeds are 100000..100049)")
     p.add_argument('--max-steps', type=int, default=300)
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N'")
-    p.add_argument('--dtype', choices=('float32', 'bfloat16', 'float16'), default='float32')
+    add_dtype_argument(p)
     p.add_argument('--sampler', choices=('ddim', 'ddpm'), help="default: the checkpoint's")
     p.add_argument('--num-inference-steps', type=int, default=0,
                    help="default: the checkpoint's")
@@ -571,8 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def session_from_args(args: argparse.Namespace) -> SessionConfig:
     """The session `dp-ros sim` runs, its arguments checked first as `dp-ros eval` checks
-    its own (eval_report), and then by the policy node's own check: UserError (one line,
-    exit 2) for any fault, before anything starts."""
+    its own (eval_report), then by the policy node's own check and last the device and dtype
+    (torch): UserError (one line, exit 2) for any fault, before anything starts."""
     from dp_ros.app.eval_report import check_run_numbers, checkpoint_config
     from dp_ros.policy.checkpoint import read_policy_metadata
     from sim_bridge.video import check_video_pattern
@@ -614,6 +614,12 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
                         episode_timeout_s=args.episode_timeout,
                         policy_overrides=policy_overrides, sim_overrides=sim_overrides)
     check_policy_node(cfg, meta)
+    from dp_ros.runtime.inference_runner import resolve_device, resolve_dtype  # torch: last
+
+    try:  # before: the node refused 'cuda' or float16 on a CPU-only machine after both started
+        resolve_dtype(cfg.dtype, resolve_device(cfg.device))
+    except ValueError as exc:
+        raise UserError(f'--device/--dtype: {exc}') from None
     return cfg
 
 
