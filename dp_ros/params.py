@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 C = TypeVar('C')
@@ -79,6 +79,37 @@ def _is_whole(v: Any) -> bool:
     """A number that is an integer: 3 or 3.0, not 2.5, inf or nan (int() of those raises
     OverflowError or a message that names no parameter)."""
     return is_number(v) and (isinstance(v, int) or (math.isfinite(v) and v == int(v)))
+
+
+# a scalar field's annotation -> what its value must be, and the test: an int field takes no
+# float (2.5 steps would be misread, 16.0 reaches torch as a float size) and no bool, a float
+# field an int (YAML's 1 for 1.0); YAML's `yes`/`no` are booleans, a word such as 'ture' is not
+SCALAR_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    'bool': ('true or false', lambda v: isinstance(v, bool)),
+    'int': ('an integer', lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    'float': ('a number', is_number),
+    'str': ('a string', lambda v: isinstance(v, str)),
+}
+
+
+def check_scalar_types(where: str, cls: type, values: dict[str, Any]) -> None:
+    """ValueError naming `where`.field for the first of `values` (field name -> value) that is
+    not of its `cls` dataclass field's scalar type ('int', 'float | None', ...): a YAML or
+    JSON file gives what was written, and a float count or a string flag would be misread or
+    crash far from the file. The one rule of a training config's sections and of a policy
+    config (training/config.py, dp_ros/policy/config.py). Other annotations (lists, mappings,
+    'str | bool | None') are left to their own checks, as is a name `cls` lacks."""
+    types = {f.name: f.type for f in dataclasses.fields(cls)}
+    for name, value in values.items():
+        kinds = str(types.get(name, '')).split(' | ')
+        optional = 'None' in kinds
+        kinds = [k for k in kinds if k != 'None']
+        if len(kinds) != 1 or kinds[0] not in SCALAR_TYPES or (optional and value is None):
+            continue
+        what, ok = SCALAR_TYPES[kinds[0]]
+        if not ok(value):
+            raise ValueError(f'{where}.{name} must be {what}'
+                             f'{" or null" if optional else ""}, got {value!r}')
 
 
 def coerce(name: str, kind: str, value: Any) -> Any:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from dp_ros.params import check_scalar_types
 from dp_ros.policy.config import SAMPLERS, PolicyConfig, jsonable
 from sim_bridge.sim_node_config import MAX_SEED, ROBOTS
 from training.deprecated_keys import rename_deprecated
@@ -596,34 +596,15 @@ def migrate_deprecated_keys(d: dict[str, Any], origin: str = '', warn: bool = Fa
     return out
 
 
-# a scalar field's annotation -> what its value must be, and the test: an int field takes no
-# float (2.5 steps would be misread) and no bool, a float field an int (YAML's 1 for 1.0);
-# YAML's `yes`/`no` are booleans, a word such as 'ture' is not
-_SCALAR_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    'bool': ('true or false', lambda v: isinstance(v, bool)),
-    'int': ('an integer', lambda v: isinstance(v, int) and not isinstance(v, bool)),
-    'float': ('a number', lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
-    'str': ('a string', lambda v: isinstance(v, str)),
-}
-
-
 def _check_types(where: str, cls: type, values: dict[str, Any]) -> None:
-    """TrainConfigError naming the first of `values` (field name -> value) that is not of its
-    `cls` field's scalar type ('int', 'float | None', ...): YAML gives what was written, and a
-    float interval or a string seed would be misread or crash hours later. Other annotations
-    (lists, mappings, 'str | bool | None') are checked by hand; a name `cls` lacks is left
-    to its own check (PolicyConfig.from_dict)."""
-    types = {f.name: f.type for f in dataclasses.fields(cls)}
-    for name, value in values.items():
-        kinds = str(types.get(name, '')).split(' | ')
-        optional = 'None' in kinds
-        kinds = [k for k in kinds if k != 'None']
-        if len(kinds) != 1 or kinds[0] not in _SCALAR_TYPES or (optional and value is None):
-            continue
-        what, ok = _SCALAR_TYPES[kinds[0]]
-        if not ok(value):
-            raise TrainConfigError(f'{where}.{name} must be {what}'
-                                   f'{" or null" if optional else ""}, got {value!r}')
+    """TrainConfigError naming the first of `values` that is not of its `cls` field's scalar
+    type (dp_ros/params.py's check_scalar_types, the rule a policy.json's config obeys too):
+    YAML gives what was written, and a float interval or a string seed would be misread or
+    crash hours later."""
+    try:
+        check_scalar_types(where, cls, values)
+    except ValueError as e:
+        raise TrainConfigError(str(e)) from None
 
 
 def _number(name: str, value: Any) -> float:

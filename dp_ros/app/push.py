@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from dp_ros.policy.hub import HubError, hub_offline, parse_hub_spec
+from dp_ros.policy.hub import HubError, hub_offline, not_hub_json, parse_hub_spec
 
 CARD_FILE = 'README.md'
 UPLOADED = ('policy.json', 'model.safetensors')
@@ -162,6 +162,8 @@ def push_policy(directory: str | Path, spec: str, *, private: bool = False,
                            f'token: `hf auth login` or HF_TOKEN)') from None
         except OSError as exc:
             raise HubError(f'cannot push to {spec}: {exc}') from None
+        except json.JSONDecodeError as exc:
+            raise HubError(f'cannot push to {spec}: {not_hub_json(exc)}') from None
         except Exception as exc:  # httpx transport errors (no network) are no OSError
             if not type(exc).__module__.startswith(('httpx', 'httpcore')):
                 raise

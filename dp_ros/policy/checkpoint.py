@@ -10,6 +10,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from dp_ros.atomic_dir import replace_dir
 from dp_ros.errors import UserError
+from dp_ros.params import is_number
 from dp_ros.policy.hub import resolve_policy_dir
 
 if TYPE_CHECKING:
@@ -49,8 +51,9 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
     from dp_ros.policy.diffusion import count_parameters
 
     directory = Path(directory)
-    if not control_period_s > 0:
-        raise ValueError(f'control_period_s must be > 0 s, got {control_period_s}')
+    problem = control_period_problem(control_period_s)
+    if problem:
+        raise ValueError(problem)
     weights = dict(policy.state_dict() if state_dict is None else state_dict)
     _check_state_dict(policy.state_dict(), weights, source='state_dict')
     tensors = {k: v.detach().to('cpu').contiguous().clone() for k, v in weights.items()}
@@ -84,6 +87,9 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={'format': 'pt'})
         (tmp / METADATA_FILE).write_text(text + '\n')
+        # safetensors writes through an owner-only (0600) temporary file: the weights get
+        # the mode a plain open() gave policy.json, so another user (the robot's) can load
+        os.chmod(tmp / WEIGHTS_FILE, stat.S_IMODE((tmp / METADATA_FILE).stat().st_mode))
         for name in (WEIGHTS_FILE, METADATA_FILE):
             _fsync(tmp / name)
         _replace_dir(tmp, directory)
@@ -91,6 +97,14 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def control_period_problem(value: object) -> str | None:
+    """Why `value` is no control period (None: it is one): a finite number of seconds > 0,
+    the rule of a save and of a read (0 made the node's period 0 ns, -0.1 negative)."""
+    if is_number(value) and math.isfinite(value) and value > 0:
+        return None
+    return f'control_period_s must be > 0 s and finite, got {value!r}'
 
 
 def _non_finite_path(x: object, path: str = '') -> str | None:
@@ -115,6 +129,8 @@ def read_policy_metadata(directory: str | Path) -> dict:
         meta = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f'{path} is not valid JSON: {e}') from e
+    if not isinstance(meta, dict):
+        raise CheckpointError(f'{path}: expected a JSON object, got {type(meta).__name__}')
     if meta.get('format') != FORMAT:
         raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     if meta.get('format_version') != FORMAT_VERSION:
@@ -127,6 +143,13 @@ def read_policy_metadata(directory: str | Path) -> dict:
     for key in ('config', 'normalizer', 'control_period_s'):
         if key not in meta:
             raise CheckpointError(f'{path}: missing {key!r}')
+    for key in ('config', 'normalizer'):
+        if not isinstance(meta[key], dict):
+            raise CheckpointError(f'{path}: {key!r} must be a JSON object, got '
+                                  f'{type(meta[key]).__name__}')
+    problem = control_period_problem(meta['control_period_s'])
+    if problem:
+        raise CheckpointError(f'{path}: {problem}')
     return meta
 
 
@@ -152,10 +175,10 @@ def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
     try:
         config = PolicyConfig.from_dict(meta['config'])
         normalizer = Normalizer.from_dict(meta['normalizer'])
+        with torch.device('meta'):  # no random init of weights that are overwritten anyway
+            policy = DiffusionPolicy(config, normalizer)  # checks the normalizer's keys
     except (TypeError, ValueError, KeyError) as e:
         raise CheckpointError(f'{directory / METADATA_FILE}: {e}') from e
-    with torch.device('meta'):  # no random init of weights that are overwritten anyway
-        policy = DiffusionPolicy(config, normalizer)
     path = directory / WEIGHTS_FILE
     if not path.is_file():
         raise CheckpointError(f'{path} not found')
@@ -209,7 +232,9 @@ def _fsync(path: Path) -> None:
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
-    """Swap the finished `src` in at `dst`, refusing to replace something that is no policy."""
-    if dst.is_dir() and not (dst / METADATA_FILE).is_file() and any(dst.iterdir()):
+    """Swap the finished `src` in at `dst`, refusing to replace something that is no policy
+    (a non-empty directory without policy.json, or a file: `results.json` was deleted)."""
+    foreign_dir = dst.is_dir() and not (dst / METADATA_FILE).is_file() and any(dst.iterdir())
+    if foreign_dir or dst.exists() and not dst.is_dir():
         raise CheckpointError(f'{dst} exists and is not a policy directory; not replacing it')
     replace_dir(src, dst)

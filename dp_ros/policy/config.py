@@ -4,11 +4,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 from dp_ros.dimension_names import NAMES, check_names
 from dp_ros.image_fit import CAMERA_CROP, check_crop
+from dp_ros.params import check_scalar_types
 from dp_ros.recorded_sources import SOURCES, check_sources
 
 SAMPLERS = ('ddpm', 'ddim')
@@ -144,6 +146,10 @@ class PolicyConfig:
     num_inference_steps: int = 100
 
     def __post_init__(self) -> None:
+        # the scalars as annotated, named as policy.json's 'config' names them: 16.0 for
+        # horizon was a torch TypeError at load or at the first chunk, 'false' clipped
+        check_scalar_types('config', type(self),
+                           {f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
         self.down_dims = _whole_numbers('down_dims', self.down_dims)
         if self.crop_shape is not None:
             self.crop_shape = _whole_numbers('crop_shape', self.crop_shape)
@@ -257,10 +263,12 @@ class PolicyConfig:
 
     # ------------------------------------------------------------------ checks
     def check_inference_steps(self, steps: int, name: str = 'num_inference_steps') -> None:
-        """ValueError unless `steps` (the setting called `name`) is in 1..num_train_timesteps:
-        checked where it is given, not at the first chunk, which cannot sample that many."""
-        if not 1 <= steps <= self.num_train_timesteps:
-            raise ValueError(f'{name} {steps} must be in 1..{self.num_train_timesteps} (the '
+        """ValueError unless `steps` (the setting called `name`) is an integer in
+        1..num_train_timesteps: checked where it is given, not at the first chunk, which
+        cannot sample that many (2.5 was truncated to 2)."""
+        whole = isinstance(steps, numbers.Integral) and not isinstance(steps, bool)
+        if not (whole and 1 <= steps <= self.num_train_timesteps):
+            raise ValueError(f'{name} {steps!r} must be in 1..{self.num_train_timesteps} (the '
                              "policy's num_train_timesteps)")
 
     def _validate(self) -> None:

@@ -65,13 +65,15 @@ class DiffusionPolicy(nn.Module):
                                  f'shape_meta says {dim}')
 
     def sampler(self, name: str, num_inference_steps: int) -> StepArithmetic:
-        """The steps of sampler `name` ('ddpm' or 'ddim') over `num_inference_steps`.
+        """The steps of sampler `name` ('ddpm' or 'ddim') over `num_inference_steps` (an
+        integer in 1..num_train_timesteps, else ValueError).
 
         Cached and never changed after creation, so concurrent callers can share it (a race
         only builds the same steps twice); no lock, so the policy stays deep-copyable.
         """
         if name not in SAMPLERS:
             raise ValueError(f'sampler {name!r} is not one of {SAMPLERS}')
+        self.config.check_inference_steps(num_inference_steps)
         key = (name, int(num_inference_steps))
         steps = self._samplers.get(key)
         if steps is None:
@@ -204,7 +206,9 @@ class DiffusionPolicy(nn.Module):
             if key in obs and torch.as_tensor(obs[key]).shape[1:2] != (cfg.n_obs_steps,):
                 raise ValueError(f'obs {key!r}: expected {cfg.n_obs_steps} time steps in dim 1, '
                                  f'got shape {tuple(torch.as_tensor(obs[key]).shape)}')
-        arith = self.sampler(sampler or cfg.sampler, num_inference_steps or cfg.num_inference_steps)
+        if num_inference_steps is None:  # 0 is refused by sampler(), not read as the default
+            num_inference_steps = cfg.num_inference_steps
+        arith = self.sampler(sampler or cfg.sampler, num_inference_steps)
         global_cond = self.encode_obs(obs, random_crop=False)
         shape = (global_cond.shape[0], cfg.horizon, cfg.action_dim)
         traj = randn(shape, generator, self.device)

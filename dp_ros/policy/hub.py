@@ -14,6 +14,7 @@ plain paths.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -74,6 +75,14 @@ def fetch_hint(repo_id: str, revision: str | None) -> str:
             f'online, without HF_HUB_OFFLINE=1)')
 
 
+def not_hub_json(exc: json.JSONDecodeError) -> str:
+    """What an answer that is no JSON means (a captive portal's or a proxy's login page
+    answers HTML to every address): one line for resolving a spec and for `dp-ros push`."""
+    from huggingface_hub import constants
+    return (f"{constants.ENDPOINT} answered with something that is not the Hub's JSON ({exc}): "
+            'a login page of the network (a captive portal, a proxy) or a wrong HF_ENDPOINT?')
+
+
 def checkpoint_arg(text: str) -> str | Path:
     """argparse type of a --checkpoint: an hf:// spec stays a string (a Path would fold its
     '//'), anything else is a Path."""
@@ -114,6 +123,8 @@ def resolve_policy_dir(spec: str | os.PathLike) -> Path:
     except OSError as exc:  # network errors that reach here unwrapped
         raise HubError(f'{where}: download failed ({exc}); {fetch_hint(repo_id, revision)}'
                        ) from None
+    except json.JSONDecodeError as exc:
+        raise HubError(f'{where}: {not_hub_json(exc)}') from None
     return Path(path)
 
 

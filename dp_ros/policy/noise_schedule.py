@@ -92,8 +92,13 @@ def randn(shape: tuple[int, ...], generator: Generators, device: torch.device | 
     """fp32 normal noise drawn on the generator's device, then moved (randn_tensor).
 
     A list holds one generator per batch element, so an element's noise does not depend on
-    which other elements share its batch (batched evaluation == one episode at a time).
+    which other elements share its batch (batched evaluation == one episode at a time); its
+    length must be the batch's (one generator alone is one for the whole batch), as diffusers
+    requires: 2 for 3 rows was an IndexError, 4 dropped the fourth silently.
     """
+    if isinstance(generator, list) and len(generator) not in (1, shape[0]):
+        raise ValueError(f'a list of {len(generator)} generators for a batch of {shape[0]}: '
+                         'give one generator per batch row (or a single generator)')
     device = torch.device(device)
     rand_device = device
     if generator is not None:

@@ -132,11 +132,23 @@ class Normalizer(nn.Module):
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Normalizer:
+        """The normalizer of to_dict's mapping (policy.json's 'normalizer'); ValueError for
+        one that is malformed, or whose scale or offset is not finite (JSON reads NaN and
+        Infinity, which made NaN or 0 actions; save_policy refuses to write them)."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f'normalizer must be a mapping, got {type(d).__name__}')
         if d.get('version') != FORMAT_VERSION:
             raise ValueError(f"normalizer format version {d.get('version')!r} is not "
                              f'{FORMAT_VERSION}')
+        fields = d['fields']  # missing: a KeyError naming it
+        if not isinstance(fields, Mapping):
+            raise ValueError(f"normalizer 'fields' must be a mapping, got "
+                             f'{type(fields).__name__}')
         norm = cls()
-        for key, entry in d['fields'].items():
+        for key, entry in fields.items():
+            if not isinstance(entry, Mapping):
+                raise ValueError(f'normalizer field {key!r} must be a mapping, got '
+                                 f'{type(entry).__name__}')
             kind = entry.get('kind')
             if kind not in ('limits', 'image'):
                 raise ValueError(f'normalizer field {key!r}: unknown kind {kind!r}')
@@ -147,6 +159,11 @@ class Normalizer(nn.Module):
                                  f'{list(offset.shape)} must be equal-length lists')
             if not torch.all(scale != 0):
                 raise ValueError(f'normalizer field {key!r}: zero scale {entry["scale"]}')
+            # unnormalize divides by scale: a subnormal one (1e-40) gives inf actions
+            if not (torch.isfinite(scale).all() and torch.isfinite(offset).all()
+                    and torch.isfinite(1 / scale).all()):
+                raise ValueError(f'normalizer field {key!r}: scale {entry["scale"]} and offset '
+                                 f'{entry["offset"]} must be finite, with a finite 1 / scale')
             stats = {s: list(entry[s]) for s in ('min', 'max', 'mean', 'std') if s in entry}
             norm._set(key, kind, scale, offset, stats)
         return norm

@@ -147,7 +147,8 @@ class ChunkGraphs:
         if not self.active or policy.training:
             return policy.predict_action(obs, generator, sampler, num_inference_steps)
         sampler = sampler or cfg.sampler
-        steps = int(num_inference_steps or cfg.num_inference_steps)
+        steps = cfg.num_inference_steps if num_inference_steps is None else num_inference_steps
+        cfg.check_inference_steps(steps)  # as predict_action: 0 is no default, 2.5 no count
         first = torch.as_tensor(obs[cfg.obs_keys[0]]) if cfg.obs_keys[0] in obs else None
         rows = int(first.shape[0]) if first is not None and first.ndim > 0 else 1
         batch = max(rows, int(pad_to or 0))
