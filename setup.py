@@ -5,10 +5,27 @@ machine they come from the ROS install and colcon must not pull PyPI copies. The
 environment adds them from requirements.txt.
 """
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.install_scripts import install_scripts
 
 PACKAGE = 'dp_ros'
+CLI = 'dp-ros'  # the command line; the other scripts are ROS executables (`ros2 run`)
+
+
+class InstallScripts(install_scripts):
+    """colcon's layout (setup.cfg: every script in lib/dp_ros, where `ros2 run` looks) also
+    gets bin/dp-ros, on the PATH `source install/setup.bash` sets, as README's commands are
+    written. A wheel (pip) has its scripts in bin/ already: its install_dir is not lib/dp_ros."""
+
+    def run(self) -> None:
+        super().run()
+        scripts = Path(self.install_dir)
+        if scripts.parts[-2:] == ('lib', PACKAGE) and (scripts / CLI).is_file():
+            bin_dir = scripts.parent.parent / 'bin'
+            self.mkpath(str(bin_dir))
+            self.outfiles.append(self.copy_file(str(scripts / CLI), str(bin_dir / CLI))[0])
 
 setup(
     name=PACKAGE,
@@ -27,6 +44,7 @@ setup(
     install_requires=['setuptools', 'numpy', 'pyyaml'],
     extras_require={'test': ['pytest', 'pytest-timeout', 'ruff']},
     zip_safe=True,
+    cmdclass={'install_scripts': InstallScripts},
     maintainer='dp_ros developers',
     maintainer_email='dev@dp-ros.invalid',
     description='Diffusion policy as a ROS 2 node, with training and a Push-T sim bridge.',

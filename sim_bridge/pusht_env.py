@@ -19,6 +19,8 @@ from sim_bridge.pusht_geometry import (
     GOAL_POSE,
     T_BAR_VERTICES,
     T_STEM_VERTICES,
+    WALL_RADIUS,
+    WALLS,
     WINDOW_SIZE,
     coverage,
     reward_from_coverage,
@@ -77,8 +79,8 @@ class _Scene:
         space.gravity = 0, 0
         space.damping = 0  # as the paper: bodies keep no velocity of their own between steps
         # Added in the paper's order: chipmunk's debug-draw order follows these shape ids.
-        for a, b in pusht_render.WALLS:
-            space.add(pymunk.Segment(space.static_body, a, b, pusht_render.WALL_RADIUS))
+        for a, b in WALLS:
+            space.add(pymunk.Segment(space.static_body, a, b, WALL_RADIUS))
         self.agent = pymunk.Body(body_type=pymunk.Body.KINEMATIC)
         self.agent.position = (256, 400)
         space.add(self.agent, pymunk.Circle(self.agent, pusht_render.AGENT_RADIUS))

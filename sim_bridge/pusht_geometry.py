@@ -1,4 +1,4 @@
-"""The T block's shape, the goal pose and the coverage score of the paper's Push-T.
+"""The T block's shape, the walls, the goal pose and the coverage score of the paper's Push-T.
 
 Pure numpy/shapely, no physics: the reward can be computed from a logged block pose alone.
 """
@@ -8,6 +8,14 @@ import numpy as np
 import shapely.geometry as sg
 
 WINDOW_SIZE = 512
+# the table's walls: pymunk segments (end points, px) of this radius, as the paper's
+WALL_RADIUS = 2
+WALLS = (((5, 506), (5, 5)), ((5, 5), (506, 5)), ((506, 5), (506, 506)), ((5, 506), (506, 506)))
+# How far a start state's T may reach past the walls' inner faces (px): the physics pushes
+# it back onto the table. The paper's own demonstrations start up to 15.3 px past them (6 of
+# its 206); 540 random starts up to 24 px past all came back, deeper ones wedge in a wall or
+# leave the table (an episode that cannot score).
+MAX_WALL_REACH_PX = 20.0
 GOAL_POSE = np.array([256.0, 256.0, np.pi / 4])
 SUCCESS_THRESHOLD = 0.95
 
@@ -35,6 +43,15 @@ def pose_to_world(vertices: np.ndarray, pose: np.ndarray) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     v = np.asarray(vertices, dtype=np.float64)
     return np.stack([c * v[:, 0] - s * v[:, 1] + x, s * v[:, 0] + c * v[:, 1] + y], axis=1)
+
+
+def t_reach_past_walls(pose: np.ndarray) -> float:
+    """How far (px) the T at pose (x, y, angle) reaches past the walls' inner faces along x or
+    y; <= 0: wholly inside them."""
+    ends = np.asarray(WALLS, dtype=np.float64).reshape(-1, 2)
+    low, high = ends.min() + WALL_RADIUS, ends.max() - WALL_RADIUS
+    corners = np.concatenate([pose_to_world(part, pose) for part in T_PARTS])
+    return float(max(low - corners.min(), corners.max() - high))
 
 
 def t_geometry(pose: np.ndarray) -> sg.MultiPolygon:

@@ -19,14 +19,12 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 
-from sim_bridge.pusht_geometry import WINDOW_SIZE  # noqa: E402
+from sim_bridge.pusht_geometry import WALL_RADIUS, WALLS, WINDOW_SIZE  # noqa: E402
 
 Color = tuple[int, int, int, int]
 Point = tuple[float, float]
 
 AGENT_RADIUS = 15
-WALL_RADIUS = 2
-WALLS = (((5, 506), (5, 5)), ((5, 5), (506, 5)), ((506, 5), (506, 506)), ((5, 506), (506, 506)))
 
 
 def _named(name: str) -> Color:

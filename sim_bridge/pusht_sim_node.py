@@ -61,6 +61,11 @@ from sim_bridge.video import BackgroundVideos, video_file_for
 
 NODE_NAME = 'pusht_sim'
 RUNTIME_PARAMETERS = ('initial_state', 'max_steps')  # the fields not read_only
+# a realtime sim paces its steps on the node clock: on sim time nothing drives it (the sim
+# publishes /clock only in lockstep), so it would publish step 0 and wait for ever, silently
+REALTIME_ON_SIM_TIME = ('parameter use_sim_time:=true needs mode:=lockstep: a realtime sim '
+                        'steps on the wall clock (on sim time its clock stays at 0: only a '
+                        'lockstep sim publishes /clock)')
 
 
 def planar_pose(xy_yaw, frame_id: str, stamp) -> PoseStamped:
@@ -150,6 +155,8 @@ class PushTSimNode(Node):
             for name, text in DEPRECATED_PARAMETERS.items()}
         cfg = finish_config(declare_parameters(self, SimNodeConfig), old_names,
                             self.get_logger().warning)
+        if cfg.mode == 'realtime' and self.get_parameter('use_sim_time').value:
+            raise ValueError(REALTIME_ON_SIM_TIME)
         self.config = cfg
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._cond = threading.Condition()
@@ -313,7 +320,11 @@ class PushTSimNode(Node):
         """The parameters settable at run time: initial_state (from the next episode) and
         max_steps (a replay sets each episode's length). Every value is checked before any
         is applied, so one refused value refuses the whole set (set_parameters_atomically)
-        and changes nothing; an exception here would end the node."""
+        and changes nothing; an exception here would end the node. rclpy's use_sim_time is
+        refused true in realtime, as at start (this callback runs before rclpy's own)."""
+        if self.config.mode == 'realtime' and any(
+                param.name == 'use_sim_time' and param.value is True for param in params):
+            return SetParametersResult(successful=False, reason=REALTIME_ON_SIM_TIME)
         try:
             changes = {param.name: self._checked_value(param) for param in params
                        if param.name in RUNTIME_PARAMETERS}  # others: rclpy's (use_sim_time)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim_bridge.sim_node_config import MODES
+from sim_bridge.sim_node_config import MODES, answer_stamp_ns
 
 # relative to the working directory first, then to the source tree (the rule of training's
 # data.zarr_path), so an installed copy does not look under site-packages
@@ -348,7 +348,7 @@ def replay(client: ReplayClient, episode: RecordedEpisode, mode_hint: str, timeo
         last_ns = t_k
         with client.cond:
             state = observed_state(client.joints[t_k], client.poses[t_k])
-        client.send_action(episode.actions[k], t_k if mode_hint == 'lockstep' else 0)
+        client.send_action(episode.actions[k], answer_stamp_ns(mode_hint, t_k))
         recorded = episode.states[k]
         errors[k] = (np.abs(state[:2] - recorded[:2]).max(),
                      np.abs(state[2:4] - recorded[2:4]).max(),

@@ -24,6 +24,15 @@ ROBOTS = ('point', 'arm')  # the sim's robots; eval, training and dp-ros sim use
 MAX_SEED = 2**32 - 1  # numpy's legacy RandomState, which places the paper's start states
 
 
+def answer_stamp_ns(mode: str, observation_ns: int) -> int:
+    """The header stamp of a one-point command answering an observation stamped
+    observation_ns (dp-ros replay, the teleop). Lockstep: that stamp, the step waiting for it
+    (and a recorder pairs the two by stamp); otherwise 0 ("now", as a teleoperator's stream
+    is): a realtime step has started when the answer arrives, and a point due at its stamp
+    would end in the past (refused as ends_in_past)."""
+    return int(observation_ns) if mode == 'lockstep' else 0
+
+
 def first_seed_outside(seeds: Iterable[int]) -> int | None:
     """The first of `seeds` the sim cannot start an episode with (numpy takes 0..MAX_SEED),
     or None: the command-line check of `dp-ros eval` and `dp-ros sim`."""
@@ -37,7 +46,8 @@ DEPRECATED_PARAMETERS: dict[str, str] = {
 
 
 def parse_initial_state(value: Any, workspace: Workspace) -> np.ndarray | None:
-    """None for an empty value, else 5 finite numbers with both positions in the workspace."""
+    """None for an empty value, else 5 finite numbers with both positions in the workspace
+    and a T block the walls let start there (pusht_geometry.MAX_WALL_REACH_PX)."""
     values = coerce('initial_state', 'list[float]', value)
     if not values:
         return None
@@ -50,6 +60,15 @@ def parse_initial_state(value: Any, workspace: Workspace) -> np.ndarray | None:
         if np.any(xy < low) or np.any(xy > high):
             raise ValueError(f'parameter initial_state puts the {name} at {xy.tolist()}, outside '
                              f'the workspace low={list(workspace.low)} high={list(workspace.high)}')
+    from sim_bridge.pusht_geometry import MAX_WALL_REACH_PX, t_reach_past_walls
+
+    reach = t_reach_past_walls(state[2:5])
+    if reach > MAX_WALL_REACH_PX:
+        raise ValueError(f"parameter initial_state puts the T block {reach:.1f} px past the "
+                         f"walls' inner faces (block at {state[2:4].tolist()}, angle "
+                         f'{state[4]:g} rad): the physics pushes a block back onto the table '
+                         f'from up to {MAX_WALL_REACH_PX:g} px past them; deeper, it wedges in a '
+                         'wall or leaves the table')
     return state
 
 

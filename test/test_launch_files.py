@@ -610,7 +610,8 @@ def test_dp_ros_sim_names_its_own_option_for_a_missing_checkpoint(tmp_path):
 # pymunk have none; gymnasium only a pip key, which pip refuses in a system Python (PEP 668);
 # python3-torch is the distribution's CPU build: pip installs torch (a CUDA one on a GPU)
 ROSDEP_PYTHON_KEYS = {'python3-numpy', 'python3-opencv', 'python3-yaml',
-                      'python3-shapely', 'python3-pygame', 'python3-pytest'}
+                      'python3-shapely', 'python3-pygame', 'python3-pytest',
+                      'python3-pytest-timeout'}
 ROS_MODULE_SUFFIXES = ('_msgs', '_srvs', '_interfaces')
 ROS_MODULES = {'rclpy', 'launch', 'launch_ros', 'ament_index_python'}
 

@@ -48,8 +48,9 @@ def test_a_bad_value_is_refused_naming_the_parameter(values, message):
 
 
 def test_the_workspace_edges_are_valid_initial_positions():
-    """The bounds are inclusive, as for targets: agent and block on opposite corners."""
-    state = [0.0, 512.0, 512.0, 0.0, 7.0]  # any finite block angle
+    """The bounds are inclusive, as for targets: the agent on a corner, the block's centre
+    on the top edge (its T reaching into the table; on a corner it would be in the wall)."""
+    state = [0.0, 512.0, 256.0, 0.0, 0.0]
     assert config(initial_state=state).initial_state == state
 
 
