@@ -30,6 +30,13 @@ def pusht_shape_meta() -> dict:
     }
 
 
+def camera_module_name(key: str) -> str:
+    """The module name of camera `key`'s encoder: torch refuses '.' in one, and LeRobot names
+    cameras observation.images.top, so '.' becomes '__' (a plain name keeps its weights'
+    names: obs_encoder.cameras.image...)."""
+    return key.replace('.', '__')
+
+
 def _whole_numbers(name: str, values: Any) -> tuple[int, ...]:
     """`values` as ints; ValueError naming `name` for one that is no whole number (16.5
     channels was read as 16, a string as a TypeError)."""
@@ -278,6 +285,8 @@ class PolicyConfig:
         if not meta['obs']:
             raise ValueError('shape_meta.obs is empty: the policy needs at least one observation')
         for key, attr in meta['obs'].items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f'shape_meta.obs has an observation without a name: {key!r}')
             kind = attr.get('type', 'low_dim')
             if kind not in OBS_TYPES:
                 raise ValueError(f'obs {key!r}: type {kind!r} is not one of {OBS_TYPES}')
@@ -295,6 +304,12 @@ class PolicyConfig:
             if kind == 'rgb' and self.crop_shape is not None:
                 if self.crop_shape[0] > shape[1] or self.crop_shape[1] > shape[2]:
                     raise ValueError(f'crop_shape {self.crop_shape} is larger than {key!r} {shape}')
+        modules: dict[str, str] = {}
+        for key in self.rgb_keys:
+            other = modules.setdefault(camera_module_name(key), key)
+            if other != key:
+                raise ValueError(f'cameras {other!r} and {key!r} would share the encoder name '
+                                 f"{camera_module_name(key)!r} ('.' is written '__'): rename one")
         jitter = self.color_jitter
         if len(jitter) != 4 or not all(math.isfinite(v) and v >= 0 for v in jitter) \
                 or jitter[3] > 0.5:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dp_ros.policy.color_jitter import color_jitter
-from dp_ros.policy.config import PolicyConfig
+from dp_ros.policy.config import PolicyConfig, camera_module_name
 from dp_ros.policy.resnet import ResNet18Trunk
 
 
@@ -116,13 +116,15 @@ class ObsEncoder(nn.Module):
         self.keys = config.obs_keys
         self.rgb_keys = config.rgb_keys
         self.shapes = {k: config.obs_shape(k) for k in self.keys}
+        self.camera_modules = {k: camera_module_name(k) for k in self.rgb_keys}
         self.cameras = nn.ModuleDict({
-            k: RgbEncoder(self.shapes[k], config.crop_shape, config.resnet_width,
-                          config.num_keypoints, config.feature_dim, config.color_jitter)
+            self.camera_modules[k]: RgbEncoder(
+                self.shapes[k], config.crop_shape, config.resnet_width, config.num_keypoints,
+                config.feature_dim, config.color_jitter)
             for k in self.rgb_keys
         })
-        self.output_dim = sum(
-            config.feature_dim if k in self.cameras else self.shapes[k][0] for k in self.keys)
+        self.output_dim = sum(config.feature_dim if k in self.camera_modules
+                              else self.shapes[k][0] for k in self.keys)
 
     def forward(self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None,
                 random_crop: bool | None = None) -> torch.Tensor:
@@ -133,7 +135,7 @@ class ObsEncoder(nn.Module):
             if tuple(x.shape[1:]) != self.shapes[key]:
                 raise ValueError(f'obs {key!r}: expected (N, {self.shapes[key]}), '
                                  f'got {tuple(x.shape)}')
-            if key in self.cameras:
-                x = self.cameras[key](x, generator, random_crop)
+            if key in self.camera_modules:
+                x = self.cameras[self.camera_modules[key]](x, generator, random_crop)
             features.append(x)
         return torch.cat(features, dim=-1)
