@@ -106,11 +106,12 @@ def test_a_store_without_episodes_is_refused(tmp_path):
     ({'fps': 20}, [], 20),
     ({'control_period_s': 0.05}, [], 20),
     ({'control_period_s': 1 / 15}, [], 15),
-    ({'fps': 20}, ['--fps', '10'], 10),
+    ({'fps': 20}, ['--fps', '20'], 20),
+    ({}, ['--fps', '10'], 10),
 ])
 def test_the_frame_rate_comes_from_fps_or_the_stores_record(tmp_path, attrs, args, fps):
-    """Without --fps the store's fps (or 1 / control_period_s, rounded) is info.json's fps;
-    --fps wins over what the store records."""
+    """The store's fps (or 1 / control_period_s, rounded) is info.json's fps; --fps states
+    the rate of a store that records none, or repeats the recorded one."""
     src = make_store(tmp_path / 'src.zarr', **attrs)
     assert main(h264(str(src), str(tmp_path / 'lr'), '--keys', 'state', *args)) == 0
     assert info_of(tmp_path / 'lr')['fps'] == fps
@@ -228,12 +229,14 @@ def test_the_training_store_shows_the_datasets_own_features_only(lerobot):
 def test_a_recorded_rate_that_is_no_whole_fps_is_refused(tmp_path):
     """LeRobot's fps is an integer: a 12.5 Hz store cannot be written as it is recorded."""
     src = make_store(tmp_path / 'src.zarr', control_period_s=0.08)
-    with pytest.raises(ConvertError, match=r'at 12.5 Hz \(control_period_s 0.08\).*--fps'):
+    with pytest.raises(ConvertError, match=r'at 12.5 Hz \(control_period_s 0.08\).*again'):
         main(h264(str(src), str(tmp_path / 'lr'), '--keys', 'state'))
     assert not (tmp_path / 'lr').exists()
     fps_attr = make_store(tmp_path / 'fps.zarr', fps=12.5)
     with pytest.raises(ConvertError, match=r'at 12.5 Hz \(fps 12.5\)'):
         main(h264(str(fps_attr), str(tmp_path / 'lr'), '--keys', 'state'))
     assert not (tmp_path / 'lr').exists()
-    assert main(h264(str(src), str(tmp_path / 'lr'), '--keys', 'state', '--fps', '12')) == 0
-    assert info_of(tmp_path / 'lr')['fps'] == 12
+    # --fps 12 would relabel it (every timestamp 4% off, a 1/12 s policy): refused too
+    with pytest.raises(ConvertError, match=r'--fps 12: .*recorded at 12.5 Hz'):
+        main(h264(str(src), str(tmp_path / 'lr'), '--keys', 'state', '--fps', '12'))
+    assert not (tmp_path / 'lr').exists()

@@ -74,3 +74,44 @@ def test_the_printed_videos_are_the_files_of_a_seed_pattern(tmp_path):
     assert str(tmp_path / 'v_100000.gif') in line and str(tmp_path / 'v_100001.gif') in line
     assert '{seed}' not in line and '_ep' not in line
     assert 'did not write 1' in line
+
+
+def test_sim_refuses_a_video_path_it_cannot_write_before_the_nodes_start(
+        monkeypatch, tmp_path, capsys):
+    """--video under a file: one line naming --video, exit 2 (the episodes ran, the video was
+    lost and the command exited 0)."""
+    monkeypatch.setattr(sim_launcher, 'run_session', no_session)
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('')
+    argv = ['--checkpoint', str(SHIPPED_CHECKPOINT), '--seeds', '100000', '--max-steps', '3',
+            '--no-progress', '--logs', str(tmp_path / 'logs'),
+            '--video', str(a_file / 'pusht.gif')]
+    assert sim_launcher.main(argv) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith('dp-ros sim: --video '), lines
+    assert 'is not a directory' in lines[0]
+
+
+@pytest.mark.parametrize('extra, says', [
+    (['--episode-timeout', '-5'], '--episode-timeout must be >= 0 s (0: never), got -5.0'),
+    (['--seeds', '1:1'], "--seeds '1:1' select no episode"),
+    (['--seeds', '1,x'], "--seeds '1,x': expected 'start:stop' or a comma list"),
+    (['--seeds', '5:8', '-1'], "--seeds -1 is not in the sim's range"),
+])
+def test_sim_refuses_negative_timeouts_and_bad_seed_forms(monkeypatch, tmp_path, capsys,
+                                                          extra, says):
+    """A negative --episode-timeout was read as 'never'; seeds take eval's forms, checked."""
+    monkeypatch.setattr(sim_launcher, 'run_session', no_session)
+    argv = ['--checkpoint', str(SHIPPED_CHECKPOINT), '--max-steps', '3', '--no-progress',
+            '--no-video', '--logs', str(tmp_path / 'logs'), *extra]
+    assert sim_launcher.main(argv) == 2
+    err = capsys.readouterr().err
+    assert says in err, err
+
+
+def test_sim_takes_eval_seed_forms_and_plain_values_in_order():
+    """'100000:100003' (end exclusive), '7,9' and plain values, concatenated in order."""
+    args = sim_launcher.build_parser().parse_args(
+        ['--checkpoint', str(SHIPPED_CHECKPOINT), '--seeds', '100000:100003', '7,9', '11',
+         '--no-video'])
+    assert sim_launcher.session_from_args(args).seeds == [100000, 100001, 100002, 7, 9, 11]

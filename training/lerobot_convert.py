@@ -323,8 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--to', choices=('lerobot', 'zarr'), default=None,
                    help='output format; default: the other one')
     p.add_argument('--fps', type=int, default=None,
-                   help='zarr -> LeRobot: frames per second of the data (Push-T: 10); '
-                        'default: the store\'s fps attribute')
+                   help='zarr -> LeRobot: frames per second of a store that records no '
+                        'rate (Push-T: 10); a store that records one (bag2zarr, a LeRobot '
+                        'round trip) is written at it, and another --fps is refused')
     p.add_argument('--map', action='append', default=[], metavar='ZARR=LEROBOT',
                    help=f'key mapping on top of {DEFAULT_KEY_MAP} (an item replaces the '
                         'default that gives its LeRobot name); repeatable')
@@ -347,23 +348,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _store_fps(source: str | Path) -> int | None:
-    """The store's recorded rate (as training reads it: recorded_control_period) as LeRobot's
-    integer fps; ConvertError for a rate that is no whole number (12.5 Hz written as 12 would
-    put every timestamp 4% off)."""
+def _store_fps(source: str | Path, given: int | None) -> int | None:
+    """The LeRobot fps of the store: its recorded rate (as training reads it:
+    recorded_control_period), else `given` (--fps). ConvertError for a --fps other than the
+    recorded rate (the dataset would be relabelled: training on it took 1/fps as the
+    policy's period) and for a recorded rate that is no whole number (12.5 Hz written as 12
+    would put every timestamp 4% off)."""
     try:
         store = ReplayBuffer.open(source)
     except Exception:  # noqa: BLE001 - not readable here: the conversion says why later
-        return None
+        return given
     recorded = recorded_control_period(store)
     if recorded is None:
-        return None
+        return given
     rate = 1.0 / recorded[0]
+    if given is not None and abs(given - rate) > 1e-6 * rate:
+        raise ConvertError(f'--fps {given}: {source} is recorded at {rate:g} Hz ({recorded[1]}); '
+                           'another fps would relabel its timing (training takes 1/fps as the '
+                           "policy's control period): leave --fps out")
     if abs(rate - round(rate)) > 1e-6 * rate:
         raise ConvertError(f'{source} is recorded at {rate:g} Hz ({recorded[1]}) and a LeRobot '
                            f'dataset has a whole fps: convert the bags again at a control '
-                           f'period whose rate is whole (e.g. control_period_s 0.1), or give '
-                           f'--fps to state the rate to write')
+                           f'period whose rate is whole (e.g. control_period_s 0.1)')
     return round(rate)
 
 
@@ -384,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     if to == 'lerobot':
         if args.fps is not None and args.fps <= 0:
             raise ConvertError(f'--fps must be > 0, got {args.fps}')
-        fps = args.fps if args.fps is not None else _store_fps(source)
+        fps = _store_fps(source, args.fps)
         if not fps:
             raise ConvertError(f'{source} records no frame rate: give --fps (Push-T: 10)')
         overrides: dict[str, Any] = {'crf': args.crf}

@@ -39,8 +39,9 @@ def add_dtype_argument(parser: argparse.ArgumentParser) -> None:
                              'fp32, bf16, fp16 too (normalization stays float32)')
 
 
-def parse_seeds(text: str) -> list[int]:
-    """'100000:100050' (end exclusive), '1,2,5' or '7' -> a list of seeds."""
+def seed_list(text: str) -> list[int]:
+    """'100000:100050' (end exclusive), '1,2,5' or '7' -> a list of seeds; ValueError for
+    another form or one that selects none. The seeds of `dp-ros eval` and `dp-ros sim`."""
     text = text.strip()
     try:
         if ':' in text:
@@ -49,10 +50,19 @@ def parse_seeds(text: str) -> list[int]:
         else:
             seeds = [int(x) for x in text.split(',') if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"seeds {text!r}: expected 'start:stop' or a comma list of integers") from None
+        raise ValueError(f"seeds {text!r}: expected 'start:stop' or a comma list of "
+                         'integers') from None
     if not seeds:
-        raise argparse.ArgumentTypeError(f'seeds {text!r} select no episode')
+        raise ValueError(f'seeds {text!r} select no episode')
+    return seeds
+
+
+def parse_seeds(text: str) -> list[int]:
+    """argparse type of eval's --seeds: seed_list, each in the sim's range."""
+    try:
+        seeds = seed_list(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     outside = first_seed_outside(seeds)
     if outside is not None:  # the env's numpy seeding takes no other (a traceback mid-run)
         raise argparse.ArgumentTypeError(f'seeds {text!r}: {outside} is not in the sim\'s '
@@ -70,7 +80,9 @@ def parse_indices(text: str) -> list[int]:
 
 def build_eval_parser() -> argparse.ArgumentParser:
     """The `dp-ros eval` arguments, shared by the in-process and the ROS evaluators."""
-    p = argparse.ArgumentParser(prog='dp-ros eval', description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog='dp-ros eval', description='Closed-loop Push-T '
+                                'evaluation of a policy (--via inprocess | ros): the '
+                                "paper's protocol, a JSON report and a video.")
     p.add_argument('--checkpoint', type=checkpoint_arg, required=True,
                    help='policy artifact directory or hf://org/name[@revision]')
     p.add_argument('--via', choices=('inprocess', 'ros'), default='inprocess')

@@ -545,8 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
                         'otherwise. Such a checkpoint runs on the pose topics with or without '
                         'the flag: the sim publishes the pose and takes PoseStamped targets, '
                         'the node commands them')
-    p.add_argument('--seeds', type=int, nargs='+', default=[100000],
-                   help="episode seeds (the paper's test seeds are 100000..100049)")
+    p.add_argument('--seeds', nargs='+', default=['100000'],
+                   help="episode seeds, as dp-ros eval's ('start:stop', end exclusive, or a "
+                        "comma list) or several values; the paper's test seeds: 100000:100050")
     p.add_argument('--max-steps', type=int, default=300)
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N'")
     add_dtype_argument(p)
@@ -573,14 +574,21 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
     """The session `dp-ros sim` runs, its arguments checked first as `dp-ros eval` checks
     its own (eval_report), then by the policy node's own check and last the device and dtype
     (torch): UserError (one line, exit 2) for any fault, before anything starts."""
-    from dp_ros.app.eval_report import check_run_numbers, checkpoint_config
+    from dp_ros.app.eval_report import check_run_numbers, checkpoint_config, seed_list
+    from dp_ros.atomic_dir import check_writable_file
     from dp_ros.policy.checkpoint import read_policy_metadata
-    from sim_bridge.video import check_video_pattern
+    from sim_bridge.video import check_video_pattern, video_file_for
 
     checkpoint = resolve_checkpoint(args.checkpoint)
     if args.max_steps < 1:
         raise UserError(f'--max-steps must be >= 1, got {args.max_steps}')
-    outside = first_seed_outside(args.seeds)
+    if args.episode_timeout < 0:
+        raise UserError(f'--episode-timeout must be >= 0 s (0: never), got {args.episode_timeout}')
+    try:
+        seeds = [seed for text in args.seeds for seed in seed_list(text)]
+    except ValueError as exc:
+        raise UserError(f'--{exc}') from None
+    outside = first_seed_outside(seeds)
     if outside is not None:  # before: the nodes started, and the policy node refused its seed
         raise UserError(f"--seeds {outside} is not in the sim's range 0..{MAX_SEED}")
     # 0: the node's default (torch's threads, the checkpoint's steps)
@@ -594,6 +602,8 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
             check_video_pattern(video)
         except ValueError as exc:
             raise UserError(f'--video {exc}') from None
+        # not after the episodes ran (they ran, the video was lost, exit 0)
+        check_writable_file(video_file_for(video, 0, seeds[0]), '--video', 'pusht.mp4')
     policy_overrides: dict[str, Any] = (
         {'execution_mode': args.execution_mode} if args.execution_mode else {})
     meta = read_policy_metadata(checkpoint)  # resolve_checkpoint checked it
@@ -605,7 +615,7 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
     else:
         sim_overrides, pose_params = policy_io_overrides(meta)
     policy_overrides.update(pose_params)
-    cfg = SessionConfig(checkpoint=checkpoint, seeds=list(args.seeds), mode=args.mode,
+    cfg = SessionConfig(checkpoint=checkpoint, seeds=seeds, mode=args.mode,
                         robot=args.robot, max_steps=args.max_steps, device=args.device,
                         dtype=args.dtype,
                         sampler=args.sampler or '', num_inference_steps=args.num_inference_steps,
