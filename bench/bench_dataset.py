@@ -79,6 +79,7 @@ def main() -> None:
         'batch_size': args.batch_size,
         'dataloader_samples_per_s': {},
         'cpu_count': os.cpu_count(),
+        'load_average_after': [round(x, 2) for x in os.getloadavg()],
         'torch_threads': torch.get_num_threads(),
         'platform': platform.platform(),
         'python': platform.python_version(),

@@ -136,7 +136,9 @@ def environment(device: torch.device) -> dict[str, Any]:
     import diffusers
     env = {'python': platform.python_version(), 'torch': torch.__version__,
            'diffusers': diffusers.__version__, 'device': str(device),
-           'cpu_count': os.cpu_count(), 'started': time.strftime('%Y-%m-%d %H:%M:%S')}
+           'cpu_count': os.cpu_count(),
+           'load_average_before': [round(x, 2) for x in os.getloadavg()],
+           'started': time.strftime('%Y-%m-%d %H:%M:%S')}
     if device.type == 'cuda':
         env.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
                    cudnn=torch.backends.cudnn.version(),

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                         'regret': float(max(scores) - scores[-1])},
         'open_loop_seed_spread_max': float((rmse.max(0) - rmse.min(0)).max()),
         'wall_s': round(time.time() - t0, 1), 'machine': platform.node(),
-        'cpu_count': os.cpu_count(),
+        'cpu_count': os.cpu_count(), 'load_average_after': [round(x, 2) for x in os.getloadavg()],
     }
     write_text(args.output, json.dumps(result, indent=1) + '\n')
     print(f"{'policy':<40}{'step':>7}{'score':>8}{'ol_rmse':>9}{'val_mse':>9}{'trn_mse':>9}"

@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         'bench': 'policy_node',
         'machine': {'platform': platform.platform(), 'cpus': os.cpu_count(),
-                    'python': platform.python_version()},
+                    'python': platform.python_version(),
+                    'load_average_after': [round(x, 2) for x in os.getloadavg()]},
         'policy': {'checkpoint': 'tiny random (resnet_width 0.25, down_dims 32-64-128)',
                    'sampler': 'ddim', 'num_inference_steps': args.inference_steps,
                    'device': main_run['device'], 'cpu_threads': 1},

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         'video_frames_per_s_256': round(_calls_per_second(
             lambda: (full.set_state(state[1]), full.render()), 500), 1),
         'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs',
+        'load_average_after': [round(x, 2) for x in os.getloadavg()],
         'python': platform.python_version(),
     }
     print(json.dumps(result, indent=2))

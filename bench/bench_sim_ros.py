@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         'in_process_env_steps_per_s': round(in_process, 1),
         'runs': runs,
         'machine': {'python': platform.python_version(), 'platform': platform.platform(),
-                    'cpus': os.cpu_count(), 'rmw': os.environ.get('RMW_IMPLEMENTATION',
+                    'cpus': os.cpu_count(),
+                    'load_average_after': [round(x, 2) for x in os.getloadavg()],
+                    'rmw': os.environ.get('RMW_IMPLEMENTATION',
                                                                    'default (Fast DDS)')},
         'date': time.strftime('%Y-%m-%dT%H:%M:%S'),
     }
