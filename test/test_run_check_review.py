@@ -147,12 +147,16 @@ def test_a_warm_started_run_resumes_after_its_init_checkpoint_is_gone(saved_run,
 
 
 def test_a_policy_section_with_its_own_shape_meta_is_used_as_given(saved_run, tmp_path):
-    """shape_meta is read from the dataset only when the policy section has none: a camera-
-    only policy on a store that also holds a state reads the camera only."""
+    """shape_meta is read from the dataset only when the policy section has none: a policy
+    section that lists the state before the camera keeps that order (the model's)."""
     _, store = saved_run
-    checked = check_run(_image_only(store), tmp_path / 'fresh', 'never')
-    assert set(checked.policy_cfg.shape_meta['obs']) == {'image'}
-    assert checked.policy_cfg.low_dim_keys == []
+    state_first = {'obs': {'agent_pos': {'shape': [2], 'type': 'low_dim'},
+                           'image': {'shape': [3, 8, 10], 'type': 'rgb'}},
+                   'action': {'shape': [2]}}
+    cfg = _config(store, policy={**_config(store).to_dict()['policy'],
+                                 'shape_meta': state_first})
+    checked = check_run(cfg, tmp_path / 'fresh', 'never')
+    assert list(checked.policy_cfg.shape_meta['obs']) == ['agent_pos', 'image']
     fitted = check_run(_config(store), tmp_path / 'fresh', 'never').policy_cfg
     assert set(fitted.shape_meta['obs']) == {'image', 'agent_pos'}
 

@@ -169,7 +169,7 @@ def test_a_bare_yaml_no_is_the_precision_no(tmp_path):
     ('bf16', True, 'AVX512', 'bf16', False),  # the recipes' CPU, where bf16 was the faster
     ('bf16', False, 'AVX2', 'bf16', False),  # on an accelerator the CPU does not matter
     ('no', True, 'AVX2', 'no', False),
-    ('fp16', True, 'AVX2', 'fp16', False),
+    ('fp16', False, 'AVX2', 'fp16', False),  # on the CPU: test_cpu_precision_fp16.py
 ])
 def test_bf16_on_a_cpu_that_emulates_it_trains_in_fp32_and_says_so(requested, on_cpu,
                                                                    capability, used, warns):

@@ -44,16 +44,35 @@ class EpochBatches:
         return batches[:self.per_epoch]
 
 
+def positions(batches: EpochBatches, epoch: int, start: int
+              ) -> Iterator[tuple[int, int, list[int]]]:
+    """(epoch, index_in_epoch, the batch's indices) forever from position (epoch, start)."""
+    while True:
+        for i, indices in enumerate(batches.epoch(epoch)[start:], start):
+            yield epoch, i, indices
+        epoch, start = epoch + 1, 0
+
+
 def iterate_batches(dataset: Dataset, batches: EpochBatches, epoch: int, start: int,
                     num_workers: int, pin_memory: bool, persistent_workers: bool,
                     ) -> Iterator[tuple[int, int, Any]]:
-    """Yield (epoch, index_in_epoch, batch) forever from position (epoch, start)."""
+    """Yield (epoch, index_in_epoch, batch) forever from position (epoch, start).
+
+    persistent_workers (with num_workers > 0): one loader over all epochs, whose workers
+    serve every epoch (and load the next epoch's first batches while this one ends); else a
+    loader per epoch, whose workers end with it. The batches are the same either way."""
+    if persistent_workers and num_workers > 0:
+        at = positions(batches, epoch, start)
+        loader = DataLoader(dataset, batch_sampler=(indices for _, _, indices in at),
+                            num_workers=num_workers, pin_memory=pin_memory)
+        for (e, i, _), batch in zip(positions(batches, epoch, start), loader, strict=False):
+            yield e, i, batch
+        return
     while True:
         todo = batches.epoch(epoch)[start:]
         if todo:
             loader = DataLoader(dataset, batch_sampler=todo, num_workers=num_workers,
-                                pin_memory=pin_memory,
-                                persistent_workers=persistent_workers and num_workers > 0)
+                                pin_memory=pin_memory)
             for i, batch in enumerate(loader):
                 yield epoch, start + i, batch
         epoch, start = epoch + 1, 0

@@ -69,11 +69,13 @@ class DataConfig:
         rgb_keys: obs name -> zarr image array, replacing image_key (other cameras; the
             dataset's bag2zarr keys). None: {'image': image_key}.
         low_dim_keys: obs name -> 'key' or 'key[a:b]' (a column slice of a zarr array),
-            replacing state_key. None: {'agent_pos': 'state[0:2]'}.
+            replacing state_key. None: {'agent_pos': 'state[0:2]'} (on a state other than
+            Push-T's 5 columns, a warning naming the columns it leaves out).
         batch_size: windows per batch per process, >= 1. Paper: 64.
         num_workers: DataLoader worker processes, >= 0 (0: load in the training process).
         pin_memory: page-locked batches (faster host-to-GPU copies).
-        persistent_workers: keep workers alive between epochs (num_workers > 0 only).
+        persistent_workers: one loader and its workers serve every epoch (num_workers > 0
+            only).
         drop_last: drop each epoch's last, smaller batch.
         device_batches: hold the training windows' arrays on the training device (images as
             uint8; Push-T: 0.7 GB) and build each batch there (training/gpu_batches.py)
@@ -202,8 +204,8 @@ class LoopConfig:
         max_steps: optimizer steps of the run, > 0 (also the length of the lr schedule).
         mixed_precision: 'no', 'bf16' or 'fp16' autocast (accelerate); YAML's bare `no` (a
             boolean false) is read as 'no'. bf16 on a CPU that emulates it (x86 without
-            AVX-512: many times slower) trains in fp32 with a warning
-            (training/cpu_precision.py).
+            AVX-512: many times slower) trains in fp32 with a warning, as fp16 on the CPU
+            does (accelerate has no fp16 autocast there) (training/cpu_precision.py).
         cpu: train on the CPU even when an accelerator is present.
         channels_last: keep the image encoder's convolution weights channels-last while
             training (the saved weights are ordinary contiguous tensors). On the 2-core CPU a

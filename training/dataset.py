@@ -26,7 +26,12 @@ from training.dataset_meta import (
 )
 from training.lerobot_source import open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
-from training.sampler import SequenceSampler, downsample_mask, get_val_mask
+from training.sampler import (
+    SequenceSampler,
+    downsample_mask,
+    get_val_mask,
+    min_episode_length,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +126,17 @@ class PushTImageDataset(torch.utils.data.Dataset):
     def n_episodes(self) -> int:
         """Episodes this dataset object samples from (train or val)."""
         return int(self.episode_mask.sum())
+
+    @property
+    def min_episode_length(self) -> int:
+        """The fewest steps an episode needs to give a window (sampler.min_episode_length)."""
+        return min_episode_length(self.horizon, self.pad_before, self.pad_after)
+
+    def windowless_episodes(self, mask: np.ndarray) -> list[int]:
+        """The episodes of `mask` too short to give a window: left out without a word by the
+        sampler, so a run names them."""
+        short = self.replay_buffer.episode_lengths < self.min_episode_length
+        return np.flatnonzero(short & np.asarray(mask, dtype=bool)).tolist()
 
     def split_record(self) -> dict:
         """What identifies this split (dataset_meta.split_record): a run saves it, and a

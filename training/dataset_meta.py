@@ -9,6 +9,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -157,6 +158,35 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
         if sources is not None and sl in (None, slice(None)):  # a slice: not the whole key
             entry[SOURCES] = sources
     return {'obs': obs, 'action': action}
+
+
+def policy_data_misfit(config: Any, meta: Mapping) -> str | None:
+    """How a store's windows (`meta`: its dataset_shape_meta through the training keys) fail
+    the policy `config` (its PolicyConfig): an observation it reads that they lack or give
+    in another shape, another action width, other recorded joints; None: they fit (a camera
+    and a low-dim key never share a shape). Observations the policy does not read may be
+    there."""
+    entries = {**meta['obs'], ACTION: meta[ACTION]}
+    for key in [*config.obs_keys, ACTION]:
+        entry = entries.get(key)
+        if entry is None:
+            return (f'{key}: the training keys give no such observation (they give '
+                    f'{", ".join(meta["obs"])})')
+        want = (config.action_dim,) if key == ACTION else tuple(config.obs_shape(key))
+        got = tuple(entry['shape'])
+        if got != want:
+            return f'{key} is {got} through the training keys, the policy takes {want}'
+        names, trained = entry.get(NAMES), config.dimension_names(key)
+        if names and trained and list(names) != list(trained):
+            return (f'{key} holds {names}, the policy was trained on {trained}: not the same '
+                    'values in the same order')
+    return None
+
+
+def few(indices: Sequence[int] | np.ndarray, n: int = 8) -> str:
+    """Indices (episodes) for a message: the first n, then how many in all."""
+    shown = ', '.join(str(int(i)) for i in indices[:n])
+    return shown + (f', ... ({len(indices)} in all)' if len(indices) > n else '')
 
 
 def excluded_episodes(n_episodes: int, episodes: Sequence[int] | None, where: str

@@ -3,10 +3,12 @@
 Prints the episodes and their lengths, and per key its shape, dtype and range (per dimension
 for low-dim keys), and names what would train badly or silently wrong: NaN or infinite
 values, a dimension that never changes (its normalizer range is zero), episodes shorter than
-the policy's horizon, camera frames of a single colour (a dead or covered camera), float
-images scaled 0..1 where the paper's layout is 0..255, an action that jumps by more than half
-its range in one step, a pose's yaw that wraps inside the task, no `action` key. Exit code 1
-when a check fails (`--strict` also for warnings), so a pipeline can stop on it.
+the policy's horizon (padded, or too short for any window: --horizon, --n-obs-steps and
+--n-action-steps give the policy's timeline), camera frames of a single colour (a dead or
+covered camera), float images scaled 0..1 where the paper's layout is 0..255, an action that
+jumps by more than half its range in one step, a pose's yaw that wraps inside the task, no
+`action` key. Exit code 1 when a check fails (`--strict` also for warnings), so a pipeline can
+stop on it.
 
     dp-ros inspect data/pusht_arm.zarr --plot outputs/arm_data.png --video outputs/arm_data.mp4
 
@@ -49,17 +51,21 @@ from dp_ros.recorded_sources import (
     yaw_wraps,
 )
 from dp_ros.selection import parse_episodes
+from training.dataset_meta import few
 from training.inspect_bags import inspect_bags
 from training.inspect_policy import inspect_policy, is_policy_dir
 from training.lerobot_format import is_lerobot_dataset
 from training.lerobot_source import LeRobotStore, open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
+from training.sampler import min_episode_length
 
 Store = ReplayBuffer | LeRobotStore  # what dp-ros train reads
 
 ACTION_KEY = 'action'
 JUMP_FRACTION = 0.5  # of a dimension's range, in one step: a glitch, not a motion
 DEFAULT_HORIZON = 16  # the paper's (and the shipped recipes') prediction horizon
+DEFAULT_N_OBS_STEPS = 2  # the paper's observation steps
+DEFAULT_N_ACTION_STEPS = 8  # the paper's executed action steps
 PLOT_DIMS_MAX = 12  # low-dim dimensions drawn per key (a keypoint array has more)
 VIDEO_MIN_HEIGHT = 192  # smaller images are enlarged by a whole factor in the video
 
@@ -158,9 +164,12 @@ def _summarize_low_dim(key: str, array: Any, ends: np.ndarray) -> KeySummary:
         largest_jump=jumps, largest_jump_at=jump_at)
 
 
-def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON,
-              progress: bool = False) -> DatasetSummary:
-    """Every key's statistics and the checks' findings; reads images a block at a time."""
+def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON, progress: bool = False,
+              n_obs_steps: int = DEFAULT_N_OBS_STEPS,
+              n_action_steps: int = DEFAULT_N_ACTION_STEPS) -> DatasetSummary:
+    """Every key's statistics and the checks' findings; reads images a block at a time.
+    horizon, n_obs_steps and n_action_steps: the policy's timeline, which sets the episodes
+    too short for a training window."""
     ends = np.asarray(buffer.episode_ends, dtype=np.int64)
     lengths = buffer.episode_lengths
     if buffer.n_steps == 0:  # arrays of no rows: nothing to take statistics of
@@ -172,7 +181,7 @@ def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON,
              else _summarize_low_dim(k, buffer.data[k], ends)) for k in sorted(buffer.keys())]
     for summary in keys:  # camera_crop, names: what training copies into the checkpoint
         summary.attrs = buffer.attrs(summary.key)
-    errors, warnings = findings(keys, lengths, horizon)
+    errors, warnings = findings(keys, lengths, horizon, n_obs_steps, n_action_steps)
     warnings += yaw_wrap_warnings(buffer, keys) + mixed_wrap_warnings(keys)
     return DatasetSummary(
         path=str(buffer.location), n_episodes=int(buffer.n_episodes),
@@ -182,8 +191,9 @@ def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON,
         warnings=warnings)
 
 
-def findings(keys: list[KeySummary], lengths: np.ndarray,
-             horizon: int) -> tuple[list[str], list[str]]:
+def findings(keys: list[KeySummary], lengths: np.ndarray, horizon: int,
+             n_obs_steps: int = DEFAULT_N_OBS_STEPS,
+             n_action_steps: int = DEFAULT_N_ACTION_STEPS) -> tuple[list[str], list[str]]:
     """(errors, warnings) in words that name the key, dimension and where to look."""
     errors: list[str] = []
     warnings: list[str] = []
@@ -194,7 +204,9 @@ def findings(keys: list[KeySummary], lengths: np.ndarray,
     short = np.flatnonzero(lengths < horizon)
     if len(short):
         warnings.append(f'{len(short)} episode(s) shorter than the horizon ({horizon} steps): '
-                        f'{_few(short)}; their windows are padded with the edge steps')
+                        f'{few(short)}; '
+                        + short_episodes(short, lengths[short], horizon, n_obs_steps,
+                                         n_action_steps))
     for k in keys:
         if k.non_finite:
             errors.append(f'{k.key}: {k.non_finite} NaN or infinite value(s)')
@@ -218,6 +230,25 @@ def findings(keys: list[KeySummary], lengths: np.ndarray,
                     warnings.append(f'{k.key}[{d}] jumps by {jump:.4g} ({jump / span:.0%} of '
                                     f'its range) in one step: episode {ep} step {step}')
     return errors, warnings
+
+
+def short_episodes(episodes: np.ndarray, lengths: np.ndarray, horizon: int, n_obs_steps: int,
+                   n_action_steps: int) -> str:
+    """What training does with `episodes` (of `lengths`), shorter than the horizon (the
+    sampler's rule, training/sampler.py):
+    it pads their windows with edge steps, n_obs_steps - 1 before an episode and
+    n_action_steps - 1 after it at most, so one shorter than that leaves no window."""
+    fewest = min_episode_length(horizon, n_obs_steps - 1, n_action_steps - 1)
+    none = lengths < fewest
+    padded = 'their windows are padded with the edge steps'
+    if not none.any():
+        return padded
+    rule = (f'too short for one training window (fewer than {fewest} steps: horizon {horizon} '
+            f'- (n_obs_steps {n_obs_steps} - 1) - (n_action_steps {n_action_steps} - 1)), '
+            'training leaves them out')
+    if none.all():
+        return rule
+    return f'{few(episodes[none])} {rule}; the others\' windows are padded with the edge steps'
 
 
 def yaw_dims(names: list[str], sources: list[dict] | None) -> set[int]:
@@ -282,11 +313,6 @@ def mixed_wrap_warnings(keys: list[KeySummary]) -> list[str]:
     return found
 
 
-def _few(indices: np.ndarray, n: int = 8) -> str:
-    shown = ', '.join(str(int(i)) for i in indices[:n])
-    return shown + (f', ... ({len(indices)} in all)' if len(indices) > n else '')
-
-
 def _fmt(values: list[float]) -> str:
     if len(values) > 6:
         return f'[{", ".join(f"{v:.4g}" for v in values[:6])}, ...] ({len(values)} dims)'
@@ -337,7 +363,7 @@ def plot_dataset(buffer: Store, episodes: list[int], out_path: str | Path) -> Pa
                         ls=('-', '--', ':', '-.')[i % 4],
                         label=(f'[{d}] {names[d]}' if d < len(names) else f'[{d}]')
                         if i == 0 else None)
-        ax.set_title(f'{key} (episodes {_few(np.asarray(episodes))}; line style = episode)',
+        ax.set_title(f'{key} (episodes {few(np.asarray(episodes))}; line style = episode)',
                      fontsize=10)
         ax.set_xlabel('step')
         ax.grid(alpha=0.3)
@@ -400,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
                         'without it: a draft is edited by hand)')
     p.add_argument('--horizon', type=int, default=DEFAULT_HORIZON,
                    help='the policy horizon that episodes should not be shorter than')
+    p.add_argument('--n-obs-steps', type=int, default=DEFAULT_N_OBS_STEPS,
+                   help="the policy's n_obs_steps: with --horizon and --n-action-steps, the "
+                        'episodes too short for a training window')
+    p.add_argument('--n-action-steps', type=int, default=DEFAULT_N_ACTION_STEPS,
+                   help="the policy's n_action_steps")
     p.add_argument('--episodes', default='0:4',
                    help="episodes for --plot and --video: 'A:B', 'N' or 'N,M,...' "
                         '(default 0:4)')
@@ -416,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.horizon < 1:
         raise UserError(f'--horizon must be at least 1, got {args.horizon}')
+    if args.n_obs_steps < 1 or args.n_action_steps < 1:
+        raise UserError(f'--n-obs-steps and --n-action-steps must be at least 1, got '
+                        f'{args.n_obs_steps} and {args.n_action_steps}')
     if args.video and not args.fps > 0:
         raise UserError(f'--fps must be > 0 for --video, got {args.fps}')
     for flag, draft in (('--draft-config', args.draft_config),
@@ -445,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError('a dataset is inspected alone, and --draft-config is for bags')
     buffer = open_training_store(args.paths[0])
     episodes = parse_episodes(args.episodes, buffer.n_episodes) if buffer.n_episodes else []
-    summary = summarize(buffer, args.horizon, progress=not args.no_progress)
+    summary = summarize(buffer, args.horizon, progress=not args.no_progress,
+                        n_obs_steps=args.n_obs_steps, n_action_steps=args.n_action_steps)
     print(format_summary(summary))
     if args.json:
         write_text(args.json, json.dumps(asdict(summary), indent=1) + '\n')

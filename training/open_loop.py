@@ -47,7 +47,13 @@ from dp_ros.policy.config import PolicyConfig
 from dp_ros.recorded_sources import value_prefixes
 from dp_ros.selection import parse_episodes
 from training.config import DataConfig, TrainConfig
-from training.dataset_meta import ACTION, SPLIT, dataset_shape_meta, split_change
+from training.dataset_meta import (
+    ACTION,
+    SPLIT,
+    dataset_shape_meta,
+    policy_data_misfit,
+    split_change,
+)
 from training.lerobot_source import open_training_store
 from training.replay_buffer import recorded_control_period
 
@@ -254,22 +260,13 @@ def check_fits(config: PolicyConfig, source: Source) -> list[str]:
     UserError for other shapes or other joints; warnings (a list) for another camera crop.
     Reads array shapes and attributes only."""
     meta = dataset_shape_meta(source.path, **source.data.key_args())
-    entries = {**meta['obs'], ACTION: meta[ACTION]}
+    misfit = policy_data_misfit(config, meta)
+    if misfit:
+        raise UserError(f'{source.path}: {misfit}')
     warnings = []
-    for key in [*config.obs_keys, ACTION]:
-        entry = entries.get(key)
-        want = (config.action_dim,) if key == ACTION else tuple(config.obs_shape(key))
-        got = None if entry is None else tuple(entry['shape'])
-        if got != want:
-            raise UserError(f'{source.path}: {key} is {got} through the training keys, the '
-                            f'policy takes {want}')
-        names, trained = entry.get('names'), config.dimension_names(key)
-        if names and trained and list(names) != list(trained):
-            raise UserError(f'{source.path}: {key} holds {names}, the policy was trained on '
-                            f'{trained}: not the same values in the same order')
-        crop = entry.get('camera_crop')
-        if key in config.rgb_keys and crop != (None if config.camera_crop(key) is None
-                                               else list(config.camera_crop(key))):
+    for key in config.rgb_keys:
+        crop = meta['obs'][key].get('camera_crop')
+        if crop != (None if config.camera_crop(key) is None else list(config.camera_crop(key))):
             warnings.append(f'{key}: the dataset\'s frames were cut with camera crop {crop}, '
                             f'the policy\'s with {config.camera_crop(key)}')
     return warnings

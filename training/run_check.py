@@ -37,6 +37,8 @@ _KEYS = 'the weights and the normalizer were fitted on the saved observation and
 _INIT = 'train.init_from only starts a fresh run (the train state has the weights)'
 _POLICY = 'the saved weights are those of the saved network and data shapes'
 
+# Push-T's state: agent x, y, block x, y, angle; its default agent_pos is the first two
+PUSHT_STATE_WIDTH = 5
 # dotted config key (a key stands for the keys below it) -> why a resume cannot honour a
 # change of it
 REFUSED_ON_RESUME: dict[str, str] = {
@@ -101,14 +103,17 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> Ch
     # an index the store lacks, or every episode: refused here, not when the data loads
     excluded_episodes(store.n_episodes, cfg.data.exclude_episodes, str(dataset))
     resolve_control_period(cfg, dataset, store)
+    from training.dataset_meta import dataset_shape_meta
+    data_meta = dataset_shape_meta(dataset, **cfg.data.key_args())
     policy_dict = dict(cfg.policy)
-    if 'shape_meta' not in policy_dict:
-        from training.dataset_meta import dataset_shape_meta
-        policy_dict['shape_meta'] = dataset_shape_meta(dataset, **cfg.data.key_args())
+    given = 'shape_meta' in policy_dict
+    policy_dict.setdefault('shape_meta', data_meta)
     try:
         policy_cfg = PolicyConfig.from_dict(policy_dict)
     except (TypeError, ValueError) as exc:
         raise TrainConfigError(f'policy: {exc}') from None
+    if given:
+        check_shape_meta_fits(policy_cfg, data_meta, dataset)
     check_state_wraps(policy_cfg, dataset)
     check_eval_fits(cfg, policy_cfg)
     check_eval_sampling(cfg, policy_cfg)
@@ -116,10 +121,14 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> Ch
     if saved:
         changed = check_resume(state_path, saved, cfg, policy_cfg)
         check_same_episodes(state_path, saved, dataset, store.episode_ends)
+    check_has_state(cfg, policy_cfg)  # after the resume's refusals, which say more
     init_from = None
     if warm_start:
         from training.warm_start import check_init_policy
         init_from = check_init_policy(cfg.train.init_from, policy_cfg)
+    if int(os.environ.get('RANK', '0')) == 0:  # once, not per process
+        for warning in start_warnings(cfg, dataset, store):
+            log.warning(warning)
     return CheckedRun(state_path, saved, dataset, policy_cfg, init_from, changed)
 
 
@@ -191,7 +200,8 @@ def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     (policy_changes compares the resolved policies). A key the saved config lacks (written
     before the key existed) counts as its default; one this code no longer has is ignored."""
     old = _with_defaults(migrate_deprecated_keys(saved), TrainConfig().to_dict())
-    return [c for c in diff_values(old, new) if c[0].split('.')[0] != 'policy']
+    return [c for c in diff_values(old, new, ordered=('data.rgb_keys', 'data.low_dim_keys'))
+            if c[0].split('.')[0] != 'policy']
 
 
 def policy_changes(state_path: Path, saved: dict[str, Any], policy_cfg: PolicyConfig
@@ -203,7 +213,8 @@ def policy_changes(state_path: Path, saved: dict[str, Any], policy_cfg: PolicyCo
     ours = policy_cfg.to_dict()
     ours['shape_meta'] = names_only_where_recorded(ours['shape_meta'],
                                                     theirs.get('shape_meta', {}))
-    out = [(f'policy.{k}', a, b) for k, a, b in diff_values(theirs, ours)]
+    ordered = ('shape_meta.obs',)  # the order of the observations' features
+    out = [(f'policy.{k}', a, b) for k, a, b in diff_values(theirs, ours, ordered=ordered)]
     named = [k for k, _, _ in out]
     return out + [c for c in _normalizer_changes(saved, policy_cfg)
                   if not any(c[0] == k or c[0].startswith(f'{k}.') for k in named)]
@@ -240,12 +251,18 @@ def _saved_policy(state_path: Path, saved: dict[str, Any], policy_cfg: PolicyCon
                               '--resume never starts over') from None
 
 
-def diff_values(a: Any, b: Any, prefix: str = '') -> list[Change]:
-    """(dotted key, a's value, b's value) of each leaf where two nested dicts differ."""
+def diff_values(a: Any, b: Any, prefix: str = '', ordered: tuple[str, ...] = ()
+                ) -> list[Change]:
+    """(dotted key, a's value, b's value) of each leaf where two nested dicts differ. A
+    mapping named in `ordered` whose keys come in another order differs in them (the lists
+    of its keys): the policy concatenates the features of its cameras and low-dim keys in
+    their order."""
     if isinstance(a, dict) and isinstance(b, dict):
+        if prefix.rstrip('.') in ordered and [k for k in a if k in b] != [k for k in b if k in a]:
+            return [(prefix.rstrip('.'), list(a), list(b))]
         out = []
         for k in sorted(set(a) | set(b)):
-            out += diff_values(a.get(k), b.get(k), f'{prefix}{k}.')
+            out += diff_values(a.get(k), b.get(k), f'{prefix}{k}.', ordered)
         return out
     return [] if a == b else [(prefix.rstrip('.'), a, b)]
 
@@ -328,6 +345,52 @@ def check_state_wraps(policy_cfg: PolicyConfig, dataset: Path) -> None:
             'every pose of its state with one state_yaw_min and would refuse the policy: '
             'convert the bags again with one yaw_min for every pose source'
             + (', or leave keys out of data.low_dim_keys' if len(keys) > 1 else ''))
+
+
+def check_shape_meta_fits(policy_cfg: PolicyConfig, data_meta: dict, dataset: Path) -> None:
+    """A policy section's own shape_meta against the windows the data keys make of the
+    dataset (`data_meta`): a camera size, a width or an observation they do not give is a
+    config error at the start, not a traceback at the first step."""
+    from training.dataset_meta import policy_data_misfit
+
+    misfit = policy_data_misfit(policy_cfg, data_meta)
+    if misfit:
+        raise TrainConfigError(f'policy.shape_meta does not fit {dataset}: {misfit}; leave '
+                               'policy.shape_meta out to take the shapes from the dataset')
+
+
+def check_has_state(cfg: TrainConfig, policy_cfg: PolicyConfig) -> None:
+    """A policy without a low-dim observation (image-only) is refused at the start: the
+    policy node feeds the joint states as one and refuses such a checkpoint, so hours of
+    training would make a policy nothing runs."""
+    if policy_cfg.low_dim_keys:
+        return
+    where, fix = (("policy.shape_meta has no low_dim observation", 'add the state to its obs')
+                  if 'shape_meta' in cfg.policy else
+                  ('data.low_dim_keys is empty', 'name the state in data.low_dim_keys'))
+    raise TrainConfigError(f'{where}: an image-only policy, which the policy node refuses (it '
+                           f'feeds the joint states as a low-dim observation); {fix}, e.g. '
+                           f'{{agent_pos: {cfg.data.state_key}}}')
+
+
+def start_warnings(cfg: TrainConfig, dataset: Path, store: Any) -> list[str]:
+    """What the config lets train but likely not as meant: the Push-T default state slice
+    dropping columns of a state that is not Push-T's (a Push-T recipe on arm data trains on
+    2 joints), a warmup longer than the run."""
+    out = []
+    d, o, t = cfg.data, cfg.optim, cfg.train
+    if d.low_dim_keys is None:  # the Push-T default: agent_pos = state[0:2]
+        width = math.prod(store.data[d.state_key].shape[1:])
+        if width > 2 and width != PUSHT_STATE_WIDTH:
+            out.append(f'{dataset}: data.low_dim_keys unset, so the state is the Push-T '
+                       f'default agent_pos = {d.state_key}[0:2]: 2 of its {width} columns, '
+                       f'{width - 2} dropped; name the state in data.low_dim_keys (e.g. '
+                       f'{{agent_pos: {d.state_key}}} for all of them)')
+    if o.lr_warmup_steps > t.max_steps:
+        out.append(f'optim.lr_warmup_steps {o.lr_warmup_steps} > train.max_steps '
+                   f'{t.max_steps}: the learning rate never reaches optim.lr {o.lr:g} (it '
+                   f'ends at {o.lr * t.max_steps / o.lr_warmup_steps:.3g})')
+    return out
 
 
 def dataset_path(cfg: TrainConfig) -> Path:

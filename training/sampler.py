@@ -30,8 +30,7 @@ def create_indices(episode_ends: np.ndarray, sequence_length: int, episode_mask:
                          f'episode_ends shape {episode_ends.shape}')
     if sequence_length < 1:
         raise ValueError(f'sequence_length must be >= 1, got {sequence_length}')
-    pad_before = min(max(pad_before, 0), sequence_length - 1)
-    pad_after = min(max(pad_after, 0), sequence_length - 1)
+    pad_before, pad_after = _pads(sequence_length, pad_before, pad_after)
 
     rows = []
     starts = np.concatenate([[0], episode_ends[:-1]])
@@ -59,6 +58,21 @@ def create_indices(episode_ends: np.ndarray, sequence_length: int, episode_mask:
         if np.any(bad):
             raise AssertionError(f'inconsistent window rows: {indices[bad][:5]}')
     return indices
+
+
+def _pads(sequence_length: int, pad_before: int, pad_after: int) -> tuple[int, int]:
+    """The padding create_indices applies: each side in 0..sequence_length - 1."""
+    return (min(max(pad_before, 0), sequence_length - 1),
+            min(max(pad_after, 0), sequence_length - 1))
+
+
+def min_episode_length(sequence_length: int, pad_before: int = 0, pad_after: int = 0) -> int:
+    """The fewest steps an episode needs to give create_indices a window: a shorter one gives
+    none and is left out of training (the padding fills at most pad_before steps before an
+    episode and pad_after after it). With the training's pads, n_obs_steps - 1 and
+    n_action_steps - 1: horizon - n_obs_steps - n_action_steps + 2."""
+    pad_before, pad_after = _pads(sequence_length, pad_before, pad_after)
+    return max(sequence_length - pad_before - pad_after, 0)
 
 
 def get_val_mask(n_episodes: int, val_ratio: float, seed: int = 0) -> np.ndarray:

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from training.batches import EpochBatches, iterate_batches, to_device
 from training.config import TrainConfig
 from training.cpu_precision import effective_mixed_precision
-from training.dataset_meta import SPLIT
+from training.dataset_meta import SPLIT, few
 from training.errors import DatasetError, NonFiniteLossError, TrainStateError
 from training.run_check import CheckedRun, check_run
 from training.run_dir import (
@@ -179,6 +179,9 @@ class Trainer:
         self.split = self.train_ds.split_record()
         if self.saved:
             self._check_saved_split()
+        if self.is_main:
+            for warning in self._unused_episodes():
+                log.warning(warning)
         # fitted on every start, as the NaN/inf check of the data: a resume or a warm start
         # keeps the normalizer it brings, checked against this one
         fitted = self._fit_normalizer()
@@ -252,6 +255,38 @@ class Trainer:
         return PushTImageDataset(
             self.checked.dataset, horizon=horizon, pad_before=n_obs - 1, pad_after=n_act - 1,
             progress=self.is_main, obs_steps=n_obs, **d.split_args(), **d.key_args())
+
+    def _unused_episodes(self) -> list[str]:
+        """Warnings naming the episodes the split gives a side but no window (too short), and
+        why a run with data.val_ratio > 0 has no validation windows."""
+        ds, d, p = self.train_ds, self.cfg.data, self.policy_cfg
+        shortest = (f'shorter than {ds.min_episode_length} steps, the fewest that give a '
+                    f'window (policy.horizon {p.horizon} - (n_obs_steps {p.n_obs_steps} - 1) - '
+                    f'(n_action_steps {p.n_action_steps} - 1))')
+        out = []
+        train = ds.windowless_episodes(ds.train_mask)
+        if train:
+            out.append(f'{ds.zarr_path}: training episode(s) {few(train)} are {shortest}: '
+                       f'training leaves them out ({len(train)} of {ds.n_train_episodes} '
+                       'training episodes)')
+        if d.val_ratio <= 0:
+            return out
+        val = ds.windowless_episodes(ds.val_mask)
+        none = 'no val_loss and no val_action_mse'
+        if ds.n_val_episodes == 0 and ds.replay_buffer.n_episodes == 1:
+            out.append(f'{ds.zarr_path} has one episode, which trains: data.val_ratio '
+                       f'{d.val_ratio:g} holds out none, so {none}; record more episodes for a '
+                       'held-out curve')
+        elif ds.n_val_episodes == 0:
+            out.append(f'data.val_ratio {d.val_ratio:g}: the validation episodes drawn are all '
+                       f'in data.exclude_episodes, so {none}')
+        elif val:
+            left = (f'no validation windows, so {none}' if len(val) == ds.n_val_episodes else
+                    f'validation leaves them out ({len(val)} of {ds.n_val_episodes} validation '
+                    'episodes)')
+            out.append(f'{ds.zarr_path}: validation episode(s) {few(val)} are {shortest}: '
+                       f'{left}')
+        return out
 
     def _fit_normalizer(self) -> Normalizer:
         """The normalizer fitted on the training data; NaN or inf there is a DatasetError
@@ -490,7 +525,9 @@ class Trainer:
                 log.info('no closed-loop evaluation: no checkpoints/best; '
                          'checkpoints/latest holds the EMA weights, val_action_mse_norm is the '
                          'held-out curve, `dp-ros open-loop` the check after training')
-            if len(self.val_ds) == 0 and (t.val_every or t.action_mse_every):
+            # with data.val_ratio > 0, a warning at the start said why there are none
+            if len(self.val_ds) == 0 and (t.val_every or t.action_mse_every) and (
+                    cfg.data.val_ratio <= 0):
                 log.info('no validation episodes (data.val_ratio %g): no val_loss, no '
                          'val_action_mse; the action MSE is on training windows only',
                          cfg.data.val_ratio)

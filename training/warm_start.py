@@ -50,6 +50,10 @@ def check_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> Path:
     ours = policy_cfg.to_dict()
     ours['shape_meta'] = names_only_where_recorded(ours['shape_meta'], theirs['shape_meta'])
     differ = sorted(k for k in ours if k not in IGNORED_FIELDS and theirs.get(k) != ours[k])
+    order = [list(meta['shape_meta']['obs']) for meta in (theirs, ours)]
+    if 'shape_meta' not in differ and order[0] != order[1]:
+        differ.append(f'shape_meta (its observations in the order {", ".join(order[0])}, '
+                      f'this config\'s {", ".join(order[1])}: the order of their features)')
     if differ:
         raise TrainConfigError(f"train.init_from={source}: the checkpoint's policy differs "
                                f'from this config in {", ".join(differ)}')

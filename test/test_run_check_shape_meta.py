@@ -1,0 +1,53 @@
+"""A policy section with its own shape_meta is checked against the windows the data keys make
+of the dataset (run_check.check_shape_meta_fits, dataset_meta.policy_data_misfit, the check
+`dp-ros open-loop` makes too): an image size, a state or action width or an observation key
+the dataset does not give is a one-line TrainConfigError before anything is written, where
+it passed and crashed the first training step with a traceback after the run directory was
+written (and an earlier run there set aside)."""
+from __future__ import annotations
+
+import pytest
+from support import one_torch_thread  # noqa: F401 (autouse)
+from tiny_runs import small_config, write_small_store
+
+from training.errors import TrainConfigError
+from training.run_check import check_run
+
+IMAGE = {'shape': [3, 8, 10], 'type': 'rgb'}
+STATE = {'shape': [2], 'type': 'low_dim'}
+
+
+@pytest.mark.parametrize('shape_meta, says', [
+    # the paper's Push-T shape_meta copied into a config for 8 x 10 frames
+    ({'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'}, 'agent_pos': STATE},
+      'action': {'shape': [2]}}, r'image is \(3, 8, 10\) .* the policy takes \(3, 96, 96\)'),
+    ({'obs': {'image': IMAGE, 'agent_pos': {'shape': [5], 'type': 'low_dim'}},
+      'action': {'shape': [2]}}, r'agent_pos is \(2,\) .* the policy takes \(5,\)'),
+    ({'obs': {'camera': IMAGE, 'agent_pos': STATE}, 'action': {'shape': [2]}},
+     'camera: the training keys give no such observation .*image, agent_pos'),
+    ({'obs': {'image': IMAGE, 'agent_pos': STATE}, 'action': {'shape': [3]}},
+     r'action is \(2,\) .* the policy takes \(3,\)'),
+], ids=['image_size', 'state_width', 'obs_key', 'action_width'])
+def test_a_shape_meta_the_dataset_does_not_fit_is_a_config_error(tmp_path, shape_meta, says):
+    """policy.shape_meta whose image size, state or action width or obs key the dataset
+    (8 x 10 images, agent_pos = state[0:2], 2-D action) does not give is refused by
+    check_run in one line naming the key, and no run directory is made."""
+    store = write_small_store(tmp_path / 'small.zarr')
+    cfg = small_config(store)
+    cfg.policy = {**cfg.policy, 'shape_meta': shape_meta}
+    with pytest.raises(TrainConfigError, match='policy.shape_meta does not fit') as err:
+        check_run(cfg, tmp_path / 'run', 'never')
+    assert '\n' not in str(err.value)
+    assert err.match(says)
+    assert not (tmp_path / 'run').exists()
+
+
+def test_a_shape_meta_the_dataset_fits_is_used_as_given(tmp_path):
+    """One that fits (here in another order than the dataset's, the state first) is the
+    policy's, order included."""
+    store = write_small_store(tmp_path / 'small.zarr')
+    cfg = small_config(store)
+    cfg.policy = {**cfg.policy, 'shape_meta': {'obs': {'agent_pos': STATE, 'image': IMAGE},
+                                               'action': {'shape': [2]}}}
+    checked = check_run(cfg, tmp_path / 'run', 'never')
+    assert list(checked.policy_cfg.shape_meta['obs']) == ['agent_pos', 'image']
