@@ -27,6 +27,10 @@ from training.replay_buffer import ReplayBuffer
 DEFAULT_URL = 'https://diffusion-policy.cs.columbia.edu/data/training/pusht.zip'
 TOP_DIR = 'pusht'
 STORE = f'{TOP_DIR}/pusht_cchi_v7_replay.zarr'
+# where every default reader looks (training/config.py DEFAULT_ZARR, replay, arm-record):
+# ../shared/datasets/pusht/pusht_cchi_v7_replay.zarr
+DEFAULT_DEST = Path('../shared/datasets')
+PUSHT_KEYS = ('img', 'state', 'action')  # what the shipped configs and the sim's replay read
 _BLOCK = 1 << 20
 
 
@@ -125,6 +129,11 @@ def download_pusht(url: str, dest_dir: Path, sha256: str | None = None, force: b
             buffer = ReplayBuffer.open(unpacked / STORE.split('/', 1)[1], mode='r')
         except (OSError, ValueError) as exc:
             raise DownloadError(f'unpacked store does not open as a replay buffer: {exc}') from exc
+        missing = [k for k in PUSHT_KEYS if k not in buffer.keys()]
+        if missing or not buffer.n_episodes:
+            raise DownloadError(f'{url} holds no Push-T demonstrations: its store has '
+                                f'{buffer.n_episodes} episodes and keys {buffer.keys()} '
+                                f'(lacking {missing}); the paper\'s has img, state, action')
         replace_dir(unpacked, final)  # an old copy (--force) stays until the new one is in
         print(f'{final / STORE.split("/", 1)[1]}: {buffer.n_episodes} episodes, '
               f'{buffer.n_steps} steps, keys {buffer.keys()}')
@@ -141,12 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog='dp-ros download-pusht',
         description="Download the Diffusion Policy paper's Push-T demonstrations "
-                    f'({STORE}) and verify them.')
+                    f'({STORE}), check that they open as a replay buffer with the Push-T keys '
+                    f'({", ".join(PUSHT_KEYS)}; --sha256 pins the zip) and unpack them '
+                    'atomically.')
     parser.add_argument('--url', default=DEFAULT_URL,
                         help='https://, file:// URL or local path of pusht.zip '
                              '(default: %(default)s)')
-    parser.add_argument('--dest', type=Path, default=Path('data'),
-                        help='directory that receives pusht/ (default: %(default)s)')
+    parser.add_argument('--dest', type=Path, default=DEFAULT_DEST,
+                        help='directory that receives pusht/ (default: %(default)s, where the '
+                             'shipped configs, replay and arm-record read it)')
     parser.add_argument('--sha256', help='expected sha256 of the zip')
     parser.add_argument('--force', action='store_true', help='replace an existing DEST/pusht')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')

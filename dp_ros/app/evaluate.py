@@ -5,8 +5,10 @@
 (dp_ros.app.ros_eval.run_ros_eval). Both take the arguments and write the report of
 dp_ros/app/eval_report.py, and give the same per-episode scores for the same seeds and
 --sample-seed, up to float rounding: batched convolutions round otherwise than one episode's,
-and over a long contact-rich episode that can move a score (seed 100001: 0.974 at batch 2,
-0.955 at batch 1 and through ROS); `--batch-size 1` is the ROS path's arithmetic.
+and over a long contact-rich episode that can move a score (seed 100001 scored 0.955 and
+0.974 at batch 1 and 2 on one machine, the other way round with one thread on another: the
+values depend on the CPU and the thread count); `--batch-size 1` is the ROS path's
+arithmetic, and equals it on the same machine.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from (training step, dataset, the whole training config). The directory itself i
 changed: the files go up from a temporary folder that links to them. Anyone can then run
 
     dp-ros sim --checkpoint hf://org/name
-    dp-ros eval --checkpoint hf://org/name@<commit>
+    dp-ros eval --checkpoint hf://org/name@<commit> --output report.json
 
 Needs network and a token with write access (`hf auth login` or HF_TOKEN); any failure
 (offline, refused, no token) is one line and exit 2. `--card-only FILE` writes the card
