@@ -18,6 +18,7 @@ the sim uses it) and the managed PolicyLifecycleNode (policy_lifecycle_node.py).
 """
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
@@ -27,8 +28,10 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
@@ -54,6 +57,7 @@ from dp_ros.runtime.policy_node_config import (
     ResolvedSetup,
     StateSource,
     describe_setup,
+    lockstep_clock_problem,
     message_streams,
 )
 from dp_ros.runtime.repeated_message import RepeatedMessage
@@ -77,12 +81,25 @@ def read_config(node: Node) -> tuple[PolicyNodeConfig, ResolvedSetup]:
     from dp_ros.runtime.policy_node_config import load_setup
 
     setup = load_setup(cfg)
-    if cfg.lockstep and not node.get_parameter('use_sim_time').value:
-        # on wall time "now" is never the sim's observation time: it would never plan
-        raise ValueError('parameter lockstep needs use_sim_time:=true (the sim\'s /clock)')
+    problem = lockstep_clock_problem(cfg.lockstep, node.get_parameter('use_sim_time').value)
+    if problem is not None:
+        raise ValueError(problem)
+    if cfg.lockstep:  # nor undone while it runs: rclpy lets use_sim_time change at any time
+        node.add_on_set_parameters_callback(functools.partial(keep_sim_time, cfg.lockstep))
     for warning in setup.warnings:  # joints named otherwise than in training
         node.get_logger().warning(warning)
     return cfg, setup
+
+
+def keep_sim_time(lockstep: bool, parameters: list[Parameter]) -> SetParametersResult:
+    """Refuse a run-time change of use_sim_time that lockstep cannot run on (called before
+    rclpy's own callback, which switches the clock at once)."""
+    for parameter in parameters:
+        if parameter.name == 'use_sim_time':
+            problem = lockstep_clock_problem(lockstep, parameter.value is True)
+            if problem is not None:
+                return SetParametersResult(successful=False, reason=problem)
+    return SetParametersResult(successful=True)
 
 
 class PolicyCore:
@@ -132,18 +149,23 @@ class PolicyCore:
                 self.pub_path = make_publisher(node, Path, '~/planned_path', RELIABLE_10)
         image_type = CompressedImage if cfg.compressed_images else Image
         self._image_type = image_type
-        self._camera_topics = dict(zip(setup.rgb_keys, cfg.image_topics, strict=True))
-        self.entities = [
-            make_subscription(node, image_type, topic,
+        cameras = [make_subscription(node, image_type, topic,
                                      lambda msg, key=key: self._on_image(key, msg), SENSOR_DATA)
-            for key, topic in zip(setup.rgb_keys, cfg.image_topics, strict=True)]
+                   for key, topic in zip(setup.rgb_keys, cfg.image_topics, strict=True)]
         by_topic: dict[str, list[StateSource]] = {}  # two drivers' joints on one topic: two
         for source in setup.state_sources:           # sources, one subscription
             by_topic.setdefault(source.topic, []).append(source)
-        self.entities += [  # one joint-state topic, or an arm's and its gripper's, or a pose
-            make_subscription(node, PoseStamped if sources[0].pose else JointState, topic,
-                              lambda msg, ss=sources: self._on_states(ss, msg), JOINT_STATES)
-            for topic, sources in by_topic.items()]
+        states = {  # one joint-state topic, or an arm's and its gripper's, or a pose
+            topic: make_subscription(node, PoseStamped if sources[0].pose else JointState,
+                                     topic, lambda msg, ss=sources: self._on_states(ss, msg),
+                                     JOINT_STATES)
+            for topic, sources in by_topic.items()}
+        self.entities = [*cameras, *states.values()]
+        # per input stream, its topic as subscribed (remapped by -r): what the warnings name
+        self._camera_topics = {key: sub.topic_name
+                               for key, sub in zip(setup.rgb_keys, cameras, strict=True)}
+        self._input_topics = {**self._camera_topics, **{
+            s.stream_name: states[s.topic].topic_name for s in setup.state_sources}}
         if cfg.episode_start_topic:
             self.entities.append(make_subscription(node,
                 String, cfg.episode_start_topic, self._on_episode_start, LATCHED))
@@ -178,11 +200,22 @@ class PolicyCore:
         self._warn_once(f'bad_{kind}', f'skipped a bad message ({kind}): {detail} (logged '
                         'once per kind; counts on /diagnostics)')
 
+    def _before_clock(self, stream: str, clock_ns: int) -> bool:
+        """Whether a sample must wait for the node clock to start (realtime under
+        use_sim_time, no /clock yet): skipped, counted and said once (lock held)."""
+        if not self.loop.before_clock(stream, clock_ns):
+            return False
+        self._warn_once(pl.WAITING_FOR_CLOCK, f'not planning: {pl.NO_CLOCK}')
+        return True
+
     def _file(self, stream: str, stamp_ns: int, value: Any,
               measured: np.ndarray | None = None) -> None:
         with self._lock:
-            filing = self.loop.add(stream, stamp_ns, value, self._clock_ns(),
-                                   time.monotonic_ns(), measured)
+            clock_ns = self._clock_ns()
+            if self._before_clock(stream, clock_ns):
+                return
+            filing = self.loop.add(stream, stamp_ns, value, clock_ns, time.monotonic_ns(),
+                                   measured)
             if filing.kind in ('stamp_future', 'stamp_past'):
                 self._warn_bad_stamp(filing, stream)
             elif filing.kind == 'older':
@@ -259,6 +292,7 @@ class PolicyCore:
     def _on_state(self, source: StateSource, msg: JointState | PoseStamped) -> None:
         """A state topic's message: a joint state, or an end effector's pose."""
         cfg = self.cfg
+        topic = self._input_topics[source.stream_name]
         received_ns = self._clock_ns()
         with self._lock:
             self.loop.received(source.stream_name)
@@ -272,20 +306,27 @@ class PolicyCore:
                                                          source.fields, cfg.action_joint_names,
                                                          source.prefix)
         except BadInput as exc:
-            self._bad(exc.kind, f'{source.topic}: {exc}')
+            self._bad(exc.kind, f'{topic}: {exc}')
             if not isinstance(exc, cv.PartialJointState) or exc.measured is None:
                 return
             values, measured = None, exc.measured  # refused, but its action joints measured
-        stamp_ns = self._stamp_ns(source.stream_name, msg, received_ns, source.topic)
+        else:
+            if values is None:  # none of its joints: another driver's (or names it lacks)
+                with self._lock:
+                    self.loop.other_joints(source.stream_name, list(msg.name))
+        stamp_ns = self._stamp_ns(source.stream_name, msg, received_ns, topic)
         if stamp_ns is None:
             return
         if values is None:  # another driver's joints on this topic: a measurement only
             if measured is None:  # of state joints another source reads, not action joints
                 return
             with self._lock:
-                bad = self.loop.add_measurement(stamp_ns, measured, self._clock_ns())
+                clock_ns = self._clock_ns()
+                if self._before_clock(source.stream_name, clock_ns):
+                    return
+                bad = self.loop.add_measurement(stamp_ns, measured, clock_ns)
                 if bad is not None:
-                    self._warn_bad_stamp(bad, source.topic)
+                    self._warn_bad_stamp(bad, topic)
             return
         # measured: the action dimensions it measures (ramp-in start, the stop), if it is filed
         self._file(source.stream_name, stamp_ns, values, measured)
@@ -371,9 +412,9 @@ class PolicyCore:
         """Submit a chunk to the runner when the loop says so, or publish its hold (lock held)."""
         start = time.perf_counter()
         request = self.loop.poll(self._clock_ns(), self.runner.busy)
-        if isinstance(request, Hold):
-            self._warn_once('stop_stale', 'inputs went stale while a plan ran: holding (logged '
-                            'once; holds_stale on /diagnostics)')
+        if isinstance(request, Hold):  # the reason named, once per reason
+            self._warn_once(f'stop_{request.reason}', pl.HOLD_WARNINGS.get(
+                request.reason, f'a plan stopped ({request.reason}): holding (logged once)'))
             self._publish_hold(request)
             return
         if not isinstance(request, pl.PlanRequest):
@@ -481,13 +522,16 @@ class PolicyCore:
     def _check_camera_types(self, values: dict[str, Any]) -> None:
         """A camera topic that delivered nothing yet, published as another type than the
         node subscribes with (compressed_images): warn once, for DDS drops such a mismatch
-        without an error on either side."""
+        without an error on either side. Named as subscribed (remapped); looked up as written,
+        which rclpy remaps as it remapped the subscription's name (the remapped name would be
+        remapped again by a chain of -r rules)."""
         want = ('sensor_msgs/msg/CompressedImage' if self._image_type is CompressedImage
                 else 'sensor_msgs/msg/Image')
-        for key, topic in self._camera_topics.items():
+        for key, written in zip(self.setup.rgb_keys, self.cfg.image_topics, strict=True):
+            topic = self._camera_topics[key]
             if values.get(f'input_{key}_received', 0) or f'type_{topic}' in self._warned:
                 continue
-            types = {i.topic_type for i in self.node.get_publishers_info_by_topic(topic)}
+            types = {i.topic_type for i in self.node.get_publishers_info_by_topic(written)}
             if types and want not in types:
                 self._warn_once(f'type_{topic}', f"camera '{key}': {topic} is published as "
                                 f'{sorted(types)}, the node subscribes to {want} '
@@ -502,19 +546,42 @@ class PolicyCore:
         a driver's joints on a shared topic.)"""
         with self._lock:
             slow = self.loop.slow_inputs(time.monotonic_ns())
-        topics = {**self._camera_topics,
-                  **{s.stream_name: s.topic for s in self.setup.state_sources}}
         for name, (rate, recorded) in slow.items():
-            self._warn_once(f'slow_{name}', f"input '{name}' ({topics.get(name, name)}) comes "
+            topic = self._input_topics.get(name, name)
+            self._warn_once(f'slow_{name}', f"input '{name}' ({topic}) comes "
                             f'at {rate:.1f} Hz, its training data was recorded at '
                             f'{recorded:.1f} Hz: its samples at the observation times are older '
                             'than in training; check the driver\'s rate (logged once; '
                             f'input_{name}_rate_hz on /diagnostics)')
 
+    def _warn_missing_inputs(self) -> None:
+        """Once per stream: an input on which no message came, or whose joint states never
+        gave its joints, loop.INPUT_WAIT_NS after the node began listening (a topic left as
+        drafted, state_joint_names that are not the arm's: else a silent wait)."""
+        wall_ns = time.monotonic_ns()
+        with self._lock:
+            unheard = self.loop.unheard_inputs(wall_ns)
+            unread = self.loop.unread_inputs(wall_ns)
+        waited = f'{pl.INPUT_WAIT_NS / 1e9:g} s'
+        joints = {s.stream_name: list(s.joint_names) for s in self.setup.state_sources}
+        shared = {s.stream_name for s in self.setup.state_sources if s.shared}
+        for name in unheard:  # a shared topic's stream gets only its driver's messages
+            what = f'giving its joints {joints[name]} ' if name in shared else ''
+            self._warn_once(f'unheard_{name}', f"input '{name}': no message {what}on "
+                            f'{self._input_topics[name]} in {waited} (is it published, under '
+                            'this name and type? `ros2 topic info -v`; logged once; '
+                            'inputs_unheard on /diagnostics)')
+        for name, given in unread.items():
+            self._warn_once(f'unread_{name}', f"input '{name}': no message on "
+                            f'{self._input_topics[name]} gave its joints {joints[name]} '
+                            f'(parameter state_joint_names) in {waited}; its messages name '
+                            f'{given} (logged once; inputs_unread on /diagnostics)')
+
     def _publish_diagnostics(self) -> None:
         values = self.diagnostics_values()
         self._check_camera_types(values)
         self._warn_slow_inputs()
+        self._warn_missing_inputs()
         self._publish(self.pub_diag, cv.diagnostic_array(
             f'{self.node.get_name()}: policy', self.device_name, values, pl.problems(values),
             self.node.get_clock().now().nanoseconds))

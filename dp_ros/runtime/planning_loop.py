@@ -9,6 +9,11 @@ combined with the running plan by the execution mode (runtime/execution.py) and 
 through the safety envelope (runtime/safety.py). A stop (disable, stale inputs in realtime,
 shutdown) gives a Hold: what makes the trajectory controller stand still.
 
+In realtime a node clock at 0 (use_sim_time before the first /clock) leaves nothing to judge
+an input's freshness by: nothing is filed (before_clock) or planned until it runs; in lockstep
+stamp 0 is the sim's first step. Inputs that never come, and joint states that never give the
+state joints (unheard_inputs, unread_inputs), are reported after INPUT_WAIT_NS.
+
 Inputs are checked before they are filed: a stamp further than stamp_tolerance from the
 node's clock is a bad message (else one sample stamped an hour ahead would make every later
 one "not newer" and stall the node); an older stamp than the stream's newest is counted and
@@ -51,6 +56,13 @@ REFUSALS_TO_LOG = ('stale', 'gap')  # input refusals worth a warning; 'empty'/'n
 # full rate window) is slow: its samples at the observation times are older than in training
 SLOW_INPUT_FRACTION = 0.7
 RATE_WINDOW_NS = 2_000_000_000
+# an input that gave nothing this long after the first check (a topic nobody publishes, joint
+# names the topic does not have) is reported; shorter would warn about drivers still starting
+INPUT_WAIT_NS = 5_000_000_000
+WAITING_FOR_CLOCK = 'waiting for /clock'  # the state while a realtime node's clock reads 0
+NO_CLOCK = ('waiting for /clock: use_sim_time is true and the node clock has not started (it '
+            'reads 0), so no input can be judged fresh or stale; nothing is filed or planned '
+            'until it runs (logged once; inputs_before_clock on /diagnostics)')
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,18 @@ DROP_WARNINGS = {  # what to log (once) when a chunk is dropped for these reason
 }
 
 
+HOLD_WARNINGS = {  # what to log (once per reason) when poll() stops a running plan
+    'stale': 'inputs went stale while a plan ran: holding (logged once; holds_stale on '
+             '/diagnostics)',
+    'clock_back': 'the node clock went back by more than max_input_age_s while a plan ran (a '
+                  'sim restarted under use_sim_time, a wall clock stepped back): holding, '
+                  'history cleared (logged once; holds_clock_back and clock_jumps_back on '
+                  '/diagnostics)',
+    'no_clock': 'the node clock reads 0 while a plan ran (use_sim_time turned on, no /clock): '
+                'holding (logged once; holds_no_clock on /diagnostics)',
+}
+
+
 @dataclass(frozen=True)
 class EpisodeStart:
     episode: Any
@@ -139,6 +163,11 @@ class StreamStats:
     filed: int = 0
     duplicates: int = 0  # the newest stamp again (e.g. the sim's lockstep re-sends)
     older: int = 0  # stamped before the newest sample: out of order, or a clock jump back
+    before_clock: int = 0  # skipped: the node clock did not run yet (realtime, use_sim_time)
+    # messages on its topic that gave none of its joints, only action joints' positions
+    # (another driver's), and the joint names they gave
+    other_joints: int = 0
+    other_names: set[str] = field(default_factory=set)
     arrivals: deque = field(default_factory=lambda: deque(maxlen=400))  # wall ns of filed
 
     def rate_hz(self, now_wall_ns: int, window_ns: int = RATE_WINDOW_NS) -> float:
@@ -198,6 +227,7 @@ class PlanningLoop:
         self.no_reference = 0
         self.clock_jumps = 0  # times the node clock went back by more than max_input_age_s
         self._latest_now: int | None = None  # the newest realtime "now" a poll saw
+        self._first_check_ns: int | None = None  # wall time of the first input check
 
     @property
     def clamped(self) -> int:
@@ -218,6 +248,30 @@ class PlanningLoop:
 
     def bad_message(self, kind: str) -> None:
         self.bad[kind] += 1
+
+    def waiting_for_clock(self, clock_ns: int) -> bool:
+        """In realtime, whether the node clock has not started (use_sim_time before the first
+        /clock): nothing to judge an input's freshness by. Lockstep: never (stamp 0 is the
+        sim's first step)."""
+        return not self.lockstep and clock_ns <= 0
+
+    def before_clock(self, stream: str, clock_ns: int) -> bool:
+        """Whether a sample (or measurement) of `stream` must be skipped, uncounted as filed,
+        because the node clock has not started (waiting_for_clock): filed then, a sample
+        stamped on another clock (the wall's) would be fresh for ever at "now" 0 and make
+        every later one on the sim's clock "older". Counted."""
+        if not self.waiting_for_clock(clock_ns):
+            return False
+        self.stats[stream].before_clock += 1
+        return True
+
+    def other_joints(self, stream: str, names: Sequence[str]) -> None:
+        """A message on the stream's topic that gave none of its joints, only action joints'
+        positions (another driver's on a shared topic): counted with the names it gave, for
+        unread_inputs."""
+        stats = self.stats[stream]
+        stats.other_joints += 1
+        stats.other_names.update(names)
 
     def check_stamp(self, stamp_ns: int, clock_ns: int | None) -> Filing | None:
         """A bad-message Filing when the stamp is too far from the clock (None: fine).
@@ -342,6 +396,10 @@ class PlanningLoop:
     def _why_not(self, clock_ns: int, runner_busy: bool) -> PlanRequest | Wait | Hold:
         if not self.enabled:
             return Wait('disabled')
+        if self.waiting_for_clock(clock_ns):
+            hold = self.stop('no_clock', clock_ns)  # the clock stopped under a running plan
+            self.state = WAITING_FOR_CLOCK
+            return hold if hold is not None else Wait(WAITING_FOR_CLOCK, NO_CLOCK)
         if not self.armed:
             return Wait('waiting for an episode start')
         now = self.now_ns(clock_ns)
@@ -574,6 +632,30 @@ class PlanningLoop:
         return episode_generator(self.cfg.sample_seed, self.env_seed, self.device)
 
     # ------------------------------------------------------------------ diagnostics
+    def _waited(self, wall_ns: int) -> bool:
+        """Whether INPUT_WAIT_NS have passed since the first check of the inputs (the node's
+        first diagnostics: when it listens)."""
+        if self._first_check_ns is None:
+            self._first_check_ns = wall_ns
+        return wall_ns - self._first_check_ns >= INPUT_WAIT_NS
+
+    def unheard_inputs(self, wall_ns: int) -> list[str]:
+        """Streams that received no message INPUT_WAIT_NS after the first check (a topic
+        nobody publishes on: a name not filled in, a driver down, another message type)."""
+        if not self._waited(wall_ns):
+            return []
+        return [name for name, st in self.stats.items() if not st.received]
+
+    def unread_inputs(self, wall_ns: int) -> dict[str, list[str]]:
+        """Joint-state streams every message of which, INPUT_WAIT_NS after the first check,
+        gave none of their joints, only action joints' positions (state_joint_names naming
+        joints the topic does not have: taken for another driver's messages, no bad
+        message): name -> the joint names the messages gave."""
+        if not self._waited(wall_ns):
+            return {}
+        return {name: sorted(st.other_names) for name, st in self.stats.items()
+                if st.received and st.other_joints == st.received}
+
     def slow_inputs(self, wall_ns: int) -> dict[str, tuple[float, float]]:
         """Streams filed at under SLOW_INPUT_FRACTION of the rate their training data was
         recorded at, over a full window: name -> (rate now, recorded rate). Not in lockstep,
@@ -610,6 +692,9 @@ class PlanningLoop:
             'bad_messages': sum(self.bad.values()),
             'inputs_older': sum(st.older for st in self.stats.values()),
             'clock_jumps_back': self.clock_jumps,
+            'inputs_before_clock': sum(st.before_clock for st in self.stats.values()),
+            'inputs_unheard': ', '.join(self.unheard_inputs(wall_ns)),
+            'inputs_unread': ', '.join(self.unread_inputs(wall_ns)),
         }
         for reason, count in sorted(self.holds.items()):
             values[f'holds_{reason}'] = count
@@ -639,6 +724,12 @@ def problems(values: dict[str, Any]) -> list[str]:
         found.append(f"{values['inputs_older']} input(s) stamped before their stream's newest")
     if str(values['state']) in ('inputs: stale', 'inputs: gap'):
         found.append('inputs stale')
+    if str(values['state']) == WAITING_FOR_CLOCK:
+        found.append('waiting for /clock (use_sim_time)')
+    if values.get('inputs_unheard'):
+        found.append(f"no message on input(s): {values['inputs_unheard']}")
+    if values.get('inputs_unread'):
+        found.append(f"no message gives the joints of input(s): {values['inputs_unread']}")
     if values['sampling_errors']:
         found.append('sampling errors')
     if values.get('pose_targets_skipped'):

@@ -852,6 +852,28 @@ def check_image_transport(cfg: PolicyNodeConfig) -> list[str]:
     return []
 
 
+def lockstep_clock_problem(lockstep: bool, use_sim_time: bool) -> str | None:
+    """Why lockstep cannot run on this clock (None: it can): on wall time "now" is never the
+    sim's observation time, and it would never plan. Checked at start and on a change of
+    use_sim_time while the node runs."""
+    if lockstep and not use_sim_time:
+        return "parameter lockstep needs use_sim_time:=true (the sim's /clock)"
+    return None
+
+
+def control_period_warning(cfg: PolicyNodeConfig, trained_s: float) -> str | None:
+    """A warning when control_period_s overrides the checkpoint's control period with another:
+    the observations are then spaced, and the actions executed, at another rate than the
+    policy learned on (a deliberate choice, so not refused; `dp-ros open-loop`, which reads
+    recorded data, refuses another period)."""
+    if not cfg.control_period_s or math.isclose(cfg.control_period_s, trained_s, rel_tol=1e-9):
+        return None
+    return (f'parameter control_period_s {cfg.control_period_s:g} s is not the control period '
+            f'the policy was trained at ({trained_s:g} s, its policy.json): observations are '
+            'spaced and actions executed at another rate than in training (0: the '
+            "checkpoint's)")
+
+
 def with_recorded_frames(sources: list[StateSource], frames: list[str]) -> list[StateSource]:
     """The state's pose sources, each with the frame its recorded counterpart (in the same
     place among the pose topics) was in: the node refuses poses in another frame."""
@@ -986,7 +1008,9 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter n_action_steps {n_action} is more than the chunk holds '
                          f'(horizon {config.horizon} - n_obs_steps {config.n_obs_steps} + 1 = '
                          f'{max_steps})')
-    period = cfg.control_period_s or float(metadata['control_period_s'])
+    trained_period = float(metadata['control_period_s'])
+    period = cfg.control_period_s or trained_period
+    warnings += [w for w in [control_period_warning(cfg, trained_period)] if w]
     if cfg.action_lower or cfg.action_upper:
         if len(cfg.action_lower) != config.action_dim or \
                 len(cfg.action_upper) != config.action_dim:

@@ -2,12 +2,14 @@
 
 Every point the node publishes passes `SafetyEnvelope.apply`, in order:
 
-1. ramp-in: for `ramp_in_ns` after the node starts moving (enabled, or again after a
+1. bounds: the target clamped to [lower, upper] (the parameters action_lower/upper, or the
+   URDF's position limits, the tighter of the two where both are given);
+2. ramp-in: for `ramp_in_ns` after the node starts moving (enabled, or again after a
    stop), the point is pulled towards the measured joint position the motion started from:
    p = m + a(t) * (target - m), a(t) rising linearly from one step's worth to 1, so the
-   arm does not leap to where the first chunk wants it;
-2. bounds: clamped to [lower, upper] (the parameters action_lower/upper, or the URDF's
-   position limits, the tighter of the two where both are given);
+   arm does not leap to where the first chunk wants it. It ramps to the clamped target:
+   clamping after it would throw its first small steps away where the arm stands outside
+   the bounds (a home pose outside the training actions' range) and leap to the bound;
 3. per-step limit: the change from the previous commanded point is at most `max_step`
    per control period (the parameters max_step_delta and max_velocity * dt, or the URDF's
    velocity * dt, the smallest given). The previous point of a chunk's first point is where
@@ -18,12 +20,14 @@ Every point the node publishes passes `SafetyEnvelope.apply`, in order:
    little late may still hold the point before, and one the chunk reaches late executes the
    points due until the chunk's first: the first point keeps within the limit of all of them.
 
-Bounds are applied before the step limit, so a start outside the bounds is walked back in at
-the step limit instead of jumping to the bound. On a URDF's continuous joints the ramp and the
-step limit go the short way round (as a joint_trajectory_controller with angle_wraparound
-does): a driver that reports them wrapped into [-pi, pi) puts 3.1 and -3.1 0.08 rad apart,
-not a turn. A continuous joint given finite bounds (action_lower/upper) is not: the bounded
-interval is the way it may go, so changes there are taken directly, through the bounds.
+Bounds are applied before the ramp-in and the step limit, so a start outside the bounds is
+walked back in (over ramp_in_s, at the step limit) instead of jumping to the bound: the points
+of that walk lie outside the bounds until it reaches them. On a URDF's continuous joints the
+ramp and the step limit go the short way round (as a joint_trajectory_controller with
+angle_wraparound does): a driver that reports them wrapped into [-pi, pi) puts 3.1 and -3.1
+0.08 rad apart, not a turn. A continuous joint given finite bounds (action_lower/upper) is
+not: the bounded interval is the way it may go, so changes there are taken directly, through
+the bounds.
 
 The defined stop (`hold_point`): a one-point trajectory at the measured position (the last
 commanded point when no fresh measurement exists), due one control period after it
@@ -243,6 +247,10 @@ class SafetyEnvelope:
         if lim.lower is None and lim.max_step is None and self.ramp_start_ns is None:
             return actions
         out = np.array(actions, dtype=np.float64, copy=True)
+        if lim.lower is not None:  # before the ramp: it walks in from outside the bounds
+            clipped = np.clip(out, lim.lower, lim.upper)
+            self.clamped += int(np.count_nonzero(clipped != out))
+            out = clipped
         if self.ramp_start_ns is not None:
             for j, t in enumerate(due_ns.tolist()):
                 w = self.ramp_weight(t)
@@ -250,10 +258,6 @@ class SafetyEnvelope:
                     out[j] = self.ramp_from + w * joint_delta(self.ramp_from, out[j], wrap)
             # kept past the end of this chunk: a later chunk (replanned early) may start
             # before this one's last point and must ramp too; clear() ends it with the motion
-        if lim.lower is not None:
-            clipped = np.clip(out, lim.lower, lim.upper)
-            self.clamped += int(np.count_nonzero(clipped != out))
-            out = clipped
         if lim.max_step is not None and reference is not None:
             prev = np.asarray(reference, dtype=np.float64)
             for j in range(len(out)):
@@ -290,7 +294,8 @@ class SafetyEnvelope:
 class Hold:
     """The stop command: hold `position`, due at stamp_ns + dt (one-point trajectory)."""
 
-    reason: str  # 'disabled' | 'stale' | 'shutdown' | 'reset' | 'clock_back'
+    # 'disabled' | 'deactivated' | 'stale' | 'shutdown' | 'reset' | 'clock_back' | 'no_clock'
+    reason: str
     position: np.ndarray
     stamp_ns: int
     source: str  # 'measured' | 'commanded'
