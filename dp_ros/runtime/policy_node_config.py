@@ -20,7 +20,7 @@ import numpy as np
 from dp_ros.atomic_dir import check_writable_file
 from dp_ros.dimension_names import JOINT_STATE_FIELDS, compare_names, joint_value_name
 from dp_ros.errors import UserError
-from dp_ros.params import check_range, param, param_fields, parse_topic_map
+from dp_ros.params import check_range, default_of, param, param_fields, parse_topic_map
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import (
     FRAME_ID,
@@ -62,7 +62,8 @@ class PolicyNodeConfig:
     warmup: bool = param(True, 'run the model once at start (CUDA kernels, caches) before '
                          'taking inputs')
     image_topics: list[str] = param(['/pusht/image_raw'], 'camera topics, one per image key of '
-                                    'the checkpoint, in its order')
+                                    'the checkpoint, in its order; a checkpoint without a '
+                                    'camera takes the default as none')
     compressed_images: bool = param(False, 'cameras publish sensor_msgs/CompressedImage '
                                     "(jpeg/png), on image_transport's compressed topics: an "
                                     "image_topics entry ending in '/compressed' needs true")
@@ -911,6 +912,10 @@ def check_device(cfg: PolicyNodeConfig) -> None:
         raise ValueError(f"parameter dtype must be one of {list(DTYPES)}, got '{cfg.dtype}'")
 
 
+_DEFAULT_IMAGE_TOPICS = next(default_of(f) for f in param_fields(PolicyNodeConfig)
+                             if f.name == 'image_topics')
+
+
 def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     """Validate the parameters against each other and the checkpoint; ValueError names the fault."""
     from dp_ros.policy.config import PolicyConfig
@@ -932,6 +937,10 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
 
     config = PolicyConfig.from_dict(metadata['config'])
     rgb_keys, low_dim = config.rgb_keys, config.low_dim_keys
+    if not rgb_keys and cfg.image_topics == _DEFAULT_IMAGE_TOPICS:
+        # a camera-less policy: a ROS parameter has no typed empty list (`image_topics: []`
+        # reads as unset), so the Push-T camera default stands for "no camera" here
+        cfg.image_topics = []
     if len(cfg.image_topics) != len(rgb_keys) or not all(cfg.image_topics):
         raise ValueError(f'parameter image_topics has {len(cfg.image_topics)} topic(s) '
                          f'{cfg.image_topics}, the checkpoint has {len(rgb_keys)} camera(s) '
