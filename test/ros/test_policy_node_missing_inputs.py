@@ -27,6 +27,18 @@ def warnings_naming(log: str, *words: str) -> list[str]:
             if '[WARN]' in line and all(w in line for w in words)]
 
 
+def reported(ros_probe, diags: list, feeder: Feeder, key: str) -> dict:
+    """The diagnostics values once `key` is set, two more diagnostics waited for (the log
+    written), `feeder` closed whatever happens."""
+    try:
+        values = wait_diag(ros_probe, diags, lambda d: d.get(key), 90, f'{key} reported')
+        n = len(diags)
+        ros_probe.wait_for(lambda: len(diags) >= n + 2, 10, 'two more diagnostics')
+    finally:
+        feeder.close()
+    return values
+
+
 def test_state_joints_no_message_ever_gives_are_reported(ros_processes, ros_probe, checkpoint):
     """Every JointState on the only state topic lacks all the state joints (it has jx, jy;
     the parameters say joint_0, joint_1), yet gives the action joints' positions, as another
@@ -34,14 +46,8 @@ def test_state_joints_no_message_ever_gives_are_reported(ros_processes, ros_prob
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
     node = ros_processes.start('policy', node_cmd(
         checkpoint, state_joint_names='[joint_0,joint_1]', torchscript=False, warmup=False))
-    feeder = Feeder(ros_probe, position=(200.0, 250.0))
-    try:
-        values = wait_diag(ros_probe, diags, lambda d: d.get('inputs_unread'), 90,
-                           'the state joints reported')
-        n = len(diags)
-        ros_probe.wait_for(lambda: len(diags) >= n + 2, 10, 'two more diagnostics')
-    finally:
-        feeder.close()
+    values = reported(ros_probe, diags, Feeder(ros_probe, position=(200.0, 250.0)),
+                      'inputs_unread')
     assert values['input_agent_pos_filed'] == '0' and values['inputs_unread'] == 'agent_pos'
     status = diags[-1].status[0]
     assert status.level == DiagnosticStatus.WARN, status
@@ -58,14 +64,7 @@ def test_a_camera_topic_nobody_publishes_on_is_reported(ros_processes, ros_probe
     node = ros_processes.start('policy', node_cmd(
         checkpoint, image_topics='[/FILL_IN/camera_0/image_raw]', torchscript=False,
         warmup=False))
-    feeder = Feeder(ros_probe)
-    try:
-        values = wait_diag(ros_probe, diags, lambda d: d.get('inputs_unheard'), 90,
-                           'the camera reported')
-        n = len(diags)
-        ros_probe.wait_for(lambda: len(diags) >= n + 2, 10, 'two more diagnostics')
-    finally:
-        feeder.close()
+    values = reported(ros_probe, diags, Feeder(ros_probe), 'inputs_unheard')
     assert values['inputs_unheard'] == 'image', values
     status = diags[-1].status[0]
     assert status.level == DiagnosticStatus.WARN and 'no message on input(s): image' in \
