@@ -161,3 +161,10 @@ def test_an_unknown_dtype_is_an_argparse_error_naming_the_choices(ckpt, tmp_path
         parse(ckpt, tmp_path, '--dtype', 'float64')
     assert info.value.code == 2
     assert 'use float32, bfloat16 or float16' in capsys.readouterr().err
+
+
+def test_a_seed_given_twice_is_refused_not_counted_twice():
+    """'1,1' or '3:6,4'-like repeats run one episode twice and weigh its score double."""
+    with pytest.raises(argparse.ArgumentTypeError, match=r'seeds \[1\] given more than once'):
+        parse_seeds('1,1')
+    assert parse_seeds('1,2') == [1, 2]

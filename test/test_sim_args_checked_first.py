@@ -97,6 +97,7 @@ def test_sim_refuses_a_video_path_it_cannot_write_before_the_nodes_start(
     (['--seeds', '1:1'], "--seeds '1:1' select no episode"),
     (['--seeds', '1,x'], "--seeds '1,x': expected 'start:stop' or a comma list"),
     (['--seeds', '5:8', '-1'], "--seeds -1 is not in the sim's range"),
+    (['--seeds', '5:8', '7'], '--seeds [7] given more than once'),
 ])
 def test_sim_refuses_negative_timeouts_and_bad_seed_forms(monkeypatch, tmp_path, capsys,
                                                           extra, says):

@@ -54,6 +54,16 @@ def seed_list(text: str) -> list[int]:
                          'integers') from None
     if not seeds:
         raise ValueError(f'seeds {text!r} select no episode')
+    return check_unique_seeds(seeds)
+
+
+def check_unique_seeds(seeds: list[int]) -> list[int]:
+    """`seeds`, ValueError naming one given twice: the same seed and sample seed run the same
+    episode, so a repeat counts one score twice in the mean."""
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(f'seeds {repeated} given more than once: each would count twice in '
+                         'the mean score')
     return seeds
 
 

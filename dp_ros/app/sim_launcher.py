@@ -574,7 +574,12 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
     """The session `dp-ros sim` runs, its arguments checked first as `dp-ros eval` checks
     its own (eval_report), then by the policy node's own check and last the device and dtype
     (torch): UserError (one line, exit 2) for any fault, before anything starts."""
-    from dp_ros.app.eval_report import check_run_numbers, checkpoint_config, seed_list
+    from dp_ros.app.eval_report import (
+        check_run_numbers,
+        check_unique_seeds,
+        checkpoint_config,
+        seed_list,
+    )
     from dp_ros.atomic_dir import check_writable_file
     from dp_ros.policy.checkpoint import read_policy_metadata
     from sim_bridge.video import check_video_pattern, video_file_for
@@ -585,7 +590,7 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
     if args.episode_timeout < 0:
         raise UserError(f'--episode-timeout must be >= 0 s (0: never), got {args.episode_timeout}')
     try:
-        seeds = [seed for text in args.seeds for seed in seed_list(text)]
+        seeds = check_unique_seeds([seed for text in args.seeds for seed in seed_list(text)])
     except ValueError as exc:
         raise UserError(f'--{exc}') from None
     outside = first_seed_outside(seeds)
