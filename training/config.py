@@ -289,7 +289,8 @@ class EvalConfig:
     """In-process closed-loop evaluation with the paper's Push-T protocol.
 
     One episode per seed start_seed .. start_seed + n_episodes - 1; an episode's score is
-    the best T coverage it reached (in [0, 1]); test/mean_score is their mean.
+    the best reward it reached, min(coverage of the goal / 0.95, 1) (in [0, 1]: half the
+    goal covered is 0.526); test/mean_score is their mean.
 
     Attributes:
         robot: 'point' (the paper's pusher: observations image + agent_pos, x/y actions) or

@@ -125,7 +125,7 @@ class Trainer:
         self.state_path, self.saved = self.checked.state_path, self.checked.saved
         self.policy_cfg = self.checked.policy_cfg
         if self.is_main:
-            for warning in self.policy_cfg.small_crop_warnings():
+            for warning in self.policy_cfg.camera_warnings():
                 log.warning(warning)
         self._build()
         self.resume = resume

@@ -87,7 +87,8 @@ def model_card(meta: dict[str, Any], repo_id: str) -> str:
         lines += [f'| `{k}` | {_fmt(v)} |' for k, v in sorted(metrics.items())]
         if 'test/mean_score' in metrics:
             lines += ['', 'test/mean_score: the mean over the evaluation episodes of each '
-                          "episode's best coverage of the goal (the paper's Push-T protocol)."]
+                          "episode's best reward, min(coverage of the goal / 0.95, 1) (the "
+                          "paper's Push-T protocol)."]
     else:
         lines.append('None recorded in policy.json.')
     lines += ['', '## Training provenance', '']

@@ -2,11 +2,11 @@
 
 torchvision's ColorJitter is not installable beside this torch, so this is the same idea in
 plain torch, per image and from the training generator: brightness and contrast and
-saturation factors drawn from [1 - s, 1 + s], a hue turn drawn from [-h, h] of the colour
-wheel (a rotation of the chroma plane in YIQ space, a linear stand-in for HSV's hue), in
-that order (as LeRobot's image_transforms without random order). Images are (N, 3, H, W) in
-[-1, 1], the encoder's input; the result is clamped to [-1, 1]. At inference nothing is
-changed (the encoder's eval mode).
+saturation factors drawn from [max(0, 1 - s), 1 + s] (torchvision's range), a hue turn drawn
+from [-h, h] of the colour wheel (a rotation of the chroma plane in YIQ space, a linear
+stand-in for HSV's hue), in that order (as LeRobot's image_transforms without random
+order). Images are (N, 3, H, W) in [-1, 1], the encoder's input; the result is clamped to
+[-1, 1]. At inference nothing is changed (the encoder's eval mode).
 """
 from __future__ import annotations
 
@@ -19,18 +19,28 @@ LUMA = (0.299, 0.587, 0.114)
 RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
+def _uniform(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """n values uniform in [0, 1), drawn on the generator's device."""
+    gen_device = generator.device if generator is not None else device
+    return torch.rand(n, generator=generator, device=gen_device).to(device)
+
+
 def _symmetric(n: int, strength: float, generator: torch.Generator | None,
                device: torch.device) -> torch.Tensor:
-    """n values uniform in [-strength, strength], drawn on the generator's device."""
-    gen_device = generator.device if generator is not None else device
-    u = torch.rand(n, generator=generator, device=gen_device).to(device)
-    return strength * (2.0 * u - 1.0)
+    """n values uniform in [-strength, strength]."""
+    return strength * (2.0 * _uniform(n, generator, device) - 1.0)
 
 
 def _factors(n: int, strength: float, generator: torch.Generator | None,
              device: torch.device) -> torch.Tensor:
-    """n factors uniform in [1 - strength, 1 + strength] (never below 0), shape (n, 1, 1, 1)."""
-    return (1.0 + _symmetric(n, strength, generator, device)).clamp(min=0.0).view(n, 1, 1, 1)
+    """n factors uniform in [max(0, 1 - strength), 1 + strength], shape (n, 1, 1, 1):
+    torchvision's ColorJitter range. Above 1 the range is clipped, not the draws (clamping
+    1 + U(-s, s) at 0 made a share of the images black, grey or greyscale)."""
+    if strength <= 1.0:
+        factors = 1.0 + _symmetric(n, strength, generator, device)
+    else:
+        factors = (1.0 + strength) * _uniform(n, generator, device)
+    return factors.view(n, 1, 1, 1)
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,18 @@ def pusht_shape_meta() -> dict:
     }
 
 
+def encoder_map_hw(h: int, w: int) -> tuple[int, int]:
+    """Spatial size of the ResNet18 trunk's last feature map for an (h, w) input (conv1,
+    maxpool, 3 stride-2 stages): torch-free, for the config's checks and the trunk."""
+
+    def out(n: int, k: int, s: int, p: int) -> int:
+        return (n + 2 * p - k) // s + 1
+
+    for k, s, p in [(7, 2, 3), (3, 2, 1), (3, 2, 1), (3, 2, 1), (3, 2, 1)]:
+        h, w = out(h, k, s, p), out(w, k, s, p)
+    return h, w
+
+
 def camera_module_name(key: str) -> str:
     """The module name of camera `key`'s encoder: torch refuses '.' in one, and LeRobot names
     cameras observation.images.top, so '.' becomes '__' (a plain name keeps its weights'
@@ -88,7 +100,8 @@ class PolicyConfig:
         n_groups: GroupNorm groups in every UNet residual block (the final conv block has 8,
             as the paper's). Divides every down_dims entry.
         diffusion_step_embed_dim: size of the diffusion-step embedding (sinusoidal, then an
-            MLP) that joins the observation features in every block's FiLM condition. 128.
+            MLP) that joins the observation features in every block's FiLM condition. Even,
+            >= 4. 128.
 
     Observation encoder (per camera: crop, ResNet18 with GroupNorm, spatial softmax):
         crop_shape: (height, width) in pixels of the crop fed to the ResNet: random in
@@ -98,17 +111,20 @@ class PolicyConfig:
             Push-T frames, (216, 288) of its real robots' 240x320 ones (90% each way).
         color_jitter: (brightness, contrast, saturation, hue) strengths of a random colour
             change per image in training (dp_ros/policy/color_jitter.py: factors drawn from
-            [1 - s, 1 + s], a hue turn from [-h, h] of the colour wheel, h <= 0.5); nothing
-            at inference. (0, 0, 0, 0): off, the paper's simulated tasks. A real camera's
-            light changes: e.g. (0.3, 0.4, 0.5, 0.08), UMI's diffusion policy's.
+            [max(0, 1 - s), 1 + s], torchvision's range, a hue turn from [-h, h] of the
+            colour wheel, h <= 0.5); nothing at inference. (0, 0, 0, 0): off, the paper's
+            simulated tasks. A real camera's light changes: e.g. (0.3, 0.4, 0.5, 0.08), UMI's
+            diffusion policy's.
         resnet_width: channel multiplier of the ResNet18 trunk (1.0: 64..512 channels, the
             paper's). 64 * resnet_width must be a positive multiple of 16 (GroupNorm uses
             C // 16 groups), e.g. 0.25, 0.5, 1.0.
         num_keypoints: spatial-softmax keypoints per camera: each is the expected (x, y) in
             [-1, 1] of one learned attention map over the last feature map. >= 1. 32.
         feature_dim: length of one camera's feature vector (a Linear + ReLU of the 2 *
-            num_keypoints coordinates). Low-dim observations are appended unchanged, so the
-            condition has n_obs_steps * (cameras * feature_dim + sum of low-dim D) values.
+            num_keypoints coordinates), >= 1. Low-dim observations are appended unchanged,
+            so the condition has n_obs_steps * (cameras * feature_dim + sum of low-dim D)
+            values. A camera the encoder sees at 32 px or less each way (after crop_shape)
+            gives the trunk a 1 x 1 map and the policy nothing: a warning at the start.
 
     Noise schedule (DDPM as diffusers' DDPMScheduler computes it, policy/noise_schedule.py;
     actions are normalized to [-1, 1]):
@@ -234,6 +250,22 @@ class PolicyConfig:
         the whole frame)."""
         return check_crop(self.shape_meta['obs'][key].get(CAMERA_CROP))
 
+    def camera_warnings(self) -> list[str]:
+        """What the cameras' sizes let train but not as meant: small_crop_warnings, and a
+        camera whose encoder input is so small (32 px or less each way) that the trunk's
+        last map is 1 x 1: the spatial softmax of one position gives every keypoint the same
+        (-1, -1), so the camera adds nothing and the policy acts on the low-dim state alone."""
+        out = self.small_crop_warnings()
+        for key in self.rgb_keys:
+            _, h, w = self.obs_shape(key)
+            ch, cw = self.crop_shape if self.crop_shape is not None else (h, w)
+            if encoder_map_hw(ch, cw) == (1, 1):
+                out.append(f'rgb obs {key!r}: the encoder sees {ch} x {cw} px, which its '
+                           'ResNet18 trunk turns into a 1 x 1 map: every image gives the same '
+                           'feature, the camera tells the policy nothing; give it at least '
+                           '33 px each way (the paper: 84 x 84 of 96 x 96)')
+        return out
+
     def small_crop_warnings(self) -> list[str]:
         """One line per rgb obs whose crop_shape keeps under half of its frame: crop_shape is
         absolute, so the paper's (84, 84) on a 240x320 camera trains on a tenth of it."""
@@ -343,6 +375,16 @@ class PolicyConfig:
             raise ValueError(f'down_dims {bad} not divisible by n_groups {self.n_groups}')
         if self.down_dims[0] % 8:  # the final conv block's GroupNorm has 8 groups
             raise ValueError(f'down_dims[0] {self.down_dims[0]} must be divisible by 8')
+        sizes = {'diffusion_step_embed_dim': self.diffusion_step_embed_dim,
+                 'num_keypoints': self.num_keypoints, 'feature_dim': self.feature_dim}
+        small = [f'{name} {v}' for name, v in sizes.items() if v < 1]
+        if small or min(self.down_dims) < 1:
+            raise ValueError(f"{', '.join(small) or f'down_dims {list(self.down_dims)}'} must "
+                             'be >= 1 (a zero-size layer crashes in torch or conditions on '
+                             'nothing)')
+        if self.diffusion_step_embed_dim < 4 or self.diffusion_step_embed_dim % 2:
+            raise ValueError(f'diffusion_step_embed_dim {self.diffusion_step_embed_dim} must be '
+                             'even and >= 4 (half sines, half cosines over >= 2 frequencies)')
         if self.kernel_size % 2 != 1:
             raise ValueError(f'kernel_size {self.kernel_size} must be odd')
         self.check_inference_steps(self.num_inference_steps)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dp_ros.policy.config import encoder_map_hw
+
 
 def group_norm(channels: int) -> nn.GroupNorm:
     groups = channels // 16
@@ -79,11 +81,5 @@ class ResNet18Trunk(nn.Module):
 
     @staticmethod
     def output_hw(h: int, w: int) -> tuple[int, int]:
-        """Spatial size of the output for an (h, w) input (conv1, maxpool, 3 stride-2 stages)."""
-
-        def out(n: int, k: int, s: int, p: int) -> int:
-            return (n + 2 * p - k) // s + 1
-
-        for k, s, p in [(7, 2, 3), (3, 2, 1), (3, 2, 1), (3, 2, 1), (3, 2, 1)]:
-            h, w = out(h, k, s, p), out(w, k, s, p)
-        return h, w
+        """Spatial size of the output for an (h, w) input (config.encoder_map_hw)."""
+        return encoder_map_hw(h, w)
