@@ -63,7 +63,8 @@ def test_each_planted_defect_is_named_where_it_is(tmp_path):
     path = tmp_path / 'bad.zarr'
     write_store(path, episodes)
     summary = summarize(ReplayBuffer.open(path), horizon=16)
-    assert summary.errors == ['state: 1 NaN or infinite value(s)']
+    assert summary.errors == ['state: 1 NaN or infinite value(s): dimension 0 (1, the first at '
+                              'episode 0 step 3)']
     text = '\n'.join(summary.warnings)
     assert '1 episode(s) shorter than the horizon (16 steps): 2' in text
     assert 'img: 1 frame(s) of a single colour' in text

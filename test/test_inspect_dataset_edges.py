@@ -57,7 +57,8 @@ def test_non_finite_pixels_are_counted_over_every_frame(tmp_path):
     e['img'][7, 1, 1, 1] = np.inf
     e['img'][7, 2, 2, 2] = np.nan
     summary = summarize(write_store(tmp_path / 'nan.zarr', [e]))
-    assert summary.errors == ['img: 3 NaN or infinite value(s)']
+    assert summary.errors == ['img: 3 NaN or infinite value(s) in 2 frame(s), the first at '
+                              'episode 0 step 2']
 
 
 def test_a_single_channel_camera_is_an_image(tmp_path):

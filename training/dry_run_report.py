@@ -11,9 +11,10 @@ and this command samples the two on the control grid as a joint_trajectory_contr
 have executed them (the point due at each time: bag2zarr's joint_trajectory rule,
 training.bag_episodes.sample_bag_at), then reports per joint how far the policy's commands were
 from the operator's (or from the measured joints one period later, as a dataset's future-state
-action), beside the error of holding the reference's previous value (the open-loop report's
-baseline) and the time shift that fits best (a policy some periods behind the operator: its
-latency, or a late reaction). It sees what `dp-ros open-loop` on a dataset cannot: the live
+action), beside the error of holding the reference's value from the step before each chunk
+over the chunk's steps (the open-loop report's baseline: a policy that learned no motion) and
+the time shift that fits best (a policy some periods behind the operator: its latency, or a
+late reaction). It sees what `dp-ros open-loop` on a dataset cannot: the live
 cameras through the node's crops and fits, the joint order, the latency, the replanning.
 """
 from __future__ import annotations
@@ -45,6 +46,7 @@ from dp_ros.pose_fields import POSE_FIELDS
 from training.bag2zarr_config import SOURCE_KINDS, Bag2ZarrConfig, KeyConfig, SourceConfig
 from training.bag_episodes import sample_bag_at
 from training.inspect_bags import JOINT_STATE_SAMPLES
+from training.open_loop import held_steps
 
 REPORT_FORMAT = 'dp_ros.dry_run_report'
 REPORT_VERSION = 2  # 2: reference_topics, a list
@@ -77,6 +79,7 @@ class Comparison:
     reference: np.ndarray  # (T, J)
     policy_ok: np.ndarray  # (T,) the policy had a point due within the tolerance
     reference_ok: np.ndarray  # (T,)
+    chunk_starts: np.ndarray  # the grid steps where a dry-run chunk takes over, sorted
     stamp_zero_topic: str | None = None  # a reference with messages stamped 0: by receipt
 
     @property
@@ -94,6 +97,7 @@ class _Timeline:
     last: int  # the last point's due time
     delay: int  # median (receive time - stamp) of the chunks
     span: int  # median (last point's due time - stamp) of the chunks
+    stamps: list[int]  # each chunk's (stops left out: they end a run, they plan nothing)
 
 
 def _policy_timeline(bag: Bag, topic: str) -> _Timeline:
@@ -103,6 +107,7 @@ def _policy_timeline(bag: Bag, topic: str) -> _Timeline:
     spacing: list[int] = []
     delays: list[int] = []
     spans: list[int] = []
+    stamps: list[int] = []
     first, last = None, None
     for _, recv, msg in bag.messages([topic], progress=False):
         joints = list(msg.joint_names)
@@ -117,6 +122,7 @@ def _policy_timeline(bag: Bag, topic: str) -> _Timeline:
         spacing += np.diff(due).tolist()
         delays.append(recv - stamp)
         spans.append(int(due[-1]) - stamp)
+        stamps.append(stamp)
         first = stamp if first is None else min(first, stamp)
         last = int(due[-1]) if last is None else max(last, int(due[-1]))
     if names is None or first is None:
@@ -124,7 +130,16 @@ def _policy_timeline(bag: Bag, topic: str) -> _Timeline:
                         'running with dry_run: true while the bag recorded?)')
     period = int(np.median(spacing)) if spacing else 0
     return _Timeline(names, period, int(first), int(last), int(np.median(delays)),
-                     int(np.median(spans)))
+                     int(np.median(spans)), stamps)
+
+
+def chunk_starts_on_grid(grid: np.ndarray, stamps: list[int], period_ns: int) -> np.ndarray:
+    """The grid steps where each chunk becomes the active trajectory (the first at or after
+    its stamp, a grid time a little early allowed as the sampling allows it:
+    training.resample.trajectory_targets' slack), sorted, once each."""
+    slack = period_ns // 2 - 1
+    at = np.searchsorted(grid + slack, np.asarray(stamps, dtype=np.int64), side='left')
+    return np.unique(at[at < len(grid)])
 
 
 def _stamp_zero_topic(bag: Bag, refs: list[Reference]) -> str | None:
@@ -277,7 +292,8 @@ def compare_bag(path: Path, policy_topic: str, references: list[str],
     reference = values['reference'][:, [concatenated.index(j) for j in joints]]
     return Comparison(str(path), [r.topic for r in refs], kind, offset, joints, period_ns, grid,
                       values['policy'].astype(np.float64), reference.astype(np.float64),
-                      ok['policy'], ok['reference'], stamp_zero)
+                      ok['policy'], ok['reference'],
+                      chunk_starts_on_grid(grid, timeline.stamps, period_ns), stamp_zero)
 
 
 def _rmse(err: np.ndarray) -> np.ndarray:
@@ -293,6 +309,18 @@ def shifted_pairs(c: Comparison, lag: int) -> tuple[np.ndarray, np.ndarray]:
     return c.policy[i[keep]], c.reference[j[keep]]
 
 
+def hold_errors(c: Comparison) -> np.ndarray:
+    """Holding the last command (`dp-ros open-loop`'s baseline, training.open_loop.held_steps:
+    a policy that learned no motion): the reference of the step before each chunk, held over
+    the chunk's steps, minus the reference; over the steps the policy's error uses whose
+    chunk has the reference before it (the first chunk of a bag has none on the grid)."""
+    steps = np.flatnonzero(c.policy_ok & c.reference_ok)
+    before = held_steps(c.chunk_starts, steps)
+    keep = before >= 0
+    keep[keep] = c.reference_ok[before[keep]]
+    return c.reference[before[keep]] - c.reference[steps[keep]]
+
+
 def nan_list(values: np.ndarray) -> list[float | None]:
     """JSON numbers, None where not finite (a joint without a scale)."""
     return [float(v) if np.isfinite(v) else None for v in values]
@@ -301,8 +329,8 @@ def nan_list(values: np.ndarray) -> list[float | None]:
 def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str, Any]:
     """Per joint and pooled over the bags: errors in the joints' units and normalized by the
     reference's range (2 / (max - min), the range normalizer's factor: comparable with
-    `dp-ros open-loop`'s rmse_norm), the hold baseline and the best-fitting lag (among the
-    shifts that keep at least half the unshifted pairs)."""
+    `dp-ros open-loop`'s rmse_norm), the hold baseline (hold_errors) and the best-fitting lag
+    (among the shifts that keep at least half the unshifted pairs)."""
     ref = np.concatenate([c.reference[c.reference_ok] for c in comparisons])
     span = ref.max(axis=0) - ref.min(axis=0) if len(ref) else np.zeros(len(comparisons[0].joints))
     moved = span > 1e-9  # a joint the operator never moved has no scale to normalize by
@@ -319,12 +347,9 @@ def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str,
 
     pol, rec = pooled(0)
     err = pol - rec
-    # the hold baseline over exactly the steps the policy's error uses (policy and reference at
-    # t) that also have the reference at t - 1: over other steps it is no baseline (an operator
-    # moving while the policy does not plan made holding look worse than it is)
-    held = [c.policy_ok[1:] & c.reference_ok[1:] & c.reference_ok[:-1] for c in comparisons]
-    hold_err = np.concatenate([c.reference[1:][k] - c.reference[:-1][k]
-                               for c, k in zip(comparisons, held, strict=True)])
+    # over the policy's steps only: elsewhere it is no baseline (an operator moving while the
+    # policy does not plan made holding look worse than it is)
+    hold_err = np.concatenate([hold_errors(c) for c in comparisons])
     lags = {}
     for lag in range(-max_lag, max_lag + 1):
         p, r = pooled(lag)  # a shift that leaves under half the pairs is not scored
@@ -410,7 +435,7 @@ def format_report(report: dict[str, Any]) -> str:
              f"{len(report['bags'])} bag(s), period {report['period_s']:g} s",
              f"  steps compared {m['n_steps']} of {m['n_grid_steps']} "
              f"(coverage {m['coverage']:.0%}: the rest had no policy point or reference)",
-             f"  normalized RMSE {f(m['rmse_norm'])} (holding the previous value: "
+             f"  normalized RMSE {f(m['rmse_norm'])} (holding the command before each chunk: "
              f"{f(m['hold_rmse_norm'])})",
              f"  {describe_lag(m['best_lag_steps'], report['period_s'])}: normalized RMSE "
              f"{f(m['best_lag_rmse_norm'])}",

@@ -2,13 +2,13 @@
 
 Prints the episodes and their lengths, and per key its shape, dtype and range (per dimension
 for low-dim keys), and names what would train badly or silently wrong: NaN or infinite
-values, a dimension that never changes (its normalizer range is zero), episodes shorter than
-the policy's horizon (padded, or too short for any window: --horizon, --n-obs-steps and
---n-action-steps give the policy's timeline), camera frames of a single colour (a dead or
-covered camera), float images scaled 0..1 where the paper's layout is 0..255, an action that
-jumps by more than half its range in one step, a pose's yaw that wraps inside the task, no
-`action` key. Exit code 1 when a check fails (`--strict` also for warnings), so a pipeline can
-stop on it.
+values (key, dimension, episode and step), a dimension that never changes (a range below the
+normalizer's RANGE_EPS: it is only shifted, not scaled), episodes shorter than the policy's
+horizon (padded, or too short for any window: --horizon, --n-obs-steps and --n-action-steps
+give the policy's timeline), camera frames of a single colour (a dead or covered camera),
+float images scaled 0..1 where the paper's layout is 0..255, an action that jumps by more
+than half its range in one step, a pose's yaw that wraps inside the task, no `action` key.
+Exit code 1 when a check fails (`--strict` also for warnings), so a pipeline can stop on it.
 
     dp-ros inspect data/pusht_arm.zarr --plot outputs/arm_data.png --video outputs/arm_data.mp4
 
@@ -31,6 +31,7 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,10 @@ class KeySummary:
     mean: list[float]
     std: list[float]
     non_finite: int  # NaN or infinite values
-    constant_dims: list[int] = field(default_factory=list)  # low_dim: never change
+    # where they are, the first of each: low_dim {dimension, count, episode, step} per
+    # dimension holding any; image {frames, episode, step} (frames holding any, the first's place)
+    non_finite_at: list[dict[str, int]] = field(default_factory=list)
+    constant_dims: list[int] = field(default_factory=list)  # low_dim: range < RANGE_EPS
     flat_frames: int = 0  # image: frames whose pixels are all equal
     largest_jump: list[float] = field(default_factory=list)  # per dim, in one step
     largest_jump_at: list[list[int]] = field(default_factory=list)  # [episode, step] per dim
@@ -121,23 +125,40 @@ def _image_frame_stats(block: np.ndarray) -> np.ndarray:
                          np.nanmean(clean, axis=1), np.nanmean(clean ** 2, axis=1)], axis=1)
 
 
-def _summarize_image(key: str, array: Any, progress: bool) -> KeySummary:
+def episode_step(ends: np.ndarray, row: int) -> tuple[int, int]:
+    """(episode, step within it) of a row of the concatenated episodes."""
+    episode = int(np.searchsorted(ends, row, side='right'))
+    return episode, row - (int(ends[episode - 1]) if episode > 0 else 0)
+
+
+def _summarize_image(key: str, array: Any, ends: np.ndarray, progress: bool) -> KeySummary:
     stats = read_array(array, convert=_image_frame_stats, desc=f'checking {key}',
                        progress=progress)
+    bad_frames = np.flatnonzero(stats[:, 2])
+    where = []
+    if len(bad_frames):
+        episode, step = episode_step(ends, int(bad_frames[0]))
+        where.append({'frames': len(bad_frames), 'episode': episode, 'step': step})
     mean = float(np.nanmean(stats[:, 3])) if len(stats) else 0.0
     var = float(np.nanmean(stats[:, 4])) - mean ** 2 if len(stats) else 0.0
     return KeySummary(
         key=key, kind='image', step_shape=list(array.shape[1:]), dtype=str(array.dtype),
         low=[float(np.nanmin(stats[:, 0]))], high=[float(np.nanmax(stats[:, 1]))],
         mean=[mean], std=[float(np.sqrt(max(var, 0.0)))], non_finite=int(stats[:, 2].sum()),
+        non_finite_at=where,
         flat_frames=int((stats[:, 0] == stats[:, 1]).sum()))
 
 
 def _summarize_low_dim(key: str, array: Any, ends: np.ndarray) -> KeySummary:
+    """A low-dim key's statistics; a dimension whose range is below the normalizer's
+    RANGE_EPS is constant, as training's normalizer treats it (only shifted, not scaled)."""
+    from dp_ros.policy.normalizer import RANGE_EPS  # imports torch: only when a dataset is read
+
     values = np.asarray(array[:], dtype=np.float64)
     values = values.reshape(values.shape[0], -1)
     finite = np.where(np.isfinite(values), values, np.nan)
-    with np.errstate(all='ignore'):
+    with np.errstate(all='ignore'), warnings.catch_warnings():  # no finite value: NaN, said
+        warnings.simplefilter('ignore', RuntimeWarning)  # as an error below, not warned here
         low, high = np.nanmin(finite, axis=0), np.nanmax(finite, axis=0)
         mean, std = np.nanmean(finite, axis=0), np.nanstd(finite, axis=0)
     # one-step changes inside episodes only (an episode's first step follows another episode)
@@ -152,15 +173,19 @@ def _summarize_low_dim(key: str, array: Any, ends: np.ndarray) -> KeySummary:
             jump_at.append([0, 0])
             continue
         row = int(np.nanargmax(column))
-        episode = int(np.searchsorted(ends, row + 1, side='right'))
-        first = int(ends[episode - 1]) if episode > 0 else 0
         jumps.append(float(column[row]))
-        jump_at.append([episode, row + 1 - first])
+        jump_at.append(list(episode_step(ends, row + 1)))
+    bad = ~np.isfinite(values)
+    where = []
+    for d in np.flatnonzero(bad.any(axis=0)):
+        episode, step = episode_step(ends, int(np.argmax(bad[:, d])))
+        where.append({'dimension': int(d), 'count': int(bad[:, d].sum()), 'episode': episode,
+                      'step': step})
     return KeySummary(
         key=key, kind='low_dim', step_shape=list(array.shape[1:]), dtype=str(array.dtype),
         low=low.tolist(), high=high.tolist(), mean=mean.tolist(), std=std.tolist(),
-        non_finite=int((~np.isfinite(values)).sum()),
-        constant_dims=[int(d) for d in np.flatnonzero(high - low == 0)],
+        non_finite=int(bad.sum()), non_finite_at=where,
+        constant_dims=[int(d) for d in np.flatnonzero(high - low < RANGE_EPS)],
         largest_jump=jumps, largest_jump_at=jump_at)
 
 
@@ -177,7 +202,7 @@ def summarize(buffer: Store, horizon: int = DEFAULT_HORIZON, progress: bool = Fa
                               n_steps=0, length_min=0, length_median=0.0, length_max=0,
                               keys=[], errors=['no episodes'], warnings=[])
     images = image_keys(buffer)
-    keys = [(_summarize_image(k, buffer.data[k], progress) if k in images
+    keys = [(_summarize_image(k, buffer.data[k], ends, progress) if k in images
              else _summarize_low_dim(k, buffer.data[k], ends)) for k in sorted(buffer.keys())]
     for summary in keys:  # camera_crop, names: what training copies into the checkpoint
         summary.attrs = buffer.attrs(summary.key)
@@ -209,7 +234,7 @@ def findings(keys: list[KeySummary], lengths: np.ndarray, horizon: int,
                                          n_action_steps))
     for k in keys:
         if k.non_finite:
-            errors.append(f'{k.key}: {k.non_finite} NaN or infinite value(s)')
+            errors.append(f'{k.key}: {k.non_finite} NaN or infinite value(s){non_finite_place(k)}')
         if k.kind == 'image':
             if k.flat_frames:
                 warnings.append(f'{k.key}: {k.flat_frames} frame(s) of a single colour '
@@ -225,11 +250,24 @@ def findings(keys: list[KeySummary], lengths: np.ndarray, horizon: int,
         if k.key == ACTION_KEY:
             for d, (jump, (ep, step)) in enumerate(zip(k.largest_jump, k.largest_jump_at,
                                                        strict=True)):
-                span = k.high[d] - k.low[d]
-                if span > 0 and jump > JUMP_FRACTION * span:
+                span = k.high[d] - k.low[d]  # a constant dimension's noise is no jump
+                if d not in k.constant_dims and span > 0 and jump > JUMP_FRACTION * span:
                     warnings.append(f'{k.key}[{d}] jumps by {jump:.4g} ({jump / span:.0%} of '
                                     f'its range) in one step: episode {ep} step {step}')
     return errors, warnings
+
+
+def non_finite_place(k: KeySummary, n: int = 8) -> str:
+    """Where a key's NaN or infinite values are, for its error: per dimension (the first n)
+    how many and the first one's episode and step; of an image key, the frames and the first."""
+    if k.kind == 'image':
+        return ''.join(f" in {w['frames']} frame(s), the first at episode {w['episode']} step "
+                       f"{w['step']}" for w in k.non_finite_at)
+    places = [f"dimension {w['dimension']} ({w['count']}, the first at episode {w['episode']} "
+              f"step {w['step']})" for w in k.non_finite_at[:n]]
+    more = len(k.non_finite_at) - n
+    return ': ' + '; '.join(places) + (f'; ... ({len(k.non_finite_at)} dimensions in all)'
+                                       if more > 0 else '')
 
 
 def short_episodes(episodes: np.ndarray, lengths: np.ndarray, horizon: int, n_obs_steps: int,
@@ -397,6 +435,18 @@ def episode_frames(buffer: Store, episode: int) -> list[np.ndarray]:
     return list(frames.repeat(scale, axis=1).repeat(scale, axis=2))
 
 
+def finite_or_null(value: Any) -> Any:
+    """value with None for each NaN or infinite number (the statistics of a dimension with no
+    finite value): strict JSON, which has no NaN token, as the other reports write it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_null(v) for v in value]
+    return value
+
+
 def is_training_store(path: str) -> bool:
     """A zarr store, a LeRobot dataset, or a path that is none of these nor a bag (its
     error is the dataset's: 'no zarr replay buffer at ...')."""
@@ -483,7 +533,8 @@ def main(argv: list[str] | None = None) -> int:
                         n_obs_steps=args.n_obs_steps, n_action_steps=args.n_action_steps)
     print(format_summary(summary))
     if args.json:
-        write_text(args.json, json.dumps(asdict(summary), indent=1) + '\n')
+        write_text(args.json, json.dumps(finite_or_null(asdict(summary)), indent=1,
+                                         allow_nan=False) + '\n')
     if args.plot and episodes:
         print(f'plot: {plot_dataset(buffer, episodes, args.plot)}')
     if args.video and episodes:

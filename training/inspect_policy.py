@@ -185,7 +185,7 @@ def format_policy(s: PolicySummary) -> str:
                           f'{rate:g} Hz' if rate else '') if x]
         recorded = f", recorded at {', '.join(at)}" if at else ''
         lines.append(f"  camera {i} (image_topics[{i}]): {cam['key']} "
-                     f"{cam['shape'][0]}x{cam['shape'][1]}{crop}{recorded}")
+                     f"{cam['shape'][1]}x{cam['shape'][0]}{crop}{recorded}")
     lines += [f'  state {d.key}: {_dims_line(d)}' for d in s.states]
     lines.append(f'  action: {_dims_line(s.action)}')
     lines.append(f'  timeline: {s.n_obs_steps} observation steps, horizon {s.horizon}, '
@@ -437,7 +437,7 @@ def draft_params(s: PolicySummary) -> str:
                         'and the policy node feeds one from the joint states: it cannot run '
                         'this policy, so there are no parameters to draft')
     state, action, t = joined_state(s.states), s.action, s.topics
-    order = ', '.join(f"{c['key']} {c['shape'][0]}x{c['shape'][1]}" for c in s.cameras)
+    order = ', '.join(f"{c['key']} {c['shape'][1]}x{c['shape'][0]}" for c in s.cameras)
     compressed = ['    compressed_images: false']
     if t.get('image_topics'):
         topics, compressed = _camera_transport(t['image_topics'])

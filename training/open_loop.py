@@ -87,19 +87,27 @@ def chunk_starts(length: int, n_action_steps: int) -> list[int]:
     return list(range(0, length, n_action_steps))
 
 
+def held_steps(starts: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """The hold baseline's rule (here and in `dp-ros dry-run-report`): at each step, the step
+    whose command holding the last command repeats, the one before the start of the chunk
+    executing then (the latest of the sorted `starts` at or before the step); -1 where there
+    is none (a step of a chunk starting at step 0, or before the first chunk)."""
+    starts = np.asarray(starts, dtype=np.int64)
+    chunk = np.searchsorted(starts, steps, side='right') - 1
+    return np.where(chunk >= 0, starts[np.maximum(chunk, 0)] - 1, -1)
+
+
 def executed_window(chunks: EpisodeChunks, n_obs_steps: int, n_action_steps: int
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(predicted, recorded, hold, valid) over the executed steps, each (n_chunks, Ta, A)
     but valid (n_chunks, Ta): False past the episode's end (nothing recorded to compare).
     hold repeats the command recorded the step before the chunk (the first one at step 0)."""
-    length, dim = chunks.recorded.shape
-    n = len(chunks.starts)
+    length = len(chunks.recorded)
     predicted = chunks.predicted[:, n_obs_steps - 1:n_obs_steps - 1 + n_action_steps]
     steps = np.asarray(chunks.starts)[:, None] + np.arange(n_action_steps)[None, :]
     valid = steps < length
     recorded = chunks.recorded[np.minimum(steps, length - 1)]
-    before = np.maximum(np.asarray(chunks.starts) - 1, 0)
-    hold = np.broadcast_to(chunks.recorded[before][:, None, :], (n, n_action_steps, dim))
+    hold = chunks.recorded[np.maximum(held_steps(chunks.starts, steps), 0)]  # step 0 at first
     return predicted, recorded, hold, valid
 
 
@@ -532,8 +540,10 @@ def plot_comparison(report: dict[str, Any], out_path: Path) -> Path:
 
     from training.plots import save_figure
 
-    policies = report['policies']
-    x, xlabel, ticks = comparison_axis(policies)
+    x, xlabel, ticks = comparison_axis(report['policies'])
+    order = sorted(range(len(x)), key=x.__getitem__)  # lines along the step axis, not back
+    policies = [report['policies'][i] for i in order]  # and forth in the order given
+    x, ticks = [x[i] for i in order], [ticks[i] for i in order] if ticks else ticks
     m = [p['metrics'] for p in policies]
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.plot(x, [v['rmse_norm'] for v in m], 'o-', color='tab:blue', lw=2,
@@ -695,7 +705,8 @@ def check_inference_steps(entries: list[PolicyEntry], steps: int | None) -> None
 
 def common_source(entries: list[PolicyEntry], dataset: Path | None) -> Source:
     """The one dataset, keys and split all the policies are compared on: policies trained
-    on other data or with other windows are compared one command each."""
+    on other data or with another timeline (horizon, n_obs_steps, n_action_steps: other
+    compared steps, hold baseline and noise draws) are compared one command each."""
     sources = [resolve_source(e.meta, dataset, str(e.path)) for e in entries]
     first, f = sources[0], entries[0]
     for e, s in zip(entries[1:], sources[1:], strict=True):
@@ -706,11 +717,19 @@ def common_source(entries: list[PolicyEntry], dataset: Path | None) -> Source:
             raise UserError(f'{e.path} was trained on another dataset, keys or split than '
                             f'{f.path}: compare policies of one training set, or pass '
                             '--dataset and --episodes')
-        if (e.config.horizon, e.config.n_obs_steps) != (f.config.horizon, f.config.n_obs_steps):
+        if timeline(e.config) != timeline(f.config):  # other windows, chunks or holds
             raise UserError(f'{e.path} takes horizon {e.config.horizon} / n_obs_steps '
-                            f'{e.config.n_obs_steps}, {f.path} {f.config.horizon} / '
-                            f'{f.config.n_obs_steps}: compare them one command each')
+                            f'{e.config.n_obs_steps} / n_action_steps {e.config.n_action_steps}'
+                            f', {f.path} {" / ".join(map(str, timeline(f.config)))}: their '
+                            'chunks cover other steps (another hold baseline, other noise); '
+                            'compare them one command each')
     return first
+
+
+def timeline(config: PolicyConfig) -> tuple[int, int, int]:
+    """What sets the compared steps: the windows (horizon, n_obs_steps) and the chunks'
+    executed steps (n_action_steps: where it plans, what holding the last command scores)."""
+    return config.horizon, config.n_obs_steps, config.n_action_steps
 
 
 def policy_report(entry: PolicyEntry, ds: PushTImageDataset, episodes: list[int],

@@ -1,7 +1,8 @@
 """Training curves from a run's JSONL log, as one PNG (headless matplotlib).
 
 `dp-ros plot RUN [RUN ...] --out curves.png` chains runs that warm-start one another
-(train.init_from) on one step axis, with a dashed line where each stage starts;
+(train.init_from) on one step axis, with a dashed line where each stage starts (at the step
+of the previous stage's checkpoint it started from: a step_* snapshot, best or latest);
 `--compare` draws the runs over one another instead, each from its own step 0 (two recipes,
 two action spaces), a colour per run.
 """
@@ -26,6 +27,8 @@ PANELS = (  # (title, [(event, key)], log-scale y)
     ('learning rate', [('train', 'lr')], False),
 )
 PLOTTED = {(event, key) for _, keys, _ in PANELS for event, key in keys}  # what is drawn
+# training.run_dir.CONFIG_FILE, not imported: run_dir imports run_log, which imports this module
+RUN_CONFIG = 'config.yaml'
 
 
 def read_log(path: str | Path) -> list[dict]:
@@ -91,21 +94,51 @@ def run_name(log_path: Path) -> str:
     return log_path.parent.name if log_path.name == 'log.jsonl' else log_path.stem
 
 
-def stage_starts(runs: list[tuple[str, list[dict]]]) -> list[int]:
-    """Where each run starts when chained: the sum of the earlier runs' last steps."""
+def warm_start_step(run_dir: Path, previous_dir: Path) -> int | None:
+    """The step of the previous stage's checkpoint a run warm-started from (its config.yaml's
+    train.init_from, inside previous_dir: a step_* snapshot, best or latest; the step its
+    policy.json records); None when that is not known (no config or init_from, a checkpoint
+    of another run, files gone): the stage then follows the previous one's last step."""
+    import yaml
+
+    from training.warm_start import init_checkpoint
+
+    try:
+        config = yaml.safe_load((run_dir / RUN_CONFIG).read_text(encoding='utf-8'))
+        init = init_checkpoint(Path(config['train']['init_from']).expanduser())
+        if not init.resolve().is_relative_to(previous_dir.resolve()):
+            return None
+        step = json.loads((init / 'policy.json').read_text(encoding='utf-8'))['provenance']['step']
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    return int(step) if is_number(step) and step >= 0 else None
+
+
+def stage_starts(runs: list[tuple[str, list[dict]]],
+                 warm_steps: list[int | None] | None = None) -> list[int]:
+    """Where each run starts when chained: at the previous run's start plus the step it
+    warm-started from (warm_steps[k], warm_start_step), else plus its last step."""
     starts, offset = [], 0
-    for _, records in runs:
+    warm_steps = warm_steps or [None] * len(runs)
+    for k, (_, records) in enumerate(runs):
+        if k and warm_steps[k] is not None:
+            offset = starts[-1] + warm_steps[k]
         starts.append(offset)
         offset += max((int(r['step']) for r in records), default=0)
     return starts
 
 
-def panel_lines(runs: list[tuple[str, list[dict]]], compare: bool = False) -> list[list[Line]]:
+def panel_lines(runs: list[tuple[str, list[dict]]], compare: bool = False,
+                warm_steps: list[int | None] | None = None) -> list[list[Line]]:
     """Per panel of PANELS, the lines to draw. Chained (compare=False): one line per key,
-    run k's steps following run k-1's last step; compared: one line per run and key, each run
+    run k's steps following run k-1's (stage_starts), the line broken (a NaN) where a stage
+    starts before the previous one's last step; compared: one line per run and key, each run
     from its own step 0, labelled with the run's name."""
     panels: list[list[Line]] = []
-    starts = [0] * len(runs) if compare else stage_starts(runs)
+    starts = [0] * len(runs) if compare else stage_starts(runs, warm_steps)
+    ends = [start + max((int(r['step']) for r in records), default=0)
+            for start, (_, records) in zip(starts, runs, strict=True)]
+    branches = [k > 0 and starts[k] < ends[k - 1] for k in range(len(runs))]
     for _, keys, _ in PANELS:
         lines: list[Line] = []
         for k, (event, key) in enumerate(keys):
@@ -114,9 +147,16 @@ def panel_lines(runs: list[tuple[str, list[dict]]], compare: bool = False) -> li
             if compare:
                 lines += [Line(f'{name}: {key}', [start + s for s in x], y, run, k)
                           for run, (name, start, x, y) in enumerate(parts)]
-            else:
-                lines.append(Line(key, [start + s for _, start, x, _ in parts for s in x],
-                                  [v for *_, y in parts for v in y], 0, k))
+                continue
+            steps: list[int] = []
+            values: list[float] = []
+            for (_, start, x, y), branch in zip(parts, branches, strict=True):
+                if branch and steps and x:  # a stage from an earlier step: no line back
+                    steps.append(start)
+                    values.append(math.nan)
+                steps += [start + s for s in x]
+                values += y
+            lines.append(Line(key, steps, values, 0, k))
         panels.append([line for line in lines if line.steps])
     return panels
 
@@ -142,9 +182,13 @@ def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str
     paths = [Path(log_paths)] if one else [Path(p) for p in log_paths]
     names = names or [run_name(p) for p in paths]
     runs = [(name, read_log(path)) for name, path in zip(names, paths, strict=True)]
-    starts = stage_starts(runs)
+    warm_steps = None if compare else [None] + [  # each stage's start, from its config.yaml
+        warm_start_step(path.parent, previous.parent)
+        for previous, path in zip(paths[:-1], paths[1:], strict=True)]
+    starts = stage_starts(runs, warm_steps)
     fig, axes = plt.subplots(len(PANELS), 1, figsize=(8, 2.6 * len(PANELS)), sharex=True)
-    for ax, (title, _, log_y), lines in zip(axes, PANELS, panel_lines(runs, compare),
+    for ax, (title, _, log_y), lines in zip(axes, PANELS,
+                                            panel_lines(runs, compare, warm_steps),
                                             strict=True):
         for line in lines:
             # compared: a colour per run, a panel's second key (val beside train) dashed

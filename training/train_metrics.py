@@ -66,8 +66,10 @@ def action_mse(eval_policy: Any, batch: dict, eval_cfg: EvalConfig, seed: int,
                split: str = 'train') -> dict[str, float]:
     """EMA policy samples on fixed windows of one split (train or val) vs the demonstrated
     actions, in raw units and normalized to [-1, 1]: '<split>_action_mse[_norm]'. On the
-    held-out windows it is the number a robot without a simulator has during training (what
-    `dp-ros open-loop` measures over whole episodes at the end)."""
+    held-out windows it is the number a robot without a simulator has during training: an
+    MSE over the whole predicted horizon, the n_obs_steps past steps included, on fixed
+    windows; `dp-ros open-loop` reports an RMSE over the executed steps of every chunk of whole
+    episodes (related, not the same number)."""
     device = eval_policy.device
     batch = to_device(batch, device)
     gen = torch.Generator(device=device).manual_seed(seed)
