@@ -6,7 +6,10 @@ stamps, the grid starting at the reference topic's first stamp; an observation s
 its newest message at or before each grid time, by the policy node's own function
 (dp_ros/runtime/alignment.py); grid times where a stream has none within the tolerance are
 gaps, reported, and cut the episode or drop it (training/bag_episodes.py). Bags are bag
-directories or bare .mcap/.db3 files.
+directories, bare .mcap/.db3 files, or a split recording's files without its metadata.yaml
+(`<dir>/<dir>_0.mcap`, `_1`, ...: one bag); a .db3's messages still in its -wal file are read
+from a private copy (dp_ros/bags/storage.py). A bag without a single message is skipped with
+a note.
 
 The output changes all at once or not at all: episodes are written into a temporary store
 beside the output (a copy of it when appending), which replaces the output by an atomic

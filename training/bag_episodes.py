@@ -1,7 +1,8 @@
 """One bag -> episodes on the control grid, and a report of what happened to its data.
 
-Every stream is sampled on the grid by header stamps (receive times, moved onto a stamped
-reference stream's clock, when a driver leaves stamps unset): the grid is t0 + k * period,
+Every stream is sampled on the grid by header stamps (receive times when a driver leaves
+them unset: on a real robot as they are, in a sim moved onto the stamped reference stream's
+clock, training/resample.py place_unstamped): the grid is t0 + k * period,
 t0 by the config's grid_start rule; an observation stream gives its newest message at or
 before each grid time (the policy node's rule, dp_ros/runtime/alignment.py), a trajectory
 the point due then. Grid times where a stream has no message within the tolerance are gaps,
@@ -31,13 +32,16 @@ from dp_ros.pose_fields import decode_pose
 from training.bag2zarr_config import NS, SOURCE_KINDS, Bag2ZarrConfig, SourceConfig
 from training.resample import (
     AT_OR_BEFORE,
+    NO_COMMON_TIME,
+    OTHER_CLOCK_S,
     cut_episodes,
     grid_length,
     grid_start,
     make_grid,
     marker_windows,
+    on_receive_clock,
+    place_unstamped,
     rate_stats,
-    recv_to_reference_stamps,
     recv_to_stamp_boundaries,
     sample_indices,
     stamp_restarts,
@@ -156,7 +160,10 @@ def _split_joint_states(streams: dict[str, Stream], topic: str, uses: list[Sourc
 
 
 def check_bag(bag: Bag, config: Bag2ZarrConfig) -> None:
-    """Every topic present with a usable type, before anything is read."""
+    """Every topic present with a usable type, before anything is read (an empty bag has
+    none to check: it is skipped, empty_bag)."""
+    if empty_bag(bag):
+        return
     for key, source in config.sources():
         bag.require(source.topic, SOURCE_KINDS[source.kind], f"key '{key}' ({source.kind})")
     bag.require(config.grid_topic(), [t for ts in SOURCE_KINDS.values() for t in ts],
@@ -173,15 +180,22 @@ class _Sorted:
     index: np.ndarray  # each message's place in the bag's stream (for errors that name it)
 
 
+def _on_reference_clock(recv_ns: np.ndarray, ref: Stream) -> np.ndarray:
+    """Receive times of unstamped messages as times on a reference stream's clock: as they
+    are when it is unstamped too, else by place_unstamped (as they are on a real robot, the
+    stamp of the step they answer in a sim)."""
+    ref_times, ref_stamped = ref.times_ns()
+    if not ref_stamped:
+        return np.asarray(recv_ns, dtype=np.int64)
+    return place_unstamped(recv_ns, np.asarray(ref.recv_ns, np.int64), ref_times)
+
+
 def _sorted_stream(stream: Stream, ref: Stream | None = None) -> tuple[_Sorted, bool]:
-    """Messages in time order; a stream without stamps is placed by its receive times,
-    moved onto a stamped reference stream's clock when one is given."""
+    """Messages in time order; a stream without stamps is placed by its receive times, on a
+    reference stream's clock when one is given (_on_reference_clock)."""
     times, stamped = stream.times_ns()
     if not stamped and ref is not None:
-        ref_times, ref_stamped = ref.times_ns()
-        if ref_stamped:
-            times = recv_to_reference_stamps(times, np.asarray(ref.recv_ns, np.int64),
-                                             ref_times)
+        times = _on_reference_clock(times, ref)
     order = np.argsort(times, kind='stable')
     return (_Sorted(times[order], [stream.values[i] for i in order],
                     np.asarray(stream.recv_ns, dtype=np.int64)[order], order), stamped)
@@ -210,7 +224,7 @@ class _Decoded:
 def _place_on_receipt(stream: Stream, ref: Stream) -> None:
     """A controller starts a trajectory stamped 0 when it receives it (a policy node's stops):
     each such message is placed at its receive time on the reference stream's clock, as an
-    unstamped stream is (_sorted_stream), its points due from there. In a stream that stamps
+    unstamped stream is (_on_reference_clock), its points due from there. In a stream that stamps
     its other messages (a node's chunks), its stamp is that time too, so that it replaces the
     chunk before it instead of sorting before them all."""
     stamps = np.asarray(stream.stamps_ns, dtype=np.int64)
@@ -218,9 +232,7 @@ def _place_on_receipt(stream: Stream, ref: Stream) -> None:
     if len(zero) == 0:
         return
     recv = np.asarray(stream.recv_ns, dtype=np.int64)[zero]
-    ref_times, ref_stamped = ref.times_ns()
-    at = (recv_to_reference_stamps(recv, np.asarray(ref.recv_ns, np.int64), ref_times)
-          if ref_stamped and ref is not stream else recv)
+    at = recv if ref is stream else _on_reference_clock(recv, ref)
     mixed = len(zero) < len(stamps)
     for i, t in zip(zero.tolist(), at.tolist(), strict=True):
         if mixed:
@@ -285,6 +297,11 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
     raw_images: image keys come as the decoded uint8 frames, whatever their stored dtype
     (the writer converts them chunk by chunk: a quarter of the memory of float32).
     """
+    report.notes.extend(bag.notes)  # how it was read: a WAL folded in, split files as one
+    if empty_bag(bag):
+        report.notes.append('the bag holds no message (a recording stopped as soon as it '
+                            'started?): skipped')
+        return
     decoded = _decode_bag(bag, config, progress, report.frame_sizes)
     streams, sorted_streams, stamped = decoded.streams, decoded.sorted, decoded.stamped
     grid_topic, marker = decoded.grid_topic, decoded.marker
@@ -296,15 +313,16 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
             stats = rate_stats(data.recv)
         else:
             times = data.times if domain == 'stamp' else data.recv
-            stats = rate_stats([data.times[(times >= lo) & (times < hi)]
+            # an unstamped stream's rate is its own, not the reference's it may be placed on
+            own_times = data.times if stamped[topic] else data.recv
+            stats = rate_stats([own_times[(times >= lo) & (times < hi)]
                                 for lo, hi in own.get(topic, windows)])
         report.topics.append(TopicReport(topic, stream.msgtype, len(stream), stats.rate_hz,
                                          stats.drops, stats.max_gap_s, stamped[topic],
                                          sorted(stream.frames)))
         if not stamped[topic] and topic != marker:
-            how = ('receive times used' if not stamped[grid_topic]
-                   else f'placed at the {grid_topic} stamp last received before each')
-            report.notes.append(f'{topic}: header stamps are zero, {how}')
+            report.notes.append(f'{topic}: header stamps are zero, '
+                                f'{_unstamped_rule(streams[grid_topic], grid_topic)}')
         if unset := stream.unset_stamps():
             report.notes.append(f'{topic}: {unset} message(s) stamped 0 among wall-clock '
                                 'stamps (unset): placed by receive time')
@@ -326,10 +344,49 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
                 if not config.keys[key].is_image and (n := count_non_finite(values)):
                     non_finite[key] = non_finite.get(key, 0) + n
             yield episode
+    if any(NO_COMMON_TIME in note for note in report.notes):
+        report.notes += _clock_mismatches(streams, grid_topic, marker)
     for key, n in non_finite.items():  # said here, by bag and key, not first at training
         report.notes.append(f'{key}: {n} NaN or infinite value(s), converted as recorded '
                             '(`dp-ros train` refuses them, naming the episodes: exclude those '
                             'or mend the source)')
+
+
+def empty_bag(bag: Bag) -> bool:
+    """A bag without a single message (a recording stopped as soon as it started): skipped
+    with a note, as an episode without data is, not an error for a folder of demos."""
+    return not any(t.count for t in bag.topics.values())
+
+
+def _unstamped_rule(ref: Stream, grid_topic: str) -> str:
+    """How an unstamped stream's messages are placed beside this reference (_on_reference_clock)."""
+    ref_times, ref_stamped = ref.times_ns()
+    if not ref_stamped:
+        return 'receive times used'
+    if on_receive_clock(np.asarray(ref.recv_ns, np.int64), ref_times):
+        return f'receive times used (the {grid_topic} stamps are on the receive clock)'
+    return (f'placed at the {grid_topic} stamp last received before each (its stamps are on '
+            'another clock: a sim\'s)')
+
+
+def _clock_mismatches(streams: dict[str, Stream], grid_topic: str, marker: str | None,
+                      ) -> list[str]:
+    """Notes naming the stamped streams on another clock than the reference's (their median
+    stamp - receive time differs by more than OTHER_CLOCK_S): why no grid time had them all."""
+    def offset(stream: Stream) -> int | None:
+        times, stamped = stream.times_ns()
+        recv = np.asarray(stream.recv_ns, dtype=np.int64)
+        return int(np.median(times - recv)) if stamped and len(times) else None
+
+    ref = offset(streams[grid_topic]) or 0
+    notes = []
+    for topic, stream in streams.items():
+        own = None if topic in (grid_topic, marker) else offset(stream)
+        if own is not None and abs(own - ref) > OTHER_CLOCK_S * NS:
+            notes.append(f'{topic} stamps sit {own / NS:+.3g} s from their receive times, the '
+                         f'{grid_topic} stamps {ref / NS:+.3g} s: two clocks, which no grid time '
+                         'aligns (`dp-ros inspect` the bag)')
+    return notes
 
 
 def count_non_finite(values: np.ndarray) -> int:

@@ -7,9 +7,11 @@ stamps sit from receive times: bag2zarr samples by header stamps, so a stream st
 some of its stamps left 0 among wall-clock ones, a stream on another clock, stamps that go
 backwards (a sim clock reset) and a stamp far from the others (a clock jump) are named,
 with the first message concerned. With --draft-config the report becomes a commented
-bag2zarr YAML: every camera an image key (the slowest one the grid's reference), the busiest
-JointState the state, the action the recorded JointTrajectory commands (what the policy node
-publishes) or, without them, the state one control period later; to check and edit.
+bag2zarr YAML: every camera an image key (the slowest one the grid's reference; a depth or YUV
+stream, which bag2zarr refuses as a camera, left out in a comment), the busiest JointState the
+state (a driver that gives no positions, a wheel's, by its velocity), the action the recorded
+JointTrajectory commands (what the policy node publishes) or, without them, the state one
+control period later; to check and edit.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import numpy as np
 
 from dp_ros.atomic_dir import write_text
 from dp_ros.bags.reader import (
+    CAMERA_ENCODINGS,
     FLOAT_ARRAY_TYPES,
     IMAGE_TYPES,
     JOINT_STATE_TYPES,
@@ -32,20 +35,21 @@ from dp_ros.bags.reader import (
     TRAJECTORY_TYPES,
     TopicInfo,
     TopicSurvey,
+    camera_readable,
     find_bags,
     header_stamp_ns,
     open_bag,
     place_unset_stamps,
 )
+from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.errors import UserError
 from training.bag2zarr_config import Bag2ZarrConfig
-from training.resample import stamp_restarts
+from training.resample import OTHER_CLOCK_S, stamp_restarts
 
 SAMPLE_MESSAGES = 20  # per topic, deserialized for sizes, names (and stamps: other types)
 # a joint-state topic's: enough to meet every driver publishing on it (a 10 Hz gripper's
 # beside a 1 kHz arm's within 2 s)
 JOINT_STATE_SAMPLES = 2000
-OTHER_CLOCK_S = 1.0  # header stamp this far from receive time: another clock (or sim time)
 NS = 1_000_000_000
 # stamps that go back by more than this (confirmed by the next ones) restart: half of the
 # control period bag2zarr's draft config starts from, its margin for the same rule
@@ -67,9 +71,14 @@ class TopicSummary:
     detail: str = ''  # image size and encoding, joint names
     joints: list[str] = field(default_factory=list)
     # a joint-state topic on which several drivers publish, each its own joints: each
-    # driver's joints, rate (Hz) and longest gap (s) over the sampled messages, in order of
-    # first message
-    drivers: list[tuple[list[str], float | None, float | None]] = field(default_factory=list)
+    # driver's joints, rate (Hz), longest gap (s) over the sampled messages and field
+    # (joint_field), in order of first message
+    drivers: list[tuple[list[str], float | None, float | None, str]] = field(
+        default_factory=list)
+    encoding: str = ''  # an Image's encoding, a CompressedImage's format
+    # a JointState's field its sampled messages all fill: 'position', or 'velocity' or
+    # 'effort' for a driver that gives no positions (a wheel's)
+    joint_field: str = 'position'
     stamp_offset_s: float | None = None  # median header stamp - receive time
     problems: list[str] = field(default_factory=list)
 
@@ -79,6 +88,7 @@ class BagSummary:
     path: str
     duration_s: float
     topics: list[TopicSummary]
+    notes: list[str] = field(default_factory=list)  # how it was read (Bag.notes)
 
 
 def _image_detail(msg: Any, msgtype: str) -> str:
@@ -109,15 +119,20 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
     first = samples[0][1]
     if info.msgtype in IMAGE_TYPES:
         summary.detail = _image_detail(first, info.msgtype)
+        summary.encoding = first.format if info.msgtype.endswith('CompressedImage') \
+            else first.encoding
+        if not camera_readable(info.msgtype, summary.encoding):
+            summary.detail += ' (not a camera image bag2zarr reads: a depth or YUV image)'
     elif info.msgtype in JOINT_STATE_TYPES:
         summary.joints = list(first.name)
-        summary.detail = f'joints {summary.joints}'
         drivers = _drivers(samples)
+        summary.joint_field = drivers[0][3]
+        summary.detail = f'joints {summary.joints}' + _field_note(summary.joint_field)
         if len(drivers) > 1:
             summary.drivers = drivers
             summary.detail = f'{len(drivers)} drivers: ' + '; '.join(
                 f"joints {names} ({f'{rate:.1f} Hz' if rate else 'rate unknown'})"
-                for names, rate, _ in drivers)
+                + _field_note(field_name) for names, rate, _, field_name in drivers)
     elif info.msgtype in TRAJECTORY_TYPES:
         summary.joints = list(first.joint_names)
         summary.detail = f'joints {summary.joints}, {len(first.points)} point(s)'
@@ -133,18 +148,34 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
 
 
 def _drivers(samples: list[tuple[int, Any]],
-             ) -> list[tuple[list[str], float | None, float | None]]:
+             ) -> list[tuple[list[str], float | None, float | None, str]]:
     """The joint sets of a joint-state topic's sampled messages (one per driver publishing
-    on it), each with its rate over them (1 / the median receive interval) and its longest
-    receive interval."""
+    on it), each with its rate over them (1 / the median receive interval), its longest
+    receive interval and the field its messages fill (_joint_field)."""
     times: dict[frozenset[str], list[int]] = {}
     names: dict[frozenset[str], list[str]] = {}
+    messages: dict[frozenset[str], list[Any]] = {}
     for recv_ns, msg in samples:
         key = frozenset(msg.name)
         names.setdefault(key, list(msg.name))
         times.setdefault(key, []).append(recv_ns)
-    return [(names[key], *rate_and_gap(np.sort(np.asarray(recv, dtype=np.int64))))
-            for key, recv in times.items()]
+        messages.setdefault(key, []).append(msg)
+    return [(names[key], *rate_and_gap(np.sort(np.asarray(recv, dtype=np.int64))),
+             _joint_field(messages[key])) for key, recv in times.items()]
+
+
+def _joint_field(messages: list[Any]) -> str:
+    """The JointState field a driver's messages all fill, one value per name: 'position'
+    where they do (or none does: bag2zarr then names the problem), else 'velocity' or
+    'effort' (a wheel driver that gives no positions: its positions cannot be read)."""
+    for name in JOINT_STATE_FIELDS:
+        if all(len(getattr(m, name)) == len(m.name) for m in messages):
+            return name
+    return 'position'
+
+
+def _field_note(field_name: str) -> str:
+    return '' if field_name == 'position' else f' ({field_name} only: no positions)'
 
 
 def _by_driver(topic: TopicSummary) -> list[TopicSummary]:
@@ -152,8 +183,9 @@ def _by_driver(topic: TopicSummary) -> list[TopicSummary]:
     each: bag2zarr and the policy node read each driver's messages as a stream of its own)."""
     if not topic.drivers:
         return [topic]
-    return [dataclasses.replace(topic, joints=names, rate_hz=rate, max_gap_s=gap, drivers=[])
-            for names, rate, gap in topic.drivers]
+    return [dataclasses.replace(topic, joints=names, rate_hz=rate, max_gap_s=gap, drivers=[],
+                                joint_field=field_name)
+            for names, rate, gap, field_name in topic.drivers]
 
 
 def _check_stamps(summary: TopicSummary, seen: TopicSurvey) -> None:
@@ -208,7 +240,8 @@ def summarize_bag(path: Path, progress: bool = False) -> BagSummary:
         topics = [summarize_topic(info, seen[name]) for name, info in bag.topics.items()]
         duration = ((bag.end_ns - bag.start_ns) / NS
                     if any(info.count for info in bag.topics.values()) else 0.0)
-    return BagSummary(path=str(path), duration_s=float(duration), topics=topics)
+        notes = list(bag.notes)
+    return BagSummary(path=str(path), duration_s=float(duration), topics=topics, notes=notes)
 
 
 def format_bag(s: BagSummary) -> str:
@@ -222,6 +255,7 @@ def format_bag(s: BagSummary) -> str:
         if t.detail:
             lines.append(f'      {t.detail}')
         lines += [f'      warning: {p}' for p in t.problems]
+    lines += [f'  note: {note}' for note in s.notes]
     return '\n'.join(lines)
 
 
@@ -261,7 +295,10 @@ def draft_config(summaries: list[BagSummary],
     """A commented bag2zarr YAML for these bags; UserError when they hold no camera or
     no joint states (the config then needs choices no scan can make)."""
     topics = _merge(summaries)
-    cameras = [t for t in topics.values() if t.msgtype in IMAGE_TYPES and t.count]
+    images = [t for t in topics.values() if t.msgtype in IMAGE_TYPES and t.count]
+    # a depth or YUV stream bag2zarr refuses as a camera: left out, said in a comment
+    cameras = [t for t in images if camera_readable(t.msgtype, t.encoding)]
+    not_cameras = [t for t in images if t not in cameras]
     states = sorted((d for t in topics.values() if t.msgtype in JOINT_STATE_TYPES and t.joints
                      for d in _by_driver(t)), key=lambda t: -t.count)
     commands = [t for t in topics.values() if t.msgtype in TRAJECTORY_TYPES and t.joints]
@@ -272,7 +309,9 @@ def draft_config(summaries: list[BagSummary],
         raise UserError(f'a draft config needs a camera and a joint-state topic with messages; '
                         f'{", ".join(empty)} hold no message')
     if not cameras or not states:
-        found = ', '.join(f'{t.topic} [{t.msgtype}]' for t in topics.values())
+        found = ', '.join(f'{t.topic} [{t.msgtype}'
+                          + (f' {t.encoding}: not a camera image' if t in not_cameras else '')
+                          + ']' for t in topics.values())
         raise UserError('a draft config needs a camera (sensor_msgs/Image or CompressedImage) '
                         'and a sensor_msgs/JointState topic; '
                         + (f'found {found}' if found else 'the bags hold no topic'))
@@ -314,19 +353,24 @@ def draft_config(summaries: list[BagSummary],
                               else tolerance),
                   '    shape: [96, 96]',
                   '    # crop: [x0, y0, width, height]   # px: the workspace, cut first']
+    for image in sorted(not_cameras, key=lambda t: t.topic):
+        lines += [f'  # {q(image.topic)} left out: {image.encoding or "its encoding"} is no '
+                  'camera image bag2zarr reads (a depth or YUV stream; Image encodings: '
+                  f'{", ".join(CAMERA_ENCODINGS)}, or a jpeg/png CompressedImage)']
     if len(state_sources) == 1:
         state = state_sources[0][0]
         lines += ['  state:',
                   f'    joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
                   + _gap_note(state, tolerance),
-                  f'    joints: {q(state.joints)}']
+                  f'    joints: {q(state.joints)}', *_field_line(state, '    ')]
     else:
         lines += [f'  state:                # the joint states of {len(state_sources)} drivers, '
                   'concatenated (the policy node: state_joint_topics)']
         for state, _, prefix in state_sources:
             lines += [f'    - joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
                       + _gap_note(state, tolerance),
-                      f'      joints: {q(state.joints)}', *_prefix_line(prefix)]
+                      f'      joints: {q(state.joints)}', *_field_line(state, '      '),
+                      *_prefix_line(prefix)]
     future = ['  action:',
               '    future_of: state         # action[k] = the state one period later',
               f'    offset: {control_period_s:g}']
@@ -399,6 +443,12 @@ def _alike_prefix(topic: TopicSummary, topics: list[TopicSummary]) -> str:
     if len(alike) < 2 or '' in alike or len(set(alike)) != len(alike):
         return ''
     return f'{_namespace(topic.topic)}_'
+
+
+def _field_line(state: TopicSummary, indent: str) -> list[str]:
+    """`field: velocity` for a driver whose messages give no positions (a wheel's)."""
+    return [] if state.joint_field == 'position' else [
+        f'{indent}field: {state.joint_field}   # its messages give no positions']
 
 
 def _prefix_line(prefix: str) -> list[str]:

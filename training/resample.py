@@ -22,7 +22,11 @@ AT_OR_BEFORE = 'at_or_before'  # the node's rule
 ALIGN_MODES = (AT_OR_BEFORE, 'nearest')
 ALIGN_ALIASES = {'previous': AT_OR_BEFORE}  # old names, still read (with a warning)
 GRID_STARTS = ('first_reference', 'reference_phase')
+# header stamps this far from their receive times (median) are on another clock than the
+# recorder's (a sim's); within it, on the receive clock (a real robot's drivers)
+OTHER_CLOCK_S = 1.0
 GAP_POLICIES = ('split', 'drop')
+NO_COMMON_TIME = 'no grid time has every stream'  # cut_episodes' reason when none is valid
 MARKER_ROLES = ('start', 'end', 'bool')
 
 
@@ -97,10 +101,12 @@ def trajectory_targets(stamps_ns: np.ndarray, due_ns: Sequence[np.ndarray],
 
     The active trajectory at t is the latest one stamped at or before t (a new trajectory
     replaces the old); its target is the last point due at or before t; before its first
-    point the previous target is held. Both "at or before" allow slack_ns (keep it under
-    half the point spacing), so that grid times a little early (jittered stamps) still find
-    the point meant for them. A target is valid when its point is due within the tolerance
-    of t (a held target from long ago is a gap: the commands stopped).
+    point the previous target is held. Both "at or before" allow a slack, so that grid times
+    a little early (jittered stamps) still find the point meant for them: slack_ns, kept
+    under half of each trajectory's point spacing (point_slack), else a point due later than
+    t (one of a leader arm's dense points, or the next trajectory) would be taken for it. A
+    target is valid when its point is due within the tolerance of t (a held target from long
+    ago is a gap: the commands stopped).
     """
     grid = np.asarray(grid_ns, dtype=np.int64)
     values = np.zeros((len(grid), dim), dtype=np.float64)
@@ -108,21 +114,33 @@ def trajectory_targets(stamps_ns: np.ndarray, due_ns: Sequence[np.ndarray],
     stamps = np.asarray(stamps_ns, dtype=np.int64)
     if len(stamps) == 0:
         return values, valid
-    order = np.argsort(stamps, kind='stable')
-    sorted_stamps = stamps[order]
-    active = np.searchsorted(sorted_stamps, grid + slack_ns, side='right') - 1
+    slacks = np.array([point_slack(due, slack_ns) for due in due_ns], dtype=np.int64)
+    order = np.argsort(stamps, kind='stable')  # rank by stamp: the latest started wins
+    starts = (stamps - slacks)[order]
+    by_start = np.argsort(starts, kind='stable')
+    latest = np.maximum.accumulate(by_start)  # the latest stamp among the first started
+    started = np.searchsorted(starts[by_start], grid, side='right')
+    active = np.where(started > 0, latest[np.maximum(started - 1, 0)], -1)
     held: np.ndarray | None = None
     held_due = 0
     for g, t in enumerate(grid):
         if active[g] >= 0:
             j = order[active[g]]
-            k = int(np.searchsorted(due_ns[j], t + slack_ns, side='right')) - 1
+            k = int(np.searchsorted(due_ns[j], t + slacks[j], side='right')) - 1
             if k >= 0:
                 held, held_due = positions[j][k], int(due_ns[j][k])
         if held is not None and abs(int(t) - held_due) <= tolerance_ns:
             values[g] = held
             valid[g] = True
     return values, valid
+
+
+def point_slack(due_ns: np.ndarray, slack_ns: int) -> int:
+    """slack_ns, kept under half the closest spacing of a trajectory's due times (a single
+    point: slack_ns)."""
+    steps = np.diff(np.asarray(due_ns, dtype=np.int64))
+    steps = steps[steps > 0]
+    return int(min(slack_ns, (int(steps.min()) - 1) // 2)) if len(steps) else int(slack_ns)
 
 
 def valid_runs(valid: np.ndarray) -> list[tuple[int, int]]:
@@ -150,7 +168,7 @@ def cut_episodes(valid: np.ndarray, on_gap: str = 'split', min_steps: int = 1) -
     runs = valid_runs(valid)
     n = len(valid)
     if not runs:
-        return EpisodeCut([], n, [], 0, 'no grid time has every stream')
+        return EpisodeCut([], n, [], 0, NO_COMMON_TIME)
     first, last = runs[0][0], runs[-1][1]
     trimmed = first + (n - last)
     gaps = [(a[1], b[0]) for a, b in zip(runs[:-1], runs[1:], strict=True)]
@@ -265,6 +283,33 @@ def stamp_restarts(recv_ns: np.ndarray, stamp_ns: np.ndarray, margin_ns: int,
         if counts[i]:
             newest = t if newest is None else max(newest, t)
     return np.asarray(cuts, dtype=np.int64)
+
+
+def on_receive_clock(recv_ns: np.ndarray, stamp_ns: np.ndarray) -> bool:
+    """Whether a stream's header stamps are on the clock its receive times were taken with:
+    their median distance from them within OTHER_CLOCK_S (a real robot's drivers stamp on
+    the recorder's clock; a sim's stamps are on its own)."""
+    stamps = np.asarray(stamp_ns, dtype=np.int64)
+    if len(stamps) == 0:
+        return True
+    offsets = np.abs(stamps - np.asarray(recv_ns, dtype=np.int64))
+    return bool(np.median(offsets) <= OTHER_CLOCK_S * 1e9)
+
+
+def place_unstamped(recv_ns: np.ndarray, ref_recv_ns: np.ndarray, ref_stamp_ns: np.ndarray,
+                    ) -> np.ndarray:
+    """Receive times of an unstamped stream (stamp 0, or no header) as times on a stamped
+    reference stream's clock.
+
+    Where the reference is stamped on the receive clock (a real robot), the receive time
+    itself: the policy node, on that clock, takes such a message when it receives it, and a
+    command received after t_k is not due at t_k. Where it is on another clock (a lockstep
+    sim's), the stamp of the reference message received last before it
+    (recv_to_reference_stamps): in lockstep a command answers that observation's step.
+    """
+    if on_receive_clock(ref_recv_ns, ref_stamp_ns):
+        return np.asarray(recv_ns, dtype=np.int64).copy()
+    return recv_to_reference_stamps(recv_ns, ref_recv_ns, ref_stamp_ns)
 
 
 def recv_to_reference_stamps(recv_ns: np.ndarray, ref_recv_ns: np.ndarray,

@@ -12,19 +12,26 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rosbags.rosbag2 import Reader
 from rosbags.typesys.store import Typestore
 from tqdm.auto import tqdm
 
+from dp_ros.bags.storage import (
+    STORAGE_SUFFIXES,
+    StorageError,
+    cut_off_mcaps,
+    open_reader,
+    split_parts,
+)
 from dp_ros.bags.typestore import prepare_type, reading_typestore
 from dp_ros.errors import UserError
 from dp_ros.ros.conversions import (
+    CAMERA_ENCODINGS,
     compressed_image_to_numpy,
     image_to_rgb,
     joint_state_to_numpy,
@@ -42,7 +49,6 @@ MARKER_TYPES = ('std_msgs/msg/String', 'std_msgs/msg/Bool', 'std_msgs/msg/Empty'
 # a header stamp of 0 between stamps at least this far from 0 (wall-clock time) was left
 # unset by its driver (a camera's first frame), not sim time starting at 0
 UNSET_STAMP_MIN_NS = 3600 * 1_000_000_000
-STORAGE_SUFFIXES = ('.mcap', '.db3')
 HEADER_TYPE = 'std_msgs/msg/Header'
 # a CDR message's first 12 bytes when its type begins with a Header: the encapsulation header
 # (byte 1: 1 little endian, 0 big endian), then header.stamp's int32 sec and uint32 nanosec
@@ -93,14 +99,19 @@ def is_bag_dir(path: Path) -> bool:
 def _bags_under(folder: Path) -> list[Path]:
     """Bag directories and bare storage files under a folder that is not a bag itself.
 
-    A bag directory's own storage files belong to it; a .mcap/.db3 anywhere else is a bag
-    of its own (what non-rosbag2 writers produce: Foxglove's mcap writer, a copied .db3).
+    A bag directory's own storage files belong to it; so do those of a split recording that
+    lost its metadata.yaml (`<dir>/<dir>_0.mcap`, `_1`, ...: the bag is `<dir>`,
+    dp_ros/bags/storage.py); a .mcap/.db3 anywhere else is a bag of its own (what
+    non-rosbag2 writers produce: Foxglove's mcap writer, a copied .db3).
     """
     dirs = sorted(p.parent for p in folder.rglob('metadata.yaml'))
     inside = set(dirs)
+    split = [d for d in [folder, *sorted(p for p in folder.rglob('*') if p.is_dir())]
+             if split_parts(d) and not any(parent in inside for parent in d.parents)]
+    parts = {p for d in split for p in split_parts(d)}
     bare = sorted(p for p in folder.rglob('*') if p.suffix in STORAGE_SUFFIXES and p.is_file()
-                  and not any(parent in inside for parent in p.parents))
-    return sorted(dirs + bare)
+                  and p not in parts and not any(parent in inside for parent in p.parents))
+    return sorted(dirs + split + bare)
 
 
 def find_bags(paths: Iterable[str | Path]) -> list[Path]:
@@ -137,10 +148,15 @@ def find_bags(paths: Iterable[str | Path]) -> list[Path]:
 class Bag:
     """An open bag: its topics, and its messages deserialized with a rosbags type store."""
 
-    def __init__(self, path: Path, reader: Reader, typestore: Typestore):
+    def __init__(self, path: Path, reader: Any, typestore: Typestore,
+                 notes: Sequence[str] = ()):
+        """reader: rosbags' Reader, or a SplitReader (dp_ros/bags/storage.py); notes: how
+        the bag was read where it was not as rosbags reads it (a WAL folded in, a split
+        recording's files read as one), for the reports."""
         self.path = path
         self._reader = reader
         self.typestore = typestore
+        self.notes = list(notes)
         self.topics: dict[str, TopicInfo] = {
             name: TopicInfo(name, info.msgtype or 'mixed types', int(info.msgcount))
             for name, info in sorted(reader.topics.items())}
@@ -260,24 +276,33 @@ def open_bag(path: str | Path) -> Iterator[Bag]:
     path = Path(path)
     if not path.exists():
         raise BagReadError(f'no such bag: {path}')
-    if path.is_dir() and not (path / 'metadata.yaml').is_file():
+    if path.is_dir() and not (path / 'metadata.yaml').is_file() and not split_parts(path):
         raise BagReadError(f'{path} is not a ROS 2 bag: it has no metadata.yaml')
     if path.is_file() and path.suffix not in STORAGE_SUFFIXES:
         raise BagReadError(f'{path} is not a ROS 2 bag: expected a directory with '
                            f'metadata.yaml or a {"/".join(STORAGE_SUFFIXES)} file')
-    try:
-        reader = Reader(path)
-        reader.open()
-    except Exception as exc:
-        raise BagReadError(f'cannot open bag {path}: {type(exc).__name__}: {exc}') from exc
-    try:
-        yield Bag(path, reader, reading_typestore(
-            (c.msgtype, c.msgdef.data) for c in reader.connections))
-    finally:
+    with ExitStack() as stack:
         try:
-            reader.close()
-        except Exception:  # noqa: BLE001 - closing a corrupt bag may fail again; the cause counts
-            pass
+            reader, notes = open_reader(path, stack)
+        except StorageError as exc:
+            raise BagReadError(f'cannot open bag {path}: {exc}') from exc
+        except Exception as exc:
+            raise BagReadError(f'cannot open bag {path}: {_open_failure(path, exc)}') from exc
+        yield Bag(path, reader, reading_typestore(
+            (c.msgtype, c.msgdef.data) for c in reader.connections), notes)
+
+
+def _open_failure(path: Path, exc: Exception) -> str:
+    """Why a bag did not open: a cut-off .mcap named as such, with the way out (its
+    messages up to the cut are readable); else rosbags' own error."""
+    cut = cut_off_mcaps(path) if path.exists() else []
+    if not cut:
+        return f'{type(exc).__name__}: {exc}'
+    others = f' (and {len(cut) - 1} more)' if len(cut) > 1 else ''
+    return (f'{cut[0].name}{others} is cut off (truncated: no mcap end magic, as a recorder '
+            'stopped before closing the file leaves it); its messages can be rescued with '
+            f'`mcap recover {cut[0]} -o {cut[0].with_suffix(".recovered.mcap").name}` (the mcap '
+            'CLI): convert the recovered file')
 
 
 # --- typed decoding ---------------------------------------------------------------------------
@@ -324,6 +349,15 @@ def decode_image(msg: Any, msgtype: str, shape: tuple[int, int] | None = None) -
     else:
         rgb = image_to_rgb(msg)
     return np.ascontiguousarray(resize_rgb(rgb, shape))
+
+
+def camera_readable(msgtype: str, encoding: str) -> bool:
+    """Whether decode_image takes images of this encoding (an Image's) or format (a
+    CompressedImage's): a camera's colour or mono8 pixels, not a depth image's (16UC1,
+    compressedDepth) nor a raw YUV one's."""
+    if msgtype == 'sensor_msgs/msg/CompressedImage':
+        return 'compressedDepth' not in encoding
+    return encoding in CAMERA_ENCODINGS
 
 
 def decode_joint_state(msg: Any, names: Sequence[str], field_name: str = 'position',

@@ -1,0 +1,282 @@
+"""A bag's storage files opened for rosbags, including the recordings rosbags alone misreads.
+
+- A sqlite3 file written in WAL mode (`ros2 bag record -s sqlite3 --storage-preset-profile
+  resilient`) whose recorder was stopped before a checkpoint keeps its last messages in
+  `<file>.db3-wal`; rosbags opens the .db3 immutable and never sees them. Such a file is read
+  from a private copy with the WAL folded in by sqlite3: the user's files are never written.
+- A split recording (`--max-bag-size`) that lost its metadata.yaml (a recorder killed before
+  writing it) leaves `<dir>/<dir>_0.mcap`, `<dir>_1.mcap`, ...: one recording, read as one
+  bag, its files in index order (split_parts), not one bag (and episode) per file.
+- An .mcap cut off (no end magic: its recorder killed mid-file) is named as such, with
+  `mcap recover`, which rescues its messages (cut_off_mcaps).
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Collection, Iterator
+from contextlib import ExitStack
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rosbags.interfaces import MessageDefinition, MessageDefinitionFormat, TopicInfo
+from rosbags.rosbag2 import Reader
+
+STORAGE_SUFFIXES = ('.mcap', '.db3')
+MCAP_MAGIC = b'\x89MCAP0\r\n'  # an mcap file starts and ends with it
+WAL_HEADER_BYTES = 32  # a WAL file's header; the pages not yet checkpointed follow it
+METADATA = 'metadata.yaml'
+
+
+class StorageError(Exception):
+    """A storage file that cannot be read as it is; the message says which and what to do."""
+
+
+# --- split recordings without metadata.yaml ---------------------------------------------------
+
+def _indexed_parts(folder: Path) -> list[tuple[int, Path]]:
+    """(index, file) of the files `<folder name>_<index>.mcap` (or .db3) in folder, sorted;
+    [] when they are fewer than two or of both kinds."""
+    pattern = re.compile(re.escape(folder.name) + r'_(\d+)(\.mcap|\.db3)')
+    found = [(int(m[1]), m[2], p) for p in folder.iterdir()
+             if (m := pattern.fullmatch(p.name)) and p.is_file()]
+    if len(found) < 2 or len({suffix for _, suffix, _ in found}) > 1:
+        return []
+    return [(index, p) for index, _, p in sorted(found)]
+
+
+def split_parts(folder: Path) -> list[Path]:
+    """The files of a split recording that lost its metadata.yaml, in index order:
+    `<folder name>_<n>.mcap` (or .db3) in a folder without metadata.yaml, at least two of
+    them; [] for any other folder."""
+    if not folder.is_dir() or (folder / METADATA).is_file():
+        return []
+    return [p for _, p in _indexed_parts(folder)]
+
+
+def _split_note(folder: Path) -> str:
+    parts = _indexed_parts(folder)
+    indices = {i for i, _ in parts}
+    suffix = parts[0][1].suffix
+    missing = [f'{folder.name}_{i}{suffix}' for i in range(parts[-1][0]) if i not in indices]
+    return (f'{len(parts)} files {parts[0][1].name} .. {parts[-1][1].name} without '
+            f'{METADATA} (a split recording whose recorder was stopped before writing it): '
+            'read as one bag, in index order'
+            + (f"; {', '.join(missing)} missing: its time is a gap" if missing else ''))
+
+
+class SplitReader:
+    """Open readers of a recording's files, in order, read as one bag: the part of
+    rosbags.rosbag2.Reader's interface dp_ros.bags.reader.Bag uses."""
+
+    def __init__(self, readers: list[Reader]):
+        self.readers = readers
+
+    @property
+    def connections(self) -> list[Any]:
+        return [c for r in self.readers for c in r.connections]
+
+    @property
+    def topics(self) -> dict[str, TopicInfo]:
+        """As rosbags' Reader.topics: each topic's type (None: several), message count and
+        connections, over every file."""
+        topics: dict[str, TopicInfo] = {}
+        for topic, group in groupby(sorted(self.connections, key=lambda c: c.topic),
+                                    key=lambda c: c.topic):
+            conns = list(group)
+            msgtypes = {c.msgtype for c in conns}
+            msgdefs = {c.msgdef for c in conns}
+            topics[topic] = TopicInfo(
+                msgtypes.pop() if len(msgtypes) == 1 else None,
+                msgdefs.pop() if len(msgdefs) == 1
+                else MessageDefinition(MessageDefinitionFormat.NONE, ''),
+                sum(c.msgcount for c in conns), conns)
+        return topics
+
+    @property
+    def start_time(self) -> int:
+        return min(r.start_time for r in self.readers)
+
+    @property
+    def end_time(self) -> int:
+        return max(r.end_time for r in self.readers)
+
+    def messages(self, connections: Collection[Any] = ()) -> Iterator[tuple[Any, int, bytes]]:
+        """Every file's messages in turn (of these connections; none given: all)."""
+        wanted = {id(c) for c in connections}
+        for reader in self.readers:
+            if not connections:
+                yield from reader.messages()
+                continue
+            mine = [c for c in reader.connections if id(c) in wanted]
+            if mine:  # an empty list would mean every connection
+                yield from reader.messages(mine)
+
+
+# --- sqlite3 write-ahead logs ------------------------------------------------------------------
+
+def pending_wal(db: Path) -> Path | None:
+    """The write-ahead log beside a .db3 when it holds pages (messages a recorder committed
+    but never checkpointed into the .db3); None when there is none."""
+    wal = db.with_name(db.name + '-wal')
+    try:
+        return wal if wal.stat().st_size > WAL_HEADER_BYTES else None
+    except OSError:
+        return None
+
+
+def _count(db: Path) -> int:
+    con = sqlite3.connect(f'{db.resolve().as_uri()}?immutable=1', uri=True)
+    try:
+        return int(con.execute('SELECT count(*) FROM messages').fetchone()[0])
+    finally:
+        con.close()
+
+
+def _fold_wal(db: Path, wal: Path, into: Path) -> tuple[Path, str]:
+    """(a copy of db in `into` with the pages of its WAL folded in by sqlite3, which takes
+    only committed transactions; a note saying how many messages that added). StorageError
+    naming the WAL when the copy cannot be made."""
+    copy = into / db.name
+    try:
+        shutil.copyfile(db, copy)
+        shutil.copyfile(wal, into / wal.name)
+        con = sqlite3.connect(copy)
+        try:
+            con.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+            con.execute('PRAGMA journal_mode=DELETE')
+        finally:
+            con.close()
+        added = _count(copy) - _count(db)
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(
+            f'{wal} holds messages not yet checkpointed into {db.name} (its recorder was '
+            f'stopped before a checkpoint), and the private copy to read them from could not '
+            f'be made in {tempfile.gettempdir()}: {type(exc).__name__}: {exc}; free space '
+            'there (or point TMPDIR elsewhere), or fold them in on a copy of the bag: sqlite3 '
+            'COPY.db3 "PRAGMA wal_checkpoint(TRUNCATE)"') from exc
+    return copy, (f'{wal.name}: {added} message(s) not yet checkpointed into {db.name} (its '
+                  'recorder was stopped before a checkpoint), read from a private copy')
+
+
+def _recounted_metadata(source: Path, target: Path, dbs: list[Path]) -> None:
+    """The bag's metadata.yaml with its message counts, start and duration as the storage
+    files hold them now that their WALs are folded in (the recorder counted without them);
+    copied unchanged where it is not what rosbag2 writes (rosbags then says what is wrong)."""
+    text = source.read_text()
+    try:
+        data = yaml.safe_load(text)
+        info = data['rosbag2_bagfile_information']
+        counts: dict[str, int] = {}
+        first, last = None, None
+        for db in dbs:
+            con = sqlite3.connect(f'{db.resolve().as_uri()}?immutable=1', uri=True)
+            try:
+                rows = con.execute('SELECT topics.name, count(messages.id), min(timestamp), '
+                                   'max(timestamp) FROM topics LEFT JOIN messages ON '
+                                   'messages.topic_id = topics.id GROUP BY topics.id').fetchall()
+            finally:
+                con.close()
+            for name, n, lo, hi in rows:
+                counts[name] = counts.get(name, 0) + int(n)
+                if n:
+                    first = lo if first is None else min(first, lo)
+                    last = hi if last is None else max(last, hi)
+        for topic in info['topics_with_message_count']:
+            topic['message_count'] = counts.get(topic['topic_metadata']['name'], 0)
+        info['message_count'] = sum(t['message_count'] for t in info['topics_with_message_count'])
+        if first is not None:
+            info['starting_time']['nanoseconds_since_epoch'] = int(first)
+            info['duration']['nanoseconds'] = int(last) - int(first)
+        text = yaml.safe_dump(data, sort_keys=False)
+    except (yaml.YAMLError, sqlite3.Error, KeyError, TypeError):
+        pass
+    target.write_text(text)
+
+
+def _private_dir(bag: Path, wals: dict[Path, Path], into: Path) -> tuple[Path, list[str]]:
+    """A bag directory whose .db3 files have pending WALs, as a private directory: those
+    files copied with their WALs folded in, the others linked, metadata.yaml recounted."""
+    out = into / bag.name
+    out.mkdir()
+    notes = []
+    for entry in sorted(bag.iterdir()):
+        if entry.name == METADATA or entry.name.endswith(('-wal', '-shm', '-journal')):
+            continue
+        if entry in wals:
+            notes.append(_fold_wal(entry, wals[entry], out)[1])
+        else:
+            (out / entry.name).symlink_to(entry.resolve())
+    _recounted_metadata(bag / METADATA, out / METADATA, sorted(out.glob('*.db3')))
+    return out, notes
+
+
+# --- opening -----------------------------------------------------------------------------------
+
+def _close_quietly(reader: Any) -> None:
+    try:
+        reader.close()
+    except Exception:  # noqa: BLE001 - closing a corrupt bag may fail again; the cause counts
+        pass
+
+
+def _open(path: Path, stack: ExitStack) -> tuple[Reader, list[str]]:
+    """An open rosbags Reader of a bag directory or a bare storage file, through a private
+    copy where a .db3 has a pending WAL; and notes on how it was read."""
+    notes: list[str] = []
+    if path.is_dir():
+        wals = {db: wal for db in sorted(path.glob('*.db3')) if (wal := pending_wal(db))}
+        if wals:
+            path, notes = _private_dir(path, wals, _private_folder(stack))
+    elif path.suffix == '.db3' and (wal := pending_wal(path)):
+        path, note = _fold_wal(path, wal, _private_folder(stack))
+        notes.append(note)
+    reader = Reader(path)
+    reader.open()
+    stack.callback(_close_quietly, reader)
+    return reader, notes
+
+
+def _private_folder(stack: ExitStack) -> Path:
+    """A temporary folder that lives until the bag is closed."""
+    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix='dp_ros_bag_')))
+
+
+def open_reader(path: Path, stack: ExitStack) -> tuple[Reader | SplitReader, list[str]]:
+    """An open reader of the bag at path: a bag directory, a bare storage file, or a split
+    recording without metadata.yaml (split_parts); and notes on how it was read (a WAL
+    folded in, files read as one). It, and any private copy, lives until `stack` closes."""
+    parts = split_parts(path)
+    if not parts:
+        return _open(path, stack)
+    readers, notes = [], [_split_note(path)]
+    for part in parts:
+        reader, more = _open(part, stack)
+        readers.append(reader)
+        notes += more
+    return SplitReader(readers), notes
+
+
+def cut_off_mcaps(path: Path) -> list[Path]:
+    """The .mcap files of the bag at path that start as mcap but lack its end magic: cut
+    off (a recorder killed mid-file)."""
+    files = [path] if path.is_file() else sorted(path.glob('*.mcap'))
+    cut = []
+    for file in files:
+        if file.suffix != '.mcap':
+            continue
+        try:
+            with file.open('rb') as stream:
+                start = stream.read(len(MCAP_MAGIC))
+                size = stream.seek(0, 2)
+                stream.seek(max(size - len(MCAP_MAGIC), 0))
+                end = stream.read(len(MCAP_MAGIC))
+        except OSError:
+            continue
+        if start == MCAP_MAGIC and (size < 2 * len(MCAP_MAGIC) or end != MCAP_MAGIC):
+            cut.append(file)
+    return cut
