@@ -263,28 +263,42 @@ class EpisodeStepper:
     def receive_pose(self, frame_id: str, stamp_ns: int, x: float, y: float,
                      now_ns: int) -> bool:
         """File a Cartesian target (the end effector at x, y of frame_id; cartesian.py) as
-        the joints that reach it, due at its stamp and held. A target it cannot take is
-        counted and the robot holds, from the target's stamp, the target it would have run
-        then (a Cartesian controller's answer to a target out of reach), so that a lockstep
-        step does not wait for another one: as the in-process CartesianArmEnv holds."""
+        the joints that reach it, due at its stamp and held (pose_delay_ns: in realtime one
+        stamped in the past is due on receipt). A target it cannot take is counted and the
+        robot holds, from when the target is due, the target it would have run then (a
+        Cartesian controller's answer to a target out of reach), so that a lockstep step does
+        not wait for another one: as the in-process CartesianArmEnv holds."""
         try:
             joints = self.cartesian.joints(frame_id, x, y)
         except TrajectoryRejected as exc:
             self.reject(exc.kind, str(exc))
             joints = None
         names = self.config.joint_names
-        if joints is not None and self.receive(names, stamp_ns, [0], joints[None], now_ns):
+        delay = [self.pose_delay_ns(stamp_ns, now_ns)]
+        if joints is not None and self.receive(names, stamp_ns, delay, joints[None], now_ns):
             return True
         now = self.input_time(now_ns)
-        hold = self.follower.peek(now if int(stamp_ns) == 0 else stamp_ns)
+        hold = self.follower.peek((now if int(stamp_ns) == 0 else int(stamp_ns)) + delay[0])
         if hold is not None:
             episode_start = self.episode.start_ns if self.episode is not None else None
             try:
-                self.follower.replace(check_trajectory(names, names, stamp_ns, [0], hold[None],
-                                                       now, None, episode_start))
+                self.follower.replace(check_trajectory(names, names, stamp_ns, delay,
+                                                       hold[None], now, None, episode_start))
             except TrajectoryRejected:
                 pass  # the target was late or stale itself: counted once, nothing to hold
         return False
+
+    def pose_delay_ns(self, stamp_ns: int, now_ns: int) -> int:
+        """How long after its stamp a pose target's one point is due (its time_from_start):
+        0, at the stamp; in realtime, for a target stamped before now (sent at its stamp,
+        late by the transport), now - stamp: a Cartesian controller takes the latest target
+        when it arrives, so it is held from then on instead of refused as ending in the past.
+        Still refused: one stamped before the episode start (previous_episode). Lockstep
+        keeps the stamp: a target stamped for an earlier step than the one waiting is not
+        this step's (ends_in_past), and the step waits for its own."""
+        if self.config.mode == 'lockstep' or int(stamp_ns) == 0:
+            return 0
+        return max(0, int(now_ns) - int(stamp_ns))
 
     def reject(self, kind: str, message: str) -> None:
         if self.rejections.record(kind):

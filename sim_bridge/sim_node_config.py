@@ -153,9 +153,10 @@ class SimNodeConfig:
         '', "Cartesian targets in (geometry_msgs/PoseStamped in frame_id, a Cartesian "
         "controller's target: the end effector's x, y; z and orientation are not controlled, "
         "the twin is planar), each turned into joint targets (the arm: its IK) due at its "
-        'stamp (0: on receipt) and held; refused and counted, the robot holding from its '
-        'stamp (a lockstep step does not wait): another frame_id, out of reach; empty: not '
-        'subscribed')
+        'stamp (0, or in realtime a stamp already past: on receipt, as a Cartesian controller '
+        'takes the latest target) and held; refused and counted, the robot holding from when '
+        'it is due (a lockstep step does not wait): another frame_id, out of reach, stamped '
+        'before the episode start; empty: not subscribed')
     clock_topic: str = param('/clock', 'sim time in lockstep mode (rosgraph_msgs/Clock)')
     reset_service: str = param('reset', "std_srvs/Trigger: start the next seed's episode")
 

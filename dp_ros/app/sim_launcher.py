@@ -40,6 +40,7 @@ DDS_PROFILE = 'fastdds_large_data.xml'  # shared memory for full-size camera ima
 DDS_PROFILE_VARS = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')  # 3.x, 2.x
 FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')  # read only FASTRTPS_...; 3.x warns on it
 SIM_NAMESPACE = '/pusht'
+PX_TO_M = 0.001  # ~/planned_path of the table's px (config/policy_pusht.yaml's debug_path_scale)
 MAX_ARG_BYTES = 100_000  # one exec argument: Linux takes at most 131072 (MAX_ARG_STRLEN)
 POLICY_STARTUP_TIMEOUT_S = 300.0  # loading and warming up a policy on a busy CPU
 TRAIN_HINT = ('train one with `dp-ros train --config config/train_pusht_image_cpu.yaml --output '
@@ -197,14 +198,19 @@ def launch_parameter_files(checkpoint: str | Path, robot: str,
 
 def _pose_wiring(pose_io: tuple[str, list[str], list[str]]
                  ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """cartesian_overrides' parameters from PolicyConfig.cartesian_io's (key, state, action)."""
+    """cartesian_overrides' parameters from PolicyConfig.cartesian_io's (key, state, action).
+    Every parameter of the robot's file that names action joints is replaced, so that none
+    names joints the pose policy lacks (the point's debug_path_joints [agent_x, agent_y]
+    refused the run): the bounds are emptied, the debug path is the target's x, y (table px,
+    drawn in m as the point's file draws its joints)."""
     _, state, action = pose_io
     sim = {'ee_pose_topic': 'ee_pose', 'pose_target_topic': 'target_pose'}
     pose, target = (f'{SIM_NAMESPACE}/{sim[k]}' for k in ('ee_pose_topic', 'pose_target_topic'))
     policy = {'joint_state_topic': pose, 'state_pose_topics': [pose],
               'state_joint_names': state, 'action_topic': target,
               'action_pose_topics': [target], 'action_joint_names': action,
-              'action_lower': [], 'action_upper': [], 'max_step_delta': []}
+              'action_lower': [], 'action_upper': [], 'max_step_delta': [],
+              'debug_path_joints': ['x', 'y'], 'debug_path_scale': PX_TO_M}
     return sim, policy
 
 

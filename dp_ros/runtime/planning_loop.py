@@ -22,9 +22,10 @@ reported apart from an equal one (a re-send). Rates count filed samples only.
 Rules kept from the in-process evaluation, so that `dp-ros eval --via ros` matches it bit for
 bit: one generator per episode, seeded sample_seed * 1_000_003 + env seed, used by the chunks
 in order; in lockstep "now" is max(clock, newest observation), a plan is made only on the
-observation of the current sim time, and a lockstep sim that announces no episodes starts
-one at its first observation. A chunk sampled before a reset or a disable is discarded
-(the generation counter).
+observation of the current sim time, once every stream's newest sample is of that one time
+(a step's: not between the arm's mid-step joint states and the boundary's frame), and a
+lockstep sim that announces no episodes starts one at its first observation. A chunk sampled
+before a reset or a disable is discarded (the generation counter).
 
 No threads and no lock of its own: the caller serialises every call.
 """
@@ -60,6 +61,7 @@ RATE_WINDOW_NS = 2_000_000_000
 # names the topic does not have) is reported; shorter would warn about drivers still starting
 INPUT_WAIT_NS = 5_000_000_000
 WAITING_FOR_CLOCK = 'waiting for /clock'  # the state while a realtime node's clock reads 0
+WAITING_FOR_STEP = 'waiting for the observation of the current sim time'  # lockstep
 NO_CLOCK = ('waiting for /clock: use_sim_time is true and the node clock has not started (it '
             'reads 0), so no input can be judged fresh or stale; nothing is filed or planned '
             'until it runs (logged once; inputs_before_clock on /diagnostics)')
@@ -393,6 +395,16 @@ class PlanningLoop:
         if self.announced:
             self.armed = False
 
+    def _step_observed(self) -> bool:
+        """Lockstep: whether the newest samples of all streams are of one time, a step's (the
+        sim sends every stream at each step boundary). Between two, a stream observed within
+        the step (the arm's 100 Hz joint states) runs ahead of the camera, which has a frame
+        on the boundaries only: an observation assembled then would be of no step (a frame
+        standing in for a mid-step time), or refused for want of a frame the sim never sends
+        (a false 'not planning' warning)."""
+        newest = {self.history.newest_stamp(name) for name in self.history.streams}
+        return len(newest) == 1 or None in newest  # (no sample yet: assemble says so)
+
     def _why_not(self, clock_ns: int, runner_busy: bool) -> PlanRequest | Wait | Hold:
         if not self.enabled:
             return Wait('disabled')
@@ -418,12 +430,14 @@ class PlanningLoop:
             return Wait('sampling')
         if not self.schedule.needs_plan(now):
             return Wait('executing')
+        if self.lockstep and not self._step_observed():
+            return Wait(WAITING_FOR_STEP)
         obs = self.history.assemble(now)
         if not obs:
             return Wait(f'inputs: {obs.kind}', obs.message if obs.kind in REFUSALS_TO_LOG else '')
         if self.lockstep and obs.t_ns < now:
             # the sim waits at `now`: plan on its observation of now, not on an older one
-            return Wait('waiting for the observation of the current sim time')
+            return Wait(WAITING_FOR_STEP)
         if self.last_t_obs_ns is not None and obs.t_ns <= self.last_t_obs_ns:
             return Wait('waiting for a newer observation')
         return PlanRequest(obs, self.generator, PlanContext(self.generation, obs.t_ns))

@@ -3,19 +3,20 @@ Servo's TwistStamped input, a Cartesian velocity controller) gets instead of a p
 
 The policy plans poses; such a controller takes velocities and stops when they stop coming.
 Each tick the twist is a proportional step from the measured pose toward the plan's pose at
-that moment (linearly interpolated between its points), plus the plan's own velocity there,
-clamped to the speed limits: linear in m/s, angular as the rotation vector of the remaining
-turn, in rad/s, both in the header's frame (the frame the poses are in). ROS-free: the node
-sends what `twist_toward_plan` returns (through PlanningLoop.twist_due) as
-geometry_msgs/TwistStamped.
+that moment (linearly interpolated between its points, the orientation the short way round:
+short_way), plus the plan's own velocity there, clamped to the speed limits: linear in m/s,
+angular as the rotation vector of the remaining turn, in rad/s, both in the header's frame
+(the frame the poses are in). ROS-free: the node sends what `twist_toward_plan` returns
+(through PlanningLoop.twist_due) as geometry_msgs/TwistStamped.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from dp_ros.pose_fields import pose_target, rotation_vector
+from dp_ros.pose_fields import QUATERNION, pose_target, rotation_vector
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,31 @@ def servo_twist(target: tuple[np.ndarray, np.ndarray], measured: tuple[np.ndarra
     return _clamp(linear, limits.max_linear), _clamp(angular, limits.max_angular)
 
 
+def short_way(before: np.ndarray, after: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """`after`'s pose fields written the short way round from `before`'s, so that their
+    linear interpolation turns as rotation_vector does: a yaw by the wrapped difference, a
+    quaternion of the other sign (q and -q: one orientation) negated. A rotation 6D's fields
+    have no wrap and are returned as they are."""
+    after = np.array(after, dtype=np.float64)
+    names = list(names)
+    if 'yaw' in names:
+        k = names.index('yaw')
+        after[k] = before[k] + math.remainder(after[k] - before[k], math.tau)
+    elif 'qw' in names:
+        columns = [names.index(q) for q in QUATERNION]
+        if float(np.dot(before[columns], after[columns])) < 0:
+            after[columns] = -after[columns]
+    return after
+
+
 def twist_toward_plan(due_ns: np.ndarray, values: np.ndarray, names: tuple[str, ...],
                       t_ns: int, measured: np.ndarray, limits: TwistLimits
                       ) -> tuple[np.ndarray, np.ndarray] | None:
     """The twist at t for a plan of pose-field values (one row per point due at due_ns) and
     the measured values of the same fields: toward the plan's pose at t (interpolated between
-    the points around it), with the plan's velocity there as feedforward; after the last
-    point toward it at rest. None before the first point. ValueError when a pose has no
-    direction (pose_fields.pose_target)."""
+    the points around it, the short way round across a yaw's or a quaternion's wrap), with
+    the plan's velocity there as feedforward; after the last point toward it at rest. None
+    before the first point. ValueError when a pose has no direction (pose_fields.pose_target)."""
     due = np.asarray(due_ns, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
     i = int(np.searchsorted(due, int(t_ns), side='right')) - 1
@@ -69,7 +87,8 @@ def twist_toward_plan(due_ns: np.ndarray, values: np.ndarray, names: tuple[str, 
     else:
         span_s = (int(due[i + 1]) - int(due[i])) / 1e9
         share = (int(t_ns) - int(due[i])) / (span_s * 1e9)
-        target = pose_target(values[i] + share * (values[i + 1] - values[i]), names)
+        after = short_way(values[i], values[i + 1], names)
+        target = pose_target(values[i] + share * (after - values[i]), names)
         a, b = pose_target(values[i], names), pose_target(values[i + 1], names)
         feedforward = ((b[0] - a[0]) / span_s, rotation_vector(a[1], b[1]) / span_s)
     return servo_twist(target, pose_target(measured, names), feedforward, limits)
