@@ -162,7 +162,8 @@ def recorded_score(provenance: dict) -> float | None:
 def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
                 dtype: torch.dtype | None = None) -> DiffusionPolicy:
     """Rebuild the policy from policy.json and load model.safetensors into it, in eval mode.
-    `directory` may be an hf://org/name[@rev] Hub spec (dp_ros/policy/hub.py)."""
+    `directory` may be an hf://org/name[@rev] Hub spec (dp_ros/policy/hub.py). A device
+    torch cannot use here is a ValueError naming it, before anything is read."""
     import torch
     from safetensors import SafetensorError, safe_open
 
@@ -170,6 +171,12 @@ def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
     from dp_ros.policy.diffusion import DiffusionPolicy
     from dp_ros.policy.normalizer import Normalizer
 
+    try:  # torch's own words, under the device's name: 'cuda' here, 'mps', ' cpu'
+        device = torch.device(device)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f'device {str(device)!r} cannot be used here: {reason}') from None
     directory = resolve_policy_dir(directory)
     meta = read_policy_metadata(directory)
     try:
@@ -194,7 +201,7 @@ def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
     left = [n for n, t in [*policy.named_parameters(), *policy.named_buffers()] if t.is_meta]
     if left:
         raise CheckpointError(f'{path}: no values for {left}')
-    policy.to(device=torch.device(device))
+    policy.to(device=device)
     if dtype is not None:
         policy.to(dtype=dtype)
     return policy.eval()
