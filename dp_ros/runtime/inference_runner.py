@@ -178,7 +178,14 @@ class InferenceRunner:
     # ------------------------------------------------------------------ sampling
     def predict(self, obs: Mapping[str, torch.Tensor],
                 generator: torch.Generator | None = None) -> dict[str, np.ndarray]:
-        """Sample one chunk now, on the calling thread."""
+        """Sample one chunk now, on the calling thread: `obs` holds one observation (batch
+        1, the node's), and the chunk comes back without its batch dimension; a batch of
+        more is refused (its other rows were sampled and dropped)."""
+        rows = {int(torch.as_tensor(v).shape[0]) for v in obs.values()
+                if torch.as_tensor(v).ndim > 0}
+        if rows - {1}:
+            raise ValueError(f'predict takes one observation (batch 1), got batch {sorted(rows)}: '
+                             "sample batches with the policy's predict_action")
         sample = self.policy.predict_action if self.graphs is None else \
             self.graphs.predict_action
         out = sample(dict(obs), generator=generator, sampler=self.sampler,
