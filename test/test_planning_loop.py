@@ -702,7 +702,7 @@ def test_step_limit_covers_the_points_a_late_chunk_leaves_to_run():
     loop.measure(T0 + DT, np.array([0.0, 0.0]))
     feed(loop, T0)
     feed(loop, T0 + DT)
-    first = finish(loop, plan_now(loop, T0 + DT), T0)  # due 1..8 * dt, a period on: 1..8
+    first = finish(loop, plan_now(loop, T0 + DT), T0 - 50 * MS)  # lands at T0: 1..8
     np.testing.assert_allclose(first.actions[:, 0], np.arange(1.0, 9.0))
     feed_until(loop, T0 + 2 * DT, T0 + 7 * DT)
     second = finish(loop, plan_now(loop, T0 + 7 * DT), T0 + 8 * DT - 30 * MS, chunk(500.0))

@@ -15,7 +15,10 @@ real arms). Three modes, chosen by the `execution_mode` parameter:
   realtime node are sampled on camera stamps, not on a common grid, so a chunk's prediction
   for t is interpolated linearly between its two points around t.
 - blend: the first `blend_steps` points of the new chunk are blended with what the old plan
-  commands at the same times (the point in force, as a trajectory controller holds it):
+  commands at the same times (`commanded_at`: between its points on the line between them, as
+  ros2_control's joint_trajectory_controller executes it, or the point in force for a
+  controller that holds each point, the lockstep sim's follower; a robot's chunks are sampled
+  on sensor stamps off the old plan's grid, where the held point lies behind the arm):
   weight (j + 1) / (blend_steps + 1) on the new chunk's j-th point.
 
 On continuous joints (`wrap`, those the safety envelope takes the short way round) means and
@@ -82,11 +85,24 @@ def held_at(due_ns: np.ndarray, actions: np.ndarray, t_ns: int) -> np.ndarray | 
     return None if i < 0 else actions[i]
 
 
+def commanded_at(plan: TimedChunk, t_ns: int, interpolated: bool,
+                 wrap: np.ndarray | None = None) -> np.ndarray | None:
+    """Where a trajectory controller executing `plan` commands the arm at t: on the line
+    between the points around t (`interpolated`, as a joint_trajectory_controller does) or the
+    point in force (held_at); the last point after the end; None before the first point.
+    On a point's due time both give that point exactly."""
+    if int(t_ns) < int(plan.due_ns[0]):
+        return None
+    if interpolated:
+        return plan.interpolate(int(t_ns), wrap)
+    return held_at(plan.due_ns, plan.actions, t_ns)
+
+
 class ChunkExecution:
     """Combines each new chunk with the previous ones according to the execution mode."""
 
     def __init__(self, mode: str = 'replace', ensemble_decay: float = 0.01,
-                 blend_steps: int = 3, max_chunks: int = 32):
+                 blend_steps: int = 3, max_chunks: int = 32, interpolated: bool = True):
         if mode not in EXECUTION_MODES:
             raise ValueError(f"execution_mode must be one of {list(EXECUTION_MODES)}, got "
                              f"'{mode}'")
@@ -98,6 +114,8 @@ class ChunkExecution:
         self.ensemble_decay = float(ensemble_decay)
         self.blend_steps = int(blend_steps)
         self.max_chunks = int(max_chunks)
+        # how the controller executes the old plan blend starts from (commanded_at)
+        self.interpolated = bool(interpolated)
         self.memory: list[TimedChunk] = []  # temporal_ensemble: oldest first
 
     def clear(self) -> None:
@@ -105,27 +123,31 @@ class ChunkExecution:
         self.memory.clear()
 
     def combine(self, due_ns: np.ndarray, actions: np.ndarray, horizon: TimedChunk,
-                current: TimedChunk | None, wrap: np.ndarray | None = None) -> np.ndarray:
+                current: TimedChunk | None, wrap: np.ndarray | None = None,
+                before: np.ndarray | None = None) -> np.ndarray:
         """The points to publish for `due_ns`.
 
         actions: the new chunk's points at due_ns (those not due yet); horizon: its whole
         predicted horizon (what the ensemble remembers); current: the plan being executed
         (what blend starts from), None when nothing runs; wrap: the dimensions averaged the
-        short way round (JointLimits.short_way).
+        short way round (JointLimits.short_way); before: where the controller is before
+        current's first point (None: blend leaves the points due then unchanged).
         """
         if self.mode == 'replace':
             return actions
         if self.mode == 'blend':
-            return self._blend(due_ns, actions, current, wrap)
+            return self._blend(due_ns, actions, current, wrap, before)
         return self._ensemble(due_ns, actions, horizon, wrap)
 
     def _blend(self, due_ns: np.ndarray, actions: np.ndarray, current: TimedChunk | None,
-               wrap: np.ndarray | None) -> np.ndarray:
+               wrap: np.ndarray | None, before: np.ndarray | None) -> np.ndarray:
         if current is None:
             return actions
         out = actions.copy()
         for j in range(min(self.blend_steps, len(due_ns))):
-            old = held_at(current.due_ns, current.actions, int(due_ns[j]))
+            old = commanded_at(current, int(due_ns[j]), self.interpolated, wrap)
+            if old is None:
+                old = before
             if old is None:
                 continue
             alpha = (j + 1) / (self.blend_steps + 1)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from dp_ros.runtime.action_schedule import ActionSchedule, Plan
-from dp_ros.runtime.execution import ChunkExecution, TimedChunk, held_at
+from dp_ros.runtime.execution import ChunkExecution, TimedChunk, commanded_at, held_at
 from dp_ros.runtime.observation_history import Observation, ObservationHistory
 from dp_ros.runtime.policy_node_config import (
     MAX_SEED,
@@ -199,8 +199,10 @@ class PlanningLoop:
         self.schedule = ActionSchedule(
             setup.dt_ns, replan_threshold=0 if cfg.lockstep else cfg.replan_threshold,
             lead_ns=0 if cfg.lockstep else seconds_to_ns(cfg.action_lead_s))
+        # blend starts from the running plan as the controller executes it: a lockstep sim's
+        # follower holds each point, a joint_trajectory_controller interpolates (_controller_at)
         self.execution = ChunkExecution(cfg.execution_mode, cfg.ensemble_decay,
-                                        cfg.blend_steps)
+                                        cfg.blend_steps, interpolated=not cfg.lockstep)
         self.safety = SafetyEnvelope(setup.limits, setup.dt_ns, setup.ramp_in_ns)
         self.stats = {name: StreamStats() for name in setup.streams}
         self.bad: Counter = Counter()
@@ -477,11 +479,11 @@ class PlanningLoop:
         n_finite = int(np.argmin(finite)) if not finite.all() else len(horizon)
         sampled = TimedChunk(self.schedule.due_times(n_finite, context.t_obs_ns),
                              horizon[:n_finite])
-        current = self.schedule.plan
-        running = None if current is None else TimedChunk(current.due_ns, current.actions)
         kept_due = due[first:]
         wrap = self.safety.wrap  # continuous joints: averaged and limited the short way round
-        combined = self.execution.combine(kept_due, actions[first:], sampled, running, wrap)
+        # the running plan as the controller executes it (the points it replaced before the
+        # newest plan's first one included), before anything of the new chunk is remembered
+        running, before = self.commanded, self.motion_start
         if self.moving:  # where the controller is now, or may be when the chunk lands
             reference, also = self._commanded_at(now), self._may_hold(now, int(kept_due[0]))
             if not self.lockstep and self.commanded is not None and self.commanded.covers(now):
@@ -494,8 +496,13 @@ class PlanningLoop:
                 return Drop('no_reference')
             self.safety.start_motion(reference, int(kept_due[0]))
             self.motion_start = reference
-        # point 0 is reached from there by the time it is due (lockstep: a full sim step)
-        first_segment = None if self.lockstep else int(kept_due[0]) - now
+        # after the drops above: a chunk not published stays out of the ensemble's memory
+        combined = self.execution.combine(kept_due, actions[first:], sampled, running, wrap,
+                                          before)
+        # point 0 is reached from there in the time between the chunk landing (action_lead_s
+        # after now) and point 0 falling due (lockstep: a full sim step)
+        first_segment = None if self.lockstep else \
+            int(kept_due[0]) - now - self.schedule.lead_ns
         final = self.safety.apply(kept_due, combined, reference, also, first_segment)
         plan = self.schedule.install(Plan(t_obs_ns=int(context.t_obs_ns), first_index=first,
                                           due_ns=kept_due, actions=final, sampled=sampled))
@@ -523,6 +530,16 @@ class PlanningLoop:
             due = self.commanded.due_ns
             held += list(self.commanded.actions[(due > now) & (due < first_due)])
         return [h for h in held if h is not None]
+
+    def _controller_at(self, t_ns: int) -> np.ndarray | None:
+        """Where the controller commands the arm at t as the node models it: in realtime on
+        the line between the commanded points (a joint_trajectory_controller interpolates, as
+        finish's step limit assumes), in lockstep the point in force (the sim's follower holds
+        it); before the motion's first point, where it started from."""
+        if self.lockstep or self.commanded is None:
+            return self._commanded_at(t_ns)
+        point = commanded_at(self.commanded, t_ns, True, self.safety.wrap)
+        return self.motion_start if point is None else point
 
     def _commanded_at(self, t_ns: int) -> np.ndarray | None:
         """The commanded point in force at t (chained over the plans that replaced each other);
@@ -586,7 +603,7 @@ class PlanningLoop:
         hold = None
         if self.moving:
             now = self.now_ns(clock_ns)
-            commanded = self._commanded_at(now)
+            commanded = self._controller_at(now)  # without a measurement: where it is now
             if commanded is None and self.commanded is not None:
                 # before the first point of a motion that began unmeasured: that point, the
                 # policy's target nearest the arm (sending nothing lets the chunk run on)

@@ -183,8 +183,9 @@ class PolicyNodeConfig:
                                   'future actions are left (lockstep always waits for the plan '
                                   'to run out)', range=(0, 1024))
     action_lead_s: float = param(0.0, 'realtime: points due sooner than this are dropped as '
-                                 'past (actuation delay); lockstep ignores it, as it does '
-                                 'replan_threshold', range=(0.0, 10.0), unit='s')
+                                 'past (actuation delay), and a chunk\'s first point gets the '
+                                 'share of the step limit left after it; lockstep ignores it, '
+                                 'as it does replan_threshold', range=(0.0, 10.0), unit='s')
     diagnostics_period_s: float = param(1.0, 'period of /diagnostics, on the wall clock',
                                         range=(0.05, 60.0), unit='s')
     stamp_tolerance_s: float = param(

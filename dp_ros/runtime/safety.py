@@ -14,9 +14,10 @@ Every point the node publishes passes `SafetyEnvelope.apply`, in order:
    per control period (the parameters max_step_delta and max_velocity * dt, or the URDF's
    velocity * dt, the smallest given). The previous point of a chunk's first point is where
    the controller is when the chunk arrives, so the limit holds across chunk boundaries.
-   A trajectory controller goes from there to the first point in the time left until it is
-   due, which may be a millisecond: the first point gets that share of `max_step`, so the
-   speed stays within max_velocity on the way to it too. A controller whose tick comes a
+   A trajectory controller goes from there to the first point in the time between the chunk
+   landing (action_lead_s after it is sent: the actuation delay) and the point falling due,
+   which may be a millisecond: the first point gets that share of `max_step`, so the speed
+   stays within max_velocity on the way to it too. A controller whose tick comes a
    little late may still hold the point before, and one the chunk reaches late executes the
    points due until the chunk's first: the first point keeps within the limit of all of them.
 
@@ -29,8 +30,10 @@ angle_wraparound does): a driver that reports them wrapped into [-pi, pi) puts 3
 not: the bounded interval is the way it may go, so changes there are taken directly, through
 the bounds.
 
-The defined stop (`hold_point`): a one-point trajectory at the measured position (the last
-commanded point when no fresh measurement exists), due one control period after it
+The defined stop (`hold_point`): a one-point trajectory at the measured position (when no
+fresh measurement exists, where the controller commands the arm at the stop: in realtime on
+the line between the commanded points, as a joint_trajectory_controller executes them, not
+the point before, behind the arm; in lockstep the point in force), due one control period after it
 arrives (stamped 0: a stop delivered late is still a stop, not a trajectory that ends in the
 past, which a controller rejects). A ros2_control joint_trajectory_controller replaces the
 running trajectory with it and comes to rest there; an empty trajectory would not do: newer
@@ -232,7 +235,8 @@ class SafetyEnvelope:
 
     def first_share(self, first_segment_ns: int | None) -> float:
         """The share of max_step point 0 may move: the controller reaches it in
-        first_segment_ns, not in a period (None: a full period, as a lockstep sim steps)."""
+        first_segment_ns (from when the chunk lands, after action_lead_s), not in a period
+        (None: a full period, as a lockstep sim steps)."""
         if first_segment_ns is None:
             return 1.0
         return min(1.0, max(0.0, first_segment_ns / self.dt_ns))
@@ -303,7 +307,8 @@ class Hold:
 
 def hold_point(reason: str, stamp_ns: int, measured: np.ndarray | None,
                commanded: np.ndarray | None) -> Hold | None:
-    """Hold at the measured position, else at the last commanded point; None: nothing moved."""
+    """Hold at the measured position, else at `commanded` (where the controller commands the
+    arm now); None: nothing moved."""
     if measured is not None:
         return Hold(reason, np.asarray(measured, dtype=np.float64).copy(), int(stamp_ns),
                     'measured')

@@ -135,10 +135,16 @@ def test_stale_inputs_and_shutdown_hold(ros_processes, ros_probe, checkpoint):
     msgs = ros_probe.wait_for_messages(trajs, n, 10.0, 'chunks and the hold')
     assert len(msgs) == n and is_hold(msgs[-1]) and not any(map(is_hold, msgs[:-1]))
     hold, last = cv.joint_trajectory_to_chunk(msgs[-1]), chunks_of(msgs)[-1]
-    # the measurement is as stale as the images: the hold is a commanded point of the last
-    # chunk (the one in force when the node stopped: its time is not in the stop, stamped 0)
+    # the measurement is as stale as the images: the hold is where the controller was between
+    # the last chunks' commanded points (interpolated in realtime), on the timeline of the last
+    # two chunks (the last replacing from its first); its time is not in the stop, stamped 0
     assert hold.stamp_ns == 0
-    assert any(np.array_equal(hold.positions[0], p) for p in last.positions), hold.positions
+    prev = chunks_of(msgs)[-2]
+    timeline = np.concatenate([prev.positions[prev.due_ns < last.due_ns[0]], last.positions])
+    assert any(np.all((np.minimum(p, q) - 1e-9 <= hold.positions[0])
+                      & (hold.positions[0] <= np.maximum(p, q) + 1e-9))
+               for p, q in zip(timeline[:-1], timeline[1:], strict=True)), (hold.positions,
+                                                                           last.positions)
 
     feeder = Feeder(ros_probe, position=STANDING)
     try:
