@@ -8,9 +8,12 @@ A target that is a symlink is replaced as rename(2) replaces one (the link, not 
 destination); writers of a user-named dataset resolve it first (real_target), so that a
 dataset linked onto another disk is updated there and the link stays.
 Single text files (reports, drafted configs) are swapped in the same way by write_text.
+A swap does not stop two commands writing one output at once (the later swap would drop the
+earlier's work): each writer holds output_lock for its whole run.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -18,7 +21,14 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock (dp-ros runs on Linux)
+    fcntl = None  # type: ignore[assignment]
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -158,3 +168,52 @@ def check_output_apart(source: Path, output: Path, error: type[Exception]) -> No
         if place in replaced.parents:
             raise error(f'output {output} is inside the source {source}; choose an '
                         'output outside it')
+
+
+@contextmanager
+def output_lock(output: str | Path, command: str) -> Iterator[None]:
+    """Within: this process alone writes `output` (a store, a dataset, a run directory; a
+    symlink: at its destination), by an exclusive flock on `.<name>.lock` beside it, held
+    until the block ends and then removed (a killed process leaves it, unlocked, for the
+    next writer to take).
+    A second writer is refused at once with UserError naming the output and the writer
+    (`command`, e.g. 'dp-ros bag2zarr', and its process id, kept in the lock file): a staged
+    output swapped in at the end would otherwise silently undo the other's work. Makes the
+    output's folder; UserError when a file stands where a folder of it must be."""
+    from dp_ros.errors import UserError
+
+    target = _on_disk(real_target(output))
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        while not folder.exists() and folder != folder.parent:  # the first one that is there
+            folder = folder.parent
+        raise UserError(f'{output}: {folder} is not a directory, so nothing can be written '
+                        'there') from None
+    lock = folder / f'.{target.name}.lock'
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    locked = False
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # the holder before us removed the file on its way out: ours is a stale inode
+                # (a third writer may hold the new file), so it counts as being written
+                gone = not lock.exists() or os.stat(lock).st_ino != os.fstat(fd).st_ino
+            except BlockingIOError:
+                gone = None
+            if gone is not False:
+                holder = '' if gone else os.pread(fd, 200, 0).decode(errors='replace').strip()
+                raise UserError(f'{output} is being written by another dp-ros command '
+                                f'({holder or "lock " + str(lock)}): wait for it to end, or '
+                                'choose another output')
+            locked = True
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f'{command}, process {os.getpid()}'.encode(), 0)
+        yield
+    finally:
+        if locked:  # removed while still held: no file is left beside the output
+            with contextlib.suppress(OSError):
+                lock.unlink()
+        os.close(fd)

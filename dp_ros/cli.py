@@ -6,7 +6,10 @@ without torch can still run the ROS-only subcommands.
 The error rule of every subcommand (dp_ros/errors.py): an expected error (a UserError, or a
 file or directory that is missing or of the wrong kind) is one line on stderr,
 `dp-ros <subcommand>: <message>`, and exit code 2, without a traceback, and so is a
-third-party package this machine lacks (named with what installs it); Ctrl-C exits 130.
+third-party package this machine lacks (named with what installs it), and so is an output the
+machine refuses (disk full, read-only, no permission, file too large: errors.OUTPUT_ERRNOS).
+Ctrl-C exits 130; SIGTERM unwinds the same way (its cleanup runs: no staging copies left)
+and exits 143 (128 + the signal).
 Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
@@ -20,9 +23,12 @@ from dp_ros.errors import (
     EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
     EXPECTED_ERRORS,
+    interrupted_exit_code,
     missing_package,
     missing_package_line,
     one_line,
+    output_error_line,
+    sigterm_as_interrupt,
 )
 
 # name -> (module, one-line help). Each module exposes main(argv: list[str] | None) -> int.
@@ -52,21 +58,30 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def run_subcommand(name: str, argv: list[str]) -> int:
     """Run one subcommand's main(argv) under the error rule; its exit code."""
-    try:
-        module = importlib.import_module(SUBCOMMANDS[name][0])
-        return int(module.main(argv) or 0)
-    except ModuleNotFoundError as exc:  # a dependency this machine lacks: not a bug
-        package = missing_package(exc)
-        if package is None:
-            raise
-        print(missing_package_line(f'dp-ros {name}', package, exc), file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print(f'dp-ros {name}: interrupted', file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except EXPECTED_ERRORS as exc:
-        print(f'dp-ros {name}: {one_line(exc) or type(exc).__name__}', file=sys.stderr)
-        return EXIT_USER_ERROR
+    with sigterm_as_interrupt() as terminated:
+        try:
+            module = importlib.import_module(SUBCOMMANDS[name][0])
+            code = int(module.main(argv) or 0)
+        except ModuleNotFoundError as exc:  # a dependency this machine lacks: not a bug
+            package = missing_package(exc)
+            if package is None:
+                raise
+            print(missing_package_line(f'dp-ros {name}', package, exc), file=sys.stderr)
+            return EXIT_USER_ERROR
+        except KeyboardInterrupt:
+            print(f'dp-ros {name}: interrupted', file=sys.stderr)
+            return interrupted_exit_code(terminated)
+        except EXPECTED_ERRORS as exc:
+            print(f'dp-ros {name}: {one_line(exc) or type(exc).__name__}', file=sys.stderr)
+            return EXIT_USER_ERROR
+        except Exception as exc:
+            line = output_error_line(exc)
+            if line is None:  # a bug: its traceback
+                raise
+            print(f'dp-ros {name}: {line}', file=sys.stderr)
+            return EXIT_USER_ERROR
+    # a subcommand that caught the interrupt itself (and cleaned up) reports Ctrl-C's code
+    return interrupted_exit_code(terminated) if code == EXIT_INTERRUPTED else code
 
 
 def main(argv: list[str] | None = None) -> int:

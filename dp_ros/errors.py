@@ -6,7 +6,14 @@ can fix from its message alone: the command prints that message in one line and 
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import re
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 
 class UserError(Exception):
@@ -19,6 +26,10 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     UserError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+# an output the machine cannot take (disk or quota full, read-only, not permitted, a file over
+# the size limit): the user's to fix (free space, another --output), not a bug
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EFBIG,
+                           errno.EDQUOT})
 
 
 def one_line(message: object) -> str:
@@ -58,3 +69,48 @@ def error_exit(prog: str, exc: BaseException, *notes: str) -> int:
     message = one_line(exc) or type(exc).__name__
     print('; '.join([f'{prog}: {message}', *notes]), file=sys.stderr)
     return EXIT_USER_ERROR
+
+
+def output_error_line(exc: BaseException) -> str | None:
+    """The one-line message for a write the machine refused (OUTPUT_ERRNOS, the path named
+    when the error has one; safetensors' own error for a full disk at a checkpoint save);
+    None for anything else."""
+    if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:
+        where = f': {exc.filename}' if exc.filename else ''
+        return f'cannot write{where}: {exc.strerror or one_line(exc)}'
+    code = re.search(r'\(os error (\d+)\)', str(exc))  # safetensors' I/O error
+    if type(exc).__name__ == 'SafetensorError' and code and int(code[1]) in OUTPUT_ERRNOS:
+        return f'cannot write a checkpoint: {one_line(exc)}'
+    return None
+
+
+# the SIGTERMs this process received under sigterm_as_interrupt (the innermost handler
+# records them: a sim session inside a cli command has its own)
+_TERMINATED: list[int] = []
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    _TERMINATED.append(signum)
+    raise KeyboardInterrupt(f'signal {signum}')
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[list[int]]:
+    """Within: SIGTERM (kill, a CI timeout, a supervisor) unwinds like Ctrl-C, so `finally`
+    blocks run (node processes stopped, staging copies removed) instead of the process dying
+    where it stands. Yields the SIGTERMs received so far (interrupted_exit_code). Main thread
+    only; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield _TERMINATED
+        return
+    old = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield _TERMINATED
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def interrupted_exit_code(received: list[int]) -> int:
+    """The exit code of a run stopped by a signal: 128 + the signal's number (SIGTERM 143),
+    Ctrl-C's 130 when no other signal came."""
+    return 128 + received[-1] if received else EXIT_INTERRUPTED

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import check_output_apart, check_writable_file, write_text
+from dp_ros.atomic_dir import check_output_apart, check_writable_file, output_lock, write_text
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
 from dp_ros.errors import EXIT_INTERRUPTED
@@ -90,7 +90,9 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
         with open_bag(path) as bag:
             check_bag(bag, config)
     reports = [] if reports is None else reports
-    with staged_store(output, overwrite) as (tmp, appending):
+    # another bag2zarr appending at once would swap its copy over this one's: refused
+    with output_lock(output, 'dp-ros bag2zarr'), \
+            staged_store(output, overwrite) as (tmp, appending):
         writer = EpisodeWriter(tmp, appending, output, int(memory_limit_mb * 2**20), progress,
                                dtypes={k: v.dtype for k, v in config.keys.items()})
         writer.check_keys(config.keys)

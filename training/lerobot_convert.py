@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from dp_ros.atomic_dir import (
     check_output_apart,
     check_writable_file,
+    output_lock,
     real_target,
     replace_dir,
     write_text,
@@ -138,22 +139,23 @@ def resolve_lerobot_key(reader: LeRobotReader, key: str,
 def staged_output(source: Path, output: Path, overwrite: bool) -> Iterator[Path]:
     """A temporary directory beside `output` that replaces it when the block succeeds (an
     output that is a symlink, to a dataset on another disk: at its destination); an output
-    that would touch `source` is refused first."""
+    that would touch `source` is refused first, and so is a second writer of `output` while
+    this one runs (output_lock: its swap would replace this one's dataset)."""
     check_output_apart(source, output, ConvertError)
-    output = real_target(output)
-    if output.exists() and not overwrite:
-        raise ConvertError(f'{output} already exists; pass --overwrite to replace it')
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f'.{output.name}.convert-{os.getpid()}-{uuid.uuid4().hex[:8]}')
-    try:
-        yield tmp
-        replace_dir(tmp, output)
-    finally:
-        for _ in range(20):  # zarr's I/O thread may still finish a write after an interrupt
-            if not tmp.exists():
-                break
-            shutil.rmtree(tmp, ignore_errors=True)
-            time.sleep(0.05)
+    with output_lock(output, 'dp-ros convert'):
+        output = real_target(output)
+        if output.exists() and not overwrite:
+            raise ConvertError(f'{output} already exists; pass --overwrite to replace it')
+        tmp = output.with_name(f'.{output.name}.convert-{os.getpid()}-{uuid.uuid4().hex[:8]}')
+        try:
+            yield tmp
+            replace_dir(tmp, output)
+        finally:
+            for _ in range(20):  # zarr's I/O thread may finish a write after an interrupt
+                if not tmp.exists():
+                    break
+                shutil.rmtree(tmp, ignore_errors=True)
+                time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------- zarr -> LeRobot

@@ -7,6 +7,7 @@ loop itself is training/trainer.py. A run stopped by a signal (its train state s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -14,10 +15,11 @@ import signal
 import sys
 from pathlib import Path
 
+from dp_ros.atomic_dir import output_lock
 from dp_ros.errors import EXIT_INTERRUPTED
 from training.config import load_config
 from training.deprecated_keys import deprecated_keys_shown
-from training.errors import EXPECTED_ERRORS, error_exit
+from training.errors import EXPECTED_ERRORS, TrainConfigError, error_exit
 from training.run_check import check_run
 
 
@@ -47,9 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with deprecated_keys_shown():
             cfg = load_config(args.config, overrides)
+        check_output_path(args.output)
         checked = check_run(cfg, args.output, args.resume)  # before torch loads
-        from training.trainer import Trainer
-        summary = Trainer(cfg, args.output, args.resume, checked).run()
+        # a second train on this run folder would move the live run's files aside: refused
+        # (rank 0 holds the lock for all ranks of a torchrun)
+        with (output_lock(args.output, 'dp-ros train')
+              if int(os.environ.get('RANK', '0')) == 0 else contextlib.nullcontext()):
+            from training.trainer import Trainer
+            summary = Trainer(cfg, args.output, args.resume, checked).run()
     except EXPECTED_ERRORS as err:
         # the rule of dp_ros/cli.py, also under torchrun and `python -m training.train`: a bad
         # config, dataset, init_from or train state is one line and exit code 2
@@ -59,6 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     if int(os.environ.get('RANK', '0')) == 0:
         print(json.dumps(summary))
     return 0
+
+
+def check_output_path(output: Path) -> None:
+    """TrainConfigError for an --output that is a symlink to nothing (a disk not mounted, a
+    folder not made yet): the run folder cannot be made there."""
+    if output.is_symlink() and not output.exists():
+        raise TrainConfigError(f'--output {output} is a symlink to {os.readlink(output)}, '
+                               'which does not exist: make that folder first, or give another '
+                               'run directory')
 
 
 def interrupted_exit_code(stop: str) -> int:

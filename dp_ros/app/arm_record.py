@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from dp_ros.app.sim_launcher import config_file, node_environment, sigterm_as_interrupt
-from dp_ros.errors import UserError
+from dp_ros.app.sim_launcher import config_file, node_environment
+from dp_ros.errors import UserError, sigterm_as_interrupt
 from dp_ros.selection import parse_episodes
 from sim_bridge.arm_demos import TOLERANCE, joint_commands, load_demonstrations
 from sim_bridge.arm_kinematics import JOINT_NAMES

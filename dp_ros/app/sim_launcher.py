@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,10 +23,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from dp_ros.app.eval_report import add_dtype_argument, skipped_note
-from dp_ros.errors import UserError, error_exit
+from dp_ros.errors import UserError, error_exit, sigterm_as_interrupt
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.ros import processes
 from sim_bridge.sim_node_config import MAX_SEED, MODES, ROBOTS, first_seed_outside
@@ -129,10 +128,25 @@ def dds_profile_variables(environment: Mapping[str, str], chosen: str = '') -> d
 
 def node_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of the node processes: the caller's, with the Fast DDS profile
-    variables of dds_profile_variables."""
+    variables of dds_profile_variables. UserError for a ROS_DOMAIN_ID rcl cannot use."""
     env = dict(os.environ if base is None else base, PYTHONUNBUFFERED='1')
+    check_ros_domain_id(env)
     env.update(dds_profile_variables(env))
     return env
+
+
+MAX_DOMAIN_ID = 232  # Fast DDS: a higher id's ports are over 65535 ("port number too high")
+
+
+def check_ros_domain_id(environment: Mapping[str, str]) -> None:
+    """UserError (one line, before any node starts) for a ROS_DOMAIN_ID that is no whole
+    number in 0..232: rcl refuses it with a traceback, Fast DDS with a log line only."""
+    value = environment.get('ROS_DOMAIN_ID', '').strip()
+    if not value:  # unset or empty: rcl's default, 0
+        return
+    if not value.isdigit() or int(value) > MAX_DOMAIN_ID:
+        raise UserError(f'ROS_DOMAIN_ID={value!r} is not a domain id: set it to a whole '
+                        f'number from 0 to {MAX_DOMAIN_ID}, or unset it (0)')
 
 
 def cartesian_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -215,24 +229,6 @@ def _pose_wiring(pose_io: tuple[str, list[str], list[str]]
 
 
 # --- the session -----------------------------------------------------------------------------
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f'signal {signum}')
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within: SIGTERM (kill, a CI timeout, a supervisor) unwinds like Ctrl-C, so `finally`
-    blocks stop the node processes instead of leaving them running. Main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
 
 @dataclass
 class SessionConfig:
@@ -379,6 +375,7 @@ class SimSession:
 
         from dp_ros.ros.background_node import BackgroundNode
 
+        check_ros_domain_id(os.environ)  # before rcl starts: it raises an RCLError traceback
         self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
         self._ros = BackgroundNode('dp_ros_sim_driver', spin=False)
         self._node = self._ros.node
