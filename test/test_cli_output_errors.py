@@ -90,21 +90,28 @@ def test_convert_into_a_folder_that_is_a_file_is_one_line(tmp_path):
     _assert_one_line_error(proc, 'convert')
 
 
-def test_train_saving_onto_a_full_disk_is_one_line(tmp_path):
-    """train whose checkpoint does not fit on the disk: one line, exit 2."""
+def tiny_train_config(tmp_path: Path, steps: int) -> Path:
+    """The config file of a CPU run of `steps` steps on the small synthetic store, saved at
+    its last step."""
     store = write_small_store(tmp_path / 'small.zarr')
     cfg = {
         'policy': tiny_policy_section(crop_shape=[6, 8], down_dims=[16, 32], num_keypoints=4,
                                       feature_dim=8, diffusion_step_embed_dim=16, horizon=8,
                                       n_action_steps=4, num_inference_steps=2),
         'data': {'zarr_path': str(store), 'batch_size': 4, 'val_ratio': 0.2},
-        'train': {'max_steps': 2, 'log_every': 1, 'val_every': 0, 'action_mse_every': 0,
-                  'eval_every': 0, 'checkpoint_every': 2, 'final_eval': False,
+        'train': {'max_steps': steps, 'log_every': 1, 'val_every': 0, 'action_mse_every': 0,
+                  'eval_every': 0, 'checkpoint_every': steps, 'final_eval': False,
                   'num_threads': 1, 'progress': False, 'cpu': True},
         'eval': {'n_episodes': 0},
     }
     config = tmp_path / 'cfg.yaml'
     config.write_text(yaml.safe_dump(cfg))
+    return config
+
+
+def test_train_saving_onto_a_full_disk_is_one_line(tmp_path):
+    """train whose checkpoint does not fit on the disk: one line, exit 2."""
+    config = tiny_train_config(tmp_path, steps=2)
     proc = _run_with_file_limit(256 * 1024, 'train', '--config', str(config), '--output',
                                 str(tmp_path / 'run'))
     _assert_one_line_error(proc, 'train')
@@ -114,19 +121,7 @@ def test_train_saving_onto_a_full_disk_is_one_line(tmp_path):
 def test_train_into_a_dangling_symlink_is_one_line(tmp_path):
     """--output a symlink whose destination is not there (a disk not mounted, a folder not
     made yet): one line, exit 2 (or the run made there), not a FileExistsError traceback."""
-    store = write_small_store(tmp_path / 'small.zarr')
-    cfg = {
-        'policy': tiny_policy_section(crop_shape=[6, 8], down_dims=[16, 32], num_keypoints=4,
-                                      feature_dim=8, diffusion_step_embed_dim=16, horizon=8,
-                                      n_action_steps=4, num_inference_steps=2),
-        'data': {'zarr_path': str(store), 'batch_size': 4, 'val_ratio': 0.2},
-        'train': {'max_steps': 1, 'log_every': 1, 'val_every': 0, 'action_mse_every': 0,
-                  'eval_every': 0, 'checkpoint_every': 1, 'final_eval': False,
-                  'num_threads': 1, 'progress': False, 'cpu': True},
-        'eval': {'n_episodes': 0},
-    }
-    config = tmp_path / 'cfg.yaml'
-    config.write_text(yaml.safe_dump(cfg))
+    config = tiny_train_config(tmp_path, steps=1)
     link = tmp_path / 'run'
     link.symlink_to(tmp_path / 'elsewhere' / 'run')
     proc = subprocess.run(module_cmd('dp_ros.cli', 'train', '--config', str(config),
