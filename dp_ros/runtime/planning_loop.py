@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from dp_ros.runtime.action_schedule import ActionSchedule, Plan
-from dp_ros.runtime.execution import ChunkExecution, TimedChunk, commanded_at, held_at
+from dp_ros.runtime.execution import ChunkExecution, TimedChunk, commanded_at
 from dp_ros.runtime.observation_history import Observation, ObservationHistory
 from dp_ros.runtime.policy_node_config import (
     MAX_SEED,
@@ -536,17 +536,15 @@ class PlanningLoop:
         the line between the commanded points (a joint_trajectory_controller interpolates, as
         finish's step limit assumes), in lockstep the point in force (the sim's follower holds
         it); before the motion's first point, where it started from."""
-        if self.lockstep or self.commanded is None:
-            return self._commanded_at(t_ns)
-        point = commanded_at(self.commanded, t_ns, True, self.safety.wrap)
-        return self.motion_start if point is None else point
+        return self._commanded_at(t_ns, interpolated=not self.lockstep)
 
-    def _commanded_at(self, t_ns: int) -> np.ndarray | None:
-        """The commanded point in force at t (chained over the plans that replaced each other);
-        before the motion's first point, where it started from."""
+    def _commanded_at(self, t_ns: int, interpolated: bool = False) -> np.ndarray | None:
+        """The commanded point in force at t, or on the line between the points around t
+        (`interpolated`), chained over the plans that replaced each other; before the motion's
+        first point, where it started from."""
         if self.commanded is None:
             return self.motion_start
-        point = held_at(self.commanded.due_ns, self.commanded.actions, t_ns)
+        point = commanded_at(self.commanded, t_ns, interpolated, self.safety.wrap)
         return self.motion_start if point is None else point
 
     def point_due(self, clock_ns: int) -> np.ndarray | None:
