@@ -124,6 +124,13 @@ def write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+def first_existing(folder: Path) -> Path:
+    """`folder`, or the nearest of its parents that exists (what a makedirs starts from)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
 def check_writable_file(path: str | Path, flag: str, example: str = 'report.json') -> None:
     """A file a command writes at the end of its run, checked before the run (minutes of
     evaluation lost to an output it could not write): not a directory, and its folder there
@@ -135,9 +142,7 @@ def check_writable_file(path: str | Path, flag: str, example: str = 'report.json
     if path.is_dir():
         raise UserError(f'{flag} {path} is a directory; give a file path, e.g. '
                         f'{path / example}')
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:  # the first folder that is there
-        folder = folder.parent
+    folder = first_existing(path.parent)
     if not folder.is_dir():
         raise UserError(f'{flag} {path}: {folder} is not a directory, so the file cannot be '
                         'written there')
@@ -187,10 +192,8 @@ def output_lock(output: str | Path, command: str) -> Iterator[None]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        while not folder.exists() and folder != folder.parent:  # the first one that is there
-            folder = folder.parent
-        raise UserError(f'{output}: {folder} is not a directory, so nothing can be written '
-                        'there') from None
+        raise UserError(f'{output}: {first_existing(folder)} is not a directory, so nothing '
+                        'can be written there') from None
     lock = folder / f'.{target.name}.lock'
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     locked = False
