@@ -105,7 +105,7 @@ def executed_targets(ticks: list[int], hold: np.ndarray, trajs: list) -> np.ndar
         check_trajectory,
     )
 
-    follower = TrajectoryFollower(hold=hold)
+    follower = TrajectoryFollower(hold=hold, interpolate=True)  # the realtime sim's
     out, k = [], 0
     for t in ticks:
         while k < len(trajs) and trajs[k][0] <= t:

@@ -142,7 +142,9 @@ class EpisodeStepper:
         self.out = out
         self.workspace = config.workspace
         self.initial_state = parse_initial_state(config.initial_state, config.table)
-        self.follower = TrajectoryFollower()
+        # realtime samples the controller's setpoint between points (a chunk planned on a
+        # mid-step camera frame); lockstep steps fall on the points' due times
+        self.follower = TrajectoryFollower(interpolate=config.mode == 'realtime')
         self.rejections = RejectionLog()
         self.episode: Episode | None = None
         self.episodes_started = 0

@@ -2,12 +2,16 @@
 
 Pure logic (no rclpy) so that the timing rules are tested without a ROS graph. Times are
 integer nanoseconds. The rules follow ros2_control's joint_trajectory_controller, sampled
-without interpolation because the Push-T env takes one target per 0.1 s control step:
+once per control step (the Push-T env takes one target per 0.1 s step):
 
 - a new trajectory replaces the active one entirely;
 - the target at time t is the last point whose due time (header.stamp + time_from_start)
-  is <= t; before the first point the previous target is held; after the last point the
-  last point is held;
+  is <= t, or with `interpolate` the point on the line between it and the next one, as a
+  joint_trajectory_controller's setpoint at t (on a point's due time that point exactly, so
+  points on the step grid are taken unchanged; off it, a chunk planned on a mid-step camera
+  frame, the step takes where the controller is, not the point due up to a period before);
+  before the first point the previous target is held (a controller would move from it to
+  the first point); after the last point the last point is held;
 - a header.stamp of zero means "now" (the receive time);
 - a trajectory that ends in the past is rejected, as the controller does.
 
@@ -116,11 +120,17 @@ def check_trajectory(joint_names: Sequence[str], expected_names: Sequence[str], 
 
 
 class TrajectoryFollower:
-    """Holds the active trajectory and the last applied target."""
+    """Holds the active trajectory and the last applied target.
 
-    def __init__(self, hold: Sequence[float] | None = None):
+    interpolate: sample between points on the line between them (realtime, as a
+    joint_trajectory_controller); False: hold each point until the next is due (lockstep,
+    whose steps fall on the points' due times: the in-process evaluation's parity).
+    """
+
+    def __init__(self, hold: Sequence[float] | None = None, interpolate: bool = False):
         self._trajectory: Trajectory | None = None
         self._target: np.ndarray | None = None
+        self.interpolate = bool(interpolate)
         self.reset(hold)
 
     def reset(self, hold: Sequence[float] | None = None) -> None:
@@ -154,7 +164,12 @@ class TrajectoryFollower:
         if traj is not None:
             index = int(np.searchsorted(traj.due_ns, int(t_ns), side='right')) - 1
             if index >= 0:
-                return traj.positions[index].copy()
+                if not self.interpolate or index + 1 == len(traj.due_ns) or \
+                        int(traj.due_ns[index]) == int(t_ns):
+                    return traj.positions[index].copy()
+                t0, t1 = int(traj.due_ns[index]), int(traj.due_ns[index + 1])
+                w = (int(t_ns) - t0) / (t1 - t0)
+                return (1.0 - w) * traj.positions[index] + w * traj.positions[index + 1]
         return self.target
 
 

@@ -1,7 +1,8 @@
 """Executing chunks in time in realtime, against an interpolating trajectory controller.
 
 A ros2_control joint_trajectory_controller interpolates between the points of the running
-trajectory, and the planning loop models it so for the step limit (commanded.interpolate(now)).
+trajectory, and the planning loop models it so for the step limit (where it is when the
+chunk lands: commanded.interpolate at now + action_lead_s).
 These tests pin the same model for blend and the stop, the action lead in the first point's
 share of the step limit, and that a chunk never published does not shape later ones.
 """

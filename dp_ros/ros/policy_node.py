@@ -60,8 +60,10 @@ from dp_ros.runtime.policy_node_config import (
     lockstep_clock_problem,
     message_streams,
 )
+from dp_ros.runtime.recent_problems import PROBLEM_COUNTERS, RECENT_PROBLEMS_S, RecentCounts
 from dp_ros.runtime.repeated_message import RepeatedMessage
 from dp_ros.runtime.safety import Hold
+from dp_ros.stamps import seconds_to_ns
 
 NODE_NAME = 'dp_policy'
 # The wall-clock poll besides message arrivals. While a plan runs it checks every 5 ms
@@ -120,6 +122,10 @@ class PolicyCore:
         self._overhead = LatencyStats()  # seconds per plan outside the model
         self._warned: set[str] = set()
         self._sampling_failed = RepeatedMessage()
+        # the status is WARN while a problem count rose lately (at least one diagnostics
+        # period), not for ever after one glitch
+        self._problems_window_s = max(RECENT_PROBLEMS_S, cfg.diagnostics_period_s)
+        self._recent = RecentCounts(PROBLEM_COUNTERS, seconds_to_ns(self._problems_window_s))
         # the debug observation log (checked writable at start; off after a failed write)
         self._observation_log = ObservationLog(cfg.observation_log_path)
         # per input stream: messages of header stamp 0 (a driver that never stamps) filed at
@@ -582,8 +588,11 @@ class PolicyCore:
         self._check_camera_types(values)
         self._warn_slow_inputs()
         self._warn_missing_inputs()
+        # the level and message from the counts' recent rise, the key-values cumulative
+        recent = self._recent.recent(values, time.monotonic_ns())
+        values['problems_window_s'] = self._problems_window_s
         self._publish(self.pub_diag, cv.diagnostic_array(
-            f'{self.node.get_name()}: policy', self.device_name, values, pl.problems(values),
+            f'{self.node.get_name()}: policy', self.device_name, values, pl.problems(recent),
             self.node.get_clock().now().nanoseconds))
 
     # ------------------------------------------------------------------ end

@@ -281,15 +281,19 @@ class PlanningLoop:
         """A bad-message Filing when the stamp is too far from the clock (None: fine).
 
         Not checked while the clock reads 0 (sim time before the first /clock message). In
-        realtime a stamp ahead by more than max_input_age_s is refused too: the input would
-        count as fresh that much longer, delaying the stale stop.
+        realtime a stamp ahead by more than max_input_age_s is refused too, also with
+        stamp_tolerance_s 0 (no limit of its own): the input would count as fresh that much
+        longer, delaying the stale stop.
         """
-        tolerance = self.setup.stamp_tolerance_ns
-        if not tolerance or clock_ns is None or clock_ns <= 0:
+        tolerance = self.setup.stamp_tolerance_ns  # 0: no limit of its own
+        if clock_ns is None or clock_ns <= 0:
             return None
         offset = int(stamp_ns) - int(clock_ns)
-        if offset > 0 and not self.lockstep and self.setup.max_age_ns < tolerance:
+        if offset > 0 and not self.lockstep and (not tolerance
+                                                 or self.setup.max_age_ns < tolerance):
             limit, name = self.setup.max_age_ns, 'max_input_age_s'
+        elif not tolerance:
+            return None
         else:
             limit, name = tolerance, 'stamp_tolerance_s'
         if abs(offset) <= limit:
@@ -484,11 +488,12 @@ class PlanningLoop:
         # the running plan as the controller executes it (the points it replaced before the
         # newest plan's first one included), before anything of the new chunk is remembered
         running, before = self.commanded, self.motion_start
-        if self.moving:  # where the controller is now, or may be when the chunk lands
-            reference, also = self._commanded_at(now), self._may_hold(now, int(kept_due[0]))
-            if not self.lockstep and self.commanded is not None and self.commanded.covers(now):
-                # a trajectory controller is on its way from the point in force to the next
-                reference, also = self.commanded.interpolate(now, wrap), [reference, *also]
+        if self.moving:  # where the controller is when the chunk lands, or may be instead
+            # a trajectory controller runs the plan on until the chunk lands, action_lead_s
+            # after now (lockstep: no lead): point 0's share of the step limit is from there
+            landing = now + self.schedule.lead_ns
+            reference = self._controller_at(landing)
+            also = self._may_hold(now, landing, int(kept_due[0]))
         else:  # a new motion: it starts from the measured position (ramp-in, step limit)
             reference, also = self.measured_at(now), []
             if reference is None and self.safety.needs_reference:
@@ -521,11 +526,16 @@ class PlanningLoop:
         self.commanded = TimedChunk(np.concatenate([old.due_ns[keep][-8:], plan.due_ns]),
                                     np.concatenate([old.actions[keep][-8:], plan.actions]))
 
-    def _may_hold(self, now: int, first_due: int) -> list[np.ndarray]:
-        """Commanded points a controller may hold just before a new chunk's first point: the
-        one a period ago (its tick late) and those due until that first point (the chunk
-        late: action_lead_s is the margin the node assumes)."""
-        held = [self._commanded_at(now - self.setup.dt_ns)]
+    def _may_hold(self, now: int, landing: int, first_due: int) -> list[np.ndarray]:
+        """Where a controller may be instead when a new chunk's first point takes over, the
+        chunk sent at now and assumed to land at `landing`: the point in force a period
+        before the landing (its tick late); where it is now and the point then in force
+        (the chunk early: action_lead_s is the margin the node assumes); and the points due
+        until that first point (the chunk late). An interpolating controller runs straight
+        between these, so a first point within reach (a box) of each, and of the landing
+        position, is within reach of every position it passes from now to that point."""
+        held = [self._commanded_at(landing - self.setup.dt_ns),
+                self._controller_at(now), self._commanded_at(now)]
         if self.commanded is not None:
             due = self.commanded.due_ns
             held += list(self.commanded.actions[(due > now) & (due < first_due)])

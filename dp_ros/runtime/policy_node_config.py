@@ -191,8 +191,9 @@ class PolicyNodeConfig:
     stamp_tolerance_s: float = param(
         1.0, 'messages stamped further than this from the node clock, ahead or behind, are '
         'rejected as bad input (a sensor on another clock, a broken driver); in realtime, '
-        'ahead by more than max_input_age_s too (it would stay fresh that much longer); 0: '
-        'no check',
+        'ahead by more than max_input_age_s too (it would stay fresh that much longer and '
+        'delay the stale stop), whatever this is; 0: no limit of its own (stamps behind the '
+        'clock, and in lockstep ahead of it, are not checked)',
         range=(0.0, 86400.0), unit='s')
     execution_mode: str = param(
         'replace', "how a new chunk takes over: 'replace' (from its first point on, as the "
@@ -558,7 +559,9 @@ class ResolvedSetup:
     keep_ns: int  # history kept per stream
     limits: JointLimits  # bounds and per-step limits of the actions (runtime/safety.py)
     ramp_in_ns: int
-    stamp_tolerance_ns: int  # 0: stamps not checked against the clock
+    # the limit of |stamp - clock|; 0: none of its own (in realtime max_age_ns still limits
+    # stamps ahead: planning_loop.check_stamp)
+    stamp_tolerance_ns: int
     path_joints: list[int]  # action dimensions drawn as ~/planned_path (x, y[, z])
     # the pose target whose position they are, when it has an orientation: its action
     # dimensions and fields, so that the path's poses turn as the targets do
@@ -1071,7 +1074,8 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         gap_ns=recorded_gaps(config, rgb_keys, low_dim, streams, max_age_ns),
         recorded_rates_hz=recorded_rates(config, rgb_keys, low_dim, streams),
         ramp_in_ns=seconds_to_ns(cfg.ramp_in_s),
-        stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s), path_joints=path_joints,
+        stamp_tolerance_ns=seconds_to_ns(cfg.stamp_tolerance_s),
+        path_joints=path_joints,
         path_pose=path_pose,
         twist_limits=TwistLimits(cfg.twist_gain, cfg.twist_max_linear, cfg.twist_max_angular),
         commands=command_groups(cfg),
