@@ -10,15 +10,12 @@ import re
 
 import numpy as np
 import pytest
+from bag_support import CAMERA_JOINTS_CONFIG, MS, T0
 
 from dp_ros.bags.reader import BagError
 from dp_ros.bags.recorder import BagRecorder, image_message, joint_state_message
 from training import bag2zarr
 from training.bag2zarr_config import config_from_dict
-
-NS = 10**9
-MS = 10**6
-T0 = 1_700_000_000 * NS
 
 
 def test_a_cut_off_mcap_is_named_as_cut_off(tmp_path):
@@ -35,10 +32,7 @@ def test_a_cut_off_mcap_is_named_as_cut_off(tmp_path):
     (mcap,) = bag.glob('*.mcap')
     data = mcap.read_bytes()
     mcap.write_bytes(data[:len(data) * 6 // 10])
-    config = config_from_dict({'control_period_s': 0.1, 'image_dtype': 'uint8',
-                               'keys': {'img': {'image': '/cam/image_raw'},
-                                        'state': {'joint_state': '/joint_states',
-                                                  'joints': ['j1']}}})
+    config = config_from_dict(CAMERA_JOINTS_CONFIG)
     with pytest.raises(BagError) as err:
         bag2zarr.convert([bag], config, tmp_path / 'out.zarr', progress=False)
     assert re.search(rf'{mcap.name} is cut off \(truncated: no mcap end magic.*`mcap recover '

@@ -9,35 +9,20 @@ time has every stream".
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from bag_support import CAMERA_JOINTS_CONFIG as CONFIG
+from bag_support import write_camera_joints
 
 from dp_ros.bags.reader import BagError
-from dp_ros.bags.recorder import BagRecorder, image_message, joint_state_message
+from dp_ros.bags.recorder import BagRecorder
 from training import bag2zarr
 from training.bag2zarr_config import config_from_dict
-
-NS = 10**9
-MS = 10**6
-T0 = 1_700_000_000 * NS
-CONFIG = {'control_period_s': 0.1, 'image_dtype': 'uint8',
-          'keys': {'img': {'image': '/cam/image_raw'},
-                   'state': {'joint_state': '/joint_states', 'joints': ['j1']}}}
 
 
 def _demo(path, frames: int = 10, camera_clock: int = 0) -> None:
     """A 10 Hz camera (stamped camera_clock + its time) and 100 Hz joints, wall-clock."""
     with BagRecorder(path) as rec:
-        ts = rec.typestore
-        for i in range(frames):
-            t = T0 + i * 100 * MS
-            rec.write('/cam/image_raw', 'sensor_msgs/msg/Image', t + 5 * MS,
-                      image_message(ts, np.full((4, 4, 3), i, np.uint8),
-                                    t - T0 + camera_clock if camera_clock else t))
-            for k in range(10):
-                tj = t + k * 10 * MS
-                rec.write('/joint_states', 'sensor_msgs/msg/JointState', tj + MS,
-                          joint_state_message(ts, ['j1'], [i + k / 10], tj))
+        write_camera_joints(rec, range(frames), camera_clock)
 
 
 def _empty(path, topics: bool = True) -> None:

@@ -15,6 +15,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from bag_support import CAMERA_JOINTS_CONFIG as CONFIG
+from bag_support import MS, T0
 
 from dp_ros.bags import storage
 from dp_ros.bags.reader import BagError
@@ -23,9 +25,6 @@ from training import bag2zarr
 from training.bag2zarr_config import config_from_dict
 from training.inspect_bags import summarize_bag
 
-NS = 10**9
-MS = 10**6
-T0 = 1_700_000_000 * NS
 FRAMES = 30  # 10 Hz camera, 3 s
 COMMITTED = 10  # the first second checkpointed into the .db3, the rest in the -wal
 
@@ -75,11 +74,6 @@ def wal_bag(tmp_path):
     assert con.execute('SELECT count(*) FROM messages').fetchone()[0] == FRAMES * 11
     con.close()
     return bag
-
-
-CONFIG = {'control_period_s': 0.1, 'image_dtype': 'uint8',
-          'keys': {'img': {'image': '/cam/image_raw'},
-                   'state': {'joint_state': '/joint_states', 'joints': ['j1']}}}
 
 
 def _files(folder):

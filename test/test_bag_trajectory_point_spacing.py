@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import zarr
+from bag_support import MS, T0
 
 from dp_ros.bags.recorder import (
     BagRecorder,
@@ -22,9 +23,6 @@ from training import bag2zarr
 from training.bag2zarr_config import config_from_dict
 from training.resample import point_slack, trajectory_targets
 
-NS = 10**9
-MS = 10**6
-T0 = 1_700_000_000 * NS
 POINT_SPACING = 20 * MS
 PHASE = 20 * MS  # command i stamped at T0 + 100 ms * i + 20 ms
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import zarr
+from bag_support import MS, T0
 
 from dp_ros.bags.recorder import (
     BagRecorder,
@@ -27,9 +28,6 @@ from training import bag2zarr
 from training.bag2zarr_config import config_from_dict
 from training.resample import place_unstamped
 
-NS = 10**9
-MS = 10**6
-T0 = 1_700_000_000 * NS
 CAMERA_LATENCY = 5 * MS
 
 

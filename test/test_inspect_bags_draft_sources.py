@@ -2,13 +2,14 @@
 base's wheel driver publishing velocities only (position empty) on the arm's /joint_states,
 a RealSense's depth stream (16UC1) beside its colour stream, a usb_cam left at its default
 yuv422_yuy2. The draft is "a first config" that bag2zarr converts. Pinned: it reads the
-wheels' velocity (field: velocity), not positions no message has, and leaves out, in a
+wheels' velocity (field: velocity), not positions no message has, leaves out, in a
 comment, an image stream bag2zarr refuses as a camera (never an image key nor the
-reference topic).
+reference topic), and takes the YUV camera as one.
 """
 from __future__ import annotations
 
 import numpy as np
+from bag_support import MS, NS, T0
 
 from dp_ros.bags.recorder import (
     BagRecorder,
@@ -19,10 +20,6 @@ from dp_ros.bags.recorder import (
 from training import bag2zarr
 from training.bag2zarr_config import load_config
 from training.inspect_dataset import main as inspect
-
-NS = 10**9
-MS = 10**6
-T0 = 1_700_000_000 * NS
 
 
 def _image(ts, t, encoding, step, data):
@@ -43,7 +40,7 @@ def _robot_bag(path, wheels: bool = False, depth: bool = False, yuv: bool = Fals
             if depth:
                 rec.write('/cam/depth/image_rect_raw', 'sensor_msgs/msg/Image', t + 6 * MS,
                           _image(ts, t, '16UC1', 8, np.full(32, 7, np.uint8)))
-            if yuv and i % 2 == 0:  # 5 Hz: the slowest camera, were it one
+            if yuv:
                 rec.write('/usb_cam/image_raw', 'sensor_msgs/msg/Image', t + 7 * MS,
                           _image(ts, t, 'yuv422_yuy2', 8, np.full(32, 7, np.uint8)))
             rec.write('/arm_controller/joint_trajectory', 'trajectory_msgs/msg/JointTrajectory',
@@ -88,10 +85,11 @@ def test_a_draft_of_a_bag_with_a_depth_stream_converts(tmp_path, capsys):
     assert set(summary.keys) == {'img', 'state', 'action'}
 
 
-def test_a_yuv_camera_is_neither_a_key_nor_the_reference(tmp_path, capsys):
-    """usb_cam's default yuv422_yuy2, slower than the colour camera: left out in a comment;
-    the reference is the colour camera bag2zarr reads."""
+def test_a_yuv_camera_is_an_image_key(tmp_path, capsys):
+    """usb_cam's default yuv422_yuy2 beside the colour camera: a camera bag2zarr reads
+    (decoded to RGB as cv_bridge does), so an image key, not left out."""
     summary, draft = _draft_and_convert(tmp_path, capsys, yuv=True)
     assert summary.total_steps > 0
-    assert 'reference_topic: "/cam/color/image_raw"' in draft
-    assert '  # "/usb_cam/image_raw" left out: yuv422_yuy2 is no camera image' in draft
+    assert 'left out' not in draft
+    assert '    image: "/usb_cam/image_raw"   # 4x4 yuv422_yuy2, 10.0 Hz' in draft
+    assert len(summary.keys) == 4  # both cameras, state, action

@@ -44,6 +44,7 @@ from training.resample import (
     rate_stats,
     recv_to_stamp_boundaries,
     sample_indices,
+    stamp_offset_ns,
     stamp_restarts,
     trajectory_targets,
 )
@@ -375,8 +376,7 @@ def _clock_mismatches(streams: dict[str, Stream], grid_topic: str, marker: str |
     stamp - receive time differs by more than OTHER_CLOCK_S): why no grid time had them all."""
     def offset(stream: Stream) -> int | None:
         times, stamped = stream.times_ns()
-        recv = np.asarray(stream.recv_ns, dtype=np.int64)
-        return int(np.median(times - recv)) if stamped and len(times) else None
+        return stamp_offset_ns(stream.recv_ns, times) if stamped and len(times) else None
 
     ref = offset(streams[grid_topic]) or 0
     notes = []

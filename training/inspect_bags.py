@@ -7,7 +7,7 @@ stamps sit from receive times: bag2zarr samples by header stamps, so a stream st
 some of its stamps left 0 among wall-clock ones, a stream on another clock, stamps that go
 backwards (a sim clock reset) and a stamp far from the others (a clock jump) are named,
 with the first message concerned. With --draft-config the report becomes a commented
-bag2zarr YAML: every camera an image key (the slowest one the grid's reference; a depth or YUV
+bag2zarr YAML: every camera an image key (the slowest one the grid's reference; a depth
 stream, which bag2zarr refuses as a camera, left out in a comment), the busiest JointState the
 state (a driver that gives no positions, a wheel's, by its velocity), the action the recorded
 JointTrajectory commands (what the policy node publishes) or, without them, the state one
@@ -44,7 +44,7 @@ from dp_ros.bags.reader import (
 from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.errors import UserError
 from training.bag2zarr_config import Bag2ZarrConfig
-from training.resample import OTHER_CLOCK_S, stamp_restarts
+from training.resample import OTHER_CLOCK_S, stamp_offset_ns, stamp_restarts
 
 SAMPLE_MESSAGES = 20  # per topic, deserialized for sizes, names (and stamps: other types)
 # a joint-state topic's: enough to meet every driver publishing on it (a 10 Hz gripper's
@@ -66,8 +66,11 @@ class TopicSummary:
     topic: str
     msgtype: str
     count: int
-    rate_hz: float | None  # 1 / median receive period; None below 2 messages
-    max_gap_s: float | None  # longest receive interval
+    # 1 / median period (None below 2 messages) and the longest interval, s: of its header
+    # stamps where the bag's stamped streams share a clock other than the receive clock (a
+    # lockstep sim's: the clock bag2zarr's grid runs on), else of its receive times
+    rate_hz: float | None
+    max_gap_s: float | None
     detail: str = ''  # image size and encoding, joint names
     joints: list[str] = field(default_factory=list)
     # a joint-state topic on which several drivers publish, each its own joints: each
@@ -98,7 +101,7 @@ def _image_detail(msg: Any, msgtype: str) -> str:
 
 
 def rate_and_gap(times_ns: np.ndarray) -> tuple[float | None, float | None]:
-    """Receive times (ns, sorted) -> (rate: 1 / the median positive interval, Hz; the
+    """Times (ns, in receive order) -> (rate: 1 / the median positive interval, Hz; the
     longest interval, s); None below 2 messages."""
     periods = np.diff(times_ns) / NS
     positive = periods[periods > 0]
@@ -106,7 +109,10 @@ def rate_and_gap(times_ns: np.ndarray) -> tuple[float | None, float | None]:
             float(periods.max()) if len(periods) else None)
 
 
-def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
+def summarize_topic(info: TopicInfo, seen: TopicSurvey, sim_clock: bool = False,
+                    ) -> TopicSummary:
+    """sim_clock: the bag's stamped streams share a clock other than the receive clock
+    (_shared_sim_clock): rates and gaps on it, no clock mismatch."""
     rate, gap = rate_and_gap(seen.times)
     summary = TopicSummary(topic=info.name, msgtype=info.msgtype, count=info.count,
                            rate_hz=rate, max_gap_s=gap)
@@ -122,7 +128,7 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
         summary.encoding = first.format if info.msgtype.endswith('CompressedImage') \
             else first.encoding
         if not camera_readable(info.msgtype, summary.encoding):
-            summary.detail += ' (not a camera image bag2zarr reads: a depth or YUV image)'
+            summary.detail += ' (not a camera image bag2zarr reads: a depth image)'
     elif info.msgtype in JOINT_STATE_TYPES:
         summary.joints = list(first.name)
         drivers = _drivers(samples)
@@ -143,7 +149,7 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey) -> TopicSummary:
             summary.problems.append(f'header.frame_id changes ({frames}): poses in '
                                     'different frames cannot be one dimension')
     if hasattr(first, 'header'):
-        _check_stamps(summary, seen)
+        _check_stamps(summary, seen, sim_clock)
     return summary
 
 
@@ -188,9 +194,10 @@ def _by_driver(topic: TopicSummary) -> list[TopicSummary]:
             for names, rate, gap, field_name in topic.drivers]
 
 
-def _check_stamps(summary: TopicSummary, seen: TopicSurvey) -> None:
+def _check_stamps(summary: TopicSummary, seen: TopicSurvey, sim_clock: bool = False) -> None:
     """Header stamps as bag2zarr will take them: every message's (the survey read them), or
-    for a type whose header is not its first field, its first messages'."""
+    for a type whose header is not its first field, its first messages'. sim_clock: on a
+    clock the bag's stamped streams share (summarize_topic)."""
     if seen.stamps is not None and len(seen.stamps) == len(seen.times):
         stamps, received, which = seen.stamps, seen.times, ''
     else:
@@ -210,9 +217,12 @@ def _check_stamps(summary: TopicSummary, seen: TopicSurvey) -> None:
             f'(the first: message {at}): left unset by the driver; bag2zarr places them by '
             'receive time')
     offsets = times - received
-    median = int(np.median(offsets))
+    median = stamp_offset_ns(received, times)
     summary.stamp_offset_s = median / NS
-    if abs(median) > OTHER_CLOCK_S * NS:
+    if abs(median) > OTHER_CLOCK_S * NS and sim_clock:
+        if not which:  # every message's stamp: rates on the clock bag2zarr aligns by
+            summary.rate_hz, summary.max_gap_s = rate_and_gap(times)
+    elif abs(median) > OTHER_CLOCK_S * NS:
         summary.problems.append(f'header stamps {median / NS:+.3g} s from receive times: '
                                 'another clock (sim time?); streams on different '
                                 'clocks cannot be aligned')
@@ -233,14 +243,38 @@ def _check_stamps(summary: TopicSummary, seen: TopicSurvey) -> None:
             '(a gap there, or the bag refused)')
 
 
+def _shared_sim_clock(seen: dict[str, TopicSurvey]) -> tuple[list[str], int]:
+    """(the topics stamped on one clock other than the receive clock, their stamp - receive
+    offset, ns): two or more streams, every message stamped (a header first), whose offsets
+    (stamp_offset_ns) lie within OTHER_CLOCK_S of each other and beyond it from 0 (a
+    lockstep sim's time); ([], 0) otherwise."""
+    offsets = {}
+    for name, topic in seen.items():
+        stamps = topic.stamps
+        if stamps is not None and len(stamps) == len(topic.times) and np.any(stamps != 0):
+            times, _ = place_unset_stamps(stamps, topic.times)
+            offsets[name] = stamp_offset_ns(topic.times, times)
+    values = sorted(offsets.values())
+    if (len(values) < 2 or values[-1] - values[0] > OTHER_CLOCK_S * NS
+            or min(abs(v) for v in values) <= OTHER_CLOCK_S * NS):
+        return [], 0
+    return sorted(offsets), values[len(values) // 2]
+
+
 def summarize_bag(path: Path, progress: bool = False) -> BagSummary:
     with open_bag(path) as bag:
         seen = bag.survey(SAMPLE_MESSAGES, progress=progress,
                           samples_by_type=dict.fromkeys(JOINT_STATE_TYPES, JOINT_STATE_SAMPLES))
-        topics = [summarize_topic(info, seen[name]) for name, info in bag.topics.items()]
+        shared, offset = _shared_sim_clock(seen)
+        topics = [summarize_topic(info, seen[name], name in shared)
+                  for name, info in bag.topics.items()]
         duration = ((bag.end_ns - bag.start_ns) / NS
                     if any(info.count for info in bag.topics.values()) else 0.0)
         notes = list(bag.notes)
+    if shared:
+        notes.append(f'header stamps of {", ".join(shared)} sit {offset / NS:+.3g} s from '
+                     "receive times: one clock (a sim's), which bag2zarr aligns them on; "
+                     'their rates and gaps are on it')
     return BagSummary(path=str(path), duration_s=float(duration), topics=topics, notes=notes)
 
 
@@ -296,7 +330,7 @@ def draft_config(summaries: list[BagSummary],
     no joint states (the config then needs choices no scan can make)."""
     topics = _merge(summaries)
     images = [t for t in topics.values() if t.msgtype in IMAGE_TYPES and t.count]
-    # a depth or YUV stream bag2zarr refuses as a camera: left out, said in a comment
+    # a depth stream bag2zarr refuses as a camera: left out, said in a comment
     cameras = [t for t in images if camera_readable(t.msgtype, t.encoding)]
     not_cameras = [t for t in images if t not in cameras]
     states = sorted((d for t in topics.values() if t.msgtype in JOINT_STATE_TYPES and t.joints
@@ -355,7 +389,7 @@ def draft_config(summaries: list[BagSummary],
                   '    # crop: [x0, y0, width, height]   # px: the workspace, cut first']
     for image in sorted(not_cameras, key=lambda t: t.topic):
         lines += [f'  # {q(image.topic)} left out: {image.encoding or "its encoding"} is no '
-                  'camera image bag2zarr reads (a depth or YUV stream; Image encodings: '
+                  'camera image bag2zarr reads (a depth stream; Image encodings: '
                   f'{", ".join(CAMERA_ENCODINGS)}, or a jpeg/png CompressedImage)']
     if len(state_sources) == 1:
         state = state_sources[0][0]

@@ -184,8 +184,10 @@ class Bag:
         """The topic's info, or a clear error when it is absent or of an unusable type."""
         info = self.topics.get(topic)
         if info is None:
+            why = ''.join(f'; {note}' for note in self.notes if note.startswith(f'{topic} '))
             raise MissingTopicError(f'bag {self.path}: topic {topic} (needed by {needed_by}) is '
-                                    f'not in the bag; the bag has: {self.describe_topics()}')
+                                    f'not in the bag; the bag has: {self.describe_topics()}'
+                                    + why)
         if info.msgtype not in allowed_types:
             raise TopicTypeError(f'bag {self.path}: topic {topic} has type {info.msgtype}, but '
                                  f'{needed_by} needs {" or ".join(allowed_types)}')
@@ -255,13 +257,26 @@ class Bag:
             except Exception as exc:  # corrupt storage: name the bag
                 raise BagReadError(f'bag {self.path}: cannot scan its messages: '
                                    f'{type(exc).__name__}: {exc}') from exc
-        for topic in found.values():
+        for name, topic in found.items():
+            if not topic.times and topic.error is None and name in self.topics:
+                topic.error = self.unread(name)
             times = np.asarray(topic.times, dtype=np.int64)
             order = np.argsort(times, kind='stable')
             topic.times = times[order]
             if topic.stamps is not None:
                 topic.stamps = np.asarray(topic.stamps, dtype=np.int64)[order]
         return found
+
+    def unread(self, topic: str) -> str | None:
+        """Why a topic of which no message was read is empty when its metadata counts some
+        (files that lost them, a metadata.yaml that disagrees with them); None when it counts
+        none."""
+        count = self.topics[topic].count
+        if not count:
+            return None
+        return (f'metadata.yaml counts {count} message(s) of {topic}, none could be read from '
+                'the storage files (do they hold them? `ros2 bag reindex` rewrites '
+                'metadata.yaml from the files)')
 
     def _stamp_of(self, raw: Any, msgtype: str) -> int | None:
         try:
@@ -353,8 +368,8 @@ def decode_image(msg: Any, msgtype: str, shape: tuple[int, int] | None = None) -
 
 def camera_readable(msgtype: str, encoding: str) -> bool:
     """Whether decode_image takes images of this encoding (an Image's) or format (a
-    CompressedImage's): a camera's colour or mono8 pixels, not a depth image's (16UC1,
-    compressedDepth) nor a raw YUV one's."""
+    CompressedImage's): a camera's colour, mono8 or YUV 4:2:2 pixels, not a depth image's
+    (16UC1, compressedDepth)."""
     if msgtype == 'sensor_msgs/msg/CompressedImage':
         return 'compressedDepth' not in encoding
     return encoding in CAMERA_ENCODINGS
@@ -483,4 +498,7 @@ def read_streams(bag: Bag, decoders: dict[str, Decoder], progress: bool = True,
         header = getattr(msg, 'header', None)
         if header is not None:
             stream.frames.add(header.frame_id)
+    for topic, stream in streams.items():
+        if not stream and (why := bag.unread(topic)):
+            raise BagReadError(f'bag {bag.path}: {why}')
     return streams

@@ -9,6 +9,10 @@
   bag, its files in index order (split_parts), not one bag (and episode) per file.
 - An .mcap cut off (no end magic: its recorder killed mid-file) is named as such, with
   `mcap recover`, which rescues its messages (cut_off_mcaps).
+- A metadata.yaml that disagrees with its storage files (a topic's offered QoS or type hash
+  edited, or written by another recorder): rosbags reads only the messages of a file's topic
+  whose QoS and hash equal metadata.yaml's, and silently none of the others; such a topic
+  is read as the file records it, and said (_reconcile).
 """
 from __future__ import annotations
 
@@ -238,7 +242,40 @@ def _open(path: Path, stack: ExitStack) -> tuple[Reader, list[str]]:
     reader = Reader(path)
     reader.open()
     stack.callback(_close_quietly, reader)
-    return reader, notes
+    return reader, notes + _reconcile(reader)
+
+
+def _reconcile(reader: Reader) -> list[str]:
+    """Notes on where a bag directory's metadata.yaml disagrees with its storage files, whose
+    messages rosbags would then drop without a word: a topic whose offered QoS profiles or
+    type hash differ is read as the files record them (its metadata connection takes theirs);
+    a topic (or type) the files hold and metadata.yaml lacks is named, not read."""
+    storage = reader.storage
+    files = getattr(storage, 'storages', None)
+    if files is None:  # a bare storage file: its own topics, nothing to disagree with
+        return []
+    stored = [c for f in files for c in f.connections]
+    notes = []
+    for i, meta in enumerate(storage.connections):
+        same = [c for c in stored if c.topic == meta.topic and c.msgtype == meta.msgtype]
+        if not same or any(c.ext == meta.ext and (not c.digest or not meta.digest
+                                                  or c.digest == meta.digest) for c in same):
+            continue
+        found = same[0]
+        what = []
+        if found.ext != meta.ext:
+            what.append('offered QoS profiles' if found.ext.offered_qos_profiles
+                        != meta.ext.offered_qos_profiles else 'serialization format')
+        if found.digest and meta.digest and found.digest != meta.digest:
+            what.append('type hash')
+        storage.connections[i] = meta._replace(ext=found.ext, digest=found.digest or meta.digest)
+        notes.append(f'{meta.topic}: {METADATA} and the storage file disagree on its '
+                     f'{" and ".join(what)}: read as the file records them')
+    listed = {(c.topic, c.msgtype) for c in storage.connections}
+    for topic, msgtype in sorted({(c.topic, c.msgtype) for c in stored} - listed):
+        notes.append(f'{topic} [{msgtype}] is in the storage files but not in {METADATA}: not '
+                     f'read (`ros2 bag reindex` rewrites {METADATA} from the files)')
+    return notes
 
 
 def _private_folder(stack: ExitStack) -> Path:

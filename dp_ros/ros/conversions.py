@@ -70,6 +70,22 @@ def seconds_to_duration(seconds: float) -> Duration:
 
 # --- images ---------------------------------------------------------------------------------
 
+def _pixel_rows(msg: Image, row_bytes: int) -> np.ndarray:
+    """The (H, row_bytes) uint8 pixel rows of an Image, its row padding dropped; ValueError
+    when its size, step or buffer do not agree."""
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ValueError(f'image has no pixels: {width}x{height}')
+    if step < row_bytes:
+        raise ValueError(f'image step {step} is smaller than a row of {width} {msg.encoding} '
+                         f'pixels ({row_bytes} bytes)')
+    buffer = np.frombuffer(msg.data, dtype=np.uint8)
+    if buffer.size != step * height:
+        raise ValueError(f'image data has {buffer.size} bytes, expected step*height = '
+                         f'{step}*{height} = {step * height} ({msg.encoding} {width}x{height})')
+    return buffer.reshape(height, step)[:, :row_bytes]
+
+
 def image_to_numpy(msg: Image) -> np.ndarray:
     """(H, W, C) for colour encodings, (H, W) for single-channel ones, in native byte order.
 
@@ -80,23 +96,47 @@ def image_to_numpy(msg: Image) -> np.ndarray:
         raise ValueError(f"unsupported image encoding '{msg.encoding}' "
                          f"(supported: {', '.join(IMAGE_ENCODINGS)})")
     dtype, channels = IMAGE_ENCODINGS[msg.encoding]
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    row_bytes = width * channels * dtype.itemsize
-    if height <= 0 or width <= 0:
-        raise ValueError(f'image has no pixels: {width}x{height}')
-    if step < row_bytes:
-        raise ValueError(f'image step {step} is smaller than a row of {width} {msg.encoding} '
-                         f'pixels ({row_bytes} bytes)')
-    buffer = np.frombuffer(msg.data, dtype=np.uint8)
-    if buffer.size != step * height:
-        raise ValueError(f'image data has {buffer.size} bytes, expected step*height = '
-                         f'{step}*{height} = {step * height} ({msg.encoding} {width}x{height})')
-    rows = buffer.reshape(height, step)[:, :row_bytes]
+    height, width = int(msg.height), int(msg.width)
+    rows = _pixel_rows(msg, width * channels * dtype.itemsize)
     order = '>' if msg.is_bigendian else '<'
     pixels = np.ascontiguousarray(rows).view(dtype.newbyteorder(order))
     pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height,
                                                                                          width)
     return pixels.astype(dtype, copy=False)  # to native byte order
+
+
+# YUV 4:2:2 camera encodings (usb_cam, V4L2 cameras) -> where (Y0, U, Y1, V) sit in each
+# 4-byte pixel pair: 'yuv422' is UYVY, 'yuv422_yuy2' YUYV ('uyvy', 'yuyv': their names
+# since ROS 2 Jazzy)
+YUV422_ENCODINGS: dict[str, tuple[int, int, int, int]] = {
+    'yuv422': (1, 0, 3, 2),
+    'uyvy': (1, 0, 3, 2),
+    'yuv422_yuy2': (0, 1, 2, 3),
+    'yuyv': (0, 1, 2, 3),
+}
+# BT.601 video range (Y 16..235) in OpenCV's 20-bit fixed point: cv_bridge converts these
+# encodings with cv::cvtColor (COLOR_YUV2RGB_UYVY / _YUY2), so frames decode to its pixels
+_BT601_SHIFT = 20
+_BT601_CY, _BT601_CUB, _BT601_CUG = 1220542, 2116026, -409993
+_BT601_CVG, _BT601_CVR = -852492, 1673527
+
+
+def yuv422_to_rgb(msg: Image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a YUV 4:2:2 Image (YUV422_ENCODINGS), equal to OpenCV's
+    cvtColor COLOR_YUV2RGB_UYVY / COLOR_YUV2RGB_YUY2 (no OpenCV needed)."""
+    y0, u, y1, v = YUV422_ENCODINGS[msg.encoding]
+    height, width = int(msg.height), int(msg.width)
+    if width % 2:
+        raise ValueError(f'{msg.encoding} image is {width} pixels wide: 4:2:2 pixels come in '
+                         'pairs, the width must be even')
+    pairs = _pixel_rows(msg, width * 2).reshape(height, width // 2, 4).astype(np.int32)
+    luma = np.maximum(pairs[..., [y0, y1]] - 16, 0) * _BT601_CY  # (H, W/2, 2)
+    cb, cr = pairs[..., u, None] - 128, pairs[..., v, None] - 128  # one per pair
+    half = 1 << (_BT601_SHIFT - 1)
+    rgb = np.stack([luma + half + _BT601_CVR * cr,
+                    luma + half + _BT601_CVG * cr + _BT601_CUG * cb,
+                    luma + half + _BT601_CUB * cb], axis=-1) >> _BT601_SHIFT
+    return np.clip(rgb, 0, 255).astype(np.uint8).reshape(height, width, 3)
 
 
 def numpy_to_image(array: np.ndarray, encoding: str = 'rgb8', stamp: Time | None = None,
@@ -143,7 +183,8 @@ def to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
     raise _not_a_camera(encoding)
 
 
-CAMERA_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8')  # what to_rgb takes
+# what image_to_rgb takes: to_rgb's, and YUV 4:2:2
+CAMERA_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', *YUV422_ENCODINGS)
 
 
 def _not_a_camera(encoding: str) -> ValueError:
@@ -156,6 +197,8 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     of any other (a depth image, rgb16), before its pixels are read."""
     if msg.encoding not in CAMERA_ENCODINGS:
         raise _not_a_camera(msg.encoding)
+    if msg.encoding in YUV422_ENCODINGS:
+        return yuv422_to_rgb(msg)
     return to_rgb(image_to_numpy(msg), msg.encoding)
 
 
@@ -168,8 +211,8 @@ def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
         except ValueError as exc:
             raise BadInput('image_decode', str(exc)) from None
     if msg.encoding not in CAMERA_ENCODINGS:
-        raise BadInput('image_encoding', f"encoding '{msg.encoding}' is not an RGB/BGR/mono8 "
-                       'image')
+        raise BadInput('image_encoding', f"encoding '{msg.encoding}' is not an RGB/BGR/mono8/"
+                       'YUV 4:2:2 camera image')
     try:
         return image_to_rgb(msg)
     except ValueError as exc:
