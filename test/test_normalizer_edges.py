@@ -162,3 +162,21 @@ def test_non_finite_message_names_signs_and_per_dimension_counts():
     assert 'of 4 rows' in message
     with pytest.raises(ValueError, match=r'\(inf\): 1 in dimension 0'):
         Normalizer.from_data({'action': np.array([[np.inf], [0.0]])})
+
+
+@pytest.mark.parametrize('drop', [['scale'], ['offset'], ['scale', 'offset']])
+def test_an_entry_lacking_scale_or_offset_is_refused_naming_them(drop: list[str]):
+    """A hand-edited policy.json without a field's scale or offset says which field lacks
+    which (it was a bare KeyError: "policy.json: 'offset'")."""
+    d = _entry()
+    for key in drop:
+        del d['fields']['action'][key]
+    with pytest.raises(ValueError, match=r"normalizer field 'action' lacks 'scale'|"
+                                         r"normalizer field 'action' lacks 'offset'") as info:
+        Normalizer.from_dict(d)
+    assert all(repr(k) in str(info.value) for k in drop)
+
+
+def test_a_normalizer_without_fields_is_refused_by_name():
+    with pytest.raises(ValueError, match="normalizer lacks 'fields'"):
+        Normalizer.from_dict({'version': 1})

@@ -160,16 +160,22 @@ def staged_output(source: Path, output: Path, overwrite: bool) -> Iterator[Path]
 
 # ---------------------------------------------------------------------------- zarr -> LeRobot
 def _is_image(array: Any) -> bool:
+    """A camera: (N, H, W, 3), its pixels uint8 (bag2zarr's) or whole numbers 0..255 of
+    another dtype (the paper's float32 Push-T img), checked as it is written (_image_uint8)."""
     return len(array.shape) == 4 and array.shape[-1] == 3
 
 
 def _image_uint8(block: np.ndarray, key: str) -> np.ndarray:
+    """The block as uint8 pixels; ConvertError for values no pixel has: a depth, point or
+    feature map of this shape is no camera, and a lossy video would change it silently."""
     if block.dtype == np.uint8:
         return block
     out = block.astype(np.uint8)
     if block.size and (block.min() < 0 or block.max() > 255 or not np.array_equal(out, block)):
-        raise ConvertError(f'zarr image {key!r} holds values that are not integers in 0..255; '
-                           f'a video needs uint8 pixels')
+        raise ConvertError(f'zarr image {key!r} holds values that are not integers in 0..255 '
+                           f'({block.dtype}, {block.min():g}..{block.max():g}); a video needs '
+                           f'uint8 pixels: an (N, H, W, 3) array that is no camera (a depth, '
+                           f'point or feature map) cannot be converted, leave it out with --keys')
     return out
 
 
@@ -249,6 +255,10 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
     return {'direction': 'zarr->lerobot', 'source': str(source), 'output': str(output),
             'episodes': int(buf.n_episodes), 'frames': int(ends[-1]), 'fps': fps,
             'keys': names, 'vcodec': getattr(encoding, 'vcodec', None),
+            # cameras whose whole 0..255 values were cast to uint8 pixels, with their dtype
+            'pixels_cast': {k: str(buf.data[k].dtype) for k in keys
+                            if features[names[k]]['dtype'] == 'video'
+                            and buf.data[k].dtype != np.uint8},
             'crf': getattr(encoding, 'crf', None), 'bytes': size,
             'seconds': round(time.perf_counter() - t0, 3)}
 
@@ -408,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
                                  progress=progress)
     if args.report:
         write_text(args.report, json.dumps(report, indent=2) + '\n')
+    for key, dtype in report.get('pixels_cast', {}).items():
+        print(f'note: zarr {key!r} ({dtype}, whole values 0..255) is written as a camera '
+              f'video of uint8 pixels')
     print(f"{report['direction']}: {report['episodes']} episodes, {report['frames']} frames, "
           f"{report['bytes'] / 2**20:.1f} MiB in {report['seconds']:.1f} s -> {output}")
     return 0

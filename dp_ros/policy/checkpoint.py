@@ -34,6 +34,16 @@ WEIGHTS_FILE = 'model.safetensors'
 METADATA_FILE = 'policy.json'
 FORMAT = 'dp_ros.policy'
 FORMAT_VERSION = 1
+# PolicyConfig fields every policy.json has held since format_version 1's first files: a file
+# without one is refused rather than given the dataclass default (a hand-edited schedule or
+# shape that differs from the weights samples wrongly, with no error anywhere)
+REQUIRED_CONFIG_FIELDS = (
+    'shape_meta', 'horizon', 'n_obs_steps', 'n_action_steps', 'down_dims', 'kernel_size',
+    'n_groups', 'diffusion_step_embed_dim', 'crop_shape', 'resnet_width', 'num_keypoints',
+    'feature_dim', 'num_train_timesteps', 'beta_schedule', 'prediction_type', 'clip_sample',
+    'sampler', 'num_inference_steps')
+# fields added since, each with the default that reads the files written before it
+ADDED_CONFIG_FIELDS = ('color_jitter',)  # training only: (0, 0, 0, 0), no jitter
 
 
 class CheckpointError(UserError, ValueError):
@@ -147,6 +157,11 @@ def read_policy_metadata(directory: str | Path) -> dict:
         if not isinstance(meta[key], dict):
             raise CheckpointError(f'{path}: {key!r} must be a JSON object, got '
                                   f'{type(meta[key]).__name__}')
+    missing = [name for name in REQUIRED_CONFIG_FIELDS if name not in meta['config']]
+    if missing:
+        raise CheckpointError(f"{path}: 'config' lacks {', '.join(map(repr, missing))} (every "
+                              'saved policy.json has it; a default may not be what the '
+                              'weights were trained with)')
     problem = control_period_problem(meta['control_period_s'])
     if problem:
         raise CheckpointError(f'{path}: {problem}')

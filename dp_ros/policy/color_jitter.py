@@ -1,7 +1,10 @@
 """Random colour changes of camera images in training: what a real camera's light does.
 
 torchvision's ColorJitter is not installable beside this torch, so this is the same idea in
-plain torch, per image and from the training generator: brightness and contrast and
+plain torch, from the training generator, one draw per observation window: the n_obs_steps
+frames of one sample share their factors (as LeRobot's ImageTransforms on a sample's (T, C, H,
+W) stack and torchvision's ColorJitter on a batch tensor do: a history that flickers against
+itself is no light a camera sees), other samples draw their own: brightness and contrast and
 saturation factors drawn from [max(0, 1 - s), 1 + s] (torchvision's range), a hue turn drawn
 from [-h, h] of the colour wheel (a rotation of the chroma plane in YIQ space, a linear
 stand-in for HSV's hue), in that order (as LeRobot's image_transforms without random
@@ -49,24 +52,36 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
 
 
 def color_jitter(images: torch.Tensor, strengths: tuple[float, float, float, float],
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, window: int = 1) -> torch.Tensor:
     """(brightness, contrast, saturation, hue) strengths; a zero strength draws nothing, so
-    all zeros change neither the images nor the generator's stream."""
+    all zeros change neither the images nor the generator's stream. `window` consecutive
+    images (one sample's frames, window-major as the encoder flattens (B, T, ...)) share one
+    draw of the factors."""
     brightness, contrast, saturation, hue = strengths
     if not any(strengths):
         return images
-    n = images.shape[0]
+    if window < 1 or images.shape[0] % window:
+        raise ValueError(f'color_jitter: {images.shape[0]} images do not split into windows '
+                         f'of {window} frames')
+    n, draws = images.shape[0], images.shape[0] // window
+
+    def per_window(values: torch.Tensor) -> torch.Tensor:
+        return values.repeat_interleave(window, dim=0)
+
     x = (images + 1.0) / 2.0  # [0, 1]
     if brightness:
-        x = (x * _factors(n, brightness, generator, x.device)).clamp(0.0, 1.0)
+        x = (x * per_window(_factors(draws, brightness, generator, x.device))).clamp(0.0, 1.0)
     if contrast:
         mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
-        x = ((x - mean) * _factors(n, contrast, generator, x.device) + mean).clamp(0.0, 1.0)
+        factors = per_window(_factors(draws, contrast, generator, x.device))
+        x = ((x - mean) * factors + mean).clamp(0.0, 1.0)
     if saturation:
         gray = _gray(x)
-        x = ((x - gray) * _factors(n, saturation, generator, x.device) + gray).clamp(0.0, 1.0)
+        factors = per_window(_factors(draws, saturation, generator, x.device))
+        x = ((x - gray) * factors + gray).clamp(0.0, 1.0)
     if hue:
-        angle = _symmetric(n, hue, generator, x.device) * 2.0 * math.pi  # [-hue, hue] turn
+        turns = per_window(_symmetric(draws, hue, generator, x.device))  # in [-hue, hue]
+        angle = turns * 2.0 * math.pi
         to_yiq = torch.tensor(RGB_TO_YIQ, dtype=x.dtype, device=x.device)
         cos, sin = torch.cos(angle).to(x.dtype), torch.sin(angle).to(x.dtype)
         turn = torch.zeros(n, 3, 3, dtype=x.dtype, device=x.device)

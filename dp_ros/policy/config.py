@@ -110,7 +110,8 @@ class PolicyConfig:
             patch of it (training warns under half its area). Paper: (84, 84) of 96x96
             Push-T frames, (216, 288) of its real robots' 240x320 ones (90% each way).
         color_jitter: (brightness, contrast, saturation, hue) strengths of a random colour
-            change per image in training (dp_ros/policy/color_jitter.py: factors drawn from
+            change per training sample, one draw for the n_obs_steps frames of its window
+            (dp_ros/policy/color_jitter.py: factors drawn from
             [max(0, 1 - s), 1 + s], torchvision's range, a hue turn from [-h, h] of the
             colour wheel, h <= 0.5); nothing at inference. (0, 0, 0, 0): off, the paper's
             simulated tasks. A real camera's light changes: e.g. (0.3, 0.4, 0.5, 0.08), UMI's

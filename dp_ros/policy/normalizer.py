@@ -140,7 +140,9 @@ class Normalizer(nn.Module):
         if d.get('version') != FORMAT_VERSION:
             raise ValueError(f"normalizer format version {d.get('version')!r} is not "
                              f'{FORMAT_VERSION}')
-        fields = d['fields']  # missing: a KeyError naming it
+        if 'fields' not in d:
+            raise ValueError("normalizer lacks 'fields'")
+        fields = d['fields']
         if not isinstance(fields, Mapping):
             raise ValueError(f"normalizer 'fields' must be a mapping, got "
                              f'{type(fields).__name__}')
@@ -152,6 +154,10 @@ class Normalizer(nn.Module):
             kind = entry.get('kind')
             if kind not in ('limits', 'image'):
                 raise ValueError(f'normalizer field {key!r}: unknown kind {kind!r}')
+            missing = [k for k in ('scale', 'offset') if k not in entry]
+            if missing:
+                raise ValueError(f'normalizer field {key!r} lacks ' +
+                                 ' and '.join(repr(k) for k in missing))
             scale = torch.tensor(entry['scale'], dtype=torch.float32)
             offset = torch.tensor(entry['offset'], dtype=torch.float32)
             if scale.ndim != 1 or scale.shape != offset.shape:

@@ -88,9 +88,10 @@ class RgbEncoder(nn.Module):
         self.feature_dim = feature_dim
 
     def forward(self, images: torch.Tensor, generator: torch.Generator | None = None,
-                random_crop: bool | None = None) -> torch.Tensor:
+                random_crop: bool | None = None, window: int = 1) -> torch.Tensor:
         """random_crop=None augments (a random crop, the colour jitter) in training mode and
-        crops at the centre in eval mode."""
+        crops at the centre in eval mode. `window` consecutive images are one sample's frames:
+        they share one colour jitter draw (each keeps its own crop, as in the paper)."""
         augment = self.training if random_crop is None else random_crop
         if self.crop_shape is not None:
             ch, cw = self.crop_shape
@@ -99,7 +100,7 @@ class RgbEncoder(nn.Module):
             else:
                 images = crop_center(images, ch, cw)
         if augment:
-            images = color_jitter(images, self.jitter, generator)
+            images = color_jitter(images, self.jitter, generator, window)
         keypoints = self.pool(self.backbone(images))
         return F.relu(self.linear(keypoints.flatten(1)))
 
@@ -115,6 +116,7 @@ class ObsEncoder(nn.Module):
         super().__init__()
         self.keys = config.obs_keys
         self.rgb_keys = config.rgb_keys
+        self.n_obs_steps = config.n_obs_steps
         self.shapes = {k: config.obs_shape(k) for k in self.keys}
         self.camera_modules = {k: camera_module_name(k) for k in self.rgb_keys}
         self.cameras = nn.ModuleDict({
@@ -127,8 +129,11 @@ class ObsEncoder(nn.Module):
                               else self.shapes[k][0] for k in self.keys)
 
     def forward(self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None,
-                random_crop: bool | None = None) -> torch.Tensor:
-        """obs[k]: (N, *shape[k]), already normalized -> (N, output_dim)."""
+                random_crop: bool | None = None, window: int | None = None) -> torch.Tensor:
+        """obs[k]: (N, *shape[k]), already normalized -> (N, output_dim). In training N is
+        B windows of `window` frames (default n_obs_steps), window-major as encode_obs flattens
+        (B, T, ...): each window's frames share one colour jitter draw."""
+        window = self.n_obs_steps if window is None else window
         features = []
         for key in self.keys:
             x = obs[key]
@@ -136,6 +141,6 @@ class ObsEncoder(nn.Module):
                 raise ValueError(f'obs {key!r}: expected (N, {self.shapes[key]}), '
                                  f'got {tuple(x.shape)}')
             if key in self.camera_modules:
-                x = self.cameras[self.camera_modules[key]](x, generator, random_crop)
+                x = self.cameras[self.camera_modules[key]](x, generator, random_crop, window)
             features.append(x)
         return torch.cat(features, dim=-1)
