@@ -74,10 +74,12 @@ def test_errors_in_raw_and_normalized_units_per_dimension_and_chunk_step():
     np.testing.assert_allclose(pd['max_abs'], [0.0, 3.0])
     np.testing.assert_allclose(pd['rmse_norm'], [0.0, 6.0])
     np.testing.assert_allclose(m['rmse_norm'], np.sqrt(36 / 2))
-    # hold on a ramp: k + 1 slopes behind at step k of a chunk, except the first chunk, which
-    # holds step 0's command (k behind)
+    # hold on a ramp: k + 1 slopes behind at step k of a chunk; an episode's first chunk has
+    # no command before it and is not scored (chunks 8 and 16 of episode 3, 8 of episode 7)
     by_step = np.array(m['by_chunk_step']['hold_rmse_norm'])
-    assert np.all(np.diff(by_step) > 0)
+    rows = [[(k + 1) * s for s, n in ((1, 8), (1, 4), (2, 5)) if k < n] for k in range(TA)]
+    np.testing.assert_allclose(by_step, [0.5 * np.sqrt(np.sum(np.square(r)) / (2 * len(r)))
+                                         for r in rows])
     assert [e['episode'] for e in m['episodes']] == [3, 7]
     assert m['episodes'][1]['hold_rmse_norm'] > m['episodes'][0]['hold_rmse_norm']  # slope 2
 

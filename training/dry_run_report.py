@@ -46,7 +46,7 @@ from dp_ros.pose_fields import POSE_FIELDS
 from training.bag2zarr_config import SOURCE_KINDS, Bag2ZarrConfig, KeyConfig, SourceConfig
 from training.bag_episodes import sample_bag_at
 from training.inspect_bags import JOINT_STATE_SAMPLES
-from training.open_loop import held_steps
+from training.open_loop import finite_list, held_steps
 
 REPORT_FORMAT = 'dp_ros.dry_run_report'
 REPORT_VERSION = 2  # 2: reference_topics, a list
@@ -321,19 +321,18 @@ def hold_errors(c: Comparison) -> np.ndarray:
     return c.reference[before[keep]] - c.reference[steps[keep]]
 
 
-def nan_list(values: np.ndarray) -> list[float | None]:
-    """JSON numbers, None where not finite (a joint without a scale)."""
-    return [float(v) if np.isfinite(v) else None for v in values]
-
-
 def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str, Any]:
     """Per joint and pooled over the bags: errors in the joints' units and normalized by the
     reference's range (2 / (max - min), the range normalizer's factor: comparable with
     `dp-ros open-loop`'s rmse_norm), the hold baseline (hold_errors) and the best-fitting lag
-    (among the shifts that keep at least half the unshifted pairs)."""
+    (among the shifts that keep at least half the unshifted pairs). A joint whose range is
+    under the normalizer's RANGE_EPS (held still: its range is noise) has no scale, as the
+    normalizer gives it none: left out of the normalized figures and the lag fit."""
+    from dp_ros.policy.normalizer import RANGE_EPS  # imports torch: after the bags' checks
+
     ref = np.concatenate([c.reference[c.reference_ok] for c in comparisons])
     span = ref.max(axis=0) - ref.min(axis=0) if len(ref) else np.zeros(len(comparisons[0].joints))
-    moved = span > 1e-9  # a joint the operator never moved has no scale to normalize by
+    moved = span >= RANGE_EPS  # a joint the operator never moved has no scale to normalize by
     scale = np.where(moved, 2.0 / np.where(moved, span, 1.0), np.nan)
 
     def pooled(lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -366,12 +365,12 @@ def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str,
         'best_lag_steps': best, 'best_lag_rmse_norm': scored.get(best),
         'rmse_norm_by_lag': {str(k): v for k, v in lags.items()},
         'per_joint': {
-            'rmse': nan_list(_rmse(err)),
-            'mae': nan_list(np.mean(np.abs(err), axis=0) if n_valid else unknown),
-            'max_abs': nan_list(np.max(np.abs(err), axis=0) if n_valid else unknown),
-            'rmse_norm': nan_list(_rmse(err) * scale),
-            'hold_rmse_norm': nan_list(_rmse(hold_err) * scale),
-            'reference_range': nan_list(span)},
+            'rmse': finite_list(_rmse(err)),
+            'mae': finite_list(np.mean(np.abs(err), axis=0) if n_valid else unknown),
+            'max_abs': finite_list(np.max(np.abs(err), axis=0) if n_valid else unknown),
+            'rmse_norm': finite_list(_rmse(err) * scale),
+            'hold_rmse_norm': finite_list(_rmse(hold_err) * scale),
+            'reference_range': finite_list(span)},
     }
 
 
@@ -508,10 +507,10 @@ def main(argv: list[str] | None = None) -> int:
                                                            first.period_ns):
             raise UserError(f'bag {c.bag} differs from {first.bag} in joints, reference topic '
                             'or period: report them apart')
-    metrics = comparison_metrics(comparisons, args.max_lag)
-    if metrics['n_steps'] == 0:
+    if not any(c.valid.any() for c in comparisons):
         raise UserError(f"no time where both the dry run and {' + '.join(first.reference_topics)} "
                         'have a value: was the operator recorded during the dry run?')
+    metrics = comparison_metrics(comparisons, args.max_lag)
     report = {
         'format': REPORT_FORMAT, 'version': REPORT_VERSION,
         'bags': [c.bag for c in comparisons], 'policy_topic': args.policy_topic,

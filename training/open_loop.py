@@ -6,10 +6,12 @@ observation history (the last n_obs_steps steps, the first one repeated at the s
 episode, exactly as the training windows and the node build it) and samples a chunk; the
 n_action_steps actions it would execute from that step on are compared with the recorded
 ones. The report says which action dimensions (joints) it gets wrong, in their own units and
-normalized to the training range, how the error grows along a chunk, which episodes are
+normalized to the training range (a dimension constant in the training data has no range:
+named apart, in its own units only), how the error grows along a chunk, which episodes are
 worst, and how it compares with holding the last recorded command (the `hold` baseline: a
-policy that has learned nothing about motion). The PNG shows the recorded actions against
-every predicted chunk for the worst, the median and the best episode.
+policy that has learned nothing about motion; the command before each chunk, so an
+episode's first chunk, with none before it, is not scored). The PNG shows the recorded
+actions against every predicted chunk for the worst, the median and the best episode.
 
 By default the episodes are the validation split the policy was trained without (policy.json
 records the training config: dataset, keys, split); another dataset recorded with the same
@@ -101,73 +103,107 @@ def executed_window(chunks: EpisodeChunks, n_obs_steps: int, n_action_steps: int
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(predicted, recorded, hold, valid) over the executed steps, each (n_chunks, Ta, A)
     but valid (n_chunks, Ta): False past the episode's end (nothing recorded to compare).
-    hold repeats the command recorded the step before the chunk (the first one at step 0)."""
+    hold repeats the command recorded the step before the chunk; an episode's first chunk
+    has none (held_steps: -1), its hold is a placeholder (step 0's command) that held_window
+    masks out."""
     length = len(chunks.recorded)
     predicted = chunks.predicted[:, n_obs_steps - 1:n_obs_steps - 1 + n_action_steps]
     steps = np.asarray(chunks.starts)[:, None] + np.arange(n_action_steps)[None, :]
     valid = steps < length
     recorded = chunks.recorded[np.minimum(steps, length - 1)]
-    hold = chunks.recorded[np.maximum(held_steps(chunks.starts, steps), 0)]  # step 0 at first
+    hold = chunks.recorded[np.maximum(held_steps(chunks.starts, steps), 0)]
     return predicted, recorded, hold, valid
 
 
+def held_window(chunks: EpisodeChunks, n_action_steps: int) -> np.ndarray:
+    """(n_chunks, Ta): the executed steps the hold baseline scores, those with a command
+    recorded before their chunk (held_steps >= 0): holding the command it is compared with
+    (a first chunk's step 0) would score a policy that learned nothing as exact."""
+    steps = np.asarray(chunks.starts)[:, None] + np.arange(n_action_steps)[None, :]
+    return (steps < len(chunks.recorded)) & (held_steps(chunks.starts, steps) >= 0)
+
+
 def _rmse(err: np.ndarray, valid: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
-    """Root mean square of err (n, Ta, A) over the valid steps, along axis."""
+    """Root mean square of err (n, Ta, A) over the valid steps, along axis; NaN where no
+    step was valid."""
     w = np.broadcast_to(valid[..., None], err.shape).astype(np.float64)
-    return np.sqrt((err ** 2 * w).sum(axis=axis) / np.maximum(w.sum(axis=axis), 1))
+    n = w.sum(axis=axis)
+    return np.sqrt((np.where(w > 0, err, 0.0) ** 2 * w).sum(axis=axis)
+                   / np.maximum(n, 1)) + np.where(n > 0, 0.0, np.nan)
 
 
-def _compared(values: np.ndarray, compared: np.ndarray) -> list[float | None]:
-    """values as a list, None where nothing was compared (not a 0.0 that reads as exact)."""
-    return [float(v) if c else None for v, c in zip(values, compared, strict=True)]
+def finite_list(values: np.ndarray) -> list[float | None]:
+    """JSON numbers, None where not finite (nothing compared, or no scale): never a NaN, which
+    json.dumps writes as no JSON, nor a 0.0 that reads as exact."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64)]
 
 
-def _step_text(value: float | None, width: int = 0) -> str:
-    return f'{"-":>{width}}' if value is None else f'{value:>{width}.3f}'
+def _finite(value: float) -> float | None:
+    return finite_list(np.array([value]))[0]
+
+
+def _step_text(value: float | None, width: int = 0, spec: str = '.3f') -> str:
+    """A report number as text, '-' where there is none (nothing compared, no scale)."""
+    return f'{"-":>{width}}' if value is None else f'{value:>{width}{spec}}'
 
 
 def error_metrics(episodes: list[EpisodeChunks], scale: np.ndarray, n_obs_steps: int,
                   n_action_steps: int) -> dict[str, Any]:
-    """The report's numbers. scale (A,): the normalizer's factor, raw units -> [-1, 1]."""
+    """The report's numbers. scale (A,): the normalizer's factor, raw units -> [-1, 1]; NaN
+    for a dimension constant in the training data (action_scale), which every normalized
+    figure leaves out (per dimension: None) and 'constant_dimensions' names: its raw errors
+    are in per_dimension's rmse, mae and max_abs. The hold baseline scores the steps whose
+    chunk has a command before it (held_window); None where there is none."""
     parts = [executed_window(e, n_obs_steps, n_action_steps) for e in episodes]
     pred, rec, hold, valid = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    held = np.concatenate([held_window(e, n_action_steps) for e in episodes])
+    scaled = np.isfinite(scale)
     err, hold_err = pred - rec, hold - rec
     norm, hold_norm = err * scale, hold_err * scale
+
+    def pooled(x: np.ndarray, v: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
+        """The normalized RMSE over the scaled dimensions; NaN when none is."""
+        if not scaled.any():
+            return np.full([n for i, n in enumerate(x.shape) if i not in axis], np.nan)
+        return _rmse(x[..., scaled], v, axis)
+
     abs_err = np.where(valid[..., None], np.abs(err), 0.0)
     per_episode = []
     for e, (p, r, h, v) in zip(episodes, parts, strict=True):
         per_episode.append({
             'episode': e.episode, 'length': int(len(e.recorded)), 'n_chunks': len(e.starts),
-            'rmse_norm': float(_rmse((p - r) * scale, v, (0, 1, 2))),
-            'hold_rmse_norm': float(_rmse((h - r) * scale, v, (0, 1, 2)))})
+            'rmse_norm': _finite(pooled((p - r) * scale, v, (0, 1, 2))),
+            'hold_rmse_norm': _finite(pooled((h - r) * scale,
+                                             held_window(e, n_action_steps), (0, 1, 2)))})
     n_valid = int(valid.sum())
-    reached = valid.any(axis=0)  # per chunk step: whether any chunk compared one there
     return {
-        'n_chunks': int(len(valid)), 'n_steps': n_valid,
-        'rmse_norm': float(_rmse(norm, valid, (0, 1, 2))),
-        'hold_rmse_norm': float(_rmse(hold_norm, valid, (0, 1, 2))),
+        'n_chunks': int(len(valid)), 'n_steps': n_valid, 'hold_n_steps': int(held.sum()),
+        'rmse_norm': _finite(pooled(norm, valid, (0, 1, 2))),
+        'hold_rmse_norm': _finite(pooled(hold_norm, held, (0, 1, 2))),
+        'constant_dimensions': np.flatnonzero(~scaled).tolist(),
         'per_dimension': {
-            'rmse': _rmse(err, valid, (0, 1)).tolist(),
+            'rmse': finite_list(_rmse(err, valid, (0, 1))),
             'mae': (abs_err.sum(axis=(0, 1)) / max(n_valid, 1)).tolist(),
             'max_abs': abs_err.max(axis=(0, 1)).tolist(),
-            'rmse_norm': _rmse(norm, valid, (0, 1)).tolist(),
-            'hold_rmse': _rmse(hold_err, valid, (0, 1)).tolist(),
-            'hold_rmse_norm': _rmse(hold_norm, valid, (0, 1)).tolist()},
+            'rmse_norm': finite_list(_rmse(norm, valid, (0, 1))),
+            'hold_rmse': finite_list(_rmse(hold_err, held, (0, 1))),
+            'hold_rmse_norm': finite_list(_rmse(hold_norm, held, (0, 1)))},
         'by_chunk_step': {  # index k: the k-th executed action of a chunk; None where no
             # chunk reached step k before its episode ended (episodes shorter than a chunk)
-            'rmse_norm': _compared(_rmse(norm, valid, (0, 2)), reached),
-            'hold_rmse_norm': _compared(_rmse(hold_norm, valid, (0, 2)), reached)},
+            'rmse_norm': finite_list(pooled(norm, valid, (0, 2))),
+            'hold_rmse_norm': finite_list(pooled(hold_norm, held, (0, 2)))},
         'episodes': per_episode,
     }
 
 
 def pose_errors(episodes: list[EpisodeChunks], names: list[str], n_obs_steps: int,
-                n_action_steps: int) -> dict[str, float] | None:
+                n_action_steps: int) -> dict[str, float | None] | None:
     """Where the action holds a whole pose (dp_ros/pose_fields.py): the position error (in
     the data's units, m for a pose) and the orientation error (the angle between the
     predicted and the recorded orientation, degrees) over the executed steps, RMS and worst,
-    and the same for holding the last command. None when the action holds no whole pose;
-    a prediction of no direction counts as 180 degrees off."""
+    and the same for holding the last command over the steps it scores (held_window; None
+    where none). None when the action holds no whole pose; a prediction of no direction
+    counts as 180 degrees off."""
     from dp_ros.pose_fields import POSE_FIELDS, pose_target, pose_target_problem, rotation_vector
 
     columns = [i for i, n in enumerate(names) if n in POSE_FIELDS]
@@ -176,11 +212,12 @@ def pose_errors(episodes: list[EpisodeChunks], names: list[str], n_obs_steps: in
         return None
     parts = [executed_window(e, n_obs_steps, n_action_steps) for e in episodes]
     pred, rec, hold, valid = (np.concatenate([p[i] for p in parts]) for i in range(4))
-    wanted = [pose_target(y, fields) for y in rec[valid][:, columns]]  # the recorded poses
+    held = np.concatenate([held_window(e, n_action_steps) for e in episodes])
 
-    def errors(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def errors(a: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         position, angle = [], []
-        for x, want in zip(a[valid][:, columns], wanted, strict=True):
+        for x, y in zip(a[steps][:, columns], rec[steps][:, columns], strict=True):
+            want = pose_target(y, fields)  # the recorded pose
             try:
                 got = pose_target(x, fields)
             except ValueError:
@@ -191,13 +228,17 @@ def pose_errors(episodes: list[EpisodeChunks], names: list[str], n_obs_steps: in
             angle.append(float(np.degrees(np.linalg.norm(rotation_vector(want[1], got[1])))))
         return np.asarray(position), np.asarray(angle)
 
-    out: dict[str, float] = {}
-    for label, a in (('', pred), ('hold_', hold)):
-        position, angle = errors(a)
-        out[f'{label}position_rmse'] = float(np.sqrt(np.nanmean(position ** 2)))
-        out[f'{label}position_max'] = float(np.nanmax(position))
-        out[f'{label}angle_rmse_deg'] = float(np.sqrt(np.mean(angle ** 2)))
-        out[f'{label}angle_max_deg'] = float(np.max(angle))
+    out: dict[str, float | None] = {}
+    for label, a, steps in (('', pred, valid), ('hold_', hold, held)):  # hold: held_window
+        position, angle = errors(a, steps)
+        known = position[np.isfinite(position)]
+        rms = [np.sqrt(np.mean(known ** 2)) if len(known) else np.nan,
+               np.max(known) if len(known) else np.nan,
+               np.sqrt(np.mean(angle ** 2)) if len(angle) else np.nan,
+               np.max(angle) if len(angle) else np.nan]
+        for name, value in zip(('position_rmse', 'position_max', 'angle_rmse_deg',
+                                'angle_max_deg'), finite_list(np.asarray(rms)), strict=True):
+            out[label + name] = value
     return out
 
 
@@ -419,20 +460,35 @@ def policy_predictor(policy: Any, sampler: str | None, num_inference_steps: int 
 
 
 def action_scale(policy: Any) -> np.ndarray:
-    """Per action dimension: the normalizer's factor from raw units to [-1, 1]."""
+    """Per action dimension: the normalizer's factor from raw units to [-1, 1]; NaN for a
+    dimension constant in the training data (range under RANGE_EPS: the normalizer only
+    shifts it, so its factor 1 is no scale and its error stays in raw units), but for a
+    rotation entry the normalizer leaves as it is (in [-1, 1] whatever its range)."""
     import torch
 
+    from dp_ros.policy.normalizer import RANGE_EPS
+    from dp_ros.recorded_sources import unit_rotation_columns
+
     norm = policy.normalizer
-    dim = policy.config.action_dim
+    config = policy.config
+    dim = config.action_dim
     one = norm.normalize(ACTION, torch.ones(dim)) - norm.normalize(ACTION, torch.zeros(dim))
-    return one.detach().cpu().double().numpy()
+    scale = one.detach().cpu().double().numpy()
+    stats = norm.stats.get(ACTION, {})
+    if 'min' in stats and 'max' in stats:  # fp32, as the normalizer compared them
+        span = np.asarray(stats['max'], np.float32) - np.asarray(stats['min'], np.float32)
+        constant = span < RANGE_EPS
+        constant[unit_rotation_columns(config.dimension_names(ACTION),
+                                       config.recorded_sources(ACTION))] = False
+        scale[constant] = np.nan
+    return scale
 
 
 # --------------------------------------------------------------------------- the outputs
 
 def pick_for_plot(metrics: dict[str, Any], n: int) -> list[tuple[str, int]]:
     """(label, episode): the worst, the median and the best by normalized RMSE, up to n."""
-    ranked = sorted(metrics['episodes'], key=lambda e: -e['rmse_norm'])
+    ranked = sorted(metrics['episodes'], key=lambda e: -(e['rmse_norm'] or 0.0))
     picks = [('worst', 0), ('median', len(ranked) // 2), ('best', len(ranked) - 1)]
     if len(ranked) < 3:  # no median of its own: two episodes are the worst and the best
         picks = [picks[0], picks[2]]
@@ -477,20 +533,24 @@ def plot_open_loop(episodes: list[EpisodeChunks], picks: list[tuple[str, int]],
             ax.set_ylabel(names[d], fontsize=9)
             ax.grid(alpha=0.3)
         r = rmse[e]
-        axes[0, col].set_title(f'{label}: episode {e}, normalized RMSE {r["rmse_norm"]:.3f} '
-                               f'(hold {r["hold_rmse_norm"]:.3f})', fontsize=9)
+        axes[0, col].set_title(f'{label}: episode {e}, normalized RMSE '
+                               f'{_step_text(r["rmse_norm"])} (hold '
+                               f'{_step_text(r["hold_rmse_norm"])})', fontsize=9)
         axes[-1, col].set_xlabel('time (s)')
     axes[0, 0].legend(fontsize=7, loc='best')
     fig.tight_layout()
     return save_figure(fig, out_path)
 
 
-def pose_line(pose: dict[str, float]) -> str:
+def pose_line(pose: dict[str, float | None]) -> str:
     """A pose action's errors (pose_errors) in words: metres and degrees."""
-    return (f"position RMSE {pose['position_rmse']:.4g} (max {pose['position_max']:.4g}), "
-            f"orientation RMSE {pose['angle_rmse_deg']:.3g} deg (max "
-            f"{pose['angle_max_deg']:.3g}); holding the last command: "
-            f"{pose['hold_position_rmse']:.4g}, {pose['hold_angle_rmse_deg']:.3g} deg")
+    def t(key: str, spec: str) -> str:
+        return _step_text(pose[key], spec=spec)
+
+    return (f"position RMSE {t('position_rmse', '.4g')} (max {t('position_max', '.4g')}), "
+            f"orientation RMSE {t('angle_rmse_deg', '.3g')} deg (max "
+            f"{t('angle_max_deg', '.3g')}); holding the last command: "
+            f"{t('hold_position_rmse', '.4g')}, {t('hold_angle_rmse_deg', '.3g')} deg")
 
 
 def format_summary(report: dict[str, Any]) -> str:
@@ -503,21 +563,33 @@ def format_summary(report: dict[str, Any]) -> str:
              f"{'hold_norm':>11}"]
     for i, name in enumerate(names):
         lines.append(f'{name:<16}{pd["rmse"][i]:>10.4g}{pd["mae"][i]:>10.4g}'
-                     f'{pd["max_abs"][i]:>10.4g}{pd["rmse_norm"][i]:>11.4f}'
-                     f'{pd["hold_rmse_norm"][i]:>11.4f}')
+                     f'{pd["max_abs"][i]:>10.4g}{_step_text(pd["rmse_norm"][i], 11, ".4f")}'
+                     f'{_step_text(pd["hold_rmse_norm"][i], 11, ".4f")}')
     steps = ' '.join(_step_text(v) for v in m['by_chunk_step']['rmse_norm'])
-    worst = sorted(m['episodes'], key=lambda e: -e['rmse_norm'])[:3]
-    lines += [f"normalized RMSE {m['rmse_norm']:.4f}; holding the last command: "
-              f"{m['hold_rmse_norm']:.4f}",
+    worst = sorted(m['episodes'], key=lambda e: -(e['rmse_norm'] or 0.0))[:3]
+    constant = [names[i] for i in m.get('constant_dimensions', [])]
+    lines += [f"normalized RMSE {_step_text(m['rmse_norm'], spec='.4f')}; holding the last "
+              f"command: {_step_text(m['hold_rmse_norm'], spec='.4f')} (over the "
+              f"{m.get('hold_n_steps', m['n_steps'])} steps of chunks with a command before "
+              'them: not an episode\'s first)',
               f'normalized RMSE by step of the chunk: {steps}',
-              'worst episodes: ' + ', '.join(f"{e['episode']} ({e['rmse_norm']:.3f})"
+              'worst episodes: ' + ', '.join(f"{e['episode']} ({_step_text(e['rmse_norm'])})"
                                              for e in worst)]
+    if constant:
+        lines.append(f'constant in the training data (no range to normalize by; left out of '
+                     f'the normalized errors, their raw errors above): {", ".join(constant)}')
     if m.get('pose'):
         lines.append('pose: ' + pose_line(m['pose']))
     lines += [f'pose {prefix}*: {pose_line(pose)}'
               for prefix, pose in m.get('poses_by_prefix', {}).items()]
     lines += [f'warning: {w}' for w in report['warnings']]
     return '\n'.join(lines)
+
+
+def _lowest_key(metrics: dict[str, Any]) -> float:
+    """The comparison's order: the normalized RMSE, None (no dimension has a scale) last."""
+    value = metrics['rmse_norm']
+    return math.inf if value is None else value
 
 
 def comparison_axis(policies: list[dict[str, Any]]) -> tuple[list[float], str, list[str]]:
@@ -546,16 +618,17 @@ def plot_comparison(report: dict[str, Any], out_path: Path) -> Path:
     x, ticks = [x[i] for i in order], [ticks[i] for i in order] if ticks else ticks
     m = [p['metrics'] for p in policies]
     fig, ax = plt.subplots(figsize=(8, 5))
-    ax.plot(x, [v['rmse_norm'] for v in m], 'o-', color='tab:blue', lw=2,
+    ax.plot(x, np.array([v['rmse_norm'] for v in m], dtype=float), 'o-', color='tab:blue', lw=2,
             label='open-loop normalized RMSE')
     def at_step(k: int) -> np.ndarray:  # NaN (no point) where nothing was compared
         return np.array([v['by_chunk_step']['rmse_norm'][k] for v in m], dtype=float)
 
     ax.plot(x, at_step(0), '.:', color='tab:blue', label='first action of a chunk')
     ax.plot(x, at_step(-1), '.--', color='tab:blue', label='last executed action')
-    ax.axhline(m[0]['hold_rmse_norm'], color='gray', ls='--', lw=1,
-               label='holding the last command')
-    best = min(range(len(m)), key=lambda i: m[i]['rmse_norm'])
+    if m[0]['hold_rmse_norm'] is not None:  # None: only first chunks (nothing before them)
+        ax.axhline(m[0]['hold_rmse_norm'], color='gray', ls='--', lw=1,
+                   label='holding the last command')
+    best = min(range(len(m)), key=lambda i: _lowest_key(m[i]))
     ax.plot([x[best]], [m[best]['rmse_norm']], '*', color='tab:red', ms=14,
             label='lowest error')
     ax.set_xlabel(xlabel)
@@ -594,10 +667,10 @@ def format_comparison(report: dict[str, Any]) -> str:
         score = '' if p['closed_loop_score'] is None else f"{p['closed_loop_score']:.3f}"
         step = '' if p['step'] is None else str(p['step'])
         mark = '  <- lowest' if p['policy'] == report['lowest_error'] else ''
-        lines.append(f"{p['policy'][-44:]:<44}{step:>8}{m['rmse_norm']:>11.4f}"
+        lines.append(f"{p['policy'][-44:]:<44}{step:>8}{_step_text(m['rmse_norm'], 11, '.4f')}"
                      f"{_step_text(by_step[0], 8)}{_step_text(by_step[-1], 8)}{score:>8}{mark}")
     lines.append(f"holding the last command: "
-                 f"{report['policies'][0]['metrics']['hold_rmse_norm']:.4f}")
+                 f"{_step_text(report['policies'][0]['metrics']['hold_rmse_norm'], spec='.4f')}")
     lines += [f"pose of {p['policy'][-44:]}: {pose_line(p['metrics']['pose'])}"
               for p in report['policies'] if p['metrics'].get('pose')]
     lines += [f"pose {prefix}* of {p['policy'][-44:]}: {pose_line(pose)}"
@@ -823,7 +896,7 @@ def compare_policies(entries: list[PolicyEntry], ds: PushTImageDataset, episodes
     for i, entry in enumerate(entries):
         log.info('policy %d/%d: %s', i + 1, len(entries), entry.arg)
         policies.append(policy_report(entry, ds, episodes, args, device)[0])
-    lowest = min(policies, key=lambda p: p['metrics']['rmse_norm'])
+    lowest = min(policies, key=lambda p: _lowest_key(p['metrics']))
     report: dict[str, Any] = {'format': COMPARISON_FORMAT, 'format_version': REPORT_VERSION,
                               **shared, 'lowest_error': lowest['policy'], 'policies': policies}
     if args.no_plot:
