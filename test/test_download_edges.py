@@ -9,7 +9,7 @@ import socket
 import struct
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,11 +39,13 @@ def patch_local_header(archive: Path, edit) -> Path:
 
 @pytest.fixture
 def serve_once() -> Iterator:
-    """serve(payload, reset) -> URL: 127.0.0.1 answers one request with `payload` and closes
-    (reset: with a TCP reset, as a dropped connection does)."""
+    """serve(payload, reset, meanwhile) -> URL: 127.0.0.1 answers one request with `payload`
+    and closes (reset: with a TCP reset, as a dropped connection does); meanwhile() runs
+    before the answer (what another command does while the download runs)."""
     threads = []
 
-    def serve(payload: bytes, reset: bool = False) -> str:
+    def serve(payload: bytes, reset: bool = False,
+              meanwhile: Callable[[], object] | None = None) -> str:
         server = socket.create_server(('127.0.0.1', 0))
 
         def answer() -> None:
@@ -51,6 +53,8 @@ def serve_once() -> Iterator:
                 request = b''
                 while b'\r\n\r\n' not in request:
                     request += conn.recv(4096)
+                if meanwhile is not None:
+                    meanwhile()
                 conn.sendall(payload)
                 if reset:
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))

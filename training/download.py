@@ -2,7 +2,9 @@
 
 The archive is downloaded and unpacked inside a temporary directory next to the
 destination and moved into place with one rename once it has been verified, so an
-interrupted or failed run leaves nothing behind.
+interrupted or failed run leaves nothing behind (the folders it made for --dest are removed
+again when empty; what another command put there stays). A second download into the same
+--dest while one runs is refused in one line (dp_ros.atomic_dir.output_lock).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from urllib.parse import unquote, urlparse
 
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import replace_dir
+from dp_ros.atomic_dir import first_existing, output_lock, replace_dir
 from dp_ros.errors import UserError
 from training.replay_buffer import ReplayBuffer
 
@@ -112,12 +114,39 @@ def download_pusht(url: str, dest_dir: Path, sha256: str | None = None, force: b
     if dest_dir.exists() and not dest_dir.is_dir():
         raise DownloadError(f'--dest {dest_dir} is a file; give the directory that receives '
                             f'{TOP_DIR}/')
-    created_dest = not dest_dir.exists()
+    # the folders the mkdir below makes, deepest first: what a failed run removes again
+    created = [dest_dir, *dest_dir.parents][:len(dest_dir.relative_to(
+        first_existing(dest_dir)).parts)]
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file where a parent folder should be, no permission
         raise DownloadError(f'cannot create --dest {dest_dir}: {exc}') from None
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{TOP_DIR}-download-', dir=dest_dir))
+    try:
+        # a second download into this --dest would swap its copy over this one's
+        with output_lock(final, 'dp-ros download-pusht'):
+            return _download_into(url, final, sha256, force, progress)
+    except BaseException:
+        _remove_empty(created)  # another command's files put there meanwhile stay
+        raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (deepest first) while they are empty: a failed run takes back the
+    folders it made, never what another command put in them."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _download_into(url: str, final: Path, sha256: str | None, force: bool,
+                   progress: bool) -> Path:
+    """Fetch, unpack and verify in a temporary folder beside `final`, swapped in at the end;
+    the temporary folder is removed whatever happens (under output_lock)."""
+    if final.exists() and not force:  # checked again: a run may have ended meanwhile
+        raise DownloadError(f'{final} already exists; pass --force to replace it')
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{TOP_DIR}-download-', dir=final.parent))
     try:
         archive = tmp / 'pusht.zip'
         digest = fetch(url, archive, progress=progress)
@@ -138,10 +167,6 @@ def download_pusht(url: str, dest_dir: Path, sha256: str | None = None, force: b
         print(f'{final / STORE.split("/", 1)[1]}: {buffer.n_episodes} episodes, '
               f'{buffer.n_steps} steps, keys {buffer.keys()}')
         return final / STORE.split('/', 1)[1]
-    except BaseException:
-        if created_dest:
-            shutil.rmtree(dest_dir, ignore_errors=True)
-        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -28,7 +28,8 @@ machine was busy) is recorded again, up to --retries times, since the
 replay itself is deterministic. Kept bags are moved into
 --output only once complete (a half-written bag never lands there); failed ones are deleted
 (--keep-failed moves them to <output>_failed). An interrupted run resumes: episodes whose bag
-exists are skipped. <output>/../<name>_report.json lists every episode.
+exists are skipped. <output>/../<name>_report.json lists every episode. A second run into the
+same --output while one runs is refused in one line (dp_ros.atomic_dir.output_lock).
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dp_ros.app.sim_launcher import config_file, node_environment
+from dp_ros.atomic_dir import output_lock
 from dp_ros.errors import UserError, sigterm_as_interrupt
 from dp_ros.selection import parse_episodes
 from sim_bridge.arm_demos import TOLERANCE, joint_commands, load_demonstrations
@@ -124,7 +126,8 @@ def start_sim(namespace: str, mode: str = 'realtime') -> Any:
             '-r', f'__ns:={namespace}', '--params-file', str(config_file('pusht_arm_sim.yaml')),
             '-p', f'mode:={mode}', '-p', 'autostart:=false', '-p', 'auto_reset:=false',
             '-p', 'ee_pose_topic:=ee_pose']
-    return subprocess.Popen(argv, env=node_environment(), start_new_session=True)
+    # this process's environment: main() set it from node_environment(), checked there once
+    return subprocess.Popen(argv, start_new_session=True)
 
 
 def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: float,
@@ -231,17 +234,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.retries < 0:
         raise UserError(f'--retries must be >= 0, got {args.retries}')
 
-    os.environ.update(node_environment())  # this process records the 640 x 480 camera
+    # this process records the 640 x 480 camera and starts the sim; a ROS_DOMAIN_ID or
+    # RMW_IMPLEMENTATION rcl cannot use is one line here, before rclpy loads
+    os.environ.update(node_environment())
     dataset = resolve_dataset(args.dataset)
     demos = load_demonstrations(dataset)  # a missing dataset: one line, exit 2 (dp_ros/cli.py)
     episodes = parse_episodes(args.episodes, len(demos.ends)) or list(range(len(demos.ends)))
     output = args.output
-    output.mkdir(parents=True, exist_ok=True)
-    report_path = output.parent / f'{output.name}_report.json'
-    report = json.loads(report_path.read_text()) if report_path.exists() else {'episodes': {}}
-
-    with sigterm_as_interrupt():  # killed: the sim is stopped and no partial bag is left
-        return record_all(args, demos, episodes, output, report_path, report)
+    # a second run into this output would clear the first's .partial bags and race its
+    # report: refused in one line, as bag2zarr, convert and train refuse one
+    with output_lock(output, 'dp-ros arm-record'):
+        output.mkdir(parents=True, exist_ok=True)
+        report_path = output.parent / f'{output.name}_report.json'
+        report = (json.loads(report_path.read_text()) if report_path.exists()
+                  else {'episodes': {}})
+        with sigterm_as_interrupt():  # killed: the sim is stopped and no partial bag is left
+            return record_all(args, demos, episodes, output, report_path, report)
 
 
 def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output: Path,

@@ -29,6 +29,10 @@ from dp_ros.app.eval_report import add_dtype_argument, skipped_note
 from dp_ros.errors import UserError, error_exit, sigterm_as_interrupt
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.ros import processes
+from dp_ros.ros.processes import (  # noqa: F401 (check_ros_domain_id: known here too)
+    check_ros_domain_id,
+    check_ros_environment,
+)
 from sim_bridge.sim_node_config import MAX_SEED, MODES, ROBOTS, first_seed_outside
 
 DEFAULT_CHECKPOINT = Path('checkpoints/pusht_default')
@@ -128,25 +132,13 @@ def dds_profile_variables(environment: Mapping[str, str], chosen: str = '') -> d
 
 def node_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of the node processes: the caller's, with the Fast DDS profile
-    variables of dds_profile_variables. UserError for a ROS_DOMAIN_ID rcl cannot use."""
+    variables of dds_profile_variables. UserError for a ROS_DOMAIN_ID or RMW_IMPLEMENTATION
+    rcl cannot use: the one check of the sim path (this process's rcl included), called
+    before rclpy is imported."""
     env = dict(os.environ if base is None else base, PYTHONUNBUFFERED='1')
-    check_ros_domain_id(env)
+    check_ros_environment(env)
     env.update(dds_profile_variables(env))
     return env
-
-
-MAX_DOMAIN_ID = 232  # Fast DDS: a higher id's ports are over 65535 ("port number too high")
-
-
-def check_ros_domain_id(environment: Mapping[str, str]) -> None:
-    """UserError (one line, before any node starts) for a ROS_DOMAIN_ID that is no whole
-    number in 0..232: rcl refuses it with a traceback, Fast DDS with a log line only."""
-    value = environment.get('ROS_DOMAIN_ID', '').strip()
-    if not value:  # unset or empty: rcl's default, 0
-        return
-    if not value.isdigit() or int(value) > MAX_DOMAIN_ID:
-        raise UserError(f'ROS_DOMAIN_ID={value!r} is not a domain id: set it to a whole '
-                        f'number from 0 to {MAX_DOMAIN_ID}, or unset it (0)')
 
 
 def cartesian_overrides(meta: dict) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -350,6 +342,7 @@ class SimSession:
         self._ros = None
         self._node = None
         self._params_dir: Path | None = None
+        self._env: dict[str, str] = {}  # the nodes' environment, checked by start()
         self._signals = contextlib.ExitStack()
         self._crowded_since: float | None = None  # when the graph first held two sessions
 
@@ -370,12 +363,14 @@ class SimSession:
             self._signals.close()
 
     def start(self) -> None:
+        # checked before rclpy loads (an RMW_IMPLEMENTATION rcl cannot load exits 102 then,
+        # a bad ROS_DOMAIN_ID is an RCLError traceback); the driver's rcl and the nodes share it
+        self._env = node_environment()
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import Float64, String
 
         from dp_ros.ros.background_node import BackgroundNode
 
-        check_ros_domain_id(os.environ)  # before rcl starts: it raises an RCLError traceback
         self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
         self._ros = BackgroundNode('dp_ros_sim_driver', spin=False)
         self._node = self._ros.node
@@ -392,7 +387,7 @@ class SimSession:
 
     def _start_process(self, name: str, argv: list[str]) -> None:
         self.procs[name] = processes.start_logged(argv, self.cfg.log_dir / f'{name}.log',
-                                                  env=node_environment())
+                                                  env=self._env)
 
     def close(self) -> None:
         for proc in self.procs.values():  # Ctrl-C first: the sim writes its video on the way out

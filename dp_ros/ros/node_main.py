@@ -1,6 +1,7 @@
 """The one `main()` of every dp_ros node executable: init, build, spin, shut down cleanly.
 
-A configuration error (ValueError, a bad parameter or name) is one line on stderr naming the
+A configuration error (ValueError, a bad parameter or name; a ROS_DOMAIN_ID or
+RMW_IMPLEMENTATION rcl cannot use, checked before rclpy.init) is one line on stderr naming the
 problem and exit code 2, never a traceback. A node may define `start()` (called once it is
 in the executor), `shutdown()` (called before it is destroyed) and `finished()` (spinning stops
 when it returns True, e.g. a worker thread that ended); `exit_code()` gives the return value.
@@ -19,6 +20,7 @@ state, so this is a guard, not a measured gain there.
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 import threading
@@ -33,6 +35,9 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 
+from dp_ros.errors import UserError
+from dp_ros.ros.processes import check_ros_environment
+
 CONFIG_ERRORS = (ValueError, ParameterException, NameValidationException)
 SPIN_PERIOD_S = 0.1
 # set by the first Ctrl-C / SIGTERM once interrupt_without_rclpy_shutdown() is installed
@@ -41,6 +46,11 @@ STOP_REQUESTED = threading.Event()
 
 def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = None) -> int:
     args = sys.argv if argv is None else [name, *argv]
+    try:  # rcl's own errors for these are misleading ('invalid arguments') or a log line only
+        check_ros_environment(os.environ)
+    except UserError as exc:
+        print(f'{name}: {exc}', file=sys.stderr)
+        return 2
     try:
         rclpy.init(args=args)
     except RCLError as exc:  # --ros-args rcl cannot parse, e.g. -p names:=[x,y] (y: a bool)

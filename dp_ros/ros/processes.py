@@ -3,13 +3,66 @@
 Each process gets its own session (process group), so stopping it also ends whatever it
 started; stopping sends SIGINT first (rclpy shuts down cleanly and nodes flush videos and
 bags), then SIGTERM, then SIGKILL.
+
+check_ros_environment is the one check of the ROS variables a process needs before rcl
+loads (no rclpy import here: an RMW_IMPLEMENTATION rcl cannot load ends the process, exit
+102, as rclpy is imported).
 """
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+
+from dp_ros.errors import UserError
+
+MAX_DOMAIN_ID = 232  # Fast DDS: a higher id's ports are over 65535 ("port number too high")
+# where an RMW implementation registers in the ament index (as rclpy's
+# get_available_rmw_implementations reads it); the dispatching shim registers there too
+RMW_INDEX = Path('share', 'ament_index', 'resource_index', 'rmw_typesupport')
+RMW_SHIM = 'rmw_implementation'
+
+
+def check_ros_environment(environment: Mapping[str, str]) -> None:
+    """UserError (one line) for a ROS_DOMAIN_ID or RMW_IMPLEMENTATION rcl cannot use: call it
+    before rclpy is imported or initialised, for this process and the nodes it starts."""
+    check_ros_domain_id(environment)
+    check_rmw_implementation(environment)
+
+
+def check_ros_domain_id(environment: Mapping[str, str]) -> None:
+    """UserError for a ROS_DOMAIN_ID that is no whole number in 0..232: rcl refuses it with a
+    traceback, Fast DDS with a log line only."""
+    value = environment.get('ROS_DOMAIN_ID', '').strip()
+    if not value:  # unset or empty: rcl's default, 0
+        return
+    if not value.isdigit() or int(value) > MAX_DOMAIN_ID:
+        raise UserError(f'ROS_DOMAIN_ID={value!r} is not a domain id: set it to a whole '
+                        f'number from 0 to {MAX_DOMAIN_ID}, or unset it (0)')
+
+
+def installed_rmw_implementations(environment: Mapping[str, str]) -> list[str]:
+    """The RMW implementations the ament index under AMENT_PREFIX_PATH lists, sorted."""
+    found: set[str] = set()
+    for prefix in filter(None, environment.get('AMENT_PREFIX_PATH', '').split(os.pathsep)):
+        index = Path(prefix) / RMW_INDEX
+        if index.is_dir():
+            found.update(p.name for p in index.iterdir() if not p.name.startswith('.'))
+    return sorted(found - {RMW_SHIM})
+
+
+def check_rmw_implementation(environment: Mapping[str, str]) -> None:
+    """UserError for an RMW_IMPLEMENTATION that is not installed (rcl would print its own
+    error and exit 102 as rclpy loads). Nothing to judge when it is unset or empty (rcl's
+    default) or when the index lists no implementation (AMENT_PREFIX_PATH unset)."""
+    value = environment.get('RMW_IMPLEMENTATION', '').strip()
+    installed = installed_rmw_implementations(environment)
+    if value and installed and value not in installed:
+        raise UserError(f'RMW_IMPLEMENTATION={value!r} is not installed here (installed: '
+                        f'{", ".join(installed)}; found through AMENT_PREFIX_PATH): set it to '
+                        'one of those, or unset it')
 
 
 def start_logged(argv: list[str], log_path: Path, env: dict[str, str] | None = None,
