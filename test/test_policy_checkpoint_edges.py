@@ -114,9 +114,9 @@ def test_the_old_control_period_name_is_renamed_not_copied(saved: Path, tmp_path
 
 
 def test_a_normalizer_without_fields_is_a_checkpoint_error(saved: Path, tmp_path: Path):
-    """A KeyError inside the normalizer entry becomes one CheckpointError naming policy.json."""
+    """A normalizer entry without its fields is one CheckpointError naming policy.json."""
     bad = _rewrite(saved, tmp_path / 'bad', normalizer={'version': 1})
-    with pytest.raises(CheckpointError, match="policy.json: 'fields'"):
+    with pytest.raises(CheckpointError, match="policy.json: normalizer lacks 'fields'"):
         load_policy(bad)
 
 
