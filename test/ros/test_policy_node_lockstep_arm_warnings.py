@@ -8,12 +8,14 @@ judged the camera at a mid-step joint-state time."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
 from support import REPO_ROOT, checkout_env, make_tiny_arm_checkpoint, module_cmd
 
 pytestmark = pytest.mark.ros
+STEP_NS = 100_000_000  # the arm sim's control period
 
 
 def test_lockstep_arm_run_logs_no_stale_image_warning(tmp_path):
@@ -38,5 +40,14 @@ def test_lockstep_arm_run_logs_no_stale_image_warning(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert 'after 12 steps' in proc.stdout, proc.stdout
     log = (logs / 'policy_node.log').read_text()
-    assert 'not planning' not in log, [line for line in log.splitlines()
-                                       if 'not planning' in line]
+    # the defect judged the camera at a mid-step joint-state time; a frame lost in transport
+    # on a loaded machine (best-effort camera QoS) is refused at a step's time, rightly
+    mid_step = [line for line in log.splitlines() if 'not planning' in line
+                and not _at_step_times(line)]
+    assert not mid_step, mid_step
+
+
+def _at_step_times(line: str) -> bool:
+    """Whether a 'not planning' line names only times on the 0.1 s step grid."""
+    times = [int(t) for t in re.findall(r'at or before (\d+) ns', line)]
+    return bool(times) and all(t % STEP_NS == 0 for t in times)
