@@ -42,6 +42,11 @@ RATE_HZ = 'rate_hz'
 # a source's sampling offset (s): its values are the topic's at grid time + offset (a future
 # state as the action: one control period); absent in data recorded before offsets were
 OFFSET_S = 'offset_s'
+# a source's alignment rule (bag2zarr's `align`: 'at_or_before' or 'nearest'; a float_array
+# always 'at_or_before'; absent for a joint_trajectory, whose rule is the point due, and in
+# data recorded before it was): the two rules pick other samples of one bag, so an append
+# under another is refused. Kept in the store, not copied into a checkpoint (check_sources)
+ALIGN = 'align'
 # sources whose topic the policy node publishes to (the recorded commands)
 COMMAND_KINDS = ('joint_trajectory', 'float_array', 'pose')
 
@@ -158,6 +163,31 @@ def value_fields(sources: Sequence[dict]) -> list[str | None]:
     field not recorded)."""
     return [s.get(FIELD) if s['kind'] == 'joint_state' else None
             for s in sources for _ in range(s['width'] or 1)]
+
+
+def sliced_sources(sources: Sequence[dict], columns: slice, width: int,
+                   names: Sequence[str] | None = None) -> list[dict] | None:
+    """The sources of columns `columns` (a training key's 'state[2:4]') of a `width`-wide
+    array: each source that gives some of them, with the width it keeps, so the per-value
+    topics, fields and prefixes stay those of the kept values (velocities stay velocities
+    for the node). A pose that keeps no yaw (by `names`, the array's) loses its yaw_min.
+    None: a slice with a step (no run of columns per source)."""
+    if columns.step not in (None, 1):
+        return None
+    start, stop, _ = columns.indices(width)
+    out, first = [], 0
+    for s in sources:
+        n = s['width'] or 1
+        lo, hi = max(start, first), min(stop, first + n)
+        if lo < hi:
+            kept = {**s, 'width': hi - lo if s['width'] is not None else None}
+            if (YAW_MIN in s and names is not None
+                    and not any(name.removeprefix(s.get(PREFIX, '')) == 'yaw'
+                                for name in names[lo:hi])):
+                del kept[YAW_MIN]
+            out.append(kept)
+        first += n
+    return out
 
 
 def value_prefixes(sources: Sequence[dict]) -> list[str]:

@@ -191,13 +191,13 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
     assert buffer.attrs('img')['sources'] == [{'kind': 'image', 'topic': '/pusht/image_raw',
                                                'width': None, 'frame_size': [96, 96],
                                                'tolerance_s': 0.05, 'offset_s': 0.0,
-                                               'rate_hz': 10.0}]
+                                               'align': 'at_or_before', 'rate_hz': 10.0}]
     assert buffer.root_attrs()['control_period_s'] == 0.1  # the grid's period
     assert buffer.attrs('state')['sources'] == [  # and how the pose's yaw was wrapped
         {'kind': 'joint_state', 'topic': '/pusht/joint_states', 'width': 2, 'field': 'position',
-         'tolerance_s': 0.05, 'offset_s': 0.0, 'rate_hz': 10.0},
+         'tolerance_s': 0.05, 'offset_s': 0.0, 'align': 'at_or_before', 'rate_hz': 10.0},
         {'kind': 'pose', 'topic': '/pusht/block_pose', 'width': 3, 'yaw_min': 0.0,
-         'tolerance_s': 0.05, 'offset_s': 0.0, 'rate_hz': 10.0}]
+         'tolerance_s': 0.05, 'offset_s': 0.0, 'align': 'at_or_before', 'rate_hz': 10.0}]
 
     # --overwrite starts over
     assert run([tmp_path / 'b'], PUSHT_CONFIG, output, '--overwrite') == 0
@@ -245,7 +245,7 @@ def test_a_poses_frame_is_recorded_and_poses_in_two_frames_are_refused(tmp_path,
     sources = ReplayBuffer.open(output).attrs('state')['sources']
     assert sources[1] == {'kind': 'pose', 'topic': '/ee_pose', 'width': 2,
                           'yaw_min': -math.pi, 'frame_id': 'base_link', 'tolerance_s': 0.05,
-                          'offset_s': 0.0, 'rate_hz': 10.0}
+                          'offset_s': 0.0, 'align': 'at_or_before', 'rate_hz': 10.0}
     before = snapshot(output)
     write_pose_bag(tmp_path / 'world', ['world', 'world'])
     assert run([tmp_path / 'world'], config, output) == 2
@@ -277,7 +277,7 @@ def test_a_pose_converts_to_a_rotation_6d(tmp_path):
     assert attrs['names'] == ['x', *MATRIX_COLUMNS]
     assert attrs['sources'] == [{'kind': 'pose', 'topic': '/ee_pose', 'width': 7,
                                  'frame_id': 'base_link', 'tolerance_s': 0.05, 'offset_s': 0.0,
-                                 'rate_hz': 10.0}]
+                                 'align': 'at_or_before', 'rate_hz': 10.0}]
     c, s = math.cos(0.1), math.sin(0.1)
     state = np.asarray(buffer['state'][:])
     assert len(state) > 0

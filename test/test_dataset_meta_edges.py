@@ -2,8 +2,7 @@
 those that do not), observation names, array shapes that do not fit, exclude_episodes
 indices, the split record against changed episodes, the recorded control period (which
 attribute wins, which values count), and the names, sources and camera crop shape_meta
-takes from the arrays' attributes (names sliced as the key is, sources only for a whole
-key)."""
+takes from the arrays' attributes (names and sources sliced as the key is)."""
 from __future__ import annotations
 
 import math
@@ -136,7 +135,7 @@ def test_the_recorded_control_period(tmp_path, attrs, expected):
     assert recorded_control_period(_store(tmp_path / 's.zarr', **attrs)) == expected
 
 
-def test_shape_meta_takes_names_sliced_sources_of_whole_keys_and_the_crop(tmp_path):
+def test_shape_meta_takes_names_and_sources_sliced_and_the_crop(tmp_path):
     path = tmp_path / 's.zarr'
     _buffer().save_to(path)
     data = zarr.open(str(path), mode='r+')['data']
@@ -148,7 +147,8 @@ def test_shape_meta_takes_names_sliced_sources_of_whole_keys_and_the_crop(tmp_pa
                               low_dim_keys={'tail': 'state[1:]', 'all': 'state'})
     obs = meta['obs']
     assert obs['image'] == {'shape': [3, 4, 5], 'type': 'rgb', 'camera_crop': [1, 2, 30, 40]}
-    assert obs['tail'] == {'shape': [2], 'type': 'low_dim', 'names': ['j1', 'j2']}
+    assert obs['tail'] == {'shape': [2], 'type': 'low_dim', 'names': ['j1', 'j2'],
+                           'sources': [{**sources[0], 'width': 2}]}
     assert obs['all'] == {'shape': [3], 'type': 'low_dim', 'names': ['j0', 'j1', 'j2'],
                           'sources': sources}
     assert meta['action'] == {'shape': [4], 'names': ['a0', 'a1', 'a2', 'a3']}

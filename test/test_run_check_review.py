@@ -120,6 +120,26 @@ def test_the_control_period_must_match_the_recorded_one_to_a_thousandth(saved_ru
                                source)
 
 
+def test_a_store_recording_no_period_is_said_to_be_taken_as_a_tenth_of_a_second(saved_run,
+                                                                              caplog):
+    """Stores older than bag2zarr's period record (and the paper's) get 0.1 s, said once: a
+    lab's 20 Hz bags trained silently as 10 Hz before."""
+    _, store = saved_run
+    bare = store.parent / 'bare.zarr'
+    if not bare.exists():
+        shutil.copytree(store, bare)
+        attrs = zarr.open_group(str(bare), mode='r+').attrs
+        for key in ('control_period_s', 'fps'):
+            attrs.pop(key, None)
+    cfg = _config(bare)
+    with caplog.at_level('WARNING', logger='dp_ros.train'):
+        resolve_control_period(cfg, bare, open_training_store(bare))
+    assert cfg.train.control_period_s == 0.1
+    (said,) = [r.getMessage() for r in caplog.records
+               if 'records no control period' in r.getMessage()]
+    assert 'assuming 0.1 s' in said and 'train.control_period_s' in said
+
+
 def test_eval_num_inference_steps_may_be_all_diffusion_steps(saved_run):
     """1..num_train_timesteps (100) is accepted, both ends; 101 is refused."""
     _, store = saved_run

@@ -35,6 +35,7 @@ from dp_ros.dimension_names import NAMES
 from dp_ros.errors import EXIT_INTERRUPTED
 from dp_ros.image_fit import CAMERA_CROP
 from dp_ros.recorded_sources import (
+    ALIGN,
     FIELD,
     FRAME_ID,
     FRAME_SIZE,
@@ -202,6 +203,9 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                                 TOLERANCE_S: config.tolerance_ns(s) / 1e9,
                                 # when it was sampled: an append at another offset is refused
                                 OFFSET_S: s.offset_s,
+                                # by which rule: an append under another is refused too
+                                **({ALIGN: config.align_of(s)}
+                                   if config.align_of(s) is not None else {}),
                                 # the rate: the node warns about a much slower input
                                 **({RATE_HZ: rates[keys[s.slot()]]}
                                    if keys[s.slot()] in rates else {})}
@@ -212,12 +216,23 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
 def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
                          output: Path) -> None:
     """Appending needs the crop the store's frames were cut with (none recorded: none) and,
-    where the store recorded them, the same value names (other joints would mix columns)."""
+    where the store recorded them, the same value names (other joints would mix columns),
+    offsets and alignment rules. A store that records no control period (written before
+    bag2zarr recorded one) is refused: record_rate would put this config's period on its
+    older episodes, whose period nothing here can check."""
     if store is None or store.n_episodes == 0:
         return
     recorded = recorded_control_period(store)  # as training reads it: fps, back from LeRobot
-    if recorded is not None and not math.isclose(recorded[0], config.control_period_s,
-                                                 rel_tol=1e-6):
+    if recorded is None:
+        period = config.control_period_s
+        raise BagError(
+            f'cannot append to {output}: it records no {CONTROL_PERIOD_S} (written before '
+            f'bag2zarr recorded one), and these bags at {period:g} s would label its older '
+            'episodes with that period too; if they were sampled every '
+            f'{period:g} s, record it first (python -c "import zarr; zarr.open_group('
+            f"'{output}', mode='r+').attrs['{CONTROL_PERIOD_S}'] = {period:g}\"), else "
+            'convert into another store')
+    if not math.isclose(recorded[0], config.control_period_s, rel_tol=1e-6):
         raise BagError(f'cannot append to {output}: its episodes were sampled every '
                        f'{recorded[0]:g} s ({recorded[1]}), the config says control_period_s '
                        f'{config.control_period_s}; convert into another store')
@@ -227,7 +242,9 @@ def check_recorded_attrs(store: ReplayBuffer | None, config: Bag2ZarrConfig,
             if attr == SOURCES:  # other topics, the same data: record_attrs forgets them;
                 _check_pose_attr(have.get(SOURCES) or [], want, YAW_MIN, f'{output}: data/{key}')
                 _check_offsets(have.get(SOURCES) or [], want, f'{output}: data/{key}')
-                continue  # but a pose's yaw wrapped otherwise, or another offset, is other data
+                _check_align(have.get(SOURCES) or [], want, f'{output}: data/{key}')
+                continue  # but a pose's yaw wrapped otherwise, another offset or alignment
+                # rule, is other data
             if attr == NAMES and have.get(NAMES) is None:
                 continue  # written before names were recorded: unknown, not contradicted
             if have.get(attr) != want:
@@ -258,6 +275,19 @@ def _check_offsets(stored: list[dict], new: list[dict], where: str) -> None:
                            f'sampled at grid time + {old[OFFSET_S]:g} s there, + '
                            f'{now[OFFSET_S]:g} s here (offset, future_of); convert into '
                            'another store')
+
+
+def _check_align(stored: list[dict], new: list[dict], where: str) -> None:
+    """Each value must be sampled by the rule the store recorded for it: 'nearest' and
+    'at_or_before' pick other samples of one bag (up to a period apart), so one array would
+    hold two rules; a store written before the rule was recorded is not contradicted."""
+    if len(stored) != len(new):
+        return
+    for old, now in zip(stored, new, strict=True):
+        if ALIGN in old and ALIGN in now and old[ALIGN] != now[ALIGN]:
+            raise BagError(f"cannot append to {where}: its values from {old['topic']} were "
+                           f'sampled with align {old[ALIGN]} there, {now[ALIGN]} here; give '
+                           f'the config align: {old[ALIGN]}, or convert into another store')
 
 
 def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
@@ -321,12 +351,13 @@ def same_sources(stored: list[dict] | None, new: list[dict]) -> bool:
     """Whether appended bags came from the stored sources: the same, or the same but for
     the joint-state fields a store written before they were recorded lacks (its value names,
     checked before, say the field: a joint's position is named as the joint), or the
-    offsets; frame sizes, tolerances and rates aside (_merged_sources)."""
+    offsets or alignment rules; frame sizes, tolerances and rates aside (_merged_sources)."""
     if stored is None:
         return False
     merged = {FRAME_SIZE, *MERGED_BY}  # kept or dropped by _merged_sources
     # what a store written before it was recorded lacks: not a difference
-    drop = merged | {attr for attr in (FIELD, OFFSET_S) if not any(attr in s for s in stored)}
+    drop = merged | {attr for attr in (FIELD, OFFSET_S, ALIGN)
+                     if not any(attr in s for s in stored)}
     return ([{k: v for k, v in s.items() if k not in merged} for s in stored]
             == [{k: v for k, v in s.items() if k not in drop} for s in new])
 

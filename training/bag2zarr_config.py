@@ -103,7 +103,10 @@ class SourceConfig:
             the checkpoint and the policy node cuts the same box from the live camera.
             None: the whole frame.
         offset_s: (YAML 'offset') sample at grid time + offset, in s, within +-3600; a
-            future state as the action is the state at + one control period. Default 0.
+            future state as the action is the state at + one control period. Only for what
+            will be the action: the policy node takes every observation at the observation
+            time (an image's offset is refused here, training refuses an observation key
+            recorded at one). Default 0.
         tolerance_s: (YAML 'tolerance') this source's gap tolerance in s, 0 .. 3600; None: the
             config's.
     """
@@ -234,6 +237,14 @@ class Bag2ZarrConfig:
         tol = source.tolerance_s if source.tolerance_s is not None else self.tolerance_s
         return int(round((self.control_period_s / 2 if tol is None else tol) * NS))
 
+    def align_of(self, source: SourceConfig) -> str | None:
+        """The rule `source` is sampled by: a float_array's command is in force from when it
+        was sent (at_or_before whatever `align` says), a joint_trajectory gives the point due
+        (None: no alignment), any other source follows `align`."""
+        if source.kind == 'joint_trajectory':
+            return None
+        return AT_OR_BEFORE if source.kind == 'float_array' else self.align
+
     def sources(self) -> Iterator[tuple[str, SourceConfig]]:
         for key in self.keys.values():
             for source in key.sources:
@@ -340,6 +351,11 @@ def _source_from_dict(key: str, raw: Any) -> SourceConfig:
         src.fields = fields_
         src.yaw_min = _number(raw.get('yaw_min', -math.pi), f'{where}: yaw_min')
     elif kind == 'image':
+        if src.offset_s != 0:  # an image is never the action: always an observation
+            raise ConfigError(f'{where}: image {topic} has offset {src.offset_s:g} s, but a '
+                              'camera is an observation, which the policy node takes at the '
+                              'observation time (it applies no offset, nor sees ahead); an '
+                              'offset is for the action (a future state)')
         shape = raw.get('shape')
         if shape is not None:
             if (not isinstance(shape, (list, tuple)) or len(shape) != 2

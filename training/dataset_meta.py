@@ -15,7 +15,7 @@ import numpy as np
 
 from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.image_fit import CAMERA_CROP
-from dp_ros.recorded_sources import SOURCES, check_sources
+from dp_ros.recorded_sources import OFFSET_S, SOURCES, check_sources, sliced_sources
 from training.errors import DatasetError, DatasetKeyError
 from training.lerobot_source import open_training_store
 from training.replay_buffer import ReplayBuffer
@@ -132,8 +132,9 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
                        ) -> dict:
     """The policy's shape_meta for the windows PushTImageDataset makes of a store (images
     first: the feature concatenation order), from its array shapes, with each image's
-    camera_crop and each low-dim key's and the action's value names (joints) when they were
-    recorded: the dataset and its keys in the config are checked before anything is read."""
+    camera_crop and each low-dim key's and the action's value names (joints) and sources when
+    they were recorded, sliced as the key is: the dataset and its keys in the config are
+    checked before anything is read. An observation recorded at an offset is a DatasetError."""
     rgb, low_dim = observation_keys(image_key, state_key, rgb_keys, low_dim_keys)
     source = open_training_store(zarr_path)  # zarr, or a LeRobotDataset
     shapes, action_dim = store_shapes(source, rgb, low_dim, action_key, str(zarr_path))
@@ -144,20 +145,41 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
             obs[name][CAMERA_CROP] = list(crop)
         sources = recorded(source.attrs(key).get(SOURCES), None)
         if sources is not None:
+            _check_observation_offsets(name, key, sources, str(zarr_path))
             obs[name][SOURCES] = sources
     obs.update({k: {'shape': list(shapes[k]), 'type': 'low_dim'} for k in low_dim})
     action = {'shape': [action_dim]}
-    # the names of the values (joints) bag2zarr or a LeRobot dataset recorded, sliced as used
-    for entry, (key, sl) in [*((obs[k], v) for k, v in low_dim.items()),
-                             (action, (action_key, slice(None)))]:
+    # the names of the values (joints) bag2zarr or a LeRobot dataset recorded, and the
+    # sources of those values (their topics, fields, offsets), sliced as used
+    for name, entry, (key, sl) in [*((k, obs[k], v) for k, v in low_dim.items()),
+                                   (ACTION, action, (action_key, slice(None)))]:
         width = int(np.prod(source.data[key].shape[1:]))
         names = names_of(source.attrs(key).get(NAMES), width)
         if names is not None:
             entry[NAMES] = names[sl]
         sources = recorded(source.attrs(key).get(SOURCES), width)
-        if sources is not None and sl in (None, slice(None)):  # a slice: not the whole key
+        if sources is not None:
+            sources = sliced_sources(sources, sl, width, names)
+        if sources is not None:
+            if entry is not action:
+                _check_observation_offsets(name, key, sources, str(zarr_path))
             entry[SOURCES] = sources
     return {'obs': obs, 'action': action}
+
+
+def _check_observation_offsets(name: str, key: str, sources: Sequence[dict], where: str
+                               ) -> None:
+    """An observation bag2zarr sampled at grid time + an offset (a state 50 ms ahead) is
+    refused: the policy node takes every observation at the observation time, so the policy
+    would run on other values than it learned from. Only the action takes an offset (a
+    future state)."""
+    for s in sources:
+        if s.get(OFFSET_S, 0.0) != 0:
+            raise DatasetError(
+                f"{where}: observation {name!r} reads data/{key}, whose values from "
+                f"{s['topic']} were sampled at grid time + {s[OFFSET_S]:g} s (offset_s), but "
+                'the policy node takes every observation at the observation time; convert '
+                'it without an offset (only the action takes one)')
 
 
 def policy_data_misfit(config: Any, meta: Mapping) -> str | None:

@@ -307,6 +307,11 @@ def resolve_control_period(cfg: TrainConfig, dataset: Path, store: Any) -> None:
     recorded = recorded_control_period(store)
     t = cfg.train
     if t.control_period_s is None:
+        if recorded is None and int(os.environ.get('RANK', '0')) == 0:
+            log.warning('%s records no control period (nor do the paper\'s stores and those '
+                        'bag2zarr wrote before 2026-12-03): assuming %g s; set '
+                        'train.control_period_s if its steps are another period apart', dataset,
+                        DEFAULT_CONTROL_PERIOD_S)
         t.control_period_s = recorded[0] if recorded else DEFAULT_CONTROL_PERIOD_S
     elif recorded and not math.isclose(t.control_period_s, recorded[0], rel_tol=1e-3):
         period, where = recorded
