@@ -33,6 +33,15 @@ def split_joint_value_name(name: str, field: str) -> str:
     return name.removesuffix(f'.{field}') if field != 'position' else name
 
 
+def named_field(name: str) -> str | None:
+    """The JointState field a value name says it was read from (joint_value_name's suffix:
+    'velocity', 'effort'); None for a plain name (a position, or a value recorded before
+    fields were named: unknown). The names alone keep the field where a training key's
+    slice (state[2:4]) dropped the recorded sources."""
+    joint, _, suffix = name.rpartition('.')
+    return suffix if joint and suffix in JOINT_STATE_FIELDS and suffix != 'position' else None
+
+
 def check_names(names: object, width: int, where: str) -> list[str] | None:
     """`names` as a list of `width` distinct non-empty strings, or None (not recorded).
 

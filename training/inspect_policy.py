@@ -23,7 +23,12 @@ import yaml
 from dp_ros.atomic_dir import write_text
 from dp_ros.dimension_names import split_joint_value_name
 from dp_ros.errors import UserError
-from dp_ros.policy.checkpoint import METADATA_FILE, read_policy_metadata, recorded_score
+from dp_ros.policy.checkpoint import (
+    METADATA_FILE,
+    metadata_config,
+    read_policy_metadata,
+    recorded_score,
+)
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.hub import HubError, is_hub_spec, parse_hub_spec, resolve_policy_dir
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
@@ -98,7 +103,7 @@ def _dimensions(key: str, config: PolicyConfig, normalizer: dict) -> Dimensions:
 
 def summarize_policy(directory: str | Path) -> PolicySummary:
     meta = read_policy_metadata(directory)
-    config = PolicyConfig.from_dict(meta['config'])
+    config = metadata_config(meta, directory)
     provenance = meta.get('provenance', {})
     return PolicySummary(
         path=str(directory), num_parameters=meta.get('weights', {}).get('num_parameters'),

@@ -753,14 +753,14 @@ class PolicyEntry:
 
 
 def read_entries(args: list[str]) -> list[PolicyEntry]:
-    from dp_ros.policy.checkpoint import read_policy_metadata
+    from dp_ros.policy.checkpoint import metadata_config, read_policy_metadata
     from dp_ros.policy.hub import resolve_policy_dir
 
     out = []
     for arg in args:
         path = resolve_policy_dir(arg)
         meta = read_policy_metadata(path)
-        out.append(PolicyEntry(str(arg), path, meta, PolicyConfig.from_dict(meta['config'])))
+        out.append(PolicyEntry(str(arg), path, meta, metadata_config(meta, path)))
     return out
 
 

@@ -41,4 +41,26 @@ def read_state(path: Path) -> dict[str, Any]:
     if not isinstance(saved, dict) or saved.get('format') != STATE_FORMAT:
         raise TrainStateError(f'{path / STATE_FILE} is not a dp_ros train state (format '
                               f'{STATE_FORMAT!r}); --resume never starts over')
+    return with_trained_final_block_groups(path / STATE_FILE, saved)
+
+
+def with_trained_final_block_groups(file: Path, saved: dict[str, Any]) -> dict[str, Any]:
+    """The saved policy (policy_config, or where a state has none its config's policy
+    section) with the final_block_groups it trained with (config.with_final_block_groups):
+    a resume compares it with this run's, so an older n_groups-4 run is not continued as
+    another network. TrainStateError where the state cannot say."""
+    from dp_ros.policy.config import with_final_block_groups
+
+    saved = dict(saved)
+    try:
+        if isinstance(saved.get('policy_config'), dict):
+            saved['policy_config'] = with_final_block_groups(
+                saved['policy_config'], f"its 'policy_config' ({STATE_FILE})")
+        elif isinstance(saved.get('config'), dict) \
+                and isinstance(saved['config'].get('policy'), dict):
+            policy = with_final_block_groups(saved['config']['policy'],
+                                             f"its config's 'policy' ({STATE_FILE})")
+            saved['config'] = {**saved['config'], 'policy': policy}
+    except ValueError as exc:
+        raise TrainStateError(f'{file}: {exc}; --resume never starts over') from None
     return saved

@@ -24,6 +24,7 @@ from dp_ros.policy.hub import resolve_policy_dir
 if TYPE_CHECKING:
     import torch
 
+    from dp_ros.policy.config import PolicyConfig
     from dp_ros.policy.diffusion import DiffusionPolicy
 
 # torch, safetensors and the model are imported where weights are saved or loaded: reading
@@ -43,7 +44,10 @@ REQUIRED_CONFIG_FIELDS = (
     'feature_dim', 'num_train_timesteps', 'beta_schedule', 'prediction_type', 'clip_sample',
     'sampler', 'num_inference_steps')
 # fields added since, each with the default that reads the files written before it
-ADDED_CONFIG_FIELDS = ('color_jitter',)  # training only: (0, 0, 0, 0), no jitter
+ADDED_CONFIG_FIELDS = (
+    'color_jitter',  # training only: (0, 0, 0, 0), no jitter
+    'final_block_groups',  # 8 where n_groups is; other files: config.with_final_block_groups
+)
 
 
 class CheckpointError(UserError, ValueError):
@@ -165,7 +169,25 @@ def read_policy_metadata(directory: str | Path) -> dict:
     problem = control_period_problem(meta['control_period_s'])
     if problem:
         raise CheckpointError(f'{path}: {problem}')
+    from dp_ros.policy.config import with_final_block_groups
+
+    try:
+        meta['config'] = with_final_block_groups(meta['config'], "its 'config'")
+    except ValueError as exc:
+        raise CheckpointError(f'{path}: {exc}') from None
     return meta
+
+
+def metadata_config(meta: dict, directory: str | Path) -> PolicyConfig:
+    """The PolicyConfig of policy.json `meta` (read from local `directory`): CheckpointError
+    naming the file for a config this code refuses (an older dp_ros's, a hand edit), one
+    line as load_policy's, not a traceback."""
+    from dp_ros.policy.config import PolicyConfig
+
+    try:
+        return PolicyConfig.from_dict(meta['config'])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f'{Path(directory) / METADATA_FILE}: {exc}') from None
 
 
 def recorded_score(provenance: dict) -> float | None:

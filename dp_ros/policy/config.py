@@ -97,8 +97,11 @@ class PolicyConfig:
             (512, 1024, 2048) is ~250M parameters, (64, 128, 256) ~5M. Each divisible by
             n_groups.
         kernel_size: temporal convolution kernel, in action steps. Odd (same padding). 5.
-        n_groups: GroupNorm groups in every UNet residual block (the final conv block has 8,
-            as the paper's). Divides every down_dims entry.
+        n_groups: GroupNorm groups in every UNet residual block. Divides every down_dims
+            entry.
+        final_block_groups: GroupNorm groups in the UNet's final conv block: 8, the paper's,
+            whatever n_groups is. Divides down_dims[0]. Policies saved before 2026-12-03
+            (c39e57f) had n_groups there and record no value (with_final_block_groups).
         diffusion_step_embed_dim: size of the diffusion-step embedding (sinusoidal, then an
             MLP) that joins the observation features in every block's FiLM condition. Even,
             >= 4. 128.
@@ -153,6 +156,7 @@ class PolicyConfig:
     down_dims: tuple[int, ...] = (512, 1024, 2048)
     kernel_size: int = 5
     n_groups: int = 8
+    final_block_groups: int = 8
     diffusion_step_embed_dim: int = 128
     # observation encoder (ResNet18 + GroupNorm + spatial softmax)
     crop_shape: tuple[int, int] | None = (84, 84)
@@ -374,8 +378,10 @@ class PolicyConfig:
         bad = [d for d in self.down_dims if d % self.n_groups]
         if bad:
             raise ValueError(f'down_dims {bad} not divisible by n_groups {self.n_groups}')
-        if self.down_dims[0] % 8:  # the final conv block's GroupNorm has 8 groups
-            raise ValueError(f'down_dims[0] {self.down_dims[0]} must be divisible by 8')
+        if self.final_block_groups < 1 or self.down_dims[0] % self.final_block_groups:
+            raise ValueError(f'down_dims[0] {self.down_dims[0]} must be divisible by '
+                             f'{self.final_block_groups} (final_block_groups: the GroupNorm '
+                             'groups of the final conv block)')
         sizes = {'diffusion_step_embed_dim': self.diffusion_step_embed_dim,
                  'num_keypoints': self.num_keypoints, 'feature_dim': self.feature_dim}
         small = [f'{name} {v}' for name, v in sizes.items() if v < 1]
@@ -393,6 +399,30 @@ class PolicyConfig:
         if base != int(base) or int(base) % 16 or base <= 0:
             raise ValueError(f'resnet_width {self.resnet_width} gives {base} base channels; '
                              'it must be a positive multiple of 16 (GroupNorm uses C // 16 groups)')
+
+
+# the commit after which the final conv block took 8 groups whatever n_groups was
+FINAL_BLOCK_GROUPS_CHANGE = 'before 2026-12-03 (c39e57f)'
+
+
+def with_final_block_groups(config: dict, where: str) -> dict:
+    """A saved policy config (policy.json's, a train state's) with the final_block_groups its
+    weights were trained with, for one saved before the field was recorded. Its final conv
+    block had n_groups groups before c39e57f and 8 since, with the same weights' names and
+    shapes: taking the default for the older file changed its actions by tens of px. Without
+    the field, n_groups 8 is 8 either way and a down_dims[0] that 8 does not divide was only
+    valid before; any other n_groups is ambiguous: ValueError saying how `where` (the file
+    to edit) tells which."""
+    n_groups, dims = config.get('n_groups', 8), config.get('down_dims')
+    if 'final_block_groups' in config or not isinstance(n_groups, int) or n_groups == 8 \
+            or not (isinstance(dims, (list, tuple)) and dims and isinstance(dims[0], int)):
+        return config  # recorded, unambiguous, or refused by PolicyConfig itself
+    if dims[0] % 8:
+        return {**config, 'final_block_groups': n_groups}
+    raise ValueError(f'n_groups {n_groups} without final_block_groups: saved '
+                     f'{FINAL_BLOCK_GROUPS_CHANGE}, the final conv block has {n_groups} '
+                     f'GroupNorm groups; saved since, 8 (same weights, other actions): add '
+                     f'"final_block_groups": {n_groups} or 8 to {where} to say which')
 
 
 def pusht_image_config(**overrides: Any) -> PolicyConfig:

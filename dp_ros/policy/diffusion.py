@@ -39,7 +39,8 @@ class DiffusionPolicy(nn.Module):
             input_dim=config.action_dim,
             global_cond_dim=self.obs_encoder.output_dim * config.n_obs_steps,
             diffusion_step_embed_dim=config.diffusion_step_embed_dim,
-            down_dims=config.down_dims, kernel_size=config.kernel_size, n_groups=config.n_groups)
+            down_dims=config.down_dims, kernel_size=config.kernel_size, n_groups=config.n_groups,
+            final_block_groups=config.final_block_groups)
         self.noise_schedule = NoiseSchedule.of(config)
         self._samplers: dict[tuple[str, int], StepArithmetic] = {}
         self._frozen: dict[tuple, torch.jit.ScriptModule] | None = None  # see use_torchscript

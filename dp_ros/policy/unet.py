@@ -116,7 +116,7 @@ class ConditionalUnet1D(nn.Module):
 
     def __init__(self, input_dim: int, global_cond_dim: int, diffusion_step_embed_dim: int = 128,
                  down_dims: tuple[int, ...] = (512, 1024, 2048), kernel_size: int = 5,
-                 n_groups: int = 8) -> None:
+                 n_groups: int = 8, final_block_groups: int = 8) -> None:
         super().__init__()
         all_dims = [input_dim, *down_dims]
         start_dim = down_dims[0]
@@ -147,8 +147,8 @@ class ConditionalUnet1D(nn.Module):
             self.up_modules.append(nn.ModuleList([
                 block(dim_out * 2, dim_in), block(dim_in, dim_in), Upsample1d(dim_in),
             ]))
-        self.final_conv = nn.Sequential(  # 8 groups whatever n_groups is: the paper's does
-            Conv1dBlock(start_dim, start_dim, kernel_size),
+        self.final_conv = nn.Sequential(  # the paper's: 8 groups whatever n_groups is
+            Conv1dBlock(start_dim, start_dim, kernel_size, final_block_groups),
             Conv1d(start_dim, input_dim, 1),
         )
 

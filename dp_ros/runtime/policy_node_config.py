@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from dp_ros.atomic_dir import check_writable_file
-from dp_ros.dimension_names import JOINT_STATE_FIELDS, compare_names, joint_value_name
+from dp_ros.dimension_names import JOINT_STATE_FIELDS, compare_names, joint_value_name, named_field
 from dp_ros.errors import UserError
 from dp_ros.params import check_range, default_of, param, param_fields, parse_topic_map
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import (
     FRAME_ID,
+    OFFSET_S,
     command_topics,
     compare_sources,
     describe_yaw_wraps,
@@ -632,6 +633,8 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
     readable = bool(state) and all(s['kind'] in ('joint_state', 'pose') for s in state)
     yaw_mins = yaw_wraps(state)
     action = config.recorded_sources('action')
+    fields = recorded_fields(value_fields(state) if readable else None,
+                             joined_per_key([config.dimension_names(k) for k in state_keys]))
     commands = command_topics(action, [s['topic'] for s in state or ()])
     return {
         'image_topics': [c[0]['topic'] for c in cams] if cams and all(cams) else None,
@@ -642,7 +645,7 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         # (topic, yaw_min) of each recorded pose source: the node takes one for all
         'state_yaw_mins': yaw_mins,
         # the JointState field of each state value (None: a pose's, or not recorded)
-        'state_fields': value_fields(state) if readable else None,
+        'state_fields': fields,
         'state_pose_frames': _pose_frames(state),
         'action_pose_frames': _pose_frames(action),
         'action_joint_topics': None if commands is None else commands[0],
@@ -652,6 +655,33 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         # that is a future state: the state topics', which its controllers' names lack too
         'state_name_prefixes': value_prefixes(state) if readable else None,
         'action_name_prefixes': value_prefixes(action) if action else None}
+
+
+def recorded_fields(by_source: list[str | None] | None, names: list[str] | None
+                    ) -> list[str | None] | None:
+    """The JointState field of each state value: its recorded source's, else the one its
+    name says ('j1.velocity': named_field); None when neither records any."""
+    by_name = [named_field(n) for n in names] if names else None
+    if not by_name or not any(by_name):
+        return by_source
+    if by_source is None:
+        return by_name
+    return [f or g for f, g in zip(by_source, by_name, strict=True)]
+
+
+def check_observation_offsets(config: Any) -> None:
+    """An observation bag2zarr sampled at grid time + offset (its sources' offset_s) is
+    refused: the node samples every input at the observation time, so it would feed values
+    other than those the policy learned from (a state 50 ms older), without any error."""
+    for key in config.obs_keys:
+        for source in config.recorded_sources(key) or ():
+            offset = source.get(OFFSET_S)
+            if offset:
+                raise ValueError(f"the checkpoint's obs {key!r} was trained on {source['topic']} "
+                                 f'sampled at each observation time {offset:+g} s (recorded '
+                                 f'offset_s {offset!r}, bag2zarr\'s offset); the node samples '
+                                 'every input at the observation time and cannot serve it: '
+                                 'convert the bags again without an offset on observation keys')
 
 
 def recorded_gaps(config: Any, rgb_keys: Sequence[str], state_keys: Sequence[str],
@@ -982,6 +1012,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                          else '')),
         compare_names(config.dimension_names('action'), cfg.action_joint_names,
                       'action_joint_names')) if w]
+    check_observation_offsets(config)
     recorded = recorded_topics(config, low_dim)
     check_recorded_fields(cfg, recorded['state_fields'])
     wraps = recorded['state_yaw_mins']
