@@ -211,8 +211,11 @@ class Bag2ZarrConfig:
             'at_or_before', with a DeprecationWarning. Default 'at_or_before'.
         grid_start: 'first_reference' (grid time k = the reference topic's first stamp in
             the episode + k * control_period_s) or 'reference_phase' (the first stamp moved
-            to the reference's mean phase modulo the period: only for a reference published
-            at the control rate with jittered stamps). Steps before every stream has a
+            to the reference's mean phase modulo the period, and with align 'at_or_before' on
+            to the 95th percentile of the stamps' phases, so each frame is at or before its
+            step: only for a reference published at the control rate with jittered stamps;
+            a sample up to a tenth of the period after a grid time stands in where none before
+            it is within the tolerance, as in the node). Steps before every stream has a
             sample (a camera that starts late) are trimmed; the grid keeps its phase.
         image_dtype: 'float32' (0..255, as the paper's Push-T set) or 'uint8' (4x smaller).
         reference_topic: the topic whose first message starts the grid; None: a camera,

@@ -4,9 +4,10 @@ Every stream is sampled on the grid by header stamps (receive times when a drive
 them unset: on a real robot as they are, in a sim moved onto the stamped reference stream's
 clock, training/resample.py place_unstamped): the grid is t0 + k * period,
 t0 by the config's grid_start rule; an observation stream gives its newest message at or
-before each grid time (the policy node's rule, dp_ros/runtime/alignment.py), a trajectory
-the point due then. Grid times where a stream has no message within the tolerance are gaps,
-reported, and cut the episode or drop it. Episode markers bound episodes inside a bag.
+before each grid time (the policy node's rule, dp_ros/runtime/alignment.py, with its jitter
+allowance), a trajectory the point due then. Grid times where a stream has no message
+within the tolerance are gaps, reported, and cut the episode or drop it. Episode markers
+bound episodes inside a bag.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from dp_ros.bags.reader import (
     read_streams,
 )
 from dp_ros.pose_fields import decode_pose
+from dp_ros.runtime.alignment import jitter_allowance_ns
 from training.bag2zarr_config import NS, SOURCE_KINDS, Bag2ZarrConfig, SourceConfig
 from training.resample import (
     AT_OR_BEFORE,
@@ -53,6 +55,8 @@ from training.resample import (
 # the grid by more is a stamp far from the others), and at least MIN_GRID_STEPS_LIMIT
 GRID_STEPS_PER_MESSAGE = 100
 MIN_GRID_STEPS_LIMIT = 1_000_000
+# an observation stream below this fraction of the reference's rate is slower than it
+SLOWER = 0.9
 
 
 @dataclass
@@ -327,6 +331,7 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
         if unset := stream.unset_stamps():
             report.notes.append(f'{topic}: {unset} message(s) stamped 0 among wall-clock '
                                 'stamps (unset): placed by receive time')
+    report.notes += _slower_than_reference(report.topics, config, grid_topic)
     if config.align != AT_OR_BEFORE:
         report.notes.append(f"align: {config.align}: observations are sampled offline, not as "
                             "the policy node sees them (align: at_or_before)")
@@ -351,6 +356,27 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
         report.notes.append(f'{key}: {n} NaN or infinite value(s), converted as recorded '
                             '(`dp-ros train` refuses them, naming the episodes: exclude those '
                             'or mend the source)')
+
+
+def _slower_than_reference(topics: list[TopicReport], config: Bag2ZarrConfig,
+                           grid_topic: str) -> list[str]:
+    """Notes naming the observation streams slower than the grid's reference.
+
+    The grid sits on the reference's stamps, so training pairs a fresh reference sample with
+    the slower stream's up to a period old; the policy node assembles at the newest time
+    every stream has (observation_history t_last), mostly the slower stream's newest stamp,
+    and pairs them the other way round: samples training never saw together."""
+    inputs = {source.topic for key, source in config.sources() if key != 'action'
+              and source.offset_s == 0 and source.kind in ('image', 'joint_state', 'pose')}
+    rates = {t.topic: t.rate_hz for t in topics}
+    ref = rates.get(grid_topic, 0.0)
+    return [f'{topic} ({rates[topic]:.1f} Hz) is slower than the reference topic '
+            f'{grid_topic} ({ref:.1f} Hz) that the grid sits on: the policy node assembles '
+            f'its observation at the newest stamp every stream has (mostly {topic}\'s), so '
+            f'it pairs other samples than training did; give `reference_topic: {topic}` '
+            '(the slowest input)'
+            for topic in sorted(inputs - {grid_topic})
+            if 0 < rates.get(topic, 0.0) < SLOWER * ref]
 
 
 def empty_bag(bag: Bag) -> bool:
@@ -516,7 +542,8 @@ def _grid(ref: _Sorted, config: Bag2ZarrConfig, grid_topic: str, report: BagRepo
     """A window's grid: from its start rule to half a period past the last reference message
     (its stamp may be jittered early). A stamp far from the others (unset, or a clock jump)
     would make it span years: a clear error instead of a memory error."""
-    start = grid_start(ref.times, config.period_ns, config.grid_start)
+    start = grid_start(ref.times, config.period_ns, config.grid_start,
+                       after_stamps=config.align == AT_OR_BEFORE)
     stop = int(ref.times[-1]) + config.period_ns // 2
     steps = grid_length(start, stop, config.period_ns)
     limit = max(GRID_STEPS_PER_MESSAGE * len(ref.times), MIN_GRID_STEPS_LIMIT)
@@ -586,8 +613,10 @@ def _sample_grid(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
                                             source.width, slack)
         else:
             # a command is in force from when it was sent: never one sent after the grid time
-            align = AT_OR_BEFORE if source.kind == 'float_array' else config.align
-            index, ok = sample_indices(data.times, at, tol, align)
+            command = source.kind == 'float_array'
+            align = config.align_of(source)
+            late = 0 if command else jitter_allowance_ns(config.period_ns)  # the node's
+            index, ok = sample_indices(data.times, at, tol, align, late)
             if source.kind == 'image':
                 values = index  # frames are gathered per episode, not per grid step
             else:

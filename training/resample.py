@@ -4,10 +4,11 @@ Pure numpy, integer nanoseconds. The grid is t0 + k * period, t0 by the config's
 rule (default: the reference stream's first stamp). Each observation stream is sampled by
 the policy node's rule, dp_ros/runtime/alignment.py: the newest message at or before the
 grid time (a stamp up to 1 us after it counts as at it), valid when it is no older than the
-tolerance ('nearest', the closest message either side, is an offline option the node never
-sees). A grid time where any stream is invalid is a gap. Leading and trailing invalid steps
-are trimmed (streams start and stop at slightly different times); interior gaps cut the
-episode or drop it, as configured.
+tolerance, else the first one after it if stamped within the jitter allowance (a tenth of the
+control period: a control-rate camera with jittered stamps). 'nearest', the closest message
+either side, is an offline option the node never sees. A grid time where any stream is
+invalid is a gap. Leading and trailing invalid steps are trimmed (streams start and stop at
+slightly different times); interior gaps cut the episode or drop it, as configured.
 """
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ AT_OR_BEFORE = 'at_or_before'  # the node's rule
 ALIGN_MODES = (AT_OR_BEFORE, 'nearest')
 ALIGN_ALIASES = {'previous': AT_OR_BEFORE}  # old names, still read (with a warning)
 GRID_STARTS = ('first_reference', 'reference_phase')
+# reference_phase for at-or-before sampling: the grid this far up the reference stamps' phases
+# (a stamp or two of a hundred may be later: within the jitter allowance, or one gap)
+PHASE_QUANTILE = 0.95
 # header stamps this far from their receive times (median) are on another clock than the
 # recorder's (a sim's); within it, on the receive clock (a real robot's drivers)
 OTHER_CLOCK_S = 1.0
@@ -45,7 +49,8 @@ def make_grid(start_ns: int, stop_ns: int, period_ns: int) -> np.ndarray:
     return int(start_ns) + np.arange(n, dtype=np.int64) * int(period_ns)
 
 
-def grid_start(times_ns: np.ndarray, period_ns: int, rule: str = 'first_reference') -> int:
+def grid_start(times_ns: np.ndarray, period_ns: int, rule: str = 'first_reference',
+               after_stamps: bool = False) -> int:
     """Where a window's grid starts, from the reference stream's (sorted) stamps.
 
     'first_reference': at its first stamp, exactly: grid time k is first + k * period.
@@ -53,6 +58,11 @@ def grid_start(times_ns: np.ndarray, period_ns: int, rule: str = 'first_referenc
     modulo the period, for a stream published at the control rate whose first stamp is
     jittered. Only for such a stream: a faster one has several phases that can cancel (a
     30 Hz camera on a 10 Hz grid: 0, 1/3, 2/3), leaving the grid wherever rounding puts it.
+    after_stamps (for at-or-before sampling): moved on from the mean to the
+    PHASE_QUANTILE of the stamps' phases around it, so that each frame is at or before the
+    grid time it is meant for (at the mean half of them would be just after it, and the
+    frame before a period old); the few later ones are within the jitter allowance.
+    Stamps exactly on the grid give the first stamp either way.
     """
     if rule not in GRID_STARTS:
         raise ValueError(f'grid_start must be one of {GRID_STARTS}, got {rule!r}')
@@ -61,15 +71,21 @@ def grid_start(times_ns: np.ndarray, period_ns: int, rule: str = 'first_referenc
         return int(times[0])
     phases = (times - times[0]) % period_ns * (2 * np.pi / period_ns)
     mean = np.angle(np.mean(np.exp(1j * phases)))  # in (-pi, pi]
+    if after_stamps:  # each stamp's phase around the mean, in [-pi, pi)
+        around = (phases - mean + np.pi) % (2 * np.pi) - np.pi
+        mean += max(float(np.quantile(around, PHASE_QUANTILE)), 0.0)
     return int(times[0]) + int(round(mean * period_ns / (2 * np.pi)))
 
 
 def sample_indices(times_ns: np.ndarray, grid_ns: np.ndarray, tolerance_ns: int,
-                   align: str = AT_OR_BEFORE) -> tuple[np.ndarray, np.ndarray]:
+                   align: str = AT_OR_BEFORE, late_ns: int = 0,
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """For each grid time the index of the message to use, and whether it is within tolerance.
 
     times_ns must be sorted. 'at_or_before': the newest message at or before the grid time,
-    no older than the tolerance, by the node's own function (what the policy sees live);
+    no older than the tolerance, by the node's own function (what the policy sees live),
+    else the first after it when stamped at most late_ns after it (the node's jitter
+    allowance, dp_ros/runtime/alignment.py jitter_allowance_ns; 0: never);
     'nearest': the closest message either side (an offline choice: the node never sees a
     message from after its observation time). Invalid entries have index 0 (never use them).
     """
@@ -83,7 +99,7 @@ def sample_indices(times_ns: np.ndarray, grid_ns: np.ndarray, tolerance_ns: int,
     if np.any(np.diff(times) < 0):
         raise ValueError('message times must be sorted before sampling')
     if align == AT_OR_BEFORE:
-        return sample_at_or_before(times, grid, tolerance_ns)
+        return sample_at_or_before(times, grid, tolerance_ns, late_ns)
     right = np.clip(np.searchsorted(times, grid, side='left'), 0, len(times) - 1)
     left = np.maximum(right - 1, 0)
     d_right = np.abs(times[right] - grid)

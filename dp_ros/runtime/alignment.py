@@ -11,6 +11,15 @@ few hundred ns either side of the instant they mean (a float64 of an epoch time 
 0.24 us); without the allowance a stamp rounded 1 ns up would make the previous sample (a
 whole period older) stand for its own instant. 1 us is far below any sensor period.
 
+Where that sample is older than the tolerance, the first sample after t stands in when it is
+stamped no more than the jitter allowance after t (jitter_allowance_ns: a tenth of the
+control period). A camera published at the control rate whose driver jitters its stamps by
+a few ms would otherwise lose every step where its frame is stamped a little after the time
+that frame was meant for (the one before is a period old: a gap), about half of them. It
+only ever turns a gap into a sample (a valid pick is never changed: exact or lockstep stamps
+give what they always gave) and never takes one further in the future than the allowance,
+as LeRobot's tolerance_s takes a frame either side of its time.
+
 Pure Python + numpy, integer nanoseconds, no ROS.
 """
 from __future__ import annotations
@@ -21,6 +30,14 @@ from collections.abc import Sequence
 import numpy as np
 
 SAME_INSTANT_NS = 1_000  # stamps this close after t count as at t
+JITTER_FRACTION = 10  # the jitter allowance: this fraction of the control period
+
+
+def jitter_allowance_ns(period_ns: int) -> int:
+    """How far after t a sample may be stamped and still stand in for t where none at or
+    before it is within the tolerance: a tenth of the control period (10 ms at 10 Hz), the
+    one value bag2zarr and the node both use."""
+    return int(period_ns) // JITTER_FRACTION
 
 
 def index_at_or_before(stamps_ns: Sequence[int] | np.ndarray,
@@ -41,17 +58,30 @@ def index_at_or_before(stamps_ns: Sequence[int] | np.ndarray,
 
 def sample_at_or_before(stamps_ns: Sequence[int] | np.ndarray,
                         times_ns: Sequence[int] | np.ndarray, max_age_ns: int,
-                        ) -> tuple[np.ndarray, np.ndarray]:
+                        late_ns: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(index, valid) per time: the sample index_at_or_before picks, and whether there is
     one no more than max_age_ns older than the time (the node's 'gap' limit, bag2zarr's
-    tolerance). Invalid entries have index 0 (never use them)."""
+    tolerance). Where there is none, the first sample after the time if it is stamped at
+    most late_ns after it (jitter_allowance_ns; 0: never). Invalid entries have index 0
+    (never use them)."""
     times = np.asarray(times_ns, dtype=np.int64)
     index = index_at_or_before(stamps_ns, times)
-    valid = index >= 0
-    if len(stamps_ns) == 0:
-        return np.zeros(times.shape, dtype=np.int64), valid
-    index = np.maximum(index, 0)
-    stamps = np.asarray(stamps_ns, dtype=np.int64) if not isinstance(stamps_ns, np.ndarray) \
-        else stamps_ns
-    valid &= (times - stamps[index]) <= max_age_ns
+    n = len(stamps_ns)
+    if n == 0:
+        return np.zeros(times.shape, dtype=np.int64), index >= 0
+    valid = (index >= 0) & ((times - _stamps_at(stamps_ns, np.maximum(index, 0)))
+                            <= max_age_ns)
+    if late_ns > 0:
+        after = np.minimum(index + 1, n - 1)  # the first sample stamped after the time
+        late = ~valid & (index + 1 < n) & ((_stamps_at(stamps_ns, after) - times) <= late_ns)
+        index = np.where(late, after, index)
+        valid |= late
     return np.where(valid, index, 0), valid
+
+
+def _stamps_at(stamps_ns: Sequence[int] | np.ndarray, index: np.ndarray) -> np.ndarray:
+    """stamps_ns[index] as int64, without copying a list (the node's ring buffer)."""
+    if isinstance(stamps_ns, np.ndarray):
+        return stamps_ns[index].astype(np.int64, copy=False)
+    return np.fromiter((stamps_ns[i] for i in index.ravel().tolist()), dtype=np.int64,
+                       count=index.size).reshape(index.shape)

@@ -4,10 +4,11 @@ The observation for a plan is taken at the times t_last - j*dt (j = n_obs_steps-
 t_last being the newest time at which every stream has a sample, from the newest sample at
 or before each time, as the paper's real-robot code aligns camera and robot streams
 (real_env.py get_obs); the rule is runtime/alignment.py's, which `dp-ros bag2zarr` samples
-training data with (a stamp up to 1 us after a time counts as at it). Nothing is ever
-extrapolated and no sample older than `max_age_ns` (or a stream's own `gap_ns`: the
-tolerance its training data was sampled with) stands in for a time: the assembly is refused
-instead, with a reason.
+training data with (a stamp up to 1 us after a time counts as at it; where the sample at or
+before a time is too old, one stamped at most the jitter allowance, a tenth of dt, after it
+stands in: a control-rate camera with jittered stamps). Nothing is ever extrapolated and no
+sample older than `max_age_ns` (or a stream's own `gap_ns`: the tolerance its training data
+was sampled with) stands in for a time: the assembly is refused instead, with a reason.
 
 Episodes: after start_episode(t0), samples before t0 are gone and a time before t0 takes the
 episode's first sample, which is how the simulator's evaluation pads the first observation
@@ -22,7 +23,11 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from dp_ros.runtime.alignment import index_at_or_before
+from dp_ros.runtime.alignment import (
+    index_at_or_before,
+    jitter_allowance_ns,
+    sample_at_or_before,
+)
 
 
 @dataclass
@@ -79,6 +84,8 @@ class ObservationHistory:
         # per stream: how much older than a time its sample may be (never above max_age_ns)
         self.gap_ns = {name: min(int((gap_ns or {}).get(name, max_age_ns)), self.max_age_ns)
                        for name in self.streams}
+        # a sample stamped this little after a time stands in where none before it may
+        self.late_ns = jitter_allowance_ns(self.dt_ns)
         self.episode_start_ns: int | None = None
         self._data = {name: _Stream() for name in self.streams}
 
@@ -146,25 +153,36 @@ class ObservationHistory:
             return Refusal('stale', f'newest complete observation is {age / 1e6:.1f} ms old '
                                     f'(limit {self.max_age_ns / 1e6:.1f} ms)')
         times = [t_last - j * self.dt_ns for j in range(self.n_obs_steps - 1, -1, -1)]
-        values: dict[str, list[Any]] = {}
-        stamps: dict[str, list[int]] = {}
+        values: dict[str, list[Any]] = {name: [] for name in self.streams}
+        stamps: dict[str, list[int]] = {name: [] for name in self.streams}
         for name in self.streams:
             s = self._data[name]
-            values[name], stamps[name] = [], []
             # the rule bag2zarr samples training data with (runtime/alignment.py)
-            for t, i in zip(times, index_at_or_before(s.stamps, times).tolist(), strict=True):
-                if i < 0:
-                    if self.episode_start_ns is None or t >= self.episode_start_ns:
-                        return Refusal('not_full', f'{name}: no sample at or before '
-                                                   f'{t} ns (oldest {s.stamps[0]} ns)')
+            index, valid = sample_at_or_before(s.stamps, times, self.gap_ns[name], self.late_ns)
+            for t, i, ok in zip(times, index.tolist(), valid.tolist(), strict=True):
+                if not ok:
+                    refusal = self._refusal(name, t)
+                    if refusal is not None:
+                        return refusal
                     i = 0  # before the episode began: its first sample, as the sim pads
-                elif t - s.stamps[i] > self.gap_ns[name]:
-                    limit = self.gap_ns[name]
-                    why = ('' if limit == self.max_age_ns else
-                           ": the tolerance its training data was sampled with")
-                    return Refusal('gap', f'{name}: newest sample at or before {t} ns is '
-                                          f'{(t - s.stamps[i]) / 1e6:.1f} ms older than that '
-                                          f'(limit {limit / 1e6:.1f} ms{why})')
                 values[name].append(s.values[i])
                 stamps[name].append(s.stamps[i])
         return Observation(t_ns=t_last, times_ns=times, values=values, stamps_ns=stamps)
+
+    def _refusal(self, name: str, t: int) -> Refusal | None:
+        """Why stream `name` has no sample for time t; None: t is before the episode began
+        and nothing is at or before it (the episode's first sample stands in)."""
+        s = self._data[name]
+        i = int(index_at_or_before(s.stamps, [t])[0])
+        if i < 0:
+            if self.episode_start_ns is not None and t < self.episode_start_ns:
+                return None
+            return Refusal('not_full', f'{name}: no sample at or before '
+                                       f'{t} ns (oldest {s.stamps[0]} ns)')
+        limit = self.gap_ns[name]
+        why = ('' if limit == self.max_age_ns else
+               ': the tolerance its training data was sampled with')
+        return Refusal('gap', f'{name}: newest sample at or before {t} ns is '
+                              f'{(t - s.stamps[i]) / 1e6:.1f} ms older than that (limit '
+                              f'{limit / 1e6:.1f} ms{why}; none stamped within the '
+                              f'{self.late_ns / 1e6:.1f} ms jitter allowance after it)')

@@ -1,0 +1,61 @@
+"""bag2zarr names an observation stream slower than the grid's reference.
+
+Pinned: the training grid sits on the reference topic's stamps (a camera by default), the
+policy node assembles at the newest stamp every stream has (mostly the slowest stream's):
+with 10 Hz joint states beside a 30 Hz reference camera, training pairs a fresh frame with
+joints up to 100 ms old and the node a fresh joint sample with an older frame. Nothing said
+so; the report now names both topics with their rates and the `reference_topic` to give.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bag_support import CAMERA, JOINT_STATES, T0
+from support import MS
+
+from dp_ros.bags.recorder import BagRecorder, image_message, joint_state_message
+from training import bag2zarr
+from training.bag2zarr_config import config_from_dict
+
+
+def _bag(path, joint_period_ns: int) -> None:
+    """2 s of a 30 Hz camera and joint states at joint_period_ns, 50 ms out of phase."""
+    with BagRecorder(path) as rec:
+        ts = rec.typestore
+        for i in range(60):
+            t = T0 + round(i * 1e9 / 30)
+            rec.write(CAMERA, 'sensor_msgs/msg/Image', t + 5 * MS,
+                      image_message(ts, np.full((4, 4, 3), i, np.uint8), t))
+        for i in range(int(1.9e9) // joint_period_ns):
+            t = T0 + 50 * MS + i * joint_period_ns
+            rec.write(JOINT_STATES, 'sensor_msgs/msg/JointState', t + MS,
+                      joint_state_message(ts, ['j1'], [i], t))
+
+
+def _notes(tmp_path, joint_period_ns: int, **extra) -> list[str]:
+    _bag(tmp_path / 'bag', joint_period_ns)
+    config = {'control_period_s': 0.1, 'image_dtype': 'uint8', **extra,
+              'keys': {'img': {'image': CAMERA},
+                       'state': {'joint_state': JOINT_STATES, 'joints': ['j1'],
+                                 'tolerance': 0.2}}}
+    summary = bag2zarr.convert([tmp_path / 'bag'], config_from_dict(config),
+                               tmp_path / 'out.zarr', progress=False)
+    return summary.bags[0].notes
+
+
+def test_joint_states_slower_than_the_reference_camera_are_named(tmp_path):
+    """10 Hz joints beside the 30 Hz reference camera: one note naming both, their rates and
+    the reference_topic that makes the grid sit where the node assembles."""
+    notes = [n for n in _notes(tmp_path, 100 * MS) if 'slower than the reference' in n]
+    assert len(notes) == 1, notes
+    assert f'{JOINT_STATES} (10.0 Hz)' in notes[0] and f'{CAMERA} (30.0 Hz)' in notes[0]
+    assert f'reference_topic: {JOINT_STATES}' in notes[0]
+
+
+@pytest.mark.parametrize(('joint_period_ns', 'extra'), [
+    (10 * MS, {}),  # faster joints: the node's newest common time is the camera's
+    (100 * MS, {'reference_topic': JOINT_STATES}),  # the slowest input is the reference
+])
+def test_no_note_when_the_reference_is_the_slowest_input(tmp_path, joint_period_ns, extra):
+    assert not [n for n in _notes(tmp_path, joint_period_ns, **extra)
+                if 'slower than the reference' in n]
