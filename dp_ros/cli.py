@@ -84,7 +84,23 @@ def run_subcommand(name: str, argv: list[str]) -> int:
     return interrupted_exit_code(terminated) if code == EXIT_INTERRUPTED else code
 
 
+# s between progress-bar lines when stderr is a file or a CI log (not a terminal)
+LOG_PROGRESS_INTERVAL_S = 60
+
+
+def quiet_progress_off_terminal() -> None:
+    """Progress bars written to a file or a CI log (`> log 2>&1`, nohup) update at most once
+    a minute, not a line per refresh (a 50-episode sim: ~15,000 lines). tqdm reads
+    TQDM_MININTERVAL as its default when it is imported (tqdm.utils.envwrap), so this runs
+    before any subcommand module; child processes inherit it; a value the user set wins."""
+    stream = sys.stderr
+    if stream is None or not stream.isatty():
+        os.environ.setdefault('TQDM_MININTERVAL', str(LOG_PROGRESS_INTERVAL_S))
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the process's own command line (a caller's environment left alone)
+        quiet_progress_off_terminal()
     argv = list(sys.argv[1:] if argv is None else argv)
     # pip-only installs: the environment's prefix holds share/ament_index (the ROS wheels and
     # dp_ros itself); a sourced ROS setup sets AMENT_PREFIX_PATH and wins.

@@ -7,6 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
+FORMATS = ('.mp4', '.gif')  # what write_video writes, named by the suffix (any case)
+GIF_MAX_FPS = 50.0  # 2 cs a frame: browsers play 0-1 cs delays at 10 cs
+
+
+def check_video_suffix(path: str | Path) -> None:
+    """ValueError unless `path` ends in a suffix write_video writes (.mp4, .gif)."""
+    if Path(path).suffix.lower() not in FORMATS:
+        raise ValueError(f"must end in .gif or .mp4, got '{path}'")
+
 
 def video_file_for(path: str, episode: int, seed: int) -> Path:
     """The file of one episode: '{episode}'/'{seed}' filled in, else _epNNN after episode 0."""
@@ -20,8 +29,7 @@ def check_video_pattern(path: str) -> None:
     """ValueError unless `path` is a .gif or .mp4 whose only placeholders are '{episode}' and
     '{seed}': checked where it is given (the node's video_path, `dp-ros sim --video`), not on
     the worker at the first episode's end."""
-    if Path(path).suffix.lower() not in ('.gif', '.mp4'):
-        raise ValueError(f"must end in .gif or .mp4, got '{path}'")
+    check_video_suffix(path)
     try:
         video_file_for(path, 0, 0)
     except (KeyError, IndexError, ValueError) as exc:
@@ -29,31 +37,46 @@ def check_video_pattern(path: str) -> None:
                          f'({exc!r})') from None
 
 
+def gif_delays_ms(n_frames: int, fps: float) -> list[int]:
+    """Per-frame GIF delays (whole centiseconds, in ms) that add up to n_frames / fps: the
+    hundredths alternate (15 fps: 70, 60, 70, ... ms), not every frame cut to 60 ms."""
+    ends = np.round(np.arange(1, n_frames + 1) * 100.0 / fps).astype(np.int64)
+    return [int(d) * 10 for d in np.diff(ends, prepend=0)]
+
+
 def write_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> None:
     """GIF through imageio; MP4 as H.264 through imageio's PyAV plugin, else OpenCV's 'mp4v'.
 
-    H.264 plays in browsers; it needs even frame sizes and PyAV, so any failure of that
-    encoder (odd sizes, no PyAV) falls back to OpenCV's bundled MPEG-4 Part 2 writer.
+    H.264 plays in browsers; it needs even frame sizes and PyAV, so odd sizes go straight to
+    OpenCV's bundled MPEG-4 Part 2 writer (a failed H.264 writer prints a traceback when it
+    is collected), and any other failure of that encoder (no PyAV) falls back to it too.
+    A GIF above GIF_MAX_FPS keeps every k-th frame at fps / k: same duration, and delays a
+    browser does not stretch to 100 ms.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     import imageio.v3 as iio
 
     if path.suffix.lower() == '.gif':
-        iio.imwrite(path, np.stack(frames), extension='.gif', duration=1000.0 / fps, loop=0)
+        step = int(np.ceil(fps / GIF_MAX_FPS))
+        frames = frames[::step]
+        iio.imwrite(path, np.stack(frames), extension='.gif', loop=0,
+                    duration=gif_delays_ms(len(frames), fps / step))
         return
-    try:
-        iio.imwrite(path, np.stack(frames), extension='.mp4', fps=fps, codec='libx264')
-    except Exception:  # noqa: BLE001 - av.error.*, ImportError, OSError: use the fallback
-        path.unlink(missing_ok=True)
-        import cv2
-
-        h, w = frames[0].shape[:2]
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+    h, w = frames[0].shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
         try:
-            for frame in frames:
-                writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
-        finally:
-            writer.release()
+            iio.imwrite(path, np.stack(frames), extension='.mp4', fps=fps, codec='libx264')
+            return
+        except Exception:  # noqa: BLE001 - av.error.*, ImportError, OSError: use the fallback
+            path.unlink(missing_ok=True)
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+    try:
+        for frame in frames:
+            writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    finally:
+        writer.release()
 
 
 class BackgroundVideos:

@@ -111,3 +111,23 @@ def test_the_command_reports_a_constant_dimension_apart(tmp_path, one_torch_thre
     assert m['per_dimension']['rmse_norm'][1] is None and m['per_dimension']['rmse'][1] > 0
     assert m['rmse_norm'] == pytest.approx(m['per_dimension']['rmse_norm'][0])
     assert out.with_suffix('.png').stat().st_size > 0
+
+
+def test_the_summary_table_lines_up_with_long_joint_names():
+    """A UR-style prefixed joint name (over 16 characters): each row's numbers end in the
+    columns of the header's 'rmse', 'mae', ... (the name column fits the longest name)."""
+    recorded = np.stack([np.linspace(0, 100, 16), np.linspace(0, 1, 16)], 1)
+    c = EpisodeChunks(0, recorded, chunk_starts(16, TA))
+    steps = np.asarray(c.starts)[:, None] - (TO - 1) + np.arange(TP)[None, :]
+    c.predicted = recorded[np.clip(steps, 0, 15)] + [5.0, 0.5]
+    names = ['left_shoulder_pan_joint', 'left_gripper_finger_joint']
+    text = format_summary({'policy': 'p', 'dataset': 'd', 'episodes_chosen': 'all',
+                           'episodes': [0], 'metrics': error_metrics([c], np.ones(2), TO, TA),
+                           'action_names': names, 'warnings': []})
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith('action'))
+    ends = [header.index(col) + len(col) for col in ('rmse', 'mae', 'max|err|')]
+    for name in names:
+        row = next(line for line in lines if line.startswith(name))
+        for end in ends:  # a number right-aligned to the header's column ends there
+            assert row[end - 1] != ' ' and (end == len(row) or row[end] == ' '), (header, row)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,11 +48,13 @@ from training.bag2zarr_config import SOURCE_KINDS, Bag2ZarrConfig, KeyConfig, So
 from training.bag_episodes import sample_bag_at
 from training.inspect_bags import JOINT_STATE_SAMPLES
 from training.open_loop import finite_list, held_steps
+from training.plots import check_figure_path
 
 REPORT_FORMAT = 'dp_ros.dry_run_report'
 REPORT_VERSION = 2  # 2: reference_topics, a list
 DRY_RUN_TOPIC = '/dp_policy/dry_run/joint_trajectory'  # the node's ~/dry_run/joint_trajectory
 NS = 1_000_000_000
+TITLE_WIDTH = 130  # characters of the plot's 9-point title on its 10-inch width
 
 
 @dataclass(frozen=True)
@@ -407,8 +410,10 @@ def plot_comparisons(comparisons: list[Comparison], metrics: dict[str, Any],
     axes[-1, 0].set_xlabel('time (s)')
     c0 = comparisons[0]
     lag = metrics['best_lag_steps']
-    fig.suptitle(f"dry run vs {' + '.join(c0.reference_topics)} ({c0.reference_kind}, offset "
-                 f'{c0.offset_s:g} s): coverage {metrics["coverage"]:.0%}, '
+    # wrapped: two arms' topics and the lag's explanation run past a 10-inch figure's edges
+    topics = textwrap.fill(f"dry run vs {' + '.join(c0.reference_topics)} "
+                           f'({c0.reference_kind}, offset {c0.offset_s:g} s):', TITLE_WIDTH)
+    fig.suptitle(f'{topics}\ncoverage {metrics["coverage"]:.0%}, '
                  f'{describe_lag(lag, c0.period_ns / NS)}', fontsize=9)
     fig.tight_layout()
     from training.plots import save_figure
@@ -429,6 +434,7 @@ def format_report(report: dict[str, Any]) -> str:
     def f(v: float | None) -> str:
         return 'n/a' if v is None else f'{v:.4f}'
 
+    w = max([20] + [len(name) + 2 for name in report['joints']])  # UR names run past 20
     lines = [f"dry run {report['policy_topic']} vs {' + '.join(report['reference_topics'])} "
              f"({report['reference_kind']}, offset {report['offset_s']:g} s), "
              f"{len(report['bags'])} bag(s), period {report['period_s']:g} s",
@@ -438,13 +444,13 @@ def format_report(report: dict[str, Any]) -> str:
              f"{f(m['hold_rmse_norm'])})",
              f"  {describe_lag(m['best_lag_steps'], report['period_s'])}: normalized RMSE "
              f"{f(m['best_lag_rmse_norm'])}",
-             f"  {'joint':<20}{'rmse':>10}{'mae':>10}{'max':>10}{'rmse_norm':>11}{'hold':>9}"]
+             f"  {'joint':<{w}}{'rmse':>10}{'mae':>10}{'max':>10}{'rmse_norm':>11}{'hold':>9}"]
     if report['stamp_zero_topics']:
         lines.insert(1, f"  {' + '.join(report['stamp_zero_topics'])}: messages stamped 0, "
                         'placed at their receive times')
     pj = m['per_joint']
     for k, name in enumerate(report['joints']):
-        lines.append(f"  {name:<20}{f(pj['rmse'][k]):>10}{f(pj['mae'][k]):>10}"
+        lines.append(f"  {name:<{w}}{f(pj['rmse'][k]):>10}{f(pj['mae'][k]):>10}"
                      f"{f(pj['max_abs'][k]):>10}{f(pj['rmse_norm'][k]):>11}"
                      f"{f(pj['hold_rmse_norm'][k]):>9}")
     return '\n'.join(lines)
@@ -458,7 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
                     'hold baseline, best-fitting lag, JSON and a plot.')
     p.add_argument('bags', nargs='+', help='bag directories, .mcap/.db3 files or folders')
     p.add_argument('--output', required=True, type=Path, help='report JSON')
-    p.add_argument('--plot', type=Path, help='PNG (default: --output with .png)')
+    p.add_argument('--plot', type=Path, help='figure: .png, .pdf, .svg or .jpg (default: '
+                   '--output with .png)')
     p.add_argument('--no-plot', action='store_true')
     p.add_argument('--policy-topic', default=DRY_RUN_TOPIC,
                    help=f'the dry run\'s trajectories (default {DRY_RUN_TOPIC})')
@@ -495,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
                                    '/left/arm_controller/joint_trajectory=left_')
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if args.plot and not args.no_plot:  # before the bags are read
+        check_figure_path(args.plot, '--plot', 'dry_run.png')
     t0 = time.time()
     comparisons = [compare_bag(path, args.policy_topic, args.reference, args.reference_offset,
                                args.period, progress=not args.no_progress,

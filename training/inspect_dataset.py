@@ -52,12 +52,15 @@ from dp_ros.recorded_sources import (
     yaw_wraps,
 )
 from dp_ros.selection import parse_episodes
+from sim_bridge.video import check_video_suffix
+from training.config import DEFAULT_CONTROL_PERIOD_S
 from training.dataset_meta import few
 from training.inspect_bags import inspect_bags
 from training.inspect_policy import inspect_policy, is_policy_dir
 from training.lerobot_format import is_lerobot_dataset
 from training.lerobot_source import LeRobotStore, open_training_store
-from training.replay_buffer import ReplayBuffer, read_array
+from training.plots import check_figure_path
+from training.replay_buffer import ReplayBuffer, read_array, recorded_control_period
 from training.sampler import min_episode_length
 
 Store = ReplayBuffer | LeRobotStore  # what dp-ros train reads
@@ -435,6 +438,19 @@ def episode_frames(buffer: Store, episode: int) -> list[np.ndarray]:
     return list(frames.repeat(scale, axis=1).repeat(scale, axis=2))
 
 
+def video_rate(buffer: Store, fps: float | None) -> tuple[float, str]:
+    """(frames per second, where it comes from): --fps, else the rate the store records
+    (as training reads it), else Push-T's 10 Hz; a video at another rate plays too slow or
+    too fast."""
+    if fps is not None:
+        return fps, '--fps'
+    recorded = recorded_control_period(buffer)
+    if recorded is None:
+        return 1.0 / DEFAULT_CONTROL_PERIOD_S, 'no rate recorded: the default; --fps sets it'
+    period, where = recorded
+    return 1.0 / period, f'the recorded {where}'
+
+
 def finite_or_null(value: Any) -> Any:
     """value with None for each NaN or infinite number (the statistics of a dimension with no
     finite value): strict JSON, which has no NaN token, as the other reports write it."""
@@ -484,9 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--episodes', default='0:4',
                    help="episodes for --plot and --video: 'A:B', 'N' or 'N,M,...' "
                         '(default 0:4)')
-    p.add_argument('--plot', type=Path, help='PNG of the low-dim keys and episode lengths')
+    p.add_argument('--plot', type=Path, help='figure (.png, .pdf, .svg, .jpg) of the low-dim '
+                   'keys and episode lengths')
     p.add_argument('--video', type=Path, help='mp4 or gif of the episodes\' images, tiled')
-    p.add_argument('--fps', type=float, default=10.0, help='video frame rate')
+    p.add_argument('--fps', type=float, default=None,
+                   help="video frame rate (default: the dataset's recorded rate, "
+                        'control_period_s or fps, else 10)')
     p.add_argument('--json', type=Path, help='also write the summary as JSON here')
     p.add_argument('--strict', action='store_true', help='exit 1 on warnings too')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
@@ -500,8 +519,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.n_obs_steps < 1 or args.n_action_steps < 1:
         raise UserError(f'--n-obs-steps and --n-action-steps must be at least 1, got '
                         f'{args.n_obs_steps} and {args.n_action_steps}')
-    if args.video and not args.fps > 0:
+    if args.video and args.fps is not None and not args.fps > 0:
         raise UserError(f'--fps must be > 0 for --video, got {args.fps}')
+    if args.video:  # refused before the dataset is read, not after its summary
+        try:
+            check_video_suffix(args.video)
+        except ValueError as exc:
+            raise UserError(f'--video {exc}') from None
+        check_writable_file(args.video, '--video', 'episodes.mp4')
+    if args.plot:
+        check_figure_path(args.plot, '--plot', 'dataset.png')
     for flag, draft in (('--draft-config', args.draft_config),
                         ('--draft-params', args.draft_params)):
         if draft is None:
@@ -540,8 +567,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.video and episodes:
         from training.video import write_episodes_video
 
+        fps, rate = video_rate(buffer, args.fps)
         frames = [episode_frames(buffer, e) for e in episodes]
-        print(f'video: {write_episodes_video(args.video, frames, fps=args.fps)[0]}')
+        print(f'video: {write_episodes_video(args.video, frames, fps=fps)[0]} '
+              f'({fps:g} fps, {rate})')
     failed = bool(summary.errors) or (args.strict and bool(summary.warnings))
     return 1 if failed else 0
 

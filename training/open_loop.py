@@ -556,13 +556,14 @@ def pose_line(pose: dict[str, float | None]) -> str:
 def format_summary(report: dict[str, Any]) -> str:
     m, names = report['metrics'], report['action_names']
     pd = m['per_dimension']
+    w = max([16] + [len(n) + 2 for n in names])  # the name column fits the longest joint name
     lines = [f"{report['policy']} on {report['dataset']}",
              f"episodes {report['episodes_chosen']} ({len(report['episodes'])}), "
              f"{m['n_chunks']} chunks, {m['n_steps']} executed steps compared",
-             f"{'action':<16}{'rmse':>10}{'mae':>10}{'max|err|':>10}{'rmse_norm':>11}"
+             f"{'action':<{w}}{'rmse':>10}{'mae':>10}{'max|err|':>10}{'rmse_norm':>11}"
              f"{'hold_norm':>11}"]
     for i, name in enumerate(names):
-        lines.append(f'{name:<16}{pd["rmse"][i]:>10.4g}{pd["mae"][i]:>10.4g}'
+        lines.append(f'{name:<{w}}{pd["rmse"][i]:>10.4g}{pd["mae"][i]:>10.4g}'
                      f'{pd["max_abs"][i]:>10.4g}{_step_text(pd["rmse_norm"][i], 11, ".4f")}'
                      f'{_step_text(pd["hold_rmse_norm"][i], 11, ".4f")}')
     steps = ' '.join(_step_text(v) for v in m['by_chunk_step']['rmse_norm'])
@@ -724,7 +725,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f'--plot-episodes must be 1, 2 or 3, got {args.plot_episodes}')
     check_writable_file(args.output, '--output')  # before the run, not after it
     if not args.no_plot:
-        check_writable_file(plot_path(args), '--plot' if args.plot else '--output (its .png)')
+        from training.plots import check_figure_path
+
+        check_figure_path(plot_path(args), '--plot' if args.plot else '--output (its .png)')
 
 
 def plot_path(args: argparse.Namespace) -> Path:

@@ -1,4 +1,4 @@
-"""Training curves from a run's JSONL log, as one PNG (headless matplotlib).
+"""Training curves from a run's JSONL log, as one figure (PNG; PDF, SVG or JPEG by its suffix).
 
 `dp-ros plot RUN [RUN ...] --out curves.png` chains runs that warm-start one another
 (train.init_from) on one step axis, with a dashed line where each stage starts (at the step
@@ -210,15 +210,43 @@ def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str
     return save_figure(fig, out_path)
 
 
+FIGURE_FORMATS = ('.png', '.pdf', '.svg', '.jpg', '.jpeg')  # matplotlib's (jpg: Pillow)
+
+
+def figure_format(out_path: str | Path) -> str:
+    """The format a figure file's suffix names ('png' without one); ValueError for another."""
+    suffix = Path(out_path).suffix.lower() or '.png'
+    if suffix not in FIGURE_FORMATS:
+        raise ValueError(f"must end in one of {', '.join(FIGURE_FORMATS)} (the suffix names "
+                         f"the format), got '{out_path}'")
+    return suffix[1:]
+
+
+def check_figure_path(out_path: str | Path, flag: str, example: str = 'curves.png') -> None:
+    """A figure output checked before the run: a format save_figure writes, a writable place.
+    UserError (one line, exit 2) naming `flag`."""
+    try:
+        figure_format(out_path)
+    except ValueError as exc:
+        raise UserError(f'{flag} {exc}') from None
+    check_writable_file(out_path, flag, example)
+
+
 def save_figure(fig: Any, out_path: str | Path, dpi: int = 100) -> Path:
-    """Write a matplotlib figure as PNG atomically (a reader never sees half a file), close it."""
+    """Write a matplotlib figure in the format its suffix names (figure_format: PNG, PDF, SVG,
+    JPEG), atomically (a reader never sees half a file), and close it."""
     import matplotlib.pyplot as plt
 
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f'.{out_path.stem}.tmp.png')
     try:
-        fig.savefig(tmp, dpi=dpi, format='png')
+        fmt = figure_format(out_path)
+    except ValueError:
+        plt.close(fig)
+        raise
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f'.{out_path.stem}.tmp.{fmt}')
+    try:
+        fig.savefig(tmp, dpi=dpi, format=fmt)
         tmp.replace(out_path)
     finally:
         plt.close(fig)
@@ -230,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='dp-ros plot', description=__doc__.splitlines()[0])
     parser.add_argument('runs', nargs='+', type=Path,
                         help='run directories (or log.jsonl files), earliest stage first')
-    parser.add_argument('--out', type=Path, required=True, help='PNG to write')
+    parser.add_argument('--out', type=Path, required=True,
+                        help='figure to write: .png, .pdf, .svg or .jpg')
     parser.add_argument('--compare', action='store_true',
                         help='draw the runs over one another, each from step 0, instead of '
                              'chaining them as warm-start stages')
@@ -248,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'dp-ros plot: --names needs one {"distinct " if args.compare else ""}label per '
               f'log ({len(logs)}), got {names}', file=sys.stderr)
         return 2
-    check_writable_file(args.out, '--out', 'curves.png')
+    check_figure_path(args.out, '--out')
     empty = [str(p) for p in logs if not any(r.get('event') == 'train' for r in read_log(p))]
     if empty:  # empty panels and exit 0 would look like a plot
         raise UserError(f'no training records in {", ".join(empty)} (a run stopped before its '

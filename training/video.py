@@ -14,7 +14,7 @@ import numpy as np
 
 from sim_bridge import video as sim_video
 
-FORMATS = ('.mp4', '.gif')
+FORMATS = sim_video.FORMATS
 
 
 def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: float = 10.0) -> Path:

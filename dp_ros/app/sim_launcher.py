@@ -504,14 +504,14 @@ def run_session(cfg: SessionConfig, progress: bool = True,
     done = {'bar': 0, 'steps': 0}
 
     def on_progress(steps: int) -> None:
-        bar.n = min(total, done['bar'] + steps - done['steps'])
-        bar.refresh()
+        # update, not n + refresh: a refresh draws every time, and with stderr a file
+        # (TQDM_MININTERVAL: dp_ros/cli.py) that was a line per step
+        bar.update(min(total, done['bar'] + steps - done['steps']) - bar.n)
 
     def on_episode(result: dict) -> None:
         done['bar'] += cfg.max_steps
         done['steps'] += int(result['steps'])
-        bar.n = min(total, done['bar'])
-        bar.refresh()
+        bar.update(min(total, done['bar']) - bar.n)
         bar.write(f"episode {result['episode']} seed {result['seed']}: score "
                   f"{result['max_reward']:.3f} after {result['steps']} steps ({result['reason']})"
                   + skipped_note(int(result.get('slots_skipped', 0))))
