@@ -75,6 +75,12 @@ PLAN_CHECK_PERIOD_NS = 5_000_000
 IDLE_CHECK_PERIOD_NS = 50_000_000
 # at shutdown, how long in all the stop may wait for the controllers' acknowledgements
 STOP_ACK_BUDGET_S = 1.0
+# a clock jump back seen while nothing moved (disabled, inactive, waiting for an episode):
+# no hold to name it, so said on its own
+CLOCK_BACK_IDLE = ('the node clock went back by more than max_input_age_s (a sim or bag '
+                   'restarted under use_sim_time, a wall clock stepped back): history cleared, '
+                   "the new clock's inputs are filed (logged once; clock_jumps_back on "
+                   '/diagnostics)')
 
 
 def read_config(node: Node) -> tuple[PolicyNodeConfig, ResolvedSetup]:
@@ -344,11 +350,20 @@ class PolicyCore:
             self._bad('episode_start', str(exc))
             return
         with self._lock:
-            if not self.loop.start_episode(episode.seed, episode.start_ns):
-                return  # a re-delivery, or an older episode
+            last, jumps = self.loop.episode_start_ns, self.loop.clock_jumps
+            clock_ns = self._clock_ns()
+            if not self.loop.start_episode(episode.seed, episode.start_ns, clock_ns):
+                if last is not None and episode.start_ns < last:  # not a re-delivery
+                    self._warn_once('older_episode', f'episode {episode.episode} from '
+                                    f'{episode.start_ns / 1e9:.3f} s ignored: it starts before '
+                                    f'the current one ({last / 1e9:.3f} s) and the node clock '
+                                    f'reads after that ({clock_ns / 1e9:.3f} s) (logged once)')
+                return
+            back = (f'; the node clock went back ({clock_ns / 1e9:.3f} s, before the last '
+                    'episode): history cleared' if self.loop.clock_jumps > jumps else '')
             self.log.info(f'episode {episode.episode} (seed {episode.seed}) from '
                           f'{episode.start_ns / 1e9:.3f} s: generator seeded '
-                          f'{self.cfg.sample_seed} * 1000003 + {episode.seed}')
+                          f'{self.cfg.sample_seed} * 1000003 + {episode.seed}{back}')
             self._plan()
 
     # ------------------------------------------------------------------ control
@@ -417,7 +432,10 @@ class PolicyCore:
     def _plan(self) -> None:
         """Submit a chunk to the runner when the loop says so, or publish its hold (lock held)."""
         start = time.perf_counter()
+        jumps = self.loop.clock_jumps
         request = self.loop.poll(self._clock_ns(), self.runner.busy)
+        if self.loop.clock_jumps > jumps and not isinstance(request, Hold):
+            self._warn_once('clock_back_idle', CLOCK_BACK_IDLE)
         if isinstance(request, Hold):  # the reason named, once per reason
             self._warn_once(f'stop_{request.reason}', pl.HOLD_WARNINGS.get(
                 request.reason, f'a plan stopped ({request.reason}): holding (logged once)'))

@@ -12,12 +12,16 @@ shutdown) gives a Hold: what makes the trajectory controller stand still.
 In realtime a node clock at 0 (use_sim_time before the first /clock) leaves nothing to judge
 an input's freshness by: nothing is filed (before_clock) or planned until it runs; in lockstep
 stamp 0 is the sim's first step. Inputs that never come, and joint states that never give the
-state joints (unheard_inputs, unread_inputs), are reported after INPUT_WAIT_NS.
+state joints (unheard_inputs, unread_inputs), are reported after INPUT_WAIT_NS. A clock
+going back (a sim or looped bag restarted) is looked for on every poll in realtime, enabled or
+not, and taken from an episode announced before the last one's start in both modes: the old
+clock's history is forgotten (clock_jumps_back).
 
 Inputs are checked before they are filed: a stamp further than stamp_tolerance from the
 node's clock is a bad message (else one sample stamped an hour ahead would make every later
 one "not newer" and stall the node); an older stamp than the stream's newest is counted and
-reported apart from an equal one (a re-send). Rates count filed samples only.
+reported apart from an equal one (a re-send). Rates count filed samples only, in realtime
+on their stamps (the node clock: a sim at half the wall's pace is not 'slow').
 
 Rules kept from the in-process evaluation, so that `dp-ros eval --via ros` matches it bit for
 bit: one generator per episode, seeded sample_seed * 1_000_003 + env seed, used by the chunks
@@ -171,18 +175,30 @@ class StreamStats:
     other_joints: int = 0
     other_names: set[str] = field(default_factory=set)
     arrivals: deque = field(default_factory=lambda: deque(maxlen=400))  # wall ns of filed
+    stamps: deque = field(default_factory=lambda: deque(maxlen=400))  # their stamps
 
-    def rate_hz(self, now_wall_ns: int, window_ns: int = RATE_WINDOW_NS) -> float:
-        recent = [t for t in self.arrivals if now_wall_ns - t <= window_ns]
+    def rate_hz(self, now_wall_ns: int, window_ns: int = RATE_WINDOW_NS,
+                on_stamps: bool = False) -> float:
+        """Filed samples a second over the last window: of wall time, or (on_stamps) of the
+        stamps' clock, the node's: a sim running slower or faster than the wall changes the
+        one, not the other. 0 once none was filed for a window of wall time."""
+        if not self.arrivals or now_wall_ns - self.arrivals[-1] > window_ns or \
+                (on_stamps and not self.stamps):  # (stamps: cleared with the history)
+            return 0.0
+        times, now = (self.stamps, self.stamps[-1]) if on_stamps else (self.arrivals,
+                                                                       now_wall_ns)
+        recent = [t for t in times if now - t <= window_ns]
         if len(recent) < 2:
             return 0.0
-        return (len(recent) - 1) * 1e9 / max(now_wall_ns - recent[0], 1)
+        return (len(recent) - 1) * 1e9 / max(now - recent[0], 1)
 
-    def window_full(self, now_wall_ns: int, window_ns: int = RATE_WINDOW_NS) -> bool:
-        """Whether filing began a whole window ago (or the deque is full): a rate over less
-        says little."""
-        return bool(self.arrivals) and (len(self.arrivals) == self.arrivals.maxlen
-                                        or now_wall_ns - self.arrivals[0] >= window_ns)
+    def window_full(self, now_wall_ns: int, window_ns: int = RATE_WINDOW_NS,
+                    on_stamps: bool = False) -> bool:
+        """Whether filing began a whole window ago, of wall time or (on_stamps) of the
+        stamps' (or the deque is full): a rate over less says little."""
+        times, now = (self.stamps, self.stamps[-1] if self.stamps else 0) if on_stamps \
+            else (self.arrivals, now_wall_ns)
+        return bool(times) and (len(times) == times.maxlen or now - times[0] >= window_ns)
 
 
 class PlanningLoop:
@@ -310,8 +326,9 @@ class PlanningLoop:
         """File a converted sample if its stamp is plausible and newer than the stream's newest.
 
         clock_ns: the node clock, to check the stamp against (None: no check); wall_ns: the
-        arrival time on the wall clock, for the filed rate; measured: the action joints'
-        positions the message gives (measure()), taken only if its stamp passes the check.
+        arrival time on the wall clock, for the filed rate (None: none counted); measured: the
+        action joints' positions the message gives (measure()), taken only if its stamp passes
+        the check.
         """
         bad = (self.check_stamp(stamp_ns, clock_ns) if measured is None
                else self.add_measurement(stamp_ns, measured, clock_ns))
@@ -325,6 +342,7 @@ class PlanningLoop:
         newest = self.history.newest_stamp(stream)
         if self.history.add(stream, stamp_ns, value):
             stats.filed += 1
+            stats.stamps.append(int(stamp_ns))
             if wall_ns is not None:
                 stats.arrivals.append(wall_ns)
             return Filing('filed')
@@ -333,9 +351,11 @@ class PlanningLoop:
             return Filing('duplicate')
         if newest is not None and stamp_ns < newest:
             stats.older += 1
+            why = ('; in lockstep: a sim restarted alone? ~/reset the node' if self.lockstep
+                   else '')
             return Filing('older', f'{stream}: stamped {(newest - stamp_ns) / 1e6:.1f} ms '
                                    'before the newest sample of its stream (out of order, or '
-                                   'the clock went back); skipped')
+                                   f'the clock went back{why}); skipped')
         return Filing('before_episode')
 
     def add_measurement(self, stamp_ns: int, measured: np.ndarray, clock_ns: int | None = None
@@ -390,6 +410,25 @@ class PlanningLoop:
         self._latest_now = now if latest is None else max(latest, now)
         return latest is not None and now < latest - self.setup.max_age_ns
 
+    def _follow_clock(self, clock_ns: int) -> Hold | None:
+        """In realtime, whatever the enable and episode state: when the clock went back by
+        more than max_input_age_s, or the history holds a sample stamped further ahead of it
+        (check_stamp refused such when filed: the clock went back since), stop (the Hold to
+        publish, if moving) and forget the old clock. Looked for only once enabled and
+        armed, a jump while disabled or waiting for an episode went unseen: the node planned
+        on the old clock's samples, far ahead, and filed no new one."""
+        if self.lockstep or self.waiting_for_clock(clock_ns):
+            return None
+        newest = [t for name in self.history.streams
+                  if (t := self.history.newest_stamp(name)) is not None]
+        ahead = bool(newest) and max(newest) - clock_ns > self.setup.max_age_ns
+        if not (self._clock_jumped_back(clock_ns) or ahead):
+            return None
+        hold = self.stop('clock_back', clock_ns)
+        self._forget_clock()
+        self.state = 'clock went back'
+        return hold
+
     def _forget_clock(self) -> None:
         """After the clock went back: a new history, measurements and generator, as a reset;
         with announced episodes, wait for the next one (its start may be earlier than the
@@ -412,6 +451,9 @@ class PlanningLoop:
         return len(newest) == 1 or None in newest  # (no sample yet: assemble says so)
 
     def _why_not(self, clock_ns: int, runner_busy: bool) -> PlanRequest | Wait | Hold:
+        hold = self._follow_clock(clock_ns)
+        if hold is not None:
+            return hold
         if not self.enabled:
             return Wait('disabled')
         if self.waiting_for_clock(clock_ns):
@@ -421,12 +463,6 @@ class PlanningLoop:
         if not self.armed:
             return Wait('waiting for an episode start')
         now = self.now_ns(clock_ns)
-        if not self.lockstep and self._clock_jumped_back(now):
-            hold = self.stop('clock_back', clock_ns)
-            self._forget_clock()
-            self.state = 'clock went back'
-            if hold is not None:
-                return hold
         if self.moving and not self.lockstep and self._stale(now):
             hold = self.stop('stale', clock_ns)
             self.state = 'inputs: stale'
@@ -644,10 +680,17 @@ class PlanningLoop:
             self.armed = False
         return hold
 
-    def start_episode(self, seed: int, start_ns: int) -> bool:
-        """An announced episode; False (ignored) for a re-delivery or an older one."""
-        if self.episode_start_ns is not None and start_ns <= self.episode_start_ns:
-            return False
+    def start_episode(self, seed: int, start_ns: int, clock_ns: int | None = None) -> bool:
+        """An announced episode; False (ignored) for a re-delivery or an older one. An older
+        one while the node clock (clock_ns) reads before the last one's start is on a clock
+        that went back (a sim restarted; in lockstep too, or after ~/reset, where nothing
+        else sees the jump): the clock is forgotten (clock_jumps_back) and it is taken."""
+        last = self.episode_start_ns
+        if last is not None and start_ns <= last:
+            if clock_ns is None or start_ns == last or clock_ns >= last or \
+                    self.waiting_for_clock(clock_ns):
+                return False
+            self._forget_clock()
         self.episode_start_ns = start_ns
         self.env_seed = seed
         self._restart(keep_from_ns=start_ns)
@@ -659,6 +702,8 @@ class PlanningLoop:
             self.history.clear()
             self._measured[:] = np.nan
             self._measured_ns[:] = 0
+            for stats in self.stats.values():  # and the rates on them (older ones may come)
+                stats.stamps.clear()
         else:
             self.history.start_episode(keep_from_ns)
         self._clear_plan()
@@ -697,16 +742,18 @@ class PlanningLoop:
 
     def slow_inputs(self, wall_ns: int) -> dict[str, tuple[float, float]]:
         """Streams filed at under SLOW_INPUT_FRACTION of the rate their training data was
-        recorded at, over a full window: name -> (rate now, recorded rate). Not in lockstep,
-        where the sim's pace sets every rate."""
+        recorded at, over a full window: name -> (rate now, recorded rate). The rate is on
+        the stamps, the node clock the observation times are on (on the wall's, a sim at
+        half speed gave half the rate). Not in lockstep, where the sim's pace sets every
+        rate."""
         if self.lockstep:
             return {}
         slow = {}
         for name, recorded in self.setup.recorded_rates_hz.items():
             st = self.stats.get(name)
-            if recorded is None or st is None or not st.window_full(wall_ns):
+            if recorded is None or st is None or not st.window_full(wall_ns, on_stamps=True):
                 continue
-            rate = st.rate_hz(wall_ns)
+            rate = st.rate_hz(wall_ns, on_stamps=True)
             if 0 < rate < SLOW_INPUT_FRACTION * recorded:
                 slow[name] = (rate, recorded)
         return slow
@@ -742,7 +789,9 @@ class PlanningLoop:
         for name, age in self.history.ages_ns(now).items():
             st = self.stats[name]
             values[f'input_{name}_age_ms'] = None if age is None else round(age / 1e6, 3)
-            values[f'input_{name}_rate_hz'] = round(st.rate_hz(wall_ns), 2)
+            # as slow_inputs measures it (lockstep: the sim's pace, on the wall)
+            values[f'input_{name}_rate_hz'] = round(st.rate_hz(
+                wall_ns, on_stamps=not self.lockstep), 2)
             values[f'input_{name}_received'] = st.received
             values[f'input_{name}_filed'] = st.filed
             values[f'input_{name}_duplicates'] = st.duplicates
