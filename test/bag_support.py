@@ -38,3 +38,27 @@ def write_camera_joints(rec: Any, frames: Iterable[int], camera_clock: int = 0) 
             tj = t + k * 10 * MS
             rec.write(JOINT_STATES, 'sensor_msgs/msg/JointState', tj + MS,
                       joint_state_message(ts, ['j1'], [i + k / 10], tj))
+
+
+# bag2zarr's keys for write_positions_then_velocities' bags: a state of positions, then
+# velocities, of joints j1 and j2
+POSITIONS_THEN_VELOCITIES_KEYS: dict[str, Any] = {
+    'img': {'image': CAMERA},
+    'state': [{'joint_state': JOINT_STATES, 'joints': ['j1', 'j2']},
+              {'joint_state': JOINT_STATES, 'joints': ['j1', 'j2'], 'field': 'velocity'}],
+    'action': {'future_of': 'state'}}
+
+
+def write_positions_then_velocities(rec: Any, frames: int = 12) -> None:
+    """Into a BagRecorder: a 10 Hz camera (frame i, every value i) and 100 Hz joint states
+    of j1, j2 with positions (i, -i) and velocities (100 + i, -100 - i)."""
+    ts = rec.typestore
+    for i in range(frames):
+        t = T0 + i * 100 * MS
+        rec.write(CAMERA, 'sensor_msgs/msg/Image', t + 5 * MS,
+                  image_message(ts, np.full((4, 4, 3), i, np.uint8), t))
+        for k in range(10):
+            tj = t + k * 10 * MS
+            rec.write(JOINT_STATES, 'sensor_msgs/msg/JointState', tj + MS,
+                      joint_state_message(ts, ['j1', 'j2'], [i, -i], tj,
+                                          velocity=[100 + i, -100 - i]))

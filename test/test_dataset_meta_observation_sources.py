@@ -11,12 +11,16 @@
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from bag_support import CAMERA, JOINT_STATES, T0, write_camera_joints
-from support import MS
+from bag_support import (
+    CAMERA,
+    JOINT_STATES,
+    POSITIONS_THEN_VELOCITIES_KEYS,
+    write_camera_joints,
+    write_positions_then_velocities,
+)
 
-from dp_ros.bags.recorder import BagRecorder, image_message, joint_state_message
+from dp_ros.bags.recorder import BagRecorder
 from dp_ros.recorded_sources import sliced_sources, value_fields
 from training import bag2zarr
 from training.bag2zarr_config import ConfigError, config_from_dict
@@ -64,20 +68,8 @@ def test_training_refuses_an_observation_recorded_at_an_offset_and_keeps_the_act
 
 def _positions_then_velocities(tmp_path) -> str:
     with BagRecorder(tmp_path / 'bag') as rec:
-        ts = rec.typestore
-        for i in range(12):
-            t = T0 + i * 100 * MS
-            rec.write(CAMERA, 'sensor_msgs/msg/Image', t + 5 * MS,
-                      image_message(ts, np.full((4, 4, 3), i, np.uint8), t))
-            for k in range(10):
-                tj = t + k * 10 * MS
-                rec.write(JOINT_STATES, 'sensor_msgs/msg/JointState', tj + MS,
-                          joint_state_message(ts, ['j1', 'j2'], [i, -i], tj,
-                                              velocity=[100 + i, -100 - i]))
-    source = {'joint_state': JOINT_STATES, 'joints': ['j1', 'j2']}
-    return _convert(tmp_path, {'img': {'image': CAMERA},
-                               'state': [source, {**source, 'field': 'velocity'}],
-                               'action': {'future_of': 'state'}})
+        write_positions_then_velocities(rec)
+    return _convert(tmp_path, POSITIONS_THEN_VELOCITIES_KEYS)
 
 
 @pytest.mark.parametrize('spec, names, fields', [

@@ -5,13 +5,16 @@ velocities, state[2:4]) loses its recorded sources, but its names still say the 
 `dp-ros inspect --draft-params` drafts the velocity field."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import yaml
-from bag_support import CAMERA, JOINT_STATES, T0
-from support import MS, make_tiny_checkpoint
+from bag_support import (
+    JOINT_STATES,
+    POSITIONS_THEN_VELOCITIES_KEYS,
+    write_positions_then_velocities,
+)
+from support import make_tiny_checkpoint
 
-from dp_ros.bags.recorder import BagRecorder, image_message, joint_state_message
+from dp_ros.bags.recorder import BagRecorder
 from dp_ros.params import config_from_dict as node_config_from_dict
 from dp_ros.policy.checkpoint import read_policy_metadata
 from dp_ros.policy.config import pusht_image_config
@@ -26,21 +29,9 @@ def _store(tmp_path):
     """Camera + joint states with positions (i, -i) and velocities (100 + i, -100 - i),
     converted to a 'state' of positions then velocities."""
     with BagRecorder(tmp_path / 'bag') as rec:
-        ts = rec.typestore
-        for i in range(12):
-            t = T0 + i * 100 * MS
-            rec.write(CAMERA, 'sensor_msgs/msg/Image', t + 5 * MS,
-                      image_message(ts, np.full((4, 4, 3), i, np.uint8), t))
-            for k in range(10):
-                tj = t + k * 10 * MS
-                rec.write(JOINT_STATES, 'sensor_msgs/msg/JointState', tj + MS,
-                          joint_state_message(ts, ['j1', 'j2'], [i, -i], tj,
-                                              velocity=[100 + i, -100 - i]))
-    source = {'joint_state': JOINT_STATES, 'joints': ['j1', 'j2']}
+        write_positions_then_velocities(rec)
     config = {'control_period_s': 0.1, 'image_dtype': 'uint8',
-              'keys': {'img': {'image': CAMERA},
-                       'state': [source, {**source, 'field': 'velocity'}],
-                       'action': {'future_of': 'state'}}}
+              'keys': POSITIONS_THEN_VELOCITIES_KEYS}
     bag2zarr.convert([tmp_path / 'bag'], config_from_dict(config), tmp_path / 'out.zarr',
                      progress=False)
     return tmp_path / 'out.zarr'
