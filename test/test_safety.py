@@ -201,7 +201,8 @@ def test_a_continuous_joint_is_limited_and_ramped_the_short_way_round(tmp_path):
     ramp = SafetyEnvelope(JointLimits(wrap=np.array([True])), DT, ramp_in_ns=DT)
     ramp.start_motion(np.array([3.10]), T0)
     out = ramp.apply(due(2), np.array([[-3.10], [-3.10]]), np.array([3.10]))
-    np.testing.assert_allclose(out[:, 0], [3.10 + short / 2, -3.10])
+    # and published unwrapped (safety.unwrapped): -3.10 a turn on, not 6.2 rad after 3.14
+    np.testing.assert_allclose(out[:, 0], [3.10 + short / 2, 3.10 + short])
 
 
 def test_the_first_point_keeps_within_the_limit_of_a_late_controllers_point_too():

@@ -950,6 +950,23 @@ _DEFAULT_IMAGE_TOPICS = next(default_of(f) for f in param_fields(PolicyNodeConfi
                              if f.name == 'image_topics')
 
 
+def check_realtime_slice(cfg: PolicyNodeConfig, n_action: int, dt_ns: int) -> None:
+    """In realtime a chunk's point i is due i*dt after its observation, which is past once the
+    chunk exists: where the executed slice's last point is due no later than action_lead_s
+    after it, every chunk would be dropped as all late for ever (however fast the sampling),
+    so the setup is refused. Lockstep keeps point 0 (the sim waits): any slice runs."""
+    if cfg.lockstep:
+        return
+    span_ns = (n_action - 1) * dt_ns
+    if seconds_to_ns(cfg.action_lead_s) >= span_ns:
+        raise ValueError(
+            f'parameters n_action_steps ({n_action}) and action_lead_s ({cfg.action_lead_s:g} '
+            f's): in realtime the last executed point of a chunk is due (n_action_steps - 1) * '
+            f'dt = {span_ns / 1e9:g} s after its observation, past before now + action_lead_s '
+            'once the chunk is sampled, so no point would ever be published; give more '
+            'n_action_steps or a shorter action_lead_s (lockstep runs any)')
+
+
 def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     """Validate the parameters against each other and the checkpoint; ValueError names the fault."""
     from dp_ros.policy.config import PolicyConfig
@@ -1082,6 +1099,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     path_pose = next(((g.columns, tuple(g.message_names)) for g in run_groups
                       if g.pose and path_joints and set(path_joints) <= set(g.columns)), None)
     dt_ns = seconds_to_ns(period)
+    check_realtime_slice(cfg, n_action, dt_ns)
     max_age_ns = seconds_to_ns(cfg.max_input_age_s)
     keep_ns = seconds_to_ns(cfg.history_s)
     if keep_ns < (config.n_obs_steps - 1) * dt_ns + max_age_ns:

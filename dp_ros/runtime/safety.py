@@ -19,7 +19,14 @@ Every point the node publishes passes `SafetyEnvelope.apply`, in order:
    which may be a millisecond: the first point gets that share of `max_step`, so the speed
    stays within max_velocity on the way to it too. A controller whose tick comes a
    little late may still hold the point before, and one the chunk reaches late executes the
-   points due until the chunk's first: the first point keeps within the limit of all of them.
+   points due until the chunk's first: the first point keeps within the limit of all of them;
+4. unwrapping, on the continuous joints taken the short way round (below): each point moved
+   by whole turns to within pi of the one before it, point 0 of where the controller is
+   (`unwrapped`, as MoveIt unwinds them): a joint_trajectory_controller's angle_wraparound
+   takes the short way from its state to point 0 only and runs straight between points, so
+   a chunk crossing +-pi (3.1, -3.1), or the end of a ramp-in there, would be a turn in a
+   period. The published values may leave [-pi, pi); the node's model of the controller
+   (execution.TimedChunk.interpolate, the short way) runs along the same lines.
 
 Bounds are applied before the ramp-in and the step limit, so a start outside the bounds is
 walked back in (over ramp_in_s, at the step limit) instead of jumping to the bound: the points
@@ -196,6 +203,24 @@ def joint_delta(start: np.ndarray, end: np.ndarray, wrap: np.ndarray | None) -> 
     return np.where(wrap, (delta + np.pi) % (2 * np.pi) - np.pi, delta)
 
 
+def unwrapped(points: np.ndarray, reference: np.ndarray | None,
+              wrap: np.ndarray) -> np.ndarray:
+    """`points` with each `wrap` value moved by whole turns to within pi of the one before it
+    (point 0: of `reference`, where the controller is; None: point 0 as it is), as MoveIt
+    unwinds continuous joints: a joint_trajectory_controller takes the short way from its
+    state to point 0 only and runs straight between points, so 3.1 then -3.1 is a turn in one
+    period. Values already within pi are kept bit for bit."""
+    out = points.copy()
+    prev = None if reference is None else np.asarray(reference, dtype=np.float64)
+    for j in range(len(out)):
+        if prev is not None:
+            far = wrap & (np.abs(out[j] - prev) > np.pi)
+            if far.any():
+                out[j] = np.where(far, prev + joint_delta(prev, out[j], wrap), out[j])
+        prev = out[j]
+    return out
+
+
 class SafetyEnvelope:
     """Applies the limits and the ramp-in to each chunk's points; counts what it changed."""
 
@@ -248,7 +273,8 @@ class SafetyEnvelope:
         arrives, `also` where it may be instead (a late tick, a late chunk), and
         first_segment_ns the time it has from there to point 0."""
         lim, wrap = self.limits, self.wrap
-        if lim.lower is None and lim.max_step is None and self.ramp_start_ns is None:
+        if lim.lower is None and lim.max_step is None and self.ramp_start_ns is None and \
+                wrap is None:
             return actions
         out = np.array(actions, dtype=np.float64, copy=True)
         if lim.lower is not None:  # before the ramp: it walks in from outside the bounds
@@ -273,6 +299,8 @@ class SafetyEnvelope:
                 self.rate_limited += int(np.count_nonzero(step != wanted))
                 out[j] = prev + step
                 prev = out[j]
+        if wrap is not None:
+            out = unwrapped(out, reference, wrap)
         return out
 
     def _within_reach_of_all(self, step: np.ndarray, prev: np.ndarray,
