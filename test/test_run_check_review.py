@@ -120,10 +120,11 @@ def test_the_control_period_must_match_the_recorded_one_to_a_thousandth(saved_ru
                                source)
 
 
-def test_a_store_recording_no_period_is_said_to_be_taken_as_a_tenth_of_a_second(saved_run,
-                                                                              caplog):
-    """Stores older than bag2zarr's period record (and the paper's) get 0.1 s, said once: a
-    lab's 20 Hz bags trained silently as 10 Hz before."""
+def test_a_bag_store_recording_no_period_is_said_to_be_taken_as_a_tenth_of_a_second(
+        saved_run, caplog):
+    """A store converted from bags before bag2zarr recorded the period (its arrays record
+    their topics) gets 0.1 s, said once: a lab's 20 Hz bags trained silently as 10 Hz before.
+    The paper's stores (no sources, 10 Hz) are not warned about."""
     _, store = saved_run
     bare = store.parent / 'bare.zarr'
     if not bare.exists():
@@ -131,13 +132,24 @@ def test_a_store_recording_no_period_is_said_to_be_taken_as_a_tenth_of_a_second(
         attrs = zarr.open_group(str(bare), mode='r+').attrs
         for key in ('control_period_s', 'fps'):
             attrs.pop(key, None)
-    cfg = _config(bare)
-    with caplog.at_level('WARNING', logger='dp_ros.train'):
-        resolve_control_period(cfg, bare, open_training_store(bare))
-    assert cfg.train.control_period_s == 0.1
-    (said,) = [r.getMessage() for r in caplog.records
-               if 'records no control period' in r.getMessage()]
-    assert 'assuming 0.1 s' in said and 'train.control_period_s' in said
+
+    def said(path: Path) -> list[str]:
+        cfg = _config(path)
+        caplog.clear()
+        with caplog.at_level('WARNING', logger='dp_ros.train'):
+            resolve_control_period(cfg, path, open_training_store(path))
+        assert cfg.train.control_period_s == 0.1
+        return [r.getMessage() for r in caplog.records
+                if 'records no control period' in r.getMessage()]
+
+    assert said(bare) == []  # no sources: the paper's kind of store
+    from_bags = store.parent / 'from_bags.zarr'
+    if not from_bags.exists():
+        shutil.copytree(bare, from_bags)
+        zarr.open_group(str(from_bags), mode='r+')['data']['action'].attrs['sources'] = [
+            {'kind': 'joint_state', 'topic': '/joint_states', 'width': 2}]
+    (line,) = said(from_bags)
+    assert 'assuming 0.1 s' in line and 'train.control_period_s' in line
 
 
 def test_eval_num_inference_steps_may_be_all_diffusion_steps(saved_run):

@@ -26,7 +26,7 @@ from training.lerobot_format import (
     feature_attrs,
     is_lerobot_dataset,
 )
-from training.replay_buffer import EpisodeIndex, ReplayBuffer
+from training.replay_buffer import EpisodeIndex, ReplayBuffer, time_chunk_length
 
 DATA_FORMATS = ('auto', 'zarr', 'lerobot')
 
@@ -56,7 +56,10 @@ def open_training_store(path: str | Path, data_format: str = 'auto') -> Any:
 
 
 class _Camera:
-    """A camera's frames, decoded from the videos on first access (read_array slices it)."""
+    """A camera's frames, decoded from the videos on first access (read_array slices it).
+
+    Its chunks are those a zarr store of these frames has: read_array then reads (and
+    `dp-ros inspect` checks) it in blocks of a few MB, not all frames in one block."""
 
     def __init__(self, reader: LeRobotReader, feature: str, timestamps: np.ndarray,
                  tolerance_s: float) -> None:
@@ -66,7 +69,7 @@ class _Camera:
         self.shape = (int(reader.info['total_frames']), h, w, c)
         self.dtype = np.dtype(np.uint8)
         self.ndim = 4
-        self.chunks = (self.shape[0], h, w, c)  # one read: the whole array
+        self.chunks = (time_chunk_length((h, w, c), self.dtype), h, w, c)
         self.attrs = feature_attrs(reader.features[feature])  # bag2zarr's camera crop
         self._frames: np.ndarray | None = None
 

@@ -1,8 +1,8 @@
 """What a training run starts from, checked before torch loads: the train state it resumes
-(and whether this config can continue it), the dataset and its shapes, the policy section,
-the checkpoint it warm-starts from and the closed-loop evaluation's sim. A run that cannot
-start says why in half a second and leaves no run directory; training/trainer.py builds on
-the checked result.
+(and whether this config can continue it), the dataset, its shapes and whether it fits in
+memory (check_memory), the policy section, the checkpoint it warm-starts from and the
+closed-loop evaluation's sim. A run that cannot start says why in half a second and leaves
+no run directory; training/trainer.py builds on the checked result.
 
 Resuming with a changed config: each key either takes effect from the resume step on
 (TAKES_EFFECT_ON_RESUME: the loop reads it afresh) or cannot, because the train state brings
@@ -122,12 +122,13 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> Ch
         changed = check_resume(state_path, saved, cfg, policy_cfg)
         check_same_episodes(state_path, saved, dataset, store.episode_ends)
     check_has_state(cfg, policy_cfg)  # after the resume's refusals, which say more
+    memory_warnings = check_memory(cfg, dataset, store)  # last: the others are cheaper to fix
     init_from = None
     if warm_start:
         from training.warm_start import check_init_policy
         init_from = check_init_policy(cfg.train.init_from, policy_cfg)
     if int(os.environ.get('RANK', '0')) == 0:  # once, not per process
-        for warning in start_warnings(cfg, dataset, store):
+        for warning in start_warnings(cfg, dataset, store) + memory_warnings:
             log.warning(warning)
     return CheckedRun(state_path, saved, dataset, policy_cfg, init_from, changed)
 
@@ -307,11 +308,10 @@ def resolve_control_period(cfg: TrainConfig, dataset: Path, store: Any) -> None:
     recorded = recorded_control_period(store)
     t = cfg.train
     if t.control_period_s is None:
-        if recorded is None and int(os.environ.get('RANK', '0')) == 0:
-            log.warning('%s records no control period (nor do the paper\'s stores and those '
-                        'bag2zarr wrote before 2026-12-03): assuming %g s; set '
-                        'train.control_period_s if its steps are another period apart', dataset,
-                        DEFAULT_CONTROL_PERIOD_S)
+        if recorded is None and _from_bags(store) and int(os.environ.get('RANK', '0')) == 0:
+            log.warning('%s records no control period (bag2zarr wrote none before 2026-12-03): '
+                        'assuming %g s; set train.control_period_s if its steps are another '
+                        'period apart', dataset, DEFAULT_CONTROL_PERIOD_S)
         t.control_period_s = recorded[0] if recorded else DEFAULT_CONTROL_PERIOD_S
     elif recorded and not math.isclose(t.control_period_s, recorded[0], rel_tol=1e-3):
         period, where = recorded
@@ -320,6 +320,13 @@ def resolve_control_period(cfg: TrainConfig, dataset: Path, store: Any) -> None:
             f'Hz) but {dataset} records {where} ({period:.6g} s, {1 / period:g} Hz): the '
             'policy would run at another rate than its data. Leave train.control_period_s '
             "unset (null) to take the dataset's, or resample the data")
+
+
+def _from_bags(store: Any) -> bool:
+    """Whether a store was converted from a robot's bags (its arrays record their topics):
+    its period is the lab's, unknown; the paper's stores, which record no period either, are
+    10 Hz, the default."""
+    return any(store.attrs(key).get('sources') for key in store.keys())
 
 
 def check_eval_sampling(cfg: TrainConfig, policy_cfg: PolicyConfig) -> None:
@@ -396,6 +403,121 @@ def start_warnings(cfg: TrainConfig, dataset: Path, store: Any) -> list[str]:
                    f'{t.max_steps}: the learning rate never reaches optim.lr {o.lr:g} (it '
                    f'ends at {o.lr * t.max_steps / o.lr_warmup_steps:.3g})')
     return out
+
+
+# ---------------------------------------------------------------------------- memory
+MEMORY_WARN_FRACTION = 0.8  # of the memory available: a warning (little left for the rest)
+CGROUP_ROOT = Path('/sys/fs/cgroup')
+PROC = Path('/proc')
+# cgroup v2 and v1 memory controllers: (controller named in /proc/self/cgroup, its folder
+# under CGROUP_ROOT, limit file, usage file, memory.stat entry of cache it can drop)
+CGROUP_MEMORY = (('', '', 'memory.max', 'memory.current', 'inactive_file'),
+                 ('memory', 'memory', 'memory.limit_in_bytes', 'memory.usage_in_bytes',
+                  'total_inactive_file'))
+NO_LIMIT = 2**60  # v1 writes "no limit" as a number near 2**63
+
+
+def training_data_bytes(cfg: TrainConfig, store: Any) -> int:
+    """The bytes training's data takes in memory at its peak, from the store's array shapes
+    (nothing is read), as PushTImageDataset._load holds it: each camera as uint8, each
+    observation's columns and the action as float32, with the low-dim arrays read whole
+    at their own dtype while they load; a LeRobot camera twice (its decoded frames stay until
+    the load ends). Every process of a torchrun on this machine (LOCAL_WORLD_SIZE) loads its
+    own copy."""
+    from training.dataset_meta import observation_keys
+    from training.lerobot_source import LeRobotStore
+
+    d = cfg.data
+    rgb, low_dim = observation_keys(d.image_key, d.state_key, d.rgb_keys, d.low_dim_keys)
+    n = int(store.n_steps)
+
+    def width(key: str) -> int:
+        return math.prod(store.data[key].shape[1:])
+
+    def raw(key: str) -> int:
+        return n * width(key) * store.data[key].dtype.itemsize
+
+    cameras = n * sum(width(key) for key in rgb.values())  # uint8
+    decoded = n * sum(width(key) for key in set(rgb.values())) \
+        if isinstance(store, LeRobotStore) else 0
+    columns = n * 4 * (sum(len(range(width(key))[sl]) for key, sl in low_dim.values())
+                       + width(d.action_key))  # float32
+    read = sum(raw(key) for key in {key for key, _ in low_dim.values()} | {d.action_key})
+    return (cameras + decoded + columns + read) * int(os.environ.get('LOCAL_WORLD_SIZE', '1'))
+
+
+def available_memory(cgroup_root: Path = CGROUP_ROOT, proc: Path = PROC
+                     ) -> tuple[int, str] | None:
+    """(bytes this process can still take, where that figure comes from): the least of the
+    kernel's MemAvailable and the room under the memory limit of this process's cgroup (v2
+    or v1) or of one above it (a container's or a job's: past it, the OOM killer); None where
+    none can be read."""
+    found: list[tuple[int, str]] = []
+    try:
+        for line in (proc / 'meminfo').read_text().splitlines():
+            if line.startswith('MemAvailable:'):
+                found.append((int(line.split()[1]) * 1024, 'MemAvailable'))
+        groups = [line.split(':', 2) for line in
+                  (proc / 'self' / 'cgroup').read_text().splitlines() if line.count(':') >= 2]
+    except (OSError, ValueError, IndexError):
+        groups = []
+    for controller, mount, limit, usage, cache in CGROUP_MEMORY:
+        for _, controllers, path in groups:
+            if controllers != controller and controller not in controllers.split(','):
+                continue  # v2's line names no controller; v1's name theirs
+            top = cgroup_root / mount
+            folder = top / path.strip().lstrip('/')
+            while folder == top or top in folder.parents:
+                room = _cgroup_room(folder, limit, usage, cache)
+                if room is not None:
+                    found.append((room, f'the limit in {folder / limit}'))
+                folder = folder.parent
+    return min(found) if found else None
+
+
+def _cgroup_room(folder: Path, limit_file: str, usage_file: str, cache: str) -> int | None:
+    """A cgroup's memory limit less what it uses but could not drop (its usage without the
+    inactive file cache, as `docker stats` counts it); None: no limit there."""
+    try:
+        text = (folder / limit_file).read_text().strip()
+        if text == 'max' or int(text) >= NO_LIMIT:
+            return None
+        used = int((folder / usage_file).read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        stat = dict(line.split() for line in (folder / 'memory.stat').read_text().splitlines())
+        used -= int(stat.get(cache, 0))
+    except (OSError, ValueError):
+        pass
+    return max(0, int(text) - max(0, used))
+
+
+def check_memory(cfg: TrainConfig, dataset: Path, store: Any) -> list[str]:
+    """TrainConfigError when training's data (training_data_bytes) cannot fit in the memory
+    available (available_memory): refused in a second, not a MemoryError traceback or an OOM
+    kill minutes into the load. A warning (returned) when it takes over MEMORY_WARN_FRACTION
+    of it: the model, the loader's batches and the rest need some too."""
+    available = available_memory()
+    if available is None:
+        return []
+    room, where = available
+    need = training_data_bytes(cfg, store)
+    what = (f'{dataset}: training holds its data in memory, {_size(need)} for '
+            f'{store.n_steps} steps')
+    if need > room:
+        raise TrainConfigError(
+            f'{what}, but only {_size(room)} is available ({where}): convert it with a smaller '
+            "image size or a crop (bag2zarr config: the camera's shape or crop) or fewer "
+            'episodes, or train on a machine with more memory')
+    if need > MEMORY_WARN_FRACTION * room:
+        return [f'{what}, {need / room:.0%} of the {_size(room)} available ({where}): little '
+                'is left for the rest; a smaller image size or fewer episodes leave more']
+    return []
+
+
+def _size(n: int) -> str:
+    return f'{n / 2**30:.1f} GiB' if n >= 2**30 else f'{n / 2**20:.0f} MiB'
 
 
 def dataset_path(cfg: TrainConfig) -> Path:
