@@ -24,6 +24,7 @@ from training.dataset_meta import (
     split_record,
     store_shapes,
 )
+from training.errors import DatasetError
 from training.lerobot_source import open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
 from training.sampler import (
@@ -34,6 +35,27 @@ from training.sampler import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def split_masks(n_episodes: int, val_ratio: float, max_train_episodes: int | None, seed: int,
+                excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, training) episode masks of a dataset of n_episodes, the excluded ones in
+    neither: how PushTImageDataset splits a store, from its episode count alone (so that
+    `dp-ros open-loop` picks the held-out episodes before it loads any)."""
+    val = get_val_mask(n_episodes, val_ratio, seed=seed)
+    # the cap is drawn before the exclusion: excluding one episode must not redraw it
+    train = downsample_mask(~val, max_train_episodes, seed=seed) & ~excluded
+    return val & ~excluded, train
+
+
+def _chosen_episodes(n_episodes: int, episodes: Sequence[int], where: str) -> np.ndarray:
+    """The sorted distinct store indices of `episodes`; DatasetError for one the store lacks."""
+    bad = [e for e in episodes if not isinstance(e, (int, np.integer))
+           or isinstance(e, bool) or not 0 <= e < n_episodes]
+    if bad:
+        raise DatasetError(f'{where}: episodes {bad} are not episodes of this dataset '
+                           f'(0..{n_episodes - 1})')
+    return np.unique(np.asarray(list(episodes), dtype=np.int64))
 
 
 class PushTImageDataset(torch.utils.data.Dataset):
@@ -51,24 +73,30 @@ class PushTImageDataset(torch.utils.data.Dataset):
                  rgb_keys: Mapping[str, str] | None = None,
                  low_dim_keys: Mapping[str, str | tuple[str, slice | None]] | None = None,
                  progress: bool = True, obs_steps: int | None = None,
-                 exclude_episodes: Sequence[int] | None = None) -> None:
+                 exclude_episodes: Sequence[int] | None = None,
+                 episodes: Sequence[int] | None = None) -> None:
         """obs_steps: yield only the first obs_steps observations of each window (the policy's
         n_obs_steps; it reads no more); None: all `horizon` of them, as the paper's dataset.
         exclude_episodes: episodes out of training, validation and the normalizer statistics
         (bad demonstrations); the split and the max_train_episodes cap are drawn over all
         episodes before they are taken out, so the others stay on their side of it (an
-        excluded episode among the capped ones leaves one training episode fewer)."""
+        excluded episode among the capped ones leaves one training episode fewer).
+        episodes: load only these episodes of the store (`dp-ros open-loop` compares a few of
+        a large set); the split, the cap and the exclusion are drawn over all its episodes as
+        above, then kept for these, and each gives the windows it gives in the whole set.
+        This object's arrays, masks and episode indices are then those of the loaded
+        episodes, in store order (store_episodes: their indices in the store); None: all."""
         self.rgb_keys, self.low_dim_keys = observation_keys(image_key, state_key, rgb_keys,
                                                             low_dim_keys)
         self.action_key = action_key
         self.zarr_path = str(zarr_path)
-        self.replay_buffer, self.load_seconds, self.excluded = self._load(progress,
-                                                                          exclude_episodes)
-        n_episodes = self.replay_buffer.n_episodes
-        val = get_val_mask(n_episodes, val_ratio, seed=seed)
-        self.val_mask = val & ~self.excluded
-        # the cap is drawn before the exclusion: excluding one episode must not redraw it
-        self.train_mask = downsample_mask(~val, max_train_episodes, seed=seed) & ~self.excluded
+        self.replay_buffer, self.load_seconds, excluded, self.store_episodes = self._load(
+            progress, exclude_episodes, episodes)
+        val_mask, train_mask = split_masks(len(excluded), val_ratio, max_train_episodes, seed,
+                                           excluded)
+        self.excluded = excluded[self.store_episodes]
+        self.val_mask = val_mask[self.store_episodes]
+        self.train_mask = train_mask[self.store_episodes]
         self.horizon = horizon
         self.pad_before = pad_before
         self.pad_after = pad_after
@@ -77,30 +105,39 @@ class PushTImageDataset(torch.utils.data.Dataset):
         self.episode_mask = self.train_mask
         self.sampler = self._sampler(self.episode_mask)
 
-    def _load(self, progress: bool, exclude_episodes: Sequence[int] | None
-              ) -> tuple[ReplayBuffer, float, np.ndarray]:
-        """(the arrays in memory, seconds, the excluded episodes' mask); the keys and the
-        excluded episodes are checked before anything is read."""
+    def _load(self, progress: bool, exclude_episodes: Sequence[int] | None,
+              episodes: Sequence[int] | None
+              ) -> tuple[ReplayBuffer, float, np.ndarray, np.ndarray]:
+        """(the arrays in memory, seconds, the excluded episodes' mask over all the store's
+        episodes, the store indices of the loaded ones); the keys and the episodes are checked
+        before anything is read."""
         t0 = time.perf_counter()
         source = open_training_store(self.zarr_path)  # zarr, or a LeRobotDataset
         store_shapes(source, self.rgb_keys, self.low_dim_keys, self.action_key, self.zarr_path)
         excluded = excluded_episodes(source.n_episodes, exclude_episodes, self.zarr_path)
+        if episodes is None:
+            chosen, ranges = np.arange(source.n_episodes), None
+        else:
+            chosen = _chosen_episodes(source.n_episodes, episodes, self.zarr_path)
+            ranges = source.step_ranges(chosen)
+        ends = np.cumsum(source.episode_lengths[chosen], dtype=np.int64)
+        n_steps = int(ends[-1]) if len(ends) else 0
         data: dict[str, np.ndarray] = {}
         for name, key in self.rgb_keys.items():
             data[name] = read_array(source.data[key], convert=images_to_uint8(key, self.zarr_path),
-                                    desc=f'loading {key}', progress=progress)
+                                    desc=f'loading {key}', progress=progress, ranges=ranges)
         columns: dict[str, np.ndarray] = {}
         for name, (key, sl) in self.low_dim_keys.items():
             if key not in columns:
-                columns[key] = read_array(source.data[key], progress=False)
+                columns[key] = read_array(source.data[key], progress=False, ranges=ranges)
             arr = columns[key]
             data[name] = np.ascontiguousarray(arr.reshape(len(arr), -1)[:, sl], dtype=np.float32)
-        data[ACTION] = read_array(source.data[self.action_key], progress=False).astype(
-            np.float32).reshape(source.n_steps, -1)
+        data[ACTION] = read_array(source.data[self.action_key], progress=False,
+                                  ranges=ranges).astype(np.float32).reshape(n_steps, -1)
         seconds = time.perf_counter() - t0
-        log.info('loaded %s: %d episodes, %d steps in %.1f s', self.zarr_path,
-                 source.n_episodes, source.n_steps, seconds)
-        return ReplayBuffer.from_arrays(data, source.episode_ends.copy()), seconds, excluded
+        log.info('loaded %s: %d of %d episodes, %d steps in %.1f s', self.zarr_path,
+                 len(chosen), source.n_episodes, n_steps, seconds)
+        return ReplayBuffer.from_arrays(data, ends), seconds, excluded, chosen
 
     def _sampler(self, mask: np.ndarray) -> SequenceSampler:
         first_k = None if self.obs_steps is None else {

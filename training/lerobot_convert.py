@@ -8,10 +8,12 @@ else a zarr store. Keys map by DEFAULT_KEY_MAP (img -> observation.image, state 
 observation.state, action -> action) plus `--map ZARR=LEROBOT`; other keys keep their names.
 Images ((N, H, W, 3) arrays of 0..255) become videos (training/lerobot_format.py: lerobot's
 libsvtav1 defaults), everything else parquet columns, bit for bit. Back in zarr, videos are
-decoded to uint8 images (N, H, W, 3) and columns keep their dtype and step shape, except that
-a zarr (N,) array comes back (N, 1): LeRobot records both as shape [1] and cannot tell them
-apart. Two keys that would get one name (a --map target equal to another key's name, either
-way) and names containing '/' (which lerobot refuses) are refused before anything is written.
+decoded to uint8 images (N, H, W, 3), streamed into the store an episode at a time (the
+memory of one episode's frames, not the camera's), and columns keep their dtype and step
+shape, except that a zarr (N,) array comes back (N, 1): LeRobot records both as shape [1] and
+cannot tell them apart. Two keys that would get one name (a --map target equal to another
+key's name, either way) and names containing '/' (which lerobot refuses) are refused before
+anything is written.
 
 The output is written into a temporary directory beside it and swapped in at the end
 (dp_ros/atomic_dir.py): an error or Ctrl-C leaves no half-written dataset, and an existing
@@ -264,17 +266,15 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
 
 
 # ---------------------------------------------------------------------------- LeRobot -> zarr
-def read_lerobot(source: str | Path, keys: Mapping[str, str], *,
-                 key_map: Mapping[str, str] | None = None,
-                 tolerance_s: float = DEFAULT_TOLERANCE_S, progress: bool = True
-                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """({name: (N, ...) array}, episode_ends) for keys = {name: feature or zarr-style key};
-    cameras decoded once into uint8 (N, H, W, 3), columns in their dtype and step shape."""
-    reader = LeRobotReader(source)
-    ends = reader.episode_ends()
-    resolved = {name: resolve_lerobot_key(reader, key, key_map) for name, key in keys.items()}
-    cameras = {n: f for n, f in resolved.items() if f in reader.camera_keys}
-    columns = {n: f for n, f in resolved.items() if f not in reader.camera_keys}
+def write_lerobot_arrays(reader: LeRobotReader, store: ReplayBuffer, keys: Mapping[str, str],
+                         *, tolerance_s: float = DEFAULT_TOLERANCE_S, progress: bool = True
+                         ) -> None:
+    """Write the features `keys` = {zarr name: feature} of a LeRobot dataset into an empty
+    zarr store, with its episode ends: columns in their dtype and step shape, cameras decoded
+    once into uint8 (N, H, W, 3), an episode at a time (the memory is an episode's frames,
+    not the camera's: a lab's set is tens of GB of them)."""
+    cameras = {n: f for n, f in keys.items() if f in reader.camera_keys}
+    columns = {n: f for n, f in keys.items() if f not in reader.camera_keys}
     strings = [f for f in columns.values() if reader.features[f]['dtype'] not in
                ('video', 'image') and f not in reader.numeric_keys and f not in DEFAULT_FEATURES]
     if strings:
@@ -282,12 +282,20 @@ def read_lerobot(source: str | Path, keys: Mapping[str, str], *,
                                  f'{reader.features[strings[0]]["dtype"]!r}, not numeric')
     wanted = sorted(set(columns.values()) | ({'timestamp'} if cameras else set()))
     table = reader.read_columns(wanted) if wanted else {}
-    out: dict[str, np.ndarray] = {n: table[f] for n, f in columns.items()}
+    ends = reader.episode_ends()
+    for name, feature in columns.items():
+        store.write_array(name, table[feature].shape, table[feature].dtype, [table[feature]])
+    total = int(reader.info['total_frames'])
     for name, feature in cameras.items():
-        out[name] = reader.camera_frames(
-            feature, timestamps=table['timestamp'].reshape(-1), tolerance_s=tolerance_s,
-            progress=progress)
-    return out, ends
+        shape = (total, *reader._frame_shape(feature))
+        if reader.features[feature]['dtype'] == 'image':  # in the parquet: read whole
+            episodes = iter([reader.camera_frames(feature)])
+        else:
+            episodes = (frames for _, frames in reader.video_episodes(
+                feature, table['timestamp'].reshape(-1), tolerance_s=tolerance_s,
+                progress=progress))
+        store.write_array(name, shape, np.uint8, episodes)
+    store.set_episode_ends(ends)
 
 
 def lerobot_to_zarr(source: str | Path, output: str | Path, *,
@@ -308,11 +316,10 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
     renaming = {k: inverse.get(k, k) for k in keys}
     check_renaming(renaming, 'LeRobot feature', 'zarr key')
     names = {name: k for k, name in renaming.items()}
-    data, ends = read_lerobot(source, names, key_map={}, tolerance_s=tolerance_s,
-                              progress=progress)
+    ends = reader.episode_ends()
     with staged_output(Path(source), Path(output), overwrite) as tmp:
-        ReplayBuffer.from_arrays(data, ends).save_to(tmp, progress=None if progress else False)
-        store = ReplayBuffer.open(tmp, mode='r+')
+        store = ReplayBuffer.create(tmp)
+        write_lerobot_arrays(reader, store, names, tolerance_s=tolerance_s, progress=progress)
         for name, feature in names.items():  # camera crops and joint names, back
             store.data[name].attrs.update(feature_attrs(reader.features[feature]))
         store.set_root_attrs(fps=reader.fps)  # the rate, back: training reads it from there

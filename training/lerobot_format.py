@@ -1101,75 +1101,128 @@ class LeRobotReader:
     def video_frames(self, key: str, timestamps: np.ndarray,
                      tolerance_s: float = DEFAULT_TOLERANCE_S, progress: bool = False
                      ) -> np.ndarray:
-        """Decode a camera's videos once: row r of episode e is the decoded frame nearest to
-        from_timestamp(e) + timestamps[r], which must be within tolerance_s (lerobot
-        dataset_reader._query_videos + video_utils.decode_video_frames)."""
-        import av
+        """Every frame of a camera's videos, uint8 (N, H, W, C) in index order
+        (video_episodes, gathered)."""
+        shape = self._frame_shape(key)
+        out = np.empty((int(self.info['total_frames']), *shape), dtype=np.uint8)
+        ends = self.episode_ends()
+        for i, frames in self.video_episodes(key, timestamps, tolerance_s=tolerance_s,
+                                             progress=progress):
+            out[ends[i] - len(frames):ends[i]] = frames
+        return out
+
+    def video_episodes(self, key: str, timestamps: np.ndarray,
+                       tolerance_s: float = DEFAULT_TOLERANCE_S, progress: bool = False,
+                       episodes: Iterable[int] | None = None
+                       ) -> Iterator[tuple[int, np.ndarray]]:
+        """(episode index, its frames uint8 (L, H, W, C)) in episode order, each video decoded
+        once: row r of episode e is the decoded frame nearest to from_timestamp(e) +
+        timestamps[r], which must be within tolerance_s (lerobot dataset_reader._query_videos
+        + video_utils.decode_video_frames). An episode is handed over as soon as the decoding
+        has passed it, so the memory is an episode's frames, not the camera's. episodes:
+        these alone (the video files holding them are decoded); None: all."""
         from tqdm.auto import tqdm
 
         shape = self._frame_shape(key)
-        total = int(self.info['total_frames'])
-        out = np.empty((total, *shape), dtype=np.uint8)
-        best = np.full(total, np.inf)
         ends = self.episode_ends()
+        chosen = range(len(self.episodes)) if episodes is None else sorted(set(episodes))
         by_file: dict[Path, list[int]] = {}
-        for i, ep in enumerate(self.episodes):
-            by_file.setdefault(self.video_path(key, ep), []).append(i)
-        with tqdm(total=total, desc=f'decoding {key}', unit='frame', disable=not progress,
+        for i in chosen:
+            by_file.setdefault(self.video_path(key, self.episodes[i]), []).append(i)
+        ready: dict[int, np.ndarray] = {}  # decoded, waiting for an earlier episode
+        due = 0  # chosen[due]: the next episode to hand over
+        with tqdm(total=int(sum(self.episodes[i]['length'] for i in chosen)),
+                  desc=f'decoding {key}', unit='frame', disable=not progress,
                   leave=False) as bar:
             for path, eps in by_file.items():
                 if not path.is_file():
                     raise LeRobotFormatError(f'{self.root}: video {path} is missing')
-                rows = np.concatenate([np.arange(ends[i] - self.episodes[i]['length'], ends[i])
-                                       for i in eps])
-                query = np.concatenate([
-                    self.episodes[i][f'videos/{key}/from_timestamp'] +
-                    timestamps[ends[i] - self.episodes[i]['length']:ends[i]].astype(np.float64)
-                    for i in eps])
-                order = np.argsort(query, kind='stable')
-                rows, query = rows[order], query[order]
-                last = query[-1] + tolerance_s
-                with self._decode_errors(path), av.open(str(path)) as container:
-                    if not container.streams.video:
-                        raise LeRobotFormatError(f'{self.root}: {path.relative_to(self.root)} '
-                                                 f'holds no video stream')
-                    stream = container.streams.video[0]
-                    stream.thread_type = 'AUTO'
-                    first = query[0]
-                    if first > 1.0:
-                        container.seek(max(0, round(first / stream.time_base) - 1),
-                                       backward=True, any_frame=False, stream=stream)
-                    for frame in container.decode(stream):
-                        if frame.pts is None:
-                            continue
-                        t = float(frame.pts * stream.time_base)
-                        lo = np.searchsorted(query, t - tolerance_s, side='left')
-                        hi = np.searchsorted(query, t + tolerance_s, side='right')
-                        if hi > lo:
-                            image = frame.to_ndarray(format='rgb24')
-                            for j in range(lo, hi):
-                                r = rows[j]
-                                d = abs(query[j] - t)
-                                if d < best[r]:
-                                    if image.shape != out.shape[1:]:
-                                        raise LeRobotFormatError(
-                                            f'{path}: frames are {image.shape}, info.json says '
-                                            f'{out.shape[1:]}')
-                                    out[r] = image
-                                    best[r] = d
-                            bar.update(hi - lo)
-                        if t > last:
-                            break
-        bad = np.flatnonzero(~(best <= tolerance_s))
-        if len(bad):
-            r = int(bad[0])
-            ep = int(np.searchsorted(ends, r, side='right'))
-            raise LeRobotFormatError(
-                f'{self.root}: {len(bad)} frames of {key!r} have no video frame within '
-                f'tolerance_s={tolerance_s} of their timestamp (first: episode {ep}, frame '
-                f'{r - (ends[ep] - self.episodes[ep]["length"])}, timestamp '
-                f'{float(timestamps[r]):.4f} s)')
-        return out
+                for i, frames in self._decode_file(key, path, eps, timestamps, tolerance_s,
+                                                   shape, ends, bar):
+                    ready[i] = frames
+                    while due < len(chosen) and chosen[due] in ready:
+                        yield chosen[due], ready.pop(chosen[due])
+                        due += 1
+
+    def _decode_file(self, key: str, path: Path, eps: list[int], timestamps: np.ndarray,
+                     tolerance_s: float, shape: tuple[int, int, int], ends: np.ndarray,
+                     bar: Any) -> Iterator[tuple[int, np.ndarray]]:
+        """(episode, frames) of the episodes `eps` stored in one video file, each once the
+        decoding is past its last frame's time (so no later frame can be nearer)."""
+        import av
+
+        lengths = {i: int(self.episodes[i]['length']) for i in eps}
+        rows = np.concatenate([np.arange(ends[i] - lengths[i], ends[i]) for i in eps])
+        owner = np.concatenate([np.full(lengths[i], i) for i in eps])
+        query = np.concatenate([
+            self.episodes[i][f'videos/{key}/from_timestamp'] +
+            timestamps[ends[i] - lengths[i]:ends[i]].astype(np.float64) for i in eps])
+        order = np.argsort(query, kind='stable')
+        rows, owner, query = rows[order], owner[order], query[order]
+        # the time after which an episode can take no frame: its last query + tolerance
+        finish = sorted((float(query[owner == i].max()) + tolerance_s if lengths[i] else
+                         -np.inf, i) for i in eps)
+        frames: dict[int, np.ndarray] = {}
+        best: dict[int, np.ndarray] = {}
+
+        def finished(i: int) -> tuple[int, np.ndarray]:
+            got = best.get(i, np.full(lengths[i], np.inf))
+            bad = np.flatnonzero(~(got <= tolerance_s))
+            if len(bad):
+                r = int(bad[0])
+                raise LeRobotFormatError(
+                    f'{self.root}: {len(bad)} frames of {key!r} in episode {i} have no video '
+                    f'frame within tolerance_s={tolerance_s} of their timestamp (first: '
+                    f'frame {r}, timestamp {float(timestamps[ends[i] - lengths[i] + r]):.4f} s)')
+            best.pop(i, None)
+            return i, frames.pop(i, np.empty((0, *shape), dtype=np.uint8))
+
+        k = 0  # finish[k:]: the episodes not handed over
+        if not len(query):
+            for _, i in finish:
+                yield finished(i)
+            return
+        last = query[-1] + tolerance_s
+        with self._decode_errors(path), av.open(str(path)) as container:
+            if not container.streams.video:
+                raise LeRobotFormatError(f'{self.root}: {path.relative_to(self.root)} '
+                                         f'holds no video stream')
+            stream = container.streams.video[0]
+            stream.thread_type = 'AUTO'
+            first = query[0]
+            if first > 1.0:
+                container.seek(max(0, round(first / stream.time_base) - 1),
+                               backward=True, any_frame=False, stream=stream)
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * stream.time_base)
+                while k < len(finish) and finish[k][0] < t:
+                    yield finished(finish[k][1])
+                    k += 1
+                lo = np.searchsorted(query, t - tolerance_s, side='left')
+                hi = np.searchsorted(query, t + tolerance_s, side='right')
+                if hi > lo:
+                    image = frame.to_ndarray(format='rgb24')
+                    for j in range(lo, hi):
+                        i = int(owner[j])
+                        r = int(rows[j] - (ends[i] - lengths[i]))
+                        if i not in frames:
+                            frames[i] = np.empty((lengths[i], *shape), dtype=np.uint8)
+                            best[i] = np.full(lengths[i], np.inf)
+                        d = abs(query[j] - t)
+                        if d < best[i][r]:
+                            if image.shape != shape:
+                                raise LeRobotFormatError(
+                                    f'{path}: frames are {image.shape}, info.json says '
+                                    f'{shape}')
+                            frames[i][r] = image
+                            best[i][r] = d
+                    bar.update(hi - lo)
+                if t > last:
+                    break
+        for _, i in finish[k:]:
+            yield finished(i)
 
     @contextmanager
     def _decode_errors(self, path: Path) -> Iterator[None]:

@@ -340,20 +340,54 @@ def check_period(entries: list[PolicyEntry], source: Source) -> None:
                             'resample the data')
 
 
-def load_windows(config: PolicyConfig, source: Source, progress: bool) -> PushTImageDataset:
-    """The dataset with one window per step of every episode: step t's window holds the
+def _split_args(source: Source) -> dict[str, Any]:
+    """The training's split, cap and excluded episodes on the training set; another dataset
+    (new recordings with the same keys) has none of them: all its episodes."""
+    return (source.data.split_args() if source.is_training_set else
+            {'val_ratio': 0.0, 'max_train_episodes': None, 'exclude_episodes': None})
+
+
+def load_windows(config: PolicyConfig, source: Source, progress: bool,
+                 episodes: list[int] | None = None) -> PushTImageDataset:
+    """The dataset with one window per step of each episode: step t's window holds the
     observations t-To+1..t (the first repeated before an episode starts) and the horizon's
-    actions from t-To+1 on; the split, the episode cap and the excluded episodes are the
-    training's on the training set; another dataset (new recordings with the same keys) has
-    none of them: all its episodes."""
+    actions from t-To+1 on, split as the training split it (_split_args). episodes: load
+    these alone (their windows are the same; the memory is theirs, not the whole set's);
+    None: every episode."""
     from training.dataset import PushTImageDataset
 
-    split = (source.data.split_args() if source.is_training_set else
-             {'val_ratio': 0.0, 'max_train_episodes': None, 'exclude_episodes': None})
     return PushTImageDataset(
         source.path, horizon=config.horizon, pad_before=config.n_obs_steps - 1,
         pad_after=config.horizon - config.n_obs_steps, progress=progress,
-        obs_steps=config.n_obs_steps, **split, **source.data.key_args())
+        obs_steps=config.n_obs_steps, episodes=episodes, **_split_args(source),
+        **source.data.key_args())
+
+
+@dataclass
+class EpisodeSplit:
+    """A dataset's episodes and the training's split of them, from its metadata alone: what
+    select_episodes chooses from before any frame is loaded."""
+
+    episode_ends: np.ndarray
+    val_mask: np.ndarray
+    train_mask: np.ndarray
+
+    @property
+    def n_val_episodes(self) -> int:
+        return int(self.val_mask.sum())
+
+
+def episode_split(source: Source) -> EpisodeSplit:
+    """The split load_windows draws (PushTImageDataset's), without reading the frames."""
+    from training.dataset import split_masks
+    from training.dataset_meta import excluded_episodes
+
+    args = _split_args(source)
+    ends = np.asarray(open_training_store(source.path).episode_ends, dtype=np.int64)
+    excluded = excluded_episodes(len(ends), args['exclude_episodes'], str(source.path))
+    val, train = split_masks(len(ends), args['val_ratio'], args['max_train_episodes'],
+                             args.get('seed', 0), excluded)  # other data: no draw
+    return EpisodeSplit(ends, val, train)
 
 
 def check_split(spec: str | None, source: Source) -> None:
@@ -363,10 +397,11 @@ def check_split(spec: str | None, source: Source) -> None:
                         f'trained on, so it has no {spec} split; use all or a list')
 
 
-def select_episodes(spec: str | None, ds: PushTImageDataset, source: Source
+def select_episodes(spec: str | None, ds: EpisodeSplit | PushTImageDataset, source: Source
                     ) -> tuple[str, list[int]]:
     """(what was chosen, episode indices). None: the held-out split of the training set, or
-    every episode of another dataset."""
+    every episode of another dataset. ds: the split (episode_split), or a dataset of every
+    episode."""
     n = len(ds.episode_ends)
     if spec is None:
         spec = 'val' if source.is_training_set and ds.n_val_episodes else 'all'
@@ -390,13 +425,19 @@ def select_episodes(spec: str | None, ds: PushTImageDataset, source: Source
     return spec, parse_episodes(spec, n)
 
 
+def loaded_index(ds: PushTImageDataset, episodes: list[int]) -> list[int]:
+    """The indices in `ds` (load_windows: its loaded episodes) of the store's `episodes`."""
+    return np.searchsorted(ds.store_episodes, episodes).tolist()
+
+
 def check_finite(ds: PushTImageDataset, episodes: list[int]) -> None:
     """NaN or inf in the chosen episodes' actions or low-dim observations, refused before
-    any sampling and naming key, dimensions and episodes, as `dp-ros train` refuses it: one
-    such value makes every metric NaN, and the report no JSON."""
-    bad = ds.nonfinite_values(episodes)
+    any sampling and naming key, dimensions and episodes (store indices), as `dp-ros train`
+    refuses it: one such value makes every metric NaN, and the report no JSON."""
+    bad = ds.nonfinite_values(loaded_index(ds, episodes))
     if bad:
-        where = '; '.join(f'{key} dimension(s) {dims} in episode(s) {eps}'
+        where = '; '.join(f'{key} dimension(s) {dims} in episode(s) '
+                          f'{ds.store_episodes[eps].tolist()}'
                           for key, (dims, eps) in bad.items())
         raise UserError(f'{ds.zarr_path}: non-finite values (NaN or inf): {where}; every error '
                         'would be NaN: fix the data, or leave those episodes out of --episodes')
@@ -407,21 +448,23 @@ def check_finite(ds: PushTImageDataset, episodes: list[int]) -> None:
 def predict_episodes(predict: Predict, ds: PushTImageDataset, episodes: list[int],
                      n_action_steps: int, batch_size: int, progress: bool
                      ) -> list[EpisodeChunks]:
-    """Every chunk of the chosen episodes through predict, batch_size windows at a time."""
+    """Every chunk of the chosen episodes (store indices: ds may hold these alone, see
+    load_windows) through predict, batch_size windows at a time."""
     import torch
     from torch.utils.data import default_collate
     from tqdm.auto import tqdm
 
     buffer = ds.replay_buffer
+    local = dict(zip(episodes, loaded_index(ds, episodes), strict=True))
     mask = np.zeros(buffer.n_episodes, dtype=bool)
-    mask[episodes] = True
+    mask[list(local.values())] = True
     windows = ds.subset(mask)
-    lengths = [int(n) for n in buffer.episode_lengths[sorted(episodes)]]
+    lengths = [int(buffer.episode_lengths[local[e]]) for e in sorted(episodes)]
     if len(windows) != sum(lengths):
         raise AssertionError(f'{len(windows)} windows for {sum(lengths)} steps')
     out, items, offset = [], [], 0
     for e, length in zip(sorted(episodes), lengths, strict=True):
-        recorded = buffer.data[ACTION][buffer.episode_slice(e)]
+        recorded = buffer.data[ACTION][buffer.episode_slice(local[e])]
         chunk = EpisodeChunks(e, np.asarray(recorded, dtype=np.float64),
                               chunk_starts(length, n_action_steps))
         items += [offset + t for t in chunk.starts]
@@ -857,10 +900,11 @@ def run_open_loop(args: argparse.Namespace
     except ValueError as exc:
         raise UserError(str(exc)) from None
     config = entries[0].config
-    ds = load_windows(config, source, progress=not args.no_progress)
-    chosen, episodes = select_episodes(args.episodes, ds, source)
+    split = episode_split(source)
+    chosen, episodes = select_episodes(args.episodes, split, source)
+    ds = load_windows(config, source, progress=not args.no_progress, episodes=episodes)
     check_finite(ds, episodes)
-    if chosen == 'all' and source.is_training_set and ds.n_val_episodes < len(episodes):
+    if chosen == 'all' and source.is_training_set and split.n_val_episodes < len(episodes):
         warnings.append('most of these episodes were trained on: their errors are lower '
                         'than on new data (--episodes val: the held-out ones)')
     if args.threads:

@@ -11,7 +11,7 @@ appending on disk) or by numpy arrays in memory (for fast random access while tr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -64,30 +64,39 @@ def time_chunk_length(step_shape: tuple[int, ...], dtype: np.dtype,
 
 def read_array(array: Any, *, convert: Callable[[np.ndarray], np.ndarray] | None = None,
                desc: str | None = None, progress: bool | None = None,
-               block_steps: int | None = None) -> np.ndarray:
+               block_steps: int | None = None,
+               ranges: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
     """Read a (zarr or numpy) array into memory in time blocks, converting each block.
 
     Block-wise reading keeps the peak memory at the converted result plus one block, which
     matters when float32 images are turned into uint8 (2.8 GB -> 0.7 GB for Push-T).
+    ranges: read only these (start, stop) steps, one after the other (some episodes:
+    EpisodeIndex.step_ranges); None: all of them.
     """
-    n = int(array.shape[0])
+    total = int(array.shape[0])
     if block_steps is None:
-        block_steps = _block_steps(int(getattr(array, 'chunks', (n,))[0] or 1), array)
+        block_steps = _block_steps(int(getattr(array, 'chunks', (total,))[0] or 1), array)
     block_steps = max(1, block_steps)
+    ranges = [(0, total)] if ranges is None else [(int(a), int(b)) for a, b in ranges]
+    n = sum(b - a for a, b in ranges)
     if progress is None:
-        progress = _worth_a_bar(array)
+        progress = n * _step_bytes(array) >= _PROGRESS_MIN_BYTES
     out: np.ndarray | None = None
+    pos = 0
     with tqdm(total=n, desc=desc or 'reading', unit='step', disable=not progress,
               leave=False) as bar:
-        for start in range(0, n, block_steps):
-            stop = min(n, start + block_steps)
-            block = np.asarray(array[start:stop])
-            if convert is not None:
-                block = convert(block)
-            if out is None:
-                out = np.empty((n,) + block.shape[1:], dtype=block.dtype)
-            out[start:stop] = block
-            bar.update(stop - start)
+        for first, last in ranges:
+            # blocks aligned with the whole-array read: each chunk is decompressed once
+            for start in range(first - first % block_steps, last, block_steps):
+                lo, hi = max(start, first), min(last, start + block_steps)
+                block = np.asarray(array[lo:hi])
+                if convert is not None:
+                    block = convert(block)
+                if out is None:
+                    out = np.empty((n,) + block.shape[1:], dtype=block.dtype)
+                out[pos:pos + hi - lo] = block
+                pos += hi - lo
+                bar.update(hi - lo)
     if out is None:  # empty array: still honour the converted dtype
         empty = np.zeros((0,) + tuple(array.shape[1:]), dtype=array.dtype)
         out = convert(empty) if convert is not None else empty
@@ -128,6 +137,19 @@ class EpisodeIndex:
     @property
     def episode_lengths(self) -> np.ndarray:
         return np.diff(self._episode_ends, prepend=0)
+
+    def step_ranges(self, episodes: Sequence[int] | np.ndarray) -> list[tuple[int, int]]:
+        """The (start, stop) steps of the sorted `episodes`, neighbours merged into one range:
+        what read_array(ranges=...) reads for them."""
+        ends = self._episode_ends
+        out: list[tuple[int, int]] = []
+        for e in episodes:
+            start, stop = (int(ends[e - 1]) if e > 0 else 0), int(ends[e])
+            if out and out[-1][1] == start:
+                out[-1] = (out[-1][0], stop)
+            elif stop > start:
+                out.append((start, stop))
+        return out
 
     def episode_slice(self, idx: int) -> slice:
         n = self.n_episodes
@@ -316,6 +338,57 @@ class ReplayBuffer(EpisodeIndex):
             ends = self._group['meta/episode_ends']
             ends.resize((self.n_episodes,))
             ends[-1] = new_n
+
+    def write_array(self, key: str, shape: tuple[int, ...], dtype: Any,
+                    blocks: Iterable[np.ndarray], *, progress: bool = False) -> None:
+        """Create data/key of `shape` in this (store-backed) buffer and fill it from `blocks`,
+        consecutive time slices (an episode each, say) that cover it: written as save_to
+        writes an array (the same chunks, each compressed once), while only about one write
+        block is held in memory, not the array. set_episode_ends finishes the store."""
+        if self._group is None:
+            raise ValueError('write_array writes into a store; an in-memory buffer takes '
+                             'add_episode')
+        step_shape = tuple(shape[1:])
+        cl = time_chunk_length(step_shape, np.dtype(dtype))
+        dst = self._group['data'].create_array(key, shape=tuple(shape), dtype=dtype,
+                                               chunks=(cl,) + step_shape,
+                                               compressors=DEFAULT_COMPRESSOR)
+        n, block = int(shape[0]), _block_steps(cl, dst)
+        pending: list[np.ndarray] = []
+        held = start = 0
+        with tqdm(total=n, desc=f'writing {key}', unit='step', disable=not progress,
+                  leave=False) as bar:
+            for values in blocks:
+                pending.append(np.asarray(values))
+                held += len(values)
+                while held >= block or (held and start + held == n):
+                    data = pending[0] if len(pending) == 1 else np.concatenate(pending)
+                    stop = start + min(held, block)
+                    if stop > n:
+                        raise ValueError(f'data/{key}: the blocks hold more than {n} steps')
+                    dst[start:stop] = data[:stop - start]
+                    pending = [data[stop - start:]] if stop - start < len(data) else []
+                    held -= stop - start
+                    bar.update(stop - start)
+                    start = stop
+        if start + held != n:
+            raise ValueError(f'data/{key}: the blocks hold {start + held} steps, not {n}')
+        self._data[key] = dst
+
+    def set_episode_ends(self, episode_ends: np.ndarray) -> None:
+        """The store's meta/episode_ends, once write_array has written every array in full."""
+        ends = np.asarray(episode_ends, dtype=np.int64)
+        _check_episode_ends(ends, self.location)
+        n_steps = int(ends[-1]) if len(ends) else 0
+        for key, value in self._data.items():
+            if value.shape[0] != n_steps:
+                raise ValueError(f'array {key!r} has shape {tuple(value.shape)}, '
+                                 f'expected {n_steps} steps (episode_ends[-1])')
+        meta = self._group['meta/episode_ends']
+        meta.resize((len(ends),))
+        if len(ends):
+            meta[:] = ends
+        self._episode_ends = ends
 
     def save_to(self, path_or_url: PathOrUrl, *, overwrite: bool = False,
                 chunk_lengths: Mapping[str, int] | None = None,
