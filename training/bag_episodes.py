@@ -21,6 +21,7 @@ from dp_ros.bags.reader import (
     MARKER_TYPES,
     Bag,
     BagError,
+    BagReadError,
     Stream,
     decode_float_array,
     decode_image,
@@ -101,13 +102,8 @@ def _decoder(sources: list[SourceConfig], msgtype: str,
         return rgb
 
     def one(src: SourceConfig) -> Callable[[Any], Any]:
-        if src.kind == 'image' and (src.shape is not None or src.crop is not None):
-            # to the dataset's size exactly as the policy node fits a camera image to the
-            # checkpoint's (the camera crop, centre crop to the aspect, resize): the same pixels
-            from dp_ros.image_fit import fit_image
-
-            height, width = src.shape if src.shape is not None else (src.crop[3], src.crop[2])
-            return lambda m: np.ascontiguousarray(fit_image(frame(m), height, width, src.crop))
+        if src.kind == 'image' and (fit := _fit(src)) is not None:
+            return lambda m: fit(frame(m))
         if src.kind == 'image':
             return frame
         if src.kind == 'joint_state':
@@ -120,6 +116,37 @@ def _decoder(sources: list[SourceConfig], msgtype: str,
         return lambda m: decode_pose(m, src.fields, src.yaw_min)
     funcs = [one(s) for s in sources]
     return lambda m: tuple(f(m) for f in funcs)
+
+
+def _fit(src: SourceConfig) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A camera source's frame to the dataset's size exactly as the policy node fits a camera
+    image to the checkpoint's (the camera crop, centre crop to the aspect, resize): the same
+    pixels; None when the frames are kept as recorded."""
+    if src.shape is None and src.crop is None:
+        return None
+    from dp_ros.image_fit import fit_image
+
+    height, width = src.shape if src.shape is not None else (src.crop[3], src.crop[2])
+    return lambda rgb: np.ascontiguousarray(fit_image(rgb, height, width, src.crop))
+
+
+def _frame_check(sources: list[SourceConfig], msgtype: str, sizes: set[tuple[int, int]],
+                 ) -> Callable[[Any], None]:
+    """A camera topic's decoder whose values are not kept (_decode_bag keep_frames False):
+    each frame is decoded (one that cannot be is refused, its size recorded, as _decoder
+    does), and fitted once per frame shape, the one thing that decides whether a fit fails (a
+    crop box outside the frame): no resize of frames nothing keeps."""
+    fits = [f for f in map(_fit, sources) if f is not None]
+    fitted: set[tuple[int, ...]] = set()
+
+    def check(msg: Any) -> None:
+        rgb = decode_image(msg, msgtype)
+        sizes.add((int(rgb.shape[0]), int(rgb.shape[1])))
+        if rgb.shape not in fitted:
+            for fit in fits:
+                fit(rgb)
+            fitted.add(rgb.shape)
+    return check
 
 
 def foreign_joint_state(msg: Any, joints: list[str]) -> bool:
@@ -224,6 +251,9 @@ class _Decoded:
     slots: dict[tuple, tuple[str, int]]  # source slot -> (topic, index in decoded tuple)
     grid_topic: str
     marker: str | None
+    read: list[str]  # the topics read, in the order given to Bag.messages
+    # camera topic -> its decoder, where the frames were not kept (keep_frames False)
+    frame_decoders: dict[str, Callable[[Any], tuple]] = field(default_factory=dict)
 
 
 def _place_on_receipt(stream: Stream, ref: Stream) -> None:
@@ -247,7 +277,12 @@ def _place_on_receipt(stream: Stream, ref: Stream) -> None:
 
 
 def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
-                frame_sizes: dict[str, list[list[int]]] | None = None) -> _Decoded:
+                frame_sizes: dict[str, list[list[int]]] | None = None,
+                keep_frames: bool = True) -> _Decoded:
+    """keep_frames False: every frame is still decoded (its size recorded, a frame that cannot
+    be converted refused here as before) but not kept: a camera's values are None, and
+    _Frames decodes the ones the episodes sample again (a session bag's frames would not
+    fit in memory)."""
     check_bag(bag, config)
     by_topic: dict[str, list[SourceConfig]] = {}
     seen_slots: set[tuple] = set()
@@ -265,6 +300,9 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
                                              if s[0].kind == 'image'}
     decoders = {t: _decoder(s, bag.topics[t].msgtype, seen.get(t))
                 for t, s in by_topic.items()}
+    frame_decoders = {} if keep_frames else {t: decoders[t] for t in seen}
+    for topic in frame_decoders:
+        decoders[topic] = _frame_check(by_topic[topic], bag.topics[topic].msgtype, seen[topic])
     if grid_topic not in decoders:
         decoders[grid_topic] = lambda m: ()
     marker = config.episodes.marker
@@ -289,14 +327,67 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
             stream, None if topic == marker else streams[grid_topic])
         if len(stream) == 0 and topic != marker:
             raise BagError(f'bag {bag.path}: topic {topic} has no messages')
-    return _Decoded(streams, sorted_streams, stamped, slots, grid_topic, marker)
+    return _Decoded(streams, sorted_streams, stamped, slots, grid_topic, marker,
+                    list(decoders), frame_decoders)
+
+
+class _Frames:
+    """The frames a bag's episodes sample, decoded in a second pass over the bag as the
+    episodes need them, each kept until the last episode that samples it is gathered: a
+    session bag's memory is about an episode's frames, not all of them, and a frame no
+    grid step samples (two of three of a 30 Hz camera on a 10 Hz grid) is not decoded."""
+
+    def __init__(self, bag: Bag, decoded: _Decoded, needed: dict[str, dict[int, int]],
+                 progress: bool):
+        """needed: camera topic -> {message index in the topic: the last episode (its number
+        in the order they are gathered) that samples it}."""
+        self._bag = bag
+        self._decoders = decoded.frame_decoders
+        self._needed = needed
+        self._counts = dict.fromkeys(decoded.read, 0)
+        self._messages = bag.messages(decoded.read, progress, deserialized=set(needed))
+        self._cache: dict[tuple[str, int], tuple] = {}
+        self._last: dict[int, list[tuple[str, int]]] = {}
+        for topic, uses in needed.items():
+            for index, episode in uses.items():
+                self._last.setdefault(episode, []).append((topic, index))
+
+    def get(self, topic: str, index: int) -> tuple:
+        """The decoded value (one per use of the topic) of the topic's message `index`."""
+        while (topic, index) not in self._cache:
+            try:
+                name, _, msg = next(self._messages)
+            except StopIteration:
+                raise BagReadError(f'bag {self._bag.path}: message {index} of {topic} was '
+                                   'not found when the bag was read again') from None
+            place = self._counts[name]
+            self._counts[name] = place + 1
+            if place in self._needed.get(name, ()):
+                try:
+                    self._cache[name, place] = self._decoders[name](msg)
+                except ValueError as exc:
+                    raise BagReadError(f'bag {self._bag.path}: message {place} of {name} '
+                                       f'cannot be converted: {exc}') from exc
+        return self._cache[topic, index]
+
+    def release(self, episode: int) -> None:
+        """Episode `episode` is gathered: the frames no later episode samples are dropped."""
+        for key in self._last.pop(episode, ()):
+            self._cache.pop(key, None)
+
+    def close(self) -> None:
+        self._messages.close()
 
 
 def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
                       progress: bool = True, dtypes: dict[str, np.dtype] | None = None,
                       raw_images: bool = False) -> Iterator[dict[str, np.ndarray]]:
-    """Episodes one at a time (a bag's frames are decoded once, then gathered per episode;
-    the cameras' frame sizes go to report.frame_sizes).
+    """Episodes one at a time (the cameras' frame sizes go to report.frame_sizes).
+
+    The bag is read twice: once for every stream's times and values, its frames checked but
+    not kept; once more for the frames the episodes sample, each held only until the episodes
+    that sample it are gathered (_Frames): one bag of a whole session converts in the
+    memory of about an episode.
 
     dtypes overrides the config's per key (an existing store's dtypes when appending).
     raw_images: image keys come as the decoded uint8 frames, whatever their stored dtype
@@ -307,7 +398,7 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
         report.notes.append('the bag holds no message (a recording stopped as soon as it '
                             'started?): skipped')
         return
-    decoded = _decode_bag(bag, config, progress, report.frame_sizes)
+    decoded = _decode_bag(bag, config, progress, report.frame_sizes, keep_frames=False)
     streams, sorted_streams, stamped = decoded.streams, decoded.sorted, decoded.stamped
     grid_topic, marker = decoded.grid_topic, decoded.marker
     windows, domain = _episode_windows(streams, config, grid_topic, report)
@@ -341,15 +432,27 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
         dtypes.update({k: np.dtype(np.uint8) for k, v in config.keys.items() if v.is_image})
     sizes: dict[str, tuple[int, ...]] = {}  # image key -> its frames' shape, over the bag
     non_finite: dict[str, int] = {}  # key -> NaN or infinite values, over the bag
-    for k, (lo, hi) in enumerate(windows):
-        for episode in _window_episodes(sorted_streams, decoded.slots, config, grid_topic, lo,
-                                        hi, domain, report, dtypes, sizes,
-                                        {t: w[k] for t, w in own.items()}):
-            report.episode_lengths.append(len(next(iter(episode.values()))))
-            for key, values in episode.items():
-                if not config.keys[key].is_image and (n := count_non_finite(values)):
-                    non_finite[key] = non_finite.get(key, 0) + n
-            yield episode
+    plans, failure = _plan_windows(sorted_streams, decoded.slots, config, grid_topic, windows,
+                                   domain, report, own)
+    frames = _Frames(bag, decoded, _needed_frames(plans, decoded.slots, config), progress)
+    number = 0
+    try:
+        for plan in plans:
+            plan.said.merge_into(report)  # what the window's sampling said, in its place
+            for a, b in plan.ranges:
+                episode = _gather({}, decoded.slots, config, plan.columns, a, b, dtypes,
+                                  report.path, sizes, frames)
+                frames.release(number)
+                number += 1
+                report.episode_lengths.append(len(next(iter(episode.values()))))
+                for key, values in episode.items():
+                    if not config.keys[key].is_image and (n := count_non_finite(values)):
+                        non_finite[key] = non_finite.get(key, 0) + n
+                yield episode
+    finally:
+        frames.close()
+    if failure is not None:  # a later window's error, after the episodes before it
+        raise failure
     if any(NO_COMMON_TIME in note for note in report.notes):
         report.notes += _clock_mismatches(streams, grid_topic, marker)
     for key, n in non_finite.items():  # said here, by bag and key, not first at training
@@ -537,8 +640,7 @@ def _in_window(data: _Sorted, lo: float, hi: float, domain: str) -> _Sorted:
                    data.index[keep])
 
 
-def _grid(ref: _Sorted, config: Bag2ZarrConfig, grid_topic: str, report: BagReport,
-          ) -> np.ndarray:
+def _grid(ref: _Sorted, config: Bag2ZarrConfig, grid_topic: str, bag_path: str) -> np.ndarray:
     """A window's grid: from its start rule to half a period past the last reference message
     (its stamp may be jittered early). A stamp far from the others (unset, or a clock jump)
     would make it span years: a clear error instead of a memory error."""
@@ -548,44 +650,107 @@ def _grid(ref: _Sorted, config: Bag2ZarrConfig, grid_topic: str, report: BagRepo
     steps = grid_length(start, stop, config.period_ns)
     limit = max(GRID_STEPS_PER_MESSAGE * len(ref.times), MIN_GRID_STEPS_LIMIT)
     if steps > limit:
-        raise BagError(f'bag {report.path}: the stamps of reference topic {grid_topic} span '
+        raise BagError(f'bag {bag_path}: the stamps of reference topic {grid_topic} span '
                        f'{(stop - start) / NS:.0f} s ({steps} grid steps) for '
                        f'{len(ref.times)} message(s): a stamp far from the others (unset, or '
                        'a clock jump); `dp-ros inspect` the bag')
     return make_grid(start, stop, config.period_ns)
 
 
-def _window_episodes(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
-                     config: Bag2ZarrConfig, grid_topic: str, lo: float, hi: float,
-                     domain: str, report: BagReport, dtypes: dict[str, np.dtype],
-                     sizes: dict[str, tuple[int, ...]],
-                     own: dict[str, tuple[float, float]] | None = None,
-                     ) -> Iterator[dict[str, np.ndarray]]:
+@dataclass
+class _Said:
+    """What sampling a window adds to its bag's report, held until its episodes come."""
+
+    notes: list[str] = field(default_factory=list)
+    gaps: list[dict] = field(default_factory=list)
+    trimmed_steps: int = 0
+    dropped_steps: int = 0
+
+    def merge_into(self, report: BagReport) -> None:
+        report.notes += self.notes
+        report.gaps += self.gaps
+        report.trimmed_steps += self.trimmed_steps
+        report.dropped_steps += self.dropped_steps
+
+
+@dataclass
+class _WindowPlan:
+    """A window's grid columns (_sample_grid's, an image key's frames as message indices in
+    its topic, which _Frames decodes) and episode step ranges, before any frame."""
+
+    columns: dict[str, list[np.ndarray]]
+    ranges: list[tuple[int, int]]
+    said: _Said
+
+
+def _plan_windows(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
+                  config: Bag2ZarrConfig, grid_topic: str, windows: list[tuple[float, float]],
+                  domain: str, report: BagReport, own: dict[str, list[tuple[float, float]]],
+                  ) -> tuple[list[_WindowPlan], Exception | None]:
+    """Every window sampled on its grid, up to the first that fails: (the plans, its error),
+    the error raised after the episodes before it are gathered, as when each window was
+    gathered before the next was sampled."""
+    plans = []
+    for k, (lo, hi) in enumerate(windows):
+        said = _Said()
+        try:
+            plan = _plan_window(sorted_streams, slots, config, grid_topic, lo, hi, domain,
+                                report.path, said, {t: w[k] for t, w in own.items()})
+        except Exception as exc:  # noqa: BLE001 - raised by iter_bag_episodes in its place
+            plans.append(_WindowPlan({}, [], said))
+            return plans, exc
+        plans.append(plan or _WindowPlan({}, [], said))
+    return plans, None
+
+
+def _needed_frames(plans: list[_WindowPlan], slots: dict[tuple, tuple[str, int]],
+                   config: Bag2ZarrConfig) -> dict[str, dict[int, int]]:
+    """Camera topic -> {message index in the topic: the last episode that samples it}."""
+    needed: dict[str, dict[int, int]] = {}
+    number = 0
+    for plan in plans:
+        for a, b in plan.ranges:
+            for name, key in config.keys.items():
+                if key.is_image:
+                    topic, _ = slots[key.sources[0].slot()]
+                    index = plan.columns[name][0][a:b]
+                    needed.setdefault(topic, {}).update(dict.fromkeys(index.tolist(), number))
+            number += 1
+    return needed
+
+
+def _plan_window(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
+                 config: Bag2ZarrConfig, grid_topic: str, lo: float, hi: float, domain: str,
+                 bag_path: str, said: _Said, own: dict[str, tuple[float, float]] | None = None,
+                 ) -> _WindowPlan | None:
     """own: topic -> its own [lo, hi) in the window's place (_stream_windows)."""
     own = own or {}
     local = {t: _in_window(d, *own.get(t, (lo, hi)), domain) for t, d in sorted_streams.items()}
     ref = local[grid_topic]
     if len(ref.times) == 0:
-        report.notes.append('an episode window holds no message of the reference topic')
-        return
-    grid = _grid(ref, config, grid_topic, report)
+        said.notes.append('an episode window holds no message of the reference topic')
+        return None
+    grid = _grid(ref, config, grid_topic, bag_path)
     # a time past the window's end (a future state as the action) has no data to sample
     end = hi if domain == 'stamp' else np.inf
     columns, ok_by_key, invalid_by = _sample_grid(local, slots, config, grid, end)
     valid = np.logical_and.reduce(list(ok_by_key.values()))
 
     cut = cut_episodes(valid, config.episodes.on_gap, config.episodes.min_steps)
-    report.trimmed_steps += cut.trimmed_steps
-    report.dropped_steps += cut.dropped_steps
+    said.trimmed_steps += cut.trimmed_steps
+    said.dropped_steps += cut.dropped_steps
     for a, b in cut.gaps:
-        report.gaps.append({'t_s': round(float(grid[a]) / NS, 6), 'steps': b - a,
-                            'streams': sorted(t for t, bad in invalid_by.items()
-                                              if bad[a:b].any())})
+        said.gaps.append({'t_s': round(float(grid[a]) / NS, 6), 'steps': b - a,
+                          'streams': sorted(t for t, bad in invalid_by.items()
+                                            if bad[a:b].any())})
     if cut.reason:
-        report.notes.append(cut.reason)
-
-    for a, b in cut.ranges:
-        yield _gather(local, slots, config, columns, a, b, dtypes, report.path, sizes)
+        said.notes.append(cut.reason)
+    for name, key in config.keys.items():  # the window's streams are not kept: its frames'
+        if key.is_image:  # messages are named by their place in their topic
+            index = local[slots[key.sources[0].slot()][0]].index
+            if len(index):  # else no step has a frame: every step invalid, none gathered
+                columns[name] = [index[c] for c in columns[name]]
+    return _WindowPlan(columns, list(cut.ranges), said)
 
 
 def _sample_grid(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
@@ -635,24 +800,29 @@ def _sample_grid(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
 def _gather(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
             config: Bag2ZarrConfig, columns: dict[str, list[np.ndarray]], a: int, b: int,
             dtypes: dict[str, np.dtype], bag_path: str, sizes: dict[str, tuple[int, ...]],
-            ) -> dict[str, np.ndarray]:
+            frames: _Frames | None = None) -> dict[str, np.ndarray]:
     """Grid steps [a, b) as arrays in the stored dtypes.
 
     sizes: image key -> the shape of its first frame gathered from the bag (filled here),
-    which every later frame must have."""
+    which every later frame must have. frames: where the frames come from when the streams
+    did not keep them (_decode_bag keep_frames False); the image columns are then message
+    indices in their topics (_WindowPlan) and `local` is not read."""
     episode: dict[str, np.ndarray] = {}
     for name, key in config.keys.items():
         if key.is_image:
             topic, slot = slots[key.sources[0].slot()]
-            frames = local[topic].values
-            idx = columns[name][0][a:b]
-            size = sizes.setdefault(name, frames[idx[0]][slot].shape)
+            # the message's place in its topic, and its value
+            if frames is None:
+                data = local[topic]
+                at = [(int(data.index[j]), data.values[j]) for j in columns[name][0][a:b]]
+            else:
+                at = [(int(j), frames.get(topic, int(j))) for j in columns[name][0][a:b]]
+            size = sizes.setdefault(name, at[0][1][slot].shape)
             out = np.empty((b - a,) + size, dtype=dtypes[name])
-            for i, j in enumerate(idx):
-                frame = frames[j][slot]
+            for i, (message, value) in enumerate(at):
+                frame = value[slot]
                 if frame.shape != size:
-                    raise _size_error(bag_path, topic, name, int(local[topic].index[j]),
-                                      frame.shape, size)
+                    raise _size_error(bag_path, topic, name, message, frame.shape, size)
                 out[i] = frame  # converts to the stored dtype on the way
             episode[name] = out
         else:

@@ -11,7 +11,7 @@ corrupt file, a missing topic (listing the topics the bag has), a topic of the w
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,8 +194,13 @@ class Bag:
         return info
 
     def messages(self, topics: Iterable[str], progress: bool = True,
+                 deserialized: Container[str] | None = None,
                  ) -> Iterator[tuple[str, int, Any]]:
-        """(topic, receive time ns, deserialized message) in bag order."""
+        """(topic, receive time ns, deserialized message) in bag order.
+
+        deserialized: the topics whose messages are deserialized (None: all); the others'
+        come as None, in their places: a second pass over the same topics (the same order)
+        that needs only some of their messages costs no deserialization for the rest."""
         wanted = set(topics)
         connections = [c for c in self._reader.connections if c.topic in wanted]
         self._prepare(connections)
@@ -208,7 +213,8 @@ class Bag:
             try:
                 for conn, recv_ns, raw in self._reader.messages(connections):
                     topic = conn.topic
-                    msg = deserialize(raw, conn.msgtype)
+                    msg = (deserialize(raw, conn.msgtype)
+                           if deserialized is None or topic in deserialized else None)
                     yield topic, int(recv_ns), msg
                     index += 1
                     if index % 256 == 0:
