@@ -393,11 +393,21 @@ def format_summary(s: DatasetSummary) -> str:
     return '\n'.join(lines)
 
 
+def episode_style(i: int) -> str | tuple[int, tuple[int, ...]]:
+    """The line style of the i-th plotted episode (the colour is the dimension): a distinct
+    one for every i, so that no two episodes look alike: solid, dashed, dotted, dash-dot,
+    then a dash followed by i - 3 dots."""
+    named = ('-', '--', ':', '-.')
+    return named[i] if i < len(named) else (0, (6, 2) + (1, 2) * (i - 3))
+
+
 def plot_dataset(buffer: Store, episodes: list[int], out_path: str | Path) -> Path:
-    """Each low-dim key's dimensions over the steps of `episodes`, and the episode lengths."""
+    """Each low-dim key's dimensions over the steps of `episodes`, and the episode lengths.
+    Colour = dimension, line style = episode; the top panel says which style is which."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     from training.plots import save_figure
 
@@ -411,7 +421,7 @@ def plot_dataset(buffer: Store, episodes: list[int], out_path: str | Path) -> Pa
             values = values.reshape(len(values), -1)[:, :PLOT_DIMS_MAX]
             for d in range(values.shape[1]):
                 ax.plot(values[:, d], color=f'C{d % 10}', alpha=0.8, lw=1,
-                        ls=('-', '--', ':', '-.')[i % 4],
+                        ls=episode_style(i),
                         label=(f'[{d}] {names[d]}' if d < len(names) else f'[{d}]')
                         if i == 0 else None)
         ax.set_title(f'{key} (episodes {few(np.asarray(episodes))}; line style = episode)',
@@ -419,6 +429,12 @@ def plot_dataset(buffer: Store, episodes: list[int], out_path: str | Path) -> Pa
         ax.set_xlabel('step')
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=6, loc='upper right')
+    if low_dim:
+        ax = axes[0, 0]
+        ax.add_artist(ax.get_legend())  # kept when the style legend is added
+        ax.legend([Line2D([], [], color='dimgrey', lw=1, ls=episode_style(i))
+                   for i in range(len(episodes))], [f'episode {e}' for e in episodes],
+                  fontsize=7, ncol=min(len(episodes), 4), loc='upper left', handlelength=4)
     ax = axes[-1, 0]
     ax.hist(buffer.episode_lengths, bins=min(50, max(5, buffer.n_episodes // 4)))
     ax.set_title(f'episode lengths ({buffer.n_episodes} episodes)', fontsize=10)

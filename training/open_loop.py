@@ -545,12 +545,19 @@ def pick_for_plot(metrics: dict[str, Any], n: int) -> list[tuple[str, int]]:
 
 def plot_open_loop(episodes: list[EpisodeChunks], picks: list[tuple[str, int]],
                    metrics: dict[str, Any], names: list[str], period_s: float,
-                   n_obs_steps: int, n_action_steps: int, out_path: Path) -> Path:
+                   n_obs_steps: int, n_action_steps: int, out_path: Path,
+                   title: str | None = None) -> Path:
     """One column per picked episode, one row per action dimension: the recorded actions
-    (black), each chunk's executed actions (solid), the rest of its plan (dotted)."""
+    (black), each chunk's executed actions (solid), the rest of its plan (dotted), chunks in
+    alternating colours so that each one's start shows; title (the policy and the dataset)
+    above them all, as a PNG passed around loses its command line."""
+    import textwrap
+
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from matplotlib.legend_handler import HandlerTuple
+    from matplotlib.lines import Line2D
 
     from training.plots import save_figure
 
@@ -571,8 +578,7 @@ def plot_open_loop(episodes: list[EpisodeChunks], picks: list[tuple[str, int]],
                 run = slice(n_obs_steps - 1, n_obs_steps - 1 + n_action_steps)
                 color = colors[k % 2]
                 ax.plot(steps * period_s, c.predicted[k, :, d], color=color, lw=0.7, ls=':')
-                ax.plot(steps[run] * period_s, c.predicted[k, run, d], color=color, lw=1.5,
-                        label='predicted (executed)' if k == 0 else None)
+                ax.plot(steps[run] * period_s, c.predicted[k, run, d], color=color, lw=1.5)
             ax.set_ylabel(names[d], fontsize=9)
             ax.grid(alpha=0.3)
         r = rmse[e]
@@ -580,7 +586,17 @@ def plot_open_loop(episodes: list[EpisodeChunks], picks: list[tuple[str, int]],
                                f'{_step_text(r["rmse_norm"])} (hold '
                                f'{_step_text(r["hold_rmse_norm"])})', fontsize=9)
         axes[-1, col].set_xlabel('time (s)')
-    axes[0, 0].legend(fontsize=7, loc='best')
+
+    def pair(**style: Any) -> tuple[Line2D, ...]:  # one legend entry for both colours
+        return tuple(Line2D([], [], color=color, **style) for color in colors)
+
+    axes[0, 0].legend([Line2D([], [], color='black', lw=1.2), pair(lw=1.5), pair(lw=0.7, ls=':')],
+                      ['recorded', 'predicted, executed (chunks alternate colours)',
+                       'predicted, rest of the plan'],
+                      handler_map={tuple: HandlerTuple(ndivide=None)}, handlelength=4, fontsize=7,
+                      loc='best')
+    if title:  # wrapped to the figure's width (about 10 characters an inch at this size)
+        fig.suptitle(textwrap.fill(title, int(10 * fig.get_figwidth())), fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out_path)
 
@@ -931,7 +947,9 @@ def run_open_loop(args: argparse.Namespace
     report['plot_episodes'] = [{'label': label, 'episode': e} for label, e in picks]
     return report, lambda: plot_open_loop(chunks, picks, metrics, names,
                                           float(report['control_period_s']),
-                                          config.n_obs_steps, config.n_action_steps, path)
+                                          config.n_obs_steps, config.n_action_steps, path,
+                                          title=f"open loop: {report['policy']} on "
+                                                f"{report['dataset']}")
 
 
 def compare_policies(entries: list[PolicyEntry], ds: PushTImageDataset, episodes: list[int],

@@ -169,6 +169,18 @@ def y_scale(values: list[float], log_y: bool) -> str:
     return 'log' if log_y and drawn and min(drawn) > 0 else 'linear'
 
 
+def figure_title(names: list[str], compare: bool) -> str:
+    """Which runs a figure shows (a PNG passed around loses its file name): the run, the
+    stages in order, or the compared runs; wrapped to stay inside the figure's width."""
+    import textwrap
+
+    if compare:
+        text = 'compared: ' + ', '.join(names)
+    else:
+        text = ('run ' if len(names) == 1 else 'stages ') + ' -> '.join(names)
+    return textwrap.fill(text, 90)
+
+
 def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str | Path,
                          compare: bool = False, names: list[str] | None = None) -> Path:
     """One log, several stages in order (stage k's steps follow stage k-1's last step), or
@@ -206,6 +218,7 @@ def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str
             ax.legend(fontsize=8)
     chained = not compare and len(runs) > 1
     axes[-1].set_xlabel('optimizer step' + (' (dashed: next stage starts)' if chained else ''))
+    fig.suptitle(figure_title(names, compare), fontsize=11)
     fig.tight_layout()
     return save_figure(fig, out_path)
 

@@ -17,6 +17,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from dp_ros.app.eval_report import (
@@ -87,14 +88,26 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report = run_inprocess_eval(args)
     write_text(args.output, json.dumps(report, indent=2) + '\n')  # swapped in whole
-    skipped = report.get('episode_slots_skipped') or [0] * report['n_episodes']  # realtime
-    for ep, slots in zip(report['episodes'], skipped, strict=True):
-        print(f"seed {ep['seed']}: score {ep['score']:.4f}{skipped_note(slots)}")
-    unclean = sum(1 for slots in skipped if slots)
-    print(f"mean_score {report['mean_score']:.4f} over {report['n_episodes']} episodes "
-          f'-> {args.output}' + (f' ({unclean} of them skipped control periods: not a clean '
-                                 'realtime score)' if unclean else ''))
+    print('\n'.join(summary_lines(report, args.output)))
     return 0
+
+
+def summary_lines(report: dict[str, Any], output: Path) -> list[str]:
+    """What `dp-ros eval` prints: a line per episode, the mean and where the report went,
+    and where the video went (or why there is none), which the report alone would hide."""
+    skipped = report.get('episode_slots_skipped') or [0] * report['n_episodes']  # realtime
+    lines = [f"seed {ep['seed']}: score {ep['score']:.4f}{skipped_note(slots)}"
+             for ep, slots in zip(report['episodes'], skipped, strict=True)]
+    unclean = sum(1 for slots in skipped if slots)
+    lines.append(f"mean_score {report['mean_score']:.4f} over {report['n_episodes']} episodes "
+                 f'-> {output}' + (f' ({unclean} of them skipped control periods: not a clean '
+                                   'realtime score)' if unclean else ''))
+    videos = report.get('videos') or ([report['video']] if report.get('video') else [])
+    if videos:  # ros: one file per episode; inprocess: one tiled file
+        lines.append('video -> ' + ', '.join(map(str, videos)))
+    if report.get('video_error'):
+        lines.append(f"video not written: {report['video_error']}")
+    return lines
 
 
 if __name__ == '__main__':
