@@ -5,9 +5,10 @@ before, or, for a directory with meta/info.json, a read-only store over the LeRo
 with the same surface (data, episode_ends, n_steps, n_episodes, keys()). Its arrays are named
 as the training config names them: a LeRobot feature name (observation.image,
 observation.state, action) or the zarr name it maps from (img, state, action: the Push-T
-configs work unchanged). Numeric columns are read when the store opens; a camera is decoded
-from its videos once, on first access, into uint8 (N, H, W, 3), the same in-RAM array the
-zarr path makes, so that shapes can be checked before anything is decoded.
+configs work unchanged). Numeric columns are read when the store opens; a camera's frames are
+decoded from its videos where they are read (the episodes a read falls in), into uint8
+(N, H, W, 3) as the zarr path reads them, so that shapes can be checked before anything is
+decoded and a load of some episodes decodes those alone.
 """
 from __future__ import annotations
 
@@ -56,35 +57,93 @@ def open_training_store(path: str | Path, data_format: str = 'auto') -> Any:
 
 
 class _Camera:
-    """A camera's frames, decoded from the videos on first access (read_array slices it).
+    """A camera's frames, decoded from the videos where they are read (read_array slices it).
 
-    Its chunks are those a zarr store of these frames has: read_array then reads (and
-    `dp-ros inspect` checks) it in blocks of a few MB, not all frames in one block."""
+    A read decodes the episodes its steps fall in (LeRobotReader.video_episodes), so that
+    loading some episodes decodes those alone, and keeps none of them afterwards but an
+    episode the read stopped inside (the next block of read_array goes on in it): a load holds
+    its copy of the frames, not a second one here. 'image' features (bytes in the parquet)
+    are decoded whole once. Its chunks are those a zarr store of these frames has: read_array
+    then reads (and `dp-ros inspect` checks) it in blocks of a few MB, not all in one block."""
 
     def __init__(self, reader: LeRobotReader, feature: str, timestamps: np.ndarray,
-                 tolerance_s: float) -> None:
+                 tolerance_s: float, episode_ends: np.ndarray) -> None:
         self.reader, self.feature = reader, feature
         self.timestamps, self.tolerance_s = timestamps, tolerance_s
+        self.episode_ends = np.asarray(episode_ends, dtype=np.int64)
         h, w, c = reader._frame_shape(feature)
         self.shape = (int(reader.info['total_frames']), h, w, c)
         self.dtype = np.dtype(np.uint8)
         self.ndim = 4
         self.chunks = (time_chunk_length((h, w, c), self.dtype), h, w, c)
         self.attrs = feature_attrs(reader.features[feature])  # bag2zarr's camera crop
-        self._frames: np.ndarray | None = None
+        self._video = reader.features[feature]['dtype'] == 'video'
+        self._images: np.ndarray | None = None  # an 'image' feature, decoded whole
+        # (episode, its frames): the episode the last read stopped inside; None: none held
+        self._frames: tuple[int, np.ndarray] | None = None
 
-    def frames(self) -> np.ndarray:
-        if self._frames is None:
-            self._frames = self.reader.camera_frames(
-                self.feature, timestamps=self.timestamps, tolerance_s=self.tolerance_s,
-                progress=True)
-        return self._frames
+    def _all(self) -> np.ndarray:
+        """Every frame (kept only for an 'image' feature)."""
+        if not self._video:
+            if self._images is None:
+                self._images = self.reader.camera_frames(self.feature)
+            return self._images
+        return self.reader.camera_frames(self.feature, timestamps=self.timestamps,
+                                         tolerance_s=self.tolerance_s, progress=True)
+
+    def _rows(self, start: int, stop: int) -> np.ndarray:
+        """Frames start..stop-1, decoding only the episodes they fall in."""
+        if stop <= start:
+            return np.empty((0, *self.shape[1:]), dtype=self.dtype)
+        ends = self.episode_ends
+        starts = ends - np.diff(ends, prepend=0)
+        first = int(np.searchsorted(ends, start, side='right'))
+        last = int(np.searchsorted(ends, stop - 1, side='right'))
+        out = np.empty((stop - start, *self.shape[1:]), dtype=self.dtype)
+        kept, self._frames = self._frames, None
+        tail = kept[1] if kept is not None and kept[0] == last else None  # once decoded
+        missing: list[int] = []
+        for e in range(first, last + 1):
+            if kept is not None and e == kept[0]:
+                self._put(out, start, stop, e, kept[1])
+            elif ends[e] > starts[e]:
+                missing.append(e)
+        decoded = self.reader.video_episodes(self.feature, self.timestamps,
+                                             tolerance_s=self.tolerance_s, episodes=missing)
+        for e, frames in decoded if missing else ():
+            self._put(out, start, stop, e, frames)  # dropped once copied, but the last
+            tail = frames if e == last else tail
+        if stop < ends[last]:  # the next read goes on in this episode
+            self._frames = (last, tail)
+        return out
+
+    def _put(self, out: np.ndarray, start: int, stop: int, episode: int,
+             frames: np.ndarray) -> None:
+        """An episode's frames that fall in start..stop-1, into out."""
+        first = int(self.episode_ends[episode]) - len(frames)
+        lo, hi = max(start, first), min(stop, int(self.episode_ends[episode]))
+        out[lo - start:hi - start] = frames[lo - first:hi - first]
 
     def __getitem__(self, item: Any) -> np.ndarray:
-        return self.frames()[item]
+        if isinstance(item, tuple) and item:  # (steps, pixels...): the steps first
+            frames = self[item[0]]
+            steps = () if isinstance(item[0], (int, np.integer)) else (slice(None),)
+            return frames[(*steps, *item[1:])]
+        n = self.shape[0]
+        if self._video and isinstance(item, (int, np.integer)) and \
+                not isinstance(item, (bool, np.bool_)):
+            i = int(item) + n if item < 0 else int(item)
+            if not 0 <= i < n:
+                raise IndexError(f'index {int(item)} is out of bounds for {n} frames')
+            return self._rows(i, i + 1)[0]
+        if self._video and isinstance(item, slice) and item.step in (None, 1):
+            start, stop, _ = item.indices(n)
+            return self._rows(start, max(start, stop))
+        return self._all()[item]  # an 'image' feature, or fancy or strided steps
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.frames() if dtype is None else self.frames().astype(dtype)
+        frames = self._all()
+        return frames if dtype is None else frames.astype(dtype)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -142,7 +201,7 @@ class LeRobotStore(EpisodeIndex):
             if name not in self._cameras:
                 self._cameras[name] = _Camera(self.reader, name,
                                               self._columns['timestamp'].reshape(-1),
-                                              self.tolerance_s)
+                                              self.tolerance_s, self._episode_ends)
             return self._cameras[name]
         if name in self._columns:
             return self._columns[name]

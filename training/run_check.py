@@ -421,9 +421,9 @@ def training_data_bytes(cfg: TrainConfig, store: Any) -> int:
     """The bytes training's data takes in memory at its peak, from the store's array shapes
     (nothing is read), as PushTImageDataset._load holds it: each camera as uint8, each
     observation's columns and the action as float32, with the low-dim arrays read whole
-    at their own dtype while they load; a LeRobot camera twice (its decoded frames stay until
-    the load ends). Every process of a torchrun on this machine (LOCAL_WORLD_SIZE) loads its
-    own copy."""
+    at their own dtype while they load; a LeRobot camera also holds the episode its reads
+    stopped inside, decoded (lerobot_source._Camera). Every process of a torchrun on this
+    machine (LOCAL_WORLD_SIZE) loads its own copy."""
     from training.dataset_meta import observation_keys
     from training.lerobot_source import LeRobotStore
 
@@ -438,7 +438,10 @@ def training_data_bytes(cfg: TrainConfig, store: Any) -> int:
         return n * width(key) * store.data[key].dtype.itemsize
 
     cameras = n * sum(width(key) for key in rgb.values())  # uint8
-    decoded = n * sum(width(key) for key in set(rgb.values())) \
+    ends = [int(e) for e in store.episode_ends]
+    starts = [0, *ends[:-1]] if ends else []
+    longest = max((hi - lo for lo, hi in zip(starts, ends, strict=True)), default=0)
+    decoded = longest * sum(width(key) for key in set(rgb.values())) \
         if isinstance(store, LeRobotStore) else 0
     columns = n * 4 * (sum(len(range(width(key))[sl]) for key, sl in low_dim.values())
                        + width(d.action_key))  # float32
