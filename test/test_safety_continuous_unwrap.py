@@ -8,10 +8,11 @@ controller (the short way between points) running along the published lines."""
 from __future__ import annotations
 
 import numpy as np
+from test_safety import planned
 
 from dp_ros.params import config_from_dict
 from dp_ros.policy.config import pusht_image_config
-from dp_ros.runtime.planning_loop import PlanningLoop, PlanRequest
+from dp_ros.runtime.planning_loop import PlanningLoop
 from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
 from dp_ros.runtime.safety import JointLimits, SafetyEnvelope, unwrapped
 
@@ -42,13 +43,8 @@ def make_loop(tmp_path, **values) -> PlanningLoop:
 
 
 def plan_on(loop: PlanningLoop, t_obs: int, pred: np.ndarray):
-    for t in (t_obs - DT, t_obs):
-        for name in ('image', 'agent_pos'):
-            loop.add(name, t, (name, t))
-    request = loop.poll(t_obs, runner_busy=False)
-    assert isinstance(request, PlanRequest), request
-    loop.submitted(request)
-    return loop.finish(request.context, pred, None, t_obs)
+    """The plan of `pred` sampled on the observation of t_obs, finished at once."""
+    return planned(loop, t_obs, t_obs, pred)
 
 
 def jtc_largest_move_per_period(actions: np.ndarray) -> float:
