@@ -438,9 +438,7 @@ def training_data_bytes(cfg: TrainConfig, store: Any) -> int:
         return n * width(key) * store.data[key].dtype.itemsize
 
     cameras = n * sum(width(key) for key in rgb.values())  # uint8
-    ends = [int(e) for e in store.episode_ends]
-    starts = [0, *ends[:-1]] if ends else []
-    longest = max((hi - lo for lo, hi in zip(starts, ends, strict=True)), default=0)
+    longest = int(store.episode_lengths.max(initial=0))  # the one episode a camera holds
     decoded = longest * sum(width(key) for key in set(rgb.values())) \
         if isinstance(store, LeRobotStore) else 0
     columns = n * 4 * (sum(len(range(width(key))[sl]) for key, sl in low_dim.values())
