@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dp_ros.policy.config import PolicyConfig
+from dp_ros.recorded_sources import SOURCES
 from training.config import DEFAULT_CONTROL_PERIOD_S, TrainConfig, migrate_deprecated_keys
 from training.errors import TrainConfigError, TrainStateError
 from training.train_state_file import find_train_state, read_state
@@ -326,7 +327,7 @@ def _from_bags(store: Any) -> bool:
     """Whether a store was converted from a robot's bags (its arrays record their topics):
     its period is the lab's, unknown; the paper's stores, which record no period either, are
     10 Hz, the default."""
-    return any(store.attrs(key).get('sources') for key in store.keys())
+    return any(store.attrs(key).get(SOURCES) for key in store.keys())
 
 
 def check_eval_sampling(cfg: TrainConfig, policy_cfg: PolicyConfig) -> None:
