@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -161,6 +162,33 @@ def panel_lines(runs: list[tuple[str, list[dict]]], compare: bool = False,
     return panels
 
 
+class NonFinite(NamedTuple):
+    """Where a run's loss (a key of the loss panel) first became NaN or inf."""
+    label: str  # 'loss not finite (nan) from step N', the run's name first when compared
+    step: int  # on the figure's step axis
+    run: int  # which run (compared), else the stage
+
+
+def first_nonfinite(runs: list[tuple[str, list[dict]]], compare: bool = False,
+                    warm_steps: list[int | None] | None = None) -> list[NonFinite]:
+    """Per run (stage), the first step at which a loss-panel key was logged NaN or inf
+    (the trainer logs the value, json writes NaN/Infinity, then it stops): the curve just
+    ends there, which reads like a run cut short, so the figure marks it."""
+    starts = [0] * len(runs) if compare else stage_starts(runs, warm_steps)
+    (keys,) = [keys for title, keys, _ in PANELS if title == 'loss']
+    found = []
+    for run, ((name, records), start) in enumerate(zip(runs, starts, strict=True)):
+        bad = [(step, key, value) for event, key in keys
+               for step, value in zip(*series(records, event, key), strict=True)
+               if not math.isfinite(value)]
+        if bad:
+            step, key, value = min(bad)
+            label = f'{key} not finite ({value}) from step {step}'
+            found.append(NonFinite(f'{name}: {label}' if compare or len(runs) > 1 else label,
+                                   start + step, run))
+    return found
+
+
 def y_scale(values: list[float], log_y: bool) -> str:
     """'log' for a log-scale panel whose drawn values are all above 0, else 'linear': a log
     axis cannot show 0 or less (an MSE of exactly 0, a negative score). NaN and inf are not
@@ -182,10 +210,13 @@ def figure_title(names: list[str], compare: bool) -> str:
 
 
 def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str | Path,
-                         compare: bool = False, names: list[str] | None = None) -> Path:
+                         compare: bool = False, names: list[str] | None = None,
+                         say: Callable[[str], None] | None = None) -> Path:
     """One log, several stages in order (stage k's steps follow stage k-1's last step), or
     with compare=True several runs over one another (names: their labels; default the run
-    directories' names)."""
+    directories' names). A loss that became NaN or inf is a dotted red line at its first
+    step on every panel, labelled in the loss panel's legend, and passed to `say` (the
+    command prints it)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -198,6 +229,7 @@ def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str
         warm_start_step(path.parent, previous.parent)
         for previous, path in zip(paths[:-1], paths[1:], strict=True)]
     starts = stage_starts(runs, warm_steps)
+    nonfinite = first_nonfinite(runs, compare, warm_steps)
     fig, axes = plt.subplots(len(PANELS), 1, figsize=(8, 2.6 * len(PANELS)), sharex=True)
     for ax, (title, _, log_y), lines in zip(axes, PANELS,
                                             panel_lines(runs, compare, warm_steps),
@@ -210,16 +242,22 @@ def plot_training_curves(log_paths: str | Path | list[str | Path], out_path: str
         if not compare:
             for start in starts[1:]:
                 ax.axvline(start, color='grey', ls='--', lw=1)
+        for mark in nonfinite:  # labelled once, in the loss panel (PANELS[0])
+            ax.axvline(mark.step, color=f'C{mark.run}' if compare else 'red', ls=':', lw=1.5,
+                       label=mark.label if ax is axes[0] else None)
         values = [v for line in lines for v in line.values]
         ax.set_yscale(y_scale(values, log_y))
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-        if values:
+        if values or (nonfinite and ax is axes[0]):
             ax.legend(fontsize=8)
     chained = not compare and len(runs) > 1
     axes[-1].set_xlabel('optimizer step' + (' (dashed: next stage starts)' if chained else ''))
     fig.suptitle(figure_title(names, compare), fontsize=11)
     fig.tight_layout()
+    if say:
+        for mark in nonfinite:
+            say(mark.label)
     return save_figure(fig, out_path)
 
 
@@ -295,5 +333,6 @@ def main(argv: list[str] | None = None) -> int:
     if empty:  # empty panels and exit 0 would look like a plot
         raise UserError(f'no training records in {", ".join(empty)} (a run stopped before its '
                         'first logged step?)')
-    print(plot_training_curves(logs, args.out, compare=args.compare, names=names))
+    print(plot_training_curves(logs, args.out, compare=args.compare, names=names,
+                               say=lambda text: print(f'dp-ros plot: {text}', file=sys.stderr)))
     return 0

@@ -66,7 +66,10 @@ def run_inprocess_eval(args: argparse.Namespace) -> dict[str, Any]:
     if res.frames:
         path = video_path(args.output, args.video_format)
         try:  # the episodes have run: a video that cannot be written must not lose them
-            written = write_episodes_video(path, [res.frames[i] for i in args.video_episodes])
+            written = write_episodes_video(  # each tile says its seed and score
+                path, [res.frames[i] for i in args.video_episodes],
+                labels=[episode_label(res.seeds[i], res.scores[i])
+                        for i in args.video_episodes])
             extra['video'] = str(written[0])
         except (OSError, RuntimeError, ValueError) as exc:
             extra['video_error'] = f'{path}: {exc}'
@@ -92,11 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def episode_label(seed: int, score: float) -> str:
+    """An episode as the summary prints it and its video tile is labelled."""
+    return f'seed {seed}: score {score:.4f}'
+
+
 def summary_lines(report: dict[str, Any], output: Path) -> list[str]:
     """What `dp-ros eval` prints: a line per episode, the mean and where the report went,
     and where the video went (or why there is none), which the report alone would hide."""
     skipped = report.get('episode_slots_skipped') or [0] * report['n_episodes']  # realtime
-    lines = [f"seed {ep['seed']}: score {ep['score']:.4f}{skipped_note(slots)}"
+    lines = [episode_label(ep['seed'], ep['score']) + skipped_note(slots)
              for ep, slots in zip(report['episodes'], skipped, strict=True)]
     unclean = sum(1 for slots in skipped if slots)
     lines.append(f"mean_score {report['mean_score']:.4f} over {report['n_episodes']} episodes "
