@@ -156,7 +156,7 @@ def write_clock_bag(path, stamp_ns: int) -> None:
 
 
 @pytest.mark.parametrize(('stamp_ns', 'words'), [
-    (0, 'header stamps are 0'), (5 * 10**9, 'another clock'),
+    (0, 'header stamps are 0'),
 ])
 def test_stamps_bag2zarr_cannot_use_are_named(tmp_path, stamp_ns, words):
     write_clock_bag(tmp_path / 'clock.mcap', stamp_ns)

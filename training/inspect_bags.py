@@ -245,17 +245,23 @@ def _check_stamps(summary: TopicSummary, seen: TopicSurvey, sim_clock: bool = Fa
 
 def _shared_sim_clock(seen: dict[str, TopicSurvey]) -> tuple[list[str], int]:
     """(the topics stamped on one clock other than the receive clock, their stamp - receive
-    offset, ns): two or more streams, every message stamped (a header first), whose offsets
+    offset, ns): the bag's streams that stamp every message (a header first), whose offsets
     (stamp_offset_ns) lie within OTHER_CLOCK_S of each other and beyond it from 0 (a
-    lockstep sim's time); ([], 0) otherwise."""
+    lockstep sim's time); ([], 0) otherwise. One such stream alone is the bag's clock too
+    (the others unstamped: bag2zarr places them at its stamps), unless a stream whose header
+    is not its first field, read only in its first messages, is stamped: its clock unknown."""
     offsets = {}
+    partly_stamped = False
     for name, topic in seen.items():
         stamps = topic.stamps
         if stamps is not None and len(stamps) == len(topic.times) and np.any(stamps != 0):
             times, _ = place_unset_stamps(stamps, topic.times)
             offsets[name] = stamp_offset_ns(topic.times, times)
+        elif stamps is None and any(header_stamp_ns(m) for _, m in topic.first):
+            partly_stamped = True
     values = sorted(offsets.values())
-    if (len(values) < 2 or values[-1] - values[0] > OTHER_CLOCK_S * NS
+    if (not values or (len(values) == 1 and partly_stamped)
+            or values[-1] - values[0] > OTHER_CLOCK_S * NS
             or min(abs(v) for v in values) <= OTHER_CLOCK_S * NS):
         return [], 0
     return sorted(offsets), values[len(values) // 2]

@@ -374,7 +374,7 @@ def decode_image(msg: Any, msgtype: str, shape: tuple[int, int] | None = None) -
 
 def camera_readable(msgtype: str, encoding: str) -> bool:
     """Whether decode_image takes images of this encoding (an Image's) or format (a
-    CompressedImage's): a camera's colour, mono8 or YUV 4:2:2 pixels, not a depth image's
+    CompressedImage's): a camera's colour, mono8 or YUV 4:2:2 / 4:2:0 pixels, not a depth image's
     (16UC1, compressedDepth)."""
     if msgtype == 'sensor_msgs/msg/CompressedImage':
         return 'compressedDepth' not in encoding

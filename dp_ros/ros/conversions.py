@@ -70,20 +70,23 @@ def seconds_to_duration(seconds: float) -> Duration:
 
 # --- images ---------------------------------------------------------------------------------
 
-def _pixel_rows(msg: Image, row_bytes: int) -> np.ndarray:
+def _pixel_rows(msg: Image, row_bytes: int, planar: bool = False) -> np.ndarray:
     """The (H, row_bytes) uint8 pixel rows of an Image, its row padding dropped; ValueError
-    when its size, step or buffer do not agree."""
+    when its size, step or buffer do not agree. `planar`: a YUV 4:2:0 Image (image_encodings'
+    height scaling 3/2), whose height/2 chroma rows follow its height luma rows."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise ValueError(f'image has no pixels: {width}x{height}')
     if step < row_bytes:
         raise ValueError(f'image step {step} is smaller than a row of {width} {msg.encoding} '
                          f'pixels ({row_bytes} bytes)')
+    rows, scale = (height * 3 // 2, '*3/2') if planar else (height, '')
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
-    if buffer.size != step * height:
-        raise ValueError(f'image data has {buffer.size} bytes, expected step*height = '
-                         f'{step}*{height} = {step * height} ({msg.encoding} {width}x{height})')
-    return buffer.reshape(height, step)[:, :row_bytes]
+    if buffer.size != step * rows:
+        raise ValueError(f'image data has {buffer.size} bytes, expected step*height{scale} = '
+                         f'{step}*{height}{scale} = {step * rows} ({msg.encoding} '
+                         f'{width}x{height})')
+    return buffer.reshape(rows, step)[:, :row_bytes]
 
 
 def image_to_numpy(msg: Image) -> np.ndarray:
@@ -121,6 +124,18 @@ _BT601_CY, _BT601_CUB, _BT601_CUG = 1220542, 2116026, -409993
 _BT601_CVG, _BT601_CVR = -852492, 1673527
 
 
+def _bt601_rgb(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """uint8 RGB (..., 3) of int32 Y, Cb, Cr samples (broadcast together), as OpenCV's
+    YUV -> RGB conversions compute it (the chroma centred on 128 here)."""
+    luma = np.maximum(luma - 16, 0) * _BT601_CY
+    cb, cr = cb - 128, cr - 128
+    half = 1 << (_BT601_SHIFT - 1)
+    rgb = np.stack(np.broadcast_arrays(luma + half + _BT601_CVR * cr,
+                                       luma + half + _BT601_CVG * cr + _BT601_CUG * cb,
+                                       luma + half + _BT601_CUB * cb), axis=-1) >> _BT601_SHIFT
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
 def yuv422_to_rgb(msg: Image) -> np.ndarray:
     """(H, W, 3) uint8 RGB of a YUV 4:2:2 Image (YUV422_ENCODINGS), equal to OpenCV's
     cvtColor COLOR_YUV2RGB_UYVY / COLOR_YUV2RGB_YUY2 (no OpenCV needed)."""
@@ -130,13 +145,31 @@ def yuv422_to_rgb(msg: Image) -> np.ndarray:
         raise ValueError(f'{msg.encoding} image is {width} pixels wide: 4:2:2 pixels come in '
                          'pairs, the width must be even')
     pairs = _pixel_rows(msg, width * 2).reshape(height, width // 2, 4).astype(np.int32)
-    luma = np.maximum(pairs[..., [y0, y1]] - 16, 0) * _BT601_CY  # (H, W/2, 2)
-    cb, cr = pairs[..., u, None] - 128, pairs[..., v, None] - 128  # one per pair
-    half = 1 << (_BT601_SHIFT - 1)
-    rgb = np.stack([luma + half + _BT601_CVR * cr,
-                    luma + half + _BT601_CVG * cr + _BT601_CUG * cb,
-                    luma + half + _BT601_CUB * cb], axis=-1) >> _BT601_SHIFT
-    return np.clip(rgb, 0, 255).astype(np.uint8).reshape(height, width, 3)
+    rgb = _bt601_rgb(pairs[..., [y0, y1]], pairs[..., u, None], pairs[..., v, None])
+    return rgb.reshape(height, width, 3)
+
+
+# YUV 4:2:0 encodings of image_encodings (semi-planar: height rows of Y, then height/2 rows
+# of interleaved chroma pairs, one pair per 2x2 block) -> where (U, V) sit in each pair
+YUV420_ENCODINGS: dict[str, tuple[int, int]] = {
+    'nv12': (0, 1),
+    'nv21': (1, 0),
+}
+
+
+def yuv420_to_rgb(msg: Image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a YUV 4:2:0 Image (YUV420_ENCODINGS), equal to OpenCV's
+    cvtColor COLOR_YUV2RGB_NV12 / COLOR_YUV2RGB_NV21 (no OpenCV needed)."""
+    u, v = YUV420_ENCODINGS[msg.encoding]
+    height, width = int(msg.height), int(msg.width)
+    if width % 2 or height % 2:
+        raise ValueError(f'{msg.encoding} image is {width}x{height}: 4:2:0 chroma covers 2x2 '
+                         'pixel blocks, the width and height must be even')
+    rows = _pixel_rows(msg, width, planar=True).astype(np.int32)
+    luma = rows[:height].reshape(height // 2, 2, width // 2, 2)  # (block row, y, block, x)
+    chroma = rows[height:].reshape(height // 2, 1, width // 2, 1, 2)
+    rgb = _bt601_rgb(luma, chroma[..., u], chroma[..., v])
+    return rgb.reshape(height, width, 3)
 
 
 def numpy_to_image(array: np.ndarray, encoding: str = 'rgb8', stamp: Time | None = None,
@@ -183,8 +216,9 @@ def to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
     raise _not_a_camera(encoding)
 
 
-# what image_to_rgb takes: to_rgb's, and YUV 4:2:2
-CAMERA_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', *YUV422_ENCODINGS)
+# what image_to_rgb takes: to_rgb's, YUV 4:2:2 and YUV 4:2:0
+CAMERA_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', *YUV422_ENCODINGS,
+                    *YUV420_ENCODINGS)
 
 
 def _not_a_camera(encoding: str) -> ValueError:
@@ -199,6 +233,8 @@ def image_to_rgb(msg: Image) -> np.ndarray:
         raise _not_a_camera(msg.encoding)
     if msg.encoding in YUV422_ENCODINGS:
         return yuv422_to_rgb(msg)
+    if msg.encoding in YUV420_ENCODINGS:
+        return yuv420_to_rgb(msg)
     return to_rgb(image_to_numpy(msg), msg.encoding)
 
 
@@ -212,7 +248,7 @@ def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
             raise BadInput('image_decode', str(exc)) from None
     if msg.encoding not in CAMERA_ENCODINGS:
         raise BadInput('image_encoding', f"encoding '{msg.encoding}' is not an RGB/BGR/mono8/"
-                       'YUV 4:2:2 camera image')
+                       'YUV camera image')
     try:
         return image_to_rgb(msg)
     except ValueError as exc:
