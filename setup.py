@@ -51,9 +51,9 @@ setup(
     license='MIT',
     entry_points={
         'console_scripts': [
-            'policy_node = dp_ros.ros.policy_node:main',
-            'policy_lifecycle_node = dp_ros.ros.policy_lifecycle_node:main',
-            'pusht_sim_node = sim_bridge.pusht_sim_node:main',
+            'policy_node = dp_ros.app.node_executables:policy_node',
+            'policy_lifecycle_node = dp_ros.app.node_executables:policy_lifecycle_node',
+            'pusht_sim_node = dp_ros.app.node_executables:pusht_sim_node',
             'dp-ros = dp_ros.cli:main',
             'pusht_record_demo = sim_bridge.record_demo:main',
             'pusht_teleop = sim_bridge.teleop:main',

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import subprocess
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dp_ros.errors import UserError
+from dp_ros.ros.processes import check_ros_environment
 from sim_bridge.sim_node_config import MODES, answer_stamp_ns
 
 # relative to the working directory first, then to the source tree (the rule of training's
@@ -395,6 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     refused = argument_problem(args)
     if refused:
         print(f'dp-ros replay: {refused}', file=sys.stderr)
+        return 2
+    try:  # before rclpy loads: an RMW rcl cannot load ends the process (exit 102) as it does
+        check_ros_environment(os.environ)
+    except UserError as exc:
+        print(f'dp-ros replay: {exc}', file=sys.stderr)
         return 2
     try:
         args.dataset = resolve_dataset(args.dataset)

@@ -229,7 +229,9 @@ class LoopConfig:
         tf32: on CUDA, float32 matmuls (the linear layers: FiLM, the step embedding) run on
             the TF32 tensor cores, as cuDNN's convolutions already do by PyTorch's default
             (torch.backends.cuda.matmul.allow_tf32, restored when the run ends); LeRobot
-            trains so. false: full float32 matmuls. Ignored on other devices.
+            trains so. false: full float32 matmuls. Ignored on other devices. A run saved
+            before this key existed (it trained in full float32) resumes with it false
+            unless the config sets it (SAVED_WITHOUT).
         log_every: steps between 'train' records (mean loss, lr, samples/s, EMA decay).
         val_every: steps between validation losses (trained weights, data.val_ratio).
         val_max_batches: validation batches per measurement; None: all of them.
@@ -505,6 +507,14 @@ def _yaml(text: str) -> Any:
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
                 ) -> TrainConfig:
     """YAML file (or the defaults) with `a.b=value` overrides applied (values parsed as YAML)."""
+    return TrainConfig.from_dict(load_config_data(path, overrides))
+
+
+def load_config_data(path: str | Path | None = None,
+                     overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """What load_config builds its TrainConfig from: the keys the file and the overrides
+    give (today's names), the defaults not filled in (keep_saved_on_resume reads which keys
+    were given)."""
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -520,7 +530,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         data = migrate_deprecated_keys(loaded or {}, origin=str(path), warn=True)
     for item in overrides:
         apply_override(data, item)
-    return TrainConfig.from_dict(data)
+    return data
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:
@@ -597,6 +607,41 @@ def migrate_deprecated_keys(d: dict[str, Any], origin: str = '', warn: bool = Fa
                                              error=TrainConfigError, warn=warn,
                                              stacklevel=stacklevel)
     return out
+
+
+# section -> {field added since runs were first saved: the value a saved run whose config
+# lacks it ran with}, where today's default differs: train.tf32 came with default true, and a
+# run saved before it trained in full float32. (train.torch_compile came with it: its
+# default, null, is what such a run did.)
+SAVED_WITHOUT: dict[str, dict[str, Any]] = {'train': {'tf32': False}}
+
+
+def saved_config_data(d: dict[str, Any]) -> dict[str, Any]:
+    """A saved run's config (its train state's, its config.yaml) with today's key names
+    (renamed silently) and each SAVED_WITHOUT field it lacks at the value the run used."""
+    out = migrate_deprecated_keys(d or {})
+    for section, values in SAVED_WITHOUT.items():
+        if isinstance(out.get(section), dict):
+            out[section] = {**values, **out[section]}
+    return out
+
+
+def keep_saved_on_resume(cfg: TrainConfig, given: dict[str, Any],
+                         saved: dict[str, Any]) -> list[str]:
+    """A resume keeps the saved run's value of each SAVED_WITHOUT field that the config
+    (`given`: load_config_data's keys) does not set, so that a run saved before train.tf32
+    existed goes on in full float32, as it trained, not with the new default; a config that
+    sets the field decides. `saved`: the train state's config. The dotted keys kept."""
+    old = saved_config_data(saved)
+    kept = []
+    for section, values in SAVED_WITHOUT.items():
+        theirs, ours = old.get(section), given.get(section)
+        for key in values:
+            if isinstance(theirs, dict) and key in theirs and not (
+                    isinstance(ours, dict) and key in ours):
+                setattr(getattr(cfg, section), key, theirs[key])
+                kept.append(f'{section}.{key}')
+    return kept
 
 
 def _check_types(where: str, cls: type, values: dict[str, Any]) -> None:

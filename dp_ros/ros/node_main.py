@@ -2,7 +2,9 @@
 
 A configuration error (ValueError, a bad parameter or name; a ROS_DOMAIN_ID or
 RMW_IMPLEMENTATION rcl cannot use, checked before rclpy.init) is one line on stderr naming the
-problem and exit code 2, never a traceback. A node may define `start()` (called once it is
+problem and exit code 2, never a traceback. An RMW_IMPLEMENTATION rcl cannot load ends the
+process as rclpy is imported (exit 102), before this module runs: the node executables check
+it first (processes.run_node_executable). A node may define `start()` (called once it is
 in the executor), `shutdown()` (called before it is destroyed) and `finished()` (spinning stops
 when it returns True, e.g. a worker thread that ended); `exit_code()` gives the return value.
 

@@ -6,13 +6,17 @@ bags), then SIGTERM, then SIGKILL.
 
 check_ros_environment is the one check of the ROS variables a process needs before rcl
 loads (no rclpy import here: an RMW_IMPLEMENTATION rcl cannot load ends the process, exit
-102, as rclpy is imported).
+102, as rclpy is imported). The node executables (setup.py console_scripts:
+dp_ros/app/node_executables.py) enter through run_node_executable, which checks before it
+imports the node's module (every node module imports rclpy at its top).
 """
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -63,6 +67,18 @@ def check_rmw_implementation(environment: Mapping[str, str]) -> None:
         raise UserError(f'RMW_IMPLEMENTATION={value!r} is not installed here (installed: '
                         f'{", ".join(installed)}; found through AMENT_PREFIX_PATH): set it to '
                         'one of those, or unset it')
+
+
+def run_node_executable(module: str, name: str) -> int:
+    """The main() of a node's `module`, once the ROS variables passed check_ros_environment:
+    a bad one is one line on stderr, `name: <problem>`, exit 2 (as run_node says it), before
+    the import that would let rcl end the process with its own lines and exit 102."""
+    try:
+        check_ros_environment(os.environ)
+    except UserError as exc:
+        print(f'{name}: {exc}', file=sys.stderr)
+        return 2
+    return int(importlib.import_module(module).main() or 0)
 
 
 def start_logged(argv: list[str], log_path: Path, env: dict[str, str] | None = None,
