@@ -47,14 +47,20 @@ OFFSET_S = 'offset_s'
 # data recorded before it was): the two rules pick other samples of one bag, so an append
 # under another is refused. Kept in the store, not copied into a checkpoint (check_sources)
 ALIGN = 'align'
+# a source of the topic bag2zarr's control grid sat on (`reference: true`; absent: another
+# topic's, or data recorded before it was said): training paired this topic's samples, fresh
+# at each grid time, with the others' at or before it, so the policy node anchors its
+# observation on that stream alike (observation_history: reference)
+REFERENCE = 'reference'
 # sources whose topic the policy node publishes to (the recorded commands)
 COMMAND_KINDS = ('joint_trajectory', 'float_array', 'pose')
 
 
 def check_sources(sources: object, width: int | None, where: str) -> list[dict] | None:
     """`sources` as a list of {kind, topic, width[, yaw_min, frame_id, field, prefix,
-    frame_size]} whose widths add up to `width` (an image: one source, width None), or None
-    (not recorded). ValueError naming `where` otherwise."""
+    frame_size, tolerance_s, rate_hz, offset_s, reference]} whose widths add up to `width`
+    (an image: one source, width None), or None (not recorded). ValueError naming `where`
+    otherwise."""
     if sources is None:
         return None
     ok = isinstance(sources, (list, tuple)) and len(sources) > 0 and all(
@@ -69,6 +75,7 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
         and (TOLERANCE_S not in s or _is_non_negative(s[TOLERANCE_S]))
         and (RATE_HZ not in s or (_is_non_negative(s[RATE_HZ]) and s[RATE_HZ] > 0))
         and (OFFSET_S not in s or _is_finite(s[OFFSET_S]))
+        and isinstance(s.get(REFERENCE, False), bool)
         for s in sources)
     if not ok:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
@@ -88,7 +95,8 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
              **({FRAME_SIZE: [int(v) for v in s[FRAME_SIZE]]} if FRAME_SIZE in s else {}),
              **({TOLERANCE_S: float(s[TOLERANCE_S])} if TOLERANCE_S in s else {}),
              **({RATE_HZ: float(s[RATE_HZ])} if RATE_HZ in s else {}),
-             **({OFFSET_S: float(s[OFFSET_S])} if OFFSET_S in s else {})}
+             **({OFFSET_S: float(s[OFFSET_S])} if OFFSET_S in s else {}),
+             **({REFERENCE: True} if s.get(REFERENCE) else {})}
             for s in sources]
 
 
@@ -119,6 +127,12 @@ def rate_hz(sources: Sequence[dict] | None, topic: str | None = None) -> float |
         topic = topics.pop()
     found = [float(s[RATE_HZ]) for s in sources or () if RATE_HZ in s and s['topic'] == topic]
     return min(found) if found else None
+
+
+def is_reference(sources: Sequence[dict] | None, topic: str | None = None) -> bool:
+    """Whether recorded sources (of `topic` only, where given) include the grid's reference
+    topic (REFERENCE)."""
+    return any(s.get(REFERENCE) for s in sources or () if topic is None or s['topic'] == topic)
 
 
 def yaw_wraps(sources: Sequence[dict] | None) -> list[tuple[str, float]]:

@@ -187,11 +187,13 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
     for i, want in enumerate(episodes):
         assert_same_episode(buffer.get_episode(i), want)
 
-    # the same topics: the recorded sources stay, with each topic's message rate
+    # the same topics: the recorded sources stay, with each topic's message rate (and the
+    # camera as the grid's reference)
     assert buffer.attrs('img')['sources'] == [{'kind': 'image', 'topic': '/pusht/image_raw',
                                                'width': None, 'frame_size': [96, 96],
                                                'tolerance_s': 0.05, 'offset_s': 0.0,
-                                               'align': 'at_or_before', 'rate_hz': 10.0}]
+                                               'align': 'at_or_before', 'rate_hz': 10.0,
+                                               'reference': True}]
     assert buffer.root_attrs()['control_period_s'] == 0.1  # the grid's period
     assert buffer.attrs('state')['sources'] == [  # and how the pose's yaw was wrapped
         {'kind': 'joint_state', 'topic': '/pusht/joint_states', 'width': 2, 'field': 'position',

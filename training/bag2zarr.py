@@ -42,6 +42,7 @@ from dp_ros.recorded_sources import (
     OFFSET_S,
     PREFIX,
     RATE_HZ,
+    REFERENCE,
     SOURCES,
     TOLERANCE_S,
     YAW_MIN,
@@ -178,8 +179,13 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
     camera crop ([x0, y0, width, height], None: the whole frame), another key the names of
     its values (the joints, in column order); every key the topics it was recorded from
     (dp_ros/recorded_sources.py), a pose its yaw wrap and its frame (`frames`), a camera its
-    frame size (`sizes`: frame_sizes), every topic its message rate (`rates`: topic_rates)."""
+    frame size (`sizes`: frame_sizes), every topic its message rate (`rates`: topic_rates),
+    the grid's reference topic that it was (REFERENCE)."""
     frames, sizes, rates = frames or {}, sizes or {}, rates or {}
+    try:
+        grid = config.grid_topic()
+    except ConfigError:  # no topic can set the grid: refused where bags are converted
+        grid = None
     keys = stream_keys(config)  # a topic's, or one driver's joints on a shared topic
     attrs: dict[str, dict[str, object]] = {}
     for key, k in config.keys.items():
@@ -208,7 +214,10 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                                    if config.align_of(s) is not None else {}),
                                 # the rate: the node warns about a much slower input
                                 **({RATE_HZ: rates[keys[s.slot()]]}
-                                   if keys[s.slot()] in rates else {})}
+                                   if keys[s.slot()] in rates else {}),
+                                # the grid sat on its stamps: the node anchors on it alike
+                                **({REFERENCE: True} if s.topic == grid and s.offset_s == 0
+                                   else {})}
                                for s in k.sources]
     return attrs
 
@@ -321,6 +330,10 @@ def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
 # the numbers of a source that an append merges (_merged_sources): the least demanding of
 # both, the larger tolerance and the lower rate
 MERGED_BY = {TOLERANCE_S: max, RATE_HZ: min}
+# what an append keeps only where the store and the appended bags both say it (_merged_sources):
+# a grid on other stamps in some episodes (or unknown: a store written before it was said)
+# leaves no reference to anchor on
+KEPT_IF_BOTH = (REFERENCE,)
 
 
 def _merged_sources(stored: list[dict], new: list[dict], crop: object, key: str
@@ -329,12 +342,14 @@ def _merged_sources(stored: list[dict], new: list[dict], crop: object, key: str
     camera's frame size kept where both recorded the same one and dropped otherwise
     (unknown; a camera with a crop box that changed size is refused), each source's
     tolerance the larger of both and its rate the lower (unknown where the store recorded
-    none)."""
+    none), its reference flag kept only where both have it (KEPT_IF_BOTH)."""
     merged = []
     for old, now in zip(stored, new, strict=True):
-        out = {k: v for k, v in old.items() if k not in MERGED_BY}
+        out = {k: v for k, v in old.items() if k not in (*MERGED_BY, *KEPT_IF_BOTH)}
         out.update({attr: pick(float(old[attr]), float(now[attr]))
                     for attr, pick in MERGED_BY.items() if attr in old and attr in now})
+        out.update({attr: old[attr] for attr in KEPT_IF_BOTH
+                    if attr in old and old[attr] == now.get(attr)})
         merged.append(out)
     old, now = stored[0].get(FRAME_SIZE), new[0].get(FRAME_SIZE)
     if old == now:
@@ -351,10 +366,11 @@ def same_sources(stored: list[dict] | None, new: list[dict]) -> bool:
     """Whether appended bags came from the stored sources: the same, or the same but for
     the joint-state fields a store written before they were recorded lacks (its value names,
     checked before, say the field: a joint's position is named as the joint), or the
-    offsets or alignment rules; frame sizes, tolerances and rates aside (_merged_sources)."""
+    offsets or alignment rules; frame sizes, tolerances, rates and the reference aside
+    (_merged_sources)."""
     if stored is None:
         return False
-    merged = {FRAME_SIZE, *MERGED_BY}  # kept or dropped by _merged_sources
+    merged = {FRAME_SIZE, *MERGED_BY, *KEPT_IF_BOTH}  # kept or dropped by _merged_sources
     # what a store written before it was recorded lacks: not a difference
     drop = merged | {attr for attr in (FIELD, OFFSET_S, ALIGN)
                      if not any(attr in s for s in stored)}

@@ -463,22 +463,27 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
 
 def _slower_than_reference(topics: list[TopicReport], config: Bag2ZarrConfig,
                            grid_topic: str) -> list[str]:
-    """Notes naming the observation streams slower than the grid's reference.
+    """Notes naming the observation streams slower than a grid reference no observation
+    reads.
 
     The grid sits on the reference's stamps, so training pairs a fresh reference sample with
-    the slower stream's up to a period old; the policy node assembles at the newest time
-    every stream has (observation_history t_last), mostly the slower stream's newest stamp,
-    and pairs them the other way round: samples training never saw together."""
+    the slower stream's up to its tolerance old. The store records the reference (sources
+    `reference: true`) and the policy node anchors its observation on it alike; but a
+    reference that is no input of the node (an action's topic, a topic no key reads) it
+    cannot: it assembles at the newest stamp every stream has, mostly the slower stream's,
+    and pairs them the other way round, samples training never saw together."""
     inputs = {source.topic for key, source in config.sources() if key != 'action'
               and source.offset_s == 0 and source.kind in ('image', 'joint_state', 'pose')}
+    if grid_topic in inputs:
+        return []
     rates = {t.topic: t.rate_hz for t in topics}
     ref = rates.get(grid_topic, 0.0)
     return [f'{topic} ({rates[topic]:.1f} Hz) is slower than the reference topic '
-            f'{grid_topic} ({ref:.1f} Hz) that the grid sits on: the policy node assembles '
-            f'its observation at the newest stamp every stream has (mostly {topic}\'s), so '
-            f'it pairs other samples than training did; give `reference_topic: {topic}` '
-            '(the slowest input)'
-            for topic in sorted(inputs - {grid_topic})
+            f'{grid_topic} ({ref:.1f} Hz) that the grid sits on, which no observation reads: '
+            f'the policy node assembles its observation at the newest stamp every stream has '
+            f'(mostly {topic}\'s), so it pairs other samples than training did; give '
+            f'`reference_topic: {topic}` (the slowest input)'
+            for topic in sorted(inputs)
             if 0 < rates.get(topic, 0.0) < SLOWER * ref]
 
 

@@ -10,6 +10,12 @@ stands in: a control-rate camera with jittered stamps). Nothing is ever extrapol
 sample older than `max_age_ns` (or a stream's own `gap_ns`: the tolerance its training data
 was sampled with) stands in for a time: the assembly is refused instead, with a reason.
 
+A reference stream (the one bag2zarr's grid sat on, where the policy's data recorded it:
+sources `reference: true`) anchors t_last as the grid did: t_last is then the newest of its
+stamps at which every other stream has a sample at or before within its tolerance (the
+pairs training saw: the reference fresh, the others up to their tolerance old), not the
+newest time every stream has (a slow stream's fresh sample with the reference's older one).
+
 Episodes: after start_episode(t0), samples before t0 are gone and a time before t0 takes the
 episode's first sample, which is how the simulator's evaluation pads the first observation
 (the paper's MultiStepWrapper repeats the first observation). Without an episode start a
@@ -22,6 +28,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from typing import Any, Sequence
+
+import numpy as np
 
 from dp_ros.runtime.alignment import (
     index_at_or_before,
@@ -62,9 +70,12 @@ class ObservationHistory:
 
     def __init__(self, streams: Sequence[str], n_obs_steps: int, dt_ns: int, max_age_ns: int,
                  keep_ns: int | None = None, max_samples: int = 2000,
-                 gap_ns: dict[str, int] | None = None):
+                 gap_ns: dict[str, int] | None = None, reference: str | None = None):
         if not streams or len(set(streams)) != len(streams):
             raise ValueError(f'streams must be distinct names, got {list(streams)}')
+        if reference is not None and reference not in streams:
+            raise ValueError(f'reference {reference!r} is not one of the streams '
+                             f'{list(streams)}')
         if n_obs_steps < 1:
             raise ValueError(f'n_obs_steps must be >= 1, got {n_obs_steps}')
         if dt_ns <= 0:
@@ -81,6 +92,7 @@ class ObservationHistory:
         self.dt_ns = int(dt_ns)
         self.max_age_ns = int(max_age_ns)
         self.max_samples = int(max_samples)
+        self.reference = reference  # the stream t_last sits on (None: the newest common time)
         # per stream: how much older than a time its sample may be (never above max_age_ns)
         self.gap_ns = {name: min(int((gap_ns or {}).get(name, max_age_ns)), self.max_age_ns)
                        for name in self.streams}
@@ -134,9 +146,32 @@ class ObservationHistory:
         return len(self._data[stream].stamps)
 
     def t_last(self) -> int | None:
-        """The newest time at which every stream has a sample (None while one has none)."""
+        """The newest time at which every stream has a sample (None while one has none); with
+        a reference stream, the newest of its stamps the others cover (None: none is)."""
         newest = [self.newest_stamp(name) for name in self.streams]
-        return None if any(t is None for t in newest) else min(newest)
+        if any(t is None for t in newest):
+            return None
+        if self.reference is None:
+            return min(newest)
+        ref = self._data[self.reference].stamps
+        if not self._uncovered(ref[-1]):  # mostly the newest: no array built
+            return ref[-1]
+        times = np.asarray(ref, dtype=np.int64)
+        covered = np.ones(len(times), dtype=bool)
+        for name in self.streams:
+            if name != self.reference:
+                stamps = np.asarray(self._data[name].stamps, dtype=np.int64)
+                covered &= sample_at_or_before(stamps, times, self.gap_ns[name],
+                                               self.late_ns)[1]
+        found = np.flatnonzero(covered)
+        return int(times[found[-1]]) if found.size else None
+
+    def _uncovered(self, t: int) -> str | None:
+        """The first stream other than the reference without a sample for time t (at or
+        before within its tolerance, or within the jitter allowance after); None: all have."""
+        return next((name for name in self.streams if name != self.reference
+                     and not sample_at_or_before(self._data[name].stamps, [t],
+                                                 self.gap_ns[name], self.late_ns)[1][0]), None)
 
     def ages_ns(self, now_ns: int) -> dict[str, int | None]:
         return {name: (None if (t := self.newest_stamp(name)) is None else int(now_ns) - t)
@@ -147,7 +182,15 @@ class ObservationHistory:
         t_last = self.t_last()
         if t_last is None:
             empty = [n for n in self.streams if not self._data[n].stamps]
-            return Refusal('empty', f'no sample yet from {empty}')
+            if empty:
+                return Refusal('empty', f'no sample yet from {empty}')
+            newest = self._data[self.reference].stamps[-1]
+            name = self._uncovered(newest)
+            refusal = self._refusal(name, newest) if name is not None else None
+            return Refusal('gap', f'no {self.reference} sample (the reference stream) has one '
+                                  f'of every other stream within its tolerance'
+                                  + (f'; at the newest, {refusal.message}'
+                                     if refusal is not None else ''))
         age = int(now_ns) - t_last
         if age > self.max_age_ns:
             return Refusal('stale', f'newest complete observation is {age / 1e6:.1f} ms old '

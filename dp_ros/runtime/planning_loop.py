@@ -210,7 +210,8 @@ class PlanningLoop:
         self.announced = bool(cfg.episode_start_topic)  # episodes come with (seed, start)
         self.history = ObservationHistory(setup.streams, setup.n_obs_steps, setup.dt_ns,
                                           setup.max_age_ns, keep_ns=setup.keep_ns,
-                                          gap_ns=setup.gap_ns)
+                                          gap_ns=setup.gap_ns,
+                                          reference=setup.reference_stream)
         # lockstep runs a plan out and keeps point 0 (the sim waits for it): no threshold, no lead
         self.schedule = ActionSchedule(
             setup.dt_ns, replan_threshold=0 if cfg.lockstep else cfg.replan_threshold,

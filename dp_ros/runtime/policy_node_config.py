@@ -29,6 +29,7 @@ from dp_ros.recorded_sources import (
     compare_sources,
     describe_yaw_wraps,
     frame_size,
+    is_reference,
     rate_hz,
     tolerance_ns,
     value_fields,
@@ -570,6 +571,9 @@ class ResolvedSetup:
     twist_limits: TwistLimits  # how a twist-driven servo is steered toward the plan
     commands: list[CommandGroup]  # the trajectory topics and the action dimensions of each
     state_sources: list[StateSource]  # the joint-state topics and the state values of each
+    # the stream the observation is anchored on, as the training grid was (recorded_reference;
+    # None: the newest time every stream has): ObservationHistory(reference=)
+    reference_stream: str | None = None
     # what the node logs at start as a warning: joint parameters other than the trained names
     warnings: list[str] = field(default_factory=list)
 
@@ -622,6 +626,8 @@ def describe_setup(cfg: PolicyNodeConfig, setup: ResolvedSetup, device_name: str
             + f'; n_obs_steps={setup.n_obs_steps}, '
             f'n_action_steps={setup.n_action_steps}, dt={setup.dt_ns / 1e9} s, {timing}, '
             f'execution {cfg.execution_mode}'
+            + (f', observation anchored on {setup.reference_stream} (the training grid\'s '
+               'reference)' if setup.reference_stream else '')
             + (f', warm-up {warmup_s * 1e3:.0f} ms' if warmup_s is not None else ''))
 
 
@@ -697,6 +703,22 @@ def recorded_gaps(config: Any, rgb_keys: Sequence[str], state_keys: Sequence[str
                  for s in state_streams})
     return {name: max_age_ns if gap is None else min(gap, max_age_ns)
             for name, gap in gaps.items()}
+
+
+def recorded_reference(config: Any, rgb_keys: Sequence[str], state_keys: Sequence[str],
+                       state_streams: Sequence[StateSource], lockstep: bool) -> str | None:
+    """The input stream the training grid sat on (sources `reference: true`): a camera key,
+    or a state stream read from the recorded topic; None where none was recorded, it is no
+    input here (an action's topic, a renamed state topic), several streams are (one topic's
+    drivers), or in lockstep (every stream stamped at the sim's step: the newest time every
+    stream has is the step, as before)."""
+    if lockstep:
+        return None
+    found = [k for k in rgb_keys if is_reference(config.recorded_sources(k))]
+    state = joined_per_key([config.recorded_sources(k) for k in state_keys]) or []
+    found += [s.stream_name for s in state_streams
+              if is_reference(own_recorded(state, s), s.topic)]
+    return found[0] if len(found) == 1 else None
 
 
 def recorded_rates(config: Any, rgb_keys: Sequence[str], state_keys: Sequence[str],
@@ -1128,4 +1150,5 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         path_pose=path_pose,
         twist_limits=TwistLimits(cfg.twist_gain, cfg.twist_max_linear, cfg.twist_max_angular),
         commands=command_groups(cfg),
-        state_sources=streams, warnings=warnings)
+        state_sources=streams, warnings=warnings,
+        reference_stream=recorded_reference(config, rgb_keys, low_dim, streams, cfg.lockstep))
