@@ -41,6 +41,7 @@ from dp_ros.ros.conversions import (
     time_to_ns,
 )
 from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node
+from dp_ros.ros.param_files import warn_unmatched_blocks
 from dp_ros.ros.parameters import declare_parameters
 from dp_ros.ros.qos import LATCHED, RELIABLE_10, SENSOR_DATA, make_publisher, make_subscription
 from sim_bridge.cartesian import PlanarCartesian, yaw_to_quaternion
@@ -150,6 +151,7 @@ class RosOutput:
 class PushTSimNode(Node):
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
+        warn_unmatched_blocks(self, sys.argv, NODE_NAME)  # before a config error hides it
         old_names = {name: self.declare_parameter(name, None, ParameterDescriptor(
             name=name, description=text, read_only=True, dynamic_typing=True)).value
             for name, text in DEPRECATED_PARAMETERS.items()}

@@ -17,12 +17,14 @@ publisher is made, which the managed policy node does at configure, after loadin
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import fields
 from typing import Any, TypeVar
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import NameValidationException
 from rclpy.expand_topic_name import expand_topic_name
 from rclpy.validate_full_topic_name import validate_full_topic_name
@@ -30,6 +32,7 @@ from rclpy.validate_full_topic_name import validate_full_topic_name
 from dp_ros.params import config_from_dict, default_of, param_fields, refuse_unknown
 
 C = TypeVar('C')
+T = TypeVar('T')
 
 # what rclpy declares on every node, and the QoS overrides it declares with a publisher or
 # subscription (made after the node's own parameters are read)
@@ -125,3 +128,39 @@ def name_error(exc: Exception) -> str:
     text = re.sub(r', at \S+:\d+$', '', text)
     text = re.sub(r"^(Invalid \w+ name: |\w+ name '.*' is invalid: )", '', text)
     return text.rstrip(':')
+
+
+def resolved_name(node: Any, name: str, kind: str = 'topic') -> str:
+    """`name` as `node` uses it: expanded (namespace, ~, {node}) and remapped (-r), as its
+    publishers and subscriptions name it; as written when empty or refused (checked
+    before, by check_names)."""
+    if not name:
+        return name
+    try:
+        return (node.resolve_service_name(name) if kind == 'service'
+                else node.resolve_topic_name(name))
+    except (RCLError, ValueError, NameValidationException):
+        return name
+
+
+def resolved_topics(node: Any, obj: T) -> T:
+    """A copy of a dataclass whose topic and service names (the fields name_kind names, and
+    a str field `topic`) read as `node` resolves them (resolved_name); dataclasses in its
+    list fields likewise (a setup's state sources). What a start-up line names: the topics
+    subscribed and published, not the parameters as written (`cam/image_raw` under
+    __ns:=/left is /left/cam/image_raw)."""
+    changes: dict[str, Any] = {}
+    for f in fields(obj):
+        if not f.init:
+            continue
+        value = getattr(obj, f.name)
+        kind = 'topic' if f.name == 'topic' and f.type == 'str' else name_kind(f.name, f.type)
+        if kind is not None and isinstance(value, str):
+            changes[f.name] = resolved_name(node, value, kind)
+        elif kind is not None and isinstance(value, list):
+            changes[f.name] = [resolved_name(node, v, kind) if isinstance(v, str) else v
+                               for v in value]
+        elif isinstance(value, list) and any(dataclasses.is_dataclass(v) for v in value):
+            changes[f.name] = [resolved_topics(node, v) if dataclasses.is_dataclass(v) else v
+                               for v in value]
+    return dataclasses.replace(obj, **changes)
