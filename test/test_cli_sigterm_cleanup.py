@@ -9,40 +9,78 @@ The empty `.<name>.lock` file of output_lock may stay: it holds no data.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from support import BAG2ZARR_PUSHT_CONFIG, checkout_env, module_cmd, shortest_episodes
+from support import BAG2ZARR_PUSHT_CONFIG, checkout_env, shortest_episodes
 from tiny_runs import write_small_store
 
 from dp_ros.bags.recorder import write_pusht_bag
 
+# Runs `python -m <module> <args>` after wrapping <module:attr> (a function, or a method
+# as Class.name) so that the process stops itself (SIGSTOP) at the start of its nth call: a
+# point inside the stage under test, whatever the machine's load (the stage of a small
+# conversion lasts some 70 ms: a poll for the staging entry from outside missed it on a busy
+# machine, and the command ended before the SIGTERM, or was signalled after its swap).
+_STOP_AT_NTH_CALL = """
+import functools, importlib, os, runpy, signal, sys
+where, nth, module = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+owner_name, _, path = where.partition(':')
+owner = importlib.import_module(owner_name)
+*parents, name = path.split('.')
+for parent in parents:
+    owner = getattr(owner, parent)
+original, calls = getattr(owner, name), []
+@functools.wraps(original)
+def stopping(*args, **kwargs):
+    calls.append(None)
+    if len(calls) == nth:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    return original(*args, **kwargs)
+setattr(owner, name, stopping)
+sys.argv = [module, *sys.argv[4:]]
+runpy.run_module(module, run_name='__main__', alter_sys=True)
+"""
 
-def _terminate_while_staging(cmd: list[str], folder: Path, prefix: str) -> int:
-    """Run cmd; once a staging entry `prefix*` appears in folder, stop it, send SIGTERM and
-    let it go on (a handler then runs; the default action kills it). Its exit code."""
-    proc = subprocess.Popen(cmd, env=checkout_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+
+def _terminate_in_stage(module: str, args: list[str], stop_at: str, nth: int, folder: Path,
+                        prefix: str) -> int:
+    """Run `module args` until it stops itself at the nth call of stop_at (module:attr),
+    check that its staging entry `prefix*` is in folder then, and send SIGTERM before letting
+    it go on (a handler then runs; the default action kills it). Its exit code."""
+    proc = subprocess.Popen([sys.executable, '-c', _STOP_AT_NTH_CALL, stop_at, str(nth),
+                             module, *args], env=checkout_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while not (folder.is_dir() and any(p.name.startswith(prefix)
-                                           for p in folder.iterdir())):
-            if proc.poll() is not None:
-                pytest.fail(f'{cmd[3]} ended (rc {proc.returncode}) before it staged')
-            assert time.monotonic() < deadline, 'no staging entry within 60 s'
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 120  # a hang guard only: it stops itself
+        while True:
+            pid, status = os.waitpid(proc.pid, os.WUNTRACED | os.WNOHANG)
+            if pid and os.WIFSTOPPED(status):
+                break
+            if pid:  # reaped here: Popen no longer knows its exit code
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                pytest.fail(f'{module} {args[0]} ended (rc {proc.returncode}) before the '
+                            f'call {nth} of {stop_at}: {proc.stderr.read()[-2000:]}')
+            assert time.monotonic() < deadline, f'no call {nth} of {stop_at} within 120 s'
+            time.sleep(0.01)
+        staged = [p for p in folder.iterdir() if p.name.startswith(prefix)]
+        assert staged, f'{module} {args[0]} had no staging entry {prefix}* when it stopped'
         proc.send_signal(signal.SIGTERM)
         proc.send_signal(signal.SIGCONT)
-        return proc.wait(timeout=60)
+        rc = proc.wait(timeout=120)
+        assert 'interrupted' in proc.stderr.read(), f'{module} {args[0]}: no interrupt'
+        return rc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stderr.close()
 
 
 def _left(folder: Path, prefix: str) -> list[str]:
@@ -56,10 +94,10 @@ def test_bag2zarr_stopped_by_sigterm_leaves_no_staging_store(tmp_path, pusht_zar
     _, episodes = shortest_episodes(pusht_zarr, 3)
     write_pusht_bag(tmp_path / 'bag', episodes)
     out = tmp_path / 'out'
-    rc = _terminate_while_staging(
-        module_cmd('dp_ros.cli', 'bag2zarr', str(tmp_path / 'bag'), '-c',
-                   str(BAG2ZARR_PUSHT_CONFIG), '-o', str(out / 's.zarr'), '--no-progress'),
-        out, '.s.zarr.bag2zarr-')
+    rc = _terminate_in_stage(  # the store is staged in full; stopped before its swap
+        'dp_ros.cli', ['bag2zarr', str(tmp_path / 'bag'), '-c', str(BAG2ZARR_PUSHT_CONFIG),
+                       '-o', str(out / 's.zarr'), '--no-progress'],
+        'training.zarr_writer:replace_dir', 1, out, '.s.zarr.bag2zarr-')
     assert rc == 128 + signal.SIGTERM
     assert _left(out, '.s.zarr.') == []
 
@@ -67,9 +105,10 @@ def test_bag2zarr_stopped_by_sigterm_leaves_no_staging_store(tmp_path, pusht_zar
 def test_convert_stopped_by_sigterm_leaves_no_staging_dataset(tmp_path):
     """convert stopped by SIGTERM removes its staging dataset beside the output."""
     store = write_small_store(tmp_path / 'small.zarr')
-    rc = _terminate_while_staging(
-        module_cmd('dp_ros.cli', 'convert', str(store), str(tmp_path / 'le'), '--fps', '10',
-                   '--no-progress'), tmp_path, '.le.convert-')
+    rc = _terminate_in_stage(  # one episode written, its video still open
+        'dp_ros.cli', ['convert', str(store), str(tmp_path / 'le'), '--fps', '10',
+                       '--no-progress'],
+        'training.lerobot_format:LeRobotWriter.add_episode', 2, tmp_path, '.le.convert-')
     assert rc == 128 + signal.SIGTERM
     assert _left(tmp_path, '.le.') == []
 
@@ -81,8 +120,9 @@ def test_download_pusht_stopped_by_sigterm_leaves_nothing(tmp_path):
     archive = shutil.make_archive(str(tmp_path / 'pusht'), 'zip', tmp_path / 'src', 'pusht')
     dest = tmp_path / 'dest'
     dest.mkdir()
-    rc = _terminate_while_staging(
-        module_cmd('dp_ros.cli', 'download-pusht', '--url', f'file://{archive}', '--dest',
-                   str(dest), '--no-progress'), dest, '.pusht-download-')
+    rc = _terminate_in_stage(  # the archive fetched, before it is unpacked
+        'dp_ros.cli', ['download-pusht', '--url', f'file://{archive}', '--dest', str(dest),
+                       '--no-progress'], 'training.download:unpack', 1, dest,
+        '.pusht-download-')
     assert rc == 128 + signal.SIGTERM
     assert list(dest.iterdir()) == []

@@ -1,6 +1,10 @@
 """The QoS profiles every dp_ros node uses, defined once.
 
-Cameras: sensor-data QoS (best effort, keep last 5): a late frame is worth nothing.
+Cameras: sensor-data QoS (best effort, keep last 5): a late frame is worth nothing. In
+lockstep a frame lost in transport is no lost step: the sim republishes the waiting step's
+observation every obs_republish_period_s and the node, waiting for that step, plans on the
+re-sent frame. A reliable camera publisher alone would not help a best-effort subscription:
+DDS serves each best-effort reader best effort.
 Commands, results and diagnostics: reliable. Episode announcements: latched (transient
 local), so a node that starts late still learns the running episode.
 
