@@ -51,10 +51,9 @@ def fit_image(rgb: np.ndarray, height: int, width: int,
     """
     if crop is not None:
         x0, y0, cw, ch = crop
-        h, w = rgb.shape[:2]
-        if x0 + cw > w or y0 + ch > h:
-            raise ValueError(f'camera_crop {list(crop)} (x0, y0, width, height) reaches outside '
-                             f'the {w}x{h} frame: is this the camera the data was recorded with?')
+        problem = crop_problem(crop, *rgb.shape[:2])
+        if problem is not None:
+            raise ValueError(problem)
         rgb = rgb[y0:y0 + ch, x0:x0 + cw]
     h, w = rgb.shape[:2]
     if (h, w) == (height, width):
@@ -71,8 +70,26 @@ def fit_image(rgb: np.ndarray, height: int, width: int,
         y0 = (h - new_h) // 2
         rgb = rgb[y0:y0 + new_h]
     shrink = rgb.shape[0] > height
-    return cv2.resize(np.ascontiguousarray(rgb), (width, height),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    # a BGR frame's RGB view (channels reversed) is resized as stored and its few output
+    # pixels reversed: the resize is per channel, so the result is the same, without
+    # copying the whole frame into RGB order first
+    reversed_channels = rgb.ndim == 3 and rgb.strides[2] < 0
+    if reversed_channels:
+        rgb = rgb[:, :, ::-1]
+    out = cv2.resize(np.ascontiguousarray(rgb), (width, height),
+                     interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return np.ascontiguousarray(out[:, :, ::-1]) if reversed_channels else out
+
+
+def crop_problem(crop: Sequence[int], height: int, width: int) -> str | None:
+    """Why the crop box cannot be cut from a frame of (height, width) (it reaches outside: a
+    camera of another size than the data was recorded with); None when it can. Known from
+    the frame's size alone: checked before a frame is decoded."""
+    x0, y0, cw, ch = crop
+    if x0 + cw > width or y0 + ch > height:
+        return (f'camera_crop {list(crop)} (x0, y0, width, height) reaches outside the '
+                f'{width}x{height} frame: is this the camera the data was recorded with?')
+    return None
 
 
 # how far the live camera's width / height may be from the recorded one's as the same aspect

@@ -7,7 +7,10 @@ start at the last observation step.
 """
 from __future__ import annotations
 
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +24,38 @@ from dp_ros.policy.unet import ConditionalUnet1D
 from dp_ros.policy.vision import ObsEncoder
 
 Obs = dict[str, torch.Tensor]
+
+_JIT_STATE_LOCK = threading.Lock()  # one swap of torch.jit's global state at a time
+
+
+@contextmanager
+def _own_compilation_unit() -> Iterator[None]:
+    """Trace and freeze into a TorchScript compilation unit of their own, which the frozen
+    module holds and takes along when it is dropped.
+
+    torch.jit files the code of every traced or frozen module in one process-wide unit
+    (torch.jit._state._python_cu) that never drops anything, and a frozen graph holds the
+    folded weights: each freeze kept ~2.5 models resident for the process's life (a lifecycle
+    node grew by that per configure/cleanup). The tracer's module types (unshared, never
+    reused) are also kept in concrete_type_store.methods_compiled: dropped here too. Nothing
+    else in dp_ros scripts or traces, so the swap cannot catch another thread's modules.
+    """
+    import torch.jit._recursive as jit_recursive
+    import torch.jit._state as jit_state
+
+    compiled = getattr(getattr(jit_recursive, 'concrete_type_store', None),
+                       'methods_compiled', None)
+    if not hasattr(jit_state, '_python_cu') or not isinstance(compiled, set):
+        yield  # another torch's internals: trace as before (the memory kept, not the freeze)
+        return
+    with _JIT_STATE_LOCK:
+        shared, before = jit_state._python_cu, set(compiled)
+        jit_state._python_cu = torch._C.CompilationUnit()
+        try:
+            yield
+        finally:
+            jit_state._python_cu = shared
+            compiled.intersection_update(before)
 
 
 class DiffusionPolicy(nn.Module):
@@ -160,7 +195,7 @@ class DiffusionPolicy(nn.Module):
         frozen = self._frozen.get(key)
         if frozen is None:
             try:
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), _own_compilation_unit():
                     # torch.jit is deprecated upstream (still whole in the pinned torch), and
                     # the tracer's shape-as-constant warnings are moot: one graph per shape
                     warnings.simplefilter('ignore', DeprecationWarning)

@@ -41,6 +41,7 @@ from dp_ros.ros.node_main import (
     interrupt_without_rclpy_shutdown,
     run_node,
 )
+from dp_ros.ros.param_files import warn_unmatched_blocks
 from dp_ros.ros.policy_node import NODE_NAME, PolicyCore, read_config
 
 Transition = Callable[[Any, LifecycleState], TransitionCallbackReturn]
@@ -63,6 +64,7 @@ def logged(transition: Transition) -> Transition:
 class PolicyLifecycleNode(LifecycleNode):
     def __init__(self, **kwargs: Any):
         super().__init__(NODE_NAME, **kwargs)
+        warn_unmatched_blocks(self, sys.argv, NODE_NAME)  # the file's blocks that miss it
         self.cfg, self.setup = read_config(self)
         self.core: PolicyCore | None = None
         self._finalized = False
@@ -139,13 +141,16 @@ class PolicyLifecycleNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _release(self) -> None:
-        """Hold if moving, stop the worker, remove every entity the core made."""
+        """Hold if moving, stop the worker, remove every entity the core made, free the policy."""
         core, self.core = self.core, None
         if core is None:
             return
         gc.unfreeze()  # the policy's cycles become collectable again
         core.shutdown()
         self._destroy([*core.entities, *core.publishers])
+        del core
+        gc.collect()  # the policy's cycles now, not at some later collection (a reconfigure
+        # would load the next model beside it; on a GPU, its memory stays taken until then)
 
     def _entities(self) -> set[Any]:
         """Every publisher, subscription, service, timer and guard condition of the node now."""

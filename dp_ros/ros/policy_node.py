@@ -37,9 +37,11 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from dp_ros.image_fit import crop_problem, fit_image, frame_size_problem
 from dp_ros.ros import conversions as cv
 from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node, wait_for_acks
-from dp_ros.ros.parameters import declare_parameters
+from dp_ros.ros.param_files import warn_unmatched_blocks
+from dp_ros.ros.parameters import declare_parameters, resolved_topics
 from dp_ros.ros.qos import (
     JOINT_STATES,
     LATCHED,
@@ -49,6 +51,7 @@ from dp_ros.ros.qos import (
     make_subscription,
 )
 from dp_ros.runtime import planning_loop as pl
+from dp_ros.runtime.camera_frames import CameraFrame
 from dp_ros.runtime.input_checks import BadInput
 from dp_ros.runtime.observation_log import ObservationLog
 from dp_ros.runtime.policy_node_config import (
@@ -73,6 +76,9 @@ NODE_NAME = 'dp_policy'
 # net: at 5 ms it cost an idle node about a quarter of a core (bench_policy_node.py idle_cpu).
 PLAN_CHECK_PERIOD_NS = 5_000_000
 IDLE_CHECK_PERIOD_NS = 50_000_000
+# raw camera encodings whose RGB view costs nothing (a view of the message's buffer): checked
+# whole on receipt; the others (mono8, YUV) are converted only when an observation uses them
+VIEW_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8')
 # at shutdown, how long in all the stop may wait for the controllers' acknowledgements
 STOP_ACK_BUDGET_S = 1.0
 # a clock jump back seen while nothing moved (disabled, inactive, waiting for an episode):
@@ -126,6 +132,7 @@ class PolicyCore:
         self.loop.enabled = enabled
         self.enable_allowed = True  # a lifecycle node refuses ~/enable unless active
         self._overhead = LatencyStats()  # seconds per plan outside the model
+        self._decode_cost = LatencyStats()  # seconds per camera frame decoded and fitted
         self._warned: set[str] = set()
         self._sampling_failed = RepeatedMessage()
         # the status is WARN while a problem count rose lately (at least one diagnostics
@@ -195,7 +202,9 @@ class PolicyCore:
         self.publishers = [p for _, p in self.pub_actions + self.pub_streams
                            + self.pub_twists] + [
             p for p in (self.pub_diag, self.pub_chunk, self.pub_path) if p is not None]
-        self.log.info(describe_setup(cfg, setup, device_name, warmup_s))
+        # the topics as subscribed and published: in the namespace, after -r remapping
+        self.log.info(describe_setup(resolved_topics(node, cfg), resolved_topics(node, setup),
+                                     device_name, warmup_s))
 
     # ------------------------------------------------------------------ helpers
     def _clock_ns(self) -> int:
@@ -209,6 +218,9 @@ class PolicyCore:
     def _bad(self, kind: str, detail: str) -> None:
         with self._lock:
             self.loop.bad_message(kind)
+        self._warn_bad(kind, detail)
+
+    def _warn_bad(self, kind: str, detail: str) -> None:
         self._warn_once(f'bad_{kind}', f'skipped a bad message ({kind}): {detail} (logged '
                         'once per kind; counts on /diagnostics)')
 
@@ -266,34 +278,67 @@ class PolicyCore:
         return received_ns
 
     def _on_image(self, key: str, msg: Image | CompressedImage) -> None:
+        """A camera message: checked as far as its header tells (encoding, buffer and frame
+        size of a raw Image; the stamp) and filed undecoded, so that full-size cameras cannot
+        keep the executor from the joint states; decoded and fitted when an observation uses
+        it (_decode_frame), once."""
         received_ns = self._clock_ns()
         with self._lock:
             self.loop.received(key)
-        try:
-            rgb = cv.camera_rgb(msg)
-        except BadInput as exc:
-            self._bad(exc.kind, f"camera '{key}': {exc}")
-            return
-        from dp_ros.image_fit import fit_image, frame_size_problem
+        rgb = None
+        if isinstance(msg, Image):
+            try:  # a view of the buffer, or a refusal before any pixel is read
+                if msg.encoding in VIEW_ENCODINGS or msg.encoding not in cv.CAMERA_ENCODINGS:
+                    rgb = cv.camera_rgb(msg)
+                self._check_frame_size(key, (int(msg.height), int(msg.width)))
+            except BadInput as exc:
+                self._bad(exc.kind, f"camera '{key}': {exc}")
+                return
+        stamp_ns = self._stamp_ns(key, msg, received_ns,
+                                  f"camera '{key}' ({self._camera_topics[key]})")
+        if stamp_ns is not None:
+            self._file(key, stamp_ns, CameraFrame(functools.partial(
+                self._decode_frame, key, msg, rgb)))
 
-        problem = frame_size_problem(rgb.shape[:2], self.setup.image_frame_sizes[key],
+    def _check_frame_size(self, key: str, frame_hw: tuple[int, int]) -> None:
+        """BadInput 'camera_size' (a frame of another size or aspect than the training
+        frames) or 'camera_crop' (the crop box reaches outside it); a size resized as in
+        training is said once."""
+        problem = frame_size_problem(frame_hw, self.setup.image_frame_sizes[key],
                                      self.setup.image_crops[key])
         if problem is not None:
             refused, why = problem
             if refused:
-                self._bad('camera_size', f"camera '{key}': {why}")
-                return
+                raise BadInput('camera_size', why)
             self._warn_once(f'camera_size_{key}', f"camera '{key}': {why} (logged once)")
-        height, width = self.setup.image_shapes[key]
-        try:  # the checkpoint's camera crop, then its size: as bag2zarr fitted the frames
-            image = fit_image(rgb, height, width, self.setup.image_crops[key])
-        except ValueError as exc:
-            self._bad('camera_crop', f"camera '{key}': {exc}")
-            return
-        stamp_ns = self._stamp_ns(key, msg, received_ns,
-                                  f"camera '{key}' ({self._camera_topics[key]})")
-        if stamp_ns is not None:
-            self._file(key, stamp_ns, np.ascontiguousarray(image))
+        crop = self.setup.image_crops[key]
+        if crop is not None and (why := crop_problem(crop, *frame_hw)) is not None:
+            raise BadInput('camera_crop', why)
+
+    def _decode_frame(self, key: str, msg: Image | CompressedImage,
+                      rgb: np.ndarray | None) -> np.ndarray:
+        """The policy's image of a filed camera message (`rgb`: its RGB view, if taken on
+        receipt), as bag2zarr fitted the training frames: the checkpoint's camera crop, then
+        its size. Called (lock held) when an observation first uses the frame; BadInput
+        logged once per kind (the loop counts it). Its cost goes to camera_decode_* on
+        /diagnostics."""
+        start = time.perf_counter()
+        try:
+            if rgb is None:
+                rgb = cv.camera_rgb(msg)
+                if isinstance(msg, CompressedImage):  # its size known only now
+                    self._check_frame_size(key, rgb.shape[:2])
+            height, width = self.setup.image_shapes[key]
+            try:
+                image = fit_image(rgb, height, width, self.setup.image_crops[key])
+            except ValueError as exc:
+                raise BadInput('camera_crop', str(exc)) from None
+            return np.ascontiguousarray(image)
+        except BadInput as exc:
+            self._warn_bad(exc.kind, f"camera '{key}': {exc}")
+            raise
+        finally:
+            self._decode_cost.add(time.perf_counter() - start)
 
     def _on_states(self, sources: list[StateSource], msg: JointState | PoseStamped) -> None:
         """A state topic's message, to the streams it is for (usually the topic's one; two
@@ -539,6 +584,9 @@ class PolicyCore:
         values.update({f'latency_{k}': v for k, v in self.runner.latency.summary_ms().items()})
         overhead = self._overhead.summary_ms()  # seconds per plan outside the model
         values.update({f'node_overhead_{k}': overhead[k] for k in ('p50_ms', 'p95_ms')})
+        if self.setup.rgb_keys:  # per camera frame decoded and fitted for an observation
+            decode = self._decode_cost.summary_ms()
+            values.update({f'camera_decode_{k}': decode[k] for k in ('p50_ms', 'p95_ms')})
         if self.warmup_s is not None:
             values['warmup_ms'] = round(self.warmup_s * 1e3, 1)
         return values
@@ -610,7 +658,8 @@ class PolicyCore:
         recent = self._recent.recent(values, time.monotonic_ns())
         values['problems_window_s'] = self._problems_window_s
         self._publish(self.pub_diag, cv.diagnostic_array(
-            f'{self.node.get_name()}: policy', self.device_name, values, pl.problems(recent),
+            f'{self.node.get_fully_qualified_name()}: policy', self.device_name, values,
+            pl.problems(recent),
             self.node.get_clock().now().nanoseconds))
 
     # ------------------------------------------------------------------ end
@@ -631,6 +680,7 @@ class PolicyNode(Node):
 
     def __init__(self, **kwargs: Any):
         super().__init__(NODE_NAME, **kwargs)
+        warn_unmatched_blocks(self, sys.argv, NODE_NAME)  # before a config error hides it
         cfg, setup = read_config(self)  # before torch is imported: a bad parameter fails fast
         from dp_ros.runtime.inference_runner import load_runner
 

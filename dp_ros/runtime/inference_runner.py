@@ -223,10 +223,14 @@ class InferenceRunner:
         return True
 
     def close(self, timeout: float = 5.0) -> None:
+        """Stop the worker and drop the captured CUDA graphs (their memory pools), which
+        would otherwise stay taken for as long as anything still holds the runner."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
         self._thread.join(timeout=timeout)
+        if self.graphs is not None:
+            self.graphs.clear()  # waits for a replay still running (its lock)
 
     def _work(self) -> None:
         while True:

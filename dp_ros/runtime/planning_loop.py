@@ -17,11 +17,14 @@ going back (a sim or looped bag restarted) is looked for on every poll in realti
 not, and taken from an episode announced before the last one's start in both modes: the old
 clock's history is forgotten (clock_jumps_back).
 
-Inputs are checked before they are filed: a stamp further than stamp_tolerance from the
-node's clock is a bad message (else one sample stamped an hour ahead would make every later
-one "not newer" and stall the node); an older stamp than the stream's newest is counted and
-reported apart from an equal one (a re-send). Rates count filed samples only, in realtime
-on their stamps (the node clock: a sim at half the wall's pace is not 'slow').
+Camera frames are filed undecoded (runtime/camera_frames.py): the observation a plan is
+made on decodes the frames it uses, once each; one that cannot be used refuses that
+observation (BAD_FRAME). Inputs are checked before they are filed: a stamp further than
+stamp_tolerance from the node's clock is a bad message (else one sample stamped an hour
+ahead would make every later one "not newer" and stall the node); an older stamp than the
+stream's newest is counted and reported apart from an equal one (a re-send). Rates count
+filed samples only, in realtime on their stamps (the node clock: a sim at half the wall's
+pace is not 'slow').
 
 Rules kept from the in-process evaluation, so that `dp-ros eval --via ros` matches it bit for
 bit: one generator per episode, seeded sample_seed * 1_000_003 + env seed, used by the chunks
@@ -35,6 +38,7 @@ No threads and no lock of its own: the caller serialises every call.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -44,7 +48,9 @@ from typing import Any
 import numpy as np
 
 from dp_ros.runtime.action_schedule import ActionSchedule, Plan
+from dp_ros.runtime.camera_frames import CameraFrame, FrameBook
 from dp_ros.runtime.execution import ChunkExecution, TimedChunk, commanded_at
+from dp_ros.runtime.input_checks import BadInput
 from dp_ros.runtime.observation_history import Observation, ObservationHistory
 from dp_ros.runtime.policy_node_config import (
     MAX_SEED,
@@ -66,6 +72,9 @@ RATE_WINDOW_NS = 2_000_000_000
 INPUT_WAIT_NS = 5_000_000_000
 WAITING_FOR_CLOCK = 'waiting for /clock'  # the state while a realtime node's clock reads 0
 WAITING_FOR_STEP = 'waiting for the observation of the current sim time'  # lockstep
+# an observation refused because a camera frame it uses cannot be decoded or fitted (counted
+# as a bad message of its kind once): newer frames move the observation on
+BAD_FRAME = 'inputs: bad frame'
 NO_CLOCK = ('waiting for /clock: use_sim_time is true and the node clock has not started (it '
             'reads 0), so no input can be judged fresh or stale; nothing is filed or planned '
             'until it runs (logged once; inputs_before_clock on /diagnostics)')
@@ -222,6 +231,7 @@ class PlanningLoop:
                                         cfg.blend_steps, interpolated=not cfg.lockstep)
         self.safety = SafetyEnvelope(setup.limits, setup.dt_ns, setup.ramp_in_ns)
         self.stats = {name: StreamStats() for name in setup.streams}
+        self.frames = FrameBook()  # the camera frames filed undecoded, until none can be used
         self.bad: Counter = Counter()
         self.holds: Counter = Counter()  # stop commands published, per reason
         self.enabled = cfg.start_enabled
@@ -342,6 +352,9 @@ class PlanningLoop:
         stats = self.stats[stream]
         newest = self.history.newest_stamp(stream)
         if self.history.add(stream, stamp_ns, value):
+            if isinstance(value, CameraFrame):
+                self.frames.filed(stream, stamp_ns, value)
+                self._release_frames(stamp_ns, clock_ns)
             stats.filed += 1
             stats.stamps.append(int(stamp_ns))
             if wall_ns is not None:
@@ -358,6 +371,24 @@ class PlanningLoop:
                                    'before the newest sample of its stream (out of order, or '
                                    f'the clock went back{why}); skipped')
         return Filing('before_episode')
+
+    def _release_frames(self, stamp_ns: int, clock_ns: int | None) -> None:
+        """Free the camera frames no later observation can use. The history's t_last never
+        goes back (while it keeps its samples), so no observation asks for a time before
+        t_last - (n_obs_steps-1)*dt; in realtime none either before max_input_age_s before
+        the clock (an older t_last is stale), less another max_input_age_s (a clock going back
+        less than that keeps the history). Frames the history no longer keeps go too."""
+        s = self.setup
+        span = (s.n_obs_steps - 1) * s.dt_ns
+        bounds = []
+        t_last = self.history.t_last()
+        if t_last is not None:
+            bounds.append(t_last - span)
+        if not self.lockstep and clock_ns is not None and clock_ns > 0:
+            bounds.append(clock_ns - 2 * s.max_age_ns - span)
+        if bounds:
+            self.frames.release_before(max(bounds), stamp_ns - self.history.keep_ns,
+                                       self.history.max_samples)
 
     def add_measurement(self, stamp_ns: int, measured: np.ndarray, clock_ns: int | None = None
                         ) -> Filing | None:
@@ -483,7 +514,34 @@ class PlanningLoop:
             return Wait(WAITING_FOR_STEP)
         if self.last_t_obs_ns is not None and obs.t_ns <= self.last_t_obs_ns:
             return Wait('waiting for a newer observation')
-        return PlanRequest(obs, self.generator, PlanContext(self.generation, obs.t_ns))
+        decoded = self._decode_frames(obs)
+        if isinstance(decoded, Wait):
+            return decoded
+        return PlanRequest(decoded, self.generator, PlanContext(self.generation, obs.t_ns))
+
+    def _decode_frames(self, obs: Observation) -> Observation | Wait:
+        """The observation with its camera frames decoded (each once: a frame decoded for an
+        earlier plan costs nothing); a frame that cannot be used is a bad message of its
+        kind (counted once) and refuses the observation (BAD_FRAME)."""
+        values = dict(obs.values)
+        for name, samples in obs.values.items():
+            if not any(isinstance(v, CameraFrame) for v in samples):
+                continue
+            images = []
+            for sample in samples:
+                if isinstance(sample, CameraFrame):
+                    fresh = not sample.decoded
+                    try:
+                        image = sample.image()
+                    except BadInput as exc:
+                        if fresh:
+                            self.bad[exc.kind] += 1
+                        return Wait(BAD_FRAME)
+                    self.frames.decoded += fresh
+                    sample = image
+                images.append(sample)
+            values[name] = images
+        return dataclasses.replace(obs, values=values)
 
     def submitted(self, request: PlanRequest) -> None:
         """The runner took the request: the next plan needs a newer observation."""
@@ -701,12 +759,14 @@ class PlanningLoop:
     def _restart(self, keep_from_ns: int | None = None) -> None:
         if keep_from_ns is None:  # a new history takes any stamps: so do the measurements
             self.history.clear()
+            self.frames.clear()
             self._measured[:] = np.nan
             self._measured_ns[:] = 0
             for stats in self.stats.values():  # and the rates on them (older ones may come)
                 stats.stamps.clear()
         else:
             self.history.start_episode(keep_from_ns)
+            self.frames.clear(keep_from_ns)
         self._clear_plan()
         self.generator = self._new_generator()
         self.last_t_obs_ns = None
@@ -783,6 +843,9 @@ class PlanningLoop:
             'inputs_unheard': ', '.join(self.unheard_inputs(wall_ns)),
             'inputs_unread': ', '.join(self.unread_inputs(wall_ns)),
         }
+        if self.setup.rgb_keys:  # decoded for an observation; released unread, superseded
+            values['camera_frames_decoded'] = self.frames.decoded
+            values['camera_frames_superseded'] = self.frames.superseded
         for reason, count in sorted(self.holds.items()):
             values[f'holds_{reason}'] = count
         for kind, count in sorted(self.bad.items()):
