@@ -18,6 +18,10 @@ NAMES = 'names'
 # the policy node's state_field / state_fields).
 JOINT_STATE_FIELDS = ('position', 'velocity', 'effort')
 
+# LeRobot's value names: a motor's position 'shoulder_pan.pos', its velocity 'x.vel' (lerobot's
+# so100_follower, koch_follower: f'{motor}.pos'), the JointState fields they are read as.
+LEROBOT_SUFFIXES = {'pos': 'position', 'vel': 'velocity'}
+
 
 def joint_value_name(joint: str, field: str) -> str:
     """The name of a joint's value read from JointState `field`: the joint itself for its
@@ -27,18 +31,29 @@ def joint_value_name(joint: str, field: str) -> str:
     return joint if field == 'position' else f'{joint}.{field}'
 
 
+def plain_value_name(name: str) -> str:
+    """A value name as joint_value_name writes it: LeRobot's 'shoulder_pan.pos' is the joint
+    'shoulder_pan' (its position), 'x.vel' is 'x.velocity'; any other name is itself. The
+    node names the joints of its messages so, and compares the trained names so."""
+    joint, _, suffix = name.rpartition('.')
+    field = LEROBOT_SUFFIXES.get(suffix) if joint else None
+    return name if field is None else joint_value_name(joint, field)
+
+
 def split_joint_value_name(name: str, field: str) -> str:
-    """The joint of a value name read from `field` (joint_value_name's inverse); a name
-    without the field's suffix (recorded before fields were named) is the joint."""
+    """The joint of a value name read from `field` (joint_value_name's inverse, LeRobot's
+    '.pos' / '.vel' read as plain_value_name does); a name without the field's suffix
+    (recorded before fields were named) is the joint."""
+    name = plain_value_name(name)
     return name.removesuffix(f'.{field}') if field != 'position' else name
 
 
 def named_field(name: str) -> str | None:
     """The JointState field a value name says it was read from (joint_value_name's suffix:
-    'velocity', 'effort'); None for a plain name (a position, or a value recorded before
-    fields were named: unknown). The names alone keep the field where a training key's
-    slice (state[2:4]) dropped the recorded sources."""
-    joint, _, suffix = name.rpartition('.')
+    'velocity', 'effort'; LeRobot's '.vel'); None for a plain name (a position, LeRobot's
+    '.pos', or a value recorded before fields were named: unknown). The names alone keep the
+    field where a training key's slice (state[2:4]) dropped the recorded sources."""
+    joint, _, suffix = plain_value_name(name).rpartition('.')
     return suffix if joint and suffix in JOINT_STATE_FIELDS and suffix != 'position' else None
 
 
@@ -72,10 +87,12 @@ def compare_names(trained: Sequence[str] | None, given: Sequence[str], what: str
 
     None when they agree or nothing was recorded; a warning (another robot may name the same
     joints differently) when they differ; ValueError when `given` is the trained joints in
-    another order, which is wrong whatever the robot."""
-    if not trained or list(given) == list(trained):
+    another order, which is wrong whatever the robot. Trained names are read as
+    plain_value_name reads them: 'shoulder_pan' is LeRobot's 'shoulder_pan.pos'."""
+    plain = [plain_value_name(n) for n in trained or ()]
+    if not trained or list(given) in (list(trained), plain):
         return None
-    if sorted(given) == sorted(trained):
+    if sorted(given) in (sorted(trained), sorted(plain)):
         raise ValueError(f'parameter {what} {list(given)} lists the joints the checkpoint was '
                          f'trained with in another order ({list(trained)}): the values would '
                          f'be permuted; give them in the trained order')

@@ -30,7 +30,9 @@ FIELD = 'field'
 # arms whose drivers name their joints alike; absent: none)
 PREFIX = 'prefix'
 # a camera source's frame size [height, width] as recorded, before any crop or resize
-# (absent: not recorded, or the camera changed size): a crop box is in these pixels
+# (absent: not recorded, or the camera changed size): a crop box is in these pixels. A
+# shape_meta rgb entry without sources may carry its own: a LeRobot video's size, the frames
+# as the camera gave them and training read them (entry_frame_size)
 FRAME_SIZE = 'frame_size'
 # a source's gap tolerance (s) bag2zarr sampled it with: a sample older than this at a grid
 # time was a gap, never training data (the node refuses such an observation alike)
@@ -104,6 +106,17 @@ def frame_size(sources: Sequence[dict] | None) -> tuple[int, int] | None:
     """A camera's recorded (height, width), from its sources (None: not recorded)."""
     size = sources[0].get(FRAME_SIZE) if sources else None
     return None if size is None else (int(size[0]), int(size[1]))
+
+
+def entry_frame_size(value: object, where: str) -> tuple[int, int] | None:
+    """A shape_meta rgb entry's own FRAME_SIZE as (height, width); None: absent. ValueError
+    naming `where` for anything but two positive whole numbers."""
+    if value is None:
+        return None
+    if not _is_size(value):
+        raise ValueError(f'{where}: {FRAME_SIZE} must be [height, width] in pixels, got '
+                         f'{value!r}')
+    return int(value[0]), int(value[1])
 
 
 def tolerance_ns(sources: Sequence[dict] | None, topic: str | None = None) -> int | None:

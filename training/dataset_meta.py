@@ -15,7 +15,14 @@ import numpy as np
 
 from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.image_fit import CAMERA_CROP
-from dp_ros.recorded_sources import OFFSET_S, SOURCES, check_sources, sliced_sources
+from dp_ros.recorded_sources import (
+    FRAME_SIZE,
+    OFFSET_S,
+    SOURCES,
+    check_sources,
+    entry_frame_size,
+    sliced_sources,
+)
 from training.errors import DatasetError, DatasetKeyError
 from training.lerobot_source import open_training_store
 from training.replay_buffer import ReplayBuffer
@@ -125,6 +132,15 @@ def recorded(sources: object, width: int | None) -> list[dict] | None:
         return None
 
 
+def recorded_frame_size(value: object) -> tuple[int, int] | None:
+    """A camera array's own frame size (attrs frame_size: a LeRobot video's) when it is well
+    formed; else None (unknown, never a guess)."""
+    try:
+        return entry_frame_size(value, FRAME_SIZE)
+    except ValueError:
+        return None
+
+
 def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
                        state_key: str = 'state', action_key: str = 'action',
                        rgb_keys: Mapping[str, str] | None = None,
@@ -132,9 +148,10 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
                        ) -> dict:
     """The policy's shape_meta for the windows PushTImageDataset makes of a store (images
     first: the feature concatenation order), from its array shapes, with each image's
-    camera_crop and each low-dim key's and the action's value names (joints) and sources when
-    they were recorded, sliced as the key is: the dataset and its keys in the config are
-    checked before anything is read. An observation recorded at an offset is a DatasetError."""
+    camera_crop (and frame_size where it has no sources: a LeRobot video's) and each low-dim
+    key's and the action's value names (joints) and sources when they were recorded, sliced
+    as the key is: the dataset and its keys in the config are checked before anything is
+    read. An observation recorded at an offset is a DatasetError."""
     rgb, low_dim = observation_keys(image_key, state_key, rgb_keys, low_dim_keys)
     source = open_training_store(zarr_path)  # zarr, or a LeRobotDataset
     shapes, action_dim = store_shapes(source, rgb, low_dim, action_key, str(zarr_path))
@@ -147,6 +164,10 @@ def dataset_shape_meta(zarr_path: str | Path, *, image_key: str = 'img',
         if sources is not None:
             _check_observation_offsets(name, key, sources, str(zarr_path))
             obs[name][SOURCES] = sources
+        else:  # no sources: the frame size the store knows (a LeRobot video's), if any
+            size = recorded_frame_size(source.attrs(key).get(FRAME_SIZE))
+            if size is not None:
+                obs[name][FRAME_SIZE] = list(size)
     obs.update({k: {'shape': list(shapes[k]), 'type': 'low_dim'} for k in low_dim})
     action = {'shape': [action_dim]}
     # the names of the values (joints) bag2zarr or a LeRobot dataset recorded, and the

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from dp_ros.atomic_dir import write_text
-from dp_ros.dimension_names import split_joint_value_name
+from dp_ros.dimension_names import plain_value_name, split_joint_value_name
 from dp_ros.errors import UserError
 from dp_ros.policy.checkpoint import (
     METADATA_FILE,
@@ -32,7 +32,7 @@ from dp_ros.policy.checkpoint import (
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.policy.hub import HubError, is_hub_spec, parse_hub_spec, resolve_policy_dir
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
-from dp_ros.recorded_sources import FIELD, RATE_HZ, frame_size, rate_hz
+from dp_ros.recorded_sources import FIELD, RATE_HZ, rate_hz
 from dp_ros.runtime.policy_node_config import (
     joined_per_key,
     recorded_spans,
@@ -110,7 +110,7 @@ def summarize_policy(directory: str | Path) -> PolicySummary:
         cameras=[{'key': k, 'shape': list(config.obs_shape(k)[1:]),
                   'camera_crop': None if config.camera_crop(k) is None
                   else list(config.camera_crop(k)),
-                  'frame_size': None if (size := frame_size(config.recorded_sources(k))) is None
+                  'frame_size': None if (size := config.frame_size(k)) is None
                   else list(size),
                   'rate_hz': rate_hz(config.recorded_sources(k))} for k in config.rgb_keys],
         states=[_dimensions(k, config, meta['normalizer']) for k in config.low_dim_keys],
@@ -232,8 +232,10 @@ NOT_STRINGS = {'y', 'n', 'yes', 'no', 'on', 'off', 'true', 'false', 'null', '~'}
 
 
 def _scalar(v: Any) -> str:
-    if isinstance(v, float):  # always with a point (a ROS double array refuses `12`)
-        return np.format_float_positional(v, precision=6, trim='0')
+    if isinstance(v, float):  # always with a point (a ROS double array refuses `12`), every
+        # digit YAML needs to read back this very float (a trained period or bound, not one
+        # 3e-7 off: the node compares the period exactly, a rounded bound cuts the range)
+        return np.format_float_positional(v, unique=True, trim='0')
     if isinstance(v, str) and (v.lower() in NOT_STRINGS or not _plain_in_a_list(v)):
         return json.dumps(v)  # quoted: a string whatever it spells
     return str(v)
@@ -254,8 +256,9 @@ def _flow(values: list[Any]) -> str:
 
 
 def _joint_names(d: Dimensions, what: str) -> str:
-    if d.names:
-        return f'{_flow(d.names)}   # recorded with the training data: this order'
+    if d.names:  # as the node names them: LeRobot's 'shoulder_pan.pos' is 'shoulder_pan'
+        names = [plain_value_name(n) for n in d.names]
+        return f'{_flow(names)}   # recorded with the training data: this order'
     fill = [f'joint_{i}' for i in range(d.size)]
     return f'{_flow(fill)}   # {FILL_IN}: the {d.size} {what} joints, in training order'
 
@@ -495,7 +498,7 @@ def draft_params(s: PolicySummary) -> str:
                          t.get('action_pose_topics'), t.get('action_pose_frames') or [])),
         f'    action_joint_names: {_joint_names(action, "action")}',
         *_prefix_lines(t, pose_targets[1] if pose_targets else [], state.names),
-        f'    control_period_s: {s.control_period_s:g}   # the training data\'s grid',
+        f'    control_period_s: {_scalar(s.control_period_s)}   # the training data\'s grid',
     ]
     if action.low is not None and action.high is not None:
         lines += [

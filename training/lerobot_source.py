@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from dp_ros.image_fit import CAMERA_CROP
+from dp_ros.recorded_sources import FRAME_SIZE, SOURCES
 from training.lerobot_convert import DEFAULT_KEY_MAP
 from training.lerobot_format import (
     DEFAULT_FEATURES,
@@ -178,6 +180,20 @@ class _Features(Mapping[str, Any]):
         return len(self.store.keys())
 
 
+def camera_frame_size(reader: LeRobotReader, feature: str) -> list[int] | None:
+    """A camera feature's frame size [height, width] as the camera gave it: its video's (or
+    images') own, which training reads unresized, so the policy node can refuse a live camera
+    of another field of view. None for a numeric feature, and for frames bag2zarr cropped or
+    resized before `dp-ros convert` wrote them (camera_crop or sources recorded: the sources
+    carry the size before that, where known)."""
+    ft = reader.features[feature]
+    if feature not in reader.camera_keys or ft.get(CAMERA_CROP) is not None or \
+            ft.get(SOURCES) is not None:
+        return None
+    h, w, _ = reader._frame_shape(feature)
+    return [h, w]
+
+
 class LeRobotStore(EpisodeIndex):
     """The read side of a ReplayBuffer over a LeRobotDataset v3.0 directory."""
 
@@ -212,11 +228,14 @@ class LeRobotStore(EpisodeIndex):
         return [k for k in self.reader.features if k not in DEFAULT_FEATURES]
 
     def attrs(self, key: str) -> dict[str, Any]:
-        """As ReplayBuffer.attrs, from the feature's info.json entry (camera_crop, names)."""
+        """As ReplayBuffer.attrs, from the feature's info.json entry (camera_crop, names); a
+        camera's frame_size too (camera_frame_size)."""
         name = _Features(self)._name(key)
         if name is None:
             raise KeyError(key)
-        return feature_attrs(self.reader.features[name])
+        attrs = feature_attrs(self.reader.features[name])
+        size = camera_frame_size(self.reader, name)
+        return attrs if size is None else {**attrs, FRAME_SIZE: size}
 
     def root_attrs(self) -> dict[str, Any]:
         """As ReplayBuffer.root_attrs: the dataset's recording rate (meta/info.json fps)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dp_ros.dimension_names import NAMES
 from dp_ros.policy.config import PolicyConfig
-from dp_ros.recorded_sources import SOURCES
+from dp_ros.recorded_sources import FRAME_SIZE, SOURCES
 from training.errors import TrainConfigError
 
 # sampling settings may differ: they do not change the network
@@ -62,14 +62,14 @@ def check_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> Path:
 
 
 def names_only_where_recorded(ours: dict, theirs: dict) -> dict:
-    """`ours` without the joint names and the sources `theirs` has not recorded: a checkpoint
-    trained before its data recorded names (or topics, 7a3c22c) does not differ from this
-    run in them (unknown, not other)."""
+    """`ours` without the joint names, sources and frame size `theirs` has not recorded: a
+    checkpoint trained before its data recorded names (or topics, 7a3c22c; or a LeRobot
+    camera's frame size) does not differ from this run in them (unknown, not other)."""
     ours = copy.deepcopy(ours)
     entries = [(ours.get('action', {}), theirs.get('action', {}))] + [
         (entry, theirs.get('obs', {}).get(key, {})) for key, entry in ours.get('obs', {}).items()]
     for mine, other in entries:
-        for field in (NAMES, SOURCES):
+        for field in (NAMES, SOURCES, FRAME_SIZE):
             if field not in other:
                 mine.pop(field, None)
     return ours

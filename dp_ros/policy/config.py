@@ -11,7 +11,7 @@ from typing import Any
 from dp_ros.dimension_names import NAMES, check_names
 from dp_ros.image_fit import CAMERA_CROP, check_crop
 from dp_ros.params import check_scalar_types
-from dp_ros.recorded_sources import SOURCES, check_sources
+from dp_ros.recorded_sources import FRAME_SIZE, SOURCES, check_sources, entry_frame_size, frame_size
 
 SAMPLERS = ('ddpm', 'ddim')
 OBS_TYPES = ('rgb', 'low_dim')
@@ -82,7 +82,10 @@ class PolicyConfig:
             checks its joint parameters against them. Absent: not recorded. Every entry may
             carry 'sources': the topics bag2zarr recorded it from, [{kind, topic, width}]
             in column order (dp_ros/recorded_sources.py); the node compares its topic
-            parameters with them. Absent: not recorded.
+            parameters with them. Absent: not recorded. An rgb entry without sources may
+            carry 'frame_size': [height, width], the camera's frames as training read them
+            before any crop (a LeRobot video's size); the node refuses a camera of another
+            field of view as for a recorded source's frame_size. Absent: unknown.
         horizon: action steps the denoiser predicts per sample (Tp), starting at the oldest
             observation step. Must be >= n_obs_steps - 1 + n_action_steps and divisible by
             2 ** (len(down_dims) - 1). Paper: 16.
@@ -219,6 +222,12 @@ class PolicyConfig:
         entry = self.shape_meta['action'] if key == 'action' else self.shape_meta['obs'][key]
         return entry.get(SOURCES)
 
+    def frame_size(self, key: str) -> tuple[int, int] | None:
+        """Camera `key`'s frame (height, width) before any crop or resize: its recorded
+        source's (bag2zarr), else its entry's own (a LeRobot video's); None: unknown."""
+        entry = self.shape_meta['obs'][key]
+        return frame_size(entry.get(SOURCES)) or entry_frame_size(entry.get(FRAME_SIZE), key)
+
     def cartesian_io(self) -> tuple[str, list[str], list[str]]:
         """(state key, its pose fields, the action's pose fields) of a policy that acts on an
         end effector's pose: its action names a whole pose (x, y, z, one orientation) and its
@@ -335,6 +344,7 @@ class PolicyConfig:
             if kind == 'rgb':
                 check_crop(attr.get(CAMERA_CROP), f'rgb obs {key!r} {CAMERA_CROP}')
                 check_sources(attr.get(SOURCES), None, f'rgb obs {key!r}')
+                entry_frame_size(attr.get(FRAME_SIZE), f'rgb obs {key!r}')
             else:
                 check_names(attr.get(NAMES), shape[0], f'low_dim obs {key!r}')
                 check_sources(attr.get(SOURCES), shape[0], f'low_dim obs {key!r}')

@@ -28,7 +28,6 @@ from dp_ros.recorded_sources import (
     command_topics,
     compare_sources,
     describe_yaw_wraps,
-    frame_size,
     is_reference,
     rate_hz,
     tolerance_ns,
@@ -922,13 +921,14 @@ def control_period_warning(cfg: PolicyNodeConfig, trained_s: float) -> str | Non
     """A warning when control_period_s overrides the checkpoint's control period with another:
     the observations are then spaced, and the actions executed, at another rate than the
     policy learned on (a deliberate choice, so not refused; `dp-ros open-loop`, which reads
-    recorded data, refuses another period)."""
+    recorded data, refuses another period). The periods are printed with every digit, so
+    that two that differ past the sixth (0.0333333 for 1/30) never read alike."""
     if not cfg.control_period_s or math.isclose(cfg.control_period_s, trained_s, rel_tol=1e-9):
         return None
-    return (f'parameter control_period_s {cfg.control_period_s:g} s is not the control period '
-            f'the policy was trained at ({trained_s:g} s, its policy.json): observations are '
-            'spaced and actions executed at another rate than in training (0: the '
-            "checkpoint's)")
+    return (f'parameter control_period_s {float(cfg.control_period_s)!r} s is not the control '
+            f'period the policy was trained at ({float(trained_s)!r} s, its policy.json): '
+            'observations are spaced and actions executed at another rate than in training '
+            "(0: the checkpoint's)")
 
 
 def with_recorded_frames(sources: list[StateSource], frames: list[str]) -> list[StateSource]:
@@ -1139,7 +1139,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         rgb_keys=rgb_keys, state_keys=low_dim, state_sizes=state_sizes,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
         image_crops={k: config.camera_crop(k) for k in rgb_keys},
-        image_frame_sizes={k: frame_size(config.recorded_sources(k)) for k in rgb_keys},
+        image_frame_sizes={k: config.frame_size(k) for k in rgb_keys},
         n_obs_steps=config.n_obs_steps, n_action_steps=n_action, dt_ns=dt_ns,
         max_age_ns=max_age_ns, keep_ns=keep_ns, limits=limits,
         gap_ns=recorded_gaps(config, rgb_keys, low_dim, streams, max_age_ns),
