@@ -22,12 +22,20 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from dp_ros.bags.recorder import BagRecorder, offered_qos
 
 DEFAULT_TOPICS = ('image_raw', 'joint_states', 'block_pose', 'joint_trajectory',
                   'episode_result', 'reward')
 QUEUE_DEPTH = 1000  # a recorder must not drop messages while the disk catches up
+# 'ready:' waits this long for every subscription to match its topic's publishers, then says
+# which have not (and prints it once they have)
+MATCH_TIMEOUT_S = 10.0
+# after the last episode result: messages in flight are taken for at least STRAGGLERS_S, then
+# the queue is drained until a spin finds nothing, for at most DRAIN_LIMIT_S in all
+STRAGGLERS_S = 0.5
+DRAIN_LIMIT_S = 10.0
 
 
 def message_class(msgtype: str):
@@ -69,6 +77,11 @@ class Recorder:
         self.ros = BackgroundNode('record_demo', spin=False)  # spun here: spin_until()
         self.node, self.context, self.executor = self.ros.node, self.ros.context, self.ros.executor
         self.subscribed: dict[str, str] = {}
+        self.subscriptions: dict[str, Any] = {}
+        self.ready = False  # every topic subscribed and matched with its publishers
+        self.callbacks = 0  # callbacks run (messages and discovery): what a spin found
+        self._all_subscribed_at: float | None = None
+        self._unmatched_said = False
         # per topic: its publishers' QoS, as the bag stores it (offered_qos_profiles)
         self.offered: dict[str, list] = {}
         self._lock = threading.Lock()
@@ -97,6 +110,38 @@ class Recorder:
 
     def _discover(self) -> None:
         """Subscribe to each topic once a publisher shows its type (and its QoS)."""
+        self.callbacks += 1
+        if len(self.subscribed) < len(self.topics):
+            self._subscribe()
+        if len(self.subscribed) == len(self.topics) and not self.ready:
+            self._check_matched()
+
+    def _unmatched(self) -> dict[str, tuple[int, int]]:
+        """Topic -> (publishers matched, publishers in the graph) where some are not yet."""
+        counts = {t: (sub.get_publisher_count(), self.node.count_publishers(t))
+                  for t, sub in self.subscriptions.items()}
+        return {t: c for t, c in counts.items() if c[0] < c[1]}
+
+    def _check_matched(self) -> None:
+        """'ready:' once each subscription is matched with the publishers the graph shows for
+        its topic: before that, messages published are not received (a caller that starts
+        its run on 'ready:' would lose the first ones)."""
+        now = time.monotonic()
+        if self._all_subscribed_at is None:
+            self._all_subscribed_at = now
+        unmatched = self._unmatched()
+        if not unmatched:
+            self.ready = True
+            where = f' into {self.bag.path}' if self.bag is not None else ''
+            print(f'ready: recording {len(self.topics)} topics{where}', flush=True)
+        elif not self._unmatched_said and now - self._all_subscribed_at >= MATCH_TIMEOUT_S:
+            self._unmatched_said = True
+            said = ', '.join(f'{t} ({m} of {n} publishers)' for t, (m, n) in unmatched.items())
+            print(f'record_demo: after {MATCH_TIMEOUT_S:g} s not yet matched with every '
+                  f'publisher: {said} (incompatible QoS?); recording what arrives, not ready',
+                  file=sys.stderr, flush=True)
+
+    def _subscribe(self) -> None:
         known = dict(self.node.get_topic_names_and_types())
         for topic in self.topics:
             if topic in self.subscribed or topic not in known:
@@ -105,19 +150,17 @@ class Recorder:
                 continue
             self._offered(topic)
             msgtype = known[topic][0]
-            self.node.create_subscription(message_class(msgtype), topic,
-                                          self._writer(topic, msgtype), self._qos(topic),
-                                          raw=True)
+            self.subscriptions[topic] = self.node.create_subscription(
+                message_class(msgtype), topic, self._writer(topic, msgtype), self._qos(topic),
+                raw=True)
             self.subscribed[topic] = msgtype
             print(f'recording {topic} [{msgtype}]', flush=True)
-            if len(self.subscribed) == len(self.topics):
-                where = f' into {self.bag.path}' if self.bag is not None else ''
-                print(f'ready: recording {len(self.topics)} topics{where}', flush=True)
 
     def _writer(self, topic: str, msgtype: str):
         subscribed_ns = time.time_ns()
 
         def on_message(data: bytes, info) -> None:
+            self.callbacks += 1
             recv_ns = info['received_timestamp'] or time.time_ns()
             with self._lock:
                 if self.bag is None:  # between bags (switch): not recorded
@@ -150,14 +193,24 @@ class Recorder:
         while not stop.is_set() and self.context.ok():
             self.executor.spin_once(timeout_sec=0.05)
             if max_results and self.results >= max_results:
-                # the results come last in an episode; catch stragglers of other topics
-                end = time.monotonic() + 0.5
-                while time.monotonic() < end:
-                    self.executor.spin_once(timeout_sec=0.05)
+                self._drain()
                 return f'{self.results} episode result(s)'
             if deadline is not None and time.monotonic() > deadline:
                 return f'--duration {duration:g} s'
         return 'interrupted'
+
+    def _drain(self) -> None:
+        """The results come last in an episode: the other topics' messages still in flight
+        (STRAGGLERS_S) and those queued, one callback a spin, until a spin finds nothing
+        (a loaded machine can have many queued), for at most DRAIN_LIMIT_S."""
+        start = time.monotonic()
+        while time.monotonic() - start < DRAIN_LIMIT_S:
+            before = self.callbacks
+            self.executor.spin_once(timeout_sec=0.05)
+            if self.callbacks == before and time.monotonic() - start >= STRAGGLERS_S:
+                return
+        print(f'record_demo: messages still arriving {DRAIN_LIMIT_S:g} s after the last '
+              'episode result: stopped there', file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self.ros.close()

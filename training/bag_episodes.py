@@ -256,19 +256,40 @@ class _Decoded:
     frame_decoders: dict[str, Callable[[Any], tuple]] = field(default_factory=dict)
 
 
+def _sim_step_0_answers(stream: Stream, ref: Stream) -> np.ndarray:
+    """Which of a stream's messages stamped 0 answer a sim's step 0 (stamp 0 a real time):
+    where the reference's stamps keep a 0 as a real stamp (place_unset_stamps, by
+    Stream.times_ns: sim time from 0) and the stream stamps its other messages, those received
+    before its first non-zero stamp (a replay's, a lockstep policy node's first answer; the
+    recorder may receive it after the step-1 observation). Later ones are "now" (a stop)."""
+    stamps = np.asarray(stream.stamps_ns, dtype=np.int64)
+    if ref is stream or np.all(stamps == 0):
+        return np.zeros(len(stamps), dtype=bool)
+    ref_times, ref_stamped = ref.times_ns()
+    if not ref_stamped or not np.any(ref_times == 0):
+        return np.zeros(len(stamps), dtype=bool)
+    recv = np.asarray(stream.recv_ns, dtype=np.int64)
+    order = np.argsort(recv, kind='stable')
+    first = int(np.argmax(stamps[order] != 0))  # receive-order place of the first stamped one
+    early = np.zeros(len(stamps), dtype=bool)
+    early[order[:first]] = True
+    return early & (stamps == 0)
+
+
 def _place_on_receipt(stream: Stream, ref: Stream) -> None:
     """A controller starts a trajectory stamped 0 when it receives it (a policy node's stops):
     each such message is placed at its receive time on the reference stream's clock, as an
     unstamped stream is (_on_reference_clock), its points due from there. In a stream that stamps
     its other messages (a node's chunks), its stamp is that time too, so that it replaces the
-    chunk before it instead of sorting before them all."""
+    chunk before it instead of sorting before them all. Not the answers to a sim's step 0
+    (_sim_step_0_answers): their 0 is that step's time."""
     stamps = np.asarray(stream.stamps_ns, dtype=np.int64)
-    zero = np.flatnonzero(stamps == 0)
+    zero = np.flatnonzero((stamps == 0) & ~_sim_step_0_answers(stream, ref))
     if len(zero) == 0:
         return
     recv = np.asarray(stream.recv_ns, dtype=np.int64)[zero]
     at = recv if ref is stream else _on_reference_clock(recv, ref)
-    mixed = len(zero) < len(stamps)
+    mixed = np.any(stamps != 0)
     for i, t in zip(zero.tolist(), at.tolist(), strict=True):
         if mixed:
             stream.stamps_ns[i] = t
