@@ -101,7 +101,18 @@ class EpisodeRecorder:
         self.thread.start()
 
     def ready(self) -> bool:
-        return len(self.recorder.subscribed) == len(self.topics)
+        """Every topic subscribed and matched with its publishers (the Recorder's 'ready:'):
+        subscribed alone is not enough, an episode started before the match loses its first
+        messages."""
+        return self.recorder.ready
+
+    def not_ready(self) -> str:
+        """Why it is not ready, for a timeout message."""
+        missing = [t for t in self.topics if t not in self.recorder.subscribed]
+        if missing:
+            return f'the recorder found no publisher on {missing}'
+        return ('the recorder is not matched with every publisher of '
+                f'{self.topics} (incompatible QoS?)')
 
     def record_into(self, path: Path | None):
         """Close the current bag (if any) and write the next messages into a new one."""
@@ -267,8 +278,7 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
         deadline = time.monotonic() + args.timeout
         while not recorder.ready():
             if time.monotonic() > deadline:
-                raise TimeoutError(f'the recorder found no publisher on some of '
-                                   f'{recorder.topics}')
+                raise TimeoutError(recorder.not_ready())
             time.sleep(0.1)
         # episodes recorded by an earlier run are skipped; the bar counts steps (10 Hz of
         # realtime each), so its ETA holds however long the episodes are

@@ -50,14 +50,14 @@ def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, stora
     The recorder stops itself once it has the episode results it must see (so it has every
     message before them), counted from what the sim publishes once it records (the latched
     result of the previous recording is recorded, not counted): one result per reset that
-    ends an episode: each replay's reset ends the running one (an episode runs before every
-    recording: the sim's first, waiting at its step 0 since launch, or the one the previous
+    ends an episode: each replay's reset ends the running one (none runs before the first
+    recording: the sim starts without an episode; before the next, the one the previous
     recording's final reset started), and the final reset ends the last replayed episode.
     """
     from sim_bridge.replay import ReplayClient, load_episode, replay
 
     prior = len(results)
-    expected = len(episodes) + 1
+    expected = len(episodes) + (1 if prior else 0)
     rec = ros_processes.start(f'record_{storage}', module_cmd(
         'sim_bridge.record_demo', '-o', str(bag), '--storage', storage,
         '--stop-after-results', str(expected)), env=PROFILE)
@@ -119,12 +119,13 @@ def test_a_result_latched_before_the_recording_starts_does_not_end_it(tmp_path, 
 def test_sim_demonstrations_round_trip_through_bags(tmp_path, pusht_zarr, ros_processes,
                                                     ros_probe):
     indices, dataset = shortest_episodes(pusht_zarr, 3)
-    # the sim's first episode starts at launch and is never replayed: its step 0 is stamped 0,
-    # and an answer stamped 0 reads as "now" in a bag (bag2zarr places it by receive order, so
-    # it fell on step 1 whenever the recorder got the sim's next observation before the
-    # replay's answer: the first replayed episode a step short). Replayed steps are > 0.
+    # a fresh sim, no episode until the first replay's reset: that episode's step 0 is stamped
+    # 0 on the sim clock, and the replay's answer to it too. bag2zarr must keep that answer on
+    # step 0 (an answer stamped 0 also reads as "unset", placed by receive order: it fell on
+    # step 1 whenever the recorder got the sim's next observation first, the first replayed
+    # episode a step short): checked end to end here.
     ros_processes.start('sim', sim_node_cmd(
-        'mode:=lockstep', 'autostart:=true', 'auto_reset:=false', 'max_steps:=300',
+        'mode:=lockstep', 'autostart:=false', 'auto_reset:=false', 'max_steps:=300',
         'action_wait_timeout_s:=0.0', RELIABLE_CAMERA, namespace=NS), env=PROFILE)
     results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
     bags = tmp_path / 'bags'
