@@ -60,6 +60,7 @@ INTERFACE = {
     'execution_mode': ('str', 'replace'), 'ensemble_decay': ('float', 0.01),
     'blend_steps': ('int', 3), 'urdf_path': ('str', ''), 'max_step_delta': ('list[float]', []),
     'max_velocity': ('list[float]', []), 'ramp_in_s': ('float', 0.0),
+    'stop_deceleration': ('list[float]', [0.0]),
     'debug_topics': ('bool', False), 'debug_path_joints': ('list[str]', []),
     'debug_path_scale': ('float', 1.0), 'debug_extra_latency_s': ('float', 0.0),
     'observation_log_path': ('str', ''),

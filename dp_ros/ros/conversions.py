@@ -522,14 +522,17 @@ def joint_trajectory_to_chunk(msg: JointTrajectory) -> TrajectoryChunk:
 
 def hold_to_joint_trajectory(position: np.ndarray, joint_names: Sequence[str], dt_ns: int,
                              frame_id: str = '') -> JointTrajectory:
-    """The stop command: one point at `position`, due one control period after it arrives.
+    """The stop command: one point at `position`, due one control period after it arrives;
+    `position` of shape (N, D): the points of a decelerating stop (safety.stop_path), point i
+    due (i+1) * dt_ns after it arrives.
 
     Stamped 0: a joint_trajectory_controller starts such a trajectory on receipt, replaces
     its running one with it and rests there. Stamped with the time the node stopped, a stop
     delivered later than its one period would end in the past, the controller would reject
     it and the chunk it was sent to stop would run on.
     """
-    return chunk_to_joint_trajectory(np.asarray(position, dtype=np.float64).reshape(1, -1),
+    points = np.asarray(position, dtype=np.float64)
+    return chunk_to_joint_trajectory(points.reshape(1, -1) if points.ndim == 1 else points,
                                      joint_names, ns_to_seconds(dt_ns), 0,
                                      frame_id=frame_id, first_index=1)
 

@@ -10,7 +10,8 @@ controller's topic (action_stream_topics) gets each point as it falls due, a Car
 controller's (action_pose_topics) each point as a PoseStamped, a velocity servo's
 (action_twist_topics) a TwistStamped toward the plan every 5 ms. A stop
 (disable, stale inputs, shutdown) publishes a one-point hold at the measured position
-(runtime/safety.py says why not an empty one).
+(runtime/safety.py says why not an empty one), or with stop_deceleration the points that slow
+the commanded motion to rest.
 Parameters: PolicyNodeConfig (dp_ros.runtime.policy_node_config).
 
 PolicyCore is the wiring on any rclpy node: PolicyNode here (built and enabled at start, as
@@ -138,7 +139,8 @@ class PolicyCore:
         # the status is WARN while a problem count rose lately (at least one diagnostics
         # period), not for ever after one glitch
         self._problems_window_s = max(RECENT_PROBLEMS_S, cfg.diagnostics_period_s)
-        self._recent = RecentCounts(PROBLEM_COUNTERS, seconds_to_ns(self._problems_window_s))
+        self._recent = RecentCounts(PROBLEM_COUNTERS,
+                                    seconds_to_ns(self._problems_window_s))
         # the debug observation log (checked writable at start; off after a failed write)
         self._observation_log = ObservationLog(cfg.observation_log_path)
         # per input stream: messages of header stamp 0 (a driver that never stamps) filed at
@@ -490,6 +492,8 @@ class PolicyCore:
             if request.detail:
                 self._warn_once(request.reason, f'not planning: {request.detail}')
             return
+        if request.warning:  # the state far outside the training range: once per enable
+            self.log.warning(request.warning)
         from dp_ros.runtime.inference_runner import to_model_obs
 
         obs = to_model_obs(self.setup.model_values(request.observation.values),
@@ -535,17 +539,19 @@ class PolicyCore:
 
     def _publish_hold(self, hold: Hold | None) -> None:
         if hold is not None:
-            for group, publisher in self.pub_actions:
+            for group, publisher in self.pub_actions:  # one point, or the deceleration
                 self._publish(publisher, cv.hold_to_joint_trajectory(
-                    hold.position[list(group.columns)], group.message_names, self.setup.dt_ns,
-                    frame_id=group.frame_id))
+                    hold.points[:, list(group.columns)], group.message_names,
+                    hold.step_ns or self.setup.dt_ns, frame_id=group.frame_id))
             for group, publisher in self.pub_streams:  # a forward controller keeps it
                 self._send(group, publisher, hold.position)
             for group, publisher in self.pub_twists:  # a velocity servo stops
                 self._publish(publisher, cv.numpy_to_twist(
                     np.zeros(3), np.zeros(3), group.frame_id, cv.ns_to_time(hold.stamp_ns)))
-            self.log.info(f'stop ({hold.reason}): holding at the {hold.source} position '
-                          f'{np.round(hold.position, 4).tolist()}')
+            slowing = '' if hold.path is None else \
+                f'decelerating (stop_deceleration) over {len(hold.path)} points, then '
+            self.log.info(f'stop ({hold.reason}): {slowing}holding at the {hold.source} '
+                          f'position {np.round(hold.position, 4).tolist()}')
 
     def _send(self, group: CommandGroup, publisher, point: np.ndarray) -> None:
         """One point to a streamed topic: a forward controller's positions or a pose target."""

@@ -58,7 +58,8 @@ from dp_ros.runtime.policy_node_config import (
     PolicyNodeConfig,
     ResolvedSetup,
 )
-from dp_ros.runtime.safety import Hold, SafetyEnvelope, hold_point
+from dp_ros.runtime.safety import Hold, SafetyEnvelope, hold_point, joint_delta, stop_path
+from dp_ros.runtime.state_range import far_state_warning
 from dp_ros.runtime.twist_servo import twist_toward_plan
 from dp_ros.stamps import seconds_to_ns
 
@@ -95,6 +96,8 @@ class PlanRequest:
     observation: Observation
     generator: Any  # torch.Generator of the episode
     context: PlanContext
+    # a hint to log: the state far outside the training range (once per enable)
+    warning: str = ''
 
 
 @dataclass(frozen=True)
@@ -257,6 +260,10 @@ class PlanningLoop:
         self.twists_unmeasured = 0  # zero twists sent for want of a fresh measured pose
         self.no_reference = 0
         self.clock_jumps = 0  # times the node clock went back by more than max_input_age_s
+        # observations planned on whose state is far outside the training range, and whether
+        # that was said since the last enable (state_range.py)
+        self.far_states = 0
+        self._far_said = False
         self._latest_now: int | None = None  # the newest realtime "now" a poll saw
         self._first_check_ns: int | None = None  # wall time of the first input check
 
@@ -517,7 +524,23 @@ class PlanningLoop:
         decoded = self._decode_frames(obs)
         if isinstance(decoded, Wait):
             return decoded
-        return PlanRequest(decoded, self.generator, PlanContext(self.generation, obs.t_ns))
+        return PlanRequest(decoded, self.generator, PlanContext(self.generation, obs.t_ns),
+                           self._far_state(obs))
+
+    def _far_state(self, obs: Observation) -> str:
+        """The warning for an observation whose newest state is far outside the training
+        range (counted each time; said once per enable), else ''. A hint, not a refusal: an
+        arm may leave the demonstrations' range a little."""
+        if self.setup.state_range is None:
+            return ''
+        far = self.setup.state_range.far_newest(self.setup.model_values(obs.values))
+        if not far:
+            return ''
+        self.far_states += 1
+        if self._far_said:
+            return ''
+        self._far_said = True
+        return far_state_warning(far)
 
     def _decode_frames(self, obs: Observation) -> Observation | Wait:
         """The observation with its camera frames decoded (each once: a frame decoded for an
@@ -698,6 +721,8 @@ class PlanningLoop:
         was, self.enabled = self.enabled, bool(on)
         if not self.enabled:
             self._clear_plan()
+        elif not was:  # a new enable: a far state is said again
+            self._far_said = False
         return was
 
     def stop(self, reason: str, clock_ns: int) -> Hold | None:
@@ -712,10 +737,28 @@ class PlanningLoop:
                 # policy's target nearest the arm (sending nothing lets the chunk run on)
                 commanded = self.commanded.actions[0]
             hold = hold_point(reason, now, self.measured_at(now), commanded)
+            path = self._stop_path(now)
+            if hold is not None and path is not None:
+                hold = dataclasses.replace(hold, position=path[0][-1].copy(), source='commanded',
+                                           path=path[0], step_ns=path[1])
             if hold is not None:
                 self.holds[reason] += 1
         self._clear_plan()
         return hold
+
+    def _stop_path(self, now: int) -> tuple[np.ndarray, int] | None:
+        """With stop_deceleration, in realtime, while a commanded plan runs: the decelerating
+        stop from where the controller is commanded now, at the velocity of its last period
+        (safety.stop_path: positions, step); None for the one-point hold (no deceleration
+        given, lockstep: the sim waits for each action, nothing commanded, or at rest)."""
+        decel = self.setup.stop_deceleration
+        if decel is None or self.lockstep or self.commanded is None:
+            return None
+        start, before = self._controller_at(now), self._controller_at(now - self.setup.dt_ns)
+        if start is None or before is None:
+            return None
+        velocity = joint_delta(before, start, self.safety.wrap) * (1e9 / self.setup.dt_ns)
+        return stop_path(start, velocity, decel, self.setup.dt_ns, self.setup.limits)
 
     def _clear_plan(self) -> None:
         self.moving = False
@@ -839,6 +882,7 @@ class PlanningLoop:
             'bad_messages': sum(self.bad.values()),
             'inputs_older': sum(st.older for st in self.stats.values()),
             'clock_jumps_back': self.clock_jumps,
+            'state_far_outside_training': self.far_states,
             'inputs_before_clock': sum(st.before_clock for st in self.stats.values()),
             'inputs_unheard': ', '.join(self.unheard_inputs(wall_ns)),
             'inputs_unread': ', '.join(self.unread_inputs(wall_ns)),
@@ -890,6 +934,8 @@ def problems(values: dict[str, Any]) -> list[str]:
         found.append('no measured position of the action joints')
     if values.get('twists_unmeasured'):
         found.append('zero twists sent for want of a fresh measured pose')
+    if values.get('state_far_outside_training'):
+        found.append('measured state far outside the training range')
     if values.get('inputs_slow'):
         found.append(f"inputs slower than their training data: {values['inputs_slow']}")
     return found

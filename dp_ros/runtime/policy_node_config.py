@@ -39,6 +39,7 @@ from dp_ros.recorded_sources import (
 )
 from dp_ros.runtime.execution import EXECUTION_MODES
 from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
+from dp_ros.runtime.state_range import StateRange, state_range
 from dp_ros.runtime.twist_servo import TwistLimits
 from dp_ros.stamps import seconds_to_ns
 
@@ -214,6 +215,14 @@ class PolicyNodeConfig:
     max_velocity: list[float] = param([], 'largest speed of each action dimension (a step '
                                       'limit of max_velocity * control_period_s); empty: '
                                       "none, or the URDF's", unit='unit/s')
+    stop_deceleration: list[float] = param(
+        [0.0], 'how a stop (disable, stale inputs, shutdown) brings a moving arm to rest, per '
+        'action dimension or one value for all, in action units/s^2: > 0: a trajectory that '
+        "continues the controller's commanded motion, decelerating uniformly (each dimension "
+        'at most this) to rest, a point every control period within the action bounds; 0: one '
+        'point due one period ahead at the measured position (an arm at speed stops within '
+        'that period, a controller spline may overshoot); lockstep always the one point',
+        unit='unit/s^2')
     ramp_in_s: float = param(0.0, 'after enabling (and after a stop), move from the measured '
                              "position into the policy's plan over this time; 0: no ramp",
                              range=(0.0, 60.0), unit='s')
@@ -575,6 +584,10 @@ class ResolvedSetup:
     reference_stream: str | None = None
     # what the node logs at start as a warning: joint parameters other than the trained names
     warnings: list[str] = field(default_factory=list)
+    # the state's training range (policy.json's normalizer stats), for the far-state hint
+    state_range: StateRange | None = None
+    # per action dimension, the stop's deceleration (units/s^2); None: the one-point stop
+    stop_deceleration: np.ndarray | None = None
 
     @property
     def lower(self) -> np.ndarray | None:
@@ -1151,4 +1164,23 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         twist_limits=TwistLimits(cfg.twist_gain, cfg.twist_max_linear, cfg.twist_max_angular),
         commands=command_groups(cfg),
         state_sources=streams, warnings=warnings,
-        reference_stream=recorded_reference(config, rgb_keys, low_dim, streams, cfg.lockstep))
+        reference_stream=recorded_reference(config, rgb_keys, low_dim, streams, cfg.lockstep),
+        state_range=state_range(metadata.get('normalizer', {}), low_dim, state_sizes,
+                                state_names),
+        stop_deceleration=check_stop_deceleration(cfg.stop_deceleration, config.action_dim))
+
+
+def check_stop_deceleration(values: Sequence[float], dim: int) -> np.ndarray | None:
+    """The parameter stop_deceleration per action dimension (one value: for all); None for
+    0 (the one-point stop). ValueError: another count, or a value not finite and > 0 (a
+    joint that may not decelerate would never stop)."""
+    if not len(values) or (len(values) == 1 and values[0] == 0):
+        return None
+    if len(values) not in (1, dim):
+        raise ValueError(f'parameter stop_deceleration has {len(values)} values, the action '
+                         f'has {dim} (or give one for all)')
+    out = np.broadcast_to(np.asarray(values, dtype=np.float64), (dim,)).copy()
+    if not np.all(np.isfinite(out) & (out > 0)):
+        raise ValueError(f'parameter stop_deceleration must be finite and > 0 for every '
+                         f'dimension (or one 0: the one-point stop), got {list(values)}')
+    return out

@@ -45,6 +45,11 @@ arrives (stamped 0: a stop delivered late is still a stop, not a trajectory that
 past, which a controller rejects). A ros2_control joint_trajectory_controller replaces the
 running trajectory with it and comes to rest there; an empty trajectory would not do: newer
 controllers reject it ("Empty trajectory received") and the half-executed chunk would run on.
+An arm at speed stops within that period (1 rad/s at 10 Hz: 10 rad/s^2), and a controller's
+spline from the moving state to a point at rest a period ahead overshoots it: with
+stop_deceleration the stop is instead `stop_path`, from where the controller is commanded now
+on with its commanded velocity, decelerating uniformly to rest (realtime, with a commanded
+plan; lockstep and a stop without one keep the one point).
 Pure numpy, no ROS.
 """
 from __future__ import annotations
@@ -324,13 +329,22 @@ class SafetyEnvelope:
 
 @dataclass(frozen=True)
 class Hold:
-    """The stop command: hold `position`, due at stamp_ns + dt (one-point trajectory)."""
+    """The stop command: hold `position`, due at stamp_ns + dt (one-point trajectory); with
+    `path` (stop_deceleration), the points that decelerate to it, point i due (i+1)*step_ns
+    after the stop arrives, the last one `position`."""
 
     # 'disabled' | 'deactivated' | 'stale' | 'shutdown' | 'reset' | 'clock_back' | 'no_clock'
     reason: str
     position: np.ndarray
     stamp_ns: int
     source: str  # 'measured' | 'commanded'
+    path: np.ndarray | None = None  # (N, D) positions; None: the one point `position`
+    step_ns: int = 0  # between the path's points (0: no path)
+
+    @property
+    def points(self) -> np.ndarray:
+        """The trajectory's positions, (N, D): the path, or the one point."""
+        return self.position.reshape(1, -1) if self.path is None else self.path
 
 
 def hold_point(reason: str, stamp_ns: int, measured: np.ndarray | None,
@@ -344,3 +358,35 @@ def hold_point(reason: str, stamp_ns: int, measured: np.ndarray | None,
         return Hold(reason, np.asarray(commanded, dtype=np.float64).copy(), int(stamp_ns),
                     'commanded')
     return None
+
+
+# a slow deceleration from a high speed gives at most this many points (spaced wider than a
+# control period then): a trajectory message of a few tens of kB
+MAX_STOP_POINTS = 1000
+
+
+def stop_path(start: np.ndarray, velocity: np.ndarray, deceleration: np.ndarray, dt_ns: int,
+              limits: JointLimits | None = None) -> tuple[np.ndarray, int] | None:
+    """The decelerating stop (stop_deceleration): from the commanded position `start` moving
+    at `velocity` (units/s), every dimension slowed uniformly to rest at one time T, the
+    first to need it at its `deceleration` (the others at less: the motion keeps its
+    direction, no joint above its limit), so T = max |v| / deceleration; points every control
+    period (wider past MAX_STOP_POINTS) until T, the last at the rest position, each within
+    the action bounds. (positions (N, D), step ns); None when nothing moves (the one-point
+    hold). Positions only, as the chunks are published: the controller's interpolation
+    between them follows the deceleration."""
+    start = np.asarray(start, dtype=np.float64)
+    v = np.asarray(velocity, dtype=np.float64)
+    t_stop_s = float(np.max(np.abs(v) / np.asarray(deceleration, dtype=np.float64)))
+    if not np.isfinite(t_stop_s) or t_stop_s <= 0:
+        return None
+    t_stop_ns = t_stop_s * 1e9
+    n = max(1, int(np.ceil(t_stop_ns / dt_ns - 1e-9)))
+    step_ns = int(dt_ns)
+    if n > MAX_STOP_POINTS:
+        n, step_ns = MAX_STOP_POINTS, int(np.ceil(t_stop_ns / MAX_STOP_POINTS))
+    t = np.minimum(np.arange(1, n + 1) * step_ns / 1e9, t_stop_s)[:, None]
+    path = start + v * t - v / (2 * t_stop_s) * t ** 2  # at T: start + v * T / 2, at rest
+    if limits is not None and limits.lower is not None:
+        path = np.clip(path, limits.lower, limits.upper)
+    return path, step_ns
