@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from dp_ros.atomic_dir import check_writable_file, write_text
-from dp_ros.bags.reader import STORAGE_SUFFIXES
+from dp_ros.bags.storage import storage_kind
 from dp_ros.dimension_names import NAMES
 from dp_ros.errors import UserError
 from dp_ros.policy.checkpoint import METADATA_FILE, WEIGHTS_FILE
@@ -496,7 +496,7 @@ def is_training_store(path: str) -> bool:
     if '://' in path or is_lerobot_dataset(p) or (p / '.zgroup').is_file() or \
             (p / 'zarr.json').is_file():
         return True
-    return not (p.suffix in STORAGE_SUFFIXES or p.is_dir())
+    return not (storage_kind(p) is not None or p.is_dir())
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ from dp_ros.bags.storage import (
     cut_off_mcaps,
     open_reader,
     split_parts,
+    storage_kind,
 )
 from dp_ros.bags.typestore import prepare_type, reading_typestore
 from dp_ros.errors import UserError
@@ -73,9 +74,13 @@ class TopicTypeError(BagError):
 
 @dataclass(frozen=True)
 class TopicInfo:
+    """A topic's type and message count; a topic recorded with several types (two
+    publishers) has each type with its count in `types`, and msgtype names them all."""
+
     name: str
     msgtype: str
     count: int
+    types: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -102,21 +107,31 @@ def _bags_under(folder: Path) -> list[Path]:
     A bag directory's own storage files belong to it; so do those of a split recording that
     lost its metadata.yaml (`<dir>/<dir>_0.mcap`, `_1`, ...: the bag is `<dir>`,
     dp_ros/bags/storage.py); a .mcap/.db3 anywhere else is a bag of its own (what
-    non-rosbag2 writers produce: Foxglove's mcap writer, a copied .db3).
+    non-rosbag2 writers produce: Foxglove's mcap writer, a copied .db3), and so is one
+    compressed whole without its metadata.yaml (`x.mcap.zstd`).
     """
     dirs = sorted(p.parent for p in folder.rglob('metadata.yaml'))
     inside = set(dirs)
     split = [d for d in [folder, *sorted(p for p in folder.rglob('*') if p.is_dir())]
              if split_parts(d) and not any(parent in inside for parent in d.parents)]
     parts = {p for d in split for p in split_parts(d)}
-    bare = sorted(p for p in folder.rglob('*') if p.suffix in STORAGE_SUFFIXES and p.is_file()
+    bare = sorted(p for p in folder.rglob('*') if storage_kind(p) and p.is_file()
                   and p not in parts and not any(parent in inside for parent in p.parents))
     return sorted(dirs + split + bare)
 
 
+def _not_a_bag(path: Path) -> str:
+    """Why a file is not a bag; a ROS 1 bag is pointed to its conversion."""
+    if path.suffix == '.bag':
+        return (f'{path} is a ROS 1 bag: convert it to a ROS 2 bag first, with '
+                f'`rosbags-convert --src {path} --dst {path.with_suffix("")}` (in this venv)')
+    return (f'{path} is not a ROS 2 bag: expected a directory with metadata.yaml or a '
+            f'{"/".join(STORAGE_SUFFIXES)} file (or one compressed whole: .mcap.zstd)')
+
+
 def find_bags(paths: Iterable[str | Path]) -> list[Path]:
     """Bags named directly or found under folders: bag directories (metadata.yaml + storage
-    files) and bare .mcap/.db3 files.
+    files) and bare .mcap/.db3 files (or .mcap.zstd/.db3.zstd: compressed whole).
 
     A folder that is not a bag is searched recursively; its bags come sorted by path, so a
     folder of `ros2 bag record` outputs converts in recording order (their names hold the date).
@@ -128,7 +143,7 @@ def find_bags(paths: Iterable[str | Path]) -> list[Path]:
             raise BagReadError(f'no such bag or folder: {path}')
         if is_bag_dir(path):
             bags.append(path)
-        elif path.is_file() and path.suffix in STORAGE_SUFFIXES:
+        elif path.is_file() and storage_kind(path):
             bags.append(path)  # a bare storage file: rosbags reads those too
         elif path.is_dir():
             found = _bags_under(path)
@@ -137,8 +152,7 @@ def find_bags(paths: Iterable[str | Path]) -> list[Path]:
                                    f'no bag directories or {"/".join(STORAGE_SUFFIXES)} files')
             bags.extend(found)
         else:
-            raise BagReadError(f'{path} is not a ROS 2 bag: expected a directory with '
-                               f'metadata.yaml or a {"/".join(STORAGE_SUFFIXES)} file')
+            raise BagReadError(_not_a_bag(path))
     unique = list(dict.fromkeys(p.resolve() for p in bags))
     return unique
 
@@ -158,8 +172,7 @@ class Bag:
         self.typestore = typestore
         self.notes = list(notes)
         self.topics: dict[str, TopicInfo] = {
-            name: TopicInfo(name, info.msgtype or 'mixed types', int(info.msgcount))
-            for name, info in sorted(reader.topics.items())}
+            name: _topic_info(name, info) for name, info in sorted(reader.topics.items())}
 
     def _prepare(self, connections: Iterable[Any]) -> None:
         """The code that deserializes these connections' types, made before their messages
@@ -189,8 +202,9 @@ class Bag:
                                     f'not in the bag; the bag has: {self.describe_topics()}'
                                     + why)
         if info.msgtype not in allowed_types:
-            raise TopicTypeError(f'bag {self.path}: topic {topic} has type {info.msgtype}, but '
-                                 f'{needed_by} needs {" or ".join(allowed_types)}')
+            has = f'{info.msgtype};' if info.types else f'type {info.msgtype}, but'
+            raise TopicTypeError(f'bag {self.path}: topic {topic} has {has} {needed_by} '
+                                 f'needs {" or ".join(allowed_types)}')
         return info
 
     def messages(self, topics: Iterable[str], progress: bool = True,
@@ -249,7 +263,7 @@ class Bag:
                         try:
                             topic.first.append((int(recv_ns), deserialize(raw, conn.msgtype)))
                         except Exception as exc:  # noqa: BLE001 - an unknown or corrupt type
-                            topic.error = f'{type(exc).__name__}: {exc}'
+                            topic.error = self._undecodable(conn.msgtype, exc)
                     if topic.stamps is not None:
                         stamp = cdr_header_stamp_ns(raw) if stamped[conn.msgtype] else None
                         if stamp is None and stamped[conn.msgtype]:  # not plain CDR: in full
@@ -284,11 +298,32 @@ class Bag:
                 'the storage files (do they hold them? `ros2 bag reindex` rewrites '
                 'metadata.yaml from the files)')
 
+    def _undecodable(self, msgtype: str, exc: Exception) -> str:
+        """Why a topic's messages cannot be deserialized: a type the bag defines nowhere
+        (a Humble sqlite3 bag stores no definitions) named as such; else the error."""
+        if msgtype not in self.typestore.fielddefs:
+            return (f'no definition of {msgtype} in the bag (a Humble sqlite3 bag stores none, '
+                    'and it is not a standard type): skipped, not needed unless a key uses it')
+        return f'{type(exc).__name__}: {exc}'
+
     def _stamp_of(self, raw: Any, msgtype: str) -> int | None:
         try:
             return header_stamp_ns(self.typestore.deserialize_cdr(raw, msgtype))
         except Exception:  # noqa: BLE001 - the first messages' deserialization reports it
             return None
+
+
+def _topic_info(name: str, info: Any) -> TopicInfo:
+    """A rosbags TopicInfo as ours: a topic of several types (msgtype None there) names each
+    with its message count, from its connections."""
+    if info.msgtype is not None:
+        return TopicInfo(name, info.msgtype, int(info.msgcount))
+    counts: dict[str, int] = {}
+    for conn in info.connections:
+        counts[conn.msgtype] = counts.get(conn.msgtype, 0) + int(conn.msgcount)
+    types = tuple(sorted(counts.items()))
+    listed = ', '.join(f'{msgtype} ({count})' for msgtype, count in types)
+    return TopicInfo(name, f'{len(types)} types: {listed}', int(info.msgcount), types)
 
 
 @contextmanager
@@ -299,9 +334,8 @@ def open_bag(path: str | Path) -> Iterator[Bag]:
         raise BagReadError(f'no such bag: {path}')
     if path.is_dir() and not (path / 'metadata.yaml').is_file() and not split_parts(path):
         raise BagReadError(f'{path} is not a ROS 2 bag: it has no metadata.yaml')
-    if path.is_file() and path.suffix not in STORAGE_SUFFIXES:
-        raise BagReadError(f'{path} is not a ROS 2 bag: expected a directory with '
-                           f'metadata.yaml or a {"/".join(STORAGE_SUFFIXES)} file')
+    if path.is_file() and not storage_kind(path):
+        raise BagReadError(_not_a_bag(path))
     with ExitStack() as stack:
         try:
             reader, notes = open_reader(path, stack)

@@ -7,6 +7,11 @@
 - A split recording (`--max-bag-size`) that lost its metadata.yaml (a recorder killed before
   writing it) leaves `<dir>/<dir>_0.mcap`, `<dir>_1.mcap`, ...: one recording, read as one
   bag, its files in index order (split_parts), not one bag (and episode) per file.
+- A storage file compressed whole (`x.mcap.zstd`, `x.db3.zstd`: `ros2 bag record
+  --compression-mode file`, which compresses each file as it closes) without metadata.yaml
+  (a recorder killed: the file it was writing stays uncompressed; or a copy that lost it) is
+  read from a private decompressed copy, as rosbags reads such files when metadata.yaml says
+  so: alone, or as a part of a split recording, never left out (storage_kind).
 - An .mcap cut off (no end magic: its recorder killed mid-file) is named as such, with
   `mcap recover`, which rescues its messages (cut_off_mcaps).
 - A metadata.yaml that disagrees with its storage files (a topic's offered QoS or type hash
@@ -27,6 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+try:  # the zstd rosbags itself decompresses `--compression-mode file` bags with
+    from compression import zstd  # type: ignore[import-not-found]
+except ImportError:
+    from backports import zstd  # type: ignore[import-not-found,no-redef]
 from rosbags.interfaces import MessageDefinition, MessageDefinitionFormat, TopicInfo
 from rosbags.rosbag2 import Reader
 
@@ -34,23 +44,40 @@ STORAGE_SUFFIXES = ('.mcap', '.db3')
 MCAP_MAGIC = b'\x89MCAP0\r\n'  # an mcap file starts and ends with it
 WAL_HEADER_BYTES = 32  # a WAL file's header; the pages not yet checkpointed follow it
 METADATA = 'metadata.yaml'
+ZSTD_SUFFIX = '.zstd'  # a storage file compressed whole: `--compression-mode file`
 
 
 class StorageError(Exception):
     """A storage file that cannot be read as it is; the message says which and what to do."""
 
 
+def storage_kind(path: Path) -> str | None:
+    """The storage suffix (.mcap or .db3) of a storage file's name, compressed whole
+    (`x.mcap.zstd`) or not; None for any other name."""
+    name = path.name.removesuffix(ZSTD_SUFFIX)
+    return next((s for s in STORAGE_SUFFIXES if name.endswith(s) and name != s), None)
+
+
+def is_compressed(path: Path) -> bool:
+    """Whether a storage file is compressed whole (`x.mcap.zstd`)."""
+    return path.name.endswith(ZSTD_SUFFIX) and storage_kind(path) is not None
+
+
 # --- split recordings without metadata.yaml ---------------------------------------------------
 
 def _indexed_parts(folder: Path) -> list[tuple[int, Path]]:
-    """(index, file) of the files `<folder name>_<index>.mcap` (or .db3) in folder, sorted;
-    [] when they are fewer than two or of both kinds."""
-    pattern = re.compile(re.escape(folder.name) + r'_(\d+)(\.mcap|\.db3)')
-    found = [(int(m[1]), m[2], p) for p in folder.iterdir()
-             if (m := pattern.fullmatch(p.name)) and p.is_file()]
-    if len(found) < 2 or len({suffix for _, suffix, _ in found}) > 1:
+    """(index, file) of the files `<folder name>_<index>.mcap` (or .db3, either compressed
+    whole: `.mcap.zstd`) in folder, sorted; [] when they are fewer than two or of both kinds.
+    A part found both compressed and not (a recorder killed while compressing it) is read
+    from its uncompressed file, which is whole."""
+    pattern = re.compile(re.escape(folder.name) + r'_(\d+)(\.mcap|\.db3)(\.zstd)?')
+    found: dict[int, tuple[str, Path]] = {}
+    for p in sorted(folder.iterdir(), key=lambda p: p.name):  # plain before .zstd
+        if (m := pattern.fullmatch(p.name)) and p.is_file():
+            found.setdefault(int(m[1]), (m[2], p))
+    if len(found) < 2 or len({suffix for suffix, _ in found.values()}) > 1:
         return []
-    return [(index, p) for index, _, p in sorted(found)]
+    return [(index, p) for index, (_, p) in sorted(found.items())]
 
 
 def split_parts(folder: Path) -> list[Path]:
@@ -65,7 +92,7 @@ def split_parts(folder: Path) -> list[Path]:
 def _split_note(folder: Path) -> str:
     parts = _indexed_parts(folder)
     indices = {i for i, _ in parts}
-    suffix = parts[0][1].suffix
+    suffix = storage_kind(parts[0][1])
     missing = [f'{folder.name}_{i}{suffix}' for i in range(parts[-1][0]) if i not in indices]
     return (f'{len(parts)} files {parts[0][1].name} .. {parts[-1][1].name} without '
             f'{METADATA} (a split recording whose recorder was stopped before writing it): '
@@ -219,6 +246,26 @@ def _private_dir(bag: Path, wals: dict[Path, Path], into: Path) -> tuple[Path, l
     return out, notes
 
 
+# --- storage files compressed whole ------------------------------------------------------------
+
+def _decompress(file: Path, into: Path) -> tuple[Path, str]:
+    """(a decompressed copy of a storage file compressed whole, in `into`; a note saying so).
+    StorageError naming the file and the way out when it cannot be decompressed."""
+    copy = into / file.name.removesuffix(ZSTD_SUFFIX)
+    try:
+        with file.open('rb') as raw, zstd.open(raw, 'rb') as stream, copy.open('wb') as out:
+            shutil.copyfileobj(stream, out)
+    except (OSError, EOFError, zstd.ZstdError) as exc:
+        raise StorageError(
+            f'{file.name} is a zstd-compressed storage file (`ros2 bag record --compression-mode'
+            f' file`) that could not be decompressed to a private copy in {into.parent}: '
+            f'{type(exc).__name__}: {exc}; decompress it yourself (`zstd -d {file.name}`, or '
+            '`ros2 bag decompress` on a bag directory with its metadata.yaml) and convert '
+            'the decompressed file') from exc
+    return copy, (f'{file.name}: zstd-compressed storage file without {METADATA}, read from a '
+                  'decompressed private copy')
+
+
 # --- opening -----------------------------------------------------------------------------------
 
 def _close_quietly(reader: Any) -> None:
@@ -236,6 +283,9 @@ def _open(path: Path, stack: ExitStack) -> tuple[Reader, list[str]]:
         wals = {db: wal for db in sorted(path.glob('*.db3')) if (wal := pending_wal(db))}
         if wals:
             path, notes = _private_dir(path, wals, _private_folder(stack))
+    elif is_compressed(path):
+        path, note = _decompress(path, _private_folder(stack))
+        notes.append(note)
     elif path.suffix == '.db3' and (wal := pending_wal(path)):
         path, note = _fold_wal(path, wal, _private_folder(stack))
         notes.append(note)
