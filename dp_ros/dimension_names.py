@@ -19,7 +19,9 @@ NAMES = 'names'
 JOINT_STATE_FIELDS = ('position', 'velocity', 'effort')
 
 # LeRobot's value names: a motor's position 'shoulder_pan.pos', its velocity 'x.vel' (lerobot's
-# so100_follower, koch_follower: f'{motor}.pos'), the JointState fields they are read as.
+# so100_follower, koch_follower: f'{motor}.pos'), the JointState fields they are read as. Only
+# names that came from LeRobot data read so (lerobot_names): a ROS joint may be named
+# 'gripper.pos', and bag2zarr names a velocity 'joint.velocity'.
 LEROBOT_SUFFIXES = {'pos': 'position', 'vel': 'velocity'}
 
 
@@ -31,29 +33,38 @@ def joint_value_name(joint: str, field: str) -> str:
     return joint if field == 'position' else f'{joint}.{field}'
 
 
-def plain_value_name(name: str) -> str:
+def lerobot_names(sources: object) -> bool:
+    """Whether value names recorded with `sources` (a shape_meta entry's; joined over keys:
+    None when any key has none) are LeRobot's, whose '.pos' / '.vel' suffixes name a field:
+    LeRobot features record no sources, bag2zarr records them with every name."""
+    return sources is None
+
+
+def plain_value_name(name: str, lerobot: bool = True) -> str:
     """A value name as joint_value_name writes it: LeRobot's 'shoulder_pan.pos' is the joint
-    'shoulder_pan' (its position), 'x.vel' is 'x.velocity'; any other name is itself. The
-    node names the joints of its messages so, and compares the trained names so."""
+    'shoulder_pan' (its position), 'x.vel' is 'x.velocity'; any other name is itself, and so
+    is every name not from LeRobot data (`lerobot` False: lerobot_names). The node names the
+    joints of its messages so, and compares the trained names so."""
     joint, _, suffix = name.rpartition('.')
-    field = LEROBOT_SUFFIXES.get(suffix) if joint else None
+    field = LEROBOT_SUFFIXES.get(suffix) if joint and lerobot else None
     return name if field is None else joint_value_name(joint, field)
 
 
-def split_joint_value_name(name: str, field: str) -> str:
+def split_joint_value_name(name: str, field: str, lerobot: bool = True) -> str:
     """The joint of a value name read from `field` (joint_value_name's inverse, LeRobot's
-    '.pos' / '.vel' read as plain_value_name does); a name without the field's suffix
-    (recorded before fields were named) is the joint."""
-    name = plain_value_name(name)
+    '.pos' / '.vel' read as plain_value_name does where `lerobot`); a name without the field's
+    suffix (recorded before fields were named) is the joint."""
+    name = plain_value_name(name, lerobot)
     return name.removesuffix(f'.{field}') if field != 'position' else name
 
 
-def named_field(name: str) -> str | None:
+def named_field(name: str, lerobot: bool = True) -> str | None:
     """The JointState field a value name says it was read from (joint_value_name's suffix:
-    'velocity', 'effort'; LeRobot's '.vel'); None for a plain name (a position, LeRobot's
-    '.pos', or a value recorded before fields were named: unknown). The names alone keep the
-    field where a training key's slice (state[2:4]) dropped the recorded sources."""
-    joint, _, suffix = plain_value_name(name).rpartition('.')
+    'velocity', 'effort'; LeRobot's '.vel' where `lerobot`); None for a plain name (a
+    position, LeRobot's '.pos', or a value recorded before fields were named: unknown). The
+    names alone keep the field where a training key's slice (state[2:4]) dropped the
+    recorded sources."""
+    joint, _, suffix = plain_value_name(name, lerobot).rpartition('.')
     return suffix if joint and suffix in JOINT_STATE_FIELDS and suffix != 'position' else None
 
 
@@ -82,14 +93,16 @@ def names_of(feature_names: object, width: int) -> list[str] | None:
         return None
 
 
-def compare_names(trained: Sequence[str] | None, given: Sequence[str], what: str) -> str | None:
+def compare_names(trained: Sequence[str] | None, given: Sequence[str], what: str,
+                  lerobot: bool = True) -> str | None:
     """The node's joint parameter `what` against the names the checkpoint was trained with.
 
     None when they agree or nothing was recorded; a warning (another robot may name the same
     joints differently) when they differ; ValueError when `given` is the trained joints in
-    another order, which is wrong whatever the robot. Trained names are read as
-    plain_value_name reads them: 'shoulder_pan' is LeRobot's 'shoulder_pan.pos'."""
-    plain = [plain_value_name(n) for n in trained or ()]
+    another order, which is wrong whatever the robot. Trained names from LeRobot data
+    (`lerobot`: lerobot_names) are read as plain_value_name reads them: 'shoulder_pan' is
+    LeRobot's 'shoulder_pan.pos'."""
+    plain = [plain_value_name(n, lerobot) for n in trained or ()]
     if not trained or list(given) in (list(trained), plain):
         return None
     if sorted(given) in (sorted(trained), sorted(plain)):

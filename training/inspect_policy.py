@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from dp_ros.atomic_dir import write_text
-from dp_ros.dimension_names import plain_value_name, split_joint_value_name
+from dp_ros.dimension_names import lerobot_names, plain_value_name, split_joint_value_name
 from dp_ros.errors import UserError
 from dp_ros.policy.checkpoint import (
     METADATA_FILE,
@@ -53,6 +53,8 @@ class Dimensions:
     names: list[str] | None  # recorded with the training data (None: not recorded)
     low: list[float] | None  # the training data's range (the normalizer's limits)
     high: list[float] | None
+    # names from LeRobot data (no sources recorded: lerobot_names), 'motor.pos' the motor's
+    lerobot: bool = False
 
 
 @dataclass
@@ -98,7 +100,8 @@ def _dimensions(key: str, config: PolicyConfig, normalizer: dict) -> Dimensions:
     size = config.action_dim if key == 'action' else config.obs_shape(key)[0]
     stats = normalizer.get('fields', {}).get(key, {})
     return Dimensions(key=key, size=size, names=config.dimension_names(key),
-                      low=stats.get('min'), high=stats.get('max'))
+                      low=stats.get('min'), high=stats.get('max'),
+                      lerobot=lerobot_names(config.recorded_sources(key)))
 
 
 def summarize_policy(directory: str | Path) -> PolicySummary:
@@ -139,8 +142,8 @@ def shared_topic_drivers(config: PolicyConfig) -> dict[str, list[tuple[list[str]
             mine = names[cols.start:cols.stop]
             if source['kind'] != 'joint_state':
                 continue
-            joints = frozenset(split_joint_value_name(n, source.get(FIELD, 'position'))
-                               for n in mine)
+            joints = frozenset(split_joint_value_name(n, source.get(FIELD, 'position'),
+                                                      lerobot=False) for n in mine)
             drivers = found.setdefault(source['topic'], {})
             known = drivers.get(joints, ([], None))
             drivers[joints] = ([*known[0], *mine], source.get(RATE_HZ))
@@ -154,7 +157,8 @@ def joined_state(states: list[Dimensions]) -> Dimensions:
     return Dimensions(key=state_label([d.key for d in states]), size=sum(d.size for d in states),
                       names=joined_per_key([d.names for d in states]),
                       low=joined_per_key([d.low for d in states]),
-                      high=joined_per_key([d.high for d in states]))
+                      high=joined_per_key([d.high for d in states]),
+                      lerobot=any(d.lerobot for d in states))
 
 
 def _values(values: list[float] | None) -> str:
@@ -257,7 +261,7 @@ def _flow(values: list[Any]) -> str:
 
 def _joint_names(d: Dimensions, what: str) -> str:
     if d.names:  # as the node names them: LeRobot's 'shoulder_pan.pos' is 'shoulder_pan'
-        names = [plain_value_name(n) for n in d.names]
+        names = [plain_value_name(n, d.lerobot) for n in d.names]
         return f'{_flow(names)}   # recorded with the training data: this order'
     fill = [f'joint_{i}' for i in range(d.size)]
     return f'{_flow(fill)}   # {FILL_IN}: the {d.size} {what} joints, in training order'
@@ -268,7 +272,7 @@ def _state_joint_lines(state: Dimensions, recorded: list[str | None] | None) -> 
     velocity value's name 'joint.velocity' is the joint read from velocity."""
     fields = [f or 'position' for f in recorded] if recorded else ['position'] * state.size
     if state.names:
-        state = replace(state, names=[split_joint_value_name(n, f)
+        state = replace(state, names=[split_joint_value_name(n, f, state.lerobot)
                                       for n, f in zip(state.names, fields, strict=True)])
     lines = [f'    state_joint_names: {_joint_names(state, "state")}']
     if len(set(fields)) == 1:

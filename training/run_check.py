@@ -23,7 +23,13 @@ from typing import Any
 
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.recorded_sources import SOURCES
-from training.config import DEFAULT_CONTROL_PERIOD_S, TrainConfig, migrate_deprecated_keys
+from training.config import (
+    DEFAULT_CONTROL_PERIOD_S,
+    TrainConfig,
+    keep_saved_on_resume,
+    migrate_deprecated_keys,
+    saved_config_data,
+)
 from training.errors import TrainConfigError, TrainStateError
 from training.train_state_file import find_train_state, read_state
 from training.warm_start import IGNORED_FIELDS, names_only_where_recorded
@@ -84,15 +90,21 @@ class CheckedRun:
     changed: tuple[str, ...] = ()  # a resume's config changes that take effect ('key a -> b')
 
 
-def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> CheckedRun:
+def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
+              given: dict[str, Any] | None = None) -> CheckedRun:
     """Every input of the run `cfg` in `run_dir` with --resume `resume`, checked from files'
     metadata; the errors are EXPECTED_ERRORS (one line and exit code 2 in `dp-ros train`).
-    train.control_period_s left unset (None) is set here, to the dataset's."""
+    train.control_period_s left unset (None) is set here, to the dataset's. `given`: the keys
+    the config sets (load_config_data's); on a resume, each key added since the run was saved
+    that it leaves unset keeps the run's value (keep_saved_on_resume), before the changes are
+    compared. None: cfg sets every key."""
     if Path(run_dir).exists() and not Path(run_dir).is_dir():
         raise TrainConfigError(f'--output {run_dir} is a file: give a run directory (made if '
                                'absent)')
     state_path = find_train_state(resume, Path(run_dir))
     saved = read_state(state_path) if state_path else None
+    if saved and given is not None:
+        keep_saved(cfg, given, saved)
     warm_start = not saved and bool(cfg.train.init_from)
     if warm_start:
         from training.warm_start import init_checkpoint
@@ -136,6 +148,16 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto') -> Ch
 
 # ---------------------------------------------------------------------------- resume
 Change = tuple[str, Any, Any]  # (dotted key, saved value, new value)
+
+
+def keep_saved(cfg: TrainConfig, given: dict[str, Any], saved: dict[str, Any]) -> None:
+    """keep_saved_on_resume on the train state `saved`, each key kept said once: a run
+    saved before train.tf32 existed goes on in full float32 unless the config sets it."""
+    for key in keep_saved_on_resume(cfg, given, saved.get('config') or {}):
+        if int(os.environ.get('RANK', '0')) == 0:  # once, not per process
+            section, name = key.split('.')
+            log.info('%s kept %s, as the run was saved (before the key existed): set it in '
+                     'the config to change it', key, _short(getattr(getattr(cfg, section), name)))
 
 
 def check_same_episodes(state_path: Path, saved: dict[str, Any], dataset: Path,
@@ -200,8 +222,9 @@ def refusal(key: str) -> str | None:
 def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     """The leaves that differ between the saved config and this one, but the policy section
     (policy_changes compares the resolved policies). A key the saved config lacks (written
-    before the key existed) counts as its default; one this code no longer has is ignored."""
-    old = _with_defaults(migrate_deprecated_keys(saved), TrainConfig().to_dict())
+    before the key existed) counts as the value the run used (saved_config_data: train.tf32
+    false), else as its default; one this code no longer has is ignored."""
+    old = _with_defaults(saved_config_data(saved), TrainConfig().to_dict())
     return [c for c in diff_values(old, new, ordered=('data.rgb_keys', 'data.low_dim_keys'))
             if c[0].split('.')[0] != 'policy']
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dp_ros.atomic_dir import output_lock
 from dp_ros.errors import EXIT_INTERRUPTED
-from training.config import TrainConfig, keep_saved_on_resume, load_config_data
+from training.config import TrainConfig, load_config_data
 from training.deprecated_keys import deprecated_keys_shown
 from training.errors import EXPECTED_ERRORS, TrainConfigError, error_exit
 from training.run_check import check_run
@@ -51,9 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             given = load_config_data(args.config, overrides)
             cfg = TrainConfig.from_dict(given)
         check_output_path(args.output)
-        checked = check_run(cfg, args.output, args.resume)  # before torch loads
-        if checked.saved:  # what the config leaves unset of the keys added since it was saved
-            keep_saved_on_resume(cfg, given, checked.saved.get('config') or {})
+        checked = check_run(cfg, args.output, args.resume, given)  # before torch loads
         # a second train on this run folder would move the live run's files aside: refused
         # (rank 0 holds the lock for all ranks of a torchrun)
         with (output_lock(args.output, 'dp-ros train')

@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from dp_ros.atomic_dir import check_writable_file
-from dp_ros.dimension_names import JOINT_STATE_FIELDS, compare_names, joint_value_name, named_field
+from dp_ros.dimension_names import (
+    JOINT_STATE_FIELDS,
+    compare_names,
+    joint_value_name,
+    lerobot_names,
+    named_field,
+)
 from dp_ros.errors import UserError
 from dp_ros.params import check_range, default_of, param, param_fields, parse_topic_map
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
@@ -652,7 +658,8 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
     yaw_mins = yaw_wraps(state)
     action = config.recorded_sources('action')
     fields = recorded_fields(value_fields(state) if readable else None,
-                             joined_per_key([config.dimension_names(k) for k in state_keys]))
+                             joined_per_key([config.dimension_names(k) for k in state_keys]),
+                             lerobot_names(state))
     commands = command_topics(action, [s['topic'] for s in state or ()])
     return {
         'image_topics': [c[0]['topic'] for c in cams] if cams and all(cams) else None,
@@ -675,11 +682,12 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         'action_name_prefixes': value_prefixes(action) if action else None}
 
 
-def recorded_fields(by_source: list[str | None] | None, names: list[str] | None
-                    ) -> list[str | None] | None:
+def recorded_fields(by_source: list[str | None] | None, names: list[str] | None,
+                    lerobot: bool) -> list[str | None] | None:
     """The JointState field of each state value: its recorded source's, else the one its
-    name says ('j1.velocity': named_field); None when neither records any."""
-    by_name = [named_field(n) for n in names] if names else None
+    name says ('j1.velocity': named_field; LeRobot's 'j1.vel' where `lerobot`, names from
+    LeRobot data); None when neither records any."""
+    by_name = [named_field(n, lerobot) for n in names] if names else None
     if not by_name or not any(by_name):
         return by_source
     if by_source is None:
@@ -1061,9 +1069,12 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         compare_names(joined_per_key([config.dimension_names(k) for k in low_dim]),
                       state_names, 'state_joint_names'
                       + (' with their state_fields' if state_names != cfg.state_joint_names
-                         else '')),
+                         else ''),
+                      lerobot_names(joined_per_key([config.recorded_sources(k)
+                                                    for k in low_dim]))),
         compare_names(config.dimension_names('action'), cfg.action_joint_names,
-                      'action_joint_names')) if w]
+                      'action_joint_names', lerobot_names(config.recorded_sources('action'))))
+        if w]
     check_observation_offsets(config)
     recorded = recorded_topics(config, low_dim)
     check_recorded_fields(cfg, recorded['state_fields'])
