@@ -543,15 +543,21 @@ class PolicyCore:
                 self._publish(publisher, cv.hold_to_joint_trajectory(
                     hold.points[:, list(group.columns)], group.message_names,
                     hold.step_ns or self.setup.dt_ns, frame_id=group.frame_id))
-            for group, publisher in self.pub_streams:  # a forward controller keeps it
+            # a forward controller (or pose target) goes to a point at once: the hold point,
+            # never the decelerating path's end, up to v^2/(2a) ahead
+            for group, publisher in self.pub_streams:
                 self._send(group, publisher, hold.position)
             for group, publisher in self.pub_twists:  # a velocity servo stops
                 self._publish(publisher, cv.numpy_to_twist(
                     np.zeros(3), np.zeros(3), group.frame_id, cv.ns_to_time(hold.stamp_ns)))
-            slowing = '' if hold.path is None else \
-                f'decelerating (stop_deceleration) over {len(hold.path)} points, then '
-            self.log.info(f'stop ({hold.reason}): {slowing}holding at the {hold.source} '
-                          f'position {np.round(hold.position, 4).tolist()}')
+            where = f'the {hold.source} position {np.round(hold.position, 4).tolist()}'
+            if hold.path is None:
+                self.log.info(f'stop ({hold.reason}): holding at {where}')
+            else:
+                self.log.info(f'stop ({hold.reason}): trajectory controllers decelerate '
+                              f'(stop_deceleration) over {len(hold.path)} points to rest at '
+                              f'{np.round(hold.path[-1], 4).tolist()}; streamed ones hold at '
+                              f'{where}')
 
     def _send(self, group: CommandGroup, publisher, point: np.ndarray) -> None:
         """One point to a streamed topic: a forward controller's positions or a pose target."""

@@ -23,12 +23,18 @@ from dp_ros.runtime.input_checks import BadInput
 class CameraFrame:
     """A filed camera message: its fitted image, decoded on first use, once."""
 
-    __slots__ = ('_decode', '_image', '_failure')
+    __slots__ = ('_decode', '_image', '_failure', '_released')
 
     def __init__(self, decode: Callable[[], np.ndarray]):
         self._decode: Callable[[], np.ndarray] | None = decode
         self._image: np.ndarray | None = None
         self._failure: BadInput | None = None
+        self._released = False
+
+    @property
+    def released(self) -> bool:
+        """Whether the frame was released undecoded: asked for then, it is a bug to report."""
+        return self._released
 
     @property
     def decoded(self) -> bool:
@@ -44,15 +50,21 @@ class CameraFrame:
                 self._image = decode()
             except BadInput as exc:
                 self._failure = exc
+            except Exception as exc:  # noqa: BLE001 (cv2.error, MemoryError): kept as the
+                # frame's failure, not raised once and then a bare assertion on every call
+                self._failure = BadInput('image_decode', f'decoding failed: {exc!r}')
         if self._failure is not None:
             raise self._failure
-        assert self._image is not None
+        if self._image is None:  # (a decode function returning None)
+            self._failure = BadInput('image_decode', 'decoding gave no image')
+            raise self._failure
         return self._image
 
     def release(self) -> None:
         """Drop the undecoded message: no observation can use the frame any more."""
         if self._decode is not None:
             self._decode = None
+            self._released = True
             self._failure = BadInput('image_decode', 'a camera frame released as superseded '
                                      'was asked for (a bug: please report it)')
 
@@ -69,15 +81,17 @@ class FrameBook:
     def filed(self, stream: str, stamp_ns: int, frame: CameraFrame) -> None:
         self._frames.setdefault(stream, deque()).append((int(stamp_ns), frame))
 
-    def release_before(self, usable_from_ns: int, keep_from_ns: int | None = None,
+    def release_before(self, usable_from_ns: int, keep_ns: int | None = None,
                        max_frames: int | None = None) -> None:
         """Release the frames no observation at or after `usable_from_ns` can use: those
         with a newer frame at or before it (the rule takes the newest at or before a time),
-        and those the history no longer keeps (stamped before keep_from_ns, or beyond its
-        max_frames per stream)."""
+        and those the history no longer keeps: as it drops a stream's samples, stamped more
+        than keep_ns before that stream's own newest (not another camera's: a lagging one's
+        frames are still handed out), or beyond its max_frames per stream."""
         for frames in self._frames.values():
+            keep_from = None if keep_ns is None or not frames else frames[-1][0] - keep_ns
             while frames and ((len(frames) > 1 and frames[1][0] <= usable_from_ns)
-                              or (keep_from_ns is not None and frames[0][0] < keep_from_ns)
+                              or (keep_from is not None and frames[0][0] < keep_from)
                               or (max_frames is not None and len(frames) > max_frames)):
                 self._release(frames.popleft()[1])
 

@@ -100,6 +100,10 @@ class ObservationHistory:
         self.late_ns = jitter_allowance_ns(self.dt_ns)
         self.episode_start_ns: int | None = None
         self._data = {name: _Stream() for name in self.streams}
+        # with a reference: the newest of its stamps found covered (t_last), None: unknown.
+        # It stays covered while the samples covering it are kept (a newer sample never
+        # uncovers a time), so t_last searches only the reference's newer stamps.
+        self._covered: int | None = None
 
     # ------------------------------------------------------------------ input
     def add(self, stream: str, stamp_ns: int, value: Any) -> bool:
@@ -118,6 +122,9 @@ class ObservationHistory:
         cut = bisect.bisect_left(s.stamps, stamp_ns - self.keep_ns)
         cut = max(cut, len(s.stamps) - self.max_samples)
         if cut > 0:
+            if self._covered is not None and s.stamps[cut - 1] >= \
+                    self._covered - self.gap_ns[stream]:
+                self._covered = None  # the covered time, or a sample covering it, dropped
             del s.stamps[:cut]
             del s.values[:cut]
         return True
@@ -125,6 +132,7 @@ class ObservationHistory:
     def clear(self) -> None:
         """Forget every sample and the episode start."""
         self.episode_start_ns = None
+        self._covered = None
         for s in self._data.values():
             s.stamps.clear()
             s.values.clear()
@@ -132,6 +140,7 @@ class ObservationHistory:
     def start_episode(self, start_ns: int) -> None:
         """Drop samples from before start_ns; times before it take the episode's first sample."""
         self.episode_start_ns = int(start_ns)
+        self._covered = None
         for s in self._data.values():
             cut = bisect.bisect_left(s.stamps, self.episode_start_ns)
             del s.stamps[:cut]
@@ -154,17 +163,25 @@ class ObservationHistory:
         if self.reference is None:
             return min(newest)
         ref = self._data[self.reference].stamps
-        if not self._uncovered(ref[-1]):  # mostly the newest: no array built
-            return ref[-1]
-        times = np.asarray(ref, dtype=np.int64)
+        # the newest covered of the stamps newer than the last found (it stays covered), and
+        # no newer than every stream's newest sample reaches within its tolerance (none
+        # after is covered): mostly the newest alone. The lists are bisected, not copied
+        # (copied whole on every call: ~300 us at 2000 samples, run on every poll).
+        newer = bisect.bisect_right(ref, self._covered) if self._covered is not None else 0
+        reach = min(t + self.gap_ns[name] for name, t in zip(self.streams, newest, strict=True)
+                    if name != self.reference)
+        times = ref[newer:bisect.bisect_right(ref, reach)]
+        if not times:
+            return self._covered
         covered = np.ones(len(times), dtype=bool)
         for name in self.streams:
             if name != self.reference:
-                stamps = np.asarray(self._data[name].stamps, dtype=np.int64)
-                covered &= sample_at_or_before(stamps, times, self.gap_ns[name],
-                                               self.late_ns)[1]
+                covered &= sample_at_or_before(self._data[name].stamps, times,
+                                               self.gap_ns[name], self.late_ns)[1]
         found = np.flatnonzero(covered)
-        return int(times[found[-1]]) if found.size else None
+        if found.size:
+            self._covered = int(times[found[-1]])
+        return self._covered
 
     def _uncovered(self, t: int) -> str | None:
         """The first stream other than the reference without a sample for time t (at or

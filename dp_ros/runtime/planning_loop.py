@@ -130,9 +130,13 @@ DROP_WARNINGS = {  # what to log (once) when a chunk is dropped for these reason
 }
 
 
+# stops for which the node no longer sees the arm (its inputs, or its clock): a decelerating
+# stop (stop_deceleration) lasts at most what the running plan still commanded
+BLIND_STOPS = ('stale', 'no_clock', 'clock_back')
+
 HOLD_WARNINGS = {  # what to log (once per reason) when poll() stops a running plan
-    'stale': 'inputs went stale while a plan ran: holding (logged once; holds_stale on '
-             '/diagnostics)',
+    'stale': 'inputs went stale while a plan ran (or no camera frame could be decoded for '
+             'max_input_age_s): holding (logged once; holds_stale on /diagnostics)',
     'clock_back': 'the node clock went back by more than max_input_age_s while a plan ran (a '
                   'sim restarted under use_sim_time, a wall clock stepped back): holding, '
                   'history cleared (logged once; holds_clock_back and clock_jumps_back on '
@@ -266,6 +270,9 @@ class PlanningLoop:
         self._far_said = False
         self._latest_now: int | None = None  # the newest realtime "now" a poll saw
         self._first_check_ns: int | None = None  # wall time of the first input check
+        # the time of the first observation refused for a bad frame since one decoded (None:
+        # the last one tried decoded): undecodable that long, inputs count as stale
+        self._frames_failing_from: int | None = None
 
     @property
     def clamped(self) -> int:
@@ -361,7 +368,7 @@ class PlanningLoop:
         if self.history.add(stream, stamp_ns, value):
             if isinstance(value, CameraFrame):
                 self.frames.filed(stream, stamp_ns, value)
-                self._release_frames(stamp_ns, clock_ns)
+                self._release_frames(clock_ns)
             stats.filed += 1
             stats.stamps.append(int(stamp_ns))
             if wall_ns is not None:
@@ -379,7 +386,7 @@ class PlanningLoop:
                                    f'the clock went back{why}); skipped')
         return Filing('before_episode')
 
-    def _release_frames(self, stamp_ns: int, clock_ns: int | None) -> None:
+    def _release_frames(self, clock_ns: int | None) -> None:
         """Free the camera frames no later observation can use. The history's t_last never
         goes back (while it keeps its samples), so no observation asks for a time before
         t_last - (n_obs_steps-1)*dt; in realtime none either before max_input_age_s before
@@ -394,7 +401,7 @@ class PlanningLoop:
         if not self.lockstep and clock_ns is not None and clock_ns > 0:
             bounds.append(clock_ns - 2 * s.max_age_ns - span)
         if bounds:
-            self.frames.release_before(max(bounds), stamp_ns - self.history.keep_ns,
+            self.frames.release_before(max(bounds), self.history.keep_ns,
                                        self.history.max_samples)
 
     def add_measurement(self, stamp_ns: int, measured: np.ndarray, clock_ns: int | None = None
@@ -523,9 +530,22 @@ class PlanningLoop:
             return Wait('waiting for a newer observation')
         decoded = self._decode_frames(obs)
         if isinstance(decoded, Wait):
+            if self.moving and not self.lockstep and self._frames_failing(now):
+                hold = self.stop('stale', clock_ns)
+                self.state = 'inputs: stale'
+                if hold is not None:
+                    return hold
             return decoded
         return PlanRequest(decoded, self.generator, PlanContext(self.generation, obs.t_ns),
                            self._far_state(obs))
+
+    def _frames_failing(self, now: int) -> bool:
+        """Whether no observation could be decoded for longer than max_input_age_s (since the
+        first one refused for a bad frame): a camera whose every frame fails keeps its stream
+        fresh, but the node sees no more than if it had gone silent, so a moving plan stops
+        as on stale inputs. One bad frame only delays a plan to the next observation."""
+        since = self._frames_failing_from
+        return since is not None and now - since > self.setup.max_age_ns
 
     def _far_state(self, obs: Observation) -> str:
         """The warning for an observation whose newest state is far outside the training
@@ -559,11 +579,16 @@ class PlanningLoop:
                     except BadInput as exc:
                         if fresh:
                             self.bad[exc.kind] += 1
-                        return Wait(BAD_FRAME)
+                        if self._frames_failing_from is None:
+                            self._frames_failing_from = obs.t_ns
+                        # a released frame asked for is this code's bug: said (once)
+                        return Wait(BAD_FRAME, f"camera '{name}': {exc}" if sample.released
+                                    else '')
                     self.frames.decoded += fresh
                     sample = image
                 images.append(sample)
             values[name] = images
+        self._frames_failing_from = None
         return dataclasses.replace(obs, values=values)
 
     def submitted(self, request: PlanRequest) -> None:
@@ -737,20 +762,25 @@ class PlanningLoop:
                 # policy's target nearest the arm (sending nothing lets the chunk run on)
                 commanded = self.commanded.actions[0]
             hold = hold_point(reason, now, self.measured_at(now), commanded)
-            path = self._stop_path(now)
+            path = self._stop_path(now, blind=reason in BLIND_STOPS)
             if hold is not None and path is not None:
-                hold = dataclasses.replace(hold, position=path[0][-1].copy(), source='commanded',
-                                           path=path[0], step_ns=path[1])
+                # the hold point stays what a streamed controller is sent at once; the path,
+                # ending up to v^2/(2a) further on, goes to trajectory controllers only
+                hold = dataclasses.replace(hold, path=path[0], step_ns=path[1])
             if hold is not None:
                 self.holds[reason] += 1
         self._clear_plan()
         return hold
 
-    def _stop_path(self, now: int) -> tuple[np.ndarray, int] | None:
+    def _stop_path(self, now: int, blind: bool = False) -> tuple[np.ndarray, int] | None:
         """With stop_deceleration, in realtime, while a commanded plan runs: the decelerating
         stop from where the controller is commanded now, at the velocity of its last period
         (safety.stop_path: positions, step); None for the one-point hold (no deceleration
-        given, lockstep: the sim waits for each action, nothing commanded, or at rest)."""
+        given, lockstep: the sim waits for each action, nothing commanded, or at rest).
+        `blind` (a stop on stale inputs, BLIND_STOPS): the node no longer sees the arm, so
+        the stop lasts at most the running plan's remaining commanded horizon (a harder
+        deceleration then), no longer than the plan would have moved blind; once that ran
+        out, the one-point hold."""
         decel = self.setup.stop_deceleration
         if decel is None or self.lockstep or self.commanded is None:
             return None
@@ -758,7 +788,8 @@ class PlanningLoop:
         if start is None or before is None:
             return None
         velocity = joint_delta(before, start, self.safety.wrap) * (1e9 / self.setup.dt_ns)
-        return stop_path(start, velocity, decel, self.setup.dt_ns, self.setup.limits)
+        cap = int(self.commanded.due_ns[-1]) - now if blind else None
+        return stop_path(start, velocity, decel, self.setup.dt_ns, self.setup.limits, cap)
 
     def _clear_plan(self) -> None:
         self.moving = False
@@ -813,6 +844,7 @@ class PlanningLoop:
         self._clear_plan()
         self.generator = self._new_generator()
         self.last_t_obs_ns = None
+        self._frames_failing_from = None
 
     def _new_generator(self) -> Any:
         from dp_ros.policy.inputs import episode_generator  # torch: only once a loop runs

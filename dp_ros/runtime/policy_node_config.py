@@ -225,9 +225,12 @@ class PolicyNodeConfig:
         [0.0], 'how a stop (disable, stale inputs, shutdown) brings a moving arm to rest, per '
         'action dimension or one value for all, in action units/s^2: > 0: a trajectory that '
         "continues the controller's commanded motion, decelerating uniformly (each dimension "
-        'at most this) to rest, a point every control period within the action bounds; 0: one '
-        'point due one period ahead at the measured position (an arm at speed stops within '
-        'that period, a controller spline may overshoot); lockstep always the one point',
+        'at most this) to rest, a point every control period within the action bounds, to '
+        'JointTrajectory topics (streamed and pose topics and twists get the hold point); a '
+        'stop on stale inputs or a clock gone lasts at most what the running plan still '
+        'commanded; 0: one point due one period ahead at the measured position (an arm at '
+        'speed stops within that period, a controller spline may overshoot); lockstep always '
+        'the one point',
         unit='unit/s^2')
     ramp_in_s: float = param(0.0, 'after enabling (and after a stop), move from the measured '
                              "position into the policy's plan over this time; 0: no ramp",

@@ -329,9 +329,12 @@ class SafetyEnvelope:
 
 @dataclass(frozen=True)
 class Hold:
-    """The stop command: hold `position`, due at stamp_ns + dt (one-point trajectory); with
-    `path` (stop_deceleration), the points that decelerate to it, point i due (i+1)*step_ns
-    after the stop arrives, the last one `position`."""
+    """The stop command: hold `position` (measured, else commanded, now), due at stamp_ns +
+    dt (one-point trajectory). With `path` (stop_deceleration), a trajectory controller gets
+    the points that decelerate the commanded motion to rest instead (point i due
+    (i+1)*step_ns after the stop arrives; the last, the rest position, may lie v^2/(2a)
+    beyond the plan's points); a streamed (forward, pose) controller, which goes to a point
+    at once, and a twist servo still get `position`, never a target that far ahead."""
 
     # 'disabled' | 'deactivated' | 'stale' | 'shutdown' | 'reset' | 'clock_back' | 'no_clock'
     reason: str
@@ -366,7 +369,8 @@ MAX_STOP_POINTS = 1000
 
 
 def stop_path(start: np.ndarray, velocity: np.ndarray, deceleration: np.ndarray, dt_ns: int,
-              limits: JointLimits | None = None) -> tuple[np.ndarray, int] | None:
+              limits: JointLimits | None = None, max_duration_ns: int | None = None
+              ) -> tuple[np.ndarray, int] | None:
     """The decelerating stop (stop_deceleration): from the commanded position `start` moving
     at `velocity` (units/s), every dimension slowed uniformly to rest at one time T, the
     first to need it at its `deceleration` (the others at less: the motion keeps its
@@ -374,10 +378,14 @@ def stop_path(start: np.ndarray, velocity: np.ndarray, deceleration: np.ndarray,
     period (wider past MAX_STOP_POINTS) until T, the last at the rest position, each within
     the action bounds. (positions (N, D), step ns); None when nothing moves (the one-point
     hold). Positions only, as the chunks are published: the controller's interpolation
-    between them follows the deceleration."""
+    between them follows the deceleration. `max_duration_ns` caps T (a harder stop, the
+    motion shorter): a stop on stale inputs moves blind no longer than the running plan
+    would have; None (at most 0) there: the one-point hold."""
     start = np.asarray(start, dtype=np.float64)
     v = np.asarray(velocity, dtype=np.float64)
     t_stop_s = float(np.max(np.abs(v) / np.asarray(deceleration, dtype=np.float64)))
+    if max_duration_ns is not None:
+        t_stop_s = min(t_stop_s, max_duration_ns / 1e9)
     if not np.isfinite(t_stop_s) or t_stop_s <= 0:
         return None
     t_stop_ns = t_stop_s * 1e9
