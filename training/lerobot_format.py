@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import string
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -883,6 +884,41 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 # ---------------------------------------------------------------------------- reading
+# the fields lerobot fills in info.json's path templates (datasets/utils.py DEFAULT_DATA_PATH,
+# DEFAULT_VIDEO_PATH; v2.1's episode_chunk and episode_index are gone in v3.0)
+TEMPLATE_FIELDS = {'data_path': ('chunk_index', 'file_index'),
+                   'video_path': ('video_key', 'chunk_index', 'file_index')}
+
+
+def _check_template(info_path: Path, key: str, template: str) -> None:
+    """Refuse a data_path/video_path template the reader cannot fill or that leaves the
+    dataset directory (absolute, or climbing out with '..'): it decides which files are read."""
+    allowed = TEMPLATE_FIELDS[key]
+    problem = None
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        unknown = [f for f in fields if f not in allowed]
+        if unknown:
+            problem = (f'fills {unknown[0]!r}, which is not one of the v3.0 fields '
+                       f'{", ".join(allowed)}')
+        else:
+            sample = template.format(**{f: 'key' if f == 'video_key' else 0 for f in allowed})
+            if _leaves_root(sample):
+                problem = 'leads outside the dataset directory'
+    except (ValueError, TypeError) as exc:  # a brace left open, a format spec for no int
+        problem = f'is no path template ({one_line(exc)})'
+    if problem:
+        example = DEFAULT_DATA_PATH if key == 'data_path' else DEFAULT_VIDEO_PATH
+        raise LeRobotFormatError(f'{info_path}: {key} {template!r} {problem} (lerobot writes '
+                                 f'{example!r})')
+
+
+def _leaves_root(relative: str) -> bool:
+    """Whether a path from a template is absolute or climbs out with '..' (as written, not
+    resolved: the Hub cache's snapshot files are links into its blobs/ and still read)."""
+    return os.path.isabs(relative) or os.path.normpath(relative).split(os.sep)[0] == os.pardir
+
+
 class LeRobotReader:
     """A LeRobotDataset v3.0 directory, read the way lerobot's LeRobotDataset reads it."""
 
@@ -897,6 +933,9 @@ class LeRobotReader:
             self.info = json.loads(info_path.read_text())
         except json.JSONDecodeError as exc:
             raise LeRobotFormatError(f'{info_path} is not valid JSON: {exc}') from None
+        except RecursionError:
+            raise LeRobotFormatError(f'{info_path} is nested too deep to be an info.json') \
+                from None
         if not isinstance(self.info, dict):
             raise LeRobotFormatError(f'{info_path} is not a JSON object (it holds a '
                                      f'{type(self.info).__name__})')
@@ -917,6 +956,26 @@ class LeRobotReader:
             raise LeRobotFormatError(
                 f'{self.root}: {EPISODES_DIR} has {len(self.episodes)} episodes, info.json says '
                 f'{self.info["total_episodes"]}')
+        self._check_lengths()
+
+    def _check_lengths(self) -> None:
+        """Refuse episode lengths (the episodes table's) that are no counts or do not add up
+        to info.json's total_frames, naming the first episode past it: buffers are sized and
+        rows sliced by them (10^12 claimed: a 7 TiB allocation)."""
+        total, end = self.info['total_frames'], 0
+        for ep in self.episodes:
+            length = ep['length']
+            if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+                raise LeRobotFormatError(f'{self.root}: episode {ep["episode_index"]} has '
+                                         f'length {length!r}, not a count')
+            end += length
+            if end > total:
+                raise LeRobotFormatError(
+                    f'{self.root}: episode {ep["episode_index"]} claims {length} frames, '
+                    f'ending at frame {end}; info.json says the dataset has {total}')
+        if end != total:
+            raise LeRobotFormatError(f'{self.root}: the episodes hold {end} frames, info.json '
+                                     f'says {total}')
 
     def _check_info(self, info_path: Path) -> None:
         """Refuse info.json entries the reader would trip over later (as a KeyError deep in
@@ -946,6 +1005,7 @@ class LeRobotReader:
                 example = DEFAULT_DATA_PATH if key == 'data_path' else DEFAULT_VIDEO_PATH
                 raise LeRobotFormatError(f'{info_path} has no {key!r} (a path template such as '
                                          f'{example!r})')
+            _check_template(info_path, key, self.info[key])
 
     def _read_parquet(self, path: Path, required: Iterable[str],
                       keep: Callable[[str], bool] | None = None) -> pa.Table:
@@ -1031,8 +1091,16 @@ class LeRobotReader:
     # ------------------------------------------------------------------ frames
     def data_files(self) -> list[Path]:
         files = sorted({(ep['data/chunk_index'], ep['data/file_index']) for ep in self.episodes})
-        return [self.root / self.info['data_path'].format(chunk_index=c, file_index=f)
-                for c, f in files]
+        return [self._inside('data_path', chunk_index=c, file_index=f) for c, f in files]
+
+    def _inside(self, key: str, **fields: Any) -> Path:
+        """info.json's template `key` filled in, refused where it leads out of the dataset
+        directory (a feature name with '..' as video_key): a dataset names its own files."""
+        relative = self.info[key].format(**fields)
+        if _leaves_root(relative):
+            raise LeRobotFormatError(f'{self.root / INFO_PATH}: {key} {self.info[key]!r} gives '
+                                     f'{relative!r}, outside the dataset directory')
+        return self.root / relative
 
     def read_columns(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """The frames' columns (default ones included) in index order, (N, *shape) arrays."""
@@ -1042,7 +1110,8 @@ class LeRobotReader:
         if unknown:
             raise LeRobotFormatError(f'{self.root} has no numeric feature {unknown[0]!r} '
                                      f'(has {self.numeric_keys})')
-        wanted = list(dict.fromkeys([*keys, 'index', 'timestamp']))
+        check = ['episode_index'] if 'episode_index' in self.features else []
+        wanted = list(dict.fromkeys([*keys, 'index', 'timestamp', *check]))
         parts: dict[str, list[np.ndarray]] = {k: [] for k in wanted}
         for path in self.data_files():
             if not path.is_file():
@@ -1059,8 +1128,23 @@ class LeRobotReader:
         if not np.all(np.diff(index) > 0):
             order = np.argsort(index, kind='stable')
             out = {k: v[order] for k, v in out.items()}
+        if check:
+            self._check_episode_rows(out['episode_index'].reshape(-1))
         self._check_frame_rate(out['timestamp'].reshape(-1))
         return {k: v for k, v in out.items() if k in keys}
+
+    def _check_episode_rows(self, episode_index: np.ndarray) -> None:
+        """Refuse an episodes table whose lengths disagree with the rows' episode_index (5 and
+        5 claimed for 4 and 6 rows): frames would be cut at the wrong rows."""
+        expected = np.repeat(np.arange(len(self.episodes)), self.lengths())
+        wrong = np.flatnonzero(episode_index != expected)
+        if len(wrong):
+            got, want = int(episode_index[wrong[0]]), int(expected[wrong[0]])
+            e = got if 0 <= got < want else want  # the episode that ends at the wrong row
+            rows = int(np.count_nonzero(episode_index == e))
+            raise LeRobotFormatError(
+                f'{self.root}: episode {e} claims {int(self.lengths()[e])} frames in '
+                f'{EPISODES_DIR}, the data files hold {rows} rows of it')
 
     def _check_frame_rate(self, timestamps: np.ndarray) -> None:
         """Refuse an fps the timestamps disagree with (fps 20 on frames 0.1 s apart): training
@@ -1080,9 +1164,9 @@ class LeRobotReader:
                 f'correct its fps')
 
     def video_path(self, key: str, episode: Mapping[str, Any]) -> Path:
-        return self.root / self.info['video_path'].format(
-            video_key=key, chunk_index=episode[f'videos/{key}/chunk_index'],
-            file_index=episode[f'videos/{key}/file_index'])
+        return self._inside('video_path', video_key=key,
+                            chunk_index=episode[f'videos/{key}/chunk_index'],
+                            file_index=episode[f'videos/{key}/file_index'])
 
     def camera_frames(self, key: str, *, timestamps: np.ndarray | None = None,
                       tolerance_s: float = DEFAULT_TOLERANCE_S, progress: bool = False
@@ -1104,6 +1188,7 @@ class LeRobotReader:
         """Every frame of a camera's videos, uint8 (N, H, W, C) in index order
         (video_episodes, gathered)."""
         shape = self._frame_shape(key)
+        self.check_video_size(key)
         out = np.empty((int(self.info['total_frames']), *shape), dtype=np.uint8)
         ends = self.episode_ends()
         for i, frames in self.video_episodes(key, timestamps, tolerance_s=tolerance_s,
@@ -1188,6 +1273,7 @@ class LeRobotReader:
                 raise LeRobotFormatError(f'{self.root}: {path.relative_to(self.root)} '
                                          f'holds no video stream')
             stream = container.streams.video[0]
+            self._check_stream_size(key, path, stream, shape)
             stream.thread_type = 'AUTO'
             first = query[0]
             if first > 1.0:
@@ -1204,6 +1290,9 @@ class LeRobotReader:
                 hi = np.searchsorted(query, t + tolerance_s, side='right')
                 if hi > lo:
                     image = frame.to_ndarray(format='rgb24')
+                    if image.shape != shape:  # before the episode's frames are allocated
+                        raise LeRobotFormatError(
+                            f'{path}: frames are {image.shape}, info.json says {shape}')
                     for j in range(lo, hi):
                         i = int(owner[j])
                         r = int(rows[j] - (ends[i] - lengths[i]))
@@ -1212,10 +1301,6 @@ class LeRobotReader:
                             best[i] = np.full(lengths[i], np.inf)
                         d = abs(query[j] - t)
                         if d < best[i][r]:
-                            if image.shape != shape:
-                                raise LeRobotFormatError(
-                                    f'{path}: frames are {image.shape}, info.json says '
-                                    f'{shape}')
                             frames[i][r] = image
                             best[i][r] = d
                     bar.update(hi - lo)
@@ -1223,6 +1308,31 @@ class LeRobotReader:
                     break
         for _, i in finish[k:]:
             yield finished(i)
+
+    def check_video_size(self, key: str) -> None:
+        """Refuse a video feature whose info.json shape its first video does not have (read
+        from the stream's header, nothing decoded), before a buffer of the claimed size is
+        allocated: a claim of 10^5 x 10^5 would be 30 GB a frame."""
+        if self.features[key]['dtype'] != 'video' or not self.episodes:
+            return
+        import av
+
+        path = self.video_path(key, self.episodes[0])
+        if not path.is_file():
+            raise LeRobotFormatError(f'{self.root}: video {path} is missing')
+        with self._decode_errors(path), av.open(str(path)) as container:
+            if container.streams.video:
+                self._check_stream_size(key, path, container.streams.video[0],
+                                        self._frame_shape(key))
+
+    @staticmethod
+    def _check_stream_size(key: str, path: Path, stream: Any,
+                           shape: tuple[int, int, int]) -> None:
+        """The video stream's own frame size (its header's) against info.json's `shape`."""
+        size = (stream.codec_context.height, stream.codec_context.width)
+        if all(size) and size != shape[:2]:  # 0: the header does not say; frames are checked
+            raise LeRobotFormatError(f'{path}: frames of {key!r} are {(*size, 3)}, info.json '
+                                     f'says {shape}')
 
     @contextmanager
     def _decode_errors(self, path: Path) -> Iterator[None]:
@@ -1251,15 +1361,32 @@ class LeRobotReader:
 
         from PIL import Image
 
+        shape = self._frame_shape(key)
         frames: list[np.ndarray] = []
         index: list[np.ndarray] = []
         for path in self.data_files():
             table = self._read_parquet(path, [key, 'index'])
-            for cell in table[key].to_pylist():
+            where = path.relative_to(self.root)
+            for cell, frame in zip(table[key].to_pylist(), table['index'].to_pylist(),
+                                   strict=True):
                 data = cell['bytes'] if isinstance(cell, dict) else cell
-                if data is None:
-                    raise LeRobotFormatError(f'{path}: image {key!r} holds a path, not bytes')
-                frames.append(np.asarray(Image.open(io.BytesIO(data)).convert('RGB')))
+                if not isinstance(data, bytes):
+                    raise LeRobotFormatError(f'{self.root}: {where}: image {key!r} of frame '
+                                             f'{frame} holds a path, not bytes')
+                try:
+                    image = Image.open(io.BytesIO(data))  # the header alone: size checked first
+                    size = (image.height, image.width)
+                    if size == shape[:2]:
+                        frames.append(np.asarray(image.convert('RGB')))
+                except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+                    # PIL's UnidentifiedImageError (an OSError) and its kinds of damage
+                    raise LeRobotFormatError(
+                        f'{self.root}: {where}: image {key!r} of frame {frame} does not decode '
+                        f'({one_line(exc)})') from None
+                if size != shape[:2]:
+                    raise LeRobotFormatError(
+                        f'{self.root}: {where}: image {key!r} of frame {frame} is '
+                        f'{(*size, 3)}, info.json says {shape}')
             index.append(table['index'].to_numpy())
         order = np.argsort(np.concatenate(index), kind='stable')
         return np.stack(frames)[order]

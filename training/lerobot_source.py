@@ -74,6 +74,7 @@ class _Camera:
         self.timestamps, self.tolerance_s = timestamps, tolerance_s
         self.episode_ends = np.asarray(episode_ends, dtype=np.int64)
         h, w, c = reader._frame_shape(feature)
+        reader.check_video_size(feature)  # reads allocate their blocks from this shape
         self.shape = (int(reader.info['total_frames']), h, w, c)
         self.dtype = np.dtype(np.uint8)
         self.ndim = 4
