@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dp_ros.params import shown
+
 # The field's name wherever it is stored: zarr array attrs, a checkpoint's shape_meta entry
 # (low-dim observations and the action), a LeRobot feature in info.json.
 NAMES = 'names'
@@ -75,10 +77,11 @@ def check_names(names: object, width: int, where: str) -> list[str] | None:
     if names is None:
         return None
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f'{where}: {NAMES} must be a list of non-empty strings, got {names!r}')
+        raise ValueError(f'{where}: {NAMES} must be a list of non-empty strings, got '
+                         f'{shown(names)}')
     if len(names) != width or len(set(names)) != width:
-        raise ValueError(f'{where}: {NAMES} {list(names)} must be {width} distinct names, one '
-                         f'per value')
+        raise ValueError(f'{where}: {NAMES} {shown(list(names))} must be {width} distinct '
+                         'names, one per value')
     return list(names)
 
 

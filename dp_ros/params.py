@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import reprlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -18,6 +19,17 @@ C = TypeVar('C')
 
 # field annotation (a string under `from __future__ import annotations`) -> checker
 _KINDS = ('bool', 'str', 'int', 'float', 'list[str]', 'list[int]', 'list[float]')
+
+
+_SHOWN = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHOWN.maxstring = _SHOWN.maxother = 80
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = 12
+
+
+def shown(value: Any) -> str:
+    """repr(value) cut short for an error message: a value from a file (a list of a million
+    names, an expanded YAML alias) cannot make a megabyte line, or a MemoryError."""
+    return _SHOWN.repr(value)
 
 
 def param(default: Any, description: str, *, range: tuple[float, float] | None = None,
@@ -109,39 +121,39 @@ def check_scalar_types(where: str, cls: type, values: dict[str, Any]) -> None:
         what, ok = SCALAR_TYPES[kinds[0]]
         if not ok(value):
             raise ValueError(f'{where}.{name} must be {what}'
-                             f'{" or null" if optional else ""}, got {value!r}')
+                             f'{" or null" if optional else ""}, got {shown(value)}')
 
 
 def coerce(name: str, kind: str, value: Any) -> Any:
     """YAML and the command line give 1 for 1.0 and [] without a type: check and convert."""
     if kind == 'bool':
         if not isinstance(value, bool):
-            raise ValueError(f'parameter {name} must be true or false, got {value!r}')
+            raise ValueError(f'parameter {name} must be true or false, got {shown(value)}')
         return value
     if kind == 'str':
         if not isinstance(value, str):
-            raise ValueError(f'parameter {name} must be a string, got {value!r}')
+            raise ValueError(f'parameter {name} must be a string, got {shown(value)}')
         return value
     if kind == 'int':
         if not _is_whole(value):
-            raise ValueError(f'parameter {name} must be an integer, got {value!r}')
+            raise ValueError(f'parameter {name} must be an integer, got {shown(value)}')
         return int(value)
     if kind == 'float':
         if not is_number(value):
-            raise ValueError(f'parameter {name} must be a number, got {value!r}')
+            raise ValueError(f'parameter {name} must be a number, got {shown(value)}')
         return float(value)
     if not isinstance(value, (list, tuple)) and type(value).__name__ != 'array':
-        raise ValueError(f'parameter {name} must be a list, got {value!r}')
+        raise ValueError(f'parameter {name} must be a list, got {shown(value)}')
     items = list(value)  # rclpy hands numeric arrays over as array.array
     if kind == 'list[str]':
         if not all(isinstance(v, str) for v in items):
-            raise ValueError(f'parameter {name} must be a list of strings, got {items!r}')
+            raise ValueError(f'parameter {name} must be a list of strings, got {shown(items)}')
         return items
     if not all(is_number(v) for v in items):
-        raise ValueError(f'parameter {name} must be a list of numbers, got {items!r}')
+        raise ValueError(f'parameter {name} must be a list of numbers, got {shown(items)}')
     if kind == 'list[int]':
         if not all(_is_whole(v) for v in items):
-            raise ValueError(f'parameter {name} must be a list of integers, got {items!r}')
+            raise ValueError(f'parameter {name} must be a list of integers, got {shown(items)}')
         return [int(v) for v in items]
     return [float(v) for v in items]
 
@@ -153,7 +165,7 @@ def check_range(name: str, value: Any, bounds: tuple[float, float] | None) -> No
     values = value if isinstance(value, list) else [value]
     for v in values:
         if isinstance(v, float) and not math.isfinite(v) or not low <= v <= high:
-            raise ValueError(f'parameter {name} must be in [{low}, {high}], got {value!r}')
+            raise ValueError(f'parameter {name} must be in [{low}, {high}], got {shown(value)}')
 
 
 def refuse_unknown(cls: type, names: Iterable[str], owner: str | None = None) -> None:

@@ -26,6 +26,7 @@ from dp_ros.dimension_names import JOINT_STATE_FIELDS, joint_value_name
 from dp_ros.errors import UserError
 from dp_ros.image_fit import check_crop
 from dp_ros.pose_fields import POSE_FIELDS
+from dp_ros.safe_yaml import safe_load
 from training.deprecated_keys import DeprecatedKeyWarning, rename_deprecated
 from training.resample import (
     ALIGN_ALIASES,
@@ -505,7 +506,7 @@ def load_config(path: str | Path) -> Bag2ZarrConfig:
     """The config in a YAML file; any problem is a ConfigError naming the file."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = safe_load(path.read_text())
     except OSError as exc:
         raise ConfigError(f'cannot read config {path}: {exc}') from exc
     except yaml.YAMLError as exc:

@@ -24,6 +24,7 @@ import yaml
 
 from dp_ros.params import check_scalar_types
 from dp_ros.policy.config import SAMPLERS, PolicyConfig, jsonable
+from dp_ros.safe_yaml import SafeLoader, safe_load
 from sim_bridge.sim_node_config import MAX_SEED, ROBOTS
 from training.deprecated_keys import rename_deprecated
 from training.errors import TrainConfigError
@@ -489,10 +490,10 @@ class TrainConfig:
         return PolicyConfig.from_dict(dict(self.policy))
 
 
-class _YamlLoader(yaml.SafeLoader):
+class _YamlLoader(SafeLoader):
     """PyYAML reads YAML 1.1, where a number in e-notation without a dot (3e-4, 1e-8) is a
     string: `optim.lr=3e-4` was refused as not a number, and `eps: 1e-8` reached AdamW as a
-    string. Here it is the float it is, as in YAML 1.2."""
+    string. Here it is the float it is, as in YAML 1.2. Aliases are bounded (safe_yaml)."""
 
 
 _YamlLoader.add_implicit_resolver(
@@ -501,7 +502,7 @@ _YamlLoader.add_implicit_resolver(
 
 
 def _yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader
+    return safe_load(text, _YamlLoader)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()

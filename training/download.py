@@ -156,7 +156,7 @@ def _download_into(url: str, final: Path, sha256: str | None, force: bool,
         archive.unlink()
         try:
             buffer = ReplayBuffer.open(unpacked / STORE.split('/', 1)[1], mode='r')
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, MemoryError) as exc:  # MemoryError: an absurd shape claim
             raise DownloadError(f'unpacked store does not open as a replay buffer: {exc}') from exc
         missing = [k for k in PUSHT_KEYS if k not in buffer.keys()]
         if missing or not buffer.n_episodes:

@@ -21,8 +21,9 @@ import numcodecs
 import numpy as np
 import zarr
 from tqdm.auto import tqdm
+from zarr.core.sync import sync
 
-from dp_ros.errors import UserError
+from dp_ros.errors import UserError, one_line
 
 # The compressor of the paper's published Push-T store (ReplayBuffer 'disk' preset).
 DEFAULT_COMPRESSOR = numcodecs.Blosc(cname='zstd', clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
@@ -454,17 +455,71 @@ def _check_episode_ends(ends: np.ndarray, where: str) -> None:
             f'got {ends[:10]}...')
 
 
+# what zarr raises for array metadata it cannot read: a .zarray cut short (JSONDecodeError), a
+# compressor this machine lacks (numcodecs' UnknownCodecError), a dtype it will not read
+# (object + pickle: 'No Zarr data type found'), a field missing or of the wrong type
+_UNREADABLE_METADATA = (ValueError, TypeError, KeyError)
+
+
+def _member(group: zarr.Group, path: str, where: str) -> Any:
+    """group[path] (None: absent), or a NotAReplayBufferError naming it when zarr cannot read
+    its metadata."""
+    try:
+        return group[path]
+    except KeyError:  # zarr's NodeNotFoundError is one
+        return None
+    except _UNREADABLE_METADATA as exc:
+        raise NotAReplayBufferError(
+            f'{where}: {path} has metadata zarr cannot read ({type(exc).__name__}: '
+            f'{one_line(exc)[:200]})') from None
+
+
+def _data_arrays(group: zarr.Group, where: str) -> dict[str, Any]:
+    """The arrays of data/, or a NotAReplayBufferError naming the first zarr cannot read:
+    listing them reads every array's metadata, so a failure is traced to its array here."""
+    data = group['data']
+    try:
+        return dict(data.arrays())
+    except _UNREADABLE_METADATA:
+        pass
+    store_path = data.store_path
+
+    async def names() -> list[str]:
+        return [k async for k in store_path.store.list_dir(f'{store_path.path}/')]
+
+    for name in sorted(sync(names())):
+        if not name.startswith('.'):
+            _member(group, f'data/{name}', where)
+    raise NotAReplayBufferError(f'{where}: data/ holds metadata zarr cannot read')
+
+
 def _validated_layout(group: zarr.Group, where: str) -> tuple[dict[str, Any], np.ndarray]:
-    """The data arrays and episode ends of a group, or a NotAReplayBufferError saying why."""
-    if 'data' not in group or not isinstance(group['data'], zarr.Group):
+    """The data arrays and episode ends of a group, or a NotAReplayBufferError saying why.
+
+    The arrays' metadata are checked before any value is read: a .zarray claiming 10**15
+    episode ends with no chunk behind it would otherwise be allocated (petabytes of the
+    fill value) before any check."""
+    if not isinstance(_member(group, 'data', where), zarr.Group):
         raise NotAReplayBufferError(f'{where} is not a replay buffer: missing group data/')
-    if 'meta' not in group or 'episode_ends' not in group['meta']:
+    ends_array = _member(group, 'meta/episode_ends', where)
+    if ends_array is None:
         raise NotAReplayBufferError(
             f'{where} is not a replay buffer: missing array meta/episode_ends')
-    ends = np.asarray(group['meta/episode_ends'][:])
+    data = _data_arrays(group, where)
+    if not isinstance(ends_array, zarr.Array) or ends_array.ndim != 1 \
+            or not np.issubdtype(ends_array.dtype, np.integer):
+        raise NotAReplayBufferError(
+            f'{where}: meta/episode_ends must be a 1-D integer array, got shape '
+            f'{getattr(ends_array, "shape", None)} dtype {getattr(ends_array, "dtype", None)}')
+    # an episode holds at least one step: more ends than steps is a length no writer made
+    n_frames = max((int(arr.shape[0]) for arr in data.values() if arr.ndim), default=0)
+    if ends_array.shape[0] > n_frames:
+        raise NotAReplayBufferError(
+            f'{where}: meta/episode_ends claims {ends_array.shape[0]} episodes but the data '
+            f'arrays hold {n_frames} steps')
+    ends = np.asarray(ends_array[:])
     _check_episode_ends(ends, where)
     n_steps = int(ends[-1]) if len(ends) else 0
-    data = dict(group['data'].arrays())
     for key, arr in data.items():
         if arr.ndim < 1 or arr.shape[0] != n_steps:
             raise NotAReplayBufferError(

@@ -40,6 +40,8 @@ except ImportError:
 from rosbags.interfaces import MessageDefinition, MessageDefinitionFormat, TopicInfo
 from rosbags.rosbag2 import Reader
 
+from dp_ros.safe_yaml import safe_load
+
 STORAGE_SUFFIXES = ('.mcap', '.db3')
 MCAP_MAGIC = b'\x89MCAP0\r\n'  # an mcap file starts and ends with it
 WAL_HEADER_BYTES = 32  # a WAL file's header; the pages not yet checkpointed follow it
@@ -200,7 +202,7 @@ def _recounted_metadata(source: Path, target: Path, dbs: list[Path]) -> None:
     copied unchanged where it is not what rosbag2 writes (rosbags then says what is wrong)."""
     text = source.read_text()
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
         info = data['rosbag2_bagfile_information']
         counts: dict[str, int] = {}
         first, last = None, None

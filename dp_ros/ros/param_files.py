@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from dp_ros.safe_yaml import safe_load
+
 PARAMS_KEY = 'ros__parameters'
 # a name this close to the node's is a misspelling of it (dp_polcy), not another node's
 CLOSE_NAME_CUTOFF = 0.8
@@ -82,7 +84,7 @@ def unmatched_blocks(files: Sequence[str], node_fqn: str, built_name: str) -> li
     blocks = []
     for path in files:
         try:
-            tree = yaml.safe_load(Path(path).read_text())
+            tree = safe_load(Path(path).read_text())
         except (OSError, yaml.YAMLError):
             continue
         blocks += [(path, block) for block in block_names(tree)]
