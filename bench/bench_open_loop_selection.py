@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if len(args.policies) < 3:
         p.error('give at least 3 policies (the snapshots of a run)')
-    entries = read_entries([str(d) for d in args.policies])
+    entries = read_entries([str(d) for d in args.policies])  # the snapshots in step order
+    args.policies = [Path(e.path) for e in entries]
     scores = [e.closed_loop_score for e in entries]
     missing = [str(d) for d, s in zip(args.policies, scores, strict=True) if s is None]
     if missing:

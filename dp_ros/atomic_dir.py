@@ -10,6 +10,9 @@ dataset linked onto another disk is updated there and the link stays.
 Single text files (reports, drafted configs) are swapped in the same way by write_text.
 A swap does not stop two commands writing one output at once (the later swap would drop the
 earlier's work): each writer holds output_lock for its whole run.
+A process killed mid-write (SIGKILL, the OOM killer) leaves its hidden staging folder
+(staging_dir) or a swap's put-aside old copy; a writer holding the lock removes those of its
+own outputs when it starts (staging_leftovers, remove_all).
 """
 from __future__ import annotations
 
@@ -18,10 +21,13 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import re
 import shutil
+import stat
 import sys
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,6 +38,9 @@ except ImportError:  # not POSIX: no lock (dp-ros runs on Linux)
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+# beside a target: staging_dir's folders (mkdtemp's 8 characters, or staging_path's 8 hex
+# digits) and _swap_in's put-aside old copy
+_LEFTOVER = re.compile(r'\.(?P<target>.+)\.(?:tmp-[a-z0-9_]{8}|old-[0-9a-f]{8})')
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -91,7 +100,7 @@ def _swap_in(new: Path, target: Path) -> None:
     elif _exchange(new, target):
         _remove_old(new)
     else:
-        old = target.with_name(f'.{target.name}.old-{uuid.uuid4().hex[:8]}')
+        old = target.with_name(f'.{target.name}.old-{uuid.uuid4().hex[:8]}')  # _LEFTOVER
         os.rename(target, old)
         try:
             os.rename(new, target)
@@ -108,6 +117,54 @@ def _remove_old(path: Path) -> None:
         path.unlink()
     elif path.exists():
         shutil.rmtree(path, ignore_errors=True)
+
+
+def staging_dir(target: Path) -> Path:
+    """A new empty folder beside `target` (mode 0755, mkdtemp's 0700 opened up) to write it
+    in before replace_dir swaps it in, named `.<target>.tmp-XXXXXXXX`: what
+    staging_leftovers finds after a kill."""
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{target.name}.tmp-', dir=target.parent))
+    os.chmod(tmp, 0o755)
+    return tmp
+
+
+def staging_path(target: Path) -> Path:
+    """An unused name beside `target` for a copy made whole first (shutil.copytree makes
+    the folder itself), of staging_dir's form."""
+    return target.with_name(f'.{target.name}.tmp-{uuid.uuid4().hex[:8]}')
+
+
+def staging_leftovers(folder: Path, targets: str) -> list[Path]:
+    """What writes of the outputs in `folder` whose names fullmatch the regex `targets` left
+    there when killed midway: staging_dir's and staging_path's copies, a swap's put-aside
+    old copy. A live write's staging folder has the same name: call this only with the
+    folder's output_lock held."""
+    if not folder.is_dir():
+        return []
+    name = re.compile(targets)
+    return sorted(p for p in folder.iterdir()
+                  if (m := _LEFTOVER.fullmatch(p.name)) and name.fullmatch(m['target']))
+
+
+def remove_all(paths: Iterable[Path]) -> int:
+    """Remove these files and folders (a symlink: the link); the bytes freed."""
+    freed = 0
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            freed += sum(f.lstat().st_size for f in path.rglob('*') if not f.is_dir())
+        elif path.exists():
+            freed += path.lstat().st_size
+        _remove_old(path)
+    return freed
+
+
+def plain_file_mode(files: Iterable[Path], like: Path) -> None:
+    """Give `files` the mode of `like`, a file written by a plain open() (the umask's,
+    0644 usually): safetensors writes through an owner-only (0600) temporary file, which
+    another user (the robot's, a colleague resuming a run) could not load."""
+    mode = stat.S_IMODE(like.stat().st_mode)
+    for f in files:
+        os.chmod(f, mode)
 
 
 def write_text(path: str | Path, text: str) -> Path:

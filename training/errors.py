@@ -8,7 +8,14 @@ the cli, report a bad config or dataset the same way, once per process.
 """
 from __future__ import annotations
 
-from dp_ros.errors import EXIT_USER_ERROR, EXPECTED_ERRORS, UserError, error_exit, one_line
+from dp_ros.errors import (
+    EXIT_USER_ERROR,
+    EXPECTED_ERRORS,
+    UserError,
+    error_exit,
+    one_line,
+    output_error_line,
+)
 
 __all__ = ['EXPECTED_ERRORS', 'EXIT_USER_ERROR', 'error_exit', 'one_line']  # the rule, re-exported
 
@@ -29,6 +36,19 @@ class DatasetError(UserError, ValueError):
 class NonFiniteLossError(UserError, ArithmeticError):
     """Training produced a NaN or infinite loss (or weights): the run stops before it saves
     them, so its last train state stays a good point to start again from."""
+
+
+class RunWriteError(UserError, OSError):
+    """A checkpoint or train state the machine refused to write (a full disk, a file over the
+    size limit): its message names where, and what stays the point to resume from."""
+
+
+def refused_write(exc: BaseException) -> str | None:
+    """Why the machine refused a write (output_error_line's cases: OSError's words, or
+    safetensors' message, which names no file); None for any other error."""
+    if output_error_line(exc) is None:
+        return None
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
 
 
 class DatasetKeyError(DatasetError, KeyError):

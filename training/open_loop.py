@@ -58,6 +58,7 @@ from training.dataset_meta import (
 )
 from training.lerobot_source import open_training_store
 from training.replay_buffer import recorded_control_period
+from training.train_state_file import snapshot_step
 
 if TYPE_CHECKING:  # torch is imported where a policy runs: the checks answer without it
     import torch
@@ -823,7 +824,18 @@ def read_entries(args: list[str]) -> list[PolicyEntry]:
         path = resolve_policy_dir(arg)
         meta = read_policy_metadata(path)
         out.append(PolicyEntry(str(arg), path, meta, metadata_config(meta, path)))
-    return out
+    return in_step_order(out)
+
+
+def in_step_order(entries: list[PolicyEntry]) -> list[PolicyEntry]:
+    """The policies in the order given, the step_* snapshots among them in step order: a
+    shell's RUN/checkpoints/step_* lists step_1000000 before step_200000 (the names sort by
+    step up to 999,999 only, train_state_file.snapshot_name)."""
+    steps = [snapshot_step(e.path) for e in entries]
+    snapshots = iter(sorted((e for e, s in zip(entries, steps, strict=True) if s is not None),
+                            key=lambda e: snapshot_step(e.path)))
+    return [next(snapshots) if s is not None else e
+            for e, s in zip(entries, steps, strict=True)]
 
 
 def check_inference_steps(entries: list[PolicyEntry], steps: int | None) -> None:
@@ -955,8 +967,8 @@ def run_open_loop(args: argparse.Namespace
 def compare_policies(entries: list[PolicyEntry], ds: PushTImageDataset, episodes: list[int],
                      args: argparse.Namespace, device: Any, shared: dict[str, Any]
                      ) -> tuple[dict[str, Any], Callable[[], Path] | None]:
-    """Each policy's report on the same windows, in the order given, and which one has the
-    lowest normalized RMSE."""
+    """Each policy's report on the same windows, in the order given (step_* snapshots in step
+    order: in_step_order), and which one has the lowest normalized RMSE."""
     policies = []
     for i, entry in enumerate(entries):
         log.info('policy %d/%d: %s', i + 1, len(entries), entry.arg)

@@ -6,25 +6,42 @@ old run would sit beside the new run's as if they were its own. The old run stay
 there and continues there (`--output <run>/earlier_runs/<n>`). A run continued in another
 folder (`--resume OTHER --output NEW`) takes its checkpoints/best along: the best score it
 restores is that checkpoint's.
+A run starting in its folder (rank 0, the output lock held) removes what saves killed midway
+left there (remove_save_leftovers): each is as large as the policy or the train state.
 """
 from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from pathlib import Path
 
+from dp_ros.atomic_dir import remove_all, staging_leftovers, staging_path
 from training.run_log import CURVES_FILE, LOG_FILE, TB_DIR
-from training.train_state_file import STATE_DIR
+from training.train_state_file import SNAPSHOT, STATE_DIR, STATE_STAGING
 
 CONFIG_FILE = 'config.yaml'
 CHECKPOINTS_DIR = 'checkpoints'
 MEDIA_DIR = 'media'
 EARLIER_RUNS_DIR = 'earlier_runs'
 BEST = 'best'  # checkpoints/best: the best closed-loop score so far
+LATEST = 'latest'  # checkpoints/latest: the EMA weights of the resume point
 # what a run writes into its directory (training/trainer.py), and so what one sets aside
 RUN_FILES = (CONFIG_FILE, LOG_FILE, TB_DIR, CURVES_FILE, MEDIA_DIR, CHECKPOINTS_DIR,
              STATE_DIR)
+
+
+def remove_save_leftovers(run_dir: Path) -> tuple[int, int]:
+    """Remove the staging copies saves killed midway (SIGKILL, the OOM killer) left in
+    `run_dir`: save_policy's `.latest.tmp-XXXXXXXX` (best, step_N) in checkpoints/, the train
+    state's `.train_state.tmp`, a swap's put-aside old copy. Nothing else removes them (their
+    dot hides them from ls), and each is as large as the policy or the train state. Only
+    with the run's output lock held (a live save's copy has the same name). Returns (how
+    many, bytes freed)."""
+    found = [*staging_leftovers(run_dir / CHECKPOINTS_DIR, rf'{LATEST}|{BEST}|{SNAPSHOT.pattern}'),
+             *staging_leftovers(run_dir, STATE_DIR)]
+    if (run_dir / STATE_STAGING).exists():
+        found.append(run_dir / STATE_STAGING)
+    return len(found), remove_all(found)
 
 
 def set_aside_earlier_run(run_dir: Path) -> Path | None:
@@ -51,7 +68,7 @@ def carry_best(state_path: Path, run_dir: Path) -> Path | None:
     if not source.is_dir() or dest.exists():
         return None
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f'.{BEST}.{uuid.uuid4().hex[:8]}.tmp')
+    tmp = staging_path(dest)  # a kill leaves it: remove_save_leftovers
     shutil.copytree(source, tmp)
     os.replace(tmp, dest)
     return dest

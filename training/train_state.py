@@ -28,9 +28,15 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from dp_ros.atomic_dir import replace_dir
+from dp_ros.atomic_dir import plain_file_mode, replace_dir
 from training.errors import TrainStateError
-from training.train_state_file import STATE_DIR, STATE_FILE, STATE_FORMAT, STATE_VERSION
+from training.train_state_file import (
+    STATE_DIR,
+    STATE_FILE,
+    STATE_FORMAT,
+    STATE_STAGING,
+    STATE_VERSION,
+)
 
 log = logging.getLogger('dp_ros.train')
 
@@ -220,14 +226,30 @@ def save_train_state(run_dir: Path, accelerator: Any, parts: TrainParts, progres
 
     Collective: every rank must call it at the same step.
     """
-    from accelerate.utils import gather_object
-
-    acc, rank, is_main = accelerator, accelerator.process_index, accelerator.is_main_process
+    acc, is_main = accelerator, accelerator.is_main_process
     final = run_dir / STATE_DIR
-    tmp = run_dir / f'.{STATE_DIR}.tmp'
+    tmp = run_dir / STATE_STAGING
     if is_main:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+    try:
+        _write_train_state(tmp, acc, parts, progress, config, split)
+        if is_main:
+            replace_dir(tmp, final)
+    except BaseException:  # a full disk: the half-written copy is the room the user needs
+        if is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    acc.wait_for_everyone()
+    return final
+
+
+def _write_train_state(tmp: Path, acc: Any, parts: TrainParts, progress: Progress,
+                       config: dict[str, Any], split: dict[str, Any] | None) -> None:
+    """save_train_state's files into the staging folder `tmp` (every rank its RNGs)."""
+    from accelerate.utils import gather_object
+
+    rank, is_main = acc.process_index, acc.is_main_process
     acc.wait_for_everyone()
     rng_tensors, rng_meta = rng_snapshot(parts.loss_gen)
     if progress.window_loss_sum is not None:  # per rank, as each rank's loss is its own
@@ -260,9 +282,7 @@ def save_train_state(run_dir: Path, accelerator: Any, parts: TrainParts, progres
             'config': config, 'split': split, 'saved_at': time.time(),
         }
         (tmp / STATE_FILE).write_text(json.dumps(state, default=json_default) + '\n')
+        plain_file_mode(tmp.glob('*.safetensors'), like=tmp / STATE_FILE)  # others can resume
         for f in tmp.iterdir():
             with open(f, 'rb') as fh:
                 os.fsync(fh.fileno())
-        replace_dir(tmp, final)
-    acc.wait_for_everyone()
-    return final

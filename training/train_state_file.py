@@ -1,19 +1,38 @@
 """A run's train_state/state.json, found and read without torch: `dp-ros train` checks the
 state it would resume from before torch loads (training/run_check.py); training/train_state.py
-writes and restores the whole directory.
+writes and restores the whole directory. Also the names of a run's step_* snapshots, which
+`dp-ros open-loop` orders before torch loads.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from training.errors import TrainStateError
 
 STATE_DIR = 'train_state'
+# where save_train_state writes it first, beside it: removed at the next save or run start
+STATE_STAGING = f'.{STATE_DIR}.tmp'
 STATE_FILE = 'state.json'
 STATE_FORMAT = 'dp_ros.train_state'
 STATE_VERSION = 1
+SNAPSHOT = re.compile(r'step_(\d+)')  # checkpoints/step_N: snapshot_name
+
+
+def snapshot_name(step: int) -> str:
+    """checkpoints/<this>: a kept snapshot (train.snapshot_every). Zero-padded to 6 digits,
+    the names sort by step up to 999,999 only (step_1000000 < step_200000): readers order
+    snapshots by snapshot_step, never by name (a wider padding would mix two widths in a
+    resumed run's folder)."""
+    return f'step_{step:06d}'
+
+
+def snapshot_step(path: str | Path) -> int | None:
+    """The step of a snapshot folder named by snapshot_name; None for any other name."""
+    m = SNAPSHOT.fullmatch(Path(path).name)
+    return int(m[1]) if m else None
 
 
 def find_train_state(resume: str, run_dir: Path) -> Path | None:

@@ -28,6 +28,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,14 +40,22 @@ from training.batches import EpochBatches, iterate_batches, to_device
 from training.config import TrainConfig
 from training.cpu_precision import effective_mixed_precision
 from training.dataset_meta import SPLIT, few
-from training.errors import DatasetError, NonFiniteLossError, TrainStateError
+from training.errors import (
+    DatasetError,
+    NonFiniteLossError,
+    RunWriteError,
+    TrainStateError,
+    refused_write,
+)
 from training.run_check import CheckedRun, check_run
 from training.run_dir import (
     BEST,
     CHECKPOINTS_DIR,
     CONFIG_FILE,
+    LATEST,
     MEDIA_DIR,
     carry_best,
+    remove_save_leftovers,
     set_aside_earlier_run,
 )
 from training.run_log import RunLog, finite
@@ -66,7 +75,7 @@ from training.train_state import (
     save_train_state,
     saved_weights,
 )
-from training.train_state_file import STATE_DIR
+from training.train_state_file import STATE_DIR, snapshot_name
 
 if TYPE_CHECKING:
     from dp_ros.policy.normalizer import Normalizer
@@ -76,12 +85,6 @@ log = logging.getLogger('dp_ros.train')
 LOSS_SEED_STRIDE = 7919  # loss generator seed = seed * stride + rank
 # how far beyond [-1, 1] a warm start's data may normalize before it is a warning
 RANGE_SLACK = 1e-3
-
-
-def snapshot_name(step: int) -> str:
-    """checkpoints/<this>: a kept snapshot (train.snapshot_every); zero-padded so that the
-    names sort by step."""
-    return f'step_{step:06d}'
 
 
 class LossModule(nn.Module):
@@ -131,6 +134,10 @@ class Trainer:
         self.resume = resume
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            removed, freed = remove_save_leftovers(self.run_dir)
+            if removed:
+                log.info('removed %d staging cop%s of saves killed midway from %s (%s bytes)',
+                         removed, 'y' if removed == 1 else 'ies', self.run_dir, f'{freed:,}')
             own = self.state_path is not None and self.state_path.resolve() == (
                 self.run_dir / STATE_DIR).resolve()
             earlier = None if own else set_aside_earlier_run(self.run_dir)
@@ -146,6 +153,7 @@ class Trainer:
                              'score so far) copied to %s', self.state_path, carried)
         acc.wait_for_everyone()
         self.stop_signal: str | None = None
+        self.last_saved = -1  # the step of the last resume point saved (_run sets it)
 
     def _follow_init_from(self, earlier: Path) -> None:
         """train.init_from inside the folder just set aside (a warm start from the run that
@@ -405,8 +413,9 @@ class Trainer:
         """Atomic: written to a temporary directory on every rank, then renamed by rank 0."""
         progress = Progress(self.pos, self.best_score, self.elapsed(), self.pending_eval,
                             self.loss_sum, self.n_since)
-        return save_train_state(self.run_dir, self.accelerator, self.parts, progress,
-                                self.cfg.to_dict(), split=self.split)
+        with self._refused_write(self.run_dir / STATE_DIR, latest_kept=False):
+            return save_train_state(self.run_dir, self.accelerator, self.parts, progress,
+                                    self.cfg.to_dict(), split=self.split)
 
     def save_policy_artifact(self, name: str, metrics: dict | None = None) -> Path:
         """checkpoints/<name>: the EMA weights as a policy artifact, with where they came from."""
@@ -417,9 +426,28 @@ class Trainer:
             'metrics': {k: v for k, v in (metrics or {}).items() if finite(v)},
             'train_config': self.cfg.to_dict(), SPLIT: self.split, 'saved_at': time.time(),
         }
-        return save_policy(self.policy, self.run_dir / CHECKPOINTS_DIR / name,
-                           control_period_s=self.cfg.train.control_period_s,
-                           provenance=provenance, state_dict=self.ema_state_dict())
+        target = self.run_dir / CHECKPOINTS_DIR / name
+        with self._refused_write(target):
+            return save_policy(self.policy, target,
+                               control_period_s=self.cfg.train.control_period_s,
+                               provenance=provenance, state_dict=self.ema_state_dict())
+
+    @contextlib.contextmanager
+    def _refused_write(self, target: Path, latest_kept: bool = True) -> Iterator[None]:
+        """A save of `target` the machine refuses (a full disk, a file over the size limit)
+        as RunWriteError naming it and the resume point kept (the saver removed its
+        half-written copy); safetensors' own message names no file."""
+        try:
+            yield
+        except Exception as exc:
+            reason = refused_write(exc)
+            if reason is None:
+                raise
+            then = (f'{self._again()} to resume' if self.last_saved >= 0 else
+                    'run the same command again')
+            raise RunWriteError(f'cannot write {target}: {reason}; '
+                                f'{self._kept(latest_kept)}. Free space there (or give '
+                                f'another --output), then {then}') from None
 
     # ------------------------------------------------------------------ measurements
     def _sync_eval_policy(self) -> nn.Module:
@@ -642,10 +670,8 @@ class Trainer:
             self._check_finite(loss_sum, first_unchecked)
             self._save_resume_point()
         if self.is_main and interrupted:
-            again = ('run the same command again' if self.resume == 'auto' else
-                     f'run the command again without --resume {self.resume}')  # auto: this one
             log.warning('%s: stopped at step %d, train state saved in %s; %s to continue',
-                        interrupted, self.pos.step, self.run_dir / STATE_DIR, again)
+                        interrupted, self.pos.step, self.run_dir / STATE_DIR, self._again())
         emit('end', {'interrupted': interrupted, 'best_score': self.best_score})
         self.run_log.close()
         self.run_log.plot()
@@ -656,7 +682,7 @@ class Trainer:
     def _save_resume_point(self, metrics: dict[str, Any] | None = None) -> None:
         """checkpoints/latest (with these evaluation metrics) and train_state, at this step."""
         if self.is_main:
-            self.save_policy_artifact('latest', metrics)
+            self.save_policy_artifact(LATEST, metrics)
         self.save_train_state()
         self.last_saved = self.pos.step
         self.run_log.plot()
@@ -706,8 +732,7 @@ class Trainer:
         NaN or inf, when, and that the last resume point is kept."""
         steps = (f'step {self.pos.step}' if since >= self.pos.step
                  else f'steps {since}..{self.pos.step}')
-        kept = (f'{self.run_dir / STATE_DIR} and checkpoints/latest stay at step '
-                f'{self.last_saved}' if self.last_saved >= 0 else 'this run saved nothing')
+        kept = self._kept()
         then = 'resume or start over with --resume never' if self.last_saved >= 0 else (
             'start over')
         message = (f'{what} became NaN or inf at {steps}; stopped without saving those '
@@ -719,6 +744,22 @@ class Trainer:
                            'error': message})
         self.run_log.close()
         return NonFiniteLossError(message)
+
+    def _kept(self, latest_kept: bool = True) -> str:
+        """What a run stopped by an error keeps: its last resume point (train_state, and
+        checkpoints/latest unless this step's was written already)."""
+        if self.last_saved < 0:
+            return 'this run saved nothing'
+        state = self.run_dir / STATE_DIR
+        if latest_kept or self.last_saved == self.pos.step:
+            return f'{state} and checkpoints/latest stay at step {self.last_saved}'
+        return (f'{state} stays at step {self.last_saved} (checkpoints/latest holds step '
+                f'{self.pos.step})')
+
+    def _again(self) -> str:
+        """How to go on from the train state: this command again (--resume auto)."""
+        return ('run the same command again' if self.resume == 'auto' else
+                f'run the command again without --resume {self.resume}')  # auto: this one
 
 
 def _reset_accelerate_state() -> None:

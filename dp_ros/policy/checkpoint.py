@@ -10,13 +10,11 @@ import json
 import math
 import os
 import shutil
-import stat
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dp_ros.atomic_dir import replace_dir
+from dp_ros.atomic_dir import plain_file_mode, replace_dir, staging_dir
 from dp_ros.errors import UserError
 from dp_ros.params import is_number
 from dp_ros.policy.hub import resolve_policy_dir
@@ -96,14 +94,11 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
         raise ValueError(f'policy metadata is not JSON-serialisable (check provenance): {e}') from e
 
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{directory.name}.tmp-', dir=directory.parent))
+    tmp = staging_dir(directory)  # a kill leaves it: the next `dp-ros train` removes it
     try:
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={'format': 'pt'})
         (tmp / METADATA_FILE).write_text(text + '\n')
-        # safetensors writes through an owner-only (0600) temporary file: the weights get
-        # the mode a plain open() gave policy.json, so another user (the robot's) can load
-        os.chmod(tmp / WEIGHTS_FILE, stat.S_IMODE((tmp / METADATA_FILE).stat().st_mode))
+        plain_file_mode([tmp / WEIGHTS_FILE], like=tmp / METADATA_FILE)
         for name in (WEIGHTS_FILE, METADATA_FILE):
             _fsync(tmp / name)
         _replace_dir(tmp, directory)
