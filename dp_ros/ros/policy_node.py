@@ -399,7 +399,8 @@ class PolicyCore:
         with self._lock:
             last, jumps = self.loop.episode_start_ns, self.loop.clock_jumps
             clock_ns = self._clock_ns()
-            if not self.loop.start_episode(episode.seed, episode.start_ns, clock_ns):
+            taken = self.loop.start_episode(episode.seed, episode.start_ns, clock_ns)
+            if taken is None:
                 if last is not None and episode.start_ns < last:  # not a re-delivery
                     self._warn_once('older_episode', f'episode {episode.episode} from '
                                     f'{episode.start_ns / 1e9:.3f} s ignored: it starts before '
@@ -411,6 +412,9 @@ class PolicyCore:
             self.log.info(f'episode {episode.episode} (seed {episode.seed}) from '
                           f'{episode.start_ns / 1e9:.3f} s: generator seeded '
                           f'{self.cfg.sample_seed} * 1000003 + {episode.seed}{back}')
+            # the old episode's plan is forgotten: stopped now, or the controller runs it on
+            # and no later stop (~/enable false) would send a hold
+            self._publish_hold(taken.hold)
             self._plan()
 
     # ------------------------------------------------------------------ control

@@ -6,8 +6,9 @@ generator, an opaque context) or why not (a Wait); the sampled chunk goes to `fi
 gives the Plan to publish or why not (a Drop): the points already due are dropped (the
 measured latency is skipped: the plan is stamped for when its first point runs), the rest
 combined with the running plan by the execution mode (runtime/execution.py) and passed
-through the safety envelope (runtime/safety.py). A stop (disable, stale inputs in realtime,
-shutdown) gives a Hold: what makes the trajectory controller stand still.
+through the safety envelope (runtime/safety.py). A stop (disable, stale inputs or an
+episode start in realtime, shutdown) gives a Hold: what makes the trajectory controller stand
+still.
 
 In realtime a node clock at 0 (use_sim_time before the first /clock) leaves nothing to judge
 an input's freshness by: nothing is filed (before_clock) or planned until it runs; in lockstep
@@ -32,7 +33,8 @@ in order; in lockstep "now" is max(clock, newest observation), a plan is made on
 observation of the current sim time, once every stream's newest sample is of that one time
 (a step's: not between the arm's mid-step joint states and the boundary's frame), and a
 lockstep sim that announces no episodes starts one at its first observation. A chunk sampled
-before a reset or a disable is discarded (the generation counter).
+before a reset or a disable is discarded (the generation counter) and its observation may be
+planned again (a lockstep sim waits at that step).
 
 No threads and no lock of its own: the caller serialises every call.
 """
@@ -163,6 +165,16 @@ def parse_episode_start(text: str) -> EpisodeStart:
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f'{text!r}: seed {seed} outside [0, {MAX_SEED}]')
     return EpisodeStart(info.get('episode'), seed, start_ns)
+
+
+@dataclass(frozen=True)
+class EpisodeTaken:
+    """An announced episode start_episode took; `hold`: the stop to publish (realtime, a plan
+    was running: the controller would run its rest into the new episode, and with the plan
+    forgotten no later stop would send one). Lockstep: none, the sim's follower starts
+    afresh, and a hold would be taken as the new episode's step-0 action."""
+
+    hold: Hold | None = None
 
 
 @dataclass(frozen=True)
@@ -608,6 +620,10 @@ class PlanningLoop:
             return Drop('error')
         if context.generation != self.generation:  # reset or disabled meanwhile
             self.discarded += 1
+            if self.last_t_obs_ns == context.t_obs_ns:
+                # its observation is planned again: a lockstep sim waits at that step and
+                # sends no newer one (realtime: planned again only while it is fresh)
+                self.last_t_obs_ns = None
             return Drop('discarded')
         s = self.setup
         first_obs = s.n_obs_steps - 1
@@ -813,22 +829,29 @@ class PlanningLoop:
             self.armed = False
         return hold
 
-    def start_episode(self, seed: int, start_ns: int, clock_ns: int | None = None) -> bool:
-        """An announced episode; False (ignored) for a re-delivery or an older one. An older
-        one while the node clock (clock_ns) reads before the last one's start is on a clock
-        that went back (a sim restarted; in lockstep too, or after ~/reset, where nothing
-        else sees the jump): the clock is forgotten (clock_jumps_back) and it is taken."""
+    def start_episode(self, seed: int, start_ns: int, clock_ns: int | None = None
+                      ) -> EpisodeTaken | None:
+        """An announced episode, taken (with the Hold to publish if a plan ran: EpisodeTaken);
+        None (ignored) for a re-delivery or an older one. An older one while the node clock
+        (clock_ns) reads before the last one's start is on a clock that went back (a sim
+        restarted; in lockstep too, or after ~/reset, where nothing else sees the jump): the
+        clock is forgotten (clock_jumps_back) and it is taken."""
         last = self.episode_start_ns
-        if last is not None and start_ns <= last:
-            if clock_ns is None or start_ns == last or clock_ns >= last or \
-                    self.waiting_for_clock(clock_ns):
-                return False
+        clock_back = last is not None and start_ns <= last
+        if clock_back and (clock_ns is None or start_ns == last or clock_ns >= last
+                           or self.waiting_for_clock(clock_ns)):
+            return None
+        hold = None
+        if not self.lockstep:  # before the plan is forgotten (_restart): it must stop
+            hold = self.stop('clock_back' if clock_back else 'episode_start',
+                             start_ns if clock_ns is None else clock_ns)
+        if clock_back:
             self._forget_clock()
         self.episode_start_ns = start_ns
         self.env_seed = seed
         self._restart(keep_from_ns=start_ns)
         self.armed = True
-        return True
+        return EpisodeTaken(hold)
 
     def _restart(self, keep_from_ns: int | None = None) -> None:
         if keep_from_ns is None:  # a new history takes any stamps: so do the measurements

@@ -337,6 +337,7 @@ class Hold:
     at once, and a twist servo still get `position`, never a target that far ahead."""
 
     # 'disabled' | 'deactivated' | 'stale' | 'shutdown' | 'reset' | 'clock_back' | 'no_clock'
+    # | 'episode_start'
     reason: str
     position: np.ndarray
     stamp_ns: int

@@ -1,0 +1,38 @@
+"""Lockstep: a step's chunk discarded (~/enable false then true, or a lifecycle deactivate
+and activate, while it samples) leaves that step unplanned; the sim waits at it, re-sending
+its observation and no newer one, so the node must plan that observation again, not wait
+for a newer one (a stall until the sim's action_wait_timeout_s). Over ROS:
+test/ros/test_policy_node_lockstep_reenable.py."""
+from __future__ import annotations
+
+from test_planning_loop import DT, T0, chunk, feed, make_loop, plan_now
+
+from dp_ros.runtime.planning_loop import Drop, PlanRequest, Wait
+
+
+def test_a_lockstep_step_whose_chunk_was_discarded_is_planned_again():
+    loop = make_loop(lockstep=True)
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    request = plan_now(loop, T0 + DT)  # the sim waits at T0 + DT
+    loop.stop('disabled', T0 + DT)  # ~/enable false (PolicyCore.set_enabled), then true
+    loop.enable(False)
+    loop.enable(True)
+    assert loop.finish(request.context, chunk(), None, T0 + DT) == Drop('discarded')
+    feed(loop, T0 + DT)  # the waiting sim re-sends the step's observation
+    again = loop.poll(T0 + DT, runner_busy=False)
+    assert isinstance(again, PlanRequest), again
+    assert again.context.t_obs_ns == T0 + DT
+
+
+def test_a_published_step_still_waits_for_a_newer_observation():
+    """Only a discarded chunk's observation is planned again: a chunk published for a step
+    (run out) still waits for the next step's observation."""
+    loop = make_loop(lockstep=True)
+    feed(loop, T0)
+    request = plan_now(loop, T0)
+    assert loop.finish(request.context, chunk(), None, T0)
+    for k in range(1, 9):  # the sim steps through the plan (n_action_steps 8)
+        feed(loop, T0 + k * DT)
+    loop.last_t_obs_ns = T0 + 8 * DT  # as if that step was planned and its chunk published
+    assert loop.poll(T0 + 8 * DT, runner_busy=False) == Wait('waiting for a newer observation')
