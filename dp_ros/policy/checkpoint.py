@@ -41,6 +41,9 @@ REQUIRED_CONFIG_FIELDS = (
     'n_groups', 'diffusion_step_embed_dim', 'crop_shape', 'resnet_width', 'num_keypoints',
     'feature_dim', 'num_train_timesteps', 'beta_schedule', 'prediction_type', 'clip_sample',
     'sampler', 'num_inference_steps')
+# nesting a policy.json never needs (a saved one: under 10 levels; provenance holds the
+# training config): deeper is refused before deepcopy or a check recurses through it
+MAX_JSON_DEPTH = 100
 # fields added since, each with the default that reads the files written before it
 ADDED_CONFIG_FIELDS = (
     'color_jitter',  # training only: (0, 0, 0, 0), no jitter
@@ -128,16 +131,36 @@ def _non_finite_path(x: object, path: str = '') -> str | None:
     return None
 
 
+def _too_deep(x: object, limit: int) -> bool:
+    """Whether dicts and lists in `x` nest more than `limit` levels (iterative: a deep one
+    is what would overflow a recursive walk)."""
+    stack = [(x, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return True
+            values = item.values() if isinstance(item, dict) else item
+            stack.extend((v, depth + 1) for v in values)
+    return False
+
+
 def read_policy_metadata(directory: str | Path) -> dict:
     """policy.json, checked for format, without touching the weights. `directory` may be an
     hf://org/name[@rev] Hub spec (dp_ros/policy/hub.py)."""
     path = resolve_policy_dir(directory) / METADATA_FILE
     if not path.is_file():
         raise CheckpointError(f'{path} not found: not a dp_ros policy directory')
+    too_deep = CheckpointError(f'{path} is nested more than {MAX_JSON_DEPTH} levels deep: '
+                               'not a policy.json')
     try:
         meta = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f'{path} is not valid JSON: {e}') from e
+    except RecursionError:  # valid JSON nested thousands deep
+        raise too_deep from None
+    if _too_deep(meta, MAX_JSON_DEPTH):  # deepcopy and the checks recurse through it
+        raise too_deep
     if not isinstance(meta, dict):
         raise CheckpointError(f'{path}: expected a JSON object, got {type(meta).__name__}')
     if meta.get('format') != FORMAT:
@@ -228,6 +251,11 @@ def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
         raise CheckpointError(f'{path} is damaged or truncated ({e}): copy or save it '
                               'again') from None
     _check_state_dict(policy.state_dict(), weights, source=str(path))
+    # NaN or inf weights make every chunk non-finite: said here, not after activation
+    bad = next((k for k, v in weights.items() if not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise CheckpointError(f'{path}: tensor {bad!r} holds NaN or infinite values: the '
+                              'training diverged or the file was altered')
     policy.load_state_dict({k: v.float() if v.is_floating_point() else v
                             for k, v in weights.items()}, strict=True, assign=True)
     left = [n for n, t in [*policy.named_parameters(), *policy.named_buffers()] if t.is_meta]
@@ -245,7 +273,12 @@ def _check_state_dict(expected: dict, got: dict, source: str) -> None:
     unexpected = sorted(set(got) - set(expected))
     shapes = [f'{k}: file {list(got[k].shape)} vs config {list(expected[k].shape)}'
               for k in sorted(set(expected) & set(got)) if got[k].shape != expected[k].shape]
-    if not (missing or unexpected or shapes):
+    # integer weights of the right shape: load_state_dict's 'Only Tensors of floating point
+    # ... can require gradients' traceback otherwise
+    dtypes = [f'{k}: file {str(got[k].dtype).removeprefix("torch.")}, expected floating point'
+              for k in sorted(set(expected) & set(got))
+              if expected[k].is_floating_point() and not got[k].is_floating_point()]
+    if not (missing or unexpected or shapes or dtypes):
         return
     lines = [f'{source} does not match the policy config:']
     if missing:
@@ -257,6 +290,8 @@ def _check_state_dict(expected: dict, got: dict, source: str) -> None:
         lines.extend(f'    {s}' for s in shapes[:20])
         if len(shapes) > 20:
             lines.append(f'    ... and {len(shapes) - 20} more')
+    if dtypes:
+        lines.append(f'  not floating point ({len(dtypes)}): {_short(dtypes)}')
     raise CheckpointError('\n'.join(lines))
 
 

@@ -17,6 +17,12 @@ SAMPLERS = ('ddpm', 'ddim')
 OBS_TYPES = ('rgb', 'low_dim')
 PREDICTION_TYPES = ('epsilon', 'sample')
 BETA_SCHEDULES = ('linear', 'scaled_linear', 'squaredcos_cap_v2')
+# sanity caps on the sizes the weights do not constrain, so a hand-edited or hostile
+# policy.json is refused at load rather than allocating gigabytes or hanging there (the
+# schedule's K betas are built at load) or at the first chunk (horizon x Da noise)
+MAX_NUM_TRAIN_TIMESTEPS = 10_000  # the paper: 100; DDPM: 1000
+MAX_HORIZON = 4096  # the paper: 16
+MAX_CAMERA_PIXELS = 4096 * 4096  # H x W of one rgb obs; the paper: 96 x 96, 240 x 320
 
 
 def pusht_shape_meta() -> dict:
@@ -73,7 +79,8 @@ class PolicyConfig:
     Task and timeline:
         shape_meta: {'obs': {name: {'shape': [...], 'type': 'rgb' | 'low_dim'}},
             'action': {'shape': [Da]}}. rgb shapes are [3, H, W] (pixels, images in [0, 1]);
-            low_dim shapes are [D] in the data's own units (e.g. px). At least one obs.
+            low_dim shapes are [D] in the data's own units (e.g. px). At least one obs;
+            H x W at most 4096 x 4096.
             An rgb entry may carry 'camera_crop': [x0, y0, width, height], the box in camera
             pixels cut from each frame before it is fitted to [H, W] (bag2zarr's image crop,
             dp_ros/image_fit.py); the policy node cuts the same box. Absent: the whole frame.
@@ -88,7 +95,7 @@ class PolicyConfig:
             field of view as for a recorded source's frame_size. Absent: unknown.
         horizon: action steps the denoiser predicts per sample (Tp), starting at the oldest
             observation step. Must be >= n_obs_steps - 1 + n_action_steps and divisible by
-            2 ** (len(down_dims) - 1). Paper: 16.
+            2 ** (len(down_dims) - 1), <= 4096. Paper: 16.
         n_obs_steps: observation steps the policy conditions on (To): the current one and
             To - 1 before it. >= 1. Paper: 2.
         n_action_steps: actions executed per plan (Ta), from the current step on; the rest
@@ -136,7 +143,7 @@ class PolicyConfig:
     Noise schedule (DDPM as diffusers' DDPMScheduler computes it, policy/noise_schedule.py;
     actions are normalized to [-1, 1]):
         num_train_timesteps: diffusion steps K of the forward (noising) process in training.
-            >= num_inference_steps. Paper: 100.
+            >= num_inference_steps, <= 10000. Paper: 100.
         beta_schedule: noise variance schedule over the K steps, a diffusers name: 'linear',
             'scaled_linear' or 'squaredcos_cap_v2' (the paper's cosine schedule).
         prediction_type: what the UNet predicts: 'epsilon' (the added noise, the paper's) or
@@ -341,6 +348,10 @@ class PolicyConfig:
                 raise ValueError(f'rgb obs {key!r} needs shape [3, H, W], got {shape}')
             if kind == 'low_dim' and len(shape) != 1:
                 raise ValueError(f'low_dim obs {key!r} needs shape [D], got {shape}')
+            if kind == 'rgb' and all(isinstance(v, numbers.Real) for v in shape) \
+                    and shape[1] * shape[2] > MAX_CAMERA_PIXELS:
+                raise ValueError(f'rgb obs {key!r} shape {shape}: H x W above 4096 x 4096 '
+                                 'pixels is refused (the paper: 96 x 96, 240 x 320)')
             if kind == 'rgb':
                 check_crop(attr.get(CAMERA_CROP), f'rgb obs {key!r} {CAMERA_CROP}')
                 check_sources(attr.get(SOURCES), None, f'rgb obs {key!r}')
@@ -376,6 +387,9 @@ class PolicyConfig:
         if self.n_obs_steps < 1 or self.n_action_steps < 1:
             raise ValueError(f'n_obs_steps={self.n_obs_steps}, n_action_steps='
                              f'{self.n_action_steps}: both must be >= 1')
+        if self.horizon > MAX_HORIZON:
+            raise ValueError(f'horizon {self.horizon} is above {MAX_HORIZON} action steps, '
+                             'refused as absurd (the paper: 16)')
         if self.n_obs_steps - 1 + self.n_action_steps > self.horizon:
             raise ValueError(f'horizon {self.horizon} too short for n_obs_steps {self.n_obs_steps} '
                              f'and n_action_steps {self.n_action_steps}')
@@ -404,6 +418,10 @@ class PolicyConfig:
                              'even and >= 4 (half sines, half cosines over >= 2 frequencies)')
         if self.kernel_size % 2 != 1:
             raise ValueError(f'kernel_size {self.kernel_size} must be odd')
+        if not 1 <= self.num_train_timesteps <= MAX_NUM_TRAIN_TIMESTEPS:
+            raise ValueError(f'num_train_timesteps {self.num_train_timesteps} must be in '
+                             f'1..{MAX_NUM_TRAIN_TIMESTEPS} (the paper: 100, DDPM: 1000; the '
+                             'schedule holds one beta per step, built at load)')
         self.check_inference_steps(self.num_inference_steps)
         base = 64 * self.resnet_width
         if base != int(base) or int(base) % 16 or base <= 0:

@@ -47,6 +47,11 @@ def parse_hub_spec(spec: str) -> tuple[str, str | None]:
     repo_id = repo_id.strip('/')
     if not _REPO_ID.match(repo_id) or '..' in repo_id or (revision == '' and '@' in body):
         raise HubError(f'{spec!r} is not of the form hf://org/name[@revision]')
+    # huggingface_hub joins the revision to the cache's refs/ folder as it is: '..' or a
+    # leading '/' would leave the cache, and no git ref name holds either
+    if revision and ('..' in revision or revision.startswith('/') or '\\' in revision):
+        raise HubError(f'{spec!r}: revision {revision!r} is no branch, tag or commit (a git '
+                       "ref holds no '..', leading '/' or '\\')")
     return repo_id, revision or None
 
 

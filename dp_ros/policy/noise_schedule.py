@@ -34,6 +34,8 @@ def betas(schedule: str, num_train_timesteps: int) -> torch.Tensor:
         return torch.linspace(BETA_START ** 0.5, BETA_END ** 0.5, num_train_timesteps,
                               dtype=torch.float32) ** 2
     if schedule == 'squaredcos_cap_v2':  # betas_for_alpha_bar, cosine
+        # a Python loop over math.cos as diffusers': numpy's vectorised cos may differ in the
+        # last bit on some CPUs; PolicyConfig caps K (MAX_NUM_TRAIN_TIMESTEPS: ~5 ms here)
         def alpha_bar(t: float) -> float:
             return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
         values = [min(1 - alpha_bar((i + 1) / num_train_timesteps)
