@@ -247,7 +247,12 @@ class LoopConfig:
             simulator has no checkpoints/best: these are the candidates to compare
             (`dp-ros open-loop RUN/checkpoints/step_*`) and to try on the robot. Each is a
             full policy artifact (31 MB for the Push-T CPU config, about 1 GB for the
-            paper's).
+            paper's): train.keep_snapshots bounds how many stay.
+        keep_snapshots: how many step_* snapshots of this run folder stay, >= 1: after
+            each new one, the oldest beyond the newest N are removed (each removal logged);
+            checkpoints/latest, checkpoints/best and anything else there are never touched.
+            None: all of them (a resumed run adds to them). The paper's code keeps its best
+            5 checkpoints by score (checkpoint.topk.k=5); these are by step.
         final_eval: also validate, measure, evaluate and checkpoint at max_steps.
         progress: show progress bars.
         control_period_s: seconds between control steps, the time base of the data and of
@@ -281,6 +286,7 @@ class LoopConfig:
     eval_every: int = 5000
     checkpoint_every: int = 1000
     snapshot_every: int = 0
+    keep_snapshots: int | None = None
     final_eval: bool = True
     progress: bool = True
     control_period_s: float | None = None
@@ -416,6 +422,10 @@ class TrainConfig:
                                               or t.val_max_batches < 1):
             raise TrainConfigError(f'train.val_max_batches must be an integer >= 1 or null, '
                                    f'got {t.val_max_batches!r}')
+        if t.keep_snapshots is not None and (type(t.keep_snapshots) is not int
+                                             or t.keep_snapshots < 1):
+            raise TrainConfigError(f'train.keep_snapshots must be an integer >= 1 or null '
+                                   f'(all), got {t.keep_snapshots!r}')
         if not 0.0 <= _number('data.val_ratio', d.val_ratio) < 1.0:
             raise TrainConfigError(f'data.val_ratio must be in [0, 1), got {d.val_ratio!r}')
         if len(o.betas) != 2:

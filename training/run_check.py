@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ TAKES_EFFECT_ON_RESUME: frozenset[str] = frozenset({
     'train.num_threads', 'train.torch_compile', 'train.tf32', 'train.log_every',
     'train.val_every', 'train.val_max_batches',
     'train.action_mse_every', 'train.eval_every', 'train.checkpoint_every',
-    'train.snapshot_every', 'train.final_eval', 'train.progress', 'train.control_period_s',
+    'train.snapshot_every', 'train.keep_snapshots', 'train.final_eval', 'train.progress',
+    'train.control_period_s',
     'eval',
 })
 
@@ -538,6 +540,71 @@ def check_memory(cfg: TrainConfig, dataset: Path, store: Any) -> list[str]:
     if need > MEMORY_WARN_FRACTION * room:
         return [f'{what}, {need / room:.0%} of the {_size(room)} available ({where}): little '
                 'is left for the rest; a smaller image size or fewer episodes leave more']
+    return []
+
+
+# ---------------------------------------------------------------------------- disk
+# train_state/ holds the weights this many times: the model, its EMA and the optimizer's
+# two moments (AdamW)
+STATE_WEIGHT_COPIES = 4
+
+
+def free_disk(path: Path) -> int | None:
+    """Bytes free on the file system `path` will be written to (its nearest existing
+    folder: a run folder not made yet); None where it cannot be read."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def snapshots_to_write(cfg: TrainConfig, start_step: int) -> int:
+    """How many step_* snapshots the steps after `start_step` add (train.snapshot_every,
+    and one at max_steps), bounded by train.keep_snapshots."""
+    t = cfg.train
+    if not t.snapshot_every or start_step >= t.max_steps:
+        return 0
+    n = t.max_steps // t.snapshot_every - start_step // t.snapshot_every
+    n += t.max_steps % t.snapshot_every != 0  # the snapshot at max_steps
+    return n if t.keep_snapshots is None else min(n, t.keep_snapshots)
+
+
+def check_disk(cfg: TrainConfig, weights: int, free: int | None, where: Path,
+               start_step: int = 0) -> list[str]:
+    """What the run writes from `start_step` on, against the `free` bytes of the file
+    system of `where` (free_disk), the policy's weights being `weights` bytes: a train state
+    (STATE_WEIGHT_COPIES of them, written beside the old one before it is replaced),
+    checkpoints/latest (and best) and the snapshots. TrainConfigError when not even one
+    train state fits; a warning (returned: these are estimates) when the next save (train
+    state + checkpoint + snapshot) or the whole run does not, rather than an exit 2 at a
+    save days in."""
+    if free is None or start_step >= cfg.train.max_steps:
+        return []
+    state = STATE_WEIGHT_COPIES * weights
+    snapshots = snapshots_to_write(cfg, start_step)
+    next_save = state + weights + (weights if snapshots else 0)
+    total = state + weights * (2 if cfg.evaluates else 1) + snapshots * weights
+    there = f'{where}: {_size(free)} free on its disk'
+    if free < state:
+        raise TrainConfigError(
+            f'{there}, less than one train state of this policy ({_size(state)}: the '
+            "weights, their EMA and the optimizer's two moments): the run would stop at its "
+            'first save. Free space there or give another --output')
+    if free < next_save:
+        return [f'{there}, less than its next save needs (about {_size(next_save)}: train '
+                f'state {_size(state)} + checkpoint {_size(weights)}'
+                + (f' + snapshot {_size(weights)}' if snapshots else '') + '): the run will '
+                'likely stop at it (exit 2, resumable); free space there or give another '
+                '--output']
+    if free < total:
+        kept = (f'{snapshots} snapshots of {_size(weights)}' if snapshots else 'no snapshots')
+        return [f'{there}, less than the run writes (about {_size(total)}: train state '
+                f'{_size(state)}, checkpoints, {kept}): it will likely stop (exit 2, '
+                'resumable) when the disk fills; free space there, keep fewer snapshots '
+                '(train.keep_snapshots, train.snapshot_every) or give another --output']
     return []
 
 

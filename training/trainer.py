@@ -36,6 +36,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from dp_ros.atomic_dir import remove_all
 from training.batches import EpochBatches, iterate_batches, to_device
 from training.config import TrainConfig
 from training.cpu_precision import effective_mixed_precision
@@ -47,7 +48,7 @@ from training.errors import (
     TrainStateError,
     refused_write,
 )
-from training.run_check import CheckedRun, check_run
+from training.run_check import CheckedRun, check_disk, check_run, free_disk
 from training.run_dir import (
     BEST,
     CHECKPOINTS_DIR,
@@ -75,7 +76,7 @@ from training.train_state import (
     save_train_state,
     saved_weights,
 )
-from training.train_state_file import STATE_DIR, snapshot_name
+from training.train_state_file import STATE_DIR, snapshot_name, snapshot_step
 
 if TYPE_CHECKING:
     from dp_ros.policy.normalizer import Normalizer
@@ -132,7 +133,12 @@ class Trainer:
                 log.warning(warning)
         self._build()
         self.resume = resume
+        # before the run folder is made: a disk that cannot hold a train state is refused
+        disk_warnings = check_disk(cfg, self._weight_bytes(), free_disk(self.run_dir),
+                                   self.run_dir, self.pos.step)
         if self.is_main:
+            for warning in disk_warnings:
+                log.warning(warning)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             removed, freed = remove_save_leftovers(self.run_dir)
             if removed:
@@ -154,6 +160,10 @@ class Trainer:
         acc.wait_for_everyone()
         self.stop_signal: str | None = None
         self.last_saved = -1  # the step of the last resume point saved (_run sets it)
+
+    def _weight_bytes(self) -> int:
+        """The bytes of the policy's weights as a checkpoint holds them (check_disk)."""
+        return sum(v.numel() * v.element_size() for v in self.policy.state_dict().values())
 
     def _follow_init_from(self, earlier: Path) -> None:
         """train.init_from inside the folder just set aside (a warm start from the run that
@@ -529,6 +539,14 @@ class Trainer:
     def _run(self) -> dict[str, Any]:
         cfg, acc, t = self.cfg, self.accelerator, self.cfg.train
         self._t_start = time.perf_counter()
+        if self.pos.step >= t.max_steps and self.pending_eval is None:
+            # a finished run run again: no 'end' record, event file or config.yaml more
+            if self.is_main:
+                log.info('the run is already at max_steps %d: nothing to train (raise '
+                         'train.max_steps to continue)', t.max_steps)
+            return {'step': self.pos.step, 'epoch': self.pos.epoch,
+                    'best_score': self.best_score, 'interrupted': None,
+                    'run_dir': str(self.run_dir)}
         if self.is_main:
             cfg.save(self.run_dir / CONFIG_FILE)
         self.run_log = RunLog(self.run_dir, resume_step=self.pos.step, enabled=self.is_main)
@@ -657,6 +675,7 @@ class Trainer:
                 # before the resume point: a run killed between the two redoes this step
                 if self.is_main and snapshot:
                     self.save_policy_artifact(snapshot_name(self.pos.step), eval_metrics)
+                    self._prune_snapshots()
                 if checkpoint:
                     self._save_resume_point(eval_metrics)
                 if self._should_stop():
@@ -678,6 +697,18 @@ class Trainer:
         acc.wait_for_everyone()
         return {'step': self.pos.step, 'epoch': self.pos.epoch, 'best_score': self.best_score,
                 'interrupted': interrupted, 'run_dir': str(self.run_dir)}
+
+    def _prune_snapshots(self) -> None:
+        """train.keep_snapshots: remove this run folder's step_* snapshots older than the
+        newest N (by step, snapshot_step), each said once; latest, best and anything else
+        in checkpoints/ stay."""
+        keep = self.cfg.train.keep_snapshots
+        if keep is None:
+            return
+        for path in snapshots_beyond(self.run_dir / CHECKPOINTS_DIR, keep):
+            freed = remove_all([path])
+            log.info('removed snapshot %s (%s bytes): train.keep_snapshots %d', path,
+                     f'{freed:,}', keep)
 
     def _save_resume_point(self, metrics: dict[str, Any] | None = None) -> None:
         """checkpoints/latest (with these evaluation metrics) and train_state, at this step."""
@@ -760,6 +791,17 @@ class Trainer:
         """How to go on from the train state: this command again (--resume auto)."""
         return ('run the same command again' if self.resume == 'auto' else
                 f'run the command again without --resume {self.resume}')  # auto: this one
+
+
+def snapshots_beyond(folder: Path, keep: int) -> list[Path]:
+    """The step_* snapshot folders in `folder` older than its newest `keep`, by step
+    (snapshot_step: the names stop sorting by step past 999,999); nothing else."""
+    if not folder.is_dir():
+        return []
+    steps = {p: step for p in folder.iterdir()
+             if (step := snapshot_step(p)) is not None and p.is_dir() and not p.is_symlink()}
+    order = sorted(steps, key=steps.__getitem__)
+    return order[:max(0, len(order) - keep)]
 
 
 def _reset_accelerate_state() -> None:

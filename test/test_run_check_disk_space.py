@@ -1,0 +1,74 @@
+"""`dp-ros train` checked memory before it started but not free disk: a run with snapshots
+stopped (exit 2) only when its disk filled, days in. check_disk estimates what the run
+writes from the policy's weights (a train state holds them 4 times: model, EMA, AdamW's two
+moments; a checkpoint or snapshot once) and refuses a disk that cannot hold one train state,
+warning (an estimate) when it cannot hold the next save or the whole run. The free bytes are
+passed in, so these tests need no full disk."""
+from __future__ import annotations
+
+import pytest
+from support import one_torch_thread  # noqa: F401 (autouse)
+from tiny_runs import small_config, write_small_store
+
+from training.config import TrainConfig
+from training.errors import TrainConfigError
+from training.run_check import check_disk, free_disk, snapshots_to_write
+
+MIB = 2**20
+W = 100 * MIB  # the policy's weights
+
+
+def _cfg(**train) -> TrainConfig:
+    return TrainConfig.from_dict({'train': {'max_steps': 1000, **train},
+                                  'eval': {'n_episodes': 0}})
+
+
+def test_snapshots_counted_from_the_resume_step_with_the_last_and_the_bound():
+    """Every snapshot_every steps after the start, one more at max_steps off the grid, at
+    most keep_snapshots."""
+    assert snapshots_to_write(_cfg(snapshot_every=100), 0) == 10
+    assert snapshots_to_write(_cfg(snapshot_every=300), 0) == 4  # 300, 600, 900, 1000
+    assert snapshots_to_write(_cfg(snapshot_every=100), 450) == 6  # 500 .. 1000
+    assert snapshots_to_write(_cfg(snapshot_every=100, keep_snapshots=3), 0) == 3
+    assert snapshots_to_write(_cfg(snapshot_every=0), 0) == 0
+    assert snapshots_to_write(_cfg(snapshot_every=100), 1000) == 0
+
+
+def test_a_disk_without_room_for_one_train_state_is_refused(tmp_path):
+    with pytest.raises(TrainConfigError, match=r'399 MiB free.*one train state of this '
+                       r'policy \(400 MiB'):
+        check_disk(_cfg(), W, 399 * MIB, tmp_path)
+
+
+def test_room_for_a_train_state_but_not_the_next_save_is_a_warning_naming_both():
+    """train state 400 + checkpoint 100 + snapshot 100 MiB = 600 MiB needed, 550 free."""
+    (warning,) = check_disk(_cfg(snapshot_every=100), W, 550 * MIB, 'run')
+    assert '550 MiB free' in warning and 'about 600 MiB' in warning
+
+
+def test_room_for_the_next_save_but_not_the_whole_run_is_a_warning():
+    """10 snapshots: 400 + 100 + 1000 MiB; keep_snapshots 2 bounds it to 700 MiB."""
+    (warning,) = check_disk(_cfg(snapshot_every=100), W, 1000 * MIB, 'run')
+    assert '1000 MiB free' in warning and 'about 1.5 GiB' in warning
+    assert 'train.keep_snapshots' in warning
+    assert check_disk(_cfg(snapshot_every=100, keep_snapshots=2), W, 1000 * MIB, 'run') == []
+
+
+def test_nothing_is_said_with_room_unknown_space_or_nothing_left_to_train():
+    assert check_disk(_cfg(), W, 10 * 2**30, 'run') == []
+    assert check_disk(_cfg(), W, None, 'run') == []
+    assert check_disk(_cfg(), W, 0, 'run', start_step=1000) == []
+
+
+def test_free_space_is_read_on_the_nearest_existing_folder(tmp_path):
+    assert free_disk(tmp_path / 'not' / 'made' / 'yet') == free_disk(tmp_path) > 0
+
+
+def test_train_refuses_a_full_disk_before_it_makes_the_run_folder(tmp_path, monkeypatch):
+    import training.trainer as trainer
+
+    store = write_small_store(tmp_path / 'small.zarr')
+    monkeypatch.setattr(trainer, 'free_disk', lambda path: 1000)
+    with pytest.raises(TrainConfigError, match='less than one train state'):
+        trainer.train(small_config(store), tmp_path / 'run')
+    assert not (tmp_path / 'run').exists()
