@@ -5,8 +5,10 @@ bound on what anchors and aliases expand to.
 A SafeLoader still expands aliases: 600 bytes nesting nine aliases ten deep ("billion
 laughs") build a value of 9**11 leaves sharing a few nodes, cheap to load and ruinous to
 walk (a check or an error message spelling it out took 40 s and 2.3 GB before a MemoryError).
-Here a document whose aliases expand past MAX_NODES nodes, or refer to themselves, is a
-YAMLError, which the callers already turn into a one-line error naming the file.
+Here a document whose aliases add more than MAX_NODES nodes to those written (the expanded
+count minus the distinct nodes: a document without aliases loads whatever its size), or
+refer to themselves, is a YAMLError, which the callers already turn into a one-line error
+naming the file.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from typing import Any
 
 import yaml
 
-# nodes a document may expand to, aliases counted at each use: a config has hundreds
+# nodes a document's aliases may add to those written (each use of an alias counts the nodes
+# it names): a config's shared blocks add hundreds
 MAX_NODES = 100_000
 
 
@@ -24,7 +27,8 @@ class AliasBombError(yaml.YAMLError):
 
 def expanded_size(root: yaml.Node, limit: int = MAX_NODES) -> int:
     """The nodes of `root` with every alias expanded, counted once per use; AliasBombError
-    past `limit` or for an alias inside the node it names. Linear in the distinct nodes."""
+    when that exceeds the distinct nodes by more than `limit` (the extra ones aliases make),
+    or for an alias inside the node it names. Linear in the distinct nodes."""
     sizes: dict[int, int] = {}
     open_nodes: set[int] = set()
 
@@ -42,9 +46,11 @@ def expanded_size(root: yaml.Node, limit: int = MAX_NODES) -> int:
         if done:
             open_nodes.discard(key)
             sizes[key] = 1 + sum(sizes[id(c)] for c in children(node))
-            if sizes[key] > limit:
+            # the distinct nodes under this one are among those done: a lower bound of the
+            # extra nodes, exact at the root
+            if sizes[key] - len(sizes) > limit:
                 raise AliasBombError(f'its anchors and aliases expand to more than {limit} '
-                                     f'values (an alias bomb?)')
+                                     f'values beyond those written (an alias bomb?)')
             continue
         if key in sizes:
             continue
@@ -58,7 +64,8 @@ def expanded_size(root: yaml.Node, limit: int = MAX_NODES) -> int:
 
 
 class SafeLoader(yaml.SafeLoader):
-    """yaml.SafeLoader refusing documents that expand past MAX_NODES nodes (expanded_size)."""
+    """yaml.SafeLoader refusing documents whose aliases add more than MAX_NODES nodes
+    (expanded_size)."""
 
     def compose_document(self) -> yaml.Node | None:
         node = super().compose_document()

@@ -828,14 +828,20 @@ def read_entries(args: list[str]) -> list[PolicyEntry]:
 
 
 def in_step_order(entries: list[PolicyEntry]) -> list[PolicyEntry]:
-    """The policies in the order given, the step_* snapshots among them in step order: a
-    shell's RUN/checkpoints/step_* lists step_1000000 before step_200000 (the names sort by
-    step up to 999,999 only, train_state_file.snapshot_name)."""
-    steps = [snapshot_step(e.path) for e in entries]
-    snapshots = iter(sorted((e for e, s in zip(entries, steps, strict=True) if s is not None),
-                            key=lambda e: snapshot_step(e.path)))
-    return [next(snapshots) if s is not None else e
-            for e, s in zip(entries, steps, strict=True)]
+    """The policies in the order given, the step_* snapshots of one folder among them in
+    step order, in the places that folder's snapshots hold: a shell's RUN/checkpoints/step_*
+    lists step_1000000 before step_200000 (the names sort by step up to 999,999 only,
+    train_state_file.snapshot_name); snapshots of other runs keep the order given."""
+    groups: dict[Path, list[int]] = {}
+    for i, e in enumerate(entries):
+        if snapshot_step(e.path) is not None:
+            groups.setdefault(Path(e.path).parent.resolve(), []).append(i)
+    out = list(entries)
+    for places in groups.values():
+        ordered = sorted((entries[i] for i in places), key=lambda e: snapshot_step(e.path))
+        for i, e in zip(places, ordered, strict=True):
+            out[i] = e
+    return out
 
 
 def check_inference_steps(entries: list[PolicyEntry], steps: int | None) -> None:

@@ -493,12 +493,28 @@ def _data_arrays(group: zarr.Group, where: str) -> dict[str, Any]:
     raise NotAReplayBufferError(f'{where}: data/ holds metadata zarr cannot read')
 
 
+def _stored_chunks(array: zarr.Array) -> int:
+    """How many chunk (or shard) keys of an array its store holds: the values it can have
+    beyond its fill value, whatever its metadata's shape claims."""
+    store_path = array.store_path
+
+    async def count() -> int:
+        n = 0
+        async for key in store_path.store.list_prefix(f'{store_path.path}/'):
+            name = key.rsplit('/', 1)[-1]
+            n += not name.startswith('.') and name != 'zarr.json'
+        return n
+
+    return sync(count())
+
+
 def _validated_layout(group: zarr.Group, where: str) -> tuple[dict[str, Any], np.ndarray]:
     """The data arrays and episode ends of a group, or a NotAReplayBufferError saying why.
 
     The arrays' metadata are checked before any value is read: a .zarray claiming 10**15
     episode ends with no chunk behind it would otherwise be allocated (petabytes of the
-    fill value) before any check."""
+    fill value) before any check; the data arrays' shapes are claims as unbacked, so the
+    ends are bounded by the chunks actually stored too."""
     if not isinstance(_member(group, 'data', where), zarr.Group):
         raise NotAReplayBufferError(f'{where} is not a replay buffer: missing group data/')
     ends_array = _member(group, 'meta/episode_ends', where)
@@ -517,6 +533,12 @@ def _validated_layout(group: zarr.Group, where: str) -> tuple[dict[str, Any], np
         raise NotAReplayBufferError(
             f'{where}: meta/episode_ends claims {ends_array.shape[0]} episodes but the data '
             f'arrays hold {n_frames} steps')
+    stored = _stored_chunks(ends_array)
+    step = int((getattr(ends_array, 'shards', None) or ends_array.chunks)[0])
+    if ends_array.shape[0] > stored * step:
+        raise NotAReplayBufferError(
+            f'{where}: meta/episode_ends claims {ends_array.shape[0]} episodes but only '
+            f'{stored} of its chunks ({step} values each) are stored')
     ends = np.asarray(ends_array[:])
     _check_episode_ends(ends, where)
     n_steps = int(ends[-1]) if len(ends) else 0

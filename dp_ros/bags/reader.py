@@ -25,6 +25,7 @@ from dp_ros.bags.storage import (
     STORAGE_SUFFIXES,
     StorageError,
     cut_off_mcaps,
+    is_shadowed,
     open_reader,
     split_parts,
     storage_kind,
@@ -108,7 +109,8 @@ def _bags_under(folder: Path) -> list[Path]:
     lost its metadata.yaml (`<dir>/<dir>_0.mcap`, `_1`, ...: the bag is `<dir>`,
     dp_ros/bags/storage.py); a .mcap/.db3 anywhere else is a bag of its own (what
     non-rosbag2 writers produce: Foxglove's mcap writer, a copied .db3), and so is one
-    compressed whole without its metadata.yaml (`x.mcap.zstd`).
+    compressed whole without its metadata.yaml (`x.mcap.zstd`), unless its uncompressed file
+    sits beside it (is_shadowed: the same file, read from `x.mcap`, the skip noted there).
     """
     dirs = sorted(p.parent for p in folder.rglob('metadata.yaml'))
     inside = set(dirs)
@@ -116,7 +118,8 @@ def _bags_under(folder: Path) -> list[Path]:
              if split_parts(d) and not any(parent in inside for parent in d.parents)]
     parts = {p for d in split for p in split_parts(d)}
     bare = sorted(p for p in folder.rglob('*') if storage_kind(p) and p.is_file()
-                  and p not in parts and not any(parent in inside for parent in p.parents))
+                  and p not in parts and not is_shadowed(p)
+                  and not any(parent in inside for parent in p.parents))
     return sorted(dirs + split + bare)
 
 

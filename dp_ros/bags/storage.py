@@ -65,6 +65,24 @@ def is_compressed(path: Path) -> bool:
     return path.name.endswith(ZSTD_SUFFIX) and storage_kind(path) is not None
 
 
+def is_shadowed(path: Path) -> bool:
+    """Whether path is a storage file compressed whole (`x.mcap.zstd`) with its uncompressed
+    file (`x.mcap`) beside it: a recorder killed while compressing it, the .zstd maybe cut
+    short; the same file, read from the uncompressed one and never as a bag of its own."""
+    return is_compressed(path) and path.with_name(path.name.removesuffix(ZSTD_SUFFIX)).is_file()
+
+
+def _shadow_note(path: Path) -> list[str]:
+    """A note naming the compressed copy (`x.mcap.zstd`) left unread beside an uncompressed
+    storage file x.mcap; [] when there is none."""
+    twin = path.with_name(path.name + ZSTD_SUFFIX)
+    if not twin.is_file() or not storage_kind(path) or is_compressed(path):
+        return []
+    return [f'{twin.name} skipped: the same storage file as {path.name} beside it, compressed '
+            '(a recorder killed while compressing it leaves both); read from '
+            f'{path.name}, which is whole']
+
+
 # --- split recordings without metadata.yaml ---------------------------------------------------
 
 def _indexed_parts(folder: Path) -> list[tuple[int, Path]]:
@@ -280,7 +298,7 @@ def _close_quietly(reader: Any) -> None:
 def _open(path: Path, stack: ExitStack) -> tuple[Reader, list[str]]:
     """An open rosbags Reader of a bag directory or a bare storage file, through a private
     copy where a .db3 has a pending WAL; and notes on how it was read."""
-    notes: list[str] = []
+    notes: list[str] = _shadow_note(path) if path.is_file() else []
     if path.is_dir():
         wals = {db: wal for db in sorted(path.glob('*.db3')) if (wal := pending_wal(db))}
         if wals:

@@ -228,9 +228,9 @@ class PolicyNodeConfig:
         'at most this) to rest, a point every control period within the action bounds, to '
         'JointTrajectory topics (streamed and pose topics and twists get the hold point); a '
         'stop on stale inputs or a clock gone lasts at most what the running plan still '
-        'commanded; 0: one point due one period ahead at the measured position (an arm at '
-        'speed stops within that period, a controller spline may overshoot); lockstep always '
-        'the one point',
+        'commanded (decelerating harder than this when that is shorter); 0: one point due '
+        'one period ahead at the measured position (an arm at speed stops within that '
+        'period, a controller spline may overshoot); lockstep always the one point',
         unit='unit/s^2')
     ramp_in_s: float = param(0.0, 'after enabling (and after a stop), move from the measured '
                              "position into the policy's plan over this time; 0: no ramp",
