@@ -128,10 +128,10 @@ def test_by_default_the_stop_is_the_one_point_hold_as_before(values):
 def test_lockstep_and_a_stop_without_a_commanded_velocity_keep_the_one_point():
     loop = moving_loop(lockstep=True, stop_deceleration=[50.0])
     assert loop.stop('disabled', T0 + 3 * DT).path is None
-    # a period after the plan's first point nothing commanded gives a velocity (the motion
-    # began unmeasured): the one point where the controller is commanded
+    # before the plan's first point nothing commanded gives a velocity (the motion began
+    # unmeasured): the one point, the plan's first
     loop = moving_loop(stop_deceleration=[50.0])
-    hold = loop.stop('disabled', T0 + DT + 50 * MS)
+    hold = loop.stop('disabled', T0 + DT - 50 * MS)
     assert hold.path is None and hold.source == 'commanded'
-    np.testing.assert_allclose(hold.position, [3.0, 4.0])
+    np.testing.assert_allclose(hold.position, [2.0, 3.0])
     assert loop.stop('disabled', T0 + 3 * DT) is None  # nothing moves any more

@@ -117,6 +117,23 @@ def keep_sim_time(lockstep: bool, parameters: list[Parameter]) -> SetParametersR
     return SetParametersResult(successful=True)
 
 
+def stop_line(hold: Hold, trajectories: bool, streamed: bool, twists: bool) -> str:
+    """The log line of a stop: the decelerating path only where trajectory topics get it, the
+    hold point for streamed (forward, pose) topics and the twists' stop only where the node
+    publishes on such topics (a line naming the measured position for a streamed controller
+    the node has not reads as if that position were commanded)."""
+    where = f'the {hold.source} position {np.round(hold.position, 4).tolist()}'
+    if hold.path is None or not trajectories:
+        return f'stop ({hold.reason}): holding at {where}'
+    parts = [f'trajectory controllers decelerate (stop_deceleration) over {len(hold.path)} '
+             f'points to rest at {np.round(hold.path[-1], 4).tolist()}']
+    if streamed:
+        parts.append(f'streamed ones hold at {where}')
+    if twists:
+        parts.append('twist servos get a zero twist')
+    return f'stop ({hold.reason}): ' + '; '.join(parts)
+
+
 class PolicyCore:
     """Subscriptions, services, timers and publishers of the policy on `node`."""
 
@@ -554,14 +571,8 @@ class PolicyCore:
             for group, publisher in self.pub_twists:  # a velocity servo stops
                 self._publish(publisher, cv.numpy_to_twist(
                     np.zeros(3), np.zeros(3), group.frame_id, cv.ns_to_time(hold.stamp_ns)))
-            where = f'the {hold.source} position {np.round(hold.position, 4).tolist()}'
-            if hold.path is None:
-                self.log.info(f'stop ({hold.reason}): holding at {where}')
-            else:
-                self.log.info(f'stop ({hold.reason}): trajectory controllers decelerate '
-                              f'(stop_deceleration) over {len(hold.path)} points to rest at '
-                              f'{np.round(hold.path[-1], 4).tolist()}; streamed ones hold at '
-                              f'{where}')
+            self.log.info(stop_line(hold, bool(self.pub_actions), bool(self.pub_streams),
+                                    bool(self.pub_twists)))
 
     def _send(self, group: CommandGroup, publisher, point: np.ndarray) -> None:
         """One point to a streamed topic: a forward controller's positions or a pose target."""

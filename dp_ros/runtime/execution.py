@@ -98,6 +98,20 @@ def commanded_at(plan: TimedChunk, t_ns: int, interpolated: bool,
     return held_at(plan.due_ns, plan.actions, t_ns)
 
 
+def commanded_velocity(plan: TimedChunk, t_ns: int,
+                       wrap: np.ndarray | None = None) -> np.ndarray:
+    """The velocity (units/s) an interpolating controller executing `plan` commands at t: the
+    slope of the segment between the points around t (from a point's due time on, the
+    segment it starts), the short way round where `wrap`; 0 before the first point and from
+    the last one on (nothing after t to move to). One segment of the plan in force, never a
+    difference across the points of two plans around t."""
+    i = int(np.searchsorted(plan.due_ns, int(t_ns), side='right')) - 1
+    if i < 0 or i >= len(plan.due_ns) - 1:
+        return np.zeros(plan.actions.shape[1])
+    span_s = (int(plan.due_ns[i + 1]) - int(plan.due_ns[i])) / 1e9
+    return joint_delta(plan.actions[i], plan.actions[i + 1], wrap) / span_s
+
+
 class ChunkExecution:
     """Combines each new chunk with the previous ones according to the execution mode."""
 

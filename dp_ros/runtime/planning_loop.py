@@ -51,7 +51,12 @@ import numpy as np
 
 from dp_ros.runtime.action_schedule import ActionSchedule, Plan
 from dp_ros.runtime.camera_frames import CameraFrame, FrameBook
-from dp_ros.runtime.execution import ChunkExecution, TimedChunk, commanded_at
+from dp_ros.runtime.execution import (
+    ChunkExecution,
+    TimedChunk,
+    commanded_at,
+    commanded_velocity,
+)
 from dp_ros.runtime.input_checks import BadInput
 from dp_ros.runtime.observation_history import Observation, ObservationHistory
 from dp_ros.runtime.policy_node_config import (
@@ -60,7 +65,7 @@ from dp_ros.runtime.policy_node_config import (
     PolicyNodeConfig,
     ResolvedSetup,
 )
-from dp_ros.runtime.safety import Hold, SafetyEnvelope, hold_point, joint_delta, stop_path
+from dp_ros.runtime.safety import Hold, SafetyEnvelope, hold_point, stop_path
 from dp_ros.runtime.state_range import far_state_warning
 from dp_ros.runtime.twist_servo import twist_toward_plan
 from dp_ros.stamps import seconds_to_ns
@@ -206,10 +211,13 @@ class StreamStats:
     stamps: deque = field(default_factory=lambda: deque(maxlen=400))  # their stamps
 
     def rate_hz(self, now_wall_ns: int, window_ns: int = RATE_WINDOW_NS,
-                on_stamps: bool = False) -> float:
+                on_stamps: bool = False, outage_ns: int | None = None) -> float:
         """Filed samples a second over the last window: of wall time, or (on_stamps) of the
         stamps' clock, the node's: a sim running slower or faster than the wall changes the
-        one, not the other. 0 once none was filed for a window of wall time."""
+        one, not the other. 0 once none was filed for a window of wall time. `outage_ns`
+        (on_stamps): gaps between stamps longer than this are left out, time and sample
+        (an outage, which the stale stop reports, is not a slow driver), unless every gap
+        is that long (then that is the rate)."""
         if not self.arrivals or now_wall_ns - self.arrivals[-1] > window_ns or \
                 (on_stamps and not self.stamps):  # (stamps: cleared with the history)
             return 0.0
@@ -218,7 +226,12 @@ class StreamStats:
         recent = [t for t in times if now - t <= window_ns]
         if len(recent) < 2:
             return 0.0
-        return (len(recent) - 1) * 1e9 / max(now - recent[0], 1)
+        samples, span = len(recent) - 1, max(now - recent[0], 1)
+        if on_stamps and outage_ns is not None:
+            gaps = [gap for gap in np.diff(recent).tolist() if gap > outage_ns]
+            if len(gaps) < samples:
+                samples, span = samples - len(gaps), max(span - sum(gaps), 1)
+        return samples * 1e9 / span
 
     def window_full(self, now_wall_ns: int, window_ns: int = RATE_WINDOW_NS,
                     on_stamps: bool = False) -> bool:
@@ -790,9 +803,11 @@ class PlanningLoop:
 
     def _stop_path(self, now: int, blind: bool = False) -> tuple[np.ndarray, int] | None:
         """With stop_deceleration, in realtime, while a commanded plan runs: the decelerating
-        stop from where the controller is commanded now, at the velocity of its last period
-        (safety.stop_path: positions, step); None for the one-point hold (no deceleration
-        given, lockstep: the sim waits for each action, nothing commanded, or at rest).
+        stop from where the controller is commanded now, at the velocity the plan in force
+        commands at now (execution.commanded_velocity: 0 before its first point and after
+        its last) (safety.stop_path: positions, step); None for the one-point hold (no
+        deceleration given, lockstep: the sim waits for each action, nothing commanded, or
+        at rest).
         `blind` (a stop on stale inputs, BLIND_STOPS): the node no longer sees the arm, so
         the stop lasts at most the running plan's remaining commanded horizon (a harder
         deceleration then), no longer than the plan would have moved blind; once that ran
@@ -800,10 +815,12 @@ class PlanningLoop:
         decel = self.setup.stop_deceleration
         if decel is None or self.lockstep or self.commanded is None:
             return None
-        start, before = self._controller_at(now), self._controller_at(now - self.setup.dt_ns)
-        if start is None or before is None:
+        start = self._controller_at(now)
+        if start is None:
             return None
-        velocity = joint_delta(before, start, self.safety.wrap) * (1e9 / self.setup.dt_ns)
+        # the plan in force's own velocity at now: a difference back over one period crosses
+        # the seam to the plan it replaced just before, whose points may lie the other way
+        velocity = commanded_velocity(self.commanded, now, self.safety.wrap)
         cap = int(self.commanded.due_ns[-1]) - now if blind else None
         return stop_path(start, velocity, decel, self.setup.dt_ns, self.setup.limits, cap)
 
@@ -899,12 +916,21 @@ class PlanningLoop:
         return {name: sorted(st.other_names) for name, st in self.stats.items()
                 if st.received and st.other_joints == st.received}
 
+    def _input_rate(self, st: StreamStats, wall_ns: int) -> float:
+        """A stream's rate as slow_inputs and /diagnostics give it: on the stamps, the gaps
+        over max_input_age_s left out (outages, reported as stale inputs); in lockstep the
+        sim's pace, on the wall."""
+        if self.lockstep:
+            return st.rate_hz(wall_ns)
+        return st.rate_hz(wall_ns, on_stamps=True, outage_ns=self.setup.max_age_ns)
+
     def slow_inputs(self, wall_ns: int) -> dict[str, tuple[float, float]]:
         """Streams filed at under SLOW_INPUT_FRACTION of the rate their training data was
         recorded at, over a full window: name -> (rate now, recorded rate). The rate is on
         the stamps, the node clock the observation times are on (on the wall's, a sim at
-        half speed gave half the rate). Not in lockstep, where the sim's pace sets every
-        rate."""
+        half speed gave half the rate), without the gaps over max_input_age_s (an outage
+        the stale stop reported already; counted, 0.7 s of a 2 s window read 30 Hz as 19).
+        Not in lockstep, where the sim's pace sets every rate."""
         if self.lockstep:
             return {}
         slow = {}
@@ -912,7 +938,7 @@ class PlanningLoop:
             st = self.stats.get(name)
             if recorded is None or st is None or not st.window_full(wall_ns, on_stamps=True):
                 continue
-            rate = st.rate_hz(wall_ns, on_stamps=True)
+            rate = self._input_rate(st, wall_ns)
             if 0 < rate < SLOW_INPUT_FRACTION * recorded:
                 slow[name] = (rate, recorded)
         return slow
@@ -952,9 +978,7 @@ class PlanningLoop:
         for name, age in self.history.ages_ns(now).items():
             st = self.stats[name]
             values[f'input_{name}_age_ms'] = None if age is None else round(age / 1e6, 3)
-            # as slow_inputs measures it (lockstep: the sim's pace, on the wall)
-            values[f'input_{name}_rate_hz'] = round(st.rate_hz(
-                wall_ns, on_stamps=not self.lockstep), 2)
+            values[f'input_{name}_rate_hz'] = round(self._input_rate(st, wall_ns), 2)
             values[f'input_{name}_received'] = st.received
             values[f'input_{name}_filed'] = st.filed
             values[f'input_{name}_duplicates'] = st.duplicates
