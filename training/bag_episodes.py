@@ -46,6 +46,7 @@ from training.resample import (
     place_unstamped,
     rate_stats,
     recv_to_stamp_boundaries,
+    replaced_before_due,
     sample_indices,
     stamp_offset_ns,
     stamp_restarts,
@@ -771,12 +772,36 @@ def _plan_window(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tuple[st
                                             if bad[a:b].any())})
     if cut.reason:
         said.notes.append(cut.reason)
+    said.notes += _never_due_notes(local, slots, config, invalid_by)
     for name, key in config.keys.items():  # the window's streams are not kept: its frames'
         if key.is_image:  # messages are named by their place in their topic
             index = local[slots[key.sources[0].slot()][0]].index
             if len(index):  # else no step has a frame: every step invalid, none gathered
                 columns[name] = [index[c] for c in columns[name]]
     return _WindowPlan(columns, list(cut.ranges), said)
+
+
+def _never_due_notes(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
+                     config: Bag2ZarrConfig, invalid_by: dict[str, np.ndarray]) -> list[str]:
+    """Why a trajectory topic gave no grid time a target: each command replaced by the next
+    before any of its points fell due (resample.replaced_before_due), which no rule of the
+    sampling can mend."""
+    notes = []
+    for _, source in config.sources():
+        topic, slot = slots[source.slot()]
+        if source.kind != 'joint_trajectory' or not invalid_by[topic].all() \
+                or any(topic in note for note in notes):
+            continue
+        targets = [v[slot] for v in local[topic].values]
+        stamps = np.array([t[0] for t in targets], dtype=np.int64)
+        n = replaced_before_due(stamps, [t[1] for t in targets],
+                                jitter_allowance_ns(config.period_ns))
+        if n and n == len(targets) - 1:
+            notes.append(f"{topic}: each command's points are all due after the next command "
+                         f'replaced it ({n} of {len(targets)}), so no grid time has a '
+                         'commanded target: send its first point due within a control period, '
+                         'or take the action from the joint states (`offset_s`: a future state)')
+    return notes
 
 
 def _sample_grid(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
@@ -801,7 +826,8 @@ def _sample_grid(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, int]],
             # early grid times (jitter) find their point, never the next step's
             slack = min(tol, config.period_ns // 2 - 1)
             values, ok = trajectory_targets(stamps, dues, [t[2] for t in targets], at, tol,
-                                            source.width, slack)
+                                            source.width, slack,
+                                            jitter_allowance_ns(config.period_ns))
         else:
             # a command is in force from when it was sent: never one sent after the grid time
             command = source.kind == 'float_array'

@@ -111,7 +111,7 @@ def sample_indices(times_ns: np.ndarray, grid_ns: np.ndarray, tolerance_ns: int,
 
 def trajectory_targets(stamps_ns: np.ndarray, due_ns: Sequence[np.ndarray],
                        positions: Sequence[np.ndarray], grid_ns: np.ndarray,
-                       tolerance_ns: int, dim: int, slack_ns: int = 0,
+                       tolerance_ns: int, dim: int, slack_ns: int = 0, late_ns: int = 0,
                        ) -> tuple[np.ndarray, np.ndarray]:
     """The commanded target at each grid time, as joint_trajectory_controller applies it.
 
@@ -123,6 +123,14 @@ def trajectory_targets(stamps_ns: np.ndarray, due_ns: Sequence[np.ndarray],
     t (one of a leader arm's dense points, or the next trajectory) would be taken for it. A
     target is valid when its point is due within the tolerance of t (a held target from long
     ago is a gap: the commands stopped).
+    Where that gives none (nothing held within the tolerance) and the trajectory the active
+    one replaced commanded only points ahead of its stamp (its first due more than late_ns,
+    the jitter allowance, after it), that one's point due at t counts, if it fell due by the
+    replacement (late_ns after it allowed): one-point commands sent every period, each due
+    one period after it is sent (MoveIt Servo, a leader arm's driver), are replaced just as
+    their point falls due, and that point is what the controller reached then. A trajectory
+    whose first point is due on receipt (a policy node's chunk, a lockstep answer) is
+    replaced by whatever replaces it at the instant its point falls due, as before.
     """
     grid = np.asarray(grid_ns, dtype=np.int64)
     values = np.zeros((len(grid), dim), dtype=np.float64)
@@ -140,15 +148,48 @@ def trajectory_targets(stamps_ns: np.ndarray, due_ns: Sequence[np.ndarray],
     held: np.ndarray | None = None
     held_due = 0
     for g, t in enumerate(grid):
+        replaced = None
         if active[g] >= 0:
             j = order[active[g]]
             k = int(np.searchsorted(due_ns[j], t + slacks[j], side='right')) - 1
             if k >= 0:
                 held, held_due = positions[j][k], int(due_ns[j][k])
+            elif active[g] > 0:  # before its first point: what the replaced one was due at
+                replaced = _replaced_point(order[active[g] - 1], int(stamps[j]), int(t),
+                                           late_ns, stamps, slacks, due_ns, positions)
         if held is not None and abs(int(t) - held_due) <= tolerance_ns:
             values[g] = held
             valid[g] = True
+        elif replaced is not None and abs(int(t) - replaced[1]) <= tolerance_ns:
+            values[g] = replaced[0]
+            valid[g] = True
     return values, valid
+
+
+def _replaced_point(i: int, replaced_at_ns: int, t: int, late_ns: int, stamps: np.ndarray,
+                    slacks: np.ndarray, due_ns: Sequence[np.ndarray],
+                    positions: Sequence[np.ndarray]) -> tuple[np.ndarray, int] | None:
+    """Trajectory i's last point due at or before t (its slack allowed) and by its
+    replacement at replaced_at_ns (late_ns after it allowed; a point due later was never
+    reached): (position, due); None unless all its points were ahead of its stamp."""
+    due = due_ns[i]
+    if len(due) == 0 or int(due[0]) <= int(stamps[i]) + late_ns:
+        return None
+    limit = min(t + int(slacks[i]), replaced_at_ns + late_ns)
+    k = int(np.searchsorted(due, limit, side='right')) - 1
+    return (positions[i][k], int(due[k])) if k >= 0 else None
+
+
+def replaced_before_due(stamps_ns: np.ndarray, due_ns: Sequence[np.ndarray],
+                        late_ns: int = 0) -> int:
+    """How many trajectories (by stamp) the next one replaced before any of their points fell
+    due (late_ns allowed, as trajectory_targets allows it): never a target at any time. All
+    but the last: commands sent more often than their first point's lead (a teleop whose
+    points are due two periods ahead, sent every period), which no grid time finds."""
+    stamps = np.asarray(stamps_ns, dtype=np.int64)
+    order = np.argsort(stamps, kind='stable')
+    return sum(1 for a, b in zip(order[:-1], order[1:], strict=True)
+               if len(due_ns[a]) and int(due_ns[a][0]) > int(stamps[b]) + late_ns)
 
 
 def point_slack(due_ns: np.ndarray, slack_ns: int) -> int:
