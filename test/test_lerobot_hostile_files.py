@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_lerobot_damaged_inputs import convert_back
 
 from dp_ros import cli
 from training.lerobot_convert import zarr_to_lerobot
@@ -56,16 +57,6 @@ def edit_info(root: Path, **values: object) -> None:
     info = json.loads(path.read_text())
     info.update(values)
     path.write_text(json.dumps(info))
-
-
-def convert_back(tmp_path: Path, root: Path, capsys) -> str:
-    """The one-line error of `dp-ros convert ROOT back.zarr`, which must leave nothing."""
-    code = cli.main(['convert', str(root), str(tmp_path / 'back.zarr'), '--no-progress'])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
-    assert not (tmp_path / 'back.zarr').exists()
-    return err
 
 
 def test_a_data_path_template_climbing_out_of_the_root_is_refused(tmp_path, lerobot, capsys):
