@@ -64,5 +64,7 @@ def test_commanded_velocity_is_one_segments_slope():
                                [10.0, (2 * np.pi - 6.2) / 0.1])  # the short way round
     # on a point's due time: the segment it starts
     np.testing.assert_allclose(commanded_velocity(plan, 100 * MS, wrap), [-5.0, 0.0])
-    assert not commanded_velocity(plan, -1, wrap).any()  # before the first point
+    # before the first point: its first segment (one plan, a control period long)
+    np.testing.assert_allclose(commanded_velocity(plan, -1, wrap),
+                               [10.0, (2 * np.pi - 6.2) / 0.1])
     assert not commanded_velocity(plan, 300 * MS, wrap).any()  # from the last one on

@@ -787,16 +787,18 @@ def _never_due_notes(local: dict[str, _Sorted], slots: dict[tuple, tuple[str, in
     before any of its points fell due (resample.replaced_before_due), which no rule of the
     sampling can mend."""
     notes = []
+    reported: set[str] = set()  # a topic once (not a substring test: /arm/cmd, /arm/cmd_fast)
     for _, source in config.sources():
         topic, slot = slots[source.slot()]
         if source.kind != 'joint_trajectory' or not invalid_by[topic].all() \
-                or any(topic in note for note in notes):
+                or topic in reported:
             continue
         targets = [v[slot] for v in local[topic].values]
         stamps = np.array([t[0] for t in targets], dtype=np.int64)
         n = replaced_before_due(stamps, [t[1] for t in targets],
                                 jitter_allowance_ns(config.period_ns))
         if n and n == len(targets) - 1:
+            reported.add(topic)
             notes.append(f"{topic}: each command's points are all due after the next command "
                          f'replaced it ({n} of {len(targets)}), so no grid time has a '
                          'commanded target: send its first point due within a control period, '

@@ -572,12 +572,22 @@ def snapshots_to_write(cfg: TrainConfig, start_step: int) -> int:
     return n if t.keep_snapshots is None else min(n, t.keep_snapshots)
 
 
+def saves_to_write(cfg: TrainConfig) -> int:
+    """How many resume points (train state + checkpoints/latest) a run from step 0 saves:
+    every train.checkpoint_every steps and one at max_steps."""
+    t = cfg.train
+    if not t.checkpoint_every:
+        return 1
+    return t.max_steps // t.checkpoint_every + (t.max_steps % t.checkpoint_every != 0)
+
+
 def check_disk(cfg: TrainConfig, weights: int, free: int | None, where: Path,
                start_step: int = 0) -> list[str]:
     """What the run writes from `start_step` on, against the `free` bytes of the file
     system of `where` (free_disk), the policy's weights being `weights` bytes: a train state
-    (STATE_WEIGHT_COPIES of them, written beside the old one before it is replaced),
-    checkpoints/latest (and best) and the snapshots. TrainConfigError when not even one
+    (STATE_WEIGHT_COPIES of them), checkpoints/latest (and best), the snapshots and, for
+    every save after the first, a second train state and latest staged beside the old
+    ones before they are replaced. TrainConfigError when not even one
     train state fits; a warning (returned: these are estimates) when the next save (train
     state + checkpoint + snapshot) or the whole run does not, rather than an exit 2 at a
     save days in."""
@@ -586,7 +596,12 @@ def check_disk(cfg: TrainConfig, weights: int, free: int | None, where: Path,
     state = STATE_WEIGHT_COPIES * weights
     snapshots = snapshots_to_write(cfg, start_step)
     next_save = state + weights + (weights if snapshots else 0)
-    total = state + weights * (2 if cfg.evaluates else 1) + snapshots * weights
+    # a save after one of this run's own stages the new train state and checkpoints/latest
+    # beside the old ones before swapping (train_state.py, save_policy): a second of each,
+    # transiently. A resume's old ones already count in the used bytes: its next save is
+    # that staging, which next_save counts
+    staged = state + weights if start_step == 0 and saves_to_write(cfg) > 1 else 0
+    total = state + weights * (2 if cfg.evaluates else 1) + snapshots * weights + staged
     there = f'{where}: {_size(free)} free on its disk'
     if free < state:
         raise TrainConfigError(
@@ -602,7 +617,8 @@ def check_disk(cfg: TrainConfig, weights: int, free: int | None, where: Path,
     if free < total:
         kept = (f'{snapshots} snapshots of {_size(weights)}' if snapshots else 'no snapshots')
         return [f'{there}, less than the run writes (about {_size(total)}: train state '
-                f'{_size(state)}, checkpoints, {kept}): it will likely stop (exit 2, '
+                f'{_size(state)}' + (' twice while a save replaces it' if staged else '')
+                + f', checkpoints, {kept}): it will likely stop (exit 2, '
                 'resumable) when the disk fills; free space there, keep fewer snapshots '
                 '(train.keep_snapshots, train.snapshot_every) or give another --output']
     return []

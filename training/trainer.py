@@ -133,6 +133,14 @@ class Trainer:
                 log.warning(warning)
         self._build()
         self.resume = resume
+        # the staging copies of a killed save go before the disk check: on a nearly full
+        # disk they are what a resume needs freed (each as large as a train state or policy)
+        if self.is_main and self.run_dir.is_dir():
+            removed, freed = remove_save_leftovers(self.run_dir)
+            if removed:
+                log.info('removed %d staging cop%s of saves killed midway from %s (%s bytes)',
+                         removed, 'y' if removed == 1 else 'ies', self.run_dir, f'{freed:,}')
+        acc.wait_for_everyone()  # every rank reads the free space after the removal
         # before the run folder is made: a disk that cannot hold a train state is refused
         disk_warnings = check_disk(cfg, self._weight_bytes(), free_disk(self.run_dir),
                                    self.run_dir, self.pos.step)
@@ -140,10 +148,6 @@ class Trainer:
             for warning in disk_warnings:
                 log.warning(warning)
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            removed, freed = remove_save_leftovers(self.run_dir)
-            if removed:
-                log.info('removed %d staging cop%s of saves killed midway from %s (%s bytes)',
-                         removed, 'y' if removed == 1 else 'ies', self.run_dir, f'{freed:,}')
             own = self.state_path is not None and self.state_path.resolve() == (
                 self.run_dir / STATE_DIR).resolve()
             earlier = None if own else set_aside_earlier_run(self.run_dir)

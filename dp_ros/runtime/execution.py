@@ -98,18 +98,26 @@ def commanded_at(plan: TimedChunk, t_ns: int, interpolated: bool,
     return held_at(plan.due_ns, plan.actions, t_ns)
 
 
-def commanded_velocity(plan: TimedChunk, t_ns: int,
-                       wrap: np.ndarray | None = None) -> np.ndarray:
-    """The velocity (units/s) an interpolating controller executing `plan` commands at t: the
-    slope of the segment between the points around t (from a point's due time on, the
-    segment it starts), the short way round where `wrap`; 0 before the first point and from
-    the last one on (nothing after t to move to). One segment of the plan in force, never a
-    difference across the points of two plans around t."""
-    i = int(np.searchsorted(plan.due_ns, int(t_ns), side='right')) - 1
-    if i < 0 or i >= len(plan.due_ns) - 1:
+def commanded_velocity(plan: TimedChunk, t_ns: int, wrap: np.ndarray | None = None,
+                       max_speed: np.ndarray | None = None) -> np.ndarray:
+    """The velocity (units/s) an interpolating controller executing `plan`, ONE sampled plan
+    (not the joined commanded timeline), commands at t: the slope of the plan's segment
+    around t (from a point's due time on, the segment it starts; before its first point, its
+    first segment), the short way round where `wrap`; 0 from its last point on (nothing
+    after t to move to) and for a one-point plan. A segment of one plan spans at least a
+    control period: the seam to the plan it replaced can be a millisecond long (due times
+    start at camera stamps), so a difference across it is a chunk-to-chunk jump divided by
+    milliseconds. `max_speed` (units/s, per dimension; inf: none) clips |v|: the envelope's
+    speed limit bounds what a stop may continue."""
+    n = len(plan.due_ns)
+    i = max(0, int(np.searchsorted(plan.due_ns, int(t_ns), side='right')) - 1)
+    if i >= n - 1:
         return np.zeros(plan.actions.shape[1])
     span_s = (int(plan.due_ns[i + 1]) - int(plan.due_ns[i])) / 1e9
-    return joint_delta(plan.actions[i], plan.actions[i + 1], wrap) / span_s
+    velocity = joint_delta(plan.actions[i], plan.actions[i + 1], wrap) / span_s
+    if max_speed is not None:
+        velocity = np.clip(velocity, -max_speed, max_speed)
+    return velocity
 
 
 class ChunkExecution:

@@ -803,9 +803,10 @@ class PlanningLoop:
 
     def _stop_path(self, now: int, blind: bool = False) -> tuple[np.ndarray, int] | None:
         """With stop_deceleration, in realtime, while a commanded plan runs: the decelerating
-        stop from where the controller is commanded now, at the velocity the plan in force
-        commands at now (execution.commanded_velocity: 0 before its first point and after
-        its last) (safety.stop_path: positions, step); None for the one-point hold (no
+        stop from where the controller is commanded now, at the velocity the newest plan
+        commands at now (execution.commanded_velocity on that plan's own points: its first
+        segment before its first point, 0 after its last; |v| within the envelope's speed
+        limit) (safety.stop_path: positions, step); None for the one-point hold (no
         deceleration given, lockstep: the sim waits for each action, nothing commanded, or
         at rest).
         `blind` (a stop on stale inputs, BLIND_STOPS): the node no longer sees the arm, so
@@ -818,9 +819,16 @@ class PlanningLoop:
         start = self._controller_at(now)
         if start is None:
             return None
-        # the plan in force's own velocity at now: a difference back over one period crosses
-        # the seam to the plan it replaced just before, whose points may lie the other way
-        velocity = commanded_velocity(self.commanded, now, self.safety.wrap)
+        # the newest plan's own velocity (one segment of it, at least a control period long):
+        # the joined timeline's segment at now may be the millisecond seam to the plan it
+        # replaced, or a difference back over a period may cross it the other way
+        plan = self.schedule.plan
+        if plan is None:
+            return None
+        max_step = self.setup.limits.max_step
+        max_speed = None if max_step is None else max_step * 1e9 / self.setup.dt_ns
+        velocity = commanded_velocity(TimedChunk(plan.due_ns, plan.actions), now,
+                                      self.safety.wrap, max_speed)
         cap = int(self.commanded.due_ns[-1]) - now if blind else None
         return stop_path(start, velocity, decel, self.setup.dt_ns, self.setup.limits, cap)
 
