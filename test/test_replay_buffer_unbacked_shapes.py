@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
-from training.replay_buffer import NotAReplayBufferError, ReplayBuffer
+from training.replay_buffer import NotAReplayBufferError, ReplayBuffer, _validated_layout
 
 
 def test_unbacked_shapes_that_agree_are_refused_before_reading(tmp_path):
@@ -49,3 +49,51 @@ def test_episode_ends_over_several_chunks_open(tmp_path):
     buffer = ReplayBuffer.open(path)
     assert buffer.n_episodes == 2500
     np.testing.assert_array_equal(buffer.episode_ends, ends)
+
+
+class UnlistedStore(zarr.storage.WrapperStore):
+    """A store that lists no key, as an HTTP store without a directory listing: members
+    known from consolidated metadata, chunks only asked for by key."""
+
+    async def list(self):
+        return
+        yield
+
+    async def list_prefix(self, prefix: str):
+        return
+        yield
+
+    async def list_dir(self, prefix: str):
+        return
+        yield
+
+
+def write_consolidated(path, n_ends: int, claimed: int):
+    group = zarr.open_group(path, mode='w', zarr_format=2)
+    group.create_group('data').create_array('x', shape=(claimed,), dtype='f4', chunks=(10,))
+    ends = group.create_group('meta').create_array('episode_ends', shape=(n_ends,),
+                                                   dtype='i8', chunks=(10,))
+    ends[:] = np.arange(1, n_ends + 1)
+    if claimed > n_ends:
+        ends.resize((claimed,))
+    group['data/x'][:n_ends] = np.arange(n_ends, dtype='f4')
+    zarr.consolidate_metadata(path, zarr_format=2)
+
+
+def test_a_store_that_lists_nothing_opens_by_asking_for_its_chunks(tmp_path):
+    """An HTTP store without directory listing (members from consolidated metadata) opens:
+    its episode_ends chunks are asked for by key, not counted from a listing (which found
+    none and refused every such store)."""
+    write_consolidated(tmp_path / 'ok.zarr', 25, 25)
+    store = UnlistedStore(zarr.storage.LocalStore(tmp_path / 'ok.zarr', read_only=True))
+    data, ends = _validated_layout(zarr.open_group(store, mode='r'), 'ok.zarr')
+    assert list(data) == ['x'] and ends.tolist() == list(range(1, 26))
+
+
+def test_a_store_that_lists_nothing_still_refuses_an_unbacked_claim(tmp_path):
+    """The same store claiming 10**6 episode ends with three chunks behind them: refused at
+    the first chunk key missing, before anything is read."""
+    write_consolidated(tmp_path / 'bomb.zarr', 25, 10 ** 6)
+    store = UnlistedStore(zarr.storage.LocalStore(tmp_path / 'bomb.zarr', read_only=True))
+    with pytest.raises(NotAReplayBufferError, match='only 3 of its chunks'):
+        _validated_layout(zarr.open_group(store, mode='r'), 'bomb.zarr')

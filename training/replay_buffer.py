@@ -508,6 +508,31 @@ def _stored_chunks(array: zarr.Array) -> int:
     return sync(count())
 
 
+# a store that lists no key (an HTTP store without directory listing) is asked for its chunk
+# keys one by one, at most this many
+MAX_CHUNKS_ASKED = 100_000
+
+
+def _backed_length(array: zarr.Array) -> tuple[int, int, int]:
+    """(how many leading values of a 1-D array its stored chunks can hold, chunks found, values
+    per chunk): the chunk keys listed, or, where the store lists none (HTTP without a
+    directory listing), each chunk key asked for in turn up to the first missing one, so that
+    a claimed length is never taken without the chunks behind it."""
+    step = int((getattr(array, 'shards', None) or array.chunks)[0])
+    listed = _stored_chunks(array)
+    if listed:
+        return listed * step, listed, step
+    store_path = array.store_path
+    needed = min(-(-int(array.shape[0]) // step), MAX_CHUNKS_ASKED)
+    found = 0
+    for i in range(needed):
+        key = f'{store_path.path}/{array.metadata.encode_chunk_key((i,))}'
+        if not sync(store_path.store.exists(key)):
+            break
+        found += 1
+    return found * step, found, step
+
+
 def _validated_layout(group: zarr.Group, where: str) -> tuple[dict[str, Any], np.ndarray]:
     """The data arrays and episode ends of a group, or a NotAReplayBufferError saying why.
 
@@ -533,9 +558,8 @@ def _validated_layout(group: zarr.Group, where: str) -> tuple[dict[str, Any], np
         raise NotAReplayBufferError(
             f'{where}: meta/episode_ends claims {ends_array.shape[0]} episodes but the data '
             f'arrays hold {n_frames} steps')
-    stored = _stored_chunks(ends_array)
-    step = int((getattr(ends_array, 'shards', None) or ends_array.chunks)[0])
-    if ends_array.shape[0] > stored * step:
+    backed, stored, step = _backed_length(ends_array)
+    if ends_array.shape[0] > backed:
         raise NotAReplayBufferError(
             f'{where}: meta/episode_ends claims {ends_array.shape[0]} episodes but only '
             f'{stored} of its chunks ({step} values each) are stored')
