@@ -269,6 +269,9 @@ class PlanningLoop:
         self.enabled = cfg.start_enabled
         self.armed = not self.announced  # an announced episode (or no episodes at all)
         self.moving = False  # a plan was published since the last stop: a stop must hold
+        # an episode start forgot a running plan without holding (no measurement since the
+        # start to hold at): the next stop still owes the controller its hold
+        self.stop_owed = False
         self.generation = 0
         self.env_seed = cfg.env_seed
         self.episode_start_ns: int | None = None  # of the newest announced episode
@@ -684,7 +687,7 @@ class PlanningLoop:
         plan = self.schedule.install(Plan(t_obs_ns=int(context.t_obs_ns), first_index=first,
                                           due_ns=kept_due, actions=final, sampled=sampled))
         self._command(plan)
-        self.moving = True
+        self.moving, self.stop_owed = True, False
         self.published += 1
         return plan
 
@@ -783,7 +786,7 @@ class PlanningLoop:
         """End the motion: the Hold to publish (None when nothing was moving), plan cleared,
         a chunk being sampled discarded; the next plan ramps in from the measured position."""
         hold = None
-        if self.moving:
+        if self.moving or self.stop_owed:
             now = self.now_ns(clock_ns)
             commanded = self._controller_at(now)  # without a measurement: where it is now
             if commanded is None and self.commanded is not None:
@@ -833,7 +836,7 @@ class PlanningLoop:
         return stop_path(start, velocity, decel, self.setup.dt_ns, self.setup.limits, cap)
 
     def _clear_plan(self) -> None:
-        self.moving = False
+        self.moving = self.stop_owed = False
         self.commanded = self.motion_start = self.streamed_due_ns = None
         self.schedule.clear()
         self.execution.clear()
@@ -866,17 +869,31 @@ class PlanningLoop:
         if clock_back and (clock_ns is None or start_ns == last or clock_ns >= last
                            or self.waiting_for_clock(clock_ns)):
             return None
-        hold = None
-        if not self.lockstep:  # before the plan is forgotten (_restart): it must stop
-            hold = self.stop('clock_back' if clock_back else 'episode_start',
-                             start_ns if clock_ns is None else clock_ns)
+        hold, owed = None, False
+        if not self.lockstep and (self.moving or self.stop_owed):
+            # before the plan is forgotten (_restart): it must stop, at a position measured
+            # since the start (a sim's reset teleports the robot: holding where the last
+            # episode ended would drive it back there); without one, the next stop owes it
+            now = start_ns if clock_ns is None else clock_ns
+            if self._measured_since(start_ns, now):
+                hold = self.stop('clock_back' if clock_back else 'episode_start', now)
+            else:
+                owed = True
         if clock_back:
             self._forget_clock()
         self.episode_start_ns = start_ns
         self.env_seed = seed
         self._restart(keep_from_ns=start_ns)
+        self.stop_owed = owed
         self.armed = True
         return EpisodeTaken(hold)
+
+    def _measured_since(self, start_ns: int, now_ns: int) -> bool:
+        """Whether every action joint was measured at or after start_ns (and not ahead of
+        the clock: a restarted clock's old measurements read as after its new start)."""
+        stamps = self._measured_ns
+        return bool(np.all((stamps >= int(start_ns)) & (stamps <= int(now_ns)))
+                    and not np.isnan(self._measured).any())
 
     def _restart(self, keep_from_ns: int | None = None) -> None:
         if keep_from_ns is None:  # a new history takes any stamps: so do the measurements
