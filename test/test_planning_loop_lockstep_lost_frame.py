@@ -14,8 +14,13 @@ filed twice) and it plans on the step, as it would have without the loss.
 from __future__ import annotations
 
 import pytest
-from test_planning_loop import DT, METADATA, T0, chunk
-from test_planning_loop_lockstep_step_time import SUBSTEP, make_loop, recorded_metadata, step
+from test_planning_loop import DT, METADATA, T0
+from test_planning_loop_lockstep_step_time import (
+    SUBSTEP,
+    make_loop,
+    recorded_metadata,
+    run_out_first_plan,
+)
 
 from dp_ros.runtime.planning_loop import WAITING_FOR_STEP, PlanRequest, Wait
 
@@ -25,13 +30,7 @@ def test_a_lost_lockstep_frame_is_planned_on_once_the_sim_resends_the_step(robot
     """The frame of step 8 is lost: wait (nothing to log), then plan on step 8's re-send."""
     arm = robot == 'arm'  # joint states within each step, a 50 ms tolerance recorded
     loop = make_loop(lockstep=True, meta=recorded_metadata() if arm else METADATA)
-    step(loop, T0)
-    request = loop.poll(T0, runner_busy=False)
-    assert isinstance(request, PlanRequest), request
-    loop.submitted(request)
-    loop.finish(request.context, chunk(), None, T0)
-    for k in range(1, 8):
-        step(loop, T0 + k * DT)
+    run_out_first_plan(loop)
     boundary = T0 + 8 * DT  # the first plan's 8 steps are run out: the sim waits here
     if arm:
         for t in range(T0 + 7 * DT + SUBSTEP, boundary, SUBSTEP):

@@ -8,18 +8,12 @@ naming both parameters; the longest lead that can serve still publishes; lockste
 kept, the sim waits) runs any slice."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from test_planning_loop import DT, METADATA, MS, T0, feed, finish, plan_now
 
 from dp_ros.params import config_from_dict
-from dp_ros.policy.config import pusht_image_config
-from dp_ros.runtime.planning_loop import PlanningLoop, PlanRequest
+from dp_ros.runtime.planning_loop import PlanningLoop
 from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
-
-MS = 1_000_000
-DT = 100 * MS
-T0 = 10_000 * MS
-METADATA = {'config': pusht_image_config().to_dict(), 'control_period_s': 0.1}
 
 
 def config(**values) -> PolicyNodeConfig:
@@ -46,14 +40,9 @@ def test_the_longest_lead_that_can_serve_publishes_a_quick_chunk():
     a chunk sampled in 10 ms keeps that last point."""
     cfg = config(action_lead_s=0.69)
     loop = PlanningLoop(cfg, resolve_setup(cfg, METADATA), device='cpu')
-    for t in (T0, T0 + DT):
-        for name in ('image', 'agent_pos'):
-            loop.add(name, t, (name, t))
-    request = loop.poll(T0 + DT, runner_busy=False)
-    assert isinstance(request, PlanRequest), request
-    loop.submitted(request)
-    pred = np.arange(32, dtype=np.float32).reshape(16, 2)
-    plan = loop.finish(request.context, pred, None, T0 + DT + 10 * MS)
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    plan = finish(loop, plan_now(loop, T0 + DT), T0 + DT + 10 * MS)
     assert plan and len(plan) == 1 and plan.first_index == 7
 
 

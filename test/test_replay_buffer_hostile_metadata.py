@@ -19,12 +19,17 @@ from dp_ros import cli
 from training.replay_buffer import NotAReplayBufferError, ReplayBuffer
 
 
+def saved_store(tmp_path, **more):
+    """A small store of two episodes (4 + 6 steps) saved to s.zarr, to damage."""
+    path = tmp_path / 's.zarr'
+    ReplayBuffer.from_arrays({'state': np.zeros((10, 3), np.float32), **more},
+                             np.array([4, 10])).save_to(path, progress=False)
+    return path
+
+
 @pytest.fixture
 def store(tmp_path):
-    path = tmp_path / 's.zarr'
-    ReplayBuffer.from_arrays({'state': np.zeros((10, 3), np.float32),
-                              'action': np.zeros((10, 2), np.float32)},
-                             np.array([4, 10])).save_to(path, progress=False)
+    path = saved_store(tmp_path, action=np.zeros((10, 2), np.float32))
     zarray = path / 'meta/episode_ends/.zarray'
     meta = json.loads(zarray.read_text())
     meta['shape'] = [10 ** 15]
@@ -40,9 +45,7 @@ def test_opening_a_store_claiming_1e15_episodes_is_a_replay_buffer_error(store):
 
 def test_a_store_claiming_more_episodes_than_steps_is_refused(tmp_path):
     """An episode holds a step at least: 11 ends over 10 steps is refused before reading."""
-    path = tmp_path / 's.zarr'
-    ReplayBuffer.from_arrays({'state': np.zeros((10, 3), np.float32)},
-                             np.array([4, 10])).save_to(path, progress=False)
+    path = saved_store(tmp_path)
     zarray = path / 'meta/episode_ends/.zarray'
     zarray.write_text(json.dumps({**json.loads(zarray.read_text()), 'shape': [11]}))
     with pytest.raises(NotAReplayBufferError, match='11 episodes.*10 steps'):
@@ -51,9 +54,7 @@ def test_a_store_claiming_more_episodes_than_steps_is_refused(tmp_path):
 
 def test_opening_a_store_whose_episode_ends_metadata_is_cut_short_names_it(tmp_path):
     """ReplayBuffer.open (training, convert) names meta/episode_ends in its own error."""
-    path = tmp_path / 's.zarr'
-    ReplayBuffer.from_arrays({'state': np.zeros((10, 3), np.float32)},
-                             np.array([4, 10])).save_to(path, progress=False)
+    path = saved_store(tmp_path)
     (path / 'meta/episode_ends/.zarray').write_text('{"shape": [')
     with pytest.raises(NotAReplayBufferError, match='meta/episode_ends has metadata'):
         ReplayBuffer.open(path)
@@ -80,10 +81,7 @@ def test_a_data_array_zarr_cannot_read_is_named_in_one_line(tmp_path, capsys, za
     """`dp-ros inspect` of a store whose data/state/.zarray is cut short, names a codec that is
     not installed, or asks for pickled objects exits 2 with one line naming data/state, not
     JSONDecodeError / UnknownCodecError / zarr's ValueError tracebacks."""
-    path = tmp_path / 's.zarr'
-    ReplayBuffer.from_arrays({'state': np.zeros((10, 3), np.float32),
-                              'action': np.zeros((10, 2), np.float32)},
-                             np.array([4, 10])).save_to(path, progress=False)
+    path = saved_store(tmp_path, action=np.zeros((10, 2), np.float32))
     meta_path = path / 'data/state/.zarray'
     if zarray == 'codec':
         meta = json.loads(meta_path.read_text())

@@ -7,22 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_planning_loop import DT, METADATA, MS, T0, feed, finish, plan_now
 
 from dp_ros.params import config_from_dict
-from dp_ros.policy.config import pusht_image_config
 from dp_ros.ros import conversions as cv
-from dp_ros.runtime.planning_loop import PlanningLoop, PlanRequest
+from dp_ros.runtime.planning_loop import PlanningLoop
 from dp_ros.runtime.policy_node_config import (
     PolicyNodeConfig,
     check_stop_deceleration,
     resolve_setup,
 )
 from dp_ros.runtime.safety import MAX_STOP_POINTS, Hold, JointLimits, hold_point, stop_path
-
-MS = 1_000_000
-DT = 100 * MS
-T0 = 10_000 * MS
-METADATA = {'config': pusht_image_config().to_dict(), 'control_period_s': 0.1}
 
 
 def increments(start: np.ndarray, path: np.ndarray) -> np.ndarray:
@@ -81,14 +76,9 @@ def moving_loop(lockstep: bool = False, **values) -> PlanningLoop:
                                               'max_input_age_s': 0.4, 'lockstep': lockstep,
                                               **values})
     loop = PlanningLoop(cfg, resolve_setup(cfg, METADATA), device='cpu')
-    for t in (T0, T0 + DT):
-        for name in ('image', 'agent_pos'):
-            loop.add(name, t, (name, t))
-    request = loop.poll(T0 + DT, runner_busy=False)
-    assert isinstance(request, PlanRequest), request
-    loop.submitted(request)
-    pred = np.arange(32, dtype=np.float32).reshape(16, 2)
-    assert loop.finish(request.context, pred, None, T0 + DT)
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    assert finish(loop, plan_now(loop, T0 + DT), T0 + DT)
     return loop
 
 
