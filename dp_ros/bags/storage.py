@@ -92,9 +92,9 @@ def _indexed_parts(folder: Path) -> list[tuple[int, Path]]:
     from its uncompressed file, which is whole."""
     pattern = re.compile(re.escape(folder.name) + r'_(\d+)(\.mcap|\.db3)(\.zstd)?')
     found: dict[int, tuple[str, Path]] = {}
-    for p in sorted(folder.iterdir(), key=lambda p: p.name):  # plain before .zstd
-        if (m := pattern.fullmatch(p.name)) and p.is_file():
-            found.setdefault(int(m[1]), (m[2], p))
+    for p in folder.iterdir():
+        if (m := pattern.fullmatch(p.name)) and p.is_file() and not is_shadowed(p):
+            found[int(m[1])] = (m[2], p)
     if len(found) < 2 or len({suffix for suffix, _ in found.values()}) > 1:
         return []
     return [(index, p) for index, (_, p) in sorted(found.items())]
