@@ -19,6 +19,7 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dp_ros.dimension_names import JOINT_STATE_FIELDS
+from dp_ros.image_header import size_problem
 from dp_ros.pose_fields import decode_pose, pose_target
 from dp_ros.runtime.input_checks import BadInput, state_vector
 from dp_ros.stamps import NS_PER_S, ns_to_seconds, seconds_to_ns  # noqa: F401 (re-exported)
@@ -256,12 +257,16 @@ def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
 
 
 def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:
-    """Decodes jpeg/png into (H, W, 3) uint8 RGB."""
+    """Decodes jpeg/png into (H, W, 3) uint8 RGB; ValueError for an empty or undecodable
+    buffer, or one whose header declares more pixels than dp_ros decodes (image_header)."""
     import cv2  # imported here: only compressed streams pay for OpenCV
 
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
     if buffer.size == 0:
         raise ValueError(f"compressed image (format '{msg.format}') has no data")
+    problem = size_problem(buffer)
+    if problem:
+        raise ValueError(f"compressed image (format '{msg.format}') not decoded: {problem}")
     bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"could not decode compressed image (format '{msg.format}', "

@@ -1,0 +1,103 @@
+"""A compressed frame whose header declares too many pixels is refused before OpenCV
+allocates them (dp_ros/image_header.py): the sizes read from real PNG and JPEG headers,
+and a header edited to declare 30000 x 30000 refused in the node's and bag2zarr's decoder."""
+from __future__ import annotations
+
+import tracemalloc
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from sensor_msgs.msg import CompressedImage
+
+from dp_ros.bags.reader import decode_image
+from dp_ros.image_header import MAX_PIXELS, declared_size, size_problem
+from dp_ros.ros import conversions as cv
+from dp_ros.runtime.input_checks import BadInput
+
+
+def _encoded(ext: str, height: int, width: int, params: list[int] | None = None) -> bytes:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    ok, buf = cv2.imencode(ext, image, params or [])
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.mark.parametrize('ext,params', [
+    ('.png', None), ('.jpg', None), ('.jpg', [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+])
+@pytest.mark.parametrize('height,width', [(1, 1), (96, 96), (480, 640), (37, 1201)])
+def test_the_size_read_from_a_header_is_the_decoded_size(ext, params, height, width):
+    data = _encoded(ext, height, width, params)
+    assert declared_size(data) == (width, height)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape[:2] == (height, width)
+    assert size_problem(data) is None
+
+
+def _declaring(data: bytes, width: int, height: int) -> bytes:
+    """`data` with its header edited to declare width x height (nothing else changed)."""
+    out = bytearray(data)
+    if data[:4] == b'\x89PNG':
+        out[16:20], out[20:24] = width.to_bytes(4, 'big'), height.to_bytes(4, 'big')
+        out[29:33] = zlib.crc32(out[12:29]).to_bytes(4, 'big')  # IHDR's CRC, kept valid
+        return bytes(out)
+    i = 2
+    while out[i + 1] not in (0xC0, 0xC2):
+        i += 2 + int.from_bytes(out[i + 2:i + 4], 'big')
+    out[i + 5:i + 7], out[i + 7:i + 9] = height.to_bytes(2, 'big'), width.to_bytes(2, 'big')
+    return bytes(out)
+
+
+@pytest.mark.parametrize('ext', ['.png', '.jpg'])
+def test_a_frame_declaring_30000_pixels_square_is_refused_before_it_is_decoded(ext):
+    side = 30000 if ext == '.png' else 65000  # a JPEG header holds at most 65535
+    bomb = _declaring(_encoded(ext, 8, 8), side, side)
+    assert declared_size(bomb) == (side, side)
+    msg = CompressedImage(format=ext[1:])
+    msg.data = bomb
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=f'declares {side} x {side} pixels, more than'):
+            cv.compressed_image_to_numpy(msg)
+        # the node's path: a bad input it counts and skips
+        with pytest.raises(BadInput) as info:
+            cv.camera_rgb(msg)
+        assert info.value.kind == 'image_decode'
+        # bag2zarr's path names the problem too
+        with pytest.raises(ValueError, match='more than dp_ros decodes'):
+            decode_image(msg, 'sensor_msgs/msg/CompressedImage', (96, 96))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000  # nothing near the 2.7 GB the header asks for
+
+
+def test_the_limit_is_a_bound_not_a_guess():
+    at_limit = _declaring(_encoded('.png', 4, 4), 8192, 8192)
+    assert size_problem(at_limit) is None
+    over = _declaring(_encoded('.png', 4, 4), 8192, 8193)
+    assert size_problem(over) == (f'its header declares 8192 x 8193 pixels, more than dp_ros '
+                                  f'decodes ({MAX_PIXELS:,} pixels)')
+    assert size_problem(over, limit=10**9) is None
+
+
+@pytest.mark.parametrize('data', [
+    b'', b'GIF89a', b'\x89PNG\r\n\x1a\n', b'\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDX' + bytes(8),
+    b'\xff\xd8', b'\xff\xd8\xff\xe0\x00', b'\xff\xd8\x00\x00\x00\x00', b'\xff\xd8\xff\xda\x00\x08',
+    b'\xff\xd8\xff\xc0\x00\x11\x08\x00\x00\x00\x10\x03',  # height 0: given later (DNL)
+    b'\xff\xd8\xff\xe0\x00\x01\xff\xc0',  # a segment length under 2
+])
+def test_headers_that_do_not_say_leave_the_frame_to_the_decoder(data):
+    assert declared_size(data) is None
+    assert size_problem(data) is None
+
+
+def test_fill_bytes_and_truncated_jpeg_frames():
+    data = _encoded('.jpg', 20, 30)
+    padded = data[:2] + b'\xff\xff\xff' + data[2:]  # fill bytes before the first marker
+    assert declared_size(padded) == (30, 20)
+    sof = next(i for i in range(2, len(data)) if data[i] == 0xFF and data[i + 1] == 0xC0)
+    assert declared_size(data[:sof + 6]) is None  # cut inside the frame header
