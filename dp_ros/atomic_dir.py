@@ -188,6 +188,15 @@ def first_existing(folder: Path) -> Path:
     return folder
 
 
+def free_disk(path: str | Path) -> int | None:
+    """Bytes free on the file system `path` will be written to (its nearest existing
+    folder: a folder not made yet); None where it cannot be read."""
+    try:
+        return shutil.disk_usage(first_existing(Path(path).absolute())).free
+    except OSError:
+        return None
+
+
 def check_writable_file(path: str | Path, flag: str, example: str = 'report.json') -> None:
     """A file a command writes at the end of its run, checked before the run (minutes of
     evaluation lost to an output it could not write): not a directory, and its folder there

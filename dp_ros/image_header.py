@@ -3,9 +3,10 @@
 A CompressedImage (a live camera's or one in a bag) is decoded by OpenCV, which allocates
 whatever the header declares, up to its own limit of 2^30 pixels (3 GB of RGB): a 1.2 MB
 PNG of 20000 x 20000 black pixels took 7 s and 2.4 GB to decode on the 2-core machine,
-stalling the node's camera stream before anything could be refused. Reading the width and height from the PNG IHDR chunk or
-the JPEG frame header first lets a frame over MAX_PIXELS be refused for the price of a few
-bytes. Other formats, and headers this cannot read, are left to the decoder.
+stalling the node's camera stream before anything could be refused. Reading the width and
+height from the PNG IHDR chunk or the JPEG frame header first lets a frame over MAX_PIXELS be
+refused for the price of a few bytes. Other formats, and headers this cannot read, are left
+to the decoder.
 
 Base layer (no numpy, no OpenCV), so that every layer can use it.
 """

@@ -10,9 +10,10 @@ import pytest
 from support import one_torch_thread  # noqa: F401 (autouse)
 from tiny_runs import small_config, write_small_store
 
+from dp_ros.atomic_dir import free_disk
 from training.config import TrainConfig
 from training.errors import TrainConfigError
-from training.run_check import check_disk, free_disk, snapshots_to_write
+from training.run_check import check_disk, snapshots_to_write
 
 MIB = 2**20
 W = 100 * MIB  # the policy's weights

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlparse
 
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import first_existing, output_lock, replace_dir
+from dp_ros.atomic_dir import first_existing, free_disk, output_lock, replace_dir
 from dp_ros.errors import UserError
 from training.replay_buffer import ReplayBuffer
 
@@ -34,6 +34,7 @@ STORE = f'{TOP_DIR}/pusht_cchi_v7_replay.zarr'
 DEFAULT_DEST = Path('../shared/datasets')
 PUSHT_KEYS = ('img', 'state', 'action')  # what the shipped configs and the sim's replay read
 _BLOCK = 1 << 20
+_TMP_PREFIX = f'.{TOP_DIR}-download-'  # the folder a run fetches and unpacks in, inside --dest
 
 
 class DownloadError(UserError, RuntimeError):
@@ -59,6 +60,12 @@ def fetch(url: str, dest: Path, progress: bool = True) -> str:
             raise DownloadError(f'cannot download {url}: {exc}') from exc
         length = response.headers.get('Content-Length')
         source, total = response, int(length) if length and length.isdigit() else None
+    if total is not None:
+        try:
+            check_space(total, dest.parent, f'downloading {url}')
+        except DownloadError:
+            source.close()
+            raise
     with source, dest.open('wb') as out, tqdm(total=total, unit='B', unit_scale=True,
                                               unit_divisor=1024, desc=Path(parsed.path).name,
                                               disable=not progress) as bar:
@@ -73,6 +80,20 @@ def fetch(url: str, dest: Path, progress: bool = True) -> str:
         raise DownloadError(f'download of {url} is truncated: got {dest.stat().st_size} of '
                             f'{total} bytes')
     return digest.hexdigest()
+
+
+def check_space(needed: int, where: Path, doing: str) -> None:
+    """DownloadError before `doing` writes `needed` bytes where the file system holds
+    fewer (a zip declares its members' sizes; a server its Content-Length): one line up
+    front, not an OSError minutes in."""
+    free = free_disk(where)
+    if free is not None and needed > free:
+        shown = first_existing(where)  # the --dest folder, not the temporary one inside it
+        if shown.name.startswith(_TMP_PREFIX):
+            shown = shown.parent
+        raise DownloadError(f'{doing} needs {needed / 2**20:,.0f} MiB and {shown} has '
+                            f'{free / 2**20:,.0f} MiB free: free some space or give another '
+                            f'--dest')
 
 
 def unpack(archive: Path, into: Path, progress: bool = True, name: str | None = None) -> Path:
@@ -94,6 +115,8 @@ def unpack(archive: Path, into: Path, progress: bool = True, name: str | None = 
                 tops = sorted({n.split('/')[0] for n in names})
                 raise DownloadError(f'{name} lacks {STORE}/ (top-level entries: {tops})')
             wanted = [m for m in members if m.filename.split('/')[0] == TOP_DIR]
+            check_space(sum(m.file_size for m in wanted), into,
+                        f'unpacking {name} ({len(wanted)} files)')
             for info in tqdm(wanted, desc='unpacking', unit='file', disable=not progress):
                 zf.extract(info, into)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
@@ -146,7 +169,7 @@ def _download_into(url: str, final: Path, sha256: str | None, force: bool,
     the temporary folder is removed whatever happens (under output_lock)."""
     if final.exists() and not force:  # checked again: a run may have ended meanwhile
         raise DownloadError(f'{final} already exists; pass --force to replace it')
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{TOP_DIR}-download-', dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=final.parent))
     try:
         archive = tmp / 'pusht.zip'
         digest = fetch(url, archive, progress=progress)

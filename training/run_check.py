@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -547,18 +546,6 @@ def check_memory(cfg: TrainConfig, dataset: Path, store: Any) -> list[str]:
 # train_state/ holds the weights this many times: the model, its EMA and the optimizer's
 # two moments (AdamW)
 STATE_WEIGHT_COPIES = 4
-
-
-def free_disk(path: Path) -> int | None:
-    """Bytes free on the file system `path` will be written to (its nearest existing
-    folder: a run folder not made yet); None where it cannot be read."""
-    path = Path(path).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return None
 
 
 def snapshots_to_write(cfg: TrainConfig, start_step: int) -> int:

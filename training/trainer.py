@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from dp_ros.atomic_dir import remove_all
+from dp_ros.atomic_dir import free_disk, remove_all
 from training.batches import EpochBatches, iterate_batches, to_device
 from training.config import TrainConfig
 from training.cpu_precision import effective_mixed_precision
@@ -48,7 +48,7 @@ from training.errors import (
     TrainStateError,
     refused_write,
 )
-from training.run_check import CheckedRun, check_disk, check_run, free_disk
+from training.run_check import CheckedRun, check_disk, check_run
 from training.run_dir import (
     BEST,
     CHECKPOINTS_DIR,
