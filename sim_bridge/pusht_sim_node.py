@@ -58,7 +58,7 @@ from sim_bridge.sim_node_config import (
     finish_config,
     parse_initial_state,
 )
-from sim_bridge.video import BackgroundVideos, video_file_for
+from sim_bridge.video import BackgroundVideos, episode_label, video_file_for
 
 NODE_NAME = 'pusht_sim'
 RUNTIME_PARAMETERS = ('initial_state', 'max_steps')  # the fields not read_only
@@ -134,9 +134,10 @@ class RosOutput:
 
     def episode_ended(self, result: dict, frames: list[np.ndarray]) -> None:
         self.pub_result.publish(String(data=json.dumps(result)))
-        if self.cfg.video_path and frames:
+        if self.cfg.video_path and frames:  # labelled as dp-ros eval's in-process tiles
             self.videos.write(video_file_for(self.cfg.video_path, result['episode'],
-                                             result['seed']), frames)
+                                             result['seed']), frames,
+                              label=episode_label(result['seed'], result['max_reward']))
 
     def log(self, level: str, message: str) -> None:
         # one call site per severity: rclpy refuses a call site that changes severity

@@ -1,4 +1,6 @@
-"""Episode videos of the sim: file names and writing, off the stepping thread."""
+"""Episode videos of the sim: file names, labels (an episode's seed and score in a corner)
+and writing, off the stepping thread. `dp-ros eval` labels its in-process tiles with the same
+functions."""
 from __future__ import annotations
 
 import threading
@@ -9,6 +11,43 @@ import numpy as np
 
 FORMATS = ('.mp4', '.gif')  # what write_video writes, named by the suffix (any case)
 GIF_MAX_FPS = 50.0  # 2 cs a frame: browsers play 0-1 cs delays at 10 cs
+
+
+def episode_label(seed: int, score: float) -> str:
+    """An episode as eval summaries print it and its video (tile) is labelled."""
+    return f'seed {seed}: score {score:.4f}'
+
+
+def label_patch(text: str, height: int, width: int) -> np.ndarray:
+    """`text` in white on a dark box, sized to a (height, width) frame's top-left corner
+    (a font about 1/20 of the height), cut to the frame: drawn once per episode and pasted
+    onto each of its frames, whatever they show."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    size = max(8, height // 20)
+    try:
+        font = ImageFont.load_default(size)
+    except (ImportError, OSError, TypeError):  # an old Pillow or no FreeType: a bitmap font
+        font = ImageFont.load_default()
+    pad = max(1, size // 4)
+    left, top, right, bottom = ImageDraw.Draw(Image.new('RGB', (1, 1))).textbbox(
+        (0, 0), text, font=font)
+    box = Image.new('RGB', (min(width, right + 2 * pad), min(height, bottom + 2 * pad)),
+                    (0, 0, 0))
+    ImageDraw.Draw(box).text((pad, pad), text, fill=(255, 255, 255), font=font)
+    return np.asarray(box)
+
+
+def label_episode(frames: Sequence[np.ndarray], text: str) -> list[np.ndarray]:
+    """Copies of an episode's frames with `text` in the top-left corner (label_patch); the
+    frames given are left as they are."""
+    frames = [np.array(frame, dtype=np.uint8) for frame in frames]
+    if frames:
+        patch = label_patch(text, *frames[0].shape[:2])
+        ph, pw = patch.shape[:2]
+        for frame in frames:
+            frame[:ph, :pw] = patch
+    return frames
 
 
 def check_video_suffix(path: str | Path) -> None:
@@ -92,14 +131,15 @@ class BackgroundVideos:
         self._on_error = on_error
         self._threads: list[threading.Thread] = []
 
-    def write(self, path: Path, frames: list[np.ndarray]) -> None:
-        thread = threading.Thread(target=self._write, args=(path, frames), daemon=True)
+    def write(self, path: Path, frames: list[np.ndarray], label: str = '') -> None:
+        """`frames` to `path`, `label` (episode_label) in each one's corner, on a thread."""
+        thread = threading.Thread(target=self._write, args=(path, frames, label), daemon=True)
         thread.start()
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
-    def _write(self, path: Path, frames: list[np.ndarray]) -> None:
+    def _write(self, path: Path, frames: list[np.ndarray], label: str) -> None:
         try:
-            write_video(path, frames, self.fps)
+            write_video(path, label_episode(frames, label) if label else frames, self.fps)
             self._on_done(f'wrote {len(frames)} frames to {path}')
         except Exception as exc:
             self._on_error(f'could not write video {path}: {exc!r}')

@@ -12,10 +12,10 @@ import pytest
 import torch
 from support import make_tiny_checkpoint
 
-from dp_ros.app.evaluate import episode_label, main
+from dp_ros.app.evaluate import main
 from sim_bridge.pusht_env import PushTEnv
+from sim_bridge.video import episode_label, label_episode
 from training import video
-from training.video import label_episode
 
 SEEDS = '100000:100002'
 

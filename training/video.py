@@ -3,8 +3,8 @@
 The encoding is sim_bridge/video.py's (the sim node's episode videos): gif through
 imageio/Pillow; mp4 through imageio when it has an FFmpeg or PyAV backend, else OpenCV's
 bundled FFmpeg (MPEG-4 Part 2, 'mp4v': the pip environment has neither backend). This module
-adds the checks, the atomic replace, the tiling and the labels (drawn with Pillow, which
-imageio and matplotlib need anyway) that say which episode a tile is.
+adds the checks, the atomic replace and the tiling; the labels that say which episode a tile
+is are the sim's (sim_bridge/video.py label_episode), as its own episode videos carry them.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from sim_bridge import video as sim_video
+from sim_bridge.video import label_episode
 
 FORMATS = sim_video.FORMATS
 
@@ -46,38 +47,6 @@ def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: float = 10.
     finally:
         tmp.unlink(missing_ok=True)
     return path
-
-
-def label_patch(text: str, height: int, width: int) -> np.ndarray:
-    """`text` in white on a dark box, sized to a (height, width) frame's top-left corner
-    (a font about 1/20 of the height), cut to the frame: drawn once per episode and pasted
-    onto each of its frames, whatever they show."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    size = max(8, height // 20)
-    try:
-        font = ImageFont.load_default(size)
-    except (ImportError, OSError, TypeError):  # an old Pillow or no FreeType: a bitmap font
-        font = ImageFont.load_default()
-    pad = max(1, size // 4)
-    left, top, right, bottom = ImageDraw.Draw(Image.new('RGB', (1, 1))).textbbox(
-        (0, 0), text, font=font)
-    box = Image.new('RGB', (min(width, right + 2 * pad), min(height, bottom + 2 * pad)),
-                    (0, 0, 0))
-    ImageDraw.Draw(box).text((pad, pad), text, fill=(255, 255, 255), font=font)
-    return np.asarray(box)
-
-
-def label_episode(frames: Sequence[np.ndarray], text: str) -> list[np.ndarray]:
-    """Copies of an episode's frames with `text` in the top-left corner (label_patch); the
-    frames given are left as they are."""
-    frames = [np.array(frame, dtype=np.uint8) for frame in frames]
-    if frames:
-        patch = label_patch(text, *frames[0].shape[:2])
-        ph, pw = patch.shape[:2]
-        for frame in frames:
-            frame[:ph, :pw] = patch
-    return frames
 
 
 def tile_episodes(episodes: Sequence[Sequence[np.ndarray]], cols: int | None = None,

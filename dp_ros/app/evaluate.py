@@ -30,6 +30,7 @@ from dp_ros.app.eval_report import (
     video_path,
 )
 from dp_ros.atomic_dir import write_text
+from sim_bridge.video import episode_label
 
 log = logging.getLogger('dp_ros.eval')
 
@@ -95,9 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def episode_label(seed: int, score: float) -> str:
-    """An episode as the summary prints it and its video tile is labelled."""
-    return f'seed {seed}: score {score:.4f}'
 
 
 def summary_lines(report: dict[str, Any], output: Path) -> list[str]:

@@ -239,9 +239,9 @@ def test_realtime_stamps_the_dt_grid_from_the_episode_start(ros_processes, ros_p
     streams = Streams(ros_probe)
     video = tmp_path / 'episode.gif'
     before_ns = ros_probe.node.get_clock().now().nanoseconds
-    start_sim_when_heard(ros_processes, streams, 'sim_realtime', 'mode:=realtime', 'seeds:=[5]',
-                         'max_steps:=15', 'auto_reset:=false', 'camera_rate_hz:=5.0',
-                         f'video_path:={video}')
+    sim = start_sim_when_heard(ros_processes, streams, 'sim_realtime', 'mode:=realtime',
+                               'seeds:=[5]', 'max_steps:=15', 'auto_reset:=false',
+                               'camera_rate_hz:=5.0', f'video_path:={video}')
     target = np.array([400.0, 100.0])
     streams.send(target[None], 0)  # stamp 0: due now, i.e. from the first or second step on
     result = streams.result(timeout=20.0)[0]
@@ -266,7 +266,18 @@ def test_realtime_stamps_the_dt_grid_from_the_episode_start(ros_processes, ros_p
                        if streams.images else False, 5.0, 'the last filmed image')
     assert {time_to_ns(m.header.stamp) for m in streams.images} <= set(filmed)
     assert len(streams.clock) == 0  # no sim time in realtime
-    ros_probe.wait_for(video.exists, 10.0, 'the episode video')
+    # every frame says the episode's seed and score in its corner, as dp-ros eval's tiles do
+    import imageio.v3 as iio
+
+    from sim_bridge.video import episode_label, label_patch
+    sim.wait_for_log(f'to {video}', 10.0)  # 'wrote N frames to ...': the whole video
+    frames = iio.imread(video, index=None)
+    patch = label_patch(episode_label(5, result['max_reward']), *frames.shape[1:3])
+    ph, pw = patch.shape[:2]
+    gaps = np.abs(frames[:, :ph, :pw, :3].astype(int) - patch.astype(int)).mean(axis=(1, 2, 3))
+    assert gaps.max() < 8, gaps  # the GIF palette rounds a little
+    unlabelled = np.abs(frames[:, ph:2 * ph, :pw, :3].astype(int) - patch.astype(int)).mean()
+    assert unlabelled > 50  # what the comparison tells apart: the scene below the label
 
 
 def test_replay_against_a_running_node_reproduces_the_demonstration(ros_processes, ros_probe,
