@@ -12,12 +12,15 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_runs import copy_episodes, records, run_config
+from tiny_runs import copy_episodes, no_curves, records, run_config  # noqa: F401
 
 from dp_ros.policy.checkpoint import load_policy
 from training.config import TrainConfig, TrainConfigError
 from training.step_speed import tf32_matmuls
 from training.trainer import Trainer
+
+# none of these tests looks at curves.png: their runs skip drawing it (most of a tiny run's time)
+pytestmark = pytest.mark.usefixtures('no_curves')
 
 
 @pytest.fixture(scope='module')

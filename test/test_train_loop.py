@@ -26,7 +26,7 @@ from support import (
     episode_bounds,
     module_cmd,
 )
-from tiny_runs import run_config
+from tiny_runs import no_curves, run_config  # noqa: F401 (no_curves: a fixture)
 
 from dp_ros.policy.checkpoint import load_policy, read_policy_metadata
 from sim_bridge.pusht_env import PushTEnv
@@ -214,6 +214,7 @@ def test_eval_sampling_the_policy_cannot_do_is_refused_before_training(tmp_path,
                  'eval.num_inference_steps=200']) == 2
 
 
+@pytest.mark.usefixtures('no_curves')  # no look at curves.png
 def test_a_constant_lr_with_warmup_warms_up(tmp_path, tiny_zarr):
     """diffusers' 'constant' drops the warmup: the run uses 'constant_with_warmup'."""
     cfg = load_config(tiny_config(tmp_path, tiny_zarr), [
@@ -227,6 +228,7 @@ def test_a_constant_lr_with_warmup_warms_up(tmp_path, tiny_zarr):
     assert lrs == pytest.approx([1.5e-4, 3e-4, 3e-4])  # the lr after steps 1, 2, 3
 
 
+@pytest.mark.usefixtures('no_curves')  # no look at curves.png
 def test_gradient_accumulation_and_bf16(tmp_path, tiny_zarr):
     cfg = load_config(tiny_config(tmp_path, tiny_zarr), [
         'optim.grad_accum_steps=3', 'train.max_steps=2', 'train.mixed_precision=bf16',
@@ -239,6 +241,7 @@ def test_gradient_accumulation_and_bf16(tmp_path, tiny_zarr):
     assert all(np.isfinite(v) for v in losses(run).values())
 
 
+@pytest.mark.usefixtures('no_curves')  # no look at curves.png
 def test_warm_start_from_a_run_then_resume_its_own_state(tmp_path, tiny_zarr):
     quiet = ['train.eval_every=0', 'train.val_every=0', 'train.action_mse_every=0',
              'train.max_steps=2']
@@ -274,6 +277,7 @@ def test_warm_start_from_a_run_then_resume_its_own_state(tmp_path, tiny_zarr):
     assert not (tmp_path / 'third').exists() and not (tmp_path / 'fourth').exists()
 
 
+@pytest.mark.usefixtures('no_curves')  # no look at curves.png
 def test_snapshots_are_kept_per_step_and_a_resume_adds_to_them(tmp_path, tiny_zarr):
     quiet = ['train.eval_every=0', 'train.val_every=0', 'train.action_mse_every=0',
              'train.checkpoint_every=2', 'train.snapshot_every=4', 'train.max_steps=5',
@@ -312,6 +316,7 @@ def start_score(seed: int) -> float:
     return reward_from_coverage(info['coverage'])[0]
 
 
+@pytest.mark.usefixtures('no_curves')  # no look at curves.png
 def test_best_checkpoint_is_the_highest_score_latest_the_last(tmp_path, tiny_zarr):
     """Four evaluations in one run directory (over three resumes, each with other eval
     seeds): best follows the highest test/mean_score, a tie or a lower score keeps it."""
@@ -380,10 +385,11 @@ def _interrupt_after_save(cfg: Path, run: Path, sig: int, after_step: int) -> tu
     return proc.returncode, out
 
 
+@pytest.mark.usefixtures('no_curves')  # no look at curves.png
 def test_resume_after_sigterm_and_sigkill_matches_an_uninterrupted_run(tmp_path, tiny_zarr):
     # a schedule that does not depend on max_steps (so the interrupted runs can be set to
     # run "forever") and changes the lr at every step (so its resume is checked too)
-    cfg_path = tiny_config(tmp_path, tiny_zarr, data={'batch_size': 32},
+    cfg_path = tiny_config(tmp_path, tiny_zarr,
                            optim={'lr_scheduler': 'constant_with_warmup',
                                   'lr_warmup_steps': 1000},
                            train={'max_steps': 100_000, 'checkpoint_every': 4, 'val_every': 0,
@@ -404,13 +410,16 @@ def test_resume_after_sigterm_and_sigkill_matches_an_uninterrupted_run(tmp_path,
     assert killed_at > stopped
     end = max(losses(run)) + 2  # past every step the killed run logged
     proc = _start(cfg_path, run, '--max-steps', str(end))
-    out, _ = proc.communicate(timeout=240)
+    # the uninterrupted run, here while the restarted process runs (they share nothing)
+    reference = tmp_path / 'reference'
+    try:
+        train(load_config(cfg_path, [f'train.max_steps={end}']), reference)
+    finally:
+        out, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, out
     assert f'resumed from {run / "train_state"} at step {killed_at}' in out
     assert _saved_step(run) == end
 
-    reference = tmp_path / 'reference'
-    train(load_config(cfg_path, [f'train.max_steps={end}']), reference)
     expected = losses(reference)
     assert sorted(expected) == list(range(1, end + 1))
     got = losses(run)  # after a resume the latest loss logged for a step wins

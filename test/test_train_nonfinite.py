@@ -14,13 +14,22 @@ import yaml
 import zarr
 from safetensors.torch import load_file
 from support import REPO_ROOT, checkout_env, module_cmd, nonempty_lines
-from tiny_runs import copy_episodes, records, run_config, saved_state
+from tiny_runs import (  # noqa: F401 (no_curves: a fixture)
+    copy_episodes,
+    no_curves,
+    records,
+    run_config,
+    saved_state,
+)
 
 from dp_ros.policy.normalizer import NonFiniteDataError, Normalizer
 from training.config import TrainConfig
 from training.errors import DatasetError, NonFiniteLossError
 from training.replay_buffer import ReplayBuffer
 from training.trainer import Trainer, train
+
+# none of these tests looks at curves.png: their runs skip drawing it (most of a tiny run's time)
+pytestmark = pytest.mark.usefixtures('no_curves')
 
 NAN_EPISODE = 2
 

@@ -8,11 +8,20 @@ import signal
 from pathlib import Path
 
 import pytest
-from tiny_runs import copy_episodes, records, run_config, saved_state
+from tiny_runs import (  # noqa: F401 (no_curves: a fixture)
+    copy_episodes,
+    no_curves,
+    records,
+    run_config,
+    saved_state,
+)
 
 from dp_ros.policy.checkpoint import read_policy_metadata
 from training.config import TrainConfig
 from training.trainer import Trainer, train
+
+# none of these tests looks at curves.png: their runs skip drawing it (most of a tiny run's time)
+pytestmark = pytest.mark.usefixtures('no_curves')
 
 
 @pytest.fixture(scope='module')

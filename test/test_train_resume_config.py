@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 import yaml
 from support import REPO_ROOT, checkout_env, module_cmd, without_torch
-from tiny_runs import copy_episodes, records, run_config, saved_state
+from tiny_runs import (  # noqa: F401 (no_curves: a fixture)
+    copy_episodes,
+    no_curves,
+    records,
+    run_config,
+    saved_state,
+)
 
 from training.config import TrainConfig
 from training.errors import TrainStateError
@@ -25,6 +31,9 @@ from training.run_check import (
     refusal,
 )
 from training.trainer import train
+
+# none of these tests looks at curves.png: their runs skip drawing it (most of a tiny run's time)
+pytestmark = pytest.mark.usefixtures('no_curves')
 
 
 @pytest.fixture(scope='module')

@@ -13,6 +13,7 @@ resume point kept, and the half-written `.train_state.tmp` is removed.
 from __future__ import annotations
 
 import resource
+import shutil
 import signal
 import stat
 import subprocess
@@ -44,19 +45,32 @@ def _train(run: Path, config: Path, *overrides: str, limit: int | None = None,
                           env=checkout_env(), capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture
-def small_run(tmp_path) -> tuple[Path, Path]:
-    """A small store and its config (checkpoint every 2 steps), trained to step 2."""
-    store = write_small_store(tmp_path / 'small.zarr')
-    config = tmp_path / 'train.yaml'
+@pytest.fixture(scope='module')
+def trained_to_step_2(tmp_path_factory) -> tuple[Path, Path]:
+    """A small store and its config (checkpoint every 2 steps), trained to step 2 once for
+    the module; each test damages its own copy (small_run)."""
+    folder = tmp_path_factory.mktemp('trained')
+    store = write_small_store(folder / 'small.zarr')
+    config = folder / 'train.yaml'
     small_config(store, train={'max_steps': 2, 'checkpoint_every': 2, 'final_eval': False,
                                'num_threads': 1, 'progress': False, 'cpu': True,
                                'log_every': 1}).save(config)
-    run = tmp_path / 'run'
+    run = folder / 'run'
     done = _train(run, config)
     assert done.returncode == 0, done.stderr[-2000:]
     assert saved_state(run)['position']['step'] == 2
     return run, config
+
+
+@pytest.fixture
+def small_run(tmp_path, trained_to_step_2) -> tuple[Path, Path]:
+    """This test's copy of the run trained to step 2 (same config and store: the run folder
+    is all a resume reads from the output path)."""
+    run, config = trained_to_step_2
+    copy = Path(shutil.copytree(run, tmp_path / 'run', symlinks=True,
+                                copy_function=shutil.copy2))
+    assert saved_state(copy)['position']['step'] == 2
+    return copy, config
 
 
 def _model_bytes(run: Path) -> int:

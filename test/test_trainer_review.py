@@ -25,9 +25,10 @@ import torch
 import zarr
 from support import one_torch_thread, tiny_policy_section  # noqa: F401 (autouse)
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tiny_runs import (
+from tiny_runs import (  # noqa: F401 (no_curves: a fixture)
     SMALL_LENGTHS,
     copy_episodes,
+    no_curves,
     records,
     run_config,
     saved_state,
@@ -41,6 +42,9 @@ from training.errors import TrainStateError
 from training.run_log import TB_DIR
 from training.train_state_file import STATE_DIR
 from training.trainer import Trainer, train
+
+# none of these tests looks at curves.png: their runs skip drawing it (most of a tiny run's time)
+pytestmark = pytest.mark.usefixtures('no_curves')
 
 
 @pytest.fixture(scope='module')

@@ -16,7 +16,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from test_train_pending_eval import StoppedAtEvaluation
-from tiny_runs import copy_episodes, records, run_config, saved_state
+from tiny_runs import (  # noqa: F401 (no_curves: a fixture)
+    copy_episodes,
+    no_curves,
+    records,
+    run_config,
+    saved_state,
+)
 
 from training.config import TrainConfig
 from training.errors import NonFiniteLossError
@@ -56,6 +62,7 @@ class Watched(Trainer):
         return super()._should_stop()
 
 
+@pytest.mark.usefixtures('no_curves')  # no look at curves.png
 def test_a_stop_after_a_non_finite_loss_saves_no_resume_point(tmp_path, tiny_zarr):
     """SIGTERM after step 2's NaN loss, nothing checked before (no log, no save due): the
     stop's save checks first, so the run fails naming steps 1..2 and writes no NaN state."""
@@ -79,6 +86,7 @@ def test_the_curves_are_drawn_at_each_resume_point_during_the_run(tmp_path, tiny
     assert trainer.seen == [(1, False), (2, True), (3, True), (4, True)]
 
 
+@pytest.mark.usefixtures('no_curves')  # no look at curves.png
 def test_a_pending_evaluation_at_a_step_without_a_snapshot_makes_none(tmp_path, tiny_zarr):
     """An evaluation cut short at step 2 (snapshots every 3) is redone on resume without
     adding a step_000002 snapshot the uninterrupted run would not have."""
@@ -95,6 +103,7 @@ def test_a_pending_evaluation_at_a_step_without_a_snapshot_makes_none(tmp_path, 
     assert snapshots == ['step_000003', 'step_000004']
 
 
+@pytest.mark.usefixtures('no_curves')  # no look at curves.png
 def test_nan_in_the_ema_weights_stops_the_run_before_they_are_saved(tmp_path, tiny_zarr):
     """A train state whose EMA weights hold a NaN (trained weights finite): the check before
     the next save covers the EMA too, so checkpoints/latest never gets those weights."""

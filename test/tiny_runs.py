@@ -12,10 +12,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support import DATASET_KEYS, episode_bounds, tiny_policy_section
 
 N_EPISODES = 5  # 3 train after the cap, 1 validation
 SMALL_LENGTHS = [10, 12, 9, 14, 11]  # the synthetic store's episodes; 1 validation at 0.2
+
+
+@pytest.fixture
+def no_curves(monkeypatch):
+    """For a test that does not look at curves.png: the in-process runs skip drawing it
+    (RunLog.plot, matplotlib: about half a second at each resume point, most of a tiny run's
+    time). A plot never changes a run: run_log.py turns its failures into a warning, and it
+    writes curves.png only. Use it with `pytest.mark.usefixtures('no_curves')` after
+    importing it; test_train_loop's complete run and test_trainer_saves_review's curves test
+    pin the drawing."""
+    from training.run_log import RunLog
+
+    monkeypatch.setattr(RunLog, 'plot', lambda self: None)
 
 
 def copy_episodes(source: Path, path: Path, n: int = N_EPISODES,
