@@ -10,7 +10,8 @@ the samples used); the bag is sampled by bag2zarr's own code at the node's obser
 times (training.bag_episodes.sample_bag_at), and every state vector and image must be the
 very one the node planned on. The same comparison on a grid shifted by 1 ms, or by one
 control period, or with the offline 'nearest' alignment, must fail: the check can tell a
-wrong alignment apart.
+wrong alignment apart. Both states (positions; positions then velocities) are checked on
+one episode and one bag: the second policy plans alongside the first in dry_run.
 """
 from __future__ import annotations
 
@@ -101,46 +102,13 @@ def compare(records: list[dict], bag_path, config, shift_ns: int = 0,
     return len(records) - len(bad_plans), problems, padded
 
 
-@pytest.mark.parametrize('state', list(FIELDS))
-def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_processes,
-                                                             ros_probe, state):
-    from dp_ros.app.sim_launcher import SessionConfig, node_environment, policy_command, sim_command
-    from dp_ros.bags.reader import open_bag, read_streams
-    from dp_ros.runtime.observation_log import read_observation_log
+def check_parity(records: list[dict], bag, fields: list[str], streams: dict) -> None:
+    """One node's logged observations (`records`, its state the joints' `fields`) against
+    the bag (`streams`: its camera's and joint states' messages, read once): every sample
+    the node used is in the bag and equals bag2zarr's at the node's times, and the wrong
+    grids and alignments do not."""
     from training.bag2zarr_config import config_from_dict
 
-    fields = FIELDS[state]
-    checkpoint = tiny_policy(tmp_path / 'tiny', fields)
-    log = tmp_path / 'observations.jsonl'
-    bag = tmp_path / 'node_inputs'
-    cfg = SessionConfig(checkpoint=checkpoint, seeds=[100001], mode='realtime',
-                        max_steps=STEPS, device='cpu', cpu_threads=1,
-                        policy_overrides={'observation_log_path': str(log),
-                                          'state_joint_names': JOINTS * len(fields),
-                                          'state_fields': [f for f in fields for _ in JOINTS]},
-                        sim_overrides={'camera_rate_hz': CAMERA_HZ})
-    results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
-    # the shipped Fast DDS profile, as dp-ros sim gives its nodes
-    env = {k: v for k, v in node_environment({}).items() if k != 'PYTHONUNBUFFERED'}
-    ros_processes.start('pusht_sim', sim_command(cfg), env=env)
-    ros_processes.start('policy_node', policy_command(cfg), env=env)
-    rec = ros_processes.start('record', module_cmd(
-        'sim_bridge.record_demo', '-o', str(bag), '--topics', f'{NS}/image_raw',
-        f'{NS}/joint_states', f'{NS}/episode_result', '--stop-after-results', '1'))
-    rec.wait_for_log('ready:', 60)
-    # the node subscribes once its checkpoint is loaded and warmed up
-    ros_probe.wait_for(lambda: ros_probe.node.count_subscribers(f'{NS}/image_raw') >= 2, 120,
-                       'the recorder and the policy node on the camera')
-    ros_probe.wait_for(lambda: ros_probe.node.count_subscribers(f'{NS}/joint_states') >= 2, 30,
-                       'the recorder and the policy node on the joint states')
-    time.sleep(0.5)  # the graph is seen here a little before the sim has matched
-    reply = ros_probe.call(Trigger, f'{NS}/reset', Trigger.Request())
-    assert reply.success, reply.message
-    ros_probe.wait_for(lambda: len(results) >= 1, STEPS * 0.1 + 90, 'the episode result')
-    assert rec.popen.wait(timeout=30) == 0, rec.log()[-3000:]
-    assert (bag / 'metadata.yaml').exists(), rec.log()[-3000:]
-
-    records = read_observation_log(log)
     assert len(records) >= MIN_PLANS, f'only {len(records)} plans logged'
     image_key, state_key = sorted(records[0]['streams'], key=lambda k: k != 'image')
     assert records[0]['streams'][image_key]['shape'] == [96, 96, 3]
@@ -152,9 +120,6 @@ def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_proces
     assert older >= MIN_PLANS, older
 
     # every sample the node planned on is in the bag (the recorder missed nothing it used)
-    with open_bag(bag) as b:
-        streams = read_streams(b, {f'{NS}/image_raw': lambda m: None,
-                                   f'{NS}/joint_states': lambda m: None}, progress=False)
     recorded = {image_key: set(streams[f'{NS}/image_raw'].stamps_ns),
                 state_key: set(streams[f'{NS}/joint_states'].stamps_ns)}
     for name, stamps in recorded.items():
@@ -182,6 +147,68 @@ def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_proces
                                 'align': 'nearest'})
     equal_nearest, problems_nearest, _ = compare(records, bag, nearest)
     assert equal_nearest <= 1 and problems_nearest, equal_nearest
-    print(f'{len(records)} plans compared: every state and image equal ({padded} samples '
-          f'padded at the episode start); shifted by -1 ms or +1 period: '
+    print(f'{fields}: {len(records)} plans compared: every state and image equal ({padded} '
+          f'samples padded at the episode start); shifted by -1 ms or +1 period: '
           f'{equal_shifted} equal; nearest: {equal_nearest} equal')
+
+
+# the second node's namespace: its services and dry-run topic apart from the first's (the
+# parameter file's /**/dp_policy section still applies; every topic it reads is absolute)
+SECOND_NS = '/parity_second'
+
+
+def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_processes,
+                                                             ros_probe):
+    """Both states (FIELDS) on one episode, one bag: the positions policy drives the sim;
+    the positions+velocities policy, a second node in its own namespace, plans on the same
+    inputs in dry_run (its chunks on its own topic, the sim untouched). Each node logs its
+    own observations at its own plan times; each is compared with the bag on its own."""
+    from dp_ros.app.sim_launcher import SessionConfig, node_environment, policy_command, sim_command
+    from dp_ros.bags.reader import open_bag, read_streams
+    from dp_ros.runtime.observation_log import read_observation_log
+
+    logs, cmds, cfg = {}, {}, None
+    for i, (state, fields) in enumerate(FIELDS.items()):
+        checkpoint = tiny_policy(tmp_path / f'tiny_{i}', fields)
+        logs[state] = tmp_path / f'observations_{i}.jsonl'
+        overrides = {'observation_log_path': str(logs[state]),
+                     'state_joint_names': JOINTS * len(fields),
+                     'state_fields': [f for f in fields for _ in JOINTS]}
+        if i:
+            overrides['dry_run'] = True
+        state_cfg = SessionConfig(checkpoint=checkpoint, seeds=[100001], mode='realtime',
+                                  max_steps=STEPS, device='cpu', cpu_threads=1,
+                                  policy_overrides=overrides,
+                                  sim_overrides={'camera_rate_hz': CAMERA_HZ})
+        cmds[state] = policy_command(state_cfg) + (['-r', f'__ns:={SECOND_NS}'] if i else [])
+        cfg = cfg or state_cfg  # the sim's: the first node's session
+    bag = tmp_path / 'node_inputs'
+    results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
+    # the shipped Fast DDS profile, as dp-ros sim gives its nodes
+    env = {k: v for k, v in node_environment({}).items() if k != 'PYTHONUNBUFFERED'}
+    ros_processes.start('pusht_sim', sim_command(cfg), env=env)
+    for i, cmd in enumerate(cmds.values()):
+        ros_processes.start(f'policy_node_{i}', cmd, env=env)
+    rec = ros_processes.start('record', module_cmd(
+        'sim_bridge.record_demo', '-o', str(bag), '--topics', f'{NS}/image_raw',
+        f'{NS}/joint_states', f'{NS}/episode_result', '--stop-after-results', '1'))
+    rec.wait_for_log('ready:', 60)
+    # the nodes subscribe once their checkpoints are loaded and warmed up
+    subscribers = 1 + len(cmds)
+    ros_probe.wait_for(lambda: ros_probe.node.count_subscribers(f'{NS}/image_raw')
+                       >= subscribers, 120, 'the recorder and the policy nodes on the camera')
+    ros_probe.wait_for(lambda: ros_probe.node.count_subscribers(f'{NS}/joint_states')
+                       >= subscribers, 30,
+                       'the recorder and the policy nodes on the joint states')
+    time.sleep(0.5)  # the graph is seen here a little before the sim has matched
+    reply = ros_probe.call(Trigger, f'{NS}/reset', Trigger.Request())
+    assert reply.success, reply.message
+    ros_probe.wait_for(lambda: len(results) >= 1, STEPS * 0.1 + 90, 'the episode result')
+    assert rec.popen.wait(timeout=30) == 0, rec.log()[-3000:]
+    assert (bag / 'metadata.yaml').exists(), rec.log()[-3000:]
+
+    with open_bag(bag) as b:
+        streams = read_streams(b, {f'{NS}/image_raw': lambda m: None,
+                                   f'{NS}/joint_states': lambda m: None}, progress=False)
+    for state, fields in FIELDS.items():
+        check_parity(read_observation_log(logs[state]), bag, fields, streams)

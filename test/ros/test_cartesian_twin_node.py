@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +165,10 @@ def test_ros_eval_of_a_cartesian_policy_equals_the_in_process_cartesian_arm(tmp_
                         '--batch-size', '1', seeds='100000,100001', max_steps=24,
                         sample_seed=0)
 
-    inprocess, ros = run('inprocess'), run('ros')
+    # the two evaluations are independent processes (the in-process one never touches ROS):
+    # run side by side, each waited for whole
+    with ThreadPoolExecutor(2) as pool:
+        inprocess, ros = pool.map(run, ('inprocess', 'ros'))
     assert ros['ros']['cartesian'] is True and ros['ros']['mode'] == 'lockstep'
     assert ros['episode_steps'] == inprocess['episode_steps'] == [24, 24]
     assert [e['score'] for e in ros['episodes']] == [e['score'] for e in inprocess['episodes']]

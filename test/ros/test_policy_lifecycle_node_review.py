@@ -71,9 +71,13 @@ class Managed:
                             30.0, f'{what}: {self.footprint()}')
 
 
-def test_enable_is_allowed_exactly_while_active(ros_processes, ros_probe, checkpoint):
+def test_enable_is_allowed_exactly_while_active_and_a_shutdown_while_active_holds(
+        ros_processes, ros_probe, checkpoint):
     """Active: ~/enable false stops (the hold) and true resumes; once deactivated again it
-    is refused, and an enable true then publishes nothing (the inactive node stays quiet)."""
+    is refused, and an enable true then publishes nothing (the inactive node stays quiet).
+
+    The same node, activated again: the shutdown transition of an active node stops the arm
+    (one hold after the chunks, 'stop (shutdown)') before the process ends, exit 0."""
     trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
     node = Managed(ros_probe, ros_processes.start('lifecycle', lifecycle_cmd(checkpoint)))
@@ -98,8 +102,19 @@ def test_enable_is_allowed_exactly_while_active(ros_processes, ros_probe, checkp
         ros_probe.wait_for(lambda: len(diags) >= n_diags + 3, 20.0, 'three more diagnostics')
         assert len(trajs) == n_trajs, 'published while inactive'
         assert node.proc.alive(), node.proc.log()
+
+        # active again, moving: the shutdown transition
+        assert 'stop (shutdown)' not in node.proc.log()
+        assert node.change(Transition.TRANSITION_ACTIVATE)
+        ros_probe.wait_for_messages(trajs, n_trajs + 2, 60.0, 'chunks once active again')
+        assert not is_hold(trajs[-1])
+        assert node.change(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+        assert node.proc.popen.wait(30) == 0, node.proc.log()[-3000:]
     finally:
         feeder.close()
+    ros_probe.wait_for(lambda: trajs and is_hold(trajs[-1]), 10.0, 'the hold of the shutdown')
+    assert 'stop (shutdown)' in node.proc.log()
+    assert 'Traceback' not in node.proc.log()
 
 
 def test_cleanup_releases_every_entity_timer_and_the_worker(ros_processes, ros_probe,
@@ -144,23 +159,3 @@ def test_a_failed_configure_leaves_no_entity_behind(ros_processes, ros_probe, ch
         node.wait_footprint(False, 'after the failed configure')
     assert 'could not wire the policy' in node.proc.log()
     assert node.proc.alive(), node.proc.log()[-3000:]
-
-
-def test_a_shutdown_while_active_holds_then_ends_the_process(ros_processes, ros_probe,
-                                                             checkpoint):
-    """The shutdown transition of an active node stops the arm (one hold after the chunks,
-    'stop (shutdown)') before the process ends, exit 0."""
-    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
-    node = Managed(ros_probe, ros_processes.start('lifecycle', lifecycle_cmd(checkpoint)))
-    feeder = Feeder(ros_probe)
-    try:
-        assert node.change(Transition.TRANSITION_CONFIGURE)
-        assert node.change(Transition.TRANSITION_ACTIVATE)
-        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks once active')
-        assert node.change(Transition.TRANSITION_ACTIVE_SHUTDOWN)
-        assert node.proc.popen.wait(30) == 0, node.proc.log()[-3000:]
-    finally:
-        feeder.close()
-    ros_probe.wait_for(lambda: trajs and is_hold(trajs[-1]), 10.0, 'the hold of the shutdown')
-    assert 'stop (shutdown)' in node.proc.log()
-    assert 'Traceback' not in node.proc.log()

@@ -233,14 +233,17 @@ def test_messages_in_trajectories_out_services_and_diagnostics(ros_processes, ro
         wait_diag(ros_probe, diags, lambda d: d['env_seed'] == '5', 5.0, 'seed 5')
 
         # broken messages: counted per kind, logged once, skipped; planning goes on
+        # every kind at once (each a message of its own), repeated until each is counted
         kinds = bad_messages(ros_probe)
-        for kind, msg in kinds:
-            pub = feeder.image_pub if isinstance(msg, Image) else feeder.joint_pub
-            deadline = time.monotonic() + 20.0
-            while not (diags and f'bad_{kind}' in latest_diagnostics(diags)):
-                assert time.monotonic() < deadline, f'no bad_{kind} in diagnostics'
-                pub.publish(msg)  # best effort: repeat until the node has seen one
-                time.sleep(0.1)
+        deadline = time.monotonic() + 20.0
+        while missing := [kind for kind, _ in kinds
+                          if not (diags and f'bad_{kind}' in latest_diagnostics(diags))]:
+            assert time.monotonic() < deadline, f'no bad_{missing} in diagnostics'
+            for kind, msg in kinds:
+                if kind in missing:  # best effort: repeat until the node has seen one
+                    pub = feeder.image_pub if isinstance(msg, Image) else feeder.joint_pub
+                    pub.publish(msg)
+            time.sleep(0.1)
         episodes.publish(String(data='{"seed": "x"}'))
         wait_diag(ros_probe, diags, lambda d: d.get('bad_episode_start') == '1', 10.0,
                   'bad_episode_start')
@@ -351,22 +354,32 @@ def test_a_dry_run_publishes_on_its_own_topic_and_never_on_the_controllers(
     assert report['metrics']['n_steps'] >= 8 and 0 < report['metrics']['coverage'] <= 1
 
 
-def test_joints_split_across_two_controllers_get_the_same_plan_and_stop(
+def test_joints_split_across_two_controllers_get_the_same_plan_and_stop_each_in_its_frame(
         ros_processes, ros_probe, checkpoint):
     """action_joint_topics: each controller topic gets a trajectory of its own joints, with
-    the stamp and point times of the other's; the stop holds both."""
+    the stamp and point times of the other's; the stop holds both.
+
+    The same run: topic_frame_ids names the frame of any command topic's messages (README),
+    trajectories included: the gripper's chunks and stop in gripper_base, the arm's in
+    frame_id (from test_policy_node_review.py, which started a node of its own for it)."""
     arm = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
     gripper = ros_probe.collect(JointTrajectory, '/gripper/joint_trajectory', RELIABLE)
-    node = ros_processes.start('policy', node_cmd(checkpoint, action_joint_topics=SPLIT))
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, action_joint_topics=SPLIT, frame_id='base',
+        topic_frame_ids='[/gripper/joint_trajectory=gripper_base]'))
     feeder = Feeder(ros_probe)
     try:
         ros_probe.wait_for_messages(arm, 2, 60.0, 'chunks on the arm topic')
+        ros_probe.wait_for_messages(gripper, 2, 60.0, 'chunks on the gripper topic')
         reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
         assert reply.success
         ros_probe.wait_for(lambda: any(map(is_hold, arm)) and any(map(is_hold, gripper)),
                            10.0, 'the stop on both topics')
         arm_msgs, gripper_msgs = list(arm), list(gripper)
         assert len(arm_msgs) == len(gripper_msgs) >= 3
+        assert sum(not is_hold(m) for m in gripper_msgs) >= 2
+        assert {m.header.frame_id for m in arm_msgs} == {'base'}
+        assert {m.header.frame_id for m in gripper_msgs} == {'gripper_base'}
         for a, g in zip(arm_msgs, gripper_msgs, strict=True):
             assert (list(a.joint_names), list(g.joint_names)) == (['jx'], ['jy'])
             assert (a.header.stamp.sec, a.header.stamp.nanosec) == \

@@ -3,8 +3,9 @@ node tests (test_policy_node.py, test_policy_safety.py, ...) left unpinned.
 
 The policy node in its own process, the probe playing camera, drivers and controllers, a tiny
 random checkpoint. Asserted: QoS a late joiner depends on, measurements taken from a refused
-message, a skipped pose target counted, per-topic frames, false warnings, the diagnostics
-period. Order, counts and lower bounds on stamps, never upper wall-clock margins.
+message, a skipped pose target counted, false warnings, the diagnostics period (per-topic
+frames: in test_policy_node.py's split-controllers run). Order, counts and lower bounds on
+stamps, never upper wall-clock margins.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from ros.test_policy_node import (
     EPISODE_TOPIC,
     LATCHED,
     RELIABLE,
-    SPLIT,
     Feeder,
     announce,
     is_hold,
@@ -104,29 +104,6 @@ def test_a_partial_joint_state_still_measures_its_action_joints(ros_processes, r
         feeder.close()
 
 
-def test_each_trajectory_topic_gets_its_own_frame_id(ros_processes, ros_probe, checkpoint):
-    """topic_frame_ids names the frame of any command topic's messages (README), trajectories
-    included: the gripper's chunks and stop in gripper_base, the arm's in frame_id."""
-    arm = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
-    gripper = ros_probe.collect(JointTrajectory, '/gripper/joint_trajectory', RELIABLE)
-    node = ros_processes.start('policy', node_cmd(
-        checkpoint, action_joint_topics=SPLIT, frame_id='base',
-        topic_frame_ids='[/gripper/joint_trajectory=gripper_base]'))
-    feeder = Feeder(ros_probe)
-    try:
-        ros_probe.wait_for_messages(gripper, 2, 60.0, 'chunks on the gripper topic')
-        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
-        assert reply.success
-        ros_probe.wait_for(lambda: any(map(is_hold, arm)) and any(map(is_hold, gripper)),
-                           10.0, 'the stop on both topics')
-        assert sum(not is_hold(m) for m in gripper) >= 2
-        assert {m.header.frame_id for m in arm} == {'base'}
-        assert {m.header.frame_id for m in gripper} == {'gripper_base'}
-        assert node.alive(), node.log()
-    finally:
-        feeder.close()
-
-
 def test_a_pose_target_of_no_orientation_is_skipped_and_counted(ros_processes, ros_probe,
                                                                 tmp_path):
     """A quaternion policy whose orientation bounds clamp every target to (0, 0, 0, 0): no
@@ -155,30 +132,24 @@ def test_a_pose_target_of_no_orientation_is_skipped_and_counted(ros_processes, r
         feeder.close()
 
 
-def test_no_camera_type_warning_while_the_camera_has_no_publisher(ros_processes, ros_probe,
-                                                                  checkpoint):
-    """The type-mismatch warning is for a camera published as another type; a camera not
-    (yet) published at all is not one (a false 'it receives nothing from it')."""
-    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
-    node = ros_processes.start('policy', node_cmd(checkpoint))
-    wait_diag(ros_probe, diags, lambda d: True, 60.0, 'diagnostics')
-    n = len(diags)
-    ros_probe.wait_for(lambda: len(diags) >= n + 4, 20.0, 'four more diagnostics')
-    assert latest_diagnostics(diags)['input_image_received'] == '0'
-    assert 'is published as' not in node.log(), node.log()
-    assert node.alive(), node.log()
-
-
-def test_diagnostics_come_at_the_configured_period(ros_processes, ros_probe, checkpoint):
+def test_diagnostics_come_at_the_configured_period_and_no_camera_type_warning_without_a_camera(
+        ros_processes, ros_probe, checkpoint):
     """diagnostics_period_s is the timer's period: messages 1 and 3 (after the start-up's)
     span at least two periods of 3 s less a second of lateness of message 1 (a lower bound:
-    a timer never fires early, however busy the machine; the default 1 s would give 2 s)."""
+    a timer never fires early, however busy the machine; the default 1 s would give 2 s).
+
+    The same run, where no camera is published: the type-mismatch warning is for a camera
+    published as another type; a camera not (yet) published at all is not one (a false 'it
+    receives nothing from it'). The node checks the camera's type at each diagnostics: four
+    checks here."""
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
     node = ros_processes.start('policy', node_cmd(checkpoint, diagnostics_period_s=3.0))
     msgs = ros_probe.wait_for_messages(diags, 4, 90.0, 'four diagnostics')
     stamps = [cv.time_to_ns(m.header.stamp) for m in msgs[:4]]
     assert stamps == sorted(stamps)
     assert stamps[3] - stamps[1] >= 5.0 * cv.NS_PER_S, stamps  # 6 s nominal
+    assert latest_diagnostics(msgs[:4])['input_image_received'] == '0'
+    assert 'is published as' not in node.log(), node.log()
     assert node.alive(), node.log()
 
 
