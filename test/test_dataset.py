@@ -17,6 +17,33 @@ def raw(pusht_zarr):
     return zarr.open_group(str(pusht_zarr), mode='r')
 
 
+@pytest.fixture(scope='module', autouse=True)
+def images_decoded_once(pusht_zarr):
+    """The paper's 2.8 GB of float32 images are decompressed and converted to uint8 once for
+    this module (about 3.5 s a load; five datasets of it here): the Push-T datasets built
+    after the first get that first read's array back from read_array, for the same store,
+    key and steps. Everything else of the load (keys, split, exclusions, the other arrays,
+    the sampler) is the product's each time; test_items_match_the_raw_store checks the
+    images against the raw store, and no test writes into them."""
+    import training.dataset as dataset_module
+
+    read = dataset_module.read_array
+    cache: dict = {}
+
+    def read_once(array, *, convert=None, ranges=None, **kwargs):
+        store = str(getattr(array, 'store', ''))
+        if convert is None or str(pusht_zarr) not in store:
+            return read(array, convert=convert, ranges=ranges, **kwargs)
+        key = (store, array.path, None if ranges is None else tuple(map(tuple, ranges)))
+        if key not in cache:
+            cache[key] = read(array, convert=convert, ranges=ranges, **kwargs)
+        return cache[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dataset_module, 'read_array', read_once)
+        yield
+
+
 @pytest.fixture(scope='module')
 def dataset(pusht_zarr) -> PushTImageDataset:
     return PushTImageDataset(pusht_zarr, horizon=16, pad_before=1, pad_after=7, seed=42,

@@ -150,12 +150,16 @@ def test_a_pose_action_is_also_judged_in_metres_and_degrees():
     assert 'pose left_* of run/step_1: position RMSE 0.003' in text
 
 
-def test_each_chunk_sees_its_own_steps_observations(pusht_zarr):
+def test_each_chunk_sees_its_own_steps_observations(pusht_zarr, tmp_path):
     """A predictor that plans the newest observed agent position shows which steps each
-    window holds: the chunk at step t observes t-1 and t (step 0 twice)."""
+    window holds: the chunk at step t observes t-1 and t (step 0 twice). On the paper's first
+    6 episodes copied to a store of their own (the whole store takes 4 s to load; the
+    windows of an episode are its own steps' alone)."""
     import torch
+    from tiny_runs import copy_episodes
 
-    ds = PushTImageDataset(pusht_zarr, horizon=TP, pad_before=TO - 1, pad_after=TP - TO,
+    six = copy_episodes(pusht_zarr, tmp_path / 'six.zarr', n=6)
+    ds = PushTImageDataset(six, horizon=TP, pad_before=TO - 1, pad_after=TP - TO,
                            progress=False, obs_steps=TO)
     seen: list[np.ndarray] = []
 

@@ -13,9 +13,11 @@ import time
 from dp_ros.ros.processes import interrupt, start_logged, stop
 
 # a child that records each signal it gets in the log; `on_int`: what it does on SIGINT
+# ('late': shuts down over argv[2] seconds, 3.5 unless given)
 CHILD = textwrap.dedent('''
     import os, signal, sys, time
     mode = sys.argv[1]
+    late_s = float(sys.argv[2]) if len(sys.argv) > 2 else 3.5
     def note(name):
         os.write(1, (name + '\\n').encode())
     def on_int(*_):
@@ -23,7 +25,7 @@ CHILD = textwrap.dedent('''
         if mode == 'exit':
             os._exit(0)
         if mode == 'late':
-            time.sleep(3.5)
+            time.sleep(late_s)
             os._exit(0)
     def on_term(*_):
         note('TERM')
@@ -37,9 +39,9 @@ CHILD = textwrap.dedent('''
 ''')
 
 
-def child(tmp_path, mode: str, name: str = 'child'):
+def child(tmp_path, mode: str, name: str = 'child', *args: str):
     log = tmp_path / f'{name}.log'
-    proc = start_logged([sys.executable, '-c', CHILD, mode], log)
+    proc = start_logged([sys.executable, '-c', CHILD, mode, *args], log)
     deadline = time.monotonic() + 30
     while 'ready' not in (log.read_text() if log.exists() else ''):
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
@@ -74,8 +76,9 @@ def test_then_sigterm_then_sigkill(tmp_path):
 
 def test_an_interrupted_process_gets_no_second_sigint(tmp_path):
     """interrupt() then stop(interrupted=True): one SIGINT in all (a second Ctrl-C would cut a
-    clean shutdown short)."""
-    proc, log = child(tmp_path, 'late')
+    clean shutdown short). Its shutdown takes 1.5 s, not 3.5: stop() follows the first SIGINT
+    by milliseconds, and what a second one would do is seen at once (INT twice in the log)."""
+    proc, log = child(tmp_path, 'late', 'child', '1.5')
     interrupt(proc)
     deadline = time.monotonic() + 10
     while signals(log) != ['INT']:  # it is shutting down (a second one would not coalesce)

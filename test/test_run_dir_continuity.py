@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 import yaml
 from support import one_torch_thread  # noqa: F401 (autouse)
-from tiny_runs import small_arrays, small_config, write_small_store
+from tiny_runs import no_curves, small_arrays, small_config, write_small_store  # noqa: F401
 
 from training.trainer import Trainer, train
 from training.warm_start import init_checkpoint
+
+pytestmark = pytest.mark.usefixtures('no_curves')  # no test here looks at curves.png
 
 
 @pytest.fixture(scope='module')

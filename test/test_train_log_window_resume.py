@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 from support import one_torch_thread  # noqa: F401 (autouse)
-from tiny_runs import small_config, write_small_store
+from tiny_runs import no_curves, small_config, write_small_store  # noqa: F401 (fixture)
 
 from training.trainer import Trainer, train
+
+pytestmark = pytest.mark.usefixtures('no_curves')  # no test here looks at curves.png
 
 
 class StopAt(Trainer):

@@ -11,12 +11,14 @@ import logging
 import numpy as np
 import pytest
 from support import one_torch_thread  # noqa: F401 (autouse)
-from tiny_runs import small_arrays, small_config
+from tiny_runs import no_curves, small_arrays, small_config  # noqa: F401 (fixture)
 
 from training.dataset import PushTImageDataset
 from training.replay_buffer import ReplayBuffer
 from training.sampler import get_val_mask
 from training.trainer import train
+
+pytestmark = pytest.mark.usefixtures('no_curves')  # no test here looks at curves.png
 
 # small_config's timeline: horizon 8, n_obs_steps 2, n_action_steps 4: a window needs 4 steps
 LENGTHS = [2, 12, 3, 14, 11, 10, 9, 13, 12, 10]
