@@ -55,24 +55,69 @@ def dataset(tmp_path_factory) -> Path:
     return path
 
 
+class ArmRecord:
+    """`dp-ros arm-record` started in its own process; result() waits for it (the timeout only
+    guards against a hang). Its output goes through files, not pipes: a sim it failed to stop
+    cannot hold the run open."""
+
+    def __init__(self, *args: str, timeout: float = 300):
+        self.timeout = timeout
+        self.out, self.err = tempfile.TemporaryFile('w+'), tempfile.TemporaryFile('w+')
+        self.popen = subprocess.Popen(
+            module_cmd('dp_ros.cli', 'arm-record', '--no-progress', *args), cwd=REPO_ROOT,
+            stdout=self.out, stderr=self.err, text=True, env=checkout_env())
+
+    def result(self) -> subprocess.CompletedProcess:
+        try:
+            self.popen.wait(self.timeout)
+        finally:
+            if self.popen.poll() is None:
+                self.popen.kill()
+                self.popen.wait()
+        with self.out, self.err:
+            self.out.seek(0)
+            self.err.seek(0)
+            return subprocess.CompletedProcess(self.popen.args, self.popen.returncode,
+                                               self.out.read(), self.err.read())
+
+
 def arm_record(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`dp-ros arm-record` in its own process; the timeout only guards against a hang. Its
-    output goes through files, not pipes: a sim it failed to stop cannot hold the run open."""
-    with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
-        proc = subprocess.run(module_cmd('dp_ros.cli', 'arm-record', '--no-progress', *args),
-                              cwd=REPO_ROOT, stdout=out, stderr=err, text=True,
-                              timeout=timeout, env=checkout_env())
-        out.seek(0)
-        err.seek(0)
-        proc.stdout, proc.stderr = out.read(), err.read()
-    return proc
+    """`dp-ros arm-record` in its own process, waited for (see ArmRecord)."""
+    return ArmRecord(*args, timeout=timeout).result()
+
+
+@pytest.fixture(scope='module')
+def side_runs(tmp_path_factory, dataset):
+    """Two short lockstep runs of their own namespaces, started at once with the module's
+    first run (lockstep_run, /arm_rv) and read by their tests: nothing of one reaches another
+    (its own namespace, output folder and sim; lockstep steps on commands, not on time).
+    The realtime run is not among them: it wants a quiet CPU."""
+    no_keep, timeout = tmp_path_factory.mktemp('no_keep'), tmp_path_factory.mktemp('timeout')
+    runs = {
+        # without --keep-failed (test_without_keep_failed_a_failed_bag_is_deleted)
+        'no_keep': (no_keep, ArmRecord(
+            '--mode', 'lockstep', '--output', str(no_keep / 'bags'), '--episodes',
+            '2', '--retries', '0', '--namespace', '/arm_nk', '--dataset', str(dataset))),
+        # a wait past --timeout (test_a_run_that_times_out_exits_1_...)
+        'timeout': (timeout, ArmRecord(
+            '--mode', 'lockstep', '--output', str(timeout / 'bags'), '--episodes',
+            '0', '--timeout', '0.001', '--namespace', '/arm_to', '--dataset', str(dataset))),
+    }
+    try:
+        yield runs
+    finally:
+        for _, run in runs.values():
+            if run.popen.poll() is None:
+                run.popen.kill()
+                run.popen.wait()
 
 
 @pytest.fixture(scope='module', autouse=True)
 def no_sim_outlives_the_tests():
     """A sim an arm-record run left running (its own session) is stopped after the tests."""
     yield
-    for pid in sim_pids('/arm_rv') + sim_pids('/arm_rt') + sim_pids('/arm_to'):
+    for pid in (sim_pids('/arm_rv') + sim_pids('/arm_rt') + sim_pids('/arm_to')
+                + sim_pids('/arm_nk')):
         os.kill(pid, 9)
 
 
@@ -90,9 +135,9 @@ def trajectories(bag: Path, namespace: str) -> list:
 
 
 @pytest.fixture(scope='module')
-def lockstep_run(tmp_path_factory, dataset):
+def lockstep_run(tmp_path_factory, dataset, side_runs):
     """One lockstep run of the three episodes (--episodes '': all of them), --retries 1
-    --keep-failed, namespace /arm_rv."""
+    --keep-failed, namespace /arm_rv (side_runs' runs alongside)."""
     root = tmp_path_factory.mktemp('lockstep')
     proc = arm_record('--mode', 'lockstep', '--output', str(root / 'bags'), '--episodes', '',
                       '--retries', '1',
@@ -190,10 +235,10 @@ def test_a_rerun_skips_kept_episodes_and_keeps_their_rows(lockstep_run, tmp_path
     assert f'1 of 3 episodes kept in {tmp_path / "bags"}' in proc.stdout
 
 
-def test_without_keep_failed_a_failed_bag_is_deleted(tmp_path, dataset):
+def test_without_keep_failed_a_failed_bag_is_deleted(side_runs):
     """The failed replay's bag lands nowhere: not in --output, no <output>_failed."""
-    proc = arm_record('--mode', 'lockstep', '--output', str(tmp_path / 'bags'), '--episodes',
-                      '2', '--retries', '0', '--namespace', '/arm_rv', '--dataset', str(dataset))
+    tmp_path, run = side_runs['no_keep']
+    proc = run.result()
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     row = json.loads((tmp_path / 'bags_report.json').read_text())['episodes']['2']
     assert (row['success'], row['attempts']) == (False, 1)
@@ -245,11 +290,11 @@ def sim_pids(namespace: str) -> list[int]:
     return found
 
 
-def test_a_run_that_times_out_exits_1_and_leaves_no_sim_or_partial_bag(tmp_path, dataset):
+def test_a_run_that_times_out_exits_1_and_leaves_no_sim_or_partial_bag(side_runs):
     """A wait past --timeout (here for the sim to appear): one line on stderr, exit 1, the sim
     stopped, no partial folder and no report."""
-    proc = arm_record('--mode', 'lockstep', '--output', str(tmp_path / 'bags'), '--episodes', '0',
-                      '--timeout', '0.001', '--namespace', '/arm_to', '--dataset', str(dataset))
+    tmp_path, run = side_runs['timeout']
+    proc = run.result()
     left = sim_pids('/arm_to')
     for pid in left:  # started by this test's run: stopped so that nothing outlives it
         os.kill(pid, 9)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from ros.test_eval_ros import run_eval
+from ros.test_eval_ros import ros_and_inprocess_eval
 from ros.test_policy_node import latest_diagnostics
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -97,11 +97,9 @@ def test_realtime_arm_streams_joints_at_100_hz_and_its_camera_reaches_the_policy
 
 def test_ros_eval_of_the_arm_in_lockstep_equals_the_in_process_arm_env(tmp_path,
                                                                       arm_checkpoint):
-    def run(via: str) -> dict:
-        return run_eval(arm_checkpoint, via, tmp_path / f'{via}.json', '--robot', 'arm',
-                        '--batch-size', '1', seeds='100000,100001', max_steps=40, sample_seed=0)
-
-    inprocess, ros = run('inprocess'), run('ros')
+    ros, inprocess = ros_and_inprocess_eval(arm_checkpoint, tmp_path, '--robot', 'arm',
+                                            '--batch-size', '1',
+                                            seeds='100000,100001', max_steps=40, sample_seed=0)
     assert ros['ros']['robot'] == 'arm' and ros['ros']['mode'] == 'lockstep'
     assert ros['ros']['problems'] == {} and ros['episode_steps'] == [40, 40]
     # bit-identical: the node fits the 640 x 480 frames and reads the joint states into

@@ -19,24 +19,59 @@ SEEDS = '100001,100002,100003'
 MAX_STEPS = 30
 
 
+class Eval:
+    """`dp-ros eval` started in its own process; result() waits for it (240 s at most, then it
+    is killed) and reads its report."""
+
+    def __init__(self, checkpoint, via: str, output, *extra: str, seeds: str = SEEDS,
+                 max_steps: int = MAX_STEPS, sample_seed: int = 7):
+        cmd = module_cmd('dp_ros.cli', 'eval', '--via', via, '--checkpoint', str(checkpoint),
+                         '--seeds', seeds, '--max-steps', str(max_steps),
+                         '--sample-seed', str(sample_seed),
+                         '--threads', '1', '--no-progress', '--video-episodes', '',
+                         '--output', str(output), *extra)
+        self.output = output
+        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=ENV)
+
+    def result(self) -> dict:
+        try:
+            out, err = self.proc.communicate(timeout=240)
+        finally:
+            self.kill()
+        assert self.proc.returncode == 0, out[-3000:] + err[-3000:]
+        return json.loads(self.output.read_text())
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
 def run_eval(checkpoint, via: str, output, *extra: str, seeds: str = SEEDS,
              max_steps: int = MAX_STEPS, sample_seed: int = 7) -> dict:
-    cmd = module_cmd('dp_ros.cli', 'eval', '--via', via, '--checkpoint', str(checkpoint),
-                     '--seeds', seeds, '--max-steps', str(max_steps),
-                     '--sample-seed', str(sample_seed),
-                     '--threads', '1', '--no-progress', '--video-episodes', '',
-                     '--output', str(output), *extra)
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240,
-                          env=ENV)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(output.read_text())
+    return Eval(checkpoint, via, output, *extra, seeds=seeds, max_steps=max_steps,
+                sample_seed=sample_seed).result()
+
+
+def ros_and_inprocess_eval(checkpoint, output_dir, *extra: str,
+                           inprocess_extra: tuple[str, ...] = (), **kwargs) -> tuple[dict, dict]:
+    """The same eval through ROS and in process (plus inprocess_extra), side by side (the
+    in-process one uses no ROS and no shared file: nothing of one reaches the other): the
+    (ros, inprocess) reports."""
+    inprocess = Eval(checkpoint, 'inprocess', output_dir / 'inprocess.json', *extra,
+                     *inprocess_extra, **kwargs)
+    try:
+        ros = run_eval(checkpoint, 'ros', output_dir / 'ros.json', *extra, **kwargs)
+        return ros, inprocess.result()
+    finally:
+        inprocess.kill()
 
 
 def test_ros_eval_matches_inprocess_eval(tmp_path):
     checkpoint = make_tiny_checkpoint(tmp_path / 'tiny', seed=3)
-    inprocess = run_eval(checkpoint, 'inprocess', tmp_path / 'inprocess.json',
-                         '--batch-size', '1')
-    ros = run_eval(checkpoint, 'ros', tmp_path / 'ros.json')
+    ros, inprocess = ros_and_inprocess_eval(checkpoint, tmp_path,
+                                            inprocess_extra=('--batch-size', '1'))
     assert [e['seed'] for e in ros['episodes']] == [100001, 100002, 100003]
     # bit-identical: the same floats, not merely close ones
     assert [e['score'] for e in ros['episodes']] == [e['score'] for e in inprocess['episodes']]

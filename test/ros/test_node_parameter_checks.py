@@ -10,14 +10,17 @@ refused value in an atomic set applies none of the others.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import time
 
 import pytest
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters, SetParametersAtomically
 from ros.test_policy_node import node_cmd
 from ros.tiny_checkpoint import make_tiny_checkpoint
-from ros_harness import LATCHED, module_cmd, sim_node_cmd
+from ros_harness import LATCHED, ProcessGroup, module_cmd, sim_node_cmd
 from std_msgs.msg import String
 
 pytestmark = pytest.mark.ros
@@ -37,6 +40,44 @@ def policy_cmd(module: str, checkpoint, **params) -> list[str]:
     return [*cmd[:2], module, *cmd[3:]]
 
 
+SIM_TOPIC_PARAMS = ['image_topic:=cam-era', 'reset_service:=re//set']
+
+
+@pytest.fixture(scope='module')
+def refused(tmp_path_factory, checkpoint):
+    """Every start this module expects refused, all started at once (each its own process,
+    its own log; a refused one exits at start, so none waits on another), keyed by test.
+    All have exited (or are stopped) before the fixture returns: none is left to meet the
+    run-time tests' sim."""
+    root = tmp_path_factory.mktemp('refused')
+    typo_file = root / 'typo.yaml'
+    typo_file.write_text('/**:\n  ros__parameters:\n    mode: realtime\n    max_step: 3\n')
+    commands = {
+        'sim_typo': sim_node_cmd('mode:=realtime', 'max_stepz:=3', namespace=NS),
+        'sim_file_typo': module_cmd('sim_bridge.pusht_sim_node', '--ros-args', '-r',
+                                    f'__ns:={NS}', '--params-file', str(typo_file)),
+        'policy_types': policy_cmd('dp_ros.ros.policy_node', checkpoint,
+                                   episode_start_topic='/diagnostics'),
+    }
+    for module in POLICY_MODULES:
+        commands[f'policy_typo {module}'] = policy_cmd(module, checkpoint, max_velocty=0.001)
+        commands[f'policy_topic {module}'] = policy_cmd(
+            module, checkpoint, action_topic='/arm/joint-trajectory')
+    for param in SIM_TOPIC_PARAMS:
+        commands[f'sim_topic {param}'] = sim_node_cmd(param, namespace=NS)
+    group = ProcessGroup(root / 'proc_logs')
+    procs = {key: group.start(key.replace(' ', '_').replace('/', '_').replace(':', '_'), cmd)
+             for key, cmd in commands.items()}
+    try:
+        deadline = time.monotonic() + 60.0  # refused_at_start asserts each exit code
+        for proc in procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.popen.wait(max(0.1, deadline - time.monotonic()))
+        yield procs
+    finally:
+        group.stop_all()
+
+
 def refused_at_start(proc) -> str:
     """The one line of a start refused for its configuration (exit 2, no traceback)."""
     assert proc.popen.wait(60) == 2, proc.log()[-3000:]
@@ -49,30 +90,20 @@ def refused_at_start(proc) -> str:
 
 # --- names the node does not declare ---------------------------------------------------------
 
-def test_a_misspelt_sim_parameter_ends_the_sim_naming_the_closest(ros_processes):
-    proc = ros_processes.start('sim_typo', sim_node_cmd('mode:=realtime', 'max_stepz:=3',
-                                                        namespace=NS))
-    line = refused_at_start(proc)
+def test_a_misspelt_sim_parameter_ends_the_sim_naming_the_closest(refused):
+    line = refused_at_start(refused['sim_typo'])
     assert "unknown parameter(s) ['max_stepz']" in line and 'did you mean max_steps' in line
 
 
-def test_a_misspelt_key_in_a_parameter_files_wildcard_block_is_refused(ros_processes,
-                                                                       tmp_path):
-    path = tmp_path / 'typo.yaml'
-    path.write_text('/**:\n  ros__parameters:\n    mode: realtime\n    max_step: 3\n')
-    proc = ros_processes.start('sim_file_typo', module_cmd(
-        'sim_bridge.pusht_sim_node', '--ros-args', '-r', f'__ns:={NS}', '--params-file',
-        str(path)))
-    line = refused_at_start(proc)
+def test_a_misspelt_key_in_a_parameter_files_wildcard_block_is_refused(refused):
+    line = refused_at_start(refused['sim_file_typo'])
     assert "['max_step'] for node /param_checks/pusht_sim" in line
     assert 'did you mean max_steps' in line
 
 
 @pytest.mark.parametrize('module', POLICY_MODULES)
-def test_a_misspelt_policy_limit_ends_the_node_before_the_policy_loads(ros_processes,
-                                                                       checkpoint, module):
-    proc = ros_processes.start('policy_typo', policy_cmd(module, checkpoint,
-                                                         max_velocty=0.001))
+def test_a_misspelt_policy_limit_ends_the_node_before_the_policy_loads(refused, module):
+    proc = refused[f'policy_typo {module}']
     line = refused_at_start(proc)
     assert "['max_velocty']" in line and 'did you mean max_velocity' in line
     assert 'warm-up' not in proc.log()
@@ -96,33 +127,28 @@ def test_rclpys_own_parameters_and_the_deprecated_name_still_load(ros_processes,
 # --- topic names rcl refuses -----------------------------------------------------------------
 
 @pytest.mark.parametrize('module', POLICY_MODULES)
-def test_a_bad_topic_name_ends_the_policy_node_before_the_policy_loads(ros_processes,
-                                                                       checkpoint, module):
+def test_a_bad_topic_name_ends_the_policy_node_before_the_policy_loads(refused, module):
     """The lifecycle node started fine and failed each configure silently, after loading."""
-    proc = ros_processes.start('policy_topic', policy_cmd(
-        module, checkpoint, action_topic='/arm/joint-trajectory'))
+    proc = refused[f'policy_topic {module}']
     line = refused_at_start(proc)
     assert "parameter action_topic: '/arm/joint-trajectory' is not a valid topic name" in line
     assert 'warm-up' not in proc.log()
 
 
-def test_a_topic_rcl_refuses_for_a_second_message_type_is_one_line(ros_processes, checkpoint):
+def test_a_topic_rcl_refuses_for_a_second_message_type_is_one_line(refused):
     """Defect: the plain node ended in a traceback (the managed one's configure test:
     test_lifecycle_configure_failure.py)."""
-    proc = ros_processes.start('policy_types', policy_cmd(
-        'dp_ros.ros.policy_node', checkpoint, episode_start_topic='/diagnostics'))
-    assert 'rcl refused an entity' in refused_at_start(proc)
+    assert 'rcl refused an entity' in refused_at_start(refused['policy_types'])
 
 
 @pytest.mark.parametrize('param, message', [
-    ('image_topic:=cam-era', "parameter image_topic: 'cam-era' is not a valid topic name"),
-    ('reset_service:=re//set', "parameter reset_service: 're//set' is not a valid service "
-                               'name'),
+    (SIM_TOPIC_PARAMS[0], "parameter image_topic: 'cam-era' is not a valid topic name"),
+    (SIM_TOPIC_PARAMS[1], "parameter reset_service: 're//set' is not a valid service "
+                          'name'),
 ])
-def test_a_bad_sim_topic_or_service_name_is_one_line_naming_the_parameter(ros_processes,
-                                                                          param, message):
-    proc = ros_processes.start('sim_topic', sim_node_cmd(param, namespace=NS))
-    assert message in refused_at_start(proc)
+def test_a_bad_sim_topic_or_service_name_is_one_line_naming_the_parameter(refused, param,
+                                                                          message):
+    assert message in refused_at_start(refused[f'sim_topic {param}'])
 
 
 # --- the sim's run-time parameters -----------------------------------------------------------
@@ -150,8 +176,12 @@ def max_steps(probe) -> ParameterValue:
     return probe.call(GetParameters, f'{SIM}/get_parameters', request).values[0]
 
 
-def test_run_time_max_steps_takes_only_an_integer_in_range(ros_processes, ros_probe):
-    """0.5 was taken and cut to 0 (while get_parameters said 0.5), 'abc' ended the sim."""
+def test_run_time_max_steps_is_an_integer_in_range_and_an_atomic_set_is_all_or_nothing(
+        ros_processes, ros_probe):
+    """0.5 was taken and cut to 0 (while get_parameters said 0.5), 'abc' ended the sim.
+    Then, on the same sim (the refused values changed nothing, checked): max_steps 3 was
+    applied before initial_state was refused: 3-step episodes while get_parameters said 20."""
+    results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
     proc = start_realtime_sim(ros_processes)
     for value in (ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=0.5),
                   ParameterValue(type=ParameterType.PARAMETER_STRING, string_value='abc'),
@@ -162,12 +192,6 @@ def test_run_time_max_steps_takes_only_an_integer_in_range(ros_processes, ros_pr
     assert max_steps(ros_probe) == integer(20)
     assert proc.alive() and 'Traceback' not in proc.log()
 
-
-def test_a_refused_value_in_an_atomic_set_applies_none_of_it(ros_processes, ros_probe):
-    """max_steps 3 was applied before initial_state was refused: 3-step episodes while
-    get_parameters said 20."""
-    results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
-    proc = start_realtime_sim(ros_processes)
     seen = len(results)
     request = SetParametersAtomically.Request(parameters=[
         Parameter(name='max_steps', value=integer(3)),

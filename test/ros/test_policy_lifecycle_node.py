@@ -9,6 +9,7 @@ from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState
 from ros.test_policy_node import RELIABLE, Feeder, is_hold, node_cmd, wait_diag
 from ros.tiny_checkpoint import make_tiny_checkpoint
+from ros_harness import ProcessGroup
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
@@ -27,10 +28,17 @@ def lifecycle_cmd(checkpoint, **params):
     return [*cmd[:2], 'dp_ros.ros.policy_lifecycle_node', *cmd[3:]]
 
 
-def test_bad_parameter_exits_before_any_transition(ros_processes, checkpoint):
-    proc = ros_processes.start('bad', lifecycle_cmd(checkpoint, image_topics='[/a,/b]'))
-    assert proc.popen.wait(60) == 2, proc.log()
-    assert 'invalid configuration: parameter image_topics' in proc.log()
+@pytest.fixture(scope='module', autouse=True)
+def bad_start(tmp_path_factory, checkpoint):
+    """test_bad_parameter_exits_before_any_transition's node, started with the module's first
+    test (its own test is the last) so that it runs beside the others (a node name of its
+    own: no service of it can answer for /dp_policy while it lives)."""
+    group = ProcessGroup(tmp_path_factory.mktemp('bad') / 'proc_logs')
+    try:
+        yield group.start('bad', [*lifecycle_cmd(checkpoint, image_topics='[/a,/b]'),
+                                  '-r', '__node:=dp_policy_bad'])
+    finally:
+        group.stop_all()
 
 
 def test_transitions_load_publish_hold_release_and_end(ros_processes, ros_probe, checkpoint):
@@ -130,3 +138,9 @@ def test_a_checkpoint_replaced_before_a_new_configure_is_taken_whole(ros_process
         assert spacing_of_a_new_chunk() == 0.05
     finally:
         feeder.close()
+
+
+def test_bad_parameter_exits_before_any_transition(bad_start):
+    proc = bad_start  # started with the module: it has run beside the tests above
+    assert proc.popen.wait(60) == 2, proc.log()
+    assert 'invalid configuration: parameter image_topics' in proc.log()

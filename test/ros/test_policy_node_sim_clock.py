@@ -17,6 +17,7 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros.test_policy_node import latest_diagnostics, node_cmd
 from ros.tiny_checkpoint import make_tiny_checkpoint
+from ros_harness import ProcessGroup
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
@@ -32,6 +33,27 @@ SIM_START_NS = 1000 * cv.NS_PER_S
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
     return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
+
+
+LOCKSTEP_NODE = 'dp_policy_lockstep'
+
+
+@pytest.fixture(scope='module', autouse=True)
+def lockstep_node(tmp_path_factory, checkpoint):
+    """test_lockstep_refuses_use_sim_time_turned_off_while_it_runs's node, started with the
+    module's first test so that its start overlaps theirs: a node name of its own and every
+    topic it reads or writes (/diagnostics too) under /lockstep, so nothing of it reaches the
+    other tests' probe and nothing of theirs but /clock reaches it (it plans nothing)."""
+    group = ProcessGroup(tmp_path_factory.mktemp('lockstep') / 'proc_logs')
+    cmd = node_cmd(checkpoint, use_sim_time=True, lockstep=True, torchscript=False,
+                   warmup=False, image_topics='[/lockstep/cam/image_raw]',
+                   joint_state_topic='/lockstep/arm/joint_states',
+                   action_topic='/lockstep/arm/joint_trajectory')
+    try:
+        yield group.start('policy_lockstep', [*cmd, '-r', f'__node:={LOCKSTEP_NODE}',
+                                              '-r', '/diagnostics:=/lockstep/diagnostics'])
+    finally:
+        group.stop_all()
 
 
 class Arm:
@@ -152,17 +174,15 @@ def test_a_sim_clock_jump_back_is_not_logged_as_stale_inputs(ros_processes, ros_
 def use_sim_time(probe, value: bool) -> tuple[bool, str]:
     request = SetParameters.Request(parameters=[Parameter(name='use_sim_time', value=(
         ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)))])
-    (result,) = probe.call(SetParameters, '/dp_policy/set_parameters', request,
+    (result,) = probe.call(SetParameters, f'/{LOCKSTEP_NODE}/set_parameters', request,
                            timeout=30.0).results
     return result.successful, result.reason
 
 
-def test_lockstep_refuses_use_sim_time_turned_off_while_it_runs(ros_processes, ros_probe,
-                                                               checkpoint):
+def test_lockstep_refuses_use_sim_time_turned_off_while_it_runs(ros_probe, lockstep_node):
     """Lockstep needs use_sim_time (checked at start); rclpy lets use_sim_time change at any
     time, so the check could be undone: the change is refused with the start's reason."""
-    node = ros_processes.start('policy', node_cmd(checkpoint, use_sim_time=True, lockstep=True,
-                                                  torchscript=False, warmup=False))
+    node = lockstep_node  # started with the module (see the fixture)
     node.wait_for_log('policy', 120)
     assert use_sim_time(ros_probe, False) == (
         False, "parameter lockstep needs use_sim_time:=true (the sim's /clock)")

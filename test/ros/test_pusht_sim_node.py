@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from ros_harness import module_cmd
+from ros_harness import ProcessGroup, module_cmd
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64, String
@@ -326,13 +326,27 @@ def test_replay_starts_its_own_node_for_exactly_the_episode_and_stops_it(ros_pro
                        'the started sim node to be gone')
 
 
+INVALID = ['mode:=turbo', 'control_rate_hz:=20.0']
+
+
+@pytest.fixture(scope='module')
+def invalid_sims(tmp_path_factory):
+    """A sim per INVALID parameter, all started at once (each exits at start, none waits on
+    another; their own processes and logs), keyed by the parameter."""
+    group = ProcessGroup(tmp_path_factory.mktemp('invalid') / 'proc_logs')
+    try:
+        yield {param: start_sim(group, f'sim_invalid_{i}', param)
+               for i, param in enumerate(INVALID)}
+    finally:
+        group.stop_all()
+
+
 @pytest.mark.parametrize('param, message', [
-    ('mode:=turbo', "parameter mode must be one of ('lockstep', 'realtime'), got 'turbo'"),
-    ('control_rate_hz:=20.0', 'parameter control_rate_hz (deprecated: use control_period_s) '
-                              'must be 10.0'),
+    (INVALID[0], "parameter mode must be one of ('lockstep', 'realtime'), got 'turbo'"),
+    (INVALID[1], 'parameter control_rate_hz (deprecated: use control_period_s) must be 10.0'),
 ])
-def test_invalid_parameters_fail_fast_with_one_line(ros_processes, param, message):
-    proc = start_sim(ros_processes, 'sim_invalid', param)
+def test_invalid_parameters_fail_fast_with_one_line(invalid_sims, param, message):
+    proc = invalid_sims[param]
     proc.popen.wait(timeout=30)
     assert proc.popen.returncode == 2
     errors = [line for line in proc.log().splitlines() if 'invalid configuration' in line]

@@ -140,7 +140,9 @@ def test_drivers_named_by_hand_split_a_topic_the_data_did_not_record(ros_process
         feeder.gripper_pub.publish(broken)  # matched long since: not lost to discovery
         values = wait_diag(ros_probe, diags, lambda d: d['bad_messages'] != '0', 20.0,
                            'the broken message counted')
-        time.sleep(1.0)  # a second count would have come with the first
+        # a second count would have come with the first: by the next diagnostics at the latest
+        n = len(diags)
+        ros_probe.wait_for(lambda: len(diags) >= n + 2, 20.0, 'two more diagnostics')
         assert latest_diagnostics(diags)['bad_messages'] == '1', latest_diagnostics(diags)
         assert node.alive(), node.log()
         assert "/arm/joint_states ['jx'] + /arm/joint_states ['jy']" in node.log()
