@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from support import one_torch_thread  # noqa: F401 (autouse)
-from tiny_runs import no_curves, small_config, write_small_store  # noqa: F401 (fixture)
+from tiny_runs import (  # noqa: F401 (no_curves: a fixture)
+    no_curves,
+    small_config,
+    without_curves,
+    write_small_store,
+)
 
 from training import train as train_cli
 from training.config import TrainConfig, keep_saved_on_resume, load_config, saved_config_data
@@ -32,15 +35,6 @@ from training.run_check import config_changes
 pytestmark = pytest.mark.usefixtures('no_curves')  # no test here looks at curves.png
 
 
-@contextmanager
-def _without_curves() -> Iterator[None]:
-    """tiny_runs.no_curves for a module-scoped run: RunLog.plot (curves.png, about half a
-    second each time; no test here looks at it) does nothing inside this context."""
-    from training.run_log import RunLog
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(RunLog, 'plot', lambda self: None)
-        yield
 
 
 def old_saved_config() -> dict[str, Any]:
@@ -98,7 +92,7 @@ def saved_run(tmp_path_factory) -> tuple[Path, Path]:
     config_file = root / 'config.yaml'
     config_file.write_text(yaml.safe_dump(config))
     run = root / 'run'
-    with _without_curves():
+    with without_curves():
         assert train_cli.main(['--config', str(config_file), '--output', str(run)]) == 0
     return config_file, run
 

@@ -9,15 +9,13 @@ import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import zarr
 from support import DATASET_KEYS, episode_bounds
-from tiny_runs import copy_episodes, run_config, saved_state
+from tiny_runs import copy_episodes, run_config, saved_state, without_curves
 
 from dp_ros.errors import UserError
 from dp_ros.policy.checkpoint import read_policy_metadata
@@ -32,15 +30,6 @@ from training.trainer import Trainer, train
 N = 10  # episodes: 8 train, 2 validation at val_ratio 0.2
 
 
-@contextmanager
-def _without_curves() -> Iterator[None]:
-    """tiny_runs.no_curves for a module-scoped run: RunLog.plot (curves.png, about half a
-    second each time; no test here looks at it) does nothing inside this context."""
-    from training.run_log import RunLog
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(RunLog, 'plot', lambda self: None)
-        yield
 
 
 def _config(zarr_path: Path, **train: object) -> TrainConfig:
@@ -64,7 +53,7 @@ def saved_run(tmp_path_factory, pusht_zarr) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp('split')
     store = copy_episodes(pusht_zarr, root / 'data.zarr', n=N)
     run = root / 'run'
-    with _without_curves():
+    with without_curves():
         train(_config(store), run)
     return run, store
 

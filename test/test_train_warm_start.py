@@ -4,12 +4,10 @@ that normalizer's range is a warning, once, naming the key, the dimensions and b
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from tiny_runs import copy_episodes, run_config
+from tiny_runs import copy_episodes, run_config, without_curves
 
 from training.config import TrainConfig
 from training.trainer import Trainer, train
@@ -17,15 +15,6 @@ from training.trainer import Trainer, train
 BEYOND = 'beyond the range of the normalizer it inherits'
 
 
-@contextmanager
-def _without_curves() -> Iterator[None]:
-    """tiny_runs.no_curves for a module-scoped run: RunLog.plot (curves.png, about half a
-    second each time; no test here looks at it) does nothing inside this context."""
-    from training.run_log import RunLog
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(RunLog, 'plot', lambda self: None)
-        yield
 
 
 def _config(zarr_path: Path, **train_section: object) -> TrainConfig:
@@ -39,7 +28,7 @@ def first_run(tmp_path_factory, pusht_zarr) -> tuple[Path, Path]:
     """(a 1-step run on the first 3 Push-T episodes, their store): action x in 44..375."""
     root = tmp_path_factory.mktemp('warm')
     small = copy_episodes(pusht_zarr, root / 'small.zarr', n=3)
-    with _without_curves():
+    with without_curves():
         train(_config(small), root / 'first')
     return root / 'first', small
 

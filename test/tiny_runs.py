@@ -8,7 +8,8 @@ imported inside the functions.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,25 @@ N_EPISODES = 5  # 3 train after the cap, 1 validation
 SMALL_LENGTHS = [10, 12, 9, 14, 11]  # the synthetic store's episodes; 1 validation at 0.2
 
 
-@pytest.fixture
-def no_curves(monkeypatch):
-    """For a test that does not look at curves.png: the in-process runs skip drawing it
-    (RunLog.plot, matplotlib: about half a second at each resume point, most of a tiny run's
-    time). A plot never changes a run: run_log.py turns its failures into a warning, and it
-    writes curves.png only. Use it with `pytest.mark.usefixtures('no_curves')` after
-    importing it; test_train_loop's complete run and test_trainer_saves_review's curves test
-    pin the drawing."""
+@contextmanager
+def without_curves() -> Iterator[None]:
+    """In-process runs inside skip drawing curves.png (RunLog.plot, matplotlib: about half a
+    second at each resume point, most of a tiny run's time). A plot never changes a run:
+    run_log.py turns its failures into a warning, and it writes curves.png only. For tests
+    that do not look at curves.png; test_train_loop's complete run and
+    test_trainer_saves_review's curves test pin the drawing."""
     from training.run_log import RunLog
 
-    monkeypatch.setattr(RunLog, 'plot', lambda self: None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RunLog, 'plot', lambda self: None)
+        yield
+
+
+@pytest.fixture
+def no_curves() -> Iterator[None]:
+    """without_curves for one test: `pytest.mark.usefixtures('no_curves')` after importing it."""
+    with without_curves():
+        yield
 
 
 def copy_episodes(source: Path, path: Path, n: int = N_EPISODES,
