@@ -137,7 +137,8 @@ class RosOutput:
         if self.cfg.video_path and frames:  # labelled as dp-ros eval's in-process tiles
             self.videos.write(video_file_for(self.cfg.video_path, result['episode'],
                                              result['seed']), frames,
-                              label=episode_label(result['seed'], result['max_reward']))
+                              label=episode_label(None if 'initial_state' in result
+                                                  else result['seed'], result['max_reward']))
 
     def log(self, level: str, message: str) -> None:
         # one call site per severity: rclpy refuses a call site that changes severity

@@ -13,9 +13,10 @@ FORMATS = ('.mp4', '.gif')  # what write_video writes, named by the suffix (any 
 GIF_MAX_FPS = 50.0  # 2 cs a frame: browsers play 0-1 cs delays at 10 cs
 
 
-def episode_label(seed: int, score: float) -> str:
-    """An episode as eval summaries print it and its video (tile) is labelled."""
-    return f'seed {seed}: score {score:.4f}'
+def episode_label(seed: int | None, score: float) -> str:
+    """An episode as eval summaries print it and its video (tile) is labelled; seed None for
+    one that started from a given state (a replayed demonstration), which no seed describes."""
+    return f'{"given start" if seed is None else f"seed {seed}"}: score {score:.4f}'
 
 
 def label_patch(text: str, height: int, width: int) -> np.ndarray:

@@ -101,3 +101,38 @@ def test_fill_bytes_and_truncated_jpeg_frames():
     assert declared_size(padded) == (30, 20)
     sof = next(i for i in range(2, len(data)) if data[i] == 0xFF and data[i + 1] == 0xC0)
     assert declared_size(data[:sof + 6]) is None  # cut inside the frame header
+
+
+def _huge_jpeg() -> tuple[bytes, int]:
+    """A 16 x 16 JPEG whose frame header declares 8200 x 8200, and where that header starts."""
+    data = _declaring(_encoded('.jpg', 16, 16), 8200, 8200)
+    return data, data.index(b'\xff\xc0')
+
+
+@pytest.mark.parametrize('inserted', [
+    b'\x00',  # a junk byte before a marker: libjpeg skips it with a warning and decodes
+    b'\x12\x34\xff\x00\x56',  # junk with a stuffed 0xFF 0x00 in it
+    b'\xff\xef\x00\x00',  # a segment of length 0: libjpeg reads on after its length field
+    b'\xff\xef\x00\x01',
+])
+def test_what_libjpeg_reads_past_is_read_past_here_too(inserted):
+    """Junk and short segments before the frame header hid a huge frame from the size check
+    while OpenCV decoded it whole (8200 x 8200 from 700 bytes)."""
+    data, sof = _huge_jpeg()
+    bent = data[:sof] + inserted + data[sof:]
+    decoded = cv2.imdecode(np.frombuffer(bent, np.uint8), cv2.IMREAD_REDUCED_COLOR_8)
+    assert decoded is not None and decoded.shape[:2] == (1025, 1025)  # OpenCV reads it whole
+    assert declared_size(bent) == (8200, 8200)
+    assert 'declares 8200 x 8200 pixels' in size_problem(np.frombuffer(bent, np.uint8))
+
+
+def test_a_jpeg_with_thousands_of_segments_before_its_frame_is_refused_unread():
+    """Millions of empty segments would hold the camera callback for seconds in a Python scan;
+    no camera writes more than a few dozen before the frame header."""
+    data, sof = _huge_jpeg()
+    padded = data[:sof] + b'\xff\xe0\x00\x02' * 5000 + data[sof:]
+    assert size_problem(padded) == ('its JPEG header has more than 1024 segments before the '
+                                    'frame size')
+    small = _encoded('.jpg', 16, 16)
+    sof = small.index(b'\xff\xc0')
+    assert declared_size(small[:sof] + b'\xff\xe0\x00\x02' * 1000 + small[sof:]) == (16, 16)

@@ -324,6 +324,14 @@ def test_replay_starts_its_own_node_for_exactly_the_episode_and_stops_it(ros_pro
     node = ros_probe.node
     ros_probe.wait_for(lambda: node.count_publishers(f'{ns}/joint_states') == 0, 15.0,
                        'the started sim node to be gone')
+    # labelled with its score and no seed: the recorded start state, not a seed, set it up
+    import imageio.v3 as iio
+
+    from sim_bridge.video import episode_label, label_patch
+    first = iio.imread(video, index=0)[:, :, :3].astype(int)
+    patch = label_patch(episode_label(None, result['max_reward']), *first.shape[:2])
+    assert episode_label(None, 0.5) == 'given start: score 0.5000'
+    assert np.abs(first[:patch.shape[0], :patch.shape[1]] - patch).mean() < 8
 
 
 INVALID = ['mode:=turbo', 'control_rate_hz:=20.0']
