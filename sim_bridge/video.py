@@ -39,10 +39,14 @@ def label_patch(text: str, height: int, width: int) -> np.ndarray:
     return np.asarray(box)
 
 
-def label_episode(frames: Sequence[np.ndarray], text: str) -> list[np.ndarray]:
-    """Copies of an episode's frames with `text` in the top-left corner (label_patch); the
-    frames given are left as they are."""
-    frames = [np.array(frame, dtype=np.uint8) for frame in frames]
+def label_episode(frames: Sequence[np.ndarray], text: str, copy: bool = True
+                  ) -> list[np.ndarray]:
+    """An episode's frames with `text` in the top-left corner (label_patch): copies, or with
+    copy=False the frames themselves where they are writable uint8 (frames handed over for
+    good, as the sim's are: 300 frames of the arm's 640 x 480 camera are 276 MB to copy)."""
+    frames = [frame if not copy and isinstance(frame, np.ndarray) and frame.dtype == np.uint8
+              and frame.flags.writeable else np.array(frame, dtype=np.uint8)
+              for frame in frames]
     if frames:
         patch = label_patch(text, *frames[0].shape[:2])
         ph, pw = patch.shape[:2]
@@ -140,7 +144,9 @@ class BackgroundVideos:
 
     def _write(self, path: Path, frames: list[np.ndarray], label: str) -> None:
         try:
-            write_video(path, label_episode(frames, label) if label else frames, self.fps)
+            # the frames are this writer's alone (the sim starts a new list): labelled in place
+            write_video(path, label_episode(frames, label, copy=False) if label else frames,
+                        self.fps)
             self._on_done(f'wrote {len(frames)} frames to {path}')
         except Exception as exc:
             self._on_error(f'could not write video {path}: {exc!r}')

@@ -44,6 +44,21 @@ def test_a_label_is_white_text_on_a_dark_corner_of_a_copy():
     assert np.array_equal(frame, render())  # the frame given is left as it was
 
 
+def test_frames_handed_over_are_labelled_in_place_unless_they_cannot_be():
+    """copy=False (the sim's writer, which owns its episode's frames): no copy of an
+    episode's frames; a read-only or non-uint8 frame is still copied, not failed."""
+    owned = render()
+    read_only = render()
+    read_only.flags.writeable = False
+    floats = render().astype(np.float32)
+    labelled = label_episode([owned, read_only, floats], 'seed 100000: score 0.1234',
+                             copy=False)
+    assert labelled[0] is owned and not np.array_equal(owned, render())
+    assert labelled[1] is not read_only and np.array_equal(read_only, render())
+    assert labelled[2].dtype == np.uint8
+    assert all(np.array_equal(labelled[0], other) for other in labelled[1:])
+
+
 def test_a_label_wider_than_a_small_frame_is_cut_to_it():
     (labelled,) = label_episode([np.full((24, 30, 3), 255, np.uint8)], 'seed 1: score 0.5')
     assert labelled.shape == (24, 30, 3)
