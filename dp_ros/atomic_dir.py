@@ -167,14 +167,33 @@ def plain_file_mode(files: Iterable[Path], like: Path) -> None:
         os.chmod(f, mode)
 
 
+@contextmanager
+def naming(path: str | Path, *stand_ins: str | Path) -> Iterator[None]:
+    """Within: an OSError that names no file (a write() or flush() onto a full disk: open()
+    alone gives the name), or names one of `stand_ins` (a temporary file swapped in as
+    `path`), is raised again naming `path` when it is a refused write (OUTPUT_ERRNOS), so
+    that the one-line error says which output could not be written (output_error_line)."""
+    from dp_ros.errors import OUTPUT_ERRNOS
+
+    try:
+        yield
+    except OSError as exc:
+        named = exc.filename is not None and str(exc.filename) not in map(str, stand_ins)
+        if named or exc.errno not in OUTPUT_ERRNOS or exc.filename2 is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
+
+
 def write_text(path: str | Path, text: str) -> Path:
     """`text` into `path` (parent folders made), swapped in whole: a reader or a crash never
-    sees half a report or config."""
+    sees half a report or config. A refused write names `path` (naming), not its temporary
+    file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.{uuid.uuid4().hex[:8]}.tmp')
     try:
-        tmp.write_text(text)
+        with naming(path, tmp):
+            tmp.write_text(text)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

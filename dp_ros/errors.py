@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -71,10 +73,27 @@ def error_exit(prog: str, exc: BaseException, *notes: str) -> int:
     return EXIT_USER_ERROR
 
 
+def refused_copy(exc: BaseException) -> OSError | None:
+    """shutil.copytree's error (an OSError without errno, listing (source, destination,
+    reason) for every file it could not copy: each chunk of a store on a full disk) as the
+    OSError of the first destination the machine refused (OUTPUT_ERRNOS); None when it is
+    no such error."""
+    if not isinstance(exc, shutil.Error) or not exc.args or not isinstance(exc.args[0], list):
+        return None
+    for entry in exc.args[0]:
+        if not (isinstance(entry, tuple) and len(entry) == 3):
+            continue
+        code = re.match(r'\[Errno (\d+)\]', str(entry[2]))
+        if code and int(code[1]) in OUTPUT_ERRNOS:
+            return OSError(int(code[1]), os.strerror(int(code[1])), str(entry[1]))
+    return None
+
+
 def output_error_line(exc: BaseException) -> str | None:
     """The one-line message for a write the machine refused (OUTPUT_ERRNOS, the path named
-    when the error has one; safetensors' own error for a full disk at a checkpoint save);
-    None for anything else."""
+    when the error has one; a copytree's first refused file, refused_copy; safetensors' own
+    error for a full disk at a checkpoint save); None for anything else."""
+    exc = refused_copy(exc) or exc
     if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:
         where = f': {exc.filename}' if exc.filename else ''
         return f'cannot write{where}: {exc.strerror or one_line(exc)}'

@@ -11,12 +11,15 @@ every publisher offers it, transient-local for latched topics (episode results);
 stores each topic's offered QoS (one profile per publisher, in metadata.yaml), so that
 `ros2 bag play` republishes a latched topic latched and the camera best-effort. Stops on
 Ctrl-C / SIGTERM, after N episode results, or after a duration; the bag is closed (metadata
-written) in every case.
+written) in every case. A write the disk refuses (full, over the size limit) ends the recording
+at once: one line naming the bag, exit 2, and the cut-off bag (no summary, no metadata.yaml:
+inspect and bag2zarr refuse it) is removed.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import shutil
 import signal
 import sys
 import threading
@@ -84,6 +87,9 @@ class Recorder:
         self._unmatched_said = False
         # per topic: its publishers' QoS, as the bag stores it (offered_qos_profiles)
         self.offered: dict[str, list] = {}
+        # a write the bag's disk refused (its path named): nothing more is recorded, and
+        # spin_until returns, instead of the spin thread dying with a traceback
+        self.failure: OSError | None = None
         self._lock = threading.Lock()
         self.node.create_timer(0.1, self._discover)
 
@@ -163,12 +169,16 @@ class Recorder:
             self.callbacks += 1
             recv_ns = info['received_timestamp'] or time.time_ns()
             with self._lock:
-                if self.bag is None:  # between bags (switch): not recorded
-                    return
+                if self.bag is None or self.failure is not None:  # between bags (switch),
+                    return  # or after a failed write: not recorded
                 # a topic's first message in this bag registers it with the QoS its
                 # publishers offer now (a bag per episode: each gets them)
                 qos = self._offered(topic) if topic not in self.bag.counts else None
-                self.bag.write(topic, msgtype, recv_ns, data, qos=qos)
+                try:
+                    self.bag.write(topic, msgtype, recv_ns, data, qos=qos)
+                except OSError as exc:  # BagRecorder names the bag
+                    self.failure = exc
+                    return
                 if topic != self.result_topic:
                     return
                 if info['source_timestamp'] >= subscribed_ns:
@@ -187,11 +197,13 @@ class Recorder:
         return old
 
     def spin_until(self, stop: threading.Event, max_results: int, duration: float) -> str:
-        """Record until a stop signal, max_results new episode results, or duration seconds;
-        returns which."""
+        """Record until a stop signal, max_results new episode results, duration seconds, or
+        a failed write (self.failure); returns which."""
         deadline = time.monotonic() + duration if duration > 0 else None
         while not stop.is_set() and self.context.ok():
             self.executor.spin_once(timeout_sec=0.05)
+            if self.failure is not None:
+                return 'a failed write'
             if max_results and self.results >= max_results:
                 self._drain()
                 return f'{self.results} episode result(s)'
@@ -204,11 +216,13 @@ class Recorder:
         (STRAGGLERS_S) and those queued, one callback a spin, until a spin finds nothing
         (a loaded machine can have many queued), for at most DRAIN_LIMIT_S."""
         start = time.monotonic()
-        while time.monotonic() - start < DRAIN_LIMIT_S:
+        while time.monotonic() - start < DRAIN_LIMIT_S and self.failure is None:
             before = self.callbacks
             self.executor.spin_once(timeout_sec=0.05)
             if self.callbacks == before and time.monotonic() - start >= STRAGGLERS_S:
                 return
+        if self.failure is not None:
+            return
         print(f'record_demo: messages still arriving {DRAIN_LIMIT_S:g} s after the last '
               'episode result: stopped there', file=sys.stderr, flush=True)
 
@@ -235,13 +249,28 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    bag = BagRecorder(args.output, storage=args.storage, compression=args.compression)
+    try:
+        bag = BagRecorder(args.output, storage=args.storage, compression=args.compression)
+    except OSError as exc:  # its folder: a full disk, read-only, not permitted
+        shutil.rmtree(args.output, ignore_errors=True)  # did not exist (checked above)
+        print(f'record_demo: cannot write {args.output}: {exc.strerror or exc}',
+              file=sys.stderr)
+        return 2
     recorder = Recorder(topics, bag, f'{ns}/episode_result')
     try:
         reason = recorder.spin_until(stop, args.stop_after_results, args.duration)
     finally:
         recorder.close()
-        bag.close()
+        try:
+            bag.close()
+        except OSError as exc:  # its footer or metadata.yaml on a full disk
+            recorder.failure = recorder.failure or exc
+    if recorder.failure is not None:
+        exc = recorder.failure
+        shutil.rmtree(args.output, ignore_errors=True)
+        print(f'record_demo: cannot write {args.output}: {exc.strerror or exc}; the cut-off '
+              'bag is removed', file=sys.stderr)
+        return 2
     counts = ', '.join(f'{t}: {n}' for t, n in bag.counts.items()) or 'no messages'
     print(f'wrote {args.output} ({args.storage}) after {reason}: {counts}', flush=True)
     missing = [t for t in topics if t not in recorder.subscribed]

@@ -3,6 +3,8 @@ and writing, off the stepping thread. `dp-ros eval` labels its in-process tiles 
 functions."""
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -96,31 +98,89 @@ def write_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> None:
     is collected), and any other failure of that encoder (no PyAV) falls back to it too.
     A GIF above GIF_MAX_FPS keeps every k-th frame at fps / k: same duration, and delays a
     browser does not stretch to 100 ms.
+
+    The file appears whole or not at all: written beside `path`, checked and renamed. One
+    that does not fit (a full disk) is an OSError naming `path` (its errno: ENOSPC, EFBIG),
+    never a cut-off file: OpenCV's writer drops its write errors, so its file is read back.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.stem}.tmp{path.suffix}')
+    try:
+        data = _encode(frames, fps, path.suffix.lower())
+        if data is None:  # OpenCV writes files only
+            _write_mp4v(tmp, path, frames, fps)
+        else:
+            try:
+                tmp.write_bytes(data)
+            except OSError as exc:  # a write() error names no file: this one's is `path`
+                raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _encode(frames: Sequence[np.ndarray], fps: float, suffix: str) -> bytes | None:
+    """The GIF or H.264 MP4 encoded in memory, so a failed write of it is an OSError and an
+    encoder's never depends on the disk; None for an MP4 that OpenCV must write instead."""
     import imageio.v3 as iio
 
-    if path.suffix.lower() == '.gif':
+    if suffix == '.gif':
         step = int(np.ceil(fps / GIF_MAX_FPS))
         frames = frames[::step]
-        iio.imwrite(path, np.stack(frames), extension='.gif', loop=0,
-                    duration=gif_delays_ms(len(frames), fps / step))
-        return
+        return iio.imwrite('<bytes>', np.stack(frames), extension='.gif', loop=0,
+                           duration=gif_delays_ms(len(frames), fps / step))
     h, w = frames[0].shape[:2]
     if h % 2 == 0 and w % 2 == 0:
         try:
-            iio.imwrite(path, np.stack(frames), extension='.mp4', fps=fps, codec='libx264')
-            return
-        except Exception:  # noqa: BLE001 - av.error.*, ImportError, OSError: use the fallback
-            path.unlink(missing_ok=True)
+            return iio.imwrite('<bytes>', np.stack(frames), extension='.mp4', fps=fps,
+                               codec='libx264')
+        except Exception:  # noqa: BLE001 - av.error.*, ImportError: use the fallback
+            pass
+    return None
+
+
+def _write_mp4v(tmp: Path, path: Path, frames: Sequence[np.ndarray], fps: float) -> None:
+    """`frames` to `tmp` through OpenCV, then read back: its writer reports no write error,
+    so a file that holds fewer frames is an OSError naming `path` (why the file stopped
+    growing when a write past its end says so: ENOSPC, EFBIG)."""
     import cv2
 
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
     try:
+        if not writer.isOpened():  # a file that cannot be made, else no encoder
+            why = _why_cut(tmp)
+            if why is not None:
+                raise OSError(why.errno, why.strerror or str(why), str(path))
+            raise RuntimeError(f'no mp4 encoder could write {path}; write a .gif')
         for frame in frames:
             writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
     finally:
         writer.release()
+    reader = cv2.VideoCapture(str(tmp))
+    try:
+        written = int(reader.get(cv2.CAP_PROP_FRAME_COUNT)) if reader.isOpened() else 0
+    finally:
+        reader.release()
+    if written != len(frames):
+        why = _why_cut(tmp)
+        raise OSError(why.errno if why else errno.EIO,
+                      why.strerror if why and why.strerror else
+                      f'the mp4 encoder wrote {max(written, 0)} of {len(frames)} frames',
+                      str(path))
+
+
+def _why_cut(path: Path) -> OSError | None:
+    """The error of writing past the end of a file that stopped growing, or of making it (a
+    full disk: ENOSPC, a file-size limit: EFBIG, no permission: EACCES); None when it grows."""
+    try:
+        with open(path, 'ab') as file:
+            file.write(bytes(1 << 16))
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as exc:
+        return exc
+    return None
 
 
 class BackgroundVideos:

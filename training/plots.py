@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dp_ros.atomic_dir import check_writable_file
+from dp_ros.atomic_dir import check_writable_file, naming
 from dp_ros.errors import UserError
 from dp_ros.params import is_number
 
@@ -297,8 +297,9 @@ def save_figure(fig: Any, out_path: str | Path, dpi: int = 100) -> Path:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f'.{out_path.stem}.tmp.{fmt}')
     try:
-        fig.savefig(tmp, dpi=dpi, format=fmt)
-        tmp.replace(out_path)
+        with naming(out_path, tmp):  # a full disk's line names the figure, not its stand-in
+            fig.savefig(tmp, dpi=dpi, format=fmt)
+            tmp.replace(out_path)
     finally:
         plt.close(fig)
         tmp.unlink(missing_ok=True)

@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 
 from dp_ros.atomic_dir import remove_all, staging_leftovers, staging_path
+from dp_ros.errors import refused_copy
+from training.errors import RunWriteError
 from training.run_log import CURVES_FILE, LOG_FILE, TB_DIR
 from training.train_state_file import SNAPSHOT, STATE_DIR, STATE_STAGING
 
@@ -69,6 +71,15 @@ def carry_best(state_path: Path, run_dir: Path) -> Path | None:
         return None
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = staging_path(dest)  # a kill leaves it: remove_save_leftovers
-    shutil.copytree(source, tmp)
+    try:
+        shutil.copytree(source, tmp)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        refused = refused_copy(exc)  # shutil.Error: one entry per file, no errno of its own
+        if refused is None:
+            raise
+        raise RunWriteError(f'cannot copy {source} to {dest}: {refused.strerror}; nothing was '
+                            'trained yet. Free space there (or give another --output), then '
+                            'run the same command again') from None
     os.replace(tmp, dest)
     return dest

@@ -15,10 +15,15 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from dp_ros.atomic_dir import naming
+from training.errors import RunWriteError, refused_write
 from training.train_state import json_default
+from training.train_state_file import STATE_DIR
 
 log = logging.getLogger('dp_ros.train')
 
@@ -35,9 +40,14 @@ def finite(v: Any) -> bool:
 class RunLog:
     """Written by the main process only; on other ranks (enabled=False) every call is a no-op."""
 
-    def __init__(self, run_dir: Path, resume_step: int = 0, enabled: bool = True) -> None:
+    def __init__(self, run_dir: Path, resume_step: int = 0, enabled: bool = True,
+                 refused: Callable[[Path], AbstractContextManager[None]] | None = None) -> None:
+        """`refused(path)`: within it, a write of log.jsonl the machine refuses (a full disk)
+        becomes the error the user reads (the trainer's, naming its resume point's step);
+        by default _refused_log's."""
         self.run_dir = Path(run_dir)
         self.enabled = enabled
+        self._refused = refused or self._refused_log
         self._file: IO[str] | None = None
         self._writer: Any = None
         if not enabled:
@@ -58,11 +68,29 @@ class RunLog:
             return
         record = {'event': event, 'step': step, 'epoch': epoch, 'wall_time': time.time(),
                   'elapsed_s': round(elapsed_s, 3), **values}
-        self._file.write(json.dumps(record, default=json_default) + '\n')
-        self._file.flush()
+        with self._refused(self.run_dir / LOG_FILE), naming(self.run_dir / LOG_FILE):
+            self._file.write(json.dumps(record, default=json_default) + '\n')
+            self._file.flush()
         for k, v in values.items():
             if finite(v):
                 self._writer.add_scalar(k if '/' in k else f'{event}/{k}', v, step)
+
+    @contextmanager
+    def _refused_log(self, path: Path) -> Iterator[None]:
+        """A write of `path` the machine refuses as RunWriteError naming it and how to go
+        on, as a refused checkpoint save says it (training/trainer.py _refused_write)."""
+        try:
+            yield
+        except OSError as exc:
+            reason = refused_write(exc)
+            if reason is None:
+                raise
+            state = self.run_dir / STATE_DIR
+            kept, then = ((f'{state} keeps the last save', 'run the command again with '
+                           '--resume auto (the default) to resume') if state.is_dir() else
+                          ('this run saved nothing', 'run the same command again'))
+            raise RunWriteError(f'cannot write {path}: {reason}; {kept}. Free space there (or '
+                                f'give another --output), then {then}') from None
 
     def plot(self) -> None:
         """curves.png from log.jsonl; a failing plot is a warning, never a stop."""

@@ -3,7 +3,7 @@
 The encoding is sim_bridge/video.py's (the sim node's episode videos): gif through
 imageio/Pillow; mp4 through imageio when it has an FFmpeg or PyAV backend, else OpenCV's
 bundled FFmpeg (MPEG-4 Part 2, 'mp4v': the pip environment has neither backend). This module
-adds the checks, the atomic replace and the tiling; the labels that say which episode a tile
+adds the checks and the tiling; the labels that say which episode a tile
 is are the sim's (sim_bridge/video.py label_episode), as its own episode videos carry them.
 """
 from __future__ import annotations
@@ -22,7 +22,8 @@ FORMATS = sim_video.FORMATS
 def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: float = 10.0) -> Path:
     """Write (H, W, 3) uint8 RGB frames; the suffix (.mp4 or .gif) picks the format.
 
-    The file appears whole or not at all (written beside it, then renamed).
+    The file appears whole or not at all (written beside it, checked, then renamed); one that
+    does not fit is an OSError naming `path` (sim_bridge/video.py write_video).
     """
     path = Path(path)
     if path.suffix.lower() not in FORMATS:  # clip.MP4 as sim_bridge/video.py takes it
@@ -38,14 +39,7 @@ def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: float = 10.
             raise ValueError(f'frame shape {frame.shape} differs from the first {first.shape}')
     if fps <= 0:
         raise ValueError(f'fps must be > 0, got {fps}')
-    tmp = path.with_name(f'.{path.stem}.tmp{path.suffix}')
-    try:
-        sim_video.write_video(tmp, frames, float(fps))
-        if not tmp.is_file() or tmp.stat().st_size == 0:  # OpenCV opened no writer
-            raise RuntimeError(f'no mp4 encoder could write {path}; write a .gif')
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    sim_video.write_video(path, frames, float(fps))
     return path
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import real_target, replace_dir
+from dp_ros.atomic_dir import naming, real_target, replace_dir
 from dp_ros.bags.reader import BagError
+from dp_ros.errors import refused_copy
 from training.replay_buffer import DEFAULT_COMPRESSOR, ReplayBuffer, time_chunk_length
 
 _PROGRESS_MIN_BYTES = 64 * 2**20  # a smaller store is written without a progress bar
@@ -41,8 +42,17 @@ def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:
     try:
         if appending:
             ReplayBuffer.open(output, mode='r')  # refuse anything that is not a replay buffer
-            shutil.copytree(output, tmp, symlinks=True)
-        yield tmp, appending
+            try:
+                shutil.copytree(output, tmp, symlinks=True)
+            except shutil.Error as exc:  # one entry per file: a traceback listing every chunk
+                refused = refused_copy(exc)
+                if refused is None:
+                    raise
+                raise BagError(f'cannot append to {output}: {refused.strerror} while copying '
+                               'it (an append writes into a copy beside it, so the store '
+                               f'needs its size free again); {output} is as it was') from None
+        with naming(output, tmp):  # a zarr chunk's write() error names no file
+            yield tmp, appending
         replace_dir(tmp, output)
     finally:
         _remove_tree(tmp)

@@ -34,12 +34,14 @@ same --output while one runs is refused in one line (dp_ros.atomic_dir.output_lo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,19 @@ class EpisodeRecorder:
         bag = None if path is None else BagRecorder(path, storage='mcap', compression='message')
         return self.recorder.switch(bag)
 
+    def check(self) -> None:
+        """Raise the write the bag's disk refused (full, over the size limit; the recorder
+        thread stopped there), its bag closed as far as it goes: the episode stops at once,
+        not at its end, and the command's one line names the bag (dp_ros/cli.py)."""
+        failure = self.recorder.failure
+        if failure is None:
+            return
+        failed = self.recorder.switch(None)
+        if failed is not None:
+            with contextlib.suppress(OSError):  # the same full disk: removed with .partial
+                failed.close()
+        raise failure
+
     def close(self) -> None:
         self.stop.set()
         self.thread.join(timeout=5.0)
@@ -142,14 +157,16 @@ def start_sim(namespace: str, mode: str = 'realtime') -> Any:
 
 
 def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: float,
-                   lead: int = 1) -> None:
+                   lead: int = 1, check: Callable[[], None] = lambda: None) -> None:
     """Upon the sim's observation of step k (its grid stamp), command k due `lead` periods
     later. Realtime (lead 1): with command k + 1 due a period after it, so a message up to
     0.2 s late is not rejected, and step k + 1 runs command k either way (from it or from the
-    one before). Lockstep (lead 0): alone, so step k waits for this message and runs it."""
+    one before). Lockstep (lead 0): alone, so step k waits for this message and runs it.
+    check() is called while waiting: it raises to stop the episode (a failed bag write)."""
     last = start_ns - 1
     for k in range(len(commands)):
         def next_grid_obs(after=last):
+            check()
             stamps = [s for s in client.poses if s > after and (s - start_ns) % DT_NS == 0
                       and s in client.joints]
             return [min(stamps)] if stamps else []
@@ -225,12 +242,17 @@ def record_episode(client: Any, recorder: EpisodeRecorder, states: np.ndarray, b
     recorder.record_into(bag)
     started = time.monotonic()
     start_ns = client.reset(timeout)
-    stream_episode(client, commands, start_ns, timeout, lead)
-    result = client.wait(lambda: client.results[n_results:], timeout + len(commands) * 0.1,
-                         'the episode result')[-1]
+    stream_episode(client, commands, start_ns, timeout, lead, recorder.check)
+
+    def new_results() -> list[dict[str, Any]]:
+        recorder.check()
+        return client.results[n_results:]
+
+    result = client.wait(new_results, timeout + len(commands) * 0.1, 'the episode result')[-1]
     time.sleep(0.5)  # stragglers of the other topics
     written = recorder.record_into(None)
     written.close()
+    recorder.check()  # a write that failed before the switch
     namespace = recorder.topics[0].rsplit('/', 1)[0]
     return {'result': result, 'mode': mode, 'wall_s': round(time.monotonic() - started, 3),
             'missing': missing_messages(written.counts, result.get('sent', {}), namespace),

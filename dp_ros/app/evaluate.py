@@ -73,7 +73,9 @@ def run_inprocess_eval(args: argparse.Namespace) -> dict[str, Any]:
                         for i in args.video_episodes])
             extra['video'] = str(written[0])
         except (OSError, RuntimeError, ValueError) as exc:
-            extra['video_error'] = f'{path}: {exc}'
+            # an OSError of the writer names the video itself
+            extra['video_error'] = (str(exc) if isinstance(exc, OSError) and exc.filename
+                                    else f'{path}: {exc}')
             log.error('could not write the video %s (%s); the report is written', path, exc)
         extra['video_episodes'] = list(args.video_episodes)
     return make_eval_report(res.seeds, res.scores, eval_config_dict(args), extra)

@@ -9,8 +9,11 @@ not fill the disk, the file is rotated once it reaches MAX_LOG_BYTES.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +61,26 @@ def append_observation(path: str | Path, obs: Observation,
             path.replace(rotated_path(path))
     except FileNotFoundError:
         pass
-    with path.open('a') as f:
-        f.write(json.dumps(observation_record(obs)) + '\n')
+    append_line(path, json.dumps(observation_record(obs)) + '\n')
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append the whole line or nothing: a write the disk refuses part-way (full, over the size
+    limit) is cut back off, so the log it leaves still reads (read_observation_log)."""
+    data = line.encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            written = 0
+            while written < len(data):  # a short write: the rest, or the error saying why
+                written += os.write(fd, data[written:])
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 class ObservationLog:
@@ -84,4 +105,15 @@ class ObservationLog:
 
 
 def read_observation_log(path: str | Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The records, oldest first. A cut-off last record (no newline, not JSON: a node killed
+    mid-write) is left out with a warning; a bad record elsewhere is an error."""
+    text = Path(path).read_text()
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and not text.endswith('\n'):
+        try:
+            json.loads(lines[-1])
+        except json.JSONDecodeError:
+            warnings.warn(f'{path}: its last record is cut off ({len(lines[-1])} bytes, no '
+                          'newline): left out', stacklevel=2)
+            lines.pop()
+    return [json.loads(line) for line in lines]
