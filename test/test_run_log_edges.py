@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,13 @@ def test_a_resume_hides_the_tensorboard_events_after_its_step(tmp_path):
     for step in range(1, 7):
         log.emit('train', step, 0, 0.0, {'loss': float(step)})
     log.close()
+    # TensorBoard reads event files in name order, time in whole seconds first, then a per-
+    # process writer count: a resume in the same second, after the 10th writer of this test
+    # process, would sort before the run it resumes (a real resume is another process, seconds
+    # later)
+    second = int(time.time())
+    while int(time.time()) == second:
+        time.sleep(0.02)
     log = RunLog(tmp_path, resume_step=3)
     for step in (4, 5):
         log.emit('train', step, 0, 0.0, {'loss': 10.0 + step})
