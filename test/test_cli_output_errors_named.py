@@ -120,3 +120,14 @@ def test_open_loop_plot_onto_a_full_disk_names_the_file(tmp_path):
                 '--output', str(output))
     last = _assert_one_line_error(proc, 'open-loop')
     assert str(output.with_suffix('.png')) in last and '.tmp' not in last, last
+
+
+def test_convert_onto_a_full_disk_names_the_dataset(tmp_path):
+    """zarr -> LeRobot whose parquet does not fit: pyarrow's error names no file; the line
+    names the dataset being written, and nothing of it is left."""
+    store = write_small_store(tmp_path / 'small.zarr')
+    out = tmp_path / 'out'
+    proc = _run(3000, 'convert', str(store), str(out), '--fps', '10')
+    last = _assert_one_line_error(proc, 'convert')
+    assert last.startswith(f'dp-ros convert: cannot write: {out}: '), last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['small.zarr']

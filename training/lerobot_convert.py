@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from dp_ros.atomic_dir import (
     check_output_apart,
     check_writable_file,
+    naming,
     output_lock,
     real_target,
     replace_dir,
@@ -150,8 +151,9 @@ def staged_output(source: Path, output: Path, overwrite: bool) -> Iterator[Path]
             raise ConvertError(f'{output} already exists; pass --overwrite to replace it')
         tmp = output.with_name(f'.{output.name}.convert-{os.getpid()}-{uuid.uuid4().hex[:8]}')
         try:
-            yield tmp
-            replace_dir(tmp, output)
+            with naming(output, tmp):  # pyarrow's full-disk OSError names no file
+                yield tmp
+                replace_dir(tmp, output)
         finally:
             for _ in range(20):  # zarr's I/O thread may finish a write after an interrupt
                 if not tmp.exists():
