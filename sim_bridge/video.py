@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dp_ros.atomic_dir import naming
+
 FORMATS = ('.mp4', '.gif')  # what write_video writes, named by the suffix (any case)
 GIF_MAX_FPS = 50.0  # 2 cs a frame: browsers play 0-1 cs delays at 10 cs
 
@@ -110,10 +112,8 @@ def write_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> None:
         if data is None:  # OpenCV writes files only
             _write_mp4v(tmp, path, frames, fps)
         else:
-            try:
+            with naming(path, tmp):  # a refused write names `path`, not its stand-in
                 tmp.write_bytes(data)
-            except OSError as exc:  # a write() error names no file: this one's is `path`
-                raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

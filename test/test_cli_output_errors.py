@@ -25,22 +25,26 @@ from tiny_runs import write_small_store
 from dp_ros.bags.recorder import write_pusht_bag
 
 
-def _run_with_file_limit(limit_bytes: int, *args: str) -> subprocess.CompletedProcess:
-    """`python -m dp_ros.cli ARGS` of this checkout with files capped at limit_bytes."""
+def run_with_file_limit(limit_bytes: int | None, *args: str) -> subprocess.CompletedProcess:
+    """`python -m dp_ros.cli ARGS` of this checkout with files capped at limit_bytes (None:
+    not capped)."""
     def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+        if limit_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
     return subprocess.run(module_cmd('dp_ros.cli', *args), env=checkout_env(), text=True,
                           capture_output=True, timeout=180, preexec_fn=cap)
 
 
-def _assert_one_line_error(proc: subprocess.CompletedProcess, command: str) -> None:
-    """No traceback, exit 2, and the last line is the command's (the SVT-AV1 encoder's own
-    teardown note, `Svt[error]: ...`, printed by the library at exit, is not ours)."""
-    assert 'Traceback' not in proc.stderr, proc.stderr[-600:]
+def one_line_error(proc: subprocess.CompletedProcess, command: str) -> str:
+    """No traceback, exit 2, and the last line (returned) is the command's (the SVT-AV1
+    encoder's own teardown note, `Svt[error]: ...`, printed by the library at exit, is not
+    ours)."""
+    assert 'Traceback' not in proc.stderr, proc.stderr[-1500:]
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-600:])
     last = [line for line in proc.stderr.splitlines()
             if line.strip() and not line.startswith('Svt[')][-1]
     assert last.startswith(f'dp-ros {command}: '), last
+    return last
 
 
 def test_download_pusht_onto_a_full_disk_is_one_line(tmp_path):
@@ -50,9 +54,9 @@ def test_download_pusht_onto_a_full_disk_is_one_line(tmp_path):
     archive = shutil.make_archive(str(tmp_path / 'pusht'), 'zip', tmp_path / 'src', 'pusht')
     size = Path(archive).stat().st_size
     # the disk fills during the archive's last bytes (its final flush)
-    proc = _run_with_file_limit(size - 100, 'download-pusht', '--url', f'file://{archive}',
-                                '--dest', str(tmp_path / 'dest'), '--no-progress')
-    _assert_one_line_error(proc, 'download-pusht')
+    proc = run_with_file_limit(size - 100, 'download-pusht', '--url', f'file://{archive}',
+                               '--dest', str(tmp_path / 'dest'), '--no-progress')
+    one_line_error(proc, 'download-pusht')
     assert not (tmp_path / 'dest' / 'pusht').exists()
 
 
@@ -61,10 +65,10 @@ def test_bag2zarr_onto_a_full_disk_is_one_line(tmp_path, pusht_zarr):
     _, episodes = shortest_episodes(pusht_zarr, 2)
     write_pusht_bag(tmp_path / 'bag', episodes)
     output = tmp_path / 'out' / 'store.zarr'
-    proc = _run_with_file_limit(8 * 1024, 'bag2zarr', str(tmp_path / 'bag'), '-c',
-                                str(BAG2ZARR_PUSHT_CONFIG), '-o', str(output),
-                                '--no-progress')
-    _assert_one_line_error(proc, 'bag2zarr')
+    proc = run_with_file_limit(8 * 1024, 'bag2zarr', str(tmp_path / 'bag'), '-c',
+                               str(BAG2ZARR_PUSHT_CONFIG), '-o', str(output),
+                               '--no-progress')
+    one_line_error(proc, 'bag2zarr')
     assert not output.exists()
 
 
@@ -72,9 +76,9 @@ def test_convert_onto_a_full_disk_is_one_line(tmp_path):
     """convert zarr -> LeRobot whose files do not fit on the disk: one line, exit 2."""
     store = write_small_store(tmp_path / 'small.zarr')
     output = tmp_path / 'le'
-    proc = _run_with_file_limit(2 * 1024, 'convert', str(store), str(output), '--fps', '10',
-                                '--no-progress')
-    _assert_one_line_error(proc, 'convert')
+    proc = run_with_file_limit(2 * 1024, 'convert', str(store), str(output), '--fps', '10',
+                               '--no-progress')
+    one_line_error(proc, 'convert')
     assert not output.exists()
 
 
@@ -87,7 +91,7 @@ def test_convert_into_a_folder_that_is_a_file_is_one_line(tmp_path):
                                      str(tmp_path / 'afile' / 'le'), '--fps', '10',
                                      '--no-progress'),
                           env=checkout_env(), text=True, capture_output=True, timeout=120)
-    _assert_one_line_error(proc, 'convert')
+    one_line_error(proc, 'convert')
 
 
 def tiny_train_config(tmp_path: Path, steps: int) -> Path:
@@ -112,9 +116,9 @@ def tiny_train_config(tmp_path: Path, steps: int) -> Path:
 def test_train_saving_onto_a_full_disk_is_one_line(tmp_path):
     """train whose checkpoint does not fit on the disk: one line, exit 2."""
     config = tiny_train_config(tmp_path, steps=2)
-    proc = _run_with_file_limit(256 * 1024, 'train', '--config', str(config), '--output',
-                                str(tmp_path / 'run'))
-    _assert_one_line_error(proc, 'train')
+    proc = run_with_file_limit(256 * 1024, 'train', '--config', str(config), '--output',
+                               str(tmp_path / 'run'))
+    one_line_error(proc, 'train')
     assert not (tmp_path / 'run' / 'checkpoints' / 'latest').exists()
 
 
@@ -130,13 +134,13 @@ def test_train_into_a_dangling_symlink_is_one_line(tmp_path):
     if proc.returncode == 0:
         assert (tmp_path / 'elsewhere' / 'run' / 'checkpoints' / 'latest').is_dir()
     else:
-        _assert_one_line_error(proc, 'train')
+        one_line_error(proc, 'train')
 
 
 def test_inspect_plot_onto_a_full_disk_is_one_line(tmp_path):
     """inspect --plot whose image does not fit on the disk: one line, exit 2."""
     store = write_small_store(tmp_path / 'small.zarr')
-    proc = _run_with_file_limit(4 * 1024, 'inspect', str(store), '--plot',
-                                str(tmp_path / 'plot.png'))
-    _assert_one_line_error(proc, 'inspect')
+    proc = run_with_file_limit(4 * 1024, 'inspect', str(store), '--plot',
+                               str(tmp_path / 'plot.png'))
+    one_line_error(proc, 'inspect')
     assert not (tmp_path / 'plot.png').exists()

@@ -9,41 +9,16 @@ leaves the user guessing which output filled the disk.
 """
 from __future__ import annotations
 
-import resource
-import subprocess
 from pathlib import Path
 
-import yaml
 from support import (
     BAG2ZARR_PUSHT_CONFIG,
-    checkout_env,
-    module_cmd,
     shortest_episodes,
-    tiny_policy_section,
 )
+from test_cli_output_errors import one_line_error, run_with_file_limit, tiny_train_config
 from tiny_runs import write_small_store
 
 from dp_ros.bags.recorder import write_pusht_bag
-
-
-def _run(limit_bytes: int | None, *args: str) -> subprocess.CompletedProcess:
-    """`python -m dp_ros.cli ARGS` of this checkout, files capped at limit_bytes (or not)."""
-    def cap() -> None:
-        if limit_bytes is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-    return subprocess.run(module_cmd('dp_ros.cli', *args), env=checkout_env(), text=True,
-                          capture_output=True, timeout=180, preexec_fn=cap)
-
-
-def _assert_one_line_error(proc: subprocess.CompletedProcess, command: str) -> str:
-    """No traceback, exit 2, and the last line (returned) is the command's (the SVT-AV1
-    encoder's own teardown note, `Svt[error]: ...`, is not ours)."""
-    assert 'Traceback' not in proc.stderr, proc.stderr[-1500:]
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-600:])
-    last = [line for line in proc.stderr.splitlines()
-            if line.strip() and not line.startswith('Svt[')][-1]
-    assert last.startswith(f'dp-ros {command}: '), last
-    return last
 
 
 def _tree(path: Path) -> dict[str, bytes]:
@@ -59,11 +34,11 @@ def test_bag2zarr_appending_onto_a_full_disk_is_one_line(tmp_path, pusht_zarr):
     store = tmp_path / 'store.zarr'
     args = ('bag2zarr', str(tmp_path / 'bag'), '-c', str(BAG2ZARR_PUSHT_CONFIG),
             '-o', str(store), '--no-progress')
-    made = _run(None, *args)
+    made = run_with_file_limit(None, *args)
     assert made.returncode == 0, made.stderr[-600:]
     before = _tree(store)
     assert max(len(b) for b in before.values()) > 8 * 1024  # an image chunk passes the limit
-    last = _assert_one_line_error(_run(8 * 1024, *args), 'bag2zarr')
+    last = one_line_error(run_with_file_limit(8 * 1024, *args), 'bag2zarr')
     assert str(store) in last and 'File too large' in last, last
     assert _tree(store) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ['bag', 'store.zarr']
@@ -73,36 +48,19 @@ def test_inspect_json_onto_a_full_disk_names_the_file(tmp_path):
     """inspect --json whose summary does not fit: the line names the file (write_text's
     write() error carries no filename), not its hidden temporary copy."""
     store = write_small_store(tmp_path / 'small.zarr')
-    proc = _run(200, 'inspect', str(store), '--json', str(tmp_path / 'summary.json'))
-    last = _assert_one_line_error(proc, 'inspect')
+    proc = run_with_file_limit(200, 'inspect', str(store), '--json', str(tmp_path / 'summary.json'))
+    last = one_line_error(proc, 'inspect')
     assert f'cannot write: {tmp_path / "summary.json"}: File too large' in last, last
     assert sorted(p.name for p in tmp_path.iterdir()) == ['small.zarr']
-
-
-def _tiny_train_config(tmp_path: Path, steps: int) -> Path:
-    """A CPU run of `steps` steps on the small synthetic store, saved at its last step."""
-    store = write_small_store(tmp_path / 'small.zarr')
-    cfg = {
-        'policy': tiny_policy_section(crop_shape=[6, 8], down_dims=[16, 32], num_keypoints=4,
-                                      feature_dim=8, diffusion_step_embed_dim=16, horizon=8,
-                                      n_action_steps=4, num_inference_steps=2),
-        'data': {'zarr_path': str(store), 'batch_size': 4, 'val_ratio': 0.2},
-        'train': {'max_steps': steps, 'log_every': 1, 'val_every': 0, 'action_mse_every': 0,
-                  'eval_every': 0, 'checkpoint_every': steps, 'final_eval': False,
-                  'num_threads': 1, 'progress': False, 'cpu': True},
-        'eval': {'n_episodes': 0},
-    }
-    config = tmp_path / 'cfg.yaml'
-    config.write_text(yaml.safe_dump(cfg))
-    return config
 
 
 def test_train_log_onto_a_full_disk_names_the_file(tmp_path):
     """train whose log.jsonl fills the disk between saves: the line names log.jsonl and,
     as a refused checkpoint save does, how to go on (nothing saved: the same command)."""
-    config = _tiny_train_config(tmp_path, 40)
-    proc = _run(4000, 'train', '--config', str(config), '--output', str(tmp_path / 'run'))
-    last = _assert_one_line_error(proc, 'train')
+    config = tiny_train_config(tmp_path, 40)
+    proc = run_with_file_limit(4000, 'train', '--config', str(config),
+                               '--output', str(tmp_path / 'run'))
+    last = one_line_error(proc, 'train')
     assert len((tmp_path / 'run' / 'log.jsonl').read_bytes()) == 4000  # it was the one cut
     assert f'cannot write {tmp_path / "run" / "log.jsonl"}: ' in last, last
     assert 'this run saved nothing' in last and 'run the same command again' in last, last
@@ -111,14 +69,15 @@ def test_train_log_onto_a_full_disk_names_the_file(tmp_path):
 def test_open_loop_plot_onto_a_full_disk_names_the_file(tmp_path):
     """open-loop whose plot does not fit (its report does): the line names the PNG, not the
     temporary file it is drawn into (training/plots.py save_figure)."""
-    config = _tiny_train_config(tmp_path, 1)
-    trained = _run(None, 'train', '--config', str(config), '--output', str(tmp_path / 'run'))
+    config = tiny_train_config(tmp_path, 1)
+    trained = run_with_file_limit(None, 'train', '--config', str(config),
+                                  '--output', str(tmp_path / 'run'))
     assert trained.returncode == 0, trained.stderr[-600:]
     output = tmp_path / 'ol' / 'report.json'
-    proc = _run(8000, 'open-loop', str(tmp_path / 'run' / 'checkpoints' / 'latest'),
-                '--dataset', str(tmp_path / 'small.zarr'), '--episodes', '0',
-                '--output', str(output))
-    last = _assert_one_line_error(proc, 'open-loop')
+    proc = run_with_file_limit(8000, 'open-loop', str(tmp_path / 'run' / 'checkpoints' / 'latest'),
+                               '--dataset', str(tmp_path / 'small.zarr'), '--episodes', '0',
+                               '--output', str(output))
+    last = one_line_error(proc, 'open-loop')
     assert str(output.with_suffix('.png')) in last and '.tmp' not in last, last
 
 
@@ -127,7 +86,7 @@ def test_convert_onto_a_full_disk_names_the_dataset(tmp_path):
     names the dataset being written, and nothing of it is left."""
     store = write_small_store(tmp_path / 'small.zarr')
     out = tmp_path / 'out'
-    proc = _run(3000, 'convert', str(store), str(out), '--fps', '10')
-    last = _assert_one_line_error(proc, 'convert')
+    proc = run_with_file_limit(3000, 'convert', str(store), str(out), '--fps', '10')
+    last = one_line_error(proc, 'convert')
     assert last.startswith(f'dp-ros convert: cannot write: {out}: '), last
     assert sorted(p.name for p in tmp_path.iterdir()) == ['small.zarr']

@@ -15,12 +15,11 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from dp_ros.atomic_dir import naming
 from training.errors import RunWriteError, refused_write
 from training.train_state import json_default
 from training.train_state_file import STATE_DIR
@@ -40,14 +39,9 @@ def finite(v: Any) -> bool:
 class RunLog:
     """Written by the main process only; on other ranks (enabled=False) every call is a no-op."""
 
-    def __init__(self, run_dir: Path, resume_step: int = 0, enabled: bool = True,
-                 refused: Callable[[Path], AbstractContextManager[None]] | None = None) -> None:
-        """`refused(path)`: within it, a write of log.jsonl the machine refuses (a full disk)
-        becomes the error the user reads (the trainer's, naming its resume point's step);
-        by default _refused_log's."""
+    def __init__(self, run_dir: Path, resume_step: int = 0, enabled: bool = True) -> None:
         self.run_dir = Path(run_dir)
         self.enabled = enabled
-        self._refused = refused or self._refused_log
         self._file: IO[str] | None = None
         self._writer: Any = None
         if not enabled:
@@ -68,7 +62,7 @@ class RunLog:
             return
         record = {'event': event, 'step': step, 'epoch': epoch, 'wall_time': time.time(),
                   'elapsed_s': round(elapsed_s, 3), **values}
-        with self._refused(self.run_dir / LOG_FILE), naming(self.run_dir / LOG_FILE):
+        with self._refused_log(self.run_dir / LOG_FILE):
             self._file.write(json.dumps(record, default=json_default) + '\n')
             self._file.flush()
         for k, v in values.items():

@@ -98,8 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-
-
 def summary_lines(report: dict[str, Any], output: Path) -> list[str]:
     """What `dp-ros eval` prints: a line per episode, the mean and where the report went,
     and where the video went (or why there is none), which the report alone would hide."""

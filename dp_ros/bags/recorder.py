@@ -12,7 +12,7 @@ import math
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 from rosbags.interfaces import (
@@ -26,6 +26,7 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
 
+from dp_ros.atomic_dir import naming
 from dp_ros.bags.typestore import prepare_type, shared_typestore
 
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
@@ -174,27 +175,16 @@ class BagRecorder:
                 raise ValueError(f'a {given or type(data).__name__} message written to {topic}, '
                                  f'a {conn.msgtype} topic')
             data = self.typestore.serialize_cdr(data, conn.msgtype)
-        try:
+        with naming(self.path):  # a refused write() names no file: the bag it was for
             self._writer.write(conn, int(recv_ns), data)
-        except OSError as exc:
-            self._raise_naming_bag(exc)
         self.counts[topic] += 1
 
     def close(self) -> None:
         """Write the rest and metadata.yaml; once (a failed close is not tried again)."""
         if not self._closed:
             self._closed = True
-            try:
+            with naming(self.path):
                 self._writer.close()
-            except OSError as exc:
-                self._raise_naming_bag(exc)
-
-    def _raise_naming_bag(self, exc: OSError) -> NoReturn:
-        """A write the disk refused (full, over the size limit) names no file, only an open
-        does: raised naming the bag then, so that its one-line error says which bag."""
-        if exc.filename or exc.errno is None:
-            raise exc
-        raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from exc
 
     def __enter__(self) -> BagRecorder:
         return self
