@@ -9,7 +9,7 @@ from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState
 from ros.test_policy_node import RELIABLE, Feeder, is_hold, node_cmd, wait_diag
 from ros.tiny_checkpoint import make_tiny_checkpoint
-from ros_harness import ProcessGroup
+from ros_harness import ProcessGroup, own_domain
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
@@ -36,7 +36,7 @@ def bad_start(tmp_path_factory, checkpoint):
     group = ProcessGroup(tmp_path_factory.mktemp('bad') / 'proc_logs')
     try:
         yield group.start('bad', [*lifecycle_cmd(checkpoint, image_topics='[/a,/b]'),
-                                  '-r', '__node:=dp_policy_bad'])
+                                  '-r', '__node:=dp_policy_bad'], env=own_domain())
     finally:
         group.stop_all()
 
