@@ -118,16 +118,20 @@ def keep_sim_time(lockstep: bool, parameters: list[Parameter]) -> SetParametersR
 
 
 def stop_line(hold: Hold, trajectories: bool, streamed: bool, twists: bool) -> str:
-    """The log line of a stop: the decelerating path only where trajectory topics get it, the
-    hold point for streamed (forward, pose) topics and the twists' stop only where the node
-    publishes on such topics (a line naming the measured position for a streamed controller
-    the node has not reads as if that position were commanded)."""
+    """The log line of a stop: the decelerating path where trajectory or streamed topics get
+    it, the hold point for streamed (forward, pose) topics and the twists' stop only where the
+    node publishes on such topics (a line naming the measured position for a streamed
+    controller the node has not reads as if that position were commanded)."""
     where = f'the {hold.source} position {np.round(hold.position, 4).tolist()}'
-    if hold.path is None or not trajectories:
+    streams_path = streamed and hold.streamed
+    if hold.path is None or not (trajectories or streams_path):
         return f'stop ({hold.reason}): holding at {where}'
-    parts = [f'trajectory controllers decelerate (stop_deceleration) over {len(hold.path)} '
-             f'points to rest at {np.round(hold.path[-1], 4).tolist()}']
-    if streamed:
+    kinds = ' and '.join(kind for kind, gets in (('trajectory', trajectories),
+                                                ('streamed', streams_path)) if gets)
+    parts = [f'{kinds} controllers decelerate (stop_deceleration) over {len(hold.path)} '
+             f'points to rest at {np.round(hold.path[-1], 4).tolist()}'
+             + (' (streamed: each point as it falls due)' if streams_path else '')]
+    if streamed and not streams_path:
         parts.append(f'streamed ones hold at {where}')
     if twists:
         parts.append('twist servos get a zero twist')
@@ -473,7 +477,8 @@ class PolicyCore:
                 self._stream()
             if self.pub_twists:
                 self._servo()
-            self._set_poll_period(PLAN_CHECK_PERIOD_NS if self.loop.moving
+            # a decelerating stop still streams its points (stop_point_due) at the plan's pace
+            self._set_poll_period(PLAN_CHECK_PERIOD_NS if self.loop.moving or self.loop.stopping
                                   else IDLE_CHECK_PERIOD_NS)
 
     def _set_poll_period(self, period_ns: int) -> None:
@@ -482,8 +487,12 @@ class PolicyCore:
             self._poll_timer.reset()  # the next poll one new period from now
 
     def _stream(self) -> None:
-        """Send the point that fell due to the streamed topics (lock held)."""
-        point = self.loop.point_due(self._clock_ns())
+        """Send the point that fell due, of the plan or a decelerating stop, to the streamed
+        topics (lock held)."""
+        clock = self._clock_ns()
+        point = self.loop.point_due(clock)
+        if point is None:
+            point = self.loop.stop_point_due(clock)
         if point is not None:
             for group, publisher in self.pub_streams:
                 self._send(group, publisher, point)
@@ -564,10 +573,12 @@ class PolicyCore:
                 self._publish(publisher, cv.hold_to_joint_trajectory(
                     hold.points[:, list(group.columns)], group.message_names,
                     hold.step_ns or self.setup.dt_ns, frame_id=group.frame_id))
-            # a forward controller (or pose target) goes to a point at once: the hold point,
-            # never the decelerating path's end, up to v^2/(2a) ahead
-            for group, publisher in self.pub_streams:
-                self._send(group, publisher, hold.position)
+            # a forward controller (or pose target) goes to a point at once: never the
+            # decelerating path's end, up to v^2/(2a) ahead, but its points as they fall due
+            # (_stream), or the hold point when the node streams no more after this stop
+            if not hold.streamed:
+                for group, publisher in self.pub_streams:
+                    self._send(group, publisher, hold.position)
             for group, publisher in self.pub_twists:  # a velocity servo stops
                 self._publish(publisher, cv.numpy_to_twist(
                     np.zeros(3), np.zeros(3), group.frame_id, cv.ns_to_time(hold.stamp_ns)))

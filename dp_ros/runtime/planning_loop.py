@@ -140,6 +140,9 @@ DROP_WARNINGS = {  # what to log (once) when a chunk is dropped for these reason
 # stops for which the node no longer sees the arm (its inputs, or its clock): a decelerating
 # stop (stop_deceleration) lasts at most what the running plan still commanded
 BLIND_STOPS = ('stale', 'no_clock', 'clock_back')
+# stops after which the node streams nothing more: it goes quiet (shutdown, deactivation) or
+# its clock stands still (no /clock): a streamed controller gets the hold point at once
+UNSTREAMED_STOPS = ('shutdown', 'deactivated', 'no_clock')
 
 HOLD_WARNINGS = {  # what to log (once per reason) when poll() stops a running plan
     'stale': 'inputs went stale while a plan ran (or no camera frame could be decoded for '
@@ -284,9 +287,16 @@ class PlanningLoop:
         self.commanded: TimedChunk | None = None  # the published points, as they replace
         self.motion_start: np.ndarray | None = None  # the measured position a motion began at
         self.streamed_due_ns: int | None = None  # due time of the newest point streamed
+        # a decelerating stop streamed topics still get point by point (stop_point_due), and
+        # how many of its points fell due so far; None once its last one is sent, or a plan
+        # takes over
+        self.stopping: Hold | None = None
+        self._stop_points_due = 0
+        self.streams = any(group.stream for group in setup.commands)
         self.state = 'starting'
         self.published = self.discarded = self.errors = self.all_late = 0
         self.points_streamed = 0
+        self.stop_points_streamed = 0  # of decelerating stops (stop_point_due)
         self.pose_skipped = 0  # streamed pose targets not sent: a quaternion of no direction
         self.twists_sent = 0
         self.twists_unmeasured = 0  # zero twists sent for want of a fresh measured pose
@@ -688,6 +698,7 @@ class PlanningLoop:
                                           due_ns=kept_due, actions=final, sampled=sampled))
         self._command(plan)
         self.moving, self.stop_owed = True, False
+        self.stopping = None  # the new plan's points stream from here on (point_due)
         self.published += 1
         return plan
 
@@ -746,6 +757,24 @@ class PlanningLoop:
         self.points_streamed += 1
         return self.commanded.actions[i]
 
+    def stop_point_due(self, clock_ns: int) -> np.ndarray | None:
+        """For a streamed command after a decelerating stop (Hold.streamed): the newest of the
+        stop path's points that fell due since the last call (point i due (i+1) * step_ns
+        after the stop), so a forward controller slows as a trajectory controller does
+        instead of being sent the measured position at once; None when none did. The stream
+        ends with the rest position."""
+        hold = self.stopping
+        if hold is None:
+            return None
+        due = min(len(hold.path), max(0, (self.now_ns(clock_ns) - hold.stamp_ns) // hold.step_ns))
+        if due <= self._stop_points_due:
+            return None
+        self._stop_points_due = int(due)
+        if due == len(hold.path):
+            self.stopping = None
+        self.stop_points_streamed += 1
+        return hold.path[due - 1]
+
     def twist_due(self, clock_ns: int, group: CommandGroup
                   ) -> tuple[np.ndarray, np.ndarray] | None:
         """For a twist-driven servo (action_twist_topics): the twist (linear, angular) from
@@ -786,6 +815,8 @@ class PlanningLoop:
         """End the motion: the Hold to publish (None when nothing was moving), plan cleared,
         a chunk being sampled discarded; the next plan ramps in from the measured position."""
         hold = None
+        if reason in UNSTREAMED_STOPS or reason == 'clock_back':
+            self.stopping = None  # the node goes quiet, or the stream's times are void
         if self.moving or self.stop_owed:
             now = self.now_ns(clock_ns)
             commanded = self._controller_at(now)  # without a measurement: where it is now
@@ -796,9 +827,14 @@ class PlanningLoop:
             hold = hold_point(reason, now, self.measured_at(now), commanded)
             path = self._stop_path(now, blind=reason in BLIND_STOPS)
             if hold is not None and path is not None:
-                # the hold point stays what a streamed controller is sent at once; the path,
-                # ending up to v^2/(2a) further on, goes to trajectory controllers only
-                hold = dataclasses.replace(hold, path=path[0], step_ns=path[1])
+                # the path ends up to v^2/(2a) further on: a streamed controller, which goes
+                # to a point at once, gets its points as they fall due (stop_point_due), or
+                # the hold point when the node streams no more after this stop
+                streamed = self.streams and reason not in UNSTREAMED_STOPS
+                hold = dataclasses.replace(hold, path=path[0], step_ns=path[1],
+                                           streamed=streamed)
+                if streamed:
+                    self.stopping, self._stop_points_due = hold, 0
             if hold is not None:
                 self.holds[reason] += 1
         self._clear_plan()
@@ -981,6 +1017,7 @@ class PlanningLoop:
             'actions_clamped': self.safety.clamped,
             'actions_rate_limited': self.safety.rate_limited, 'sampling_errors': self.errors,
             'points_streamed': self.points_streamed,
+            'stop_points_streamed': self.stop_points_streamed,
             'pose_targets_skipped': self.pose_skipped,
             'twists_sent': self.twists_sent, 'twists_unmeasured': self.twists_unmeasured,
             'plan_remaining': self.schedule.remaining(now),

@@ -121,7 +121,8 @@ class PolicyNodeConfig:
         [], 'of the command topics (action_topic, action_joint_topics), those that take '
         'std_msgs/Float64MultiArray, one position per joint applied at once (a ros2_control '
         'forward_command_controller, e.g. a gripper\'s): each point is sent as it falls due '
-        '(checked every 5 ms), the stop once; a dry run publishes trajectories only; empty: '
+        '(checked every 5 ms), the stop once (with stop_deceleration its points as they '
+        'fall due); a dry run publishes trajectories only; empty: '
         'none')
     action_pose_topics: list[str] = param(
         [], 'of the command topics (action_topic, action_joint_topics), those that take '
@@ -130,7 +131,8 @@ class PolicyNodeConfig:
         'x, y, z and one orientation: qx, qy, qz, qw (normalized); yaw (about z of frame_id, '
         'roll and pitch 0); or a rotation 6D, the matrix\'s first two columns r00, r10, r20, '
         'r01, r11, r21 or rows r00, r01, r02, r10, r11, r12 (made orthonormal); each point is '
-        'sent as it falls due (checked every 5 ms), the stop once; empty: none')
+        'sent as it falls due (checked every 5 ms), the stop once (with stop_deceleration '
+        'its points as they fall due); empty: none')
     action_twist_topics: list[str] = param(
         [], 'of the command topics (action_topic, action_joint_topics), those that take '
         "geometry_msgs/TwistStamped, a velocity-driven servo's input (MoveIt Servo's "
@@ -226,7 +228,9 @@ class PolicyNodeConfig:
         'action dimension or one value for all, in action units/s^2: > 0: a trajectory that '
         "continues the controller's commanded motion, decelerating uniformly (each dimension "
         'at most this) to rest, a point every control period within the action bounds, to '
-        'JointTrajectory topics (streamed and pose topics and twists get the hold point); a '
+        'JointTrajectory topics at once, to streamed and pose topics point by point as they '
+        'fall due (the hold point after a shutdown, deactivation or a stopped /clock), twists '
+        'a zero twist; a '
         'stop on stale inputs or a clock gone lasts at most what the running plan still '
         'commanded (decelerating harder than this when that is shorter); 0: one point due '
         'one period ahead at the measured position (an arm at speed stops within that '

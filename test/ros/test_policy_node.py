@@ -399,13 +399,17 @@ def test_joints_split_across_two_controllers_get_the_same_plan_and_stop_each_in_
 def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
         ros_processes, ros_probe, checkpoint):
     """action_stream_topics: the gripper's forward_command_controller topic gets one clamped
-    position per point (Float64MultiArray), the arm its trajectories; the stop reaches both."""
+    position per point (Float64MultiArray), the arm its trajectories; with stop_deceleration
+    the stop reaches both as a deceleration: the arm's as one trajectory (stamped 0), the
+    gripper's point by point as they fall due, ending at the rest position the log names, then
+    nothing (the one-point hold on streamed topics: the pose controller's test)."""
     arm = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
     gripper = ros_probe.collect(Float64MultiArray, '/gripper/commands', RELIABLE)
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    # the random policy moves up to ~3000/s: a stop of at most 0.3 s (3 points)
     node = ros_processes.start('policy', node_cmd(
         checkpoint, action_joint_topics='[/arm/joint_trajectory,/gripper/commands]',
-        action_stream_topics='[/gripper/commands]'))
+        action_stream_topics='[/gripper/commands]', stop_deceleration='[10000.0]'))
     feeder = Feeder(ros_probe)
     try:
         ros_probe.wait_for_messages(gripper, 5, 60.0, 'streamed gripper points')
@@ -415,15 +419,28 @@ def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
         assert all(list(m.joint_names) == ['jx'] for m in arm)
         reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
         assert reply.success
-        ros_probe.wait_for(lambda: any(map(is_hold, arm)), 10.0, 'the stop on the arm')
+        ros_probe.wait_for(lambda: 'stop (disabled)' in node.log(), 10.0, 'the stop logged')
+        line = next(x for x in node.log().splitlines() if 'stop (disabled)' in x)
+        assert 'trajectory and streamed controllers decelerate' in line, line
+        rest = json.loads(line.split('to rest at ')[1].split(']')[0] + ']')
+        stops = [m for m in arm if (m.header.stamp.sec, m.header.stamp.nanosec) == (0, 0)]
+        assert len(stops) == 1 and [p.positions[0] for p in stops[0].points][-1] == \
+            pytest.approx(rest[0], abs=1e-4)
+        n_path = len(stops[0].points)
         values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0,
                            'disabled')
         n = int(values['points_streamed'])
         # each point once at most: no more than the plans held (later plans replace tails)
-        assert 5 <= n <= sum(len(m.points) for m in arm if not is_hold(m))
-        ros_probe.wait_for(lambda: len(gripper) >= n + 1, 10.0, 'the stop on the gripper')
-        time.sleep(0.5)  # nothing streams while disabled
-        assert len(gripper) == n + 1
+        assert 5 <= n <= sum(len(m.points) for m in arm if m not in stops)
+        ros_probe.wait_for(lambda: gripper and len(gripper) > n and
+                           gripper[-1].data[0] == pytest.approx(rest[1], abs=1e-4),
+                           10.0, 'the gripper at the rest position')
+        time.sleep(0.5)  # the stream ended: nothing more while disabled
+        values = wait_diag(ros_probe, diags, lambda d: int(d['stop_points_streamed']) >= 1,
+                           10.0, 'the stop points counted')
+        sent = int(values['stop_points_streamed'])
+        # the newest point that fell due per 5 ms check: at most every point of the path
+        assert 1 <= sent <= n_path and len(gripper) == n + sent
         assert "/gripper/commands ['jy'] (streamed)" in node.log()
         assert node.alive(), node.log()
     finally:
