@@ -117,22 +117,26 @@ def keep_sim_time(lockstep: bool, parameters: list[Parameter]) -> SetParametersR
     return SetParametersResult(successful=True)
 
 
-def stop_line(hold: Hold, trajectories: bool, streamed: bool, twists: bool) -> str:
-    """The log line of a stop: the decelerating path where trajectory or streamed topics get
-    it, the hold point for streamed (forward, pose) topics and the twists' stop only where the
-    node publishes on such topics (a line naming the measured position for a streamed
-    controller the node has not reads as if that position were commanded)."""
+def stop_line(hold: Hold, trajectories: bool, forward: bool, poses: bool, twists: bool
+              ) -> str:
+    """The log line of a stop: the decelerating path where trajectory topics, or forward
+    controllers point by point (Hold.streamed), get it; the hold point for the others
+    (forward controllers after a stop that ends streaming, pose targets) and the twists' stop
+    only where the node publishes on such topics (a line naming the measured position for a
+    streamed controller the node has not reads as if that position were commanded)."""
     where = f'the {hold.source} position {np.round(hold.position, 4).tolist()}'
-    streams_path = streamed and hold.streamed
-    if hold.path is None or not (trajectories or streams_path):
+    streams_path = forward and hold.streamed
+    decelerating = [kind for kind, gets in (('trajectory', trajectories),
+                                           ('forward', streams_path)) if gets]
+    if hold.path is None or not decelerating:
         return f'stop ({hold.reason}): holding at {where}'
-    kinds = ' and '.join(kind for kind, gets in (('trajectory', trajectories),
-                                                ('streamed', streams_path)) if gets)
-    parts = [f'{kinds} controllers decelerate (stop_deceleration) over {len(hold.path)} '
-             f'points to rest at {np.round(hold.path[-1], 4).tolist()}'
-             + (' (streamed: each point as it falls due)' if streams_path else '')]
-    if streamed and not streams_path:
-        parts.append(f'streamed ones hold at {where}')
+    parts = [f'{" and ".join(decelerating)} controllers decelerate (stop_deceleration) over '
+             f'{len(hold.path)} points to rest at {np.round(hold.path[-1], 4).tolist()}'
+             + (' (forward: each point as it falls due)' if streams_path else '')]
+    held = [kind for kind, has in (('forward controllers', forward and not streams_path),
+                                   ('pose targets', poses)) if has]
+    if held:
+        parts.append(f'{" and ".join(held)} hold at {where}')
     if twists:
         parts.append('twist servos get a zero twist')
     return f'stop ({hold.reason}): ' + '; '.join(parts)
@@ -487,15 +491,17 @@ class PolicyCore:
             self._poll_timer.reset()  # the next poll one new period from now
 
     def _stream(self) -> None:
-        """Send the point that fell due, of the plan or a decelerating stop, to the streamed
-        topics (lock held)."""
+        """Send the plan's point that fell due to the streamed topics, or a decelerating
+        stop's to the forward controllers (pose targets got the hold point) (lock held)."""
         clock = self._clock_ns()
         point = self.loop.point_due(clock)
-        if point is None:
-            point = self.loop.stop_point_due(clock)
         if point is not None:
             for group, publisher in self.pub_streams:
                 self._send(group, publisher, point)
+        elif (point := self.loop.stop_point_due(clock)) is not None:
+            for group, publisher in self.pub_streams:
+                if not group.pose:
+                    self._send(group, publisher, point)
 
     def _servo(self) -> None:
         """Send each velocity servo its twist toward the plan now (lock held)."""
@@ -574,15 +580,18 @@ class PolicyCore:
                     hold.points[:, list(group.columns)], group.message_names,
                     hold.step_ns or self.setup.dt_ns, frame_id=group.frame_id))
             # a forward controller (or pose target) goes to a point at once: never the
-            # decelerating path's end, up to v^2/(2a) ahead, but its points as they fall due
-            # (_stream), or the hold point when the node streams no more after this stop
-            if not hold.streamed:
-                for group, publisher in self.pub_streams:
+            # decelerating path's end, up to v^2/(2a) ahead, but a forward controller its
+            # points as they fall due (_stream), unless the node streams no more after this
+            # stop; a pose target the hold point
+            for group, publisher in self.pub_streams:
+                if group.pose or not hold.streamed:
                     self._send(group, publisher, hold.position)
             for group, publisher in self.pub_twists:  # a velocity servo stops
                 self._publish(publisher, cv.numpy_to_twist(
                     np.zeros(3), np.zeros(3), group.frame_id, cv.ns_to_time(hold.stamp_ns)))
-            self.log.info(stop_line(hold, bool(self.pub_actions), bool(self.pub_streams),
+            self.log.info(stop_line(hold, bool(self.pub_actions),
+                                    any(not g.pose for g, _ in self.pub_streams),
+                                    any(g.pose for g, _ in self.pub_streams),
                                     bool(self.pub_twists)))
 
     def _send(self, group: CommandGroup, publisher, point: np.ndarray) -> None:

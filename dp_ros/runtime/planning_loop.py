@@ -141,8 +141,12 @@ DROP_WARNINGS = {  # what to log (once) when a chunk is dropped for these reason
 # stop (stop_deceleration) lasts at most what the running plan still commanded
 BLIND_STOPS = ('stale', 'no_clock', 'clock_back')
 # stops after which the node streams nothing more: it goes quiet (shutdown, deactivation) or
-# its clock stands still (no /clock): a streamed controller gets the hold point at once
+# its clock stands still (no /clock): a forward controller gets the hold point at once
 UNSTREAMED_STOPS = ('shutdown', 'deactivated', 'no_clock')
+# stops after which the commanded motion no longer says where the arm is: the clock went back
+# (the plan's times are on the old clock) or a new episode began (a sim's reset moves the
+# robot): no decelerating path, the one-point hold at the measured position
+VOID_PLAN_STOPS = ('clock_back', 'episode_start')
 
 HOLD_WARNINGS = {  # what to log (once per reason) when poll() stops a running plan
     'stale': 'inputs went stale while a plan ran (or no camera frame could be decoded for '
@@ -287,12 +291,14 @@ class PlanningLoop:
         self.commanded: TimedChunk | None = None  # the published points, as they replace
         self.motion_start: np.ndarray | None = None  # the measured position a motion began at
         self.streamed_due_ns: int | None = None  # due time of the newest point streamed
-        # a decelerating stop streamed topics still get point by point (stop_point_due), and
-        # how many of its points fell due so far; None once its last one is sent, or a plan
-        # takes over
-        self.stopping: Hold | None = None
-        self._stop_points_due = 0
-        self.streams = any(group.stream for group in setup.commands)
+        # a decelerating stop forward controllers still get point by point (stop_point_due):
+        # where the controller was commanded at the stop, then the path; None once its last
+        # point is sent, or a plan takes over
+        self.stopping: TimedChunk | None = None
+        self._stop_streamed_ns: int | None = None  # due time of its newest point sent
+        # forward controllers (streamed, not pose targets: a pose's orientation fields are not
+        # decelerated the short way round) get a decelerating stop point by point
+        self.streams = any(group.stream and not group.pose for group in setup.commands)
         self.state = 'starting'
         self.published = self.discarded = self.errors = self.all_late = 0
         self.points_streamed = 0
@@ -758,22 +764,28 @@ class PlanningLoop:
         return self.commanded.actions[i]
 
     def stop_point_due(self, clock_ns: int) -> np.ndarray | None:
-        """For a streamed command after a decelerating stop (Hold.streamed): the newest of the
-        stop path's points that fell due since the last call (point i due (i+1) * step_ns
-        after the stop), so a forward controller slows as a trajectory controller does
-        instead of being sent the measured position at once; None when none did. The stream
-        ends with the rest position."""
-        hold = self.stopping
-        if hold is None:
+        """For a forward controller after a decelerating stop (Hold.streamed): the newest
+        point of the stop that fell due since the last call, so it slows as a trajectory
+        controller does instead of being sent the measured position at once; None when none
+        did. The stop's points: where the controller was commanded at the stop, due then (it
+        still holds the last plan point sent, up to a period old: a step of at most one
+        period's), then the path (point i due (i+1) * step_ns after the stop), ending with
+        the rest position. A clock that stopped (use_sim_time, /clock gone) ends it."""
+        stream = self.stopping
+        if stream is None:
             return None
-        due = min(len(hold.path), max(0, (self.now_ns(clock_ns) - hold.stamp_ns) // hold.step_ns))
-        if due <= self._stop_points_due:
+        if self.waiting_for_clock(clock_ns):
+            self.stopping = None
             return None
-        self._stop_points_due = int(due)
-        if due == len(hold.path):
+        i = int(np.searchsorted(stream.due_ns, self.now_ns(clock_ns), side='right')) - 1
+        if i < 0 or (self._stop_streamed_ns is not None
+                     and stream.due_ns[i] <= self._stop_streamed_ns):
+            return None
+        self._stop_streamed_ns = int(stream.due_ns[i])
+        if i == len(stream.due_ns) - 1:
             self.stopping = None
         self.stop_points_streamed += 1
-        return hold.path[due - 1]
+        return stream.actions[i]
 
     def twist_due(self, clock_ns: int, group: CommandGroup
                   ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -815,8 +827,8 @@ class PlanningLoop:
         """End the motion: the Hold to publish (None when nothing was moving), plan cleared,
         a chunk being sampled discarded; the next plan ramps in from the measured position."""
         hold = None
-        if reason in UNSTREAMED_STOPS or reason == 'clock_back':
-            self.stopping = None  # the node goes quiet, or the stream's times are void
+        if reason in UNSTREAMED_STOPS or reason in VOID_PLAN_STOPS:
+            self.stopping = None  # the node goes quiet, or the stream no longer fits the arm
         if self.moving or self.stop_owed:
             now = self.now_ns(clock_ns)
             commanded = self._controller_at(now)  # without a measurement: where it is now
@@ -825,29 +837,33 @@ class PlanningLoop:
                 # policy's target nearest the arm (sending nothing lets the chunk run on)
                 commanded = self.commanded.actions[0]
             hold = hold_point(reason, now, self.measured_at(now), commanded)
-            path = self._stop_path(now, blind=reason in BLIND_STOPS)
-            if hold is not None and path is not None:
-                # the path ends up to v^2/(2a) further on: a streamed controller, which goes
+            stop = None if reason in VOID_PLAN_STOPS else \
+                self._stop_path(now, blind=reason in BLIND_STOPS)
+            if hold is not None and stop is not None:
+                # the path ends up to v^2/(2a) further on: a forward controller, which goes
                 # to a point at once, gets its points as they fall due (stop_point_due), or
                 # the hold point when the node streams no more after this stop
+                start, path, step = stop
                 streamed = self.streams and reason not in UNSTREAMED_STOPS
-                hold = dataclasses.replace(hold, path=path[0], step_ns=path[1],
-                                           streamed=streamed)
+                hold = dataclasses.replace(hold, path=path, step_ns=step, streamed=streamed)
                 if streamed:
-                    self.stopping, self._stop_points_due = hold, 0
+                    self.stopping = TimedChunk(now + step * np.arange(len(path) + 1),
+                                               np.vstack([start, path]))
+                    self._stop_streamed_ns = None
             if hold is not None:
                 self.holds[reason] += 1
         self._clear_plan()
         return hold
 
-    def _stop_path(self, now: int, blind: bool = False) -> tuple[np.ndarray, int] | None:
+    def _stop_path(self, now: int, blind: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, int] | None:
         """With stop_deceleration, in realtime, while a commanded plan runs: the decelerating
         stop from where the controller is commanded now, at the velocity the newest plan
         commands at now (execution.commanded_velocity on that plan's own points: its first
         segment before its first point, 0 after its last; |v| within the envelope's speed
-        limit) (safety.stop_path: positions, step); None for the one-point hold (no
-        deceleration given, lockstep: the sim waits for each action, nothing commanded, or
-        at rest).
+        limit): its start, then safety.stop_path's positions and step; None for the
+        one-point hold (no deceleration given, lockstep: the sim waits for each action,
+        nothing commanded, or at rest).
         `blind` (a stop on stale inputs, BLIND_STOPS): the node no longer sees the arm, so
         the stop lasts at most the running plan's remaining commanded horizon (a harder
         deceleration then), no longer than the plan would have moved blind; once that ran
@@ -869,7 +885,8 @@ class PlanningLoop:
         velocity = commanded_velocity(TimedChunk(plan.due_ns, plan.actions), now,
                                       self.safety.wrap, max_speed)
         cap = int(self.commanded.due_ns[-1]) - now if blind else None
-        return stop_path(start, velocity, decel, self.setup.dt_ns, self.setup.limits, cap)
+        path = stop_path(start, velocity, decel, self.setup.dt_ns, self.setup.limits, cap)
+        return None if path is None else (start, *path)
 
     def _clear_plan(self) -> None:
         self.moving = self.stop_owed = False
@@ -915,6 +932,7 @@ class PlanningLoop:
                 hold = self.stop('clock_back' if clock_back else 'episode_start', now)
             else:
                 owed = True
+        self.stopping = None  # a sim's reset moves the robot: the old stop's points are void
         if clock_back:
             self._forget_clock()
         self.episode_start_ns = start_ns

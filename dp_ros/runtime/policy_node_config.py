@@ -131,8 +131,7 @@ class PolicyNodeConfig:
         'x, y, z and one orientation: qx, qy, qz, qw (normalized); yaw (about z of frame_id, '
         'roll and pitch 0); or a rotation 6D, the matrix\'s first two columns r00, r10, r20, '
         'r01, r11, r21 or rows r00, r01, r02, r10, r11, r12 (made orthonormal); each point is '
-        'sent as it falls due (checked every 5 ms), the stop once (with stop_deceleration '
-        'its points as they fall due); empty: none')
+        'sent as it falls due (checked every 5 ms), the stop once; empty: none')
     action_twist_topics: list[str] = param(
         [], 'of the command topics (action_topic, action_joint_topics), those that take '
         "geometry_msgs/TwistStamped, a velocity-driven servo's input (MoveIt Servo's "
@@ -228,11 +227,12 @@ class PolicyNodeConfig:
         'action dimension or one value for all, in action units/s^2: > 0: a trajectory that '
         "continues the controller's commanded motion, decelerating uniformly (each dimension "
         'at most this) to rest, a point every control period within the action bounds, to '
-        'JointTrajectory topics at once, to streamed and pose topics point by point as they '
-        'fall due (the hold point after a shutdown, deactivation or a stopped /clock), twists '
-        'a zero twist; a '
-        'stop on stale inputs or a clock gone lasts at most what the running plan still '
-        'commanded (decelerating harder than this when that is shorter); 0: one point due '
+        'JointTrajectory topics at once, to forward controllers (action_stream_topics) point '
+        'by point as they fall due (the hold point after a shutdown, deactivation or a '
+        'stopped /clock), pose targets the hold point, twists a zero twist; a '
+        'stop on stale inputs or a stopped clock lasts at most what the running plan still '
+        'commanded (decelerating harder than this when that is shorter), one on a clock gone '
+        'back or at an episode start is the one point; 0: one point due '
         'one period ahead at the measured position (an arm at speed stops within that '
         'period, a controller spline may overshoot); lockstep always the one point',
         unit='unit/s^2')

@@ -333,11 +333,11 @@ class Hold:
     dt (one-point trajectory). With `path` (stop_deceleration), a trajectory controller gets
     the points that decelerate the commanded motion to rest instead (point i due
     (i+1)*step_ns after the stop arrives; the last, the rest position, may lie v^2/(2a)
-    beyond the plan's points). A streamed (forward, pose) controller goes to a point at once,
-    never to a target that far ahead: with `streamed`, the node sends it the path's points one
-    by one as they fall due (PlanningLoop.stop_point_due), as it streams a plan's; else (a stop
-    after which the node streams no more: shutdown, deactivation, a stopped clock) it gets
-    `position` at once. A twist servo gets a zero twist."""
+    beyond the plan's points). A streamed controller goes to a point at once, never to a
+    target that far ahead: with `streamed`, the node sends a forward controller the stop's
+    points one by one as they fall due (PlanningLoop.stop_point_due), as it streams a plan's;
+    else (a stop after which the node streams no more: shutdown, deactivation, a stopped
+    clock), and always a pose target, `position` at once. A twist servo gets a zero twist."""
 
     # 'disabled' | 'deactivated' | 'stale' | 'shutdown' | 'reset' | 'clock_back' | 'no_clock'
     # | 'episode_start'
@@ -347,7 +347,7 @@ class Hold:
     source: str  # 'measured' | 'commanded'
     path: np.ndarray | None = None  # (N, D) positions; None: the one point `position`
     step_ns: int = 0  # between the path's points (0: no path)
-    streamed: bool = False  # streamed topics get the path point by point, not `position`
+    streamed: bool = False  # forward controllers get the stop point by point, not `position`
 
     @property
     def points(self) -> np.ndarray:

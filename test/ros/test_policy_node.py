@@ -401,8 +401,9 @@ def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
     """action_stream_topics: the gripper's forward_command_controller topic gets one clamped
     position per point (Float64MultiArray), the arm its trajectories; with stop_deceleration
     the stop reaches both as a deceleration: the arm's as one trajectory (stamped 0), the
-    gripper's point by point as they fall due, ending at the rest position the log names, then
-    nothing (the one-point hold on streamed topics: the pose controller's test)."""
+    gripper's point by point as they fall due (where it was commanded at the stop, then the
+    path), ending at the rest position the log names, then nothing (the one-point hold on
+    streamed topics: the pose controller's test)."""
     arm = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
     gripper = ros_probe.collect(Float64MultiArray, '/gripper/commands', RELIABLE)
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
@@ -421,7 +422,7 @@ def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
         assert reply.success
         ros_probe.wait_for(lambda: 'stop (disabled)' in node.log(), 10.0, 'the stop logged')
         line = next(x for x in node.log().splitlines() if 'stop (disabled)' in x)
-        assert 'trajectory and streamed controllers decelerate' in line, line
+        assert 'trajectory and forward controllers decelerate' in line, line
         rest = json.loads(line.split('to rest at ')[1].split(']')[0] + ']')
         stops = [m for m in arm if (m.header.stamp.sec, m.header.stamp.nanosec) == (0, 0)]
         assert len(stops) == 1 and [p.positions[0] for p in stops[0].points][-1] == \
@@ -439,8 +440,9 @@ def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
         values = wait_diag(ros_probe, diags, lambda d: int(d['stop_points_streamed']) >= 1,
                            10.0, 'the stop points counted')
         sent = int(values['stop_points_streamed'])
-        # the newest point that fell due per 5 ms check: at most every point of the path
-        assert 1 <= sent <= n_path and len(gripper) == n + sent
+        # the newest point that fell due per 5 ms check: at most the start and every point
+        # of the path
+        assert 1 <= sent <= n_path + 1 and len(gripper) == n + sent
         assert "/gripper/commands ['jy'] (streamed)" in node.log()
         assert node.alive(), node.log()
     finally:
