@@ -6,7 +6,9 @@ Runs `dp-ros eval --via inprocess --batch-size 1` (one episode at a time, so the
 those of the node, which plans one episode at a time) and `dp-ros eval --via ros` (sim
 bridge + policy node in lockstep), then compares per-episode scores. Writes
 bench/results/eval_parity.json (scores, wall times, differences) and keeps both eval reports
-beside it (eval_parity_inprocess.json, eval_parity_ros.json).
+beside it (eval_parity_inprocess.json, eval_parity_ros.json), with the machine's
+fingerprint of the policy's arithmetic (dp_ros/policy/fingerprint.py): the scores replay to
+the bit only where it matches (test/test_shipped_policy.py checks them there).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dp_ros.app import evaluate  # noqa: E402
+from dp_ros.policy.fingerprint import checkpoint_fingerprint  # noqa: E402
 
 RESULTS = REPO / 'bench' / 'results' / 'eval_parity.json'
 
@@ -62,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         'identical_episodes': sum(d == 0.0 for d in diffs), 'n_episodes': len(diffs),
         'max_abs_score_difference': max(diffs),
         'load_average_after': [round(x, 2) for x in os.getloadavg()],
+        # the in-process run's arithmetic (TorchScript, fp32, --threads) on this machine
+        'machine': {'chunk_fingerprint': checkpoint_fingerprint(args.checkpoint, args.threads),
+                    'threads': args.threads},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + '\n')
