@@ -28,6 +28,15 @@ METADATA = {'config': pusht_image_config().to_dict(), 'control_period_s': 0.1}
 STREAMS = ('image', 'agent_pos')
 
 
+def pose_metadata(action_dim: int) -> dict:
+    """A checkpoint's metadata whose state is an end effector's x, y, z and yaw (4 values) and
+    whose action has `action_dim` values (a pose's four, then e.g. a gripper)."""
+    return {'config': pusht_image_config(shape_meta={
+        'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
+                'agent_pos': {'shape': [4], 'type': 'low_dim'}},
+        'action': {'shape': [action_dim]}}).to_dict(), 'control_period_s': 0.1}
+
+
 def make_loop(**values) -> PlanningLoop:
     cfg = config_from_dict(PolicyNodeConfig, {'checkpoint': '/policy', 'device': 'cpu',
                                               'max_input_age_s': 0.4, **values})
@@ -735,10 +744,7 @@ def test_a_velocity_servo_gets_twists_toward_the_plan_while_it_moves():
     """action_twist_topics: no twist before a plan, twists toward the plan's pose while it
     runs, a counted zero twist when the measured pose goes stale (a WARN), none after the
     stop."""
-    metadata = {'config': pusht_image_config(shape_meta={
-        'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
-                'agent_pos': {'shape': [4], 'type': 'low_dim'}},
-        'action': {'shape': [4]}}).to_dict(), 'control_period_s': 0.1}
+    metadata = pose_metadata(4)
     pose = ['x', 'y', 'z', 'yaw']
     cfg = config_from_dict(PolicyNodeConfig, {
         'checkpoint': '/policy', 'device': 'cpu', 'max_input_age_s': 0.4,
@@ -808,10 +814,7 @@ def test_a_velocity_servo_beside_an_unmeasured_gripper_still_gets_twists():
     """Defect: a twist servo for the pose beside a gripper joint that no state topic
     measures sent only zero twists ('want of a fresh measured pose'): the freshness check
     took every action joint, not the servo's."""
-    metadata = {'config': pusht_image_config(shape_meta={
-        'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
-                'agent_pos': {'shape': [4], 'type': 'low_dim'}},
-        'action': {'shape': [5]}}).to_dict(), 'control_period_s': 0.1}
+    metadata = pose_metadata(5)
     pose = ['x', 'y', 'z', 'yaw']
     cfg = config_from_dict(PolicyNodeConfig, {
         'checkpoint': '/policy', 'device': 'cpu', 'max_input_age_s': 0.4,

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_planning_loop import DT, METADATA, MS, T0, feed, finish, plan_now
+from test_planning_loop import DT, METADATA, MS, T0, feed, finish, plan_now, pose_metadata
 from test_safety_stop_deceleration import moving_loop
 
 from dp_ros.params import config_from_dict
-from dp_ros.policy.config import pusht_image_config
 from dp_ros.runtime.planning_loop import PlanningLoop
 from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
 
@@ -71,10 +70,7 @@ def test_trajectory_topics_and_pose_targets_stream_nothing():
     hold = loop.stop('disabled', NOW)
     assert hold.path is not None and not hold.streamed and loop.stopping is None
     assert loop.stop_point_due(NOW + 10 * DT) is None
-    metadata = {'config': pusht_image_config(shape_meta={
-        'obs': {'image': {'shape': [3, 96, 96], 'type': 'rgb'},
-                'agent_pos': {'shape': [4], 'type': 'low_dim'}},
-        'action': {'shape': [4]}}).to_dict(), 'control_period_s': 0.1}
+    metadata = pose_metadata(4)
     pose = ['x', 'y', 'z', 'yaw']
     cfg = config_from_dict(PolicyNodeConfig, {
         'checkpoint': '/policy', 'device': 'cpu', 'joint_state_topic': '/ee',
