@@ -53,6 +53,7 @@ from dp_ros.ros.qos import (
 )
 from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.camera_frames import CameraFrame
+from dp_ros.runtime.command_listeners import CommandListeners
 from dp_ros.runtime.input_checks import BadInput
 from dp_ros.runtime.observation_log import ObservationLog
 from dp_ros.runtime.policy_node_config import (
@@ -173,6 +174,9 @@ class PolicyCore:
         # before the first /clock), which nothing places: skipped
         self._stamped_on_receipt: Counter[str] = Counter()
         self._unstamped_skipped: Counter[str] = Counter()
+        # command topics no controller subscribes to while the node publishes (checked with
+        # each diagnostics; a dry run's own topic is for whoever looks)
+        self._listeners = CommandListeners()
         self._dt_s = cv.ns_to_seconds(setup.dt_ns)
         # one publisher per controller topic (action_joint_topics: an arm's and a gripper's):
         # a trajectory per chunk, or (action_stream_topics) a position per point as it falls due
@@ -636,7 +640,26 @@ class PolicyCore:
             values.update({f'camera_decode_{k}': decode[k] for k in ('p50_ms', 'p95_ms')})
         if self.warmup_s is not None:
             values['warmup_ms'] = round(self.warmup_s * 1e3, 1)
+        values['outputs_unheard'] = ', '.join(self._listeners.unheard)
         return values
+
+    def _check_command_listeners(self) -> None:
+        """Warn when a command topic has had no subscriber for a while as the node publishes
+        on it (once each time it goes unheard): the arm stands still and nothing else says
+        why."""
+        if self.cfg.dry_run:
+            return
+        counts = {group.topic: publisher.get_subscription_count()
+                  for group, publisher in self.pub_actions + self.pub_streams + self.pub_twists}
+        with self._lock:
+            publishing = self.loop.enabled and self.loop.moving
+        for topic in self._listeners.check(counts, publishing, time.monotonic_ns()):
+            self.log.warning(
+                f'{topic}: no subscriber while the node publishes its commands there: the '
+                'controller is not loaded or not active, or listens under another name '
+                '(`ros2 control list_controllers`; parameters action_topic, '
+                'action_joint_topics): the commands go nowhere (outputs_unheard on '
+                '/diagnostics; said again each time it happens)')
 
     def _check_camera_types(self, values: dict[str, Any]) -> None:
         """A camera topic that delivered nothing yet, published as another type than the
@@ -697,6 +720,7 @@ class PolicyCore:
                             f'{given} (logged once; inputs_unread on /diagnostics)')
 
     def _publish_diagnostics(self) -> None:
+        self._check_command_listeners()
         values = self.diagnostics_values()
         self._check_camera_types(values)
         self._warn_slow_inputs()

@@ -1,0 +1,47 @@
+"""Command topics nobody listens to.
+
+The commonest reason a policy "runs" and the arm stands still: its commands go to a topic no
+controller subscribes to (the controller is not loaded or not active, or listens under
+another name: `/joint_trajectory_controller/joint_trajectory` for `/arm_controller/...`).
+Nothing fails: rclpy publishes to no one. The node feeds each command topic's subscriber
+count here and says which topics went unheard while it published on them. ROS-free.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dp_ros.stamps import seconds_to_ns
+
+# how long a command topic may have no subscriber while the node publishes before it is
+# said: discovery matches a controller that is there within a fraction of a second
+UNHEARD_AFTER_S = 2.0
+
+
+class CommandListeners:
+    """Which command topics had no subscriber for `grace_s` of publishing."""
+
+    def __init__(self, grace_s: float = UNHEARD_AFTER_S):
+        self.grace_ns = seconds_to_ns(grace_s)
+        self._since: dict[str, int] = {}  # topic -> since when it had none while publishing
+        self._unheard: set[str] = set()
+
+    def check(self, counts: Mapping[str, int], publishing: bool, now_ns: int) -> list[str]:
+        """The topics that became unheard now (to warn about once each time), from each
+        command topic's subscriber count and whether the node publishes commands (enabled,
+        a plan running); `now_ns` a monotonic clock. A topic is heard again as soon as it has
+        a subscriber; while the node publishes nothing, none is unheard."""
+        became = []
+        for topic, count in counts.items():
+            if count > 0 or not publishing:
+                self._since.pop(topic, None)
+                self._unheard.discard(topic)
+                continue
+            since = self._since.setdefault(topic, now_ns)
+            if now_ns - since >= self.grace_ns and topic not in self._unheard:
+                self._unheard.add(topic)
+                became.append(topic)
+        return became
+
+    @property
+    def unheard(self) -> list[str]:
+        return sorted(self._unheard)
