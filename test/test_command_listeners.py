@@ -12,27 +12,29 @@ S = 1_000_000_000
 def test_an_unheard_topic_is_said_after_the_grace_once_and_forgotten_when_heard():
     listeners = CommandListeners(grace_s=2.0)
     counts = {'/arm/joint_trajectory': 0, '/gripper/commands': 1}
-    assert listeners.check(counts, True, 0) == []
-    assert listeners.check(counts, True, 2 * S - 1) == []  # discovery may still match
-    assert listeners.check(counts, True, 2 * S) == ['/arm/joint_trajectory']
-    assert listeners.check(counts, True, 5 * S) == []  # said once
+    both = set(counts)
+    assert listeners.check(counts, both, 0) == []
+    assert listeners.check(counts, both, 2 * S - 1) == []  # discovery may still match
+    assert listeners.check(counts, both, 2 * S) == ['/arm/joint_trajectory']
+    assert listeners.check(counts, both, 5 * S) == []  # said once
     assert listeners.unheard == ['/arm/joint_trajectory']
     # a controller subscribes: heard; it goes away again: said again after the grace
-    assert listeners.check({'/arm/joint_trajectory': 1}, True, 6 * S) == []
+    assert listeners.check({'/arm/joint_trajectory': 1}, both, 6 * S) == []
     assert listeners.unheard == []
-    assert listeners.check({'/arm/joint_trajectory': 0}, True, 7 * S) == []
-    assert listeners.check({'/arm/joint_trajectory': 0}, True, 9 * S) == \
+    assert listeners.check({'/arm/joint_trajectory': 0}, both, 7 * S) == []
+    assert listeners.check({'/arm/joint_trajectory': 0}, both, 9 * S) == \
         ['/arm/joint_trajectory']
 
 
-def test_a_node_that_publishes_nothing_has_no_unheard_topic():
-    """Disabled, or no plan running: nothing goes nowhere; the grace starts anew."""
+def test_a_topic_the_node_does_not_publish_on_is_not_unheard():
+    """Nothing published on it lately (disabled, no plan, a sim gone in lockstep): nothing
+    goes nowhere; the grace starts anew."""
     listeners = CommandListeners(grace_s=2.0)
-    assert listeners.check({'/a': 0}, False, 0) == []
-    assert listeners.check({'/a': 0}, False, 10 * S) == [] and listeners.unheard == []
-    assert listeners.check({'/a': 0}, True, 10 * S) == []
-    assert listeners.check({'/a': 0}, True, 12 * S) == ['/a']
-    assert listeners.check({'/a': 0}, False, 13 * S) == [] and listeners.unheard == []
+    assert listeners.check({'/a': 0}, (), 0) == []
+    assert listeners.check({'/a': 0}, (), 10 * S) == [] and listeners.unheard == []
+    assert listeners.check({'/a': 0}, {'/a'}, 10 * S) == []
+    assert listeners.check({'/a': 0, '/b': 0}, {'/a'}, 12 * S) == ['/a']
+    assert listeners.check({'/a': 0}, (), 13 * S) == [] and listeners.unheard == []
 
 
 def test_unheard_command_topics_make_the_status_warn():

@@ -175,8 +175,10 @@ class PolicyCore:
         self._stamped_on_receipt: Counter[str] = Counter()
         self._unstamped_skipped: Counter[str] = Counter()
         # command topics no controller subscribes to while the node publishes (checked with
-        # each diagnostics; a dry run's own topic is for whoever looks)
+        # each diagnostics; a dry run's own topic is for whoever looks), and when each
+        # publisher last sent a message (monotonic ns)
         self._listeners = CommandListeners()
+        self._published_ns: dict[Any, int] = {}
         self._dt_s = cv.ns_to_seconds(setup.dt_ns)
         # one publisher per controller topic (action_joint_topics: an arm's and a gripper's):
         # a trajectory per chunk, or (action_stream_topics) a position per point as it falls due
@@ -616,6 +618,7 @@ class PolicyCore:
         self._publish(publisher, msg)
 
     def _publish(self, publisher, msg) -> None:
+        self._published_ns[publisher] = time.monotonic_ns()  # _check_command_listeners
         try:
             publisher.publish(msg)
         except Exception:
@@ -644,22 +647,29 @@ class PolicyCore:
         return values
 
     def _check_command_listeners(self) -> None:
-        """Warn when a command topic has had no subscriber for a while as the node publishes
-        on it (once each time it goes unheard): the arm stands still and nothing else says
-        why."""
+        """Warn when a command topic has had no matched subscriber for a while as the node
+        publishes on it (once each time it goes unheard): the arm stands still and nothing
+        else says why. Topics by their resolved names (namespace, -r remapping)."""
         if self.cfg.dry_run:
             return
-        counts = {group.topic: publisher.get_subscription_count()
-                  for group, publisher in self.pub_actions + self.pub_streams + self.pub_twists}
-        with self._lock:
-            publishing = self.loop.enabled and self.loop.moving
-        for topic in self._listeners.check(counts, publishing, time.monotonic_ns()):
-            self.log.warning(
-                f'{topic}: no subscriber while the node publishes its commands there: the '
-                'controller is not loaded or not active, or listens under another name '
-                '(`ros2 control list_controllers`; parameters action_topic, '
-                'action_joint_topics): the commands go nowhere (outputs_unheard on '
-                '/diagnostics; said again each time it happens)')
+        now = time.monotonic_ns()
+        publishers = [p for _, p in self.pub_actions + self.pub_streams + self.pub_twists]
+        counts = {p.topic_name: p.get_subscription_count() for p in publishers}
+        publishing = {p.topic_name for p in publishers
+                      if now - self._published_ns.get(p, now - 2 * self._listeners.grace_ns)
+                      <= self._listeners.grace_ns}
+        for topic in self._listeners.check(counts, publishing, now):
+            others = self.node.count_subscribers(topic)  # matched or not
+            why = (f'its {others} subscriber(s) do not match the node\'s publisher (an '
+                   'incompatible QoS: the node publishes reliable, volatile, depth 10)'
+                   if others else
+                   'no subscriber: the controller is not loaded or not configured, or '
+                   'listens under another name (an inactive controller subscribes and drops '
+                   'them; `ros2 control list_controllers`; parameters action_topic, '
+                   'action_joint_topics)')
+            self.log.warning(f'{topic}: the node publishes its commands there and {why}: '
+                             'they go nowhere (outputs_unheard on /diagnostics; said again '
+                             'each time it happens)')
 
     def _check_camera_types(self, values: dict[str, Any]) -> None:
         """A camera topic that delivered nothing yet, published as another type than the

@@ -3,12 +3,13 @@
 The commonest reason a policy "runs" and the arm stands still: its commands go to a topic no
 controller subscribes to (the controller is not loaded or not active, or listens under
 another name: `/joint_trajectory_controller/joint_trajectory` for `/arm_controller/...`).
-Nothing fails: rclpy publishes to no one. The node feeds each command topic's subscriber
-count here and says which topics went unheard while it published on them. ROS-free.
+Nothing fails: rclpy publishes to no one. The node feeds each command topic's count of
+matched subscribers here, with the topics it published on lately, and says which went
+unheard. ROS-free.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from dp_ros.stamps import seconds_to_ns
 
@@ -25,14 +26,15 @@ class CommandListeners:
         self._since: dict[str, int] = {}  # topic -> since when it had none while publishing
         self._unheard: set[str] = set()
 
-    def check(self, counts: Mapping[str, int], publishing: bool, now_ns: int) -> list[str]:
+    def check(self, counts: Mapping[str, int], publishing: Collection[str],
+              now_ns: int) -> list[str]:
         """The topics that became unheard now (to warn about once each time), from each
-        command topic's subscriber count and whether the node publishes commands (enabled,
-        a plan running); `now_ns` a monotonic clock. A topic is heard again as soon as it has
-        a subscriber; while the node publishes nothing, none is unheard."""
+        command topic's count of matched subscribers and the topics the node published on
+        within the grace (`publishing`); `now_ns` a monotonic clock. A topic is heard again as
+        soon as it has a subscriber; one the node does not publish on is not unheard."""
         became = []
         for topic, count in counts.items():
-            if count > 0 or not publishing:
+            if count > 0 or topic not in publishing:
                 self._since.pop(topic, None)
                 self._unheard.discard(topic)
                 continue
