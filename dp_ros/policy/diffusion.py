@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -56,6 +56,10 @@ def _own_compilation_unit() -> Iterator[None]:
         finally:
             jit_state._python_cu = shared
             compiled.intersection_update(before)
+
+
+class SamplingCancelled(Exception):
+    """predict_action's `cancelled` said so between two denoising steps."""
 
 
 class DiffusionPolicy(nn.Module):
@@ -213,9 +217,14 @@ class DiffusionPolicy(nn.Module):
 
     @torch.no_grad()
     def predict_action(self, obs: Obs, generator: Generators = None,
-                       sampler: str | None = None, num_inference_steps: int | None = None
+                       sampler: str | None = None, num_inference_steps: int | None = None,
+                       cancelled: Callable[[], bool] | None = None
                        ) -> dict[str, torch.Tensor]:
         """Sample action chunks for a batch of observation histories.
+
+        `cancelled`, asked before each denoising step: True ends the sampling with
+        SamplingCancelled (a node shutting down need not wait for a chunk it will not
+        publish: a paper-size DDPM-100 chunk takes seconds on a CPU).
 
         obs[k]: (B, n_obs_steps, ...) raw units (images float in [0, 1]). Returns raw-unit
         fp32 {'action': (B, n_action_steps, Da), 'action_pred': (B, horizon, Da)}; 'action'
@@ -253,6 +262,8 @@ class DiffusionPolicy(nn.Module):
                                  global_cond.repeat(len(steps), 1))  # row i * b + j: step i
         noisy = arith.noisy_steps
         for i, t in enumerate(steps):
+            if cancelled is not None and cancelled():
+                raise SamplingCancelled(f'cancelled before denoising step {i} of {len(steps)}')
             step_films = [f[i * b:(i + 1) * b] for f in films]
             out = self._denoise(traj.to(self.dtype), t, global_cond, step_films).float()
             # a DDPM step's variance noise, drawn where scheduler.step() draws it

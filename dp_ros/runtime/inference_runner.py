@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from dp_ros.policy.diffusion import SamplingCancelled
 from dp_ros.policy.inputs import batch_observations
 from dp_ros.runtime.graph_sampler import ChunkGraphs
 
@@ -177,19 +178,23 @@ class InferenceRunner:
 
     # ------------------------------------------------------------------ sampling
     def predict(self, obs: Mapping[str, torch.Tensor],
-                generator: torch.Generator | None = None) -> dict[str, np.ndarray]:
+                generator: torch.Generator | None = None,
+                cancelled: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
         """Sample one chunk now, on the calling thread: `obs` holds one observation (batch
         1, the node's), and the chunk comes back without its batch dimension; a batch of
-        more is refused (its other rows were sampled and dropped)."""
+        more is refused (its other rows were sampled and dropped). `cancelled`: as
+        DiffusionPolicy.predict_action's (eager path; a CUDA graph replays whole)."""
         rows = {int(torch.as_tensor(v).shape[0]) for v in obs.values()
                 if torch.as_tensor(v).ndim > 0}
         if rows - {1}:
             raise ValueError(f'predict takes one observation (batch 1), got batch {sorted(rows)}: '
                              "sample batches with the policy's predict_action")
-        sample = self.policy.predict_action if self.graphs is None else \
-            self.graphs.predict_action
-        out = sample(dict(obs), generator=generator, sampler=self.sampler,
-                     num_inference_steps=self.num_inference_steps)
+        kwargs: dict[str, Any] = dict(generator=generator, sampler=self.sampler,
+                                      num_inference_steps=self.num_inference_steps)
+        if self.graphs is None:
+            out = self.policy.predict_action(dict(obs), cancelled=cancelled, **kwargs)
+        else:
+            out = self.graphs.predict_action(dict(obs), **kwargs)
         return {k: v[0].detach().float().cpu().numpy() for k, v in out.items()}
 
     def warmup(self, repeats: int = 2) -> float:
@@ -224,7 +229,8 @@ class InferenceRunner:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the worker and drop the captured CUDA graphs (their memory pools), which
-        would otherwise stay taken for as long as anything still holds the runner."""
+        would otherwise stay taken for as long as anything still holds the runner. A chunk
+        being sampled ends at its next denoising step, unpublished (its callback not run)."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
@@ -243,12 +249,16 @@ class InferenceRunner:
                 self._job = None
             start = time.perf_counter()
             try:
-                out = self.predict(obs, generator)
-                if self.extra_latency_s > 0:
-                    time.sleep(self.extra_latency_s)
+                out = self.predict(obs, generator, cancelled=lambda: self._stop)
+                if self.extra_latency_s > 0:  # a debug delay close() cuts short
+                    with self._cond:
+                        if self._cond.wait_for(lambda: self._stop, self.extra_latency_s):
+                            return
                 latency = time.perf_counter() - start
                 self.latency.add(latency)
                 result = InferenceResult(context, out['action'], out['action_pred'], latency)
+            except SamplingCancelled:  # close(): nobody waits for this chunk
+                return
             except Exception as exc:  # handed to the callback: the node decides what to do
                 result = InferenceResult(context, None, None, time.perf_counter() - start, exc)
             try:
