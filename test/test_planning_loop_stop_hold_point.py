@@ -1,9 +1,10 @@
 """A decelerating stop (stop_deceleration) keeps the hold point: Hold.position is where the
-arm is (measured, else commanded, now), what a streamed (forward, pose) controller is sent
-at once; only trajectory controllers get the path, whose end lies v^2/(2a) beyond where the
-controller was commanded. Before, Hold.position was the path's last point: a forward
-controller was sent a target far ahead in one step. A stop on stale inputs (blind) lasts at
-most what the running plan still commanded."""
+arm is (measured, else commanded, now), what a pose target is sent at once (a forward
+controller too after a stop that ends streaming); trajectory controllers get the path, whose
+end lies v^2/(2a) beyond where the controller was commanded, and forward controllers its
+points as they fall due (test_planning_loop_stop_stream.py). Before, Hold.position was the
+path's last point: a forward controller was sent a target far ahead in one step. A stop on
+stale inputs (blind) lasts at most what the running plan still commanded."""
 from __future__ import annotations
 
 import numpy as np

@@ -77,13 +77,13 @@ def test_trajectory_topics_and_pose_targets_stream_nothing():
         'state_joint_names': pose, 'state_pose_topics': ['/ee'], 'action_topic': '/pose',
         'action_pose_topics': ['/pose'], 'action_joint_names': pose, 'frame_id': 'base'})
     loop = PlanningLoop(cfg, resolve_setup(cfg, metadata), device='cpu')
-    assert loop.setup.commands[0].stream and not loop.streams
+    assert loop.setup.commands[0].stream and not loop.forward_streams
 
 
-@pytest.mark.parametrize('reason', ['shutdown', 'deactivated', 'no_clock'])
+@pytest.mark.parametrize('reason', ['shutdown', 'deactivated'])
 def test_after_a_stop_that_ends_streaming_the_hold_point_goes_at_once(reason):
     """Trajectory controllers still get the path; a forward one the hold point (the node
-    goes quiet, or its clock stands still)."""
+    goes quiet)."""
     loop, hold = stopped(reason)
     assert hold.path is not None and not hold.streamed and loop.stopping is None
     np.testing.assert_allclose(hold.position, [7.0, 8.0])
@@ -105,6 +105,18 @@ def test_a_clock_that_stops_ends_the_stream():
     assert loop.stop_point_due(NOW) is not None
     assert loop.stop_point_due(0) is None and loop.stopping is None
     assert loop.stop_point_due(NOW + 10 * DT) is None
+
+
+def test_a_stopped_clock_holds_at_the_measured_position_without_a_path():
+    """use_sim_time turned on without /clock: the clock reads 0, before every commanded
+    point, so 'where the controller is commanded' was where the motion began (a last read
+    found the trajectory topics' path 4 units back from the measured arm)."""
+    loop = moving_loop(stop_deceleration=[50.0], **WIDE, **STREAMED)
+    loop.measure(NOW, np.array([7.0, 8.0]))
+    hold = loop.poll(0, runner_busy=False)
+    assert hold.reason == 'no_clock' and hold.path is None and not hold.streamed
+    np.testing.assert_array_equal(hold.position, [7.0, 8.0])
+    assert loop.stopping is None
 
 
 def test_a_clock_gone_back_holds_at_the_measured_position_without_a_path():

@@ -90,7 +90,7 @@ def test_a_stop_while_moving_decelerates_from_the_commanded_motion():
     # commanded now: [7, 8], on the line between [6, 7] and [8, 9] (8 and 9 in dimension 1:
     # the plan clipped to 9), at 20/s (from [5, 6] a period before)
     assert hold.source == 'commanded' and hold.step_ns == DT and len(hold.path) == 4
-    # the hold point (a streamed controller's) stays where the controller is commanded now
+    # the hold point (a pose target's) stays where the controller is commanded now
     np.testing.assert_allclose(hold.position, [7.0, 8.0])
     # 20/s at 50/s^2: 0.4 s, to [7, 8] + 20 * 0.4 / 2 (clipped at 9 in dimension 1)
     np.testing.assert_allclose(hold.path[-1], [11.0, 9.0])

@@ -10,9 +10,9 @@ policy's actions fails here, without a ROS graph and in seconds.
 
 Two episodes: the shortest one (a success, score 1.0 exactly; its step count pins the
 trajectory) and the first one that is not solved, whose fractional score is the sharper
-check. The float sums inside a convolution depend on torch's thread count (one or three
-threads give 0.98616 or 0.98617 on seed 100001 where two give the recorded 0.98651, the
-episode length is the same) and on the CPU's kernels, so the runs use the recorded two
+check. The float sums inside a convolution depend on torch's thread count (on the sim before
+the render fix, one or three threads gave 0.98616 or 0.98617 on seed 100001 where two gave
+0.98651, the episode length the same) and on the CPU's kernels, so the runs use the recorded two
 threads and the fractional score is compared only where the machine computes the policy's
 chunk to the same bits as the recording one (dp_ros/policy/fingerprint.py, recorded in
 eval_parity.json). torch's cpu capability was the test before: two machines that both say

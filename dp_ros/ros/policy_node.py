@@ -488,8 +488,8 @@ class PolicyCore:
             if self.pub_twists:
                 self._servo()
             # a decelerating stop still streams its points (stop_point_due) at the plan's pace
-            self._set_poll_period(PLAN_CHECK_PERIOD_NS if self.loop.moving or self.loop.stopping
-                                  else IDLE_CHECK_PERIOD_NS)
+            fast = self.loop.moving or self.loop.stopping is not None
+            self._set_poll_period(PLAN_CHECK_PERIOD_NS if fast else IDLE_CHECK_PERIOD_NS)
 
     def _set_poll_period(self, period_ns: int) -> None:
         if self._poll_timer.timer_period_ns != period_ns:
@@ -652,13 +652,11 @@ class PolicyCore:
         else says why. Topics by their resolved names (namespace, -r remapping)."""
         if self.cfg.dry_run:
             return
-        now = time.monotonic_ns()
         publishers = [p for _, p in self.pub_actions + self.pub_streams + self.pub_twists]
         counts = {p.topic_name: p.get_subscription_count() for p in publishers}
-        publishing = {p.topic_name for p in publishers
-                      if now - self._published_ns.get(p, now - 2 * self._listeners.grace_ns)
-                      <= self._listeners.grace_ns}
-        for topic in self._listeners.check(counts, publishing, now):
+        published = {p.topic_name: self._published_ns[p] for p in publishers
+                     if p in self._published_ns}
+        for topic in self._listeners.check(counts, published, time.monotonic_ns()):
             others = self.node.count_subscribers(topic)  # matched or not
             why = (f'its {others} subscriber(s) do not match the node\'s publisher (an '
                    'incompatible QoS: the node publishes reliable, volatile, depth 10)'

@@ -4,12 +4,12 @@ The commonest reason a policy "runs" and the arm stands still: its commands go t
 controller subscribes to (the controller is not loaded or not active, or listens under
 another name: `/joint_trajectory_controller/joint_trajectory` for `/arm_controller/...`).
 Nothing fails: rclpy publishes to no one. The node feeds each command topic's count of
-matched subscribers here, with the topics it published on lately, and says which went
-unheard. ROS-free.
+matched subscribers here, with when it last published there, and says which went unheard.
+ROS-free.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 
 from dp_ros.stamps import seconds_to_ns
 
@@ -19,27 +19,32 @@ UNHEARD_AFTER_S = 2.0
 
 
 class CommandListeners:
-    """Which command topics had no subscriber for `grace_s` of publishing."""
+    """Which command topics the node published on while they had no subscriber for
+    `grace_s`: unheard until a subscriber matches (a slow policy publishing every few
+    seconds, or a node disabled since, changes nothing of that)."""
 
     def __init__(self, grace_s: float = UNHEARD_AFTER_S):
         self.grace_ns = seconds_to_ns(grace_s)
         self._since: dict[str, int] = {}  # topic -> since when it had none while publishing
         self._unheard: set[str] = set()
 
-    def check(self, counts: Mapping[str, int], publishing: Collection[str],
+    def check(self, counts: Mapping[str, int], published_ns: Mapping[str, int],
               now_ns: int) -> list[str]:
         """The topics that became unheard now (to warn about once each time), from each
-        command topic's count of matched subscribers and the topics the node published on
-        within the grace (`publishing`); `now_ns` a monotonic clock. A topic is heard again as
-        soon as it has a subscriber; one the node does not publish on is not unheard."""
+        command topic's count of matched subscribers and when the node last published there
+        (`published_ns`, absent: never), on one monotonic clock with `now_ns`: a topic is
+        unheard once it has had no subscriber for the grace and the node published there
+        since it had none; heard again as soon as a subscriber matches."""
         became = []
         for topic, count in counts.items():
-            if count > 0 or topic not in publishing:
+            if count > 0:
                 self._since.pop(topic, None)
                 self._unheard.discard(topic)
                 continue
             since = self._since.setdefault(topic, now_ns)
-            if now_ns - since >= self.grace_ns and topic not in self._unheard:
+            last = published_ns.get(topic)
+            if last is not None and last >= since and now_ns - since >= self.grace_ns \
+                    and topic not in self._unheard:
                 self._unheard.add(topic)
                 became.append(topic)
         return became

@@ -183,7 +183,8 @@ class InferenceRunner:
         """Sample one chunk now, on the calling thread: `obs` holds one observation (batch
         1, the node's), and the chunk comes back without its batch dimension; a batch of
         more is refused (its other rows were sampled and dropped). `cancelled`: as
-        DiffusionPolicy.predict_action's (eager path; a CUDA graph replays whole)."""
+        DiffusionPolicy.predict_action's, without CUDA graphs (with them a chunk replays
+        whole, in milliseconds)."""
         rows = {int(torch.as_tensor(v).shape[0]) for v in obs.values()
                 if torch.as_tensor(v).ndim > 0}
         if rows - {1}:
@@ -253,11 +254,14 @@ class InferenceRunner:
                 if self.extra_latency_s > 0:  # a debug delay close() cuts short
                     with self._cond:
                         if self._cond.wait_for(lambda: self._stop, self.extra_latency_s):
+                            self._busy = False
                             return
                 latency = time.perf_counter() - start
                 self.latency.add(latency)
                 result = InferenceResult(context, out['action'], out['action_pred'], latency)
             except SamplingCancelled:  # close(): nobody waits for this chunk
+                with self._cond:
+                    self._busy = False
                 return
             except Exception as exc:  # handed to the callback: the node decides what to do
                 result = InferenceResult(context, None, None, time.perf_counter() - start, exc)

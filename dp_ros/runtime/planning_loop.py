@@ -144,9 +144,10 @@ BLIND_STOPS = ('stale', 'no_clock', 'clock_back')
 # its clock stands still (no /clock): a forward controller gets the hold point at once
 UNSTREAMED_STOPS = ('shutdown', 'deactivated', 'no_clock')
 # stops after which the commanded motion no longer says where the arm is: the clock went back
-# (the plan's times are on the old clock) or a new episode began (a sim's reset moves the
-# robot): no decelerating path, the one-point hold at the measured position
-VOID_PLAN_STOPS = ('clock_back', 'episode_start')
+# or reads 0 (the plan's times are on the old clock: "now" is before all of them) or a new
+# episode began (a sim's reset moves the robot): no decelerating path, the one-point hold at
+# the measured position
+VOID_PLAN_STOPS = ('clock_back', 'no_clock', 'episode_start')
 
 HOLD_WARNINGS = {  # what to log (once per reason) when poll() stops a running plan
     'stale': 'inputs went stale while a plan ran (or no camera frame could be decoded for '
@@ -298,7 +299,8 @@ class PlanningLoop:
         self._stop_streamed_ns: int | None = None  # due time of its newest point sent
         # forward controllers (streamed, not pose targets: a pose's orientation fields are not
         # decelerated the short way round) get a decelerating stop point by point
-        self.streams = any(group.stream and not group.pose for group in setup.commands)
+        self.forward_streams = any(group.stream and not group.pose
+                                   for group in setup.commands)
         self.state = 'starting'
         self.published = self.discarded = self.errors = self.all_late = 0
         self.points_streamed = 0
@@ -844,7 +846,7 @@ class PlanningLoop:
                 # to a point at once, gets its points as they fall due (stop_point_due), or
                 # the hold point when the node streams no more after this stop
                 start, path, step = stop
-                streamed = self.streams and reason not in UNSTREAMED_STOPS
+                streamed = self.forward_streams and reason not in UNSTREAMED_STOPS
                 hold = dataclasses.replace(hold, path=path, step_ns=step, streamed=streamed)
                 if streamed:
                     self.stopping = TimedChunk(now + step * np.arange(len(path) + 1),

@@ -230,9 +230,9 @@ class PolicyNodeConfig:
         'JointTrajectory topics at once, to forward controllers (action_stream_topics) point '
         'by point as they fall due (the hold point after a shutdown, deactivation or a '
         'stopped /clock), pose targets the hold point, twists a zero twist; a '
-        'stop on stale inputs or a stopped clock lasts at most what the running plan still '
-        'commanded (decelerating harder than this when that is shorter), one on a clock gone '
-        'back or at an episode start is the one point; 0: one point due '
+        'stop on stale inputs lasts at most what the running plan still commanded '
+        '(decelerating harder than this when that is shorter), one on a clock gone back or '
+        'reading 0, or at an episode start, is the one point; 0: one point due '
         'one period ahead at the measured position (an arm at speed stops within that '
         'period, a controller spline may overshoot); lockstep always the one point',
         unit='unit/s^2')

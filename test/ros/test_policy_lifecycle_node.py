@@ -31,8 +31,9 @@ def lifecycle_cmd(checkpoint, **params):
 @pytest.fixture(scope='module', autouse=True)
 def bad_start(tmp_path_factory, checkpoint):
     """test_bad_parameter_exits_before_any_transition's node, started with the module's first
-    test (its own test is the last) so that it runs beside the others (a node name of its
-    own: no service of it can answer for /dp_policy while it lives)."""
+    test (its own test is the last) so that it runs beside the others, in a ROS domain of its
+    own (ros_harness.own_domain: beside the probe it kept /dp_policy/change_state from ever
+    matching)."""
     group = ProcessGroup(tmp_path_factory.mktemp('bad') / 'proc_logs')
     try:
         yield group.start('bad', [*lifecycle_cmd(checkpoint, image_topics='[/a,/b]'),
