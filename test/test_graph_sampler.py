@@ -13,7 +13,7 @@ import pytest
 import torch
 from support import one_torch_thread, small_image_config  # noqa: F401 (autouse)
 
-from dp_ros.policy.diffusion import DiffusionPolicy
+from dp_ros.policy.diffusion import DiffusionPolicy, SamplingCancelled
 from dp_ros.policy.inputs import episode_generator
 from dp_ros.policy.normalizer import Normalizer
 from dp_ros.runtime.graph_sampler import ChunkGraphs, StaticChunk, _Captured, chunk_outputs
@@ -135,6 +135,8 @@ def test_chunk_graphs_on_cpu_is_predict_action():
     got = graphs.predict_action(obs, generators(1), 'ddim', 4)
     want = policy.predict_action(obs, generators(1), 'ddim', 4)
     assert torch.equal(got['action'], want['action'])
+    with pytest.raises(SamplingCancelled):  # the eager path asks, as the policy's does
+        graphs.predict_action(obs, generators(1), 'ddim', 4, cancelled=lambda: True)
 
 
 class ReplayByRunning(ChunkGraphs):

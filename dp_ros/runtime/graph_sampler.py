@@ -139,13 +139,16 @@ class ChunkGraphs:
 
     def predict_action(self, obs: Mapping[str, torch.Tensor], generator: Generators = None,
                        sampler: str | None = None, num_inference_steps: int | None = None,
-                       pad_to: int | None = None) -> dict[str, torch.Tensor]:
+                       pad_to: int | None = None, cancelled: Callable[[], bool] | None = None
+                       ) -> dict[str, torch.Tensor]:
         """As DiffusionPolicy.predict_action. pad_to: replay the graph of this batch size
         (rows past the observations' B are padding), so a shrinking batch (episodes ending
-        in a batched evaluation) reuses one graph instead of capturing one per size."""
+        in a batched evaluation) reuses one graph instead of capturing one per size.
+        `cancelled` is asked on the eager paths only: a graph replays whole."""
         policy, cfg = self.policy, self.policy.config
         if not self.active or policy.training:
-            return policy.predict_action(obs, generator, sampler, num_inference_steps)
+            return policy.predict_action(obs, generator, sampler, num_inference_steps,
+                                         cancelled=cancelled)
         sampler = sampler or cfg.sampler
         steps = cfg.num_inference_steps if num_inference_steps is None else num_inference_steps
         cfg.check_inference_steps(steps)  # as predict_action: 0 is no default, 2.5 no count
@@ -161,7 +164,8 @@ class ChunkGraphs:
                     self.failed = f'{type(err).__name__}: {err}'
                     warnings.warn(f'CUDA graph capture failed, sampling eagerly: {self.failed}',
                                   stacklevel=2)
-                    return policy.predict_action(obs, generator, sampler, steps)
+                    return policy.predict_action(obs, generator, sampler, steps,
+                                                 cancelled=cancelled)
                 self._graphs[self._key(batch, sampler, steps)] = captured
             with torch.no_grad():
                 captured.chunk.load(obs, generator)

@@ -183,19 +183,16 @@ class InferenceRunner:
         """Sample one chunk now, on the calling thread: `obs` holds one observation (batch
         1, the node's), and the chunk comes back without its batch dimension; a batch of
         more is refused (its other rows were sampled and dropped). `cancelled`: as
-        DiffusionPolicy.predict_action's, without CUDA graphs (with them a chunk replays
-        whole, in milliseconds)."""
+        DiffusionPolicy.predict_action's (a CUDA graph replays whole, in milliseconds)."""
         rows = {int(torch.as_tensor(v).shape[0]) for v in obs.values()
                 if torch.as_tensor(v).ndim > 0}
         if rows - {1}:
             raise ValueError(f'predict takes one observation (batch 1), got batch {sorted(rows)}: '
                              "sample batches with the policy's predict_action")
-        kwargs: dict[str, Any] = dict(generator=generator, sampler=self.sampler,
-                                      num_inference_steps=self.num_inference_steps)
-        if self.graphs is None:
-            out = self.policy.predict_action(dict(obs), cancelled=cancelled, **kwargs)
-        else:
-            out = self.graphs.predict_action(dict(obs), **kwargs)
+        sample = self.policy.predict_action if self.graphs is None else \
+            self.graphs.predict_action
+        out = sample(dict(obs), generator=generator, sampler=self.sampler,
+                     num_inference_steps=self.num_inference_steps, cancelled=cancelled)
         return {k: v[0].detach().float().cpu().numpy() for k, v in out.items()}
 
     def warmup(self, repeats: int = 2) -> float:
