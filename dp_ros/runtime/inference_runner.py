@@ -251,8 +251,7 @@ class InferenceRunner:
                 if self.extra_latency_s > 0:  # a debug delay close() cuts short
                     with self._cond:
                         if self._cond.wait_for(lambda: self._stop, self.extra_latency_s):
-                            self._busy = False
-                            return
+                            raise SamplingCancelled('closed during the debug latency')
                 latency = time.perf_counter() - start
                 self.latency.add(latency)
                 result = InferenceResult(context, out['action'], out['action_pred'], latency)

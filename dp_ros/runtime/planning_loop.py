@@ -140,9 +140,9 @@ DROP_WARNINGS = {  # what to log (once) when a chunk is dropped for these reason
 # stops for which the node no longer sees the arm (its inputs, or its clock): a decelerating
 # stop (stop_deceleration) lasts at most what the running plan still commanded
 BLIND_STOPS = ('stale', 'no_clock', 'clock_back')
-# stops after which the node streams nothing more: it goes quiet (shutdown, deactivation) or
-# its clock stands still (no /clock): a forward controller gets the hold point at once
-UNSTREAMED_STOPS = ('shutdown', 'deactivated', 'no_clock')
+# stops after which the node streams nothing more, as it goes quiet: a forward controller gets
+# the hold point at once (a stopped clock has no path at all: VOID_PLAN_STOPS)
+UNSTREAMED_STOPS = ('shutdown', 'deactivated')
 # stops after which the commanded motion no longer says where the arm is: the clock went back
 # or reads 0 (the plan's times are on the old clock: "now" is before all of them) or a new
 # episode began (a sim's reset moves the robot): no decelerating path, the one-point hold at
@@ -757,11 +757,10 @@ class PlanningLoop:
         if several did; None when none did, or nothing moves."""
         if not self.moving or self.commanded is None:
             return None
-        due = self.commanded.due_ns
-        i = int(np.searchsorted(due, self.now_ns(clock_ns), side='right')) - 1
-        if i < 0 or (self.streamed_due_ns is not None and due[i] <= self.streamed_due_ns):
+        i = newest_unsent(self.commanded.due_ns, self.now_ns(clock_ns), self.streamed_due_ns)
+        if i is None:
             return None
-        self.streamed_due_ns = int(due[i])
+        self.streamed_due_ns = int(self.commanded.due_ns[i])
         self.points_streamed += 1
         return self.commanded.actions[i]
 
@@ -779,9 +778,8 @@ class PlanningLoop:
         if self.waiting_for_clock(clock_ns):
             self.stopping = None
             return None
-        i = int(np.searchsorted(stream.due_ns, self.now_ns(clock_ns), side='right')) - 1
-        if i < 0 or (self._stop_streamed_ns is not None
-                     and stream.due_ns[i] <= self._stop_streamed_ns):
+        i = newest_unsent(stream.due_ns, self.now_ns(clock_ns), self._stop_streamed_ns)
+        if i is None:
             return None
         self._stop_streamed_ns = int(stream.due_ns[i])
         if i == len(stream.due_ns) - 1:
@@ -1070,6 +1068,16 @@ class PlanningLoop:
                 values[f'input_{name}_recorded_rate_hz'] = recorded
         values['inputs_slow'] = ', '.join(sorted(self.slow_inputs(wall_ns)))
         return values
+
+
+def newest_unsent(due_ns: np.ndarray, now_ns: int, sent_ns: int | None) -> int | None:
+    """The index of the newest point due at or before now and after the one sent last (due
+    at `sent_ns`; None: none sent yet), or None: a streamed controller gets each point once,
+    the newest when several fell due between two polls."""
+    i = int(np.searchsorted(due_ns, now_ns, side='right')) - 1
+    if i < 0 or (sent_ns is not None and due_ns[i] <= sent_ns):
+        return None
+    return i
 
 
 def problems(values: dict[str, Any]) -> list[str]:

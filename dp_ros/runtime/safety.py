@@ -336,8 +336,8 @@ class Hold:
     beyond the plan's points). A streamed controller goes to a point at once, never to a
     target that far ahead: with `streamed`, the node sends a forward controller the stop's
     points one by one as they fall due (PlanningLoop.stop_point_due), as it streams a plan's;
-    else (a stop after which the node streams no more: shutdown, deactivation, a stopped
-    clock), and always a pose target, `position` at once. A twist servo gets a zero twist."""
+    else (a stop after which the node streams no more: shutdown, deactivation), and always a
+    pose target, `position` at once. A twist servo gets a zero twist."""
 
     # 'disabled' | 'deactivated' | 'stale' | 'shutdown' | 'reset' | 'clock_back' | 'no_clock'
     # | 'episode_start'
