@@ -43,6 +43,13 @@ class RunWriteError(UserError, OSError):
     size limit): its message names where, and what stays the point to resume from."""
 
 
+def run_write_error(path: object, reason: str, kept: str, then: str) -> RunWriteError:
+    """The one wording of a refused run write (checkpoint, train state, log): what was not
+    written and why, what stays to resume from (`kept`) and how to go on (`then`)."""
+    return RunWriteError(f'cannot write {path}: {reason}; {kept}. Free space there (or give '
+                         f'another --output), then {then}')
+
+
 def refused_write(exc: BaseException) -> str | None:
     """Why the machine refused a write (output_error_line's cases: OSError's words, or
     safetensors' message, which names no file); None for any other error."""

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from training.errors import RunWriteError, refused_write
+from training.errors import refused_write, run_write_error
 from training.train_state import json_default
 from training.train_state_file import STATE_DIR
 
@@ -72,7 +72,7 @@ class RunLog:
     @contextmanager
     def _refused_log(self, path: Path) -> Iterator[None]:
         """A write of `path` the machine refuses as RunWriteError naming it and how to go
-        on, as a refused checkpoint save says it (training/trainer.py _refused_write)."""
+        on, as a refused checkpoint save says it (training/errors.py run_write_error)."""
         try:
             yield
         except OSError as exc:
@@ -83,8 +83,7 @@ class RunLog:
             kept, then = ((f'{state} keeps the last save', 'run the command again with '
                            '--resume auto (the default) to resume') if state.is_dir() else
                           ('this run saved nothing', 'run the same command again'))
-            raise RunWriteError(f'cannot write {path}: {reason}; {kept}. Free space there (or '
-                                f'give another --output), then {then}') from None
+            raise run_write_error(path, reason, kept, then) from None
 
     def plot(self) -> None:
         """curves.png from log.jsonl; a failing plot is a warning, never a stop."""

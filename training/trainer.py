@@ -44,9 +44,9 @@ from training.dataset_meta import SPLIT, few
 from training.errors import (
     DatasetError,
     NonFiniteLossError,
-    RunWriteError,
     TrainStateError,
     refused_write,
+    run_write_error,
 )
 from training.run_check import CheckedRun, check_disk, check_run
 from training.run_dir import (
@@ -459,9 +459,7 @@ class Trainer:
                 raise
             then = (f'{self._again()} to resume' if self.last_saved >= 0 else
                     'run the same command again')
-            raise RunWriteError(f'cannot write {target}: {reason}; '
-                                f'{self._kept(latest_kept)}. Free space there (or give '
-                                f'another --output), then {then}') from None
+            raise run_write_error(target, reason, self._kept(latest_kept), then) from None
 
     # ------------------------------------------------------------------ measurements
     def _sync_eval_policy(self) -> nn.Module:
