@@ -1,7 +1,7 @@
 """GPU speed of sampling and training (issue 15): eager vs optimized, for both model shapes.
 
 Usage:
-  python bench/bench_gpu.py [--output bench/results/gpu.json] [--budget-s 200]
+  python bench/bench_gpu.py [--output bench/results/gpu.json] [--budget-s 260]
   python bench/bench_gpu.py --smoke --output outputs/gpu_prep/gpu_smoke.json   # CPU check
 On the GPU machine: bash bench/gpu_run.sh (installs the carried wheels, runs the CUDA tests,
 then this). Shapes: the shipped policy's (config/train_pusht_image_cpu.yaml, 7.7M) and the
@@ -50,7 +50,7 @@ if str(REPO) not in sys.path:
 
 from dp_ros.policy.config import PolicyConfig  # noqa: E402
 from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters  # noqa: E402
-from dp_ros.policy.inputs import episode_generator  # noqa: E402
+from dp_ros.policy.inputs import episode_generator, frames_as_fed  # noqa: E402
 from dp_ros.policy.normalizer import Normalizer  # noqa: E402
 from dp_ros.runtime.graph_sampler import ChunkGraphs, StaticChunk, chunk_outputs  # noqa: E402
 from dp_ros.runtime.inference_runner import InferenceRunner  # noqa: E402
@@ -65,6 +65,7 @@ SMOKE_POLICY = {'resnet_width': 0.25, 'down_dims': [16, 32, 64], 'num_keypoints'
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
 TARGETS = {'paper_263M': {'ddim10_ms': 5.0, 'ddpm100_ms': 40.0, 'train_samples_per_s': 2700},
            'shipped_7.7M': {'ddim10_ms': 3.0, 'train_samples_per_s': 4000}}
+TRAIN_BATCH = 64  # both configs' train.batch_size, where the training targets are read
 EPISODE_LEN = 125  # Push-T's mean episode length, for the synthetic windows
 
 
@@ -75,6 +76,7 @@ class Bench:
         self.args, self.t0 = args, time.perf_counter()
         self.device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
         self.cuda = self.device.type == 'cuda'
+        self.broken: str | None = None  # a sticky CUDA error: later parts are skipped
         self.results: dict[str, Any] = {'env': environment(self.device), 'smoke': args.smoke,
                                         'budget_s': args.budget_s, 'sampling': {},
                                         'training': {}}
@@ -97,6 +99,10 @@ class Bench:
             print(f'[{self.elapsed():6.1f}s] {name}: skipped (budget)', flush=True)
             self.save()
             return None
+        if self.broken:
+            where[name] = {'skipped': f'the CUDA context failed earlier: {self.broken}'}
+            self.save()
+            return None
         print(f'[{self.elapsed():6.1f}s] {name} ...', flush=True)
         try:
             with deadline(limit_s):
@@ -106,10 +112,17 @@ class Bench:
                            'trace': traceback.format_exc(limit=-4)}
             print(f'  {name} FAILED: {type(err).__name__}: {err}', flush=True)
             value = None
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.empty_cache()
         self.save()
+        if self.cuda:
+            try:
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+            except Exception as err:  # noqa: BLE001 - a sticky error (illegal address): the
+                # context is gone for every later part; recorded, the JSON kept
+                self.broken = f'{type(err).__name__}: {err}'
+                where[f'{name}_cuda_error'] = self.broken
+                print(f'  CUDA context failed after {name}: {self.broken}', flush=True)
+                self.save()
         return value
 
 
@@ -166,8 +179,8 @@ def make_policy(config: PolicyConfig, device: torch.device) -> DiffusionPolicy:
 def observation(config: PolicyConfig, device: torch.device, batch: int = 1) -> dict:
     gen = torch.Generator().manual_seed(1)
     t = config.n_obs_steps
-    return {'image': torch.rand((batch, t, *config.obs_shape('image')), generator=gen)
-            .to(device),
+    return {'image': frames_as_fed(torch.rand((batch, t, *config.obs_shape('image')),
+                                              generator=gen).to(device)),
             'agent_pos': (torch.rand((batch, t, 2), generator=gen) * 500).to(device)}
 
 
@@ -260,11 +273,17 @@ def sampling_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: in
     out['eager'] = timed_ms(lambda: policy.predict_action(obs, gen, sampler, steps),
                             reps_eager, dev)
     if dtype == 'fp32' and steps <= 16 and not smoke:  # the node's pre-graph default
-        policy.use_torchscript(True)
-        policy.predict_action(obs, gen, sampler, steps)
-        out['torchscript'] = timed_ms(lambda: policy.predict_action(obs, gen, sampler, steps),
-                                      reps_eager, dev)
-        policy.use_torchscript(False)
+        try:  # its own failure must not cost the graph figures below
+            policy.use_torchscript(True)
+            policy.predict_action(obs, gen, sampler, steps)
+            out['torchscript'] = timed_ms(
+                lambda: policy.predict_action(obs, gen, sampler, steps), reps_eager, dev)
+        except (TimeoutError, KeyboardInterrupt):
+            raise
+        except Exception as err:  # noqa: BLE001 - recorded
+            out['torchscript'] = {'error': f'{type(err).__name__}: {err}'}
+        finally:
+            policy.use_torchscript(False)
     if not bench.cuda:
         chunk = StaticChunk(policy, 1, sampler, steps)  # what the graph would capture
         with torch.no_grad():
@@ -496,7 +515,7 @@ def training(bench: Bench, shape: str, compiled: bool) -> None:
     base = make_policy(config, bench.device)
     base.to(memory_format=torch.channels_last)  # train.channels_last, the default
     data = synthetic_data(config, 600 if smoke else 8000)
-    b64, big = (8, 16) if smoke else (64, 256)
+    b64, big = (8, 16) if smoke else (TRAIN_BATCH, 256)
     fast = dict(fused=cuda, ema_foreach=True, tf32=cuda)
     bf16 = torch.bfloat16
     if not compiled:
@@ -545,12 +564,17 @@ def summarize(bench: Bench) -> dict[str, Any]:
                     if k.startswith(prefix) and isinstance(v, dict)
                     and 'median_ms' in v.get('graph', {})]
             return min(vals) if vals else None
-        sps = [v['samples_per_s'] for v in t.values()
-               if isinstance(v, dict) and 'samples_per_s' in v]
+        # the targets are at the config's batch (64, as the paper trains and today's 900
+        # samples/s was measured): a larger batch trains otherwise, reported apart
+        rates = [(v['samples_per_s'], v['batch']) for v in t.values()
+                 if isinstance(v, dict) and 'samples_per_s' in v]
+        sps = [r for r, b in rates if b == TRAIN_BATCH or bench.args.smoke]
         diffs = [v['graph_vs_eager']['max_abs_diff_normalized'] for k, v in s.items()
                  if k.endswith('fp32') and isinstance(v, dict) and 'graph_vs_eager' in v]
         row = {'ddim10_graph_ms': best('ddim10_'), 'ddpm100_graph_ms': best('ddpm100_'),
                'train_best_samples_per_s': max(sps) if sps else None,
+               'train_best_samples_per_s_any_batch': max(r for r, _ in rates) if rates
+               else None,
                'fp32_graph_vs_eager_max_diff_normalized': max(diffs) if diffs else None}
         checks = {}
         for key, goal in targets.items():
@@ -597,7 +621,7 @@ def print_table(results: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--output', default=str(RESULTS))
-    parser.add_argument('--budget-s', type=float, default=200.0,
+    parser.add_argument('--budget-s', type=float, default=260.0,
                         help='start no part after this many seconds (a running part finishes)')
     parser.add_argument('--smoke', action='store_true', help='tiny sizes, few reps (CPU check)')
     parser.add_argument('--skip', default='', help='comma list of: sampling, training, compile')
@@ -613,10 +637,11 @@ def main(argv: list[str] | None = None) -> int:
     for shape in SHAPES:
         if 'training' not in skip:
             training(bench, shape, compiled=False)
-    if 'compile' not in skip:  # last: minutes of compilation; the paper's shape first
+    if 'compile' not in skip:  # last: minutes of compilation; the paper's shape first,
+        # sampling first (whether compile beats graphs alone for the node's latency)
+        sampling_compiled(bench, 'paper_263M')
         for shape in reversed(SHAPES):
             training(bench, shape, compiled=True)
-        sampling_compiled(bench, 'paper_263M')
     bench.results['summary'] = summarize(bench)
     bench.save()
     print_table(bench.results)

@@ -5,8 +5,8 @@
 #
 # Device call (repository root; .gpu_wheels is git-ignored, so it must be carried):
 #   run(command="bash bench/gpu_run.sh", carry=[".gpu_wheels"], timeout_s=560)
-# Sized for about 6 minutes: tests <= 150 s, bench <= 200 s of parts (--budget-s) plus the
-# last part's own limit (<= 120 s). Afterwards copy $OUT/gpu.json to bench/results/gpu.json.
+# Sized for under 560 s: wheels ~15 s, tests <= 120 s, bench <= 400 s (260 s of parts,
+# --budget-s, plus the last part's own limit, <= 120 s). Afterwards copy $OUT/gpu.json to bench/results/gpu.json.
 # BENCH_ARGS=--smoke runs the same script on a CPU (with python3 the .venv one) as a check.
 set -u
 cd "$(dirname "$0")/.."
@@ -21,12 +21,12 @@ python3 -c 'import torch, diffusers; print("torch", torch.__version__, "cuda",
 torch.cuda.is_available(), "diffusers", diffusers.__version__)' 2>&1 | tee "$OUT/versions.txt"
 
 # the CUDA tests (conftest.py needs rclpy, absent there: --noconftest, test/ on the path)
-PYTHONPATH="/tmp/site:$PWD/test:$PWD" timeout 150 python3 -m pytest -q --noconftest \
+PYTHONPATH="/tmp/site:$PWD/test:$PWD" timeout 120 python3 -m pytest -q --noconftest \
     -p no:cacheprovider test/test_graph_sampler.py test/test_gpu_batches.py \
     > "$OUT/cuda_tests.log" 2>&1
 echo "cuda tests exit $?" >> "$OUT/cuda_tests.log"
 
-timeout 420 python3 bench/bench_gpu.py --output "$OUT/gpu.json" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
+timeout 400 python3 bench/bench_gpu.py --output "$OUT/gpu.json" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
 echo "bench exit $?" >> "$OUT/bench.log"
 
 tail -n 25 "$OUT/cuda_tests.log"

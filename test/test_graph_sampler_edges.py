@@ -99,16 +99,19 @@ def test_without_a_sampler_or_step_count_the_graph_uses_the_checkpoints():
 
 def test_new_weight_tensors_get_a_graph_of_their_own_and_clear_drops_them_all():
     """A graph reads its weights from where they were at capture: load_state_dict(assign=True)
-    puts them elsewhere, so the next chunk captures anew."""
+    puts them elsewhere, so the next chunk captures anew, and the old graph (which holds the
+    old weights, so their memory cannot be given to a new tensor meanwhile) is dropped."""
     policy = make_policy()
     graphs = ReplayByRunning(policy)
     obs = observations(policy, 1)
     graphs.predict_action(obs, generators(1), 'ddim', 2)
     graphs.predict_action(obs, generators(1), 'ddim', 2)
     assert len(graphs._graphs) == 1
+    old = next(iter(graphs._graphs.values()))
+    assert old.weights[0].data_ptr() == next(policy.parameters()).data_ptr()
     policy.load_state_dict({k: v.clone() for k, v in policy.state_dict().items()}, assign=True)
     graphs.predict_action(obs, generators(1), 'ddim', 2)
-    assert len(graphs._graphs) == 2
+    assert len(graphs._graphs) == 1 and old not in graphs._graphs.values()
     graphs.clear()
     assert graphs._graphs == {}
 

@@ -219,6 +219,14 @@ def test_a_save_over_a_killed_saves_temporary_then_a_resume_restores_it(tmp_path
     for i in sa:
         for name in ('exp_avg', 'exp_avg_sq'):
             assert torch.equal(sa[i][name], sb[i][name]), (i, name)
+    # the files hold them contiguous: restored laid out as their (channels-last) weights, as
+    # CUDA's fused AdamW requires of the moments
+    params = list(b.policy.parameters())
+    assert any(not p.is_contiguous() for p in params)  # train.channels_last's weights
+    for p, shadow in zip(params, b.ema.shadow_params, strict=True):
+        assert shadow.stride() == p.stride()
+        for name in ('exp_avg', 'exp_avg_sq'):
+            assert b.optimizer.state[p][name].stride() == p.stride(), name
 
 
 def test_a_state_of_another_process_count_is_resumed_reseeded_with_a_warning(

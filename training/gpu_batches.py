@@ -69,7 +69,13 @@ class DeviceBatches:
 
     def batch(self, indices: Sequence[int] | torch.Tensor) -> dict[str, Any]:
         """The windows `indices` (into the dataset), as the collated DataLoader batch."""
-        idx = torch.as_tensor(indices, dtype=torch.long).to(self.device)
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        if self.device.type == 'cuda' and idx.device.type == 'cpu':
+            # from pinned memory without waiting: a pageable copy waits for the stream, so
+            # each step's batch would wait for the last step's optimizer and EMA kernels
+            idx = idx.pin_memory().to(self.device, non_blocking=True)
+        else:
+            idx = idx.to(self.device)
         windows = self.indices[idx]
         full = self.sequence_length
         obs = {}

@@ -168,6 +168,16 @@ def saved_weights(path: Path) -> dict[str, torch.Tensor]:
     return load_tensors(path / MODEL_FILE)
 
 
+def like_param(value: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    """`value` (a moment, an EMA shadow) laid out as its parameter: files hold tensors
+    contiguous and load_state_dict casts only dtype and device, so a channels-last weight
+    (train.channels_last) would get contiguous moments, which CUDA's fused AdamW refuses
+    ("must have same dtype, device, and layout") and foreach paths take slowly."""
+    if value.shape != param.shape or value.stride() == param.stride():
+        return value  # a step count, or already alike
+    return torch.empty_like(param, dtype=value.dtype, device=value.device).copy_(value)
+
+
 def ema_state_dict(parts: TrainParts) -> dict[str, torch.Tensor]:
     """The policy's state_dict with EMA parameters (the model's own if EMA is off)."""
     sd = parts.policy.state_dict()
@@ -187,6 +197,11 @@ def restore_train_state(path: Path, saved: dict[str, Any], parts: TrainParts, *,
     """
     parts.optimizer.load_state_dict(unflatten_optimizer_state(
         load_tensors(path / OPTIMIZER_FILE), saved['optimizer']))
+    params = list(parts.policy.parameters())
+    for p in params:
+        state = parts.optimizer.state.get(p, {})
+        for key, value in state.items():
+            state[key] = like_param(value, p)
     parts.lr_scheduler.load_state_dict(saved['lr_scheduler'])
     if parts.ema is not None:
         if saved.get('ema') is None:
@@ -201,6 +216,8 @@ def restore_train_state(path: Path, saved: dict[str, Any], parts: TrainParts, *,
         ema_state['shadow_params'] = [shadow[n] for n in parts.param_names]
         parts.ema.load_state_dict(ema_state)
         parts.ema.to(device)
+        parts.ema.shadow_params = [like_param(v, p) for v, p in
+                                   zip(parts.ema.shadow_params, params, strict=True)]
     rng_file = path / _rng_file(rank)
     window_sum, window_steps = None, 0
     if saved.get('world_size') != world or not rng_file.is_file():

@@ -141,9 +141,8 @@ class DiffusionPolicy(nn.Module):
                 dims = ', '.join(map(str, shape))
                 raise ValueError(f'obs {key!r}: expected (B, T>={to}, {dims}), '
                                  f'got {tuple(x.shape)}')
-            if key in cfg.rgb_keys and not torch.is_floating_point(x):
-                raise ValueError(f'obs {key!r}: camera frames must be floating point in [0, 1], '
-                                 f'got {x.dtype} (uint8 frames: divide by 255)')
+            if key in cfg.rgb_keys:
+                check_frames_float(key, x)
             if batch is None:
                 batch = x.shape[0]
             elif x.shape[0] != batch:
@@ -273,6 +272,14 @@ class DiffusionPolicy(nn.Module):
         start = cfg.n_obs_steps - 1
         return {'action': action_pred[:, start:start + cfg.n_action_steps],
                 'action_pred': action_pred}
+
+
+def check_frames_float(key: str, x: torch.Tensor) -> None:
+    """Camera frames reach the encoder as floats in [0, 1]: uint8 ones would be read as
+    0..255, far outside what the normalizer was fitted on, with no error."""
+    if not torch.is_floating_point(x):
+        raise ValueError(f'obs {key!r}: camera frames must be floating point in [0, 1], '
+                         f'got {x.dtype} (uint8 frames: divide by 255)')
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -27,6 +27,13 @@ def episode_generator(sample_seed: int, env_seed: int,
     return gen
 
 
+def frames_as_fed(images: torch.Tensor) -> torch.Tensor:
+    """(B, T, C, H, W) frames, same values, with the strides batch_observations gives them
+    (channels last): the layout the node and evaluation feed the encoder, whose kernels (and
+    so whose float sums) depend on it; a CUDA graph's frame buffers and tests use it too."""
+    return images.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+
+
 def batch_observations(episodes: Sequence[Mapping[str, Sequence[np.ndarray]]],
                        rgb_keys: Sequence[str],
                        device: torch.device | str = 'cpu') -> dict[str, torch.Tensor]:

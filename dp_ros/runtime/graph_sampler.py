@@ -15,12 +15,15 @@ replays it; anything it cannot capture falls back to predict_action with one war
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from collections.abc import Callable, Mapping
 
 import torch
 
+from dp_ros.policy.diffusion import check_frames_float
+from dp_ros.policy.inputs import frames_as_fed
 from dp_ros.policy.noise_schedule import Generators, randn
 
 
@@ -41,6 +44,8 @@ class StaticChunk:
         device = policy.device
         self.obs = {k: torch.zeros((self.batch, cfg.n_obs_steps, *cfg.obs_shape(k)),
                                    device=device) for k in cfg.obs_keys}
+        for k in cfg.rgb_keys:  # the node's and evaluation's frame layout: their kernels
+            self.obs[k] = frames_as_fed(self.obs[k])
         self.sample_shape = (self.batch, cfg.horizon, cfg.action_dim)
         self.n_draws = 1 + sum(self.arithmetic.noisy_steps)
         self.noise = torch.zeros((self.n_draws, *self.sample_shape), device=device)
@@ -62,6 +67,8 @@ class StaticChunk:
             if x.ndim != 1 + len(want) or tuple(x.shape[1:]) != want:
                 raise ValueError(f'obs {key!r}: expected (B, {", ".join(map(str, want))}), '
                                  f'got {tuple(x.shape)}')
+            if key in cfg.rgb_keys:
+                check_frames_float(key, x)
             rows = x.shape[0] if rows is None else rows
             if x.shape[0] != rows or not 1 <= rows <= self.batch:
                 raise ValueError(f'obs {key!r} has batch size {x.shape[0]}; expected the '
@@ -105,18 +112,25 @@ def chunk_outputs(policy, action_pred: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 class _Captured:
+    """A graph and what it reads: its chunk's buffers, and the policy's weight tensors at
+    capture, held so that their memory is not freed and handed to other tensors while the
+    graph can still replay (the key's pointer then names these weights only)."""
+
     def __init__(self, chunk: StaticChunk, graph, output: torch.Tensor) -> None:
         self.chunk, self.graph, self.output = chunk, graph, output
+        policy = chunk.policy
+        self.weights = [t.detach() for t in (*policy.parameters(), *policy.buffers())]
 
 
 class ChunkGraphs:
     """predict_action through CUDA graphs, one per (batch, dtype, sampler, steps).
 
     The first call of a kind captures (after warm-up runs on a side stream); later calls copy
-    the inputs, draw the noise and replay. Eval mode only: a policy in training mode, on the
-    CPU, or whose capture failed samples eagerly (predict_action). Thread-safe: one chunk at
-    a time. Weights are read from their memory at each replay, so load_state_dict (an
-    in-place copy) is seen; moving or casting the policy makes a new graph.
+    the inputs, draw the noise and replay. Eval mode only: a policy in training mode, or on
+    the CPU, samples eagerly (predict_action), as does a kind whose capture failed (one
+    warning; other kinds still capture). Thread-safe: one chunk at a time. Weights are read
+    from their memory at each replay, so load_state_dict (an in-place copy) is seen; moving
+    or casting the policy (new weight tensors) makes a new graph and drops the old ones.
     """
 
     def __init__(self, policy, warmup_runs: int = 2,
@@ -124,16 +138,20 @@ class ChunkGraphs:
         self.policy = policy
         self.warmup_runs = max(1, int(warmup_runs))
         self.denoiser = denoiser
+        # the last capture failure, for reports; the kinds that failed sample eagerly
         self.failed: str | None = None
+        self._refused: dict[tuple, str] = {}
         self._graphs: dict[tuple, _Captured] = {}
         self._lock = threading.Lock()
 
     @property
     def active(self) -> bool:
-        """Whether the next call would replay a graph (given an eval-mode policy)."""
-        return self.failed is None and self.policy.device.type == 'cuda'
+        """Whether calls may replay graphs (given an eval-mode policy): on a CUDA device."""
+        return self.policy.device.type == 'cuda'
 
     def _key(self, batch: int, sampler: str, steps: int) -> tuple:
+        # the first weight's address names the weights: the graph of that address holds
+        # them (_Captured.weights), so no other tensor can be given it meanwhile
         first = next(self.policy.parameters())
         return (batch, first.dtype, first.device, first.data_ptr(), sampler, steps)
 
@@ -151,23 +169,31 @@ class ChunkGraphs:
                                          cancelled=cancelled)
         sampler = sampler or cfg.sampler
         steps = cfg.num_inference_steps if num_inference_steps is None else num_inference_steps
-        cfg.check_inference_steps(steps)  # as predict_action: 0 is no default, 2.5 no count
+        policy.sampler(sampler, steps)  # as predict_action refuses them: no capture failure
         first = torch.as_tensor(obs[cfg.obs_keys[0]]) if cfg.obs_keys[0] in obs else None
         rows = int(first.shape[0]) if first is not None and first.ndim > 0 else 1
         batch = max(rows, int(pad_to or 0))
+        key = self._key(batch, sampler, steps)
         with self._lock:
-            captured = self._graphs.get(self._key(batch, sampler, steps))
-            if captured is None:
+            captured = self._graphs.get(key)
+            if captured is None and key not in self._refused:
                 try:
                     captured = self._capture(batch, sampler, steps)
-                except Exception as err:  # any capture failure: stay eager
-                    self.failed = f'{type(err).__name__}: {err}'
+                except (TimeoutError, MemoryError):  # a caller's deadline; the host's memory
+                    raise
+                except Exception as err:  # noqa: BLE001 - any capture failure: this kind eager
+                    self.failed = self._refused[key] = f'{type(err).__name__}: {err}'
                     warnings.warn(f'CUDA graph capture failed, sampling eagerly: {self.failed}',
                                   stacklevel=2)
-                    return policy.predict_action(obs, generator, sampler, steps,
-                                                 cancelled=cancelled)
-                self._graphs[self._key(batch, sampler, steps)] = captured
-            with torch.no_grad():
+                else:
+                    # graphs of other weights read memory the policy no longer uses
+                    self._graphs = {k: g for k, g in self._graphs.items()
+                                    if k[1:4] == key[1:4]}
+                    self._graphs[key] = captured
+            if captured is None:
+                return policy.predict_action(obs, generator, sampler, steps,
+                                             cancelled=cancelled)
+            with torch.no_grad(), _current(policy.device):
                 captured.chunk.load(obs, generator)
                 captured.graph.replay()
                 action_pred = captured.output[:rows].clone()
@@ -177,20 +203,39 @@ class ChunkGraphs:
     def _capture(self, batch: int, sampler: str, steps: int) -> _Captured:
         chunk = StaticChunk(self.policy, batch, sampler, steps, self.denoiser)
         device = self.policy.device
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):  # cuDNN/cuBLAS handles and workspaces, lazy inits
-            for _ in range(self.warmup_runs):
-                chunk.run()
-        torch.cuda.current_stream(device).wait_stream(side)
-        torch.cuda.synchronize(device)
-        graph = torch.cuda.CUDAGraph()
-        # thread_local: other threads (a ROS executor building tensors) may use CUDA meanwhile
-        with torch.cuda.graph(graph, capture_error_mode='thread_local'):
-            output = chunk.run()
+        # on the policy's device, not the current one (cuda:1 while cuda:0 is current):
+        # torch.cuda.graph's default capture stream is the current device's, and a capture
+        # on it records none of the kernels that run on cuda:1 (an empty graph)
+        with _current(device):
+            side = torch.cuda.Stream(device)
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):  # cuDNN/cuBLAS handles and workspaces, lazy inits
+                for _ in range(self.warmup_runs):
+                    chunk.run()
+            torch.cuda.current_stream(device).wait_stream(side)
+            torch.cuda.synchronize(device)
+            graph = torch.cuda.CUDAGraph()
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter('always')
+                # thread_local: other threads (a ROS executor building tensors) may use
+                # CUDA meanwhile
+                with torch.cuda.graph(graph, stream=torch.cuda.Stream(device),
+                                      capture_error_mode='thread_local'):
+                    output = chunk.run()
+        empty = [w for w in said if 'graph is empty' in str(w.message).lower()]
+        if empty:  # replays would return the capture's output forever
+            raise RuntimeError(f'the captured graph is empty ({empty[0].message})')
+        for w in said:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return _Captured(chunk, graph, output)
 
     def clear(self) -> None:
-        """Drop every graph (their memory pools go with them)."""
+        """Drop every graph (their memory pools go with them) and forget failed captures."""
         with self._lock:
             self._graphs.clear()
+            self._refused.clear()
+
+
+def _current(device: torch.device) -> contextlib.AbstractContextManager:
+    """`device` as the current CUDA device within (a replay launches on its stream)."""
+    return torch.cuda.device(device) if device.type == 'cuda' else contextlib.nullcontext()
