@@ -9,7 +9,8 @@ out are the file's (else the node's defaults).
 managed:=true starts the lifecycle variant (policy_lifecycle_node) instead: autostart:=configure
 (the default) loads and warms the policy up but publishes nothing until
 `ros2 lifecycle set /dp_policy activate` (/NS/dp_policy under a pushed namespace NS);
-autostart:=activate goes on to publish; autostart:=none leaves every transition to you or a
+autostart:=activate goes on to publish (with start_enabled: false, from ~/enable on);
+autostart:=none leaves every transition to you or a
 lifecycle manager.
 The node runs with the shipped Fast DDS profile (dds_profile:=...): the camera drivers must
 load the same one (FASTDDS_DEFAULT_PROFILES_FILE) for full-size images to arrive whole.

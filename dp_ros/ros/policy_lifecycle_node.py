@@ -9,7 +9,9 @@ launch file or nav2's lifecycle manager calls:
   nothing is published); a load or a wiring that fails (a topic of two message types) is
   logged, releases what it made (the loaded policy, its worker thread, the entities made so
   far) and returns FAILURE: the node stays unconfigured and may be configured again;
-- activate: publish (start_enabled is not used: activation is the enable);
+- activate: publish, or with start_enabled false wait for ~/enable (each activation starts
+  as start_enabled says: a robot that must be readied by hand is not moved by a lifecycle
+  manager's activate alone);
 - deactivate: stop safely: the hold (runtime/safety.py) goes out, then nothing;
 - cleanup: release the policy and every subscription, service and timer;
 - shutdown: hold if active, release, and end the process.
@@ -113,8 +115,10 @@ class PolicyLifecycleNode(LifecycleNode):
     @logged
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.core.enable_allowed = True
-        self.core.set_enabled(True)
-        self.get_logger().info('active: publishing')
+        if self.cfg.start_enabled:  # else it stays disabled (configure, deactivate): quiet
+            self.core.set_enabled(True)
+        self.get_logger().info('active: publishing' if self.cfg.start_enabled else
+                               'active: waiting for ~/enable (start_enabled: false)')
         return super().on_activate(state)
 
     @logged

@@ -180,7 +180,8 @@ class PolicyNodeConfig:
     episode_start_topic: str = param('', 'std_msgs/String JSON {"episode","seed","start_ns"} '
                                      'published at each episode start (the sim: '
                                      '/pusht/episode_start); empty: none')
-    start_enabled: bool = param(True, 'publish actions from the start (else wait for ~/enable)')
+    start_enabled: bool = param(True, 'publish actions from the start (the managed node: from '
+                                'each activation); false: wait for ~/enable')
     dry_run: bool = param(False, 'publish every chunk and stop on ~/dry_run/joint_trajectory '
                           '(all action joints) instead of action_topic or action_joint_topics: '
                           'the policy runs on the live cameras and joints and nothing reaches '

@@ -159,3 +159,32 @@ def test_a_failed_configure_leaves_no_entity_behind(ros_processes, ros_probe, ch
         node.wait_footprint(False, 'after the failed configure')
     assert 'could not wire the policy' in node.proc.log()
     assert node.proc.alive(), node.proc.log()[-3000:]
+
+
+def test_with_start_enabled_false_each_activation_waits_for_enable(ros_processes, ros_probe,
+                                                                   checkpoint):
+    """A robot to be readied by hand: activate alone publishes nothing (no chunk, no hold)
+    until ~/enable true, and so again after a deactivation."""
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = Managed(ros_probe, ros_processes.start(
+        'lifecycle', lifecycle_cmd(checkpoint, start_enabled=False)))
+    feeder = Feeder(ros_probe)
+    try:
+        for transitions in ([Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE],
+                            [Transition.TRANSITION_ACTIVATE]):
+            for transition in transitions:
+                assert node.change(transition), transition
+            n_trajs, n_diags = len(trajs), len(diags)
+            ros_probe.wait_for(lambda n=n_diags: len(diags) >= n + 4, 20.0,
+                               'diagnostics while active')
+            assert len(trajs) == n_trajs, 'published before ~/enable'
+            assert 'waiting for ~/enable' in node.proc.log()
+            reply = node.enable(True)
+            assert reply.success and reply.message == 'enabled (was disabled)', reply.message
+            ros_probe.wait_for_messages(trajs, n_trajs + 2, 60.0, 'chunks after ~/enable')
+            assert not is_hold(trajs[-1])
+            assert node.change(Transition.TRANSITION_DEACTIVATE)
+            ros_probe.wait_for(lambda: is_hold(trajs[-1]), 10.0, 'the hold of the deactivate')
+    finally:
+        feeder.close()
