@@ -287,6 +287,33 @@ def test_a_pose_converts_to_a_rotation_6d(tmp_path):
                                atol=1e-6)
 
 
+def test_a_recording_converted_already_is_refused_not_appended_twice(tmp_path, existing,
+                                                                     capsys):
+    """The quick-start command run again (or the bag copied elsewhere) would append the same
+    episodes twice: one line, the store untouched; --overwrite writes it anew."""
+    import shutil
+
+    output, before = existing
+    good = tmp_path / 'good'
+    converted = ReplayBuffer.open(output).root_attrs()['converted_bags']
+    assert [(c['bag'], c['episodes']) for c in converted] == [(str(good), 1)]
+    copy = tmp_path / 'elsewhere' / 'good_copy'
+    shutil.copytree(good, copy)
+    capsys.readouterr()
+    for bags in ([good], [copy]):
+        assert run(bags, PUSHT_CONFIG, output) == 2
+        line = error_line(capsys)
+        assert f'holds bag {bags[0]} already (converted from {good})' in line, line
+        assert '--overwrite' in line and snapshot(output) == before
+    assert run([good, copy], PUSHT_CONFIG, tmp_path / 'new.zarr') == 2
+    assert f'bags {good} and {copy} are the same recording' in error_line(capsys)
+    assert not (tmp_path / 'new.zarr').exists()
+    assert run([copy], PUSHT_CONFIG, output, '--overwrite') == 0
+    store = ReplayBuffer.open(output)
+    assert store.n_episodes == 1
+    assert [c['bag'] for c in store.root_attrs()['converted_bags']] == [str(copy)]
+
+
 def test_an_append_that_wraps_a_pose_yaw_otherwise_is_refused(tmp_path, episodes, capsys):
     """The block's yaw recorded in [0, 2 pi): bags converted with yaw_min -pi would give the
     same heading two values in one store; refused, the store untouched."""
@@ -749,12 +776,16 @@ def test_unreadable_paths(tmp_path, existing, capsys):
 
 
 def _hard_linked_copies(bag: Path, folder: Path, n: int) -> None:
-    """n bags with the files of `bag` (hard links: no copying, distinct paths)."""
+    """n bags with the files of `bag` (hard links: no copying, distinct paths), each
+    metadata.yaml a comment apart: bag2zarr refuses one recording given twice."""
     for i in range(n):
         copy = folder / f'bag_{i:03d}'
         copy.mkdir(parents=True)
         for f in bag.iterdir():
-            os.link(f, copy / f.name)
+            if f.name == 'metadata.yaml':
+                (copy / f.name).write_text(f.read_text() + f'# copy {i}\n')
+            else:
+                os.link(f, copy / f.name)
 
 
 def _progress_reports(stream) -> queue.Queue:

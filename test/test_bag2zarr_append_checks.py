@@ -73,14 +73,17 @@ def test_an_append_at_another_action_offset_is_refused(tmp_path, capsys):
     assert ('its values from /joint_states were sampled at grid time + 0.1 s there, + 0.5 s '
             'here') in err, err
     assert ReplayBuffer.open(out).n_episodes == 1
-    assert _bag2zarr(bag, _config(tmp_path, 0.1, offset=0.1), out) == 0  # the same: appended
+    # the same offset: appended (another recording: one converted already is refused)
+    assert _bag2zarr(_bag(tmp_path / 'b', 100_000_000, n=20), _config(tmp_path, 0.1, offset=0.1),
+                     out) == 0
     assert ReplayBuffer.open(out).n_episodes == 2
     # a store written before offsets were recorded: unknown, not contradicted, kept unknown
     for key in ('state', 'action'):
         array = zarr.open_group(str(out), mode='r+')['data'][key]
         array.attrs['sources'] = [{k: v for k, v in s.items() if k != 'offset_s'}
                                   for s in array.attrs['sources']]
-    assert _bag2zarr(bag, _config(tmp_path, 0.1, offset=0.5), out) == 0
+    assert _bag2zarr(_bag(tmp_path / 'c', 100_000_000, n=20), _config(tmp_path, 0.1, offset=0.5),
+                     out) == 0
     store = ReplayBuffer.open(out)
     assert store.n_episodes == 3
     assert all('offset_s' not in s for s in store.attrs('action')['sources'])

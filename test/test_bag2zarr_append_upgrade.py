@@ -126,7 +126,9 @@ def test_an_append_under_another_alignment_is_refused(tmp_path):
         bag2zarr.convert([bag], causal, store, progress=False)
     assert '\n' not in str(info.value)
     assert _tree(store) == before
-    summary = bag2zarr.convert([bag], config_from_dict(foreign_bag_config(align='nearest')),
+    again = tmp_path / 'again.mcap'  # another recording: one converted already is refused
+    write_foreign_mcap(again, seconds=2.0, seed=1, jitter_ns=4_000_000)
+    summary = bag2zarr.convert([again], config_from_dict(foreign_bag_config(align='nearest')),
                                store, progress=False)
     assert summary.total_episodes == 2
 
@@ -137,7 +139,9 @@ def test_a_store_written_before_alignment_was_recorded_is_not_contradicted(tmp_p
     bag, store = _store(tmp_path, align='nearest')
     _strip(store, root=False, attr='align')
     causal = config_from_dict(foreign_bag_config(align='at_or_before'))
-    summary = bag2zarr.convert([bag], causal, store, progress=False)
+    again = tmp_path / 'again.mcap'  # another recording: one converted already is refused
+    write_foreign_mcap(again, seconds=2.0, seed=1)
+    summary = bag2zarr.convert([again], causal, store, progress=False)
     assert summary.total_episodes == 2
     buffer = ReplayBuffer.open(store)
     for key in KEYS:

@@ -154,7 +154,8 @@ def test_a_store_without_names_is_appended_to_and_keeps_none(tmp_path, capsys):
     old = ReplayBuffer.open(output, mode='r+')
     for key in ('state', 'action'):
         del old.data[key].attrs['names']
-    assert run([bag], config, output) == 0, capsys.readouterr()
+    # another recording (the same one again is refused: converted_bags)
+    assert run([write_bag(tmp_path / 'bag2')], config, output) == 0, capsys.readouterr()
     buffer = ReplayBuffer.open(output)
     assert buffer.n_episodes == 2
     assert 'names' not in buffer.attrs('state') and 'names' not in buffer.attrs('action')
@@ -171,11 +172,12 @@ def test_an_append_keeps_the_larger_tolerance_of_a_source(tmp_path):
 
     assert run([bag], write_config(tmp_path / 'a.yaml', raw_config()), output) == 0
     assert tolerances() == [0.05, 0.05]
-    assert run([bag], write_config(tmp_path / 'b.yaml', raw_config(tolerance=0.08)),
-               output) == 0
+    # other recordings (the same one again is refused: converted_bags)
+    assert run([write_bag(tmp_path / 'bag2')],
+               write_config(tmp_path / 'b.yaml', raw_config(tolerance=0.08)), output) == 0
     assert tolerances() == [0.08, 0.08]
-    assert run([bag], write_config(tmp_path / 'c.yaml', raw_config(tolerance=0.02)),
-               output) == 0
+    assert run([write_bag(tmp_path / 'bag3')],
+               write_config(tmp_path / 'c.yaml', raw_config(tolerance=0.02)), output) == 0
     assert tolerances() == [0.08, 0.08]
     assert ReplayBuffer.open(output).n_episodes == 3
 

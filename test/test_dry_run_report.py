@@ -32,7 +32,8 @@ LEFT, RIGHT = '/left/arm_controller/joint_trajectory', '/right/arm_controller/jo
 
 def write_dry_run_bag(path, lag_steps: int = 2, gap: range = range(30, 42),
                       split: bool = False, two_arms: bool = False,
-                      gripper_states: str = GRIPPER_STATES) -> None:
+                      gripper_states: str = GRIPPER_STATES, dry: tuple[str, ...] = (DRY,)
+                      ) -> None:
     """60 steps: the operator's one-point commands at 10 Hz, joint states at 50 Hz that
     reach each command one period later, and the dry run's 8-point chunks every 4 steps that
     hold the operator's values lag_steps late (none planned during `gap`). split: the
@@ -40,7 +41,8 @@ def write_dry_run_bag(path, lag_steps: int = 2, gap: range = range(30, 42),
     arm's topics. two_arms: each joint an arm of its own, commanded on LEFT or RIGHT and
     measured on /left or /right/joint_states, both drivers naming it 'waist'; the dry run's
     names are the training data's, left_waist and right_waist. gripper_states: where a
-    split gripper's joint states go ('/joint_states': its driver beside the arm's)."""
+    split gripper's joint states go ('/joint_states': its driver beside the arm's). dry: the
+    topics the dry run is recorded on (a node in a namespace; two nodes)."""
     parts = ([(OPERATOR, '/joint_states', [0]), (GRIPPER, gripper_states, [1])] if split
              else [(LEFT, '/left/joint_states', [0]), (RIGHT, '/right/joint_states', [1])]
              if two_arms else [(OPERATOR, '/joint_states', [0, 1])])
@@ -60,10 +62,11 @@ def write_dry_run_bag(path, lag_steps: int = 2, gap: range = range(30, 42),
             if k in gap:
                 continue
             steps = np.arange(k, k + 8)
-            rec.write(DRY, 'trajectory_msgs/msg/JointTrajectory', T0 + k * DT + 2 * MS,
-                      trajectory_message(ts, ['left_waist', 'right_waist'] if two_arms
-                                         else JOINTS, operator_at(steps - lag_steps),
-                                         T0 + k * DT, DT))
+            for topic in dry:
+                rec.write(topic, 'trajectory_msgs/msg/JointTrajectory', T0 + k * DT + 2 * MS,
+                          trajectory_message(ts, ['left_waist', 'right_waist'] if two_arms
+                                             else JOINTS, operator_at(steps - lag_steps),
+                                             T0 + k * DT, DT))
 
 
 def run(capsys, *args) -> tuple[int, str, str]:
@@ -230,6 +233,28 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path, capsys):
     write_dry_run_bag(dry)
     code, _, err = run(capsys, dry, '--output', tmp_path / 'r.json', '--reference', '/nope')
     assert code == 2 and 'topic /nope (needed by --reference) is not in the bag' in err
+
+
+def test_a_dry_run_of_a_node_in_a_namespace_is_found_without_policy_topic(tmp_path, capsys):
+    """The node's ~/dry_run/joint_trajectory under /left/dp_policy: the bag's one dry run is
+    taken; two are one line naming both, and --policy-topic picks one."""
+    left, right = '/left/dp_policy' + DRY[len('/dp_policy'):], '/right/dp_policy' + DRY[10:]
+    bag = tmp_path / 'left'
+    write_dry_run_bag(bag, dry=(left,))
+    code, out, err = run(capsys, bag, '--output', tmp_path / 'r.json', '--no-plot')
+    assert code == 0, err
+    report = json.loads((tmp_path / 'r.json').read_text())
+    assert report['policy_topic'] == left and report['metrics']['best_lag_steps'] == 2
+    both = tmp_path / 'both'
+    write_dry_run_bag(both, dry=(left, right))
+    code, _, err = run(capsys, both, '--output', tmp_path / 'r2.json')
+    lines = nonempty_lines(err)
+    assert code == 2 and len(lines) == 1 and f'2 dry runs ({left}, {right})' in lines[0]
+    assert '--policy-topic' in lines[0] and not (tmp_path / 'r2.json').exists()
+    code, _, err = run(capsys, both, '--output', tmp_path / 'r2.json', '--policy-topic', right,
+                       '--no-plot')
+    assert code == 0, err
+    assert json.loads((tmp_path / 'r2.json').read_text())['policy_topic'] == right
 
 
 def test_two_arms_whose_drivers_name_their_joints_alike_are_compared_through_prefixes(

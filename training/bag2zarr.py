@@ -20,6 +20,7 @@ made so far go to stdout), Ctrl-C exit code 130.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -55,6 +56,11 @@ from training.replay_buffer import ReplayBuffer, recorded_control_period
 from training.zarr_writer import EpisodeWriter, staged_store
 
 CONTROL_PERIOD_S = 'control_period_s'  # the store's attribute: seconds per step
+# the store's attribute: the recordings converted into it (bag_identity), so that converting
+# one again (the same command run twice, a copy in another folder) is refused, not trained
+# on twice
+CONVERTED_BAGS = 'converted_bags'
+
 
 __all__ = ['ConfigError', 'ConversionSummary', 'convert', 'format_reports', 'format_summary',
            'load_config', 'main']
@@ -87,10 +93,14 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
     bags = find_bags(bag_paths)
     if not bags:
         raise BagError('no bags given')
+    identities: dict[str, str] = {}
     for path in bags:  # every topic checked before anything is read or written
         check_output_apart(Path(path), output, BagError)  # an --overwrite would delete it
         with open_bag(path) as bag:
             check_bag(bag, config)
+            if any(t.count for t in bag.topics.values()):  # an empty one is skipped anyway
+                identities[str(path)] = bag_identity(bag)
+    check_distinct(identities)
     reports = [] if reports is None else reports
     # another bag2zarr appending at once would swap its copy over this one's: refused
     with output_lock(output, 'dp-ros bag2zarr'), \
@@ -101,6 +111,8 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
         # older episodes whose names and sources may be unknown; an empty store has none
         has_older = appending and writer.store.n_episodes > 0
         check_recorded_attrs(writer.store, config, output)
+        converted = writer.store.root_attrs().get(CONVERTED_BAGS, []) if appending else []
+        check_not_converted(identities, converted, output)
         for path in tqdm(bags, desc='bags', unit='bag', disable=not progress or len(bags) < 2):
             report = BagReport(str(path))
             reports.append(report)
@@ -116,6 +128,10 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
         store = writer.flush()
         record_attrs(store, config, has_older, frames, sizes, topic_rates(reports))
         record_rate(store, config)
+        made = {r.path: len(r.episode_lengths) for r in reports[-len(bags):]}
+        store.set_root_attrs(**{CONVERTED_BAGS: [*converted, *(
+            {'bag': path, 'identity': identity, 'episodes': made[path]}
+            for path, identity in identities.items() if made.get(path))]})
         summary = ConversionSummary(
             output=str(output), appended_to_existing=appending, bags=reports,
             episodes_added=writer.episodes_added, steps_added=writer.steps_added,
@@ -376,6 +392,53 @@ def same_sources(stored: list[dict] | None, new: list[dict]) -> bool:
                      if not any(attr in s for s in stored)}
     return ([{k: v for k, v in s.items() if k not in merged} for s in stored]
             == [{k: v for k, v in s.items() if k not in drop} for s in new])
+
+
+IDENTITY_BYTES = 1 << 20  # of each storage file's head and tail that bag_identity hashes
+
+
+def bag_identity(bag) -> str:
+    """A recording's identity, wherever its files lie (a copy has the same): its first and
+    last receive times, message count, and each file's size and first and last MiB (the
+    files of its folder by name, metadata.yaml too), so that bags written alike but with
+    other contents differ, without reading gigabytes."""
+    digest = hashlib.sha256(
+        f'{bag.start_ns}-{bag.end_ns}-{sum(t.count for t in bag.topics.values())}'.encode())
+    path = Path(bag.path)
+    files = [path] if path.is_file() else sorted(
+        f for f in path.iterdir() if f.is_file())
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f'|{size}|'.encode())
+        with open(file, 'rb') as f:
+            digest.update(f.read(IDENTITY_BYTES))
+            if size > IDENTITY_BYTES:
+                f.seek(max(IDENTITY_BYTES, size - IDENTITY_BYTES))
+                digest.update(f.read())
+    return digest.hexdigest()[:32]
+
+
+def check_distinct(identities: dict[str, str]) -> None:
+    """One recording given twice (a bag and its copy in another folder) is refused."""
+    seen: dict[str, str] = {}
+    for path, identity in identities.items():
+        if identity in seen:
+            raise BagError(f'bags {seen[identity]} and {path} are the same recording (the '
+                           'same files): give it once')
+        seen[identity] = path
+
+
+def check_not_converted(identities: dict[str, str], converted: Sequence[dict], output: Path
+                        ) -> None:
+    """An append of a recording the store holds already would train on it twice."""
+    done = {c.get('identity'): c.get('bag') for c in converted if isinstance(c, dict)}
+    again = [(path, done[i]) for path, i in identities.items() if i in done]
+    if again:
+        path, was = again[0]
+        more = f' (and {len(again) - 1} more)' if len(again) > 1 else ''
+        raise BagError(f'{output} holds bag {path}{more} already (converted from {was}): '
+                       'appending it again would train on its episodes twice; --overwrite '
+                       'writes the store anew from the bags given, or give only new bags')
 
 
 def record_rate(store: ReplayBuffer, config: Bag2ZarrConfig) -> None:

@@ -84,6 +84,7 @@ class Comparison:
     reference_ok: np.ndarray  # (T,)
     chunk_starts: np.ndarray  # the grid steps where a dry-run chunk takes over, sorted
     stamp_zero_topic: str | None = None  # a reference with messages stamped 0: by receipt
+    policy_topic: str = DRY_RUN_TOPIC  # the dry run's topic in this bag
 
     @property
     def valid(self) -> np.ndarray:
@@ -251,13 +252,31 @@ def _pick_references(bag: Bag, policy_topic: str, wanted: list[str], joints: lis
                     f'topic_name_prefixes); it has: {bag.describe_topics()}')
 
 
-def compare_bag(path: Path, policy_topic: str, references: list[str],
+def dry_run_topic(bag: Bag, given: str | None) -> str:
+    """The dry run's topic: `given` (--policy-topic), else DRY_RUN_TOPIC, else the one
+    ~/dry_run/joint_trajectory in the bag (a node in a namespace or renamed: /left/dp_policy)."""
+    if given:
+        return given
+    if DRY_RUN_TOPIC in bag.topics:
+        return DRY_RUN_TOPIC
+    found = sorted(t for t, info in bag.topics.items()
+                   if t.endswith('/dry_run/joint_trajectory') and info.msgtype in TRAJECTORY_TYPES)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UserError(f'bag {bag.path}: {len(found)} dry runs ({", ".join(found)}): name '
+                        'the one to compare with --policy-topic')
+    return DRY_RUN_TOPIC  # absent: require() names it and what the bag has
+
+
+def compare_bag(path: Path, policy_topic: str | None, references: list[str],
                 offset_s: float | None, period_s: float | None,
                 progress: bool = False, yaw_min: float = -math.pi,
                 prefixes: dict[str, str] | None = None) -> Comparison:
     """The policy's dry-run commands and the reference, sampled on one grid; `prefixes`:
     {topic: prefix} of the topics whose messages name the joints without it."""
     with open_bag(path) as bag:
+        policy_topic = dry_run_topic(bag, policy_topic)
         bag.require(policy_topic, TRAJECTORY_TYPES, 'the dry run (--policy-topic)')
         timeline = _policy_timeline(bag, policy_topic)
         joints = timeline.joints
@@ -296,7 +315,8 @@ def compare_bag(path: Path, policy_topic: str, references: list[str],
     return Comparison(str(path), [r.topic for r in refs], kind, offset, joints, period_ns, grid,
                       values['policy'].astype(np.float64), reference.astype(np.float64),
                       ok['policy'], ok['reference'],
-                      chunk_starts_on_grid(grid, timeline.stamps, period_ns), stamp_zero)
+                      chunk_starts_on_grid(grid, timeline.stamps, period_ns), stamp_zero,
+                      policy_topic)
 
 
 def _rmse(err: np.ndarray) -> np.ndarray:
@@ -467,8 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--plot', type=Path, help='figure: .png, .pdf, .svg or .jpg (default: '
                    '--output with .png)')
     p.add_argument('--no-plot', action='store_true')
-    p.add_argument('--policy-topic', default=DRY_RUN_TOPIC,
-                   help=f'the dry run\'s trajectories (default {DRY_RUN_TOPIC})')
+    p.add_argument('--policy-topic', default=None,
+                   help=f"the dry run's trajectories (default {DRY_RUN_TOPIC}, else the bag's "
+                        'one */dry_run/joint_trajectory: a node in a namespace or renamed)')
     p.add_argument('--reference', action='append', default=[], metavar='TOPIC',
                    help="the operator's JointTrajectory commands, a Cartesian controller's "
                    'PoseStamped targets or a JointState topic; again '
@@ -511,18 +532,17 @@ def main(argv: list[str] | None = None) -> int:
                    for path in find_bags(args.bags)]
     first = comparisons[0]
     for c in comparisons[1:]:
-        if (c.joints, c.reference_topics, c.period_ns) != (first.joints,
-                                                           first.reference_topics,
-                                                           first.period_ns):
-            raise UserError(f'bag {c.bag} differs from {first.bag} in joints, reference topic '
-                            'or period: report them apart')
+        if (c.joints, c.reference_topics, c.period_ns, c.policy_topic) != (
+                first.joints, first.reference_topics, first.period_ns, first.policy_topic):
+            raise UserError(f'bag {c.bag} differs from {first.bag} in joints, dry-run or '
+                            'reference topic, or period: report them apart')
     if not any(c.valid.any() for c in comparisons):
         raise UserError(f"no time where both the dry run and {' + '.join(first.reference_topics)} "
                         'have a value: was the operator recorded during the dry run?')
     metrics = comparison_metrics(comparisons, args.max_lag)
     report = {
         'format': REPORT_FORMAT, 'version': REPORT_VERSION,
-        'bags': [c.bag for c in comparisons], 'policy_topic': args.policy_topic,
+        'bags': [c.bag for c in comparisons], 'policy_topic': first.policy_topic,
         'reference_topics': first.reference_topics, 'reference_kind': first.reference_kind,
         'offset_s': first.offset_s, 'period_s': first.period_ns / NS, 'joints': first.joints,
         'stamp_zero_topics': sorted({c.stamp_zero_topic for c in comparisons

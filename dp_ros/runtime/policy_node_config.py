@@ -65,8 +65,10 @@ class PolicyNodeConfig:
     sampler: str = param('', "'ddim' or 'ddpm'; empty: the checkpoint's")
     num_inference_steps: int = param(0, "denoising steps; 0: the checkpoint's", range=(0, 1000))
     cpu_threads: int = param(0, 'torch CPU threads; 0: torch default', range=(0, 256))
-    torchscript: bool = param(True, 'sample with a TorchScript-frozen UNet (about 1.6x faster '
-                              'at batch 1 on CPU); false: eager PyTorch')
+    torchscript: bool = param(True, 'on the CPU, sample with a TorchScript-frozen UNet (about '
+                              "1.3x faster at batch 1: the README's inference table); false: "
+                              'eager PyTorch. On CUDA each chunk is one CUDA graph replay '
+                              'either way')
     warmup: bool = param(True, 'run the model once at start (CUDA kernels, caches) before '
                          'taking inputs')
     image_topics: list[str] = param(['/pusht/image_raw'], 'camera topics, one per image key of '
@@ -179,7 +181,10 @@ class PolicyNodeConfig:
                           range=(0, MAX_SEED))
     episode_start_topic: str = param('', 'std_msgs/String JSON {"episode","seed","start_ns"} '
                                      'published at each episode start (the sim: '
-                                     '/pusht/episode_start); empty: none')
+                                     '/pusht/episode_start) by a reliable, transient-local '
+                                     '(latched) publisher, so a node started late still '
+                                     'hears it: DDS refuses a volatile one (ros2 topic pub: '
+                                     '--qos-durability transient_local); empty: none')
     start_enabled: bool = param(True, 'publish actions from the start (the managed node: from '
                                 'each activation); false: wait for ~/enable')
     dry_run: bool = param(False, 'publish every chunk and stop on ~/dry_run/joint_trajectory '
