@@ -97,7 +97,9 @@ ASPECT_TOLERANCE = 0.01
 
 
 def frame_size_problem(frame_hw: Sequence[int], recorded_hw: Sequence[int] | None,
-                       crop: Sequence[int] | None) -> tuple[bool, str] | None:
+                       crop: Sequence[int] | None,
+                       reference: str = 'the training data was recorded at'
+                       ) -> tuple[bool, str] | None:
     """Whether a live camera frame of (height, width) fits the policy's training frames,
     recorded at `recorded_hw` (None: not recorded): None when it does, else (refuse, why).
 
@@ -105,12 +107,14 @@ def frame_size_problem(frame_hw: Sequence[int], recorded_hw: Sequence[int] | Non
     it would cut another part of the scene), or of another aspect (centre-cropped to the
     trained aspect it would show another field of view). Another size of the same aspect
     is not refused (resized as the training frames were), but said: a camera mode of
-    another resolution may see another field of view too.
+    another resolution may see another field of view too. `reference` says what
+    `recorded_hw` is (a node whose checkpoint records no size compares with the camera's
+    first frame).
     """
     if recorded_hw is None or tuple(frame_hw) == tuple(recorded_hw):
         return None
     (h, w), (rh, rw) = frame_hw, recorded_hw
-    size = f'frame {w}x{h} px, the training data was recorded at {rw}x{rh} px'
+    size = f'frame {w}x{h} px, {reference} {rw}x{rh} px'
     remedy = f'set the camera driver to {rw}x{rh}'
     if crop is not None:
         return True, (f'{size} and its camera_crop {list(crop)} is in those pixels: it would '

@@ -350,17 +350,20 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str],
     message's.
 
     Several drivers may publish on one topic, each its own joints (an arm's and its
-    gripper's on /joint_states). A message that gives none of the state joints but some
-    action joints' positions is another driver's: (None, measured), no observation and not
-    a bad message (where both drivers' joints are in the state, each is a stream of its own
-    and gets only its driver's messages: message_streams). One that gives some of the state
+    gripper's on /joint_states). A message that gives none of the state joints is another
+    driver's: (None, measured) with the action joints' positions it gives, else (None,
+    None) (a head's or a base's joints: nothing the node reads), no observation and not a
+    bad message (the node counts such messages: a topic that only ever gives them is an
+    input named wrong, inputs_unread); where both drivers' joints are in the state, each is
+    a stream of its own and gets only its driver's messages: message_streams. One that gives
+    some of the state
     joints but not all is refused, PartialJointState ('joint_unknown', naming the missing
     ones) with its measured positions: its values are not merged with another message's
     (their stamps differ; such drivers are read apart: state_joint_drivers, or training
     data that read them apart).
 
-    BadInput: 'joint_unknown' (a state joint missing: PartialJointState; or all of them and
-    no action joint's position given), 'joint_duplicate' (a joint it reads named twice),
+    BadInput: 'joint_unknown' (some state joints missing: PartialJointState),
+    'joint_duplicate' (a joint it reads named twice),
     'joint_size' (names and values of unequal length),
     'non_finite' or 'float32_overflow' (runtime/input_checks.py).
     """
@@ -378,10 +381,7 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str],
         measured = None if np.isnan(measured).all() else measured
     missing = [n for n in dict.fromkeys(names) if n not in msg.name]
     if len(missing) == len(set(names)):
-        if measured is not None:
-            return None, measured  # another driver's joints on this topic
-        raise BadInput('joint_unknown', f'joint state lacks {missing}, has {list(msg.name)}: '
-                       'none of the state joints and no action joint position')
+        return None, measured  # another driver's joints on this topic
     if missing:
         raise PartialJointState(f'joint state lacks {missing}, has {list(msg.name)}: a message '
                                 'must give all the state joints read from its topic (drivers '

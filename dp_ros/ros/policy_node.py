@@ -83,6 +83,8 @@ IDLE_CHECK_PERIOD_NS = 50_000_000
 VIEW_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8')
 # at shutdown, how long in all the stop may wait for the controllers' acknowledgements
 STOP_ACK_BUDGET_S = 1.0
+# a kind of bad message is said at once, then at most this often (with how many went unsaid)
+BAD_LINE_PERIOD_S = 10.0
 # a clock jump back seen while nothing moved (disabled, inactive, waiting for an episode):
 # no hold to name it, so said on its own
 CLOCK_BACK_IDLE = ('the node clock went back by more than max_input_age_s (a sim or bag '
@@ -161,6 +163,10 @@ class PolicyCore:
         self._overhead = LatencyStats()  # seconds per plan outside the model
         self._decode_cost = LatencyStats()  # seconds per camera frame decoded and fitted
         self._warned: set[str] = set()
+        self._bad_lines: dict[str, RepeatedMessage] = {}  # per kind of bad message
+        # per camera whose training frame size the checkpoint lacks: its first frame's (H, W)
+        self._first_frame_hw: dict[str, tuple[int, int]] = {}
+        self._last_bad = ''  # the newest skipped message's kind and why (/diagnostics)
         self._sampling_failed = RepeatedMessage()
         # the status is WARN while a problem count rose lately (at least one diagnostics
         # period), not for ever after one glitch
@@ -254,8 +260,15 @@ class PolicyCore:
         self._warn_bad(kind, detail)
 
     def _warn_bad(self, kind: str, detail: str) -> None:
-        self._warn_once(f'bad_{kind}', f'skipped a bad message ({kind}): {detail} (logged '
-                        'once per kind; counts on /diagnostics)')
+        """A skipped message's line: each kind at once, then at most every BAD_LINE_PERIOD_S
+        (a later cause of a kind is named too, without a line per message); the newest on
+        /diagnostics (bad_message_last)."""
+        self._last_bad = f'{kind}: {detail}'
+        lines = self._bad_lines.setdefault(kind, RepeatedMessage(int(BAD_LINE_PERIOD_S * 1e9)))
+        line = lines.add(f'skipped a bad message ({kind}): {detail}', time.monotonic_ns())
+        if line is not None:
+            self.log.warning(f'{line} (each kind at most every {BAD_LINE_PERIOD_S:g} s; '
+                             'counts on /diagnostics)')
 
     def _before_clock(self, stream: str, clock_ns: int) -> bool:
         """Whether a sample must wait for the node clock to start (realtime under
@@ -281,8 +294,7 @@ class PolicyCore:
             self._plan()
 
     def _warn_bad_stamp(self, filing: pl.Filing, what: str) -> None:
-        self._warn_once(f'bad_{filing.kind}', f'skipped a bad message ({filing.kind}): '
-                        f'{what} {filing.detail} (logged once per kind)')
+        self._warn_bad(filing.kind, f'{what} {filing.detail}')
 
     # ------------------------------------------------------------------ inputs
     def _stamp_ns(self, stream: str, msg: Any, received_ns: int, what: str) -> int | None:
@@ -337,8 +349,21 @@ class PolicyCore:
         """BadInput 'camera_size' (a frame of another size or aspect than the training
         frames) or 'camera_crop' (the crop box reaches outside it); a size resized as in
         training is said once."""
-        problem = frame_size_problem(frame_hw, self.setup.image_frame_sizes[key],
-                                     self.setup.image_crops[key])
+        recorded, reference = self.setup.image_frame_sizes[key], None
+        if recorded is None:  # the checkpoint does not say (the paper's data, older stores)
+            recorded = self._first_frame_hw.get(key)
+            if recorded is None:
+                recorded = self._first_frame_hw[key] = tuple(frame_hw)
+                if recorded != tuple(self.setup.image_shapes[key]):
+                    self._warn_once(f'camera_unrecorded_{key}', (
+                        f"camera '{key}': frames {frame_hw[1]}x{frame_hw[0]} px are fitted to "
+                        f"the policy's {self.setup.image_shapes[key][1]}x"
+                        f'{self.setup.image_shapes[key][0]}; the checkpoint does not record '
+                        'the size its training frames were recorded at, so this camera is '
+                        "held to its first frame's size (logged once)"))
+            reference = "this camera's first frame was"
+        problem = frame_size_problem(frame_hw, recorded, self.setup.image_crops[key],
+                                     *([reference] if reference else []))
         if problem is not None:
             refused, why = problem
             if refused:
@@ -353,7 +378,7 @@ class PolicyCore:
         """The policy's image of a filed camera message (`rgb`: its RGB view, if taken on
         receipt), as bag2zarr fitted the training frames: the checkpoint's camera crop, then
         its size. Called (lock held) when an observation first uses the frame; BadInput
-        logged once per kind (the loop counts it). Its cost goes to camera_decode_* on
+        logged as _warn_bad says (the loop counts it). Its cost goes to camera_decode_* on
         /diagnostics."""
         start = time.perf_counter()
         try:
@@ -404,12 +429,12 @@ class PolicyCore:
             if values is None:  # none of its joints: another driver's (or names it lacks)
                 with self._lock:
                     self.loop.other_joints(source.stream_name, list(msg.name))
+                if measured is None:  # nor an action joint's position: nothing to read
+                    return
         stamp_ns = self._stamp_ns(source.stream_name, msg, received_ns, topic)
         if stamp_ns is None:
             return
         if values is None:  # another driver's joints on this topic: a measurement only
-            if measured is None:  # of state joints another source reads, not action joints
-                return
             with self._lock:
                 clock_ns = self._clock_ns()
                 if self._before_clock(source.stream_name, clock_ns):
@@ -633,6 +658,7 @@ class PolicyCore:
             values['inputs_unstamped_skipped'] = sum(self._unstamped_skipped.values())
             values.update({f'input_{name}_stamped_on_receipt': n
                            for name, n in self._stamped_on_receipt.items()})
+        values['bad_message_last'] = self._last_bad
         values.update(device=self.device_name, dtype=self.cfg.dtype, dry_run=self.cfg.dry_run,
                       poll_period_ms=self._poll_timer.timer_period_ns / 1e6)
         values.update({f'latency_{k}': v for k, v in self.runner.latency.summary_ms().items()})

@@ -357,9 +357,9 @@ class PlanningLoop:
         return True
 
     def other_joints(self, stream: str, names: Sequence[str]) -> None:
-        """A message on the stream's topic that gave none of its joints, only action joints'
-        positions (another driver's on a shared topic): counted with the names it gave, for
-        unread_inputs."""
+        """A message on the stream's topic that gave none of its joints (another driver's on
+        a shared topic: action joints' positions at most): counted with the names it gave,
+        for unread_inputs (a topic that only ever gives such messages)."""
         stats = self.stats[stream]
         stats.other_joints += 1
         stats.other_names.update(names)
