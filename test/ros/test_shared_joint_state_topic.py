@@ -146,3 +146,40 @@ def test_drivers_named_by_hand_split_a_topic_the_data_did_not_record(ros_process
         assert latest_diagnostics(diags)['bad_messages'] == '1', latest_diagnostics(diags)
         assert node.alive(), node.log()
         assert "/arm/joint_states ['jx'] + /arm/joint_states ['jy']" in node.log()
+
+
+def test_a_second_publisher_of_the_arms_joints_is_refused_as_jumps_and_the_node_recovers(
+        ros_processes, ros_probe, checkpoint):
+    """A joint_state_publisher left running beside the driver: its zeros between the arm's
+    [250, 260] are jumps no arm makes under max_step_delta 5 (the node neither plans on them
+    nor holds at them: bad_joint_jump, said in the log); once it is gone, chunks resume."""
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint, max_step_delta='[5.0,5.0]'))
+    stray = ros_probe.publisher(JointState, '/arm/joint_states', qos_profile_sensor_data)
+    stop = threading.Event()
+
+    def stray_publisher():
+        while not stop.is_set():
+            stamp = cv.ns_to_time(ros_probe.node.get_clock().now().nanoseconds)
+            stray.publish(cv.numpy_to_joint_state(np.zeros(2), ['jx', 'jy'], stamp=stamp))
+            time.sleep(0.1)
+
+    feeder = Feeder(ros_probe, position=ARM)
+    thread = threading.Thread(target=stray_publisher, daemon=True)
+    try:
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks before the stray publisher')
+        thread.start()
+        wait_diag(ros_probe, diags, lambda d: int(d.get('bad_joint_jump', 0)) > 5, 30.0,
+                  'jumps counted')
+        assert 'skipped a bad message (joint_jump)' in node.log()
+        assert 'a second publisher giving these joints' in node.log()
+        stop.set()
+        thread.join(2.0)
+        n = len(trajs)
+        ros_probe.wait_for_messages(trajs, n + 2, 60.0, 'chunks once the stray is gone')
+        assert not any(list(m.points[0].positions) == [0.0, 0.0] for m in trajs if is_hold(m))
+        assert node.alive(), node.log()
+    finally:
+        stop.set()
+        feeder.close()
