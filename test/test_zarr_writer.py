@@ -102,7 +102,9 @@ def test_an_output_linked_to_a_store_elsewhere_stays_a_link(tmp_path, overwrite)
     store, link = tmp_path / 'big' / 'store.zarr', tmp_path / 'data' / 'store.zarr'
     assert run([bag], config, store) == 0
     os.symlink(store, link)
-    assert run([bag], config, link, *(['--overwrite'] if overwrite else [])) == 0
+    # another recording (one the store holds already is refused: converted_bags)
+    other = write_bag(tmp_path / 'other', 8, 8, start_ns=WALL + 60 * 10**9)
+    assert run([other], config, link, *(['--overwrite'] if overwrite else [])) == 0
     assert link.is_symlink() and os.readlink(link) == str(store)
     assert ReplayBuffer.open(store).n_episodes == (1 if overwrite else 2)
     assert os.listdir(tmp_path / 'data') == ['store.zarr']  # no staged copy left beside it

@@ -262,7 +262,7 @@ class PolicyCore:
     def _warn_bad(self, kind: str, detail: str) -> None:
         """A skipped message's line: each kind at once, then at most every BAD_LINE_PERIOD_S
         (a later cause of a kind is named too, without a line per message); the newest on
-        /diagnostics (bad_message_last)."""
+        /diagnostics (last_bad_message)."""
         self._last_bad = f'{kind}: {detail}'
         lines = self._bad_lines.setdefault(kind, RepeatedMessage(int(BAD_LINE_PERIOD_S * 1e9)))
         line = lines.add(f'skipped a bad message ({kind}): {detail}', time.monotonic_ns())
@@ -664,7 +664,7 @@ class PolicyCore:
             values['inputs_unstamped_skipped'] = sum(self._unstamped_skipped.values())
             values.update({f'input_{name}_stamped_on_receipt': n
                            for name, n in self._stamped_on_receipt.items()})
-        values['bad_message_last'] = self._last_bad
+        values['last_bad_message'] = self._last_bad
         values.update(device=self.device_name, dtype=self.cfg.dtype, dry_run=self.cfg.dry_run,
                       poll_period_ms=self._poll_timer.timer_period_ns / 1e6)
         values.update({f'latency_{k}': v for k, v in self.runner.latency.summary_ms().items()})

@@ -258,7 +258,7 @@ def test_messages_in_trajectories_out_services_and_diagnostics(ros_processes, ro
         lines = 1 + (time.monotonic() - since) // BAD_LINE_PERIOD_S  # not one per message
         for kind in ('non_finite', 'stamp_future'):
             assert 1 <= node.log().count(f'skipped a bad message ({kind})') <= lines
-        assert latest_diagnostics(diags)['bad_message_last'].startswith('episode_start: ')
+        assert latest_diagnostics(diags)['last_bad_message'].startswith('episode_start: ')
         # an older stamp than the stream's newest: counted and logged, not a silent duplicate
         deadline = time.monotonic() + 20.0
         while int(latest_diagnostics(diags)['input_agent_pos_older']) < 1:
