@@ -434,12 +434,6 @@ class PolicyCore:
         stamp_ns = self._stamp_ns(source.stream_name, msg, received_ns, topic)
         if stamp_ns is None:
             return
-        if measured is not None:
-            with self._lock:
-                why = self.loop.jump(stamp_ns, measured)
-            if why is not None:  # neither an observation nor where a stop holds
-                self._bad('joint_jump', f'{topic}: {why}')
-                return
         if values is None:  # another driver's joints on this topic: a measurement only
             with self._lock:
                 clock_ns = self._clock_ns()

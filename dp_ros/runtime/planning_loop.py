@@ -65,14 +65,11 @@ from dp_ros.runtime.policy_node_config import (
     PolicyNodeConfig,
     ResolvedSetup,
 )
-from dp_ros.runtime.safety import Hold, SafetyEnvelope, hold_point, joint_delta, stop_path
+from dp_ros.runtime.safety import Hold, SafetyEnvelope, hold_point, stop_path
 from dp_ros.runtime.state_range import far_state_warning
 from dp_ros.runtime.twist_servo import twist_toward_plan
 from dp_ros.stamps import seconds_to_ns
 
-# a measured joint that moved further than this many max_step per control period since the
-# previous message cannot be the arm (PlanningLoop.jump)
-JUMP_STEPS = 3.0
 REFUSALS_TO_LOG = ('stale', 'gap')  # input refusals worth a warning; 'empty'/'not_full' pass
 # an input filed at under this share of the rate its training data was recorded at (over a
 # full rate window) is slow: its samples at the observation times are older than in training
@@ -292,9 +289,6 @@ class PlanningLoop:
         n_action = len(cfg.action_joint_names)
         self._measured = np.full(n_action, np.nan)
         self._measured_ns = np.zeros(n_action, dtype=np.int64)
-        # per action joint: the previous message's position, taken or not (jump)
-        self._received = np.full(n_action, np.nan)
-        self._received_ns = np.zeros(n_action, dtype=np.int64)
         self.commanded: TimedChunk | None = None  # the published points, as they replace
         self.motion_start: np.ndarray | None = None  # the measured position a motion began at
         self.streamed_due_ns: int | None = None  # due time of the newest point streamed
@@ -474,39 +468,6 @@ class PlanningLoop:
         known = np.isfinite(positions) & (int(stamp_ns) >= self._measured_ns)
         self._measured[known] = positions[known]
         self._measured_ns[known] = int(stamp_ns)
-
-    def jump(self, stamp_ns: int, positions: np.ndarray) -> str | None:
-        """Why a state message's action-joint positions cannot be the arm's: a joint moved
-        further since the previous message than JUMP_STEPS max_step per control period (at
-        least one period) allow. One wrong message, or a second publisher's values between
-        the driver's, would otherwise be an observation the policy plans on and the
-        position a stop holds at, due one period ahead. None when plausible, or unchecked:
-        no max_step (max_step_delta, max_velocity, urdf_path), or lockstep (a sim's reset
-        moves the arm at once). Every message is the next one's reference, so a real jump
-        (an arm moved by hand) costs that message and the next; a reset forgets them."""
-        max_step = self.setup.limits.max_step
-        if max_step is None or self.lockstep:
-            return None
-        positions = np.asarray(positions, dtype=np.float64)
-        known = np.isfinite(positions) & np.isfinite(self._received)
-        why = None
-        if known.any():
-            wrap = self.setup.limits.short_way
-            periods = np.abs(int(stamp_ns) - self._received_ns[known]) / self.setup.dt_ns
-            moved = np.abs(joint_delta(self._received[known], positions[known],
-                                       None if wrap is None else wrap[known]))
-            over = moved > JUMP_STEPS * max_step[known] * np.maximum(periods, 1.0)
-            if over.any():
-                names = np.asarray(self.cfg.action_joint_names)[known][over].tolist()
-                why = (f'{names} moved {np.round(moved[over], 4).tolist()} since the previous '
-                       f'message {np.round(periods[over].min() * self.setup.dt_ns / 1e9, 3)} s '
-                       f'before, over {JUMP_STEPS:g} x their max step per control period: a '
-                       'wrong message, a second publisher giving these joints, or the arm '
-                       'moved by hand that fast')
-        given = np.isfinite(positions)
-        self._received[given] = positions[given]
-        self._received_ns[given] = int(stamp_ns)
-        return why
 
     def measured_at(self, now_ns: int, columns: Sequence[int] | None = None
                     ) -> np.ndarray | None:
@@ -994,13 +955,11 @@ class PlanningLoop:
             self.frames.clear()
             self._measured[:] = np.nan
             self._measured_ns[:] = 0
-            self._received[:] = np.nan
             for stats in self.stats.values():  # and the rates on them (older ones may come)
                 stats.stamps.clear()
         else:
             self.history.start_episode(keep_from_ns)
             self.frames.clear(keep_from_ns)
-            self._received[:] = np.nan  # a sim's reset moves the arm at once
         self._clear_plan()
         self.generator = self._new_generator()
         self.last_t_obs_ns = None
