@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dp_ros.atomic_dir import naming
+from dp_ros.errors import UserError
 
 FORMATS = ('.mp4', '.gif')  # what write_video writes, named by the suffix (any case)
 GIF_MAX_FPS = 50.0  # 2 cs a frame: browsers play 0-1 cs delays at 10 cs
@@ -164,10 +165,16 @@ def _write_mp4v(tmp: Path, path: Path, frames: Sequence[np.ndarray], fps: float)
         reader.release()
     if written != len(frames):
         why = _why_cut(tmp)
-        raise OSError(why.errno if why else errno.EIO,
-                      why.strerror if why and why.strerror else
-                      f'the mp4 encoder wrote {max(written, 0)} of {len(frames)} frames',
-                      str(path))
+        if why is not None:  # the disk's: ENOSPC, EFBIG, EACCES
+            raise OSError(why.errno, why.strerror or str(why), str(path))
+        raise VideoEncodeError(errno.EIO, f'the mp4 encoder wrote {max(written, 0)} of '
+                               f'{len(frames)} frames with no error: write a .gif instead',
+                               str(path))
+
+
+class VideoEncodeError(UserError, OSError):
+    """An mp4 the encoder cut short with no system error to name (errno EIO): the user's to
+    work around (a .gif, another encoder), said in one line by the commands, not a bug."""
 
 
 def _why_cut(path: Path) -> OSError | None:
