@@ -111,8 +111,8 @@ def frame_size_problem(frame_hw: Sequence[int], recorded_hw: Sequence[int] | Non
     `recorded_hw` is (a node whose checkpoint records no size compares with the camera's
     first frame).
     """
-    if recorded_hw is None or tuple(frame_hw) == tuple(recorded_hw):
-        return None
+    if recorded_hw is None or tuple(frame_hw) == tuple(recorded_hw) or min(frame_hw) <= 0:
+        return None  # a frame without pixels: the decoder refuses it (image_size)
     (h, w), (rh, rw) = frame_hw, recorded_hw
     size = f'frame {w}x{h} px, {reference} {rw}x{rh} px'
     remedy = f'set the camera driver to {rw}x{rh}'

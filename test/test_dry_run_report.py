@@ -254,7 +254,9 @@ def test_a_dry_run_of_a_node_in_a_namespace_is_found_without_policy_topic(tmp_pa
     code, _, err = run(capsys, both, '--output', tmp_path / 'r2.json', '--policy-topic', right,
                        '--no-plot')
     assert code == 0, err
-    assert json.loads((tmp_path / 'r2.json').read_text())['policy_topic'] == right
+    report = json.loads((tmp_path / 'r2.json').read_text())
+    # the other node's dry run is no operator: the reference is the operator's commands
+    assert report['policy_topic'] == right and report['reference_topics'] == [OPERATOR]
 
 
 def test_two_arms_whose_drivers_name_their_joints_alike_are_compared_through_prefixes(

@@ -8,6 +8,9 @@ from dp_ros.image_fit import frame_size_problem
 def test_the_recorded_size_or_an_unknown_one_passes():
     assert frame_size_problem((480, 640), (480, 640), [10, 10, 100, 100]) is None
     assert frame_size_problem((960, 1280), None, [10, 10, 100, 100]) is None
+    # a frame without pixels is the decoder's to refuse (image_size), not a division by 0
+    assert frame_size_problem((0, 0), (480, 640), None) is None
+    assert frame_size_problem((480, 0), (480, 640), None) is None
 
 
 def test_another_size_with_a_crop_box_is_refused():

@@ -14,7 +14,6 @@ import pytest
 from dp_ros.errors import UserError
 from sim_bridge import video
 
-
 OPENCV_WRITER = cv2.VideoWriter
 
 

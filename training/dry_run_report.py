@@ -240,7 +240,8 @@ def _pick_references(bag: Bag, policy_topic: str, wanted: list[str], joints: lis
         return chosen
     for types in (TRAJECTORY_TYPES, JOINT_STATE_TYPES):
         found = sorted((t for t in bag.topics.values()
-                        if t.msgtype in types and t.name != policy_topic and t.count),
+                        if t.msgtype in types and t.name != policy_topic and t.count
+                        and not is_dry_run(t.name)),  # another node's dry run: no operator
                        key=lambda t: -t.count)
         chosen = _cover(bag, [t.name for t in found], joints, prefixes)
         if sum(len(r.joints) for r in chosen) == len(joints):
@@ -252,15 +253,21 @@ def _pick_references(bag: Bag, policy_topic: str, wanted: list[str], joints: lis
                     f'topic_name_prefixes); it has: {bag.describe_topics()}')
 
 
+def is_dry_run(topic: str) -> bool:
+    """A policy node's ~/dry_run/joint_trajectory, whatever its name and namespace."""
+    return topic.endswith(DRY_RUN_TOPIC[len('/dp_policy'):])
+
+
 def dry_run_topic(bag: Bag, given: str | None) -> str:
     """The dry run's topic: `given` (--policy-topic), else DRY_RUN_TOPIC, else the one
-    ~/dry_run/joint_trajectory in the bag (a node in a namespace or renamed: /left/dp_policy)."""
+    ~/dry_run/joint_trajectory in the bag (a node in a namespace or renamed: /left/dp_policy),
+    of those with messages."""
     if given:
         return given
-    if DRY_RUN_TOPIC in bag.topics:
-        return DRY_RUN_TOPIC
     found = sorted(t for t, info in bag.topics.items()
-                   if t.endswith('/dry_run/joint_trajectory') and info.msgtype in TRAJECTORY_TYPES)
+                   if is_dry_run(t) and info.msgtype in TRAJECTORY_TYPES and info.count)
+    if DRY_RUN_TOPIC in found:
+        return DRY_RUN_TOPIC
     if len(found) == 1:
         return found[0]
     if found:

@@ -183,7 +183,8 @@ class DiffusionPolicy(nn.Module):
         """Sample with TorchScript-frozen copies of the UNet (one per batch size and dtype).
 
         Freezing folds the weights into the graph and drops the Python overhead of ~300 small
-        ops a step: about 1.6x faster at batch 1 on CPU (bench/bench_policy_inference.py).
+        ops a step: about 1.3x faster at batch 1 on CPU (bench/bench_policy_inference.py,
+        the README's table).
         The weights are baked in, so load any new weights before this call, or call it again.
         Training and train-mode sampling keep the eager modules; if tracing fails (torch.jit
         is deprecated upstream), sampling warns once and stays eager.

@@ -165,6 +165,7 @@ class PolicyCore:
         self._warned: set[str] = set()
         self._bad_lines: dict[str, RepeatedMessage] = {}  # per kind of bad message
         # per camera whose training frame size the checkpoint lacks: its first frame's (H, W)
+        # since start or ~/reset
         self._first_frame_hw: dict[str, tuple[int, int]] = {}
         self._last_bad = ''  # the newest skipped message's kind and why (/diagnostics)
         self._sampling_failed = RepeatedMessage()
@@ -352,7 +353,7 @@ class PolicyCore:
         recorded, reference = self.setup.image_frame_sizes[key], None
         if recorded is None:  # the checkpoint does not say (the paper's data, older stores)
             recorded = self._first_frame_hw.get(key)
-            if recorded is None:
+            if recorded is None and min(frame_hw) > 0:  # not one without pixels (refused)
                 recorded = self._first_frame_hw[key] = tuple(frame_hw)
                 if recorded != tuple(self.setup.image_shapes[key]):
                     self._warn_once(f'camera_unrecorded_{key}', (
@@ -496,6 +497,7 @@ class PolicyCore:
         with self._lock:
             self._publish_hold(self.loop.reset(self._clock_ns()))
             env_seed = self.loop.env_seed
+        self._first_frame_hw.clear()  # a camera switched to another mode on purpose
         response.success = True
         response.message = (f'history and plan cleared; generator seeded '
                             f'{self.cfg.sample_seed} * 1000003 + {env_seed}'
