@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,7 @@ from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.camera_frames import CameraFrame
 from dp_ros.runtime.command_listeners import CommandListeners
 from dp_ros.runtime.input_checks import BadInput
+from dp_ros.runtime.joint_publishers import CONFLICT_WINDOW_NS, JointPublishers, publisher_key
 from dp_ros.runtime.observation_log import ObservationLog
 from dp_ros.runtime.policy_node_config import (
     CommandGroup,
@@ -214,11 +216,18 @@ class PolicyCore:
         by_topic: dict[str, list[StateSource]] = {}  # two drivers' joints on one topic: two
         for source in setup.state_sources:           # sources, one subscription
             by_topic.setdefault(source.topic, []).append(source)
+        # per state topic: who gave which joint lately (two publishers of one joint refused),
+        # and the names it is read for (a joint nobody reads may come from anyone)
+        self._joint_publishers = {topic: JointPublishers() for topic in by_topic}
+        self._read_joints = {topic: frozenset(
+            name.removeprefix(s.prefix) for s in sources
+            for name in (*s.joint_names, *cfg.action_joint_names)) for topic, sources
+            in by_topic.items()}
         states = {  # one joint-state topic, or an arm's and its gripper's, or a pose
             topic: make_subscription(node, PoseStamped if sources[0].pose else JointState,
-                                     topic, lambda msg, ss=sources: self._on_states(ss, msg),
-                                     JOINT_STATES)
+                                     topic, self._state_callback(sources), JOINT_STATES)
             for topic, sources in by_topic.items()}
+        self._state_topics = {topic: sub.topic_name for topic, sub in states.items()}
         self.entities = [*cameras, *states.values()]
         # per input stream, its topic as subscribed (remapped by -r): what the warnings name
         self._camera_topics = {key: sub.topic_name
@@ -399,11 +408,42 @@ class PolicyCore:
         finally:
             self._decode_cost.add(time.perf_counter() - start)
 
-    def _on_states(self, sources: list[StateSource], msg: JointState | PoseStamped) -> None:
+    def _state_callback(self, sources: list[StateSource]) -> Callable[[Any, Any], None]:
+        def on_message(msg: JointState | PoseStamped, info: Any) -> None:
+            # two parameters: rclpy passes the message info (its publisher's identity)
+            self._on_states(sources, msg, info)
+        return on_message
+
+    def _on_states(self, sources: list[StateSource], msg: JointState | PoseStamped,
+                   info: Any = None) -> None:
         """A state topic's message, to the streams it is for (usually the topic's one; two
-        drivers' joints on one topic, read apart: the one whose joints it gives)."""
+        drivers' joints on one topic, read apart: the one whose joints it gives). Refused
+        when another publisher gave one of its joints within a second (JointPublishers)."""
+        topic = sources[0].topic
+        names = getattr(msg, 'name', None)
+        joints = ['pose'] if names is None else \
+            [n for n in names if n in self._read_joints[topic]]
+        others = self._joint_publishers[topic].others(joints, publisher_key(info),
+                                                      time.monotonic_ns())
+        if others:
+            self._bad('joint_publishers', self._publishers_line(topic, joints, others,
+                                                                publisher_key(info)))
+            return
         for source in message_streams(sources, getattr(msg, 'name', ())):
             self._on_state(source, msg)
+
+    def _publishers_line(self, topic: str, joints: list[str], others: list[bytes],
+                         publisher: bytes) -> str:
+        """Why a state message is refused: its joints' publishers, named by node where the
+        graph says."""
+        resolved = self._state_topics[topic]
+        nodes = {bytes(i.endpoint_gid[:len(publisher)]): f'{i.node_namespace.rstrip("/")}/'
+                 f'{i.node_name}' for i in self.node.get_publishers_info_by_topic(resolved)}
+        who = ', '.join(sorted(nodes.get(p, 'a publisher gone') for p in [publisher, *others]))
+        return (f'{resolved}: {joints} given by {len(others) + 1} publishers within '
+                f'{CONFLICT_WINDOW_NS / 1e9:g} s ({who}): a joint_state_publisher or a second '
+                'driver beside the arm\'s? Their values would be planned on and held at in '
+                'turn: both are refused until one is gone')
 
     def _on_state(self, source: StateSource, msg: JointState | PoseStamped) -> None:
         """A state topic's message: a joint state, or an end effector's pose."""

@@ -15,7 +15,6 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.qos import qos_profile_sensor_data
 from ros.test_policy_node import (
     EPISODE_TOPIC,
     LATCHED,
@@ -28,7 +27,6 @@ from ros.test_policy_node import (
     wait_diag,
 )
 from ros.tiny_checkpoint import make_tiny_checkpoint
-from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
@@ -74,19 +72,18 @@ def test_a_partial_joint_state_still_measures_its_action_joints(ros_processes, r
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
     node = ros_processes.start('policy', node_cmd(
         checkpoint, action_joint_names='[jx,jg]', max_step_delta='[5.0,5.0]'))
-    partial_pub = ros_probe.publisher(JointState, '/arm/joint_states', qos_profile_sensor_data)
     stop = threading.Event()
+    feeder = Feeder(ros_probe, position=ARM)
 
-    def partial_driver():
+    def partial_driver():  # the driver's own publisher: a second one of jx is refused
         while not stop.is_set():
             stamp = cv.ns_to_time(ros_probe.node.get_clock().now().nanoseconds)
-            partial_pub.publish(cv.numpy_to_joint_state(np.array([ARM[0], GRIPPER]),
-                                                        ['jx', 'jg'], stamp=stamp))
+            feeder.joint_pub.publish(cv.numpy_to_joint_state(np.array([ARM[0], GRIPPER]),
+                                                             ['jx', 'jg'], stamp=stamp))
             time.sleep(0.1)
 
     thread = threading.Thread(target=partial_driver, daemon=True)
     thread.start()
-    feeder = Feeder(ros_probe, position=ARM)
     try:
         wait_diag(ros_probe, diags, lambda d: int(d.get('bad_joint_unknown', 0)) > 2, 60.0,
                   'the partial messages refused')

@@ -137,7 +137,9 @@ def test_drivers_named_by_hand_split_a_topic_the_data_did_not_record(ros_process
         assert values['bad_messages'] == '0', values
         broken = JointState(name=['jx', 'jx'], position=[1.0, 2.0])
         broken.header.stamp = cv.ns_to_time(ros_probe.node.get_clock().now().nanoseconds)
-        feeder.gripper_pub.publish(broken)  # matched long since: not lost to discovery
+        # by the arm's driver (jx is its joint: from the gripper's publisher it would be a
+        # second publisher of jx, refused with the driver's for a second)
+        feeder.joint_pub.publish(broken)  # matched long since: not lost to discovery
         values = wait_diag(ros_probe, diags, lambda d: d['bad_messages'] != '0', 20.0,
                            'the broken message counted')
         # a second count would have come with the first: by the next diagnostics at the latest
@@ -146,3 +148,43 @@ def test_drivers_named_by_hand_split_a_topic_the_data_did_not_record(ros_process
         assert latest_diagnostics(diags)['bad_messages'] == '1', latest_diagnostics(diags)
         assert node.alive(), node.log()
         assert "/arm/joint_states ['jx'] + /arm/joint_states ['jy']" in node.log()
+
+
+def test_a_second_publisher_of_the_arms_joints_is_refused_with_the_driver_until_gone(
+        ros_processes, ros_probe, checkpoint):
+    """A joint_state_publisher left running beside the driver: its zeros between the arm's
+    [250, 260] would be planned on and held at in turn. Both are refused while both publish
+    (bad_joint_publishers, the publishers named), so the node stops on stale inputs, never
+    holding at [0, 0]; once the stray is gone, chunks resume."""
+    trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(checkpoint))
+    stray = ros_probe.publisher(JointState, '/arm/joint_states', qos_profile_sensor_data)
+    stop = threading.Event()
+
+    def stray_publisher():
+        while not stop.is_set():
+            stamp = cv.ns_to_time(ros_probe.node.get_clock().now().nanoseconds)
+            stray.publish(cv.numpy_to_joint_state(np.zeros(2), ['jx', 'jy'], stamp=stamp))
+            time.sleep(0.1)
+
+    feeder = Feeder(ros_probe, position=ARM)
+    thread = threading.Thread(target=stray_publisher, daemon=True)
+    try:
+        ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks before the stray publisher')
+        thread.start()
+        wait_diag(ros_probe, diags, lambda d: int(d.get('bad_joint_publishers', 0)) > 5, 30.0,
+                  'both publishers refused')
+        ros_probe.wait_for(lambda: any(map(is_hold, trajs)), 20.0, 'the stale stop')
+        assert "['jx', 'jy'] given by 2 publishers" in node.log()
+        assert '/dp_ros_test_probe' in node.log()  # the publishers named by node
+        stop.set()
+        thread.join(2.0)
+        n = len(trajs)
+        ros_probe.wait_for_messages(trajs, n + 2, 60.0, 'chunks once the stray is gone')
+        holds = [list(m.points[0].positions) for m in trajs if is_hold(m)]
+        assert [0.0, 0.0] not in holds, holds
+        assert node.alive(), node.log()
+    finally:
+        stop.set()
+        feeder.close()
