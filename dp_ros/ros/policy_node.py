@@ -439,7 +439,8 @@ class PolicyCore:
         resolved = self._state_topics[topic]
         nodes = {bytes(i.endpoint_gid[:len(publisher)]): f'{i.node_namespace.rstrip("/")}/'
                  f'{i.node_name}' for i in self.node.get_publishers_info_by_topic(resolved)}
-        who = ', '.join(sorted(nodes.get(p, 'a publisher gone') for p in [publisher, *others]))
+        who = ', '.join(sorted(nodes.get(p, 'a publisher the graph does not name')
+                               for p in [publisher, *others]))
         return (f'{resolved}: {joints} given by {len(others) + 1} publishers within '
                 f'{CONFLICT_WINDOW_NS / 1e9:g} s ({who}): a joint_state_publisher or a second '
                 'driver beside the arm\'s? Their values would be planned on and held at in '

@@ -7,7 +7,7 @@ arm's [250, 260], the hold sent it there). The messages carry no mark of which i
 joint that two publishers gave within CONFLICT_WINDOW_NS is refused from both until one is
 gone: the node stops on stale inputs meanwhile and says which publishers
 (bad_joint_publishers). Publishers are told apart by the message info's publisher_gid (rclpy
-of Kilted and newer); without it, nothing is checked.
+from Kilted on); an rclpy without it checks nothing.
 """
 from __future__ import annotations
 
