@@ -148,3 +148,39 @@ def test_chunk_graphs_on_a_cpu_policy_never_capture():
     want = policy.predict_action(obs, generators(2), 'ddpm', 3)
     assert torch.equal(got['action_pred'], want['action_pred'])
     assert graphs._graphs == {} and graphs.failed is None and not graphs.active
+
+
+class EmptyGraph(ReplayByRunning):
+    """A capture that recorded nothing, as one on another device's stream does: each replay
+    leaves the output as the capture left it (no error to find it by)."""
+
+    def _capture(self, batch, sampler, steps):
+        captured = super()._capture(batch, sampler, steps)
+
+        class Nothing:
+            def replay(self) -> None:
+                pass
+        captured.graph = Nothing()
+        return captured
+
+
+def test_a_graph_that_recorded_nothing_is_found_at_its_first_chunk_and_that_kind_is_eager():
+    policy = make_policy()
+    graphs = EmptyGraph(policy)
+    obs = observations(policy, 1, seed=3)
+    with pytest.warns(UserWarning, match="differs from the eager one by .*did not record"):
+        got = graphs.predict_action(obs, generators(1), 'ddim', 4)
+    want = policy.predict_action(obs, generators(1), 'ddim', 4)
+    assert torch.equal(got['action_pred'], want['action_pred'])  # the eager chunk
+    assert graphs._graphs == {} and 'did not record' in graphs.failed
+
+
+def test_bad_observations_are_refused_before_any_capture_and_spoil_no_kind():
+    policy = make_policy()
+    graphs = ReplayByRunning(policy)
+    obs = observations(policy, 1)
+    with pytest.raises(KeyError, match='observation lacks'):
+        graphs.predict_action({'image': obs['image']}, generators(1), 'ddim', 2)
+    assert graphs._graphs == {} and graphs.failed is None and graphs._refused == {}
+    graphs.predict_action(obs, generators(1), 'ddim', 2)
+    assert len(graphs._graphs) == 1

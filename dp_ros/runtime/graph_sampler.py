@@ -10,7 +10,8 @@ tensors, and all the noise of a chunk (the initial sample, then one draw per noi
 step) is drawn eagerly from the caller's generator(s) into a fixed buffer before the run,
 in the order predict_action draws it. So the same generator state gives the same samples as
 predict_action (bit-identical on CPU, where the tests check it; within float tolerance on
-CUDA). ChunkGraphs captures StaticChunk.run once per (batch, dtype, sampler, steps) and
+CUDA). ChunkGraphs captures StaticChunk.run once per (batch, dtype, sampler, steps), checks
+the first replay against the eager chunk (a graph that recorded nothing raises no error), and
 replays it; anything it cannot capture falls back to predict_action with one warning.
 """
 from __future__ import annotations
@@ -56,25 +57,9 @@ class StaticChunk:
     def load(self, obs: Mapping[str, torch.Tensor], generator: Generators = None) -> None:
         """Copy obs (B, n_obs_steps, ...) into the buffers (rows past B: copies of row 0) and
         draw the chunk's noise for its B rows (rows past B: zeros)."""
-        cfg = self.policy.config
-        rows = None
-        for key in cfg.obs_keys:
-            if key not in obs:
-                raise KeyError(f'observation lacks keys {[key]}; the policy needs '
-                               f'{cfg.obs_keys}')
-            x = torch.as_tensor(obs[key])
-            want = (cfg.n_obs_steps, *cfg.obs_shape(key))
-            if x.ndim != 1 + len(want) or tuple(x.shape[1:]) != want:
-                raise ValueError(f'obs {key!r}: expected (B, {", ".join(map(str, want))}), '
-                                 f'got {tuple(x.shape)}')
-            if key in cfg.rgb_keys:
-                check_frames_float(key, x)
-            rows = x.shape[0] if rows is None else rows
-            if x.shape[0] != rows or not 1 <= rows <= self.batch:
-                raise ValueError(f'obs {key!r} has batch size {x.shape[0]}; expected the '
-                                 f'same for every key, 1..{self.batch}')
-            buf = self.obs[key]
-            buf[:rows].copy_(x)
+        rows = check_observations(self.policy.config, obs, self.batch)
+        for key, buf in self.obs.items():
+            buf[:rows].copy_(torch.as_tensor(obs[key]))
             if rows < self.batch:
                 buf[rows:].copy_(buf[:1].expand_as(buf[rows:]))
         shape = (rows, *self.sample_shape[1:])
@@ -104,11 +89,37 @@ class StaticChunk:
         return policy.normalizer.unnormalize('action', traj)
 
 
+def check_observations(cfg, obs: Mapping[str, torch.Tensor], batch: int) -> int:
+    """The rows of `obs` for a chunk of `batch` rows, or the KeyError/ValueError
+    predict_action gives them (a missing key, a shape, uint8 frames, unequal batches)."""
+    rows = None
+    for key in cfg.obs_keys:
+        if key not in obs:
+            raise KeyError(f'observation lacks keys {[key]}; the policy needs {cfg.obs_keys}')
+        x = torch.as_tensor(obs[key])
+        want = (cfg.n_obs_steps, *cfg.obs_shape(key))
+        if x.ndim != 1 + len(want) or tuple(x.shape[1:]) != want:
+            raise ValueError(f'obs {key!r}: expected (B, {", ".join(map(str, want))}), '
+                             f'got {tuple(x.shape)}')
+        if key in cfg.rgb_keys:
+            check_frames_float(key, x)
+        rows = x.shape[0] if rows is None else rows
+        if x.shape[0] != rows or not 1 <= rows <= batch:
+            raise ValueError(f'obs {key!r} has batch size {x.shape[0]}; expected the same for '
+                             f'every key, 1..{batch}')
+    return rows
+
+
 def chunk_outputs(policy, action_pred: torch.Tensor) -> dict[str, torch.Tensor]:
     """predict_action's dict from action_pred."""
     start = policy.config.n_obs_steps - 1
     return {'action': action_pred[:, start:start + policy.config.n_action_steps],
             'action_pred': action_pred}
+
+
+# how far (normalized action units, [-1, 1] over the data's range) a new graph's chunk may be
+# from the eager one's for the same generators: bf16 differences over DDPM-100 stay ~1e-2
+VERIFY_ATOL = 0.1
 
 
 class _Captured:
@@ -177,8 +188,14 @@ class ChunkGraphs:
         with self._lock:
             captured = self._graphs.get(key)
             if captured is None and key not in self._refused:
+                # refused as predict_action refuses them, not taken for a capture failure
+                check_observations(cfg, obs, batch)
                 try:
                     captured = self._capture(batch, sampler, steps)
+                    mismatch = self._mismatch(captured, obs, rows, sampler, steps)
+                    if mismatch is not None:
+                        captured = None
+                        raise RuntimeError(mismatch)
                 except (TimeoutError, MemoryError):  # a caller's deadline; the host's memory
                     raise
                 except Exception as err:  # noqa: BLE001 - any capture failure: this kind eager
@@ -215,19 +232,39 @@ class ChunkGraphs:
             torch.cuda.current_stream(device).wait_stream(side)
             torch.cuda.synchronize(device)
             graph = torch.cuda.CUDAGraph()
-            with warnings.catch_warnings(record=True) as said:
-                warnings.simplefilter('always')
-                # thread_local: other threads (a ROS executor building tensors) may use
-                # CUDA meanwhile
-                with torch.cuda.graph(graph, stream=torch.cuda.Stream(device),
-                                      capture_error_mode='thread_local'):
-                    output = chunk.run()
-        empty = [w for w in said if 'graph is empty' in str(w.message).lower()]
-        if empty:  # replays would return the capture's output forever
-            raise RuntimeError(f'the captured graph is empty ({empty[0].message})')
-        for w in said:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            # thread_local: other threads (a ROS executor building tensors) may use CUDA
+            # meanwhile
+            with torch.cuda.graph(graph, stream=torch.cuda.Stream(device),
+                                  capture_error_mode='thread_local'):
+                output = chunk.run()
         return _Captured(chunk, graph, output)
+
+    @torch.no_grad()
+    def _mismatch(self, captured: _Captured, obs: Mapping[str, torch.Tensor], rows: int,
+                  sampler: str, steps: int) -> str | None:
+        """Why a new graph is not the eager chunk (None: it is), checked once on the first
+        observations with throw-away generators: a graph that recorded nothing (captured on
+        another device's stream: its replays return the capture's output for ever) or only
+        part of the work passes no error to find it by. VERIFY_ATOL in normalized units:
+        float differences are far below it, a broken graph's far above."""
+        policy = self.policy
+
+        def generators() -> Generators:
+            gens = [torch.Generator(device=policy.device).manual_seed(i) for i in range(rows)]
+            return gens[0] if rows == 1 else gens
+
+        with _current(policy.device):
+            captured.chunk.load(obs, generators())
+            captured.graph.replay()
+            got = captured.output[:rows].clone()
+        want = policy.predict_action(obs, generators(), sampler, steps)['action_pred']
+        norm = policy.normalizer
+        diff = float((norm.normalize('action', got)
+                      - norm.normalize('action', want)).abs().max())
+        if diff <= VERIFY_ATOL:  # NaN: not
+            return None
+        return (f'its chunk differs from the eager one by {diff:.3g} (normalized actions, '
+                f'over {VERIFY_ATOL:g}): the graph did not record the chunk\'s work')
 
     def clear(self) -> None:
         """Drop every graph (their memory pools go with them) and forget failed captures."""
