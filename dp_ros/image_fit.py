@@ -96,9 +96,12 @@ def crop_problem(crop: Sequence[int], height: int, width: int) -> str | None:
 ASPECT_TOLERANCE = 0.01
 
 
+# what frame_size_problem's recorded size is, in its message
+RECORDED_AT = 'the training data was recorded at'
+
+
 def frame_size_problem(frame_hw: Sequence[int], recorded_hw: Sequence[int] | None,
-                       crop: Sequence[int] | None,
-                       reference: str = 'the training data was recorded at'
+                       crop: Sequence[int] | None, reference: str = RECORDED_AT
                        ) -> tuple[bool, str] | None:
     """Whether a live camera frame of (height, width) fits the policy's training frames,
     recorded at `recorded_hw` (None: not recorded): None when it does, else (refuse, why).

@@ -44,6 +44,7 @@ from dp_ros.bags.reader import (
 from dp_ros.errors import UserError
 from dp_ros.params import parse_topic_map
 from dp_ros.pose_fields import POSE_FIELDS
+from dp_ros.runtime.policy_node_config import DRY_RUN_TOPIC as NODE_DRY_RUN_TOPIC
 from training.bag2zarr_config import SOURCE_KINDS, Bag2ZarrConfig, KeyConfig, SourceConfig
 from training.bag_episodes import sample_bag_at
 from training.inspect_bags import JOINT_STATE_SAMPLES
@@ -52,7 +53,9 @@ from training.plots import check_figure_path
 
 REPORT_FORMAT = 'dp_ros.dry_run_report'
 REPORT_VERSION = 2  # 2: reference_topics, a list
-DRY_RUN_TOPIC = '/dp_policy/dry_run/joint_trajectory'  # the node's ~/dry_run/joint_trajectory
+# the node's ~/dry_run/joint_trajectory, under any node name and namespace; the default node's
+DRY_RUN_SUFFIX = NODE_DRY_RUN_TOPIC.removeprefix('~')
+DRY_RUN_TOPIC = '/dp_policy' + DRY_RUN_SUFFIX
 NS = 1_000_000_000
 TITLE_WIDTH = 130  # characters of the plot's 9-point title on its 10-inch width
 
@@ -255,7 +258,7 @@ def _pick_references(bag: Bag, policy_topic: str, wanted: list[str], joints: lis
 
 def is_dry_run(topic: str) -> bool:
     """A policy node's ~/dry_run/joint_trajectory, whatever its name and namespace."""
-    return topic.endswith(DRY_RUN_TOPIC[len('/dp_policy'):])
+    return topic.endswith(DRY_RUN_SUFFIX)
 
 
 def dry_run_topic(bag: Bag, given: str | None) -> str:

@@ -356,16 +356,14 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str],
     bad message (the node counts such messages: a topic that only ever gives them is an
     input named wrong, inputs_unread); where both drivers' joints are in the state, each is
     a stream of its own and gets only its driver's messages: message_streams. One that gives
-    some of the state
-    joints but not all is refused, PartialJointState ('joint_unknown', naming the missing
-    ones) with its measured positions: its values are not merged with another message's
-    (their stamps differ; such drivers are read apart: state_joint_drivers, or training
-    data that read them apart).
+    some of the state joints but not all is refused, PartialJointState ('joint_unknown',
+    naming the missing ones) with its measured positions: its values are not merged with
+    another message's (their stamps differ; such drivers are read apart:
+    state_joint_drivers, or training data that read them apart).
 
     BadInput: 'joint_unknown' (some state joints missing: PartialJointState),
-    'joint_duplicate' (a joint it reads named twice),
-    'joint_size' (names and values of unequal length),
-    'non_finite' or 'float32_overflow' (runtime/input_checks.py).
+    'joint_duplicate' (a joint it reads named twice), 'joint_size' (names and values of
+    unequal length), 'non_finite' or 'float32_overflow' (runtime/input_checks.py).
     """
     names = [n.removeprefix(prefix) for n in state_names]
     twice = duplicated(msg.name, [*names, *(n.removeprefix(prefix) for n in action_names)])

@@ -39,7 +39,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from dp_ros.image_fit import crop_problem, fit_image, frame_size_problem
+from dp_ros.image_fit import RECORDED_AT, crop_problem, fit_image, frame_size_problem
 from dp_ros.ros import conversions as cv
 from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node, wait_for_acks
 from dp_ros.ros.param_files import warn_unmatched_blocks
@@ -228,6 +228,7 @@ class PolicyCore:
                                      topic, self._state_callback(sources), JOINT_STATES)
             for topic, sources in by_topic.items()}
         self._state_topics = {topic: sub.topic_name for topic, sub in states.items()}
+        self._publisher_nodes: dict[bytes, str] = {}  # a publisher's node, from the graph
         self.entities = [*cameras, *states.values()]
         # per input stream, its topic as subscribed (remapped by -r): what the warnings name
         self._camera_topics = {key: sub.topic_name
@@ -359,7 +360,7 @@ class PolicyCore:
         """BadInput 'camera_size' (a frame of another size or aspect than the training
         frames) or 'camera_crop' (the crop box reaches outside it); a size resized as in
         training is said once."""
-        recorded, reference = self.setup.image_frame_sizes[key], None
+        recorded, reference = self.setup.image_frame_sizes[key], RECORDED_AT
         if recorded is None:  # the checkpoint does not say (the paper's data, older stores)
             recorded = self._first_frame_hw.get(key)
             if recorded is None and min(frame_hw) > 0:  # not one without pixels (refused)
@@ -373,7 +374,7 @@ class PolicyCore:
                         "held to its first frame's size (logged once)"))
             reference = "this camera's first frame was"
         problem = frame_size_problem(frame_hw, recorded, self.setup.image_crops[key],
-                                     *([reference] if reference else []))
+                                     reference)
         if problem is not None:
             refused, why = problem
             if refused:
@@ -423,24 +424,28 @@ class PolicyCore:
         names = getattr(msg, 'name', None)
         joints = ['pose'] if names is None else \
             [n for n in names if n in self._read_joints[topic]]
-        others = self._joint_publishers[topic].others(joints, publisher_key(info),
-                                                      time.monotonic_ns())
+        publisher = publisher_key(info)
+        others = self._joint_publishers[topic].others(joints, publisher, time.monotonic_ns())
         if others:
             self._bad('joint_publishers', self._publishers_line(topic, joints, others,
-                                                                publisher_key(info)))
+                                                                publisher))
             return
-        for source in message_streams(sources, getattr(msg, 'name', ())):
+        for source in message_streams(sources, names or ()):
             self._on_state(source, msg)
 
     def _publishers_line(self, topic: str, joints: list[str], others: list[bytes],
                          publisher: bytes) -> str:
         """Why a state message is refused: its joints' publishers, named by node where the
-        graph says."""
+        graph says (asked once per publisher: such messages come at the drivers' rate)."""
         resolved = self._state_topics[topic]
-        nodes = {bytes(i.endpoint_gid[:len(publisher)]): f'{i.node_namespace.rstrip("/")}/'
-                 f'{i.node_name}' for i in self.node.get_publishers_info_by_topic(resolved)}
-        who = ', '.join(sorted(nodes.get(p, 'a publisher the graph does not name')
-                               for p in [publisher, *others]))
+        ids = [publisher, *others]
+        if any(p not in self._publisher_nodes for p in ids):
+            self._publisher_nodes.update({
+                bytes(i.endpoint_gid[:len(publisher)]):
+                    f'{i.node_namespace.rstrip("/")}/{i.node_name}'
+                for i in self.node.get_publishers_info_by_topic(resolved)})
+        who = ', '.join(sorted(self._publisher_nodes.get(p, 'a publisher the graph does not '
+                                                         'name') for p in ids))
         return (f'{resolved}: {joints} given by {len(others) + 1} publishers within '
                 f'{CONFLICT_WINDOW_NS / 1e9:g} s ({who}): a joint_state_publisher or a second '
                 'driver beside the arm\'s? Their values would be planned on and held at in '
