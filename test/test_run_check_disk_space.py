@@ -6,6 +6,7 @@ warning (an estimate) when it cannot hold the next save or the whole run. The fr
 passed in, so these tests need no full disk."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from support import one_torch_thread  # noqa: F401 (autouse)
 from tiny_runs import small_config, write_small_store
@@ -73,3 +74,35 @@ def test_train_refuses_a_full_disk_before_it_makes_the_run_folder(tmp_path, monk
     with pytest.raises(TrainConfigError, match='less than one train state'):
         trainer.train(small_config(store), tmp_path / 'run')
     assert not (tmp_path / 'run').exists()
+
+
+def test_the_disk_is_checked_before_the_dataset_loads(tmp_path, monkeypatch):
+    """A large dataset takes minutes to load: a disk that cannot hold a train state is
+    refused before, from the weights of a policy built on the 'meta' device."""
+    import training.trainer as trainer
+
+    def dataset(self):  # noqa: ANN001, ANN202
+        raise AssertionError('the dataset was loaded before the disk check')
+
+    store = write_small_store(tmp_path / 'small.zarr')
+    monkeypatch.setattr(trainer, 'free_disk', lambda path: 1000)
+    monkeypatch.setattr(trainer.Trainer, '_dataset', dataset)
+    with pytest.raises(TrainConfigError, match='less than one train state'):
+        trainer.train(small_config(store), tmp_path / 'run')
+
+
+def test_the_weights_counted_before_the_build_are_the_built_policys(tmp_path):
+    """policy_weight_bytes (meta device) equals the state_dict bytes of the real policy."""
+    from dp_ros.policy.diffusion import DiffusionPolicy
+    from dp_ros.policy.normalizer import Normalizer
+    from training.run_check import check_run, policy_weight_bytes
+
+    store = write_small_store(tmp_path / 'small.zarr')
+    cfg = small_config(store)
+    policy_cfg = check_run(cfg, tmp_path / 'run').policy_cfg
+    dims = {'action': policy_cfg.action_dim,
+            **{k: policy_cfg.obs_shape(k)[0] for k in policy_cfg.low_dim_keys}}
+    policy = DiffusionPolicy(policy_cfg, Normalizer.from_data(
+        {k: np.arange(2 * d, dtype=float).reshape(2, d) for k, d in dims.items()}))
+    built = sum(v.numel() * v.element_size() for v in policy.state_dict().values())
+    assert policy_weight_bytes(policy_cfg) == built > 100_000

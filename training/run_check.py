@@ -568,6 +568,24 @@ def saves_to_write(cfg: TrainConfig) -> int:
     return t.max_steps // t.checkpoint_every + (t.max_steps % t.checkpoint_every != 0)
 
 
+def policy_weight_bytes(policy_cfg: PolicyConfig) -> int:
+    """The bytes of the weights of a policy of `policy_cfg` as a checkpoint holds them
+    (check_disk's `weights`), from a policy built on the 'meta' device: known before the
+    dataset loads, without allocating or initialising a weight."""
+    import numpy as np
+    import torch
+
+    from dp_ros.policy.diffusion import DiffusionPolicy
+    from dp_ros.policy.normalizer import Normalizer
+
+    dims = {'action': policy_cfg.action_dim,
+            **{k: policy_cfg.obs_shape(k)[0] for k in policy_cfg.low_dim_keys}}
+    normalizer = Normalizer.from_data({k: np.zeros((1, d)) for k, d in dims.items()})
+    with torch.device('meta'):
+        policy = DiffusionPolicy(policy_cfg, normalizer)
+    return sum(v.numel() * v.element_size() for v in policy.state_dict().values())
+
+
 def check_disk(cfg: TrainConfig, weights: int, free: int | None, where: Path,
                start_step: int = 0) -> list[str]:
     """What the run writes from `start_step` on, against the `free` bytes of the file

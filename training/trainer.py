@@ -48,7 +48,7 @@ from training.errors import (
     refused_write,
     run_write_error,
 )
-from training.run_check import CheckedRun, check_disk, check_run
+from training.run_check import CheckedRun, check_disk, check_run, policy_weight_bytes
 from training.run_dir import (
     BEST,
     CHECKPOINTS_DIR,
@@ -131,7 +131,6 @@ class Trainer:
         if self.is_main:
             for warning in self.policy_cfg.camera_warnings():
                 log.warning(warning)
-        self._build()
         self.resume = resume
         # the staging copies of a killed save go before the disk check: on a nearly full
         # disk they are what a resume needs freed (each as large as a train state or policy)
@@ -141,12 +140,16 @@ class Trainer:
                 log.info('removed %d staging cop%s of saves killed midway from %s (%s bytes)',
                          removed, 'y' if removed == 1 else 'ies', self.run_dir, f'{freed:,}')
         acc.wait_for_everyone()  # every rank reads the free space after the removal
-        # before the run folder is made: a disk that cannot hold a train state is refused
-        disk_warnings = check_disk(cfg, self._weight_bytes(), free_disk(self.run_dir),
-                                   self.run_dir, self.pos.step)
+        # before the dataset loads (minutes for a large one) and the run folder is made: a
+        # disk that cannot hold a train state is refused
+        start_step = int(self.saved['position']['step']) if self.saved else 0
+        disk_warnings = check_disk(cfg, policy_weight_bytes(self.policy_cfg),
+                                   free_disk(self.run_dir), self.run_dir, start_step)
         if self.is_main:
             for warning in disk_warnings:
                 log.warning(warning)
+        self._build()
+        if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             own = self.state_path is not None and self.state_path.resolve() == (
                 self.run_dir / STATE_DIR).resolve()
@@ -164,10 +167,6 @@ class Trainer:
         acc.wait_for_everyone()
         self.stop_signal: str | None = None
         self.last_saved = -1  # the step of the last resume point saved (_run sets it)
-
-    def _weight_bytes(self) -> int:
-        """The bytes of the policy's weights as a checkpoint holds them (check_disk)."""
-        return sum(v.numel() * v.element_size() for v in self.policy.state_dict().values())
 
     def _follow_init_from(self, earlier: Path) -> None:
         """train.init_from inside the folder just set aside (a warm start from the run that
