@@ -41,8 +41,11 @@ class DownloadError(UserError, RuntimeError):
     """Anything that makes the download unusable; the message says what and where."""
 
 
-def fetch(url: str, dest: Path, progress: bool = True) -> str:
-    """Copy url (https://, http://, file:// or a local path) to dest; return its sha256."""
+def fetch(url: str, dest: Path, progress: bool = True, unpacked_beside: bool = False) -> str:
+    """Copy url (https://, http://, file:// or a local path) to dest; return its sha256.
+    `unpacked_beside`: the archive is unpacked beside itself before it is removed, so the
+    free disk must hold it twice (the unpacking about as large again: its zarr chunks are
+    compressed already), checked before the download, not after it."""
     digest = hashlib.sha256()
     parsed = urlparse(url)
     if parsed.scheme in ('', 'file'):
@@ -62,7 +65,9 @@ def fetch(url: str, dest: Path, progress: bool = True) -> str:
         source, total = response, int(length) if length and length.isdigit() else None
     if total is not None:
         try:
-            check_space(total, dest.parent, f'downloading {url}')
+            check_space(2 * total if unpacked_beside else total, dest.parent,
+                        f'downloading {url}' + (' and unpacking it beside itself'
+                                                if unpacked_beside else ''))
         except DownloadError:
             source.close()
             raise
@@ -172,7 +177,7 @@ def _download_into(url: str, final: Path, sha256: str | None, force: bool,
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=final.parent))
     try:
         archive = tmp / 'pusht.zip'
-        digest = fetch(url, archive, progress=progress)
+        digest = fetch(url, archive, progress=progress, unpacked_beside=True)
         if sha256 is not None and digest.lower() != sha256.lower():
             raise DownloadError(f'sha256 of {url} is {digest}, expected {sha256}')
         unpacked = unpack(archive, tmp / 'unpacked', progress=progress, name=url)
