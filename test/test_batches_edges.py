@@ -49,6 +49,20 @@ def test_ranks_are_dealt_the_padded_order_round_robin():
         assert eb.per_epoch == 2
 
 
+@pytest.mark.parametrize('n,world', [(3, 8), (1, 4), (2, 7)])
+def test_fewer_windows_than_half_the_ranks_still_give_every_rank_its_batches(n, world):
+    """The padding repeats the order as DistributedSampler's does: one copy was too short,
+    the last ranks got no batch and waited for ever in positions()."""
+    from training.batches import positions
+
+    whole = EpochBatches(n, 100, seed=5).epoch(0)[0]
+    padded = (whole * world)[:world]  # 1 per rank
+    for rank in range(world):
+        eb = EpochBatches(n, 4, seed=5, rank=rank, world=world)
+        assert eb.epoch(0) == [[padded[rank]]] and eb.per_epoch == 1
+        assert next(positions(eb, 0, 0)) == (0, 0, [padded[rank]])
+
+
 class _Indices(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return 10

@@ -37,8 +37,11 @@ class EpochBatches:
     def epoch(self, epoch: int) -> list[list[int]]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         order = torch.randperm(self.n, generator=gen).tolist()
-        total = math.ceil(self.n / self.world) * self.world
-        order += order[:total - self.n]
+        padding = math.ceil(self.n / self.world) * self.world - self.n
+        # repeated as often as it takes, as DistributedSampler pads: with fewer windows than
+        # half the ranks one copy is too short, and a rank left without a batch waited for
+        # ever (positions found nothing to yield) while the others waited on it
+        order += (order * math.ceil(padding / self.n))[:padding]
         mine = order[self.rank::self.world]
         batches = [mine[i:i + self.batch_size] for i in range(0, len(mine), self.batch_size)]
         return batches[:self.per_epoch]

@@ -30,7 +30,7 @@ from training.config import (
     migrate_deprecated_keys,
     saved_config_data,
 )
-from training.errors import TrainConfigError, TrainStateError
+from training.errors import DatasetError, TrainConfigError, TrainStateError
 from training.train_state_file import find_train_state, read_state
 from training.warm_start import IGNORED_FIELDS, names_only_where_recorded
 
@@ -114,6 +114,9 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
     from training.lerobot_source import open_training_store
     store = open_training_store(dataset)
     from training.dataset_meta import excluded_episodes
+    if store.n_episodes < 1:  # else a numpy reshape error when the data loads
+        raise DatasetError(f'{dataset} holds no episodes (its episode ends are empty): '
+                           'nothing to train on; convert some demonstrations into it')
     # an index the store lacks, or every episode: refused here, not when the data loads
     excluded_episodes(store.n_episodes, cfg.data.exclude_episodes, str(dataset))
     resolve_control_period(cfg, dataset, store)
