@@ -311,9 +311,10 @@ class Trainer:
 
     def _fit_normalizer(self) -> Normalizer:
         """The normalizer fitted on every episode data.exclude_episodes leaves (validation
-        and past-max_train_episodes ones too, as the paper fits on its whole buffer); NaN or inf there is a DatasetError
-        naming the dataset, key, dimension and episodes (not NaN losses, then a NaN
-        normalizer in the artifact). Run on every start, warm or resumed too."""
+        and past-max_train_episodes ones too, as the paper fits on its whole buffer); NaN or
+        inf there is a DatasetError naming the dataset, key, dimension and episodes (not NaN
+        losses, then a NaN normalizer in the artifact). Run on every start, warm or resumed
+        too."""
         from dp_ros.policy.normalizer import NonFiniteDataError, Normalizer
 
         try:
