@@ -40,7 +40,10 @@ except ImportError:
 from rosbags.interfaces import MessageDefinition, MessageDefinitionFormat, TopicInfo
 from rosbags.rosbag2 import Reader
 
+from dp_ros.bags import rosbags_adapt
 from dp_ros.safe_yaml import safe_load
+
+rosbags_adapt.install()
 
 STORAGE_SUFFIXES = ('.mcap', '.db3')
 MCAP_MAGIC = b'\x89MCAP0\r\n'  # an mcap file starts and ends with it
