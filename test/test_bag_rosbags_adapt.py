@@ -150,3 +150,23 @@ def test_in_time_order_is_stable_and_bounded_by_its_window():
     with pytest.raises(Exception, match='x: unindexed MCAP message at 4 ns comes after one '
                                         'at 5 ns'):
         list(in_time_order(iter([('a', 5, b''), ('f', 15, b''), ('d', 4, b'')]), 10, 'x'))
+
+
+def test_a_definition_stored_as_idl_is_read_as_idl(tmp_path):
+    """rosbag2 stores a type it finds no .msg file of as IDL (encoding ros2idl), each type
+    after a separator line and 'IDL: pkg/msg/Type': it was parsed as .msg, failed, and the
+    topic was said to have no definition."""
+    import struct
+
+    idl = ('module my_msgs {\n  module msg {\n    struct Gripper {\n      double width;\n'
+           '      boolean closed;\n    };\n  };\n};\n')
+    text = f"{'=' * 80}\nIDL: my_msgs/msg/Gripper\n{idl}"
+    bag_file = tmp_path / 'idl.mcap'
+    data = b'\x00\x01\x00\x00' + struct.pack('<d?', 0.04, True)
+    write_mcap(bag_file, [('/gripper', 'my_msgs/msg/Gripper', 'ros2idl', text)],
+               [(0, T0 + i, data) for i in range(3)])
+    with open_bag(bag_file) as bag:
+        survey = bag.survey(1, progress=False)['/gripper']
+    assert survey.error is None
+    (_, msg), = survey.first
+    assert (msg.width, msg.closed) == (0.04, True)

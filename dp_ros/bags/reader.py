@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rosbags.interfaces import MessageDefinitionFormat
 from rosbags.typesys.store import Typestore
 from tqdm.auto import tqdm
 
@@ -346,8 +347,10 @@ def open_bag(path: str | Path) -> Iterator[Bag]:
             raise BagReadError(f'cannot open bag {path}: {exc}') from exc
         except Exception as exc:
             raise BagReadError(f'cannot open bag {path}: {_open_failure(path, exc)}') from exc
+        idl = MessageDefinitionFormat.IDL
         yield Bag(path, reader, reading_typestore(
-            (c.msgtype, c.msgdef.data) for c in reader.connections), notes)
+            (c.msgtype, c.msgdef.data, *(('idl',) if c.msgdef.format is idl else ()))
+            for c in reader.connections), notes)
 
 
 def _open_failure(path: Path, exc: Exception) -> str:

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 
@@ -33,32 +33,47 @@ def shared_typestore() -> Typestore:
     return _store_with(())
 
 
-def reading_typestore(definitions: Iterable[tuple[str, str]]) -> Typestore:
-    """The store to read a bag whose connections carry these (type, definition text) pairs:
-    one per set of types the bag defines itself (none: the shared store). Bags that define
-    the same types alike share it; two bags that define one name differently each get
-    their own.
+def reading_typestore(definitions: Iterable[tuple[str, str] | tuple[str, str, str]]
+                      ) -> Typestore:
+    """The store to read a bag whose connections carry these (type, definition text) pairs,
+    or (type, text, 'idl') for a definition rosbag2 stored as IDL (encoding ros2idl: a type
+    it found no .msg file of): one per set of types the bag defines itself (none: the
+    shared store). Bags that define the same types alike share it; two bags that define one
+    name differently each get their own.
     """
     standard = shared_typestore().types
-    return _store_with(tuple(sorted({(t, d) for t, d in definitions
+    return _store_with(tuple(sorted({(t, d, *f) for t, d, *f in definitions
                                      if t not in standard and d})))
 
 
 @functools.cache
-def _store_with(custom: tuple[tuple[str, str], ...]) -> Typestore:
-    """A Jazzy store with these (type, definition text) registered on top. A definition
-    that cannot be parsed is left out: its topic fails to deserialize, which is reported
-    only where that topic is used."""
+def _store_with(custom: tuple[tuple[str, ...], ...]) -> Typestore:
+    """A Jazzy store with these (type, definition text[, 'idl']) registered on top. A
+    definition that cannot be parsed is left out: its topic fails to deserialize, which is
+    reported only where that topic is used."""
     store = default_typestore()
-    for msgtype, text in custom:
+    for msgtype, text, *form in custom:
         if msgtype in store.types:  # registered with another type's definition
             continue
         try:
             with sigint_held_back():
-                store.register(get_types_from_msg(text, msgtype))
+                store.register(_idl_types(text) if form == ['idl']
+                               else get_types_from_msg(text, msgtype))
         except Exception:  # noqa: BLE001 - only a problem if the topic is used
             pass
     return store
+
+
+def _idl_types(text: str) -> dict:
+    """The types of an IDL definition as rosbag2 stores it: each type's IDL after a line of
+    80 '=' and an 'IDL: pkg/msg/Type' line (rosbags' AnyReader reads it so), or bare IDL."""
+    separator = '=' * 80 + '\n'
+    if not text.startswith(f'{separator}IDL: '):
+        return get_types_from_idl(text)
+    types: dict = {}
+    for part in text.split(separator)[1:]:
+        types.update(get_types_from_idl(part.split('\n', 1)[1]))
+    return types
 
 
 def prepare_type(store: Typestore, msgtype: str) -> None:
