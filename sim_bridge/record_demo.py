@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dp_ros.bags.recorder import BagRecorder, offered_qos
+from dp_ros.bags.recorder import COMPRESSION_STORAGE, BagRecorder, offered_qos
 
 DEFAULT_TOPICS = ('image_raw', 'joint_states', 'block_pose', 'joint_trajectory',
                   'episode_result', 'reward')
@@ -53,9 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('-o', '--output', type=Path, required=True,
                         help='bag directory to create (must not exist)')
     parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
-    parser.add_argument('--compression', choices=('none', 'message'), default='none',
-                        help="'message': zstd-compress each message (full-size cameras), as "
-                             '`ros2 bag record --compression-mode message`')
+    parser.add_argument('--compression', choices=('none', 'chunks', 'message'), default='none',
+                        help="zstd for full-size cameras, as rosbag2 writes it: 'chunks' for "
+                             'mcap (`--storage-preset-profile zstd_fast`), \'message\' for '
+                             'sqlite3 (`--compression-mode message`)')
     parser.add_argument('--namespace', default='/pusht',
                         help='prefix of the default topics (default /pusht)')
     parser.add_argument('--topics', nargs='+', default=None,
@@ -245,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.output.exists():
         print(f'record_demo: {args.output} exists already; not overwriting', file=sys.stderr)
+        return 2
+    wanted = COMPRESSION_STORAGE.get(args.compression, args.storage)
+    if wanted != args.storage:  # rosbag2's mcap storage refuses message compression
+        print(f'record_demo: --compression {args.compression} is for --storage {wanted}; '
+              f'--storage {args.storage} compresses with --compression '
+              f"{'chunks' if args.storage == 'mcap' else 'message'}", file=sys.stderr)
         return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

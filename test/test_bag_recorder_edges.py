@@ -151,22 +151,46 @@ def test_an_error_inside_the_recording_still_leaves_a_readable_bag(tmp_path, sto
     assert [m.data for _, _, m in read_all(tmp_path / 'bag', ['/s'])] == ['kept']
 
 
-@pytest.mark.parametrize('storage', STORAGES)
-def test_message_compression_is_recorded_and_read_back(tmp_path, storage):
-    """--compression-mode message, zstd: a flat camera frame shrinks, and reads back whole."""
+@pytest.mark.parametrize(('storage', 'compression', 'mode'),
+                         [('sqlite3', 'message', 'message'), ('mcap', 'chunks', '')])
+def test_zstd_compression_is_recorded_as_rosbag2_does_and_read_back(
+        tmp_path, storage, compression, mode):
+    """zstd as rosbag2 writes it: per message in a .db3 (--compression-mode message), per
+    chunk in an .mcap (the zstd_fast preset; metadata.yaml names no compression, the file's
+    chunks do): a flat camera frame shrinks, and reads back whole."""
     frame = np.full((96, 96, 3), 7, np.uint8)
     size = {}
-    for compression in ('none', 'message'):
-        bag = tmp_path / compression
-        with BagRecorder(bag, storage=storage, compression=compression) as rec:
+    for name in ('none', compression):
+        bag = tmp_path / name
+        with BagRecorder(bag, storage=storage, compression=name) as rec:
             rec.write('/image', 'sensor_msgs/msg/Image', 5,
                       image_message(rec.typestore, frame, 5))
-        size[compression] = sum(f.stat().st_size for f in bag.iterdir())
+        size[name] = sum(f.stat().st_size for f in bag.iterdir())
     meta = metadata(bag)
-    assert (meta['compression_mode'], meta['compression_format']) == ('message', 'zstd')
-    assert size['message'] < size['none'] - frame.nbytes / 2
+    assert meta['compression_mode'] == mode
+    assert size[compression] < size['none'] - frame.nbytes / 2
     ((_, _, msg),) = read_all(bag, ['/image'])
     np.testing.assert_array_equal(decode_image(msg, 'sensor_msgs/msg/Image'), frame)
+    if storage == 'mcap':  # the file alone decodes, without metadata.yaml (after a crash)
+        from mcap.reader import make_reader
+        from mcap_ros2.decoder import DecoderFactory
+
+        with open(next(bag.glob('*.mcap')), 'rb') as stream:
+            (_, _, _, decoded), = make_reader(
+                stream, decoder_factories=[DecoderFactory()]).iter_decoded_messages()
+        assert (decoded.height, decoded.width, bytes(decoded.data[:3])) == (96, 96, b'\x07' * 3)
+
+
+def test_message_compression_of_an_mcap_is_refused_as_rosbag2_refuses_it(tmp_path):
+    """rosbag2's mcap storage throws 'does not support message compression': such an .mcap
+    labels zstd blobs as cdr, which a reader of the file alone cannot decode."""
+    with pytest.raises(ValueError, match="compression 'message' is for sqlite3 bags; mcap "
+                                         "compresses with 'chunks'"):
+        BagRecorder(tmp_path / 'bag', storage='mcap', compression='message')
+    with pytest.raises(ValueError, match="'chunks' is for mcap bags; sqlite3 compresses with "
+                                         "'message'"):
+        BagRecorder(tmp_path / 'bag', storage='sqlite3', compression='chunks')
+    assert not (tmp_path / 'bag').exists()
 
 
 # --- QoS as rclpy gives it -------------------------------------------------------------------

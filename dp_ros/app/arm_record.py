@@ -13,8 +13,8 @@ ran. --mode lockstep runs the sim in lockstep instead (as fast as the cores allo
 camera then has one frame per step, on its boundary): command k alone is due at step k's own
 time, and step k waits for it and runs it. Either way the point due at step k's time is the
 command that step runs, which bag2zarr takes as action k. The project's recorder
-(sim_bridge/record_demo.py) writes one mcap bag per episode (zstd per message: a 640 x 480
-frame is ~15 kB instead of 0.9 MB) with the camera, joint states, the end effector's pose
+(sim_bridge/record_demo.py) writes one mcap bag per episode (zstd chunks, as rosbag2's
+zstd_fast preset) with the camera, joint states, the end effector's pose
 (a Cartesian policy's data: config/bag2zarr_pusht_arm_cartesian.yaml), commands, block pose,
 reward, episode start and result.
 
@@ -120,7 +120,7 @@ class EpisodeRecorder:
         """Close the current bag (if any) and write the next messages into a new one."""
         from dp_ros.bags.recorder import BagRecorder
 
-        bag = None if path is None else BagRecorder(path, storage='mcap', compression='message')
+        bag = None if path is None else BagRecorder(path, storage='mcap', compression='chunks')
         return self.recorder.switch(bag)
 
     def check(self) -> None:

@@ -1,8 +1,10 @@
 """Write ROS 2 bags (mcap or sqlite3) without a ROS install, as `ros2 bag record` lays them out.
 
-The writer takes already serialized CDR bytes (what an rclpy raw subscription or
-rclpy.serialization.serialize_message gives) or a rosbags message object, so the same code
-records live topics (sim_bridge/record_demo.py) and builds test and benchmark bags.
+The writer takes already serialized CDR bytes (what an rclpy raw subscription gives) or a
+rosbags message object, so the same code records live topics (sim_bridge/record_demo.py) and
+builds test and benchmark bags. Not rclpy.serialization.serialize_message's bytes: with the
+PyPI wheels (rmw_fastrtps) a JointState comes back 8 bytes longer than its CDR, with garbage,
+which rosbags refuses ('CDR message size mismatch').
 No rclpy here: message definitions come from the rosbags type store.
 """
 from __future__ import annotations
@@ -30,8 +32,12 @@ from dp_ros.atomic_dir import naming
 from dp_ros.bags.typestore import prepare_type, shared_typestore
 
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
-# rosbag2's --compression-mode: each message zstd-compressed (readers decompress it), or none
-COMPRESSION = {'none': CompressionMode.NONE, 'message': CompressionMode.MESSAGE}
+# zstd as rosbag2 writes it: each message (--compression-mode message, sqlite3 only: rosbag2's
+# mcap storage refuses it), or each chunk of an .mcap (-s mcap --storage-preset-profile
+# zstd_fast: any mcap reader decompresses it), or none
+COMPRESSION = {'none': CompressionMode.NONE, 'message': CompressionMode.MESSAGE,
+               'chunks': CompressionMode.STORAGE}
+COMPRESSION_STORAGE = {'message': 'sqlite3', 'chunks': 'mcap'}
 
 
 def normalize_msgtype(msgtype: str) -> str:
@@ -113,14 +119,23 @@ class BagRecorder:
 
     def __init__(self, path: str | Path, storage: str = 'mcap',
                  typestore: Typestore | None = None, compression: str = 'none'):
-        """compression 'message': zstd per message, as `ros2 bag record --compression-mode
-        message --compression-format zstd` (a 640 x 480 sim camera frame: 0.9 MB -> tens of
-        kB); the bag reader decompresses it."""
+        """compression, zstd as rosbag2 writes it (a 640 x 480 sim camera frame: 0.9 MB ->
+        tens of kB): 'chunks' for mcap, each chunk (`ros2 bag record -s mcap
+        --storage-preset-profile zstd_fast`; any mcap reader decompresses it); 'message' for
+        sqlite3, each message (`--compression-mode message --compression-format zstd`;
+        readers decompress it as metadata.yaml says). rosbag2 refuses message compression
+        with mcap (an .mcap whose messages only metadata.yaml says are compressed), so
+        that is a ValueError here too."""
         if storage not in STORAGES:
             raise ValueError(f"storage must be one of {sorted(STORAGES)}, got {storage!r}")
         if compression not in COMPRESSION:
             raise ValueError(f'compression must be one of {sorted(COMPRESSION)}, got '
                              f'{compression!r}')
+        if COMPRESSION_STORAGE.get(compression, storage) != storage:
+            other = next(c for c, s in COMPRESSION_STORAGE.items() if s == storage)
+            raise ValueError(f'compression {compression!r} is for '
+                             f'{COMPRESSION_STORAGE[compression]} bags; {storage} compresses '
+                             f'with {other!r} (as rosbag2 does)')
         self.path = Path(path)
         self.storage = storage
         self.typestore = typestore or shared_typestore()
