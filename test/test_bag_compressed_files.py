@@ -12,7 +12,7 @@ from contextlib import ExitStack
 
 import pytest
 import yaml
-from bag_support import CAMERA_JOINTS_CONFIG, write_camera_joints
+from bag_support import CAMERA, CAMERA_JOINTS_CONFIG, write_camera_joints
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, Reader, StoragePlugin, Writer
 
 from dp_ros.bags.reader import BagReadError, find_bags, open_bag
@@ -172,3 +172,22 @@ def test_inspect_takes_a_bare_compressed_storage_file_as_a_bag(tmp_path):
     assert not is_training_store(str(file))
     assert not is_training_store(str(tmp_path / 'plain' / 'plain_0.mcap'))
     assert is_training_store(str(tmp_path / 'store.zarr'))
+
+
+def test_a_message_compressed_db3_without_metadata_converts_decompressed(tmp_path):
+    """`--compression-mode message` (sqlite3) with its recorder killed: no metadata.yaml, and
+    rosbags reading the .db3 alone handed zstd frames to the CDR decoder ('Invalid or
+    unsupported CDR encapsulation'). rosbag2 writes the bag's metadata into the .db3's own
+    metadata table at open: its compression mode there has the messages decompressed."""
+    bag = tmp_path / 'bags' / 'killed'
+    with BagRecorder(bag, storage='sqlite3', compression='message') as rec:
+        write_camera_joints(rec, range(20))
+    (bag / 'metadata.yaml').unlink()
+    with open_bag(bag / 'killed.db3') as opened:
+        assert any('--compression-mode message' in note for note in opened.notes)
+        frames = [m.data[0] for _, _, m in opened.messages([CAMERA], progress=False)]
+    assert frames == list(range(20))
+    config = tmp_path / 'config.yaml'
+    config.write_text(yaml.safe_dump(CAMERA_JOINTS_CONFIG))
+    assert bag2zarr.main([str(tmp_path / 'bags'), '-c', str(config), '-o',
+                          str(tmp_path / 'out.zarr'), '--no-progress']) == 0

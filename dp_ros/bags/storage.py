@@ -12,6 +12,10 @@
   (a recorder killed: the file it was writing stays uncompressed; or a copy that lost it) is
   read from a private decompressed copy, as rosbags reads such files when metadata.yaml says
   so: alone, or as a part of a split recording, never left out (storage_kind).
+- A .db3 recorded with `--compression-mode message` without its metadata.yaml (a recorder
+  killed) holds zstd frames that rosbags, reading the file alone, hands on as CDR; its own
+  metadata table (written by rosbag2 at open) says so, and its messages are decompressed
+  (ZstdMessages).
 - An .mcap cut off (no end magic: its recorder killed mid-file) is named as such, with
   `mcap recover`, which rescues its messages (cut_off_mcaps).
 - A metadata.yaml that disagrees with its storage files (a topic's offered QoS or type hash
@@ -171,6 +175,59 @@ class SplitReader:
                 yield from reader.messages(mine)
 
 
+# --- a bare .db3 of a message-compressed recording -----------------------------------------------
+
+class ZstdMessages:
+    """A reader whose messages are zstd frames, decompressed as they are read (rosbags does
+    it only where metadata.yaml says compression_mode message): the part of rosbags'
+    Reader interface dp_ros.bags.reader.Bag uses, the rest the reader's own."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+    def messages(self, connections: Collection[Any] = ()) -> Iterator[tuple[Any, int, bytes]]:
+        for connection, time_ns, data in self.reader.messages(connections):
+            yield connection, time_ns, zstd.decompress(data)
+
+
+def _db3_compression(db: Path) -> tuple[str, str] | None:
+    """('message', format) where a .db3's own metadata table records compression per
+    message (lower case): rosbag2 (schema 3 and later) writes the bag's metadata there when
+    it opens the file, so a file without its metadata.yaml (a recorder killed before writing
+    it) still says that its messages are compressed. None where it records no such mode."""
+    try:
+        con = sqlite3.connect(f'{db.resolve().as_uri()}?immutable=1', uri=True)
+        try:
+            row = con.execute('SELECT metadata FROM metadata ORDER BY id DESC LIMIT 1').fetchone()
+        finally:
+            con.close()
+        metadata = safe_load(row[0]) if row else None
+    except (sqlite3.Error, yaml.YAMLError, ValueError):  # schema < 3: no such table
+        return None
+    if not isinstance(metadata, dict):
+        return None
+    mode = str(metadata.get('compression_mode') or '').lower()
+    # 'file': the file is compressed whole once closed; this one is not (or is our copy)
+    return (mode, str(metadata.get('compression_format') or '')) if mode == 'message' else None
+
+
+def compression_reader(reader: Any, name: str, compression: tuple[str, str]
+                       ) -> tuple[ZstdMessages, str]:
+    """The reader of a bare .db3 `name` that records `compression` (_db3_compression), with
+    a note; StorageError for a compression rosbag2 does not write per message in zstd."""
+    _, fmt = compression
+    if fmt != 'zstd':
+        raise StorageError(f'{name} records compression per message in {fmt!r} in its '
+                           'metadata table, not zstd (the one format rosbag2 writes): it '
+                           'cannot be decompressed here')
+    return ZstdMessages(reader), (f'{name}: recorded with `--compression-mode message` (its '
+                                  f'metadata table says so), read without {METADATA}: its '
+                                  'messages decompressed here')
+
+
 # --- sqlite3 write-ahead logs ------------------------------------------------------------------
 
 def pending_wal(db: Path) -> Path | None:
@@ -315,6 +372,9 @@ def _open(path: Path, stack: ExitStack) -> tuple[Reader, list[str]]:
     reader = Reader(path)
     reader.open()
     stack.callback(_close_quietly, reader)
+    if path.suffix == '.db3' and (compression := _db3_compression(path)) is not None:
+        reader, note = compression_reader(reader, path.name, compression)
+        notes.append(note)
     return reader, notes + _reconcile(reader)
 
 
