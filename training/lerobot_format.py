@@ -1353,6 +1353,16 @@ class LeRobotReader:
             raise LeRobotFormatError(f'camera feature {key!r} has shape {shape}, expected 3-D')
         if list(names)[:1] in (['channels'], ['channel']):  # stored (C, H, W)
             shape = [shape[1], shape[2], shape[0]]
+        info = ft.get('info') or {}
+        depth = bool(info.get('is_depth_map') or info.get('video.is_depth_map'))
+        if shape[2] != 3 or depth:
+            # frames are decoded as rgb24: a depth map's 12-bit codes (lerobot >= 0.6: hevc
+            # gray12le) or a 16-bit PNG would become 8-bit grey "colour", silently
+            what = 'a depth map' if depth else f'{shape[2]} channel(s)'
+            raise LeRobotFormatError(
+                f'{self.root}: camera feature {key!r} is {what} (shape {list(ft["shape"])}): '
+                'dp_ros reads colour cameras of 3 channels only; leave it out (dp-ros '
+                'convert --keys; training names its cameras in data.rgb_keys)')
         return int(shape[0]), int(shape[1]), 3
 
     def _image_frames(self, key: str) -> np.ndarray:
