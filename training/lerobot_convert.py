@@ -73,6 +73,9 @@ DEFAULT_KEY_MAP: dict[str, str] = {
     'action': 'action',
 }
 DEFAULT_TASK = ''
+# root attribute of a zarr store converted from LeRobot: each episode's task text, so that the
+# way back gives the episodes their tasks again (a multi-task set stays multi-task)
+TASKS_ATTR = 'lerobot_tasks'
 
 
 class ConvertError(UserError, ValueError):
@@ -204,10 +207,12 @@ class _BlockReader:
 
 def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
                     key_map: Mapping[str, str] | None = None, keys: Sequence[str] | None = None,
-                    task: str = DEFAULT_TASK, robot_type: str | None = None,
+                    task: str | None = None, robot_type: str | None = None,
                     encoding: Any = None, overwrite: bool = False, progress: bool = True
                     ) -> dict[str, Any]:
-    """Convert a zarr replay buffer into a LeRobotDataset directory; a report dict."""
+    """Convert a zarr replay buffer into a LeRobotDataset directory; a report dict.
+    task: every episode's task text; None: each episode's as the store records it (TASKS_ATTR,
+    a store converted from LeRobot), else DEFAULT_TASK."""
     t0 = time.perf_counter()
     key_map = parse_key_map([], key_map)
     buf = ReplayBuffer.open(source, mode='r')
@@ -239,32 +244,56 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
     if encoding is None and any(ft['dtype'] == 'video' for ft in features.values()):
         encoding = default_encoding()
     ends = buf.episode_ends
+    tasks = [task] * len(ends) if task is not None else recorded_tasks(buf)
     with staged_output(Path(source), Path(output), overwrite) as tmp, \
             LeRobotWriter(tmp, fps, features, robot_type=robot_type, encoding=encoding) as writer, \
             tqdm(total=int(ends[-1]), desc='zarr -> LeRobot', unit='frame',
                  disable=not progress) as bar:
         start = 0
-        for end in ends:
+        for end, episode_task in zip(ends, tasks, strict=True):
             episode = {}
             for key in keys:
                 block = readers[key](start, int(end))
                 if features[names[key]]['dtype'] == 'video':
                     block = _image_uint8(block, key)
                 episode[names[key]] = block
-            writer.add_episode(episode, task=task)
+            writer.add_episode(episode, task=episode_task)
             bar.update(int(end) - start)
             start = int(end)
         writer.close()
         size = directory_bytes(tmp)
     return {'direction': 'zarr->lerobot', 'source': str(source), 'output': str(output),
             'episodes': int(buf.n_episodes), 'frames': int(ends[-1]), 'fps': fps,
-            'keys': names, 'vcodec': getattr(encoding, 'vcodec', None),
+            'keys': names, 'tasks': len(set(tasks)), 'vcodec': getattr(encoding, 'vcodec', None),
             # cameras whose whole 0..255 values were cast to uint8 pixels, with their dtype
             'pixels_cast': {k: str(buf.data[k].dtype) for k in keys
                             if features[names[k]]['dtype'] == 'video'
                             and buf.data[k].dtype != np.uint8},
             'crf': getattr(encoding, 'crf', None), 'bytes': size,
             'seconds': round(time.perf_counter() - t0, 3)}
+
+
+def recorded_tasks(buf: ReplayBuffer) -> list[str]:
+    """Each episode's task text as the store records it (TASKS_ATTR: episodes appended
+    after the conversion get DEFAULT_TASK); DEFAULT_TASK for every episode where it records
+    none, or more than it holds (episodes removed: which is which is unknown)."""
+    recorded = buf.root_attrs().get(TASKS_ATTR)
+    n = int(buf.n_episodes)
+    if not isinstance(recorded, list) or len(recorded) > n:
+        return [DEFAULT_TASK] * n
+    return [str(t) for t in recorded] + [DEFAULT_TASK] * (n - len(recorded))
+
+
+def episode_tasks(reader: LeRobotReader) -> list[str]:
+    """Each episode's task text (its first frame's task_index in meta/tasks.parquet); []
+    where the dataset records no tasks."""
+    names = reader.tasks()
+    if not names or 'task_index' not in reader.features:
+        return []
+    index = reader.read_columns(['task_index'])['task_index'].reshape(-1)
+    ends = reader.episode_ends()
+    starts = [0, *ends[:-1]]
+    return [str(names.get(int(index[s]), DEFAULT_TASK)) for s in starts]
 
 
 # ---------------------------------------------------------------------------- LeRobot -> zarr
@@ -325,9 +354,13 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
         for name, feature in names.items():  # camera crops and joint names, back
             store.data[name].attrs.update(feature_attrs(reader.features[feature]))
         store.set_root_attrs(fps=reader.fps)  # the rate, back: training reads it from there
+        tasks = episode_tasks(reader)
+        if any(tasks):  # the way back gives them again
+            store.set_root_attrs(**{TASKS_ATTR: tasks})
         size = directory_bytes(tmp)
     return {'direction': 'lerobot->zarr', 'source': str(source), 'output': str(output),
             'episodes': len(ends), 'frames': int(ends[-1]) if len(ends) else 0,
+            'tasks': len(set(episode_tasks(reader))),
             'fps': reader.fps, 'keys': {v: k for k, v in names.items()}, 'bytes': size,
             'seconds': round(time.perf_counter() - t0, 3)}
 
@@ -352,8 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
                         'default that gives its LeRobot name); repeatable')
     p.add_argument('--keys', nargs='+', default=None, metavar='KEY',
                    help='source keys to convert (default: all)')
-    p.add_argument('--task', default=DEFAULT_TASK,
-                   help='zarr -> LeRobot: the task text of every episode')
+    p.add_argument('--task', default=None,
+                   help="zarr -> LeRobot: the task text of every episode (default: each "
+                        "episode's as a store converted from LeRobot records it, else '')")
     p.add_argument('--robot-type', default=None, help='zarr -> LeRobot: info.json robot_type')
     p.add_argument('--vcodec', default=None,
                    help='zarr -> LeRobot: libsvtav1 (lerobot default), h264 or hevc')
