@@ -35,6 +35,7 @@ from dp_ros.bags.typestore import prepare_type, reading_typestore
 from dp_ros.errors import UserError
 from dp_ros.ros.conversions import (
     CAMERA_ENCODINGS,
+    compressed_camera_problem,
     compressed_image_to_numpy,
     image_to_rgb,
     joint_state_to_numpy,
@@ -415,9 +416,9 @@ def decode_image(msg: Any, msgtype: str, shape: tuple[int, int] | None = None) -
 def camera_readable(msgtype: str, encoding: str) -> bool:
     """Whether decode_image takes images of this encoding (an Image's) or format (a
     CompressedImage's): a camera's colour, mono8 or YUV 4:2:2 / 4:2:0 pixels, not a depth image's
-    (16UC1, compressedDepth)."""
+    (16UC1, '16UC1; png compressed ', compressedDepth)."""
     if msgtype == 'sensor_msgs/msg/CompressedImage':
-        return 'compressedDepth' not in encoding
+        return compressed_camera_problem(encoding) is None
     return encoding in CAMERA_ENCODINGS
 
 

@@ -239,10 +239,32 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     return to_rgb(image_to_numpy(msg), msg.encoding)
 
 
+# the pixels a compressed camera image may be made of: the encoding compressed_image_transport
+# writes before ';' in its format ('rgb8; jpeg compressed bgr8'); anything else (16UC1, 32FC1,
+# mono16: '16UC1; png compressed ') is a depth or raw sensor image, compressed as it is
+COMPRESSED_CAMERA_SOURCES = ('rgb8', 'bgr8', 'rgba8', 'bgra8', 'rgb16', 'bgr16', 'rgba16',
+                             'bgra16', 'mono8')
+
+
+def compressed_camera_problem(fmt: str) -> str | None:
+    """Why a CompressedImage of format `fmt` is no camera's colour or mono8 picture (None:
+    it is, or its format names no source encoding: 'jpeg', 'png' from older publishers)."""
+    if 'compressedDepth' in fmt:
+        return f"format '{fmt}' is a depth image (compressedDepth), not a camera's"
+    source, sep, _ = fmt.partition(';')
+    if sep and source.strip() not in COMPRESSED_CAMERA_SOURCES:
+        return (f"format '{fmt}' is compressed from '{source.strip()}' pixels (a depth or raw "
+                f"sensor image), not a camera's ({', '.join(COMPRESSED_CAMERA_SOURCES)})")
+    return None
+
+
 def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
     """(H, W, 3) uint8 RGB of a camera message; BadInput 'image_encoding', 'image_size' (an
     Image whose buffer does not match its size) or 'image_decode' (a CompressedImage)."""
     if isinstance(msg, CompressedImage):
+        problem = compressed_camera_problem(msg.format)
+        if problem:
+            raise BadInput('image_encoding', problem)
         try:
             return compressed_image_to_numpy(msg)
         except ValueError as exc:
@@ -257,21 +279,32 @@ def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
 
 
 def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:
-    """Decodes jpeg/png into (H, W, 3) uint8 RGB; ValueError for an empty or undecodable
-    buffer, or one whose header declares more pixels than dp_ros decodes (image_header)."""
+    """Decodes jpeg/png into (H, W, 3) uint8 RGB as ROS's own decoders do (the compressed
+    subscriber and cv_bridge: IMREAD_UNCHANGED, so a JPEG's EXIF orientation is not applied;
+    16-bit pixels scaled by 255/65535 as cv_bridge's rgb16 -> rgb8); ValueError for a depth
+    image (compressed_camera_problem), an empty or undecodable buffer, or one whose header
+    declares more pixels than dp_ros decodes (image_header)."""
     import cv2  # imported here: only compressed streams pay for OpenCV
 
+    problem = compressed_camera_problem(msg.format)
+    if problem:
+        raise ValueError(problem)
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
     if buffer.size == 0:
         raise ValueError(f"compressed image (format '{msg.format}') has no data")
     problem = size_problem(buffer)
     if problem:
         raise ValueError(f"compressed image (format '{msg.format}') not decoded: {problem}")
-    bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-    if bgr is None:
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if image is None or image.ndim not in (2, 3) or image.dtype not in (np.uint8, np.uint16) \
+            or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"could not decode compressed image (format '{msg.format}', "
                          f'{buffer.size} bytes)')
-    return bgr[:, :, ::-1].copy()
+    if image.dtype == np.uint16:
+        image = cv2.convertScaleAbs(image, alpha=255.0 / 65535.0)
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image[:, :, 2::-1])  # BGR(A) -> RGB
 
 
 def numpy_to_compressed_image(rgb: np.ndarray, fmt: str = 'jpeg', stamp: Time | None = None,
