@@ -48,3 +48,58 @@ def test_rosdep_and_the_readme_pip_line_cover_the_requirements():
 def test_the_readme_pip_line_names_only_required_packages():
     extra = readme_pip_line() - requirements()
     assert not extra, f'the README pip line installs {sorted(extra)}, not in requirements.txt'
+
+
+# --- the ROS packages: package.xml's exec_depends against what the code imports ---------------
+# runtime code (tests and benches run on the pip-only environment)
+RUNTIME_FOLDERS = ('dp_ros', 'sim_bridge', 'training', 'launch')
+# exec_depends that are no Python import: the `ros2 launch` command
+NOT_IMPORTED = {'ros2launch'}
+# ROS packages the code could import beside the pinned message wheels
+OTHER_ROS = {'launch', 'launch_ros', 'rcl_interfaces', 'builtin_interfaces', 'ament_index_python',
+             'rosidl_runtime_py', 'message_filters', 'cv_bridge', 'tf2_ros', 'tf2_msgs',
+             'control_msgs', 'action_msgs', 'rclpy', 'unique_identifier_msgs'}
+
+
+def imported_modules() -> set[str]:
+    """The top-level names the runtime code imports."""
+    import ast
+
+    names = set()
+    for folder in RUNTIME_FOLDERS:
+        for path in (REPO_ROOT / folder).rglob('*.py'):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names |= {alias.name.split('.')[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names.add(node.module.split('.')[0])
+    return names
+
+
+def ros_exec_depends() -> set[str]:
+    root = ET.parse(REPO_ROOT / 'package.xml').getroot()
+    return {e.text.strip() for e in root if e.tag in ('exec_depend', 'depend')
+            and not e.text.strip().startswith('python3-')}
+
+
+def known_ros_packages() -> set[str]:
+    pinned = set()
+    for line in (REPO_ROOT / 'requirements.txt').read_text().splitlines():
+        name = re.split(r'[\[=<>~ ]', line.split('#')[0].strip())[0].lower()
+        if name.startswith('ros-'):
+            pinned.add(name.removeprefix('ros-').replace('-', '_'))
+    return pinned | OTHER_ROS | ros_exec_depends()
+
+
+def test_every_ros_package_the_code_imports_is_an_exec_depend():
+    """rosdep installs what package.xml names: one imported and not named fails at run time
+    on a ROS machine, never here (the pip environment has every wheel)."""
+    missing = (imported_modules() & known_ros_packages()) - ros_exec_depends()
+    assert not missing, f'imported but not in package.xml: {sorted(missing)}'
+
+
+def test_every_ros_exec_depend_is_imported():
+    """An exec_depend nothing imports (visualization_msgs was one) is a package rosdep
+    installs for nothing."""
+    unused = ros_exec_depends() - NOT_IMPORTED - imported_modules()
+    assert not unused, f'in package.xml, imported nowhere: {sorted(unused)}'

@@ -10,7 +10,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from typing import Any, Callable, Self
+from typing import Any, Callable
 
 import rclpy
 from rclpy.context import Context
@@ -117,7 +117,7 @@ class BackgroundNode:
             if self.context.ok():
                 rclpy.shutdown(context=self.context)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> BackgroundNode:  # not typing.Self: Humble's Python is 3.10
         return self
 
     def __exit__(self, *exc) -> None:
