@@ -82,10 +82,17 @@ def test_a_type_whose_field_type_is_unknown_is_left_for_deserialization_to_repor
 
 def test_standard_types_and_custom_types_without_definition_text_use_the_shared_store():
     """'none: the shared store': only types the bag defines with text make a store of their
-    own (a store's code costs more than reading a small bag)."""
+    own (a store's code costs more than reading a small bag), and standard types defined as
+    Jazzy defines them; one defined otherwise (another distro's) gets the bag's definition
+    (test_bag_typestore_other_distros.py)."""
+    joint_state = shared_typestore().generate_msgdef('sensor_msgs/msg/JointState',
+                                                     ros_version=2)[0]
     assert reading_typestore([]) is shared_typestore()
-    assert reading_typestore([('sensor_msgs/msg/JointState', 'float64[] position'),
+    assert reading_typestore([('sensor_msgs/msg/JointState', joint_state),
                               (GOOD, '')]) is shared_typestore()
+    other = reading_typestore([('sensor_msgs/msg/JointState', 'float64[] position')])
+    assert other is not shared_typestore()
+    assert [name for name, _ in other.fielddefs['sensor_msgs/msg/JointState'][1]] == ['position']
 
 
 def test_stores_hold_ros_2_jazzy_definitions():

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
+from rosbags.typesys.base import Nodetype
 from rosbags.typesys.store import Typestore
 
 
@@ -37,28 +38,65 @@ def reading_typestore(definitions: Iterable[tuple[str, str] | tuple[str, str, st
                       ) -> Typestore:
     """The store to read a bag whose connections carry these (type, definition text) pairs,
     or (type, text, 'idl') for a definition rosbag2 stored as IDL (encoding ros2idl: a type
-    it found no .msg file of): one per set of types the bag defines itself (none: the
-    shared store). Bags that define the same types alike share it; two bags that define one
+    it found no .msg file of): one per set of types the bag defines itself, or defines
+    otherwise than Jazzy (a newer distro's lifecycle_msgs/TransitionEvent, an older one's
+    sensor_msgs/Range: read with the bag's own definition, not Jazzy's layout); none: the
+    shared store. Bags that define the same types alike share it; two bags that define one
     name differently each get their own.
     """
-    standard = shared_typestore().types
-    return _store_with(tuple(sorted({(t, d, *f) for t, d, *f in definitions
-                                     if t not in standard and d})))
+    standard = shared_typestore()
+    return _store_with(tuple(sorted(
+        {(t, d, *f) for t, d, *f in definitions
+         if d and (t not in standard.types or _redefined(_parsed(t, d, f == ['idl']),
+                                                        standard))})))
+
+
+# rosidl gives a message without fields one uint8 member; a .msg parse gives it none: the same
+EMPTY_STRUCT = [('structure_needs_at_least_one_member', (Nodetype.BASE, ('uint8', 0)))]
+
+
+def _fields(fields: Iterable) -> list:
+    """A type's fields as rosbags compares two definitions of it (register)."""
+    return [(name.lower(), kind) for name, kind in fields] or EMPTY_STRUCT
+
+
+@functools.cache
+def _parsed(msgtype: str, text: str, idl: bool) -> dict:
+    """The types a bag's definition text of msgtype defines ({} where it cannot be parsed:
+    its topic fails to deserialize, reported only where that topic is used)."""
+    try:
+        with sigint_held_back():
+            return dict(_idl_types(text) if idl else get_types_from_msg(text, msgtype))
+    except Exception:  # noqa: BLE001 - only a problem if the topic is used
+        return {}
+
+
+def _redefined(types: dict, store: Typestore) -> list[str]:
+    """The types of `types` (a bag's parsed definitions) the store has with other fields."""
+    return [name for name, (_, fields) in types.items() if name in store.fielddefs
+            and _fields(fields) != _fields(store.fielddefs[name][1])]
 
 
 @functools.cache
 def _store_with(custom: tuple[tuple[str, ...], ...]) -> Typestore:
-    """A Jazzy store with these (type, definition text[, 'idl']) registered on top. A
-    definition that cannot be parsed is left out: its topic fails to deserialize, which is
-    reported only where that topic is used."""
+    """A Jazzy store with these (type, definition text[, 'idl']) registered on top; where
+    they define a Jazzy type otherwise, a store of Jazzy's types with theirs in its place. A
+    definition that cannot be parsed is left out."""
     store = default_typestore()
-    for msgtype, text, *form in custom:
-        if msgtype in store.types:  # registered with another type's definition
+    parsed = [_parsed(msgtype, text, form == ['idl']) for msgtype, text, *form in custom]
+    replaced = {name for types in parsed for name in _redefined(types, store)}
+    if replaced:
+        jazzy, store = store, get_typestore(Stores.EMPTY)
+        with sigint_held_back():
+            store.register({name: tree for name, tree in jazzy.fielddefs.items()
+                            if name not in store.fielddefs and name not in replaced})
+    for types in parsed:
+        new = {name: tree for name, tree in types.items() if name not in store.fielddefs}
+        if not new:  # all registered already (by another definition, or Jazzy's alike)
             continue
         try:
             with sigint_held_back():
-                store.register(_idl_types(text) if form == ['idl']
-                               else get_types_from_msg(text, msgtype))
+                store.register(new)
         except Exception:  # noqa: BLE001 - only a problem if the topic is used
             pass
     return store
