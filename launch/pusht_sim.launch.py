@@ -16,7 +16,6 @@ from launch.actions import (
     IncludeLaunchDescription,
     OpaqueFunction,
     RegisterEventHandler,
-    Shutdown,
 )
 from launch.event_handlers import OnShutdown
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -48,7 +47,7 @@ def generate_launch_description():
 def nodes(context):
     """The sim and the policy node, wired by what the checkpoint acts on (table positions, or
     the end effector's pose) as `dp-ros sim` wires them: read from its policy.json."""
-    from dp_ros.app.sim_launcher import SIM_NAMESPACE, launch_parameter_files
+    from dp_ros.app.sim_launcher import SIM_NAMESPACE, ends_the_launch, launch_parameter_files
 
     arguments = context.launch_configurations
     checkpoint, mode, device = arguments['checkpoint'], arguments['mode'], arguments['device']
@@ -68,7 +67,7 @@ def nodes(context):
             namespace=SIM_NAMESPACE,
             output='screen',
             parameters=[sim_params, {'mode': ParameterValue(mode, value_type=str)}],
-            on_exit=Shutdown(reason='the sim exited'),  # one node alone is no session
+            on_exit=ends_the_launch('the sim'),  # one node alone is no session
         ),
         Node(
             package='dp_ros',
@@ -81,6 +80,6 @@ def nodes(context):
                  'device': ParameterValue(device, value_type=str), 'lockstep': lockstep,
                  'use_sim_time': lockstep},
             ],
-            on_exit=Shutdown(reason='the policy node exited'),
+            on_exit=ends_the_launch('the policy node'),
         ),
     ]

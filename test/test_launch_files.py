@@ -494,11 +494,12 @@ def test_launch_arguments_reach_the_nodes_as_strings(path):
 @pytest.mark.parametrize('name', SIM_LAUNCH_FILES)
 def test_sim_launch_files_end_when_a_node_exits(name):
     # defect: the policy node died (device:=cuda without CUDA: exit 2) and the sim ran on
-    # until killed; `dp-ros sim` stops, "a node died"
+    # until killed; `dp-ros sim` stops, "a node died". And the launch then exited 0: a node's
+    # failure now fails it (sim_launcher.ends_the_launch: check, then Shutdown)
     launch = LaunchFile(REPO_ROOT / 'launch' / name)
     assert len(launch.nodes) == 2
     for node in launch.nodes:
-        assert call_name(kwarg(node, 'on_exit')) == 'Shutdown', ast.unparse(node)
+        assert call_name(kwarg(node, 'on_exit')) == 'ends_the_launch', ast.unparse(node)
 
 
 @pytest.mark.parametrize('name', SIM_LAUNCH_FILES)

@@ -149,3 +149,13 @@ def test_main_refuses_bad_arguments_with_exit_2_before_a_session(tiny, tmp_path,
         assert sim_launcher.main([*base, '--seeds', '100000', seed]) == 2
         assert f"--seeds {seed} is not in the sim's range 0..4294967295" in \
             capsys.readouterr().err
+
+
+@pytest.mark.parametrize(('returncode', 'failed'), [
+    (0, False), (-2, False), (-15, False), (-9, False), (None, False),  # ended, or stopped
+    (2, True), (1, True), (-11, True), (-6, True)])  # refused its config, crashed
+def test_a_launched_node_failed_unless_it_ended_well_or_the_launch_stopped_it(returncode,
+                                                                            failed):
+    """The launch files' on_exit (ends_the_launch) raises for a failed node, so `ros2 launch`
+    exits 1 (launch's Shutdown alone exited 0); test/ros/test_launch_run.py runs it."""
+    assert sim_launcher.failed_exit(returncode) is failed

@@ -202,6 +202,32 @@ def launch_parameter_files(checkpoint: str | Path, robot: str,
     return paths[0], paths[1]
 
 
+# a node's exit statuses that are no failure: it ended well (a signal too: node_main's 0), or
+# the launch stopped it (SIGINT, then SIGTERM, then SIGKILL)
+LAUNCH_STOPPED = (0, -2, -15, -9)
+
+
+def failed_exit(returncode: int | None) -> bool:
+    """Whether a launched node's exit status says it failed (a refused configuration: 2)."""
+    return returncode is not None and returncode not in LAUNCH_STOPPED
+
+
+def ends_the_launch(what: str) -> list:
+    """A launch file Node's on_exit: the launch ends with the node (one node alone is no
+    session), and fails where the node failed: `ros2 launch` exits 1, naming it. launch's
+    Shutdown ends it with 0 whatever the node's status; only an error raised inside the launch
+    makes LaunchService.run return 1 (launch_service.py), so the check raises one."""
+    from launch.actions import OpaqueFunction, Shutdown
+
+    def check(context: Any) -> list:
+        code = getattr(context.locals.event, 'returncode', None)
+        if failed_exit(code):
+            raise RuntimeError(f'{what} exited with status {code}')
+        return []
+
+    return [OpaqueFunction(function=check), Shutdown(reason=f'{what} exited')]
+
+
 def _pose_wiring(pose_io: tuple[str, list[str], list[str]]
                  ) -> tuple[dict[str, Any], dict[str, Any]]:
     """cartesian_overrides' parameters from PolicyConfig.cartesian_io's (key, state, action).

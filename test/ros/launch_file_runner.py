@@ -26,7 +26,10 @@ def main(argv: list[str]) -> int:
     include = IncludeLaunchDescription(PythonLaunchDescriptionSource(path),
                                        launch_arguments=arguments)
     if namespace is not None:
-        from launch_ros.actions import PushROSNamespace
+        try:
+            from launch_ros.actions import PushROSNamespace
+        except ImportError:  # Humble's name (renamed in Iron)
+            from launch_ros.actions import PushRosNamespace as PushROSNamespace
 
         include = GroupAction([PushROSNamespace(namespace), include])
     service = LaunchService(argv=args)

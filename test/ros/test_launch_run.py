@@ -29,6 +29,8 @@ from ros_harness import LATCHED, RELIABLE, REPO_ROOT, TEST_DIR, module_cmd  # no
 from std_msgs.msg import Float64, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
+from dp_ros.app.sim_launcher import DDS_PROFILE, package_path  # noqa: E402
+
 RUNNER = str(TEST_DIR / 'ros' / 'launch_file_runner.py')
 PROFILE_VAR = 'FASTDDS_DEFAULT_PROFILES_FILE'
 
@@ -79,15 +81,18 @@ def test_pusht_sim_launch_runs_an_episode_and_stops_on_ctrl_c(profile_arg, names
     # the rule of fast_dds_profile.launch.py: an argument, else the environment's (an empty
     # variable names none), else ours
     env = {}
+    # the shipped profile where the launch's dp_ros finds it: this checkout's (tests import
+    # it first) or the install's share/
+    shipped = str(package_path(Path('config') / DDS_PROFILE))
     expected = (os.environ.get(PROFILE_VAR) or os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE')
-                or str(share / 'config' / 'fastdds_large_data.xml'))
+                or shipped)
     if profile_arg == 'mine':
         expected = str(tmp_path / 'my_profile.xml')
         Path(expected).write_bytes((share / 'config' / 'fastdds_large_data.xml').read_bytes())
         args.append(f'dds_profile:={expected}')
     elif profile_arg == 'empty':  # set but empty: the shipped profile
         env = {PROFILE_VAR: '', 'FASTRTPS_DEFAULT_PROFILES_FILE': ''}
-        expected = str(share / 'config' / 'fastdds_large_data.xml')
+        expected = shipped
     # the sim's topics are /pusht/..., as the policy's parameter file names them, under a
     # pushed namespace too
     rewards = ros_probe.collect(Float64, '/pusht/reward', RELIABLE)
@@ -124,7 +129,8 @@ def stop_cleanly(ros_processes, launch, nodes) -> None:
 
 def test_sim_launch_ends_when_the_policy_node_dies(ros_processes):
     """A device the node refuses (exit 2): the launch stops the sim and ends, as `dp-ros sim`
-    does ("a node died"), rather than run the sim on alone."""
+    does ("a node died"), rather than run the sim on alone, and fails (exit 1, naming the
+    node): launch's Shutdown alone ended it with 0, as a Ctrl-C does."""
     installed_executables()
     launch = ros_processes.start('launch', runner('pusht_sim.launch.py', 'device:=no_such'))
     deadline = time.monotonic() + 120.0
@@ -133,6 +139,8 @@ def test_sim_launch_ends_when_the_policy_node_dies(ros_processes):
     assert not launch.alive(), f'the launch ran on: {launch.log()[-3000:]}'
     assert "parameter device" in launch.log() and 'pusht_sim_node' in launch.log()
     assert not children(launch.popen.pid)
+    assert launch.popen.wait(timeout=10) == 1
+    assert 'the policy node exited with status 2' in launch.log()
 
 
 @pytest.mark.parametrize('autostart, namespace', [('configure', None), ('activate', None),
