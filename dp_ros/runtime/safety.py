@@ -17,7 +17,9 @@ Every point the node publishes passes `SafetyEnvelope.apply`, in order:
    A trajectory controller goes from there to the first point in the time between the chunk
    landing (action_lead_s after it is sent: the actuation delay) and the point falling due,
    which may be a millisecond: the first point gets that share of `max_step`, so the speed
-   stays within max_velocity on the way to it too. A controller whose tick comes a
+   stays within max_velocity on the way to it too (of a controller that interpolates from
+   that position at that time: Jazzy's JTC with interpolate_from_desired_state stamps it one
+   cycle early, up to 2x the speed for that cycle: README). A controller whose tick comes a
    little late may still hold the point before, and one the chunk reaches late executes the
    points due until the chunk's first: the first point keeps within the limit of all of them;
 4. unwrapping, on the continuous joints taken the short way round (below): each point moved
