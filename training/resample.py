@@ -119,8 +119,10 @@ def trajectory_targets(stamps_ns: np.ndarray, due_ns: Sequence[np.ndarray],
     replaces the old); its target is the last point due at or before t; before its first
     point the previous target is held. Both "at or before" allow a slack, so that grid times
     a little early (jittered stamps) still find the point meant for them: slack_ns, kept
-    under half of each trajectory's point spacing (point_slack), else a point due later than
-    t (one of a leader arm's dense points, or the next trajectory) would be taken for it. A
+    under half of each trajectory's point spacing (point_slack) and under half the time
+    since the trajectory before it (stamp_slacks), else a point due later than t (one of a
+    leader arm's dense points, or the next of its one-point commands sent every 8 ms) would
+    be taken for it. A
     target is valid when its point is due within the tolerance of t (a held target from long
     ago is a gap: the commands stopped).
     Where that gives none (nothing held within the tolerance) and the trajectory the active
@@ -138,7 +140,8 @@ def trajectory_targets(stamps_ns: np.ndarray, due_ns: Sequence[np.ndarray],
     stamps = np.asarray(stamps_ns, dtype=np.int64)
     if len(stamps) == 0:
         return values, valid
-    slacks = np.array([point_slack(due, slack_ns) for due in due_ns], dtype=np.int64)
+    slacks = np.minimum([point_slack(due, slack_ns) for due in due_ns],
+                        stamp_slacks(stamps, slack_ns)).astype(np.int64)
     order = np.argsort(stamps, kind='stable')  # rank by stamp: the latest started wins
     starts = (stamps - slacks)[order]
     by_start = np.argsort(starts, kind='stable')
@@ -171,9 +174,12 @@ def _replaced_point(i: int, replaced_at_ns: int, t: int, late_ns: int, stamps: n
                     positions: Sequence[np.ndarray]) -> tuple[np.ndarray, int] | None:
     """Trajectory i's last point due at or before t (its slack allowed) and by its
     replacement at replaced_at_ns (late_ns after it allowed; a point due later was never
-    reached): (position, due); None unless all its points were ahead of its stamp."""
+    reached): (position, due); None unless all its points were ahead of its stamp (its first
+    due more than late_ns after it, or more than its slack where that is less: one-point
+    commands sent every 8 ms, each due 8 ms ahead, are ahead of their stamps though the
+    grid's jitter allowance is 10 ms)."""
     due = due_ns[i]
-    if len(due) == 0 or int(due[0]) <= int(stamps[i]) + late_ns:
+    if len(due) == 0 or int(due[0]) <= int(stamps[i]) + min(late_ns, int(slacks[i])):
         return None
     limit = min(t + int(slacks[i]), replaced_at_ns + late_ns)
     k = int(np.searchsorted(due, limit, side='right')) - 1
@@ -198,6 +204,22 @@ def point_slack(due_ns: np.ndarray, slack_ns: int) -> int:
     steps = np.diff(np.asarray(due_ns, dtype=np.int64))
     steps = steps[steps > 0]
     return int(min(slack_ns, (int(steps.min()) - 1) // 2)) if len(steps) else int(slack_ns)
+
+
+def stamp_slacks(stamps_ns: np.ndarray, slack_ns: int) -> np.ndarray:
+    """Per trajectory, slack_ns kept under half the time since the one stamped before it
+    (the previous distinct stamp; none before the first): a grid time nearer the earlier
+    one never starts the later one. A teleop's one-point commands sent every 8 ms were
+    started up to the whole slack (the tolerance, 50 ms) early, so a grid time took the
+    command sent 50 ms after it: due then, labels from the future; due a period after it
+    sent, no step valid at all."""
+    stamps = np.asarray(stamps_ns, dtype=np.int64)
+    distinct = np.unique(stamps)
+    if len(distinct) < 2:
+        return np.full(len(stamps), int(slack_ns), dtype=np.int64)
+    gaps = np.concatenate([[np.iinfo(np.int64).max], np.diff(distinct)])
+    since = gaps[np.searchsorted(distinct, stamps)]
+    return np.minimum(int(slack_ns), np.maximum((since - 1) // 2, 0))
 
 
 def valid_runs(valid: np.ndarray) -> list[tuple[int, int]]:
