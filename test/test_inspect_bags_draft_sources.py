@@ -13,6 +13,7 @@ from bag_support import MS, NS, T0
 
 from dp_ros.bags.recorder import (
     BagRecorder,
+    compressed_image_message,
     image_message,
     joint_state_message,
     trajectory_message,
@@ -30,7 +31,8 @@ def _image(ts, t, encoding, step, data):
         height=4, width=4, encoding=encoding, is_bigendian=0, step=step, data=data)
 
 
-def _robot_bag(path, wheels: bool = False, depth: bool = False, yuv: bool = False) -> None:
+def _robot_bag(path, wheels: bool = False, depth: bool = False, yuv: bool = False,
+               wide: bool = False) -> None:
     with BagRecorder(path) as rec:
         ts = rec.typestore
         for i in range(30):  # 2 s ... 3 s of a 10 Hz camera, 100 Hz joints, 10 Hz commands
@@ -40,6 +42,10 @@ def _robot_bag(path, wheels: bool = False, depth: bool = False, yuv: bool = Fals
             if depth:
                 rec.write('/cam/depth/image_rect_raw', 'sensor_msgs/msg/Image', t + 6 * MS,
                           _image(ts, t, '16UC1', 8, np.full(32, 7, np.uint8)))
+            if wide:  # a 16:9 JPEG camera (720p's shape, small)
+                rec.write('/front/image_raw/compressed', 'sensor_msgs/msg/CompressedImage',
+                          t + 8 * MS, compressed_image_message(
+                              ts, np.full((36, 64, 3), i, np.uint8), t, fmt='jpeg'))
             if yuv:
                 rec.write('/usb_cam/image_raw', 'sensor_msgs/msg/Image', t + 7 * MS,
                           _image(ts, t, 'yuv422_yuy2', 8, np.full(32, 7, np.uint8)))
@@ -93,3 +99,15 @@ def test_a_yuv_camera_is_an_image_key(tmp_path, capsys):
     assert 'left out' not in draft
     assert '    image: "/usb_cam/image_raw"   # 4x4 yuv422_yuy2, 10.0 Hz' in draft
     assert len(summary.keys) == 4  # both cameras, state, action
+
+
+def test_a_wide_camera_is_drafted_with_its_size_and_what_a_square_shape_cuts(tmp_path, capsys):
+    """A 16:9 camera under the draft's shape [96, 96] keeps only its centre square (image_fit
+    crops to the shape's aspect): the draft says so and gives the shape that keeps the whole
+    frame; a compressed camera's size comes from its JPEG header."""
+    summary, draft = _draft_and_convert(tmp_path, capsys, wide=True)
+    assert summary.total_steps > 0
+    assert '    image: "/front/image_raw/compressed"   # 64x36 jpeg' in draft
+    assert ('    # 64x36: [96, 96] keeps the centre 36x36 of it (the rest cut); shape: '
+            '[96, 171] keeps the whole frame') in draft
+    assert '# 4x4 rgb8' in draft and '# 4x4: [96, 96]' not in draft  # square: no note

@@ -79,6 +79,7 @@ class TopicSummary:
     drivers: list[tuple[list[str], float | None, float | None, str]] = field(
         default_factory=list)
     encoding: str = ''  # an Image's encoding, a CompressedImage's format
+    size: tuple[int, int] | None = None  # an image's (width, height), where it says
     # a JointState's field its sampled messages all fill: 'position', or 'velocity' or
     # 'effort' for a driver that gives no positions (a wheel's)
     joint_field: str = 'position'
@@ -94,10 +95,24 @@ class BagSummary:
     notes: list[str] = field(default_factory=list)  # how it was read (Bag.notes)
 
 
+def image_size(msg: Any, msgtype: str) -> tuple[int, int] | None:
+    """(width, height) of an image message: an Image's fields, a CompressedImage's PNG/JPEG
+    header (None where it does not say)."""
+    if not msgtype.endswith('CompressedImage'):
+        return int(msg.width), int(msg.height)
+    from dp_ros.image_header import HeaderError, declared_size
+    try:
+        return declared_size(msg.data)
+    except HeaderError:
+        return None
+
+
 def _image_detail(msg: Any, msgtype: str) -> str:
+    size = image_size(msg, msgtype)
+    shown = f'{size[0]}x{size[1]} ' if size else ''
     if msgtype.endswith('CompressedImage'):
-        return f'{msg.format or "compressed"}'
-    return f'{msg.width}x{msg.height} {msg.encoding}'
+        return f'{shown}{msg.format or "compressed"}'
+    return f'{shown}{msg.encoding}'
 
 
 def rate_and_gap(times_ns: np.ndarray) -> tuple[float | None, float | None]:
@@ -125,6 +140,7 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey, sim_clock: bool = False,
     first = samples[0][1]
     if info.msgtype in IMAGE_TYPES:
         summary.detail = _image_detail(first, info.msgtype)
+        summary.size = image_size(first, info.msgtype)
         summary.encoding = first.format if info.msgtype.endswith('CompressedImage') \
             else first.encoding
         if not camera_readable(info.msgtype, summary.encoding):
@@ -321,6 +337,18 @@ def _merge(summaries: list[BagSummary]) -> dict[str, TopicSummary]:
     return merged
 
 
+def _aspect_note(size: tuple[int, int] | None, height: int = 96) -> list[str]:
+    """The draft's comment on a camera that is not square: shape [96, 96] keeps the centre
+    square of its frames (image_fit crops to the shape's aspect, then resizes), its sides cut."""
+    if size is None or size[0] == size[1] or min(size) <= 0:
+        return []
+    w, h = size
+    side = min(w, h)
+    whole = [height, round(height * w / h)]
+    return [f'    # {w}x{h}: [96, 96] keeps the centre {side}x{side} of it (the rest cut); '
+            f'shape: {whole} keeps the whole frame, a crop: a part of your choice']
+
+
 def _gap_note(topic: TopicSummary, stale_after: float) -> str:
     """A note where the topic's longest interval leaves a grid time without a fresh enough
     message: longer than `stale_after` (the tolerance; for the reference camera, whose frames
@@ -391,7 +419,7 @@ def draft_config(summaries: list[BagSummary],
                   f'{camera.rate_hz or 0:.1f} Hz'
                   + _gap_note(camera, control_period_s + tolerance if camera is reference
                               else tolerance),
-                  '    shape: [96, 96]',
+                  '    shape: [96, 96]', *_aspect_note(camera.size),
                   '    # crop: [x0, y0, width, height]   # px: the workspace, cut first']
     for image in sorted(not_cameras, key=lambda t: t.topic):
         lines += [f'  # {q(image.topic)} left out: {image.encoding or "its encoding"} is no '
