@@ -198,6 +198,21 @@ def test_a_gripper_publishing_its_own_joint_states_is_drafted_as_a_second_state_
     assert (buffer.data['state'][:, -1] == 0.25).all()  # the gripper's own topic
     assert [s['topic'] for s in buffer.data['state'].attrs['sources']] == [
         FOREIGN_TOPICS['joints'], gripper_states]
+    # no recorded command moves the gripper: the draft says how to learn it (its future
+    # state as a second action source), and that edit converts
+    text = draft.read_text()
+    assert (f'  # ["gripper"] ({gripper_states}) are in the state, in no recorded command'
+            in text)
+    assert (f'  #   - {{joint_state: "{gripper_states}", joints: ["gripper"], offset: 0.1}}'
+            in text)
+    edited = yaml.safe_load(text)
+    edited['keys']['action'] = [edited['keys']['action'], {
+        'joint_state': gripper_states, 'joints': ['gripper'], 'offset': 0.1}]
+    draft.write_text(yaml.safe_dump(edited))
+    assert bag2zarr.main([str(tmp_path / 'bags'), '-c', str(draft), '-o',
+                          str(tmp_path / 'with_gripper.zarr'), '--no-progress']) == 0
+    action = ReplayBuffer.open(tmp_path / 'with_gripper.zarr').data['action']
+    assert action.shape[1] == len(FOREIGN_JOINTS) + 1 and (action[:, -1] == 0.25).all()
 
 
 def test_a_pose_topic_is_offered_as_a_state_source(tmp_path, pusht_zarr):

@@ -461,6 +461,7 @@ def draft_config(summaries: list[BagSummary],
         lines += ['  # or the state one period later:', *(f'  #{x[1:]}' for x in future)]
     else:
         lines += future
+    lines += _uncommanded_notes(state_sources, controllers, control_period_s)
     arrays = [t for t in topics.values() if t.msgtype in FLOAT_ARRAY_TYPES]
     for array in arrays:  # no names in the message: the user's to give
         lines += [f'  # a forward controller\'s commands ({array.msgtype}), e.g. a gripper\'s, as '
@@ -476,6 +477,27 @@ def draft_config(summaries: list[BagSummary],
                   '  #     (a whole orientation: fields [x, y, z, r00, r10, r20, r01, r11, r21], '
                   'the rotation 6D)']
     return '\n'.join(lines) + '\n'
+
+
+def _uncommanded_notes(state_sources: list[tuple[TopicSummary, list[str], str]],
+                       controllers: list[tuple[TopicSummary, list[str], str]],
+                       control_period_s: float) -> list[str]:
+    """The draft's comment on a driver whose joints are in the state but in no recorded
+    command (a gripper on its own driver, moved by a tool that was not recorded): the
+    action as drafted leaves them out; its future state can be a second action source."""
+    q = json.dumps  # as draft_config writes names
+    commanded = {j for _, joints, _ in controllers for j in joints}
+    notes = []
+    for state, _, prefix in state_sources:
+        if not controllers or state.joint_field != 'position' or any(
+                prefix + j in commanded for j in state.joints):
+            continue
+        notes += [f'  # {q(state.joints)} ({state.topic}) are in the state, in no recorded '
+                  'command: to learn them too, make the action a list, the source(s) above '
+                  'then', f'  #   - {{joint_state: {q(state.topic)}, joints: '
+                  f'{q(state.joints)}, offset: {control_period_s:g}}}   # the state one '
+                  'period later']
+    return notes
 
 
 def _distinct_joints(topics: list[TopicSummary], state_joints: Sequence[str] = (),
