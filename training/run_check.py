@@ -583,7 +583,8 @@ def policy_weight_bytes(policy_cfg: PolicyConfig) -> int:
 
     dims = {'action': policy_cfg.action_dim,
             **{k: policy_cfg.obs_shape(k)[0] for k in policy_cfg.low_dim_keys}}
-    normalizer = Normalizer.from_data({k: np.zeros((2, d)) for k, d in dims.items()})  # 2: a std
+    # two rows: one has no std (torch warns)
+    normalizer = Normalizer.from_data({k: np.zeros((2, d)) for k, d in dims.items()})
     with torch.device('meta'):
         policy = DiffusionPolicy(policy_cfg, normalizer)
     return sum(v.numel() * v.element_size() for v in policy.state_dict().values())
