@@ -113,3 +113,12 @@ def test_the_period_warning_shows_periods_that_differ_past_the_sixth_digit():
     cfg = config_from_dict(PolicyNodeConfig, {'checkpoint': 'x', 'control_period_s': 0.0333333})
     warning = control_period_warning(cfg, 1 / 30)
     assert warning is not None and '0.0333333 s' in warning and '0.03333333333333333' in warning
+
+
+def test_the_node_warns_at_start_that_degree_ranges_are_no_driver_radians(so100_policy,
+                                                                          drafted):
+    """Its '.pos' values span -50..50 (degrees or motor units): a ros2_control driver's
+    radians would fall inside and plan unnoticed (state_range.unit_warning)."""
+    setup = setup_of(drafted, read_policy_metadata(so100_policy))
+    (units,) = [w for w in setup.warnings if "LeRobot '.pos' values" in w]
+    assert 'shoulder_pan.pos' in units and 'radians' in units

@@ -45,7 +45,7 @@ from dp_ros.recorded_sources import (
 )
 from dp_ros.runtime.execution import EXECUTION_MODES
 from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
-from dp_ros.runtime.state_range import StateRange, state_range
+from dp_ros.runtime.state_range import StateRange, state_range, unit_warning
 from dp_ros.runtime.twist_servo import TwistLimits
 from dp_ros.stamps import seconds_to_ns
 
@@ -1172,6 +1172,12 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         recorded['state_pose_frames'])
     warnings += drivers_warning(cfg, streams,
                                 recorded_streams(state_recorded, cfg.state_joint_names))
+    trained_range = state_range(metadata.get('normalizer', {}), low_dim, state_sizes,
+                                state_names)
+    units = unit_warning(trained_range, joined_per_key([config.dimension_names(k)
+                                                         for k in low_dim]),
+                         lerobot_names(state_recorded))
+    warnings += [units] if units else []
     return ResolvedSetup(
         rgb_keys=rgb_keys, state_keys=low_dim, state_sizes=state_sizes,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
@@ -1189,8 +1195,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         commands=command_groups(cfg),
         state_sources=streams, warnings=warnings,
         reference_stream=recorded_reference(config, rgb_keys, low_dim, streams, cfg.lockstep),
-        state_range=state_range(metadata.get('normalizer', {}), low_dim, state_sizes,
-                                state_names),
+        state_range=trained_range,
         stop_deceleration=check_stop_deceleration(cfg.stop_deceleration, config.action_dim))
 
 

@@ -1,14 +1,16 @@
 """The measured state against the range the policy was trained on, for a hint when it is far.
 
-A policy trained in degrees fed a ros2_control driver's radians (a LeRobot SO-100 dataset on a
-real arm), or a joint mapped to another one of the same name, plans on states it never saw and
-publishes targets the controller reads in other units, without any error. The normalizer maps
-each low-dim state dimension's training range [min, max] to [-1, 1]; a value whose normalized
-size is above FAR_NORMALIZED (more than one full training range beyond min or max) is far
-outside it. It is a hint, not proof (an arm may leave the demonstrations' range a little), so
-the node warns and counts (state_far_outside_training), and still plans. Dimensions constant in
-training (range below the normalizer's range_eps) are skipped, as are those the normalizer
-leaves as they are (a quaternion's: their normalized value is the value).
+A policy trained in degrees fed a ros2_control driver's radians, or a joint mapped to another
+one of the same name, plans on states it never saw and publishes targets the controller reads
+in other units, without any error. The normalizer maps each low-dim state dimension's training
+range [min, max] to [-1, 1]; a value whose normalized size is above FAR_NORMALIZED (more than
+one full training range beyond min or max) is far outside it. Radians near 0 inside a range in
+degrees (-100..100) are not: for a LeRobot SO-100 dataset's '.pos' values, whose ranges are
+wider than any joint's in radians, the node warns at start instead (unit_warning). It is a
+hint, not proof (an arm may leave the demonstrations' range a little), so the node warns and
+counts (state_far_outside_training), and still plans. Dimensions constant in training (range
+below the normalizer's range_eps) are skipped, as are those the normalizer leaves as they are
+(a quaternion's: their normalized value is the value).
 
 Reads the stats of policy.json's 'normalizer' mapping (Normalizer.to_dict) without torch.
 """
@@ -101,6 +103,32 @@ def state_range(normalizer: Mapping[str, Any], keys: Sequence[str], sizes: Seque
         (~identity | np.isclose(high - low, 2.0))
     return StateRange(tuple(keys), tuple(int(s) for s in sizes), tuple(names), low, high,
                       scale, offset, checked)
+
+
+# a joint position range wider than two turns is no joint's in radians
+RADIAN_SPAN = 4 * np.pi
+
+
+def unit_warning(rng: StateRange | None, trained_names: Sequence[str] | None,
+                 lerobot: bool) -> str | None:
+    """The node's start warning for a policy trained on LeRobot '.pos' values whose ranges
+    are wider than any joint's in radians (so100/koch followers record degrees or motor
+    units, the gripper 0..100): a ros2_control driver's radians would feed it, and the
+    far-outside hint cannot tell (radians near 0 lie inside a degree range). None otherwise."""
+    if rng is None or not lerobot or not trained_names \
+            or len(trained_names) != len(rng.names):
+        return None
+    wide = [f'{name} {lo:.4g}..{hi:.4g}' for name, lo, hi
+            in zip(trained_names, rng.low, rng.high, strict=True)
+            if name.endswith('.pos') and hi - lo > RADIAN_SPAN]
+    if not wide:
+        return None
+    return (f"the policy was trained on LeRobot '.pos' values wider than a joint's in radians "
+            f'({", ".join(wide)}): degrees or motor units (so100/koch followers; their gripper '
+            '0..100). A ros2_control driver publishes radians, which the node passes on as they '
+            'are: the policy would see, and command, other units, and the far-outside hint '
+            'misses radians near 0 inside a degree range. Train on data in the driver\'s units, '
+            'or drive the arm with a driver that publishes the training units')
 
 
 def far_state_warning(far: Sequence[FarValue]) -> str:
