@@ -240,3 +240,17 @@ def test_a_recorded_rate_that_is_no_whole_fps_is_refused(tmp_path):
     with pytest.raises(ConvertError, match=r'--fps 12: .*recorded at 12.5 Hz'):
         main(h264(str(src), str(tmp_path / 'lr'), '--keys', 'state', '--fps', '12'))
     assert not (tmp_path / 'lr').exists()
+
+
+def test_lerobot_to_zarr_keeps_a_cameras_frame_size(lerobot, tmp_path):
+    """Training straight from LeRobot records each camera's frame size, so the node refuses
+    another camera's frames (a swapped image_topics); a zarr converted from it lost the size,
+    and a policy trained on that zarr stretched the wrong camera's frames without a word."""
+    out = tmp_path / 'back.zarr'
+    lerobot_to_zarr(lerobot, out, progress=False)
+    back, direct = ReplayBuffer.open(out), LeRobotStore(lerobot)
+    cameras = [k for k in back.keys() if back.data[k].ndim == 4]
+    assert cameras
+    for key in cameras:
+        assert back.attrs(key)['frame_size'] == list(back.data[key].shape[1:3])
+    assert back.attrs('img')['frame_size'] == direct.attrs('img')['frame_size']

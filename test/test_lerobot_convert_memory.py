@@ -80,6 +80,8 @@ def test_the_streamed_store_is_byte_for_byte_the_whole_array_write(lerobot_set, 
     ReplayBuffer.from_arrays(data, reader.episode_ends()).save_to(whole, progress=False)
     store = ReplayBuffer.open(whole, mode='r+')
     store.set_root_attrs(fps=reader.fps)
+    for name in ('img', 'wrist'):  # the conversion records each camera's frame size
+        store.data[name].attrs['frame_size'] = list(data[name].shape[1:3])
     streamed = tmp_path / 'streamed.zarr'
     lerobot_to_zarr(lerobot_set, streamed, progress=False)
     assert _files(streamed) == _files(whole)

@@ -49,13 +49,14 @@ from dp_ros.atomic_dir import (
 from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.errors import UserError
 from dp_ros.image_fit import CAMERA_CROP
-from dp_ros.recorded_sources import SOURCES
+from dp_ros.recorded_sources import FRAME_SIZE, SOURCES
 from training.lerobot_format import (
     DEFAULT_FEATURES,
     DEFAULT_TOLERANCE_S,
     LeRobotFormatError,
     LeRobotReader,
     LeRobotWriter,
+    camera_frame_size,
     check_feature_names,
     default_encoding,
     directory_bytes,
@@ -353,6 +354,11 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
         write_lerobot_arrays(reader, store, names, tolerance_s=tolerance_s, progress=progress)
         for name, feature in names.items():  # camera crops and joint names, back
             store.data[name].attrs.update(feature_attrs(reader.features[feature]))
+            # and a camera's frame size, as training straight from LeRobot records it: the
+            # node then refuses another camera's frames (a swapped image_topics) there too
+            size = camera_frame_size(reader, feature)
+            if size is not None:
+                store.data[name].attrs[FRAME_SIZE] = size
         store.set_root_attrs(fps=reader.fps)  # the rate, back: training reads it from there
         tasks = episode_tasks(reader)
         if any(tasks):  # the way back gives them again

@@ -237,6 +237,20 @@ def feature_attrs(feature: Mapping[str, Any]) -> dict[str, Any]:
     return attrs if names is None else {NAMES: names, **attrs}
 
 
+
+def camera_frame_size(reader: LeRobotReader, feature: str) -> list[int] | None:
+    """A camera feature's frame size [height, width] as the camera gave it: its video's (or
+    images') own, which training reads unresized, so the policy node can refuse a live camera
+    of another field of view. None for a numeric feature, and for frames bag2zarr cropped or
+    resized before `dp-ros convert` wrote them (camera_crop or sources recorded: the sources
+    carry the size before that, where known)."""
+    ft = reader.features[feature]
+    if feature not in reader.camera_keys or ft.get(CAMERA_CROP) is not None or \
+            ft.get(SOURCES) is not None:
+        return None
+    h, w, _ = reader._frame_shape(feature)
+    return [h, w]
+
 def _is_scalar(ft: Mapping[str, Any]) -> bool:
     return list(ft['shape']) == [1]
 

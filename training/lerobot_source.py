@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from dp_ros.image_fit import CAMERA_CROP
-from dp_ros.recorded_sources import FRAME_SIZE, SOURCES
+from dp_ros.recorded_sources import FRAME_SIZE
 from training.lerobot_convert import DEFAULT_KEY_MAP
 from training.lerobot_format import (
     DEFAULT_FEATURES,
     DEFAULT_TOLERANCE_S,
     LeRobotFormatError,
     LeRobotReader,
+    camera_frame_size,
     feature_attrs,
     is_lerobot_dataset,
 )
@@ -179,20 +179,6 @@ class _Features(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.store.keys())
-
-
-def camera_frame_size(reader: LeRobotReader, feature: str) -> list[int] | None:
-    """A camera feature's frame size [height, width] as the camera gave it: its video's (or
-    images') own, which training reads unresized, so the policy node can refuse a live camera
-    of another field of view. None for a numeric feature, and for frames bag2zarr cropped or
-    resized before `dp-ros convert` wrote them (camera_crop or sources recorded: the sources
-    carry the size before that, where known)."""
-    ft = reader.features[feature]
-    if feature not in reader.camera_keys or ft.get(CAMERA_CROP) is not None or \
-            ft.get(SOURCES) is not None:
-        return None
-    h, w, _ = reader._frame_shape(feature)
-    return [h, w]
 
 
 class LeRobotStore(EpisodeIndex):
