@@ -487,6 +487,7 @@ def draft_params(s: PolicySummary) -> str:
         f'# Policy node parameters drafted by `dp-ros inspect {s.path} --draft-params`',
         '# from the checkpoint alone. Replace every FILL IN with your robot\'s, check the bounds,',
         '# then: ros2 launch dp_ros policy.launch.py params_file:=THIS checkpoint:=DIR',
+        '# (without a ROS install: .venv/bin/policy_node --ros-args --params-file THIS)',
         '/**/dp_policy:',
         '  ros__parameters:',
         f'    checkpoint: {_scalar(checkpoint)}',
