@@ -122,3 +122,15 @@ def test_the_node_warns_at_start_that_degree_ranges_are_no_driver_radians(so100_
     setup = setup_of(drafted, read_policy_metadata(so100_policy))
     (units,) = [w for w in setup.warnings if "LeRobot '.pos' values" in w]
     assert 'shoulder_pan.pos' in units and 'radians' in units
+
+
+def test_a_missing_camera_of_a_lerobot_set_is_named_by_its_lerobot_name(so100_policy):
+    """The config's default image key 'img' on a LeRobot set without 'observation.image': the
+    error names both and the config fields, not a zarr-style 'data/img'."""
+    from training.dataset_meta import DatasetKeyError, store_shapes
+    from training.lerobot_source import LeRobotStore
+
+    lerobot = so100_policy.parents[2] / 'lr'
+    with pytest.raises(DatasetKeyError, match=r"has no feature 'img' \(nor 'observation.image', "
+                                              r"its LeRobot name\), which the config names"):
+        store_shapes(LeRobotStore(lerobot), {'image': 'img'}, {}, 'action', str(lerobot))

@@ -98,8 +98,13 @@ def store_shapes(source: ReplayBuffer, rgb_keys: Mapping[str, str],
     needed = [*rgb_keys.values(), *(k for k, _ in low_dim_keys.values()), action_key]
     missing = sorted({k for k in needed if k not in source.data})
     if missing:
-        raise DatasetKeyError(f'{where} has no data/{missing[0]}, which the config names '
-                              f'(available: {source.keys()})')
+        key = missing[0]
+        key_map = getattr(source, 'key_map', None)  # a LeRobot dataset's: zarr -> LeRobot names
+        what = (f'no data/{key}' if key_map is None else f'no feature {key!r}'
+                + (f" (nor {key_map[key]!r}, its LeRobot name)" if key in key_map else ''))
+        raise DatasetKeyError(f'{where} has {what}, which the config names (data.image_key, '
+                              f'rgb_keys, state_key, low_dim_keys, action_key; available: '
+                              f'{source.keys()})')
     shapes: dict[str, tuple[int, ...]] = {}
     for name, key in rgb_keys.items():
         shape = tuple(source.data[key].shape)
