@@ -255,6 +255,41 @@ class _Decoded:
     read: list[str]  # the topics read, in the order given to Bag.messages
     # camera topic -> its decoder, where the frames were not kept (keep_frames False)
     frame_decoders: dict[str, Callable[[Any], tuple]] = field(default_factory=dict)
+    # unstamped messages were placed on the bag's /clock (sim_clock_stream)
+    on_sim_clock: bool = False
+
+
+CLOCK_TOPIC, CLOCK_TYPE = '/clock', 'rosgraph_msgs/msg/Clock'
+
+
+def _has_sim_clock(bag: Bag) -> bool:
+    info = bag.topics.get(CLOCK_TOPIC)
+    return info is not None and info.msgtype == CLOCK_TYPE and info.count > 0
+
+
+def _clock_time(msg: Any) -> int:
+    return int(msg.clock.sec) * NS + int(msg.clock.nanosec)
+
+
+def sim_clock_stream(clock: Stream | None, ref: Stream) -> Stream | None:
+    """The bag's /clock as a stream stamped with the sim time it published, for placing
+    unstamped messages (a forward controller's Float64MultiArray, a trajectory stamped 0) at
+    the sim time of their receipt, where the reference's stamps are that sim's: a realtime
+    sim's command was moved back to the reference message received before it (up to a camera
+    period early: an action from the future). In lockstep the clock stands still until the
+    answer comes, so it gives that step's time, as before. None where the bag has no /clock,
+    the reference is on the receive clock, or the clock's times are not the reference's."""
+    if clock is None or len(clock) == 0:
+        return None
+    ref_times, ref_stamped = ref.times_ns()
+    if not ref_stamped or on_receive_clock(np.asarray(ref.recv_ns, np.int64), ref_times):
+        return None
+    times = np.asarray(clock.values, dtype=np.int64)
+    # the reference's stamps within the clock's span (a period of slack): the same clock
+    if not (times.min() - NS <= np.median(ref_times) <= times.max() + NS):
+        return None
+    return Stream(CLOCK_TOPIC, CLOCK_TYPE, [int(t) for t in times], list(clock.recv_ns),
+                  [()] * len(times))
 
 
 def _sim_step_0_answers(stream: Stream, ref: Stream) -> np.ndarray:
@@ -277,19 +312,20 @@ def _sim_step_0_answers(stream: Stream, ref: Stream) -> np.ndarray:
     return early & (stamps == 0)
 
 
-def _place_on_receipt(stream: Stream, ref: Stream) -> None:
+def _place_on_receipt(stream: Stream, ref: Stream, placement: Stream | None = None) -> None:
     """A controller starts a trajectory stamped 0 when it receives it (a policy node's stops):
     each such message is placed at its receive time on the reference stream's clock, as an
     unstamped stream is (_on_reference_clock), its points due from there. In a stream that stamps
     its other messages (a node's chunks), its stamp is that time too, so that it replaces the
     chunk before it instead of sorting before them all. Not the answers to a sim's step 0
-    (_sim_step_0_answers): their 0 is that step's time."""
+    (_sim_step_0_answers): their 0 is that step's time. `placement`: the stream whose clock
+    they are placed on (sim_clock_stream's /clock; None: ref)."""
     stamps = np.asarray(stream.stamps_ns, dtype=np.int64)
     zero = np.flatnonzero((stamps == 0) & ~_sim_step_0_answers(stream, ref))
     if len(zero) == 0:
         return
     recv = np.asarray(stream.recv_ns, dtype=np.int64)[zero]
-    at = recv if ref is stream else _on_reference_clock(recv, ref)
+    at = recv if ref is stream else _on_reference_clock(recv, placement or ref)
     mixed = np.any(stamps != 0)
     for i, t in zip(zero.tolist(), at.tolist(), strict=True):
         if mixed:
@@ -331,7 +367,12 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
     if marker:
         marker_type = bag.topics[marker].msgtype
         decoders[marker] = lambda m: decode_marker(m, marker_type)
+    reads_clock = _has_sim_clock(bag) and CLOCK_TOPIC not in decoders
+    if reads_clock:
+        decoders[CLOCK_TOPIC] = _clock_time
     streams = read_streams(bag, decoders, progress=progress)
+    clock = sim_clock_stream(streams.pop(CLOCK_TOPIC) if reads_clock else None,
+                             streams[grid_topic])
     if frame_sizes is not None:
         frame_sizes.update({t: [list(hw) for hw in sorted(v)] for t, v in seen.items()})
     for topic, uses in by_topic.items():
@@ -340,17 +381,17 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
         if uses[0].kind == 'joint_trajectory':
             # before any times_ns of it: its stamps 0 then hold their receipt on the
             # reference clock, and none is left for the unset-stamp rule (Stream.times_ns)
-            _place_on_receipt(streams[topic], streams[grid_topic])
+            _place_on_receipt(streams[topic], streams[grid_topic], clock)
 
     sorted_streams: dict[str, _Sorted] = {}
     stamped: dict[str, bool] = {}
     for topic, stream in streams.items():
         sorted_streams[topic], stamped[topic] = _sorted_stream(
-            stream, None if topic == marker else streams[grid_topic])
+            stream, None if topic == marker else clock or streams[grid_topic])
         if len(stream) == 0 and topic != marker:
             raise BagError(f'bag {bag.path}: topic {topic} has no messages')
     return _Decoded(streams, sorted_streams, stamped, slots, grid_topic, marker,
-                    list(decoders), frame_decoders)
+                    list(decoders), frame_decoders, clock is not None)
 
 
 class _Frames:
@@ -439,8 +480,8 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
                                          stats.drops, stats.max_gap_s, stamped[topic],
                                          sorted(stream.frames)))
         if not stamped[topic] and topic != marker:
-            report.notes.append(f'{topic}: header stamps are zero, '
-                                f'{_unstamped_rule(streams[grid_topic], grid_topic)}')
+            rule = _unstamped_rule(streams[grid_topic], grid_topic, decoded.on_sim_clock)
+            report.notes.append(f'{topic}: header stamps are zero, {rule}')
         if unset := stream.unset_stamps():
             report.notes.append(f'{topic}: {unset} message(s) stamped 0 among wall-clock '
                                 'stamps (unset): placed by receive time')
@@ -515,13 +556,16 @@ def empty_bag(bag: Bag) -> bool:
     return not any(t.count for t in bag.topics.values())
 
 
-def _unstamped_rule(ref: Stream, grid_topic: str) -> str:
+def _unstamped_rule(ref: Stream, grid_topic: str, on_sim_clock: bool = False) -> str:
     """How an unstamped stream's messages are placed beside this reference (_on_reference_clock)."""
     ref_times, ref_stamped = ref.times_ns()
     if not ref_stamped:
         return 'receive times used'
     if on_receive_clock(np.asarray(ref.recv_ns, np.int64), ref_times):
         return f'receive times used (the {grid_topic} stamps are on the receive clock)'
+    if on_sim_clock:
+        return (f'placed at the {CLOCK_TOPIC} time last received before each (the '
+                f'{grid_topic} stamps are on that sim clock)')
     return (f'placed at the {grid_topic} stamp last received before each (its stamps are on '
             'another clock: a sim\'s)')
 
