@@ -406,6 +406,15 @@ def test_a_stamp_far_ahead_of_the_clock_is_rejected_and_does_not_stall_the_strea
     assert values['bad_stamp_future'] == 1 and values['bad_stamp_past'] == 1
     assert values['bad_messages'] == 2 and values['input_agent_pos_duplicates'] == 0
     assert 'bad message' in ' '.join(problems(values))
+    assert 'use_sim_time' not in filing.detail  # an hour: a clock out of sync
+
+
+def test_a_sim_stamp_on_a_wall_clock_node_names_use_sim_time():
+    """A sim's stamps (seconds since its start) on a node without use_sim_time are decades
+    behind its clock: the hint names the parameter, not only clock synchronisation."""
+    loop = make_loop(stamp_tolerance_s=1.0)
+    filing = loop.add('agent_pos', 12 * 10**9, 'sim', clock_ns=1_750_000_000 * 10**9)
+    assert filing.kind == 'stamp_past' and 'set the parameter use_sim_time' in filing.detail
 
 
 def test_stamp_tolerance_edges_and_an_unset_clock():

@@ -88,6 +88,10 @@ NO_CLOCK = ('waiting for /clock: use_sim_time is true and the node clock has not
             'until it runs (logged once; inputs_before_clock on /diagnostics)')
 
 
+# a stamp this far from the node clock (a year) is on another kind of clock: a sim's
+SIM_CLOCK_GAP_NS = 365 * 24 * 3600 * 10**9
+
+
 @dataclass(frozen=True)
 class PlanContext:
     """Travels with a sampling job: which episode/plan state and observation it belongs to."""
@@ -387,10 +391,14 @@ class PlanningLoop:
             return None
         kind = 'stamp_future' if offset > 0 else 'stamp_past'
         self.bad[kind] += 1
+        # a stamp decades from its clock's: one of the two clocks is a sim's
+        sim = (' (a sim\'s stamps on a node without use_sim_time, or the other way round: set '
+               'the parameter use_sim_time as the sender runs)' if abs(offset) > SIM_CLOCK_GAP_NS
+               else '')
         return Filing(kind, f'stamped {abs(offset) / 1e9:.3f} s '
                             f"{'ahead of' if offset > 0 else 'behind'} the node clock (limit "
                             f'{limit / 1e9:g} s: parameter {name}); is the '
-                            "sender's clock synchronised with this node's?")
+                            f"sender's clock synchronised with this node's?{sim}")
 
     def add(self, stream: str, stamp_ns: int, value: Any, clock_ns: int | None = None,
             wall_ns: int | None = None, measured: np.ndarray | None = None) -> Filing:
