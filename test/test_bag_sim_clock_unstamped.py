@@ -69,3 +69,42 @@ def test_unstamped_commands_are_placed_at_the_sim_time_of_their_receipt(tmp_path
     assert action[12] == 1.0 and action[13] == 0.0  # sent at 1250 ms
     notes = [note for report in summary.bags for note in report.notes]
     assert any('placed at the /clock time' in note for note in notes), notes
+
+
+def test_steps_trimmed_for_a_stream_that_starts_late_name_it(tmp_path, capsys):
+    """A gripper commanded only on change first sends at 0.5 s: the steps before are trimmed
+    (no command in force), and the summary names the stream, not only 'streams start/stop at
+    different times'."""
+    T0 = WALL0
+    bag = tmp_path / 'bags' / 'late'
+    with BagRecorder(bag) as rec:
+        ts = rec.typestore
+        messages = [(T0 + i * 100 * MS + MS, 'img', i) for i in range(15)]
+        messages += [(T0 + i * 10 * MS + MS, 'js', i) for i in range(150)]
+        messages += [(T0 + 500 * MS + 2 * MS, 'cmd', 0)]
+        for recv, kind, i in sorted(messages):
+            if kind == 'img':
+                rec.write('/cam/image_raw', 'sensor_msgs/msg/Image', recv,
+                          image_message(ts, np.full((4, 4, 3), i, np.uint8), recv - MS))
+            elif kind == 'js':
+                rec.write('/joint_states', 'sensor_msgs/msg/JointState', recv,
+                          joint_state_message(ts, ['g'], [i / 100], recv - MS))
+            else:
+                rec.write('/gripper_controller/commands', 'std_msgs/msg/Float64MultiArray', recv,
+                          ts.types['std_msgs/msg/Float64MultiArray'](
+                              layout=ts.types['std_msgs/msg/MultiArrayLayout'](
+                                  dim=[], data_offset=0), data=np.array([1.0])))
+    config = tmp_path / 'c.yaml'
+    config.write_text(
+        "control_period_s: 0.1\nimage_dtype: uint8\nkeys:\n"
+        "  img: {image: /cam/image_raw}\n"
+        "  state: {joint_state: /joint_states, joints: [g]}\n"
+        "  action: {float_array: /gripper_controller/commands, joints: [g], tolerance: 3600}\n")
+    assert bag2zarr.main([str(tmp_path / 'bags'), '-c', str(config), '-o',
+                          str(tmp_path / 'o.zarr'), '--no-progress']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    trimmed = [x for x in lines if 'step(s) at episode ends' in x]
+    assert len(trimmed) == 1, lines
+    line = trimmed[0]
+    assert line.endswith('step(s) at episode ends (streams start/stop at different times: '
+                         '/gripper_controller/commands not there yet or any more)'), line

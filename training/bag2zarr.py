@@ -471,7 +471,9 @@ def format_reports(reports: Sequence[BagReport]) -> str:
                          + ('' if t.stamped else '  (receive times)'))
         if report.trimmed_steps:
             lines.append(f'  trimmed {report.trimmed_steps} step(s) at episode ends '
-                         '(streams start/stop at different times)')
+                         '(streams start/stop at different times'
+                         + (f": {', '.join(report.trimmed_streams)} not there yet or any more"
+                            if report.trimmed_streams else '') + ')')
         for gap in report.gaps:
             lines.append(f"  gap at t={gap['t_s']:.3f} s: {gap['steps']} step(s) without "
                          f"{', '.join(gap['streams'])}")

@@ -83,6 +83,8 @@ class BagReport:
     topics: list[TopicReport] = field(default_factory=list)
     episode_lengths: list[int] = field(default_factory=list)
     trimmed_steps: int = 0
+    # the streams without a valid sample in the trimmed steps (started late, ended early)
+    trimmed_streams: list[str] = field(default_factory=list)
     gaps: list[dict] = field(default_factory=list)  # {t_s, steps, streams}
     dropped_steps: int = 0
     notes: list[str] = field(default_factory=list)
@@ -735,12 +737,14 @@ class _Said:
     notes: list[str] = field(default_factory=list)
     gaps: list[dict] = field(default_factory=list)
     trimmed_steps: int = 0
+    trimmed_streams: set[str] = field(default_factory=set)
     dropped_steps: int = 0
 
     def merge_into(self, report: BagReport) -> None:
         report.notes += self.notes
         report.gaps += self.gaps
         report.trimmed_steps += self.trimmed_steps
+        report.trimmed_streams = sorted(set(report.trimmed_streams) | self.trimmed_streams)
         report.dropped_steps += self.dropped_steps
 
 
@@ -809,6 +813,10 @@ def _plan_window(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tuple[st
 
     cut = cut_episodes(valid, config.episodes.on_gap, config.episodes.min_steps)
     said.trimmed_steps += cut.trimmed_steps
+    if cut.trimmed_steps and valid.any():
+        first, last = int(np.argmax(valid)), len(valid) - int(np.argmax(valid[::-1]))
+        said.trimmed_streams |= {t for t, bad in invalid_by.items()
+                                 if bad[:first].any() or bad[last:].any()}
     said.dropped_steps += cut.dropped_steps
     for a, b in cut.gaps:
         said.gaps.append({'t_s': round(float(grid[a]) / NS, 6), 'steps': b - a,
