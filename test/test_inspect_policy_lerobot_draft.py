@@ -134,3 +134,12 @@ def test_a_missing_camera_of_a_lerobot_set_is_named_by_its_lerobot_name(so100_po
     with pytest.raises(DatasetKeyError, match=r"has no feature 'img' \(nor 'observation.image', "
                                               r"its LeRobot name\), which the config names"):
         store_shapes(LeRobotStore(lerobot), {'image': 'img'}, {}, 'action', str(lerobot))
+
+
+def test_the_draft_says_where_use_sim_time_is_needed(so100_policy):
+    """A sim's stamps on a node without use_sim_time are refused as decades in the past
+    (a review's sim run): the draft names the parameter, commented."""
+    from training.inspect_policy import draft_params
+
+    text = draft_params(summarize_policy(so100_policy))
+    assert "    # use_sim_time: true   # where the robot runs on a sim's /clock" in text
