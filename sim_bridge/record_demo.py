@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dp_ros.bags.recorder import COMPRESSION_STORAGE, BagRecorder, offered_qos
+from dp_ros.bags.recorder import BagRecorder, offered_qos
 
 DEFAULT_TOPICS = ('image_raw', 'joint_states', 'block_pose', 'joint_trajectory',
                   'episode_result', 'reward')
@@ -247,17 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.output.exists():
         print(f'record_demo: {args.output} exists already; not overwriting', file=sys.stderr)
         return 2
-    wanted = COMPRESSION_STORAGE.get(args.compression, args.storage)
-    if wanted != args.storage:  # rosbag2's mcap storage refuses message compression
-        print(f'record_demo: --compression {args.compression} is for --storage {wanted}; '
-              f'--storage {args.storage} compresses with --compression '
-              f"{'chunks' if args.storage == 'mcap' else 'message'}", file=sys.stderr)
-        return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
         bag = BagRecorder(args.output, storage=args.storage, compression=args.compression)
+    except ValueError as exc:  # a compression its storage does not take (as rosbag2): none made
+        print(f'record_demo: {exc}', file=sys.stderr)
+        return 2
     except OSError as exc:  # its folder: a full disk, read-only, not permitted
         shutil.rmtree(args.output, ignore_errors=True)  # did not exist (checked above)
         print(f'record_demo: cannot write {args.output}: {exc.strerror or exc}',

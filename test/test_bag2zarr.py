@@ -35,6 +35,7 @@ from dp_ros.bags.reader import find_bags
 from dp_ros.bags.recorder import (
     BagRecorder,
     compressed_image_message,
+    float_array_message,
     image_message,
     joint_state_message,
     pose_message,
@@ -438,9 +439,7 @@ def test_forward_controller_commands_are_the_newest_sent_at_or_before_each_step(
         rec.write('/joint_states', 'sensor_msgs/msg/JointState', wall,
                   joint_state_message(ts, ['j1', 'gripper'], np.zeros(2), wall))
         rec.write('/gripper_controller/commands', 'std_msgs/msg/Float64MultiArray', wall,
-                  ts.types['std_msgs/msg/Float64MultiArray'](
-                      layout=ts.types['std_msgs/msg/MultiArrayLayout'](dim=[], data_offset=0),
-                      data=np.array([0.01, 0.02])))
+                  float_array_message(ts, [0.01, 0.02]))
     assert run([bad], config, tmp_path / 'bad.zarr') == 2
     err = error_line(capsys)
     assert 'message 0 of /gripper_controller/commands cannot be converted' in err

@@ -16,7 +16,12 @@ from test_bag_stamp_faults import (
     write_config,
 )
 
-from dp_ros.bags.recorder import BagRecorder, image_message, joint_state_message
+from dp_ros.bags.recorder import (
+    BagRecorder,
+    float_array_message,
+    image_message,
+    joint_state_message,
+)
 
 
 def test_a_gap_names_only_the_streams_missing_in_it(tmp_path, capsys):
@@ -96,9 +101,7 @@ def test_an_unstamped_command_in_a_sim_time_bag_takes_the_reference_clock(tmp_pa
             rec.write('/js', 'sensor_msgs/msg/JointState', wall + MS,
                       joint_state_message(ts, ['j1'], np.array([float(i)]), i * PERIOD))
             rec.write('/cmd', 'std_msgs/msg/Float64MultiArray', wall + 30 * MS,
-                      ts.types['std_msgs/msg/Float64MultiArray'](
-                          layout=ts.types['std_msgs/msg/MultiArrayLayout'](dim=[], data_offset=0),
-                          data=np.array([10.0 * i])))
+                      float_array_message(ts, [10.0 * i]))
     config = tmp_path / 'c.yaml'
     config.write_text(yaml.safe_dump({
         'control_period_s': 0.1, 'reference_topic': '/js',

@@ -11,7 +11,12 @@ import numpy as np
 import zarr
 from bag_support import MS
 
-from dp_ros.bags.recorder import BagRecorder, image_message, joint_state_message
+from dp_ros.bags.recorder import (
+    BagRecorder,
+    float_array_message,
+    image_message,
+    joint_state_message,
+)
 from training import bag2zarr
 from training.bag2zarr_config import config_from_dict
 
@@ -51,9 +56,7 @@ def test_unstamped_commands_are_placed_at_the_sim_time_of_their_receipt(tmp_path
             elif kind == 'js':
                 msg = joint_state_message(ts, ['g'], [args[0] / 100], args[1])
             else:
-                msg = ts.types['std_msgs/msg/Float64MultiArray'](
-                    layout=ts.types['std_msgs/msg/MultiArrayLayout'](dim=[], data_offset=0),
-                    data=np.array([args[0]]))
+                msg = float_array_message(ts, [args[0]])
             rec.write(topic, msgtype, recv, msg)
     config = config_from_dict({
         'control_period_s': 0.1, 'image_dtype': 'uint8',
@@ -91,9 +94,7 @@ def test_steps_trimmed_for_a_stream_that_starts_late_name_it(tmp_path, capsys):
                           joint_state_message(ts, ['g'], [i / 100], recv - MS))
             else:
                 rec.write('/gripper_controller/commands', 'std_msgs/msg/Float64MultiArray', recv,
-                          ts.types['std_msgs/msg/Float64MultiArray'](
-                              layout=ts.types['std_msgs/msg/MultiArrayLayout'](
-                                  dim=[], data_offset=0), data=np.array([1.0])))
+                          float_array_message(ts, [1.0]))
     config = tmp_path / 'c.yaml'
     config.write_text(
         "control_period_s: 0.1\nimage_dtype: uint8\nkeys:\n"

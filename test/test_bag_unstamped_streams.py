@@ -20,6 +20,7 @@ from bag_support import MS, T0
 
 from dp_ros.bags.recorder import (
     BagRecorder,
+    float_array_message,
     image_message,
     joint_state_message,
     trajectory_message,
@@ -54,9 +55,7 @@ def teleop(tmp_path_factory):
             elif kind == 'js':
                 msg = joint_state_message(ts, ['g'], [i / 100], t)
             else:
-                msg = ts.types['std_msgs/msg/Float64MultiArray'](
-                    layout=ts.types['std_msgs/msg/MultiArrayLayout'](dim=[], data_offset=0),
-                    data=np.array([float(i)]))
+                msg = float_array_message(ts, [float(i)])
             rec.write(topic, msgtype, recv, msg)
     config = config_from_dict({
         'control_period_s': 0.1, 'image_dtype': 'uint8',

@@ -102,10 +102,9 @@ def test_the_weights_counted_before_the_build_are_the_built_policys(tmp_path):
     store = write_small_store(tmp_path / 'small.zarr')
     cfg = small_config(store)
     policy_cfg = check_run(cfg, tmp_path / 'run').policy_cfg
-    dims = {'action': policy_cfg.action_dim,
-            **{k: policy_cfg.obs_shape(k)[0] for k in policy_cfg.low_dim_keys}}
     policy = DiffusionPolicy(policy_cfg, Normalizer.from_data(
-        {k: np.arange(2 * d, dtype=float).reshape(2, d) for k, d in dims.items()}))
+        {k: np.arange(2 * d, dtype=float).reshape(2, d)
+         for k, d in policy_cfg.normalized_dims().items()}))
     built = sum(v.numel() * v.element_size() for v in policy.state_dict().values())
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # a 1-row fit warned "std(): degrees of freedom"

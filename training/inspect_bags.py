@@ -107,8 +107,7 @@ def image_size(msg: Any, msgtype: str) -> tuple[int, int] | None:
         return None
 
 
-def _image_detail(msg: Any, msgtype: str) -> str:
-    size = image_size(msg, msgtype)
+def _image_detail(msg: Any, msgtype: str, size: tuple[int, int] | None) -> str:
     shown = f'{size[0]}x{size[1]} ' if size else ''
     if msgtype.endswith('CompressedImage'):
         return f'{shown}{msg.format or "compressed"}'
@@ -139,8 +138,8 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey, sim_clock: bool = False,
         return summary
     first = samples[0][1]
     if info.msgtype in IMAGE_TYPES:
-        summary.detail = _image_detail(first, info.msgtype)
         summary.size = image_size(first, info.msgtype)
+        summary.detail = _image_detail(first, info.msgtype, summary.size)
         summary.encoding = first.format if info.msgtype.endswith('CompressedImage') \
             else first.encoding
         if not camera_readable(info.msgtype, summary.encoding):
@@ -345,8 +344,8 @@ def _aspect_note(size: tuple[int, int] | None, height: int = 96) -> list[str]:
     w, h = size
     side = min(w, h)
     whole = [height, round(height * w / h)]
-    return [f'    # {w}x{h}: [96, 96] keeps the centre {side}x{side} of it (the rest cut); '
-            f'shape: {whole} keeps the whole frame, a crop: a part of your choice']
+    return [f'    # {w}x{h}: [{height}, {height}] keeps the centre {side}x{side} of it (the rest '
+            f'cut); shape: {whole} keeps the whole frame, a crop: a part of your choice']
 
 
 def _gap_note(topic: TopicSummary, stale_after: float) -> str:

@@ -349,6 +349,7 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
     check_renaming(renaming, 'LeRobot feature', 'zarr key')
     names = {name: k for k, name in renaming.items()}
     ends = reader.episode_ends()
+    tasks = episode_tasks(reader)
     with staged_output(Path(source), Path(output), overwrite) as tmp:
         store = ReplayBuffer.create(tmp)
         write_lerobot_arrays(reader, store, names, tolerance_s=tolerance_s, progress=progress)
@@ -360,13 +361,12 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
             if size is not None:
                 store.data[name].attrs[FRAME_SIZE] = size
         store.set_root_attrs(fps=reader.fps)  # the rate, back: training reads it from there
-        tasks = episode_tasks(reader)
         if any(tasks):  # the way back gives them again
             store.set_root_attrs(**{TASKS_ATTR: tasks})
         size = directory_bytes(tmp)
     return {'direction': 'lerobot->zarr', 'source': str(source), 'output': str(output),
             'episodes': len(ends), 'frames': int(ends[-1]) if len(ends) else 0,
-            'tasks': len(set(episode_tasks(reader))),
+            'tasks': len(set(tasks)),
             'fps': reader.fps, 'keys': {v: k for k, v in names.items()}, 'bytes': size,
             'seconds': round(time.perf_counter() - t0, 3)}
 

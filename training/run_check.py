@@ -581,10 +581,9 @@ def policy_weight_bytes(policy_cfg: PolicyConfig) -> int:
     from dp_ros.policy.diffusion import DiffusionPolicy
     from dp_ros.policy.normalizer import Normalizer
 
-    dims = {'action': policy_cfg.action_dim,
-            **{k: policy_cfg.obs_shape(k)[0] for k in policy_cfg.low_dim_keys}}
     # two rows: one has no std (torch warns)
-    normalizer = Normalizer.from_data({k: np.zeros((2, d)) for k, d in dims.items()})
+    normalizer = Normalizer.from_data({k: np.zeros((2, d))
+                                       for k, d in policy_cfg.normalized_dims().items()})
     with torch.device('meta'):
         policy = DiffusionPolicy(policy_cfg, normalizer)
     return sum(v.numel() * v.element_size() for v in policy.state_dict().values())

@@ -259,6 +259,15 @@ def pose_message(typestore: Typestore, x: float, y: float, yaw: float, stamp_ns:
                 x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2))))
 
 
+def float_array_message(typestore: Typestore, values: Any) -> Any:
+    """A std_msgs/Float64MultiArray of `values`, without a layout (as a forward
+    controller's commands come: no header, one value per joint)."""
+    t = typestore.types
+    return t['std_msgs/msg/Float64MultiArray'](
+        layout=t['std_msgs/msg/MultiArrayLayout'](dim=[], data_offset=0),
+        data=np.asarray(values, dtype=np.float64).reshape(-1))
+
+
 def trajectory_message(typestore: Typestore, names: list[str], positions: np.ndarray,
                        stamp_ns: int, period_ns: int, first_index: int = 0) -> Any:
     """Point i due at stamp + (first_index + i) * period, as the policy node and the replay

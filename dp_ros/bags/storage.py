@@ -193,32 +193,28 @@ class ZstdMessages:
             yield connection, time_ns, zstd.decompress(data)
 
 
-def _db3_compression(db: Path) -> tuple[str, str] | None:
-    """('message', format) where a .db3's own metadata table records compression per
-    message (lower case): rosbag2 (schema 3 and later) writes the bag's metadata there when
-    it opens the file, so a file without its metadata.yaml (a recorder killed before writing
-    it) still says that its messages are compressed. None where it records no such mode."""
+def _message_compression(db: Path) -> str | None:
+    """The format where a .db3's own metadata table records compression per
+    message: rosbag2 (schema 3 and later) writes the bag's metadata there when it opens the
+    file, so a file without its metadata.yaml (a recorder killed before writing it) still
+    says that its messages are compressed. None where it records no such mode."""
     try:
-        con = sqlite3.connect(f'{db.resolve().as_uri()}?immutable=1', uri=True)
-        try:
-            row = con.execute('SELECT metadata FROM metadata ORDER BY id DESC LIMIT 1').fetchone()
-        finally:
-            con.close()
-        metadata = safe_load(row[0]) if row else None
+        rows = _query(db, 'SELECT metadata FROM metadata ORDER BY id DESC LIMIT 1')
+        metadata = safe_load(rows[0][0]) if rows else None
     except (sqlite3.Error, yaml.YAMLError, ValueError):  # schema < 3: no such table
         return None
     if not isinstance(metadata, dict):
         return None
-    mode = str(metadata.get('compression_mode') or '').lower()
     # 'file': the file is compressed whole once closed; this one is not (or is our copy)
-    return (mode, str(metadata.get('compression_format') or '')) if mode == 'message' else None
+    if str(metadata.get('compression_mode') or '').lower() != 'message':
+        return None
+    return str(metadata.get('compression_format') or '')
 
 
-def compression_reader(reader: Any, name: str, compression: tuple[str, str]
-                       ) -> tuple[ZstdMessages, str]:
-    """The reader of a bare .db3 `name` that records `compression` (_db3_compression), with
-    a note; StorageError for a compression rosbag2 does not write per message in zstd."""
-    _, fmt = compression
+def compression_reader(reader: Any, name: str, fmt: str) -> tuple[ZstdMessages, str]:
+    """The reader of a bare .db3 `name` whose messages are compressed in `fmt`
+    (_message_compression), with a note; StorageError for a format other than rosbag2's
+    zstd."""
     if fmt != 'zstd':
         raise StorageError(f'{name} records compression per message in {fmt!r} in its '
                            'metadata table, not zstd (the one format rosbag2 writes): it '
@@ -240,12 +236,18 @@ def pending_wal(db: Path) -> Path | None:
         return None
 
 
-def _count(db: Path) -> int:
+def _query(db: Path, sql: str) -> list[tuple]:
+    """The rows of `sql` on a .db3 opened immutable: the user's file neither written nor
+    locked, its WAL (if any) not read."""
     con = sqlite3.connect(f'{db.resolve().as_uri()}?immutable=1', uri=True)
     try:
-        return int(con.execute('SELECT count(*) FROM messages').fetchone()[0])
+        return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def _count(db: Path) -> int:
+    return int(_query(db, 'SELECT count(*) FROM messages')[0][0])
 
 
 def _fold_wal(db: Path, wal: Path, into: Path) -> tuple[Path, str]:
@@ -285,13 +287,9 @@ def _recounted_metadata(source: Path, target: Path, dbs: list[Path]) -> None:
         counts: dict[str, int] = {}
         first, last = None, None
         for db in dbs:
-            con = sqlite3.connect(f'{db.resolve().as_uri()}?immutable=1', uri=True)
-            try:
-                rows = con.execute('SELECT topics.name, count(messages.id), min(timestamp), '
-                                   'max(timestamp) FROM topics LEFT JOIN messages ON '
-                                   'messages.topic_id = topics.id GROUP BY topics.id').fetchall()
-            finally:
-                con.close()
+            rows = _query(db, 'SELECT topics.name, count(messages.id), min(timestamp), '
+                          'max(timestamp) FROM topics LEFT JOIN messages ON '
+                          'messages.topic_id = topics.id GROUP BY topics.id')
             for name, n, lo, hi in rows:
                 counts[name] = counts.get(name, 0) + int(n)
                 if n:
@@ -372,8 +370,8 @@ def _open(path: Path, stack: ExitStack) -> tuple[Reader, list[str]]:
     reader = Reader(path)
     reader.open()
     stack.callback(_close_quietly, reader)
-    if path.suffix == '.db3' and (compression := _db3_compression(path)) is not None:
-        reader, note = compression_reader(reader, path.name, compression)
+    if path.suffix == '.db3' and (fmt := _message_compression(path)) is not None:
+        reader, note = compression_reader(reader, path.name, fmt)
         notes.append(note)
     return reader, notes + _reconcile(reader)
 

@@ -218,6 +218,12 @@ class PolicyConfig:
     def obs_shape(self, key: str) -> tuple[int, ...]:
         return tuple(int(s) for s in self.shape_meta['obs'][key]['shape'])
 
+    def normalized_dims(self) -> dict[str, int]:
+        """The dimension of each key the normalizer fits: 'action' and every low-dim
+        observation."""
+        return {'action': self.action_dim,
+                **{k: self.obs_shape(k)[0] for k in self.low_dim_keys}}
+
     def dimension_names(self, key: str) -> list[str] | None:
         """The names of the values of low-dim obs `key` or of 'action' (None: not recorded)."""
         entry = self.shape_meta['action'] if key == 'action' else self.shape_meta['obs'][key]

@@ -95,8 +95,7 @@ class DiffusionPolicy(nn.Module):
 
     def _check_normalizer(self, normalizer: Normalizer) -> None:
         cfg = self.config
-        needed = {'action': cfg.action_dim, **{k: cfg.obs_shape(k)[0] for k in cfg.low_dim_keys}}
-        for key, dim in needed.items():
+        for key, dim in cfg.normalized_dims().items():
             if key not in normalizer:
                 raise ValueError(f'normalizer lacks {key!r} (it has {normalizer.keys}); '
                                  'fit it on the action and every low-dim observation')

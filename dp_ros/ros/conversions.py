@@ -266,7 +266,7 @@ def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
         if problem:
             raise BadInput('image_encoding', problem)
         try:
-            return compressed_image_to_numpy(msg)
+            return _decode_compressed(msg)
         except ValueError as exc:
             raise BadInput('image_decode', str(exc)) from None
     if msg.encoding not in CAMERA_ENCODINGS:
@@ -284,11 +284,17 @@ def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:
     16-bit pixels scaled by 255/65535 as cv_bridge's rgb16 -> rgb8); ValueError for a depth
     image (compressed_camera_problem), an empty or undecodable buffer, or one whose header
     declares more pixels than dp_ros decodes (image_header)."""
-    import cv2  # imported here: only compressed streams pay for OpenCV
-
     problem = compressed_camera_problem(msg.format)
     if problem:
         raise ValueError(problem)
+    return _decode_compressed(msg)
+
+
+def _decode_compressed(msg: CompressedImage) -> np.ndarray:
+    """compressed_image_to_numpy after its format check (camera_rgb makes it first, to tell
+    a depth image from an undecodable one)."""
+    import cv2  # imported here: only compressed streams pay for OpenCV
+
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
     if buffer.size == 0:
         raise ValueError(f"compressed image (format '{msg.format}') has no data")
