@@ -54,15 +54,19 @@ ALIGN = 'align'
 # at each grid time, with the others' at or before it, so the policy node anchors its
 # observation on that stream alike (observation_history: reference)
 REFERENCE = 'reference'
+# the bags' stamps were a sim's time (`sim_time: true`; absent: a wall clock's, or data
+# recorded before it was said): the robot ran with use_sim_time, and the drafted node
+# parameters say use_sim_time: true alike (recorded_topics' use_sim_time)
+SIM_TIME = 'sim_time'
 # sources whose topic the policy node publishes to (the recorded commands)
 COMMAND_KINDS = ('joint_trajectory', 'float_array', 'pose')
 
 
 def check_sources(sources: object, width: int | None, where: str) -> list[dict] | None:
     """`sources` as a list of {kind, topic, width[, yaw_min, frame_id, field, prefix,
-    frame_size, tolerance_s, rate_hz, offset_s, reference]} whose widths add up to `width`
-    (an image: one source, width None), or None (not recorded). ValueError naming `where`
-    otherwise."""
+    frame_size, tolerance_s, rate_hz, offset_s, reference, sim_time]} whose widths add up to
+    `width` (an image: one source, width None), or None (not recorded). ValueError naming
+    `where` otherwise."""
     if sources is None:
         return None
     ok = isinstance(sources, (list, tuple)) and len(sources) > 0 and all(
@@ -78,6 +82,7 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
         and (RATE_HZ not in s or (_is_non_negative(s[RATE_HZ]) and s[RATE_HZ] > 0))
         and (OFFSET_S not in s or _is_finite(s[OFFSET_S]))
         and isinstance(s.get(REFERENCE, False), bool)
+        and isinstance(s.get(SIM_TIME, False), bool)
         for s in sources)
     if not ok:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
@@ -98,7 +103,8 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
              **({TOLERANCE_S: float(s[TOLERANCE_S])} if TOLERANCE_S in s else {}),
              **({RATE_HZ: float(s[RATE_HZ])} if RATE_HZ in s else {}),
              **({OFFSET_S: float(s[OFFSET_S])} if OFFSET_S in s else {}),
-             **({REFERENCE: True} if s.get(REFERENCE) else {})}
+             **({REFERENCE: True} if s.get(REFERENCE) else {}),
+             **({SIM_TIME: True} if s.get(SIM_TIME) else {})}
             for s in sources]
 
 
@@ -140,6 +146,11 @@ def rate_hz(sources: Sequence[dict] | None, topic: str | None = None) -> float |
         topic = topics.pop()
     found = [float(s[RATE_HZ]) for s in sources or () if RATE_HZ in s and s['topic'] == topic]
     return min(found) if found else None
+
+
+def on_sim_time(sources: Sequence[dict] | None) -> bool:
+    """Whether recorded sources say their bags' stamps were a sim's time (SIM_TIME)."""
+    return any(s.get(SIM_TIME) for s in sources or ())
 
 
 def is_reference(sources: Sequence[dict] | None, topic: str | None = None) -> bool:

@@ -189,18 +189,20 @@ def test_appends_and_keeps_the_store_dtype(tmp_path, episodes, capsys):
         assert_same_episode(buffer.get_episode(i), want)
 
     # the same topics: the recorded sources stay, with each topic's message rate (and the
-    # camera as the grid's reference)
+    # camera as the grid's reference; the sim's stamps count from 0: sim time)
     assert buffer.attrs('img')['sources'] == [{'kind': 'image', 'topic': '/pusht/image_raw',
                                                'width': None, 'frame_size': [96, 96],
                                                'tolerance_s': 0.05, 'offset_s': 0.0,
                                                'align': 'at_or_before', 'rate_hz': 10.0,
-                                               'reference': True}]
+                                               'reference': True, 'sim_time': True}]
     assert buffer.root_attrs()['control_period_s'] == 0.1  # the grid's period
     assert buffer.attrs('state')['sources'] == [  # and how the pose's yaw was wrapped
         {'kind': 'joint_state', 'topic': '/pusht/joint_states', 'width': 2, 'field': 'position',
-         'tolerance_s': 0.05, 'offset_s': 0.0, 'align': 'at_or_before', 'rate_hz': 10.0},
+         'tolerance_s': 0.05, 'offset_s': 0.0, 'align': 'at_or_before', 'rate_hz': 10.0,
+         'sim_time': True},
         {'kind': 'pose', 'topic': '/pusht/block_pose', 'width': 3, 'yaw_min': 0.0,
-         'tolerance_s': 0.05, 'offset_s': 0.0, 'align': 'at_or_before', 'rate_hz': 10.0}]
+         'tolerance_s': 0.05, 'offset_s': 0.0, 'align': 'at_or_before', 'rate_hz': 10.0,
+         'sim_time': True}]
 
     # --overwrite starts over
     assert run([tmp_path / 'b'], PUSHT_CONFIG, output, '--overwrite') == 0

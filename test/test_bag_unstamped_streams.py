@@ -128,7 +128,7 @@ def test_the_report_says_how_the_unstamped_stream_was_placed(teleop):
     """The note names the rule applied: receive times, the camera being on that clock."""
     summary, _ = teleop
     (report,) = summary.bags
-    assert ('/gripper_controller/commands: header stamps are zero, receive times used (the '
+    assert ('/gripper_controller/commands: no header, receive times used (the '
             '/cam/image_raw stamps are on the receive clock)') in report.notes, report.notes
 
 

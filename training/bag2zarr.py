@@ -44,6 +44,7 @@ from dp_ros.recorded_sources import (
     PREFIX,
     RATE_HZ,
     REFERENCE,
+    SIM_TIME,
     SOURCES,
     TOLERANCE_S,
     YAW_MIN,
@@ -126,7 +127,8 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
         frames = pose_frames(config, reports)
         sizes = frame_sizes(config, reports)
         store = writer.flush()
-        record_attrs(store, config, has_older, frames, sizes, topic_rates(reports))
+        record_attrs(store, config, has_older, frames, sizes, topic_rates(reports),
+                     bags_on_sim_time(reports))
         record_rate(store, config)
         made = {r.path: len(r.episode_lengths) for r in reports[-len(bags):]}
         store.set_root_attrs(**{CONVERTED_BAGS: [*converted, *(
@@ -155,6 +157,13 @@ def pose_frames(config: Bag2ZarrConfig, reports: Sequence[BagReport]) -> dict[st
             raise BagError(f'pose topic {topic} was recorded in frames {sorted(frames)}: poses '
                            'in different frames cannot be one dimension')
     return {t: f.pop() for t, f in seen.items() if f and f != {''}}
+
+
+def bags_on_sim_time(reports: Sequence[BagReport]) -> bool:
+    """Whether every bag that gave episodes was stamped on a sim's time (BagReport.sim_time):
+    one on a wall clock among them leaves the store's clock unsaid."""
+    made = [r for r in reports if r.episode_lengths]
+    return bool(made) and all(r.sim_time for r in made)
 
 
 def topic_rates(reports: Sequence[BagReport]) -> dict[str, float]:
@@ -190,13 +199,15 @@ def frame_sizes(config: Bag2ZarrConfig, reports: Sequence[BagReport]
 
 def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                    sizes: dict[str, tuple[int, int] | None] | None = None,
-                   rates: dict[str, float] | None = None) -> dict[str, dict[str, object]]:
+                   rates: dict[str, float] | None = None,
+                   sim_time: bool = False) -> dict[str, dict[str, object]]:
     """What each array carries for training to copy into the checkpoint: an image key its
     camera crop ([x0, y0, width, height], None: the whole frame), another key the names of
     its values (the joints, in column order); every key the topics it was recorded from
     (dp_ros/recorded_sources.py), a pose its yaw wrap and its frame (`frames`), a camera its
     frame size (`sizes`: frame_sizes), every topic its message rate (`rates`: topic_rates),
-    the grid's reference topic that it was (REFERENCE)."""
+    the grid's reference topic that it was (REFERENCE), and every source that the bags ran
+    on a sim's time (`sim_time`: SIM_TIME)."""
     frames, sizes, rates = frames or {}, sizes or {}, rates or {}
     try:
         grid = config.grid_topic()
@@ -233,7 +244,9 @@ def recorded_attrs(config: Bag2ZarrConfig, frames: dict[str, str] | None = None,
                                    if keys[s.slot()] in rates else {}),
                                 # the grid sat on its stamps: the node anchors on it alike
                                 **({REFERENCE: True} if s.topic == grid and s.offset_s == 0
-                                   else {})}
+                                   else {}),
+                                # on a sim's clock: the node runs with use_sim_time alike
+                                **({SIM_TIME: True} if sim_time else {})}
                                for s in k.sources]
     return attrs
 
@@ -318,14 +331,14 @@ def _check_align(stored: list[dict], new: list[dict], where: str) -> None:
 def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
                  frames: dict[str, str] | None = None,
                  sizes: dict[str, tuple[int, int] | None] | None = None,
-                 rates: dict[str, float] | None = None) -> None:
+                 rates: dict[str, float] | None = None, sim_time: bool = False) -> None:
     """Each array carries its recorded_attrs; training puts them in the checkpoint, so the
     node cuts the same camera box and checks its joints against the trained ones. An
     appended store that had no names keeps none: its older episodes' joints are unknown; nor
     does it keep sources unless the appended bags came from the same topics (poses in
     another frame are refused: BagError), nor a camera's frame size unless it is the same
     (a camera with a crop box of another size is refused: BagError)."""
-    for key, attrs in recorded_attrs(config, frames, sizes, rates).items():
+    for key, attrs in recorded_attrs(config, frames, sizes, rates, sim_time).items():
         if appending:
             _check_pose_attr(store.attrs(key).get(SOURCES) or [], attrs[SOURCES], FRAME_ID,
                              f'data/{key}')
@@ -348,8 +361,8 @@ def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
 MERGED_BY = {TOLERANCE_S: max, RATE_HZ: min}
 # what an append keeps only where the store and the appended bags both say it (_merged_sources):
 # a grid on other stamps in some episodes (or unknown: a store written before it was said)
-# leaves no reference to anchor on
-KEPT_IF_BOTH = (REFERENCE,)
+# leaves no reference to anchor on; bags on a wall clock among a sim's, no clock to name
+KEPT_IF_BOTH = (REFERENCE, SIM_TIME)
 
 
 def _merged_sources(stored: list[dict], new: list[dict], crop: object, key: str
@@ -358,7 +371,7 @@ def _merged_sources(stored: list[dict], new: list[dict], crop: object, key: str
     camera's frame size kept where both recorded the same one and dropped otherwise
     (unknown; a camera with a crop box that changed size is refused), each source's
     tolerance the larger of both and its rate the lower (unknown where the store recorded
-    none), its reference flag kept only where both have it (KEPT_IF_BOTH)."""
+    none), its reference and sim-time flags kept only where both have them (KEPT_IF_BOTH)."""
     merged = []
     for old, now in zip(stored, new, strict=True):
         out = {k: v for k, v in old.items() if k not in (*MERGED_BY, *KEPT_IF_BOTH)}

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from dp_ros.bags.reader import (
+    FLOAT_ARRAY_TYPES,
     MARKER_TYPES,
     Bag,
     BagError,
@@ -91,6 +92,9 @@ class BagReport:
     # camera topic -> the [height, width] of its frames as recorded, before any crop or
     # resize: the node refuses a camera of another size where the crop box would cut elsewhere
     frame_sizes: dict[str, list[list[int]]] = field(default_factory=dict)
+    # the grid's stamps were a sim's time (on_sim_time): the robot ran with use_sim_time,
+    # and so must the policy node (the store records it: SIM_TIME)
+    sim_time: bool = False
 
 
 def _decoder(sources: list[SourceConfig], msgtype: str,
@@ -259,9 +263,13 @@ class _Decoded:
     frame_decoders: dict[str, Callable[[Any], tuple]] = field(default_factory=dict)
     # unstamped messages were placed on the bag's /clock (sim_clock_stream)
     on_sim_clock: bool = False
+    # the reference's stamps are a sim's time (on_sim_time)
+    sim_time: bool = False
 
 
 CLOCK_TOPIC, CLOCK_TYPE = '/clock', 'rosgraph_msgs/msg/Clock'
+# stamps before 2000-01-01 are no wall clock's: a sim's time, counted from its start
+WALL_CLOCK_FROM_NS = 946_684_800 * NS
 
 
 def _has_sim_clock(bag: Bag) -> bool:
@@ -292,6 +300,17 @@ def sim_clock_stream(clock: Stream | None, ref: Stream) -> Stream | None:
         return None
     return Stream(CLOCK_TOPIC, CLOCK_TYPE, [int(t) for t in times], list(clock.recv_ns),
                   [()] * len(times))
+
+
+def on_sim_time(ref: Stream, clock: Stream | None) -> bool:
+    """Whether the reference's stamps are a sim's time, so that the robot ran with
+    use_sim_time: the bag's /clock matched them (sim_clock_stream's `clock`), or they lie
+    before any wall clock's (a sim counts from 0; a recorder with --use-sim-time receives on
+    that clock too)."""
+    if clock is not None:
+        return True
+    times, stamped = ref.times_ns()
+    return bool(stamped and len(times) and np.median(times) < WALL_CLOCK_FROM_NS)
 
 
 def _sim_step_0_answers(stream: Stream, ref: Stream) -> np.ndarray:
@@ -393,7 +412,8 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
         if len(stream) == 0 and topic != marker:
             raise BagError(f'bag {bag.path}: topic {topic} has no messages')
     return _Decoded(streams, sorted_streams, stamped, slots, grid_topic, marker,
-                    list(decoders), frame_decoders, clock is not None)
+                    list(decoders), frame_decoders, clock is not None,
+                    on_sim_time(streams[grid_topic], clock))
 
 
 class _Frames:
@@ -466,6 +486,7 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
     decoded = _decode_bag(bag, config, progress, report.frame_sizes, keep_frames=False)
     streams, sorted_streams, stamped = decoded.streams, decoded.sorted, decoded.stamped
     grid_topic, marker = decoded.grid_topic, decoded.marker
+    report.sim_time = decoded.sim_time
     windows, domain = _episode_windows(streams, config, grid_topic, report)
     own = _stream_windows(streams, windows, domain, config, grid_topic, report)
     for topic, stream in streams.items():
@@ -483,7 +504,9 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
                                          sorted(stream.frames)))
         if not stamped[topic] and topic != marker:
             rule = _unstamped_rule(streams[grid_topic], grid_topic, decoded.on_sim_clock)
-            report.notes.append(f'{topic}: header stamps are zero, {rule}')
+            what = ('no header' if stream.msgtype in FLOAT_ARRAY_TYPES
+                    else 'header stamps are zero')
+            report.notes.append(f'{topic}: {what}, {rule}')
         if unset := stream.unset_stamps():
             report.notes.append(f'{topic}: {unset} message(s) stamped 0 among wall-clock '
                                 'stamps (unset): placed by receive time')
@@ -713,21 +736,53 @@ def _in_window(data: _Sorted, lo: float, hi: float, domain: str) -> _Sorted:
                    data.index[keep])
 
 
-def _grid(ref: _Sorted, config: Bag2ZarrConfig, grid_topic: str, bag_path: str) -> np.ndarray:
+def _grid(ref: _Sorted, config: Bag2ZarrConfig, grid_topic: str, bag_path: str
+          ) -> tuple[np.ndarray, np.ndarray]:
     """A window's grid: from its start rule to half a period past the last reference message
-    (its stamp may be jittered early). A stamp far from the others (unset, or a clock jump)
-    would make it span years: a clear error instead of a memory error."""
-    start = grid_start(ref.times, config.period_ns, config.grid_start,
-                       after_stamps=config.align == AT_OR_BEFORE)
-    stop = int(ref.times[-1]) + config.period_ns // 2
-    steps = grid_length(start, stop, config.period_ns)
-    limit = max(GRID_STEPS_PER_MESSAGE * len(ref.times), MIN_GRID_STEPS_LIMIT)
+    (its stamp may be jittered early), and which of its steps lie in a pause of the reference.
+
+    A reference silent for longer than _pause_ns (a recording paused between two
+    demonstrations, a sim reset) starts the grid anew at its next message, by the same rule,
+    as a bag of its own would: on the first piece's phase the second's frames would sit up to
+    a period off its steps, beyond the tolerance at every other step (half its steps dropped
+    as gaps). The steps in the pause (at least one) are marked: no data, as between two bags.
+    A stamp far from the others (unset, or a clock jump) would make the grid span years: a
+    clear error instead of a memory error."""
+    times, period = ref.times, config.period_ns
+    pause_ns = _pause_ns(config, grid_topic)
+    cuts = ([] if pause_ns is None else
+            (np.flatnonzero(np.diff(times) > pause_ns) + 1).tolist())
+    pieces = [times[a:b] for a, b in zip([0, *cuts], [*cuts, len(times)], strict=True)]
+    starts = [grid_start(p, period, config.grid_start, after_stamps=config.align == AT_OR_BEFORE)
+              for p in pieces]
+    stop = int(times[-1]) + period // 2
+    steps = grid_length(starts[0], stop, period)
+    limit = max(GRID_STEPS_PER_MESSAGE * len(times), MIN_GRID_STEPS_LIMIT)
     if steps > limit:
         raise BagError(f'bag {bag_path}: the stamps of reference topic {grid_topic} span '
-                       f'{(stop - start) / NS:.0f} s ({steps} grid steps) for '
-                       f'{len(ref.times)} message(s): a stamp far from the others (unset, or '
+                       f'{(stop - starts[0]) / NS:.0f} s ({steps} grid steps) for '
+                       f'{len(times)} message(s): a stamp far from the others (unset, or '
                        'a clock jump); `dp-ros inspect` the bag')
-    return make_grid(start, stop, config.period_ns)
+    grids, paused = [], []
+    for piece, start in zip(pieces, starts, strict=True):
+        if grids:  # the pause: the previous phase on, up to half a period before the start
+            last = int(grids[-1][-1])
+            gap = np.arange(last + period, start - period // 2, period, dtype=np.int64)
+            gap = gap if len(gap) else np.array([(last + start) // 2], dtype=np.int64)
+            grids.append(gap)
+            paused.append(np.ones(len(gap), dtype=bool))
+        grids.append(make_grid(start, int(piece[-1]) + period // 2, period))
+        paused.append(np.zeros(len(grids[-1]), dtype=bool))
+    return np.concatenate(grids), np.concatenate(paused)
+
+
+def _pause_ns(config: Bag2ZarrConfig, grid_topic: str) -> int | None:
+    """How long the reference may go silent before the grid starts anew after it: its
+    tolerance (the largest of the keys that read it) and three periods, past which the old
+    phase would have a step without it anyway (a gap, split there). None where no key reads
+    the reference: its silence invalidates no step."""
+    tolerances = [config.tolerance_ns(s) for _, s in config.sources() if s.topic == grid_topic]
+    return max(tolerances) + 3 * config.period_ns if tolerances else None
 
 
 @dataclass
@@ -805,10 +860,13 @@ def _plan_window(sorted_streams: dict[str, _Sorted], slots: dict[tuple, tuple[st
     if len(ref.times) == 0:
         said.notes.append('an episode window holds no message of the reference topic')
         return None
-    grid = _grid(ref, config, grid_topic, bag_path)
+    grid, paused = _grid(ref, config, grid_topic, bag_path)
     # a time past the window's end (a future state as the action) has no data to sample
     end = hi if domain == 'stamp' else np.inf
     columns, ok_by_key, invalid_by = _sample_grid(local, slots, config, grid, end)
+    if paused.any():  # the reference paused there: no step, as between two bags
+        ok_by_key = {k: ok & ~paused for k, ok in ok_by_key.items()}
+        invalid_by[grid_topic] = invalid_by.get(grid_topic, np.zeros(len(grid), bool)) | paused
     valid = np.logical_and.reduce(list(ok_by_key.values()))
 
     cut = cut_episodes(valid, config.episodes.on_gap, config.episodes.min_steps)

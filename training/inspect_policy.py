@@ -504,7 +504,10 @@ def draft_params(s: PolicySummary) -> str:
         f'    action_joint_names: {_joint_names(action, "action")}',
         *_prefix_lines(t, pose_targets[1] if pose_targets else [], state.names),
         f'    control_period_s: {_scalar(s.control_period_s)}   # the training data\'s grid',
-        '    # use_sim_time: true   # where the robot runs on a sim\'s /clock (its stamps too)',
+        *(['    use_sim_time: true   # the training bags were stamped on a sim\'s time: run on '
+            'its /clock (false on a robot\'s wall clock)'] if t.get('use_sim_time') else
+          ['    # use_sim_time: true   # where the robot runs on a sim\'s /clock (its stamps '
+           'too)']),
     ]
     if action.low is not None and action.high is not None:
         lines += [

@@ -35,6 +35,7 @@ from dp_ros.recorded_sources import (
     compare_sources,
     describe_yaw_wraps,
     is_reference,
+    on_sim_time,
     rate_hz,
     tolerance_ns,
     value_fields,
@@ -692,7 +693,10 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         # the prefix each value's topic put before its message names ('': none); an action
         # that is a future state: the state topics', which its controllers' names lack too
         'state_name_prefixes': value_prefixes(state) if readable else None,
-        'action_name_prefixes': value_prefixes(action) if action else None}
+        'action_name_prefixes': value_prefixes(action) if action else None,
+        # the bags' stamps were a sim's time (SIM_TIME): the node runs with use_sim_time
+        'use_sim_time': True if on_sim_time(
+            [*(state or ()), *(action or ()), *(s for c in cams for s in c or ())]) else None}
 
 
 def recorded_fields(by_source: list[str | None] | None, names: list[str] | None,
