@@ -321,3 +321,19 @@ def test_a_draft_from_topics_without_messages_says_they_are_empty(tmp_path):
                                         r'/cam/image_raw, /joint_states hold no message'):
         inspect([str(tmp_path / 'empty'), '--no-progress', '--draft-config',
                  str(tmp_path / 'd.yaml')])
+
+
+def test_a_trajectory_stamped_0_among_stamped_ones_is_start_now_not_unset(tmp_path):
+    """A policy node's stop (a one-point trajectory stamped 0 among its stamped chunks) is a
+    deliberate "start now", not a stamp the driver left unset."""
+    with BagRecorder(tmp_path / 'chunks') as rec:
+        for i in range(20):
+            t = WALL + i * PERIOD
+            rec.write('/arm_controller/joint_trajectory', 'trajectory_msgs/msg/JointTrajectory',
+                      t + MS, trajectory_message(rec.typestore, ['j1'], np.zeros((1, 1)),
+                                                 0 if i == 12 else t, PERIOD))
+    (topic,) = summarize_bag(tmp_path / 'chunks').topics
+    (problem,) = topic.problems
+    assert problem.startswith('1 of 20 header stamps are 0 among wall-clock stamps (the first: '
+                              'message 12): "start now" (a controller starts such a trajectory '
+                              "on receipt: a policy node's stops"), problem

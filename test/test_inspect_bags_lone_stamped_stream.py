@@ -91,3 +91,15 @@ def test_a_bag_of_one_stream_on_a_sim_clock_has_no_clock_mismatch(tmp_path):
     assert camera.problems == [] and camera.rate_hz == pytest.approx(10.0)
     (note,) = summary.notes
     assert note.startswith(f'header stamps of {CAMERA} sit -1.7e+09 s from receive times')
+
+
+def test_the_draft_names_how_many_joints_a_float_array_takes(tmp_path):
+    """A Float64MultiArray carries no names: the draft asks for as many as its values."""
+    _lone_stamped_bag(tmp_path / 'bag')
+    summary = summarize_bag(tmp_path / 'bag')
+    assert {t.topic: t.width for t in summary.topics}[COMMANDS] == 1
+    assert inspect([str(tmp_path / 'bag'), '--no-progress', '--draft-config',
+                    str(tmp_path / 'draft.yaml')]) == 0
+    draft = (tmp_path / 'draft.yaml').read_text()
+    assert (f'#   - {{float_array: "{COMMANDS}", joints: [FILL IN: 1 name(s), one per value in '
+            'order], tolerance: 3600}') in draft, draft

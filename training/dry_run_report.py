@@ -32,6 +32,7 @@ import numpy as np
 
 from dp_ros.atomic_dir import write_text
 from dp_ros.bags.reader import (
+    FLOAT_ARRAY_TYPES,
     JOINT_STATE_TYPES,
     POSE_TYPES,
     TRAJECTORY_TYPES,
@@ -57,6 +58,8 @@ REPORT_VERSION = 2  # 2: reference_topics, a list
 DRY_RUN_SUFFIX = NODE_DRY_RUN_TOPIC.removeprefix('~')
 DRY_RUN_TOPIC = '/dp_policy' + DRY_RUN_SUFFIX
 NS = 1_000_000_000
+# a forward controller's command is in force until the next (a gripper commanded on change)
+ARRAY_TOLERANCE_S = 3600.0
 TITLE_WIDTH = 130  # characters of the plot's 9-point title on its 10-inch width
 
 
@@ -65,8 +68,10 @@ class Reference:
     """A topic the dry run is compared with, and which of its joints (or pose fields)."""
 
     topic: str
-    kind: str  # 'joint_trajectory' | 'pose' | 'joint_state'
-    joints: list[str]  # the dry run's names (the training data's: with the topic's prefix)
+    kind: str  # 'joint_trajectory' | 'float_array' | 'pose' | 'joint_state'
+    # the dry run's names (the training data's: with the topic's prefix); a float_array's
+    # every value's, in order (read by place)
+    joints: list[str]
     prefix: str = ''  # --prefix: the topic's messages name the joints without it
 
 
@@ -76,7 +81,8 @@ class Comparison:
 
     bag: str
     reference_topics: list[str]  # one, or each controller's (an arm's and its gripper's)
-    reference_kind: str  # 'joint_trajectory', 'pose' or both joined by '+'; or 'joint_state'
+    # 'joint_trajectory', 'float_array', 'pose' or several joined by '+'; or 'joint_state'
+    reference_kind: str
     offset_s: float
     joints: list[str]
     period_ns: int
@@ -181,13 +187,28 @@ def _check_receipt_clock(bag: Bag, topic: str, policy_topic: str, timeline: _Tim
                         '--use-sim-time for a node on sim time) or stamp the commands')
 
 
-def _topic_joints(bag: Bag, topic: str, prefix: str = '') -> list[list[str]]:
+def _topic_joints(bag: Bag, topic: str, prefix: str = '',
+                  array_names: dict[str, list[str]] | None = None) -> list[list[str]]:
     """The joint names of a trajectory topic's first message, after `prefix` (as the training
     data names them); of a joint-state topic, each driver's publishing on it (the distinct
     name sets of its first JOINT_STATE_SAMPLES messages: an arm's and its gripper's); a pose
-    topic gives the pose fields."""
-    if bag.topics[topic].msgtype in POSE_TYPES:
+    topic gives the pose fields; a Float64MultiArray the names given for its values
+    (`array_names`: its messages carry none), which its first message must match in number."""
+    msgtype = bag.topics[topic].msgtype
+    if msgtype in POSE_TYPES:
         return [[prefix + f for f in POSE_FIELDS]]
+    if msgtype in FLOAT_ARRAY_TYPES:
+        names = (array_names or {}).get(topic)
+        if not names:
+            raise UserError(f'--reference {topic}: a {msgtype} carries no joint names: give '
+                            f'them in the order of its values, --reference {topic}=joint1,'
+                            'joint2,...')
+        for _, _, msg in bag.messages([topic], progress=False):
+            if len(msg.data) != len(names):
+                raise UserError(f'bag {bag.path}: {topic} holds {len(msg.data)} value(s), '
+                                f'--reference names {len(names)} joint(s) {names}')
+            break
+        return [[prefix + n for n in names]]
     found: dict[frozenset[str], list[str]] = {}
     for count, (_, _, msg) in enumerate(bag.messages([topic], progress=False), 1):
         names = msg.joint_names if hasattr(msg, 'joint_names') else msg.name
@@ -205,36 +226,47 @@ def _kind(bag: Bag, topic: str) -> str:
 
 
 def _cover(bag: Bag, topics: list[str], joints: list[str], prefixes: dict[str, str],
-           ) -> list[Reference]:
+           array_names: dict[str, list[str]] | None = None) -> list[Reference]:
     """Each topic with the dry run's joints it gives first (in the dry run's order; a
     prefixed topic's names after its prefix), topics that give none left out."""
     covered: set[str] = set()
     chosen = []
     for topic in topics:
         prefix = prefixes.get(topic, '')
-        for names in _topic_joints(bag, topic, prefix):  # a driver's on a shared topic each
+        # a driver's on a shared topic each
+        for names in _topic_joints(bag, topic, prefix, array_names):
             mine = [j for j in joints if j in names and j not in covered]
             if mine:
                 covered |= set(mine)
-                chosen.append(Reference(topic, _kind(bag, topic), mine, prefix))
+                kind = _kind(bag, topic)  # an array's values are read by place: all, in order
+                chosen.append(Reference(topic, kind, names if kind == 'float_array' else mine,
+                                        prefix))
     return chosen
 
 
 def _pick_references(bag: Bag, policy_topic: str, wanted: list[str], joints: list[str],
-                     prefixes: dict[str, str]) -> list[Reference]:
-    """The topics asked for (commands: JointTrajectory, or PoseStamped targets of a Cartesian
-    controller; or measurements: JointState), else the busiest other trajectory topics that
-    together give every joint (the operator's commands, on one controller or an arm's and its
-    gripper's), else the joint-state topics that do."""
+                     prefixes: dict[str, str],
+                     array_names: dict[str, list[str]] | None = None) -> list[Reference]:
+    """The topics asked for (commands: JointTrajectory, a forward controller's
+    Float64MultiArray with `array_names`, or PoseStamped targets of a Cartesian controller; or
+    measurements: JointState), else the busiest other trajectory topics that together give
+    every joint (the operator's commands, on one controller or an arm's and its gripper's),
+    else the joint-state topics that do."""
     if wanted:
         for topic in wanted:
-            bag.require(topic, TRAJECTORY_TYPES + JOINT_STATE_TYPES + POSE_TYPES, '--reference')
+            bag.require(topic, TRAJECTORY_TYPES + FLOAT_ARRAY_TYPES + JOINT_STATE_TYPES
+                        + POSE_TYPES, '--reference')
+            if topic in (array_names or {}) and bag.topics[topic].msgtype \
+                    not in FLOAT_ARRAY_TYPES:
+                raise UserError(f'--reference {topic}=...: joint names are given for a '
+                                f'Float64MultiArray only; {topic} is a '
+                                f'{bag.topics[topic].msgtype}, which names its own')
         kinds = {_kind(bag, t) == 'joint_state' for t in wanted}
         if len(kinds) > 1:
-            raise UserError(f'--reference {wanted}: give commands (JointTrajectory, PoseStamped) '
-                            'or JointState topics, not both (they are compared at different '
-                            'offsets)')
-        chosen = _cover(bag, wanted, joints, prefixes)
+            raise UserError(f'--reference {wanted}: give commands (JointTrajectory, '
+                            'Float64MultiArray, PoseStamped) or JointState topics, not both '
+                            '(they are compared at different offsets)')
+        chosen = _cover(bag, wanted, joints, prefixes, array_names)
         missing = [j for j in joints if j not in {j for r in chosen for j in r.joints}]
         if missing:
             raise UserError(f'bag {bag.path}: --reference {wanted} gives none of the dry '
@@ -251,7 +283,8 @@ def _pick_references(bag: Bag, policy_topic: str, wanted: list[str], joints: lis
             return chosen
     raise UserError(f'bag {bag.path}: no reference to compare with (the operator\'s '
                     f'JointTrajectory commands or JointState topics that give the dry run\'s '
-                    f'joints {joints}, or --reference a PoseStamped target; two arms whose '
+                    f'joints {joints}, or --reference a PoseStamped target or a '
+                    'Float64MultiArray with its joints: TOPIC=joint1,...; two arms whose '
                     "drivers name their joints alike: --prefix TOPIC=PREFIX as the node's "
                     f'topic_name_prefixes); it has: {bag.describe_topics()}')
 
@@ -282,9 +315,11 @@ def dry_run_topic(bag: Bag, given: str | None) -> str:
 def compare_bag(path: Path, policy_topic: str | None, references: list[str],
                 offset_s: float | None, period_s: float | None,
                 progress: bool = False, yaw_min: float = -math.pi,
-                prefixes: dict[str, str] | None = None) -> Comparison:
+                prefixes: dict[str, str] | None = None,
+                array_names: dict[str, list[str]] | None = None) -> Comparison:
     """The policy's dry-run commands and the reference, sampled on one grid; `prefixes`:
-    {topic: prefix} of the topics whose messages name the joints without it."""
+    {topic: prefix} of the topics whose messages name the joints without it; `array_names`:
+    {topic: joint names} of Float64MultiArray references, in the order of their values."""
     with open_bag(path) as bag:
         policy_topic = dry_run_topic(bag, policy_topic)
         bag.require(policy_topic, TRAJECTORY_TYPES, 'the dry run (--policy-topic)')
@@ -294,7 +329,8 @@ def compare_bag(path: Path, policy_topic: str | None, references: list[str],
         if period_ns <= 0:
             raise UserError(f'bag {bag.path}: the dry run\'s chunks have one point each: give '
                             'the control period (--period)')
-        refs = _pick_references(bag, policy_topic, references, joints, prefixes or {})
+        refs = _pick_references(bag, policy_topic, references, joints, prefixes or {},
+                                array_names)
         stamp_zero = _stamp_zero_topic(bag, refs)
         if stamp_zero:
             _check_receipt_clock(bag, stamp_zero, policy_topic, timeline, period_ns)
@@ -312,7 +348,8 @@ def compare_bag(path: Path, policy_topic: str | None, references: list[str],
                 if r.kind == 'pose' else
                 SourceConfig(r.kind, r.topic, joints=[j.removeprefix(r.prefix) for j in r.joints],
                              prefix=r.prefix, offset_s=offset,
-                             tolerance_s=period_ns / NS if r.kind == 'joint_state' else None)
+                             tolerance_s=period_ns / NS if r.kind == 'joint_state' else
+                             ARRAY_TOLERANCE_S if r.kind == 'float_array' else None)
                 for r in refs])},
             control_period_s=period_ns / NS, reference_topic=stamp_zero or policy_topic)
         grid = np.arange(timeline.first, timeline.last + 1, period_ns, dtype=np.int64)
@@ -500,10 +537,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--policy-topic', default=None,
                    help=f"the dry run's trajectories (default {DRY_RUN_TOPIC}, else the bag's "
                         'one */dry_run/joint_trajectory: a node in a namespace or renamed)')
-    p.add_argument('--reference', action='append', default=[], metavar='TOPIC',
-                   help="the operator's JointTrajectory commands, a Cartesian controller's "
-                   'PoseStamped targets or a JointState topic; again '
-                   "for each topic of a split (an arm's controller and its gripper's) "
+    p.add_argument('--reference', action='append', default=[], metavar='TOPIC[=JOINTS]',
+                   help="the operator's JointTrajectory commands, a forward controller's "
+                   'Float64MultiArray (TOPIC=joint1,joint2,...: the joints of its values, in '
+                   "order), a Cartesian controller's PoseStamped targets or a JointState "
+                   "topic; again for each topic of a split (an arm's controller and its "
+                   "gripper's) "
                    "(default: the busiest other trajectory topics that give the dry run's "
                    'joints, else the joint-state topics that do)')
     p.add_argument('--prefix', action='append', default=[], metavar='TOPIC=PREFIX',
@@ -524,6 +563,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def reference_arguments(entries: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """--reference entries as (topics, {topic: joint names}) where given as TOPIC=j1,j2,...
+    (a Float64MultiArray's values, in order); ValueError naming a bad entry."""
+    with_names = [e for e in entries if '=' in e]
+    given = parse_topic_map(with_names, '--reference', 'joint names',
+                            '/forward_position_controller/commands=joint1,joint2')
+    names = {topic: value.split(',') for topic, value in given.items()}
+    for topic, joints in names.items():
+        if any(not j or j != j.strip() for j in joints) or len(set(joints)) != len(joints):
+            raise ValueError(f'--reference {topic}: joint names {joints} must be distinct and '
+                             'non-empty, comma-separated without spaces')
+    return [e.partition('=')[0] for e in entries], names
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.max_lag < 0 or (args.period is not None and args.period <= 0):
@@ -531,14 +584,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         prefixes = parse_topic_map(args.prefix, '--prefix', 'prefix',
                                    '/left/arm_controller/joint_trajectory=left_')
+        references, array_names = reference_arguments(args.reference)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if args.plot and not args.no_plot:  # before the bags are read
         check_figure_path(args.plot, '--plot', 'dry_run.png')
     t0 = time.time()
-    comparisons = [compare_bag(path, args.policy_topic, args.reference, args.reference_offset,
+    comparisons = [compare_bag(path, args.policy_topic, references, args.reference_offset,
                                args.period, progress=not args.no_progress,
-                               yaw_min=args.yaw_min, prefixes=prefixes)
+                               yaw_min=args.yaw_min, prefixes=prefixes,
+                               array_names=array_names)
                    for path in find_bags(args.bags)]
     first = comparisons[0]
     for c in comparisons[1:]:

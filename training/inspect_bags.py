@@ -72,6 +72,7 @@ class TopicSummary:
     rate_hz: float | None
     max_gap_s: float | None
     detail: str = ''  # image size and encoding, joint names
+    width: int | None = None  # a Float64MultiArray's values per message (its first's)
     joints: list[str] = field(default_factory=list)
     # a joint-state topic on which several drivers publish, each its own joints: each
     # driver's joints, rate (Hz), longest gap (s) over the sampled messages and field
@@ -157,6 +158,9 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey, sim_clock: bool = False,
     elif info.msgtype in TRAJECTORY_TYPES:
         summary.joints = list(first.joint_names)
         summary.detail = f'joints {summary.joints}, {len(first.points)} point(s)'
+    elif info.msgtype in FLOAT_ARRAY_TYPES:  # no names: the config gives one per value
+        summary.width = len(first.data)
+        summary.detail = f'{summary.width} value(s)'
     elif info.msgtype in POSE_TYPES:  # the frame a Cartesian target needs (frame_id)
         frames = list(dict.fromkeys(m.header.frame_id for _, m in samples))
         summary.detail = f"frame {', '.join(repr(f) for f in frames)}"
@@ -209,6 +213,13 @@ def _by_driver(topic: TopicSummary) -> list[TopicSummary]:
             for names, rate, gap, field_name in topic.drivers]
 
 
+def _values(width: int | None) -> str:
+    """How many names a float array's `joints` takes, as its first message says."""
+    if width is None:
+        return 'one name per value'
+    return f'{width} name(s), one per value in order'
+
+
 def _check_stamps(summary: TopicSummary, seen: TopicSurvey, sim_clock: bool = False) -> None:
     """Header stamps as bag2zarr will take them: every message's (the survey read them), or
     for a type whose header is not its first field, its first messages'. sim_clock: on a
@@ -227,10 +238,12 @@ def _check_stamps(summary: TopicSummary, seen: TopicSurvey, sim_clock: bool = Fa
     times, unset = place_unset_stamps(stamps, received)
     if unset:
         at = int(np.flatnonzero(times != stamps)[0])
+        why = ('"start now" (a controller starts such a trajectory on receipt: a policy '
+               "node's stops, a teleop tool's)" if summary.msgtype in TRAJECTORY_TYPES
+               else 'left unset by the driver')
         summary.problems.append(
             f'{unset} of {which}{len(stamps)} header stamps are 0 among wall-clock stamps '
-            f'(the first: message {at}): left unset by the driver; bag2zarr places them by '
-            'receive time')
+            f'(the first: message {at}): {why}; bag2zarr places them by receive time')
     offsets = times - received
     median = stamp_offset_ns(received, times)
     summary.stamp_offset_s = median / NS
@@ -465,8 +478,8 @@ def draft_config(summaries: list[BagSummary],
     for array in arrays:  # no names in the message: the user's to give
         lines += [f'  # a forward controller\'s commands ({array.msgtype}), e.g. a gripper\'s, as '
                   'a source of action:',
-                  f'  #   - {{float_array: {q(array.topic)}, joints: [FILL IN: one name per '
-                  'value], tolerance: 3600}']
+                  f'  #   - {{float_array: {q(array.topic)}, joints: [FILL IN: '
+                  f'{_values(array.width)}], tolerance: 3600}}']
     for pose in (t for t in topics.values() if t.msgtype in POSE_TYPES and t.count):
         lines += [f"  # a pose ({pose.msgtype}), e.g. the end effector's, as a source of state "
                   '(the policy node: state_pose_topics), or a Cartesian target\'s as the '

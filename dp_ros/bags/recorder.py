@@ -265,7 +265,7 @@ def float_array_message(typestore: Typestore, values: Any) -> Any:
     t = typestore.types
     return t['std_msgs/msg/Float64MultiArray'](
         layout=t['std_msgs/msg/MultiArrayLayout'](dim=[], data_offset=0),
-        data=np.asarray(values, dtype=np.float64).reshape(-1))
+        data=np.ascontiguousarray(values, dtype=np.float64).reshape(-1))
 
 
 def trajectory_message(typestore: Typestore, names: list[str], positions: np.ndarray,
