@@ -135,6 +135,22 @@ def test_resolve_checkpoint_is_absolute_and_refuses_a_file(tiny, monkeypatch):
         resolve_checkpoint(tiny / 'policy.json')
 
 
+def test_the_default_checkpoint_is_the_current_folders_where_one_was_copied(tiny, tmp_path,
+                                                                            monkeypatch):
+    """README: retrain, `cp -r .../best/. checkpoints/pusht_default/`, then `dp-ros sim`: the
+    copy in the clone runs, not the copy `make venv` installed last; elsewhere the installed
+    (or source tree's) default."""
+    import shutil
+
+    from dp_ros.app.sim_launcher import DEFAULT_CHECKPOINT
+
+    monkeypatch.chdir(tmp_path)
+    elsewhere = resolve_checkpoint(None)
+    assert elsewhere.name == 'pusht_default' and elsewhere.parent != tmp_path / 'checkpoints'
+    shutil.copytree(tiny, tmp_path / DEFAULT_CHECKPOINT)
+    assert resolve_checkpoint(None) == (tmp_path / DEFAULT_CHECKPOINT).resolve()
+
+
 def test_main_refuses_bad_arguments_with_exit_2_before_a_session(tiny, tmp_path, capsys):
     """--max-steps 0, and --cartesian with a joint-space policy: one line, exit 2, no
     session (--logs is a file here, so a session that started would fail otherwise)."""

@@ -140,7 +140,9 @@ class OptimConfig:
             'constant_with_warmup' (diffusers' 'constant' has no warmup).
         lr_warmup_steps: steps of linear warmup from 0 to lr, >= 0. Paper: 500.
         grad_accum_steps: batches whose gradients add up into one optimizer step, >= 1
-            (effective batch = batch_size * grad_accum_steps * processes).
+            (effective batch = batch_size * grad_accum_steps * processes). The EMA updates
+            once per optimizer step (the paper's code updates it after every batch and steps
+            the optimizer on the first; the same at its Push-T setting of 1).
         max_grad_norm: clip the gradient's global L2 norm to this; None: no clipping (the
             paper's).
         fused: on CUDA, AdamW's fused kernel (a few launches per step for all parameters

@@ -98,14 +98,18 @@ def config_file(name: str) -> Path:
 
 
 def resolve_checkpoint(checkpoint: str | Path | None, option: str = '--checkpoint DIR') -> Path:
-    """The given checkpoint, else the default one; a CheckpointError (one line) if missing,
-    its hint naming `option` (the command line's; the launch files': checkpoint:=DIR)."""
+    """The given checkpoint, else the default one (the current folder's
+    checkpoints/pusht_default, where a retrained policy was copied into a clone, else this
+    package's: the installed copy is the one `make venv` last installed); a CheckpointError
+    (one line) if missing, its hint naming `option` (the command line's; the launch files':
+    checkpoint:=DIR)."""
     from dp_ros.policy.checkpoint import CheckpointError, read_policy_metadata
     from dp_ros.policy.hub import resolve_policy_dir
 
     if checkpoint is None:
         try:
-            path = package_path(DEFAULT_CHECKPOINT, kind='dir')
+            local = Path.cwd() / DEFAULT_CHECKPOINT
+            path = local if local.is_dir() else package_path(DEFAULT_CHECKPOINT, kind='dir')
         except FileNotFoundError as exc:
             raise CheckpointError(f'no checkpoint given and the default one is missing ({exc}): '
                                   f"{TRAIN_HINT.format(option=option)}") from None
