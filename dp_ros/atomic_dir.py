@@ -193,7 +193,7 @@ def write_text(path: str | Path, text: str) -> Path:
     tmp = path.with_name(f'.{path.name}.{uuid.uuid4().hex[:8]}.tmp')
     try:
         with naming(path, tmp):
-            tmp.write_text(text)
+            tmp.write_text(text, encoding='utf-8')
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from dp_ros.atomic_dir import write_text
 from dp_ros.selection import parse_episodes
 from sim_bridge.arm_kinematics import DEFAULT_ARM, JOINT_NAMES, ArmGeometry
 from sim_bridge.pusht_geometry import SUCCESS_THRESHOLD, coverage, reward_from_coverage
@@ -190,8 +191,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{report['mean_recorded_final_coverage']:.3f})"
           f"; failed: {report['failed_episodes']}; {report['wall_s']} s")
     if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(report_json(report))
+        write_text(args.report, report_json(report))
         print(f'wrote {args.report}')
     return 0
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dp_ros.atomic_dir import write_text
 from dp_ros.errors import UserError
 from dp_ros.ros.processes import check_ros_environment
 from sim_bridge.sim_node_config import MODES, answer_stamp_ns
@@ -433,8 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     if summary.episode_result is not None:
         print(f'episode result: {json.dumps(summary.episode_result)}')
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary.__dict__, indent=2))
+        write_text(args.json, json.dumps(summary.__dict__, indent=2))
     return 0
 
 

@@ -1,5 +1,5 @@
 """Two `dp-ros arm-record` runs into one --output share its `.<name>.partial` folder and
-`<name>_report.tmp`: the second must be refused in one line (exit 2) before it touches them,
+`<name>_report.json`: the second must be refused in one line (exit 2) before it touches them,
 as bag2zarr, convert and train refuse a second writer (dp_ros/atomic_dir.py output_lock).
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ def test_a_second_run_into_one_output_is_refused_and_leaves_the_first_ones_files
     partial = tmp_path / '.bags.partial' / 'episode_000'  # the first run's half-written bag
     partial.mkdir(parents=True)
     (partial / 'bag_0.mcap').write_bytes(b'half')
-    report_tmp = tmp_path / 'bags_report.tmp'
-    report_tmp.write_text('{}')
+    report = tmp_path / 'bags_report.json'  # the first run's report so far
+    report.write_text('{}')
     with output_lock(output, 'dp-ros arm-record'):  # the first run, still recording
         code = run_subcommand('arm-record', ['--output', str(output), '--dataset', str(dataset),
                                              '--no-progress', '--timeout', '1'])
@@ -41,4 +41,4 @@ def test_a_second_run_into_one_output_is_refused_and_leaves_the_first_ones_files
     assert 'being written by another dp-ros command' in err[0]
     assert 'dp-ros arm-record, process' in err[0]
     assert (partial / 'bag_0.mcap').read_bytes() == b'half'
-    assert report_tmp.read_text() == '{}'
+    assert report.read_text() == '{}'

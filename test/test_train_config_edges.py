@@ -235,6 +235,38 @@ def test_a_save_cut_short_leaves_the_previous_config_whole(tmp_path, monkeypatch
     assert load_config(path).train.max_steps == 7
 
 
+# a child process (RLIMIT_FSIZE is per process): Python ignores SIGXFSZ, so the write past the
+# cap fails with EFBIG, as one onto a full disk fails with ENOSPC
+_SAVE_PAST_FILE_CAP = """
+import errno, resource, sys
+sys.path[:0] = [{repo!r}]
+from training.config import TrainConfig
+resource.setrlimit(resource.RLIMIT_FSIZE, (100, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    TrainConfig().save(sys.argv[1])
+except OSError as exc:
+    print(errno.errorcode[exc.errno], exc.filename)
+"""
+
+
+def test_a_save_past_the_file_size_cap_names_the_config_and_leaves_no_temp_file(tmp_path):
+    """A refused write (a full disk) names config.yaml, not the temporary file it was
+    written into, and removes that file (dp_ros.atomic_dir.write_text)."""
+    import subprocess
+    import sys
+
+    from support import REPO_ROOT
+
+    run = tmp_path / 'run'
+    run.mkdir()
+    path = run / 'config.yaml'
+    proc = subprocess.run([sys.executable, '-c', _SAVE_PAST_FILE_CAP.format(repo=str(REPO_ROOT)),
+                           str(path)], text=True, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    assert proc.stdout.split() == ['EFBIG', str(path)], proc.stdout
+    assert sorted(p.name for p in run.iterdir()) == []
+
+
 @pytest.mark.parametrize('override, value', [('optim.lr=3e-4', 3e-4), ('optim.eps=1e-8', 1e-8),
                                              ('optim.lr=-2E-3', None)])
 def test_a_number_in_e_notation_without_a_dot_is_a_number(override, value):

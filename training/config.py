@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from dp_ros.atomic_dir import write_text
 from dp_ros.params import check_scalar_types
 from dp_ros.policy.config import SAMPLERS, PolicyConfig, jsonable
 from dp_ros.safe_yaml import SafeLoader, safe_load
@@ -484,12 +485,7 @@ class TrainConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f'.{path.name}.tmp')
-        tmp.write_text(self.to_yaml())
-        tmp.replace(path)
-        return path
+        return write_text(path, self.to_yaml())
 
     @property
     def evaluates(self) -> bool:

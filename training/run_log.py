@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from dp_ros.atomic_dir import write_text
 from training.errors import refused_write, run_write_error
 from training.train_state import json_default
 from training.train_state_file import STATE_DIR
@@ -113,10 +114,7 @@ def _drop_records_after(path: Path, step: int) -> None:
     kept = [line for line in lines if (at := _step_of(line)) is not None and at <= step]
     if len(kept) == len(lines):
         return
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(''.join(line if line.endswith('\n') else line + '\n' for line in kept),
-                   encoding='utf-8')
-    os.replace(tmp, path)
+    write_text(path, ''.join(line if line.endswith('\n') else line + '\n' for line in kept))
 
 
 def _step_of(line: str) -> float | None:

@@ -49,7 +49,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dp_ros.app.sim_launcher import config_file, node_environment
-from dp_ros.atomic_dir import output_lock
+from dp_ros.atomic_dir import output_lock, write_text
 from dp_ros.errors import UserError, sigterm_as_interrupt
 from dp_ros.selection import parse_episodes
 from sim_bridge.arm_demos import TOLERANCE, joint_commands, load_demonstrations
@@ -336,9 +336,7 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
             else:
                 shutil.rmtree(partial / name)
             report['episodes'][str(index)] = row
-            tmp = report_path.with_suffix('.tmp')
-            tmp.write_text(json.dumps(report, indent=1))
-            tmp.replace(report_path)
+            write_text(report_path, json.dumps(report, indent=1))
             bar.write(f"episode {index}: {result['steps']} steps, final coverage "
                       f"{result['final_coverage']:.3f} (recorded "
                       f"{row['recorded_final_coverage']:.3f}) -> {outcome_text(outcome, attempt)} "
