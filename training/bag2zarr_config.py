@@ -34,6 +34,7 @@ from training.resample import (
     AT_OR_BEFORE,
     GAP_POLICIES,
     GRID_STARTS,
+    MARKER_ROLES,
 )
 
 NS = 1_000_000_000
@@ -485,9 +486,9 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
         marker_role=str(raw_ep.get('marker_role', 'end')),
         on_gap=str(raw_ep.get('on_gap', 'split')),
         min_steps=_integer(raw_ep.get('min_steps', 2), 'episodes.min_steps'))
-    if episodes.marker_role not in ('start', 'end'):
-        raise ConfigError(f"episodes.marker_role must be 'start' or 'end', got "
-                          f'{episodes.marker_role!r}')
+    if episodes.marker_role not in MARKER_ROLES:
+        raise ConfigError(f"episodes.marker_role must be {' or '.join(map(repr, MARKER_ROLES))}, "
+                          f'got {episodes.marker_role!r}')
     if episodes.on_gap not in GAP_POLICIES:
         raise ConfigError(f'episodes.on_gap must be one of {GAP_POLICIES}, got '
                           f'{episodes.on_gap!r}')

@@ -240,14 +240,6 @@ def _sorted_stream(stream: Stream, ref: Stream | None = None) -> tuple[_Sorted, 
                     np.asarray(stream.recv_ns, dtype=np.int64)[order], order), stamped)
 
 
-def convert_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool = True,
-                ) -> tuple[list[dict[str, np.ndarray]], BagReport]:
-    """The bag's episodes (key -> array) on the control grid, and what happened to its data."""
-    report = BagReport(str(bag.path))
-    episodes = list(iter_bag_episodes(bag, config, report, progress=progress))
-    return episodes, report
-
-
 @dataclass
 class _Decoded:
     """A bag's topics decoded and sorted by time, and where each source's values sit."""

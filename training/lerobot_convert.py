@@ -126,21 +126,6 @@ def check_renaming(names: Mapping[str, str], source: str, target: str) -> None:
         seen[name] = key
 
 
-def resolve_lerobot_key(reader: LeRobotReader, key: str,
-                        key_map: Mapping[str, str] | None = None) -> str:
-    """The LeRobot feature a config key names: itself, or its mapped name (img ->
-    observation.image), so that a Push-T training config reads either format."""
-    key_map = DEFAULT_KEY_MAP if key_map is None else key_map
-    if key in reader.features:
-        return key
-    mapped = key_map.get(key)
-    if mapped is not None and mapped in reader.features:
-        return mapped
-    own = [k for k in reader.features if k not in DEFAULT_FEATURES]
-    raise LeRobotFormatError(f'{reader.root} has no feature {key!r}'
-                             + (f' (nor {mapped!r})' if mapped else '') + f'; it has {own}')
-
-
 # ---------------------------------------------------------------------------- staging
 @contextmanager
 def staged_output(source: Path, output: Path, overwrite: bool) -> Iterator[Path]:

@@ -70,7 +70,6 @@ log = logging.getLogger(__name__)
 REPORT_FORMAT = 'dp_ros.open_loop'
 COMPARISON_FORMAT = 'dp_ros.open_loop_comparison'  # several policies on the same episodes
 REPORT_VERSION = 1
-SPLITS = ('val', 'train', 'all')
 Predict = Callable[[dict[str, 'torch.Tensor']], 'torch.Tensor']  # obs batch -> (B, horizon, A)
 
 

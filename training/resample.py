@@ -31,7 +31,8 @@ PHASE_QUANTILE = 0.95
 OTHER_CLOCK_S = 1.0
 GAP_POLICIES = ('split', 'drop')
 NO_COMMON_TIME = 'no grid time has every stream'  # cut_episodes' reason when none is valid
-MARKER_ROLES = ('start', 'end', 'bool')
+# a config's episodes.marker_role, and the roles a Bool marker's messages give
+MARKER_ROLES = ('start', 'end')
 
 
 def grid_length(start_ns: int, stop_ns: int, period_ns: int) -> int:
@@ -275,7 +276,7 @@ def marker_windows(marker_ns: np.ndarray, roles: Sequence[str], default_role: st
     open_at: float | None = -np.inf if default_role == 'end' else None
     for i in order:
         t = float(times[i])
-        role = roles[i] if roles[i] in ('start', 'end') else default_role
+        role = roles[i] if roles[i] in MARKER_ROLES else default_role
         if role == 'start':
             if open_at is not None and open_at != -np.inf:
                 windows.append((open_at, t))

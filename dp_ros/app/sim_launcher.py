@@ -522,8 +522,7 @@ class SimSession:
         return results
 
 
-def run_session(cfg: SessionConfig, progress: bool = True,
-                print_fn: Callable[[str], None] = print) -> list[dict]:
+def run_session(cfg: SessionConfig, progress: bool = True) -> list[dict]:
     """Start everything, run the episodes with a progress bar, stop everything."""
     from tqdm import tqdm
 

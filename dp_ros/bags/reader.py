@@ -392,25 +392,14 @@ def cdr_header_stamp_ns(raw: bytes | memoryview) -> int | None:
     return sec * 1_000_000_000 + nanosec
 
 
-def resize_rgb(rgb: np.ndarray, shape: tuple[int, int] | None) -> np.ndarray:
-    """Resize to (H, W) with area averaging (downscale) as the paper's real-data pipeline."""
-    if shape is None or rgb.shape[:2] == tuple(shape):
-        return rgb
-    import cv2
-
-    height, width = shape
-    shrink = rgb.shape[0] >= height and rgb.shape[1] >= width
-    return cv2.resize(rgb, (width, height),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def decode_image(msg: Any, msgtype: str, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an Image or CompressedImage, resized to shape (H, W)."""
+def decode_image(msg: Any, msgtype: str) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an Image or CompressedImage, at its own size (bag2zarr fits
+    it to the policy's: dp_ros.image_fit)."""
     if msgtype == 'sensor_msgs/msg/CompressedImage':
         rgb = compressed_image_to_numpy(msg)
     else:
         rgb = image_to_rgb(msg)
-    return np.ascontiguousarray(resize_rgb(rgb, shape))
+    return np.ascontiguousarray(rgb)
 
 
 def camera_readable(msgtype: str, encoding: str) -> bool:

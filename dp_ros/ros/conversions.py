@@ -57,18 +57,6 @@ def duration_to_ns(d: Duration) -> int:
     return time_to_ns(d)
 
 
-def time_to_seconds(t: Time | Duration) -> float:
-    return time_to_ns(t) / NS_PER_S
-
-
-def seconds_to_time(seconds: float) -> Time:
-    return ns_to_time(seconds_to_ns(seconds))
-
-
-def seconds_to_duration(seconds: float) -> Duration:
-    return ns_to_duration(seconds_to_ns(seconds))
-
-
 # --- images ---------------------------------------------------------------------------------
 
 def _pixel_rows(msg: Image, row_bytes: int, planar: bool = False) -> np.ndarray:
