@@ -248,8 +248,11 @@ class ReplayClient:
                 self.cond.wait(timeout=min(remaining, 0.1))
 
     def call(self, srv_type, name: str, request, timeout: float):
+        """A service call; a sim process that ends meanwhile is said within a poll
+        (_check_sim), as dp-ros sim's SimSession.call says it."""
         try:
-            return self.ros.call(srv_type, name, request, timeout)
+            return self.ros.call(srv_type, name, request, timeout,
+                                 while_waiting=lambda: self._check_sim(name))
         except TimeoutError as exc:
             self._check_sim(name)
             raise TimeoutError(f'{exc} (is the sim node running? see --start-sim)') from None
@@ -269,8 +272,7 @@ class ReplayClient:
         self.sim = sim if sim is not None else self.sim
         deadline = time.monotonic() + timeout
         while not connected():
-            if sim is not None and sim.poll() is not None:
-                raise RuntimeError(f'the sim node exited with code {sim.returncode}')
+            self._check_sim(f'its topics on {self.ns or "/"}')
             if time.monotonic() > deadline:
                 raise TimeoutError(f'no pusht_sim node on {self.ns} after {timeout:.0f} s '
                                    '(is it running? see --start-sim)')

@@ -36,3 +36,50 @@ def test_without_a_sim_process_a_wait_still_times_out_as_before():
     with pytest.raises(TimeoutError, match='timed out after 0 s waiting for observation 7'):
         _client(None).wait(lambda: None, 0.2, 'observation 7')
     assert _client(None).wait(lambda: 5, 0.2, 'x') == 5
+
+
+class _Unanswered:
+    """BackgroundNode.call for a service that never answers: `while_waiting` every few ms
+    until the timeout."""
+
+    def call(self, srv_type, name, request, timeout, while_waiting=None):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if while_waiting is not None:
+                while_waiting()
+            time.sleep(0.01)
+        raise TimeoutError(f'no reply from {name} after {timeout:g} s')
+
+
+class _Unmatched:
+    """A publisher or subscription nothing has matched."""
+
+    def get_subscription_count(self) -> int:
+        return 0
+
+    def get_publisher_count(self) -> int:
+        return 0
+
+
+def _exited_sim() -> subprocess.Popen:
+    sim = subprocess.Popen([sys.executable, '-c', 'import sys; sys.exit(3)'])
+    sim.wait()
+    return sim
+
+
+def test_a_service_call_the_sim_outlives_is_said_at_once_not_as_a_timeout():
+    client = _client(_exited_sim())
+    client.ros = _Unanswered()
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match='the sim node exited with code 3 while waiting for '
+                                           '/pusht/reset'):
+        client.call(None, '/pusht/reset', None, 600.0)
+    assert time.monotonic() - start < 60  # far below the 600 s timeout
+
+
+def test_a_connection_wait_the_sim_outlives_is_said_at_once():
+    client = _client(None)
+    client.ns, client.traj_pub, client.subscriptions = '/pusht', _Unmatched(), [_Unmatched()]
+    with pytest.raises(RuntimeError, match='the sim node exited with code 3 while waiting for '
+                                           'its topics on /pusht'):
+        client.wait_connected(600.0, _exited_sim())
