@@ -62,13 +62,13 @@ class Unreachable(ValueError):
 class ArmGeometry:
     """Shoulder position, link lengths and joint limits of the planar arm."""
 
-    shoulder: tuple[float, float] = SHOULDER
-    links: tuple[float, float, float] = LINK_LENGTHS
-    lower: tuple[float, float, float] = POSITION_LOWER
-    upper: tuple[float, float, float] = POSITION_UPPER
-    max_velocity: tuple[float, float, float] = VELOCITY_LIMIT
-    max_acceleration: tuple[float, float, float] = ACCELERATION_LIMIT
-    ik_elbow_range: tuple[float, float] = IK_ELBOW_RANGE
+    shoulder: tuple[float, float] = SHOULDER  # (x, y), px in the Push-T frame
+    links: tuple[float, float, float] = LINK_LENGTHS  # px
+    lower: tuple[float, float, float] = POSITION_LOWER  # joint positions, rad
+    upper: tuple[float, float, float] = POSITION_UPPER  # rad
+    max_velocity: tuple[float, float, float] = VELOCITY_LIMIT  # rad/s
+    max_acceleration: tuple[float, float, float] = ACCELERATION_LIMIT  # rad/s^2
+    ik_elbow_range: tuple[float, float] = IK_ELBOW_RANGE  # (min, max) q2 the IK uses, rad
 
     @property
     def wrist_reach(self) -> tuple[float, float]:

@@ -116,12 +116,15 @@ class VideoEncoding:
     """
 
     vcodec: str = 'libsvtav1'
-    pix_fmt: str = 'yuv420p'
+    pix_fmt: str = 'yuv420p'  # the encoded pixel format (info's video.pix_fmt)
     g: int = 2
     crf: int = 30
     preset: int | str | None = None
+    # 0: off; SVT-AV1's fast-decode level (clamped to 0..2); h264/hevc: > 0 tunes fastdecode
     fast_decode: int = 0
     threads: int | None = None
+    # further codec options (ffmpeg names, e.g. {'tune': 'film'}), where codec_options sets
+    # none of its own; hevc's x265-params follow its bframes=0
     extra_options: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

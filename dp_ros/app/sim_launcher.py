@@ -254,20 +254,25 @@ def _pose_wiring(pose_io: tuple[str, list[str], list[str]]
 
 @dataclass
 class SessionConfig:
-    checkpoint: Path
-    seeds: list[int]
-    mode: str = 'lockstep'
+    """One sim + policy node session (`dp-ros sim`, `dp-ros eval --via ros`): what the two
+    nodes are started with (sim_command, policy_command) and how long the session waits."""
+
+    checkpoint: Path  # the policy directory the node loads
+    seeds: list[int]  # one episode per seed, in this order
+    mode: str = 'lockstep'  # 'lockstep' (sim time, a step waits for its action) or 'realtime'
     robot: str = 'point'  # 'point' (the paper's pusher) or 'arm' (the 3-joint arm twin)
-    max_steps: int = 300
-    device: str = 'auto'
-    dtype: str = 'float32'
-    sampler: str = ''
-    num_inference_steps: int = 0
-    sample_seed: int = 0
-    cpu_threads: int = 0
-    video_path: str = ''  # sim parameter: '{episode}'/'{seed}' filled in
-    log_dir: Path = Path('outputs/sim/logs')
+    max_steps: int = 300  # control steps per episode before the sim truncates it
+    device: str = 'auto'  # policy node: 'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N'
+    dtype: str = 'float32'  # policy node: 'float32', 'bfloat16' or 'float16' (CUDA only)
+    sampler: str = ''  # policy node: 'ddim' or 'ddpm'; '': the checkpoint's
+    num_inference_steps: int = 0  # policy node's denoising steps; 0: the checkpoint's
+    sample_seed: int = 0  # policy node's sampling seed (with each episode's env seed)
+    cpu_threads: int = 0  # policy node's torch CPU threads; 0: torch's default
+    video_path: str = ''  # sim parameter: '{episode}'/'{seed}' filled in; '': no video
+    log_dir: Path = Path('outputs/sim/logs')  # each node's <name>.log
     episode_timeout_s: float = 0.0  # 0: none (a slow CPU policy may take minutes)
+    # further policy / sim node parameters, given after the node's own parameter file (they
+    # win where both set one; param_rules)
     policy_overrides: dict[str, Any] = field(default_factory=dict)
     sim_overrides: dict[str, Any] = field(default_factory=dict)
 
