@@ -5,7 +5,15 @@ ROS adapters, the runtime and the sim, so that 0.1 s is the same 100_000_000 ns 
 """
 from __future__ import annotations
 
+from typing import Any
+
 NS_PER_S = 1_000_000_000
+
+
+def stamp_to_ns(t: Any) -> int:
+    """A builtin_interfaces Time or Duration in ns: duck-typed (.sec, .nanosec), so that an
+    rclpy message and a bag's decoded one (rosbags, no ROS install) read alike."""
+    return int(t.sec) * NS_PER_S + int(t.nanosec)
 
 
 def seconds_to_ns(seconds: float) -> int:

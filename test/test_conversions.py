@@ -316,3 +316,16 @@ def test_a_message_with_some_of_the_state_joints_is_refused_but_measured():
     with pytest.raises(cv.PartialJointState) as info:
         cv.joint_state_inputs(velocities, ['j1', 'j2'], 'velocity', ['j1'])
     assert info.value.measured is None
+
+
+def test_a_decoded_bag_stamp_reads_as_an_rclpy_one():
+    """stamp_to_ns is duck-typed: a rosbags-decoded Time (no ROS install) and the rclpy
+    message give the same ns (bag2zarr's header and /clock stamps, the node's)."""
+    from types import SimpleNamespace
+
+    from dp_ros.stamps import stamp_to_ns
+
+    big = 1_800_000_000 * cv.NS_PER_S + 999_999_999
+    assert stamp_to_ns(SimpleNamespace(sec=1_800_000_000, nanosec=999_999_999)) == big
+    assert stamp_to_ns(cv.ns_to_time(big)) == cv.time_to_ns(cv.ns_to_time(big)) == big
+    assert stamp_to_ns(cv.ns_to_duration(-1)) == -1  # sec -1, nanosec 999_999_999

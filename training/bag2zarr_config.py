@@ -27,6 +27,7 @@ from dp_ros.errors import UserError
 from dp_ros.image_fit import check_crop
 from dp_ros.pose_fields import POSE_FIELDS
 from dp_ros.safe_yaml import safe_load
+from dp_ros.stamps import NS_PER_S as NS
 from training.deprecated_keys import DeprecatedKeyWarning, rename_deprecated
 from training.resample import (
     ALIGN_ALIASES,
@@ -37,7 +38,6 @@ from training.resample import (
     MARKER_ROLES,
 )
 
-NS = 1_000_000_000
 SOURCE_KINDS = {'image': IMAGE_TYPES, 'joint_state': JOINT_STATE_TYPES,
                 'joint_trajectory': TRAJECTORY_TYPES, 'pose': POSE_TYPES,
                 'float_array': FLOAT_ARRAY_TYPES}

@@ -33,6 +33,7 @@ from dp_ros.bags.reader import (
 )
 from dp_ros.pose_fields import decode_pose
 from dp_ros.runtime.alignment import jitter_allowance_ns
+from dp_ros.stamps import stamp_to_ns
 from training.bag2zarr_config import NS, SOURCE_KINDS, Bag2ZarrConfig, SourceConfig
 from training.resample import (
     AT_OR_BEFORE,
@@ -270,7 +271,7 @@ def _has_sim_clock(bag: Bag) -> bool:
 
 
 def _clock_time(msg: Any) -> int:
-    return int(msg.clock.sec) * NS + int(msg.clock.nanosec)
+    return stamp_to_ns(msg.clock)
 
 
 def sim_clock_stream(clock: Stream | None, ref: Stream) -> Stream | None:

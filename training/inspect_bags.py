@@ -43,6 +43,7 @@ from dp_ros.bags.reader import (
 )
 from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.errors import UserError
+from dp_ros.stamps import NS_PER_S as NS
 from training.bag2zarr_config import Bag2ZarrConfig
 from training.resample import OTHER_CLOCK_S, stamp_offset_ns, stamp_restarts
 
@@ -50,7 +51,6 @@ SAMPLE_MESSAGES = 20  # per topic, deserialized for sizes, names (and stamps: ot
 # a joint-state topic's: enough to meet every driver publishing on it (a 10 Hz gripper's
 # beside a 1 kHz arm's within 2 s)
 JOINT_STATE_SAMPLES = 2000
-NS = 1_000_000_000
 # stamps that go back by more than this (confirmed by the next ones) restart: half of the
 # control period bag2zarr's draft config starts from, its margin for the same rule
 RESTART_MARGIN_NS = int(round(Bag2ZarrConfig.control_period_s * NS)) // 2

@@ -40,8 +40,8 @@ from dp_ros.ros.conversions import (
     image_to_rgb,
     joint_state_to_numpy,
     joint_trajectory_to_chunk,
-    time_to_ns,
 )
+from dp_ros.stamps import NS_PER_S, stamp_to_ns
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 JOINT_STATE_TYPES = ('sensor_msgs/msg/JointState',)
@@ -372,7 +372,7 @@ def _open_failure(path: Path, exc: Exception) -> str:
 def header_stamp_ns(msg: Any) -> int:
     """The header stamp in ns, 0 when the message has no header (or an unset stamp)."""
     header = getattr(msg, 'header', None)
-    return 0 if header is None else time_to_ns(header.stamp)
+    return 0 if header is None else stamp_to_ns(header.stamp)
 
 
 def starts_with_header(store: Typestore, msgtype: str) -> bool:
@@ -389,7 +389,7 @@ def cdr_header_stamp_ns(raw: bytes | memoryview) -> int | None:
     if len(raw) < 12 or raw[0] != 0 or raw[1] not in _CDR_STAMP:
         return None
     sec, nanosec = _CDR_STAMP[raw[1]].unpack_from(raw, 4)
-    return sec * 1_000_000_000 + nanosec
+    return sec * NS_PER_S + nanosec
 
 
 def decode_image(msg: Any, msgtype: str) -> np.ndarray:

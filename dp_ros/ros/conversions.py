@@ -22,7 +22,12 @@ from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.image_header import size_problem
 from dp_ros.pose_fields import decode_pose, pose_target
 from dp_ros.runtime.input_checks import BadInput, state_vector
-from dp_ros.stamps import NS_PER_S, ns_to_seconds, seconds_to_ns  # noqa: F401 (re-exported)
+from dp_ros.stamps import (  # noqa: F401 (re-exported)
+    NS_PER_S,
+    ns_to_seconds,
+    seconds_to_ns,
+    stamp_to_ns,
+)
 
 # encoding -> (numpy dtype, channels). Multi-byte dtypes are given without byte order.
 IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -40,7 +45,7 @@ IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
 # --- time -----------------------------------------------------------------------------------
 
 def time_to_ns(t: Time | Duration) -> int:
-    return int(t.sec) * NS_PER_S + int(t.nanosec)
+    return stamp_to_ns(t)
 
 
 def ns_to_time(ns: int) -> Time:
