@@ -97,6 +97,15 @@ def config_file(name: str) -> Path:
     return package_path(Path('config') / name)
 
 
+def shipped_parameters(name: str) -> dict[str, Any]:
+    """The ros__parameters of a parameter file of this package (config/NAME, one node
+    each), read with dp_ros's YAML loader (dp_ros.safe_yaml)."""
+    from dp_ros.safe_yaml import safe_load
+
+    (section,) = safe_load(config_file(name).read_text()).values()
+    return section['ros__parameters']
+
+
 def resolve_checkpoint(checkpoint: str | Path | None, option: str = '--checkpoint DIR') -> Path:
     """The given checkpoint, else the default one (the current folder's
     checkpoints/pusht_default, where a retrained policy was copied into a clone, else this
@@ -171,16 +180,13 @@ def launch_parameters(checkpoint: str | Path, robot: str) -> tuple[dict[str, Any
     files (SIM_PARAMS, POLICY_PARAMS, the ones `dp-ros sim` starts its nodes with) with the
     wiring of what the checkpoint acts on (policy_io_overrides) applied. CheckpointError naming
     the fault when the checkpoint is no policy."""
-    import yaml
-
     from dp_ros.policy.checkpoint import read_policy_metadata
 
     path = resolve_checkpoint(checkpoint, option='checkpoint:=DIR')  # ros2 launch's argument
     wiring = policy_io_overrides(read_policy_metadata(path))
     merged = []
     for name, overrides in zip((SIM_PARAMS[robot], POLICY_PARAMS[robot]), wiring, strict=True):
-        (section,) = yaml.safe_load(config_file(name).read_text()).values()  # one node each
-        merged.append({**section['ros__parameters'], **overrides})
+        merged.append({**shipped_parameters(name), **overrides})
     return merged[0], merged[1]
 
 
@@ -344,13 +350,10 @@ def check_policy_node(cfg: SessionConfig, metadata: dict) -> None:
     started. UserError naming the fault. The node's check, not training's check_eval_fits:
     over ROS the node maps topics to the policy's keys and fits the camera, so it takes
     policies the in-process env does not."""
-    import yaml
-
     from dp_ros.params import config_from_dict
     from dp_ros.runtime.policy_node_config import PolicyNodeConfig, resolve_setup
 
-    (section,) = yaml.safe_load(config_file(POLICY_PARAMS[cfg.robot]).read_text()).values()
-    params = {**section['ros__parameters'], **policy_parameters(cfg)}
+    params = {**shipped_parameters(POLICY_PARAMS[cfg.robot]), **policy_parameters(cfg)}
     params.pop('use_sim_time')  # rclpy's, not the node's
     try:
         resolve_setup(config_from_dict(PolicyNodeConfig, params), metadata)
