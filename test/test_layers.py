@@ -1,5 +1,7 @@
 """The layers import one way only (README "Layers"): every import of every module, including
-those inside functions, is checked against the table below, and the module graph has no cycle.
+those inside functions and importlib.import_module of a constant name, is checked against the
+table below, and the module graph has no cycle. Importing a module runs its packages'
+__init__.py too, so those are imported as well; package roots are checked as every module is.
 
 A planted wrong-way import and a planted cycle must make the checker fail, so this test cannot
 pass by accident (e.g. by finding no module at all).
@@ -7,6 +9,7 @@ pass by accident (e.g. by finding no module at all).
 from __future__ import annotations
 
 import ast
+import importlib.util
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
     'training': ('training',),
     'app': ('dp_ros.app', 'dp_ros.cli'),
 }
+# package roots under no layer's prefix -> their layer: every import of a module of the
+# package runs them first, so they may import no more than the lowest layer in it
+ROOT_LAYERS: dict[str, str] = {'dp_ros': 'base'}
 # layer -> the layers it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     'base': set(),
@@ -67,13 +73,41 @@ def collect_modules(root: Path) -> dict[str, Path]:
     return mods
 
 
+def _import_module_name(node: ast.Call, package: str) -> str | None:
+    """The module a call importlib.import_module('name') (or import_module('name'), or a
+    relative '.name' with its package given as a constant) imports; None for any other call
+    or a name computed at run time."""
+    func = node.func
+    named = (isinstance(func, ast.Attribute) and func.attr == 'import_module'
+             and isinstance(func.value, ast.Name) and func.value.id == 'importlib'
+             or isinstance(func, ast.Name) and func.id == 'import_module')
+    if not named or not node.args:
+        return None
+    arg = node.args[0]
+    if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+        return None
+    if not arg.value.startswith('.'):
+        return arg.value
+    given = node.args[1] if len(node.args) > 1 else next(
+        (k.value for k in node.keywords if k.arg == 'package'), None)
+    if isinstance(given, ast.Name) and given.id == '__package__':
+        given = ast.Constant(package)
+    if not (isinstance(given, ast.Constant) and isinstance(given.value, str)):
+        return None
+    return importlib.util.resolve_name(arg.value, given.value)
+
+
 def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, int]]:
-    """(imported module, line) for every import statement anywhere in the file."""
+    """(imported module, line) for every import statement anywhere in the file, and every
+    importlib.import_module of a constant name."""
     tree = ast.parse(path.read_text(), filename=str(path))
     package = name if path.name == '__init__.py' else name.rpartition('.')[0]
     out = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Call):
+            if (imported := _import_module_name(node, package)) is not None:
+                out.append((imported, node.lineno))
+        elif isinstance(node, ast.Import):
             out += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ''
@@ -88,12 +122,23 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[st
 
 
 def layer_of(module: str) -> str | None:
+    if module in ROOT_LAYERS:
+        return ROOT_LAYERS[module]
     best, best_len = None, -1
     for layer, prefixes in LAYERS.items():
         for prefix in prefixes:
             if (module == prefix or module.startswith(prefix + '.')) and len(prefix) > best_len:
                 best, best_len = layer, len(prefix)
     return best
+
+
+def packages_run(module: str, importer: str, modules: dict[str, Path]) -> list[str]:
+    """The packages (their __init__.py) an import of `module` runs as well: each one above
+    it, except the importer's own, which ran before the importer did."""
+    parts = module.split('.')
+    parents = ['.'.join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+    return [p for p in parents if p in modules
+            and not (importer == p or importer.startswith(p + '.'))]
 
 
 def check_layers(root: Path) -> list[str]:
@@ -116,20 +161,19 @@ def check_layers(root: Path) -> list[str]:
             if not dst:
                 problems.append(f'{where}: imports {target}, which is no module of this tree')
                 continue
-            if dst != name:
-                graph[name].add(dst)
-            dst_layer = layer_of(dst)
+            run = [dst, *packages_run(dst, name, modules)]
+            graph[name].update(m for m in run if m != name)
             if src_layer is None:
-                if name not in PACKAGES:  # package roots hold docstrings only
-                    problems.append(f'{where}: module {name} belongs to no layer')
+                problems.append(f'{where}: module {name} belongs to no layer')
                 continue
-            if dst_layer is None:
-                if dst not in PACKAGES:
-                    problems.append(f'{where}: imports {dst}, which belongs to no layer')
-                continue
-            if dst_layer != src_layer and dst_layer not in ALLOWED[src_layer]:
-                problems.append(f'{where}: {name} ({src_layer}) imports {dst} ({dst_layer}): '
-                                f'{src_layer} may import only {sorted(ALLOWED[src_layer])}')
+            for module in run:
+                dst_layer = layer_of(module)
+                if dst_layer is None:
+                    problems.append(f'{where}: imports {module}, which belongs to no layer')
+                elif dst_layer != src_layer and dst_layer not in ALLOWED[src_layer]:
+                    problems.append(f'{where}: {name} ({src_layer}) imports {module} '
+                                    f'({dst_layer}): {src_layer} may import only '
+                                    f'{sorted(ALLOWED[src_layer])}')
     # rclpy through any chain of this tree's imports
     for name in modules:
         if layer_of(name) not in NO_RCLPY:
@@ -207,17 +251,30 @@ def _plant(path: Path, line: str) -> None:
 def test_a_planted_wrong_way_import_fails(tree_copy: Path):
     _plant(tree_copy / 'dp_ros/policy/config.py', 'from training import config  # noqa')
     _plant(tree_copy / 'sim_bridge/pusht_env.py', 'import dp_ros.policy.diffusion  # noqa')
+    # a package root: every dp_ros import runs it
+    _plant(tree_copy / 'dp_ros/__init__.py', 'from dp_ros.runtime import safety  # noqa')
+    _plant(tree_copy / 'dp_ros/bags/reader.py',
+           "import importlib; importlib.import_module('dp_ros.app.sim_launcher')  # noqa")
     problems = check_layers(tree_copy)
     assert any('dp_ros.policy.config (policy) imports training.config (training)' in p
                for p in problems), problems
     assert any('sim_bridge.pusht_env (sim) imports dp_ros.policy.diffusion (policy)' in p
+               for p in problems), problems
+    assert any('dp_ros (base) imports dp_ros.runtime.safety (runtime)' in p
+               for p in problems), problems
+    assert any('dp_ros.bags.reader (bags) imports dp_ros.app.sim_launcher (app)' in p
                for p in problems), problems
 
 
 def test_a_planted_cycle_and_rclpy_below_ros_fail(tree_copy: Path):
     _plant(tree_copy / 'training/replay_buffer.py', 'from . import sampler  # noqa')
     _plant(tree_copy / 'dp_ros/runtime/action_schedule.py', 'import rclpy  # noqa')
+    # imported by no module: reached only as the package of dp_ros.bags.reader, whose
+    # import runs it
+    _plant(tree_copy / 'dp_ros/bags/__init__.py', 'import rclpy  # noqa')
     problems = check_layers(tree_copy)
     assert 'import cycle: training.replay_buffer -> training.sampler' in problems, problems
     assert any('dp_ros.runtime.action_schedule (runtime) reaches rclpy' in p
+               for p in problems), problems
+    assert any('training.bag_episodes (training) reaches rclpy through dp_ros.bags' in p
                for p in problems), problems
