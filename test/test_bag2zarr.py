@@ -626,9 +626,10 @@ def check_the_example_training_reads_it(data: Path, joints: list[str], tmp_path:
     draft = tmp_path / 'draft.yaml'
     assert inspect([str(policy), '--draft-params', str(draft)]) == 0
     drafted = yaml.safe_load(draft.read_text())['/**/dp_policy']['ros__parameters']
-    # one camera recorded compressed beside a raw one: the node reads all its cameras one
-    # way, so the draft reads the wrist camera raw from its image_transport base topic
-    assert drafted['image_topics'] == ['/wrist_camera/image_raw', '/scene_camera/image_raw']
+    # one camera recorded compressed beside a raw one: each read as recorded (the node
+    # reads a '/compressed' topic as CompressedImage, the others raw)
+    assert drafted['image_topics'] == ['/wrist_camera/image_raw/compressed',
+                                       '/scene_camera/image_raw']
     assert drafted['compressed_images'] is False
     assert drafted['joint_state_topic'] == '/joint_states'
     assert 'action_joint_topics' not in drafted  # a future state: no controller recorded

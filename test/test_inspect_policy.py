@@ -231,9 +231,9 @@ def test_the_shipped_policy_names_its_held_out_split(capsys):
 @pytest.mark.parametrize('recorded, topics, compressed', [
     (['/cam/image_raw/compressed'], ['/cam/image_raw/compressed'], True),
     (['/cam/image_raw'], ['/cam/image_raw'], False),
-    # a mix (config/bag2zarr_example_arm.yaml): the node reads every camera one way; the
-    # compressed one raw, from its image_transport base topic
-    (['/wrist/image_raw/compressed', '/scene/image_raw'], ['/wrist/image_raw',
+    # a mix (config/bag2zarr_example_arm.yaml): each camera read as recorded, the
+    # '/compressed' one as CompressedImage, the other raw
+    (['/wrist/image_raw/compressed', '/scene/image_raw'], ['/wrist/image_raw/compressed',
                                                            '/scene/image_raw'], False)],
     ids=['compressed', 'raw', 'mix'])
 def test_cameras_recorded_compressed_are_drafted_with_compressed_images(tmp_path, recorded,
@@ -253,8 +253,8 @@ def test_cameras_recorded_compressed_are_drafted_with_compressed_images(tmp_path
     assert params['image_topics'] == topics
     assert params['compressed_images'] is compressed
     if len(recorded) > 1:
-        assert '# [/wrist/image_raw/compressed] recorded compressed, beside raw cameras' \
-            in text
+        assert ("compressed_images: false   # [/wrist/image_raw/compressed] recorded "
+                "compressed: read so (a '/compressed' topic), the others raw") in text
     assert node_setup(params, policy).warnings == []
 
 

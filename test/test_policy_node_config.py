@@ -661,15 +661,20 @@ def test_load_setup_needs_a_checkpoint_directory(tmp_path):
         load_setup(PolicyNodeConfig(checkpoint=str(tmp_path)))
 
 
-def test_a_compressed_camera_topic_needs_compressed_images_and_a_plain_one_is_warned():
+def test_each_camera_is_read_as_its_topic_says_and_a_plain_one_read_compressed_is_warned():
     """image_transport names a camera's compressed topic '<base>/compressed': read as
-    sensor_msgs/Image it delivers nothing, without an error, so the node refuses to start;
-    a plain topic read as CompressedImage (a driver or a relay may name it otherwise) is
-    a warning."""
-    text = resolve_error(image_topics=['/cam/image_raw/compressed'])
-    assert "parameter image_topics names the compressed image_transport topic(s) " \
-        "['/cam/image_raw/compressed'] with compressed_images false" in text
-    assert "compressed_images:=true, or the raw topic(s) ['/cam/image_raw']" in text
+    sensor_msgs/Image it would deliver nothing, so such a topic is read compressed whatever
+    compressed_images says, each camera its own way (a wrist camera recorded compressed
+    beside a raw one); a plain topic read as CompressedImage under compressed_images (a
+    driver or a relay may name it otherwise) is a warning."""
+    from dp_ros.runtime.policy_node_config import camera_compressed
+
+    mixed = cfg(image_topics=['/wrist/image_raw/compressed', '/scene/image_raw'])
+    assert [camera_compressed(mixed, t) for t in mixed.image_topics] == [True, False]
+    every = cfg(image_topics=['/scene/image_raw'], compressed_images=True)
+    assert camera_compressed(every, '/scene/image_raw')
+    assert resolve_setup(cfg(image_topics=['/cam/image_raw/compressed']),
+                         metadata()).warnings == []
     assert resolve_setup(cfg(image_topics=['/cam/image_raw/compressed'],
                              compressed_images=True), metadata()).warnings == []
     assert resolve_setup(cfg(image_topics=['/cam/image_raw']), metadata()).warnings == []

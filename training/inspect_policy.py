@@ -419,27 +419,18 @@ def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
 
 
 def _camera_transport(recorded: list[str]) -> tuple[list[str], list[str]]:
-    """The camera topics to draft and the compressed_images lines, from the recorded topics.
-
-    The node reads every camera as one message type: sensor_msgs/CompressedImage when
-    compressed_images is true (image_transport's '<base>/compressed' topics), else
-    sensor_msgs/Image, and it refuses a '/compressed' topic read raw. All recorded
-    compressed: true, the recorded topics. A mix (a wrist camera recorded compressed beside a
-    raw one, config/bag2zarr_example_arm.yaml): false, the compressed cameras read raw from
-    their image_transport base topic (the same camera; its driver publishes both), as
-    config/policy_example_arm.yaml does; the comment says so and the other way."""
+    """The camera topics to draft and the compressed_images lines, from the recorded topics:
+    the recorded topics, each read as recorded (the node reads image_transport's
+    '<base>/compressed' topics as sensor_msgs/CompressedImage, the others raw); all of them
+    compressed: compressed_images true, as the comment says."""
     packed = [t for t in recorded if t.endswith('/compressed')]
     if not packed:
         return recorded, ['    compressed_images: false']
     if len(packed) == len(recorded):
         return recorded, ['    compressed_images: true   # recorded as sensor_msgs/'
                           "CompressedImage (image_transport's /compressed topics)"]
-    return [t.removesuffix('/compressed') for t in recorded], [
-        f'    # {_flow(packed)} recorded compressed, beside raw cameras: the node reads all '
-        'its cameras one way,',
-        '    # so those are read raw from their image_transport base topic above (or: true, '
-        'and every camera\'s /compressed topic)',
-        '    compressed_images: false']
+    return recorded, [f'    compressed_images: false   # {_flow(packed)} recorded compressed: '
+                      "read so (a '/compressed' topic), the others raw"]
 
 
 def draft_params(s: PolicySummary) -> str:

@@ -63,6 +63,7 @@ from dp_ros.runtime.policy_node_config import (
     PolicyNodeConfig,
     ResolvedSetup,
     StateSource,
+    camera_compressed,
     describe_setup,
     lockstep_clock_problem,
     message_streams,
@@ -208,9 +209,11 @@ class PolicyCore:
                 from nav_msgs.msg import Path
 
                 self.pub_path = make_publisher(node, Path, '~/planned_path', RELIABLE_10)
-        image_type = CompressedImage if cfg.compressed_images else Image
-        self._image_type = image_type
-        cameras = [make_subscription(node, image_type, topic,
+        # each camera raw or compressed (image_transport's '<base>/compressed' topics)
+        self._image_types = {key: CompressedImage if camera_compressed(cfg, topic) else Image
+                             for key, topic in zip(setup.rgb_keys, cfg.image_topics,
+                                                   strict=True)}
+        cameras = [make_subscription(node, self._image_types[key], topic,
                                      lambda msg, key=key: self._on_image(key, msg), SENSOR_DATA)
                    for key, topic in zip(setup.rgb_keys, cfg.image_topics, strict=True)]
         by_topic: dict[str, list[StateSource]] = {}  # two drivers' joints on one topic: two
@@ -745,13 +748,13 @@ class PolicyCore:
 
     def _check_camera_types(self, values: dict[str, Any]) -> None:
         """A camera topic that delivered nothing yet, published as another type than the
-        node subscribes with (compressed_images): warn once, for DDS drops such a mismatch
+        node subscribes with (camera_compressed): warn once, for DDS drops such a mismatch
         without an error on either side. Named as subscribed (remapped); looked up as written,
         which rclpy remaps as it remapped the subscription's name (the remapped name would be
         remapped again by a chain of -r rules)."""
-        want = ('sensor_msgs/msg/CompressedImage' if self._image_type is CompressedImage
-                else 'sensor_msgs/msg/Image')
         for key, written in zip(self.setup.rgb_keys, self.cfg.image_topics, strict=True):
+            want = ('sensor_msgs/msg/CompressedImage' if self._image_types[key] is CompressedImage
+                    else 'sensor_msgs/msg/Image')
             topic = self._camera_topics[key]
             if values.get(f'input_{key}_received', 0) or f'type_{topic}' in self._warned:
                 continue

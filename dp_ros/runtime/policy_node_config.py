@@ -75,9 +75,11 @@ class PolicyNodeConfig:
     image_topics: list[str] = param(['/pusht/image_raw'], 'camera topics, one per image key of '
                                     'the checkpoint, in its order; a checkpoint without a '
                                     'camera takes the default as none')
-    compressed_images: bool = param(False, 'cameras publish sensor_msgs/CompressedImage '
-                                    "(jpeg/png), on image_transport's compressed topics: an "
-                                    "image_topics entry ending in '/compressed' needs true")
+    compressed_images: bool = param(False, 'read every camera as sensor_msgs/CompressedImage '
+                                    '(jpeg/png; a driver or relay that publishes it under a '
+                                    "plain name); false: an image_topics entry ending in "
+                                    "'/compressed' (image_transport's) is read compressed, "
+                                    'the others raw')
     joint_state_topic: str = param('/pusht/joint_states', 'sensor_msgs/JointState topic of the '
                                    'low-dim observation')
     state_joint_names: list[str] = param(['agent_x', 'agent_y'], 'joints whose values, in this '
@@ -924,19 +926,17 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
                              f'{missing}')
 
 
+def camera_compressed(cfg: PolicyNodeConfig, topic: str) -> bool:
+    """Whether the node reads a camera topic as sensor_msgs/CompressedImage: every one under
+    compressed_images, else image_transport's '<base>/compressed' topics, each camera its own
+    way (a wrist camera recorded compressed beside a raw scene camera)."""
+    return cfg.compressed_images or topic.endswith('/compressed')
+
+
 def check_image_transport(cfg: PolicyNodeConfig) -> list[str]:
-    """image_topics against compressed_images: image_transport names a camera's compressed
-    topic '<base>/compressed', and the node subscribes to every camera with one message type.
-    A '/compressed' topic read as sensor_msgs/Image receives nothing, without an error: a
-    ValueError. A plain topic read as CompressedImage: a warning only (a driver or a relay may
-    publish CompressedImage under another name)."""
-    compressed = [t for t in cfg.image_topics if t.endswith('/compressed')]
-    if compressed and not cfg.compressed_images:
-        raise ValueError(f'parameter image_topics names the compressed image_transport topic(s) '
-                         f'{compressed} with compressed_images false: the node would subscribe '
-                         'to them as sensor_msgs/Image and receive nothing; give '
-                         'compressed_images:=true, or the raw topic(s) '
-                         f'{[t.removesuffix("/compressed") for t in compressed]}')
+    """image_topics against compressed_images: a plain topic read as CompressedImage (every
+    camera under compressed_images) receives nothing if it publishes sensor_msgs/Image, without
+    an error: a warning (a driver or a relay may publish CompressedImage under another name)."""
     plain = [t for t in cfg.image_topics if not t.endswith('/compressed')]
     if plain and cfg.compressed_images:
         return [f'parameter compressed_images is true and image_topics {plain} do not end in '

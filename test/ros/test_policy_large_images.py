@@ -59,6 +59,38 @@ def test_640x480_frames_reach_the_node_whole(ros_processes, ros_probe, checkpoin
     assert node.alive(), node.log()
 
 
+def test_a_compressed_camera_beside_a_raw_one_each_reach_the_node(ros_processes, ros_probe,
+                                                                  tmp_path):
+    """A wrist camera on image_transport's '/compressed' topic beside a raw scene camera,
+    compressed_images false: each read as its topic says (the node read every camera one way,
+    and refused a '/compressed' topic under false: one of the two had to be read through its
+    other transport)."""
+    from dp_ros.policy.config import pusht_shape_meta
+
+    meta = pusht_shape_meta()
+    image = meta['obs'].pop('image')
+    meta['obs'] = {'wrist': dict(image), 'scene': dict(image), **meta['obs']}
+    checkpoint = make_tiny_checkpoint(tmp_path / 'policy', shape_meta=meta)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
+    node = ros_processes.start('policy', node_cmd(
+        checkpoint, image_topics='[/wrist/image_raw/compressed, /cam/image_raw]',
+        diagnostics_period_s=0.2, stamp_tolerance_s=0.0), env=PROFILE)
+    cameras = [ros_processes.start(name, [
+        sys.executable, str(REPO_ROOT / 'bench' / 'bench_large_images.py'), 'camera',
+        '--topic', topic, '--frames', str(FRAMES), '--rate', str(RATE), *extra], env=PROFILE)
+        for name, topic, extra in (('wrist', '/wrist/image_raw/compressed', ['--compressed']),
+                                   ('scene', '/cam/image_raw', []))]
+    for camera in cameras:
+        assert camera.popen.wait(120) == 0, camera.log()
+    n = len(diags)
+    ros_probe.wait_for(lambda: len(diags) >= n + 2, 20.0, 'two more diagnostics')
+    values = latest_diagnostics(diags)
+    for key in ('wrist', 'scene'):  # a bound far from both failures (0 frames), as above
+        assert int(values[f'input_{key}_filed']) >= FRAMES // 2, values
+    assert values['bad_messages'] == '0', values
+    assert 'is published as' not in node.log() and node.alive(), node.log()
+
+
 def frames_refused_as(kind: str, meta: dict, ros_processes, ros_probe, tmp_path):
     """Twenty 640 x 480 frames to a policy of shape_meta `meta`: each refused as `kind` on
     /diagnostics, none filed; the node (returned) keeps running."""

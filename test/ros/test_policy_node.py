@@ -869,19 +869,6 @@ def test_unstamped_inputs_before_the_first_sim_clock_are_skipped_then_filed(
         feeder.close()
 
 
-def test_a_compressed_topic_read_as_raw_images_exits_2_with_one_line(ros_processes,
-                                                                     checkpoint):
-    """An image_transport '/compressed' topic with compressed_images false: the node would
-    subscribe with sensor_msgs/Image and receive nothing, silently; it refuses to start."""
-    proc = ros_processes.start('compressed_raw', node_cmd(
-        checkpoint, image_topics='[/cam/image_raw/compressed]'))
-    assert proc.popen.wait(60) == 2, proc.log()
-    lines = [line for line in proc.log().splitlines() if 'invalid configuration' in line]
-    assert len(lines) == 1 and "names the compressed image_transport topic(s) " \
-        "['/cam/image_raw/compressed'] with compressed_images false" in lines[0], proc.log()
-    assert 'Traceback' not in proc.log()
-
-
 def test_a_camera_published_as_another_type_than_compressed_images_says_so(ros_processes,
                                                                            ros_probe,
                                                                            checkpoint):
