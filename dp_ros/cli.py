@@ -53,6 +53,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'download-pusht': ('training.download', "download and unpack the paper's Push-T data"),
     'convert': ('training.lerobot_convert', 'zarr replay buffer <-> LeRobotDataset v3.0'),
     'push': ('dp_ros.app.push', 'upload a policy directory with a model card to the HF Hub'),
+    'node': ('dp_ros.app.node_control', "a policy node's ~/enable, ~/reset or lifecycle "
+             'transition, without a ROS install'),
 }
 
 

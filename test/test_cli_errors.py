@@ -107,6 +107,9 @@ CASES = {
         ('absent.zarr',)),
     'push, a directory that is no policy': Case(
         'push', ('{tmp}/not_a_policy', 'hf://org/name'), ('policy.json',)),
+    'node, no node answers': Case(
+        'node', ('enable', '--node', 'nobody', '--timeout', '1'),
+        ('service /nobody/enable not available', '--node')),
     'download-pusht, missing archive': Case(
         'download-pusht', ('--url', '{tmp}/absent.zip', '--dest', '{tmp}/data',
                            '--no-progress'), ('absent.zip',)),

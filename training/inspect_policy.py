@@ -511,7 +511,8 @@ def draft_params(s: PolicySummary) -> str:
         f'    # max_step_delta: [...]   # {FILL_IN}: the largest move per period, per joint',
         '    ramp_in_s: 1.0          # after ~/enable: from the measured joints, over 1 s',
         '    execution_mode: replace',
-        '    start_enabled: false    # call ~/enable (std_srvs/SetBool) when the robot is ready',
+        '    start_enabled: false    # call ~/enable (std_srvs/SetBool; pip-only: dp-ros node '
+        'enable) when the robot is ready',
         '    lockstep: false',
     ]
     return '\n'.join(lines) + '\n'

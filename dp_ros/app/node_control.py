@@ -1,0 +1,97 @@
+"""`dp-ros node ACTION [--node NAME]`: a policy node's services without the `ros2` command.
+
+The pip-only environment has rclpy but no ROS command line, and a node started with
+`start_enabled: false` waits for `~/enable`: this calls it (`enable`, `disable`: std_srvs/
+SetBool), `~/reset` (`reset`: std_srvs/Trigger), or, for the managed node, a lifecycle
+transition by its label as `ros2 lifecycle set` does (`configure`, `activate`, `deactivate`,
+`cleanup`, `shutdown`: lifecycle_msgs/ChangeState) or its state (`state`: GetState). Exit 0
+when the node accepted, 1 when it refused (its message printed), 2 when no node answered.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from dp_ros.errors import UserError
+
+DEFAULT_NODE = '/dp_policy'
+SWITCHES = {'enable': True, 'disable': False}  # ~/enable's SetBool data
+TRANSITIONS = ('configure', 'activate', 'deactivate', 'cleanup', 'shutdown')
+ACTIONS = (*SWITCHES, 'reset', *TRANSITIONS, 'state')
+EXIT_REFUSED = 1
+
+
+def node_name(given: str) -> str:
+    """A node's full name as its services are named under: '/' before a relative one."""
+    name = given.strip().rstrip('/')
+    if not name or any(c.isspace() for c in name):
+        raise UserError(f'--node {given!r} is not a node name (e.g. /dp_policy, /left/dp_policy)')
+    return name if name.startswith('/') else '/' + name
+
+
+def request_for(action: str) -> tuple[Any, str, Any]:
+    """(service type, service name under the node, request) of an action."""
+    if action in SWITCHES:
+        from std_srvs.srv import SetBool
+
+        return SetBool, 'enable', SetBool.Request(data=SWITCHES[action])
+    if action == 'reset':
+        from std_srvs.srv import Trigger
+
+        return Trigger, 'reset', Trigger.Request()
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    if action == 'state':
+        return GetState, 'get_state', GetState.Request()
+    return ChangeState, 'change_state', ChangeState.Request(transition=Transition(label=action))
+
+
+def call(action: str, node: str, timeout_s: float) -> tuple[bool, str]:
+    """The node's answer: (accepted, what it said)."""
+    from dp_ros.ros.background_node import BackgroundNode
+
+    srv_type, service, request = request_for(action)
+    name = f'{node}/{service}'
+    with BackgroundNode(f'dp_ros_node_control_{os.getpid()}') as ros:
+        try:
+            response = ros.call(srv_type, name, request, timeout_s)
+        except TimeoutError as exc:
+            what = ('the managed node (policy_lifecycle_node)' if action in (*TRANSITIONS, 'state')
+                    else 'the policy node')
+            raise UserError(f'{exc}: is {what} running as {node} (--node), in this '
+                            'ROS_DOMAIN_ID and discovery range?') from None
+    if action == 'state':
+        return True, f'{node}: {response.current_state.label}'
+    if action in TRANSITIONS:
+        return bool(response.success), (f'{node}: {action} ' + (
+            'done' if response.success else 'refused (not a transition from its current '
+            'state, or its callback failed: its log says which)'))
+    return bool(response.success), f'{node}: {response.message or action}'
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='dp-ros node', description=__doc__.splitlines()[0])
+    p.add_argument('action', choices=ACTIONS,
+                   help='enable / disable: ~/enable (std_srvs/SetBool); reset: ~/reset; '
+                        'configure, activate, deactivate, cleanup, shutdown: a lifecycle '
+                        "transition of the managed node; state: its lifecycle state")
+    p.add_argument('--node', default=DEFAULT_NODE,
+                   help=f'the node, with its namespace (default {DEFAULT_NODE})')
+    p.add_argument('--timeout', type=float, default=10.0,
+                   help='s to wait for the service and its answer (default 10)')
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.timeout > 0:
+        raise UserError(f'--timeout must be > 0 s, got {args.timeout}')
+    accepted, said = call(args.action, node_name(args.node), args.timeout)
+    print(said)
+    return 0 if accepted else EXIT_REFUSED
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""`dp-ros node`: a policy node's services from the pip-only environment (no `ros2` command):
+~/enable, ~/reset and the managed node's lifecycle transitions, each a real process against
+a real node; a node that is not there is one line and exit 2, a refusal exit 1."""
+from __future__ import annotations
+
+import pytest
+from ros.test_policy_lifecycle_node import lifecycle_cmd
+from ros.test_policy_node import Feeder
+from ros.tiny_checkpoint import make_tiny_checkpoint
+from support import module_cmd
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
+
+
+def dp_ros_node(ros_processes, *args: str) -> tuple[int, str]:
+    """`dp-ros node ARGS` in a process of its own: (exit code, its output)."""
+    proc = ros_processes.start('control', module_cmd('dp_ros.cli', 'node', *args))
+    code = proc.popen.wait(120)
+    return code, proc.log()
+
+
+def test_the_managed_node_is_driven_through_its_lifecycle_and_enable(ros_processes, ros_probe,
+                                                                     checkpoint):
+    node = ros_processes.start('lifecycle', lifecycle_cmd(checkpoint, start_enabled=False))
+    feeder = Feeder(ros_probe)
+    try:
+        ros_probe.wait_for(lambda: '/dp_policy/get_state' in dict(
+            ros_probe.node.get_service_names_and_types()), 60.0, 'the lifecycle services')
+        assert dp_ros_node(ros_processes, 'state') == (0, '/dp_policy: unconfigured\n')
+        assert dp_ros_node(ros_processes, 'configure')[0] == 0, node.log()
+        code, said = dp_ros_node(ros_processes, 'enable')  # inactive: refused, said why
+        assert code == 1 and 'not active' in said, said
+        assert dp_ros_node(ros_processes, 'activate') == (0, '/dp_policy: activate done\n')
+        code, said = dp_ros_node(ros_processes, 'enable')
+        assert code == 0 and said.startswith('/dp_policy: '), said
+        assert dp_ros_node(ros_processes, 'reset')[0] == 0, node.log()
+        assert dp_ros_node(ros_processes, 'disable')[0] == 0, node.log()
+        code, said = dp_ros_node(ros_processes, 'activate')  # active already: no transition
+        assert code == 1 and 'activate refused' in said, said
+        assert dp_ros_node(ros_processes, 'state') == (0, '/dp_policy: active\n')
+        assert node.alive(), node.log()
+    finally:
+        feeder.close()
+
+
+def test_a_node_that_is_not_there_is_one_line_and_exit_2(ros_processes):
+    code, said = dp_ros_node(ros_processes, 'enable', '--node', 'nobody', '--timeout', '1')
+    assert code == 2, said
+    assert said.strip().splitlines() == [
+        'dp-ros node: service /nobody/enable not available after 1 s: is the policy node '
+        'running as /nobody (--node), in this ROS_DOMAIN_ID and discovery range?'], said
