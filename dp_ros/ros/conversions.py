@@ -21,7 +21,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.image_header import size_problem
 from dp_ros.pose_fields import decode_pose, pose_target
-from dp_ros.runtime.input_checks import BadInput, state_vector
+from dp_ros.runtime.input_checks import BadInput, measured_vector, state_vector
 from dp_ros.stamps import NS_PER_S, ns_to_seconds, seconds_to_ns  # noqa: F401 (re-exported)
 
 # encoding -> (numpy dtype, channels). Multi-byte dtypes are given without byte order.
@@ -384,7 +384,8 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str],
                        prefix: str = '') -> tuple[np.ndarray | None, np.ndarray | None]:
     """(the low-dim observation as float32, its values read from `field` (one per name, or
     one for all); the action joints' measured positions: NaN for those the message lacks
-    (another topic's) or gives non-finite; None when it gives none). The names are the
+    (another topic's) or gives non-finite or beyond float32 (input_checks.measured_vector);
+    None when it gives none). The names are the
     training data's: `prefix` (the topic's topic_name_prefixes entry) before each of the
     message's.
 
@@ -412,9 +413,10 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str],
     measured = None
     if len(msg.position) == len(msg.name):  # else velocity or effort only: no positions
         index = {prefix + name: i for i, name in enumerate(msg.name)}
-        measured = np.array([msg.position[index[n]] if n in index else np.nan
-                             for n in action_names], dtype=np.float64)
-        measured[~np.isfinite(measured)] = np.nan
+        # checked as the state is (a value that fails is not measured): a partial or
+        # another driver's message is no state, and its 1e300 became a stop's hold point
+        measured = measured_vector([msg.position[index[n]] if n in index else np.nan
+                                    for n in action_names])
         measured = None if np.isnan(measured).all() else measured
     missing = [n for n in dict.fromkeys(names) if n not in msg.name]
     if len(missing) == len(set(names)):

@@ -297,14 +297,14 @@ class PolicyCore:
                 return
             filing = self.loop.add(stream, stamp_ns, value, clock_ns, time.monotonic_ns(),
                                    measured)
-            if filing.kind in ('stamp_future', 'stamp_past'):
-                self._warn_bad_stamp(filing, stream)
+            if filing.kind in pl.BAD_FILINGS:
+                self._warn_bad_filing(filing, stream)
             elif filing.kind == 'older':
                 self._warn_once(f'older_{stream}', f'{filing.detail} (logged once per stream; '
                                 'counts on /diagnostics)')
             self._plan()
 
-    def _warn_bad_stamp(self, filing: pl.Filing, what: str) -> None:
+    def _warn_bad_filing(self, filing: pl.Filing, what: str) -> None:
         self._warn_bad(filing.kind, f'{what} {filing.detail}')
 
     # ------------------------------------------------------------------ inputs
@@ -488,7 +488,7 @@ class PolicyCore:
                     return
                 bad = self.loop.add_measurement(stamp_ns, measured, clock_ns)
                 if bad is not None:
-                    self._warn_bad_stamp(bad, topic)
+                    self._warn_bad_filing(bad, topic)
             return
         # measured: the action dimensions it measures (ramp-in start, the stop), if it is filed
         self._file(source.stream_name, stamp_ns, values, measured)

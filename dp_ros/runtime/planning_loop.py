@@ -65,7 +65,13 @@ from dp_ros.runtime.policy_node_config import (
     PolicyNodeConfig,
     ResolvedSetup,
 )
-from dp_ros.runtime.safety import Hold, SafetyEnvelope, hold_point, stop_path
+from dp_ros.runtime.safety import (
+    Hold,
+    SafetyEnvelope,
+    far_outside_bounds,
+    hold_point,
+    stop_path,
+)
 from dp_ros.runtime.state_range import far_state_warning
 from dp_ros.runtime.twist_servo import twist_toward_plan
 from dp_ros.stamps import seconds_to_ns
@@ -194,10 +200,15 @@ class EpisodeTaken:
     hold: Hold | None = None
 
 
+# the Filing kinds that are bad messages (counted by the loop; the node logs them)
+BAD_FILINGS = ('stamp_future', 'stamp_past', 'measured_out_of_bounds')
+
+
 @dataclass(frozen=True)
 class Filing:
     """What add() did with a sample: 'filed', 'duplicate' (the newest stamp again), 'older'
-    (behind the newest), 'before_episode', 'stamp_future' or 'stamp_past' (bad messages)."""
+    (behind the newest), 'before_episode', 'stamp_future', 'stamp_past' or
+    'measured_out_of_bounds' (bad messages: BAD_FILINGS)."""
 
     kind: str
     detail: str = ''
@@ -407,7 +418,8 @@ class PlanningLoop:
         clock_ns: the node clock, to check the stamp against (None: no check); wall_ns: the
         arrival time on the wall clock, for the filed rate (None: none counted); measured: the
         action joints' positions the message gives (measure()), taken only if its stamp passes
-        the check.
+        the check and none lies far outside the action bounds (else the message is refused
+        whole: 'measured_out_of_bounds').
         """
         bad = (self.check_stamp(stamp_ns, clock_ns) if measured is None
                else self.add_measurement(stamp_ns, measured, clock_ns))
@@ -461,12 +473,31 @@ class PlanningLoop:
     def add_measurement(self, stamp_ns: int, measured: np.ndarray, clock_ns: int | None = None
                         ) -> Filing | None:
         """Action joints' positions a message gives, taken (measure()) if its stamp passes
-        check_stamp, as add() takes them; the bad-message Filing otherwise. Alone: a message
+        check_stamp and none is far outside the action bounds, as add() takes them; the
+        bad-message Filing otherwise. Alone: a message
         that files no sample (another driver's joints on a shared topic)."""
         bad = self.check_stamp(stamp_ns, clock_ns)
         if bad is None:
+            bad = self._implausible(measured)
+        if bad is None:
             self.measure(stamp_ns, measured)
         return bad
+
+    def _implausible(self, measured: np.ndarray) -> Filing | None:
+        """A bad-message Filing ('measured_out_of_bounds', counted) for a measurement far
+        outside the action bounds (safety.far_outside_bounds): held at, it drove the arm
+        there; the last plausible one (if fresh), else the commanded position, is held."""
+        far = far_outside_bounds(measured, self.setup.limits)
+        if not far:
+            return None
+        self.bad['measured_out_of_bounds'] += 1
+        names = self.cfg.action_joint_names
+        lower, upper = self.setup.limits.lower, self.setup.limits.upper
+        return Filing('measured_out_of_bounds', 'measures ' + ', '.join(
+            f'{names[i]} {float(measured[i]):.6g} (bounds [{lower[i]:g}, {upper[i]:g}])'
+            for i in far) + ': far outside the action bounds, no arm stands there; not taken '
+            'as the measured position (a stop holds at the last plausible one, else where the '
+            'controller is commanded)')
 
     def measure(self, stamp_ns: int, positions: np.ndarray) -> None:
         """Measured positions of the action joints, NaN for those a message does not give (an
