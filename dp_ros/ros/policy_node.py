@@ -502,7 +502,11 @@ class PolicyCore:
         with self._lock:
             last, jumps = self.loop.episode_start_ns, self.loop.clock_jumps
             clock_ns = self._clock_ns()
-            taken = self.loop.start_episode(episode.seed, episode.start_ns, clock_ns)
+            try:
+                taken = self.loop.start_episode(episode.seed, episode.start_ns, clock_ns)
+            except BadInput as exc:  # a start far ahead: the node would wait for it idle
+                self._bad(exc.kind, f'episode {episode.episode} ignored: {exc}')
+                return
             if taken is None:
                 if last is not None and episode.start_ns < last:  # not a re-delivery
                     self._warn_once('older_episode', f'episode {episode.episode} from '

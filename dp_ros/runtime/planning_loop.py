@@ -89,6 +89,10 @@ WAITING_FOR_STEP = 'waiting for the observation of the current sim time'  # lock
 # an observation refused because a camera frame it uses cannot be decoded or fitted (counted
 # as a bad message of its kind once): newer frames move the observation on
 BAD_FRAME = 'inputs: bad frame'
+# the state while every input is stamped before the announced episode's start, for longer
+# than max_input_age_s (a start ahead of the node clock): nothing is filed, and without a
+# word the node looked idle ('inputs: empty')
+BEFORE_EPISODE = 'inputs: before the episode start'
 NO_CLOCK = ('waiting for /clock: use_sim_time is true and the node clock has not started (it '
             'reads 0), so no input can be judged fresh or stale; nothing is filed or planned '
             'until it runs (logged once; inputs_before_clock on /diagnostics)')
@@ -187,6 +191,8 @@ def parse_episode_start(text: str) -> EpisodeStart:
         raise ValueError(f'{text!r}: {exc!r}') from None
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f'{text!r}: seed {seed} outside [0, {MAX_SEED}]')
+    if not 0 <= start_ns < 2**63:  # no clock reads it (a ROS time is an int64 of ns)
+        raise ValueError(f'{text!r}: start_ns {start_ns} outside [0, 2^63)')
     return EpisodeStart(info.get('episode'), seed, start_ns)
 
 
@@ -226,6 +232,7 @@ class StreamStats:
     duplicates: int = 0  # the newest stamp again (e.g. the sim's lockstep re-sends)
     older: int = 0  # stamped before the newest sample: out of order, or a clock jump back
     before_clock: int = 0  # skipped: the node clock did not run yet (realtime, use_sim_time)
+    before_episode: int = 0  # stamped before the episode's start: not filed
     # messages on its topic that gave none of its joints, only action joints' positions
     # (another driver's), and the joint names they gave
     other_joints: int = 0
@@ -293,8 +300,16 @@ class PlanningLoop:
         self.armed = not self.announced  # an announced episode (or no episodes at all)
         self.moving = False  # a plan was published since the last stop: a stop must hold
         # an episode start forgot a running plan without holding (no measurement since the
-        # start to hold at): the next stop still owes the controller its hold
+        # start to hold at): owed, sent once one comes or max_input_age_s on (_owed_stop),
+        # or by the next stop before that
         self.stop_owed = False
+        # with a stop owed: the forgotten plan (where the controller still runs it), when the
+        # episode took over and from when a measurement is of the new episode
+        self._owed_plan: tuple[TimedChunk | None, np.ndarray | None] | None = None
+        self._owed_at_ns = self._owed_since_ns = 0
+        # the node clock at the first input stamped before the episode start since one was
+        # filed (None: none): such inputs for longer than max_input_age_s are BEFORE_EPISODE
+        self._before_episode_from: int | None = None
         self.generation = 0
         self.env_seed = cfg.env_seed
         self.episode_start_ns: int | None = None  # of the newest announced episode
@@ -380,7 +395,16 @@ class PlanningLoop:
         stats.other_names.update(names)
 
     def check_stamp(self, stamp_ns: int, clock_ns: int | None) -> Filing | None:
-        """A bad-message Filing when the stamp is too far from the clock (None: fine).
+        """A bad-message Filing when the stamp is too far from the clock (None: fine),
+        counted (stamp_problem)."""
+        bad = self.stamp_problem(stamp_ns, clock_ns)
+        if bad is not None:
+            self.bad[bad.kind] += 1
+        return bad
+
+    def stamp_problem(self, stamp_ns: int, clock_ns: int | None) -> Filing | None:
+        """A bad-message Filing when the stamp is too far from the clock (None: fine), not
+        counted.
 
         Not checked while the clock reads 0 (sim time before the first /clock message). In
         realtime a stamp ahead by more than max_input_age_s is refused too, also with
@@ -401,7 +425,6 @@ class PlanningLoop:
         if abs(offset) <= limit:
             return None
         kind = 'stamp_future' if offset > 0 else 'stamp_past'
-        self.bad[kind] += 1
         # a stamp decades from its clock's: one of the two clocks is a sim's
         sim = (' (a sim\'s stamps on a node without use_sim_time, or the other way round: set '
                'the parameter use_sim_time as the sender runs)' if abs(offset) > SIM_CLOCK_GAP_NS
@@ -436,6 +459,7 @@ class PlanningLoop:
                 self.frames.filed(stream, stamp_ns, value)
                 self._release_frames(clock_ns)
             stats.filed += 1
+            self._before_episode_from = None
             stats.stamps.append(int(stamp_ns))
             if wall_ns is not None:
                 stats.arrivals.append(wall_ns)
@@ -450,6 +474,9 @@ class PlanningLoop:
             return Filing('older', f'{stream}: stamped {(newest - stamp_ns) / 1e6:.1f} ms '
                                    'before the newest sample of its stream (out of order, or '
                                    f'the clock went back{why}); skipped')
+        stats.before_episode += 1
+        if self._before_episode_from is None:
+            self._before_episode_from = stamp_ns if clock_ns is None else clock_ns
         return Filing('before_episode')
 
     def _release_frames(self, clock_ns: int | None) -> None:
@@ -591,6 +618,10 @@ class PlanningLoop:
             hold = self.stop('no_clock', clock_ns)  # the clock stopped under a running plan
             self.state = WAITING_FOR_CLOCK
             return hold if hold is not None else Wait(WAITING_FOR_CLOCK, NO_CLOCK)
+        if self.stop_owed:
+            hold = self._owed_stop(clock_ns)
+            if hold is not None:
+                return hold
         if not self.armed:
             return Wait('waiting for an episode start')
         now = self.now_ns(clock_ns)
@@ -607,6 +638,15 @@ class PlanningLoop:
             return Wait(WAITING_FOR_STEP)
         obs = self.history.assemble(now)
         if not obs:
+            if (since := self._before_episode_from) is not None and \
+                    now - since > self.setup.max_age_ns:
+                start = self.history.episode_start_ns or 0
+                return Wait(BEFORE_EPISODE, (
+                    f'every input for {(now - since) / 1e9:.3f} s is stamped before the '
+                    f'announced episode start {start / 1e9:.3f} s, '
+                    f'{(start - now) / 1e9:.3f} s ahead of the node clock: nothing is filed '
+                    "(is the announcer's clock this node's? inputs_before_episode on "
+                    '/diagnostics)'))
             return Wait(f'inputs: {obs.kind}', obs.message if obs.kind in REFUSALS_TO_LOG else '')
         if self.lockstep and obs.t_ns < now:
             # the sim waits at `now`: plan on its observation of now, not on an older one
@@ -623,6 +663,18 @@ class PlanningLoop:
             return decoded
         return PlanRequest(decoded, self.generator, PlanContext(self.generation, obs.t_ns),
                            self._far_state(obs))
+
+    def _owed_stop(self, clock_ns: int) -> Hold | None:
+        """The stop an episode start owes (realtime, a plan ran and nothing was measured
+        since the start to hold at): once a measurement of the new episode is in, at it; once
+        none came for max_input_age_s after the takeover, at where the controller runs the
+        forgotten plan (it would run it on: waiting for a message that never comes, the owed
+        stop was never sent)."""
+        now = self.now_ns(clock_ns)
+        if self._measured_since(self._owed_since_ns, now) or \
+                now - self._owed_at_ns > self.setup.max_age_ns:
+            return self.stop('episode_start', clock_ns)
+        return None
 
     def _frames_failing(self, now: int) -> bool:
         """Whether no observation could be decoded for longer than max_input_age_s (since the
@@ -875,7 +927,15 @@ class PlanningLoop:
                 # before the first point of a motion that began unmeasured: that point, the
                 # policy's target nearest the arm (sending nothing lets the chunk run on)
                 commanded = self.commanded.actions[0]
-            hold = hold_point(reason, now, self.measured_at(now), commanded)
+            measured = self.measured_at(now)
+            if self.stop_owed and self._owed_plan is not None:
+                # a stop an episode start owes: a measurement of the new episode only (a
+                # sim's reset moves the robot), else where the forgotten plan commands it
+                if not self._measured_since(self._owed_since_ns, now):
+                    measured = None
+                if commanded is None:
+                    commanded = self._owed_commanded(now)
+            hold = hold_point(reason, now, measured, commanded)
             stop = None if reason in VOID_PLAN_STOPS else \
                 self._stop_path(now, blind=reason in BLIND_STOPS)
             if hold is not None and stop is not None:
@@ -893,6 +953,15 @@ class PlanningLoop:
                 self.holds[reason] += 1
         self._clear_plan()
         return hold
+
+    def _owed_commanded(self, now: int) -> np.ndarray | None:
+        """Where the controller commands the arm now running the plan an episode start
+        forgot (its first point's start before it, its last point after it)."""
+        plan, start = self._owed_plan
+        if plan is None:
+            return start
+        point = commanded_at(plan, now, not self.lockstep, self.safety.wrap)
+        return start if point is None else point
 
     def _stop_path(self, now: int, blind: bool = False
                    ) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -929,6 +998,7 @@ class PlanningLoop:
 
     def _clear_plan(self) -> None:
         self.moving = self.stop_owed = False
+        self._owed_plan = None
         self.commanded = self.motion_start = self.streamed_due_ns = None
         self.schedule.clear()
         self.execution.clear()
@@ -952,16 +1022,25 @@ class PlanningLoop:
     def start_episode(self, seed: int, start_ns: int, clock_ns: int | None = None
                       ) -> EpisodeTaken | None:
         """An announced episode, taken (with the Hold to publish if a plan ran: EpisodeTaken);
-        None (ignored) for a re-delivery or an older one. An older one while the node clock
-        (clock_ns) reads before the last one's start is on a clock that went back (a sim
-        restarted; in lockstep too, or after ~/reset, where nothing else sees the jump): the
+        None (ignored) for a re-delivery or an older one; BadInput 'episode_start' (not
+        counted: the caller counts it as it counts a malformed one) for a start further ahead
+        of the node clock than an input's stamp may be (check_stamp), which stalled the node.
+        An older one while the node clock (clock_ns) reads before the last one's start is on
+        a clock that went back (a sim restarted; in lockstep too, or after ~/reset, where
+        nothing else sees the jump): the
         clock is forgotten (clock_jumps_back) and it is taken."""
         last = self.episode_start_ns
         clock_back = last is not None and start_ns <= last
         if clock_back and (clock_ns is None or start_ns == last or clock_ns >= last
                            or self.waiting_for_clock(clock_ns)):
             return None
-        hold, owed = None, False
+        ahead = self.stamp_problem(start_ns, clock_ns)
+        if ahead is not None and ahead.kind == 'stamp_future':
+            # every input would be filed before it: the node idled as if no input came, and
+            # a stop owed was never sent. A start behind the clock is taken (a latched
+            # announcement heard by a node started later)
+            raise BadInput('episode_start', f'start_ns {start_ns} is {ahead.detail}')
+        hold, owed = None, None
         if not self.lockstep and (self.moving or self.stop_owed):
             # before the plan is forgotten (_restart): it must stop, at a position measured
             # since the start (a sim's reset teleports the robot: holding where the last
@@ -969,15 +1048,19 @@ class PlanningLoop:
             now = start_ns if clock_ns is None else clock_ns
             if self._measured_since(start_ns, now):
                 hold = self.stop('clock_back' if clock_back else 'episode_start', now)
+            elif self.stop_owed:  # owed already: the plan the controller still runs
+                owed, self._owed_since_ns = self._owed_plan, min(int(start_ns), now)
             else:
-                owed = True
+                owed = (self.commanded, self.motion_start)
+                self._owed_at_ns, self._owed_since_ns = now, min(int(start_ns), now)
         self.stopping = None  # a sim's reset moves the robot: the old stop's points are void
         if clock_back:
             self._forget_clock()
         self.episode_start_ns = start_ns
         self.env_seed = seed
         self._restart(keep_from_ns=start_ns)
-        self.stop_owed = owed
+        if owed is not None:
+            self.stop_owed, self._owed_plan = True, owed
         self.armed = True
         return EpisodeTaken(hold)
 
@@ -1003,6 +1086,7 @@ class PlanningLoop:
         self.generator = self._new_generator()
         self.last_t_obs_ns = None
         self._frames_failing_from = None
+        self._before_episode_from = None
 
     def _new_generator(self) -> Any:
         from dp_ros.policy.inputs import episode_generator  # torch: only once a loop runs
@@ -1084,6 +1168,7 @@ class PlanningLoop:
             'clock_jumps_back': self.clock_jumps,
             'state_far_outside_training': self.far_states,
             'inputs_before_clock': sum(st.before_clock for st in self.stats.values()),
+            'inputs_before_episode': sum(st.before_episode for st in self.stats.values()),
             'inputs_unheard': ', '.join(self.unheard_inputs(wall_ns)),
             'inputs_unread': ', '.join(self.unread_inputs(wall_ns)),
         }
@@ -1128,6 +1213,8 @@ def problems(values: dict[str, Any]) -> list[str]:
         found.append(f"{values['inputs_older']} input(s) stamped before their stream's newest")
     if str(values['state']) in ('inputs: stale', 'inputs: gap'):
         found.append('inputs stale')
+    if str(values['state']) == BEFORE_EPISODE:
+        found.append('inputs stamped before the episode start')
     if str(values['state']) == WAITING_FOR_CLOCK:
         found.append('waiting for /clock (use_sim_time)')
     if values.get('inputs_unheard'):
