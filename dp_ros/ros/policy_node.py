@@ -56,7 +56,12 @@ from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.camera_frames import CameraFrame
 from dp_ros.runtime.command_listeners import CommandListeners
 from dp_ros.runtime.input_checks import BadInput
-from dp_ros.runtime.joint_publishers import CONFLICT_WINDOW_NS, JointPublishers, publisher_key
+from dp_ros.runtime.joint_publishers import (
+    CONFLICT_WINDOW_NS,
+    JointPublishers,
+    PublisherNames,
+    publisher_key,
+)
 from dp_ros.runtime.observation_log import ObservationLog
 from dp_ros.runtime.policy_node_config import (
     CommandGroup,
@@ -228,7 +233,8 @@ class PolicyCore:
                                      topic, self._state_callback(sources), JOINT_STATES)
             for topic, sources in by_topic.items()}
         self._state_topics = {topic: sub.topic_name for topic, sub in states.items()}
-        self._publisher_nodes: dict[bytes, str] = {}  # a publisher's node, from the graph
+        # per state topic, its publishers' nodes as the graph names them
+        self._publisher_names = {topic: PublisherNames() for topic in by_topic}
         self.entities = [*cameras, *states.values()]
         # per input stream, its topic as subscribed (remapped by -r): what the warnings name
         self._camera_topics = {key: sub.topic_name
@@ -436,16 +442,16 @@ class PolicyCore:
     def _publishers_line(self, topic: str, joints: list[str], others: list[bytes],
                          publisher: bytes) -> str:
         """Why a state message is refused: its joints' publishers, named by node where the
-        graph says (asked once per publisher: such messages come at the drivers' rate)."""
+        graph says (asked once per publisher, and again at most every second while it has no
+        name yet: such messages come at the drivers' rate)."""
         resolved = self._state_topics[topic]
-        ids = [publisher, *others]
-        if any(p not in self._publisher_nodes for p in ids):
-            self._publisher_nodes.update({
-                bytes(i.endpoint_gid[:len(publisher)]):
-                    f'{i.node_namespace.rstrip("/")}/{i.node_name}'
-                for i in self.node.get_publishers_info_by_topic(resolved)})
-        who = ', '.join(sorted(self._publisher_nodes.get(p, 'a publisher the graph does not '
-                                                         'name') for p in ids))
+
+        def lookup():
+            return [(bytes(i.endpoint_gid[:len(publisher)]), i.node_namespace, i.node_name)
+                    for i in self.node.get_publishers_info_by_topic(resolved)]
+
+        who = ', '.join(sorted(self._publisher_names[topic].names(
+            [publisher, *others], lookup, time.monotonic_ns())))
         return (f'{resolved}: {joints} given by {len(others) + 1} publishers within '
                 f'{CONFLICT_WINDOW_NS / 1e9:g} s ({who}): a joint_state_publisher or a second '
                 'driver beside the arm\'s? Their values would be planned on and held at in '
