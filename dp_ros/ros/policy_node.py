@@ -55,7 +55,7 @@ from dp_ros.ros.qos import (
 from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.camera_frames import CameraFrame
 from dp_ros.runtime.command_listeners import CommandListeners
-from dp_ros.runtime.input_checks import BadInput
+from dp_ros.runtime.input_checks import BadInput, shorten
 from dp_ros.runtime.joint_publishers import (
     CONFLICT_WINDOW_NS,
     JointPublishers,
@@ -279,7 +279,9 @@ class PolicyCore:
     def _warn_bad(self, kind: str, detail: str) -> None:
         """A skipped message's line: each kind at once, then at most every BAD_LINE_PERIOD_S
         (a later cause of a kind is named too, without a line per message); the newest on
-        /diagnostics (last_bad_message)."""
+        /diagnostics (last_bad_message). The detail is cut to input_checks.MAX_TEXT: it may
+        repeat a message's strings (an encoding of a megabyte)."""
+        detail = shorten(detail)
         self._last_bad = f'{kind}: {detail}'
         lines = self._bad_lines.setdefault(kind, RepeatedMessage(int(BAD_LINE_PERIOD_S * 1e9)))
         line = lines.add(f'skipped a bad message ({kind}): {detail}', time.monotonic_ns())
@@ -809,7 +811,8 @@ class PolicyCore:
             self._warn_once(f'unread_{name}', f"input '{name}': no message on "
                             f'{self._input_topics[name]} gave its joints {joints[name]} '
                             f'(parameter state_joint_names) in {waited}; its messages name '
-                            f'{given} (logged once; inputs_unread on /diagnostics)')
+                            f'{shorten(str(given))} (logged once; inputs_unread on '
+                            '/diagnostics)')
 
     def _publish_diagnostics(self) -> None:
         self._check_command_listeners()

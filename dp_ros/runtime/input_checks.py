@@ -38,3 +38,15 @@ def measured_vector(values: np.ndarray) -> np.ndarray:
     values = np.array(values, dtype=np.float64)
     values[~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)] = np.nan
     return values
+
+
+# the most of a message's text a log line or /diagnostics value repeats (an image encoding of
+# a megabyte, a joint name list of thousands: a review's 631 KB log line)
+MAX_TEXT = 1000
+
+
+def shorten(text: str, limit: int = MAX_TEXT) -> str:
+    """`text`, cut to `limit` characters with an ellipsis saying how many went."""
+    if len(text) <= limit:
+        return text
+    return f'{text[:limit]}... ({len(text) - limit} more characters)'

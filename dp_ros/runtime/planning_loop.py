@@ -57,7 +57,7 @@ from dp_ros.runtime.execution import (
     commanded_at,
     commanded_velocity,
 )
-from dp_ros.runtime.input_checks import BadInput
+from dp_ros.runtime.input_checks import BadInput, shorten
 from dp_ros.runtime.observation_history import Observation, ObservationHistory
 from dp_ros.runtime.policy_node_config import (
     MAX_SEED,
@@ -80,6 +80,10 @@ REFUSALS_TO_LOG = ('stale', 'gap')  # input refusals worth a warning; 'empty'/'n
 # an input filed at under this share of the rate its training data was recorded at (over a
 # full rate window) is slow: its samples at the observation times are older than in training
 SLOW_INPUT_FRACTION = 0.7
+# the foreign joint names kept per stream (inputs_unread's warning names them), each cut to
+# NAME_CHARS: every distinct one was kept, and a driver's thousands of generated names grew
+# the node without bound and made a 631 KB log line
+MAX_OTHER_NAMES, NAME_CHARS = 64, 100
 RATE_WINDOW_NS = 2_000_000_000
 # an input that gave nothing this long after the first check (a topic nobody publishes, joint
 # names the topic does not have) is reported; shorter would warn about drivers still starting
@@ -236,7 +240,8 @@ class StreamStats:
     # messages on its topic that gave none of its joints, only action joints' positions
     # (another driver's), and the joint names they gave
     other_joints: int = 0
-    other_names: set[str] = field(default_factory=set)
+    other_names: dict[str, None] = field(default_factory=dict)  # the first MAX_OTHER_NAMES
+    other_names_left_out: int = 0  # names given beyond them (each time given)
     arrivals: deque = field(default_factory=lambda: deque(maxlen=400))  # wall ns of filed
     stamps: deque = field(default_factory=lambda: deque(maxlen=400))  # their stamps
 
@@ -392,7 +397,14 @@ class PlanningLoop:
         for unread_inputs (a topic that only ever gives such messages)."""
         stats = self.stats[stream]
         stats.other_joints += 1
-        stats.other_names.update(names)
+        for name in names:
+            name = shorten(name, NAME_CHARS)
+            if name in stats.other_names:
+                continue
+            if len(stats.other_names) < MAX_OTHER_NAMES:
+                stats.other_names[name] = None
+            else:
+                stats.other_names_left_out += 1
 
     def check_stamp(self, stamp_ns: int, clock_ns: int | None) -> Filing | None:
         """A bad-message Filing when the stamp is too far from the clock (None: fine),
@@ -1112,10 +1124,13 @@ class PlanningLoop:
         """Joint-state streams every message of which, INPUT_WAIT_NS after the first check,
         gave none of their joints, only action joints' positions (state_joint_names naming
         joints the topic does not have: taken for another driver's messages, no bad
-        message): name -> the joint names the messages gave."""
+        message): name -> the joint names the messages gave (the first MAX_OTHER_NAMES, then
+        how many more were given)."""
         if not self._waited(wall_ns):
             return {}
-        return {name: sorted(st.other_names) for name, st in self.stats.items()
+        return {name: sorted(st.other_names) + ([f'... {st.other_names_left_out} more'] if
+                                                st.other_names_left_out else [])
+                for name, st in self.stats.items()
                 if st.received and st.other_joints == st.received}
 
     def _input_rate(self, st: StreamStats, wall_ns: int) -> float:
