@@ -75,19 +75,28 @@ def _pixel_rows(msg: Image, row_bytes: int, planar: bool = False) -> np.ndarray:
     """The (H, row_bytes) uint8 pixel rows of an Image, its row padding dropped; ValueError
     when its size, step or buffer do not agree. `planar`: a YUV 4:2:0 Image (image_encodings'
     height scaling 3/2), whose height/2 chroma rows follow its height luma rows."""
+    problem = _rows_problem(msg, row_bytes, planar)
+    if problem:
+        raise ValueError(problem)
+    rows = int(msg.height) * 3 // 2 if planar else int(msg.height)
+    buffer = np.frombuffer(msg.data, dtype=np.uint8)
+    return buffer.reshape(rows, int(msg.step))[:, :row_bytes]
+
+
+def _rows_problem(msg: Image, row_bytes: int, planar: bool = False) -> str | None:
+    """Why an Image's size, step and buffer length do not agree (None: they do); from the
+    header and the buffer's length alone, no pixel read."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
-        raise ValueError(f'image has no pixels: {width}x{height}')
+        return f'image has no pixels: {width}x{height}'
     if step < row_bytes:
-        raise ValueError(f'image step {step} is smaller than a row of {width} {msg.encoding} '
-                         f'pixels ({row_bytes} bytes)')
+        return (f'image step {step} is smaller than a row of {width} {msg.encoding} '
+                f'pixels ({row_bytes} bytes)')
     rows, scale = (height * 3 // 2, '*3/2') if planar else (height, '')
-    buffer = np.frombuffer(msg.data, dtype=np.uint8)
-    if buffer.size != step * rows:
-        raise ValueError(f'image data has {buffer.size} bytes, expected step*height{scale} = '
-                         f'{step}*{height}{scale} = {step * rows} ({msg.encoding} '
-                         f'{width}x{height})')
-    return buffer.reshape(rows, step)[:, :row_bytes]
+    if len(msg.data) != step * rows:
+        return (f'image data has {len(msg.data)} bytes, expected step*height{scale} = '
+                f'{step}*{height}{scale} = {step * rows} ({msg.encoding} {width}x{height})')
+    return None
 
 
 def image_to_numpy(msg: Image) -> np.ndarray:
@@ -276,6 +285,40 @@ def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
         return image_to_rgb(msg)
     except ValueError as exc:
         raise BadInput('image_size', str(exc)) from None
+
+
+def check_camera_message(msg: Image | CompressedImage) -> None:
+    """BadInput for what a camera message's header and buffer length tell, no pixel read
+    (on receipt, for every frame: one that is never decoded, superseded by a newer one before
+    an observation used it, was refused uncounted): an Image's encoding ('image_encoding')
+    and its size, step and buffer length, the pairs of a YUV encoding ('image_size'); a
+    CompressedImage's format (a depth image: 'image_encoding') and an empty buffer
+    ('image_decode'). What only decoding tells is checked then (camera_rgb)."""
+    if isinstance(msg, CompressedImage):
+        problem = compressed_camera_problem(msg.format)
+        if problem:
+            raise BadInput('image_encoding', problem)
+        if not len(msg.data):
+            raise BadInput('image_decode', f"compressed image (format '{msg.format}') has no "
+                           'data')
+        return
+    if msg.encoding not in CAMERA_ENCODINGS:
+        raise BadInput('image_encoding', f"encoding '{msg.encoding}' is not an RGB/BGR/mono8/"
+                       'YUV camera image')
+    width, height = int(msg.width), int(msg.height)
+    if msg.encoding in YUV422_ENCODINGS:
+        row_bytes, planar, odd = width * 2, False, width % 2
+    elif msg.encoding in YUV420_ENCODINGS:
+        row_bytes, planar, odd = width, True, width % 2 or height % 2
+    else:
+        dtype, channels = IMAGE_ENCODINGS[msg.encoding]
+        row_bytes, planar, odd = width * channels * dtype.itemsize, False, False
+    problem = _rows_problem(msg, row_bytes, planar)
+    if problem is None and odd:
+        problem = (f'{msg.encoding} image is {width}x{height}: its chroma covers pixel pairs '
+                   '(4:2:2) or 2x2 blocks (4:2:0), an odd size cannot be decoded')
+    if problem:
+        raise BadInput('image_size', problem)
 
 
 def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:

@@ -85,8 +85,9 @@ NODE_NAME = 'dp_policy'
 # net: at 5 ms it cost an idle node about a quarter of a core (bench_policy_node.py idle_cpu).
 PLAN_CHECK_PERIOD_NS = 5_000_000
 IDLE_CHECK_PERIOD_NS = 50_000_000
-# raw camera encodings whose RGB view costs nothing (a view of the message's buffer): checked
-# whole on receipt; the others (mono8, YUV) are converted only when an observation uses them
+# raw camera encodings whose RGB view costs nothing (a view of the message's buffer): taken on
+# receipt; the others (mono8, YUV) are converted only when an observation uses them (every
+# frame's buffer length is checked on receipt: cv.check_camera_message)
 VIEW_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8')
 # at shutdown, how long in all the stop may wait for the controllers' acknowledgements
 STOP_ACK_BUDGET_S = 1.0
@@ -342,22 +343,27 @@ class PolicyCore:
         return received_ns
 
     def _on_image(self, key: str, msg: Image | CompressedImage) -> None:
-        """A camera message: checked as far as its header tells (encoding, buffer and frame
-        size of a raw Image; the stamp) and filed undecoded, so that full-size cameras cannot
-        keep the executor from the joint states; decoded and fitted when an observation uses
-        it (_decode_frame), once."""
+        """A camera message: checked as far as its header and buffer length tell, no pixel
+        read (cv.check_camera_message: a raw Image's encoding, and its size, step and buffer
+        length, in every encoding; a CompressedImage's format, a depth image refused, and an
+        empty buffer; then a raw Image's frame size against the training frames', and the
+        stamp), so that every bad frame is counted, also one never decoded; filed undecoded,
+        so that full-size cameras cannot keep the executor from the joint states; decoded and
+        fitted when an observation uses it (_decode_frame), once, where what only decoding
+        tells is checked (a compressed frame's pixels and size)."""
         received_ns = self._clock_ns()
         with self._lock:
             self.loop.received(key)
         rgb = None
-        if isinstance(msg, Image):
-            try:  # a view of the buffer, or a refusal before any pixel is read
-                if msg.encoding in VIEW_ENCODINGS or msg.encoding not in cv.CAMERA_ENCODINGS:
+        try:
+            cv.check_camera_message(msg)
+            if isinstance(msg, Image):
+                if msg.encoding in VIEW_ENCODINGS:  # a view of the buffer, checked above
                     rgb = cv.camera_rgb(msg)
                 self._check_frame_size(key, (int(msg.height), int(msg.width)))
-            except BadInput as exc:
-                self._bad(exc.kind, f"camera '{key}': {exc}")
-                return
+        except BadInput as exc:
+            self._bad(exc.kind, f"camera '{key}': {exc}")
+            return
         stamp_ns = self._stamp_ns(key, msg, received_ns,
                                   f"camera '{key}' ({self._camera_topics[key]})")
         if stamp_ns is not None:
