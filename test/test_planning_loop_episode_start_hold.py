@@ -35,7 +35,7 @@ def announce(loop: PlanningLoop, announced: str):
     if announced == 'next_episode':
         return loop.start_episode(6, T0 + 2 * DT, T0 + 2 * DT)
     # the sim restarted: its clock and the new episode's start before the last start
-    taken = loop.start_episode(6, T0 - 50 * DT, T0 - 60 * DT)
+    taken = loop.start_episode(6, T0 - 50 * DT, T0 - 49 * DT)
     assert loop.clock_jumps == 1
     return taken
 
@@ -63,7 +63,7 @@ def test_an_episode_start_measured_only_before_owes_the_hold_to_the_next_stop(an
     taken = announce(loop, announced)
     assert taken and taken.hold is None and loop.stop_owed and not loop.moving
     assert sum(loop.holds.values()) == 0
-    now = T0 + 3 * DT if announced == 'next_episode' else T0 - 59 * DT
+    now = T0 + 3 * DT if announced == 'next_episode' else T0 - 48 * DT
     loop.measure(now, np.array([110.0, 167.0]))
     hold = loop.stop('disabled', now)
     assert isinstance(hold, Hold) and hold.reason == 'disabled'

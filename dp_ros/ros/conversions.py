@@ -21,7 +21,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.image_header import size_problem
 from dp_ros.pose_fields import decode_pose, pose_target
-from dp_ros.runtime.input_checks import BadInput, state_vector
+from dp_ros.runtime.input_checks import BadInput, measured_vector, state_vector
 from dp_ros.stamps import (  # noqa: F401 (re-exported)
     NS_PER_S,
     ns_to_seconds,
@@ -68,19 +68,28 @@ def _pixel_rows(msg: Image, row_bytes: int, planar: bool = False) -> np.ndarray:
     """The (H, row_bytes) uint8 pixel rows of an Image, its row padding dropped; ValueError
     when its size, step or buffer do not agree. `planar`: a YUV 4:2:0 Image (image_encodings'
     height scaling 3/2), whose height/2 chroma rows follow its height luma rows."""
+    problem = _rows_problem(msg, row_bytes, planar)
+    if problem:
+        raise ValueError(problem)
+    rows = int(msg.height) * 3 // 2 if planar else int(msg.height)
+    buffer = np.frombuffer(msg.data, dtype=np.uint8)
+    return buffer.reshape(rows, int(msg.step))[:, :row_bytes]
+
+
+def _rows_problem(msg: Image, row_bytes: int, planar: bool = False) -> str | None:
+    """Why an Image's size, step and buffer length do not agree (None: they do); from the
+    header and the buffer's length alone, no pixel read."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
-        raise ValueError(f'image has no pixels: {width}x{height}')
+        return f'image has no pixels: {width}x{height}'
     if step < row_bytes:
-        raise ValueError(f'image step {step} is smaller than a row of {width} {msg.encoding} '
-                         f'pixels ({row_bytes} bytes)')
+        return (f'image step {step} is smaller than a row of {width} {msg.encoding} '
+                f'pixels ({row_bytes} bytes)')
     rows, scale = (height * 3 // 2, '*3/2') if planar else (height, '')
-    buffer = np.frombuffer(msg.data, dtype=np.uint8)
-    if buffer.size != step * rows:
-        raise ValueError(f'image data has {buffer.size} bytes, expected step*height{scale} = '
-                         f'{step}*{height}{scale} = {step * rows} ({msg.encoding} '
-                         f'{width}x{height})')
-    return buffer.reshape(rows, step)[:, :row_bytes]
+    if len(msg.data) != step * rows:
+        return (f'image data has {len(msg.data)} bytes, expected step*height{scale} = '
+                f'{step}*{height}{scale} = {step * rows} ({msg.encoding} {width}x{height})')
+    return None
 
 
 def image_to_numpy(msg: Image) -> np.ndarray:
@@ -271,6 +280,40 @@ def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
         raise BadInput('image_size', str(exc)) from None
 
 
+def check_camera_message(msg: Image | CompressedImage) -> None:
+    """BadInput for what a camera message's header and buffer length tell, no pixel read
+    (on receipt, for every frame: one that is never decoded, superseded by a newer one before
+    an observation used it, was refused uncounted): an Image's encoding ('image_encoding')
+    and its size, step and buffer length, the pairs of a YUV encoding ('image_size'); a
+    CompressedImage's format (a depth image: 'image_encoding') and an empty buffer
+    ('image_decode'). What only decoding tells is checked then (camera_rgb)."""
+    if isinstance(msg, CompressedImage):
+        problem = compressed_camera_problem(msg.format)
+        if problem:
+            raise BadInput('image_encoding', problem)
+        if not len(msg.data):
+            raise BadInput('image_decode', f"compressed image (format '{msg.format}') has no "
+                           'data')
+        return
+    if msg.encoding not in CAMERA_ENCODINGS:
+        raise BadInput('image_encoding', f"encoding '{msg.encoding}' is not an RGB/BGR/mono8/"
+                       'YUV camera image')
+    width, height = int(msg.width), int(msg.height)
+    if msg.encoding in YUV422_ENCODINGS:
+        row_bytes, planar, odd = width * 2, False, width % 2
+    elif msg.encoding in YUV420_ENCODINGS:
+        row_bytes, planar, odd = width, True, width % 2 or height % 2
+    else:
+        dtype, channels = IMAGE_ENCODINGS[msg.encoding]
+        row_bytes, planar, odd = width * channels * dtype.itemsize, False, False
+    problem = _rows_problem(msg, row_bytes, planar)
+    if problem is None and odd:
+        problem = (f'{msg.encoding} image is {width}x{height}: its chroma covers pixel pairs '
+                   '(4:2:2) or 2x2 blocks (4:2:0), an odd size cannot be decoded')
+    if problem:
+        raise BadInput('image_size', problem)
+
+
 def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:
     """Decodes jpeg/png into (H, W, 3) uint8 RGB as ROS's own decoders do (the compressed
     subscriber and cv_bridge: IMREAD_UNCHANGED, so a JPEG's EXIF orientation is not applied;
@@ -377,7 +420,8 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str],
                        prefix: str = '') -> tuple[np.ndarray | None, np.ndarray | None]:
     """(the low-dim observation as float32, its values read from `field` (one per name, or
     one for all); the action joints' measured positions: NaN for those the message lacks
-    (another topic's) or gives non-finite; None when it gives none). The names are the
+    (another topic's) or gives non-finite or beyond float32 (input_checks.measured_vector);
+    None when it gives none). The names are the
     training data's: `prefix` (the topic's topic_name_prefixes entry) before each of the
     message's.
 
@@ -405,9 +449,10 @@ def joint_state_inputs(msg: JointState, state_names: Sequence[str],
     measured = None
     if len(msg.position) == len(msg.name):  # else velocity or effort only: no positions
         index = {prefix + name: i for i, name in enumerate(msg.name)}
-        measured = np.array([msg.position[index[n]] if n in index else np.nan
-                             for n in action_names], dtype=np.float64)
-        measured[~np.isfinite(measured)] = np.nan
+        # checked as the state is (a value that fails is not measured): a partial or
+        # another driver's message is no state, and its 1e300 became a stop's hold point
+        measured = measured_vector([msg.position[index[n]] if n in index else np.nan
+                                    for n in action_names])
         measured = None if np.isnan(measured).all() else measured
     missing = [n for n in dict.fromkeys(names) if n not in msg.name]
     if len(missing) == len(set(names)):

@@ -71,15 +71,24 @@ def declare_parameters(node: Any, cls: type[C], validate: Callable[[C], None] | 
     values = {}
     defaults = {f.name: default_of(f) for f in param_fields(cls)}
     for name, desc in descriptors(cls).items():
-        default = defaults[name]
-        initial = None if isinstance(default, list) else default  # [] has no ROS type
-        values[name] = node.declare_parameter(name, initial, desc).value
+        values[name] = node.declare_parameter(name, ros_default(defaults[name]), desc).value
     refuse_unknown(cls, undeclared_overrides(node), f'node {node.get_fully_qualified_name()}')
     config = config_from_dict(cls, values)
     check_names(node, config)
     if validate is not None:
         validate(config)
     return config
+
+
+def ros_default(default: Any) -> Any:
+    """The value a parameter is declared with: its default, which `ros2 param get` and the
+    GetParameters service show (declared unset, a list default ['/pusht/image_raw'] read "Parameter
+    not set" while the node used it); an empty list unset: rclpy types [] as a byte array,
+    and with dynamic typing it sets the descriptor's type from the value, so no type can be
+    given for it. An override (-p, a YAML file) replaces either."""
+    if isinstance(default, list):
+        return list(default) or None
+    return default
 
 
 def undeclared_overrides(node: Any) -> list[str]:

@@ -55,8 +55,13 @@ from dp_ros.ros.qos import (
 from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.camera_frames import CameraFrame
 from dp_ros.runtime.command_listeners import CommandListeners
-from dp_ros.runtime.input_checks import BadInput
-from dp_ros.runtime.joint_publishers import CONFLICT_WINDOW_NS, JointPublishers, publisher_key
+from dp_ros.runtime.input_checks import BadInput, shorten
+from dp_ros.runtime.joint_publishers import (
+    CONFLICT_WINDOW_NS,
+    JointPublishers,
+    PublisherNames,
+    publisher_key,
+)
 from dp_ros.runtime.observation_log import ObservationLog
 from dp_ros.runtime.policy_node_config import (
     CommandGroup,
@@ -81,8 +86,9 @@ NODE_NAME = 'dp_policy'
 # net: at 5 ms it cost an idle node about a quarter of a core (bench_policy_node.py idle_cpu).
 PLAN_CHECK_PERIOD_NS = 5_000_000
 IDLE_CHECK_PERIOD_NS = 50_000_000
-# raw camera encodings whose RGB view costs nothing (a view of the message's buffer): checked
-# whole on receipt; the others (mono8, YUV) are converted only when an observation uses them
+# raw camera encodings whose RGB view costs nothing (a view of the message's buffer): taken on
+# receipt; the others (mono8, YUV) are converted only when an observation uses them (every
+# frame's buffer length is checked on receipt: cv.check_camera_message)
 VIEW_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8')
 # at shutdown, how long in all the stop may wait for the controllers' acknowledgements
 STOP_ACK_BUDGET_S = 1.0
@@ -231,7 +237,8 @@ class PolicyCore:
                                      topic, self._state_callback(sources), JOINT_STATES)
             for topic, sources in by_topic.items()}
         self._state_topics = {topic: sub.topic_name for topic, sub in states.items()}
-        self._publisher_nodes: dict[bytes, str] = {}  # a publisher's node, from the graph
+        # per state topic, its publishers' nodes as the graph names them
+        self._publisher_names = {topic: PublisherNames() for topic in by_topic}
         self.entities = [*cameras, *states.values()]
         # per input stream, its topic as subscribed (remapped by -r): what the warnings name
         self._camera_topics = {key: sub.topic_name
@@ -276,7 +283,9 @@ class PolicyCore:
     def _warn_bad(self, kind: str, detail: str) -> None:
         """A skipped message's line: each kind at once, then at most every BAD_LINE_PERIOD_S
         (a later cause of a kind is named too, without a line per message); the newest on
-        /diagnostics (last_bad_message)."""
+        /diagnostics (last_bad_message). The detail is cut to input_checks.MAX_TEXT: it may
+        repeat a message's strings (an encoding of a megabyte)."""
+        detail = shorten(detail)
         self._last_bad = f'{kind}: {detail}'
         lines = self._bad_lines.setdefault(kind, RepeatedMessage(int(BAD_LINE_PERIOD_S * 1e9)))
         line = lines.add(f'skipped a bad message ({kind}): {detail}', time.monotonic_ns())
@@ -300,14 +309,14 @@ class PolicyCore:
                 return
             filing = self.loop.add(stream, stamp_ns, value, clock_ns, time.monotonic_ns(),
                                    measured)
-            if filing.kind in ('stamp_future', 'stamp_past'):
-                self._warn_bad_stamp(filing, stream)
+            if filing.kind in pl.BAD_FILINGS:
+                self._warn_bad_filing(filing, stream)
             elif filing.kind == 'older':
                 self._warn_once(f'older_{stream}', f'{filing.detail} (logged once per stream; '
                                 'counts on /diagnostics)')
             self._plan()
 
-    def _warn_bad_stamp(self, filing: pl.Filing, what: str) -> None:
+    def _warn_bad_filing(self, filing: pl.Filing, what: str) -> None:
         self._warn_bad(filing.kind, f'{what} {filing.detail}')
 
     # ------------------------------------------------------------------ inputs
@@ -337,22 +346,27 @@ class PolicyCore:
         return received_ns
 
     def _on_image(self, key: str, msg: Image | CompressedImage) -> None:
-        """A camera message: checked as far as its header tells (encoding, buffer and frame
-        size of a raw Image; the stamp) and filed undecoded, so that full-size cameras cannot
-        keep the executor from the joint states; decoded and fitted when an observation uses
-        it (_decode_frame), once."""
+        """A camera message: checked as far as its header and buffer length tell, no pixel
+        read (cv.check_camera_message: a raw Image's encoding, and its size, step and buffer
+        length, in every encoding; a CompressedImage's format, a depth image refused, and an
+        empty buffer; then a raw Image's frame size against the training frames', and the
+        stamp), so that every bad frame is counted, also one never decoded; filed undecoded,
+        so that full-size cameras cannot keep the executor from the joint states; decoded and
+        fitted when an observation uses it (_decode_frame), once, where what only decoding
+        tells is checked (a compressed frame's pixels and size)."""
         received_ns = self._clock_ns()
         with self._lock:
             self.loop.received(key)
         rgb = None
-        if isinstance(msg, Image):
-            try:  # a view of the buffer, or a refusal before any pixel is read
-                if msg.encoding in VIEW_ENCODINGS or msg.encoding not in cv.CAMERA_ENCODINGS:
+        try:
+            cv.check_camera_message(msg)
+            if isinstance(msg, Image):
+                if msg.encoding in VIEW_ENCODINGS:  # a view of the buffer, checked above
                     rgb = cv.camera_rgb(msg)
                 self._check_frame_size(key, (int(msg.height), int(msg.width)))
-            except BadInput as exc:
-                self._bad(exc.kind, f"camera '{key}': {exc}")
-                return
+        except BadInput as exc:
+            self._bad(exc.kind, f"camera '{key}': {exc}")
+            return
         stamp_ns = self._stamp_ns(key, msg, received_ns,
                                   f"camera '{key}' ({self._camera_topics[key]})")
         if stamp_ns is not None:
@@ -439,16 +453,16 @@ class PolicyCore:
     def _publishers_line(self, topic: str, joints: list[str], others: list[bytes],
                          publisher: bytes) -> str:
         """Why a state message is refused: its joints' publishers, named by node where the
-        graph says (asked once per publisher: such messages come at the drivers' rate)."""
+        graph says (asked once per publisher, and again at most every second while it has no
+        name yet: such messages come at the drivers' rate)."""
         resolved = self._state_topics[topic]
-        ids = [publisher, *others]
-        if any(p not in self._publisher_nodes for p in ids):
-            self._publisher_nodes.update({
-                bytes(i.endpoint_gid[:len(publisher)]):
-                    f'{i.node_namespace.rstrip("/")}/{i.node_name}'
-                for i in self.node.get_publishers_info_by_topic(resolved)})
-        who = ', '.join(sorted(self._publisher_nodes.get(p, 'a publisher the graph does not '
-                                                         'name') for p in ids))
+
+        def lookup():
+            return [(bytes(i.endpoint_gid[:len(publisher)]), i.node_namespace, i.node_name)
+                    for i in self.node.get_publishers_info_by_topic(resolved)]
+
+        who = ', '.join(sorted(self._publisher_names[topic].names(
+            [publisher, *others], lookup, time.monotonic_ns())))
         return (f'{resolved}: {joints} given by {len(others) + 1} publishers within '
                 f'{CONFLICT_WINDOW_NS / 1e9:g} s ({who}): a joint_state_publisher or a second '
                 'driver beside the arm\'s? Their values would be planned on and held at in '
@@ -491,7 +505,7 @@ class PolicyCore:
                     return
                 bad = self.loop.add_measurement(stamp_ns, measured, clock_ns)
                 if bad is not None:
-                    self._warn_bad_stamp(bad, topic)
+                    self._warn_bad_filing(bad, topic)
             return
         # measured: the action dimensions it measures (ramp-in start, the stop), if it is filed
         self._file(source.stream_name, stamp_ns, values, measured)
@@ -505,7 +519,11 @@ class PolicyCore:
         with self._lock:
             last, jumps = self.loop.episode_start_ns, self.loop.clock_jumps
             clock_ns = self._clock_ns()
-            taken = self.loop.start_episode(episode.seed, episode.start_ns, clock_ns)
+            try:
+                taken = self.loop.start_episode(episode.seed, episode.start_ns, clock_ns)
+            except BadInput as exc:  # a start far ahead: the node would wait for it idle
+                self._bad(exc.kind, f'episode {episode.episode} ignored: {exc}')
+                return
             if taken is None:
                 if last is not None and episode.start_ns < last:  # not a re-delivery
                     self._warn_once('older_episode', f'episode {episode.episode} from '
@@ -802,7 +820,8 @@ class PolicyCore:
             self._warn_once(f'unread_{name}', f"input '{name}': no message on "
                             f'{self._input_topics[name]} gave its joints {joints[name]} '
                             f'(parameter state_joint_names) in {waited}; its messages name '
-                            f'{given} (logged once; inputs_unread on /diagnostics)')
+                            f'{shorten(str(given))} (logged once; inputs_unread on '
+                            '/diagnostics)')
 
     def _publish_diagnostics(self) -> None:
         self._check_command_listeners()

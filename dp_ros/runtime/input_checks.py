@@ -28,3 +28,25 @@ def state_vector(values: np.ndarray, what: str) -> np.ndarray:
         raise BadInput('float32_overflow', f'{what} {values.tolist()}: beyond the float32 range '
                        f'(+-{FLOAT32_MAX:.3g}) the policy computes in')
     return values.astype(np.float32)
+
+
+def measured_vector(values: np.ndarray) -> np.ndarray:
+    """float64 measured positions with NaN (not measured) where a value fails state_vector's
+    check (non-finite, beyond float32): a message refused as a state, or giving action joints
+    only, still measures them, and 1e300 taken as the arm's position became a stop's hold
+    point."""
+    values = np.array(values, dtype=np.float64)
+    values[~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)] = np.nan
+    return values
+
+
+# the most of a message's text a log line or /diagnostics value repeats (an image encoding of
+# a megabyte, a joint name list of thousands: a review's 631 KB log line)
+MAX_TEXT = 1000
+
+
+def shorten(text: str, limit: int = MAX_TEXT) -> str:
+    """`text`, cut to `limit` characters with an ellipsis saying how many went."""
+    if len(text) <= limit:
+        return text
+    return f'{text[:limit]}... ({len(text) - limit} more characters)'

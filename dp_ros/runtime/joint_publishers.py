@@ -11,9 +11,13 @@ from Kilted on); an rclpy without it checks nothing.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 CONFLICT_WINDOW_NS = 1_000_000_000  # a driver restarting under a new identity: refused ~1 s
+# rmw's names for a publisher's node that discovery has not named yet
+UNKNOWN_NODE_NAME, UNKNOWN_NODE_NAMESPACE = '_NODE_NAME_UNKNOWN_', '_NODE_NAMESPACE_UNKNOWN_'
+UNNAMED = 'a publisher the graph does not name (yet)'
+NAMES_REFRESH_NS = 1_000_000_000  # a publisher still unnamed is asked about at most this often
 
 
 class JointPublishers:
@@ -40,6 +44,35 @@ class JointPublishers:
                     found.add(other)
             seen[publisher] = int(now_ns)
         return sorted(found)
+
+
+class PublisherNames:
+    """The node behind each publisher of one topic, by its gid, as the ROS graph names it
+    (`lookup`: (gid, node namespace, node name) per publisher of the topic). A new publisher
+    is asked about at once; one the graph does not name yet (its messages can come before its
+    node's discovery data: rmw's '_NODE_NAME_UNKNOWN_') is not kept but asked about again, at
+    most every `refresh_ns`: kept, it named the second publisher of a joint
+    '_NODE_NAMESPACE_UNKNOWN_/_NODE_NAME_UNKNOWN_' in every later warning."""
+
+    def __init__(self, refresh_ns: int = NAMES_REFRESH_NS) -> None:
+        self.refresh_ns = int(refresh_ns)
+        self._names: dict[bytes, str] = {}
+        self._asked: set[bytes] = set()  # publishers a lookup was made for
+        self._asked_ns: int | None = None
+
+    def names(self, publishers: Iterable[bytes],
+              lookup: Callable[[], Iterable[tuple[bytes, str, str]]], now_ns: int) -> list[str]:
+        """'namespace/node' of each publisher (UNNAMED where the graph has no name for it)."""
+        publishers = list(publishers)
+        unnamed = [p for p in publishers if p not in self._names]
+        due = self._asked_ns is None or now_ns - self._asked_ns >= self.refresh_ns
+        if any(p not in self._asked for p in unnamed) or (unnamed and due):
+            self._asked.update(publishers)
+            self._asked_ns = int(now_ns)
+            for gid, namespace, name in lookup():
+                if name and name != UNKNOWN_NODE_NAME and namespace != UNKNOWN_NODE_NAMESPACE:
+                    self._names[gid] = f'{namespace.rstrip("/")}/{name}'
+        return [self._names.get(p, UNNAMED) for p in publishers]
 
 
 def publisher_key(info: dict | None) -> bytes | None:

@@ -57,7 +57,7 @@ from dp_ros.runtime.execution import (
     commanded_at,
     commanded_velocity,
 )
-from dp_ros.runtime.input_checks import BadInput
+from dp_ros.runtime.input_checks import BadInput, shorten
 from dp_ros.runtime.observation_history import Observation, ObservationHistory
 from dp_ros.runtime.policy_node_config import (
     MAX_SEED,
@@ -65,7 +65,13 @@ from dp_ros.runtime.policy_node_config import (
     PolicyNodeConfig,
     ResolvedSetup,
 )
-from dp_ros.runtime.safety import Hold, SafetyEnvelope, hold_point, stop_path
+from dp_ros.runtime.safety import (
+    Hold,
+    SafetyEnvelope,
+    far_outside_bounds,
+    hold_point,
+    stop_path,
+)
 from dp_ros.runtime.state_range import far_state_warning
 from dp_ros.runtime.twist_servo import twist_toward_plan
 from dp_ros.stamps import seconds_to_ns
@@ -74,6 +80,10 @@ REFUSALS_TO_LOG = ('stale', 'gap')  # input refusals worth a warning; 'empty'/'n
 # an input filed at under this share of the rate its training data was recorded at (over a
 # full rate window) is slow: its samples at the observation times are older than in training
 SLOW_INPUT_FRACTION = 0.7
+# the foreign joint names kept per stream (inputs_unread's warning names them), each cut to
+# NAME_CHARS: every distinct one was kept, and a driver's thousands of generated names grew
+# the node without bound and made a 631 KB log line
+MAX_OTHER_NAMES, NAME_CHARS = 64, 100
 RATE_WINDOW_NS = 2_000_000_000
 # an input that gave nothing this long after the first check (a topic nobody publishes, joint
 # names the topic does not have) is reported; shorter would warn about drivers still starting
@@ -83,6 +93,10 @@ WAITING_FOR_STEP = 'waiting for the observation of the current sim time'  # lock
 # an observation refused because a camera frame it uses cannot be decoded or fitted (counted
 # as a bad message of its kind once): newer frames move the observation on
 BAD_FRAME = 'inputs: bad frame'
+# the state while every input is stamped before the announced episode's start, for longer
+# than max_input_age_s (a start ahead of the node clock): nothing is filed, and without a
+# word the node looked idle ('inputs: empty')
+BEFORE_EPISODE = 'inputs: before the episode start'
 NO_CLOCK = ('waiting for /clock: use_sim_time is true and the node clock has not started (it '
             'reads 0), so no input can be judged fresh or stale; nothing is filed or planned '
             'until it runs (logged once; inputs_before_clock on /diagnostics)')
@@ -181,6 +195,8 @@ def parse_episode_start(text: str) -> EpisodeStart:
         raise ValueError(f'{text!r}: {exc!r}') from None
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f'{text!r}: seed {seed} outside [0, {MAX_SEED}]')
+    if not 0 <= start_ns < 2**63:  # no clock reads it (a ROS time is an int64 of ns)
+        raise ValueError(f'{text!r}: start_ns {start_ns} outside [0, 2^63)')
     return EpisodeStart(info.get('episode'), seed, start_ns)
 
 
@@ -194,10 +210,15 @@ class EpisodeTaken:
     hold: Hold | None = None
 
 
+# the Filing kinds that are bad messages (counted by the loop; the node logs them)
+BAD_FILINGS = ('stamp_future', 'stamp_past', 'measured_out_of_bounds')
+
+
 @dataclass(frozen=True)
 class Filing:
     """What add() did with a sample: 'filed', 'duplicate' (the newest stamp again), 'older'
-    (behind the newest), 'before_episode', 'stamp_future' or 'stamp_past' (bad messages)."""
+    (behind the newest), 'before_episode', 'stamp_future', 'stamp_past' or
+    'measured_out_of_bounds' (bad messages: BAD_FILINGS)."""
 
     kind: str
     detail: str = ''
@@ -215,10 +236,12 @@ class StreamStats:
     duplicates: int = 0  # the newest stamp again (e.g. the sim's lockstep re-sends)
     older: int = 0  # stamped before the newest sample: out of order, or a clock jump back
     before_clock: int = 0  # skipped: the node clock did not run yet (realtime, use_sim_time)
+    before_episode: int = 0  # stamped before the episode's start: not filed
     # messages on its topic that gave none of its joints, only action joints' positions
     # (another driver's), and the joint names they gave
     other_joints: int = 0
-    other_names: set[str] = field(default_factory=set)
+    other_names: dict[str, None] = field(default_factory=dict)  # the first MAX_OTHER_NAMES
+    other_names_left_out: int = 0  # names given beyond them (each time given)
     arrivals: deque = field(default_factory=lambda: deque(maxlen=400))  # wall ns of filed
     stamps: deque = field(default_factory=lambda: deque(maxlen=400))  # their stamps
 
@@ -282,8 +305,16 @@ class PlanningLoop:
         self.armed = not self.announced  # an announced episode (or no episodes at all)
         self.moving = False  # a plan was published since the last stop: a stop must hold
         # an episode start forgot a running plan without holding (no measurement since the
-        # start to hold at): the next stop still owes the controller its hold
+        # start to hold at): owed, sent once one comes or max_input_age_s on (_owed_stop),
+        # or by the next stop before that
         self.stop_owed = False
+        # with a stop owed: the forgotten plan (where the controller still runs it), when the
+        # episode took over and from when a measurement is of the new episode
+        self._owed_plan: tuple[TimedChunk | None, np.ndarray | None] | None = None
+        self._owed_at_ns = self._owed_since_ns = 0
+        # the node clock at the first input stamped before the episode start since one was
+        # filed (None: none): such inputs for longer than max_input_age_s are BEFORE_EPISODE
+        self._before_episode_from: int | None = None
         self.generation = 0
         self.env_seed = cfg.env_seed
         self.episode_start_ns: int | None = None  # of the newest announced episode
@@ -366,10 +397,26 @@ class PlanningLoop:
         for unread_inputs (a topic that only ever gives such messages)."""
         stats = self.stats[stream]
         stats.other_joints += 1
-        stats.other_names.update(names)
+        for name in names:
+            name = shorten(name, NAME_CHARS)
+            if name in stats.other_names:
+                continue
+            if len(stats.other_names) < MAX_OTHER_NAMES:
+                stats.other_names[name] = None
+            else:
+                stats.other_names_left_out += 1
 
     def check_stamp(self, stamp_ns: int, clock_ns: int | None) -> Filing | None:
-        """A bad-message Filing when the stamp is too far from the clock (None: fine).
+        """A bad-message Filing when the stamp is too far from the clock (None: fine),
+        counted (stamp_problem)."""
+        bad = self.stamp_problem(stamp_ns, clock_ns)
+        if bad is not None:
+            self.bad[bad.kind] += 1
+        return bad
+
+    def stamp_problem(self, stamp_ns: int, clock_ns: int | None) -> Filing | None:
+        """A bad-message Filing when the stamp is too far from the clock (None: fine), not
+        counted.
 
         Not checked while the clock reads 0 (sim time before the first /clock message). In
         realtime a stamp ahead by more than max_input_age_s is refused too, also with
@@ -390,7 +437,6 @@ class PlanningLoop:
         if abs(offset) <= limit:
             return None
         kind = 'stamp_future' if offset > 0 else 'stamp_past'
-        self.bad[kind] += 1
         # a stamp decades from its clock's: one of the two clocks is a sim's
         sim = (' (a sim\'s stamps on a node without use_sim_time, or the other way round: set '
                'the parameter use_sim_time as the sender runs)' if abs(offset) > SIM_CLOCK_GAP_NS
@@ -407,7 +453,8 @@ class PlanningLoop:
         clock_ns: the node clock, to check the stamp against (None: no check); wall_ns: the
         arrival time on the wall clock, for the filed rate (None: none counted); measured: the
         action joints' positions the message gives (measure()), taken only if its stamp passes
-        the check.
+        the check and none lies far outside the action bounds (else the message is refused
+        whole: 'measured_out_of_bounds').
         """
         bad = (self.check_stamp(stamp_ns, clock_ns) if measured is None
                else self.add_measurement(stamp_ns, measured, clock_ns))
@@ -424,6 +471,7 @@ class PlanningLoop:
                 self.frames.filed(stream, stamp_ns, value)
                 self._release_frames(clock_ns)
             stats.filed += 1
+            self._before_episode_from = None
             stats.stamps.append(int(stamp_ns))
             if wall_ns is not None:
                 stats.arrivals.append(wall_ns)
@@ -438,6 +486,9 @@ class PlanningLoop:
             return Filing('older', f'{stream}: stamped {(newest - stamp_ns) / 1e6:.1f} ms '
                                    'before the newest sample of its stream (out of order, or '
                                    f'the clock went back{why}); skipped')
+        stats.before_episode += 1
+        if self._before_episode_from is None:
+            self._before_episode_from = stamp_ns if clock_ns is None else clock_ns
         return Filing('before_episode')
 
     def _release_frames(self, clock_ns: int | None) -> None:
@@ -461,12 +512,31 @@ class PlanningLoop:
     def add_measurement(self, stamp_ns: int, measured: np.ndarray, clock_ns: int | None = None
                         ) -> Filing | None:
         """Action joints' positions a message gives, taken (measure()) if its stamp passes
-        check_stamp, as add() takes them; the bad-message Filing otherwise. Alone: a message
+        check_stamp and none is far outside the action bounds, as add() takes them; the
+        bad-message Filing otherwise. Alone: a message
         that files no sample (another driver's joints on a shared topic)."""
         bad = self.check_stamp(stamp_ns, clock_ns)
         if bad is None:
+            bad = self._implausible(measured)
+        if bad is None:
             self.measure(stamp_ns, measured)
         return bad
+
+    def _implausible(self, measured: np.ndarray) -> Filing | None:
+        """A bad-message Filing ('measured_out_of_bounds', counted) for a measurement far
+        outside the action bounds (safety.far_outside_bounds): held at, it drove the arm
+        there; the last plausible one (if fresh), else the commanded position, is held."""
+        far = far_outside_bounds(measured, self.setup.limits)
+        if not far:
+            return None
+        self.bad['measured_out_of_bounds'] += 1
+        names = self.cfg.action_joint_names
+        lower, upper = self.setup.limits.lower, self.setup.limits.upper
+        return Filing('measured_out_of_bounds', 'measures ' + ', '.join(
+            f'{names[i]} {float(measured[i]):.6g} (bounds [{lower[i]:g}, {upper[i]:g}])'
+            for i in far) + ': far outside the action bounds, no arm stands there; not taken '
+            'as the measured position (a stop holds at the last plausible one, else where the '
+            'controller is commanded)')
 
     def measure(self, stamp_ns: int, positions: np.ndarray) -> None:
         """Measured positions of the action joints, NaN for those a message does not give (an
@@ -560,6 +630,10 @@ class PlanningLoop:
             hold = self.stop('no_clock', clock_ns)  # the clock stopped under a running plan
             self.state = WAITING_FOR_CLOCK
             return hold if hold is not None else Wait(WAITING_FOR_CLOCK, NO_CLOCK)
+        if self.stop_owed:
+            hold = self._owed_stop(clock_ns)
+            if hold is not None:
+                return hold
         if not self.armed:
             return Wait('waiting for an episode start')
         now = self.now_ns(clock_ns)
@@ -576,6 +650,15 @@ class PlanningLoop:
             return Wait(WAITING_FOR_STEP)
         obs = self.history.assemble(now)
         if not obs:
+            if (since := self._before_episode_from) is not None and \
+                    now - since > self.setup.max_age_ns:
+                start = self.history.episode_start_ns or 0
+                return Wait(BEFORE_EPISODE, (
+                    f'every input for {(now - since) / 1e9:.3f} s is stamped before the '
+                    f'announced episode start {start / 1e9:.3f} s, '
+                    f'{(start - now) / 1e9:.3f} s ahead of the node clock: nothing is filed '
+                    "(is the announcer's clock this node's? inputs_before_episode on "
+                    '/diagnostics)'))
             return Wait(f'inputs: {obs.kind}', obs.message if obs.kind in REFUSALS_TO_LOG else '')
         if self.lockstep and obs.t_ns < now:
             # the sim waits at `now`: plan on its observation of now, not on an older one
@@ -592,6 +675,18 @@ class PlanningLoop:
             return decoded
         return PlanRequest(decoded, self.generator, PlanContext(self.generation, obs.t_ns),
                            self._far_state(obs))
+
+    def _owed_stop(self, clock_ns: int) -> Hold | None:
+        """The stop an episode start owes (realtime, a plan ran and nothing was measured
+        since the start to hold at): once a measurement of the new episode is in, at it; once
+        none came for max_input_age_s after the takeover, at where the controller runs the
+        forgotten plan (it would run it on: waiting for a message that never comes, the owed
+        stop was never sent)."""
+        now = self.now_ns(clock_ns)
+        if self._measured_since(self._owed_since_ns, now) or \
+                now - self._owed_at_ns > self.setup.max_age_ns:
+            return self.stop('episode_start', clock_ns)
+        return None
 
     def _frames_failing(self, now: int) -> bool:
         """Whether no observation could be decoded for longer than max_input_age_s (since the
@@ -844,7 +939,15 @@ class PlanningLoop:
                 # before the first point of a motion that began unmeasured: that point, the
                 # policy's target nearest the arm (sending nothing lets the chunk run on)
                 commanded = self.commanded.actions[0]
-            hold = hold_point(reason, now, self.measured_at(now), commanded)
+            measured = self.measured_at(now)
+            if self.stop_owed and self._owed_plan is not None:
+                # a stop an episode start owes: a measurement of the new episode only (a
+                # sim's reset moves the robot), else where the forgotten plan commands it
+                if not self._measured_since(self._owed_since_ns, now):
+                    measured = None
+                if commanded is None:
+                    commanded = self._owed_commanded(now)
+            hold = hold_point(reason, now, measured, commanded)
             stop = None if reason in VOID_PLAN_STOPS else \
                 self._stop_path(now, blind=reason in BLIND_STOPS)
             if hold is not None and stop is not None:
@@ -862,6 +965,15 @@ class PlanningLoop:
                 self.holds[reason] += 1
         self._clear_plan()
         return hold
+
+    def _owed_commanded(self, now: int) -> np.ndarray | None:
+        """Where the controller commands the arm now running the plan an episode start
+        forgot (its first point's start before it, its last point after it)."""
+        plan, start = self._owed_plan
+        if plan is None:
+            return start
+        point = commanded_at(plan, now, not self.lockstep, self.safety.wrap)
+        return start if point is None else point
 
     def _stop_path(self, now: int, blind: bool = False
                    ) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -898,6 +1010,7 @@ class PlanningLoop:
 
     def _clear_plan(self) -> None:
         self.moving = self.stop_owed = False
+        self._owed_plan = None
         self.commanded = self.motion_start = self.streamed_due_ns = None
         self.schedule.clear()
         self.execution.clear()
@@ -921,16 +1034,25 @@ class PlanningLoop:
     def start_episode(self, seed: int, start_ns: int, clock_ns: int | None = None
                       ) -> EpisodeTaken | None:
         """An announced episode, taken (with the Hold to publish if a plan ran: EpisodeTaken);
-        None (ignored) for a re-delivery or an older one. An older one while the node clock
-        (clock_ns) reads before the last one's start is on a clock that went back (a sim
-        restarted; in lockstep too, or after ~/reset, where nothing else sees the jump): the
+        None (ignored) for a re-delivery or an older one; BadInput 'episode_start' (not
+        counted: the caller counts it as it counts a malformed one) for a start further ahead
+        of the node clock than an input's stamp may be (check_stamp), which stalled the node.
+        An older one while the node clock (clock_ns) reads before the last one's start is on
+        a clock that went back (a sim restarted; in lockstep too, or after ~/reset, where
+        nothing else sees the jump): the
         clock is forgotten (clock_jumps_back) and it is taken."""
         last = self.episode_start_ns
         clock_back = last is not None and start_ns <= last
         if clock_back and (clock_ns is None or start_ns == last or clock_ns >= last
                            or self.waiting_for_clock(clock_ns)):
             return None
-        hold, owed = None, False
+        ahead = self.stamp_problem(start_ns, clock_ns)
+        if ahead is not None and ahead.kind == 'stamp_future':
+            # every input would be filed before it: the node idled as if no input came, and
+            # a stop owed was never sent. A start behind the clock is taken (a latched
+            # announcement heard by a node started later)
+            raise BadInput('episode_start', f'start_ns {start_ns} is {ahead.detail}')
+        hold, owed = None, None
         if not self.lockstep and (self.moving or self.stop_owed):
             # before the plan is forgotten (_restart): it must stop, at a position measured
             # since the start (a sim's reset teleports the robot: holding where the last
@@ -938,15 +1060,19 @@ class PlanningLoop:
             now = start_ns if clock_ns is None else clock_ns
             if self._measured_since(start_ns, now):
                 hold = self.stop('clock_back' if clock_back else 'episode_start', now)
+            elif self.stop_owed:  # owed already: the plan the controller still runs
+                owed, self._owed_since_ns = self._owed_plan, min(int(start_ns), now)
             else:
-                owed = True
+                owed = (self.commanded, self.motion_start)
+                self._owed_at_ns, self._owed_since_ns = now, min(int(start_ns), now)
         self.stopping = None  # a sim's reset moves the robot: the old stop's points are void
         if clock_back:
             self._forget_clock()
         self.episode_start_ns = start_ns
         self.env_seed = seed
         self._restart(keep_from_ns=start_ns)
-        self.stop_owed = owed
+        if owed is not None:
+            self.stop_owed, self._owed_plan = True, owed
         self.armed = True
         return EpisodeTaken(hold)
 
@@ -972,6 +1098,7 @@ class PlanningLoop:
         self.generator = self._new_generator()
         self.last_t_obs_ns = None
         self._frames_failing_from = None
+        self._before_episode_from = None
 
     def _new_generator(self) -> Any:
         from dp_ros.policy.inputs import episode_generator  # torch: only once a loop runs
@@ -997,10 +1124,13 @@ class PlanningLoop:
         """Joint-state streams every message of which, INPUT_WAIT_NS after the first check,
         gave none of their joints, only action joints' positions (state_joint_names naming
         joints the topic does not have: taken for another driver's messages, no bad
-        message): name -> the joint names the messages gave."""
+        message): name -> the joint names the messages gave (the first MAX_OTHER_NAMES, then
+        how many more were given)."""
         if not self._waited(wall_ns):
             return {}
-        return {name: sorted(st.other_names) for name, st in self.stats.items()
+        return {name: sorted(st.other_names) + ([f'... {st.other_names_left_out} more'] if
+                                                st.other_names_left_out else [])
+                for name, st in self.stats.items()
                 if st.received and st.other_joints == st.received}
 
     def _input_rate(self, st: StreamStats, wall_ns: int) -> float:
@@ -1053,6 +1183,7 @@ class PlanningLoop:
             'clock_jumps_back': self.clock_jumps,
             'state_far_outside_training': self.far_states,
             'inputs_before_clock': sum(st.before_clock for st in self.stats.values()),
+            'inputs_before_episode': sum(st.before_episode for st in self.stats.values()),
             'inputs_unheard': ', '.join(self.unheard_inputs(wall_ns)),
             'inputs_unread': ', '.join(self.unread_inputs(wall_ns)),
         }
@@ -1097,6 +1228,8 @@ def problems(values: dict[str, Any]) -> list[str]:
         found.append(f"{values['inputs_older']} input(s) stamped before their stream's newest")
     if str(values['state']) in ('inputs: stale', 'inputs: gap'):
         found.append('inputs stale')
+    if str(values['state']) == BEFORE_EPISODE:
+        found.append('inputs stamped before the episode start')
     if str(values['state']) == WAITING_FOR_CLOCK:
         found.append('waiting for /clock (use_sim_time)')
     if values.get('inputs_unheard'):

@@ -357,10 +357,31 @@ class Hold:
         return self.position.reshape(1, -1) if self.path is None else self.path
 
 
+def far_outside_bounds(values: np.ndarray, limits: JointLimits) -> list[int]:
+    """The dimensions whose measured value lies outside the action bounds by more than the
+    bounds are wide (none where a bound is infinite): no arm stands there, a driver's garbage
+    (1e30) does, and taken as the measured position it became a stop's hold point and a
+    ramp-in's start. A value a little outside is believed: an arm's home pose outside the
+    training actions' range, which the ramp-in walks back in."""
+    if limits.lower is None or limits.upper is None:
+        return []
+    values = np.asarray(values, dtype=np.float64)
+    span = limits.upper - limits.lower
+    with np.errstate(invalid='ignore'):  # inf - inf: no span, nothing refused
+        far = (values < limits.lower - span) | (values > limits.upper + span)
+    return np.flatnonzero(far & np.isfinite(span)).tolist()
+
+
 def hold_point(reason: str, stamp_ns: int, measured: np.ndarray | None,
                commanded: np.ndarray | None) -> Hold | None:
     """Hold at the measured position, else at `commanded` (where the controller commands the
-    arm now); None: nothing moved."""
+    arm now); None: nothing moved.
+
+    Not clamped to the action bounds: an arm measured a little outside them (a home pose)
+    holds where it stands, where a clamp would jump it to the bound within a period. A
+    measurement far outside them is no arm's (far_outside_bounds): the loop refuses it on
+    receipt, so without a fresh one the hold falls back to the commanded position, which
+    the envelope kept within the bounds (or on the ramp-in's walk back into them)."""
     if measured is not None:
         return Hold(reason, np.asarray(measured, dtype=np.float64).copy(), int(stamp_ns),
                     'measured')
