@@ -146,14 +146,14 @@ class EpisodeRecorder:
 
 
 def start_sim(namespace: str, mode: str = 'realtime') -> Any:
-    import subprocess
+    from dp_ros.ros.processes import start_child
 
     argv = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
             '-r', f'__ns:={namespace}', '--params-file', str(config_file('pusht_arm_sim.yaml')),
             '-p', f'mode:={mode}', '-p', 'autostart:=false', '-p', 'auto_reset:=false',
             '-p', 'ee_pose_topic:=ee_pose']
     # this process's environment: main() set it from node_environment(), checked there once
-    return subprocess.Popen(argv, start_new_session=True)
+    return start_child(argv)
 
 
 def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: float,
