@@ -38,9 +38,11 @@ except ImportError:  # not POSIX: no lock (dp-ros runs on Linux)
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
-# beside a target: staging_dir's folders (mkdtemp's 8 characters, or staging_path's 8 hex
-# digits) and _swap_in's put-aside old copy
-_LEFTOVER = re.compile(r'\.(?P<target>.+)\.(?:tmp-[a-z0-9_]{8}|old-[0-9a-f]{8})')
+# beside a target: staging_dir's folders (`tmp-PID-` and mkdtemp's 8 characters, or
+# staging_path's 8 hex digits; before the PID was in the name: without it, and bag2zarr's
+# and convert's own `bag2zarr-PID-`, `convert-PID-`) and _swap_in's put-aside old copy
+_LEFTOVER = re.compile(r'\.(?P<target>.+)\.(?:(?:tmp|bag2zarr|convert)-(?:(?P<pid>[0-9]+)-)?'
+                       r'[a-z0-9_]{8}|old-[0-9a-f]{8})')
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -121,9 +123,9 @@ def _remove_old(path: Path) -> None:
 
 def staging_dir(target: Path) -> Path:
     """A new empty folder beside `target` (mode 0755, mkdtemp's 0700 opened up) to write it
-    in before replace_dir swaps it in, named `.<target>.tmp-XXXXXXXX`: what
-    staging_leftovers finds after a kill."""
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{target.name}.tmp-', dir=target.parent))
+    in before replace_dir swaps it in, named `.<target>.tmp-<pid>-XXXXXXXX`: what
+    staging_leftovers finds after a kill (the pid: never while its writer lives)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{target.name}.tmp-{os.getpid()}-', dir=target.parent))
     os.chmod(tmp, 0o755)
     return tmp
 
@@ -131,19 +133,46 @@ def staging_dir(target: Path) -> Path:
 def staging_path(target: Path) -> Path:
     """An unused name beside `target` for a copy made whole first (shutil.copytree makes
     the folder itself), of staging_dir's form."""
-    return target.with_name(f'.{target.name}.tmp-{uuid.uuid4().hex[:8]}')
+    return target.with_name(f'.{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}')
+
+
+def _running(pid: int) -> bool:
+    """A process `pid` exists (ours included; another user's too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:  # no pid that large
+        return False
+    return True
 
 
 def staging_leftovers(folder: Path, targets: str) -> list[Path]:
     """What writes of the outputs in `folder` whose names fullmatch the regex `targets` left
     there when killed midway: staging_dir's and staging_path's copies, a swap's put-aside
-    old copy. A live write's staging folder has the same name: call this only with the
-    folder's output_lock held."""
+    old copy. A copy whose name holds the pid of a running process is not one (a write of
+    another dp-ros that does not lock, an older one); one without a pid (an older dp-ros)
+    has no such guard: call this only with the output's output_lock held."""
     if not folder.is_dir():
         return []
     name = re.compile(targets)
     return sorted(p for p in folder.iterdir()
-                  if (m := _LEFTOVER.fullmatch(p.name)) and name.fullmatch(m['target']))
+                  if (m := _LEFTOVER.fullmatch(p.name)) and name.fullmatch(m['target'])
+                  and not (m['pid'] and _running(int(m['pid']))))
+
+
+def remove_killed_staging(target: Path) -> int:
+    """Remove the staging copies that writes of `target` killed midway (SIGKILL, the OOM
+    killer) left beside it, each up to a whole copy of it, hidden by its dot, that nothing
+    else removes; says so on stderr. Only with target's output_lock held. Returns how many."""
+    found = staging_leftovers(target.parent, re.escape(target.name))
+    if found:
+        freed = remove_all(found)
+        print(f'removed {len(found)} staging cop{"y" if len(found) == 1 else "ies"} of a killed '
+              f'run beside {target} ({freed:,} bytes)', file=sys.stderr)
+    return len(found)
 
 
 def remove_all(paths: Iterable[Path]) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
@@ -72,6 +73,7 @@ def run_subcommand(name: str, argv: list[str]) -> int:
             return EXIT_USER_ERROR
         except KeyboardInterrupt:
             print(f'dp-ros {name}: interrupted', file=sys.stderr)
+            quiet_asyncio()
             return interrupted_exit_code(terminated)
         except EXPECTED_ERRORS as exc:
             print(f'dp-ros {name}: {one_line(exc) or type(exc).__name__}', file=sys.stderr)
@@ -84,6 +86,13 @@ def run_subcommand(name: str, argv: list[str]) -> int:
             return EXIT_USER_ERROR
     # a subcommand that caught the interrupt itself (and cleaned up) reports Ctrl-C's code
     return interrupted_exit_code(terminated) if code == EXIT_INTERRUPTED else code
+
+
+def quiet_asyncio() -> None:
+    """After an interrupt's one line: no 'Task was destroyed but it is pending!' or 'Task
+    exception was never retrieved' from the asyncio logger as the process exits (a zarr read
+    or write the interrupt cut short, its I/O loop closed at exit)."""
+    logging.getLogger('asyncio').setLevel(logging.CRITICAL)
 
 
 # s between progress-bar lines when stderr is a file or a CI log (not a terminal)

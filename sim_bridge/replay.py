@@ -30,7 +30,7 @@ import numpy as np
 
 from dp_ros.atomic_dir import write_text
 from dp_ros.errors import UserError
-from dp_ros.ros.processes import check_ros_environment
+from dp_ros.ros.processes import check_ros_environment, start_child
 from sim_bridge.sim_node_config import MODES, answer_stamp_ns
 
 # relative to the working directory first, then to the source tree (the rule of training's
@@ -160,8 +160,7 @@ def start_sim_process(args, episode: RecordedEpisode) -> subprocess.Popen:
             '-p', 'action_wait_timeout_s:=0']
     if args.video:
         argv += ['-p', f'video_path:={args.video}']
-    return subprocess.Popen(argv, cwd=str(Path(__file__).resolve().parents[1]),
-                            start_new_session=True)
+    return start_child(argv, cwd=str(Path(__file__).resolve().parents[1]))
 
 
 def stop_process(proc: subprocess.Popen) -> None:

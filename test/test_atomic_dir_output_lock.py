@@ -62,7 +62,7 @@ def test_two_bag2zarr_appends_at_once_lose_no_episodes(tmp_path, pusht_zarr):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         # A has started staging its copy of the store: hold it there while B runs
-        _wait_for(lambda: any(p.name.startswith('.store.zarr.bag2zarr-')
+        _wait_for(lambda: any(p.name.startswith('.store.zarr.tmp-')
                               for p in tmp_path.iterdir()), a, "A's staging store")
         a.send_signal(signal.SIGSTOP)
         b = subprocess.Popen(_bag2zarr(tmp_path / 'bag_b', store), env=env, text=True,
@@ -153,7 +153,7 @@ def test_two_converts_into_one_new_target_do_not_both_succeed(tmp_path):
     a = subprocess.Popen(convert(small_a), env=env, text=True, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     try:
-        _wait_for(lambda: any(p.name.startswith('.le.convert-') for p in tmp_path.iterdir()),
+        _wait_for(lambda: any(p.name.startswith('.le.tmp-') for p in tmp_path.iterdir()),
                   a, "A's staging dataset")
         a.send_signal(signal.SIGSTOP)
         b = subprocess.run(convert(small_b), env=env, text=True, capture_output=True,

@@ -4,6 +4,9 @@ copies, a swap's put-aside old copy) for the targets named, nothing wider: a run
 holds the user's own files too; run_dir.remove_save_leftovers removes them."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from dp_ros.atomic_dir import remove_all, staging_dir, staging_leftovers, staging_path
@@ -11,14 +14,20 @@ from training.run_dir import remove_save_leftovers
 
 
 def test_staging_leftovers_match_the_savers_names_only(tmp_path):
+    """The names of a process that is gone (and those of older versions, without the pid);
+    not those of a running one (here: this process's own)."""
+    gone = subprocess.Popen([sys.executable, '-c', 'pass'])
+    gone.wait()
     target = tmp_path / 'latest'
-    made = [staging_dir(target), staging_path(target), tmp_path / '.latest.old-0123abcd']
-    made[1].mkdir()
-    made[2].mkdir()
+    running = [staging_dir(target), staging_path(target)]
+    running[1].mkdir()
+    made = [running[0].with_name(running[0].name.replace(f'-{os.getpid()}-', f'-{gone.pid}-')),
+            running[1].with_name(running[1].name.replace(f'-{os.getpid()}-', f'-{gone.pid}-')),
+            tmp_path / '.latest.tmp-abcdefgh', tmp_path / '.latest.old-0123abcd']
     others = ['.latest.tmp-short', '.latest.tmp', 'latest', '.best.tmp-abcdefgh',
               '.latest.old-ABCDEFGH', 'x.latest.tmp-abcdefgh', '.latest.lock']
-    for name in others:
-        (tmp_path / name).mkdir()
+    for path in [*made, *(tmp_path / name for name in others)]:
+        path.mkdir()
     assert staging_leftovers(tmp_path, 'latest') == sorted(made)
     assert staging_leftovers(tmp_path, 'best') == [tmp_path / '.best.tmp-abcdefgh']
     assert staging_leftovers(tmp_path / 'missing', 'latest') == []

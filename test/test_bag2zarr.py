@@ -827,7 +827,7 @@ def test_interrupt_midway_leaves_output_untouched(tmp_path, episodes, existing):
         match = re.match(rf'bags:.*\b(\d+)/{n_bags}\b', line)
         done = int(match.group(1)) if match else 0
     assert done < n_bags // 2, seen[-5:]
-    staged = list(output.parent.glob(f'.{output.name}.bag2zarr-*'))
+    staged = list(output.parent.glob(f'.{output.name}.tmp-*'))
     assert staged and len(list(staged[0].rglob('*'))) > len(before)  # episodes written
     proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=60)

@@ -97,7 +97,7 @@ def test_bag2zarr_stopped_by_sigterm_leaves_no_staging_store(tmp_path, pusht_zar
     rc = _terminate_in_stage(  # the store is staged in full; stopped before its swap
         'dp_ros.cli', ['bag2zarr', str(tmp_path / 'bag'), '-c', str(BAG2ZARR_PUSHT_CONFIG),
                        '-o', str(out / 's.zarr'), '--no-progress'],
-        'training.zarr_writer:replace_dir', 1, out, '.s.zarr.bag2zarr-')
+        'training.zarr_writer:replace_dir', 1, out, '.s.zarr.tmp-')
     assert rc == 128 + signal.SIGTERM
     assert _left(out, '.s.zarr.') == []
 
@@ -108,7 +108,7 @@ def test_convert_stopped_by_sigterm_leaves_no_staging_dataset(tmp_path):
     rc = _terminate_in_stage(  # one episode written, its video still open
         'dp_ros.cli', ['convert', str(store), str(tmp_path / 'le'), '--fps', '10',
                        '--no-progress'],
-        'training.lerobot_format:LeRobotWriter.add_episode', 2, tmp_path, '.le.convert-')
+        'training.lerobot_format:LeRobotWriter.add_episode', 2, tmp_path, '.le.tmp-')
     assert rc == 128 + signal.SIGTERM
     assert _left(tmp_path, '.le.') == []
 
@@ -123,6 +123,6 @@ def test_download_pusht_stopped_by_sigterm_leaves_nothing(tmp_path):
     rc = _terminate_in_stage(  # the archive fetched, before it is unpacked
         'dp_ros.cli', ['download-pusht', '--url', f'file://{archive}', '--dest', str(dest),
                        '--no-progress'], 'training.download:unpack', 1, dest,
-        '.pusht-download-')
+        '.pusht.tmp-')
     assert rc == 128 + signal.SIGTERM
     assert list(dest.iterdir()) == []

@@ -36,7 +36,7 @@ def arrays(path):
 
 
 def leftovers(directory):
-    return sorted(p.name for p in directory.iterdir() if '.convert-' in p.name)
+    return sorted(p.name for p in directory.iterdir() if '.tmp-' in p.name)
 
 
 def test_round_trip_keeps_states_and_actions_exactly(source, tmp_path, capsys):

@@ -166,3 +166,46 @@ def test_the_log_is_fresh_each_start_and_holds_stderr(tmp_path):
     start_logged([sys.executable, '-c', code.format(2)], log).wait(30)
     second = log.read_text()
     assert 'err-2' in second and 'err-1' not in second
+
+
+# a command that starts a node the way dp-ros does (start_logged, or start_child alone) and
+# says the node's pid and where its dp_ros came from; then waits to be killed
+PARENT = textwrap.dedent('''
+    import sys, time
+    import dp_ros
+    from pathlib import Path
+    from dp_ros.ros.processes import start_child, start_logged
+    argv = [sys.executable, '-c', 'import time; time.sleep(120)']
+    proc = (start_logged(argv, Path(sys.argv[2])) if sys.argv[1] == 'logged'
+            else start_child(argv))
+    print(proc.pid, dp_ros.__file__, flush=True)
+    time.sleep(120)
+''')
+
+
+def test_a_sigkilled_command_takes_its_nodes_with_it(tmp_path):
+    """A review SIGKILLed `dp-ros arm-record`: its sim (own session) ran on, and the rerun's
+    episodes failed on two sims answering. The kernel now sends the node SIGTERM when the
+    command dies (PR_SET_PDEATHSIG), through start_logged and start_child alike."""
+    import subprocess
+
+    import dp_ros
+    if not sys.platform.startswith('linux'):
+        return
+    for how in ('logged', 'child'):
+        parent = subprocess.Popen([sys.executable, '-c', PARENT, how, str(tmp_path / 'n.log')],
+                                  stdout=subprocess.PIPE, text=True)
+        pid_text, source = parent.stdout.readline().split()
+        node = int(pid_text)
+        assert source == dp_ros.__file__  # this checkout's code ran in the parent
+        try:
+            assert alive(node)
+            parent.kill()
+            parent.wait()
+            deadline = time.monotonic() + 30
+            while alive(node) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not alive(node), f'{how}: the node outlived the SIGKILLed command'
+        finally:
+            if alive(node):
+                os.kill(node, signal.SIGKILL)

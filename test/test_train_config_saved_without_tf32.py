@@ -58,17 +58,21 @@ def test_a_saved_config_without_tf32_reads_false_and_a_fresh_one_true():
 @pytest.mark.parametrize('given, saved_tf32, expected', [
     ({}, None, False),  # saved before the field: as the run trained
     ({'train': {'tf32': True}}, None, True),  # the config sets it: it decides
-    ({}, True, True),  # saved with the field: its value
+    ({}, True, True),  # saved with the field: resumed as any key (a change is reported)
+    ({}, False, True),
     ({'train': {'tf32': False}}, True, False),
 ])
 def test_keep_saved_on_resume(given, saved_tf32, expected):
+    """Only a saved config without the field keeps it: a review saw every resume, of runs
+    saved with train.tf32 too, say it 'kept true ... (before the key existed)'."""
     saved = old_saved_config()
     if saved_tf32 is not None:
         saved['train']['tf32'] = saved_tf32
     cfg = TrainConfig.from_dict(given)
     kept = keep_saved_on_resume(cfg, given, saved)
     assert cfg.train.tf32 is expected
-    assert kept == ([] if 'tf32' in given.get('train', {}) else ['train.tf32'])
+    assert kept == (['train.tf32'] if saved_tf32 is None and 'tf32' not in given.get('train', {})
+                    else [])
 
 
 @pytest.mark.parametrize('tf32, reported', [
@@ -105,11 +109,12 @@ def forget_tf32(run: Path) -> None:
     state.write_text(json.dumps(saved))
 
 
-def resume(config_file: Path, run: Path, max_steps: int, caplog, *overrides: str
-           ) -> tuple[bool, bool, list[str]]:
+def resume(config_file: Path, run: Path, max_steps: int, caplog, *overrides: str,
+           forget: bool = True) -> tuple[bool, bool, list[str]]:
     """`dp-ros train --resume auto` for one more step: (config.yaml's train.tf32, the train
-    state's, the log's lines about train.tf32)."""
-    forget_tf32(run)
+    state's, the log's lines about train.tf32); `forget`: of a run saved before the key."""
+    if forget:
+        forget_tf32(run)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger='dp_ros.train'):
         assert train_cli.main(['--config', str(config_file), '--output', str(run),
@@ -134,3 +139,13 @@ def test_dp_ros_train_resumes_a_run_saved_before_tf32_in_full_float32(saved_run,
     assert 'train.tf32 false -> true' in change, change
     # set to what the run did: nothing kept, nothing changed
     assert resume(config_file, run, 5, caplog, 'train.tf32=false') == (False, False, [])
+
+
+def test_a_run_saved_with_tf32_resumes_without_a_word_about_it(saved_run, caplog):
+    """The train state records train.tf32 (today's saves): nothing is 'kept as the run was
+    saved (before the key existed)'; the config file does not set it, so the default holds,
+    and the change from the saved false is reported as any key's."""
+    config_file, run = saved_run
+    assert resume(config_file, run, 6, caplog, 'train.tf32=true')[:2] == (True, True)
+    written, state, said = resume(config_file, run, 7, caplog, forget=False)
+    assert (written, state, said) == (True, True, [])

@@ -133,3 +133,21 @@ def test_a_refused_checkpoint_write_names_where_and_what_is_kept(small_run):
     assert 'run the same command again to resume' in line, line
     assert _hidden(run / 'checkpoints') == []  # save_policy removed its staging copy
 
+
+
+def test_a_first_train_state_save_refused_names_the_latest_it_wrote(tmp_path, trained_to_step_2):
+    """The run's first resume point: checkpoints/latest fits, its train state does not. The
+    line said 'this run saved nothing' with latest written; it names the step latest holds
+    and that there is no train state to resume from."""
+    _, config = trained_to_step_2
+    run = tmp_path / 'run'
+    model = _model_bytes(trained_to_step_2[0])
+    failed = _train(run, config, limit=model + 200_000)
+    assert failed.returncode == 2, failed.stderr[-2000:]
+    assert (run / 'checkpoints' / 'latest' / 'model.safetensors').stat().st_size == model
+    assert not (run / 'train_state').exists()
+    line = failed.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"dp-ros train: cannot write {run / 'train_state'}: "), line
+    assert ('this run saved no train state to resume from (checkpoints/latest holds step 2)'
+            in line), line
+    assert 'saved nothing' not in line

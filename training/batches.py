@@ -56,6 +56,14 @@ def positions(batches: EpochBatches, epoch: int, start: int
         epoch, start = epoch + 1, 0
 
 
+def loader_generator(batches: EpochBatches, epoch: int) -> torch.Generator:
+    """The generator a DataLoader draws its workers' base seed from, a function of (seed,
+    epoch, rank): without one it draws from the global torch RNG, once per loader, and the
+    loader a resume makes mid-epoch drew once more than the uninterrupted run's."""
+    return torch.Generator().manual_seed(
+        (batches.seed * 1_000_003 + epoch) * 4_099 + batches.rank + 1)
+
+
 def iterate_batches(dataset: Dataset, batches: EpochBatches, epoch: int, start: int,
                     num_workers: int, pin_memory: bool, persistent_workers: bool,
                     ) -> Iterator[tuple[int, int, Any]]:
@@ -67,7 +75,8 @@ def iterate_batches(dataset: Dataset, batches: EpochBatches, epoch: int, start: 
     if persistent_workers and num_workers > 0:
         at = positions(batches, epoch, start)
         loader = DataLoader(dataset, batch_sampler=(indices for _, _, indices in at),
-                            num_workers=num_workers, pin_memory=pin_memory)
+                            num_workers=num_workers, pin_memory=pin_memory,
+                            generator=loader_generator(batches, epoch))
         for (e, i, _), batch in zip(positions(batches, epoch, start), loader, strict=False):
             yield e, i, batch
         return
@@ -75,7 +84,7 @@ def iterate_batches(dataset: Dataset, batches: EpochBatches, epoch: int, start: 
         todo = batches.epoch(epoch)[start:]
         if todo:
             loader = DataLoader(dataset, batch_sampler=todo, num_workers=num_workers,
-                                pin_memory=pin_memory)
+                                pin_memory=pin_memory, generator=loader_generator(batches, epoch))
             for i, batch in enumerate(loader):
                 yield epoch, start + i, batch
         epoch, start = epoch + 1, 0

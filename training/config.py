@@ -640,15 +640,17 @@ def keep_saved_on_resume(cfg: TrainConfig, given: dict[str, Any],
     """A resume keeps the saved run's value of each SAVED_WITHOUT field that the config
     (`given`: load_config_data's keys) does not set, so that a run saved before train.tf32
     existed goes on in full float32, as it trained, not with the new default; a config that
-    sets the field decides. `saved`: the train state's config. The dotted keys kept."""
-    old = saved_config_data(saved)
+    sets the field decides. `saved`: the train state's config, as saved (a run saved with
+    the field is resumed as any other key is: saved_config_data would fill it in, and every
+    resume said it kept it 'before the key existed'). The dotted keys kept."""
+    raw = migrate_deprecated_keys(saved or {})  # today's names, no field filled in
     kept = []
     for section, values in SAVED_WITHOUT.items():
-        theirs, ours = old.get(section), given.get(section)
-        for key in values:
-            if isinstance(theirs, dict) and key in theirs and not (
+        theirs, ours = raw.get(section), given.get(section)
+        for key, value in values.items():
+            if isinstance(theirs, dict) and key not in theirs and not (
                     isinstance(ours, dict) and key in ours):
-                setattr(getattr(cfg, section), key, theirs[key])
+                setattr(getattr(cfg, section), key, value)
                 kept.append(f'{section}.{key}')
     return kept
 

@@ -13,7 +13,6 @@ import hashlib
 import http.client
 import shutil
 import sys
-import tempfile
 import urllib.request
 import zipfile
 import zlib
@@ -22,7 +21,15 @@ from urllib.parse import unquote, urlparse
 
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import first_existing, free_disk, output_lock, replace_dir
+from dp_ros.atomic_dir import (
+    first_existing,
+    free_disk,
+    output_lock,
+    remove_all,
+    remove_killed_staging,
+    replace_dir,
+    staging_dir,
+)
 from dp_ros.errors import UserError
 from training.replay_buffer import ReplayBuffer
 
@@ -34,7 +41,10 @@ STORE = f'{TOP_DIR}/pusht_cchi_v7_replay.zarr'
 DEFAULT_DEST = Path('../shared/datasets')
 PUSHT_KEYS = ('img', 'state', 'action')  # what the shipped configs and the sim's replay read
 _BLOCK = 1 << 20
-_TMP_PREFIX = f'.{TOP_DIR}-download-'  # the folder a run fetches and unpacks in, inside --dest
+# the folder a run fetches and unpacks in, inside --dest (atomic_dir.staging_dir's form), and
+# what older versions named it (without the pid): a killed run's, removed by the next
+_TMP_PREFIX = f'.{TOP_DIR}.tmp-'
+_OLD_TMP_PREFIX = f'.{TOP_DIR}-download-'
 
 
 class DownloadError(UserError, RuntimeError):
@@ -171,10 +181,16 @@ def _remove_empty(folders: list[Path]) -> None:
 def _download_into(url: str, final: Path, sha256: str | None, force: bool,
                    progress: bool) -> Path:
     """Fetch, unpack and verify in a temporary folder beside `final`, swapped in at the end;
-    the temporary folder is removed whatever happens (under output_lock)."""
+    the temporary folder is removed whatever happens, and those of killed runs first (under
+    output_lock)."""
     if final.exists() and not force:  # checked again: a run may have ended meanwhile
         raise DownloadError(f'{final} already exists; pass --force to replace it')
-    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=final.parent))
+    remove_killed_staging(final)  # under output_lock(final): no live run's folder
+    old = [p for p in final.parent.glob(f'{_OLD_TMP_PREFIX}*') if p.is_dir()]
+    if old:
+        print(f'removed {len(old)} staging folder(s) of a killed run in {final.parent} '
+              f'({remove_all(old):,} bytes)', file=sys.stderr)
+    tmp = staging_dir(final)  # a kill leaves it: the next download into --dest removes it
     try:
         archive = tmp / 'pusht.zip'
         digest = fetch(url, archive, progress=progress, unpacked_beside=True)

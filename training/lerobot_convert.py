@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +40,9 @@ from dp_ros.atomic_dir import (
     naming,
     output_lock,
     real_target,
+    remove_killed_staging,
     replace_dir,
+    staging_path,
     write_text,
 )
 from dp_ros.dimension_names import NAMES, names_of
@@ -66,6 +65,7 @@ from training.lerobot_format import (
     video_feature,
 )
 from training.replay_buffer import ReplayBuffer, recorded_control_period
+from training.zarr_writer import remove_tree
 
 # zarr key (the paper's Push-T layout, bag2zarr's defaults) -> LeRobot feature
 DEFAULT_KEY_MAP: dict[str, str] = {
@@ -132,23 +132,21 @@ def staged_output(source: Path, output: Path, overwrite: bool) -> Iterator[Path]
     """A temporary directory beside `output` that replaces it when the block succeeds (an
     output that is a symlink, to a dataset on another disk: at its destination); an output
     that would touch `source` is refused first, and so is a second writer of `output` while
-    this one runs (output_lock: its swap would replace this one's dataset)."""
+    this one runs (output_lock: its swap would replace this one's dataset). Under the lock,
+    the staging copies killed converts of `output` left are removed first."""
     check_output_apart(source, output, ConvertError)
     with output_lock(output, 'dp-ros convert'):
         output = real_target(output)
         if output.exists() and not overwrite:
             raise ConvertError(f'{output} already exists; pass --overwrite to replace it')
-        tmp = output.with_name(f'.{output.name}.convert-{os.getpid()}-{uuid.uuid4().hex[:8]}')
+        remove_killed_staging(output)
+        tmp = staging_path(output)  # a kill leaves it: the next convert to output removes it
         try:
             with naming(output, tmp):  # pyarrow's full-disk OSError names no file
                 yield tmp
                 replace_dir(tmp, output)
-        finally:
-            for _ in range(20):  # zarr's I/O thread may finish a write after an interrupt
-                if not tmp.exists():
-                    break
-                shutil.rmtree(tmp, ignore_errors=True)
-                time.sleep(0.05)
+        finally:  # zarr's I/O thread may finish a write after an interrupt
+            remove_tree(tmp)
 
 
 # ---------------------------------------------------------------------------- zarr -> LeRobot

@@ -59,6 +59,7 @@ FRAME_RATE_TOLERANCE = 0.01
 # waiting for good: SVT-AV1 4.1.0 was once seen blocked there, using no CPU (a flush of the
 # lookahead frames takes under a second per 480 px camera here).
 FLUSH_TIMEOUT_S = 300.0
+ABORT_WAIT_S = 10.0  # an aborted video's encoder: waited for this long, then left to PyAV
 # An episode's frames get the same deadline plus this much per frame, so an encoder stuck
 # inside a frame fails the conversion too (the whole Push-T set, 96 x 96, encodes at about 840
 # frames/s here: bench/results/lerobot_roundtrip.json; the bound only catches one that stopped).
@@ -508,11 +509,12 @@ def _update_chunk_file(chunk: int, file: int, chunks_size: int) -> tuple[int, in
 
 
 def _returned_within(call: Callable[[], Any], timeout_s: float, what: str,
-                     abandon: Callable[[], None]) -> Any:
+                     abandon: Callable[[threading.Thread, bool], None]) -> Any:
     """call()'s result (or its exception), run on a daemon thread: a C call that never
     returns cannot be interrupted, so the caller gets a LeRobotFormatError after timeout_s
-    and Ctrl-C while it waits, and the process can still exit. abandon() runs when the wait
-    ends with the call still running (the thread is left behind, and what it uses with it)."""
+    and Ctrl-C while it waits, and the process can still exit. abandon(thread, hung) runs when
+    the wait ends with the call still running (hung: past timeout_s; else interrupted): the
+    thread is left behind, and what it uses."""
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -527,10 +529,10 @@ def _returned_within(call: Callable[[], Any], timeout_s: float, what: str,
         thread.join(timeout_s)
     except BaseException:  # Ctrl-C while waiting
         if thread.is_alive():
-            abandon()
+            abandon(thread, False)
         raise
     if thread.is_alive():
-        abandon()
+        abandon(thread, True)
         raise LeRobotFormatError(f'{what} did not return in {timeout_s:g} s (SVT-AV1 4.1.0 was '
                                  'once seen to hang at its end-of-stream flush): run the '
                                  'conversion again, or encode with --vcodec h264')
@@ -563,6 +565,8 @@ class _VideoFile:
                 f'encode with another --vcodec (e.g. h264)') from None
         self.frames = 0
         self.bytes = 0
+        self._busy: threading.Thread | None = None  # an encoder call left running (_abandon)
+        self._held: Any = None  # its container
 
     def add(self, frames: np.ndarray) -> None:
         """Encode and mux an episode's frames, under a deadline as the flush."""
@@ -597,10 +601,11 @@ class _VideoFile:
             self.container.close()
             self.container = None
 
-    def _abandon(self) -> None:
+    def _abandon(self, thread: threading.Thread, hung: bool) -> None:
         """The encoder is still inside a call (past the deadline, or Ctrl-C while waiting):
-        closing the container under it is unsafe, so it is left to PyAV (the files are
-        discarded either way)."""
+        closing the container under it is unsafe; after Ctrl-C abort() waits a little for the
+        call to end, a hung one is left to PyAV (the files are discarded either way)."""
+        self._held, self._busy = self.container, None if hung else thread
         self.container = None
 
     def _flush(self) -> list[Any]:
@@ -608,12 +613,34 @@ class _VideoFile:
         return self.stream.encode()
 
     def abort(self) -> None:
-        if self.container is not None:
-            try:
-                self.container.close()
-            except Exception:  # noqa: BLE001 - closing a broken stream: nothing to save
-                pass
-            self.container = None
+        """Close without finishing, quietly: the encoder is sent its end of stream first
+        (SVT-AV1 freed without one prints 'Svt[error]: deinit called without sending EOS!'
+        after an interrupted convert's one line); an encoder still busy after ABORT_WAIT_S
+        is left to PyAV."""
+        container, self.container = self.container, None
+        busy, self._busy = self._busy, None
+        if busy is not None:
+            busy.join(ABORT_WAIT_S)
+            if busy.is_alive():
+                return
+            container, self._held = self._held, None
+        if container is None:
+            return
+        flushing = threading.Thread(target=self._quiet_flush, name='dp_ros_encoder', daemon=True)
+        flushing.start()
+        flushing.join(ABORT_WAIT_S)
+        if flushing.is_alive():  # inside the encoder: closing under it is unsafe
+            return
+        try:
+            container.close()
+        except Exception:  # noqa: BLE001 - closing a broken stream: nothing to save
+            pass
+
+    def _quiet_flush(self) -> None:
+        try:
+            self.stream.encode()
+        except Exception:  # noqa: BLE001 - a broken encoder: its packets are discarded anyway
+            pass
 
 
 class LeRobotWriter:

@@ -48,9 +48,11 @@ def remove_save_leftovers(run_dir: Path) -> tuple[int, int]:
 
 def set_aside_earlier_run(run_dir: Path) -> Path | None:
     """Move another run's files out of `run_dir` into earlier_runs/<n>/ (n one past the
-    highest there); returns that folder, or None when there was nothing to move."""
+    highest there); returns that folder, or None when there was nothing to move. A folder
+    holding config.yaml alone is a run stopped in its start-up (Ctrl-C before its first
+    step): nothing to continue or keep, its config.yaml is rewritten by this run."""
     present = [name for name in RUN_FILES if (run_dir / name).exists()]
-    if not present:
+    if not present or present == [CONFIG_FILE]:
         return None
     parent = run_dir / EARLIER_RUNS_DIR
     taken = [int(p.name) for p in parent.glob('*') if p.name.isdigit()] if parent.is_dir() else []

@@ -43,8 +43,10 @@ def validation_loss(policy: Any, val_ds: Dataset, data: DataConfig, accelerator:
     rank, world = accelerator.process_index, accelerator.num_processes
     device = accelerator.device
     gen = torch.Generator(device=device).manual_seed(seed + rank)
+    # its own generator: one from the global torch RNG would move it (training/batches.py)
     loader = DataLoader(val_ds, batch_size=data.batch_size, shuffle=False,
-                        num_workers=data.num_workers, pin_memory=data.pin_memory)
+                        num_workers=data.num_workers, pin_memory=data.pin_memory,
+                        generator=torch.Generator().manual_seed(seed + rank))
     total, count = torch.zeros((), device=device), torch.zeros((), device=device)
     for i, batch in enumerate(loader):
         if max_batches is not None and i >= max_batches:

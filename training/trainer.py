@@ -781,9 +781,12 @@ class Trainer:
 
     def _kept(self, latest_kept: bool = True) -> str:
         """What a run stopped by an error keeps: its last resume point (train_state, and
-        checkpoints/latest unless this step's was written already)."""
-        if self.last_saved < 0:
-            return 'this run saved nothing'
+        checkpoints/latest unless this step's was written already: latest_kept False, a
+        failed train state save, which comes after latest's)."""
+        if self.last_saved < 0:  # latest may be written: its train state failed
+            return ('this run saved nothing' if latest_kept else
+                    f'this run saved no train state to resume from (checkpoints/latest holds '
+                    f'step {self.pos.step})')
         state = self.run_dir / STATE_DIR
         if latest_kept or self.last_saved == self.pos.step:
             return f'{state} and checkpoints/latest stay at step {self.last_saved}'

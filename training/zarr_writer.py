@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import naming, real_target, replace_dir
+from dp_ros.atomic_dir import (
+    naming,
+    real_target,
+    remove_killed_staging,
+    replace_dir,
+    staging_path,
+)
 from dp_ros.bags.reader import BagError
 from dp_ros.errors import refused_copy
 from training.replay_buffer import DEFAULT_COMPRESSOR, ReplayBuffer, time_chunk_length
@@ -32,12 +38,14 @@ def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:
     """(temporary store path, appending): the caller fills it; it replaces output on success.
 
     The temporary store lives beside the output (same file system, so the swap is a rename)
-    and is removed whatever happens before the swap. An output that is a symlink (to a store
+    and is removed whatever happens before the swap; the copies killed writes left are
+    removed first (call it with output_lock(output) held). An output that is a symlink (to a store
     on another disk) is staged beside, and replaced at, its destination: the link stays.
     """
     output = real_target(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f'.{output.name}.bag2zarr-{os.getpid()}-{uuid.uuid4().hex[:8]}')
+    remove_killed_staging(output)  # the caller holds output_lock(output)
+    tmp = staging_path(output)  # a kill leaves it: the next write of output removes it
     appending = output.exists() and not overwrite
     try:
         if appending:
@@ -55,7 +63,7 @@ def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:
             yield tmp, appending
         replace_dir(tmp, output)
     finally:
-        _remove_tree(tmp)
+        remove_tree(tmp)
 
 
 def _fast_chunk_writes():
@@ -67,9 +75,34 @@ def _fast_chunk_writes():
     return zarr.config.set({'array.write_empty_chunks': True})
 
 
-def _remove_tree(path: Path, attempts: int = 20) -> None:
-    """Remove a temporary store, also while zarr's I/O thread still finishes a write into
-    it (an interrupt stops the main thread only)."""
+def drain_zarr_io(timeout: float = 30.0) -> None:
+    """Wait until zarr's I/O loop has finished what it was doing: Ctrl-C stops the main
+    thread's wait for a chunk write, not the write itself, which would otherwise put files
+    back into a staging folder just removed."""
+    import asyncio
+    import concurrent.futures
+
+    sync = sys.modules.get('zarr.core.sync')  # not loaded: nothing written through zarr
+    loop = None if sync is None else sync.loop[0]
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return
+
+    async def others() -> None:
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+    try:
+        asyncio.run_coroutine_threadsafe(others(), loop).result(timeout + 1.0)
+    except (concurrent.futures.TimeoutError, RuntimeError):  # a stuck write, a closed loop
+        pass
+
+
+def remove_tree(path: Path, attempts: int = 20) -> None:
+    """Remove a temporary store once zarr's pending writes into it ended (drain_zarr_io), a
+    few times over if a write still lands."""
+    if not path.exists():
+        return
+    drain_zarr_io()
     for _ in range(attempts):
         if not path.exists():
             return

@@ -146,14 +146,14 @@ class EpisodeRecorder:
 
 
 def start_sim(namespace: str, mode: str = 'realtime') -> Any:
-    import subprocess
+    from dp_ros.ros.processes import start_child
 
     argv = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
             '-r', f'__ns:={namespace}', '--params-file', str(config_file('pusht_arm_sim.yaml')),
             '-p', f'mode:={mode}', '-p', 'autostart:=false', '-p', 'auto_reset:=false',
             '-p', 'ee_pose_topic:=ee_pose']
     # this process's environment: main() set it from node_environment(), checked there once
-    return subprocess.Popen(argv, start_new_session=True)
+    return start_child(argv)
 
 
 def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: float,
@@ -261,11 +261,20 @@ def record_episode(client: Any, recorder: EpisodeRecorder, states: np.ndarray, b
                                        lead=lead)}
 
 
+def check_output_folder(output: Path) -> None:
+    """UserError for an --output that is something other than a folder (mkdir would raise
+    FileExistsError, a traceback), as train and download-pusht refuse one."""
+    if output.exists() and not output.is_dir():
+        raise UserError(f'--output {output} is a file: give the folder that receives the '
+                        'episode bags (made if missing)')
+
+
 def main(argv: list[str] | None = None) -> int:
     """Expected errors are raised (dp_ros/cli.py prints them: one line, exit 2)."""
     args = build_parser().parse_args(argv)
     if args.retries < 0:
         raise UserError(f'--retries must be >= 0, got {args.retries}')
+    check_output_folder(args.output)
 
     # this process records the 640 x 480 camera and starts the sim; a ROS_DOMAIN_ID or
     # RMW_IMPLEMENTATION rcl cannot use is one line here, before rclpy loads
@@ -277,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     # a second run into this output would clear the first's .partial bags and race its
     # report: refused in one line, as bag2zarr, convert and train refuse one
     with output_lock(output, 'dp-ros arm-record'):
+        check_output_folder(output)  # again: made meanwhile
         output.mkdir(parents=True, exist_ok=True)
         report_path = output.parent / f'{output.name}_report.json'
         report = (json.loads(report_path.read_text()) if report_path.exists()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
+import time
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +40,11 @@ STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 COMPRESSION = {'none': CompressionMode.NONE, 'message': CompressionMode.MESSAGE,
                'chunks': CompressionMode.STORAGE}
 COMPRESSION_STORAGE = {'message': 'sqlite3', 'chunks': 'mcap'}
+# a sqlite3 bag commits at most this often (or after this many messages), as rosbag2 flushes
+# its cache: rosbags keeps one transaction open until close(), so a recorder killed outright
+# (SIGKILL, the OOM killer) lost every message; now the last second's at most
+COMMIT_EVERY_S = 1.0
+COMMIT_EVERY_MESSAGES = 1000
 
 
 def normalize_msgtype(msgtype: str) -> str:
@@ -143,6 +150,12 @@ class BagRecorder:
                               storage_plugin=STORAGES[storage])
         self._writer.set_compression(COMPRESSION[compression], CompressionFormat.ZSTD)
         self._writer.open()
+        # rosbags' sqlite3 storage writes through this connection (None for mcap)
+        conn = getattr(self._writer.storage, 'conn', None)
+        self._db: sqlite3.Connection | None = (
+            conn if isinstance(conn, sqlite3.Connection) else None)
+        self._uncommitted = 0
+        self._committed_at = time.monotonic()
         self._connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
         self._closed = False
@@ -192,7 +205,20 @@ class BagRecorder:
             data = self.typestore.serialize_cdr(data, conn.msgtype)
         with naming(self.path):  # a refused write() names no file: the bag it was for
             self._writer.write(conn, int(recv_ns), data)
+            self._commit_now_and_then()
         self.counts[topic] += 1
+
+    def _commit_now_and_then(self) -> None:
+        """Commit a sqlite3 bag's messages every COMMIT_EVERY_S or COMMIT_EVERY_MESSAGES: a
+        kill then loses only what came after (the reader notes the rolled-back rest)."""
+        if self._db is None:
+            return
+        self._uncommitted += 1
+        now = time.monotonic()
+        if (self._uncommitted >= COMMIT_EVERY_MESSAGES
+                or now - self._committed_at >= COMMIT_EVERY_S):
+            self._db.commit()
+            self._uncommitted, self._committed_at = 0, now
 
     def close(self) -> None:
         """Write the rest and metadata.yaml; once (a failed close is not tried again)."""

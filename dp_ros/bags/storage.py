@@ -4,6 +4,9 @@
   resilient`) whose recorder was stopped before a checkpoint keeps its last messages in
   `<file>.db3-wal`; rosbags opens the .db3 immutable and never sees them. Such a file is read
   from a private copy with the WAL folded in by sqlite3: the user's files are never written.
+- A .db3 beside a rollback journal `<file>.db3-journal` (a recorder killed mid-write) lost
+  its uncommitted messages, which a note says; one whose journal is hot may hold pages of
+  that transaction, and is read from a private copy rolled back by sqlite3 (hot_journal).
 - A split recording (`--max-bag-size`) that lost its metadata.yaml (a recorder killed before
   writing it) leaves `<dir>/<dir>_0.mcap`, `<dir>_1.mcap`, ...: one recording, read as one
   bag, its files in index order (split_parts), not one bag (and episode) per file.
@@ -52,6 +55,7 @@ rosbags_adapt.install()
 STORAGE_SUFFIXES = ('.mcap', '.db3')
 MCAP_MAGIC = b'\x89MCAP0\r\n'  # an mcap file starts and ends with it
 WAL_HEADER_BYTES = 32  # a WAL file's header; the pages not yet checkpointed follow it
+JOURNAL_MAGIC = bytes.fromhex('d9d505f920a163d7')  # a hot rollback journal starts with it
 METADATA = 'metadata.yaml'
 ZSTD_SUFFIX = '.zstd'  # a storage file compressed whole: `--compression-mode file`
 
@@ -236,6 +240,44 @@ def pending_wal(db: Path) -> Path | None:
         return None
 
 
+def killed_journal(db: Path) -> Path | None:
+    """The rollback journal a writer killed mid-transaction left beside a .db3 (`ros2 bag
+    record -s sqlite3` and BagRecorder commit now and then; rosbags alone, an older dp_ros,
+    only at close): its uncommitted messages are lost. None when there is none (a commit
+    deletes it)."""
+    journal = db.with_name(db.name + '-journal')
+    try:
+        return journal if journal.stat().st_size > 0 else None
+    except OSError:
+        return None
+
+
+def hot_journal(db: Path) -> Path | None:
+    """killed_journal when it is hot (its header written: sqlite3's sign that the .db3 may
+    hold pages of the uncommitted transaction, to be rolled back from it); a zeroed header:
+    the .db3 is whole by itself."""
+    journal = killed_journal(db)
+    try:
+        with journal.open('rb') as f:  # type: ignore[union-attr]
+            return journal if f.read(len(JOURNAL_MAGIC)) == JOURNAL_MAGIC else None
+    except (OSError, AttributeError):
+        return None
+
+
+def journal_note(db: Path, journal: Path, committed: int | None = None) -> str:
+    """What a killed recorder's journal means for the bag read."""
+    how = '' if committed is None else (f' ({committed} committed message(s) read from a '
+                                        'private copy rolled back)')
+    return (f'{journal.name}: the recorder of {db.name} was killed mid-write: its last '
+            f'uncommitted messages are lost{how}')
+
+
+def pending_changes(db: Path) -> Path | None:
+    """The WAL (pending_wal) or the hot rollback journal (hot_journal) a .db3 must be read
+    with, from a private copy; None when the file is whole by itself."""
+    return pending_wal(db) or hot_journal(db)
+
+
 def _query(db: Path, sql: str) -> list[tuple]:
     """The rows of `sql` on a .db3 opened immutable: the user's file neither written nor
     locked, its WAL (if any) not read."""
@@ -248,6 +290,35 @@ def _query(db: Path, sql: str) -> list[tuple]:
 
 def _count(db: Path) -> int:
     return int(_query(db, 'SELECT count(*) FROM messages')[0][0])
+
+
+def _private_copy(db: Path, side: Path, into: Path) -> tuple[Path, str]:
+    """A copy of db in `into` made whole with its WAL or hot journal; a note saying how."""
+    return (_roll_back(db, side, into) if side.name.endswith('-journal')
+            else _fold_wal(db, side, into))
+
+
+def _roll_back(db: Path, journal: Path, into: Path) -> tuple[Path, str]:
+    """(a copy of db in `into` with the transaction its hot journal records rolled back by
+    sqlite3, as the next writer would; a note that its recorder was killed and how many
+    messages were committed). StorageError naming the journal when it cannot be made."""
+    copy = into / db.name
+    try:
+        shutil.copyfile(db, copy)
+        shutil.copyfile(journal, into / journal.name)
+        con = sqlite3.connect(copy)  # a first read rolls the hot journal back
+        try:
+            kept = int(con.execute('SELECT count(*) FROM messages').fetchone()[0])
+        finally:
+            con.close()
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(
+            f'{journal} is the rollback journal of a recorder killed mid-write, and the '
+            f'private copy to roll it back on could not be made in {tempfile.gettempdir()}: '
+            f'{type(exc).__name__}: {exc}; free space there (or point TMPDIR elsewhere), or '
+            f'roll it back on a copy of the bag: sqlite3 COPY.db3 "SELECT count(*) FROM '
+            'messages"') from exc
+    return copy, journal_note(db, journal, kept)
 
 
 def _fold_wal(db: Path, wal: Path, into: Path) -> tuple[Path, str]:
@@ -308,8 +379,9 @@ def _recounted_metadata(source: Path, target: Path, dbs: list[Path]) -> None:
 
 
 def _private_dir(bag: Path, wals: dict[Path, Path], into: Path) -> tuple[Path, list[str]]:
-    """A bag directory whose .db3 files have pending WALs, as a private directory: those
-    files copied with their WALs folded in, the others linked, metadata.yaml recounted."""
+    """A bag directory whose .db3 files have pending WALs or hot journals, as a private
+    directory: those files copied with their WALs folded in (journals rolled back), the
+    others linked, metadata.yaml recounted."""
     out = into / bag.name
     out.mkdir()
     notes = []
@@ -317,7 +389,7 @@ def _private_dir(bag: Path, wals: dict[Path, Path], into: Path) -> tuple[Path, l
         if entry.name == METADATA or entry.name.endswith(('-wal', '-shm', '-journal')):
             continue
         if entry in wals:
-            notes.append(_fold_wal(entry, wals[entry], out)[1])
+            notes.append(_private_copy(entry, wals[entry], out)[1])
         else:
             (out / entry.name).symlink_to(entry.resolve())
     _recounted_metadata(bag / METADATA, out / METADATA, sorted(out.glob('*.db3')))
@@ -358,15 +430,20 @@ def _open(path: Path, stack: ExitStack) -> tuple[Reader, list[str]]:
     copy where a .db3 has a pending WAL; and notes on how it was read."""
     notes: list[str] = _shadow_note(path) if path.is_file() else []
     if path.is_dir():
-        wals = {db: wal for db in sorted(path.glob('*.db3')) if (wal := pending_wal(db))}
+        wals = {db: wal for db in sorted(path.glob('*.db3')) if (wal := pending_changes(db))}
+        notes = [journal_note(db, journal) for db in sorted(path.glob('*.db3'))
+                 if db not in wals and (journal := killed_journal(db))]
         if wals:
-            path, notes = _private_dir(path, wals, _private_folder(stack))
+            path, copied = _private_dir(path, wals, _private_folder(stack))
+            notes += copied
     elif is_compressed(path):
         path, note = _decompress(path, _private_folder(stack))
         notes.append(note)
-    elif path.suffix == '.db3' and (wal := pending_wal(path)):
-        path, note = _fold_wal(path, wal, _private_folder(stack))
+    elif path.suffix == '.db3' and (wal := pending_changes(path)):
+        path, note = _private_copy(path, wal, _private_folder(stack))
         notes.append(note)
+    elif path.suffix == '.db3' and (journal := killed_journal(path)):
+        notes.append(journal_note(path, journal))
     reader = Reader(path)
     reader.open()
     stack.callback(_close_quietly, reader)

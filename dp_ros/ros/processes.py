@@ -2,7 +2,9 @@
 
 Each process gets its own session (process group), so stopping it also ends whatever it
 started; stopping sends SIGINT first (rclpy shuts down cleanly and nodes flush videos and
-bags), then SIGTERM, then SIGKILL.
+bags), then SIGTERM, then SIGKILL. On Linux each also gets SIGTERM when the command that
+started it dies (start_child: PR_SET_PDEATHSIG), so a SIGKILLed command leaves no node behind
+to answer a rerun's requests.
 
 check_ros_environment is the one check of the ROS variables a process needs before rcl
 loads (no rclpy import here: an RMW_IMPLEMENTATION rcl cannot load ends the process, exit
@@ -12,12 +14,14 @@ imports the node's module (every node module imports rclpy at its top).
 """
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from dp_ros.errors import UserError
@@ -27,6 +31,7 @@ MAX_DOMAIN_ID = 232  # Fast DDS: a higher id's ports are over 65535 ("port numbe
 # get_available_rmw_implementations reads it); the dispatching shim registers there too
 RMW_INDEX = Path('share', 'ament_index', 'resource_index', 'rmw_typesupport')
 RMW_SHIM = 'rmw_implementation'
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def check_ros_environment(environment: Mapping[str, str]) -> None:
@@ -81,13 +86,43 @@ def run_node_executable(module: str, name: str) -> int:
     return int(importlib.import_module(module).main() or 0)
 
 
+def die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has the kernel send the child SIGTERM when this process dies (a
+    SIGKILL runs no cleanup of ours, and a child in its own session gets no terminal signal);
+    None where there is no prctl (not Linux). The signal comes when the *thread* that started
+    the child exits, so it is only set from the main thread, which lives as long as the
+    process; a child started from another thread goes without it."""
+    if (not sys.platform.startswith('linux')
+            or threading.current_thread() is not threading.main_thread()):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: not in the fork
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM), ctypes.c_ulong(0),
+              ctypes.c_ulong(0), ctypes.c_ulong(0))
+        if os.getppid() != parent:  # the parent died before prctl: no signal would come
+            os.kill(os.getpid(), signal.SIGTERM)
+    return preexec
+
+
+def start_child(argv: list[str], **popen: object) -> subprocess.Popen:
+    """Popen(argv) in a new session that ends with this process (die_with_parent): every node
+    process a command starts goes through here."""
+    return subprocess.Popen(argv, start_new_session=True,  # type: ignore[call-overload]
+                            preexec_fn=die_with_parent(), **popen)
+
+
 def start_logged(argv: list[str], log_path: Path, env: dict[str, str] | None = None,
                  cwd: Path | None = None) -> subprocess.Popen:
-    """Start argv in a new session with stdout and stderr in log_path (env None: ours)."""
+    """start_child(argv) with stdout and stderr in log_path (env None: ours)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, 'wb') as log:  # the child keeps its own descriptor
-        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                cwd=None if cwd is None else str(cwd), start_new_session=True)
+        return start_child(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                           cwd=None if cwd is None else str(cwd))
 
 
 def interrupt(proc: subprocess.Popen) -> None:
