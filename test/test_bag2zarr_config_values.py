@@ -46,6 +46,12 @@ BAD = {
                          'reference_topic must be an absolute topic name'),
     'key_name_number': ({**BASE, 'keys': {1: STATE}},
                         'keys: a key name must be a string, got 1'),
+    # zarr would nest data/cam/front, a group the store does not list (a review: bag2zarr
+    # read every bag, then a KeyError traceback)
+    'key_name_slash': ({**BASE, 'keys': {'cam/front': STATE}},
+                       "keys: 'cam/front' cannot name an array of the store (no '/'"),
+    'key_name_dot_first': ({**BASE, 'keys': {'.state': STATE}},
+                           "keys: '.state' cannot name an array of the store"),
     'source_offset_with_unit': (with_state(offset='0.1s'),
                                 "keys.state: offset must be a number, got '0.1s'"),
     'source_tolerance_with_unit': (with_state(tolerance='20ms'),

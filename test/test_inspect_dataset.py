@@ -228,3 +228,20 @@ def test_a_lerobot_dataset_is_read_as_dp_ros_train_reads_it(tmp_path):
     camera = keys['observation.image']
     assert camera['kind'] == 'image' and camera['step_shape'] == [12, 16, 3]
     assert 20 <= camera['low'][0] < camera['high'][0] <= 255
+
+
+def test_a_dimension_far_from_0_for_its_range_is_named_for_float32(tmp_path):
+    """A UTM easting (5.4e6 m) moving 10 m, stored as float64: training and the node compute
+    in float32, whose steps there are 0.5 m (a review: 56 distinct values became 19, with no
+    word from inspect or train). Named with its float32 step and the share of its range."""
+    rng = np.random.default_rng(2)
+    episodes = [clean_episode(rng, 40) for _ in range(2)]
+    for e in episodes:
+        e['state'] = e['state'].astype(np.float64)
+        e['state'][:, 0] = 5.4e6 + rng.uniform(0, 10, len(e['state']))
+    path = tmp_path / 'utm.zarr'
+    write_store(path, episodes)
+    text = '\n'.join(summarize(ReplayBuffer.open(path), horizon=16).warnings)
+    assert 'state: dimension(s) [0] lie far from 0 for their range' in text, text
+    assert 'float32, whose steps there are 0.5 (5.' in text, text
+    assert 'action: dimension' not in text  # radians-sized data near 0: not named

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from support import joint_state_shape_meta, make_tiny_checkpoint
 from test_inspect_policy import drafted, node_setup
@@ -171,3 +172,22 @@ def test_a_draft_path_that_is_a_folder_suggests_a_file_of_its_kind(tmp_path, cap
     (tmp_path / 'drafts').mkdir()
     assert cli.main(['inspect', str(policy), '--draft-params', str(tmp_path / 'drafts')]) == 2
     assert f'e.g. {tmp_path / "drafts" / "params.yaml"}' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(('held', 'line'), [
+    ([], '  held out: 0 of 1 episodes (data.val_ratio 0.2, split seed 42): none, so `dp-ros '
+         'open-loop` compares on all'),
+    ([1], '  held out: 1 of 2 episodes [1] (data.val_ratio 1e-09, split seed 42): `dp-ros '
+          'open-loop` compares on them'),
+])
+def test_the_held_out_episodes_are_said_as_the_run_drew_them(tmp_path, capsys, held, line):
+    """The configured ratio is not the share of a few episodes (a review: one episode said
+    '20%' with none held out; 1e-9 of 2 said '1e-07%' with one of them held out): the
+    episodes the run recorded in its provenance are said."""
+    n = 1 if not held else 2
+    provenance = {'train_config': {'data': {'val_ratio': 0.2 if not held else 1e-9,
+                                            'split_seed': 42}},
+                  'split': {'n_episodes': n, 'val_episodes': held,
+                            'train_episodes': [e for e in range(n) if e not in held]}}
+    lines = printed(make_tiny_checkpoint(tmp_path / 'p', provenance=provenance), capsys)
+    assert line in lines, lines

@@ -390,3 +390,26 @@ def test_the_shipped_policy_beats_holding_the_last_command_on_held_out_pusht(
     assert m['rmse_norm'] < 0.85 * m['hold_rmse_norm'], m
     # the plan is best where it starts: the first executed action is the closest
     assert m['by_chunk_step']['rmse_norm'][0] < m['by_chunk_step']['rmse_norm'][-1]
+
+
+def test_an_episode_without_steps_is_left_out_and_named(trained_pair, tmp_path):
+    """A store written by another tool may hold an episode of no steps (episode_ends
+    repeated; train leaves it windowless): open-loop crashed on it (a reshape of an empty
+    action array, or an index of an empty episode); it is left out with a warning, and
+    choosing it alone is one line."""
+    from training.replay_buffer import ReplayBuffer
+
+    _, policy = trained_pair
+    write_random_walk_store(tmp_path / 'whole.zarr', [15, 11], seed=4)
+    whole = ReplayBuffer.open(tmp_path / 'whole.zarr')
+    arrays = {k: np.asarray(v[:]) for k, v in whole.data.items()}
+    ReplayBuffer.from_arrays(arrays, np.array([15, 15, 26])).save_to(tmp_path / 'gap.zarr')
+    out = tmp_path / 'ol.json'
+    assert main([str(policy), '--dataset', str(tmp_path / 'gap.zarr'), '--output', str(out),
+                 '--no-progress', '--no-plot']) == 0
+    report = json.loads(out.read_text())
+    assert report['episodes'] == [0, 2]
+    assert 'episode(s) [1] have no steps: left out' in report['warnings']
+    with pytest.raises(UserError, match=r'--episodes 1: episode\(s\) \[1\] have no steps'):
+        main([str(policy), '--dataset', str(tmp_path / 'gap.zarr'), '--episodes', '1',
+              '--output', str(tmp_path / 'x.json'), '--no-progress'])

@@ -439,6 +439,10 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
     for name, spec in raw_keys.items():
         if not isinstance(name, str) or not name:
             raise ConfigError(f'keys: a key name must be a string, got {name!r}')
+        if '/' in name or name.startswith('.') or name != name.strip():
+            # zarr would nest data/<a>/<b> (a group the store does not list) or hide it
+            raise ConfigError(f"keys: {name!r} cannot name an array of the store (no '/', no "
+                              "leading '.' or spaces): e.g. cam_front or cam.front")
         if isinstance(spec, dict) and 'future_of' in spec:
             futures[name] = spec
             continue

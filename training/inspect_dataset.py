@@ -67,6 +67,8 @@ Store = ReplayBuffer | LeRobotStore  # what dp-ros train reads
 
 ACTION_KEY = 'action'
 JUMP_FRACTION = 0.5  # of a dimension's range, in one step: a glitch, not a motion
+# a dimension whose float32 steps are over this share of its range is named (float32_coarse_dims)
+FLOAT32_STEP_FRACTION = 1e-3
 DEFAULT_HORIZON = 16  # the paper's (and the shipped recipes') prediction horizon
 DEFAULT_N_OBS_STEPS = 2  # the paper's observation steps
 DEFAULT_N_ACTION_STEPS = 8  # the paper's executed action steps
@@ -260,6 +262,15 @@ def findings(keys: list[KeySummary], lengths: np.ndarray, horizon: int,
             warnings.append(f'{k.key}: dimension(s) {k.constant_dims} never change (value '
                             f'{[round(k.low[d], 6) for d in k.constant_dims]}): no range to '
                             'normalize, the policy learns nothing from them')
+        if far := float32_coarse_dims(k):
+            d = far[0]
+            size = max(abs(k.low[d]), abs(k.high[d]))
+            step = float(np.spacing(np.float32(size)))
+            warnings.append(f'{k.key}: dimension(s) {far} lie far from 0 for their range (e.g. '
+                            f'[{k.low[d]:.9g}, {k.high[d]:.9g}]): training and the node compute '
+                            f'in float32, whose steps there are {step:.3g} '
+                            f'({step / (k.high[d] - k.low[d]):.1%} of the range); subtract a '
+                            'fixed origin before converting')
         if k.key == ACTION_KEY:
             for d, (jump, (ep, step)) in enumerate(zip(k.largest_jump, k.largest_jump_at,
                                                        strict=True)):
@@ -268,6 +279,20 @@ def findings(keys: list[KeySummary], lengths: np.ndarray, horizon: int,
                     warnings.append(f'{k.key}[{d}] jumps by {jump:.4g} ({jump / span:.0%} of '
                                     f'its range) in one step: episode {ep} step {step}')
     return errors, warnings
+
+
+def float32_coarse_dims(k: KeySummary) -> list[int]:
+    """Low-dim dimensions whose float32 steps are over FLOAT32_STEP_FRACTION of their range
+    (a UTM easting of 5.4e6 m moving 10 m: 0.5 m steps), which training's and the node's
+    float32 would quantize; constant ones aside (no range)."""
+    out = []
+    for d, (low, high) in enumerate(zip(k.low, k.high, strict=True)):
+        span = high - low
+        if d in k.constant_dims or not (np.isfinite(low) and np.isfinite(high)) or span <= 0:
+            continue
+        if np.spacing(np.float32(max(abs(low), abs(high)))) > FLOAT32_STEP_FRACTION * span:
+            out.append(d)
+    return out
 
 
 def non_finite_place(k: KeySummary, n: int = 8) -> str:

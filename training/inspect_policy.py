@@ -125,8 +125,11 @@ def summarize_policy(directory: str | Path) -> PolicySummary:
         num_train_timesteps=config.num_train_timesteps,
         provenance={k: provenance[k] for k in ('step', 'epoch', 'ema', 'dataset', 'metrics')
                     if k in provenance},
-        split={k: v for k, v in provenance.get('train_config', {}).get('data', {}).items()
-               if k in ('val_ratio', 'split_seed', 'exclude_episodes')},
+        split={**{k: v for k, v in provenance.get('train_config', {}).get('data', {}).items()
+                  if k in ('val_ratio', 'split_seed', 'exclude_episodes')},
+               # the episodes the run held out, as drawn (dataset_meta.split_record)
+               **{k: v for k, v in (provenance.get('split') or {}).items()
+                  if k in ('n_episodes', 'val_episodes')}},
         topics=recorded_topics(config, config.low_dim_keys) if config.low_dim_keys else {},
         drivers=shared_topic_drivers(config))
 
@@ -184,9 +187,19 @@ def format_policy(s: PolicySummary) -> str:
                         f'score {score:.3f} at that step' if score is not None else '') if x))
     if s.split.get('val_ratio'):
         excluded = s.split.get('exclude_episodes')
-        lines.append(f"  held out: {100 * s.split['val_ratio']:.3g}% of the episodes (split seed "
-                     f"{s.split.get('split_seed')}): `dp-ros open-loop` compares on them"
-                     + (f'; excluded from training: {excluded}' if excluded else ''))
+        held, n = s.split.get('val_episodes'), s.split.get('n_episodes')
+        how = f"data.val_ratio {s.split['val_ratio']:g}, split seed {s.split.get('split_seed')}"
+        if held is not None and n:  # as drawn: the ratio of a few episodes is not the share
+            which = f' {held}' if 0 < len(held) <= 12 else ''
+            lines.append(f'  held out: {len(held)} of {n} episodes{which} ({how})'
+                         + (': `dp-ros open-loop` compares on them' if held else
+                            ': none, so `dp-ros open-loop` compares on all'))
+        else:
+            lines.append(f"  held out: {100 * s.split['val_ratio']:.3g}% of the episodes "
+                         f"(split seed {s.split.get('split_seed')}): `dp-ros open-loop` "
+                         'compares on them')
+        if excluded:
+            lines[-1] += f'; excluded from training: {excluded}'
     for i, cam in enumerate(s.cameras):
         crop = f", camera crop {cam['camera_crop']}" if cam['camera_crop'] else ''
         size, rate = cam.get('frame_size'), cam.get('rate_hz')

@@ -425,6 +425,20 @@ def select_episodes(spec: str | None, ds: EpisodeSplit | PushTImageDataset, sour
     return spec, parse_episodes(spec, n)
 
 
+def with_steps(episodes: list[int], episode_ends: np.ndarray, chosen: str
+               ) -> tuple[list[int], list[int]]:
+    """(the chosen episodes that have steps, those that have none): an episode of no steps
+    has no chunk to compare (a store written by another tool may hold one); UserError when
+    none of them has a step."""
+    lengths = np.diff(np.concatenate([[0], np.asarray(episode_ends, dtype=np.int64)]))
+    empty = [e for e in episodes if lengths[e] == 0]
+    kept = [e for e in episodes if lengths[e] > 0]
+    if not kept:
+        raise UserError(f'--episodes {chosen}: episode(s) {empty} have no steps: nothing to '
+                        'compare; choose others (--episodes all or a list)')
+    return kept, empty
+
+
 def loaded_index(ds: PushTImageDataset, episodes: list[int]) -> list[int]:
     """The indices in `ds` (load_windows: its loaded episodes) of the store's `episodes`."""
     return np.searchsorted(ds.store_episodes, episodes).tolist()
@@ -935,6 +949,9 @@ def run_open_loop(args: argparse.Namespace
     config = entries[0].config
     split = episode_split(source)
     chosen, episodes = select_episodes(args.episodes, split, source)
+    episodes, empty = with_steps(episodes, split.episode_ends, chosen)
+    if empty:  # a store written by another tool may hold one; train leaves it windowless
+        warnings.append(f'episode(s) {empty} have no steps: left out')
     ds = load_windows(config, source, progress=not args.no_progress, episodes=episodes)
     check_finite(ds, episodes)
     if chosen == 'all' and source.is_training_set and split.n_val_episodes < len(episodes):

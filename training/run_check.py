@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.recorded_sources import SOURCES
 from training.config import (
@@ -91,6 +93,31 @@ class CheckedRun:
     changed: tuple[str, ...] = ()  # a resume's config changes that take effect ('key a -> b')
 
 
+def check_training_episodes(cfg: TrainConfig, n_episodes: int, excluded: np.ndarray,
+                            dataset: Path | str) -> None:
+    """The split leaves a training episode, or a DatasetError naming what took them (the
+    held-out draw, the cap, data.exclude_episodes) before the data loads: after it, 'the
+    training set has no windows' named neither."""
+    from training.dataset import split_masks
+
+    d = cfg.data
+    if split_masks(n_episodes, d.val_ratio, d.max_train_episodes, d.split_seed,
+                   excluded)[1].any():
+        return
+    val, drawn = split_masks(n_episodes, d.val_ratio, d.max_train_episodes, d.split_seed,
+                             np.zeros(n_episodes, dtype=bool))
+    split = (f'the split (data.val_ratio {d.val_ratio}, split seed {d.split_seed}'
+             + (f', data.max_train_episodes {d.max_train_episodes}'
+                if d.max_train_episodes is not None else '')
+             + f') holds out {int(val.sum())} of its {n_episodes} episodes')
+    if not drawn.any():
+        raise DatasetError(f'{dataset}: no training episode: {split} and draws none for '
+                           'training; lower data.val_ratio or raise data.max_train_episodes')
+    raise DatasetError(f'{dataset}: no training episode is left: {split}, and data.'
+                       f'exclude_episodes takes every one drawn for training '
+                       f'({np.flatnonzero(drawn).tolist()}); exclude fewer')
+
+
 def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
               given: dict[str, Any] | None = None) -> CheckedRun:
     """Every input of the run `cfg` in `run_dir` with --resume `resume`, checked from files'
@@ -118,7 +145,8 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
         raise DatasetError(f'{dataset} holds no episodes (its episode ends are empty): '
                            'nothing to train on; convert some demonstrations into it')
     # an index the store lacks, or every episode: refused here, not when the data loads
-    excluded_episodes(store.n_episodes, cfg.data.exclude_episodes, str(dataset))
+    excluded = excluded_episodes(store.n_episodes, cfg.data.exclude_episodes, str(dataset))
+    check_training_episodes(cfg, store.n_episodes, excluded, dataset)
     resolve_control_period(cfg, dataset, store)
     from training.dataset_meta import dataset_shape_meta
     data_meta = dataset_shape_meta(dataset, **cfg.data.key_args())

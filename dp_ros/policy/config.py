@@ -48,6 +48,12 @@ def encoder_map_hw(h: int, w: int) -> tuple[int, int]:
     return h, w
 
 
+def normalizer_key_name(key: str) -> str:
+    """A key's name in the normalizer's buffers (scale__KEY, offset__KEY): torch refuses '.'
+    in one, so '.' becomes '_'; two keys that differ only so would share one entry."""
+    return key.replace('.', '_')
+
+
 def camera_module_name(key: str) -> str:
     """The module name of camera `key`'s encoder: torch refuses '.' in one, and LeRobot names
     cameras observation.images.top, so '.' becomes '__' (a plain name keeps its weights'
@@ -368,6 +374,13 @@ class PolicyConfig:
             if kind == 'rgb' and self.crop_shape is not None:
                 if self.crop_shape[0] > shape[1] or self.crop_shape[1] > shape[2]:
                     raise ValueError(f'crop_shape {self.crop_shape} is larger than {key!r} {shape}')
+        buffers: dict[str, str] = {}  # the normalizer's name of each key's scale and offset
+        for key in (*self.rgb_keys, *self.low_dim_keys, 'action'):
+            other = buffers.setdefault(normalizer_key_name(key), key)
+            if other != key:
+                raise ValueError(f'observations {other!r} and {key!r} would share the '
+                                 f"normalizer's entry {normalizer_key_name(key)!r} ('.' is "
+                                 "written '_'): rename one")
         modules: dict[str, str] = {}
         for key in self.rgb_keys:
             other = modules.setdefault(camera_module_name(key), key)

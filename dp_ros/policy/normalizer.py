@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dp_ros.errors import UserError
+from dp_ros.policy.config import normalizer_key_name
 
 OUTPUT_MIN = -1.0
 OUTPUT_MAX = 1.0
@@ -68,6 +69,11 @@ class Normalizer(nn.Module):
 
     def _set(self, key: str, kind: str, scale: torch.Tensor, offset: torch.Tensor,
              stats: dict[str, list[float]]) -> None:
+        other = next((k for k in self.kinds if k != key
+                      and normalizer_key_name(k) == normalizer_key_name(key)), None)
+        if other is not None:  # one buffer for both: the second would overwrite the first
+            raise ValueError(f'normalizer keys {other!r} and {key!r} would share one entry '
+                             f"({normalizer_key_name(key)!r}: '.' is written '_'): rename one")
         device = next((b.device for b in self.buffers()), torch.device('cpu'))
         self.register_buffer(_name(key, 'scale'), scale.float().to(device), persistent=False)
         self.register_buffer(_name(key, 'offset'), offset.float().to(device), persistent=False)
@@ -210,4 +216,4 @@ def _limits_scale_offset(x_min: torch.Tensor, x_max: torch.Tensor
 
 
 def _name(key: str, what: str) -> str:
-    return f'{what}__{key.replace(".", "_")}'
+    return f'{what}__{normalizer_key_name(key)}'
