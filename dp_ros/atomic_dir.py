@@ -152,15 +152,18 @@ def _running(pid: int) -> bool:
 def staging_leftovers(folder: Path, targets: str) -> list[Path]:
     """What writes of the outputs in `folder` whose names fullmatch the regex `targets` left
     there when killed midway: staging_dir's and staging_path's copies, a swap's put-aside
-    old copy. A copy whose name holds the pid of a running process is not one (a write of
-    another dp-ros that does not lock, an older one); one without a pid (an older dp-ros)
-    has no such guard: call this only with the output's output_lock held."""
+    old copy. A copy whose name holds the pid of another running process is not one (a write
+    of another dp-ros that does not lock, an older one); one of this process's pid is (a
+    container's command is pid 1 at every run: a killed run's copy had it too; called at a
+    write's start, this process has none of its own yet); one without a pid (an older
+    dp-ros) has no such guard: call this only with the output's output_lock held."""
     if not folder.is_dir():
         return []
     name = re.compile(targets)
     return sorted(p for p in folder.iterdir()
                   if (m := _LEFTOVER.fullmatch(p.name)) and name.fullmatch(m['target'])
-                  and not (m['pid'] and _running(int(m['pid']))))
+                  and not (m['pid'] and int(m['pid']) != os.getpid()
+                           and _running(int(m['pid']))))
 
 
 def remove_killed_staging(target: Path) -> int:

@@ -14,23 +14,33 @@ from training.run_dir import remove_save_leftovers
 
 
 def test_staging_leftovers_match_the_savers_names_only(tmp_path):
-    """The names of a process that is gone (and those of older versions, without the pid);
-    not those of a running one (here: this process's own)."""
+    """The names of a process that is gone, of this process (a container's command is pid 1
+    at every run: a killed run's copy had it; called at a write's start, this process has
+    none of its own), and those of older versions, without the pid; not those of another
+    running process."""
     gone = subprocess.Popen([sys.executable, '-c', 'pass'])
     gone.wait()
-    target = tmp_path / 'latest'
-    running = [staging_dir(target), staging_path(target)]
-    running[1].mkdir()
-    made = [running[0].with_name(running[0].name.replace(f'-{os.getpid()}-', f'-{gone.pid}-')),
-            running[1].with_name(running[1].name.replace(f'-{os.getpid()}-', f'-{gone.pid}-')),
-            tmp_path / '.latest.tmp-abcdefgh', tmp_path / '.latest.old-0123abcd']
-    others = ['.latest.tmp-short', '.latest.tmp', 'latest', '.best.tmp-abcdefgh',
-              '.latest.old-ABCDEFGH', 'x.latest.tmp-abcdefgh', '.latest.lock']
-    for path in [*made, *(tmp_path / name for name in others)]:
-        path.mkdir()
-    assert staging_leftovers(tmp_path, 'latest') == sorted(made)
-    assert staging_leftovers(tmp_path, 'best') == [tmp_path / '.best.tmp-abcdefgh']
-    assert staging_leftovers(tmp_path / 'missing', 'latest') == []
+    live = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])
+    try:
+        target = tmp_path / 'latest'
+        own = [staging_dir(target), staging_path(target)]
+        own[1].mkdir()
+
+        def of(pid: int) -> list[Path]:
+            return [p.with_name(p.name.replace(f'-{os.getpid()}-', f'-{pid}-')) for p in own]
+
+        made = [*own, *of(gone.pid), tmp_path / '.latest.tmp-abcdefgh',
+                tmp_path / '.latest.old-0123abcd']
+        others = ['.latest.tmp-short', '.latest.tmp', 'latest', '.best.tmp-abcdefgh',
+                  '.latest.old-ABCDEFGH', 'x.latest.tmp-abcdefgh', '.latest.lock']
+        for path in [*made[2:], *of(live.pid), *(tmp_path / name for name in others)]:
+            path.mkdir()
+        assert staging_leftovers(tmp_path, 'latest') == sorted(made)
+        assert staging_leftovers(tmp_path, 'best') == [tmp_path / '.best.tmp-abcdefgh']
+        assert staging_leftovers(tmp_path / 'missing', 'latest') == []
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_remove_all_counts_the_bytes_freed(tmp_path):

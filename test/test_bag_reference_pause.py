@@ -86,3 +86,17 @@ def test_a_short_silence_of_the_reference_keeps_the_phase(tmp_path):
     # time in ms, on the first demonstration's phase
     assert [round(float(e['state'][0, 0]) * 1000) % 100 for e in episodes] == [0, 0]
     assert [(g['steps'], g['streams']) for g in report.gaps] == [(3, [CAMERA, JOINT_STATES])]
+
+
+def test_under_nearest_a_silence_that_made_no_gap_keeps_one_episode(tmp_path):
+    """align: nearest takes a message from either side of a step: a 0.9 s silence of the
+    camera under a 0.5 s tolerance left no step without one, so it was one episode and must
+    stay one (a review: the restart rule made it two, or none under on_gap: drop)."""
+    _write(tmp_path / 'bag', [(0, 2000 * MS), (2900 * MS, 6000 * MS)])
+    config = {**CONFIG, 'align': 'nearest', 'tolerance': 0.5,
+              'episodes': {'min_steps': 10, 'on_gap': 'drop'},
+              'keys': {'img': {'image': CAMERA},
+                       'state': {'joint_state': JOINT_STATES, 'joints': ['j1']}}}
+    summary = bag2zarr.convert([tmp_path / 'bag'], config_from_dict(config),
+                               tmp_path / 'out.zarr', progress=False)
+    assert summary.bags[0].episode_lengths == [60] and summary.bags[0].gaps == []

@@ -61,6 +61,18 @@ def test_far_outside_is_beyond_the_bounds_by_more_than_their_width():
     assert far_outside_bounds(np.array([1e30, 0.0]), JointLimits()) == []  # no bounds
 
 
+def test_a_joint_locked_by_equal_bounds_is_read_with_its_noise():
+    """action_lower == action_upper locks a joint (a gripper kept shut): its width 0 made
+    every reading off the exact value 'far outside', and every message measuring it a bad
+    message (a review: the node never planned). The margin is at least the bounds'
+    magnitude and 1."""
+    limits = JointLimits(lower=np.array([0.0, 50.0, 0.0]), upper=np.array([100.0, 50.0, 0.0]))
+    assert far_outside_bounds(np.array([10.0, 50.0001, 0.001]), limits) == []
+    assert far_outside_bounds(np.array([10.0, 99.0, -0.9]), limits) == []
+    assert far_outside_bounds(np.array([10.0, 101.0, 1.5]), limits) == [1, 2]
+    assert far_outside_bounds(np.array([10.0, 1e30, 0.0]), limits) == [1]
+
+
 @pytest.mark.parametrize('garbage', [1e30, -3e3])
 def test_a_measurement_far_outside_the_bounds_is_refused_and_not_held_at(garbage):
     loop = moving_loop()

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from training.config import DataConfig, TrainConfig
-from training.dataset import split_masks
 from training.errors import DatasetError
 from training.run_check import check_training_episodes
+from training.sampler import split_masks
 
 
 def _check(n: int, **data) -> None:

@@ -2,7 +2,8 @@
 2026-12-01: shape_meta without 'sources'), onto the same robot's bags converted by today's
 bag2zarr (which records them): the topics are unknown to the older policy, not other ones, as
 joint names recorded later are (names_only_where_recorded); it was refused as 'differs in
-shape_meta'. Sources both record still count."""
+shape_meta'. Sources both record but differently (a camera appended at a lower rate, sim
+data fine-tuned on a robot's bags) change no weight either: warned, not refused."""
 from __future__ import annotations
 
 import copy
@@ -60,3 +61,31 @@ def test_sources_both_record_still_differ():
     assert names_only_where_recorded(ours, theirs) != theirs
     del theirs['obs']['s']['sources']
     assert names_only_where_recorded(ours, theirs) == theirs
+
+
+def test_a_warm_start_from_data_recorded_otherwise_is_warned_not_refused(tmp_path, caplog):
+    """A review's day 2: bags appended with the camera at 15 Hz lowered the recorded rate, and
+    a sim policy (sim_time: true) fine-tuned on a robot's bags: both were refused as 'differs
+    in shape_meta'. The weights do not depend on where the data was recorded: a warning
+    naming the difference."""
+    bag = tmp_path / 'arm.mcap'
+    write_foreign_mcap(bag, seconds=2.0, seed=0)
+    store = tmp_path / 'arm.zarr'
+    bag2zarr.convert([bag], config_from_dict(foreign_bag_config()), store, progress=False)
+    data_meta = dataset_shape_meta(store, **KEYS)
+    ours = PolicyConfig(**{**TINY_POLICY, 'shape_meta': data_meta})
+    sim = copy.deepcopy(data_meta)
+    for entry in [sim['action'], *sim['obs'].values()]:
+        for s in entry['sources']:
+            s['sim_time'] = True
+    sim['obs']['image']['sources'][0]['rate_hz'] = 99.0
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    normalizer = Normalizer.from_data({'joint_pos': rng.uniform(-3, 3, (64, 3)),
+                                       'action': rng.uniform(-3, 3, (64, 3))})
+    old = save_policy(DiffusionPolicy(PolicyConfig(**{**TINY_POLICY, 'shape_meta': sim}),
+                                      normalizer), tmp_path / 'sim_policy')
+    with caplog.at_level('WARNING', logger='training.warm_start'):
+        assert check_init_policy(old, ours) == old
+    assert 'its data was recorded otherwise (action.sources[0].sim_time True -> None' \
+        in caplog.text, caplog.text

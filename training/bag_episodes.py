@@ -770,12 +770,16 @@ def _grid(ref: _Sorted, config: Bag2ZarrConfig, grid_topic: str, bag_path: str
 
 
 def _pause_ns(config: Bag2ZarrConfig, grid_topic: str) -> int | None:
-    """How long the reference may go silent before the grid starts anew after it: its
-    tolerance (the largest of the keys that read it) and three periods, past which the old
-    phase would have a step without it anyway (a gap, split there). None where no key reads
-    the reference: its silence invalidates no step."""
-    tolerances = [config.tolerance_ns(s) for _, s in config.sources() if s.topic == grid_topic]
-    return max(tolerances) + 3 * config.period_ns if tolerances else None
+    """How long the reference may go silent before the grid starts anew after it: past which
+    the old phase would have had a step without it anyway (a gap, split there), so that only
+    the phase after it changes: its tolerance (the largest of the keys that read it; twice
+    under 'nearest', which takes a message from either side of a step) and three periods.
+    None where no key reads the reference: its silence invalidates no step."""
+    reads = [s for _, s in config.sources() if s.topic == grid_topic]
+    if not reads:
+        return None
+    return max(config.tolerance_ns(s) * (1 if config.align_of(s) == AT_OR_BEFORE else 2)
+               for s in reads) + 3 * config.period_ns
 
 
 @dataclass

@@ -27,25 +27,15 @@ from training.dataset_meta import (
 from training.errors import DatasetError
 from training.lerobot_source import open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
-from training.sampler import (
+from training.sampler import (  # noqa: F401 (split_masks re-exported)
     SequenceSampler,
     downsample_mask,
     get_val_mask,
     min_episode_length,
+    split_masks,
 )
 
 log = logging.getLogger(__name__)
-
-
-def split_masks(n_episodes: int, val_ratio: float, max_train_episodes: int | None, seed: int,
-                excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(validation, training) episode masks of a dataset of n_episodes, the excluded ones in
-    neither: how PushTImageDataset splits a store, from its episode count alone (so that
-    `dp-ros open-loop` picks the held-out episodes before it loads any)."""
-    val = get_val_mask(n_episodes, val_ratio, seed=seed)
-    # the cap is drawn before the exclusion: excluding one episode must not redraw it
-    train = downsample_mask(~val, max_train_episodes, seed=seed) & ~excluded
-    return val & ~excluded, train
 
 
 def _chosen_episodes(n_episodes: int, episodes: Sequence[int], where: str) -> np.ndarray:

@@ -379,8 +379,8 @@ class EpisodeSplit:
 
 def episode_split(source: Source) -> EpisodeSplit:
     """The split load_windows draws (PushTImageDataset's), without reading the frames."""
-    from training.dataset import split_masks
     from training.dataset_meta import excluded_episodes
+    from training.sampler import split_masks
 
     args = _split_args(source)
     ends = np.asarray(open_training_store(source.path).episode_ends, dtype=np.int64)

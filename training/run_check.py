@@ -33,6 +33,7 @@ from training.config import (
     saved_config_data,
 )
 from training.errors import DatasetError, TrainConfigError, TrainStateError
+from training.nested_diff import Change, diff_values  # noqa: F401 (re-exported)
 from training.train_state_file import find_train_state, read_state
 from training.warm_start import IGNORED_FIELDS, names_only_where_recorded
 
@@ -98,7 +99,7 @@ def check_training_episodes(cfg: TrainConfig, n_episodes: int, excluded: np.ndar
     """The split leaves a training episode, or a DatasetError naming what took them (the
     held-out draw, the cap, data.exclude_episodes) before the data loads: after it, 'the
     training set has no windows' named neither."""
-    from training.dataset import split_masks
+    from training.sampler import split_masks
 
     d = cfg.data
     if split_masks(n_episodes, d.val_ratio, d.max_train_episodes, d.split_seed,
@@ -179,7 +180,6 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
 
 
 # ---------------------------------------------------------------------------- resume
-Change = tuple[str, Any, Any]  # (dotted key, saved value, new value)
 
 
 def keep_saved(cfg: TrainConfig, given: dict[str, Any], saved: dict[str, Any]) -> None:
@@ -240,8 +240,12 @@ def refusal(key: str) -> str | None:
     A key in neither table is refused: what the code was not told it honours, it may not."""
     parts = key.split('.')
     if parts[0] == 'policy':
-        # the sampling settings change no weight, as for a warm start
-        return None if parts[1:2] and parts[1] in IGNORED_FIELDS else _POLICY
+        # the sampling settings change no weight, as for a warm start; nor where the data was
+        # recorded from (its sources: a camera appended at a lower rate, other topics)
+        if parts[1:2] and parts[1] in IGNORED_FIELDS or any(
+                p.split('[')[0] == SOURCES for p in parts):
+            return None
+        return _POLICY
     for i in range(len(parts), 0, -1):
         prefix = '.'.join(parts[:i])
         if prefix in REFUSED_ON_RESUME:
@@ -306,22 +310,6 @@ def _saved_policy(state_path: Path, saved: dict[str, Any], policy_cfg: PolicyCon
     except (TypeError, ValueError) as exc:
         raise TrainStateError(f'{state_path}: its policy section does not load ({exc}); '
                               '--resume never starts over') from None
-
-
-def diff_values(a: Any, b: Any, prefix: str = '', ordered: tuple[str, ...] = ()
-                ) -> list[Change]:
-    """(dotted key, a's value, b's value) of each leaf where two nested dicts differ. A
-    mapping named in `ordered` whose keys come in another order differs in them (the lists
-    of its keys): the policy concatenates the features of its cameras and low-dim keys in
-    their order."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        if prefix.rstrip('.') in ordered and [k for k in a if k in b] != [k for k in b if k in a]:
-            return [(prefix.rstrip('.'), list(a), list(b))]
-        out = []
-        for k in sorted(set(a) | set(b)):
-            out += diff_values(a.get(k), b.get(k), f'{prefix}{k}.', ordered)
-        return out
-    return [] if a == b else [(prefix.rstrip('.'), a, b)]
 
 
 def _with_defaults(saved: Any, defaults: Any) -> Any:

@@ -162,3 +162,14 @@ class SequenceSampler:
                 sample = data
             result[key] = sample
         return result
+
+
+def split_masks(n_episodes: int, val_ratio: float, max_train_episodes: int | None, seed: int,
+                excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, training) episode masks of a dataset of n_episodes, the excluded ones in
+    neither: how PushTImageDataset splits a store, from its episode count alone (so that
+    `dp-ros open-loop` picks the held-out episodes before it loads any)."""
+    val = get_val_mask(n_episodes, val_ratio, seed=seed)
+    # the cap is drawn before the exclusion: excluding one episode must not redraw it
+    train = downsample_mask(~val, max_train_episodes, seed=seed) & ~excluded
+    return val & ~excluded, train

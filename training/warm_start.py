@@ -5,6 +5,7 @@ Torch-free: the checkpoint is found and its config checked before torch loads.
 from __future__ import annotations
 
 import copy
+import logging
 import warnings
 from pathlib import Path
 
@@ -12,8 +13,11 @@ from dp_ros.dimension_names import NAMES
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.recorded_sources import FRAME_SIZE, SOURCES
 from training.errors import TrainConfigError
+from training.nested_diff import diff_values
 
 # sampling settings may differ: they do not change the network
+log = logging.getLogger(__name__)
+
 IGNORED_FIELDS = ('sampler', 'num_inference_steps')
 
 
@@ -50,6 +54,17 @@ def check_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> Path:
                               ) from None
     ours = policy_cfg.to_dict()
     ours['shape_meta'] = names_only_where_recorded(ours['shape_meta'], theirs['shape_meta'])
+    # where the data was recorded from (topics, rates, a sim's clock) changes no weight: a
+    # camera appended at 15 Hz, sim-trained weights fine-tuned on a robot's bags; said
+    recorded = [f'{k} {a} -> {b}' for k, a, b in diff_values(theirs['shape_meta'],
+                                                             ours['shape_meta'])
+                if SOURCES in k]
+    if recorded:
+        log.warning('train.init_from=%s: its data was recorded otherwise (%s%s); the weights '
+                    'do not depend on it', source, '; '.join(recorded[:4]),
+                    f'; {len(recorded) - 4} more' if len(recorded) > 4 else '')
+    theirs['shape_meta'], ours['shape_meta'] = (without_sources(theirs['shape_meta']),
+                                                without_sources(ours['shape_meta']))
     differ = sorted(k for k in ours if k not in IGNORED_FIELDS and theirs.get(k) != ours[k])
     order = [list(meta['shape_meta']['obs']) for meta in (theirs, ours)]
     if 'shape_meta' not in differ and order[0] != order[1]:
@@ -59,6 +74,14 @@ def check_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> Path:
         raise TrainConfigError(f"train.init_from={source}: the checkpoint's policy differs "
                                f'from this config in {", ".join(differ)}')
     return path
+
+
+def without_sources(meta: dict) -> dict:
+    """A shape_meta without its entries' recorded sources (dp_ros/recorded_sources.py)."""
+    meta = copy.deepcopy(meta)
+    for entry in (meta.get('action', {}), *meta.get('obs', {}).values()):
+        entry.pop(SOURCES, None)
+    return meta
 
 
 def names_only_where_recorded(ours: dict, theirs: dict) -> dict:

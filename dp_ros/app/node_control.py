@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.timeout > 0:
         raise UserError(f'--timeout must be > 0 s, got {args.timeout}')
+    from dp_ros.ros.processes import check_ros_environment
+
+    check_ros_environment(os.environ)  # a bad ROS_DOMAIN_ID: one line, not rcl's exit code
     accepted, said = call(args.action, node_name(args.node), args.timeout)
     print(said)
     return 0 if accepted else EXIT_REFUSED

@@ -358,18 +358,27 @@ class Hold:
 
 
 def far_outside_bounds(values: np.ndarray, limits: JointLimits) -> list[int]:
-    """The dimensions whose measured value lies outside the action bounds by more than the
-    bounds are wide (none where a bound is infinite): no arm stands there, a driver's garbage
-    (1e30) does, and taken as the measured position it became a stop's hold point and a
-    ramp-in's start. A value a little outside is believed: an arm's home pose outside the
-    training actions' range, which the ramp-in walks back in."""
+    """The dimensions whose measured value lies outside the action bounds by more than
+    FAR_OUTSIDE_MARGIN (none where a bound is infinite): no arm stands there, a driver's
+    garbage (1e30) does, and taken as the measured position it became a stop's hold point and
+    a ramp-in's start. A value a little outside is believed: an arm's home pose outside the
+    training actions' range, which the ramp-in walks back in, or a joint locked by equal
+    bounds read with its sensor's noise."""
     if limits.lower is None or limits.upper is None:
         return []
     values = np.asarray(values, dtype=np.float64)
-    span = limits.upper - limits.lower
-    with np.errstate(invalid='ignore'):  # inf - inf: no span, nothing refused
-        far = (values < limits.lower - span) | (values > limits.upper + span)
-    return np.flatnonzero(far & np.isfinite(span)).tolist()
+    with np.errstate(invalid='ignore'):  # inf - inf: no margin, nothing refused
+        margin = far_outside_margin(limits.lower, limits.upper)
+        far = (values < limits.lower - margin) | (values > limits.upper + margin)
+    return np.flatnonzero(far & np.isfinite(margin)).tolist()
+
+
+def far_outside_margin(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """How far outside its bounds a measured value is still believed: their width, but at
+    least their magnitude and 1 (a joint locked by equal bounds has no width: its noise
+    would be refused, and with it every message measuring it)."""
+    return np.maximum.reduce([upper - lower, np.abs(lower), np.abs(upper),
+                              np.ones_like(np.asarray(lower, dtype=np.float64))])
 
 
 def hold_point(reason: str, stamp_ns: int, measured: np.ndarray | None,

@@ -17,9 +17,10 @@ def checkpoint(tmp_path_factory):
     return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
-def dp_ros_node(ros_processes, *args: str) -> tuple[int, str]:
+def dp_ros_node(ros_processes, *args: str, env: dict[str, str] | None = None
+                ) -> tuple[int, str]:
     """`dp-ros node ARGS` in a process of its own: (exit code, its output)."""
-    proc = ros_processes.start('control', module_cmd('dp_ros.cli', 'node', *args))
+    proc = ros_processes.start('control', module_cmd('dp_ros.cli', 'node', *args), env=env)
     code = proc.popen.wait(120)
     return code, proc.log()
 
@@ -54,3 +55,13 @@ def test_a_node_that_is_not_there_is_one_line_and_exit_2(ros_processes):
     assert said.strip().splitlines() == [
         'dp-ros node: service /nobody/enable not available after 1 s: is the policy node '
         'running as /nobody (--node), in this ROS_DOMAIN_ID and discovery range?'], said
+
+
+def test_a_domain_id_rcl_cannot_use_is_one_line_and_exit_2(ros_processes):
+    """As every dp-ros command that starts ROS: not Fast DDS's log line and exit 1 (which
+    says 'refused')."""
+    code, said = dp_ros_node(ros_processes, 'state', '--timeout', '1',
+                             env={'ROS_DOMAIN_ID': '999'})
+    assert code == 2 and said.strip().splitlines() == [
+        "dp-ros node: ROS_DOMAIN_ID='999' is not a domain id: set it to a whole number from 0 "
+        'to 232, or unset it (0)'], said
