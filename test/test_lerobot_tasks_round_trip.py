@@ -46,3 +46,18 @@ def test_recorded_tasks_cover_only_the_episodes_they_name(tmp_path):
     assert recorded_tasks(store) == ['a', 'b', '']  # one appended after the conversion
     store.set_root_attrs(**{TASKS_ATTR: ['a', 'b', 'c', 'd']})
     assert recorded_tasks(store) == ['', '', '']  # more than it holds: which is which?
+
+
+def test_episodes_appended_without_a_task_are_named_on_export(tmp_path, dataset,  # noqa: F811
+                                                              capsys):
+    """A review's day 2: episodes appended to a round-tripped store (bag2zarr gives no task)
+    went out with task '' beside the recorded ones, without a word."""
+    back, again = tmp_path / 'back.zarr', tmp_path / 'again'
+    main([str(dataset), str(back), '--no-progress', '--keys', 'action'])
+    store = ReplayBuffer.open(back, mode='r+')
+    store.set_root_attrs(**{TASKS_ATTR: TASKS[:2]})  # as if episodes 2 and 3 came later
+    capsys.readouterr()
+    assert main([str(back), str(again), '--no-progress']) == 0
+    assert ('note: episode(s) [2, 3] have no task beside others that have one (appended after '
+            'the tasks were recorded): --task TEXT gives every episode one') \
+        in capsys.readouterr().out

@@ -48,6 +48,7 @@ from dp_ros.recorded_sources import (
     SOURCES,
     TOLERANCE_S,
     YAW_MIN,
+    on_sim_time,
 )
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes, stream_keys
@@ -127,8 +128,10 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
         frames = pose_frames(config, reports)
         sizes = frame_sizes(config, reports)
         store = writer.flush()
-        record_attrs(store, config, has_older, frames, sizes, topic_rates(reports),
-                     bags_on_sim_time(reports))
+        sim_time = bags_on_sim_time(reports)
+        if has_older and reports:
+            reports[-1].notes += clock_mix_notes(store, sim_time)
+        record_attrs(store, config, has_older, frames, sizes, topic_rates(reports), sim_time)
         record_rate(store, config)
         made = {r.path: len(r.episode_lengths) for r in reports[-len(bags):]}
         store.set_root_attrs(**{CONVERTED_BAGS: [*converted, *(
@@ -164,6 +167,19 @@ def bags_on_sim_time(reports: Sequence[BagReport]) -> bool:
     one on a wall clock among them leaves the store's clock unsaid."""
     made = [r for r in reports if r.episode_lengths]
     return bool(made) and all(r.sim_time for r in made)
+
+
+def clock_mix_notes(store: ReplayBuffer, sim_time: bool) -> list[str]:
+    """A note where appended bags ran on another clock than the store's episodes (a sim's
+    beside a robot's wall clock): the store then says neither (KEPT_IF_BOTH), and the
+    drafted node parameters leave use_sim_time to the user."""
+    before = any(on_sim_time(store.attrs(key).get(SOURCES)) for key in store.data)
+    if before == sim_time or not any(store.attrs(key).get(SOURCES) for key in store.data):
+        return []
+    these, those = ("a sim's", "a wall clock's") if sim_time else ("a wall clock's", "a sim's")
+    return [f"these bags' stamps are {these} time, the store's episodes {those}: one store "
+            'of both (the store no longer says use_sim_time; convert them apart if the node '
+            'runs on one clock)']
 
 
 def topic_rates(reports: Sequence[BagReport]) -> dict[str, float]:

@@ -249,6 +249,10 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
     return {'direction': 'zarr->lerobot', 'source': str(source), 'output': str(output),
             'episodes': int(buf.n_episodes), 'frames': int(ends[-1]), 'fps': fps,
             'keys': names, 'tasks': len(set(tasks)), 'vcodec': getattr(encoding, 'vcodec', None),
+            # episodes without a task beside others with one (appended after the store's
+            # tasks were recorded: bag2zarr gives none)
+            'untasked_episodes': [i for i, t in enumerate(tasks) if t == DEFAULT_TASK]
+            if any(t != DEFAULT_TASK for t in tasks) else [],
             # cameras whose whole 0..255 values were cast to uint8 pixels, with their dtype
             'pixels_cast': {k: str(buf.data[k].dtype) for k in keys
                             if features[names[k]]['dtype'] == 'video'
@@ -450,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
                                  progress=progress)
     if args.report:
         write_text(args.report, json.dumps(report, indent=2) + '\n')
+    if untasked := report.get('untasked_episodes'):
+        print(f'note: episode(s) {untasked} have no task beside others that have one '
+              '(appended after the tasks were recorded): --task TEXT gives every episode one')
     for key, dtype in report.get('pixels_cast', {}).items():
         print(f'note: zarr {key!r} ({dtype}, whole values 0..255) is written as a camera '
               f'video of uint8 pixels')

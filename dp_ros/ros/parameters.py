@@ -80,6 +80,14 @@ def declare_parameters(node: Any, cls: type[C], validate: Callable[[C], None] | 
     return config
 
 
+def read_parameters(node: Any, cls: type[C]) -> C:
+    """The declared fields of `cls` as `node` holds them now, as a config: a managed node's
+    configure reads them afresh (its checkpoint an hf:// spec again, not the snapshot the
+    last configure resolved it to)."""
+    return config_from_dict(cls, {name: node.get_parameter(name).value
+                                  for name in descriptors(cls)})
+
+
 def ros_default(default: Any) -> Any:
     """The value a parameter is declared with: its default, which `ros2 param get` and the
     GetParameters service show (declared unset, a list default ['/pusht/image_raw'] read "Parameter

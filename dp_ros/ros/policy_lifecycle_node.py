@@ -44,7 +44,9 @@ from dp_ros.ros.node_main import (
     run_node,
 )
 from dp_ros.ros.param_files import warn_unmatched_blocks
+from dp_ros.ros.parameters import read_parameters
 from dp_ros.ros.policy_node import NODE_NAME, PolicyCore, read_config
+from dp_ros.runtime.policy_node_config import PolicyNodeConfig
 
 Transition = Callable[[Any, LifecycleState], TransitionCallbackReturn]
 
@@ -78,6 +80,9 @@ class PolicyLifecycleNode(LifecycleNode):
         from dp_ros.runtime.inference_runner import load_runner
         from dp_ros.runtime.policy_node_config import load_setup
 
+        # the parameters as given (load_setup resolves an hf:// checkpoint into the config: a
+        # later configure must resolve the spec again, to the newest push)
+        self.cfg = read_parameters(self, PolicyNodeConfig)
         try:  # the checkpoint as it is now: cleanup -> configure takes a replaced one whole
             self.setup = load_setup(self.cfg)
         except ValueError as exc:
@@ -101,6 +106,8 @@ class PolicyLifecycleNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.core.enable_allowed = False
         freeze_built_objects()  # the policy lives until cleanup (_release unfreezes)
+        # which weights: a replaced directory or a newer hf:// push reads the same otherwise
+        self.get_logger().info(f'configured: loaded {self.cfg.checkpoint}')
         return TransitionCallbackReturn.SUCCESS
 
     def _wire(self, loaded: tuple) -> str | None:
