@@ -317,6 +317,22 @@ def test_a_recording_converted_already_is_refused_not_appended_twice(tmp_path, e
     assert [c['bag'] for c in store.root_attrs()['converted_bags']] == [str(copy)]
 
 
+def test_the_converted_bags_survive_a_lerobot_round_trip(tmp_path, existing, capsys):
+    """A review's day 2: zarr -> LeRobot -> zarr lost converted_bags, and the same bag then
+    appended to the round-tripped store without a word (twice the episodes)."""
+    from training.lerobot_convert import main as convert
+
+    output, _ = existing
+    lerobot, back = tmp_path / 'lerobot', tmp_path / 'back.zarr'
+    assert convert([str(output), str(lerobot), '--no-progress']) == 0
+    assert convert([str(lerobot), str(back), '--no-progress']) == 0
+    assert ReplayBuffer.open(back).root_attrs()['converted_bags'] == \
+        ReplayBuffer.open(output).root_attrs()['converted_bags']
+    capsys.readouterr()
+    assert run([tmp_path / 'good'], PUSHT_CONFIG, back) == 2
+    assert f"holds bag {tmp_path / 'good'} already" in error_line(capsys)
+
+
 def test_an_append_that_wraps_a_pose_yaw_otherwise_is_refused(tmp_path, episodes, capsys):
     """The block's yaw recorded in [0, 2 pi): bags converted with yaw_min -pi would give the
     same heading two values in one store; refused, the store untouched."""

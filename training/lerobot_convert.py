@@ -49,9 +49,11 @@ from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.errors import UserError
 from dp_ros.image_fit import CAMERA_CROP
 from dp_ros.recorded_sources import FRAME_SIZE, SOURCES
+from training.bag2zarr import CONVERTED_BAGS
 from training.lerobot_format import (
     DEFAULT_FEATURES,
     DEFAULT_TOLERANCE_S,
+    DP_ROS_INFO,
     LeRobotFormatError,
     LeRobotReader,
     LeRobotWriter,
@@ -230,7 +232,8 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
     ends = buf.episode_ends
     tasks = [task] * len(ends) if task is not None else recorded_tasks(buf)
     with staged_output(Path(source), Path(output), overwrite) as tmp, \
-            LeRobotWriter(tmp, fps, features, robot_type=robot_type, encoding=encoding) as writer, \
+            LeRobotWriter(tmp, fps, features, robot_type=robot_type, encoding=encoding,
+                          dp_ros=dp_ros_info(buf)) as writer, \
             tqdm(total=int(ends[-1]), desc='zarr -> LeRobot', unit='frame',
                  disable=not progress) as bar:
         start = 0
@@ -259,6 +262,14 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
                             and buf.data[k].dtype != np.uint8},
             'crf': getattr(encoding, 'crf', None), 'bytes': size,
             'seconds': round(time.perf_counter() - t0, 3)}
+
+
+def dp_ros_info(buf: ReplayBuffer) -> dict[str, Any]:
+    """What the store records beyond LeRobot's fields, for info.json (DP_ROS_INFO): the bags
+    bag2zarr converted into it, so that appending one again after a round trip is refused
+    as it is on the store."""
+    converted = buf.root_attrs().get(CONVERTED_BAGS)
+    return {CONVERTED_BAGS: converted} if isinstance(converted, list) and converted else {}
 
 
 def recorded_tasks(buf: ReplayBuffer) -> list[str]:
@@ -350,6 +361,9 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
         store.set_root_attrs(fps=reader.fps)  # the rate, back: training reads it from there
         if any(tasks):  # the way back gives them again
             store.set_root_attrs(**{TASKS_ATTR: tasks})
+        converted = (reader.info.get(DP_ROS_INFO) or {}).get(CONVERTED_BAGS)
+        if isinstance(converted, list):  # bag2zarr's guard against a bag appended twice
+            store.set_root_attrs(**{CONVERTED_BAGS: converted})
         size = directory_bytes(tmp)
     return {'direction': 'lerobot->zarr', 'source': str(source), 'output': str(output),
             'episodes': len(ends), 'frames': int(ends[-1]) if len(ends) else 0,

@@ -643,6 +643,11 @@ class _VideoFile:
             pass
 
 
+# info.json's field of what dp_ros records beyond LeRobot's (LeRobotWriter's dp_ros): an
+# extra field, which LeRobot's loader ignores as it ignores features' extra keys
+DP_ROS_INFO = 'dp_ros'
+
+
 class LeRobotWriter:
     """Episodes -> a new LeRobotDataset v3.0 directory (use as a context manager).
 
@@ -656,8 +661,12 @@ class LeRobotWriter:
                  *, robot_type: str | None = None, encoding: VideoEncoding | None = None,
                  chunks_size: int = DEFAULT_CHUNK_SIZE,
                  data_files_size_in_mb: int = DEFAULT_DATA_FILE_SIZE_IN_MB,
-                 video_files_size_in_mb: int = DEFAULT_VIDEO_FILE_SIZE_IN_MB) -> None:
+                 video_files_size_in_mb: int = DEFAULT_VIDEO_FILE_SIZE_IN_MB,
+                 dp_ros: Mapping[str, Any] | None = None) -> None:
+        """dp_ros: what dp_ros records of the data beyond LeRobot's fields (the bags a store
+        was converted from), kept in info.json under DP_ROS_INFO, which LeRobot ignores."""
         fps = check_fps(fps, 'fps')
+        self.dp_ros = dict(dp_ros or {})
         check_feature_names(features)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -871,6 +880,7 @@ class LeRobotWriter:
             'data_path': DEFAULT_DATA_PATH,
             'video_path': DEFAULT_VIDEO_PATH if self.video_keys else None,
             'features': features,
+            **({DP_ROS_INFO: self.dp_ros} if self.dp_ros else {}),
         }
 
     def _write_episodes(self) -> None:
