@@ -102,3 +102,23 @@ def test_names_only_where_recorded_drops_exactly_the_unrecorded_names():
                    'action': {'shape': [2]}}
     assert ours['action'][NAMES] == ['ax', 'ay']  # the argument itself is left as it was
     assert names_only_where_recorded(ours, ours) == ours
+
+
+def test_validation_episodes_the_starting_weights_trained_on_are_found():
+    """A review's day 2: a warm start on the store grown by appended bags drew its split anew,
+    and episode 1 (a training episode of the starting checkpoint) landed in validation without
+    a word. Found where the checkpoint's split was drawn over this dataset's first episodes;
+    nothing said for another dataset."""
+    import numpy as np
+
+    from training.dataset_meta import episodes_digest
+    from training.warm_start import validation_trained_on
+
+    ends = np.array([10, 20, 30, 40, 50, 60, 70, 80])
+    provenance = {'split': {'n_episodes': 6, 'episode_ends_sha256': episodes_digest(ends[:6]),
+                            'val_episodes': [0], 'train_episodes': [1, 2, 3, 4, 5]}}
+    assert validation_trained_on(provenance, {'val_episodes': [1, 6]}, ends) == [1]
+    assert validation_trained_on(provenance, {'val_episodes': [0, 7]}, ends) == []
+    other = np.array([11, 20, 30, 40, 50, 60, 70, 80])  # the first episode another length
+    assert validation_trained_on(provenance, {'val_episodes': [1, 6]}, other) == []
+    assert validation_trained_on({}, {'val_episodes': [1]}, ends) == []

@@ -200,6 +200,8 @@ class Trainer:
         self.split = self.train_ds.split_record()
         if self.saved:
             self._check_saved_split()
+        elif init_from is not None and self.is_main:
+            self._warn_validation_trained_on(init_from)
         if self.is_main:
             for warning in self._unused_episodes():
                 log.warning(warning)
@@ -330,6 +332,21 @@ class Trainer:
             if hint and self.saved:  # a resume refuses another exclude_episodes
                 hint += ' in a new run (--resume never)'
             raise DatasetError(f'{self.train_ds.zarr_path}: {exc}{hint}') from None
+
+    def _warn_validation_trained_on(self, init_from: Path) -> None:
+        """A warm start on the grown dataset draws its split anew: validation episodes the
+        starting weights trained on make the validation loss optimistic; said, naming them."""
+        from dp_ros.policy.checkpoint import read_policy_metadata
+        from training.warm_start import validation_trained_on
+
+        provenance = read_policy_metadata(init_from).get('provenance') or {}
+        seen = validation_trained_on(provenance, self.split, self.train_ds.episode_ends)
+        if seen:
+            log.warning('validation episode(s) %s of this run were training episodes of '
+                        'train.init_from %s: its validation loss and val_action_mse are lower '
+                        'there than on new data (data.exclude_episodes leaves them out; '
+                        '`dp-ros open-loop --episodes` on the episodes appended since compares '
+                        'on data neither saw)', seen, init_from)
 
     def _check_saved_split(self) -> None:
         """The split drawn now against the one the train state recorded (run_check compared

@@ -76,6 +76,22 @@ def check_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> Path:
     return path
 
 
+def validation_trained_on(provenance: dict, split: dict, episode_ends) -> list[int]:
+    """This run's validation episodes (split: split_record's) that the checkpoint it warm
+    starts from (its provenance) trained on: where it was trained on the same episodes this
+    dataset begins with (bags appended since), the split drawn anew over the grown set puts
+    some of them in validation, whose loss is then optimistic. [] where that cannot be said
+    (another dataset, or a checkpoint that recorded no split)."""
+    from training.dataset_meta import episodes_digest
+
+    theirs = provenance.get('split') or {}
+    n, trained = theirs.get('n_episodes'), theirs.get('train_episodes')
+    if not isinstance(n, int) or not isinstance(trained, list) or n > len(episode_ends) \
+            or episodes_digest(episode_ends[:n]) != theirs.get('episode_ends_sha256'):
+        return []
+    return sorted(set(split['val_episodes']) & set(trained))
+
+
 def without_sources(meta: dict) -> dict:
     """A shape_meta without its entries' recorded sources (dp_ros/recorded_sources.py)."""
     meta = copy.deepcopy(meta)
