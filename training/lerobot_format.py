@@ -550,6 +550,8 @@ class _VideoFile:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.fps = fps
+        self._busy: threading.Thread | None = None  # an encoder call left running (_abandon)
+        self._held: Any = None  # its container
         self.container = av.open(str(path), 'w')
         self.stream = self.container.add_stream(_encoder_name(enc.vcodec), rate=fps,
                                                 options=enc.codec_options())
@@ -565,8 +567,6 @@ class _VideoFile:
                 f'encode with another --vcodec (e.g. h264)') from None
         self.frames = 0
         self.bytes = 0
-        self._busy: threading.Thread | None = None  # an encoder call left running (_abandon)
-        self._held: Any = None  # its container
 
     def add(self, frames: np.ndarray) -> None:
         """Encode and mux an episode's frames, under a deadline as the flush."""
