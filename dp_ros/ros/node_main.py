@@ -42,6 +42,11 @@ from dp_ros.ros.processes import check_ros_environment
 
 CONFIG_ERRORS = (ValueError, ParameterException, NameValidationException)
 SPIN_PERIOD_S = 0.1
+# s a node that finished itself keeps spinning before it is destroyed: the reply of the
+# service call that finished it (the lifecycle's shutdown transition) reaches the caller;
+# destroyed at once, its writer dropped the unacknowledged reply and the caller waited out
+# its timeout (seen in a loaded CI run)
+FINISHED_LINGER_S = 0.5
 # set by the first Ctrl-C / SIGTERM once interrupt_without_rclpy_shutdown() is installed
 STOP_REQUESTED = threading.Event()
 
@@ -78,6 +83,8 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
         finished = getattr(node, 'finished', lambda: False)
         while rclpy.ok() and not STOP_REQUESTED.is_set() and not finished():
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
+        if finished():  # a service ended it (the lifecycle's shutdown): its reply was only
+            linger(executor, FINISHED_LINGER_S)  # handed to DDS, which drops it at once
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
@@ -91,6 +98,13 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
             rclpy.shutdown()
     exit_code = getattr(node, 'exit_code', None)
     return int(exit_code()) if exit_code is not None else 0
+
+
+def linger(executor: SingleThreadedExecutor, seconds: float) -> None:
+    """Spin `seconds` more (the acknowledgements of what was sent last), unless stopped."""
+    deadline = time.monotonic() + seconds
+    while rclpy.ok() and not STOP_REQUESTED.is_set() and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=min(SPIN_PERIOD_S, max(deadline - time.monotonic(), 0)))
 
 
 def one_line(exc: Exception) -> str:
