@@ -103,7 +103,7 @@ def image_to_numpy(msg: Image) -> np.ndarray:
                          f"(supported: {', '.join(IMAGE_ENCODINGS)})")
     dtype, channels = IMAGE_ENCODINGS[msg.encoding]
     height, width = int(msg.height), int(msg.width)
-    rows = _pixel_rows(msg, width * channels * dtype.itemsize)
+    rows = _pixel_rows(msg, *_row_layout(msg))
     order = '>' if msg.is_bigendian else '<'
     pixels = np.ascontiguousarray(rows).view(dtype.newbyteorder(order))
     pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height,
@@ -144,10 +144,7 @@ def yuv422_to_rgb(msg: Image) -> np.ndarray:
     cvtColor COLOR_YUV2RGB_UYVY / COLOR_YUV2RGB_YUY2 (no OpenCV needed)."""
     y0, u, y1, v = YUV422_ENCODINGS[msg.encoding]
     height, width = int(msg.height), int(msg.width)
-    if width % 2:
-        raise ValueError(f'{msg.encoding} image is {width} pixels wide: 4:2:2 pixels come in '
-                         'pairs, the width must be even')
-    pairs = _pixel_rows(msg, width * 2).reshape(height, width // 2, 4).astype(np.int32)
+    pairs = _pixel_rows(msg, *_row_layout(msg)).reshape(height, width // 2, 4).astype(np.int32)
     rgb = _bt601_rgb(pairs[..., [y0, y1]], pairs[..., u, None], pairs[..., v, None])
     return rgb.reshape(height, width, 3)
 
@@ -165,14 +162,30 @@ def yuv420_to_rgb(msg: Image) -> np.ndarray:
     cvtColor COLOR_YUV2RGB_NV12 / COLOR_YUV2RGB_NV21 (no OpenCV needed)."""
     u, v = YUV420_ENCODINGS[msg.encoding]
     height, width = int(msg.height), int(msg.width)
-    if width % 2 or height % 2:
-        raise ValueError(f'{msg.encoding} image is {width}x{height}: 4:2:0 chroma covers 2x2 '
-                         'pixel blocks, the width and height must be even')
-    rows = _pixel_rows(msg, width, planar=True).astype(np.int32)
+    rows = _pixel_rows(msg, *_row_layout(msg)).astype(np.int32)
     luma = rows[:height].reshape(height // 2, 2, width // 2, 2)  # (block row, y, block, x)
     chroma = rows[height:].reshape(height // 2, 1, width // 2, 1, 2)
     rgb = _bt601_rgb(luma, chroma[..., u], chroma[..., v])
     return rgb.reshape(height, width, 3)
+
+
+def _row_layout(msg: Image) -> tuple[int, bool]:
+    """(the bytes of a pixel row, planar: a YUV 4:2:0 Image's chroma rows follow its luma
+    rows) of an Image in IMAGE_ENCODINGS or a YUV encoding; ValueError for a YUV size its
+    chroma cannot cover, from the header alone."""
+    height, width = int(msg.height), int(msg.width)
+    if msg.encoding in YUV422_ENCODINGS:
+        if width % 2:
+            raise ValueError(f'{msg.encoding} image is {width} pixels wide: 4:2:2 pixels come '
+                             'in pairs, the width must be even')
+        return width * 2, False
+    if msg.encoding in YUV420_ENCODINGS:
+        if width % 2 or height % 2:
+            raise ValueError(f'{msg.encoding} image is {width}x{height}: 4:2:0 chroma covers '
+                             '2x2 pixel blocks, the width and height must be even')
+        return width, True
+    dtype, channels = IMAGE_ENCODINGS[msg.encoding]
+    return width * channels * dtype.itemsize, False
 
 
 def numpy_to_image(array: np.ndarray, encoding: str = 'rgb8', stamp: Time | None = None,
@@ -263,17 +276,12 @@ def compressed_camera_problem(fmt: str) -> str | None:
 def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
     """(H, W, 3) uint8 RGB of a camera message; BadInput 'image_encoding', 'image_size' (an
     Image whose buffer does not match its size) or 'image_decode' (a CompressedImage)."""
+    _check_camera_type(msg)
     if isinstance(msg, CompressedImage):
-        problem = compressed_camera_problem(msg.format)
-        if problem:
-            raise BadInput('image_encoding', problem)
         try:
             return _decode_compressed(msg)
         except ValueError as exc:
             raise BadInput('image_decode', str(exc)) from None
-    if msg.encoding not in CAMERA_ENCODINGS:
-        raise BadInput('image_encoding', f"encoding '{msg.encoding}' is not an RGB/BGR/mono8/"
-                       'YUV camera image')
     try:
         return image_to_rgb(msg)
     except ValueError as exc:
@@ -287,31 +295,31 @@ def check_camera_message(msg: Image | CompressedImage) -> None:
     and its size, step and buffer length, the pairs of a YUV encoding ('image_size'); a
     CompressedImage's format (a depth image: 'image_encoding') and an empty buffer
     ('image_decode'). What only decoding tells is checked then (camera_rgb)."""
+    _check_camera_type(msg)
     if isinstance(msg, CompressedImage):
-        problem = compressed_camera_problem(msg.format)
-        if problem:
-            raise BadInput('image_encoding', problem)
         if not len(msg.data):
             raise BadInput('image_decode', f"compressed image (format '{msg.format}') has no "
                            'data')
         return
-    if msg.encoding not in CAMERA_ENCODINGS:
-        raise BadInput('image_encoding', f"encoding '{msg.encoding}' is not an RGB/BGR/mono8/"
-                       'YUV camera image')
-    width, height = int(msg.width), int(msg.height)
-    if msg.encoding in YUV422_ENCODINGS:
-        row_bytes, planar, odd = width * 2, False, width % 2
-    elif msg.encoding in YUV420_ENCODINGS:
-        row_bytes, planar, odd = width, True, width % 2 or height % 2
-    else:
-        dtype, channels = IMAGE_ENCODINGS[msg.encoding]
-        row_bytes, planar, odd = width * channels * dtype.itemsize, False, False
-    problem = _rows_problem(msg, row_bytes, planar)
-    if problem is None and odd:
-        problem = (f'{msg.encoding} image is {width}x{height}: its chroma covers pixel pairs '
-                   '(4:2:2) or 2x2 blocks (4:2:0), an odd size cannot be decoded')
+    try:  # the layout the decoders read (_row_layout), the buffer against it
+        problem = _rows_problem(msg, *_row_layout(msg))
+    except ValueError as exc:  # a YUV size its chroma cannot cover
+        problem = str(exc)
     if problem:
         raise BadInput('image_size', problem)
+
+
+def _check_camera_type(msg: Image | CompressedImage) -> None:
+    """BadInput 'image_encoding' for a message that is no camera picture: a CompressedImage
+    of a depth format (compressed_camera_problem), an Image of an encoding not in
+    CAMERA_ENCODINGS."""
+    if isinstance(msg, CompressedImage):
+        problem = compressed_camera_problem(msg.format)
+        if problem:
+            raise BadInput('image_encoding', problem)
+    elif msg.encoding not in CAMERA_ENCODINGS:
+        raise BadInput('image_encoding', f"encoding '{msg.encoding}' is not an RGB/BGR/mono8/"
+                       'YUV camera image')
 
 
 def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:
