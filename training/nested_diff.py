@@ -24,3 +24,9 @@ def diff_values(a: Any, b: Any, prefix: str = '', ordered: tuple[str, ...] = ()
             out += diff_values(a.get(k), b.get(k), f'{prefix}{k}.', ordered)
         return out
     return [] if a == b else [(prefix.rstrip('.'), a, b)]
+
+
+def in_field(key: str, field: str) -> bool:
+    """Whether a diff_values key lies in a field of that name, at any depth (its list items
+    too: 'obs.scene.sources[0].rate_hz' is in 'sources')."""
+    return any(part.split('[')[0] == field for part in key.split('.'))

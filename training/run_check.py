@@ -33,7 +33,7 @@ from training.config import (
     saved_config_data,
 )
 from training.errors import DatasetError, TrainConfigError, TrainStateError
-from training.nested_diff import Change, diff_values  # noqa: F401 (re-exported)
+from training.nested_diff import Change, diff_values, in_field  # noqa: F401 (diff_values re-exported)
 from training.train_state_file import find_train_state, read_state
 from training.warm_start import IGNORED_FIELDS, names_only_where_recorded
 
@@ -242,8 +242,7 @@ def refusal(key: str) -> str | None:
     if parts[0] == 'policy':
         # the sampling settings change no weight, as for a warm start; nor where the data was
         # recorded from (its sources: a camera appended at a lower rate, other topics)
-        if parts[1:2] and parts[1] in IGNORED_FIELDS or any(
-                p.split('[')[0] == SOURCES for p in parts):
+        if parts[1:2] and parts[1] in IGNORED_FIELDS or in_field(key, SOURCES):
             return None
         return _POLICY
     for i in range(len(parts), 0, -1):

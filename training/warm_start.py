@@ -13,11 +13,11 @@ from dp_ros.dimension_names import NAMES
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.recorded_sources import FRAME_SIZE, SOURCES
 from training.errors import TrainConfigError
-from training.nested_diff import diff_values
+from training.nested_diff import diff_values, in_field
 
-# sampling settings may differ: they do not change the network
 log = logging.getLogger(__name__)
 
+# sampling settings may differ: they do not change the network
 IGNORED_FIELDS = ('sampler', 'num_inference_steps')
 
 
@@ -58,7 +58,7 @@ def check_init_policy(source: str | Path, policy_cfg: PolicyConfig) -> Path:
     # camera appended at 15 Hz, sim-trained weights fine-tuned on a robot's bags; said
     recorded = [f'{k} {a} -> {b}' for k, a, b in diff_values(theirs['shape_meta'],
                                                              ours['shape_meta'])
-                if SOURCES in k]
+                if in_field(k, SOURCES)]
     if recorded:
         log.warning('train.init_from=%s: its data was recorded otherwise (%s%s); the weights '
                     'do not depend on it', source, '; '.join(recorded[:4]),

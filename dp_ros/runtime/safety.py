@@ -359,7 +359,7 @@ class Hold:
 
 def far_outside_bounds(values: np.ndarray, limits: JointLimits) -> list[int]:
     """The dimensions whose measured value lies outside the action bounds by more than
-    FAR_OUTSIDE_MARGIN (none where a bound is infinite): no arm stands there, a driver's
+    far_outside_margin (none where a bound is infinite): no arm stands there, a driver's
     garbage (1e30) does, and taken as the measured position it became a stop's hold point and
     a ramp-in's start. A value a little outside is believed: an arm's home pose outside the
     training actions' range, which the ramp-in walks back in, or a joint locked by equal
