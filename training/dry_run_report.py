@@ -47,7 +47,13 @@ from dp_ros.params import parse_topic_map
 from dp_ros.pose_fields import POSE_FIELDS
 from dp_ros.runtime.policy_node_config import DRY_RUN_TOPIC as NODE_DRY_RUN_TOPIC
 from dp_ros.stamps import NS_PER_S as NS
-from training.bag2zarr_config import SOURCE_KINDS, Bag2ZarrConfig, KeyConfig, SourceConfig
+from training.bag2zarr_config import (
+    MAX_SECONDS,
+    SOURCE_KINDS,
+    Bag2ZarrConfig,
+    KeyConfig,
+    SourceConfig,
+)
 from training.bag_episodes import sample_bag_at
 from training.inspect_bags import JOINT_STATE_SAMPLES
 from training.open_loop import finite_list, held_steps
@@ -58,8 +64,9 @@ REPORT_VERSION = 2  # 2: reference_topics, a list
 # the node's ~/dry_run/joint_trajectory, under any node name and namespace; the default node's
 DRY_RUN_SUFFIX = NODE_DRY_RUN_TOPIC.removeprefix('~')
 DRY_RUN_TOPIC = '/dp_policy' + DRY_RUN_SUFFIX
-# a forward controller's command is in force until the next (a gripper commanded on change)
-ARRAY_TOLERANCE_S = 3600.0
+# a forward controller's command is in force until the next (a gripper commanded on change):
+# the largest tolerance bag2zarr takes, which `dp-ros inspect`'s draft gives such a source
+ARRAY_TOLERANCE_S = MAX_SECONDS
 TITLE_WIDTH = 130  # characters of the plot's 9-point title on its 10-inch width
 
 

@@ -44,7 +44,7 @@ from dp_ros.bags.reader import (
 from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.errors import UserError
 from dp_ros.stamps import NS_PER_S as NS
-from training.bag2zarr_config import Bag2ZarrConfig
+from training.bag2zarr_config import MAX_SECONDS, Bag2ZarrConfig
 from training.resample import OTHER_CLOCK_S, stamp_offset_ns, stamp_restarts
 
 SAMPLE_MESSAGES = 20  # per topic, deserialized for sizes, names (and stamps: other types)
@@ -479,7 +479,7 @@ def draft_config(summaries: list[BagSummary],
         lines += [f'  # a forward controller\'s commands ({array.msgtype}), e.g. a gripper\'s, as '
                   'a source of action:',
                   f'  #   - {{float_array: {q(array.topic)}, joints: [FILL IN: '
-                  f'{_values(array.width)}], tolerance: 3600}}']
+                  f'{_values(array.width)}], tolerance: {MAX_SECONDS:g}}}']
     for pose in (t for t in topics.values() if t.msgtype in POSE_TYPES and t.count):
         lines += [f"  # a pose ({pose.msgtype}), e.g. the end effector's, as a source of state "
                   '(the policy node: state_pose_topics), or a Cartesian target\'s as the '

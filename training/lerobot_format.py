@@ -241,7 +241,6 @@ def feature_attrs(feature: Mapping[str, Any]) -> dict[str, Any]:
     return attrs if names is None else {NAMES: names, **attrs}
 
 
-
 def camera_frame_size(reader: LeRobotReader, feature: str) -> list[int] | None:
     """A camera feature's frame size [height, width] as the camera gave it: its video's (or
     images') own, which training reads unresized, so the policy node can refuse a live camera
@@ -254,6 +253,7 @@ def camera_frame_size(reader: LeRobotReader, feature: str) -> list[int] | None:
         return None
     h, w, _ = reader._frame_shape(feature)
     return [h, w]
+
 
 def _is_scalar(ft: Mapping[str, Any]) -> bool:
     return list(ft['shape']) == [1]
