@@ -5,6 +5,7 @@ import copy
 import dataclasses
 import math
 import numbers
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,16 @@ def encoder_map_hw(h: int, w: int) -> tuple[int, int]:
     for k, s, p in [(7, 2, 3), (3, 2, 1), (3, 2, 1), (3, 2, 1), (3, 2, 1)]:
         h, w = out(h, k, s, p), out(w, k, s, p)
     return h, w
+
+
+def name_clash(keys: Iterable[str], name_of: Callable[[str], str]) -> tuple[str, str] | None:
+    """The first two of `keys` that `name_of` gives one name (None: every name distinct)."""
+    seen: dict[str, str] = {}
+    for key in keys:
+        other = seen.setdefault(name_of(key), key)
+        if other != key:
+            return other, key
+    return None
 
 
 def normalizer_key_name(key: str) -> str:
@@ -374,19 +385,17 @@ class PolicyConfig:
             if kind == 'rgb' and self.crop_shape is not None:
                 if self.crop_shape[0] > shape[1] or self.crop_shape[1] > shape[2]:
                     raise ValueError(f'crop_shape {self.crop_shape} is larger than {key!r} {shape}')
-        buffers: dict[str, str] = {}  # the normalizer's name of each key's scale and offset
-        for key in (*self.rgb_keys, *self.low_dim_keys, 'action'):
-            other = buffers.setdefault(normalizer_key_name(key), key)
-            if other != key:
-                raise ValueError(f'observations {other!r} and {key!r} would share the '
-                                 f"normalizer's entry {normalizer_key_name(key)!r} ('.' is "
-                                 "written '_'): rename one")
-        modules: dict[str, str] = {}
-        for key in self.rgb_keys:
-            other = modules.setdefault(camera_module_name(key), key)
-            if other != key:
-                raise ValueError(f'cameras {other!r} and {key!r} would share the encoder name '
-                                 f"{camera_module_name(key)!r} ('.' is written '__'): rename one")
+        # torch refuses '.' in a module's or buffer's name: two keys that differ only there
+        # would share one (the second overwriting the first)
+        if clash := name_clash((*self.rgb_keys, *self.low_dim_keys, 'action'),
+                               normalizer_key_name):
+            raise ValueError(f'observations {clash[0]!r} and {clash[1]!r} would share the '
+                             f"normalizer's entry {normalizer_key_name(clash[1])!r} ('.' is "
+                             "written '_'): rename one")
+        if clash := name_clash(self.rgb_keys, camera_module_name):
+            raise ValueError(f'cameras {clash[0]!r} and {clash[1]!r} would share the encoder '
+                             f"name {camera_module_name(clash[1])!r} ('.' is written '__'): "
+                             'rename one')
         jitter = self.color_jitter
         if len(jitter) != 4 or not all(math.isfinite(v) and v >= 0 for v in jitter) \
                 or jitter[3] > 0.5:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from dp_ros.errors import UserError
-from dp_ros.policy.config import normalizer_key_name
+from dp_ros.policy.config import name_clash, normalizer_key_name
 
 OUTPUT_MIN = -1.0
 OUTPUT_MAX = 1.0
@@ -69,10 +69,9 @@ class Normalizer(nn.Module):
 
     def _set(self, key: str, kind: str, scale: torch.Tensor, offset: torch.Tensor,
              stats: dict[str, list[float]]) -> None:
-        other = next((k for k in self.kinds if k != key
-                      and normalizer_key_name(k) == normalizer_key_name(key)), None)
-        if other is not None:  # one buffer for both: the second would overwrite the first
-            raise ValueError(f'normalizer keys {other!r} and {key!r} would share one entry '
+        clash = name_clash([*(k for k in self.kinds if k != key), key], normalizer_key_name)
+        if clash is not None:  # one buffer for both: the second would overwrite the first
+            raise ValueError(f'normalizer keys {clash[0]!r} and {key!r} would share one entry '
                              f"({normalizer_key_name(key)!r}: '.' is written '_'): rename one")
         device = next((b.device for b in self.buffers()), torch.device('cpu'))
         self.register_buffer(_name(key, 'scale'), scale.float().to(device), persistent=False)
