@@ -27,13 +27,7 @@ from training.dataset_meta import (
 from training.errors import DatasetError
 from training.lerobot_source import open_training_store
 from training.replay_buffer import ReplayBuffer, read_array
-from training.sampler import (  # noqa: F401 (split_masks re-exported)
-    SequenceSampler,
-    downsample_mask,
-    get_val_mask,
-    min_episode_length,
-    split_masks,
-)
+from training.sampler import SequenceSampler, min_episode_length, split_masks
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from training.config import (
     saved_config_data,
 )
 from training.errors import DatasetError, TrainConfigError, TrainStateError
-from training.nested_diff import Change, diff_values, in_field  # noqa: F401 (diff_values re-exported)
+from training.nested_diff import Change, diff_values, in_field
 from training.train_state_file import find_train_state, read_state
 from training.warm_start import IGNORED_FIELDS, names_only_where_recorded
 
