@@ -32,6 +32,15 @@ def pusht_zarr() -> Path:
     return PUSHT_DATASET
 
 
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory) -> Path:
+    """A tiny random policy (support.make_tiny_checkpoint), one per test module: what most
+    node tests run; a module that needs another defines its own."""
+    from support import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
+
+
 @pytest.fixture
 def ros_processes(request, tmp_path):
     """Start nodes in their own processes; always stopped, logs shown when a test fails."""

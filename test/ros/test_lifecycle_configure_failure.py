@@ -10,14 +10,8 @@ from pathlib import Path
 import pytest
 from lifecycle_msgs.msg import State, Transition
 from ros.test_policy_lifecycle_node import lifecycle_cmd
-from ros.tiny_checkpoint import make_tiny_checkpoint
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def thread_count(pid: int) -> int:

@@ -6,15 +6,9 @@ from __future__ import annotations
 import pytest
 from ros.test_policy_lifecycle_node import lifecycle_cmd
 from ros.test_policy_node import Feeder
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from support import module_cmd
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def dp_ros_node(ros_processes, *args: str, env: dict[str, str] | None = None

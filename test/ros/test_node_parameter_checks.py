@@ -19,7 +19,6 @@ import pytest
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters, SetParametersAtomically
 from ros.test_policy_node import node_cmd
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from ros_harness import LATCHED, ProcessGroup, module_cmd, sim_node_cmd
 from std_msgs.msg import String
 
@@ -28,11 +27,6 @@ pytestmark = pytest.mark.ros
 NS = '/param_checks'
 SIM = f'{NS}/pusht_sim'
 POLICY_MODULES = ['dp_ros.ros.policy_node', 'dp_ros.ros.policy_lifecycle_node']
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def policy_cmd(module: str, checkpoint, **params) -> list[str]:

@@ -28,11 +28,6 @@ RATE = 10.0  # Hz: see the module's docstring
 PROFILE = {'FASTDDS_DEFAULT_PROFILES_FILE': str(REPO_ROOT / 'config' / 'fastdds_large_data.xml')}
 
 
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
-
-
 @pytest.mark.parametrize('compressed', [False, True], ids=['rgb8', 'jpeg'])
 def test_640x480_frames_reach_the_node_whole(ros_processes, ros_probe, checkpoint, compressed):
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)

@@ -18,11 +18,6 @@ from dp_ros.ros import conversions as cv
 pytestmark = pytest.mark.ros
 
 
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
-
-
 def lifecycle_cmd(checkpoint, **params):
     cmd = node_cmd(checkpoint, **params)
     return [*cmd[:2], 'dp_ros.ros.policy_lifecycle_node', *cmd[3:]]

@@ -15,7 +15,6 @@ from lifecycle_msgs.msg import State, Transition
 from ros.test_lifecycle_configure_failure import thread_count
 from ros.test_policy_lifecycle_node import lifecycle_cmd
 from ros.test_policy_node import RELIABLE, Feeder, is_hold
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
@@ -23,11 +22,6 @@ pytestmark = pytest.mark.ros
 
 NODE = 'dp_policy'
 CORE_SERVICES = ('/dp_policy/enable', '/dp_policy/reset')
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 class Managed:

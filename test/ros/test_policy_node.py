@@ -41,11 +41,6 @@ DRY_TOPIC = '/dp_policy/dry_run/joint_trajectory'
 SPLIT = '[/arm/joint_trajectory,/gripper/joint_trajectory]'  # jx: the arm's; jy: the gripper's
 
 
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
-
-
 def node_cmd(checkpoint, **params):
     base = dict(checkpoint=str(checkpoint), device='cpu', cpu_threads=1,
                 image_topics='[/cam/image_raw]', joint_state_topic='/arm/joint_states',

@@ -15,7 +15,6 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from ros.test_policy_node import latest_diagnostics, node_cmd
 from ros.test_policy_node_sim_clock import RELIABLE, SIM_START_NS, Arm, SimClock
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
@@ -24,11 +23,6 @@ from dp_ros.ros import conversions as cv
 pytestmark = pytest.mark.ros
 
 BAG_START_NS = 10 * cv.NS_PER_S  # where the looped bag's clock restarts (SIM_START_NS: 1000 s)
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def test_enabling_after_a_bag_loop_plans_on_the_new_clock_not_the_previous_loop(

@@ -8,17 +8,11 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import qos_profile_sensor_data
 from ros.test_policy_node import RELIABLE, node_cmd, wait_diag
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from sensor_msgs.msg import CompressedImage, Image
 
 from dp_ros.ros import conversions as cv
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def short_raw(encoding: str, row_bytes: int, rows: int) -> Image:

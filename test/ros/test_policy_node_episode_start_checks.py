@@ -21,7 +21,6 @@ from ros.test_policy_node import (
     node_cmd,
     wait_diag,
 )
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -36,11 +35,6 @@ def t_obs_ns(msg) -> int:
     """The observation a chunk was planned on: 8 points less the late ones dropped, dt
     apart (test_policy_node.check_chunks)."""
     return cv.time_to_ns(msg.header.stamp) - (8 - len(msg.points)) * DT_NS
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def test_a_start_an_hour_ahead_is_refused_and_an_owed_hold_is_sent(ros_processes, ros_probe,

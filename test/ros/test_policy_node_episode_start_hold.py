@@ -15,7 +15,6 @@ from ros.test_policy_node import (
     is_hold,
     node_cmd,
 )
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
@@ -23,11 +22,6 @@ from trajectory_msgs.msg import JointTrajectory
 pytestmark = pytest.mark.ros
 
 STANDING = (250.0, 260.0)
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def test_an_episode_start_mid_plan_publishes_the_hold_and_a_disable_ends_in_one(

@@ -19,18 +19,12 @@ from ros.test_policy_node import (
     latest_diagnostics,
     node_cmd,
 )
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from dp_ros.ros import conversions as cv
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def test_partial_joint_states_of_garbage_positions_are_not_held_at(ros_processes, ros_probe,

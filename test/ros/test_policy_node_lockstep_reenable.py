@@ -12,7 +12,6 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from ros.test_policy_node import RELIABLE, latest_diagnostics, node_cmd, wait_diag
 from ros.test_policy_node_sim_clock import Arm
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from rosgraph_msgs.msg import Clock
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
@@ -25,11 +24,6 @@ STEP_NS = 1000 * cv.NS_PER_S  # the sim's current step: it waits here for its ac
 # the sampling's extra latency, tried longer on a fresh node while the host is too slow to
 # land the disable and enable within it
 LATENCIES_S = (2.0, 6.0, 18.0)
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def _latest_discarded(diags) -> int:

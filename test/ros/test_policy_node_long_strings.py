@@ -9,7 +9,6 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import qos_profile_sensor_data
 from ros.test_policy_node import RELIABLE, node_cmd, wait_diag
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from sensor_msgs.msg import Image, JointState
 
 from dp_ros.ros import conversions as cv
@@ -17,11 +16,6 @@ from dp_ros.ros import conversions as cv
 pytestmark = pytest.mark.ros
 
 LINE_LIMIT = 3000  # characters: input_checks.MAX_TEXT and the line's own words
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def test_foreign_joint_names_and_a_huge_encoding_make_short_lines(ros_processes, ros_probe,

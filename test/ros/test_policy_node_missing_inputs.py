@@ -11,15 +11,9 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import qos_profile_sensor_data
 from ros.test_policy_node import RELIABLE, Feeder, latest_diagnostics, node_cmd, wait_diag
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from sensor_msgs.msg import Image
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def warnings_naming(log: str, *words: str) -> list[str]:

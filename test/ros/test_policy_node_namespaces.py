@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from ros.test_policy_node import RELIABLE
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from support import module_cmd
 
 pytestmark = pytest.mark.ros
@@ -24,11 +23,6 @@ STALE_FILE = """\
   ros__parameters:
     max_velocty: [1.0, 1.0]
 """
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def namespaced_cmd(checkpoint, ns: str, *ros_args: str) -> list[str]:

@@ -8,14 +8,8 @@ import pytest
 from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import GetParameters
 from ros.test_policy_node import node_cmd
-from ros.tiny_checkpoint import make_tiny_checkpoint
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def test_list_defaults_and_overrides_are_what_get_parameters_says(ros_processes, ros_probe,

@@ -26,7 +26,6 @@ from ros.test_policy_node import (
     node_cmd,
     wait_diag,
 )
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
@@ -37,11 +36,6 @@ pytestmark = pytest.mark.ros
 
 ARM = (250.0, 260.0)  # where the feeder's jx, jy stand
 GRIPPER = 300.0  # jg: only in the partial driver's messages
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def test_an_episode_announced_before_the_node_started_is_planned(ros_processes, ros_probe,

@@ -16,7 +16,6 @@ from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros.test_policy_node import latest_diagnostics, node_cmd
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from ros_harness import ProcessGroup
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
@@ -28,11 +27,6 @@ pytestmark = pytest.mark.ros
 
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 SIM_START_NS = 1000 * cv.NS_PER_S
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 LOCKSTEP_NODE = 'dp_policy_lockstep'

@@ -25,7 +25,6 @@ from ros.test_policy_node import (
     node_cmd,
     wait_diag,
 )
-from ros.tiny_checkpoint import make_tiny_checkpoint
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -36,11 +35,6 @@ pytestmark = pytest.mark.ros
 
 STEP = 5.0  # max_step_delta per control period
 STANDING = (250.0, 260.0)  # where the probe's joints stand
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
 
 
 def chunks_of(msgs: list) -> list:

@@ -60,11 +60,6 @@ def split_topic(ros_processes, ros_probe, checkpoint, **params):
         feeder.close()
 
 
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny')
-
-
 def test_a_gripper_driver_on_the_arms_topic_is_measured_not_bad(ros_processes, ros_probe,
                                                                  checkpoint):
     trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
