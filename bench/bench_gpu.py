@@ -52,6 +52,7 @@ from dp_ros.policy.config import PolicyConfig  # noqa: E402
 from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters  # noqa: E402
 from dp_ros.policy.inputs import episode_generator, frames_as_fed  # noqa: E402
 from dp_ros.policy.normalizer import Normalizer  # noqa: E402
+from dp_ros.policy.unet import Conv1d, ConvTranspose1d  # noqa: E402
 from dp_ros.runtime.graph_sampler import ChunkGraphs, StaticChunk, chunk_outputs  # noqa: E402
 from dp_ros.runtime.inference_runner import InferenceRunner  # noqa: E402
 from training.gpu_batches import DeviceBatches  # noqa: E402
@@ -79,7 +80,7 @@ class Bench:
         self.broken: str | None = None  # a sticky CUDA error: later parts are skipped
         self.results: dict[str, Any] = {'env': environment(self.device), 'smoke': args.smoke,
                                         'budget_s': args.budget_s, 'sampling': {},
-                                        'training': {}}
+                                        'conv_variants': {}, 'profile': {}, 'training': {}}
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -317,47 +318,194 @@ def sampling_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: in
     return out
 
 
-def runner_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: int) -> dict:
-    """The node's path: InferenceRunner.predict (graphs on CUDA), warm-up = capture."""
+def runner_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: int,
+                variant: str = 'default') -> dict:
+    """The node's path: InferenceRunner.predict (graphs on CUDA), warm-up = capture; the UNet's
+    convolutions as CONV_VARIANTS[variant]."""
     dev = bench.device
     runner = InferenceRunner(policy, sampler=sampler, num_inference_steps=steps,
                              torchscript=False)
     try:
-        t0 = time.perf_counter()
-        runner.warmup()
-        warm = time.perf_counter() - t0
-        obs = observation(policy.config, dev)
-        gen = episode_generator(0, 100002, dev)
-        reps = 2 if bench.args.smoke else 20
-        out = timed_ms(lambda: runner.predict(obs, gen), reps, dev)
-        out.update(warmup_s=round(warm, 3), graphs=runner.graphs is not None and
-                   runner.graphs.failed is None)
-        return out
+        with conv_variant(variant):
+            t0 = time.perf_counter()
+            runner.warmup()
+            warm = time.perf_counter() - t0
+            obs = observation(policy.config, dev)
+            gen = episode_generator(0, 100002, dev)
+            reps = 2 if bench.args.smoke else 20
+            out = timed_ms(lambda: runner.predict(obs, gen), reps, dev)
+            out.update(warmup_s=round(warm, 3), variant=variant,
+                       graphs=runner.graphs is not None and runner.graphs.failed is None)
+            return out
     finally:
         runner.close()
 
 
-def compiled_graph_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: int
-                        ) -> dict:
-    """A torch.compile'd UNet inside the chunk graph (compiled during the capture warm-up)."""
+def compiled_graph_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: int,
+                        variant: str = 'default') -> dict:
+    """A torch.compile'd UNet inside the chunk graph (compiled during the capture warm-up),
+    under one of CONV_VARIANTS."""
     dev = bench.device
-    denoiser = torch.compile(policy.model, dynamic=False)
-    graphs = ChunkGraphs(policy, denoiser=denoiser)
-    obs = observation(policy.config, dev)
-    gen = episode_generator(0, 100000, dev)
-    t0 = time.perf_counter()
-    graphs.predict_action(obs, gen, sampler, steps)
-    sync(dev)
-    if graphs.failed:
-        return {'error': graphs.failed}
-    out = timed_ms(lambda: graphs.predict_action(obs, gen, sampler, steps), 50, dev)
-    out['compile_capture_s'] = round(time.perf_counter() - t0, 1)
-    ga, gb = episode_generator(0, 100001, dev), episode_generator(0, 100001, dev)
-    want = policy.predict_action(obs, ga, sampler, steps)['action_pred']
-    out['vs_eager'] = diff(policy, graphs.predict_action(obs, gb, sampler, steps)
-                           ['action_pred'], want)
-    graphs.clear()
+    with conv_variant(variant):
+        denoiser = torch.compile(policy.model, dynamic=False)
+        graphs = ChunkGraphs(policy, denoiser=denoiser)
+        obs = observation(policy.config, dev)
+        gen = episode_generator(0, 100000, dev)
+        t0 = time.perf_counter()
+        graphs.predict_action(obs, gen, sampler, steps)
+        sync(dev)
+        if graphs.failed:
+            return {'error': graphs.failed, 'variant': variant}
+        out = timed_ms(lambda: graphs.predict_action(obs, gen, sampler, steps), 50, dev)
+        out['compile_capture_s'] = round(time.perf_counter() - t0, 1)
+        out['variant'] = variant
+        ga, gb = episode_generator(0, 100001, dev), episode_generator(0, 100001, dev)
+        want = policy.predict_action(obs, ga, sampler, steps)['action_pred']
+        out['vs_eager'] = diff(policy, graphs.predict_action(obs, gb, sampler, steps)
+                               ['action_pred'], want)
+        # DDPM-100 through the same compiled UNet (its shapes are the same: no recompile)
+        graphs.predict_action(obs, gen, 'ddpm', 100)
+        if graphs.failed:
+            out['ddpm100'] = {'error': graphs.failed}
+        else:
+            out['ddpm100'] = timed_ms(lambda: graphs.predict_action(obs, gen, 'ddpm', 100),
+                                      10, dev)
+            ga, gb = episode_generator(0, 100001, dev), episode_generator(0, 100001, dev)
+            want = policy.predict_action(obs, ga, 'ddpm', 100)['action_pred']
+            out['ddpm100']['vs_eager'] = diff(
+                policy, graphs.predict_action(obs, gb, 'ddpm', 100)['action_pred'], want)
+        graphs.clear()
     return out
+
+
+# How the UNet's convolutions run on the GPU: cuDNN (with or without its autotuner), or the
+# time-major GEMM of dp_ros.policy.unet.Conv1d / ConvTranspose1d up to so many rows
+# (batch * T); 'default' leaves the package's own settings
+CONV_VARIANTS: dict[str, dict[str, Any]] = {
+    'default': {},
+    'cudnn': dict(conv_rows=0, transpose_rows=0, benchmark=False),
+    'cudnn_benchmark': dict(conv_rows=0, transpose_rows=0, benchmark=True),
+    'gemm8': dict(conv_rows=8, transpose_rows=0, benchmark=False),
+    'gemm64': dict(conv_rows=64, transpose_rows=64, benchmark=False),
+    'gemm64_benchmark': dict(conv_rows=64, transpose_rows=64, benchmark=True),
+}
+
+
+@contextlib.contextmanager
+def conv_variant(name: str):
+    """The UNet's convolutions as CONV_VARIANTS[name] says, on this device type, within."""
+    knobs = CONV_VARIANTS[name]
+    kind = 'cuda' if torch.cuda.is_available() else 'cpu'
+    saved = (dict(Conv1d.FAST_MAX_ROWS), dict(ConvTranspose1d.FAST_MAX_ROWS),
+             torch.backends.cudnn.benchmark)
+    if 'conv_rows' in knobs:
+        Conv1d.FAST_MAX_ROWS = {**saved[0], kind: knobs['conv_rows']}
+        ConvTranspose1d.FAST_MAX_ROWS = {**saved[1], kind: knobs['transpose_rows']}
+        torch.backends.cudnn.benchmark = knobs['benchmark']
+    try:
+        yield
+    finally:
+        Conv1d.FAST_MAX_ROWS, ConvTranspose1d.FAST_MAX_ROWS = saved[0], saved[1]
+        torch.backends.cudnn.benchmark = saved[2]
+
+
+def conv_variant_case(bench: Bench, policy: DiffusionPolicy, variant: str, sampler: str,
+                      steps: int) -> dict[str, Any]:
+    """The chunk graph (eager on a CPU) under one convolution variant: its latency, graph vs
+    eager under the same variant, and vs the eager chunk with cuDNN's convolutions."""
+    dev, smoke = bench.device, bench.args.smoke
+    obs = observation(policy.config, dev)
+    reps = 2 if smoke else (50 if steps <= 16 else 15)
+    with conv_variant('cudnn'):
+        cudnn = policy.predict_action(obs, episode_generator(0, 100001, dev), sampler,
+                                      steps)['action_pred']
+    with conv_variant(variant):
+        eager = policy.predict_action(obs, episode_generator(0, 100001, dev), sampler,
+                                      steps)['action_pred']
+        out: dict[str, Any] = {'variant': variant}
+        if not bench.cuda:
+            gen = episode_generator(0, 100000, dev)
+            out['eager'] = timed_ms(lambda: policy.predict_action(obs, gen, sampler, steps),
+                                    reps, dev)
+            out['vs_cudnn_eager'] = diff(policy, eager, cudnn)
+            return out
+        graphs = ChunkGraphs(policy)
+        gen = episode_generator(0, 100000, dev)
+        t0 = time.perf_counter()
+        graphs.predict_action(obs, gen, sampler, steps)
+        sync(dev)
+        if graphs.failed:
+            return {'error': graphs.failed, 'variant': variant}
+        out['capture_s'] = round(time.perf_counter() - t0, 3)
+        out['graph'] = timed_ms(lambda: graphs.predict_action(obs, gen, sampler, steps),
+                                reps, dev)
+        got = graphs.predict_action(obs, episode_generator(0, 100001, dev), sampler,
+                                    steps)['action_pred']
+        out['graph_vs_eager'] = diff(policy, got, eager)
+        out['vs_cudnn_eager'] = diff(policy, got, cudnn)
+        graphs.clear()
+    return out
+
+
+def conv_variants(bench: Bench, shape: str) -> None:
+    """Every CONV_VARIANTS entry for DDIM-10 (fp32, bf16), and DDPM-100 fp32 for some."""
+    where = bench.results['conv_variants'].setdefault(shape, {})
+    policy = make_policy(policy_config(shape, bench.args.smoke), bench.device).eval()
+    policy.use_torchscript(False)
+    ddim, ddpm = (('ddim', 4), ('ddpm', 10)) if bench.args.smoke else \
+        (('ddim', 10), ('ddpm', 100))
+    for dtype in ('fp32', 'bf16'):
+        policy.to(dtype=DTYPES[dtype])
+        for variant in CONV_VARIANTS:
+            bench.part(where, f'{ddim[0]}{ddim[1]}_{dtype}_{variant}',
+                       lambda v=variant: conv_variant_case(bench, policy, v, *ddim),
+                       need_s=5, limit_s=60)
+    policy.to(dtype=torch.float32)
+    for variant in ('default', 'cudnn', 'gemm64'):
+        bench.part(where, f'{ddpm[0]}{ddpm[1]}_fp32_{variant}',
+                   lambda v=variant: conv_variant_case(bench, policy, v, *ddpm),
+                   need_s=15, limit_s=90)
+    for variant in ('cudnn', 'gemm64'):  # the node's path
+        bench.part(where, f'runner_{ddim[0]}{ddim[1]}_fp32_{variant}',
+                   lambda v=variant: runner_case(bench, policy, *ddim, v), need_s=8,
+                   limit_s=60)
+
+
+def profile_case(bench: Bench, policy: DiffusionPolicy, variant: str) -> dict[str, Any]:
+    """One eager DDIM-10 chunk under torch.profiler: where its device time goes (the kernels
+    with the most self time), under one convolution variant."""
+    from torch.profiler import ProfilerActivity, profile
+    dev = bench.device
+    obs = observation(policy.config, dev)
+    steps = 4 if bench.args.smoke else 10
+    with conv_variant(variant):
+        for _ in range(2):
+            policy.predict_action(obs, episode_generator(0, 1, dev), 'ddim', steps)
+        sync(dev)
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if bench.cuda else [])
+        with profile(activities=acts) as prof:
+            policy.predict_action(obs, episode_generator(0, 1, dev), 'ddim', steps)
+            sync(dev)
+    field = 'self_device_time_total' if bench.cuda else 'self_cpu_time_total'
+    events = [e for e in prof.key_averages() if getattr(e, field, 0) > 0]
+    events.sort(key=lambda e: getattr(e, field), reverse=True)
+    total = sum(getattr(e, field) for e in events) / 1e3
+    top = [{'name': e.key[:100], 'count': e.count, 'ms': round(getattr(e, field) / 1e3, 3),
+            'share': round(getattr(e, field) / 1e3 / total, 3) if total else None}
+           for e in events[:20]]
+    return {'variant': variant, 'sampler': f'ddim{steps}', 'time': field,
+            'total_ms': round(total, 3), 'kernels': sum(e.count for e in events)
+            if bench.cuda else None, 'top': top}
+
+
+def profiles(bench: Bench, shape: str) -> None:
+    where = bench.results['profile'].setdefault(shape, {})
+    policy = make_policy(policy_config(shape, bench.args.smoke), bench.device).eval()
+    policy.use_torchscript(False)
+    steps = 4 if bench.args.smoke else 10
+    for variant in ('cudnn', 'gemm64'):
+        bench.part(where, f'ddim{steps}_fp32_{variant}',
+                   lambda v=variant: profile_case(bench, policy, v), need_s=10, limit_s=60)
 
 
 def sampling(bench: Bench, shape: str) -> None:
@@ -380,17 +528,18 @@ def sampling(bench: Bench, shape: str) -> None:
                    need_s=10, limit_s=120)
 
 
-def sampling_compiled(bench: Bench, shape: str) -> None:
+def sampling_compiled(bench: Bench, shape: str, dtypes: tuple[str, ...] = ('fp32', 'bf16'),
+                      variant: str = 'default') -> None:
     where = bench.results['sampling'].setdefault(shape, {})
     if not bench.cuda:
         where['compiled_unet_graph_ddim10'] = {'skipped': 'CUDA only'}
         return
     policy = make_policy(policy_config(shape, bench.args.smoke), bench.device).eval()
-    for dtype in ('bf16', 'fp32'):
+    for dtype in dtypes:
         policy.to(dtype=DTYPES[dtype])
         bench.part(where, f'compiled_unet_graph_ddim10_{dtype}',
-                   lambda: compiled_graph_case(bench, policy, 'ddim', 10), need_s=45,
-                   limit_s=100)
+                   lambda: compiled_graph_case(bench, policy, 'ddim', 10, variant),
+                   need_s=45, limit_s=100)
 
 
 # --- training --------------------------------------------------------------------------------
@@ -553,25 +702,40 @@ def training(bench: Bench, shape: str, compiled: bool) -> None:
 # --- summary ---------------------------------------------------------------------------------
 
 def summarize(bench: Bench) -> dict[str, Any]:
-    """Best graph latencies, best training throughput and the issue's targets."""
+    """Best graph latencies (any convolution variant, compiled or not), best training
+    throughput and the issue's targets."""
     out: dict[str, Any] = {}
     for shape, targets in TARGETS.items():
         s = bench.results['sampling'].get(shape, {})
+        c = bench.results['conv_variants'].get(shape, {})
         t = bench.results['training'].get(shape, {})
+        # (name, median ms) of every chunk graph measured, per sampler
+        graphs = [(f'sampling.{k}', v['graph']['median_ms']) for k, v in s.items()
+                  if isinstance(v, dict) and 'median_ms' in v.get('graph', {})]
+        graphs += [(f'sampling.{k}', v['median_ms']) for k, v in s.items()
+                   if k.startswith('compiled_unet_graph_') and isinstance(v, dict)
+                   and 'median_ms' in v]
+        graphs += [(f'sampling.{k}.ddpm100_', v['ddpm100']['median_ms']) for k, v in s.items()
+                   if k.startswith('compiled_unet_graph_') and isinstance(v, dict)
+                   and 'median_ms' in v.get('ddpm100', {})]
+        graphs += [(f'conv_variants.{k}', v['graph']['median_ms']) for k, v in c.items()
+                   if isinstance(v, dict) and 'median_ms' in v.get('graph', {})]
 
-        def best(prefix: str, s: dict = s) -> float | None:
-            vals = [v['graph']['median_ms'] for k, v in s.items()
-                    if k.startswith(prefix) and isinstance(v, dict)
-                    and 'median_ms' in v.get('graph', {})]
-            return min(vals) if vals else None
+        def best(sampler: str, graphs: list = graphs) -> tuple[str, float] | tuple[None, None]:
+            found = [g for g in graphs if f'.{sampler}_' in g[0] or (
+                sampler == 'ddim10' and '_graph_ddim10_' in g[0] and 'ddpm100' not in g[0])]
+            return min(found, key=lambda g: g[1]) if found else (None, None)
         # the targets are at the config's batch (64, as the paper trains and today's 900
         # samples/s was measured): a larger batch trains otherwise, reported apart
         rates = [(v['samples_per_s'], v['batch']) for v in t.values()
                  if isinstance(v, dict) and 'samples_per_s' in v]
         sps = [r for r, b in rates if b == TRAIN_BATCH or bench.args.smoke]
-        diffs = [v['graph_vs_eager']['max_abs_diff_normalized'] for k, v in s.items()
-                 if k.endswith('fp32') and isinstance(v, dict) and 'graph_vs_eager' in v]
-        row = {'ddim10_graph_ms': best('ddim10_'), 'ddpm100_graph_ms': best('ddpm100_'),
+        diffs = [v['graph_vs_eager']['max_abs_diff_normalized']
+                 for cases in (s, c) for k, v in cases.items()
+                 if '_fp32' in k and isinstance(v, dict) and 'graph_vs_eager' in v]
+        (ddim_at, ddim_ms), (ddpm_at, ddpm_ms) = best('ddim10'), best('ddpm100')
+        row = {'ddim10_graph_ms': ddim_ms, 'ddim10_graph_best': ddim_at,
+               'ddpm100_graph_ms': ddpm_ms, 'ddpm100_graph_best': ddpm_at,
                'train_best_samples_per_s': max(sps) if sps else None,
                'train_best_samples_per_s_any_batch': max(r for r, _ in rates) if rates
                else None,
@@ -606,6 +770,26 @@ def print_table(results: dict) -> None:
                 print(f'{shape:13s} {name:28s} {v["median_ms"]:9.2f} ms')
             else:
                 print(f'{shape:13s} {name:28s} {v}'[:200])
+    print('\n== convolution variants, median ms per chunk (graph; eager on a CPU) ==')
+    for shape, cases in results.get('conv_variants', {}).items():
+        for name, v in cases.items():
+            if isinstance(v, dict) and ('graph' in v or 'eager' in v):
+                ms = v.get('graph', v.get('eager', {})).get('median_ms')
+                d = v.get('graph_vs_eager', {}).get('max_abs_diff_normalized', '-')
+                c = v.get('vs_cudnn_eager', {}).get('max_abs_diff_normalized', '-')
+                print(f'{shape:13s} {name:28s} {ms:9.3f} ms  vs eager {d}  vs cudnn {c}')
+            else:
+                print(f'{shape:13s} {name:28s} {v}'[:200])
+    print('\n== where an eager DDIM chunk spends its time (top kernels) ==')
+    for shape, cases in results.get('profile', {}).items():
+        for name, v in cases.items():
+            if not isinstance(v, dict) or 'top' not in v:
+                print(f'{shape:13s} {name:28s} {v}'[:200])
+                continue
+            print(f'{shape:13s} {name}: {v["total_ms"]} ms in {v["kernels"]} kernels')
+            for row in v['top'][:8]:
+                print(f'    {row["ms"]:8.3f} ms  x{row["count"]:<5d} {row["share"]}  '
+                      f'{row["name"][:70]}')
     print('\n== training samples/s ==')
     for shape, variants in results['training'].items():
         for name, v in variants.items():
@@ -618,30 +802,64 @@ def print_table(results: dict) -> None:
     print(json.dumps(results.get('summary', {}), indent=1))
 
 
+def _sampling(bench: Bench) -> None:
+    for shape in SHAPES:  # the latency targets first: they are the node's
+        sampling(bench, shape)
+
+
+def _profile(bench: Bench) -> None:
+    profiles(bench, 'paper_263M')  # where the big model's chunk goes
+
+
+def _conv_variants(bench: Bench) -> None:
+    for shape in reversed(SHAPES):
+        conv_variants(bench, shape)
+
+
+def _training(bench: Bench) -> None:
+    for shape in SHAPES:
+        training(bench, shape, compiled=False)
+
+
+def _compile(bench: Bench) -> None:
+    # minutes of compilation: whether compile beats graphs alone for the node's latency
+    # (the paper's shape first), then the compiled training step, the 7.7M shape first
+    sampling_compiled(bench, 'paper_263M', ('fp32',), 'gemm64')
+    sampling_compiled(bench, 'shipped_7.7M', ('fp32',), 'gemm64')
+    for shape in SHAPES:
+        training(bench, shape, compiled=True)
+    sampling_compiled(bench, 'paper_263M', ('bf16',), 'gemm64')
+
+
+# the bench's parts in the order they run
+PARTS: dict[str, Callable[[Bench], None]] = {
+    'profile': _profile, 'conv_variants': _conv_variants, 'sampling': _sampling,
+    'training': _training, 'compile': _compile}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--output', default=str(RESULTS))
     parser.add_argument('--budget-s', type=float, default=260.0,
                         help='start no part after this many seconds (a running part finishes)')
     parser.add_argument('--smoke', action='store_true', help='tiny sizes, few reps (CPU check)')
-    parser.add_argument('--skip', default='', help='comma list of: sampling, training, compile')
+    parser.add_argument('--skip', default='', help='comma list of parts to leave out: '
+                        + ', '.join(PARTS))
+    parser.add_argument('--only', default='', help='comma list of the parts to run (in the '
+                        'usual order)')
     args = parser.parse_args(argv)
     if args.smoke:
         torch.set_num_threads(1)
     skip = {s for s in args.skip.split(',') if s}
+    only = {s for s in args.only.split(',') if s}
+    unknown = (skip | only) - set(PARTS)
+    if unknown:
+        parser.error(f'unknown parts {sorted(unknown)}; the parts are {list(PARTS)}')
+    run = [p for p in PARTS if p not in skip and (not only or p in only)]
     bench = Bench(args)
     print(json.dumps(bench.results['env']), flush=True)
-    for shape in SHAPES:  # the latency targets first: they are the node's
-        if 'sampling' not in skip:
-            sampling(bench, shape)
-    for shape in SHAPES:
-        if 'training' not in skip:
-            training(bench, shape, compiled=False)
-    if 'compile' not in skip:  # last: minutes of compilation; the paper's shape first,
-        # sampling first (whether compile beats graphs alone for the node's latency)
-        sampling_compiled(bench, 'paper_263M')
-        for shape in reversed(SHAPES):
-            training(bench, shape, compiled=True)
+    for part in run:
+        PARTS[part](bench)
     bench.results['summary'] = summarize(bench)
     bench.save()
     print_table(bench.results)

@@ -40,3 +40,7 @@ def test_the_gpu_bench_runs_every_part_on_the_cpu(tmp_path):
         assert len(diffs) == 4 and max(diffs) == 0.0, cases  # fp32 and bf16, DDIM and DDPM
         assert results['training'][shape], results['training']
         assert results['summary'][shape]['train_best_samples_per_s'] > 0
+        variants = results['conv_variants'][shape]  # every convolution variant ran
+        assert len([k for k in variants if k.startswith('ddim4_')]) == 12, variants
+    assert [v['top'][0]['ms'] > 0 for v in results['profile']['paper_263M'].values()] == \
+        [True, True]

@@ -15,7 +15,7 @@ from dp_ros.policy.config import PolicyConfig, pusht_image_config
 from dp_ros.policy.diffusion import DiffusionPolicy, count_parameters
 from dp_ros.policy.normalizer import Normalizer
 from dp_ros.policy.resnet import ResNet18Trunk
-from dp_ros.policy.unet import ConditionalUnet1D, Conv1d
+from dp_ros.policy.unet import ConditionalUnet1D, Conv1d, ConvTranspose1d
 
 torch.set_num_threads(1)
 
@@ -343,6 +343,43 @@ def test_sampling_conv1d_path_equals_nn_conv1d(in_ch, out_ch, kernel, stride, ba
     x.requires_grad_(True)
     conv(x).sum().backward()  # training takes nn.Conv1d's own path
     assert x.grad is not None and conv.weight.grad is not None
+
+
+@pytest.mark.parametrize('cls,ref_cls,args,batch,steps', [
+    (Conv1d, torch.nn.Conv1d, (256, 128, 5, 1, 2), 2, 16),  # 32 rows: over the CPU's 8
+    (Conv1d, torch.nn.Conv1d, (128, 128, 3, 2, 1), 3, 8),
+    (ConvTranspose1d, torch.nn.ConvTranspose1d, (256, 128, 4, 2, 1), 1, 4),  # Upsample1d's
+    (ConvTranspose1d, torch.nn.ConvTranspose1d, (128, 96, 4, 2, 1), 3, 5),
+    (ConvTranspose1d, torch.nn.ConvTranspose1d, (128, 96, 3, 1, 1), 2, 6)])
+def test_time_major_gemm_path_equals_the_torch_module_wherever_it_is_enabled(
+        monkeypatch, cls, ref_cls, args, batch, steps):
+    """FAST_MAX_ROWS per device type: the GEMM path for more rows (CUDA's setting, here on
+    the CPU) and ConvTranspose1d's (off by default) give torch's own results."""
+    torch.manual_seed(0)
+    conv, ref = cls(*args), ref_cls(*args)
+    ref.load_state_dict(conv.state_dict())
+    x = torch.randn(batch, args[0], steps)
+    with torch.no_grad():
+        want = ref(x)
+        monkeypatch.setattr(cls, 'FAST_MAX_ROWS', {'cpu': 64})
+        monkeypatch.setattr(ref_cls, 'forward', lambda *a: pytest.fail('not the GEMM path'))
+        got = conv(x)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        bf16 = cls(*args).to(torch.bfloat16)
+        bf16.load_state_dict(conv.state_dict())
+        torch.testing.assert_close(bf16(x.bfloat16()).float(), want, rtol=0.05, atol=0.05)
+
+
+def test_conv_transpose_takes_torch_own_path_on_the_cpu_by_default(monkeypatch):
+    """The CPU's measured path (and the shipped policy's samples) stay as they were."""
+    assert ConvTranspose1d.FAST_MAX_ROWS == {} and Conv1d.FAST_MAX_ROWS['cpu'] == 8
+    called = []
+    real = torch.nn.ConvTranspose1d.forward
+    monkeypatch.setattr(torch.nn.ConvTranspose1d, 'forward',
+                        lambda *a: called.append(1) or real(*a))
+    with torch.no_grad():
+        ConvTranspose1d(256, 256, 4, 2, 1)(torch.randn(1, 256, 4))
+    assert called == [1]
 
 
 def test_sampling_with_films_batched_over_steps_equals_the_step_by_step_loop():

@@ -32,9 +32,12 @@ class Conv1d(nn.Conv1d):
     small fraction of its speed. Without autograd and with few rows (batch * T <= 8), the
     time-major product cols (B * T, in * k) @ weight^T is the same arithmetic in the shape
     MKL is fast at: 3-5x faster for the wide layers (bench/bench_policy_inference.py).
+    FAST_MAX_ROWS holds the most rows per device type that take it (a type not listed:
+    never); on CUDA the same product is a cuBLAS GEMM that streams the weights once, where
+    cuDNN's kernels for so few output columns do not (bench/bench_gpu.py, conv_variants).
     """
 
-    FAST_MAX_ROWS = 8
+    FAST_MAX_ROWS: dict[str, int] = {'cpu': 8}
     FAST_MIN_WEIGHTS = 32768
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,15 +45,42 @@ class Conv1d(nn.Conv1d):
         (stride,), (pad,) = self.stride, self.padding
         batch, _, steps = x.shape
         out_steps = (steps + 2 * pad - k) // stride + 1
-        if (torch.is_grad_enabled() or batch * out_steps > self.FAST_MAX_ROWS
+        if (torch.is_grad_enabled()
+                or batch * out_steps > self.FAST_MAX_ROWS.get(x.device.type, 0)
                 or self.weight.numel() < self.FAST_MIN_WEIGHTS or self.dilation != (1,)
-                or self.groups != 1 or self.padding_mode != 'zeros' or x.device.type != 'cpu'):
+                or self.groups != 1 or self.padding_mode != 'zeros'):
             return super().forward(x)
         padded = nn.functional.pad(x, (pad, pad))
         cols = padded.unfold(2, k, stride).permute(0, 2, 1, 3).reshape(batch * out_steps, -1)
         weight = self.weight.reshape(out_ch, in_ch * k).t()
         out = cols @ weight if self.bias is None else torch.addmm(self.bias, cols, weight)
         return out.view(batch, out_steps, out_ch).permute(0, 2, 1)
+
+
+class ConvTranspose1d(nn.ConvTranspose1d):
+    """nn.ConvTranspose1d (same parameters) with Conv1d's fast path: the product
+    x (B * T, in) @ weight (in, out * k), then the k taps added into place (fold).
+    FAST_MAX_ROWS as Conv1d's; none listed by default (the CPU keeps its measured path)."""
+
+    FAST_MAX_ROWS: dict[str, int] = {}
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        in_ch, out_ch, k = self.weight.shape
+        (stride,), (pad,) = self.stride, self.padding
+        batch, _, steps = x.shape
+        if (output_size is not None or torch.is_grad_enabled()
+                or batch * steps > self.FAST_MAX_ROWS.get(x.device.type, 0)
+                or self.weight.numel() < Conv1d.FAST_MIN_WEIGHTS or self.dilation != (1,)
+                or self.groups != 1 or self.output_padding != (0,)
+                or self.padding_mode != 'zeros'):
+            return super().forward(x, output_size)
+        taps = x.transpose(1, 2).reshape(batch * steps, in_ch) @ self.weight.reshape(
+            in_ch, out_ch * k)
+        full = (steps - 1) * stride + k
+        out = nn.functional.fold(taps.view(batch, steps, out_ch * k).transpose(1, 2),
+                                 (1, full), (1, k), stride=(1, stride))
+        out = out.view(batch, out_ch, full)[:, :, pad:full - pad]
+        return out if self.bias is None else out + self.bias[:, None]
 
 
 class Conv1dBlock(nn.Module):
@@ -80,7 +110,7 @@ class Downsample1d(nn.Module):
 class Upsample1d(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.conv = nn.ConvTranspose1d(dim, dim, 4, 2, 1)
+        self.conv = ConvTranspose1d(dim, dim, 4, 2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)

@@ -40,7 +40,8 @@ class StaticChunk:
                  denoiser: Callable | None = None) -> None:
         cfg = policy.config
         self.policy, self.batch = policy, int(batch)
-        self.denoiser = denoiser or policy.model
+        # not `denoiser or ...`: a torch.compile'd module's truth value asks its len()
+        self.denoiser = policy.model if denoiser is None else denoiser
         self.arithmetic = policy.sampler(sampler, num_inference_steps)
         device = policy.device
         self.obs = {k: torch.zeros((self.batch, cfg.n_obs_steps, *cfg.obs_shape(k)),
