@@ -80,7 +80,8 @@ class Bench:
         self.broken: str | None = None  # a sticky CUDA error: later parts are skipped
         self.results: dict[str, Any] = {'env': environment(self.device), 'smoke': args.smoke,
                                         'budget_s': args.budget_s, 'sampling': {},
-                                        'conv_variants': {}, 'profile': {}, 'training': {}}
+                                        'conv_variants': {}, 'profile': {}, 'node': {},
+                                        'training': {}}
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -319,12 +320,12 @@ def sampling_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: in
 
 
 def runner_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: int,
-                variant: str = 'default') -> dict:
+                variant: str = 'default', torch_compile: bool = False) -> dict:
     """The node's path: InferenceRunner.predict (graphs on CUDA), warm-up = capture; the UNet's
-    convolutions as CONV_VARIANTS[variant]."""
+    convolutions as CONV_VARIANTS[variant]; torch_compile as the node's parameter."""
     dev = bench.device
     runner = InferenceRunner(policy, sampler=sampler, num_inference_steps=steps,
-                             torchscript=False)
+                             torchscript=False, torch_compile=torch_compile)
     try:
         with conv_variant(variant):
             t0 = time.perf_counter()
@@ -334,8 +335,10 @@ def runner_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: int,
             gen = episode_generator(0, 100002, dev)
             reps = 2 if bench.args.smoke else 20
             out = timed_ms(lambda: runner.predict(obs, gen), reps, dev)
-            out.update(warmup_s=round(warm, 3), variant=variant,
-                       graphs=runner.graphs is not None and runner.graphs.failed is None)
+            out.update(warmup_s=round(warm, 3), variant=variant, torch_compile=torch_compile,
+                       graphs=runner.graphs is not None and runner.graphs.failed is None,
+                       compiled=runner.graphs is not None
+                       and runner.graphs.denoiser is not None)
             return out
     finally:
         runner.close()
@@ -469,6 +472,22 @@ def conv_variants(bench: Bench, shape: str) -> None:
         bench.part(where, f'runner_{ddim[0]}{ddim[1]}_fp32_{variant}',
                    lambda v=variant: runner_case(bench, policy, *ddim, v), need_s=8,
                    limit_s=60)
+
+
+def node_path(bench: Bench, shape: str) -> None:
+    """InferenceRunner.predict as the node runs it, with the package's defaults and with
+    torch_compile, DDIM-10 (DDIM-4 in --smoke)."""
+    where = bench.results['node'].setdefault(shape, {})
+    policy = make_policy(policy_config(shape, bench.args.smoke), bench.device).eval()
+    steps = 4 if bench.args.smoke else 10
+    cases = [('fp32', False), ('fp32', True)] + ([('bf16', True)] if shape == 'paper_263M'
+                                                 else [])
+    for dtype, compiled in cases:
+        policy.to(dtype=DTYPES[dtype])
+        name = f'runner_ddim{steps}_{dtype}' + ('_compiled' if compiled else '')
+        bench.part(where, name, lambda c=compiled: runner_case(
+            bench, policy, 'ddim', steps, torch_compile=c and bench.cuda),
+            need_s=20 if compiled else 6, limit_s=90)
 
 
 def profile_case(bench: Bench, policy: DiffusionPolicy, variant: str) -> dict[str, Any]:
@@ -718,6 +737,9 @@ def summarize(bench: Bench) -> dict[str, Any]:
         graphs += [(f'sampling.{k}.ddpm100_', v['ddpm100']['median_ms']) for k, v in s.items()
                    if k.startswith('compiled_unet_graph_') and isinstance(v, dict)
                    and 'median_ms' in v.get('ddpm100', {})]
+        graphs += [(f'node.{k}', v['median_ms'])
+                   for k, v in bench.results['node'].get(shape, {}).items()
+                   if isinstance(v, dict) and v.get('graphs') and 'median_ms' in v]
         graphs += [(f'conv_variants.{k}', v['graph']['median_ms']) for k, v in c.items()
                    if isinstance(v, dict) and 'median_ms' in v.get('graph', {})]
 
@@ -780,6 +802,10 @@ def print_table(results: dict) -> None:
                 print(f'{shape:13s} {name:28s} {ms:9.3f} ms  vs eager {d}  vs cudnn {c}')
             else:
                 print(f'{shape:13s} {name:28s} {v}'[:200])
+    print('\n== the node\'s path (InferenceRunner.predict), median ms per chunk ==')
+    for shape, cases in results.get('node', {}).items():
+        for name, v in cases.items():
+            print(f'{shape:13s} {name:28s} {v}'[:220])
     print('\n== where an eager DDIM chunk spends its time (top kernels) ==')
     for shape, cases in results.get('profile', {}).items():
         for name, v in cases.items():
@@ -816,6 +842,11 @@ def _conv_variants(bench: Bench) -> None:
         conv_variants(bench, shape)
 
 
+def _node(bench: Bench) -> None:
+    for shape in reversed(SHAPES):
+        node_path(bench, shape)
+
+
 def _training(bench: Bench) -> None:
     for shape in SHAPES:
         training(bench, shape, compiled=False)
@@ -833,8 +864,8 @@ def _compile(bench: Bench) -> None:
 
 # the bench's parts in the order they run
 PARTS: dict[str, Callable[[Bench], None]] = {
-    'profile': _profile, 'conv_variants': _conv_variants, 'sampling': _sampling,
-    'training': _training, 'compile': _compile}
+    'node': _node, 'profile': _profile, 'conv_variants': _conv_variants,
+    'sampling': _sampling, 'training': _training, 'compile': _compile}
 
 
 def main(argv: list[str] | None = None) -> int:

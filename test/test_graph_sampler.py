@@ -328,3 +328,46 @@ def test_inference_runner_captures_at_warmup(tmp_path):
     finally:
         runner.close()
         eager.close()
+
+
+@needs_cuda
+def test_a_failing_compiled_unet_falls_back_to_graphs_of_the_plain_one():
+    policy = make_policy('cuda')
+
+    def broken(*args):
+        raise RuntimeError('no C compiler')
+
+    graphs = ChunkGraphs(policy, denoiser=broken)
+    obs = observations(policy, 1)
+    with pytest.warns(UserWarning, match='compiled UNet failed .*no C compiler'):
+        got = graphs.predict_action(obs, generators(1, 'cuda'), 'ddim', 10)
+    assert graphs.denoiser is None and graphs.failed is None and len(graphs._graphs) == 1
+    want = policy.predict_action(obs, generators(1, 'cuda'), 'ddim', 10)
+    assert_same_samples(policy, got['action_pred'], want['action_pred'], atol=1e-4)
+
+
+@needs_cuda
+def test_inference_runner_torch_compile_replays_the_compiled_unet(tmp_path):
+    from support import make_tiny_checkpoint
+
+    from dp_ros.runtime.inference_runner import InferenceRunner
+
+    ckpt = make_tiny_checkpoint(tmp_path / 'tiny', seed=1)
+    runner = InferenceRunner.from_checkpoint(ckpt, device='cuda', torch_compile=True)
+    eager = InferenceRunner.from_checkpoint(ckpt, device='cuda', cuda_graphs=False,
+                                            torchscript=False)
+    try:
+        runner.warmup()
+        assert runner.graphs.denoiser is not None and runner.graphs.failed is None
+        cfg = runner.config
+        image = torch.rand((1, cfg.n_obs_steps, *cfg.obs_shape('image')), device='cuda')
+        obs = {'image': frames_as_fed(image),
+               'agent_pos': torch.rand((1, cfg.n_obs_steps, 2), device='cuda') * 500}
+        got = runner.predict(obs, episode_generator(0, 100000, 'cuda'))
+        want = eager.predict(obs, episode_generator(0, 100000, 'cuda'))
+        # fused kernels sum in another order: float reassociation, not another chunk
+        assert_same_samples(runner.policy, torch.from_numpy(got['action_pred']),
+                            torch.from_numpy(want['action_pred']), atol=1e-2)
+    finally:
+        runner.close()
+        eager.close()

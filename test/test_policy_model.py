@@ -372,7 +372,7 @@ def test_time_major_gemm_path_equals_the_torch_module_wherever_it_is_enabled(
 
 def test_conv_transpose_takes_torch_own_path_on_the_cpu_by_default(monkeypatch):
     """The CPU's measured path (and the shipped policy's samples) stay as they were."""
-    assert ConvTranspose1d.FAST_MAX_ROWS == {} and Conv1d.FAST_MAX_ROWS['cpu'] == 8
+    assert 'cpu' not in ConvTranspose1d.FAST_MAX_ROWS and Conv1d.FAST_MAX_ROWS['cpu'] == 8
     called = []
     real = torch.nn.ConvTranspose1d.forward
     monkeypatch.setattr(torch.nn.ConvTranspose1d, 'forward',

@@ -192,11 +192,7 @@ class ChunkGraphs:
                 # refused as predict_action refuses them, not taken for a capture failure
                 check_observations(cfg, obs, batch)
                 try:
-                    captured = self._capture(batch, sampler, steps)
-                    mismatch = self._mismatch(captured, obs, rows, sampler, steps)
-                    if mismatch is not None:
-                        captured = None
-                        raise RuntimeError(mismatch)
+                    captured = self._checked_capture(obs, rows, batch, sampler, steps)
                 except (TimeoutError, MemoryError):  # a caller's deadline; the host's memory
                     raise
                 except Exception as err:  # noqa: BLE001 - any capture failure: this kind eager
@@ -216,6 +212,28 @@ class ChunkGraphs:
                 captured.graph.replay()
                 action_pred = captured.output[:rows].clone()
         return chunk_outputs(policy, action_pred)
+
+    def _checked_capture(self, obs: Mapping[str, torch.Tensor], rows: int, batch: int,
+                         sampler: str, steps: int) -> _Captured:
+        """A graph that gives the eager chunk. With a denoiser (a compiled UNet) that fails,
+        one warning, and from then on graphs of the plain UNet."""
+        try:
+            captured = self._capture(batch, sampler, steps)
+            mismatch = self._mismatch(captured, obs, rows, sampler, steps)
+        except (TimeoutError, MemoryError):
+            raise
+        except Exception as err:
+            if self.denoiser is None:
+                raise
+            mismatch = f'{type(err).__name__}: {err}'
+        if mismatch is None:
+            return captured
+        if self.denoiser is None:
+            raise RuntimeError(mismatch)
+        warnings.warn(f'the compiled UNet failed ({mismatch}); capturing the plain UNet',
+                      stacklevel=3)
+        self.denoiser = None
+        return self._checked_capture(obs, rows, batch, sampler, steps)
 
     @torch.no_grad()
     def _capture(self, batch: int, sampler: str, steps: int) -> _Captured:

@@ -121,19 +121,24 @@ class InferenceRunner:
     cuda_graphs: on a CUDA device, sample each chunk as one CUDA graph replay
     (dp_ros.runtime.graph_sampler; captured by warmup() or the first chunk), with the same
     generator rules as predict_action; no effect on the CPU, where the TorchScript or eager
-    path runs unchanged.
+    path runs unchanged. torch_compile: the graphs replay a torch.compile'd UNet (fused
+    kernels; samples equal the eager ones up to float reassociation, ~1e-4..1e-3 normalized
+    where the graph alone gives them exactly); its compile happens at the first capture.
     """
 
     def __init__(self, policy: torch.nn.Module, sampler: str | None = None,
                  num_inference_steps: int | None = None, torchscript: bool = True,
                  extra_latency_s: float = 0.0, latency_window: int = 200,
-                 cuda_graphs: bool = True):
+                 cuda_graphs: bool = True, torch_compile: bool = False):
         if extra_latency_s < 0:
             raise ValueError(f'extra_latency_s must be >= 0, got {extra_latency_s}')
         self.policy = policy
         policy.use_torchscript(torchscript)
         on_cuda = cuda_graphs and policy.device.type == 'cuda'
-        self.graphs: ChunkGraphs | None = ChunkGraphs(policy) if on_cuda else None
+        denoiser = torch.compile(policy.model, dynamic=False) if on_cuda and torch_compile \
+            else None
+        self.graphs: ChunkGraphs | None = ChunkGraphs(policy, denoiser=denoiser) if on_cuda \
+            else None
         self.sampler = sampler or None
         self.num_inference_steps = num_inference_steps or None
         if self.sampler is not None or self.num_inference_steps is not None:
@@ -280,7 +285,7 @@ def load_runner(cfg: Any) -> tuple[InferenceRunner, str, float | None]:
     runner = InferenceRunner.from_checkpoint(
         cfg.checkpoint, device=cfg.device, dtype=cfg.dtype, sampler=cfg.sampler or None,
         num_inference_steps=cfg.num_inference_steps or None, torchscript=cfg.torchscript,
-        extra_latency_s=cfg.debug_extra_latency_s)
+        extra_latency_s=cfg.debug_extra_latency_s, torch_compile=cfg.torch_compile)
     name = str(runner.device)
     if runner.device.type == 'cuda':
         name += f' ({torch.cuda.get_device_name(runner.device)})'
