@@ -1,7 +1,7 @@
 """GPU speed of sampling and training (issue 15): eager vs optimized, for both model shapes.
 
 Usage:
-  python bench/bench_gpu.py [--output bench/results/gpu.json] [--budget-s 260]
+  python bench/bench_gpu.py [--output bench/results/gpu.json] [--budget-s 260] [--only PARTS]
   python bench/bench_gpu.py --smoke --output outputs/gpu_prep/gpu_smoke.json   # CPU check
 On the GPU machine: bash bench/gpu_run.sh (installs the carried wheels, runs the CUDA tests,
 then this). Shapes: the shipped policy's (config/train_pusht_image_cpu.yaml, 7.7M) and the
@@ -12,6 +12,13 @@ their values) and synthetic data (the GPU machine has no zarr). Measured:
   (dp_ros/runtime/graph_sampler.py), fp32 and bf16, DDIM-10 and DDPM-100; the graph's capture
   time; the same-generator difference graph vs eager (raw units and normalized); the node's
   InferenceRunner.predict with graphs; optionally a torch.compile'd UNet inside the graph.
+- node: InferenceRunner.predict as the node runs it, with the package's defaults and with
+  torch_compile (a compiled UNet inside the chunk graph).
+- profile: torch.profiler over one eager paper-size DDIM-10 chunk, cuDNN vs GEMM
+  convolutions: the kernels with the most device time.
+- conv_variants: the UNet's convolutions by cuDNN (with or without its autotuner) or by the
+  time-major GEMM (dp_ros.policy.unet.Conv1d, up to 8 or 64 rows): graph latency, graph vs
+  eager, vs the cuDNN chunk, and the node's runner.
 - training, samples/s: today's step (foreach AdamW, per-parameter EMA, fp32) fed by a
   DataLoader with workers and fed by one resident batch, against device-built batches
   (training/gpu_batches.py) with fused AdamW, foreach EMA, TF32, bf16 autocast, a larger

@@ -6,7 +6,10 @@
 # Device call (repository root; .gpu_wheels is git-ignored, so it must be carried):
 #   run(command="bash bench/gpu_run.sh", carry=[".gpu_wheels"], timeout_s=560)
 # Sized for under 560 s: wheels ~15 s, tests <= 120 s, bench <= 400 s (260 s of parts,
-# --budget-s, plus the last part's own limit, <= 120 s). Afterwards copy $OUT/gpu.json to bench/results/gpu.json.
+# --budget-s, plus the last part's own limit, <= 120 s). Afterwards copy $OUT/gpu.json to
+# bench/results/gpu_runN.json (session 45, an H100: run 1 the whole bench, 268 s; run 2
+# BENCH_ARGS="--only profile,conv_variants,compile --budget-s 290", 272 s).
+# BENCH_ARGS="--only node --budget-s 100" times the node's runner alone (with torch_compile).
 # BENCH_ARGS=--smoke runs the same script on a CPU (with python3 the .venv one) as a check.
 set -u
 cd "$(dirname "$0")/.."

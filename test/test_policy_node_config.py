@@ -35,7 +35,7 @@ MS = 1_000_000
 INTERFACE = {
     'checkpoint': ('str', ''), 'device': ('str', 'auto'), 'dtype': ('str', 'float32'),
     'sampler': ('str', ''), 'num_inference_steps': ('int', 0), 'cpu_threads': ('int', 0),
-    'torchscript': ('bool', True), 'warmup': ('bool', True),
+    'torchscript': ('bool', True), 'torch_compile': ('bool', False), 'warmup': ('bool', True),
     'image_topics': ('list[str]', ['/pusht/image_raw']), 'compressed_images': ('bool', False),
     'joint_state_topic': ('str', '/pusht/joint_states'), 'state_joint_topics': ('list[str]', []),
     'state_pose_topics': ('list[str]', []), 'state_yaw_min': ('float', -math.pi),
