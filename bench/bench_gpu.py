@@ -497,20 +497,31 @@ def node_path(bench: Bench, shape: str) -> None:
             need_s=20 if compiled else 6, limit_s=90)
 
 
-def profile_case(bench: Bench, policy: DiffusionPolicy, variant: str) -> dict[str, Any]:
-    """One eager DDIM-10 chunk under torch.profiler: where its device time goes (the kernels
-    with the most self time), under one convolution variant."""
+def profile_case(bench: Bench, policy: DiffusionPolicy, variant: str,
+                 compiled: bool = False) -> dict[str, Any]:
+    """One DDIM-10 chunk, not in a graph, under torch.profiler: where its device time goes
+    (the kernels with the most self time; how many kernels a chunk launches), under one
+    convolution variant; compiled: the chunk as the graph captures it with torch_compile
+    (StaticChunk with a compiled UNet)."""
     from torch.profiler import ProfilerActivity, profile
     dev = bench.device
     obs = observation(policy.config, dev)
     steps = 4 if bench.args.smoke else 10
-    with conv_variant(variant):
+    with conv_variant(variant), torch.no_grad():
+        if compiled:
+            chunk = StaticChunk(policy, 1, 'ddim', steps,
+                                torch.compile(policy.model, dynamic=False))
+            chunk.load(obs, episode_generator(0, 1, dev))
+            run = chunk.run
+        else:
+            def run() -> None:
+                policy.predict_action(obs, episode_generator(0, 1, dev), 'ddim', steps)
         for _ in range(2):
-            policy.predict_action(obs, episode_generator(0, 1, dev), 'ddim', steps)
+            run()
         sync(dev)
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if bench.cuda else [])
         with profile(activities=acts) as prof:
-            policy.predict_action(obs, episode_generator(0, 1, dev), 'ddim', steps)
+            run()
             sync(dev)
     field = 'self_device_time_total' if bench.cuda else 'self_cpu_time_total'
     events = [e for e in prof.key_averages() if getattr(e, field, 0) > 0]
@@ -519,7 +530,7 @@ def profile_case(bench: Bench, policy: DiffusionPolicy, variant: str) -> dict[st
     top = [{'name': e.key[:100], 'count': e.count, 'ms': round(getattr(e, field) / 1e3, 3),
             'share': round(getattr(e, field) / 1e3 / total, 3) if total else None}
            for e in events[:20]]
-    return {'variant': variant, 'sampler': f'ddim{steps}', 'time': field,
+    return {'variant': variant, 'compiled': compiled, 'sampler': f'ddim{steps}', 'time': field,
             'total_ms': round(total, 3), 'kernels': sum(e.count for e in events)
             if bench.cuda else None, 'top': top}
 
@@ -529,9 +540,13 @@ def profiles(bench: Bench, shape: str) -> None:
     policy = make_policy(policy_config(shape, bench.args.smoke), bench.device).eval()
     policy.use_torchscript(False)
     steps = 4 if bench.args.smoke else 10
-    for variant in ('cudnn', 'gemm64'):
+    for variant in ('cudnn', 'gemm64') if shape == 'paper_263M' else ('gemm64',):
         bench.part(where, f'ddim{steps}_fp32_{variant}',
                    lambda v=variant: profile_case(bench, policy, v), need_s=10, limit_s=60)
+    if bench.cuda:  # compile is measured on CUDA only
+        bench.part(where, f'ddim{steps}_fp32_gemm64_compiled',
+                   lambda: profile_case(bench, policy, 'gemm64', compiled=True), need_s=25,
+                   limit_s=90)
 
 
 def sampling(bench: Bench, shape: str) -> None:
@@ -841,7 +856,8 @@ def _sampling(bench: Bench) -> None:
 
 
 def _profile(bench: Bench) -> None:
-    profiles(bench, 'paper_263M')  # where the big model's chunk goes
+    for shape in reversed(SHAPES):  # where a chunk goes, the big model's first
+        profiles(bench, shape)
 
 
 def _conv_variants(bench: Bench) -> None:
