@@ -30,6 +30,19 @@ def small_copy(source: Path, output: Path) -> dict[str, int]:
     src = zarr.open_group(str(source), mode='r')
     staging = output.with_name(output.name + '.partial')
     shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _write_checked(src, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # no half-written copy is left
+        raise
+    shutil.rmtree(output, ignore_errors=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging.rename(output)
+    return {str(p.relative_to(output)): p.stat().st_size for p in output.rglob('*')
+            if p.is_file()}
+
+
+def _write_checked(src: zarr.Group, staging: Path) -> None:
     dst = zarr.open_group(str(staging), mode='w', zarr_format=2)
     for group in ('data', 'meta'):
         for key in src[group].array_keys():
@@ -47,11 +60,6 @@ def small_copy(source: Path, output: Path) -> dict[str, int]:
             if not np.array_equal(check[group][key][:].astype(np.float64),
                                   src[group][key][:].astype(np.float64)):
                 raise RuntimeError(f'{group}/{key} differs in the copy')
-    shutil.rmtree(output, ignore_errors=True)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(output)
-    return {str(p.relative_to(output)): p.stat().st_size for p in output.rglob('*')
-            if p.is_file()}
 
 
 def main(argv: list[str] | None = None) -> int:
