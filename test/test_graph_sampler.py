@@ -315,6 +315,7 @@ def test_inference_runner_captures_at_warmup(tmp_path):
         assert runner.graphs is not None and eager.graphs is None
         runner.warmup()
         assert len(runner.graphs._graphs) == 1 and runner.graphs.failed is None
+        assert runner.sampling_path == 'CUDA graph' and eager.sampling_path == 'eager'
         cfg = runner.config
         # the node's frame layout (frames_as_fed), as the graph's buffers hold it: frames in
         # another layout get other cuDNN algorithms, which in TF32 differ by ~1e-3
@@ -357,8 +358,11 @@ def test_inference_runner_torch_compile_replays_the_compiled_unet(tmp_path):
     eager = InferenceRunner.from_checkpoint(ckpt, device='cuda', cuda_graphs=False,
                                             torchscript=False)
     try:
+        assert runner.sampling_path == 'CUDA graph of the compiled UNet, captured at the ' \
+            'first chunk'
         runner.warmup()
         assert runner.graphs.denoiser is not None and runner.graphs.failed is None
+        assert runner.sampling_path == 'CUDA graph of the compiled UNet'
         cfg = runner.config
         image = torch.rand((1, cfg.n_obs_steps, *cfg.obs_shape('image')), device='cuda')
         obs = {'image': frames_as_fed(image),

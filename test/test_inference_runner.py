@@ -343,3 +343,17 @@ def test_resolve_dtype_rules():
         resolve_dtype('float64', cpu)
     with pytest.raises(ValueError, match='dtype must be one of'):
         resolve_dtype('fp32', cpu)  # the eval command's short names are not runner dtypes
+
+
+def test_the_sampling_path_is_said_as_the_node_reports_it(checkpoint):
+    """The node's start-up line and /diagnostics `sampling`: on the CPU TorchScript or eager
+    (CUDA graphs, compiled or not, are said on a GPU: test/test_graph_sampler.py)."""
+    scripted = InferenceRunner.from_checkpoint(checkpoint, device='cpu')
+    eager = InferenceRunner.from_checkpoint(checkpoint, device='cpu', torchscript=False,
+                                            torch_compile=True)  # no effect on the CPU
+    try:
+        assert scripted.sampling_path == 'TorchScript' and scripted.graphs is None
+        assert eager.sampling_path == 'eager' and eager.graphs is None
+    finally:
+        scripted.close()
+        eager.close()

@@ -728,7 +728,8 @@ class PolicyCore:
             values.update({f'input_{name}_stamped_on_receipt': n
                            for name, n in self._stamped_on_receipt.items()})
         values['last_bad_message'] = self._last_bad
-        values.update(device=self.device_name, dtype=self.cfg.dtype, dry_run=self.cfg.dry_run,
+        values.update(device=self.device_name, sampling=self.runner.sampling_path,
+                      dtype=self.cfg.dtype, dry_run=self.cfg.dry_run,
                       poll_period_ms=self._poll_timer.timer_period_ns / 1e6)
         values.update({f'latency_{k}': v for k, v in self.runner.latency.summary_ms().items()})
         overhead = self._overhead.summary_ms()  # seconds per plan outside the model

@@ -133,6 +133,7 @@ class InferenceRunner:
         if extra_latency_s < 0:
             raise ValueError(f'extra_latency_s must be >= 0, got {extra_latency_s}')
         self.policy = policy
+        self.torchscript = bool(torchscript)
         policy.use_torchscript(torchscript)
         on_cuda = cuda_graphs and policy.device.type == 'cuda'
         denoiser = torch.compile(policy.model, dynamic=False) if on_cuda and torch_compile \
@@ -180,6 +181,18 @@ class InferenceRunner:
     def busy(self) -> bool:
         with self._cond:
             return self._busy
+
+    @property
+    def sampling_path(self) -> str:
+        """How chunks are sampled, as the node's start-up line and diagnostics say it: a
+        fallback (a capture or a compile that failed) is otherwise one warning in the log."""
+        if self.graphs is None:
+            return 'TorchScript' if self.torchscript and self.device.type == 'cpu' else 'eager'
+        if self.graphs.failed is not None and not self.graphs._graphs:
+            return f'eager (CUDA graph capture failed: {self.graphs.failed})'
+        compiled = ' of the compiled UNet' if self.graphs.denoiser is not None else ''
+        return f'CUDA graph{compiled}' if self.graphs._graphs else \
+            f'CUDA graph{compiled}, captured at the first chunk'
 
     # ------------------------------------------------------------------ sampling
     def predict(self, obs: Mapping[str, torch.Tensor],
@@ -286,7 +299,8 @@ def load_runner(cfg: Any) -> tuple[InferenceRunner, str, float | None]:
         cfg.checkpoint, device=cfg.device, dtype=cfg.dtype, sampler=cfg.sampler or None,
         num_inference_steps=cfg.num_inference_steps or None, torchscript=cfg.torchscript,
         extra_latency_s=cfg.debug_extra_latency_s, torch_compile=cfg.torch_compile)
+    warmup_s = runner.warmup() if cfg.warmup else None
     name = str(runner.device)
     if runner.device.type == 'cuda':
-        name += f' ({torch.cuda.get_device_name(runner.device)})'
-    return runner, name, (runner.warmup() if cfg.warmup else None)
+        name += f' ({torch.cuda.get_device_name(runner.device)}; {runner.sampling_path})'
+    return runner, name, warmup_s

@@ -295,6 +295,7 @@ def test_messages_in_trajectories_out_services_and_diagnostics(ros_processes, ro
                     'node_overhead_p95_ms', 'warmup_ms'):
             assert values.get(key) not in (None, ''), key
         assert values['device'] == 'cpu' and values['mode'] == 'realtime'
+        assert values['sampling'] == 'TorchScript'  # the node's default on the CPU
         assert values['sampling_errors'] == '0'
         assert node.alive(), node.log()
     finally:
