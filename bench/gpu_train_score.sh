@@ -10,11 +10,14 @@
 #   bash bench/gpu_wheels.sh --train      # + zarr, pymunk, shapely, gymnasium, pygame, ...
 #   .venv/bin/python bench/gpu_data.py    # .gpu_data/pusht.zarr: the demonstrations, 4.6 MB
 # The shipped checkpoint (31 MB, tracked) would push the call past its 64 MiB: leave it out
-# of the call, and put it back after (both lines from the repository root):
+# of the call (untracked and ignored: an untracked file that git does not ignore travels),
+# and put it back after (from the repository root):
 #   git rm -q --cached checkpoints/pusht_default/model.safetensors
+#   echo /checkpoints/pusht_default/model.safetensors >> .git/info/exclude
 #   ... run(command="bash bench/gpu_train_score.sh", carry=[".gpu_wheels", ".gpu_data"],
 #           timeout_s=590) ...
-#   git reset -q -- checkpoints/pusht_default/model.safetensors
+#   sed -i '\#^/checkpoints/pusht_default/model.safetensors$#d' .git/info/exclude
+#   git reset -q -- checkpoints/pusht_default/model.safetensors && git status --short
 # Outputs in $OUT: train.log, log.jsonl (the run's records: loss, val, test/mean_score),
 # curves.png, score.json (the evaluations), one evaluation video.
 # STEPS=N shortens the run; TRAIN_TIMEOUT (s, default 530) bounds it (a run cut short keeps
@@ -29,6 +32,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 SDL_VIDEODRIVER=dummy
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee "$OUT/nvidia_smi.txt"
 RUN=${RUN:-/tmp/gpu_train_run}
+rm -rf "$RUN"  # a new run, not a resume of one an earlier call on this machine left
 STEPS=${STEPS:-28000}
 timeout "${TRAIN_TIMEOUT:-530}" python3 -m dp_ros.cli train \
     --config config/train_pusht_image_cpu_28k.yaml --output "$RUN" \
@@ -36,7 +40,8 @@ timeout "${TRAIN_TIMEOUT:-530}" python3 -m dp_ros.cli train \
     train.torch_compile=reduce-overhead train.max_steps="$STEPS" \
     train.eval_every=$((STEPS / 2)) train.checkpoint_every=2000 train.progress=false \
     eval.n_video_episodes=1 ${TRAIN_ARGS:-} > "$OUT/train.log" 2>&1
-echo "train exit $?" | tee -a "$OUT/train.log"
+rc=$?
+echo "train exit $rc" | tee -a "$OUT/train.log"
 cp "$RUN/log.jsonl" "$RUN/curves.png" "$OUT/" 2>/dev/null
 python3 - "$RUN" "$OUT/score.json" <<'EOF'
 import json, sys
@@ -53,3 +58,4 @@ EOF
 video=$(ls "$RUN"/media/*.mp4 "$RUN"/media/*.gif 2>/dev/null | tail -n 1)
 [ -n "$video" ] && cp "$video" "$OUT/"
 tail -n 30 "$OUT/train.log"
+exit "$rc"

@@ -44,3 +44,33 @@ def test_the_gpu_bench_runs_every_part_on_the_cpu(tmp_path):
         assert len([k for k in variants if k.startswith('ddim4_')]) == 12, variants
     assert [v['top'][0]['ms'] > 0 for v in results['profile']['paper_263M'].values()] == \
         [True, True]
+
+
+def test_the_summary_takes_each_sampler_best_from_every_part():
+    """node.runner_* and compiled entries count, each under its own sampler: a compiled UNet's
+    DDPM-100 figure (stored inside its DDIM-10 entry) is never taken for DDIM-10."""
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(REPO_ROOT / 'bench'))
+    from bench_gpu import summarize
+
+    results = {
+        'sampling': {'paper_263M': {
+            'ddim10_fp32': {'graph': {'median_ms': 34.0}, 'graph_vs_eager': {
+                'max_abs_diff_normalized': 0.0}},
+            'ddpm100_fp32': {'graph': {'median_ms': 330.0}},
+            'compiled_unet_graph_ddim10_bf16': {'median_ms': 6.5,
+                                                'ddpm100': {'median_ms': 4.0}}}},
+        'conv_variants': {'paper_263M': {'ddim10_fp32_gemm64': {'graph': {'median_ms': 17.0}},
+                                         'ddpm100_fp32_gemm64': {'graph': {'median_ms': 167.0}}}},
+        'node': {'paper_263M': {'runner_ddim10_bf16_compiled': {'median_ms': 6.0,
+                                                                'graphs': True},
+                                'runner_ddim10_fp32': {'median_ms': 1.0, 'graphs': False}}},
+        'training': {}}
+    row = summarize(SimpleNamespace(results=results, args=SimpleNamespace(smoke=False)))[
+        'paper_263M']
+    assert (row['ddim10_graph_best'], row['ddim10_graph_ms']) == (
+        'node.runner_ddim10_bf16_compiled', 6.0)  # not the eager runner (no graph)
+    assert (row['ddpm100_graph_best'], row['ddpm100_graph_ms']) == (
+        'sampling.compiled_unet_graph_ddim10_bf16.ddpm100', 4.0)
+    assert row['met']['same_samples_1e-4'] is True

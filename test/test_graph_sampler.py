@@ -343,6 +343,7 @@ def test_a_failing_compiled_unet_falls_back_to_graphs_of_the_plain_one():
     with pytest.warns(UserWarning, match='compiled UNet failed .*no C compiler'):
         got = graphs.predict_action(obs, generators(1, 'cuda'), 'ddim', 10)
     assert graphs.denoiser is None and graphs.failed is None and len(graphs._graphs) == 1
+    assert 'no C compiler' in graphs.compile_failed
     want = policy.predict_action(obs, generators(1, 'cuda'), 'ddim', 10)
     assert_same_samples(policy, got['action_pred'], want['action_pred'], atol=1e-4)
 

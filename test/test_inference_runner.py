@@ -357,3 +357,20 @@ def test_the_sampling_path_is_said_as_the_node_reports_it(checkpoint):
     finally:
         scripted.close()
         eager.close()
+
+
+def test_a_failed_torchscript_trace_is_said_as_eager(checkpoint, monkeypatch):
+    runner = InferenceRunner.from_checkpoint(checkpoint, device='cpu')
+    try:
+        def refuse(*args, **kwargs):
+            raise RuntimeError('cannot trace')
+
+        monkeypatch.setattr(torch.jit, 'trace', refuse)
+        cfg = runner.config
+        obs = {'image': torch.rand((1, cfg.n_obs_steps, *cfg.obs_shape('image'))),
+               'agent_pos': torch.rand((1, cfg.n_obs_steps, 2)) * 500}
+        with pytest.warns(UserWarning, match='TorchScript'):
+            runner.predict(obs, torch.Generator().manual_seed(0))
+        assert runner.sampling_path == 'eager'
+    finally:
+        runner.close()

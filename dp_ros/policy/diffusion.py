@@ -190,6 +190,12 @@ class DiffusionPolicy(nn.Module):
         """
         self._frozen = {} if enabled else None
 
+    @property
+    def torchscript_active(self) -> bool:
+        """Whether eval-mode sampling runs TorchScript-frozen UNets: asked for, and no
+        trace has failed (a failure turns it off for good, with one warning)."""
+        return self._frozen is not None
+
     def _denoise(self, traj: torch.Tensor, t: torch.Tensor, global_cond: torch.Tensor,
                  films: list[torch.Tensor]) -> torch.Tensor:
         if self._frozen is None or self.training:

@@ -152,6 +152,8 @@ class ChunkGraphs:
         self.denoiser = denoiser
         # the last capture failure, for reports; the kinds that failed sample eagerly
         self.failed: str | None = None
+        # why the compiled denoiser was dropped (graphs of the plain UNet since), for reports
+        self.compile_failed: str | None = None
         self._refused: dict[tuple, str] = {}
         self._graphs: dict[tuple, _Captured] = {}
         self._lock = threading.Lock()
@@ -232,7 +234,7 @@ class ChunkGraphs:
             raise RuntimeError(mismatch)
         warnings.warn(f'the compiled UNet failed ({mismatch}); capturing the plain UNet',
                       stacklevel=3)
-        self.denoiser = None
+        self.denoiser, self.compile_failed = None, mismatch
         return self._checked_capture(obs, rows, batch, sampler, steps)
 
     @torch.no_grad()

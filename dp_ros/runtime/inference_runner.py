@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,8 +137,13 @@ class InferenceRunner:
         self.torchscript = bool(torchscript)
         policy.use_torchscript(torchscript)
         on_cuda = cuda_graphs and policy.device.type == 'cuda'
-        denoiser = torch.compile(policy.model, dynamic=False) if on_cuda and torch_compile \
-            else None
+        denoiser = None
+        if on_cuda and torch_compile:
+            try:  # lazy: the compilation itself runs at the first capture, guarded there
+                denoiser = torch.compile(policy.model, dynamic=False)
+            except Exception as err:  # noqa: BLE001 - a platform torch.compile refuses
+                warnings.warn(f'torch_compile: {type(err).__name__}: {err}; sampling with '
+                              'graphs of the plain UNet', stacklevel=2)
         self.graphs: ChunkGraphs | None = ChunkGraphs(policy, denoiser=denoiser) if on_cuda \
             else None
         self.sampler = sampler or None
@@ -186,13 +192,16 @@ class InferenceRunner:
     def sampling_path(self) -> str:
         """How chunks are sampled, as the node's start-up line and diagnostics say it: a
         fallback (a capture or a compile that failed) is otherwise one warning in the log."""
-        if self.graphs is None:
-            return 'TorchScript' if self.torchscript and self.device.type == 'cpu' else 'eager'
-        if self.graphs.failed is not None and not self.graphs._graphs:
-            return f'eager (CUDA graph capture failed: {self.graphs.failed})'
-        compiled = ' of the compiled UNet' if self.graphs.denoiser is not None else ''
-        return f'CUDA graph{compiled}' if self.graphs._graphs else \
-            f'CUDA graph{compiled}, captured at the first chunk'
+        plain = 'TorchScript' if self.policy.torchscript_active else 'eager'
+        graphs = self.graphs
+        if graphs is None:
+            return plain
+        if graphs.failed is not None and not graphs._graphs:
+            return f'{plain} (CUDA graph capture failed: {graphs.failed})'
+        what = 'CUDA graph' + (' of the compiled UNet' if graphs.denoiser is not None else '')
+        if graphs.compile_failed is not None:
+            what += f' (the compiled UNet failed: {graphs.compile_failed})'
+        return what if graphs._graphs else f'{what}, captured at the first chunk'
 
     # ------------------------------------------------------------------ sampling
     def predict(self, obs: Mapping[str, torch.Tensor],
