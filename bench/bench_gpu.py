@@ -889,6 +889,7 @@ def _compile(bench: Bench) -> None:
     for shape in SHAPES:
         training(bench, shape, compiled=True)
     sampling_compiled(bench, 'paper_263M', ('bf16',), 'gemm64')
+    sampling_compiled(bench, 'shipped_7.7M', ('bf16',), 'gemm64')
 
 
 # the bench's parts in the order they run
