@@ -97,3 +97,18 @@ def test_tf32_applies_for_the_run_and_is_restored_after_it():
     with pytest.raises(RuntimeError), tf32_matmuls(not before):
         raise RuntimeError('a run that fails')
     assert torch.backends.cuda.matmul.allow_tf32 is before
+
+
+def test_gpu_settings_in_a_cpu_run_are_said():
+    from training.step_speed import gpu_settings_on_cpu
+
+    # a CPU recipe (train.cpu: true) given the GPU recipe's overrides on a machine with CUDA
+    text = gpu_settings_on_cpu('cpu', True, True, True, 'reduce-overhead')
+    assert 'data.device_batches and train.torch_compile are meant for a GPU' in text
+    assert 'add train.cpu=false' in text
+    assert 'is meant for a GPU' in gpu_settings_on_cpu('cpu', True, True, True, None)
+    # no GPU: only a compile is worth a word (it costs minutes); aot_eager is the quick check
+    assert 'compiles for minutes' in gpu_settings_on_cpu('cpu', False, False, False, 'default')
+    assert gpu_settings_on_cpu('cpu', False, False, True, None) is None
+    assert gpu_settings_on_cpu('cpu', False, True, False, 'aot_eager') is None
+    assert gpu_settings_on_cpu('cuda', True, False, True, 'reduce-overhead') is None

@@ -60,7 +60,7 @@ from training.run_dir import (
     set_aside_earlier_run,
 )
 from training.run_log import RunLog, finite
-from training.step_speed import compile_convolutions, tf32_matmuls
+from training.step_speed import compile_convolutions, gpu_settings_on_cpu, tf32_matmuls
 from training.train_metrics import (
     action_mse,
     closed_loop_metrics,
@@ -228,6 +228,12 @@ class Trainer:
             # weights only: convolutions then run (and return) channels-last; inference
             # policies load contiguous weights and keep their numerics
             self.policy.to(memory_format=torch.channels_last)
+        if self.is_main:
+            misplaced = gpu_settings_on_cpu(self.device.type, torch.cuda.is_available(),
+                                            cfg.train.cpu, cfg.data.device_batches,
+                                            cfg.train.torch_compile)
+            if misplaced:
+                log.warning(misplaced)
         if cfg.train.torch_compile:
             compile_convolutions(self.policy, cfg.train.torch_compile)
         self.eval_policy = DiffusionPolicy(self.policy_cfg, Normalizer.from_dict(norm_dict))
