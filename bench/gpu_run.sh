@@ -15,9 +15,7 @@ set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/gpu_run}
 mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .gpu_wheels/*.whl || { echo 'gpu_run: wheel install failed'; exit 3; }
-export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
+. bench/gpu_site.sh
 nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.max.sm,driver_version \
     --format=csv 2>&1 | tee "$OUT/nvidia_smi.txt"
 python3 -c 'import torch, diffusers; print("torch", torch.__version__, "cuda",

@@ -27,9 +27,8 @@ set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/gpu_train}
 mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .gpu_wheels/*.whl || { echo 'gpu_train_score: wheel install failed'; exit 3; }
-export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 SDL_VIDEODRIVER=dummy
+. bench/gpu_site.sh
+export SDL_VIDEODRIVER=dummy
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee "$OUT/nvidia_smi.txt"
 RUN=${RUN:-/tmp/gpu_train_run}
 rm -rf "$RUN"  # a new run, not a resume of one an earlier call on this machine left

@@ -301,6 +301,19 @@ def test_gemm_convolutions_on_cuda_equal_cudnn(monkeypatch, cls, ref_cls, args, 
         torch.testing.assert_close(conv(x), ref(x), rtol=1e-5, atol=1e-5)
 
 
+def runner_and_eager_chunks(runner, eager) -> tuple[torch.Tensor, torch.Tensor]:
+    """action_pred of one random observation from each runner, with the same generator.
+    Frames in the node's layout (frames_as_fed), as the graph's buffers hold them: frames in
+    another layout get other cuDNN algorithms, which in TF32 differ by ~1e-3."""
+    cfg = runner.config
+    image = torch.rand((1, cfg.n_obs_steps, *cfg.obs_shape('image')), device='cuda')
+    obs = {'image': frames_as_fed(image),
+           'agent_pos': torch.rand((1, cfg.n_obs_steps, 2), device='cuda') * 500}
+    got = runner.predict(obs, episode_generator(0, 100000, 'cuda'))
+    want = eager.predict(obs, episode_generator(0, 100000, 'cuda'))
+    return torch.from_numpy(got['action_pred']), torch.from_numpy(want['action_pred'])
+
+
 @needs_cuda
 def test_inference_runner_captures_at_warmup(tmp_path):
     from support import make_tiny_checkpoint
@@ -316,16 +329,7 @@ def test_inference_runner_captures_at_warmup(tmp_path):
         runner.warmup()
         assert len(runner.graphs._graphs) == 1 and runner.graphs.failed is None
         assert runner.sampling_path == 'CUDA graph' and eager.sampling_path == 'eager'
-        cfg = runner.config
-        # the node's frame layout (frames_as_fed), as the graph's buffers hold it: frames in
-        # another layout get other cuDNN algorithms, which in TF32 differ by ~1e-3
-        image = torch.rand((1, cfg.n_obs_steps, *cfg.obs_shape('image')), device='cuda')
-        obs = {'image': frames_as_fed(image),
-               'agent_pos': torch.rand((1, cfg.n_obs_steps, 2), device='cuda') * 500}
-        got = runner.predict(obs, episode_generator(0, 100000, 'cuda'))
-        want = eager.predict(obs, episode_generator(0, 100000, 'cuda'))
-        assert_same_samples(runner.policy, torch.from_numpy(got['action_pred']),
-                            torch.from_numpy(want['action_pred']), atol=1e-4)
+        assert_same_samples(runner.policy, *runner_and_eager_chunks(runner, eager), atol=1e-4)
     finally:
         runner.close()
         eager.close()
@@ -364,15 +368,8 @@ def test_inference_runner_torch_compile_replays_the_compiled_unet(tmp_path):
         runner.warmup()
         assert runner.graphs.denoiser is not None and runner.graphs.failed is None
         assert runner.sampling_path == 'CUDA graph of the compiled UNet'
-        cfg = runner.config
-        image = torch.rand((1, cfg.n_obs_steps, *cfg.obs_shape('image')), device='cuda')
-        obs = {'image': frames_as_fed(image),
-               'agent_pos': torch.rand((1, cfg.n_obs_steps, 2), device='cuda') * 500}
-        got = runner.predict(obs, episode_generator(0, 100000, 'cuda'))
-        want = eager.predict(obs, episode_generator(0, 100000, 'cuda'))
         # fused kernels sum in another order: float reassociation, not another chunk
-        assert_same_samples(runner.policy, torch.from_numpy(got['action_pred']),
-                            torch.from_numpy(want['action_pred']), atol=1e-2)
+        assert_same_samples(runner.policy, *runner_and_eager_chunks(runner, eager), atol=1e-2)
     finally:
         runner.close()
         eager.close()
