@@ -26,25 +26,8 @@ venv: $(STAMP)
 lint: venv
 	$(VENV)/bin/ruff check .
 
-# `make test`: the tests that start ROS 2 processes (test/ros: mostly waiting on the
-# middleware) run beside the rest, each half in its own pytest and ROS domain, which saves a
-# third of the wall time on the 2-core CI machine; the ROS half's report follows the other's
-# and either half failing fails the target. PYTEST_ARGS=...: one pytest run with them.
-ROS_TEST_LOG := $(VENV)/pytest_ros.log
 test: venv
-ifeq ($(strip $(PYTEST_ARGS)),)
-	@base=$${DP_ROS_TEST_DOMAIN_ID:-$$(( $$$$ % 100 + 1 ))}; \
-	DP_ROS_TEST_DOMAIN_ID=$$(( (base + 100) % 200 + 1 )) $(PY) -m pytest test/ros \
-	    > $(ROS_TEST_LOG) 2>&1 & ros=$$!; \
-	trap 'kill $$ros 2>/dev/null; exit 130' INT TERM; \
-	DP_ROS_TEST_DOMAIN_ID=$$base $(PY) -m pytest --ignore=test/ros; rest=$$?; \
-	wait $$ros; ros_rc=$$?; \
-	echo '== test/ros (run beside the tests above) =='; cat $(ROS_TEST_LOG); \
-	echo "make test: test/ exit $$rest, test/ros exit $$ros_rc"; \
-	[ $$rest -eq 0 ] && [ $$ros_rc -eq 0 ]
-else
 	$(PY) -m pytest $(PYTEST_ARGS)
-endif
 
 demo: venv
 	$(VENV)/bin/dp-ros sim $(DEMO_ARGS)
