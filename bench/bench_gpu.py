@@ -326,6 +326,16 @@ def sampling_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: in
     return out
 
 
+def graph_vs_eager(policy: DiffusionPolicy, graphs: ChunkGraphs, obs: dict, sampler: str,
+                   steps: int) -> dict[str, float]:
+    """One chunk from the graph against the eager one, each from a fresh generator of the
+    same episode seed."""
+    dev = policy.device
+    want = policy.predict_action(obs, episode_generator(0, 100001, dev), sampler, steps)
+    got = graphs.predict_action(obs, episode_generator(0, 100001, dev), sampler, steps)
+    return diff(policy, got['action_pred'], want['action_pred'])
+
+
 def runner_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: int,
                 variant: str = 'default', torch_compile: bool = False) -> dict:
     """The node's path: InferenceRunner.predict (graphs on CUDA), warm-up = capture; the UNet's
@@ -371,10 +381,7 @@ def compiled_graph_case(bench: Bench, policy: DiffusionPolicy, sampler: str, ste
         out = timed_ms(lambda: graphs.predict_action(obs, gen, sampler, steps), 50, dev)
         out['compile_capture_s'] = compile_capture_s
         out['variant'] = variant
-        ga, gb = episode_generator(0, 100001, dev), episode_generator(0, 100001, dev)
-        want = policy.predict_action(obs, ga, sampler, steps)['action_pred']
-        out['vs_eager'] = diff(policy, graphs.predict_action(obs, gb, sampler, steps)
-                               ['action_pred'], want)
+        out['vs_eager'] = graph_vs_eager(policy, graphs, obs, sampler, steps)
         # DDPM-100 through the same compiled UNet (its shapes are the same: no recompile)
         graphs.predict_action(obs, gen, 'ddpm', 100)
         if graphs.failed:
@@ -382,10 +389,7 @@ def compiled_graph_case(bench: Bench, policy: DiffusionPolicy, sampler: str, ste
         else:
             out['ddpm100'] = timed_ms(lambda: graphs.predict_action(obs, gen, 'ddpm', 100),
                                       10, dev)
-            ga, gb = episode_generator(0, 100001, dev), episode_generator(0, 100001, dev)
-            want = policy.predict_action(obs, ga, 'ddpm', 100)['action_pred']
-            out['ddpm100']['vs_eager'] = diff(
-                policy, graphs.predict_action(obs, gb, 'ddpm', 100)['action_pred'], want)
+            out['ddpm100']['vs_eager'] = graph_vs_eager(policy, graphs, obs, 'ddpm', 100)
         graphs.clear()
     return out
 

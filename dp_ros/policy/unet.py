@@ -49,10 +49,7 @@ class Conv1d(nn.Conv1d):
         (stride,), (pad,) = self.stride, self.padding
         batch, _, steps = x.shape
         out_steps = (steps + 2 * pad - k) // stride + 1
-        if (torch.is_grad_enabled()
-                or batch * out_steps > self.FAST_MAX_ROWS.get(x.device.type, 0)
-                or self.weight.numel() < self.FAST_MIN_WEIGHTS or self.dilation != (1,)
-                or self.groups != 1 or self.padding_mode != 'zeros'):
+        if not _takes_gemm(self, x, batch * out_steps):
             return super().forward(x)
         padded = nn.functional.pad(x, (pad, pad))
         cols = padded.unfold(2, k, stride).permute(0, 2, 1, 3).reshape(batch * out_steps, -1)
@@ -73,11 +70,8 @@ class ConvTranspose1d(nn.ConvTranspose1d):
         in_ch, out_ch, k = self.weight.shape
         (stride,), (pad,) = self.stride, self.padding
         batch, _, steps = x.shape
-        if (output_size is not None or torch.is_grad_enabled()
-                or batch * steps > self.FAST_MAX_ROWS.get(x.device.type, 0)
-                or self.weight.numel() < Conv1d.FAST_MIN_WEIGHTS or self.dilation != (1,)
-                or self.groups != 1 or self.output_padding != (0,)
-                or self.padding_mode != 'zeros'):
+        if (output_size is not None or self.output_padding != (0,)
+                or not _takes_gemm(self, x, batch * steps)):
             return super().forward(x, output_size)
         taps = x.transpose(1, 2).reshape(batch * steps, in_ch) @ self.weight.reshape(
             in_ch, out_ch * k)
@@ -86,6 +80,15 @@ class ConvTranspose1d(nn.ConvTranspose1d):
                                  (1, full), (1, k), stride=(1, stride))
         out = out.view(batch, out_ch, full)[:, :, pad:full - pad]
         return out if self.bias is None else out + self.bias[:, None]
+
+
+def _takes_gemm(conv: Conv1d | ConvTranspose1d, x: torch.Tensor, rows: int) -> bool:
+    """Whether a layer computes `x` by the time-major GEMM: without autograd, at most its
+    FAST_MAX_ROWS rows for x's device type, weights worth it, and the plain layer (no
+    dilation, groups or padding mode the product leaves out)."""
+    return (not torch.is_grad_enabled() and rows <= conv.FAST_MAX_ROWS.get(x.device.type, 0)
+            and conv.weight.numel() >= Conv1d.FAST_MIN_WEIGHTS and conv.dilation == (1,)
+            and conv.groups == 1 and conv.padding_mode == 'zeros')
 
 
 class Conv1dBlock(nn.Module):

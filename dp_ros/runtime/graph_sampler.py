@@ -159,6 +159,11 @@ class ChunkGraphs:
         self._lock = threading.Lock()
 
     @property
+    def captured(self) -> int:
+        """How many graphs are held (kinds captured and not dropped)."""
+        return len(self._graphs)
+
+    @property
     def active(self) -> bool:
         """Whether calls may replay graphs (given an eval-mode policy): on a CUDA device."""
         return self.policy.device.type == 'cuda'

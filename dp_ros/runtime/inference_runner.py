@@ -196,12 +196,12 @@ class InferenceRunner:
         graphs = self.graphs
         if graphs is None:
             return plain
-        if graphs.failed is not None and not graphs._graphs:
+        if graphs.failed is not None and not graphs.captured:
             return f'{plain} (CUDA graph capture failed: {graphs.failed})'
         what = 'CUDA graph' + (' of the compiled UNet' if graphs.denoiser is not None else '')
         if graphs.compile_failed is not None:
             what += f' (the compiled UNet failed: {graphs.compile_failed})'
-        return what if graphs._graphs else f'{what}, captured at the first chunk'
+        return what if graphs.captured else f'{what}, captured at the first chunk'
 
     # ------------------------------------------------------------------ sampling
     def predict(self, obs: Mapping[str, torch.Tensor],
