@@ -15,6 +15,7 @@ import pymunk
 from gymnasium import spaces
 
 from sim_bridge import pusht_render
+from sim_bridge.callback_errors import callback_errors_raised
 from sim_bridge.pusht_geometry import (
     GOAL_POSE,
     T_BAR_VERTICES,
@@ -111,7 +112,8 @@ class _Scene:
 
     def substep(self, dt: float) -> None:
         self.contacts = []  # the debug draw showed the arbiters of the last substep only
-        self.space.step(dt)
+        with callback_errors_raised():  # a Ctrl-C inside post_solve is not lost
+            self.space.step(dt)
 
     def world_parts(self) -> list[np.ndarray]:
         return [

@@ -1,0 +1,77 @@
+"""A Ctrl-C that lands inside pymunk's collision callback reaches the caller (CI once hung
+120 s in `dp-ros eval`: cffi had printed the KeyboardInterrupt and gone on)."""
+from __future__ import annotations
+
+import signal
+import sys
+
+import pymunk
+import pytest
+
+from sim_bridge.callback_errors import callback_errors_raised
+from sim_bridge.pusht_env import PushTEnv
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler (KeyboardInterrupt), whatever the runner installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def interrupt_on_contact(arbiter: pymunk.Arbiter, space: pymunk.Space, data) -> None:
+    """A real SIGINT to this process while the C solver is inside its callback."""
+    signal.raise_signal(signal.SIGINT)
+
+
+def test_a_ctrl_c_inside_the_post_solve_callback_stops_the_env_step(ctrl_c_raises):
+    env = PushTEnv(render_obs=False)
+    env.reset(options={'state': [256.0, 200.0, 256.0, 300.0, 0.0]})  # agent below the T
+    env._scene.space.on_collision(0, 0, post_solve=interrupt_on_contact)
+    steps = 0
+    with pytest.raises(KeyboardInterrupt):
+        while steps < 10:  # the agent touches the T on its 4th step
+            steps += 1
+            env.step([256.0, 300.0])
+    assert steps == 4
+
+
+def two_circles() -> pymunk.Space:
+    space = pymunk.Space()
+    for x in (0.0, 5.0):
+        body = pymunk.Body(1.0, 10.0)
+        body.position = x, 0.0
+        space.add(body, pymunk.Circle(body, 10.0))
+    return space
+
+
+def test_a_bug_in_a_callback_is_raised_not_printed_and_the_hook_is_restored():
+    space = two_circles()
+    calls = []
+
+    def buggy(arbiter, space, data):
+        calls.append(1)
+        raise ZeroDivisionError('a bug in the contact counter')
+
+    space.on_collision(0, 0, post_solve=buggy)
+    hook = sys.unraisablehook
+    with pytest.raises(ZeroDivisionError, match='contact counter'):
+        with callback_errors_raised():
+            space.step(0.01)
+    assert calls and sys.unraisablehook is hook
+
+
+def test_without_the_guard_cffi_swallows_it():
+    """Why the guard exists: a bare step prints the exception and returns (if a pymunk release
+    stops doing so, this fails and the guard can go)."""
+    space = two_circles()
+    seen = []
+    space.on_collision(0, 0, post_solve=lambda a, s, d: 1 / 0)
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda u: seen.append(u.exc_type)
+    try:
+        space.step(0.01)
+    finally:
+        sys.unraisablehook = previous
+    assert seen == [ZeroDivisionError]
