@@ -203,6 +203,7 @@ class Recorder:
         deadline = time.monotonic() + duration if duration > 0 else None
         while not stop.is_set() and self.context.ok():
             self.executor.spin_once(timeout_sec=0.05)
+            self._commit_if_due()
             if self.failure is not None:
                 return 'a failed write'
             if max_results and self.results >= max_results:
@@ -211,6 +212,16 @@ class Recorder:
             if deadline is not None and time.monotonic() > deadline:
                 return f'--duration {duration:g} s'
         return 'interrupted'
+
+    def _commit_if_due(self) -> None:
+        """A quiet spin still commits a sqlite3 bag's last burst (BagRecorder.commit_if_due)."""
+        with self._lock:
+            if self.bag is None or self.failure is not None:
+                return
+            try:
+                self.bag.commit_if_due()
+            except OSError as exc:  # a full disk: as a failed write
+                self.failure = exc
 
     def _drain(self) -> None:
         """The results come last in an episode: the other topics' messages still in flight

@@ -9,10 +9,13 @@ No rclpy here: message definitions come from the rosbags type store.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import sqlite3
 import time
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
@@ -45,6 +48,27 @@ COMPRESSION_STORAGE = {'message': 'sqlite3', 'chunks': 'mcap'}
 # (SIGKILL, the OOM killer) lost every message; now the last second's at most
 COMMIT_EVERY_S = 1.0
 COMMIT_EVERY_MESSAGES = 1000
+# sqlite3's result codes for a write the machine refused, as the errno an OSError carries
+SQLITE_ERRNOS = {'SQLITE_FULL': errno.ENOSPC, 'SQLITE_READONLY': errno.EROFS,
+                 'SQLITE_PERM': errno.EACCES, 'SQLITE_CANTOPEN': errno.EACCES}
+
+
+@contextlib.contextmanager
+def refused_writes_named(path: Path) -> Iterator[None]:
+    """Within: a refused write is an OSError naming the bag, whichever storage refused it.
+
+    A sqlite3 bag's full disk is a sqlite3.OperationalError ('database or disk is full';
+    'disk I/O error' past a file-size limit), which a recorder catching OSError for its
+    one-line 'cannot write' did not catch: record_demo --storage sqlite3 ended in a traceback
+    and left the cut-off bag. An mcap bag's is an OSError naming no file (naming)."""
+    with naming(path):
+        try:
+            yield
+        except sqlite3.Error as exc:
+            name = getattr(exc, 'sqlite_errorname', '') or ''
+            code = next((e for prefix, e in SQLITE_ERRNOS.items() if name.startswith(prefix)),
+                        errno.EIO)
+            raise OSError(code, f'{exc} ({name or type(exc).__name__})', str(path)) from exc
 
 
 def normalize_msgtype(msgtype: str) -> str:
@@ -149,7 +173,8 @@ class BagRecorder:
         self._writer = Writer(self.path, version=Writer.VERSION_LATEST,
                               storage_plugin=STORAGES[storage])
         self._writer.set_compression(COMPRESSION[compression], CompressionFormat.ZSTD)
-        self._writer.open()
+        with refused_writes_named(self.path):  # a sqlite3 .db3 sqlite cannot make: OSError
+            self._writer.open()
         # rosbags' sqlite3 storage writes through this connection (None for mcap)
         conn = getattr(self._writer.storage, 'conn', None)
         self._db: sqlite3.Connection | None = (
@@ -203,7 +228,7 @@ class BagRecorder:
                 raise ValueError(f'a {given or type(data).__name__} message written to {topic}, '
                                  f'a {conn.msgtype} topic')
             data = self.typestore.serialize_cdr(data, conn.msgtype)
-        with naming(self.path):  # a refused write() names no file: the bag it was for
+        with refused_writes_named(self.path):  # the bag it was for, not a file in it
             self._writer.write(conn, int(recv_ns), data)
             self._commit_now_and_then()
         self.counts[topic] += 1
@@ -214,17 +239,31 @@ class BagRecorder:
         if self._db is None:
             return
         self._uncommitted += 1
-        now = time.monotonic()
-        if (self._uncommitted >= COMMIT_EVERY_MESSAGES
-                or now - self._committed_at >= COMMIT_EVERY_S):
+        if self._uncommitted >= COMMIT_EVERY_MESSAGES:
+            self._commit()
+        else:
+            self.commit_if_due()
+
+    def commit_if_due(self) -> None:
+        """Commit what waits uncommitted once COMMIT_EVERY_S has passed since the last commit.
+
+        write() calls it; so should the recorder's spin loop while no message comes, or a
+        burst followed by silence (the last messages of an episode, a topic that stopped)
+        waits for the next message or close(), and a kill in between loses it all."""
+        if (self._db is not None and self._uncommitted and not self._closed
+                and time.monotonic() - self._committed_at >= COMMIT_EVERY_S):
+            self._commit()
+
+    def _commit(self) -> None:
+        with refused_writes_named(self.path):
             self._db.commit()
-            self._uncommitted, self._committed_at = 0, now
+        self._uncommitted, self._committed_at = 0, time.monotonic()
 
     def close(self) -> None:
         """Write the rest and metadata.yaml; once (a failed close is not tried again)."""
         if not self._closed:
             self._closed = True
-            with naming(self.path):
+            with refused_writes_named(self.path):
                 self._writer.close()
 
     def __enter__(self) -> BagRecorder:

@@ -20,7 +20,13 @@ from support import checkout_env, module_cmd, sim_node_cmd
 pytestmark = pytest.mark.ros
 
 
-def test_record_demo_onto_a_full_disk_is_one_line_naming_the_bag(tmp_path):
+# what each storage says past the cap: an mcap bag's write() is an OSError; sqlite3's is a
+# sqlite3.OperationalError, which BagRecorder raises as an OSError naming the bag
+REASONS = {'mcap': 'File too large', 'sqlite3': 'disk I/O error (SQLITE_IOERR_WRITE)'}
+
+
+@pytest.mark.parametrize('storage', sorted(REASONS))
+def test_record_demo_onto_a_full_disk_is_one_line_naming_the_bag(tmp_path, storage):
     """A realtime sim's 96x96 camera into a bag capped at 64 KiB: exit 2 before --duration,
     one line naming the bag and the reason, no traceback, no bag left."""
     sim = subprocess.Popen(sim_node_cmd('mode:=realtime', 'max_steps:=20',
@@ -35,7 +41,8 @@ def test_record_demo_onto_a_full_disk_is_one_line_naming_the_bag(tmp_path):
     try:
         time.sleep(1.0)
         proc = subprocess.run(module_cmd('sim_bridge.record_demo', '-o', str(bag),
-                                         '--namespace', '/df_rec', '--duration', '30'),
+                                         '--namespace', '/df_rec', '--duration', '30',
+                                         '--storage', storage),
                               env=checkout_env(), text=True, capture_output=True,
                               timeout=60, preexec_fn=cap)
     finally:
@@ -44,7 +51,7 @@ def test_record_demo_onto_a_full_disk_is_one_line_naming_the_bag(tmp_path):
     assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-600:])
     last = [line for line in proc.stderr.splitlines() if line.strip()][-1]
-    assert last == (f'record_demo: cannot write {bag}: File too large; the cut-off bag is '
-                    'removed'), last
+    assert last == (f'record_demo: cannot write {bag}: {REASONS[storage]}; the cut-off bag '
+                    'is removed'), last
     assert 'wrote' not in proc.stdout
     assert not bag.exists()
