@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,6 +223,12 @@ class Bag2ZarrConfig:
         reference_topic: the topic whose first message starts the grid; None: a camera,
             else a joint_state, else a pose topic.
         episodes: how episodes are cut.
+        joint_renames: {old name: name} for joints a driver update renamed (e.g.
+            {joint1: shoulder_pan_joint}): a joint_state or joint_trajectory message that
+            lacks a source's joint `name` but gives `old name` is read as giving it, so bags
+            recorded before and after the update make one store under the sources' (new)
+            names, the names the policy node then sees on the arm. Several old names may
+            lead to one name (renamed twice); none may be a name a source reads. Default {}.
     """
 
     keys: dict[str, KeyConfig]
@@ -233,6 +239,7 @@ class Bag2ZarrConfig:
     image_dtype: str = 'float32'
     reference_topic: str | None = None
     episodes: EpisodeConfig = field(default_factory=EpisodeConfig)
+    joint_renames: dict[str, str] = field(default_factory=dict)
 
     @property
     def period_ns(self) -> int:
@@ -249,6 +256,18 @@ class Bag2ZarrConfig:
         if source.kind == 'joint_trajectory':
             return None
         return AT_OR_BEFORE if source.kind == 'float_array' else self.align
+
+    def names_in(self, message_names: Sequence[str], joints: Sequence[str]) -> list[str]:
+        """The names to look `joints` up by in a message naming `message_names`: each joint
+        itself, or where the message lacks it, an old name of it (joint_renames) that the
+        message gives; a joint given under neither keeps its name (the decoder's error then
+        names it)."""
+        given = set(message_names)
+        olds: dict[str, list[str]] = {}
+        for old, new in self.joint_renames.items():
+            olds.setdefault(new, []).append(old)
+        return [j if j in given else next((o for o in olds.get(j, ()) if o in given), j)
+                for j in joints]
 
     def sources(self) -> Iterator[tuple[str, SourceConfig]]:
         for key in self.keys.values():
@@ -398,13 +417,35 @@ def _check_distinct_names(key: str, sources: list[SourceConfig]) -> None:
                     'has a name of its own')
 
 
+def _joint_renames(raw: Any, keys: dict[str, KeyConfig]) -> dict[str, str]:
+    """joint_renames checked against the sources: a renamed-to name no joint source reads
+    (a typo would rename nothing, silently), or an old name a source reads (a message giving
+    both would say one joint twice), is an error."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) and v for k, v in raw.items()):
+        raise ConfigError(f'joint_renames must map old joint names to names, like '
+                          f'{{joint1: shoulder_pan_joint}}, got {raw!r}')
+    read = {j for key in keys.values() for s in key.sources if s.kind in JOINT_KINDS
+            for j in s.joints}
+    for old, new in raw.items():
+        if new not in read:
+            raise ConfigError(f'joint_renames: {old!r} -> {new!r}, but no joint source reads '
+                              f'{new!r} (they read {sorted(read)})')
+        if old in read:
+            raise ConfigError(f'joint_renames: {old!r} -> {new!r}, but a source reads {old!r} '
+                              'itself: a joint has one name in the store')
+    return dict(raw)
+
+
 def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
     """Parse and check a config mapping (the YAML file's content; `origin`: its path)."""
     if not isinstance(raw, dict):
         raise ConfigError(f'config must be a mapping, got {type(raw).__name__}')
     raw = rename_deprecated(raw, RENAMED, origin=origin, error=ConfigError, stacklevel=3)
     known = {'control_period_s', 'tolerance', 'align', 'grid_start', 'image_dtype',
-             'reference_topic', 'episodes', 'keys'}
+             'reference_topic', 'episodes', 'keys', 'joint_renames'}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f'unknown config key(s) {unknown} (known: {sorted(known)})')
@@ -502,7 +543,8 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
                             tolerance_s=tolerance, align=align, grid_start=grid_start,
                             image_dtype=image_dtype, episodes=episodes,
                             reference_topic=_topic_or_none(raw.get('reference_topic'),
-                                                           'reference_topic'))
+                                                           'reference_topic'),
+                            joint_renames=_joint_renames(raw.get('joint_renames'), keys))
     config.grid_topic()  # fails early when nothing can set the grid
     return config
 

@@ -12,6 +12,7 @@ bound episodes inside a bag.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,10 +100,16 @@ class BagReport:
 
 
 def _decoder(sources: list[SourceConfig], msgtype: str,
-             frame_sizes: set[tuple[int, int]] | None = None) -> Callable[[Any], tuple]:
+             frame_sizes: set[tuple[int, int]] | None = None,
+             names_in: Callable[[Sequence[str], Sequence[str]], list[str]] | None = None,
+             ) -> Callable[[Any], tuple]:
     """One function per topic, decoding each distinct use of it once; a camera's frame
-    sizes, as recorded, are added to `frame_sizes`."""
+    sizes, as recorded, are added to `frame_sizes`. names_in: the names a message gives a
+    source's joints under (Bag2ZarrConfig.names_in: a driver's old names); None: their own."""
     sizes = set() if frame_sizes is None else frame_sizes
+    if names_in is None:
+        def names_in(given: Sequence[str], joints: Sequence[str]) -> list[str]:
+            return list(joints)
 
     def frame(m: Any) -> np.ndarray:
         rgb = decode_image(m, msgtype)
@@ -115,10 +122,18 @@ def _decoder(sources: list[SourceConfig], msgtype: str,
         if src.kind == 'image':
             return frame
         if src.kind == 'joint_state':
-            return lambda m: (None if foreign_joint_state(m, src.joints)
-                              else decode_joint_state(m, src.joints, src.joint_field))
+            def joint_state(m: Any) -> np.ndarray | None:
+                names = names_in(m.name, src.joints)
+                if foreign_joint_state(m, names):
+                    return None
+                with renamed_hint():
+                    return decode_joint_state(m, names, src.joint_field)
+            return joint_state
         if src.kind == 'joint_trajectory':
-            return lambda m: decode_trajectory(m, src.joints)
+            def trajectory(m: Any) -> tuple:
+                with renamed_hint():
+                    return decode_trajectory(m, names_in(m.joint_names, src.joints))
+            return trajectory
         if src.kind == 'float_array':
             return lambda m: decode_float_array(m, src.joints)
         return lambda m: decode_pose(m, src.fields, src.yaw_min)
@@ -157,6 +172,21 @@ def _frame_check(sources: list[SourceConfig], msgtype: str, sizes: set[tuple[int
     return check
 
 
+RENAMED_HINT = ('a driver update renamed joints? joint_renames: {old name: name} in the '
+                'config reads the old names as the new')
+
+
+@contextmanager
+def renamed_hint() -> Iterator[None]:
+    """A message lacking a source's joints: the error says how a renamed joint is mapped."""
+    try:
+        yield
+    except ValueError as exc:
+        if ' lacks joint(s) ' not in str(exc):
+            raise
+        raise ValueError(f'{exc} ({RENAMED_HINT})') from exc
+
+
 def foreign_joint_state(msg: Any, joints: list[str]) -> bool:
     """A JointState that gives none of a source's joints: another driver's on the same topic
     (a gripper's on the arm's /joint_states), skipped for that source as the policy node
@@ -191,7 +221,8 @@ def _split_joint_states(streams: dict[str, Stream], topic: str, uses: list[Sourc
         if stream.values and not keep:
             raise BagError(f'bag {bag_path}: no message of {topic} gives the joints '
                            f'{uses[use].joints} (they come from another driver: '
-                           f'`dp-ros inspect` the bag for its joint-state topics)')
+                           f'`dp-ros inspect` the bag for its joint-state topics; or '
+                           f'{RENAMED_HINT})')
         streams[key] = Stream(key, stream.msgtype, [stream.stamps_ns[i] for i in keep],
                               [stream.recv_ns[i] for i in keep],
                               [stream.values[i] for i in keep], set(stream.frames))
@@ -370,7 +401,7 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
     grid_topic = config.grid_topic()
     seen: dict[str, set[tuple[int, int]]] = {t: set() for t, s in by_topic.items()
                                              if s[0].kind == 'image'}
-    decoders = {t: _decoder(s, bag.topics[t].msgtype, seen.get(t))
+    decoders = {t: _decoder(s, bag.topics[t].msgtype, seen.get(t), config.names_in)
                 for t, s in by_topic.items()}
     frame_decoders = {} if keep_frames else {t: decoders[t] for t in seen}
     for topic in frame_decoders:
