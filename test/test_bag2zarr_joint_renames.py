@@ -19,7 +19,8 @@ from dp_ros.bags.recorder import (
 )
 from dp_ros.bags.typestore import shared_typestore
 from dp_ros.dimension_names import NAMES
-from training.bag2zarr_config import ConfigError, config_from_dict
+from training.bag2zarr_config import ConfigError, config_from_dict, load_config
+from training.inspect_dataset import main as inspect
 from training.replay_buffer import ReplayBuffer
 
 T0 = 10**9
@@ -90,7 +91,7 @@ def test_without_the_renames_the_old_bag_is_refused_naming_the_joints(tmp_path, 
 
 
 @pytest.mark.parametrize('renames, match', [
-    ({'joint1': 'shoulderr'}, "no joint source reads 'shoulderr'"),
+    ({'joint1': 'shoulderr'}, "source reads 'shoulderr'"),
     ({'elbow': 'shoulder'}, "a source reads 'elbow' itself"),
     (['joint1', 'shoulder'], 'joint_renames must map old joint names to names'),
     ({'joint1': ''}, 'joint_renames must map old joint names to names'),
@@ -108,3 +109,30 @@ def test_two_old_names_of_one_joint_and_a_message_with_both_names():
     assert config.names_in(['j1', 'joint2'], NEW) == ['j1', 'joint2']
     assert config.names_in(['joint1', 'shoulder', 'elbow'], NEW) == NEW
     assert config.names_in(['wrist'], NEW) == NEW  # neither: the decoder names what lacks
+
+
+def test_a_draft_from_bags_before_and_after_the_rename_converts_under_the_new_names(tmp_path,
+                                                                                    capsys):
+    """`inspect --draft-config` on both bags (dated folders: the later one last) drafts the
+    new names and the renames that read the old bag; bag2zarr then takes both bags."""
+    bags = tmp_path / 'bags'
+    write_bag(bags / 'rosbag2_2024_01_01-10_00_00', OLD, bag=0)
+    write_bag(bags / 'rosbag2_2025_06_01-10_00_00', NEW, bag=1)
+    draft = tmp_path / 'draft.yaml'
+    assert inspect([str(bags), '--draft-config', str(draft), '--no-progress']) == 0
+    config = load_config(draft)
+    assert config.joint_renames == RENAMES
+    assert config.keys['state'].sources[0].joints == NEW
+    assert 'rosbag2_2024_01_01-10_00_00: /joint_states gives' in draft.read_text()
+    out = tmp_path / 'arm.zarr'
+    assert run([bags], draft, out) == 0, capsys.readouterr().err
+    assert ReplayBuffer.open(out).n_episodes == 2
+    assert ReplayBuffer.open(out).data['state'].attrs[NAMES] == NEW
+
+
+def test_a_rename_of_a_float_array_joint_is_refused():
+    """A float array's values go by position: a rename could not reach them."""
+    raw = config_dict(joint_renames={'old_b': 'b'})
+    raw['keys']['action'] = {'float_array': '/cmd', 'joints': ['b', 'c']}
+    with pytest.raises(ConfigError, match="no joint_state or joint_trajectory source reads 'b'"):
+        config_from_dict(raw)

@@ -13,7 +13,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from support import checkout_env
+
+from dp_ros.bags.recorder import BagRecorder, string_message
 
 WRITER = textwrap.dedent('''
     import json, resource, sys
@@ -40,3 +43,17 @@ def test_a_full_sqlite3_bag_is_an_oserror_naming_the_bag(tmp_path):
     assert (name, code, filename) == ('OSError', errno.EIO, str(bag)), proc.stdout
     assert strerror.startswith('disk I/O error (SQLITE_IOERR'), strerror
     assert 0 < n < 1000
+
+
+def test_a_topic_refused_at_its_first_message_is_an_oserror_naming_the_bag(tmp_path):
+    """sqlite3 inserts a topic's rows at its first message (add_topic): a refusal there (the
+    disk filled since the last topic) is the same OSError. The recorder's connection made
+    query-only stands in for the full disk (root may write anywhere, a cap lets the journal
+    write)."""
+    bag = BagRecorder(tmp_path / 'bag', storage='sqlite3')
+    bag.write('/a', 'std_msgs/msg/String', 1, string_message(bag.typestore, 'kept'))
+    bag._db.execute('PRAGMA query_only = 1')
+    with pytest.raises(OSError) as refused:
+        bag.write('/b', 'std_msgs/msg/String', 2, string_message(bag.typestore, 'refused'))
+    assert (refused.value.errno, refused.value.filename) == (errno.EROFS, str(bag.path))
+    assert 'SQLITE_READONLY' in refused.value.strerror

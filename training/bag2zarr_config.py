@@ -427,12 +427,14 @@ def _joint_renames(raw: Any, keys: dict[str, KeyConfig]) -> dict[str, str]:
             isinstance(k, str) and k and isinstance(v, str) and v for k, v in raw.items()):
         raise ConfigError(f'joint_renames must map old joint names to names, like '
                           f'{{joint1: shoulder_pan_joint}}, got {raw!r}')
-    read = {j for key in keys.values() for s in key.sources if s.kind in JOINT_KINDS
-            for j in s.joints}
+    # a float_array's values go by position, not name: no rename reaches them
+    read = {j for key in keys.values() for s in key.sources
+            if s.kind in ('joint_state', 'joint_trajectory') for j in s.joints}
     for old, new in raw.items():
         if new not in read:
-            raise ConfigError(f'joint_renames: {old!r} -> {new!r}, but no joint source reads '
-                              f'{new!r} (they read {sorted(read)})')
+            raise ConfigError(f'joint_renames: {old!r} -> {new!r}, but no joint_state or '
+                              f'joint_trajectory source reads {new!r} (they read '
+                              f'{sorted(read)})')
         if old in read:
             raise ConfigError(f'joint_renames: {old!r} -> {new!r}, but a source reads {old!r} '
                               'itself: a joint has one name in the store')

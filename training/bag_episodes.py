@@ -172,8 +172,9 @@ def _frame_check(sources: list[SourceConfig], msgtype: str, sizes: set[tuple[int
     return check
 
 
-RENAMED_HINT = ('a driver update renamed joints? joint_renames: {old name: name} in the '
-                'config reads the old names as the new')
+RENAMED_HINT = ('a driver update renamed joints? joint_renames: {old name: the name the '
+                'sources read} in the config reads the old names as the new; `dp-ros inspect '
+                'BAGS --draft-config` drafts it')
 
 
 @contextmanager

@@ -340,13 +340,56 @@ def _key_name(topic: str, taken: set[str]) -> str:
     return name
 
 
+def _names_joints(topic: TopicSummary) -> bool:
+    return topic.msgtype in (*JOINT_STATE_TYPES, *TRAJECTORY_TYPES) and bool(topic.joints)
+
+
 def _merge(summaries: list[BagSummary]) -> dict[str, TopicSummary]:
-    """One entry per topic over all bags: the first bag that has it describes it."""
+    """One entry per topic over all bags: the first bag that has it describes it; a topic
+    naming joints, the last (bags in recording order, as find_bags sorts rosbag2's dated
+    folders: the names the driver gives now, where an update renamed them)."""
     merged: dict[str, TopicSummary] = {}
     for s in summaries:
         for t in s.topics:
+            if _names_joints(t) and t.topic in merged:
+                merged[t.topic] = t
             merged.setdefault(t.topic, t)
     return merged
+
+
+def _joint_lists(topic: TopicSummary) -> list[list[str]]:
+    """The joint names a topic's messages give, one list per driver publishing on it."""
+    return [names for names, *_ in topic.drivers] if topic.drivers else [topic.joints]
+
+
+def renamed_joints(summaries: list[BagSummary]) -> tuple[dict[str, str], list[str]]:
+    """Joint names an earlier bag's topic gives otherwise than the last bag's (a driver update
+    renamed them): {old name: name} where the one list that differs pairs by position with
+    one of the same length, and a note per topic for the draft (which bag, what names)."""
+    newest = {t.topic: _joint_lists(t) for t in _merge(summaries).values() if _names_joints(t)}
+    renames: dict[str, str] = {}
+    notes: list[str] = []
+    for s in summaries:
+        for t in s.topics:
+            if t.topic not in newest or not _names_joints(t):
+                continue
+            now = newest[t.topic]
+            old = [names for names in _joint_lists(t) if names not in now]
+            new = [names for names in now if names not in _joint_lists(t)]
+            if not old:
+                continue
+            bag = Path(s.path).name
+            if len(old) == len(new) == 1 and len(old[0]) == len(new[0]):
+                pairs = {o: n for o, n in zip(old[0], new[0], strict=True) if o != n}
+                if all(renames.setdefault(o, n) == n for o, n in pairs.items()):
+                    notes.append(f'{bag}: {t.topic} gives {old[0]} where the last bag gives '
+                                 f'{new[0]} (paired by position: check)')
+                    continue
+            notes.append(f'{bag}: {t.topic} gives {old} where the last bag gives {now}: not '
+                         'paired (map them by hand, or leave that bag out)')
+    return {o: n for o, n in renames.items() if o not in {j for v in newest.values()
+                                                            for names in v for j in names}}, \
+        notes
 
 
 def _aspect_note(size: tuple[int, int] | None, height: int = 96) -> list[str]:
@@ -414,6 +457,15 @@ def draft_config(summaries: list[BagSummary],
         'grid_start: first_reference',
         'image_dtype: uint8',
         f'reference_topic: {q(reference.topic)}   # the slowest camera',
+    ]
+    renames, rename_notes = renamed_joints(summaries)
+    if rename_notes:
+        lines += ['# joints named otherwise in earlier bags (a driver update?): their old names '
+                  'read as the last bag\'s', *(f'#   {note}' for note in rename_notes)]
+    if renames:
+        lines += ['joint_renames:               # old name: the name the driver gives now',
+                  *(f'  {q(o)}: {q(n)}' for o, n in renames.items())]
+    lines += [
         '',
         'episodes:',
     ]

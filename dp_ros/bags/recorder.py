@@ -206,8 +206,10 @@ class BagRecorder:
             raise ValueError(f'message type {msgtype} is unknown to the type store '
                              f'(topic {topic})')
         prepare_type(self.typestore, msgtype)
-        self._connections[topic] = self._writer.add_connection(
-            topic, msgtype, typestore=self.typestore, offered_qos_profiles=_offered_list(qos))
+        with refused_writes_named(self.path):  # sqlite3 inserts the topic's rows now
+            self._connections[topic] = self._writer.add_connection(
+                topic, msgtype, typestore=self.typestore,
+                offered_qos_profiles=_offered_list(qos))
         self.counts[topic] = 0
 
     def write(self, topic: str, msgtype: str, recv_ns: int,
