@@ -313,6 +313,33 @@ def test_sigint_and_sigterm_stop_at_the_step_and_the_handlers_are_given_back(tmp
         assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
+class SignalledAgainDuringTheFinalSave(Signalled):
+    """...and once more as the stopped run's final save begins (Ctrl-C pressed again while
+    a large model's train state is being written)."""
+
+    def _save_resume_point(self, *args, **kwargs) -> None:
+        if self.stop_signal is not None:
+            os.kill(os.getpid(), self.sig)
+        super()._save_resume_point(*args, **kwargs)
+
+
+def test_a_second_signal_during_the_final_save_does_not_cut_it_short(tmp_path, store, caplog):
+    """The handlers were given back before the final save: a second Ctrl-C there raised
+    KeyboardInterrupt mid-save and every step since the last checkpoint was lost."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        run = tmp_path / sig.name
+        caplog.clear()
+        config = small_config(store, train={'checkpoint_every': 100})  # the final save alone
+        try:
+            with caplog.at_level(logging.WARNING, logger='dp_ros.train'):
+                summary = SignalledAgainDuringTheFinalSave(config, run, at=3, sig=sig).run()
+        except KeyboardInterrupt:
+            pytest.fail(f'a second {sig.name} during the final save reached the test')
+        assert summary['interrupted'] == sig.name and summary['step'] == 3
+        assert saved_state(run)['position']['step'] == 3
+        assert f'{sig.name} again: still saving the train state' in caplog.text
+
+
 def test_elapsed_time_goes_on_across_a_resume(tmp_path, store):
     """elapsed_s counts the time of the runs before a resume: the resumed run's records
     start from the saved elapsed time, not from 0."""

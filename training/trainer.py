@@ -577,147 +577,153 @@ class Trainer:
             cfg.save(self.run_dir / CONFIG_FILE)
         self.run_log = RunLog(self.run_dir, resume_step=self.pos.step, enabled=self.is_main)
         old_handlers = self._install_signals()
-        accum = cfg.optim.grad_accum_steps
-        if cfg.data.device_batches:
-            from training.gpu_batches import DeviceBatches, iterate_device_batches
-
-            it = iterate_device_batches(DeviceBatches.from_dataset(self.train_ds, self.device),
-                                        self.batches, self.pos.epoch, self.pos.batch)
-        else:
-            it = iterate_batches(self.train_ds, self.batches, self.pos.epoch, self.pos.batch,
-                                 cfg.data.num_workers, cfg.data.pin_memory,
-                                 cfg.data.persistent_workers)
-        if self.is_main:
-            log.info('training %s for %d steps (%d batches/epoch/rank, %d process(es), device %s, '
-                     'mixed precision %s%s), run dir %s', type(self.policy).__name__, t.max_steps,
-                     self.batches.per_epoch, self.world, self.device, self.precision,
-                     f', torch.compile {t.torch_compile}: the first step compiles'
-                     if t.torch_compile else '', self.run_dir)
-            if not cfg.evaluates:
-                log.info('no closed-loop evaluation: no checkpoints/best; '
-                         'checkpoints/latest holds the EMA weights, val_action_mse_norm is the '
-                         'held-out curve, `dp-ros open-loop` the check after training')
-            # with data.val_ratio > 0, a warning at the start said why there are none
-            if len(self.val_ds) == 0 and (t.val_every or t.action_mse_every) and (
-                    cfg.data.val_ratio <= 0):
-                log.info('no validation episodes (data.val_ratio %g): no val_loss, no '
-                         'val_action_mse; the action MSE is on training windows only',
-                         cfg.data.val_ratio)
-        bar = tqdm(total=t.max_steps, initial=self.pos.step, desc='train', unit='step',
-                   disable=not (self.is_main and t.progress), dynamic_ncols=True)
-        # the log window: a resume goes on with the one its train state saved, so that its
-        # first record is the mean the uninterrupted run logged
-        if self.loss_sum is None:
-            self.loss_sum = torch.zeros((), device=self.device)
-        loss_sum, train_time, samples = self.loss_sum, 0.0, 0
-        self.last_saved = self.pos.step if self.saved else -1
-        first_unchecked = self.pos.step + 1  # losses from this step on not yet seen finite
-        interrupted = None
-        self.loss_module.train()
-
-        def emit(event: str, values: dict[str, Any]) -> None:
-            self.run_log.emit(event, self.pos.step, self.pos.epoch, self.elapsed(), values)
-
-        def due(every: int, final: bool) -> bool:
-            return (every > 0 and self.pos.step % every == 0) or (final and t.final_eval)
-
+        # put back only after the final save and its record: a second Ctrl-C during them
+        # says "still saving" instead of cutting the save short (the steps since the last
+        # checkpoint were lost)
         try:
-            interrupted = self._pending_evaluation()
-            while not interrupted and self.pos.step < t.max_steps:
-                t0 = time.perf_counter()
-                gen_state = self.loss_gen.get_state()
-                step_loss = torch.zeros((), device=self.device)  # the window's once it is done
-                for micro in range(accum):
-                    try:
-                        epoch, index, batch = next(it)
-                    except Exception:
-                        # Ctrl-C in a terminal also stops DataLoader workers: keep the
-                        # position of the last finished step and save that
-                        if self.stop_signal is None:
-                            raise
-                        self.optimizer.zero_grad(set_to_none=True)
-                        self.loss_gen.set_state(gen_state)
-                        interrupted = self.stop_signal
-                        break
-                    batch = to_device(batch, self.device)
-                    sync = micro == accum - 1
-                    ctx = contextlib.nullcontext() if sync else acc.no_sync(self.loss_module)
-                    with ctx, acc.autocast():
-                        loss = self.loss_module(batch, self.loss_gen)
-                    acc.backward(loss / accum)
-                    step_loss += loss.detach().float() / accum
-                    samples += len(batch['action']) * self.world
-                if interrupted:  # a step cut short: its micro-batches' loss is not the window's
-                    break
-                loss_sum += step_loss
-                if cfg.optim.max_grad_norm:
-                    acc.clip_grad_norm_(self.policy.parameters(), cfg.optim.max_grad_norm)
-                self.optimizer.step()
-                self.lr_scheduler.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                if self.ema is not None:
-                    self.ema.step(self.policy.parameters())
-                self.pos.step += 1
-                self.pos.epoch, self.pos.batch = epoch, index + 1
-                if self.pos.batch >= self.batches.per_epoch:
-                    self.pos.epoch, self.pos.batch = epoch + 1, 0
-                self.n_since += 1
-                train_time += time.perf_counter() - t0
-                bar.update(1)
-                final = self.pos.step == t.max_steps
+            accum = cfg.optim.grad_accum_steps
+            if cfg.data.device_batches:
+                from training.gpu_batches import DeviceBatches, iterate_device_batches
 
-                if (t.log_every and self.pos.step % t.log_every == 0) or final:
-                    mean = loss_sum / self.n_since
-                    if self.world > 1:
-                        mean = acc.reduce(mean, 'mean')
-                    value = float(mean)
-                    emit('train', {'loss': value, 'lr': self.lr_scheduler.get_last_lr()[0],
-                                   'samples_per_s': samples / max(train_time, 1e-9),
-                                   'ema_decay': self.ema.cur_decay_value if self.ema else None})
-                    if not math.isfinite(value):  # the same value on every rank
-                        raise self._diverged('the training loss', first_unchecked)
-                    first_unchecked = self.pos.step + 1
-                    bar.set_postfix(loss=f'{value:.4f}', epoch=self.pos.epoch, refresh=False)
-                    loss_sum.zero_()
-                    self.n_since, train_time, samples = 0, 0.0, 0
-                snapshot = bool(t.snapshot_every) and (
-                    self.pos.step % t.snapshot_every == 0 or final)
-                checkpoint = (t.checkpoint_every and self.pos.step % t.checkpoint_every == 0
-                              ) or final
-                if (due(t.val_every, final) or due(t.action_mse_every, final) or snapshot
-                        or checkpoint or (cfg.evaluates and due(t.eval_every, final))):
-                    # nothing measures or saves weights a non-finite loss made
-                    self._check_finite(loss_sum, first_unchecked)
-                    first_unchecked = self.pos.step + 1
-                if due(t.val_every, final):
-                    val = self.validation_loss()
-                    if val is not None:
-                        emit('val', {'val_loss': val})
-                if due(t.action_mse_every, final):
-                    emit('action_mse', self.action_mse())
-                eval_metrics = None
-                if due(t.eval_every, final):
-                    eval_metrics = self._evaluate_and_keep_best()
-                # before the resume point: a run killed between the two redoes this step
-                if self.is_main and snapshot:
-                    self.save_policy_artifact(snapshot_name(self.pos.step), eval_metrics)
-                    self._prune_snapshots()
-                if checkpoint:
-                    self._save_resume_point(eval_metrics)
-                if self._should_stop():
-                    interrupted = self.stop_signal or 'signal on another rank'
-                    break
+                it = iterate_device_batches(DeviceBatches.from_dataset(self.train_ds, self.device),
+                                            self.batches, self.pos.epoch, self.pos.batch)
+            else:
+                it = iterate_batches(self.train_ds, self.batches, self.pos.epoch, self.pos.batch,
+                                     cfg.data.num_workers, cfg.data.pin_memory,
+                                     cfg.data.persistent_workers)
+            if self.is_main:
+                log.info('training %s for %d steps (%d batches/epoch/rank, %d process(es), '
+                         'device %s, mixed precision %s%s), run dir %s',
+                         type(self.policy).__name__, t.max_steps, self.batches.per_epoch,
+                         self.world, self.device, self.precision,
+                         f', torch.compile {t.torch_compile}: the first step compiles'
+                         if t.torch_compile else '', self.run_dir)
+                if not cfg.evaluates:
+                    log.info('no closed-loop evaluation: no checkpoints/best; '
+                             'checkpoints/latest holds the EMA weights, val_action_mse_norm is the '
+                             'held-out curve, `dp-ros open-loop` the check after training')
+                # with data.val_ratio > 0, a warning at the start said why there are none
+                if len(self.val_ds) == 0 and (t.val_every or t.action_mse_every) and (
+                        cfg.data.val_ratio <= 0):
+                    log.info('no validation episodes (data.val_ratio %g): no val_loss, no '
+                             'val_action_mse; the action MSE is on training windows only',
+                             cfg.data.val_ratio)
+            bar = tqdm(total=t.max_steps, initial=self.pos.step, desc='train', unit='step',
+                       disable=not (self.is_main and t.progress), dynamic_ncols=True)
+            # the log window: a resume goes on with the one its train state saved, so that its
+            # first record is the mean the uninterrupted run logged
+            if self.loss_sum is None:
+                self.loss_sum = torch.zeros((), device=self.device)
+            loss_sum, train_time, samples = self.loss_sum, 0.0, 0
+            self.last_saved = self.pos.step if self.saved else -1
+            first_unchecked = self.pos.step + 1  # losses from this step on not yet seen finite
+            interrupted = None
+            self.loss_module.train()
+
+            def emit(event: str, values: dict[str, Any]) -> None:
+                self.run_log.emit(event, self.pos.step, self.pos.epoch, self.elapsed(), values)
+
+            def due(every: int, final: bool) -> bool:
+                return (every > 0 and self.pos.step % every == 0) or (final and t.final_eval)
+
+            try:
+                interrupted = self._pending_evaluation()
+                while not interrupted and self.pos.step < t.max_steps:
+                    t0 = time.perf_counter()
+                    gen_state = self.loss_gen.get_state()
+                    step_loss = torch.zeros((), device=self.device)  # the window's once it is done
+                    for micro in range(accum):
+                        try:
+                            epoch, index, batch = next(it)
+                        except Exception:
+                            # Ctrl-C in a terminal also stops DataLoader workers: keep the
+                            # position of the last finished step and save that
+                            if self.stop_signal is None:
+                                raise
+                            self.optimizer.zero_grad(set_to_none=True)
+                            self.loss_gen.set_state(gen_state)
+                            interrupted = self.stop_signal
+                            break
+                        batch = to_device(batch, self.device)
+                        sync = micro == accum - 1
+                        ctx = contextlib.nullcontext() if sync else acc.no_sync(self.loss_module)
+                        with ctx, acc.autocast():
+                            loss = self.loss_module(batch, self.loss_gen)
+                        acc.backward(loss / accum)
+                        step_loss += loss.detach().float() / accum
+                        samples += len(batch['action']) * self.world
+                    if interrupted:  # a step cut short: its micro-batches' loss is not the window's
+                        break
+                    loss_sum += step_loss
+                    if cfg.optim.max_grad_norm:
+                        acc.clip_grad_norm_(self.policy.parameters(), cfg.optim.max_grad_norm)
+                    self.optimizer.step()
+                    self.lr_scheduler.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    if self.ema is not None:
+                        self.ema.step(self.policy.parameters())
+                    self.pos.step += 1
+                    self.pos.epoch, self.pos.batch = epoch, index + 1
+                    if self.pos.batch >= self.batches.per_epoch:
+                        self.pos.epoch, self.pos.batch = epoch + 1, 0
+                    self.n_since += 1
+                    train_time += time.perf_counter() - t0
+                    bar.update(1)
+                    final = self.pos.step == t.max_steps
+
+                    if (t.log_every and self.pos.step % t.log_every == 0) or final:
+                        mean = loss_sum / self.n_since
+                        if self.world > 1:
+                            mean = acc.reduce(mean, 'mean')
+                        value = float(mean)
+                        emit('train', {'loss': value, 'lr': self.lr_scheduler.get_last_lr()[0],
+                                       'samples_per_s': samples / max(train_time, 1e-9),
+                                       'ema_decay': self.ema.cur_decay_value if self.ema else None})
+                        if not math.isfinite(value):  # the same value on every rank
+                            raise self._diverged('the training loss', first_unchecked)
+                        first_unchecked = self.pos.step + 1
+                        bar.set_postfix(loss=f'{value:.4f}', epoch=self.pos.epoch, refresh=False)
+                        loss_sum.zero_()
+                        self.n_since, train_time, samples = 0, 0.0, 0
+                    snapshot = bool(t.snapshot_every) and (
+                        self.pos.step % t.snapshot_every == 0 or final)
+                    checkpoint = (t.checkpoint_every and self.pos.step % t.checkpoint_every == 0
+                                  ) or final
+                    if (due(t.val_every, final) or due(t.action_mse_every, final) or snapshot
+                            or checkpoint or (cfg.evaluates and due(t.eval_every, final))):
+                        # nothing measures or saves weights a non-finite loss made
+                        self._check_finite(loss_sum, first_unchecked)
+                        first_unchecked = self.pos.step + 1
+                    if due(t.val_every, final):
+                        val = self.validation_loss()
+                        if val is not None:
+                            emit('val', {'val_loss': val})
+                    if due(t.action_mse_every, final):
+                        emit('action_mse', self.action_mse())
+                    eval_metrics = None
+                    if due(t.eval_every, final):
+                        eval_metrics = self._evaluate_and_keep_best()
+                    # before the resume point: a run killed between the two redoes this step
+                    if self.is_main and snapshot:
+                        self.save_policy_artifact(snapshot_name(self.pos.step), eval_metrics)
+                        self._prune_snapshots()
+                    if checkpoint:
+                        self._save_resume_point(eval_metrics)
+                    if self._should_stop():
+                        interrupted = self.stop_signal or 'signal on another rank'
+                        break
+            finally:
+                bar.close()
+            if interrupted and self.last_saved != self.pos.step:
+                self._check_finite(loss_sum, first_unchecked)
+                self._save_resume_point()
+            if self.is_main and interrupted:
+                log.warning('%s: stopped at step %d, train state saved in %s; %s to continue',
+                            interrupted, self.pos.step, self.run_dir / STATE_DIR, self._again())
+            emit('end', {'interrupted': interrupted, 'best_score': self.best_score})
         finally:
-            bar.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
-        if interrupted and self.last_saved != self.pos.step:
-            self._check_finite(loss_sum, first_unchecked)
-            self._save_resume_point()
-        if self.is_main and interrupted:
-            log.warning('%s: stopped at step %d, train state saved in %s; %s to continue',
-                        interrupted, self.pos.step, self.run_dir / STATE_DIR, self._again())
-        emit('end', {'interrupted': interrupted, 'best_score': self.best_score})
         self.run_log.close()
         self.run_log.plot()
         acc.wait_for_everyone()
