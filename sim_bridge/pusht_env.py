@@ -7,6 +7,7 @@ policies trained on the paper's demonstrations see the same world.
 """
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import gymnasium as gym
@@ -14,6 +15,7 @@ import numpy as np
 import pymunk
 from gymnasium import spaces
 
+from dp_ros.held_signals import signals_held_back
 from sim_bridge import pusht_render
 from sim_bridge.callback_errors import callback_errors_raised
 from sim_bridge.pusht_geometry import (
@@ -70,6 +72,24 @@ def _as_state(state: Any) -> list[float]:
             f' got {state!r}'
         )
     return arr.tolist()
+
+
+# Scenes replaced by a reset or closed, freed together. A pymunk space lives in reference
+# cycles (its collision handler, cffi handles), so the cycle collector frees it, at whatever
+# allocation triggers a collection, through cffi callbacks that free chipmunk's objects: a
+# Ctrl-C landing in one was printed and lost, and the half-freed space crashed a later
+# collection (segmentation fault). Kept here they are no garbage; _free_dropped frees them in one
+# collection with the stop signals held back (a full collection beside torch: ~40 ms).
+_DROPPED: list[_Scene] = []
+FREE_EVERY = 16  # scenes dropped between two collections (at most)
+
+
+def _free_dropped(now: bool = False) -> None:
+    """Free the dropped scenes once FREE_EVERY wait, or `now` (an env closed)."""
+    if _DROPPED and (now or len(_DROPPED) >= FREE_EVERY):
+        with signals_held_back():
+            _DROPPED.clear()
+            gc.collect()
 
 
 class _Scene:
@@ -175,7 +195,8 @@ class PushTEnv(gym.Env):
     # ------------------------------------------------------------------ state
     def _place(self, state: list[float], legacy: bool) -> None:
         """Fresh space, bodies placed, one substep to settle, as the paper's reset did."""
-        self._scene = scene = _Scene()
+        self._replace_scene(_Scene())
+        scene = self._scene
         scene.agent.position = state[:2]
         if legacy:
             # Position before angle: chipmunk rotates about the centre of gravity, so the
@@ -259,7 +280,17 @@ class PushTEnv(gym.Env):
         return pusht_render.resize(self._draw_canvas(), self.render_size)
 
     def close(self) -> None:
+        """Drop the drawing surface and free the physics (reset() makes a new space)."""
         self._surface = None
+        self._replace_scene(None)
+
+    def _replace_scene(self, scene: _Scene | None) -> None:
+        """Put `scene` in place; the one it replaces is freed with the others
+        (_free_dropped: all of them at once once the env is closed)."""
+        if self._scene is not None:
+            _DROPPED.append(self._scene)
+        self._scene = scene
+        _free_dropped(now=scene is None)
 
     # ------------------------------------------------------------- helpers
     @property

@@ -13,7 +13,7 @@ from support import REPO_ROOT, checkout_env, default_sigint
 
 from dp_ros.bags.reader import open_bag
 from dp_ros.bags.recorder import BagRecorder, joint_state_message
-from dp_ros.bags.typestore import prepare_type, shared_typestore, sigint_held_back
+from dp_ros.bags.typestore import prepare_type, shared_typestore, signals_held_back
 
 GRIP = 'demo_msgs/msg/Grip'
 
@@ -59,7 +59,7 @@ def test_bags_of_standard_types_share_one_store_and_own_types_get_their_own(tmp_
 @pytest.fixture
 def python_ctrl_c():
     """Python's own Ctrl-C handler for the test: a shell starts a background job (`make test
-    &`) with SIGINT ignored, and sigint_held_back rightly leaves such a process alone."""
+    &`) with SIGINT ignored, and signals_held_back rightly leaves such a process alone."""
     old = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
@@ -73,7 +73,7 @@ def test_a_ctrl_c_while_code_is_made_is_raised_after_it(python_ctrl_c):
     store.cache.pop(msgtype, None)
     made = []
     with pytest.raises(KeyboardInterrupt):
-        with sigint_held_back():
+        with signals_held_back():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)  # the handler runs here, on the main thread
             prepare_type(store, msgtype)
@@ -86,13 +86,13 @@ def test_a_ctrl_c_inside_exec_code_still_ends_with_the_programs_exit_code(tmp_pa
     """Python 3.11 ends a `python -m` program by SIGINT when a KeyboardInterrupt has passed
     through exec()'d source, even one the program caught (rosbags exec()s its serializers;
     `python -m training.bag2zarr` caught it and returned 130, and the process still died by
-    SIGINT now and then). Code run under sigint_held_back gets no KeyboardInterrupt inside
+    SIGINT now and then). Code run under signals_held_back gets no KeyboardInterrupt inside
     it, so the exit code is the program's."""
     (tmp_path / 'interrupted_exec.py').write_text(
         'import sys\n'
-        'from dp_ros.bags.typestore import sigint_held_back\n'
+        'from dp_ros.held_signals import signals_held_back\n'
         'try:\n'
-        '    with sigint_held_back():\n'
+        '    with signals_held_back():\n'
         '        exec("import os, signal, time\\n"\n'
         '             "os.kill(os.getpid(), signal.SIGINT)\\n"\n'
         '             "time.sleep(0.05)\\n")\n'

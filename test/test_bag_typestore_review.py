@@ -19,8 +19,8 @@ from dp_ros.bags.typestore import (
     prepare_type,
     reading_typestore,
     shared_typestore,
-    sigint_held_back,
 )
+from dp_ros.held_signals import signals_held_back
 
 GOOD, BROKEN, OUTER = 'demo_msgs/msg/Good', 'demo_msgs/msg/Broken', 'demo_msgs/msg/Outer'
 CDR_LE = b'\x00\x01\x00\x00'
@@ -133,7 +133,7 @@ def test_holding_back_on_another_thread_runs_the_block_as_it_is(python_ctrl_c):
 
     def work():
         try:
-            with sigint_held_back():
+            with signals_held_back():
                 prepare_type(default_typestore(), 'sensor_msgs/msg/Imu')
                 done.append(True)
         except Exception as exc:  # noqa: BLE001 - reported by the assert below
@@ -151,7 +151,7 @@ def test_an_ignored_ctrl_c_stays_ignored():
     neither installs Python's handler afterwards nor raises on a Ctrl-C."""
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        with sigint_held_back():
+        with signals_held_back():
             os.kill(os.getpid(), signal.SIGINT)
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:

@@ -8,19 +8,19 @@ type's first use in a store. Two consequences shape this module:
 - CPython 3.11 marks a KeyboardInterrupt that passes through code run by exec() of a
   string as unhandled even when the program catches it further up, and then ends the
   process by SIGINT instead of the program's exit code (bag2zarr's 130). The code is
-  therefore made with Ctrl-C held back; a Ctrl-C that came meanwhile is raised right after.
+  therefore made with Ctrl-C (and SIGTERM) held back; one that came meanwhile is raised
+  right after (dp_ros/held_signals.py).
 """
 from __future__ import annotations
 
 import functools
-import signal
-import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 
 from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
 from rosbags.typesys.base import Nodetype
 from rosbags.typesys.store import Typestore
+
+from dp_ros.held_signals import signals_held_back
 
 
 def default_typestore() -> Typestore:
@@ -65,7 +65,7 @@ def _parsed(msgtype: str, text: str, idl: bool) -> dict:
     """The types a bag's definition text of msgtype defines ({} where it cannot be parsed:
     its topic fails to deserialize, reported only where that topic is used)."""
     try:
-        with sigint_held_back():
+        with signals_held_back():
             return dict(_idl_types(text) if idl else get_types_from_msg(text, msgtype))
     except Exception:  # noqa: BLE001 - only a problem if the topic is used
         return {}
@@ -87,7 +87,7 @@ def _store_with(custom: tuple[tuple[str, ...], ...]) -> Typestore:
     replaced = {name for types in parsed for name in _redefined(types, store)}
     if replaced:
         jazzy, store = store, get_typestore(Stores.EMPTY)
-        with sigint_held_back():
+        with signals_held_back():
             store.register({name: tree for name, tree in jazzy.fielddefs.items()
                             if name not in store.fielddefs and name not in replaced})
     for types in parsed:
@@ -95,7 +95,7 @@ def _store_with(custom: tuple[tuple[str, ...], ...]) -> Typestore:
         if not new:  # all registered already (by another definition, or Jazzy's alike)
             continue
         try:
-            with sigint_held_back():
+            with signals_held_back():
                 store.register(new)
         except Exception:  # noqa: BLE001 - only a problem if the topic is used
             pass
@@ -120,7 +120,7 @@ def prepare_type(store: Typestore, msgtype: str) -> None:
     deserialization to report."""
     if msgtype in store.cache:
         return
-    with sigint_held_back():
+    with signals_held_back():
         for name in _contained_types(store, msgtype):
             try:
                 store.get_msgdef(name)
@@ -151,24 +151,3 @@ def _type_names(tree: object, store: Typestore) -> Iterator[str]:
     elif isinstance(tree, (tuple, list)):
         for item in tree:
             yield from _type_names(item, store)
-
-
-@contextmanager
-def sigint_held_back() -> Iterator[None]:
-    """Ctrl-C does not interrupt the block; one that came during it is raised after it.
-
-    Only where Python's default Ctrl-C handler is in place and on the main thread (the
-    only thread that may change handlers); anywhere else the block runs as it is.
-    """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
-    came: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if came:
-        raise KeyboardInterrupt

@@ -1,0 +1,51 @@
+"""Ctrl-C and SIGTERM held back over a block that must not be cut short, delivered after it.
+
+Where a KeyboardInterrupt raised mid-block does harm: rosbags' exec()'d serializer code
+(CPython 3.11 then ends a `python -m` program by SIGINT, dp_ros/bags/typestore.py), and
+pymunk freeing a dropped space through cffi callbacks (cffi prints and drops the exception,
+the Ctrl-C is lost, and the half-freed chipmunk space crashes a later collection with a
+segmentation fault: sim_bridge/pusht_env.py frees its old scenes inside this block).
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+__all__ = ['STOP_SIGNALS', 'signals_held_back']
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def signals_held_back(signals: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
+    """The block runs whole; each signal that came meanwhile is raised again after it, to the
+    handler that was in place (KeyboardInterrupt, the CLI's SIGTERM-as-interrupt, a node's
+    stop flag, or the default action).
+
+    Only on the main thread, the one that runs Python's handlers and may change them (no
+    handler can interrupt a block on another thread). A signal ignored (SIG_IGN: `make
+    test &`, nohup) or handled outside Python (getsignal None) is left as it is. A block that
+    raises gets no signal raised after it: its own exception goes on.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        came.append(signum)
+
+    previous = {}
+    for sig in signals:
+        handler = signal.getsignal(sig)
+        if handler is not None and handler != signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, note)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for signum in dict.fromkeys(came):
+        signal.raise_signal(signum)
