@@ -22,12 +22,14 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def signals_held_back(signals: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
     """The block runs whole; each signal that came meanwhile is raised again after it, to the
     handler that was in place (KeyboardInterrupt, the CLI's SIGTERM-as-interrupt, a node's
-    stop flag, or the default action).
+    stop flag).
 
     Only on the main thread, the one that runs Python's handlers and may change them (no
-    handler can interrupt a block on another thread). A signal ignored (SIG_IGN: `make
-    test &`, nohup) or handled outside Python (getsignal None) is left as it is. A block that
-    raises gets no signal raised after it: its own exception goes on.
+    handler can interrupt a block on another thread), and only for signals a Python function
+    handles: one ignored (SIG_IGN: `make test &`, nohup) or left to the default action
+    (SIG_DFL: SIGTERM ends the process, nothing half-done survives it) is not touched, nor is
+    a C handler such as rclpy's on SIGTERM (which signal.signal could not put back). A
+    block that raises gets no signal raised after it: its own exception goes on.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -40,7 +42,7 @@ def signals_held_back(signals: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
     previous = {}
     for sig in signals:
         handler = signal.getsignal(sig)
-        if handler is not None and handler != signal.SIG_IGN:
+        if callable(handler):
             previous[sig] = signal.signal(sig, note)
     try:
         yield
