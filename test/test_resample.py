@@ -14,6 +14,7 @@ from training.resample import (
     rate_stats,
     recv_to_reference_stamps,
     recv_to_stamp_boundaries,
+    repeated_states,
     sample_indices,
     trajectory_targets,
     valid_runs,
@@ -140,11 +141,18 @@ def test_marker_windows_for_each_role():
     t = np.array([10, 20, 30])
     assert marker_windows(t, ['', '', ''], 'end') == [(-np.inf, 10), (10, 20), (20, 30)]
     assert marker_windows(t, ['', '', ''], 'start') == [(10, 20), (20, 30), (30, np.inf)]
-    # Bool markers: true opens, false closes; data between false and true is dropped
-    t = np.array([10, 20, 30, 40, 50])
-    roles = ['start', 'end', 'start', 'start', 'end']
-    assert marker_windows(t, roles, 'bool') == [(10, 20), (30, 40), (40, 50)]
+    # Bool markers: true opens, false closes; data between false and true is dropped; a
+    # repeated true (a level published now and then) does not cut the episode
+    t = np.array([10, 20, 30, 40, 50, 60])
+    roles = ['start', 'end', 'start', 'start', 'end', 'end']
+    assert marker_windows(t, roles, 'bool') == [(10, 20), (30, 50)]
+    assert repeated_states(roles, range(6)) == 2
     assert marker_windows(np.array([10]), ['start'], 'bool') == [(10, np.inf)]
+    # a String saying start / stop under marker_role 'end': the stretch between a stop and
+    # the next start is no episode, and one started but never stopped runs to the bag's end
+    assert marker_windows(t[:4], ['start', 'end', 'start', 'end'], 'end') == [(10, 20),
+                                                                            (30, 40)]
+    assert marker_windows(t[:3], ['start', 'end', 'start'], 'end') == [(10, 20), (30, np.inf)]
 
 
 def test_marker_boundary_is_where_the_next_episode_starts():

@@ -183,7 +183,9 @@ class EpisodeConfig:
         marker: topic whose messages bound episodes inside a bag (std_msgs String, Bool or
             Empty); None: one episode per bag.
         marker_role: 'end' (each message ends an episode) or 'start'; std_msgs/Bool
-            markers ignore it: true starts, false ends.
+            markers ignore it: true starts, false ends, a repeat of either changes nothing
+            (a level published now and then); so does a String saying start/begin or
+            end/stop (any case).
         on_gap: at grid times where a stream has no message within tolerance: 'split' the
             episode around the gap, or 'drop' the whole episode.
         min_steps: shorter pieces are dropped, in control steps, >= 1. Default 2.

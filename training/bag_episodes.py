@@ -49,6 +49,7 @@ from training.resample import (
     place_unstamped,
     rate_stats,
     recv_to_stamp_boundaries,
+    repeated_states,
     replaced_before_due,
     sample_indices,
     stamp_offset_ns,
@@ -675,17 +676,31 @@ def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_to
     marker_recv = np.asarray(stream.recv_ns, dtype=np.int64)
     roles = ['start' if v is True else 'end' if v is False else '' for v in stream.values]
     default = 'bool' if stream.msgtype == 'std_msgs/msg/Bool' else config.episodes.marker_role
+    repeats = repeated_states(roles, np.argsort(marker_recv, kind='stable'))
+    if repeats:
+        report.notes.append(f'{repeats} {marker} marker(s) repeat the state before them (a '
+                            'start while recording, an end while not: a level published now '
+                            'and then): only a change starts or ends an episode')
     ref = streams[grid_topic]
-    ref_times, _ = ref.times_ns()  # in bag order, as the receive times
+    ref_times, stamped_ref = ref.times_ns()  # in bag order, as the receive times
+    ref_recv = np.asarray(ref.recv_ns, np.int64)
+    # the reference's stamps going back anywhere (a sim reset after an end marker while the
+    # recording went on, a clock stepped back mid-episode): sorted by stamp, runs would mix
+    restarts = (_sustained(stamp_restarts(ref_recv, ref_times, config.period_ns // 2),
+                           ref_recv, ref_times, config.period_ns // 2)
+                if stamped_ref else np.zeros(0, np.int64))
     stamped = [st for t, st in streams.items() if t != marker and st.times_ns()[1]]
     all_recv = np.concatenate([np.asarray(st.recv_ns, np.int64) for st in stamped] or [[]])
     all_stamps = np.concatenate([st.times_ns()[0] for st in stamped] or [[]])
-    boundaries = recv_to_stamp_boundaries(marker_recv, np.asarray(ref.recv_ns, np.int64),
-                                          ref_times, all_recv, all_stamps,
-                                          config.period_ns // 2)
+    boundaries = None if len(restarts) else recv_to_stamp_boundaries(
+        marker_recv, ref_recv, ref_times, all_recv, all_stamps, config.period_ns // 2)
     if boundaries is None:
-        report.notes.append(f'{grid_topic} stamps go backwards: episodes split by receive time')
-        windows, domain, times = marker_windows(marker_recv, roles, default), 'recv', ref.recv_ns
+        windows, split = _split_at_restarts(marker_windows(marker_recv, roles, default),
+                                            restarts, ref_recv)
+        report.notes.append(f'{grid_topic} stamps go backwards: episodes split by receive time'
+                            + (f', and at {split} point(s) inside an episode where they went '
+                               'back' if split else ''))
+        domain, times = 'recv', ref.recv_ns
     else:
         windows, domain, times = marker_windows(boundaries, roles, default), 'stamp', ref_times
     outside = _outside_windows(times, windows)
@@ -694,6 +709,40 @@ def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_to
                             f'{marker} markers bound (before the first start, after the last '
                             'end or between an end and the next start): not converted')
     return windows, domain
+
+
+def _sustained(restarts: np.ndarray, recv: np.ndarray, stamps: np.ndarray, margin_ns: int,
+               n: int = 5) -> np.ndarray:
+    """The restarts after which the next `n` messages all stay stamped before the newest
+    stamp received before it: the clock did go back. A burst of frames delivered late (a
+    camera driver's queue) goes back only until the next fresh frame; recv_to_stamp_
+    boundaries places those by their stamps."""
+    order = np.argsort(recv, kind='stable')
+    recv, stamps = recv[order], np.asarray(stamps, dtype=np.int64)[order]
+    kept = []
+    for cut in restarts:
+        i = int(np.searchsorted(recv, cut, side='right'))
+        after = stamps[i:i + n]
+        if i and len(after) == n and np.all(after < stamps[:i].max() - margin_ns):
+            kept.append(cut)
+    return np.asarray(kept, dtype=np.int64)
+
+
+def _split_at_restarts(windows: list[tuple[float, float]], restarts: np.ndarray,
+                       ref_recv: np.ndarray) -> tuple[list[tuple[float, float]], int]:
+    """Receive-time windows split at the reference's stamp restarts inside them (with its
+    messages on both sides: a restart at an episode's first message splits nothing); and how
+    many splits that made."""
+    out: list[tuple[float, float]] = []
+    split = 0
+    for lo, hi in windows:
+        inside = [float(c) for c in restarts if lo < c < hi
+                  and np.any((ref_recv >= lo) & (ref_recv < c))
+                  and np.any((ref_recv >= c) & (ref_recv < hi))]
+        edges = [lo, *inside, hi]
+        out += list(zip(edges[:-1], edges[1:], strict=True))
+        split += len(inside)
+    return out, split
 
 
 def _outside_windows(times: Sequence[int] | np.ndarray, windows: list[tuple[float, float]]

@@ -267,27 +267,46 @@ def marker_windows(marker_ns: np.ndarray, roles: Sequence[str], default_role: st
 
     Roles: 'end' markers close an episode that began at the previous end (or the bag's start;
     data after the last end is dropped); 'start' markers open one that lasts to the next start
-    (or the bag's end; data before the first start is dropped); a role per marker ('start' /
-    'end', as Bool markers give) opens and closes episodes explicitly.
+    (or the bag's end; data before the first start is dropped). A role of its own per marker
+    ('start' / 'end': a Bool's true / false, a String saying start or stop) is a state: it
+    opens and closes episodes explicitly, and a repeat of it (a level published now and then)
+    changes nothing, so an episode goes on until its end and no data between an end and the
+    next start is kept.
     """
     times = np.asarray(marker_ns, dtype=np.int64)
     order = np.argsort(times, kind='stable')
     windows: list[tuple[float, float]] = []
     open_at: float | None = -np.inf if default_role == 'end' else None
+    opened_explicitly = False
     for i in order:
         t = float(times[i])
-        role = roles[i] if roles[i] in MARKER_ROLES else default_role
+        explicit = roles[i] in MARKER_ROLES
+        role = roles[i] if explicit else default_role
         if role == 'start':
+            if explicit and opened_explicitly:
+                continue  # recording still: the episode goes on
             if open_at is not None and open_at != -np.inf:
                 windows.append((open_at, t))
-            open_at = t
+            open_at, opened_explicitly = t, explicit
         else:
             if open_at is not None:
                 windows.append((open_at, t))
-            open_at = t if default_role == 'end' else None
-    if open_at is not None and default_role != 'end':
+            open_at = t if default_role == 'end' and not explicit else None
+            opened_explicitly = False
+    if open_at is not None and (default_role != 'end' or opened_explicitly):
         windows.append((open_at, np.inf))
     return windows
+
+
+def repeated_states(roles: Sequence[str], order: Sequence[int]) -> int:
+    """How many explicit markers (in `order`, by time) repeat the one before them: a start
+    while recording, an end while not (a Bool level published now and then)."""
+    last, repeats = 'end', 0
+    for i in order:
+        if roles[i] in MARKER_ROLES:
+            repeats += roles[i] == last
+            last = roles[i]
+    return repeats
 
 
 def recv_to_stamp_boundaries(marker_recv_ns: np.ndarray, ref_recv_ns: np.ndarray,

@@ -435,10 +435,17 @@ def decode_float_array(msg: Any, names: Sequence[str]) -> np.ndarray:
     return values
 
 
+# a String marker saying one of these (any case, blanks around) says its role itself
+MARKER_WORDS = {'start': True, 'begin': True, 'end': False, 'stop': False}
+
+
 def decode_marker(msg: Any, msgtype: str) -> bool | None:
-    """Bool markers say start (True) or end (False); String and Empty carry no role."""
+    """Bool markers say start (True) or end (False), as does a String saying start/begin or
+    end/stop (a teleop's 'start' and 'stop'); any other String, and Empty, carry no role."""
     if msgtype == 'std_msgs/msg/Bool':
         return bool(msg.data)
+    if msgtype == 'std_msgs/msg/String':
+        return MARKER_WORDS.get(str(msg.data).strip().lower())
     return None
 
 
