@@ -147,6 +147,7 @@ def test_a_message_with_part_of_a_sources_joints_is_an_error(tmp_path, capsys):
     assert run([tmp_path / 'bag'], config(tmp_path, [ARM_SOURCE, GRIPPER_SOURCE]), out) == 2
     line = error_line(capsys)
     assert "of /joint_states cannot be converted: joint state lacks joint(s) ['j2']" in line
+    assert "give each driver's joints a source of its own; or a driver update renamed" in line
     assert not out.exists() and leftovers(out) == []
 
 

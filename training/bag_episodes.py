@@ -127,7 +127,7 @@ def _decoder(sources: list[SourceConfig], msgtype: str,
                 names = names_in(m.name, src.joints)
                 if foreign_joint_state(m, names):
                     return None
-                with renamed_hint():
+                with renamed_hint(SHARED_TOPIC_HINT):
                     return decode_joint_state(m, names, src.joint_field)
             return joint_state
         if src.kind == 'joint_trajectory':
@@ -178,15 +178,21 @@ RENAMED_HINT = ('a driver update renamed joints? joint_renames: {old name: the n
                 'BAGS --draft-config` drafts it')
 
 
+# a joint state giving some of a source's joints: two drivers on one topic, read as one source
+SHARED_TOPIC_HINT = ('two drivers on this topic, an arm\'s and a gripper\'s? give each '
+                     "driver's joints a source of its own")
+
+
 @contextmanager
-def renamed_hint() -> Iterator[None]:
-    """A message lacking a source's joints: the error says how a renamed joint is mapped."""
+def renamed_hint(*other: str) -> Iterator[None]:
+    """A message lacking a source's joints: the error says how a renamed joint is mapped
+    (and any `other` cause there may be)."""
     try:
         yield
     except ValueError as exc:
         if ' lacks joint(s) ' not in str(exc):
             raise
-        raise ValueError(f'{exc} ({RENAMED_HINT})') from exc
+        raise ValueError(f"{exc} ({'; or '.join((*other, RENAMED_HINT))})") from exc
 
 
 def foreign_joint_state(msg: Any, joints: list[str]) -> bool:
