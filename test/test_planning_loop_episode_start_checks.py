@@ -104,3 +104,23 @@ def test_an_owed_stop_without_a_measurement_holds_at_the_commanded_position():
     np.testing.assert_allclose(hold.position, plan.interpolate(late))
     assert not np.allclose(hold.position, STANDING)
     assert not loop.stop_owed
+
+
+@pytest.mark.parametrize('text, said', [
+    ('[' * 100_000, 'characters, an episode start has at most 4096'),
+    ('[' * 4000, 'RecursionError'),  # under the cap, past json's depth
+    ('{"seed": 1, "start_ns": 5, "episode": ' + '[' * 2000 + ']' * 2000 + '}',
+     'RecursionError'),
+])
+def test_a_huge_or_deep_announcement_is_malformed_not_a_crash(text, said):
+    """A review's '[' * 100000 raised RecursionError out of json into the node's executor: the
+    node died, and on the latched topic again at every restart."""
+    with pytest.raises(ValueError, match=said) as info:
+        parse_episode_start(text)
+    assert len(str(info.value)) < 2000
+
+
+def test_a_long_episode_name_is_cut_for_the_log():
+    start = parse_episode_start('{"seed": 1, "start_ns": 5, "episode": "%s"}' % ('x' * 3000))
+    assert len(start.episode) < 300 and start.episode.endswith('more characters)')
+    assert parse_episode_start('{"seed": 1, "start_ns": 5, "episode": 7}').episode == 7

@@ -181,23 +181,38 @@ HOLD_WARNINGS = {  # what to log (once per reason) when poll() stops a running p
 
 @dataclass(frozen=True)
 class EpisodeStart:
-    episode: Any
+    episode: Any  # the announcement's name for it, for the log (at most EPISODE_NAME_CHARS)
     seed: int
     start_ns: int
 
 
+# the longest announcement read (the sim's are ~80 characters), and the longest episode name
+# logged: a megabyte-long or 100,000-deep one was logged whole or crashed the node
+# (RecursionError from json, on a latched topic: again on every restart)
+MAX_ANNOUNCEMENT_CHARS = 4096
+EPISODE_NAME_CHARS = 200
+
+
 def parse_episode_start(text: str) -> EpisodeStart:
     """The sim's announcement JSON {"episode", "seed", "start_ns"}; ValueError when malformed."""
+    shown = shorten(repr(text))
+    if len(text) > MAX_ANNOUNCEMENT_CHARS:
+        raise ValueError(f'{shown}: {len(text)} characters, an episode start has at most '
+                         f'{MAX_ANNOUNCEMENT_CHARS}')
     try:
         info = json.loads(text)
         seed, start_ns = int(info['seed']), int(info['start_ns'])
-    except (ValueError, KeyError, TypeError, OverflowError) as exc:  # 1e999 -> inf
-        raise ValueError(f'{text!r}: {exc!r}') from None
+    except (ValueError, KeyError, TypeError, OverflowError,  # 1e999 -> inf
+            RecursionError) as exc:  # nested past the parser's depth
+        raise ValueError(f'{shown}: {shorten(repr(exc))}') from None
     if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f'{text!r}: seed {seed} outside [0, {MAX_SEED}]')
+        raise ValueError(f'{shown}: seed {seed} outside [0, {MAX_SEED}]')
     if not 0 <= start_ns < 2**63:  # no clock reads it (a ROS time is an int64 of ns)
-        raise ValueError(f'{text!r}: start_ns {start_ns} outside [0, 2^63)')
-    return EpisodeStart(info.get('episode'), seed, start_ns)
+        raise ValueError(f'{shown}: start_ns {start_ns} outside [0, 2^63)')
+    episode = info.get('episode')
+    if not isinstance(episode, (int, str, type(None))) or len(str(episode)) > EPISODE_NAME_CHARS:
+        episode = shorten(str(episode), EPISODE_NAME_CHARS)
+    return EpisodeStart(episode, seed, start_ns)
 
 
 @dataclass(frozen=True)
