@@ -5,9 +5,11 @@ whatever the header declares, up to its own limit of 2^30 pixels (3 GB of RGB): 
 PNG of 20000 x 20000 black pixels took 7 s and 2.4 GB to decode on the 2-core machine,
 stalling the node's camera stream before anything could be refused. Reading the width and
 height from the PNG IHDR chunk or the JPEG frame header first lets a frame over MAX_PIXELS be
-refused for the price of a few bytes. The JPEG markers are read as libjpeg reads them (junk
-and fill bytes skipped, a segment length under 2 read as 2), so a frame OpenCV would decode
-has its size read first. Other formats, and headers that do not say, are left to the decoder.
+refused for the price of a few bytes; a PNG's chunk lengths are checked against the frame's
+length too (the decoder allocates what a corrupt one says). The JPEG markers are read as
+libjpeg reads them (junk and fill bytes skipped, a segment length under 2 read as 2), so a
+frame OpenCV would decode has its size read first. Other formats, and headers that do not
+say, are left to the decoder.
 
 Base layer (no numpy, no OpenCV), so that every layer can use it.
 """
@@ -93,15 +95,36 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
                       'frame size')
 
 
+def _png_chunk_problem(data: bytes) -> str | None:
+    """A PNG chunk declaring more bytes than the whole frame holds, or None. OpenCV's decoder
+    allocates what a chunk's length field says before it reads the chunk: a 12 kB frame whose
+    IDAT length was corrupted to 0xF5002000 took 4 GB and 13 s to refuse (the node's
+    executor stalled meanwhile). Walking the lengths costs microseconds a chunk; a chunk cut
+    short by less than the frame's length is left to the decoder (it refuses it cheaply)."""
+    i = len(_PNG_SIGNATURE)
+    while i + 8 <= len(data):
+        length = int.from_bytes(data[i:i + 4], 'big')
+        kind = data[i + 4:i + 8]
+        if length > len(data):
+            name = kind.decode('latin-1') if kind.isalpha() else kind.hex()
+            return (f'its PNG chunk {name} at byte {i} declares {length:,} bytes, more than '
+                    f'the whole frame ({len(data):,} bytes): a corrupt or cut-off frame')
+        if kind == b'IEND' or i + 12 + length > len(data):
+            return None
+        i += 12 + length
+    return None
+
+
 def size_problem(data: bytes | bytearray | memoryview | np.ndarray,
                  limit: int = MAX_PIXELS) -> str | None:
     """Why a compressed frame must not be decoded (its header declares more than `limit`
-    pixels, or cannot be read for its length), or None."""
+    pixels, or cannot be read for its length; a PNG chunk runs past its end), or None."""
+    data = bytes(data)
     try:
         size = declared_size(data)
     except HeaderError as exc:
         return str(exc)
-    if size is None or size[0] * size[1] <= limit:
-        return None
-    return (f'its header declares {size[0]} x {size[1]} pixels, more than dp_ros decodes '
-            f'({limit:,} pixels)')
+    if size is not None and size[0] * size[1] > limit:
+        return (f'its header declares {size[0]} x {size[1]} pixels, more than dp_ros decodes '
+                f'({limit:,} pixels)')
+    return _png_chunk_problem(data) if data[:8] == _PNG_SIGNATURE else None

@@ -136,3 +136,36 @@ def test_a_jpeg_with_thousands_of_segments_before_its_frame_is_refused_unread():
     small = _encoded('.jpg', 16, 16)
     sof = small.index(b'\xff\xc0')
     assert declared_size(small[:sof] + b'\xff\xe0\x00\x02' * 1000 + small[sof:]) == (16, 16)
+
+
+def _corrupt_idat_length(data: bytes, length: int) -> bytes:
+    """`data` (a PNG) with its first IDAT chunk's length field set to `length`."""
+    at = data.index(b'IDAT') - 4
+    return data[:at] + length.to_bytes(4, 'big') + data[at + 4:]
+
+
+def test_a_png_chunk_longer_than_the_frame_is_refused_before_it_is_decoded():
+    """A review's 12 kB frame whose IDAT length read 0xF5002000: OpenCV allocated 4 GB and took
+    13 s to refuse it, the node's executor stalled meanwhile. Refused from the header now, in
+    the node's and bag2zarr's decoder, without the allocation."""
+    bomb = _corrupt_idat_length(_encoded('.png', 64, 64), 0xF5002000)
+    assert declared_size(bomb) == (64, 64)
+    msg = CompressedImage(format='png')
+    msg.data = bomb
+    tracemalloc.start()
+    try:
+        with pytest.raises(BadInput, match='its PNG chunk IDAT at byte 33 declares '
+                                           '4,110,426,112 bytes, more than the whole frame'):
+            cv.camera_rgb(msg)
+        with pytest.raises(ValueError, match='more than the whole frame'):
+            decode_image(msg, 'sensor_msgs/msg/CompressedImage')
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000
+
+
+def test_a_png_cut_short_is_left_to_the_decoder():
+    data = _encoded('.png', 64, 64)
+    assert size_problem(data) is None
+    assert size_problem(data[:-100]) is None  # the decoder refuses it, cheaply
