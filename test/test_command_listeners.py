@@ -2,10 +2,11 @@
 subscriber for the grace is said, once each time, and forgotten when a controller
 subscribes; it makes /diagnostics WARN. A slow policy (a chunk every few seconds) is said
 as a fast one is (a last read found the first version's 'published within the last 2 s'
-flicker at 2.5 s and never warn at 3 s)."""
+flicker at 2.5 s and never warn at 3 s). Other nodes publishing on a command topic are said
+when they appear or change, WARN while there, and are forgotten when gone."""
 from __future__ import annotations
 
-from dp_ros.runtime.command_listeners import CommandListeners
+from dp_ros.runtime.command_listeners import CommandListeners, CommandRivals
 from dp_ros.runtime.planning_loop import problems
 
 S = 1_000_000_000
@@ -54,3 +55,21 @@ def test_unheard_command_topics_make_the_status_warn():
               'outputs_unheard': ARM}
     assert problems(values) == [f'no subscriber on command topic(s): {ARM}']
     assert problems({**values, 'outputs_unheard': ''}) == []
+
+
+def test_other_publishers_are_said_when_they_appear_or_change_and_forgotten_when_gone():
+    rivals = CommandRivals()
+    assert rivals.check({ARM: []}) == [] and rivals.contended == ''
+    assert rivals.check({ARM: ['/teleop']}) == [ARM]
+    assert rivals.check({ARM: ['/teleop']}) == []  # said once while it lasts
+    assert rivals.check({ARM: ['/teleop', '/script', '/teleop']}) == [ARM]
+    assert rivals.contended == f'{ARM} (/script, /teleop)'
+    assert rivals.check({ARM: []}) == [] and rivals.contended == ''
+    assert rivals.check({ARM: ['/teleop']}) == [ARM]  # back again: said again
+
+
+def test_other_publishers_on_a_command_topic_make_the_status_warn():
+    values = {'bad_messages': 0, 'state': 'executing', 'sampling_errors': 0,
+              'outputs_contended': f'{ARM} (/teleop)'}
+    assert problems(values) == [f'other publishers on command topic(s): {ARM} (/teleop)']
+    assert problems({**values, 'outputs_contended': ''}) == []

@@ -54,12 +54,13 @@ from dp_ros.ros.qos import (
 )
 from dp_ros.runtime import planning_loop as pl
 from dp_ros.runtime.camera_frames import CameraFrame
-from dp_ros.runtime.command_listeners import CommandListeners
+from dp_ros.runtime.command_listeners import CommandListeners, CommandRivals
 from dp_ros.runtime.input_checks import BadInput, shorten
 from dp_ros.runtime.joint_publishers import (
     CONFLICT_WINDOW_NS,
     JointPublishers,
     PublisherNames,
+    node_name,
     publisher_key,
 )
 from dp_ros.runtime.observation_log import ObservationLog
@@ -194,6 +195,7 @@ class PolicyCore:
         # each diagnostics; a dry run's own topic is for whoever looks), and when each
         # publisher last sent a message (monotonic ns)
         self._listeners = CommandListeners()
+        self._rivals = CommandRivals()
         self._published_ns: dict[Any, int] = {}
         self._dt_s = cv.ns_to_seconds(setup.dt_ns)
         # one publisher per controller topic (action_joint_topics: an arm's and a gripper's):
@@ -740,6 +742,7 @@ class PolicyCore:
         if self.warmup_s is not None:
             values['warmup_ms'] = round(self.warmup_s * 1e3, 1)
         values['outputs_unheard'] = ', '.join(self._listeners.unheard)
+        values['outputs_contended'] = self._rivals.contended
         return values
 
     def _check_command_listeners(self) -> None:
@@ -764,6 +767,15 @@ class PolicyCore:
             self.log.warning(f'{topic}: the node publishes its commands there and {why}: '
                              'they go nowhere (outputs_unheard on /diagnostics; said again '
                              'each time it happens)')
+        own = self.node.get_fully_qualified_name()
+        rivals = {topic: [name for name in (node_name(i.node_namespace, i.node_name) for i in
+                                            self.node.get_publishers_info_by_topic(topic))
+                          if name != own] for topic in counts}
+        for topic in self._rivals.check(rivals):
+            self.log.warning(f"{topic}: {', '.join(self._rivals.of(topic))} publish(es) there "
+                             'too: the controller follows whichever command came last, and the '
+                             "node's step limits and stops assume its own (outputs_contended "
+                             'on /diagnostics, WARN while they are there)')
 
     def _check_camera_types(self, values: dict[str, Any]) -> None:
         """A camera topic that delivered nothing yet, published as another type than the

@@ -1,15 +1,15 @@
-"""Command topics nobody listens to.
+"""Command topics nobody listens to, and command topics others publish on too.
 
 The commonest reason a policy "runs" and the arm stands still: its commands go to a topic no
 controller subscribes to (the controller is not loaded or not active, or listens under
 another name: `/joint_trajectory_controller/joint_trajectory` for `/arm_controller/...`).
 Nothing fails: rclpy publishes to no one. The node feeds each command topic's count of
-matched subscribers here, with when it last published there, and says which went unheard.
-ROS-free.
+matched subscribers here, with when it last published there, and says which went unheard;
+and each command topic's other publishers (CommandRivals). ROS-free.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from dp_ros.stamps import seconds_to_ns
 
@@ -52,3 +52,36 @@ class CommandListeners:
     @property
     def unheard(self) -> list[str]:
         return sorted(self._unheard)
+
+
+class CommandRivals:
+    """Command topics other nodes publish on too (a teleop, a second policy, a script left
+    running): a controller follows whichever command came last, so the arm jerks between
+    them, and the node's step limits and stops reason from commands it did not all send.
+    Nothing said so. The node goes on publishing (a teleop merely there, idle, is no fault)
+    and the diagnostics WARN while another publisher is there."""
+
+    def __init__(self) -> None:
+        self._rivals: dict[str, tuple[str, ...]] = {}
+
+    def check(self, rivals: Mapping[str, Sequence[str]]) -> list[str]:
+        """From each command topic's other publishing nodes (by name; absent or empty: none),
+        the topics to warn about now: those whose other publishers appeared or changed."""
+        became = []
+        for topic, names in rivals.items():
+            now = tuple(sorted(set(names)))
+            if now and now != self._rivals.get(topic):
+                became.append(topic)
+            if now:
+                self._rivals[topic] = now
+            else:
+                self._rivals.pop(topic, None)
+        return became
+
+    def of(self, topic: str) -> tuple[str, ...]:
+        return self._rivals.get(topic, ())
+
+    @property
+    def contended(self) -> str:
+        """'topic (node, ...), ...' for /diagnostics (outputs_contended); '' when none."""
+        return ', '.join(f"{t} ({', '.join(n)})" for t, n in sorted(self._rivals.items()))

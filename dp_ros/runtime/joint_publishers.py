@@ -70,9 +70,16 @@ class PublisherNames:
             self._asked.update(publishers)
             self._asked_ns = int(now_ns)
             for gid, namespace, name in lookup():
-                if name and name != UNKNOWN_NODE_NAME and namespace != UNKNOWN_NODE_NAMESPACE:
-                    self._names[gid] = f'{namespace.rstrip("/")}/{name}'
+                if (full := node_name(namespace, name)) != UNNAMED:
+                    self._names[gid] = full
         return [self._names.get(p, UNNAMED) for p in publishers]
+
+
+def node_name(namespace: str, name: str) -> str:
+    """'namespace/node' as the graph gives a publisher's node; UNNAMED while it does not."""
+    if not name or name == UNKNOWN_NODE_NAME or namespace == UNKNOWN_NODE_NAMESPACE:
+        return UNNAMED
+    return f'{namespace.rstrip("/")}/{name}'
 
 
 def publisher_key(info: dict | None) -> bytes | None:

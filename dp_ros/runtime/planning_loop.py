@@ -1253,6 +1253,8 @@ def problems(values: dict[str, Any]) -> list[str]:
         found.append(f"no message gives the joints of input(s): {values['inputs_unread']}")
     if values.get('outputs_unheard'):
         found.append(f"no subscriber on command topic(s): {values['outputs_unheard']}")
+    if values.get('outputs_contended'):
+        found.append(f"other publishers on command topic(s): {values['outputs_contended']}")
     if values['sampling_errors']:
         found.append('sampling errors')
     if values.get('pose_targets_skipped'):

@@ -3,7 +3,8 @@ configured, or listening under another name) or only a subscriber of an incompat
 says so, in its log and on /diagnostics (WARN, outputs_unheard), and stops saying it once a
 subscriber matches: before, it published its chunks to no one and nothing anywhere said why
 the arm stood still. Topics are named as published, in the node's namespace (a review found
-the parameter's relative name said)."""
+the parameter's relative name said). Another node publishing on a command topic too is said
+(outputs_contended, WARN) until it is gone."""
 from __future__ import annotations
 
 import pytest
@@ -47,6 +48,16 @@ def test_command_topics_without_a_matched_subscriber_are_said_until_one_matches(
         ros_probe.wait_for(lambda: all(len(h) >= 2 for h in heard), 30.0, 'chunks now heard')
         ros_probe.wait_for(lambda: latest_diagnostics(diags).get('outputs_unheard') == '',
                            20.0, 'the topics heard on /diagnostics')
+        # another node publishing on a command topic too (a teleop): said, WARN, until gone
+        rival = ros_probe.publisher(JointTrajectory, NOBODY, RELIABLE)
+        probe = ros_probe.node.get_fully_qualified_name()
+        ros_probe.wait_for(lambda: latest_diagnostics(diags).get(
+            'outputs_contended') == f'{NOBODY} ({probe})', 30.0, 'the other publisher said')
+        assert diags[-1].status[0].level == DiagnosticStatus.WARN
+        assert f'{NOBODY}: {probe} publish(es) there too' in node.log()
+        ros_probe.node.destroy_publisher(rival)
+        ros_probe.wait_for(lambda: latest_diagnostics(diags).get('outputs_contended') == '',
+                           30.0, 'the other publisher gone from /diagnostics')
         assert node.alive(), node.log()
     finally:
         feeder.close()
