@@ -27,9 +27,13 @@ def signals_held_back(signals: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
     Only on the main thread, the one that runs Python's handlers and may change them (no
     handler can interrupt a block on another thread), and only for signals a Python function
     handles: one ignored (SIG_IGN: `make test &`, nohup) or left to the default action
-    (SIG_DFL: SIGTERM ends the process, nothing half-done survives it) is not touched, nor is
-    a C handler such as rclpy's on SIGTERM (which signal.signal could not put back). A
-    block that raises gets no signal raised after it: its own exception goes on.
+    (SIG_DFL: SIGTERM ends the process, nothing half-done survives it) is not touched. Where
+    rclpy.init put rclpy's C handler over Python's (signal.getsignal still reads Python's),
+    the block leaves Python's in its place: a Ctrl-C still raises KeyboardInterrupt, but no
+    longer wakes an executor blocked in a long spin_once (reinstalling rclpy's did not bring
+    that back; the project's nodes use their own handlers, node_main, and its other rclpy
+    processes spin in steps of 50 ms or on daemon threads). A block that raises gets no
+    signal raised after it: its own exception goes on.
     """
     if threading.current_thread() is not threading.main_thread():
         yield

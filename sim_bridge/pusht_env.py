@@ -187,7 +187,7 @@ class PushTEnv(gym.Env):
         self.action_space = spaces.Box(0, ws, shape=(2,), dtype=np.float64)
         self._goal_parts = _goal_parts()
         self._surface: pusht_render.pygame.Surface | None = None
-        self._scene = _Scene()
+        self._live_scene: _Scene | None = _Scene()
         self._canvas: np.ndarray | None = None  # 512x512 frame of the current state, if drawn
         self.latest_action: np.ndarray | None = None
         self.elapsed_steps = 0
@@ -284,12 +284,19 @@ class PushTEnv(gym.Env):
         self._surface = None
         self._replace_scene(None)
 
+    @property
+    def _scene(self) -> _Scene:
+        """The physics of the episode; a clear error once the env is closed."""
+        if self._live_scene is None:
+            raise RuntimeError('this PushTEnv is closed: reset() it to use it again')
+        return self._live_scene
+
     def _replace_scene(self, scene: _Scene | None) -> None:
         """Put `scene` in place; the one it replaces is freed with the others
         (_free_dropped: all of them at once once the env is closed)."""
-        if self._scene is not None:
-            _DROPPED.append(self._scene)
-        self._scene = scene
+        if self._live_scene is not None:
+            _DROPPED.append(self._live_scene)
+        self._live_scene = scene
         _free_dropped(now=scene is None)
 
     # ------------------------------------------------------------- helpers

@@ -64,7 +64,7 @@ def test_a_recording_state_published_as_a_level_is_one_episode(tmp_path, capsys)
     assert code == 0 and len(episodes) == 1
     # markers 7 ms after frames 20 and 180: the first frame after each bounds the episode
     assert episodes[0][0] == 21 and episodes[0][-1] == 180
-    assert '38 /marker marker(s) repeat the state before them' in capsys.readouterr().out
+    assert '37 /marker marker(s) repeat the state before them' in capsys.readouterr().out
 
 
 @pytest.mark.parametrize('role', ['end', 'start'])
@@ -103,3 +103,28 @@ def test_a_sim_reset_after_the_end_marker_stays_out_of_the_episode(tmp_path):
     assert code == 0 and len(episodes) == 1
     assert episodes[0][0] == 20 and np.all(np.diff(episodes[0]) == 1)
     assert episodes[0][-1] <= 120
+
+
+@pytest.mark.parametrize('word, role, at', [('end', 'end', (50, 100, 150, 199)),
+                                            ('start', 'start', (1, 50, 100, 150))])
+def test_a_string_saying_one_word_alone_keeps_the_marker_role(tmp_path, word, role, at):
+    """'end' after each demonstration (or 'start' before each) is marker_role's marker as any
+    text is: four episodes, not one (the words set roles only where the topic says both)."""
+    write_bag(tmp_path / 'bag', wall(200), wall(200),
+              [(WALL + i * 100 * MS - 50 * MS, word) for i in at], STRING)
+    code, episodes = convert(tmp_path, marker_role=role)
+    assert code == 0 and len(episodes) == 4
+
+
+def test_a_burst_of_late_frames_inside_a_marked_episode_splits_nothing(tmp_path):
+    """Eight frames delivered together 0.5 s late (a camera driver's queue): still one
+    episode with every frame in its step, not four pieces."""
+    stamps = wall(100)
+    recv = list(stamps)
+    for j in range(8):
+        recv[50 + j] = stamps[63] - 20 * MS + j * MS
+    write_bag(tmp_path / 'bag', stamps, recv, [(stamps[5] - 50 * MS, True),
+                                               (stamps[95] - 50 * MS, False)])
+    code, episodes = convert(tmp_path)
+    assert code == 0 and len(episodes) == 1
+    assert np.all(np.diff(episodes[0]) == 1) and len(episodes[0]) == 90

@@ -119,3 +119,13 @@ def test_a_ctrl_c_while_dropped_scenes_are_freed_is_raised_after_it(ctrl_c_raise
     finally:
         gc.callbacks.remove(interrupt)
     assert sent and space() is None
+
+
+def test_a_closed_env_says_so_and_a_reset_opens_it_again():
+    env = PushTEnv(render_obs=False)
+    env.reset(seed=0)
+    env.close()
+    with pytest.raises(RuntimeError, match='this PushTEnv is closed: reset'):
+        env.step([256.0, 300.0])
+    env.reset(seed=0)
+    env.step([256.0, 300.0])

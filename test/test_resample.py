@@ -147,6 +147,7 @@ def test_marker_windows_for_each_role():
     roles = ['start', 'end', 'start', 'start', 'end', 'end']
     assert marker_windows(t, roles, 'bool') == [(10, 20), (30, 50)]
     assert repeated_states(roles, range(6)) == 2
+    assert repeated_states(['end', 'start', 'end'], range(3)) == 0  # a first false: no repeat
     assert marker_windows(np.array([10]), ['start'], 'bool') == [(10, np.inf)]
     # a String saying start / stop under marker_role 'end': the stretch between a stop and
     # the next start is no episode, and one started but never stopped runs to the bag's end

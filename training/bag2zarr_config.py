@@ -184,8 +184,8 @@ class EpisodeConfig:
             Empty); None: one episode per bag.
         marker_role: 'end' (each message ends an episode) or 'start'; std_msgs/Bool
             markers ignore it: true starts, false ends, a repeat of either changes nothing
-            (a level published now and then); so does a String saying start/begin or
-            end/stop (any case).
+            (a level published now and then); so do the words start/begin and end/stop
+            (any case) on a String topic that says both.
         on_gap: at grid times where a stream has no message within tolerance: 'split' the
             episode around the gap, or 'drop' the whole episode.
         min_steps: shorter pieces are dropped, in control steps, >= 1. Default 2.

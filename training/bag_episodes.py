@@ -57,6 +57,10 @@ from training.resample import (
     trajectory_targets,
 )
 
+# how long (receive time) stamps must stay behind their newest for a marked episode to be
+# split there (or five control periods, if longer): a clock stepped back, not a late burst
+RESTART_SPAN_NS = 500_000_000
+
 # a window's grid may have this many steps per reference message (a reference slower than
 # the grid by more is a stamp far from the others), and at least MIN_GRID_STEPS_LIMIT
 GRID_STEPS_PER_MESSAGE = 100
@@ -681,6 +685,8 @@ def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_to
     stream = streams[marker]
     marker_recv = np.asarray(stream.recv_ns, dtype=np.int64)
     roles = ['start' if v is True else 'end' if v is False else '' for v in stream.values]
+    if stream.msgtype != 'std_msgs/msg/Bool' and not {'start', 'end'} <= set(roles):
+        roles = [''] * len(roles)  # one word alone ('end' after each demo): marker_role's
     default = 'bool' if stream.msgtype == 'std_msgs/msg/Bool' else config.episodes.marker_role
     repeats = repeated_states(roles, np.argsort(marker_recv, kind='stable'))
     if repeats:
@@ -693,7 +699,8 @@ def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_to
     # the reference's stamps going back anywhere (a sim reset after an end marker while the
     # recording went on, a clock stepped back mid-episode): sorted by stamp, runs would mix
     restarts = (_sustained(stamp_restarts(ref_recv, ref_times, config.period_ns // 2),
-                           ref_recv, ref_times, config.period_ns // 2)
+                           ref_recv, ref_times, config.period_ns // 2,
+                           max(5 * config.period_ns, RESTART_SPAN_NS))
                 if stamped_ref else np.zeros(0, np.int64))
     stamped = [st for t, st in streams.items() if t != marker and st.times_ns()[1]]
     all_recv = np.concatenate([np.asarray(st.recv_ns, np.int64) for st in stamped] or [[]])
@@ -718,18 +725,20 @@ def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_to
 
 
 def _sustained(restarts: np.ndarray, recv: np.ndarray, stamps: np.ndarray, margin_ns: int,
-               n: int = 5) -> np.ndarray:
-    """The restarts after which the next `n` messages all stay stamped before the newest
-    stamp received before it: the clock did go back. A burst of frames delivered late (a
-    camera driver's queue) goes back only until the next fresh frame; recv_to_stamp_
-    boundaries places those by their stamps."""
+               span_ns: int) -> np.ndarray:
+    """The restarts after which the stamps stay behind the newest one before it for span_ns
+    of receive time, or never catch up: the clock did go back. A burst of frames delivered
+    late (a camera driver's queue), however many, is caught up with by the next fresh frame
+    a period later; recv_to_stamp_boundaries places those by their stamps."""
     order = np.argsort(recv, kind='stable')
     recv, stamps = recv[order], np.asarray(stamps, dtype=np.int64)[order]
     kept = []
     for cut in restarts:
         i = int(np.searchsorted(recv, cut, side='right'))
-        after = stamps[i:i + n]
-        if i and len(after) == n and np.all(after < stamps[:i].max() - margin_ns):
+        if i == 0 or i == len(recv):
+            continue
+        caught = np.flatnonzero(stamps[i:] >= stamps[:i].max() - margin_ns)
+        if len(caught) == 0 or recv[i + caught[0]] - recv[i] >= span_ns:
             kept.append(cut)
     return np.asarray(kept, dtype=np.int64)
 

@@ -301,7 +301,7 @@ def marker_windows(marker_ns: np.ndarray, roles: Sequence[str], default_role: st
 def repeated_states(roles: Sequence[str], order: Sequence[int]) -> int:
     """How many explicit markers (in `order`, by time) repeat the one before them: a start
     while recording, an end while not (a Bool level published now and then)."""
-    last, repeats = 'end', 0
+    last, repeats = None, 0
     for i in order:
         if roles[i] in MARKER_ROLES:
             repeats += roles[i] == last

@@ -441,7 +441,8 @@ MARKER_WORDS = {'start': True, 'begin': True, 'end': False, 'stop': False}
 
 def decode_marker(msg: Any, msgtype: str) -> bool | None:
     """Bool markers say start (True) or end (False), as does a String saying start/begin or
-    end/stop (a teleop's 'start' and 'stop'); any other String, and Empty, carry no role."""
+    end/stop (a teleop's 'start' and 'stop'; bag2zarr takes a String's only where the topic
+    says both); any other String, and Empty, carry no role."""
     if msgtype == 'std_msgs/msg/Bool':
         return bool(msg.data)
     if msgtype == 'std_msgs/msg/String':
