@@ -37,6 +37,7 @@ import numpy as np
 from dp_ros.image_fit import fit_image
 from sim_bridge import pusht_render
 from sim_bridge.arm_kinematics import DEFAULT_ARM, ArmGeometry
+from sim_bridge.callback_errors import callback_errors_raised
 from sim_bridge.pusht_env import CONTROL_HZ, SIM_HZ, PushTEnv, finite_action
 from sim_bridge.pusht_geometry import WINDOW_SIZE
 
@@ -157,7 +158,8 @@ class ArmPushTEnv(PushTEnv):
             ex, ey = self.arm.forward(self.q)
             px, py = agent.position
             agent.velocity = ((ex - px) / dt, (ey - py) / dt)
-            scene.substep(dt)
+            with callback_errors_raised():  # a Ctrl-C inside post_solve is not lost
+                scene.substep(dt)
             self.substep_states.append((i + 1, self.q.copy(), self.qd.copy()))
             self._canvas = None
             self._camera = None

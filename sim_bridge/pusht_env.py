@@ -78,15 +78,17 @@ def _as_state(state: Any) -> list[float]:
 # cycles (its collision handler, cffi handles), so the cycle collector frees it, at whatever
 # allocation triggers a collection, through cffi callbacks that free chipmunk's objects: a
 # Ctrl-C landing in one was printed and lost, and the half-freed space crashed a later
-# collection (segmentation fault). Kept here they are no garbage; _free_dropped frees them in one
-# collection with the stop signals held back (a full collection beside torch: ~40 ms).
+# collection (segmentation fault). Kept here they are no garbage; _free_dropped frees them
+# in one collection with the stop signals held back. A full collection costs ~40 ms beside
+# torch (more in a large process): once per FREE_EVERY scenes (a reset costs ~0.5 ms
+# otherwise; once per reset made the test suite's sim tests half as slow again).
 _DROPPED: list[_Scene] = []
-FREE_EVERY = 16  # scenes dropped between two collections (at most)
+FREE_EVERY = 64  # scenes dropped between two collections (at most; some kB each)
 
 
-def _free_dropped(now: bool = False) -> None:
-    """Free the dropped scenes once FREE_EVERY wait, or `now` (an env closed)."""
-    if _DROPPED and (now or len(_DROPPED) >= FREE_EVERY):
+def _free_dropped() -> None:
+    """Free the dropped scenes once FREE_EVERY wait."""
+    if len(_DROPPED) >= FREE_EVERY:
         with signals_held_back():
             _DROPPED.clear()
             gc.collect()
@@ -131,9 +133,10 @@ class _Scene:
             self.contacts.append(((a.x, a.y), (b.x, b.y)))
 
     def substep(self, dt: float) -> None:
+        """One physics step (callers that step many hold callback_errors_raised around them:
+        a Ctrl-C inside post_solve is then not lost)."""
         self.contacts = []  # the debug draw showed the arbiters of the last substep only
-        with callback_errors_raised():  # a Ctrl-C inside post_solve is not lost
-            self.space.step(dt)
+        self.space.step(dt)
 
     def world_parts(self) -> list[np.ndarray]:
         return [
@@ -206,7 +209,8 @@ class PushTEnv(gym.Env):
         else:
             scene.block.angle = state[4]
             scene.block.position = state[2:4]
-        scene.substep(1.0 / SIM_HZ)
+        with callback_errors_raised():
+            scene.substep(1.0 / SIM_HZ)
         self._canvas = None
 
     def set_state(self, state: Any) -> None:
@@ -247,14 +251,15 @@ class PushTEnv(gym.Env):
             tx, ty = float(target[0]), float(target[1])
             dt = 1.0 / SIM_HZ
             agent = scene.agent
-            for _ in range(SIM_HZ // CONTROL_HZ):
-                # PD control toward the target, same float64 operation order as the paper.
-                px, py = agent.position
-                vx, vy = agent.velocity
-                ax = K_P * (tx - px) + K_V * (0.0 - vx)
-                ay = K_P * (ty - py) + K_V * (0.0 - vy)
-                agent.velocity = (vx + ax * dt, vy + ay * dt)
-                scene.substep(dt)
+            with callback_errors_raised():  # a Ctrl-C inside post_solve is not lost
+                for _ in range(SIM_HZ // CONTROL_HZ):
+                    # PD control toward the target, same float64 operation order as the paper
+                    px, py = agent.position
+                    vx, vy = agent.velocity
+                    ax = K_P * (tx - px) + K_V * (0.0 - vx)
+                    ay = K_P * (ty - py) + K_V * (0.0 - vy)
+                    agent.velocity = (vx + ax * dt, vy + ay * dt)
+                    scene.substep(dt)
             self._canvas = None
         return self._end_step()
 
@@ -280,7 +285,8 @@ class PushTEnv(gym.Env):
         return pusht_render.resize(self._draw_canvas(), self.render_size)
 
     def close(self) -> None:
-        """Drop the drawing surface and free the physics (reset() makes a new space)."""
+        """Drop the drawing surface and the physics (freed with the next FREE_EVERY dropped
+        scenes; reset() makes a new space)."""
         self._surface = None
         self._replace_scene(None)
 
@@ -292,12 +298,11 @@ class PushTEnv(gym.Env):
         return self._live_scene
 
     def _replace_scene(self, scene: _Scene | None) -> None:
-        """Put `scene` in place; the one it replaces is freed with the others
-        (_free_dropped: all of them at once once the env is closed)."""
+        """Put `scene` in place; the one it replaces is freed with the others (_free_dropped)."""
         if self._live_scene is not None:
             _DROPPED.append(self._live_scene)
         self._live_scene = scene
-        _free_dropped(now=scene is None)
+        _free_dropped()
 
     # ------------------------------------------------------------- helpers
     @property
