@@ -18,7 +18,7 @@ import pytest
 import zarr
 
 from training.lerobot_convert import ConvertError, lerobot_to_zarr, main, zarr_to_lerobot
-from training.lerobot_format import LeRobotFormatError, VideoEncoding
+from training.lerobot_format import LeRobotFormatError, VideoEncoding, check_feature_names
 from training.lerobot_source import LeRobotStore, check_format
 from training.replay_buffer import ReplayBuffer
 
@@ -254,3 +254,24 @@ def test_lerobot_to_zarr_keeps_a_cameras_frame_size(lerobot, tmp_path):
     for key in cameras:
         assert back.attrs(key)['frame_size'] == list(back.data[key].shape[1:3])
     assert back.attrs('img')['frame_size'] == direct.attrs('img')['frame_size']
+
+
+def test_a_nan_in_a_numeric_array_is_named_with_its_frame_and_episode(tmp_path):
+    """A review's NaN in 'state' was refused as 'values change when cast to float32' (NaN is
+    not equal to itself): now the array, the frame and the episode are named."""
+    rng = np.random.default_rng(2)
+    state = rng.normal(0, 1, (N, 2)).astype(np.float32)
+    state[LENGTHS[0] + 3, 1] = np.nan  # frame 3 of episode 1
+    src = tmp_path / 'src.zarr'
+    ReplayBuffer.from_arrays({'action': state}, np.cumsum(LENGTHS)).save_to(src, progress=False)
+    with pytest.raises(LeRobotFormatError, match="'action' holds NaN or inf at frame 3 of "
+                                                 'episode 1'):
+        zarr_to_lerobot(src, tmp_path / 'lr', fps=10, progress=False)
+    assert entries(tmp_path) == ['src.zarr']
+
+
+@pytest.mark.parametrize('name', ['..', '.', ''])
+def test_a_feature_name_that_is_no_folder_of_its_own_is_refused(name):
+    """'..' filed a camera's mp4s beside videos/, at the dataset's root."""
+    with pytest.raises(LeRobotFormatError, match='names no folder of its own'):
+        check_feature_names(['observation.state', name])

@@ -216,12 +216,19 @@ def check_feature_names(names: Iterable[str]) -> None:
     """Refuse feature names lerobot cannot hold: its writer refuses a '/' in one
     (utils._validate_feature_names), and its load_stats splits stats.json's keys on '/', so
     such a feature's stats would be filed under another name."""
+    names = list(names)
     bad = [name for name in names if '/' in name]
     if bad:
         raise LeRobotFormatError(
             f"LeRobot feature name {bad[0]!r} contains '/', which lerobot refuses (its "
             f"stats.json keys are split on '/'); name it without one (dp-ros convert: "
             f"--map KEY=NAME)")
+    # a camera's name is a folder of videos/: '..' put its mp4s beside videos/, at the root
+    bad = [name for name in names if name.strip() in ('', '.', '..')]
+    if bad:
+        raise LeRobotFormatError(f'LeRobot feature name {bad[0]!r} names no folder of its '
+                                 'own (a camera\'s videos are filed under its name); give it '
+                                 'a name (dp-ros convert: --map KEY=NAME)')
 
 
 def video_feature(height: int, width: int, channels: int = 3) -> dict[str, Any]:
@@ -753,6 +760,12 @@ class LeRobotWriter:
             step = list(values.shape[1:]) or [1]
             if step != list(ft['shape']) and not (_is_scalar(ft) and values.ndim == 1):
                 raise LeRobotFormatError(f'{key!r}: expected step shape {ft["shape"]}, got {step}')
+            if values.dtype.kind in 'fc' and not np.all(np.isfinite(values)):
+                frame = int(np.flatnonzero(~np.isfinite(values).reshape(n, -1).all(axis=1))[0])
+                raise LeRobotFormatError(
+                    f'{key!r} holds NaN or inf at frame {frame} of episode {ep_index} (its '
+                    'stats, and a policy trained on it, would be NaN): fix the data or leave '
+                    'the episode out')
             cast = values.astype(np.dtype(ft['dtype']), copy=False)
             if not np.array_equal(cast, values):
                 raise LeRobotFormatError(f'{key!r}: values change when cast to {ft["dtype"]}')
