@@ -27,8 +27,8 @@ def _from_callback(unraisable: Any) -> bool:
 class callback_errors_raised:  # noqa: N801 - used as a function: `with callback_errors_raised():`
     """Run the body with the exceptions its C callbacks raise kept, then raise the first.
 
-    A class, not a generator context manager: it wraps every physics substep (10 an env
-    step), where contextlib's machinery cost 24 us a step."""
+    A class, not a generator context manager: it wraps each env step (the arm twin's each
+    substep, 10 a step), where contextlib's machinery cost 24 us a step."""
 
     __slots__ = ('_caught', '_previous')
 

@@ -5,6 +5,7 @@ dataclasses below, checked before any bag is opened; every error names the entry
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Iterator, Sequence
@@ -259,15 +260,23 @@ class Bag2ZarrConfig:
             return None
         return AT_OR_BEFORE if source.kind == 'float_array' else self.align
 
+    @functools.cached_property
+    def _old_names(self) -> dict[str, list[str]]:
+        """joint_renames the other way: name -> its old names (made once, not per message)."""
+        olds: dict[str, list[str]] = {}
+        for old, new in self.joint_renames.items():
+            olds.setdefault(new, []).append(old)
+        return olds
+
     def names_in(self, message_names: Sequence[str], joints: Sequence[str]) -> list[str]:
         """The names to look `joints` up by in a message naming `message_names`: each joint
         itself, or where the message lacks it, an old name of it (joint_renames) that the
         message gives; a joint given under neither keeps its name (the decoder's error then
-        names it)."""
+        names it). Called per joint message: without renames, `joints` at once."""
+        olds = self._old_names
+        if not olds:
+            return list(joints)
         given = set(message_names)
-        olds: dict[str, list[str]] = {}
-        for old, new in self.joint_renames.items():
-            olds.setdefault(new, []).append(old)
         return [j if j in given else next((o for o in olds.get(j, ()) if o in given), j)
                 for j in joints]
 

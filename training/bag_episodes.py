@@ -105,16 +105,13 @@ class BagReport:
 
 
 def _decoder(sources: list[SourceConfig], msgtype: str,
-             frame_sizes: set[tuple[int, int]] | None = None,
-             names_in: Callable[[Sequence[str], Sequence[str]], list[str]] | None = None,
+             frame_sizes: set[tuple[int, int]] | None,
+             names_in: Callable[[Sequence[str], Sequence[str]], list[str]],
              ) -> Callable[[Any], tuple]:
     """One function per topic, decoding each distinct use of it once; a camera's frame
-    sizes, as recorded, are added to `frame_sizes`. names_in: the names a message gives a
-    source's joints under (Bag2ZarrConfig.names_in: a driver's old names); None: their own."""
+    sizes, as recorded, are added to `frame_sizes` (None: not kept). names_in: the names a
+    message gives a source's joints under (Bag2ZarrConfig.names_in: a driver's old names)."""
     sizes = set() if frame_sizes is None else frame_sizes
-    if names_in is None:
-        def names_in(given: Sequence[str], joints: Sequence[str]) -> list[str]:
-            return list(joints)
 
     def frame(m: Any) -> np.ndarray:
         rgb = decode_image(m, msgtype)

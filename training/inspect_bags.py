@@ -362,20 +362,22 @@ def _joint_lists(topic: TopicSummary) -> list[list[str]]:
     return [names for names, *_ in topic.drivers] if topic.drivers else [topic.joints]
 
 
-def renamed_joints(summaries: list[BagSummary]) -> tuple[dict[str, str], list[str]]:
-    """Joint names an earlier bag's topic gives otherwise than the last bag's (a driver update
-    renamed them): {old name: name} where the one list that differs pairs by position with
-    one of the same length, and a note per topic for the draft (which bag, what names)."""
-    newest = {t.topic: _joint_lists(t) for t in _merge(summaries).values() if _names_joints(t)}
+def renamed_joints(summaries: list[BagSummary], merged: dict[str, TopicSummary],
+                   ) -> tuple[dict[str, str], list[str]]:
+    """Joint names an earlier bag's topic gives otherwise than the last bag's (`merged`, by
+    _merge: a driver update renamed them): {old name: name} where the one list that differs
+    pairs by position with one of the same length, and a note per topic for the draft (which
+    bag, what names)."""
+    newest = {t.topic: _joint_lists(t) for t in merged.values() if _names_joints(t)}
     renames: dict[str, str] = {}
     notes: list[str] = []
     for s in summaries:
         for t in s.topics:
             if t.topic not in newest or not _names_joints(t):
                 continue
-            now = newest[t.topic]
-            old = [names for names in _joint_lists(t) if names not in now]
-            new = [names for names in now if names not in _joint_lists(t)]
+            now, lists = newest[t.topic], _joint_lists(t)
+            old = [names for names in lists if names not in now]
+            new = [names for names in now if names not in lists]
             if not old:
                 continue
             bag = Path(s.path).name
@@ -458,7 +460,7 @@ def draft_config(summaries: list[BagSummary],
         'image_dtype: uint8',
         f'reference_topic: {q(reference.topic)}   # the slowest camera',
     ]
-    renames, rename_notes = renamed_joints(summaries)
+    renames, rename_notes = renamed_joints(summaries, topics)
     if rename_notes:
         lines += ['# joints named otherwise in earlier bags (a driver update?): their old names '
                   'read as the last bag\'s', *(f'#   {note}' for note in rename_notes)]

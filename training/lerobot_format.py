@@ -760,8 +760,9 @@ class LeRobotWriter:
             step = list(values.shape[1:]) or [1]
             if step != list(ft['shape']) and not (_is_scalar(ft) and values.ndim == 1):
                 raise LeRobotFormatError(f'{key!r}: expected step shape {ft["shape"]}, got {step}')
-            if values.dtype.kind in 'fc' and not np.all(np.isfinite(values)):
-                frame = int(np.flatnonzero(~np.isfinite(values).reshape(n, -1).all(axis=1))[0])
+            finite = np.isfinite(values) if values.dtype.kind in 'fc' else None
+            if finite is not None and not finite.all():
+                frame = int(np.flatnonzero(~finite.reshape(n, -1).all(axis=1))[0])
                 raise LeRobotFormatError(
                     f'{key!r} holds NaN or inf at frame {frame} of episode {ep_index} (its '
                     'stats, and a policy trained on it, would be NaN): fix the data or leave '
