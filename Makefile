@@ -26,8 +26,12 @@ venv: $(STAMP)
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# Two pytest-xdist workers, a test file to each at a time (module fixtures made once): the
+# suite alone keeps 0.85 of the two cores busy (its ROS tests wait on processes and
+# discovery). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 test: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: venv
 	$(VENV)/bin/dp-ros sim $(DEMO_ARGS)

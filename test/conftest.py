@@ -9,7 +9,20 @@ import os
 import sys
 from pathlib import Path
 
-os.environ['ROS_DOMAIN_ID'] = os.environ.get('DP_ROS_TEST_DOMAIN_ID', str(1 + os.getpid() % 200))
+
+def _test_domain() -> int:
+    """DP_ROS_TEST_DOMAIN_ID, or one drawn from the run's process id, plus the pytest-xdist
+    worker's index: the workers of one run never share a domain. 44..111 (at most 8
+    workers), so ros_harness.own_domain's (+116) stays clear of every worker's, and of 7 and
+    43, which two tests name."""
+    worker = os.environ.get('PYTEST_XDIST_WORKER', '')  # 'gw0', 'gw1', ... under xdist
+    index = int(worker[2:]) if worker.startswith('gw') else 0
+    run_pid = os.getppid() if worker else os.getpid()  # a worker's parent is the run
+    base = int(os.environ.get('DP_ROS_TEST_DOMAIN_ID', 44 + run_pid % 60))
+    return base + index
+
+
+os.environ['ROS_DOMAIN_ID'] = str(_test_domain())
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)
 os.environ.setdefault('SDL_VIDEODRIVER', 'dummy')

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from support import REPO_ROOT
 
 # what the pip-only environment has that a ROS machine gets otherwise or does not need
-NOT_FOR_COLCON = {'pytest', 'pytest-timeout', 'ruff',  # development
+NOT_FOR_COLCON = {'pytest', 'pytest-timeout', 'pytest-xdist', 'execnet', 'ruff',  # development
                   'fsspec'}  # zarr's own dependency
 # rosdep python3-X keys whose pip package is named otherwise
 ROSDEP_PIP = {'opencv': 'opencv-python', 'yaml': 'pyyaml'}

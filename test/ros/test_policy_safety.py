@@ -179,12 +179,14 @@ def test_a_slow_policy_keeps_every_chunk_boundary_within_the_step_limit(ros_proc
     """Realtime with 300 ms of extra latency: the plan runs out before the next chunk, the
     case where boundaries jump; in every execution mode no step exceeds max_step_delta.
     One node per mode, side by side on the same inputs (each its own node name and action
-    topic): a busy machine only makes the plans run out sooner."""
+    topic): a busy machine only makes the plans run out sooner. Inputs may be 1 s old (not
+    0.4): with the 0.3 s of latency, a 0.1 s stall of the probe's feeder on a busy machine
+    made the inputs stale once a plan was done, and the node held instead."""
     trajs = {mode: ros_probe.collect(JointTrajectory, f'/arm_{mode}/joint_trajectory', RELIABLE)
              for mode in MODES}
     nodes = {mode: ros_processes.start(f'policy_{mode}', node_cmd(
         checkpoint, execution_mode=mode, max_step_delta=f'[{STEP},{STEP}]',
-        debug_extra_latency_s=0.3, replan_threshold=2,
+        debug_extra_latency_s=0.3, replan_threshold=2, max_input_age_s=1.0,
         action_topic=f'/arm_{mode}/joint_trajectory') + ['-r', f'__node:=dp_policy_{mode}'])
         for mode in MODES}
     feeder = Feeder(ros_probe, position=STANDING)
