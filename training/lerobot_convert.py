@@ -52,6 +52,7 @@ from dp_ros.recorded_sources import FRAME_SIZE, SOURCES
 from training.bag2zarr import CONVERTED_BAGS
 from training.lerobot_format import (
     DEFAULT_FEATURES,
+    DEFAULT_KEY_MAP,
     DEFAULT_TOLERANCE_S,
     DP_ROS_INFO,
     LeRobotFormatError,
@@ -69,12 +70,6 @@ from training.lerobot_format import (
 from training.replay_buffer import ReplayBuffer, recorded_control_period
 from training.zarr_writer import remove_tree
 
-# zarr key (the paper's Push-T layout, bag2zarr's defaults) -> LeRobot feature
-DEFAULT_KEY_MAP: dict[str, str] = {
-    'img': 'observation.image',
-    'state': 'observation.state',
-    'action': 'action',
-}
 DEFAULT_TASK = ''
 # root attribute of a zarr store converted from LeRobot: each episode's task text, so that the
 # way back gives the episodes their tasks again (a multi-task set stays multi-task)

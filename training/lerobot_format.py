@@ -84,6 +84,13 @@ DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
     'task_index': {'dtype': 'int64', 'shape': [1], 'names': None},
 }
 DEFAULT_QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
+# zarr key (the paper's Push-T layout, bag2zarr's defaults) -> LeRobot feature: `dp-ros
+# convert`'s default map, and the names `dp-ros train` also takes for a LeRobot directory's
+DEFAULT_KEY_MAP: dict[str, str] = {
+    'img': 'observation.image',
+    'state': 'observation.state',
+    'action': 'action',
+}
 IMAGE_NAMES = ['height', 'width', 'channels']
 NUMERIC_DTYPES = ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32',
                   'uint64', 'float16', 'float32', 'float64')

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from dp_ros.recorded_sources import FRAME_SIZE
-from training.lerobot_convert import DEFAULT_KEY_MAP
 from training.lerobot_format import (
     DEFAULT_FEATURES,
+    DEFAULT_KEY_MAP,
     DEFAULT_TOLERANCE_S,
     LeRobotFormatError,
     LeRobotReader,
