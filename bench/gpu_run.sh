@@ -4,9 +4,14 @@
 # tool brings it back; default outputs/gpu_run here).
 #
 # Device call (repository root; .gpu_wheels is git-ignored, so it must be carried):
+#   bash bench/gpu_wheels.sh      # the sampling set, about 7 MB: NOT --train (34.5 MB), which
+#                                 # with the tracked files (39.7 MB, the checkpoint 30.8 MB)
+#                                 # goes past the call's 64 MiB
 #   run(command="bash bench/gpu_run.sh", carry=[".gpu_wheels"], timeout_s=560)
-# Sized for under 560 s: wheels ~15 s, tests <= 120 s, bench <= 400 s (260 s of parts,
-# --budget-s, plus the last part's own limit, <= 120 s). Afterwards copy $OUT/gpu.json to
+# One device script per session: a 15-minute session holds one call of this size or of
+# gpu_train_score.sh's, not both (the machine's start takes 1-2 minutes of it).
+# Sized for under 560 s: wheels ~15 s, tests <= 120 s, bench <= 400 s: --budget-s at most
+# 220, since a part may run its own limit (sampling parts 180 s) past it. Afterwards copy $OUT/gpu.json to
 # bench/results/gpu_runN.json (session 45, an H100: run 1 the whole bench, 268 s; run 2
 # BENCH_ARGS="--only profile,conv_variants,compile --budget-s 290", 272 s).
 # BENCH_ARGS="--only node --budget-s 100" times the node's runner alone (with torch_compile).

@@ -20,9 +20,13 @@
 #   git reset -q -- checkpoints/pusht_default/model.safetensors && git status --short
 # Outputs in $OUT: train.log, log.jsonl (the run's records: loss, val, test/mean_score),
 # curves.png, score.json (the evaluations), one evaluation video.
-# STEPS=N shortens the run; TRAIN_TIMEOUT (s, default 530) bounds it (a run cut short keeps
-# its halfway evaluation). Sized for one call of about 9 minutes: wheels ~20 s, data 10 s,
-# compilation ~1.5 min, 28,000 steps ~4 min at the bench's rate, two evaluations ~1.5 min.
+# STEPS=N shortens the run; TRAIN_TIMEOUT (s, default 480) bounds it, SIGKILL 20 s after
+# its SIGTERM (a run cut short keeps its halfway evaluation; log.jsonl is copied to $OUT every
+# 30 s, so a call cut off by the device still brings the records back). Sized for one call of
+# about 9 minutes: wheels ~20 s, data 10 s, compilation ~1.5 min, 28,000 steps ~4 min at the
+# bench's rate, two evaluations ~1.5 min. data.drop_last=true: an epoch's last, smaller batch
+# (60 of 23,804 windows) would make torch.compile compile the step again for its size.
+# One device script per session (the machine's start takes 1-2 of the 15 minutes).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/gpu_train}
@@ -33,13 +37,17 @@ nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee "$OUT/nvidia_sm
 RUN=${RUN:-/tmp/gpu_train_run}
 rm -rf "$RUN"  # a new run, not a resume of one an earlier call on this machine left
 STEPS=${STEPS:-28000}
-timeout "${TRAIN_TIMEOUT:-530}" python3 -m dp_ros.cli train \
+(while sleep 30; do cp "$RUN/log.jsonl" "$OUT/" 2>/dev/null; done) &
+copier=$!
+timeout -k 20 "${TRAIN_TIMEOUT:-480}" python3 -m dp_ros.cli train \
     --config config/train_pusht_image_cpu_28k.yaml --output "$RUN" \
     data.zarr_path=.gpu_data/pusht.zarr train.cpu=false data.device_batches=true \
+    data.drop_last=true \
     train.torch_compile=reduce-overhead train.max_steps="$STEPS" \
     train.eval_every=$((STEPS / 2)) train.checkpoint_every=2000 train.progress=false \
     eval.n_video_episodes=1 ${TRAIN_ARGS:-} > "$OUT/train.log" 2>&1
 rc=$?
+kill "$copier" 2>/dev/null
 echo "train exit $rc" | tee -a "$OUT/train.log"
 cp "$RUN/log.jsonl" "$RUN/curves.png" "$OUT/" 2>/dev/null
 python3 - "$RUN" "$OUT/score.json" <<'EOF'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python packages the GPU machine lacks for bench/bench_gpu.py and the CUDA tests, as
-# cp312 wheels in .gpu_wheels/ (git-ignored; about 5 MB), downloaded here where PyPI is
+# cp312 wheels in .gpu_wheels/ (git-ignored; about 7 MB), downloaded here where PyPI is
 # reachable. That machine (issue 15) has Python 3.12 with torch, accelerate, safetensors,
 # huggingface_hub 1.33, numpy, pyyaml, tqdm, requests, filelock, regex, pillow and zipp,
 # but not diffusers (training imports its EMAModel and lr schedules; sampling does not),
