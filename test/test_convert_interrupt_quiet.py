@@ -29,7 +29,7 @@ def test_ctrl_c_while_a_video_encodes_is_one_line(tmp_path):
     wait is abandoned, the encoder finishes, gets its end of stream and is closed quietly."""
     store = write_small_store(tmp_path / 'small.zarr')
     proc = subprocess.Popen(
-        [sys.executable, '-c', _STOP_AT_NTH_CALL, 'training.lerobot_format:_VideoFile._encode',
+        [sys.executable, '-c', _STOP_AT_NTH_CALL, 'training.lerobot_format:_Segment._encode',
          '2', 'dp_ros.cli', 'convert', str(store), str(tmp_path / 'le'), '--fps', '10',
          '--no-progress'], env=checkout_env(), stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)

@@ -27,10 +27,12 @@ preset 12; h264 (libx264) where this PyAV has no libsvtav1 encoder.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import string
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +49,8 @@ from dp_ros.errors import UserError, one_line
 from dp_ros.image_fit import CAMERA_CROP
 from dp_ros.recorded_sources import SOURCES
 
+log = logging.getLogger(__name__)
+
 CODEBASE_VERSION = 'v3.0'
 DEFAULT_CHUNK_SIZE = 1000  # files per chunk directory
 DEFAULT_DATA_FILE_SIZE_IN_MB = 100
@@ -55,15 +59,16 @@ DEFAULT_TOLERANCE_S = 1e-4  # LeRobotDataset(tolerance_s=1e-4)
 # how far the timestamps' median frame spacing may be from 1 / fps, relative: a wrong fps is
 # off by far more, float32 rounding by far less
 FRAME_RATE_TOLERANCE = 0.01
-# How long an encoder's end-of-stream flush may take before the conversion fails instead of
-# waiting for good: SVT-AV1 4.1.0 was once seen blocked there, using no CPU (a flush of the
-# lookahead frames takes under a second per 480 px camera here).
-FLUSH_TIMEOUT_S = 300.0
+# An encoder that makes no progress (a frame encoded, its end-of-stream flush returned) for
+# this long is taken as hung: SVT-AV1 4.1.0 stops so now and then, using no CPU (seen at its
+# flush in CI, and inside a frame in 1 of about 450 files of 1,280 96x96 frames encoded three
+# at a time here). A frame takes milliseconds (the Push-T set, 96x96, encodes at about 1,140
+# frames/s: bench/results/lerobot_roundtrip.json), a flush of the lookahead under a second per
+# 480 px camera: the bound only catches one that stopped.
+STALL_S = 120.0
+# encoders an episode is given in turn when one hangs, before the conversion fails
+ENCODE_ATTEMPTS = 2
 ABORT_WAIT_S = 10.0  # an aborted video's encoder: waited for this long, then left to PyAV
-# An episode's frames get the same deadline plus this much per frame, so an encoder stuck
-# inside a frame fails the conversion too (the whole Push-T set, 96 x 96, encodes at about 840
-# frames/s here: bench/results/lerobot_roundtrip.json; the bound only catches one that stopped).
-FRAME_TIMEOUT_S = 2.0
 
 INFO_PATH = 'meta/info.json'
 STATS_PATH = 'meta/stats.json'
@@ -522,13 +527,18 @@ def _update_chunk_file(chunk: int, file: int, chunks_size: int) -> tuple[int, in
     return chunk, file + 1
 
 
-def _returned_within(call: Callable[[], Any], timeout_s: float, what: str,
-                     abandon: Callable[[threading.Thread, bool], None]) -> Any:
-    """call()'s result (or its exception), run on a daemon thread: a C call that never
-    returns cannot be interrupted, so the caller gets a LeRobotFormatError after timeout_s
-    and Ctrl-C while it waits, and the process can still exit. abandon(thread, hung) runs when
-    the wait ends with the call still running (hung: past timeout_s; else interrupted): the
-    thread is left behind, and what it uses."""
+class _Stalled(Exception):
+    """An encoder call made no progress for STALL_S (_progressing)."""
+
+
+def _progressing(call: Callable[[], Any], beat: Callable[[], float], what: str,
+                 abandon: Callable[[threading.Thread], None]) -> Any:
+    """call()'s result (or its exception), run on a daemon thread while it makes progress:
+    beat() is the time.monotonic() of its last step (a frame encoded, the flush returned).
+    A C call that never returns cannot be interrupted, so the caller gets _Stalled once no
+    step came for STALL_S, and Ctrl-C while it waits; the process can still exit. abandon(
+    thread) runs when Ctrl-C (or a stop signal's exception) ends the wait with the call still
+    running."""
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -540,32 +550,26 @@ def _returned_within(call: Callable[[], Any], timeout_s: float, what: str,
     thread = threading.Thread(target=run, name='dp_ros_encoder', daemon=True)
     thread.start()
     try:
-        thread.join(timeout_s)
-    except BaseException:  # Ctrl-C while waiting
+        while thread.is_alive() and time.monotonic() - beat() <= STALL_S:
+            thread.join(min(0.25, STALL_S))
+    except BaseException:  # Ctrl-C (or a stop signal's exception) while waiting
         if thread.is_alive():
-            abandon(thread, False)
+            abandon(thread)
         raise
     if thread.is_alive():
-        abandon(thread, True)
-        raise LeRobotFormatError(f'{what} did not return in {timeout_s:g} s (SVT-AV1 4.1.0 was '
-                                 'once seen to hang at its end-of-stream flush): run the '
-                                 'conversion again, or encode with --vcodec h264')
+        raise _Stalled(f'{what} made no progress for {STALL_S:g} s')
     if 'error' in outcome:
         raise outcome['error']
     return outcome['value']
 
 
-class _VideoFile:
-    """One mp4 of a camera: episodes appended as one stream, frame k at k / fps."""
+class _Segment:
+    """One episode's frames, encoded by an encoder of its own into an mp4 beside the camera's
+    file (_VideoFile copies its packets over)."""
 
     def __init__(self, path: Path, fps: int, height: int, width: int, enc: VideoEncoding):
         import av
-        os.environ.setdefault('SVT_LOG', '1')  # SVT-AV1 prints its banner otherwise
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.fps = fps
-        self._busy: threading.Thread | None = None  # an encoder call left running (_abandon)
-        self._held: Any = None  # its container
+        self.path, self.fps = path, fps
         self.container = av.open(str(path), 'w')
         self.stream = self.container.add_stream(_encoder_name(enc.vcodec), rate=fps,
                                                 options=enc.codec_options())
@@ -574,87 +578,162 @@ class _VideoFile:
         try:  # here, not at the first frame: a bad codec, option or size is named as such
             self.stream.codec_context.open()
         except av.FFmpegError as exc:
-            self.abort()
+            self.container.close()
             raise LeRobotFormatError(
                 f'the {enc.vcodec} encoder cannot open a {width}x{height} {enc.pix_fmt} video of '
                 f'{path.parent.parent.name!r} at crf {enc.crf}: {exc.strerror or one_line(exc)}; '
                 f'encode with another --vcodec (e.g. h264)') from None
-        self.frames = 0
-        self.bytes = 0
+        self.name = self.stream.codec_context.name
+        self.beat = time.monotonic()  # when the encoder last made progress (_progressing)
+        self.stop = False  # set when the caller gave up on it (Ctrl-C): no more frames
 
-    def add(self, frames: np.ndarray) -> None:
-        """Encode and mux an episode's frames, under a deadline as the flush."""
-        first = self.frames
-        _returned_within(lambda: self._encode(frames),
-                         FLUSH_TIMEOUT_S + FRAME_TIMEOUT_S * len(frames),
-                         f'the {self.stream.codec_context.name} encoder on frames {first}-'
-                         f'{first + len(frames) - 1} of {self.path}', self._abandon)
-
-    def _encode(self, frames: np.ndarray) -> None:
+    def encode(self, frames: np.ndarray) -> None:
+        """The frames, then the end of stream (also after `stop`: SVT-AV1 freed without one
+        prints 'Svt[error]: deinit called without sending EOS!'), and the file closed."""
         import av
         tb = Fraction(1, self.fps)
-        for image in frames:
+        for k, image in enumerate(frames):
+            if self.stop:
+                break
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format='rgb24')
-            frame.pts, frame.time_base = self.frames, tb
-            self.frames += 1
-            for packet in self.stream.encode(frame):
-                self.bytes += packet.size
-                self.container.mux(packet)
+            frame.pts, frame.time_base = k, tb
+            self._mux(self._encode(frame))
+            self.beat = time.monotonic()
+        self._mux(self._flush())
+        self.beat = time.monotonic()
+        self.container.close()
 
-    def close(self) -> None:
-        if self.container is None:
-            return
-        packets = _returned_within(self._flush, FLUSH_TIMEOUT_S,
-                                   f'the {self.stream.codec_context.name} encoder\'s '
-                                   f'end-of-stream flush of {self.path}', self._abandon)
-        try:
-            for packet in packets:
-                self.bytes += packet.size
-                self.container.mux(packet)
-        finally:
-            self.container.close()
-            self.container = None
-
-    def _abandon(self, thread: threading.Thread, hung: bool) -> None:
-        """The encoder is still inside a call (past the deadline, or Ctrl-C while waiting):
-        closing the container under it is unsafe; after Ctrl-C abort() waits a little for the
-        call to end, a hung one is left to PyAV (the files are discarded either way)."""
-        self._held, self._busy = self.container, None if hung else thread
-        self.container = None
+    def _encode(self, frame: Any) -> list[Any]:
+        return self.stream.encode(frame)
 
     def _flush(self) -> list[Any]:
         """The encoder's last packets (what it held back for its lookahead)."""
         return self.stream.encode()
 
+    def _mux(self, packets: list[Any]) -> None:
+        for packet in packets:
+            self.container.mux(packet)
+
+
+class _VideoFile:
+    """One mp4 of a camera: episodes appended as one stream, frame k at k / fps.
+
+    Each episode is encoded by an encoder of its own into a segment file beside the mp4, whose
+    packets are then copied into it, their times moved on (LeRobot concatenates its
+    per-episode videos alike; every episode starts on a key frame). So an encoder that hangs
+    (SVT-AV1 4.1.0 stops, rarely, inside a frame or at its flush, using no CPU) costs that
+    episode one more encode, with a fresh encoder, and not the conversion: no progress for
+    STALL_S gives the episode up to ENCODE_ATTEMPTS encoders; a hung one is left alone.
+    """
+
+    def __init__(self, path: Path, fps: int, height: int, width: int, enc: VideoEncoding):
+        os.environ.setdefault('SVT_LOG', '1')  # SVT-AV1 prints its banner otherwise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.fps, self.height, self.width, self.enc = path, fps, height, width, enc
+        self.container: Any = None  # the mp4, opened at the first episode's packets
+        self.stream: Any = None
+        self.frames = 0
+        self.bytes = 0
+        self._segments = 0
+        self._busy: tuple[threading.Thread, _Segment] | None = None  # left by Ctrl-C
+        self._hung: list[_Segment] = []  # never closed under their encoders
+        self._next: _Segment | None = self._segment()  # the encoder opens here already
+
+    def _segment(self) -> _Segment:
+        self._segments += 1
+        return _Segment(self.path.with_name(f'.{self.path.stem}.segment-{self._segments}.mp4'),
+                        self.fps, self.height, self.width, self.enc)
+
+    def add(self, frames: np.ndarray) -> None:
+        """Encode an episode's frames (a fresh encoder where one hangs) and append them."""
+        first, last = self.frames, self.frames + len(frames) - 1
+        for attempt in range(1, ENCODE_ATTEMPTS + 1):
+            segment, self._next = self._next or self._segment(), None
+            what = f'the {segment.name} encoder on frames {first}-{last} of {self.path}'
+            try:
+                _progressing(lambda s=segment: s.encode(frames), lambda s=segment: s.beat,
+                             what, lambda thread, s=segment: self._abandon(thread, s))
+            except _Stalled as stalled:
+                self._hung.append(segment)
+                if attempt == ENCODE_ATTEMPTS:
+                    raise LeRobotFormatError(
+                        f'{stalled}, with {ENCODE_ATTEMPTS} encoders in turn (SVT-AV1 4.1.0 '
+                        'hangs now and then): run the conversion again, or encode with '
+                        '--vcodec h264') from None
+                log.warning('%s; encoding them again with a fresh encoder', stalled)
+                continue
+            self._append(segment.path, len(frames))
+            segment.path.unlink()
+            return
+
+    def _append(self, segment: Path, n: int) -> None:
+        """A segment's packets into the mp4, moved on by the frames before them."""
+        import av
+        with av.open(str(segment)) as source:
+            stream = source.streams.video[0]
+            if self.container is None:
+                self.container = av.open(str(self.path), 'w')
+                self.stream = self.container.add_stream_from_template(stream, opaque=True)
+            shift = Fraction(self.frames, self.fps) / stream.time_base
+            if shift.denominator != 1:  # mp4 time bases are whole fractions of 1 / fps
+                raise LeRobotFormatError(f'{segment}: its time base {stream.time_base} does '
+                                         f'not hold frame {self.frames} at {self.fps} fps')
+            copied = 0
+            for packet in source.demux(stream):
+                if packet.dts is None:  # the demuxer's end of stream
+                    continue
+                packet.pts += int(shift)
+                packet.dts += int(shift)
+                packet.stream = self.stream
+                self.bytes += packet.size
+                self.container.mux(packet)
+                copied += 1
+        if copied != n:
+            raise LeRobotFormatError(f'{segment} holds {copied} frames, not the episode\'s {n}')
+        self.frames += n
+
+    def close(self) -> None:
+        self._drop_hung()
+        if self._next is not None:  # opened, no episode came: its end of stream, unused
+            self._abandon_next()
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+    def _abandon(self, thread: threading.Thread, segment: _Segment) -> None:
+        """Ctrl-C while a segment encodes: its encoder is told to stop after the frame it is
+        in and send its end of stream; abort() waits a little for that."""
+        segment.stop = True
+        self._busy = (thread, segment)
+
+    def _abandon_next(self) -> None:
+        segment, self._next = self._next, None
+        if segment is not None:
+            segment.stop = True
+            thread = threading.Thread(target=lambda: segment.encode(np.empty((0,))),
+                                      name='dp_ros_encoder', daemon=True)
+            thread.start()
+            thread.join(ABORT_WAIT_S)  # past it, left to PyAV (the file is discarded)
+
+    def _drop_hung(self) -> None:
+        """The segment files of hung encoders (their encoders are left as they are)."""
+        for segment in self._hung:
+            segment.path.unlink(missing_ok=True)
+
     def abort(self) -> None:
-        """Close without finishing, quietly: the encoder is sent its end of stream first
-        (SVT-AV1 freed without one prints 'Svt[error]: deinit called without sending EOS!'
-        after an interrupted convert's one line); an encoder still busy after ABORT_WAIT_S
-        is left to PyAV."""
-        container, self.container = self.container, None
+        """Close without finishing, quietly: an encoder stopped by Ctrl-C is waited for up to
+        ABORT_WAIT_S (it sends its end of stream), then left to PyAV."""
         busy, self._busy = self._busy, None
         if busy is not None:
-            busy.join(ABORT_WAIT_S)
-            if busy.is_alive():
-                return
-            container, self._held = self._held, None
-        if container is None:
-            return
-        flushing = threading.Thread(target=self._quiet_flush, name='dp_ros_encoder', daemon=True)
-        flushing.start()
-        flushing.join(ABORT_WAIT_S)
-        if flushing.is_alive():  # inside the encoder: closing under it is unsafe
-            return
-        try:
-            container.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream: nothing to save
-            pass
-
-    def _quiet_flush(self) -> None:
-        try:
-            self.stream.encode()
-        except Exception:  # noqa: BLE001 - a broken encoder: its packets are discarded anyway
-            pass
+            busy[0].join(ABORT_WAIT_S)
+        self._abandon_next()
+        self._drop_hung()
+        container, self.container = self.container, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # noqa: BLE001 - closing a cut-off mp4: nothing to save
+                pass
 
 
 # info.json's field of what dp_ros records beyond LeRobot's (LeRobotWriter's dp_ros): an
