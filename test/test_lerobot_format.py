@@ -340,13 +340,24 @@ def test_a_missing_video_file_is_reported(tmp_path, episodes):
 
 
 def test_frames_off_their_timestamps_are_refused(tmp_path, episodes):
-    """A timestamp 0.3 frame off: no video frame within tolerance_s, as lerobot refuses it."""
+    """A timestamp 0.3 frame off: no video frame within tolerance_s, as lerobot refuses it;
+    the error says where in which file it looked, how far off the nearest frame is and how to
+    read it anyway (a review built lerobot-written h264 sets whose from_timestamp drifts by
+    3 ms, refused with the frame's timestamp alone)."""
     root = write(tmp_path / 'ds', episodes[:1])
     reader = LeRobotReader(root)
     ts = reader.read_columns(['timestamp'])['timestamp'].reshape(-1).copy()
     ts[3] += 0.03
-    with pytest.raises(LeRobotFormatError, match='tolerance_s'):
+    with pytest.raises(LeRobotFormatError, match='tolerance_s') as refused:
         reader.video_frames('observation.image', ts)
+    message = str(refused.value)
+    assert 'first: frame 3, timestamp 0.3300 s, at 0.330000 s of videos/observation.image/' \
+        'chunk-000/file-000.mp4' in message, message
+    assert "from_timestamp 0.000000 s): the nearest is 0.030000 s away" in message, message
+    assert message.endswith('dp-ros convert --tolerance-s')
+    frames = reader.video_frames('observation.image', ts, tolerance_s=0.031)
+    np.testing.assert_array_equal(frames[3], reader.video_frames(
+        'observation.image', reader.read_columns(['timestamp'])['timestamp'].reshape(-1))[3])
 
 
 def test_writer_refuses_odd_images_and_mismatched_episodes(tmp_path, episodes):

@@ -1403,16 +1403,28 @@ class LeRobotReader:
                          -np.inf, i) for i in eps)
         frames: dict[int, np.ndarray] = {}
         best: dict[int, np.ndarray] = {}
+        # each query's nearest decoded frame within `near_s`, to say how far off a refused one is
+        nearest = np.full(len(query), np.inf)
+        near_s = max(4 * tolerance_s, 1.0 / self.fps)
 
         def finished(i: int) -> tuple[int, np.ndarray]:
             got = best.get(i, np.full(lengths[i], np.inf))
             bad = np.flatnonzero(~(got <= tolerance_s))
             if len(bad):
                 r = int(bad[0])
+                j = int(np.flatnonzero((owner == i) & (rows == ends[i] - lengths[i] + r))[0])
+                start = float(self.episodes[i][f'videos/{key}/from_timestamp'])
+                off = (f'the nearest is {nearest[j]:.6f} s away' if np.isfinite(nearest[j])
+                       else f'none within {near_s:g} s')
                 raise LeRobotFormatError(
                     f'{self.root}: {len(bad)} frames of {key!r} in episode {i} have no video '
                     f'frame within tolerance_s={tolerance_s} of their timestamp (first: '
-                    f'frame {r}, timestamp {float(timestamps[ends[i] - lengths[i] + r]):.4f} s)')
+                    f'frame {r}, timestamp {float(timestamps[ends[i] - lengths[i] + r]):.4f} s, '
+                    f'at {query[j]:.6f} s of {path.relative_to(self.root)} (the episode\'s '
+                    f'from_timestamp {start:.6f} s): {off}). A from_timestamp a little off '
+                    'its file\'s frames (lerobot\'s writer with a codec that reorders frames, '
+                    'h264 or hevc) is read with a larger tolerance: dp-ros convert '
+                    '--tolerance-s')
             best.pop(i, None)
             return i, frames.pop(i, np.empty((0, *shape), dtype=np.uint8))
 
@@ -1440,6 +1452,9 @@ class LeRobotReader:
                 while k < len(finish) and finish[k][0] < t:
                     yield finished(finish[k][1])
                     k += 1
+                wide = slice(np.searchsorted(query, t - near_s, side='left'),
+                             np.searchsorted(query, t + near_s, side='right'))
+                np.minimum(nearest[wide], np.abs(query[wide] - t), out=nearest[wide])
                 lo = np.searchsorted(query, t - tolerance_s, side='left')
                 hi = np.searchsorted(query, t + tolerance_s, side='right')
                 if hi > lo:
