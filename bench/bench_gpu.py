@@ -336,11 +336,22 @@ def graph_vs_eager(policy: DiffusionPolicy, graphs: ChunkGraphs, obs: dict, samp
     return diff(policy, got['action_pred'], want['action_pred'])
 
 
+def fresh_compiles() -> None:
+    """torch._dynamo's caches emptied before a part compiles: the parts compile the same
+    forward code (one UNet class) for other weights, shapes and dtypes, and past torch's
+    recompile limit (8 per code object) dynamo runs it eagerly, which would time eager code
+    under a compiled part's name."""
+    import torch._dynamo
+    torch._dynamo.reset()
+
+
 def runner_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: int,
                 variant: str = 'default', torch_compile: bool = False) -> dict:
     """The node's path: InferenceRunner.predict (graphs on CUDA), warm-up = capture; the UNet's
     convolutions as CONV_VARIANTS[variant]; torch_compile as the node's parameter."""
     dev = bench.device
+    if torch_compile:
+        fresh_compiles()
     runner = InferenceRunner(policy, sampler=sampler, num_inference_steps=steps,
                              torchscript=False, torch_compile=torch_compile)
     try:
@@ -367,6 +378,7 @@ def compiled_graph_case(bench: Bench, policy: DiffusionPolicy, sampler: str, ste
     under one of CONV_VARIANTS."""
     dev = bench.device
     with conv_variant(variant):
+        fresh_compiles()
         denoiser = torch.compile(policy.model, dynamic=False)
         graphs = ChunkGraphs(policy, denoiser=denoiser)
         obs = observation(policy.config, dev)
@@ -515,6 +527,7 @@ def profile_case(bench: Bench, policy: DiffusionPolicy, variant: str,
     steps = 4 if bench.args.smoke else 10
     with conv_variant(variant), torch.no_grad():
         if compiled:
+            fresh_compiles()
             chunk = StaticChunk(policy, 1, 'ddim', steps,
                                 torch.compile(policy.model, dynamic=False))
             chunk.load(obs, episode_generator(0, 1, dev))
@@ -626,6 +639,7 @@ class Step:
         self.policy = policy = copy.deepcopy(base).train()
         self.device = policy.device
         if compile_mode:  # as train.torch_compile: the convolution stacks; crops, noise eager
+            fresh_compiles()
             compile_convolutions(policy, compile_mode)
         kwargs = {'fused': True} if fused else {}
         self.opt = torch.optim.AdamW(policy.parameters(), lr=1e-4, betas=(0.95, 0.999),
