@@ -257,3 +257,38 @@ def test_an_image_of_the_right_size_cut_short_is_named(tmp_path, lerobot, capsys
     as_image_feature(lerobot, [png(16, 16, 0)] * 9 + [png_header(16, 16)])
     err = convert_back(tmp_path, lerobot, capsys)
     assert "'observation.image' of frame 9" in err
+
+
+
+def test_an_image_feature_is_decoded_into_one_copy(tmp_path):
+    """An 'image' camera's frames are decoded into their places in index order: the peak is
+    about one copy of the camera (a review measured three: the list of frames, its stack and
+    the reordering), and each frame is its index's, also where the parquet holds the rows in
+    another order."""
+    import tracemalloc
+
+    from training.lerobot_format import LeRobotReader
+
+    n, size = 200, 64
+    ReplayBuffer.from_arrays({'img': np.zeros((n, size, size, 3), np.uint8),
+                              'state': np.zeros((n, 3), np.float32),
+                              'action': np.zeros((n, 2), np.float32)},
+                             np.array([120, n])).save_to(tmp_path / 's.zarr', progress=False)
+    root = tmp_path / 'le'
+    zarr_to_lerobot(tmp_path / 's.zarr', root, fps=10, encoding=VideoEncoding(vcodec='h264'),
+                    progress=False)
+    info = json.loads((root / 'meta/info.json').read_text())
+    info['features']['observation.image']['shape'] = [size, size, 3]
+    (root / 'meta/info.json').write_text(json.dumps(info))
+    as_image_feature(root, [png(size, size, i) for i in range(n)])
+    table = pq.read_table(root / DATA)
+    pq.write_table(table.take(list(range(n - 1, -1, -1))), root / DATA)  # rows reversed
+    reader = LeRobotReader(root)
+    tracemalloc.start()
+    try:
+        frames = reader.camera_frames('observation.image')
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [int(f[0, 0, 0]) for f in frames] == list(range(n))
+    assert peak < 1.5 * frames.nbytes, (peak, frames.nbytes)

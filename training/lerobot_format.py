@@ -1535,14 +1535,17 @@ class LeRobotReader:
         return int(shape[0]), int(shape[1]), 3
 
     def _image_frames(self, key: str) -> np.ndarray:
-        """'image' features: PNG/JPEG bytes in the parquet (struct {bytes, path})."""
+        """'image' features: PNG/JPEG bytes in the parquet (struct {bytes, path}), decoded
+        straight into their place in index order (one copy of the camera: a list of frames,
+        its stack and the reordering held three)."""
         import io
 
         from PIL import Image
 
         shape = self._frame_shape(key)
-        frames: list[np.ndarray] = []
-        index: list[np.ndarray] = []
+        total = int(self.info['total_frames'])
+        out = np.empty((total, *shape), dtype=np.uint8)
+        filled = np.zeros(total, dtype=bool)
         for path in self.data_files():
             table = self._read_parquet(path, [key, 'index'])
             where = path.relative_to(self.root)
@@ -1552,11 +1555,14 @@ class LeRobotReader:
                 if not isinstance(data, bytes):
                     raise LeRobotFormatError(f'{self.root}: {where}: image {key!r} of frame '
                                              f'{frame} holds a path, not bytes')
+                if not (isinstance(frame, int) and 0 <= frame < total) or filled[frame]:
+                    raise LeRobotFormatError(f'{self.root}: {where}: image {key!r} has a frame '
+                                             f'of index {frame}, not once each of 0..{total - 1}')
                 try:
                     image = Image.open(io.BytesIO(data))  # the header alone: size checked first
                     size = (image.height, image.width)
                     if size == shape[:2]:
-                        frames.append(np.asarray(image.convert('RGB')))
+                        out[frame] = np.asarray(image.convert('RGB'))
                 except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
                     # PIL's UnidentifiedImageError (an OSError) and its kinds of damage
                     raise LeRobotFormatError(
@@ -1566,9 +1572,11 @@ class LeRobotReader:
                     raise LeRobotFormatError(
                         f'{self.root}: {where}: image {key!r} of frame {frame} is '
                         f'{(*size, 3)}, info.json says {shape}')
-            index.append(table['index'].to_numpy())
-        order = np.argsort(np.concatenate(index), kind='stable')
-        return np.stack(frames)[order]
+                filled[frame] = True
+        if not filled.all():
+            raise LeRobotFormatError(f'{self.root}: image {key!r} has no frame of index '
+                                     f'{int(np.flatnonzero(~filled)[0])} (of 0..{total - 1})')
+        return out
 
 
 def is_lerobot_dataset(path: str | Path) -> bool:
