@@ -563,6 +563,37 @@ def _progressing(call: Callable[[], Any], beat: Callable[[], float], what: str,
     return outcome['value']
 
 
+def _realtime_threads() -> set[int]:
+    """The threads of this process on a real-time scheduling policy (Linux; else none)."""
+    tasks = Path('/proc/self/task')
+    if not hasattr(os, 'sched_getscheduler') or not tasks.is_dir():
+        return set()
+    out = set()
+    for entry in tasks.iterdir():
+        try:
+            if os.sched_getscheduler(int(entry.name)) in (os.SCHED_FIFO, os.SCHED_RR):
+                out.add(int(entry.name))
+        except OSError:  # a thread that ended meanwhile
+            pass
+    return out
+
+
+def _back_to_ordinary_scheduling(before: set[int]) -> None:
+    """Threads that went real-time since `before` (_realtime_threads) put back on SCHED_OTHER.
+
+    SVT-AV1 4.1.0 (PyAV's libsvtav1), run as root, puts the thread that opens an encoder and
+    the threads it starts on SCHED_FIFO priority 99: a conversion then took the cores from
+    every other process of the machine (a robot's control loop beside it included), and
+    every process started after it inherited the policy: a test's flooding ROS publisher
+    started from such a process starved the test's own process for minutes. Threads that
+    were real-time before (a user's chrt) keep their policy."""
+    for tid in _realtime_threads() - before:
+        try:
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+        except OSError:  # ended meanwhile
+            pass
+
+
 class _Segment:
     """One episode's frames, encoded by an encoder of its own into an mp4 beside the camera's
     file (_VideoFile copies its packets over)."""
@@ -575,6 +606,7 @@ class _Segment:
                                                 options=enc.codec_options())
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = enc.pix_fmt
+        realtime = _realtime_threads()
         try:  # here, not at the first frame: a bad codec, option or size is named as such
             self.stream.codec_context.open()
         except av.FFmpegError as exc:
@@ -583,6 +615,8 @@ class _Segment:
                 f'the {enc.vcodec} encoder cannot open a {width}x{height} {enc.pix_fmt} video of '
                 f'{path.parent.parent.name!r} at crf {enc.crf}: {exc.strerror or one_line(exc)}; '
                 f'encode with another --vcodec (e.g. h264)') from None
+        finally:
+            _back_to_ordinary_scheduling(realtime)
         self.name = self.stream.codec_context.name
         self.beat = time.monotonic()  # when the encoder last made progress (_progressing)
         self.stop = False  # set when the caller gave up on it (Ctrl-C): no more frames
