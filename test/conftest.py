@@ -73,6 +73,24 @@ def ros_probe():
     probe.close()
 
 
+# the test process's scheduling policy at start (None: a platform without one)
+_START_POLICY = os.sched_getscheduler(0) if hasattr(os, 'sched_getscheduler') else None
+
+
+@pytest.fixture(autouse=True)
+def _no_real_time_left():
+    """A test that leaves the test process on a real-time policy fails (and the policy is put
+    back): every process started after it would inherit it. SVT-AV1 run as root did so (a
+    LeRobot conversion); a flooding ROS publisher started afterwards at SCHED_FIFO 99
+    starved the machine for minutes."""
+    yield
+    policy = os.sched_getscheduler(0) if _START_POLICY is not None else None
+    if _START_POLICY == os.SCHED_OTHER and policy != os.SCHED_OTHER:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        pytest.fail(f'the test left this process on scheduling policy {policy} (real-time): '
+                    'its child processes would inherit it')
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
