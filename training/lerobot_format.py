@@ -669,9 +669,8 @@ class _VideoFile:
         self.frames = 0
         self.bytes = 0
         self._segments = 0
-        self._busy: tuple[threading.Thread, _Segment] | None = None  # left by Ctrl-C
+        self._busy: threading.Thread | None = None  # an encode left by Ctrl-C
         self._hung: list[_Segment] = []  # never closed under their encoders
-        self._next: _Segment | None = self._segment()  # the encoder opens here already
 
     def _segment(self) -> _Segment:
         self._segments += 1
@@ -682,7 +681,7 @@ class _VideoFile:
         """Encode an episode's frames (a fresh encoder where one hangs) and append them."""
         first, last = self.frames, self.frames + len(frames) - 1
         for attempt in range(1, ENCODE_ATTEMPTS + 1):
-            segment, self._next = self._next or self._segment(), None
+            segment = self._segment()  # opened before a frame: a bad codec or size is named
             what = f'the {segment.name} encoder on frames {first}-{last} of {self.path}'
             try:
                 _progressing(lambda s=segment: s.encode(frames), lambda s=segment: s.beat,
@@ -728,8 +727,6 @@ class _VideoFile:
 
     def close(self) -> None:
         self._drop_hung()
-        if self._next is not None:  # opened, no episode came: its end of stream, unused
-            self._abandon_next()
         if self.container is not None:
             self.container.close()
             self.container = None
@@ -738,16 +735,7 @@ class _VideoFile:
         """Ctrl-C while a segment encodes: its encoder is told to stop after the frame it is
         in and send its end of stream; abort() waits a little for that."""
         segment.stop = True
-        self._busy = (thread, segment)
-
-    def _abandon_next(self) -> None:
-        segment, self._next = self._next, None
-        if segment is not None:
-            segment.stop = True
-            thread = threading.Thread(target=lambda: segment.encode(np.empty((0,))),
-                                      name='dp_ros_encoder', daemon=True)
-            thread.start()
-            thread.join(ABORT_WAIT_S)  # past it, left to PyAV (the file is discarded)
+        self._busy = thread
 
     def _drop_hung(self) -> None:
         """The segment files of hung encoders (their encoders are left as they are)."""
@@ -759,8 +747,7 @@ class _VideoFile:
         ABORT_WAIT_S (it sends its end of stream), then left to PyAV."""
         busy, self._busy = self._busy, None
         if busy is not None:
-            busy[0].join(ABORT_WAIT_S)
-        self._abandon_next()
+            busy.join(ABORT_WAIT_S)
         self._drop_hung()
         container, self.container = self.container, None
         if container is not None:
@@ -1437,9 +1424,7 @@ class LeRobotReader:
                          -np.inf, i) for i in eps)
         frames: dict[int, np.ndarray] = {}
         best: dict[int, np.ndarray] = {}
-        # each query's nearest decoded frame within `near_s`, to say how far off a refused one is
-        nearest = np.full(len(query), np.inf)
-        near_s = max(4 * tolerance_s, 1.0 / self.fps)
+        decoded: list[float] = []  # the times of the frames decoded, to say how far off
 
         def finished(i: int) -> tuple[int, np.ndarray]:
             got = best.get(i, np.full(lengths[i], np.inf))
@@ -1448,8 +1433,8 @@ class LeRobotReader:
                 r = int(bad[0])
                 j = int(np.flatnonzero((owner == i) & (rows == ends[i] - lengths[i] + r))[0])
                 start = float(self.episodes[i][f'videos/{key}/from_timestamp'])
-                off = (f'the nearest is {nearest[j]:.6f} s away' if np.isfinite(nearest[j])
-                       else f'none within {near_s:g} s')
+                off = (f'the nearest is {np.abs(np.array(decoded) - query[j]).min():.6f} s away'
+                       if decoded else 'none was decoded')
                 raise LeRobotFormatError(
                     f'{self.root}: {len(bad)} frames of {key!r} in episode {i} have no video '
                     f'frame within tolerance_s={tolerance_s} of their timestamp (first: '
@@ -1486,9 +1471,7 @@ class LeRobotReader:
                 while k < len(finish) and finish[k][0] < t:
                     yield finished(finish[k][1])
                     k += 1
-                wide = slice(np.searchsorted(query, t - near_s, side='left'),
-                             np.searchsorted(query, t + near_s, side='right'))
-                np.minimum(nearest[wide], np.abs(query[wide] - t), out=nearest[wide])
+                decoded.append(t)
                 lo = np.searchsorted(query, t - tolerance_s, side='left')
                 hi = np.searchsorted(query, t + tolerance_s, side='right')
                 if hi > lo:
