@@ -23,7 +23,8 @@ import ros_bench_env  # the ROS environment, set before rclpy and dp_ros are imp
 REPO = ros_bench_env.REPO
 
 from dp_ros.ros.conversions import chunk_to_joint_trajectory  # noqa: E402
-from sim_bridge.replay import JOINTS, ReplayClient, stop_process  # noqa: E402
+from dp_ros.ros.processes import stop  # noqa: E402
+from sim_bridge.replay import JOINTS, ReplayClient  # noqa: E402
 
 
 def targets(n: int) -> np.ndarray:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run)
     finally:
         client.close()
-        stop_process(sim)
+        stop(sim)
     in_process = env_rate(args.steps)
     print(f'in-process env (render 96x96 each step): {in_process:.1f} steps/s')
     best = {c: max(r['steps_per_s'] for r in runs if r['chunk_points'] == c) for c in (1, 8)}

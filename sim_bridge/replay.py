@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ import numpy as np
 
 from dp_ros.atomic_dir import write_text
 from dp_ros.errors import UserError
-from dp_ros.ros.processes import check_ros_environment, start_child
+from dp_ros.ros.processes import check_ros_environment, node_command, start_child, stop
 from sim_bridge.sim_node_config import MODES, answer_stamp_ns
 
 # relative to the working directory first, then to the source tree (the rule of training's
@@ -153,25 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def start_sim_process(args, episode: RecordedEpisode) -> subprocess.Popen:
     state = ', '.join(repr(float(v)) for v in episode.states[0])  # '222.0': a double
-    argv = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
-            '-r', f'__ns:={args.namespace}', '-r', f'__node:={args.node_name}',
-            '-p', f'mode:={args.mode}', '-p', 'autostart:=false', '-p', 'auto_reset:=false',
-            '-p', f'max_steps:={len(episode.actions)}', '-p', f'initial_state:=[{state}]',
-            '-p', 'action_wait_timeout_s:=0']
+    argv = node_command(
+        'sim_bridge.pusht_sim_node', 'pusht_sim', '--ros-args', '-r', f'__ns:={args.namespace}',
+        '-r', f'__node:={args.node_name}', '-p', f'mode:={args.mode}', '-p', 'autostart:=false',
+        '-p', 'auto_reset:=false', '-p', f'max_steps:={len(episode.actions)}',
+        '-p', f'initial_state:=[{state}]', '-p', 'action_wait_timeout_s:=0')
     if args.video:
         argv += ['-p', f'video_path:={args.video}']
     return start_child(argv, cwd=str(Path(__file__).resolve().parents[1]))
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGINT, 10.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-        if proc.poll() is not None:
-            return
-        try:
-            proc.send_signal(sig)
-            proc.wait(wait)
-        except subprocess.TimeoutExpired:
-            continue
 
 
 class ReplayClient:
@@ -427,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         client.close()
         if sim is not None:
-            stop_process(sim)
+            stop(sim)
     print(f'episode {summary.episode}: {summary.steps} steps, max reward '
           f'{summary.max_reward:.3f}, final reward {summary.final_reward:.3f}; sim vs recorded: '
           f'agent {summary.max_agent_error_px:.3g} px, block {summary.max_block_error_px:.3g} px, '

@@ -37,7 +37,7 @@ class Fake:
 def test_the_episode_line_names_why_it_was_dropped(monkeypatch, tmp_path, capsys, unrun,
                                                     coverage, says):
     monkeypatch.setattr(arm_record, 'start_sim', lambda *a, **k: SimpleNamespace())
-    monkeypatch.setattr(arm_record, 'stop_process', lambda proc: None)
+    monkeypatch.setattr(arm_record, 'stop', lambda proc: None)
     monkeypatch.setattr(arm_record, 'ReplayClient', Fake)
     monkeypatch.setattr(arm_record, 'EpisodeRecorder', Fake)
 

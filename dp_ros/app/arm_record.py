@@ -51,11 +51,12 @@ from tqdm.auto import tqdm
 from dp_ros.app.sim_launcher import config_file, node_environment
 from dp_ros.atomic_dir import output_lock, write_text
 from dp_ros.errors import UserError, sigterm_as_interrupt
+from dp_ros.ros.processes import node_command, start_child, stop
 from dp_ros.selection import parse_episodes
 from sim_bridge.arm_demos import TOLERANCE, joint_commands, load_demonstrations
 from sim_bridge.arm_kinematics import JOINT_NAMES
 from sim_bridge.pusht_geometry import coverage
-from sim_bridge.replay import DEFAULT_DATASET, ReplayClient, resolve_dataset, stop_process
+from sim_bridge.replay import DEFAULT_DATASET, ReplayClient, resolve_dataset
 
 TOPICS = ('image_raw', 'joint_states', 'ee_pose', 'joint_trajectory', 'block_pose', 'reward',
           'episode_start', 'episode_result')
@@ -146,12 +147,10 @@ class EpisodeRecorder:
 
 
 def start_sim(namespace: str, mode: str = 'realtime') -> Any:
-    from dp_ros.ros.processes import start_child
-
-    argv = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
-            '-r', f'__ns:={namespace}', '--params-file', str(config_file('pusht_arm_sim.yaml')),
-            '-p', f'mode:={mode}', '-p', 'autostart:=false', '-p', 'auto_reset:=false',
-            '-p', 'ee_pose_topic:=ee_pose']
+    argv = node_command(
+        'sim_bridge.pusht_sim_node', 'pusht_sim', '--ros-args', '-r', f'__ns:={namespace}',
+        '--params-file', str(config_file('pusht_arm_sim.yaml')), '-p', f'mode:={mode}',
+        '-p', 'autostart:=false', '-p', 'auto_reset:=false', '-p', 'ee_pose_topic:=ee_pose')
     # this process's environment: main() set it from node_environment(), checked there once
     return start_child(argv)
 
@@ -359,7 +358,7 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
     finally:
         recorder.close()
         client.close()
-        stop_process(sim)
+        stop(sim)
         shutil.rmtree(partial, ignore_errors=True)
     rows = [r for r in report['episodes'].values()]
     kept = sum(r['success'] for r in rows)

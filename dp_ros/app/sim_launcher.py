@@ -305,9 +305,9 @@ def sim_command(cfg: SessionConfig, params_dir: Path | None = None) -> list[str]
     """The sim's command line. A parameter too long for one argument (20,000 seeds: exec
     refuses any over MAX_ARG_BYTES) goes into a parameter file in `params_dir` (the caller
     removes it; SimSession does); without one, a UserError."""
-    args = [sys.executable, '-m', 'sim_bridge.pusht_sim_node', '--ros-args',
-            '-r', f'__ns:={SIM_NAMESPACE}',
-            '--params-file', str(config_file(SIM_PARAMS[cfg.robot]))]
+    args = processes.node_command('sim_bridge.pusht_sim_node', 'pusht_sim', '--ros-args',
+                                  '-r', f'__ns:={SIM_NAMESPACE}',
+                                  '--params-file', str(config_file(SIM_PARAMS[cfg.robot])))
     params = {'mode': cfg.mode, 'seeds': cfg.seeds, 'max_steps': cfg.max_steps,
               'auto_reset': False, 'autostart': False, **cfg.sim_overrides}
     if cfg.video_path:
@@ -338,8 +338,8 @@ def policy_parameters(cfg: SessionConfig) -> dict[str, Any]:
 
 
 def policy_command(cfg: SessionConfig) -> list[str]:
-    args = [sys.executable, '-m', 'dp_ros.ros.policy_node', '--ros-args',
-            '--params-file', str(config_file(POLICY_PARAMS[cfg.robot]))]
+    args = processes.node_command('dp_ros.ros.policy_node', 'dp_policy', '--ros-args',
+                                  '--params-file', str(config_file(POLICY_PARAMS[cfg.robot])))
     return args + param_rules(policy_parameters(cfg))
 
 

@@ -6,6 +6,13 @@ bags), then SIGTERM, then SIGKILL. On Linux each also gets SIGTERM when the comm
 started it dies (start_child: PR_SET_PDEATHSIG), so a SIGKILLed command leaves no node behind
 to answer a rerun's requests.
 
+A node process starts with SIGINT blocked (start_child) and enters through
+run_node_executable (node_command), which unblocks it where a KeyboardInterrupt is caught: a
+stop that comes while the node is still starting (seconds of torch and rclpy imports) is a
+quiet exit 0, as a stop once it runs, not a KeyboardInterrupt traceback on the terminal the
+command shares with it (a CI run caught `dp-ros arm-record` printing one when it stopped the
+sim it had just started).
+
 check_ros_environment is the one check of the ROS variables a process needs before rcl
 loads (no rclpy import here: an RMW_IMPLEMENTATION rcl cannot load ends the process, exit
 102, as rclpy is imported). The node executables (setup.py console_scripts:
@@ -32,6 +39,7 @@ MAX_DOMAIN_ID = 232  # Fast DDS: a higher id's ports are over 65535 ("port numbe
 RMW_INDEX = Path('share', 'ament_index', 'resource_index', 'rmw_typesupport')
 RMW_SHIM = 'rmw_implementation'
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+NODE_ENTRY = 'dp_ros.ros.node_entry'  # python -m NODE_ENTRY MODULE NAME [ARGS]
 
 
 def check_ros_environment(environment: Mapping[str, str]) -> None:
@@ -77,13 +85,27 @@ def check_rmw_implementation(environment: Mapping[str, str]) -> None:
 def run_node_executable(module: str, name: str) -> int:
     """The main() of a node's `module`, once the ROS variables passed check_ros_environment:
     a bad one is one line on stderr, `name: <problem>`, exit 2 (as run_node says it), before
-    the import that would let rcl end the process with its own lines and exit 102."""
+    the import that would let rcl end the process with its own lines and exit 102. A Ctrl-C
+    before the node's main() runs (held by start_child's block until here) ends the process
+    quietly, exit 0, as one while the node runs does."""
     try:
         check_ros_environment(os.environ)
     except UserError as exc:
         print(f'{name}: {exc}', file=sys.stderr)
         return 2
-    return int(importlib.import_module(module).main() or 0)
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a held Ctrl-C lands here
+        main = importlib.import_module(module).main
+    except KeyboardInterrupt:
+        return 0
+    return int(main() or 0)
+
+
+def node_command(module: str, name: str, *args: str) -> list[str]:
+    """The command line that runs node `module` (its main()) as executable `name` through
+    run_node_executable, with `args` (--ros-args ...): how a dp_ros command starts a node
+    (start_child blocks SIGINT; run_node_executable unblocks it)."""
+    return [sys.executable, '-m', NODE_ENTRY, module, name, *args]
 
 
 def die_with_parent() -> Callable[[], None] | None:
@@ -110,10 +132,18 @@ def die_with_parent() -> Callable[[], None] | None:
 
 
 def start_child(argv: list[str], **popen: object) -> subprocess.Popen:
-    """Popen(argv) in a new session that ends with this process (die_with_parent): every node
-    process a command starts goes through here."""
+    """Popen(argv) in a new session that ends with this process (die_with_parent), SIGINT
+    blocked until the node's start-up catches it: every node process a command starts goes
+    through here, with a node_command (whose run_node_executable unblocks SIGINT; a program
+    that did not would be stopped by stop()'s SIGTERM instead)."""
+    death = die_with_parent()
+
+    def preexec() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        if death is not None:
+            death()
     return subprocess.Popen(argv, start_new_session=True,  # type: ignore[call-overload]
-                            preexec_fn=die_with_parent(), **popen)
+                            preexec_fn=preexec, **popen)
 
 
 def start_logged(argv: list[str], log_path: Path, env: dict[str, str] | None = None,
