@@ -86,12 +86,23 @@ def test_a_stop_during_the_import_is_a_quiet_exit_0(tmp_path):
     assert err.read_text() == ''
 
 
-def test_a_started_child_begins_with_sigint_blocked():
-    """Held from the first instruction: no moment of the interpreter's start-up (its .pth
-    restart included) answers a stop with a traceback; run_node_executable unblocks it."""
-    code = 'import signal; print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))'
-    proc = processes.start_child([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
-    assert proc.communicate(timeout=120)[0].strip() == 'True'
+@pytest.mark.parametrize('held', [True, False], ids=['node_command', 'other_program'])
+def test_a_node_command_begins_with_sigint_held_and_nothing_else_does(tmp_path, held):
+    """Held from the interpreter's start-up (a sitecustomize reads the mask before any main
+    module runs; the .pth restart included) in a node_command. Another program (a module run
+    with -m, as tests start nodes) keeps SIGINT: nothing of it would unblock it."""
+    (tmp_path / 'sitecustomize.py').write_text(
+        'import os, pathlib, signal\n'
+        'blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])\n'
+        "pathlib.Path(os.environ['MASK_FILE']).write_text(str(blocked))\n")
+    (tmp_path / 'stub.py').write_text('def main():\n    return 0\n')
+    mask = tmp_path / 'mask.txt'
+    env = checkout_env(MASK_FILE=str(mask))
+    env['PYTHONPATH'] = os.pathsep.join([str(tmp_path), env['PYTHONPATH']])
+    argv = processes.node_command('stub', 'stub') if held else [sys.executable, '-m', 'stub']
+    proc = processes.start_child(argv, env=env)
+    assert proc.wait(120) == 0
+    assert mask.read_text() == str(held)
 
 
 def test_a_ctrl_c_during_the_import_of_a_node_run_from_a_terminal_is_quiet_too(tmp_path):

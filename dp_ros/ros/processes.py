@@ -6,8 +6,8 @@ bags), then SIGTERM, then SIGKILL. On Linux each also gets SIGTERM when the comm
 started it dies (start_child: PR_SET_PDEATHSIG), so a SIGKILLed command leaves no node behind
 to answer a rerun's requests.
 
-A node process starts with SIGINT blocked (start_child) and enters through
-run_node_executable (node_command), which unblocks it where a KeyboardInterrupt is caught: a
+A node a command starts (start_child of a node_command) begins with SIGINT blocked and enters
+through run_node_executable, which unblocks it where a KeyboardInterrupt is caught: a
 stop that comes while the node is still starting (seconds of torch and rclpy imports) is a
 quiet exit 0, as a stop once it runs, not a KeyboardInterrupt traceback on the terminal the
 command shares with it (a CI run caught `dp-ros arm-record` printing one when it stopped the
@@ -132,14 +132,16 @@ def die_with_parent() -> Callable[[], None] | None:
 
 
 def start_child(argv: list[str], **popen: object) -> subprocess.Popen:
-    """Popen(argv) in a new session that ends with this process (die_with_parent), SIGINT
-    blocked until the node's start-up catches it: every node process a command starts goes
-    through here, with a node_command (whose run_node_executable unblocks SIGINT; a program
-    that did not would be stopped by stop()'s SIGTERM instead)."""
+    """Popen(argv) in a new session that ends with this process (die_with_parent): every node
+    process a command starts goes through here. A node_command starts with SIGINT held
+    (blocked) until its run_node_executable can catch it; any other program (a test's
+    publisher, `python -m` of a node module) as usual: nothing of it would unblock SIGINT."""
     death = die_with_parent()
+    hold = list(argv[1:3]) == ['-m', NODE_ENTRY]
 
     def preexec() -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        if hold:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         if death is not None:
             death()
     return subprocess.Popen(argv, start_new_session=True,  # type: ignore[call-overload]
