@@ -138,6 +138,20 @@ class RosProbe(BackgroundNode):
         self.wait_for(lambda: publisher.get_subscription_count() >= count, timeout,
                       f'{count} subscriber(s) on {publisher.topic_name}')
 
+    def wait_for_matched_readers(self, msg_type: Any, topic: str, count: int,
+                                 timeout: float = 30.0) -> None:
+        """Until `count` readers of `topic` are in the graph and matched by a reliable writer
+        of this third participant (made and destroyed here): a proxy for a node's writers
+        matching them, which the graph alone does not show (a reliable writer matches
+        reliable and best-effort readers alike)."""
+        self.wait_for(lambda: self.node.count_subscribers(topic) >= count, timeout,
+                      f'{count} reader(s) of {topic} in the graph')
+        writer = self.publisher(msg_type, topic, RELIABLE)
+        try:
+            self.wait_for_subscribers(writer, count, timeout)
+        finally:
+            self.node.destroy_publisher(writer)
+
     def call(self, srv_type: Any, name: str, request: Any, timeout: float = 15.0):
         return super().call(srv_type, name, request, timeout)
 

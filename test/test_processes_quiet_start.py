@@ -127,3 +127,12 @@ def test_once_imported_sigint_reaches_the_nodes_main(tmp_path, child):
     finally:
         processes.stop(proc, timeout=1.0)
     assert err.read_text() == ''
+
+
+def test_a_ctrl_c_that_escapes_main_is_quiet_too(tmp_path):
+    """One that lands before run_node's own handling (between the import and rclpy.init), or
+    a second Ctrl-C while the node shuts down: exit 0, nothing on stderr."""
+    argv, env, _ = node(tmp_path, 'raising_node', 'def main():\n    raise KeyboardInterrupt\n')
+    proc, err = started(argv, env, tmp_path, child=True)
+    assert proc.wait(120) == 0
+    assert err.read_text() == ''

@@ -95,10 +95,9 @@ def run_node_executable(module: str, name: str) -> int:
         return 2
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a held Ctrl-C lands here
-        main = importlib.import_module(module).main
-    except KeyboardInterrupt:
-        return 0
-    return int(main() or 0)
+        return int(importlib.import_module(module).main() or 0)
+    except KeyboardInterrupt:  # before run_node's own handling (rclpy.init), or a second
+        return 0               # Ctrl-C while it shut down
 
 
 def node_command(module: str, name: str, *args: str) -> list[str]:

@@ -15,11 +15,10 @@ one episode and one bag: the second policy plans alongside the first in dry_run.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from ros_harness import LATCHED
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from support import (
@@ -195,12 +194,10 @@ def test_node_observations_equal_bag2zarr_at_the_node_times(tmp_path, ros_proces
     rec.wait_for_log('ready:', 60)
     # the nodes subscribe once their checkpoints are loaded and warmed up
     subscribers = 1 + len(cmds)
-    ros_probe.wait_for(lambda: ros_probe.node.count_subscribers(f'{NS}/image_raw')
-                       >= subscribers, 120, 'the recorder and the policy nodes on the camera')
-    ros_probe.wait_for(lambda: ros_probe.node.count_subscribers(f'{NS}/joint_states')
-                       >= subscribers, 30,
-                       'the recorder and the policy nodes on the joint states')
-    time.sleep(0.5)  # the graph is seen here a little before the sim has matched
+    # the recorder and the policy nodes on the camera and the joint states, matched (the
+    # graph shows a reader a little before the sim's writer has matched it)
+    ros_probe.wait_for_matched_readers(Image, f'{NS}/image_raw', subscribers, 120)
+    ros_probe.wait_for_matched_readers(JointState, f'{NS}/joint_states', subscribers, 30)
     reply = ros_probe.call(Trigger, f'{NS}/reset', Trigger.Request())
     assert reply.success, reply.message
     ros_probe.wait_for(lambda: len(results) >= 1, STEPS * 0.1 + 90, 'the episode result')

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 from geometry_msgs.msg import PoseStamped
-from ros_harness import LATCHED, RELIABLE, module_cmd, sim_node_cmd
+from ros_harness import LATCHED, module_cmd, sim_node_cmd
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -72,13 +72,12 @@ def record(ros_processes, ros_probe, results, pusht_zarr: Path, bag: Path, stora
         # writer of a third participant here (as the sim's writers match them); a reliable
         # writer matches reliable and best-effort readers alike
         for topic in (f'{NS}/image_raw', f'{NS}/joint_states', f'{NS}/block_pose'):
-            def readers(t=topic) -> int:
-                infos = ros_probe.node.get_subscriptions_info_by_topic(t)
-                return len(infos) if any(i.node_name == 'record_demo' for i in infos) else 0
-            ros_probe.wait_for(lambda: readers() > 0, 30, f'the recorder on {topic}')
-            writer = ros_probe.publisher(TOPIC_TYPES[topic.rsplit('/', 1)[1]], topic, RELIABLE)
-            ros_probe.wait_for_subscribers(writer, readers(), 30)
-            ros_probe.node.destroy_publisher(writer)
+            def recorder(t=topic) -> bool:
+                return any(i.node_name == 'record_demo'
+                           for i in ros_probe.node.get_subscriptions_info_by_topic(t))
+            ros_probe.wait_for(recorder, 30, f'the recorder on {topic}')
+            ros_probe.wait_for_matched_readers(TOPIC_TYPES[topic.rsplit('/', 1)[1]], topic,
+                                               ros_probe.node.count_subscribers(topic), 30)
         for episode in episodes:
             summary = replay(client, load_episode(pusht_zarr, episode), 'lockstep', 60.0, 0)
             assert summary.steps == len(load_episode(pusht_zarr, episode).actions)

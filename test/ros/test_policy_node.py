@@ -441,9 +441,12 @@ def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
         ros_probe.wait_for(lambda: gripper and len(gripper) > n and
                            gripper[-1].data[0] == pytest.approx(rest[1], abs=1e-4),
                            10.0, 'the gripper at the rest position')
-        time.sleep(0.5)  # the stream ended: nothing more while disabled
-        values = wait_diag(ros_probe, diags, lambda d: int(d['stop_points_streamed']) >= 1,
-                           10.0, 'the stop points counted')
+        # the stream ended: nothing more while disabled; read the count from a status the
+        # node published after it sent the rest point (the third one received from here on:
+        # the first two may have been on their way; the period is 0.25 s)
+        seen = len(diags)
+        ros_probe.wait_for(lambda: len(diags) >= seen + 3, 20.0, 'three more statuses')
+        values = latest_diagnostics(diags)
         sent = int(values['stop_points_streamed'])
         # the newest point that fell due per 5 ms check: at most the start and every point
         # of the path

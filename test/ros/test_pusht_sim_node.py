@@ -313,7 +313,7 @@ def test_replay_starts_its_own_node_for_exactly_the_episode_and_stops_it(ros_pro
     ns, video, summary_path = '/replay_own', tmp_path / 'episode.gif', tmp_path / 'replay.json'
     assert replay.main(['--dataset', str(pusht_zarr), '--episode', '1', '--start-sim',
                         '--namespace', ns, '--video', str(video), '--print-every', '0',
-                        '--timeout', '20', '--json', str(summary_path)]) == 0
+                        '--timeout', '60', '--json', str(summary_path)]) == 0
     summary = json.loads(summary_path.read_text())
     assert summary['steps'] == 118 and summary['mode'] == 'lockstep'
     assert summary['max_agent_error_px'] < 1e-3 and summary['max_block_error_px'] < 1e-3
