@@ -55,6 +55,7 @@ from training.lerobot_format import (
     DEFAULT_KEY_MAP,
     DEFAULT_TOLERANCE_S,
     DP_ROS_INFO,
+    ImageColumn,
     LeRobotFormatError,
     LeRobotReader,
     LeRobotWriter,
@@ -313,8 +314,10 @@ def write_lerobot_arrays(reader: LeRobotReader, store: ReplayBuffer, keys: Mappi
     total = int(reader.info['total_frames'])
     for name, feature in cameras.items():
         shape = (total, *reader._frame_shape(feature))
-        if reader.features[feature]['dtype'] == 'image':  # in the parquet: read whole
-            episodes = iter([reader.camera_frames(feature)])
+        if reader.features[feature]['dtype'] == 'image':  # in the parquet
+            column = ImageColumn(reader, feature)
+            episodes = (column.rows(int(end) - int(n), int(end))
+                        for end, n in zip(ends, np.diff(ends, prepend=0), strict=True))
         else:
             episodes = (frames for _, frames in reader.video_episodes(
                 feature, table['timestamp'].reshape(-1), tolerance_s=tolerance_s,

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pyarrow as pa
@@ -1183,13 +1183,16 @@ class LeRobotReader:
             _check_template(info_path, key, self.info[key])
 
     def _read_parquet(self, path: Path, required: Iterable[str],
-                      keep: Callable[[str], bool] | None = None) -> pa.Table:
-        """The columns `required` of a parquet file (plus those `keep` takes): a file cut short
-        or a column a hand edit dropped is named, not a pyarrow traceback."""
+                      keep: Callable[[str], bool] | None = None,
+                      present: Iterable[str] = ()) -> pa.Table:
+        """The columns `required` of a parquet file (plus those `keep` takes; those `present`
+        must be there, unread): a file cut short or a column a hand edit dropped is named, not
+        a pyarrow traceback."""
         name = path.relative_to(self.root)
+        required = list(required)
         try:
             names = pq.read_schema(path).names
-            missing = [c for c in required if c not in names]
+            missing = [c for c in [*required, *present] if c not in names]
             if missing:
                 raise LeRobotFormatError(f'{self.root}: {name} has no column {missing[0]!r}')
             columns = list(dict.fromkeys([*required, *filter(keep or (lambda c: False), names)]))
@@ -1552,48 +1555,111 @@ class LeRobotReader:
         return int(shape[0]), int(shape[1]), 3
 
     def _image_frames(self, key: str) -> np.ndarray:
-        """'image' features: PNG/JPEG bytes in the parquet (struct {bytes, path}), decoded
-        straight into their place in index order (one copy of the camera: a list of frames,
-        its stack and the reordering held three)."""
+        """'image' features: every frame (ImageColumn), decoded straight into its place in
+        index order (one copy of the camera)."""
+        column = ImageColumn(self, key)
+        return column.rows(0, column.total)
+
+
+class ImageColumn:
+    """An 'image' camera (PNG/JPEG bytes in the data parquet, struct {bytes, path}) decoded
+    where it is read, as a video camera is: rows() and take() decode the frames asked for,
+    each into its place. Where each frame's bytes lie (data file, row) is read once from the
+    files' index columns; a data file's image bytes are read when a frame of it is first
+    asked for and kept until a frame of another file is (read_array's blocks go through a
+    file in order), so a training load of 96x96 frames from 640x480 images holds one data
+    file's encoded bytes besides its own frames, not the camera decoded whole (0.9 MB a
+    frame)."""
+
+    def __init__(self, reader: LeRobotReader, key: str) -> None:
+        self.reader, self.key = reader, key
+        self.shape = reader._frame_shape(key)
+        self.total = total = int(reader.info['total_frames'])
+        self.files = reader.data_files()
+        self.file_of = np.full(total, -1, dtype=np.int64)  # frame -> its data file
+        self.row_of = np.zeros(total, dtype=np.int64)  # frame -> its row there
+        for f, path in enumerate(self.files):
+            column = reader._read_parquet(path, ['index'], present=[key])['index']
+            index = column.to_numpy(zero_copy_only=False) if column.null_count == 0 else None
+            if index is None or not np.issubdtype(index.dtype, np.integer):
+                self._not_once(path, next((v for v in column.to_pylist()
+                                           if not isinstance(v, int)), None))
+            outside = (index < 0) | (index >= total)
+            if outside.any():
+                self._not_once(path, int(index[outside][0]))
+            unique, counts = np.unique(index, return_counts=True)
+            again = unique[(counts > 1) | (self.file_of[unique] >= 0)]
+            if again.size:
+                self._not_once(path, int(again[0]))
+            self.file_of[index] = f
+            self.row_of[index] = np.arange(len(index))
+        missing = np.flatnonzero(self.file_of < 0)
+        if missing.size:
+            raise LeRobotFormatError(f'{reader.root}: image {key!r} has no frame of index '
+                                     f'{int(missing[0])} (of 0..{total - 1})')
+        self._cells: tuple[int, pa.Array] | None = None  # (data file, its image cells)
+
+    def _not_once(self, path: Path, frame: Any) -> NoReturn:
+        raise LeRobotFormatError(
+            f'{self.reader.root}: {path.relative_to(self.reader.root)}: image {self.key!r} has '
+            f'a frame of index {frame}, not once each of 0..{self.total - 1}')
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Frames start..stop-1, uint8 (stop - start, H, W, 3)."""
+        return self.take(np.arange(start, max(start, stop)))
+
+    def take(self, frames: np.ndarray) -> np.ndarray:
+        """The frames of these indices (0..N-1, any order), uint8 (len(frames), H, W, 3)."""
+        frames = np.asarray(frames, dtype=np.int64).reshape(-1)
+        out = np.empty((len(frames), *self.shape), dtype=np.uint8)
+        files = self.file_of[frames]
+        for f in dict.fromkeys(files.tolist()):  # each file once, in the order first needed
+            cells = self._file_cells(f)
+            for k in np.flatnonzero(files == f):
+                frame = int(frames[k])
+                self._decode(cells[int(self.row_of[frame])].as_py(), frame, f, out[k])
+        return out
+
+    def check_size(self) -> None:
+        """Refuse a feature whose info.json shape its first frame does not have (read from
+        the image's header, nothing decoded), before a block of the claimed size is
+        allocated."""
+        if self.total:
+            f = int(self.file_of[0])
+            self._decode(self._file_cells(f)[int(self.row_of[0])].as_py(), 0, f, None)
+
+    def _file_cells(self, f: int) -> pa.Array:
+        if self._cells is None or self._cells[0] != f:
+            self._cells = None  # the last file's bytes go before the next file's are read
+            table = self.reader._read_parquet(self.files[f], [self.key])
+            self._cells = (f, table[self.key].combine_chunks())
+        return self._cells[1]
+
+    def _decode(self, cell: Any, frame: int, f: int, out: np.ndarray | None) -> None:
+        """Frame `frame`'s cell decoded into out (None: its size checked alone)."""
         import io
 
         from PIL import Image
 
-        shape = self._frame_shape(key)
-        total = int(self.info['total_frames'])
-        out = np.empty((total, *shape), dtype=np.uint8)
-        filled = np.zeros(total, dtype=bool)
-        for path in self.data_files():
-            table = self._read_parquet(path, [key, 'index'])
-            where = path.relative_to(self.root)
-            for cell, frame in zip(table[key].to_pylist(), table['index'].to_pylist(),
-                                   strict=True):
-                data = cell['bytes'] if isinstance(cell, dict) else cell
-                if not isinstance(data, bytes):
-                    raise LeRobotFormatError(f'{self.root}: {where}: image {key!r} of frame '
-                                             f'{frame} holds a path, not bytes')
-                if not (isinstance(frame, int) and 0 <= frame < total) or filled[frame]:
-                    raise LeRobotFormatError(f'{self.root}: {where}: image {key!r} has a frame '
-                                             f'of index {frame}, not once each of 0..{total - 1}')
-                try:
-                    image = Image.open(io.BytesIO(data))  # the header alone: size checked first
-                    size = (image.height, image.width)
-                    if size == shape[:2]:
-                        out[frame] = np.asarray(image.convert('RGB'))
-                except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-                    # PIL's UnidentifiedImageError (an OSError) and its kinds of damage
-                    raise LeRobotFormatError(
-                        f'{self.root}: {where}: image {key!r} of frame {frame} does not decode '
-                        f'({one_line(exc)})') from None
-                if size != shape[:2]:
-                    raise LeRobotFormatError(
-                        f'{self.root}: {where}: image {key!r} of frame {frame} is '
-                        f'{(*size, 3)}, info.json says {shape}')
-                filled[frame] = True
-        if not filled.all():
-            raise LeRobotFormatError(f'{self.root}: image {key!r} has no frame of index '
-                                     f'{int(np.flatnonzero(~filled)[0])} (of 0..{total - 1})')
-        return out
+        where = self.files[f].relative_to(self.reader.root)
+        data = cell['bytes'] if isinstance(cell, dict) else cell
+        if not isinstance(data, bytes):
+            raise LeRobotFormatError(f'{self.reader.root}: {where}: image {self.key!r} of frame '
+                                     f'{frame} holds a path, not bytes')
+        try:
+            image = Image.open(io.BytesIO(data))  # the header alone: size checked first
+            size = (image.height, image.width)
+            if size == self.shape[:2] and out is not None:
+                out[...] = np.asarray(image.convert('RGB'))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            # PIL's UnidentifiedImageError (an OSError) and its kinds of damage
+            raise LeRobotFormatError(
+                f'{self.reader.root}: {where}: image {self.key!r} of frame {frame} does not '
+                f'decode ({one_line(exc)})') from None
+        if size != self.shape[:2]:
+            raise LeRobotFormatError(
+                f'{self.reader.root}: {where}: image {self.key!r} of frame {frame} is '
+                f'{(*size, 3)}, info.json says {self.shape}')
 
 
 def is_lerobot_dataset(path: str | Path) -> bool:

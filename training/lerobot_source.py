@@ -23,6 +23,7 @@ from training.lerobot_format import (
     DEFAULT_FEATURES,
     DEFAULT_KEY_MAP,
     DEFAULT_TOLERANCE_S,
+    ImageColumn,
     LeRobotFormatError,
     LeRobotReader,
     camera_frame_size,
@@ -64,8 +65,9 @@ class _Camera:
     A read decodes the episodes its steps fall in (LeRobotReader.video_episodes), so that
     loading some episodes decodes those alone, and keeps none of them afterwards but an
     episode the read stopped inside (the next block of read_array goes on in it): a load holds
-    its copy of the frames, not a second one here. 'image' features (bytes in the parquet)
-    are decoded whole once. Its chunks are those a zarr store of these frames has: read_array
+    its copy of the frames, not a second one here. An 'image' feature (bytes in the parquet)
+    decodes the frames a read asks for (ImageColumn), fancy and strided reads included. Its
+    chunks are those a zarr store of these frames has: read_array
     then reads (and `dp-ros inspect` checks) it in blocks of a few MB, not all in one block."""
 
     def __init__(self, reader: LeRobotReader, feature: str, timestamps: np.ndarray,
@@ -81,16 +83,16 @@ class _Camera:
         self.chunks = (time_chunk_length((h, w, c), self.dtype), h, w, c)
         self.attrs = feature_attrs(reader.features[feature])  # bag2zarr's camera crop
         self._video = reader.features[feature]['dtype'] == 'video'
-        self._images: np.ndarray | None = None  # an 'image' feature, decoded whole
+        self._images = None if self._video else ImageColumn(reader, feature)  # 'image'
+        if self._images is not None:
+            self._images.check_size()  # as check_video_size: before a block is allocated
         # (episode, its frames): the episode the last read stopped inside; None: none held
         self._frames: tuple[int, np.ndarray] | None = None
 
     def _all(self) -> np.ndarray:
-        """Every frame (kept only for an 'image' feature)."""
-        if not self._video:
-            if self._images is None:
-                self._images = self.reader.camera_frames(self.feature)
-            return self._images
+        """Every frame."""
+        if self._images is not None:
+            return self._images.rows(0, self.shape[0])
         return self.reader.camera_frames(self.feature, timestamps=self.timestamps,
                                          tolerance_s=self.tolerance_s, progress=True)
 
@@ -98,6 +100,8 @@ class _Camera:
         """Frames start..stop-1, decoding only the episodes they fall in."""
         if stop <= start:
             return np.empty((0, *self.shape[1:]), dtype=self.dtype)
+        if self._images is not None:
+            return self._images.rows(start, stop)
         ends = self.episode_ends
         starts = ends - np.diff(ends, prepend=0)
         first = int(np.searchsorted(ends, start, side='right'))
@@ -133,16 +137,18 @@ class _Camera:
             steps = () if isinstance(item[0], (int, np.integer)) else (slice(None),)
             return frames[(*steps, *item[1:])]
         n = self.shape[0]
-        if self._video and isinstance(item, (int, np.integer)) and \
-                not isinstance(item, (bool, np.bool_)):
+        if isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)):
             i = int(item) + n if item < 0 else int(item)
             if not 0 <= i < n:
                 raise IndexError(f'index {int(item)} is out of bounds for {n} frames')
             return self._rows(i, i + 1)[0]
-        if self._video and isinstance(item, slice) and item.step in (None, 1):
+        if isinstance(item, slice) and item.step in (None, 1):
             start, stop, _ = item.indices(n)
             return self._rows(start, max(start, stop))
-        return self._all()[item]  # an 'image' feature, or fancy or strided steps
+        if self._images is not None:  # fancy or strided steps: those frames alone
+            steps = np.arange(n)[item]
+            return self._images.take(steps).reshape(*steps.shape, *self.shape[1:])
+        return self._all()[item]  # a video's fancy or strided steps
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         frames = self._all()
