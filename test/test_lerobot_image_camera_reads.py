@@ -1,8 +1,9 @@
 """A LeRobot 'image' camera (PNG bytes in the data parquet) is decoded where it is read, as a
 video camera is: a training store's reads (read_array's blocks, some episodes, single steps,
 fancy and strided steps) and `dp-ros convert` back to zarr decode the frames asked for, not
-the camera whole. Before, the store decoded and kept every frame at its full size on the
-first read: a load of 96x96 training frames from 640x480 images held 0.9 MB a frame.
+the camera whole. Before, the store decoded and kept every frame on the first read (a
+training load held two copies of the camera; inspect's block-wise checks one whole), and the
+conversion decoded the camera whole.
 
 The dataset: numeric columns written by LeRobotWriter over several data files (rolled after
 a few KB), the camera added to each file as lerobot writes an 'image' feature (struct {bytes,
@@ -136,9 +137,9 @@ def test_a_read_decodes_the_frames_it_asks_for_alone(dataset, whole, monkeypatch
 
 
 def test_a_shrinking_load_holds_its_frames_not_the_camera(dataset, whole):
-    """A load converting each block to 1/16 of its pixels (as training fits large frames to
-    its model) peaks at a fraction of the camera's decoded size; the old whole decode kept
-    every full frame on the first read."""
+    """A load converting each block to 1/16 of its pixels (as inspect reduces each block to
+    its statistics) peaks at a fraction of the camera's decoded size; the old whole decode
+    kept every frame on the first read."""
     camera = LeRobotStore(dataset).data[CAMERA]
     tracemalloc.start()
     try:

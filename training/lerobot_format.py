@@ -1567,9 +1567,9 @@ class ImageColumn:
     each into its place. Where each frame's bytes lie (data file, row) is read once from the
     files' index columns; a data file's image bytes are read when a frame of it is first
     asked for and kept until a frame of another file is (read_array's blocks go through a
-    file in order), so a training load of 96x96 frames from 640x480 images holds one data
-    file's encoded bytes besides its own frames, not the camera decoded whole (0.9 MB a
-    frame)."""
+    file in order): a training load holds its own copy of the frames and one data file's
+    encoded bytes, not a second, whole decode besides; `dp-ros inspect` a block of frames and
+    `dp-ros convert` an episode's, not the camera's (640x480: 0.9 MB a frame)."""
 
     def __init__(self, reader: LeRobotReader, key: str) -> None:
         self.reader, self.key = reader, key
