@@ -22,7 +22,7 @@ PACKAGES = ('dp_ros', 'training', 'sim_bridge')
 # layer -> module prefixes, most specific first wins (see layer_of)
 LAYERS: dict[str, tuple[str, ...]] = {
     'base': ('dp_ros.atomic_dir', 'dp_ros.dimension_names', 'dp_ros.errors',
-             'dp_ros.held_signals', 'dp_ros.image_fit', 'dp_ros.image_header',
+             'dp_ros.held_signals', 'dp_ros.image_fit', 'dp_ros.image_header', 'dp_ros.jpeg_decode',
              'dp_ros.params', 'dp_ros.pose_fields', 'dp_ros.recorded_sources',
              'dp_ros.safe_yaml', 'dp_ros.selection', 'dp_ros.stamps'),
     'policy': ('dp_ros.policy',),

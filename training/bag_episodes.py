@@ -32,6 +32,7 @@ from dp_ros.bags.reader import (
     decode_trajectory,
     read_streams,
 )
+from dp_ros.jpeg_decode import DamagedJpeg
 from dp_ros.pose_fields import decode_pose
 from dp_ros.runtime.alignment import jitter_allowance_ns
 from dp_ros.stamps import stamp_to_ns
@@ -270,13 +271,17 @@ def _on_reference_clock(recv_ns: np.ndarray, ref: Stream) -> np.ndarray:
     return place_unstamped(recv_ns, np.asarray(ref.recv_ns, np.int64), ref_times)
 
 
-def _sorted_stream(stream: Stream, ref: Stream | None = None) -> tuple[_Sorted, bool]:
+def _sorted_stream(stream: Stream, ref: Stream | None = None,
+                   leave_out: Sequence[int] = ()) -> tuple[_Sorted, bool]:
     """Messages in time order; a stream without stamps is placed by its receive times, on a
-    reference stream's clock when one is given (_on_reference_clock)."""
+    reference stream's clock when one is given (_on_reference_clock). leave_out: the places
+    of messages no step may sample (damaged frames): as if they had not come."""
     times, stamped = stream.times_ns()
     if not stamped and ref is not None:
         times = _on_reference_clock(times, ref)
     order = np.argsort(times, kind='stable')
+    if len(leave_out):
+        order = order[~np.isin(order, np.asarray(leave_out, dtype=np.int64))]
     return (_Sorted(times[order], [stream.values[i] for i in order],
                     np.asarray(stream.recv_ns, dtype=np.int64)[order], order), stamped)
 
@@ -298,6 +303,8 @@ class _Decoded:
     on_sim_clock: bool = False
     # the reference's stamps are a sim's time (on_sim_time)
     sim_time: bool = False
+    # camera topic -> its damaged JPEG frames (message places, the first's reason): left out
+    damaged: dict[str, tuple[list[int], str]] = field(default_factory=dict)
 
 
 CLOCK_TOPIC, CLOCK_TYPE = '/clock', 'rosgraph_msgs/msg/Clock'
@@ -415,6 +422,9 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
     frame_decoders = {} if keep_frames else {t: decoders[t] for t in seen}
     for topic in frame_decoders:
         decoders[topic] = _frame_check(by_topic[topic], bag.topics[topic].msgtype, seen[topic])
+    damaged: dict[str, tuple[list[int], str]] = {}
+    for topic in seen:
+        decoders[topic] = _leaving_out_damaged(decoders[topic], topic, damaged)
     if grid_topic not in decoders:
         decoders[grid_topic] = lambda m: ()
     marker = config.episodes.marker
@@ -441,12 +451,32 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
     stamped: dict[str, bool] = {}
     for topic, stream in streams.items():
         sorted_streams[topic], stamped[topic] = _sorted_stream(
-            stream, None if topic == marker else clock or streams[grid_topic])
+            stream, None if topic == marker else clock or streams[grid_topic],
+            damaged.get(topic, ([], ''))[0])
         if len(stream) == 0 and topic != marker:
             raise BagError(f'bag {bag.path}: topic {topic} has no messages')
     return _Decoded(streams, sorted_streams, stamped, slots, grid_topic, marker,
                     list(decoders), frame_decoders, clock is not None,
-                    on_sim_time(streams[grid_topic], clock))
+                    on_sim_time(streams[grid_topic], clock), damaged)
+
+
+def _leaving_out_damaged(decode: Callable[[Any], Any], topic: str,
+                         damaged: dict[str, tuple[list[int], str]]) -> Callable[[Any], Any]:
+    """A camera topic's decoder that takes a damaged JPEG frame (jpeg_decode) as a message
+    to leave out, not a reason to refuse the bag: its place (counted over the topic's
+    messages, as read_streams counts them) goes to damaged[topic]; its value is None."""
+    place = 0
+
+    def decode_or_leave_out(msg: Any) -> Any:
+        nonlocal place
+        place += 1
+        try:
+            return decode(msg)
+        except DamagedJpeg as exc:
+            places, reason = damaged.setdefault(topic, ([], str(exc)))
+            places.append(place - 1)
+            return None
+    return decode_or_leave_out
 
 
 class _Frames:
@@ -543,6 +573,11 @@ def iter_bag_episodes(bag: Bag, config: Bag2ZarrConfig, report: BagReport,
         if unset := stream.unset_stamps():
             report.notes.append(f'{topic}: {unset} message(s) stamped 0 among wall-clock '
                                 'stamps (unset): placed by receive time')
+    for topic, (places, reason) in decoded.damaged.items():
+        shown = ', '.join(map(str, places[:5])) + (', ...' if len(places) > 5 else '')
+        report.notes.append(f'{topic}: {len(places)} damaged JPEG frame(s) left out (messages '
+                            f'{shown}; the first: {reason}); the policy node refuses such '
+                            'frames too')
     report.notes += _slower_than_reference(report.topics, config, grid_topic)
     if config.align != AT_OR_BEFORE:
         report.notes.append(f"align: {config.align}: observations are sampled offline, not as "

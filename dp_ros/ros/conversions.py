@@ -20,6 +20,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.image_header import size_problem
+from dp_ros.jpeg_decode import DamagedJpeg, decode_jpeg_rgb
 from dp_ros.pose_fields import decode_pose, pose_target
 from dp_ros.runtime.input_checks import BadInput, measured_vector, state_vector
 from dp_ros.stamps import (  # noqa: F401 (re-exported)
@@ -327,7 +328,9 @@ def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:
     subscriber and cv_bridge: IMREAD_UNCHANGED, so a JPEG's EXIF orientation is not applied;
     16-bit pixels scaled by 255/65535 as cv_bridge's rgb16 -> rgb8); ValueError for a depth
     image (compressed_camera_problem), an empty or undecodable buffer, or one whose header
-    declares more pixels than dp_ros decodes (image_header)."""
+    declares more pixels than dp_ros decodes (image_header); DamagedJpeg (a ValueError) for a
+    JPEG whose data libjpeg finds damaged, which those decoders would return smeared
+    (jpeg_decode)."""
     problem = compressed_camera_problem(msg.format)
     if problem:
         raise ValueError(problem)
@@ -345,6 +348,13 @@ def _decode_compressed(msg: CompressedImage) -> np.ndarray:
     problem = size_problem(buffer)
     if problem:
         raise ValueError(f"compressed image (format '{msg.format}') not decoded: {problem}")
+    try:
+        rgb = decode_jpeg_rgb(buffer)
+    except DamagedJpeg as exc:
+        raise DamagedJpeg(f"compressed image (format '{msg.format}', {buffer.size} bytes) is "
+                          f'damaged: {exc}') from None
+    if rgb is not None:
+        return rgb
     image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None or image.ndim not in (2, 3) or image.dtype not in (np.uint8, np.uint16) \
             or (image.ndim == 3 and image.shape[2] not in (3, 4)):
