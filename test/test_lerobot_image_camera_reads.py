@@ -7,7 +7,7 @@ conversion decoded the camera whole.
 
 The dataset: numeric columns written by LeRobotWriter over several data files (rolled after
 a few KB), the camera added to each file as lerobot writes an 'image' feature (struct {bytes,
-path}), one file's rows reversed; frame i's pixels say i.
+path}) in row groups of 7, one file's rows reversed; frame i's pixels say i.
 """
 from __future__ import annotations
 
@@ -79,7 +79,9 @@ def dataset(tmp_path_factory) -> Path:
         table = table.append_column(CAMERA, cells)
         if k == 1:  # rows in another order than the index
             table = table.take(list(range(len(table) - 1, -1, -1)))
-        pq.write_table(table, path)
+        # row groups of 7: the column is read in chunks (kept so: a file's bytes over 2 GiB
+        # cannot be combined into one binary array)
+        pq.write_table(table, path, row_group_size=7)
     return root
 
 
@@ -175,4 +177,17 @@ def test_a_frame_index_twice_is_named_when_the_camera_is_opened(dataset, tmp_pat
                              pa.array(index, table['index'].type))
     pq.write_table(table, path)
     with pytest.raises(LeRobotFormatError, match=r'frame of index 0, not once each'):
+        ImageColumn(LeRobotReader(copy), CAMERA)
+
+
+def test_an_index_column_of_another_type_is_named(dataset, tmp_path):
+    """A bool index column (True is an int to Python) is refused naming its first value."""
+    copy = tmp_path / 'bools'
+    shutil.copytree(dataset, copy)
+    path = sorted((copy / 'data').glob('*/*.parquet'))[0]
+    table = pq.read_table(path)
+    table = table.set_column(table.column_names.index('index'), 'index',
+                             pa.array([True] * len(table), pa.bool_()))
+    pq.write_table(table, path)
+    with pytest.raises(LeRobotFormatError, match=r'frame of index True, not once each'):
         ImageColumn(LeRobotReader(copy), CAMERA)

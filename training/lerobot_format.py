@@ -1580,10 +1580,14 @@ class ImageColumn:
         self.row_of = np.zeros(total, dtype=np.int64)  # frame -> its row there
         for f, path in enumerate(self.files):
             column = reader._read_parquet(path, ['index'], present=[key])['index']
+            if len(column) == 0:  # an empty file (its index column may be of type null)
+                continue
             index = column.to_numpy(zero_copy_only=False) if column.null_count == 0 else None
-            if index is None or not np.issubdtype(index.dtype, np.integer):
+            if index is None or not np.issubdtype(index.dtype, np.integer) or \
+                    index.dtype == np.bool_:
                 self._not_once(path, next((v for v in column.to_pylist()
-                                           if not isinstance(v, int)), None))
+                                           if not isinstance(v, int) or isinstance(v, bool)),
+                                          None))
             outside = (index < 0) | (index >= total)
             if outside.any():
                 self._not_once(path, int(index[outside][0]))
@@ -1597,7 +1601,9 @@ class ImageColumn:
         if missing.size:
             raise LeRobotFormatError(f'{reader.root}: image {key!r} has no frame of index '
                                      f'{int(missing[0])} (of 0..{total - 1})')
-        self._cells: tuple[int, pa.Array] | None = None  # (data file, its image cells)
+        # (data file, its image cells): chunked as read, not combined (a file's bytes over
+        # 2 GiB overflow a binary array's 32-bit offsets)
+        self._cells: tuple[int, pa.ChunkedArray] | None = None
 
     def _not_once(self, path: Path, frame: Any) -> NoReturn:
         raise LeRobotFormatError(
@@ -1613,9 +1619,14 @@ class ImageColumn:
         frames = np.asarray(frames, dtype=np.int64).reshape(-1)
         out = np.empty((len(frames), *self.shape), dtype=np.uint8)
         files = self.file_of[frames]
-        for f in dict.fromkeys(files.tolist()):  # each file once, in the order first needed
+        # each file once, in the order first needed (grouped in one sort, not one pass over
+        # the frames per file: a v2.1 set has a file per episode)
+        order = np.argsort(files, kind='stable')
+        groups = np.split(order, np.flatnonzero(np.diff(files[order])) + 1) if len(order) else []
+        for group in sorted(groups, key=lambda g: int(g[0])):
+            f = int(files[group[0]])
             cells = self._file_cells(f)
-            for k in np.flatnonzero(files == f):
+            for k in group.tolist():
                 frame = int(frames[k])
                 self._decode(cells[int(self.row_of[frame])].as_py(), frame, f, out[k])
         return out
@@ -1628,11 +1639,11 @@ class ImageColumn:
             f = int(self.file_of[0])
             self._decode(self._file_cells(f)[int(self.row_of[0])].as_py(), 0, f, None)
 
-    def _file_cells(self, f: int) -> pa.Array:
+    def _file_cells(self, f: int) -> pa.ChunkedArray:
         if self._cells is None or self._cells[0] != f:
             self._cells = None  # the last file's bytes go before the next file's are read
             table = self.reader._read_parquet(self.files[f], [self.key])
-            self._cells = (f, table[self.key].combine_chunks())
+            self._cells = (f, table[self.key])
         return self._cells[1]
 
     def _decode(self, cell: Any, frame: int, f: int, out: np.ndarray | None) -> None:

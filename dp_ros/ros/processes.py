@@ -144,7 +144,7 @@ def start_child(argv: list[str], **popen: object) -> subprocess.Popen:
         if death is not None:
             death()
     return subprocess.Popen(argv, start_new_session=True,  # type: ignore[call-overload]
-                            preexec_fn=preexec, **popen)
+                            preexec_fn=preexec if hold or death else None, **popen)
 
 
 def start_logged(argv: list[str], log_path: Path, env: dict[str, str] | None = None,
