@@ -64,8 +64,16 @@ def test_nothing_is_said_with_room_unknown_space_or_nothing_left_to_train():
     assert check_disk(_cfg(), W, 0, 'run', start_step=1000) == []
 
 
-def test_free_space_is_read_on_the_nearest_existing_folder(tmp_path):
-    assert free_disk(tmp_path / 'not' / 'made' / 'yet') == free_disk(tmp_path) > 0
+def test_free_space_is_read_on_the_nearest_existing_folder(tmp_path, monkeypatch):
+    """The folder asked of the file system is the nearest that exists (two reads of the free
+    bytes differ whenever another process writes between them: a CI run's other worker did)."""
+    import shutil
+
+    asked = []
+    usage = shutil.disk_usage
+    monkeypatch.setattr(shutil, 'disk_usage', lambda path: asked.append(path) or usage(path))
+    assert free_disk(tmp_path / 'not' / 'made' / 'yet') > 0
+    assert asked == [tmp_path]
 
 
 def test_train_refuses_a_full_disk_before_it_makes_the_run_folder(tmp_path, monkeypatch):
