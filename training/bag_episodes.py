@@ -473,8 +473,7 @@ def _leaving_out_damaged(decode: Callable[[Any], Any], topic: str,
         try:
             return decode(msg)
         except DamagedJpeg as exc:
-            places, reason = damaged.setdefault(topic, ([], str(exc)))
-            places.append(place - 1)
+            damaged.setdefault(topic, ([], str(exc)))[0].append(place - 1)
             return None
     return decode_or_leave_out
 
