@@ -155,6 +155,22 @@ def test_image_feature_bytes_that_decode_converts(tmp_path, lerobot):
     assert ReplayBuffer.open(tmp_path / 'back.zarr')['img'].shape == (10, 16, 16, 3)
 
 
+@pytest.mark.parametrize('read', ['convert', 'training_store'])
+def test_an_image_feature_size_claim_too_large_is_refused_before_allocating(
+        tmp_path, lerobot, capsys, read):
+    """16x16 PNGs of an 'image' feature claiming 10^7 x 10^7 frames: the first frame's header
+    is compared with the claim when the camera is opened, before an episode's (convert) or a
+    block's (training) frames are allocated at the claimed size: one line, not numpy's
+    _ArrayMemoryError."""
+    as_image_feature(lerobot, [png(16, 16, 20 * i) for i in range(10)])
+    claim_camera_shape(lerobot, [10 ** 7, 10 ** 7, 3])
+    if read == 'convert':
+        assert 'info.json says' in convert_back(tmp_path, lerobot, capsys)
+        return
+    with pytest.raises(LeRobotFormatError, match=r'is \(16, 16, 3\), info.json says'):
+        LeRobotStore(lerobot).data['observation.image']
+
+
 def test_image_feature_bytes_that_are_no_image_are_named(tmp_path, lerobot, capsys):
     """'image' cells holding no PNG/JPEG are one line naming the file, not PIL's
     UnidentifiedImageError traceback."""

@@ -1604,6 +1604,7 @@ class ImageColumn:
         # (data file, its image cells): chunked as read, not combined (a file's bytes over
         # 2 GiB overflow a binary array's 32-bit offsets)
         self._cells: tuple[int, pa.ChunkedArray] | None = None
+        self._check_size()
 
     def _not_once(self, path: Path, frame: Any) -> NoReturn:
         raise LeRobotFormatError(
@@ -1631,10 +1632,10 @@ class ImageColumn:
                 self._decode(cells[int(self.row_of[frame])].as_py(), frame, f, out[k])
         return out
 
-    def check_size(self) -> None:
+    def _check_size(self) -> None:
         """Refuse a feature whose info.json shape its first frame does not have (read from
-        the image's header, nothing decoded), before a block of the claimed size is
-        allocated."""
+        the image's header, nothing decoded), before any read allocates frames of the claimed
+        size (as check_video_size for a video): its data file is the one a first read needs."""
         if self.total:
             f = int(self.file_of[0])
             self._decode(self._file_cells(f)[int(self.row_of[0])].as_py(), 0, f, None)

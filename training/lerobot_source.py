@@ -82,10 +82,8 @@ class _Camera:
         self.ndim = 4
         self.chunks = (time_chunk_length((h, w, c), self.dtype), h, w, c)
         self.attrs = feature_attrs(reader.features[feature])  # bag2zarr's camera crop
-        self._video = reader.features[feature]['dtype'] == 'video'
-        self._images = None if self._video else ImageColumn(reader, feature)  # 'image'
-        if self._images is not None:
-            self._images.check_size()  # as check_video_size: before a block is allocated
+        video = reader.features[feature]['dtype'] == 'video'
+        self._images = None if video else ImageColumn(reader, feature)  # an 'image' feature
         # (episode, its frames): the episode the last read stopped inside; None: none held
         self._frames: tuple[int, np.ndarray] | None = None
 
