@@ -422,9 +422,8 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
     frame_decoders = {} if keep_frames else {t: decoders[t] for t in seen}
     for topic in frame_decoders:
         decoders[topic] = _frame_check(by_topic[topic], bag.topics[topic].msgtype, seen[topic])
-    damaged: dict[str, tuple[list[int], str]] = {}
     for topic in seen:
-        decoders[topic] = _leaving_out_damaged(decoders[topic], topic, damaged)
+        decoders[topic] = _leaving_out_damaged(decoders[topic])
     if grid_topic not in decoders:
         decoders[grid_topic] = lambda m: ()
     marker = config.episodes.marker
@@ -435,6 +434,8 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
     if reads_clock:
         decoders[CLOCK_TOPIC] = _clock_time
     streams = read_streams(bag, decoders, progress=progress)
+    damaged = {t: _damaged_places(streams[t]) for t in seen}
+    damaged = {t: d for t, d in damaged.items() if d[0]}
     clock = sim_clock_stream(streams.pop(CLOCK_TOPIC) if reads_clock else None,
                              streams[grid_topic])
     if frame_sizes is not None:
@@ -460,22 +461,29 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
                     on_sim_time(streams[grid_topic], clock), damaged)
 
 
-def _leaving_out_damaged(decode: Callable[[Any], Any], topic: str,
-                         damaged: dict[str, tuple[list[int], str]]) -> Callable[[Any], Any]:
-    """A camera topic's decoder that takes a damaged JPEG frame (jpeg_decode) as a message
-    to leave out, not a reason to refuse the bag: its place (counted over the topic's
-    messages, as read_streams counts them) goes to damaged[topic]; its value is None."""
-    place = 0
+class _Damaged:
+    """The value of a damaged JPEG frame in its stream (_leaving_out_damaged): why."""
 
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _leaving_out_damaged(decode: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A camera topic's decoder that takes a damaged JPEG frame (jpeg_decode) as a message
+    to leave out, not a reason to refuse the bag: its value is a _Damaged, which
+    _damaged_places finds (no step samples it: _sorted_stream's leave_out)."""
     def decode_or_leave_out(msg: Any) -> Any:
-        nonlocal place
-        place += 1
         try:
             return decode(msg)
         except DamagedJpeg as exc:
-            damaged.setdefault(topic, ([], str(exc)))[0].append(place - 1)
-            return None
+            return _Damaged(str(exc))
     return decode_or_leave_out
+
+
+def _damaged_places(stream: Stream) -> tuple[list[int], str]:
+    """The places of a camera stream's damaged frames, and the first one's reason."""
+    places = [i for i, v in enumerate(stream.values) if isinstance(v, _Damaged)]
+    return places, stream.values[places[0]].reason if places else ''
 
 
 class _Frames:
