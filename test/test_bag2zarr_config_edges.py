@@ -47,6 +47,8 @@ REFUSED = {
                         'control_period_s must be >= 1e-06 s, got -0.1'),
     'image_dtype_float16': ({**BASE, 'image_dtype': 'float16'},
                             "image_dtype must be one of ('float32', 'uint8'), got 'float16'"),
+    'damaged_frames_skip': ({**BASE, 'damaged_frames': 'skip'},
+                            "damaged_frames must be one of ('leave_out', 'refuse'), got 'skip'"),
     'negative_tolerance': ({**BASE, 'tolerance': -0.05}, 'tolerance must be >= 0 s, got -0.05'),
     'two_cameras_in_one_key': (with_keys(img=[{'image': '/a'}, {'image': '/b'}], state=STATE),
                                'keys.img: an image key has exactly one image source'),

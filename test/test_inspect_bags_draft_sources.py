@@ -97,6 +97,7 @@ def test_a_yuv_camera_is_an_image_key(tmp_path, capsys):
     summary, draft = _draft_and_convert(tmp_path, capsys, yuv=True)
     assert summary.total_steps > 0
     assert 'left out' not in draft
+    assert 'damaged_frames' not in draft  # no compressed camera
     assert '    image: "/usb_cam/image_raw"   # 4x4 yuv422_yuy2, 10.0 Hz' in draft
     assert len(summary.keys) == 4  # both cameras, state, action
 
@@ -108,6 +109,8 @@ def test_a_wide_camera_is_drafted_with_its_size_and_what_a_square_shape_cuts(tmp
     summary, draft = _draft_and_convert(tmp_path, capsys, wide=True)
     assert summary.total_steps > 0
     assert '    image: "/front/image_raw/compressed"   # 64x36 jpeg' in draft
+    # a JPEG camera: the draft names what a damaged frame does (and the draft converts)
+    assert '\ndamaged_frames: leave_out ' in draft
     assert ('    # 64x36: [96, 96] keeps the centre 36x36 of it (the rest cut); shape: '
             '[96, 171] keeps the whole frame') in draft
     assert '# 4x4 rgb8' in draft and '# 4x4: [96, 96]' not in draft  # square: no note

@@ -52,6 +52,8 @@ SOURCE_OPTIONS = {'image': {'shape', 'crop'} | _COMMON,
                   'float_array': {'joints', 'prefix'} | _COMMON,
                   'pose': {'fields', 'yaw_min', 'prefix'} | _COMMON}
 IMAGE_DTYPES = ('float32', 'uint8')
+# what bag2zarr does with a damaged JPEG frame (dp_ros/jpeg_decode.py)
+DAMAGED_FRAME_POLICIES = ('leave_out', 'refuse')
 # old top-level key -> new: still read, with a DeprecationWarning
 RENAMED = {'control_period': 'control_period_s'}
 MAX_SECONDS = 3600.0  # the longest control period, offset or gap tolerance taken
@@ -226,6 +228,11 @@ class Bag2ZarrConfig:
         reference_topic: the topic whose first message starts the grid; None: a camera,
             else a joint_state, else a pose topic.
         episodes: how episodes are cut.
+        damaged_frames: a JPEG frame libjpeg finds damaged (a camera driver that lost data,
+            dp_ros/jpeg_decode.py): 'leave_out' (as if it had not come: its steps take the
+            frame before it within the tolerance; the report says how many and which) or
+            'refuse' (the conversion stops naming the bag, topic and message). Default
+            'leave_out'.
         joint_renames: {old name: name} for joints a driver update renamed (e.g.
             {joint1: shoulder_pan_joint}): a joint_state or joint_trajectory message that
             lacks a source's joint `name` but gives `old name` is read as giving it, so bags
@@ -243,6 +250,7 @@ class Bag2ZarrConfig:
     reference_topic: str | None = None
     episodes: EpisodeConfig = field(default_factory=EpisodeConfig)
     joint_renames: dict[str, str] = field(default_factory=dict)
+    damaged_frames: str = 'leave_out'
 
     @property
     def period_ns(self) -> int:
@@ -458,7 +466,7 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
         raise ConfigError(f'config must be a mapping, got {type(raw).__name__}')
     raw = rename_deprecated(raw, RENAMED, origin=origin, error=ConfigError, stacklevel=3)
     known = {'control_period_s', 'tolerance', 'align', 'grid_start', 'image_dtype',
-             'reference_topic', 'episodes', 'keys', 'joint_renames'}
+             'reference_topic', 'episodes', 'keys', 'joint_renames', 'damaged_frames'}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f'unknown config key(s) {unknown} (known: {sorted(known)})')
@@ -468,6 +476,10 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
     image_dtype = str(raw.get('image_dtype', 'float32'))
     if image_dtype not in IMAGE_DTYPES:
         raise ConfigError(f'image_dtype must be one of {IMAGE_DTYPES}, got {image_dtype!r}')
+    damaged_frames = raw.get('damaged_frames', 'leave_out')
+    if damaged_frames not in DAMAGED_FRAME_POLICIES:
+        raise ConfigError(f'damaged_frames must be one of {DAMAGED_FRAME_POLICIES}, got '
+                          f'{damaged_frames!r}')
     align = str(raw.get('align', AT_OR_BEFORE))
     if align in ALIGN_ALIASES:
         prefix = f'{origin}: ' if origin else ''
@@ -557,7 +569,8 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
                             image_dtype=image_dtype, episodes=episodes,
                             reference_topic=_topic_or_none(raw.get('reference_topic'),
                                                            'reference_topic'),
-                            joint_renames=_joint_renames(raw.get('joint_renames'), keys))
+                            joint_renames=_joint_renames(raw.get('joint_renames'), keys),
+                            damaged_frames=damaged_frames)
     config.grid_topic()  # fails early when nothing can set the grid
     return config
 

@@ -423,7 +423,8 @@ def _decode_bag(bag: Bag, config: Bag2ZarrConfig, progress: bool,
     for topic in frame_decoders:
         decoders[topic] = _frame_check(by_topic[topic], bag.topics[topic].msgtype, seen[topic])
     for topic in seen:
-        decoders[topic] = _leaving_out_damaged(decoders[topic])
+        decoders[topic] = (_leaving_out_damaged if config.damaged_frames == 'leave_out'
+                           else _refusing_damaged)(decoders[topic])
     if grid_topic not in decoders:
         decoders[grid_topic] = lambda m: ()
     marker = config.episodes.marker
@@ -478,6 +479,19 @@ def _leaving_out_damaged(decode: Callable[[Any], Any]) -> Callable[[Any], Any]:
         except DamagedJpeg as exc:
             return _Damaged(str(exc))
     return decode_or_leave_out
+
+
+def _refusing_damaged(decode: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A camera topic's decoder under `damaged_frames: refuse`: a damaged JPEG frame stops
+    the conversion (read_streams names the bag, topic and message), saying which setting
+    would convert the bag without it."""
+    def decode_or_refuse(msg: Any) -> Any:
+        try:
+            return decode(msg)
+        except DamagedJpeg as exc:
+            raise DamagedJpeg(f'{exc} (damaged_frames: refuse; leave_out converts the bag '
+                              'without such frames)') from None
+    return decode_or_refuse
 
 
 def _damaged_places(stream: Stream) -> tuple[list[int], str]:

@@ -460,6 +460,9 @@ def draft_config(summaries: list[BagSummary],
         'image_dtype: uint8',
         f'reference_topic: {q(reference.topic)}   # the slowest camera',
     ]
+    if any(c.msgtype.endswith('/CompressedImage') for c in cameras):
+        lines += ['damaged_frames: leave_out     # a JPEG a camera driver lost data of: left '
+                  'out, said (refuse: stop)']
     renames, rename_notes = renamed_joints(summaries, topics)
     if rename_notes:
         lines += ['# joints named otherwise in earlier bags (a driver update?): their old names '
