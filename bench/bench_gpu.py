@@ -19,6 +19,9 @@ their values) and synthetic data (the GPU machine has no zarr). Measured:
 - conv_variants: the UNet's convolutions by cuDNN (with or without its autotuner) or by the
   time-major GEMM (dp_ros.policy.unet.Conv1d, up to 8 or 64 rows): graph latency, graph vs
   eager, vs the cuDNN chunk, and the node's runner.
+- latency: beyond conv_variants' best, every convolution as a GEMM (gemm64_all), without and
+  with a compiled UNet in the graph, torch.compile's max-autotune GEMM templates, and the
+  compiled chunk's kernel profile (the shipped shape fp32, the paper's bf16).
 - training, samples/s: today's step (foreach AdamW, per-parameter EMA, fp32) fed by a
   DataLoader with workers and fed by one resident batch, against device-built batches
   (training/gpu_batches.py) with fused AdamW, foreach EMA, TF32, bf16 autocast, a larger
@@ -88,7 +91,7 @@ class Bench:
         self.results: dict[str, Any] = {'env': environment(self.device), 'smoke': args.smoke,
                                         'budget_s': args.budget_s, 'sampling': {},
                                         'conv_variants': {}, 'profile': {}, 'node': {},
-                                        'training': {}}
+                                        'training': {}, 'latency': {}}
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -373,13 +376,15 @@ def runner_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: int,
 
 
 def compiled_graph_case(bench: Bench, policy: DiffusionPolicy, sampler: str, steps: int,
-                        variant: str = 'default') -> dict:
+                        variant: str = 'default', mode: str | None = None,
+                        ddpm: bool = True) -> dict:
     """A torch.compile'd UNet inside the chunk graph (compiled during the capture warm-up),
-    under one of CONV_VARIANTS."""
+    under one of CONV_VARIANTS; mode: torch.compile's (None: its default); ddpm: DDPM-100
+    through the same graphs' UNet too."""
     dev = bench.device
     with conv_variant(variant):
         fresh_compiles()
-        denoiser = torch.compile(policy.model, dynamic=False)
+        denoiser = torch.compile(policy.model, dynamic=False, mode=mode)
         graphs = ChunkGraphs(policy, denoiser=denoiser)
         obs = observation(policy.config, dev)
         gen = episode_generator(0, 100000, dev)
@@ -393,7 +398,11 @@ def compiled_graph_case(bench: Bench, policy: DiffusionPolicy, sampler: str, ste
         out = timed_ms(lambda: graphs.predict_action(obs, gen, sampler, steps), 50, dev)
         out['compile_capture_s'] = compile_capture_s
         out['variant'] = variant
+        out['mode'] = mode or 'default'
         out['vs_eager'] = graph_vs_eager(policy, graphs, obs, sampler, steps)
+        if not ddpm:
+            graphs.clear()
+            return out
         # DDPM-100 through the same compiled UNet (its shapes are the same: no recompile)
         graphs.predict_action(obs, gen, 'ddpm', 100)
         if graphs.failed:
@@ -416,6 +425,9 @@ CONV_VARIANTS: dict[str, dict[str, Any]] = {
     'gemm8': dict(conv_rows=8, transpose_rows=0, benchmark=False),
     'gemm64': dict(conv_rows=64, transpose_rows=64, benchmark=False),
     'gemm64_benchmark': dict(conv_rows=64, transpose_rows=64, benchmark=True),
+    # every convolution of the UNet as a GEMM, the small ones too (first conv, 1x1 residuals,
+    # final conv: cuDNN's three kernels each, layout conversions included, at batch 1)
+    'gemm64_all': dict(conv_rows=64, transpose_rows=64, benchmark=False, min_weights=0),
 }
 
 
@@ -425,16 +437,19 @@ def conv_variant(name: str):
     knobs = CONV_VARIANTS[name]
     kind = 'cuda' if torch.cuda.is_available() else 'cpu'
     saved = (dict(Conv1d.FAST_MAX_ROWS), dict(ConvTranspose1d.FAST_MAX_ROWS),
-             torch.backends.cudnn.benchmark)
+             torch.backends.cudnn.benchmark, dict(Conv1d.FAST_MIN_WEIGHTS))
     if 'conv_rows' in knobs:
         Conv1d.FAST_MAX_ROWS = {**saved[0], kind: knobs['conv_rows']}
         ConvTranspose1d.FAST_MAX_ROWS = {**saved[1], kind: knobs['transpose_rows']}
         torch.backends.cudnn.benchmark = knobs['benchmark']
+    if 'min_weights' in knobs:
+        Conv1d.FAST_MIN_WEIGHTS = {**saved[3], kind: knobs['min_weights']}
     try:
         yield
     finally:
         Conv1d.FAST_MAX_ROWS, ConvTranspose1d.FAST_MAX_ROWS = saved[0], saved[1]
         torch.backends.cudnn.benchmark = saved[2]
+        Conv1d.FAST_MIN_WEIGHTS = saved[3]
 
 
 def conv_variant_case(bench: Bench, policy: DiffusionPolicy, variant: str, sampler: str,
@@ -569,6 +584,41 @@ def profiles(bench: Bench, shape: str) -> None:
         bench.part(where, f'ddim{steps}_fp32_gemm64_compiled',
                    lambda: profile_case(bench, policy, 'gemm64', compiled=True), need_s=25,
                    limit_s=90)
+
+
+# issue 15's latency cases beyond the last device run's best (gpu_run2.json: compiled UNet in
+# the graph with gemm64 convolutions, 6.5 ms both shapes' best): every convolution as a GEMM,
+# and torch.compile's autotuned GEMM templates (max-autotune without its own CUDA graphs: the
+# chunk is one already). (shape, dtype): each shape's best dtype there.
+LATENCY_CASES = (('shipped_7.7M', 'fp32'), ('paper_263M', 'bf16'))
+
+
+def latency(bench: Bench) -> None:
+    """DDIM-10 chunk graphs: gemm64_all without and with torch.compile, max-autotune, and
+    a kernel profile of the compiled gemm64_all chunk; DDPM-100 for the compiled ones."""
+    steps = 4 if bench.args.smoke else 10
+    for shape, dtype in LATENCY_CASES:
+        where = bench.results['latency'].setdefault(shape, {})
+        policy = make_policy(policy_config(shape, bench.args.smoke), bench.device).eval()
+        policy.use_torchscript(False)
+        policy.to(dtype=DTYPES[dtype])
+        bench.part(where, f'graph_ddim{steps}_{dtype}_gemm64_all',
+                   lambda p=policy: conv_variant_case(bench, p, 'gemm64_all', 'ddim', steps),
+                   need_s=5, limit_s=60)
+        if not bench.cuda:
+            where['compiled'] = {'skipped': 'CUDA only'}
+            continue
+        bench.part(where, f'compiled_ddim10_{dtype}_gemm64_all',
+                   lambda p=policy: compiled_graph_case(bench, p, 'ddim', 10, 'gemm64_all'),
+                   need_s=40, limit_s=100)
+        bench.part(where, f'profile_compiled_ddim10_{dtype}_gemm64_all',
+                   lambda p=policy: profile_case(bench, p, 'gemm64_all', compiled=True),
+                   need_s=25, limit_s=90)
+        for variant in ('gemm64', 'gemm64_all'):
+            bench.part(where, f'autotuned_ddim10_{dtype}_{variant}',
+                       lambda p=policy, v=variant: compiled_graph_case(
+                           bench, p, 'ddim', 10, v, mode='max-autotune-no-cudagraphs',
+                           ddpm=False), need_s=90, limit_s=180)
 
 
 def sampling(bench: Bench, shape: str) -> None:
@@ -789,6 +839,15 @@ def summarize(bench: Bench) -> dict[str, Any]:
         graphs += [(k.split('_')[0], f'conv_variants.{k}', v['graph']['median_ms'])
                    for k, v in c.items() if isinstance(v, dict)
                    and 'median_ms' in v.get('graph', {})]
+        lat = bench.results.get('latency', {}).get(shape, {})
+        for k, v in lat.items():  # graph_/compiled_/autotuned_<sampler>_...
+            if not isinstance(v, dict):
+                continue
+            if 'median_ms' in v.get('graph', {}) or 'median_ms' in v:
+                graphs.append((k.split('_')[1], f'latency.{k}',
+                               v['graph']['median_ms'] if 'graph' in v else v['median_ms']))
+            if 'median_ms' in v.get('ddpm100', {}):
+                graphs.append(('ddpm100', f'latency.{k}.ddpm100', v['ddpm100']['median_ms']))
 
         def best(sampler: str, graphs: list = graphs) -> tuple[str, float] | tuple[None, None]:
             found = [(name, ms) for kind, name, ms in graphs if kind == sampler]
@@ -799,7 +858,7 @@ def summarize(bench: Bench) -> dict[str, Any]:
                  if isinstance(v, dict) and 'samples_per_s' in v]
         sps = [r for r, b in rates if b == TRAIN_BATCH or bench.args.smoke]
         diffs = [v['graph_vs_eager']['max_abs_diff_normalized']
-                 for cases in (s, c) for k, v in cases.items()
+                 for cases in (s, c, lat) for k, v in cases.items()
                  if '_fp32' in k and isinstance(v, dict) and 'graph_vs_eager' in v]
         (ddim_at, ddim_ms), (ddpm_at, ddpm_ms) = best('ddim10'), best('ddpm100')
         row = {'ddim10_graph_ms': ddim_ms, 'ddim10_graph_best': ddim_at,
@@ -913,7 +972,7 @@ def _compile(bench: Bench) -> None:
 # the bench's parts in the order they run
 PARTS: dict[str, Callable[[Bench], None]] = {
     'sampling': _sampling, 'training': _training, 'node': _node, 'profile': _profile,
-    'conv_variants': _conv_variants, 'compile': _compile}
+    'conv_variants': _conv_variants, 'compile': _compile, 'latency': latency}
 
 
 def main(argv: list[str] | None = None) -> int:

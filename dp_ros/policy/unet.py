@@ -42,7 +42,9 @@ class Conv1d(nn.Conv1d):
     """
 
     FAST_MAX_ROWS: dict[str, int] = {'cpu': 8, 'cuda': 64}
-    FAST_MIN_WEIGHTS = 32768
+    # the fewest weights per device type that take it (a type not listed: 32768); small
+    # layers (the first conv of 2-10 action dims, 1x1 residuals) stay with the library's own
+    FAST_MIN_WEIGHTS: dict[str, int] = {'cpu': 32768, 'cuda': 32768}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out_ch, in_ch, k = self.weight.shape
@@ -87,7 +89,8 @@ def _takes_gemm(conv: Conv1d | ConvTranspose1d, x: torch.Tensor, rows: int) -> b
     FAST_MAX_ROWS rows for x's device type, weights worth it, and the plain layer (no
     dilation, groups or padding mode the product leaves out)."""
     return (not torch.is_grad_enabled() and rows <= conv.FAST_MAX_ROWS.get(x.device.type, 0)
-            and conv.weight.numel() >= Conv1d.FAST_MIN_WEIGHTS and conv.dilation == (1,)
+            and conv.weight.numel() >= Conv1d.FAST_MIN_WEIGHTS.get(x.device.type, 32768)
+            and conv.dilation == (1,)
             and conv.groups == 1 and conv.padding_mode == 'zeros')
 
 
