@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 import yaml
 from support import one_torch_thread  # noqa: F401 (autouse)
-from tiny_runs import no_curves, small_arrays, small_config, write_small_store  # noqa: F401
+from tiny_runs import (  # noqa: F401
+    no_curves,
+    saved_state,
+    small_arrays,
+    small_config,
+    write_small_store,
+)
 
 from training.trainer import Trainer, train
 from training.warm_start import init_checkpoint
@@ -93,3 +99,72 @@ def test_a_warm_start_from_the_folder_set_aside_records_where_the_weights_are(tm
     assert init_checkpoint(recorded).resolve() == (earlier / 'checkpoints' / 'latest').resolve()
     provenance = json.loads((run / 'checkpoints' / 'latest' / 'policy.json').read_text())
     assert Path(provenance['provenance']['train_config']['train']['init_from']) == earlier
+
+
+class StopBeforeFirstStep(Trainer):
+    def _pending_evaluation(self) -> str | None:
+        self.stop_signal = 'SIGINT'  # a stop before the first step (as one cutting short the
+        return 'SIGINT'              # evaluation the train state left pending)
+
+
+def test_a_run_continued_elsewhere_and_stopped_before_a_step_is_saved_there(tmp_path, store,
+                                                                            caplog):
+    """`--resume OTHER --output NEW` stopped before its first step said 'train state saved in
+    NEW/train_state' and saved none there: the advice (the command without --resume OTHER)
+    then set NEW aside and trained from step 0. Now the state is saved in NEW, as said."""
+    run, other = tmp_path / 'run', tmp_path / 'other'
+    train(small_config(store, train={'max_steps': 2}), run)
+    cfg = small_config(store, train={'max_steps': 4})
+    with caplog.at_level(logging.WARNING, logger='dp_ros.train'):
+        summary = StopBeforeFirstStep(cfg, other, resume=str(run)).run()
+    assert summary['interrupted'] == 'SIGINT' and summary['step'] == 2
+    [message] = [m for m in caplog.messages if 'stopped at step' in m]
+    assert f'train state saved in {other / "train_state"}' in message, message
+    assert saved_state(other)['position']['step'] == 2
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger='dp_ros.train'):
+        assert train(cfg, other)['step'] == 4  # the advice: continues at 2, nothing set aside
+    assert not (other / 'earlier_runs').exists(), caplog.messages
+
+
+def test_a_config_yaml_of_the_users_in_the_output_is_set_aside_not_overwritten(
+        tmp_path, store, caplog):
+    """A folder holding a config.yaml alone was taken for this command stopped in its
+    start-up and the file rewritten: a user's own file there was lost. Only the text this
+    run writes is rewritten; another is set aside, said."""
+    run = tmp_path / 'run'
+    run.mkdir()
+    (run / 'config.yaml').write_text('my: important robot config\n')
+    cfg = small_config(store, train={'max_steps': 2})
+    with caplog.at_level(logging.WARNING, logger='dp_ros.train'):
+        train(cfg, run)
+    kept = run / 'earlier_runs' / '1' / 'config.yaml'
+    assert kept.read_text() == 'my: important robot config\n'
+    assert any(f'the config.yaml that was there (not the one this run writes) is in '
+               f'{kept.parent}' in m for m in caplog.messages), caplog.messages
+    # this run's own config.yaml alone (its start-up stopped) is rewritten, nothing set aside
+    again = tmp_path / 'again'
+    again.mkdir()
+    (again / 'config.yaml').write_text(cfg.to_yaml())
+    train(cfg, again)
+    assert not (again / 'earlier_runs').exists()
+
+
+def test_a_run_killed_before_its_first_save_is_set_aside_without_advice_to_continue_it(
+        tmp_path, store, caplog):
+    """A run killed (kill -9, the OOM killer) in its first step leaves config.yaml, an empty
+    log.jsonl and tb/, no train state: the rerun set it aside telling the user to continue it
+    there, which cannot be done. It says there is nothing to continue."""
+    run = tmp_path / 'run'
+    (run / 'tb').mkdir(parents=True)
+    (run / 'log.jsonl').write_text('')
+    cfg = small_config(store, train={'max_steps': 2})
+    (run / 'config.yaml').write_text(cfg.to_yaml())
+    with caplog.at_level(logging.WARNING, logger='dp_ros.train'):
+        train(cfg, run)
+    aside = run / 'earlier_runs' / '1'
+    assert sorted(p.name for p in aside.iterdir()) == ['config.yaml', 'log.jsonl', 'tb']
+    [message] = [m for m in caplog.messages if 'a new run in' in m]
+    assert message.endswith(f'what a run stopped before its first save left there is in '
+                            f'{aside} (no train state: nothing to continue)'), message
+    assert 'continue it there' not in message

@@ -141,7 +141,7 @@ def test_a_new_run_sets_an_earlier_runs_files_aside_whole_and_never_over_another
     earlier_runs/<n>, one past the highest there; a folder without a run's files is left."""
     from training.run_dir import RUN_FILES, set_aside_earlier_run
 
-    assert set_aside_earlier_run(tmp_path) is None
+    assert set_aside_earlier_run(tmp_path, '') is None
     (tmp_path / 'notes.txt').write_text('mine')
     for name in RUN_FILES:
         if '.' in name:
@@ -151,11 +151,11 @@ def test_a_new_run_sets_an_earlier_runs_files_aside_whole_and_never_over_another
             (tmp_path / name / 'x').write_text(name)
     (tmp_path / 'earlier_runs' / '3').mkdir(parents=True)
     (tmp_path / 'earlier_runs' / 'misc').mkdir()
-    dest = set_aside_earlier_run(tmp_path)
+    dest = set_aside_earlier_run(tmp_path, '')
     assert dest == tmp_path / 'earlier_runs' / '4'
     assert sorted(p.name for p in dest.iterdir()) == sorted(RUN_FILES)
     assert (dest / 'train_state' / 'x').read_text() == 'train_state'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['earlier_runs', 'notes.txt']
     (tmp_path / LOG_FILE).write_text('{}\n')
-    assert set_aside_earlier_run(tmp_path) == tmp_path / 'earlier_runs' / '5'
+    assert set_aside_earlier_run(tmp_path, '') == tmp_path / 'earlier_runs' / '5'
     assert (tmp_path / 'earlier_runs' / '5' / LOG_FILE).read_text() == '{}\n'

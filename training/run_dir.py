@@ -46,13 +46,14 @@ def remove_save_leftovers(run_dir: Path) -> tuple[int, int]:
     return len(found), remove_all(found)
 
 
-def set_aside_earlier_run(run_dir: Path) -> Path | None:
+def set_aside_earlier_run(run_dir: Path, config_text: str) -> Path | None:
     """Move another run's files out of `run_dir` into earlier_runs/<n>/ (n one past the
     highest there); returns that folder, or None when there was nothing to move. A folder
-    holding config.yaml alone is a run stopped in its start-up (Ctrl-C before its first
-    step): nothing to continue or keep, its config.yaml is rewritten by this run."""
+    holding config.yaml alone, the one this run writes (`config_text`), is this command
+    stopped in its start-up (Ctrl-C before its first step): nothing to keep, rewritten. Any
+    other config.yaml (another command's, or a file of the user's) is set aside, not lost."""
     present = [name for name in RUN_FILES if (run_dir / name).exists()]
-    if not present or present == [CONFIG_FILE]:
+    if not present or (present == [CONFIG_FILE] and _reads(run_dir / CONFIG_FILE) == config_text):
         return None
     parent = run_dir / EARLIER_RUNS_DIR
     taken = [int(p.name) for p in parent.glob('*') if p.name.isdigit()] if parent.is_dir() else []
@@ -61,6 +62,26 @@ def set_aside_earlier_run(run_dir: Path) -> Path | None:
     for name in present:
         os.replace(run_dir / name, dest / name)
     return dest
+
+
+def _reads(path: Path) -> str | None:
+    """The text of a file, None when it cannot be read as one (a folder, not UTF-8)."""
+    try:
+        return path.read_text(encoding='utf-8')
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def set_aside_what(folder: Path) -> str:
+    """What a folder set_aside_earlier_run made holds, for the line that names it: a run to
+    continue, a run stopped before its first save, or a config.yaml alone."""
+    if (folder / STATE_DIR).is_dir():
+        return f'the run that was there is in {folder} (continue it there: --output {folder})'
+    if [p.name for p in folder.iterdir()] == [CONFIG_FILE]:
+        return (f'the {CONFIG_FILE} that was there (not the one this run writes) is in '
+                f'{folder}')
+    return (f'what a run stopped before its first save left there is in {folder} (no train '
+            'state: nothing to continue)')
 
 
 def carry_best(state_path: Path, run_dir: Path) -> Path | None:

@@ -58,6 +58,7 @@ from training.run_dir import (
     carry_best,
     remove_save_leftovers,
     set_aside_earlier_run,
+    set_aside_what,
 )
 from training.run_log import RunLog, finite
 from training.step_speed import compile_convolutions, gpu_settings_on_cpu, tf32_matmuls
@@ -149,15 +150,16 @@ class Trainer:
             for warning in disk_warnings:
                 log.warning(warning)
         self._build()
+        # a train state resumed from this folder (not another run's, continued here)
+        self.resumed_in_place = self.state_path is not None and self.state_path.resolve() == (
+            self.run_dir / STATE_DIR).resolve()
+        own = self.resumed_in_place
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            own = self.state_path is not None and self.state_path.resolve() == (
-                self.run_dir / STATE_DIR).resolve()
-            earlier = None if own else set_aside_earlier_run(self.run_dir)
+            earlier = None if own else set_aside_earlier_run(self.run_dir, cfg.to_yaml())
             if earlier is not None:
-                log.warning('%sa new run in %s: the run that was there is in %s (continue it '
-                            'there: --output %s)', '--resume never: ' if resume == 'never'
-                            else '', self.run_dir, earlier, earlier)
+                log.warning('%sa new run in %s: %s', '--resume never: ' if resume == 'never'
+                            else '', self.run_dir, set_aside_what(earlier))
                 self._follow_init_from(earlier)
             if self.state_path is not None and not own:  # another folder's run, continued here
                 carried = carry_best(self.state_path, self.run_dir)
@@ -615,7 +617,9 @@ class Trainer:
             if self.loss_sum is None:
                 self.loss_sum = torch.zeros((), device=self.device)
             loss_sum, train_time, samples = self.loss_sum, 0.0, 0
-            self.last_saved = self.pos.step if self.saved else -1
+            # a state continued from another folder is not saved in this one yet: a stop
+            # before the first step saves it here (else the stop would say so and leave none)
+            self.last_saved = self.pos.step if self.saved and self.resumed_in_place else -1
             first_unchecked = self.pos.step + 1  # losses from this step on not yet seen finite
             interrupted = None
             self.loss_module.train()
