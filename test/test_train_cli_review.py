@@ -124,3 +124,20 @@ def test_a_stopped_run_exits_128_plus_its_signal(stop, code):
     from training.train import interrupted_exit_code
 
     assert interrupted_exit_code(stop) == code
+
+
+@pytest.mark.parametrize('inside', ['', 'runs/a'])
+def test_an_output_that_is_the_dataset_or_inside_it_is_refused(tmp_path, capsys, inside):
+    """`--output` the dataset itself (or a folder inside it) wrote checkpoints, train state and
+    logs into the zarr store: refused in one line before anything is written there."""
+    from tiny_runs import small_config, write_small_store
+
+    store = write_small_store(tmp_path / 'data.zarr')
+    config = tmp_path / 'train.yaml'
+    small_config(store, train={'max_steps': 2, 'progress': False}).save(config)
+    before = sorted(p.relative_to(store) for p in store.rglob('*'))
+    output = store / inside if inside else store
+    assert main(['--config', str(config), '--output', str(output)]) == 2
+    line = one_error_line(capsys)
+    assert f"is {'inside ' if inside else ''}the dataset {store}" in line, line
+    assert sorted(p.relative_to(store) for p in store.rglob('*')) == before

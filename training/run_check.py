@@ -119,6 +119,17 @@ def check_training_episodes(cfg: TrainConfig, n_episodes: int, excluded: np.ndar
                        f'({np.flatnonzero(drawn).tolist()}); exclude fewer')
 
 
+def check_run_dir_apart(run_dir: Path, dataset: Path) -> None:
+    """TrainConfigError for a run directory that is the dataset or inside it: the run's
+    checkpoints, train state and logs would be written into the store. (A dataset inside the
+    run directory is left alone: a new run sets aside only a run's own files.)"""
+    run, data = run_dir.resolve(), dataset.resolve()
+    if run == data or data in run.parents:
+        where = 'is the dataset' if run == data else 'is inside the dataset'
+        raise TrainConfigError(f'--output {run_dir} {where} {dataset}: the run would be '
+                               'written into the store; give a run directory outside it')
+
+
 def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
               given: dict[str, Any] | None = None) -> CheckedRun:
     """Every input of the run `cfg` in `run_dir` with --resume `resume`, checked from files'
@@ -139,6 +150,7 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
         from training.warm_start import init_checkpoint
         init_checkpoint(cfg.train.init_from)  # named before the dataset is read
     dataset = dataset_path(cfg)
+    check_run_dir_apart(Path(run_dir), dataset)
     from training.lerobot_source import open_training_store
     store = open_training_store(dataset)
     from training.dataset_meta import excluded_episodes
