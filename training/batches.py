@@ -47,6 +47,15 @@ class EpochBatches:
         return batches[:self.per_epoch]
 
 
+def batch_index_resized(index: int, old_size: int, new_size: int) -> int:
+    """The next batch index in an epoch whose batches were `old_size` windows and are now
+    `new_size` (data.batch_size changed on a resume): the epoch's order of windows is the
+    same (EpochBatches.epoch slices one permutation), so the run goes on at the window it
+    reached, not at the batch number, which would skip or repeat part of the epoch. Rounded
+    down: the first new batch may repeat up to new_size - 1 windows, none is skipped."""
+    return index * old_size // new_size
+
+
 def positions(batches: EpochBatches, epoch: int, start: int
               ) -> Iterator[tuple[int, int, list[int]]]:
     """(epoch, index_in_epoch, the batch's indices) forever from position (epoch, start)."""

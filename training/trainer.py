@@ -37,7 +37,7 @@ from torch import nn
 from tqdm import tqdm
 
 from dp_ros.atomic_dir import free_disk, remove_all
-from training.batches import EpochBatches, iterate_batches, to_device
+from training.batches import EpochBatches, batch_index_resized, iterate_batches, to_device
 from training.config import TrainConfig
 from training.cpu_precision import effective_mixed_precision
 from training.dataset_meta import SPLIT, few
@@ -274,6 +274,8 @@ class Trainer:
             acc.scaler.load_state_dict(self.saved['scaler'])
         self.batches = EpochBatches(len(self.train_ds), cfg.data.batch_size, cfg.train.seed,
                                     self.rank, self.world, cfg.data.drop_last)
+        if self.saved:
+            self._resize_position()
         self.mse_batch = fixed_batch(self.train_ds, cfg.data.batch_size, cfg.train.seed)
         self.val_mse_batch = fixed_batch(self.val_ds, cfg.data.batch_size, cfg.train.seed)
 
@@ -444,6 +446,25 @@ class Trainer:
         if self.is_main:
             log.info('resumed from %s at step %d (epoch %d, batch %d)', self.state_path,
                      self.pos.step, self.pos.epoch, self.pos.batch)
+
+    def _resize_position(self) -> None:
+        """A resume with another data.batch_size goes on at the window of the epoch's order
+        it reached (batch_index_resized), not at the saved batch number of the old size."""
+        saved_data = (self.saved.get('config') or {}).get('data') or {}
+        old, new = int(saved_data.get('batch_size', self.cfg.data.batch_size)), \
+            self.cfg.data.batch_size
+        if old == new or self.pos.batch == 0:
+            return
+        index = batch_index_resized(self.pos.batch, old, new)
+        epoch, taken = self.pos.epoch, self.pos.batch * old
+        if index >= self.batches.per_epoch:
+            self.pos.epoch, self.pos.batch = epoch + 1, 0
+        else:
+            self.pos.batch = index
+        if self.is_main:
+            log.info('data.batch_size %d -> %d: the run goes on where it was in the data order '
+                     '(%d windows of epoch %d taken): epoch %d, batch %d', old, new,
+                     taken, epoch, self.pos.epoch, self.pos.batch)
 
     def ema_state_dict(self) -> dict[str, torch.Tensor]:
         """The policy's state_dict with EMA parameters (the model's own if EMA is off)."""
