@@ -212,6 +212,9 @@ class Trainer:
         fitted = self._fit_normalizer()
         if self.saved:
             norm_dict = self.saved['normalizer']
+            # the same data is within it; other data of the same episode lengths (a path
+            # pointed at another store) is not refused by the split check: said here
+            self._check_inherited_range(Normalizer.from_dict(norm_dict), fitted)
         elif init is not None:
             norm_dict = init.normalizer.to_dict()
             self._check_inherited_range(init.normalizer, fitted)
@@ -373,11 +376,12 @@ class Trainer:
 
     def _check_inherited_range(self, inherited: Normalizer, fitted: Normalizer) -> None:
         """A warning (once) where this run's data lies beyond the range of the normalizer a
-        warm start inherits: normalized beyond [-1, 1], and with policy.clip_sample actions
-        beyond it are never sampled."""
+        warm start inherits or a resume restores: normalized beyond [-1, 1], and with
+        policy.clip_sample actions beyond it are never sampled."""
         if not self.is_main:
             return
         data = self.train_ds.get_normalizer_data()
+        whose = "the run's" if self.saved else 'inherited'
         found = []
         for key in fitted.keys:
             if key not in inherited or key not in fitted.stats:
@@ -396,19 +400,28 @@ class Trainer:
                 name = names[i] if i < len(names) else str(i)
                 was = (f'{old["min"][i]:.4g}..{old["max"][i]:.4g}' if 'min' in old
                        else 'unrecorded')
-                parts.append(f'{name} {lo[i]:.4g}..{hi[i]:.4g} (inherited {was}: normalized '
+                parts.append(f'{name} {lo[i]:.4g}..{hi[i]:.4g} ({whose} {was}: normalized '
                              f'{n_lo[i]:.3g}..{n_hi[i]:.3g})')
             values = inherited.normalize(key, torch.from_numpy(data[key]))
             outside = float((values.abs() > 1 + RANGE_SLACK).any(dim=-1).float().mean())
             found.append(f'{key} dimension{"s" if len(dims) > 1 else ""} {", ".join(parts)}, '
                          f'{outside:.1%} of its steps beyond [-1, 1]')
-        if found:
-            clip = (' With policy.clip_sample the policy never samples actions beyond the '
-                    'inherited range.' if self.policy_cfg.clip_sample else '')
-            log.warning('warm start from %s: this run\'s data lies beyond the range of the '
-                        'normalizer it inherits: %s.%s To fit the normalizer on this data, '
-                        'start without train.init_from', self.checked.init_from,
-                        '; '.join(found), clip)
+        if not found:
+            return
+        clip = (' With policy.clip_sample the policy never samples actions beyond the '
+                f'{"run" if self.saved else "inherited"} range.' if self.policy_cfg.clip_sample
+                else '')
+        if self.saved:
+            log.warning('resuming from %s on data beyond the range of the normalizer the run '
+                        'was fitted with (not the data it trained on? data.zarr_path %s): %s.%s '
+                        'A resume continues the same data; for other data start a new run '
+                        '(train.init_from: the run\'s checkpoint, to fine-tune)',
+                        self.state_path, self.cfg.data.zarr_path, '; '.join(found), clip)
+            return
+        log.warning('warm start from %s: this run\'s data lies beyond the range of the '
+                    'normalizer it inherits: %s.%s To fit the normalizer on this data, '
+                    'start without train.init_from', self.checked.init_from,
+                    '; '.join(found), clip)
 
     def _identity_dims(self) -> dict[str, list[int]]:
         """Per key, the values the normalizer leaves as they are: a pose's quaternion or
