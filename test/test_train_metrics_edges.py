@@ -61,6 +61,21 @@ def test_validation_loss_is_the_mean_over_at_most_max_batches(accelerator, max_b
     assert loss == pytest.approx(expected)
 
 
+@pytest.mark.parametrize('max_batches, shown', [(None, '/4 '), (2, '/2 ')])
+def test_validation_loss_shows_its_progress_when_asked(accelerator, capsys, max_batches,
+                                                       shown):
+    """A large validation set's pass takes minutes (and a Ctrl-C waits for it): a bar, the
+    batches it measures its total, and none without progress."""
+    data = DataConfig(batch_size=2)
+    validation_loss(_MeanLoss(), _Windows(7), data, accelerator, seed=0,
+                    max_batches=max_batches, progress=True)
+    err = capsys.readouterr().err
+    assert 'validation' in err and shown in err, err
+    validation_loss(_MeanLoss(), _Windows(7), data, accelerator, seed=0,
+                    max_batches=max_batches)
+    assert capsys.readouterr().err == ''
+
+
 def test_validation_loss_without_windows_or_batches_is_none(accelerator):
     data = DataConfig(batch_size=2)
     assert validation_loss(_MeanLoss(), _Windows(0), data, accelerator, seed=0,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
+from tqdm.auto import tqdm
 
 from training.batches import to_device
 from training.config import DataConfig, EvalConfig
@@ -35,9 +36,11 @@ def fixed_batch(ds: Dataset, batch_size: int, seed: int) -> dict | None:
 
 @torch.no_grad()
 def validation_loss(policy: Any, val_ds: Dataset, data: DataConfig, accelerator: Any, *,
-                    seed: int, max_batches: int | None) -> float | None:
+                    seed: int, max_batches: int | None, progress: bool = False
+                    ) -> float | None:
     """Mean denoising loss on the validation windows (the trained weights, not the EMA);
-    None without validation data. Batches are dealt round-robin over the ranks."""
+    None without validation data. Batches are dealt round-robin over the ranks. progress: a
+    bar (a large set's pass takes minutes, and a Ctrl-C waits for it)."""
     if len(val_ds) == 0:
         return None
     rank, world = accelerator.process_index, accelerator.num_processes
@@ -48,15 +51,20 @@ def validation_loss(policy: Any, val_ds: Dataset, data: DataConfig, accelerator:
                         num_workers=data.num_workers, pin_memory=data.pin_memory,
                         generator=torch.Generator().manual_seed(seed + rank))
     total, count = torch.zeros((), device=device), torch.zeros((), device=device)
+    n = len(loader) if max_batches is None else min(len(loader), max_batches)
+    bar = tqdm(total=n, desc='validation', unit='batch', leave=False, dynamic_ncols=True,
+               disable=not progress)
     for i, batch in enumerate(loader):
         if max_batches is not None and i >= max_batches:
             break
+        bar.update()
         if i % world != rank:
             continue
         with accelerator.autocast():
             loss = policy.compute_loss(to_device(batch, device), generator=gen)
         total += loss.float()
         count += 1
+    bar.close()
     if world > 1:
         total = accelerator.reduce(total, 'sum')
         count = accelerator.reduce(count, 'sum')

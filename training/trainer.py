@@ -529,7 +529,8 @@ class Trainer:
     def validation_loss(self) -> float | None:
         return validation_loss(self.policy, self.val_ds, self.cfg.data, self.accelerator,
                                seed=self.cfg.train.seed,
-                               max_batches=self.cfg.train.val_max_batches)
+                               max_batches=self.cfg.train.val_max_batches,
+                               progress=self.is_main and self.cfg.train.progress)
 
     def action_mse(self) -> dict[str, float]:
         """The sampled-action MSE on fixed training windows and, when there are validation
