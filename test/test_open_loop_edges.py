@@ -233,6 +233,16 @@ def test_an_episode_the_dataset_does_not_have_is_refused(policy, tmp_path):
     assert not (tmp_path / 'x.json').exists()
 
 
+@pytest.mark.parametrize('spec', ['', ','], ids=['empty', 'comma'])
+def test_an_episode_list_of_none_is_refused(policy, tmp_path, spec):
+    """--episodes '' (a shell variable left empty) is the one line of --episodes ',', not a
+    TypeError traceback. Found by review."""
+    with pytest.raises(UserError, match=rf"episodes {spec!r}: the dataset has episodes 0\.\.5"):
+        main([policy, '--episodes', spec, '--output', str(tmp_path / 'x.json'),
+              '--no-progress', '--no-plot'])
+    assert not (tmp_path / 'x.json').exists()
+
+
 def test_the_recorded_dataset_comes_before_the_training_configs_path(store, tmp_path):
     """policy.json's provenance.dataset (where it was trained) wins over the config's
     zarr_path when both exist: another store at the config's path is not compared."""

@@ -24,13 +24,13 @@ import json
 import math
 import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dp_ros.atomic_dir import write_text
+from dp_ros.atomic_dir import check_writable_file, write_text
 from dp_ros.bags.reader import (
     FLOAT_ARRAY_TYPES,
     JOINT_STATE_TYPES,
@@ -56,7 +56,7 @@ from training.bag2zarr_config import (
 )
 from training.bag_episodes import sample_bag_at
 from training.inspect_bags import JOINT_STATE_SAMPLES
-from training.open_loop import finite_list, held_steps
+from training.open_loop import check_plot_apart, finite_list, held_steps
 from training.plots import check_figure_path
 
 REPORT_FORMAT = 'dp_ros.dry_run_report'
@@ -68,6 +68,10 @@ DRY_RUN_TOPIC = '/dp_policy' + DRY_RUN_SUFFIX
 # the largest tolerance bag2zarr takes, which `dp-ros inspect`'s draft gives such a source
 ARRAY_TOLERANCE_S = MAX_SECONDS
 TITLE_WIDTH = 130  # characters of the plot's 9-point title on its 10-inch width
+# a dry-run chunk stamped further than this from its receive time, against the others'
+# (receive time - stamp), and outside the others' times is left out (a stamp of 1 ns, a
+# clock that jumped): no controller ran it with them, and it would stretch the grid
+STAMP_OUTLIER_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class Comparison:
     chunk_starts: np.ndarray  # the grid steps where a dry-run chunk takes over, sorted
     stamp_zero_topic: str | None = None  # a reference with messages stamped 0: by receipt
     policy_topic: str = DRY_RUN_TOPIC  # the dry run's topic in this bag
+    notes: list[str] = field(default_factory=list)  # what was left out, for the report
 
     @property
     def valid(self) -> np.ndarray:
@@ -118,17 +123,33 @@ class _Timeline:
     delay: int  # median (receive time - stamp) of the chunks
     span: int  # median (last point's due time - stamp) of the chunks
     stamps: list[int]  # each chunk's (stops left out: they end a run, they plan nothing)
+    # (receive time, stamp) of the chunks left out (stamped_apart), in receive order
+    left_out: list[tuple[int, int]] = field(default_factory=list)
+
+
+def stamped_apart(chunks: list[tuple[int, int, int]]) -> list[int]:
+    """The indices of the (receive time, stamp, last due time) chunks to leave out: stamped
+    more than STAMP_OUTLIER_S from their receive time against the usual (receive time -
+    stamp) of the chunks, and outside the times of the rest (before the first stamp, after
+    the last due time). Such a chunk is never the active one on the grid of the rest (a
+    trajectory is active from its stamp until a later-stamped one), so leaving it out of the
+    grid leaves it out of the comparison. A chunk received late but stamped among the rest
+    (a stalled recorder) is kept: a controller runs it by its stamp, and so is it sampled."""
+    delays = sorted(recv - stamp for recv, stamp, _ in chunks)
+    usual = delays[(len(delays) - 1) // 2]  # a median that is one chunk's: that one stays
+    far = [abs(recv - stamp - usual) > STAMP_OUTLIER_S * NS for recv, stamp, _ in chunks]
+    near = [c for c, f in zip(chunks, far, strict=True) if not f]
+    first, last = min(c[1] for c in near), max(c[2] for c in near)
+    return [i for i, (c, f) in enumerate(zip(chunks, far, strict=True))
+            if f and not first <= c[1] <= last]
 
 
 def _policy_timeline(bag: Bag, topic: str) -> _Timeline:
     """The dry-run topic's joints, point spacing, first stamp, last due time and how its
-    chunks were received."""
+    chunks were received; chunks stamped far apart from the rest left out (stamped_apart)."""
     names: list[str] | None = None
     spacing: list[int] = []
-    delays: list[int] = []
-    spans: list[int] = []
-    stamps: list[int] = []
-    first, last = None, None
+    chunks: list[tuple[int, int, int]] = []  # (receive time, stamp, last due time)
     for _, recv, msg in bag.messages([topic], progress=False):
         joints = list(msg.joint_names)
         if names is None:
@@ -140,17 +161,46 @@ def _policy_timeline(bag: Bag, topic: str) -> _Timeline:
         if len(due) == 0 or stamp == 0:  # a stop: due from when it arrived, not a timeline
             continue
         spacing += np.diff(due).tolist()
-        delays.append(recv - stamp)
-        spans.append(int(due[-1]) - stamp)
-        stamps.append(stamp)
-        first = stamp if first is None else min(first, stamp)
-        last = int(due[-1]) if last is None else max(last, int(due[-1]))
-    if names is None or first is None:
+        chunks.append((int(recv), int(stamp), int(due[-1])))
+    if names is None or not chunks:
         raise UserError(f'bag {bag.path}: {topic} has no trajectory points (was the node '
                         'running with dry_run: true while the bag recorded?)')
+    apart = set(stamped_apart(chunks))
+    kept = [c for i, c in enumerate(chunks) if i not in apart]
     period = int(np.median(spacing)) if spacing else 0
-    return _Timeline(names, period, int(first), int(last), int(np.median(delays)),
-                     int(np.median(spans)), stamps)
+    return _Timeline(names, period, min(c[1] for c in kept), max(c[2] for c in kept),
+                     int(np.median([recv - stamp for recv, stamp, _ in kept])),
+                     int(np.median([due - stamp for _, stamp, due in kept])),
+                     [c[1] for c in kept], [chunks[i][:2] for i in sorted(apart)])
+
+
+def left_out_note(path: object, timeline: _Timeline) -> list[str]:
+    """The report's line on the chunks stamped_apart left out: how many, and when the first
+    few were received and stamped (s from the first kept chunk's stamp)."""
+    if not timeline.left_out:
+        return []
+    shown = '; '.join(f'received at {(recv - timeline.first) / NS:.3f} s, stamped at '
+                      f'{(stamp - timeline.first) / NS:+.6g} s'
+                      for recv, stamp in timeline.left_out[:3])
+    more = ', ...' if len(timeline.left_out) > 3 else ''
+    return [f'{path}: {len(timeline.left_out)} dry-run chunk(s) left out: stamped more than '
+            f"{STAMP_OUTLIER_S:g} s from their receive times, outside the other chunks' times "
+            f"({shown}{more}; from the first kept chunk's stamp)"]
+
+
+def non_finite_notes(path: object, values: np.ndarray, ok: np.ndarray, joints: list[str],
+                     topics: list[str], grid: np.ndarray) -> list[str]:
+    """A line per joint whose sampled values (where `ok`) are NaN or inf: its topic, how
+    many steps, the first (s from the grid's start); those steps are left out of that
+    joint's figures (comparison_metrics), the joint's other steps and the other joints kept."""
+    notes = []
+    for j, (joint, topic) in enumerate(zip(joints, topics, strict=True)):
+        bad = np.flatnonzero(ok & ~np.isfinite(values[:, j]))
+        if len(bad):
+            notes.append(f'{path}: {topic}: {joint} not finite (NaN or inf) at {len(bad)} of '
+                         f'{int(ok.sum())} step(s) (the first at '
+                         f'{(grid[bad[0]] - grid[0]) / NS:.3f} s), left out of its figures')
+    return notes
 
 
 def chunk_starts_on_grid(grid: np.ndarray, stamps: list[int], period_ns: int) -> np.ndarray:
@@ -366,15 +416,37 @@ def compare_bag(path: Path, policy_topic: str | None, references: list[str],
             raise UserError(f'bag {bag.path}: {exc}') from None
     concatenated = [j for r in refs for j in r.joints]  # back to the dry run's joint order
     reference = values['reference'][:, [concatenated.index(j) for j in joints]]
+    reference = reference.astype(np.float64)
+    policy = values['policy'].astype(np.float64)
+    topic_of = {j: r.topic for r in reversed(refs) for j in r.joints}  # the first giving it
+    notes = [*left_out_note(bag.path, timeline),
+             *non_finite_notes(bag.path, policy, ok['policy'], joints,
+                               [policy_topic] * len(joints), grid),
+             *non_finite_notes(bag.path, reference, ok['reference'], joints,
+                               [topic_of[j] for j in joints], grid)]
+    # NaN (not inf) where not finite: the metrics leave NaN out per joint, the plot as a gap
+    policy[~np.isfinite(policy)] = np.nan
+    reference[~np.isfinite(reference)] = np.nan
     return Comparison(str(path), [r.topic for r in refs], kind, offset, joints, period_ns, grid,
-                      values['policy'].astype(np.float64), reference.astype(np.float64),
-                      ok['policy'], ok['reference'],
+                      policy, reference, ok['policy'], ok['reference'],
                       chunk_starts_on_grid(grid, timeline.stamps, period_ns), stamp_zero,
-                      policy_topic)
+                      policy_topic, notes)
+
+
+def joint_errors(err: np.ndarray) -> dict[str, np.ndarray]:
+    """Per joint over its finite errors (a NaN reference or command leaves that joint's
+    step out, not the joint): how many, RMSE, MAE and max |err|; NaN where there are none."""
+    finite = np.isfinite(err)
+    n = finite.sum(axis=0)
+    magnitude = np.where(finite, np.abs(err), 0.0)
+    none = np.where(n > 0, 0.0, np.nan)
+    return {'n': n, 'rmse': np.sqrt((magnitude ** 2).sum(axis=0) / np.maximum(n, 1)) + none,
+            'mae': magnitude.sum(axis=0) / np.maximum(n, 1) + none,
+            'max_abs': magnitude.max(axis=0, initial=0.0) + none}
 
 
 def _rmse(err: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.mean(err ** 2, axis=0)) if len(err) else np.full(err.shape[1:], np.nan)
+    return joint_errors(err)['rmse']
 
 
 def shifted_pairs(c: Comparison, lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -400,15 +472,20 @@ def hold_errors(c: Comparison) -> np.ndarray:
 
 def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str, Any]:
     """Per joint and pooled over the bags: errors in the joints' units and normalized by the
-    reference's range (2 / (max - min), the range normalizer's factor: comparable with
-    `dp-ros open-loop`'s rmse_norm), the hold baseline (hold_errors) and the best-fitting lag
+    reference's range in these bags (2 / (max - min), the range normalizer's factor, but over
+    the operator's range where `dp-ros open-loop`'s rmse_norm takes the policy's training
+    range), the hold baseline (hold_errors) and the best-fitting lag
     (among the shifts that keep at least half the unshifted pairs). A joint whose range is
     under the normalizer's RANGE_EPS (held still: its range is noise) has no scale, as the
-    normalizer gives it none: left out of the normalized figures and the lag fit."""
+    normalizer gives it none: left out of the normalized figures and the lag fit. A NaN
+    value (compare_bag's notes say where) leaves that step out of that joint's figures."""
     from dp_ros.policy.normalizer import RANGE_EPS  # imports torch: after the bags' checks
 
     ref = np.concatenate([c.reference[c.reference_ok] for c in comparisons])
-    span = ref.max(axis=0) - ref.min(axis=0) if len(ref) else np.zeros(len(comparisons[0].joints))
+    finite = np.isfinite(ref)
+    span = np.where(finite.any(axis=0), np.where(finite, ref, -np.inf).max(axis=0)
+                    - np.where(finite, ref, np.inf).min(axis=0), np.nan) \
+        if len(ref) else np.zeros(len(comparisons[0].joints))
     moved = span >= RANGE_EPS  # a joint the operator never moved has no scale to normalize by
     scale = np.where(moved, 2.0 / np.where(moved, span, 1.0), np.nan)
 
@@ -417,9 +494,9 @@ def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str,
         return (np.concatenate([p for p, _ in pairs]), np.concatenate([r for _, r in pairs]))
 
     def norm(err: np.ndarray) -> float | None:
-        if not moved.any() or not len(err):
-            return None
-        return float(np.sqrt(np.mean((err[:, moved] * scale[moved]) ** 2)))
+        scaled = (err[:, moved] * scale[moved]).ravel()
+        scaled = scaled[np.isfinite(scaled)]  # a joint's NaN step: that step of it left out
+        return float(np.sqrt(np.mean(scaled ** 2))) if len(scaled) else None
 
     pol, rec = pooled(0)
     err = pol - rec
@@ -434,7 +511,7 @@ def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str,
     best = min(scored, key=lambda k: (scored[k], abs(k))) if scored else None
     n_grid = sum(len(c.times_ns) for c in comparisons)
     n_valid = int(len(err))
-    unknown = np.full(len(scale), np.nan)  # no step compared: nothing to say per joint
+    errors = joint_errors(err)
     return {
         'n_steps': n_valid, 'n_grid_steps': n_grid,
         'coverage': n_valid / n_grid if n_grid else 0.0,
@@ -442,10 +519,11 @@ def comparison_metrics(comparisons: list[Comparison], max_lag: int) -> dict[str,
         'best_lag_steps': best, 'best_lag_rmse_norm': scored.get(best),
         'rmse_norm_by_lag': {str(k): v for k, v in lags.items()},
         'per_joint': {
-            'rmse': finite_list(_rmse(err)),
-            'mae': finite_list(np.mean(np.abs(err), axis=0) if n_valid else unknown),
-            'max_abs': finite_list(np.max(np.abs(err), axis=0) if n_valid else unknown),
-            'rmse_norm': finite_list(_rmse(err) * scale),
+            'n_steps': errors['n'].tolist(),  # the steps compared, less its NaN ones
+            'rmse': finite_list(errors['rmse']),
+            'mae': finite_list(errors['mae']),
+            'max_abs': finite_list(errors['max_abs']),
+            'rmse_norm': finite_list(errors['rmse'] * scale),
             'hold_rmse_norm': finite_list(_rmse(hold_err) * scale),
             'reference_range': finite_list(span)},
     }
@@ -527,6 +605,7 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"  {name:<{w}}{f(pj['rmse'][k]):>10}{f(pj['mae'][k]):>10}"
                      f"{f(pj['max_abs'][k]):>10}{f(pj['rmse_norm'][k]):>11}"
                      f"{f(pj['hold_rmse_norm'][k]):>9}")
+    lines += [f'warning: {w}' for w in report.get('warnings', [])]
     return '\n'.join(lines)
 
 
@@ -594,8 +673,12 @@ def main(argv: list[str] | None = None) -> int:
         references, array_names = reference_arguments(args.reference)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    if args.plot and not args.no_plot:  # before the bags are read
-        check_figure_path(args.plot, '--plot', 'dry_run.png')
+    check_writable_file(args.output, '--output')  # before the bags are read, not after
+    plot_path = args.plot or args.output.with_suffix('.png')
+    if not args.no_plot:
+        check_figure_path(plot_path, '--plot' if args.plot else '--output (its .png)',
+                          'dry_run.png')
+        check_plot_apart(plot_path, args.output, given=args.plot is not None)
     t0 = time.time()
     comparisons = [compare_bag(path, args.policy_topic, references, args.reference_offset,
                                args.period, progress=not args.no_progress,
@@ -619,14 +702,15 @@ def main(argv: list[str] | None = None) -> int:
         'offset_s': first.offset_s, 'period_s': first.period_ns / NS, 'joints': first.joints,
         'stamp_zero_topics': sorted({c.stamp_zero_topic for c in comparisons
                                      if c.stamp_zero_topic}),
-        'metrics': metrics, 'wall_s': round(time.time() - t0, 2),
+        'metrics': metrics, 'warnings': [n for c in comparisons for n in c.notes],
+        'wall_s': round(time.time() - t0, 2),
     }
-    write_text(args.output, json.dumps(report, indent=1) + '\n')
+    # allow_nan=False: a NaN left in the report is a bug, not a token no strict reader takes
+    write_text(args.output, json.dumps(report, indent=1, allow_nan=False) + '\n')
     print(format_report(report))
     print(f'report: {args.output}')
     if not args.no_plot:
-        plot = plot_comparisons(comparisons, metrics,
-                                args.plot or args.output.with_suffix('.png'))
+        plot = plot_comparisons(comparisons, metrics, plot_path)
         print(f'plot: {plot}')
     return 0
 

@@ -47,12 +47,13 @@ from dp_ros.atomic_dir import check_writable_file, write_text
 from dp_ros.errors import UserError
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.recorded_sources import value_prefixes
-from dp_ros.selection import parse_episodes
+from dp_ros.selection import EpisodeSpecError, parse_episodes
 from training.config import DataConfig, TrainConfig
 from training.dataset_meta import (
     ACTION,
     SPLIT,
     dataset_shape_meta,
+    few,
     policy_data_misfit,
     split_change,
 )
@@ -183,8 +184,8 @@ def error_metrics(episodes: list[EpisodeChunks], scale: np.ndarray, n_obs_steps:
         'constant_dimensions': np.flatnonzero(~scaled).tolist(),
         'per_dimension': {
             'rmse': finite_list(_rmse(err, valid, (0, 1))),
-            'mae': (abs_err.sum(axis=(0, 1)) / max(n_valid, 1)).tolist(),
-            'max_abs': abs_err.max(axis=(0, 1)).tolist(),
+            'mae': finite_list(abs_err.sum(axis=(0, 1)) / max(n_valid, 1)),
+            'max_abs': finite_list(abs_err.max(axis=(0, 1))),
             'rmse_norm': finite_list(_rmse(norm, valid, (0, 1))),
             'hold_rmse': finite_list(_rmse(hold_err, held, (0, 1))),
             'hold_rmse_norm': finite_list(_rmse(hold_norm, held, (0, 1)))},
@@ -422,7 +423,11 @@ def select_episodes(spec: str | None, ds: EpisodeSplit | PushTImageDataset, sour
         return spec, np.flatnonzero(mask).tolist()
     if spec == 'all':
         return spec, list(range(n))
-    return spec, parse_episodes(spec, n)
+    chosen = parse_episodes(spec, n)
+    if chosen is None:  # '' (a shell variable left empty): parse_episodes' "all" for callers
+        # whose default is every episode; here it names none, as ',' does
+        raise EpisodeSpecError(f'episodes {spec!r}: the dataset has episodes 0..{n - 1}')
+    return spec, chosen
 
 
 def with_steps(episodes: list[int], episode_ends: np.ndarray, chosen: str
@@ -541,6 +546,55 @@ def action_scale(policy: Any) -> np.ndarray:
     return scale
 
 
+def outside_training_range(ds: PushTImageDataset, episodes: list[int],
+                           stats: dict[str, dict[str, Any]]) -> list[str]:
+    """The low-dim observations of `episodes` (store indices) further outside the range
+    the policy's normalizer was fitted on than that range is wide, per key: where the
+    network sees values it never saw, and may overflow."""
+    from dp_ros.policy.normalizer import RANGE_EPS
+
+    buffer, out = ds.replay_buffer, []
+    for name in ds.low_dim_keys:
+        limits = stats.get(name, {})
+        if 'min' not in limits or 'max' not in limits:
+            continue
+        low = np.asarray(limits['min'], np.float64).ravel()
+        high = np.asarray(limits['max'], np.float64).ravel()
+        values = np.concatenate([np.asarray(buffer.data[name][buffer.episode_slice(i)],
+                                            np.float64).reshape(-1, low.size)
+                                 for i in loaded_index(ds, episodes)])
+        far = np.maximum(low - values, values - high).max(axis=0)
+        dims = np.flatnonzero(far > np.maximum(high - low, RANGE_EPS))
+        if len(dims):
+            out.append(f'{name} dimension(s) {dims.tolist()} up to {far[dims].max():.3g} '
+                       'outside its training range')
+    return out
+
+
+def check_chunks_finite(chunks: list[EpisodeChunks], where: object, ds: PushTImageDataset,
+                        stats: dict[str, dict[str, Any]]) -> None:
+    """Chunks the policy predicted NaN or inf (finite data far outside its training range
+    overflows its network), refused naming the episodes, the steps it planned at and the
+    observations outside the training range: no error can be measured there, and one such
+    value made every metric NaN and the report no JSON. `stats`: the normalizer's."""
+    bad = {c.episode: [c.starts[k] for k in
+                       np.flatnonzero(~np.isfinite(c.predicted).all(axis=(1, 2)))]
+           for c in chunks}
+    bad = {e: steps for e, steps in bad.items() if steps}
+    if not bad:
+        return
+    episodes = list(bad)
+    where_bad = '; '.join(f'episode {e} at step(s) {few(bad[e], 5)}' for e in episodes[:5])
+    if len(episodes) > 5:
+        where_bad += f'; and {len(episodes) - 5} more episode(s)'
+    outside = outside_training_range(ds, episodes, stats)
+    hint = (f'; in those episodes {", ".join(outside)}' if outside else '')
+    raise UserError(f'{where}: {sum(map(len, bad.values()))} chunk(s) came out not finite '
+                    f'(NaN or inf): {where_bad}{hint}; no error can be measured there: '
+                    'compare on data like the training\'s, or leave those episodes out of '
+                    '--episodes')
+
+
 # --------------------------------------------------------------------------- the outputs
 
 def pick_for_plot(metrics: dict[str, Any], n: int) -> list[tuple[str, int]]:
@@ -636,8 +690,10 @@ def format_summary(report: dict[str, Any]) -> str:
              f"{'action':<{w}}{'rmse':>10}{'mae':>10}{'max|err|':>10}{'rmse_norm':>11}"
              f"{'hold_norm':>11}"]
     for i, name in enumerate(names):
-        lines.append(f'{name:<{w}}{pd["rmse"][i]:>10.4g}{pd["mae"][i]:>10.4g}'
-                     f'{pd["max_abs"][i]:>10.4g}{_step_text(pd["rmse_norm"][i], 11, ".4f")}'
+        lines.append(f'{name:<{w}}{_step_text(pd["rmse"][i], 10, ".4g")}'
+                     f'{_step_text(pd["mae"][i], 10, ".4g")}'
+                     f'{_step_text(pd["max_abs"][i], 10, ".4g")}'
+                     f'{_step_text(pd["rmse_norm"][i], 11, ".4f")}'
                      f'{_step_text(pd["hold_rmse_norm"][i], 11, ".4f")}')
     steps = ' '.join(_step_text(v) for v in m['by_chunk_step']['rmse_norm'])
     worst = sorted(m['episodes'], key=lambda e: -(e['rmse_norm'] or 0.0))[:3]
@@ -801,10 +857,26 @@ def check_args(args: argparse.Namespace) -> None:
         from training.plots import check_figure_path
 
         check_figure_path(plot_path(args), '--plot' if args.plot else '--output (its .png)')
+        check_plot_apart(plot_path(args), args.output, given=args.plot is not None)
 
 
 def plot_path(args: argparse.Namespace) -> Path:
     return args.plot or args.output.with_suffix('.png')
+
+
+def check_plot_apart(plot: Path, output: Path, given: bool) -> None:
+    """A plot at the report's path (--output X.png, whose default plot is X.png; a --plot
+    naming the report) would replace the report it is drawn after: refused before the run,
+    here and in `dp-ros dry-run-report`. given: the plot's path is --plot's, not the
+    default."""
+    if Path(plot).resolve() != Path(output).resolve():
+        return
+    if given:
+        raise UserError(f'--plot {plot} is --output {output}: the plot would replace the '
+                        'report; give --plot another path')
+    raise UserError(f'--output {output}: the plot would replace the report (its default '
+                    'path is --output as .png); give the report a .json name, or --plot '
+                    'another path')
 
 
 @dataclass
@@ -910,6 +982,7 @@ def policy_report(entry: PolicyEntry, ds: PushTImageDataset, episodes: list[int]
                                args.sample_seed)
     chunks = predict_episodes(predict, ds, episodes, config.n_action_steps, args.batch_size,
                               progress=not args.no_progress)
+    check_chunks_finite(chunks, entry.path, ds, policy.normalizer.stats)
     metrics = error_metrics(chunks, action_scale(policy), config.n_obs_steps,
                             config.n_action_steps)
     names = config.dimension_names(ACTION) or []
@@ -1013,7 +1086,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s '
                         '%(message)s', stream=sys.stderr)
     report, draw = run_open_loop(args)
-    write_text(args.output, json.dumps(report, indent=1) + '\n')  # the report before the plot
+    # the report before the plot; allow_nan=False: a NaN left in it is a bug, not a JSON
+    # token no strict reader takes
+    write_text(args.output, json.dumps(report, indent=1, allow_nan=False) + '\n')
     if draw is not None:
         draw()
     comparison = report['format'] == COMPARISON_FORMAT
