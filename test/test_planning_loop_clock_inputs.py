@@ -99,6 +99,25 @@ def test_an_input_that_never_receives_a_message_is_reported_after_the_wait():
     assert 'no message on input(s): image' in problems(values)
 
 
+def test_an_episode_start_never_announced_is_reported_after_the_wait():
+    """With episode_start_topic set the node waits for an announcement before it plans: with
+    none in INPUT_WAIT_NS it was said only in its state ('waiting for an episode start'), the
+    status OK for ever. One announcement ends it; waiting between episodes is no problem."""
+    loop = make_loop(episode_start_topic='/sim/episode_start')
+    for name in ('image', 'agent_pos'):
+        loop.received(name)
+    assert not loop.unannounced(0) and not loop.unannounced(INPUT_WAIT_NS - 1)
+    assert loop.unannounced(INPUT_WAIT_NS)
+    values = loop.diagnostics(T0, INPUT_WAIT_NS)
+    assert values['inputs_unheard'] == '/sim/episode_start (episode start)'
+    assert 'no message on input(s): /sim/episode_start (episode start)' in problems(values)
+    loop.start_episode(3, T0)
+    loop.reset(T0 + DT)  # waiting for the next episode: not reported
+    assert not loop.unannounced(2 * INPUT_WAIT_NS)
+    assert loop.diagnostics(T0 + DT, 2 * INPUT_WAIT_NS)['inputs_unheard'] == ''
+    assert not make_loop().unannounced(INPUT_WAIT_NS)  # no episode topic: nothing to wait for
+
+
 def test_joint_states_that_never_give_the_state_joints_are_reported():
     """Every message on the state topic gave only action joints' positions (taken for another
     driver's): reported with the names they gave. One message that gave the joints (or a

@@ -36,3 +36,16 @@ def test_lockstep_needs_use_sim_time_and_realtime_runs_on_either():
     assert lockstep_clock_problem(True, True) is None
     assert lockstep_clock_problem(False, False) is None
     assert lockstep_clock_problem(False, True) is None
+
+
+@pytest.mark.parametrize('lockstep', [True, False])
+@pytest.mark.parametrize('period', [1e-10, 1e-7])
+def test_a_control_period_under_a_microsecond_is_refused_naming_it(period, lockstep):
+    """1e-10 s rounds to 0 ns: lockstep accepted it and the node failed after loading the
+    model ('dt_ns must be > 0' naming no parameter); realtime blamed n_action_steps."""
+    with pytest.raises(ValueError) as info:
+        resolve_setup(cfg(control_period_s=period, lockstep=lockstep), metadata())
+    assert str(info.value) == (f'parameter control_period_s {period:g} s is under 1e-06 s: '
+                               'give the time between actions')
+    with pytest.raises(ValueError, match=r"control_period_s 1e-10 s \(0: the checkpoint's\)"):
+        resolve_setup(cfg(lockstep=lockstep), {**metadata(), 'control_period_s': 1e-10})

@@ -179,6 +179,7 @@ class PolicyCore:
         self._first_frame_hw: dict[str, tuple[int, int]] = {}
         self._last_bad = ''  # the newest skipped message's kind and why (/diagnostics)
         self._sampling_failed = RepeatedMessage()
+        self._drop_lines: dict[str, RepeatedMessage] = {}  # a dropped chunk's, per reason
         # the status is WARN while a problem count rose lately (at least one diagnostics
         # period), not for ever after one glitch
         self._problems_window_s = max(RECENT_PROBLEMS_S, cfg.diagnostics_period_s)
@@ -654,8 +655,13 @@ class PolicyCore:
                                                      time.monotonic_ns())
                     if line is not None:
                         self.log.error(line)
-                elif plan.reason in pl.DROP_WARNINGS:
-                    self._warn_once(plan.reason, pl.DROP_WARNINGS[plan.reason])
+                elif plan.reason in pl.DROP_WARNINGS:  # each reason at most every 10 s
+                    lines = self._drop_lines.setdefault(plan.reason, RepeatedMessage())
+                    line = lines.add(pl.DROP_WARNINGS[plan.reason]
+                                     + (f': {plan.detail}' if plan.detail else ''),
+                                     time.monotonic_ns())
+                    if line is not None:
+                        self.log.warning(line)
                 return
             cfg = self.cfg
             for group, publisher in self.pub_actions:
@@ -820,7 +826,13 @@ class PolicyCore:
         with self._lock:
             unheard = self.loop.unheard_inputs(wall_ns)
             unread = self.loop.unread_inputs(wall_ns)
+            unannounced = self.loop.unannounced(wall_ns)
         waited = f'{pl.INPUT_WAIT_NS / 1e9:g} s'
+        if unannounced:
+            self._warn_once('unannounced', f'no episode start on {self.cfg.episode_start_topic} '
+                            f'in {waited}: the node plans once one is announced (is the sim or '
+                            'the episode announcer running? logged once; inputs_unheard on '
+                            '/diagnostics)')
         joints = {s.stream_name: list(s.joint_names) for s in self.setup.state_sources}
         shared = {s.stream_name for s in self.setup.state_sources if s.shared}
         for name in unheard:  # a shared topic's stream gets only its driver's messages

@@ -139,15 +139,17 @@ class Wait:
 @dataclass(frozen=True)
 class Drop:
     """A sampled chunk not published: 'error', 'discarded', 'non_finite', 'all_late' or
-    'no_reference' (a step limit or ramp-in needs the measured position, none is known)."""
+    'no_reference' (a step limit or ramp-in needs the measured position, none is known);
+    detail: what the line says of this one (the joints unmeasured, how late it came)."""
 
     reason: str
+    detail: str = field(default='', compare=False)  # Drop('all_late') == any all_late drop
 
     def __bool__(self) -> bool:
         return False
 
 
-DROP_WARNINGS = {  # what to log (once) when a chunk is dropped for these reasons
+DROP_WARNINGS = {  # what to log (rate-limited) when a chunk is dropped for these reasons
     'non_finite': 'the policy produced non-finite actions; chunk not published',
     'all_late': 'a chunk came after every one of its points was due; none published',
     'no_reference': 'a step limit or ramp-in needs the measured position of the action '
@@ -318,6 +320,7 @@ class PlanningLoop:
         self.holds: Counter = Counter()  # stop commands published, per reason
         self.enabled = cfg.start_enabled
         self.armed = not self.announced  # an announced episode (or no episodes at all)
+        self.episodes_started = 0  # announced episodes taken (start_episode)
         self.moving = False  # a plan was published since the last stop: a stop must hold
         # an episode start forgot a running plan without holding (no measurement since the
         # start to hold at): owed, sent once one comes or max_input_age_s on (_owed_stop),
@@ -573,6 +576,24 @@ class PlanningLoop:
             return None
         return self._measured.copy()
 
+    def unmeasured(self, now_ns: int) -> str:
+        """Which action joints measured_at lacks at now_ns, and why: never measured (no
+        state topic gives it: a joint must be among state_joint_names, on a subscribed
+        joint-state topic, to be measured), or measured longer ago than max_input_age_s."""
+        names = self.cfg.action_joint_names
+        never = [names[i] for i in np.flatnonzero(np.isnan(self._measured))]
+        old = [names[i] for i in np.flatnonzero(~np.isnan(self._measured) & (
+            int(now_ns) - self._measured_ns > self.setup.max_age_ns))]
+        parts = []
+        if never:
+            parts.append(f"never measured: {', '.join(never)} (no subscribed joint-state "
+                         'topic has given it: an action joint is measured from the state '
+                         'topics only)')
+        if old:
+            parts.append(f"measured over {self.setup.max_age_ns / 1e9:g} s ago "
+                         f"(max_input_age_s): {', '.join(old)}")
+        return '; '.join(parts)
+
     # ------------------------------------------------------------------ planning
     def poll(self, clock_ns: int, runner_busy: bool) -> PlanRequest | Wait | Hold:
         """Whether to sample a chunk now (confirm a submitted request with submitted()), or
@@ -789,7 +810,11 @@ class PlanningLoop:
         first = self.schedule.first_future(due, now)
         if first == len(actions):
             self.all_late += 1
-            return Drop('all_late')
+            t_obs = int(context.t_obs_ns)
+            return Drop('all_late', f'it was ready {(now - t_obs) / 1e6:.0f} ms after its '
+                        f'observation, its last point due {(int(due[-1]) - t_obs) / 1e6:.0f} ms '
+                        'after it: sample faster (fewer denoising steps, a GPU) or execute '
+                        'more of each chunk (n_action_steps)')
         finite = np.all(np.isfinite(horizon), axis=1)
         n_finite = int(np.argmin(finite)) if not finite.all() else len(horizon)
         sampled = TimedChunk(self.schedule.due_times(n_finite, context.t_obs_ns),
@@ -809,7 +834,7 @@ class PlanningLoop:
             reference, also = self.measured_at(now), []
             if reference is None and self.safety.needs_reference:
                 self.no_reference += 1
-                return Drop('no_reference')
+                return Drop('no_reference', self.unmeasured(now))
             self.safety.start_motion(reference, int(kept_due[0]))
             self.motion_start = reference
         # after the drops above: a chunk not published stays out of the ensemble's memory
@@ -1089,6 +1114,7 @@ class PlanningLoop:
         if owed is not None:
             self.stop_owed, self._owed_plan = True, owed
         self.armed = True
+        self.episodes_started += 1
         return EpisodeTaken(hold)
 
     def _measured_since(self, start_ns: int, now_ns: int) -> bool:
@@ -1134,6 +1160,12 @@ class PlanningLoop:
         if not self._waited(wall_ns):
             return []
         return [name for name, st in self.stats.items() if not st.received]
+
+    def unannounced(self, wall_ns: int) -> bool:
+        """Whether no episode start came INPUT_WAIT_NS after the first check, with
+        episode_start_topic set: the node waits for one before it plans, said otherwise only
+        in its state."""
+        return self.announced and not self.episodes_started and self._waited(wall_ns)
 
     def unread_inputs(self, wall_ns: int) -> dict[str, list[str]]:
         """Joint-state streams every message of which, INPUT_WAIT_NS after the first check,
@@ -1199,7 +1231,9 @@ class PlanningLoop:
             'state_far_outside_training': self.far_states,
             'inputs_before_clock': sum(st.before_clock for st in self.stats.values()),
             'inputs_before_episode': sum(st.before_episode for st in self.stats.values()),
-            'inputs_unheard': ', '.join(self.unheard_inputs(wall_ns)),
+            'inputs_unheard': ', '.join(self.unheard_inputs(wall_ns) + (
+                [f'{self.cfg.episode_start_topic} (episode start)']
+                if self.unannounced(wall_ns) else [])),
             'inputs_unread': ', '.join(self.unread_inputs(wall_ns)),
         }
         if self.setup.rgb_keys:  # decoded for an observation; released unread, superseded
@@ -1261,6 +1295,9 @@ def problems(values: dict[str, Any]) -> list[str]:
         found.append('pose targets skipped')
     if values.get('chunks_no_reference'):
         found.append('no measured position of the action joints')
+    if values.get('chunks_all_late'):
+        found.append(f"{values['chunks_all_late']} chunk(s) late: sampled after all their "
+                     'points were due, none published (sampling slower than a chunk runs)')
     if values.get('twists_unmeasured'):
         found.append('zero twists sent for want of a fresh measured pose')
     if values.get('state_far_outside_training'):

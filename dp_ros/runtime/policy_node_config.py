@@ -1016,6 +1016,9 @@ _DEFAULT_IMAGE_TOPICS = next(default_of(f) for f in param_fields(PolicyNodeConfi
                              if f.name == 'image_topics')
 
 
+MIN_CONTROL_PERIOD_S = 1e-6  # as bag2zarr's control_period_s: a step must take some time
+
+
 def check_realtime_slice(cfg: PolicyNodeConfig, n_action: int, dt_ns: int) -> None:
     """In realtime a chunk's point i is due i*dt after its observation, which is past once the
     chunk exists: where the executed slice's last point is due no later than action_lead_s
@@ -1140,6 +1143,10 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                          f'{max_steps})')
     trained_period = float(metadata['control_period_s'])
     period = cfg.control_period_s or trained_period
+    if not period >= MIN_CONTROL_PERIOD_S:  # rounded to ns it may be 0: no time between steps
+        raise ValueError(f'parameter control_period_s {period:g} s' + (
+            '' if cfg.control_period_s else " (0: the checkpoint's)")
+            + f' is under {MIN_CONTROL_PERIOD_S:g} s: give the time between actions')
     warnings += [w for w in [control_period_warning(cfg, trained_period)] if w]
     if cfg.action_lower or cfg.action_upper:
         if len(cfg.action_lower) != config.action_dim or \

@@ -15,7 +15,8 @@ from typing import Any
 # last RECENT_PROBLEMS_S (or diagnostics period, if longer), then OK again; the key-values keep
 # the cumulative counts.
 PROBLEM_COUNTERS = ('bad_messages', 'inputs_older', 'sampling_errors', 'pose_targets_skipped',
-                    'chunks_no_reference', 'twists_unmeasured', 'state_far_outside_training')
+                    'chunks_no_reference', 'chunks_all_late', 'twists_unmeasured',
+                    'state_far_outside_training')
 RECENT_PROBLEMS_S = 5.0
 
 
