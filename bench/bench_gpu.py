@@ -594,14 +594,19 @@ LATENCY_CASES = (('shipped_7.7M', 'fp32'), ('paper_263M', 'bf16'))
 
 
 def latency(bench: Bench) -> None:
-    """DDIM-10 chunk graphs: gemm64_all without and with torch.compile, max-autotune, and
-    a kernel profile of the compiled gemm64_all chunk; DDPM-100 for the compiled ones."""
+    """DDIM-10 chunk graphs: gemm64_all without and with torch.compile, and a kernel profile
+    of the compiled gemm64_all chunk, for both shapes first (DDPM-100 for the compiled ones);
+    then max-autotune (minutes of autotuning each) as the budget allows."""
     steps = 4 if bench.args.smoke else 10
-    for shape, dtype in LATENCY_CASES:
-        where = bench.results['latency'].setdefault(shape, {})
+
+    def shape_policy(shape: str, dtype: str) -> DiffusionPolicy:
         policy = make_policy(policy_config(shape, bench.args.smoke), bench.device).eval()
         policy.use_torchscript(False)
-        policy.to(dtype=DTYPES[dtype])
+        return policy.to(dtype=DTYPES[dtype])
+
+    for shape, dtype in LATENCY_CASES:
+        where = bench.results['latency'].setdefault(shape, {})
+        policy = shape_policy(shape, dtype)
         bench.part(where, f'graph_ddim{steps}_{dtype}_gemm64_all',
                    lambda p=policy: conv_variant_case(bench, p, 'gemm64_all', 'ddim', steps),
                    need_s=5, limit_s=60)
@@ -614,11 +619,16 @@ def latency(bench: Bench) -> None:
         bench.part(where, f'profile_compiled_ddim10_{dtype}_gemm64_all',
                    lambda p=policy: profile_case(bench, p, 'gemm64_all', compiled=True),
                    need_s=25, limit_s=90)
-        for variant in ('gemm64', 'gemm64_all'):
+    if not bench.cuda:
+        return
+    for variant in ('gemm64_all', 'gemm64'):
+        for shape, dtype in LATENCY_CASES:
+            where = bench.results['latency'][shape]
             bench.part(where, f'autotuned_ddim10_{dtype}_{variant}',
-                       lambda p=policy, v=variant: compiled_graph_case(
-                           bench, p, 'ddim', 10, v, mode='max-autotune-no-cudagraphs',
-                           ddpm=False), need_s=90, limit_s=180)
+                       lambda s=shape, d=dtype, v=variant: compiled_graph_case(
+                           bench, shape_policy(s, d), 'ddim', 10, v,
+                           mode='max-autotune-no-cudagraphs', ddpm=False),
+                       need_s=90, limit_s=180)
 
 
 def sampling(bench: Bench, shape: str) -> None:
@@ -971,8 +981,8 @@ def _compile(bench: Bench) -> None:
 
 # the bench's parts in the order they run
 PARTS: dict[str, Callable[[Bench], None]] = {
-    'sampling': _sampling, 'training': _training, 'node': _node, 'profile': _profile,
-    'conv_variants': _conv_variants, 'compile': _compile, 'latency': latency}
+    'sampling': _sampling, 'latency': latency, 'training': _training, 'node': _node,
+    'profile': _profile, 'conv_variants': _conv_variants, 'compile': _compile}
 
 
 def main(argv: list[str] | None = None) -> int:

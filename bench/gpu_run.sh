@@ -15,7 +15,7 @@
 # bench/results/gpu_runN.json (session 45, an H100: run 1 the whole bench, 268 s; run 2
 # BENCH_ARGS="--only profile,conv_variants,compile --budget-s 290", 272 s).
 # BENCH_ARGS="--only node --budget-s 100" times the node's runner alone (with torch_compile).
-# BENCH_ARGS="--only latency,node,profile --budget-s 200": issue 15's open latency targets
+# BENCH_ARGS="--only latency,node,profile --budget-s 220": issue 15's open latency targets
 # (every convolution as a GEMM, max-autotune, the compiled chunk's kernels), then the node.
 # BENCH_ARGS=--smoke runs the same script on a CPU (with python3 the .venv one) as a check.
 set -u
