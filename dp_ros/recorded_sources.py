@@ -239,15 +239,31 @@ def command_topics(sources: Sequence[dict] | None, state_topics: Sequence[str] =
     every action source is a recorded command the node can publish; None otherwise (a future
     state as the action: a joint state, or a pose from one of `state_topics`; or nothing
     recorded)."""
-    if not sources or any(s['kind'] not in COMMAND_KINDS or
-                          (s['kind'] == 'pose' and s['topic'] in state_topics)
-                          for s in sources):
+    if not sources or not all(_is_command(s, state_topics) for s in sources):
         return None
 
     def topics(kind: str) -> list[str]:
         return list(dict.fromkeys(s['topic'] for s in sources if s['kind'] == kind))
 
     return value_topics(sources), topics('float_array'), topics('pose')
+
+
+def _is_command(source: dict, state_topics: Sequence[str]) -> bool:
+    """Whether an action source is a recorded command the node can publish (not a future
+    state: a joint state, or a pose from one of `state_topics`)."""
+    return source['kind'] in COMMAND_KINDS and not (
+        source['kind'] == 'pose' and source['topic'] in state_topics)
+
+
+def command_topic_values(sources: Sequence[dict] | None, state_topics: Sequence[str] = (),
+                         ) -> list[str | None] | None:
+    """The recorded command topic of each action value, None for a value whose source is a
+    future state (a gripper without a recorded command beside an arm's trajectory), when
+    some source is a command: what a drafted parameter file keeps; None when none is."""
+    if not sources or not any(_is_command(s, state_topics) for s in sources):
+        return None
+    return [s['topic'] if _is_command(s, state_topics) else None
+            for s in sources for _ in range(s['width'] or 1)]
 
 
 def camera_base(topic: str) -> str:

@@ -128,8 +128,11 @@ def _encode(frames: Sequence[np.ndarray], fps: float, suffix: str) -> bytes | No
     if suffix == '.gif':
         step = int(np.ceil(fps / GIF_MAX_FPS))
         frames = frames[::step]
+        delays = gif_delays_ms(len(frames), fps / step)
+        # Pillow saves a single frame as a still image, whose delay must be a number (a
+        # list of one is a TypeError)
         return iio.imwrite('<bytes>', np.stack(frames), extension='.gif', loop=0,
-                           duration=gif_delays_ms(len(frames), fps / step))
+                           duration=delays[0] if len(delays) == 1 else delays)
     h, w = frames[0].shape[:2]
     if h % 2 == 0 and w % 2 == 0:
         try:

@@ -5,6 +5,7 @@ parsers refuse) when a dimension has no finite value at all."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 from test_inspect_dataset import write_store
@@ -69,3 +70,22 @@ def test_the_json_summary_of_an_all_nan_dimension_is_standard_json(tmp_path):
     assert (action['low'][1], action['high'][1], action['mean'][1]) == (None, None, None)
     assert action['low'][0] == 0.0
     assert action['non_finite_at'] == [{'dimension': 1, 'count': 40, 'episode': 0, 'step': 0}]
+
+
+def test_an_all_nan_image_frame_is_the_error_alone_not_a_numpy_warning(tmp_path):
+    """A float camera frame wholly NaN (and a camera key wholly NaN): the NaN error names
+    it; numpy's 'All-NaN slice encountered' RuntimeWarning no longer reaches stderr."""
+    episodes = episodes_with_nan()
+    for e in episodes:
+        e['img'] = np.full((20, 8, 8, 3), 100.0, dtype=np.float32)
+        e['img'][:, 0, 0, 0] = np.arange(20)
+        e['dead'] = np.full((20, 4, 4, 1), np.nan, dtype=np.float32)
+    episodes[1]['img'][4] = np.nan
+    buffer = write_store(tmp_path / 'd.zarr', episodes)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        s = summarize(buffer)
+    assert ('img: 192 NaN or infinite value(s) in 1 frame(s), the first at episode 1 step 4'
+            in s.errors), s.errors
+    assert ('dead: 640 NaN or infinite value(s) in 40 frame(s), the first at episode 0 step 0'
+            in s.errors), s.errors

@@ -41,7 +41,7 @@ def test_the_figure_maps_each_line_style_to_its_episode(tmp_path, monkeypatch):
     lines = [line for line in action.get_lines() if line.get_color() == 'C0']
     assert len(lines) == 6
     assert len({dashes(line) for line in lines}) == 6
-    legends = action.findobj(Legend)
+    legends = fig.findobj(Legend)  # the style legend is the figure's, above the panels
     texts = [[t.get_text() for t in legend.get_texts()] for legend in legends]
     assert [f'episode {e}' for e in range(6)] in texts  # the style legend
     assert ['[0]', '[1]'] in texts  # the colour (dimension) legend is kept beside it

@@ -3,6 +3,7 @@ cannot write is refused before the dataset is read."""
 from __future__ import annotations
 
 import av
+import imageio.v3 as iio
 import numpy as np
 
 from dp_ros import cli
@@ -70,3 +71,20 @@ def test_inspect_plot_with_another_suffix_is_one_line_before_the_summary(tmp_pat
     code = cli.main(['inspect', str(path), '--no-progress', '--plot', str(tmp_path / 'p.bmp')])
     captured = capsys.readouterr()
     assert code == 2 and '--plot' in captured.err and 'episodes' not in captured.out
+
+
+def test_a_gif_of_one_step_episodes_is_their_one_frame(tmp_path, capsys):
+    """A 1-step dataset and two 1-step episodes tiled: `--video x.gif` writes one frame (a
+    one-frame GIF was a TypeError traceback; .mp4 worked)."""
+    one = tmp_path / 'one.zarr'
+    write_store(one, 1)
+    two = tmp_path / 'two.zarr'
+    write_store(two, 1)
+    buffer = ReplayBuffer.open(two, mode='r+')
+    buffer.add_episode({'action': np.zeros((1, 2), np.float32),
+                        'img': np.zeros((1, 48, 48, 3), np.uint8)})
+    for path, episodes in ((one, '0'), (two, '0,1')):
+        video = tmp_path / f'{path.stem}.gif'
+        main([str(path), '--no-progress', '--episodes', episodes, '--video', str(video)])
+        assert iio.improps(video, index=None).shape[0] == 1
+        assert f'video: {video}' in capsys.readouterr().out

@@ -354,3 +354,24 @@ def test_two_drivers_joints_read_apart_from_one_topic_are_shown_and_drafted(tmp_
         'agent_pos:/joint_states [j1]', 'agent_pos:/joint_states [g]']
     one = joint_state_shape_meta([(('j1', 'g'), 'position')], '/joint_states')
     assert summarize_policy(make_tiny_checkpoint(tmp_path / 'one', shape_meta=one)).drivers == {}
+
+
+def test_an_action_of_recorded_commands_and_a_future_state_keeps_the_recorded_topics(tmp_path):
+    """The arm's recorded trajectory commands beside a gripper trained on its future joint
+    state (no command recorded: what --draft-config suggests for it): the draft wrote
+    `action_topic: ... # FILL IN` for every joint, losing the arm's recorded topic. It keeps
+    it and leaves a placeholder for the gripper's controller; the node's checks accept it."""
+    meta = joint_state_shape_meta([(('j1', 'g'), 'position')], '/joint_states')
+    meta['action']['names'] = ['j1', 'g']
+    meta['action']['sources'] = [
+        {'kind': 'joint_trajectory', 'topic': '/arm_controller/joint_trajectory', 'width': 1},
+        {'kind': 'joint_state', 'topic': '/joint_states', 'width': 1, 'offset_s': 0.1}]
+    policy = make_tiny_checkpoint(tmp_path / 'policy', shape_meta=meta)
+    params, text = drafted(policy, tmp_path)
+    assert params['action_topic'] == '/arm_controller/joint_trajectory'
+    assert params['action_joint_topics'] == ['/arm_controller/joint_trajectory',
+                                             '/FILL_IN/g_controller/joint_trajectory']
+    assert 'recorded, except FILL IN g: trained on its future state' in text
+    setup = node_setup(params, policy)
+    assert [g.topic for g in setup.commands] == ['/arm_controller/joint_trajectory',
+                                                 '/FILL_IN/g_controller/joint_trajectory']

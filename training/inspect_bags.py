@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ from dp_ros.bags.reader import (
 )
 from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.errors import UserError
+from dp_ros.recorded_sources import camera_base
 from dp_ros.stamps import NS_PER_S as NS
 from training.bag2zarr_config import MAX_SECONDS, Bag2ZarrConfig
 from training.resample import OTHER_CLOCK_S, stamp_offset_ns, stamp_restarts
@@ -147,7 +149,7 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey, sim_clock: bool = False,
             summary.detail += ' (not a camera image bag2zarr reads: a depth image)'
     elif info.msgtype in JOINT_STATE_TYPES:
         summary.joints = list(first.name)
-        drivers = _drivers(samples)
+        drivers = _drivers(samples, on_stamps=sim_clock)
         summary.joint_field = drivers[0][3]
         summary.detail = f'joints {summary.joints}' + _field_note(summary.joint_field)
         if len(drivers) > 1:
@@ -172,18 +174,21 @@ def summarize_topic(info: TopicInfo, seen: TopicSurvey, sim_clock: bool = False,
     return summary
 
 
-def _drivers(samples: list[tuple[int, Any]],
+def _drivers(samples: list[tuple[int, Any]], on_stamps: bool = False,
              ) -> list[tuple[list[str], float | None, float | None, str]]:
     """The joint sets of a joint-state topic's sampled messages (one per driver publishing
-    on it), each with its rate over them (1 / the median receive interval), its longest
-    receive interval and the field its messages fill (_joint_field)."""
+    on it), each with its rate over them (1 / the median interval), its longest interval and
+    the field its messages fill (_joint_field). on_stamps (a bag on a sim clock): intervals
+    of the header stamps, the clock the topic's own rate and bag2zarr use (a sim slower than
+    real time has longer receive intervals), unless a stamp is unset (0)."""
+    stamped = on_stamps and all(header_stamp_ns(m) for _, m in samples)
     times: dict[frozenset[str], list[int]] = {}
     names: dict[frozenset[str], list[str]] = {}
     messages: dict[frozenset[str], list[Any]] = {}
     for recv_ns, msg in samples:
         key = frozenset(msg.name)
         names.setdefault(key, list(msg.name))
-        times.setdefault(key, []).append(recv_ns)
+        times.setdefault(key, []).append(header_stamp_ns(msg) if stamped else recv_ns)
         messages.setdefault(key, []).append(msg)
     return [(names[key], *rate_and_gap(np.sort(np.asarray(recv, dtype=np.int64))),
              _joint_field(messages[key])) for key, recv in times.items()]
@@ -317,8 +322,10 @@ def format_bag(s: BagSummary) -> str:
     for t in s.topics:
         rate = f'{t.rate_hz:7.1f} Hz' if t.rate_hz else '      - Hz'
         gap = f'max gap {t.max_gap_s:.3f} s' if t.max_gap_s is not None else ''
-        stamp = (f', stamp - receive {t.stamp_offset_s * 1000:+.1f} ms'
-                 if t.stamp_offset_s is not None else '')
+        stamp = '' if t.stamp_offset_s is None else (
+            f', stamp - receive {t.stamp_offset_s * 1000:+.1f} ms'
+            if abs(t.stamp_offset_s) <= OTHER_CLOCK_S  # else another clock's: in seconds
+            else f', stamp - receive {t.stamp_offset_s:+.4g} s')
         lines.append(f'  {t.topic:<40} {t.msgtype:<36} {t.count:>7} msgs {rate} {gap}{stamp}')
         if t.detail:
             lines.append(f'      {t.detail}')
@@ -415,6 +422,23 @@ def _gap_note(topic: TopicSummary, stale_after: float) -> str:
     return f'; its longest gap ({topic.max_gap_s:.3f} s) exceeds the tolerance: a gap there'
 
 
+def own_tolerance(topic: TopicSummary, tolerance: float) -> float | None:
+    """A source's own tolerance for the draft where its period (1 / its rate) exceeds the
+    config's: its newest message at a grid time is up to a period old, so with the config's
+    tolerance most grid times would be gaps (two 10 Hz cameras out of phase converted to no
+    episode). 1.2 periods (jitter), rounded up to the ms; None where the config's serves."""
+    if not topic.rate_hz or 1.0 / topic.rate_hz <= tolerance:
+        return None
+    return math.ceil(1200.0 / topic.rate_hz) / 1000.0
+
+
+def _tolerance_line(topic: TopicSummary, tolerance: float, indent: str) -> list[str]:
+    own = own_tolerance(topic, tolerance)
+    return [] if own is None else [
+        f'{indent}tolerance: {own:g}   # s: a {topic.rate_hz:.1f} Hz stream\'s newest message is '
+        f'up to a period old (the config\'s {tolerance:g} s would leave most steps gaps)']
+
+
 def draft_config(summaries: list[BagSummary],
                  control_period_s: float = Bag2ZarrConfig.control_period_s) -> str:
     """A commented bag2zarr YAML for these bags; UserError when they hold no camera or
@@ -424,6 +448,12 @@ def draft_config(summaries: list[BagSummary],
     # a depth stream bag2zarr refuses as a camera: left out, said in a comment
     cameras = [t for t in images if camera_readable(t.msgtype, t.encoding)]
     not_cameras = [t for t in images if t not in cameras]
+    # a camera recorded raw and through its compressed transport (`ros2 bag record -a`):
+    # one key, the raw frames (no JPEG loss), the other said
+    raw = {t.topic for t in cameras if not t.msgtype.endswith('CompressedImage')}
+    twins = [t for t in cameras if t.msgtype.endswith('CompressedImage')
+             and t.topic != camera_base(t.topic) and camera_base(t.topic) in raw]
+    cameras = [t for t in cameras if t not in twins]
     states = sorted((d for t in topics.values() if t.msgtype in JOINT_STATE_TYPES and t.joints
                      for d in _by_driver(t)), key=lambda t: -t.count)
     commands = [t for t in topics.values() if t.msgtype in TRAJECTORY_TYPES and t.joints]
@@ -483,13 +513,18 @@ def draft_config(summaries: list[BagSummary],
     for camera in sorted(cameras, key=lambda t: t.topic):
         name = _key_name(camera.topic, taken)
         taken.add(name)
+        own = None if camera is reference else own_tolerance(camera, tolerance)
         lines += [f'  {name}:',
                   f'    image: {q(camera.topic)}   # {camera.detail}, '
                   f'{camera.rate_hz or 0:.1f} Hz'
                   + _gap_note(camera, control_period_s + tolerance if camera is reference
-                              else tolerance),
+                              else own or tolerance),
+                  *([] if camera is reference else _tolerance_line(camera, tolerance, '    ')),
                   '    shape: [96, 96]', *_aspect_note(camera.size),
                   '    # crop: [x0, y0, width, height]   # px: the workspace, cut first']
+    for twin in sorted(twins, key=lambda t: t.topic):
+        lines += [f'  # {q(twin.topic)} left out: the compressed transport of '
+                  f'{q(camera_base(twin.topic))}, the same camera (read raw: no JPEG loss)']
     for image in sorted(not_cameras, key=lambda t: t.topic):
         lines += [f'  # {q(image.topic)} left out: {image.encoding or "its encoding"} is no '
                   'camera image bag2zarr reads (a depth stream; Image encodings: '
@@ -498,16 +533,17 @@ def draft_config(summaries: list[BagSummary],
         state = state_sources[0][0]
         lines += ['  state:',
                   f'    joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
-                  + _gap_note(state, tolerance),
-                  f'    joints: {q(state.joints)}', *_field_line(state, '    ')]
+                  + _gap_note(state, own_tolerance(state, tolerance) or tolerance),
+                  f'    joints: {q(state.joints)}', *_field_line(state, '    '),
+                  *_tolerance_line(state, tolerance, '    ')]
     else:
         lines += [f'  state:                # the joint states of {len(state_sources)} drivers, '
                   'concatenated (the policy node: state_joint_topics)']
         for state, _, prefix in state_sources:
             lines += [f'    - joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
-                      + _gap_note(state, tolerance),
+                      + _gap_note(state, own_tolerance(state, tolerance) or tolerance),
                       f'      joints: {q(state.joints)}', *_field_line(state, '      '),
-                      *_prefix_line(prefix)]
+                      *_tolerance_line(state, tolerance, '      '), *_prefix_line(prefix)]
     future = ['  action:',
               '    future_of: state         # action[k] = the state one period later',
               f'    offset: {control_period_s:g}']
@@ -626,8 +662,9 @@ def _controllers(commands: list[TopicSummary], state_joints: list[str],
 
 
 def inspect_bags(paths: list[str], draft_path: Path | None, json_path: Path | None,
-                 progress: bool) -> int:
-    """The `dp-ros inspect` run for bags; the exit code."""
+                 progress: bool, strict: bool = False) -> int:
+    """The `dp-ros inspect` run for bags; the exit code: 1 with `strict` when a topic has a
+    warning (as for a dataset: a pipeline stops on it), else 0."""
     summaries = [summarize_bag(p, progress) for p in find_bags(paths)]
     for s in summaries:
         print(format_bag(s))
@@ -640,4 +677,4 @@ def inspect_bags(paths: list[str], draft_path: Path | None, json_path: Path | No
         write_text(draft_path, text)
         print(f'draft config: {draft_path} (check it, then: dp-ros bag2zarr -c {draft_path} '
               f'-o DATASET.zarr BAGS)')
-    return 0
+    return 1 if strict and any(t.problems for s in summaries for t in s.topics) else 0

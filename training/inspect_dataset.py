@@ -32,6 +32,8 @@ import json
 import math
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,9 @@ FLOAT32_STEP_FRACTION = 1e-3
 DEFAULT_HORIZON = 16  # the paper's (and the shipped recipes') prediction horizon
 DEFAULT_N_OBS_STEPS = 2  # the paper's observation steps
 DEFAULT_N_ACTION_STEPS = 8  # the paper's executed action steps
-PLOT_DIMS_MAX = 12  # low-dim dimensions drawn per key (a keypoint array has more)
+# low-dim dimensions drawn per key, each in a colour of its own (dimension_colour): two arms'
+# 14 joints all; of a keypoint array with more, the title says how many are shown
+PLOT_DIMS_MAX = 20
 VIDEO_MIN_HEIGHT = 192  # smaller images are enlarged by a whole factor in the video
 
 
@@ -92,6 +96,8 @@ class KeySummary:
     non_finite_at: list[dict[str, int]] = field(default_factory=list)
     constant_dims: list[int] = field(default_factory=list)  # low_dim: range < RANGE_EPS
     flat_frames: int = 0  # image: frames whose pixels are all equal
+    # image: {episode, frames, step} per episode holding any (how many, the first one's step)
+    flat_frames_at: list[dict[str, int]] = field(default_factory=list)
     largest_jump: list[float] = field(default_factory=list)  # per dim, in one step
     largest_jump_at: list[list[int]] = field(default_factory=list)  # [episode, step] per dim
     attrs: dict[str, Any] = field(default_factory=dict)
@@ -119,6 +125,15 @@ def image_keys(buffer: Store) -> set[str]:
     return {k for k in buffer.keys() if is_image(tuple(buffer.data[k].shape))}
 
 
+@contextmanager
+def quiet_nan() -> Iterator[None]:
+    """No numpy RuntimeWarning from NaN reductions over slices with no finite value (numpy
+    warns through `warnings`, which np.errstate does not cover): the NaN finding names them."""
+    with np.errstate(all='ignore'), warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        yield
+
+
 def _image_frame_stats(block: np.ndarray) -> np.ndarray:
     """Per frame: min, max, non-finite count, mean, mean of squares (float64). Frames of
     uint8 or uint16 (cameras) take no float64 copy, 8x their size: their sums are exact
@@ -135,7 +150,7 @@ def _image_frame_stats(block: np.ndarray) -> np.ndarray:
     finite = np.isfinite(flat)
     bad = (~finite).sum(axis=1)
     clean = np.where(finite, flat, np.nan)
-    with np.errstate(all='ignore'):
+    with quiet_nan():  # a wholly non-finite frame: its stats are NaN, counted in `bad`
         return np.stack([np.nanmin(clean, axis=1), np.nanmax(clean, axis=1), bad,
                          np.nanmean(clean, axis=1), np.nanmean(clean ** 2, axis=1)], axis=1)
 
@@ -154,14 +169,23 @@ def _summarize_image(key: str, array: Any, ends: np.ndarray, progress: bool) -> 
     if len(bad_frames):
         episode, step = episode_step(ends, int(bad_frames[0]))
         where.append({'frames': len(bad_frames), 'episode': episode, 'step': step})
-    mean = float(np.nanmean(stats[:, 3])) if len(stats) else 0.0
-    var = float(np.nanmean(stats[:, 4])) - mean ** 2 if len(stats) else 0.0
+    flat = np.flatnonzero(stats[:, 0] == stats[:, 1])
+    flat_at = []
+    if len(flat):  # per episode: the first such frame's row and how many
+        _, first, counts = np.unique(np.searchsorted(ends, flat, side='right'),
+                                     return_index=True, return_counts=True)
+        for row, count in zip(flat[first], counts, strict=True):
+            episode, step = episode_step(ends, int(row))
+            flat_at.append({'episode': episode, 'frames': int(count), 'step': step})
+    with quiet_nan():  # every frame wholly non-finite: NaN statistics, the error says why
+        mean = float(np.nanmean(stats[:, 3])) if len(stats) else 0.0
+        var = float(np.nanmean(stats[:, 4])) - mean ** 2 if len(stats) else 0.0
+        low, high = float(np.nanmin(stats[:, 0])), float(np.nanmax(stats[:, 1]))
     return KeySummary(
         key=key, kind='image', step_shape=list(array.shape[1:]), dtype=str(array.dtype),
-        low=[float(np.nanmin(stats[:, 0]))], high=[float(np.nanmax(stats[:, 1]))],
-        mean=[mean], std=[float(np.sqrt(max(var, 0.0)))], non_finite=int(stats[:, 2].sum()),
-        non_finite_at=where,
-        flat_frames=int((stats[:, 0] == stats[:, 1]).sum()))
+        low=[low], high=[high], mean=[mean], std=[float(np.sqrt(max(var, 0.0)))],
+        non_finite=int(stats[:, 2].sum()), non_finite_at=where, flat_frames=len(flat),
+        flat_frames_at=flat_at)
 
 
 def _summarize_low_dim(key: str, array: Any, ends: np.ndarray) -> KeySummary:
@@ -172,8 +196,7 @@ def _summarize_low_dim(key: str, array: Any, ends: np.ndarray) -> KeySummary:
     values = np.asarray(array[:], dtype=np.float64)
     values = values.reshape(values.shape[0], -1)
     finite = np.where(np.isfinite(values), values, np.nan)
-    with np.errstate(all='ignore'), warnings.catch_warnings():  # no finite value: NaN, said
-        warnings.simplefilter('ignore', RuntimeWarning)  # as an error below, not warned here
+    with quiet_nan():  # no finite value: NaN, said as an error below, not warned here
         low, high = np.nanmin(finite, axis=0), np.nanmax(finite, axis=0)
         mean, std = np.nanmean(finite, axis=0), np.nanstd(finite, axis=0)
     # one-step changes inside episodes only (an episode's first step follows another episode)
@@ -253,7 +276,7 @@ def findings(keys: list[KeySummary], lengths: np.ndarray, horizon: int,
         if k.kind == 'image':
             if k.flat_frames:
                 warnings.append(f'{k.key}: {k.flat_frames} frame(s) of a single colour '
-                                '(a dead or covered camera?)')
+                                f'(a dead or covered camera?): {flat_frames_place(k)}')
             if k.dtype.startswith('float') and k.high[0] <= 1.0:
                 errors.append(f'{k.key}: float images within 0..{k.high[0]:.3g}; the paper '
                               'layout (and training) expects 0..255')
@@ -306,6 +329,16 @@ def non_finite_place(k: KeySummary, n: int = 8) -> str:
     more = len(k.non_finite_at) - n
     return ': ' + '; '.join(places) + (f'; ... ({len(k.non_finite_at)} dimensions in all)'
                                        if more > 0 else '')
+
+
+def flat_frames_place(k: KeySummary, n: int = 8) -> str:
+    """Where an image key's frames of a single colour are, for its warning (a camera to look
+    at): per episode (the first n) how many and the first one's step."""
+    places = [f"episode {w['episode']} ({w['frames']}, the first at step {w['step']})"
+              for w in k.flat_frames_at[:n]]
+    more = len(k.flat_frames_at) > n
+    return '; '.join(places) + (f'; ... ({len(k.flat_frames_at)} episodes in all)'
+                                if more else '')
 
 
 def short_episodes(episodes: np.ndarray, lengths: np.ndarray, horizon: int, n_obs_steps: int,
@@ -427,6 +460,13 @@ def episode_style(i: int) -> str | tuple[int, tuple[int, ...]]:
 
 
 def plot_dataset(buffer: Store, episodes: list[int], out_path: str | Path) -> Path:
+    """dataset_figure, saved to `out_path` (its suffix the format)."""
+    from training.plots import save_figure
+
+    return save_figure(dataset_figure(buffer, episodes), out_path)
+
+
+def dataset_figure(buffer: Store, episodes: list[int]) -> Any:
     """Each low-dim key's dimensions over the steps of `episodes`, and the episode lengths.
     Colour = dimension, line style = episode; the top panel says which style is which."""
     import matplotlib
@@ -434,38 +474,50 @@ def plot_dataset(buffer: Store, episodes: list[int], out_path: str | Path) -> Pa
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from training.plots import save_figure
-
     low_dim = sorted(set(buffer.keys()) - image_keys(buffer))
-    fig, axes = plt.subplots(len(low_dim) + 1, 1, figsize=(9, 2.6 * (len(low_dim) + 1)),
+    fig, axes = plt.subplots(len(low_dim) + 1, 1, figsize=(10, 2.6 * (len(low_dim) + 1)),
                              squeeze=False)
     for ax, key in zip(axes[:-1, 0], low_dim, strict=True):
         names = buffer.attrs(key).get(NAMES) or []
+        n_dims = math.prod(buffer.data[key].shape[1:])
         for i, episode in enumerate(episodes):
             values = np.asarray(buffer.data[key][buffer.episode_slice(episode)], np.float64)
             values = values.reshape(len(values), -1)[:, :PLOT_DIMS_MAX]
             for d in range(values.shape[1]):
-                ax.plot(values[:, d], color=f'C{d % 10}', alpha=0.8, lw=1,
+                ax.plot(values[:, d], color=dimension_colour(d), alpha=0.8, lw=1,
                         ls=episode_style(i),
                         label=(f'[{d}] {names[d]}' if d < len(names) else f'[{d}]')
                         if i == 0 else None)
-        ax.set_title(f'{key} (episodes {few(np.asarray(episodes))}; line style = episode)',
+        cut = (f'; dimensions 0-{PLOT_DIMS_MAX - 1} of {n_dims} shown'
+               if n_dims > PLOT_DIMS_MAX else '')
+        ax.set_title(f'{key} (episodes {few(np.asarray(episodes))}; line style = episode{cut})',
                      fontsize=10)
         ax.set_xlabel('step')
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=6, loc='upper right')
-    if low_dim:
-        ax = axes[0, 0]
-        ax.add_artist(ax.get_legend())  # kept when the style legend is added
-        ax.legend([Line2D([], [], color='dimgrey', lw=1, ls=episode_style(i))
-                   for i in range(len(episodes))], [f'episode {e}' for e in episodes],
-                  fontsize=7, ncol=min(len(episodes), 4), loc='upper left', handlelength=4)
+        # beside the axes, not over the data: up to 10 entries a column
+        ax.legend(fontsize=7, ncol=max(1, math.ceil(min(n_dims, PLOT_DIMS_MAX) / 10)),
+                  loc='upper left', bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax = axes[-1, 0]
     ax.hist(buffer.episode_lengths, bins=min(50, max(5, buffer.n_episodes // 4)))
     ax.set_title(f'episode lengths ({buffer.n_episodes} episodes)', fontsize=10)
     ax.set_xlabel('steps')
-    fig.tight_layout()
-    return save_figure(fig, out_path)
+    top = 1.0
+    if low_dim:  # which style is which episode, above the panels (it covered their legends)
+        style = fig.legend([Line2D([], [], color='dimgrey', lw=1, ls=episode_style(i))
+                            for i in range(len(episodes))], [f'episode {e}' for e in episodes],
+                           fontsize=7, ncol=min(len(episodes), 8), loc='upper center',
+                           handlelength=4)
+        top = 1.0 - style.get_window_extent(fig.canvas.get_renderer()).height / fig.bbox.height
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, top))
+    return fig
+
+
+def dimension_colour(d: int) -> Any:
+    """The colour of dimension d (< PLOT_DIMS_MAX) in --plot: C0..C9 (tab10), then tab20's
+    light partners of them, so that no two drawn dimensions share one."""
+    import matplotlib
+
+    return f'C{d}' if d < 10 else matplotlib.colormaps['tab20'](2 * (d - 10) + 1)
 
 
 def episode_frames(buffer: Store, episode: int) -> list[np.ndarray]:
@@ -602,7 +654,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.plot or args.video:
             raise UserError('--plot and --video are for datasets; for bags: --draft-config, '
                             'then bag2zarr, then inspect the dataset')
-        return inspect_bags(args.paths, args.draft_config, args.json, not args.no_progress)
+        return inspect_bags(args.paths, args.draft_config, args.json, not args.no_progress,
+                            args.strict)
     if len(args.paths) > 1 or args.draft_config:
         raise UserError('a dataset is inspected alone, and --draft-config is for bags')
     buffer = open_training_store(args.paths[0])

@@ -370,12 +370,16 @@ def _frames_by_target(targets: list[str], frames: list[str]) -> dict[str, str]:
 
 
 def _pose_action_topics(names: list[str] | None, frames: list[str],
-                        prefixes: list[str] | None) -> tuple[list[str], list[str]] | None:
+                        prefixes: list[str] | None, recorded: list[str | None] | None = None,
+                        streams: list[str] | None = None,
+                        ) -> tuple[list[str], list[str]] | None:
     """For an action that is a whole pose (a future end-effector pose: no controller topic
     recorded), possibly beside a gripper, or one per prefix (two end effectors): FILL IN
     lines for a Cartesian controller's target each (or a velocity servo), not a joint
     trajectory controller's; and the 'topic=prefix' entries of those placeholder topics.
-    None for other actions."""
+    recorded: each value's recorded command topic (None: none): a gripper's recorded command
+    (a Float64MultiArray among `streams`) is kept in place of its placeholder. None for
+    other actions."""
     if not names:
         return None
     prefixes = prefixes or [''] * len(names)
@@ -389,8 +393,11 @@ def _pose_action_topics(names: list[str] | None, frames: list[str],
     targets = {arm: f'{FILL_IN_NAMESPACE}/{arm}target_pose' for arm in arms}
     grippers = {arm: f'{FILL_IN_NAMESPACE}/{arm}gripper_controller/joint_trajectory'
                 for arm in arms}
-    per_joint = [targets[p] if f in POSE_FIELDS else grippers[p]
-                 for f, p in zip(fields, prefixes, strict=True)]
+    recorded = recorded if recorded is not None and len(recorded) == len(fields) else \
+        [None] * len(fields)
+    per_joint = [targets[p] if f in POSE_FIELDS else (r or grippers[p])
+                 for f, p, r in zip(fields, prefixes, recorded, strict=True)]
+    kept = {t for t in per_joint if t in (streams or [])}
     whose = 'controller\'s' if len(arms) == 1 else 'controllers\' (one per end effector)'
     lines = [f'    action_topic: {per_joint[0]}   # {FILL_IN}: your Cartesian {whose} '
              'PoseStamped target topic',
@@ -399,8 +406,14 @@ def _pose_action_topics(names: list[str] | None, frames: list[str],
              '    # or a velocity servo (MoveIt Servo) instead: action_twist_topics: '
              '[/servo_node/delta_twist_cmds], and that topic in place of the target\'s']
     if len(set(per_joint)) > 1:
+        placeholders = any(t in grippers.values() for t in per_joint)
         lines.append(f'    action_joint_topics: {_flow(per_joint)}   # {FILL_IN}: the '
-                     + ('gripper\'s controller' if len(arms) == 1 else 'controllers'))
+                     + (('gripper\'s controller' if len(arms) == 1 else 'controllers')
+                        if placeholders else 'target') + (' (the recorded Float64MultiArray '
+                                                          'commands kept)' if kept else ''))
+    if kept:
+        lines.append(f'    action_stream_topics: {_flow(sorted(kept))}   # recorded '
+                     'Float64MultiArray commands')
     # the recorded poses' frames, one per pose source: one per end effector, in order
     lines += _frame_lines(_frames_by_target(list(targets.values()), frames), 'poses')
     entries = [f'{topic}={p}' for topic, p in dict(zip(per_joint, prefixes, strict=True)).items()
@@ -409,8 +422,14 @@ def _pose_action_topics(names: list[str] | None, frames: list[str],
 
 
 def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
-                   poses: list[str] | None, frames: list[str]) -> list[str]:
-    """The command topic lines: the recorded controllers' topics, else a FILL IN."""
+                   poses: list[str] | None, frames: list[str],
+                   partial: list[str | None] | None = None, names: list[str] | None = None,
+                   partial_streams: list[str] | None = None) -> list[str]:
+    """The command topic lines: the recorded controllers' topics, else those recorded for
+    some action joints (`partial`, None for a joint whose action was its future state: a
+    FILL IN placeholder there), else a FILL IN."""
+    if not per_joint and partial:
+        return _partial_action_topics(partial, names or [], partial_streams or [])
     if not per_joint:
         return [f'    action_topic: /joint_trajectory_controller/joint_trajectory   # {FILL_IN}: '
                 'your controller\'s',
@@ -428,6 +447,28 @@ def _action_topics(per_joint: list[str] | None, streams: list[str] | None,
         lines.append(f'    action_pose_topics: {_flow(poses)}   # recorded PoseStamped targets')
         ordered = list(dict.fromkeys(t for t in per_joint if t in poses))  # recorded order
         lines += _frame_lines(_frames_by_target(ordered, frames), 'targets')
+    return lines
+
+
+def _partial_action_topics(partial: list[str | None], names: list[str],
+                           streams: list[str]) -> list[str]:
+    """The command topic lines of an action mixing recorded commands (an arm's trajectory)
+    with future states (a gripper no recorded command moved): the recorded topics kept, a
+    FILL IN placeholder per future-state joint's controller."""
+    names = names if len(names) == len(partial) else [str(i) for i in range(len(partial))]
+    missing = [n for n, t in zip(names, partial, strict=True) if t is None]
+    per_joint = [t if t is not None else f'{FILL_IN_NAMESPACE}/{n}_controller/joint_trajectory'
+                 for n, t in zip(names, partial, strict=True)]
+    lines = [f'    action_topic: {per_joint[0]}   # '
+             + ('recorded with the training data' if partial[0] is not None
+                else f"{FILL_IN}: {names[0]}'s controller")]
+    if len(set(per_joint)) > 1:
+        lines.append(f'    action_joint_topics: {_flow(per_joint)}   # recorded, except '
+                     f"{FILL_IN} {', '.join(missing)}: trained on its future state, no "
+                     'command recorded: its controller\'s topic')
+    if streams:
+        lines.append(f'    action_stream_topics: {_flow(streams)}   # recorded '
+                     'Float64MultiArray commands')
     return lines
 
 
@@ -485,7 +526,8 @@ def draft_params(s: PolicySummary) -> str:
                         'joints: a driver per state joint',
                         '    # state_joint_drivers: [arm, ..., gripper]']
     pose_targets = None if t.get('action_joint_topics') else _pose_action_topics(
-        action.names, t.get('action_pose_frames') or [], t.get('action_name_prefixes'))
+        action.names, t.get('action_pose_frames') or [], t.get('action_name_prefixes'),
+        t.get('action_command_topics'), t.get('action_command_streams'))
     checkpoint = s.path if is_hub_spec(s.path) else str(Path(s.path).resolve())
     lines = [
         f'# Policy node parameters drafted by `dp-ros inspect {s.path} --draft-params`',
@@ -504,7 +546,9 @@ def draft_params(s: PolicySummary) -> str:
         *_state_joint_lines(state, t.get('state_fields')),
         *(pose_targets[0] if pose_targets else
           _action_topics(t.get('action_joint_topics'), t.get('action_stream_topics'),
-                         t.get('action_pose_topics'), t.get('action_pose_frames') or [])),
+                         t.get('action_pose_topics'), t.get('action_pose_frames') or [],
+                         t.get('action_command_topics'), action.names,
+                         t.get('action_command_streams'))),
         f'    action_joint_names: {_joint_names(action, "action")}',
         *_prefix_lines(t, pose_targets[1] if pose_targets else [], state.names),
         f'    control_period_s: {_scalar(s.control_period_s)}   # the training data\'s grid',

@@ -31,6 +31,7 @@ from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import (
     FRAME_ID,
     OFFSET_S,
+    command_topic_values,
     command_topics,
     compare_sources,
     describe_yaw_wraps,
@@ -698,6 +699,12 @@ def recorded_topics(config: Any, state_keys: Sequence[str]) -> dict[str, Any]:
         'action_joint_topics': None if commands is None else commands[0],
         'action_stream_topics': None if commands is None else sorted(commands[1]),
         'action_pose_topics': None if commands is None else sorted(commands[2]),
+        # each action value's recorded command topic, None for a future state's (a mixed
+        # action: the arm's commands, the gripper's future joint state)
+        'action_command_topics': command_topic_values(action, [s['topic'] for s in state or ()]),
+        # the Float64MultiArray command topics among the action's sources, mixed or not
+        'action_command_streams': sorted({s['topic'] for s in action or ()
+                                          if s['kind'] == 'float_array'}),
         # the prefix each value's topic put before its message names ('': none); an action
         # that is a future state: the state topics', which its controllers' names lack too
         'state_name_prefixes': value_prefixes(state) if readable else None,
