@@ -78,6 +78,23 @@ def test_a_string_saying_start_and_stop_bounds_the_episodes_whatever_the_role(tm
     assert [(e[0], e[-1]) for e in episodes] == [(20, 79), (120, 179)]
 
 
+@pytest.mark.parametrize('role', ['end', 'start'])
+def test_a_leading_stop_and_other_words_on_a_start_stop_topic_open_nothing(tmp_path, capsys,
+                                                                            role):
+    """A teleop that says 'stop' when the recorder starts, and 'discard' after a demo (a
+    review: with marker_role end, the pre-roll up to the first stop became an episode, and
+    the idle time from 'discard' to the next start another). As a Bool: only start..stop."""
+    at = [WALL + i * 100 * MS - 50 * MS for i in (10, 20, 80, 100, 120, 180)]
+    write_bag(tmp_path / 'bag', wall(200), wall(200),
+              list(zip(at, ['stop', 'start', 'stop', 'discard', 'start', 'stop'], strict=True)),
+              STRING)
+    code, episodes = convert(tmp_path, marker_role=role)
+    assert code == 0
+    assert [(e[0], e[-1]) for e in episodes] == [(20, 79), (120, 179)]
+    assert ("1 /marker marker(s) say neither start nor stop: ignored (the topic says both: "
+            'only those start and end episodes)') in capsys.readouterr().out
+
+
 def test_a_clock_stepped_back_inside_a_marked_episode_splits_it(tmp_path, capsys):
     """The recording PC's clock stepped back 1 s at message 50 (NTP): two episodes, each in
     order, not one that jumps from 39 to 50 having lost messages 40..49."""
@@ -128,3 +145,20 @@ def test_a_burst_of_late_frames_inside_a_marked_episode_splits_nothing(tmp_path)
     code, episodes = convert(tmp_path)
     assert code == 0 and len(episodes) == 1
     assert np.all(np.diff(episodes[0]) == 1) and len(episodes[0]) == 90
+
+
+@pytest.mark.parametrize('limit', ['nan', 'inf', '0', '-5'])
+def test_a_memory_limit_that_is_no_positive_number_is_one_line(tmp_path, capsys, limit):
+    """--memory-limit-mb nan was a ValueError traceback (int(nan)), inf an OverflowError; 0
+    and -5 were taken silently."""
+    from test_bag2zarr import error_line
+
+    write_bag(tmp_path / 'bag', wall(20), wall(20), [])
+    config = tmp_path / 'config.yaml'
+    config.write_text(yaml.safe_dump({
+        'control_period_s': 0.1, 'reference_topic': '/cam', 'image_dtype': 'uint8',
+        'keys': {'img': {'image': '/cam'}, 'state': {'joint_state': '/js', 'joints': ['j1']}}}))
+    assert run([tmp_path / 'bag'], config, tmp_path / 'out.zarr',
+               f'--memory-limit-mb={limit}') == 2
+    assert '--memory-limit-mb must be a positive number of MB' in error_line(capsys)
+    assert not (tmp_path / 'out.zarr').exists()

@@ -162,7 +162,8 @@ def test_a_failed_conversion_leaves_no_output_and_the_old_one_intact(source, tmp
     with pytest.raises(KeyboardInterrupt):
         main([str(source), str(out), '--fps', '10', '--no-progress'])
     assert not out.exists() and leftovers(tmp_path) == []
-    out.mkdir()
+    (out / 'meta').mkdir(parents=True)  # an earlier dataset (--overwrite replaces only one)
+    (out / 'meta' / 'info.json').write_text('{}')
     (out / 'keep.txt').write_text('old')
     calls.clear()
     with pytest.raises(KeyboardInterrupt):

@@ -98,9 +98,25 @@ def test_a_camera_has_one_frame_per_step_and_converts_dtype(lerobot_camera):
     assert abs(float(frames[5].mean()) - 90.0) < 4.0  # frame 5 of the source: grey 90
 
 
-def test_the_stores_tolerance_reaches_the_camera_decode(lerobot_camera):
-    """LeRobotStore(tolerance_s=0): some frames miss the video timestamps exactly, and
-    the decode refuses them naming tolerance_s=0.0 (not the default 1e-4)."""
-    cam = LeRobotStore(lerobot_camera, tolerance_s=0.0).data['img']
-    with pytest.raises(LeRobotFormatError, match=r'tolerance_s=0\.0 '):
+def test_the_stores_tolerance_reaches_the_camera_decode(lerobot_camera, tmp_path):
+    """A frame's timestamp 2 ms off its video frame: LeRobotStore(tolerance_s=0.001) refuses
+    it naming tolerance_s=0.001 (not the default 1e-4), tolerance_s=0.01 reads it. (A
+    tolerance of 0 no longer refuses k / fps: each frame is allowed its float32 timestamp's
+    rounding besides.)"""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shifted = shutil.copytree(lerobot_camera, tmp_path / 'shifted')
+    path = shifted / 'data/chunk-000/file-000.parquet'
+    table = pq.read_table(path)
+    ts = table['timestamp'].to_numpy().copy()
+    ts[4] += 0.002
+    i = table.schema.get_field_index('timestamp')
+    pq.write_table(table.set_column(i, table.schema.field(i), pa.array(ts, pa.float32())), path)
+    cam = LeRobotStore(shifted, tolerance_s=0.001).data['img']
+    with pytest.raises(LeRobotFormatError, match=r'tolerance_s=0\.001 '):
         np.asarray(cam)
+    assert np.asarray(LeRobotStore(shifted, tolerance_s=0.01).data['img']).shape == \
+        (12, 16, 16, 3)

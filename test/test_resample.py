@@ -149,6 +149,10 @@ def test_marker_windows_for_each_role():
     assert repeated_states(roles, range(6)) == 2
     assert repeated_states(['end', 'start', 'end'], range(3)) == 0  # a first false: no repeat
     assert marker_windows(np.array([10]), ['start'], 'bool') == [(10, np.inf)]
+    # a level: a leading end closes nothing, a marker of no role is ignored
+    assert marker_windows(np.array([5, 10, 20, 25, 30, 40]),
+                          ['end', 'start', 'end', '', 'start', 'end'], 'bool') == [(10, 20),
+                                                                                (30, 40)]
     # a String saying start / stop under marker_role 'end': the stretch between a stop and
     # the next start is no episode, and one started but never stopped runs to the bag's end
     assert marker_windows(t[:4], ['start', 'end', 'start', 'end'], 'end') == [(10, 20),

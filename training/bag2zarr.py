@@ -540,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     reports: list[BagReport] = []
     try:
+        if not (math.isfinite(args.memory_limit_mb) and args.memory_limit_mb > 0):
+            raise BagError(f'--memory-limit-mb must be a positive number of MB, got '
+                           f'{args.memory_limit_mb:g}')
         if args.summary_json is not None:  # before the store changes, not after
             check_writable_file(args.summary_json, '--summary-json')
         with deprecated_keys_shown():

@@ -738,9 +738,13 @@ def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_to
     stream = streams[marker]
     marker_recv = np.asarray(stream.recv_ns, dtype=np.int64)
     roles = ['start' if v is True else 'end' if v is False else '' for v in stream.values]
-    if stream.msgtype != 'std_msgs/msg/Bool' and not {'start', 'end'} <= set(roles):
+    level = stream.msgtype == 'std_msgs/msg/Bool' or {'start', 'end'} <= set(roles)
+    if not level:
         roles = [''] * len(roles)  # one word alone ('end' after each demo): marker_role's
-    default = 'bool' if stream.msgtype == 'std_msgs/msg/Bool' else config.episodes.marker_role
+    elif other := roles.count(''):  # a String topic saying start and stop: a level, as a Bool
+        report.notes.append(f'{other} {marker} marker(s) say neither start nor stop: ignored '
+                            '(the topic says both: only those start and end episodes)')
+    default = 'bool' if level else config.episodes.marker_role
     repeats = repeated_states(roles, np.argsort(marker_recv, kind='stable'))
     if repeats:
         report.notes.append(f'{repeats} {marker} marker(s) repeat the state before them (a '
@@ -763,9 +767,16 @@ def _episode_windows(streams: dict[str, Stream], config: Bag2ZarrConfig, grid_to
     if boundaries is None:
         windows, split = _split_at_restarts(marker_windows(marker_recv, roles, default),
                                             restarts, ref_recv)
-        report.notes.append(f'{grid_topic} stamps go backwards: episodes split by receive time'
-                            + (f', and at {split} point(s) inside an episode where they went '
-                               'back' if split else ''))
+        if len(restarts):
+            report.notes.append(f'{grid_topic} stamps go backwards: episodes split by receive '
+                                'time' + (f', and at {split} point(s) inside an episode where '
+                                          'they went back' if split else ''))
+        else:  # no restart: the frames after a marker are older than what came before it
+            report.notes.append(f'{grid_topic} frames received after a {marker} marker are '
+                                'stamped before messages received before it (a camera whose '
+                                'frames arrive long after their stamps, or a clock reset): '
+                                'episodes split by receive time, so their edges may take a '
+                                'frame late')
         domain, times = 'recv', ref.recv_ns
     else:
         windows, domain, times = marker_windows(boundaries, roles, default), 'stamp', ref_times

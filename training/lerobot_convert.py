@@ -12,8 +12,11 @@ decoded to uint8 images (N, H, W, 3), streamed into the store an episode at a ti
 memory of one episode's frames, not the camera's), and columns keep their dtype and step
 shape, except that a zarr (N,) array comes back (N, 1): LeRobot records both as shape [1] and
 cannot tell them apart. Two keys that would get one name (a --map target equal to another
-key's name, either way) and names containing '/' (which lerobot refuses) are refused before
-anything is written.
+key's name, either way) and names containing '/' (which lerobot refuses; a zarr key with one
+would be nested groups the store does not list) are refused before anything is written, and
+so are an empty zarr episode and options of the other direction (--crf on LeRobot -> zarr).
+A LeRobot dataset's robot_type and each episode's task (its first frame's) are kept in the
+zarr store's root attributes, and the way back writes them again.
 
 The output is written into a temporary directory beside it and swapped in at the end
 (dp_ros/atomic_dir.py): an error or Ctrl-C leaves no half-written dataset, and an existing
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -69,12 +73,19 @@ from training.lerobot_format import (
     video_feature,
 )
 from training.replay_buffer import ReplayBuffer, recorded_control_period
-from training.zarr_writer import remove_tree
+from training.zarr_writer import check_overwritable, remove_tree
 
 DEFAULT_TASK = ''
 # root attribute of a zarr store converted from LeRobot: each episode's task text, so that the
 # way back gives the episodes their tasks again (a multi-task set stays multi-task)
 TASKS_ATTR = 'lerobot_tasks'
+# root attribute of a zarr store converted from LeRobot: info.json's robot_type, which the way
+# back writes again (where --robot-type gives none)
+ROBOT_TYPE_ATTR = 'lerobot_robot_type'
+# the options of one direction alone (argparse dest -> option): given in the other, refused
+ZARR_TO_LEROBOT_OPTIONS = {'task': '--task', 'robot_type': '--robot-type',
+                           'vcodec': '--vcodec', 'crf': '--crf'}
+LEROBOT_TO_ZARR_OPTIONS = {'tolerance_s': '--tolerance-s'}
 
 
 class ConvertError(UserError, ValueError):
@@ -124,6 +135,18 @@ def check_renaming(names: Mapping[str, str], source: str, target: str) -> None:
         seen[name] = key
 
 
+def check_zarr_names(names: Mapping[str, str]) -> None:
+    """Refuse a renaming {LeRobot feature: zarr key} whose key zarr cannot hold as one
+    array: a '/' makes nested groups, and the store's keys() would not list it (its data
+    silently gone from training)."""
+    for feature, name in names.items():
+        if '/' in name or name.strip() in ('', '.', '..'):
+            raise ConvertError(
+                f'LeRobot feature {feature!r} would become zarr key {name!r}, which zarr '
+                f"cannot hold as one array ('/' makes nested groups, the store would not list "
+                f"it): give it a name with --map NEW={feature}")
+
+
 # ---------------------------------------------------------------------------- staging
 @contextmanager
 def staged_output(source: Path, output: Path, overwrite: bool) -> Iterator[Path]:
@@ -137,6 +160,8 @@ def staged_output(source: Path, output: Path, overwrite: bool) -> Iterator[Path]
         output = real_target(output)
         if output.exists() and not overwrite:
             raise ConvertError(f'{output} already exists; pass --overwrite to replace it')
+        if overwrite:
+            check_overwritable(output, ConvertError)
         remove_killed_staging(output)
         tmp = staging_path(output)  # a kill leaves it: the next convert to output removes it
         try:
@@ -204,6 +229,10 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
         raise ConvertError(f'{source} has no data/{missing[0]} (has {buf.keys()})')
     if buf.n_episodes == 0:
         raise ConvertError(f'{source} holds no episodes')
+    check_no_empty_episodes(source, buf.episode_ends)
+    if robot_type is None:  # a store converted from LeRobot: its robot, back
+        recorded = buf.root_attrs().get(ROBOT_TYPE_ATTR)
+        robot_type = recorded if isinstance(recorded, str) else None
     names = {k: key_map.get(k, k) for k in keys}
     check_renaming(names, 'zarr', 'LeRobot feature')
     check_feature_names(names.values())
@@ -258,6 +287,19 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
                             and buf.data[k].dtype != np.uint8},
             'crf': getattr(encoding, 'crf', None), 'bytes': size,
             'seconds': round(time.perf_counter() - t0, 3)}
+
+
+def check_no_empty_episodes(source: str | Path, ends: np.ndarray) -> None:
+    """Refuse a store with an episode of no steps (episode_ends repeating a value): a LeRobot
+    episode has at least one frame, and dropping it would renumber the episodes after it
+    (their tasks with them)."""
+    lengths = np.diff(np.asarray(ends, dtype=np.int64), prepend=0)
+    empty = np.flatnonzero(lengths == 0)
+    if len(empty):
+        e = int(empty[0])
+        raise ConvertError(f'{source}: episode {e} is empty (its end in episode_ends, '
+                           f'{int(ends[e])}, is where it starts): a LeRobot episode needs at '
+                           f'least one frame; remove it from the store\'s episode_ends')
 
 
 def dp_ros_info(buf: ReplayBuffer) -> dict[str, Any]:
@@ -343,6 +385,7 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
         raise ConvertError(f'{source} has no feature {missing[0]!r} (has {own})')
     renaming = {k: inverse.get(k, k) for k in keys}
     check_renaming(renaming, 'LeRobot feature', 'zarr key')
+    check_zarr_names(renaming)
     names = {name: k for k, name in renaming.items()}
     ends = reader.episode_ends()
     tasks = episode_tasks(reader)
@@ -359,6 +402,8 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
         store.set_root_attrs(fps=reader.fps)  # the rate, back: training reads it from there
         if any(tasks):  # the way back gives them again
             store.set_root_attrs(**{TASKS_ATTR: tasks})
+        if isinstance(reader.info.get('robot_type'), str):  # and the robot
+            store.set_root_attrs(**{ROBOT_TYPE_ATTR: reader.info['robot_type']})
         converted = (reader.info.get(DP_ROS_INFO) or {}).get(CONVERTED_BAGS)
         if isinstance(converted, list):  # bag2zarr's guard against a bag appended twice
             store.set_root_attrs(**{CONVERTED_BAGS: converted})
@@ -384,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--fps', type=int, default=None,
                    help='zarr -> LeRobot: frames per second of a store that records no '
                         'rate (Push-T: 10); a store that records one (bag2zarr, a LeRobot '
-                        'round trip) is written at it, and another --fps is refused')
+                        'round trip) is written at it, and another --fps is refused; '
+                        "LeRobot -> zarr: checked against the dataset's fps")
     p.add_argument('--map', action='append', default=[], metavar='ZARR=LEROBOT',
                    help=f'key mapping on top of {DEFAULT_KEY_MAP} (an item replaces the '
                         'default that gives its LeRobot name); repeatable')
@@ -396,12 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--robot-type', default=None, help='zarr -> LeRobot: info.json robot_type')
     p.add_argument('--vcodec', default=None,
                    help='zarr -> LeRobot: libsvtav1 (lerobot default), h264 or hevc')
-    p.add_argument('--crf', type=int, default=30,
+    p.add_argument('--crf', type=int, default=None,
                    help='zarr -> LeRobot: video quality, lower is better and larger '
                         '(lerobot default 30)')
-    p.add_argument('--tolerance-s', type=float, default=DEFAULT_TOLERANCE_S,
+    p.add_argument('--tolerance-s', type=float, default=None,
                    help='LeRobot -> zarr: largest gap between a frame\'s timestamp and its '
-                        'video frame (lerobot default 1e-4)')
+                        'video frame, > 0 (lerobot default 1e-4; each frame is also allowed '
+                        'its float32 timestamp\'s rounding)')
     p.add_argument('--overwrite', action='store_true', help='replace an existing output')
     p.add_argument('--report', default=None, help='also write the report as JSON here')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
@@ -433,6 +480,30 @@ def _store_fps(source: str | Path, given: int | None) -> int | None:
     return round(rate)
 
 
+def check_direction_options(args: argparse.Namespace, to: str) -> None:
+    """Refuse options given that the other direction alone uses (--crf 99 on LeRobot -> zarr
+    did nothing, silently, and the user thought it did)."""
+    other = LEROBOT_TO_ZARR_OPTIONS if to == 'lerobot' else ZARR_TO_LEROBOT_OPTIONS
+    given = [flag for dest, flag in other.items() if getattr(args, dest) is not None]
+    if given:
+        this, theirs = ('zarr -> LeRobot', 'LeRobot -> zarr') if to == 'lerobot' else \
+            ('LeRobot -> zarr', 'zarr -> LeRobot')
+        one = len(given) == 1
+        names = ', '.join(given[:-1]) + ' and ' + given[-1] if len(given) > 1 else given[0]
+        raise ConvertError(f'{names} {"applies" if one else "apply"} to '
+                           f'{theirs} only, and this conversion is {this}: leave '
+                           f'{"it" if one else "them"} out')
+
+
+def _check_dataset_fps(source: Path, fps: int) -> None:
+    """--fps given for LeRobot -> zarr: the dataset's own fps (the store records it), else
+    refused, as another rate for a store that records one is."""
+    recorded = LeRobotReader(source).fps
+    if fps != recorded:
+        raise ConvertError(f'--fps {fps}: {source} is recorded at {recorded} fps (info.json), '
+                           'which the zarr store keeps: leave --fps out')
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     source, output = Path(args.source), Path(args.output)
@@ -447,13 +518,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:  # before the dataset is written, not after
         check_writable_file(args.report, '--report')
     progress = not args.no_progress
+    check_direction_options(args, to)
+    if args.fps is not None and args.fps <= 0:
+        raise ConvertError(f'--fps must be > 0, got {args.fps}')
     if to == 'lerobot':
-        if args.fps is not None and args.fps <= 0:
-            raise ConvertError(f'--fps must be > 0, got {args.fps}')
         fps = _store_fps(source, args.fps)
         if not fps:
             raise ConvertError(f'{source} records no frame rate: give --fps (Push-T: 10)')
-        overrides: dict[str, Any] = {'crf': args.crf}
+        overrides: dict[str, Any] = {} if args.crf is None else {'crf': args.crf}
         if args.vcodec:
             overrides['vcodec'] = args.vcodec
         report = zarr_to_lerobot(source, output, fps=fps, key_map=key_map, keys=args.keys,
@@ -461,8 +533,14 @@ def main(argv: list[str] | None = None) -> int:
                                  encoding=default_encoding(**overrides),
                                  overwrite=args.overwrite, progress=progress)
     else:
+        tolerance_s = DEFAULT_TOLERANCE_S if args.tolerance_s is None else args.tolerance_s
+        if not 0 < tolerance_s < math.inf:
+            raise ConvertError(f'--tolerance-s must be a number of seconds > 0, got '
+                               f'{args.tolerance_s}')
+        if args.fps is not None:
+            _check_dataset_fps(source, args.fps)
         report = lerobot_to_zarr(source, output, key_map=key_map, keys=args.keys,
-                                 tolerance_s=args.tolerance_s, overwrite=args.overwrite,
+                                 tolerance_s=tolerance_s, overwrite=args.overwrite,
                                  progress=progress)
     if args.report:
         write_text(args.report, json.dumps(report, indent=2) + '\n')

@@ -19,7 +19,9 @@ video_files_size_in_mb (mp4); chunk-c holds at most chunks_size files. A video f
 stream: frame k of the file is at k / fps seconds, and an episode's frames start at its
 `videos/<key>/from_timestamp`. lerobot's loader finds frame i of an episode at
 from_timestamp + timestamp[i] and takes the decoded frame nearest to it, which must lie within
-tolerance_s (LeRobotDataset's default 1e-4 s); LeRobotReader.video_frames does the same.
+tolerance_s (LeRobotDataset's default 1e-4 s); LeRobotReader.video_frames does the same, allowing
+each frame its float32 timestamp's spacing besides (past 2048 s in an episode that rounding alone
+exceeds 1e-4 s: FLOAT32_TIMESTAMP_LIMIT_S).
 
 Videos are encoded as lerobot's default RGB encoder does: libsvtav1, yuv420p, GOP 2, CRF 30,
 preset 12; h264 (libx264) where this PyAV has no libsvtav1 encoder.
@@ -42,6 +44,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dp_ros.dimension_names import NAMES, names_of
@@ -56,6 +59,11 @@ DEFAULT_CHUNK_SIZE = 1000  # files per chunk directory
 DEFAULT_DATA_FILE_SIZE_IN_MB = 100
 DEFAULT_VIDEO_FILE_SIZE_IN_MB = 200
 DEFAULT_TOLERANCE_S = 1e-4  # LeRobotDataset(tolerance_s=1e-4)
+# an episode's time past which its float32 timestamps (as lerobot stores them) can be further
+# than DEFAULT_TOLERANCE_S from k / fps: from 2048 s on, their spacing is 2**-12 s, half of
+# it 1.2e-4 s. The reader allows each frame its timestamp's spacing (timestamp_slack) on top
+# of tolerance_s; lerobot's loader does not, so the writer warns of such an episode.
+FLOAT32_TIMESTAMP_LIMIT_S = 2048.0
 # how far the timestamps' median frame spacing may be from 1 / fps, relative: a wrong fps is
 # off by far more, float32 rounding by far less
 FRAME_RATE_TOLERANCE = 0.01
@@ -104,6 +112,14 @@ _HF_ARRAY_TYPES = {2: 'Array2D', 3: 'Array3D', 4: 'Array4D', 5: 'Array5D'}
 
 class LeRobotFormatError(UserError, ValueError):
     """A LeRobotDataset directory that cannot be read, or data that cannot be written as one."""
+
+
+def timestamp_slack(timestamps: np.ndarray) -> np.ndarray:
+    """How far each float32 timestamp may be from the time it stands for (its float32
+    spacing, float64 values; 0 where it is not finite): a frame read back is allowed this
+    beyond tolerance_s, so that an episode past FLOAT32_TIMESTAMP_LIMIT_S reads back."""
+    spacing = np.spacing(np.abs(np.asarray(timestamps, dtype=np.float32))).astype(np.float64)
+    return np.where(np.isfinite(spacing), spacing, 0.0)
 
 
 def check_fps(fps: Any, what: str) -> int:
@@ -340,6 +356,31 @@ def from_arrow(column: pa.ChunkedArray | pa.Array, ft: Mapping[str, Any]) -> np.
     if out.size != n * int(np.prod(shape)):
         raise LeRobotFormatError(f'column of {n} rows holds {out.size} values, not shape {shape}')
     return out.reshape((n, *shape))
+
+
+def first_null_row(column: pa.ChunkedArray | pa.Array) -> int | None:
+    """The first row of a column holding a null, at its top level or inside its lists; None
+    where it holds none: numpy would make a null float NaN and a null uint64 2**63 (the
+    column then float64), silently."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if isinstance(column.type, pa.ExtensionType):
+        column = column.storage
+    levels = [column]
+    while pa.types.is_list(levels[-1].type) or pa.types.is_fixed_size_list(levels[-1].type) \
+            or pa.types.is_large_list(levels[-1].type):
+        levels.append(levels[-1].flatten())  # a null list's values are left out
+    if not any(level.null_count for level in levels):
+        return None
+    rows: np.ndarray | None = None  # each value of this level's row
+    for level, below in zip(levels, [*levels[1:], None], strict=True):
+        if level.null_count:
+            k = int(pc.index(pc.is_null(level), True).as_py())
+            return k if rows is None else int(rows[k])
+        if below is not None:
+            parents = pc.list_parent_indices(level).to_numpy()
+            rows = parents if rows is None else rows[parents]
+    return None
 
 
 # ---------------------------------------------------------------------------- stats
@@ -826,6 +867,7 @@ class LeRobotWriter:
         self._videos: dict[str, _VideoFile] = {}
         self._video_file: dict[str, tuple[int, int]] = {k: (0, 0) for k in self.video_keys}
         self._closed = False
+        self._warned_long = False  # an episode past FLOAT32_TIMESTAMP_LIMIT_S was warned of
 
     def __enter__(self) -> LeRobotWriter:
         return self
@@ -849,6 +891,12 @@ class LeRobotWriter:
         if n == 0 or len(set(lengths.values())) != 1:
             raise LeRobotFormatError(f'episode arrays must share a non-zero length, got {lengths}')
         ep_index = len(self.episodes)
+        if (n - 1) / self.fps > FLOAT32_TIMESTAMP_LIMIT_S and not self._warned_long:
+            self._warned_long = True  # once: a lab's long recordings are all alike
+            log.warning("episode %d is %.0f s long: its float32 timestamps past %g s can be "
+                        "more than 1e-4 s off its frames' times, which lerobot's own loader "
+                        "(tolerance_s 1e-4) may refuse (dp_ros reads them back)", ep_index,
+                        n / self.fps, FLOAT32_TIMESTAMP_LIMIT_S)
         task_index = self.tasks.setdefault(task, len(self.tasks))
         row: dict[str, Any] = {'episode_index': ep_index, 'tasks': [task], 'length': n}
         stats: dict[str, dict[str, np.ndarray]] = {}
@@ -1260,11 +1308,46 @@ class LeRobotReader:
         rows: list[dict[str, Any]] = []
         for path in paths:
             table = self._read_parquet(path, required, keep=lambda c: not c.startswith('stats/'))
+            for column in required:
+                table = self._episode_numbers(path, table, column,
+                                              integral=not column.endswith('_timestamp'))
             rows.extend(table.to_pylist())
         rows.sort(key=lambda r: r['episode_index'])
         if [r['episode_index'] for r in rows] != list(range(len(rows))):
             raise LeRobotFormatError(f'{self.root}: episode indices are not 0..{len(rows) - 1}')
         return rows
+
+    def _episode_numbers(self, path: Path, table: pa.Table, column: str, *,
+                         integral: bool) -> pa.Table:
+        """The table with the episodes-table `column` checked: numbers, none null, whole ones
+        where `integral` (an integral float column, pandas' int column that held a NaN
+        elsewhere, comes back as int64), finite. Files are named and buffers sliced by these:
+        a null or 0.0 there was a TypeError or ValueError deep in the reader."""
+        values = table[column]
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+        want = 'a whole number' if integral else 'a number'
+        where = f'{self.root}: {path.relative_to(self.root)}: column {column!r}'
+        row = first_null_row(values)
+        if row is not None:
+            raise LeRobotFormatError(f'{where} is null at row {row}, not {want}')
+        typ = values.type
+        if not (pa.types.is_integer(typ) or pa.types.is_floating(typ)):
+            raise LeRobotFormatError(f'{where} is of type {typ} (row 0: '
+                                     f'{values[0].as_py()!r}), not {want}')
+        if not pa.types.is_floating(typ):
+            return table
+        numbers = values.to_numpy(zero_copy_only=False).astype(np.float64)
+        bad = ~np.isfinite(numbers)
+        if integral:
+            bad |= (np.abs(numbers) >= 2.0 ** 53) | (numbers != np.round(numbers))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise LeRobotFormatError(f'{where} is {float(numbers[row])!r} at row {row}, '
+                                     f'not {want}')
+        if not integral:
+            return table
+        return table.set_column(table.column_names.index(column), column,
+                                pa.array(numbers.astype(np.int64)))
 
     # ------------------------------------------------------------------ frames
     def data_files(self) -> list[Path]:
@@ -1296,6 +1379,11 @@ class LeRobotReader:
                 raise LeRobotFormatError(f'{self.root}: data file {path} is missing')
             table = self._read_parquet(path, wanted)
             for key in wanted:
+                row = first_null_row(table[key])
+                if row is not None:
+                    raise LeRobotFormatError(
+                        f'{self.root}: {path.relative_to(self.root)}: {key!r} is null at row '
+                        f'{row}: a frame needs a number in every column (a null is no value)')
                 parts[key].append(from_arrow(table[key], self.features[key]))
         out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in parts.items()}
         index = out['index'].reshape(-1)
@@ -1420,10 +1508,15 @@ class LeRobotReader:
         query = np.concatenate([
             self.episodes[i][f'videos/{key}/from_timestamp'] +
             timestamps[ends[i] - lengths[i]:ends[i]].astype(np.float64) for i in eps])
+        # each frame's tolerance: tolerance_s plus its float32 timestamp's rounding
+        allowed = tolerance_s + timestamp_slack(timestamps[rows])
+        limit = dict(zip(eps, np.split(allowed, np.cumsum([lengths[i] for i in eps])[:-1]),
+                         strict=True))  # by episode row, for finished()
         order = np.argsort(query, kind='stable')
-        rows, owner, query = rows[order], owner[order], query[order]
+        rows, owner, query, allowed = rows[order], owner[order], query[order], allowed[order]
+        reach = float(allowed.max()) if len(allowed) else tolerance_s  # the widest window
         # the time after which an episode can take no frame: its last query + tolerance
-        finish = sorted((float(query[owner == i].max()) + tolerance_s if lengths[i] else
+        finish = sorted((float((query + allowed)[owner == i].max()) if lengths[i] else
                          -np.inf, i) for i in eps)
         frames: dict[int, np.ndarray] = {}
         best: dict[int, np.ndarray] = {}
@@ -1431,7 +1524,7 @@ class LeRobotReader:
 
         def finished(i: int) -> tuple[int, np.ndarray]:
             got = best.get(i, np.full(lengths[i], np.inf))
-            bad = np.flatnonzero(~(got <= tolerance_s))
+            bad = np.flatnonzero(~(got <= limit[i]))
             if len(bad):
                 r = int(bad[0])
                 j = int(np.flatnonzero((owner == i) & (rows == ends[i] - lengths[i] + r))[0])
@@ -1455,7 +1548,7 @@ class LeRobotReader:
             for _, i in finish:
                 yield finished(i)
             return
-        last = query[-1] + tolerance_s
+        last = query[-1] + reach
         with self._decode_errors(path), av.open(str(path)) as container:
             if not container.streams.video:
                 raise LeRobotFormatError(f'{self.root}: {path.relative_to(self.root)} '
@@ -1475,8 +1568,8 @@ class LeRobotReader:
                     yield finished(finish[k][1])
                     k += 1
                 decoded.append(t)
-                lo = np.searchsorted(query, t - tolerance_s, side='left')
-                hi = np.searchsorted(query, t + tolerance_s, side='right')
+                lo = np.searchsorted(query, t - reach, side='left')
+                hi = np.searchsorted(query, t + reach, side='right')
                 if hi > lo:
                     image = frame.to_ndarray(format='rgb24')
                     if image.shape != shape:  # before the episode's frames are allocated

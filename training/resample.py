@@ -271,7 +271,9 @@ def marker_windows(marker_ns: np.ndarray, roles: Sequence[str], default_role: st
     ('start' / 'end': a Bool's true / false, a String saying start or stop) is a state: it
     opens and closes episodes explicitly, and a repeat of it (a level published now and then)
     changes nothing, so an episode goes on until its end and no data between an end and the
-    next start is kept.
+    next start is kept. default_role 'bool' (a Bool, or a String topic saying both start and
+    stop): nothing is open before the first start (a leading end closes nothing), and a
+    marker of no role is ignored.
     """
     times = np.asarray(marker_ns, dtype=np.int64)
     order = np.argsort(times, kind='stable')
@@ -281,6 +283,8 @@ def marker_windows(marker_ns: np.ndarray, roles: Sequence[str], default_role: st
     for i in order:
         t = float(times[i])
         explicit = roles[i] in MARKER_ROLES
+        if not explicit and default_role == 'bool':
+            continue  # a level topic's other word ('discard' between demos): no state
         role = roles[i] if explicit else default_role
         if role == 'start':
             if explicit and opened_explicitly:

@@ -33,6 +33,26 @@ _PROGRESS_MIN_BYTES = 64 * 2**20  # a smaller store is written without a progres
 Step = tuple[tuple[int, ...], np.dtype]  # an episode array's step shape and dtype
 
 
+def check_overwritable(output: Path, error: type[Exception]) -> None:
+    """`--overwrite` replaces a dataset, never anything else: an existing output that is
+    neither a zarr store nor a LeRobot dataset (nor an empty folder) is refused naming it,
+    as the swap would delete what it holds (a file, another project's folder)."""
+    output = real_target(output)
+    if not (output.exists() or output.is_symlink()):
+        return
+    if output.is_dir():
+        from training.lerobot_format import is_lerobot_dataset
+
+        if (output / '.zgroup').is_file() or (output / 'zarr.json').is_file() or \
+                is_lerobot_dataset(output) or not any(output.iterdir()):
+            return
+        what = 'a folder that holds no dataset'
+    else:
+        what = 'a file, not a dataset'
+    raise error(f'--overwrite: {output} is {what}; --overwrite replaces only a zarr store or a '
+                'LeRobot dataset (it would delete what is there): give another output')
+
+
 @contextmanager
 def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:
     """(temporary store path, appending): the caller fills it; it replaces output on success.
@@ -46,6 +66,8 @@ def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:
     output.parent.mkdir(parents=True, exist_ok=True)
     remove_killed_staging(output)  # the caller holds output_lock(output)
     tmp = staging_path(output)  # a kill leaves it: the next write of output removes it
+    if overwrite:
+        check_overwritable(output, BagError)
     appending = output.exists() and not overwrite
     try:
         if appending:
