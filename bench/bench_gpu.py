@@ -596,7 +596,8 @@ LATENCY_CASES = (('shipped_7.7M', 'fp32'), ('paper_263M', 'bf16'))
 def latency(bench: Bench) -> None:
     """DDIM-10 chunk graphs: gemm64_all without and with torch.compile, and a kernel profile
     of the compiled gemm64_all chunk, for both shapes first (DDPM-100 for the compiled ones);
-    then max-autotune (minutes of autotuning each) as the budget allows."""
+    then, when --only names this part, max-autotune (minutes of autotuning each) as the
+    budget allows (a whole run keeps its budget for the other parts)."""
     steps = 4 if bench.args.smoke else 10
 
     def shape_policy(shape: str, dtype: str) -> DiffusionPolicy:
@@ -619,8 +620,8 @@ def latency(bench: Bench) -> None:
         bench.part(where, f'profile_compiled_ddim10_{dtype}_gemm64_all',
                    lambda p=policy: profile_case(bench, p, 'gemm64_all', compiled=True),
                    need_s=25, limit_s=90)
-    if not bench.cuda:
-        return
+    if not bench.cuda or 'latency' not in bench.args.only.split(','):
+        return  # minutes of autotuning: only when the part is asked for by name
     for variant in ('gemm64_all', 'gemm64'):
         for shape, dtype in LATENCY_CASES:
             where = bench.results['latency'][shape]
@@ -979,10 +980,10 @@ def _compile(bench: Bench) -> None:
     sampling_compiled(bench, 'shipped_7.7M', ('bf16',), 'gemm64')
 
 
-# the bench's parts in the order they run
+# the bench's parts in the order a whole run takes them (--only: in the order given)
 PARTS: dict[str, Callable[[Bench], None]] = {
-    'sampling': _sampling, 'latency': latency, 'training': _training, 'node': _node,
-    'profile': _profile, 'conv_variants': _conv_variants, 'compile': _compile}
+    'sampling': _sampling, 'training': _training, 'node': _node, 'profile': _profile,
+    'conv_variants': _conv_variants, 'compile': _compile, 'latency': latency}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -993,17 +994,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--smoke', action='store_true', help='tiny sizes, few reps (CPU check)')
     parser.add_argument('--skip', default='', help='comma list of parts to leave out: '
                         + ', '.join(PARTS))
-    parser.add_argument('--only', default='', help='comma list of the parts to run (in the '
-                        'usual order)')
+    parser.add_argument('--only', default='', help='comma list of the parts to run, in the '
+                        'order given')
     args = parser.parse_args(argv)
     if args.smoke:
         torch.set_num_threads(1)
     skip = {s for s in args.skip.split(',') if s}
-    only = {s for s in args.only.split(',') if s}
-    unknown = (skip | only) - set(PARTS)
+    only = list(dict.fromkeys(s for s in args.only.split(',') if s))
+    unknown = (skip | set(only)) - set(PARTS)
     if unknown:
         parser.error(f'unknown parts {sorted(unknown)}; the parts are {list(PARTS)}')
-    run = [p for p in PARTS if p not in skip and (not only or p in only)]
+    run = [p for p in (only or PARTS) if p not in skip]
     bench = Bench(args)
     print(json.dumps(bench.results['env']), flush=True)
     for part in run:

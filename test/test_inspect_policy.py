@@ -375,3 +375,44 @@ def test_an_action_of_recorded_commands_and_a_future_state_keeps_the_recorded_to
     setup = node_setup(params, policy)
     assert [g.topic for g in setup.commands] == ['/arm_controller/joint_trajectory',
                                                  '/FILL_IN/g_controller/joint_trajectory']
+
+
+def test_a_recorded_pose_target_beside_a_future_state_gripper_is_kept(tmp_path):
+    """A pose action recorded as commands (a servo's target topic, no state topic) beside a
+    gripper trained on its future joint state: the draft kept neither (FILL IN target); it
+    keeps the recorded target, FILL IN the gripper's controller alone; the node accepts it."""
+    from support import make_tiny_pose_checkpoint
+
+    policy = make_tiny_pose_checkpoint(tmp_path / 'policy',
+                                       action=('x', 'y', 'z', 'yaw', 'finger'))
+    meta = json.loads((policy / METADATA_FILE).read_text())
+    shape_meta = meta['config']['shape_meta']
+    shape_meta['obs']['joint_pos']['sources'] = [
+        {'kind': 'joint_state', 'topic': '/joint_states', 'width': 3}]
+    shape_meta['action']['sources'] = [
+        {'kind': 'pose', 'topic': '/servo/target_pose', 'width': 4, 'yaw_min': -math.pi,
+         'frame_id': 'base_link'},
+        {'kind': 'joint_state', 'topic': '/gripper/joint_states', 'width': 1, 'offset_s': 0.1}]
+    (policy / METADATA_FILE).write_text(json.dumps(meta))
+    params, text = drafted(policy, tmp_path)
+    assert params['action_topic'] == '/servo/target_pose'
+    assert params['action_pose_topics'] == ['/servo/target_pose']
+    assert params['action_joint_topics'] == ['/servo/target_pose'] * 4 + [
+        '/FILL_IN/gripper_controller/joint_trajectory']
+    assert "FILL IN: the gripper's controller" in text and 'action_twist_topics' not in text
+    setup = node_setup(params, policy)
+    assert [(g.topic, g.pose) for g in setup.commands] == [
+        ('/servo/target_pose', True), ('/FILL_IN/gripper_controller/joint_trajectory', False)]
+
+
+def test_future_state_joints_side_by_side_share_one_placeholder_controller():
+    """Three arm joints trained on their future state beside a recorded gripper command: one
+    placeholder controller for the three (an arm's), not one per joint."""
+    from training.inspect_policy import _partial_action_topics
+
+    lines = _partial_action_topics([None, None, None, '/gripper_controller/joint_trajectory'],
+                                   ['j1', 'j2', 'j3', 'g'], [])
+    arm = '/FILL_IN/j1_controller/joint_trajectory'
+    assert lines[0].startswith(f'    action_topic: {arm}   # FILL IN')
+    assert lines[1].startswith(f'    action_joint_topics: [{arm}, {arm}, {arm}, '
+                               '/gripper_controller/joint_trajectory]')

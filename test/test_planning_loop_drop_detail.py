@@ -48,3 +48,16 @@ def test_a_chunk_without_a_measured_position_names_the_joints_and_why():
     dropped = finish(loop, plan_now(loop, T0 + DT), T0 + DT)
     assert dropped.detail.startswith(f'never measured: {names[1]} ('), dropped.detail
     assert dropped.detail.endswith(f'; measured over 0.4 s ago (max_input_age_s): {names[0]}')
+
+
+def test_after_a_reset_the_joints_are_not_said_never_measured():
+    """A reset forgets the measurements: the drop said 'never measured ... no subscribed
+    joint-state topic has given it', a configuration fault that is not there."""
+    loop = make_loop(max_step_delta=[1.0, 1.0])
+    names = loop.cfg.action_joint_names
+    loop.measure(T0, np.array([0.0, 0.0]))
+    loop.reset(T0)
+    feed(loop, T0 + DT)
+    feed(loop, T0 + 2 * DT)
+    dropped = finish(loop, plan_now(loop, T0 + 2 * DT), T0 + 2 * DT)
+    assert dropped.detail == f"not measured since the reset or clock jump: {', '.join(names)}"

@@ -395,22 +395,34 @@ def _pose_action_topics(names: list[str] | None, frames: list[str],
                 for arm in arms}
     recorded = recorded if recorded is not None and len(recorded) == len(fields) else \
         [None] * len(fields)
+    for f, p, r in zip(fields, prefixes, recorded, strict=True):
+        if f in POSE_FIELDS and r is not None:  # a recorded target (not a state topic): kept
+            targets[p] = r
     per_joint = [targets[p] if f in POSE_FIELDS else (r or grippers[p])
                  for f, p, r in zip(fields, prefixes, recorded, strict=True)]
     kept = {t for t in per_joint if t in (streams or [])}
+
+    def placeholder(topic: str) -> bool:
+        return topic.startswith(FILL_IN_NAMESPACE + '/')
+
     whose = 'controller\'s' if len(arms) == 1 else 'controllers\' (one per end effector)'
-    lines = [f'    action_topic: {per_joint[0]}   # {FILL_IN}: your Cartesian {whose} '
-             'PoseStamped target topic',
-             f'    action_pose_topics: {_flow(list(targets.values()))}   # the action is a '
-             'whole pose (e.g. cartesian_controllers\' /target_frame)',
-             '    # or a velocity servo (MoveIt Servo) instead: action_twist_topics: '
-             '[/servo_node/delta_twist_cmds], and that topic in place of the target\'s']
+    recorded_targets = not any(placeholder(t) for t in targets.values())
+    lines = [f'    action_topic: {per_joint[0]}   # '
+             + ('recorded with the training data' if not placeholder(per_joint[0]) else
+                f'{FILL_IN}: your Cartesian {whose} PoseStamped target topic'),
+             f'    action_pose_topics: {_flow(list(targets.values()))}   # '
+             + ('recorded PoseStamped targets' if recorded_targets else
+                'the action is a whole pose (e.g. cartesian_controllers\' /target_frame)')]
+    if not recorded_targets:
+        lines.append('    # or a velocity servo (MoveIt Servo) instead: action_twist_topics: '
+                     '[/servo_node/delta_twist_cmds], and that topic in place of the target\'s')
     if len(set(per_joint)) > 1:
-        placeholders = any(t in grippers.values() for t in per_joint)
-        lines.append(f'    action_joint_topics: {_flow(per_joint)}   # {FILL_IN}: the '
-                     + (('gripper\'s controller' if len(arms) == 1 else 'controllers')
-                        if placeholders else 'target') + (' (the recorded Float64MultiArray '
-                                                          'commands kept)' if kept else ''))
+        fill_grippers = any(t in grippers.values() for t in per_joint)
+        what = ((('gripper\'s controller' if len(arms) == 1 else 'controllers')
+                 if fill_grippers else 'target') if any(map(placeholder, per_joint)) else None)
+        lines.append(f'    action_joint_topics: {_flow(per_joint)}   # '
+                     + (f'{FILL_IN}: the {what}' if what else 'recorded')
+                     + (' (the recorded Float64MultiArray commands kept)' if kept else ''))
     if kept:
         lines.append(f'    action_stream_topics: {_flow(sorted(kept))}   # recorded '
                      'Float64MultiArray commands')
@@ -457,8 +469,11 @@ def _partial_action_topics(partial: list[str | None], names: list[str],
     FILL IN placeholder per future-state joint's controller."""
     names = names if len(names) == len(partial) else [str(i) for i in range(len(partial))]
     missing = [n for n, t in zip(names, partial, strict=True) if t is None]
-    per_joint = [t if t is not None else f'{FILL_IN_NAMESPACE}/{n}_controller/joint_trajectory'
-                 for n, t in zip(names, partial, strict=True)]
+    per_joint: list[str] = []
+    for i, (name, topic) in enumerate(zip(names, partial, strict=True)):
+        if topic is None and i and partial[i - 1] is None:  # a run of joints: one controller
+            topic = per_joint[-1]
+        per_joint.append(topic or f'{FILL_IN_NAMESPACE}/{name}_controller/joint_trajectory')
     lines = [f'    action_topic: {per_joint[0]}   # '
              + ('recorded with the training data' if partial[0] is not None
                 else f"{FILL_IN}: {names[0]}'s controller")]

@@ -547,36 +547,41 @@ def action_scale(policy: Any) -> np.ndarray:
 
 
 def outside_training_range(ds: PushTImageDataset, episodes: list[int],
-                           stats: dict[str, dict[str, Any]]) -> list[str]:
-    """The low-dim observations of `episodes` (store indices) further outside the range
-    the policy's normalizer was fitted on than that range is wide, per key: where the
-    network sees values it never saw, and may overflow."""
-    from dp_ros.policy.normalizer import RANGE_EPS
+                           normalizer: dict[str, Any]) -> list[str]:
+    """The low-dim observations of `episodes` (store indices) far outside the range the
+    policy's normalizer was fitted on (the policy node's rule, StateRange: more than that
+    range beyond it), per key: where the network sees values it never saw, and may
+    overflow. `normalizer`: policy.json's mapping."""
+    from dp_ros.runtime.state_range import state_range
 
-    buffer, out = ds.replay_buffer, []
-    for name in ds.low_dim_keys:
-        limits = stats.get(name, {})
-        if 'min' not in limits or 'max' not in limits:
-            continue
-        low = np.asarray(limits['min'], np.float64).ravel()
-        high = np.asarray(limits['max'], np.float64).ravel()
-        values = np.concatenate([np.asarray(buffer.data[name][buffer.episode_slice(i)],
-                                            np.float64).reshape(-1, low.size)
-                                 for i in loaded_index(ds, episodes)])
-        far = np.maximum(low - values, values - high).max(axis=0)
-        dims = np.flatnonzero(far > np.maximum(high - low, RANGE_EPS))
+    buffer, keys = ds.replay_buffer, list(ds.low_dim_keys)
+    values = [np.concatenate([np.asarray(buffer.data[k][buffer.episode_slice(i)], np.float64)
+                              .reshape(len(buffer.data[k][buffer.episode_slice(i)]), -1)
+                              for i in loaded_index(ds, episodes)]) for k in keys]
+    sizes = [v.shape[1] for v in values]
+    bounds = state_range(normalizer, keys, sizes,
+                         [f'{k}[{d}]' for k, n in zip(keys, sizes, strict=True)
+                          for d in range(n)])
+    if bounds is None:
+        return []
+    far, out, start = bounds.far_dimensions(np.concatenate(values, axis=1)), [], 0
+    for key, size, v in zip(keys, sizes, values, strict=True):
+        dims = np.flatnonzero(far[start:start + size])
+        low, high = bounds.low[start:start + size], bounds.high[start:start + size]
         if len(dims):
-            out.append(f'{name} dimension(s) {dims.tolist()} up to {far[dims].max():.3g} '
-                       'outside its training range')
+            beyond = np.maximum(low - v, v - high)[:, dims].max()
+            out.append(f'{key} dimension(s) {dims.tolist()} up to {beyond:.3g} outside its '
+                       'training range')
+        start += size
     return out
 
 
 def check_chunks_finite(chunks: list[EpisodeChunks], where: object, ds: PushTImageDataset,
-                        stats: dict[str, dict[str, Any]]) -> None:
+                        normalizer: dict[str, Any]) -> None:
     """Chunks the policy predicted NaN or inf (finite data far outside its training range
     overflows its network), refused naming the episodes, the steps it planned at and the
     observations outside the training range: no error can be measured there, and one such
-    value made every metric NaN and the report no JSON. `stats`: the normalizer's."""
+    value made every metric NaN and the report no JSON. `normalizer`: policy.json's."""
     bad = {c.episode: [c.starts[k] for k in
                        np.flatnonzero(~np.isfinite(c.predicted).all(axis=(1, 2)))]
            for c in chunks}
@@ -587,7 +592,7 @@ def check_chunks_finite(chunks: list[EpisodeChunks], where: object, ds: PushTIma
     where_bad = '; '.join(f'episode {e} at step(s) {few(bad[e], 5)}' for e in episodes[:5])
     if len(episodes) > 5:
         where_bad += f'; and {len(episodes) - 5} more episode(s)'
-    outside = outside_training_range(ds, episodes, stats)
+    outside = outside_training_range(ds, episodes, normalizer)
     hint = (f'; in those episodes {", ".join(outside)}' if outside else '')
     raise UserError(f'{where}: {sum(map(len, bad.values()))} chunk(s) came out not finite '
                     f'(NaN or inf): {where_bad}{hint}; no error can be measured there: '
@@ -982,7 +987,7 @@ def policy_report(entry: PolicyEntry, ds: PushTImageDataset, episodes: list[int]
                                args.sample_seed)
     chunks = predict_episodes(predict, ds, episodes, config.n_action_steps, args.batch_size,
                               progress=not args.no_progress)
-    check_chunks_finite(chunks, entry.path, ds, policy.normalizer.stats)
+    check_chunks_finite(chunks, entry.path, ds, policy.normalizer.to_dict())
     metrics = error_metrics(chunks, action_scale(policy), config.n_obs_steps,
                             config.n_action_steps)
     names = config.dimension_names(ACTION) or []

@@ -213,8 +213,12 @@ class Trainer:
         if self.saved:
             norm_dict = self.saved['normalizer']
             # the same data is within it; other data of the same episode lengths (a path
-            # pointed at another store) is not refused by the split check: said here
-            self._check_inherited_range(Normalizer.from_dict(norm_dict), fitted)
+            # pointed at another store) is not refused by the split check: said here. A run
+            # warm-started keeps the normalizer it inherited, which its data may exceed (said
+            # at the warm start): no range of its own data to judge by, so not checked
+            saved_train = (self.saved.get('config') or {}).get('train') or {}
+            if not saved_train.get('init_from'):
+                self._check_inherited_range(Normalizer.from_dict(norm_dict), fitted)
         elif init is not None:
             norm_dict = init.normalizer.to_dict()
             self._check_inherited_range(init.normalizer, fitted)

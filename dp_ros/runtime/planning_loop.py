@@ -342,6 +342,7 @@ class PlanningLoop:
         n_action = len(cfg.action_joint_names)
         self._measured = np.full(n_action, np.nan)
         self._measured_ns = np.zeros(n_action, dtype=np.int64)
+        self._ever_measured = np.zeros(n_action, dtype=bool)  # kept across resets
         self.commanded: TimedChunk | None = None  # the published points, as they replace
         self.motion_start: np.ndarray | None = None  # the measured position a motion began at
         self.streamed_due_ns: int | None = None  # due time of the newest point streamed
@@ -563,6 +564,7 @@ class PlanningLoop:
         positions = np.asarray(positions, dtype=np.float64)
         known = np.isfinite(positions) & (int(stamp_ns) >= self._measured_ns)
         self._measured[known] = positions[known]
+        self._ever_measured |= known
         self._measured_ns[known] = int(stamp_ns)
 
     def measured_at(self, now_ns: int, columns: Sequence[int] | None = None
@@ -579,16 +581,21 @@ class PlanningLoop:
     def unmeasured(self, now_ns: int) -> str:
         """Which action joints measured_at lacks at now_ns, and why: never measured (no
         state topic gives it: a joint must be among state_joint_names, on a subscribed
-        joint-state topic, to be measured), or measured longer ago than max_input_age_s."""
+        joint-state topic, to be measured), not since a reset or clock jump forgot the
+        measurements, or measured longer ago than max_input_age_s."""
         names = self.cfg.action_joint_names
-        never = [names[i] for i in np.flatnonzero(np.isnan(self._measured))]
-        old = [names[i] for i in np.flatnonzero(~np.isnan(self._measured) & (
+        missing = np.isnan(self._measured)
+        never = [names[i] for i in np.flatnonzero(missing & ~self._ever_measured)]
+        forgotten = [names[i] for i in np.flatnonzero(missing & self._ever_measured)]
+        old = [names[i] for i in np.flatnonzero(~missing & (
             int(now_ns) - self._measured_ns > self.setup.max_age_ns))]
         parts = []
         if never:
             parts.append(f"never measured: {', '.join(never)} (no subscribed joint-state "
                          'topic has given it: an action joint is measured from the state '
                          'topics only)')
+        if forgotten:
+            parts.append(f"not measured since the reset or clock jump: {', '.join(forgotten)}")
         if old:
             parts.append(f"measured over {self.setup.max_age_ns / 1e9:g} s ago "
                          f"(max_input_age_s): {', '.join(old)}")

@@ -63,10 +63,17 @@ class StateRange:
         if x.shape[0] != len(self.names):
             raise ValueError(f'state of {x.shape[0]} values, the training range has '
                              f'{len(self.names)}')
-        with np.errstate(invalid='ignore'):
-            far = self.checked & (np.abs(x * self.scale + self.offset) > FAR_NORMALIZED)
         return [FarValue(self.names[i], float(x[i]), float(self.low[i]), float(self.high[i]))
-                for i in np.flatnonzero(far)]
+                for i in np.flatnonzero(self.far_dimensions(x[None]))]
+
+    def far_dimensions(self, states: np.ndarray) -> np.ndarray:
+        """Per dimension, whether a row of `states` (N, all keys' values) is far outside its
+        training range (recorded data against a policy: `dp-ros open-loop`); NaN values are
+        not judged."""
+        with np.errstate(invalid='ignore'):
+            far = np.abs(np.asarray(states, dtype=np.float64) * self.scale + self.offset) \
+                > FAR_NORMALIZED
+        return self.checked & far.any(axis=0)
 
     def far_newest(self, values: Mapping[str, Sequence[Any]]) -> list[FarValue]:
         """far() of an observation's newest state: `values` per checkpoint key, a list of
