@@ -267,6 +267,23 @@ def check_writable_file(path: str | Path, flag: str, example: str = 'report.json
         raise UserError(f'{flag} {path}: {folder} is not writable')
 
 
+def check_writable_dir(path: str | Path, flag: str) -> None:
+    """A folder a command makes or writes into (node logs), checked before the run: a
+    directory, or makable where its nearest existing folder is writable. UserError naming
+    `flag` (a file there was a FileExistsError traceback from mkdir once nodes had started)."""
+    from dp_ros.errors import UserError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f'{flag} {path} is a file, not a folder: give another path')
+    folder = first_existing(path)
+    if not folder.is_dir():
+        raise UserError(f'{flag} {path}: {folder} is not a directory, so the folder cannot be '
+                        'made there')
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f'{flag} {path}: {folder} is not writable')
+
+
 def _on_disk(path: Path) -> Path:
     """`path` absolute with its folders' symlinks resolved; a symlink itself is not followed
     (it is what a swap replaces, and a link the user named)."""

@@ -76,7 +76,7 @@ def test_the_ros_path_accepts_realtime_and_other_execution_modes(ckpt, tmp_path)
     """--via ros takes --mode realtime and --execution-mode blend; the boundary values 1 and
     the last video index are accepted."""
     args = parse(ckpt, tmp_path, '--via', 'ros', '--mode', 'realtime', '--execution-mode',
-                 'blend', '--max-steps', '1', '--threads', '1', '--batch-size', '1',
+                 'blend', '--max-steps', '1', '--threads', '1',
                  '--num-inference-steps', '1', '--video-episodes', '2')
     check_eval_args(args)
     assert args.checkpoint == ckpt and args.device == 'cpu'
@@ -168,3 +168,32 @@ def test_a_seed_given_twice_is_refused_not_counted_twice():
     with pytest.raises(argparse.ArgumentTypeError, match=r'seeds \[1\] given more than once'):
         parse_seeds('1,1')
     assert parse_seeds('1,2') == [1, 2]
+
+
+def test_a_report_at_the_videos_path_is_refused(ckpt, tmp_path):
+    """In process, --output rep.mp4 wrote the video, then the report over it, and said the
+    video was there."""
+    args = build_eval_parser().parse_args(['--checkpoint', str(ckpt), '--output',
+                                           str(tmp_path / 'rep.mp4'), '--seeds', '1:3'])
+    with pytest.raises(UserError, match='the video would be written there too'):
+        check_eval_args(args)
+    args = build_eval_parser().parse_args(['--checkpoint', str(ckpt), '--output',
+                                           str(tmp_path / 'rep.mp4'), '--seeds', '1:3',
+                                           '--video-episodes', ''])
+    check_eval_args(args)  # no video: the path is the report's alone
+
+
+def test_batch_size_over_ros_and_repeated_video_episodes_are_refused(ckpt, tmp_path):
+    with pytest.raises(UserError, match='--batch-size steps episodes together in process'):
+        check_eval_args(parse(ckpt, tmp_path, '--via', 'ros', '--batch-size', '7'))
+    with pytest.raises(UserError, match=r'--video-episodes \[0\] given twice'):
+        check_eval_args(parse(ckpt, tmp_path, '--video-episodes', '0,0'))
+
+
+def test_ros_logs_beside_the_report_that_are_a_file_are_refused(ckpt, tmp_path):
+    """--via ros keeps the nodes' logs in <report>_ros_logs: a file there was a traceback
+    after the nodes started."""
+    (tmp_path / 'report_ros_logs').write_text('')
+    with pytest.raises(UserError, match='--output \\(its node logs\\) .*report_ros_logs is a '
+                                        'file'):
+        check_eval_args(parse(ckpt, tmp_path, '--via', 'ros'))

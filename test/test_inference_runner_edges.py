@@ -131,3 +131,20 @@ def test_load_runner_defaults_warm_up_with_the_checkpoints_sampler(checkpoint):
         assert len(runner.policy._frozen) == 1  # TorchScript on, traced by the warm-up
     finally:
         runner.close(timeout=WAIT_S)
+
+
+def test_a_warm_up_that_fails_leaves_no_worker_holding_the_model(checkpoint, monkeypatch):
+    """A warm-up that raises (a GPU out of memory) left the runner's worker thread running,
+    holding the model: each configure retry of the managed node loaded another copy."""
+    import threading
+
+    def out_of_memory(self):
+        raise RuntimeError('CUDA out of memory (as a test)')
+
+    monkeypatch.setattr(InferenceRunner, 'warmup', out_of_memory)
+    before = sum(t.name == 'dp_inference' for t in threading.enumerate())
+    cfg = PolicyNodeConfig(checkpoint=str(checkpoint), device='cpu', torchscript=False)
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match='out of memory'):
+            load_runner(cfg)
+    assert sum(t.name == 'dp_inference' for t in threading.enumerate()) == before

@@ -44,6 +44,18 @@ def test_a_stage_from_an_earlier_snapshot_starts_at_its_step(tmp_path):
     assert loss.values[5:] == [1.0 / 1000, 1.0 / 2000]
 
 
+def test_a_relative_init_from_is_read_wherever_plot_runs(tmp_path, monkeypatch):
+    """init_from as given to train, relative to where it ran (runs/one/checkpoints/...):
+    plot run from elsewhere placed the stage after the previous one's last step, silently."""
+    one = write_run(tmp_path / 'runs' / 'one', [2000, 4000, 8000],
+                    snapshots=[('step_004000', 4000)])
+    two = write_run(tmp_path / 'runs' / 'two', [1000],
+                    init_from='runs/one/checkpoints/step_004000')
+    for where in (tmp_path, tmp_path / 'runs', one):
+        monkeypatch.chdir(where)
+        assert warm_start_step(two, one) == 4000, where
+
+
 def test_a_stage_from_the_run_directory_follows_its_latest_step(tmp_path):
     """init_from RUN1 (its checkpoints/latest, step 8000): after its last step, no break."""
     one = write_run(tmp_path / 'one', [4000, 8000], snapshots=[('latest', 8000)])

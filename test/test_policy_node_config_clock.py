@@ -49,3 +49,15 @@ def test_a_control_period_under_a_microsecond_is_refused_naming_it(period, locks
                                'give the time between actions')
     with pytest.raises(ValueError, match=r"control_period_s 1e-10 s \(0: the checkpoint's\)"):
         resolve_setup(cfg(lockstep=lockstep), {**metadata(), 'control_period_s': 1e-10})
+
+
+def test_steps_beyond_the_checkpoints_and_float16_on_a_cpu_are_refused_at_start():
+    """Both passed the start and failed every configure of the managed node (its parameters
+    read-only: no retry could work): refused by resolve_setup, naming the parameter."""
+    trained = metadata()['config'].get('num_train_timesteps', 100)
+    with pytest.raises(ValueError, match=f'parameter num_inference_steps {trained + 1} must be '
+                                         f'in 1..{trained}'):
+        resolve_setup(cfg(num_inference_steps=trained + 1), metadata())
+    assert resolve_setup(cfg(num_inference_steps=trained), metadata()).dt_ns > 0
+    with pytest.raises(ValueError, match="parameter dtype 'float16' needs a CUDA device"):
+        resolve_setup(cfg(dtype='float16', device='cpu'), metadata())

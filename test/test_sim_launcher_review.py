@@ -175,3 +175,12 @@ def test_a_launched_node_failed_unless_it_ended_well_or_the_launch_stopped_it(re
     """The launch files' on_exit (ends_the_launch) raises for a failed node, so `ros2 launch`
     exits 1 (launch's Shutdown alone exited 0); test/ros/test_launch_run.py runs it."""
     assert sim_launcher.failed_exit(returncode) is failed
+
+
+def test_logs_that_are_a_file_are_one_line_before_a_session(tiny, tmp_path, capsys):
+    """--logs naming a file was a FileExistsError traceback once the banner was out."""
+    logs = tmp_path / 'logs_is_a_file'
+    logs.write_text('')
+    assert sim_launcher.main(['--checkpoint', str(tiny), '--logs', str(logs), '--no-progress',
+                              '--no-video']) == 2
+    assert f'dp-ros sim: --logs {logs} is a file, not a folder' in capsys.readouterr().err

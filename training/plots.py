@@ -106,13 +106,28 @@ def warm_start_step(run_dir: Path, previous_dir: Path) -> int | None:
 
     try:
         config = yaml.safe_load((run_dir / RUN_CONFIG).read_text(encoding='utf-8'))
-        init = init_checkpoint(Path(config['train']['init_from']).expanduser())
+        init = init_checkpoint(_from_previous(Path(config['train']['init_from']).expanduser(),
+                                              previous_dir))
         if not init.resolve().is_relative_to(previous_dir.resolve()):
             return None
         step = json.loads((init / 'policy.json').read_text(encoding='utf-8'))['provenance']['step']
     except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
         return None
     return int(step) if is_number(step) and step >= 0 else None
+
+
+def _from_previous(init_from: Path, previous_dir: Path) -> Path:
+    """A relative train.init_from (relative to where that training ran, not to where plot
+    runs) read inside previous_dir: the part after previous_dir's own name there
+    (s1/checkpoints/step_50 -> <previous_dir>/checkpoints/step_50), when that exists;
+    else init_from as it is."""
+    if init_from.is_absolute():
+        return init_from
+    parts = init_from.parts
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == previous_dir.name and previous_dir.joinpath(*parts[i + 1:]).exists():
+            return previous_dir.joinpath(*parts[i + 1:])
+    return init_from
 
 
 def stage_starts(runs: list[tuple[str, list[dict]]],

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from dp_ros.atomic_dir import check_writable_file
+from dp_ros.atomic_dir import check_writable_dir, check_writable_file
 from dp_ros.errors import UserError
 from dp_ros.policy.hub import checkpoint_arg
 from dp_ros.runtime.execution import EXECUTION_MODES
@@ -113,7 +113,8 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--num-inference-steps', type=int, help="default: the checkpoint's")
     p.add_argument('--sample-seed', type=int, default=0,
                    help='episode noise seed = sample_seed * 1000003 + env seed')
-    p.add_argument('--batch-size', type=int, help='episodes stepped together (default: all)')
+    p.add_argument('--batch-size', type=int, help='in process: episodes stepped together '
+                   '(default: all); --via ros runs one at a time')
     p.add_argument('--video-episodes', type=parse_indices, default=[0],
                    help="indices into --seeds to film, e.g. '0,1'; '' for none")
     p.add_argument('--video-format', choices=('mp4', 'gif'), default='mp4')
@@ -143,8 +144,18 @@ def check_eval_args(args: argparse.Namespace) -> None:
                         'ros (the in-process loop is lockstep and replaces chunks)')
     check_run_numbers({'--batch-size': args.batch_size, '--threads': args.threads,
                        '--num-inference-steps': args.num_inference_steps}, args.sample_seed)
+    if args.via == 'ros' and args.batch_size is not None:
+        raise UserError('--batch-size steps episodes together in process; --via ros runs them '
+                        'one at a time through the nodes')
     check_video_episodes(args.video_episodes, len(args.seeds))
     check_writable_file(args.output, '--output')  # not after the episodes have run
+    if args.via != 'ros' and args.video_episodes and \
+            video_path(args.output, args.video_format).absolute() == args.output.absolute():
+        raise UserError(f'--output {args.output}: the video would be written there too (its '
+                        f'path is --output as .{args.video_format}); give the report a .json '
+                        'name')
+    if args.via == 'ros':  # the nodes' logs beside the report
+        check_writable_dir(ros_log_dir(args.output), '--output (its node logs)')
     args.checkpoint_spec = str(args.checkpoint)
     args.checkpoint = resolve_policy_dir(args.checkpoint)  # a Hub spec: its cached snapshot
     config = checkpoint_config(args.checkpoint, args.num_inference_steps)
@@ -203,6 +214,9 @@ def check_video_episodes(indices: list[int], n_seeds: int) -> None:
     bad = [i for i in indices if not 0 <= i < n_seeds]
     if bad:
         raise UserError(f'--video-episodes {bad} out of range for {n_seeds} seeds')
+    repeated = sorted({i for i in indices if indices.count(i) > 1})
+    if repeated:
+        raise UserError(f'--video-episodes {repeated} given twice: each episode is filmed once')
 
 
 def skipped_note(slots: int) -> str:
@@ -245,3 +259,8 @@ def eval_config_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 def video_path(output: Path, fmt: str) -> Path:
     return output.with_suffix(f'.{fmt}')
+
+
+def ros_log_dir(output: Path) -> Path:
+    """Where `dp-ros eval --via ros` keeps the nodes' logs: beside the report."""
+    return output.with_name(f'{output.stem}_ros_logs')

@@ -5,12 +5,15 @@ The pip-only environment has rclpy but no ROS command line, and a node started w
 SetBool), `~/reset` (`reset`: std_srvs/Trigger), or, for the managed node, a lifecycle
 transition by its label as `ros2 lifecycle set` does (`configure`, `activate`, `deactivate`,
 `cleanup`, `shutdown`: lifecycle_msgs/ChangeState) or its state (`state`: GetState). Exit 0
-when the node accepted, 1 when it refused (its message printed), 2 when no node answered.
+when the node accepted, 1 when it refused (its message printed), 2 when no node answered,
+3 when the node's service is there but gave no answer in time (a configure still loading).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import sys
 from typing import Any
 
 from dp_ros.errors import UserError
@@ -20,13 +23,27 @@ SWITCHES = {'enable': True, 'disable': False}  # ~/enable's SetBool data
 TRANSITIONS = ('configure', 'activate', 'deactivate', 'cleanup', 'shutdown')
 ACTIONS = (*SWITCHES, 'reset', *TRANSITIONS, 'state')
 EXIT_REFUSED = 1
+EXIT_NO_ANSWER = 3
+DEFAULT_TIMEOUT_S = 10.0
+# a configure loads and warms up the policy (torch_compile: 10 s more, a large model on a
+# GPU: longer), holding the node's executor: its answer waits as long by default
+CONFIGURE_TIMEOUT_S = 120.0
+# a ROS name's tokens: letters, digits and underscores, not starting with a digit
+_NAME_TOKEN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+
+
+class NoAnswer(Exception):
+    """The node's service was found but did not answer within the timeout."""
 
 
 def node_name(given: str) -> str:
     """A node's full name as its services are named under: '/' before a relative one."""
     name = given.strip().rstrip('/')
-    if not name or any(c.isspace() for c in name):
-        raise UserError(f'--node {given!r} is not a node name (e.g. /dp_policy, /left/dp_policy)')
+    tokens = name.removeprefix('/').split('/')
+    if not name or not all(_NAME_TOKEN.fullmatch(t) for t in tokens):
+        raise UserError(f'--node {given!r} is not a node name (letters, digits and '
+                        "underscores, a token not starting with a digit, '/' between them: "
+                        'e.g. /dp_policy, /left/dp_policy)')
     return name if name.startswith('/') else '/' + name
 
 
@@ -58,6 +75,10 @@ def call(action: str, node: str, timeout_s: float) -> tuple[bool, str]:
         try:
             response = ros.call(srv_type, name, request, timeout_s)
         except TimeoutError as exc:
+            if str(exc).startswith('no reply'):  # found, busy: a configure still loading
+                raise NoAnswer(f'{exc}: {node} is there and has not answered yet (a configure '
+                               'loads and warms up the policy); `dp-ros node state` tells when '
+                               'it is done, or give a longer --timeout') from None
             what = ('the managed node (policy_lifecycle_node)' if action in (*TRANSITIONS, 'state')
                     else 'the policy node')
             raise UserError(f'{exc}: is {what} running as {node} (--node), in this '
@@ -79,19 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "transition of the managed node; state: its lifecycle state")
     p.add_argument('--node', default=DEFAULT_NODE,
                    help=f'the node, with its namespace (default {DEFAULT_NODE})')
-    p.add_argument('--timeout', type=float, default=10.0,
-                   help='s to wait for the service and its answer (default 10)')
+    p.add_argument('--timeout', type=float, default=None,
+                   help=f's to wait for the service and its answer (default '
+                        f'{DEFAULT_TIMEOUT_S:g}; configure {CONFIGURE_TIMEOUT_S:g})')
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.timeout is None:
+        args.timeout = CONFIGURE_TIMEOUT_S if args.action == 'configure' else DEFAULT_TIMEOUT_S
     if not args.timeout > 0:
         raise UserError(f'--timeout must be > 0 s, got {args.timeout}')
     from dp_ros.ros.processes import check_ros_environment
 
     check_ros_environment(os.environ)  # a bad ROS_DOMAIN_ID: one line, not rcl's exit code
-    accepted, said = call(args.action, node_name(args.node), args.timeout)
+    try:
+        accepted, said = call(args.action, node_name(args.node), args.timeout)
+    except NoAnswer as exc:
+        print(f'dp-ros node: {exc}', file=sys.stderr)
+        return EXIT_NO_ANSWER
     print(said)
     return 0 if accepted else EXIT_REFUSED
 

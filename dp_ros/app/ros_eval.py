@@ -46,6 +46,7 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
         check_video_episodes,
         eval_config_dict,
         make_eval_report,
+        ros_log_dir,
     )
     from dp_ros.app.sim_launcher import (
         SessionConfig,
@@ -75,7 +76,7 @@ def run_ros_eval(args: argparse.Namespace) -> dict[str, Any]:
         device=args.device, dtype=args.dtype, sampler=args.sampler or '',
         num_inference_steps=args.num_inference_steps or 0, sample_seed=args.sample_seed,
         cpu_threads=args.threads or 0, video_path=video_pattern,
-        log_dir=output.with_name(f'{output.stem}_ros_logs'),
+        log_dir=ros_log_dir(output),
         sim_overrides={'action_wait_timeout_s': ACTION_WAIT_TIMEOUT_S, **pose_sim},
         # the node runs the checkpoint's chunks (the point's bounds: the table; the arm's: its
         # joint limits, from its parameter file); in lockstep exactly as the in-process loop

@@ -615,7 +615,7 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
         checkpoint_config,
         seed_list,
     )
-    from dp_ros.atomic_dir import check_writable_file
+    from dp_ros.atomic_dir import check_writable_dir, check_writable_file
     from dp_ros.policy.checkpoint import read_policy_metadata
     from sim_bridge.video import check_video_pattern, video_file_for
 
@@ -655,6 +655,7 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
     else:
         sim_overrides, pose_params = policy_io_overrides(meta)
     policy_overrides.update(pose_params)
+    check_writable_dir(args.logs, '--logs')  # not after the banner, with nodes to start
     cfg = SessionConfig(checkpoint=checkpoint, seeds=seeds, mode=args.mode,
                         robot=args.robot, max_steps=args.max_steps, device=args.device,
                         dtype=args.dtype,

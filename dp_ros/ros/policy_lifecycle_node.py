@@ -93,6 +93,8 @@ class PolicyLifecycleNode(LifecycleNode):
         try:
             loaded = load_runner(self.cfg)
         except Exception as exc:  # a GPU out of memory, a broken artifact: stay unconfigured
+            gc.collect()  # what the failed load held (load_runner closed its runner), before a
+            # retry loads the model again
             self.get_logger().error(f'configure: could not load the policy: {exc!r}')
             return TransitionCallbackReturn.FAILURE
         before = self._entities()

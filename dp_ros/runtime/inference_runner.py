@@ -308,7 +308,11 @@ def load_runner(cfg: Any) -> tuple[InferenceRunner, str, float | None]:
         cfg.checkpoint, device=cfg.device, dtype=cfg.dtype, sampler=cfg.sampler or None,
         num_inference_steps=cfg.num_inference_steps or None, torchscript=cfg.torchscript,
         extra_latency_s=cfg.debug_extra_latency_s, torch_compile=cfg.torch_compile)
-    warmup_s = runner.warmup() if cfg.warmup else None
+    try:
+        warmup_s = runner.warmup() if cfg.warmup else None
+    except BaseException:  # a GPU out of memory: its worker thread held the model for good,
+        runner.close()     # and a managed node's retry loaded another copy beside it
+        raise
     name = str(runner.device)
     if runner.device.type == 'cuda':
         name += f' ({torch.cuda.get_device_name(runner.device)}; {runner.sampling_path})'

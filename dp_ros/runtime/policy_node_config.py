@@ -1009,14 +1009,13 @@ def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
 def check_device(cfg: PolicyNodeConfig) -> None:
     """The device and dtype parameters (last of the checks: they import torch, seconds, and
     every other fault is found without it)."""
-    from dp_ros.runtime.inference_runner import DTYPES, resolve_device
+    from dp_ros.runtime.inference_runner import resolve_device, resolve_dtype
 
     try:
-        resolve_device(cfg.device)
+        device = resolve_device(cfg.device)
+        resolve_dtype(cfg.dtype, device)  # float16 on a CPU: refused at start, not at load
     except ValueError as exc:
         raise ValueError(f'parameter {exc}') from None
-    if cfg.dtype not in DTYPES:
-        raise ValueError(f"parameter dtype must be one of {list(DTYPES)}, got '{cfg.dtype}'")
 
 
 _DEFAULT_IMAGE_TOPICS = next(default_of(f) for f in param_fields(PolicyNodeConfig)
@@ -1063,6 +1062,8 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
             raise ValueError(str(exc)) from None
 
     config = PolicyConfig.from_dict(metadata['config'])
+    if cfg.num_inference_steps:  # 0: the checkpoint's; more than it trained: refused at start
+        config.check_inference_steps(cfg.num_inference_steps, 'parameter num_inference_steps')
     rgb_keys, low_dim = config.rgb_keys, config.low_dim_keys
     if not rgb_keys and cfg.image_topics == _DEFAULT_IMAGE_TOPICS:
         # a camera-less policy: a ROS parameter has no typed empty list (`image_topics: []`

@@ -59,3 +59,42 @@ def test_a_domain_id_rcl_cannot_use_is_one_line_and_exit_2(ros_processes):
     assert code == 2 and said.strip().splitlines() == [
         "dp-ros node: ROS_DOMAIN_ID='999' is not a domain id: set it to a whole number from 0 "
         'to 232, or unset it (0)'], said
+
+
+SLOW_RESET = '''
+import time, rclpy
+from std_srvs.srv import Trigger
+rclpy.init()
+node = rclpy.create_node('slow')
+def answer(request, response):
+    time.sleep(20)  # a node busy (a configure loading the policy holds its executor)
+    response.success = True
+    return response
+node.create_service(Trigger, '/slow/reset', answer)
+rclpy.spin(node)
+'''
+
+
+def test_a_node_that_is_there_but_slow_to_answer_is_exit_3_not_absent(ros_processes,
+                                                                        ros_probe):
+    """A reply timeout was told as 'is the node running?', exit 2, like a node that is not
+    there: a `configure && activate` script stopped though the configure went on."""
+    import sys
+
+    ros_processes.start('slow', [sys.executable, '-c', SLOW_RESET])
+    ros_probe.wait_for(lambda: '/slow/reset' in dict(
+        ros_probe.node.get_service_names_and_types()), 60.0, 'the slow service')
+    code, said = dp_ros_node(ros_processes, 'reset', '--node', '/slow', '--timeout', '2')
+    assert code == 3, said
+    assert 'no reply from /slow/reset after 2 s: /slow is there and has not answered yet' \
+        in said, said
+
+
+@pytest.mark.parametrize('name', ['/dp-policy', '/1abc', '/a//b', 'left policy'])
+def test_a_node_name_ros_cannot_take_is_one_line_exit_2(ros_processes, name):
+    """'/dp-policy' (a hyphen: the command is dp-ros) was rclpy's traceback and exit 1."""
+    code, said = dp_ros_node(ros_processes, 'state', '--node', name, '--timeout', '1')
+    assert code == 2 and said.strip().splitlines() == [
+        f"dp-ros node: --node {name!r} is not a node name (letters, digits and underscores, a "
+        "token not starting with a digit, '/' between them: e.g. /dp_policy, "
+        '/left/dp_policy)'], said
