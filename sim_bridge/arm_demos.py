@@ -33,7 +33,7 @@ from dp_ros.atomic_dir import write_text
 from dp_ros.selection import parse_episodes
 from sim_bridge.arm_kinematics import DEFAULT_ARM, JOINT_NAMES, ArmGeometry
 from sim_bridge.pusht_geometry import SUCCESS_THRESHOLD, coverage, reward_from_coverage
-from sim_bridge.replay import DEFAULT_DATASET, resolve_dataset
+from sim_bridge.replay import DEFAULT_DATASET, open_pusht_store, resolve_dataset
 
 TOLERANCE = 0.05
 
@@ -50,15 +50,12 @@ class Demonstrations:
         return self.states[start:int(self.ends[index])]
 
 
-def load_demonstrations(dataset: Path) -> Demonstrations:
-    """All recorded states and episode ends of the paper's zarr replay buffer (read-only)."""
-    import zarr
-
-    if not Path(dataset).exists():
-        raise FileNotFoundError(f'dataset not found: {dataset}')
-    root = zarr.open(str(dataset), mode='r')
+def load_demonstrations(dataset: Path, command: str = 'arm-record') -> Demonstrations:
+    """All recorded states and episode ends of the paper's zarr replay buffer (read-only),
+    checked as replay checks it (open_pusht_store: one line for what is no Push-T store)."""
+    root, ends = open_pusht_store(dataset, command)
     return Demonstrations(states=np.asarray(root['data/state'][:], dtype=np.float64),
-                          ends=np.asarray(root['meta/episode_ends'][:], dtype=np.int64))
+                          ends=ends)
 
 
 def joint_commands(states: np.ndarray, arm: ArmGeometry = DEFAULT_ARM) -> np.ndarray:

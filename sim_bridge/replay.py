@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,20 +55,22 @@ class RecordedEpisode:
     actions: np.ndarray  # (T, 2)
 
 
-def _not_a_replay_buffer(dataset: Path) -> str:
-    """What replay says of a dataset that is not a zarr replay buffer, instead of zarr's "No
-    group found in store": what it is (a LeRobotDataset, which the other dataset commands
-    read) and what replay takes."""
+def _not_a_replay_buffer(dataset: Path, command: str) -> str:
+    """What `command` says of a dataset that is not a zarr replay buffer, instead of zarr's
+    "No group found in store": what it is (a LeRobotDataset, which the other dataset commands
+    read) and what it takes."""
     if (dataset / 'meta' / 'info.json').is_file():
-        return (f'{dataset} is a LeRobotDataset; replay plays a zarr replay buffer: convert it '
-                f'first (dp-ros convert {dataset} OUT.zarr) and pass --dataset OUT.zarr')
-    return (f'{dataset} is not a zarr replay buffer (it has no meta/episode_ends); replay '
+        return (f'{dataset} is a LeRobotDataset; {command} plays a zarr replay buffer: convert '
+                f'it first (dp-ros convert {dataset} OUT.zarr) and pass --dataset OUT.zarr')
+    return (f'{dataset} is not a zarr replay buffer (it has no meta/episode_ends); {command} '
             "plays a Push-T store (the paper's, one recorded from the sim with "
             'config/bag2zarr_pusht.yaml, or a LeRobotDataset converted with dp-ros convert)')
 
 
-def load_episode(dataset: Path, episode: int) -> RecordedEpisode:
-    """One episode's states and actions from the paper's zarr replay buffer (read-only)."""
+def open_pusht_store(dataset: Path, command: str = 'replay') -> tuple[Any, np.ndarray]:
+    """(the zarr group, its episode ends) of a Push-T replay buffer (read-only), checked as
+    `command` (replay, arm-record) plays it: a store, with state [5] and action [2] per step;
+    ValueError naming what it is otherwise (FileNotFoundError when absent)."""
     import zarr
 
     if not Path(dataset).exists():
@@ -77,21 +80,27 @@ def load_episode(dataset: Path, episode: int) -> RecordedEpisode:
     except (FileNotFoundError, ValueError):  # zarr's "No group found in store StorePath(..)"
         root = None  # (or an array found there)
     if root is None or 'meta/episode_ends' not in root:
-        raise ValueError(_not_a_replay_buffer(Path(dataset)))
-    ends = np.asarray(root['meta/episode_ends'][:], dtype=np.int64)
-    if not 0 <= episode < len(ends):
-        raise ValueError(f'episode {episode} is out of range: {dataset} has {len(ends)} '
-                         f'episodes (0..{len(ends) - 1})')
+        raise ValueError(_not_a_replay_buffer(Path(dataset), command))
     missing = [k for k in ('state', 'action') if f'data/{k}' not in root]
     if missing:
         raise ValueError(f'{dataset} has no {" or ".join(f"data/{k}" for k in missing)}: '
-                         f'replay plays a Push-T store (the paper\'s or one recorded from the '
-                         f'sim with config/bag2zarr_pusht.yaml)')
+                         f'{command} plays a Push-T store (the paper\'s or one recorded from '
+                         f'the sim with config/bag2zarr_pusht.yaml)')
     state, action = root['data/state'], root['data/action']
     if state.shape[1:] != (5,) or action.shape[1:] != (2,):
         raise ValueError(f'{dataset} holds states {list(state.shape[1:])} and actions '
-                         f'{list(action.shape[1:])} per step; replay plays Push-T episodes: '
+                         f'{list(action.shape[1:])} per step; {command} plays Push-T episodes: '
                          f'states [5] (agent x, y, block x, y, angle), actions [2]')
+    return root, np.asarray(root['meta/episode_ends'][:], dtype=np.int64)
+
+
+def load_episode(dataset: Path, episode: int) -> RecordedEpisode:
+    """One episode's states and actions from the paper's zarr replay buffer (read-only)."""
+    root, ends = open_pusht_store(dataset)
+    if not 0 <= episode < len(ends):
+        raise ValueError(f'episode {episode} is out of range: {dataset} has {len(ends)} '
+                         f'episodes (0..{len(ends) - 1})')
+    state, action = root['data/state'], root['data/action']
     start = 0 if episode == 0 else int(ends[episode - 1])
     end = int(ends[episode])
     return RecordedEpisode(index=episode,
@@ -201,6 +210,18 @@ class ReplayClient:
         self.traj_pub = self.node.create_publisher(JointTrajectory,
                                                    f'{self.ns}/joint_trajectory', reliable)
         self.ros.start()
+
+    def check_joints(self, msg) -> None:
+        """RuntimeError when the sim's joint states lack the joints this client commands (the
+        arm twin's shoulder, elbow, wrist for the point robot's agent_x, agent_y): its every
+        trajectory would be rejected and the wait for rewards time out, said as a timeout."""
+        names = list(msg.name)
+        if not set(self.joint_names) <= set(names):
+            raise RuntimeError(
+                f'the sim on {self.ns or "/"} publishes joints {names}, not '
+                f'{list(self.joint_names)}: replay plays the point robot\'s recorded actions'
+                + (' (the arm twin replays demonstrations as joint commands: dp-ros '
+                   'arm-record)' if self.joint_names == JOINTS else ''))
 
     def _keyed(self, store: dict):
         from dp_ros.ros.conversions import time_to_ns
@@ -338,6 +359,8 @@ def replay(client: ReplayClient, episode: RecordedEpisode, mode_hint: str, timeo
             stamps = [s for s in client.joints if s > after and s in client.poses]
             return [min(stamps)] if stamps else []  # a list: stamp 0 is a valid answer
         t_k = client.wait(next_obs, timeout, f'observation {k} of the replayed episode')[0]
+        if k == 0:
+            client.check_joints(client.joints[t_k])
         last_ns = t_k
         with client.cond:
             state = observed_state(client.joints[t_k], client.poses[t_k])

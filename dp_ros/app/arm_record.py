@@ -156,22 +156,28 @@ def start_sim(namespace: str, mode: str = 'realtime') -> Any:
 
 
 def stream_episode(client: Any, commands: np.ndarray, start_ns: int, timeout: float,
-                   lead: int = 1, check: Callable[[], None] = lambda: None) -> None:
+                   lead: int = 1, check: Callable[[], None] = lambda: None,
+                   ended: Callable[[], bool] = lambda: False) -> int:
     """Upon the sim's observation of step k (its grid stamp), command k due `lead` periods
     later. Realtime (lead 1): with command k + 1 due a period after it, so a message up to
     0.2 s late is not rejected, and step k + 1 runs command k either way (from it or from the
     one before). Lockstep (lead 0): alone, so step k waits for this message and runs it.
-    check() is called while waiting: it raises to stop the episode (a failed bag write)."""
+    check() is called while waiting: it raises to stop the episode (a failed bag write).
+    ended(): whether the sim ended the episode (its result came: the T placed before the
+    last step), no further observation to wait for. Returns the commands sent."""
     last = start_ns - 1
     for k in range(len(commands)):
         def next_grid_obs(after=last):
             check()
             stamps = [s for s in client.poses if s > after and (s - start_ns) % DT_NS == 0
                       and s in client.joints]
-            return [min(stamps)] if stamps else []
+            return [min(stamps)] if stamps else [None] if ended() else []
         t_k = client.wait(next_grid_obs, timeout, f'observation {k}')[0]
+        if t_k is None:
+            return k
         last = t_k
         client.send_actions(commands[k:k + 1 + lead], t_k + lead * DT_NS)
+    return len(commands)
 
 
 def unrun_steps(step_joints: np.ndarray, commands: np.ndarray,
@@ -241,11 +247,14 @@ def record_episode(client: Any, recorder: EpisodeRecorder, states: np.ndarray, b
     recorder.record_into(bag)
     started = time.monotonic()
     start_ns = client.reset(timeout)
-    stream_episode(client, commands, start_ns, timeout, lead, recorder.check)
 
     def new_results() -> list[dict[str, Any]]:
         recorder.check()
         return client.results[n_results:]
+
+    # an episode the sim ends early (the T placed before the last step) has sent fewer
+    sent = stream_episode(client, commands, start_ns, timeout, lead, recorder.check,
+                          lambda: bool(client.results[n_results:]))
 
     result = client.wait(new_results, timeout + len(commands) * 0.1, 'the episode result')[-1]
     time.sleep(0.5)  # stragglers of the other topics
@@ -256,8 +265,20 @@ def record_episode(client: Any, recorder: EpisodeRecorder, states: np.ndarray, b
     return {'result': result, 'mode': mode, 'wall_s': round(time.monotonic() - started, 3),
             'missing': missing_messages(written.counts, result.get('sent', {}), namespace),
             'recorded_final_coverage': round(coverage(states[-1, 2:5]), 6),
-            'unrun_steps': unrun_steps(step_joint_positions(client, start_ns), commands,
+            'commands_sent': sent,
+            'unrun_steps': unrun_steps(step_joint_positions(client, start_ns),
+                                       commands[:judged_commands(result, sent, lead)],
                                        lead=lead)}
+
+
+def judged_commands(result: dict[str, Any], sent: int, lead: int) -> int:
+    """How many commands an episode is judged on: all that were sent, but where the sim ended
+    the episode by success (the T placed before the last step) only those due within its
+    steps (command k is judged at the end of step k + lead): a command sent for a step that
+    never ran is not one the arm failed to run."""
+    if result.get('terminated') and result.get('reason') == 'success':
+        return max(0, min(sent, int(result.get('steps', sent)) - lead))
+    return sent
 
 
 def check_output_folder(output: Path) -> None:
@@ -279,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     # RMW_IMPLEMENTATION rcl cannot use is one line here, before rclpy loads
     os.environ.update(node_environment())
     dataset = resolve_dataset(args.dataset)
-    demos = load_demonstrations(dataset)  # a missing dataset: one line, exit 2 (dp_ros/cli.py)
+    try:  # a missing dataset: one line, exit 2 (dp_ros/cli.py); no Push-T store: one line too
+        demos = load_demonstrations(dataset)
+    except ValueError as exc:
+        raise UserError(f'--dataset {exc}') from None
     episodes = parse_episodes(args.episodes, len(demos.ends)) or list(range(len(demos.ends)))
     output = args.output
     # a second run into this output would clear the first's .partial bags and race its
