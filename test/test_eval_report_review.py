@@ -184,8 +184,10 @@ def test_a_report_at_the_videos_path_is_refused(ckpt, tmp_path):
 
 
 def test_batch_size_over_ros_and_repeated_video_episodes_are_refused(ckpt, tmp_path):
-    with pytest.raises(UserError, match='--batch-size steps episodes together in process'):
+    with pytest.raises(UserError, match='--batch-size 7: episodes are stepped together in '
+                                        'process'):
         check_eval_args(parse(ckpt, tmp_path, '--via', 'ros', '--batch-size', '7'))
+    check_eval_args(parse(ckpt, tmp_path, '--via', 'ros', '--batch-size', '1'))  # one at a time
     with pytest.raises(UserError, match=r'--video-episodes \[0\] given twice'):
         check_eval_args(parse(ckpt, tmp_path, '--video-episodes', '0,0'))
 

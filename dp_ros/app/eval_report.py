@@ -114,7 +114,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--sample-seed', type=int, default=0,
                    help='episode noise seed = sample_seed * 1000003 + env seed')
     p.add_argument('--batch-size', type=int, help='in process: episodes stepped together '
-                   '(default: all); --via ros runs one at a time')
+                   '(default: all); --via ros runs one at a time (only 1 is taken there)')
     p.add_argument('--video-episodes', type=parse_indices, default=[0],
                    help="indices into --seeds to film, e.g. '0,1'; '' for none")
     p.add_argument('--video-format', choices=('mp4', 'gif'), default='mp4')
@@ -144,9 +144,9 @@ def check_eval_args(args: argparse.Namespace) -> None:
                         'ros (the in-process loop is lockstep and replaces chunks)')
     check_run_numbers({'--batch-size': args.batch_size, '--threads': args.threads,
                        '--num-inference-steps': args.num_inference_steps}, args.sample_seed)
-    if args.via == 'ros' and args.batch_size is not None:
-        raise UserError('--batch-size steps episodes together in process; --via ros runs them '
-                        'one at a time through the nodes')
+    if args.via == 'ros' and args.batch_size not in (None, 1):  # 1: what it does anyway
+        raise UserError(f'--batch-size {args.batch_size}: episodes are stepped together in '
+                        'process; --via ros runs them one at a time through the nodes')
     check_video_episodes(args.video_episodes, len(args.seeds))
     check_writable_file(args.output, '--output')  # not after the episodes have run
     if args.via != 'ros' and args.video_episodes and \
