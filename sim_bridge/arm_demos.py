@@ -53,7 +53,7 @@ class Demonstrations:
 def load_demonstrations(dataset: Path, command: str = 'arm-record') -> Demonstrations:
     """All recorded states and episode ends of the paper's zarr replay buffer (read-only),
     checked as replay checks it (open_pusht_store: one line for what is no Push-T store)."""
-    root, ends = open_pusht_store(dataset, command)
+    root, ends = open_pusht_store(dataset, command, keys=('state',))  # commands: IK of states
     return Demonstrations(states=np.asarray(root['data/state'][:], dtype=np.float64),
                           ends=ends)
 

@@ -67,10 +67,12 @@ def _not_a_replay_buffer(dataset: Path, command: str) -> str:
             'config/bag2zarr_pusht.yaml, or a LeRobotDataset converted with dp-ros convert)')
 
 
-def open_pusht_store(dataset: Path, command: str = 'replay') -> tuple[Any, np.ndarray]:
+def open_pusht_store(dataset: Path, command: str = 'replay',
+                     keys: tuple[str, ...] = ('state', 'action')) -> tuple[Any, np.ndarray]:
     """(the zarr group, its episode ends) of a Push-T replay buffer (read-only), checked as
-    `command` (replay, arm-record) plays it: a store, with state [5] and action [2] per step;
-    ValueError naming what it is otherwise (FileNotFoundError when absent)."""
+    `command` (replay, arm-record) plays it: a store, with `keys` (state [5], action [2] per
+    step; arm-record needs the states alone); ValueError naming what it is otherwise
+    (FileNotFoundError when absent)."""
     import zarr
 
     if not Path(dataset).exists():
@@ -81,16 +83,17 @@ def open_pusht_store(dataset: Path, command: str = 'replay') -> tuple[Any, np.nd
         root = None  # (or an array found there)
     if root is None or 'meta/episode_ends' not in root:
         raise ValueError(_not_a_replay_buffer(Path(dataset), command))
-    missing = [k for k in ('state', 'action') if f'data/{k}' not in root]
+    missing = [k for k in keys if f'data/{k}' not in root]
     if missing:
         raise ValueError(f'{dataset} has no {" or ".join(f"data/{k}" for k in missing)}: '
                          f'{command} plays a Push-T store (the paper\'s or one recorded from '
                          f'the sim with config/bag2zarr_pusht.yaml)')
-    state, action = root['data/state'], root['data/action']
-    if state.shape[1:] != (5,) or action.shape[1:] != (2,):
-        raise ValueError(f'{dataset} holds states {list(state.shape[1:])} and actions '
-                         f'{list(action.shape[1:])} per step; {command} plays Push-T episodes: '
-                         f'states [5] (agent x, y, block x, y, angle), actions [2]')
+    widths = {'state': (5,), 'action': (2,)}
+    if any(root[f'data/{k}'].shape[1:] != widths[k] for k in keys):
+        held = ' and '.join(f'{k}s {list(root[f"data/{k}"].shape[1:])}' for k in keys)
+        raise ValueError(f'{dataset} holds {held} per step; {command} plays Push-T episodes: '
+                         'states [5] (agent x, y, block x, y, angle)'
+                         + (', actions [2]' if 'action' in keys else ''))
     return root, np.asarray(root['meta/episode_ends'][:], dtype=np.int64)
 
 
