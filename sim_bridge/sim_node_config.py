@@ -121,7 +121,8 @@ class SimNodeConfig:
                                    "empty: the robot's (point: agent_x, agent_y; arm: "
                                    'shoulder, elbow, wrist)')
     workspace_low: list[float] = param([], "lowest valid target per joint; targets outside "
-                                       "are rejected; empty: the robot's (point: 0, 0 px; "
+                                       "are rejected; within the robot's range (a wider one "
+                                       "is refused); empty: the robot's (point: 0, 0 px; "
                                        'arm: its joint position limits, rad)')
     workspace_high: list[float] = param([], "highest valid target per joint; empty: the "
                                         "robot's (point: 512, 512 px; arm: its joint "
@@ -202,6 +203,18 @@ class SimNodeConfig:
                              f'{self.robot} robot, got {self.workspace_low} / '
                              f'{self.workspace_high}')
         Workspace(tuple(self.workspace_low), tuple(self.workspace_high))
+        physical = robot_defaults(self.robot)  # the table (point), the joint limits (arm)
+        beyond = [self.joint_names[i] for i in range(n)
+                  if self.workspace_low[i] < physical['workspace_low'][i] - 1e-9
+                  or self.workspace_high[i] > physical['workspace_high'][i] + 1e-9]
+        if beyond:
+            raise ValueError(
+                f'parameters workspace_low/high {self.workspace_low} / {self.workspace_high} '
+                f'reach beyond the {self.robot} robot\'s range '
+                f"{[round(v, 6) for v in physical['workspace_low']]} / "
+                f"{[round(v, 6) for v in physical['workspace_high']]} for {beyond}: targets "
+                'there would be clamped by the robot, not rejected; keep the workspace within '
+                'it (empty: the whole range)')
         if self.image_size < 8 or self.video_size < 8:
             raise ValueError(f'image_size and video_size must be >= 8, got {self.image_size} '
                              f'and {self.video_size}')

@@ -33,6 +33,12 @@ def config(**values):
      'workspace_low/high must have 2 values for the point robot'),
     (dict(robot='arm', workspace_low=[0.5, 1.0, 0.0], workspace_high=[0.1, 2.0, 1.0]),
      'low < high'),
+    # beyond the joint limits or the table: such targets were clamped, not rejected
+    (dict(robot='arm', workspace_low=[-5.0, -5.0, -5.0], workspace_high=[5.0, 5.0, 5.0]),
+     r"reach beyond the arm robot's range .* for \['shoulder', 'elbow', 'wrist'\]"),
+    (dict(workspace_low=[0.0, 0.0], workspace_high=[600.0, 512.0]),
+     r"reach beyond the point robot's range \[0.0, 0.0\] / \[512.0, 512.0\] for "
+     r"\['agent_x'\]"),
     (dict(seeds=[MAX_SEED + 1]), 'seeds must be in'),
     (dict(seed_start=MAX_SEED + 1), 'seed_start must be in'),
     (dict(control_rate_hz=5.0), r'control_rate_hz \(deprecated: use control_period_s\) must '
