@@ -67,7 +67,7 @@ from std_srvs.srv import Trigger
 rclpy.init()
 node = rclpy.create_node('slow')
 def answer(request, response):
-    time.sleep(20)  # a node busy (a configure loading the policy holds its executor)
+    time.sleep(120)  # a node busy (a configure loading the policy holds its executor)
     response.success = True
     return response
 node.create_service(Trigger, '/slow/reset', answer)
@@ -84,9 +84,11 @@ def test_a_node_that_is_there_but_slow_to_answer_is_exit_3_not_absent(ros_proces
     ros_processes.start('slow', [sys.executable, '-c', SLOW_RESET])
     ros_probe.wait_for(lambda: '/slow/reset' in dict(
         ros_probe.node.get_service_names_and_types()), 60.0, 'the slow service')
-    code, said = dp_ros_node(ros_processes, 'reset', '--node', '/slow', '--timeout', '2')
+    # the timeout covers finding the service too: long enough for a loaded machine's
+    # discovery (a CI run: 2 s was not), far shorter than the answer's 120 s
+    code, said = dp_ros_node(ros_processes, 'reset', '--node', '/slow', '--timeout', '20')
     assert code == 3, said
-    assert 'no reply from /slow/reset after 2 s: /slow is there and has not answered yet' \
+    assert 'no reply from /slow/reset after 20 s: /slow is there and has not answered yet' \
         in said, said
 
 
