@@ -259,12 +259,7 @@ def check_writable_file(path: str | Path, flag: str, example: str = 'report.json
     if path.is_dir():
         raise UserError(f'{flag} {path} is a directory; give a file path, e.g. '
                         f'{path / example}')
-    folder = first_existing(path.parent)
-    if not folder.is_dir():
-        raise UserError(f'{flag} {path}: {folder} is not a directory, so the file cannot be '
-                        'written there')
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f'{flag} {path}: {folder} is not writable')
+    _check_makeable(path, first_existing(path.parent), flag, 'the file cannot be written')
 
 
 def check_writable_dir(path: str | Path, flag: str) -> None:
@@ -276,10 +271,16 @@ def check_writable_dir(path: str | Path, flag: str) -> None:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UserError(f'{flag} {path} is a file, not a folder: give another path')
-    folder = first_existing(path)
+    _check_makeable(path, first_existing(path), flag, 'the folder cannot be made')
+
+
+def _check_makeable(path: Path, folder: Path, flag: str, what: str) -> None:
+    """UserError naming `flag` unless `folder`, the nearest existing one on `path`'s way, is
+    a writable directory (`what` cannot be done there otherwise)."""
+    from dp_ros.errors import UserError
+
     if not folder.is_dir():
-        raise UserError(f'{flag} {path}: {folder} is not a directory, so the folder cannot be '
-                        'made there')
+        raise UserError(f'{flag} {path}: {folder} is not a directory, so {what} there')
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f'{flag} {path}: {folder} is not writable')
 

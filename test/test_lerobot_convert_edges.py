@@ -162,18 +162,25 @@ def test_the_output_must_differ_from_the_source_and_the_format(source, lerobot, 
     assert entries(tmp_path) == []
 
 
+def shifted_timestamp(dataset, copy, frame: int, by_s: float):
+    """A copy of a LeRobot dataset whose frame `frame` (of its first data file) is stamped
+    `by_s` later than its video frame: what tolerance_s is for."""
+    import shutil
+
+    shutil.copytree(dataset, copy)
+    path = copy / 'data/chunk-000/file-000.parquet'
+    table = pq.read_table(path)
+    ts = table['timestamp'].to_numpy().copy()
+    ts[frame] += by_s
+    i = table.schema.get_field_index('timestamp')
+    pq.write_table(table.set_column(i, table.schema.field(i), pa.array(ts, pa.float32())), path)
+    return copy
+
+
 def test_tolerance_s_reaches_the_reader(lerobot, tmp_path):
     """A frame's timestamp 20 ms off its video frame: refused at lerobot's 1e-4 s, converted
     with --tolerance-s 0.05."""
-    import shutil
-    shifted = tmp_path / 'shifted'
-    shutil.copytree(lerobot, shifted)
-    path = shifted / 'data/chunk-000/file-000.parquet'
-    table = pq.read_table(path)
-    ts = table['timestamp'].to_numpy().copy()
-    ts[3] += 0.02
-    i = table.schema.get_field_index('timestamp')
-    pq.write_table(table.set_column(i, table.schema.field(i), pa.array(ts, pa.float32())), path)
+    shifted = shifted_timestamp(lerobot, tmp_path / 'shifted', 3, 0.02)
     with pytest.raises(LeRobotFormatError, match='tolerance_s'):
         main([str(shifted), str(tmp_path / 'strict.zarr'), '--no-progress'])
     assert not (tmp_path / 'strict.zarr').exists()

@@ -103,18 +103,9 @@ def test_the_stores_tolerance_reaches_the_camera_decode(lerobot_camera, tmp_path
     it naming tolerance_s=0.001 (not the default 1e-4), tolerance_s=0.01 reads it. (A
     tolerance of 0 no longer refuses k / fps: each frame is allowed its float32 timestamp's
     rounding besides.)"""
-    import shutil
+    from test_lerobot_convert_edges import shifted_timestamp
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    shifted = shutil.copytree(lerobot_camera, tmp_path / 'shifted')
-    path = shifted / 'data/chunk-000/file-000.parquet'
-    table = pq.read_table(path)
-    ts = table['timestamp'].to_numpy().copy()
-    ts[4] += 0.002
-    i = table.schema.get_field_index('timestamp')
-    pq.write_table(table.set_column(i, table.schema.field(i), pa.array(ts, pa.float32())), path)
+    shifted = shifted_timestamp(lerobot_camera, tmp_path / 'shifted', 4, 0.002)
     cam = LeRobotStore(shifted, tolerance_s=0.001).data['img']
     with pytest.raises(LeRobotFormatError, match=r'tolerance_s=0\.001 '):
         np.asarray(cam)

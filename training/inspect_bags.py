@@ -432,11 +432,14 @@ def own_tolerance(topic: TopicSummary, tolerance: float) -> float | None:
     return math.ceil(1200.0 / topic.rate_hz) / 1000.0
 
 
-def _tolerance_line(topic: TopicSummary, tolerance: float, indent: str) -> list[str]:
+def _source_tolerance(topic: TopicSummary, tolerance: float, indent: str
+                      ) -> tuple[float, list[str]]:
+    """(the tolerance a source's samples are judged by, the draft's line giving it its own
+    where own_tolerance does: none otherwise)."""
     own = own_tolerance(topic, tolerance)
-    return [] if own is None else [
+    return (tolerance, []) if own is None else (own, [
         f'{indent}tolerance: {own:g}   # s: a {topic.rate_hz:.1f} Hz stream\'s newest message is '
-        f'up to a period old (the config\'s {tolerance:g} s would leave most steps gaps)']
+        f'up to a period old (the config\'s {tolerance:g} s would leave most steps gaps)'])
 
 
 def draft_config(summaries: list[BagSummary],
@@ -513,13 +516,12 @@ def draft_config(summaries: list[BagSummary],
     for camera in sorted(cameras, key=lambda t: t.topic):
         name = _key_name(camera.topic, taken)
         taken.add(name)
-        own = None if camera is reference else own_tolerance(camera, tolerance)
+        # the reference camera's frames are the grid times: one period plus the tolerance
+        stale, own = (control_period_s + tolerance, []) if camera is reference else \
+            _source_tolerance(camera, tolerance, '    ')
         lines += [f'  {name}:',
                   f'    image: {q(camera.topic)}   # {camera.detail}, '
-                  f'{camera.rate_hz or 0:.1f} Hz'
-                  + _gap_note(camera, control_period_s + tolerance if camera is reference
-                              else own or tolerance),
-                  *([] if camera is reference else _tolerance_line(camera, tolerance, '    ')),
+                  f'{camera.rate_hz or 0:.1f} Hz' + _gap_note(camera, stale), *own,
                   '    shape: [96, 96]', *_aspect_note(camera.size),
                   '    # crop: [x0, y0, width, height]   # px: the workspace, cut first']
     for twin in sorted(twins, key=lambda t: t.topic):
@@ -531,19 +533,20 @@ def draft_config(summaries: list[BagSummary],
                   f'{", ".join(CAMERA_ENCODINGS)}, or a jpeg/png CompressedImage)']
     if len(state_sources) == 1:
         state = state_sources[0][0]
+        stale, own = _source_tolerance(state, tolerance, '    ')
         lines += ['  state:',
                   f'    joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
-                  + _gap_note(state, own_tolerance(state, tolerance) or tolerance),
-                  f'    joints: {q(state.joints)}', *_field_line(state, '    '),
-                  *_tolerance_line(state, tolerance, '    ')]
+                  + _gap_note(state, stale),
+                  f'    joints: {q(state.joints)}', *_field_line(state, '    '), *own]
     else:
         lines += [f'  state:                # the joint states of {len(state_sources)} drivers, '
                   'concatenated (the policy node: state_joint_topics)']
         for state, _, prefix in state_sources:
+            stale, own = _source_tolerance(state, tolerance, '      ')
             lines += [f'    - joint_state: {q(state.topic)}   # {state.rate_hz or 0:.1f} Hz'
-                      + _gap_note(state, own_tolerance(state, tolerance) or tolerance),
-                      f'      joints: {q(state.joints)}', *_field_line(state, '      '),
-                      *_tolerance_line(state, tolerance, '      '), *_prefix_line(prefix)]
+                      + _gap_note(state, stale),
+                      f'      joints: {q(state.joints)}', *_field_line(state, '      '), *own,
+                      *_prefix_line(prefix)]
     future = ['  action:',
               '    future_of: state         # action[k] = the state one period later',
               f'    offset: {control_period_s:g}']

@@ -62,7 +62,12 @@ from training.inspect_policy import inspect_policy, is_policy_dir
 from training.lerobot_format import is_lerobot_dataset
 from training.lerobot_source import LeRobotStore, open_training_store
 from training.plots import check_figure_path
-from training.replay_buffer import ReplayBuffer, read_array, recorded_control_period
+from training.replay_buffer import (
+    ReplayBuffer,
+    is_zarr_store,
+    read_array,
+    recorded_control_period,
+)
 from training.sampler import min_episode_length
 
 Store = ReplayBuffer | LeRobotStore  # what dp-ros train reads
@@ -570,8 +575,7 @@ def is_training_store(path: str) -> bool:
     """A zarr store, a LeRobot dataset, or a path that is none of these nor a bag (its
     error is the dataset's: 'no zarr replay buffer at ...')."""
     p = Path(path)
-    if '://' in path or is_lerobot_dataset(p) or (p / '.zgroup').is_file() or \
-            (p / 'zarr.json').is_file():
+    if '://' in path or is_lerobot_dataset(p) or is_zarr_store(p):
         return True
     return not (storage_kind(p) is not None or p.is_dir())
 

@@ -56,6 +56,13 @@ def store_location(path_or_url: PathOrUrl) -> str:
     return text
 
 
+def is_zarr_store(path: str | Path) -> bool:
+    """Whether a local folder holds a zarr group at its root (format 2's .zgroup, format 3's
+    zarr.json): a store, whatever it holds."""
+    p = Path(path)
+    return (p / '.zgroup').is_file() or (p / 'zarr.json').is_file()
+
+
 def time_chunk_length(step_shape: tuple[int, ...], dtype: np.dtype,
                       target_bytes: int = TARGET_CHUNK_BYTES) -> int:
     """Steps per chunk so that a chunk holds about target_bytes (chunking along time only)."""

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from dp_ros.atomic_dir import free_disk, remove_all
 from training.batches import EpochBatches, batch_index_resized, iterate_batches, to_device
-from training.config import TrainConfig
+from training.config import TrainConfig, saved_config_data
 from training.cpu_precision import effective_mixed_precision
 from training.dataset_meta import SPLIT, few
 from training.errors import (
@@ -151,9 +151,8 @@ class Trainer:
                 log.warning(warning)
         self._build()
         # a train state resumed from this folder (not another run's, continued here)
-        self.resumed_in_place = self.state_path is not None and self.state_path.resolve() == (
-            self.run_dir / STATE_DIR).resolve()
-        own = self.resumed_in_place
+        own = self.resumed_in_place = self.state_path is not None and \
+            self.state_path.resolve() == (self.run_dir / STATE_DIR).resolve()
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             earlier = None if own else set_aside_earlier_run(self.run_dir, cfg.to_yaml())
@@ -216,8 +215,7 @@ class Trainer:
             # pointed at another store) is not refused by the split check: said here. A run
             # warm-started keeps the normalizer it inherited, which its data may exceed (said
             # at the warm start): no range of its own data to judge by, so not checked
-            saved_train = (self.saved.get('config') or {}).get('train') or {}
-            if not saved_train.get('init_from'):
+            if not self._saved_section('train').get('init_from'):
                 self._check_inherited_range(Normalizer.from_dict(norm_dict), fitted)
         elif init is not None:
             norm_dict = init.normalizer.to_dict()
@@ -464,12 +462,15 @@ class Trainer:
             log.info('resumed from %s at step %d (epoch %d, batch %d)', self.state_path,
                      self.pos.step, self.pos.epoch, self.pos.batch)
 
+    def _saved_section(self, name: str) -> dict[str, Any]:
+        """A section of the resumed run's saved config, with today's key names."""
+        return saved_config_data(self.saved.get('config') or {}).get(name) or {}
+
     def _resize_position(self) -> None:
         """A resume with another data.batch_size goes on at the window of the epoch's order
         it reached (batch_index_resized), not at the saved batch number of the old size."""
-        saved_data = (self.saved.get('config') or {}).get('data') or {}
-        old, new = int(saved_data.get('batch_size', self.cfg.data.batch_size)), \
-            self.cfg.data.batch_size
+        old = int(self._saved_section('data').get('batch_size', self.cfg.data.batch_size))
+        new = self.cfg.data.batch_size
         if old == new or self.pos.batch == 0:
             return
         index = batch_index_resized(self.pos.batch, old, new)

@@ -27,7 +27,12 @@ from dp_ros.atomic_dir import (
 )
 from dp_ros.bags.reader import BagError
 from dp_ros.errors import refused_copy
-from training.replay_buffer import DEFAULT_COMPRESSOR, ReplayBuffer, time_chunk_length
+from training.replay_buffer import (
+    DEFAULT_COMPRESSOR,
+    ReplayBuffer,
+    is_zarr_store,
+    time_chunk_length,
+)
 
 _PROGRESS_MIN_BYTES = 64 * 2**20  # a smaller store is written without a progress bar
 Step = tuple[tuple[int, ...], np.dtype]  # an episode array's step shape and dtype
@@ -43,8 +48,7 @@ def check_overwritable(output: Path, error: type[Exception]) -> None:
     if output.is_dir():
         from training.lerobot_format import is_lerobot_dataset
 
-        if (output / '.zgroup').is_file() or (output / 'zarr.json').is_file() or \
-                is_lerobot_dataset(output) or not any(output.iterdir()):
+        if is_zarr_store(output) or is_lerobot_dataset(output) or not any(output.iterdir()):
             return
         what = 'a folder that holds no dataset'
     else:

@@ -67,18 +67,18 @@ def request_for(action: str) -> tuple[Any, str, Any]:
 
 def call(action: str, node: str, timeout_s: float) -> tuple[bool, str]:
     """The node's answer: (accepted, what it said)."""
-    from dp_ros.ros.background_node import BackgroundNode
+    from dp_ros.ros.background_node import BackgroundNode, NoReply
 
     srv_type, service, request = request_for(action)
     name = f'{node}/{service}'
     with BackgroundNode(f'dp_ros_node_control_{os.getpid()}') as ros:
         try:
             response = ros.call(srv_type, name, request, timeout_s)
+        except NoReply as exc:  # found, busy: a configure still loading
+            raise NoAnswer(f'{exc}: {node} is there and has not answered yet (a configure '
+                           'loads and warms up the policy); `dp-ros node state` tells when it '
+                           'is done, or give a longer --timeout') from None
         except TimeoutError as exc:
-            if str(exc).startswith('no reply'):  # found, busy: a configure still loading
-                raise NoAnswer(f'{exc}: {node} is there and has not answered yet (a configure '
-                               'loads and warms up the policy); `dp-ros node state` tells when '
-                               'it is done, or give a longer --timeout') from None
             what = ('the managed node (policy_lifecycle_node)' if action in (*TRANSITIONS, 'state')
                     else 'the policy node')
             raise UserError(f'{exc}: is {what} running as {node} (--node), in this '

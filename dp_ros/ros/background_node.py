@@ -18,6 +18,11 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 
+class NoReply(TimeoutError):
+    """A service that was found but gave no answer within the timeout (busy: a managed
+    node's configure loading the policy), apart from one that never appeared."""
+
+
 class BackgroundNode:
     """`.context`, `.node` and `.executor`, spinning on a daemon thread unless `spin=False`.
 
@@ -82,8 +87,9 @@ class BackgroundNode:
     def call(self, srv_type: Any, name: str, request: Any, timeout: float,
              while_waiting: Callable[[], None] | None = None) -> Any:
         """Call a service from a thread other than the spin thread; TimeoutError if it does
-        not appear or answer within `timeout` s. `while_waiting` runs every few ms (it may
-        raise, e.g. when the process serving the call has died)."""
+        not appear within `timeout` s, NoReply (one) if it does and does not answer.
+        `while_waiting` runs every few ms (it may raise, e.g. when the process serving the
+        call has died)."""
         client = self.node.create_client(srv_type, name)
         try:
             deadline = time.monotonic() + timeout
@@ -97,7 +103,7 @@ class BackgroundNode:
                 if while_waiting is not None:
                     while_waiting()
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f'no reply from {name} after {timeout:g} s')
+                    raise NoReply(f'no reply from {name} after {timeout:g} s')
                 time.sleep(0.01)
             return future.result()
         finally:
