@@ -61,3 +61,22 @@ def test_after_a_reset_the_joints_are_not_said_never_measured():
     feed(loop, T0 + 2 * DT)
     dropped = finish(loop, plan_now(loop, T0 + 2 * DT), T0 + 2 * DT)
     assert dropped.detail == f"not measured since the reset or clock jump: {', '.join(names)}"
+
+
+def test_a_clamped_chunk_names_the_joints_and_how_far_beyond_the_bounds():
+    """Clamping to the action bounds was a counter only: a policy asking for positions
+    outside them at every chunk (bounds too tight, a joint mapped wrongly) went unsaid."""
+    loop = make_loop(action_lower=[-1.0, -1.0], action_upper=[1.0, 1.0])
+    names = loop.cfg.action_joint_names
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    pred = np.zeros((16, 2))
+    pred[3, 1] = 1.25  # an executed point of the second joint beyond its upper bound
+    plan = finish(loop, plan_now(loop, T0 + DT), T0 + DT, pred)
+    assert plan.actions[:, 1].max() == 1.0 and loop.safety.clamped == 1
+    assert plan.note == ('the policy asked for targets beyond the action bounds, clamped to '
+                         f'them: {names[1]} by up to 0.25 (bounds [-1, 1]) (actions_clamped on '
+                         '/diagnostics)'), plan.note
+    feed_until(loop, T0 + 2 * DT, T0 + 8 * DT)
+    plan = finish(loop, plan_now(loop, T0 + 8 * DT), T0 + 8 * DT, np.zeros((16, 2)))
+    assert plan.note == '' and loop.safety.clamped == 1

@@ -14,6 +14,7 @@ import argparse
 import os
 import re
 import sys
+import time
 from typing import Any
 
 from dp_ros.errors import UserError
@@ -34,6 +35,15 @@ _NAME_TOKEN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 
 class NoAnswer(Exception):
     """The node's service was found but did not answer within the timeout."""
+
+
+class _ManagedWithout(Exception):
+    """The managed node is there (its get_state is) without the service asked for."""
+
+
+# how long ~/enable or ~/reset may lag behind the managed node's get_state in discovery
+# before its absence is taken as the node not being configured
+MANAGED_GRACE_S = 1.5
 
 
 def node_name(given: str) -> str:
@@ -72,8 +82,31 @@ def call(action: str, node: str, timeout_s: float) -> tuple[bool, str]:
     srv_type, service, request = request_for(action)
     name = f'{node}/{service}'
     with BackgroundNode(f'dp_ros_node_control_{os.getpid()}') as ros:
+        started = time.monotonic()
+
+        def managed_without() -> None:
+            """~/enable and ~/reset exist once the managed node is configured: against an
+            unconfigured one the call waited its whole timeout, then asked whether the node
+            runs at all."""
+            if action in (*TRANSITIONS, 'state') or \
+                    time.monotonic() - started < MANAGED_GRACE_S:
+                return
+            namespace, _, base = node.rpartition('/')
+            if (base, namespace or '/') not in ros.node.get_node_names_and_namespaces():
+                return
+            # the services the node serves (the graph's whole list counts clients too)
+            names = {n for n, _ in ros.node.get_service_names_and_types_by_node(
+                base, namespace or '/')}
+            if f'{node}/get_state' in names and name not in names:
+                raise _ManagedWithout
+
         try:
-            response = ros.call(srv_type, name, request, timeout_s)
+            response = ros.call(srv_type, name, request, timeout_s, while_waiting=managed_without)
+        except _ManagedWithout:
+            raise UserError(f'{node} is the managed node (policy_lifecycle_node) in state '
+                            f"'{_state_of(ros, node)}': its ~/{service} exists once it is "
+                            f'configured (dp-ros node configure --node {node}; then activate; '
+                            '`dp-ros node state` tells where it is)') from None
         except NoReply as exc:  # found, busy: a configure still loading
             raise NoAnswer(f'{exc}: {node} is there and has not answered yet (a configure '
                            'loads and warms up the policy); `dp-ros node state` tells when it '
@@ -90,6 +123,21 @@ def call(action: str, node: str, timeout_s: float) -> tuple[bool, str]:
             'done' if response.success else 'refused (not a transition from its current '
             'state, or its callback failed: its log says which)'))
     return bool(response.success), f'{node}: {response.message or action}'
+
+
+def _state_of(ros: Any, node: str) -> str:
+    """The managed node's lifecycle state label, or why it is not known."""
+    from lifecycle_msgs.srv import GetState
+
+    from dp_ros.ros.background_node import NoReply
+
+    try:
+        return ros.call(GetState, f'{node}/get_state', GetState.Request(),
+                        5.0).current_state.label
+    except NoReply:
+        return 'unknown: get_state gave no answer within 5 s (a configure still loading?)'
+    except TimeoutError:
+        return 'unknown: its get_state went away'
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -180,6 +180,7 @@ class PolicyCore:
         self._last_bad = ''  # the newest skipped message's kind and why (/diagnostics)
         self._sampling_failed = RepeatedMessage()
         self._drop_lines: dict[str, RepeatedMessage] = {}  # a dropped chunk's, per reason
+        self._clamp_lines = RepeatedMessage()  # targets beyond the action bounds
         # the status is WARN while a problem count rose lately (at least one diagnostics
         # period), not for ever after one glitch
         self._problems_window_s = max(RECENT_PROBLEMS_S, cfg.diagnostics_period_s)
@@ -663,6 +664,10 @@ class PolicyCore:
                     if line is not None:
                         self.log.warning(line)
                 return
+            if plan.note:  # the bounds clamped: at most every 10 s
+                line = self._clamp_lines.add(plan.note, time.monotonic_ns())
+                if line is not None:
+                    self.log.warning(line)
             cfg = self.cfg
             for group, publisher in self.pub_actions:
                 self._publish(publisher, cv.chunk_to_joint_trajectory(

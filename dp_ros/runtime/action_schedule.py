@@ -26,6 +26,7 @@ class Plan:
     due_ns: np.ndarray  # (N,) int64, strictly increasing
     actions: np.ndarray  # (N, Da) float64
     sampled: Any = None  # the raw sampled chunk (execution.TimedChunk), for debug output
+    note: str = ''  # what the safety envelope changed worth a line (the bounds clamped)
 
     def __len__(self) -> int:
         return int(self.due_ns.size)

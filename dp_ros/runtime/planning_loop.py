@@ -852,8 +852,9 @@ class PlanningLoop:
         first_segment = None if self.lockstep else \
             int(kept_due[0]) - now - self.schedule.lead_ns
         final = self.safety.apply(kept_due, combined, reference, also, first_segment)
-        plan = self.schedule.install(Plan(t_obs_ns=int(context.t_obs_ns), first_index=first,
-                                          due_ns=kept_due, actions=final, sampled=sampled))
+        plan = self.schedule.install(Plan(
+            t_obs_ns=int(context.t_obs_ns), first_index=first, due_ns=kept_due, actions=final,
+            sampled=sampled, note=self.safety.clamped_line(self.cfg.action_joint_names)))
         self._command(plan)
         self.moving, self.stop_owed = True, False
         self.stopping = None  # the new plan's points stream from here on (point_due)

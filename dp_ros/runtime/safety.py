@@ -241,6 +241,9 @@ class SafetyEnvelope:
         self.dt_ns = int(dt_ns)
         self.ramp_in_ns = int(ramp_in_ns)
         self.clamped = 0  # values moved into the bounds
+        # per joint, how far the last apply's targets went beyond the bounds (0: within;
+        # None: nothing clamped), for the node's line naming them (clamped_line)
+        self.last_beyond: np.ndarray | None = None
         self.rate_limited = 0  # values held back by the per-step limit
         self.ramp_from: np.ndarray | None = None
         self.ramp_start_ns: int | None = None
@@ -286,8 +289,12 @@ class SafetyEnvelope:
         out = np.array(actions, dtype=np.float64, copy=True)
         if lim.lower is not None:  # before the ramp: it walks in from outside the bounds
             clipped = np.clip(out, lim.lower, lim.upper)
-            self.clamped += int(np.count_nonzero(clipped != out))
+            moved = int(np.count_nonzero(clipped != out))
+            self.clamped += moved
+            self.last_beyond = np.abs(out - clipped).max(axis=0) if moved else None
             out = clipped
+        else:
+            self.last_beyond = None
         if self.ramp_start_ns is not None:
             for j, t in enumerate(due_ns.tolist()):
                 w = self.ramp_weight(t)
@@ -309,6 +316,20 @@ class SafetyEnvelope:
         if wrap is not None:
             out = unwrapped(out, reference, wrap)
         return out
+
+    def clamped_line(self, names: Sequence[str]) -> str:
+        """What the last apply clamped, naming the joints and how far beyond their bounds
+        the policy's targets went ('' when nothing was): a policy asking for positions
+        outside the bounds again and again is worth a look (bounds too tight, a joint
+        mapped wrongly, data unlike training), not only a counter."""
+        beyond = self.last_beyond
+        if beyond is None:
+            return ''
+        lim = self.limits
+        said = [f'{names[j]} by up to {beyond[j]:.4g} (bounds [{lim.lower[j]:.4g}, '
+                f'{lim.upper[j]:.4g}])' for j in np.flatnonzero(beyond > 0).tolist()]
+        return ('the policy asked for targets beyond the action bounds, clamped to them: '
+                + '; '.join(said) + ' (actions_clamped on /diagnostics)')
 
     def _within_reach_of_all(self, step: np.ndarray, prev: np.ndarray,
                              also: Sequence[np.ndarray], limit: np.ndarray) -> np.ndarray:

@@ -27,6 +27,13 @@ def test_the_managed_node_is_driven_through_its_lifecycle_and_enable(ros_process
         ros_probe.wait_for(lambda: '/dp_policy/get_state' in dict(
             ros_probe.node.get_service_names_and_types()), 60.0, 'the lifecycle services')
         assert dp_ros_node(ros_processes, 'state') == (0, '/dp_policy: unconfigured\n')
+        # unconfigured: no ~/enable yet; said so (it waited the whole timeout, then asked
+        # whether the node runs at all)
+        code, said = dp_ros_node(ros_processes, 'enable', '--timeout', '60')
+        assert code == 2 and said.strip().splitlines() == [
+            "dp-ros node: /dp_policy is the managed node (policy_lifecycle_node) in state "
+            "'unconfigured': its ~/enable exists once it is configured (dp-ros node configure "
+            '--node /dp_policy; then activate; `dp-ros node state` tells where it is)'], said
         assert dp_ros_node(ros_processes, 'configure')[0] == 0, node.log()
         code, said = dp_ros_node(ros_processes, 'enable')  # inactive: refused, said why
         assert code == 1 and 'not active' in said, said
