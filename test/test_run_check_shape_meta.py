@@ -51,3 +51,47 @@ def test_a_shape_meta_the_dataset_fits_is_used_as_given(tmp_path):
                                                'action': {'shape': [2]}}}
     checked = check_run(cfg, tmp_path / 'run', 'never')
     assert list(checked.policy_cfg.shape_meta['obs']) == ['agent_pos', 'image']
+
+
+def _recorded_store(tmp_path):
+    """A small store with what bag2zarr records beside the arrays: the camera crop its
+    frames were cut with, the joint names of the state and the action."""
+    import zarr
+
+    store = write_small_store(tmp_path / 'small.zarr')
+    group = zarr.open_group(str(store), mode='r+')
+    group['data/img'].attrs['camera_crop'] = [100, 40, 400, 320]
+    group['data/state'].attrs['names'] = ['j1', 'j2', 'j3', 'j4', 'j5']
+    group['data/action'].attrs['names'] = ['j1', 'j2']
+    return store
+
+
+def test_a_given_shape_meta_takes_the_crop_and_names_the_dataset_recorded(tmp_path):
+    """A shape_meta copied into a config (no camera_crop, no names) dropped what the dataset
+    recorded: the checkpoint told the node to fit the whole live frame, another field of view
+    than training's, and its joint-order check was skipped. Taken from the dataset now, in
+    the given order."""
+    store = _recorded_store(tmp_path)
+    cfg = small_config(store)
+    cfg.policy = {**cfg.policy, 'shape_meta': {'obs': {'agent_pos': STATE, 'image': IMAGE},
+                                               'action': {'shape': [2]}}}
+    policy = check_run(cfg, tmp_path / 'run', 'never').policy_cfg
+    assert list(policy.shape_meta['obs']) == ['agent_pos', 'image']
+    assert list(policy.camera_crop('image')) == [100, 40, 400, 320]
+    assert list(policy.dimension_names('agent_pos')) == ['j1', 'j2']
+    assert list(policy.dimension_names('action')) == ['j1', 'j2']
+
+
+def test_a_given_shape_meta_stating_another_crop_is_refused(tmp_path):
+    store = _recorded_store(tmp_path)
+    cfg = small_config(store)
+    cfg.policy = {**cfg.policy, 'shape_meta': {
+        'obs': {'image': {**IMAGE, 'camera_crop': [0, 0, 640, 480]}, 'agent_pos': STATE},
+        'action': {'shape': [2]}}}
+    with pytest.raises(TrainConfigError) as err:
+        check_run(cfg, tmp_path / 'run', 'never')
+    assert str(err.value) == (
+        f'policy.shape_meta does not fit {store}: image camera_crop is [0, 0, 640, 480], the '
+        "dataset recorded [100, 40, 400, 320]; leave that field out to take the dataset's (the "
+        'node fits live frames and checks the joints by it)')
+    assert not (tmp_path / 'run').exists()

@@ -208,6 +208,47 @@ def _check_observation_offsets(name: str, key: str, sources: Sequence[dict], whe
                 'it without an offset (only the action takes one)')
 
 
+# what a dataset records of its values beside their shapes: the camera crop and frame size
+# the node fits live frames with, the joint names its order check and the normalizer's
+# rotation columns read, the topics they came from
+RECORDED_FIELDS = (CAMERA_CROP, FRAME_SIZE, NAMES, SOURCES)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively: a config's YAML and a store's attrs compare alike."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def with_recorded_fields(given: Mapping, meta: Mapping) -> tuple[dict, str | None]:
+    """A policy section's own shape_meta (`given`) with what the dataset recorded (`meta`:
+    its dataset_shape_meta) added where an entry leaves it out: a shape_meta copied into a
+    config dropped the camera crop and the joint names, so the checkpoint told the node to fit
+    the whole live frame (another field of view than training's) and skipped its joint-order
+    check. Returns (shape_meta, None), or (given, why) where an entry states a recorded field
+    otherwise than the dataset."""
+    merged = _plain(given)
+    recorded = {**meta['obs'], ACTION: meta[ACTION]}
+    entries = [*((k, e) for k, e in (merged.get('obs') or {}).items()),
+               (ACTION, merged.get(ACTION))]
+    for key, entry in entries:
+        have = recorded.get(key)
+        if not isinstance(entry, dict) or have is None:
+            continue  # policy_data_misfit names an observation the data lacks
+        for field in RECORDED_FIELDS:
+            if field not in have:
+                continue
+            if field not in entry:
+                entry[field] = _plain(have[field])
+            elif _plain(entry[field]) != _plain(have[field]):
+                return dict(given), (f'{key} {field} is {entry[field]}, the dataset recorded '
+                                     f'{_plain(have[field])}')
+    return merged, None
+
+
 def policy_data_misfit(config: Any, meta: Mapping) -> str | None:
     """How a store's windows (`meta`: its dataset_shape_meta through the training keys) fail
     the policy `config` (its PolicyConfig): an observation it reads that they lack or give

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,14 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
     policy_dict = dict(cfg.policy)
     given = 'shape_meta' in policy_dict
     policy_dict.setdefault('shape_meta', data_meta)
+    if given and isinstance(policy_dict['shape_meta'], Mapping):
+        from training.dataset_meta import with_recorded_fields
+        policy_dict['shape_meta'], differs = with_recorded_fields(policy_dict['shape_meta'],
+                                                                  data_meta)
+        if differs:
+            raise TrainConfigError(
+                f'policy.shape_meta does not fit {dataset}: {differs}; leave that field out '
+                "to take the dataset's (the node fits live frames and checks the joints by it)")
     try:
         policy_cfg = PolicyConfig.from_dict(policy_dict)
     except (TypeError, ValueError) as exc:

@@ -844,7 +844,11 @@ class PlanningLoop:
                 return Drop('no_reference', self.unmeasured(now))
             self.safety.start_motion(reference, int(kept_due[0]))
             self.motion_start = reference
-        # after the drops above: a chunk not published stays out of the ensemble's memory
+        # after the drops above: a chunk not published stays out of the ensemble's memory;
+        # blend mixes the running plan's targets (before the ramp-in, which the mix gets)
+        if running is not None and self.safety.ramp_start_ns is not None:
+            running = TimedChunk(running.due_ns,
+                                 self.safety.unramped(running.due_ns, running.actions))
         combined = self.execution.combine(kept_due, actions[first:], sampled, running, wrap,
                                           before)
         # point 0 is reached from there in the time between the chunk landing (action_lead_s
@@ -854,7 +858,8 @@ class PlanningLoop:
         final = self.safety.apply(kept_due, combined, reference, also, first_segment)
         plan = self.schedule.install(Plan(
             t_obs_ns=int(context.t_obs_ns), first_index=first, due_ns=kept_due, actions=final,
-            sampled=sampled, note=self.safety.clamped_line(self.cfg.action_joint_names)))
+            sampled=sampled,
+            note=self.safety.beyond_bounds_line(actions[first:], self.cfg.action_joint_names)))
         self._command(plan)
         self.moving, self.stop_owed = True, False
         self.stopping = None  # the new plan's points stream from here on (point_due)
@@ -956,7 +961,7 @@ class PlanningLoop:
         try:
             twist = twist_toward_plan(self.commanded.due_ns, self.commanded.actions[:, columns],
                                       group.message_names, now, measured[columns],
-                                      self.setup.twist_limits)
+                                      self.setup.twist_limits, self.setup.dt_ns)
         except ValueError:
             self.pose_skipped += 1
             return zero

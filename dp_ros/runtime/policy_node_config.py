@@ -242,7 +242,8 @@ class PolicyNodeConfig:
         [0.0], 'how a stop (disable, stale inputs, shutdown) brings a moving arm to rest, per '
         'action dimension or one value for all, in action units/s^2: > 0: a trajectory that '
         "continues the controller's commanded motion, decelerating uniformly (each dimension "
-        'at most this) to rest, a point every control period within the action bounds, to '
+        'at most this) to rest, a point every control period within the action bounds (or '
+        'between them and a start outside them: the ramp-in walking back in), to '
         'JointTrajectory topics at once, to forward controllers (action_stream_topics) point '
         'by point as they fall due (the hold point after a shutdown, deactivation or a '
         'stopped /clock), pose targets the hold point, twists a zero twist; a '

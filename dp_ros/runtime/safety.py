@@ -241,9 +241,6 @@ class SafetyEnvelope:
         self.dt_ns = int(dt_ns)
         self.ramp_in_ns = int(ramp_in_ns)
         self.clamped = 0  # values moved into the bounds
-        # per joint, how far the last apply's targets went beyond the bounds (0: within;
-        # None: nothing clamped), for the node's line naming them (clamped_line)
-        self.last_beyond: np.ndarray | None = None
         self.rate_limited = 0  # values held back by the per-step limit
         self.ramp_from: np.ndarray | None = None
         self.ramp_start_ns: int | None = None
@@ -268,6 +265,22 @@ class SafetyEnvelope:
         steps = (t_ns - self.ramp_start_ns) / self.dt_ns + 1.0
         return float(min(1.0, max(0.0, steps * self.dt_ns / (self.ramp_in_ns + self.dt_ns))))
 
+    def unramped(self, due_ns: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """A plan's `points` (due at due_ns) as they were before the ramp-in pulled them
+        toward its start: the targets the ramp was applied to. Blend mixes a new chunk with
+        the running plan and the ramp is applied to the mix, so it must start from these,
+        not the ramped points: the ramp applied twice stepped the arm back toward its start
+        at each replan of the ramp-in. (Point p = m + w (x - m), so x = m + (p - m) / w.)"""
+        points = np.array(points, dtype=np.float64, copy=True)
+        if self.ramp_start_ns is None:
+            return points
+        for j, t in enumerate(np.asarray(due_ns).tolist()):
+            w = self.ramp_weight(t)
+            if 0.0 < w < 1.0:
+                points[j] = self.ramp_from + joint_delta(self.ramp_from, points[j],
+                                                         self.wrap) / w
+        return points
+
     def first_share(self, first_segment_ns: int | None) -> float:
         """The share of max_step point 0 may move: the controller reaches it in
         first_segment_ns (from when the chunk lands, after action_lead_s), not in a period
@@ -289,12 +302,8 @@ class SafetyEnvelope:
         out = np.array(actions, dtype=np.float64, copy=True)
         if lim.lower is not None:  # before the ramp: it walks in from outside the bounds
             clipped = np.clip(out, lim.lower, lim.upper)
-            moved = int(np.count_nonzero(clipped != out))
-            self.clamped += moved
-            self.last_beyond = np.abs(out - clipped).max(axis=0) if moved else None
+            self.clamped += int(np.count_nonzero(clipped != out))
             out = clipped
-        else:
-            self.last_beyond = None
         if self.ramp_start_ns is not None:
             for j, t in enumerate(due_ns.tolist()):
                 w = self.ramp_weight(t)
@@ -317,15 +326,19 @@ class SafetyEnvelope:
             out = unwrapped(out, reference, wrap)
         return out
 
-    def clamped_line(self, names: Sequence[str]) -> str:
-        """What the last apply clamped, naming the joints and how far beyond their bounds
-        the policy's targets went ('' when nothing was): a policy asking for positions
-        outside the bounds again and again is worth a look (bounds too tight, a joint
-        mapped wrongly, data unlike training), not only a counter."""
-        beyond = self.last_beyond
-        if beyond is None:
-            return ''
+    def beyond_bounds_line(self, targets: np.ndarray, names: Sequence[str]) -> str:
+        """The policy's own `targets` (a chunk's points, before the execution mode mixes in
+        the running plan, which may lie outside the bounds on the ramp-in's walk back) beyond
+        the bounds, naming the joints and how far ('' when none is): a policy asking for
+        positions outside them again and again is worth a look (bounds too tight, a joint
+        mapped wrongly, data unlike training), not only the actions_clamped counter."""
         lim = self.limits
+        if lim.lower is None:
+            return ''
+        targets = np.asarray(targets, dtype=np.float64)
+        beyond = np.maximum(lim.lower - targets, targets - lim.upper).max(axis=0)
+        if not (beyond > 0).any():
+            return ''
         said = [f'{names[j]} by up to {beyond[j]:.4g} (bounds [{lim.lower[j]:.4g}, '
                 f'{lim.upper[j]:.4g}])' for j in np.flatnonzero(beyond > 0).tolist()]
         return ('the policy asked for targets beyond the action bounds, clamped to them: '
@@ -454,5 +467,7 @@ def stop_path(start: np.ndarray, velocity: np.ndarray, deceleration: np.ndarray,
     t = np.minimum(np.arange(1, n + 1) * step_ns / 1e9, t_stop_s)[:, None]
     path = start + v * t - v / (2 * t_stop_s) * t ** 2  # at T: start + v * T / 2, at rest
     if limits is not None and limits.lower is not None:
-        path = np.clip(path, limits.lower, limits.upper)
+        # the bounds widened to take in the start: a stop during the ramp-in's walk back
+        # into them (a start outside) goes on from where the arm is, never leaps to a bound
+        path = np.clip(path, np.minimum(limits.lower, start), np.maximum(limits.upper, start))
     return path, step_ns

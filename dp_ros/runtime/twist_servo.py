@@ -69,14 +69,27 @@ def short_way(before: np.ndarray, after: np.ndarray, names: tuple[str, ...]) -> 
     return after
 
 
+def _segment_velocity(due: np.ndarray, values: np.ndarray, i: int, names: tuple[str, ...]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(linear, angular) velocity of the plan from point i to point i + 1."""
+    span_s = (int(due[i + 1]) - int(due[i])) / 1e9
+    a, b = pose_target(values[i], names), pose_target(values[i + 1], names)
+    return (b[0] - a[0]) / span_s, rotation_vector(a[1], b[1]) / span_s
+
+
 def twist_toward_plan(due_ns: np.ndarray, values: np.ndarray, names: tuple[str, ...],
-                      t_ns: int, measured: np.ndarray, limits: TwistLimits
-                      ) -> tuple[np.ndarray, np.ndarray] | None:
+                      t_ns: int, measured: np.ndarray, limits: TwistLimits,
+                      min_span_ns: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
     """The twist at t for a plan of pose-field values (one row per point due at due_ns) and
     the measured values of the same fields: toward the plan's pose at t (interpolated between
     the points around it, the short way round across a yaw's or a quaternion's wrap), with
     the plan's velocity there as feedforward; after the last point toward it at rest. None
-    before the first point. ValueError when a pose has no direction (pose_fields.pose_target)."""
+    before the first point. ValueError when a pose has no direction (pose_fields.pose_target).
+
+    A segment shorter than `min_span_ns` (a control period) is the seam between a plan and
+    the one replacing it (a camera's stamps are off the old plan's grid: a millisecond
+    apart): their disagreement over it is no velocity (a millimetre in a millisecond: 1 m/s).
+    Its feedforward is the next segment's, the new plan's own (none after its last point)."""
     due = np.asarray(due_ns, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
     i = int(np.searchsorted(due, int(t_ns), side='right')) - 1
@@ -89,6 +102,8 @@ def twist_toward_plan(due_ns: np.ndarray, values: np.ndarray, names: tuple[str, 
         share = (int(t_ns) - int(due[i])) / (span_s * 1e9)
         after = short_way(values[i], values[i + 1], names)
         target = pose_target(values[i] + share * (after - values[i]), names)
-        a, b = pose_target(values[i], names), pose_target(values[i + 1], names)
-        feedforward = ((b[0] - a[0]) / span_s, rotation_vector(a[1], b[1]) / span_s)
+        feedforward = _segment_velocity(due, values, i, names)
+        if int(due[i + 1]) - int(due[i]) < min_span_ns:
+            feedforward = _segment_velocity(due, values, i + 1, names) \
+                if i + 2 < len(due) else (np.zeros(3), np.zeros(3))
     return servo_twist(target, pose_target(measured, names), feedforward, limits)
