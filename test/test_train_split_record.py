@@ -146,3 +146,20 @@ def test_open_loop_does_not_call_a_redrawn_split_the_held_out_one(saved_run, pus
     with pytest.raises(UserError, match='--episodes ' + ','.join(map(str, val))):
         select_episodes('val', ds, source)
     assert select_episodes('all', ds, source) == ('all', list(range(N + 3)))
+
+
+def test_open_loop_takes_the_recorded_split_over_a_draw_that_differs(saved_run):
+    """--episodes val drew the split again and compared only the episodes' digest: a draw
+    that came out otherwise (another numpy, an older dp_ros) scored training episodes as
+    held out. The recorded episodes are the ones taken."""
+    run, _ = saved_run
+    meta = read_policy_metadata(run / 'checkpoints' / 'latest')
+    source = resolve_source(meta, None, 'latest')
+    ds = load_windows(PolicyConfig.from_dict(meta['config']), source, progress=False)
+    drawn = np.flatnonzero(ds.val_mask).tolist()
+    other = [e for e in range(N) if e not in drawn][:len(drawn)]
+    source.split = {**source.split, 'val_episodes': other,
+                    'train_episodes': [e for e in range(N) if e not in other]}
+    assert select_episodes('val', ds, source) == ('val', other)
+    assert select_episodes(None, ds, source) == ('val', other)
+    assert select_episodes('train', ds, source)[1] == [e for e in range(N) if e not in other]

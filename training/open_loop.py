@@ -417,6 +417,14 @@ def select_episodes(spec: str | None, ds: EpisodeSplit | PushTImageDataset, sour
                 'list' + (f' (if episodes were only added at the end, the training\'s {spec} '
                           f'episodes are --episodes {then})' if then else ''))
         mask = ds.val_mask if spec == 'val' else ds.train_mask
+        recorded = (source.split or {}).get(f'{spec}_episodes')
+        if isinstance(recorded, list) and all(isinstance(e, int) and 0 <= e < n
+                                              for e in recorded):
+            # the episodes the training used, as its checkpoint recorded them: a split drawn
+            # anew (another numpy, an older dp_ros) may differ, and scoring training
+            # episodes as held out would flatter the policy
+            mask = np.zeros(n, dtype=bool)
+            mask[recorded] = True
         if not mask.any():
             raise UserError(f'--episodes {spec}: the training held out no episodes '
                             '(data.val_ratio 0); use all or a list')

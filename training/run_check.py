@@ -195,7 +195,12 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
         from training.warm_start import check_init_policy
         init_from = check_init_policy(cfg.train.init_from, policy_cfg)
     if int(os.environ.get('RANK', '0')) == 0:  # once, not per process
-        for warning in start_warnings(cfg, dataset, store) + memory_warnings:
+        for warning in start_warnings(cfg, dataset, store) + memory_warnings + [
+                w for w in (policy_cfg.late_start_warning(policy_cfg.num_inference_steps,
+                                                          'policy.num_inference_steps'),
+                            policy_cfg.late_start_warning(cfg.eval.num_inference_steps,
+                                                          'eval.num_inference_steps')
+                            if cfg.eval.num_inference_steps else '') if w]:
             log.warning(warning)
     return CheckedRun(state_path, saved, dataset, policy_cfg, init_from, changed)
 

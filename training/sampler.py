@@ -2,8 +2,9 @@
 
 A window may start up to pad_before steps before an episode and end up to pad_after steps
 after it; the missing steps repeat the first/last frame. With pad_before = n_obs_steps - 1
-and pad_after = n_action_steps - 1 every step of an episode is seen as the current
-observation with a full action chunk to predict.
+and pad_after = n_action_steps - 1 (the paper's) every step of an episode is an executed
+action of some window, and each step from the first to the last horizon - n_obs_steps -
+n_action_steps + 1 steps before the end (7 for 16/2/8) is a window's current observation.
 """
 from __future__ import annotations
 

@@ -65,7 +65,11 @@ class PolicyNodeConfig:
     dtype: str = param('float32', "'float32', 'bfloat16' (CPU or CUDA) or 'float16' (CUDA "
                        'only)')
     sampler: str = param('', "'ddim' or 'ddpm'; empty: the checkpoint's")
-    num_inference_steps: int = param(0, "denoising steps; 0: the checkpoint's", range=(0, 1000))
+    num_inference_steps: int = param(0, "denoising steps; 0: the checkpoint's (a count whose "
+                                     "first step, with the paper's leading spacing, lies far "
+                                     'below a smaller count\'s, e.g. 51 of 100 starting at '
+                                     'step 50 where 50 start at 98, is warned of)',
+                                     range=(0, 1000))
     cpu_threads: int = param(0, 'torch CPU threads; 0: torch default', range=(0, 256))
     torchscript: bool = param(True, 'on the CPU, sample with a TorchScript-frozen UNet (about '
                               "1.3x faster at batch 1: the README's inference table); false: "
@@ -1065,6 +1069,9 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     config = PolicyConfig.from_dict(metadata['config'])
     if cfg.num_inference_steps:  # 0: the checkpoint's; more than it trained: refused at start
         config.check_inference_steps(cfg.num_inference_steps, 'parameter num_inference_steps')
+    late = config.late_start_warning(cfg.num_inference_steps or config.num_inference_steps,
+                                     'parameter num_inference_steps' if cfg.num_inference_steps
+                                     else "the checkpoint's num_inference_steps")
     rgb_keys, low_dim = config.rgb_keys, config.low_dim_keys
     if not rgb_keys and cfg.image_topics == _DEFAULT_IMAGE_TOPICS:
         # a camera-less policy: a ROS parameter has no typed empty list (`image_topics: []`
@@ -1156,7 +1163,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         raise ValueError(f'parameter control_period_s {period:g} s' + (
             '' if cfg.control_period_s else " (0: the checkpoint's)")
             + f' is under {MIN_CONTROL_PERIOD_S:g} s: give the time between actions')
-    warnings += [w for w in [control_period_warning(cfg, trained_period)] if w]
+    warnings += [w for w in [control_period_warning(cfg, trained_period), late] if w]
     if cfg.action_lower or cfg.action_upper:
         if len(cfg.action_lower) != config.action_dim or \
                 len(cfg.action_upper) != config.action_dim:
