@@ -702,9 +702,14 @@ class Trainer:
                     if cfg.optim.max_grad_norm:
                         acc.clip_grad_norm_(self.policy.parameters(), cfg.optim.max_grad_norm)
                     self.optimizer.step()
-                    self.lr_scheduler.step()
+                    # fp16's gradient scaler skips a step whose gradients overflowed: the
+                    # weights did not move, so neither do the schedule and the EMA (as
+                    # accelerate's prepared scheduler does; bf16 and fp32 never skip)
+                    moved = not self.optimizer.step_was_skipped
+                    if moved:
+                        self.lr_scheduler.step()
                     self.optimizer.zero_grad(set_to_none=True)
-                    if self.ema is not None:
+                    if self.ema is not None and moved:
                         self.ema.step(self.policy.parameters())
                     self.pos.step += 1
                     self.pos.epoch, self.pos.batch = epoch, index + 1
