@@ -153,3 +153,12 @@ def test_an_empty_last_episode_is_named_not_a_traceback(tmp_path):
     summary = summarize(ReplayBuffer.open(path), horizon=4)
     assert summary.warnings == ['1 episode(s) shorter than the horizon (4 steps): 2; their '
                                 'windows are padded with the edge steps']
+
+
+def test_a_seven_joint_arms_gripper_range_is_printed():
+    """min/max/mean/std printed 6 values then '...': a 7-joint arm's gripper never showed."""
+    from training.inspect_dataset import _fmt
+
+    assert _fmt([float(i) for i in range(8)]) == '[0, 1, 2, 3, 4, 5, 6, 7]'
+    wide = _fmt([float(i) for i in range(20)])
+    assert wide.startswith('[0, 1, 2,') and wide.endswith(', 15, ...] (20 dims; --json has all)')

@@ -11,8 +11,14 @@ import pytest
 from support import joint_state_shape_meta
 from test_policy_node_config import TWIST_METADATA, cfg, metadata, resolve_error
 
+from dp_ros.params import config_from_dict
 from dp_ros.policy.config import pusht_image_config
-from dp_ros.runtime.policy_node_config import describe_setup, load_setup, resolve_setup
+from dp_ros.runtime.policy_node_config import (
+    PolicyNodeConfig,
+    describe_setup,
+    load_setup,
+    resolve_setup,
+)
 
 
 def checkpoint(obs: dict, action: dict | None = None) -> dict:
@@ -246,3 +252,29 @@ def test_a_topic_recorded_as_poses_read_as_joint_states_stays_whole():
     assert [(s.stream_name, s.shared) for s in setup.state_sources] == [('agent_pos', False)]
     assert setup.warnings == ["parameter state_pose_topics [] is not what the training data "
                               "was recorded from (['/ee'])"]
+
+
+def test_a_node_commanding_a_robot_without_a_step_limit_warns_at_start():
+    """A drafted parameter file leaves max_step_delta commented out (FILL IN): the node started
+    on a real arm, realtime, nothing bounding a joint's move per period, without a word."""
+    metadata = {'config': pusht_image_config().to_dict(), 'control_period_s': 0.1}
+
+    def warned(**values) -> list[str]:
+        cfg = config_from_dict(PolicyNodeConfig, {'checkpoint': '/p', 'device': 'cpu',
+                                                  **values})
+        setup = resolve_setup(cfg, metadata)
+        assert setup.start_warnings == setup.warnings + setup.safety_warnings
+        return [w for w in setup.safety_warnings if 'no step limit' in w]
+
+    joints = ['shoulder', 'elbow']
+    arm = {'action_joint_names': joints, 'state_joint_names': joints}
+    said = warned(**arm)
+    assert said == ['no step limit on shoulder, elbow: nothing bounds how far they move in a '
+                    "control period, a motion's first point included (ramp_in_s eases the start "
+                    'only); on a robot give max_step_delta, max_velocity or urdf_path (README: '
+                    'Safety envelope)'], said
+    assert warned(**arm, max_step_delta=[0.1, float('inf')])[0].startswith(
+        'no step limit on elbow: nothing bounds how far it moves')
+    assert not warned(**arm, max_velocity=[0.5, 0.5])
+    assert not warned(**arm, dry_run=True) and not warned(**arm, lockstep=True)
+    assert not warned()  # the Push-T point robot's joints: the sim

@@ -131,3 +131,25 @@ def test_qos_overrides_apply_to_one_endpoint_and_leave_the_shared_profile_alone(
         assert publisher.qos_profile.depth == 3 and subscription.qos_profile.depth == 4
         assert node.has_parameter('qos_overrides./obs.subscription.reliability')
     assert qos.RELIABLE_10.depth == 10
+
+
+def test_an_empty_list_in_a_parameter_file_is_the_empty_list_not_the_default(tmp_path):
+    """`ids: []` reaches rclpy as an override of no type, which it keeps unset: the list was
+    read back as its default ([1]), and an error then named values never written."""
+    from dp_ros.ros.parameters import read_parameters
+
+    params = tmp_path / 'params.yaml'
+    params.write_text('/**:\n  ros__parameters:\n    ids: []\n    extra_topics: []\n')
+    context = Context()
+    rclpy.init(context=context, args=['probe', '--ros-args', '--params-file', str(params),
+                                      '-p', 'image_topic:=cam'])
+    node = Node('edges_probe', namespace='/edges', context=context)
+    try:
+        cfg = declare_parameters(node, _NodeCfg)
+        assert cfg.ids == [] and cfg.extra_topics == [] and cfg.image_topic == 'cam'
+        assert read_parameters(node, _NodeCfg).ids == []  # a managed node's configure
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    with _node() as node:  # not given: the default
+        assert declare_parameters(node, _NodeCfg).ids == [1]

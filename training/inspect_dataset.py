@@ -427,9 +427,15 @@ def mixed_wrap_warnings(keys: list[KeySummary]) -> list[str]:
     return found
 
 
+# values printed per key's min/max/mean/std line: a 7-joint arm and its gripper, two such
+# arms (16), each joint shown (with 6 the gripper of a 7-joint arm never was)
+SHOWN_DIMS = 16
+
+
 def _fmt(values: list[float]) -> str:
-    if len(values) > 6:
-        return f'[{", ".join(f"{v:.4g}" for v in values[:6])}, ...] ({len(values)} dims)'
+    if len(values) > SHOWN_DIMS:
+        return (f'[{", ".join(f"{v:.4g}" for v in values[:SHOWN_DIMS])}, ...] '
+                f'({len(values)} dims; --json has all)')
     return '[' + ', '.join(f'{v:.4g}' for v in values) + ']'
 
 

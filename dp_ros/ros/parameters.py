@@ -27,6 +27,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import NameValidationException
 from rclpy.expand_topic_name import expand_topic_name
+from rclpy.parameter import Parameter
 from rclpy.validate_full_topic_name import validate_full_topic_name
 
 from dp_ros.params import config_from_dict, default_of, param_fields, refuse_unknown
@@ -71,7 +72,9 @@ def declare_parameters(node: Any, cls: type[C], validate: Callable[[C], None] | 
     values = {}
     defaults = {f.name: default_of(f) for f in param_fields(cls)}
     for name, desc in descriptors(cls).items():
-        values[name] = node.declare_parameter(name, ros_default(defaults[name]), desc).value
+        values[name] = given_value(
+            node, name, node.declare_parameter(name, ros_default(defaults[name]), desc).value,
+            defaults[name])
     refuse_unknown(cls, undeclared_overrides(node), f'node {node.get_fully_qualified_name()}')
     config = config_from_dict(cls, values)
     check_names(node, config)
@@ -84,8 +87,23 @@ def read_parameters(node: Any, cls: type[C]) -> C:
     """The declared fields of `cls` as `node` holds them now, as a config: a managed node's
     configure reads them afresh (its checkpoint an hf:// spec again, not the snapshot the
     last configure resolved it to)."""
-    return config_from_dict(cls, {name: node.get_parameter(name).value
+    defaults = {f.name: default_of(f) for f in param_fields(cls)}
+    return config_from_dict(cls, {name: given_value(node, name, node.get_parameter(name).value,
+                                                    defaults[name])
                                   for name in descriptors(cls)})
+
+
+def given_value(node: Any, name: str, value: Any, default: Any) -> Any:
+    """A parameter's value as given: `name: []` in a YAML file (or -p name:=[]) reaches rclpy
+    as an override of no type, which it keeps unset, so a list parameter read back as the
+    default ([] image_topics as the Push-T camera, [] state_joint_names as agent_x, agent_y),
+    and the error named values the user never wrote. Such a list is the empty list."""
+    if value is not None or not isinstance(default, list):
+        return value
+    override = getattr(node, '_parameter_overrides', {}).get(name)  # no public accessor
+    if override is not None and override.type_ == Parameter.Type.NOT_SET:
+        return []
+    return value
 
 
 def ros_default(default: Any) -> Any:

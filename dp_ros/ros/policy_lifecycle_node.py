@@ -88,7 +88,7 @@ class PolicyLifecycleNode(LifecycleNode):
         except ValueError as exc:
             self.get_logger().error(f'configure: {exc}')
             return TransitionCallbackReturn.FAILURE
-        for warning in self.setup.warnings:
+        for warning in self.setup.start_warnings:
             self.get_logger().warning(warning)
         try:
             loaded = load_runner(self.cfg)

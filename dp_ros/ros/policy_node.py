@@ -114,7 +114,7 @@ def read_config(node: Node) -> tuple[PolicyNodeConfig, ResolvedSetup]:
         raise ValueError(problem)
     if cfg.lockstep:  # nor undone while it runs: rclpy lets use_sim_time change at any time
         node.add_on_set_parameters_callback(functools.partial(keep_sim_time, cfg.lockstep))
-    for warning in setup.warnings:  # joints named otherwise than in training
+    for warning in setup.start_warnings:  # joints named otherwise than in training, ...
         node.get_logger().warning(warning)
     return cfg, setup
 

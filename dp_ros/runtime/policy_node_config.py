@@ -622,6 +622,14 @@ class ResolvedSetup:
     state_range: StateRange | None = None
     # per action dimension, the stop's deceleration (units/s^2); None: the one-point stop
     stop_deceleration: np.ndarray | None = None
+    # what the node logs at start as a warning about its own safety settings, apart from the
+    # data's `warnings`: action joints no step limit bounds on a robot (unlimited_step_warning)
+    safety_warnings: list[str] = field(default_factory=list)
+
+    @property
+    def start_warnings(self) -> list[str]:
+        """Every warning the node logs at start."""
+        return self.warnings + self.safety_warnings
 
     @property
     def lower(self) -> np.ndarray | None:
@@ -1030,6 +1038,26 @@ _DEFAULT_IMAGE_TOPICS = next(default_of(f) for f in param_fields(PolicyNodeConfi
 MIN_CONTROL_PERIOD_S = 1e-6  # as bag2zarr's control_period_s: a step must take some time
 
 
+def unlimited_step_warning(cfg: PolicyNodeConfig, limits: JointLimits) -> str:
+    """A start-up warning for a node that commands a robot (realtime, not a dry run) with
+    action joints no step limit bounds: nothing then bounds a joint's move per period, the
+    first point of a motion included (the ramp-in eases the start only), and a drafted
+    parameter file leaves max_step_delta to be filled in. Not for the Push-T point robot's
+    joints (the parameter's default names: the sim)."""
+    if cfg.lockstep or cfg.dry_run or list(cfg.action_joint_names) == default_of(
+            PolicyNodeConfig.__dataclass_fields__['action_joint_names']):
+        return ''
+    step = limits.max_step
+    free = [n for j, n in enumerate(cfg.action_joint_names)
+            if step is None or not np.isfinite(step[j])]
+    if not free:
+        return ''
+    return (f"no step limit on {', '.join(free)}: nothing bounds how far "
+            f"{'it moves' if len(free) == 1 else 'they move'} in a control period, a motion's "
+            'first point included (ramp_in_s eases the start only); on a robot give '
+            'max_step_delta, max_velocity or urdf_path (README: Safety envelope)')
+
+
 def check_realtime_slice(cfg: PolicyNodeConfig, n_action: int, dt_ns: int) -> None:
     """In realtime a chunk's point i is due i*dt after its observation, which is past once the
     chunk exists: where the executed slice's last point is due no later than action_lead_s
@@ -1074,8 +1102,8 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                                      else "the checkpoint's num_inference_steps")
     rgb_keys, low_dim = config.rgb_keys, config.low_dim_keys
     if not rgb_keys and cfg.image_topics == _DEFAULT_IMAGE_TOPICS:
-        # a camera-less policy: a ROS parameter has no typed empty list (`image_topics: []`
-        # reads as unset), so the Push-T camera default stands for "no camera" here
+        # a camera-less policy with image_topics left out (`image_topics: []` is the empty
+        # list: parameters.given_value): the Push-T camera default stands for "no camera"
         cfg.image_topics = []
     if len(cfg.image_topics) != len(rgb_keys) or not all(cfg.image_topics):
         raise ValueError(f'parameter image_topics has {len(cfg.image_topics)} topic(s) '
@@ -1229,7 +1257,8 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         state_sources=streams, warnings=warnings,
         reference_stream=recorded_reference(config, rgb_keys, low_dim, streams, cfg.lockstep),
         state_range=trained_range,
-        stop_deceleration=check_stop_deceleration(cfg.stop_deceleration, config.action_dim))
+        stop_deceleration=check_stop_deceleration(cfg.stop_deceleration, config.action_dim),
+        safety_warnings=[w for w in [unlimited_step_warning(cfg, limits)] if w])
 
 
 def check_stop_deceleration(values: Sequence[float], dim: int) -> np.ndarray | None:
