@@ -152,3 +152,16 @@ def test_action_mse_is_the_mean_squared_error_raw_and_normalized(tiny_policy):
     assert set(out) == {'val_action_mse', 'val_action_mse_norm'}
     assert out['val_action_mse'] == pytest.approx(expected, rel=1e-5)
     assert out['val_action_mse_norm'] == pytest.approx(expected_norm, rel=1e-5)
+
+
+def test_trainings_evaluation_video_tiles_say_their_seed_and_score(tiny_policy, tmp_path):
+    """dp-ros eval's videos said each tile's seed and score; training's own had no word."""
+    import imageio.v3 as iio
+
+    out = closed_loop_metrics(tiny_policy, _eval(n_video_episodes=1, n_episodes=1), rank=0,
+                              world=1, progress=False, should_stop=lambda: False,
+                              video_path=tmp_path / 'c.gif')
+    first = np.asarray(iio.imread(out['video'], index=0))[..., :3]
+    corner = first[:16, :100]
+    assert (corner.max(axis=2) < 40).mean() > 0.5  # the label's dark box
+    assert (corner.min(axis=2) > 200).sum() > 20  # its letters

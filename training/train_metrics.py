@@ -139,9 +139,13 @@ def closed_loop_metrics(eval_policy: Any, eval_cfg: EvalConfig, *, rank: int, wo
         'test/n_episodes': len(part),
         'test/scores': {str(p[0]): p[1] for p in part}}
     if video_path is not None and res is not None and res.frames:
+        from sim_bridge.video import episode_label
         from training.video import write_episodes_video
-        try:
-            write_episodes_video(video_path, [res.frames[j] for j in sorted(res.frames)])
+        shown = sorted(res.frames)
+        try:  # each tile says its seed and score, as dp-ros eval's
+            write_episodes_video(video_path, [res.frames[j] for j in shown],
+                                 labels=[episode_label(res.seeds[j], res.scores[j])
+                                         for j in shown])
             out['video'] = str(video_path)
         except (RuntimeError, ValueError, OSError) as err:
             log.warning('could not write the evaluation video %s: %s', video_path, err)
