@@ -48,8 +48,22 @@ def test_a_stream_keeps_at_most_max_samples():
     """max_samples bounds a fast stream's memory whatever keep_ns allows; the newest stay."""
     h = history(keep_ns=10_000 * MS, max_samples=5)
     for t in range(20):
+        h.add('image', t * 100 * MS, t)
+    assert h.size('image') == 5 and h.newest_stamp('image') == 1900 * MS
+
+
+def test_the_cap_never_drops_samples_an_observation_needs():
+    """A 1 kHz joint-state stream under an observation spanning 2.4 s (3 steps at 1 Hz, 0.4 s
+    age limit) kept its newest 2000 samples, 2 s: the observation was never full."""
+    h = ObservationHistory(['image', 'agent_pos'], 3, 1000 * MS, 400 * MS)
+    assert h.max_samples == 2000
+    for t in range(0, 4001):  # 4 s of joint states at 1 kHz
+        h.add('agent_pos', t * MS, t)
+    for t in range(0, 4001, 100):
         h.add('image', t * MS, t)
-    assert h.size('image') == 5 and h.newest_stamp('image') == 19 * MS
+    obs = h.assemble(now_ns=4000 * MS)
+    assert obs and obs.values['agent_pos'] == [2000, 3000, 4000]
+    assert 2400 <= h.size('agent_pos') <= 2401 + 1  # the needed span, no more
 
 
 def test_keep_equal_to_the_needed_span_is_enough_and_bad_periods_are_refused():

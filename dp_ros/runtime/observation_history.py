@@ -91,7 +91,11 @@ class ObservationHistory:
         self.n_obs_steps = int(n_obs_steps)
         self.dt_ns = int(dt_ns)
         self.max_age_ns = int(max_age_ns)
+        # at most this many samples per stream beyond the newest `needed_ns` (a flooding
+        # stream's memory): never the samples an observation needs, so a 1 kHz joint-state
+        # stream of an observation spanning 2.4 s (3 steps at 1 Hz) fills it
         self.max_samples = int(max_samples)
+        self.needed_ns = needed
         self.reference = reference  # the stream t_last sits on (None: the newest common time)
         # per stream: how much older than a time its sample may be (never above max_age_ns)
         self.gap_ns = {name: min(int((gap_ns or {}).get(name, max_age_ns)), self.max_age_ns)
@@ -120,7 +124,9 @@ class ObservationHistory:
         s.stamps.append(stamp_ns)
         s.values.append(value)
         cut = bisect.bisect_left(s.stamps, stamp_ns - self.keep_ns)
-        cut = max(cut, len(s.stamps) - self.max_samples)
+        if len(s.stamps) > self.max_samples:
+            cut = max(cut, min(len(s.stamps) - self.max_samples,
+                               bisect.bisect_left(s.stamps, stamp_ns - self.needed_ns)))
         if cut > 0:
             if self._covered is not None and s.stamps[cut - 1] >= \
                     self._covered - self.gap_ns[stream]:
