@@ -38,6 +38,7 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 
 from dp_ros.errors import UserError
+from dp_ros.held_signals import signals_held_back
 from dp_ros.ros.processes import check_ros_environment
 
 CONFIG_ERRORS = (ValueError, ParameterException, NameValidationException)
@@ -69,13 +70,18 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
     try:
         try:
             node = make_node()
-        except CONFIG_ERRORS as exc:
-            print(f'{name}: invalid configuration: {one_line(exc)}', file=sys.stderr)
-            return 2
-        except RCLError as exc:  # what rcl refuses to create, e.g. one topic under two types
-            print(f'{name}: invalid configuration: rcl refused an entity: {one_line(exc)}',
-                  file=sys.stderr)
-            return 2
+        except Exception as exc:
+            if not rclpy.ok():  # SIGTERM while the node was built (a policy loading, warming
+                return 0  # up): rclpy's own handler shut the context down, so what was built
+                # next failed (RCLError, NotInitializedException): a stop, as Ctrl-C's
+            if isinstance(exc, CONFIG_ERRORS):
+                print(f'{name}: invalid configuration: {one_line(exc)}', file=sys.stderr)
+                return 2
+            if isinstance(exc, RCLError):  # what rcl refuses to create, e.g. one topic
+                print(f'{name}: invalid configuration: rcl refused an entity: '  # under two
+                      f'{one_line(exc)}', file=sys.stderr)  # types
+                return 2
+            raise
         executor.add_node(node)
         if hasattr(node, 'start'):
             node.start()
@@ -88,14 +94,20 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node is not None:
-            if hasattr(node, 'shutdown'):
-                node.shutdown()
-            executor.remove_node(node)
-            node.destroy_node()
-        executor.shutdown(timeout_sec=1.0)
-        if rclpy.ok():
-            rclpy.shutdown()
+        # a second Ctrl-C here (while the stop's delivery is awaited) came as a
+        # KeyboardInterrupt that skipped the rest: the worker left sampling inside torch and
+        # rclpy not shut down, the interpreter's exit aborted (SIGABRT, exit -6). Bounded
+        # (the acknowledgement budget, the worker's close, the executor's): held back, then
+        # delivered
+        with signals_held_back():
+            if node is not None:
+                if hasattr(node, 'shutdown'):
+                    node.shutdown()
+                executor.remove_node(node)
+                node.destroy_node()
+            executor.shutdown(timeout_sec=1.0)
+            if rclpy.ok():
+                rclpy.shutdown()
     exit_code = getattr(node, 'exit_code', None)
     return int(exit_code()) if exit_code is not None else 0
 

@@ -874,10 +874,12 @@ class PolicyCore:
         with self._lock:
             hold = self.loop.stop('shutdown', self._clock_ns())
             self._publish_hold(hold)
-        if hold is not None and self.node.context.ok():
-            wait_for_acks([p for _, p in self.pub_actions + self.pub_streams + self.pub_twists],
-                          STOP_ACK_BUDGET_S)
-        self.runner.close()
+        try:
+            if hold is not None and self.node.context.ok():
+                wait_for_acks([p for _, p in self.pub_actions + self.pub_streams +
+                               self.pub_twists], STOP_ACK_BUDGET_S)
+        finally:  # the worker never outlives the node (a live one in torch at exit aborts)
+            self.runner.close()
 
 
 class PolicyNode(Node):

@@ -159,3 +159,50 @@ def test_wait_for_acks_is_false_when_any_topic_is_unacknowledged(tmp_path):
     finally:
         probe.close()
         group.stop_all()
+
+
+def test_a_second_signal_while_shutting_down_waits_for_the_shutdown_to_finish():
+    """A second Ctrl-C while the node shut down (the stop's delivery awaited) was a
+    KeyboardInterrupt that cut node.shutdown() short and skipped rclpy.shutdown(): the
+    policy node's worker, left sampling inside torch, aborted the interpreter's exit
+    (SIGABRT, exit -6). It is held until the shutdown is done, then delivered."""
+    proc = run_code('''
+        import time, rclpy
+        class Stopper(Ticker):
+            def finished(self):
+                return False
+            def start(self):
+                node_main.interrupt_without_rclpy_shutdown()
+                os.kill(os.getpid(), signal.SIGINT)  # the first: a stop request
+            def shutdown(self):
+                os.kill(os.getpid(), signal.SIGINT)  # the second, while shutting down
+                time.sleep(0.2)
+                print('shutdown finished', flush=True)
+        try:
+            run_node(Stopper, 'review_node')
+        except KeyboardInterrupt:
+            print('interrupt delivered after it', flush=True)
+        print(f'rclpy ok: {rclpy.ok()}', flush=True)
+    ''')
+    assert nonempty_lines(proc.stdout) == ['shutdown finished', 'interrupt delivered after it',
+                                           'rclpy ok: False'], proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize('when', ['before_the_node', 'in_the_node'])
+def test_a_sigterm_while_the_node_is_built_is_a_quiet_stop(when):
+    """SIGTERM during a node's start-up (the policy loading, warming up: rclpy's own handler
+    shuts the context down) made the next entity rcl could not create read as 'invalid
+    configuration', exit 2: a supervisor's stop reported as a configuration error."""
+    proc = run_code('''
+        import time
+        def make():
+            node = Ticker() if sys.argv[1] == 'in_the_node' else None
+            os.kill(os.getpid(), signal.SIGTERM)  # rclpy's handler: the context shut down
+            time.sleep(0.2)
+            if node is not None:  # what the node builds next
+                node.create_publisher(String, 'late', 10)
+            return node or Ticker()
+        sys.exit(run_node(make, 'review_node'))
+    ''', when)
+    assert proc.returncode == 0 and 'invalid configuration' not in proc.stderr, proc.stderr
+    assert 'Traceback' not in proc.stderr, proc.stderr
