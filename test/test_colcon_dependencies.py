@@ -30,7 +30,17 @@ def readme_pip_line() -> set[str]:
     block = section.split('```bash', 1)[1].split('```', 1)[0]
     command = block.replace('\\\n', ' ')
     (line,) = [x for x in command.splitlines() if x.strip().startswith('pip install')]
-    return {w.lower() for w in line.split('#')[0].split()[2:]}
+    words = line.split('#')[0].split()[2:]
+    # the packages, not pip's options (-c keep_numpy.txt: a constraints file and its name)
+    packages, skip = [], False
+    for w in words:
+        if skip:
+            skip = False
+        elif w.startswith('-'):
+            skip = w in ('-c', '--constraint', '-r', '--requirement')
+        else:
+            packages.append(w.lower())
+    return set(packages)
 
 
 def rosdep_python_keys() -> set[str]:

@@ -344,6 +344,15 @@ class PlanningLoop:
         self._measured_ns = np.zeros(n_action, dtype=np.int64)
         self._ever_measured = np.zeros(n_action, dtype=bool)  # kept across resets
         self.commanded: TimedChunk | None = None  # the published points, as they replace
+        # realtime: where a joint_trajectory_controller takes the arm (_controller_at): the
+        # published points, and from each chunk's landing (action_lead_s after it is sent) a
+        # straight line to its first point, which replaces the running plan there, not at its
+        # first point's due time; lockstep: the commanded points (the sim's follower)
+        self.controlled: TimedChunk | None = None
+        # realtime, after a stop (hold or decelerating path): where the controller takes the
+        # arm meanwhile, from where it was commanded at the stop, for a motion beginning
+        # while it runs (a re-enable): None where the stop voids the plan's times
+        self.stop_trajectory: TimedChunk | None = None
         self.motion_start: np.ndarray | None = None  # the measured position a motion began at
         self.streamed_due_ns: int | None = None  # due time of the newest point streamed
         # a decelerating stop forward controllers still get point by point (stop_point_due):
@@ -830,15 +839,20 @@ class PlanningLoop:
         wrap = self.safety.wrap  # continuous joints: averaged and limited the short way round
         # the running plan as the controller executes it (the points it replaced before the
         # newest plan's first one included), before anything of the new chunk is remembered
-        running, before = self.commanded, self.motion_start
+        running = self.commanded if self.lockstep else self.controlled
+        before = self.motion_start
+        # a trajectory controller runs the plan on until the chunk lands, action_lead_s
+        # after now (lockstep: no lead): point 0's share of the step limit is from there
+        landing = now + self.schedule.lead_ns
         if self.moving:  # where the controller is when the chunk lands, or may be instead
-            # a trajectory controller runs the plan on until the chunk lands, action_lead_s
-            # after now (lockstep: no lead): point 0's share of the step limit is from there
-            landing = now + self.schedule.lead_ns
             reference = self._controller_at(landing)
             also = self._may_hold(now, landing, int(kept_due[0]))
-        else:  # a new motion: it starts from the measured position (ramp-in, step limit)
-            reference, also = self.measured_at(now), []
+        else:  # a new motion: it starts from the measured position (ramp-in, step limit),
+            # or where a stop still running takes the controller (a re-enable during it:
+            # the measured arm lags its command, and a limit from there pulled it back)
+            reference, also = self._stopping_at(landing), []
+            if reference is None:
+                reference = self.measured_at(now)
             if reference is None and self.safety.needs_reference:
                 self.no_reference += 1
                 return Drop('no_reference', self.unmeasured(now))
@@ -860,21 +874,37 @@ class PlanningLoop:
             t_obs_ns=int(context.t_obs_ns), first_index=first, due_ns=kept_due, actions=final,
             sampled=sampled,
             note=self.safety.beyond_bounds_line(actions[first:], self.cfg.action_joint_names)))
-        self._command(plan)
+        self._command(plan, landing, reference)
         self.moving, self.stop_owed = True, False
+        self.stop_trajectory = None
         self.stopping = None  # the new plan's points stream from here on (point_due)
         self.published += 1
         return plan
 
-    def _command(self, plan: Plan) -> None:
-        """The commanded timeline: each plan replaces the points from its first one on."""
-        old = self.commanded
-        if old is None:
-            self.commanded = TimedChunk(plan.due_ns, plan.actions)
+    def _command(self, plan: Plan, landing_ns: int, at_landing: np.ndarray | None) -> None:
+        """The commanded timeline: each plan replaces the points from its first one on; and
+        in realtime the controlled one: from the plan's landing, where the controller was
+        then (`at_landing`), straight to its first point."""
+        self.commanded = _replaced(self.commanded, plan.due_ns, plan.actions, plan.due_ns[0])
+        if self.lockstep:
+            self.controlled = self.commanded
             return
-        keep = old.due_ns < plan.due_ns[0]
-        self.commanded = TimedChunk(np.concatenate([old.due_ns[keep][-8:], plan.due_ns]),
-                                    np.concatenate([old.actions[keep][-8:], plan.actions]))
+        due, points = plan.due_ns, plan.actions
+        if at_landing is not None and landing_ns < int(due[0]):
+            due = np.concatenate([[landing_ns], due])
+            points = np.vstack([at_landing, points])
+        self.controlled = _replaced(self.controlled, due, points, landing_ns)
+
+    def _stopping_at(self, t_ns: int) -> np.ndarray | None:
+        """Where the last stop takes the controller at t (stop_trajectory: its desired state,
+        which the next chunk starts from, interpolate_from_desired_state), while it runs and
+        for max_input_age_s after its end, as the arm settles there; None: no stop (lockstep,
+        none since the last motion) or longer ago, when the measured position is the arm's
+        (something else may have commanded it meanwhile: teleoperation while disabled)."""
+        stop = self.stop_trajectory
+        if stop is None or t_ns > int(stop.due_ns[-1]) + self.setup.max_age_ns:
+            return None
+        return commanded_at(stop, t_ns, True, self.safety.wrap)
 
     def _may_hold(self, now: int, landing: int, first_due: int) -> list[np.ndarray]:
         """Where a controller may be instead when a new chunk's first point takes over, the
@@ -893,10 +923,16 @@ class PlanningLoop:
 
     def _controller_at(self, t_ns: int) -> np.ndarray | None:
         """Where the controller commands the arm at t as the node models it: in realtime on
-        the line between the commanded points (a joint_trajectory_controller interpolates, as
-        finish's step limit assumes), in lockstep the point in force (the sim's follower holds
-        it); before the motion's first point, where it started from."""
-        return self._commanded_at(t_ns, interpolated=not self.lockstep)
+        the line between the controlled points (a joint_trajectory_controller interpolates,
+        as finish's step limit assumes, from each chunk's landing straight to its first
+        point), in lockstep the point in force (the sim's follower holds it); before the
+        motion's first point, where it started from."""
+        if self.lockstep:
+            return self._commanded_at(t_ns)
+        if self.controlled is None:
+            return self.motion_start
+        point = commanded_at(self.controlled, t_ns, True, self.safety.wrap)
+        return self.motion_start if point is None else point
 
     def _commanded_at(self, t_ns: int, interpolated: bool = False) -> np.ndarray | None:
         """The commanded point in force at t, or on the line between the points around t
@@ -982,12 +1018,14 @@ class PlanningLoop:
     def stop(self, reason: str, clock_ns: int) -> Hold | None:
         """End the motion: the Hold to publish (None when nothing was moving), plan cleared,
         a chunk being sampled discarded; the next plan ramps in from the measured position."""
-        hold = None
+        hold = landed = None
         if reason in UNSTREAMED_STOPS or reason in VOID_PLAN_STOPS:
             self.stopping = None  # the node goes quiet, or the stream no longer fits the arm
         if self.moving or self.stop_owed:
             now = self.now_ns(clock_ns)
             commanded = self._controller_at(now)  # without a measurement: where it is now
+            # where it is when the stop lands, which a motion after it starts from
+            landed = self._controller_at(now + self.schedule.lead_ns)
             if commanded is None and self.commanded is not None:
                 # before the first point of a motion that began unmeasured: that point, the
                 # policy's target nearest the arm (sending nothing lets the chunk run on)
@@ -1017,6 +1055,12 @@ class PlanningLoop:
             if hold is not None:
                 self.holds[reason] += 1
         self._clear_plan()
+        # where the controller goes: from where it is on landing (a stop voiding the plan's
+        # times: unknown, the hold point only), none without a clock
+        self.stop_trajectory = None if hold is None or self.lockstep or \
+            reason == 'no_clock' else _stop_timeline(
+                hold, None if reason in VOID_PLAN_STOPS else landed,
+                now + self.schedule.lead_ns, self.setup.dt_ns)
         return hold
 
     def _owed_commanded(self, now: int) -> np.ndarray | None:
@@ -1064,7 +1108,7 @@ class PlanningLoop:
     def _clear_plan(self) -> None:
         self.moving = self.stop_owed = False
         self._owed_plan = None
-        self.commanded = self.motion_start = self.streamed_due_ns = None
+        self.commanded = self.controlled = self.motion_start = self.streamed_due_ns = None
         self.schedule.clear()
         self.execution.clear()
         self.safety.clear()
@@ -1116,9 +1160,11 @@ class PlanningLoop:
             elif self.stop_owed:  # owed already: the plan the controller still runs
                 owed, self._owed_since_ns = self._owed_plan, min(int(start_ns), now)
             else:
-                owed = (self.commanded, self.motion_start)
+                owed = (self.controlled, self.motion_start)
                 self._owed_at_ns, self._owed_since_ns = now, min(int(start_ns), now)
         self.stopping = None  # a sim's reset moves the robot: the old stop's points are void
+        if hold is None:  # and an earlier stop's path; this one's hold point holds
+            self.stop_trajectory = None
         if clock_back:
             self._forget_clock()
         self.episode_start_ns = start_ns
@@ -1269,6 +1315,33 @@ class PlanningLoop:
                 values[f'input_{name}_recorded_rate_hz'] = recorded
         values['inputs_slow'] = ', '.join(sorted(self.slow_inputs(wall_ns)))
         return values
+
+
+def _replaced(old: TimedChunk | None, due_ns: np.ndarray, points: np.ndarray,
+              from_ns: int) -> TimedChunk:
+    """A timeline whose points from `from_ns` on are replaced by (due_ns, points), the last 8
+    before it kept (the segment into the new points, and a stop's look back)."""
+    if old is None:
+        return TimedChunk(np.asarray(due_ns), np.asarray(points))
+    keep = old.due_ns < from_ns
+    return TimedChunk(np.concatenate([old.due_ns[keep][-8:], due_ns]),
+                      np.concatenate([old.actions[keep][-8:], points]))
+
+
+def _stop_timeline(hold: Hold, commanded: np.ndarray | None, landing_ns: int, dt_ns: int
+                   ) -> TimedChunk:
+    """Where a trajectory controller takes the arm after a stop that lands at landing_ns (it
+    is stamped 0: run on arrival): from where it was commanded then (`commanded`), along the
+    decelerating path (point i due (i+1) * step), or to the hold point a period on."""
+    now = int(landing_ns)
+    if hold.path is not None:
+        points, step = hold.path, int(hold.step_ns)
+    else:
+        points, step = hold.position[None, :], int(dt_ns)
+    due = now + step * np.arange(1, len(points) + 1, dtype=np.int64)
+    if commanded is not None:
+        due, points = np.concatenate([[now], due]), np.vstack([commanded, points])
+    return TimedChunk(due, np.asarray(points, dtype=np.float64))
 
 
 def newest_unsent(due_ns: np.ndarray, now_ns: int, sent_ns: int | None) -> int | None:

@@ -348,14 +348,22 @@ class SafetyEnvelope:
                              also: Sequence[np.ndarray], limit: np.ndarray) -> np.ndarray:
         """Point 0's step from prev (within `limit`, its share of max_step) kept within
         `limit` of every point in `also` too where possible, else within max_step of them
-        (the per-period limit from a point a controller may hold), else from prev alone."""
-        held = np.vstack([np.zeros_like(prev), *(joint_delta(prev, a, self.wrap) for a in also)])
+        (the per-period limit from a point a controller may hold), else within max_step of
+        the last of them (the point due just before point 0, which a forward controller holds
+        when point 0 comes), else from prev alone."""
+        deltas = [joint_delta(prev, a, self.wrap) for a in also]
+        zero = np.zeros_like(prev)
         done = np.zeros(step.shape, dtype=bool)
-        for reach in (limit, self.limits.max_step):
+        for points, reach in ((deltas, limit), (deltas, self.limits.max_step),
+                              (deltas[-1:], self.limits.max_step)):
+            held = np.vstack([zero, *points])
             low = np.maximum(held.max(axis=0) - reach, -limit)
             high = np.minimum(held.min(axis=0) + reach, limit)
-            use = ~done & (low <= high)
-            step = np.where(use, np.clip(step, low, high), step)
+            # held points exactly 2 * reach apart (a plan at the step limit) leave one value,
+            # which rounding put a hair below low: it was taken as none, and point 0 limited
+            # from prev alone (up to 1.9 max_step from the point a forward controller holds)
+            use = ~done & (low <= high + 1e-9 * np.maximum(1.0, np.abs(reach)))
+            step = np.where(use, np.clip(step, low, np.maximum(low, high)), step)
             done |= use
         return step
 
