@@ -10,6 +10,7 @@ back at 5x the limit); and a forward controller on a plan at exactly the step li
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from test_planning_loop import DT, MS, T0, feed, make_loop, plan_now
 
 LIMIT = 0.05  # max_step_delta per 0.1 s period: 0.5 units/s
@@ -73,7 +74,10 @@ def test_a_chunk_landing_before_the_running_chunks_first_point_is_modelled_from_
     assert jtc.fastest(t_a, T0 + 8 * DT) <= LIMIT / 0.1 * (1 + 1e-6)  # it was 42.5 /s
 
 
-def test_a_re_enable_during_a_decelerating_stop_goes_on_from_the_stop_path():
+@pytest.mark.parametrize('again', [None, 'disabled', 'reset'])
+def test_a_re_enable_during_a_decelerating_stop_goes_on_from_the_stop_path(again):
+    """`again`: a stop while nothing moves (a disable sent again by a deadman client, a reset
+    while disabled) forgot the running stop's path: the pull-back came back (5x)."""
     lag = 30 * MS  # the arm follows its command 30 ms late
     loop = make_loop(max_step_delta=[LIMIT, LIMIT], stop_deceleration=[0.5])
     jtc = Controller(np.zeros(2))
@@ -89,6 +93,10 @@ def test_a_re_enable_during_a_decelerating_stop_goes_on_from_the_stop_path():
     hold = loop.stop('disabled', t_stop)
     loop.enable(False)
     jtc.receive(t_stop, t_stop + hold.step_ns * np.arange(1, len(hold.path) + 1), hold.path)
+    if again == 'disabled':
+        assert loop.stop('disabled', t_stop + 20 * MS) is None
+    elif again == 'reset':
+        assert loop.reset(t_stop + 20 * MS) is None
     t_on = t_stop + 100 * MS
     loop.enable(True)
     feed(loop, t_on - DT)

@@ -5,6 +5,7 @@ for a newer one (a stall until the sim's action_wait_timeout_s). Over ROS:
 test/ros/test_policy_node_lockstep_reenable.py."""
 from __future__ import annotations
 
+import pytest
 from test_planning_loop import DT, T0, chunk, feed, make_loop, plan_now
 
 from dp_ros.runtime.planning_loop import Drop, PlanRequest, Wait
@@ -36,3 +37,25 @@ def test_a_published_step_still_waits_for_a_newer_observation():
         feed(loop, T0 + k * DT)
     loop.last_t_obs_ns = T0 + 8 * DT  # as if that step was planned and its chunk published
     assert loop.poll(T0 + 8 * DT, runner_busy=False) == Wait('waiting for a newer observation')
+
+
+@pytest.mark.parametrize('why', ['error', 'non_finite'])
+def test_a_lockstep_step_whose_chunk_failed_is_planned_again(why):
+    """A sampling error (a CUDA error, out of memory) or a non-finite chunk left the step
+    unplanned as a discard did, and the node waited 'for a newer observation' the waiting sim
+    never sends: a stall until its action_wait_timeout_s (for ever at 0)."""
+    import numpy as np
+
+    loop = make_loop(lockstep=True)
+    feed(loop, T0)
+    request = plan_now(loop, T0)
+    if why == 'error':
+        dropped = loop.finish(request.context, None, RuntimeError('CUDA error'), T0)
+    else:
+        bad = chunk()
+        bad[3, 0] = np.nan
+        dropped = loop.finish(request.context, bad, None, T0)
+    assert dropped == Drop(why)
+    feed(loop, T0)  # the waiting sim re-sends the step's observation
+    again = loop.poll(T0, runner_busy=False)
+    assert isinstance(again, PlanRequest) and again.context.t_obs_ns == T0, again

@@ -806,6 +806,7 @@ class PlanningLoop:
         """
         if error is not None:
             self.errors += 1
+            self._lockstep_retry(context)
             return Drop('error')
         if context.generation != self.generation:  # reset or disabled meanwhile
             self.discarded += 1
@@ -820,6 +821,7 @@ class PlanningLoop:
         actions = horizon[:s.n_action_steps]
         if not np.all(np.isfinite(actions)):
             self.errors += 1
+            self._lockstep_retry(context)
             return Drop('non_finite')
         now = self.now_ns(clock_ns)
         due = self.schedule.due_times(len(actions), context.t_obs_ns)
@@ -855,6 +857,7 @@ class PlanningLoop:
                 reference = self.measured_at(now)
             if reference is None and self.safety.needs_reference:
                 self.no_reference += 1
+                self._lockstep_retry(context)
                 return Drop('no_reference', self.unmeasured(now))
             self.safety.start_motion(reference, int(kept_due[0]))
             self.motion_start = reference
@@ -880,6 +883,14 @@ class PlanningLoop:
         self.stopping = None  # the new plan's points stream from here on (point_due)
         self.published += 1
         return plan
+
+    def _lockstep_retry(self, context: PlanContext) -> None:
+        """A lockstep sim waits at the step of a chunk dropped unpublished (a sampling error,
+        a non-finite chunk, no measured position) and sends no newer observation: its
+        observation is planned again (the node waited 'for a newer observation' until the
+        sim's action_wait_timeout_s, for ever at 0). Realtime plans the next one."""
+        if self.lockstep and self.last_t_obs_ns == context.t_obs_ns:
+            self.last_t_obs_ns = None
 
     def _command(self, plan: Plan, landing_ns: int, at_landing: np.ndarray | None) -> None:
         """The commanded timeline: each plan replaces the points from its first one on; and
@@ -1056,11 +1067,13 @@ class PlanningLoop:
                 self.holds[reason] += 1
         self._clear_plan()
         # where the controller goes: from where it is on landing (a stop voiding the plan's
-        # times: unknown, the hold point only), none without a clock
-        self.stop_trajectory = None if hold is None or self.lockstep or \
-            reason == 'no_clock' else _stop_timeline(
-                hold, None if reason in VOID_PLAN_STOPS else landed,
-                now + self.schedule.lead_ns, self.setup.dt_ns)
+        # times: unknown, the hold point only), none without a clock. A stop while nothing
+        # moves (a disable sent again, a reset while disabled) leaves the running one's
+        if hold is not None or reason in VOID_PLAN_STOPS:
+            self.stop_trajectory = None if hold is None or self.lockstep or \
+                reason == 'no_clock' else _stop_timeline(
+                    hold, None if reason in VOID_PLAN_STOPS else landed,
+                    now + self.schedule.lead_ns, self.setup.dt_ns)
         return hold
 
     def _owed_commanded(self, now: int) -> np.ndarray | None:
