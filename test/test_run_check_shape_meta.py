@@ -95,3 +95,34 @@ def test_a_given_shape_meta_stating_another_crop_is_refused(tmp_path):
         "dataset recorded [100, 40, 400, 320]; leave that field out to take the dataset's (the "
         'node fits live frames and checks the joints by it)')
     assert not (tmp_path / 'run').exists()
+
+
+def test_a_run_saved_without_the_recorded_crop_resumes_as_it_trained(tmp_path, caplog):
+    """A run started before a given shape_meta took the dataset's crop (its saved policy has
+    none) was refused on resume (camera_crop null -> [...] is a network change), with advice
+    the new check refuses too: only --resume never went on. It resumes as it trained, said."""
+    import json
+    import logging
+
+    from training.trainer import train
+
+    store = _recorded_store(tmp_path)
+    cfg = small_config(store)
+    cfg.policy = {**cfg.policy, 'shape_meta': {'obs': {'agent_pos': STATE, 'image': IMAGE},
+                                               'action': {'shape': [2]}}}
+    cfg.train.max_steps = 2
+    run = tmp_path / 'run'
+    train(cfg, run)
+    state = run / 'train_state' / 'state.json'
+    saved = json.loads(state.read_text())
+    image = saved['policy_config']['shape_meta']['obs']['image']
+    assert image.pop('camera_crop') == [100, 40, 400, 320]  # as a run saved before it
+    state.write_text(json.dumps(saved))
+    cfg.train.max_steps = 4
+    with caplog.at_level(logging.WARNING):
+        checked = check_run(cfg, run, 'auto')
+    assert checked.saved is not None and checked.policy_cfg.camera_crop('image') is None
+    said = [r.getMessage() for r in caplog.records if 'resuming a run saved without' in
+            r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(
+        "resuming a run saved without the dataset's image camera_crop"), said

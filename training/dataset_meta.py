@@ -15,6 +15,7 @@ import numpy as np
 
 from dp_ros.dimension_names import NAMES, names_of
 from dp_ros.image_fit import CAMERA_CROP
+from dp_ros.policy.config import jsonable
 from dp_ros.recorded_sources import (
     FRAME_SIZE,
     OFFSET_S,
@@ -214,24 +215,19 @@ def _check_observation_offsets(name: str, key: str, sources: Sequence[dict], whe
 RECORDED_FIELDS = (CAMERA_CROP, FRAME_SIZE, NAMES, SOURCES)
 
 
-def _plain(value: Any) -> Any:
-    """Tuples as lists, recursively: a config's YAML and a store's attrs compare alike."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def with_recorded_fields(given: Mapping, meta: Mapping) -> tuple[dict, str | None]:
+def with_recorded_fields(given: Mapping, meta: Mapping, saved: Mapping | None = None
+                         ) -> tuple[dict, str | None, list[str]]:
     """A policy section's own shape_meta (`given`) with what the dataset recorded (`meta`:
     its dataset_shape_meta) added where an entry leaves it out: a shape_meta copied into a
     config dropped the camera crop and the joint names, so the checkpoint told the node to fit
     the whole live frame (another field of view than training's) and skipped its joint-order
-    check. Returns (shape_meta, None), or (given, why) where an entry states a recorded field
-    otherwise than the dataset."""
-    merged = _plain(given)
+    check. `saved`: a resumed run's shape_meta; a field it was saved without is not added (the
+    run goes on as it trained; the third item names them). Returns (shape_meta, None, left),
+    or (given, why, []) where an entry states a recorded field otherwise than the dataset."""
+    merged = jsonable(given)
     recorded = {**meta['obs'], ACTION: meta[ACTION]}
+    before = {**(saved or {}).get('obs', {}), ACTION: (saved or {}).get(ACTION, {})}
+    left = []
     entries = [*((k, e) for k, e in (merged.get('obs') or {}).items()),
                (ACTION, merged.get(ACTION))]
     for key, entry in entries:
@@ -242,11 +238,14 @@ def with_recorded_fields(given: Mapping, meta: Mapping) -> tuple[dict, str | Non
             if field not in have:
                 continue
             if field not in entry:
-                entry[field] = _plain(have[field])
-            elif _plain(entry[field]) != _plain(have[field]):
+                if saved is not None and field not in (before.get(key) or {}):
+                    left.append(f'{key} {field}')
+                else:
+                    entry[field] = jsonable(have[field])
+            elif jsonable(entry[field]) != jsonable(have[field]):
                 return dict(given), (f'{key} {field} is {entry[field]}, the dataset recorded '
-                                     f'{_plain(have[field])}')
-    return merged, None
+                                     f'{jsonable(have[field])}'), []
+    return merged, None, left
 
 
 def policy_data_misfit(config: Any, meta: Mapping) -> str | None:

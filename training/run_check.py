@@ -169,12 +169,18 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
     policy_dict.setdefault('shape_meta', data_meta)
     if given and isinstance(policy_dict['shape_meta'], Mapping):
         from training.dataset_meta import with_recorded_fields
-        policy_dict['shape_meta'], differs = with_recorded_fields(policy_dict['shape_meta'],
-                                                                  data_meta)
+        before = (saved.get('policy_config') or {}).get('shape_meta', {}) if saved else None
+        policy_dict['shape_meta'], differs, left = with_recorded_fields(
+            policy_dict['shape_meta'], data_meta, before)
         if differs:
             raise TrainConfigError(
                 f'policy.shape_meta does not fit {dataset}: {differs}; leave that field out '
                 "to take the dataset's (the node fits live frames and checks the joints by it)")
+        if left and int(os.environ.get('RANK', '0')) == 0:
+            log.warning(f"resuming a run saved without the dataset's {', '.join(left)} (its "
+                        "policy.shape_meta left them out): it goes on without them, and its "
+                        'checkpoints do not tell the node (a camera fitted whole, joints '
+                        'unchecked); start over (--resume never) to record them')
     try:
         policy_cfg = PolicyConfig.from_dict(policy_dict)
     except (TypeError, ValueError) as exc:

@@ -38,7 +38,17 @@ class NoAnswer(Exception):
 
 
 class _ManagedWithout(Exception):
-    """The managed node is there (its get_state is) without the service asked for."""
+    """The managed node is there (its get_state is) without the service asked for, in a
+    state that gets it only by a transition (`state`)."""
+
+    def __init__(self, state: str):
+        super().__init__(state)
+        self.state = state
+
+
+# lifecycle states without ~/enable and ~/reset that no running transition will end (while
+# configuring, get_state gives no answer: the executor is loading the policy; wait on)
+STATES_WITHOUT_SERVICES = ('unconfigured', 'finalized')
 
 
 # how long ~/enable or ~/reset may lag behind the managed node's get_state in discovery
@@ -83,11 +93,13 @@ def call(action: str, node: str, timeout_s: float) -> tuple[bool, str]:
     name = f'{node}/{service}'
     with BackgroundNode(f'dp_ros_node_control_{os.getpid()}') as ros:
         started = time.monotonic()
+        seen: list[str] = []
 
         def managed_without() -> None:
             """~/enable and ~/reset exist once the managed node is configured: against an
             unconfigured one the call waited its whole timeout, then asked whether the node
-            runs at all."""
+            runs at all. Said once its state is seen twice as one without them (a configure
+            requested just before may not have started at the first look)."""
             if action in (*TRANSITIONS, 'state') or \
                     time.monotonic() - started < MANAGED_GRACE_S:
                 return
@@ -97,14 +109,19 @@ def call(action: str, node: str, timeout_s: float) -> tuple[bool, str]:
             # the services the node serves (the graph's whole list counts clients too)
             names = {n for n, _ in ros.node.get_service_names_and_types_by_node(
                 base, namespace or '/')}
-            if f'{node}/get_state' in names and name not in names:
-                raise _ManagedWithout
+            if f'{node}/get_state' not in names or name in names:
+                return
+            left = started + timeout_s - time.monotonic()
+            state = _state_of(ros, node, min(2.0, max(left, 0.1)))
+            seen.append(state or '')
+            if state in STATES_WITHOUT_SERVICES and seen[-2:] == [state, state]:
+                raise _ManagedWithout(state)
 
         try:
             response = ros.call(srv_type, name, request, timeout_s, while_waiting=managed_without)
-        except _ManagedWithout:
+        except _ManagedWithout as exc:
             raise UserError(f'{node} is the managed node (policy_lifecycle_node) in state '
-                            f"'{_state_of(ros, node)}': its ~/{service} exists once it is "
+                            f"'{exc.state}': its ~/{service} exists once it is "
                             f'configured (dp-ros node configure --node {node}; then activate; '
                             '`dp-ros node state` tells where it is)') from None
         except NoReply as exc:  # found, busy: a configure still loading
@@ -125,19 +142,18 @@ def call(action: str, node: str, timeout_s: float) -> tuple[bool, str]:
     return bool(response.success), f'{node}: {response.message or action}'
 
 
-def _state_of(ros: Any, node: str) -> str:
-    """The managed node's lifecycle state label, or why it is not known."""
+def _state_of(ros: Any, node: str, timeout_s: float) -> str | None:
+    """The managed node's lifecycle state label; None without an answer in time (a
+    configure holds its executor) or without the service."""
     from lifecycle_msgs.srv import GetState
 
     from dp_ros.ros.background_node import NoReply
 
     try:
         return ros.call(GetState, f'{node}/get_state', GetState.Request(),
-                        5.0).current_state.label
-    except NoReply:
-        return 'unknown: get_state gave no answer within 5 s (a configure still loading?)'
-    except TimeoutError:
-        return 'unknown: its get_state went away'
+                        timeout_s).current_state.label
+    except (NoReply, TimeoutError):
+        return None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -455,11 +455,12 @@ def stop_path(start: np.ndarray, velocity: np.ndarray, deceleration: np.ndarray,
     first to need it at its `deceleration` (the others at less: the motion keeps its
     direction, no joint above its limit), so T = max |v| / deceleration; points every control
     period (wider past MAX_STOP_POINTS) until T, the last at the rest position, each within
-    the action bounds. (positions (N, D), step ns); None when nothing moves (the one-point
-    hold). Positions only, as the chunks are published: the controller's interpolation
-    between them follows the deceleration. `max_duration_ns` caps T (a harder stop, the
-    motion shorter): a stop on stale inputs moves blind no longer than the running plan
-    would have; None (at most 0) there: the one-point hold."""
+    the action bounds, or between them and a start outside them (the ramp-in walking the arm
+    back in: hold_point does not clamp either). (positions (N, D), step ns); None when
+    nothing moves (the one-point hold). Positions only, as the chunks are published: the
+    controller's interpolation between them follows the deceleration. `max_duration_ns`
+    caps T (a harder stop, the motion shorter): a stop on stale inputs moves blind no longer
+    than the running plan would have; None (at most 0) there: the one-point hold."""
     start = np.asarray(start, dtype=np.float64)
     v = np.asarray(velocity, dtype=np.float64)
     t_stop_s = float(np.max(np.abs(v) / np.asarray(deceleration, dtype=np.float64)))

@@ -107,3 +107,48 @@ def test_a_node_name_ros_cannot_take_is_one_line_exit_2(ros_processes, name):
         f"dp-ros node: --node {name!r} is not a node name (letters, digits and underscores, a "
         "token not starting with a digit, '/' between them: e.g. /dp_policy, "
         '/left/dp_policy)'], said
+
+
+SLOW_CONFIGURE = '''
+import time, rclpy
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.executors import SingleThreadedExecutor
+from std_srvs.srv import SetBool
+
+class Slow(LifecycleNode):
+    """As policy_lifecycle_node: ~/enable made by a configure that takes a while (a policy
+    loading and warming up), which holds the single-threaded executor."""
+    def __init__(self):
+        super().__init__('slow_policy')
+    def on_configure(self, state):
+        print('configuring', flush=True)
+        time.sleep(6.0)
+        self.create_service(SetBool, '~/enable', self.on_enable)
+        return TransitionCallbackReturn.SUCCESS
+    def on_enable(self, request, response):
+        response.success, response.message = True, 'enabled'
+        return response
+
+rclpy.init()
+executor = SingleThreadedExecutor()
+executor.add_node(Slow())
+executor.spin()
+'''
+
+
+def test_enable_while_the_managed_node_configures_waits_for_it(ros_processes, ros_probe):
+    """A launch's autostart configures the node while `dp-ros node enable` is given: its
+    get_state was there without ~/enable, and the managed-node check said it was in state
+    'unknown' and exited 2 where the call, waiting, would have been answered."""
+    import sys
+
+    slow = ros_processes.start('slow', [sys.executable, '-c', SLOW_CONFIGURE])
+    ros_probe.wait_for(lambda: '/slow_policy/get_state' in dict(
+        ros_probe.node.get_service_names_and_types()), 60.0, 'the lifecycle services')
+    configure = ros_processes.start('configure', module_cmd(
+        'dp_ros.cli', 'node', 'configure', '--node', '/slow_policy', '--timeout', '120'))
+    ros_probe.wait_for(lambda: 'configuring' in slow.log(), 60.0, 'the configure to begin')
+    code, said = dp_ros_node(ros_processes, 'enable', '--node', '/slow_policy', '--timeout',
+                             '60')
+    assert code == 0 and said.strip() == '/slow_policy: enabled', said
+    assert configure.popen.wait(60) == 0, configure.log()
