@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from test_planning_loop import DT, T0, chunk, feed, make_loop, plan_now
 
-from dp_ros.runtime.planning_loop import Drop, PlanRequest, Wait
+from dp_ros.runtime.planning_loop import LOCKSTEP_RETRIES, Drop, PlanRequest, Wait
 
 
 def test_a_lockstep_step_whose_chunk_was_discarded_is_planned_again():
@@ -59,3 +59,11 @@ def test_a_lockstep_step_whose_chunk_failed_is_planned_again(why):
     feed(loop, T0)  # the waiting sim re-sends the step's observation
     again = loop.poll(T0, runner_busy=False)
     assert isinstance(again, PlanRequest) and again.context.t_obs_ns == T0, again
+    # a failure that repeats is retried LOCKSTEP_RETRIES times, not back to back for ever
+    for tries in range(2, LOCKSTEP_RETRIES + 2):
+        loop.submitted(again)
+        assert loop.finish(again.context, None, RuntimeError('CUDA error'), T0) == \
+            Drop('error')
+        feed(loop, T0)
+        again = loop.poll(T0, runner_busy=False)
+        assert isinstance(again, PlanRequest) == (tries <= LOCKSTEP_RETRIES), (tries, again)

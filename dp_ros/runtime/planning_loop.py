@@ -102,6 +102,9 @@ NO_CLOCK = ('waiting for /clock: use_sim_time is true and the node clock has not
             'until it runs (logged once; inputs_before_clock on /diagnostics)')
 
 
+# lockstep: a step whose chunk failed is planned again at most this many times
+LOCKSTEP_RETRIES = 3
+
 # a stamp this far from the node clock (a year) is on another kind of clock: a sim's
 SIM_CLOCK_GAP_NS = 365 * 24 * 3600 * 10**9
 
@@ -334,6 +337,7 @@ class PlanningLoop:
         # filed (None: none): such inputs for longer than max_input_age_s are BEFORE_EPISODE
         self._before_episode_from: int | None = None
         self.generation = 0
+        self._retried: tuple[int | None, int] = (None, 0)  # lockstep: (step, retries of it)
         self.env_seed = cfg.env_seed
         self.episode_start_ns: int | None = None  # of the newest announced episode
         self.generator = self._new_generator()
@@ -888,8 +892,15 @@ class PlanningLoop:
         """A lockstep sim waits at the step of a chunk dropped unpublished (a sampling error,
         a non-finite chunk, no measured position) and sends no newer observation: its
         observation is planned again (the node waited 'for a newer observation' until the
-        sim's action_wait_timeout_s, for ever at 0). Realtime plans the next one."""
-        if self.lockstep and self.last_t_obs_ns == context.t_obs_ns:
+        sim's action_wait_timeout_s, for ever at 0), up to LOCKSTEP_RETRIES times a step (a
+        failure that repeats, a sticky CUDA error, is not sampled back to back for ever: the
+        sim's timeout then holds and steps on). Realtime plans the next one."""
+        if not self.lockstep or self.last_t_obs_ns != context.t_obs_ns:
+            return
+        step, tries = self._retried
+        tries = tries + 1 if step == context.t_obs_ns else 1
+        self._retried = (int(context.t_obs_ns), tries)
+        if tries <= LOCKSTEP_RETRIES:
             self.last_t_obs_ns = None
 
     def _command(self, plan: Plan, landing_ns: int, at_landing: np.ndarray | None) -> None:
@@ -1210,6 +1221,7 @@ class PlanningLoop:
         self._clear_plan()
         self.generator = self._new_generator()
         self.last_t_obs_ns = None
+        self._retried = (None, 0)  # a new episode's steps may repeat the old one's stamps
         self._frames_failing_from = None
         self._before_episode_from = None
 
