@@ -208,8 +208,8 @@ class PolicyNodeConfig:
                           'watch its plans and latency before it moves the robot)')
     lockstep: bool = param(False, 'the sim waits for the action of its current observation '
                            '(use with use_sim_time): plan on it once the plan has run out, '
-                           'and again when its chunk was not published (discarded, failed, '
-                           'non-finite, no measured position)')
+                           'and again when its chunk was not published (discarded; failed, '
+                           'non-finite or no measured position: up to 3 times)')
     replan_threshold: int = param(2, 'realtime: plan the next chunk once at most this many '
                                   'future actions are left (lockstep always waits for the plan '
                                   'to run out)', range=(0, 1024))
