@@ -126,13 +126,18 @@ def entry_frame_size(value: object, where: str) -> tuple[int, int] | None:
 
 
 def tolerance_ns(sources: Sequence[dict] | None, topic: str | None = None) -> int | None:
-    """The gap tolerance (ns) recorded sources were sampled with: `topic`'s, or without one
-    (or a topic they do not name) the largest; None: not recorded."""
+    """The gap tolerance (ns) recorded sources were sampled with: `topic`'s (several sources
+    of it, positions and velocities of one joint-state topic: the smallest, as bag2zarr
+    dropped a step where any of them had a gap; the largest let the node serve a state
+    training dropped), or without one (or a topic they do not name) the largest; None: not
+    recorded."""
     found = [float(s[TOLERANCE_S]) for s in sources or () if TOLERANCE_S in s
              and (topic is None or s['topic'] == topic)]
     if not found and topic is not None:
         return tolerance_ns(sources)
-    return None if not found else int(round(max(found) * 1e9))
+    if not found:
+        return None
+    return int(round((max(found) if topic is None else min(found)) * 1e9))
 
 
 def rate_hz(sources: Sequence[dict] | None, topic: str | None = None) -> float | None:

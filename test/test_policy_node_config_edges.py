@@ -349,15 +349,16 @@ def test_a_pose_topic_is_never_split_by_the_recorded_drivers():
 
 def test_a_drivers_stream_the_data_read_with_another_takes_its_topics_tolerance():
     """state_joint_drivers splitting jx from jy, which the data read together (10 ms) beside
-    g (90 ms): jx's stream has no recorded source of its own and takes its topic's largest
-    tolerance, g's stream its own source's; the other grouping is warned about."""
+    g (90 ms): jx's stream has no recorded source of its own and takes its topic's smallest
+    tolerance (bag2zarr dropped a step where any of the topic's sources had a gap; here jx's
+    own, 10 ms), g's stream its own source's; the other grouping is warned about."""
     meta = checkpoint(state(3, names=['jx', 'jy', 'g'], sources=[
         {'kind': 'joint_state', 'topic': '/js', 'width': 2, 'tolerance_s': 0.01},
         {'kind': 'joint_state', 'topic': '/js', 'width': 1, 'tolerance_s': 0.09}]))
     node = cfg(joint_state_topic='/js', state_joint_names=['jx', 'jy', 'g'],
                state_joint_drivers=['a', 'b', 'b'], action_joint_names=['jx', 'jy'])
     setup = resolve_setup(node, meta)
-    assert setup.gap_ns == {'image': 500 * MS, 'agent_pos:/js [jx]': 90 * MS,
+    assert setup.gap_ns == {'image': 500 * MS, 'agent_pos:/js [jx]': 10 * MS,
                             'agent_pos:/js [jy, g]': 90 * MS}
     assert setup.warnings == [
         "parameter state_joint_drivers reads the state as ['jx'] + ['jy', 'g'], the training "
@@ -436,3 +437,36 @@ def test_a_recorded_tolerance_of_zero_is_kept():
     meta = checkpoint(state(2, sources=[{'kind': 'joint_state', 'topic': '/pusht/joint_states',
                                          'width': 2, 'tolerance_s': 0.0}]))
     assert resolve_setup(cfg(), meta).gap_ns == {'image': 500 * MS, 'agent_pos': 0}
+
+
+def test_positions_and_velocities_of_one_topic_take_the_smaller_tolerance():
+    """bag2zarr dropped a step where either source of a joint-state topic had a gap (positions
+    20 ms, velocities 100 ms); the node's one stream of that topic took the largest, and served
+    a state 50 ms old at a time training dropped (a randomized review of the two sides)."""
+    from dp_ros.params import config_from_dict as node_config
+    from dp_ros.runtime.policy_node_config import (
+        PolicyNodeConfig,
+        joined_per_key,
+        recorded_gaps,
+        split_shared_topics,
+        state_sources,
+    )
+    from training.bag2zarr import recorded_attrs
+    from training.bag2zarr_config import config_from_dict as bag_config
+
+    attrs = recorded_attrs(bag_config({'control_period_s': 0.1, 'keys': {'state': [
+        {'joint_state': '/joint_states', 'joints': ['a1'], 'tolerance': 0.02},
+        {'joint_state': '/joint_states', 'joints': ['a1'], 'field': 'velocity',
+         'tolerance': 0.1}]}}))
+    node = node_config(PolicyNodeConfig, {
+        'checkpoint': 'x', 'joint_state_topic': '/joint_states', 'action_topic': '/c',
+        'state_joint_names': ['a1', 'a1'], 'image_topics': [],
+        'state_fields': ['position', 'velocity'], 'action_joint_names': ['a1']})
+
+    class Recorded:
+        def recorded_sources(self, key):
+            return attrs[key]['sources']
+
+    streams = split_shared_topics(state_sources(node, 'state'),
+                                  joined_per_key([attrs['state']['sources']]), 'state')
+    assert recorded_gaps(Recorded(), [], ['state'], streams, 500 * MS) == {'state': 20 * MS}
