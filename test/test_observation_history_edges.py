@@ -73,3 +73,18 @@ def test_keep_equal_to_the_needed_span_is_enough_and_bad_periods_are_refused():
         ObservationHistory(['a'], 2, 0, DT)
     with pytest.raises(ValueError, match='max_age_ns'):
         ObservationHistory(['a'], 2, DT, 0)
+
+
+def test_a_time_before_the_episode_pads_with_the_first_times_sample_as_training_does():
+    """Training pads the times before an episode with its step 0; the node took each stream's
+    first sample instead: for a 500 Hz state, the one 2 ms after the start where step 0 (the
+    first camera frame, 60 ms on) had the one at 60 ms (a randomized review of the two)."""
+    h = ObservationHistory(['img', 'state'], 2, DT, 500 * MS, reference='img',
+                           gap_ns={'img': 50 * MS, 'state': 50 * MS})
+    h.start_episode(1000 * MS)
+    for t in range(1002, 1062, 2):
+        h.add('state', t * MS, t)
+    h.add('img', 1060 * MS, 'frame')
+    obs = h.assemble(now_ns=1065 * MS)
+    assert obs.times_ns == [960 * MS, 1060 * MS]
+    assert obs.values['state'] == [1060, 1060] and obs.values['img'] == ['frame', 'frame']

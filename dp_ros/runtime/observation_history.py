@@ -225,19 +225,24 @@ class ObservationHistory:
             s = self._data[name]
             # the rule bag2zarr samples training data with (runtime/alignment.py)
             index, valid = sample_at_or_before(s.stamps, times, self.gap_ns[name], self.late_ns)
+            # before the episode began: the sample of its first time here, as training pads
+            # with step 0 (a stream's first sample, where it runs faster than the grid, was
+            # another one: a state up to a period off in the first plan of an episode)
+            first = next((i for i, ok in zip(index.tolist(), valid.tolist(), strict=True)
+                          if ok), 0)
             for t, i, ok in zip(times, index.tolist(), valid.tolist(), strict=True):
                 if not ok:
                     refusal = self._refusal(name, t)
                     if refusal is not None:
                         return refusal
-                    i = 0  # before the episode began: its first sample, as the sim pads
+                    i = first
                 values[name].append(s.values[i])
                 stamps[name].append(s.stamps[i])
         return Observation(t_ns=t_last, times_ns=times, values=values, stamps_ns=stamps)
 
     def _refusal(self, name: str, t: int) -> Refusal | None:
         """Why stream `name` has no sample for time t; None: t is before the episode began
-        and nothing is at or before it (the episode's first sample stands in)."""
+        and nothing is at or before it (the episode's first time's sample stands in)."""
         s = self._data[name]
         i = int(index_at_or_before(s.stamps, [t])[0])
         if i < 0:
