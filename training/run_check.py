@@ -201,12 +201,7 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
         from training.warm_start import check_init_policy
         init_from = check_init_policy(cfg.train.init_from, policy_cfg)
     if int(os.environ.get('RANK', '0')) == 0:  # once, not per process
-        for warning in start_warnings(cfg, dataset, store) + memory_warnings + [
-                w for w in (policy_cfg.late_start_warning(policy_cfg.num_inference_steps,
-                                                          'policy.num_inference_steps'),
-                            policy_cfg.late_start_warning(cfg.eval.num_inference_steps,
-                                                          'eval.num_inference_steps')
-                            if cfg.eval.num_inference_steps else '') if w]:
+        for warning in start_warnings(cfg, policy_cfg, dataset, store) + memory_warnings:
             log.warning(warning)
     return CheckedRun(state_path, saved, dataset, policy_cfg, init_from, changed)
 
@@ -460,11 +455,17 @@ def check_has_state(cfg: TrainConfig, policy_cfg: PolicyConfig) -> None:
                            f'{{agent_pos: {cfg.data.state_key}}}')
 
 
-def start_warnings(cfg: TrainConfig, dataset: Path, store: Any) -> list[str]:
+def start_warnings(cfg: TrainConfig, policy_cfg: PolicyConfig, dataset: Path, store: Any
+                   ) -> list[str]:
     """What the config lets train but likely not as meant: the Push-T default state slice
     dropping columns of a state that is not Push-T's (a Push-T recipe on arm data trains on
-    2 joints), a warmup longer than the run."""
-    out = []
+    2 joints), a warmup longer than the run, a denoising step count that starts far below a
+    smaller one's (the policy's, the evaluation's)."""
+    out = [w for w in (
+        policy_cfg.late_start_warning(policy_cfg.num_inference_steps,
+                                      'policy.num_inference_steps'),
+        policy_cfg.late_start_warning(cfg.eval.num_inference_steps, 'eval.num_inference_steps')
+        if cfg.eval.num_inference_steps else '') if w]
     d, o, t = cfg.data, cfg.optim, cfg.train
     if d.low_dim_keys is None:  # the Push-T default: agent_pos = state[0:2]
         width = math.prod(store.data[d.state_key].shape[1:])

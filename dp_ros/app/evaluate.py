@@ -50,10 +50,7 @@ def run_inprocess_eval(args: argparse.Namespace) -> dict[str, Any]:
                          dtype=None if dtype == torch.float32 else dtype)
     policy.use_torchscript(not args.eager)
     check_video_episodes(args.video_episodes, len(args.seeds))
-    late = policy.config.late_start_warning(
-        args.num_inference_steps or policy.config.num_inference_steps,
-        '--num-inference-steps' if args.num_inference_steps else
-        "the checkpoint's num_inference_steps")
+    late = policy.config.late_start_warning(args.num_inference_steps, '--num-inference-steps')
     if late:
         print(f'dp-ros eval: warning: {late}', file=sys.stderr)
     res = run_closed_loop(policy, args.seeds, robot=args.robot, max_steps=args.max_steps,

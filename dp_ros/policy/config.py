@@ -369,8 +369,11 @@ class PolicyConfig:
         return cls(**copy.deepcopy(d))
 
     # ------------------------------------------------------------------ checks
-    def late_start_warning(self, steps: int, name: str = 'num_inference_steps') -> str:
-        """late_start_warning for this policy's num_train_timesteps."""
+    def late_start_warning(self, steps: int | None, name: str) -> str:
+        """late_start_warning for this policy's num_train_timesteps, of `steps` given as
+        `name`; None or 0 (not given): this policy's own count, the checkpoint's."""
+        if not steps:
+            steps, name = self.num_inference_steps, "the checkpoint's num_inference_steps"
         return late_start_warning(self.num_train_timesteps, steps, name)
 
     def check_inference_steps(self, steps: int, name: str = 'num_inference_steps') -> None:

@@ -867,7 +867,8 @@ class PlanningLoop:
             self.motion_start = reference
         # after the drops above: a chunk not published stays out of the ensemble's memory;
         # blend mixes the running plan's targets (before the ramp-in, which the mix gets)
-        if running is not None and self.safety.ramp_start_ns is not None:
+        if self.execution.mode == 'blend' and running is not None and \
+                self.safety.ramp_start_ns is not None:
             running = TimedChunk(running.due_ns,
                                  self.safety.unramped(running.due_ns, running.actions))
         combined = self.execution.combine(kept_due, actions[first:], sampled, running, wrap,
@@ -951,18 +952,20 @@ class PlanningLoop:
         motion's first point, where it started from."""
         if self.lockstep:
             return self._commanded_at(t_ns)
-        if self.controlled is None:
-            return self.motion_start
-        point = commanded_at(self.controlled, t_ns, True, self.safety.wrap)
-        return self.motion_start if point is None else point
+        return self._on(self.controlled, t_ns, interpolated=True)
 
     def _commanded_at(self, t_ns: int, interpolated: bool = False) -> np.ndarray | None:
         """The commanded point in force at t, or on the line between the points around t
         (`interpolated`), chained over the plans that replaced each other; before the motion's
         first point, where it started from."""
-        if self.commanded is None:
-            return self.motion_start
-        point = commanded_at(self.commanded, t_ns, interpolated, self.safety.wrap)
+        return self._on(self.commanded, t_ns, interpolated)
+
+    def _on(self, timeline: TimedChunk | None, t_ns: int, interpolated: bool
+            ) -> np.ndarray | None:
+        """Where `timeline` (commanded or controlled) is at t; before its first point (or
+        without one), where the motion started from."""
+        point = None if timeline is None else \
+            commanded_at(timeline, t_ns, interpolated, self.safety.wrap)
         return self.motion_start if point is None else point
 
     def point_due(self, clock_ns: int) -> np.ndarray | None:
@@ -1070,9 +1073,8 @@ class PlanningLoop:
                 start, path, step = stop
                 streamed = self.forward_streams and reason not in UNSTREAMED_STOPS
                 hold = dataclasses.replace(hold, path=path, step_ns=step, streamed=streamed)
-                if streamed:
-                    self.stopping = TimedChunk(now + step * np.arange(len(path) + 1),
-                                               np.vstack([start, path]))
+                if streamed:  # a forward controller gets it from now, point by point
+                    self.stopping = _stop_timeline(hold, start, now, self.setup.dt_ns)
                     self._stop_streamed_ns = None
             if hold is not None:
                 self.holds[reason] += 1

@@ -1099,9 +1099,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     config = PolicyConfig.from_dict(metadata['config'])
     if cfg.num_inference_steps:  # 0: the checkpoint's; more than it trained: refused at start
         config.check_inference_steps(cfg.num_inference_steps, 'parameter num_inference_steps')
-    late = config.late_start_warning(cfg.num_inference_steps or config.num_inference_steps,
-                                     'parameter num_inference_steps' if cfg.num_inference_steps
-                                     else "the checkpoint's num_inference_steps")
+    late = config.late_start_warning(cfg.num_inference_steps, 'parameter num_inference_steps')
     rgb_keys, low_dim = config.rgb_keys, config.low_dim_keys
     if not rgb_keys and cfg.image_topics == _DEFAULT_IMAGE_TOPICS:
         # a camera-less policy with image_topics left out (`image_topics: []` is the empty
