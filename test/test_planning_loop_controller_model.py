@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_planning_loop import DT, MS, T0, feed, make_loop, plan_now
+from test_planning_loop import DT, MS, T0, feed, feed_until, make_loop, plan_now
 
 LIMIT = 0.05  # max_step_delta per 0.1 s period: 0.5 units/s
 
@@ -136,3 +136,39 @@ def test_a_forward_controller_on_a_plan_at_the_step_limit_stays_within_it():
             if (p := loop.point_due(t)) is not None:
                 sent.append(p[0])
         assert np.abs(np.diff(sent)).max() <= LIMIT * (1 + 1e-9), (start, sent)
+
+
+def test_a_stop_sent_while_a_chunk_is_on_its_way_starts_from_where_that_chunk_takes_it():
+    """With action_lead_s, a decelerating stop sent while the newest chunk is still on its
+    way lands after it: the controller then runs from that chunk's line, not from the plan
+    it replaced. The stop's path started from the controller at the stop (on the old plan,
+    going on forward at full speed) and was reached from the new chunk's line at 1.2x the
+    step limit (a randomized review of the loop)."""
+    lead = 50 * MS
+    loop = make_loop(max_step_delta=[LIMIT, LIMIT], replan_threshold=6, action_lead_s=0.05,
+                     stop_deceleration=[0.5])
+    jtc = Controller(np.zeros(2))
+    loop.measure(T0 + DT, np.zeros(2))
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    ahead = np.zeros((16, 2))
+    ahead[1:, 0] = LIMIT * np.arange(15)  # +x at the step limit
+    t_a = T0 + DT - lead  # sent early enough to land by the observation's time
+    plan = loop.finish(plan_now(loop, T0 + DT).context, ahead, None, t_a)
+    jtc.receive(t_a + lead, plan.due_ns, plan.actions)
+    feed_until(loop, T0 + 2 * DT, T0 + 4 * DT)
+    request = plan_now(loop, T0 + 4 * DT)
+    t_b = T0 + 4 * DT + 30 * MS
+    back = loop.finish(request.context, np.zeros((16, 2)), None, t_b)  # the policy turns back
+    jtc.receive(t_b + lead, back.due_ns, back.actions)
+    t_stop = t_b + 20 * MS  # the chunk still on its way
+    loop.measure(t_stop - 5 * MS, jtc.desired(t_stop - 5 * MS))
+    hold = loop.stop('disabled', t_stop)
+    assert hold is not None and hold.path is not None
+    jtc.receive(t_stop + lead, t_stop + lead + hold.step_ns * np.arange(1, len(hold.path) + 1),
+                hold.path)
+    end = t_stop + lead + hold.step_ns * len(hold.path)
+    assert jtc.fastest(t_a, end) <= LIMIT / 0.1 * (1 + 1e-6)
+    # the loop's model of the stop is the controller's
+    for t in range(t_stop + lead, end + 1, 10 * MS):
+        np.testing.assert_allclose(loop._stopping_at(t), jtc.desired(t), atol=1e-9)

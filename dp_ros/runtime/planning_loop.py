@@ -1064,8 +1064,11 @@ class PlanningLoop:
                 if commanded is None:
                     commanded = self._owed_commanded(now)
             hold = hold_point(reason, now, measured, commanded)
-            stop = None if reason in VOID_PLAN_STOPS else \
-                self._stop_path(now, blind=reason in BLIND_STOPS)
+            # a trajectory controller gets the path when it lands, after any chunk still on
+            # its way: from where that chunk takes it then; a forward controller from now
+            stop = None if reason in VOID_PLAN_STOPS else self._stop_path(
+                now if self.forward_streams else now + self.schedule.lead_ns,
+                blind=reason in BLIND_STOPS)
             if hold is not None and stop is not None:
                 # the path ends up to v^2/(2a) further on: a forward controller, which goes
                 # to a point at once, gets its points as they fall due (stop_point_due), or
@@ -1101,12 +1104,13 @@ class PlanningLoop:
     def _stop_path(self, now: int, blind: bool = False
                    ) -> tuple[np.ndarray, np.ndarray, int] | None:
         """With stop_deceleration, in realtime, while a commanded plan runs: the decelerating
-        stop from where the controller is commanded now, at the velocity the newest plan
-        commands at now (execution.commanded_velocity on that plan's own points: its first
-        segment before its first point, 0 after its last; |v| within the envelope's speed
-        limit): its start, then safety.stop_path's positions and step; None for the
-        one-point hold (no deceleration given, lockstep: the sim waits for each action,
-        nothing commanded, or at rest).
+        stop from where the controller is commanded at `now` (the stop's landing for a
+        trajectory controller), at the velocity the newest plan commands then
+        (execution.commanded_velocity on that plan's own points: its first segment before its
+        first point, 0 after its last; |v| within the envelope's speed limit): its start,
+        then safety.stop_path's positions and step; None for the one-point hold (no
+        deceleration given, lockstep: the sim waits for each action, nothing commanded, or
+        at rest).
         `blind` (a stop on stale inputs, BLIND_STOPS): the node no longer sees the arm, so
         the stop lasts at most the running plan's remaining commanded horizon (a harder
         deceleration then), no longer than the plan would have moved blind; once that ran
