@@ -574,3 +574,16 @@ def node_observation_indices(streams: dict[str, Any], t_ns: int, n_obs_steps: in
     if not obs or obs.t_ns != int(t_ns):
         raise AssertionError(f'no observation at {t_ns}: {obs}')
     return {name: obs.values[name] for name in streams}
+
+
+def as_saved_before_the_config_record(directory: str | Path) -> Path:
+    """The policy's model.safetensors as a save before 2026-12-06 wrote it: without the record
+    of the saved policy.json (dp_ros.policy.checkpoint.SAVED_CONFIG_KEY), so a policy.json
+    edited to stand for an older file's is read as one (no hand-edit check)."""
+    from safetensors.torch import load_file, save_file
+
+    path = Path(directory) / 'model.safetensors'
+    if not path.is_file():  # a policy.json alone
+        return Path(directory)
+    save_file(load_file(str(path)), str(path), metadata={'format': 'pt'})
+    return Path(directory)

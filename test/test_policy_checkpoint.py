@@ -8,7 +8,7 @@ import pytest
 import safetensors.torch
 import torch
 from safetensors.torch import load_file, save_file
-from support import make_tiny_checkpoint, small_image_config
+from support import as_saved_before_the_config_record, make_tiny_checkpoint, small_image_config
 
 from dp_ros.policy.checkpoint import (
     CheckpointError,
@@ -82,10 +82,18 @@ def test_state_dict_argument_saves_those_weights(tmp_path):
 
 
 def test_weights_that_do_not_match_the_config_are_named(tmp_path):
+    """A policy.json edited after the save is named as such (the weights record what was
+    saved with them); one beside weights without that record (saved before 2026-12-06) by
+    the tensors that do not fit."""
     path = save_policy(make_policy(), tmp_path / 'pol')
     meta = json.loads((path / 'policy.json').read_text())
     meta['config']['num_keypoints'] = 4  # the weights were trained with 8
     (path / 'policy.json').write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError) as err:
+        load_policy(path)
+    assert 'is not what model.safetensors was trained and saved with: num_keypoints: 4 ' \
+           '(saved: 8)' in str(err.value)
+    as_saved_before_the_config_record(path)
     with pytest.raises(CheckpointError) as err:
         load_policy(path)
     msg = str(err.value)

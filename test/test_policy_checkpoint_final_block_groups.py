@@ -10,7 +10,11 @@ import json
 
 import pytest
 import torch
-from support import make_tiny_checkpoint, one_torch_thread  # noqa: F401
+from support import (  # noqa: F401
+    as_saved_before_the_config_record,
+    make_tiny_checkpoint,
+    one_torch_thread,
+)
 
 from dp_ros.policy.checkpoint import CheckpointError, load_policy, read_policy_metadata
 from dp_ros.policy.config import PolicyConfig, with_final_block_groups
@@ -22,7 +26,9 @@ from training.warm_start import check_init_policy
 
 def _as_older_save(directory, **config):
     """The checkpoint's policy.json as a save before final_block_groups (and color_jitter)
-    wrote it, with `config` changed."""
+    wrote it, with `config` changed (its weights as such a save wrote them: no record of the
+    policy.json saved with them)."""
+    as_saved_before_the_config_record(directory)
     path = directory / 'policy.json'
     meta = json.loads(path.read_text())
     for name in ('final_block_groups', 'color_jitter'):

@@ -110,7 +110,12 @@ def model_card(meta: dict[str, Any], repo_id: str) -> str:
 
 
 def _read_meta(directory: Path) -> dict[str, Any]:
-    from dp_ros.policy.checkpoint import WEIGHTS_FILE, CheckpointError, read_policy_metadata
+    from dp_ros.policy.checkpoint import (
+        WEIGHTS_FILE,
+        CheckpointError,
+        edited_after_save,
+        read_policy_metadata,
+    )
     if not directory.is_dir():
         raise FileNotFoundError(f'{directory} is not a policy directory')
     meta = read_policy_metadata(directory)
@@ -120,9 +125,13 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     try:  # its header and index read, not its tensors: a truncated file is not uploaded
         with safe_open(str(directory / WEIGHTS_FILE), framework='numpy') as f:
             f.keys()
+            saved = f.metadata()
     except SafetensorError as exc:
         raise CheckpointError(f'{directory / WEIGHTS_FILE} is damaged or truncated ({exc}): '
                               'save or copy it again before pushing') from None
+    edited = edited_after_save(meta, saved, directory / WEIGHTS_FILE)
+    if edited:  # no one could load it: not uploaded
+        raise CheckpointError(edited)
     return meta
 
 

@@ -44,6 +44,13 @@ REQUIRED_CONFIG_FIELDS = (
 # nesting a policy.json never needs (a saved one: under 10 levels; provenance holds the
 # training config): deeper is refused before deepcopy or a check recurses through it
 MAX_JSON_DEPTH = 100
+# PolicyConfig fields a policy.json may change after the save: how the policy is sampled and
+# executed, and the training-only augmentation; every other field (the network, the noise
+# schedule, the observation contract) and the normalizer are the weights' own
+EDITABLE_CONFIG_FIELDS = ('sampler', 'num_inference_steps', 'n_action_steps', 'color_jitter')
+# the weights file's metadata keys holding what the policy.json beside it said at the save
+SAVED_CONFIG_KEY = 'dp_ros.config'
+SAVED_NORMALIZER_KEY = 'dp_ros.normalizer_sha256'
 # fields added since, each with the default that reads the files written before it
 ADDED_CONFIG_FIELDS = (
     'color_jitter',  # training only: (0, 0, 0, 0), no jitter
@@ -99,7 +106,9 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = staging_dir(directory)  # a kill leaves it: the next `dp-ros train` removes it
     try:
-        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={'format': 'pt'})
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={
+            'format': 'pt', SAVED_CONFIG_KEY: json.dumps(metadata['config'], sort_keys=True),
+            SAVED_NORMALIZER_KEY: normalizer_digest(metadata['normalizer'])})
         (tmp / METADATA_FILE).write_text(text + '\n')
         plain_file_mode([tmp / WEIGHTS_FILE], like=tmp / METADATA_FILE)
         for name in (WEIGHTS_FILE, METADATA_FILE):
@@ -109,6 +118,59 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def normalizer_digest(normalizer: dict) -> str:
+    """SHA-256 of a normalizer's policy.json form: the same after a JSON round trip."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(normalizer, sort_keys=True).encode()).hexdigest()
+
+
+def edited_after_save(meta: dict, saved: dict[str, str] | None, path: Path) -> str | None:
+    """Why policy.json `meta` is not what the weights at `path` were saved with (their
+    metadata `saved`), naming each field a hand edit changed; None: the same, or weights
+    saved before this check (no record). The sampler, its step count and n_action_steps may
+    change: they are not the training's."""
+    from dp_ros.policy.config import PolicyConfig, with_final_block_groups
+
+    saved = saved or {}
+    lines = []
+    if SAVED_CONFIG_KEY in saved:
+        try:
+            before = PolicyConfig.from_dict(with_final_block_groups(
+                json.loads(saved[SAVED_CONFIG_KEY]), 'the saved config')).to_dict()
+            now = PolicyConfig.from_dict(meta['config']).to_dict()
+        except (TypeError, ValueError) as exc:
+            return f"{path}: its record of the saved config is unreadable ({exc})"
+        for name in sorted(set(before) | set(now)):
+            if name not in EDITABLE_CONFIG_FIELDS:
+                lines += _differences(before.get(name), now.get(name), name)
+    if SAVED_NORMALIZER_KEY in saved and \
+            normalizer_digest(meta['normalizer']) != saved[SAVED_NORMALIZER_KEY]:
+        lines.append('normalizer: its statistics differ')
+    if not lines:
+        return None
+    shown = '; '.join(lines[:8]) + (f'; and {len(lines) - 8} more' if len(lines) > 8 else '')
+    return (f'{path.parent / METADATA_FILE} is not what {path.name} was trained and saved '
+            f'with: {shown}. The weights only work with the saved values: restore them (only '
+            f"{', '.join(EDITABLE_CONFIG_FIELDS[:3])} may be changed after the save; the "
+            "node's parameters override the sampler and its steps)")
+
+
+def _differences(before: object, now: object, path: str) -> list[str]:
+    """'path: now (saved: before)' for each leaf where two JSON values differ."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        return [line for key in sorted(set(before) | set(now), key=str)
+                for line in _differences(before.get(key), now.get(key), f'{path}.{key}')]
+    if before == now:
+        return []
+    return [f'{path}: {_short_json(now)} (saved: {_short_json(before)})']
+
+
+def _short_json(value: object, limit: int = 60) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def control_period_problem(value: object) -> str | None:
@@ -246,6 +308,10 @@ def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
         raise CheckpointError(f'{path} not found')
     try:
         with safe_open(str(path), framework='pt', device='cpu') as f:
+            saved = f.metadata()
+            edited = edited_after_save(meta, saved, path)
+            if edited:  # before reading the tensors: a hand edit, said in one line
+                raise CheckpointError(edited)
             weights = {k: f.get_tensor(k) for k in f.keys()}
     except SafetensorError as e:  # an interrupted copy, a full disk: say which file
         raise CheckpointError(f'{path} is damaged or truncated ({e}): copy or save it '
