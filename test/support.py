@@ -8,6 +8,7 @@ ros_harness.py.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import signal
 import subprocess
@@ -587,3 +588,26 @@ def as_saved_before_the_config_record(directory: str | Path) -> Path:
         return Path(directory)
     save_file(load_file(str(path)), str(path), metadata={'format': 'pt'})
     return Path(directory)
+
+
+def edit_saved_policy(directory: str | Path, edit) -> Path:
+    """The policy at `directory` as if training had saved it with `edit(meta)` applied to its
+    policy.json (recorded sources, names a test needs): policy.json rewritten and the weights'
+    record of it with it, so the hand-edit check sees a save, not an edit."""
+    from safetensors.torch import load_file, save_file
+
+    from dp_ros.policy.checkpoint import (
+        SAVED_CONFIG_KEY,
+        SAVED_NORMALIZER_KEY,
+        normalizer_digest,
+    )
+
+    directory = Path(directory)
+    meta = json.loads((directory / 'policy.json').read_text())
+    edit(meta)
+    (directory / 'policy.json').write_text(json.dumps(meta, indent=2))
+    path = directory / 'model.safetensors'
+    save_file(load_file(str(path)), str(path), metadata={
+        'format': 'pt', SAVED_CONFIG_KEY: json.dumps(meta['config'], sort_keys=True),
+        SAVED_NORMALIZER_KEY: normalizer_digest(meta['normalizer'])})
+    return directory

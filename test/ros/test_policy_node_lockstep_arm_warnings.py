@@ -7,12 +7,17 @@ every stream's newest sample is of one time). Nothing is wrong, so the node's lo
 judged the camera at a mid-step joint-state time."""
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 
 import pytest
-from support import REPO_ROOT, checkout_env, make_tiny_arm_checkpoint, module_cmd
+from support import (
+    REPO_ROOT,
+    checkout_env,
+    edit_saved_policy,
+    make_tiny_arm_checkpoint,
+    module_cmd,
+)
 
 pytestmark = pytest.mark.ros
 STEP_NS = 100_000_000  # the arm sim's control period
@@ -21,16 +26,16 @@ STEP_NS = 100_000_000  # the arm sim's control period
 def test_lockstep_arm_run_logs_no_stale_image_warning(tmp_path):
     """A healthy lockstep arm run past the first chunk: no 'not planning' warning."""
     checkpoint = make_tiny_arm_checkpoint(tmp_path / 'arm', seed=2)
-    meta_path = checkpoint / 'policy.json'
-    meta = json.loads(meta_path.read_text())
-    obs = meta['config']['shape_meta']['obs']
-    obs['image']['sources'] = [{'kind': 'image', 'topic': '/pusht/image_raw', 'width': None,
-                                'frame_size': [480, 640], 'tolerance_s': 0.05,
-                                'rate_hz': 10.0, 'offset_s': 0.0}]
-    obs['joint_pos']['sources'] = [{'kind': 'joint_state', 'topic': '/pusht/joint_states',
-                                    'width': 3, 'field': 'position', 'tolerance_s': 0.05,
-                                    'rate_hz': 100.0, 'offset_s': 0.0}]
-    meta_path.write_text(json.dumps(meta))
+
+    def recorded(meta):
+        obs = meta['config']['shape_meta']['obs']
+        obs['image']['sources'] = [{'kind': 'image', 'topic': '/pusht/image_raw',
+                                    'width': None, 'frame_size': [480, 640],
+                                    'tolerance_s': 0.05, 'rate_hz': 10.0, 'offset_s': 0.0}]
+        obs['joint_pos']['sources'] = [{'kind': 'joint_state', 'topic': '/pusht/joint_states',
+                                        'width': 3, 'field': 'position', 'tolerance_s': 0.05,
+                                        'rate_hz': 100.0, 'offset_s': 0.0}]
+    edit_saved_policy(checkpoint, recorded)
     logs = tmp_path / 'logs'
     proc = subprocess.run(module_cmd(
         'dp_ros.cli', 'sim', '--robot', 'arm', '--mode', 'lockstep', '--checkpoint',

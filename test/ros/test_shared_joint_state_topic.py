@@ -9,7 +9,6 @@ conversion rules are unit-tested in test/test_conversions.py.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 
@@ -28,6 +27,7 @@ from ros.test_policy_node import (
 from ros.tiny_checkpoint import make_tiny_checkpoint
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool
+from support import edit_saved_policy
 from trajectory_msgs.msg import JointTrajectory
 
 from dp_ros.ros import conversions as cv
@@ -105,12 +105,13 @@ def test_two_drivers_state_joints_on_one_topic_are_read_as_the_data_read_them(
     (test_bag2zarr_shared_topic.py). The node splits the topic alike: two streams, both
     filed, chunks planned, no bad message (before: every message refused as partial)."""
     checkpoint = make_tiny_checkpoint(tmp_path / 'split')
-    policy = json.loads((checkpoint / 'policy.json').read_text())
-    state = policy['config']['shape_meta']['obs']['agent_pos']
-    state['sources'] = [{'kind': 'joint_state', 'topic': '/arm/joint_states', 'width': 1,
-                         'field': 'position'} for _ in ('jx', 'jy')]
-    state['names'] = ['jx', 'jy']
-    (checkpoint / 'policy.json').write_text(json.dumps(policy))
+
+    def recorded(policy):
+        state = policy['config']['shape_meta']['obs']['agent_pos']
+        state['sources'] = [{'kind': 'joint_state', 'topic': '/arm/joint_states', 'width': 1,
+                             'field': 'position'} for _ in ('jx', 'jy')]
+        state['names'] = ['jx', 'jy']
+    edit_saved_policy(checkpoint, recorded)
     with split_topic(ros_processes, ros_probe, checkpoint) as (node, _, _, values):
         assert int(values[f'input_{ARM_STREAM}_filed']) > 5, values
         assert values['bad_messages'] == '0', values
