@@ -87,10 +87,6 @@ NODE_NAME = 'dp_policy'
 # net: at 5 ms it cost an idle node about a quarter of a core (bench_policy_node.py idle_cpu).
 PLAN_CHECK_PERIOD_NS = 5_000_000
 IDLE_CHECK_PERIOD_NS = 50_000_000
-# raw camera encodings whose RGB view costs nothing (a view of the message's buffer): taken on
-# receipt; the others (mono8, YUV) are converted only when an observation uses them (every
-# frame's buffer length is checked on receipt: cv.check_camera_message)
-VIEW_ENCODINGS = ('rgb8', 'bgr8', 'rgba8', 'bgra8')
 # at shutdown, how long in all the stop may wait for the controllers' acknowledgements
 STOP_ACK_BUDGET_S = 1.0
 # a kind of bad message is said at once, then at most this often (with how many went unsaid)
@@ -361,12 +357,9 @@ class PolicyCore:
         received_ns = self._clock_ns()
         with self._lock:
             self.loop.received(key)
-        rgb = None
         try:
             cv.check_camera_message(msg)
             if isinstance(msg, Image):
-                if msg.encoding in VIEW_ENCODINGS:  # a view of the buffer, checked above
-                    rgb = cv.camera_rgb(msg)
                 self._check_frame_size(key, (int(msg.height), int(msg.width)))
         except BadInput as exc:
             self._bad(exc.kind, f"camera '{key}': {exc}")
@@ -375,7 +368,7 @@ class PolicyCore:
                                   f"camera '{key}' ({self._camera_topics[key]})")
         if stamp_ns is not None:
             self._file(key, stamp_ns, CameraFrame(functools.partial(
-                self._decode_frame, key, msg, rgb)))
+                self._decode_frame, key, msg)))
 
     def _check_frame_size(self, key: str, frame_hw: tuple[int, int]) -> None:
         """BadInput 'camera_size' (a frame of another size or aspect than the training
@@ -405,19 +398,18 @@ class PolicyCore:
         if crop is not None and (why := crop_problem(crop, *frame_hw)) is not None:
             raise BadInput('camera_crop', why)
 
-    def _decode_frame(self, key: str, msg: Image | CompressedImage,
-                      rgb: np.ndarray | None) -> np.ndarray:
-        """The policy's image of a filed camera message (`rgb`: its RGB view, if taken on
-        receipt), as bag2zarr fitted the training frames: the checkpoint's camera crop, then
-        its size. Called (lock held) when an observation first uses the frame; BadInput
-        logged as _warn_bad says (the loop counts it). Its cost goes to camera_decode_* on
-        /diagnostics."""
+    def _decode_frame(self, key: str, msg: Image | CompressedImage) -> np.ndarray:
+        """The policy's image of a filed camera message, as bag2zarr fitted the training
+        frames: the checkpoint's camera crop, then its size. Called (lock held) when an
+        observation first uses the frame, never on receipt, where even a raw frame's RGB
+        view may be a copy (rows padded past width: 6 ms a 1080p frame, for frames no
+        observation uses); BadInput logged as _warn_bad says (the loop counts it). Its cost
+        goes to camera_decode_* on /diagnostics."""
         start = time.perf_counter()
         try:
-            if rgb is None:
-                rgb = cv.camera_rgb(msg)
-                if isinstance(msg, CompressedImage):  # its size known only now
-                    self._check_frame_size(key, rgb.shape[:2])
+            rgb = cv.camera_rgb(msg)
+            if isinstance(msg, CompressedImage):  # its size known only now
+                self._check_frame_size(key, rgb.shape[:2])
             height, width = self.setup.image_shapes[key]
             try:
                 image = fit_image(rgb, height, width, self.setup.image_crops[key])
