@@ -4,27 +4,32 @@ transaction open until close(), so a review's `record_demo --storage sqlite3` ki
 second (COMMIT_EVERY_S), so only the last second is lost; and the reader, finding the hot
 rollback journal `<bag>.db3-journal` beside the .db3, reads a private copy rolled back by
 sqlite3 and notes that the recorder was killed and its last messages are lost. Real
-processes, real files: the recorder runs in a child that is SIGKILLed."""
+processes, real files: the recorder runs in a child that is SIGKILLed, where it stopped
+itself (SIGSTOP) once it wrote for the time asked, having said how many it wrote: that count
+is exact however late the parent reads it (read while the child ran on, it was behind)."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 from support import checkout_env
 
 from dp_ros.bags.reader import open_bag
 
 # writes joint states with 128x128 camera frames (sqlite3's page cache spills them into the
-# .db3 before a commit, as a camera's do: the journal is hot) and says how many after each;
-# `raw`: through rosbags' Writer alone (what BagRecorder did before: nothing committed until
-# close())
+# .db3 before a commit, as a camera's do: the journal is hot) for `seconds`, then says how
+# many it wrote and stops itself (SIGSTOP: mid-transaction, as a recorder killed while it
+# writes); `raw`: through rosbags' Writer alone (what BagRecorder did before: nothing
+# committed until close())
 RECORDER = textwrap.dedent('''
-    import sys, time
+    import os, signal, sys, time
     import numpy as np
     from dp_ros.bags.recorder import BagRecorder, image_message, joint_state_message
-    bag, raw = sys.argv[1], sys.argv[2] == 'raw'
+    bag, raw, seconds = sys.argv[1], sys.argv[2] == 'raw', float(sys.argv[3])
     rec = BagRecorder(bag, storage='sqlite3')
     if raw:
         rec._db = None
@@ -32,30 +37,39 @@ RECORDER = textwrap.dedent('''
     frame = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
     n = 0
     start = time.monotonic()
-    while True:
+    while time.monotonic() - start < seconds:
         t = 10**18 + n * 10**7
         rec.write('/joint_states', 'sensor_msgs/msg/JointState', t,
                   joint_state_message(ts, ['j1'], [n * 0.01], t))
         rec.write('/cam/image_raw', 'sensor_msgs/msg/Image', t, image_message(ts, frame, t))
         n += 2
-        print(n, round(time.monotonic() - start, 3), flush=True)
         time.sleep(0.005)
+    print(n, flush=True)
+    os.kill(os.getpid(), signal.SIGSTOP)
+    time.sleep(60)  # (killed while stopped; a hang guard if it is let go on)
 ''')
 
 
 def _record_and_kill(tmp_path, how: str, seconds: float) -> tuple[int, int]:
     """(messages written when the recorder was SIGKILLed, messages the reader then reads),
-    the recorder killed once it wrote for `seconds`."""
+    the recorder killed once it wrote for `seconds` (stopped by itself then: it writes no
+    more than it said)."""
     bag = tmp_path / 'demo'
-    proc = subprocess.Popen([sys.executable, '-c', RECORDER, str(bag), how],
+    proc = subprocess.Popen([sys.executable, '-c', RECORDER, str(bag), how, str(seconds)],
                             env=checkout_env(), stdout=subprocess.PIPE, text=True)
     try:
+        deadline = time.monotonic() + 120  # a hang guard only: it stops itself
         while True:
-            line = proc.stdout.readline()
-            assert line, 'the recorder ended before it was killed'
-            written, elapsed = line.split()
-            if float(elapsed) >= seconds:
+            pid, status = os.waitpid(proc.pid, os.WUNTRACED | os.WNOHANG)
+            if pid and os.WIFSTOPPED(status):
                 break
+            if pid:  # reaped here: Popen no longer knows its exit code
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                raise AssertionError(f'the recorder ended (rc {proc.returncode}) before it '
+                                     'was killed')
+            assert time.monotonic() < deadline, 'the recorder never stopped itself'
+            time.sleep(0.01)
+        written = proc.stdout.readline()  # said before it stopped: in the pipe
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -73,7 +87,7 @@ def _record_and_kill(tmp_path, how: str, seconds: float) -> tuple[int, int]:
 
 def test_a_killed_sqlite3_recording_keeps_what_it_committed(tmp_path):
     """Killed after 2.5 s of writing: at most the last second's messages (about 1.2 s at
-    this rate, with the load of a test run) are lost."""
+    this rate, with the load of a test run) are lost, and none more is read than it wrote."""
     written, got = _record_and_kill(tmp_path, 'recorder', 2.5)
     assert 0 < got <= written
     assert got >= written * 0.2, (got, written)

@@ -114,9 +114,11 @@ def check_parity(records: list[dict], bag, fields: list[str], streams: dict) -> 
     assert records[0]['streams'][state_key]['shape'] == [len(JOINTS) * len(fields)]
     t_obs = [r['t_obs_ns'] for r in records]
     assert t_obs == sorted(set(t_obs)), 'one plan per observation time'
-    # not trivially aligned: the older step's frame is older than its time (a slower camera)
+    # not trivially aligned: the older step's frame is older than its time (a slower camera:
+    # in 26 of 27 plans on an idle machine). A share of the plans logged, not a count: a busy
+    # machine logs fewer, and its joint states running behind the camera move t_obs
     older = sum(r['streams'][image_key]['stamps_ns'][0] < r['times_ns'][0] for r in records)
-    assert older >= MIN_PLANS, older
+    assert 2 * older >= len(records), (older, len(records))
 
     # every sample the node planned on is in the bag (the recorder missed nothing it used)
     recorded = {image_key: set(streams[f'{NS}/image_raw'].stamps_ns),
@@ -147,7 +149,7 @@ def check_parity(records: list[dict], bag, fields: list[str], streams: dict) -> 
     # steps behind the camera under load, t_obs fell 100 ms after a frame and nearest picks
     # the node's frames for every time of that plan: such a plan may agree.)
     told_apart = nearest_differs(records, image_key, streams[f'{NS}/image_raw'].stamps_ns)
-    assert len(told_apart) >= MIN_PLANS, told_apart
+    assert 2 * len(told_apart) >= len(records), (told_apart, len(records))  # as `older`
     nearest = config_from_dict({**parity_config(image_key, state_key, fields),
                                 'align': 'nearest'})
     equal_nearest, problems_nearest, _ = compare(records, bag, nearest)

@@ -11,6 +11,7 @@ enough.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -171,6 +172,48 @@ def is_hold(msg) -> bool:
             and (stamp.sec, stamp.nanosec) == (0, 0))
 
 
+def stop_reasons(log: str) -> list[str]:
+    """The reasons of the stops the node published, in order: its 'stop (reason): ...' log
+    lines (one per hold: _publish_hold)."""
+    return re.findall(r': stop \((\w+)\): ', log)
+
+
+def wait_for_a_new_chunk(probe, msgs: list, what: str, timeout: float = 30.0) -> None:
+    """Until the newest of `msgs` is a chunk the node finished after this call began (its
+    first point due over a period after it): the node is moving, on fresh inputs, and a
+    stop for stale inputs needs them max_input_age_s old. Before a stop a test checks (a
+    shutdown): one that finds the arm stopped already, by inputs gone stale while the
+    probe's feeder starved on a busy machine, sends nothing; and a chunk seen right after a
+    pause of the test process may be older than the stop that followed it."""
+    since = probe.node.get_clock().now().nanoseconds + DT_NS
+    probe.wait_for(lambda: msgs and not is_hold(msgs[-1])
+                   and cv.time_to_ns(msgs[-1].header.stamp) > since, timeout, what)
+
+
+def disable_while_moving(probe, diags, log) -> dict[str, str]:
+    """~/enable false, answered by the stop of the running plan (holds_disabled 1); the
+    diagnostics values once disabled. A disable that found the arm stopped already, by
+    inputs gone stale just before it (the probe's feeder starved on a busy machine: its
+    stop, the last one logged, is the stale one), stops nothing: enabled again, and once a
+    new chunk is out, disabled again (three tries). `log`: the node's log, read anew."""
+    for _ in range(3):
+        reply = probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
+        assert reply.success and reply.message == 'disabled (was enabled)', reply.message
+        values = wait_diag(probe, diags, lambda d: d['state'] == 'disabled', 20.0, 'disabled')
+        if values.get('holds_disabled') == '1':  # its line may reach the log a little later
+            probe.wait_for(lambda: stop_reasons(log())[-1:] == ['disabled'], 10.0,
+                           'the disable\'s stop logged')
+            return values
+        assert 'holds_disabled' not in values, values
+        probe.wait_for(lambda: stop_reasons(log())[-1:] == ['stale'], 10.0,
+                       'the stale stop logged')
+        assert probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=True)).success
+        chunks = int(values['chunks_published'])
+        wait_diag(probe, diags, lambda d, n=chunks: int(d['chunks_published']) > n, 30.0,
+                  'a chunk once enabled again')
+    raise AssertionError(f'three disables found the arm stopped by stale inputs: {log()}')
+
+
 def check_chunks(msgs: list, stamps: set[int], since_ns: int) -> None:
     """Each chunk: the executed slice of a plan on a fed observation's stamp, stamped for its
     first kept point (the late ones skipped), clamped, dt apart."""
@@ -268,12 +311,13 @@ def test_messages_in_trajectories_out_services_and_diagnostics(ros_processes, ro
         assert node.alive(), node.log()
 
         # ~/enable false: one hold, then nothing while disabled; true: chunks again
-        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
-        assert reply.success and reply.message == 'disabled (was enabled)'
+        disable_while_moving(ros_probe, diags, node.log)
         stays_quiet('disabled')
-        assert latest_diagnostics(diags)['enabled'] == 'False'
+        values = latest_diagnostics(diags)
+        assert values['enabled'] == 'False'
         n = published()
-        assert is_hold(trajs[-1]) and latest_diagnostics(diags)['holds_disabled'] == '1'
+        assert is_hold(trajs[-1]) and values['holds_disabled'] == '1'
+        assert stop_reasons(node.log())[-1] == 'disabled'  # the last message: its stop
         reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=True))
         assert reply.success and reply.message == 'enabled (was disabled)'
         ros_probe.wait_for_messages(trajs, n + 1, 20.0, 'chunks after ~/enable true')
@@ -408,7 +452,9 @@ def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
     the stop reaches both as a deceleration: the arm's as one trajectory (stamped 0), the
     gripper's point by point as they fall due (where it was commanded at the stop, then the
     path), ending at the rest position the log names, then nothing (the one-point hold on
-    streamed topics: the pose controller's test)."""
+    streamed topics: the pose controller's test). The disable's stop is the last one: inputs
+    gone stale while the feeder starved on a busy machine stop the arm too (holds_stale),
+    each stop streaming its own path."""
     arm = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
     gripper = ros_probe.collect(Float64MultiArray, '/gripper/commands', RELIABLE)
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
@@ -423,18 +469,21 @@ def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
         streamed = list(gripper)
         assert all(len(m.data) == 1 and LOWER[1] <= m.data[0] <= UPPER[1] for m in streamed)
         assert all(list(m.joint_names) == ['jx'] for m in arm)
-        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
-        assert reply.success
-        ros_probe.wait_for(lambda: 'stop (disabled)' in node.log(), 10.0, 'the stop logged')
+        values = disable_while_moving(ros_probe, diags, node.log)
+        holds = int(values['holds_published'])
+        assert holds == 1 + int(values.get('holds_stale', '0')), values
+        assert stop_reasons(node.log())[-1] == 'disabled', node.log()
         line = next(x for x in node.log().splitlines() if 'stop (disabled)' in x)
         assert 'trajectory and forward controllers decelerate' in line, line
         rest = json.loads(line.split('to rest at ')[1].split(']')[0] + ']')
-        stops = [m for m in arm if (m.header.stamp.sec, m.header.stamp.nanosec) == (0, 0)]
-        assert len(stops) == 1 and [p.positions[0] for p in stops[0].points][-1] == \
+
+        def stops_of(msgs):
+            return [m for m in msgs if (m.header.stamp.sec, m.header.stamp.nanosec) == (0, 0)]
+
+        ros_probe.wait_for(lambda: len(stops_of(arm)) >= holds, 10.0, 'the stops on the arm')
+        stops = stops_of(arm)
+        assert len(stops) == holds and [p.positions[0] for p in stops[-1].points][-1] == \
             pytest.approx(rest[0], abs=1e-4)
-        n_path = len(stops[0].points)
-        values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0,
-                           'disabled')
         n = int(values['points_streamed'])
         # each point once at most: no more than the plans held (later plans replace tails)
         assert 5 <= n <= sum(len(m.points) for m in arm if m not in stops)
@@ -448,9 +497,10 @@ def test_a_forward_controller_gets_each_point_as_it_falls_due_and_the_stop(
         ros_probe.wait_for(lambda: len(diags) >= seen + 3, 20.0, 'three more statuses')
         values = latest_diagnostics(diags)
         sent = int(values['stop_points_streamed'])
-        # the newest point that fell due per 5 ms check: at most the start and every point
-        # of the path
-        assert 1 <= sent <= n_path + 1 and len(gripper) == n + sent
+        # the newest point that fell due per 5 ms check: per stop at most the start and every
+        # point of its path (a stale stop's cut short by the next plan)
+        assert 1 <= sent <= sum(len(stop.points) + 1 for stop in stops), (sent, stops)
+        assert len(gripper) == n + sent
         assert "/gripper/commands ['jy'] (streamed)" in node.log()
         assert node.alive(), node.log()
     finally:
@@ -573,14 +623,15 @@ def test_an_end_effector_pose_topic_is_read_as_the_state(ros_processes, ros_prob
         feeder.close()
 
 
-def disable_until_the_stop_is_sent(ros_probe, diags, sent) -> dict[str, str]:
-    """~/enable false, then wait for the disabled state and for the stop's one message after
-    the points streamed on the collected topic `sent`; the diagnostics values."""
-    reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
-    assert reply.success
-    values = wait_diag(ros_probe, diags, lambda d: d['state'] == 'disabled', 20.0, 'disabled')
-    n = int(values['points_streamed'])
-    ros_probe.wait_for(lambda: len(sent) >= n + 1, 10.0, 'the stop\'s message')
+def disable_until_the_stop_is_sent(ros_probe, diags, sent, log) -> dict[str, str]:
+    """~/enable false (disable_while_moving), then wait for each stop's one message among
+    the points streamed on the collected topic `sent` (the disable's, the last; and one per
+    time the inputs went stale: a feeder starved on a busy machine); the diagnostics
+    values."""
+    values = disable_while_moving(ros_probe, diags, log)
+    assert int(values['holds_published']) == 1 + int(values.get('holds_stale', '0')), values
+    n = int(values['points_streamed']) + int(values['holds_published'])
+    ros_probe.wait_for(lambda: len(sent) >= n, 10.0, 'the stops\' messages')
     return values
 
 
@@ -590,7 +641,7 @@ def test_a_cartesian_controller_gets_each_point_as_a_pose_target_and_the_stop(
     each point as it falls due as a PoseStamped in frame_id, clamped to the workspace box
     (action_lower/upper), under a step limit that starts from the measured pose (the state's
     pose topic gives the same fields), its yaw a turn about z; the stop holds the measured
-    pose, once."""
+    pose, once (after one such hold per time the inputs went stale, if the feeder starved)."""
     from support import make_tiny_pose_checkpoint
 
     lower, upper = [0.3, -0.1, 0.1, -1.0], [0.5, 0.1, 0.3, 1.0]
@@ -614,10 +665,10 @@ def test_a_cartesian_controller_gets_each_point_as_a_pose_target_and_the_stop(
                        for v, lo, hi in zip((p.x, p.y, p.z), lower, upper, strict=False))
             assert q.x == q.y == 0.0 and abs(q.z ** 2 + q.w ** 2 - 1) < 1e-9
             assert abs(2 * np.arctan2(q.z, q.w)) <= 1.0 + 1e-9  # yaw within its bounds
-        values = disable_until_the_stop_is_sent(ros_probe, diags, targets)
-        n = int(values['points_streamed'])
+        values = disable_until_the_stop_is_sent(ros_probe, diags, targets, node.log)
+        n = int(values['points_streamed']) + int(values['holds_published'])
         time.sleep(0.5)  # nothing is sent while disabled
-        assert len(targets) == n + 1 and int(values['pose_targets_skipped']) == 0
+        assert len(targets) == n and int(values['pose_targets_skipped']) == 0
         # the step limit started from the measured pose: no chunk lacked it
         assert int(values['chunks_no_reference']) == 0
         stop = targets[-1].pose  # the measured pose, held
@@ -716,7 +767,7 @@ def test_a_rotation_6d_policy_commands_whole_orientations(ros_processes, ros_pro
         for msg in list(targets):
             q = msg.pose.orientation
             assert abs(q.x ** 2 + q.y ** 2 + q.z ** 2 + q.w ** 2 - 1) < 1e-9 and q.w >= 0
-        values = disable_until_the_stop_is_sent(ros_probe, diags, targets)
+        values = disable_until_the_stop_is_sent(ros_probe, diags, targets, node.log)
         assert int(values['pose_targets_skipped']) == 0
         assert int(values['chunks_no_reference']) == 0
         stop = targets[-1].pose  # the measured pose, held

@@ -6,8 +6,14 @@ the single-threaded executor, which takes one message per subscription per wait,
 kept busy by the cameras. When every frame was decoded and resized in its callback (three
 1080p jpeg decodes per 33 ms), every wait carried a camera frame: the joint states were
 taken at the cameras' pace (64 of 1601 in 8 s), each the oldest of its keep-last-50 queue,
-and the node blamed the camera drivers' rate for its own backlog. Bounds are generous (a
-half of the joint states; no timing): the machine may be busy.
+and the node blamed the camera drivers' rate for its own backlog.
+
+The mechanism is pinned, not the rates: a node starved of the CPU by a busy machine also
+takes one message per subscription per wait (joint states at 53% of their rate, or 19% in a
+CI run, with decoding out of the callback), so a share of the joint states tells that
+defect apart from load by a margin load can break. The counts on /diagnostics cannot be
+broken by load: the frames decoded are at most those the plans' observations used
+(n_obs_steps per camera per plan), and frames were released never decoded (superseded).
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import sys
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from ros.test_policy_node import RELIABLE, latest_diagnostics, node_cmd
-from support import REPO_ROOT, make_tiny_checkpoint
+from support import REPO_ROOT, make_tiny_checkpoint, tiny_pusht_config
 
 pytestmark = pytest.mark.ros
 
@@ -36,9 +42,9 @@ def three_camera_checkpoint(path):
 
 def test_full_size_cameras_neither_starve_the_joint_states_nor_read_as_slow_drivers(
         ros_processes, ros_probe, tmp_path):
-    """200 Hz joint states reach the node at most of their rate while the cameras flood it,
-    and the frames at most of the drivers' 30 Hz; the frames an observation used were
-    decoded, their cost on /diagnostics. (One run for both pins: the rig takes seconds.)"""
+    """While the cameras flood the node, a frame is decoded only when a plan's observation
+    uses it (at most n_obs_steps per camera and plan), the others are released undecoded,
+    and the joint states still reach the node; the decoding's cost is on /diagnostics."""
     checkpoint = three_camera_checkpoint(tmp_path / 'policy')
     diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
     topics = '[' + ','.join(f'/cam{i}/image_raw' for i in range(CAMS)) + ']'
@@ -57,13 +63,21 @@ def test_full_size_cameras_neither_starve_the_joint_states_nor_read_as_slow_driv
     values = latest_diagnostics(diags)
     assert sent['joint_state_hz'] >= 0.9 * JS_RATE, sent  # the rig kept its rates
     assert sent['camera_hz'] >= 0.9 * RATE, sent
-    taken = int(values['input_agent_pos_received'])
-    assert taken >= 0.5 * sent['joint_states'], (taken, sent, values)
-    # the frames are taken at the drivers' rate, so it is not reported as theirs being slow
-    # (the node read them at its decoding pace, 8 of 30 Hz, and said 'check the driver's
-    # rate'); half of them, not the 0.7 of the rate warning: a starved node loses some
-    for i in range(CAMS):
-        assert int(values[f'input_cam{i}_received']) >= 0.5 * sent['frames'], (values, sent)
-    assert int(values['camera_frames_decoded']) > 0, values
+    # the joint states reached the node (no share of them: a node starved of the CPU takes
+    # as many as load lets it)
+    assert int(values['input_agent_pos_received']) > 0, values
+    # every plan's observation is decoded (n_obs_steps frames per camera, each once: those
+    # shared with the previous plan cost nothing), finished (published or dropped, each
+    # counted) or still being sampled (one at most): a frame decoded in its callback, or
+    # counted there, goes over the bound (every frame received), or gives 0 decoded
+    plans = 1 + sum(int(values[key]) for key in (
+        'chunks_published', 'chunks_discarded', 'chunks_all_late', 'chunks_no_reference',
+        'sampling_errors'))
+    decoded = int(values['camera_frames_decoded'])
+    n_obs_steps = tiny_pusht_config().n_obs_steps
+    assert 0 < decoded <= plans * n_obs_steps * CAMS, (decoded, plans, values)
+    # and the frames no observation used were released never decoded (30 Hz cameras, plans
+    # every few 100 ms: most frames), not decoded on arrival
+    assert int(values['camera_frames_superseded']) > 0, values
     assert float(values['camera_decode_p50_ms']) > 0, values
     assert values['bad_messages'] == '0', values

@@ -236,30 +236,39 @@ def camera_stamps(stamps: list[int], period_ns: int) -> list[int]:
 
 
 def test_realtime_stamps_the_dt_grid_from_the_episode_start(ros_processes, ros_probe, tmp_path):
+    """Realtime: every step stamped on the dt grid of the episode start, the target sent at
+    its start reached, the camera filming at its own rate, the video labelled. The pusher
+    halves its distance to the target a step (from 156 px: 3 px after 6 steps): 30 steps
+    leave a target the sim takes late (the probe or the sim starved on a busy machine; 15
+    steps needed it taken by step 9) the steps to reach it."""
+    steps_run = 30
     streams = Streams(ros_probe)
     video = tmp_path / 'episode.gif'
     before_ns = ros_probe.node.get_clock().now().nanoseconds
     sim = start_sim_when_heard(ros_processes, streams, 'sim_realtime', 'mode:=realtime',
-                               'seeds:=[5]', 'max_steps:=15', 'auto_reset:=false',
+                               'seeds:=[5]', f'max_steps:={steps_run}', 'auto_reset:=false',
                                'camera_rate_hz:=5.0', f'video_path:={video}')
     target = np.array([400.0, 100.0])
     streams.send(target[None], 0)  # stamp 0: due now, i.e. from the first or second step on
     result = streams.result(timeout=20.0)[0]
-    assert result == {**result, 'steps': 15, 'reason': 'max_steps', 'mode': 'realtime',
+    assert result == {**result, 'steps': steps_run, 'reason': 'max_steps', 'mode': 'realtime',
                       'rejected': {}, 'action_timeouts': 0}
+    assert result['first_command_step'] is not None, result  # the target was taken
     starts = ros_probe.wait_for_messages(streams.starts, 1, 5.0, 'the episode start')
     start_ns = json.loads(starts[-1].data)['start_ns']
     assert start_ns == result['start_stamp_ns'] and before_ns <= start_ns  # ROS time
-    joints = ros_probe.wait_for_messages(streams.joints, 16, 5.0, 'realtime joint states')
+    joints = ros_probe.wait_for_messages(streams.joints, steps_run + 1, 5.0,
+                                         'realtime joint states')
     stamps = [time_to_ns(m.header.stamp) for m in joints]
     # every step on the 10 Hz grid of the episode start, in order (a late step skips slots)
     steps = [(t - start_ns) // DT_NS for t in stamps]
-    assert len(stamps) == 16 and steps[0] == 0 and all((t - start_ns) % DT_NS == 0
-                                                       for t in stamps)
+    assert len(stamps) == steps_run + 1 and steps[0] == 0 and all(
+        (t - start_ns) % DT_NS == 0 for t in stamps)
     assert steps == sorted(set(steps))  # strictly increasing
-    assert len(ros_probe.wait_for_messages(streams.rewards, 15, 5.0, 'rewards')) == 15
+    rewards = ros_probe.wait_for_messages(streams.rewards, steps_run, 5.0, 'rewards')
+    assert len(rewards) == steps_run
     final = joint_state_to_numpy(joints[-1], JOINTS)
-    assert np.linalg.norm(final - target) < 5.0
+    assert np.linalg.norm(final - target) < 5.0, (final, result)
     # images only where the 5 Hz camera films, with the joint states' stamps
     filmed = camera_stamps(stamps, 2 * DT_NS)
     ros_probe.wait_for(lambda: time_to_ns(streams.images[-1].header.stamp) == filmed[-1]

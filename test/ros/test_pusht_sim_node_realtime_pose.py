@@ -26,7 +26,10 @@ pytestmark = pytest.mark.ros
 
 NS = '/pusht'
 FRAME = 'pusht_workspace'
-STEPS = 15
+# the point closes half its distance to a target a step (within 1 px of one 22 px away
+# after 5 steps; the arm's IK reaches it in one): 15 steps needed the first target taken by
+# step 10, which the sender or the sim starved on a busy machine missed; 30, until step 25
+STEPS = 30
 RELIABLE = QoSProfile(depth=2000, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -35,7 +38,8 @@ RELIABLE = QoSProfile(depth=2000, reliability=ReliabilityPolicy.RELIABLE)
 def test_a_realtime_sim_takes_pose_targets_stamped_when_sent(ros_processes, ros_probe, robot,
                                                              params):
     """Targets stamped at send time are run (none refused) and the end effector reaches
-    them, on the arm (its IK) and on the point (its x, y)."""
+    them, on the arm (its IK) and on the point (its x, y), however late in the episode the
+    first one was taken (STEPS)."""
     poses = ros_probe.collect(PoseStamped, f'{NS}/ee_pose', RELIABLE)
     results = ros_probe.collect(String, f'{NS}/episode_result', LATCHED)
     env = {k: v for k, v in node_environment({}).items() if k != 'PYTHONUNBUFFERED'}
@@ -65,9 +69,9 @@ def test_a_realtime_sim_takes_pose_targets_stamped_when_sent(ros_processes, ros_
     ros_probe.wait_for(lambda: results, 10.0, 'the episode result')
     result = json.loads(results[-1].data)
     assert sim.alive(), sim.log()
-    assert result['rejected'] == {}, result
+    assert result['rejected'] == {} and result['first_command_step'] is not None, result
     end = poses[-1].pose.position
-    assert np.hypot(end.x - target[0], end.y - target[1]) < 1.0, (start, end, target)
+    assert np.hypot(end.x - target[0], end.y - target[1]) < 1.0, (start, end, target, result)
 
 
 def test_realtime_eval_of_a_cartesian_policy_has_its_targets_taken(tmp_path):

