@@ -5,11 +5,11 @@ import json
 
 import numpy as np
 import pytest
-import safetensors.torch
 import torch
 from safetensors.torch import load_file, save_file
 from support import as_saved_before_the_config_record, make_tiny_checkpoint, small_image_config
 
+from dp_ros.policy import checkpoint
 from dp_ros.policy.checkpoint import (
     CheckpointError,
     load_policy,
@@ -136,12 +136,12 @@ def test_interrupted_save_keeps_the_old_artifact(tmp_path, monkeypatch):
     path = save_policy(old_policy, tmp_path / 'pol', provenance={'version': 'old'})
     before = {p.name: p.read_bytes() for p in path.iterdir()}
 
-    def failing_save(tensors, filename, metadata=None):
-        with open(filename, 'wb') as f:
+    def failing_save(path, tensors, metadata):
+        with open(path, 'wb') as f:
             f.write(b'\x00' * 100)  # half a file
         raise OSError('disk full')
 
-    monkeypatch.setattr(safetensors.torch, 'save_file', failing_save)  # save_policy's writer
+    monkeypatch.setattr(checkpoint, '_write_safetensors', failing_save)  # save_policy's writer
     with pytest.raises(OSError, match='disk full'):
         save_policy(make_policy(), path, provenance={'version': 'new'})
     assert {p.name: p.read_bytes() for p in path.iterdir()} == before

@@ -44,6 +44,18 @@ def test_the_save_records_its_policy_json_in_the_weights(saved):
     assert record == read_policy_metadata(saved)['config']
 
 
+def test_a_save_is_the_same_bytes_each_time(saved, tmp_path):
+    """The record is metadata the safetensors library writes in a random order; the save
+    sorts it: the same weights give the same file (a fault review found two saves differ)."""
+    from dp_ros.policy.checkpoint import load_policy, save_policy
+
+    policy = load_policy(saved)
+    files = {(save_policy(policy, tmp_path / f'p{i}') / 'model.safetensors').read_bytes()
+             for i in range(8)}
+    assert len(files) == 1
+    assert load_policy(tmp_path / 'p0').config == policy.config
+
+
 def _set(*path_value):
     *path, value = path_value
 

@@ -68,8 +68,6 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
 
     An existing artifact at `directory` is replaced as a whole.
     """
-    from safetensors.torch import save_file
-
     from dp_ros.policy.diffusion import count_parameters
 
     directory = Path(directory)
@@ -106,7 +104,7 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = staging_dir(directory)  # a kill leaves it: the next `dp-ros train` removes it
     try:
-        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={
+        _write_safetensors(tmp / WEIGHTS_FILE, tensors, {
             'format': 'pt', SAVED_CONFIG_KEY: json.dumps(metadata['config'], sort_keys=True),
             SAVED_NORMALIZER_KEY: normalizer_digest(metadata['normalizer'])})
         (tmp / METADATA_FILE).write_text(text + '\n')
@@ -118,6 +116,26 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _write_safetensors(path: Path, tensors: dict, metadata: dict[str, str]) -> None:
+    """safetensors' file, byte for byte the same for the same weights and metadata: the
+    library writes the metadata's entries in a random order (a Rust HashMap: 6 orders of 3
+    entries in 20 saves), here sorted, in the same header length."""
+    from safetensors.torch import save
+
+    data = save(tensors, metadata=metadata)
+    size = int.from_bytes(data[:8], 'little')
+    header = json.loads(data[8:8 + size])
+    header['__metadata__'] = dict(sorted(header['__metadata__'].items()))
+    text = json.dumps(header, separators=(',', ':'), ensure_ascii=False).encode()
+    with open(path, 'wb') as f:
+        if len(text) > size:  # not the library's JSON: its own bytes, valid as they are
+            f.write(data)
+            return
+        f.write(data[:8])
+        f.write(text.ljust(size, b' '))
+        f.write(memoryview(data)[8 + size:])
 
 
 def normalizer_digest(normalizer: dict) -> str:
