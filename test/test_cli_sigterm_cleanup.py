@@ -50,10 +50,11 @@ runpy.run_module(module, run_name='__main__', alter_sys=True)
 
 
 def _terminate_in_stage(module: str, args: list[str], stop_at: str, nth: int, folder: Path,
-                        prefix: str) -> int:
+                        prefix: str, said: list[str] | None = None) -> int:
     """Run `module args` until it stops itself at the nth call of stop_at (module:attr),
     check that its staging entry `prefix*` is in folder then, and send SIGTERM before letting
-    it go on (a handler then runs; the default action kills it). Its exit code."""
+    it go on (a handler then runs; the default action kills it). Its exit code; what it
+    printed on stderr is appended to `said`."""
     proc = subprocess.Popen([sys.executable, '-c', _STOP_AT_NTH_CALL, stop_at, str(nth),
                              module, *args], env=checkout_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -74,7 +75,10 @@ def _terminate_in_stage(module: str, args: list[str], stop_at: str, nth: int, fo
         proc.send_signal(signal.SIGTERM)
         proc.send_signal(signal.SIGCONT)
         rc = proc.wait(timeout=120)
-        assert 'interrupted' in proc.stderr.read(), f'{module} {args[0]}: no interrupt'
+        err = proc.stderr.read()
+        assert 'interrupted' in err, f'{module} {args[0]}: no interrupt'
+        if said is not None:
+            said.append(err)
         return rc
     finally:
         if proc.poll() is None:
@@ -99,6 +103,33 @@ def test_bag2zarr_stopped_by_sigterm_leaves_no_staging_store(tmp_path, pusht_zar
                        '-o', str(out / 's.zarr'), '--no-progress'],
         'training.zarr_writer:replace_dir', 1, out, '.s.zarr.tmp-')
     assert rc == 128 + signal.SIGTERM
+    assert _left(out, '.s.zarr.') == []
+
+
+def test_bag2zarr_stopped_after_its_swap_says_the_store_was_written(tmp_path, pusht_zarr):
+    """An append stopped while the old copy of the store was being removed (after the swap:
+    seconds for a large store) said '... was not changed' of a store that held the appended
+    episodes (a fault review); it says the store holds this conversion, and it does."""
+    _, episodes = shortest_episodes(pusht_zarr, 4)
+    write_pusht_bag(tmp_path / 'bag0', episodes[:2])
+    write_pusht_bag(tmp_path / 'bag1', episodes[2:])
+    out = tmp_path / 'out'
+    base = ['bag2zarr', '-c', str(BAG2ZARR_PUSHT_CONFIG), '-o', str(out / 's.zarr'),
+            '--no-progress']
+    first = subprocess.run([sys.executable, '-m', 'dp_ros.cli', base[0], str(tmp_path / 'bag0'),
+                            *base[1:]], env=checkout_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    said: list[str] = []
+    rc = _terminate_in_stage(  # swapped in; its old copy (at the staging name) still there
+        'dp_ros.cli', [base[0], str(tmp_path / 'bag1'), *base[1:]],
+        'dp_ros.atomic_dir:_remove_old', 1, out, '.s.zarr.tmp-', said)
+    assert rc == 128 + signal.SIGTERM
+    assert 'was written before the interrupt: it holds this conversion' in said[0], said
+    assert 'not changed' not in said[0]
+    import zarr
+
+    assert zarr.open(str(out / 's.zarr'), mode='r')['meta/episode_ends'].shape[0] == 4
     assert _left(out, '.s.zarr.') == []
 
 

@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -30,7 +31,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from dp_ros.atomic_dir import check_output_apart, check_writable_file, output_lock, write_text
+from dp_ros.atomic_dir import (
+    check_output_apart,
+    check_writable_file,
+    output_lock,
+    real_target,
+    write_text,
+)
 from dp_ros.bags.reader import BagError, find_bags, open_bag
 from dp_ros.dimension_names import NAMES
 from dp_ros.errors import EXIT_INTERRUPTED
@@ -539,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     reports: list[BagReport] = []
+    before = _identity(args.output)
     try:
         if not (math.isfinite(args.memory_limit_mb) and args.memory_limit_mb > 0):
             raise BagError(f'--memory-limit-mb must be a positive number of MB, got '
@@ -559,9 +567,9 @@ def main(argv: list[str] | None = None) -> int:
         # the rule of dp_ros/cli.py, also for `python -m training.bag2zarr`: one line, exit 2
         if reports:
             print(format_reports(reports))
-        return error_exit('dp-ros bag2zarr', exc, _unchanged(args.output))
+        return error_exit('dp-ros bag2zarr', exc, _unchanged(args.output, before))
     except KeyboardInterrupt:
-        print(f'dp-ros bag2zarr: interrupted; {_unchanged(args.output)}', file=sys.stderr)
+        print(f'dp-ros bag2zarr: interrupted; {_unchanged(args.output, before)}', file=sys.stderr)
         return EXIT_INTERRUPTED
     print(format_summary(summary))
     if args.summary_json is not None:
@@ -569,8 +577,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _unchanged(output: Path) -> str:
-    """What a failed or interrupted conversion did to the output: nothing."""
+def _identity(output: Path) -> tuple[int, int] | None:
+    """The output's directory as the file system knows it (device, inode): a conversion
+    swaps a new one in, so another identity after a run means the store was replaced."""
+    try:
+        info = os.stat(real_target(output))
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _unchanged(output: Path, before: tuple[int, int] | None) -> str:
+    """What a failed or interrupted conversion did to the output: nothing, or, interrupted
+    after its store was swapped in (removing the old copy, seconds for a large store), all
+    of it (a fault review: it said 'not changed' of a store the append had changed)."""
+    if _identity(output) != before:
+        return (f'{output} was written before the interrupt: it holds this conversion '
+                '(a rerun says which bags it holds already)')
     return f'{output} was not changed' if output.exists() else f'{output} was not written'
 
 
