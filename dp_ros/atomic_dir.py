@@ -256,10 +256,11 @@ def check_writable_file(path: str | Path, flag: str, example: str = 'report.json
     from dp_ros.errors import UserError
 
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f'{flag} {path} is a directory; give a file path, e.g. '
-                        f'{path / example}')
-    _check_makeable(path, first_existing(path.parent), flag, 'the file cannot be written')
+    with _path_refused(path, flag):
+        if path.is_dir():
+            raise UserError(f'{flag} {path} is a directory; give a file path, e.g. '
+                            f'{path / example}')
+        _check_makeable(path, first_existing(path.parent), flag, 'the file cannot be written')
 
 
 def check_writable_dir(path: str | Path, flag: str) -> None:
@@ -269,9 +270,23 @@ def check_writable_dir(path: str | Path, flag: str) -> None:
     from dp_ros.errors import UserError
 
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserError(f'{flag} {path} is a file, not a folder: give another path')
-    _check_makeable(path, first_existing(path), flag, 'the folder cannot be made')
+    with _path_refused(path, flag):
+        if path.exists() and not path.is_dir():
+            raise UserError(f'{flag} {path} is a file, not a folder: give another path')
+        _check_makeable(path, first_existing(path), flag, 'the folder cannot be made')
+
+
+@contextmanager
+def _path_refused(path: Path, flag: str) -> Iterator[None]:
+    """An OSError looking at `path` (a name longer than the file system allows: ENAMETOOLONG
+    from is_dir itself, a traceback where one line was due; a parameter review) as the
+    UserError naming `flag`."""
+    from dp_ros.errors import UserError
+
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f'{flag} {path}: {exc.strerror or exc}') from None
 
 
 def _check_makeable(path: Path, folder: Path, flag: str, what: str) -> None:

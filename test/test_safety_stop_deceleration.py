@@ -17,7 +17,14 @@ from dp_ros.runtime.policy_node_config import (
     check_stop_deceleration,
     resolve_setup,
 )
-from dp_ros.runtime.safety import MAX_STOP_POINTS, Hold, JointLimits, hold_point, stop_path
+from dp_ros.runtime.safety import (
+    MAX_STOP_POINTS,
+    MAX_STOP_S,
+    Hold,
+    JointLimits,
+    hold_point,
+    stop_path,
+)
 
 
 def increments(start: np.ndarray, path: np.ndarray) -> np.ndarray:
@@ -55,9 +62,20 @@ def test_points_are_clipped_to_the_action_bounds():
 
 def test_at_rest_there_is_no_path_and_a_slow_stop_has_at_most_max_points():
     assert stop_path(np.zeros(2), np.zeros(2), np.ones(2), DT) is None
-    path, step = stop_path(np.zeros(1), np.array([100.0]), np.array([0.01]), DT)
-    assert len(path) == MAX_STOP_POINTS and step * MAX_STOP_POINTS >= 10_000 * 1e9
-    np.testing.assert_allclose(path[-1], [100.0 * 10_000 / 2])
+    dt = DT // 10  # 100 Hz: a minute's stop is 6,000 periods
+    path, step = stop_path(np.zeros(1), np.array([100.0]), np.array([2.0]), dt)
+    assert len(path) == MAX_STOP_POINTS and step * MAX_STOP_POINTS >= 50 * 1e9
+    np.testing.assert_allclose(path[-1], [100.0 * 50 / 2])
+
+
+def test_a_stop_lasts_at_most_a_minute_whatever_the_deceleration():
+    """A tiny stop_deceleration (1e-12: int64 overflow of the path's times, the node crashed
+    without sending its hold; 1e-9: points 1e8 s apart, a stop that never stops; a parameter
+    review) stops harder instead: at rest after MAX_STOP_S."""
+    for decel in (0.01, 1e-9, 1e-12, 1e-300):
+        path, step = stop_path(np.zeros(1), np.array([100.0]), np.array([decel]), DT)
+        assert np.all(np.isfinite(path)) and len(path) * step == MAX_STOP_S * 1e9, decel
+        np.testing.assert_allclose(path[-1], [100.0 * MAX_STOP_S / 2])
 
 
 def test_the_parameter_is_one_value_for_all_or_one_per_dimension():

@@ -254,7 +254,8 @@ class PolicyNodeConfig:
         'by point as they fall due (the hold point after a shutdown, deactivation or a '
         'stopped /clock), pose targets the hold point, twists a zero twist; a '
         'stop on stale inputs lasts at most what the running plan still commanded '
-        '(decelerating harder than this when that is shorter), one on a clock gone back or '
+        '(decelerating harder than this when that is shorter), any stop at most 60 s (harder '
+        'when this would take longer), one on a clock gone back or '
         'reading 0, or at an episode start, is the one point; 0: one point due '
         'one period ahead at the measured position (an arm at speed stops within that '
         'period, a controller spline may overshoot); lockstep always the one point',
@@ -1015,10 +1016,18 @@ def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
 
     if not cfg.checkpoint:
         raise ValueError('parameter checkpoint is empty: give the policy directory')
-    cfg.checkpoint = str(resolve_policy_dir(cfg.checkpoint))  # hf://org/name[@rev]: cached copy
-    if not Path(cfg.checkpoint).is_dir():
-        raise ValueError(f"parameter checkpoint: '{cfg.checkpoint}' is not a directory")
-    return resolve_setup(cfg, read_policy_metadata(cfg.checkpoint))
+    given = cfg.checkpoint
+    try:  # each refusal names the parameter (a parameter review: not all of them did)
+        cfg.checkpoint = str(resolve_policy_dir(given))  # hf://org/name[@rev]: cached copy
+        if not Path(cfg.checkpoint).is_dir():
+            raise ValueError(f"'{given}' is not a directory")
+        metadata = read_policy_metadata(cfg.checkpoint)
+    except OSError as exc:  # a name longer than the file system allows: ENAMETOOLONG
+        raise ValueError(f"parameter checkpoint: '{given}': {exc.strerror or exc}") from None
+    except ValueError as exc:  # its own type (HubError, CheckpointError), the name in front
+        exc.args = (f'parameter checkpoint: {exc}',)
+        raise exc from None
+    return resolve_setup(cfg, metadata)
 
 
 def check_device(cfg: PolicyNodeConfig) -> None:

@@ -132,6 +132,9 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str],
             if np.isnan(value):
                 raise ValueError(f"parameter urdf_path: joint '{name}' has a non-numeric "
                                  f"limit {attr}='{text}'")
+            if attr != 'velocity' and not np.isfinite(value):  # inf <= inf passed the checks
+                raise ValueError(f"parameter urdf_path: joint '{name}' has an infinite limit "
+                                 f"{attr}='{text}' (leave the attribute out for no bound)")
             return value
 
         continuous = kind == 'continuous'
@@ -200,6 +203,14 @@ def combine_limits(dim: int, dt_s: float, lower: Sequence[float] = (),
     if lo is not None and np.all(np.isinf(lo)) and np.all(np.isinf(hi)):
         lo = hi = None
     return JointLimits(lower=lo, upper=hi, max_step=step, wrap=wrap)
+
+
+def shared_step(max_step: np.ndarray, share: float) -> np.ndarray:
+    """`share` of the per-step limit; a dimension without one (inf) has none whatever the
+    share (0 * inf is NaN: a chunk landing exactly at its first point, a paused sim clock,
+    published NaN targets for a gripper the URDF gives no velocity; a parameter review)."""
+    with np.errstate(invalid='ignore'):  # 0 * inf, replaced
+        return np.where(np.isinf(max_step), np.inf, max_step * share)
 
 
 def joint_delta(start: np.ndarray, end: np.ndarray, wrap: np.ndarray | None) -> np.ndarray:
@@ -314,7 +325,8 @@ class SafetyEnvelope:
         if lim.max_step is not None and reference is not None:
             prev = np.asarray(reference, dtype=np.float64)
             for j in range(len(out)):
-                limit = lim.max_step * (self.first_share(first_segment_ns) if j == 0 else 1.0)
+                limit = lim.max_step if j else shared_step(lim.max_step,
+                                                           self.first_share(first_segment_ns))
                 wanted = joint_delta(prev, out[j], wrap)
                 step = np.clip(wanted, -limit, limit)
                 if j == 0 and len(also):
@@ -445,6 +457,10 @@ def hold_point(reason: str, stamp_ns: int, measured: np.ndarray | None,
 # a slow deceleration from a high speed gives at most this many points (spaced wider than a
 # control period then): a trajectory message of a few tens of kB
 MAX_STOP_POINTS = 1000
+# the longest a decelerating stop lasts (a minute: no arm's stop is longer): a deceleration
+# that would take longer stops harder, to be at rest by then (a tiny stop_deceleration,
+# 1e-12, overflowed the path's times: the node crashed without a hold; a parameter review)
+MAX_STOP_S = 60.0
 
 
 def stop_path(start: np.ndarray, velocity: np.ndarray, deceleration: np.ndarray, dt_ns: int,
@@ -460,10 +476,14 @@ def stop_path(start: np.ndarray, velocity: np.ndarray, deceleration: np.ndarray,
     nothing moves (the one-point hold). Positions only, as the chunks are published: the
     controller's interpolation between them follows the deceleration. `max_duration_ns`
     caps T (a harder stop, the motion shorter): a stop on stale inputs moves blind no longer
-    than the running plan would have; None (at most 0) there: the one-point hold."""
+    than the running plan would have; None (at most 0) there: the one-point hold. T is at
+    most MAX_STOP_S whatever the deceleration."""
     start = np.asarray(start, dtype=np.float64)
     v = np.asarray(velocity, dtype=np.float64)
-    t_stop_s = float(np.max(np.abs(v) / np.asarray(deceleration, dtype=np.float64)))
+    with np.errstate(over='ignore'):  # a speed over a tiny deceleration: inf, capped below
+        t_stop_s = float(np.max(np.abs(v) / np.asarray(deceleration, dtype=np.float64)))
+    if np.isinf(t_stop_s) or t_stop_s > MAX_STOP_S:
+        t_stop_s = MAX_STOP_S
     if max_duration_ns is not None:
         t_stop_s = min(t_stop_s, max_duration_ns / 1e9)
     if not np.isfinite(t_stop_s) or t_stop_s <= 0:
