@@ -340,6 +340,36 @@ def test_a_second_signal_during_the_final_save_does_not_cut_it_short(tmp_path, s
         assert f'{sig.name} again: still saving the train state' in caplog.text
 
 
+class SignalledInTheLastSave(Trainer):
+    """A signal as the last step's resume point is saved (the run done, its weights saved)."""
+
+    def __init__(self, *args, sig: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sig = sig
+
+    def _save_resume_point(self, *args, **kwargs) -> None:
+        if self.pos.step == self.cfg.train.max_steps:
+            os.kill(os.getpid(), self.sig)
+        super()._save_resume_point(*args, **kwargs)
+
+
+def test_a_signal_during_the_last_steps_save_leaves_a_complete_run(tmp_path, store, caplog):
+    """The run was marked interrupted for good (exit 130, its 'end' record interrupted), and
+    a rerun had nothing to train, so nothing ever said it finished (a fault review): the
+    signal came after the last step, with everything saved. The run is complete."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        run = tmp_path / sig.name
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger='dp_ros.train'):
+            summary = SignalledInTheLastSave(small_config(store), run, sig=sig).run()
+        assert summary['interrupted'] is None and summary['step'] == 4, summary
+        assert saved_state(run)['position']['step'] == 4
+        ends = [json.loads(line) for line in (run / 'log.jsonl').read_text().splitlines()
+                if json.loads(line).get('event') == 'end']
+        assert [e['interrupted'] for e in ends] == [None], ends
+        assert f'{sig.name} during the final save: the run is complete' in caplog.text
+
+
 def test_elapsed_time_goes_on_across_a_resume(tmp_path, store):
     """elapsed_s counts the time of the runs before a resume: the resumed run's records
     start from the saved elapsed time, not from 0."""

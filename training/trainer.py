@@ -758,9 +758,15 @@ class Trainer:
                         self._prune_snapshots()
                     if checkpoint:
                         self._save_resume_point(eval_metrics)
-                    if self._should_stop():
+                    # a stop that came while the last step was saved ends nothing: the run
+                    # is complete (it was marked interrupted for good: a rerun has nothing to
+                    # train; a fault review), unless it cut the final evaluation short
+                    if (not final or self.pending_eval is not None) and self._should_stop():
                         interrupted = self.stop_signal or 'signal on another rank'
                         break
+                    if final and self.is_main and self.stop_signal is not None:
+                        log.info('%s during the final save: the run is complete',
+                                 self.stop_signal)
             finally:
                 bar.close()
             if interrupted and self.last_saved != self.pos.step:
