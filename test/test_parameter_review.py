@@ -34,8 +34,8 @@ def test_a_joint_without_a_step_limit_gets_its_target_whatever_the_first_share(s
     assert out[0, 1] == pytest.approx(share_ns / DT) and out[1, 1] == out[0, 1] + 1.0
 
 
-@pytest.mark.parametrize('attr', ['lower="inf" upper="inf"', 'lower="-1" upper="1e400"',
-                                  'lower="-inf" upper="1"'])
+@pytest.mark.parametrize('attr', ['lower="inf" upper="inf"', 'lower="-1" upper="-inf"',
+                                  'lower="1e400"'])
 def test_an_infinite_urdf_position_limit_is_refused_naming_the_joint(tmp_path, attr):
     urdf = tmp_path / 'r.urdf'
     urdf.write_text(f'<robot name="r"><joint name="wrist" type="revolute"><limit {attr} '
@@ -43,6 +43,15 @@ def test_an_infinite_urdf_position_limit_is_refused_naming_the_joint(tmp_path, a
     with pytest.raises(ValueError, match="parameter urdf_path: joint 'wrist' has an "
                                          'infinite limit'):
         urdf_limits(urdf, ['wrist'])
+
+
+@pytest.mark.parametrize('attr', ['lower="-inf" upper="1"', 'lower="-1" upper="1e400"'])
+def test_an_infinite_urdf_limit_on_its_own_side_is_no_bound(tmp_path, attr):
+    urdf = tmp_path / 'r.urdf'
+    urdf.write_text(f'<robot name="r"><joint name="wrist" type="revolute"><limit {attr} '
+                    'velocity="1"/></joint></robot>')
+    lower, upper, _, _ = urdf_limits(urdf, ['wrist'])
+    assert np.isinf(lower[0]) or np.isinf(upper[0])
 
 
 def test_a_urdf_velocity_left_out_or_infinite_is_no_bound(tmp_path):
@@ -68,3 +77,29 @@ def test_a_checkpoint_refused_for_what_it_holds_names_the_parameter(tmp_path):
         load_setup(PolicyNodeConfig(checkpoint=str(tmp_path), device='cpu'))
     with pytest.raises(ValueError, match="parameter checkpoint: 'hf://org' is not of the form"):
         load_setup(PolicyNodeConfig(checkpoint='hf://org', device='cpu'))
+    (tmp_path / 'policy.json').write_bytes(b'\xff\xfe{}')  # a binary file in its place
+    with pytest.raises(ValueError, match=f'parameter checkpoint: {tmp_path}/policy.json is '
+                                         'not UTF-8 text'):
+        load_setup(PolicyNodeConfig(checkpoint=str(tmp_path), device='cpu'))
+
+
+def test_a_policy_json_edited_after_the_save_is_refused_before_nodes_start(tmp_path):
+    """dp-ros sim / eval --via ros check the checkpoint before starting processes; an edited
+    policy.json passed there and was refused in the node's log only (a closing review)."""
+    import json
+
+    from support import make_tiny_checkpoint
+
+    from dp_ros.app.sim_launcher import resolve_checkpoint
+    from dp_ros.policy.checkpoint import CheckpointError
+
+    policy = make_tiny_checkpoint(tmp_path / 'p')
+    meta = json.loads((policy / 'policy.json').read_text())
+    meta['config']['horizon'] = 24
+    (policy / 'policy.json').write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match='horizon: 24 .saved: 16.'):
+        resolve_checkpoint(policy)
+    meta['config']['num_inference_steps'] = 0  # policy.json's own fault, named as its
+    (policy / 'policy.json').write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=f'^{policy}/policy.json: '):
+        resolve_checkpoint(policy)

@@ -138,15 +138,21 @@ def test_a_forward_controller_on_a_plan_at_the_step_limit_stays_within_it():
         assert np.abs(np.diff(sent)).max() <= LIMIT * (1 + 1e-9), (start, sent)
 
 
-def test_a_stop_sent_while_a_chunk_is_on_its_way_starts_from_where_that_chunk_takes_it():
+@pytest.mark.parametrize('mixed', [False, True])
+def test_a_stop_sent_while_a_chunk_is_on_its_way_starts_from_where_that_chunk_takes_it(mixed):
     """With action_lead_s, a decelerating stop sent while the newest chunk is still on its
     way lands after it: the controller then runs from that chunk's line, not from the plan
     it replaced. The stop's path started from the controller at the stop (on the old plan,
     going on forward at full speed) and was reached from the new chunk's line at 1.2x the
-    step limit (a randomized review of the loop)."""
+    step limit (a randomized review of the loop). `mixed`: the second joint on a forward
+    controller (an arm's gripper), which gets its stop point by point from now (a closing
+    review: any forward topic took the trajectory's path from now again, 1.05x)."""
     lead = 50 * MS
+    extra = dict(action_joint_topics=['/arm/joint_trajectory', '/gripper/commands'],
+                 action_stream_topics=['/gripper/commands']) if mixed else {}
     loop = make_loop(max_step_delta=[LIMIT, LIMIT], replan_threshold=6, action_lead_s=0.05,
-                     stop_deceleration=[0.5])
+                     stop_deceleration=[0.5], **extra)
+    assert loop.forward_streams == mixed
     jtc = Controller(np.zeros(2))
     loop.measure(T0 + DT, np.zeros(2))
     feed(loop, T0)
@@ -163,7 +169,11 @@ def test_a_stop_sent_while_a_chunk_is_on_its_way_starts_from_where_that_chunk_ta
     jtc.receive(t_b + lead, back.due_ns, back.actions)
     t_stop = t_b + 20 * MS  # the chunk still on its way
     loop.measure(t_stop - 5 * MS, jtc.desired(t_stop - 5 * MS))
+    at_stop = loop._controller_at(t_stop)
     hold = loop.stop('disabled', t_stop)
+    if mixed:  # the forward controller's points: from where it is at the stop, now
+        np.testing.assert_allclose(loop.stopping.actions[0], at_stop)
+        assert loop.stopping.due_ns[0] == t_stop
     assert hold is not None and hold.path is not None
     jtc.receive(t_stop + lead, t_stop + lead + hold.step_ns * np.arange(1, len(hold.path) + 1),
                 hold.path)

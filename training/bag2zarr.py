@@ -93,10 +93,13 @@ class ConversionSummary:
 def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str | Path,
             overwrite: bool = False, progress: bool = True,
             memory_limit_mb: float = 1024,
-            reports: list[BagReport] | None = None) -> ConversionSummary:
+            reports: list[BagReport] | None = None,
+            staged: list[tuple[int, int] | None] | None = None) -> ConversionSummary:
     """Convert bags into output (appending when it exists); all or nothing.
 
-    reports, when given, receives each bag's report as it is made (also on failure).
+    reports, when given, receives each bag's report as it is made (also on failure);
+    staged, the identity of the store this run writes (_identity), which is the output's
+    once swapped in.
     """
     output = Path(output)
     bags = find_bags(bag_paths)
@@ -114,6 +117,8 @@ def convert(bag_paths: Sequence[str | Path], config: Bag2ZarrConfig, output: str
     # another bag2zarr appending at once would swap its copy over this one's: refused
     with output_lock(output, 'dp-ros bag2zarr'), \
             staged_store(output, overwrite) as (tmp, appending):
+        if staged is not None:
+            staged.append(_identity(tmp))
         writer = EpisodeWriter(tmp, appending, output, int(memory_limit_mb * 2**20), progress,
                                dtypes={k: v.dtype for k, v in config.keys.items()})
         writer.check_keys(config.keys)
@@ -546,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     reports: list[BagReport] = []
-    before = _identity(args.output)
+    staged: list[tuple[int, int] | None] = []
     try:
         if not (math.isfinite(args.memory_limit_mb) and args.memory_limit_mb > 0):
             raise BagError(f'--memory-limit-mb must be a positive number of MB, got '
@@ -562,14 +567,14 @@ def main(argv: list[str] | None = None) -> int:
                     key.dtype = args.image_dtype
         summary = convert(args.bags, config, args.output, overwrite=args.overwrite,
                           progress=not args.no_progress, memory_limit_mb=args.memory_limit_mb,
-                          reports=reports)
+                          reports=reports, staged=staged)
     except EXPECTED_ERRORS + (FileExistsError,) as exc:
         # the rule of dp_ros/cli.py, also for `python -m training.bag2zarr`: one line, exit 2
         if reports:
             print(format_reports(reports))
-        return error_exit('dp-ros bag2zarr', exc, _unchanged(args.output, before))
+        return error_exit('dp-ros bag2zarr', exc, _unchanged(args.output, staged))
     except KeyboardInterrupt:
-        print(f'dp-ros bag2zarr: interrupted; {_unchanged(args.output, before)}', file=sys.stderr)
+        print(f'dp-ros bag2zarr: interrupted; {_unchanged(args.output, staged)}', file=sys.stderr)
         return EXIT_INTERRUPTED
     print(format_summary(summary))
     if args.summary_json is not None:
@@ -577,21 +582,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _identity(output: Path) -> tuple[int, int] | None:
-    """The output's directory as the file system knows it (device, inode): a conversion
-    swaps a new one in, so another identity after a run means the store was replaced."""
+def _identity(path: Path) -> tuple[int, int] | None:
+    """A directory as the file system knows it (device, inode), kept by the renames that
+    swap a staged store in: the staged store's is the output's once it is in place."""
     try:
-        info = os.stat(real_target(output))
+        info = os.stat(real_target(path))
     except OSError:
         return None
     return info.st_dev, info.st_ino
 
 
-def _unchanged(output: Path, before: tuple[int, int] | None) -> str:
+def _unchanged(output: Path, staged: list[tuple[int, int] | None]) -> str:
     """What a failed or interrupted conversion did to the output: nothing, or, interrupted
-    after its store was swapped in (removing the old copy, seconds for a large store), all
-    of it (a fault review: it said 'not changed' of a store the append had changed)."""
-    if _identity(output) != before:
+    after this run's store (`staged`: its identity) was swapped in (removing the old copy,
+    seconds for a large store), all of it (a fault review: it said 'not changed' of a store
+    the append had changed)."""
+    if staged and staged[0] is not None and _identity(output) == staged[0]:
         return (f'{output} was written before the interrupt: it holds this conversion '
                 '(a rerun says which bags it holds already)')
     return f'{output} was not changed' if output.exists() else f'{output} was not written'

@@ -113,7 +113,7 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     from dp_ros.policy.checkpoint import (
         WEIGHTS_FILE,
         CheckpointError,
-        edited_after_save,
+        check_unedited,
         read_policy_metadata,
     )
     if not directory.is_dir():
@@ -125,13 +125,10 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     try:  # its header and index read, not its tensors: a truncated file is not uploaded
         with safe_open(str(directory / WEIGHTS_FILE), framework='numpy') as f:
             f.keys()
-            saved = f.metadata()
     except SafetensorError as exc:
         raise CheckpointError(f'{directory / WEIGHTS_FILE} is damaged or truncated ({exc}): '
                               'save or copy it again before pushing') from None
-    edited = edited_after_save(meta, saved, directory / WEIGHTS_FILE)
-    if edited:  # no one could load it: not uploaded
-        raise CheckpointError(edited)
+    check_unedited(directory, meta)  # no one could load it: not uploaded
     return meta
 
 

@@ -112,7 +112,7 @@ def resolve_checkpoint(checkpoint: str | Path | None, option: str = '--checkpoin
     package's: the installed copy is the one `make venv` last installed); a CheckpointError
     (one line) if missing, its hint naming `option` (the command line's; the launch files':
     checkpoint:=DIR)."""
-    from dp_ros.policy.checkpoint import CheckpointError, read_policy_metadata
+    from dp_ros.policy.checkpoint import CheckpointError, check_unedited, read_policy_metadata
     from dp_ros.policy.hub import resolve_policy_dir
 
     if checkpoint is None:
@@ -127,7 +127,8 @@ def resolve_checkpoint(checkpoint: str | Path | None, option: str = '--checkpoin
         if not path.is_dir():
             raise CheckpointError(f'checkpoint {path} is not a directory: '
                                   f'{TRAIN_HINT.format(option=option)}')
-    read_policy_metadata(path)  # a clear error now rather than in the node's log
+    # a clear error now rather than in the node's log
+    check_unedited(path, read_policy_metadata(path))
     return path.resolve()
 
 

@@ -121,21 +121,19 @@ def save_policy(policy: DiffusionPolicy, directory: str | Path, *, control_perio
 def _write_safetensors(path: Path, tensors: dict, metadata: dict[str, str]) -> None:
     """safetensors' file, byte for byte the same for the same weights and metadata: the
     library writes the metadata's entries in a random order (a Rust HashMap: 6 orders of 3
-    entries in 20 saves), here sorted, in the same header length."""
-    from safetensors.torch import save
+    entries in 20 saves); its header is rewritten in place, sorted, in the same length (the
+    file written by save_file, which streams the tensors: save() held two copies in memory)."""
+    from safetensors.torch import save_file
 
-    data = save(tensors, metadata=metadata)
-    size = int.from_bytes(data[:8], 'little')
-    header = json.loads(data[8:8 + size])
-    header['__metadata__'] = dict(sorted(header['__metadata__'].items()))
-    text = json.dumps(header, separators=(',', ':'), ensure_ascii=False).encode()
-    with open(path, 'wb') as f:
-        if len(text) > size:  # not the library's JSON: its own bytes, valid as they are
-            f.write(data)
-            return
-        f.write(data[:8])
-        f.write(text.ljust(size, b' '))
-        f.write(memoryview(data)[8 + size:])
+    save_file(tensors, str(path), metadata=metadata)
+    with open(path, 'r+b') as f:
+        size = int.from_bytes(f.read(8), 'little')
+        header = json.loads(f.read(size))
+        header['__metadata__'] = dict(sorted(header['__metadata__'].items()))
+        text = json.dumps(header, separators=(',', ':'), ensure_ascii=False).encode()
+        if len(text) <= size:  # else not the library's JSON: its own bytes stay, valid
+            f.seek(8)
+            f.write(text.ljust(size, b' '))
 
 
 def normalizer_digest(normalizer: dict) -> str:
@@ -155,10 +153,13 @@ def edited_after_save(meta: dict, saved: dict[str, str] | None, path: Path) -> s
     saved = saved or {}
     lines = []
     if SAVED_CONFIG_KEY in saved:
+        try:  # policy.json's own fault first, named as its (not the weights')
+            now = PolicyConfig.from_dict(meta['config']).to_dict()
+        except (TypeError, ValueError) as exc:
+            return f'{path.parent / METADATA_FILE}: {exc}'
         try:
             before = PolicyConfig.from_dict(with_final_block_groups(
                 json.loads(saved[SAVED_CONFIG_KEY]), 'the saved config')).to_dict()
-            now = PolicyConfig.from_dict(meta['config']).to_dict()
         except (TypeError, ValueError) as exc:
             return f"{path}: its record of the saved config is unreadable ({exc})"
         for name in sorted(set(before) | set(now)):
@@ -174,6 +175,23 @@ def edited_after_save(meta: dict, saved: dict[str, str] | None, path: Path) -> s
             f'with: {shown}. The weights only work with the saved values: restore them (only '
             f"{', '.join(EDITABLE_CONFIG_FIELDS[:3])} may be changed after the save; the "
             "node's parameters override the sampler and its steps)")
+
+
+def check_unedited(directory: Path, meta: dict) -> None:
+    """CheckpointError where policy.json `meta` was edited after the save (edited_after_save),
+    from the weights' header alone (no tensor read): before nodes start or an upload. A
+    weights file that cannot be read is left to the loader, which says what is wrong."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(directory) / WEIGHTS_FILE
+    try:
+        with safe_open(str(path), framework='numpy') as f:
+            saved = f.metadata()
+    except (SafetensorError, OSError):
+        return
+    edited = edited_after_save(meta, saved, path)
+    if edited:
+        raise CheckpointError(edited)
 
 
 def _differences(before: object, now: object, path: str) -> list[str]:
@@ -237,6 +255,9 @@ def read_policy_metadata(directory: str | Path) -> dict:
         meta = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f'{path} is not valid JSON: {e}') from e
+    except UnicodeDecodeError as e:  # its own str() would name neither file nor parameter
+        raise CheckpointError(f'{path} is not UTF-8 text ({e.reason} at byte {e.start}): not '
+                              'a policy.json') from None
     except RecursionError:  # valid JSON nested thousands deep
         raise too_deep from None
     if _too_deep(meta, MAX_JSON_DEPTH):  # deepcopy and the checks recurse through it

@@ -368,6 +368,9 @@ class PlanningLoop:
         # decelerated the short way round) get a decelerating stop point by point
         self.forward_streams = any(group.stream and not group.pose
                                    for group in setup.commands)
+        # JointTrajectory topics, whose stop lands action_lead_s after it is sent
+        self.trajectory_topics = any(not (group.stream or group.twist)
+                                     for group in setup.commands)
         self.state = 'starting'
         self.published = self.discarded = self.errors = self.all_late = 0
         self.points_streamed = 0
@@ -1066,18 +1069,25 @@ class PlanningLoop:
             hold = hold_point(reason, now, measured, commanded)
             # a trajectory controller gets the path when it lands, after any chunk still on
             # its way: from where that chunk takes it then; a forward controller from now
-            stop = None if reason in VOID_PLAN_STOPS else self._stop_path(
-                now if self.forward_streams else now + self.schedule.lead_ns,
-                blind=reason in BLIND_STOPS)
+            # (without trajectory topics the one path is the forward controllers')
+            lead = self.schedule.lead_ns if self.trajectory_topics else 0
+            stop = streamed_stop = None
+            if reason not in VOID_PLAN_STOPS:
+                stop = self._stop_path(now + lead, blind=reason in BLIND_STOPS)
+                streamed_stop = stop if not lead else self._stop_path(
+                    now, blind=reason in BLIND_STOPS)
             if hold is not None and stop is not None:
                 # the path ends up to v^2/(2a) further on: a forward controller, which goes
                 # to a point at once, gets its points as they fall due (stop_point_due), or
                 # the hold point when the node streams no more after this stop
-                start, path, step = stop
+                _, path, step = stop
                 streamed = self.forward_streams and reason not in UNSTREAMED_STOPS
                 hold = dataclasses.replace(hold, path=path, step_ns=step, streamed=streamed)
-                if streamed:  # a forward controller gets it from now, point by point
-                    self.stopping = _stop_timeline(hold, start, now, self.setup.dt_ns)
+                if streamed and streamed_stop is not None:  # from now, point by point
+                    start, path, step = streamed_stop
+                    self.stopping = _stop_timeline(
+                        dataclasses.replace(hold, path=path, step_ns=step), start, now,
+                        self.setup.dt_ns)
                     self._stop_streamed_ns = None
             if hold is not None:
                 self.holds[reason] += 1

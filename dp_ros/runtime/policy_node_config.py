@@ -1024,9 +1024,11 @@ def load_setup(cfg: PolicyNodeConfig) -> ResolvedSetup:
         metadata = read_policy_metadata(cfg.checkpoint)
     except OSError as exc:  # a name longer than the file system allows: ENAMETOOLONG
         raise ValueError(f"parameter checkpoint: '{given}': {exc.strerror or exc}") from None
-    except ValueError as exc:  # its own type (HubError, CheckpointError), the name in front
+    except UserError as exc:  # its own type (HubError, CheckpointError), the name in front
         exc.args = (f'parameter checkpoint: {exc}',)
         raise exc from None
+    except ValueError as exc:
+        raise ValueError(f'parameter checkpoint: {exc}') from None
     return resolve_setup(cfg, metadata)
 
 

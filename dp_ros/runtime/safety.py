@@ -132,9 +132,10 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str],
             if np.isnan(value):
                 raise ValueError(f"parameter urdf_path: joint '{name}' has a non-numeric "
                                  f"limit {attr}='{text}'")
-            if attr != 'velocity' and not np.isfinite(value):  # inf <= inf passed the checks
+            # an empty range (inf <= inf passed the checks); -inf / inf: no bound, as left out
+            if (attr, value) in (('lower', np.inf), ('upper', -np.inf)):
                 raise ValueError(f"parameter urdf_path: joint '{name}' has an infinite limit "
-                                 f"{attr}='{text}' (leave the attribute out for no bound)")
+                                 f"{attr}='{text}': no position is within it")
             return value
 
         continuous = kind == 'continuous'
