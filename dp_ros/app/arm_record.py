@@ -28,8 +28,13 @@ machine was busy) is recorded again, up to --retries times, since the
 replay itself is deterministic. Kept bags are moved into
 --output only once complete (a half-written bag never lands there); failed ones are deleted
 (--keep-failed moves them to <output>_failed). An interrupted run resumes: episodes whose bag
-exists are skipped. <output>/../<name>_report.json lists every episode. A second run into the
-same --output while one runs is refused in one line (dp_ros.atomic_dir.output_lock).
+exists are skipped. <output>/../<name>_report.json lists every episode: a kept episode's row is
+staged in <output>/../.<name>.partial before its bag moves, so a run killed between the move
+and the report's write leaves it there and the next run reports it before it clears that
+folder. Ctrl-C or SIGTERM exits 130 or 143 in one line, nothing staged left (held back over
+the start-up, each bag's move with its report row, and the cleanup: dp_ros/held_signals.py).
+A second run into the same --output while one runs is refused in one line
+(dp_ros.atomic_dir.output_lock).
 """
 from __future__ import annotations
 
@@ -51,6 +56,7 @@ from tqdm.auto import tqdm
 from dp_ros.app.sim_launcher import config_file, node_environment
 from dp_ros.atomic_dir import output_lock, write_text
 from dp_ros.errors import UserError, sigterm_as_interrupt
+from dp_ros.held_signals import signals_held_back
 from dp_ros.ros.processes import node_command, start_child, stop
 from dp_ros.selection import parse_episodes
 from sim_bridge.arm_demos import TOLERANCE, joint_commands, load_demonstrations
@@ -118,11 +124,15 @@ class EpisodeRecorder:
                 f'{self.topics} (incompatible QoS?)')
 
     def record_into(self, path: Path | None):
-        """Close the current bag (if any) and write the next messages into a new one."""
+        """Close the current bag (if any) and write the next messages into a new one. Ctrl-C
+        and SIGTERM held back: the first bag imports rosbags' type stores, whose dataclasses
+        run exec()'d code (a stop there: Python 3.11 ends the process by SIGINT, not 130/143)."""
         from dp_ros.bags.recorder import BagRecorder
 
-        bag = None if path is None else BagRecorder(path, storage='mcap', compression='chunks')
-        return self.recorder.switch(bag)
+        with signals_held_back():
+            bag = None if path is None else BagRecorder(path, storage='mcap',
+                                                        compression='chunks')
+            return self.recorder.switch(bag)
 
     def check(self) -> None:
         """Raise the write the bag's disk refused (full, over the size limit; the recorder
@@ -301,7 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(node_environment())
     dataset = resolve_dataset(args.dataset)
     try:  # a missing dataset: one line, exit 2 (dp_ros/cli.py); no Push-T store: one line too
-        demos = load_demonstrations(dataset)
+        # held back (the states alone: bounded): a stop in zarr's read left its loop closed
+        # under the pending chunk reads (~150 'Exception ignored ... Event loop is closed'
+        # after the interrupt's line), one in zarr's import passed through the code
+        # dataclasses exec()s (Python 3.11 then ends the process by SIGINT, not 130/143)
+        with signals_held_back():
+            demos = load_demonstrations(dataset)
     except ValueError as exc:
         raise UserError(f'--dataset {exc}') from None
     episodes = parse_episodes(args.episodes, len(demos.ends)) or list(range(len(demos.ends)))
@@ -318,17 +333,65 @@ def main(argv: list[str] | None = None) -> int:
             return record_all(args, demos, episodes, output, report_path, report)
 
 
+def staged_row(partial: Path, name: str) -> Path:
+    """Where a kept episode's report row waits while its bag moves into --output."""
+    return partial / f'{name}.row.json'
+
+
+def report_staged_rows(partial: Path, output: Path, report: dict[str, Any],
+                       report_path: Path) -> None:
+    """Report the rows a killed run staged for bags it moved into `output` but never reported
+    (their values come from the recording alone: no later run could make them again). A row
+    whose bag is not in `output` (killed before the move) is dropped: the episode is recorded
+    again."""
+    rows = [json.loads(p.read_text()) for p in sorted(partial.glob('episode_*.row.json'))]
+    rows = [r for r in rows if (output / f"episode_{r['episode']:03d}").is_dir()]
+    if rows:
+        report['episodes'].update((str(r['episode']), r) for r in rows)
+        write_text(report_path, json.dumps(report, indent=1))
+
+
+def keep_outcome(partial: Path, name: str, output: Path, failed_dir: Path | None,
+                 row: dict[str, Any], report: dict[str, Any], report_path: Path) -> None:
+    """Move the episode's bag where its verdict puts it (`failed_dir` None: deleted) and write
+    its report row. Held back from Ctrl-C and SIGTERM, so a stop never parts the two; a kept
+    bag's row is staged before the move, so a kill (SIGKILL, the OOM killer) between the move
+    and the report's write leaves it for the next run (report_staged_rows)."""
+    with signals_held_back():
+        staged = staged_row(partial, name)
+        if row['success']:
+            write_text(staged, json.dumps(row, indent=1))
+            (partial / name).rename(output / name)
+        elif failed_dir is not None:
+            failed_dir.mkdir(exist_ok=True)
+            shutil.rmtree(failed_dir / name, ignore_errors=True)
+            (partial / name).rename(failed_dir / name)
+        else:
+            shutil.rmtree(partial / name)
+        report['episodes'][str(row['episode'])] = row
+        write_text(report_path, json.dumps(report, indent=1))
+        staged.unlink(missing_ok=True)
+
+
 def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output: Path,
                report_path: Path, report: dict[str, Any]) -> int:
     """Record the episodes not in `output` yet; the exit code."""
     partial = output.parent / f'.{output.name}.partial'
-    shutil.rmtree(partial, ignore_errors=True)  # an interrupted run's half-written bag
-    partial.mkdir()
     failed_dir = output.parent / f'{output.name}_failed'
-    sim = start_sim(args.namespace, args.mode)
-    client = ReplayClient(args.namespace, 'pusht_sim', joints=JOINT_NAMES)
-    recorder = EpisodeRecorder(args.namespace)
+    sim = client = recorder = None
     try:
+        # held back (bounded: rclpy's import and init, the sim's start, two nodes made); a stop
+        # lands after it, here in the try: one inside left rclpy half made and unclosed
+        # (SIGABRT at exit, 'terminate called without an active exception'), failed rclpy's
+        # import as an ImportError traceback, or was swallowed by a fork's at-fork handler
+        # (the run went on); and made outside the try, the staging folder stayed behind
+        with signals_held_back():
+            report_staged_rows(partial, output, report, report_path)  # a killed run's rows
+            shutil.rmtree(partial, ignore_errors=True)  # and its half-written bag
+            partial.mkdir()
+            sim = start_sim(args.namespace, args.mode)
+            client = ReplayClient(args.namespace, 'pusht_sim', joints=JOINT_NAMES)
+            recorder = EpisodeRecorder(args.namespace)
         client.wait_connected(args.timeout, sim)
         deadline = time.monotonic() + args.timeout
         while not recorder.ready():
@@ -360,16 +423,8 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
                           f"{row['missing']} (dropped on a loaded machine): bag2zarr will "
                           'find gaps there (missing in the report)')
             row.update(episode=index, success=ok, attempts=attempt)
-            if ok:
-                (partial / name).rename(output / name)
-            elif args.keep_failed:
-                failed_dir.mkdir(exist_ok=True)
-                shutil.rmtree(failed_dir / name, ignore_errors=True)
-                (partial / name).rename(failed_dir / name)
-            else:
-                shutil.rmtree(partial / name)
-            report['episodes'][str(index)] = row
-            write_text(report_path, json.dumps(report, indent=1))
+            keep_outcome(partial, name, output, failed_dir if args.keep_failed else None, row,
+                         report, report_path)
             bar.write(f"episode {index}: {result['steps']} steps, final coverage "
                       f"{result['final_coverage']:.3f} (recorded "
                       f"{row['recorded_final_coverage']:.3f}) -> {outcome_text(outcome, attempt)} "
@@ -380,10 +435,17 @@ def record_all(args: argparse.Namespace, demos: Any, episodes: list[int], output
         print(f'dp-ros arm-record: {exc}', file=sys.stderr)
         return 1
     finally:
-        recorder.close()
-        client.close()
-        stop(sim)
-        shutil.rmtree(partial, ignore_errors=True)
+        # held back too (bounded: the joins' and stop's timeouts): a second stop here skipped
+        # the rest (rclpy left running: SIGABRT; the staging folder left)
+        with signals_held_back():
+            try:
+                for part in (recorder, client):
+                    if part is not None:
+                        part.close()
+                if sim is not None:
+                    stop(sim)
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
     rows = [r for r in report['episodes'].values()]
     kept = sum(r['success'] for r in rows)
     print(f'{kept} of {len(rows)} episodes kept in {output} (report: {report_path})')

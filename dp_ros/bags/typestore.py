@@ -24,8 +24,11 @@ from dp_ros.held_signals import signals_held_back
 
 
 def default_typestore() -> Typestore:
-    """A fresh store of ROS 2 Jazzy's message definitions (every store here starts as one)."""
-    return get_typestore(Stores.ROS2_JAZZY)
+    """A fresh store of ROS 2 Jazzy's message definitions (every store here starts as one);
+    signals held back too: the first one imports the store's module, whose dataclasses run
+    exec()'d code (a stop there ended bag2zarr and arm-record by SIGINT; a fault review)."""
+    with signals_held_back():
+        return get_typestore(Stores.ROS2_JAZZY)
 
 
 def shared_typestore() -> Typestore:
