@@ -611,3 +611,17 @@ def edit_saved_policy(directory: str | Path, edit) -> Path:
         'format': 'pt', SAVED_CONFIG_KEY: json.dumps(meta['config'], sort_keys=True),
         SAVED_NORMALIZER_KEY: normalizer_digest(meta['normalizer'])})
     return directory
+
+
+def sim_pids(namespace: str) -> list[int]:
+    """Processes whose command line holds the sim's namespace remap (this test's own)."""
+    found = []
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / 'cmdline').read_bytes().split(b'\0')
+            except OSError:
+                continue
+            if b'sim_bridge.pusht_sim_node' in argv and f'__ns:={namespace}'.encode() in argv:
+                found.append(int(entry.name))
+    return found

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import REPO_ROOT, checkout_env, default_sigint, module_cmd
+from support import REPO_ROOT, checkout_env, default_sigint, module_cmd, sim_pids
 
 pytestmark = pytest.mark.ros
 
@@ -73,20 +73,6 @@ def demo_dataset(path: Path, episodes: int = 2) -> Path:
         buffer.add_episode({'state': states.astype(np.float32),
                             'action': states[:, :2].astype(np.float32)})
     return path
-
-
-def sim_pids(namespace: str) -> list[int]:
-    """The sim processes of this namespace (each test's own)."""
-    found = []
-    for entry in Path('/proc').iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / 'cmdline').read_bytes().split(b'\0')
-            except OSError:
-                continue
-            if b'sim_bridge.pusht_sim_node' in argv and f'__ns:={namespace}'.encode() in argv:
-                found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture

@@ -48,16 +48,23 @@ class Controller:
         return float(np.abs(np.diff(path)).max() / (MS / 1e9))
 
 
-def test_a_chunk_landing_before_the_running_chunks_first_point_is_modelled_from_its_landing():
-    loop = make_loop(max_step_delta=[LIMIT, LIMIT], replan_threshold=6)
+def moving_forward(loop, sent_ns: int = T0 + DT, lead_ns: int = 0) -> Controller:
+    """The loop's first chunk (+x at the step limit from the measured 0) sent at `sent_ns`,
+    landing lead_ns later on a modelled controller, which is returned."""
     jtc = Controller(np.zeros(2))
     loop.measure(T0 + DT, np.zeros(2))
     feed(loop, T0)
     feed(loop, T0 + DT)
     ahead = np.zeros((16, 2))
     ahead[1:, 0] = LIMIT * np.arange(15)  # +x at the step limit
-    plan = loop.finish(plan_now(loop, T0 + DT).context, ahead, None, T0 + DT)
-    jtc.receive(T0 + DT, plan.due_ns, plan.actions)
+    plan = loop.finish(plan_now(loop, T0 + DT).context, ahead, None, sent_ns)
+    jtc.receive(sent_ns + lead_ns, plan.due_ns, plan.actions)
+    return jtc
+
+
+def test_a_chunk_landing_before_the_running_chunks_first_point_is_modelled_from_its_landing():
+    loop = make_loop(max_step_delta=[LIMIT, LIMIT], replan_threshold=6)
+    jtc = moving_forward(loop)
     for k in range(2, 5):
         feed(loop, T0 + k * DT)
     feed(loop, T0 + 4 * DT + 20 * MS)  # a camera stamp off the grid
@@ -80,14 +87,7 @@ def test_a_re_enable_during_a_decelerating_stop_goes_on_from_the_stop_path(again
     while disabled) forgot the running stop's path: the pull-back came back (5x)."""
     lag = 30 * MS  # the arm follows its command 30 ms late
     loop = make_loop(max_step_delta=[LIMIT, LIMIT], stop_deceleration=[0.5])
-    jtc = Controller(np.zeros(2))
-    loop.measure(T0 + DT, np.zeros(2))
-    feed(loop, T0)
-    feed(loop, T0 + DT)
-    ahead = np.zeros((16, 2))
-    ahead[1:, 0] = LIMIT * np.arange(15)
-    plan = loop.finish(plan_now(loop, T0 + DT).context, ahead, None, T0 + DT)
-    jtc.receive(T0 + DT, plan.due_ns, plan.actions)
+    jtc = moving_forward(loop)
     t_stop = T0 + 4 * DT + 50 * MS
     loop.measure(t_stop - 5 * MS, jtc.desired(t_stop - 5 * MS - lag))
     hold = loop.stop('disabled', t_stop)
@@ -153,15 +153,8 @@ def test_a_stop_sent_while_a_chunk_is_on_its_way_starts_from_where_that_chunk_ta
     loop = make_loop(max_step_delta=[LIMIT, LIMIT], replan_threshold=6, action_lead_s=0.05,
                      stop_deceleration=[0.5], **extra)
     assert loop.forward_streams == mixed
-    jtc = Controller(np.zeros(2))
-    loop.measure(T0 + DT, np.zeros(2))
-    feed(loop, T0)
-    feed(loop, T0 + DT)
-    ahead = np.zeros((16, 2))
-    ahead[1:, 0] = LIMIT * np.arange(15)  # +x at the step limit
     t_a = T0 + DT - lead  # sent early enough to land by the observation's time
-    plan = loop.finish(plan_now(loop, T0 + DT).context, ahead, None, t_a)
-    jtc.receive(t_a + lead, plan.due_ns, plan.actions)
+    jtc = moving_forward(loop, t_a, lead)
     feed_until(loop, T0 + 2 * DT, T0 + 4 * DT)
     request = plan_now(loop, T0 + 4 * DT)
     t_b = T0 + 4 * DT + 30 * MS

@@ -21,7 +21,7 @@ import mcap.reader
 import numpy as np
 import pytest
 import yaml
-from support import REPO_ROOT, checkout_env, module_cmd
+from support import REPO_ROOT, checkout_env, module_cmd, sim_pids
 
 from dp_ros.bags.reader import open_bag
 from sim_bridge.arm_demos import joint_commands
@@ -278,20 +278,6 @@ def test_realtime_streams_commands_k_and_k_plus_1_a_period_after_observation_k(t
         for i, (point, command) in enumerate(zip(msg.points, expected, strict=True)):
             np.testing.assert_array_equal(point.positions, command)
             assert stamp_ns(point.time_from_start) == i * DT_NS
-
-
-def sim_pids(namespace: str) -> list[int]:
-    """Processes whose command line holds the sim's namespace remap (this test's own)."""
-    found = []
-    for entry in Path('/proc').iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / 'cmdline').read_bytes().split(b'\0')
-            except OSError:
-                continue
-            if b'sim_bridge.pusht_sim_node' in argv and f'__ns:={namespace}'.encode() in argv:
-                found.append(int(entry.name))
-    return found
 
 
 def test_a_run_that_times_out_exits_1_and_leaves_no_sim_or_partial_bag(side_runs):
