@@ -143,25 +143,23 @@ def normalizer_digest(normalizer: dict) -> str:
     return hashlib.sha256(json.dumps(normalizer, sort_keys=True).encode()).hexdigest()
 
 
-def edited_after_save(meta: dict, saved: dict[str, str] | None, path: Path) -> str | None:
-    """Why policy.json `meta` is not what the weights at `path` were saved with (their
-    metadata `saved`), naming each field a hand edit changed; None: the same, or weights
-    saved before this check (no record). The sampler, its step count and n_action_steps may
-    change: they are not the training's."""
+def check_saved_record(meta: dict, saved: dict[str, str] | None, path: Path) -> None:
+    """CheckpointError where policy.json `meta` is not what the weights at `path` were saved
+    with (their metadata `saved`), naming each field a hand edit changed; nothing for the
+    same, or weights saved before the record. The sampler, its step count and n_action_steps
+    may change: they are not the training's."""
     from dp_ros.policy.config import PolicyConfig, with_final_block_groups
 
     saved = saved or {}
     lines = []
     if SAVED_CONFIG_KEY in saved:
-        try:  # policy.json's own fault first, named as its (not the weights')
-            now = PolicyConfig.from_dict(meta['config']).to_dict()
-        except (TypeError, ValueError) as exc:
-            return f'{path.parent / METADATA_FILE}: {exc}'
+        now = metadata_config(meta, path.parent).to_dict()  # policy.json's own fault first
         try:
             before = PolicyConfig.from_dict(with_final_block_groups(
                 json.loads(saved[SAVED_CONFIG_KEY]), 'the saved config')).to_dict()
         except (TypeError, ValueError) as exc:
-            return f"{path}: its record of the saved config is unreadable ({exc})"
+            raise CheckpointError(f'{path}: its record of the saved config is unreadable '
+                                  f'({exc})') from None
         for name in sorted(set(before) | set(now)):
             if name not in EDITABLE_CONFIG_FIELDS:
                 lines += _differences(before.get(name), now.get(name), name)
@@ -169,18 +167,19 @@ def edited_after_save(meta: dict, saved: dict[str, str] | None, path: Path) -> s
             normalizer_digest(meta['normalizer']) != saved[SAVED_NORMALIZER_KEY]:
         lines.append('normalizer: its statistics differ')
     if not lines:
-        return None
+        return
     shown = '; '.join(lines[:8]) + (f'; and {len(lines) - 8} more' if len(lines) > 8 else '')
-    return (f'{path.parent / METADATA_FILE} is not what {path.name} was trained and saved '
-            f'with: {shown}. The weights only work with the saved values: restore them (only '
-            f"{', '.join(EDITABLE_CONFIG_FIELDS[:3])} may be changed after the save; the "
-            "node's parameters override the sampler and its steps)")
+    raise CheckpointError(
+        f'{path.parent / METADATA_FILE} is not what {path.name} was trained and saved with: '
+        f'{shown}. The weights only work with the saved values: restore them (only '
+        f"{', '.join(EDITABLE_CONFIG_FIELDS[:3])} may be changed after the save; the node's "
+        'parameters override the sampler and its steps)')
 
 
 def check_unedited(directory: Path, meta: dict) -> None:
-    """CheckpointError where policy.json `meta` was edited after the save (edited_after_save),
-    from the weights' header alone (no tensor read): before nodes start or an upload. A
-    weights file that cannot be read is left to the loader, which says what is wrong."""
+    """check_saved_record from the weights' header alone (no tensor read): before nodes
+    start or an upload. A weights file that cannot be read is left to the loader, which
+    says what is wrong."""
     from safetensors import SafetensorError, safe_open
 
     path = Path(directory) / WEIGHTS_FILE
@@ -189,9 +188,7 @@ def check_unedited(directory: Path, meta: dict) -> None:
             saved = f.metadata()
     except (SafetensorError, OSError):
         return
-    edited = edited_after_save(meta, saved, path)
-    if edited:
-        raise CheckpointError(edited)
+    check_saved_record(meta, saved, path)
 
 
 def _differences(before: object, now: object, path: str) -> list[str]:
@@ -347,10 +344,7 @@ def load_policy(directory: str | Path, device: str | torch.device = 'cpu',
         raise CheckpointError(f'{path} not found')
     try:
         with safe_open(str(path), framework='pt', device='cpu') as f:
-            saved = f.metadata()
-            edited = edited_after_save(meta, saved, path)
-            if edited:  # before reading the tensors: a hand edit, said in one line
-                raise CheckpointError(edited)
+            check_saved_record(meta, f.metadata(), path)  # a hand edit, before the tensors
             weights = {k: f.get_tensor(k) for k in f.keys()}
     except SafetensorError as e:  # an interrupted copy, a full disk: say which file
         raise CheckpointError(f'{path} is damaged or truncated ({e}): copy or save it '

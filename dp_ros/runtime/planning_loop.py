@@ -1071,11 +1071,8 @@ class PlanningLoop:
             # its way: from where that chunk takes it then; a forward controller from now
             # (without trajectory topics the one path is the forward controllers')
             lead = self.schedule.lead_ns if self.trajectory_topics else 0
-            stop = streamed_stop = None
-            if reason not in VOID_PLAN_STOPS:
-                stop = self._stop_path(now + lead, blind=reason in BLIND_STOPS)
-                streamed_stop = stop if not lead else self._stop_path(
-                    now, blind=reason in BLIND_STOPS)
+            blind = reason in BLIND_STOPS
+            stop = None if reason in VOID_PLAN_STOPS else self._stop_path(now + lead, blind)
             if hold is not None and stop is not None:
                 # the path ends up to v^2/(2a) further on: a forward controller, which goes
                 # to a point at once, gets its points as they fall due (stop_point_due), or
@@ -1083,8 +1080,11 @@ class PlanningLoop:
                 _, path, step = stop
                 streamed = self.forward_streams and reason not in UNSTREAMED_STOPS
                 hold = dataclasses.replace(hold, path=path, step_ns=step, streamed=streamed)
-                if streamed and streamed_stop is not None:  # from now, point by point
-                    start, path, step = streamed_stop
+                from_now = None  # a forward controller's path: from now, point by point
+                if streamed:
+                    from_now = self._stop_path(now, blind) if lead else stop
+                if from_now is not None:
+                    start, path, step = from_now
                     self.stopping = _stop_timeline(
                         dataclasses.replace(hold, path=path, step_ns=step), start, now,
                         self.setup.dt_ns)
