@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -625,3 +627,21 @@ def sim_pids(namespace: str) -> list[int]:
             if b'sim_bridge.pusht_sim_node' in argv and f'__ns:={namespace}'.encode() in argv:
                 found.append(int(entry.name))
     return found
+
+
+def wait_until_stopped(proc: subprocess.Popen, timeout_s: float,
+                       ended: Callable[[int], str], late: str) -> None:
+    """Until `proc` stops itself (SIGSTOP: at an exact point of its run, whatever the
+    machine's load); AssertionError with ended(its exit code) if it ends first (reaped here:
+    Popen no longer knows that code, so it is set), with `late` after timeout_s (a hang
+    guard only)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pid, status = os.waitpid(proc.pid, os.WUNTRACED | os.WNOHANG)
+        if pid and os.WIFSTOPPED(status):
+            return
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            raise AssertionError(ended(proc.returncode))
+        assert time.monotonic() < deadline, late
+        time.sleep(0.01)

@@ -17,12 +17,18 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support import REPO_ROOT, checkout_env, default_sigint, module_cmd, sim_pids
+from support import (
+    REPO_ROOT,
+    checkout_env,
+    default_sigint,
+    module_cmd,
+    sim_pids,
+    wait_until_stopped,
+)
 
 pytestmark = pytest.mark.ros
 
@@ -98,15 +104,9 @@ def stopped_run(args: list[str], where: str, nth: int, sig: int, suffix: str = '
                  'dp_ros.cli', 'arm-record', '--no-progress', *args], cwd=REPO_ROOT,
                 env=checkout_env(), stdout=out, stderr=err, preexec_fn=default_sigint)
         try:
-            deadline = time.monotonic() + 240  # a hang guard only: it stops itself
-            while True:
-                pid, status = os.waitpid(proc.pid, os.WUNTRACED | os.WNOHANG)
-                if pid and os.WIFSTOPPED(status):
-                    break
-                assert not pid, (f'it ended before the call {nth} of {where}: '
-                                 f'{err_path.read_text()[-3000:]}')
-                assert time.monotonic() < deadline, f'no call {nth} of {where} within 240 s'
-                time.sleep(0.01)
+            wait_until_stopped(proc, 240, lambda rc: (
+                f'it ended (rc {rc}) before the call {nth} of {where}: '
+                f'{err_path.read_text()[-3000:]}'), f'no call {nth} of {where} within 240 s')
             proc.send_signal(sig)
             proc.send_signal(signal.SIGCONT)
             proc.wait(timeout=240)

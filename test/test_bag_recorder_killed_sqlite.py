@@ -9,14 +9,12 @@ itself (SIGSTOP) once it wrote for the time asked, having said how many it wrote
 is exact however late the parent reads it (read while the child ran on, it was behind)."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 
-from support import checkout_env
+from support import checkout_env, wait_until_stopped
 
 from dp_ros.bags.reader import open_bag
 
@@ -58,17 +56,8 @@ def _record_and_kill(tmp_path, how: str, seconds: float) -> tuple[int, int]:
     proc = subprocess.Popen([sys.executable, '-c', RECORDER, str(bag), how, str(seconds)],
                             env=checkout_env(), stdout=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120  # a hang guard only: it stops itself
-        while True:
-            pid, status = os.waitpid(proc.pid, os.WUNTRACED | os.WNOHANG)
-            if pid and os.WIFSTOPPED(status):
-                break
-            if pid:  # reaped here: Popen no longer knows its exit code
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                raise AssertionError(f'the recorder ended (rc {proc.returncode}) before it '
-                                     'was killed')
-            assert time.monotonic() < deadline, 'the recorder never stopped itself'
-            time.sleep(0.01)
+        wait_until_stopped(proc, 120, lambda rc: f'the recorder ended (rc {rc}) before it '
+                           'was killed', 'the recorder never stopped itself')
         written = proc.stdout.readline()  # said before it stopped: in the pipe
     finally:
         proc.send_signal(signal.SIGKILL)

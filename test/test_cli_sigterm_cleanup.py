@@ -9,16 +9,18 @@ The empty `.<name>.lock` file of output_lock may stay: it holds no data.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
-from support import BAG2ZARR_PUSHT_CONFIG, checkout_env, shortest_episodes
+from support import (
+    BAG2ZARR_PUSHT_CONFIG,
+    checkout_env,
+    shortest_episodes,
+    wait_until_stopped,
+)
 from tiny_runs import write_small_store
 
 from dp_ros.bags.recorder import write_pusht_bag
@@ -59,17 +61,9 @@ def _terminate_in_stage(module: str, args: list[str], stop_at: str, nth: int, fo
                              module, *args], env=checkout_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120  # a hang guard only: it stops itself
-        while True:
-            pid, status = os.waitpid(proc.pid, os.WUNTRACED | os.WNOHANG)
-            if pid and os.WIFSTOPPED(status):
-                break
-            if pid:  # reaped here: Popen no longer knows its exit code
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                pytest.fail(f'{module} {args[0]} ended (rc {proc.returncode}) before the '
-                            f'call {nth} of {stop_at}: {proc.stderr.read()[-2000:]}')
-            assert time.monotonic() < deadline, f'no call {nth} of {stop_at} within 120 s'
-            time.sleep(0.01)
+        wait_until_stopped(proc, 120, lambda rc: (
+            f'{module} {args[0]} ended (rc {rc}) before the call {nth} of {stop_at}: '
+            f'{proc.stderr.read()[-2000:]}'), f'no call {nth} of {stop_at} within 120 s')
         staged = [p for p in folder.iterdir() if p.name.startswith(prefix)]
         assert staged, f'{module} {args[0]} had no staging entry {prefix}* when it stopped'
         proc.send_signal(signal.SIGTERM)
