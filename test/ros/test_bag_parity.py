@@ -133,10 +133,14 @@ def check_parity(records: list[dict], bag, fields: list[str], streams: dict) -> 
     assert not problems, '\n'.join(problems[:10])
     assert len(equal) == len(records) >= MIN_PLANS
     # a wrong grid fails it: 1 ms early takes the previous step's samples, one period late
-    # the next step's (only the padded first plan may still agree)
+    # the next step's. Every plan whose state changed between its two steps must differ (one
+    # where the arm stood still, as before its first chunk lands, late under load, holds the
+    # same state one step over and may agree; so may the padded first plan)
+    moved = state_changed(records, state_key, streams[f'{NS}/joint_states'].stamps_ns)
+    assert 2 * len(moved) >= len(records), (moved, len(records))  # as `older`
     for shift in (-1 * MS, DT_NS):
         equal_shifted, problems_shifted, _ = compare(records, bag, config, shift)
-        assert len(equal_shifted) <= 1 and problems_shifted, (shift, equal_shifted)
+        assert problems_shifted and not equal_shifted & moved, (shift, equal_shifted & moved)
     if len(fields) > 1:  # and the velocities were the node's: positions in their place fail
         as_positions = config_from_dict(parity_config(image_key, state_key,
                                                       ['position'] * len(fields)))
@@ -156,8 +160,27 @@ def check_parity(records: list[dict], bag, fields: list[str], streams: dict) -> 
     assert problems_nearest and not equal_nearest & told_apart, equal_nearest & told_apart
     print(f'{fields}: {len(records)} plans compared: every state and image equal ({padded} '
           f'samples padded at the episode start); shifted by -1 ms or +1 period: '
-          f'{len(equal_shifted)} equal; nearest: {len(equal_nearest)} equal, '
-          f'{len(told_apart)} plans where it takes another frame')
+          f'{len(equal_shifted)} equal, none of the {len(moved)} where the state changed; '
+          f'nearest: {len(equal_nearest)} equal, {len(told_apart)} plans where it takes another '
+          'frame')
+
+
+def state_changed(records: list[dict], state_key: str, state_stamps) -> set[int]:
+    """The plans whose state samples are two consecutive joint-state messages in the bag,
+    each stamped at its time, with different values: a grid 1 ms early takes the first for
+    the second time, one period late the second for the first time, so neither can agree."""
+    from dp_ros.runtime.alignment import SAME_INSTANT_NS
+
+    stamps = np.sort(np.asarray(state_stamps, dtype=np.int64))
+    changed = set()
+    for p, record in enumerate(records):
+        entry = record['streams'][state_key]
+        (t0, t1), (s0, s1) = record['times_ns'], entry['stamps_ns']
+        on_time = all(t - MS < s <= t + SAME_INSTANT_NS for t, s in ((t0, s0), (t1, s1)))
+        consecutive = np.count_nonzero((stamps > s0) & (stamps < s1)) == 0
+        if on_time and consecutive and s0 < s1 and entry['sha1'][0] != entry['sha1'][1]:
+            changed.add(p)
+    return changed
 
 
 def nearest_differs(records: list[dict], image_key: str, frame_stamps) -> set[int]:
