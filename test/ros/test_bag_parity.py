@@ -149,9 +149,11 @@ def check_parity(records: list[dict], bag, fields: list[str], streams: dict) -> 
     # and the offline 'nearest' alignment is not what the node sees: where the frame the node
     # took for a time is further before it than the bag's next frame is after it (mostly at
     # t_obs - dt: the node's frame 300 ms before, the next one, t_obs's, 100 ms after) nearest
-    # takes that next frame. Every such plan must differ. (Where the joint states ran two
-    # steps behind the camera under load, t_obs fell 100 ms after a frame and nearest picks
-    # the node's frames for every time of that plan: such a plan may agree.)
+    # takes that next frame. Every such plan where that frame's image differs must differ.
+    # (Where the joint states ran two steps behind the camera under load, t_obs fell 100 ms
+    # after a frame and nearest picks the node's frames for every time of that plan; where
+    # the scene stood still, before the first chunk landed, the frames are equal: such a
+    # plan may agree.)
     told_apart = nearest_differs(records, image_key, streams[f'{NS}/image_raw'].stamps_ns)
     assert 2 * len(told_apart) >= len(records), (told_apart, len(records))  # as `older`
     nearest = config_from_dict({**parity_config(image_key, state_key, fields),
@@ -185,14 +187,21 @@ def state_changed(records: list[dict], state_key: str, state_stamps) -> set[int]
 
 def nearest_differs(records: list[dict], image_key: str, frame_stamps) -> set[int]:
     """The plans with a time whose frame (the node's, at or before it) is further from it
-    than the bag's next frame after it: the plans 'nearest' cannot agree with."""
+    than the bag's next frame after it, and that next frame's image differs (by the digest
+    the node logged where a plan used it; a scene standing still gives equal frames): the
+    plans 'nearest' cannot agree with."""
     frames = np.sort(np.asarray(frame_stamps, dtype=np.int64))
+    digests = {s: d for r in records
+               for s, d in zip(r['streams'][image_key]['stamps_ns'],
+                               r['streams'][image_key]['sha1'], strict=True)}
     told_apart = set()
     for p, record in enumerate(records):
-        for t, stamp in zip(record['times_ns'], record['streams'][image_key]['stamps_ns'],
-                            strict=True):
+        entry = record['streams'][image_key]
+        for t, stamp, digest in zip(record['times_ns'], entry['stamps_ns'], entry['sha1'],
+                                    strict=True):
             later = frames[frames > stamp]
-            if stamp <= t and later.size and later[0] - t < t - stamp:
+            if stamp <= t and later.size and later[0] - t < t - stamp and \
+                    digests.get(int(later[0]), digest) != digest:
                 told_apart.add(p)
     return told_apart
 
