@@ -278,3 +278,34 @@ def test_a_node_commanding_a_robot_without_a_step_limit_warns_at_start():
     assert not warned(**arm, max_velocity=[0.5, 0.5])
     assert not warned(**arm, dry_run=True) and not warned(**arm, lockstep=True)
     assert not warned()  # the Push-T point robot's joints: the sim
+
+
+def test_a_stop_deceleration_too_small_for_the_top_speed_warns_at_start():
+    """A stop lasts at most MAX_STOP_S (a 1e-9 one overflowed the path's times): a
+    stop_deceleration that would need longer from a joint's top speed (its step limit per
+    period) is cut short there, harder than asked. Said at start, naming the joint: more
+    likely a unit slip than meant."""
+    metadata = {'config': pusht_image_config().to_dict(), 'control_period_s': 0.1}
+
+    def warned(**values) -> list[str]:
+        cfg = config_from_dict(PolicyNodeConfig, {'checkpoint': '/p', 'device': 'cpu',
+                                                  'action_joint_names': ['shoulder', 'elbow'],
+                                                  'state_joint_names': ['shoulder', 'elbow'],
+                                                  **values})
+        setup = resolve_setup(cfg, metadata)
+        return [w for w in setup.start_warnings if 'stop_deceleration' in w]
+
+    # 1.5 rad/s top speed (0.15 a 0.1 s period): 0.02 rad/s^2 stops in 75 s, 0.03 in 50 s
+    said = warned(max_velocity=[1.5, 1.5], stop_deceleration=[0.02, 0.03])
+    assert said == ['stop_deceleration would take longer than a stop may last (60 s) to bring '
+                    'shoulder (75 s from 1.5/s at 0.02/s^2) to rest from the top speed its step '
+                    'limit allows: such a stop decelerates harder, to be at rest by then; check '
+                    'the units (action units/s^2)'], said
+    assert not warned(max_velocity=[1.5, 1.5], stop_deceleration=[0.03])
+    assert len(warned(max_velocity=[1.5, 1.5], stop_deceleration=[1e-12])) == 1
+    # no top speed known (no step limit: that is warned of itself), the one-point stop,
+    # lockstep (always the one point)
+    assert not warned(stop_deceleration=[1e-6])
+    assert not warned(max_velocity=[1.5, 1.5], stop_deceleration=[0.0])
+    assert not warned(max_velocity=[1.5, 1.5], stop_deceleration=[1e-6], lockstep=True)
+    assert not warned(max_velocity=[1.5, float('inf')], stop_deceleration=[0.03, 1e-6])

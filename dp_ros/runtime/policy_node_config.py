@@ -46,7 +46,7 @@ from dp_ros.recorded_sources import (
     yaw_wraps,
 )
 from dp_ros.runtime.execution import EXECUTION_MODES
-from dp_ros.runtime.safety import JointLimits, combine_limits, urdf_limits
+from dp_ros.runtime.safety import MAX_STOP_S, JointLimits, combine_limits, urdf_limits
 from dp_ros.runtime.state_range import StateRange, state_range, unit_warning
 from dp_ros.runtime.twist_servo import TwistLimits
 from dp_ros.stamps import seconds_to_ns
@@ -255,7 +255,8 @@ class PolicyNodeConfig:
         'stopped /clock), pose targets the hold point, twists a zero twist; a '
         'stop on stale inputs lasts at most what the running plan still commanded '
         '(decelerating harder than this when that is shorter), any stop at most 60 s (harder '
-        'when this would take longer), one on a clock gone back or '
+        "when this would take longer: warned at start where a joint's top speed, its step "
+        'limit a period, needs longer), one on a clock gone back or '
         'reading 0, or at an episode start, is the one point; 0: one point due '
         'one period ahead at the measured position (an arm at speed stops within that '
         'period, a controller spline may overshoot); lockstep always the one point',
@@ -1071,6 +1072,27 @@ def unlimited_step_warning(cfg: PolicyNodeConfig, limits: JointLimits) -> str:
             'max_step_delta, max_velocity or urdf_path (README: Safety envelope)')
 
 
+def long_stop_warning(cfg: PolicyNodeConfig, limits: JointLimits,
+                      deceleration: np.ndarray | None, dt_ns: int) -> str:
+    """A start-up warning where stop_deceleration would slow a joint from its top speed (its
+    step limit a period) for longer than a stop may last (MAX_STOP_S): such a stop is cut
+    short there, decelerating harder than the parameter says; a value that small is more
+    likely a unit slip (deg/s^2 for rad/s^2, a factor lost) than meant."""
+    if deceleration is None or limits.max_step is None or cfg.lockstep:
+        return ''
+    speed = limits.max_step / (dt_ns / 1e9)
+    with np.errstate(over='ignore'):
+        seconds = speed / deceleration
+    slow = [f'{n} ({seconds[j]:.3g} s from {speed[j]:g}/s at {deceleration[j]:g}/s^2)'
+            for j, n in enumerate(cfg.action_joint_names)
+            if np.isfinite(speed[j]) and seconds[j] > MAX_STOP_S]
+    if not slow:
+        return ''
+    return (f"stop_deceleration would take longer than a stop may last ({MAX_STOP_S:g} s) to "
+            f"bring {', '.join(slow)} to rest from the top speed its step limit allows: such a "
+            'stop decelerates harder, to be at rest by then; check the units (action units/s^2)')
+
+
 def check_realtime_slice(cfg: PolicyNodeConfig, n_action: int, dt_ns: int) -> None:
     """In realtime a chunk's point i is due i*dt after its observation, which is past once the
     chunk exists: where the executed slice's last point is due no later than action_lead_s
@@ -1250,6 +1272,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                                                          for k in low_dim]),
                          lerobot_names(state_recorded))
     warnings += [units] if units else []
+    decel = check_stop_deceleration(cfg.stop_deceleration, config.action_dim)
     return ResolvedSetup(
         rgb_keys=rgb_keys, state_keys=low_dim, state_sizes=state_sizes,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
@@ -1268,8 +1291,9 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         state_sources=streams, warnings=warnings,
         reference_stream=recorded_reference(config, rgb_keys, low_dim, streams, cfg.lockstep),
         state_range=trained_range,
-        stop_deceleration=check_stop_deceleration(cfg.stop_deceleration, config.action_dim),
-        safety_warnings=[w for w in [unlimited_step_warning(cfg, limits)] if w])
+        stop_deceleration=decel,
+        safety_warnings=[w for w in [unlimited_step_warning(cfg, limits),
+                                     long_stop_warning(cfg, limits, decel, dt_ns)] if w])
 
 
 def check_stop_deceleration(values: Sequence[float], dim: int) -> np.ndarray | None:
