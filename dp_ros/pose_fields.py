@@ -36,7 +36,10 @@ def decode_pose(msg: Any, fields: Sequence[str], yaw_min: float = -math.pi) -> n
     values = {'x': p.x, 'y': p.y, 'z': p.z, 'qx': sign * q.x, 'qy': sign * q.y,
               'qz': sign * q.z, 'qw': sign * q.w}
     if 'yaw' in fields:
-        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+        # w^2 + x^2 - y^2 - z^2 is 1 - 2 (y^2 + z^2) for a unit quaternion and scales with
+        # the numerator otherwise: a driver's non-unit quaternion gives its direction's yaw
+        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y),
+                         q.w * q.w + q.x * q.x - q.y * q.y - q.z * q.z)
         values['yaw'] = (yaw - yaw_min) % (2 * math.pi) + yaw_min
     if any(f in MATRIX for f in fields):
         matrix = quaternion_to_matrix(np.array([q.x, q.y, q.z, q.w], dtype=np.float64))

@@ -61,6 +61,17 @@ def test_a_non_unit_quaternion_gives_the_matrix_of_its_direction():
     np.testing.assert_allclose(scaled, unit, atol=1e-12)
 
 
+@pytest.mark.parametrize('scale', [0.5, 0.9, 1.1, 2.0])
+def test_a_non_unit_quaternion_gives_the_yaw_of_its_direction(scale):
+    """Drivers send quaternions a little off unit (float32, an unnormalized filter): the yaw
+    is the rotation's, not biased by the norm (1 - 2(y^2 + z^2) assumed a unit one: at 2x, a
+    yaw of 0.7 read as 1.60)."""
+    yaw = decode_pose(_Msg((0, 0, 0), scale * TILTED), ['yaw'])[0]
+    assert yaw == pytest.approx(0.7, abs=1e-12)
+    flat = decode_pose(_Msg((0, 0, 0), scale * _about(2, 3.0)), ['yaw'])[0]
+    assert flat == pytest.approx(3.0, abs=1e-12)
+
+
 @pytest.mark.parametrize('axis', [0, 1, 2])
 def test_a_half_turn_target_from_matrix_columns(axis):
     """A half turn has trace -1: the quaternion comes from the diagonal branch, not the
