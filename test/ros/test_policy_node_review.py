@@ -21,13 +21,12 @@ from ros.test_policy_node import (
     RELIABLE,
     Feeder,
     announce,
-    is_hold,
+    holds_of_a_disable,
     latest_diagnostics,
     node_cmd,
     wait_diag,
 )
 from std_msgs.msg import String
-from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
 
 from dp_ros.ros import conversions as cv
@@ -82,10 +81,7 @@ def test_a_partial_joint_state_still_measures_its_action_joints(ros_processes, r
         wait_diag(ros_probe, diags, lambda d: int(d.get('bad_joint_unknown', 0)) > 2, 60.0,
                   'the partial messages refused')
         ros_probe.wait_for_messages(trajs, 2, 60.0, 'chunks under the step limit')
-        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
-        assert reply.success
-        ros_probe.wait_for(lambda: any(map(is_hold, trajs)), 10.0, 'the stop')
-        hold = [m for m in trajs if is_hold(m)][-1]
+        [hold] = holds_of_a_disable(ros_probe, diags, node.log, trajs)
         assert list(hold.joint_names) == ['jx', 'jg']
         assert list(hold.points[0].positions) == [ARM[0], GRIPPER]  # jg: the partial's
         assert node.alive(), node.log()

@@ -75,7 +75,9 @@ def assert_steps_within_limit(chunks: list, start: np.ndarray | None) -> None:
         assert np.abs(chunks[0].positions[0] - start).max() <= STEP + 1e-9
     due, points = chunks[0].due_ns, chunks[0].positions
     for new in chunks[1:]:
-        assert np.abs(np.diff(new.positions, axis=0)).max() <= STEP + 1e-9
+        # inside it (a chunk that landed late keeps the points still due: one, under load)
+        assert len(new.positions) == 1 or \
+            np.abs(np.diff(new.positions, axis=0)).max() <= STEP + 1e-9
         first = int(new.due_ns[0])
         candidates = [held_at(due, points, t) for t in (first - DT_NS, first - 1)]
         assert any(c is not None and np.abs(new.positions[0] - c).max() <= STEP + 1e-9
@@ -210,12 +212,16 @@ def test_a_reset_mid_chunk_stops_the_arm(ros_processes, ros_probe, checkpoint):
     feeder = Feeder(ros_probe, position=STANDING)
     try:
         ros_probe.wait_for_messages(trajs, 2, 60.0, 'two chunks')
-        assert not any(map(is_hold, trajs))
+        # moving (a stop on stale inputs, the feeder starved on a busy machine, would leave
+        # the reset nothing to stop; it holds at the commanded position)
+        wait_for_a_new_chunk(ros_probe, trajs, 'a plan running')
         assert ros_probe.call(Trigger, '/dp_policy/reset', Trigger.Request()).success
-        ros_probe.wait_for(lambda: any(map(is_hold, trajs)), 10.0, 'the hold of the reset')
-        hold = cv.joint_trajectory_to_chunk(next(m for m in trajs if is_hold(m)))
+        node.wait_for_log('stop (reset)', 10.0)
+        which = stop_reasons(node.log()).index('reset')  # its hold: after the stale ones
+        ros_probe.wait_for(lambda: sum(map(is_hold, trajs)) > which, 10.0,
+                           'the hold of the reset')
+        hold = cv.joint_trajectory_to_chunk([m for m in trajs if is_hold(m)][which])
         assert hold.positions.tolist() == [list(STANDING)]  # the measured position
-        assert 'stop (reset)' in node.log()
     finally:
         feeder.close()
 

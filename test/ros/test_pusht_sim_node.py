@@ -44,15 +44,19 @@ def start_sim(ros_processes, name: str, *params: str, extra: tuple[str, ...] = (
 
 
 def start_sim_when_heard(ros_processes, streams: 'Streams', name: str, *params: str,
-                         extra: tuple[str, ...] = ()):
+                         extra: tuple[str, ...] = (), before_reset=None):
     """Start the sim paused and begin its episode only once the probe and the sim hear each
-    other, so that a slow discovery (a loaded CPU) cannot hide the episode's first messages."""
+    other, so that a slow discovery (a loaded CPU) cannot hide the episode's first messages.
+    `before_reset`: called once they do, before the episode begins (a teleop asking the
+    sim's mode, which a busy machine delays by seconds)."""
     proc = start_sim(ros_processes, name, 'autostart:=false', *params, extra=extra)
     node = streams.probe.node
     streams.probe.wait_for(lambda: node.count_publishers(f'{NS}/joint_states') >= 1
                            and node.count_publishers(f'{NS}/image_raw') >= 1, 30.0,
                            'the sim publishers')
     streams.probe.wait_for_subscribers(streams.traj_pub)
+    if before_reset is not None:
+        before_reset()
     reply = streams.probe.call(Trigger, f'{NS}/reset', Trigger.Request())
     assert reply.success, reply.message
     return proc

@@ -19,6 +19,7 @@ from rclpy.qos import qos_profile_sensor_data
 from ros.test_policy_node import (
     RELIABLE,
     Feeder,
+    holds_of_a_disable,
     is_hold,
     latest_diagnostics,
     node_cmd,
@@ -26,7 +27,6 @@ from ros.test_policy_node import (
 )
 from ros.tiny_checkpoint import make_tiny_checkpoint
 from sensor_msgs.msg import JointState
-from std_srvs.srv import SetBool
 from support import edit_saved_policy
 from trajectory_msgs.msg import JointTrajectory
 
@@ -84,10 +84,7 @@ def test_a_gripper_driver_on_the_arms_topic_is_measured_not_bad(ros_processes, r
         values = wait_diag(ros_probe, diags, lambda d: int(d['input_agent_pos_received']) > 20,
                            20.0, 'both drivers heard')
         assert values['bad_messages'] == '0' and values['chunks_no_reference'] == '0', values
-        reply = ros_probe.call(SetBool, '/dp_policy/enable', SetBool.Request(data=False))
-        assert reply.success
-        ros_probe.wait_for(lambda: any(map(is_hold, trajs)), 10.0, 'the stop')
-        hold = [m for m in trajs if is_hold(m)][-1]
+        [hold] = holds_of_a_disable(ros_probe, diags, node.log, trajs)
         assert list(hold.joint_names) == ['jx', 'jg']
         assert list(hold.points[0].positions) == [ARM[0], GRIPPER]  # each driver's
         assert latest_diagnostics(diags)['bad_messages'] == '0'
