@@ -74,7 +74,10 @@ FRAME_RATE_TOLERANCE = 0.01
 # frames/s: bench/results/lerobot_roundtrip.json), a flush of the lookahead under a second per
 # 480 px camera: the bound only catches one that stopped.
 STALL_S = 120.0
-# encoders an episode is given in turn when one hangs, before the conversion fails
+# encoders an episode is given in turn when one hangs, or gives a packet out of order (SVT-AV1
+# 4.1.0 now and then: the mp4 muxer refused it, 'non monotonically increasing dts', EINVAL; 5
+# of ~400 conversions of 10 small videos, three converting at once here), before the
+# conversion fails
 ENCODE_ATTEMPTS = 2
 ABORT_WAIT_S = 10.0  # an aborted video's encoder: waited for this long, then left to PyAV
 
@@ -572,6 +575,10 @@ class _Stalled(Exception):
     """An encoder call made no progress for STALL_S (_progressing)."""
 
 
+class _OutOfOrder(Exception):
+    """An encoder returned a packet to be decoded before the one it returned before it."""
+
+
 def _progressing(call: Callable[[], Any], beat: Callable[[], float], what: str,
                  abandon: Callable[[threading.Thread], None]) -> Any:
     """call()'s result (or its exception), run on a daemon thread while it makes progress:
@@ -661,6 +668,7 @@ class _Segment:
         self.name = self.stream.codec_context.name
         self.beat = time.monotonic()  # when the encoder last made progress (_progressing)
         self.stop = False  # set when the caller gave up on it (Ctrl-C): no more frames
+        self.last_dts: int | None = None  # of the last packet muxed (_mux)
 
     def encode(self, frames: np.ndarray) -> None:
         """The frames, then the end of stream (also after `stop`: SVT-AV1 freed without one
@@ -681,13 +689,40 @@ class _Segment:
     def _encode(self, frame: Any) -> list[Any]:
         return self.stream.encode(frame)
 
+    def discard(self) -> None:
+        """After the muxer refused a packet: the file closed as it stands and removed (its
+        encoder is not flushed: its output is no longer wanted)."""
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - a half-written segment: nothing to save
+            pass
+        self.path.unlink(missing_ok=True)
+
     def _flush(self) -> list[Any]:
         """The encoder's last packets (what it held back for its lookahead)."""
         return self.stream.encode()
 
     def _mux(self, packets: list[Any]) -> None:
+        """Into the segment, each after the one before: a packet out of order is refused
+        here, named, before the mp4 muxer refuses it with EINVAL alone."""
         for packet in packets:
+            if packet.dts is not None:
+                if self.last_dts is not None and packet.dts <= self.last_dts:
+                    raise _OutOfOrder(f'a packet out of order: decoding time {packet.dts} after '
+                                      f'{self.last_dts}, in {packet.time_base} s')
+                self.last_dts = packet.dts
             self.container.mux(packet)
+
+
+def _ffmpeg_reason(exc: Exception) -> str:
+    """What FFmpeg logged with an error (`log`: level, component, message; where PyAV's
+    logging is on), else its text."""
+    if isinstance(exc, _OutOfOrder):
+        return str(exc)
+    logged = getattr(exc, 'log', None)
+    if logged and len(logged) == 3 and str(logged[2]).strip():
+        return str(logged[2]).strip()
+    return getattr(exc, 'strerror', None) or one_line(exc)
 
 
 class _VideoFile:
@@ -696,9 +731,10 @@ class _VideoFile:
     Each episode is encoded by an encoder of its own into a segment file beside the mp4, whose
     packets are then copied into it, their times moved on (LeRobot concatenates its
     per-episode videos alike; every episode starts on a key frame). So an encoder that hangs
-    (SVT-AV1 4.1.0 stops, rarely, inside a frame or at its flush, using no CPU) costs that
-    episode one more encode, with a fresh encoder, and not the conversion: no progress for
-    STALL_S gives the episode up to ENCODE_ATTEMPTS encoders; a hung one is left alone.
+    (SVT-AV1 4.1.0 stops, rarely, inside a frame or at its flush, using no CPU), or returns a
+    packet out of order (which the mp4 muxer refuses), costs that episode one more encode,
+    with a fresh encoder, and not the conversion: no progress for STALL_S, or a refused
+    packet, gives the episode up to ENCODE_ATTEMPTS encoders; a hung one is left alone.
     """
 
     def __init__(self, path: Path, fps: int, height: int, width: int, enc: VideoEncoding):
@@ -719,7 +755,9 @@ class _VideoFile:
                         self.fps, self.height, self.width, self.enc)
 
     def add(self, frames: np.ndarray) -> None:
-        """Encode an episode's frames (a fresh encoder where one hangs) and append them."""
+        """Encode an episode's frames (a fresh encoder where one hangs or gives packets the
+        muxer refuses) and append them."""
+        import av
         first, last = self.frames, self.frames + len(frames) - 1
         for attempt in range(1, ENCODE_ATTEMPTS + 1):
             segment = self._segment()  # opened before a frame: a bad codec or size is named
@@ -735,6 +773,17 @@ class _VideoFile:
                         'hangs now and then): run the conversion again, or encode with '
                         '--vcodec h264') from None
                 log.warning('%s; encoding them again with a fresh encoder', stalled)
+                continue
+            except (_OutOfOrder, av.FFmpegError) as exc:
+                if isinstance(exc, OSError):  # the disk (full, read-only): not the encoder's
+                    raise
+                segment.discard()
+                refused = f'{what} gave packets the mp4 muxer refused ({_ffmpeg_reason(exc)})'
+                if attempt == ENCODE_ATTEMPTS:
+                    raise LeRobotFormatError(
+                        f'{refused}, with {ENCODE_ATTEMPTS} encoders in turn: run the '
+                        'conversion again, or encode with --vcodec h264') from None
+                log.warning('%s; encoding them again with a fresh encoder', refused)
                 continue
             self._append(segment.path, len(frames))
             segment.path.unlink()
