@@ -50,7 +50,7 @@ POSE_TYPES = ('geometry_msgs/msg/PoseStamped',)
 # a ros2_control forward_command_controller's commands (no header: the receive time counts)
 FLOAT_ARRAY_TYPES = ('std_msgs/msg/Float64MultiArray', 'std_msgs/msg/Float32MultiArray')
 MARKER_TYPES = ('std_msgs/msg/String', 'std_msgs/msg/Bool', 'std_msgs/msg/Empty')
-# a header stamp of 0 between stamps at least this far from 0 (wall-clock time) was left
+# a header stamp of 0 between stamps more than this far from 0 (wall-clock time) was left
 # unset by its driver (a camera's first frame), not sim time starting at 0
 UNSET_STAMP_MIN_NS = 3600 * 1_000_000_000
 HEADER_TYPE = 'std_msgs/msg/Header'
@@ -226,23 +226,33 @@ class Bag:
         total = sum(c.msgcount for c in connections)
         deserialize = self.typestore.deserialize_cdr
         index = 0
-        topic = '?'
+        per_topic: dict[str, int] = {}  # messages read of each topic: a bad one's place
         with tqdm(total=total, desc=f'reading {self.path.name}', unit='msg',
                   disable=not progress, leave=False) as bar:
-            try:
-                for conn, recv_ns, raw in self._reader.messages(connections):
-                    topic = conn.topic
+            stored = iter(self._reader.messages(connections))
+            while True:
+                try:
+                    conn, recv_ns, raw = next(stored)
+                except StopIteration:
+                    break
+                except Exception as exc:  # corrupt storage: where the bag's reading stopped
+                    raise BagReadError(f'bag {self.path}: cannot read the bag past message '
+                                       f'{index} (of the topics read): '
+                                       f'{type(exc).__name__}: {exc}') from exc
+                topic = conn.topic
+                place = per_topic.get(topic, 0)
+                try:
                     msg = (deserialize(raw, conn.msgtype)
                            if deserialized is None or topic in deserialized else None)
-                    yield topic, int(recv_ns), msg
-                    index += 1
-                    if index % 256 == 0:
-                        bar.update(256)
-            except BagError:
-                raise
-            except Exception as exc:  # corrupt storage or CDR: name the bag and the place
-                raise BagReadError(f'bag {self.path}: cannot read message {index} (topic '
-                                   f'{topic}): {type(exc).__name__}: {exc}') from exc
+                except Exception as exc:  # corrupt CDR: counted within its topic, as
+                    # read_streams' decode errors are
+                    raise BagReadError(f'bag {self.path}: cannot read message {place} (topic '
+                                       f'{topic}): {type(exc).__name__}: {exc}') from exc
+                per_topic[topic] = place + 1
+                yield topic, int(recv_ns), msg
+                index += 1
+                if index % 256 == 0:
+                    bar.update(256)
             bar.update(index % 256)
 
     def survey(self, samples: int, progress: bool = True,
