@@ -103,7 +103,8 @@ class Comparison:
     policy_ok: np.ndarray  # (T,) the policy had a point due within the tolerance
     reference_ok: np.ndarray  # (T,)
     chunk_starts: np.ndarray  # the grid steps where a dry-run chunk takes over, sorted
-    stamp_zero_topic: str | None = None  # a reference with messages stamped 0: by receipt
+    # the references with messages stamped 0: placed by receipt
+    stamp_zero_topics: list[str] = field(default_factory=list)
     policy_topic: str = DRY_RUN_TOPIC  # the dry run's topic in this bag
     notes: list[str] = field(default_factory=list)  # what was left out, for the report
 
@@ -212,9 +213,10 @@ def chunk_starts_on_grid(grid: np.ndarray, stamps: list[int], period_ns: int) ->
     return np.unique(at[at < len(grid)])
 
 
-def _stamp_zero_topic(bag: Bag, refs: list[Reference]) -> str | None:
-    """The first reference topic whose messages are all stamped 0 (a teleop tool's commands:
-    "start now"); None when each stamps its messages.
+def _stamp_zero_topics(bag: Bag, refs: list[Reference]) -> list[str]:
+    """The reference topics whose messages are all stamped 0 (a teleop tool's commands:
+    "start now"; an arm's and a gripper's controllers alike), in the references' order:
+    the first is the grid topic; none when each stamps its messages.
 
     bag2zarr places a message stamped 0 at the stamp of its grid topic's message received
     last before it (lockstep: a command answers the observation before it). With the dry
@@ -227,7 +229,7 @@ def _stamp_zero_topic(bag: Bag, refs: list[Reference]) -> str | None:
         stamped[topic] = stamped.get(topic, False) or header_stamp_ns(msg) != 0
         if len(stamped) == len(topics) and all(stamped.values()):
             break  # the usual case: each stamps its first message
-    return next((r.topic for r in refs if not stamped.get(r.topic, True)), None)
+    return list(dict.fromkeys(r.topic for r in refs if not stamped.get(r.topic, True)))
 
 
 def _check_receipt_clock(bag: Bag, topic: str, policy_topic: str, timeline: _Timeline,
@@ -388,9 +390,9 @@ def compare_bag(path: Path, policy_topic: str | None, references: list[str],
                             'the control period (--period)')
         refs = _pick_references(bag, policy_topic, references, joints, prefixes or {},
                                 array_names)
-        stamp_zero = _stamp_zero_topic(bag, refs)
-        if stamp_zero:
-            _check_receipt_clock(bag, stamp_zero, policy_topic, timeline, period_ns)
+        stamp_zero = _stamp_zero_topics(bag, refs)
+        for topic in stamp_zero:
+            _check_receipt_clock(bag, topic, policy_topic, timeline, period_ns)
         kind = '+'.join(dict.fromkeys(r.kind for r in refs))
         offset = offset_s if offset_s is not None else (
             period_ns / NS if kind == 'joint_state' else 0.0)
@@ -408,7 +410,8 @@ def compare_bag(path: Path, policy_topic: str | None, references: list[str],
                              tolerance_s=period_ns / NS if r.kind == 'joint_state' else
                              ARRAY_TOLERANCE_S if r.kind == 'float_array' else None)
                 for r in refs])},
-            control_period_s=period_ns / NS, reference_topic=stamp_zero or policy_topic)
+            control_period_s=period_ns / NS,
+            reference_topic=stamp_zero[0] if stamp_zero else policy_topic)
         grid = np.arange(timeline.first, timeline.last + 1, period_ns, dtype=np.int64)
         try:
             values, ok = sample_bag_at(bag, config, grid, progress=progress)
@@ -700,8 +703,7 @@ def main(argv: list[str] | None = None) -> int:
         'bags': [c.bag for c in comparisons], 'policy_topic': first.policy_topic,
         'reference_topics': first.reference_topics, 'reference_kind': first.reference_kind,
         'offset_s': first.offset_s, 'period_s': first.period_ns / NS, 'joints': first.joints,
-        'stamp_zero_topics': sorted({c.stamp_zero_topic for c in comparisons
-                                     if c.stamp_zero_topic}),
+        'stamp_zero_topics': sorted({t for c in comparisons for t in c.stamp_zero_topics}),
         'metrics': metrics, 'warnings': [n for c in comparisons for n in c.notes],
         'wall_s': round(time.time() - t0, 2),
     }
