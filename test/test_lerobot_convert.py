@@ -195,6 +195,17 @@ def hang_encoders(monkeypatch, where: str, hung: int | None) -> threading.Event:
     return released
 
 
+def assert_same_dataset(out, clean) -> None:
+    """`out` holds the files of `clean`, and its videos the same frames."""
+    files = sorted(p.relative_to(out) for p in out.rglob('*') if p.is_file())
+    assert files == sorted(p.relative_to(clean) for p in clean.rglob('*') if p.is_file())
+    ours, theirs = LeRobotReader(out), LeRobotReader(clean)
+    timestamps = ours.read_columns(['timestamp'])['timestamp'].reshape(-1)
+    for key in ours.video_keys:
+        np.testing.assert_array_equal(ours.video_frames(key, timestamps),
+                                      theirs.video_frames(key, timestamps))
+
+
 @pytest.mark.parametrize('where', ['flush', 'frames'])
 def test_encoders_that_never_return_fail_the_conversion_and_leave_nothing(where, source,
                                                                           tmp_path,
@@ -235,13 +246,7 @@ def test_an_encoder_that_hangs_costs_its_episode_a_fresh_encoder_not_the_convers
         released.set()
     said = [r.getMessage() for r in caplog.records if 'fresh encoder' in r.getMessage()]
     assert len(said) == 1 and 'encoder on frames 0-' in said[0], said
-    files = sorted(p.relative_to(out) for p in out.rglob('*') if p.is_file())
-    assert files == sorted(p.relative_to(clean) for p in clean.rglob('*') if p.is_file())
-    ours, theirs = LeRobotReader(out), LeRobotReader(clean)
-    timestamps = ours.read_columns(['timestamp'])['timestamp'].reshape(-1)
-    for key in ours.video_keys:
-        np.testing.assert_array_equal(ours.video_frames(key, timestamps),
-                                      theirs.video_frames(key, timestamps))
+    assert_same_dataset(out, clean)
 
 
 def refuse_packets(monkeypatch, refused: int | None) -> None:
@@ -288,13 +293,7 @@ def test_an_encoder_whose_packets_the_muxer_refuses_costs_its_episode_a_fresh_en
     assert len(said) == 1 and 'encoder on frames 0-' in said[0], said
     assert 'gave packets the mp4 muxer refused (a packet out of order: decoding time ' in \
         said[0], said
-    files = sorted(p.relative_to(out) for p in out.rglob('*') if p.is_file())
-    assert files == sorted(p.relative_to(clean) for p in clean.rglob('*') if p.is_file())
-    ours, theirs = LeRobotReader(out), LeRobotReader(clean)
-    timestamps = ours.read_columns(['timestamp'])['timestamp'].reshape(-1)
-    for key in ours.video_keys:
-        np.testing.assert_array_equal(ours.video_frames(key, timestamps),
-                                      theirs.video_frames(key, timestamps))
+    assert_same_dataset(out, clean)
 
 
 def test_encoders_whose_packets_are_always_refused_fail_the_conversion_and_leave_nothing(
