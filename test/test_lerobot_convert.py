@@ -280,7 +280,7 @@ def refuse_packets(monkeypatch, refused: int | None) -> None:
 def test_an_encoder_whose_packets_the_muxer_refuses_costs_its_episode_a_fresh_encoder(
         source, tmp_path, monkeypatch, caplog):
     """Defect: a packet SVT-AV1 returned out of order failed the whole conversion (CI: 'Invalid
-    argument ... segment-4.mp4'; here 5 of ~400 conversions of 10 small videos, three at
+    argument ... segment-4.mp4'; here 7 of 450 conversions of 10 small videos, three at
     once). The episode is encoded again by a fresh encoder, said once with FFmpeg's reason,
     and the dataset is frame for frame the one a conversion without it writes."""
     clean = tmp_path / 'clean'

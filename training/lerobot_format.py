@@ -75,9 +75,9 @@ FRAME_RATE_TOLERANCE = 0.01
 # 480 px camera: the bound only catches one that stopped.
 STALL_S = 120.0
 # encoders an episode is given in turn when one hangs, or gives a packet out of order (SVT-AV1
-# 4.1.0 now and then: the mp4 muxer refused it, 'non monotonically increasing dts', EINVAL; 5
-# of ~400 conversions of 10 small videos, three converting at once here), before the
-# conversion fails
+# 4.1.0 now and then, 24 frames behind: the mp4 muxer refused it, 'non monotonically
+# increasing dts', EINVAL; 7 of 450 conversions of 10 small videos, three converting at once
+# here), before the conversion fails
 ENCODE_ATTEMPTS = 2
 ABORT_WAIT_S = 10.0  # an aborted video's encoder: waited for this long, then left to PyAV
 
