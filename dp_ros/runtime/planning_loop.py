@@ -1137,10 +1137,9 @@ class PlanningLoop:
         plan = self.schedule.plan
         if plan is None:
             return None
-        max_step = self.setup.limits.max_step
-        max_speed = None if max_step is None else max_step * 1e9 / self.setup.dt_ns
         velocity = commanded_velocity(TimedChunk(plan.due_ns, plan.actions), now,
-                                      self.safety.wrap, max_speed)
+                                      self.safety.wrap,
+                                      self.setup.limits.max_speed(self.setup.dt_ns))
         cap = int(self.commanded.due_ns[-1]) - now if blind else None
         path = stop_path(start, velocity, decel, self.setup.dt_ns, self.setup.limits, cap)
         return None if path is None else (start, *path)

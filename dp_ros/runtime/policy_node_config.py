@@ -1078,9 +1078,9 @@ def long_stop_warning(cfg: PolicyNodeConfig, limits: JointLimits,
     step limit a period) for longer than a stop may last (MAX_STOP_S): such a stop is cut
     short there, decelerating harder than the parameter says; a value that small is more
     likely a unit slip (deg/s^2 for rad/s^2, a factor lost) than meant."""
-    if deceleration is None or limits.max_step is None or cfg.lockstep:
+    speed = limits.max_speed(dt_ns)
+    if deceleration is None or speed is None or cfg.lockstep:
         return ''
-    speed = limits.max_step / (dt_ns / 1e9)
     with np.errstate(over='ignore'):
         seconds = speed / deceleration
     slow = [f'{n} ({seconds[j]:.3g} s from {speed[j]:g}/s at {deceleration[j]:g}/s^2)'

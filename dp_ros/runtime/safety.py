@@ -77,6 +77,11 @@ class JointLimits:
     def any(self) -> bool:
         return self.lower is not None or self.max_step is not None
 
+    def max_speed(self, dt_ns: int) -> np.ndarray | None:
+        """The top speed of each dimension (units/s) the step limit allows, a step every
+        dt_ns (inf: none); None without a step limit: what a stop decelerates from."""
+        return None if self.max_step is None else self.max_step * 1e9 / dt_ns
+
     @property
     def short_way(self) -> np.ndarray | None:
         """The continuous joints whose changes go the short way round (None: none): those
