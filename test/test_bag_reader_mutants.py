@@ -131,16 +131,25 @@ def test_a_topic_of_two_types_counts_each_over_its_connections(tmp_path):
 
 
 # ---------------------------------------------------------------------------- reading
+def js_with_garbage(bag, n: int, garbage: int, beside: str | None = None):
+    """A bag of `n` /js joint states 100 ms apart, message `garbage` of them bytes no
+    JointState decodes from; with `beside`, a String on that topic 1 ms before each."""
+    with BagRecorder(bag) as rec:
+        for i in range(n):
+            t = WALL + i * 100 * MS
+            if beside:
+                rec.write(beside, 'std_msgs/msg/String', t - MS,
+                          string_message(rec.typestore, 'x'))
+            data = (b'\x00\x01\x00\x00' + b'\xff' * 8 if i == garbage
+                    else joint_state_message(rec.typestore, ['a'], [0.0], t))
+            rec.write('/js', JS, t, data)
+    return bag
+
+
 def test_a_corrupt_message_is_named_by_its_place_in_the_topic_read(tmp_path):
     """The third joint state is garbage (/js alone is read): the error names the bag, the
     topic and message 2, counted from 0 as the decode errors count, not the one after it."""
-    bag = tmp_path / 'bag'
-    with BagRecorder(bag) as rec:
-        for i in range(4):
-            t = WALL + i * 100 * MS
-            data = (b'\x00\x01\x00\x00' + b'\xff' * 8 if i == 2
-                    else joint_state_message(rec.typestore, ['a'], [0.0], t))
-            rec.write('/js', JS, t, data)
+    bag = js_with_garbage(tmp_path / 'bag', 4, garbage=2)
     with open_bag(bag) as opened:
         with pytest.raises(BagReadError, match=r'bag .*bag: cannot read message 2 \(topic /js\)'):
             read_streams(opened, {'/js': lambda m: m}, progress=False)
@@ -150,14 +159,7 @@ def test_a_corrupt_message_among_another_topics_is_numbered_within_its_own(tmp_p
     """Defect (this review): /cam and /js read interleaved, /js's third message garbage: the
     error said 'message 5 (topic /js)', counting every topic's messages, while /js's message 5
     is whole; it names /js's message 2 now, as read_streams' decode errors count."""
-    bag = tmp_path / 'bag'
-    with BagRecorder(bag) as rec:
-        for i in range(6):
-            t = WALL + i * 100 * MS
-            rec.write('/cam', 'std_msgs/msg/String', t, string_message(rec.typestore, 'x'))
-            data = (b'\x00\x01\x00\x00' + b'\xff' * 8 if i == 2
-                    else joint_state_message(rec.typestore, ['a'], [0.0], t))
-            rec.write('/js', JS, t + MS, data)
+    bag = js_with_garbage(tmp_path / 'bag', 6, garbage=2, beside='/cam')
     with open_bag(bag) as opened:
         with pytest.raises(BagReadError, match=r'cannot read message 2 \(topic /js\)'):
             read_streams(opened, {'/cam': lambda m: m, '/js': lambda m: m}, progress=False)
@@ -167,13 +169,7 @@ def test_a_survey_stops_deserializing_a_topic_at_its_first_undecodable_message(t
     """/js's first message is garbage, the others whole: the topic's error is kept, and none
     of its later messages stands among its first ones as if the topic were readable (nor is
     every one of a large topic tried in turn)."""
-    bag = tmp_path / 'bag'
-    with BagRecorder(bag) as rec:
-        for i in range(5):
-            t = WALL + i * 100 * MS
-            data = (b'\x00\x01\x00\x00' + b'\xff' * 8 if i == 0
-                    else joint_state_message(rec.typestore, ['a'], [0.0], t))
-            rec.write('/js', JS, t, data)
+    bag = js_with_garbage(tmp_path / 'bag', 5, garbage=0)
     with open_bag(bag) as opened:
         survey = opened.survey(3, progress=False)['/js']
     assert survey.error is not None and survey.first == []

@@ -237,19 +237,22 @@ def test_another_nodes_dry_run_is_no_reference_where_no_commands_were_recorded(t
     assert report['metrics']['rmse_norm'] == pytest.approx(0, abs=1e-9)
 
 
+def operator_nan_at_30(k):
+    """The operator's commands (operator_at), the shoulder's NaN at step 30."""
+    values = operator_at(k)
+    if np.ndim(k) == 0 and int(k) == 30:
+        values[0] = np.nan
+    return values
+
+
 def test_a_nan_note_counts_the_sampled_steps_and_times_the_first_from_the_start(tmp_path,
                                                                               capsys):
     """The operator's commands stop for steps 40..49 and the shoulder's is NaN at step 30:
     the note counts that one step of the 50 sampled (not the steps without a command), the
     first at 3 s from the grid's start."""
-    def with_nan(k):
-        values = operator_at(k)
-        if np.ndim(k) == 0 and int(k) == 30:
-            values[0] = np.nan
-        return values
-
     bag = tmp_path / 'nan_and_gap'
-    write(bag, operator=with_nan, operator_steps=[k for k in range(60) if not 40 <= k < 50])
+    write(bag, operator=operator_nan_at_30,
+          operator_steps=[k for k in range(60) if not 40 <= k < 50])
     [warning] = report_of(capsys, tmp_path, bag)['warnings']
     assert (f'{OPERATOR}: shoulder not finite (NaN or inf) at 1 of 50 step(s) (the first at '
             '3.000 s)') in warning
@@ -359,14 +362,8 @@ def test_the_hold_baseline_of_several_bags_is_pooled_over_all(plain, tmp_path, c
 def test_each_bags_stamp_zero_topic_and_warnings_are_reported(plain, tmp_path, capsys):
     """The second of two bags has its operator's commands stamped 0 and a NaN command: the
     report says both, not the first bag's (none) alone."""
-    def with_nan(k):
-        values = operator_at(k)
-        if np.ndim(k) == 0 and int(k) == 30:
-            values[0] = np.nan
-        return values
-
     bag = tmp_path / 'unstamped'
-    write(bag, operator=with_nan, stamped=False)
+    write(bag, operator=operator_nan_at_30, stamped=False)
     report = report_of(capsys, tmp_path, plain[0], bag)
     assert report['stamp_zero_topics'] == [OPERATOR]
     [warning] = report['warnings']
