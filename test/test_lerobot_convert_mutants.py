@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zarr
+from test_lerobot_convert_edges import entries, info_of
 
 from training.lerobot_convert import (
     ROBOT_TYPE_ATTR,
@@ -51,14 +52,6 @@ def make_store(path, lengths=LENGTHS, extra=None, **root_attrs):
     if root_attrs:
         zarr.open_group(str(path), mode='r+').attrs.update(root_attrs)
     return path
-
-
-def info_of(root) -> dict:
-    return json.loads((root / 'meta/info.json').read_text())
-
-
-def entries(directory) -> list[str]:
-    return sorted(p.name for p in directory.iterdir())
 
 
 @pytest.fixture(scope='module')

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_lerobot_convert_edges import info_of
 from test_lerobot_damaged_inputs import convert_back
 
 from dp_ros import cli
@@ -31,10 +32,6 @@ from training.replay_buffer import ReplayBuffer
 DATA = 'data/chunk-000/file-000.parquet'
 EPISODES = 'meta/episodes/chunk-000/file-000.parquet'
 CAM = 'observation.image'
-
-
-def info_of(root) -> dict:
-    return json.loads((root / 'meta/info.json').read_text())
 
 
 @pytest.fixture
