@@ -52,3 +52,19 @@ def test_float_pixels_are_named_as_cast_to_a_camera_video(tmp_path, capsys):
     assert "'cam'" not in out
     features = json.loads((tmp_path / 'lr/meta/info.json').read_text())['features']
     assert features['observation.image']['dtype'] == features['cam']['dtype'] == 'video'
+
+
+def test_a_store_without_a_camera_reports_no_codec_and_notes_the_unused_options(tmp_path,
+                                                                               capsys):
+    """The command builds an encoding from --vcodec/--crf (or the defaults) before it knows the
+    store's keys: a store of numbers only writes no video, so its report names no codec (it
+    named libsvtav1), and the options given are noted as unused, not silently dropped."""
+    src = make_store(tmp_path / 'src.zarr')
+    assert main([str(src), str(tmp_path / 'a'), '--fps', '10', '--no-progress',
+                 '--report', str(tmp_path / 'a.json')]) == 0
+    report = json.loads((tmp_path / 'a.json').read_text())
+    assert (report['vcodec'], report['crf']) == (None, None)
+    assert 'unused' not in capsys.readouterr().out
+    assert run(src, tmp_path / 'b', '--crf', '30') == 0
+    assert 'note: --vcodec/--crf unused: the store has no camera' in capsys.readouterr().out
+    assert not list((tmp_path / 'b').rglob('*.mp4'))

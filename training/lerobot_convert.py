@@ -252,7 +252,9 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
         if attrs.get(SOURCES) is not None:  # info.json: an extra field LeRobot's loader ignores
             features[names[key]][SOURCES] = list(attrs[SOURCES])
         readers[key] = _BlockReader(arr)
-    if encoding is None and any(ft['dtype'] == 'video' for ft in features.values()):
+    if not any(ft['dtype'] == 'video' for ft in features.values()):
+        encoding = None  # no camera: no video encoding to report (nor to build)
+    elif encoding is None:
         encoding = default_encoding()
     ends = buf.episode_ends
     tasks = [task] * len(ends) if task is not None else recorded_tasks(buf)
@@ -544,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
                                  progress=progress)
     if args.report:
         write_text(args.report, json.dumps(report, indent=2) + '\n')
+    if report.get('vcodec') is None and (args.vcodec or args.crf is not None):
+        print('note: --vcodec/--crf unused: the store has no camera (no video is written)')
     if untasked := report.get('untasked_episodes'):
         print(f'note: episode(s) {untasked} have no task beside others that have one '
               '(appended after the tasks were recorded): --task TEXT gives every episode one')
