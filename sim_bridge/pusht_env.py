@@ -237,7 +237,7 @@ class PushTEnv(gym.Env):
             if seed is None:
                 seed = int(self.np_random.integers(0, 25536))
             self._place(legacy_start_state(seed).tolist(), legacy=True)
-        self._scene.n_contact_points = 0
+        # n_contacts counts the settling substep's contacts, as the paper's info after reset
         return self._observation(), self._info(coverage(self.block_pose))
 
     def step(
