@@ -8,8 +8,13 @@ height from the PNG IHDR chunk or the JPEG frame header first lets a frame over 
 refused for the price of a few bytes; a PNG's chunk lengths are checked against the frame's
 length too (the decoder allocates what a corrupt one says). The JPEG markers are read as
 libjpeg reads them (junk and fill bytes skipped, a segment length under 2 read as 2), so a
-frame OpenCV would decode has its size read first. Other formats, and headers that do not
-say, are left to the decoder.
+frame OpenCV would decode has its size read first. A TIFF's size is read from its first
+directory (compressed_image_transport writes TIFF too, since Humble). Any other format
+OpenCV decodes (BMP, WebP, GIF, ...; no ROS transport writes them) is refused undecoded: a
+389 kB TIFF declaring 20000 x 20000 took 12 s and 1.6 GB to decode before its size was read
+(a fuzz review). So is a JPEG of more scans than a camera writes (about 10 progressive):
+libjpeg passes over the whole frame once per scan, and a 41 kB 2048 x 2048 frame of 1000
+scans took 11.6 s.
 
 Base layer (no numpy, no OpenCV), so that every layer can use it.
 """
@@ -24,7 +29,16 @@ if TYPE_CHECKING:
 # The largest frame dp_ros decodes: 8192 x 8192 (an 8K camera is 7680 x 4320), 200 MB as RGB.
 MAX_PIXELS = 8192 * 8192
 
+# The most scans of a JPEG decoded, and of scans times pixels (a progressive frame of the
+# largest size has its ~10; a baseline one 1)
+MAX_JPEG_SCANS = 64
+MAX_JPEG_SCAN_PIXELS = 16 * MAX_PIXELS
+
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+_JPEG_SIGNATURE = b'\xff\xd8'
+_TIFF_SIGNATURES = {b'II*\x00': 'little', b'MM\x00*': 'big'}
+_TIFF_WIDTH, _TIFF_HEIGHT = 256, 257  # ImageWidth, ImageLength
+_TIFF_SHORT, _TIFF_LONG = 3, 4
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic): not C4 (DHT),
 # C8 (reserved) or CC (DAC), which share the range
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -42,16 +56,37 @@ class HeaderError(ValueError):
 
 
 def declared_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[int, int] | None:
-    """(width, height) from a PNG or JPEG header, or None when `data` is neither or its header
-    does not say (truncated, or a JPEG whose height comes later in a DNL marker).
+    """(width, height) from a PNG, JPEG or TIFF header, or None when `data` is none of them
+    or its header does not say (truncated, or a JPEG whose height comes later in a DNL marker).
 
     HeaderError for a JPEG with more than MAX_JPEG_SEGMENTS segments before its frame header:
     no camera writes that many, and a scan of millions would hold the caller for seconds."""
     data = bytes(data)  # one copy (milliseconds for a 5 MB frame): C-speed searches below
     if data[:8] == _PNG_SIGNATURE:
         return _png_size(data[:24])
-    if data[:2] == b'\xff\xd8':
+    if data[:2] == _JPEG_SIGNATURE:
         return _jpeg_size(data)
+    if data[:4] in _TIFF_SIGNATURES:
+        return _tiff_size(data, _TIFF_SIGNATURES[data[:4]])
+    return None
+
+
+def _tiff_size(data: bytes, order: str) -> tuple[int, int] | None:
+    """ImageWidth and ImageLength of a TIFF's first directory (what OpenCV decodes), each a
+    SHORT or LONG; None when the directory lies past the data or lacks either."""
+    start = int.from_bytes(data[4:8], order)
+    if start + 2 > len(data):
+        return None
+    count = int.from_bytes(data[start:start + 2], order)
+    size: dict[int, int] = {}
+    for i in range(start + 2, min(start + 2 + 12 * count, len(data) - 11), 12):
+        tag = int.from_bytes(data[i:i + 2], order)
+        kind = int.from_bytes(data[i + 2:i + 4], order)
+        if tag in (_TIFF_WIDTH, _TIFF_HEIGHT) and kind in (_TIFF_SHORT, _TIFF_LONG):
+            size[tag] = int.from_bytes(data[i + 8:i + (10 if kind == _TIFF_SHORT else 12)],
+                                       order)
+            if len(size) == 2:
+                return size[_TIFF_WIDTH], size[_TIFF_HEIGHT]
     return None
 
 
@@ -117,14 +152,38 @@ def _png_chunk_problem(data: bytes) -> str | None:
 
 def size_problem(data: bytes | bytearray | memoryview | np.ndarray,
                  limit: int = MAX_PIXELS) -> str | None:
-    """Why a compressed frame must not be decoded (its header declares more than `limit`
-    pixels, or cannot be read for its length; a PNG chunk runs past its end), or None."""
+    """Why a compressed frame must not be decoded, or None: it is no JPEG, PNG or TIFF; its
+    header declares more than `limit` pixels, or cannot be read for its length; a TIFF's does
+    not say its size; a PNG chunk runs past its end; a JPEG has more scans than
+    MAX_JPEG_SCANS, or than MAX_JPEG_SCAN_PIXELS allow its size."""
     data = bytes(data)
+    png, jpeg = data[:8] == _PNG_SIGNATURE, data[:2] == _JPEG_SIGNATURE
+    tiff = data[:4] in _TIFF_SIGNATURES
+    if not (png or jpeg or tiff):
+        return (f'its data is no JPEG, PNG or TIFF (the formats compressed_image_transport '
+                f'writes; it begins {data[:8].hex(" ")})')
     try:
         size = declared_size(data)
     except HeaderError as exc:
         return str(exc)
+    if size is None and tiff:
+        return 'its TIFF header does not say its size'
     if size is not None and size[0] * size[1] > limit:
         return (f'its header declares {size[0]} x {size[1]} pixels, more than dp_ros decodes '
                 f'({limit:,} pixels)')
-    return _png_chunk_problem(data) if data[:8] == _PNG_SIGNATURE else None
+    if jpeg:
+        return _jpeg_scans_problem(data, size)
+    return _png_chunk_problem(data) if png else None
+
+
+def _jpeg_scans_problem(data: bytes, size: tuple[int, int] | None) -> str | None:
+    """A JPEG of more scans (start-of-scan markers, counted at C speed: entropy-coded data
+    never holds one) than a camera writes, which libjpeg would pass over the frame for one by
+    one; or None."""
+    scans = data.count(b'\xff\xda')
+    pixels = 1 if size is None else max(1, size[0] * size[1])
+    allowed = min(MAX_JPEG_SCANS, MAX_JPEG_SCAN_PIXELS // pixels)
+    if scans > allowed:
+        return (f'it has {scans} JPEG scans, more than dp_ros decodes ({allowed} at this size; '
+                'a camera writes about 10): each is a pass over the whole frame')
+    return None

@@ -24,7 +24,8 @@ def decode_pose(msg: Any, fields: Sequence[str], yaw_min: float = -math.pi) -> n
     [yaw_min, yaw_min + 2 pi) so that it can match a dataset's angle convention; the
     quaternion taken with qw >= 0 (q and -q are one rotation, and drivers send either: a
     policy would see the same orientation as two far-apart values). ValueError when an
-    orientation field is asked of a quaternion of no direction (all zeros, or NaN)."""
+    orientation field is asked of a quaternion of no direction (all zeros, or NaN) or of one
+    too long to normalize (components past ~1e154)."""
     pose = msg.pose
     p, q = pose.position, pose.orientation
     if any(f not in ('x', 'y', 'z') for f in fields):
@@ -32,6 +33,9 @@ def decode_pose(msg: Any, fields: Sequence[str], yaw_min: float = -math.pi) -> n
         if not norm > 1e-6:  # NaN too: an unset orientation must not read as a real one
             raise ValueError(f'orientation quaternion ({q.x}, {q.y}, {q.z}, {q.w}) has no '
                              'direction (an unset orientation?)')
+        if norm == math.inf:  # its squares overflow: normalized it read as no rotation
+            raise ValueError(f'orientation quaternion ({q.x}, {q.y}, {q.z}, {q.w}) is too '
+                             'long to normalize (its squared length overflows float64)')
     sign = -1.0 if q.w < 0 else 1.0
     values = {'x': p.x, 'y': p.y, 'z': p.z, 'qx': sign * q.x, 'qy': sign * q.y,
               'qz': sign * q.z, 'qw': sign * q.w}

@@ -24,9 +24,19 @@ def raw(encoding: str, width: int = 4, height: int = 4, row_bytes: int | None = 
     raw('rgb8'), raw('mono8', row_bytes=4), raw('yuv422', row_bytes=8),
     raw('uyvy', row_bytes=8), raw('nv21', row_bytes=4, rows=6), raw('nv12', row_bytes=4, rows=6),
     CompressedImage(format='rgb8; jpeg compressed bgr8', data=b'\xff\xd8'),
-    CompressedImage(format='jpeg', data=b'x')])
+    CompressedImage(format='png', data=b'\x89PNG\r\n\x1a\n')])
 def test_a_whole_frame_passes(msg):
     cv.check_camera_message(msg)
+
+
+@pytest.mark.parametrize('data', [b'x', b'GIF89a', b'BM\x00\x00', b'RIFF\x00\x00\x00\x00WEBP'])
+def test_compressed_data_of_no_transports_format_is_refused_on_receipt(data):
+    """compressed_image_transport writes JPEG, PNG and TIFF: anything else OpenCV would decode
+    at whatever size it declares (image_header), so it is refused undecoded, and counted when
+    it arrives, not only when an observation would have decoded it."""
+    with pytest.raises(cv.BadInput, match='no JPEG, PNG or TIFF') as info:
+        cv.check_camera_message(CompressedImage(format='jpeg', data=data))
+    assert info.value.kind == 'image_decode'
 
 
 @pytest.mark.parametrize('msg', [

@@ -112,6 +112,9 @@ def test_compressed_image_garbage_is_a_clear_error():
 
     msg = CompressedImage(format='jpeg')
     msg.data = b'not an image at all'
+    with pytest.raises(ValueError, match='not decoded: its data is no JPEG, PNG or TIFF'):
+        cv.compressed_image_to_numpy(msg)
+    msg.data = b'\xff\xd8' + b'not an image at all'
     with pytest.raises(ValueError, match='could not decode'):
         cv.compressed_image_to_numpy(msg)
     with pytest.raises(ValueError, match='no data'):

@@ -1,6 +1,7 @@
 """A compressed frame whose header declares too many pixels is refused before OpenCV
 allocates them (dp_ros/image_header.py): the sizes read from real PNG and JPEG headers,
-and a header edited to declare 30000 x 30000 refused in the node's and bag2zarr's decoder."""
+and a header edited to declare 30000 x 30000 refused in the node's and bag2zarr's decoder;
+TIFF's size read too, anything else refused, and a JPEG of more scans than a camera writes."""
 from __future__ import annotations
 
 import tracemalloc
@@ -12,7 +13,13 @@ import pytest
 from sensor_msgs.msg import CompressedImage
 
 from dp_ros.bags.reader import decode_image
-from dp_ros.image_header import MAX_PIXELS, declared_size, size_problem
+from dp_ros.image_header import (
+    MAX_JPEG_SCAN_PIXELS,
+    MAX_JPEG_SCANS,
+    MAX_PIXELS,
+    declared_size,
+    size_problem,
+)
 from dp_ros.ros import conversions as cv
 from dp_ros.runtime.input_checks import BadInput
 
@@ -27,6 +34,7 @@ def _encoded(ext: str, height: int, width: int, params: list[int] | None = None)
 
 @pytest.mark.parametrize('ext,params', [
     ('.png', None), ('.jpg', None), ('.jpg', [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+    ('.tiff', None), ('.tiff', [cv2.IMWRITE_TIFF_COMPRESSION, 1]),
 ])
 @pytest.mark.parametrize('height,width', [(1, 1), (96, 96), (480, 640), (37, 1201)])
 def test_the_size_read_from_a_header_is_the_decoded_size(ext, params, height, width):
@@ -85,7 +93,7 @@ def test_the_limit_is_a_bound_not_a_guess():
 
 
 @pytest.mark.parametrize('data', [
-    b'', b'GIF89a', b'\x89PNG\r\n\x1a\n', b'\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDX' + bytes(8),
+    b'\x89PNG\r\n\x1a\n', b'\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDX' + bytes(8),
     b'\xff\xd8', b'\xff\xd8\xff\xe0\x00', b'\xff\xd8\x00\x00\x00\x00', b'\xff\xd8\xff\xda\x00\x08',
     b'\xff\xd8\xff\xc0\x00\x11\x08\x00\x00\x00\x10\x03',  # height 0: given later (DNL)
     b'\xff\xd8\xff\xe0\x00\x01\xff\xc0',  # a segment length under 2
@@ -169,3 +177,62 @@ def test_a_png_cut_short_is_left_to_the_decoder():
     data = _encoded('.png', 64, 64)
     assert size_problem(data) is None
     assert size_problem(data[:-100]) is None  # the decoder refuses it, cheaply
+
+
+def _tiff(order: str, entries: list[tuple[int, int, int]]) -> bytes:
+    """A TIFF header and one directory of (tag, type, value) entries, in byte order `order`."""
+    head = b'II*\x00' if order == 'little' else b'MM\x00*'
+    out = head + (8).to_bytes(4, order) + len(entries).to_bytes(2, order)
+    for tag, kind, value in entries:
+        field = value.to_bytes(2, order) + bytes(2) if kind == 3 else value.to_bytes(4, order)
+        out += tag.to_bytes(2, order) + kind.to_bytes(2, order) + (1).to_bytes(4, order) + field
+    return out + bytes(4)
+
+
+@pytest.mark.parametrize('order', ['little', 'big'])
+def test_a_tiffs_size_is_read_from_its_first_directory_in_either_byte_order(order):
+    """compressed_image_transport writes TIFF too: its ImageWidth and ImageLength (a SHORT or
+    a LONG each) are read before decoding, as a PNG's and a JPEG's size are; a TIFF that
+    declares more than MAX_PIXELS is refused, and one whose directory does not say its size
+    too (OpenCV would decode whatever it then finds)."""
+    data = _tiff(order, [(254, 4, 0), (256, 3, 640), (257, 4, 480)])
+    assert declared_size(data) == (640, 480) and size_problem(data) is None
+    over = _tiff(order, [(256, 4, 9000), (257, 3, 9000)])
+    assert 'declares 9000 x 9000 pixels' in size_problem(over)
+    silent = _tiff(order, [(256, 3, 640)])
+    assert declared_size(silent) is None
+    assert size_problem(silent) == 'its TIFF header does not say its size'
+    assert size_problem(_tiff(order, [(256, 3, 640), (257, 3, 480)])[:20]) == \
+        'its TIFF header does not say its size'  # its directory cut off
+
+
+def test_a_tiff_camera_frame_is_decoded():
+    rgb = np.random.default_rng(1).integers(0, 255, (30, 20, 3), dtype=np.uint8)
+    ok, buf = cv2.imencode('.tiff', rgb[:, :, ::-1])
+    assert ok
+    msg = CompressedImage(format='rgb8; tiff compressed bgr8', data=buf.tobytes())
+    cv.check_camera_message(msg)
+    assert cv.compressed_frame_hw(msg) == (30, 20)
+    np.testing.assert_array_equal(cv.camera_rgb(msg), rgb)
+
+
+def test_a_jpeg_of_more_scans_than_a_camera_writes_is_refused_undecoded():
+    """libjpeg passes over the whole frame once per scan: a progressive frame (about 10 scans)
+    is decoded, one of 65 scans is not, nor one whose scans times pixels pass
+    MAX_JPEG_SCAN_PIXELS (16 full-size passes)."""
+    progressive = _encoded('.jpg', 64, 64, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    scans = progressive.count(b'\xff\xda')
+    assert 5 <= scans <= MAX_JPEG_SCANS and size_problem(progressive) is None
+    last = progressive.rindex(b'\xff\xda')
+    many = progressive[:last] + progressive[last:-2] * (MAX_JPEG_SCANS + 1 - scans + 1) + \
+        b'\xff\xd9'
+    assert many.count(b'\xff\xda') == MAX_JPEG_SCANS + 1
+    assert size_problem(many) == (f'it has {MAX_JPEG_SCANS + 1} JPEG scans, more than dp_ros '
+                                  f'decodes ({MAX_JPEG_SCANS} at this size; a camera writes '
+                                  'about 10): each is a pass over the whole frame')
+    with pytest.raises(BadInput, match='JPEG scans') as info:
+        cv.check_camera_message(CompressedImage(format='jpeg', data=many))
+    assert info.value.kind == 'image_decode'
+    large = _declaring(progressive, 8192, 8192)  # 16 passes at the largest size, not 17
+    allowed = MAX_JPEG_SCAN_PIXELS // (8192 * 8192)
+    assert allowed == 16 and (scans <= allowed) == (size_problem(large) is None)

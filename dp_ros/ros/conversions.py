@@ -20,7 +20,8 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dp_ros.dimension_names import JOINT_STATE_FIELDS
-from dp_ros.image_header import size_problem
+from dp_ros.errors import one_line
+from dp_ros.image_header import HeaderError, declared_size, size_problem
 from dp_ros.jpeg_decode import DamagedJpeg, decode_jpeg_rgb
 from dp_ros.pose_fields import decode_pose, pose_target
 from dp_ros.runtime.input_checks import BadInput, measured_vector, state_vector
@@ -356,12 +357,17 @@ def check_camera_message(msg: Image | CompressedImage) -> None:
     an observation used it, was refused uncounted): an Image's encoding ('image_encoding')
     and its size, step and buffer length, the pairs of a YUV encoding ('image_size'); a
     CompressedImage's format (a depth image: 'image_encoding') and an empty buffer
-    ('image_decode'). What only decoding tells is checked then (camera_rgb)."""
+    ('image_decode'), and what its header tells ('image_decode': image_header.size_problem,
+    a format no transport writes, more pixels or JPEG scans than dp_ros decodes). What only
+    decoding tells is checked then (camera_rgb)."""
     _check_camera_type(msg)
     if isinstance(msg, CompressedImage):
         if not len(msg.data):
             raise BadInput('image_decode', f"compressed image (format '{msg.format}') has no "
                            'data')
+        if problem := size_problem(msg.data):
+            raise BadInput('image_decode', f"compressed image (format '{msg.format}') not "
+                           f'decoded: {problem}')
         return
     try:  # the layout the decoders read (_row_layout), the buffer against it
         problem = _rows_problem(msg, *_row_layout(msg))
@@ -382,6 +388,16 @@ def _check_camera_type(msg: Image | CompressedImage) -> None:
     elif msg.encoding not in CAMERA_ENCODINGS:
         raise BadInput('image_encoding', f"encoding '{msg.encoding}' is not an RGB/BGR/mono8/"
                        'YUV camera image')
+
+
+def compressed_frame_hw(msg: CompressedImage) -> tuple[int, int] | None:
+    """(height, width) a compressed frame's header declares (image_header), or None where it
+    does not say: its size checked on receipt, before it is decoded."""
+    try:
+        size = declared_size(msg.data)
+    except HeaderError:
+        return None
+    return None if size is None else (size[1], size[0])
 
 
 def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:
@@ -416,7 +432,11 @@ def _decode_compressed(msg: CompressedImage) -> np.ndarray:
                           f'damaged: {exc}') from None
     if rgb is not None:
         return rgb
-    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # a header past OpenCV's own limits: no ValueError
+        raise ValueError(f"could not decode compressed image (format '{msg.format}', "
+                         f'{buffer.size} bytes): {one_line(exc)}') from None
     if image is None or image.ndim not in (2, 3) or image.dtype not in (np.uint8, np.uint16) \
             or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"could not decode compressed image (format '{msg.format}', "

@@ -39,6 +39,7 @@ from rclpy.publisher import Publisher
 
 from dp_ros.errors import UserError
 from dp_ros.held_signals import signals_held_back
+from dp_ros.ros import clock_guard
 from dp_ros.ros.processes import check_ros_environment
 
 CONFIG_ERRORS = (ValueError, ParameterException, NameValidationException)
@@ -65,6 +66,7 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
         print(f'{name}: invalid arguments: {exc}', file=sys.stderr)
         return 2
     STOP_REQUESTED.clear()
+    clock_guard.install()  # before the node subscribes to /clock (use_sim_time)
     node = None
     executor = SingleThreadedExecutor()
     try:

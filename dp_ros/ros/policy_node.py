@@ -41,6 +41,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from dp_ros.image_fit import RECORDED_AT, crop_problem, fit_image, frame_size_problem
 from dp_ros.ros import conversions as cv
+from dp_ros.ros.clock_guard import skipped_clock_messages
 from dp_ros.ros.node_main import interrupt_without_rclpy_shutdown, run_node, wait_for_acks
 from dp_ros.ros.param_files import warn_unmatched_blocks
 from dp_ros.ros.parameters import declare_parameters, resolved_topics
@@ -348,19 +349,22 @@ class PolicyCore:
     def _on_image(self, key: str, msg: Image | CompressedImage) -> None:
         """A camera message: checked as far as its header and buffer length tell, no pixel
         read (cv.check_camera_message: a raw Image's encoding, and its size, step and buffer
-        length, in every encoding; a CompressedImage's format, a depth image refused, and an
-        empty buffer; then a raw Image's frame size against the training frames', and the
-        stamp), so that every bad frame is counted, also one never decoded; filed undecoded,
-        so that full-size cameras cannot keep the executor from the joint states; decoded and
-        fitted when an observation uses it (_decode_frame), once, where what only decoding
-        tells is checked (a compressed frame's pixels and size)."""
+        length, in every encoding; a CompressedImage's format, a depth image refused, an
+        empty buffer and what its header says; then the frame size, a compressed frame's as
+        its header declares it, against the training frames', and the stamp), so that every
+        bad frame is counted, also one never decoded; filed undecoded, so that full-size
+        cameras cannot keep the executor from the joint states; decoded and fitted when an
+        observation uses it (_decode_frame), once, where what only decoding tells is checked
+        (a compressed frame's pixels, and its size where its header did not say)."""
         received_ns = self._clock_ns()
         with self._lock:
             self.loop.received(key)
         try:
             cv.check_camera_message(msg)
-            if isinstance(msg, Image):
-                self._check_frame_size(key, (int(msg.height), int(msg.width)))
+            frame_hw = (int(msg.height), int(msg.width)) if isinstance(msg, Image) \
+                else cv.compressed_frame_hw(msg)
+            if frame_hw is not None:
+                self._check_frame_size(key, frame_hw)
         except BadInput as exc:
             self._bad(exc.kind, f"camera '{key}': {exc}")
             return
@@ -733,6 +737,7 @@ class PolicyCore:
             values.update({f'input_{name}_stamped_on_receipt': n
                            for name, n in self._stamped_on_receipt.items()})
         values['last_bad_message'] = self._last_bad
+        values['clock_messages_skipped'] = skipped_clock_messages()
         values.update(device=self.device_name, sampling=self.runner.sampling_path,
                       dtype=self.cfg.dtype, dry_run=self.cfg.dry_run,
                       poll_period_ms=self._poll_timer.timer_period_ns / 1e6)

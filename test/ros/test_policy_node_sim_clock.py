@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
@@ -182,3 +183,27 @@ def test_lockstep_refuses_use_sim_time_turned_off_while_it_runs(ros_probe, locks
         False, "parameter lockstep needs use_sim_time:=true (the sim's /clock)")
     assert use_sim_time(ros_probe, True) == (True, '')
     assert node.alive(), node.log()
+
+
+def test_a_negative_clock_message_is_skipped_and_counted(ros_probe, lockstep_node):
+    """rclpy's own /clock callback raises for a message of negative seconds (Time refuses
+    them), out of the executor: a use_sim_time node ended with a traceback (a fuzz review).
+    run_node guards it (dp_ros.ros.clock_guard): skipped, logged once, counted on
+    /diagnostics, the node running on. The module's lockstep node, which hears /clock."""
+    node = lockstep_node
+    node.wait_for_log('policy', 120)
+    diags = ros_probe.collect(DiagnosticArray, '/lockstep/diagnostics', RELIABLE)
+    clock = ros_probe.publisher(Clock, '/clock', 10)
+
+    def skipped() -> bool:  # best effort on the node's side: sent until it is heard
+        if '/clock message skipped' not in node.log():
+            clock.publish(Clock(clock=Time(sec=-1, nanosec=0)))
+            return False
+        return True
+
+    ros_probe.wait_for(skipped, 60, 'the negative /clock heard')
+    ros_probe.wait_for(lambda: diags and int(latest_diagnostics(diags).get(
+        'clock_messages_skipped', 0)) >= 1, 30, 'clock_messages_skipped on /diagnostics')
+    assert node.alive(), node.log()[-2000:]
+    assert node.log().count('/clock message skipped') == 1
+    assert 'Seconds value must not be negative' in node.log()
