@@ -193,7 +193,10 @@ class EpisodeStepper:
         state = self.initial_state
         options = None if state is None else {'state': state}
         obs, info = self.env.reset(seed=int(seed), options=options)
+        # coverage: the start's, until a step covers more or less (an episode reset before
+        # its first step reports where the block stood, not 0)
         self.episode = Episode(index=index, seed=int(seed), start_ns=self.t_ns,
+                               coverage=float(info['coverage']),
                                initial_state=None if state is None else state.tolist())
         hold = info['joint_pos'] if self.arm else info['pos_agent']
         self.follower.reset(hold=np.asarray(hold, dtype=np.float64))

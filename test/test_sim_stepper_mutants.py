@@ -77,6 +77,21 @@ def test_final_coverage_is_the_last_steps_not_the_best_one():
     assert rec.results[0]['final_coverage'] == round(coverages[-1], 6)
 
 
+def test_an_episode_reset_before_its_first_step_reports_its_start_coverage():
+    """final_coverage of an episode that ran no step (reset at once) is where the block
+    stood at its start, not 0.0 (Episode.coverage was set by steps only)."""
+    gx, gy, angle = GOAL_POSE
+    state = [gx - 40, gy, gx + 20, gy, angle]  # the block just beside the goal
+    stepper, rec = make(seeds=[1, 2], initial_state=state, max_steps=5, auto_reset=False)
+    stepper.start_episode()
+    assert stepper.reset()[0]
+    env = PushTEnv(render_obs=False)
+    start = float(env.reset(options={'state': np.array(state)})[1]['coverage'])
+    assert start > 0.1  # the scene this test needs
+    assert rec.results[0]['steps'] == 0
+    assert rec.results[0]['final_coverage'] == round(start, 6)
+
+
 def test_a_realtime_pose_target_stamped_zero_is_due_on_arrival():
     """A Cartesian target stamped 0 ("now") in realtime is due when it arrives and held, as
     one stamped at its sending time is (its delay is 0, not now - 0)."""
