@@ -91,8 +91,9 @@ class Line(NamedTuple):
 
 
 def run_name(log_path: Path) -> str:
-    """A run's label: its directory's name for a run's log.jsonl, else the file's stem."""
-    return log_path.parent.name if log_path.name == 'log.jsonl' else log_path.stem
+    """A run's label: its directory's name for a run's log.jsonl (absolute: `dp-ros plot .`
+    inside the run gives log.jsonl, whose parent's name is empty), else the file's stem."""
+    return log_path.absolute().parent.name if log_path.name == 'log.jsonl' else log_path.stem
 
 
 def warm_start_step(run_dir: Path, previous_dir: Path) -> int | None:
