@@ -68,7 +68,8 @@ def test_train_log_onto_a_full_disk_names_the_file(tmp_path):
 
 def test_open_loop_plot_onto_a_full_disk_names_the_file(tmp_path):
     """open-loop whose plot does not fit (its report does): the line names the PNG, not the
-    temporary file it is drawn into (training/plots.py save_figure)."""
+    temporary file it is drawn into (training/plots.py save_figure), and that file is not
+    left behind."""
     config = tiny_train_config(tmp_path, 1)
     trained = run_with_file_limit(None, 'train', '--config', str(config),
                                   '--output', str(tmp_path / 'run'))
@@ -79,6 +80,7 @@ def test_open_loop_plot_onto_a_full_disk_names_the_file(tmp_path):
                                '--output', str(output))
     last = one_line_error(proc, 'open-loop')
     assert str(output.with_suffix('.png')) in last and '.tmp' not in last, last
+    assert not [p.name for p in output.parent.iterdir() if '.tmp' in p.name]  # nor on disk
 
 
 def test_convert_onto_a_full_disk_names_the_dataset(tmp_path):
