@@ -374,8 +374,11 @@ def renamed_joints(summaries: list[BagSummary], merged: dict[str, TopicSummary],
     """Joint names an earlier bag's topic gives otherwise than the last bag's (`merged`, by
     _merge: a driver update renamed them): {old name: name} where the one list that differs
     pairs by position with one of the same length, and a note per topic for the draft (which
-    bag, what names)."""
+    bag, what names). Not paired where an old name is also a name the last bag gives (a
+    list shifted by one, [a, b] then [b, c]): a rename cannot read that bag's b as c, which
+    bag2zarr would refuse as c missing."""
     newest = {t.topic: _joint_lists(t) for t in merged.values() if _names_joints(t)}
+    current = {j for v in newest.values() for names in v for j in names}
     renames: dict[str, str] = {}
     notes: list[str] = []
     for s in summaries:
@@ -390,15 +393,14 @@ def renamed_joints(summaries: list[BagSummary], merged: dict[str, TopicSummary],
             bag = Path(s.path).name
             if len(old) == len(new) == 1 and len(old[0]) == len(new[0]):
                 pairs = {o: n for o, n in zip(old[0], new[0], strict=True) if o != n}
-                if all(renames.setdefault(o, n) == n for o, n in pairs.items()):
+                if not set(pairs) & current and \
+                        all(renames.setdefault(o, n) == n for o, n in pairs.items()):
                     notes.append(f'{bag}: {t.topic} gives {old[0]} where the last bag gives '
                                  f'{new[0]} (paired by position: check)')
                     continue
             notes.append(f'{bag}: {t.topic} gives {old} where the last bag gives {now}: not '
                          'paired (map them by hand, or leave that bag out)')
-    return {o: n for o, n in renames.items() if o not in {j for v in newest.values()
-                                                            for names in v for j in names}}, \
-        notes
+    return {o: n for o, n in renames.items() if o not in current}, notes
 
 
 def _aspect_note(size: tuple[int, int] | None, height: int = 96) -> list[str]:
@@ -426,10 +428,13 @@ def own_tolerance(topic: TopicSummary, tolerance: float) -> float | None:
     """A source's own tolerance for the draft where its period (1 / its rate) exceeds the
     config's: its newest message at a grid time is up to a period old, so with the config's
     tolerance most grid times would be gaps (two 10 Hz cameras out of phase converted to no
-    episode). 1.2 periods (jitter), rounded up to the ms; None where the config's serves."""
-    if not topic.rate_hz or 1.0 / topic.rate_hz <= tolerance:
+    episode). 1.2 periods (jitter), rounded up to the ms; None where the config's covers that
+    (not where it covers only the period: a 20 Hz stream with 5 ms of jitter under a 0.05 s
+    tolerance converted to 7 episodes of 258 steps where 0.06 s gives the one of 300)."""
+    if not topic.rate_hz:
         return None
-    return math.ceil(1200.0 / topic.rate_hz) / 1000.0
+    own = math.ceil(1200.0 / topic.rate_hz) / 1000.0
+    return own if own > tolerance else None
 
 
 def _source_tolerance(topic: TopicSummary, tolerance: float, indent: str
@@ -439,7 +444,8 @@ def _source_tolerance(topic: TopicSummary, tolerance: float, indent: str
     own = own_tolerance(topic, tolerance)
     return (tolerance, []) if own is None else (own, [
         f'{indent}tolerance: {own:g}   # s: a {topic.rate_hz:.1f} Hz stream\'s newest message is '
-        f'up to a period old (the config\'s {tolerance:g} s would leave most steps gaps)'])
+        f'up to a period old, more with jitter (the config\'s {tolerance:g} s would leave steps '
+        'gaps)'])
 
 
 def draft_config(summaries: list[BagSummary],
