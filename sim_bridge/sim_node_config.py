@@ -22,6 +22,9 @@ PUSHT_CONTROL_PERIOD_S = 0.1  # the env integrates 0.1 s per step (paper: sim 10
 MODES = ('lockstep', 'realtime')
 ROBOTS = ('point', 'arm')  # the sim's robots; eval, training and dp-ros sim use this list
 MAX_SEED = 2**32 - 1  # numpy's legacy RandomState, which places the paper's start states
+# the slowest camera the sim runs: a frame every 1000 s (at 1e-300 Hz the period overflowed its
+# nanoseconds: a traceback at start)
+MIN_CAMERA_RATE_HZ = 1e-3
 
 
 def answer_stamp_ns(mode: str, observation_ns: int) -> int:
@@ -172,9 +175,14 @@ class SimNodeConfig:
                              'Push-T physics integrates 0.1 s per step), got '
                              f'{self.control_period_s}')
         rate = 1.0 / self.control_period_s
+        if 0.0 < self.camera_rate_hz < MIN_CAMERA_RATE_HZ:  # its period, in ns, overflowed
+            raise ValueError(f'parameter camera_rate_hz must be at least {MIN_CAMERA_RATE_HZ:g} '
+                             f'Hz (a frame every {1 / MIN_CAMERA_RATE_HZ:g} s), got '
+                             f'{self.camera_rate_hz}')
         if self.robot == 'arm':
             per_step = self.camera_rate_hz / rate
-            if self.camera_rate_hz <= 0 or abs(per_step - round(per_step)) > 1e-9:
+            if self.camera_rate_hz <= 0 or round(per_step) < 1 or \
+                    abs(per_step - round(per_step)) > 1e-9:
                 raise ValueError('parameter camera_rate_hz must be a whole multiple of the '
                                  f'control rate {rate:g} Hz for the arm (every step boundary '
                                  f'has a frame), got {self.camera_rate_hz}')

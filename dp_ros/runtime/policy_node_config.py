@@ -26,7 +26,7 @@ from dp_ros.dimension_names import (
     named_field,
 )
 from dp_ros.errors import UserError
-from dp_ros.params import check_range, default_of, param, param_fields, parse_topic_map
+from dp_ros.params import check_range, default_of, param, param_fields, parse_topic_map, shown
 from dp_ros.pose_fields import POSE_FIELDS, pose_target_problem
 from dp_ros.recorded_sources import (
     FRAME_ID,
@@ -536,7 +536,7 @@ def check_topic_prefixes(cfg: PolicyNodeConfig) -> None:
         dataclasses.replace(cfg, dry_run=False)) if g.pose or g.twist or not g.stream)]
     unknown = sorted(set(prefixes) - {g.topic for g in named})
     if unknown:
-        raise ValueError(f'parameter topic_name_prefixes names {unknown}: not a state topic '
+        raise ValueError(f'parameter topic_name_prefixes names {shown(unknown)}: not a state topic '
                          'or a command topic of the node whose messages name their values '
                          '(JointState, PoseStamped, JointTrajectory, TwistStamped)')
     for group in named:
@@ -816,12 +816,12 @@ def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> list[str]:
     name of each state value (check_state_fields). ValueError."""
     if cfg.state_joint_topics and (len(cfg.state_joint_topics) != state_dim
                                    or not all(cfg.state_joint_topics)):
-        raise ValueError(f'parameter state_joint_topics {cfg.state_joint_topics} must name one '
-                         f'topic per state joint {cfg.state_joint_names} (or be empty: all '
-                         'from joint_state_topic)')
+        raise ValueError(f'parameter state_joint_topics {shown(cfg.state_joint_topics)} must '
+                         f'name one topic per state joint {shown(cfg.state_joint_names)} (or be '
+                         'empty: all from joint_state_topic)')
     unknown = set(cfg.state_pose_topics) - set(joint_state_topics(cfg))
     if unknown:
-        raise ValueError(f'parameter state_pose_topics names {sorted(unknown)}, not a state '
+        raise ValueError(f'parameter state_pose_topics names {shown(sorted(unknown))}, not a state '
                          'topic (joint_state_topic, or one of state_joint_topics)')
     names = check_state_fields(cfg)
     for source in state_sources(cfg, ''):
@@ -829,8 +829,8 @@ def check_state_topics(cfg: PolicyNodeConfig, state_dim: int) -> list[str]:
                if f not in POSE_FIELDS]
         if source.pose and bad:
             after = f" after its prefix {source.prefix!r}" if source.prefix else ''
-            raise ValueError(f'parameter state_joint_names: {bad} of pose topic {source.topic} '
-                             f'(state_pose_topics) must be pose fields{after} among '
+            raise ValueError(f'parameter state_joint_names: {shown(bad)} of pose topic '
+                             f'{source.topic} (state_pose_topics) must be pose fields{after} among '
                              f'{list(POSE_FIELDS)}')
     return names
 
@@ -843,9 +843,9 @@ def check_state_drivers(cfg: PolicyNodeConfig) -> None:
     if not drivers:
         return
     if len(drivers) != len(cfg.state_joint_names) or not all(drivers):
-        raise ValueError(f'parameter state_joint_drivers {drivers} must name a driver per '
-                         f'state joint {cfg.state_joint_names} (or be empty: as the training '
-                         'data read them)')
+        raise ValueError(f'parameter state_joint_drivers {shown(drivers)} must name a driver '
+                         f'per state joint {shown(cfg.state_joint_names)} (or be empty: as the '
+                         'training data read them)')
     for source in state_sources(cfg, ''):
         named: dict[str, set[str]] = {}
         for name, c in zip(source.message_names, source.columns, strict=True):
@@ -868,12 +868,12 @@ def check_state_fields(cfg: PolicyNodeConfig) -> list[str]:
         raise ValueError(f"parameter state_field must be position, velocity or effort, got "
                          f"'{cfg.state_field}'")
     if cfg.state_fields and len(cfg.state_fields) != len(cfg.state_joint_names):
-        raise ValueError(f'parameter state_fields {cfg.state_fields} must give one field per '
-                         f'state joint {cfg.state_joint_names} (or be empty: state_field for '
-                         'all)')
+        raise ValueError(f'parameter state_fields {shown(cfg.state_fields)} must give one field '
+                         f'per state joint {shown(cfg.state_joint_names)} (or be empty: '
+                         'state_field for all)')
     bad = sorted(set(cfg.state_fields) - set(JOINT_STATE_FIELDS))
     if bad:
-        raise ValueError(f'parameter state_fields: {bad} are not JointState fields '
+        raise ValueError(f'parameter state_fields: {shown(bad)} are not JointState fields '
                          f'{list(JOINT_STATE_FIELDS)}')
     topics, fields = joint_state_topics(cfg), state_value_fields(cfg)
     posed = [n for n, t, f in zip(cfg.state_joint_names, topics, fields, strict=True)
@@ -887,7 +887,7 @@ def check_state_fields(cfg: PolicyNodeConfig) -> list[str]:
     if repeated:
         on_two = sorted({n for n in repeated
                          if len({t for t, m in zip(topics, names, strict=True) if m == n}) > 1})
-        raise ValueError(f'parameter state_joint_names {cfg.state_joint_names} (fields '
+        raise ValueError(f'parameter state_joint_names {shown(cfg.state_joint_names)} (fields '
                          f'{fields}) reads {repeated} twice: a joint may appear once per '
                          'field (state_fields)'
                          + (f'; {on_two} come from two topics: {TWO_ARMS}' if on_two else ''))
@@ -915,21 +915,21 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
     against the action joints, each other and the state's poses; ValueError."""
     if cfg.action_joint_topics and (len(cfg.action_joint_topics) != action_dim
                                     or not all(cfg.action_joint_topics)):
-        raise ValueError(f'parameter action_joint_topics {cfg.action_joint_topics} must name '
-                         f'one topic per action joint {cfg.action_joint_names} (or be empty: '
-                         'all on action_topic)')
+        raise ValueError(f'parameter action_joint_topics {shown(cfg.action_joint_topics)} must '
+                         f'name one topic per action joint {shown(cfg.action_joint_names)} (or be '
+                         'empty: all on action_topic)')
     kinds = {'action_stream_topics': 'Float64MultiArray', 'action_pose_topics': 'PoseStamped',
              'action_twist_topics': 'TwistStamped'}
     for name in kinds:
         unknown = set(getattr(cfg, name)) - set(joint_command_topics(cfg))
         if unknown:
-            raise ValueError(f'parameter {name} names {sorted(unknown)}, not a command topic '
-                             '(action_topic, or one of action_joint_topics)')
+            raise ValueError(f'parameter {name} names {shown(sorted(unknown))}, not a command '
+                             'topic (action_topic, or one of action_joint_topics)')
     for a, b in itertools.combinations(kinds, 2):
         both = set(getattr(cfg, a)) & set(getattr(cfg, b))
         if both:
-            raise ValueError(f'parameters {a} and {b} both name {sorted(both)}: a topic takes '
-                             f'{kinds[a]} or {kinds[b]}')
+            raise ValueError(f'parameters {a} and {b} both name {shown(sorted(both))}: a topic '
+                             f'takes {kinds[a]} or {kinds[b]}')
     groups = command_groups(dataclasses.replace(cfg, dry_run=False))  # what a run commands
     for group in groups:
         problem = pose_target_problem(group.message_names) if group.pose or group.twist \
@@ -940,7 +940,7 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
                              f'(action_{kind}_topics) gets {problem}')
     unknown = sorted(set(topic_frames(cfg)) - set(joint_command_topics(cfg)))
     if unknown:
-        raise ValueError(f'parameter topic_frame_ids names {unknown}, not a command topic '
+        raise ValueError(f'parameter topic_frame_ids names {shown(unknown)}, not a command topic '
                          '(action_topic, or one of action_joint_topics)')
     frameless = [g.topic for g in groups if (g.pose or g.twist) and not g.frame_id]
     if frameless:
@@ -1140,10 +1140,10 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         cfg.image_topics = []
     if len(cfg.image_topics) != len(rgb_keys) or not all(cfg.image_topics):
         raise ValueError(f'parameter image_topics has {len(cfg.image_topics)} topic(s) '
-                         f'{cfg.image_topics}, the checkpoint has {len(rgb_keys)} camera(s) '
+                         f'{shown(cfg.image_topics)}, the checkpoint has {len(rgb_keys)} camera(s) '
                          f'{rgb_keys}: give one topic per camera, in that order')
     if len(set(cfg.image_topics)) != len(cfg.image_topics):
-        raise ValueError(f'parameter image_topics repeats a topic: {cfg.image_topics}')
+        raise ValueError(f'parameter image_topics repeats a topic: {shown(cfg.image_topics)}')
     image_warnings = check_image_transport(cfg)
     if not low_dim:
         raise ValueError('the checkpoint has no low-dim observation for the joint states to '
@@ -1156,13 +1156,13 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     state_dim = sum(state_sizes)
     if len(cfg.state_joint_names) != state_dim or not all(cfg.state_joint_names):
         layout = ' then '.join(f"'{k}' {n}" for k, n in zip(low_dim, state_sizes, strict=True))
-        raise ValueError(f'parameter state_joint_names {cfg.state_joint_names} must be '
+        raise ValueError(f'parameter state_joint_names {shown(cfg.state_joint_names)} must be '
                          f'{state_dim} names (the state: {layout} values)')
     state_names = check_state_topics(cfg, state_dim)
     check_state_drivers(cfg)
     if len(cfg.action_joint_names) != config.action_dim or \
             len(set(cfg.action_joint_names)) != config.action_dim:
-        raise ValueError(f'parameter action_joint_names {cfg.action_joint_names} must be '
+        raise ValueError(f'parameter action_joint_names {shown(cfg.action_joint_names)} must be '
                          f'{config.action_dim} distinct names (the action dimension; '
                          f'{TWO_ARMS})')
     check_command_topics(cfg, config.action_dim)
@@ -1228,12 +1228,13 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     if cfg.action_lower or cfg.action_upper:
         if len(cfg.action_lower) != config.action_dim or \
                 len(cfg.action_upper) != config.action_dim:
-            raise ValueError(f'parameters action_lower {cfg.action_lower} and action_upper '
-                             f'{cfg.action_upper} must both have {config.action_dim} values')
+            raise ValueError(f'parameters action_lower {shown(cfg.action_lower)} and action_upper '
+                             f'{shown(cfg.action_upper)} must both have {config.action_dim} values')
         if not (np.all(np.isfinite(cfg.action_lower)) and np.all(np.isfinite(cfg.action_upper))
                 and np.all(np.asarray(cfg.action_lower) <= np.asarray(cfg.action_upper))):
             raise ValueError(f'parameters action_lower / action_upper must be finite with '
-                             f'lower <= upper, got {cfg.action_lower} / {cfg.action_upper}')
+                             f'lower <= upper, got {shown(cfg.action_lower)} / '
+                             f'{shown(cfg.action_upper)}')
     if cfg.execution_mode not in EXECUTION_MODES:
         raise ValueError(f'parameter execution_mode must be one of {list(EXECUTION_MODES)}, '
                          f"got '{cfg.execution_mode}'")
@@ -1245,9 +1246,10 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
     path_joints = []
     if cfg.debug_path_joints:
         unknown = [n for n in cfg.debug_path_joints if n not in cfg.action_joint_names]
-        if unknown or len(cfg.debug_path_joints) not in (2, 3):
-            raise ValueError(f'parameter debug_path_joints {cfg.debug_path_joints} must be 2 or '
-                             f'3 of the action joints {cfg.action_joint_names}')
+        if unknown or len(cfg.debug_path_joints) not in (2, 3) or \
+                len(set(cfg.debug_path_joints)) != len(cfg.debug_path_joints):
+            raise ValueError(f'parameter debug_path_joints {shown(cfg.debug_path_joints)} must be '
+                             f'2 or 3 distinct action joints of {shown(cfg.action_joint_names)}')
         path_joints = [cfg.action_joint_names.index(n) for n in cfg.debug_path_joints]
     path_pose = next(((g.columns, tuple(g.message_names)) for g in run_groups
                       if g.pose and path_joints and set(path_joints) <= set(g.columns)), None)
