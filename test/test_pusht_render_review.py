@@ -56,10 +56,14 @@ def test_a_start_state_in_contact_shows_the_settling_substeps_contact():
     assert len(_contact_pixels(env.render())) == 0
 
 
-def test_reset_reports_no_contacts_even_when_the_start_touches():
-    """n_contacts counts the contacts of a control step; reset has taken none."""
+def test_reset_reports_the_contacts_of_its_settling_substep():
+    """n_contacts after a reset counts its settling substep's contacts, as the paper's reset
+    (which zeroes the count before that substep) and its demonstrations' first frames do (22 of
+    206 start in contact: test_sim_bridge_mutants.py); none where the start touches nothing."""
     env = PushTEnv(render_obs=False)
     _, info = env.reset(options={'state': [256.0, 310.0, 256.0, 300.0, 0.0]})
+    assert info['n_contacts'] >= 1
+    _, info = env.reset(options={'state': [100.0, 100.0, 256.0, 300.0, 0.0]})
     assert info['n_contacts'] == 0
 
 
