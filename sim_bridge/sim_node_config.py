@@ -100,7 +100,8 @@ class SimNodeConfig:
                                   'control_period_s, which lockstep requires and realtime may '
                                   'lower; arm: 30, a multiple of the control rate so that every '
                                   'step boundary has a frame; in lockstep the arm takes one '
-                                  'frame per step)', range=(0.0, 1000.0), unit='Hz')
+                                  'frame per step); else at least 0.001', range=(0.0, 1000.0),
+                                  unit='Hz')
     action_wait_timeout_s: float = param(60.0, "lockstep: wall seconds to wait for a step's "
                                          'action before holding the last target (counted); 0: '
                                          'wait forever', range=(0.0, 86400.0), unit='s')
