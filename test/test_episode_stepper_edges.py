@@ -78,7 +78,9 @@ def test_first_command_step_counts_the_steps_before_the_first_accepted_trajector
     assert rec.results[0]['first_command_step'] == 2
 
 
-def test_max_reward_is_the_best_step_of_the_episode_not_the_last():
+def test_max_reward_is_the_best_step_of_the_episode_and_final_coverage_the_last():
+    """max_reward is the best step (the paper's score), final_coverage where the episode
+    ended: a block pushed off the goal reports the coverage it was left with."""
     gx, gy, angle = GOAL_POSE
     state = [gx - 40, gy, gx + 20, gy, angle]  # the block just beside the goal
     actions = np.array([[gx - 40 + 30 * (k + 1), gy] for k in range(8)])  # push it away
@@ -90,9 +92,12 @@ def test_max_reward_is_the_best_step_of_the_episode_not_the_last():
         stepper.lockstep_step()
     env = PushTEnv(render_obs=False, max_episode_steps=None)
     env.reset(options={'state': np.array(state)})
-    rewards = [float(env.step(a)[1]) for a in actions]
-    assert rewards[-1] < max(rewards)  # the scene this test needs
+    steps = [env.step(a) for a in actions]
+    rewards = [float(step[1]) for step in steps]
+    coverages = [float(step[4]['coverage']) for step in steps]
+    assert rewards[-1] < max(rewards) and coverages[-1] < max(coverages) - 0.01  # the scene
     assert rec.results[0]['max_reward'] == max(rewards)
+    assert rec.results[0]['final_coverage'] == round(coverages[-1], 6)
 
 
 # --- Cartesian targets ------------------------------------------------------------------------
