@@ -37,7 +37,11 @@ MAX_JPEG_SCAN_PIXELS = 16 * MAX_PIXELS
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _JPEG_SIGNATURE = b'\xff\xd8'
 _TIFF_SIGNATURES = {b'II*\x00': 'little', b'MM\x00*': 'big'}
-_TIFF_WIDTH, _TIFF_HEIGHT = 256, 257  # ImageWidth, ImageLength
+_TIFF_WIDTH, _TIFF_HEIGHT, _TIFF_COMPRESSION = 256, 257, 259  # ImageWidth, ImageLength
+_TIFF_TAGS = (_TIFF_WIDTH, _TIFF_HEIGHT, _TIFF_COMPRESSION)
+# JPEG inside a TIFF (old-style and new-style): its scans are not counted, and no ROS transport
+# writes it (compressed_image_transport encodes TIFF with OpenCV: LZW)
+_TIFF_JPEG = (6, 7)
 _TIFF_SHORT, _TIFF_LONG = 3, 4
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic): not C4 (DHT),
 # C8 (reserved) or CC (DAC), which share the range
@@ -72,22 +76,31 @@ def declared_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[in
 
 
 def _tiff_size(data: bytes, order: str) -> tuple[int, int] | None:
-    """ImageWidth and ImageLength of a TIFF's first directory (what OpenCV decodes), each a
-    SHORT or LONG; None when the directory lies past the data or lacks either."""
+    """ImageWidth and ImageLength of a TIFF's first directory (what OpenCV decodes); None
+    when the directory lies past the data or lacks either."""
+    fields = _tiff_fields(data, order)
+    if _TIFF_WIDTH in fields and _TIFF_HEIGHT in fields:
+        return fields[_TIFF_WIDTH], fields[_TIFF_HEIGHT]
+    return None
+
+
+def _tiff_fields(data: bytes, order: str) -> dict[int, int]:
+    """The size and compression tags of a TIFF's first directory that it holds, each a SHORT
+    or a LONG: {tag: value}."""
     start = int.from_bytes(data[4:8], order)
     if start + 2 > len(data):
-        return None
+        return {}
     count = int.from_bytes(data[start:start + 2], order)
-    size: dict[int, int] = {}
+    fields: dict[int, int] = {}
     for i in range(start + 2, min(start + 2 + 12 * count, len(data) - 11), 12):
         tag = int.from_bytes(data[i:i + 2], order)
         kind = int.from_bytes(data[i + 2:i + 4], order)
-        if tag in (_TIFF_WIDTH, _TIFF_HEIGHT) and kind in (_TIFF_SHORT, _TIFF_LONG):
-            size[tag] = int.from_bytes(data[i + 8:i + (10 if kind == _TIFF_SHORT else 12)],
-                                       order)
-            if len(size) == 2:
-                return size[_TIFF_WIDTH], size[_TIFF_HEIGHT]
-    return None
+        if tag in _TIFF_TAGS and kind in (_TIFF_SHORT, _TIFF_LONG):
+            fields[tag] = int.from_bytes(data[i + 8:i + (10 if kind == _TIFF_SHORT else 12)],
+                                         order)
+            if len(fields) == len(_TIFF_TAGS):
+                break
+    return fields
 
 
 def _png_size(head: bytes) -> tuple[int, int] | None:
@@ -106,6 +119,12 @@ def _next_marker(data: bytes, i: int) -> tuple[int, int] | None:
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    frame = _jpeg_frame(data)
+    return None if frame is None else frame[:2]
+
+
+def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, the index of the frame header), or None (see declared_size)."""
     i = 2
     for _ in range(MAX_JPEG_SEGMENTS):
         found = _next_marker(data, i)
@@ -121,7 +140,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
                 return None
             height = int.from_bytes(data[i + 3:i + 5], 'big')
             width = int.from_bytes(data[i + 5:i + 7], 'big')
-            return (width, height) if height else None
+            return (width, height, i) if height else None
         if marker == 0xDA:  # scan data before any frame header: the decoder's to refuse
             return None
         # libjpeg skips length - 2 bytes after the length field: none for a length under 2
@@ -166,22 +185,32 @@ def size_problem(data: bytes | bytearray | memoryview | np.ndarray,
         size = declared_size(data)
     except HeaderError as exc:
         return str(exc)
+    if tiff and _tiff_fields(data, _TIFF_SIGNATURES[data[:4]]).get(_TIFF_COMPRESSION) in \
+            _TIFF_JPEG:
+        return 'it is a JPEG-compressed TIFF (no ROS transport writes one)'
     if size is None and tiff:
         return 'its TIFF header does not say its size'
     if size is not None and size[0] * size[1] > limit:
         return (f'its header declares {size[0]} x {size[1]} pixels, more than dp_ros decodes '
                 f'({limit:,} pixels)')
     if jpeg:
-        return _jpeg_scans_problem(data, size)
+        return _jpeg_scans_problem(data)
     return _png_chunk_problem(data) if png else None
 
 
-def _jpeg_scans_problem(data: bytes, size: tuple[int, int] | None) -> str | None:
+def _jpeg_scans_problem(data: bytes) -> str | None:
     """A JPEG of more scans (start-of-scan markers, counted at C speed: entropy-coded data
     never holds one) than a camera writes, which libjpeg would pass over the frame for one by
-    one; or None."""
-    scans = data.count(b'\xff\xda')
-    pixels = 1 if size is None else max(1, size[0] * size[1])
+    one; or None. Counted from the frame header to the end marker after it: an EXIF
+    thumbnail before it and a preview after it (MPF) have scans of their own."""
+    frame = _jpeg_frame(data)
+    if frame is None:
+        scans, pixels = data.count(b'\xff\xda'), 1
+    else:
+        width, height, start = frame
+        end = data.find(b'\xff\xd9', start)
+        scans = data.count(b'\xff\xda', start, len(data) if end < 0 else end)
+        pixels = max(1, width * height)
     allowed = min(MAX_JPEG_SCANS, MAX_JPEG_SCAN_PIXELS // pixels)
     if scans > allowed:
         return (f'it has {scans} JPEG scans, more than dp_ros decodes ({allowed} at this size; '

@@ -23,7 +23,7 @@ _KINDS = ('bool', 'str', 'int', 'float', 'list[str]', 'list[int]', 'list[float]'
 
 _SHOWN = reprlib.Repr()  # keyword arguments only from Python 3.12
 _SHOWN.maxstring = _SHOWN.maxother = 80
-_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = 12
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = 16  # a bimanual arm's 14 or 16 joints whole
 
 
 def shown(value: Any) -> str:

@@ -236,3 +236,25 @@ def test_a_jpeg_of_more_scans_than_a_camera_writes_is_refused_undecoded():
     large = _declaring(progressive, 8192, 8192)  # 16 passes at the largest size, not 17
     allowed = MAX_JPEG_SCAN_PIXELS // (8192 * 8192)
     assert allowed == 16 and (scans <= allowed) == (size_problem(large) is None)
+
+
+def test_scans_are_counted_in_the_frame_not_in_its_thumbnail_or_preview():
+    """A camera's progressive frame (about 10 scans) with a progressive EXIF thumbnail before
+    it and a preview after its end (MPF) is taken at the largest size (16 passes): only the
+    frame's own scans count (all of the buffer's counted 30 and refused it)."""
+    frame = _declaring(_encoded('.jpg', 64, 64, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]), 8192, 8192)
+    thumb = _encoded('.jpg', 16, 16, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    app1 = b'\xff\xe1' + (2 + 6 + len(thumb)).to_bytes(2, 'big') + b'Exif\x00\x00' + thumb
+    data = frame[:2] + app1 + frame[2:] + thumb
+    own = frame.count(b'\xff\xda')
+    assert data.count(b'\xff\xda') == 3 * own > 16 >= own
+    assert declared_size(data) == (8192, 8192) and size_problem(data) is None
+
+
+@pytest.mark.parametrize('compression', [6, 7])
+def test_a_jpeg_compressed_tiff_is_refused(compression):
+    """A TIFF's strips may hold a JPEG whose scans the TIFF's header does not show (99 scans
+    decoded); no ROS transport writes one (compressed_image_transport's TIFF is OpenCV's, LZW)."""
+    data = _tiff('little', [(256, 3, 64), (257, 3, 64), (259, 3, compression)])
+    assert size_problem(data) == 'it is a JPEG-compressed TIFF (no ROS transport writes one)'
+    assert size_problem(_tiff('little', [(256, 3, 64), (257, 3, 64), (259, 3, 5)])) is None

@@ -205,6 +205,28 @@ def test_joints_whose_names_shifted_between_bags_are_not_said_paired(tmp_path):
     assert 'joint_renames' not in text and 'paired by position' not in text
 
 
+@pytest.mark.parametrize(('before', 'after', 'renames', 'note'), [
+    (['a', 'b'], ['b', 'a'], None, None),  # reordered only: read by name, nothing to say
+    (['a', 'b', 'c'], ['x', 'c', 'b'], "{a: x}", 'paired by position'),  # renamed + reordered
+])
+def test_reordered_joints_need_no_rename_and_a_renamed_one_among_them_is_paired(
+        tmp_path, before, after, renames, note):
+    """Only the names gone are paired, with the name added at their position: a list whose
+    joints a driver update only reordered was said 'not paired (map them by hand, or leave
+    that bag out)' by the shifted-list check (a review of it), dropping a good bag."""
+    for name, joints in (('a_old', before), ('b_new', after)):
+        write_bag(tmp_path / 'bags' / name, [(CAMERA, 'image', None, 10),
+                                             ('/joint_states', 'joints', joints, 100)],
+                  seconds=1.0)
+    text, config = draft(tmp_path / 'bags', tmp_path)
+    assert config.keys['state'].sources[0].joints == after
+    assert 'not paired' not in text, text
+    assert (renames is None) == ('joint_renames' not in text), text
+    if renames is not None:
+        assert dict(config.joint_renames) == {'a': 'x'}, config.joint_renames
+        assert note in text
+
+
 def _jittered_20hz_bag(path, seconds: int = 30) -> None:
     """A 10 Hz camera stamped on the grid and 20 Hz joint states stamped 5 ms after it,
     each stamp off by a normal jitter of 5 ms rounded to whole ms (so the median interval,

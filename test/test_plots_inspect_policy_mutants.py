@@ -284,3 +284,6 @@ def test_a_run_given_as_the_current_directory_is_named_by_it(tmp_path, monkeypat
     assert plots.run_name(Path('log.jsonl')) == 'my_run'
     assert plots.main(['.', '--out', str(tmp_path / 'c.png')]) == 0
     assert figures[0].get_suptitle() == 'run my_run'
+    (run / 'sub').mkdir()
+    monkeypatch.chdir(run / 'sub')  # `dp-ros plot ..` from below it: not titled '..'
+    assert plots.run_name(Path('..') / 'log.jsonl') == 'my_run'

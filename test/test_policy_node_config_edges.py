@@ -470,3 +470,14 @@ def test_positions_and_velocities_of_one_topic_take_the_smaller_tolerance():
     streams = split_shared_topics(state_sources(node, 'state'),
                                   joined_per_key([attrs['state']['sources']]), 'state')
     assert recorded_gaps(Recorded(), [], ['state'], streams, 500 * MS) == {'state': 20 * MS}
+
+
+def test_a_bound_at_fault_is_named_by_its_dimension():
+    """Refusals cut long lists (dp_ros.params.shown, against a file's 20,000 names), so a
+    bound at fault is named by its dimension: a 14-joint arm's 13th is not hidden behind
+    '...'; a bimanual arm's 16 joint names are shown whole."""
+    from dp_ros.params import shown
+
+    assert shown([f'j{i}' for i in range(16)]).count("'j") == 16
+    assert 'lower <= upper: dimension(s) [1] are not ([0.0] / [-1.0])' in resolve_error(
+        action_lower=[0.0, 0.0], action_upper=[1.0, -1.0])

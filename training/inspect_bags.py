@@ -374,9 +374,11 @@ def renamed_joints(summaries: list[BagSummary], merged: dict[str, TopicSummary],
     """Joint names an earlier bag's topic gives otherwise than the last bag's (`merged`, by
     _merge: a driver update renamed them): {old name: name} where the one list that differs
     pairs by position with one of the same length, and a note per topic for the draft (which
-    bag, what names). Not paired where an old name is also a name the last bag gives (a
-    list shifted by one, [a, b] then [b, c]): a rename cannot read that bag's b as c, which
-    bag2zarr would refuse as c missing."""
+    bag, what names). Only the names gone are paired, each with the name added at its
+    position (one joint renamed and the list reordered: [a, b, c] then [x, c, b] gives a: x);
+    not paired where a name gone sits opposite a name the earlier bag gives too (a list
+    shifted by one, [a, b] then [b, c]: no rename reads that bag's b as c, and bag2zarr would
+    refuse it as c missing). The same names in another order need nothing (read by name)."""
     newest = {t.topic: _joint_lists(t) for t in merged.values() if _names_joints(t)}
     current = {j for v in newest.values() for names in v for j in names}
     renames: dict[str, str] = {}
@@ -392,8 +394,11 @@ def renamed_joints(summaries: list[BagSummary], merged: dict[str, TopicSummary],
                 continue
             bag = Path(s.path).name
             if len(old) == len(new) == 1 and len(old[0]) == len(new[0]):
-                pairs = {o: n for o, n in zip(old[0], new[0], strict=True) if o != n}
-                if not set(pairs) & current and \
+                gone, added = set(old[0]) - set(new[0]), set(new[0]) - set(old[0])
+                if not gone and not added:
+                    continue
+                pairs = {o: n for o, n in zip(old[0], new[0], strict=True) if o in gone}
+                if set(pairs.values()) <= added and \
                         all(renames.setdefault(o, n) == n for o, n in pairs.items()):
                     notes.append(f'{bag}: {t.topic} gives {old[0]} where the last bag gives '
                                  f'{new[0]} (paired by position: check)')

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -91,9 +92,12 @@ class Line(NamedTuple):
 
 
 def run_name(log_path: Path) -> str:
-    """A run's label: its directory's name for a run's log.jsonl (absolute: `dp-ros plot .`
-    inside the run gives log.jsonl, whose parent's name is empty), else the file's stem."""
-    return log_path.absolute().parent.name if log_path.name == 'log.jsonl' else log_path.stem
+    """A run's label: its directory's name for a run's log.jsonl (normalized: `dp-ros plot .`
+    inside the run gives log.jsonl, whose parent's name is empty, `plot ..` '..'), else the
+    file's stem."""
+    if log_path.name != 'log.jsonl':
+        return log_path.stem
+    return Path(os.path.normpath(log_path.absolute())).parent.name  # '..' too, links kept
 
 
 def warm_start_step(run_dir: Path, previous_dir: Path) -> int | None:

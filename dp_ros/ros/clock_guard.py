@@ -7,7 +7,8 @@ and ended the policy node with a traceback (a fuzz review; rclcpp refuses such a
 install() wraps that callback before any node subscribes (TimeSource binds it when it
 subscribes): such a message is skipped, the node's clock keeps its previous time (a stopped
 clock: the node's stale-input stop then applies), and it is logged once and counted
-(skipped_clock_messages; `clock_messages_skipped` on the policy node's /diagnostics).
+(skipped_clock_messages, per process: run_node runs one node in each;
+`clock_messages_skipped` on the policy node's /diagnostics).
 """
 from __future__ import annotations
 

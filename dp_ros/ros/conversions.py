@@ -401,7 +401,7 @@ def compressed_frame_hw(msg: CompressedImage) -> tuple[int, int] | None:
 
 
 def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:
-    """Decodes jpeg/png into (H, W, 3) uint8 RGB as ROS's own decoders do (the compressed
+    """Decodes jpeg/png/tiff into (H, W, 3) uint8 RGB as ROS's own decoders do (the compressed
     subscriber and cv_bridge: IMREAD_UNCHANGED, so a JPEG's EXIF orientation is not applied;
     16-bit pixels scaled by 255/65535 as cv_bridge's rgb16 -> rgb8); ValueError for a depth
     image (compressed_camera_problem), an empty or undecodable buffer, or one whose header

@@ -1229,12 +1229,14 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         if len(cfg.action_lower) != config.action_dim or \
                 len(cfg.action_upper) != config.action_dim:
             raise ValueError(f'parameters action_lower {shown(cfg.action_lower)} and action_upper '
-                             f'{shown(cfg.action_upper)} must both have {config.action_dim} values')
-        if not (np.all(np.isfinite(cfg.action_lower)) and np.all(np.isfinite(cfg.action_upper))
-                and np.all(np.asarray(cfg.action_lower) <= np.asarray(cfg.action_upper))):
+                             f'{shown(cfg.action_upper)} must both have {config.action_dim} values '
+                             f'(got {len(cfg.action_lower)} and {len(cfg.action_upper)})')
+        lower, upper = np.asarray(cfg.action_lower), np.asarray(cfg.action_upper)
+        bad = np.flatnonzero(~(np.isfinite(lower) & np.isfinite(upper) & (lower <= upper)))
+        if bad.size:  # each dimension at fault named: a list of 14 joints is shown cut
             raise ValueError(f'parameters action_lower / action_upper must be finite with '
-                             f'lower <= upper, got {shown(cfg.action_lower)} / '
-                             f'{shown(cfg.action_upper)}')
+                             f'lower <= upper: dimension(s) {shown(bad.tolist())} are not ('
+                             f'{shown(lower[bad].tolist())} / {shown(upper[bad].tolist())})')
     if cfg.execution_mode not in EXECUTION_MODES:
         raise ValueError(f'parameter execution_mode must be one of {list(EXECUTION_MODES)}, '
                          f"got '{cfg.execution_mode}'")
