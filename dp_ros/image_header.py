@@ -21,7 +21,7 @@ Base layer (no numpy, no OpenCV), so that every layer can use it.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,7 +56,17 @@ MAX_JPEG_SEGMENTS = 1024
 
 
 class HeaderError(ValueError):
-    """A header too long to read for its size (size_problem's reason to refuse the frame)."""
+    """Why a compressed frame is not decoded (checked_size): a header too long to read for
+    its size, a format no transport writes, too many pixels or JPEG scans."""
+
+
+class _Header(NamedTuple):
+    """What a compressed frame's header says, read once (_read_header)."""
+
+    kind: str | None  # 'png', 'jpeg' or 'tiff'; None: none of them
+    size: tuple[int, int] | None  # (width, height); None: the header does not say
+    frame_at: int = 0  # a JPEG's frame header: where its own scans start
+    compression: int | None = None  # a TIFF's Compression tag
 
 
 def declared_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[int, int] | None:
@@ -65,23 +75,22 @@ def declared_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[in
 
     HeaderError for a JPEG with more than MAX_JPEG_SEGMENTS segments before its frame header:
     no camera writes that many, and a scan of millions would hold the caller for seconds."""
-    data = bytes(data)  # one copy (milliseconds for a 5 MB frame): C-speed searches below
+    return _read_header(bytes(data)).size  # one copy (milliseconds for a 5 MB frame)
+
+
+def _read_header(data: bytes) -> _Header:
+    """declared_size's reading, with what checked_size asks of a JPEG or a TIFF besides."""
     if data[:8] == _PNG_SIGNATURE:
-        return _png_size(data[:24])
+        return _Header('png', _png_size(data[:24]))
     if data[:2] == _JPEG_SIGNATURE:
-        return _jpeg_size(data)
+        frame = _jpeg_frame(data)
+        return _Header('jpeg', None) if frame is None else _Header('jpeg', frame[:2], frame[2])
     if data[:4] in _TIFF_SIGNATURES:
-        return _tiff_size(data, _TIFF_SIGNATURES[data[:4]])
-    return None
-
-
-def _tiff_size(data: bytes, order: str) -> tuple[int, int] | None:
-    """ImageWidth and ImageLength of a TIFF's first directory (what OpenCV decodes); None
-    when the directory lies past the data or lacks either."""
-    fields = _tiff_fields(data, order)
-    if _TIFF_WIDTH in fields and _TIFF_HEIGHT in fields:
-        return fields[_TIFF_WIDTH], fields[_TIFF_HEIGHT]
-    return None
+        fields = _tiff_fields(data, _TIFF_SIGNATURES[data[:4]])
+        size = (fields[_TIFF_WIDTH], fields[_TIFF_HEIGHT]) \
+            if _TIFF_WIDTH in fields and _TIFF_HEIGHT in fields else None
+        return _Header('tiff', size, compression=fields.get(_TIFF_COMPRESSION))
+    return _Header(None, None)
 
 
 def _tiff_fields(data: bytes, order: str) -> dict[int, int]:
@@ -116,11 +125,6 @@ def _next_marker(data: bytes, i: int) -> tuple[int, int] | None:
     0xFF fill bytes, and 0xFF 0x00 is no marker. One search, at C speed, whatever lies between."""
     found = _MARKER.search(data, i)
     return None if found is None else (data[found.start() + 1], found.start() + 2)
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    frame = _jpeg_frame(data)
-    return None if frame is None else frame[:2]
 
 
 def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
@@ -169,48 +173,54 @@ def _png_chunk_problem(data: bytes) -> str | None:
     return None
 
 
+def checked_size(data: bytes | bytearray | memoryview | np.ndarray,
+                 limit: int = MAX_PIXELS) -> tuple[int, int] | None:
+    """declared_size of a frame that may be decoded, its header read once; HeaderError naming
+    why it may not: it is no JPEG, PNG or TIFF (or a JPEG-compressed TIFF); its header
+    declares more than `limit` pixels, or cannot be read for its length; a TIFF's does not
+    say its size; a PNG chunk runs past its end; a JPEG has more scans than MAX_JPEG_SCANS,
+    or than MAX_JPEG_SCAN_PIXELS allow its size."""
+    data = bytes(data)
+    header = _read_header(data)
+    size = header.size
+    if header.kind is None:
+        raise HeaderError(f'its data is no JPEG, PNG or TIFF (the formats '
+                          f'compressed_image_transport writes; it begins {data[:8].hex(" ")})')
+    if header.compression in _TIFF_JPEG:
+        raise HeaderError('it is a JPEG-compressed TIFF (no ROS transport writes one)')
+    if size is None and header.kind == 'tiff':
+        raise HeaderError('its TIFF header does not say its size')
+    if size is not None and size[0] * size[1] > limit:
+        raise HeaderError(f'its header declares {size[0]} x {size[1]} pixels, more than dp_ros '
+                          f'decodes ({limit:,} pixels)')
+    problem = _jpeg_scans_problem(data, header) if header.kind == 'jpeg' else \
+        _png_chunk_problem(data) if header.kind == 'png' else None
+    if problem:
+        raise HeaderError(problem)
+    return size
+
+
 def size_problem(data: bytes | bytearray | memoryview | np.ndarray,
                  limit: int = MAX_PIXELS) -> str | None:
-    """Why a compressed frame must not be decoded, or None: it is no JPEG, PNG or TIFF; its
-    header declares more than `limit` pixels, or cannot be read for its length; a TIFF's does
-    not say its size; a PNG chunk runs past its end; a JPEG has more scans than
-    MAX_JPEG_SCANS, or than MAX_JPEG_SCAN_PIXELS allow its size."""
-    data = bytes(data)
-    png, jpeg = data[:8] == _PNG_SIGNATURE, data[:2] == _JPEG_SIGNATURE
-    tiff = data[:4] in _TIFF_SIGNATURES
-    if not (png or jpeg or tiff):
-        return (f'its data is no JPEG, PNG or TIFF (the formats compressed_image_transport '
-                f'writes; it begins {data[:8].hex(" ")})')
+    """Why a compressed frame must not be decoded (checked_size), or None."""
     try:
-        size = declared_size(data)
+        checked_size(data, limit)
     except HeaderError as exc:
         return str(exc)
-    if tiff and _tiff_fields(data, _TIFF_SIGNATURES[data[:4]]).get(_TIFF_COMPRESSION) in \
-            _TIFF_JPEG:
-        return 'it is a JPEG-compressed TIFF (no ROS transport writes one)'
-    if size is None and tiff:
-        return 'its TIFF header does not say its size'
-    if size is not None and size[0] * size[1] > limit:
-        return (f'its header declares {size[0]} x {size[1]} pixels, more than dp_ros decodes '
-                f'({limit:,} pixels)')
-    if jpeg:
-        return _jpeg_scans_problem(data)
-    return _png_chunk_problem(data) if png else None
+    return None
 
 
-def _jpeg_scans_problem(data: bytes) -> str | None:
+def _jpeg_scans_problem(data: bytes, header: _Header) -> str | None:
     """A JPEG of more scans (start-of-scan markers, counted at C speed: entropy-coded data
     never holds one) than a camera writes, which libjpeg would pass over the frame for one by
     one; or None. Counted from the frame header to the end marker after it: an EXIF
     thumbnail before it and a preview after it (MPF) have scans of their own."""
-    frame = _jpeg_frame(data)
-    if frame is None:
+    if header.size is None:
         scans, pixels = data.count(b'\xff\xda'), 1
     else:
-        width, height, start = frame
-        end = data.find(b'\xff\xd9', start)
-        scans = data.count(b'\xff\xda', start, len(data) if end < 0 else end)
-        pixels = max(1, width * height)
+        end = data.find(b'\xff\xd9', header.frame_at)
+        scans = data.count(b'\xff\xda', header.frame_at, len(data) if end < 0 else end)
+        pixels = max(1, header.size[0] * header.size[1])
     allowed = min(MAX_JPEG_SCANS, MAX_JPEG_SCAN_PIXELS // pixels)
     if scans > allowed:
         return (f'it has {scans} JPEG scans, more than dp_ros decodes ({allowed} at this size; '

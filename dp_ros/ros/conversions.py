@@ -21,7 +21,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dp_ros.dimension_names import JOINT_STATE_FIELDS
 from dp_ros.errors import one_line
-from dp_ros.image_header import HeaderError, declared_size, size_problem
+from dp_ros.image_header import HeaderError, checked_size, size_problem
 from dp_ros.jpeg_decode import DamagedJpeg, decode_jpeg_rgb
 from dp_ros.pose_fields import decode_pose, pose_target
 from dp_ros.runtime.input_checks import BadInput, measured_vector, state_vector
@@ -351,30 +351,34 @@ def camera_rgb(msg: Image | CompressedImage) -> np.ndarray:
         raise BadInput('image_size', str(exc)) from None
 
 
-def check_camera_message(msg: Image | CompressedImage) -> None:
-    """BadInput for what a camera message's header and buffer length tell, no pixel read
-    (on receipt, for every frame: one that is never decoded, superseded by a newer one before
-    an observation used it, was refused uncounted): an Image's encoding ('image_encoding')
-    and its size, step and buffer length, the pairs of a YUV encoding ('image_size'); a
-    CompressedImage's format (a depth image: 'image_encoding') and an empty buffer
-    ('image_decode'), and what its header tells ('image_decode': image_header.size_problem,
-    a format no transport writes, more pixels or JPEG scans than dp_ros decodes). What only
-    decoding tells is checked then (camera_rgb)."""
+def check_camera_message(msg: Image | CompressedImage) -> tuple[int, int] | None:
+    """The frame's (height, width), as an Image gives it or a CompressedImage's header declares
+    it (None where that does not say), after BadInput for what a camera message's header and
+    buffer length tell, no pixel read (on receipt, for every frame: one that is never decoded,
+    superseded by a newer one before an observation used it, was refused uncounted): an
+    Image's encoding ('image_encoding') and its size, step and buffer length, the pairs of a
+    YUV encoding ('image_size'); a CompressedImage's format (a depth image:
+    'image_encoding') and an empty buffer ('image_decode'), and what its header tells
+    ('image_decode': image_header.checked_size, a format no transport writes, more pixels or
+    JPEG scans than dp_ros decodes). What only decoding tells is checked then (camera_rgb)."""
     _check_camera_type(msg)
     if isinstance(msg, CompressedImage):
         if not len(msg.data):
             raise BadInput('image_decode', f"compressed image (format '{msg.format}') has no "
                            'data')
-        if problem := size_problem(msg.data):
+        try:
+            size = checked_size(msg.data)
+        except HeaderError as exc:
             raise BadInput('image_decode', f"compressed image (format '{msg.format}') not "
-                           f'decoded: {problem}')
-        return
+                           f'decoded: {exc}') from None
+        return None if size is None else (size[1], size[0])
     try:  # the layout the decoders read (_row_layout), the buffer against it
         problem = _rows_problem(msg, *_row_layout(msg))
     except ValueError as exc:  # a YUV size its chroma cannot cover
         problem = str(exc)
     if problem:
         raise BadInput('image_size', problem)
+    return int(msg.height), int(msg.width)
 
 
 def _check_camera_type(msg: Image | CompressedImage) -> None:
@@ -388,16 +392,6 @@ def _check_camera_type(msg: Image | CompressedImage) -> None:
     elif msg.encoding not in CAMERA_ENCODINGS:
         raise BadInput('image_encoding', f"encoding '{msg.encoding}' is not an RGB/BGR/mono8/"
                        'YUV camera image')
-
-
-def compressed_frame_hw(msg: CompressedImage) -> tuple[int, int] | None:
-    """(height, width) a compressed frame's header declares (image_header), or None where it
-    does not say: its size checked on receipt, before it is decoded."""
-    try:
-        size = declared_size(msg.data)
-    except HeaderError:
-        return None
-    return None if size is None else (size[1], size[0])
 
 
 def compressed_image_to_numpy(msg: CompressedImage) -> np.ndarray:

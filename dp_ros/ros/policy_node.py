@@ -360,9 +360,7 @@ class PolicyCore:
         with self._lock:
             self.loop.received(key)
         try:
-            cv.check_camera_message(msg)
-            frame_hw = (int(msg.height), int(msg.width)) if isinstance(msg, Image) \
-                else cv.compressed_frame_hw(msg)
+            frame_hw = cv.check_camera_message(msg)
             if frame_hw is not None:
                 self._check_frame_size(key, frame_hw)
         except BadInput as exc:
