@@ -166,8 +166,8 @@ def test_a_stamp_off_by_less_than_ten_receive_spans_is_no_clock_jump(tmp_path, c
 
 
 def test_several_faults_of_a_kind_are_counted_and_the_first_is_named(tmp_path, capsys):
-    """Two stamps left 0 and, in another bag, two clock jumps: the count, and the first
-    message concerned (not the last)."""
+    """Two stamps left 0 and, in another bag, two clock jumps: the count, the first message
+    concerned (not the last) and the largest jump (not the first)."""
     stamps = [WALL + i * PERIOD for i in range(60)]
     stamps[29] = stamps[45] = 0
     write_camera_bag(tmp_path / 'zeros', stamps)
@@ -175,7 +175,7 @@ def test_several_faults_of_a_kind_are_counted_and_the_first_is_named(tmp_path, c
     assert zeros.startswith('2 of 60 header stamps are 0 among wall-clock stamps (the first: '
                             'message 29)')
     stamps = [WALL + i * PERIOD for i in range(60)]
-    stamps[20] += 200_000 * NS
+    stamps[20] += 100_000 * NS  # the first jump, not the largest: 'up to' the largest
     stamps[50] += 200_000 * NS
     write_camera_bag(tmp_path / 'jumps', stamps)
     (jumps,) = inspect_warnings(tmp_path / 'jumps', capsys)['/cam']

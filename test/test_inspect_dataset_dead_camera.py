@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from test_inspect_dataset import clean_episode, write_store
 
 from training.inspect_dataset import main, summarize
@@ -27,14 +28,17 @@ def test_single_colour_frames_name_their_episodes_and_first_steps(tmp_path):
                                      {'episode': 2, 'frames': 2, 'step': 3}]
 
 
-def test_many_episodes_of_single_colour_frames_are_named_a_few_then_counted(tmp_path):
-    """A camera dead in 10 episodes: the first 8 named, then how many in all."""
+@pytest.mark.parametrize('dead', [8, 10])
+def test_many_episodes_of_single_colour_frames_are_named_a_few_then_counted(tmp_path, dead):
+    """A camera dead in 10 episodes: the first 8 named, then how many in all; in 8, all 8
+    named and nothing counted (the cut's edge)."""
     rng = np.random.default_rng(1)
-    episodes = [clean_episode(rng, 4) for _ in range(10)]
+    episodes = [clean_episode(rng, 4) for _ in range(dead)]
     for e in episodes:
         e['img'][1] = 9
     s = summarize(write_store(tmp_path / 'd.zarr', episodes), horizon=4)
     (warning,) = [w for w in s.warnings if w.startswith('img:')]
-    assert warning.startswith('img: 10 frame(s) of a single colour (a dead or covered '
+    assert warning.startswith(f'img: {dead} frame(s) of a single colour (a dead or covered '
                               'camera?): episode 0 (1, the first at step 1); episode 1 (1, ')
-    assert warning.endswith('episode 7 (1, the first at step 1); ... (10 episodes in all)')
+    assert warning.endswith('episode 7 (1, the first at step 1)' + (
+        '; ... (10 episodes in all)' if dead == 10 else ''))
