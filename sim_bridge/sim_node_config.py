@@ -287,7 +287,7 @@ def finish_config(config: SimNodeConfig, deprecated: dict[str, Any],
         rate = coerce('control_rate_hz', 'float', rate)
         warn('parameter control_rate_hz is deprecated: use control_period_s '
              '(= 1 / control_rate_hz, in seconds) instead')
-        if abs(rate * PUSHT_CONTROL_PERIOD_S - 1.0) > 1e-9:
+        if not abs(rate * PUSHT_CONTROL_PERIOD_S - 1.0) <= 1e-9:  # NaN compares false
             raise ValueError(f'parameter control_rate_hz (deprecated: use control_period_s) must '
                              f'be {1.0 / PUSHT_CONTROL_PERIOD_S} (the Push-T physics integrates '
                              f'{PUSHT_CONTROL_PERIOD_S} s per step), got {rate}')

@@ -13,9 +13,11 @@ test/test_config_fuzz_sweeps.py.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
-from support import make_tiny_arm_checkpoint
+from support import make_tiny_arm_checkpoint, make_tiny_pose_checkpoint
 from test_episode_stepper import Recorder
 
 from dp_ros.params import config_from_dict
@@ -43,6 +45,14 @@ def arm_values(checkpoint, **values) -> dict:
             'image_topics': ['/cam/image_raw'], 'joint_state_topic': '/joint_states',
             'state_joint_names': ARM, 'action_topic': '/arm/joint_trajectory',
             'action_joint_names': ARM, 'max_step_delta': [0.1, 0.1, 0.1], **values}
+
+
+def pose_values(checkpoint, **values) -> dict:
+    return {'checkpoint': str(checkpoint), 'device': 'cpu', 'warmup': False,
+            'image_topics': ['/cam/image_raw'], 'joint_state_topic': '/ee_pose',
+            'state_joint_names': ['x', 'y', 'z', 'yaw'], 'state_pose_topics': ['/ee_pose'],
+            'action_topic': '/servo/twist', 'action_joint_names': ['x', 'y', 'z', 'yaw'],
+            'action_twist_topics': ['/servo/twist'], 'frame_id': 'base_link', **values}
 
 
 def refusal(values: dict) -> str:
@@ -84,6 +94,43 @@ def test_a_debug_path_joint_named_twice_is_refused(checkpoint):
     text = refusal(pusht_values(checkpoint, debug_path_joints=['agent_x', 'agent_x']))
     assert 'debug_path_joints' in text
 
+
+@pytest.mark.parametrize('values', [{'max_step_delta': [1e308] * 3},
+                                    {'max_step_delta': [], 'max_velocity': [1e308] * 3,
+                                     'stop_deceleration': [1.0] * 3}],
+                         ids=['max_step_delta', 'max_velocity'])
+def test_a_step_limit_too_large_for_a_speed_starts_without_a_numpy_warning(arm_checkpoint,
+                                                                            values):
+    """A step of 1e308 a period is a top speed over the float range: the start-up's stop
+    check printed numpy's 'RuntimeWarning: overflow encountered in multiply' on stderr. It is
+    no bound (inf), as a limit left out."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        setup = load_setup(config_from_dict(PolicyNodeConfig, arm_values(arm_checkpoint,
+                                                                         **values)))
+        assert np.all(np.isinf(setup.limits.max_speed(setup.dt_ns)))
+
+
+def test_a_twist_servo_held_still_by_a_zero_limit_is_warned_of_at_start(tmp_path):
+    """twist_max_linear 0 (its range's floor) started a twist-driven servo that never moved
+    the end effector, without a word (a max_step_delta of 0 is refused as a frozen joint)."""
+    checkpoint = make_tiny_pose_checkpoint(tmp_path / 'tiny', state='pose')
+
+    def twist_warnings(**values) -> list[str]:
+        setup = load_setup(config_from_dict(PolicyNodeConfig, pose_values(checkpoint,
+                                                                          **values)))
+        assert setup.start_warnings == setup.warnings + setup.safety_warnings
+        return [w for w in setup.safety_warnings if 'action_twist_topics' in w]
+
+    assert not twist_warnings()
+    assert twist_warnings(twist_max_linear=0.0) == [
+        'action_twist_topics with twist_max_linear 0 (no linear speed is sent: the position '
+        'stays)']
+    said = twist_warnings(twist_max_angular=0.0, twist_gain=0.0)
+    assert len(said) == 1 and 'twist_max_angular 0' in said[0] and \
+        'twist_gain 0' in said[0] and 'twist_max_linear' not in said[0], said
+    assert not twist_warnings(twist_max_linear=0.0, dry_run=True)
+    assert not twist_warnings(twist_max_linear=1e-9)  # slow, not still
 
 
 @pytest.mark.parametrize('values', [{'mode': 'realtime', 'camera_rate_hz': 1e-300},

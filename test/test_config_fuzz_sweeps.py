@@ -32,7 +32,7 @@ from builtin_interfaces.msg import Duration, Time
 from rclpy.context import Context
 from rclpy.node import Node
 from support import make_tiny_arm_checkpoint, make_tiny_pose_checkpoint
-from test_config_fuzz_review import SHORT_LINE, arm_values, pusht_values
+from test_config_fuzz_review import SHORT_LINE, arm_values, pose_values, pusht_values
 from test_episode_stepper import Recorder
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -102,14 +102,6 @@ def ros_node():
     yield node
     node.destroy_node()
     rclpy.shutdown(context=context)
-
-
-def pose_values(checkpoint, **values) -> dict:
-    return {'checkpoint': str(checkpoint), 'device': 'cpu', 'warmup': False,
-            'image_topics': ['/cam/image_raw'], 'joint_state_topic': '/ee_pose',
-            'state_joint_names': ['x', 'y', 'z', 'yaw'], 'state_pose_topics': ['/ee_pose'],
-            'action_topic': '/servo/twist', 'action_joint_names': ['x', 'y', 'z', 'yaw'],
-            'action_twist_topics': ['/servo/twist'], 'frame_id': 'base_link', **values}
 
 
 class PolicyDraws:

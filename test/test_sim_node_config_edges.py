@@ -43,6 +43,9 @@ def config(**values):
     (dict(seed_start=MAX_SEED + 1), 'seed_start must be in'),
     (dict(control_rate_hz=5.0), r'control_rate_hz \(deprecated: use control_period_s\) must '
                                 r'be 10.0'),
+    # NaN was taken (it compares false) and refused under the new name, control_period_s
+    (dict(control_rate_hz=math.nan), r'control_rate_hz \(deprecated: use control_period_s\) '
+                                     r'must be 10.0 .*got nan'),
     # not an OverflowError from round(inf) (arm) or a silent pass (nan compares false)
     (dict(robot='arm', camera_rate_hz=math.inf), r'camera_rate_hz must be in \[0.0, 1000.0\]'),
     (dict(camera_rate_hz=math.nan), r'camera_rate_hz must be in \[0.0, 1000.0\]'),

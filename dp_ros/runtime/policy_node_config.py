@@ -1072,6 +1072,25 @@ def unlimited_step_warning(cfg: PolicyNodeConfig, limits: JointLimits) -> str:
             'max_step_delta, max_velocity or urdf_path (README: Safety envelope)')
 
 
+def still_twist_warning(cfg: PolicyNodeConfig) -> str:
+    """A start-up warning for a twist-driven servo that a limit of 0 keeps from moving (all of
+    its position or all of its rotation), or that a gain of 0 leaves uncorrected (only the
+    plan's own velocity is sent, so the end effector drifts): a step limit of 0 is refused
+    as a frozen joint; these may be meant (a fixed orientation), so they are said."""
+    if not cfg.action_twist_topics or cfg.dry_run:
+        return ''
+    said = [f'{name} 0 ({what})' for name, value, what in (
+        ('twist_max_linear', cfg.twist_max_linear, 'no linear speed is sent: the position '
+         'stays'),
+        ('twist_max_angular', cfg.twist_max_angular, 'no angular speed is sent: the '
+         'orientation stays'),
+        ('twist_gain', cfg.twist_gain, "only the plan's velocity is sent: an error is never "
+         'corrected')) if value == 0]
+    if not said:
+        return ''
+    return f"action_twist_topics with {'; '.join(said)}"
+
+
 def long_stop_warning(cfg: PolicyNodeConfig, limits: JointLimits,
                       deceleration: np.ndarray | None, dt_ns: int) -> str:
     """A start-up warning where stop_deceleration would slow a joint from its top speed (its
@@ -1297,6 +1316,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         state_range=trained_range,
         stop_deceleration=decel,
         safety_warnings=[w for w in [unlimited_step_warning(cfg, limits),
+                                     still_twist_warning(cfg),
                                      long_stop_warning(cfg, limits, decel, dt_ns)] if w])
 
 

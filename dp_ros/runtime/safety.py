@@ -79,8 +79,12 @@ class JointLimits:
 
     def max_speed(self, dt_ns: int) -> np.ndarray | None:
         """The top speed of each dimension (units/s) the step limit allows, a step every
-        dt_ns (inf: none); None without a step limit: what a stop decelerates from."""
-        return None if self.max_step is None else self.max_step * 1e9 / dt_ns
+        dt_ns (inf: none, or one too large for a float); None without a step limit: what a
+        stop decelerates from."""
+        if self.max_step is None:
+            return None
+        with np.errstate(over='ignore'):  # a step of 1e308 a period: no bound, not a warning
+            return self.max_step * 1e9 / dt_ns
 
     @property
     def short_way(self) -> np.ndarray | None:
