@@ -335,7 +335,7 @@ def sim_clock_stream(clock: Stream | None, ref: Stream) -> Stream | None:
     if not ref_stamped or on_receive_clock(np.asarray(ref.recv_ns, np.int64), ref_times):
         return None
     times = np.asarray(clock.values, dtype=np.int64)
-    # the reference's stamps within the clock's span (a period of slack): the same clock
+    # the reference's stamps within the clock's span (a second of slack): the same clock
     if not (times.min() - NS <= np.median(ref_times) <= times.max() + NS):
         return None
     return Stream(CLOCK_TOPIC, CLOCK_TYPE, [int(t) for t in times], list(clock.recv_ns),

@@ -101,7 +101,9 @@ def sample_indices(times_ns: np.ndarray, grid_ns: np.ndarray, tolerance_ns: int,
         raise ValueError('message times must be sorted before sampling')
     if align == AT_OR_BEFORE:
         return sample_at_or_before(times, grid, tolerance_ns, late_ns)
-    right = np.clip(np.searchsorted(times, grid, side='left'), 0, len(times) - 1)
+    # left: the newest at or before the grid time (of messages stamped alike the last, as
+    # at_or_before takes; side='left' took the first at their stamp, the last 1 ns later)
+    right = np.clip(np.searchsorted(times, grid, side='right'), 0, len(times) - 1)
     left = np.maximum(right - 1, 0)
     d_right = np.abs(times[right] - grid)
     d_left = np.abs(grid - times[left])

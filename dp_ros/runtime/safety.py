@@ -113,7 +113,12 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str],
         root = ET.parse(str(path)).getroot()
     except (OSError, ET.ParseError) as exc:
         raise ValueError(f"parameter urdf_path: cannot read '{path}': {exc}") from None
-    joints = {j.get('name'): j for j in root.iter('joint')}
+    if root.tag != 'robot':
+        raise ValueError(f"parameter urdf_path: '{path}' is no URDF: its root element is "
+                         f"<{root.tag}>, not <robot>")
+    # the robot's own joints only: a <ros2_control> or <transmission> block names its joints
+    # too (no type, no <limit>), and one after the kinematic joint had replaced it
+    joints = {j.get('name'): j for j in root.findall('joint')}
     lower, upper, velocity, wrap = [], [], [], []
     for i, name in enumerate(joint_names):
         joint = joints.get(name)
