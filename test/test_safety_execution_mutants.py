@@ -272,3 +272,22 @@ def test_a_file_whose_root_is_not_robot_is_refused_as_no_urdf(tmp_path):
     with pytest.raises(ValueError, match=r"arm.sdf' is no URDF: its root element is <sdf>, "
                                          r'not <robot>'):
         urdf_limits(path, ['shoulder'])
+
+
+def test_an_unexpanded_xacro_file_is_named_as_one(tmp_path):
+    """A robot's description package ships robot.urdf.xacro, whose joints are inside macros
+    until xacro expands them: the refusal says so and how, not only that the joint is
+    missing."""
+    path = tmp_path / 'arm.urdf.xacro'
+    path.write_text('<robot name="arm" xmlns:xacro="http://www.ros.org/wiki/xacro">'
+                    '<xacro:macro name="arm" params="prefix"><joint name="${prefix}shoulder" '
+                    'type="revolute"><limit lower="-1" upper="1" velocity="2"/></joint>'
+                    '</xacro:macro><xacro:arm prefix=""/></robot>')
+    with pytest.raises(ValueError, match=r"joint 'shoulder' is not in .*\(it has \[\]\); it is "
+                                         r'a xacro file, whose macros are not expanded here'):
+        urdf_limits(path, ['shoulder'])
+    plain = tmp_path / 'arm.urdf'
+    plain.write_text(ROS2_CONTROL_URDF)
+    with pytest.raises(ValueError) as info:
+        urdf_limits(plain, ['elbow'])
+    assert 'macros' not in str(info.value)

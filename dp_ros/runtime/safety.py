@@ -97,6 +97,17 @@ class JointLimits:
         return free if free.any() else None
 
 
+XACRO_NS = '{http://www.ros.org/wiki/xacro}'
+XACRO_HINT = ('; it is a xacro file, whose macros are not expanded here: give the URDF '
+              "xacro writes ('xacro robot.urdf.xacro > robot.urdf', or the robot_state_publisher's "
+              'robot_description)')
+
+
+def _is_xacro(root: ET.Element) -> bool:
+    """A robot description with xacro elements (macros, includes, properties) unexpanded."""
+    return any(el.tag.startswith(XACRO_NS) for el in root.iter())
+
+
 def urdf_limits(path: str | Path, joint_names: Sequence[str],
                 driver_names: Sequence[str] | None = None,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -128,7 +139,8 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str],
             also = '' if driver_names is None or driver_names[i] == name else \
                 f" nor '{driver_names[i]}'"
             raise ValueError(f"parameter urdf_path: joint '{name}'{also} is not in {path} "
-                             f'(it has {sorted(k for k in joints if k)})')
+                             f'(it has {sorted(k for k in joints if k)})' + (
+                                 XACRO_HINT if _is_xacro(root) else ''))
         limit = joint.find('limit')
         kind = joint.get('type', '')
         if limit is None and kind not in ('continuous', 'fixed'):
