@@ -712,12 +712,15 @@ class PlanningLoop:
             if (since := self._before_episode_from) is not None and \
                     now - since > self.setup.max_age_ns:
                 start = self.history.episode_start_ns or 0
+                why = (f"{(start - now) / 1e9:.3f} s ahead of the node clock: nothing is filed "
+                       "(is the announcer's clock this node's?") if start > now else (
+                    f'which the node clock passed {(now - start) / 1e9:.3f} s ago: nothing is '
+                    "filed (the inputs lag the clock: is each source's clock this node's, or "
+                    'its pipeline that slow?')
                 return Wait(BEFORE_EPISODE, (
                     f'every input for {(now - since) / 1e9:.3f} s is stamped before the '
-                    f'announced episode start {start / 1e9:.3f} s, '
-                    f'{(start - now) / 1e9:.3f} s ahead of the node clock: nothing is filed '
-                    "(is the announcer's clock this node's? inputs_before_episode on "
-                    '/diagnostics)'))
+                    f'announced episode start {start / 1e9:.3f} s, {why} '
+                    'inputs_before_episode on /diagnostics)'))
             return Wait(f'inputs: {obs.kind}', obs.message if obs.kind in REFUSALS_TO_LOG else '')
         if self.lockstep and obs.t_ns < now:
             # the sim waits at `now`: plan on its observation of now, not on an older one
@@ -886,6 +889,10 @@ class PlanningLoop:
             sampled=sampled,
             note=self.safety.beyond_bounds_line(actions[first:], self.cfg.action_joint_names)))
         self._command(plan, landing, reference)
+        if self.streamed_due_ns is not None and self.streamed_due_ns >= int(kept_due[0]):
+            # a forward controller got the replaced plan's point due at (or after) this
+            # plan's first: newest_unsent compares due times, so the new one would be skipped
+            self.streamed_due_ns = int(kept_due[0]) - 1
         self.moving, self.stop_owed = True, False
         self.stop_trajectory = None
         self.stopping = None  # the new plan's points stream from here on (point_due)
