@@ -47,19 +47,26 @@ def test_a_clock_stepping_back_by_small_steps_is_a_jump_from_the_newest_time_see
     assert loop.clock_jumps == 1 and loop.history.t_last() is None
 
 
-def test_an_owed_stop_comes_only_after_max_input_age_without_a_measurement():
-    """An episode start that forgot a running plan with nothing measured since owes the
-    stop: at exactly max_input_age_s after the takeover it still waits for a measurement of
-    the new episode (none of the old one's), one nanosecond later it holds where the
-    forgotten plan commands the controller."""
+def episode_started_over_a_plan():
+    """(loop, plan): episode 6 started while episode 5's plan ran, nothing measured since
+    that plan was published: the start forgot it, holds nowhere yet and owes its stop."""
     loop = make_loop(episode_start_topic='/sim/episode_start')
     assert loop.start_episode(5, T0, T0)
     feed(loop, T0)
     feed(loop, T0 + DT)
     loop.measure(T0 + DT, np.array([250.0, 260.0]))
-    assert finish(loop, plan_now(loop, T0 + DT), T0 + DT)
+    plan = finish(loop, plan_now(loop, T0 + DT), T0 + DT)
     taken = loop.start_episode(6, T0 + 2 * DT, T0 + 2 * DT)
-    assert taken and taken.hold is None and loop.stop_owed
+    assert plan and taken and taken.hold is None and loop.stop_owed
+    return loop, plan
+
+
+def test_an_owed_stop_comes_only_after_max_input_age_without_a_measurement():
+    """An episode start that forgot a running plan with nothing measured since owes the
+    stop: at exactly max_input_age_s after the takeover it still waits for a measurement of
+    the new episode (none of the old one's), one nanosecond later it holds where the
+    forgotten plan commands the controller."""
+    loop, _ = episode_started_over_a_plan()
     assert not isinstance(loop.poll(T0 + 2 * DT + AGE, False), Hold)
     assert loop.stop_owed and sum(loop.holds.values()) == 0
     hold = loop.poll(T0 + 2 * DT + AGE + 1, False)
@@ -116,6 +123,17 @@ def test_the_ramp_in_starts_at_the_first_published_point_not_when_the_chunk_came
     np.testing.assert_allclose(plan.actions[:2], [[76.0, 76.25], [53.0, 53.5]])
 
 
+def start_moving_along_x(loop, limit: float) -> None:
+    """From the measured [0, 0], a plan published at dt that moves joint 0 `limit` a period
+    (the step limit's pace), joint 1 still."""
+    loop.measure(T0 + DT, np.zeros(2))
+    feed(loop, T0)
+    feed(loop, T0 + DT)
+    ahead = np.zeros((16, 2))
+    ahead[1:, 0] = limit * np.arange(15)
+    assert loop.finish(plan_now(loop, T0 + DT).context, ahead, None, T0 + DT)
+
+
 def test_a_re_enable_before_the_stop_lands_starts_from_the_stop_path_at_the_landing():
     """action_lead_s 0.05: a disable at 4 dt lands at 4 dt + 50 ms and takes the controller
     from 0.15 (where the plan had it) to the measured 0.05 over a period. A re-enable's chunk
@@ -124,12 +142,7 @@ def test_a_re_enable_before_the_stop_lands_starts_from_the_stop_path_at_the_land
     3.6x the 0.05-per-period limit)."""
     limit = 0.05
     loop = make_loop(max_step_delta=[limit, limit], action_lead_s=0.05)
-    loop.measure(T0 + DT, np.zeros(2))
-    feed(loop, T0)
-    feed(loop, T0 + DT)
-    ahead = np.zeros((16, 2))
-    ahead[1:, 0] = limit * np.arange(15)
-    assert loop.finish(plan_now(loop, T0 + DT).context, ahead, None, T0 + DT)
+    start_moving_along_x(loop, limit)
     t_stop = T0 + 4 * DT
     loop.measure(t_stop, np.array([0.05, 0.0]))
     hold = loop.stop('disabled', t_stop)
@@ -151,13 +164,7 @@ def test_a_plan_of_the_new_episode_settles_the_stop_an_episode_start_owed():
     a plan of the new episode published before the owed stop came replaces the forgotten
     one at the controller: the first measurement of the new episode then must not stop
     the new plan (a stale obligation halted every episode's first chunk)."""
-    loop = make_loop(episode_start_topic='/sim/episode_start')
-    assert loop.start_episode(5, T0, T0)
-    feed(loop, T0)
-    feed(loop, T0 + DT)
-    loop.measure(T0 + DT, np.array([250.0, 260.0]))
-    assert finish(loop, plan_now(loop, T0 + DT), T0 + DT)
-    assert loop.start_episode(6, T0 + 2 * DT, T0 + 2 * DT) and loop.stop_owed
+    loop, _ = episode_started_over_a_plan()
     feed(loop, T0 + 2 * DT)
     feed(loop, T0 + 3 * DT)
     assert finish(loop, plan_now(loop, T0 + 3 * DT), T0 + 3 * DT)
@@ -238,12 +245,7 @@ def forward_loop(**values):
     """A loop whose first chunk moves x +LIMIT a period from the measured 0 (0 due at dt,
     0.05 at 2 dt, ...), step-limited."""
     loop = make_loop(max_step_delta=[LIMIT, LIMIT], **values)
-    loop.measure(T0 + DT, np.zeros(2))
-    feed(loop, T0)
-    feed(loop, T0 + DT)
-    ahead = np.zeros((16, 2))
-    ahead[1:, 0] = LIMIT * np.arange(15)
-    assert loop.finish(plan_now(loop, T0 + DT).context, ahead, None, T0 + DT)
+    start_moving_along_x(loop, LIMIT)
     return loop
 
 
@@ -288,13 +290,7 @@ def test_an_owed_stop_never_holds_at_the_last_episodes_measurement():
     start): the last episode's measurement is still fresh (210 ms old) but of the robot
     before the sim's reset; holding there would drive it back. The hold is where the
     forgotten plan commands the controller."""
-    loop = make_loop(episode_start_topic='/sim/episode_start')
-    assert loop.start_episode(5, T0, T0)
-    feed(loop, T0)
-    feed(loop, T0 + DT)
-    loop.measure(T0 + DT, np.array([250.0, 260.0]))
-    plan = finish(loop, plan_now(loop, T0 + DT), T0 + DT)
-    assert loop.start_episode(6, T0 + 2 * DT, T0 + 2 * DT) and loop.stop_owed
+    loop, plan = episode_started_over_a_plan()
     assert loop.measured_at(T0 + 2 * DT + 10 * MS) is not None
     hold = loop.stop('disabled', T0 + 2 * DT + 10 * MS)
     assert hold.source == 'commanded'
@@ -342,6 +338,17 @@ def test_a_motion_after_the_clock_read_zero_starts_from_the_measured_position():
     np.testing.assert_allclose(new.actions[:2, 0], [0.3, 0.35])
 
 
+def assert_first_chunk_from_the_reset_robot(loop, start: int) -> None:
+    """The new episode's first chunk, 50 ms after its start, toward [5, 0]: it starts at the
+    reset robot's measured [1, 0] and moves LIMIT a step from there."""
+    feed(loop, start)
+    feed(loop, start + 50 * MS)
+    request = plan_now(loop, start + 50 * MS)
+    new = loop.finish(request.context, np.tile([5.0, 0.0], (16, 1)), None, start + 50 * MS)
+    np.testing.assert_allclose(loop.motion_start, [1.0, 0.0])
+    np.testing.assert_allclose(new.actions[:2, 0], [1.0, 1.05])
+
+
 def test_a_motion_right_after_an_episode_start_hold_starts_at_the_reset_robot():
     """A sim's reset teleported the robot to [1, 0]; the episode start holds there (a void
     plan: no path from where the old plan had the controller). The new episode's first
@@ -349,22 +356,12 @@ def test_a_motion_right_after_an_episode_start_hold_starts_at_the_reset_robot():
     episode's position (halfway back to it)."""
     loop = make_loop(episode_start_topic='/sim/episode_start', max_step_delta=[LIMIT, LIMIT])
     assert loop.start_episode(5, T0, T0)
-    loop.measure(T0 + DT, np.zeros(2))
-    feed(loop, T0)
-    feed(loop, T0 + DT)
-    ahead = np.zeros((16, 2))
-    ahead[1:, 0] = LIMIT * np.arange(15)
-    assert loop.finish(plan_now(loop, T0 + DT).context, ahead, None, T0 + DT)
+    start_moving_along_x(loop, LIMIT)
     start = T0 + 2 * DT
     loop.measure(start, np.array([1.0, 0.0]))
     taken = loop.start_episode(6, start, start)
     assert taken.hold.reason == 'episode_start' and taken.hold.position.tolist() == [1.0, 0.0]
-    feed(loop, start)
-    feed(loop, start + 50 * MS)
-    request = plan_now(loop, start + 50 * MS)
-    new = loop.finish(request.context, np.tile([5.0, 0.0], (16, 1)), None, start + 50 * MS)
-    np.testing.assert_allclose(loop.motion_start, [1.0, 0.0])
-    np.testing.assert_allclose(new.actions[:2, 0], [1.0, 1.05])
+    assert_first_chunk_from_the_reset_robot(loop, start)
 
 
 def test_an_older_announcement_while_the_clock_reads_the_last_start_is_ignored():
@@ -383,13 +380,7 @@ def test_a_second_owed_episode_start_counts_measurements_from_the_clock_when_ahe
     with no stop ever sent), and the second, announced 100 ms ahead of the clock, takes a
     measurement from the clock on as the new episode's (min(start, clock)), so the owed
     stop comes at the measurement 10 ms later, not after max_input_age_s."""
-    loop = make_loop(episode_start_topic='/sim/episode_start')
-    assert loop.start_episode(5, T0, T0)
-    feed(loop, T0)
-    feed(loop, T0 + DT)
-    loop.measure(T0 + DT, np.array([250.0, 260.0]))
-    assert finish(loop, plan_now(loop, T0 + DT), T0 + DT)
-    assert loop.start_episode(6, T0 + 2 * DT, T0 + 2 * DT) and loop.stop_owed
+    loop, _ = episode_started_over_a_plan()
     taken = loop.start_episode(7, T0 + 3 * DT + 100 * MS, T0 + 3 * DT)
     assert taken and taken.hold is None and loop.stop_owed
     loop.measure(T0 + 3 * DT + 10 * MS, np.array([110.0, 167.0]))
@@ -417,12 +408,7 @@ def test_an_episode_start_after_a_stop_forgets_that_stops_path():
     start = t_stop + 150 * MS
     loop.measure(start, np.array([1.0, 0.0]))
     assert loop.start_episode(6, start, start).hold is None
-    feed(loop, start)
-    feed(loop, start + 50 * MS)
-    request = plan_now(loop, start + 50 * MS)
-    new = loop.finish(request.context, np.tile([5.0, 0.0], (16, 1)), None, start + 50 * MS)
-    np.testing.assert_allclose(loop.motion_start, [1.0, 0.0])
-    np.testing.assert_allclose(new.actions[:2, 0], [1.0, 1.05])
+    assert_first_chunk_from_the_reset_robot(loop, start)
 
 
 def test_a_filed_input_ends_the_before_episode_state():
