@@ -157,8 +157,9 @@ class KeyConfig:
         sources: concatenated along the last axis, in order; an image key has exactly one.
             YAML `{future_of: key, offset: s}` copies another (non-image) key's sources,
             sampled `offset` s later (default control_period_s): a future state as action.
-        dtype: the stored numpy dtype (YAML 'dtype' beside a single source); images: the
-            config's image_dtype. Default float32.
+        dtype: the stored numpy dtype (YAML 'dtype' beside a single source), a number's
+            (float, int, uint or bool); images: the config's image_dtype (a dtype beside an
+            image source that is not it is refused). Default float32.
     """
 
     name: str
@@ -513,21 +514,30 @@ def config_from_dict(raw: dict, origin: str = '') -> Bag2ZarrConfig:
             futures[name] = spec
             continue
         specs = spec if isinstance(spec, list) else [spec]
-        dtype = 'float32'
-        if isinstance(spec, dict) and 'dtype' in spec:
+        dtype, dtype_given = 'float32', isinstance(spec, dict) and 'dtype' in spec
+        if dtype_given:
             spec = dict(spec)
             dtype = str(spec.pop('dtype'))
             specs = [spec]
             try:
-                np.dtype(dtype)
+                kind = np.dtype(dtype).kind
             except TypeError as exc:
                 raise ConfigError(f'keys.{name}: dtype {dtype!r} is not a numpy dtype') from exc
+            if kind not in 'biuf':  # 'str' parses, and stored the values as text
+                raise ConfigError(f'keys.{name}: dtype {dtype!r} holds no number (a key '
+                                  'stores numbers: float32, float64, an int or bool dtype)')
         sources = [_source_from_dict(name, s) for s in specs]
         if not sources:
             raise ConfigError(f'keys.{name}: no sources')
         if any(s.kind == 'image' for s in sources):
             if len(sources) != 1:
                 raise ConfigError(f'keys.{name}: an image key has exactly one image source')
+            if dtype_given and dtype != image_dtype:
+                raise ConfigError(f'keys.{name}: an image key is stored as the config\'s '
+                                  f'image_dtype ({image_dtype}), not a dtype of its own: give '
+                                  f'image_dtype: {dtype}' if dtype in IMAGE_DTYPES else
+                                  f'keys.{name}: an image key is stored as the config\'s '
+                                  f'image_dtype, one of {IMAGE_DTYPES}, not {dtype!r}')
             dtype = image_dtype
         _check_distinct_names(name, sources)
         keys[name] = KeyConfig(name, sources, dtype)
