@@ -47,6 +47,9 @@ COMPRESSION_STORAGE = {'message': 'sqlite3', 'chunks': 'mcap'}
 # its cache: rosbags keeps one transaction open until close(), so a recorder killed outright
 # (SIGKILL, the OOM killer) lost every message; now the last second's at most
 COMMIT_EVERY_S = 1.0
+# the row a message-compressed sqlite3 bag's metadata table gets at open, as rosbag2 writes
+# one (rosbags adds the whole metadata at close; the newest row is read)
+OPENED_COMPRESSED = 'compression_mode: message\ncompression_format: zstd\n'
 COMMIT_EVERY_MESSAGES = 1000
 # sqlite3's result codes for a write the machine refused, as the errno an OSError carries
 SQLITE_ERRNOS = {'SQLITE_FULL': errno.ENOSPC, 'SQLITE_READONLY': errno.EROFS,
@@ -179,6 +182,14 @@ class BagRecorder:
         conn = getattr(self._writer.storage, 'conn', None)
         self._db: sqlite3.Connection | None = (
             conn if isinstance(conn, sqlite3.Connection) else None)
+        if self._db is not None and compression == 'message':
+            # rosbag2 records the mode in the .db3's metadata table when it opens the file,
+            # rosbags only at close: a recorder killed before then left zstd frames the reader
+            # took for CDR (storage._message_compression reads the newest row)
+            with refused_writes_named(self.path):
+                self._db.execute('INSERT INTO metadata(metadata_version, metadata) '
+                                 'VALUES(?, ?)', (Writer.VERSION_LATEST, OPENED_COMPRESSED))
+                self._db.commit()
         self._uncommitted = 0
         self._committed_at = time.monotonic()
         self._connections: dict[str, Any] = {}
@@ -230,10 +241,48 @@ class BagRecorder:
                 raise ValueError(f'a {given or type(data).__name__} message written to {topic}, '
                                  f'a {conn.msgtype} topic')
             data = self.typestore.serialize_cdr(data, conn.msgtype)
-        with refused_writes_named(self.path):  # the bag it was for, not a file in it
+        with self._refused_writes():  # the bag it was for, not a file in it
             self._writer.write(conn, int(recv_ns), data)
+            self.counts[topic] += 1
             self._commit_now_and_then()
-        self.counts[topic] += 1
+
+    @contextlib.contextmanager
+    def _refused_writes(self) -> Iterator[None]:
+        """refused_writes_named, and where sqlite3 rolled back its open transaction (a full
+        disk: SQLITE_FULL), the messages written since the last commit are gone: the counts
+        (ours, and the writer's that metadata.yaml reports) become what the .db3 holds, and
+        the error says how many were lost."""
+        try:
+            with refused_writes_named(self.path):
+                yield
+        except OSError as exc:
+            lost = self._forget_rolled_back()
+            if not lost:
+                raise
+            raise OSError(exc.errno, f'{exc.strerror}; sqlite3 rolled back the {lost} '
+                          'message(s) written since its last commit', exc.filename) \
+                from (exc.__cause__ or exc)  # sqlite3's own error, as refused_writes_named's
+
+    def _forget_rolled_back(self) -> int:
+        """Recount from the .db3 after a rollback; the number of messages it lost (0: none,
+        or no rollback)."""
+        db = self._db
+        if db is None or db.in_transaction or not self._uncommitted:
+            return 0
+        try:
+            held = {tid: (n, lo, hi) for tid, n, lo, hi in db.execute(
+                'SELECT topic_id, COUNT(*), MIN(timestamp), MAX(timestamp) FROM messages '
+                'GROUP BY topic_id')}
+        except sqlite3.Error:
+            return 0
+        before = sum(self.counts.values())
+        for topic, conn in self._connections.items():
+            n = held.get(conn.id, (0, 0, 0))[0]
+            self.counts[topic] = self._writer.counts[conn.id] = n
+        self._writer.min_timestamp = min((lo for _, lo, _ in held.values()), default=2**63 - 1)
+        self._writer.max_timestamp = max((hi for _, _, hi in held.values()), default=0)
+        self._uncommitted = 0
+        return before - sum(self.counts.values())
 
     def _commit_now_and_then(self) -> None:
         """Commit a sqlite3 bag's messages every COMMIT_EVERY_S or COMMIT_EVERY_MESSAGES: a
@@ -257,7 +306,7 @@ class BagRecorder:
             self._commit()
 
     def _commit(self) -> None:
-        with refused_writes_named(self.path):
+        with self._refused_writes():
             self._db.commit()
         self._uncommitted, self._committed_at = 0, time.monotonic()
 
