@@ -47,10 +47,10 @@ COMPRESSION_STORAGE = {'message': 'sqlite3', 'chunks': 'mcap'}
 # its cache: rosbags keeps one transaction open until close(), so a recorder killed outright
 # (SIGKILL, the OOM killer) lost every message; now the last second's at most
 COMMIT_EVERY_S = 1.0
+COMMIT_EVERY_MESSAGES = 1000
 # the row a message-compressed sqlite3 bag's metadata table gets at open, as rosbag2 writes
 # one (rosbags adds the whole metadata at close; the newest row is read)
 OPENED_COMPRESSED = 'compression_mode: message\ncompression_format: zstd\n'
-COMMIT_EVERY_MESSAGES = 1000
 # sqlite3's result codes for a write the machine refused, as the errno an OSError carries
 SQLITE_ERRNOS = {'SQLITE_FULL': errno.ENOSPC, 'SQLITE_READONLY': errno.EROFS,
                  'SQLITE_PERM': errno.EACCES, 'SQLITE_CANTOPEN': errno.EACCES}
