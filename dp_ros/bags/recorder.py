@@ -34,6 +34,7 @@ from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, W
 from rosbags.typesys.store import Typestore
 
 from dp_ros.atomic_dir import naming
+from dp_ros.bags.storage import message_spans
 from dp_ros.bags.typestore import prepare_type, shared_typestore
 
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
@@ -270,9 +271,7 @@ class BagRecorder:
         if db is None or db.in_transaction or not self._uncommitted:
             return 0
         try:
-            held = {tid: (n, lo, hi) for tid, n, lo, hi in db.execute(
-                'SELECT topic_id, COUNT(*), MIN(timestamp), MAX(timestamp) FROM messages '
-                'GROUP BY topic_id')}
+            held = message_spans(db)
         except sqlite3.Error:
             return 0
         before = sum(self.counts.values())

@@ -28,6 +28,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import sqlite3
@@ -278,14 +279,31 @@ def pending_changes(db: Path) -> Path | None:
     return pending_wal(db) or hot_journal(db)
 
 
-def _query(db: Path, sql: str) -> list[tuple]:
-    """The rows of `sql` on a .db3 opened immutable: the user's file neither written nor
-    locked, its WAL (if any) not read."""
+@contextlib.contextmanager
+def _immutable(db: Path) -> Iterator[sqlite3.Connection]:
+    """A .db3 opened immutable: the user's file neither written nor locked, its WAL (if any)
+    not read."""
     con = sqlite3.connect(f'{db.resolve().as_uri()}?immutable=1', uri=True)
     try:
-        return con.execute(sql).fetchall()
+        yield con
     finally:
         con.close()
+
+
+def _query(db: Path, sql: str) -> list[tuple]:
+    """The rows of `sql` on a .db3 opened immutable (_immutable)."""
+    with _immutable(db) as con:
+        return con.execute(sql).fetchall()
+
+
+def message_spans(con: sqlite3.Connection) -> dict[int, tuple[int, int, int]]:
+    """Per topic id of a rosbag2 .db3, the messages it holds: their count, first and last
+    timestamp (topics without messages absent). What metadata.yaml's counts and times must
+    say: the reader recounts with it after folding a WAL in, the recorder after sqlite3
+    rolled back an open transaction."""
+    return {int(tid): (int(n), int(lo), int(hi)) for tid, n, lo, hi in con.execute(
+        'SELECT topic_id, count(*), min(timestamp), max(timestamp) FROM messages '
+        'GROUP BY topic_id')}
 
 
 def _count(db: Path) -> int:
@@ -358,14 +376,15 @@ def _recounted_metadata(source: Path, target: Path, dbs: list[Path]) -> None:
         counts: dict[str, int] = {}
         first, last = None, None
         for db in dbs:
-            rows = _query(db, 'SELECT topics.name, count(messages.id), min(timestamp), '
-                          'max(timestamp) FROM topics LEFT JOIN messages ON '
-                          'messages.topic_id = topics.id GROUP BY topics.id')
-            for name, n, lo, hi in rows:
-                counts[name] = counts.get(name, 0) + int(n)
-                if n:
-                    first = lo if first is None else min(first, lo)
-                    last = hi if last is None else max(last, hi)
+            with _immutable(db) as con:
+                names = dict(con.execute('SELECT id, name FROM topics'))
+                spans = message_spans(con)
+            for tid, (n, lo, hi) in spans.items():
+                if tid not in names:  # no topic: no message of the bag's (as rosbags reads)
+                    continue
+                counts[names[tid]] = counts.get(names[tid], 0) + n
+                first = lo if first is None else min(first, lo)
+                last = hi if last is None else max(last, hi)
         for topic in info['topics_with_message_count']:
             topic['message_count'] = counts.get(topic['topic_metadata']['name'], 0)
         info['message_count'] = sum(t['message_count'] for t in info['topics_with_message_count'])
