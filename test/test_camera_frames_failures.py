@@ -15,6 +15,7 @@ from test_planning_loop import DT, T0, make_loop
 
 from dp_ros.runtime.camera_frames import CameraFrame, FrameBook
 from dp_ros.runtime.input_checks import BadInput
+from dp_ros.runtime.observation_history import ObservationHistory
 from dp_ros.runtime.planning_loop import BAD_FRAME, Wait
 
 
@@ -34,18 +35,22 @@ def test_any_decode_error_is_kept_as_the_frames_bad_input():
 
 
 def test_frames_are_kept_behind_their_own_streams_newest():
+    history = ObservationHistory(['a', 'b'], 1, 100, 500, keep_ns=500)
     book = FrameBook()
-    frames = {t: CameraFrame(lambda: np.zeros(1)) for t in (100, 200, 900, 1000)}
-    book.filed('a', 900, frames[900])
-    book.filed('a', 1000, frames[1000])
-    book.filed('b', 100, frames[100])  # b lags a by 800 (keep: 500)
-    book.filed('b', 200, frames[200])
-    book.release_before(0, keep_ns=500)
+    frames = {}
+    for stream, t in (('a', 900), ('a', 1000), ('b', 100), ('b', 200)):  # b lags a by 800
+        frames[t] = CameraFrame(lambda: np.zeros(1))
+        assert history.add(stream, t, frames[t])
+        book.filed(stream, t, frames[t])
+    book.release_before(0, history.oldest_stamp)
     assert not frames[200].released and not frames[100].released
     assert not frames[900].released and not frames[1000].released
-    book.filed('b', 800, CameraFrame(lambda: np.zeros(1)))
-    book.release_before(0, keep_ns=500)  # now 100 and 200 are more than 500 behind b's 800
+    frames[800] = CameraFrame(lambda: np.zeros(1))
+    assert history.add('b', 800, frames[800])
+    book.filed('b', 800, frames[800])
+    book.release_before(0, history.oldest_stamp)  # 100 and 200 are more than 500 behind 800
     assert frames[100].released and frames[200].released
+    assert not frames[800].released and not frames[900].released
 
 
 def test_a_released_frame_asked_for_is_said_in_the_wait():

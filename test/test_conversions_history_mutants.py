@@ -203,7 +203,7 @@ def test_a_frame_exactly_keep_ns_behind_its_streams_newest_is_kept():
     h = ObservationHistory(['cam'], 1, DT, 500 * MS, keep_ns=500 * MS)
     book = FrameBook()
     frames = filed(book, h, 'cam', [0, 500])
-    book.release_before(0, h.keep_ns, h.max_samples)
+    book.release_before(0, h.oldest_stamp)
     assert h.size('cam') == 2
     assert not frames[0].released and not frames[500].released
 
@@ -214,9 +214,26 @@ def test_a_stream_of_exactly_max_samples_frames_keeps_them_all():
     h = ObservationHistory(['cam'], 1, DT, 100 * MS, max_samples=3)
     book = FrameBook()
     frames = filed(book, h, 'cam', [0, 1, 2])
-    book.release_before(-1, h.keep_ns, h.max_samples)
+    book.release_before(-1, h.oldest_stamp)
     assert h.size('cam') == 3
     assert [f.released for f in frames.values()] == [False, False, False]
+
+
+def test_a_camera_over_max_samples_keeps_the_frames_an_observation_needs():
+    """Beyond max_samples the history drops only samples older than the span an observation
+    needs (a camera faster than max_samples over that span keeps them all): the book keeps
+    their frames too. It capped at max_samples whatever their age, so the observation was
+    handed a released frame (the BAD_FRAME 'bug' wait)."""
+    h = ObservationHistory(['cam'], 2, DT, 100 * MS, max_samples=3)  # needs 200 ms
+    book = FrameBook()
+    frames = filed(book, h, 'cam', [0, 50, 100, 150, 200])
+    book.release_before(0, h.oldest_stamp)
+    assert h.size('cam') == 5
+    assert not any(f.released for f in frames.values())
+    frames.update(filed(book, h, 'cam', [250, 300, 350]))  # 0..100 now beyond 200 ms
+    book.release_before(0, h.oldest_stamp)
+    assert h.oldest_stamp('cam') == 150 * MS
+    assert [t for t, f in frames.items() if f.released] == [0, 50, 100]
 
 
 def test_an_episode_starts_first_frame_stamped_at_the_start_is_kept():

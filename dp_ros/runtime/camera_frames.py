@@ -81,18 +81,20 @@ class FrameBook:
     def filed(self, stream: str, stamp_ns: int, frame: CameraFrame) -> None:
         self._frames.setdefault(stream, deque()).append((int(stamp_ns), frame))
 
-    def release_before(self, usable_from_ns: int, keep_ns: int | None = None,
-                       max_frames: int | None = None) -> None:
+    def release_before(self, usable_from_ns: int,
+                       kept_from: Callable[[str], int | None] | None = None) -> None:
         """Release the frames no observation at or after `usable_from_ns` can use: those
         with a newer frame at or before it (the rule takes the newest at or before a time),
-        and those the history no longer keeps: as it drops a stream's samples, stamped more
-        than keep_ns before that stream's own newest (not another camera's: a lagging one's
-        frames are still handed out), or beyond its max_frames per stream."""
-        for frames in self._frames.values():
-            keep_from = None if keep_ns is None or not frames else frames[-1][0] - keep_ns
+        and those the history no longer keeps: older than kept_from(stream), the stamp of
+        the oldest sample it keeps of the stream (None: it keeps none). The history's own
+        rule decides (its keep_ns behind that stream's newest, not another camera's; its
+        max_samples cap, which never drops what an observation needs), so a frame it still
+        hands out is never released."""
+        for stream, frames in self._frames.items():
+            oldest = None if kept_from is None or not frames else kept_from(stream)
             while frames and ((len(frames) > 1 and frames[1][0] <= usable_from_ns)
-                              or (keep_from is not None and frames[0][0] < keep_from)
-                              or (max_frames is not None and len(frames) > max_frames)):
+                              or (kept_from is not None
+                                  and (oldest is None or frames[0][0] < oldest))):
                 self._release(frames.popleft()[1])
 
     def clear(self, keep_from_ns: int | None = None) -> None:

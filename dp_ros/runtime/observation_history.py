@@ -157,6 +157,11 @@ class ObservationHistory:
         s = self._data[stream]
         return s.stamps[-1] if s.stamps else None
 
+    def oldest_stamp(self, stream: str) -> int | None:
+        """The stamp of the oldest sample kept of `stream` (None: none is)."""
+        s = self._data[stream]
+        return s.stamps[0] if s.stamps else None
+
     def size(self, stream: str) -> int:
         return len(self._data[stream].stamps)
 

@@ -541,8 +541,7 @@ class PlanningLoop:
         if not self.lockstep and clock_ns is not None and clock_ns > 0:
             bounds.append(clock_ns - 2 * s.max_age_ns - span)
         if bounds:
-            self.frames.release_before(max(bounds), self.history.keep_ns,
-                                       self.history.max_samples)
+            self.frames.release_before(max(bounds), self.history.oldest_stamp)
 
     def add_measurement(self, stamp_ns: int, measured: np.ndarray, clock_ns: int | None = None
                         ) -> Filing | None:
