@@ -53,8 +53,13 @@ COMMIT_EVERY_MESSAGES = 1000
 # one (rosbags adds the whole metadata at close; the newest row is read)
 OPENED_COMPRESSED = 'compression_mode: message\ncompression_format: zstd\n'
 # sqlite3's result codes for a write the machine refused, as the errno an OSError carries
-SQLITE_ERRNOS = {'SQLITE_FULL': errno.ENOSPC, 'SQLITE_READONLY': errno.EROFS,
-                 'SQLITE_PERM': errno.EACCES, 'SQLITE_CANTOPEN': errno.EACCES}
+# (the first whose name the code's starts with)
+SQLITE_ERRNOS = {'SQLITE_READONLY_DBMOVED': errno.ENOENT, 'SQLITE_FULL': errno.ENOSPC,
+                 'SQLITE_READONLY': errno.EROFS, 'SQLITE_PERM': errno.EACCES,
+                 'SQLITE_CANTOPEN': errno.EACCES}
+# what sqlite3's own message leaves unclear ('attempt to write a readonly database')
+SQLITE_SAYS = {'SQLITE_READONLY_DBMOVED': 'its .db3 file was moved or deleted while the bag '
+                                          'was open'}
 
 
 @contextlib.contextmanager
@@ -72,7 +77,8 @@ def refused_writes_named(path: Path) -> Iterator[None]:
             name = getattr(exc, 'sqlite_errorname', '') or ''
             code = next((e for prefix, e in SQLITE_ERRNOS.items() if name.startswith(prefix)),
                         errno.EIO)
-            raise OSError(code, f'{exc} ({name or type(exc).__name__})', str(path)) from exc
+            raise OSError(code, f'{SQLITE_SAYS.get(name, exc)} ({name or type(exc).__name__})',
+                          str(path)) from exc
 
 
 def normalize_msgtype(msgtype: str) -> str:
