@@ -16,7 +16,7 @@ import textwrap
 import pytest
 from support import checkout_env
 
-from dp_ros.bags.recorder import COMMIT_EVERY_MESSAGES, BagRecorder, string_message
+from dp_ros.bags.recorder import BagRecorder, string_message
 
 WRITER = textwrap.dedent('''
     import json, resource, sys
@@ -57,19 +57,3 @@ def test_a_topic_refused_at_its_first_message_is_an_oserror_naming_the_bag(tmp_p
         bag.write('/b', 'std_msgs/msg/String', 2, string_message(bag.typestore, 'refused'))
     assert (refused.value.errno, refused.value.filename) == (errno.EROFS, str(bag.path))
     assert 'SQLITE_READONLY' in refused.value.strerror
-
-
-def test_a_db3_moved_while_recording_is_said_as_moved_not_read_only(tmp_path):
-    """sqlite3 refuses to write a .db3 renamed or deleted under it (SQLITE_READONLY_DBMOVED,
-    'attempt to write a readonly database'): said as the file gone (ENOENT, a
-    FileNotFoundError), where it was a read-only file system the disk was not."""
-    bag = BagRecorder(tmp_path / 'bag', storage='sqlite3')
-    for t in range(COMMIT_EVERY_MESSAGES):  # committed: the next write opens a transaction
-        bag.write('/a', 'std_msgs/msg/String', t, string_message(bag.typestore, 'kept'))
-    (db,) = (tmp_path / 'bag').glob('*.db3')
-    db.rename(tmp_path / 'moved.db3')
-    with pytest.raises(FileNotFoundError) as refused:
-        bag.write('/a', 'std_msgs/msg/String', 10**4, string_message(bag.typestore, 'lost'))
-    assert (refused.value.errno, refused.value.filename) == (errno.ENOENT, str(bag.path))
-    assert refused.value.strerror == ('its .db3 file was moved or deleted while the bag was '
-                                      'open (SQLITE_READONLY_DBMOVED)')

@@ -119,19 +119,20 @@ def test_a_full_disk_under_a_sqlite3_bag_is_enospc_naming_the_bag(tmp_path):
 
 def test_a_sqlite3_bag_moved_away_while_recording_is_a_refused_write_naming_it(tmp_path):
     """sqlite3 refuses to write a .db3 moved (or deleted) since it was opened with an
-    extended code, SQLITE_READONLY_DBMOVED: still the read-only family's EROFS, by the
-    name's prefix, naming the bag and saying the code; not an unexplained EIO."""
+    extended code, SQLITE_READONLY_DBMOVED ('attempt to write a readonly database'): said as
+    the file gone (ENOENT, a FileNotFoundError) naming the bag and the code; not an
+    unexplained EIO, nor the read-only file system (EROFS) the disk was not."""
     bag = tmp_path / 'bag'
     rec = BagRecorder(bag, storage='sqlite3')
     rec.write('/s', STRING, 1, string_message(rec.typestore, 'kept'))
     rec._commit()
     bag.rename(tmp_path / 'moved')
-    with pytest.raises(OSError) as moved:
+    with pytest.raises(FileNotFoundError) as moved:
         rec.write('/s', STRING, 2, string_message(rec.typestore, 'refused'))
         rec._commit()
-    assert (moved.value.errno, moved.value.filename) == (errno.EROFS, str(bag))
-    assert moved.value.strerror == ('attempt to write a readonly database '
-                                    '(SQLITE_READONLY_DBMOVED)')
+    assert (moved.value.errno, moved.value.filename) == (errno.ENOENT, str(bag))
+    assert moved.value.strerror == ('its .db3 file was moved or deleted while the bag was '
+                                    'open (SQLITE_READONLY_DBMOVED)')
 
 
 def test_a_message_sqlite3_refuses_as_too_big_is_an_oserror_naming_the_bag(tmp_path):
