@@ -53,6 +53,13 @@ _MARKER = re.compile(rb'\xff(?=[^\x00\xff])')
 # segments a JPEG may have before its frame header (APPn, DQT, DHT, DRI, COM: a camera's few, a
 # photo's EXIF/XMP/ICC chunks some dozens)
 MAX_JPEG_SEGMENTS = 1024
+# markers read after a JPEG's frame header to count its scans (a progressive camera frame has
+# some 30: its scans and their tables; restart markers are searched over): a bound on the
+# walk's time (tens of ms) whatever a hostile frame holds
+MAX_JPEG_FRAME_MARKERS = 65536
+# a marker between segments: not a restart marker (RST0-7 sit inside entropy-coded data,
+# which the search passes over at C speed)
+_SEGMENT_MARKER = re.compile(rb'\xff(?=[^\x00\xff\xd0-\xd7])')
 
 
 class HeaderError(ValueError):
@@ -65,7 +72,7 @@ class _Header(NamedTuple):
 
     kind: str | None  # 'png', 'jpeg' or 'tiff'; None: none of them
     size: tuple[int, int] | None  # (width, height); None: the header does not say
-    frame_at: int = 0  # a JPEG's frame header: where its own scans start
+    frame_at: int = 0  # a JPEG's frame header, its length field (0: none found)
     compression: int | None = None  # a TIFF's Compression tag
 
 
@@ -84,7 +91,10 @@ def _read_header(data: bytes) -> _Header:
         return _Header('png', _png_size(data[:24]))
     if data[:2] == _JPEG_SIGNATURE:
         frame = _jpeg_frame(data)
-        return _Header('jpeg', None) if frame is None else _Header('jpeg', frame[:2], frame[2])
+        if frame is None:
+            return _Header('jpeg', None)
+        width, height, at = frame  # a height of 0: it comes later, in a DNL marker
+        return _Header('jpeg', (width, height) if height else None, at)
     if data[:4] in _TIFF_SIGNATURES:
         fields = _tiff_fields(data, _TIFF_SIGNATURES[data[:4]])
         size = (fields[_TIFF_WIDTH], fields[_TIFF_HEIGHT]) \
@@ -95,7 +105,8 @@ def _read_header(data: bytes) -> _Header:
 
 def _tiff_fields(data: bytes, order: str) -> dict[int, int]:
     """The size and compression tags of a TIFF's first directory that it holds, each a SHORT
-    or a LONG: {tag: value}."""
+    or a LONG: {tag: value}. A tag given twice has its first value, as libtiff reads it (the
+    last let a directory declare 16 x 16 after its real 8200 x 8200)."""
     start = int.from_bytes(data[4:8], order)
     if start + 2 > len(data):
         return {}
@@ -105,8 +116,8 @@ def _tiff_fields(data: bytes, order: str) -> dict[int, int]:
         tag = int.from_bytes(data[i:i + 2], order)
         kind = int.from_bytes(data[i + 2:i + 4], order)
         if tag in _TIFF_TAGS and kind in (_TIFF_SHORT, _TIFF_LONG):
-            fields[tag] = int.from_bytes(data[i + 8:i + (10 if kind == _TIFF_SHORT else 12)],
-                                         order)
+            fields.setdefault(tag, int.from_bytes(
+                data[i + 8:i + (10 if kind == _TIFF_SHORT else 12)], order))
             if len(fields) == len(_TIFF_TAGS):
                 break
     return fields
@@ -128,9 +139,10 @@ def _next_marker(data: bytes, i: int) -> tuple[int, int] | None:
 
 
 def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
-    """(width, height, the index of the frame header), or None (see declared_size)."""
+    """(width, height, the index of the frame header's length field), or None (see
+    declared_size); a height of 0 where it comes later (DNL)."""
     i = 2
-    for _ in range(MAX_JPEG_SEGMENTS):
+    for _ in range(MAX_JPEG_SEGMENTS + 1):  # the segments, then the frame header
         found = _next_marker(data, i)
         if found is None:
             return None
@@ -144,7 +156,7 @@ def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
                 return None
             height = int.from_bytes(data[i + 3:i + 5], 'big')
             width = int.from_bytes(data[i + 5:i + 7], 'big')
-            return (width, height, i) if height else None
+            return width, height, i
         if marker == 0xDA:  # scan data before any frame header: the decoder's to refuse
             return None
         # libjpeg skips length - 2 bytes after the length field: none for a length under 2
@@ -211,18 +223,39 @@ def size_problem(data: bytes | bytearray | memoryview | np.ndarray,
 
 
 def _jpeg_scans_problem(data: bytes, header: _Header) -> str | None:
-    """A JPEG of more scans (start-of-scan markers, counted at C speed: entropy-coded data
-    never holds one) than a camera writes, which libjpeg would pass over the frame for one by
-    one; or None. Counted from the frame header to the end marker after it: an EXIF
-    thumbnail before it and a preview after it (MPF) have scans of their own."""
-    if header.size is None:
-        scans, pixels = data.count(b'\xff\xda'), 1
+    """A JPEG of more scans than a camera writes, which libjpeg would pass over the frame for
+    one by one; or None. Without a frame header every start-of-scan marker counts (the
+    decoder refuses such a frame anyway)."""
+    if header.frame_at:
+        scans = _jpeg_scans(data, header.frame_at)
+        pixels = max(1, header.size[0] * header.size[1]) if header.size else 1
     else:
-        end = data.find(b'\xff\xd9', header.frame_at)
-        scans = data.count(b'\xff\xda', header.frame_at, len(data) if end < 0 else end)
-        pixels = max(1, header.size[0] * header.size[1])
+        scans, pixels = data.count(b'\xff\xda'), 1
     allowed = min(MAX_JPEG_SCANS, MAX_JPEG_SCAN_PIXELS // pixels)
     if scans > allowed:
         return (f'it has {scans} JPEG scans, more than dp_ros decodes ({allowed} at this size; '
                 'a camera writes about 10): each is a pass over the whole frame')
     return None
+
+
+def _jpeg_scans(data: bytes, frame_at: int) -> int:
+    """The start-of-scan markers after the frame header at `frame_at`, up to its end marker,
+    read as libjpeg reads them: each segment's contents skipped by its length (an FF DA or
+    FF D9 inside a COM or APPn segment is no marker: a byte search let one FF D9 there end the
+    count, and 309 scans passed), entropy-coded data and its restart markers searched over at
+    C speed. An EXIF thumbnail before the frame header and an MPF preview after the end
+    marker have scans of their own, not counted. HeaderError past MAX_JPEG_FRAME_MARKERS."""
+    scans, i, segment = 0, frame_at, True
+    for _ in range(MAX_JPEG_FRAME_MARKERS):
+        if segment:  # libjpeg skips length - 2 bytes after the length field (at least none)
+            i += max(2, int.from_bytes(data[i:i + 2], 'big'))
+        found = _SEGMENT_MARKER.search(data, i)
+        if found is None:
+            return scans
+        marker, i = data[found.start() + 1], found.start() + 2
+        if marker == 0xD9:
+            return scans
+        scans += marker == 0xDA
+        segment = marker not in _JPEG_STANDALONE
+    raise HeaderError(f'its JPEG has more than {MAX_JPEG_FRAME_MARKERS} markers after its '
+                      'frame header (a camera writes some dozens)')

@@ -8,9 +8,10 @@ and cv_bridge use, returns such a frame as if whole (a frame cut 1 kB short of 3
 error 7.5 grey levels, its lower part a smear). Here the frame is decoded by libjpeg-turbo
 through simplejpeg in strict mode, where those warnings are errors: the damage warnings make
 a frame DamagedJpeg; after another (a few bytes of padding before the end marker, which some
-webcams add to every frame; an unknown JFIF revision) it is decoded again, warnings aside
-(libjpeg warns at the end, so strict mode keeps no pixels: two decodes of simplejpeg for such
-a camera, about one of OpenCV's).
+webcams add to every frame) it is decoded again, warnings aside (libjpeg warns at the end, so
+strict mode keeps no pixels: two decodes of simplejpeg for such a camera, about one of
+OpenCV's). A frame simplejpeg refuses even so (an unknown JFIF revision: it fails warnings
+aside too) is left to OpenCV, the same pixels.
 Most lost data is seen: of 150 random cuts of 16-1500 bytes from a 640x480 frame, 149
 (baseline), 150 (restart markers every 8 MCUs) and 147 (progressive; 2 more refused as not
 decodable) were refused, 1 and 1 decoded smeared with no warning; bytes garbled in place can
