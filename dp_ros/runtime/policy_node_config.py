@@ -956,6 +956,33 @@ def check_command_topics(cfg: PolicyNodeConfig, action_dim: int) -> None:
                              f'{missing}')
 
 
+def topic_roles(cfg: PolicyNodeConfig) -> dict[str, list[str]]:
+    """The node's topics by what it does with them, each under the parameter that names it:
+    the cameras, the state, the episode start (read) and the commands (published)."""
+    return {'image_topics': list(cfg.image_topics),
+            'state_joint_topics' if cfg.state_joint_topics else 'joint_state_topic':
+                joint_state_topics(cfg),
+            'episode_start_topic': [cfg.episode_start_topic] if cfg.episode_start_topic else [],
+            'action_joint_topics' if cfg.action_joint_topics else 'action_topic':
+                joint_command_topics(cfg)}
+
+
+def check_topic_roles(cfg: PolicyNodeConfig) -> None:
+    """A topic given two roles (a command topic that is also the state's or a camera's, a
+    camera topic that is the state's) is refused naming both parameters: the node would read
+    its own commands as measurements (a PoseStamped target on the state's pose topic: the
+    policy fed what it asked for), or subscribe with two message types (no message, or a DDS
+    type clash). Compared as given (a relative name resolves in the node's namespace)."""
+    roles = topic_roles(cfg)
+    for (a, topics_a), (b, topics_b) in itertools.combinations(roles.items(), 2):
+        both = [t for t in dict.fromkeys(topics_a) if t in set(topics_b)]
+        if both:
+            why = ('the node would read its own commands as what it observes (if meant, on a '
+                   'robot without feedback, relay them onto another topic)'
+                   if b.startswith('action') else 'a topic carries one kind of message')
+            raise ValueError(f'parameters {a} and {b} both name {shown(both)}: {why}')
+
+
 def camera_compressed(cfg: PolicyNodeConfig, topic: str) -> bool:
     """Whether the node reads a camera topic as sensor_msgs/CompressedImage: every one under
     compressed_images, else image_transport's '<base>/compressed' topics, each camera its own
@@ -1185,6 +1212,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                          f'{config.action_dim} distinct names (the action dimension; '
                          f'{TWO_ARMS})')
     check_command_topics(cfg, config.action_dim)
+    check_topic_roles(cfg)
     check_topic_prefixes(cfg)
     # the joints the checkpoint was trained with, and the topics, where its data recorded them
     warnings = image_warnings + [w for w in (
