@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections import Counter
+from collections.abc import Sized
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,9 @@ from dp_ros.runtime.execution import EXECUTION_MODES
 from sim_bridge.sim_node_config import MAX_SEED, MODES, ROBOTS, first_seed_outside
 
 REPORT_FORMAT = 'dp_ros.eval'
+# the most episodes one evaluation runs (the paper's protocol: 50; a million at the sim's
+# fastest is days of CPU): a bound before a range of seeds is made a list
+MAX_EPISODES = 1_000_000
 REPORT_VERSION = 1
 # --dtype of `dp-ros eval` and `dp-ros sim`: torch's names (the node's dtype parameter) and
 # accelerate's short ones, one meaning each
@@ -41,26 +46,36 @@ def add_dtype_argument(parser: argparse.ArgumentParser) -> None:
 
 def seed_list(text: str) -> list[int]:
     """'100000:100050' (end exclusive), '1,2,5' or '7' -> a list of seeds; ValueError for
-    another form or one that selects none. The seeds of `dp-ros eval` and `dp-ros sim`."""
+    another form, one that selects none or more than MAX_EPISODES. The seeds of `dp-ros eval`
+    and `dp-ros sim`."""
     text = text.strip()
     try:
         if ':' in text:
             start, stop = (int(x) for x in text.split(':', 1))
-            seeds = list(range(start, stop))
+            selected = range(start, stop)
         else:
-            seeds = [int(x) for x in text.split(',') if x.strip()]
+            selected = [int(x) for x in text.split(',') if x.strip()]
     except ValueError:
         raise ValueError(f"seeds {text!r}: expected 'start:stop' or a comma list of "
                          'integers') from None
-    if not seeds:
+    if not selected:
         raise ValueError(f'seeds {text!r} select no episode')
-    return check_unique_seeds(seeds)
+    return check_unique_seeds(list(check_episode_count(selected, text)))
+
+
+def check_episode_count(seeds: Sized, text: str) -> Sized:
+    """`seeds`, ValueError where they are more than MAX_EPISODES (before a range of them is
+    made a list: 0:4294967296, the sim's whole range, was a MemoryError traceback)."""
+    if len(seeds) > MAX_EPISODES:
+        raise ValueError(f'seeds {text!r} select {len(seeds):,} episodes, more than one '
+                         f'evaluation runs ({MAX_EPISODES:,}): split them over several runs')
+    return seeds
 
 
 def check_unique_seeds(seeds: list[int]) -> list[int]:
     """`seeds`, ValueError naming one given twice: the same seed and sample seed run the same
     episode, so a repeat counts one score twice in the mean."""
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    repeated = sorted(s for s, n in Counter(seeds).items() if n > 1)
     if repeated:
         raise ValueError(f'seeds {repeated} given more than once: each would count twice in '
                          'the mean score')

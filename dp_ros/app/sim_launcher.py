@@ -611,6 +611,7 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
     its own (eval_report), then by the policy node's own check and last the device and dtype
     (torch): UserError (one line, exit 2) for any fault, before anything starts."""
     from dp_ros.app.eval_report import (
+        check_episode_count,
         check_run_numbers,
         check_unique_seeds,
         checkpoint_config,
@@ -623,10 +624,11 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
     checkpoint = resolve_checkpoint(args.checkpoint)
     if args.max_steps < 1:
         raise UserError(f'--max-steps must be >= 1, got {args.max_steps}')
-    if args.episode_timeout < 0:
+    if not args.episode_timeout >= 0:  # NaN too: it compared as neither, and meant never
         raise UserError(f'--episode-timeout must be >= 0 s (0: never), got {args.episode_timeout}')
     try:
-        seeds = check_unique_seeds([seed for text in args.seeds for seed in seed_list(text)])
+        seeds = [seed for text in args.seeds for seed in seed_list(text)]
+        seeds = check_unique_seeds(check_episode_count(seeds, ' '.join(args.seeds)))
     except ValueError as exc:
         raise UserError(f'--{exc}') from None
     outside = first_seed_outside(seeds)
