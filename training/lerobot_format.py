@@ -1177,7 +1177,9 @@ def _check_template(info_path: Path, key: str, template: str) -> None:
             sample = template.format(**{f: 'key' if f == 'video_key' else 0 for f in allowed})
             if _leaves_root(sample):
                 problem = 'leads outside the dataset directory'
-    except (ValueError, TypeError) as exc:  # a brace left open, a format spec for no int
+    # a brace left open, a format spec for no int, a field nested in a spec ({chunk_index:{x}},
+    # which parse() does not list: format() looks it up)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
         problem = f'is no path template ({one_line(exc)})'
     if problem:
         example = DEFAULT_DATA_PATH if key == 'data_path' else DEFAULT_VIDEO_PATH
@@ -1340,7 +1342,11 @@ class LeRobotReader:
             return {}
         table = self._read_parquet(path, ['task_index'], keep=lambda c: True)
         if 'task' not in table.column_names:  # index written without a name
-            index_col = [c for c in table.column_names if c != 'task_index'][0]
+            others = [c for c in table.column_names if c != 'task_index']
+            if not others:
+                raise LeRobotFormatError(f'{path} has no task column beside task_index (lerobot '
+                                         "writes the task strings as its index or 'task')")
+            index_col = others[0]
             table = table.rename_columns(['task' if c == index_col else c
                                           for c in table.column_names])
         return dict(zip(table['task_index'].to_pylist(), table['task'].to_pylist(), strict=False))
@@ -1464,11 +1470,24 @@ class LeRobotReader:
     def _check_frame_rate(self, timestamps: np.ndarray) -> None:
         """Refuse an fps the timestamps disagree with (fps 20 on frames 0.1 s apart): training
         takes its control period from fps. The median spacing inside episodes is compared, so
-        a dropped frame or a jittery clock does not count, a wrong rate does."""
+        a dropped frame or a jittery clock does not count, a wrong rate does. A timestamp
+        that is no number is refused naming its frame (one NaN made the median NaN, and any
+        fps passed)."""
         ends = self.episode_ends()
-        gaps = np.diff(timestamps.astype(np.float64))
+        stamps = timestamps.astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(stamps))
+        if len(bad):
+            episode = int(np.searchsorted(ends, bad[0], side='right'))
+            frame = int(bad[0] - (ends[episode] - self.lengths()[episode]))
+            raise LeRobotFormatError(
+                f'{self.root}: frame {frame} of episode '
+                f'{self.episodes[episode]["episode_index"]} (row {int(bad[0])}) has timestamp '
+                f'{stamps[bad[0]]}; {len(bad)} row(s) have no finite timestamp')
+        gaps = np.diff(stamps)
         within = np.ones(len(gaps), dtype=bool)
-        within[ends[:-1][ends[:-1] > 0] - 1] = False  # from an episode's last row to the next
+        # from an episode's last row to the next (none after the last row: empty episodes last)
+        cuts = ends[:-1][(ends[:-1] > 0) & (ends[:-1] < len(stamps))]
+        within[cuts - 1] = False
         if not within.any():
             return
         spacing = float(np.median(gaps[within]))
