@@ -1,29 +1,23 @@
 """Behaviour of eight small modules that their own tests left unpinned (a mutation review):
 the command-topic listeners and rivals, the joint publishers' conflict window and names, the
-recent-problem counters, the parameter-file block check, the alias-bounded YAML loader, the
-held-back stop signals and the nested config diff.
+recent-problem counters, the parameter-file block check, the alias-bounded YAML loader and
+the nested config diff (the held-back stop signals' tests joined test/test_held_signals.py).
 
 Each test kills a mutant that the modules' other tests let live: a default (grace, window,
 refresh) changed, a boundary moved by one, a last-seen time not refreshed, an order or a
-duplicate left in, a counter not windowed, a block check that walks an alias bomb, a signal
-touched or raised where it must not be.
+duplicate left in, a counter not windowed, a block check that walks an alias bomb.
 """
 from __future__ import annotations
 
-import os
-import signal
-import threading
 from pathlib import Path
 
 import rclpy
 from rclpy.context import Context
 from rclpy.node import Node
-from test_held_signals import handlers  # noqa: F401 (fixture)
 from test_joint_publishers_names import Graph
 from test_recent_problems import make_loop
 from test_ros_param_files import write
 
-from dp_ros.held_signals import signals_held_back
 from dp_ros.ros.param_files import unmatched_blocks, warn_unmatched_blocks
 from dp_ros.runtime.command_listeners import CommandListeners, CommandRivals
 from dp_ros.runtime.joint_publishers import (
@@ -221,44 +215,6 @@ def test_an_alias_bomb_in_a_key_is_refused() -> None:
         bomb = f'&a{i} [{bomb}, ' + ', '.join([f'*a{i - 1}'] * 8) + ']'
     with pytest.raises(AliasBombError, match='alias bomb'):
         safe_load('!!omap [{? ' + bomb + ' : 1}]')
-
-
-# --- held_signals ----------------------------------------------------------------------------
-
-def test_a_block_on_another_thread_runs_untouched() -> None:
-    """Off the main thread no handler is changed (signal.signal would raise there)."""
-    errors: list[BaseException] = []
-    ran: list[bool] = []
-
-    def work() -> None:
-        try:
-            with signals_held_back():
-                ran.append(True)
-        except BaseException as exc:  # noqa: BLE001 - reported to the main thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join(5.0)
-    assert ran == [True] and errors == []
-
-
-def test_a_signal_that_came_twice_is_delivered_once(handlers: list[int]) -> None:  # noqa: F811
-    with signals_held_back():
-        os.kill(os.getpid(), signal.SIGTERM)
-        os.kill(os.getpid(), signal.SIGTERM)
-    assert handlers == [signal.SIGTERM]
-
-
-def test_an_ignored_signal_is_not_touched() -> None:
-    old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        seen = []
-        with signals_held_back():
-            seen.append(signal.getsignal(signal.SIGTERM))
-        assert seen == [signal.SIG_IGN]
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 # --- nested_diff -----------------------------------------------------------------------------
