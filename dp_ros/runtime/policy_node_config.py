@@ -975,7 +975,8 @@ def check_topic_roles(cfg: PolicyNodeConfig) -> None:
     type clash). Compared as given (a relative name resolves in the node's namespace)."""
     roles = topic_roles(cfg)
     for (a, topics_a), (b, topics_b) in itertools.combinations(roles.items(), 2):
-        both = [t for t in dict.fromkeys(topics_a) if t in set(topics_b)]
+        in_b = set(topics_b)
+        both = [t for t in dict.fromkeys(topics_a) if t in in_b]
         if both:
             why = ('the node would read its own commands as what it observes (if meant, on a '
                    'robot without feedback, relay them onto another topic)'
