@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+import torch
 from support import SHIPPED_CHECKPOINT
 
 from dp_ros.app import sim_launcher
@@ -31,12 +32,17 @@ def no_session(*args, **kwargs):
     (['--num-inference-steps', '5000'], '--num-inference-steps 5000 must be in'),
     (['--threads', '-2'], '--threads must be >= 1'),
     (['--sample-seed', '-1'], '--sample-seed must be in'),
-    (['--device', 'gpu'], "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
-    (['--device', 'cuda:x'], 'the CUDA index must be a number'),
-    (['--dtype', 'float16', '--device', 'cpu'], "dtype 'float16' needs a CUDA device"),
+    # named as the options' fault, not as the robot's (the node's check refuses them too)
+    (['--device', 'gpu'], "--device/--dtype: device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    (['--device', 'cuda:x'], '--device/--dtype: device \'cuda:x\': the CUDA index must be'),
+    (['--dtype', 'float16', '--device', 'cpu'],
+     "--device/--dtype: dtype 'float16' needs a CUDA device"),
+    pytest.param(['--device', 'cuda'], "--device/--dtype: device 'cuda' asked for, but CUDA "
+                 'is not available here', marks=pytest.mark.skipif(
+                     torch.cuda.is_available(), reason='CUDA is here')),
 ], ids=['video-avi', 'video-placeholder', 'point-policy-on-arm', 'neg-inference-steps',
         'too-many-inference-steps', 'neg-threads', 'neg-sample-seed', 'device-name',
-        'device-index', 'fp16-on-cpu'])
+        'device-index', 'fp16-on-cpu', 'cuda-without-cuda'])
 def test_sim_refuses_a_bad_argument_in_one_line_before_the_nodes_start(
         monkeypatch, tmp_path, capsys, extra, says):
     monkeypatch.setattr(sim_launcher, 'run_session', no_session)

@@ -608,8 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def session_from_args(args: argparse.Namespace) -> SessionConfig:
     """The session `dp-ros sim` runs, its arguments checked first as `dp-ros eval` checks
-    its own (eval_report), then by the policy node's own check and last the device and dtype
-    (torch): UserError (one line, exit 2) for any fault, before anything starts."""
+    its own (eval_report), then the device and dtype (torch), last the policy node's
+    own check: UserError (one line, exit 2) for any fault, before anything starts."""
     from dp_ros.app.eval_report import (
         check_episode_count,
         check_run_numbers,
@@ -667,13 +667,15 @@ def session_from_args(args: argparse.Namespace) -> SessionConfig:
                         video_path=video, log_dir=args.logs,
                         episode_timeout_s=args.episode_timeout,
                         policy_overrides=policy_overrides, sim_overrides=sim_overrides)
-    check_policy_node(cfg, meta)
-    from dp_ros.runtime.inference_runner import resolve_device, resolve_dtype  # torch: last
+    from dp_ros.runtime.inference_runner import resolve_device, resolve_dtype
 
-    try:  # before: the node refused 'cuda' or float16 on a CPU-only machine after both started
+    # before the node's check, which refuses them too but names --robot: 'cuda' or float16
+    # on a CPU-only machine is the fault of --device or --dtype
+    try:
         resolve_dtype(cfg.dtype, resolve_device(cfg.device))
     except ValueError as exc:
         raise UserError(f'--device/--dtype: {exc}') from None
+    check_policy_node(cfg, meta)
     return cfg
 
 
