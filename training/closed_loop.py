@@ -71,7 +71,6 @@ class EvalInterrupted(RuntimeError):
     """should_stop() asked to abandon the evaluation."""
 
 
-
 def run_closed_loop(policy, seeds: Sequence[int], *, robot: str = 'point', max_steps: int = 300,
                     sampler: str | None = None, num_inference_steps: int | None = None,
                     sample_seed: int = 0, batch_size: int | None = None,

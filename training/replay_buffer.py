@@ -223,6 +223,7 @@ class ReplayBuffer(EpisodeIndex):
         _check_episode_ends(ends, '<memory>')
         n_steps = int(ends[-1]) if len(ends) else 0
         for key, value in data.items():
+            check_key(key)
             if np.ndim(value) < 1 or len(value) != n_steps:
                 raise ValueError(f'array {key!r} has shape {np.shape(value)}, '
                                  f'expected {n_steps} steps (episode_ends[-1])')
@@ -301,7 +302,7 @@ class ReplayBuffer(EpisodeIndex):
                                   f"ReplayBuffer.open(..., mode='r+') to append episodes")
         if not episode:
             raise ValueError('episode has no arrays')
-        arrays = {k: np.asarray(v) for k, v in episode.items()}
+        arrays = {check_key(k): np.asarray(v) for k, v in episode.items()}
         lengths = {k: (v.shape[0] if v.ndim else None) for k, v in arrays.items()}
         if None in lengths.values() or len(set(lengths.values())) != 1:
             raise ValueError(f'episode arrays must share their first (time) axis, '
@@ -356,6 +357,7 @@ class ReplayBuffer(EpisodeIndex):
         if self._group is None:
             raise ValueError('write_array writes into a store; an in-memory buffer takes '
                              'add_episode')
+        check_key(key)
         step_shape = tuple(shape[1:])
         cl = time_chunk_length(step_shape, np.dtype(dtype))
         dst = self._group['data'].create_array(key, shape=tuple(shape), dtype=dtype,
@@ -398,6 +400,20 @@ class ReplayBuffer(EpisodeIndex):
             meta[:] = ends
         self._episode_ends = ends
 
+    def _reads_from(self, path_or_url: PathOrUrl) -> bool:
+        """Whether `path_or_url` is the store this buffer's arrays are read from (one path
+        through links, '..' or a file:// URL alike; a remote URL: the same text)."""
+        if self._group is None:
+            return False
+        root = getattr(self._group.store, 'root', None)  # a LocalStore's folder
+        target = store_location(path_or_url)
+        if root is None or '://' in target:
+            return target == store_location(self.location)
+        try:
+            return Path(target).resolve() == Path(root).resolve()
+        except OSError:  # a link loop: not this buffer's folder, which resolved
+            return False
+
     def save_to(self, path_or_url: PathOrUrl, *, overwrite: bool = False,
                 chunk_lengths: Mapping[str, int] | None = None,
                 progress: bool | None = None) -> None:
@@ -407,6 +423,9 @@ class ReplayBuffer(EpisodeIndex):
         progress: None shows a bar for large arrays only, False never.
         """
         chunk_lengths = dict(chunk_lengths or {})
+        if self._reads_from(path_or_url):  # create() would empty it before it is read
+            raise ValueError(f'save_to {path_or_url}: that is the store this buffer reads '
+                             'from; save to another path (and move it over this one after)')
         out = ReplayBuffer.create(path_or_url, overwrite=overwrite)
         data_group = out._group['data']
         for key, src in self._data.items():
@@ -449,6 +468,16 @@ def _append_in_memory(have: np.ndarray | None, base: np.ndarray | None, value: n
         base = grown
     base[old_n:new_n] = value
     return base[:new_n], base
+
+
+def check_key(key: Any) -> str:
+    """`key` when zarr stores it as the one array data/<key>: a non-empty name without '/'
+    (zarr takes 'a/b' as a nested group, a store that then does not open), not '.' or '..'
+    and without a NUL byte. ValueError naming it otherwise."""
+    if not isinstance(key, str) or not key or '/' in key or '\0' in key or not key.strip('.'):
+        raise ValueError(f'array key {key!r} cannot name a data/ array of the store: a key is '
+                         "a non-empty name without '/' (not '.' or '..')")
+    return key
 
 
 def _check_episode_ends(ends: np.ndarray, where: str) -> None:

@@ -76,6 +76,7 @@ def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:
     try:
         if appending:
             ReplayBuffer.open(output, mode='r')  # refuse anything that is not a replay buffer
+            check_no_links(output)
             try:
                 shutil.copytree(output, tmp, symlinks=True)
             except shutil.Error as exc:  # one entry per file: a traceback listing every chunk
@@ -90,6 +91,22 @@ def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:
         replace_dir(tmp, output)
     finally:
         remove_tree(tmp)
+
+
+def check_no_links(store: Path) -> None:
+    """BagError where a member of `store` is a symbolic link (an array moved to another disk
+    and linked back): the staged copy would hold the link, not a copy, so the append would
+    write through it into the store itself before the swap, and a failure would leave the
+    store's array longer than its episodes say."""
+    for folder, dirs, files in os.walk(store):
+        for name in (*dirs, *files):
+            member = Path(folder) / name
+            if member.is_symlink():
+                raise BagError(
+                    f'cannot append to {store}: {member.relative_to(store)} is a symbolic link '
+                    f'(to {os.readlink(member)}), which an append would write through before '
+                    'it is done; copy what it links to into the store, or write a new store '
+                    f'(a link to the whole store is fine); {store} is as it was')
 
 
 def _fast_chunk_writes():
