@@ -209,8 +209,11 @@ def _short_json(value: object, limit: int = 60) -> str:
 def control_period_problem(value: object) -> str | None:
     """Why `value` is no control period (None: it is one): a finite number of seconds > 0,
     the rule of a save and of a read (0 made the node's period 0 ns, -0.1 negative)."""
-    if is_number(value) and math.isfinite(value) and value > 0:
-        return None
+    try:
+        if is_number(value) and math.isfinite(value) and value > 0:
+            return None
+    except OverflowError:  # an int beyond a float (a 400-digit one): not finite
+        pass
     return f'control_period_s must be > 0 s and finite, got {value!r}'
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from dp_ros.dimension_names import NAMES, check_names
 from dp_ros.image_fit import CAMERA_CROP, check_crop
-from dp_ros.params import check_scalar_types
+from dp_ros.params import check_scalar_types, is_number
 from dp_ros.recorded_sources import FRAME_SIZE, SOURCES, check_sources, entry_frame_size, frame_size
 
 SAMPLERS = ('ddpm', 'ddim')
@@ -235,7 +235,11 @@ class PolicyConfig:
             if len(self.crop_shape) != 2:
                 raise ValueError(f'crop_shape must be [height, width], got '
                                  f'{list(self.crop_shape)}')
-        self.color_jitter = tuple(float(v) for v in self.color_jitter)
+        jitter = self.color_jitter  # 5 or 'abc' was "'int' object is not iterable"
+        if not isinstance(jitter, (list, tuple)) or not all(is_number(v) for v in jitter):
+            raise ValueError(f'color_jitter {jitter!r} must be 4 numbers (brightness, '
+                             'contrast, saturation, hue)')
+        self.color_jitter = tuple(float(v) for v in jitter)
         self._validate()
 
     # ------------------------------------------------------------------ derived
@@ -389,11 +393,17 @@ class PolicyConfig:
         meta = self.shape_meta
         if not isinstance(meta, dict) or 'obs' not in meta or 'action' not in meta:
             raise ValueError(f"shape_meta needs 'obs' and 'action' entries, got {meta!r}")
+        for entry in ('obs', 'action'):  # a hand-edited policy.json's null: not a traceback
+            if not isinstance(meta[entry], dict):
+                raise ValueError(f'shape_meta.{entry} must be a mapping, got {meta[entry]!r}')
         if not meta['obs']:
             raise ValueError('shape_meta.obs is empty: the policy needs at least one observation')
         for key, attr in meta['obs'].items():
             if not isinstance(key, str) or not key:
                 raise ValueError(f'shape_meta.obs has an observation without a name: {key!r}')
+            if not isinstance(attr, dict):
+                raise ValueError(f'shape_meta.obs {key!r} must be a mapping (type, shape), '
+                                 f'got {attr!r}')
             kind = attr.get('type', 'low_dim')
             if kind not in OBS_TYPES:
                 raise ValueError(f'obs {key!r}: type {kind!r} is not one of {OBS_TYPES}')
@@ -499,7 +509,9 @@ def with_final_block_groups(config: dict, where: str) -> dict:
     shapes: taking the default for the older file changed its actions by tens of px. Without
     the field, n_groups 8 is 8 either way and a down_dims[0] that 8 does not divide was only
     valid before; any other n_groups is ambiguous: ValueError saying how `where` (the file
-    to edit) tells which."""
+    to edit) tells which. A `config` that is no mapping: ValueError naming `where`."""
+    if not isinstance(config, dict):
+        raise ValueError(f'{where} is no mapping of config fields but {type(config).__name__}')
     n_groups, dims = config.get('n_groups', 8), config.get('down_dims')
     if 'final_block_groups' in config or not isinstance(n_groups, int) or n_groups == 8 \
             or not (isinstance(dims, (list, tuple)) and dims and isinstance(dims[0], int)):

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dp_ros.errors import UserError
+from dp_ros.params import is_number
 from dp_ros.policy.config import name_clash, normalizer_key_name
 
 OUTPUT_MIN = -1.0
@@ -175,12 +176,24 @@ class Normalizer(nn.Module):
                     and torch.isfinite(1 / scale).all()):
                 raise ValueError(f'normalizer field {key!r}: scale {entry["scale"]} and offset '
                                  f'{entry["offset"]} must be finite, with a finite 1 / scale')
-            stats = {s: list(entry[s]) for s in ('min', 'max', 'mean', 'std') if s in entry}
+            stats = {s: _statistic(entry[s], key, s)
+                     for s in ('min', 'max', 'mean', 'std') if s in entry}
             norm._set(key, kind, scale, offset, stats)
         return norm
 
     def extra_repr(self) -> str:
         return ', '.join(f'{k}: {v}' for k, v in self.kinds.items())
+
+
+def _statistic(values: object, key: str, name: str) -> list:
+    """A saved statistic of field `key` (min, max, mean, std: shown, written back at the
+    next save, never used to normalize): a list of numbers, else ValueError naming both
+    (null was "'NoneType' object is not iterable", a string kept as its letters). Its
+    length is the scale's, which the policy's check names (the field's dimension)."""
+    if not isinstance(values, list) or not all(is_number(v) for v in values):
+        raise ValueError(f'normalizer field {key!r}: its {name!r} must be a list of numbers '
+                         f'(one per dimension), got {values!r:.80}')
+    return list(values)
 
 
 class NonFiniteDataError(UserError, ValueError):
