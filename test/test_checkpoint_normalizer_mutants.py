@@ -31,7 +31,11 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from support import one_torch_thread, small_image_config  # noqa: F401 (fixture)
+from support import (  # noqa: F401 (fixture)
+    as_saved_before_the_config_record,
+    one_torch_thread,
+    small_image_config,
+)
 
 from dp_ros.errors import UserError
 from dp_ros.policy.checkpoint import (
@@ -443,3 +447,23 @@ def test_a_config_entry_of_the_wrong_kind_is_a_checkpoint_error_naming_it(
             load_policy(policy)
         else:
             check_unedited(policy, read_policy_metadata(policy))
+
+
+@pytest.mark.parametrize('edit, says', [
+    (lambda f: f['action'].update(kind='image'),
+     "normalizer 'action' is of kind 'image', not 'limits'"),
+    (lambda f: f['image'].update(scale=[5.0, 5.0, 5.0], offset=[0.0, 0.0, 0.0]),
+     "normalizer 'image' (a camera) must be of kind 'image' with one scale and offset, got "
+     "'image' of dimension 3"),
+    (lambda f: f['image'].update(kind='limits'),
+     "normalizer 'image' (a camera) must be of kind 'image'"),
+], ids=['action-as-image', 'image-three-scales', 'image-as-limits'])
+def test_a_normalizer_entry_of_the_wrong_kind_is_refused_at_load(saved: Path, tmp_path: Path,
+                                                                 edit, says: str):
+    """In a file saved before the weights' record (no digest to catch the edit): an 'action'
+    entry of kind 'image' skipped the dimension check, and a camera's scale of 3 values
+    loaded and failed at the first chunk (a broadcast RuntimeError)."""
+    policy = copy_edited(saved, tmp_path / 'kind', lambda m: edit(m['normalizer']['fields']))
+    as_saved_before_the_config_record(policy)
+    with pytest.raises(CheckpointError, match=re.escape(says)):
+        load_policy(policy)

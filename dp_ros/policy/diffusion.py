@@ -99,9 +99,18 @@ class DiffusionPolicy(nn.Module):
             if key not in normalizer:
                 raise ValueError(f'normalizer lacks {key!r} (it has {normalizer.keys}); '
                                  'fit it on the action and every low-dim observation')
+            if normalizer.kinds[key] != 'limits':  # an 'image' entry's dimension is unchecked
+                raise ValueError(f"normalizer {key!r} is of kind {normalizer.kinds[key]!r}, "
+                                 "not 'limits' (fitted on its values)")
             if normalizer.dim(key) != dim:
                 raise ValueError(f'normalizer {key!r} has dimension {normalizer.dim(key)}, '
                                  f'shape_meta says {dim}')
+        for key in cfg.rgb_keys:  # [0, 1] -> [-1, 1]: one scale, else a broadcast error
+            if key in normalizer and (normalizer.kinds[key] != 'image'
+                                      or normalizer.dim(key) != 1):
+                raise ValueError(f"normalizer {key!r} (a camera) must be of kind 'image' with "
+                                 f'one scale and offset, got {normalizer.kinds[key]!r} of '
+                                 f'dimension {normalizer.dim(key)}')
 
     def sampler(self, name: str, num_inference_steps: int) -> StepArithmetic:
         """The steps of sampler `name` ('ddpm' or 'ddim') over `num_inference_steps` (an
