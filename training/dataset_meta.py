@@ -31,18 +31,20 @@ from training.replay_buffer import ReplayBuffer
 ACTION = 'action'
 # the record of a run's split, in its train state and its checkpoints' provenance
 SPLIT = 'split'
-_KEY_SPEC = re.compile(r'^\s*([\w./-]+)\s*(?:\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\])?\s*$')
+_KEY_SPEC = re.compile(r'^\s*([\w./-]+)\s*(?:\[\s*(-?\d+)?\s*:\s*(-?\d+)?\s*\])?\s*$')
 
 
 def parse_low_dim_key(spec: str | tuple[str, slice | None]) -> tuple[str, slice]:
     """'state[:2]' or ('state', slice(0, 2)) -> ('state', slice(0, 2)); 'state' -> all columns.
 
-    The string form is what YAML configs can hold.
+    The string form is what YAML configs can hold; anything else (a bare '-' bound, a
+    number or a list from YAML) is a DatasetError naming it, not int()'s or re's error.
     """
-    if isinstance(spec, tuple):
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) \
+            and isinstance(spec[1], (slice, type(None))):
         key, sl = spec
         return key, slice(None) if sl is None else sl
-    match = _KEY_SPEC.match(spec)
+    match = _KEY_SPEC.match(spec) if isinstance(spec, str) else None
     if match is None:
         raise DatasetError(f"low-dim key spec {spec!r} is not 'key' or 'key[start:stop]'")
     key, start, stop = match.groups()
@@ -83,7 +85,12 @@ def observation_keys(image_key: str = 'img', state_key: str = 'state',
     rgb = dict(rgb_keys) if rgb_keys is not None else {'image': image_key}
     raw_low_dim = low_dim_keys if low_dim_keys is not None else {
         'agent_pos': (state_key, slice(0, 2))}
-    low_dim = {name: parse_low_dim_key(spec) for name, spec in raw_low_dim.items()}
+    low_dim = {}
+    for name, spec in raw_low_dim.items():
+        try:
+            low_dim[name] = parse_low_dim_key(spec)
+        except DatasetError as exc:
+            raise DatasetError(f'low_dim_keys {name!r}: {exc}') from None
     clash = (set(rgb) & set(low_dim)) | ({ACTION} & (set(rgb) | set(low_dim)))
     if clash:
         raise DatasetError(f'observation names must be unique and not {ACTION!r}: {clash}')
