@@ -35,6 +35,10 @@ SHIPPED_CHECKPOINT = REPO_ROOT / 'checkpoints' / 'pusht_default'
 
 PAPER_TEST_SEEDS = tuple(range(100000, 100050))  # the paper's Push-T test seeds
 MS = 1_000_000  # ns
+# the entries every saved train state's state.json holds (train_state_file.check_entries),
+# empty: a hand-written state.json a test reads as one
+STATE_ENTRIES = {'position': {'step': 0}, 'normalizer': {}, 'optimizer': {},
+                 'lr_scheduler': {}, 'rng': {}}
 DT_NS = 100 * MS  # the Push-T control period (10 Hz)
 SIM_NAMESPACE = '/pusht'
 PUSHT_JOINTS = ('agent_x', 'agent_y')

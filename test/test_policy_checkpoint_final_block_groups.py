@@ -11,6 +11,7 @@ import json
 import pytest
 import torch
 from support import (  # noqa: F401
+    STATE_ENTRIES,
     as_saved_before_the_config_record,
     make_tiny_checkpoint,
     one_torch_thread,
@@ -127,7 +128,8 @@ def test_a_first_width_the_final_block_does_not_divide_is_refused():
 def _state(tmp_path, **saved):
     directory = tmp_path / 'train_state'
     directory.mkdir()
-    (directory / STATE_FILE).write_text(json.dumps({'format': STATE_FORMAT, **saved}))
+    (directory / STATE_FILE).write_text(json.dumps({'format': STATE_FORMAT, **STATE_ENTRIES,
+                                                    **saved}))
     return directory
 
 

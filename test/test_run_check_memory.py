@@ -128,6 +128,11 @@ def test_a_set_near_the_memory_available_is_a_warning(small, monkeypatch):
     monkeypatch.setattr(run_check, 'available_memory', lambda: (int(need / 0.9), 'MemAvailable'))
     [warning] = check_memory(cfg, Path('demos.zarr'), store)
     assert '90% of the' in warning and 'MemAvailable' in warning, warning
+    # the bound is 80%: 85% warns, 75% does not
+    monkeypatch.setattr(run_check, 'available_memory', lambda: (int(need / 0.85), 'MemAvailable'))
+    assert len(check_memory(cfg, Path('demos.zarr'), store)) == 1
+    monkeypatch.setattr(run_check, 'available_memory', lambda: (int(need / 0.75), 'MemAvailable'))
+    assert check_memory(cfg, Path('demos.zarr'), store) == []
     monkeypatch.setattr(run_check, 'available_memory', lambda: (need * 2, 'MemAvailable'))
     assert check_memory(cfg, Path('demos.zarr'), store) == []
     monkeypatch.setattr(run_check, 'available_memory', lambda: None)  # not Linux: no check

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support import one_torch_thread  # noqa: F401 (autouse)
+from support import STATE_ENTRIES, one_torch_thread  # noqa: F401 (autouse)
 from tiny_runs import copy_episodes, run_config
 
 from training.errors import TrainStateError
@@ -42,7 +42,7 @@ from training.train_state_file import (
 def _state_dir(run: Path) -> Path:
     path = run / STATE_DIR
     path.mkdir(parents=True)
-    (path / STATE_FILE).write_text(json.dumps({'format': STATE_FORMAT}))
+    (path / STATE_FILE).write_text(json.dumps({'format': STATE_FORMAT, **STATE_ENTRIES}))
     return path
 
 
@@ -86,7 +86,7 @@ def test_read_state_refuses_what_is_not_a_dp_ros_train_state(tmp_path, text):
 
 def test_read_state_returns_the_saved_dict(tmp_path):
     path = _state_dir(tmp_path)
-    assert read_state(path) == {'format': STATE_FORMAT}
+    assert read_state(path) == {'format': STATE_FORMAT, **STATE_ENTRIES}
 
 
 # ---------------------------------------------------------------------------- pieces

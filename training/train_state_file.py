@@ -53,14 +53,49 @@ def find_train_state(resume: str, run_dir: Path) -> Path | None:
 def read_state(path: Path) -> dict[str, Any]:
     """state.json of a train_state directory, checked to be one."""
     try:
-        saved = json.loads((path / STATE_FILE).read_text())
-    except json.JSONDecodeError as exc:
+        saved = json.loads((path / STATE_FILE).read_text(encoding='utf-8'))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a damaged file
         raise TrainStateError(f'{path / STATE_FILE} is not valid JSON ({exc}): not a dp_ros '
                               'train state; --resume never starts over') from None
     if not isinstance(saved, dict) or saved.get('format') != STATE_FORMAT:
         raise TrainStateError(f'{path / STATE_FILE} is not a dp_ros train state (format '
                               f'{STATE_FORMAT!r}); --resume never starts over')
+    check_entries(path / STATE_FILE, saved)
     return with_trained_final_block_groups(path / STATE_FILE, saved)
+
+
+# the entries of a state.json and whether a state may hold one as null or lack it (no EMA,
+# no scaler; an older state's policy_config or config). Not 'split': one that cannot be read
+# (an older dp_ros's) resumes with a warning (run_check.check_same_episodes)
+OBJECT_ENTRIES = {'position': False, 'normalizer': False, 'optimizer': False,
+                  'lr_scheduler': False, 'rng': False, 'config': True, 'policy_config': True,
+                  'ema': True, 'scaler': True}
+POSITION_FIELDS = ('step', 'epoch', 'batch')  # train_state.Position's; step always written
+
+
+def check_entries(file: Path, saved: dict[str, Any]) -> None:
+    """TrainStateError naming `file` and the entry where a state.json of the right format
+    holds one of the wrong kind or lacks one (a hand edit, another tool's write): they were
+    an AttributeError or TypeError from the resume's checks, or a KeyError at the restore."""
+    def refuse(what: str) -> None:
+        raise TrainStateError(f'{file}: {what}; not a train state this code can continue, '
+                              '--resume never starts over')
+
+    for key, may_lack in OBJECT_ENTRIES.items():
+        value = saved.get(key)
+        if value is None and may_lack:
+            continue
+        if not isinstance(value, dict):
+            refuse(f'its {key!r} is {type(value).__name__}, not an object'
+                   if key in saved else f'it has no {key!r}')
+    position = saved['position']
+    if 'step' not in position:
+        refuse("its 'position' has no step")
+    for name, value in position.items():
+        if name not in POSITION_FIELDS:
+            refuse(f"its 'position' holds {name!r}, not one of {list(POSITION_FIELDS)}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            refuse(f"its 'position' {name} is {value!r}, not a whole number >= 0")
 
 
 def with_trained_final_block_groups(file: Path, saved: dict[str, Any]) -> dict[str, Any]:
