@@ -47,6 +47,10 @@ def batch_observations(episodes: Sequence[Mapping[str, Sequence[np.ndarray]]],
     for key in keys:
         if key in rgb_keys:
             images = np.stack([np.stack(ep[key]) for ep in episodes])  # B T H W C uint8
+            if images.dtype != np.uint8 or images.ndim != 5 or images.shape[-1] != 3:
+                # a float frame in [0, 1] became [0, 0.004], a uint16 one up to 257, unnoticed
+                raise ValueError(f'camera {key!r}: frames must be (H, W, 3) uint8, got '
+                                 f'{images.shape[2:]} {images.dtype}')
             out[key] = torch.from_numpy(images).to(device).permute(0, 1, 4, 2, 3).float() \
                 .div_(255.0)
         else:

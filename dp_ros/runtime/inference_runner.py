@@ -78,6 +78,8 @@ class LatencyStats:
     """
 
     def __init__(self, window: int = 200):
+        if window < 1:  # 0 kept nothing: percentiles None while the count grew
+            raise ValueError(f'latency_window must be >= 1 sample, got {window}')
         self._values: deque[float] = deque(maxlen=window)
         self._lock = threading.Lock()
         self.count = 0
@@ -131,8 +133,9 @@ class InferenceRunner:
                  num_inference_steps: int | None = None, torchscript: bool = True,
                  extra_latency_s: float = 0.0, latency_window: int = 200,
                  cuda_graphs: bool = True, torch_compile: bool = False):
-        if extra_latency_s < 0:
-            raise ValueError(f'extra_latency_s must be >= 0, got {extra_latency_s}')
+        if not extra_latency_s >= 0 or extra_latency_s == float('inf'):  # NaN: no delay
+            raise ValueError(f'extra_latency_s must be a finite number >= 0, got '
+                             f'{extra_latency_s}')
         self.policy = policy
         self.torchscript = bool(torchscript)
         policy.use_torchscript(torchscript)
@@ -268,7 +271,8 @@ class InferenceRunner:
             with self._cond:
                 while self._job is None and not self._stop:
                     self._cond.wait()
-                if self._stop:
+                if self._stop:  # a job queued before close(): dropped, and not busy
+                    self._job, self._busy = None, False
                     return
                 obs, generator, callback, context = self._job
                 self._job = None
