@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,9 +76,8 @@ def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:
     try:
         if appending:
             ReplayBuffer.open(output, mode='r')  # refuse anything that is not a replay buffer
-            check_no_links(output)
-            try:
-                shutil.copytree(output, tmp, symlinks=True)
+            try:  # each folder's links refused as the copy lists it: one walk of the store
+                shutil.copytree(output, tmp, symlinks=True, ignore=links_refused(output))
             except shutil.Error as exc:  # one entry per file: a traceback listing every chunk
                 refused = refused_copy(exc)
                 if refused is None:
@@ -93,13 +92,14 @@ def staged_store(output: Path, overwrite: bool) -> Iterator[tuple[Path, bool]]:
         remove_tree(tmp)
 
 
-def check_no_links(store: Path) -> None:
-    """BagError where a member of `store` is a symbolic link (an array moved to another disk
-    and linked back): the staged copy would hold the link, not a copy, so the append would
-    write through it into the store itself before the swap, and a failure would leave the
-    store's array longer than its episodes say."""
-    for folder, dirs, files in os.walk(store):
-        for name in (*dirs, *files):
+def links_refused(store: Path) -> Callable[[str, list[str]], list[str]]:
+    """copytree's `ignore` for a copy of `store` that ignores nothing and raises BagError
+    where a member is a symbolic link (an array moved to another disk and linked back): the
+    staged copy would hold the link, not a copy, so the append would write through it into
+    the store itself before the swap, and a failure would leave the store's array longer
+    than its episodes say."""
+    def refuse(folder: str, names: list[str]) -> list[str]:
+        for name in names:
             member = Path(folder) / name
             if member.is_symlink():
                 raise BagError(
@@ -107,6 +107,8 @@ def check_no_links(store: Path) -> None:
                     f'(to {os.readlink(member)}), which an append would write through before '
                     'it is done; copy what it links to into the store, or write a new store '
                     f'(a link to the whole store is fine); {store} is as it was')
+        return []
+    return refuse
 
 
 def _fast_chunk_writes():
