@@ -11,6 +11,7 @@ give the same actions through ROS and without it.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 import warnings
@@ -133,7 +134,7 @@ class InferenceRunner:
                  num_inference_steps: int | None = None, torchscript: bool = True,
                  extra_latency_s: float = 0.0, latency_window: int = 200,
                  cuda_graphs: bool = True, torch_compile: bool = False):
-        if not extra_latency_s >= 0 or extra_latency_s == float('inf'):  # NaN: no delay
+        if not (math.isfinite(extra_latency_s) and extra_latency_s >= 0):  # NaN: no delay
             raise ValueError(f'extra_latency_s must be a finite number >= 0, got '
                              f'{extra_latency_s}')
         self.policy = policy
