@@ -38,6 +38,7 @@ from test_lerobot_image_camera_reads import png
 
 from dp_ros.image_fit import CAMERA_CROP
 from dp_ros.recorded_sources import SOURCES
+from training.lerobot_convert import ConvertError, lerobot_to_zarr
 from training.lerobot_format import (
     ImageColumn,
     LeRobotFormatError,
@@ -805,6 +806,23 @@ def test_an_empty_last_episode_is_read(ds):
     reader = LeRobotReader(ds)
     assert list(reader.lengths()) == [*LENGTHS, 0]
     assert np.array_equal(reader.read_columns([STATE])[STATE], states(total, 0))
+
+
+def test_an_empty_episode_is_not_converted_to_zarr(ds, tmp_path):
+    """lerobot -> zarr of a dataset with an empty episode: refused naming it before a frame
+    is decoded (was a store with an empty episode, of a kind the zarr writer refuses), and
+    no output left."""
+    table = pq.read_table(ds / EPISODES)
+    rows = table.to_pylist()
+    total = sum(LENGTHS)
+    rows.append({**rows[-1], 'episode_index': len(rows), 'length': 0,
+                 'dataset_from_index': total, 'dataset_to_index': total})
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), ds / EPISODES)
+    set_info(ds, total_episodes=len(rows))
+    with pytest.raises(ConvertError, match=r'episode 3 is empty \(its end in episode_ends, '
+                                           r'19, is where it starts.*at least one step'):
+        lerobot_to_zarr(ds, tmp_path / 'out.zarr', progress=False)
+    assert not (tmp_path / 'out.zarr').exists()
 
 
 def test_a_tasks_file_without_tasks_is_named(ds):

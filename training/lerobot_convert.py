@@ -72,7 +72,11 @@ from training.lerobot_format import (
     numeric_feature,
     video_feature,
 )
-from training.replay_buffer import ReplayBuffer, recorded_control_period
+from training.replay_buffer import (
+    ReplayBuffer,
+    check_no_empty_episodes,
+    recorded_control_period,
+)
 from training.zarr_writer import check_overwritable, remove_tree
 
 DEFAULT_TASK = ''
@@ -229,7 +233,9 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
         raise ConvertError(f'{source} has no data/{missing[0]} (has {buf.keys()})')
     if buf.n_episodes == 0:
         raise ConvertError(f'{source} holds no episodes')
-    check_no_empty_episodes(source, buf.episode_ends)
+    check_no_empty_episodes(buf.episode_ends, str(source), ConvertError,
+                            "a LeRobot episode needs at least one frame; remove it from the "
+                            "store's episode_ends")
     if robot_type is None:  # a store converted from LeRobot: its robot, back
         recorded = buf.root_attrs().get(ROBOT_TYPE_ATTR)
         robot_type = recorded if isinstance(recorded, str) else None
@@ -289,19 +295,6 @@ def zarr_to_lerobot(source: str | Path, output: str | Path, *, fps: int,
                             and buf.data[k].dtype != np.uint8},
             'crf': getattr(encoding, 'crf', None), 'bytes': size,
             'seconds': round(time.perf_counter() - t0, 3)}
-
-
-def check_no_empty_episodes(source: str | Path, ends: np.ndarray) -> None:
-    """Refuse a store with an episode of no steps (episode_ends repeating a value): a LeRobot
-    episode has at least one frame, and dropping it would renumber the episodes after it
-    (their tasks with them)."""
-    lengths = np.diff(np.asarray(ends, dtype=np.int64), prepend=0)
-    empty = np.flatnonzero(lengths == 0)
-    if len(empty):
-        e = int(empty[0])
-        raise ConvertError(f'{source}: episode {e} is empty (its end in episode_ends, '
-                           f'{int(ends[e])}, is where it starts): a LeRobot episode needs at '
-                           f'least one frame; remove it from the store\'s episode_ends')
 
 
 def dp_ros_info(buf: ReplayBuffer) -> dict[str, Any]:
@@ -390,6 +383,9 @@ def lerobot_to_zarr(source: str | Path, output: str | Path, *,
     check_zarr_names(renaming)
     names = {name: k for k, name in renaming.items()}
     ends = reader.episode_ends()
+    # before any frame is decoded
+    check_no_empty_episodes(ends, str(source), ConvertError,
+                            'a zarr store holds episodes of at least one step')
     tasks = episode_tasks(reader)
     with staged_output(Path(source), Path(output), overwrite) as tmp:
         store = ReplayBuffer.create(tmp)

@@ -300,16 +300,8 @@ class ReplayBuffer(EpisodeIndex):
         if self._group is not None and self._group.read_only:
             raise PermissionError(f"{self.location} is open read-only; use "
                                   f"ReplayBuffer.open(..., mode='r+') to append episodes")
-        if not episode:
-            raise ValueError('episode has no arrays')
         arrays = {check_key(k): np.asarray(v) for k, v in episode.items()}
-        lengths = {k: (v.shape[0] if v.ndim else None) for k, v in arrays.items()}
-        if None in lengths.values() or len(set(lengths.values())) != 1:
-            raise ValueError(f'episode arrays must share their first (time) axis, '
-                             f'got lengths {lengths}')
-        length = next(iter(lengths.values()))
-        if length == 0:
-            raise ValueError('episode has zero steps')
+        length = episode_steps(arrays, 'episode')
         if self._data:
             expected, given = set(self._data), set(arrays)
             if expected != given:
@@ -389,6 +381,7 @@ class ReplayBuffer(EpisodeIndex):
         """The store's meta/episode_ends, once write_array has written every array in full."""
         ends = np.asarray(episode_ends, dtype=np.int64)
         _check_episode_ends(ends, self.location)
+        check_no_empty_episodes(ends, self.location)
         n_steps = int(ends[-1]) if len(ends) else 0
         for key, value in self._data.items():
             if value.shape[0] != n_steps:
@@ -426,6 +419,7 @@ class ReplayBuffer(EpisodeIndex):
         if self._reads_from(path_or_url):  # create() would empty it before it is read
             raise ValueError(f'save_to {path_or_url}: that is the store this buffer reads '
                              'from; save to another path (and move it over this one after)')
+        check_no_empty_episodes(self._episode_ends, f'save_to {path_or_url}')
         out = ReplayBuffer.create(path_or_url, overwrite=overwrite)
         data_group = out._group['data']
         for key, src in self._data.items():
@@ -489,6 +483,35 @@ def _check_episode_ends(ends: np.ndarray, where: str) -> None:
         raise NotAReplayBufferError(
             f'{where}: meta/episode_ends must be non-negative and non-decreasing, '
             f'got {ends[:10]}...')
+
+
+def episode_steps(episode: Mapping[str, Any], where: str,
+                  error: type[Exception] = ValueError) -> int:
+    """An episode's step count: its arrays share one time axis of at least one step (a
+    writer lays them out by one array's length)."""
+    if not episode:
+        raise error(f'{where} has no arrays')
+    lengths = {k: (len(v) if np.ndim(v) else None) for k, v in episode.items()}
+    if None in lengths.values() or len(set(lengths.values())) != 1:
+        raise error(f'{where}: its arrays must share their first (time) axis, got lengths '
+                    f'{lengths}')
+    steps = next(iter(lengths.values()))
+    if steps == 0:
+        raise error(f'{where} has zero steps; a store holds episodes of at least one step')
+    return steps
+
+
+def check_no_empty_episodes(ends: np.ndarray, where: str, error: type[Exception] = ValueError,
+                            remedy: str = 'a store holds episodes of at least one step') -> None:
+    """Refuse an episode of no steps (episode_ends repeating a value): open refuses more
+    episodes than steps, a LeRobot episode has at least one frame, and dropping one would
+    renumber the episodes after it (their tasks with them)."""
+    lengths = np.diff(np.asarray(ends, dtype=np.int64), prepend=0)
+    empty = np.flatnonzero(lengths <= 0)
+    if len(empty):
+        e = int(empty[0])
+        raise error(f'{where}: episode {e} is empty (its end in episode_ends, {int(ends[e])}, '
+                    f'is where it starts; {len(empty)} of {len(lengths)} episodes): {remedy}')
 
 
 # what zarr raises for array metadata it cannot read: a .zarray cut short (JSONDecodeError), a

@@ -30,6 +30,7 @@ from dp_ros.errors import refused_copy
 from training.replay_buffer import (
     DEFAULT_COMPRESSOR,
     ReplayBuffer,
+    episode_steps,
     is_zarr_store,
     time_chunk_length,
 )
@@ -202,14 +203,16 @@ class EpisodeWriter:
 
     def add(self, episode: dict[str, np.ndarray], source: str | None = None) -> None:
         """Queue one episode; `source` (its bag) is named when its shapes do not fit."""
+        where = f'episode {self.episodes_added + 1}' + (f' (bag {source})' if source else '')
+        steps = episode_steps(episode, where, BagError)
         if self.first is not None:
-            self._match_first(episode, source)
+            self._match_first(episode, source, where)
         if self.store is not None:
             episode = self._match_store(episode)
         self.pending.append(episode)
         self.pending_bytes += sum(v.nbytes for v in episode.values())
         self.episodes_added += 1
-        self.steps_added += len(next(iter(episode.values())))
+        self.steps_added += steps
         if self.pending_bytes >= self.limit_bytes:
             self.flush()
 
@@ -228,7 +231,8 @@ class EpisodeWriter:
                 self.store.add_episode(episode)
         return self.store
 
-    def _match_first(self, episode: dict[str, np.ndarray], source: str | None) -> None:
+    def _match_first(self, episode: dict[str, np.ndarray], source: str | None,
+                     where: str) -> None:
         """Every episode of a new store has the first one's step shapes and dtypes: the bags
         may differ (a camera recorded at two resolutions), and the writer could not stack
         them (a bare numpy error from a writer thread)."""
@@ -236,7 +240,6 @@ class EpisodeWriter:
         if not self.first:
             self.first, self.first_source = given, f' (bag {source})' if source else ''
             return
-        where = f'episode {self.episodes_added + 1}' + (f' (bag {source})' if source else '')
         first = f'the first episode{self.first_source}'
         if set(given) != set(self.first):
             raise BagError(f'{where} has keys {sorted(given)}, {first} {sorted(self.first)}')
@@ -290,8 +293,12 @@ def write_fresh_store(path: Path, episodes: Sequence[dict[str, np.ndarray]],
     import zarr
 
     dtypes = dict(dtypes or {})
-    n = sum(len(next(iter(e.values()))) for e in episodes)
-    ends = np.cumsum([len(next(iter(e.values()))) for e in episodes], dtype=np.int64)
+    if not episodes:
+        raise BagError(f'{path}: no episodes to write')
+    ends = np.cumsum([episode_steps(e, f'{path}: episode {i}', BagError)
+                    for i, e in enumerate(episodes)],
+                     dtype=np.int64)
+    n = int(ends[-1])
     ReplayBuffer.create(path)
     group = zarr.open_group(str(path), mode='r+', zarr_format=2)
     jobs = []
