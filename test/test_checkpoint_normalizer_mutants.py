@@ -272,6 +272,19 @@ def test_a_policy_json_without_format_version_is_refused(saved: Path, tmp_path: 
         read_policy_metadata(policy)
 
 
+@pytest.mark.parametrize('version', [True, 1.0, '1'])
+def test_a_format_version_that_only_equals_1_is_refused(saved: Path, tmp_path: Path, version):
+    """JSON true and 1.0 compare equal to 1 in Python: a hand-edited version of no dp_ros
+    was read as version 1; so was a normalizer 'version' of true."""
+    policy = copy_edited(saved, tmp_path / 'v', lambda meta: meta.update(format_version=version))
+    with pytest.raises(CheckpointError, match=f'format_version {version!r}, this code reads 1'):
+        read_policy_metadata(policy)
+    d = Normalizer.from_data({'action': np.array([[0.0, 2.0], [1.0, 3.0]])}).to_dict()
+    Normalizer.from_dict(d)
+    with pytest.raises(ValueError, match=f'normalizer format version {version!r} is not 1'):
+        Normalizer.from_dict({**d, 'version': version})
+
+
 def test_the_new_control_period_name_wins_over_a_stale_old_one(saved: Path, tmp_path: Path):
     """A policy.json holding both names is read by control_period_s, without the old name's
     deprecation warning."""

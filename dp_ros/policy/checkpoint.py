@@ -266,7 +266,8 @@ def read_policy_metadata(directory: str | Path) -> dict:
         raise CheckpointError(f'{path}: expected a JSON object, got {type(meta).__name__}')
     if meta.get('format') != FORMAT:
         raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-    if meta.get('format_version') != FORMAT_VERSION:
+    if type(meta.get('format_version')) is not int or meta['format_version'] != FORMAT_VERSION:
+        # an int: JSON's true and 1.0 equal 1 in Python, no version any dp_ros wrote
         raise CheckpointError(f"{path}: format_version {meta.get('format_version')!r}, this code "
                               f'reads {FORMAT_VERSION}')
     if 'control_period_s' not in meta and 'control_period' in meta:

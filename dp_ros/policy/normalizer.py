@@ -143,7 +143,7 @@ class Normalizer(nn.Module):
         Infinity, which made NaN or 0 actions; save_policy refuses to write them)."""
         if not isinstance(d, Mapping):
             raise ValueError(f'normalizer must be a mapping, got {type(d).__name__}')
-        if d.get('version') != FORMAT_VERSION:
+        if type(d.get('version')) is not int or d['version'] != FORMAT_VERSION:  # not true
             raise ValueError(f"normalizer format version {d.get('version')!r} is not "
                              f'{FORMAT_VERSION}')
         if 'fields' not in d:
