@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 
 
 def _chosen_episodes(n_episodes: int, episodes: Sequence[int], where: str) -> np.ndarray:
-    """The sorted distinct store indices of `episodes`; DatasetError for one the store lacks."""
+    """The sorted distinct store indices of `episodes`; DatasetError for one the store lacks,
+    or for none at all (None loads every episode)."""
+    if len(episodes) == 0:
+        raise DatasetError(f'{where}: episodes [] names no episode to load (None: all '
+                           f'{n_episodes})')
     bad = [e for e in episodes if not isinstance(e, (int, np.integer))
            or isinstance(e, bool) or not 0 <= e < n_episodes]
     if bad:
