@@ -256,3 +256,17 @@ def test_frames_other_than_h_w_3_uint8_are_refused_naming_the_key(frame, says):
     with pytest.raises(ValueError, match=r"camera 'cam': frames must be \(H, W, 3\) uint8, "
                                          'got ' + says):
         batch_observations([{'cam': [frame, frame]}], ['cam'])
+
+
+def test_a_batch_of_no_episodes_or_of_other_keys_is_refused():
+    """batch_observations([]) was an IndexError, an episode lacking a key of the first a bare
+    KeyError('state'); both say what is wrong now, and keys in another order are fine."""
+    with pytest.raises(ValueError, match=r'no episodes \(a batch needs at least one\)'):
+        batch_observations([], ['cam'])
+    frame = np.zeros((4, 6, 3), np.uint8)
+    first = {'cam': [frame], 'state': [np.zeros(2)]}
+    with pytest.raises(ValueError, match=r"episode 1 has keys \['cam'\], episode 0 "
+                                         r"\['cam', 'state'\]"):
+        batch_observations([first, {'cam': [frame]}], ['cam'])
+    out = batch_observations([first, {'state': [np.ones(2)], 'cam': [frame]}], ['cam'])
+    assert out['cam'].shape == (2, 1, 3, 4, 6) and out['state'][:, 0, 0].tolist() == [0.0, 1.0]

@@ -42,7 +42,13 @@ def batch_observations(episodes: Sequence[Mapping[str, Sequence[np.ndarray]]],
     Images (H, W, 3) uint8 become (B, T, 3, H, W) float32 in [0, 1], permuted rather than
     copied (channels-last strides); low-dim samples become (B, T, D) float32.
     """
+    if len(episodes) == 0:
+        raise ValueError('batch_observations: no episodes (a batch needs at least one)')
     keys = list(episodes[0])
+    for index, episode in enumerate(episodes[1:], 1):
+        if set(episode) != set(keys):  # a missing key was a bare KeyError
+            raise ValueError(f'batch_observations: episode {index} has keys {sorted(episode)}, '
+                             f'episode 0 {sorted(keys)}')
     out = {}
     for key in keys:
         if key in rgb_keys:
