@@ -309,3 +309,37 @@ def test_a_stop_deceleration_too_small_for_the_top_speed_warns_at_start():
     assert not warned(max_velocity=[1.5, 1.5], stop_deceleration=[0.0])
     assert not warned(max_velocity=[1.5, 1.5], stop_deceleration=[1e-6], lockstep=True)
     assert not warned(max_velocity=[1.5, float('inf')], stop_deceleration=[0.03, 1e-6])
+
+
+def test_a_step_limit_too_small_to_cross_the_training_actions_warns_at_start():
+    """max_velocity 1e-4 meant as 1e-1 (or degrees/s on radians): a limit > 0 was taken as
+    given and the arm barely moved, without a word. Said at start when crossing the training
+    actions' range at the step limit takes longer than SLOW_CROSSING_S, naming the joint."""
+    import numpy as np
+
+    from dp_ros.policy.normalizer import Normalizer
+
+    actions = np.array([[-1.0, 0.0], [2.0, 0.5]])  # shoulder spans 3, elbow 0.5
+    metadata = {'config': pusht_image_config().to_dict(), 'control_period_s': 0.1,
+                'normalizer': Normalizer.from_data({'action': actions}).to_dict()}
+    joints = ['shoulder', 'elbow']
+
+    def warned(**values) -> list[str]:
+        cfg = config_from_dict(PolicyNodeConfig, {'checkpoint': '/p', 'device': 'cpu',
+                                                  'action_joint_names': joints,
+                                                  'state_joint_names': joints, **values})
+        setup = resolve_setup(cfg, metadata)
+        return [w for w in setup.start_warnings if 'step limit too small' in w]
+
+    # shoulder: 3 / (0.002 * 0.1) * 0.1 = 1500 s; elbow: 0.5 / 0.0002 * 0.1 = 250 s
+    said = warned(max_velocity=[0.002, 0.002])
+    assert said == ["step limit too small to follow the training's actions on shoulder "
+                    '(0.0002 a period: 1500 s to cross -1..2), elbow (0.0002 a period: 250 s '
+                    'to cross 0..0.5): longer than 120 s to cross the range the '
+                    'demonstrations used; the arm would barely move. Another unit (degrees '
+                    'for radians)? Check max_step_delta, max_velocity and the URDF (README: '
+                    'Safety envelope)'], said
+    # elbow at 0.005 rad/s: 100 s, under the bound; an unlimited joint is not judged here
+    assert warned(max_velocity=[0.002, 0.005])[0].count('a period') == 1
+    assert not warned(max_step_delta=[float('inf'), 0.0005])
+    assert not warned(max_velocity=[1.5, 1.5]) and not warned()

@@ -1100,6 +1100,34 @@ def unlimited_step_warning(cfg: PolicyNodeConfig, limits: JointLimits) -> str:
             'max_step_delta, max_velocity or urdf_path (README: Safety envelope)')
 
 
+# a step limit that needs longer than this to cross a joint's training range (its actions'
+# min..max) barely moves it: more likely a unit slip (degrees/s on radians) than meant
+SLOW_CROSSING_S = 120.0
+
+
+def slow_step_warning(limits: JointLimits, action: StateRange | None, dt_s: float) -> str:
+    """A start-up warning for action joints whose step limit (max_step_delta, max_velocity *
+    control period or the URDF's) is so small that crossing the range of the training's
+    actions would take longer than SLOW_CROSSING_S: a limit > 0 is taken as given, so a
+    1e-4 meant as 1e-1 left the arm all but still without a word. action: the training
+    actions' range (state_range of the normalizer's 'action'); None: nothing to judge by."""
+    step = limits.max_step
+    if step is None or action is None or len(action.names) != len(step):
+        return ''
+    with np.errstate(divide='ignore'):
+        crossing = (action.high - action.low) / step * dt_s
+    slow = [f'{name} ({step[j]:.3g} a period: {crossing[j]:.0f} s to cross '
+            f'{action.low[j]:.4g}..{action.high[j]:.4g})'
+            for j, name in enumerate(action.names)
+            if action.checked[j] and np.isfinite(step[j]) and crossing[j] > SLOW_CROSSING_S]
+    if not slow:
+        return ''
+    return (f"step limit too small to follow the training's actions on {', '.join(slow)}: "
+            f'longer than {SLOW_CROSSING_S:.0f} s to cross the range the demonstrations used; '
+            'the arm would barely move. Another unit (degrees for radians)? Check '
+            'max_step_delta, max_velocity and the URDF (README: Safety envelope)')
+
+
 def still_twist_warning(cfg: PolicyNodeConfig) -> str:
     """A start-up warning for a twist-driven servo that a limit of 0 keeps from moving (all of
     its position or all of its rotation), or that a gain of 0 leaves uncorrected (only the
@@ -1325,6 +1353,8 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
                          lerobot_names(state_recorded))
     warnings += [units] if units else []
     decel = check_stop_deceleration(cfg.stop_deceleration, config.action_dim)
+    action_range = state_range(metadata.get('normalizer', {}), ['action'], [config.action_dim],
+                               cfg.action_joint_names)
     return ResolvedSetup(
         rgb_keys=rgb_keys, state_keys=low_dim, state_sizes=state_sizes,
         image_shapes={k: tuple(config.obs_shape(k)[1:]) for k in rgb_keys},
@@ -1345,6 +1375,7 @@ def resolve_setup(cfg: PolicyNodeConfig, metadata: dict) -> ResolvedSetup:
         state_range=trained_range,
         stop_deceleration=decel,
         safety_warnings=[w for w in [unlimited_step_warning(cfg, limits),
+                                     slow_step_warning(limits, action_range, period),
                                      still_twist_warning(cfg),
                                      long_stop_warning(cfg, limits, decel, dt_ns)] if w])
 
