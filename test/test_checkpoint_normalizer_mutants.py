@@ -412,6 +412,19 @@ def test_a_record_that_is_no_object_is_a_checkpoint_error(saved: Path, tmp_path:
         load_policy(policy)
 
 
+@pytest.mark.parametrize('record, says', [
+    ('{}', 'shape_meta, horizon, n_obs_steps, n_action_steps and 14 more'),
+    ('{"horizon": 16}', 'shape_meta, n_obs_steps, n_action_steps, down_dims and 13 more')])
+def test_a_record_lacking_config_fields_is_unreadable(saved: Path, tmp_path: Path, record: str,
+                                                      says: str):
+    """A record of `{}` was read as the dataclass defaults, which the edit check then named
+    as the saved values ('horizon: 16 (saved: 16)'-like lines of fields never saved)."""
+    policy = with_record(saved, tmp_path / 'record', record)
+    with pytest.raises(CheckpointError, match=r'its record of the saved config is unreadable '
+                                              rf'\(it lacks {says}\)'):
+        check_unedited(policy, read_policy_metadata(policy))
+
+
 @pytest.mark.parametrize('value, says', [
     (None, "its 'min' must be a list of numbers (one per dimension), got None"),
     ('abc', "its 'min' must be a list of numbers (one per dimension), got 'abc'"),

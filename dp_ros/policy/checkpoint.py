@@ -155,8 +155,13 @@ def check_saved_record(meta: dict, saved: dict[str, str] | None, path: Path) -> 
     if SAVED_CONFIG_KEY in saved:
         now = metadata_config(meta, path.parent).to_dict()  # policy.json's own fault first
         try:
-            before = PolicyConfig.from_dict(with_final_block_groups(
-                json.loads(saved[SAVED_CONFIG_KEY]), 'the saved config')).to_dict()
+            record = with_final_block_groups(json.loads(saved[SAVED_CONFIG_KEY]),
+                                             'the saved config')
+            lacking = [f for f in REQUIRED_CONFIG_FIELDS if f not in record]
+            if lacking:  # the dataclass defaults would be shown as what was saved
+                raise ValueError(f'it lacks {", ".join(lacking[:4])}'
+                                 + (f' and {len(lacking) - 4} more' if len(lacking) > 4 else ''))
+            before = PolicyConfig.from_dict(record).to_dict()
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f'{path}: its record of the saved config is unreadable '
                                   f'({exc})') from None
