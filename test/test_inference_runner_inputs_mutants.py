@@ -160,6 +160,26 @@ def test_close_of_an_idle_runner_ends_its_worker(policy, runners):
     assert not runner._thread.is_alive(), 'close() did not wake the waiting worker'
 
 
+def test_close_from_a_jobs_callback_ends_the_worker_without_an_error(policy, runners, capfd):
+    """A callback that closes the runner (a node shutting down on a chunk's error): close()
+    joined its own thread, a RuntimeError the worker caught and printed as a traceback; now
+    it returns, and the worker ends after the callback."""
+    runner = InferenceRunner(policy, torchscript=False)
+    runners.append(runner)
+    closed = threading.Event()
+
+    def close_here(result) -> None:
+        runner.close(timeout=WAIT_S)
+        closed.set()
+
+    assert runner.submit(observation(runner), episode_generator(0, 1), close_here)
+    assert closed.wait(WAIT_S), 'the callback never returned from close()'
+    runner._thread.join(WAIT_S)
+    assert not runner._thread.is_alive() and not runner.busy
+    assert 'Traceback' not in capfd.readouterr().err
+    assert not runner.submit(observation(runner), episode_generator(0, 2), close_here)
+
+
 # --- inputs ----------------------------------------------------------------------------------
 
 def test_an_episode_generator_is_seeded_with_its_episode_seed():

@@ -259,11 +259,13 @@ class InferenceRunner:
     def close(self, timeout: float = 5.0) -> None:
         """Stop the worker and drop the captured CUDA graphs (their memory pools), which
         would otherwise stay taken for as long as anything still holds the runner. A chunk
-        being sampled ends at its next denoising step, unpublished (its callback not run)."""
+        being sampled ends at its next denoising step, unpublished (its callback not run).
+        From a job's callback (on the worker) it does not wait: the worker ends after it."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        self._thread.join(timeout=timeout)
+        if threading.current_thread() is not self._thread:  # joining itself: RuntimeError
+            self._thread.join(timeout=timeout)
         if self.graphs is not None:
             self.graphs.clear()  # waits for a replay still running (its lock)
 
