@@ -68,6 +68,20 @@ def test_retries_default_and_a_negative_count_is_refused(tmp_path):
     assert not (tmp_path / 'bags').exists()
 
 
+@pytest.mark.parametrize('option, value, says', [
+    ('--timeout', '0', r'--timeout must be > 0 s, got 0.0'),
+    ('--timeout', 'nan', r'--timeout must be > 0 s, got nan'),
+    ('--tolerance', 'nan', r'--tolerance must be a coverage fraction in 0..1, got nan'),
+    ('--tolerance', '-0.1', r'--tolerance must be a coverage fraction in 0..1, got -0.1')])
+def test_a_timeout_or_tolerance_of_no_use_is_refused_before_the_sim_starts(tmp_path, option,
+                                                                          value, says):
+    """--timeout nan waited without end (no deadline passes NaN), --tolerance nan failed
+    every replay: refused in one line, nothing made."""
+    with pytest.raises(UserError, match=says):
+        main(['--output', str(tmp_path / 'bags'), option, value])
+    assert not (tmp_path / 'bags').exists()
+
+
 def test_in_lockstep_step_k_runs_command_k():
     # --mode lockstep: command k is due at step k's own time (no held step 0): the end of
     # step k is command k

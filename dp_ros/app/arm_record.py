@@ -304,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.retries < 0:
         raise UserError(f'--retries must be >= 0, got {args.retries}')
+    if not args.timeout > 0:  # NaN: a deadline no clock passes, a wait without end
+        raise UserError(f'--timeout must be > 0 s, got {args.timeout}')
+    if not 0 <= args.tolerance <= 1:  # NaN failed every episode's replay, unsaid
+        raise UserError(f'--tolerance must be a coverage fraction in 0..1, got '
+                        f'{args.tolerance}')
     check_output_folder(args.output)
 
     # this process records the 640 x 480 camera and starts the sim; a ROS_DOMAIN_ID or
