@@ -792,10 +792,8 @@ def test_a_nan_timestamp_is_named_and_keeps_the_frame_rate_checked(ds):
                 'finite timestamp', lambda reader: reader.read_columns([STATE]))
 
 
-def test_an_empty_last_episode_is_read(ds):
-    """An episode of no frames after the last row (its index range total..total): the frame
-    rate check indexed a gap past the last (IndexError); now read, as an empty episode
-    elsewhere is."""
+def add_empty_last_episode(ds: Path) -> None:
+    """An episode of no frames after the last row (its index range total..total)."""
     table = pq.read_table(ds / EPISODES)
     rows = table.to_pylist()
     total = sum(LENGTHS)
@@ -803,22 +801,23 @@ def test_an_empty_last_episode_is_read(ds):
                  'dataset_from_index': total, 'dataset_to_index': total})
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), ds / EPISODES)
     set_info(ds, total_episodes=len(rows))
+
+
+def test_an_empty_last_episode_is_read(ds):
+    """An episode of no frames after the last row (its index range total..total): the frame
+    rate check indexed a gap past the last (IndexError); now read, as an empty episode
+    elsewhere is."""
+    add_empty_last_episode(ds)
     reader = LeRobotReader(ds)
     assert list(reader.lengths()) == [*LENGTHS, 0]
-    assert np.array_equal(reader.read_columns([STATE])[STATE], states(total, 0))
+    assert np.array_equal(reader.read_columns([STATE])[STATE], states(sum(LENGTHS), 0))
 
 
 def test_an_empty_episode_is_not_converted_to_zarr(ds, tmp_path):
     """lerobot -> zarr of a dataset with an empty episode: refused naming it before a frame
     is decoded (was a store with an empty episode, of a kind the zarr writer refuses), and
     no output left."""
-    table = pq.read_table(ds / EPISODES)
-    rows = table.to_pylist()
-    total = sum(LENGTHS)
-    rows.append({**rows[-1], 'episode_index': len(rows), 'length': 0,
-                 'dataset_from_index': total, 'dataset_to_index': total})
-    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), ds / EPISODES)
-    set_info(ds, total_episodes=len(rows))
+    add_empty_last_episode(ds)
     with pytest.raises(ConvertError, match=r'episode 3 is empty \(its end in episode_ends, '
                                            r'19, is where it starts.*at least one step'):
         lerobot_to_zarr(ds, tmp_path / 'out.zarr', progress=False)
