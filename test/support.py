@@ -260,6 +260,16 @@ def write_random_walk_store(path: str | Path, lengths: list[int], seed: int = 0)
             'action': action.astype(np.float32)})
 
 
+def set_episode_ends(path: str | Path, ends: list[int]) -> None:
+    """A store's meta/episode_ends rewritten as another tool may write them: the writers
+    here refuse an empty episode (a repeated end), which open reads."""
+    import zarr
+
+    array = zarr.open_array(str(Path(path) / 'meta/episode_ends'), mode='r+')
+    array.resize((len(ends),))
+    array[:] = ends
+
+
 def episode_bounds(zarr_path: str | Path):
     """(starts, ends) of every episode of a replay buffer, as int64 arrays (end exclusive)."""
     import numpy as np

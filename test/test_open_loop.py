@@ -13,6 +13,7 @@ from support import (  # noqa: F401
     SHIPPED_CHECKPOINT,
     make_tiny_checkpoint,
     one_torch_thread,
+    set_episode_ends,
     write_random_walk_store,
 )
 
@@ -403,7 +404,8 @@ def test_an_episode_without_steps_is_left_out_and_named(trained_pair, tmp_path):
     write_random_walk_store(tmp_path / 'whole.zarr', [15, 11], seed=4)
     whole = ReplayBuffer.open(tmp_path / 'whole.zarr')
     arrays = {k: np.asarray(v[:]) for k, v in whole.data.items()}
-    ReplayBuffer.from_arrays(arrays, np.array([15, 15, 26])).save_to(tmp_path / 'gap.zarr')
+    ReplayBuffer.from_arrays(arrays, np.array([15, 26])).save_to(tmp_path / 'gap.zarr')
+    set_episode_ends(tmp_path / 'gap.zarr', [15, 15, 26])
     out = tmp_path / 'ol.json'
     assert main([str(policy), '--dataset', str(tmp_path / 'gap.zarr'), '--output', str(out),
                  '--no-progress', '--no-plot']) == 0

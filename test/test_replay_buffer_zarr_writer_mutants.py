@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from support import set_episode_ends
 from test_replay_buffer_unbacked_shapes import UnlistedStore, write_consolidated
 
 from dp_ros.bags.reader import BagError
@@ -195,9 +196,7 @@ def test_an_episode_of_no_steps_in_the_index_is_read_as_empty(tmp_path):
     are non-decreasing: the store opens."""
     path = tmp_path / 'rb.zarr'
     ReplayBuffer.from_arrays({'x': np.arange(5.0)}, [2, 5]).save_to(path, progress=False)
-    ends = zarr.open_array(str(path / 'meta/episode_ends'), mode='r+')
-    ends.resize((4,))
-    ends[:] = [0, 2, 2, 5]
+    set_episode_ends(path, [0, 2, 2, 5])
     buffer = ReplayBuffer.open(path)
     np.testing.assert_array_equal(buffer.episode_lengths, [0, 2, 0, 3])
     assert len(buffer.get_episode(2)['x']) == 0
