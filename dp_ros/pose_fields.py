@@ -147,8 +147,12 @@ def pose_target(values: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, n
     (pose_target_problem says which make a pose): a predicted quaternion is normalized, a yaw
     turns about z, two predicted matrix columns (or rows) are made orthonormal by Gram-Schmidt
     and completed by their cross product. ValueError when the quaternion is (near) zero, the
-    matrix's axes span no plane, or a value is not finite."""
-    by_name = dict(zip(names, np.asarray(values, dtype=np.float64).tolist(), strict=True))
+    matrix's axes span no plane, a value is not finite or their count is not the names'."""
+    flat = np.asarray(values, dtype=np.float64)
+    if flat.shape != (len(names),):  # zip's 'argument 2 is shorter than argument 1'
+        raise ValueError(f'a pose of fields {list(names)} takes {len(names)} values, got '
+                         f'shape {flat.shape}')
+    by_name = dict(zip(names, flat.tolist(), strict=True))
     position = np.array([by_name['x'], by_name['y'], by_name['z']])
     if not all(math.isfinite(v) for v in by_name.values()):
         raise ValueError(f'pose {by_name} is not finite')

@@ -70,6 +70,30 @@ class ArmGeometry:
     max_acceleration: tuple[float, float, float] = ACCELERATION_LIMIT  # rad/s^2
     ik_elbow_range: tuple[float, float] = IK_ELBOW_RANGE  # (min, max) q2 the IK uses, rad
 
+    def __post_init__(self) -> None:
+        """Limits the env and the IK can work with: a negative velocity limit drove a joint
+        away from its target (np.clip with min > max), a reversed elbow range refused every
+        target with a reach of '696.8 .. 105.3 px'."""
+        def values(name: str, n: int) -> np.ndarray:
+            v = np.asarray(getattr(self, name), dtype=np.float64)
+            if v.shape != (n,) or not np.all(np.isfinite(v)):
+                raise ValueError(f'ArmGeometry.{name} must be {n} finite numbers, got '
+                                 f'{getattr(self, name)!r}')
+            return v
+
+        values('shoulder', 2)
+        lower, upper = values('lower', 3), values('upper', 3)
+        for name, n in (('links', 3), ('max_velocity', 3), ('max_acceleration', 3)):
+            if not np.all(values(name, n) > 0):
+                raise ValueError(f'ArmGeometry.{name} must be > 0, got {getattr(self, name)!r}')
+        if not np.all(lower < upper):
+            raise ValueError(f'ArmGeometry lower {self.lower!r} must be below upper '
+                             f'{self.upper!r} for every joint')
+        lo, hi = values('ik_elbow_range', 2)
+        if not 0 <= lo < hi <= np.pi:
+            raise ValueError(f'ArmGeometry.ik_elbow_range must be (min, max) with 0 <= min < '
+                             f'max <= pi, got {self.ik_elbow_range!r}')
+
     @property
     def wrist_reach(self) -> tuple[float, float]:
         """(min, max) distance of the wrist from the shoulder over the IK's elbow range."""
@@ -80,7 +104,7 @@ class ArmGeometry:
 
     def joint_points(self, q: np.ndarray) -> np.ndarray:
         """(..., 4, 2): shoulder, elbow, wrist and end effector positions for joints q (..., 3)."""
-        q = np.asarray(q, dtype=np.float64)
+        q = _joints(q)
         angles = np.cumsum(q, axis=-1) + SHOULDER_ZERO
         steps = np.stack([np.cos(angles), np.sin(angles)], axis=-1) * np.asarray(
             self.links)[:, None]
@@ -89,7 +113,7 @@ class ArmGeometry:
 
     def forward(self, q: np.ndarray) -> np.ndarray:
         """End-effector position (..., 2) of joints q (..., 3)."""
-        q = np.asarray(q, dtype=np.float64)
+        q = _joints(q)
         a1 = q[..., 0] + SHOULDER_ZERO
         a2 = a1 + q[..., 1]
         a3 = a2 + q[..., 2]
@@ -143,6 +167,14 @@ class ArmGeometry:
     def within_limits(self, q: np.ndarray) -> np.ndarray:
         q = np.asarray(q, dtype=np.float64)
         return np.all((q >= np.asarray(self.lower)) & (q <= np.asarray(self.upper)), axis=-1)
+
+
+def _joints(q: np.ndarray) -> np.ndarray:
+    """q as float64 joints (..., 3): 4 values were read as their first 3, 2 an IndexError."""
+    q = np.asarray(q, dtype=np.float64)
+    if q.shape[-1:] != (3,):
+        raise ValueError(f'joints must be (..., 3) positions, got shape {q.shape}')
+    return q
 
 
 def _wrap(a: np.ndarray) -> np.ndarray:

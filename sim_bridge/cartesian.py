@@ -47,6 +47,8 @@ class PlanarCartesian:
     @classmethod
     def of_robot(cls, robot: str, frame_id: str) -> PlanarCartesian:
         """The end effector of the sim's robot ('point' or 'arm', the arm env's geometry)."""
+        if robot not in ('point', 'arm'):  # a misspelt 'Arm' was the point pusher
+            raise ValueError(f"robot must be 'point' or 'arm', got {robot!r}")
         return cls(frame_id, DEFAULT_ARM if robot == 'arm' else None)
 
     def pose(self, joint_pos: np.ndarray) -> tuple[float, float, float]:
