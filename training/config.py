@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from dp_ros.policy.config import SAMPLERS, PolicyConfig, jsonable
 from dp_ros.safe_yaml import SafeLoader, safe_load
 from sim_bridge.sim_node_config import MAX_SEED, ROBOTS
 from training.deprecated_keys import rename_deprecated
-from training.errors import TrainConfigError
+from training.errors import DatasetError, TrainConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ZARR = '../shared/datasets/pusht/pusht_cchi_v7_replay.zarr'
@@ -431,8 +432,15 @@ class TrainConfig:
                                    f'(all), got {t.keep_snapshots!r}')
         if not 0.0 <= _number('data.val_ratio', d.val_ratio) < 1.0:
             raise TrainConfigError(f'data.val_ratio must be in [0, 1), got {d.val_ratio!r}')
+        from training.dataset_meta import observation_keys  # zarr: not at import
+        try:  # here, not once the dataset loads
+            observation_keys(d.image_key, d.state_key, d.rgb_keys, d.low_dim_keys)
+        except DatasetError as exc:
+            raise TrainConfigError(f'data: {exc}') from None
         if len(o.betas) != 2:
             raise TrainConfigError(f'optim.betas must be two numbers, got {o.betas!r}')
+        if not all(0.0 <= b < 1.0 for b in o.betas):  # as documented; AdamW refused it late
+            raise TrainConfigError(f'optim.betas must each be in [0, 1), got {list(o.betas)}')
         if e.batch_size is not None and _number('eval.batch_size', e.batch_size) < 1:
             raise TrainConfigError(f'eval.batch_size must be >= 1 or null, got {e.batch_size}')
         if e.sampler is not None and e.sampler not in SAMPLERS:
@@ -482,7 +490,8 @@ class TrainConfig:
         return _build(cls, migrate_deprecated_keys(d or {}, warn=True), prefix='')
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        return yaml.dump(self.to_dict(), Dumper=_YamlDumper, sort_keys=False,
+                         default_flow_style=None)
 
     def save(self, path: str | Path) -> Path:
         return write_text(path, self.to_yaml())
@@ -504,9 +513,16 @@ class _YamlLoader(SafeLoader):
     string. Here it is the float it is, as in YAML 1.2. Aliases are bounded (safe_yaml)."""
 
 
-_YamlLoader.add_implicit_resolver(
-    'tag:yaml.org,2002:float', re.compile(r'^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$'),
-    list('-+0123456789'))
+class _YamlDumper(yaml.SafeDumper):
+    """Writes what _YamlLoader reads back the same: a string such as '1e5' (a zarr_path, an
+    init_from) is quoted, as it would otherwise be read back as the float 100000.0 and the
+    run's saved config.yaml refused."""
+
+
+for _resolving in (_YamlLoader, _YamlDumper):
+    _resolving.add_implicit_resolver(
+        'tag:yaml.org,2002:float', re.compile(r'^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$'),
+        list('-+0123456789'))
 
 
 def _yaml(text: str) -> Any:
@@ -530,9 +546,12 @@ def load_config_data(path: str | Path | None = None,
         if not path.is_file():
             raise FileNotFoundError(f'training config {path} not found')
         try:
-            loaded = _yaml(path.read_text())
+            loaded = _yaml(path.read_text(encoding='utf-8'))
         except yaml.YAMLError as exc:
             raise TrainConfigError(f'{path} is not valid YAML: {exc}') from None
+        except UnicodeDecodeError as exc:
+            raise TrainConfigError(f'{path} is not UTF-8 text ({exc.reason} at byte '
+                                   f'{exc.start}): not a training config') from None
         if loaded is not None and not isinstance(loaded, dict):
             raise TrainConfigError(f'{path}: top level must be a mapping, '
                                    f'got {type(loaded).__name__}')
@@ -667,8 +686,10 @@ def _check_types(where: str, cls: type, values: dict[str, Any]) -> None:
 
 
 def _number(name: str, value: Any) -> float:
-    """value, checked to be a number (YAML can give a string or a list anywhere)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """value, checked to be a finite number (YAML can give a string or a list anywhere, and
+    .inf, which passed every '> 0' check: an infinite lr or control period)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value):
         raise TrainConfigError(f'{name} must be a number, got {value!r}')
     return value
 
@@ -677,9 +698,10 @@ def _build(cls: Any, d: dict[str, Any], prefix: str) -> Any:
     if not isinstance(d, dict):
         raise TrainConfigError(f'{prefix or "config"}: expected a mapping, got {d!r}')
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
+    # a key need not be a string: `5:`, or YAML 1.1's bare no/on (booleans)
+    unknown = sorted((k for k in d if k not in names), key=str)
     if unknown:
-        raise TrainConfigError(f'unknown config keys {[prefix + k for k in unknown]}; known '
+        raise TrainConfigError(f'unknown config keys {[prefix + str(k) for k in unknown]}; known '
                                f'keys in {prefix.rstrip(".") or "the top level"}: '
                                f'{sorted(names)}')
     kwargs: dict[str, Any] = {}
@@ -691,12 +713,11 @@ def _build(cls: Any, d: dict[str, Any], prefix: str) -> Any:
                 raise TrainConfigError(f'policy: expected a mapping of PolicyConfig fields, '
                                        f'got {value!r}')
             kwargs[key] = dict(value or {})
-        elif key == 'betas':
-            try:
-                kwargs[key] = tuple(float(b) for b in value)
-            except (TypeError, ValueError):
-                raise TrainConfigError(f'{prefix}betas must be two numbers, got {value!r}'
-                                       ) from None
+        elif key == 'betas':  # numbers only: float('12') and float(True) took a string or a bool
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or \
+                    any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in value):
+                raise TrainConfigError(f'{prefix}betas must be two numbers, got {value!r}')
+            kwargs[key] = tuple(float(b) for b in value)
         else:
             kwargs[key] = value
     return cls(**kwargs)

@@ -82,6 +82,10 @@ def observation_keys(image_key: str = 'img', state_key: str = 'state',
                      ) -> tuple[dict[str, str], dict[str, tuple[str, slice]]]:
     """(rgb_keys, low_dim_keys) of a dataset config: obs name -> image array, and obs name ->
     (array, column slice); None gives the Push-T defaults built from image_key and state_key."""
+    for field, given in (('rgb_keys', rgb_keys), ('low_dim_keys', low_dim_keys)):
+        if given is not None and not isinstance(given, Mapping):  # [img]: dict()'s own error
+            raise DatasetError(f'{field} must be a mapping of observation name -> array key, '
+                               f'got {given!r}')
     rgb = dict(rgb_keys) if rgb_keys is not None else {'image': image_key}
     raw_low_dim = low_dim_keys if low_dim_keys is not None else {
         'agent_pos': (state_key, slice(0, 2))}

@@ -59,6 +59,9 @@ def fetch(url: str, dest: Path, progress: bool = True, unpacked_beside: bool = F
     digest = hashlib.sha256()
     parsed = urlparse(url)
     if parsed.scheme in ('', 'file'):
+        if parsed.netloc not in ('', 'localhost'):  # was read as a local path, host dropped
+            raise DownloadError(f'{url}: a file:// URL on another host ({parsed.netloc}) is not '
+                                'supported; mount it and give the local path')
         path = Path(unquote(parsed.path) if parsed.scheme == 'file' else url).expanduser()
         if path.is_dir():
             raise DownloadError(f'{path} is a directory, not a zip archive: give the archive '
@@ -137,6 +140,11 @@ def unpack(archive: Path, into: Path, progress: bool = True, name: str | None = 
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
             NotImplementedError) as exc:  # corrupt headers can claim unknown methods
         raise DownloadError(f'{name} is a corrupt zip archive: {exc}') from exc
+    except RuntimeError as exc:  # zipfile's 'File <ZipInfo ...> is encrypted, password required'
+        locked = 'encrypted' in str(exc) or 'password' in str(exc)
+        raise DownloadError(f'cannot unpack {name}: ' + (
+            'it is password-protected; give an archive without a password' if locked
+            else str(exc))) from exc
     except OSError as exc:
         raise DownloadError(f'cannot unpack {name}: {exc}') from exc
     return into / TOP_DIR
