@@ -140,6 +140,8 @@ def unpack(archive: Path, into: Path, progress: bool = True, name: str | None = 
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
             NotImplementedError) as exc:  # corrupt headers can claim unknown methods
         raise DownloadError(f'{name} is a corrupt zip archive: {exc}') from exc
+    except DownloadError:  # a RuntimeError too: raised above, already saying what is wrong
+        raise
     except RuntimeError as exc:  # zipfile's 'File <ZipInfo ...> is encrypted, password required'
         locked = 'encrypted' in str(exc) or 'password' in str(exc)
         raise DownloadError(f'cannot unpack {name}: ' + (
