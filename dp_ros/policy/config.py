@@ -75,12 +75,27 @@ def camera_module_name(key: str) -> str:
 def _whole_numbers(name: str, values: Any) -> tuple[int, ...]:
     """`values` as ints; ValueError naming `name` for one that is no whole number (16.5
     channels was read as 16, a string as a TypeError)."""
-    items = list(values) if isinstance(values, (list, tuple)) else [values]
-    if not isinstance(values, (list, tuple)) or not all(
-            isinstance(v, int) and not isinstance(v, bool)
-            or isinstance(v, float) and v.is_integer() for v in items):
+    whole = [_whole(v) for v in values] if isinstance(values, (list, tuple)) else [None]
+    if None in whole:
         raise ValueError(f'{name} must be a list of whole numbers, got {values!r}')
-    return tuple(int(v) for v in items)
+    return tuple(whole)
+
+
+def _whole(value: Any) -> int | None:
+    """An int or a whole float as the int; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
+def _shape(value: Any, what: str) -> list[int]:
+    """A shape_meta entry's shape: whole numbers >= 1 (2.5 was read as 2, '2' as 2, 0 failed
+    in the normalizer, an int in a TypeError)."""
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+            for v in value):
+        raise ValueError(f'{what} shape must be a list of whole numbers >= 1, got {value!r}')
+    return [int(v) for v in value]
 
 
 def late_start_warning(num_train_timesteps: int, num_inference_steps: int,
@@ -232,9 +247,9 @@ class PolicyConfig:
         self.down_dims = _whole_numbers('down_dims', self.down_dims)
         if self.crop_shape is not None:
             self.crop_shape = _whole_numbers('crop_shape', self.crop_shape)
-            if len(self.crop_shape) != 2:
-                raise ValueError(f'crop_shape must be [height, width], got '
-                                 f'{list(self.crop_shape)}')
+            if len(self.crop_shape) != 2 or min(self.crop_shape) < 1:
+                raise ValueError(f'crop_shape must be [height, width] of at least 1 pixel '
+                                 f'each, got {list(self.crop_shape)}')
         jitter = self.color_jitter  # 5 or 'abc' was "'int' object is not iterable"
         if not isinstance(jitter, (list, tuple)) or not all(is_number(v) for v in jitter):
             raise ValueError(f'color_jitter {jitter!r} must be 4 numbers (brightness, '
@@ -407,13 +422,12 @@ class PolicyConfig:
             kind = attr.get('type', 'low_dim')
             if kind not in OBS_TYPES:
                 raise ValueError(f'obs {key!r}: type {kind!r} is not one of {OBS_TYPES}')
-            shape = list(attr.get('shape', []))
+            shape = _shape(attr.get('shape', []), f'obs {key!r}')
             if kind == 'rgb' and (len(shape) != 3 or shape[0] != 3):
                 raise ValueError(f'rgb obs {key!r} needs shape [3, H, W], got {shape}')
             if kind == 'low_dim' and len(shape) != 1:
                 raise ValueError(f'low_dim obs {key!r} needs shape [D], got {shape}')
-            if kind == 'rgb' and all(isinstance(v, numbers.Real) for v in shape) \
-                    and shape[1] * shape[2] > MAX_CAMERA_PIXELS:
+            if kind == 'rgb' and shape[1] * shape[2] > MAX_CAMERA_PIXELS:
                 raise ValueError(f'rgb obs {key!r} shape {shape}: H x W above 4096 x 4096 '
                                  'pixels is refused (the paper: 96 x 96, 240 x 320)')
             if kind == 'rgb':
@@ -442,7 +456,7 @@ class PolicyConfig:
                 or jitter[3] > 0.5:
             raise ValueError(f'color_jitter {list(jitter)} must be 4 strengths >= 0 '
                              '(brightness, contrast, saturation, hue), hue at most 0.5')
-        if len(meta['action'].get('shape', [])) != 1:
+        if len(_shape(meta['action'].get('shape', []), 'action')) != 1:
             raise ValueError(f"action shape must be [Da], got {meta['action'].get('shape')}")
         check_names(meta['action'].get(NAMES), meta['action']['shape'][0], 'action')
         check_sources(meta['action'].get(SOURCES), meta['action']['shape'][0], 'action')
@@ -468,6 +482,8 @@ class PolicyConfig:
         if self.horizon % stride:
             raise ValueError(f'horizon {self.horizon} must be divisible by {stride} '
                              f'(the UNet halves it {len(self.down_dims) - 1} times)')
+        if self.n_groups < 1:  # 0: a ZeroDivisionError below, < 0 torch's GroupNorm error
+            raise ValueError(f'n_groups {self.n_groups} must be >= 1 (GroupNorm groups)')
         bad = [d for d in self.down_dims if d % self.n_groups]
         if bad:
             raise ValueError(f'down_dims {bad} not divisible by n_groups {self.n_groups}')
@@ -485,15 +501,15 @@ class PolicyConfig:
         if self.diffusion_step_embed_dim < 4 or self.diffusion_step_embed_dim % 2:
             raise ValueError(f'diffusion_step_embed_dim {self.diffusion_step_embed_dim} must be '
                              'even and >= 4 (half sines, half cosines over >= 2 frequencies)')
-        if self.kernel_size % 2 != 1:
-            raise ValueError(f'kernel_size {self.kernel_size} must be odd')
+        if self.kernel_size < 1 or self.kernel_size % 2 != 1:  # -1 is odd too
+            raise ValueError(f'kernel_size {self.kernel_size} must be odd and >= 1')
         if not 1 <= self.num_train_timesteps <= MAX_NUM_TRAIN_TIMESTEPS:
             raise ValueError(f'num_train_timesteps {self.num_train_timesteps} must be in '
                              f'1..{MAX_NUM_TRAIN_TIMESTEPS} (the paper: 100, DDPM: 1000; the '
                              'schedule holds one beta per step, built at load)')
         self.check_inference_steps(self.num_inference_steps)
         base = 64 * self.resnet_width
-        if base != int(base) or int(base) % 16 or base <= 0:
+        if not math.isfinite(base) or base != int(base) or int(base) % 16 or base <= 0:
             raise ValueError(f'resnet_width {self.resnet_width} gives {base} base channels; '
                              'it must be a positive multiple of 16 (GroupNorm uses C // 16 groups)')
 
@@ -513,10 +529,12 @@ def with_final_block_groups(config: dict, where: str) -> dict:
     if not isinstance(config, dict):
         raise ValueError(f'{where} is no mapping of config fields but {type(config).__name__}')
     n_groups, dims = config.get('n_groups', 8), config.get('down_dims')
-    if 'final_block_groups' in config or not isinstance(n_groups, int) or n_groups == 8 \
-            or not (isinstance(dims, (list, tuple)) and dims and isinstance(dims[0], int)):
+    # whole floats as PolicyConfig reads them (16.0 channels are 16)
+    n_groups = _whole(n_groups)
+    first = _whole(dims[0]) if isinstance(dims, (list, tuple)) and dims else None
+    if 'final_block_groups' in config or n_groups is None or n_groups == 8 or first is None:
         return config  # recorded, unambiguous, or refused by PolicyConfig itself
-    if dims[0] % 8:
+    if first % 8:
         return {**config, 'final_block_groups': n_groups}
     raise ValueError(f'n_groups {n_groups} without final_block_groups: saved '
                      f'{FINAL_BLOCK_GROUPS_CHANGE}, the final conv block has {n_groups} '

@@ -153,6 +153,9 @@ class DiffusionPolicy(nn.Module):
                 check_frames_float(key, x)
             if batch is None:
                 batch = x.shape[0]
+                if batch == 0:  # was torch's 'cannot reshape tensor of 0 elements'
+                    raise ValueError(f'obs {key!r} holds a batch of no observations '
+                                     f'(shape {tuple(x.shape)}): nothing to encode')
             elif x.shape[0] != batch:
                 raise ValueError(f'obs {key!r} has batch size {x.shape[0]}, others {batch}')
             x = self.normalizer.normalize(key, x[:, :to].to(self.device))
@@ -267,7 +270,8 @@ class DiffusionPolicy(nn.Module):
                                  f'got shape {tuple(torch.as_tensor(obs[key]).shape)}')
         if num_inference_steps is None:  # 0 is refused by sampler(), not read as the default
             num_inference_steps = cfg.num_inference_steps
-        arith = self.sampler(sampler or cfg.sampler, num_inference_steps)
+        # '' is refused by sampler(), as 0 steps: not read as the checkpoint's
+        arith = self.sampler(cfg.sampler if sampler is None else sampler, num_inference_steps)
         global_cond = self.encode_obs(obs, random_crop=False)
         shape = (global_cond.shape[0], cfg.horizon, cfg.action_dim)
         traj = randn(shape, generator, self.device)

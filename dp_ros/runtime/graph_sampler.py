@@ -186,7 +186,7 @@ class ChunkGraphs:
         if not self.active or policy.training:
             return policy.predict_action(obs, generator, sampler, num_inference_steps,
                                          cancelled=cancelled)
-        sampler = sampler or cfg.sampler
+        sampler = cfg.sampler if sampler is None else sampler
         steps = cfg.num_inference_steps if num_inference_steps is None else num_inference_steps
         policy.sampler(sampler, steps)  # as predict_action refuses them: no capture failure
         first = torch.as_tensor(obs[cfg.obs_keys[0]]) if cfg.obs_keys[0] in obs else None
