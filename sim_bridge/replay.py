@@ -404,7 +404,7 @@ def argument_problem(args) -> str | None:
     if args.video and not args.start_sim:
         return ('--video writes the video of the node replay starts: give --start-sim too (a '
                 'running node writes its own: its video_path parameter)')
-    if args.timeout <= 0:
+    if not args.timeout > 0:  # NaN too: a deadline no clock passes
         return f'--timeout must be > 0 s, got {args.timeout}'
     return None
 

@@ -166,6 +166,9 @@ def run_window(node: TeleopNode, fps: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not 0 < args.fps < float('inf'):  # 0: pygame's clock without a limit, commands unpaced
+        print(f'teleop: --fps must be a rate > 0, got {args.fps}', file=sys.stderr)
+        return 2
     if not has_display():
         print('teleop: no display (DISPLAY/WAYLAND_DISPLAY unset): the teleop window needs one. '
               'Run it on a desktop, or make demonstration bags headless with `dp-ros replay` '

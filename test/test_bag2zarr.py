@@ -944,6 +944,15 @@ def test_teleop_explains_a_missing_display():
     assert 'teleop: no display' in proc.stderr and 'record_demo' in proc.stderr
 
 
+def test_teleop_refuses_a_rate_of_no_use_first():
+    """--fps 0 sent commands unpaced (pygame's clock has no limit at 0); refused in one line
+    before the display is looked for."""
+    proc = subprocess.run(module_cmd('sim_bridge.teleop', '--fps', '0'), cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == 'teleop: --fps must be a rate > 0, got 0.0'
+
+
 def test_fresh_store_is_byte_for_byte_what_save_to_writes(tmp_path, episodes):
     """bag2zarr's fast writer (chunks assembled from the episodes, uint8 frames converted a
     chunk at a time, compressed on threads) writes the files ReplayBuffer.save_to writes."""

@@ -317,10 +317,18 @@ def test_an_operator_not_recorded_during_the_dry_run_is_one_line(tmp_path, capsy
     assert not (tmp_path / 'x.json').exists()
 
 
-@pytest.mark.parametrize('args', [['--max-lag', '-1'], ['--period', '0'], ['--period', '-0.1']])
-def test_bad_numbers_are_one_line(tmp_path, capsys, args):
+@pytest.mark.parametrize('args, said', [
+    (['--max-lag', '-1'], '--max-lag must be >= 0 and --period > 0'),
+    (['--period', '0'], '--max-lag must be >= 0 and --period > 0'),
+    (['--period', '-0.1'], '--max-lag must be >= 0 and --period > 0'),
+    (['--period', 'nan'], '--max-lag must be >= 0 and --period > 0'),
+    (['--period', 'inf'], '--max-lag must be >= 0 and --period > 0'),
+    (['--yaw-min', 'nan'], '--yaw-min must be a finite number, got nan'),
+    (['--reference-offset', 'inf'], '--reference-offset must be a finite number, got inf')])
+def test_bad_numbers_are_one_line(tmp_path, capsys, args, said):
+    """A NaN period passed the `<= 0` check; a NaN yaw_min or an infinite offset was taken."""
     bag = tmp_path / 'bag'
     write_bag(bag)
     code, _, err = run(capsys, bag, '--output', tmp_path / 'x.json', *args)
-    assert code == 2 and '--max-lag must be >= 0 and --period > 0' in err
+    assert code == 2 and said in err
     assert not (tmp_path / 'x.json').exists()

@@ -112,7 +112,8 @@ def test_a_store_without_states_ends_replay_with_one_line_and_code_2(tmp_path, c
 @pytest.mark.parametrize('args, said', [
     (['--video', 'out.gif'], '--video writes the video of the node replay starts: give '
                              '--start-sim too'),
-    (['--timeout', '0'], '--timeout must be > 0 s, got 0.0')])
+    (['--timeout', '0'], '--timeout must be > 0 s, got 0.0'),
+    (['--timeout', 'nan'], '--timeout must be > 0 s, got nan')])
 def test_arguments_that_cannot_work_together_are_refused_before_ros_starts(store, capsys, args,
                                                                            said):
     """--video without --start-sim (before: silently no video) and a timeout of 0 (before: a

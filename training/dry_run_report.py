@@ -668,8 +668,11 @@ def reference_arguments(entries: list[str]) -> tuple[list[str], dict[str, list[s
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.max_lag < 0 or (args.period is not None and args.period <= 0):
-        raise UserError('--max-lag must be >= 0 and --period > 0')
+    if args.max_lag < 0 or (args.period is not None and not 0 < args.period < math.inf):
+        raise UserError('--max-lag must be >= 0 and --period > 0')  # a NaN period passed
+    for name, value in (('--yaw-min', args.yaw_min), ('--reference-offset', args.reference_offset)):
+        if value is not None and not math.isfinite(value):
+            raise UserError(f'{name} must be a finite number, got {value}')
     try:
         prefixes = parse_topic_map(args.prefix, '--prefix', 'prefix',
                                    '/left/arm_controller/joint_trajectory=left_')
