@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -43,6 +44,26 @@ _AT_FDCWD = -100
 # and convert's own `bag2zarr-PID-`, `convert-PID-`) and _swap_in's put-aside old copy
 _LEFTOVER = re.compile(r'\.(?P<target>.+)\.(?:(?:tmp|bag2zarr|convert)-(?:(?P<pid>[0-9]+)-)?'
                        r'[a-z0-9_]{8}|old-[0-9a-f]{8})')
+
+
+# a file name's most bytes (Linux, macOS); and what a hidden name beside a target adds to the
+# target's name at most: '.', then '.tmp-<pid of up to 7 digits>-XXXXXXXX' (staging), the
+# longest of the lock's, write_text's, the put-aside copy's and staging's suffixes
+NAME_MAX = 255
+_BESIDE_ROOM = 1 + len('.tmp-') + 7 + len('-') + 8
+
+
+def beside(name: str) -> str:
+    """`name` as the hidden names beside it (temporary files, staging copies, the lock) hold
+    it: whole where the longest of them fits a file name, else its first bytes and a digest
+    of the whole (a legal name of 235..255 bytes made them too long: ENAMETOOLONG at the
+    end of a run). The same for one name every time: a killed write's copy is found again."""
+    raw = os.fsencode(name)
+    if len(raw) + _BESIDE_ROOM <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    head = raw[:NAME_MAX - _BESIDE_ROOM - 1 - len(digest)]
+    return f"{head.decode('utf-8', 'ignore')}~{digest}"  # a character cut in two: dropped
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -102,7 +123,7 @@ def _swap_in(new: Path, target: Path) -> None:
     elif _exchange(new, target):
         _remove_old(new)
     else:
-        old = target.with_name(f'.{target.name}.old-{uuid.uuid4().hex[:8]}')  # _LEFTOVER
+        old = target.with_name(f'.{beside(target.name)}.old-{uuid.uuid4().hex[:8]}')  # _LEFTOVER
         os.rename(target, old)
         try:
             os.rename(new, target)
@@ -125,7 +146,8 @@ def staging_dir(target: Path) -> Path:
     """A new empty folder beside `target` (mode 0755, mkdtemp's 0700 opened up) to write it
     in before replace_dir swaps it in, named `.<target>.tmp-<pid>-XXXXXXXX`: what
     staging_leftovers finds after a kill (the pid: never while its writer lives)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{target.name}.tmp-{os.getpid()}-', dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{beside(target.name)}.tmp-{os.getpid()}-',
+                                dir=target.parent))
     os.chmod(tmp, 0o755)
     return tmp
 
@@ -133,7 +155,7 @@ def staging_dir(target: Path) -> Path:
 def staging_path(target: Path) -> Path:
     """An unused name beside `target` for a copy made whole first (shutil.copytree makes
     the folder itself), of staging_dir's form."""
-    return target.with_name(f'.{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}')
+    return target.with_name(f'.{beside(target.name)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}')
 
 
 def _running(pid: int) -> bool:
@@ -170,7 +192,7 @@ def remove_killed_staging(target: Path) -> int:
     """Remove the staging copies that writes of `target` killed midway (SIGKILL, the OOM
     killer) left beside it, each up to a whole copy of it, hidden by its dot, that nothing
     else removes; says so on stderr. Only with target's output_lock held. Returns how many."""
-    found = staging_leftovers(target.parent, re.escape(target.name))
+    found = staging_leftovers(target.parent, re.escape(beside(target.name)))
     if found:
         freed = remove_all(found)
         print(f'removed {len(found)} staging cop{"y" if len(found) == 1 else "ies"} of a killed '
@@ -222,7 +244,7 @@ def write_text(path: str | Path, text: str) -> Path:
     file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{uuid.uuid4().hex[:8]}.tmp')
+    tmp = path.with_name(f'.{beside(path.name)}.{uuid.uuid4().hex[:8]}.tmp')
     try:
         with naming(path, tmp):
             tmp.write_text(text, encoding='utf-8')
@@ -233,8 +255,9 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def first_existing(folder: Path) -> Path:
-    """`folder`, or the nearest of its parents that exists (what a makedirs starts from)."""
-    while not folder.exists() and folder != folder.parent:
+    """`folder`, or the nearest of its parents that exists (what a makedirs starts from); a
+    link to nothing (a disk not mounted) is where it stops: makedirs fails there too."""
+    while not os.path.lexists(folder) and folder != folder.parent:
         folder = folder.parent
     return folder
 
@@ -294,6 +317,9 @@ def _check_makeable(path: Path, folder: Path, flag: str, what: str) -> None:
     a writable directory (`what` cannot be done there otherwise)."""
     from dp_ros.errors import UserError
 
+    if folder.is_symlink() and not folder.exists():
+        raise UserError(f'{flag} {path}: {folder} is a link to {os.readlink(folder)}, which '
+                        f'does not exist (a disk not mounted?), so {what} there')
     if not folder.is_dir():
         raise UserError(f'{flag} {path}: {folder} is not a directory, so {what} there')
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -344,7 +370,7 @@ def output_lock(output: str | Path, command: str) -> Iterator[None]:
     except (FileExistsError, NotADirectoryError):
         raise UserError(f'{output}: {first_existing(folder)} is not a directory, so nothing '
                         'can be written there') from None
-    lock = folder / f'.{target.name}.lock'
+    lock = folder / f'.{beside(target.name)}.lock'
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     locked = False
     try:

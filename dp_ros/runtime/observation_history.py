@@ -97,7 +97,14 @@ class ObservationHistory:
         self.max_samples = int(max_samples)
         self.needed_ns = needed
         self.reference = reference  # the stream t_last sits on (None: the newest common time)
-        # per stream: how much older than a time its sample may be (never above max_age_ns)
+        # per stream: how much older than a time its sample may be (never above max_age_ns);
+        # a key of no stream (a typo) left that stream at max_age_ns, a negative one made
+        # every observation a gap
+        unknown = sorted(set(gap_ns or {}) - set(self.streams))
+        if unknown:
+            raise ValueError(f'gap_ns names no stream: {unknown} (the streams: {self.streams})')
+        if any(v < 0 for v in (gap_ns or {}).values()):
+            raise ValueError(f'gap_ns must be >= 0 for every stream, got {gap_ns}')
         self.gap_ns = {name: min(int((gap_ns or {}).get(name, max_age_ns)), self.max_age_ns)
                        for name in self.streams}
         # a sample stamped this little after a time stands in where none before it may
