@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from dp_ros.atomic_dir import check_writable_dir
+from dp_ros.errors import UserError
 from dp_ros.policy.config import PolicyConfig
 from dp_ros.recorded_sources import SOURCES
 from training.config import (
@@ -142,6 +144,10 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
     if Path(run_dir).exists() and not Path(run_dir).is_dir():
         raise TrainConfigError(f'--output {run_dir} is a file: give a run directory (made if '
                                'absent)')
+    try:  # a file or a link to nothing on its way: mkdir's error once the data had loaded
+        check_writable_dir(run_dir, '--output')
+    except UserError as exc:
+        raise TrainConfigError(str(exc)) from None
     state_path = find_train_state(resume, Path(run_dir))
     saved = read_state(state_path) if state_path else None
     if saved and given is not None:

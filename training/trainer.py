@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from dp_ros.atomic_dir import free_disk, remove_all
+from dp_ros.atomic_dir import free_disk, remove_all, staging_path
 from training.batches import EpochBatches, batch_index_resized, iterate_batches, to_device
 from training.config import TrainConfig, saved_config_data
 from training.cpu_precision import effective_mixed_precision
@@ -793,9 +793,23 @@ class Trainer:
         if keep is None:
             return
         for path in snapshots_beyond(self.run_dir / CHECKPOINTS_DIR, keep):
-            freed = remove_all([path])
-            log.info('removed snapshot %s (%s bytes): train.keep_snapshots %d', path,
-                     f'{freed:,}', keep)
+            # set aside first, as a save stages: a removal cut short (a file that cannot be
+            # unlinked, a kill) left a step_* folder without its weights under its name
+            aside = staging_path(path)
+            try:
+                os.rename(path, aside)
+            except OSError as exc:
+                log.warning('snapshot %s kept: it cannot be set aside for removal (%s); '
+                            'train.keep_snapshots %d', path, exc.strerror or exc, keep)
+                continue
+            freed = remove_all([aside])
+            if os.path.lexists(aside):
+                log.warning('snapshot %s removed from checkpoints/ but not whole from the disk '
+                            '(%s bytes freed): %s is left, removed at the next start',
+                            path, f'{freed:,}', aside.name)
+            else:
+                log.info('removed snapshot %s (%s bytes): train.keep_snapshots %d', path,
+                         f'{freed:,}', keep)
 
     def _save_resume_point(self, metrics: dict[str, Any] | None = None) -> None:
         """checkpoints/latest (with these evaluation metrics) and train_state, at this step."""
@@ -819,6 +833,8 @@ class Trainer:
                             'not repeated (eval.n_episodes=%d, resumed at step %d)', step,
                             self.cfg.eval.n_episodes, self.pos.step)
             self.pending_eval = None
+            # saved without it: a later start is a finished run's, not this warning again
+            self.save_train_state()
             return None
         if self.is_main:
             log.info('step %d: the closed-loop evaluation a stop cut short, first', step)
