@@ -42,6 +42,7 @@ from support import (  # noqa: F401 (autouse)
     small_image_config,
     tiny_pusht_config,
 )
+from test_policy_config_edges import _low_dim, _meta
 
 from dp_ros.policy.config import (
     PolicyConfig,
@@ -51,18 +52,6 @@ from dp_ros.policy.config import (
 )
 from dp_ros.policy.diffusion import DiffusionPolicy, SamplingCancelled
 from dp_ros.policy.normalizer import Normalizer
-
-
-def _meta(obs: dict[str, Any] | None = None, action: Any = None) -> dict:
-    return {'obs': obs if obs is not None else {'pos': {'shape': [2], 'type': 'low_dim'}},
-            'action': action if action is not None else {'shape': [2]}}
-
-
-def _low_dim(**overrides: Any) -> PolicyConfig:
-    """A camera-free config: validation only, nothing is built."""
-    params: dict[str, Any] = dict(shape_meta=_meta(), crop_shape=None, down_dims=(16, 32))
-    params.update(overrides)
-    return PolicyConfig(**params)
 
 
 def _camera(h: int, w: int, **overrides: Any) -> PolicyConfig:

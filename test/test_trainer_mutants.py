@@ -32,11 +32,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from support import one_torch_thread  # noqa: F401 (autouse)
 from test_trainer_review import LoaderFails
 from tiny_runs import (  # noqa: F401 (no_curves: a fixture)
     copy_episodes,
+    nan_in_ema,
     no_curves,
     records,
     run_config,
@@ -289,21 +290,12 @@ def test_a_nan_after_resuming_a_state_of_step_0_keeps_that_state(tmp_path, store
     assert message.endswith('then resume or start over with --resume never'), message
 
 
-def _nan_ema(run: Path) -> None:
-    path = run / 'train_state' / 'ema.safetensors'
-    ema = load_file(path)
-    name = next(k for k, v in ema.items() if v.is_floating_point() and v.numel() > 1)
-    ema[name] = ema[name].clone()
-    ema[name].view(-1)[0] = float('nan')
-    save_file(ema, path)
-
-
 def test_nan_weights_are_caught_before_a_snapshot_only_step(tmp_path, store):
     """A NaN EMA weight resumed at step 2, with no record or checkpoint before step 6: the
     snapshot at step 4 checks first, so the error names step 4 and no step_000004 exists."""
     run = tmp_path / 'run'
     train(small_config(store, train={'max_steps': 2}), run)
-    _nan_ema(run)
+    nan_in_ema(run)
     with pytest.raises(NonFiniteLossError) as err:
         train(small_config(store, train={'max_steps': 6, 'log_every': 0, 'checkpoint_every': 0,
                                          'snapshot_every': 4}), run)
@@ -318,7 +310,7 @@ def test_nan_weights_are_caught_before_an_evaluation_only_step(tmp_path, tiny_za
     policy is never evaluated (nor made best)."""
     run = tmp_path / 'run'
     train(TrainConfig.from_dict(run_config(tiny_zarr, train={'max_steps': 2})), run)
-    _nan_ema(run)
+    nan_in_ema(run)
     cfg = TrainConfig.from_dict(run_config(
         tiny_zarr, train={'max_steps': 4, 'log_every': 0, 'checkpoint_every': 0,
                           'eval_every': 3},

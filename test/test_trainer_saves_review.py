@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from test_train_pending_eval import StoppedAtEvaluation
 from tiny_runs import (  # noqa: F401 (no_curves: a fixture)
     copy_episodes,
+    nan_in_ema,
     no_curves,
     records,
     run_config,
@@ -111,12 +112,7 @@ def test_nan_in_the_ema_weights_stops_the_run_before_they_are_saved(tmp_path, ti
     the next save covers the EMA too, so checkpoints/latest never gets those weights."""
     run = tmp_path / 'run'
     train(TrainConfig.from_dict(run_config(tiny_zarr, train={'max_steps': 3})), run)
-    path = run / 'train_state' / 'ema.safetensors'
-    ema = load_file(path)
-    name = next(k for k, v in ema.items() if v.is_floating_point() and v.numel() > 1)
-    ema[name] = ema[name].clone()
-    ema[name].view(-1)[0] = float('nan')
-    save_file(ema, path)
+    nan_in_ema(run)
     with pytest.raises(NonFiniteLossError, match='the weights became NaN or inf at step 6'):
         train(TrainConfig.from_dict(run_config(tiny_zarr, train={'max_steps': 6})), run)
     assert saved_state(run)['position']['step'] == 3

@@ -125,3 +125,15 @@ def small_config(store: Path, **sections: dict[str, Any]) -> Any:
     for name, values in sections.items():
         cfg[name] = {**cfg.get(name, {}), **values}
     return TrainConfig.from_dict(cfg)
+
+
+def nan_in_ema(run: Path) -> None:
+    """A NaN in one of the EMA weights of the run's train state (trained weights finite)."""
+    from safetensors.torch import load_file, save_file
+
+    path = run / 'train_state' / 'ema.safetensors'
+    ema = load_file(path)
+    name = next(k for k, v in ema.items() if v.is_floating_point() and v.numel() > 1)
+    ema[name] = ema[name].clone()
+    ema[name].view(-1)[0] = float('nan')
+    save_file(ema, path)
