@@ -714,7 +714,7 @@ def _build(cls: Any, d: dict[str, Any], prefix: str) -> Any:
                                        f'got {value!r}')
             kwargs[key] = dict(value or {})
         elif key == 'betas':  # numbers only: float('12') and float(True) took a string or a bool
-            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or \
+            if not isinstance(value, (list, tuple)) or \
                     any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in value):
                 raise TrainConfigError(f'{prefix}betas must be two numbers, got {value!r}')
             kwargs[key] = tuple(float(b) for b in value)

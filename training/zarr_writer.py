@@ -295,9 +295,8 @@ def write_fresh_store(path: Path, episodes: Sequence[dict[str, np.ndarray]],
     dtypes = dict(dtypes or {})
     if not episodes:
         raise BagError(f'{path}: no episodes to write')
-    ends = np.cumsum([episode_steps(e, f'{path}: episode {i}', BagError)
-                    for i, e in enumerate(episodes)],
-                     dtype=np.int64)
+    steps = [episode_steps(e, f'{path}: episode {i}', BagError) for i, e in enumerate(episodes)]
+    ends = np.cumsum(steps, dtype=np.int64)
     n = int(ends[-1])
     ReplayBuffer.create(path)
     group = zarr.open_group(str(path), mode='r+', zarr_format=2)
