@@ -66,6 +66,16 @@ def ros_processes(request, tmp_path):
 
 
 @pytest.fixture
+def runners():
+    """InferenceRunners made by a test (it appends them), closed after it whatever happens."""
+    from test_inference_runner import WAIT_S
+    made: list = []
+    yield made
+    for runner in made:
+        runner.close(timeout=WAIT_S)
+
+
+@pytest.fixture
 def ros_probe():
     """An rclpy node in the test process, spun on a background thread."""
     probe = RosProbe('dp_ros_test_probe')

@@ -22,15 +22,6 @@ def checkpoint(tmp_path_factory):
     return make_tiny_checkpoint(tmp_path_factory.mktemp('policy') / 'tiny', seed=2)
 
 
-@pytest.fixture
-def runners():
-    """Runners made by a test, closed after it whatever happens."""
-    made: list[InferenceRunner] = []
-    yield made
-    for runner in made:
-        runner.close(timeout=WAIT_S)
-
-
 @pytest.mark.parametrize('spec', ['cudax', 'cuda0', 'cuda_1'])
 def test_a_device_name_that_only_starts_with_cuda_is_refused_as_unknown(spec):
     """Not a CUDA device spec at all: the list of valid names, not a CUDA complaint."""

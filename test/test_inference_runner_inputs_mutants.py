@@ -45,15 +45,6 @@ def policy(checkpoint):
     return load_policy(checkpoint, device='cpu')
 
 
-@pytest.fixture
-def runners():
-    """Runners made by a test, closed after it whatever happens."""
-    made: list[InferenceRunner] = []
-    yield made
-    for runner in made:
-        runner.close(timeout=WAIT_S)
-
-
 def poll_until(predicate, what: str) -> None:
     """Until predicate() holds; polled, bounded by WAIT_S (a hang guard, not a margin)."""
     done = threading.Event()
