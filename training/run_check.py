@@ -141,10 +141,7 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
     the config sets (load_config_data's); on a resume, each key added since the run was saved
     that it leaves unset keeps the run's value (keep_saved_on_resume), before the changes are
     compared. None: cfg sets every key."""
-    if Path(run_dir).exists() and not Path(run_dir).is_dir():
-        raise TrainConfigError(f'--output {run_dir} is a file: give a run directory (made if '
-                               'absent)')
-    try:  # a file or a link to nothing on its way: mkdir's error once the data had loaded
+    try:  # a file there or on its way, a link to nothing: mkdir's error once the data loaded
         check_writable_dir(run_dir, '--output')
     except UserError as exc:
         raise TrainConfigError(str(exc)) from None
