@@ -224,11 +224,17 @@ def default_encoding(**overrides: Any) -> VideoEncoding:
     if not encoder_available(enc.vcodec):
         raise LeRobotFormatError(f'this PyAV has no {enc.vcodec!r} encoder; choose libsvtav1, '
                                  f'h264 or hevc')
+    check_crf(enc, '--crf')
+    return enc
+
+
+def check_crf(enc: VideoEncoding, what: str) -> None:
+    """enc.crf within its encoder's CRF_RANGES (`what`: how the caller names it): libx264
+    clamps a larger one silently while info.json would record the one asked for."""
     low, high = CRF_RANGES.get(enc.vcodec, (enc.crf, enc.crf))
     if not low <= enc.crf <= high:
-        raise LeRobotFormatError(f'--crf {enc.crf} is outside the {enc.vcodec} encoder\'s range '
-                                 f'{low}..{high}')
-    return enc
+        raise LeRobotFormatError(f'{what} {enc.crf} is outside the {enc.vcodec} encoder\'s '
+                                 f'range {low}..{high}')
 
 
 # ---------------------------------------------------------------------------- features
@@ -295,6 +301,33 @@ def camera_frame_size(reader: LeRobotReader, feature: str) -> list[int] | None:
 
 def _is_scalar(ft: Mapping[str, Any]) -> bool:
     return list(ft['shape']) == [1]
+
+
+def _shape_problem(key: str, ft: Mapping[str, Any]) -> str | None:
+    """Why the writer cannot write a feature of this shape (None: it can): a numeric step of
+    1..5 positive sizes (a scalar is [1]), a video [H, W, 3] of even positive height and width
+    (yuv420p). Found when the writer is made, not as a KeyError at the first episode."""
+    shape = ft.get('shape')
+    if not isinstance(shape, list | tuple) or not all(
+            isinstance(d, int | np.integer) and not isinstance(d, bool) for d in shape):
+        return f'feature {key!r} has shape {shape!r}: a list of sizes'
+    shape = [int(d) for d in shape]
+    if ft.get('dtype') == 'video':
+        if len(shape) != 3:
+            return f'video feature {key!r} has shape {shape}: [height, width, channels]'
+        h, w, c = shape
+        if c != 3:
+            return f'video feature {key!r} needs 3 channels, got {c}'
+        if h <= 0 or w <= 0 or h % 2 or w % 2:
+            return (f'video feature {key!r} is {h}x{w}: yuv420p needs an even height and width '
+                    '(and a positive one)')
+        return None
+    if not 1 <= len(shape) <= 5:
+        return (f'feature {key!r} has shape {shape}: a LeRobot feature has 1 to 5 dimensions '
+                '(a scalar is [1])')
+    if min(shape) <= 0:
+        return f'feature {key!r} has shape {shape}: every size must be positive'
+    return None
 
 
 def arrow_type(ft: Mapping[str, Any]) -> pa.DataType:
@@ -872,32 +905,30 @@ class LeRobotWriter:
         fps = check_fps(fps, 'fps')
         self.dp_ros = dict(dp_ros or {})
         check_feature_names(features)
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        if any(self.root.iterdir()):
-            raise LeRobotFormatError(f'{self.root} is not empty')
         clash = sorted(set(features) & set(DEFAULT_FEATURES))
         if clash:
             raise LeRobotFormatError(f'feature names {clash} are reserved for LeRobot columns')
+        for key, ft in features.items():  # all before the folder is made
+            if ft.get('dtype') != 'video' and ft.get('dtype') not in NUMERIC_DTYPES:
+                raise LeRobotFormatError(f'feature {key!r} has dtype {ft.get("dtype")!r}; this '
+                                         f'writer takes video and {NUMERIC_DTYPES}')
+            problem = _shape_problem(key, ft)
+            if problem is not None:
+                raise LeRobotFormatError(problem)
         self.fps = int(fps)
         self.features: dict[str, dict[str, Any]] = {
-            k: {**dict(v), 'shape': list(v['shape'])} for k, v in features.items()}
-        for key, ft in self.features.items():
-            if ft['dtype'] == 'video':
-                h, w, c = ft['shape']
-                if c != 3:
-                    raise LeRobotFormatError(f'video feature {key!r} needs 3 channels, got {c}')
-                if h % 2 or w % 2:
-                    raise LeRobotFormatError(f'video feature {key!r} is {h}x{w}: yuv420p needs '
-                                             f'an even height and width')
-            elif ft['dtype'] not in NUMERIC_DTYPES:
-                raise LeRobotFormatError(f'feature {key!r} has dtype {ft["dtype"]!r}; this '
-                                         f'writer takes video and {NUMERIC_DTYPES}')
+            k: {**dict(v), 'shape': [int(d) for d in v['shape']]} for k, v in features.items()}
         self.features.update({k: dict(v) for k, v in DEFAULT_FEATURES.items()})
         self.video_keys = [k for k, ft in self.features.items() if ft['dtype'] == 'video']
         self.columns = [k for k, ft in self.features.items() if ft['dtype'] != 'video']
         self.robot_type = robot_type
         self.encoding = encoding or (default_encoding() if self.video_keys else VideoEncoding())
+        if self.video_keys:
+            check_crf(self.encoding, 'the encoding\'s crf')
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        if any(self.root.iterdir()):
+            raise LeRobotFormatError(f'{self.root} is not empty')
         self.chunks_size = int(chunks_size)
         self.data_mb = data_files_size_in_mb  # lerobot writes ints; smaller ones test rolling
         self.video_mb = video_files_size_in_mb
@@ -929,6 +960,12 @@ class LeRobotWriter:
 
     # ------------------------------------------------------------------ episodes
     def add_episode(self, episode: Mapping[str, np.ndarray], task: str = '') -> None:
+        if self._closed:
+            raise LeRobotFormatError(f'the writer of {self.root} is closed: an episode cannot '
+                                     'be added after close() or abort()')
+        if not isinstance(task, str):
+            raise LeRobotFormatError(f'episode {len(self.episodes)}: its task {task!r} is no '
+                                     'string (tasks.parquet holds text)')
         own = [k for k in self.features if k not in DEFAULT_FEATURES]
         missing = sorted(set(own) - set(episode))
         extra = sorted(set(episode) - set(own))
