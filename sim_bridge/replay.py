@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from dp_ros.atomic_dir import write_text
+from dp_ros.atomic_dir import check_writable_file, write_text
 from dp_ros.errors import UserError
 from dp_ros.ros.processes import check_ros_environment, node_command, start_child, stop
 from sim_bridge.sim_node_config import MODES, answer_stamp_ns
@@ -106,6 +106,9 @@ def load_episode(dataset: Path, episode: int) -> RecordedEpisode:
     state, action = root['data/state'], root['data/action']
     start = 0 if episode == 0 else int(ends[episode - 1])
     end = int(ends[episode])
+    if end <= start:  # a repeated episode end (another tool's store): no step to replay
+        raise ValueError(f'episode {episode} of {dataset} is empty (its end in episode_ends, '
+                         f'{end}, is where it starts): nothing to replay; pick another')
     return RecordedEpisode(index=episode,
                            states=np.asarray(state[start:end], dtype=np.float64),
                            actions=np.asarray(action[start:end], dtype=np.float64))
@@ -348,8 +351,6 @@ def replay(client: ReplayClient, episode: RecordedEpisode, mode_hint: str, timeo
     started = time.monotonic()
     client.wait_connected(timeout, sim)
     client.set_initial_state(episode.states[0], timeout)
-    with client.cond:
-        n_results = len(client.results)
     start_ns = client.reset(timeout)
     with client.cond:
         n_rewards = len(client.rewards)
@@ -382,9 +383,11 @@ def replay(client: ReplayClient, episode: RecordedEpisode, mode_hint: str, timeo
                   f'block {errors[k, 1]:.2g} px', flush=True)
     # the reward of the last step, and the episode result if the episode ends with it
     client.wait(lambda: len(client.rewards) - n_rewards >= n, timeout, f'{n} rewards')
+    def own_results():  # not the one of the episode the reset ended, nor a latched older one
+        return [r for r in client.results
+                if isinstance(r, dict) and r.get('start_stamp_ns') == start_ns]
     try:
-        result = client.wait(lambda: client.results[n_results:], min(timeout, 5.0),
-                             'the episode result')[-1]
+        result = client.wait(own_results, min(timeout, 5.0), 'the episode result')[-1]
     except TimeoutError:
         result = None  # a running node with max_steps above the episode length goes on
     with client.cond:
@@ -406,6 +409,11 @@ def argument_problem(args) -> str | None:
                 'running node writes its own: its video_path parameter)')
     if not args.timeout > 0:  # NaN too: a deadline no clock passes
         return f'--timeout must be > 0 s, got {args.timeout}'
+    if args.json is not None:  # written after the replay: found before it
+        try:
+            check_writable_file(args.json, '--json', 'replay.json')
+        except UserError as exc:
+            return str(exc)
     return None
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from dp_ros.atomic_dir import write_text
 from dp_ros.policy.hub import HubError, hub_offline, not_hub_json, parse_hub_spec
 
 CARD_FILE = 'README.md'
@@ -195,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     repo_id, _ = parse_hub_spec(args.repo)
     if args.card_only is not None:
-        args.card_only.parent.mkdir(parents=True, exist_ok=True)
-        args.card_only.write_text(model_card(_read_meta(args.directory), repo_id))
+        card = model_card(_read_meta(args.directory), repo_id)  # no folder made for a refusal
+        write_text(args.card_only, card)
         print(f'dp-ros push: model card written to {args.card_only}')
         return 0
     url = push_policy(args.directory, args.repo, private=args.private, message=args.message)
