@@ -33,7 +33,7 @@ from dp_ros.atomic_dir import write_text
 from dp_ros.selection import parse_episodes
 from sim_bridge.arm_kinematics import DEFAULT_ARM, JOINT_NAMES, ArmGeometry
 from sim_bridge.pusht_geometry import SUCCESS_THRESHOLD, coverage, reward_from_coverage
-from sim_bridge.replay import DEFAULT_DATASET, open_pusht_store, resolve_dataset
+from sim_bridge.replay import DEFAULT_DATASET, episode_span, open_pusht_store, resolve_dataset
 
 TOLERANCE = 0.05
 
@@ -42,12 +42,12 @@ TOLERANCE = 0.05
 class Demonstrations:
     states: np.ndarray  # (N, 5)
     ends: np.ndarray  # (E,) exclusive end index per episode
+    dataset: Path = Path('the dataset')  # named by the errors
 
     def episode(self, index: int) -> np.ndarray:
-        if not 0 <= index < len(self.ends):
-            raise ValueError(f'episode {index} is out of range (0..{len(self.ends) - 1})')
-        start = 0 if index == 0 else int(self.ends[index - 1])
-        return self.states[start:int(self.ends[index])]
+        """The recorded states of one episode (ValueError: out of range, or of no steps)."""
+        start, end = episode_span(self.ends, index, self.dataset)
+        return self.states[start:end]
 
 
 def load_demonstrations(dataset: Path, command: str = 'arm-record') -> Demonstrations:
@@ -55,7 +55,7 @@ def load_demonstrations(dataset: Path, command: str = 'arm-record') -> Demonstra
     checked as replay checks it (open_pusht_store: one line for what is no Push-T store)."""
     root, ends = open_pusht_store(dataset, command, keys=('state',))  # commands: IK of states
     return Demonstrations(states=np.asarray(root['data/state'][:], dtype=np.float64),
-                          ends=ends)
+                          ends=ends, dataset=Path(dataset))
 
 
 def joint_commands(states: np.ndarray, arm: ArmGeometry = DEFAULT_ARM) -> np.ndarray:

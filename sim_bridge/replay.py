@@ -100,18 +100,25 @@ def open_pusht_store(dataset: Path, command: str = 'replay',
 def load_episode(dataset: Path, episode: int) -> RecordedEpisode:
     """One episode's states and actions from the paper's zarr replay buffer (read-only)."""
     root, ends = open_pusht_store(dataset)
-    if not 0 <= episode < len(ends):
-        raise ValueError(f'episode {episode} is out of range: {dataset} has {len(ends)} '
-                         f'episodes (0..{len(ends) - 1})')
+    start, end = episode_span(ends, episode, dataset)
     state, action = root['data/state'], root['data/action']
-    start = 0 if episode == 0 else int(ends[episode - 1])
-    end = int(ends[episode])
-    if end <= start:  # a repeated episode end (another tool's store): no step to replay
-        raise ValueError(f'episode {episode} of {dataset} is empty (its end in episode_ends, '
-                         f'{end}, is where it starts): nothing to replay; pick another')
     return RecordedEpisode(index=episode,
                            states=np.asarray(state[start:end], dtype=np.float64),
                            actions=np.asarray(action[start:end], dtype=np.float64))
+
+
+def episode_span(ends: np.ndarray, episode: int, dataset: Path) -> tuple[int, int]:
+    """(start, end) steps of `episode` in a store of episode ends `ends`; ValueError for one
+    out of range or of no steps (a repeated end, another tool's store: nothing to play)."""
+    if not 0 <= episode < len(ends):
+        raise ValueError(f'episode {episode} is out of range: {dataset} has {len(ends)} '
+                         f'episodes (0..{len(ends) - 1})')
+    start = 0 if episode == 0 else int(ends[episode - 1])
+    end = int(ends[episode])
+    if end <= start:
+        raise ValueError(f'episode {episode} of {dataset} is empty (its end in episode_ends, '
+                         f'{end}, is where it starts): nothing to replay; pick another')
+    return start, end
 
 
 def parse_reset_message(message: str) -> int:

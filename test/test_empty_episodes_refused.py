@@ -7,7 +7,8 @@ the ends), so a writer that let an empty episode through made stores it could no
 set_episode_ends (the LeRobot -> zarr writer), EpisodeWriter.add and write_fresh_store
 (bag2zarr), which also refuse arrays of different lengths (the chunk writer laid them out
 by the first array's length). In memory (from_arrays, the training set) empty episodes stay
-readable, as open reads a store with one among enough steps.
+readable, as open reads a store with one among enough steps; `dp-ros replay` and
+`dp-ros arm-record` name one they are asked to play (episode_span).
 """
 from __future__ import annotations
 
@@ -100,3 +101,18 @@ def test_add_episode_names_the_same_problems():
         buf.add_episode(episode(2, 3))
     buf.add_episode(episode(2))
     assert list(buf.episode_ends) == [2]
+
+
+def test_the_arm_twins_demonstrations_refuse_an_empty_episode_by_name():
+    """A store of another tool with a repeated episode end (it opens): `dp-ros arm-record`
+    names the empty episode (its first state was an IndexError) and plays the others."""
+    from pathlib import Path
+
+    from sim_bridge.arm_demos import Demonstrations
+
+    demos = Demonstrations(states=np.zeros((6, 5)), ends=np.array([3, 3, 6]),
+                           dataset=Path('d.zarr'))
+    with pytest.raises(ValueError, match=r'episode 1 of d\.zarr is empty \(its end in '
+                                         r'episode_ends, 3, is where it starts\)'):
+        demos.episode(1)
+    assert len(demos.episode(0)) == 3 and len(demos.episode(2)) == 3
