@@ -358,9 +358,11 @@ def _sim_step_0_answers(stream: Stream, ref: Stream) -> np.ndarray:
     where the reference's stamps keep a 0 as a real stamp (place_unset_stamps, by
     Stream.times_ns: sim time from 0) and the stream stamps its other messages, those received
     before its first non-zero stamp (a replay's, a lockstep policy node's first answer; the
-    recorder may receive it after the step-1 observation). Later ones are "now" (a stop)."""
+    recorder may receive it after the step-1 observation). Later ones are "now" (a stop). The
+    reference itself too: a sim's command topic as the reference, stamped on sim time from 0,
+    keeps its step 0 (it was moved to its receipt, its stamps said to go backwards)."""
     stamps = np.asarray(stream.stamps_ns, dtype=np.int64)
-    if ref is stream or np.all(stamps == 0):
+    if np.all(stamps == 0):
         return np.zeros(len(stamps), dtype=bool)
     ref_times, ref_stamped = ref.times_ns()
     if not ref_stamped or not np.any(ref_times == 0):
