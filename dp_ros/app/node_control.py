@@ -23,6 +23,7 @@ DEFAULT_NODE = '/dp_policy'
 SWITCHES = {'enable': True, 'disable': False}  # ~/enable's SetBool data
 TRANSITIONS = ('configure', 'activate', 'deactivate', 'cleanup', 'shutdown')
 ACTIONS = (*SWITCHES, 'reset', *TRANSITIONS, 'state')
+SERVICES = ('enable', 'reset', 'change_state', 'get_state')  # the node's, that actions call
 EXIT_REFUSED = 1
 EXIT_NO_ANSWER = 3
 DEFAULT_TIMEOUT_S = 10.0
@@ -64,7 +65,28 @@ def node_name(given: str) -> str:
         raise UserError(f'--node {given!r} is not a node name (letters, digits and '
                         "underscores, a token not starting with a digit, '/' between them: "
                         'e.g. /dp_policy, /left/dp_policy)')
-    return name if name.startswith('/') else '/' + name
+    name = name if name.startswith('/') else '/' + name
+    from rclpy.exceptions import InvalidServiceNameException
+    from rclpy.validate_full_topic_name import validate_full_topic_name
+
+    from dp_ros.ros.parameters import name_error
+    from dp_ros.runtime.input_checks import shorten
+
+    for service in SERVICES:  # rcl's bound on a service name (247 characters), said here
+        try:
+            validate_full_topic_name(f'{name}/{service}', is_service=True)
+        except InvalidServiceNameException as exc:
+            full = f'{name}/{service}'
+            raise UserError(f'--node {shorten(given, 80)!r} is no name a node\'s services can '
+                            f'have: {shorten(full, 80)} ({len(full)} characters) is not a '
+                            f'valid service name ({name_error(exc)})') from None
+    return name
+
+
+def default_timeout(action: str) -> float:
+    """How long `action` waits for its answer unless --timeout says: a configure loads the
+    policy (CONFIGURE_TIMEOUT_S), anything else DEFAULT_TIMEOUT_S."""
+    return CONFIGURE_TIMEOUT_S if action == 'configure' else DEFAULT_TIMEOUT_S
 
 
 def request_for(action: str) -> tuple[Any, str, Any]:
@@ -173,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.timeout is None:
-        args.timeout = CONFIGURE_TIMEOUT_S if args.action == 'configure' else DEFAULT_TIMEOUT_S
+        args.timeout = default_timeout(args.action)
     if not args.timeout > 0:
         raise UserError(f'--timeout must be > 0 s, got {args.timeout}')
     from dp_ros.ros.processes import check_ros_environment
