@@ -40,6 +40,9 @@ class CameraSchedule:
         """True (once) when a frame falls due at or before t_ns; skips frames missed entirely."""
         if int(t_ns) < self.next_due_ns():
             return False
+        # straight to a frame a period before t (an epoch stamp against start 0 was 5e10
+        # steps of one frame), then on one at a time as before
+        self._n = max(self._n, int((int(t_ns) - self.start_ns) * self.rate_hz / 1e9) - 1)
         while self.next_due_ns() <= int(t_ns):
             self._n += 1
         return True

@@ -378,6 +378,24 @@ def test_a_nan_camera_rate_is_refused():
         CameraSchedule(rate_hz=math.nan)
 
 
+@pytest.mark.parametrize('rate', [30.0, 7.0, 29.97])
+def test_a_frame_due_long_after_the_start_is_found_at_once(rate):
+    """A substep at an epoch stamp against a schedule started at 0 (no reset): the frame due,
+    the next one after it, found without stepping through the 5e10 frames missed (it did)."""
+    from sim_bridge.arm_sensors import CameraSchedule
+
+    cam = CameraSchedule(rate_hz=rate)
+    t = 1_765_000_000 * 10 ** 9 + 123_456_789
+    assert cam.due(t) and not cam.due(t)
+    n = cam._n
+    assert cam.next_due_ns() > t >= cam.start_ns + round((n - 1) * 1e9 / rate)
+    # near the start, every frame as before: the first 10 ms substep at or after each due time
+    cam = CameraSchedule(rate_hz=rate)
+    ticks = [k * 10_000_000 for k in range(300)]
+    taken = {-(-round(n * 1e9 / rate) // 10_000_000) * 10_000_000 for n in range(200)}
+    assert [t for t in ticks if cam.due(t)] == sorted(t for t in taken if t <= ticks[-1])
+
+
 def test_substep_stamps_since_the_epoch_do_not_overflow():
     """A node's clock counts ns since 1970 (1.7e18): beyond int32."""
     from sim_bridge.arm_sensors import SUBSTEP_NS, substep_stamps
