@@ -4,6 +4,8 @@ Pure numpy/shapely, no physics: the reward can be computed from a logged block p
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import shapely.geometry as sg
 
@@ -45,9 +47,19 @@ def pose_to_world(vertices: np.ndarray, pose: np.ndarray) -> np.ndarray:
     return np.stack([c * v[:, 0] - s * v[:, 1] + x, s * v[:, 0] + c * v[:, 1] + y], axis=1)
 
 
+def finite_pose(block_pose: Any) -> np.ndarray:
+    """The block pose as float64 (x, y, angle); ValueError for anything else (a NaN reached
+    past no wall: nan > a bound is False)."""
+    pose = np.asarray(block_pose, dtype=np.float64)
+    if pose.shape != (3,) or not np.all(np.isfinite(pose)):
+        raise ValueError(f'block_pose must be 3 finite numbers (x, y, angle), got {block_pose!r}')
+    return pose
+
+
 def t_reach_past_walls(pose: np.ndarray) -> float:
     """How far (px) the T at pose (x, y, angle) reaches past the walls' inner faces along x or
     y; <= 0: wholly inside them."""
+    pose = finite_pose(pose)
     ends = np.asarray(WALLS, dtype=np.float64).reshape(-1, 2)
     low, high = ends.min() + WALL_RADIUS, ends.max() - WALL_RADIUS
     corners = np.concatenate([pose_to_world(part, pose) for part in T_PARTS])
@@ -65,9 +77,7 @@ _GOAL_AREA = _GOAL_GEOMETRY.area
 
 def coverage(block_pose: np.ndarray) -> float:
     """Fraction of the goal T covered by the block T at block_pose (x, y, angle of its origin)."""
-    pose = np.asarray(block_pose, dtype=np.float64)
-    if pose.shape != (3,) or not np.all(np.isfinite(pose)):
-        raise ValueError(f'block_pose must be 3 finite numbers (x, y, angle), got {block_pose!r}')
+    pose = finite_pose(block_pose)
     return float(_GOAL_GEOMETRY.intersection(t_geometry(pose)).area / _GOAL_AREA)
 
 

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from training.sampler import checked_first_k
+
 ACTION = 'action'
 
 
@@ -38,7 +40,10 @@ class DeviceBatches:
         self.device = torch.device(device)
         self.rgb_keys, self.low_dim_keys = list(rgb_keys), list(low_dim_keys)
         self.sequence_length = int(sequence_length)
-        self.key_first_k = dict(key_first_k or {})
+        # the dataset's rule (1 <= k <= the window): 0 gave empty windows, k past the window
+        # repeated edge rows, batches that were not the dataset's
+        self.key_first_k = checked_first_k(key_first_k, (*rgb_keys, *low_dim_keys, ACTION),
+                                           self.sequence_length)
         self.data = {k: _on_device(arrays[k], self.device)
                      for k in (*self.rgb_keys, *self.low_dim_keys, ACTION)}
         for key in self.rgb_keys:

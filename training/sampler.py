@@ -8,11 +8,13 @@ n_action_steps + 1 steps before the end (7 for 16/2/8) is a window's current obs
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from training.replay_buffer import ReplayBuffer
+if TYPE_CHECKING:  # no zarr import: the device batches (GPU machine, no zarr) use this module
+    from training.replay_buffer import ReplayBuffer
 
 
 def create_indices(episode_ends: np.ndarray, sequence_length: int, episode_mask: np.ndarray,
@@ -103,6 +105,20 @@ def downsample_mask(mask: np.ndarray, max_n: int | None, seed: int = 0) -> np.nd
     return out
 
 
+def checked_first_k(key_first_k: Mapping[str, int] | None, keys: Iterable[str],
+                    sequence_length: int) -> dict[str, int]:
+    """key_first_k as a dict; ValueError for a key not sampled or a k outside 1..
+    sequence_length (no step, or steps past the window); the dataset's and the device
+    batches' rule alike."""
+    first_k = dict(key_first_k or {})
+    keys = list(keys)
+    bad = {k: v for k, v in first_k.items() if k not in keys or not 1 <= v <= sequence_length}
+    if bad:
+        raise ValueError(f'key_first_k {bad}: each key must be sampled and 1 <= k <= '
+                         f'sequence_length ({sequence_length})')
+    return first_k
+
+
 class SequenceSampler:
     """Windows of sequence_length steps from a replay buffer, edge-padded."""
 
@@ -127,12 +143,7 @@ class SequenceSampler:
         self.indices = create_indices(episode_ends, sequence_length, episode_mask,
                                       pad_before=pad_before, pad_after=pad_after)
         self.keys = keys
-        self.key_first_k = dict(key_first_k or {})
-        bad = {k: v for k, v in self.key_first_k.items()
-               if k not in keys or not 1 <= v <= sequence_length}
-        if bad:
-            raise ValueError(f'key_first_k {bad}: each key must be sampled and 1 <= k <= '
-                             f'sequence_length ({sequence_length})')
+        self.key_first_k = checked_first_k(key_first_k, keys, sequence_length)
         self.sequence_length = sequence_length
         self.replay_buffer = replay_buffer
         self._arrays: dict[str, Any] = {k: replay_buffer.data[k] for k in keys}
