@@ -40,6 +40,7 @@ import numpy as np
 import pytest
 import torch
 from support import make_tiny_checkpoint, one_torch_thread, tiny_pusht_config  # noqa: F401
+from test_train_metrics_edges import _Windows
 
 from dp_ros.errors import UserError
 from dp_ros.policy.config import PolicyConfig
@@ -179,17 +180,6 @@ def test_validation_trained_on_the_very_dataset_and_a_split_without_train_episod
 
 
 # --- training/train_metrics.py --------------------------------------------------------------
-
-class _Windows(torch.utils.data.Dataset):
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> dict:
-        return {'x': torch.tensor(float(i))}
-
 
 class _SeedRecordingLoss(torch.nn.Module):
     """A stand-in policy: its loss the batch's mean; records its generator's seed."""
