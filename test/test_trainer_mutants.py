@@ -34,6 +34,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from support import one_torch_thread  # noqa: F401 (autouse)
+from test_train_pending_eval import StoppedAtEvaluation as SignalledAtEvaluation
 from test_trainer_review import LoaderFails
 from tiny_runs import (  # noqa: F401 (no_curves: a fixture)
     copy_episodes,
@@ -96,18 +97,9 @@ class Counted(Trainer):
         return super()._should_stop()
 
 
-class StoppedAtEvaluation(Counted):
-    """...or sent SIGTERM as its closed-loop evaluation at `eval_stop` begins: the
-    evaluation sees the stop and is cut short."""
-
-    def __init__(self, *args, eval_stop: int, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.eval_stop = eval_stop
-
-    def closed_loop(self):
-        if self.pos.step == self.eval_stop:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return super().closed_loop()
+class StoppedAtEvaluation(Counted, SignalledAtEvaluation):
+    """Counted, and sent SIGTERM as its closed-loop evaluation at `step` begins
+    (test_train_pending_eval's): the evaluation sees the stop and is cut short."""
 
 
 def _evaluating(zarr_path: Path, **train_section) -> TrainConfig:
@@ -325,8 +317,8 @@ def test_an_evaluation_cut_short_again_on_resume_stays_pending(tmp_path, tiny_za
     """The final evaluation stopped, then stopped again when the resumed run redoes it: still
     pending, no eval record or best, and the train state (unchanged) is not written again."""
     cfg, run = _evaluating(tiny_zarr), tmp_path / 'run'
-    assert StoppedAtEvaluation(cfg, run, eval_stop=6).run()['interrupted'] == 'SIGTERM'
-    again = StoppedAtEvaluation(cfg, run, eval_stop=6)
+    assert StoppedAtEvaluation(cfg, run, step=6).run()['interrupted'] == 'SIGTERM'
+    again = StoppedAtEvaluation(cfg, run, step=6)
     summary = again.run()
     assert summary['interrupted'] == 'SIGTERM' and summary['step'] == 6
     assert saved_state(run)['pending_eval'] == 6 and again.state_saves == 0
@@ -339,8 +331,8 @@ def test_a_run_continued_elsewhere_and_stopped_in_its_pending_evaluation_saves_t
     folder gets the train state (still pending), else the stop's 'train state saved in'
     names a folder without one."""
     cfg, first, here = _evaluating(tiny_zarr), tmp_path / 'first', tmp_path / 'here'
-    StoppedAtEvaluation(cfg, first, eval_stop=6).run()
-    summary = StoppedAtEvaluation(cfg, here, str(first / 'train_state'), eval_stop=6).run()
+    StoppedAtEvaluation(cfg, first, step=6).run()
+    summary = StoppedAtEvaluation(cfg, here, str(first / 'train_state'), step=6).run()
     assert summary['interrupted'] == 'SIGTERM'
     state = saved_state(here)
     assert state['position']['step'] == 6 and state['pending_eval'] == 6
@@ -352,7 +344,7 @@ def test_a_pending_final_evaluation_dropped_is_dropped_for_good(tmp_path, tiny_z
     evaluation is not repeated (a warning), and a further start is a finished run's (no new
     record), as after any other completed run."""
     cfg, run = _evaluating(tiny_zarr), tmp_path / 'run'
-    StoppedAtEvaluation(cfg, run, eval_stop=6).run()
+    StoppedAtEvaluation(cfg, run, step=6).run()
     off = TrainConfig.from_dict(run_config(
         tiny_zarr, train={'eval_every': 6, 'checkpoint_every': 3},
         eval={'n_episodes': 0, 'max_steps': 8}))

@@ -73,10 +73,10 @@ def node_name(given: str) -> str:
     from dp_ros.runtime.input_checks import shorten
 
     for service in SERVICES:  # rcl's bound on a service name (247 characters), said here
+        full = f'{name}/{service}'
         try:
-            validate_full_topic_name(f'{name}/{service}', is_service=True)
+            validate_full_topic_name(full, is_service=True)
         except InvalidServiceNameException as exc:
-            full = f'{name}/{service}'
             raise UserError(f'--node {shorten(given, 80)!r} is no name a node\'s services can '
                             f'have: {shorten(full, 80)} ({len(full)} characters) is not a '
                             f'valid service name ({name_error(exc)})') from None
