@@ -44,7 +44,9 @@ def decode_pose(msg: Any, fields: Sequence[str], yaw_min: float = -math.pi) -> n
         # the numerator otherwise: a driver's non-unit quaternion gives its direction's yaw
         yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y),
                          q.w * q.w + q.x * q.x - q.y * q.y - q.z * q.z)
-        values['yaw'] = (yaw - yaw_min) % (2 * math.pi) + yaw_min
+        wrapped = (yaw - yaw_min) % (2 * math.pi)
+        # a yaw a hair below yaw_min rounds to 2 pi itself: that is yaw_min's heading
+        values['yaw'] = (wrapped if wrapped < 2 * math.pi else 0.0) + yaw_min
     if any(f in MATRIX for f in fields):
         matrix = quaternion_to_matrix(np.array([q.x, q.y, q.z, q.w], dtype=np.float64))
         values.update(zip(MATRIX, matrix.ravel().tolist(), strict=True))

@@ -69,29 +69,18 @@ def check_sources(sources: object, width: int | None, where: str) -> list[dict] 
     `where` otherwise."""
     if sources is None:
         return None
-    ok = isinstance(sources, (list, tuple)) and len(sources) > 0 and all(
-        isinstance(s, dict) and isinstance(s.get('kind'), str) and s['kind']
-        and isinstance(s.get('topic'), str) and s['topic'].startswith('/')
-        and (s.get('width') is None or (isinstance(s['width'], int) and s['width'] > 0))
-        and isinstance(s.get(YAW_MIN, 0.0), (int, float))
-        and isinstance(s.get(FRAME_ID, ''), str)
-        and s.get(FIELD, 'position') in JOINT_STATE_FIELDS
-        and isinstance(s.get(PREFIX, ''), str)
-        and (FRAME_SIZE not in s or _is_size(s[FRAME_SIZE]))
-        and (TOLERANCE_S not in s or _is_non_negative(s[TOLERANCE_S]))
-        and (RATE_HZ not in s or (_is_non_negative(s[RATE_HZ]) and s[RATE_HZ] > 0))
-        and (OFFSET_S not in s or _is_finite(s[OFFSET_S]))
-        and isinstance(s.get(REFERENCE, False), bool)
-        and isinstance(s.get(SIM_TIME, False), bool)
-        for s in sources)
-    if not ok:
+    problem = ('it is no list' if not isinstance(sources, (list, tuple))
+               else 'it is empty' if not sources
+               else next((f'source {i}: {p}' for i, p in enumerate(
+                   _source_problem(s, image=width is None) for s in sources) if p), None))
+    if problem:
         raise ValueError(f'{where}: {SOURCES} must be a list of {{kind, topic, width}} with '
-                         f'absolute topics (a {FIELD} among {JOINT_STATE_FIELDS}), got '
-                         f'{sources!r}')
+                         f'absolute topics (a {FIELD} among {JOINT_STATE_FIELDS}); {problem}, '
+                         f'got {sources!r}')
     if width is None:
         if len(sources) != 1:
             raise ValueError(f'{where}: an image has one source, got {len(sources)}')
-    elif sum(s.get('width') or 0 for s in sources) != width:
+    elif sum(s['width'] for s in sources) != width:
         raise ValueError(f'{where}: {SOURCES} widths {[s.get("width") for s in sources]} do '
                          f'not add up to the {width} values')
     return [{'kind': s['kind'], 'topic': s['topic'], 'width': s.get('width'),
@@ -182,6 +171,34 @@ def describe_yaw_wraps(wraps: Sequence[tuple[str, float]]) -> str:
     return ', '.join(f'{topic} from {yaw_min:g}' for topic, yaw_min in wraps)
 
 
+def _source_problem(s: object, image: bool) -> str | None:
+    """What makes `s` no source of an image's (width None) or a low-dim array's (a width of
+    values, a positive whole number: a width-less one would be counted 0 in the sum and 1
+    by the per-value lists); None: nothing."""
+    if not isinstance(s, dict):
+        return 'is no mapping'
+    checks = (
+        ('kind', lambda v: isinstance(v, str) and v != '', 'a name'),
+        ('topic', lambda v: isinstance(v, str) and v.startswith('/'), 'an absolute topic'),
+        ('width', (lambda v: v is None) if image else _is_count,
+         'null (an image has none)' if image else 'a positive whole number'),
+        (YAW_MIN, _is_finite, 'a finite angle'),
+        (FRAME_ID, lambda v: isinstance(v, str), 'a string'),
+        (FIELD, lambda v: v in JOINT_STATE_FIELDS, f'one of {JOINT_STATE_FIELDS}'),
+        (PREFIX, lambda v: isinstance(v, str), 'a string'),
+        (FRAME_SIZE, _is_size, '[height, width] in pixels'),
+        (TOLERANCE_S, _is_non_negative, 'a finite number >= 0'),
+        (RATE_HZ, lambda v: _is_non_negative(v) and v > 0, 'a finite number > 0'),
+        (OFFSET_S, _is_finite, 'a finite number'),
+        (REFERENCE, lambda v: isinstance(v, bool), 'true or false'),
+        (SIM_TIME, lambda v: isinstance(v, bool), 'true or false'))
+    required = ('kind', 'topic') if image else ('kind', 'topic', 'width')
+    for key, ok, what in checks:
+        if (key in s or key in required) and not ok(s.get(key)):
+            return f'its {key} {s.get(key)!r} is not {what}'
+    return None
+
+
 def _is_non_negative(value: object) -> bool:
     return _is_finite(value) and value >= 0
 
@@ -191,9 +208,12 @@ def _is_finite(value: object) -> bool:
             and math.isfinite(value))
 
 
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _is_size(value: object) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value))
+    return isinstance(value, (list, tuple)) and len(value) == 2 and all(map(_is_count, value))
 
 
 def value_topics(sources: Sequence[dict]) -> list[str]:
