@@ -38,6 +38,9 @@ from sim_bridge.replay import DEFAULT_DATASET, episode_span, open_pusht_store, r
 TOLERANCE = 0.05
 
 
+PROG = 'python -m sim_bridge.arm_demos'  # its errors name it
+
+
 @dataclass
 class Demonstrations:
     states: np.ndarray  # (N, 5)
@@ -101,13 +104,14 @@ def replay_episode(env: Any, states: np.ndarray, commands: np.ndarray,
     )
 
 
-def run(dataset: Path, episodes: list[int] | None = None, tolerance: float = TOLERANCE,
+def run(dataset: Path, episodes: str | None = None, tolerance: float = TOLERANCE,
         with_commands: bool = True, arm: ArmGeometry = DEFAULT_ARM) -> dict[str, Any]:
-    """Replay the episodes (all when None) in the arm env; the report as a dict."""
+    """Replay the episodes (an --episodes spec, checked against the dataset's count; all when
+    None) in the arm env; the report as a dict."""
     from sim_bridge.arm_env import ArmPushTEnv
 
-    demos = load_demonstrations(dataset)
-    indices = list(range(len(demos.ends))) if episodes is None else list(episodes)
+    demos = load_demonstrations(dataset, PROG)
+    indices = parse_episodes(episodes, len(demos.ends)) or list(range(len(demos.ends)))
     env = ArmPushTEnv(arm=arm, render_obs=False, max_episode_steps=None)
     t0 = time.perf_counter()
     rows = []
@@ -161,7 +165,7 @@ def report_json(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m sim_bridge.arm_demos',
+    parser = argparse.ArgumentParser(prog=PROG,
                                      description=__doc__.split('\n\n')[0])
     parser.add_argument('--dataset', type=Path, default=DEFAULT_DATASET)
     parser.add_argument('--episodes', help="'A:B', 'N' or 'N,M,...' (default: all)")
@@ -176,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        report = run(resolve_dataset(args.dataset), parse_episodes(args.episodes),
+        report = run(resolve_dataset(args.dataset), args.episodes,
                      args.tolerance, not args.no_commands)
     except (FileNotFoundError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)

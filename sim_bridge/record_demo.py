@@ -42,9 +42,11 @@ DRAIN_LIMIT_S = 10.0
 
 
 def message_class(msgtype: str):
-    """'sensor_msgs/msg/Image' -> the rclpy message class."""
-    package, _, name = msgtype.split('/')
-    return getattr(importlib.import_module(f'{package}.msg'), name)
+    """'sensor_msgs/msg/Image' (or a service's event type, 'std_srvs/srv/Trigger_Event') ->
+    the rclpy message class. ImportError or AttributeError: its package is not installed here,
+    or has no such type."""
+    package, kind, name = msgtype.split('/')
+    return getattr(importlib.import_module(f'{package}.{kind}'), name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,13 +76,16 @@ class Recorder:
     def __init__(self, topics: list[str], bag: BagRecorder | None, result_topic: str):
         from dp_ros.ros.background_node import BackgroundNode
 
-        self.topics = topics
+        self.topics = list(dict.fromkeys(topics))  # one subscription a topic: 'ready:' counts
         self.bag = bag
         self.result_topic = result_topic
         self.results = 0
         self.ros = BackgroundNode('record_demo', spin=False)  # spun here: spin_until()
         self.node, self.context, self.executor = self.ros.node, self.ros.context, self.ros.executor
         self.subscribed: dict[str, str] = {}
+        # topic -> its type, where this machine lacks the type's package (as rosbag2 does:
+        # said once, skipped; the other topics are recorded and 'ready:' comes without it)
+        self.unknown_types: dict[str, str] = {}
         self.subscriptions: dict[str, Any] = {}
         self.ready = False  # every topic subscribed and matched with its publishers
         self.callbacks = 0  # callbacks run (messages and discovery): what a spin found
@@ -118,9 +123,10 @@ class Recorder:
     def _discover(self) -> None:
         """Subscribe to each topic once a publisher shows its type (and its QoS)."""
         self.callbacks += 1
-        if len(self.subscribed) < len(self.topics):
+        if len(self.subscribed) + len(self.unknown_types) < len(self.topics):
             self._subscribe()
-        if len(self.subscribed) == len(self.topics) and not self.ready:
+        if (len(self.subscribed) + len(self.unknown_types) == len(self.topics)
+                and not self.ready):
             self._check_matched()
 
     def _unmatched(self) -> dict[str, tuple[int, int]]:
@@ -140,7 +146,7 @@ class Recorder:
         if not unmatched:
             self.ready = True
             where = f' into {self.bag.path}' if self.bag is not None else ''
-            print(f'ready: recording {len(self.topics)} topics{where}', flush=True)
+            print(f'ready: recording {len(self.subscribed)} topics{where}', flush=True)
         elif not self._unmatched_said and now - self._all_subscribed_at >= MATCH_TIMEOUT_S:
             self._unmatched_said = True
             said = ', '.join(f'{t} ({m} of {n} publishers)' for t, (m, n) in unmatched.items())
@@ -151,14 +157,22 @@ class Recorder:
     def _subscribe(self) -> None:
         known = dict(self.node.get_topic_names_and_types())
         for topic in self.topics:
-            if topic in self.subscribed or topic not in known:
+            if topic in self.subscribed or topic in self.unknown_types or topic not in known:
                 continue
             if not self.node.get_publishers_info_by_topic(topic):
                 continue
-            self._offered(topic)
             msgtype = known[topic][0]
+            try:
+                msg_class = message_class(msgtype)
+            except (ImportError, AttributeError, ValueError) as exc:
+                self.unknown_types[topic] = msgtype
+                print(f'record_demo: {topic} is of type {msgtype}, which this machine cannot '
+                      f'load ({exc}): not recorded (install its message package)',
+                      file=sys.stderr, flush=True)
+                continue
+            self._offered(topic)
             self.subscriptions[topic] = self.node.create_subscription(
-                message_class(msgtype), topic, self._writer(topic, msgtype), self._qos(topic),
+                msg_class, topic, self._writer(topic, msgtype), self._qos(topic),
                 raw=True)
             self.subscribed[topic] = msgtype
             print(f'recording {topic} [{msgtype}]', flush=True)
@@ -255,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
               f'>= 0 (0: no limit), got {args.stop_after_results} and {args.duration}',
               file=sys.stderr)
         return 2
+    if args.stop_after_results and f'{ns}/episode_result' not in topics:
+        print(f'record_demo: --stop-after-results counts {ns}/episode_result messages, which '
+              f'--topics leaves out: it would never stop (add the topic, or --namespace)',
+              file=sys.stderr)
+        return 2
     if args.output.exists():
         print(f'record_demo: {args.output} exists already; not overwriting', file=sys.stderr)
         return 2
@@ -288,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     counts = ', '.join(f'{t}: {n}' for t, n in bag.counts.items()) or 'no messages'
     print(f'wrote {args.output} ({args.storage}) after {reason}: {counts}', flush=True)
-    missing = [t for t in topics if t not in recorder.subscribed]
+    missing = [t for t in recorder.topics
+               if t not in recorder.subscribed and t not in recorder.unknown_types]
     if missing:
         print(f'record_demo: never saw a publisher on {missing}', file=sys.stderr)
     return 0

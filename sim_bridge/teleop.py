@@ -99,13 +99,19 @@ class TeleopNode:
                                                    answer_stamp_ns(self.mode, stamp)))
 
     def sim_mode(self, timeout: float = 10.0) -> str:
-        """The sim node's mode parameter; RuntimeError naming the node if it has none."""
+        """The sim node's mode parameter; RuntimeError naming the node if it has none, or
+        does not answer."""
         from rcl_interfaces.srv import GetParameters
+
+        from dp_ros.ros.background_node import QUERY_RESEND_S, NoReply
 
         service = f'{self.node_path}/get_parameters'
         try:
             reply = self.ros.call(GetParameters, service, GetParameters.Request(names=['mode']),
-                                  timeout)
+                                  timeout, resend_s=QUERY_RESEND_S)
+        except NoReply as exc:  # found under that name: busy, or its process stopped
+            raise RuntimeError(f'{exc}: {self.node_path} is there and did not answer (is its '
+                               'process stopped or stuck?)') from None
         except TimeoutError as exc:
             raise RuntimeError(f'{exc}: is the sim node named otherwise? (--node-name)') from None
         mode = reply.values[0].string_value if len(reply.values) == 1 else ''

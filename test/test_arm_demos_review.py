@@ -109,7 +109,7 @@ def test_the_command_reports_an_episode_out_of_range_as_an_error(tmp_path, capsy
     """--episodes past the dataset: exit status 2 and a one-line error, not a traceback."""
     dataset = write_demos(tmp_path / 'demos.zarr', [still(GOAL)])
     assert arm_demos.main(['--dataset', str(dataset), '--episodes', '3']) == 2
-    assert 'error: episode 3 is out of range' in capsys.readouterr().err
+    assert "error: episodes '3': the dataset has episodes 0..0" in capsys.readouterr().err
 
 
 def test_a_nan_tolerance_is_refused(tmp_path, capsys):

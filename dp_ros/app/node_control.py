@@ -109,7 +109,7 @@ def request_for(action: str) -> tuple[Any, str, Any]:
 
 def call(action: str, node: str, timeout_s: float) -> tuple[bool, str]:
     """The node's answer: (accepted, what it said)."""
-    from dp_ros.ros.background_node import BackgroundNode, NoReply
+    from dp_ros.ros.background_node import QUERY_RESEND_S, BackgroundNode, NoReply
 
     srv_type, service, request = request_for(action)
     name = f'{node}/{service}'
@@ -140,7 +140,8 @@ def call(action: str, node: str, timeout_s: float) -> tuple[bool, str]:
                 raise _ManagedWithout(state)
 
         try:
-            response = ros.call(srv_type, name, request, timeout_s, while_waiting=managed_without)
+            response = ros.call(srv_type, name, request, timeout_s, while_waiting=managed_without,
+                                resend_s=QUERY_RESEND_S if action == 'state' else None)
         except _ManagedWithout as exc:
             raise UserError(f'{node} is the managed node (policy_lifecycle_node) in state '
                             f"'{exc.state}': its ~/{service} exists once it is "
@@ -169,11 +170,11 @@ def _state_of(ros: Any, node: str, timeout_s: float) -> str | None:
     configure holds its executor) or without the service."""
     from lifecycle_msgs.srv import GetState
 
-    from dp_ros.ros.background_node import NoReply
+    from dp_ros.ros.background_node import QUERY_RESEND_S, NoReply
 
     try:
-        return ros.call(GetState, f'{node}/get_state', GetState.Request(),
-                        timeout_s).current_state.label
+        return ros.call(GetState, f'{node}/get_state', GetState.Request(), timeout_s,
+                        resend_s=QUERY_RESEND_S).current_state.label
     except (NoReply, TimeoutError):
         return None
 

@@ -17,6 +17,10 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
+# a query's (get_parameters, get_state) `resend_s` in call(): long past a reply on a busy
+# machine, short beside a caller's 10 s timeout
+QUERY_RESEND_S = 1.0
+
 
 class NoReply(TimeoutError):
     """A service that was found but gave no answer within the timeout (busy: a managed
@@ -85,11 +89,14 @@ class BackgroundNode:
             'goes on spinning; callback_errors counts them)')
 
     def call(self, srv_type: Any, name: str, request: Any, timeout: float,
-             while_waiting: Callable[[], None] | None = None) -> Any:
+             while_waiting: Callable[[], None] | None = None,
+             resend_s: float | None = None) -> Any:
         """Call a service from a thread other than the spin thread; TimeoutError if it does
         not appear within `timeout` s, NoReply (one) if it does and does not answer.
         `while_waiting` runs every few ms (it may raise, e.g. when the process serving the
-        call has died)."""
+        call has died). `resend_s`, for a request that changes nothing (a query): asked again
+        after that many seconds without a reply, as the reply to a client the server has not
+        yet matched is lost (rmw_fastrtps waits 100 ms for its reader, then drops it)."""
         client = self.node.create_client(srv_type, name)
         try:
             deadline = time.monotonic() + timeout
@@ -98,12 +105,14 @@ class BackgroundNode:
                     while_waiting()
                 if time.monotonic() > deadline:
                     raise TimeoutError(f'service {name} not available after {timeout:g} s')
-            future = client.call_async(request)
+            future, sent = client.call_async(request), time.monotonic()
             while not future.done():
                 if while_waiting is not None:
                     while_waiting()
                 if time.monotonic() > deadline:
                     raise NoReply(f'no reply from {name} after {timeout:g} s')
+                if resend_s is not None and time.monotonic() - sent >= resend_s:
+                    future, sent = client.call_async(request), time.monotonic()
                 time.sleep(0.01)
             return future.result()
         finally:

@@ -73,3 +73,37 @@ def test_the_spin_thread_ends_when_its_context_is_shut_down():
         assert not node.callback_errors
     finally:
         node.close()
+
+
+def test_a_query_whose_reply_is_lost_is_asked_again_after_resend_s():
+    """A server that gives no reply to the first request (its callback raises: the reply
+    rmw_fastrtps drops for a client not yet matched looks the same to the caller): without
+    resend_s the call ends in NoReply; with it, the second request's reply is returned."""
+    from std_srvs.srv import Trigger
+
+    from dp_ros.ros.background_node import NoReply
+
+    asked: list[int] = []
+
+    def answer_from_the_second(request: Trigger.Request, response: Trigger.Response):
+        asked.append(len(asked))
+        if len(asked) == 1:
+            raise RuntimeError('the first reply is lost')
+        response.success, response.message = True, f'request {len(asked)}'
+        return response
+
+    server = BackgroundNode('bg_server', spin=False)
+    client = BackgroundNode('bg_client')
+    try:
+        server.node.create_service(Trigger, '/bg_test/query', answer_from_the_second)
+        server.start()
+        with pytest.raises(NoReply, match='no reply from /bg_test/query after 2 s'):
+            client.call(Trigger, '/bg_test/query', Trigger.Request(), 2.0)
+        wait_for(lambda: len(asked) == 1, 15.0, 'the first request served')
+        asked.clear()
+        reply = client.call(Trigger, '/bg_test/query', Trigger.Request(), 60.0, resend_s=0.5)
+        assert reply.success and reply.message == 'request 2'
+        assert dict(server.callback_errors) == {'RuntimeError': 2}
+    finally:
+        client.close()
+        server.close()
