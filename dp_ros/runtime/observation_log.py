@@ -108,12 +108,19 @@ def read_observation_log(path: str | Path) -> list[dict[str, Any]]:
     """The records, oldest first. A cut-off last record (no newline, not JSON: a node killed
     mid-write) is left out with a warning; a bad record elsewhere is an error."""
     text = Path(path).read_text()
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     if lines and not text.endswith('\n'):
         try:
-            json.loads(lines[-1])
+            json.loads(lines[-1][1])
         except json.JSONDecodeError:
-            warnings.warn(f'{path}: its last record is cut off ({len(lines[-1])} bytes, no '
+            warnings.warn(f'{path}: its last record is cut off ({len(lines[-1][1])} bytes, no '
                           'newline): left out', stacklevel=2)
             lines.pop()
-    return [json.loads(line) for line in lines]
+    records = []
+    for n, line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:  # its own "line 1" would be the record's
+            raise ValueError(f'{path}: line {n} is no JSON record ({exc.msg}: column '
+                             f'{exc.colno}): a log edited or written by another tool?') from None
+    return records
