@@ -172,11 +172,12 @@ def refuse_unknown(cls: type, names: Iterable[str], owner: str | None = None) ->
     """ValueError naming each of `names` that is no field of `cls`, with the closest fields:
     a misspelt limit (max_velocty) would otherwise leave the real one at its default."""
     known = [f.name for f in param_fields(cls)]
-    unknown = sorted(set(names) - set(known))
+    unknown = sorted(set(names) - set(known), key=repr)  # YAML's `1:` or `yes:` too
     if not unknown:
         return
     hints = [f'{name}: did you mean {" or ".join(close)}?' for name in unknown
-             if (close := difflib.get_close_matches(name, known, n=3, cutoff=0.6))]
+             if isinstance(name, str)
+             and (close := difflib.get_close_matches(name, known, n=3, cutoff=0.6))]
     raise ValueError(f'unknown parameter(s) {unknown} for {owner or cls.__name__}'
                      + (f' ({"; ".join(hints)})' if hints else ''))
 

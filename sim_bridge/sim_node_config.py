@@ -175,7 +175,9 @@ class SimNodeConfig:
             raise ValueError(f'parameter control_period_s must be {PUSHT_CONTROL_PERIOD_S} (the '
                              'Push-T physics integrates 0.1 s per step), got '
                              f'{self.control_period_s}')
-        rate = 1.0 / self.control_period_s
+        # the period is PUSHT_CONTROL_PERIOD_S within 1e-9 (above), the rate the default
+        # camera rate is filled from: 1 / control_period_s would refuse that default
+        rate = 1.0 / PUSHT_CONTROL_PERIOD_S
         if 0.0 < self.camera_rate_hz < MIN_CAMERA_RATE_HZ:  # its period, in ns, overflowed
             raise ValueError(f'parameter camera_rate_hz must be at least {MIN_CAMERA_RATE_HZ:g} '
                              f'Hz (a frame every {1 / MIN_CAMERA_RATE_HZ:g} s), got '

@@ -97,8 +97,9 @@ def given_value(node: Any, name: str, value: Any, default: Any) -> Any:
     """A parameter's value as given: `name: []` in a YAML file (or -p name:=[]) reaches rclpy
     as an override of no type, which it keeps unset, so a list parameter read back as the
     default ([] image_topics as the Push-T camera, [] state_joint_names as agent_x, agent_y),
-    and the error named values the user never wrote. Such a list is the empty list."""
-    if value is not None or not isinstance(default, list):
+    and the error named values the user never wrote. Such a list is the empty list: for a
+    list parameter its value, for any other an error naming it (not the default)."""
+    if value is not None:
         return value
     override = getattr(node, '_parameter_overrides', {}).get(name)  # no public accessor
     if override is not None and override.type_ == Parameter.Type.NOT_SET:
