@@ -10,8 +10,10 @@ would a bag from a robot. QoS follows the publishers, as rosbag2 does: reliable 
 every publisher offers it, transient-local for latched topics (episode results); and the bag
 stores each topic's offered QoS (one profile per publisher, in metadata.yaml), so that
 `ros2 bag play` republishes a latched topic latched and the camera best-effort. Stops on
-Ctrl-C / SIGTERM, after N episode results, or after a duration; the bag is closed (metadata
-written) in every case. A write the disk refuses (full, over the size limit) ends the recording
+Ctrl-C / SIGTERM, after N episode results (refused when --topics leaves out the result topic:
+it would never stop), or after a duration; the bag is closed (metadata written) in every case.
+A topic whose message type this machine lacks is said once and not recorded, as rosbag2 does.
+A write the disk refuses (full, over the size limit) ends the recording
 at once: one line naming the bag, exit 2, and the cut-off bag (no summary, no metadata.yaml:
 inspect and bag2zarr refuse it) is removed.
 """
