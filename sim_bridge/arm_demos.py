@@ -128,7 +128,7 @@ def run(dataset: Path, episodes: str | None = None, tolerance: float = TOLERANCE
         'what': 'the paper\'s Push-T demonstrations replayed open-loop in the arm env '
                 '(sim_bridge/arm_env.py): joint commands = IK of the recorded pusher '
                 'positions (step k -> state[k+1, :2]), 10 Hz, 100 Hz physics, in-process',
-        'command': 'python -m sim_bridge.arm_demos --report bench/results/arm_demos.json',
+        'command': f'{PROG} --report bench/results/arm_demos.json',
         'dataset': str(dataset),
         'success_rule': f'final coverage >= the recorded final coverage - {tolerance}',
         'paper_success_rule': f'coverage > {SUCCESS_THRESHOLD} at some step (the env '

@@ -125,11 +125,15 @@ class Recorder:
     def _discover(self) -> None:
         """Subscribe to each topic once a publisher shows its type (and its QoS)."""
         self.callbacks += 1
-        if len(self.subscribed) + len(self.unknown_types) < len(self.topics):
+        if self.unseen():
             self._subscribe()
-        if (len(self.subscribed) + len(self.unknown_types) == len(self.topics)
-                and not self.ready):
+        if not self.ready and not self.unseen():
             self._check_matched()
+
+    def unseen(self) -> list[str]:
+        """The topics no publisher has shown yet: neither subscribed nor of a type this
+        machine lacks."""
+        return [t for t in self.topics if t not in self.subscribed and t not in self.unknown_types]
 
     def _unmatched(self) -> dict[str, tuple[int, int]]:
         """Topic -> (publishers matched, publishers in the graph) where some are not yet."""
@@ -309,8 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     counts = ', '.join(f'{t}: {n}' for t, n in bag.counts.items()) or 'no messages'
     print(f'wrote {args.output} ({args.storage}) after {reason}: {counts}', flush=True)
-    missing = [t for t in recorder.topics
-               if t not in recorder.subscribed and t not in recorder.unknown_types]
+    missing = recorder.unseen()
     if missing:
         print(f'record_demo: never saw a publisher on {missing}', file=sys.stderr)
     return 0

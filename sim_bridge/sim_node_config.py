@@ -19,6 +19,7 @@ from sim_bridge.trajectory_follower import Workspace
 from sim_bridge.video import check_video_pattern
 
 PUSHT_CONTROL_PERIOD_S = 0.1  # the env integrates 0.1 s per step (paper: sim 100 Hz, control 10 Hz)
+PUSHT_CONTROL_RATE_HZ = 1.0 / PUSHT_CONTROL_PERIOD_S  # the point robot's camera rate too
 MODES = ('lockstep', 'realtime')
 ROBOTS = ('point', 'arm')  # the sim's robots; eval, training and dp-ros sim use this list
 MAX_SEED = 2**32 - 1  # numpy's legacy RandomState, which places the paper's start states
@@ -175,9 +176,9 @@ class SimNodeConfig:
             raise ValueError(f'parameter control_period_s must be {PUSHT_CONTROL_PERIOD_S} (the '
                              'Push-T physics integrates 0.1 s per step), got '
                              f'{self.control_period_s}')
-        # the period is PUSHT_CONTROL_PERIOD_S within 1e-9 (above), the rate the default
-        # camera rate is filled from: 1 / control_period_s would refuse that default
-        rate = 1.0 / PUSHT_CONTROL_PERIOD_S
+        # the period is PUSHT_CONTROL_PERIOD_S within 1e-9 (above), and the default camera
+        # rate is filled from this rate: 1 / control_period_s would refuse that default
+        rate = PUSHT_CONTROL_RATE_HZ
         if 0.0 < self.camera_rate_hz < MIN_CAMERA_RATE_HZ:  # its period, in ns, overflowed
             raise ValueError(f'parameter camera_rate_hz must be at least {MIN_CAMERA_RATE_HZ:g} '
                              f'Hz (a frame every {1 / MIN_CAMERA_RATE_HZ:g} s), got '
@@ -277,7 +278,7 @@ def robot_defaults(robot: str) -> dict[str, Any]:
                 'workspace_high': [float(v) for v in POSITION_UPPER], 'camera_rate_hz': 30.0}
     return {'joint_names': ['agent_x', 'agent_y'], 'workspace_low': [0.0, 0.0],
             'workspace_high': [512.0, 512.0],
-            'camera_rate_hz': 1.0 / PUSHT_CONTROL_PERIOD_S}
+            'camera_rate_hz': PUSHT_CONTROL_RATE_HZ}
 
 
 def finish_config(config: SimNodeConfig, deprecated: dict[str, Any],
@@ -291,7 +292,7 @@ def finish_config(config: SimNodeConfig, deprecated: dict[str, Any],
              '(= 1 / control_rate_hz, in seconds) instead')
         if not abs(rate * PUSHT_CONTROL_PERIOD_S - 1.0) <= 1e-9:  # NaN compares false
             raise ValueError(f'parameter control_rate_hz (deprecated: use control_period_s) must '
-                             f'be {1.0 / PUSHT_CONTROL_PERIOD_S} (the Push-T physics integrates '
+                             f'be {PUSHT_CONTROL_RATE_HZ} (the Push-T physics integrates '
                              f'{PUSHT_CONTROL_PERIOD_S} s per step), got {rate}')
         if abs(config.control_period_s - PUSHT_CONTROL_PERIOD_S) > 1e-12:
             raise ValueError(f'parameters control_rate_hz {rate} (deprecated) and '

@@ -117,7 +117,7 @@ class EpisodeRecorder:
 
     def not_ready(self) -> str:
         """Why it is not ready, for a timeout message."""
-        missing = [t for t in self.topics if t not in self.recorder.subscribed]
+        missing = self.recorder.unseen()
         if missing:
             return f'the recorder found no publisher on {missing}'
         return ('the recorder is not matched with every publisher of '
