@@ -8,6 +8,9 @@ it first (processes.run_node_executable). A node may define `start()` (called on
 in the executor), `shutdown()` (called before it is destroyed) and `finished()` (spinning stops
 when it returns True, e.g. a worker thread that ended); `exit_code()` gives the return value.
 
+A stop (Ctrl-C, SIGTERM) while rclpy and the executor are made ends the run quietly, exit 0,
+before the node is built; rclpy's own signal handlers go in after them.
+
 Spinning is spin_once with a short timeout, so a stop request (a flag the signal handler of
 interrupt_without_rclpy_shutdown sets) and finished() are seen within 0.1 s even when no
 message arrives.
@@ -36,9 +39,10 @@ from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.publisher import Publisher
+from rclpy.signals import SignalHandlerOptions, install_signal_handlers, uninstall_signal_handlers
 
 from dp_ros.errors import UserError
-from dp_ros.held_signals import signals_held_back
+from dp_ros.held_signals import STOP_SIGNALS, signals_held_back
 from dp_ros.ros import clock_guard
 from dp_ros.ros.processes import check_ros_environment
 
@@ -60,16 +64,31 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
     except UserError as exc:
         print(f'{name}: {exc}', file=sys.stderr)
         return 2
+    # rclpy's signal handlers go in once the executor is whole: a stop inside the executor's
+    # __init__ (a command stopping the sim it had just started, seen in CI) shut the context
+    # down under it (rclpy's handler runs on whichever thread the kernel picks) or raised
+    # there, and the half-made executor's __del__ printed an AttributeError traceback at
+    # exit. A stop that came meanwhile ends the run before the node is built: exit 0
+    came: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _: came.append(signum))
+                for sig in STOP_SIGNALS}
     try:
-        rclpy.init(args=args)
-    except RCLError as exc:  # --ros-args rcl cannot parse, e.g. -p names:=[x,y] (y: a bool)
-        print(f'{name}: invalid arguments: {exc}', file=sys.stderr)
-        return 2
-    STOP_REQUESTED.clear()
-    clock_guard.install()  # before the node subscribes to /clock (use_sim_time)
+        try:
+            rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        except RCLError as exc:  # --ros-args rcl cannot parse, e.g. -p names:=[x,y] (y: bool)
+            print(f'{name}: invalid arguments: {exc}', file=sys.stderr)
+            return 2
+        STOP_REQUESTED.clear()
+        clock_guard.install()  # before the node subscribes to /clock (use_sim_time)
+        executor = SingleThreadedExecutor()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     node = None
-    executor = SingleThreadedExecutor()
     try:
+        install_signal_handlers(SignalHandlerOptions.ALL)  # what rclpy.init installs by default
+        if came:
+            return 0
         try:
             node = make_node()
         except Exception as exc:
@@ -110,6 +129,7 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
             executor.shutdown(timeout_sec=1.0)
             if rclpy.ok():
                 rclpy.shutdown()
+                uninstall_signal_handlers()  # as rclpy.shutdown does after a default init
     exit_code = getattr(node, 'exit_code', None)
     return int(exit_code()) if exit_code is not None else 0
 
@@ -147,8 +167,6 @@ def interrupt_without_rclpy_shutdown() -> None:
     traceback instead of a clean stop). A second signal raises KeyboardInterrupt, for a
     process stuck in a callback.
     """
-    from rclpy.signals import uninstall_signal_handlers
-
     def request_stop(*_):
         if STOP_REQUESTED.is_set():
             raise KeyboardInterrupt

@@ -206,3 +206,33 @@ def test_a_sigterm_while_the_node_is_built_is_a_quiet_stop(when):
     ''', when)
     assert proc.returncode == 0 and 'invalid configuration' not in proc.stderr, proc.stderr
     assert 'Traceback' not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_inside_the_executors_construction_is_a_quiet_stop(sig):
+    """A stop that lands inside SingleThreadedExecutor.__init__ (a command stopping the sim
+    it had just started: a CI run of arm-record) left a half-made executor whose __del__
+    printed "AttributeError: ... no attribute '_sigint_gc'" at exit (SIGTERM: rclpy's
+    handler, on whichever thread the kernel picked, shut the context down under it). Now a
+    stop that came while rclpy and the executor were made ends the run quietly, exit 0, before
+    the node is built. The signal is sent from inside the executor's guard condition, the
+    last thing its __init__ makes."""
+    proc = run_code('''
+        import rclpy.executors
+        made = rclpy.executors.SignalHandlerGuardCondition
+        def signalled(*args, **kwargs):
+            os.kill(os.getpid(), int(sys.argv[1]))
+            return made(*args, **kwargs)
+        rclpy.executors.SignalHandlerGuardCondition = signalled
+        def make():
+            print('made', flush=True)
+            return Ticker()
+        try:
+            code = run_node(make, 'review_node')
+        except KeyboardInterrupt:
+            code = 'interrupt escaped'
+        print(f'exit {code}', flush=True)
+    ''', str(int(sig)))
+    assert proc.returncode == 0, proc.stderr
+    assert nonempty_lines(proc.stdout) == ['exit 0'], proc.stdout + proc.stderr
+    assert proc.stderr == ''
