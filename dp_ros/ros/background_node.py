@@ -17,6 +17,8 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
+from dp_ros.held_signals import signals_held_back
+
 # a query's (get_parameters, get_state) `resend_s` in call(): long past a reply on a busy
 # machine, short beside a caller's 10 s timeout
 QUERY_RESEND_S = 1.0
@@ -37,20 +39,29 @@ class BackgroundNode:
     """
 
     def __init__(self, name: str, namespace: str = '', *, spin: bool = True):
-        self.context = Context()
-        rclpy.init(context=self.context)
-        try:
-            self.node: Node = rclpy.create_node(name, namespace=namespace or None,
-                                                context=self.context)
-        except BaseException:
-            rclpy.shutdown(context=self.context)
-            raise
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
         self._thread: threading.Thread | None = None
         self._closed = False
         # exceptions raised by callbacks on the spin thread, per type (logged once per type)
         self.callback_errors: Counter[str] = Counter()
+        self.context = Context()
+        try:
+            # held back (bounded: rcl's init, one node, its executor): a Ctrl-C inside the
+            # executor's __init__ left it half made (its __del__ printed an AttributeError
+            # traceback at exit) and the context open; delivered after it, with all closed
+            with signals_held_back():
+                rclpy.init(context=self.context)
+                try:
+                    self.node: Node = rclpy.create_node(name, namespace=namespace or None,
+                                                        context=self.context)
+                except BaseException:
+                    rclpy.shutdown(context=self.context)
+                    raise
+                self.executor = SingleThreadedExecutor(context=self.context)
+                self.executor.add_node(self.node)
+        except BaseException:
+            if hasattr(self, 'executor'):  # built whole: a stop that came meanwhile
+                self.close()
+            raise
         if spin:
             self.start()
 

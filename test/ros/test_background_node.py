@@ -1,4 +1,5 @@
-"""BackgroundNode: a callback that raises is logged and counted, and the spinning goes on.
+"""BackgroundNode: a callback that raises is logged and counted, and the spinning goes on;
+a lost query reply is asked again; a Ctrl-C while it is built leaves nothing half made.
 
 Teleop, replay and the `dp-ros sim` driver spin their node on its thread; one bad message
 (a camera frame in another encoding) used to end that thread for good, and the tool went on
@@ -107,3 +108,36 @@ def test_a_query_whose_reply_is_lost_is_asked_again_after_resend_s():
     finally:
         client.close()
         server.close()
+
+
+STOPPED_WHILE_BUILT = '''
+import os, signal
+import rclpy.executors
+from dp_ros.ros.background_node import BackgroundNode
+made = rclpy.executors.SignalHandlerGuardCondition
+def signalled(*args, **kwargs):  # the last thing the executor's __init__ makes
+    os.kill(os.getpid(), signal.SIGINT)
+    return made(*args, **kwargs)
+rclpy.executors.SignalHandlerGuardCondition = signalled
+try:
+    BackgroundNode('bg_stopped')
+    print('built', flush=True)
+except KeyboardInterrupt:
+    print('interrupted', flush=True)
+'''
+
+
+def test_a_ctrl_c_while_the_node_is_built_closes_it_then_raises():
+    """A Ctrl-C inside the executor's __init__ left it half made: its __del__ printed
+    "AttributeError: ... no attribute '_sigint_gc'" at exit. Now the build is held back
+    from it; the KeyboardInterrupt comes after, with the node closed."""
+    import subprocess
+    import sys
+
+    from support import checkout_env
+
+    proc = subprocess.run([sys.executable, '-c', STOPPED_WHILE_BUILT], env=checkout_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == 'interrupted\n', proc.stdout + proc.stderr
+    assert proc.stderr == ''
