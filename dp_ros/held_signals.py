@@ -13,9 +13,25 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-__all__ = ['STOP_SIGNALS', 'signals_held_back']
+__all__ = ['STOP_SIGNALS', 'signals_held_back', 'signals_noted']
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def signals_noted(signals: Sequence[int]) -> Iterator[list[int]]:
+    """Each of `signals` only noted, in the list the block gets, whatever handled it before
+    (SIG_DFL too); the handlers in place before are back after the block. Main thread only
+    (signal.signal): run_node notes a stop while rclpy and its executor are made, before
+    rclpy's own handlers go in, and ends the run on it."""
+    came: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _: came.append(signum))
+                for sig in signals}
+    try:
+        yield came
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager
@@ -38,20 +54,7 @@ def signals_held_back(signals: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    came: list[int] = []
-
-    def note(signum: int, frame: object) -> None:
-        came.append(signum)
-
-    previous = {}
-    for sig in signals:
-        handler = signal.getsignal(sig)
-        if callable(handler):
-            previous[sig] = signal.signal(sig, note)
-    try:
+    with signals_noted([sig for sig in signals if callable(signal.getsignal(sig))]) as came:
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     for signum in dict.fromkeys(came):
         signal.raise_signal(signum)

@@ -50,17 +50,15 @@ class BackgroundNode:
             # traceback at exit) and the context open; delivered after it, with all closed
             with signals_held_back():
                 rclpy.init(context=self.context)
-                try:
-                    self.node: Node = rclpy.create_node(name, namespace=namespace or None,
-                                                        context=self.context)
-                except BaseException:
-                    rclpy.shutdown(context=self.context)
-                    raise
+                self.node: Node = rclpy.create_node(name, namespace=namespace or None,
+                                                    context=self.context)
                 self.executor = SingleThreadedExecutor(context=self.context)
                 self.executor.add_node(self.node)
         except BaseException:
             if hasattr(self, 'executor'):  # built whole: a stop that came meanwhile
                 self.close()
+            elif self.context.ok():  # a node or executor rcl refused
+                rclpy.shutdown(context=self.context)
             raise
         if spin:
             self.start()

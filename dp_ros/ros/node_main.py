@@ -42,7 +42,7 @@ from rclpy.publisher import Publisher
 from rclpy.signals import SignalHandlerOptions, install_signal_handlers, uninstall_signal_handlers
 
 from dp_ros.errors import UserError
-from dp_ros.held_signals import STOP_SIGNALS, signals_held_back
+from dp_ros.held_signals import STOP_SIGNALS, signals_held_back, signals_noted
 from dp_ros.ros import clock_guard
 from dp_ros.ros.processes import check_ros_environment
 
@@ -69,10 +69,7 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
     # down under it (rclpy's handler runs on whichever thread the kernel picks) or raised
     # there, and the half-made executor's __del__ printed an AttributeError traceback at
     # exit. A stop that came meanwhile ends the run before the node is built: exit 0
-    came: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, _: came.append(signum))
-                for sig in STOP_SIGNALS}
-    try:
+    with signals_noted(STOP_SIGNALS) as came:
         try:
             rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         except RCLError as exc:  # --ros-args rcl cannot parse, e.g. -p names:=[x,y] (y: bool)
@@ -81,9 +78,6 @@ def run_node(make_node: Callable[[], Node], name: str, argv: list[str] | None = 
         STOP_REQUESTED.clear()
         clock_guard.install()  # before the node subscribes to /clock (use_sim_time)
         executor = SingleThreadedExecutor()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     node = None
     try:
         install_signal_handlers(SignalHandlerOptions.ALL)  # what rclpy.init installs by default
