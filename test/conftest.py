@@ -6,7 +6,9 @@ process creates and the processes it starts all land on the same isolated domain
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -41,6 +43,49 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from ros_harness import ProcessGroup, RosProbe  # noqa: E402
 from support import PUSHT_DATASET  # noqa: E402
+
+# the free space a run needs where its tmp_path folders go: a full run's folders peaked near
+# 1 GB (pytest.ini deletes a passed test's); a CI run that found 2 GB free took 8 GB with
+# pytest's default and failed after 14 minutes with ENOSPC in whichever tests came then
+MIN_FREE_TMP_BYTES = 2 * 1024**3
+
+
+def tmp_space_problem(directory: str | Path, need: int = MIN_FREE_TMP_BYTES) -> str | None:
+    """Why a run cannot have its tmp_path folders in `directory` (too little free space on
+    its filesystem), or None."""
+    free = shutil.disk_usage(directory).free
+    if free >= need:
+        return None
+    return (f'only {free / 1024**3:.1f} GB free on the filesystem of {directory}, where the '
+            f"tests' temporary folders go; a run needs {need / 1024**3:.1f} GB (free some, or "
+            'give pytest --basetemp on a disk that has it)')
+
+
+def _tmp_root(config) -> Path:
+    """Where this run's tmp_path folders go: --basetemp's nearest folder that exists (pytest
+    makes the rest), else the temp directory."""
+    given = config.option.basetemp
+    if not given:
+        return Path(tempfile.gettempdir())
+    root = Path(given).resolve()
+    while not root.is_dir() and root != root.parent:
+        root = root.parent
+    return root
+
+
+def pytest_configure(config):
+    """Too little disk for the run's folders: one clear error before any test, not ENOSPC in
+    whichever tests run once it fills (a CI run's)."""
+    if hasattr(config, 'workerinput'):  # pytest-xdist workers: their controller checked
+        return
+    problem = tmp_space_problem(_tmp_root(config))
+    if problem is not None:
+        raise pytest.UsageError(problem)
+
+
+def pytest_report_header(config):
+    root = _tmp_root(config)
+    return f'temporary folders: {root} ({shutil.disk_usage(root).free / 1024**3:.1f} GB free)'
 
 
 @pytest.fixture(scope='session')
