@@ -33,8 +33,9 @@ KNOWN_ENCODINGS = ('ros2msg', 'ros2idl')  # what rosbags' sqlite3 reader maps
 # the rows it cannot map left out: their types read as having no definition stored
 DEFINITIONS_QUERY = ('SELECT topic_type, encoding, encoded_message_definition,'
                      ' type_description_hash FROM message_definitions ORDER BY id')
-KNOWN_DEFINITIONS_QUERY = DEFINITIONS_QUERY.replace(
-    ' ORDER BY id', f" WHERE encoding IN {KNOWN_ENCODINGS!r} ORDER BY id")
+KNOWN_DEFINITIONS_QUERY = DEFINITIONS_QUERY.replace(  # SQL's list: a tuple's repr is not
+    ' ORDER BY id',  # one with a single item ("('ros2msg',)")
+    f" WHERE encoding IN ({', '.join(repr(e) for e in KNOWN_ENCODINGS)}) ORDER BY id")
 # how far out of receive-time order an unindexed .mcap's messages may come: an executor's
 # callback delay is milliseconds; the buffer holds this much of the recording
 REORDER_WINDOW_NS = 2_000_000_000
