@@ -39,4 +39,4 @@ def test_too_little_free_space_is_named_with_the_folder_and_both_sizes(tmp_path)
     problem = tmp_space_problem(tmp_path, need=2**60)  # an exabyte: no disk has it free
     assert problem is not None and str(tmp_path) in problem, problem
     assert problem.startswith('only ') and 'a run needs 1073741824.0 GB' in problem, problem
-    assert MIN_FREE_TMP_BYTES >= 2 * 1024**3  # a full run peaked near 1 GB
+    assert MIN_FREE_TMP_BYTES > 1024**3  # above a full run's peak, near 1 GB
