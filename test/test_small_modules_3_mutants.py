@@ -69,7 +69,8 @@ def test_the_emulated_set_is_x86_below_avx512():
 def test_the_fallback_warnings_name_the_setting_and_what_is_used():
     _, bf16 = effective_mixed_precision('bf16', True, 'AVX2')
     _, fp16 = effective_mixed_precision('fp16', True, 'AVX512')
-    assert bf16.startswith('train.mixed_precision bf16 on this CPU (AVX2 kernels, no AVX-512)')
+    assert bf16.startswith(
+        'train.mixed_precision bf16 on this CPU (AVX2 kernels: no AVX-512 or SVE)')
     assert bf16.endswith('training in fp32 instead')
     assert fp16.startswith('train.mixed_precision fp16 on the CPU')
     assert 'training in fp32 instead' in fp16
