@@ -1115,7 +1115,11 @@ class PlanningLoop:
         if plan is None:
             return start
         point = commanded_at(plan, now, not self.lockstep, self.safety.wrap)
-        return start if point is None else point
+        if point is not None:
+            return point
+        # before its first point: where the motion began, or, begun unmeasured, that first
+        # point (as stop() holds a running plan's: nothing sent would let the chunk run on)
+        return plan.actions[0] if start is None else start
 
     def _stop_path(self, now: int, blind: bool = False
                    ) -> tuple[np.ndarray, np.ndarray, int] | None:
