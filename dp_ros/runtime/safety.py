@@ -116,9 +116,12 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str],
     `driver_names` (the name a prefixed topic's controller knows it by: one arm's URDF
     bounding both arms' 'left_waist' and 'right_waist' as 'waist').
 
-    Continuous joints, and attributes a <limit> leaves out, give -inf/inf; a joint missing
-    from the URDF, one without <limit> that is not continuous, or one with velocity 0 is a
-    ValueError that names it. A negative velocity counts by its size, as MoveIt reads it.
+    Continuous joints give -inf/inf, a left-out velocity inf. A revolute or prismatic joint's
+    left-out lower or upper is 0, as urdfdom reads it (robot_state_publisher, MoveIt and
+    ros2_control: every other tool bounds the joint there); a <limit> with neither is refused
+    (urdfdom's [0, 0] would have the node drive the joint to 0 and pin it), as are a joint
+    missing from the URDF, one without <limit> that is not continuous, and velocity 0, each
+    naming the joint. A negative velocity counts by its size, as MoveIt reads it.
     """
     try:
         root = ET.parse(str(path)).getroot()
@@ -158,15 +161,24 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str],
             if np.isnan(value):
                 raise ValueError(f"parameter urdf_path: joint '{name}' has a non-numeric "
                                  f"limit {attr}='{text}'")
-            # an empty range (inf <= inf passed the checks); -inf / inf: no bound, as left out
+            # an empty range (inf <= inf passed the checks); -inf / inf given: no bound
             if (attr, value) in (('lower', np.inf), ('upper', -np.inf)):
                 raise ValueError(f"parameter urdf_path: joint '{name}' has an infinite limit "
                                  f"{attr}='{text}': no position is within it")
             return value
 
         continuous = kind == 'continuous'
-        lower.append(-np.inf if continuous else read('lower', -np.inf))
-        upper.append(np.inf if continuous else read('upper', np.inf))
+        ranged = kind in ('revolute', 'prismatic')  # urdfdom reads their range, 0 left out
+        if ranged and limit.get('lower') is None and limit.get('upper') is None:
+            raise ValueError(f"parameter urdf_path: joint '{name}' ({kind}) in {path} has a "
+                             '<limit> without lower and upper: URDF readers (urdfdom: '
+                             'robot_state_publisher, MoveIt, ros2_control) take both as 0, '
+                             "which pins the joint at 0; give the joint's range, or make it "
+                             'continuous')
+        lower.append(read('lower', 0.0) if ranged else -np.inf if continuous else
+                     read('lower', -np.inf))
+        upper.append(read('upper', 0.0) if ranged else np.inf if continuous else
+                     read('upper', np.inf))
         velocity.append(urdf_velocity(read('velocity', np.inf), name, path))
         wrap.append(continuous)
     return np.array(lower), np.array(upper), np.array(velocity), np.array(wrap, dtype=bool)
