@@ -69,35 +69,45 @@ def test_an_mcap_topic_without_a_resolvable_definition_leaves_the_others_readabl
     assert error is not None and error.startswith(f'no definition of {FEEDBACK} in the bag')
 
 
-def test_a_db3_with_unresolvable_definitions_leaves_the_others_readable(tmp_path):
-    """Schema 4 (Jazzy) as SqliteStorage writes it, a row of each encoding rosbag2 stores
-    for a type it could not resolve."""
-    db = tmp_path / 'nav.db3'
+# a .db3's tables as rosbag2's SqliteStorage makes them, schema 4 (Jazzy)
+JAZZY_DB3_SCHEMA = (
+    'CREATE TABLE schema(schema_version INTEGER PRIMARY KEY, ros_distro TEXT NOT NULL);'
+    'CREATE TABLE metadata(id INTEGER PRIMARY KEY, metadata_version INTEGER NOT NULL, '
+    'metadata TEXT NOT NULL);'
+    'CREATE TABLE topics(id INTEGER PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, '
+    'serialization_format TEXT NOT NULL, offered_qos_profiles TEXT NOT NULL, '
+    'type_description_hash TEXT NOT NULL);'
+    'CREATE TABLE message_definitions(id INTEGER PRIMARY KEY, topic_type TEXT NOT NULL, '
+    'encoding TEXT NOT NULL, encoded_message_definition TEXT NOT NULL, '
+    'type_description_hash TEXT NOT NULL);'
+    'CREATE TABLE messages(id INTEGER PRIMARY KEY, topic_id INTEGER NOT NULL, '
+    'timestamp INTEGER NOT NULL, data BLOB NOT NULL);'
+    "INSERT INTO schema VALUES (4, 'jazzy');")
+
+
+def jazzy_db3(db, topics) -> sqlite3.Connection:
+    """A .db3 of JAZZY_DB3_SCHEMA with topics (name, type, definition encoding, definition
+    text), ids 1.. in that order, and no messages yet: the open connection."""
     con = sqlite3.connect(db)
-    con.executescript(
-        'CREATE TABLE schema(schema_version INTEGER PRIMARY KEY, ros_distro TEXT NOT NULL);'
-        'CREATE TABLE metadata(id INTEGER PRIMARY KEY, metadata_version INTEGER NOT NULL, '
-        'metadata TEXT NOT NULL);'
-        'CREATE TABLE topics(id INTEGER PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, '
-        'serialization_format TEXT NOT NULL, offered_qos_profiles TEXT NOT NULL, '
-        'type_description_hash TEXT NOT NULL);'
-        'CREATE TABLE message_definitions(id INTEGER PRIMARY KEY, topic_type TEXT NOT NULL, '
-        'encoding TEXT NOT NULL, encoded_message_definition TEXT NOT NULL, '
-        'type_description_hash TEXT NOT NULL);'
-        'CREATE TABLE messages(id INTEGER PRIMARY KEY, topic_id INTEGER NOT NULL, '
-        'timestamp INTEGER NOT NULL, data BLOB NOT NULL);'
-        "INSERT INTO schema VALUES (4, 'jazzy');")
-    other = 'lab_msgs/msg/Gripper'
-    for topic, msgtype, encoding, text in (
-            ('/joint_states', JOINTS, 'ros2msg', _ros2_msgdef(JOINTS)),
-            ('/navigate_to_pose/_action/feedback', FEEDBACK, 'unknown', ''),
-            ('/gripper', other, '', '')):
+    con.executescript(JAZZY_DB3_SCHEMA)
+    for topic, msgtype, encoding, text in topics:
         con.execute('INSERT INTO topics(name, type, serialization_format, '
                     "offered_qos_profiles, type_description_hash) VALUES (?, ?, 'cdr', '', '')",
                     (topic, msgtype))
         con.execute('INSERT INTO message_definitions(topic_type, encoding, '
                     'encoded_message_definition, type_description_hash) VALUES (?, ?, ?, ?)',
                     (msgtype, encoding, text, ''))
+    return con
+
+
+def test_a_db3_with_unresolvable_definitions_leaves_the_others_readable(tmp_path):
+    """Schema 4 (Jazzy) as SqliteStorage writes it, a row of each encoding rosbag2 stores
+    for a type it could not resolve."""
+    db = tmp_path / 'nav.db3'
+    other = 'lab_msgs/msg/Gripper'
+    con = jazzy_db3(db, [('/joint_states', JOINTS, 'ros2msg', _ros2_msgdef(JOINTS)),
+                         ('/navigate_to_pose/_action/feedback', FEEDBACK, 'unknown', ''),
+                         ('/gripper', other, '', '')])
     con.executemany('INSERT INTO messages(topic_id, timestamp, data) VALUES (1, ?, ?)',
                     [(T0 + i * 10**8, joint_state(i)) for i in range(3)])
     con.commit()

@@ -24,19 +24,17 @@ through dp_ros.bags.reader.open_bag.
 """
 from __future__ import annotations
 
-import sqlite3
 import struct
 
 import mcap.writer
-import numpy as np
 import pytest
 from rosbags.rosbag2 import storage_mcap, storage_sqlite3
 from support import _ros2_msgdef
+from test_bag_rosbags_adapt import jazzy_db3, joint_state
 
 from dp_ros.bags import rosbags_adapt
 from dp_ros.bags.reader import BagReadError, open_bag
 from dp_ros.bags.rosbags_adapt import REORDER_WINDOW_NS
-from dp_ros.bags.typestore import default_typestore
 
 JOINTS = 'sensor_msgs/msg/JointState'
 FEEDBACK = 'nav2_msgs/action/NavigateToPose_FeedbackMessage'
@@ -45,18 +43,6 @@ GRIPPER_IDL = ('module my_msgs {\n  module msg {\n    struct Gripper {\n      do
                '      boolean closed;\n    };\n  };\n};\n')
 T0 = 1_700_000_000_000_000_000
 W = REORDER_WINDOW_NS
-
-
-def joint_state(i: int) -> bytes:
-    """A JointState whose position[0] is i: which message came where."""
-    store = default_typestore()
-    types = store.types
-    msg = types[JOINTS](
-        header=types['std_msgs/msg/Header'](
-            stamp=types['builtin_interfaces/msg/Time'](sec=1_700_000_000 + i, nanosec=0),
-            frame_id=''),
-        name=['j0'], position=np.array([float(i)]), velocity=np.zeros(0), effort=np.zeros(0))
-    return bytes(store.serialize_cdr(msg, JOINTS))
 
 
 def gripper(width: float) -> bytes:
@@ -198,29 +184,9 @@ def test_a_db3_idl_definition_is_kept_beside_an_unknown_one(tmp_path):
     """Schema 4 (Jazzy) as SqliteStorage writes it: a type stored as IDL (no .msg file)
     reads as IDL, while the row of encoding 'unknown' beside it reads as no definition."""
     db = tmp_path / 'idl.db3'
-    con = sqlite3.connect(db)
-    con.executescript(
-        'CREATE TABLE schema(schema_version INTEGER PRIMARY KEY, ros_distro TEXT NOT NULL);'
-        'CREATE TABLE metadata(id INTEGER PRIMARY KEY, metadata_version INTEGER NOT NULL, '
-        'metadata TEXT NOT NULL);'
-        'CREATE TABLE topics(id INTEGER PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, '
-        'serialization_format TEXT NOT NULL, offered_qos_profiles TEXT NOT NULL, '
-        'type_description_hash TEXT NOT NULL);'
-        'CREATE TABLE message_definitions(id INTEGER PRIMARY KEY, topic_type TEXT NOT NULL, '
-        'encoding TEXT NOT NULL, encoded_message_definition TEXT NOT NULL, '
-        'type_description_hash TEXT NOT NULL);'
-        'CREATE TABLE messages(id INTEGER PRIMARY KEY, topic_id INTEGER NOT NULL, '
-        'timestamp INTEGER NOT NULL, data BLOB NOT NULL);'
-        "INSERT INTO schema VALUES (4, 'jazzy');")
-    for topic, msgtype, encoding, text in (
-            ('/navigate_to_pose/_action/feedback', FEEDBACK, 'unknown', ''),
-            ('/gripper', GRIPPER, 'ros2idl', f"{'=' * 80}\nIDL: {GRIPPER}\n{GRIPPER_IDL}")):
-        con.execute('INSERT INTO topics(name, type, serialization_format, '
-                    "offered_qos_profiles, type_description_hash) VALUES (?, ?, 'cdr', '', '')",
-                    (topic, msgtype))
-        con.execute('INSERT INTO message_definitions(topic_type, encoding, '
-                    'encoded_message_definition, type_description_hash) VALUES (?, ?, ?, ?)',
-                    (msgtype, encoding, text, ''))
+    con = jazzy_db3(db, [
+        ('/navigate_to_pose/_action/feedback', FEEDBACK, 'unknown', ''),
+        ('/gripper', GRIPPER, 'ros2idl', f"{'=' * 80}\nIDL: {GRIPPER}\n{GRIPPER_IDL}")])
     con.executemany('INSERT INTO messages(topic_id, timestamp, data) VALUES (?, ?, ?)',
                     [(2, T0 + i, gripper(0.5 + i)) for i in range(2)]
                     + [(1, T0 + 5, b'\x00\x01\x00\x00' + bytes(8))])

@@ -232,17 +232,23 @@ def test_problems_call_a_gap_stale_and_count_the_older_inputs():
         "3 input(s) stamped before their stream's newest"]
 
 
-def test_the_first_owed_stop_counts_a_measurement_from_the_clock_when_the_start_is_ahead():
-    """An episode announced 100 ms ahead of the node clock over a running plan, nothing
-    measured since: the owed stop takes a measurement stamped 10 ms after the clock (before
-    the announced start) as the new episode's, and holds there at once, not after
-    max_input_age_s. Kills the first owed stop's `min(start_ns, now)` -> `start_ns`."""
+def measured_plan_of_episode_5() -> PlanningLoop:
+    """Episode 5 announced at T0, a plan running from a measurement at T0 + dt."""
     loop = make_loop(episode_start_topic=TOPIC)
     assert loop.start_episode(5, T0, T0)
     feed(loop, T0)
     feed(loop, T0 + DT)
     loop.measure(T0 + DT, np.array([250.0, 260.0]))
     assert finish(loop, plan_now(loop, T0 + DT), T0 + DT)
+    return loop
+
+
+def test_the_first_owed_stop_counts_a_measurement_from_the_clock_when_the_start_is_ahead():
+    """An episode announced 100 ms ahead of the node clock over a running plan, nothing
+    measured since: the owed stop takes a measurement stamped 10 ms after the clock (before
+    the announced start) as the new episode's, and holds there at once, not after
+    max_input_age_s. Kills the first owed stop's `min(start_ns, now)` -> `start_ns`."""
+    loop = measured_plan_of_episode_5()
     taken = loop.start_episode(6, T0 + 2 * DT + 100 * MS, T0 + 2 * DT)
     assert taken and taken.hold is None and loop.stop_owed
     loop.measure(T0 + 2 * DT + 10 * MS, np.array([110.0, 167.0]))
@@ -312,12 +318,7 @@ def test_an_owed_stop_takes_a_late_measurement_stamped_after_the_start_before_th
     measured since: a joint state stamped 20 ms before the announcement arrives after it
     (late in transit): it is of the new episode (after its start), so the owed stop holds
     there at once, not max_input_age_s later. Kills `_measured_since(_owed_at_ns)`."""
-    loop = make_loop(episode_start_topic=TOPIC)
-    assert loop.start_episode(5, T0, T0)
-    feed(loop, T0)
-    feed(loop, T0 + DT)
-    loop.measure(T0 + DT, np.array([250.0, 260.0]))
-    assert finish(loop, plan_now(loop, T0 + DT), T0 + DT)
+    loop = measured_plan_of_episode_5()
     taken = loop.start_episode(6, T0 + 2 * DT - 50 * MS, T0 + 2 * DT)
     assert taken and taken.hold is None and loop.stop_owed
     loop.measure(T0 + 2 * DT - 20 * MS, np.array([110.0, 167.0]))
