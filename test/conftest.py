@@ -64,7 +64,8 @@ def tmp_space_problem(directory: str | Path, need: int = MIN_FREE_TMP_BYTES) -> 
 
 def _tmp_root(config) -> Path:
     """Where this run's tmp_path folders go: --basetemp's nearest folder that exists (pytest
-    makes the rest), else the temp directory."""
+    makes --basetemp itself; a missing parent is its own error, after this check), else the
+    temp directory."""
     given = config.option.basetemp
     if not given:
         return Path(tempfile.gettempdir())

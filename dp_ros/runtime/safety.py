@@ -175,10 +175,13 @@ def urdf_limits(path: str | Path, joint_names: Sequence[str],
                              'robot_state_publisher, MoveIt, ros2_control) take both as 0, '
                              "which pins the joint at 0; give the joint's range, or make it "
                              'continuous')
-        lower.append(read('lower', 0.0) if ranged else -np.inf if continuous else
-                     read('lower', -np.inf))
-        upper.append(read('upper', 0.0) if ranged else np.inf if continuous else
-                     read('upper', np.inf))
+        if continuous:  # its <limit>'s range is ignored (URDF)
+            lower.append(-np.inf)
+            upper.append(np.inf)
+        else:
+            left_out = (0.0, 0.0) if ranged else (-np.inf, np.inf)
+            lower.append(read('lower', left_out[0]))
+            upper.append(read('upper', left_out[1]))
         velocity.append(urdf_velocity(read('velocity', np.inf), name, path))
         wrap.append(continuous)
     return np.array(lower), np.array(upper), np.array(velocity), np.array(wrap, dtype=bool)
