@@ -651,19 +651,25 @@ def _slower_than_reference(topics: list[TopicReport], config: Bag2ZarrConfig,
     reference that is no input of the node (an action's topic, a topic no key reads) it
     cannot: it assembles at the newest stamp every stream has, mostly the slower stream's,
     and pairs them the other way round, samples training never saw together."""
-    inputs = {source.topic for key, source in config.sources() if key != 'action'
-              and source.offset_s == 0 and source.kind in ('image', 'joint_state', 'pose')}
-    if grid_topic in inputs:
+    observed = [source for key, source in config.sources() if key != 'action'
+                and source.offset_s == 0 and source.kind in ('image', 'joint_state', 'pose')]
+    if any(source.topic == grid_topic for source in observed):
         return []
+    # stream (as the report names it: a shared joint-state topic's joint set is
+    # '<topic> [<joints>]', with its own rate) -> the topic a reference_topic would name
+    keys = stream_keys(config)
+    inputs = {keys[source.slot()]: source.topic for source in observed}
     rates = {t.topic: t.rate_hz for t in topics}
     ref = rates.get(grid_topic, 0.0)
-    return [f'{topic} ({rates[topic]:.1f} Hz) is slower than the reference topic '
+    return [f'{stream} ({rates[stream]:.1f} Hz) is slower than the reference topic '
             f'{grid_topic} ({ref:.1f} Hz) that the grid sits on, which no observation reads: '
             f'the policy node assembles its observation at the newest stamp every stream has '
-            f'(mostly {topic}\'s), so it pairs other samples than training did; give '
-            f'`reference_topic: {topic}` (the slowest input)'
-            for topic in sorted(inputs)
-            if 0 < rates.get(topic, 0.0) < SLOWER * ref]
+            f'(mostly {stream}\'s), so it pairs other samples than training did; give '
+            f'`reference_topic: {topic}` ('
+            + ('the slowest input)' if stream == topic else 'the topic it is read from: the grid '
+               'takes all its messages)')
+            for stream, topic in sorted(inputs.items())
+            if 0 < rates.get(stream, 0.0) < SLOWER * ref]
 
 
 def empty_bag(bag: Bag) -> bool:
