@@ -384,14 +384,35 @@ def from_arrow(column: pa.ChunkedArray | pa.Array, ft: Mapping[str, Any]) -> np.
         column = column.storage
     n = len(column)
     shape = list(ft['shape'])
-    values = column
+    values, levels = column, []
     while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type) or \
             pa.types.is_large_list(values.type):
+        levels.append(values)
         values = values.flatten()
     out = values.to_numpy(zero_copy_only=False).astype(np.dtype(ft['dtype']), copy=False)
     if out.size != n * int(np.prod(shape)):
         raise LeRobotFormatError(f'column of {n} rows holds {out.size} values, not shape {shape}')
+    _check_list_lengths(levels[:len(shape)], shape)
     return out.reshape((n, *shape))
+
+
+def _check_list_lengths(levels: list[pa.Array], shape: list[int]) -> None:
+    """Each list of each level holds shape[level] values: variable-length lists (list<float>,
+    as tools other than HF datasets write a vector) whose total is right can still be ragged,
+    a row of 3 and one of 1 for shape [2], which a reshape would re-cut into 2 and 2, moving
+    a value into the next frame. LeRobotFormatError naming the first such row."""
+    rows: np.ndarray | None = None  # each list of this level's row
+    for depth, level in enumerate(levels):
+        lengths = pc.fill_null(pc.list_value_length(level), -1).to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(lengths != shape[depth])
+        if bad.size:
+            k = int(bad[0])
+            inner = f' at depth {depth}' if depth else ''
+            raise LeRobotFormatError(
+                f'row {k if rows is None else int(rows[k])} holds a list of {int(lengths[k])} '
+                f'values{inner}, not {shape[depth]} (shape {shape}): lists of uneven length')
+        parents = pc.list_parent_indices(level).to_numpy(zero_copy_only=False)
+        rows = parents if rows is None else rows[parents]
 
 
 def first_null_row(column: pa.ChunkedArray | pa.Array) -> int | None:
@@ -1476,7 +1497,11 @@ class LeRobotReader:
                     raise LeRobotFormatError(
                         f'{self.root}: {path.relative_to(self.root)}: {key!r} is null at row '
                         f'{row}: a frame needs a number in every column (a null is no value)')
-                parts[key].append(from_arrow(table[key], self.features[key]))
+                try:
+                    parts[key].append(from_arrow(table[key], self.features[key]))
+                except LeRobotFormatError as exc:
+                    raise LeRobotFormatError(f'{self.root}: {path.relative_to(self.root)}: '
+                                             f'{key!r}: {exc}') from None
         out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in parts.items()}
         index = out['index'].reshape(-1)
         total = self.info['total_frames']
