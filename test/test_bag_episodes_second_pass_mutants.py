@@ -325,17 +325,24 @@ def test_an_unstamped_stream_is_not_named_on_another_clock(tmp_path):
     assert [n.split(' ')[0] for n in report.notes if 'two clocks' in n] == ['/joint_states']
 
 
-def test_a_slow_joint_set_of_a_shared_topic_is_named_slower_than_the_reference(tmp_path):
-    """The gripper at 5 Hz on the arm's /joint_states (100 Hz), the reference the 10 Hz
-    command topic no observation reads: the gripper's stream is an input slower than it, as
-    it would be named on a topic of its own."""
+def slow_gripper_report(tmp_path, reference: str) -> BagReport:
+    """The report of a bag whose gripper gives 5 Hz on the arm's 100 Hz /joint_states, beside
+    a 10 Hz camera and a 10 Hz command topic, on a grid set by `reference`."""
     write_shared_topic_bag(tmp_path / 'b', gripper_every=20)
     _, report = bag_episodes(tmp_path / 'b', {
-        'control_period_s': 0.1, 'reference_topic': '/cmd', 'tolerance': 0.3,
+        'control_period_s': 0.1, 'reference_topic': reference, 'tolerance': 0.3,
         'keys': {'img': {'image': '/cam'},
                  'arm': {'joint_state': '/joint_states', 'joints': ARM},
                  'gripper': {'joint_state': '/joint_states', 'joints': GRIPPER},
                  'action': {'joint_trajectory': '/cmd', 'joints': ARM + GRIPPER}}})
+    return report
+
+
+def test_a_slow_joint_set_of_a_shared_topic_is_named_slower_than_the_reference(tmp_path):
+    """The gripper at 5 Hz on the arm's /joint_states (100 Hz), the reference the 10 Hz
+    command topic no observation reads: the gripper's stream is an input slower than it, as
+    it would be named on a topic of its own."""
+    report = slow_gripper_report(tmp_path, '/cmd')
     assert [(t.topic, t.rate_hz) for t in report.topics] == [
         ('/cam', 10.0), ('/cmd', 10.0), ('/joint_states [j1, j2]', 100.0),
         ('/joint_states [g]', 5.0)]
@@ -351,12 +358,6 @@ def test_a_slow_joint_set_of_a_shared_topic_is_named_slower_than_the_reference(t
 def test_a_shared_topic_as_reference_names_no_slower_joint_set(tmp_path):
     """The shared /joint_states as the reference: an input the node reads, so its slow
     gripper set is not named (the node anchors on the reference as training did)."""
-    write_shared_topic_bag(tmp_path / 'b', gripper_every=20)
-    _, report = bag_episodes(tmp_path / 'b', {
-        'control_period_s': 0.1, 'reference_topic': '/joint_states', 'tolerance': 0.3,
-        'keys': {'img': {'image': '/cam'},
-                 'arm': {'joint_state': '/joint_states', 'joints': ARM},
-                 'gripper': {'joint_state': '/joint_states', 'joints': GRIPPER},
-                 'action': {'joint_trajectory': '/cmd', 'joints': ARM + GRIPPER}}})
+    report = slow_gripper_report(tmp_path, '/joint_states')
     assert report.episode_lengths
     assert not [n for n in report.notes if 'is slower than the reference topic' in n]

@@ -33,7 +33,6 @@ would: its files rewritten with json or pyarrow (PyAV for the audio-only mp4).
 """
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections.abc import Callable
@@ -44,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_lerobot_reader_mutants import grids, set_column, set_info, states
 
 from training.lerobot_format import (
     LeRobotFormatError,
@@ -63,18 +63,6 @@ DONE = 'next.done'  # lerobot's recorder stores it as a bool feature
 DATA = 'data/chunk-000/file-000.parquet'
 EPISODES = 'meta/episodes/chunk-000/file-000.parquet'
 TASKS = ('pick the cube', 'push the T', 'pick the cube')
-
-
-def states(n: int, start: int) -> np.ndarray:
-    """A state whose values say the frame's dataset index."""
-    return np.stack([np.arange(start, start + n), -np.arange(start, start + n)], 1) \
-        .astype(np.float32)
-
-
-def grids(n: int, start: int) -> np.ndarray:
-    """(n, 2, 2) values saying the frame's dataset index."""
-    return (np.arange(start, start + n)[:, None, None] * 10 + np.arange(4).reshape(2, 2)) \
-        .astype(np.float32)
 
 
 def dones(n: int) -> np.ndarray:
@@ -101,26 +89,6 @@ def written(tmp_path_factory) -> Path:
 def ds(tmp_path, written) -> Path:
     """A fresh copy of `written`, free to damage."""
     return shutil.copytree(written, tmp_path / 'ds')
-
-
-def edit_info(root: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    path = root / 'meta/info.json'
-    info = json.loads(path.read_text())
-    change(info)
-    path.write_text(json.dumps(info))
-
-
-def set_info(root: Path, **values: Any) -> None:
-    edit_info(root, lambda info: info.update(values))
-
-
-def set_column(path: Path, column: str, values: list[Any] | pa.Array,
-               typ: pa.DataType | None = None) -> None:
-    """Column `column` of a parquet file replaced by these values (of its type, or typ)."""
-    table = pq.read_table(path)
-    array = values if isinstance(values, pa.Array) else \
-        pa.array(values, type=typ or table.schema.field(column).type)
-    pq.write_table(table.set_column(table.column_names.index(column), column, array), path)
 
 
 def refused(root: Path, match: str, read: Callable[[LeRobotReader], Any] | None = None) -> None:
