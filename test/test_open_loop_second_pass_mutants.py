@@ -24,7 +24,9 @@ open, each test naming the change it catches:
 - the plot: each row labelled with its own dimension (every row the first one's survived),
   recorded actions at step * the control period (a fixed 0.1 s survived);
 - the summary: chunks and executed steps each in their place, the warnings last (dropped
-  survived).
+  survived);
+- the hint of chunks not finite with two low-dim keys: the second key judged on its own
+  dimensions (every key given the first key's slice survived).
 Real stores and tiny real policies, exact values.
 """
 from __future__ import annotations
@@ -386,3 +388,31 @@ def test_the_summary_counts_chunks_and_steps_apart_and_ends_with_the_warnings():
     lines = text.splitlines()
     assert lines[1] == 'episodes all (2), 3 chunks, 20 executed steps compared'
     assert lines[-1] == 'warning: crop differs'
+
+
+def test_a_second_low_dim_key_is_judged_on_its_own_dimensions(tmp_path):
+    """The hint of a chunk that came out not finite with two low-dim keys (an arm's and a
+    gripper's, as bag2zarr configs split them): only the gripper far outside its range is
+    named, by its own dimension and distance (each key's slice of the far dimensions taken
+    from where the key starts; the first key's slice for every key named the arm)."""
+    from dp_ros.policy.normalizer import Normalizer
+    from training.dataset import PushTImageDataset
+    from training.open_loop import outside_training_range
+    from training.replay_buffer import ReplayBuffer
+
+    rng = np.random.default_rng(0)
+    buffer = ReplayBuffer.create(tmp_path / 'two.zarr')
+    arm = rng.uniform(50, 400, (6, 2))
+    gripper = np.stack([rng.uniform(50, 400, 6), np.full(6, 5e3)], 1)  # [1]: 5000 px
+    buffer.add_episode({'img': np.zeros((6, 96, 96, 3), np.uint8),
+                        'arm': arm.astype(np.float32), 'gripper': gripper.astype(np.float32),
+                        'action': arm.astype(np.float32)})
+    normalizer = Normalizer.from_data({'arm': np.tile([[20.0], [490.0]], (1, 2)),
+                                       'gripper': np.tile([[20.0], [490.0]], (1, 2)),
+                                       'action': np.tile([[20.0], [490.0]], (1, 2))}).to_dict()
+    ds = PushTImageDataset(tmp_path / 'two.zarr', low_dim_keys={'arm': 'arm',
+                                                                 'gripper': 'gripper'},
+                           progress=False)
+    assert list(ds.low_dim_keys) == ['arm', 'gripper']
+    assert outside_training_range(ds, [0], normalizer) == [
+        'gripper dimension(s) [1] up to 4.51e+03 outside its training range']
