@@ -376,33 +376,49 @@ def to_arrow(values: np.ndarray, ft: Mapping[str, Any]) -> pa.Array:
     return out
 
 
-def from_arrow(column: pa.ChunkedArray | pa.Array, ft: Mapping[str, Any]) -> np.ndarray:
-    """A column -> (n, *shape) numpy array of the feature's dtype (shape (1,) -> (n, 1))."""
+def _list_levels(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    """The column as one array (chunks combined, an extension type's storage), then each
+    list level's flattened values down to the leaf values (a null list's values left out)."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if isinstance(column.type, pa.ExtensionType):
         column = column.storage
-    n = len(column)
+    levels = [column]
+    while pa.types.is_list(levels[-1].type) or pa.types.is_fixed_size_list(levels[-1].type) \
+            or pa.types.is_large_list(levels[-1].type):
+        levels.append(levels[-1].flatten())
+    return levels
+
+
+def _with_rows(levels: list[pa.Array]) -> Iterator[tuple[pa.Array, np.ndarray | None]]:
+    """Each level of _list_levels with the top-level row of each of its entries (None for the
+    top level, its own rows), traced through the list parents only as far as asked for."""
+    rows: np.ndarray | None = None
+    for depth, level in enumerate(levels):
+        if depth:
+            parents = pc.list_parent_indices(levels[depth - 1]).to_numpy(zero_copy_only=False)
+            rows = parents if rows is None else rows[parents]
+        yield level, rows
+
+
+def from_arrow(column: pa.ChunkedArray | pa.Array, ft: Mapping[str, Any]) -> np.ndarray:
+    """A column -> (n, *shape) numpy array of the feature's dtype (shape (1,) -> (n, 1))."""
+    levels = _list_levels(column)
+    n = len(levels[0])
     shape = list(ft['shape'])
-    values, levels = column, []
-    while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type) or \
-            pa.types.is_large_list(values.type):
-        levels.append(values)
-        values = values.flatten()
-    out = values.to_numpy(zero_copy_only=False).astype(np.dtype(ft['dtype']), copy=False)
+    out = levels[-1].to_numpy(zero_copy_only=False).astype(np.dtype(ft['dtype']), copy=False)
     if out.size != n * int(np.prod(shape)):
         raise LeRobotFormatError(f'column of {n} rows holds {out.size} values, not shape {shape}')
-    _check_list_lengths(levels[:len(shape)], shape)
+    _check_list_lengths(levels[:-1][:len(shape)], shape)
     return out.reshape((n, *shape))
 
 
-def _check_list_lengths(levels: list[pa.Array], shape: list[int]) -> None:
+def _check_list_lengths(lists: list[pa.Array], shape: list[int]) -> None:
     """Each list of each level holds shape[level] values: variable-length lists (list<float>,
     as tools other than HF datasets write a vector) whose total is right can still be ragged,
     a row of 3 and one of 1 for shape [2], which a reshape would re-cut into 2 and 2, moving
     a value into the next frame. LeRobotFormatError naming the first such row."""
-    rows: np.ndarray | None = None  # each list of this level's row
-    for depth, level in enumerate(levels):
+    for depth, (level, rows) in enumerate(_with_rows(lists)):
         lengths = pc.fill_null(pc.list_value_length(level), -1).to_numpy(zero_copy_only=False)
         bad = np.flatnonzero(lengths != shape[depth])
         if bad.size:
@@ -411,32 +427,19 @@ def _check_list_lengths(levels: list[pa.Array], shape: list[int]) -> None:
             raise LeRobotFormatError(
                 f'row {k if rows is None else int(rows[k])} holds a list of {int(lengths[k])} '
                 f'values{inner}, not {shape[depth]} (shape {shape}): lists of uneven length')
-        parents = pc.list_parent_indices(level).to_numpy(zero_copy_only=False)
-        rows = parents if rows is None else rows[parents]
 
 
 def first_null_row(column: pa.ChunkedArray | pa.Array) -> int | None:
     """The first row of a column holding a null, at its top level or inside its lists; None
     where it holds none: numpy would make a null float NaN and a null uint64 2**63 (the
     column then float64), silently."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if isinstance(column.type, pa.ExtensionType):
-        column = column.storage
-    levels = [column]
-    while pa.types.is_list(levels[-1].type) or pa.types.is_fixed_size_list(levels[-1].type) \
-            or pa.types.is_large_list(levels[-1].type):
-        levels.append(levels[-1].flatten())  # a null list's values are left out
+    levels = _list_levels(column)
     if not any(level.null_count for level in levels):
         return None
-    rows: np.ndarray | None = None  # each value of this level's row
-    for level, below in zip(levels, [*levels[1:], None], strict=True):
+    for level, rows in _with_rows(levels):
         if level.null_count:
             k = int(pc.index(pc.is_null(level), True).as_py())
             return k if rows is None else int(rows[k])
-        if below is not None:
-            parents = pc.list_parent_indices(level).to_numpy()
-            rows = parents if rows is None else rows[parents]
     return None
 
 
