@@ -32,7 +32,9 @@ Real stores and tiny real policies, exact values.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -163,25 +165,35 @@ def compared(name: str, step: int | None, rmse: float | None, score: float | Non
                         'by_chunk_step': {'rmse_norm': by_step}}}
 
 
-def drawn_lines(monkeypatch) -> dict[str, tuple[list[float], list[float]]]:
-    """label -> (x, y) of every line of the next figure saved (the real save, watched)."""
+def watch_saves(monkeypatch, record: Callable[[Any], None]) -> None:
+    """record(fig) for each matplotlib figure as it is saved (the real save still runs)."""
     import matplotlib
 
     matplotlib.use('Agg')
     from matplotlib.figure import Figure
 
-    drawn: dict[str, tuple[list[float], list[float]]] = {}
     save = Figure.savefig
 
     def keep(fig, *args, **kwargs):
+        record(fig)
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, 'savefig', keep)
+
+
+def drawn_lines(monkeypatch) -> dict[str, tuple[list[float], list[float]]]:
+    """label -> (x, y) of every line of the figures saved from now on, and 'ylim <ylabel>'
+    -> ([], each axis' y limits)."""
+    drawn: dict[str, tuple[list[float], list[float]]] = {}
+
+    def record(fig) -> None:
         for ax in fig.axes:
             for line in ax.get_lines():
                 drawn[line.get_label()] = ([float(v) for v in line.get_xdata()],
                                            [float(v) for v in line.get_ydata()])
             drawn[f'ylim {ax.get_ylabel()}'] = ([], [float(v) for v in ax.get_ylim()])
-        return save(fig, *args, **kwargs)
 
-    monkeypatch.setattr(Figure, 'savefig', keep)
+    watch_saves(monkeypatch, record)
     return drawn
 
 
@@ -344,22 +356,12 @@ def test_the_plot_labels_each_row_with_its_dimension_on_the_recordings_time(
         tmp_path, monkeypatch):
     """plot_open_loop: row d is labelled with dimension d's name, and the recorded actions
     are drawn at step * control period (0.05 s here) on a 'time (s)' axis."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    from matplotlib.figure import Figure
-
     from training.open_loop import error_metrics, plot_open_loop
 
     seen: list[tuple[str, str, list[float]]] = []
-    save = Figure.savefig
-
-    def keep(fig, *args, **kwargs):
-        seen.extend((ax.get_ylabel(), ax.get_xlabel(),
-                     [float(v) for v in ax.get_lines()[0].get_xdata()]) for ax in fig.axes)
-        return save(fig, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, 'savefig', keep)
+    watch_saves(monkeypatch, lambda fig: seen.extend(
+        (ax.get_ylabel(), ax.get_xlabel(), [float(v) for v in ax.get_lines()[0].get_xdata()])
+        for ax in fig.axes))
     recorded = np.stack([np.arange(10.0), np.full(10, 5.0), -np.arange(10.0)], 1)
     c = EpisodeChunks(3, recorded, [0, 8])
     c.predicted = np.zeros((2, TP, 3))
