@@ -21,6 +21,7 @@ from support import REPO_ROOT, TEST_DIR, checkout_env, module_cmd, sim_node_cmd
 
 from dp_ros.ros import processes
 from dp_ros.ros.background_node import BackgroundNode
+from dp_ros.ros.conversions import time_to_ns
 
 __all__ = ['LATCHED', 'REPO_ROOT', 'RELIABLE', 'TEST_DIR', 'Proc', 'ProcessGroup', 'RosProbe',
            'module_cmd', 'sim_node_cmd']
@@ -155,6 +156,29 @@ class RosProbe(BackgroundNode):
         self.wait_for(lambda: len(received) >= count, timeout, f'{count} {what}')
         with self._lock:
             return list(received)
+
+    def wait_for_more(self, received: list, topic: str, more: int, timeout: float) -> list:
+        """`more` messages after those in `received` now (a collect() list of `topic`). A
+        timeout says what the test cannot see afterwards: how many came, how old the newest
+        one's stamp is, and who publishes the topic in the graph now (a node gone quiet, or
+        gone)."""
+        n = len(received)
+        try:
+            return self.wait_for_messages(received, n + more, timeout,
+                                          f'messages on {topic} ({more} more)')
+        except TimeoutError as exc:
+            raise TimeoutError(f'{exc}: {self.describe_silence(received, topic, n)}') from None
+
+    def describe_silence(self, received: list, topic: str, since: int) -> str:
+        with self._lock:
+            newest = received[-1] if received else None
+            got = len(received) - since
+        stamp = getattr(getattr(newest, 'header', None), 'stamp', None)
+        age = ('' if stamp is None else f', the newest stamped '
+               f'{(self.node.get_clock().now().nanoseconds - time_to_ns(stamp)) / 1e9:.1f} s ago')
+        writers = [f"{i.node_namespace.rstrip('/')}/{i.node_name}"
+                   for i in self.node.get_publishers_info_by_topic(topic)]
+        return f'{got} came{age}; publishers of {topic} in the graph: {writers}'
 
     def wait_for_subscribers(self, publisher, count: int = 1, timeout: float = 15.0) -> None:
         self.wait_for(lambda: publisher.get_subscription_count() >= count, timeout,

@@ -72,8 +72,7 @@ def test_realtime_arm_streams_joints_at_100_hz_and_its_camera_reaches_the_policy
     assert result['steps'] == STEPS and result['first_command_step'] is not None, result
     assert set(result['rejected']) <= {'ends_in_past'}, result
     # the node's counts settle: two more diagnostics after the episode
-    n = len(diags)
-    ros_probe.wait_for(lambda: len(diags) >= n + 2, 20.0, 'two more diagnostics')
+    ros_probe.wait_for_more(diags, '/diagnostics', 2, 20.0)
     values = latest_diagnostics(diags)
     assert policy.alive(), policy.log()
 

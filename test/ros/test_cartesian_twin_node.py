@@ -113,8 +113,8 @@ def test_a_cartesian_policy_drives_the_arm_twin_in_lockstep(ros_processes, ros_p
     result = json.loads(results[-1].data)
     assert result['steps'] == STEPS and result['action_timeouts'] == 0, result
     assert result['rejected'] == {}, result
-    n = len(diags)  # the node's counts settle: two more diagnostics after the episode
-    ros_probe.wait_for(lambda: len(diags) >= n + 2, 20.0, 'two more diagnostics')
+    # the node's counts settle: two more diagnostics after the episode
+    ros_probe.wait_for_more(diags, '/diagnostics', 2, 20.0)
     values = latest_diagnostics(diags)
     assert values['bad_messages'] == '0' and values.get('pose_targets_skipped', '0') == '0'
     assert policy.alive() and sim.alive(), policy.log() + sim.log()

@@ -170,8 +170,7 @@ def test_policy_launch_managed_waits_for_activate(autostart, namespace, ros_proc
         if autostart == 'configure':
             ros_probe.wait_for(lambda: state() == State.PRIMARY_STATE_INACTIVE, 120.0,
                                'the launch to configure the node')
-            n_diags = len(diags)
-            ros_probe.wait_for(lambda: len(diags) >= n_diags + 2, 30.0, 'two diagnostics')
+            ros_probe.wait_for_more(diags, '/diagnostics', 2, 30.0)
             assert not actions, 'published before activate'
             assert ros_probe.change_lifecycle_state(Transition.TRANSITION_ACTIVATE, node,
                                                     timeout=60.0)

@@ -40,8 +40,8 @@ def test_640x480_frames_reach_the_node_whole(ros_processes, ros_probe, checkpoin
         + (['--compressed'] if compressed else []), env=PROFILE)
     assert camera.popen.wait(120) == 0, camera.log()
     assert f'"sent": {FRAMES}' in camera.log()
-    n = len(diags)  # the count has settled: two more diagnostics after the camera is done
-    ros_probe.wait_for(lambda: len(diags) >= n + 2, 20.0, 'two more diagnostics')
+    # the count has settled: two more diagnostics after the camera is done
+    ros_probe.wait_for_more(diags, '/diagnostics', 2, 20.0)
     values = latest_diagnostics(diags)
     # the transport's failure is 0 of the frames (without the profile, at 2 and at 30 Hz);
     # with it, all but the first (which may go before the shared-memory reader matched) and
@@ -77,8 +77,7 @@ def test_a_compressed_camera_beside_a_raw_one_each_reach_the_node(ros_processes,
                                    ('scene', '/cam/image_raw', []))]
     for camera in cameras:
         assert camera.popen.wait(120) == 0, camera.log()
-    n = len(diags)
-    ros_probe.wait_for(lambda: len(diags) >= n + 2, 20.0, 'two more diagnostics')
+    ros_probe.wait_for_more(diags, '/diagnostics', 2, 20.0)
     values = latest_diagnostics(diags)
     for key in ('wrist', 'scene'):  # a bound far from both failures (0 frames), as above
         assert int(values[f'input_{key}_filed']) >= FRAMES // 2, values

@@ -50,8 +50,8 @@ def test_transitions_load_publish_hold_release_and_end(ros_processes, ros_probe,
                                                                  node.log()[-3000:])
 
     def quiet_for_two_diagnostics() -> None:
-        n_trajs, n_diags = len(trajs), len(diags)
-        ros_probe.wait_for(lambda: len(diags) >= n_diags + 2, 20.0, 'two more diagnostics')
+        n_trajs = len(trajs)
+        ros_probe.wait_for_more(diags, '/diagnostics', 2, 20.0)
         assert len(trajs) == n_trajs
 
     try:

@@ -92,8 +92,8 @@ def test_enable_is_allowed_exactly_while_active_and_a_shutdown_while_active_hold
         assert node.state() == State.PRIMARY_STATE_INACTIVE
         reply = node.enable(True)
         assert not reply.success and 'not active' in reply.message, reply.message
-        n_trajs, n_diags = len(trajs), len(diags)
-        ros_probe.wait_for(lambda: len(diags) >= n_diags + 3, 20.0, 'three more diagnostics')
+        n_trajs = len(trajs)
+        ros_probe.wait_for_more(diags, '/diagnostics', 3, 20.0)
         assert len(trajs) == n_trajs, 'published while inactive'
         assert node.proc.alive(), node.proc.log()
 
@@ -123,8 +123,7 @@ def test_cleanup_releases_every_entity_timer_and_the_worker(ros_processes, ros_p
     for cycle in range(3):
         assert node.change(Transition.TRANSITION_CONFIGURE)
         node.wait_footprint(True, f'configured ({cycle})')
-        n = len(diags)
-        ros_probe.wait_for(lambda n=n: len(diags) >= n + 1, 20.0, 'diagnostics when configured')
+        ros_probe.wait_for_more(diags, '/diagnostics', 1, 20.0)  # configured: diagnostics
         assert node.change(Transition.TRANSITION_CLEANUP)
         assert node.state() == State.PRIMARY_STATE_UNCONFIGURED
         node.wait_footprint(False, f'cleaned up ({cycle})')
@@ -169,9 +168,8 @@ def test_with_start_enabled_false_each_activation_waits_for_enable(ros_processes
                             [Transition.TRANSITION_ACTIVATE]):
             for transition in transitions:
                 assert node.change(transition), transition
-            n_trajs, n_diags = len(trajs), len(diags)
-            ros_probe.wait_for(lambda n=n_diags: len(diags) >= n + 4, 20.0,
-                               'diagnostics while active')
+            n_trajs = len(trajs)
+            ros_probe.wait_for_more(diags, '/diagnostics', 4, 20.0)  # while active
             assert len(trajs) == n_trajs, 'published before ~/enable'
             assert 'waiting for ~/enable' in node.proc.log()
             reply = node.enable(True)

@@ -272,8 +272,7 @@ def test_messages_in_trajectories_out_services_and_diagnostics(ros_processes, ro
     def stays_quiet(state: str) -> None:
         """In `state` nothing is published, over the next diagnostics messages."""
         values = wait_diag(ros_probe, diags, lambda d: d['state'] == state, 20.0, state)
-        n_diags = len(diags)
-        ros_probe.wait_for(lambda: len(diags) >= n_diags + 2, 10.0, 'two more diagnostics')
+        ros_probe.wait_for_more(diags, '/diagnostics', 2, 10.0)
         assert latest_diagnostics(diags)['state'] == state
         assert latest_diagnostics(diags)['chunks_published'] == values['chunks_published']
 

@@ -57,8 +57,7 @@ def test_full_size_cameras_neither_starve_the_joint_states_nor_read_as_slow_driv
         '--seconds', str(SECONDS)], env=PROFILE)
     assert rig.popen.wait(120) == 0, rig.log()
     sent = json.loads(rig.log().strip().splitlines()[-1])
-    n = len(diags)
-    ros_probe.wait_for(lambda: len(diags) >= n + 1, 20.0, 'a diagnostics after the rig')
+    ros_probe.wait_for_more(diags, '/diagnostics', 1, 20.0)  # one after the rig
     assert node.alive(), node.log()
     values = latest_diagnostics(diags)
     assert sent['joint_state_hz'] >= 0.9 * JS_RATE, sent  # the rig kept its rates

@@ -43,8 +43,7 @@ def test_state_joints_no_message_gives_and_a_camera_topic_nobody_publishes_on_ar
         values = wait_diag(ros_probe, diags, lambda d: d.get('inputs_unread')
                            and d.get('inputs_unheard'), 90, 'inputs_unread and '
                            'inputs_unheard reported')
-        n = len(diags)
-        ros_probe.wait_for(lambda: len(diags) >= n + 2, 10, 'two more diagnostics')
+        ros_probe.wait_for_more(diags, '/diagnostics', 2, 10.0)
     finally:
         feeder.close()
     # the state joints no message gives

@@ -121,8 +121,7 @@ def test_nothing_is_planned_until_the_sim_clock_starts_then_the_node_plans(
     try:
         ros_probe.wait_for(lambda: diags and int(latest_diagnostics(diags).get(
             'inputs_before_clock', 0)) >= 20, 60, 'twenty inputs skipped before /clock')
-        n = len(diags)
-        ros_probe.wait_for(lambda: len(diags) >= n + 2, 10, 'two more diagnostics')
+        ros_probe.wait_for_more(diags, '/diagnostics', 2, 10.0)
         assert trajs == [], (f'{len(trajs)} trajectory(ies) published while the node clock '
                              f'read 0 (no /clock)')
         values, status = latest_diagnostics(diags), diags[-1].status[0]

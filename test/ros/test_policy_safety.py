@@ -105,8 +105,7 @@ def test_limits_ramp_in_debug_topics_and_a_disable_mid_chunk(ros_processes, ros_
         assert holds == 1 + int(values.get('holds_stale', '0')), values
         n_chunks = int(values['chunks_published'])
         msgs = ros_probe.wait_for_messages(trajs, n_chunks + holds, 10.0, 'chunks and holds')
-        n_diags = len(diags)
-        ros_probe.wait_for(lambda: len(diags) >= n_diags + 2, 10.0, 'two more diagnostics')
+        ros_probe.wait_for_more(diags, '/diagnostics', 2, 10.0)
         assert len(trajs) == n_chunks + holds, 'nothing after the hold'
         assert is_hold(msgs[-1]) and sum(map(is_hold, msgs)) == holds
         assert stop_reasons(node.log())[-1] == 'disabled', node.log()

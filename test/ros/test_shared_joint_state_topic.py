@@ -136,8 +136,7 @@ def test_drivers_named_by_hand_split_a_topic_the_data_did_not_record(ros_process
         values = wait_diag(ros_probe, diags, lambda d: d['bad_messages'] != '0', 20.0,
                            'the broken message counted')
         # a second count would have come with the first: by the next diagnostics at the latest
-        n = len(diags)
-        ros_probe.wait_for(lambda: len(diags) >= n + 2, 20.0, 'two more diagnostics')
+        ros_probe.wait_for_more(diags, '/diagnostics', 2, 20.0)
         assert latest_diagnostics(diags)['bad_messages'] == '1', latest_diagnostics(diags)
         assert node.alive(), node.log()
         assert "/arm/joint_states ['jx'] + /arm/joint_states ['jy']" in node.log()
