@@ -134,9 +134,10 @@ class InferenceRunner:
                  num_inference_steps: int | None = None, torchscript: bool = True,
                  extra_latency_s: float = 0.0, latency_window: int = 200,
                  cuda_graphs: bool = True, torch_compile: bool = False):
-        if not (math.isfinite(extra_latency_s) and extra_latency_s >= 0):  # NaN: no delay
-            raise ValueError(f'extra_latency_s must be a finite number >= 0, got '
-                             f'{extra_latency_s}')
+        # NaN: no delay; past TIMEOUT_MAX every chunk failed in the wait (OverflowError)
+        if not (math.isfinite(extra_latency_s) and 0 <= extra_latency_s <= threading.TIMEOUT_MAX):
+            raise ValueError(f'extra_latency_s must be a finite number of seconds, 0 to '
+                             f'{threading.TIMEOUT_MAX:.0f}, got {extra_latency_s}')
         self.policy = policy
         self.torchscript = bool(torchscript)
         policy.use_torchscript(torchscript)
@@ -162,6 +163,7 @@ class InferenceRunner:
         self._job: tuple | None = None
         self._busy = False
         self._stop = False
+        self._ended: BaseException | None = None  # what ended the worker other than close()
         self._thread = threading.Thread(target=self._work, name='dp_inference', daemon=True)
         self._thread.start()
 
@@ -247,8 +249,13 @@ class InferenceRunner:
 
     def submit(self, obs: Mapping[str, torch.Tensor], generator: torch.Generator | None,
                callback: Callable[[InferenceResult], None], context: Any = None) -> bool:
-        """Queue a job for the worker; False (nothing queued) while one is still running."""
+        """Queue a job for the worker; False (nothing queued) while one is still running or
+        after close(). RuntimeError once the worker has ended otherwise (a job or callback
+        raised SystemExit): a job queued then would wait for good, the caller none the wiser."""
         with self._cond:
+            if self._ended is not None:
+                raise RuntimeError(f'the inference worker has ended: a job or its callback '
+                                   f'raised {type(self._ended).__name__}({self._ended})')
             if self._busy or self._stop:
                 return False
             self._busy = True
@@ -270,6 +277,13 @@ class InferenceRunner:
             self.graphs.clear()  # waits for a replay still running (its lock)
 
     def _work(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:  # SystemExit: the thread ends (as threading would end
+            with self._cond:          # it, silently), and submit() says so from then on
+                self._ended, self._busy = exc, False
+
+    def _serve(self) -> None:
         while True:
             with self._cond:
                 while self._job is None and not self._stop:
