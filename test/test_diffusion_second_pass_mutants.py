@@ -129,3 +129,32 @@ def test_the_torchscript_unet_is_frozen_with_its_weights_folded_in():
     policy.predict_action(random_obs(policy.config, batch=1, steps=2), num_inference_steps=1)
     (frozen,) = policy._frozen.values()
     assert list(policy.model.parameters()) and not list(frozen.parameters())
+
+
+def test_a_bf16_policys_steps_take_the_denoiser_output_in_fp32():
+    """The scheduler arithmetic runs in fp32 (the docstring's promise) whatever the model
+    dtype: a bfloat16 UNet's output is cast to fp32 before the step, so the eps term is not
+    rounded to bf16. The same chunk comes out, bit for bit, when the denoiser's output is
+    handed over already in fp32 (the cast then a no-op); without the cast it differs."""
+    policy = _policy().to(torch.bfloat16)
+    obs = random_obs(policy.config, batch=1, steps=2, seed=7)
+    denoise = policy._denoise
+    outputs: list[torch.dtype] = []
+
+    def in_fp32(*args, **kwargs):
+        out = denoise(*args, **kwargs)
+        outputs.append(out.dtype)
+        return out.float()
+
+    for sampler in ('ddim', 'ddpm'):
+        got = policy.predict_action(obs, torch.Generator().manual_seed(3), sampler, 4)
+        outputs.clear()
+        policy._denoise = in_fp32
+        try:
+            want = policy.predict_action(obs, torch.Generator().manual_seed(3), sampler, 4)
+        finally:
+            del policy._denoise
+        assert outputs == [torch.bfloat16] * 4  # the UNet did run in bf16
+        for key in ('action', 'action_pred'):
+            assert got[key].dtype == torch.float32
+            assert torch.equal(got[key], want[key]), (sampler, key)

@@ -267,3 +267,35 @@ def test_a_callback_raising_system_exit_ends_the_worker_and_submit_says_so(polic
     assert str(raised.value) == ('the inference worker has ended: a job or its callback '
                                  'raised SystemExit(3)')
     assert not runner.busy
+
+
+def test_close_during_the_last_denoising_step_still_publishes_the_finished_chunk(policy, runners):
+    """close() cancels sampling between denoising steps, not a chunk already past its last
+    check: a close() that lands while the last step runs (no debug latency) lets the chunk
+    finish and reach its callback, whole and without error, before close() returns; the
+    worker then ends. (Only a debug latency, cut short, drops a chunk after its steps.)"""
+    runner = InferenceRunner(policy, torchscript=False)
+    runners.append(runner)
+    steps = runner.config.num_inference_steps
+    denoise = policy._denoise
+    calls: list[int] = []
+    in_last_step = threading.Event()
+
+    def last_step_outlives_close(*args, **kwargs):
+        calls.append(len(calls))
+        if len(calls) == steps:  # past the last cancellation check
+            in_last_step.set()
+            poll_until(lambda: runner._stop, 'close() to be called')
+        return denoise(*args, **kwargs)
+
+    policy._denoise = last_step_outlives_close
+    results = Results()
+    assert runner.submit(observation(runner), episode_generator(0, 1), results, 'last chunk')
+    assert in_last_step.wait(WAIT_S)
+    runner.close(timeout=WAIT_S)
+    assert not runner._thread.is_alive() and not runner.busy
+    assert results.queue.qsize() == 1
+    result = results.get()
+    assert result.context == 'last chunk' and result.error is None
+    assert result.action_pred.shape == (runner.config.horizon, runner.config.action_dim)
+    assert len(calls) == steps
