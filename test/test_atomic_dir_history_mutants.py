@@ -487,17 +487,23 @@ def reference_history(**kw) -> ObservationHistory:
 
 
 def test_dropping_a_sample_exactly_the_gap_old_forgets_the_covered_time():
-    """state at 50 ms covers img's 100 ms exactly at its 50 ms tolerance; once it is pruned,
-    100 ms is covered no more: no t_last, a 'gap' (not an observation missing its sample)."""
+    """state at 50 ms covers img's 100 ms exactly at its 50 ms tolerance. A state at 351 ms
+    prunes 0 only: 50 ms is the newest before the 51 ms edge, the one at or before it, so
+    100 ms (251 ms old) still assembles. Once 50 ms is pruned too (a state at 700 ms: 351
+    is the one before the edge now), 100 ms is covered no more: no t_last, a 'gap' (not
+    an observation missing its sample)."""
     h = reference_history(keep_ns=300 * MS)
     h.add('img', 100 * MS, 'frame')
     h.add('state', 0, 'older')
     h.add('state', 50 * MS, 'old')
     assert h.t_last() == 100 * MS
-    h.add('state', 351 * MS, 'new')  # prunes the two before: the newer one pruned decides
+    h.add('state', 351 * MS, 'new')
+    assert h.oldest_stamp('state') == 50 * MS and h.t_last() == 100 * MS
+    assert h.assemble(now_ns=351 * MS).values['state'] == ['old']
+    h.add('state', 700 * MS, 'newer')  # prunes 50 ms: the newer one pruned decides
     assert h.oldest_stamp('state') == 351 * MS
     assert h.t_last() is None
-    assert h.assemble(now_ns=351 * MS).kind == 'gap'
+    assert h.assemble(now_ns=700 * MS).kind == 'gap'
 
 
 def test_clear_forgets_the_covered_time_and_the_episode_start():

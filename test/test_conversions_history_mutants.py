@@ -109,10 +109,12 @@ def test_a_covered_reference_time_is_forgotten_when_its_covering_sample_is_dropp
     h.add('other', 900 * MS, 'o900')
     assert h.t_last() == 1000 * MS  # other's 900 ms covers it, 100 ms older
     h.add('other', 1050 * MS, 'o1050')
-    h.add('other', 1250 * MS, 'o1250')  # keeps 300 ms: 900 is dropped
-    assert h.size('other') == 2
+    h.add('other', 1250 * MS, 'o1250')  # keeps 300 ms and 900, the one before its edge
+    assert h.size('other') == 3 and h.t_last() == 1000 * MS
+    h.add('other', 1400 * MS, 'o1400')  # 1050 is the one before the edge: 900 is dropped
+    assert h.size('other') == 3
     assert h.t_last() is None
-    refusal = h.assemble(now_ns=1250 * MS)
+    refusal = h.assemble(now_ns=1400 * MS)
     assert isinstance(refusal, Refusal) and refusal.kind == 'gap'
 
 
@@ -232,8 +234,8 @@ def test_a_camera_over_max_samples_keeps_the_frames_an_observation_needs():
     assert not any(f.released for f in frames.values())
     frames.update(filed(book, h, 'cam', [250, 300, 350]))  # 0..100 now beyond 200 ms
     book.release_before(0, h.oldest_stamp)
-    assert h.oldest_stamp('cam') == 150 * MS
-    assert [t for t, f in frames.items() if f.released] == [0, 50, 100]
+    assert h.oldest_stamp('cam') == 100 * MS  # the one at or before the 150 ms edge
+    assert [t for t, f in frames.items() if f.released] == [0, 50]
 
 
 def test_an_episode_starts_first_frame_stamped_at_the_start_is_kept():

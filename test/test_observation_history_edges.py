@@ -45,11 +45,13 @@ def test_a_time_at_the_episode_start_without_a_sample_there_is_not_full():
 
 
 def test_a_stream_keeps_at_most_max_samples():
-    """max_samples bounds a fast stream's memory whatever keep_ns allows; the newest stay."""
+    """max_samples bounds a fast stream's memory whatever keep_ns allows; the newest stay,
+    back to the one at or before the oldest time an observation may need."""
     h = history(keep_ns=10_000 * MS, max_samples=5)
     for t in range(20):
         h.add('image', t * 100 * MS, t)
-    assert h.size('image') == 5 and h.newest_stamp('image') == 1900 * MS
+    assert h.size('image') == 6  # 1500..1900 ms (the 400 ms an observation spans) and 1400
+    assert h.newest_stamp('image') == 1900 * MS
 
 
 def test_the_cap_never_drops_samples_an_observation_needs():

@@ -4,9 +4,11 @@ the time) accepted, the age limit a stale refusal names, the oldest sample a not
 names, a reference stamp no other stream can cover never searched, and the 1 us same-instant
 allowance exact at epoch-scale stamps (integer arithmetic, not float64).
 
-Two defects are pinned as strict xfails: eviction keeps each stream's samples back to its
-newest minus the span an observation needs, but the sample at or before the observation's
-oldest time can be older than that (up to the tolerance), so near the age limit it is gone.
+Two defects it found are tested at the end, mended: eviction kept each stream's samples
+back to its newest minus the span an observation needs, but the sample at or before the
+observation's oldest time can be older than that (up to the tolerance), so near the age
+limit it was gone (the max_samples cap paired a later sample; keep_ns at its minimum
+refused the observation as not full). Each cut keeps the one sample before its edge now.
 
 Real ObservationHistory and alignment functions throughout; no ROS process is started.
 """
@@ -92,12 +94,13 @@ def test_a_sample_one_ns_older_than_the_tolerance_is_a_gap(as_list: bool):
 
 def test_by_default_a_stream_keeps_twice_the_span_an_observation_needs():
     """Without keep_ns, samples are kept 2 * ((n_obs_steps-1)*dt + max_age) behind the
-    stream's newest (800 ms here), no more: a slow stream's memory stays bounded."""
+    stream's newest (800 ms here) and the one sample before: a slow stream's memory stays
+    bounded."""
     h = two_streams()
     assert h.keep_ns == 2 * h.needed_ns == 800 * MS
     for t in range(0, 5000, 10):
         h.add('image', t * MS, t)
-    assert h.size('image') == 81 and h.oldest_stamp('image') == 4190 * MS
+    assert h.size('image') == 82 and h.oldest_stamp('image') == 4180 * MS
 
 
 def test_a_not_full_refusal_names_the_streams_oldest_sample():
@@ -168,11 +171,6 @@ def cap_at_the_age_limit(max_samples: int) -> object:
     return h.assemble(now_ns=now)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'defect: the max_samples cap keeps only stamps >= newest - needed_ns, dropping the sample '
-    'at or before the oldest observation time when t_last is within one sample period of '
-    'max_age; the jitter allowance then pairs the sample 0.4 ms AFTER that time (index 2572) '
-    'where the uncapped history and bag2zarr take the one 0.3 ms before it (index 2571)'))
 def test_the_cap_keeps_the_sample_at_or_before_the_oldest_time_at_the_age_limit():
     """The capped history pairs the same joint samples as an uncapped one (the at-or-before
     rule training data was sampled with), also when the observation is exactly max_age old."""
@@ -182,11 +180,6 @@ def test_the_cap_keeps_the_sample_at_or_before_the_oldest_time_at_the_age_limit(
     assert capped and capped.values['js'] == uncapped.values['js']
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'defect: keep_ns (history_s) equal to (n_obs_steps-1)*dt + max_age is accepted as '
-    'enough, but a 27 Hz camera frame at or before the oldest time (1036 ms for 1043 ms) '
-    'is evicted while the observation is within max_age: refused not_full, saying no '
-    'sample at or before 1043 ms (oldest 1073 ms), where the default keep_ns assembles it'))
 def test_keep_equal_to_the_needed_span_keeps_what_an_observation_at_the_age_limit_needs():
     """An observation exactly max_age old (joints lagging the camera by 300 ms) assembles
     with keep_ns at the minimum the constructor accepts, as with the default keep_ns."""

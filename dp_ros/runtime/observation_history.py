@@ -66,7 +66,8 @@ class _Stream:
 
 
 class ObservationHistory:
-    """A ring buffer per stream, ordered by header stamp, kept for `keep_ns` behind the newest."""
+    """A ring buffer per stream, ordered by header stamp, kept for `keep_ns` behind the newest
+    (and the one sample just older: the one at or before the edge's time)."""
 
     def __init__(self, streams: Sequence[str], n_obs_steps: int, dt_ns: int, max_age_ns: int,
                  keep_ns: int | None = None, max_samples: int = 2000,
@@ -130,10 +131,14 @@ class ObservationHistory:
             return False
         s.stamps.append(stamp_ns)
         s.values.append(value)
-        cut = bisect.bisect_left(s.stamps, stamp_ns - self.keep_ns)
+        # each cut keeps the newest sample older than its bound: the one at or before an
+        # observation's oldest time may be older than newest - needed_ns, by up to the
+        # stream's tolerance (dropped, a capped stream paired a later sample, and keep_ns at
+        # its minimum refused an observation within max_age as not full)
+        cut = max(bisect.bisect_left(s.stamps, stamp_ns - self.keep_ns) - 1, 0)
         if len(s.stamps) > self.max_samples:
             cut = max(cut, min(len(s.stamps) - self.max_samples,
-                               bisect.bisect_left(s.stamps, stamp_ns - self.needed_ns)))
+                               bisect.bisect_left(s.stamps, stamp_ns - self.needed_ns) - 1))
         if cut > 0:
             if self._covered is not None and s.stamps[cut - 1] >= \
                     self._covered - self.gap_ns[stream]:
