@@ -17,10 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from support import MS
-from test_observation_history_t_last_search import full_search
+from test_observation_history_t_last_search import count_searches, full_search
 from test_observation_history_t_last_search import history as reference_history
 
-import dp_ros.runtime.observation_history as oh
 from dp_ros.runtime.alignment import SAME_INSTANT_NS, index_at_or_before, sample_at_or_before
 from dp_ros.runtime.observation_history import ObservationHistory, Refusal
 
@@ -128,13 +127,7 @@ def test_a_reference_stamp_beyond_the_others_tolerance_is_not_searched(monkeypat
         if i % 33 == 0:
             h.add('cam', i * MS, i)
     assert h.t_last() == full_search(h) == 990 * MS
-    searched: list[int] = []
-
-    def counting(stamps, times, *args):
-        searched.append(len(times))
-        return sample_at_or_before(stamps, times, *args)
-
-    monkeypatch.setattr(oh, 'sample_at_or_before', counting)
+    searched = count_searches(monkeypatch)
     # 999 + 20 = 1019 ms is the reach; 1025 ms is within it plus the 10 ms jitter allowance
     h.add('cam', 1025 * MS, 'late')
     assert h.t_last() == 990 * MS

@@ -53,6 +53,19 @@ def test_the_answer_is_the_full_searchs_through_gaps_evictions_and_restarts():
         assert h.t_last() == full_search(h), step
 
 
+def count_searches(monkeypatch) -> list[int]:
+    """From now on, the number of times each of the history's searches looks up (appended
+    per call of sample_at_or_before)."""
+    searched: list[int] = []
+
+    def counting(stamps, times, *args):
+        searched.append(len(times))
+        return sample_at_or_before(stamps, times, *args)
+
+    monkeypatch.setattr(oh, 'sample_at_or_before', counting)
+    return searched
+
+
 def test_a_silent_stream_does_not_make_every_call_search_the_history(monkeypatch):
     h = history(keep_ns=3000 * MS)
     for i in range(3000):  # cam 30 Hz; js 1 kHz; js2 silent for the last second
@@ -62,13 +75,7 @@ def test_a_silent_stream_does_not_make_every_call_search_the_history(monkeypatch
         if i % 33 == 0:
             h.add('cam', i * MS, 0)
     assert h.t_last() == full_search(h) == 2013 * MS
-    searched: list[int] = []
-
-    def counting(stamps, times, *args):
-        searched.append(len(times))
-        return sample_at_or_before(stamps, times, *args)
-
-    monkeypatch.setattr(oh, 'sample_at_or_before', counting)
+    searched = count_searches(monkeypatch)
     for _ in range(20):
         assert h.t_last() == 2013 * MS
     assert sum(searched) == 0, searched
