@@ -329,31 +329,60 @@ def _check_pose_attr(stored: list[dict], new: list[dict], attr: str, where: str)
                            f"{attr} {before[s['topic']]!r} there, {s[attr]!r} here")
 
 
+def _per_column(sources: list[dict]) -> list[dict] | None:
+    """Each value column's source, in column order, as value_topics lays them out (a source
+    gives `width` columns, an image's its one); None where a width is no count (a store
+    edited by hand). Columns, not sources, pair a store's rules with an append's: the same
+    joints may come from other topics (j2 moved onto /js), which record_attrs allows (the
+    names match) and forgets."""
+    widths = [s.get('width') or 1 for s in sources]
+    if not all(isinstance(w, int) and not isinstance(w, bool) for w in widths):
+        return None
+    return [s for s, width in zip(sources, widths, strict=True) for _ in range(width)]
+
+
+def _paired_columns(stored: list[dict], new: list[dict]) -> list[tuple[dict, dict]]:
+    """(stored, new) source per value column; none where the store's columns are unknown or
+    do not line up (the value names are checked apart)."""
+    if len(stored) == len(new):
+        return list(zip(stored, new, strict=True))
+    old_columns, new_columns = _per_column(stored), _per_column(new)
+    if old_columns is None or new_columns is None or len(old_columns) != len(new_columns):
+        return []
+    return list(zip(old_columns, new_columns, strict=True))
+
+
+def _from(old: dict, now: dict) -> str:
+    """' (from /js)': the append's topic, where it is not the store's."""
+    return '' if old['topic'] == now['topic'] else f" (from {now['topic']})"
+
+
 def _check_offsets(stored: list[dict], new: list[dict], where: str) -> None:
     """Each value must be sampled at the offset the store recorded for it (a future state as
-    the action one control period ahead there, five here would mix two tasks in one array);
-    a store written before offsets were recorded is not contradicted."""
-    if len(stored) != len(new) or not all(OFFSET_S in s for s in stored):
+    the action one control period ahead there, five here would mix two tasks in one array),
+    paired by value column; a store written before offsets were recorded is not
+    contradicted."""
+    if not stored or not all(OFFSET_S in s for s in stored):
         return
-    for old, now in zip(stored, new, strict=True):
+    for old, now in _paired_columns(stored, new):
         if not math.isclose(old[OFFSET_S], now[OFFSET_S], rel_tol=1e-9, abs_tol=1e-9):
             raise BagError(f"cannot append to {where}: its values from {old['topic']} were "
                            f'sampled at grid time + {old[OFFSET_S]:g} s there, + '
-                           f'{now[OFFSET_S]:g} s here (offset, future_of); convert into '
-                           'another store')
+                           f'{now[OFFSET_S]:g} s here{_from(old, now)} (offset, future_of); '
+                           'convert into another store')
 
 
 def _check_align(stored: list[dict], new: list[dict], where: str) -> None:
     """Each value must be sampled by the rule the store recorded for it: 'nearest' and
     'at_or_before' pick other samples of one bag (up to a period apart), so one array would
-    hold two rules; a store written before the rule was recorded is not contradicted."""
-    if len(stored) != len(new):
-        return
-    for old, now in zip(stored, new, strict=True):
+    hold two rules; paired by value column; a store written before the rule was recorded is
+    not contradicted."""
+    for old, now in _paired_columns(stored, new):
         if ALIGN in old and ALIGN in now and old[ALIGN] != now[ALIGN]:
             raise BagError(f"cannot append to {where}: its values from {old['topic']} were "
-                           f'sampled with align {old[ALIGN]} there, {now[ALIGN]} here; give '
-                           f'the config align: {old[ALIGN]}, or convert into another store')
+                           f'sampled with align {old[ALIGN]} there, {now[ALIGN]} '
+                           f'here{_from(old, now)}; give the config align: {old[ALIGN]}, or '
+                           'convert into another store')
 
 
 def record_attrs(store: ReplayBuffer, config: Bag2ZarrConfig, appending: bool,
