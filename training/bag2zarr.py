@@ -342,14 +342,14 @@ def _per_column(sources: list[dict]) -> list[dict] | None:
 
 
 def _paired_columns(stored: list[dict], new: list[dict]) -> list[tuple[dict, dict]]:
-    """(stored, new) source per value column; none where the store's columns are unknown or
-    do not line up (the value names are checked apart)."""
-    if len(stored) == len(new):
-        return list(zip(stored, new, strict=True))
+    """(stored, new) source per value column (so also where the same joints are split
+    otherwise between topics); source by source where a width is no count; none where
+    neither lines up (the value names are checked apart)."""
     old_columns, new_columns = _per_column(stored), _per_column(new)
-    if old_columns is None or new_columns is None or len(old_columns) != len(new_columns):
-        return []
-    return list(zip(old_columns, new_columns, strict=True))
+    if old_columns is not None and new_columns is not None \
+            and len(old_columns) == len(new_columns):
+        return list(zip(old_columns, new_columns, strict=True))
+    return list(zip(stored, new, strict=True)) if len(stored) == len(new) else []
 
 
 def _from(old: dict, now: dict) -> str:
