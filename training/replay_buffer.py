@@ -404,8 +404,8 @@ class ReplayBuffer(EpisodeIndex):
             return target == store_location(self.location)
         try:
             return Path(target).resolve() == Path(root).resolve()
-        except OSError:  # a link loop: not this buffer's folder, which resolved
-            return False
+        except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13):
+            return False  # not this buffer's folder, which resolved
 
     def save_to(self, path_or_url: PathOrUrl, *, overwrite: bool = False,
                 chunk_lengths: Mapping[str, int] | None = None,
