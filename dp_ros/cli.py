@@ -7,7 +7,8 @@ The error rule of every subcommand (dp_ros/errors.py): an expected error (a User
 file or directory that is missing or of the wrong kind) is one line on stderr,
 `dp-ros <subcommand>: <message>`, and exit code 2, without a traceback, and so is a
 third-party package this machine lacks (named with what installs it), and so is an output the
-machine refuses (disk full, read-only, no permission, file too large: errors.OUTPUT_ERRNOS).
+machine refuses (disk full, read-only, no permission, file too large: errors.OUTPUT_ERRNOS),
+and so is a path that is a symbolic link loop (errors.link_loop_line).
 Ctrl-C exits 130; SIGTERM unwinds the same way (its cleanup runs: no staging copies left)
 and exits 143 (128 + the signal).
 Anything else is a bug and keeps its traceback.
@@ -25,6 +26,7 @@ from dp_ros.errors import (
     EXIT_USER_ERROR,
     EXPECTED_ERRORS,
     interrupted_exit_code,
+    link_loop_line,
     missing_package,
     missing_package_line,
     one_line,
@@ -79,7 +81,7 @@ def run_subcommand(name: str, argv: list[str]) -> int:
             print(f'dp-ros {name}: {one_line(exc) or type(exc).__name__}', file=sys.stderr)
             return EXIT_USER_ERROR
         except Exception as exc:
-            line = output_error_line(exc)
+            line = output_error_line(exc) or link_loop_line(exc)
             if line is None:  # a bug: its traceback
                 raise
             print(f'dp-ros {name}: {line}', file=sys.stderr)

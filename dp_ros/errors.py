@@ -103,6 +103,26 @@ def output_error_line(exc: BaseException) -> str | None:
     return None
 
 
+# pathlib's error for a link loop before Python 3.13 (Path.resolve(): a RuntimeError; 3.13
+# raises the OSError ELOOP that open() and stat() raise)
+_PATHLIB_LOOP = re.compile(r"Symlink loop from '(.*)'", re.DOTALL)
+
+
+def link_loop_line(exc: BaseException) -> str | None:
+    """The one-line message for a path that is a symbolic link loop (a link that points back
+    to itself through links: `ln -s out out`), whether pathlib said it (RuntimeError) or the
+    system (OSError ELOOP); None for anything else."""
+    if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+        where = exc.filename
+    elif type(exc) is RuntimeError and (match := _PATHLIB_LOOP.fullmatch(str(exc))):
+        where = match[1]
+    else:
+        return None
+    where = f'{where}: ' if where else ''
+    return (f'{where}a symbolic link loop (it leads back to itself through links): remove or '
+            'repoint the link, or give another path')
+
+
 # the SIGTERMs this process received under sigterm_as_interrupt (the innermost handler
 # records them: a sim session inside a cli command has its own)
 _TERMINATED: list[int] = []
