@@ -40,3 +40,16 @@ def test_train_says_it_in_one_line(tmp_path, capsys):
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and 'holds no episodes' in line
     assert not (tmp_path / 'run').exists()
+
+
+def test_a_dataset_over_a_store_without_episodes_is_refused_naming_it(tmp_path):
+    """PushTImageDataset itself (open-loop, a script of the user's), not only `dp-ros train`:
+    the same DatasetError, not numpy's reshape error."""
+    from training.dataset import PushTImageDataset
+
+    store = _empty_store(tmp_path / 'empty.zarr')
+    with pytest.raises(DatasetError, match=r'empty\.zarr holds no episodes \(its episode ends '
+                                           r'are empty\): nothing to train on'):
+        PushTImageDataset(store, horizon=4, val_ratio=0.0, action_key='action',
+                          rgb_keys={'image': 'img'}, low_dim_keys={'agent_pos': 'state'},
+                          progress=False)

@@ -18,6 +18,7 @@ import torch
 
 from training.dataset_meta import (
     ACTION,
+    check_has_episodes,
     excluded_episodes,
     images_to_uint8,
     observation_keys,
@@ -102,6 +103,7 @@ class PushTImageDataset(torch.utils.data.Dataset):
         t0 = time.perf_counter()
         source = open_training_store(self.zarr_path)  # zarr, or a LeRobotDataset
         store_shapes(source, self.rgb_keys, self.low_dim_keys, self.action_key, self.zarr_path)
+        check_has_episodes(source.n_episodes, self.zarr_path)
         excluded = excluded_episodes(source.n_episodes, exclude_episodes, self.zarr_path)
         if episodes is None:
             chosen, ranges = np.arange(source.n_episodes), None

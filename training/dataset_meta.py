@@ -288,6 +288,14 @@ def few(indices: Sequence[int] | np.ndarray, n: int = 8) -> str:
     return shown + (f', ... ({len(indices)} in all)' if len(indices) > n else '')
 
 
+def check_has_episodes(n_episodes: int, where: object) -> None:
+    """A store of no episodes is refused naming it (else numpy's reshape error when the data
+    loads): before a run starts (run_check) and where a dataset is built from it."""
+    if n_episodes < 1:
+        raise DatasetError(f'{where} holds no episodes (its episode ends are empty): '
+                           'nothing to train on; convert some demonstrations into it')
+
+
 def excluded_episodes(n_episodes: int, episodes: Sequence[int] | None, where: str
                       ) -> np.ndarray:
     """Boolean mask of the episodes data.exclude_episodes names; DatasetError naming `where`

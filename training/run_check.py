@@ -157,10 +157,8 @@ def check_run(cfg: TrainConfig, run_dir: str | Path, resume: str = 'auto',
     check_run_dir_apart(Path(run_dir), dataset)
     from training.lerobot_source import open_training_store
     store = open_training_store(dataset)
-    from training.dataset_meta import excluded_episodes
-    if store.n_episodes < 1:  # else a numpy reshape error when the data loads
-        raise DatasetError(f'{dataset} holds no episodes (its episode ends are empty): '
-                           'nothing to train on; convert some demonstrations into it')
+    from training.dataset_meta import check_has_episodes, excluded_episodes
+    check_has_episodes(store.n_episodes, dataset)
     # an index the store lacks, or every episode: refused here, not when the data loads
     excluded = excluded_episodes(store.n_episodes, cfg.data.exclude_episodes, str(dataset))
     check_training_episodes(cfg, store.n_episodes, excluded, dataset)
