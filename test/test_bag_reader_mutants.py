@@ -73,17 +73,23 @@ def test_split_files_inside_a_bag_directory_belong_to_it(tmp_path):
 
 
 # ---------------------------------------------------------------------------- topics
-def test_a_missing_topic_carries_only_its_own_notes(tmp_path):
-    """metadata.yaml leaves /cam out (a note names it): a missing /gone is not explained by
-    /cam's note, which only /cam's error carries."""
-    bag = tmp_path / 'bag'
+def bag_with_unlisted_topic(bag, topic: str):
+    """A bag of a String on `topic` and a joint state on /js whose metadata.yaml leaves
+    `topic` out (the reader notes it)."""
     with BagRecorder(bag) as rec:
-        rec.write('/cam', 'std_msgs/msg/String', WALL, string_message(rec.typestore, 'x'))
+        rec.write(topic, 'std_msgs/msg/String', WALL, string_message(rec.typestore, 'x'))
         rec.write('/js', JS, WALL, joint_state_message(rec.typestore, ['a'], [0.0], WALL))
     meta = yaml.safe_load((bag / 'metadata.yaml').read_text())
     topics = meta['rosbag2_bagfile_information']['topics_with_message_count']
-    topics[:] = [t for t in topics if t['topic_metadata']['name'] != '/cam']
+    topics[:] = [t for t in topics if t['topic_metadata']['name'] != topic]
     (bag / 'metadata.yaml').write_text(yaml.safe_dump(meta, sort_keys=False))
+    return bag
+
+
+def test_a_missing_topic_carries_only_its_own_notes(tmp_path):
+    """metadata.yaml leaves /cam out (a note names it): a missing /gone is not explained by
+    /cam's note, which only /cam's error carries."""
+    bag = bag_with_unlisted_topic(tmp_path / 'bag', '/cam')
     with open_bag(bag) as opened:
         assert len(opened.notes) == 1 and opened.notes[0].startswith('/cam [')
         with pytest.raises(MissingTopicError) as gone:

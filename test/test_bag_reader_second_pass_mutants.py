@@ -21,9 +21,9 @@ import shutil
 
 import numpy as np
 import pytest
-import yaml
 from mcap_ros2.writer import Writer as Ros2Writer
 from support import MS
+from test_bag_reader_mutants import bag_with_unlisted_topic
 
 from dp_ros.bags.reader import (
     UNSET_STAMP_MIN_NS,
@@ -133,14 +133,7 @@ def test_a_missing_topic_in_a_bag_without_topics_says_so(tmp_path):
 def test_a_missing_topic_carries_no_note_of_a_topic_it_prefixes(tmp_path):
     """metadata.yaml leaves /camera out (a note names it): a missing /cam, whose name is a
     prefix of /camera's, is not explained by /camera's note."""
-    bag = tmp_path / 'bag'
-    with BagRecorder(bag) as rec:
-        rec.write('/camera', 'std_msgs/msg/String', WALL, string_message(rec.typestore, 'x'))
-        rec.write('/js', JS, WALL, joint_state_message(rec.typestore, ['a'], [0.0], WALL))
-    meta = yaml.safe_load((bag / 'metadata.yaml').read_text())
-    topics = meta['rosbag2_bagfile_information']['topics_with_message_count']
-    topics[:] = [t for t in topics if t['topic_metadata']['name'] != '/camera']
-    (bag / 'metadata.yaml').write_text(yaml.safe_dump(meta, sort_keys=False))
+    bag = bag_with_unlisted_topic(tmp_path / 'bag', '/camera')
     with open_bag(bag) as opened:
         assert len(opened.notes) == 1 and opened.notes[0].startswith('/camera ')
         with pytest.raises(MissingTopicError) as missing:
