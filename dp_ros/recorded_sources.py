@@ -216,16 +216,22 @@ def _is_size(value: object) -> bool:
     return isinstance(value, (list, tuple)) and len(value) == 2 and all(map(_is_count, value))
 
 
+def value_sources(sources: Sequence[dict]) -> list[dict]:
+    """The source of each value, in column order (a source gives `width` columns, an image's
+    its one)."""
+    return [s for s in sources for _ in range(s['width'] or 1)]
+
+
 def value_topics(sources: Sequence[dict]) -> list[str]:
     """The topic of each value, in column order."""
-    return [s['topic'] for s in sources for _ in range(s['width'] or 1)]
+    return [s['topic'] for s in value_sources(sources)]
 
 
 def value_fields(sources: Sequence[dict]) -> list[str | None]:
     """The JointState field of each value, in column order (None: not a joint state, or its
     field not recorded)."""
     return [s.get(FIELD) if s['kind'] == 'joint_state' else None
-            for s in sources for _ in range(s['width'] or 1)]
+            for s in value_sources(sources)]
 
 
 def sliced_sources(sources: Sequence[dict], columns: slice, width: int,

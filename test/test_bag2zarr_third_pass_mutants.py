@@ -26,18 +26,13 @@ from test_bag2zarr_append_checks import _bag as checks_bag
 from test_bag2zarr_append_checks import _bag2zarr as run_checks_bag2zarr
 from test_bag2zarr_append_checks import _config as checks_config
 from test_bag2zarr_edges import camera_config, write_camera_bag
+from test_bag2zarr_second_pass_mutants import convert
 from test_bag_sim_time import CONFIG as SIM_CONFIG
 from test_bag_sim_time import _bag as sim_or_wall_bag
 
 from dp_ros.bags.recorder import BagRecorder, image_message, joint_state_message
-from training import bag2zarr
-from training.bag2zarr_config import config_from_dict
 from training.bag_episodes import BagError
 from training.replay_buffer import ReplayBuffer
-
-
-def convert(bags, config: dict, output):
-    return bag2zarr.convert(bags, config_from_dict(config), output, progress=False)
 
 
 def test_an_append_to_a_store_without_sources_notes_no_change_of_clock(tmp_path):
@@ -95,8 +90,7 @@ def test_recordings_that_differ_in_their_last_mib_are_two(tmp_path):
     sizes = {(b / 'bag.mcap').stat().st_size for b in bags}
     (size,) = sizes
     assert size > 2 * 2**20
-    summary = bag2zarr.convert(bags, config_from_dict(CAMERA_JOINTS_CONFIG),
-                               tmp_path / 'out.zarr', progress=False)
+    summary = convert(bags, CAMERA_JOINTS_CONFIG, tmp_path / 'out.zarr')
     assert summary.total_episodes == 2
 
 

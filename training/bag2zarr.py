@@ -56,6 +56,7 @@ from dp_ros.recorded_sources import (
     TOLERANCE_S,
     YAW_MIN,
     on_sim_time,
+    value_sources,
 )
 from training.bag2zarr_config import IMAGE_DTYPES, Bag2ZarrConfig, ConfigError, load_config
 from training.bag_episodes import BagReport, check_bag, iter_bag_episodes, stream_keys
@@ -330,15 +331,14 @@ def _check_pose_attr(stored: list[dict], new: list[dict], attr: str, where: str)
 
 
 def _per_column(sources: list[dict]) -> list[dict] | None:
-    """Each value column's source, in column order, as value_topics lays them out (a source
-    gives `width` columns, an image's its one); None where a width is no count (a store
-    edited by hand). Columns, not sources, pair a store's rules with an append's: the same
-    joints may come from other topics (j2 moved onto /js), which record_attrs allows (the
-    names match) and forgets."""
-    widths = [s.get('width') or 1 for s in sources]
-    if not all(isinstance(w, int) and not isinstance(w, bool) for w in widths):
+    """Each value column's source (value_sources); None where a width is missing or no count
+    (a store edited by hand). Columns, not sources, pair a store's rules with an append's:
+    the same joints may come from other topics (j2 moved onto /js), which record_attrs
+    allows (the names match) and forgets."""
+    if not all('width' in s and (s['width'] is None or isinstance(s['width'], int)
+                                 and not isinstance(s['width'], bool)) for s in sources):
         return None
-    return [s for s, width in zip(sources, widths, strict=True) for _ in range(width)]
+    return value_sources(sources)
 
 
 def _paired_columns(stored: list[dict], new: list[dict]) -> list[tuple[dict, dict]]:
@@ -362,7 +362,7 @@ def _check_offsets(stored: list[dict], new: list[dict], where: str) -> None:
     the action one control period ahead there, five here would mix two tasks in one array),
     paired by value column; a store written before offsets were recorded is not
     contradicted."""
-    if not stored or not all(OFFSET_S in s for s in stored):
+    if not all(OFFSET_S in s for s in stored):
         return
     for old, now in _paired_columns(stored, new):
         if not math.isclose(old[OFFSET_S], now[OFFSET_S], rel_tol=1e-9, abs_tol=1e-9):
